@@ -1,0 +1,42 @@
+"""Every METRICFLOW_* environment variable, declared once with its type and default."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class EnvVar(Generic[T]):
+    name: str
+    type: type
+    default: T
+    doc: str
+
+    def get(self) -> T:
+        raw = os.environ.get(self.name)
+        if raw is None or raw == "":
+            return self.default
+        if self.type is bool:
+            return raw.strip().lower() in ("1", "true", "yes", "on")  # type: ignore[return-value]
+        return self.type(raw)  # type: ignore[no-any-return]
+
+
+TRACKING_URI = EnvVar("METRICFLOW_TRACKING_URI", str, "grpc://127.0.0.1:50051",
+                      "Where clients send data: grpc://host:port (grpcs:// for TLS).")
+EXPERIMENT_NAME = EnvVar("METRICFLOW_EXPERIMENT_NAME", str, "",
+                         "Experiment used by start_run() when set_experiment() was not called.")
+DATA_DIR = EnvVar("METRICFLOW_DATA_DIR", str, "./metricflow-data",
+                  "Data directory of the embedded server.")
+CLIENT_BUFFER_BYTES = EnvVar("METRICFLOW_CLIENT_BUFFER_BYTES", int, 64 * 1024 * 1024,
+                             "Bound of a client's unsent metric buffer.")
+CLIENT_LINGER_MS = EnvVar("METRICFLOW_CLIENT_LINGER_MS", int, 50,
+                          "How long the client waits to fill a batch before sending it.")
+CLIENT_BLOCK_TIMEOUT_S = EnvVar("METRICFLOW_CLIENT_BLOCK_TIMEOUT_S", float, 120.0,
+                                "How long log_metric waits for buffer space before raising.")
+CLIENT_DROP_POLICY = EnvVar("METRICFLOW_CLIENT_DROP_POLICY", str, "block",
+                            "'block' (default, never lose data) or 'drop_oldest' when full.")
+API_TOKEN = EnvVar("METRICFLOW_TOKEN", str, "", "Bearer token sent by clients.")

@@ -1,0 +1,67 @@
+"""Map metricflow errors to and from gRPC status codes (via errors.STATUS_TABLE)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from metricflow.errors import ErrorCode, MetricflowError, error_from_code
+
+log = logging.getLogger(__name__)
+CODE_KEY = "mf-error-code"
+RETRY_KEY = "mf-retry-after-s"
+T = TypeVar("T")
+
+
+async def abort(context: grpc.aio.ServicerContext, err: MetricflowError) -> None:
+    """Abort the RPC with the error's gRPC status and its code in trailing metadata."""
+    md = [(CODE_KEY, err.code.value)]
+    retry = getattr(err, "retry_after_s", None)
+    if retry is not None:
+        md.append((RETRY_KEY, f"{retry:.3f}"))
+    context.set_trailing_metadata(tuple(md))
+    await context.abort(getattr(grpc.StatusCode, err.grpc_status_name), err.message)
+
+
+def handles_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """Decorator for unary aio handlers: MetricflowError -> status; others -> INTERNAL."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> T:
+        try:
+            return await fn(self, request, context)
+        except MetricflowError as e:
+            await abort(context, e)
+        except (grpc.aio.AbortError, grpc.RpcError):
+            raise
+        except Exception as e:  # noqa: BLE001 - never crash the server on one request
+            log.exception("unhandled error in %s", fn.__name__)
+            await abort(context, MetricflowError(f"internal error: {type(e).__name__}"))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def from_rpc_error(e: grpc.RpcError) -> MetricflowError:
+    """Rebuild a MetricflowError on the client side from a failed call."""
+    md = dict(e.trailing_metadata() or ())  # type: ignore[attr-defined]
+    code = md.get(CODE_KEY)
+    msg = e.details() or str(e)  # type: ignore[attr-defined]
+    if code is None:
+        status = e.code()  # type: ignore[attr-defined]
+        code = {grpc.StatusCode.UNAVAILABLE: ErrorCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED: ErrorCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.RESOURCE_EXHAUSTED: ErrorCode.RESOURCE_EXHAUSTED,
+                grpc.StatusCode.UNAUTHENTICATED: ErrorCode.UNAUTHENTICATED,
+                grpc.StatusCode.PERMISSION_DENIED: ErrorCode.PERMISSION_DENIED,
+                grpc.StatusCode.NOT_FOUND: ErrorCode.RESOURCE_DOES_NOT_EXIST,
+                grpc.StatusCode.INVALID_ARGUMENT: ErrorCode.INVALID_PARAMETER_VALUE,
+                }.get(status, ErrorCode.INTERNAL_ERROR).value
+    details: dict[str, Any] = {}
+    if RETRY_KEY in md:
+        details["retry_after_s"] = float(md[RETRY_KEY])
+    return error_from_code(code, msg, **details)

@@ -1,0 +1,145 @@
+"""Validation rules shared by the client and the server.
+
+Each failure raises InvalidArgument naming the field, the limit and what was
+received. The rules follow MLflow's where MLflow has one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from metricflow.errors import InvalidArgument
+
+_NAME_RE = re.compile(r"^[/\w.\- :]*$")
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits enforced on every request; the server's copy is authoritative."""
+
+    max_key_length: int = 250
+    """Longest metric, param or tag key."""
+    max_param_value_length: int = 6000
+    """Longest param value (MLflow's limit)."""
+    max_tag_value_length: int = 8000
+    """Longest tag value (MLflow's limit)."""
+    max_points_per_batch: int = 1_000_000
+    """Most metric points in one WriteBatch."""
+    max_keys_per_batch: int = 100_000
+    """Most distinct metric keys in one WriteBatch."""
+    max_params_per_batch: int = 1000
+    """Most params in one LogBatch call."""
+    max_tags_per_batch: int = 1000
+    """Most tags in one LogBatch call."""
+    max_run_name_length: int = 250
+    """Longest run name."""
+    max_message_bytes: int = 64 * 1024 * 1024
+    """Largest gRPC message accepted."""
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _too_long(field: str, value: str, limit: int) -> InvalidArgument:
+    return InvalidArgument(
+        f"{field} is {len(value)} characters long; the limit is {limit}",
+        field=field, limit=limit, received=len(value),
+    )
+
+
+def check_key(key: object, field: str = "key", limits: Limits = DEFAULT_LIMITS) -> str:
+    """Check a metric/param/tag key against MLflow's naming rules."""
+    if not isinstance(key, str):
+        raise InvalidArgument(f"{field} must be a string, got {type(key).__name__}", field=field)
+    if not key:
+        raise InvalidArgument(f"{field} must not be empty", field=field, received=key)
+    if len(key) > limits.max_key_length:
+        raise _too_long(field, key, limits.max_key_length)
+    if not _NAME_RE.match(key):
+        raise InvalidArgument(
+            f"{field} {key!r} has invalid characters: names may only contain letters, digits, "
+            "underscores, dashes, periods, spaces, colons and slashes",
+            field=field, received=key,
+        )
+    if key.startswith("/") or ".." in key.split("/"):
+        raise InvalidArgument(
+            f"{field} {key!r} must be a relative path without '..' components",
+            field=field, received=key,
+        )
+    return key
+
+
+def check_keys(keys: Iterable[object], field: str = "metrics.keys",
+               limits: Limits = DEFAULT_LIMITS) -> None:
+    for k in keys:
+        check_key(k, field, limits)
+
+
+def check_param_value(key: str, value: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    if len(value) > limits.max_param_value_length:
+        raise _too_long(f"params[{key!r}].value", value, limits.max_param_value_length)
+    return value
+
+
+def check_tag_value(key: str, value: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    if len(value) > limits.max_tag_value_length:
+        raise _too_long(f"tags[{key!r}].value", value, limits.max_tag_value_length)
+    return value
+
+
+def check_params(params: Mapping[str, str], limits: Limits = DEFAULT_LIMITS) -> None:
+    if len(params) > limits.max_params_per_batch:
+        raise InvalidArgument(
+            f"params has {len(params)} entries; the limit per request is "
+            f"{limits.max_params_per_batch}",
+            field="params", limit=limits.max_params_per_batch, received=len(params),
+        )
+    for k, v in params.items():
+        check_key(k, "params.key", limits)
+        check_param_value(k, v, limits)
+
+
+def check_tags(tags: Mapping[str, str], limits: Limits = DEFAULT_LIMITS) -> None:
+    if len(tags) > limits.max_tags_per_batch:
+        raise InvalidArgument(
+            f"tags has {len(tags)} entries; the limit per request is {limits.max_tags_per_batch}",
+            field="tags", limit=limits.max_tags_per_batch, received=len(tags),
+        )
+    for k, v in tags.items():
+        check_key(k, "tags.key", limits)
+        check_tag_value(k, v, limits)
+
+
+def check_run_id(run_id: object, field: str = "run_id") -> str:
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise InvalidArgument(
+            f"{field} must be 32 lowercase hex characters, got {run_id!r}",
+            field=field, received=run_id,
+        )
+    return run_id
+
+
+def check_run_name(name: str, limits: Limits = DEFAULT_LIMITS) -> str:
+    if len(name) > limits.max_run_name_length:
+        raise _too_long("run_name", name, limits.max_run_name_length)
+    return name
+
+
+def to_float(key: str, value: object) -> float:
+    """Coerce a metric value to float, keeping NaN and +-Inf as they are."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidArgument(
+            f"metric {key!r} value must be a number, got {type(value).__name__} {value!r:.40}",
+            field=f"metrics[{key!r}].value", received=repr(value)[:80],
+        ) from None
+
+
+__all__ = [
+    "DEFAULT_LIMITS", "Limits", "check_key", "check_keys", "check_param_value", "check_params",
+    "check_run_id", "check_run_name", "check_tag_value", "check_tags", "to_float",
+]

@@ -1,0 +1,199 @@
+"""Bounded, columnar per-run metric buffers (the client's hot path).
+
+`log_metrics` appends to array.array columns under one lock: no per-call RPC,
+no queue entry per call, no Python object kept per point. Step and timestamp
+are stored once per call ("row") and expanded with numpy when a batch is built.
+The total of buffered plus unacknowledged bytes is bounded; when it is full,
+callers wait for a drain up to a timeout and then get BufferFull.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from metricflow._validation import check_key, to_float
+from metricflow.errors import ResourceExhausted
+
+POINT_BYTES = 12  # int32 key index + float64 value
+ROW_BYTES = 20  # int64 step + int64 timestamp + int32 count
+
+
+class BufferFull(ResourceExhausted):
+    """The client's metric buffer stayed full for the whole block timeout."""
+
+
+@dataclass(frozen=True)
+class DrainedBatch:
+    """One run's points taken out of the buffer, ready to encode."""
+
+    run_id: str
+    keys: list[str]
+    key_index: np.ndarray
+    steps: np.ndarray
+    timestamps: np.ndarray
+    values: np.ndarray
+    nbytes: int
+
+
+class _RunBuffer:
+    __slots__ = ("key_ids", "keys", "kidx", "last_idx", "last_keys", "row_n", "row_steps",
+                 "row_ts", "vals")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.key_ids: dict[str, int] = {}
+        self.last_keys: tuple[str, ...] | None = None
+        self.last_idx = array("i")
+        self._reset_columns()
+
+    def _reset_columns(self) -> None:
+        self.kidx = array("i")
+        self.vals = array("d")
+        self.row_steps = array("q")
+        self.row_ts = array("q")
+        self.row_n = array("i")
+
+    def index_for(self, keys: tuple[str, ...]) -> array:
+        if keys != self.last_keys:
+            ids = self.key_ids
+            for k in keys:
+                if k not in ids:
+                    check_key(k, "metric key")
+                    ids[k] = len(self.keys)
+                    self.keys.append(k)
+            self.last_idx = array("i", [ids[k] for k in keys])
+            self.last_keys = keys
+        return self.last_idx
+
+
+class Accumulator:
+    """All runs' unsent points of one client, with a byte bound."""
+
+    def __init__(self, max_bytes: int, batch_points: int, block_timeout_s: float,
+                 drop_when_full: bool = False) -> None:
+        self.max_bytes = max_bytes
+        self.batch_points = batch_points
+        self.block_timeout_s = block_timeout_s
+        self.drop_when_full = drop_when_full
+        self.dropped_points = 0
+        self._cond = threading.Condition(threading.Lock())
+        self._runs: dict[str, _RunBuffer] = {}
+        self._buffered_points = 0
+        self._used_bytes = 0  # buffered + sent but not yet acknowledged
+        self.on_full_batch: callable = lambda: None  # type: ignore[valid-type]
+
+    # ---------------------------------------------------------------- hot path
+    def append(self, run_id: str, metrics: Mapping[str, object], step: int,
+               timestamp_ms: int | None) -> None:
+        """Append one call's points (all keys share step and timestamp)."""
+        n = len(metrics)
+        if not n:
+            return
+        keys = tuple(metrics)
+        ts = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
+        need = n * POINT_BYTES + ROW_BYTES
+        with self._cond:
+            if self._used_bytes + need > self.max_bytes and not self._wait_for_room(need, n):
+                return
+            buf = self._runs.get(run_id)
+            if buf is None:
+                buf = self._runs[run_id] = _RunBuffer()
+            idx = buf.index_for(keys)
+            vals = buf.vals
+            before = len(vals)
+            try:
+                vals.extend(metrics.values())  # type: ignore[arg-type]
+            except TypeError:
+                del vals[before:]
+                for k, v in metrics.items():
+                    to_float(k, v)  # raises InvalidArgument naming the key
+                raise
+            buf.kidx.extend(idx)
+            buf.row_steps.append(step)
+            buf.row_ts.append(ts)
+            buf.row_n.append(n)
+            self._used_bytes += need
+            self._buffered_points += n
+            full = self._buffered_points >= self.batch_points
+        if full:
+            self.on_full_batch()
+
+    def _wait_for_room(self, need: int, n: int) -> bool:
+        """Called with the lock held. False means the points were dropped by policy."""
+        if self.drop_when_full:
+            self.dropped_points += n
+            return False
+        if need > self.max_bytes:
+            raise BufferFull(f"one call needs {need} bytes, more than the client buffer "
+                             f"({self.max_bytes} bytes)", field="buffer_bytes",
+                             limit=self.max_bytes, received=need)
+        self.on_full_batch()
+        deadline = time.monotonic() + self.block_timeout_s
+        while self._used_bytes + need > self.max_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise BufferFull(
+                    f"client metric buffer ({self.max_bytes} bytes) stayed full for "
+                    f"{self.block_timeout_s}s; the server is not keeping up or unreachable",
+                    retry_after_s=1.0, field="buffer_bytes", limit=self.max_bytes)
+            self._cond.wait(left)
+        return True
+
+    # ------------------------------------------------------------ sender side
+    def drain(self) -> list[DrainedBatch]:
+        """Take every buffered point out, one DrainedBatch per run."""
+        with self._cond:
+            taken = [(rid, b, b.kidx, b.vals, b.row_steps, b.row_ts, b.row_n)
+                     for rid, b in self._runs.items() if len(b.vals)]
+            for _, b, *_ in taken:
+                b._reset_columns()
+            self._buffered_points = 0
+        out = []
+        for rid, b, kidx, vals, rsteps, rts, rn in taken:
+            counts = np.frombuffer(rn, dtype=np.int32)
+            n = len(vals)
+            out.append(DrainedBatch(
+                run_id=rid, keys=list(b.keys),
+                key_index=np.frombuffer(kidx, dtype=np.int32),
+                steps=np.repeat(np.frombuffer(rsteps, dtype=np.int64), counts),
+                timestamps=np.repeat(np.frombuffer(rts, dtype=np.int64), counts),
+                values=np.frombuffer(vals, dtype=np.float64),
+                nbytes=n * POINT_BYTES + len(counts) * ROW_BYTES,
+            ))
+        return out
+
+    def release(self, nbytes: int) -> None:
+        """The server acknowledged `nbytes` (or they were given up): make room."""
+        with self._cond:
+            self._used_bytes -= nbytes
+            self._cond.notify_all()
+
+    def wait_empty(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._used_bytes > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    @property
+    def buffered_points(self) -> int:
+        return self._buffered_points
+
+    @property
+    def used_bytes(self) -> int:
+        return self._used_bytes
+
+    def forget_run(self, run_id: str) -> None:
+        with self._cond:
+            b = self._runs.get(run_id)
+            if b is not None and not len(b.vals):
+                del self._runs[run_id]

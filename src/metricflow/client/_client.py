@@ -1,0 +1,287 @@
+"""metricflow.Client: the synchronous SDK used from training scripts.
+
+Metric calls only append to the bounded columnar accumulator; a sender thread
+streams them. Params, tags and run lifecycle calls are synchronous RPCs that
+return once the change is durable, so errors (such as changing an immutable
+param) surface at the call.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import grpc
+import numpy as np
+
+from metricflow import _env
+from metricflow._grpc_errors import from_rpc_error
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
+from metricflow._validation import (check_params, check_run_id, check_tags, to_float)
+from metricflow.client._accumulator import Accumulator
+from metricflow.client._sender import Sender
+from metricflow.client._types import MetricHistory, Run, run_from_pb
+from metricflow.errors import InvalidArgument, MetricflowError
+
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                    ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+_LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def parse_tracking_uri(uri: str) -> tuple[str, bool]:
+    """'grpc://host:port' -> ('host:port', tls?)."""
+    for scheme, tls in (("grpc://", False), ("grpcs://", True)):
+        if uri.startswith(scheme):
+            return uri[len(scheme):].rstrip("/"), tls
+    if "://" not in uri and ":" in uri:
+        return uri, False
+    raise InvalidArgument(f"tracking uri must look like grpc://host:port, got {uri!r}",
+                          field="tracking_uri", received=uri)
+
+
+class Client:
+    """A connection to a metricflow server.
+
+    Args:
+        tracking_uri: grpc://host:port; defaults to METRICFLOW_TRACKING_URI.
+        buffer_bytes: bound of unsent + unacknowledged metric bytes (default 64 MiB).
+        linger_ms: how long to wait to fill a batch before sending.
+        batch_points: send as soon as this many points wait.
+        block_timeout_s: how long log calls wait for buffer room before BufferFull.
+        drop_when_full: drop (and count in `dropped_points`) instead of blocking.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, *, buffer_bytes: int | None = None,
+                 linger_ms: int | None = None, batch_points: int = 65_536,
+                 block_timeout_s: float | None = None, drop_when_full: bool | None = None,
+                 token: str | None = None, root_certificates: bytes | None = None) -> None:
+        self.tracking_uri = tracking_uri or _env.TRACKING_URI.get()
+        self.target, tls = parse_tracking_uri(self.tracking_uri)
+        token = token if token is not None else _env.API_TOKEN.get()
+        self._metadata: tuple = (("authorization", f"Bearer {token}"),) if token else ()
+        creds = grpc.ssl_channel_credentials(root_certificates) if tls else None
+        if creds is not None:
+            self._channel = grpc.secure_channel(self.target, creds, options=_CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        self._acc = Accumulator(
+            max_bytes=buffer_bytes or _env.CLIENT_BUFFER_BYTES.get(),
+            batch_points=batch_points,
+            block_timeout_s=block_timeout_s if block_timeout_s is not None
+            else _env.CLIENT_BLOCK_TIMEOUT_S.get(),
+            drop_when_full=drop_when_full if drop_when_full is not None
+            else _env.CLIENT_DROP_POLICY.get() == "drop",
+        )
+        self._sender = Sender(self.target, self._acc,
+                              (linger_ms if linger_ms is not None
+                               else _env.CLIENT_LINGER_MS.get()) / 1000.0,
+                              channel_options=_CHANNEL_OPTIONS, credentials=creds,
+                              metadata=self._metadata)
+        self._pid = os.getpid()
+        self._closed = False
+        self._lock = threading.Lock()
+        _LIVE_CLIENTS.add(self)
+
+    # ---------------------------------------------------------------- plumbing
+    def _call(self, method: str, request: Any, response_type: Any, timeout: float = 60.0) -> Any:
+        fn = self._channel.unary_unary(method, request_serializer=type(request).SerializeToString,
+                                       response_deserializer=response_type.FromString)
+        delay = 0.1
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return fn(request, timeout=max(0.1, deadline - time.monotonic()),
+                          metadata=self._metadata or None)
+            except grpc.RpcError as e:
+                err = from_rpc_error(e)
+                if not err.retriable or time.monotonic() + delay > deadline:
+                    raise err from None
+                time.sleep(getattr(err, "retry_after_s", None) or delay)
+                delay = min(delay * 2, 2.0)
+
+    def _raise_background_error(self) -> None:
+        err = self._sender.take_error()
+        if err is not None:
+            raise err
+
+    # ------------------------------------------------------------------- runs
+    def create_run(self, experiment_id: str = "0", run_name: str | None = None,
+                   tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
+                   start_time: int | None = None, user_id: str | None = None) -> Run:
+        """Create a RUNNING run and return it."""
+        tags = dict(tags or {})
+        check_tags(tags)
+        req = pb.CreateRunRequest(
+            experiment_id=str(experiment_id), run_name=run_name or "", user_id=user_id or "",
+            start_time=start_time or 0, parent_run_id=parent_run_id or "",
+            tags=[pb.Tag(key=k, value=str(v)) for k, v in tags.items()])
+        resp = self._call("/metricflow.ingest.v1.IngestService/CreateRun", req,
+                          pb.CreateRunResponse)
+        return run_from_pb(qpb.Run(info=resp.run, tags=dict(tags)))
+
+    def update_run(self, run_id: str, status: str | None = None, end_time: int | None = None,
+                   run_name: str | None = None) -> None:
+        check_run_id(run_id)
+        req = pb.UpdateRunRequest(run_id=run_id, status=pb.RunStatus.Value(status)
+                                  if status else 0, end_time=end_time or 0,
+                                  run_name=run_name or "")
+        self._call("/metricflow.ingest.v1.IngestService/UpdateRun", req, pb.UpdateRunResponse)
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED",
+                       end_time: int | None = None) -> None:
+        """Flush the run's metrics, then mark it ended."""
+        self.flush()
+        self.update_run(run_id, status=status, end_time=end_time)
+
+    def delete_run(self, run_id: str) -> None:
+        check_run_id(run_id)
+        self._call("/metricflow.ingest.v1.IngestService/UpdateRun",
+                   pb.UpdateRunRequest(run_id=run_id, lifecycle_stage="deleted"),
+                   pb.UpdateRunResponse)
+
+    def restore_run(self, run_id: str) -> None:
+        check_run_id(run_id)
+        self._call("/metricflow.ingest.v1.IngestService/UpdateRun",
+                   pb.UpdateRunRequest(run_id=run_id, lifecycle_stage="active"),
+                   pb.UpdateRunResponse)
+
+    # ---------------------------------------------------------------- logging
+    def log_metric(self, run_id: str, key: str, value: float, step: int | None = None,
+                   timestamp: int | None = None) -> None:
+        """Buffer one point; never a network call. Thin wrapper over log_metrics."""
+        self.log_metrics(run_id, {key: value}, step, timestamp)
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int | None = None,
+                    timestamp: int | None = None) -> None:
+        """Buffer one point per key, all at the same step and timestamp (ms)."""
+        if self._sender.error is not None:
+            self._raise_background_error()
+        self._acc.append(run_id, metrics, 0 if step is None else int(step), timestamp)
+
+    def log_batch(self, run_id: str, params: Mapping[str, Any] | None = None,
+                  tags: Mapping[str, Any] | None = None) -> None:
+        """Log params and tags at once; returns when durable."""
+        check_run_id(run_id)
+        p = {k: str(v) for k, v in (params or {}).items()}
+        t = {k: str(v) for k, v in (tags or {}).items()}
+        check_params(p)
+        check_tags(t)
+        req = pb.LogBatchRequest(run_id=run_id, params=[pb.Param(key=k, value=v)
+                                                        for k, v in p.items()],
+                                 tags=[pb.Tag(key=k, value=v) for k, v in t.items()])
+        self._call("/metricflow.ingest.v1.IngestService/LogBatch", req, pb.LogBatchResponse)
+
+    def log_param(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, params={key: value})
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, params=params)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.log_batch(run_id, tags={key: value})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        self.log_batch(run_id, tags=tags)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        check_run_id(run_id)
+        req = pb.LogBatchRequest(run_id=run_id, tags=[pb.Tag(key=key, deleted=True)])
+        self._call("/metricflow.ingest.v1.IngestService/LogBatch", req, pb.LogBatchResponse)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until every buffered point is acknowledged as durable."""
+        self._sender.wake()
+        limit = timeout if timeout is not None else self._acc.block_timeout_s
+        if not self._acc.wait_empty(limit):
+            raise MetricflowError(f"flush timed out after {limit}s with "
+                                  f"{self._acc.used_bytes} bytes unacknowledged")
+        self._raise_background_error()
+
+    @property
+    def dropped_points(self) -> int:
+        """Points dropped by the explicit drop policy (always 0 when blocking)."""
+        return self._acc.dropped_points
+
+    # ------------------------------------------------------------------ reads
+    def get_run(self, run_id: str) -> Run:
+        check_run_id(run_id)
+        return run_from_pb(self._call("/metricflow.query.v1.QueryService/GetRun",
+                                      qpb.GetRunRequest(run_id=run_id), qpb.Run))
+
+    def get_metric_history(self, run_id: str, key: str,
+                           page_size: int = 0) -> MetricHistory:
+        """The whole history of one metric as numpy columns (paged under the hood)."""
+        parts = list(self._history_pages(run_id, key, page_size))
+        return MetricHistory(key, *(np.concatenate([p[i] for p in parts]) if parts
+                                    else np.empty(0, dt) for i, dt in
+                                    enumerate(("int64", "int64", "float64"))))
+
+    def _history_pages(self, run_id: str, key: str,
+                       page_size: int) -> Iterator[tuple[np.ndarray, ...]]:
+        token = ""
+        while True:
+            resp = self._call("/metricflow.query.v1.QueryService/GetMetricHistory",
+                              qpb.GetMetricHistoryRequest(run_id=run_id, key=key,
+                                                          max_results=page_size,
+                                                          page_token=token), qpb.MetricHistory)
+            yield (np.frombuffer(resp.steps, "<i8"), np.frombuffer(resp.timestamps, "<i8"),
+                   np.frombuffer(resp.values, "<f8"))
+            token = resp.next_page_token
+            if not token:
+                return
+
+    def search_runs(self, experiment_ids: list[str] | None = None, filter_string: str = "",
+                    order_by: list[str] | None = None, max_results: int = 1000,
+                    page_token: str = "", view_type: str = "active") -> tuple[list[Run], str]:
+        """One page of runs and the token of the next page ('' at the end)."""
+        req = qpb.SearchRunsRequest(experiment_ids=[str(e) for e in experiment_ids or ["0"]],
+                                    filter=filter_string, order_by=order_by or [],
+                                    max_results=max_results, page_token=page_token,
+                                    view_type=view_type)
+        resp = self._call("/metricflow.query.v1.QueryService/SearchRuns", req,
+                          qpb.SearchRunsResponse)
+        return [run_from_pb(r) for r in resp.runs], resp.next_page_token
+
+    def count_points(self, run_ids: list[str] | None = None) -> tuple[int, float]:
+        """Exact stored point count and sum of finite values (for loss checks)."""
+        resp = self._call("/metricflow.query.v1.QueryService/CountPoints",
+                          qpb.CountPointsRequest(run_ids=run_ids or []), qpb.CountPointsResponse)
+        return int(resp.count), float(resp.sum_finite_values)
+
+    # ---------------------------------------------------------------- closing
+    def close(self, timeout: float = 60.0) -> None:
+        """Flush, stop the sender and close channels. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if os.getpid() == self._pid:
+            try:
+                self._acc.wait_empty(timeout)
+            finally:
+                self._sender.close(timeout)
+                self._channel.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _close_all() -> None:
+    for c in list(_LIVE_CLIENTS):
+        try:
+            c.close()
+        except MetricflowError:
+            pass
+
+
+atexit.register(_close_all)
+__all__ = ["Client", "to_float"]

@@ -1,0 +1,180 @@
+"""MLflow-style fluent API: start_run(), log_metric(), ... on one per-process Client.
+
+The active-run stack is thread-local: the only process-global mutable state in
+metricflow lives here (the default client and the tracking URI).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from metricflow import _env
+from metricflow.client._client import Client
+from metricflow.client._types import MetricHistory, Run
+from metricflow.errors import InvalidState
+
+_state_lock = threading.Lock()
+_client: Client | None = None
+_tracking_uri: str | None = None
+_experiment_id: str | None = None
+_local = threading.local()
+
+
+def _reset_after_fork() -> None:
+    global _client, _state_lock
+    _client = None
+    _state_lock = threading.Lock()
+    _local.__dict__.clear()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+def set_tracking_uri(uri: str) -> None:
+    """Point the fluent API at a server: grpc://host:port."""
+    global _tracking_uri, _client
+    with _state_lock:
+        old, _client = _client, None
+        _tracking_uri = uri
+    if old is not None:
+        old.close()
+
+
+def get_tracking_uri() -> str:
+    return _tracking_uri or _env.TRACKING_URI.get()
+
+
+def get_client() -> Client:
+    """The process's default Client (created on first use)."""
+    global _client
+    with _state_lock:
+        if _client is None:
+            _client = Client(get_tracking_uri())
+        return _client
+
+
+def set_experiment(name: str | None = None, experiment_id: str | None = None) -> str:
+    """Make an experiment active (created by name if missing); returns its id."""
+    global _experiment_id
+    if experiment_id is None:
+        if not name:
+            raise InvalidState("set_experiment needs a name or an experiment_id")
+        experiment_id = get_client().get_or_create_experiment(name)
+    _experiment_id = str(experiment_id)
+    return _experiment_id
+
+
+def _stack() -> list[Run]:
+    st = getattr(_local, "stack", None)
+    if st is None:
+        st = _local.stack = []
+    return st
+
+
+class ActiveRun:
+    """Context manager returned by start_run(); ends the run on exit."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    @property
+    def info(self) -> Any:
+        return self.run.info
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        end_run("FINISHED" if exc_type is None else "FAILED")
+
+
+def start_run(run_name: str | None = None, nested: bool = False,
+              tags: Mapping[str, str] | None = None, experiment_id: str | None = None,
+              parent_run_id: str | None = None) -> ActiveRun:
+    """Create a run and make it active in this thread.
+
+    Args:
+        nested: allow starting while another run is active; it becomes the parent.
+        parent_run_id: explicit parent, e.g. for worker processes of one parent run.
+    """
+    stack = _stack()
+    if stack and not nested:
+        raise InvalidState(f"run {stack[-1].run_id} is already active; end it first or "
+                           "pass nested=True")
+    parent = parent_run_id or (stack[-1].run_id if stack else None)
+    exp = experiment_id or _experiment_id
+    if exp is None:
+        env_name = _env.EXPERIMENT_NAME.get()
+        exp = set_experiment(env_name) if env_name else "0"
+    run = get_client().create_run(str(exp), run_name=run_name, tags=tags, parent_run_id=parent)
+    stack.append(run)
+    return ActiveRun(run)
+
+
+def active_run() -> Run | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def _active_id() -> str:
+    stack = _stack()
+    if not stack:
+        # MLflow starts a run implicitly; do the same so scripts stay short.
+        start_run()
+    return _stack()[-1].run_id
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """Flush metrics, mark the active run ended and pop it."""
+    stack = _stack()
+    if stack:
+        run = stack.pop()
+        get_client().set_terminated(run.run_id, status)
+
+
+def log_metric(key: str, value: float, step: int | None = None,
+               timestamp: int | None = None) -> None:
+    get_client().log_metrics(_active_id(), {key: value}, step, timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None,
+                timestamp: int | None = None) -> None:
+    get_client().log_metrics(_active_id(), metrics, step, timestamp)
+
+
+def log_param(key: str, value: Any) -> None:
+    get_client().log_batch(_active_id(), params={key: value})
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    get_client().log_batch(_active_id(), params=params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    get_client().log_batch(_active_id(), tags={key: value})
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    get_client().log_batch(_active_id(), tags=tags)
+
+
+def flush() -> None:
+    get_client().flush()
+
+
+def get_run(run_id: str) -> Run:
+    return get_client().get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> MetricHistory:
+    return get_client().get_metric_history(run_id, key)
+
+
+def search_runs(experiment_ids: list[str] | None = None, filter_string: str = "",
+                order_by: list[str] | None = None, max_results: int = 1000) -> list[Run]:
+    exps = experiment_ids or [_experiment_id or "0"]
+    runs, _ = get_client().search_runs(exps, filter_string, order_by, max_results)
+    return runs

@@ -1,0 +1,187 @@
+"""The sender thread: streams drained batches over one gRPC bidi stream.
+
+It owns an asyncio loop in its own thread. A bounded window of batches is in
+flight; each stays (and keeps its bytes counted in the accumulator) until the
+server acks it as durable. On a broken stream it reconnects with backoff and
+resends every unacknowledged batch with its original (client_id, seq), so the
+server can drop duplicates. RESOURCE_EXHAUSTED acks are resent after the
+server's retry hint. A non-retriable rejection is stored and re-raised to the
+caller on its next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import grpc
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import encode_metrics
+from metricflow.client._accumulator import Accumulator, DrainedBatch
+from metricflow.errors import MetricflowError, error_from_code
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Inflight:
+    msg: pb.WriteBatch
+    nbytes: int
+    points: int
+
+
+class Sender:
+    """Background sender of one client."""
+
+    def __init__(self, target: str, acc: Accumulator, linger_s: float, max_inflight: int = 8,
+                 channel_options: list | None = None, credentials: object = None,
+                 metadata: tuple = ()) -> None:
+        self.target, self.acc, self.linger_s = target, acc, linger_s
+        self.max_inflight = max_inflight
+        self.client_id = uuid.uuid4().hex
+        self._options = channel_options or []
+        self._credentials = credentials
+        self._metadata = metadata
+        self._seq = 0
+        self._inflight: OrderedDict[int, _Inflight] = OrderedDict()
+        self._retry: list[int] = []  # seqs the server asked us to resend later
+        self._loop = asyncio.new_event_loop()
+        self._wake: asyncio.Event | None = None
+        self._closing = False
+        self.error: MetricflowError | None = None
+        self.acked_points = 0
+        self.reconnects = 0
+        acc.on_full_batch = self.wake
+        self._thread = threading.Thread(target=self._run, name="metricflow-sender", daemon=True)
+        self._thread.start()
+
+    # ----------------------------------------------------------- thread API
+    def wake(self) -> None:
+        if self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    def close(self, timeout: float) -> None:
+        self._closing = True
+        self.wake()
+        self._thread.join(timeout)
+
+    def take_error(self) -> MetricflowError | None:
+        err, self.error = self.error, None
+        return err
+
+    # ------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._main())
+        # grpc.aio may still deliver completion callbacks to this loop after the
+        # channel closed; let them drain instead of closing the loop under them.
+        self._loop.run_until_complete(asyncio.sleep(0.05))
+
+    async def _main(self) -> None:
+        self._wake = asyncio.Event()
+        self._window = asyncio.Semaphore(self.max_inflight)
+        backoff = 0.05
+        while True:
+            if self._closing and not self._inflight and not self.acc.used_bytes:
+                return
+            try:
+                await self._stream_once()
+                backoff = 0.05
+            except (grpc.aio.AioRpcError, ConnectionError) as e:
+                self.reconnects += 1
+                log.warning("metricflow stream to %s broke (%s); retrying in %.2fs",
+                            self.target, getattr(e, "code", lambda: e)(), backoff)
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, 5.0)
+
+    def _channel(self) -> grpc.aio.Channel:
+        if self._credentials is not None:
+            return grpc.aio.secure_channel(self.target, self._credentials, options=self._options)
+        return grpc.aio.insecure_channel(self.target, options=self._options)
+
+    async def _stream_once(self) -> None:
+        async with self._channel() as channel:
+            call = channel.stream_stream(
+                "/metricflow.ingest.v1.IngestService/Write",
+                request_serializer=pb.WriteBatch.SerializeToString,
+                response_deserializer=pb.WriteAck.FromString,
+            )(metadata=self._metadata or None)
+            self._retry.clear()  # everything unacknowledged is resent below anyway
+            reader = asyncio.ensure_future(self._read_acks(call))
+            try:
+                # Resend what the previous stream left unacknowledged, in order.
+                for item in list(self._inflight.values()):
+                    await call.write(item.msg)
+                await self._send_loop(call, reader)
+            finally:
+                reader.cancel()
+                call.cancel()
+
+    async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future) -> None:
+        while True:
+            if reader.done():
+                reader.result()  # re-raise the stream error
+                raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, None, None,
+                                           "ack stream ended")
+            if self._closing and not self.acc.buffered_points and not self._retry:
+                if not self._inflight:
+                    await call.done_writing()
+                    return
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.linger_s)  # type: ignore[union-attr]
+            except TimeoutError:
+                pass
+            self._wake.clear()  # type: ignore[union-attr]
+            retry, self._retry = self._retry, []
+            for seq in retry:
+                if (item := self._inflight.get(seq)) is not None:
+                    await call.write(item.msg)
+            for batch in self.acc.drain():
+                await self._window.acquire()
+                msg = self._encode(batch)
+                self._inflight[msg.seq] = _Inflight(msg, batch.nbytes, len(batch.values))
+                await call.write(msg)
+
+    def _encode(self, b: DrainedBatch) -> pb.WriteBatch:
+        self._seq += 1
+        msg = pb.WriteBatch(client_id=self.client_id, seq=self._seq, run_id=b.run_id)
+        encode_metrics(msg.metrics, b.keys, b.key_index, b.steps, b.timestamps, b.values)
+        return msg
+
+    async def _read_acks(self, call: grpc.aio.StreamStreamCall) -> None:
+        async for ack in call:
+            item = self._inflight.get(ack.seq)
+            if item is None:
+                continue  # an ack of a resent batch that was already acked
+            if ack.ok:
+                self._finish(ack.seq, item)
+                self.acked_points += ack.points
+                continue
+            err = error_from_code(ack.error_code, ack.error_message,
+                                  retry_after_s=ack.retry_after_s)
+            if err.retriable:
+                delay = ack.retry_after_s or 0.1
+                asyncio.get_running_loop().call_later(
+                    delay * (0.5 + random.random()), self._resend, ack.seq)
+            else:
+                log.error("metricflow rejected a batch of run %s: %s", item.msg.run_id, err)
+                self.error = err
+                self._finish(ack.seq, item)
+
+    def _resend(self, seq: int) -> None:
+        # Writes happen only in the send loop (gRPC forbids concurrent writes).
+        self._retry.append(seq)
+        self._wake.set()  # type: ignore[union-attr]
+
+    def _finish(self, seq: int, item: _Inflight) -> None:
+        del self._inflight[seq]
+        self._window.release()
+        self.acc.release(item.nbytes)

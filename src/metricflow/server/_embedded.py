@@ -1,0 +1,167 @@
+"""`metricflow server`: every role in one process on the embedded stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+import grpc
+
+from metricflow._validation import DEFAULT_LIMITS
+from metricflow.ingest import _service as ingest_service
+from metricflow.ingest._direct import DirectSink
+from metricflow.query import _service as query_service
+from metricflow.query._service import QueryCore
+from metricflow.server._config import ServerConfig
+from metricflow.store._metric_store import MetricStore
+
+log = logging.getLogger(__name__)
+
+
+def grpc_options() -> list[tuple[str, Any]]:
+    n = DEFAULT_LIMITS.max_message_bytes
+    return [("grpc.max_receive_message_length", n), ("grpc.max_send_message_length", n),
+            ("grpc.so_reuseport", 0)]
+
+
+class EmbeddedServer:
+    """Owns the stores, the in-process writer and the gRPC/HTTP front ends."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.grpc_port = 0
+        self.http_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._http: Any = None
+        self._http_task: asyncio.Task[None] | None = None
+        self.store: MetricStore | None = None
+        self.metadata: Any = None
+        self.sink: DirectSink | None = None
+
+    async def start(self) -> None:
+        from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
+
+        cfg = self.config
+        os.makedirs(cfg.data_dir, exist_ok=True)
+        self.store = MetricStore(cfg.clickhouse_dsn, cfg.database)
+        await asyncio.to_thread(self.store.ensure_schema)
+        self.metadata = await asyncio.to_thread(
+            open_metadata_store, cfg.metadata_uri, default_artifact_root=cfg.artifact_root)
+        self.sink = DirectSink(self.store, cfg.sink)
+        await self.sink.start()
+        core = QueryCore(self.store, self.metadata)
+        server = grpc.aio.server(options=grpc_options())
+        ingest_service.add_to_server(
+            server, ingest_service.IngestServicer(self.sink, self.store, self.metadata))
+        query_service.add_to_server(server, core)
+        self._add_optional_services(server)
+        self.grpc_port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
+        await server.start()
+        self._server = server
+        if cfg.http_port >= 0:
+            await self._start_http(core)
+        self._write_ready_file()
+
+    def _add_optional_services(self, server: grpc.aio.Server) -> None:
+        """Registry and artifact services, when their packages are present."""
+        try:
+            from metricflow.registry import add_to_server as add_registry  # noqa: PLC0415
+        except ImportError:
+            add_registry = None
+        if add_registry is not None:
+            add_registry(server, self.metadata)
+
+    async def _start_http(self, core: QueryCore) -> None:
+        import socket  # noqa: PLC0415
+
+        import uvicorn  # noqa: PLC0415
+
+        from metricflow.server._http import create_app  # noqa: PLC0415
+
+        app = create_app(core)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.http_port))
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        self._http = uvicorn.Server(config)
+        self._http_task = asyncio.ensure_future(self._http.serve(sockets=[sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+            await asyncio.sleep(0.01)
+
+    def _write_ready_file(self) -> None:
+        info = {"grpc_port": self.grpc_port, "http_port": self.http_port,
+                "host": self.config.host, "pid": os.getpid()}
+        path = os.path.join(self.config.data_dir, "server.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(info, f)
+        os.replace(path + ".tmp", path)
+
+    async def wait(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_task is not None:
+                await self._http_task
+        if self.sink is not None:
+            await self.sink.close()
+        if self.metadata is not None:
+            self.metadata.close()
+        if self.store is not None:
+            self.store.close()
+
+
+class ServerThread:
+    """Runs an EmbeddedServer on its own event loop in a background thread (tests, tools)."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.server = EmbeddedServer(config)
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="metricflow-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self.server.start())
+        except BaseException as e:  # noqa: BLE001 - reported to start()
+            self._error = e
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            raise self._error
+        return self
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.server.grpc_port}"
+
+    def stop(self) -> None:
+        fut = asyncio.run_coroutine_threadsafe(self.server.stop(1.0), self._loop)
+        fut.result(timeout=60)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,85 @@
+"""The `metricflow` command line: one CLI for every role."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from metricflow import _env
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from metricflow.ingest._direct import DirectSinkConfig  # noqa: PLC0415
+    from metricflow.server._config import ServerConfig  # noqa: PLC0415
+    from metricflow.server._embedded import EmbeddedServer  # noqa: PLC0415
+
+    cfg = ServerConfig(
+        data_dir=args.data_dir, host=args.host, grpc_port=args.grpc_port,
+        http_port=args.http_port, clickhouse_dsn=args.clickhouse or "",
+        metadata_uri=args.metadata or "", artifact_root=args.artifacts or "",
+        sink=DirectSinkConfig(linger_s=args.linger_ms / 1000.0,
+                              max_group_points=args.group_points),
+        use_uvloop=not args.no_uvloop,
+    )
+
+    async def main() -> None:
+        server = EmbeddedServer(cfg)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        auth = "off (loopback only)" if cfg.host in ("127.0.0.1", "localhost", "::1") else "OFF"
+        print(json.dumps({"event": "ready", "grpc_port": server.grpc_port,
+                          "http_port": server.http_port, "data_dir": cfg.data_dir,
+                          "auth": auth, "loop": type(loop).__module__}), flush=True)
+        await stop.wait()
+        await server.stop()
+
+    _run_loop(main, cfg.use_uvloop)
+    return 0
+
+
+def _run_loop(main: Callable[[], object], use_uvloop: bool) -> None:
+    if use_uvloop:
+        try:
+            import uvloop  # noqa: PLC0415
+
+            uvloop.run(main())  # type: ignore[arg-type]
+            return
+        except ImportError:
+            pass
+    asyncio.run(main())  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="metricflow", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("server", help="run everything embedded (chDB, SQLite, local files)")
+    s.add_argument("--data-dir", default=_env.DATA_DIR.get())
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--grpc-port", type=int, default=50051)
+    s.add_argument("--http-port", type=int, default=5000, help="-1 disables HTTP")
+    s.add_argument("--clickhouse", help="data plane DSN (default chdb://<data-dir>/clickhouse)")
+    s.add_argument("--metadata", help="control plane URI (default sqlite:///<data-dir>/metadata.db)")
+    s.add_argument("--artifacts", help="artifact store URI (default file://<data-dir>/artifacts)")
+    s.add_argument("--linger-ms", type=float, default=100.0, help="group commit linger")
+    s.add_argument("--group-points", type=int, default=100_000, help="group commit size")
+    s.add_argument("--no-uvloop", action="store_true")
+    s.set_defaults(func=_serve)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Apply a group of ingest-log records to the MetricStore.
+
+Used by the embedded in-process writer and by the Kafka writer, so both
+deployments resolve run state, params and tags the same way. Records of one
+run arrive in order (one writer thread; Kafka keyed by run_id), which makes the
+read-modify-write of run state safe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import DecodedMetrics
+from metricflow.errors import InvalidArgument, InvalidState, MetricflowError, NotFound
+from metricflow.store._arrow import metrics_table
+from metricflow.store._metric_store import MetricStore
+from metricflow.store._types import TERMINAL_STATUSES, RunInfo
+
+_STATUS_NAMES = {v: k for k, v in pb.RunStatus.items()}
+
+
+def run_info_from_pb(m: pb.RunInfo) -> RunInfo:
+    return RunInfo(
+        run_id=m.run_id, experiment_id=m.experiment_id, run_name=m.run_name, user_id=m.user_id,
+        status=_STATUS_NAMES.get(m.status, "RUNNING") if m.status else "RUNNING",
+        start_time=m.start_time, end_time=m.end_time, parent_run_id=m.parent_run_id,
+        lifecycle_stage=m.lifecycle_stage or "active", artifact_uri=m.artifact_uri,
+    )
+
+
+def run_info_to_pb(info: RunInfo, out: pb.RunInfo | None = None) -> pb.RunInfo:
+    m = out if out is not None else pb.RunInfo()
+    m.run_id, m.experiment_id, m.run_name = info.run_id, info.experiment_id, info.run_name
+    m.user_id, m.status = info.user_id, pb.RunStatus.Value(info.status)
+    m.start_time, m.end_time, m.parent_run_id = info.start_time, info.end_time, info.parent_run_id
+    m.lifecycle_stage, m.artifact_uri = info.lifecycle_stage, info.artifact_uri
+    return m
+
+
+def merge_update(base: RunInfo, upd: pb.UpdateRunRequest, now_ms: int) -> RunInfo:
+    """The run state after applying `upd` to `base`."""
+    changes: dict[str, object] = {}
+    if upd.status:
+        status = _STATUS_NAMES[upd.status]
+        changes["status"] = status
+        if status in TERMINAL_STATUSES:
+            changes["end_time"] = upd.end_time or now_ms
+        elif status == "RUNNING":
+            changes["end_time"] = 0
+    elif upd.end_time:
+        changes["end_time"] = upd.end_time
+    if upd.run_name:
+        changes["run_name"] = upd.run_name
+    if upd.lifecycle_stage:
+        changes["lifecycle_stage"] = upd.lifecycle_stage
+    return base.with_changes(**changes)
+
+
+class LogApplier:
+    """Turns records into inserts; returns one error (or None) per record."""
+
+    def __init__(self, store: MetricStore) -> None:
+        self.store = store
+        self._last_version = 0
+        self.param_conflicts = 0
+
+    def _version(self) -> int:
+        self._last_version = max(self._last_version + 1, time.time_ns())
+        return self._last_version
+
+    def apply(
+        self, batches: Sequence[DecodedMetrics], records: Sequence[pb.LogRecord]
+    ) -> list[MetricflowError | None]:
+        errors: list[MetricflowError | None] = [None] * len(records)
+        if records:
+            self._apply_records(records, errors)
+        if batches:
+            self.store.insert_metrics(metrics_table(batches))
+        return errors
+
+    def _apply_records(
+        self, records: Sequence[pb.LogRecord], errors: list[MetricflowError | None]
+    ) -> None:
+        created = {r.run_create.run_id for r in records if r.WhichOneof("body") == "run_create"}
+        wanted = set()
+        for r in records:
+            kind = r.WhichOneof("body")
+            if kind == "run_update":
+                wanted.add(r.run_update.run_id)
+            elif kind == "params_tags":
+                wanted.add(r.params_tags.run_id)
+        current = self.store.get_run_infos(wanted - created)
+        param_ids = {r.params_tags.run_id for r in records
+                     if r.WhichOneof("body") == "params_tags" and r.params_tags.params}
+        params = self.store.get_params(param_ids) if param_ids else {}
+        runs: dict[str, RunInfo] = {}
+        param_rows: list[tuple[str, str, str]] = []
+        tag_rows: list[tuple[str, str, str, int]] = []
+        now_ms = int(time.time() * 1000)
+        for i, rec in enumerate(records):
+            kind = rec.WhichOneof("body")
+            try:
+                if kind == "run_create":
+                    info = run_info_from_pb(rec.run_create)
+                    runs[info.run_id] = current[info.run_id] = info
+                elif kind == "run_update":
+                    rid = rec.run_update.run_id
+                    base = current.get(rid)
+                    if base is None:
+                        raise NotFound(f"run {rid!r} does not exist", field="run_id")
+                    runs[rid] = current[rid] = merge_update(base, rec.run_update, now_ms)
+                elif kind == "params_tags":
+                    self._params_tags(rec.params_tags, current, params, param_rows, tag_rows)
+            except MetricflowError as e:
+                errors[i] = e
+        for rows, insert in ((param_rows, self.store.insert_params),
+                             (tag_rows, self.store.insert_tags)):
+            if rows:
+                insert(rows, self._version())  # type: ignore[operator]
+        if runs:
+            self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
+
+    def _params_tags(self, req: pb.LogBatchRequest, current: dict[str, RunInfo],
+                     params: dict[str, dict[str, str]], param_rows: list, tag_rows: list) -> None:
+        rid = req.run_id
+        info = current.get(rid)
+        if info is None:
+            raise NotFound(f"run {rid!r} does not exist", field="run_id")
+        if info.lifecycle_stage != "active":
+            raise InvalidState(f"run {rid!r} is deleted; restore it before logging to it",
+                               field="run_id")
+        existing = params.setdefault(rid, {})
+        new_params = []
+        for p in req.params:
+            old = existing.get(p.key)
+            if old is not None and old != p.value:
+                self.param_conflicts += 1
+                raise InvalidArgument(
+                    f"param {p.key!r} of run {rid} is already {old!r}; params are immutable, "
+                    f"so it cannot be changed to {p.value!r}",
+                    field=f"params[{p.key!r}]", received=p.value,
+                )
+            if old is None:
+                new_params.append((rid, p.key, p.value))
+        # Only commit when the whole request is valid.
+        for _, k, v in new_params:
+            existing[k] = v
+        param_rows.extend(new_params)
+        tag_rows.extend((rid, t.key, "" if t.deleted else t.value, int(t.deleted))
+                        for t in req.tags)

@@ -1,0 +1,80 @@
+"""Open clickhouse-connect clients for a data-plane DSN.
+
+`chdb:///abs/path` runs ClickHouse in-process (embedded default);
+`http(s)://host:port` talks to a ClickHouse server. Same client API, same SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from typing import Any
+from urllib.parse import urlparse
+
+from metricflow.errors import InvalidArgument
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+def check_identifier(name: str, field: str = "database") -> str:
+    """Return `name` if it is a safe SQL identifier, else raise InvalidArgument."""
+    if not _IDENT.match(name):
+        raise InvalidArgument(
+            f"{field} must match {_IDENT.pattern}, got {name!r}", field=field, received=name
+        )
+    return name
+
+
+def connect(dsn: str, **settings: Any) -> Any:
+    """Return a new clickhouse-connect client for `dsn`."""
+    import clickhouse_connect  # noqa: PLC0415 - server extra, loaded lazily
+
+    scheme = urlparse(dsn).scheme
+    if scheme == "chdb":
+        path = dsn[len("chdb://"):]
+        if path:
+            os.makedirs(path, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
+    if scheme in ("http", "https", "clickhouse"):
+        return clickhouse_connect.get_client(
+            dsn=dsn, settings=settings or None, compress=False, autogenerate_session_id=False
+        )
+    raise InvalidArgument(
+        f"clickhouse dsn must start with chdb://, http:// or https://, got {dsn!r}",
+        field="clickhouse_dsn",
+        received=dsn,
+    )
+
+
+class ClientPool:
+    """One clickhouse-connect client per thread on the same DSN.
+
+    chDB sessions must not be shared between threads that run queries at the
+    same time, so each thread gets its own client; the clients share the one
+    data directory the process owns.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[Any] = []
+
+    def get(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = connect(self.dsn)
+            self._local.client = client
+            with self._lock:
+                self._all.append(client)
+        return client
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._all = self._all, []
+        for c in clients:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass

@@ -1,0 +1,203 @@
+"""MetricStore: the data plane on ClickHouse through clickhouse-connect.
+
+One implementation for chDB (embedded) and a ClickHouse server: only the DSN
+changes. Writes take Arrow tables; reads return numpy columns or value types.
+All user values travel as bound parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from metricflow.errors import NotFound
+from metricflow.store._clickhouse import ClientPool, check_identifier
+from metricflow.store._schema import SCHEMA_VERSION, ddl_statements
+from metricflow.store._types import MetricSummary, Run, RunInfo
+
+_RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
+                "end_time", "parent_run_id", "lifecycle_stage", "artifact_uri")
+# Params keep the first value written: a larger version wins in
+# ReplacingMergeTree, so the version counts down as time goes on.
+_PARAM_VERSION_BASE = (1 << 63) - 1
+
+
+class MetricStore:
+    """Runs, params, tags and metric points in ClickHouse."""
+
+    def __init__(self, dsn: str, database: str = "metricflow") -> None:
+        self.dsn = dsn
+        self.db = check_identifier(database)
+        self._pool = ClientPool(dsn)
+
+    @property
+    def client(self) -> Any:
+        """The calling thread's clickhouse-connect client."""
+        return self._pool.get()
+
+    def ensure_schema(self) -> None:
+        """Create the database and tables if missing (idempotent)."""
+        for stmt in ddl_statements(self.db):
+            self.client.command(stmt)
+        self.client.command(
+            f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # ----------------------------------------------------------------- writes
+    def insert_metrics(self, table: pa.Table) -> None:
+        """Insert metric points (columns run_id, key, step, timestamp, value)."""
+        if table.num_rows:
+            self.client.insert_arrow(f"{self.db}.metrics", table)
+
+    def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
+        if not runs:
+            return
+        rows = [[getattr(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
+        self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
+
+    def insert_params(self, rows: Sequence[tuple[str, str, str]], logged_ns: int) -> None:
+        """Insert (run_id, key, value) params; the first value of a key is kept."""
+        if rows:
+            version = _PARAM_VERSION_BASE - logged_ns
+            self.client.insert(f"{self.db}.params", [[*r, version] for r in rows],
+                               column_names=["run_id", "key", "value", "version"])
+
+    def insert_tags(self, rows: Sequence[tuple[str, str, str, int]], version: int) -> None:
+        """Insert (run_id, key, value, deleted) tags; the newest version wins."""
+        if rows:
+            self.client.insert(f"{self.db}.tags", [[*r, version] for r in rows],
+                               column_names=["run_id", "key", "value", "deleted", "version"])
+
+    # ------------------------------------------------------------------ reads
+    def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        res = self.client.query(
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM {self.db}.runs FINAL "
+            "WHERE run_id IN {ids:Array(String)}",
+            parameters={"ids": ids},
+        )
+        return {row[0]: RunInfo(*row) for row in res.result_rows}
+
+    def get_run_info(self, run_id: str) -> RunInfo:
+        info = self.get_run_infos([run_id]).get(run_id)
+        if info is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id", received=run_id)
+        return info
+
+    def get_params(self, run_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        return self._kv("params", run_ids, "")
+
+    def get_tags(self, run_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        return self._kv("tags", run_ids, "AND deleted = 0")
+
+    def _kv(self, table: str, run_ids: Iterable[str], extra: str) -> dict[str, dict[str, str]]:
+        ids = list(run_ids)
+        out: dict[str, dict[str, str]] = {r: {} for r in ids}
+        if not ids:
+            return out
+        res = self.client.query(
+            f"SELECT run_id, key, value FROM {self.db}.{table} FINAL "
+            "WHERE run_id IN {ids:Array(String)} " + extra + " ORDER BY run_id, key",
+            parameters={"ids": ids},
+        )
+        for run_id, key, value in res.result_rows:
+            out[run_id][key] = value
+        return out
+
+    def get_summaries(
+        self, run_ids: Iterable[str], with_counts: bool = False
+    ) -> dict[str, dict[str, MetricSummary]]:
+        """Latest/min/max per metric key; exact counts only when asked (reads points)."""
+        ids = list(run_ids)
+        out: dict[str, dict[str, MetricSummary]] = {r: {} for r in ids}
+        if not ids:
+            return out
+        res = self.client.query(
+            "SELECT run_id, key, argMaxMerge(last), max(last_at), min(min_value), "
+            f"max(max_value) FROM {self.db}.metric_summary "
+            "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
+            parameters={"ids": ids},
+        )
+        counts: dict[tuple[str, str], int] = {}
+        if with_counts:
+            cres = self.client.query(
+                f"SELECT run_id, key, count() FROM {self.db}.metrics FINAL "
+                "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key",
+                parameters={"ids": ids},
+            )
+            counts = {(r, k): int(c) for r, k, c in cres.result_rows}
+        for run_id, key, last, last_at, mn, mx in res.result_rows:
+            out[run_id][key] = MetricSummary(
+                key, float(last), int(last_at[0]), int(last_at[1]), float(mn), float(mx),
+                counts.get((run_id, key), 0),
+            )
+        return out
+
+    def get_run(self, run_id: str) -> Run:
+        info = self.get_run_info(run_id)
+        return Run(
+            info,
+            self.get_params([run_id])[run_id],
+            self.get_tags([run_id])[run_id],
+            self.get_summaries([run_id], with_counts=True)[run_id],
+        )
+
+    def metric_history(
+        self, run_id: str, key: str, limit: int = 0, after: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points of one metric ordered by (step, timestamp, value) as numpy columns.
+
+        Paging: `after` is the (step, timestamp) of the previous page's last
+        point; points sharing it are never split across pages (LIMIT WITH TIES).
+        """
+        where = "run_id = {run:String} AND key = {key:String}"
+        params: dict[str, Any] = {"run": run_id, "key": key}
+        if after is not None:
+            where += " AND (step, timestamp) > ({s:Int64}, {t:Int64})"
+            params.update(s=after[0], t=after[1])
+        sql = (f"SELECT step, timestamp, value FROM {self.db}.metrics FINAL WHERE {where} "
+               "ORDER BY step, timestamp, value")
+        if limit:
+            sql = (f"SELECT step, timestamp, value FROM ({sql}) "
+                   f"ORDER BY step, timestamp LIMIT {int(limit)} WITH TIES")
+        tbl = self.client.query_arrow(sql, parameters=params)
+        return (tbl.column("step").to_numpy(), tbl.column("timestamp").to_numpy(),
+                tbl.column("value").to_numpy())
+
+    def count_points(self, run_ids: Sequence[str] | None = None) -> tuple[int, float]:
+        """Exact (count, sum of finite values) of stored points, deduplicated."""
+        where, params = "", {}
+        if run_ids is not None:
+            where, params = "WHERE run_id IN {ids:Array(String)}", {"ids": list(run_ids)}
+        row = self.client.query(
+            f"SELECT count(), sumIf(value, isFinite(value)) FROM {self.db}.metrics FINAL {where}",
+            parameters=params,
+        ).result_rows[0]
+        return int(row[0]), float(row[1])
+
+    def list_run_ids(self, experiment_ids: Sequence[str], view_type: str = "active",
+                     limit: int = 1000, offset: int = 0,
+                     hidden_experiments: Mapping[str, bool] | None = None) -> list[str]:
+        """Run ids of experiments, newest first (the basic search path)."""
+        stage = {"active": "AND lifecycle_stage = 'active'",
+                 "deleted": "AND lifecycle_stage = 'deleted'", "all": ""}[view_type]
+        res = self.client.query(
+            f"SELECT run_id FROM {self.db}.runs FINAL "
+            "WHERE experiment_id IN {exps:Array(String)} " + stage +
+            f" ORDER BY start_time DESC, run_id LIMIT {int(limit)} OFFSET {int(offset)}",
+            parameters={"exps": list(experiment_ids)},
+        )
+        return [r[0] for r in res.result_rows]
+
+
+def now_ns() -> int:
+    return time.time_ns()
