@@ -96,7 +96,7 @@ class Sender:
             except (grpc.aio.AioRpcError, ConnectionError) as e:
                 self.reconnects += 1
                 log.warning("metricflow stream to %s broke (%s); retrying in %.2fs",
-                            self.target, getattr(e, "code", lambda: e)(), backoff)
+                            self.target, e, backoff)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 5.0)
 
