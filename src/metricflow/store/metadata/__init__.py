@@ -1,0 +1,103 @@
+"""Control-plane metadata store: experiments, model registry and audit log.
+
+`open_metadata_store("sqlite:///abs/path.db")` or
+`open_metadata_store("postgresql+psycopg://user@host/db")` returns a ready
+`MetadataStore`: the schema is migrated to the newest revision on open.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from metricflow.store.metadata._base import (
+    MetadataStoreConfig,
+    RunArtifactResolver,
+    SourceChecker,
+)
+from metricflow.store.metadata._engine import create_metadata_engine
+from metricflow.store.metadata._migrate import current_revision, head_revision, upgrade
+from metricflow.store.metadata._protocol import (
+    AuditLog,
+    ExperimentStore,
+    MetadataStore,
+    ModelStore,
+    ModelVersionStore,
+)
+from metricflow.store.metadata._sql_store import SqlMetadataStore
+from metricflow.store.metadata._types import (
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    LIFECYCLE_ACTIVE,
+    LIFECYCLE_DELETED,
+    STAGE_ARCHIVED,
+    STAGE_NONE,
+    STAGE_PRODUCTION,
+    STAGE_STAGING,
+    STAGES,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_READY,
+    AuditEntry,
+    Experiment,
+    ModelVersion,
+    RegisteredModel,
+)
+
+__all__ = [
+    "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "LIFECYCLE_ACTIVE", "LIFECYCLE_DELETED",
+    "STAGES", "STAGE_ARCHIVED", "STAGE_NONE", "STAGE_PRODUCTION", "STAGE_STAGING",
+    "STATUS_FAILED", "STATUS_PENDING", "STATUS_READY",
+    "AuditEntry", "AuditLog", "Experiment", "ExperimentStore", "MetadataStore",
+    "MetadataStoreConfig", "ModelStore", "ModelVersion", "ModelVersionStore",
+    "RegisteredModel", "RunArtifactResolver", "SourceChecker", "SqlMetadataStore",
+    "create_metadata_engine", "current_revision", "head_revision", "open_metadata_store",
+    "upgrade",
+]
+
+
+def open_metadata_store(
+    uri: str,
+    *,
+    default_artifact_root: str | None = None,
+    require_transition_comment: bool = False,
+    source_exists: SourceChecker | None = None,
+    run_artifact_uri: RunArtifactResolver | None = None,
+    config: MetadataStoreConfig | None = None,
+) -> MetadataStore:
+    """Open (creating and migrating as needed) the metadata store at `uri`.
+
+    Args:
+        uri: `sqlite:///abs/path.db` or `postgresql+psycopg://...`.
+        default_artifact_root: experiments created without a location get
+            `<root>/<experiment_id>`. Defaults to `file://<db dir>/artifacts` for
+            SQLite and `file://<cwd>/metricflow-data/artifacts` otherwise.
+        require_transition_comment: stage transitions must carry a comment.
+        source_exists: `(run_id, path) -> bool` check of `runs:/` version sources.
+        run_artifact_uri: `(run_id, path) -> uri` used to resolve `runs:/` sources.
+        config: full settings; the keyword arguments above override its fields.
+    """
+    base = config or MetadataStoreConfig()
+    root = default_artifact_root or base.default_artifact_root or _default_root(uri)
+    cfg = MetadataStoreConfig(
+        default_artifact_root=root,
+        require_transition_comment=require_transition_comment or base.require_transition_comment,
+        source_exists=source_exists or base.source_exists,
+        run_artifact_uri=run_artifact_uri or base.run_artifact_uri,
+        busy_timeout_ms=base.busy_timeout_ms, pool_size=base.pool_size,
+        auto_migrate=base.auto_migrate,
+    )
+    engine = create_metadata_engine(uri, busy_timeout_ms=cfg.busy_timeout_ms,
+                                    pool_size=cfg.pool_size)
+    try:
+        return SqlMetadataStore(engine, cfg)
+    except BaseException:
+        engine.dispose()
+        raise
+
+
+def _default_root(uri: str) -> str:
+    if uri.startswith("sqlite:///"):
+        db = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+        return (db.parent.absolute() / "artifacts").as_uri()
+    return (Path(os.getcwd()) / "metricflow-data" / "artifacts").as_uri()

@@ -1,0 +1,58 @@
+"""Queries over the append-only audit log (per model, per user, per experiment)."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from metricflow.store.metadata._base import StoreBase
+from metricflow.store.metadata._paging import decode_token, encode_token
+from metricflow.store.metadata._tables import audit_log, registered_models
+from metricflow.store.metadata._types import AuditEntry
+from metricflow.store.metadata._validate import check_max_results
+
+_A = audit_log.c
+
+
+class AuditMixin(StoreBase):
+    """Read side of the audit log; writes happen inside each change's transaction."""
+
+    def search_audit_log(self, *, model_name: str | None = None, actor: str | None = None,
+                         experiment_id: str | None = None, action: str | None = None,
+                         max_results: int = 1000, page_token: str | None = None
+                         ) -> tuple[list[AuditEntry], str | None]:
+        """Audit entries, oldest first, filtered by model, actor, experiment and action.
+
+        A model is matched by its surrogate id, so its history survives renames; a
+        deleted model is matched by the name it had.
+        """
+        check_max_results(max_results, 10_000)
+        conds: list[sa.ColumnElement[bool]] = []
+        offset = decode_token(page_token)
+        with self._read() as conn:
+            if model_name is not None:
+                mid = conn.execute(sa.select(registered_models.c.model_id)
+                                   .where(registered_models.c.name == model_name)).scalar()
+                by_name = _A.model_name == model_name
+                conds.append(sa.or_(_A.model_id == mid, by_name) if mid is not None
+                             else by_name)
+            if actor is not None:
+                conds.append(_A.actor == actor)
+            if experiment_id is not None:
+                conds.append(sa.and_(_A.entity_type == "experiment",
+                                     _A.entity_id == str(experiment_id)))
+            if action is not None:
+                conds.append(_A.action == action)
+            rows = conn.execute(sa.select(audit_log).where(*conds).order_by(_A.id)
+                                .offset(offset).limit(max_results + 1)).all()
+        entries = [AuditEntry(
+            id=r.id, timestamp=r.ts, actor=r.actor, action=r.action,
+            entity_type=r.entity_type, entity_id=r.entity_id,
+            before=json.loads(r.before_json) if r.before_json else None,
+            after=json.loads(r.after_json) if r.after_json else None,
+            comment=r.comment or "", model_name=r.model_name or "",
+            version=str(r.version) if r.version is not None else "",
+        ) for r in rows[:max_results]]
+        more = len(rows) > max_results
+        return entries, encode_token(offset + max_results) if more else None

@@ -1,0 +1,107 @@
+"""SQLAlchemy Core tables of the latest control-plane schema (used for queries).
+
+The DDL itself lives in the versioned migrations under `migrations/versions/`;
+these definitions must match the head revision (a test checks that).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# BIGINT is not a rowid alias on SQLite, so it would not autoincrement there.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("artifact_location", sa.String(1000), nullable=False),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags", metadata,
+    sa.Column("experiment_id", sa.Integer,
+              sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(5000), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("entity_type", sa.String(32), nullable=False),
+    sa.Column("entity_id", sa.String(512), nullable=False),
+    sa.Column("before_json", sa.Text, nullable=True),
+    sa.Column("after_json", sa.Text, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    # Added in revision 0002 (registry): the model's surrogate id survives renames.
+    sa.Column("model_id", sa.Integer, nullable=True),
+    sa.Column("model_name", sa.String(256), nullable=True),
+    sa.Column("version", sa.Integer, nullable=True),
+)
+
+registered_models = sa.Table(
+    "registered_models", metadata,
+    sa.Column("model_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.Column("row_version", sa.Integer, nullable=False),
+)
+
+registered_model_tags = sa.Table(
+    "registered_model_tags", metadata,
+    sa.Column("model_id", sa.Integer,
+              sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(5000), nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions", metadata,
+    sa.Column("model_id", sa.Integer,
+              sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(1000), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("run_link", sa.String(1000), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=False),
+    sa.Column("current_stage", sa.String(32), nullable=False),
+    sa.Column("user_id", sa.String(256), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("row_version", sa.Integer, nullable=False),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags", metadata,
+    sa.Column("model_id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.String(5000), nullable=False),
+    sa.ForeignKeyConstraint(["model_id", "version"],
+                            ["model_versions.model_id", "model_versions.version"],
+                            ondelete="CASCADE"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases", metadata,
+    sa.Column("model_id", sa.Integer, primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(["model_id", "version"],
+                            ["model_versions.model_id", "model_versions.version"],
+                            ondelete="CASCADE"),
+)

@@ -1,0 +1,102 @@
+"""Input rules of the control plane; each failure names the field and the limit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from metricflow.errors import InvalidArgument
+from metricflow.store.metadata._types import STAGES
+
+MAX_NAME = 256
+MAX_TAG_KEY = 250
+MAX_TAG_VALUE = 5000
+MAX_SOURCE = 1000
+MAX_ALIAS = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_VERSION_ALIAS_RE = re.compile(r"^v\d+$", re.IGNORECASE)
+_STAGE_BY_LOWER = {s.lower(): s for s in STAGES}
+
+
+def check_name(field: str, name: object) -> str:
+    """Validate an experiment or model name and return it."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidArgument(f"{field} must be a non-empty string", field=field)
+    if len(name) > MAX_NAME:
+        raise InvalidArgument(f"{field} is {len(name)} characters long; the limit is {MAX_NAME}",
+                              field=field, limit=MAX_NAME, received=len(name))
+    if _CONTROL.search(name):
+        raise InvalidArgument(f"{field} must not contain control characters", field=field)
+    return name
+
+
+def check_tag(field: str, key: object, value: object) -> tuple[str, str]:
+    """Validate one tag key and value."""
+    if not isinstance(key, str) or not key:
+        raise InvalidArgument(f"{field} key must be a non-empty string", field=f"{field}.key")
+    if len(key) > MAX_TAG_KEY:
+        raise InvalidArgument(
+            f"{field} key is {len(key)} characters long; the limit is {MAX_TAG_KEY}",
+            field=f"{field}.key", limit=MAX_TAG_KEY, received=len(key))
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{field} {key!r} value must be a string", field=f"{field}.value")
+    if len(value) > MAX_TAG_VALUE:
+        raise InvalidArgument(
+            f"{field} {key!r} value is {len(value)} characters long; the limit is "
+            f"{MAX_TAG_VALUE}", field=f"{field}.value", limit=MAX_TAG_VALUE,
+            received=len(value))
+    return key, value
+
+
+def check_tags(field: str, tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate a tag mapping (None means no tags)."""
+    return dict(check_tag(field, k, v) for k, v in (tags or {}).items())
+
+
+def check_alias(alias: object) -> str:
+    """Validate an alias name; `latest` and `v<digits>` are reserved."""
+    if not isinstance(alias, str) or not alias:
+        raise InvalidArgument("alias must be a non-empty string", field="alias")
+    if len(alias) > MAX_ALIAS:
+        raise InvalidArgument(f"alias is {len(alias)} characters long; the limit is {MAX_ALIAS}",
+                              field="alias", limit=MAX_ALIAS, received=len(alias))
+    if alias.lower() == "latest":
+        raise InvalidArgument("alias 'latest' is reserved (it always means the newest "
+                              "version)", field="alias", received=alias)
+    if _VERSION_ALIAS_RE.match(alias):
+        raise InvalidArgument(f"alias {alias!r} is reserved: 'v<number>' names a version",
+                              field="alias", received=alias)
+    if not _ALIAS_RE.match(alias):
+        raise InvalidArgument(f"alias {alias!r} may only contain letters, digits, '_' and '-'",
+                              field="alias", received=alias)
+    return alias
+
+
+def check_stage(stage: object) -> str:
+    """Return the canonical stage name (case-insensitive input)."""
+    canonical = _STAGE_BY_LOWER.get(stage.lower()) if isinstance(stage, str) else None
+    if canonical is None:
+        raise InvalidArgument(f"stage {stage!r} is not one of {', '.join(STAGES)}",
+                              field="stage", received=str(stage))
+    return canonical
+
+
+def check_version(version: object) -> int:
+    """Parse a model version number ("3" or 3) and return it as an int."""
+    try:
+        v = int(str(version))
+    except ValueError:
+        v = 0
+    if v < 1 or isinstance(version, bool):
+        raise InvalidArgument(f"version must be a positive integer, got {version!r}",
+                              field="version", received=str(version))
+    return v
+
+
+def check_max_results(max_results: int, limit: int) -> int:
+    """Validate a page size."""
+    if not isinstance(max_results, int) or not 1 <= max_results <= limit:
+        raise InvalidArgument(f"max_results must be between 1 and {limit}, got {max_results!r}",
+                              field="max_results", limit=limit, received=str(max_results))
+    return max_results

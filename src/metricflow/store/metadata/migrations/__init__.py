@@ -1,0 +1,1 @@
+"""Alembic migrations of the control-plane schema, shipped inside the package."""

@@ -1,0 +1,1 @@
+"""Versioned revisions; each one is append-only once released."""
