@@ -1,0 +1,144 @@
+"""grpc.aio servicer for metricflow.artifacts.v1.ArtifactService."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2 as pb
+from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2_grpc as pb_grpc
+from metricflow.artifacts._manifest import ChunkRef
+from metricflow.artifacts._stats import dedup_stats
+from metricflow.artifacts._store import _MAX_STORED, ArtifactStore
+from metricflow.artifacts._wire import PART_BYTES, error_metadata, manifest_to_pb
+from metricflow.errors import InvalidArgument, MetricflowError
+
+
+def _rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn MetricflowError into a gRPC status with the code in trailing metadata."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: ArtifactServicer, request: Any, context: Any) -> Any:
+        try:
+            return await fn(self, request, context)
+        except MetricflowError as e:
+            context.set_trailing_metadata(error_metadata(e))
+            await context.abort(grpc.StatusCode[e.grpc_status_name], e.message)
+
+    return wrapper
+
+
+class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
+    """Serves one ArtifactStore. Blocking store calls run in worker threads."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        self.store = store
+
+    async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.to_thread(fn, *args)
+
+    @_rpc
+    async def MissingChunks(self, request: pb.MissingChunksRequest, context: Any) -> Any:
+        missing = await self._call(self.store.missing_chunks, [bytes(h) for h in request.hashes])
+        return pb.MissingChunksResponse(missing=missing, direct_upload=self.store.direct_upload)
+
+    async def UploadChunks(self, request_iterator: AsyncIterator[pb.ChunkPart],
+                           context: Any) -> Any:
+        accepted: list[bytes] = []
+        stored = 0
+        buf: list[bytes] = []
+        size = 0
+        digest = b""
+        try:
+            async for part in request_iterator:
+                if not buf and not digest:
+                    digest = bytes(part.hash)
+                size += len(part.data)
+                if size > _MAX_STORED:
+                    raise InvalidArgument("chunk too large", field="chunk", limit=_MAX_STORED,
+                                          received=size)
+                buf.append(part.data)
+                if part.last:
+                    stored += await self._call(self.store.put_chunk, digest, b"".join(buf))
+                    accepted.append(digest)
+                    buf, size, digest = [], 0, b""
+            if buf:
+                raise InvalidArgument("stream ended inside a chunk", field="last")
+        except MetricflowError as e:
+            context.set_trailing_metadata(error_metadata(e))
+            await context.abort(grpc.StatusCode[e.grpc_status_name], e.message)
+        return pb.UploadChunksResponse(accepted=accepted, stored_bytes=stored)
+
+    @_rpc
+    async def PresignUploads(self, request: pb.PresignUploadsRequest, context: Any) -> Any:
+        urls = await self._call(self.store.presign_uploads, request.upload_id,
+                                [bytes(h) for h in request.hashes])
+        return pb.PresignUploadsResponse(urls=urls,
+                                         expires_in_s=self.store.config.presign_expires_s)
+
+    @_rpc
+    async def FinalizeUploads(self, request: pb.FinalizeUploadsRequest, context: Any) -> Any:
+        ok, bad = await self._call(self.store.finalize_uploads, request.upload_id,
+                                   [bytes(h) for h in request.hashes])
+        return pb.FinalizeUploadsResponse(accepted=ok, rejected=bad)
+
+    @_rpc
+    async def CommitManifest(self, request: pb.CommitManifestRequest, context: Any) -> Any:
+        refs = [ChunkRef(bytes(c.hash), c.size) for c in request.chunks]
+        res = await self._call(self.store.commit, request.run_id, request.path, request.size,
+                               bytes(request.file_hash), refs, request.media_type or None)
+        if isinstance(res, list):
+            return pb.CommitManifestResponse(missing=res)
+        return pb.CommitManifestResponse(manifest=manifest_to_pb(res))
+
+    @_rpc
+    async def ListArtifacts(self, request: pb.ListArtifactsRequest, context: Any) -> Any:
+        entries = await self._call(functools.partial(
+            self.store.list_artifacts, request.run_id, request.path or None,
+            recursive=request.recursive))
+        return pb.ListArtifactsResponse(files=[
+            pb.ArtifactInfo(path=e.path, is_dir=e.is_dir, size=e.size, version=e.version,
+                            file_hash=e.file_hash) for e in entries])
+
+    @_rpc
+    async def GetManifest(self, request: pb.GetManifestRequest, context: Any) -> Any:
+        m = await self._call(self.store.get_manifest, request.run_id, request.path,
+                             request.version)
+        return manifest_to_pb(m)
+
+    async def DownloadChunks(self, request: pb.DownloadChunksRequest,
+                             context: Any) -> AsyncIterator[pb.ChunkPart]:
+        try:
+            for h in request.hashes:
+                data = await self._call(self.store.read_chunk, bytes(h))
+                mv = memoryview(data)
+                for off in range(0, max(len(mv), 1), PART_BYTES):
+                    yield pb.ChunkPart(hash=bytes(h) if off == 0 else b"",
+                                       data=bytes(mv[off:off + PART_BYTES]),
+                                       last=off + PART_BYTES >= len(mv))
+        except MetricflowError as e:
+            context.set_trailing_metadata(error_metadata(e))
+            await context.abort(grpc.StatusCode[e.grpc_status_name], e.message)
+
+    @_rpc
+    async def PresignDownloads(self, request: pb.PresignDownloadsRequest, context: Any) -> Any:
+        urls = await self._call(self.store.presign_downloads, [bytes(h) for h in request.hashes])
+        return pb.PresignDownloadsResponse(urls=urls or [],
+                                           expires_in_s=self.store.config.presign_expires_s)
+
+    @_rpc
+    async def DedupStats(self, request: pb.DedupStatsRequest, context: Any) -> Any:
+        s = await self._call(dedup_stats, self.store, request.run_id or None)
+        return pb.DedupStatsResponse(logical_bytes=s.logical_bytes, stored_bytes=s.stored_bytes,
+                                     chunks=s.chunks, manifests=s.manifests, ratio=s.ratio)
+
+
+def add_to_server(server: grpc.aio.Server, artifact_store: ArtifactStore) -> ArtifactServicer:
+    """Register an ArtifactServicer for `artifact_store` on a grpc.aio server; returns it."""
+    servicer = ArtifactServicer(artifact_store)
+    pb_grpc.add_ArtifactServiceServicer_to_server(servicer, server)
+    return servicer
