@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from metricflow.store.metadata._base import StoreBase
 from metricflow.store.metadata._paging import decode_token, encode_token
-from metricflow.store.metadata._tables import audit_log, registered_models
+from metricflow.store.metadata._tables import audit_log
 from metricflow.store.metadata._types import AuditEntry
 from metricflow.store.metadata._validate import check_max_results
 
@@ -24,19 +24,18 @@ class AuditMixin(StoreBase):
                          ) -> tuple[list[AuditEntry], str | None]:
         """Audit entries, oldest first, filtered by model, actor, experiment and action.
 
-        A model is matched by its surrogate id, so its history survives renames; a
-        deleted model is matched by the name it had.
+        A model is matched through its surrogate id, so its history survives renames
+        and deletion: entries of every model that ever had `model_name` are returned.
         """
         check_max_results(max_results, 10_000)
         conds: list[sa.ColumnElement[bool]] = []
         offset = decode_token(page_token)
         with self._read() as conn:
             if model_name is not None:
-                mid = conn.execute(sa.select(registered_models.c.model_id)
-                                   .where(registered_models.c.name == model_name)).scalar()
-                by_name = _A.model_name == model_name
-                conds.append(sa.or_(_A.model_id == mid, by_name) if mid is not None
-                             else by_name)
+                # Every model that ever carried this name (renames keep the model id).
+                ids = sa.select(_A.model_id).where(_A.model_name == model_name,
+                                                   _A.model_id.is_not(None))
+                conds.append(sa.or_(_A.model_id.in_(ids), _A.model_name == model_name))
             if actor is not None:
                 conds.append(_A.actor == actor)
             if experiment_id is not None:

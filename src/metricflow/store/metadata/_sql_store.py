@@ -8,9 +8,14 @@ from metricflow.store.metadata._audit import AuditMixin
 from metricflow.store.metadata._base import MetadataStoreConfig
 from metricflow.store.metadata._experiments import ExperimentsMixin
 from metricflow.store.metadata._migrate import upgrade
+from metricflow.store.metadata._models import ModelsMixin
+from metricflow.store.metadata._versions import VersionsMixin
+
+# (table, serial column): both literals, never user input.
+_SERIALS = (("experiments", "experiment_id"), ("registered_models", "model_id"))
 
 
-class SqlMetadataStore(ExperimentsMixin, AuditMixin):
+class SqlMetadataStore(ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin):
     """Experiments, model registry and audit log in one SQL database.
 
     Every change runs in one transaction together with its audit record, so the
@@ -21,4 +26,20 @@ class SqlMetadataStore(ExperimentsMixin, AuditMixin):
         super().__init__(engine, config)
         if config.auto_migrate:
             upgrade(engine)
+        if self._pg:
+            self._sync_pg_sequences()
         self._ensure_default_experiment()
+
+    def _sync_pg_sequences(self) -> None:
+        """Move serial sequences past ids inserted explicitly (imports, old releases).
+
+        PostgreSQL sequences do not see explicit ids, so without this the next
+        create would collide with an existing row.
+        """
+        with self._write() as conn:
+            for table, column in _SERIALS:
+                conn.execute(sa.text(
+                    f"SELECT setval(s.seq, m.mx) FROM "  # noqa: S608 - literals above
+                    f"(SELECT pg_get_serial_sequence('{table}', '{column}')::regclass AS seq) s, "
+                    f"(SELECT MAX({column}) AS mx FROM {table}) m "
+                    "WHERE m.mx >= 1 AND m.mx > COALESCE(pg_sequence_last_value(s.seq), 0)"))
