@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -118,11 +119,27 @@ def file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _load_prctl() -> Callable[..., int] | None:
+    # Resolved in the parent: dlopen/dlsym between fork and exec could deadlock on a
+    # loader lock held by another thread at fork time.
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+
+
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec: if this Python process dies, even by
     # SIGKILL, the kernel kills the service too, so no JVM or postmaster is left behind.
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    # Linux ties this to the *thread* that forked: start services from a long-lived
+    # thread (the main thread in pytest and the CLI), not a short-lived worker.
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _as_user_then_die_with_parent(uid: int, gid: int) -> Callable[[], None]:

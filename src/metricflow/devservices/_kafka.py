@@ -117,6 +117,9 @@ class KafkaBroker:
     restarts it on the same port and log dirs (for restart tests). The JVM is killed
     when this object is closed, at interpreter exit, and (via PDEATHSIG) if this
     process dies.
+
+    Call `start()` from a long-lived thread: Linux sends the parent-death signal when
+    the *thread* that started the process exits.
     """
 
     def __init__(

@@ -56,6 +56,9 @@ class PostgresServer:
     `.url` is a SQLAlchemy URL (psycopg 3 driver) to a database created at start;
     `create_database()` makes fresh ones. The postmaster is a direct child of this
     process (run as the `postgres` user when we are root), so it dies with us.
+
+    Call `start()` from a long-lived thread: Linux sends the parent-death signal when
+    the *thread* that started the process exits.
     """
 
     def __init__(
