@@ -1,0 +1,48 @@
+"""Model registry and experiments (control plane): gRPC/HTTP services and client.
+
+- `RegistryClient(channel)`: MLflow-style sync client over gRPC.
+- `add_to_server(server, store)`: registers ExperimentService and RegistryService.
+- `registry_router(store)`: FastAPI routes under `/api/v1/` (needs the server extra).
+
+The services and router are imported lazily so `import metricflow.registry`
+needs only grpcio and protobuf.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from metricflow.registry._client import PagedList, RegistryClient
+from metricflow.registry._types import (
+    AuditEntry,
+    Experiment,
+    ModelVersion,
+    RegisteredModel,
+)
+
+if TYPE_CHECKING:
+    from metricflow.registry._http import registry_router
+    from metricflow.registry._servicer import ExperimentServicer, add_to_server
+    from metricflow.registry._servicer_registry import RegistryServicer
+
+__all__ = [
+    "AuditEntry", "Experiment", "ExperimentServicer", "ModelVersion", "PagedList",
+    "RegisteredModel", "RegistryClient", "RegistryServicer", "add_to_server",
+    "registry_router",
+]
+
+_LAZY = {
+    "add_to_server": "metricflow.registry._servicer",
+    "ExperimentServicer": "metricflow.registry._servicer",
+    "RegistryServicer": "metricflow.registry._servicer_registry",
+    "registry_router": "metricflow.registry._http",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metricflow.registry' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
