@@ -1,8 +1,9 @@
 """Control-plane fixtures: the same suite on SQLite and on a real PostgreSQL.
 
-PostgreSQL comes from METRICFLOW_TEST_POSTGRES_URL if set, otherwise from a
-server this session starts (see _pg_server.py). Every test gets a fresh
-database with a random name.
+PostgreSQL comes from the shared `metricflow.devservices` plugin
+(`make_postgres_database`) when it is loaded; otherwise from
+METRICFLOW_TEST_POSTGRES_URL, or from a server this session starts itself
+(see _pg_server.py). Every test gets a fresh database with a random name.
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def metadata_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty control-plane database on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'meta.db'}"
-    return _fresh_pg_database(request.getfixturevalue("registry_postgres_url"))
+    try:
+        make = request.getfixturevalue("make_postgres_database")
+    except pytest.FixtureLookupError:
+        return _fresh_pg_database(request.getfixturevalue("registry_postgres_url"))
+    return str(make())
 
 
 @pytest.fixture
