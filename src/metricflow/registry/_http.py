@@ -137,7 +137,8 @@ def _json(value: Any) -> Any:
 
 def _run(fn: Callable[[], Any]) -> JSONResponse:
     try:
-        return JSONResponse(_json(fn()))
+        result = fn()
+        return JSONResponse({} if result is None else _json(result))
     except MetricflowError as e:
         return JSONResponse({"error_code": e.code.value, "message": e.message},
                             status_code=e.http_status)
@@ -175,27 +176,27 @@ def registry_router(store: MetadataStore, *, actor_of: ActorOf = actor_from_head
     @r.post("/experiments/update")
     def rename_experiment(body: RenameExperiment, request: Request) -> JSONResponse:
         return _run(lambda: store.rename_experiment(body.experiment_id, body.new_name,
-                                                    actor=actor_of(request)) or {})
+                                                    actor=actor_of(request)))
 
     @r.post("/experiments/delete")
     def delete_experiment(body: ExperimentRef, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_experiment(body.experiment_id,
-                                                    actor=actor_of(request)) or {})
+                                                    actor=actor_of(request)))
 
     @r.post("/experiments/restore")
     def restore_experiment(body: ExperimentRef, request: Request) -> JSONResponse:
         return _run(lambda: store.restore_experiment(body.experiment_id,
-                                                     actor=actor_of(request)) or {})
+                                                     actor=actor_of(request)))
 
     @r.post("/experiments/set-experiment-tag")
     def set_experiment_tag(body: ExperimentTag, request: Request) -> JSONResponse:
         return _run(lambda: store.set_experiment_tag(body.experiment_id, body.key, body.value,
-                                                     actor=actor_of(request)) or {})
+                                                     actor=actor_of(request)))
 
     @r.post("/experiments/delete-experiment-tag")
     def delete_experiment_tag(body: ExperimentTag, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_experiment_tag(body.experiment_id, body.key,
-                                                        actor=actor_of(request)) or {})
+                                                        actor=actor_of(request)))
 
     add_registry_routes(r, store, actor_of)
     return r

@@ -57,17 +57,17 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
     @r.post("/registered-models/delete")
     def delete_model(body: ModelRef, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_registered_model(
-            body.name, expected_version=body.expected_version, actor=actor_of(request)) or {})
+            body.name, expected_version=body.expected_version, actor=actor_of(request)))
 
     @r.post("/registered-models/set-tag")
     def set_model_tag(body: ModelTag, request: Request) -> JSONResponse:
         return _run(lambda: store.set_registered_model_tag(
-            body.name, body.key, body.value, actor=actor_of(request)) or {})
+            body.name, body.key, body.value, actor=actor_of(request)))
 
     @r.post("/registered-models/delete-tag")
     def delete_model_tag(body: ModelTag, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_registered_model_tag(
-            body.name, body.key, actor=actor_of(request)) or {})
+            body.name, body.key, actor=actor_of(request)))
 
     @r.post("/registered-models/search")
     def search_models(body: Search) -> JSONResponse:
@@ -80,12 +80,12 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
     @r.post("/registered-models/alias")
     def set_alias(body: Alias, request: Request) -> JSONResponse:
         return _run(lambda: store.set_registered_model_alias(
-            body.name, body.alias, body.version, actor=actor_of(request)) or {})
+            body.name, body.alias, body.version, actor=actor_of(request)))
 
     @r.delete("/registered-models/alias")
     def delete_alias(name: str, alias: str, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_registered_model_alias(
-            name, alias, actor=actor_of(request)) or {})
+            name, alias, actor=actor_of(request)))
 
     @r.get("/registered-models/alias")
     def get_by_alias(name: str, alias: str) -> JSONResponse:
@@ -112,7 +112,7 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
     def delete_version(body: VersionRef, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_model_version(
             body.name, body.version, expected_version=body.expected_version,
-            actor=actor_of(request)) or {})
+            actor=actor_of(request)))
 
     @r.post("/model-versions/transition-stage")
     def transition(body: Transition, request: Request) -> JSONResponse:
@@ -124,12 +124,12 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
     @r.post("/model-versions/set-tag")
     def set_version_tag(body: VersionTag, request: Request) -> JSONResponse:
         return _run(lambda: store.set_model_version_tag(
-            body.name, body.version, body.key, body.value, actor=actor_of(request)) or {})
+            body.name, body.version, body.key, body.value, actor=actor_of(request)))
 
     @r.post("/model-versions/delete-tag")
     def delete_version_tag(body: VersionTag, request: Request) -> JSONResponse:
         return _run(lambda: store.delete_model_version_tag(
-            body.name, body.version, body.key, actor=actor_of(request)) or {})
+            body.name, body.version, body.key, actor=actor_of(request)))
 
     @r.post("/registered-models/get-latest-versions")
     def latest_versions(body: LatestVersions) -> JSONResponse:

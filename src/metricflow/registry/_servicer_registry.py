@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import grpc
 
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
@@ -9,7 +11,7 @@ from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grp
 from metricflow.registry._convert import audit_to_pb, model_to_pb, version_to_pb
 from metricflow.registry._servicer import _EMPTY, _Base, _opt
 
-Ctx = grpc.aio.ServicerContext
+Ctx: TypeAlias = grpc.aio.ServicerContext
 
 
 class RegistryServicer(_Base, pb_grpc.RegistryServiceServicer):

@@ -16,10 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from _pg_server import start_local_postgres  # sibling helper (rootdir import mode)
 
 from metricflow.store.metadata import MetadataStore, open_metadata_store
-
-from _pg_server import start_local_postgres  # noqa: E402  (same directory, rootdir import)
 
 
 @pytest.fixture(scope="session")

@@ -107,9 +107,16 @@ class StoreBase:
 def upsert(conn: sa.Connection, table: sa.Table, keys: dict[str, Any],
            values: dict[str, Any]) -> None:
     """INSERT ... ON CONFLICT (keys) DO UPDATE, in the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(table).values(**keys, **values)
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    stmt: Any = (postgresql.insert(table) if conn.dialect.name == "postgresql"
+                 else sqlite.insert(table))
+    stmt = stmt.values(**keys, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=values))
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The autoincrement primary key of a single-row INSERT."""
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
-from metricflow.store.metadata._base import StoreBase, now_ms, upsert
+from metricflow.store.metadata._base import StoreBase, inserted_id, now_ms, upsert
 from metricflow.store.metadata._filter import compile_filter, parse_order_by
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._tables import experiment_tags, experiments
@@ -118,10 +118,9 @@ class ExperimentsMixin(StoreBase):
         try:
             with self._write() as conn:
                 self._raise_if_name_taken(conn, name)
-                res = conn.execute(experiments.insert().values(
+                eid = str(inserted_id(conn.execute(experiments.insert().values(
                     name=name, artifact_location=artifact_location or "",
-                    lifecycle_stage=LIFECYCLE_ACTIVE, creation_time=ts, last_update_time=ts))
-                eid = str(res.inserted_primary_key[0])
+                    lifecycle_stage=LIFECYCLE_ACTIVE, creation_time=ts, last_update_time=ts))))
                 location = artifact_location or self._default_location(eid)
                 if not artifact_location:
                     conn.execute(experiments.update().where(_E.experiment_id == int(eid))

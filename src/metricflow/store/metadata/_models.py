@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow.errors import AlreadyExists, NotFound
-from metricflow.store.metadata._base import now_ms, upsert
+from metricflow.store.metadata._base import inserted_id, now_ms, upsert
 from metricflow.store.metadata._filter import compile_filter, parse_order_by
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._registry_base import RegistryBase, check_expected
@@ -101,10 +101,9 @@ class ModelsMixin(RegistryBase):
             with self._write() as conn:
                 if conn.execute(sa.select(_M.model_id).where(_M.name == name)).first():
                     raise _duplicate(name)
-                mid = conn.execute(registered_models.insert().values(
+                mid = inserted_id(conn.execute(registered_models.insert().values(
                     name=name, description=description or "", creation_time=ts,
-                    last_update_time=ts, last_version=0, row_version=1,
-                )).inserted_primary_key[0]
+                    last_update_time=ts, last_version=0, row_version=1)))
                 if clean:
                     conn.execute(registered_model_tags.insert(), [
                         {"model_id": mid, "key": k, "value": v} for k, v in clean.items()])
