@@ -86,6 +86,7 @@ class Accumulator:
         self._runs: dict[str, _RunBuffer] = {}
         self._buffered_points = 0
         self._used_bytes = 0  # buffered + sent but not yet acknowledged
+        self.peak_used_bytes = 0
         self.on_full_batch: callable = lambda: None  # type: ignore[valid-type]
 
     # ---------------------------------------------------------------- hot path
@@ -119,6 +120,8 @@ class Accumulator:
             buf.row_ts.append(ts)
             buf.row_n.append(n)
             self._used_bytes += need
+            if self._used_bytes > self.peak_used_bytes:
+                self.peak_used_bytes = self._used_bytes
             self._buffered_points += n
             full = self._buffered_points >= self.batch_points
         if full:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,8 +48,12 @@ class ReadsMixin:
     def search_runs(self, experiment_ids: list[str] | None = None, filter_string: str = "",
                     order_by: list[str] | None = None, max_results: int = 1000,
                     page_token: str = "", view_type: str = "active") -> tuple[list[Run], str]:
-        """One page of runs and the token of the next page ('' at the end)."""
-        req = qpb.SearchRunsRequest(experiment_ids=[str(e) for e in experiment_ids or ["0"]],
+        """One page of runs and the token of the next page ('' at the end).
+
+        experiment_ids None/empty searches every experiment the caller may read.
+        Filter grammar and order_by: docs/query.md.
+        """
+        req = qpb.SearchRunsRequest(experiment_ids=[str(e) for e in experiment_ids or []],
                                     filter=filter_string, order_by=order_by or [],
                                     max_results=max_results, page_token=page_token,
                                     view_type=view_type)
@@ -62,3 +66,95 @@ class ReadsMixin:
         resp = self._call("/metricflow.query.v1.QueryService/CountPoints",
                           qpb.CountPointsRequest(run_ids=run_ids or []), qpb.CountPointsResponse)
         return int(resp.count), float(resp.sum_finite_values)
+
+    def search_runs_df(self, experiment_ids: list[str] | None = None, filter_string: str = "",
+                       order_by: list[str] | None = None, max_results: int = 1000,
+                       view_type: str = "active") -> Any:
+        """All matching runs (up to max_results) as a pandas DataFrame (needs pandas)."""
+        runs: list[Run] = []
+        token = ""
+        while len(runs) < max_results:
+            page, token = self.search_runs(experiment_ids, filter_string, order_by,
+                                           min(1000, max_results - len(runs)), token, view_type)
+            runs.extend(page)
+            if not token:
+                break
+        return runs_to_dataframe(runs)
+
+    def downsample_history(self, run_ids: list[str], key: str, buckets: int = 1000,
+                           step_min: int | None = None, step_max: int | None = None
+                           ) -> list[qpb.DownsampledSeries]:
+        """One metric of up to 1,000 runs in `buckets` step buckets (see series_columns)."""
+        req = qpb.DownsampleRequest(run_ids=run_ids, key=key, buckets=buckets)
+        if step_min is not None:
+            req.step_min = step_min
+        if step_max is not None:
+            req.step_max = step_max
+        resp = self._call("/metricflow.query.v1.QueryService/DownsampleHistory", req,
+                          qpb.DownsampleResponse)
+        return list(resp.series)
+
+    def compare_runs(self, run_ids: list[str], metric_keys: list[str] | None = None,
+                     param_keys: list[str] | None = None) -> qpb.CompareRunsResponse:
+        """Latest/min/max of metrics and param values of up to 1,000 runs."""
+        return self._call("/metricflow.query.v1.QueryService/CompareRuns",
+                          qpb.CompareRunsRequest(run_ids=run_ids, metric_keys=metric_keys or [],
+                                                 param_keys=param_keys or []),
+                          qpb.CompareRunsResponse)
+
+    def group_by_param(self, param_key: str, metric_key: str,
+                       experiment_ids: list[str] | None = None, filter_string: str = "",
+                       view_type: str = "active") -> list[qpb.ParamGroup]:
+        """Mean/std/min/max of a metric's latest value per value of a param."""
+        resp = self._call("/metricflow.query.v1.QueryService/GroupByParam",
+                          qpb.GroupByParamRequest(experiment_ids=experiment_ids or [],
+                                                  filter=filter_string, view_type=view_type,
+                                                  param_key=param_key, metric_key=metric_key),
+                          qpb.GroupByParamResponse)
+        return list(resp.groups)
+
+    def tail_metrics(self, run_ids: list[str], keys: list[str] | None = None,
+                     from_start: bool = False, poll_interval_ms: int = 0,
+                     timeout: float | None = None) -> Iterator[TailPoints]:
+        """Yield new points of the runs/keys as they are committed (a server stream)."""
+        channel = self._channel  # type: ignore[attr-defined]
+        fn = channel.unary_stream("/metricflow.query.v1.QueryService/TailMetrics",
+                                  request_serializer=qpb.TailMetricsRequest.SerializeToString,
+                                  response_deserializer=qpb.TailMetricsResponse.FromString)
+        stream = fn(qpb.TailMetricsRequest(run_ids=run_ids, keys=keys or [],
+                                           from_start=from_start,
+                                           poll_interval_ms=poll_interval_ms),
+                    timeout=timeout, metadata=self._metadata or None)  # type: ignore[attr-defined]
+        for m in stream:
+            yield TailPoints(m.run_id, MetricHistory(
+                m.key, np.frombuffer(m.steps, "<i8"), np.frombuffer(m.timestamps, "<i8"),
+                np.frombuffer(m.values, "<f8")))
+
+
+class TailPoints(NamedTuple):
+    run_id: str
+    points: MetricHistory
+
+
+def series_columns(s: qpb.DownsampledSeries) -> dict[str, np.ndarray]:
+    """Numpy columns of one downsampled series."""
+    out = {c: np.frombuffer(getattr(s, c), "<i8") for c in
+           ("bucket", "count", "step_first", "step_last", "nan_count", "inf_count")}
+    out.update({c: np.frombuffer(getattr(s, c), "<f8") for c in ("min", "max", "avg", "last")})
+    return out
+
+
+def runs_to_dataframe(runs: list[Run]) -> Any:
+    """One row per run: info columns, metrics.<key> (latest), params.<key>, tags.<key>."""
+    try:
+        import pandas as pd  # noqa: PLC0415 - optional dependency
+    except ImportError as e:
+        raise ImportError("search_runs_df needs pandas: pip install pandas") from e
+    rows = []
+    for r in runs:
+        row: dict[str, Any] = dict(vars(r.info))
+        row.update({f"metrics.{k}": m.last_value for k, m in r.metrics.items()})
+        row.update({f"params.{k}": v for k, v in r.params.items()})
+        row.update({f"tags.{k}": v for k, v in r.tags.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)

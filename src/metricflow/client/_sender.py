@@ -95,8 +95,10 @@ class Sender:
                 backoff = 0.05
             except (grpc.aio.AioRpcError, ConnectionError) as e:
                 self.reconnects += 1
-                log.warning("metricflow stream to %s broke (%s); retrying in %.2fs",
-                            self.target, e, backoff)
+                # Loud only when data is waiting; an idle client reconnects quietly.
+                level = logging.WARNING if self.acc.used_bytes else logging.DEBUG
+                log.log(level, "metricflow stream to %s broke (%s); retrying in %.2fs",
+                        self.target, getattr(e, "details", lambda: e)(), backoff)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 5.0)
 

@@ -78,11 +78,14 @@ class DirectSink:
                     f"{self.config.max_pending_points}", retry_after_s=self.config.linger_s,
                     field="pending_points", limit=self.config.max_pending_points,
                 )
-            if not self._batches and not self._records:
+            first = not self._batches and not self._records
+            if first:
                 self._first_pending_at = time.monotonic()
             self._batches.append((batch, batch_id, fut))
             self._pending_points += batch.n
-            if self._pending_points >= self.config.max_group_points:
+            # Wake the writer on the first item (it starts the linger clock) and
+            # when a group is full; in between it sleeps until the linger ends.
+            if first or self._pending_points >= self.config.max_group_points:
                 self._cond.notify()
         return fut
 

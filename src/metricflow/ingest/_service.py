@@ -14,8 +14,14 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._validation import (DEFAULT_LIMITS, Limits, check_params, check_run_id,
-                                    check_run_name, check_tags)
+from metricflow._validation import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_params,
+    check_run_id,
+    check_run_name,
+    check_tags,
+)
 from metricflow._wire import decode_metrics
 from metricflow.errors import InvalidArgument, InvalidState, MetricflowError, NotFound
 from metricflow.ingest import _metrics as m

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
 from metricflow.errors import InvalidArgument, InvalidState, MetricflowError, NotFound
-from metricflow.store._arrow import metrics_table
+from metricflow.store._arrow import build_insert
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import TERMINAL_STATUSES, RunInfo
 
@@ -77,7 +77,7 @@ class LogApplier:
         if records:
             self._apply_records(records, errors)
         if batches:
-            self.store.insert_metrics(metrics_table(batches))
+            self.store.insert_metrics(build_insert(batches))
         return errors
 
     def _apply_records(

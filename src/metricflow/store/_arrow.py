@@ -1,12 +1,15 @@
 """Build Arrow tables for ClickHouse inserts from decoded columnar batches.
 
-All work is per batch or per distinct key, never per point: keys and run ids
-become dictionary columns whose indices are remapped with numpy.
+All work is per batch or per distinct key, never per point in Python: keys and
+run ids become dictionary columns whose indices are remapped with numpy, and
+per-(run, key) summaries are computed with a numpy sort, so ClickHouse only
+aggregates a few rows per insert instead of every point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -14,8 +17,16 @@ import pyarrow as pa
 from metricflow._wire import DecodedMetrics
 
 
-def metrics_table(batches: Sequence[DecodedMetrics]) -> pa.Table:
-    """Concatenate batches (of any runs) into one single-chunk Arrow table."""
+@dataclass(frozen=True)
+class InsertTables:
+    metrics: pa.Table
+    """One row per point: run_id, key, step, timestamp, value."""
+    summary: pa.Table
+    """One row per (run, key) of this insert: last/min/max of its points."""
+
+
+def build_insert(batches: Sequence[DecodedMetrics]) -> InsertTables:
+    """Concatenate batches (of any runs) into single-chunk Arrow tables."""
     global_keys: dict[str, int] = {}
     run_ids: dict[str, int] = {}
     key_parts: list[np.ndarray] = []
@@ -29,22 +40,55 @@ def metrics_table(batches: Sequence[DecodedMetrics]) -> pa.Table:
         key_parts.append(lut[b.key_index] if len(lut) else b.key_index.astype(np.int32))
         run_codes[i] = run_ids.setdefault(b.run_id, len(run_ids))
         run_counts[i] = b.n
-    run_col = pa.DictionaryArray.from_arrays(
-        np.repeat(run_codes, run_counts), pa.array(list(run_ids), pa.string())
-    )
-    key_col = pa.DictionaryArray.from_arrays(
-        np.concatenate(key_parts) if key_parts else np.empty(0, np.int32),
-        pa.array(list(global_keys), pa.string()),
-    )
 
     def cat(attr: str, dtype: str) -> np.ndarray:
         parts = [getattr(b, attr) for b in batches]
         return np.concatenate(parts) if parts else np.empty(0, dtype)
 
-    return pa.table({
-        "run_id": run_col,
-        "key": key_col,
-        "step": cat("steps", "int64"),
-        "timestamp": cat("timestamps", "int64"),
-        "value": cat("values", "float64"),
+    run_code = np.repeat(run_codes, run_counts)
+    key_code = np.concatenate(key_parts) if key_parts else np.empty(0, np.int32)
+    steps, ts, values = cat("steps", "int64"), cat("timestamps", "int64"), cat("values", "float64")
+    run_dict = pa.array(list(run_ids), pa.string())
+    key_dict = pa.array(list(global_keys), pa.string())
+    metrics = pa.table({
+        "run_id": pa.DictionaryArray.from_arrays(run_code, run_dict),
+        "key": pa.DictionaryArray.from_arrays(key_code, key_dict),
+        "step": steps, "timestamp": ts, "value": values,
     })
+    return InsertTables(metrics, _summary(run_code, key_code, len(global_keys), steps, ts,
+                                          values, run_dict, key_dict))
+
+
+def _summary(run_code: np.ndarray, key_code: np.ndarray, n_keys: int, steps: np.ndarray,
+             ts: np.ndarray, values: np.ndarray, run_dict: pa.Array,
+             key_dict: pa.Array) -> pa.Table:
+    """Last (by step, timestamp), min and max per (run, key); NaN is skipped by min/max."""
+    if not len(values):
+        empty = np.empty(0, np.int32)
+        return pa.table({"run_id": pa.DictionaryArray.from_arrays(empty, run_dict),
+                         "key": pa.DictionaryArray.from_arrays(empty, key_dict),
+                         "last_step": np.empty(0, np.int64), "last_timestamp": np.empty(0, np.int64),
+                         "last_value": np.empty(0), "min_value": np.empty(0),
+                         "max_value": np.empty(0)})
+    group = run_code.astype(np.int64) * max(n_keys, 1) + key_code
+    order = np.lexsort((ts, steps, group))
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    ends = np.r_[starts[1:], len(g)] - 1
+    v = values[order]
+    last = order[ends]
+    first = order[starts]
+    with np.errstate(invalid="ignore"):
+        mn = np.fmin.reduceat(v, starts)
+        mx = np.fmax.reduceat(v, starts)
+    return pa.table({
+        "run_id": pa.DictionaryArray.from_arrays(run_code[first], run_dict),
+        "key": pa.DictionaryArray.from_arrays(key_code[first], key_dict),
+        "last_step": steps[last], "last_timestamp": ts[last], "last_value": values[last],
+        "min_value": mn, "max_value": mx,
+    })
+
+
+def metrics_table(batches: Sequence[DecodedMetrics]) -> pa.Table:
+    """Only the points table (see build_insert)."""
+    return build_insert(batches).metrics

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from metricflow.errors import NotFound
+from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
 from metricflow.store._schema import SCHEMA_VERSION, ddl_statements
 from metricflow.store._types import MetricSummary, Run, RunInfo
@@ -51,10 +51,15 @@ class MetricStore:
         self._pool.close()
 
     # ----------------------------------------------------------------- writes
-    def insert_metrics(self, table: pa.Table) -> None:
-        """Insert metric points (columns run_id, key, step, timestamp, value)."""
-        if table.num_rows:
-            self.client.insert_arrow(f"{self.db}.metrics", table)
+    def insert_metrics(self, tables: InsertTables) -> None:
+        """Insert metric points, then their per-(run, key) summary rows.
+
+        Points first: a crash in between leaves points without a summary row
+        only until the batch is replayed (both inserts are idempotent).
+        """
+        if tables.metrics.num_rows:
+            self.client.insert_arrow(f"{self.db}.metrics", tables.metrics)
+            self.client.insert_arrow(f"{self.db}.metric_summary_in", tables.summary)
 
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
         if not runs:

@@ -1,0 +1,73 @@
+"""Start and stop a `metricflow server` subprocess for benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen
+    grpc_port: int
+    http_port: int
+    data_dir: str
+
+    @property
+    def uri(self) -> str:
+        return f"grpc://127.0.0.1:{self.grpc_port}"
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(current RSS, peak RSS) of the server process in MiB, from /proc."""
+        cur = peak = 0.0
+        try:
+            with open(f"/proc/{self.proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        cur = int(line.split()[1]) / 1024
+                    elif line.startswith("VmHWM:"):
+                        peak = int(line.split()[1]) / 1024
+        except FileNotFoundError:
+            pass
+        return cur, peak
+
+    def cpu_s(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            parts = f.read().rsplit(")", 1)[1].split()
+        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(data_dir: str | None = None, extra_args: list[str] | None = None,
+                 timeout_s: float = 120.0) -> ServerProcess:
+    """Start the embedded server on free ports and wait for its ready line."""
+    data_dir = data_dir or tempfile.mkdtemp(prefix="metricflow-bench-")
+    cmd = [sys.executable, "-m", "metricflow.server.cli", "server", "--data-dir", data_dir,
+           "--grpc-port", "0", "--http-port", "0", *(extra_args or [])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.monotonic() + timeout_s
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"metricflow server exited with {proc.wait()}")
+        if line.startswith("{"):
+            info = json.loads(line)
+            if info.get("event") == "ready":
+                return ServerProcess(proc, info["grpc_port"], info["http_port"], data_dir)
+    proc.kill()
+    raise RuntimeError("metricflow server did not become ready")

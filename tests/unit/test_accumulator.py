@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from metricflow.client._accumulator import POINT_BYTES, ROW_BYTES, Accumulator, BufferFull
+from metricflow.errors import InvalidArgument
+
+
+def test_drain_expands_rows_and_keeps_order():
+    acc = Accumulator(1 << 20, 1000, 1.0)
+    acc.append("r1", {"a": 1.0, "b": 2.0}, 0, 100)
+    acc.append("r1", {"a": 3.0, "b": 4.0}, 1, 200)
+    acc.append("r1", {"c": 5.0}, 2, 300)
+    acc.append("r2", {"a": float("nan")}, 7, 400)
+    batches = {b.run_id: b for b in acc.drain()}
+    b = batches["r1"]
+    assert [b.keys[i] for i in b.key_index] == ["a", "b", "a", "b", "c"]
+    assert b.steps.tolist() == [0, 0, 1, 1, 2]
+    assert b.timestamps.tolist() == [100, 100, 200, 200, 300]
+    assert b.values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert math.isnan(batches["r2"].values[0])
+    assert acc.drain() == []
+
+
+def test_bad_value_leaves_buffer_untouched():
+    acc = Accumulator(1 << 20, 1000, 1.0)
+    acc.append("r", {"a": 1.0}, 0, 1)
+    with pytest.raises(InvalidArgument, match="'b'"):
+        acc.append("r", {"a": 2.0, "b": "oops"}, 1, 1)
+    (b,) = acc.drain()
+    assert b.values.tolist() == [1.0] and b.steps.tolist() == [0]
+
+
+def test_bad_key_rejected_before_buffering():
+    acc = Accumulator(1 << 20, 1000, 1.0)
+    with pytest.raises(InvalidArgument):
+        acc.append("r", {"../x": 1.0}, 0, 1)
+    assert acc.drain() == [] and acc.used_bytes == 0
+
+
+def test_full_buffer_blocks_then_raises():
+    acc = Accumulator(3 * POINT_BYTES + ROW_BYTES, 1000, 0.2)
+    acc.append("r", {"a": 1.0, "b": 1.0, "c": 1.0}, 0, 1)
+    t0 = time.monotonic()
+    with pytest.raises(BufferFull):
+        acc.append("r", {"a": 1.0}, 1, 1)
+    assert time.monotonic() - t0 >= 0.19
+
+
+def test_full_buffer_unblocks_on_release():
+    need = 2 * POINT_BYTES + ROW_BYTES
+    acc = Accumulator(need, 1000, 5.0)
+    acc.append("r", {"a": 1.0, "b": 2.0}, 0, 1)
+    (b,) = acc.drain()
+    threading.Timer(0.1, acc.release, args=(b.nbytes,)).start()
+    acc.append("r", {"a": 3.0, "b": 4.0}, 1, 1)  # waits for the release, then fits
+    (b2,) = acc.drain()
+    assert b2.values.tolist() == [3.0, 4.0]
+    assert acc.peak_used_bytes == need
+
+
+def test_drop_policy_counts_drops():
+    acc = Accumulator(POINT_BYTES + ROW_BYTES, 1000, 5.0, drop_when_full=True)
+    acc.append("r", {"a": 1.0}, 0, 1)
+    acc.append("r", {"a": 2.0, "b": 3.0}, 1, 1)
+    assert acc.dropped_points == 2
+    (b,) = acc.drain()
+    assert np.array_equal(b.values, [1.0])
