@@ -50,7 +50,8 @@ def _worker(uri: str, parent_run_id: str, experiment_id: str, idx: int, keys: in
                   sum(sum(row) for row in table) * (steps // len(table)))
     out.put(("done", idx, {
         "run_id": run.run_id, "points": sent, "sum": total, "hot_cpu_s": hot_cpu,
-        "hot_wall_s": hot_wall, "flush_wall_s": done_wall, "process_cpu_s": time.process_time() - p0,
+        "hot_wall_s": hot_wall, "flush_wall_s": done_wall,
+        "process_cpu_s": time.process_time() - p0,
         "peak_buffer_mb": client._acc.peak_used_bytes / 2**20,
         "dropped": client.dropped_points, "reconnects": client._sender.reconnects,
     }))

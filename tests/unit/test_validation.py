@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from metricflow._validation import (check_key, check_params, check_run_id, check_tags,
-                                    to_float)
+from metricflow._validation import check_key, check_params, check_run_id, check_tags, to_float
 from metricflow.errors import InvalidArgument
 
 

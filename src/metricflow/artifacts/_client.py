@@ -12,6 +12,7 @@ from typing import Any, Literal
 from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2 as pb
 from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2_grpc as pb_grpc
 from metricflow.artifacts._codec import digest_buffer, digest_file
+from metricflow.artifacts._digest_cache import DigestCache
 from metricflow.artifacts._download import Downloader
 from metricflow.artifacts._manifest import ArtifactEntry, Manifest
 from metricflow.artifacts._paths import join_path, normalize_path, validate_run_id
@@ -32,11 +33,14 @@ class ArtifactClient:
         progress: True/False to force progress bars; None = only on a TTY.
         use_presigned_downloads: fetch chunks straight from S3 when the server
             hands out URLs (large files); falls back to the service otherwise.
+        digest_cache: remember file digests by stat data so an unchanged file is
+            not re-read (see _digest_cache.py); False disables it.
     """
 
     def __init__(self, channel: Any, *, workers: int = 4, progress: bool | None = None,
-                 use_presigned_downloads: bool = False) -> None:
+                 use_presigned_downloads: bool = False, digest_cache: bool = True) -> None:
         self._stub = pb_grpc.ArtifactServiceStub(channel)
+        self._cache = DigestCache() if digest_cache else None
         self._up = Uploader(self._stub, workers, progress)
         self._down = Downloader(self._stub, workers, progress, use_presigned_downloads)
 
@@ -46,7 +50,7 @@ class ArtifactClient:
         """Upload one local file as `artifact_file`; returns the manifest and bytes sent."""
         validate_run_id(run_id)
         artifact_file = normalize_path(artifact_file, field="artifact_path")
-        fd = digest_file(local_path)
+        fd = self._cache.digest(local_path) if self._cache else digest_file(local_path)
         read, close = file_reader(local_path)
         try:
             return self._up.upload(run_id, artifact_file, fd, read, media_type)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,6 +18,8 @@ from metricflow.artifacts._store import _MAX_STORED, ArtifactStore
 from metricflow.artifacts._wire import PART_BYTES, error_metadata, manifest_to_pb
 from metricflow.errors import InvalidArgument, MetricflowError
 
+log = logging.getLogger(__name__)
+
 
 def _rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn MetricflowError into a gRPC status with the code in trailing metadata."""
@@ -28,6 +31,13 @@ def _rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
         except MetricflowError as e:
             context.set_trailing_metadata(error_metadata(e))
             await context.abort(grpc.StatusCode[e.grpc_status_name], e.message)
+        except (grpc.aio.AbortError, grpc.RpcError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001 - one bad request must not look like a crash
+            log.exception("unhandled error in %s", fn.__name__)
+            err = MetricflowError(f"internal error: {type(e).__name__}")
+            context.set_trailing_metadata(error_metadata(err))
+            await context.abort(grpc.StatusCode.INTERNAL, err.message)
 
     return wrapper
 

@@ -98,7 +98,7 @@ class Sender:
                 # Loud only when data is waiting; an idle client reconnects quietly.
                 level = logging.WARNING if self.acc.used_bytes else logging.DEBUG
                 log.log(level, "metricflow stream to %s broke (%s); retrying in %.2fs",
-                        self.target, getattr(e, "details", lambda: e)(), backoff)
+                        self.target, str(e).splitlines()[0] if str(e) else e, backoff)
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, 5.0)
 

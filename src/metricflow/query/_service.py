@@ -1,96 +1,56 @@
-"""The gRPC QueryService over the MetricStore."""
+"""The gRPC QueryService over QueryCore."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import numpy as np
 
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
 from metricflow._proto.metricflow.query.v1 import query_pb2_grpc as qgrpc
-from metricflow._validation import check_key, check_run_id
-from metricflow.errors import InvalidArgument
+from metricflow._validation import check_run_id
+from metricflow.errors import MetricflowError
 from metricflow.query._convert import run_to_pb
-from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import Run
-
-MAX_HISTORY_PAGE = 1_000_000
-DEFAULT_HISTORY_PAGE = 100_000
-MAX_SEARCH_PAGE = 50_000
-
-
-def encode_token(obj: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode()
-
-
-def decode_token(token: str, field: str = "page_token") -> dict[str, Any]:
-    try:
-        obj = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if not isinstance(obj, dict):
-            raise ValueError
-        return obj
-    except Exception:  # noqa: BLE001 - any garbage token is the caller's
-        raise InvalidArgument(f"{field} is not a token this server issued",
-                              field=field, received=token[:80]) from None
+from metricflow.query._core import (  # noqa: F401 - re-exported for the server wiring
+    DEFAULT_HISTORY_PAGE,
+    MAX_HISTORY_PAGE,
+    MAX_SEARCH_PAGE,
+    QueryCore,
+    decode_token,
+    encode_token,
+)
+from metricflow.query._history import DownsampledSeries
 
 
-class QueryCore:
-    """Read operations shared by the gRPC and HTTP front ends."""
+def _b(a: np.ndarray, dtype: str) -> bytes:
+    return np.ascontiguousarray(a, dtype).tobytes()
 
-    def __init__(self, store: MetricStore, metadata: Any) -> None:
-        self.store, self.metadata = store, metadata
 
-    def get_run(self, run_id: str) -> Run:
-        check_run_id(run_id)
-        return self.store.get_run(run_id)
-
-    def history_page(self, run_id: str, key: str, max_results: int, page_token: str):
-        check_run_id(run_id)
-        check_key(key, "key")
-        if not 0 <= max_results <= MAX_HISTORY_PAGE:
-            raise InvalidArgument(f"max_results must be in [0, {MAX_HISTORY_PAGE}], "
-                                  f"got {max_results}", field="max_results", received=max_results)
-        limit = max_results or DEFAULT_HISTORY_PAGE
-        after = None
-        if page_token:
-            tok = decode_token(page_token)
-            after = (int(tok["s"]), int(tok["t"]))
-        steps, ts, values = self.store.metric_history(run_id, key, limit=limit, after=after)
-        nxt = ""
-        if len(steps) >= limit:
-            nxt = encode_token({"s": int(steps[-1]), "t": int(ts[-1])})
-        return steps, ts, values, nxt
-
-    def search_runs(self, experiment_ids: list[str], filter_string: str, order_by: list[str],
-                    max_results: int, page_token: str, view_type: str) -> tuple[list[Run], str]:
-        if filter_string or order_by:
-            raise InvalidArgument("filter and order_by are not supported by this server yet",
-                                  field="filter")
-        if view_type not in ("", "active", "deleted", "all"):
-            raise InvalidArgument(f"view_type must be active, deleted or all, got {view_type!r}",
-                                  field="view_type", received=view_type)
-        if not 0 <= max_results <= MAX_SEARCH_PAGE:
-            raise InvalidArgument(f"max_results must be in [0, {MAX_SEARCH_PAGE}]",
-                                  field="max_results", received=max_results)
-        limit = max_results or 1000
-        offset = int(decode_token(page_token)["o"]) if page_token else 0
-        ids = self.store.list_run_ids(experiment_ids or ["0"], view_type or "active",
-                                      limit=limit, offset=offset)
-        infos = self.store.get_run_infos(ids)
-        params, tags = self.store.get_params(ids), self.store.get_tags(ids)
-        summaries = self.store.get_summaries(ids)
-        runs = [Run(infos[r], params[r], tags[r], summaries[r]) for r in ids if r in infos]
-        nxt = encode_token({"o": offset + limit}) if len(ids) == limit else ""
-        return runs, nxt
+def series_to_pb(s: DownsampledSeries, out: qpb.DownsampledSeries) -> None:
+    out.run_id, out.key, out.step_lo, out.step_hi = s.run_id, s.key, s.step_lo, s.step_hi
+    for name in ("bucket", "count", "step_first", "step_last", "nan_count", "inf_count"):
+        setattr(out, name, _b(getattr(s, name), "<i8"))
+    for name in ("min", "max", "avg", "last"):
+        setattr(out, name, _b(getattr(s, name), "<f8"))
+    if s.first_point is not None:
+        out.first_point.step, out.first_point.timestamp, out.first_point.value = s.first_point
+    if s.last_point is not None:
+        out.last_point.step, out.last_point.timestamp, out.last_point.value = s.last_point
 
 
 class QueryServicer(qgrpc.QueryServiceServicer):
+    """gRPC front end; authorization (issue 7) passes readable experiments to the core."""
+
     def __init__(self, core: QueryCore) -> None:
         self.core = core
+
+    def readable_experiments(self, context: Any) -> frozenset[str] | None:
+        """Authorization hook: the experiments the caller may read (None = all)."""
+        return None
 
     @ge.handles_errors
     async def GetRun(self, request: qpb.GetRunRequest, context: grpc.aio.ServicerContext):
@@ -101,7 +61,8 @@ class QueryServicer(qgrpc.QueryServiceServicer):
     async def SearchRuns(self, request: qpb.SearchRunsRequest, context):
         runs, nxt = await asyncio.to_thread(
             self.core.search_runs, list(request.experiment_ids), request.filter,
-            list(request.order_by), request.max_results, request.page_token, request.view_type)
+            list(request.order_by), request.max_results, request.page_token, request.view_type,
+            self.readable_experiments(context))
         resp = qpb.SearchRunsResponse(next_page_token=nxt)
         for r in runs:
             run_to_pb(r, resp.runs.add())
@@ -112,9 +73,9 @@ class QueryServicer(qgrpc.QueryServiceServicer):
         steps, ts, values, nxt = await asyncio.to_thread(
             self.core.history_page, request.run_id, request.key, request.max_results,
             request.page_token)
-        return qpb.MetricHistory(key=request.key, steps=steps.astype("<i8").tobytes(),
-                                 timestamps=ts.astype("<i8").tobytes(),
-                                 values=values.astype("<f8").tobytes(), next_page_token=nxt)
+        return qpb.MetricHistory(key=request.key, steps=_b(steps, "<i8"),
+                                 timestamps=_b(ts, "<i8"), values=_b(values, "<f8"),
+                                 next_page_token=nxt)
 
     @ge.handles_errors
     async def CountPoints(self, request: qpb.CountPointsRequest, context):
@@ -123,6 +84,60 @@ class QueryServicer(qgrpc.QueryServiceServicer):
             check_run_id(r)
         count, total = await asyncio.to_thread(self.core.store.count_points, ids or None)
         return qpb.CountPointsResponse(count=count, sum_finite_values=total)
+
+    @ge.handles_errors
+    async def DownsampleHistory(self, request: qpb.DownsampleRequest, context):
+        series = await asyncio.to_thread(
+            self.core.downsample, list(request.run_ids), request.key, request.buckets,
+            request.step_min if request.HasField("step_min") else None,
+            request.step_max if request.HasField("step_max") else None)
+        resp = qpb.DownsampleResponse()
+        for s in series:
+            series_to_pb(s, resp.series.add())
+        return resp
+
+    @ge.handles_errors
+    async def CompareRuns(self, request: qpb.CompareRunsRequest, context):
+        t = await asyncio.to_thread(self.core.compare, list(request.run_ids),
+                                    list(request.metric_keys), list(request.param_keys))
+        resp = qpb.CompareRunsResponse(run_ids=t.run_ids)
+        for k, cols in t.metrics.items():
+            resp.metrics.add(key=k, last=_b(cols["last"], "<f8"), min=_b(cols["min"], "<f8"),
+                             max=_b(cols["max"], "<f8"), present=_b(cols["present"], "u1"))
+        for k, (vals, present) in t.params.items():
+            resp.params.add(key=k, values=vals, present=_b(present, "u1"))
+        return resp
+
+    @ge.handles_errors
+    async def GroupByParam(self, request: qpb.GroupByParamRequest, context):
+        groups = await asyncio.to_thread(
+            self.core.group_by_param, list(request.experiment_ids), request.filter,
+            request.view_type, request.param_key, request.metric_key,
+            self.readable_experiments(context))
+        resp = qpb.GroupByParamResponse()
+        for g in groups:
+            resp.groups.add(param_value=g.param_value, run_count=g.run_count,
+                            finite_count=g.finite_count, mean=g.mean, std=g.std,
+                            min=g.min, max=g.max)
+        return resp
+
+    async def TailMetrics(self, request: qpb.TailMetricsRequest, context
+                          ) -> AsyncIterator[qpb.TailMetricsResponse]:
+        try:
+            tailer, interval = await asyncio.to_thread(
+                self.core.tailer, list(request.run_ids), list(request.keys),
+                request.from_start, request.poll_interval_ms)
+        except MetricflowError as e:
+            await ge.abort(context, e)
+            return
+        while True:
+            chunks = await asyncio.to_thread(lambda: list(tailer.poll()))
+            for c in chunks:
+                yield qpb.TailMetricsResponse(run_id=c.run_id, key=c.key,
+                                              steps=_b(c.steps, "<i8"),
+                                              timestamps=_b(c.timestamps, "<i8"),
+                                              values=_b(c.values, "<f8"))
+            await asyncio.sleep(interval)
 
 
 def add_to_server(server: grpc.aio.Server, core: QueryCore) -> None:

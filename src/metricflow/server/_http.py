@@ -30,6 +30,87 @@ def run_to_json(run: Any) -> dict[str, Any]:
     }
 
 
+def _f64(a: Any) -> list[float | str]:
+    return [_num(v) for v in a.tolist()]
+
+
+def series_to_json(s: Any) -> dict[str, Any]:
+    def pt(p: Any) -> dict[str, Any] | None:
+        return None if p is None else {"step": p[0], "timestamp": p[1], "value": _num(p[2])}
+
+    return {"run_id": s.run_id, "key": s.key, "step_lo": s.step_lo, "step_hi": s.step_hi,
+            **{c: getattr(s, c).tolist() for c in ("bucket", "count", "step_first",
+                                                   "step_last", "nan_count", "inf_count")},
+            **{c: _f64(getattr(s, c)) for c in ("min", "max", "avg", "last")},
+            "first_point": pt(s.first_point), "last_point": pt(s.last_point)}
+
+
+def add_query_routes(app: Any, core: Any) -> None:
+    """POST routes of the query API (search, downsample, compare, group-by)."""
+    from pydantic import BaseModel, Field  # noqa: PLC0415 - server extra
+
+    class SearchBody(BaseModel):
+        experiment_ids: list[str] = Field(default_factory=list,
+                                          description="empty = every readable experiment")
+        filter: str = ""
+        order_by: list[str] = Field(default_factory=list)
+        max_results: int = 1000
+        page_token: str = ""
+        view_type: str = "active"
+
+    class DownsampleBody(BaseModel):
+        run_ids: list[str]
+        key: str
+        buckets: int = 1000
+        step_min: int | None = None
+        step_max: int | None = None
+
+    class CompareBody(BaseModel):
+        run_ids: list[str]
+        metric_keys: list[str] = Field(default_factory=list)
+        param_keys: list[str] = Field(default_factory=list)
+
+    class GroupBody(BaseModel):
+        experiment_ids: list[str] = Field(default_factory=list)
+        filter: str = ""
+        view_type: str = "active"
+        param_key: str
+        metric_key: str
+
+    @app.post("/api/v1/runs/search")
+    async def search_runs(body: SearchBody) -> dict[str, Any]:
+        runs, nxt = await asyncio.to_thread(
+            core.search_runs, body.experiment_ids, body.filter, body.order_by,
+            body.max_results, body.page_token, body.view_type)
+        return {"runs": [run_to_json(r) for r in runs], "next_page_token": nxt or None}
+
+    @app.post("/api/v1/metrics/downsample")
+    async def downsample(body: DownsampleBody) -> dict[str, Any]:
+        series = await asyncio.to_thread(core.downsample, body.run_ids, body.key,
+                                         body.buckets, body.step_min, body.step_max)
+        return {"series": [series_to_json(s) for s in series]}
+
+    @app.post("/api/v1/runs/compare")
+    async def compare(body: CompareBody) -> dict[str, Any]:
+        t = await asyncio.to_thread(core.compare, body.run_ids, body.metric_keys,
+                                    body.param_keys)
+        return {"run_ids": t.run_ids,
+                "metrics": {k: {"last": _f64(c["last"]), "min": _f64(c["min"]),
+                                "max": _f64(c["max"]), "present": c["present"].tolist()}
+                            for k, c in t.metrics.items()},
+                "params": {k: {"values": v, "present": p.tolist()}
+                           for k, (v, p) in t.params.items()}}
+
+    @app.post("/api/v1/runs/group-by-param")
+    async def group_by_param(body: GroupBody) -> dict[str, Any]:
+        groups = await asyncio.to_thread(core.group_by_param, body.experiment_ids, body.filter,
+                                         body.view_type, body.param_key, body.metric_key)
+        return {"groups": [{"param_value": g.param_value, "run_count": g.run_count,
+                            "finite_count": g.finite_count, "mean": _num(g.mean),
+                            "std": _num(g.std), "min": _num(g.min), "max": _num(g.max)}
+                           for g in groups]}
+
+
 def create_app(core: Any, extra_routers: list[Any] | None = None,
                ready: Any = None) -> Any:
     """Build the FastAPI app on one QueryCore (the same core the gRPC service uses)."""
@@ -70,6 +151,7 @@ def create_app(core: Any, extra_routers: list[Any] | None = None,
         return {"key": key, "steps": steps.tolist(), "timestamps": ts.tolist(),
                 "values": [_num(v) for v in values.tolist()], "next_page_token": nxt or None}
 
+    add_query_routes(app, core)
     for router in extra_routers or []:
         app.include_router(router)
     return app

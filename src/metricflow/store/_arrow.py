@@ -67,7 +67,8 @@ def _summary(run_code: np.ndarray, key_code: np.ndarray, n_keys: int, steps: np.
         empty = np.empty(0, np.int32)
         return pa.table({"run_id": pa.DictionaryArray.from_arrays(empty, run_dict),
                          "key": pa.DictionaryArray.from_arrays(empty, key_dict),
-                         "last_step": np.empty(0, np.int64), "last_timestamp": np.empty(0, np.int64),
+                         "last_step": np.empty(0, np.int64),
+                         "last_timestamp": np.empty(0, np.int64),
                          "last_value": np.empty(0), "min_value": np.empty(0),
                          "max_value": np.empty(0)})
     group = run_code.astype(np.int64) * max(n_keys, 1) + key_code

@@ -55,6 +55,26 @@ class QueryServiceStub:
                 request_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.CountPointsRequest.SerializeToString,
                 response_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.CountPointsResponse.FromString,
                 _registered_method=True)
+        self.DownsampleHistory = channel.unary_unary(
+                '/metricflow.query.v1.QueryService/DownsampleHistory',
+                request_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.DownsampleRequest.SerializeToString,
+                response_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.DownsampleResponse.FromString,
+                _registered_method=True)
+        self.CompareRuns = channel.unary_unary(
+                '/metricflow.query.v1.QueryService/CompareRuns',
+                request_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.CompareRunsRequest.SerializeToString,
+                response_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.CompareRunsResponse.FromString,
+                _registered_method=True)
+        self.GroupByParam = channel.unary_unary(
+                '/metricflow.query.v1.QueryService/GroupByParam',
+                request_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.GroupByParamRequest.SerializeToString,
+                response_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.GroupByParamResponse.FromString,
+                _registered_method=True)
+        self.TailMetrics = channel.unary_stream(
+                '/metricflow.query.v1.QueryService/TailMetrics',
+                request_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.TailMetricsRequest.SerializeToString,
+                response_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.TailMetricsResponse.FromString,
+                _registered_method=True)
 
 
 class QueryServiceServicer:
@@ -86,6 +106,34 @@ class QueryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownsampleHistory(self, request, context):
+        """One metric of up to 1,000 runs, downsampled into N step buckets in SQL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareRuns(self, request, context):
+        """Runs x metrics/params table for a set of runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GroupByParam(self, request, context):
+        """Mean/std/min/max of one metric's latest value grouped by a param's value.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TailMetrics(self, request, context):
+        """New points of chosen runs and keys, pushed as they are committed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +156,26 @@ def add_QueryServiceServicer_to_server(servicer, server):
                     servicer.CountPoints,
                     request_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.CountPointsRequest.FromString,
                     response_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.CountPointsResponse.SerializeToString,
+            ),
+            'DownsampleHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownsampleHistory,
+                    request_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.DownsampleRequest.FromString,
+                    response_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.DownsampleResponse.SerializeToString,
+            ),
+            'CompareRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareRuns,
+                    request_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.CompareRunsRequest.FromString,
+                    response_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.CompareRunsResponse.SerializeToString,
+            ),
+            'GroupByParam': grpc.unary_unary_rpc_method_handler(
+                    servicer.GroupByParam,
+                    request_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.GroupByParamRequest.FromString,
+                    response_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.GroupByParamResponse.SerializeToString,
+            ),
+            'TailMetrics': grpc.unary_stream_rpc_method_handler(
+                    servicer.TailMetrics,
+                    request_deserializer=metricflow_dot_query_dot_v1_dot_query__pb2.TailMetricsRequest.FromString,
+                    response_serializer=metricflow_dot_query_dot_v1_dot_query__pb2.TailMetricsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +287,114 @@ class QueryService:
             '/metricflow.query.v1.QueryService/CountPoints',
             metricflow_dot_query_dot_v1_dot_query__pb2.CountPointsRequest.SerializeToString,
             metricflow_dot_query_dot_v1_dot_query__pb2.CountPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownsampleHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/metricflow.query.v1.QueryService/DownsampleHistory',
+            metricflow_dot_query_dot_v1_dot_query__pb2.DownsampleRequest.SerializeToString,
+            metricflow_dot_query_dot_v1_dot_query__pb2.DownsampleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/metricflow.query.v1.QueryService/CompareRuns',
+            metricflow_dot_query_dot_v1_dot_query__pb2.CompareRunsRequest.SerializeToString,
+            metricflow_dot_query_dot_v1_dot_query__pb2.CompareRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GroupByParam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/metricflow.query.v1.QueryService/GroupByParam',
+            metricflow_dot_query_dot_v1_dot_query__pb2.GroupByParamRequest.SerializeToString,
+            metricflow_dot_query_dot_v1_dot_query__pb2.GroupByParamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TailMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/metricflow.query.v1.QueryService/TailMetrics',
+            metricflow_dot_query_dot_v1_dot_query__pb2.TailMetricsRequest.SerializeToString,
+            metricflow_dot_query_dot_v1_dot_query__pb2.TailMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,
