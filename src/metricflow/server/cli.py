@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--group-points", type=int, default=100_000, help="group commit size")
     s.add_argument("--no-uvloop", action="store_true")
     s.set_defaults(func=_serve)
+    from metricflow.server import _roles  # noqa: PLC0415
+
+    _roles.add_parsers(sub)
     return p
 
 
