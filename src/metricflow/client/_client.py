@@ -32,6 +32,18 @@ from metricflow.errors import InvalidArgument, MetricflowError
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                     ("grpc.max_send_message_length", 64 * 1024 * 1024)]
 _LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+_REGISTRY_METHODS = frozenset({
+    "create_experiment", "get_experiment", "get_experiment_by_name", "search_experiments",
+    "rename_experiment", "delete_experiment", "restore_experiment", "set_experiment_tag",
+    "delete_experiment_tag", "create_registered_model", "get_registered_model",
+    "rename_registered_model", "update_registered_model", "delete_registered_model",
+    "set_registered_model_tag", "delete_registered_model_tag", "search_registered_models",
+    "set_registered_model_alias", "delete_registered_model_alias", "get_model_version_by_alias",
+    "create_model_version", "get_model_version", "update_model_version", "delete_model_version",
+    "transition_model_version_stage", "set_model_version_tag", "delete_model_version_tag",
+    "get_latest_versions", "search_model_versions", "resolve_model_uri",
+    "get_model_version_download_uri", "register_model", "search_audit_log",
+})
 
 
 def parse_tracking_uri(uri: str) -> tuple[str, bool]:
@@ -85,6 +97,7 @@ class Client(ReadsMixin):
                               metadata=self._metadata)
         self._pid = os.getpid()
         self._closed = False
+        self._registry: Any = None
         self._lock = threading.Lock()
         _LIVE_CLIENTS.add(self)
 
@@ -207,6 +220,26 @@ class Client(ReadsMixin):
     def dropped_points(self) -> int:
         """Points dropped by the explicit drop policy (always 0 when blocking)."""
         return self._acc.dropped_points
+
+    # ------------------------------------------- experiments and registry
+    @property
+    def registry(self) -> Any:
+        """Experiments and model registry calls (a RegistryClient on this channel)."""
+        if self._registry is None:
+            from metricflow.registry._client import RegistryClient  # noqa: PLC0415
+
+            self._registry = RegistryClient(self._channel)
+        return self._registry
+
+    def get_or_create_experiment(self, name: str) -> str:
+        """The id of the experiment named `name`, created if missing (race-safe)."""
+        return str(self.registry.get_or_create_experiment(name).experiment_id)
+
+    def __getattr__(self, name: str) -> Any:
+        # MLflow's client has experiment and registry calls on the same object.
+        if name in _REGISTRY_METHODS:
+            return getattr(self.registry, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---------------------------------------------------------------- closing
     def close(self, timeout: float = 60.0) -> None:
