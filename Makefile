@@ -18,7 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VPY) examples/run_demo.py
 
+# Installs, warms the local service launchers (Kafka jars, PostgreSQL, moto), runs every test.
 test: $(STAMP)
+	PY=$(VPY) bash scripts/services/prefetch.sh
 	$(VPY) -m pytest -q tests
 
 test-unit: $(STAMP)

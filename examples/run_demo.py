@@ -1,0 +1,36 @@
+"""`make demo`: start the embedded server, run examples/quickstart.py, stop the server.
+
+Data lives under ./metricflow-data (override with METRICFLOW_DATA_DIR).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from loadtests._server import start_server  # noqa: E402
+
+
+def main() -> int:
+    data_dir = os.environ.get("METRICFLOW_DATA_DIR", str(ROOT / "metricflow-data"))
+    t0 = time.perf_counter()
+    srv = start_server(data_dir=data_dir)
+    print(f"metricflow server up in {time.perf_counter() - t0:.1f}s: {srv.uri} "
+          f"(HTTP on 127.0.0.1:{srv.http_port}), data in {data_dir}; auth off, loopback only")
+    try:
+        env = dict(os.environ, METRICFLOW_TRACKING_URI=srv.uri)
+        return subprocess.call([sys.executable, str(ROOT / "examples" / "quickstart.py")],
+                               env=env)
+    finally:
+        srv.stop()
+        print(f"server stopped; demo took {time.perf_counter() - t0:.1f}s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
