@@ -1,0 +1,188 @@
+"""QueryCore: the read operations shared by the gRPC and HTTP front ends."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import numpy as np
+
+from metricflow._validation import check_key, check_run_id
+from metricflow.errors import InvalidArgument
+from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
+from metricflow.query._history import DownsampledSeries, downsample
+from metricflow.query._search import RunSearch, SearchPage
+from metricflow.query._sql import Scope
+from metricflow.query._tail import Tailer, check_tail
+from metricflow.store._metric_store import MetricStore
+from metricflow.store._schema_query import QUERY_DDL
+from metricflow.store._types import Run
+
+log = logging.getLogger(__name__)
+
+MAX_HISTORY_PAGE = 1_000_000
+DEFAULT_HISTORY_PAGE = 100_000
+MAX_SEARCH_PAGE = 50_000
+DEFAULT_SEARCH_PAGE = 1000
+VIEW_TYPES = ("active", "deleted", "all")
+
+
+def encode_token(obj: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode()
+
+
+def decode_token(token: str, field: str = "page_token") -> dict[str, Any]:
+    try:
+        obj = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(obj, dict):
+            raise ValueError
+        return obj
+    except Exception:  # noqa: BLE001 - any garbage token is the caller's
+        raise InvalidArgument(f"{field} is not a token this server issued",
+                              field=field, received=token[:80]) from None
+
+
+def ensure_query_schema(store: MetricStore) -> None:
+    """Create the search tables and views (idempotent) and backfill them once.
+
+    The backfill covers data written before these views existed; later rows
+    arrive through the views at insert time.
+    """
+    db = store.db
+    existed = bool(store.client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} "
+        "AND name = 'search_runs'", parameters={"db": db}).result_rows[0][0])
+    for stmt in QUERY_DDL:
+        store.client.command(stmt.strip().replace("{db}", db))
+    if existed:
+        return
+    rk = "reinterpretAsUInt128(reverse(unhex(run_id)))"
+    store.client.command(
+        f"INSERT INTO {db}.search_runs SELECT {rk}, run_id, experiment_id, run_name, user_id, "
+        f"status, start_time, end_time, lifecycle_stage, version FROM {db}.runs")
+    store.client.command(
+        f"INSERT INTO {db}.search_metrics SELECT key, {rk}, max((last_at.1, last_at.2, "
+        f"finalizeAggregation(last))) FROM {db}.metric_summary GROUP BY key, run_id")
+    store.client.command(f"INSERT INTO {db}.search_params SELECT key, {rk}, value, version "
+                         f"FROM {db}.params")
+    store.client.command(f"INSERT INTO {db}.search_tags SELECT key, {rk}, value, deleted, "
+                         f"version FROM {db}.tags")
+
+
+class QueryCore:
+    """Read operations shared by the gRPC and HTTP front ends.
+
+    Args:
+        store: the data plane.
+        metadata: the control plane; `deleted_experiment_ids()` hides the runs
+            of deleted experiments from active searches.
+        ensure_schema: create the search tables (off when a migration owns it).
+    """
+
+    def __init__(self, store: MetricStore, metadata: Any, ensure_schema: bool = True) -> None:
+        self.store, self.metadata = store, metadata
+        if ensure_schema:
+            ensure_query_schema(store)
+
+    # ------------------------------------------------------------------ runs
+    def get_run(self, run_id: str) -> Run:
+        check_run_id(run_id)
+        return self.store.get_run(run_id)
+
+    def scope(self, experiment_ids: list[str], view_type: str,
+              readable_experiments: frozenset[str] | None = None) -> Scope:
+        """Visibility of a search; `readable_experiments` is the authorization hook."""
+        vt = view_type or "active"
+        if vt not in VIEW_TYPES:
+            raise InvalidArgument(f"view_type must be active, deleted or all, got {view_type!r}",
+                                  field="view_type", received=view_type)
+        for e in experiment_ids:
+            if not isinstance(e, str) or not e or len(e) > 256:
+                raise InvalidArgument("experiment_ids must be non-empty strings",
+                                      field="experiment_ids", received=str(e)[:80])
+        hidden: frozenset[str] = frozenset()
+        fn = getattr(self.metadata, "deleted_experiment_ids", None)
+        if fn is not None:
+            hidden = frozenset(fn())
+        return Scope(tuple(experiment_ids) if experiment_ids else None, vt, hidden,
+                     readable_experiments)
+
+    def search_run_ids(self, experiment_ids: list[str], filter_string: str,
+                       order_by: list[str], max_results: int, page_token: str,
+                       view_type: str, readable_experiments: frozenset[str] | None = None
+                       ) -> SearchPage:
+        if not 0 <= max_results <= MAX_SEARCH_PAGE:
+            raise InvalidArgument(f"max_results must be in [0, {MAX_SEARCH_PAGE}], got "
+                                  f"{max_results}", field="max_results",
+                                  limit=MAX_SEARCH_PAGE, received=max_results)
+        scope = self.scope(experiment_ids, view_type, readable_experiments)
+        return RunSearch(self.store.db, self.store.client).search(
+            scope, filter_string, list(order_by), max_results or DEFAULT_SEARCH_PAGE,
+            page_token)
+
+    def search_runs(self, experiment_ids: list[str], filter_string: str, order_by: list[str],
+                    max_results: int, page_token: str, view_type: str,
+                    readable_experiments: frozenset[str] | None = None
+                    ) -> tuple[list[Run], str]:
+        """One page of full runs (info, params, tags, metric summaries) and the next token."""
+        page = self.search_run_ids(experiment_ids, filter_string, order_by, max_results,
+                                   page_token, view_type, readable_experiments)
+        return self.load_runs(page.run_ids), page.next_page_token
+
+    def load_runs(self, ids: list[str]) -> list[Run]:
+        if not ids:
+            return []
+        infos = self.store.get_run_infos(ids)
+        params, tags = self.store.get_params(ids), self.store.get_tags(ids)
+        summaries = self.store.get_summaries(ids)
+        return [Run(infos[r], params[r], tags[r], summaries[r]) for r in ids if r in infos]
+
+    # --------------------------------------------------------------- history
+    def history_page(self, run_id: str, key: str, max_results: int, page_token: str
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        check_run_id(run_id)
+        check_key(key, "key")
+        if not 0 <= max_results <= MAX_HISTORY_PAGE:
+            raise InvalidArgument(f"max_results must be in [0, {MAX_HISTORY_PAGE}], "
+                                  f"got {max_results}", field="max_results", received=max_results)
+        limit = max_results or DEFAULT_HISTORY_PAGE
+        after = None
+        if page_token:
+            tok = decode_token(page_token)
+            try:
+                after = (int(tok["s"]), int(tok["t"]))
+            except (KeyError, TypeError, ValueError):
+                raise InvalidArgument("page_token is not a history token", field="page_token",
+                                      received=page_token[:80]) from None
+        steps, ts, values = self.store.metric_history(run_id, key, limit=limit, after=after)
+        nxt = ""
+        if len(steps) >= limit:
+            nxt = encode_token({"s": int(steps[-1]), "t": int(ts[-1])})
+        return steps, ts, values, nxt
+
+    def downsample(self, run_ids: list[str], key: str, buckets: int,
+                   step_min: int | None = None, step_max: int | None = None
+                   ) -> list[DownsampledSeries]:
+        return downsample(self.store.client, self.store.db, list(run_ids), key, buckets,
+                          step_min, step_max)
+
+    # --------------------------------------------------------------- compare
+    def compare(self, run_ids: list[str], metric_keys: list[str],
+                param_keys: list[str]) -> CompareTable:
+        return compare_runs(self.store, list(run_ids), list(metric_keys), list(param_keys))
+
+    def group_by_param(self, experiment_ids: list[str], filter_string: str, view_type: str,
+                       param_key: str, metric_key: str,
+                       readable_experiments: frozenset[str] | None = None) -> list[ParamGroup]:
+        scope = self.scope(experiment_ids, view_type, readable_experiments)
+        return group_by_param(self.store.client, self.store.db, scope, filter_string,
+                              param_key, metric_key)
+
+    # ------------------------------------------------------------------ tail
+    def tailer(self, run_ids: list[str], keys: list[str], from_start: bool,
+               poll_interval_ms: int) -> tuple[Tailer, float]:
+        interval = check_tail(list(run_ids), list(keys), poll_interval_ms)
+        return Tailer(lambda: self.store.client, self.store.db, list(run_ids), list(keys),
+                      from_start), interval

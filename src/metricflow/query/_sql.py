@@ -1,0 +1,179 @@
+"""Compile parsed filters and sort terms into bound-parameter ClickHouse SQL.
+
+User text only ever reaches ClickHouse as a bound parameter (`{p3:String}`);
+table and column names come from the whitelists below. Every leaf of the filter
+becomes a set of run keys (`rk IN (SELECT rk FROM search_* FINAL WHERE ...)`),
+or a plain predicate when it reads the table that drives the query, so AND/OR
+and parentheses keep their meaning whatever mix of metrics, params, tags and
+attributes they combine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from metricflow.query._grammar import BoolOp, Comparison, Field, Node
+
+ATTRIBUTE_COLUMNS = {"run_id": "run_id", "run_name": "run_name", "status": "status",
+                     "user_id": "user_id", "experiment_id": "experiment_id",
+                     "lifecycle_stage": "lifecycle_stage", "start_time": "start_time",
+                     "end_time": "end_time"}
+_SQL_OPS = {"=": "=", "!=": "!=", ">": ">", ">=": ">=", "<": "<", "<=": "<=",
+            "LIKE": "LIKE", "ILIKE": "ILIKE", "NOT LIKE": "NOT LIKE", "NOT ILIKE": "NOT ILIKE",
+            "IN": "IN", "NOT IN": "NOT IN"}
+
+
+@dataclass
+class Binder:
+    """Collects bound parameters; `bind` returns the placeholder text."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, value: Any, ch_type: str) -> str:
+        name = f"p{len(self.params)}"
+        self.params[name] = value
+        return "{" + name + ":" + ch_type + "}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which runs a search may see, before the user's filter.
+
+    Attributes:
+        experiment_ids: restrict to these experiments; None = every experiment.
+        view_type: active, deleted or all (run lifecycle).
+        hidden_experiments: deleted experiments; their runs count as deleted
+            ("runs follow their experiment").
+        readable_experiments: authorization hook (issue 7): when set, only runs
+            of these experiments are visible, applied inside the SQL.
+    """
+
+    experiment_ids: tuple[str, ...] | None = None
+    view_type: str = "active"
+    hidden_experiments: frozenset[str] = frozenset()
+    readable_experiments: frozenset[str] | None = None
+
+
+class SqlBuilder:
+    """Builds the SQL pieces of one search over database `db`."""
+
+    def __init__(self, db: str, binder: Binder) -> None:
+        self.db = db
+        self.b = binder
+
+    # ------------------------------------------------------------- tables
+    def keyed_table(self, kind: str) -> str:
+        return {"metrics": f"{self.db}.search_metrics", "params": f"{self.db}.search_params",
+                "tags": f"{self.db}.search_tags"}[kind]
+
+    @staticmethod
+    def value_expr(kind: str) -> str:
+        return "last.3" if kind == "metrics" else "value"
+
+    def key_rows(self, f: Field) -> str:
+        """FROM/WHERE text selecting the rows of one metric/param/tag key."""
+        where = f"key = {self.b.bind(f.key, 'String')}"
+        if f.kind == "tags":
+            where += " AND deleted = 0"
+        return f"{self.keyed_table(f.kind)} FINAL WHERE {where}"
+
+    def runs_table(self) -> str:
+        return f"{self.db}.search_runs FINAL"
+
+    # --------------------------------------------------------- predicates
+    def compare(self, expr: str, op: str, value: Any, numeric_type: str) -> str:
+        sql_op = _SQL_OPS[op]
+        if op in ("IN", "NOT IN"):
+            return f"{expr} {sql_op} {self.b.bind(list(value), 'Array(String)')}"
+        if isinstance(value, str):
+            return f"{expr} {sql_op} {self.b.bind(value, 'String')}"
+        return f"{expr} {sql_op} {self.b.bind(value, numeric_type)}"
+
+    def leaf(self, c: Comparison, driver: Field | None) -> str:
+        """SQL for one comparison; inline when it reads the driving table."""
+        f = c.field
+        if f.kind == "attributes":
+            col = ATTRIBUTE_COLUMNS[f.key]
+            ntype = "Int64"
+            pred = self.compare(col, c.op, c.value, ntype)
+            if driver is None:  # the runs table drives: plain predicate
+                return pred
+            return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
+        pred = self.compare(self.value_expr(f.kind), c.op, c.value, "Float64")
+        if driver == f:
+            return pred
+        return f"rk IN (SELECT rk FROM {self.key_rows(f)} AND {pred})"
+
+    def tree(self, node: Node, driver: Field | None) -> str:
+        if isinstance(node, Comparison):
+            return self.leaf(node, driver)
+        assert isinstance(node, BoolOp)
+        joined = f" {node.op} ".join(f"({self.tree(a, driver)})" for a in node.args)
+        return joined
+
+    def scope(self, s: Scope) -> str:
+        """Predicate on search_runs columns for the visibility scope ('1' if none)."""
+        preds = []
+        hidden = sorted(s.hidden_experiments)
+        if s.view_type == "active":
+            preds.append("lifecycle_stage = 'active'")
+            if hidden:
+                preds.append(f"experiment_id NOT IN {self.b.bind(hidden, 'Array(String)')}")
+        elif s.view_type == "deleted":
+            if hidden:
+                preds.append(f"(lifecycle_stage = 'deleted' OR experiment_id IN "
+                             f"{self.b.bind(hidden, 'Array(String)')})")
+            else:
+                preds.append("lifecycle_stage = 'deleted'")
+        if s.experiment_ids is not None:
+            preds.append(f"experiment_id IN "
+                         f"{self.b.bind(list(s.experiment_ids), 'Array(String)')}")
+        if s.readable_experiments is not None:
+            preds.append(f"experiment_id IN "
+                         f"{self.b.bind(sorted(s.readable_experiments), 'Array(String)')}")
+        return " AND ".join(preds) or "1"
+
+    def scope_as_set(self, s: Scope) -> str:
+        """The scope as a run-key set predicate, for queries driven by a keyed table.
+
+        Without an experiment list the visible set is nearly everything, so the
+        complement (usually tiny: deleted runs, hidden experiments) is cheaper.
+        """
+        pred = self.scope(s)
+        if pred == "1":
+            return "1"
+        if s.experiment_ids is None:
+            return f"rk NOT IN (SELECT rk FROM {self.runs_table()} WHERE NOT ({pred}))"
+        return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One column of the sort key: SQL expression, direction and ClickHouse type."""
+
+    expr: str
+    ascending: bool
+    ch_type: str
+
+
+def keyset_after(b: Binder, comps: list[Component], values: list[Any]) -> str:
+    """Rows strictly after `values` in the order of `comps` (lexicographic)."""
+    ors = []
+    for i, c in enumerate(comps):
+        eqs = [f"{comps[j].expr} = {_bind_comp(b, comps[j], values[j])}" for j in range(i)]
+        op = ">" if c.ascending else "<"
+        ors.append(" AND ".join([*eqs, f"{c.expr} {op} {_bind_comp(b, c, values[i])}"]))
+    return "(" + " OR ".join(f"({o})" for o in ors) + ")"
+
+
+def _bind_comp(b: Binder, c: Component, v: Any) -> str:
+    if c.ch_type == "RunKey":
+        return b.bind(int(v), "UInt128")
+    if c.ch_type == "Float64":
+        return b.bind(float(v), "Float64")
+    return b.bind(v, c.ch_type)
+
+
+def order_clause(comps: list[Component]) -> str:
+    return ", ".join(f"{c.expr} {'ASC' if c.ascending else 'DESC'}" for c in comps)
