@@ -6,6 +6,12 @@ import asyncio
 import math
 from typing import Any
 
+# Server extras; this module is only imported by servers. Route annotations must
+# resolve at module level for FastAPI/OpenAPI (this file uses postponed annotations).
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
 from metricflow.errors import MetricflowError
 
 
@@ -30,6 +36,35 @@ def run_to_json(run: Any) -> dict[str, Any]:
     }
 
 
+class SearchBody(BaseModel):
+    experiment_ids: list[str] = Field(default_factory=list,
+                                      description="empty = every readable experiment")
+    filter: str = ""
+    order_by: list[str] = Field(default_factory=list)
+    max_results: int = 1000
+    page_token: str = ""
+    view_type: str = "active"
+
+class DownsampleBody(BaseModel):
+    run_ids: list[str]
+    key: str
+    buckets: int = 1000
+    step_min: int | None = None
+    step_max: int | None = None
+
+class CompareBody(BaseModel):
+    run_ids: list[str]
+    metric_keys: list[str] = Field(default_factory=list)
+    param_keys: list[str] = Field(default_factory=list)
+
+class GroupBody(BaseModel):
+    experiment_ids: list[str] = Field(default_factory=list)
+    filter: str = ""
+    view_type: str = "active"
+    param_key: str
+    metric_key: str
+
+
 def _f64(a: Any) -> list[float | str]:
     return [_num(v) for v in a.tolist()]
 
@@ -47,36 +82,6 @@ def series_to_json(s: Any) -> dict[str, Any]:
 
 def add_query_routes(app: Any, core: Any) -> None:
     """POST routes of the query API (search, downsample, compare, group-by)."""
-    from pydantic import BaseModel, Field  # noqa: PLC0415 - server extra
-
-    class SearchBody(BaseModel):
-        experiment_ids: list[str] = Field(default_factory=list,
-                                          description="empty = every readable experiment")
-        filter: str = ""
-        order_by: list[str] = Field(default_factory=list)
-        max_results: int = 1000
-        page_token: str = ""
-        view_type: str = "active"
-
-    class DownsampleBody(BaseModel):
-        run_ids: list[str]
-        key: str
-        buckets: int = 1000
-        step_min: int | None = None
-        step_max: int | None = None
-
-    class CompareBody(BaseModel):
-        run_ids: list[str]
-        metric_keys: list[str] = Field(default_factory=list)
-        param_keys: list[str] = Field(default_factory=list)
-
-    class GroupBody(BaseModel):
-        experiment_ids: list[str] = Field(default_factory=list)
-        filter: str = ""
-        view_type: str = "active"
-        param_key: str
-        metric_key: str
-
     @app.post("/api/v1/runs/search")
     async def search_runs(body: SearchBody) -> dict[str, Any]:
         runs, nxt = await asyncio.to_thread(
@@ -114,8 +119,7 @@ def add_query_routes(app: Any, core: Any) -> None:
 def create_app(core: Any, extra_routers: list[Any] | None = None,
                ready: Any = None) -> Any:
     """Build the FastAPI app on one QueryCore (the same core the gRPC service uses)."""
-    from fastapi import FastAPI, Request  # noqa: PLC0415 - server extra
-    from fastapi.responses import JSONResponse, Response  # noqa: PLC0415
+    from fastapi import FastAPI  # noqa: PLC0415 - server extra
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
     app = FastAPI(title="metricflow", version="0.1.0")
