@@ -1,0 +1,130 @@
+"""Query API end to end on the embedded server: gRPC client, live tail, HTTP/OpenAPI."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    from metricflow.server._config import ServerConfig
+    from metricflow.server._embedded import ServerThread
+
+    data_dir = tmp_path_factory.mktemp("mf-query")
+    with ServerThread(ServerConfig(data_dir=str(data_dir), grpc_port=0, http_port=0)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    import metricflow as mf
+
+    c = mf.Client(f"grpc://{server.target}", linger_ms=5)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def runs(client):
+    exp = client.get_or_create_experiment("query-it")
+    ids = []
+    for i in range(6):
+        r = client.create_run(exp, run_name=f"r{i}").run_id
+        client.log_params(r, {"lr": ["0.1", "0.01"][i % 2]})
+        client.set_tags(r, {"team": "vision" if i < 3 else "nlp"})
+        for s in range(5):
+            client.log_metric(r, "acc", i + s / 10, step=s)
+        ids.append(r)
+    client.flush()
+    return exp, ids
+
+
+def test_search_over_grpc(client, runs) -> None:
+    exp, ids = runs
+    got, token = client.search_runs([exp], "metrics.acc > 2 AND tags.team LIKE 'n%'",
+                                    ["metrics.acc DESC"], 2)
+    assert [r.run_id for r in got] == [ids[5], ids[4]] and token
+    more, token = client.search_runs([exp], "metrics.acc > 2 AND tags.team LIKE 'n%'",
+                                     ["metrics.acc DESC"], 2, token)
+    assert [r.run_id for r in more] == [ids[3]] and token == ""
+    df = client.search_runs_df([exp], "params.lr = '0.1'", ["attributes.run_name"])
+    assert list(df["run_name"]) == ["r0", "r2", "r4"]
+    assert df["metrics.acc"].tolist() == pytest.approx([0.4, 2.4, 4.4])
+
+
+def test_downsample_compare_group_over_grpc(client, runs) -> None:
+    from metricflow.client._reads import series_columns
+
+    exp, ids = runs
+    series = client.downsample_history(ids, "acc", 2)
+    assert len(series) == 6
+    cols = series_columns(series[0])
+    assert cols["count"].tolist() == [3, 2]
+    cmp = client.compare_runs(ids[:2], ["acc"], ["lr"])
+    assert np.frombuffer(cmp.metrics[0].last, "<f8").tolist() == pytest.approx([0.4, 1.4])
+    groups = client.group_by_param("lr", "acc", [exp])
+    assert [(g.param_value, g.run_count) for g in groups] == [("0.01", 3), ("0.1", 3)]
+
+
+def test_live_tail_over_grpc_within_one_second(client, runs) -> None:
+    _, ids = runs
+    rid = ids[0]
+    seen: dict[int, float] = {}
+    stream = client.tail_metrics([rid], ["acc"], poll_interval_ms=100, timeout=20)
+
+    def consume() -> None:
+        try:
+            for chunk in stream:
+                for s in chunk.points.steps.tolist():
+                    seen[s] = time.monotonic()
+                if 104 in seen:
+                    return
+        except Exception:  # noqa: BLE001 - cancelled at the end
+            pass
+
+    th = threading.Thread(target=consume, daemon=True)
+    th.start()
+    time.sleep(0.5)
+    lat = []
+    for s in range(100, 105):
+        client.log_metric(rid, "acc", 9.0, step=s)
+        client.flush()  # returns once the batch is committed
+        committed = time.monotonic()
+        deadline = committed + 5
+        while s not in seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert s in seen, f"step {s} never arrived"
+        lat.append(seen[s] - committed)
+    th.join(timeout=5)
+    stream.close()
+    assert sorted(seen) == [100, 101, 102, 103, 104]  # only new points
+    assert max(lat) < 1.0, lat
+
+
+def test_http_routes_and_openapi(server, runs) -> None:
+    import httpx
+
+    exp, ids = runs
+    base = f"http://127.0.0.1:{server.server.http_port}"
+    r = httpx.post(f"{base}/api/v1/runs/search", json={
+        "experiment_ids": [exp], "filter": "params.lr = '0.01'", "order_by": ["metrics.acc"]})
+    assert r.status_code == 200
+    assert [x["info"]["run_id"] for x in r.json()["runs"]] == [ids[1], ids[3], ids[5]]
+    bad = httpx.post(f"{base}/api/v1/runs/search", json={"filter": "metrics.acc >> 1"})
+    assert bad.status_code == 400 and "position 13" in bad.json()["message"]
+    ds = httpx.post(f"{base}/api/v1/metrics/downsample",
+                    json={"run_ids": ids[:2], "key": "acc", "buckets": 1}).json()
+    assert [s["count"] for s in ds["series"]] == [[5], [5]] or len(ds["series"]) == 2
+    g = httpx.post(f"{base}/api/v1/runs/group-by-param",
+                   json={"experiment_ids": [exp], "param_key": "lr", "metric_key": "acc"})
+    assert g.status_code == 200 and len(g.json()["groups"]) == 2
+    c = httpx.post(f"{base}/api/v1/runs/compare", json={"run_ids": ids[:2]})
+    assert c.json()["params"]["lr"]["values"] == ["0.1", "0.01"]
+    paths = httpx.get(f"{base}/openapi.json").json()["paths"]
+    for p in ("/api/v1/runs/search", "/api/v1/metrics/downsample", "/api/v1/runs/compare",
+              "/api/v1/runs/group-by-param"):
+        assert p in paths
