@@ -111,7 +111,8 @@ def collect_garbage(
                 decided[run] = bool(is_live(run))  # type: ignore[misc]
             return decided[run]
 
-        keep_keys, drop_keys = [], []
+        keep_keys: list[str] = []
+        drop_keys: list[str] = []
         for b in store.blobs.list(mk.MANIFESTS):
             p = mk.parse_manifest_key(b.key)
             if p is None:

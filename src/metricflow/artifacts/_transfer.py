@@ -153,7 +153,7 @@ class Uploader:
                 sent += req.ByteSize() + sum(pool.map(put, zip(batch, urls, strict=True)))
                 fin = pb.FinalizeUploadsRequest(hashes=[s.digest for s in batch],
                                                 upload_id=upload_id)
-                r = _rpc(self.stub.FinalizeUploads, fin)
+                r = _rpc(self.stub.FinalizeUploads, fin)  # type: ignore[attr-defined]
                 if r.rejected:  # type: ignore[attr-defined]
                     raise InvalidState("the server rejected uploaded chunks (hash mismatch)",
                                        field="chunk",
