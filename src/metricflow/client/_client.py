@@ -32,6 +32,10 @@ from metricflow.errors import InvalidArgument, MetricflowError
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                     ("grpc.max_send_message_length", 64 * 1024 * 1024)]
 _LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+_ARTIFACT_METHODS = frozenset({
+    "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image",
+    "list_artifacts", "download_artifacts", "get_manifest", "dedup_stats",
+})
 _REGISTRY_METHODS = frozenset({
     "create_experiment", "get_experiment", "get_experiment_by_name", "search_experiments",
     "rename_experiment", "delete_experiment", "restore_experiment", "set_experiment_tag",
@@ -98,6 +102,7 @@ class Client(ReadsMixin):
         self._pid = os.getpid()
         self._closed = False
         self._registry: Any = None
+        self._artifacts: Any = None
         self._lock = threading.Lock()
         _LIVE_CLIENTS.add(self)
 
@@ -231,14 +236,27 @@ class Client(ReadsMixin):
             self._registry = RegistryClient(self._channel)
         return self._registry
 
+    @property
+    def artifacts(self) -> Any:
+        """Artifact calls (an ArtifactClient on this channel)."""
+        if self._artifacts is None:
+            from metricflow.artifacts import ArtifactClient  # noqa: PLC0415
+
+            self._artifacts = ArtifactClient(self._channel)
+        return self._artifacts
+
     def get_or_create_experiment(self, name: str) -> str:
         """The id of the experiment named `name`, created if missing (race-safe)."""
         return str(self.registry.get_or_create_experiment(name).experiment_id)
 
     def __getattr__(self, name: str) -> Any:
-        # MLflow's client has experiment and registry calls on the same object.
+        # MLflow's client has experiment, registry and artifact calls on one object.
+        if name.startswith("_"):
+            raise AttributeError(name)
         if name in _REGISTRY_METHODS:
             return getattr(self.registry, name)
+        if name in _ARTIFACT_METHODS:
+            return getattr(self.artifacts, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---------------------------------------------------------------- closing

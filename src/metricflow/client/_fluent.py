@@ -35,9 +35,11 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 def set_tracking_uri(uri: str) -> None:
     """Point the fluent API at a server: grpc://host:port."""
-    global _tracking_uri, _client
+    global _tracking_uri, _client, _experiment_id
     with _state_lock:
         old, _client = _client, None
+        if uri != _tracking_uri:
+            _experiment_id = None  # experiment ids belong to a server
         _tracking_uri = uri
     if old is not None:
         old.close()
@@ -178,3 +180,25 @@ def search_runs(experiment_ids: list[str] | None = None, filter_string: str = ""
     exps = experiment_ids or [_experiment_id or "0"]
     runs, _ = get_client().search_runs(exps, filter_string, order_by, max_results)
     return runs
+
+
+def log_artifact(local_path: str, artifact_path: str | None = None) -> None:
+    """Upload a file into the active run's artifacts (deduplicated by content)."""
+    get_client().log_artifact(_active_id(), local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str, artifact_path: str | None = None) -> None:
+    get_client().log_artifacts(_active_id(), local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    get_client().log_text(_active_id(), text, artifact_file)
+
+
+def log_dict(dictionary: Any, artifact_file: str) -> None:
+    get_client().log_dict(_active_id(), dictionary, artifact_file)
+
+
+def register_model(model_uri: str, name: str) -> Any:
+    """Register `runs:/<run_id>/<path>` (or models:/...) as a new version of model `name`."""
+    return get_client().register_model(model_uri, name)

@@ -41,24 +41,25 @@ class EmbeddedServer:
         self.store: MetricStore | None = None
         self.metadata: Any = None
         self.sink: DirectSink | None = None
+        self.artifacts: Any = None
 
     async def start(self) -> None:
+        from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
         from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
 
         cfg = self.config
         os.makedirs(cfg.data_dir, exist_ok=True)
         self.store = MetricStore(cfg.clickhouse_dsn, cfg.database)
         await asyncio.to_thread(self.store.ensure_schema)
+        self.artifacts = ArtifactStore(open_blob_store(cfg.artifact_root))
         self.metadata = await asyncio.to_thread(
-            open_metadata_store, cfg.metadata_uri, default_artifact_root=cfg.artifact_root)
+            open_metadata_store, cfg.metadata_uri, default_artifact_root=cfg.artifact_root,
+            source_exists=self._artifact_exists)
         self.sink = DirectSink(self.store, cfg.sink)
         await self.sink.start()
         core = QueryCore(self.store, self.metadata)
         server = grpc.aio.server(options=grpc_options())
-        ingest_service.add_to_server(
-            server, ingest_service.IngestServicer(self.sink, self.store, self.metadata))
-        query_service.add_to_server(server, core)
-        self._add_optional_services(server)
+        self._add_services(server, core)
         self.grpc_port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
         await server.start()
         self._server = server
@@ -66,23 +67,32 @@ class EmbeddedServer:
             await self._start_http(core)
         self._write_ready_file()
 
-    def _add_optional_services(self, server: grpc.aio.Server) -> None:
-        """Registry and artifact services, when their packages are present."""
-        try:
-            from metricflow.registry import add_to_server as add_registry  # noqa: PLC0415
-        except ImportError:
-            add_registry = None
-        if add_registry is not None:
-            add_registry(server, self.metadata)
+    def _artifact_exists(self, run_id: str, path: str) -> bool:
+        """Model-version sources (runs:/<run>/<path>) must name a logged artifact or dir."""
+        assert self.artifacts is not None
+        if self.artifacts.versions(run_id, path):
+            return True
+        return bool(self.artifacts.list_artifacts(run_id, path))
+
+    def _add_services(self, server: grpc.aio.Server, core: QueryCore) -> None:
+        from metricflow import artifacts, registry  # noqa: PLC0415
+
+        assert self.sink is not None and self.store is not None
+        ingest_service.add_to_server(
+            server, ingest_service.IngestServicer(self.sink, self.store, self.metadata))
+        query_service.add_to_server(server, core)
+        registry.add_to_server(server, self.metadata)
+        artifacts.add_to_server(server, self.artifacts)
 
     async def _start_http(self, core: QueryCore) -> None:
         import socket  # noqa: PLC0415
 
         import uvicorn  # noqa: PLC0415
 
+        from metricflow.registry import registry_router  # noqa: PLC0415
         from metricflow.server._http import create_app  # noqa: PLC0415
 
-        app = create_app(core)
+        app = create_app(core, extra_routers=[registry_router(self.metadata)])
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.http_port))
@@ -120,6 +130,8 @@ class EmbeddedServer:
             self.metadata.close()
         if self.store is not None:
             self.store.close()
+        if self.artifacts is not None:
+            self.artifacts.close()
 
 
 class ServerThread:
