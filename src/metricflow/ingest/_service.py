@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,69 +12,26 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._validation import (
-    DEFAULT_LIMITS,
-    Limits,
-    check_params,
-    check_run_id,
-    check_run_name,
-    check_tags,
-)
+from metricflow._validation import DEFAULT_LIMITS, Limits, check_run_id
 from metricflow._wire import decode_metrics
-from metricflow.errors import InvalidArgument, InvalidState, MetricflowError, NotFound
+from metricflow.errors import InvalidArgument, MetricflowError
 from metricflow.ingest import _metrics as m
-from metricflow.ingest._names import random_run_name
+from metricflow.ingest._core import TrackingCore
 from metricflow.ingest._sink import IngestSink
 from metricflow.store._applier import run_info_to_pb
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import RunInfo
 
 log = logging.getLogger(__name__)
 SERVICE = "metricflow.ingest.v1.IngestService"
 
 
-class RunCache:
-    """Recently seen run states, so the hot path rarely queries the store."""
-
-    def __init__(self, store: MetricStore, ttl_s: float = 30.0, max_size: int = 100_000) -> None:
-        self.store, self.ttl_s, self.max_size = store, ttl_s, max_size
-        self._runs: dict[str, tuple[float, str]] = {}
-
-    def put(self, info: RunInfo) -> None:
-        if len(self._runs) >= self.max_size:
-            self._runs.clear()
-        self._runs[info.run_id] = (time.monotonic(), info.lifecycle_stage)
-
-    async def stage(self, run_id: str) -> str | None:
-        hit = self._runs.get(run_id)
-        if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
-            return hit[1]
-        infos = await asyncio.to_thread(self.store.get_run_infos, [run_id])
-        info = infos.get(run_id)
-        if info is None:
-            return None
-        self.put(info)
-        return info.lifecycle_stage
-
-
 class IngestServicer:
-    """Handlers of metricflow.ingest.v1.IngestService."""
+    """Handlers of metricflow.ingest.v1.IngestService (a thin layer over TrackingCore)."""
 
     def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
                  limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True) -> None:
-        self.sink, self.store, self.metadata, self.limits = sink, store, metadata, limits
-        self.runs = RunCache(store)
-        # Kafka mode: a run created a moment ago may not be in ClickHouse yet.
-        self.strict_runs = strict_runs
-
-    async def _check_run_active(self, run_id: str) -> None:
-        check_run_id(run_id)
-        stage = await self.runs.stage(run_id)
-        if stage is None and self.strict_runs:
-            raise NotFound(f"run {run_id!r} does not exist", field="run_id", received=run_id)
-        if stage == "deleted":
-            raise InvalidState(f"run {run_id!r} is deleted; restore it before logging to it",
-                               field="run_id", received=run_id)
+        self.core = TrackingCore(sink, store, metadata, limits, strict_runs)
+        self.sink, self.limits = sink, limits
 
     # ------------------------------------------------------------ metrics stream
     async def Write(self, request_iterator: AsyncIterator[bytes],
@@ -113,11 +68,9 @@ class IngestServicer:
                 raise InvalidArgument("WriteBatch could not be parsed as protobuf",
                                       field="WriteBatch", received=len(raw)) from None
             seq = batch.seq
-            await self._check_run_active(batch.run_id)
+            check_run_id(batch.run_id)
             decoded = decode_metrics(batch.run_id, batch.metrics, self.limits)
-            fut = self.sink.submit_metrics(decoded, raw, (batch.client_id, batch.seq))
-            await fut
-            m.POINTS_IN.inc(decoded.n)
+            await self.core.write_metrics(decoded, raw, (batch.client_id, batch.seq))
             m.BATCHES_IN.inc()
             m.BYTES_IN.inc(len(raw))
             m.BATCH_SECONDS.observe(time.perf_counter() - t0)
@@ -137,89 +90,19 @@ class IngestServicer:
     @ge.handles_errors
     async def LogBatch(self, request: pb.LogBatchRequest,
                        context: grpc.aio.ServicerContext) -> pb.LogBatchResponse:
-        await self._check_run_active(request.run_id)
-        params = {p.key: p.value for p in request.params}
-        if len(params) != len(request.params):
-            raise InvalidArgument("params has the same key twice", field="params")
-        check_params(params, self.limits)
-        check_tags({t.key: t.value for t in request.tags}, self.limits)
-        if request.params or request.tags:
-            rec = pb.LogRecord(params_tags=pb.LogBatchRequest(
-                run_id=request.run_id, params=request.params, tags=request.tags),
-                logged_at_ns=time.time_ns())
-            await self.sink.submit_record(rec, request.run_id)
-        if request.HasField("metrics") and request.metrics.values:
-            decoded = decode_metrics(request.run_id, request.metrics, self.limits)
-            bid = (request.client_id or uuid.uuid4().hex, request.seq)
-            await self.sink.submit_metrics(decoded, request.metrics.SerializeToString(), bid)
-            m.POINTS_IN.inc(decoded.n)
+        await self.core.log_batch(request)
         return pb.LogBatchResponse()
 
     @ge.handles_errors
     async def CreateRun(self, request: pb.CreateRunRequest,
                         context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
-        exp_id = request.experiment_id or "0"
-        exp = await asyncio.to_thread(self.metadata.get_experiment, exp_id)
-        if exp.lifecycle_stage != "active":
-            raise InvalidState(f"experiment {exp_id!r} is deleted; runs cannot be created in it",
-                               field="experiment_id", received=exp_id)
-        run_id = request.run_id or uuid.uuid4().hex
-        check_run_id(run_id)
-        if request.parent_run_id:
-            check_run_id(request.parent_run_id, "parent_run_id")
-        tags = {t.key: t.value for t in request.tags}
-        check_tags(tags, self.limits)
-        name = check_run_name(request.run_name or tags.get("mlflow.runName") or random_run_name())
-        info = RunInfo(
-            run_id=run_id, experiment_id=exp_id, run_name=name,
-            user_id=request.user_id or _default_user(),
-            status="RUNNING", start_time=request.start_time or int(time.time() * 1000),
-            parent_run_id=request.parent_run_id, lifecycle_stage="active",
-            artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
-        )
-        rec = pb.LogRecord(logged_at_ns=time.time_ns())
-        run_info_to_pb(info, rec.run_create)
-        await self.sink.submit_record(rec, run_id)
-        self.runs.put(info)
-        system = {"mlflow.runName": name, "mlflow.user": info.user_id}
-        if info.parent_run_id:
-            system["mlflow.parentRunId"] = info.parent_run_id
-        all_tags = {**system, **tags}
-        trec = pb.LogRecord(params_tags=pb.LogBatchRequest(
-            run_id=run_id, tags=[pb.Tag(key=k, value=v) for k, v in all_tags.items()]),
-            logged_at_ns=time.time_ns())
-        await self.sink.submit_record(trec, run_id)
-        return pb.CreateRunResponse(run=run_info_to_pb(info))
+        return pb.CreateRunResponse(run=run_info_to_pb(await self.core.create_run(request)))
 
     @ge.handles_errors
     async def UpdateRun(self, request: pb.UpdateRunRequest,
                         context: grpc.aio.ServicerContext) -> pb.UpdateRunResponse:
-        check_run_id(request.run_id)
-        if request.lifecycle_stage not in ("", "active", "deleted"):
-            raise InvalidArgument(
-                f"lifecycle_stage must be 'active' or 'deleted', got {request.lifecycle_stage!r}",
-                field="lifecycle_stage", received=request.lifecycle_stage)
-        if request.run_name:
-            check_run_name(request.run_name)
-        rec = pb.LogRecord(run_update=request, logged_at_ns=time.time_ns())
-        await self.sink.submit_record(rec, request.run_id)
-        if request.run_name:
-            tag = pb.LogRecord(params_tags=pb.LogBatchRequest(
-                run_id=request.run_id, tags=[pb.Tag(key="mlflow.runName", value=request.run_name)]))
-            await self.sink.submit_record(tag, request.run_id)
-        infos = await asyncio.to_thread(self.store.get_run_infos, [request.run_id])
-        info = infos.get(request.run_id)
-        if info is not None:
-            self.runs.put(info)
-            return pb.UpdateRunResponse(run=run_info_to_pb(info))
-        return pb.UpdateRunResponse()
-
-
-def _default_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
-        return "unknown"
+        info = await self.core.update_run(request)
+        return pb.UpdateRunResponse(run=run_info_to_pb(info)) if info else pb.UpdateRunResponse()
 
 
 def add_to_server(server: grpc.aio.Server, servicer: IngestServicer) -> None:
