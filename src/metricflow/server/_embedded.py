@@ -13,6 +13,7 @@ import grpc
 
 from metricflow._validation import DEFAULT_LIMITS
 from metricflow.ingest import _service as ingest_service
+from metricflow.ingest._core import TrackingCore
 from metricflow.ingest._direct import DirectSink
 from metricflow.query import _service as query_service
 from metricflow.query._service import QueryCore
@@ -42,6 +43,7 @@ class EmbeddedServer:
         self.metadata: Any = None
         self.sink: DirectSink | None = None
         self.artifacts: Any = None
+        self.tracking: TrackingCore | None = None
 
     async def start(self) -> None:
         from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
@@ -57,6 +59,7 @@ class EmbeddedServer:
             source_exists=self._artifact_exists)
         self.sink = DirectSink(self.store, cfg.sink)
         await self.sink.start()
+        self.tracking = TrackingCore(self.sink, self.store, self.metadata)
         core = QueryCore(self.store, self.metadata)
         server = grpc.aio.server(options=grpc_options())
         self._add_services(server, core)
@@ -78,8 +81,9 @@ class EmbeddedServer:
         from metricflow import artifacts, registry  # noqa: PLC0415
 
         assert self.sink is not None and self.store is not None
-        ingest_service.add_to_server(
-            server, ingest_service.IngestServicer(self.sink, self.store, self.metadata))
+        servicer = ingest_service.IngestServicer(self.sink, self.store, self.metadata)
+        servicer.core = self.tracking  # one core (and run cache) for every front end
+        ingest_service.add_to_server(server, servicer)
         query_service.add_to_server(server, core)
         registry.add_to_server(server, self.metadata)
         artifacts.add_to_server(server, self.artifacts)
@@ -92,7 +96,8 @@ class EmbeddedServer:
         from metricflow.registry import registry_router  # noqa: PLC0415
         from metricflow.server._http import create_app  # noqa: PLC0415
 
-        app = create_app(core, extra_routers=[registry_router(self.metadata)])
+        routers = [registry_router(self.metadata), *self._extra_routers()]
+        app = create_app(core, extra_routers=routers)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.http_port))
@@ -104,6 +109,16 @@ class EmbeddedServer:
             if self._http_task.done():
                 self._http_task.result()
             await asyncio.sleep(0.01)
+
+    def _extra_routers(self) -> list[Any]:
+        """HTTP routers of optional front ends (the MLflow REST API), when installed."""
+        try:
+            from metricflow.mlflow_compat import routers  # noqa: PLC0415
+        except ModuleNotFoundError as e:
+            if e.name != "metricflow.mlflow_compat":
+                raise
+            return []
+        return list(routers(self))
 
     def _write_ready_file(self) -> None:
         info = {"grpc_port": self.grpc_port, "http_port": self.http_port,

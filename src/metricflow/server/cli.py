@@ -57,6 +57,14 @@ def _run_loop(main: Callable[[], object], use_uvloop: bool) -> None:
     asyncio.run(main())  # type: ignore[arg-type]
 
 
+_COMMAND_MODULES = (
+    "metricflow.server._roles",      # ingest, writer, query, registry
+    "metricflow.server._maintenance",  # gc
+    "metricflow.auth._cli",           # admin (tokens, users, permissions)
+    "loadtests.cli",                  # loadtest
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="metricflow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,9 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--group-points", type=int, default=100_000, help="group commit size")
     s.add_argument("--no-uvloop", action="store_true")
     s.set_defaults(func=_serve)
-    from metricflow.server import _roles  # noqa: PLC0415
+    import importlib  # noqa: PLC0415
 
-    _roles.add_parsers(sub)
+    # Each command family registers its own subcommands (roles, admin, gc, loadtest).
+    for mod in _COMMAND_MODULES:
+        try:
+            importlib.import_module(mod).add_parsers(sub)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
     return p
 
 
