@@ -101,6 +101,9 @@ class RunSearch:
             driver: Field | None = first
             src = sb.key_rows(first)
             where.append(sb.scope_as_set(scope))
+            if scope.experiment_ids is not None:
+                # same text -> ClickHouse builds the scope set once and reuses it
+                sb.leaf_restrict = where[-1]
             comps = _value_components(first, terms[0].ascending, sb.value_expr(first.kind))
             rest = terms[1:]
         else:

@@ -61,6 +61,8 @@ class SqlBuilder:
     def __init__(self, db: str, binder: Binder) -> None:
         self.db = db
         self.b = binder
+        self.leaf_restrict = ""
+        """Extra predicate for leaf subqueries (a small scope set), so their sets stay small."""
 
     # ------------------------------------------------------------- tables
     def keyed_table(self, kind: str) -> str:
@@ -103,7 +105,8 @@ class SqlBuilder:
         pred = self.compare(self.value_expr(f.kind), c.op, c.value, "Float64")
         if driver == f:
             return pred
-        return f"rk IN (SELECT rk FROM {self.key_rows(f)} AND {pred})"
+        extra = f" AND {self.leaf_restrict}" if self.leaf_restrict else ""
+        return f"rk IN (SELECT rk FROM {self.key_rows(f)} AND {pred}{extra})"
 
     def tree(self, node: Node, driver: Field | None) -> str:
         if isinstance(node, Comparison):
