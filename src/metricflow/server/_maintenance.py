@@ -1,0 +1,62 @@
+"""`metricflow gc`: sweep artifact chunks that no live run references.
+
+A run is live unless it was deleted (a deleted experiment can be restored, so
+its runs stay live). Embedded: run it while the server is stopped, because one
+process owns the chDB data directory. Distributed: run it any time against the
+ClickHouse server and the S3 artifact store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from metricflow import _env
+
+
+def live_run_ids(store: object) -> set[str]:
+    """Ids of every run that is not deleted."""
+    res = store.client.query(  # type: ignore[attr-defined]
+        f"SELECT run_id FROM {store.db}.runs FINAL "  # type: ignore[attr-defined]
+        "WHERE lifecycle_stage != 'deleted'")
+    return {r[0] for r in res.result_rows}
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from metricflow.artifacts import ArtifactStore, collect_garbage, open_blob_store  # noqa
+    from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
+
+    data_dir = os.path.abspath(args.data_dir)
+    dsn = args.clickhouse or f"chdb://{data_dir}/clickhouse"
+    blobs = args.artifacts or f"file://{data_dir}/artifacts"
+    store = MetricStore(dsn, args.database)
+    # Opening the embedded chDB directory fails while a server owns it, so here no
+    # upload can be committing concurrently and the commit fence can be skipped.
+    offline = dsn.startswith("chdb://") and not args.artifacts
+    if offline:
+        store.get_run_infos(["0" * 32])  # takes the data-dir lock or fails now
+    artifacts = ArtifactStore(open_blob_store(blobs))
+    try:
+        report = collect_garbage(artifacts, lambda: live_run_ids(store),
+                                 grace_period_s=args.grace_period_hours * 3600.0,
+                                 dry_run=args.dry_run,
+                                 commit_fence_s=0.0 if offline else None)
+    finally:
+        artifacts.close()
+        store.close()
+    print(json.dumps({k: v for k, v in vars(report).items()
+                      if isinstance(v, int | float | str | bool)}))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse API
+    g = sub.add_parser("gc", help="delete artifact chunks no live run references")
+    g.add_argument("--data-dir", default=_env.DATA_DIR.get())
+    g.add_argument("--clickhouse", help="data plane DSN (default: the data dir's chDB)")
+    g.add_argument("--database", default="metricflow")
+    g.add_argument("--artifacts", help="artifact store URI (default: the data dir's files)")
+    g.add_argument("--grace-period-hours", type=float, default=24.0,
+                   help="never delete chunks or manifests younger than this")
+    g.add_argument("--dry-run", action="store_true", help="report without deleting")
+    g.set_defaults(func=_gc)
