@@ -16,7 +16,7 @@ import logging
 import random
 import threading
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import grpc
@@ -51,6 +51,10 @@ class Sender:
         self._seq = 0
         self._inflight: OrderedDict[int, _Inflight] = OrderedDict()
         self._retry: list[int] = []  # seqs the server asked us to resend later
+        # Drained and encoded, waiting for a window slot. Its bytes stay counted
+        # in the accumulator until acked, so this is bounded too.
+        self._queued: deque[_Inflight] = deque()
+        self._acked: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
         self._wake: asyncio.Event | None = None
         self._closing = False
@@ -85,10 +89,11 @@ class Sender:
 
     async def _main(self) -> None:
         self._wake = asyncio.Event()
-        self._window = asyncio.Semaphore(self.max_inflight)
+        self._acked = asyncio.Event()
         backoff = 0.05
         while True:
-            if self._closing and not self._inflight and not self.acc.used_bytes:
+            if (self._closing and not self._inflight and not self._queued
+                    and not self.acc.used_bytes):
                 return
             try:
                 await self._stream_once()
@@ -127,30 +132,44 @@ class Sender:
 
     async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future) -> None:
         while True:
-            if reader.done():
-                reader.result()  # re-raise the stream error
-                raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, None, None,
-                                           "ack stream ended")
-            if self._closing and not self.acc.buffered_points and not self._retry:
+            _raise_if_done(reader)
+            if (self._closing and not self.acc.buffered_points and not self._retry
+                    and not self._queued):
                 if not self._inflight:
                     await call.done_writing()
                     return
                 await asyncio.sleep(0.01)
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.linger_s)  # type: ignore[union-attr]
-            except TimeoutError:
-                pass
-            self._wake.clear()  # type: ignore[union-attr]
+            if not self._queued:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.linger_s)  # type: ignore[union-attr]
+                except TimeoutError:
+                    pass
+                self._wake.clear()  # type: ignore[union-attr]
             retry, self._retry = self._retry, []
             for seq in retry:
                 if (item := self._inflight.get(seq)) is not None:
                     await call.write(item.msg)
             for batch in self.acc.drain():
-                await self._window.acquire()
                 msg = self._encode(batch)
-                self._inflight[msg.seq] = _Inflight(msg, batch.nbytes, len(batch.values))
-                await call.write(msg)
+                self._queued.append(_Inflight(msg, batch.nbytes, len(batch.values)))
+            while self._queued:
+                await self._wait_window(reader)
+                item = self._queued.popleft()
+                # In flight before the write: if the stream breaks now, it is resent.
+                self._inflight[item.msg.seq] = item
+                await call.write(item.msg)
+
+    async def _wait_window(self, reader: asyncio.Future) -> None:
+        """Wait for a free in-flight slot; give up if the ack stream died meanwhile."""
+        while len(self._inflight) >= self.max_inflight:
+            _raise_if_done(reader)
+            self._acked.clear()  # type: ignore[union-attr]
+            waiter = asyncio.ensure_future(self._acked.wait())  # type: ignore[union-attr]
+            try:
+                await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                waiter.cancel()
 
     def _encode(self, b: DrainedBatch) -> pb.WriteBatch:
         self._seq += 1
@@ -185,5 +204,13 @@ class Sender:
 
     def _finish(self, seq: int, item: _Inflight) -> None:
         del self._inflight[seq]
-        self._window.release()
+        self._acked.set()  # type: ignore[union-attr]
         self.acc.release(item.nbytes)
+
+
+def _raise_if_done(reader: asyncio.Future) -> None:
+    """Re-raise the ack reader's failure (or report its end) as a broken stream."""
+    if reader.done():
+        reader.result()
+        raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(),
+                                   grpc.aio.Metadata(), "ack stream ended")
