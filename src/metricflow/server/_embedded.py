@@ -44,6 +44,8 @@ class EmbeddedServer:
         self.sink: DirectSink | None = None
         self.artifacts: Any = None
         self.tracking: TrackingCore | None = None
+        self.auth: Any = None
+        self.tls: Any = None
 
     async def start(self) -> None:
         from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
@@ -60,10 +62,17 @@ class EmbeddedServer:
         self.sink = DirectSink(self.store, cfg.sink)
         await self.sink.start()
         self.tracking = TrackingCore(self.sink, self.store, self.metadata)
-        core = QueryCore(self.store, self.metadata)
-        server = grpc.aio.server(options=grpc_options())
+        from metricflow.auth._server import build_server_auth  # noqa: PLC0415
+        from metricflow.auth._tls import TlsConfig, grpc_server_credentials  # noqa: PLC0415
+
+        self.auth = build_server_auth(cfg.auth, self.metadata, self.store)
+        core: QueryCore = self.auth.query_core(self.store, self.metadata)
+        server = grpc.aio.server(options=grpc_options(), interceptors=self.auth.interceptors())
         self._add_services(server, core)
-        self.grpc_port = server.add_insecure_port(f"{cfg.host}:{cfg.grpc_port}")
+        self.tls = TlsConfig(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
+        addr = f"{cfg.host}:{cfg.grpc_port}"
+        self.grpc_port = (server.add_secure_port(addr, grpc_server_credentials(self.tls))
+                          if self.tls.enabled else server.add_insecure_port(addr))
         await server.start()
         self._server = server
         if cfg.http_port >= 0:
@@ -85,7 +94,9 @@ class EmbeddedServer:
         servicer.core = self.tracking  # one core (and run cache) for every front end
         ingest_service.add_to_server(server, servicer)
         query_service.add_to_server(server, core)
-        registry.add_to_server(server, self.metadata)
+        hooks = self.auth.actor_hooks()
+        registry.add_to_server(server, self.auth.metadata_view(self.metadata),
+                               **({"actor_of": hooks["grpc"]} if hooks else {}))
         artifacts.add_to_server(server, self.artifacts)
 
     async def _start_http(self, core: QueryCore) -> None:
@@ -96,13 +107,19 @@ class EmbeddedServer:
         from metricflow.registry import registry_router  # noqa: PLC0415
         from metricflow.server._http import create_app  # noqa: PLC0415
 
-        routers = [registry_router(self.metadata), *self._extra_routers()]
-        app = create_app(core, extra_routers=routers)
+        hooks = self.auth.actor_hooks()
+        routers = [registry_router(self.auth.metadata_view(self.metadata),
+                                   **({"actor_of": hooks["http"]} if hooks else {})),
+                   *self._extra_routers()]
+        app = self.auth.secure_http(create_app(core, extra_routers=routers))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.config.host, self.config.http_port))
         self.http_port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        from metricflow.auth._tls import uvicorn_ssl_options  # noqa: PLC0415
+
+        config = uvicorn.Config(app, log_level="warning", lifespan="off",
+                                **uvicorn_ssl_options(self.tls))
         self._http = uvicorn.Server(config)
         self._http_task = asyncio.ensure_future(self._http.serve(sockets=[sock]))
         while not self._http.started:
@@ -118,11 +135,16 @@ class EmbeddedServer:
             if e.name != "metricflow.mlflow_compat":
                 raise
             return []
+        except ImportError:
+            log.warning("metricflow.mlflow_compat is incomplete; MLflow REST API disabled")
+            return []
         return list(routers(self))
 
     def _write_ready_file(self) -> None:
         info = {"grpc_port": self.grpc_port, "http_port": self.http_port,
-                "host": self.config.host, "pid": os.getpid()}
+                "host": self.config.host, "pid": os.getpid(),
+                "auth": bool(self.auth and self.auth.enabled),
+                "tls": bool(self.tls and self.tls.enabled)}
         path = os.path.join(self.config.data_dir, "server.json")
         with open(path + ".tmp", "w") as f:
             json.dump(info, f)
@@ -165,6 +187,11 @@ class ServerThread:
             self._loop.run_until_complete(self.server.start())
         except BaseException as e:  # noqa: BLE001 - reported to start()
             self._error = e
+            # Release what start() opened: chDB allows one data path per process.
+            try:
+                self._loop.run_until_complete(self.server.stop(0))
+            except Exception:  # noqa: BLE001 - the start error is the one to report
+                log.exception("cleanup after a failed start")
             self._started.set()
             return
         self._started.set()
