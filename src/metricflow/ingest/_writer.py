@@ -1,0 +1,300 @@
+"""KafkaWriter: the writer consumer group that moves the ingest log into ClickHouse.
+
+Loop: poll -> group messages until `max_rows`, `max_bytes` or `linger_ms` ->
+decode to numpy/Arrow and apply through the same LogApplier as the embedded
+path (one insert thread) -> commit offsets, only after the insert returned.
+
+- A failed insert (ClickHouse down) is retried with exponential backoff and
+  jitter. Nothing is committed and nothing new is polled meanwhile, so the
+  consumer lag grows and the Kafka log holds the data: nothing is dropped and
+  memory stays bounded by one group.
+- On a partition revoke the writer first lets a running insert finish (and
+  commit), or abandons it if it is stuck in backoff, then drops uncommitted
+  messages: the next owner replays them from the committed offset. Replays are
+  harmless because every table deduplicates (docs/exactly-once.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._validation import DEFAULT_LIMITS, Limits
+from metricflow._wire import DecodedMetrics, decode_metrics
+from metricflow.errors import MetricflowError
+from metricflow.ingest import _kafka_metrics as km
+from metricflow.ingest import _metrics as m
+from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
+from metricflow.ingest._kafka_config import WriterConfig
+from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
+from metricflow.store._applier import LogApplier
+from metricflow.store._metric_store import MetricStore
+
+log = logging.getLogger(__name__)
+_POINT_BYTES = 28  # key index + step + timestamp + value on the wire
+
+
+def _kind(record: Any) -> bytes:
+    for k, v in record.headers or ():
+        if k == "kind":
+            return bytes(v)
+    return KIND_METRICS  # producers before headers existed only wrote metrics
+
+
+class KafkaWriter:
+    """Consumes the ingest log and applies it to a MetricStore."""
+
+    def __init__(self, store: MetricStore, config: WriterConfig | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+        self.store, self.config, self.limits = store, config or WriterConfig(), limits
+        self.applier = LogApplier(store)
+        self.lags = LagReservoir()
+        self.points_written = 0
+        self.messages_written = 0
+        self.peak_pending_bytes = 0
+        self._consumer: Any = None
+        self._lag_monitor: LagMonitor | None = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="metricflow-insert")
+        self._group: list[Any] = []
+        self._group_bytes = 0
+        self._group_started = 0.0
+        self._lock = asyncio.Lock()
+        self._interrupt = asyncio.Event()
+        self._revoking = False
+        self._generation = 0
+        self._stopping = False
+        self._in_backoff = False
+        self._task: asyncio.Task[None] | None = None
+        self._session_tuned = False  # only the insert thread touches it
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def ready(self) -> bool:
+        """Consuming, and the last insert did not fail."""
+        return self._task is not None and not self._task.done() and not self._in_backoff
+
+    @property
+    def consumer_lag(self) -> int:
+        """Messages behind the log end, summed over assigned partitions (last measurement)."""
+        return self._lag_monitor.total if self._lag_monitor is not None else 0
+
+    async def start(self) -> None:
+        """Create the topic if missing, join the group and start consuming."""
+        from aiokafka import AIOKafkaConsumer  # noqa: PLC0415 - server extra
+
+        cfg = self.config
+        await ensure_topic(cfg.topic)
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=cfg.topic.bootstrap, group_id=cfg.group_id,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024,
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=max(100, cfg.session_timeout_ms // 4),
+            max_poll_interval_ms=600_000, isolation_level="read_uncommitted",
+        )
+        self._consumer.subscribe([cfg.topic.topic], listener=_Listener(self))
+        await self._consumer.start()
+        self._lag_monitor = LagMonitor(self._consumer, cfg.lag_interval_s)
+        self._lag_monitor.start()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self, flush_timeout_s: float = 10.0) -> None:
+        """Insert and commit what is pending (within the timeout), then leave the group."""
+        self._stopping = True
+        if self._task is not None:
+            await self._task
+        async with self._lock:
+            if self._group:
+                try:
+                    await asyncio.wait_for(self._flush_locked(), flush_timeout_s)
+                except TimeoutError:
+                    log.warning("final insert did not finish; the next owner replays it")
+        if self._lag_monitor is not None:
+            await self._lag_monitor.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        self._executor.shutdown(wait=True)
+
+    async def wait(self) -> None:
+        """Until the consume loop ends (stop() or a fatal error, which is re-raised)."""
+        assert self._task is not None
+        await self._task
+
+    # ---------------------------------------------------------------- the loop
+    async def _run(self) -> None:
+        linger = self.config.linger_ms / 1000.0
+        while not self._stopping:
+            wait_s = 0.5
+            if self._group:
+                wait_s = max(0.0, self._group_started + linger - time.monotonic())
+            generation = self._generation
+            got = await self._consumer.getmany(timeout_ms=int(wait_s * 1000),
+                                               max_records=20_000)
+            async with self._lock:
+                if generation == self._generation:  # else: a revoke dropped their partitions
+                    owned = self._consumer.assignment()
+                    for tp, records in got.items():
+                        if tp in owned:
+                            self._add(records)
+                if self._group and self._group_due(linger):
+                    await self._flush_locked()
+
+    def _add(self, records: list[Any]) -> None:
+        if not self._group:
+            self._group_started = time.monotonic()
+        self._group.extend(records)
+        size = sum(len(r.value or b"") for r in records)
+        self._group_bytes += size
+        km.PENDING_BYTES.set(self._group_bytes)
+        if self._group_bytes > self.peak_pending_bytes:
+            self.peak_pending_bytes = self._group_bytes
+            km.PENDING_PEAK.set(self._group_bytes)
+        km.CONSUMED_BYTES.inc(size)
+
+    def _group_due(self, linger: float) -> bool:
+        c = self.config
+        return (self._group_bytes >= c.max_bytes
+                or self._group_bytes // _POINT_BYTES >= c.max_rows
+                or time.monotonic() - self._group_started >= linger
+                or self._stopping)
+
+    async def _flush_locked(self) -> None:
+        """Insert the pending group (retrying while the store is down), then commit it."""
+        from aiokafka.structs import OffsetAndMetadata  # noqa: PLC0415
+
+        records, nbytes = self._group, self._group_bytes
+        offsets: dict[Any, int] = {}
+        for r in records:
+            tp = (r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, -1), r.offset + 1)
+        loop = asyncio.get_running_loop()
+        backoff = self.config.backoff_initial_s
+        while True:
+            t0 = time.perf_counter()
+            try:
+                points = await loop.run_in_executor(self._executor, self._apply, records)
+                break
+            except Exception as e:  # noqa: BLE001 - any store failure: back off, keep the data
+                km.INSERT_FAILURES.inc()
+                self._in_backoff = True
+                if self._revoking:
+                    self._drop("revoke during store outage")
+                    return
+                if self._stopping:
+                    raise
+                delay = backoff * (0.5 + random.random())
+                km.INSERT_BACKOFF.set(delay)
+                log.warning("insert of %d messages failed (%s: %s); retrying in %.2fs",
+                            len(records), type(e).__name__, str(e)[:200], delay)
+                self._interrupt.clear()
+                try:
+                    await asyncio.wait_for(self._interrupt.wait(), delay)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, self.config.backoff_max_s)
+        self._in_backoff = False
+        km.INSERT_BACKOFF.set(0)
+        done_ms = time.time() * 1000
+        m.INSERT_SECONDS.observe(time.perf_counter() - t0)
+        m.INSERT_ROWS.observe(points)
+        m.POINTS_WRITTEN.inc(points)
+        km.INSERT_BYTES.observe(nbytes)
+        self.points_written += points
+        self.messages_written += len(records)
+        ts = np.fromiter((r.timestamp for r in records), dtype=np.float64, count=len(records))
+        self.lags.add((done_ms - ts) / 1000.0)
+        self._group, self._group_bytes = [], 0
+        km.PENDING_BYTES.set(0)
+        from aiokafka.structs import TopicPartition  # noqa: PLC0415
+
+        commit = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()}
+        try:
+            await self._consumer.commit(commit)
+            km.COMMITS.inc()
+            if self._lag_monitor is not None:
+                self._lag_monitor.committed({tp: om.offset for tp, om in commit.items()})
+        except Exception as e:  # noqa: BLE001 - inserted but not committed: replayed, deduped
+            km.COMMIT_FAILURES.inc()
+            log.warning("offset commit failed (%s); the batch will be replayed", e)
+
+    def _drop(self, why: str) -> None:
+        if self._group:
+            km.DROPPED_ON_REVOKE.inc(len(self._group))
+            log.info("dropping %d uncommitted messages (%s)", len(self._group), why)
+        self._group, self._group_bytes = [], 0
+        km.PENDING_BYTES.set(0)
+
+    # ----------------------------------------------------- insert thread (sync)
+    def _apply(self, records: list[Any]) -> int:
+        """Decode a group and apply it through the LogApplier; return points inserted."""
+        if not self._session_tuned:
+            # Skip the in-block ReplacingMergeTree collapse at insert (about half the
+            # insert time): reads use FINAL, so they are exact either way.
+            self.store.client.set_client_setting("optimize_on_insert", "0")
+            self._session_tuned = True
+        batches: list[DecodedMetrics] = []
+        recs: list[pb.LogRecord] = []
+        for r in records:
+            kind = _kind(r)
+            try:
+                if kind == KIND_METRICS:
+                    wb = pb.WriteBatch.FromString(r.value)
+                    batches.append(decode_metrics(wb.run_id, wb.metrics, self.limits))
+                elif kind == KIND_RECORD:
+                    recs.append(pb.LogRecord.FromString(r.value))
+                else:
+                    km.DECODE_ERRORS.labels(reason="unknown_kind").inc()
+            except MetricflowError as e:
+                km.DECODE_ERRORS.labels(reason=e.code.value.lower()).inc()
+            except Exception:  # noqa: BLE001 - a malformed message must not stop the log
+                km.DECODE_ERRORS.labels(reason="malformed").inc()
+        errors = self.applier.apply(batches, recs)
+        for err in errors:
+            if err is not None:
+                km.RECORD_ERRORS.labels(reason=err.code.value.lower()).inc()
+        km.CONSUMED_MESSAGES.labels(kind="metrics").inc(len(batches))
+        km.CONSUMED_MESSAGES.labels(kind="record").inc(len(recs))
+        km.WRITTEN_BATCHES.inc(len(batches))
+        return sum(b.n for b in batches)
+
+    # ---------------------------------------------------------------- rebalance
+    async def on_revoked(self, revoked: set[Any]) -> None:
+        km.REBALANCES.labels(event="revoked").inc()
+        self._revoking = True
+        self._interrupt.set()
+        try:
+            async with self._lock:  # a running insert finishes (and commits) first
+                self._drop("partitions revoked")
+                self._generation += 1
+        finally:
+            self._revoking = False
+        if self._lag_monitor is not None:
+            self._lag_monitor.forget(revoked)
+
+    async def on_assigned(self, assigned: set[Any]) -> None:
+        km.REBALANCES.labels(event="assigned").inc()
+        log.info("assigned %d partitions", len(assigned))
+
+
+def _listener_base() -> type:
+    from aiokafka import ConsumerRebalanceListener  # noqa: PLC0415
+
+    return ConsumerRebalanceListener  # type: ignore[no-any-return]
+
+
+class _Listener(_listener_base()):  # type: ignore[misc]
+    def __init__(self, writer: KafkaWriter) -> None:
+        self.writer = writer
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        await self.writer.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[Any]) -> None:
+        await self.writer.on_assigned(assigned)

@@ -1,0 +1,53 @@
+"""Run a metricflow role with a ClickHouse that tests can switch off or slow down.
+
+    python _writer_launcher.py <control-dir> writer --kafka ... --clickhouse chdb:///...
+
+This is the real `metricflow` CLI and the real chDB store; the only change is
+at the store's client boundary. While `<control-dir>/outage` exists, every
+store call raises clickhouse-connect's OperationalError, which is what a
+refused or reset connection to a ClickHouse server raises. While
+`<control-dir>/slow` exists, each metric insert first sleeps the seconds
+written in it (a writer that drains slower than clients send).
+
+Why not a real outage: chDB runs inside the writer process, so it cannot be
+stopped on its own, and no ClickHouse server can be installed on these
+machines (see SERVICES.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from clickhouse_connect.driver.exceptions import OperationalError
+
+from metricflow.store import _metric_store
+
+CONTROL = sys.argv[1]
+_client = _metric_store.MetricStore.client
+_insert = _metric_store.MetricStore.insert_metrics
+
+
+def _faulty_client(self: _metric_store.MetricStore) -> object:
+    if os.path.exists(os.path.join(CONTROL, "outage")):
+        raise OperationalError("simulated outage: connection to ClickHouse refused")
+    return _client.fget(self)  # type: ignore[attr-defined]
+
+
+def _slow_insert(self: _metric_store.MetricStore, tables: object) -> None:
+    try:
+        with open(os.path.join(CONTROL, "slow")) as f:
+            time.sleep(float(f.read().strip() or 0))
+    except FileNotFoundError:
+        pass
+    _insert(self, tables)  # type: ignore[arg-type]
+
+
+_metric_store.MetricStore.client = property(_faulty_client)  # type: ignore[assignment]
+_metric_store.MetricStore.insert_metrics = _slow_insert  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    from metricflow.server.cli import main
+
+    sys.exit(main(sys.argv[2:]))

@@ -1,0 +1,223 @@
+"""The distributed write path against a real Apache Kafka broker.
+
+clients -> `metricflow ingest` (KafkaSink) -> Kafka -> `metricflow writer` -> chDB
+
+The writer owns the chDB directory (one process per data dir), so it runs as a
+subprocess with `--serve-query`, and the tests read through that query API:
+an exact, deduplicated count and the sum of values (`count_points`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka_roles import Plan, RoleProc, child_env, log_plan, wait_for
+
+import metricflow as mf
+
+pytestmark = pytest.mark.timeout(180)
+
+
+class Pipeline:
+    """A topic, a chDB dir, and the role processes of one test."""
+
+    def __init__(self, tmp: Path, bootstrap: str, topic: str) -> None:
+        self.tmp, self.bootstrap, self.topic = tmp, bootstrap, topic
+        self.control = tmp / "control"
+        self.control.mkdir()
+        self.env = child_env(tmp)
+        self.procs: list[RoleProc] = []
+        self.clients: list[mf.Client] = []
+
+    def kafka_args(self) -> list[str]:
+        return ["--kafka", self.bootstrap, "--topic", self.topic, "--partitions", "4"]
+
+    def writer(self, *extra: str) -> RoleProc:
+        p = RoleProc("writer", [*self.kafka_args(), "--clickhouse", f"chdb://{self.tmp}/ch",
+                                "--serve-query", "--linger-ms", "50", "--max-rows", "20000",
+                                *extra], self.control, self.env, self.tmp / "writer.log")
+        self.procs.append(p)
+        return p
+
+    def ingest(self, *extra: str) -> RoleProc:
+        p = RoleProc("ingest", [*self.kafka_args(), *extra], self.control, self.env,
+                     self.tmp / "ingest.log")
+        self.procs.append(p)
+        return p
+
+    def client(self, uri: str, **kw: object) -> mf.Client:
+        c = mf.Client(uri, linger_ms=20, **kw)  # type: ignore[arg-type]
+        self.clients.append(c)
+        return c
+
+    def create_runs(self, client: mf.Client, plan: Plan) -> None:
+        plan.run_ids = [client.create_run("0", run_name=f"r{i}").run_id
+                        for i in range(plan.runs)]
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close(timeout=5)
+        for p in reversed(self.procs):
+            p.stop()
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path, kafka_bootstrap: str, kafka_topic_prefix: str) -> Iterator[Pipeline]:
+    p = Pipeline(tmp_path, kafka_bootstrap, f"{kafka_topic_prefix}{uuid.uuid4().hex[:8]}")
+    yield p
+    p.close()
+
+
+def assert_exact(reads: mf.Client, plan: Plan) -> None:
+    count, total = reads.count_points(plan.run_ids)
+    assert count == plan.points, f"stored {count} points, sent {plan.points}"
+    assert total == pytest.approx(plan.checksum, rel=1e-12), "sum of values differs"
+
+
+def test_writer_sigkill_then_full_replay_shows_every_point_once(pipeline: Pipeline) -> None:
+    writer = pipeline.writer()
+    ingest = pipeline.ingest()
+    c = pipeline.client(ingest.uri)
+    plan = Plan(runs=4, steps=4000, keys=10)  # 160k points
+    pipeline.create_runs(c, plan)
+    c.log_params(plan.run_ids[0], {"lr": "0.01", "layers": "4"})
+    logger = threading.Thread(target=log_plan, args=(c, plan, 200, 0.05))
+    logger.start()
+    wait_for(lambda: writer.stats()["points_written"] >= plan.points // 4, 60,
+             "the writer to insert a quarter of the points")
+    before_kill = writer.stats()["points_written"]
+    writer.kill()  # SIGKILL mid-stream: the last insert may be in ClickHouse, uncommitted
+    assert before_kill < plan.points, "the kill must happen mid-stream"
+    logger.join(120)
+    assert not logger.is_alive()
+    for rid in plan.run_ids:
+        c.set_terminated(rid)  # acked by Kafka while no writer runs
+
+    writer = pipeline.writer()  # same group, same chDB dir: resumes at the committed offsets
+    reads = pipeline.client(writer.uri)
+    wait_for(lambda: reads.count_points(plan.run_ids)[0] >= plan.points, 60, "all points")
+    wait_for(lambda: writer.stats()["consumer_lag"] == 0, 30, "the writer to catch up")
+    assert_exact(reads, plan)
+    replayed = before_kill + writer.stats()["points_written"] - plan.points
+    writer.stop()
+
+    # Replay the whole log into the same tables under a new group: every point,
+    # run update and param is delivered a second time.
+    writer = pipeline.writer("--group", "replay-everything")
+    reads = pipeline.client(writer.uri)
+    wait_for(lambda: writer.stats()["points_written"] >= plan.points, 60, "the full replay")
+    assert_exact(reads, plan)
+    run = reads.get_run(plan.run_ids[0])
+    assert run.params == {"lr": "0.01", "layers": "4"}
+    assert all(reads.get_run(r).info.status == "FINISHED" for r in plan.run_ids)
+    assert writer.metric("metricflow_writer_record_errors_total") == 0
+    print(f"points inserted twice before dedup: {replayed} after the kill, "
+          f"{plan.points} in the full replay")
+
+
+def test_broker_restart_while_clients_log_loses_nothing(tmp_path: Path,
+                                                        kafka_topic_prefix: str) -> None:
+    if not shutil.which("java"):
+        pytest.skip("needs java to run a restartable local broker")
+    from metricflow.devservices import KafkaBroker
+
+    with KafkaBroker() as broker:
+        pipeline = Pipeline(tmp_path, broker.bootstrap, f"{kafka_topic_prefix}restart")
+        try:
+            writer = pipeline.writer()
+            # aiokafka holds unacked batches across the outage; a 1 MiB in-flight bound
+            # makes ingest push back (RESOURCE_EXHAUSTED), so client retries are exercised.
+            ingest = pipeline.ingest("--inflight-mb", "1")
+            c = pipeline.client(ingest.uri, block_timeout_s=120.0)
+            plan = Plan(runs=3, steps=6000, keys=10)  # 180k points over several seconds
+            pipeline.create_runs(c, plan)
+            logger = threading.Thread(target=log_plan, args=(c, plan, 100, 0.05))
+            logger.start()
+            wait_for(lambda: writer.stats()["points_written"] > 0, 60, "first inserts")
+            broker.stop(signal.SIGKILL)
+            time.sleep(4.0)  # clients keep logging into their buffers; ingest acks fail
+            broker.start()
+            logger.join(150)
+            assert not logger.is_alive(), "clients did not finish after the broker came back"
+            reads = pipeline.client(writer.uri)
+            wait_for(lambda: reads.count_points(plan.run_ids)[0] >= plan.points, 90,
+                     "all points after the restart")
+            assert_exact(reads, plan)
+            assert c.dropped_points == 0
+            assert ingest.metric("metricflow_ingest_rejected_total",
+                                 'reason="kafka_inflight_full"') > 0, "no client was pushed back"
+            slow = ingest.metric("metricflow_kafka_produce_seconds_count") - ingest.metric(
+                "metricflow_kafka_produce_seconds_bucket", 'le="2.5"')
+            assert slow > 0, "no produce waited out the broker restart"
+        finally:
+            pipeline.close()
+
+
+def test_clickhouse_outage_lag_grows_then_drains(pipeline: Pipeline) -> None:
+    writer = pipeline.writer()
+    ingest = pipeline.ingest()
+    c = pipeline.client(ingest.uri)
+    plan = Plan(runs=2, steps=3000, keys=10)
+    pipeline.create_runs(c, plan)
+    wait_for(lambda: writer.stats()["consumer_lag"] == 0, 30, "run records inserted")
+    (pipeline.control / "outage").touch()  # every ClickHouse call now fails
+    log_plan(c, plan)  # acked: the data is in Kafka even though ClickHouse is down
+    wait_for(lambda: writer.stats()["consumer_lag"] > 0, 20, "lag to appear")
+    wait_for(lambda: writer.metric("metricflow_writer_insert_failures_total") >= 2, 20,
+             "failed inserts with backoff")
+    lag = writer.stats()["consumer_lag"]
+    time.sleep(1.5)
+    st = writer.stats()
+    assert st["in_backoff"] and st["consumer_lag"] >= lag, "lag must hold while CH is down"
+    assert writer.metric("metricflow_writer_commits_total") >= 1
+    (pipeline.control / "outage").unlink()
+    reads = pipeline.client(writer.uri)
+    wait_for(lambda: writer.stats()["consumer_lag"] == 0
+             and not writer.stats()["in_backoff"], 60, "lag to drain")
+    assert_exact(reads, plan)
+
+
+def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipeline) -> None:
+    (pipeline.control / "slow").write_text("0.15")  # writer drains far slower than clients
+    writer = pipeline.writer("--max-mb", "4")
+    ingest = pipeline.ingest("--inflight-mb", "1")
+    buffer_bytes = 1 << 20
+    clients = [pipeline.client(ingest.uri, buffer_bytes=buffer_bytes, batch_points=4096)
+               for _ in range(3)]
+    plans = [Plan(runs=2, steps=5000, keys=10, seed=100 + i) for i in range(3)]
+    for cl, plan in zip(clients, plans):
+        pipeline.create_runs(cl, plan)
+    rss: dict[str, float] = {"ingest": 0.0, "writer": 0.0}
+    threads = [threading.Thread(target=log_plan, args=(cl, p)) for cl, p in zip(clients, plans)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        rss["ingest"] = max(rss["ingest"], ingest.rss_mb())
+        rss["writer"] = max(rss["writer"], writer.rss_mb())
+        time.sleep(0.2)
+    lag_at_ack = writer.stats()["consumer_lag"]
+    (pipeline.control / "slow").unlink()
+    reads = pipeline.client(writer.uri)
+    all_ids = [r for p in plans for r in p.run_ids]
+    total = sum(p.points for p in plans)
+    wait_for(lambda: reads.count_points(all_ids)[0] >= total, 90, "the backlog to drain")
+    for p in plans:
+        assert_exact(reads, p)
+    # Client: its buffer never exceeded the bound, nothing was dropped.
+    for cl in clients:
+        assert cl._acc.peak_used_bytes <= buffer_bytes
+        assert cl.dropped_points == 0
+    # Ingest: in-flight bytes stayed under the bound (a single batch may exceed it alone).
+    assert ingest.metric("metricflow_kafka_inflight_peak_bytes") <= 1 << 20
+    assert ingest.metric("metricflow_ingest_rejected_total", 'reason="kafka_inflight_full"') > 0
+    # Writer: pending bytes bounded by max_bytes plus one fetch; the backlog waited in Kafka.
+    assert writer.stats()["peak_pending_bytes"] <= 4 * 2**20 + 32 * 2**20
+    assert lag_at_ack > 0, "the writer should have been behind when clients finished"
+    assert rss["ingest"] < 600 and rss["writer"] < 1500, rss
