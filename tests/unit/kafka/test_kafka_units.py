@@ -1,0 +1,87 @@
+"""Unit tests of the Kafka path that need no broker: config, admission, lag math, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from metricflow.errors import InvalidArgument, ResourceExhausted, Unavailable
+from metricflow.ingest._kafka import KafkaSink, batch_id_header
+from metricflow.ingest._kafka_config import (
+    KafkaSinkConfig,
+    TopicConfig,
+    WriterConfig,
+    compression_arg,
+)
+from metricflow.ingest._writer import _kind
+from metricflow.ingest._writer_lag import LagReservoir
+
+
+def test_config_rejects_bad_values_naming_the_field() -> None:
+    with pytest.raises(InvalidArgument, match="partitions"):
+        TopicConfig(partitions=0)
+    with pytest.raises(InvalidArgument, match="compression"):
+        KafkaSinkConfig(compression="brotli")
+    with pytest.raises(InvalidArgument, match="max_inflight_bytes"):
+        KafkaSinkConfig(max_inflight_bytes=10)
+    with pytest.raises(InvalidArgument, match="linger_ms"):
+        WriterConfig(linger_ms=-1)
+    assert compression_arg("none") is None and compression_arg("zstd") == "zstd"
+
+
+def test_batch_id_header_and_kind_header() -> None:
+    assert batch_id_header(("abc", 42)) == b"abc:42"
+    rec = SimpleNamespace(headers=(("batch_id", b"x:1"), ("kind", b"record")))
+    assert _kind(rec) == b"record"
+    assert _kind(SimpleNamespace(headers=())) == b"metrics"
+
+
+def _batch(n: int) -> SimpleNamespace:
+    return SimpleNamespace(run_id="a" * 32, n=n)
+
+
+def test_sink_rejects_at_once_when_inflight_is_full_with_a_bounded_hint() -> None:
+    async def main() -> None:
+        sink = KafkaSink(KafkaSinkConfig(max_inflight_bytes=1 << 20))
+        with pytest.raises(Unavailable):  # not started: never queue silently
+            sink.submit_metrics(_batch(1), b"x" * 10, ("c", 1))
+        sink._started = True
+        sink._inflight_bytes = (1 << 20) - 100  # as if produces were waiting for acks
+        with pytest.raises(ResourceExhausted) as ei:
+            sink.submit_metrics(_batch(1), b"x" * 200, ("c", 2))
+        assert 0.05 <= ei.value.retry_after_s <= 2.0
+        assert sink.inflight_bytes == (1 << 20) - 100, "a rejected batch must not be counted"
+        # A retry of a batch Kafka already acked is answered without producing it again.
+        sink._acked[("c", 3)] = None
+        fut = sink.submit_metrics(_batch(1), b"x" * 200, ("c", 3))
+        assert fut.done() and fut.result() is None
+
+    asyncio.run(main())
+
+
+def test_lag_reservoir_quantiles_and_ring_wrap() -> None:
+    r = LagReservoir(size=1000)
+    assert r.quantiles()["samples"] == 0
+    r.add(np.linspace(0.0, 1.0, 101))
+    q = r.quantiles()
+    assert q["p50"] == pytest.approx(0.5) and q["p100"] == pytest.approx(1.0)
+    r.add(np.full(1500, 7.0))  # overwrites the older samples
+    q = r.quantiles()
+    assert q["samples"] == 1000 and q["p50"] == 7.0 and q["p100"] == 7.0
+
+
+def test_role_parsers_take_defaults_and_flags() -> None:
+    from metricflow.server.cli import build_parser
+
+    p = build_parser()
+    a = p.parse_args(["ingest", "--kafka", "k:9092", "--topic", "t", "--inflight-mb", "8"])
+    assert (a.kafka, a.topic, a.inflight_mb, a.clickhouse) == ("k:9092", "t", 8, None)
+    a = p.parse_args(["writer", "--clickhouse", "http://ch:8123", "--max-rows", "1000"])
+    assert a.max_rows == 1000 and a.group == "metricflow-writer" and not a.serve_query
+    a = p.parse_args(["query", "--clickhouse", "http://ch:8123"])
+    assert a.grpc_port == 50071
+    a = p.parse_args(["registry", "--metadata", "sqlite:////tmp/x.db"])
+    assert a.metadata == "sqlite:////tmp/x.db"
