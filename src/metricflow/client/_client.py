@@ -32,6 +32,7 @@ from metricflow.errors import InvalidArgument, MetricflowError
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                     ("grpc.max_send_message_length", 64 * 1024 * 1024)]
 _LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 _ARTIFACT_METHODS = frozenset({
     "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image",
     "list_artifacts", "download_artifacts", "get_manifest", "dedup_stats",
@@ -146,6 +147,9 @@ class Client(ReadsMixin):
     def update_run(self, run_id: str, status: str | None = None, end_time: int | None = None,
                    run_name: str | None = None) -> None:
         check_run_id(run_id)
+        if status and status not in _STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(_STATUSES)}, got {status!r}",
+                                  field="status", received=status)
         req = pb.UpdateRunRequest(run_id=run_id, status=pb.RunStatus.Value(status)
                                   if status else 0, end_time=end_time or 0,
                                   run_name=run_name or "")
@@ -232,8 +236,9 @@ class Client(ReadsMixin):
         """Experiments and model registry calls (a RegistryClient on this channel)."""
         if self._registry is None:
             from metricflow.registry._client import RegistryClient  # noqa: PLC0415
+            from metricflow.auth._bearer import bearer_channel  # noqa: PLC0415
 
-            self._registry = RegistryClient(self._channel)
+            self._registry = RegistryClient(bearer_channel(self._channel, self._metadata))
         return self._registry
 
     @property
@@ -241,8 +246,9 @@ class Client(ReadsMixin):
         """Artifact calls (an ArtifactClient on this channel)."""
         if self._artifacts is None:
             from metricflow.artifacts import ArtifactClient  # noqa: PLC0415
+            from metricflow.auth._bearer import bearer_channel  # noqa: PLC0415
 
-            self._artifacts = ArtifactClient(self._channel)
+            self._artifacts = ArtifactClient(bearer_channel(self._channel, self._metadata))
         return self._artifacts
 
     def get_or_create_experiment(self, name: str) -> str:

@@ -109,3 +109,21 @@ def test_search_lists_runs_of_experiment(client, embedded_server):
     runs2, token2 = client.search_runs([exp_id], max_results=3, page_token=token)
     assert len(runs) == 3 and token and not token2
     assert {r.run_id for r in runs + runs2} == ids
+
+
+def test_rename_and_status_updates(client):
+    rid = client.create_run("0", run_name="before").run_id
+    client.update_run(rid, run_name="after")
+    got = client.get_run(rid)
+    assert got.info.run_name == "after" and got.tags["mlflow.runName"] == "after"
+    client.update_run(rid, status="KILLED")
+    got = client.get_run(rid)
+    assert got.info.status == "KILLED" and got.info.end_time is not None
+    client.update_run(rid, status="RUNNING")  # resuming clears the end time
+    assert client.get_run(rid).info.end_time is None
+
+
+def test_unknown_status_is_a_clear_error(client):
+    rid = client.create_run("0").run_id
+    with pytest.raises(InvalidArgument, match="status must be one of"):
+        client.update_run(rid, status="PAUSED")

@@ -79,3 +79,16 @@ def test_parallel_child_runs_lose_nothing(fluent, embedded_server):
         assert count == n and s == pytest.approx(total, rel=1e-12)
         info = store.get_run_info(run_id)
         assert info.parent_run_id == parent.run.run_id and info.status == "FINISHED"
+
+
+def test_fluent_search_and_history(fluent):
+    exp = mf.set_experiment("fluent-search")
+    with mf.start_run(run_name="s1") as r1:
+        for step in range(10):
+            mf.log_metric("loss", 1.0 / (step + 1), step=step)
+    mf.flush()
+    runs = mf.search_runs([exp])
+    assert [r.run_id for r in runs] == [r1.run.run_id]
+    h = mf.get_metric_history(r1.run.run_id, "loss")
+    assert h.steps.tolist() == list(range(10))
+    assert mf.get_tracking_uri().startswith("grpc://")
