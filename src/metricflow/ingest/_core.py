@@ -146,6 +146,10 @@ class TrackingCore:
                 field="lifecycle_stage", received=request.lifecycle_stage)
         if request.run_name:
             check_run_name(request.run_name)
+        if request.status in _TERMINAL and not request.end_time:
+            # Stamp the end time here so the logged record is deterministic: a
+            # replay of it (Kafka writer restart) must not move end_time.
+            request = _with_end_time(request)
         rec = pb.LogRecord(run_update=request, logged_at_ns=time.time_ns())
         await self.sink.submit_record(rec, request.run_id)
         if request.run_name:
@@ -165,6 +169,16 @@ def _default_user() -> str:
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         return "unknown"
 
+
+
+_TERMINAL = frozenset(pb.RunStatus.Value(s) for s in ("FINISHED", "FAILED", "KILLED"))
+
+
+def _with_end_time(request: pb.UpdateRunRequest) -> pb.UpdateRunRequest:
+    out = pb.UpdateRunRequest()
+    out.CopyFrom(request)
+    out.end_time = int(time.time() * 1000)
+    return out
 
 
 __all__ = ["RunCache", "TrackingCore", "run_info_from_pb"]

@@ -44,6 +44,7 @@ class EmbeddedServer:
         self.sink: DirectSink | None = None
         self.artifacts: Any = None
         self.tracking: TrackingCore | None = None
+        self._collector: Any = None
         self.auth: Any = None
         self.tls: Any = None
 
@@ -56,6 +57,7 @@ class EmbeddedServer:
         self.store = MetricStore(cfg.clickhouse_dsn, cfg.database)
         await asyncio.to_thread(self.store.ensure_schema)
         self.artifacts = ArtifactStore(open_blob_store(cfg.artifact_root))
+        self._register_collectors()
         self.metadata = await asyncio.to_thread(
             open_metadata_store, cfg.metadata_uri, default_artifact_root=cfg.artifact_root,
             source_exists=self._artifact_exists)
@@ -78,6 +80,18 @@ class EmbeddedServer:
         if cfg.http_port >= 0:
             await self._start_http(core)
         self._write_ready_file()
+
+    def _register_collectors(self) -> None:
+        """Artifact dedup figures (logical vs stored bytes) on /metrics."""
+        from prometheus_client import REGISTRY  # noqa: PLC0415
+
+        from metricflow.artifacts import DedupCollector  # noqa: PLC0415
+
+        self._collector = DedupCollector(self.artifacts)
+        try:
+            REGISTRY.register(self._collector)
+        except ValueError:  # another server in this process already exports them
+            self._collector = None
 
     def _artifact_exists(self, run_id: str, path: str) -> bool:
         """Model-version sources (runs:/<run>/<path>) must name a logged artifact or dir."""
@@ -167,6 +181,11 @@ class EmbeddedServer:
             self.metadata.close()
         if self.store is not None:
             self.store.close()
+        if self._collector is not None:
+            from prometheus_client import REGISTRY  # noqa: PLC0415
+
+            REGISTRY.unregister(self._collector)
+            self._collector = None
         if self.artifacts is not None:
             self.artifacts.close()
 

@@ -41,5 +41,6 @@ def test_http_front_end_serves_runs_registry_and_metrics(embedded_server, client
     assert body["info"]["run_name"] == "http"
     prom = urllib.request.urlopen(f"{base}/metrics").read().decode()
     assert "metricflow_ingest_points_total" in prom
+    assert "metricflow_artifacts_logical_bytes" in prom
     exps = json.load(urllib.request.urlopen(f"{base}/api/v1/experiments/get?experiment_id=0"))
     assert json.dumps(exps).count("Default") >= 1
