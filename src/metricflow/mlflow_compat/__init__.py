@@ -1,0 +1,50 @@
+"""MLflow compatibility: the MLflow REST API and `mlflow-artifacts` proxy on metricflow.
+
+Set `MLFLOW_TRACKING_URI=http://<host>:<http_port>` and the official `mlflow`
+client, autologging and model flavors work against a metricflow server. Writes
+go through the server's TrackingCore (same rules and sink as metricflow's own
+gRPC API), reads through QueryCore and the stores, registry calls through the
+control plane, and artifacts through the content-addressed ArtifactStore.
+
+`routers(server)` is picked up by `EmbeddedServer._extra_routers()`. The server
+object needs `store`, `metadata`, `artifacts`, `tracking` and (optionally)
+`config.artifact_root`. See docs/mlflow.md for the endpoint table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["routers"]
+
+
+def routers(server: Any) -> Iterable[Any]:
+    """FastAPI routers serving MLflow's REST API for one server's stores."""
+    from metricflow.mlflow_compat import (  # noqa: PLC0415 - server extras load lazily
+        _artifacts,
+        _experiments,
+        _logged_models,
+        _metrics,
+        _registry,
+        _runs,
+    )
+    from metricflow.mlflow_compat._context import Compat  # noqa: PLC0415
+    from metricflow.mlflow_compat._routing import API_PREFIXES, MlflowRoutes  # noqa: PLC0415
+
+    c = Compat(server)
+    routes = MlflowRoutes()
+    for module in (_experiments, _runs, _metrics, _registry, _logged_models, _artifacts):
+        module.add_routes(routes, c)
+
+    async def server_info(_: Any) -> dict[str, Any]:
+        return {"store_type": "metricflow", "workspaces_enabled": False,
+                "trace_archival_enabled": False, "multipart_uploads_enabled": True,
+                "multipart_downloads_enabled": False,
+                "presigned_upload_run_id_supported": False,
+                "presigned_upload_model_id_supported": False, "features_enabled": {}}
+
+    routes.add("GET", "/server-info", server_info,
+               prefixes=["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
+    routes.not_found_fallback([*API_PREFIXES, "/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
+    return [routes.router]

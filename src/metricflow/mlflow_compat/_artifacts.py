@@ -1,0 +1,220 @@
+"""MLflow's proxied artifact API (`mlflow-artifacts`) on the content-addressed store.
+
+`mlflow-artifacts:/<exp>/<run_id>/artifacts/<path>` is run `<run_id>`'s artifact
+`<path>`; `.../<exp>/models/<model_id>/artifacts/<path>` belongs to a logged
+model. Uploads are chunked, hashed and deduplicated like metricflow's own
+client uploads; downloads stream chunk by chunk, each verified by its hash.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tempfile
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response, StreamingResponse
+
+from metricflow.artifacts import _manifest as mk
+from metricflow.artifacts._codec import decode_chunk, hash_bytes
+from metricflow.errors import InvalidArgument, InvalidState, NotFound
+from metricflow.mlflow_compat._context import Compat, check_run
+from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes, error_response
+
+ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+_MPU = "staging/mlflow-mpu/"  # under the store's staging/ prefix, which GC sweeps
+_MAX_PARTS = 10_000
+
+
+def _files_json(entries: list[Any], base: str) -> list[dict[str, Any]]:
+    """Listing entries relative to `base`; a listing of a file itself is empty (as MLflow)."""
+    out = []
+    for e in entries:
+        if e.path == base:
+            continue
+        rel = e.path[len(base) + 1:] if base else e.path
+        item: dict[str, Any] = {"path": rel, "is_dir": e.is_dir}
+        if not e.is_dir:
+            item["file_size"] = e.size
+        out.append(item)
+    return out
+
+
+class ArtifactRoutes:
+    """Handlers of /mlflow-artifacts/* and /mlflow/artifacts/list."""
+
+    def __init__(self, c: Compat) -> None:
+        self.c = c
+        self.store = c.artifacts
+
+    # ---------------------------------------------------------------- reads
+    async def list(self, a: Args) -> dict[str, Any]:
+        path = a.str("path").strip("/")
+        owner, rel = self.c.resolve_proxy_path(path)
+        entries = await self.c.call(self.store.list_artifacts, owner, rel or None)
+        files = _files_json(entries, rel)
+        return {"files": files} if files else {}
+
+    async def list_run(self, a: Args) -> dict[str, Any]:
+        """/mlflow/artifacts/list: paths relative to the run's artifact root."""
+        run_id = check_run(a.required("run_id", "run_uuid"))
+        info = await self.c.call(self.c.run_info, run_id)
+        path = a.str("path").strip("/")
+        entries = await self.c.call(self.store.list_artifacts, run_id, path or None)
+        out: dict[str, Any] = {"root_uri": self.c.run_artifact_uri(info)}
+        files = [{"path": e.path, "is_dir": e.is_dir,
+                  **({} if e.is_dir else {"file_size": e.size})}
+                 for e in entries if e.path != path]
+        if files:
+            out["files"] = files
+        return out
+
+    def _chunks(self, manifest: Any) -> Iterator[bytes]:
+        for c in manifest.chunks:
+            raw = decode_chunk(self.store.read_chunk(c.digest))
+            if hash_bytes(raw) != c.digest:
+                raise InvalidState("stored chunk is corrupt", field="chunk",
+                                   received=c.digest.hex())
+            yield raw
+
+    async def download(self, request: Request, artifact_path: str) -> Response:
+        try:
+            owner, rel = self.c.resolve_proxy_path(artifact_path)
+            m = await self.c.call(self.store.get_manifest, owner, rel)
+        except Exception as e:  # noqa: BLE001
+            return error_response(e)
+        return StreamingResponse(self._chunks(m), media_type=m.media_type,
+                                 headers={"Content-Length": str(m.size)})
+
+    # --------------------------------------------------------------- writes
+    async def _spool(self, request: Request) -> str:
+        fd, tmp = tempfile.mkstemp(prefix="mf-mlflow-upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                async for chunk in request.stream():
+                    f.write(chunk)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        return tmp
+
+    async def upload(self, request: Request, artifact_path: str) -> Response:
+        try:
+            owner, rel = self.c.resolve_proxy_path(artifact_path)
+            if not rel:
+                raise InvalidArgument("artifact path must name a file", field="path")
+            tmp = await self._spool(request)
+            try:
+                media = request.headers.get("content-type") or None
+                if media in ("application/octet-stream", "application/x-www-form-urlencoded"):
+                    media = None
+                await self.c.call(self.store.put_file, owner, rel, tmp, media)
+            finally:
+                os.unlink(tmp)
+        except Exception as e:  # noqa: BLE001
+            return error_response(e)
+        return Response(status_code=200)
+
+    def _delete(self, owner: str, rel: str) -> None:
+        blobs = self.store.blobs
+        prefix = mk.path_prefix(owner, rel) if rel else mk.run_prefix(owner)
+        keys = [b.key for b in blobs.list(prefix) if mk.parse_manifest_key(b.key) is not None]
+        if not keys:
+            raise NotFound(f"No artifact at {rel!r}", field="path", received=rel)
+        for k in keys:
+            blobs.delete(k)  # chunks stay until GC finds them unreferenced
+
+    async def delete(self, request: Request, artifact_path: str) -> Response:
+        try:
+            owner, rel = self.c.resolve_proxy_path(artifact_path)
+            await self.c.call(self._delete, owner, rel)
+        except Exception as e:  # noqa: BLE001
+            return error_response(e)
+        return Response(status_code=200)
+
+    # ------------------------------------------------------------ multipart
+    async def mpu_create(self, a: Args) -> dict[str, Any]:
+        owner, rel = self.c.resolve_proxy_path(a.required("artifact_path"))
+        name = posixpath.basename(a.required("path"))
+        num_parts = a.int("num_parts", 1) or 1
+        if not 1 <= num_parts <= _MAX_PARTS:
+            raise InvalidArgument(f"num_parts must be in [1, {_MAX_PARTS}]", field="num_parts",
+                                  limit=_MAX_PARTS, received=num_parts)
+        upload_id = uuid.uuid4().hex
+        base = a.base_url.rstrip("/")
+        creds = [{"url": f"{base}/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{n}",
+                  "part_number": n, "headers": {}} for n in range(1, num_parts + 1)]
+        del owner, rel, name  # validated now; complete receives the path again
+        return {"upload_id": upload_id, "credentials": creds}
+
+    async def mpu_part(self, request: Request, upload_id: str, part_number: int) -> Response:
+        try:
+            if len(upload_id) != 32 or not all(ch in "0123456789abcdef" for ch in upload_id):
+                raise InvalidArgument("unknown upload_id", field="upload_id")
+            if not 1 <= part_number <= _MAX_PARTS:
+                raise InvalidArgument("part_number out of range", field="part_number")
+            data = await request.body()
+            key = f"{_MPU}{upload_id}/{part_number:05d}"
+            await self.c.call(self.store.blobs.put, key, data)
+            etag = hash_bytes(data).hex()[:32]
+        except Exception as e:  # noqa: BLE001
+            return error_response(e)
+        return Response(status_code=200, headers={"ETag": etag})
+
+    def _complete(self, owner: str, rel: str, upload_id: str, numbers: list[int]) -> None:
+        blobs = self.store.blobs
+        fd, tmp = tempfile.mkstemp(prefix="mf-mlflow-mpu-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for n in numbers:
+                    f.write(blobs.get(f"{_MPU}{upload_id}/{n:05d}"))
+            self.store.put_file(owner, rel, tmp)
+        finally:
+            os.unlink(tmp)
+        self._abort(upload_id)
+
+    def _abort(self, upload_id: str) -> None:
+        for b in list(self.store.blobs.list(f"{_MPU}{upload_id}/")):
+            self.store.blobs.delete(b.key)
+
+    async def mpu_complete(self, a: Args) -> dict[str, Any]:
+        owner, rel = self.c.resolve_proxy_path(a.required("artifact_path"))
+        name = posixpath.basename(a.required("path"))
+        numbers = sorted(int(p["part_number"]) for p in a.list("parts"))
+        if not numbers or numbers != list(range(1, len(numbers) + 1)):
+            raise InvalidArgument("parts must be numbered 1..n without gaps", field="parts")
+        await self.c.call(self._complete, owner, posixpath.join(rel, name) if rel else name,
+                          a.required("upload_id"), numbers)
+        return {}
+
+    async def mpu_abort(self, a: Args) -> dict[str, Any]:
+        self.c.resolve_proxy_path(a.required("artifact_path"))
+        await self.c.call(self._abort, a.required("upload_id"))
+        return {}
+
+    async def presigned(self, a: Args) -> dict[str, Any]:
+        raise MlflowApiError("Presigned downloads are not supported by this server; "
+                             "artifacts are proxied", "NOT_IMPLEMENTED", 501)
+
+
+def add_routes(routes: MlflowRoutes, c: Compat) -> None:
+    h = ArtifactRoutes(c)
+    routes.add("GET", "/artifacts/list", h.list_run)
+    r = routes.router
+    for prefix in ARTIFACT_PREFIXES:
+        routes.add("GET", "/artifacts", h.list, prefixes=[prefix])
+        r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.download,
+                        methods=["GET"], include_in_schema=False)
+        r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.upload,
+                        methods=["PUT"], include_in_schema=False)
+        r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.delete,
+                        methods=["DELETE"], include_in_schema=False)
+        r.add_api_route(prefix + "/mpu/part/{upload_id}/{part_number}", h.mpu_part,
+                        methods=["PUT"], include_in_schema=False)
+        for op, fn in (("create", h.mpu_create), ("complete", h.mpu_complete),
+                       ("abort", h.mpu_abort)):
+            routes.add("POST", f"/mpu/{op}/{{artifact_path:path}}", fn, prefixes=[prefix])
+        routes.add("GET", "/presigned/{artifact_path:path}", h.presigned, prefixes=[prefix])

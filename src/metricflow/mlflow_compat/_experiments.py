@@ -1,0 +1,97 @@
+"""MLflow experiment routes on metricflow's control plane."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from metricflow.errors import InvalidArgument, NotFound
+from metricflow.mlflow_compat._context import Compat
+from metricflow.mlflow_compat._convert import experiment_json, view_type
+from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+
+
+class ExperimentRoutes:
+    """Handlers of /mlflow/experiments/*."""
+
+    def __init__(self, c: Compat) -> None:
+        self.c = c
+
+    def _json(self, e: Any) -> dict[str, Any]:
+        return experiment_json(e, self.c.experiment_location(e))
+
+    async def create(self, a: Args) -> dict[str, Any]:
+        name = a.required("name")
+        exp_id = await self.c.call(self.c.metadata.create_experiment, name,
+                                   a.str("artifact_location") or None,
+                                   dict(a.kv_list("tags")) or None)
+        return {"experiment_id": str(exp_id)}
+
+    async def get(self, a: Args) -> dict[str, Any]:
+        e = await self.c.call(self.c.metadata.get_experiment, a.required("experiment_id"))
+        return {"experiment": self._json(e)}
+
+    async def get_by_name(self, a: Args) -> dict[str, Any]:
+        name = a.required("experiment_name")
+        e = await self.c.call(self.c.metadata.get_experiment_by_name, name)
+        if e is None:
+            raise NotFound(f"Could not find experiment with name '{name}'",
+                           field="experiment_name", received=name)
+        return {"experiment": self._json(e)}
+
+    async def search(self, a: Args) -> dict[str, Any]:
+        max_results = a.int("max_results", 1000)
+        assert max_results is not None
+        if not 0 < max_results <= 50_000:
+            raise InvalidArgument(f"Invalid value {max_results} for parameter 'max_results' "
+                                  "supplied. It must be a positive integer <= 50000",
+                                  field="max_results", received=max_results)
+        exps, token = await self.c.call(
+            self.c.metadata.search_experiments, a.str("filter"), view_type(a.get("view_type")),
+            max_results, [str(o) for o in a.list("order_by")], a.str("page_token") or None)
+        out: dict[str, Any] = {}
+        if exps:
+            out["experiments"] = [self._json(e) for e in exps]
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    async def update(self, a: Args) -> dict[str, Any]:
+        exp_id = a.required("experiment_id")
+        new_name = a.str("new_name")
+        if new_name:
+            await self.c.call(self.c.metadata.rename_experiment, exp_id, new_name)
+        else:
+            await self.c.call(self.c.metadata.get_experiment, exp_id)
+        return {}
+
+    async def delete(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.c.metadata.delete_experiment, a.required("experiment_id"))
+        return {}
+
+    async def restore(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.c.metadata.restore_experiment, a.required("experiment_id"))
+        return {}
+
+    async def set_tag(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.c.metadata.set_experiment_tag, a.required("experiment_id"),
+                          a.required("key"), a.str("value"))
+        return {}
+
+    async def delete_tag(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.c.metadata.delete_experiment_tag, a.required("experiment_id"),
+                          a.required("key"))
+        return {}
+
+
+def add_routes(routes: MlflowRoutes, c: Compat) -> None:
+    h = ExperimentRoutes(c)
+    for method, path, fn in (
+        ("POST", "/experiments/create", h.create), ("GET", "/experiments/get", h.get),
+        ("GET", "/experiments/get-by-name", h.get_by_name),
+        (["POST", "GET"], "/experiments/search", h.search),
+        ("POST", "/experiments/update", h.update), ("POST", "/experiments/delete", h.delete),
+        ("POST", "/experiments/restore", h.restore),
+        ("POST", "/experiments/set-experiment-tag", h.set_tag),
+        ("POST", "/experiments/delete-experiment-tag", h.delete_tag),
+    ):
+        routes.add(method, path, fn)

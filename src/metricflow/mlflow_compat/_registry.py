@@ -1,0 +1,234 @@
+"""MLflow model registry routes on metricflow's control plane."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from metricflow.errors import InvalidArgument
+from metricflow.mlflow_compat._context import Compat
+from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
+from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+
+_LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*))?$")
+_RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<rest>.*))?$")
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+# The mlflow client appends this to every registered-model search; in MLflow `!=` on
+# a tag also matches models without the tag, so it is applied here, after the store.
+_NOT_PROMPT = re.compile(r"\s*(?:\bAND\s+)?tags?\.[`\"]?mlflow\.prompt\.is_prompt[`\"]?\s*"
+                         r"!=\s*'true'\s*", re.I)
+
+
+def split_prompt_filter(text: str) -> tuple[str, bool]:
+    """Remove the client's "not a prompt" clause; True if it was there."""
+    out, n = _NOT_PROMPT.subn(" ", text)
+    out = re.sub(r"^\s*AND\s+|\s+AND\s*$", "", out.strip(), flags=re.I)
+    return out.strip(), n > 0
+
+
+def _max_results(a: Args, default: int, limit: int) -> int:
+    n = a.int("max_results", default)
+    assert n is not None
+    if not 0 < n <= limit:
+        raise InvalidArgument(f"Invalid value {n} for parameter 'max_results' supplied. It "
+                              f"must be at most {limit}, but got value {n}",
+                              field="max_results", limit=limit, received=n)
+    return n
+
+
+class RegistryRoutes:
+    """Handlers of /mlflow/registered-models/* and /mlflow/model-versions/*."""
+
+    def __init__(self, c: Compat) -> None:
+        self.c = c
+        self.m = c.metadata
+
+    # ------------------------------------------------------ registered models
+    async def _rm(self, name: str) -> dict[str, Any]:
+        return {"registered_model": registered_model_json(
+            await self.c.call(self.m.get_registered_model, name))}
+
+    async def create_model(self, a: Args) -> dict[str, Any]:
+        rm = await self.c.call(self.m.create_registered_model, a.required("name"),
+                               dict(a.kv_list("tags")) or None, a.str("description"))
+        return {"registered_model": registered_model_json(rm)}
+
+    async def get_model(self, a: Args) -> dict[str, Any]:
+        return await self._rm(a.required("name"))
+
+    async def rename_model(self, a: Args) -> dict[str, Any]:
+        rm = await self.c.call(self.m.rename_registered_model, a.required("name"),
+                               a.required("new_name"))
+        return {"registered_model": registered_model_json(rm)}
+
+    async def update_model(self, a: Args) -> dict[str, Any]:
+        rm = await self.c.call(self.m.update_registered_model, a.required("name"),
+                               a.str("description"))
+        return {"registered_model": registered_model_json(rm)}
+
+    async def delete_model(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.delete_registered_model, a.required("name"))
+        return {}
+
+    async def search_models(self, a: Args) -> dict[str, Any]:
+        text, no_prompts = split_prompt_filter(a.str("filter"))
+        rms, token = await self.c.call(
+            self.m.search_registered_models, text, _max_results(a, 100, 1000),
+            [str(o) for o in a.list("order_by")], a.str("page_token") or None)
+        if no_prompts:
+            rms = [r for r in rms if r.tags.get(PROMPT_TAG) != "true"]
+        out: dict[str, Any] = {}
+        if rms:
+            out["registered_models"] = [registered_model_json(r) for r in rms]
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    async def latest_versions(self, a: Args) -> dict[str, Any]:
+        mvs = await self.c.call(self.m.get_latest_versions, a.required("name"),
+                                [str(s) for s in a.list("stages")])
+        return {"model_versions": [model_version_json(v) for v in mvs]} if mvs else {}
+
+    async def set_model_tag(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.set_registered_model_tag, a.required("name"),
+                          a.required("key"), a.str("value"))
+        return {}
+
+    async def delete_model_tag(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.delete_registered_model_tag, a.required("name"),
+                          a.required("key"))
+        return {}
+
+    async def set_alias(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.set_registered_model_alias, a.required("name"),
+                          a.required("alias"), a.required("version"))
+        return {}
+
+    async def delete_alias(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.delete_registered_model_alias, a.required("name"),
+                          a.required("alias"))
+        return {}
+
+    async def get_by_alias(self, a: Args) -> dict[str, Any]:
+        mv = await self.c.call(self.m.get_model_version_by_alias, a.required("name"),
+                               a.required("alias"))
+        return {"model_version": model_version_json(mv)}
+
+    # --------------------------------------------------------- model versions
+    async def create_version(self, a: Args) -> dict[str, Any]:
+        name, source = a.required("name"), a.required("source")
+        run_id = a.str("run_id")
+        model_id = a.str("model_id")
+        m = _LOGGED_MODEL_URI.match(source)
+        if m and not model_id:
+            model_id = m.group("id")
+        if model_id:
+            doc = await self.c.call(self.c.docs.get_model, model_id)
+            run_id = run_id or doc.get("source_run_id", "")
+        mv = await self.c.call(self.m.create_model_version, name, source, run_id or None,
+                               dict(a.kv_list("tags")) or None, a.str("description"),
+                               a.str("run_link"))
+        if model_id:
+            await self.c.call(self._note_version_on_model, model_id, mv.name, mv.version)
+        return {"model_version": model_version_json(mv)}
+
+    def _note_version_on_model(self, model_id: str, name: str, version: str) -> None:
+        """The logged model lists the registry versions made from it (MLflow's tag)."""
+        def add(doc: dict[str, Any] | None) -> dict[str, Any]:
+            assert doc is not None
+            tags = doc.setdefault("tags", {})
+            versions = json.loads(tags.get(MODEL_VERSIONS_TAG, "[]"))
+            versions.append({"name": name, "version": int(version)})
+            tags[MODEL_VERSIONS_TAG] = json.dumps(versions)
+            doc["last_updated_timestamp_ms"] = int(time.time() * 1000)
+            return doc
+
+        self.c.docs.update(self.c.docs.model_key(model_id), add)
+
+    async def get_version(self, a: Args) -> dict[str, Any]:
+        mv = await self.c.call(self.m.get_model_version, a.required("name"),
+                               a.required("version"))
+        return {"model_version": model_version_json(mv)}
+
+    async def update_version(self, a: Args) -> dict[str, Any]:
+        mv = await self.c.call(self.m.update_model_version, a.required("name"),
+                               a.required("version"), a.str("description"))
+        return {"model_version": model_version_json(mv)}
+
+    async def delete_version(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.delete_model_version, a.required("name"),
+                          a.required("version"))
+        return {}
+
+    async def transition(self, a: Args) -> dict[str, Any]:
+        mv = await self.c.call(self.m.transition_model_version_stage, a.required("name"),
+                               a.required("version"), a.required("stage"),
+                               a.bool("archive_existing_versions"))
+        return {"model_version": model_version_json(mv)}
+
+    async def search_versions(self, a: Args) -> dict[str, Any]:
+        mvs, token = await self.c.call(
+            self.m.search_model_versions, a.str("filter"), _max_results(a, 10_000, 200_000),
+            [str(o) for o in a.list("order_by")], a.str("page_token") or None)
+        out: dict[str, Any] = {}
+        if mvs:
+            out["model_versions"] = [model_version_json(v) for v in mvs]
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    def download_uri(self, name: str, version: str) -> str:
+        """Where the version's files are, as a URI the MLflow client can read."""
+        mv = self.m.get_model_version(name, version)
+        m = _LOGGED_MODEL_URI.match(mv.source)
+        if m:
+            doc = self.c.docs.get_model(m.group("id"))
+            rest = m.group("rest")
+            return self.c.model_artifact_uri(doc) + (f"/{rest}" if rest else "")
+        r = _RUNS_URI.match(mv.source)
+        if r:
+            base = self.c.run_artifact_uri(self.c.run_info(r.group("run")))
+            rest = r.group("rest")
+            return base + (f"/{rest}" if rest else "")
+        return str(self.m.get_model_version_download_uri(name, version))
+
+    async def get_download_uri(self, a: Args) -> dict[str, Any]:
+        uri = await self.c.call(self.download_uri, a.required("name"), a.required("version"))
+        return {"artifact_uri": uri}
+
+    async def set_version_tag(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.set_model_version_tag, a.required("name"),
+                          a.required("version"), a.required("key"), a.str("value"))
+        return {}
+
+    async def delete_version_tag(self, a: Args) -> dict[str, Any]:
+        await self.c.call(self.m.delete_model_version_tag, a.required("name"),
+                          a.required("version"), a.required("key"))
+        return {}
+
+
+def add_routes(routes: MlflowRoutes, c: Compat) -> None:
+    h = RegistryRoutes(c)
+    rm, mv = "/registered-models", "/model-versions"
+    for method, path, fn in (
+        ("POST", f"{rm}/create", h.create_model), ("GET", f"{rm}/get", h.get_model),
+        ("POST", f"{rm}/rename", h.rename_model), ("PATCH", f"{rm}/update", h.update_model),
+        ("DELETE", f"{rm}/delete", h.delete_model), ("GET", f"{rm}/search", h.search_models),
+        (["POST", "GET"], f"{rm}/get-latest-versions", h.latest_versions),
+        ("POST", f"{rm}/set-tag", h.set_model_tag),
+        ("DELETE", f"{rm}/delete-tag", h.delete_model_tag),
+        ("POST", f"{rm}/alias", h.set_alias), ("DELETE", f"{rm}/alias", h.delete_alias),
+        ("GET", f"{rm}/alias", h.get_by_alias),
+        ("POST", f"{mv}/create", h.create_version), ("GET", f"{mv}/get", h.get_version),
+        ("PATCH", f"{mv}/update", h.update_version),
+        ("DELETE", f"{mv}/delete", h.delete_version),
+        ("POST", f"{mv}/transition-stage", h.transition),
+        ("GET", f"{mv}/search", h.search_versions),
+        ("GET", f"{mv}/get-download-uri", h.get_download_uri),
+        ("POST", f"{mv}/set-tag", h.set_version_tag),
+        ("DELETE", f"{mv}/delete-tag", h.delete_version_tag),
+    ):
+        routes.add(method, path, fn)

@@ -1,0 +1,211 @@
+"""Request parsing, MLflow error bodies and route registration under both API prefixes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+# Route annotations must resolve at module level for FastAPI (postponed annotations).
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from metricflow.errors import ErrorCode, InvalidArgument, MetricflowError
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+"""Every MLflow REST route is served under both: the client uses /api, the UI /ajax-api."""
+
+# metricflow code -> (MLflow error_code, HTTP status). The names are MLflow's
+# ErrorCode names, which its client maps back to exception types.
+_MLFLOW_CODES: dict[ErrorCode, tuple[str, int]] = {
+    ErrorCode.INVALID_PARAMETER_VALUE: ("INVALID_PARAMETER_VALUE", 400),
+    ErrorCode.RESOURCE_DOES_NOT_EXIST: ("RESOURCE_DOES_NOT_EXIST", 404),
+    ErrorCode.RESOURCE_ALREADY_EXISTS: ("RESOURCE_ALREADY_EXISTS", 400),
+    ErrorCode.INVALID_STATE: ("INVALID_STATE", 400),
+    ErrorCode.CONFLICT: ("ABORTED", 409),
+    ErrorCode.RESOURCE_EXHAUSTED: ("RESOURCE_EXHAUSTED", 429),
+    ErrorCode.UNAUTHENTICATED: ("UNAUTHENTICATED", 401),
+    ErrorCode.PERMISSION_DENIED: ("PERMISSION_DENIED", 403),
+    ErrorCode.UNAVAILABLE: ("TEMPORARILY_UNAVAILABLE", 503),
+    ErrorCode.DEADLINE_EXCEEDED: ("DEADLINE_EXCEEDED", 504),
+    ErrorCode.INTERNAL_ERROR: ("INTERNAL_ERROR", 500),
+}
+
+
+class MlflowApiError(MetricflowError):
+    """An error whose MLflow code has no metricflow twin (ENDPOINT_NOT_FOUND, ...)."""
+
+    def __init__(self, message: str, mlflow_code: str, http_status: int) -> None:
+        super().__init__(message, ErrorCode.INVALID_PARAMETER_VALUE)
+        self.mlflow_code, self.status = mlflow_code, http_status
+
+
+def error_response(exc: Exception) -> Response:
+    """MLflow's error body: {"error_code": ..., "message": ...} with its HTTP status."""
+    if isinstance(exc, MlflowApiError):
+        code, status, msg = exc.mlflow_code, exc.status, exc.message
+    elif isinstance(exc, MetricflowError):
+        code, status = _MLFLOW_CODES.get(exc.code, ("INTERNAL_ERROR", 500))
+        msg = exc.message
+    else:
+        log.exception("MLflow API handler failed")
+        code, status, msg = "INTERNAL_ERROR", 500, f"{type(exc).__name__}: {exc}"
+    return json_response({"error_code": code, "message": msg}, status)
+
+
+def num(x: float) -> float | str:
+    """A float as MLflow's JSON writes it: NaN and infinities as strings."""
+    if math.isfinite(x):
+        return x
+    if math.isnan(x):
+        return "NaN"
+    return "Infinity" if x > 0 else "-Infinity"
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    body = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+class Args:
+    """The parameters of one request: query string merged with the JSON body."""
+
+    def __init__(self, query: Any, body: dict[str, Any],
+                 path: dict[str, Any] | None = None) -> None:
+        self._query, self._body = query, body
+        self.path: dict[str, Any] = path or {}
+        self.base_url = ""
+        """The URL the client reached this server at (for URLs handed back to it)."""
+
+    @classmethod
+    async def read(cls, request: Request) -> Args:
+        body: dict[str, Any] = {}
+        if request.method != "GET":
+            raw = await request.body()
+            if raw.strip():
+                try:
+                    parsed = json.loads(raw)
+                except ValueError as e:
+                    raise InvalidArgument(f"request body is not valid JSON: {e}",
+                                          field="body") from None
+                if not isinstance(parsed, dict):
+                    raise InvalidArgument("request body must be a JSON object", field="body")
+                body = parsed
+        args = cls(request.query_params, body, dict(request.path_params))
+        args.base_url = str(request.base_url)
+        return args
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self.path:
+            return self.path[name]
+        if name in self._body and self._body[name] is not None:
+            return self._body[name]
+        if name in self._query:
+            return self._query[name]
+        return default
+
+    def str(self, name: str, default: str = "") -> str:
+        v = self.get(name, default)
+        if not isinstance(v, str):
+            if isinstance(v, bool) or isinstance(v, (dict, list)):
+                raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': "
+                                      "expected a string", field=name)
+            v = str(v)
+        return v
+
+    def required(self, name: str, *aliases: str) -> str:
+        for n in (name, *aliases):
+            v = self.str(n)
+            if v:
+                return v
+        raise InvalidArgument(f"Missing value for required parameter '{name}'.", field=name)
+
+    def int(self, name: str, default: int | None = None) -> int | None:
+        v = self.get(name)
+        if v is None or v == "":
+            return default
+        try:
+            if isinstance(v, bool) or isinstance(v, float) and not v.is_integer():
+                raise ValueError
+            return int(v)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': expected an "
+                                  "integer", field=name) from None
+
+    def bool(self, name: str, default: bool = False) -> bool:
+        v = self.get(name)
+        if v is None or v == "":
+            return default
+        if isinstance(v, bool):
+            return v
+        if str(v).lower() in ("true", "1"):
+            return True
+        if str(v).lower() in ("false", "0"):
+            return False
+        raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': expected a "
+                              "boolean", field=name)
+
+    def list(self, name: str) -> list[Any]:
+        if name in self._body and self._body[name] is not None:
+            v = self._body[name]
+            if not isinstance(v, list):
+                raise InvalidArgument(f"Invalid value for parameter '{name}': expected a list",
+                                      field=name)
+            return v
+        if hasattr(self._query, "getlist"):
+            return list(self._query.getlist(name))
+        return []
+
+    def kv_list(self, name: str) -> list[tuple[str, str]]:
+        """A list of {"key": ..., "value": ...} objects as (key, value) pairs."""
+        out = []
+        for item in self.list(name):
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise InvalidArgument(f"Invalid value for parameter '{name}': each entry "
+                                      "needs a string 'key'", field=name)
+            value = item.get("value", "")
+            out.append((item["key"], value if isinstance(value, str) else
+                        json.dumps(value) if isinstance(value, (dict, list)) else str(value)))
+        return out
+
+
+Handler = Callable[[Args], Awaitable[Any]]
+
+
+class MlflowRoutes:
+    """Collects handlers and mounts each under every prefix it belongs to."""
+
+    def __init__(self, prefixes: Iterable[str] = API_PREFIXES) -> None:
+        self.router = APIRouter(include_in_schema=False)
+        self.prefixes = tuple(prefixes)
+
+    def add(self, methods: str | list[str], path: str, handler: Handler,
+            prefixes: Iterable[str] | None = None) -> None:
+        """Register `handler` (Args -> JSON-able dict or Response) for `path`."""
+        async def endpoint(request: Request) -> Response:
+            try:
+                out = await handler(await Args.read(request))
+            except Exception as e:  # noqa: BLE001 - every failure becomes an MLflow error body
+                return error_response(e)
+            return out if isinstance(out, Response) else json_response(out)
+
+        ms = [methods] if isinstance(methods, str) else list(methods)
+        for prefix in prefixes if prefixes is not None else self.prefixes:
+            self.router.add_api_route(prefix + path, endpoint, methods=ms,
+                                      name=f"mlflow:{ms[0]}:{path}")
+
+    def not_found_fallback(self, prefixes: Iterable[str]) -> None:
+        """Unknown MLflow endpoints answer as MLflow does, not with FastAPI's 404 body."""
+        async def missing(request: Request) -> Response:
+            return error_response(MlflowApiError(
+                f"No endpoint {request.method} {request.url.path} on this server; see "
+                "docs/mlflow.md for the supported MLflow endpoints", "ENDPOINT_NOT_FOUND", 404))
+
+        for prefix in prefixes:
+            self.router.add_api_route(prefix + "/{rest:path}", missing,
+                                      methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
+                                      name=f"mlflow:missing:{prefix}")

@@ -1,0 +1,304 @@
+"""MLflow run routes: create/get/update/delete/restore/search and the logging calls.
+
+Every write becomes a TrackingCore request (ingest protobufs), so runs logged
+through MLflow are stored exactly like runs logged by metricflow's client.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import encode_metrics
+from metricflow.errors import InvalidArgument, InvalidState, NotFound
+from metricflow.mlflow_compat._context import Compat, check_run
+from metricflow.mlflow_compat._convert import run_info_json, view_type
+from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+MAX_ENTITIES_PER_BATCH = 1000
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def _run_id(a: Args) -> str:
+    return a.required("run_id", "run_uuid")
+
+
+def metric_columns(items: list[Any]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray,
+                                               np.ndarray]:
+    """MLflow metric objects -> (keys, key_index, steps, timestamps, values) numpy columns.
+
+    Values may be numbers or MLflow's "NaN"/"Infinity"/"-Infinity" strings.
+    """
+    for i, m in enumerate(items):
+        if not isinstance(m, dict) or not isinstance(m.get("key"), str):
+            raise InvalidArgument(f"metrics[{i}] must be an object with a string 'key'",
+                                  field=f"metrics[{i}].key")
+        for f in ("value", "timestamp"):
+            if m.get(f) is None:
+                raise InvalidArgument(f"Missing value for required parameter "
+                                      f"'metrics[{i}].{f}'.", field=f"metrics[{i}].{f}")
+    raw_keys = np.array([m["key"] for m in items], dtype=object)
+    keys, key_index = np.unique(raw_keys, return_inverse=True)
+    try:
+        values = np.array([m["value"] for m in items], dtype=object).astype(np.float64)
+        ts = np.array([m["timestamp"] for m in items], dtype=object).astype(np.int64)
+        steps = np.array([m.get("step") or 0 for m in items], dtype=object).astype(np.int64)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise InvalidArgument(f"metrics contain a value, timestamp or step of the wrong type: "
+                              f"{e}", field="metrics") from None
+    return [str(k) for k in keys], key_index.astype(np.int32), steps, ts, values
+
+
+def check_batch_limits(n_metrics: int, n_params: int, n_tags: int) -> None:
+    for n, limit, what in ((n_metrics, MAX_METRICS_PER_BATCH, "metrics"),
+                           (n_params, MAX_PARAMS_PER_BATCH, "params"),
+                           (n_tags, MAX_TAGS_PER_BATCH, "tags")):
+        if n > limit:
+            raise InvalidArgument(f"A batch logging request can contain at most {limit} "
+                                  f"{what}. Got {n} {what}. Please split up {what} across "
+                                  "multiple requests and try again.", field=what, limit=limit,
+                                  received=n)
+    total = n_metrics + n_params + n_tags
+    if total > MAX_ENTITIES_PER_BATCH:
+        raise InvalidArgument(f"A batch logging request can contain at most "
+                              f"{MAX_ENTITIES_PER_BATCH} total metrics, params and tags. Got "
+                              f"{total}.", field="metrics", limit=MAX_ENTITIES_PER_BATCH,
+                              received=total)
+
+
+def dedup_params(params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Identical (key, value) pairs collapse; one key with two values is an error."""
+    seen: dict[str, str] = {}
+    for k, v in params:
+        if k in seen and seen[k] != v:
+            raise InvalidArgument(f"Duplicate parameter keys have been submitted: [{k!r}]. "
+                                  "Please ensure the request contains only one param value "
+                                  "per param key.", field="params", received=k)
+        seen[k] = v
+    return list(seen.items())
+
+
+class RunRoutes:
+    """Handlers of /mlflow/runs/*."""
+
+    def __init__(self, c: Compat) -> None:
+        self.c = c
+
+    async def _active(self, run_id: str) -> None:
+        try:
+            await self.c.tracking.check_run_active(check_run(run_id))
+        except InvalidState:
+            raise InvalidArgument(f"The run {run_id} must be in the 'active' state. Current "
+                                  "state is deleted.", field="run_id", received=run_id) from None
+
+    async def log_batch(self, run_id: str, metrics: list[Any], params: list[tuple[str, str]],
+                        tags: list[tuple[str, str]], deleted: tuple[str, ...] = ()) -> None:
+        """One TrackingCore.log_batch: params and tags all-or-nothing, then the metrics."""
+        check_batch_limits(len(metrics), len(params), len(tags))
+        await self._active(run_id)
+        req = pb.LogBatchRequest(run_id=run_id,
+                                 params=[pb.Param(key=k, value=v) for k, v in
+                                         dedup_params(params)],
+                                 tags=[pb.Tag(key=k, value=v) for k, v in tags] +
+                                 [pb.Tag(key=k, deleted=True) for k in deleted])
+        if metrics:
+            encode_metrics(req.metrics, *metric_columns(metrics))
+        await self.c.tracking.log_batch(req)
+
+    # ----------------------------------------------------------------- CRUD
+    async def create(self, a: Args) -> dict[str, Any]:
+        tags = dict(a.kv_list("tags"))
+        req = pb.CreateRunRequest(
+            experiment_id=a.str("experiment_id") or "0", run_name=a.str("run_name"),
+            user_id=a.str("user_id"), start_time=a.int("start_time", 0) or 0,
+            parent_run_id=tags.get("mlflow.parentRunId", ""),
+            tags=[pb.Tag(key=k, value=v) for k, v in tags.items()])
+        info = await self.c.tracking.create_run(req)
+        return {"run": await self.c.call(self.c.load_run_json, info.run_id)}
+
+    async def get(self, a: Args) -> dict[str, Any]:
+        return {"run": await self.c.call(self.c.load_run_json, _run_id(a))}
+
+    async def update(self, a: Args) -> dict[str, Any]:
+        run_id = check_run(_run_id(a))
+        status = a.str("status")
+        if status and status not in pb.RunStatus.keys():
+            raise InvalidArgument(f"Invalid run status {status!r}", field="status",
+                                  received=status)
+        await self.c.call(self.c.run_info, run_id)
+        info = await self.c.tracking.update_run(pb.UpdateRunRequest(
+            run_id=run_id, status=pb.RunStatus.Value(status) if status else 0,
+            end_time=a.int("end_time", 0) or 0, run_name=a.str("run_name")))
+        if info is None:
+            info = await self.c.call(self.c.run_info, run_id)
+        return {"run_info": run_info_json(info, self.c.run_artifact_uri(info))}
+
+    async def _lifecycle(self, a: Args, stage: str) -> dict[str, Any]:
+        run_id = check_run(_run_id(a))
+        await self.c.call(self.c.run_info, run_id)
+        await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=run_id,
+                                                             lifecycle_stage=stage))
+        return {}
+
+    async def delete(self, a: Args) -> dict[str, Any]:
+        return await self._lifecycle(a, "deleted")
+
+    async def restore(self, a: Args) -> dict[str, Any]:
+        return await self._lifecycle(a, "active")
+
+    async def search(self, a: Args) -> dict[str, Any]:
+        max_results = a.int("max_results", 1000)
+        assert max_results is not None
+        if not 0 < max_results <= 50_000:
+            raise InvalidArgument(f"Invalid value {max_results} for parameter 'max_results' "
+                                  "supplied. It must be a positive integer <= 50000",
+                                  field="max_results", received=max_results)
+        exp_ids = [str(e) for e in a.list("experiment_ids")]
+        runs, token = await self.c.call(
+            self.c.query.search_runs, exp_ids, a.str("filter"),
+            [str(o) for o in a.list("order_by")], max_results, a.str("page_token"),
+            view_type(a.get("run_view_type")))
+        out: dict[str, Any] = {}
+        if runs:
+            out["runs"] = await self.c.call(self.c.runs_json, runs)
+        if token:
+            out["next_page_token"] = token
+        return out
+
+    # -------------------------------------------------------------- logging
+    async def log_metric(self, a: Args) -> dict[str, Any]:
+        m = {"key": a.required("key"), "value": a.get("value"),
+             "timestamp": a.get("timestamp"), "step": a.get("step")}
+        await self.log_batch(_run_id(a), [m], [], [])
+        return {}
+
+    async def log_param(self, a: Args) -> dict[str, Any]:
+        await self.log_batch(_run_id(a), [], [(a.required("key"), a.str("value"))], [])
+        return {}
+
+    async def log_batch_route(self, a: Args) -> dict[str, Any]:
+        metrics = a.list("metrics")
+        await self.log_batch(_run_id(a), metrics, a.kv_list("params"), a.kv_list("tags"))
+        run_name = dict(a.kv_list("tags")).get(RUN_NAME_TAG)
+        if run_name:
+            await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=_run_id(a),
+                                                                 run_name=run_name))
+        await self._link_model_metrics(_run_id(a), metrics)
+        return {}
+
+    async def set_tag(self, a: Args) -> dict[str, Any]:
+        run_id, key = _run_id(a), a.required("key")
+        await self.log_batch(run_id, [], [], [(key, a.str("value"))])
+        if key == RUN_NAME_TAG and a.str("value"):
+            await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=run_id,
+                                                                 run_name=a.str("value")))
+        return {}
+
+    async def delete_tag(self, a: Args) -> dict[str, Any]:
+        run_id, key = check_run(_run_id(a)), a.required("key")
+        await self._active(run_id)
+        tags = (await self.c.call(self.c.store.get_tags, [run_id]))[run_id]
+        if key not in tags:
+            raise NotFound(f"No tag with name: {key} in run with id {run_id}", field="key",
+                           received=key)
+        await self.log_batch(run_id, [], [], [], deleted=(key,))
+        return {}
+
+    # ------------------------------------------------- inputs/outputs/models
+    async def log_inputs(self, a: Args) -> dict[str, Any]:
+        run_id = check_run(_run_id(a))
+        await self._active(run_id)
+        datasets, models = a.list("datasets"), a.list("models")
+
+        def merge(doc: dict[str, Any] | None) -> dict[str, Any]:
+            doc = doc or {}
+            have = doc.setdefault("dataset_inputs", [])
+            index = {_dataset_identity(d): i for i, d in enumerate(have)}
+            for d in datasets:
+                ident = _dataset_identity(d)
+                if ident in index:
+                    have[index[ident]] = d  # same dataset logged again: newest tags win
+                else:
+                    index[ident] = len(have)
+                    have.append(d)
+            mi = doc.setdefault("model_inputs", [])
+            mi.extend(m for m in models if m not in mi)
+            return doc
+
+        await self.c.call(self.c.docs.update, self.c.docs.run_key(run_id), merge)
+        return {}
+
+    async def log_outputs(self, a: Args) -> dict[str, Any]:
+        run_id = check_run(_run_id(a))
+        await self._active(run_id)
+        models = [{"model_id": str(m.get("model_id", "")), "step": int(m.get("step") or 0)}
+                  for m in a.list("models") if isinstance(m, dict)]
+
+        def merge(doc: dict[str, Any] | None) -> dict[str, Any]:
+            doc = doc or {}
+            out = doc.setdefault("model_outputs", [])
+            out.extend(m for m in models if m not in out)
+            return doc
+
+        await self.c.call(self.c.docs.update, self.c.docs.run_key(run_id), merge)
+        return {}
+
+    async def log_model(self, a: Args) -> dict[str, Any]:
+        """Append the model's MLmodel JSON to the run's `mlflow.log-model.history` tag."""
+        run_id = check_run(_run_id(a))
+        try:
+            model = json.loads(a.required("model_json"))
+        except ValueError:
+            raise InvalidArgument("model_json is not valid JSON", field="model_json") from None
+        await self._active(run_id)
+        tags = (await self.c.call(self.c.store.get_tags, [run_id]))[run_id]
+        history = json.loads(tags.get(LOG_MODEL_HISTORY_TAG, "[]"))
+        history.append(model)
+        await self.log_batch(run_id, [], [], [(LOG_MODEL_HISTORY_TAG, json.dumps(history))])
+        return {}
+
+    async def _link_model_metrics(self, run_id: str, metrics: list[Any]) -> None:
+        """Metrics sent with a model_id also belong to that logged model (MLflow 3)."""
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for m in metrics:
+            mid = m.get("model_id") if isinstance(m, dict) else None
+            if mid:
+                by_model.setdefault(str(mid), []).append({**m, "run_id": run_id})
+        for mid, ms in by_model.items():
+            def add(doc: dict[str, Any] | None, ms: list[dict[str, Any]] = ms,
+                    mid: str = mid) -> dict[str, Any]:
+                if doc is None:
+                    raise NotFound(f"Logged model with ID '{mid}' not found.")
+                doc.setdefault("metrics", []).extend(ms)
+                doc["last_updated_timestamp_ms"] = int(time.time() * 1000)
+                return doc
+
+            await self.c.call(self.c.docs.update, self.c.docs.model_key(mid), add)
+
+
+def _dataset_identity(d: Any) -> tuple[str, str]:
+    ds = d.get("dataset", {}) if isinstance(d, dict) else {}
+    return str(ds.get("name", "")), str(ds.get("digest", ""))
+
+
+def add_routes(routes: MlflowRoutes, c: Compat) -> None:
+    h = RunRoutes(c)
+    for method, path, fn in (
+        ("POST", "/runs/create", h.create), ("GET", "/runs/get", h.get),
+        ("POST", "/runs/update", h.update), ("POST", "/runs/delete", h.delete),
+        ("POST", "/runs/restore", h.restore), ("POST", "/runs/search", h.search),
+        ("POST", "/runs/log-metric", h.log_metric),
+        ("POST", "/runs/log-parameter", h.log_param),
+        ("POST", "/runs/log-batch", h.log_batch_route), ("POST", "/runs/set-tag", h.set_tag),
+        ("POST", "/runs/delete-tag", h.delete_tag), ("POST", "/runs/log-inputs", h.log_inputs),
+        ("POST", "/runs/outputs", h.log_outputs), ("POST", "/runs/log-model", h.log_model),
+    ):
+        routes.add(method, path, fn)
