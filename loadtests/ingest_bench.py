@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> dict:
     import metricflow as mf
     from loadtests._server import start_server
 
-    srv = start_server(extra_args=["--linger-ms", str(args.linger_ms)])
+    srv = start_server(extra_args=["--linger-ms", str(args.linger_ms),
+                                   *(["--no-uvloop"] if args.no_uvloop else [])])
     try:
         admin = mf.Client(srv.uri)
         parent = admin.create_run("0", run_name="ingest-bench")
@@ -106,7 +107,8 @@ def run(args: argparse.Namespace) -> dict:
         admin.set_terminated(parent.run_id)
         admin.close()
         return {
-            "mode": "embedded", "workers": args.workers, "keys": args.keys,
+            "mode": "embedded", "loop": "asyncio" if args.no_uvloop else "uvloop",
+            "workers": args.workers, "keys": args.keys,
             "points_sent": sent, "points_stored": count,
             "checksum_ok": abs(total - expected_sum) <= 1e-6 * max(1.0, abs(expected_sum)),
             "points_per_sec": round(sent / elapsed),
@@ -273,6 +275,8 @@ def main() -> int:
     ap.add_argument("--writer-linger-ms", type=int, default=200, help="kafka mode")
     ap.add_argument("--writer-max-rows", type=int, default=500_000, help="kafka mode")
     ap.add_argument("--compression", default="lz4", help="kafka mode: producer compression")
+    ap.add_argument("--no-uvloop", action="store_true",
+                    help="embedded mode: run the server on the default asyncio loop")
     ap.add_argument("--json", action="store_true", help="print one JSON line (default)")
     res = run(ap.parse_args())
     print(json.dumps(res))
