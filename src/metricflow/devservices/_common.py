@@ -19,7 +19,8 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 LOOPBACK = "127.0.0.1"
 
@@ -282,3 +283,27 @@ def make_workdir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     (path / _OWNER_FILE).write_text(f"{os.getpid()}\n")
     return path
+
+
+class ManagedService:
+    """Context-manager protocol of the launchers: `start()` on enter, `close()` on exit.
+
+    A start that fails part-way still closes, so no process or temp dir leaks.
+    """
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

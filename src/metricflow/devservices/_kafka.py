@@ -12,12 +12,12 @@ import time
 import uuid
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TypeVar
 
 from metricflow.devservices._common import (
     LOOPBACK,
     DevServiceError,
+    ManagedService,
     free_port,
     make_workdir,
     port_open,
@@ -110,7 +110,7 @@ def metadata_ready(bootstrap: str, timeout_ms: int = 2000) -> bool:
     return _run_coroutine(probe())
 
 
-class KafkaBroker:
+class KafkaBroker(ManagedService):
     """A single-node Apache Kafka broker on 127.0.0.1, run from Maven Central jars.
 
     Use as a context manager; `.bootstrap` is "127.0.0.1:PORT". `stop()` then `start()`
@@ -320,21 +320,6 @@ class KafkaBroker:
         unregister_for_exit(self)
         if self._owns_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> KafkaBroker:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.running else "stopped"

@@ -11,11 +11,11 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 from metricflow.devservices._common import (
     LOOPBACK,
     DevServiceError,
+    ManagedService,
     cache_dir,
     file_lock,
     free_port,
@@ -50,7 +50,7 @@ def check_db_name(name: str) -> str:
     return name
 
 
-class PostgresServer:
+class PostgresServer(ManagedService):
     """A PostgreSQL cluster in its own dir, served on 127.0.0.1:PORT.
 
     `.url` is a SQLAlchemy URL (psycopg 3 driver) to a database created at start;
@@ -277,21 +277,6 @@ class PostgresServer:
         unregister_for_exit(self)
         if self._owns_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def __enter__(self) -> PostgresServer:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.running else "stopped"

@@ -12,12 +12,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 from metricflow.devservices._common import (
     LOOPBACK,
     DevServiceError,
+    ManagedService,
     free_port,
     make_workdir,
     random_suffix,
@@ -90,7 +90,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-class S3Server:
+class S3Server(ManagedService):
     """moto's S3 server on 127.0.0.1; objects live in memory.
 
     mode="process" (default) runs `python -m moto.server` as a child process: it can
@@ -222,21 +222,6 @@ class S3Server:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> S3Server:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         where = f"http://{LOOPBACK}:{self.port}" if self.port else "unstarted"
