@@ -235,8 +235,8 @@ class Client(ReadsMixin):
     def registry(self) -> Any:
         """Experiments and model registry calls (a RegistryClient on this channel)."""
         if self._registry is None:
-            from metricflow.registry._client import RegistryClient  # noqa: PLC0415
             from metricflow.auth._bearer import bearer_channel  # noqa: PLC0415
+            from metricflow.registry._client import RegistryClient  # noqa: PLC0415
 
             self._registry = RegistryClient(bearer_channel(self._channel, self._metadata))
         return self._registry

@@ -14,6 +14,7 @@ from metricflow import _env
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from metricflow.auth._types import AuthConfig  # noqa: PLC0415
     from metricflow.ingest._direct import DirectSinkConfig  # noqa: PLC0415
     from metricflow.server._config import ServerConfig  # noqa: PLC0415
     from metricflow.server._embedded import EmbeddedServer  # noqa: PLC0415
@@ -25,6 +26,10 @@ def _serve(args: argparse.Namespace) -> int:
         sink=DirectSinkConfig(linger_s=args.linger_ms / 1000.0,
                               max_group_points=args.group_points),
         use_uvloop=not args.no_uvloop,
+        auth_mode=args.auth, tls_cert=args.tls_cert or "", tls_key=args.tls_key or "",
+        tls_client_ca=args.tls_client_ca or "",
+        auth=AuthConfig(default_permission=args.default_permission,
+                        rate_limit_per_s=args.rate_limit),
     )
 
     async def main() -> None:
@@ -34,7 +39,9 @@ def _serve(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        auth = "off (loopback only)" if cfg.host in ("127.0.0.1", "localhost", "::1") else "OFF"
+        auth = "on" if cfg.auth.enabled else (
+            "off (loopback only)" if cfg.host in ("127.0.0.1", "localhost", "::1")
+            else "OFF (explicitly disabled on a non-loopback bind)")
         print(json.dumps({"event": "ready", "grpc_port": server.grpc_port,
                           "http_port": server.http_port, "data_dir": cfg.data_dir,
                           "auth": auth, "loop": type(loop).__module__}), flush=True)
@@ -79,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--linger-ms", type=float, default=100.0, help="group commit linger")
     s.add_argument("--group-points", type=int, default=100_000, help="group commit size")
     s.add_argument("--no-uvloop", action="store_true")
+    s.add_argument("--auth", choices=("auto", "on", "off"), default="auto",
+                   help="auto: required on non-loopback binds; off must be explicit")
+    s.add_argument("--default-permission", default="READ",
+                   help="permission without an explicit grant: NO_PERMISSIONS/READ/EDIT/MANAGE")
+    s.add_argument("--rate-limit", type=float, default=0.0, help="requests/s per token; 0 = off")
+    s.add_argument("--tls-cert", help="PEM certificate (enables TLS on gRPC and HTTP)")
+    s.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    s.add_argument("--tls-client-ca", help="PEM CA: gRPC clients must present a cert (mTLS)")
     s.set_defaults(func=_serve)
     import importlib  # noqa: PLC0415
 

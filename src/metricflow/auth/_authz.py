@@ -1,0 +1,168 @@
+"""Authorizer: does a principal hold the permissions a request needs?
+
+MLflow's model: READ < EDIT < MANAGE per experiment and per registered model;
+admins may do anything; a user without a grant has the default permission;
+runs inherit their experiment's permission; creators get MANAGE. A token's
+scopes cap all of it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from metricflow.auth._store import AuthStore
+from metricflow.auth._types import AuthConfig, Permission, Principal
+from metricflow.errors import NotFound, PermissionDenied
+
+RunExperiments = Callable[[list[str]], dict[str, str]]
+"""`run ids -> {run_id: experiment_id}` for the runs that exist (the data plane)."""
+
+
+@dataclass(frozen=True)
+class Need:
+    """One permission a request needs.
+
+    kind: "any" (any authenticated caller whose scopes reach `level`), "admin",
+    "experiment", "run", "model", "user" (the named user themself, or an admin),
+    or "token" (the token's owner, or an admin).
+    """
+
+    kind: str
+    ident: str = ""
+    level: Permission = Permission.READ
+
+
+class _RunCache:
+    """run_id -> experiment_id; a run never changes experiment, so entries never go stale."""
+
+    def __init__(self, max_size: int = 200_000) -> None:
+        self._d: OrderedDict[str, str] = OrderedDict()
+        self._max = max_size
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> str | None:
+        with self._lock:
+            exp = self._d.get(run_id)
+            if exp is not None:
+                self._d.move_to_end(run_id)
+            return exp
+
+    def put(self, run_id: str, experiment_id: str) -> None:
+        with self._lock:
+            self._d[run_id] = experiment_id
+            if len(self._d) > self._max:
+                self._d.popitem(last=False)
+
+
+class Authorizer:
+    """Permission decisions over an AuthStore (grants) and the data plane (run owners)."""
+
+    def __init__(self, store: AuthStore, config: AuthConfig,
+                 run_experiments: RunExperiments) -> None:
+        self.store, self.config = store, config
+        self._run_experiments = run_experiments
+        self.runs = _RunCache()
+
+    # ------------------------------------------------------------ runs
+    def experiments_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """Experiment of each known run (cached; misses are fetched in one call)."""
+        out: dict[str, str] = {}
+        missing: list[str] = []
+        for r in run_ids:
+            exp = self.runs.get(r)
+            if exp is None:
+                missing.append(r)
+            else:
+                out[r] = exp
+        if missing:
+            for r, exp in self._run_experiments(missing).items():
+                self.runs.put(r, exp)
+                out[r] = exp
+        return out
+
+    # ------------------------------------------------------------ decisions
+    def experiment_level(self, p: Principal, experiment_id: str) -> Permission:
+        if p.admin:
+            return Permission.MANAGE
+        try:
+            grant = self.store.experiment_permission(p.user, experiment_id)
+        except NotFound:
+            return self.config.default
+        return grant if grant is not None else self.config.default
+
+    def model_level(self, p: Principal, name: str) -> Permission:
+        if p.admin:
+            return Permission.MANAGE
+        _, grant = self.store.model_permission(p.user, name)
+        return grant if grant is not None else self.config.default
+
+    def check(self, p: Principal, needs: list[Need]) -> None:
+        """Raise PermissionDenied (or NotFound for unknown runs) unless every need is met."""
+        for n in needs:
+            if n.level > p.ceiling:
+                raise PermissionDenied(
+                    f"the credential's scopes ({','.join(p.scopes)}) do not allow "
+                    f"{n.level.name} operations", field="scopes")
+        run_ids = [n.ident for n in needs if n.kind == "run"]
+        owners = self.experiments_of_runs(run_ids) if run_ids and not p.admin else {}
+        for n in needs:
+            self._check_one(p, n, owners)
+
+    def _check_one(self, p: Principal, n: Need, owners: dict[str, str]) -> None:
+        if n.kind == "any" or p.admin:
+            return
+        if n.kind == "admin":
+            raise PermissionDenied("this operation needs an admin", field="user")
+        if n.kind == "user":
+            if n.ident != p.user:
+                raise PermissionDenied(f"only {n.ident!r} or an admin may do this",
+                                       field="username")
+            return
+        if n.kind == "token":
+            if self.store.get_token(n.ident).username != p.user:
+                raise PermissionDenied("only the token's owner or an admin may do this",
+                                       field="token_id")
+            return
+        if n.kind == "run":
+            exp = owners.get(n.ident)
+            if exp is None:
+                raise NotFound(f"run {n.ident!r} does not exist", field="run_id")
+            have, what = self.experiment_level(p, exp), f"experiment {exp} (run {n.ident})"
+        elif n.kind == "experiment":
+            have, what = self.experiment_level(p, n.ident), f"experiment {n.ident}"
+        elif n.kind == "model":
+            have, what = self.model_level(p, n.ident), f"registered model {n.ident!r}"
+        else:  # an unknown kind is a policy bug: fail closed
+            raise PermissionDenied(f"no permission rule for {n.kind!r}")
+        if have < n.level:
+            raise PermissionDenied(
+                f"user {p.user!r} has {have.name} on {what}; this needs {n.level.name}",
+                field="permission")
+
+    def readable_experiments(self, p: Principal) -> frozenset[str] | None:
+        """Experiments `p` may read, for filtering searches in SQL (None = all: admin)."""
+        if p.admin:
+            return None
+        if p.ceiling < Permission.READ:
+            return frozenset()
+        return self.store.readable_experiment_ids(p.user, self.config.default)
+
+    def readable_models(self, p: Principal) -> frozenset[int] | None:
+        """Surrogate ids of the registered models `p` may read (None = all)."""
+        if p.admin:
+            return None
+        return self.store.readable_model_ids(p.user, self.config.default)
+
+    # ------------------------------------------------------------ creators
+    def grant_creator(self, p: Principal, kind: str, ident: str) -> None:
+        """The creator of an experiment or model gets MANAGE on it (MLflow semantics)."""
+        if not p.user or self.store.principal_of_user(p.user) is None:
+            return
+        if kind == "experiment":
+            self.store.set_experiment_permission(ident, p.user, Permission.MANAGE,
+                                                 actor=p.user)
+        elif kind == "model":
+            self.store.set_model_permission(ident, p.user, Permission.MANAGE, actor=p.user)

@@ -1,0 +1,191 @@
+"""The gRPC server interceptor: every RPC passes the Guard before its handler runs.
+
+It wraps each method handler (all four streaming shapes), so it sees the
+deserialized request and can resolve the resources a call touches. Ingest's
+Write stream is checked batch by batch: the run id is read from the raw bytes
+and the first batch for each run decides that run for the rest of the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+
+from metricflow import _grpc_errors as ge
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
+from metricflow.auth._context import CURRENT
+from metricflow.auth._guard import Guard
+from metricflow.auth._policy import FAIL_CLOSED, GRPC_RULES, WRITE_METHOD, Rule
+from metricflow.auth._types import Principal
+from metricflow.auth._wirescan import scan_seq, scan_write_batch
+from metricflow.errors import MetricflowError
+
+log = logging.getLogger(__name__)
+
+
+def _authorization(context: grpc.aio.ServicerContext) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key == "authorization":
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _cert_user(context: grpc.aio.ServicerContext) -> str | None:
+    """CN of a client certificate the TLS handshake verified (mTLS), if any."""
+    cn = (context.auth_context() or {}).get("x509_common_name")
+    return cn[0].decode("utf-8", "replace") if cn else None
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
+    """Authenticates, rate-limits, validates and authorizes every RPC (see Guard)."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+
+    async def intercept_service(self, continuation: Any,
+                                details: grpc.HandlerCallDetails) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = details.method
+        rule = GRPC_RULES.get(method, FAIL_CLOSED)
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method, rule),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._unary_stream(handler.unary_stream, method, rule),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(
+                self._stream_unary(handler.stream_unary, method, rule),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return grpc.stream_stream_rpc_method_handler(
+            self._stream_stream(handler.stream_stream, method, rule),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+
+    async def _admit(self, context: grpc.aio.ServicerContext, method: str, rule: Rule,
+                     request: Any) -> Principal | None:
+        try:
+            return await self.guard.admit(_authorization(context), peer=context.peer() or "",
+                                          cert_user=_cert_user(context), where=method,
+                                          rule=rule, request=request)
+        except MetricflowError as e:
+            await ge.abort(context, e)
+        except Exception as e:  # noqa: BLE001 - a guard failure must not crash the server
+            log.exception("authorization of %s failed", method)
+            await ge.abort(context, MetricflowError(f"internal error: {type(e).__name__}"))
+        return None
+
+    def _after(self, p: Principal, rule: Rule, response: Any) -> None:
+        if rule.after == "record_run" and self.guard.authz is not None:
+            info = getattr(response, "run", None)
+            if info is not None and info.run_id:
+                self.guard.authz.runs.put(info.run_id, info.experiment_id)
+
+    def _unary(self, inner: Any, method: str, rule: Rule) -> Any:
+        async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            p = await self._admit(context, method, rule, request)
+            assert p is not None
+            token = CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
+            try:
+                resp = inner(request, context)
+                if inspect.isawaitable(resp):
+                    resp = await resp
+            finally:
+                CURRENT.reset(token)
+            self._after(p, rule, resp)
+            return resp
+        return handler
+
+    def _unary_stream(self, inner: Any, method: str, rule: Rule) -> Any:
+        async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            p = await self._admit(context, method, rule, request)
+            assert p is not None
+            CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
+            result = inner(request, context)
+            if inspect.isawaitable(result):
+                await result
+                return
+            async for item in result:
+                yield item
+        return handler
+
+    def _stream_unary(self, inner: Any, method: str, rule: Rule) -> Any:
+        async def handler(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+            p = await self._admit(context, method, rule, None)
+            assert p is not None
+            token = CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
+            try:
+                resp = inner(request_iterator, context)
+                return await resp if inspect.isawaitable(resp) else resp
+            finally:
+                CURRENT.reset(token)
+        return handler
+
+    def _stream_stream(self, inner: Any, method: str, rule: Rule) -> Any:
+        async def handler(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
+            p = await self._admit(context, method, rule, None)
+            assert p is not None
+            CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
+            if method != WRITE_METHOD:
+                async for item in inner(request_iterator, context):
+                    yield item
+                return
+            # Rejected batches are answered with a failed ack (like any invalid batch),
+            # merged into the handler's own acks; the stream itself stays up.
+            out: asyncio.Queue[Any] = asyncio.Queue()
+            done = object()
+
+            async def pump() -> None:
+                try:
+                    async for ack in inner(self._checked_batches(request_iterator, p, out),
+                                           context):
+                        await out.put(ack)
+                finally:
+                    await out.put(done)
+
+            task = asyncio.ensure_future(pump())
+            try:
+                while (item := await out.get()) is not done:
+                    yield item
+                await task
+            finally:
+                task.cancel()
+        return handler
+
+    async def _checked_batches(self, raw_batches: AsyncIterator[bytes], p: Principal,
+                               rejected: asyncio.Queue[Any]) -> AsyncIterator[bytes]:
+        """Yield each raw WriteBatch whose run the caller may edit; nack the others."""
+        allowed: set[str] = set()
+        async for raw in raw_batches:
+            try:
+                try:
+                    run_id, keys = scan_write_batch(raw)
+                except MetricflowError:
+                    if self.guard.enabled:
+                        raise  # cannot tell whose run it is: fail closed
+                    yield raw  # the handler rejects it as one malformed batch
+                    continue
+                if self.guard.authn is not None and self.guard.enabled:
+                    self.guard.authn.limiter.take(p.limiter_key)
+                if run_id not in allowed:
+                    await self.guard.check_run_write(p, run_id)
+                    allowed.add(run_id)
+                self.guard.keys.add(run_id, keys)
+            except MetricflowError as e:
+                await rejected.put(ipb.WriteAck(
+                    seq=scan_seq(raw), ok=False, error_code=e.code.value, error_message=e.message,
+                    retry_after_s=getattr(e, "retry_after_s", 0.0) or 0.0))
+                continue
+            yield raw

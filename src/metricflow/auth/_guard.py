@@ -1,0 +1,68 @@
+"""Guard: the one decision procedure behind the gRPC interceptor and the HTTP dependency.
+
+admit() = authenticate -> rate limit -> input limits -> resolve the call's
+needs from the permission table -> check them. Blocking work (SQL, the
+run->experiment lookup) runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from metricflow.auth._authn import Authenticator
+from metricflow.auth._authz import Authorizer, Need
+from metricflow.auth._limits import KeysPerRun, check_request_filters
+from metricflow.auth._policy import Rule
+from metricflow.auth._types import ANONYMOUS_ADMIN, AuthConfig, Permission, Principal
+
+
+class Guard:
+    """Holds the authenticator, authorizer and limits of one server."""
+
+    def __init__(self, config: AuthConfig, authn: Authenticator | None,
+                 authz: Authorizer | None) -> None:
+        self.config, self.authn, self.authz = config, authn, authz
+        self.keys = KeysPerRun(config.max_keys_per_run)
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled and self.authn is not None
+
+    def _admit_sync(self, authorization: str | None, peer: str, cert_user: str | None,
+                    where: str, rule: Rule, request: Any) -> Principal:
+        if not self.enabled:
+            p = ANONYMOUS_ADMIN
+        else:
+            assert self.authn is not None and self.authz is not None
+            p = self.authn.authenticate(authorization, peer=peer, cert_user=cert_user,
+                                        where=where)
+            self.authn.limiter.take(p.limiter_key)
+        if request is not None:
+            check_request_filters(request, self.config)
+        if self.enabled:
+            assert self.authz is not None
+            if request is None:  # client stream: scope now, resources per message
+                needs = [Need("any", "", Permission.EDIT)]
+            else:
+                needs = rule.resolve(self.authz, request)
+            self.authz.check(p, needs)
+        return p
+
+    async def admit(self, authorization: str | None, *, peer: str, cert_user: str | None,
+                    where: str, rule: Rule, request: Any) -> Principal:
+        """The caller's principal if the call is allowed; MetricflowError otherwise.
+
+        `request=None` (client streams) checks only authentication and scope; the
+        stream's messages are checked one by one as they arrive.
+        """
+        if not self.enabled and request is None:
+            return ANONYMOUS_ADMIN
+        return await asyncio.to_thread(self._admit_sync, authorization, peer, cert_user,
+                                       where, rule, request)
+
+    async def check_run_write(self, p: Principal, run_id: str) -> None:
+        """EDIT on a run's experiment (one batch of an ingest stream)."""
+        if self.enabled and not p.admin:
+            assert self.authz is not None
+            await asyncio.to_thread(self.authz.check, p, [Need("run", run_id, Permission.EDIT)])

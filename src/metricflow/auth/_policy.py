@@ -1,0 +1,228 @@
+"""The permission table: every gRPC method and HTTP route -> what it needs.
+
+One table for the whole server. The gRPC interceptor and the HTTP dependency
+look a call up here; a method or route missing from the table is refused for
+everyone but admins (fail closed), and a test enumerates the registered
+services and routes to make sure the table covers them all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from metricflow.auth._authz import Authorizer, Need
+from metricflow.auth._types import Permission
+
+R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
+Resolver = Callable[[Authorizer, Any], list[Need]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a call needs (`resolve`) and what happens after it succeeds (`after`)."""
+
+    resolve: Resolver
+    after: str = ""
+    """"grant_experiment" | "grant_model" | "record_run": creator grants, run owner cache."""
+    search: bool = False
+    """Results are filtered to readable experiments/models inside the query."""
+
+
+def _g(r: Any, name: str) -> Any:
+    v = r.get(name) if isinstance(r, dict) else getattr(r, name, "")
+    return "" if v is None else v
+
+
+def _str(r: Any, name: str) -> str:
+    v = _g(r, name)
+    return v if isinstance(v, str) else str(v)
+
+
+def _list(r: Any, name: str) -> list[str]:
+    v = _g(r, name)
+    if isinstance(v, str):
+        return [v] if v else []
+    return [str(x) for x in v] if v else []
+
+
+def anyone(level: Permission) -> Rule:
+    return Rule(lambda a, r: [Need("any", "", level)])
+
+
+def admin() -> Rule:
+    return Rule(lambda a, r: [Need("admin", "", M)])
+
+
+def exp(level: Permission, field: str = "experiment_id", default: str = "") -> Rule:
+    return Rule(lambda a, r: [Need("experiment", _str(r, field) or default, level)])
+
+
+def run(level: Permission, field: str = "run_id") -> Rule:
+    return Rule(lambda a, r: [Need("run", _str(r, field), level)])
+
+
+def runs(level: Permission, field: str = "run_ids", empty: str = "any") -> Rule:
+    """Every listed run; an empty list means "all runs", which needs `empty` (admin)."""
+    def resolve(a: Authorizer, r: Any) -> list[Need]:
+        ids = _list(r, field)
+        return [Need("run", i, level) for i in ids] if ids else [Need(empty, "", level)]
+    return Rule(resolve)
+
+
+def model(level: Permission, field: str = "name") -> Rule:
+    return Rule(lambda a, r: [Need("model", _str(r, field), level)])
+
+
+def search(level: Permission = R) -> Rule:
+    return Rule(lambda a, r: [Need("any", "", level)], search=True)
+
+
+def _update_run(a: Authorizer, r: Any) -> list[Need]:
+    # Deleting or restoring a run is a delete-level change: MANAGE, as in MLflow.
+    lvl = M if _str(r, "lifecycle_stage") else E
+    return [Need("run", _str(r, "run_id"), lvl)]
+
+
+def _exp_by_name(a: Authorizer, r: Any) -> list[Need]:
+    eid = a.store.experiment_id_by_name(_str(r, "name") or _str(r, "experiment_name"))
+    return [Need("any", "", R)] if eid is None else [Need("experiment", eid, R)]
+
+
+def _get_or_create(a: Authorizer, r: Any) -> list[Need]:
+    eid = a.store.experiment_id_by_name(_str(r, "name"))
+    return [Need("any", "", E)] if eid is None else [Need("experiment", eid, R)]
+
+
+_RUNS_URI = re.compile(r"^runs:/([0-9a-f]{32})(/|$)")
+_MODELS_URI = re.compile(r"^models:/([^/@]+)")
+
+
+def _create_version(a: Authorizer, r: Any) -> list[Need]:
+    needs = [Need("model", _str(r, "name"), E)]
+    m = _RUNS_URI.match(_str(r, "source"))
+    for rid in {_str(r, "run_id"), m.group(1) if m else ""} - {""}:
+        needs.append(Need("run", rid, R))  # registering a run's files exposes them
+    return needs
+
+
+def _resolve_uri(a: Authorizer, r: Any) -> list[Need]:
+    m = _MODELS_URI.match(_str(r, "model_uri"))
+    return [Need("model", m.group(1), R)] if m else [Need("any", "", R)]
+
+
+def _audit_search(a: Authorizer, r: Any) -> list[Need]:
+    if _str(r, "experiment_id"):
+        return [Need("experiment", _str(r, "experiment_id"), M)]
+    if _str(r, "model_name"):
+        return [Need("model", _str(r, "model_name"), M)]
+    return [Need("admin", "", M)]
+
+
+def _dedup(a: Authorizer, r: Any) -> list[Need]:
+    rid = _str(r, "run_id")
+    return [Need("run", rid, R)] if rid else [Need("admin", "", M)]
+
+
+_ING, _Q = "/metricflow.ingest.v1.IngestService/", "/metricflow.query.v1.QueryService/"
+_EX, _RG = "/metricflow.registry.v1.ExperimentService/", "/metricflow.registry.v1.RegistryService/"
+_AR = "/metricflow.artifacts.v1.ArtifactService/"
+WRITE_METHOD = _ING + "Write"
+
+GRPC_RULES: dict[str, Rule] = {
+    WRITE_METHOD: run(E),  # applied to every batch of the stream (see _grpc.py)
+    _ING + "LogBatch": run(E),
+    _ING + "CreateRun": Rule(lambda a, r: [Need("experiment", _str(r, "experiment_id") or "0",
+                                                E)], after="record_run"),
+    _ING + "UpdateRun": Rule(_update_run),
+    _Q + "GetRun": run(R), _Q + "GetMetricHistory": run(R),
+    _Q + "SearchRuns": search(), _Q + "GroupByParam": search(),
+    _Q + "CountPoints": runs(R, empty="admin"),
+    _Q + "DownsampleHistory": runs(R), _Q + "CompareRuns": runs(R), _Q + "TailMetrics": runs(R),
+    _EX + "CreateExperiment": Rule(lambda a, r: [Need("any", "", E)], after="grant_experiment"),
+    _EX + "GetExperiment": exp(R), _EX + "GetExperimentByName": Rule(_exp_by_name),
+    _EX + "GetOrCreateExperiment": Rule(_get_or_create, after="grant_experiment"),
+    _EX + "SearchExperiments": search(),
+    _EX + "RenameExperiment": exp(E), _EX + "DeleteExperiment": exp(M),
+    _EX + "RestoreExperiment": exp(M), _EX + "SetExperimentTag": exp(E),
+    _EX + "DeleteExperimentTag": exp(E),
+    _RG + "CreateRegisteredModel": Rule(lambda a, r: [Need("any", "", E)], after="grant_model"),
+    _RG + "GetRegisteredModel": model(R), _RG + "RenameRegisteredModel": model(E),
+    _RG + "UpdateRegisteredModel": model(E), _RG + "DeleteRegisteredModel": model(M),
+    _RG + "SetRegisteredModelTag": model(E), _RG + "DeleteRegisteredModelTag": model(E),
+    _RG + "SearchRegisteredModels": search(),
+    _RG + "SetRegisteredModelAlias": model(E), _RG + "DeleteRegisteredModelAlias": model(E),
+    _RG + "CreateModelVersion": Rule(_create_version), _RG + "GetModelVersion": model(R),
+    _RG + "UpdateModelVersion": model(E), _RG + "DeleteModelVersion": model(M),
+    _RG + "TransitionModelVersionStage": model(E), _RG + "SetModelVersionTag": model(E),
+    _RG + "DeleteModelVersionTag": model(E), _RG + "GetLatestVersions": model(R),
+    _RG + "GetModelVersionByAlias": model(R), _RG + "SearchModelVersions": search(),
+    _RG + "ResolveModelUri": Rule(_resolve_uri), _RG + "SearchAuditLog": Rule(_audit_search),
+    # Chunks are content-addressed and shared between runs; a chunk hash is a capability
+    # learned from a manifest the caller could read (see docs/security.md).
+    _AR + "MissingChunks": anyone(E), _AR + "UploadChunks": anyone(E),
+    _AR + "PresignUploads": anyone(E), _AR + "FinalizeUploads": anyone(E),
+    _AR + "CommitManifest": run(E), _AR + "ListArtifacts": run(R), _AR + "GetManifest": run(R),
+    _AR + "DownloadChunks": anyone(R), _AR + "PresignDownloads": anyone(R),
+    _AR + "DedupStats": Rule(_dedup),
+}
+
+_V = "/api/v1"
+HTTP_RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/metrics"): anyone(R), ("GET", "/openapi.json"): anyone(R),
+    ("GET", _V + "/runs/{run_id}"): run(R),
+    ("GET", _V + "/runs/{run_id}/metrics/{key:path}/history"): run(R),
+    ("POST", _V + "/runs/search"): search(), ("POST", _V + "/runs/group-by-param"): search(),
+    ("POST", _V + "/metrics/downsample"): runs(R), ("POST", _V + "/runs/compare"): runs(R),
+    ("POST", _V + "/experiments/create"): GRPC_RULES[_EX + "CreateExperiment"],
+    ("GET", _V + "/experiments/get"): exp(R),
+    ("GET", _V + "/experiments/get-by-name"): Rule(_exp_by_name),
+    ("POST", _V + "/experiments/search"): search(),
+    ("POST", _V + "/experiments/update"): exp(E), ("POST", _V + "/experiments/delete"): exp(M),
+    ("POST", _V + "/experiments/restore"): exp(M),
+    ("POST", _V + "/experiments/set-experiment-tag"): exp(E),
+    ("POST", _V + "/experiments/delete-experiment-tag"): exp(E),
+    ("POST", _V + "/registered-models/create"): GRPC_RULES[_RG + "CreateRegisteredModel"],
+    ("GET", _V + "/registered-models/get"): model(R),
+    ("POST", _V + "/registered-models/rename"): model(E),
+    ("PATCH", _V + "/registered-models/update"): model(E),
+    ("POST", _V + "/registered-models/delete"): model(M),
+    ("POST", _V + "/registered-models/set-tag"): model(E),
+    ("POST", _V + "/registered-models/delete-tag"): model(E),
+    ("POST", _V + "/registered-models/search"): search(),
+    ("POST", _V + "/registered-models/alias"): model(E),
+    ("DELETE", _V + "/registered-models/alias"): model(E),
+    ("GET", _V + "/registered-models/alias"): model(R),
+    ("POST", _V + "/registered-models/get-latest-versions"): model(R),
+    ("POST", _V + "/model-versions/create"): Rule(_create_version),
+    ("GET", _V + "/model-versions/get"): model(R),
+    ("PATCH", _V + "/model-versions/update"): model(E),
+    ("POST", _V + "/model-versions/delete"): model(M),
+    ("POST", _V + "/model-versions/transition-stage"): model(E),
+    ("POST", _V + "/model-versions/set-tag"): model(E),
+    ("POST", _V + "/model-versions/delete-tag"): model(E),
+    ("POST", _V + "/model-versions/search"): search(),
+    ("GET", _V + "/model-versions/resolve"): Rule(_resolve_uri),
+    ("GET", _V + "/audit-log/search"): Rule(_audit_search),
+    # auth administration (metricflow.auth._admin_api)
+    ("GET", _V + "/auth/whoami"): anyone(R),
+    ("POST", _V + "/auth/tokens/create"): Rule(
+        lambda a, r: [Need("user", _str(r, "username"), R)] if _str(r, "username")
+        else [Need("any", "", R)]),
+    ("POST", _V + "/auth/tokens/revoke"): Rule(
+        lambda a, r: [Need("token", _str(r, "token_id"), R)]),
+    ("GET", _V + "/auth/tokens/list"): Rule(lambda a, r: [Need("user", _str(r, "username"), R)]),
+    ("GET", _V + "/auth/users/list"): admin(), ("POST", _V + "/auth/users/create"): admin(),
+    ("POST", _V + "/auth/users/update"): admin(), ("POST", _V + "/auth/users/delete"): admin(),
+    ("GET", _V + "/auth/permissions/user"): Rule(
+        lambda a, r: [Need("user", _str(r, "username"), R)]),
+    ("POST", _V + "/auth/permissions/experiments/set"): exp(M),
+    ("POST", _V + "/auth/permissions/experiments/delete"): exp(M),
+    ("POST", _V + "/auth/permissions/registered-models/set"): model(M),
+    ("POST", _V + "/auth/permissions/registered-models/delete"): model(M),
+}
+
+FAIL_CLOSED = Rule(lambda a, r: [Need("admin", "", M)])
+"""Rule of anything not in the tables: admins only."""

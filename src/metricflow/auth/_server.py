@@ -1,0 +1,89 @@
+"""Wiring of auth into a server process: one call builds every piece.
+
+`ServerAuth` hands the server its gRPC interceptor, the HTTP app wrapper,
+the search-scoped query core and metadata view, and the registry actor hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from metricflow.auth._authn import Authenticator
+from metricflow.auth._authz import Authorizer
+from metricflow.auth._context import grpc_actor, http_actor
+from metricflow.auth._guard import Guard
+from metricflow.auth._store import AuthStore
+from metricflow.auth._types import AuthConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServerAuth:
+    """Auth pieces of one server (built by `build_server_auth`)."""
+
+    config: AuthConfig
+    guard: Guard
+    store: AuthStore | None
+
+    @property
+    def enabled(self) -> bool:
+        return self.guard.enabled
+
+    def interceptors(self) -> list[Any]:
+        """gRPC server interceptors (always installed: limits apply with auth off too)."""
+        from metricflow.auth._grpc import AuthInterceptor  # noqa: PLC0415
+
+        return [AuthInterceptor(self.guard)]
+
+    def query_core(self, metric_store: Any, metadata: Any) -> Any:
+        """A QueryCore whose searches only see the caller's readable experiments."""
+        from metricflow.auth._scoped import ScopedQueryCore  # noqa: PLC0415
+        from metricflow.query._core import QueryCore  # noqa: PLC0415
+
+        cls = ScopedQueryCore if self.enabled else QueryCore
+        return cls(metric_store, metadata)
+
+    def metadata_view(self, metadata: Any) -> Any:
+        """The metadata store as request handlers should see it (filtered searches)."""
+        if not self.enabled:
+            return metadata
+        from metricflow.auth._scoped import ScopedMetadataStore  # noqa: PLC0415
+
+        return ScopedMetadataStore(metadata)
+
+    def actor_hooks(self) -> dict[str, Any]:
+        """`actor_of=` for the registry services: the authenticated user, or the old default."""
+        return {"grpc": grpc_actor, "http": http_actor} if self.enabled else {}
+
+    def secure_http(self, app: Any) -> Any:
+        """Wrap a FastAPI app: the guard dependency on every route, plus the admin API."""
+        from metricflow.auth._admin_api import admin_router  # noqa: PLC0415
+        from metricflow.auth._http import secure_app  # noqa: PLC0415
+
+        extra = []
+        if self.store is not None:
+            extra.append(admin_router(self.store, self.guard.authn,
+                                      self.config.max_token_ttl_days * 86400))
+        return secure_app(app, self.guard, extra)
+
+
+def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any) -> ServerAuth:
+    """Build the auth layer over the control-plane store and the data plane's run table."""
+    engine = getattr(metadata, "engine", None)
+    store = AuthStore(engine) if engine is not None else None
+    if config.enabled and store is None:
+        raise RuntimeError("auth needs a SQL metadata store (users, tokens, grants)")
+    authn = Authenticator(store, config) if store is not None else None
+
+    def run_experiments(run_ids: list[str]) -> dict[str, str]:
+        infos = metric_store.get_run_infos(run_ids)
+        return {r: i.experiment_id for r, i in infos.items()}
+
+    authz = Authorizer(store, config, run_experiments) if store is not None else None
+    if config.enabled and store is not None and not store.list_users():
+        log.warning("auth is on but no users exist; create one with "
+                    "`metricflow admin user create NAME --admin`")
+    return ServerAuth(config, Guard(config, authn, authz), store)

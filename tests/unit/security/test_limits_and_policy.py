@@ -1,0 +1,59 @@
+"""Filter limits, keys-per-run cap, and the permission ladder."""
+
+from __future__ import annotations
+
+import pytest
+
+from metricflow.auth._authz import Authorizer, Need
+from metricflow.auth._limits import KeysPerRun, check_filter, filter_depth
+from metricflow.auth._types import AuthConfig, Permission, Principal
+from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
+
+
+def test_filter_depth_ignores_quoted_parens() -> None:
+    assert filter_depth("((a = ')))((((('))") == 2
+    cfg = AuthConfig(max_filter_depth=4, max_filter_length=50)
+    check_filter("(" * 4 + "x" + ")" * 4, cfg)
+    with pytest.raises(InvalidArgument, match="nests parentheses 5 deep; the limit is 4"):
+        check_filter("(" * 5 + "x" + ")" * 5, cfg)
+    with pytest.raises(InvalidArgument, match="the limit is 50"):
+        check_filter("a" * 51, cfg)
+
+
+def test_keys_per_run_cap() -> None:
+    k = KeysPerRun(limit=3)
+    k.add("r", ["a", "b"])
+    k.add("r", ["a", "b", "c"])
+    with pytest.raises(InvalidArgument, match="limit per run is 3"):
+        k.add("r", ["d"])
+    k.add("other", ["d"])
+
+
+def test_permission_ladder(auth, md) -> None:
+    auth.create_user("u")
+    e1 = md.create_experiment("e1")
+    md.create_registered_model("m")
+    az = Authorizer(auth, AuthConfig(enabled=True, default_permission="NO_PERMISSIONS"),
+                    lambda ids: {r: e1 for r in ids if r == "a" * 32})
+    u = Principal("u")
+    with pytest.raises(PermissionDenied):
+        az.check(u, [Need("experiment", e1, Permission.READ)])
+    auth.set_experiment_permission(e1, "u", "EDIT")
+    az.check(u, [Need("run", "a" * 32, Permission.EDIT)])  # runs inherit
+    with pytest.raises(PermissionDenied, match="has EDIT .* needs MANAGE"):
+        az.check(u, [Need("experiment", e1, Permission.MANAGE)])
+    with pytest.raises(NotFound):
+        az.check(u, [Need("run", "b" * 32, Permission.READ)])
+    with pytest.raises(PermissionDenied, match="scopes"):
+        az.check(Principal("u", scopes=("read",)), [Need("experiment", e1, Permission.EDIT)])
+    with pytest.raises(PermissionDenied):
+        az.check(u, [Need("admin")])
+    az.check(Principal("root", is_admin=True), [Need("admin"), Need("model", "m")])
+    with pytest.raises(PermissionDenied):  # admin user, but a token without admin scope
+        az.check(Principal("root", is_admin=True, scopes=("read", "edit")), [Need("admin")])
+    assert az.readable_experiments(u) == {e1}
+    auth.set_model_permission("m", "u", "READ")
+    # Hard-deleting a model drops its grants; a new model with the name starts clean.
+    md.delete_registered_model("m")
+    md.create_registered_model("m")
+    assert auth.model_permission("u", "m") == (True, None)
