@@ -91,7 +91,10 @@ class TrackingCore:
         check_params(params, self.limits)
         check_tags({t.key: t.value for t in request.tags}, self.limits)
         decoded = None
-        if request.HasField("metrics") and request.metrics.values:
+        cols = request.metrics
+        if request.HasField("metrics") and (cols.values or cols.steps or cols.timestamps
+                                            or cols.key_index or cols.keys):
+            # any column present means a batch: decode validates all of them
             decoded = decode_metrics(request.run_id, request.metrics, self.limits)
         if request.params or request.tags:
             rec = pb.LogRecord(params_tags=pb.LogBatchRequest(

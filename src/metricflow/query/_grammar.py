@@ -118,11 +118,16 @@ def _error(text: str, pos: int, what: str) -> InvalidArgument:
                            field="filter", position=pos, received=text[:200])
 
 
+# Deeper nesting is refused before the recursive descent could exhaust the stack.
+MAX_NESTING = 64
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
 
     @property
     def tok(self) -> Token:
@@ -166,8 +171,12 @@ class _Parser:
 
     def primary(self) -> Node:
         if self.tok.kind == "punct" and self.tok.text == "(":
+            if self.depth >= MAX_NESTING:
+                raise self.fail(f"parentheses nest deeper than the limit of {MAX_NESTING}")
             self.i += 1
+            self.depth += 1
             node = self.or_expr()
+            self.depth -= 1
             self.expect_punct(")", "expected ')'")
             return node
         return self.comparison()

@@ -61,8 +61,6 @@ def test_truncated_and_malformed_batches_are_rejected_whole(secured, channel, ru
         a.close()
 
 
-@pytest.mark.xfail(strict=True, reason="ingest/_core.py log_batch skips metrics whose values "
-                   "column is empty without checking the other columns (reported)")
 def test_log_batch_with_empty_values_but_other_columns_is_rejected(secured, channel,
                                                                    run_id) -> None:
     log = channel.unary_unary(LOG_BATCH, pb.LogBatchRequest.SerializeToString,
