@@ -120,7 +120,8 @@ def metric_points_json(key: str, steps: np.ndarray, timestamps: np.ndarray,
 
 
 # ------------------------------------------------------------------- registry
-def model_version_json(mv: Any) -> dict[str, Any]:
+def model_version_json(mv: Any, with_aliases: bool = True) -> dict[str, Any]:
+    """A ModelVersion; MLflow lists aliases only where one version is fetched."""
     out: dict[str, Any] = {
         "name": mv.name, "version": str(mv.version),
         "creation_timestamp": mv.creation_timestamp,
@@ -133,7 +134,8 @@ def model_version_json(mv: Any) -> dict[str, Any]:
     if mv.status_message:
         out["status_message"] = mv.status_message
     put_list(out, "tags", kv(mv.tags))
-    put_list(out, "aliases", list(mv.aliases))
+    if with_aliases:
+        put_list(out, "aliases", list(mv.aliases))
     return out
 
 
@@ -142,7 +144,8 @@ def registered_model_json(rm: Any) -> dict[str, Any]:
                            "last_updated_timestamp": rm.last_updated_timestamp}
     if rm.description:
         out["description"] = rm.description
-    put_list(out, "latest_versions", [model_version_json(v) for v in rm.latest_versions])
+    latest = sorted(rm.latest_versions, key=lambda v: int(v.version))
+    put_list(out, "latest_versions", [model_version_json(v, False) for v in latest])
     put_list(out, "tags", kv(rm.tags))
     put_list(out, "aliases", [{"alias": a, "version": str(v)} for a, v in rm.aliases.items()])
     return out

@@ -16,6 +16,7 @@ _LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*)
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<rest>.*))?$")
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 PROMPT_TAG = "mlflow.prompt.is_prompt"
+DEFAULT_VERSION_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
 # The mlflow client appends this to every registered-model search; in MLflow `!=` on
 # a tag also matches models without the tag, so it is applied here, after the store.
 _NOT_PROMPT = re.compile(r"\s*(?:\bAND\s+)?tags?\.[`\"]?mlflow\.prompt\.is_prompt[`\"]?\s*"
@@ -90,7 +91,7 @@ class RegistryRoutes:
     async def latest_versions(self, a: Args) -> dict[str, Any]:
         mvs = await self.c.call(self.m.get_latest_versions, a.required("name"),
                                 [str(s) for s in a.list("stages")])
-        return {"model_versions": [model_version_json(v) for v in mvs]} if mvs else {}
+        return {"model_versions": [model_version_json(v, False) for v in mvs]} if mvs else {}
 
     async def set_model_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_registered_model_tag, a.required("name"),
@@ -170,12 +171,13 @@ class RegistryRoutes:
         return {"model_version": model_version_json(mv)}
 
     async def search_versions(self, a: Args) -> dict[str, Any]:
+        order = [str(o) for o in a.list("order_by")] or list(DEFAULT_VERSION_ORDER)
         mvs, token = await self.c.call(
             self.m.search_model_versions, a.str("filter"), _max_results(a, 10_000, 200_000),
-            [str(o) for o in a.list("order_by")], a.str("page_token") or None)
+            order, a.str("page_token") or None)
         out: dict[str, Any] = {}
         if mvs:
-            out["model_versions"] = [model_version_json(v) for v in mvs]
+            out["model_versions"] = [model_version_json(v, False) for v in mvs]
         if token:
             out["next_page_token"] = token
         return out

@@ -25,6 +25,7 @@ MAX_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
 
 
 def _run_id(a: Args) -> str:
@@ -122,7 +123,14 @@ class RunRoutes:
             parent_run_id=tags.get("mlflow.parentRunId", ""),
             tags=[pb.Tag(key=k, value=v) for k, v in tags.items()])
         info = await self.c.tracking.create_run(req)
-        return {"run": await self.c.call(self.c.load_run_json, info.run_id)}
+        if USER_TAG not in tags:
+            # TrackingCore always records mlflow.user; an MLflow server only keeps what
+            # the client sent (its fluent API sends it, MlflowClient.create_run does not).
+            await self.c.tracking.log_batch(pb.LogBatchRequest(
+                run_id=info.run_id, tags=[pb.Tag(key=USER_TAG, deleted=True)]))
+        run = await self.c.call(self.c.load_run_json, info.run_id)
+        run.pop("outputs", None)  # MLflow's CreateRun response has no outputs
+        return {"run": run}
 
     async def get(self, a: Args) -> dict[str, Any]:
         return {"run": await self.c.call(self.c.load_run_json, _run_id(a))}

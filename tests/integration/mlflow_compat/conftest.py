@@ -2,8 +2,10 @@
 
 Both are session-scoped (mlflow imports and server start-up are slow). The
 reference server (SQLite backend, proxied artifacts, 127.0.0.1, free port)
-is launched as soon as the session starts when a reference test is selected,
-so its ~15 s start-up overlaps the other tests.
+starts on first use: starting it early to overlap other tests was tried, but
+its start-up (migrations, worker processes) slowed those tests several-fold
+on a 2-core machine. chDB allows one data directory per process, so every
+metricflow-side test shares one embedded server.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ for _k, _v in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIME
                "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
                "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}.items():
     os.environ.setdefault(_k, _v)
-
-_REFERENCE_FILE = "test_reference_comparison.py"
 
 
 @dataclass
@@ -98,13 +98,6 @@ class _Reference:
 _reference: _Reference | None = None
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
-                                  items: list[pytest.Item]) -> None:
-    global _reference
-    if _reference is None and any(_REFERENCE_FILE in item.nodeid for item in items):
-        _reference = _Reference()
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _reference is not None:
         _reference.stop()
@@ -127,14 +120,6 @@ def mf_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     srv = _start_metricflow(str(tmp_path_factory.mktemp("mf-mlflow")))
     yield Live(f"http://127.0.0.1:{srv.server.http_port}", srv.target,  # type: ignore[attr-defined]
                server=srv.server)  # type: ignore[attr-defined]
-    srv.stop()  # type: ignore[attr-defined]
-
-
-@pytest.fixture(scope="session")
-def mf_fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """An empty metricflow server, so ids line up with the reference server's."""
-    srv = _start_metricflow(str(tmp_path_factory.mktemp("mf-mlflow-fresh")))
-    yield Live(f"http://127.0.0.1:{srv.server.http_port}", srv.target)  # type: ignore[attr-defined]
     srv.stop()  # type: ignore[attr-defined]
 
 
