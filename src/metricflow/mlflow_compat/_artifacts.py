@@ -51,8 +51,8 @@ class ArtifactRoutes:
         self.store = c.artifacts
 
     # ---------------------------------------------------------------- reads
-    async def list(self, a: Args) -> dict[str, Any]:
-        path = a.str("path").strip("/")
+    async def list_proxy(self, a: Args) -> dict[str, Any]:
+        path = a.text("path").strip("/")
         owner, rel = self.c.resolve_proxy_path(path)
         entries = await self.c.call(self.store.list_artifacts, owner, rel or None)
         files = _files_json(entries, rel)
@@ -62,7 +62,7 @@ class ArtifactRoutes:
         """/mlflow/artifacts/list: paths relative to the run's artifact root."""
         run_id = check_run(a.required("run_id", "run_uuid"))
         info = await self.c.call(self.c.run_info, run_id)
-        path = a.str("path").strip("/")
+        path = a.text("path").strip("/")
         entries = await self.c.call(self.store.list_artifacts, run_id, path or None)
         out: dict[str, Any] = {"root_uri": self.c.run_artifact_uri(info)}
         files = [{"path": e.path, "is_dir": e.is_dir,
@@ -139,7 +139,7 @@ class ArtifactRoutes:
     async def mpu_create(self, a: Args) -> dict[str, Any]:
         owner, rel = self.c.resolve_proxy_path(a.required("artifact_path"))
         name = posixpath.basename(a.required("path"))
-        num_parts = a.int("num_parts", 1) or 1
+        num_parts = a.integer("num_parts", 1) or 1
         if not 1 <= num_parts <= _MAX_PARTS:
             raise InvalidArgument(f"num_parts must be in [1, {_MAX_PARTS}]", field="num_parts",
                                   limit=_MAX_PARTS, received=num_parts)
@@ -183,7 +183,7 @@ class ArtifactRoutes:
     async def mpu_complete(self, a: Args) -> dict[str, Any]:
         owner, rel = self.c.resolve_proxy_path(a.required("artifact_path"))
         name = posixpath.basename(a.required("path"))
-        numbers = sorted(int(p["part_number"]) for p in a.list("parts"))
+        numbers = sorted(int(p["part_number"]) for p in a.items("parts"))
         if not numbers or numbers != list(range(1, len(numbers) + 1)):
             raise InvalidArgument("parts must be numbered 1..n without gaps", field="parts")
         await self.c.call(self._complete, owner, posixpath.join(rel, name) if rel else name,
@@ -205,7 +205,7 @@ def add_routes(routes: MlflowRoutes, c: Compat) -> None:
     routes.add("GET", "/artifacts/list", h.list_run)
     r = routes.router
     for prefix in ARTIFACT_PREFIXES:
-        routes.add("GET", "/artifacts", h.list, prefixes=[prefix])
+        routes.add("GET", "/artifacts", h.list_proxy, prefixes=[prefix])
         r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.download,
                         methods=["GET"], include_in_schema=False)
         r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.upload,

@@ -22,7 +22,7 @@ class ExperimentRoutes:
     async def create(self, a: Args) -> dict[str, Any]:
         name = a.required("name")
         exp_id = await self.c.call(self.c.metadata.create_experiment, name,
-                                   a.str("artifact_location") or None,
+                                   a.text("artifact_location") or None,
                                    dict(a.kv_list("tags")) or None)
         return {"experiment_id": str(exp_id)}
 
@@ -39,15 +39,15 @@ class ExperimentRoutes:
         return {"experiment": self._json(e)}
 
     async def search(self, a: Args) -> dict[str, Any]:
-        max_results = a.int("max_results", 1000)
+        max_results = a.integer("max_results", 1000)
         assert max_results is not None
         if not 0 < max_results <= 50_000:
             raise InvalidArgument(f"Invalid value {max_results} for parameter 'max_results' "
                                   "supplied. It must be a positive integer <= 50000",
                                   field="max_results", received=max_results)
         exps, token = await self.c.call(
-            self.c.metadata.search_experiments, a.str("filter"), view_type(a.get("view_type")),
-            max_results, [str(o) for o in a.list("order_by")], a.str("page_token") or None)
+            self.c.metadata.search_experiments, a.text("filter"), view_type(a.get("view_type")),
+            max_results, [str(o) for o in a.items("order_by")], a.text("page_token") or None)
         out: dict[str, Any] = {}
         if exps:
             out["experiments"] = [self._json(e) for e in exps]
@@ -57,7 +57,7 @@ class ExperimentRoutes:
 
     async def update(self, a: Args) -> dict[str, Any]:
         exp_id = a.required("experiment_id")
-        new_name = a.str("new_name")
+        new_name = a.text("new_name")
         if new_name:
             await self.c.call(self.c.metadata.rename_experiment, exp_id, new_name)
         else:
@@ -74,7 +74,7 @@ class ExperimentRoutes:
 
     async def set_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.c.metadata.set_experiment_tag, a.required("experiment_id"),
-                          a.required("key"), a.str("value"))
+                          a.required("key"), a.text("value"))
         return {}
 
     async def delete_tag(self, a: Args) -> dict[str, Any]:

@@ -89,17 +89,17 @@ class LoggedModelRoutes:
     async def create(self, a: Args) -> dict[str, Any]:
         exp_id = a.required("experiment_id")
         await self.c.call(self.c.metadata.require_active_experiment, exp_id)
-        source_run = a.str("source_run_id")
+        source_run = a.text("source_run_id")
         if source_run:
             await self.c.call(self.c.run_info, source_run)
-        now = _now()
-        doc = {"model_id": f"m-{uuid.uuid4().hex}", "experiment_id": exp_id,
-               "name": a.str("name") or random_run_name(), "creation_timestamp_ms": now,
+        now, model_id = _now(), f"m-{uuid.uuid4().hex}"
+        doc: dict[str, Any] = {"model_id": model_id, "experiment_id": exp_id,
+               "name": a.text("name") or random_run_name(), "creation_timestamp_ms": now,
                "last_updated_timestamp_ms": now, "status": "LOGGED_MODEL_PENDING",
-               "model_type": a.str("model_type"), "source_run_id": source_run,
+               "model_type": a.text("model_type"), "source_run_id": source_run,
                "tags": dict(a.kv_list("tags")), "params": dict(a.kv_list("params")),
                "metrics": []}
-        await self.c.call(self.c.docs.put, self.c.docs.model_key(doc["model_id"]), doc)
+        await self.c.call(self.c.docs.put, self.c.docs.model_key(model_id), doc)
         return self._json(doc)
 
     async def get(self, a: Args) -> dict[str, Any]:
@@ -120,7 +120,7 @@ class LoggedModelRoutes:
         return {}
 
     async def set_tags(self, a: Args) -> dict[str, Any]:
-        tags = dict(a.kv_list("tags"))
+        tags: dict[str, str] = dict(a.kv_list("tags"))
         await self.c.call(self._update, a.required("model_id"),
                           lambda d: d.setdefault("tags", {}).update(tags))
         return {}
@@ -137,7 +137,7 @@ class LoggedModelRoutes:
         return {}
 
     async def log_params(self, a: Args) -> dict[str, Any]:
-        params = dict(a.kv_list("params"))
+        params: dict[str, str] = dict(a.kv_list("params"))
         await self.c.call(self._update, a.required("model_id"),
                           lambda d: d.setdefault("params", {}).update(params))
         return {}
@@ -159,13 +159,13 @@ class LoggedModelRoutes:
         return out
 
     async def search(self, a: Args) -> dict[str, Any]:
-        return await self.c.call(self._search, [str(e) for e in a.list("experiment_ids")],
-                                 a.str("filter"), a.int("max_results", 100) or 100,
-                                 a.str("page_token"))
+        return await self.c.call(self._search, [str(e) for e in a.items("experiment_ids")],
+                                 a.text("filter"), a.integer("max_results", 100) or 100,
+                                 a.text("page_token"))
 
     async def list_artifacts(self, a: Args) -> dict[str, Any]:
         doc = await self.c.call(self._get, a.required("model_id"))
-        path = a.str("artifact_directory_path")
+        path = a.text("artifact_directory_path")
         entries = await self.c.call(self.c.artifacts.list_artifacts, doc["model_id"],
                                     path or None)
         out: dict[str, Any] = {"root_uri": self.c.model_artifact_uri(doc)}

@@ -48,12 +48,12 @@ class MetricRoutes:
 
     async def get_history(self, a: Args) -> Response:
         run_id = check_run(a.required("run_id", "run_uuid"))
-        max_results = a.int("max_results", 0) or 0
+        max_results = a.integer("max_results", 0) or 0
         if not 0 <= max_results <= MAX_HISTORY_PAGE:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_HISTORY_PAGE}",
                                   field="max_results", received=max_results)
         body = await self.c.call(self._history, run_id, a.required("metric_key"), max_results,
-                                 a.str("page_token"))
+                                 a.text("page_token"))
         return Response(body, media_type="application/json")
 
     def _bulk(self, run_ids: list[str], key: str, max_results: int,
@@ -78,7 +78,7 @@ class MetricRoutes:
         return ('{"metrics":[' + ",".join(parts) + "]}").encode()
 
     async def get_history_bulk_interval(self, a: Args) -> Response:
-        run_ids = [str(r) for r in a.list("run_ids")]
+        run_ids = [str(r) for r in a.items("run_ids")]
         if not run_ids:
             raise InvalidArgument("Missing value for required parameter 'run_ids'.",
                                   field="run_ids")
@@ -88,11 +88,11 @@ class MetricRoutes:
                                   field="run_ids", limit=MAX_RUNS_BULK, received=len(run_ids))
         for r in run_ids:
             check_run(r)
-        max_results = a.int("max_results", MAX_RESULTS_PER_RUN) or 0
+        max_results = a.integer("max_results", MAX_RESULTS_PER_RUN) or 0
         if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}.",
                                   field="max_results", received=max_results)
-        lo, hi = a.int("start_step"), a.int("end_step")
+        lo, hi = a.integer("start_step"), a.integer("end_step")
         if (lo is None) != (hi is None):
             raise InvalidArgument("If either start step or end step are specified, both must "
                                   "be specified.", field="start_step")

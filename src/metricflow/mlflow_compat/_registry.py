@@ -31,7 +31,7 @@ def split_prompt_filter(text: str) -> tuple[str, bool]:
 
 
 def _max_results(a: Args, default: int, limit: int) -> int:
-    n = a.int("max_results", default)
+    n = a.integer("max_results", default)
     assert n is not None
     if not 0 < n <= limit:
         raise InvalidArgument(f"Invalid value {n} for parameter 'max_results' supplied. It "
@@ -54,7 +54,7 @@ class RegistryRoutes:
 
     async def create_model(self, a: Args) -> dict[str, Any]:
         rm = await self.c.call(self.m.create_registered_model, a.required("name"),
-                               dict(a.kv_list("tags")) or None, a.str("description"))
+                               dict(a.kv_list("tags")) or None, a.text("description"))
         return {"registered_model": registered_model_json(rm)}
 
     async def get_model(self, a: Args) -> dict[str, Any]:
@@ -67,7 +67,7 @@ class RegistryRoutes:
 
     async def update_model(self, a: Args) -> dict[str, Any]:
         rm = await self.c.call(self.m.update_registered_model, a.required("name"),
-                               a.str("description"))
+                               a.text("description"))
         return {"registered_model": registered_model_json(rm)}
 
     async def delete_model(self, a: Args) -> dict[str, Any]:
@@ -75,10 +75,10 @@ class RegistryRoutes:
         return {}
 
     async def search_models(self, a: Args) -> dict[str, Any]:
-        text, no_prompts = split_prompt_filter(a.str("filter"))
+        text, no_prompts = split_prompt_filter(a.text("filter"))
         rms, token = await self.c.call(
             self.m.search_registered_models, text, _max_results(a, 100, 1000),
-            [str(o) for o in a.list("order_by")], a.str("page_token") or None)
+            [str(o) for o in a.items("order_by")], a.text("page_token") or None)
         if no_prompts:
             rms = [r for r in rms if r.tags.get(PROMPT_TAG) != "true"]
         out: dict[str, Any] = {}
@@ -90,12 +90,12 @@ class RegistryRoutes:
 
     async def latest_versions(self, a: Args) -> dict[str, Any]:
         mvs = await self.c.call(self.m.get_latest_versions, a.required("name"),
-                                [str(s) for s in a.list("stages")])
+                                [str(s) for s in a.items("stages")])
         return {"model_versions": [model_version_json(v, False) for v in mvs]} if mvs else {}
 
     async def set_model_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_registered_model_tag, a.required("name"),
-                          a.required("key"), a.str("value"))
+                          a.required("key"), a.text("value"))
         return {}
 
     async def delete_model_tag(self, a: Args) -> dict[str, Any]:
@@ -121,8 +121,8 @@ class RegistryRoutes:
     # --------------------------------------------------------- model versions
     async def create_version(self, a: Args) -> dict[str, Any]:
         name, source = a.required("name"), a.required("source")
-        run_id = a.str("run_id")
-        model_id = a.str("model_id")
+        run_id = a.text("run_id")
+        model_id = a.text("model_id")
         m = _LOGGED_MODEL_URI.match(source)
         if m and not model_id:
             model_id = m.group("id")
@@ -130,8 +130,8 @@ class RegistryRoutes:
             doc = await self.c.call(self.c.docs.get_model, model_id)
             run_id = run_id or doc.get("source_run_id", "")
         mv = await self.c.call(self.m.create_model_version, name, source, run_id or None,
-                               dict(a.kv_list("tags")) or None, a.str("description"),
-                               a.str("run_link"))
+                               dict(a.kv_list("tags")) or None, a.text("description"),
+                               a.text("run_link"))
         if model_id:
             await self.c.call(self._note_version_on_model, model_id, mv.name, mv.version)
         return {"model_version": model_version_json(mv)}
@@ -156,7 +156,7 @@ class RegistryRoutes:
 
     async def update_version(self, a: Args) -> dict[str, Any]:
         mv = await self.c.call(self.m.update_model_version, a.required("name"),
-                               a.required("version"), a.str("description"))
+                               a.required("version"), a.text("description"))
         return {"model_version": model_version_json(mv)}
 
     async def delete_version(self, a: Args) -> dict[str, Any]:
@@ -167,14 +167,14 @@ class RegistryRoutes:
     async def transition(self, a: Args) -> dict[str, Any]:
         mv = await self.c.call(self.m.transition_model_version_stage, a.required("name"),
                                a.required("version"), a.required("stage"),
-                               a.bool("archive_existing_versions"))
+                               a.flag("archive_existing_versions"))
         return {"model_version": model_version_json(mv)}
 
     async def search_versions(self, a: Args) -> dict[str, Any]:
-        order = [str(o) for o in a.list("order_by")] or list(DEFAULT_VERSION_ORDER)
+        order = [str(o) for o in a.items("order_by")] or list(DEFAULT_VERSION_ORDER)
         mvs, token = await self.c.call(
-            self.m.search_model_versions, a.str("filter"), _max_results(a, 10_000, 200_000),
-            order, a.str("page_token") or None)
+            self.m.search_model_versions, a.text("filter"), _max_results(a, 10_000, 200_000),
+            order, a.text("page_token") or None)
         out: dict[str, Any] = {}
         if mvs:
             out["model_versions"] = [model_version_json(v, False) for v in mvs]
@@ -203,7 +203,7 @@ class RegistryRoutes:
 
     async def set_version_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_model_version_tag, a.required("name"),
-                          a.required("version"), a.required("key"), a.str("value"))
+                          a.required("version"), a.required("key"), a.text("value"))
         return {}
 
     async def delete_version_tag(self, a: Args) -> dict[str, Any]:

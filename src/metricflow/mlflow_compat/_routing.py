@@ -108,7 +108,7 @@ class Args:
             return self._query[name]
         return default
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         v = self.get(name, default)
         if not isinstance(v, str):
             if isinstance(v, bool) or isinstance(v, (dict, list)):
@@ -119,12 +119,12 @@ class Args:
 
     def required(self, name: str, *aliases: str) -> str:
         for n in (name, *aliases):
-            v = self.str(n)
+            v = self.text(n)
             if v:
                 return v
         raise InvalidArgument(f"Missing value for required parameter '{name}'.", field=name)
 
-    def int(self, name: str, default: int | None = None) -> int | None:
+    def integer(self, name: str, default: int | None = None) -> int | None:
         v = self.get(name)
         if v is None or v == "":
             return default
@@ -136,7 +136,7 @@ class Args:
             raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': expected an "
                                   "integer", field=name) from None
 
-    def bool(self, name: str, default: bool = False) -> bool:
+    def flag(self, name: str, default: bool = False) -> bool:
         v = self.get(name)
         if v is None or v == "":
             return default
@@ -149,7 +149,7 @@ class Args:
         raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': expected a "
                               "boolean", field=name)
 
-    def list(self, name: str) -> list[Any]:
+    def items(self, name: str) -> list[Any]:
         if name in self._body and self._body[name] is not None:
             v = self._body[name]
             if not isinstance(v, list):
@@ -163,7 +163,7 @@ class Args:
     def kv_list(self, name: str) -> list[tuple[str, str]]:
         """A list of {"key": ..., "value": ...} objects as (key, value) pairs."""
         out = []
-        for item in self.list(name):
+        for item in self.items(name):
             if not isinstance(item, dict) or not isinstance(item.get("key"), str):
                 raise InvalidArgument(f"Invalid value for parameter '{name}': each entry "
                                       "needs a string 'key'", field=name)

@@ -116,10 +116,10 @@ class RunRoutes:
 
     # ----------------------------------------------------------------- CRUD
     async def create(self, a: Args) -> dict[str, Any]:
-        tags = dict(a.kv_list("tags"))
+        tags: dict[str, str] = dict(a.kv_list("tags"))
         req = pb.CreateRunRequest(
-            experiment_id=a.str("experiment_id") or "0", run_name=a.str("run_name"),
-            user_id=a.str("user_id"), start_time=a.int("start_time", 0) or 0,
+            experiment_id=a.text("experiment_id") or "0", run_name=a.text("run_name"),
+            user_id=a.text("user_id"), start_time=a.integer("start_time", 0) or 0,
             parent_run_id=tags.get("mlflow.parentRunId", ""),
             tags=[pb.Tag(key=k, value=v) for k, v in tags.items()])
         info = await self.c.tracking.create_run(req)
@@ -137,14 +137,14 @@ class RunRoutes:
 
     async def update(self, a: Args) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
-        status = a.str("status")
+        status = a.text("status")
         if status and status not in pb.RunStatus.keys():
             raise InvalidArgument(f"Invalid run status {status!r}", field="status",
                                   received=status)
         await self.c.call(self.c.run_info, run_id)
         info = await self.c.tracking.update_run(pb.UpdateRunRequest(
-            run_id=run_id, status=pb.RunStatus.Value(status) if status else 0,
-            end_time=a.int("end_time", 0) or 0, run_name=a.str("run_name")))
+            run_id=run_id, status=pb.RunStatus.Value(status) if status else None,
+            end_time=a.integer("end_time", 0) or 0, run_name=a.text("run_name")))
         if info is None:
             info = await self.c.call(self.c.run_info, run_id)
         return {"run_info": run_info_json(info, self.c.run_artifact_uri(info))}
@@ -163,16 +163,16 @@ class RunRoutes:
         return await self._lifecycle(a, "active")
 
     async def search(self, a: Args) -> dict[str, Any]:
-        max_results = a.int("max_results", 1000)
+        max_results = a.integer("max_results", 1000)
         assert max_results is not None
         if not 0 < max_results <= 50_000:
             raise InvalidArgument(f"Invalid value {max_results} for parameter 'max_results' "
                                   "supplied. It must be a positive integer <= 50000",
                                   field="max_results", received=max_results)
-        exp_ids = [str(e) for e in a.list("experiment_ids")]
+        exp_ids = [str(e) for e in a.items("experiment_ids")]
         runs, token = await self.c.call(
-            self.c.query.search_runs, exp_ids, a.str("filter"),
-            [str(o) for o in a.list("order_by")], max_results, a.str("page_token"),
+            self.c.query.search_runs, exp_ids, a.text("filter"),
+            [str(o) for o in a.items("order_by")], max_results, a.text("page_token"),
             view_type(a.get("run_view_type")))
         out: dict[str, Any] = {}
         if runs:
@@ -189,13 +189,13 @@ class RunRoutes:
         return {}
 
     async def log_param(self, a: Args) -> dict[str, Any]:
-        await self.log_batch(_run_id(a), [], [(a.required("key"), a.str("value"))], [])
+        await self.log_batch(_run_id(a), [], [(a.required("key"), a.text("value"))], [])
         return {}
 
     async def log_batch_route(self, a: Args) -> dict[str, Any]:
-        metrics = a.list("metrics")
+        metrics = a.items("metrics")
         await self.log_batch(_run_id(a), metrics, a.kv_list("params"), a.kv_list("tags"))
-        run_name = dict(a.kv_list("tags")).get(RUN_NAME_TAG)
+        run_name = dict[str, str](a.kv_list("tags")).get(RUN_NAME_TAG)
         if run_name:
             await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=_run_id(a),
                                                                  run_name=run_name))
@@ -204,10 +204,10 @@ class RunRoutes:
 
     async def set_tag(self, a: Args) -> dict[str, Any]:
         run_id, key = _run_id(a), a.required("key")
-        await self.log_batch(run_id, [], [], [(key, a.str("value"))])
-        if key == RUN_NAME_TAG and a.str("value"):
+        await self.log_batch(run_id, [], [], [(key, a.text("value"))])
+        if key == RUN_NAME_TAG and a.text("value"):
             await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=run_id,
-                                                                 run_name=a.str("value")))
+                                                                 run_name=a.text("value")))
         return {}
 
     async def delete_tag(self, a: Args) -> dict[str, Any]:
@@ -224,7 +224,7 @@ class RunRoutes:
     async def log_inputs(self, a: Args) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
         await self._active(run_id)
-        datasets, models = a.list("datasets"), a.list("models")
+        datasets, models = a.items("datasets"), a.items("models")
 
         def merge(doc: dict[str, Any] | None) -> dict[str, Any]:
             doc = doc or {}
@@ -248,7 +248,7 @@ class RunRoutes:
         run_id = check_run(_run_id(a))
         await self._active(run_id)
         models = [{"model_id": str(m.get("model_id", "")), "step": int(m.get("step") or 0)}
-                  for m in a.list("models") if isinstance(m, dict)]
+                  for m in a.items("models") if isinstance(m, dict)]
 
         def merge(doc: dict[str, Any] | None) -> dict[str, Any]:
             doc = doc or {}
