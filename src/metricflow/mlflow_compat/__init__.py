@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["routers"]
+__all__ = ["live_logged_model_ids", "routers"]
+
+
+def live_logged_model_ids(blobs: Any) -> set[str]:
+    """Logged-model ids whose artifacts artifact GC must keep (see `_documents.py`)."""
+    from metricflow.mlflow_compat._documents import (  # noqa: PLC0415
+        live_logged_model_ids as _live,
+    )
+
+    return _live(blobs)
 
 
 def routers(server: Any) -> Iterable[Any]:

@@ -78,3 +78,13 @@ class DocumentStore:
             return {}
         docs = list(self._pool.map(lambda r: self.get(self.run_key(r)), run_ids))
         return {r: d for r, d in zip(run_ids, docs) if d is not None}
+
+
+def live_logged_model_ids(blobs: Any) -> set[str]:
+    """Ids of logged models that are not deleted: their artifacts (owner id `m-...`)
+    must count as live for artifact GC, next to the live run ids."""
+    store = DocumentStore(blobs)
+    try:
+        return {d["model_id"] for d in store.iter_models() if not d.get("deleted")}
+    finally:
+        store.close()
