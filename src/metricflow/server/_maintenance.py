@@ -1,9 +1,9 @@
 """`metricflow gc`: sweep artifact chunks that no live run references.
 
 A run is live unless it was deleted (a deleted experiment can be restored, so
-its runs stay live). Embedded: run it while the server is stopped, because one
-process owns the chDB data directory. Distributed: run it any time against the
-ClickHouse server and the S3 artifact store.
+its runs stay live); MLflow 3 logged models are always kept. Embedded: run it
+while the server is stopped, because one process owns the chDB data directory.
+Distributed: run it any time against the ClickHouse server and the S3 store.
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ def live_run_ids(store: object) -> set[str]:
     return {r[0] for r in res.result_rows}
 
 
+def live_owner_ids(store: object, artifacts: object) -> set[str]:
+    """Every artifact owner GC must keep: live runs, and MLflow 3 logged models
+    (`m-<hex>` owners created by `mlflow.<flavor>.log_model`)."""
+    from metricflow.mlflow_compat import live_logged_model_ids  # noqa: PLC0415
+
+    return live_run_ids(store) | live_logged_model_ids(artifacts.blobs)  # type: ignore[attr-defined]
+
+
 def _gc(args: argparse.Namespace) -> int:
     from metricflow.artifacts import ArtifactStore, collect_garbage, open_blob_store  # noqa
     from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
@@ -38,7 +46,7 @@ def _gc(args: argparse.Namespace) -> int:
         store.get_run_infos(["0" * 32])  # takes the data-dir lock or fails now
     artifacts = ArtifactStore(open_blob_store(blobs))
     try:
-        report = collect_garbage(artifacts, lambda: live_run_ids(store),
+        report = collect_garbage(artifacts, lambda: live_owner_ids(store, artifacts),
                                  grace_period_s=args.grace_period_hours * 3600.0,
                                  dry_run=args.dry_run,
                                  commit_fence_s=0.0 if offline else None)

@@ -114,9 +114,13 @@ def _start_metricflow(data_dir: str) -> object:
     return ServerThread(cfg).start()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mf_live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """A metricflow server shared by the compatibility tests."""
+    """A metricflow server shared by one module's compatibility tests.
+
+    Module scope, not session: chDB allows one data path per process at a time,
+    and other suites in the same pytest process start servers of their own.
+    """
     srv = _start_metricflow(str(tmp_path_factory.mktemp("mf-mlflow")))
     yield Live(f"http://127.0.0.1:{srv.server.http_port}", srv.target,  # type: ignore[attr-defined]
                server=srv.server)  # type: ignore[attr-defined]

@@ -1,0 +1,52 @@
+"""`metricflow gc` keeps the files of MLflow 3 logged models (owners `m-<hex>`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from metricflow.ingest._direct import DirectSinkConfig
+from metricflow.server._config import ServerConfig
+from metricflow.server._embedded import ServerThread
+
+mlflow = pytest.importorskip("mlflow")
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+
+def _serve(data):
+    return ServerThread(ServerConfig(data_dir=str(data), grpc_port=0, http_port=0,
+                                     sink=DirectSinkConfig(linger_s=0.005))).start()
+
+
+def test_gc_keeps_registered_logged_model(tmp_path, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = sklearn_datasets.load_iris(return_X_y=True)
+    data = tmp_path / "data"
+    srv = _serve(data)
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{srv.server.http_port}")
+        mlflow.set_tracking_uri(f"http://127.0.0.1:{srv.server.http_port}")
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(LogisticRegression(max_iter=500).fit(x, y), name="model",
+                                     registered_model_name="gc-kept")
+        with mlflow.start_run() as doomed:
+            mlflow.log_text("bye" * 100_000, "junk.txt")
+        mlflow.MlflowClient().delete_run(doomed.info.run_id)
+    finally:
+        srv.stop()
+    out = subprocess.run([sys.executable, "-m", "metricflow.server.cli", "gc", "--data-dir",
+                          str(data), "--grace-period-hours", "0"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert '"bytes_freed": 0' not in out.stdout  # the deleted run's text was swept
+    srv = _serve(data)
+    try:
+        mlflow.set_tracking_uri(f"http://127.0.0.1:{srv.server.http_port}")
+        model = mlflow.pyfunc.load_model("models:/gc-kept/1")
+        assert model.predict(x[:5]).tolist() == y[:5].tolist()
+    finally:
+        srv.stop()
