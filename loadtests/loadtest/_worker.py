@@ -43,6 +43,7 @@ class ProcArgs:
 def error_key(op: str, e: BaseException) -> str:
     """'op:Type[code]': the key of the errors-by-type table."""
     code = getattr(e, "code", None)
+    code = getattr(code, "value", code)  # ErrorCode enums print as their value
     return f"{op}:{type(e).__name__}" + (f"[{code}]" if isinstance(code, str) else "")
 
 
@@ -331,11 +332,13 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
     p.stopping = True
     prober.join(70)
     t = time.time()
+    flushed = True
     for c in p.clients:
         try:
-            c.flush(timeout=max(60.0, p.s.verify_timeout_s))
+            c.flush(timeout=p.s.verify_timeout_s)
         except Exception as e:  # noqa: BLE001
             p.error("flush", e)
+            flushed = False
     done.set()
     ticker.join()
     p.tick("final")
@@ -344,4 +347,6 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
            "peak_buffer_bytes": max(c._acc.peak_used_bytes for c in p.clients),
            "runs": {k: (int(v[0]), v[1]) for k, v in p.runs.items()}})
     for c in p.clients:
-        c.close()
+        # Points that could not be flushed are already counted as sent: the loss
+        # check will report them; do not wait for them a second time.
+        c.close(timeout=60.0 if flushed else 1.0)
