@@ -71,3 +71,18 @@ def test_drop_policy_counts_drops():
     assert acc.dropped_points == 2
     (b,) = acc.drain()
     assert np.array_equal(b.values, [1.0])
+
+
+def test_drain_splits_busy_runs_and_keeps_byte_accounting_exact():
+    acc = Accumulator(1 << 30, 10**9, 1.0, max_batch_points=1000)
+    for step in range(250):
+        acc.append("busy", {f"k{i}": float(step) for i in range(10)}, step, step)
+    used = acc.used_bytes
+    batches = acc.drain()
+    assert [len(b.values) for b in batches] == [1000, 1000, 500]
+    assert sum(b.nbytes for b in batches) == used
+    assert np.concatenate([b.steps for b in batches]).tolist() == [
+        s for s in range(250) for _ in range(10)]
+    for b in batches:
+        acc.release(b.nbytes)
+    assert acc.used_bytes == 0

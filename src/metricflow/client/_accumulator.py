@@ -76,9 +76,10 @@ class Accumulator:
     """All runs' unsent points of one client, with a byte bound."""
 
     def __init__(self, max_bytes: int, batch_points: int, block_timeout_s: float,
-                 drop_when_full: bool = False) -> None:
+                 drop_when_full: bool = False, max_batch_points: int = 250_000) -> None:
         self.max_bytes = max_bytes
         self.batch_points = batch_points
+        self.max_batch_points = max_batch_points  # well under the server's 1M limit
         self.block_timeout_s = block_timeout_s
         self.drop_when_full = drop_when_full
         self.dropped_points = 0
@@ -161,14 +162,23 @@ class Accumulator:
         for rid, b, kidx, vals, rsteps, rts, rn in taken:
             counts = np.frombuffer(rn, dtype=np.int32)
             n = len(vals)
-            out.append(DrainedBatch(
-                run_id=rid, keys=list(b.keys),
-                key_index=np.frombuffer(kidx, dtype=np.int32),
-                steps=np.repeat(np.frombuffer(rsteps, dtype=np.int64), counts),
-                timestamps=np.repeat(np.frombuffer(rts, dtype=np.int64), counts),
-                values=np.frombuffer(vals, dtype=np.float64),
-                nbytes=n * POINT_BYTES + len(counts) * ROW_BYTES,
-            ))
+            keys = list(b.keys)
+            key_index = np.frombuffer(kidx, dtype=np.int32)
+            steps = np.repeat(np.frombuffer(rsteps, dtype=np.int64), counts)
+            timestamps = np.repeat(np.frombuffer(rts, dtype=np.int64), counts)
+            values = np.frombuffer(vals, dtype=np.float64)
+            left = n * POINT_BYTES + len(counts) * ROW_BYTES  # what append() counted
+            row_bytes = len(counts) * ROW_BYTES
+            # A busy run can buffer millions of points between sends; split it so
+            # no message passes the server's per-batch and gRPC size limits. Each
+            # part carries its share of the counted bytes; the last one the rest.
+            for lo in range(0, n, self.max_batch_points):
+                hi = min(lo + self.max_batch_points, n)
+                nbytes = left if hi == n else (
+                    (hi - lo) * POINT_BYTES + (hi - lo) * row_bytes // n)
+                left -= nbytes
+                out.append(DrainedBatch(rid, keys, key_index[lo:hi], steps[lo:hi],
+                                        timestamps[lo:hi], values[lo:hi], nbytes))
         return out
 
     def release(self, nbytes: int) -> None:

@@ -146,24 +146,32 @@ class Sender:
                 except TimeoutError:
                     pass
                 self._wake.clear()  # type: ignore[union-attr]
-            retry, self._retry = self._retry, []
-            for seq in retry:
-                if (item := self._inflight.get(seq)) is not None:
-                    await call.write(item.msg)
+            await self._write_retries(call)
             for batch in self.acc.drain():
                 msg = self._encode(batch)
                 self._queued.append(_Inflight(msg, batch.nbytes, len(batch.values)))
             while self._queued:
-                await self._wait_window(reader)
+                await self._wait_window(call, reader)
                 item = self._queued.popleft()
                 # In flight before the write: if the stream breaks now, it is resent.
                 self._inflight[item.msg.seq] = item
                 await call.write(item.msg)
 
-    async def _wait_window(self, reader: asyncio.Future) -> None:
-        """Wait for a free in-flight slot; give up if the ack stream died meanwhile."""
+    async def _write_retries(self, call: grpc.aio.StreamStreamCall) -> None:
+        retry, self._retry = self._retry, []
+        for seq in retry:
+            if (item := self._inflight.get(seq)) is not None:
+                await call.write(item.msg)
+
+    async def _wait_window(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future) -> None:
+        """Wait for a free in-flight slot; give up if the ack stream died meanwhile.
+
+        Batches the server pushed back stay in flight until resent, so while
+        waiting we also write the retries that fall due (they free the slots).
+        """
         while len(self._inflight) >= self.max_inflight:
             _raise_if_done(reader)
+            await self._write_retries(call)
             self._acked.clear()  # type: ignore[union-attr]
             waiter = asyncio.ensure_future(self._acked.wait())  # type: ignore[union-attr]
             try:
@@ -201,6 +209,7 @@ class Sender:
         # Writes happen only in the send loop (gRPC forbids concurrent writes).
         self._retry.append(seq)
         self._wake.set()  # type: ignore[union-attr]
+        self._acked.set()  # type: ignore[union-attr] - wakes a full-window wait too
 
     def _finish(self, seq: int, item: _Inflight) -> None:
         del self._inflight[seq]

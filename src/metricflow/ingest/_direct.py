@@ -31,8 +31,12 @@ class DirectSinkConfig:
     """Longest time a batch waits before its group is committed."""
     max_group_points: int = 100_000
     """Commit as soon as this many points wait."""
-    max_pending_points: int = 8_000_000
-    """Bound of the buffer; beyond it submits fail with RESOURCE_EXHAUSTED."""
+    max_pending_points: int = 2_000_000
+    """Bound of the buffer; beyond it submits fail with RESOURCE_EXHAUSTED (clients
+    keep their own bounded buffers and resend after the retry hint)."""
+    max_insert_points: int = 500_000
+    """Largest single insert; a backlog is written as several inserts of this size,
+    which bounds the writer's peak memory (Arrow table + ClickHouse sort)."""
     dedup_window: int = 200_000
     """How many recent batch ids are remembered to ack retries without a re-insert."""
 
@@ -71,7 +75,11 @@ class DirectSink:
                 m.DUPLICATE_BATCHES.inc()
                 fut.set_result(None)
                 return fut
-            if self._pending_points + batch.n > self.config.max_pending_points:
+            # An empty buffer always takes one batch (its size is capped by the
+            # per-batch limit): otherwise a batch larger than the bound would be
+            # refused forever and its client would retry without end.
+            if (self._pending_points
+                    and self._pending_points + batch.n > self.config.max_pending_points):
                 m.REJECTED.labels(reason="sink_full").inc()
                 raise ResourceExhausted(
                     f"ingest buffer holds {self._pending_points} points; the limit is "
@@ -106,15 +114,27 @@ class DirectSink:
                     waited = time.monotonic() - self._first_pending_at
                     urgent = self._records or self._pending_points >= self.config.max_group_points
                     if urgent or waited >= self.config.linger_s or self._closing:
-                        batches, records = self._batches, self._records
-                        self._batches, self._records = [], []
-                        self._pending_points = 0
-                        return batches, records
+                        return self._cut_group()
                     self._cond.wait(self.config.linger_s - waited)
                 elif self._closing:
                     return None
                 else:
                     self._cond.wait()
+
+    def _cut_group(self) -> tuple[list, list]:
+        """Take all records and up to max_insert_points of batches (lock held)."""
+        cap, taken, n = self.config.max_insert_points, 0, 0
+        for b, _, _ in self._batches:
+            if n and taken + b.n > cap:
+                break
+            taken += b.n
+            n += 1
+        batches, self._batches = self._batches[:n], self._batches[n:]
+        records, self._records = self._records, []
+        self._pending_points -= taken
+        if self._batches:
+            self._first_pending_at = time.monotonic() - self.config.linger_s  # due now
+        return batches, records
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
