@@ -166,7 +166,9 @@ def test_clickhouse_outage_lag_grows_then_drains(pipeline: Pipeline) -> None:
     c = pipeline.client(ingest.uri)
     plan = Plan(runs=2, steps=3000, keys=10)
     pipeline.create_runs(c, plan)
-    wait_for(lambda: writer.stats()["consumer_lag"] == 0, 30, "run records inserted")
+    # lag 0 alone can hold before the writer consumed anything: wait for its commit
+    wait_for(lambda: writer.metric("metricflow_writer_commits_total") >= 1
+             and writer.stats()["consumer_lag"] == 0, 30, "run records inserted")
     (pipeline.control / "outage").touch()  # every ClickHouse call now fails
     log_plan(c, plan)  # acked: the data is in Kafka even though ClickHouse is down
     wait_for(lambda: writer.stats()["consumer_lag"] > 0, 20, "lag to appear")
@@ -185,8 +187,9 @@ def test_clickhouse_outage_lag_grows_then_drains(pipeline: Pipeline) -> None:
 
 
 def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipeline) -> None:
-    (pipeline.control / "slow").write_text("0.15")  # writer drains far slower than clients
-    writer = pipeline.writer("--max-mb", "4")
+    # Writer drains far slower than clients: 0.5 s per insert of at most 1 MB.
+    (pipeline.control / "slow").write_text("0.5")
+    writer = pipeline.writer("--max-mb", "1")
     ingest = pipeline.ingest("--inflight-mb", "1")
     buffer_bytes = 1 << 20
     clients = [pipeline.client(ingest.uri, buffer_bytes=buffer_bytes, batch_points=4096)
@@ -198,11 +201,15 @@ def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipelin
     threads = [threading.Thread(target=log_plan, args=(cl, p)) for cl, p in zip(clients, plans)]
     for t in threads:
         t.start()
+    max_lag = 0  # the writer measures lag once a second: keep the largest sample
     while any(t.is_alive() for t in threads):
         rss["ingest"] = max(rss["ingest"], ingest.rss_mb())
         rss["writer"] = max(rss["writer"], writer.rss_mb())
+        max_lag = max(max_lag, writer.stats()["consumer_lag"])
         time.sleep(0.2)
-    lag_at_ack = writer.stats()["consumer_lag"]
+    for _ in range(10):  # and for a moment after the last ack
+        max_lag = max(max_lag, writer.stats()["consumer_lag"])
+        time.sleep(0.2)
     (pipeline.control / "slow").unlink()
     reads = pipeline.client(writer.uri)
     all_ids = [r for p in plans for r in p.run_ids]
@@ -218,6 +225,6 @@ def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipelin
     assert ingest.metric("metricflow_kafka_inflight_peak_bytes") <= 1 << 20
     assert ingest.metric("metricflow_ingest_rejected_total", 'reason="kafka_inflight_full"') > 0
     # Writer: pending bytes bounded by max_bytes plus one fetch; the backlog waited in Kafka.
-    assert writer.stats()["peak_pending_bytes"] <= 4 * 2**20 + 32 * 2**20
-    assert lag_at_ack > 0, "the writer should have been behind when clients finished"
+    assert writer.stats()["peak_pending_bytes"] <= 1 * 2**20 + 32 * 2**20
+    assert max_lag > 0, "the writer should have been behind while clients logged"
     assert rss["ingest"] < 600 and rss["writer"] < 1500, rss

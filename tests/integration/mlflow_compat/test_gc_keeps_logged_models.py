@@ -30,6 +30,7 @@ def test_gc_keeps_registered_logged_model(tmp_path, monkeypatch):
     try:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{srv.server.http_port}")
         mlflow.set_tracking_uri(f"http://127.0.0.1:{srv.server.http_port}")
+        mlflow.set_experiment("gc-kept")  # other modules leave an active experiment behind
         with mlflow.start_run():
             mlflow.sklearn.log_model(LogisticRegression(max_iter=500).fit(x, y), name="model",
                                      registered_model_name="gc-kept")
