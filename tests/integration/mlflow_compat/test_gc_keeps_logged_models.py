@@ -21,15 +21,21 @@ def _serve(data):
                                      sink=DirectSinkConfig(linger_s=0.005))).start()
 
 
-def test_gc_keeps_registered_logged_model(tmp_path, monkeypatch):
+def _point_mlflow_at(srv) -> None:
+    # Both URIs: other modules leave a registry URI of their own server behind.
+    uri = f"http://127.0.0.1:{srv.server.http_port}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def test_gc_keeps_registered_logged_model(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
     x, y = sklearn_datasets.load_iris(return_X_y=True)
     data = tmp_path / "data"
     srv = _serve(data)
     try:
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{srv.server.http_port}")
-        mlflow.set_tracking_uri(f"http://127.0.0.1:{srv.server.http_port}")
+        _point_mlflow_at(srv)
         mlflow.set_experiment("gc-kept")  # other modules leave an active experiment behind
         with mlflow.start_run():
             mlflow.sklearn.log_model(LogisticRegression(max_iter=500).fit(x, y), name="model",
@@ -46,7 +52,7 @@ def test_gc_keeps_registered_logged_model(tmp_path, monkeypatch):
     assert '"bytes_freed": 0' not in out.stdout  # the deleted run's text was swept
     srv = _serve(data)
     try:
-        mlflow.set_tracking_uri(f"http://127.0.0.1:{srv.server.http_port}")
+        _point_mlflow_at(srv)
         model = mlflow.pyfunc.load_model("models:/gc-kept/1")
         assert model.predict(x[:5]).tolist() == y[:5].tolist()
     finally:
