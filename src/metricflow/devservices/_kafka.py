@@ -248,8 +248,8 @@ class KafkaBroker(ManagedService):
         argv = self._java(
             "kafka.tools.StorageTool",
             "format",
-            "--cluster-id",
-            _kafka_uuid(),
+            # `=` form: a base64 id may start with '-', which argparse reads as a flag
+            f"--cluster-id={_kafka_uuid()}",
             "--config",
             str(config),
             "--ignore-formatted",
