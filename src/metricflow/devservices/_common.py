@@ -171,7 +171,18 @@ def spawn(
         cwd: Working directory.
         run_as: (uid, gid) to switch to before exec, e.g. the `postgres` user.
     """
-    preexec = _as_user_then_die_with_parent(*run_as) if run_as else _die_with_parent
+    # Python code between fork and exec (preexec_fn) can crash or hang the child when
+    # other threads (gRPC, chDB) held locks at fork time: a segfault was seen in CI.
+    # util-linux `setpriv` sets the parent-death signal (and the user) after exec instead.
+    setpriv = shutil.which("setpriv")
+    preexec = None
+    if setpriv is not None:
+        prefix = [setpriv]
+        if run_as:
+            prefix += [f"--reuid={run_as[0]}", f"--regid={run_as[1]}", "--clear-groups"]
+        argv = [*prefix, "--pdeathsig=KILL", "--", *argv]
+    else:
+        preexec = _as_user_then_die_with_parent(*run_as) if run_as else _die_with_parent
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             list(argv),
