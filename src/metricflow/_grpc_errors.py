@@ -9,12 +9,13 @@ from typing import Any, TypeVar
 
 import grpc
 
-from metricflow.errors import ErrorCode, MetricflowError, error_from_code
+from metricflow.errors import STATUS_TABLE, ErrorCode, MetricflowError, error_from_code
 
 log = logging.getLogger(__name__)
 CODE_KEY = "mf-error-code"
 RETRY_KEY = "mf-retry-after-s"
 T = TypeVar("T")
+_BY_STATUS = {status: code for code, (status, _http) in STATUS_TABLE.items()}
 
 
 async def abort(context: grpc.aio.ServicerContext, err: MetricflowError) -> None:
@@ -51,16 +52,8 @@ def from_rpc_error(e: grpc.RpcError) -> MetricflowError:
     md = dict(e.trailing_metadata() or ())  # type: ignore[attr-defined]
     code = md.get(CODE_KEY)
     msg = e.details() or str(e)  # type: ignore[attr-defined]
-    if code is None:
-        status = e.code()  # type: ignore[attr-defined]
-        code = {grpc.StatusCode.UNAVAILABLE: ErrorCode.UNAVAILABLE,
-                grpc.StatusCode.DEADLINE_EXCEEDED: ErrorCode.DEADLINE_EXCEEDED,
-                grpc.StatusCode.RESOURCE_EXHAUSTED: ErrorCode.RESOURCE_EXHAUSTED,
-                grpc.StatusCode.UNAUTHENTICATED: ErrorCode.UNAUTHENTICATED,
-                grpc.StatusCode.PERMISSION_DENIED: ErrorCode.PERMISSION_DENIED,
-                grpc.StatusCode.NOT_FOUND: ErrorCode.RESOURCE_DOES_NOT_EXIST,
-                grpc.StatusCode.INVALID_ARGUMENT: ErrorCode.INVALID_PARAMETER_VALUE,
-                }.get(status, ErrorCode.INTERNAL_ERROR).value
+    if code is None:  # no metricflow code: a transport failure or a foreign server
+        code = _BY_STATUS.get(e.code().name, ErrorCode.INTERNAL_ERROR).value  # type: ignore[attr-defined]
     details: dict[str, Any] = {}
     if RETRY_KEY in md:
         details["retry_after_s"] = float(md[RETRY_KEY])

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from metricflow._grpc_errors import from_rpc_error
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
 from metricflow.errors import AlreadyExists
@@ -16,7 +17,6 @@ from metricflow.registry._convert import (
     model_from_pb,
     version_from_pb,
 )
-from metricflow.registry._errors import from_rpc_error
 from metricflow.registry._types import AuditEntry, Experiment, ModelVersion, RegisteredModel
 
 T = TypeVar("T")

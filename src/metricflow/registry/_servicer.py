@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from metricflow._grpc_errors import abort as abort_with
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
 from metricflow.errors import MetricflowError
 from metricflow.registry._convert import experiment_to_pb
-from metricflow.registry._errors import abort_with
 
 if TYPE_CHECKING:
     from metricflow.store.metadata import MetadataStore

@@ -88,8 +88,3 @@ def _summary(run_code: np.ndarray, key_code: np.ndarray, n_keys: int, steps: np.
         "last_step": steps[last], "last_timestamp": ts[last], "last_value": values[last],
         "min_value": mn, "max_value": mx,
     })
-
-
-def metrics_table(batches: Sequence[DecodedMetrics]) -> pa.Table:
-    """Only the points table (see build_insert)."""
-    return build_insert(batches).metrics

@@ -7,8 +7,7 @@ All user values travel as bound parameters.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -188,21 +187,3 @@ class MetricStore:
             parameters=params,
         ).result_rows[0]
         return int(row[0]), float(row[1])
-
-    def list_run_ids(self, experiment_ids: Sequence[str], view_type: str = "active",
-                     limit: int = 1000, offset: int = 0,
-                     hidden_experiments: Mapping[str, bool] | None = None) -> list[str]:
-        """Run ids of experiments, newest first (the basic search path)."""
-        stage = {"active": "AND lifecycle_stage = 'active'",
-                 "deleted": "AND lifecycle_stage = 'deleted'", "all": ""}[view_type]
-        res = self.client.query(
-            f"SELECT run_id FROM {self.db}.runs FINAL "
-            "WHERE experiment_id IN {exps:Array(String)} " + stage +
-            f" ORDER BY start_time DESC, run_id LIMIT {int(limit)} OFFSET {int(offset)}",
-            parameters={"exps": list(experiment_ids)},
-        )
-        return [r[0] for r in res.result_rows]
-
-
-def now_ns() -> int:
-    return time.time_ns()
