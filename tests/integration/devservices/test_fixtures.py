@@ -38,7 +38,7 @@ def test_kafka_bootstrap_fixture_round_trip(kafka_bootstrap: str, kafka_topic_pr
 def test_postgres_url_fixture_is_a_fresh_database(
     postgres_url: str, devservices_run_id: str, make_postgres_database: object
 ) -> None:
-    sa = pytest.importorskip("sqlalchemy")
+    import sqlalchemy as sa
     assert postgres_url.startswith("postgresql+psycopg://")
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:

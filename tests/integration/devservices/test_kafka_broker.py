@@ -6,12 +6,11 @@ import asyncio
 import signal
 from collections.abc import Iterator
 
+import aiokafka  # noqa: F401 - installed by the dev extra; missing must fail
+import cramjam  # noqa: F401 - aiokafka needs it for lz4
 import pytest
 
 from metricflow.devservices import KafkaBroker, metadata_ready
-
-pytest.importorskip("aiokafka")
-pytest.importorskip("cramjam")  # aiokafka needs it for lz4
 
 
 @pytest.fixture(scope="module")

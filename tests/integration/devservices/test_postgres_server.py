@@ -5,12 +5,11 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 
+import psycopg  # noqa: F401 - installed by the server extra; missing must fail
 import pytest
+import sqlalchemy as sa
 
 from metricflow.devservices import PostgresServer
-
-sa = pytest.importorskip("sqlalchemy")
-pytest.importorskip("psycopg")
 
 
 @pytest.fixture(scope="module")

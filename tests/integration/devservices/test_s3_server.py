@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 
+import boto3  # noqa: F401 - installed by the dev extra; missing must fail
+import moto.server  # noqa: F401
 import pytest
 
 from metricflow.devservices import S3Server
-
-pytest.importorskip("boto3")
-pytest.importorskip("moto.server")
 
 
 @pytest.mark.parametrize("mode", ["process", "thread"])

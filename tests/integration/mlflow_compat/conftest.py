@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import mlflow  # noqa: F401, E402 - pinned in the dev extra; missing must fail, not skip
 import pytest
-
-pytest.importorskip("mlflow")
-pytest.importorskip("sklearn")
+import sklearn  # noqa: F401, E402
 
 # Quiet, fast-failing client: no telemetry, no 5-minute retry loops on a 500.
 for _k, _v in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
@@ -139,7 +138,6 @@ def reference() -> Live:
 @pytest.fixture()
 def tracking(mf_live: Live) -> Iterator[str]:
     """Point the fluent mlflow API at the shared metricflow server for one test."""
-    import mlflow
 
     mlflow.set_tracking_uri(mf_live.uri)
     mlflow.set_registry_uri(mf_live.uri)

@@ -6,14 +6,12 @@ import os
 import subprocess
 import sys
 
-import pytest
+import mlflow
+import sklearn.datasets as sklearn_datasets
 
 from metricflow.ingest._direct import DirectSinkConfig
 from metricflow.server._config import ServerConfig
 from metricflow.server._embedded import ServerThread
-
-mlflow = pytest.importorskip("mlflow")
-sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
 
 def _serve(data):
