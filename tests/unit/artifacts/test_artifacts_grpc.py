@@ -69,7 +69,7 @@ def test_resume_after_interruption(client: ArtifactClient, channel: grpc.Channel
 def test_corrupt_chunk_is_rejected(channel: grpc.Channel, store: ArtifactStore) -> None:
     stub = pb_grpc.ArtifactServiceStub(channel)
     raw = os.urandom(50_000)
-    bad = encode_chunk(raw[:-1] + b"\x01")
+    bad = encode_chunk(raw[:-1] + bytes([raw[-1] ^ 1]))  # always differs from raw
     with pytest.raises(grpc.RpcError) as ei:
         stub.UploadChunks(iter([pb.ChunkPart(hash=hash_bytes(raw), data=bad, last=True)]))
     assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
