@@ -32,7 +32,7 @@ ORDER BY (run_id, key);
 
 -- The full point identity is the sort key: a replayed point is the same row.
 CREATE TABLE IF NOT EXISTS metricflow.metrics_local ON CLUSTER '{cluster}' (
-    run_id String, key LowCardinality(String), step Int64, timestamp Int64, value Float64
+    run_id LowCardinality(String), key LowCardinality(String), step Int64, timestamp Int64, value Float64
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/metrics', '{replica}')
 ORDER BY (run_id, key, step, timestamp, value)
 SETTINGS replicated_deduplication_window = 1000;

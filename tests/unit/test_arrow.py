@@ -46,5 +46,42 @@ def test_summary_matches_reference():
 def test_keys_are_remapped_across_batches():
     t = build_insert([_batch("r1", ["x", "y"], [1, 0], [0, 0], [0, 0], [1, 2]),
                       _batch("r2", ["y", "z"], [0, 1], [0, 0], [0, 0], [3, 4])])
-    assert t.metrics.column("key").to_pylist() == ["y", "x", "y", "z"]
-    assert t.metrics.column("run_id").to_pylist() == ["r1", "r1", "r2", "r2"]
+    rows = list(zip(*[t.metrics.column(c).to_pylist() for c in ("run_id", "key", "value")]))
+    assert rows == [("r1", "x", 2.0), ("r1", "y", 1.0), ("r2", "y", 3.0), ("r2", "z", 4.0)]
+
+
+def _rows(t):
+    cols = ("run_id", "key", "step", "timestamp", "value")
+    return list(zip(*[t.metrics.column(c).to_pylist() for c in cols]))
+
+
+def test_rows_come_out_in_table_order():
+    # Keys in arrival order that is not string order (incl. non-ASCII and case),
+    # steps in order per key: the fast path (stable sort by run and key only).
+    keys = ["loss", "acc", "Zeta", "\u00e9t\u00e9", "a\u4e2d"]
+    n = 50
+    kidx = np.tile(np.arange(len(keys)), n)
+    steps = np.repeat(np.arange(n), len(keys))
+    b1 = _batch("run-b", keys, kidx, steps, steps * 10, np.arange(len(kidx), dtype=float))
+    b0 = _batch("run-a", keys[::-1], kidx, steps, steps * 10, -np.arange(len(kidx), dtype=float))
+    t = build_insert([b1, b0])
+    rows = _rows(t)
+    assert rows == sorted(rows, key=lambda r: (r[0].encode(), r[1].encode(), r[2], r[3]))
+    ref = sorted(
+        [(b.run_id, b.keys[k], int(s), int(ts), float(v))
+         for b in (b1, b0) for k, s, ts, v in zip(b.key_index, b.steps, b.timestamps, b.values)],
+        key=lambda r: (r[0].encode(), r[1].encode(), r[2], r[3]))
+    assert rows == ref
+
+
+def test_out_of_order_steps_fall_back_to_a_full_sort():
+    b = _batch("r", ["k"], [0, 0, 0, 0], [3, 1, 2, 1], [0, 5, 0, 4], [30.0, 11.0, 20.0, 10.0])
+    t = build_insert([b])
+    assert [r[2:] for r in _rows(t)] == [(1, 4, 10.0), (1, 5, 11.0), (2, 0, 20.0), (3, 0, 30.0)]
+    s = t.summary.to_pylist()[0]
+    assert (s["last_step"], s["last_value"], s["min_value"], s["max_value"]) == (3, 30.0, 10.0, 30.0)
+
+
+def test_tied_step_and_timestamp_keep_arrival_order_for_last():
+    b = _batch("r", ["k"], [0, 0, 0], [1, 2, 2], [7, 7, 7], [1.0, 5.0, 3.0])
+    assert build_insert([b]).summary.to_pylist()[0]["last_value"] == 3.0
