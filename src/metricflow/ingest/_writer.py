@@ -111,11 +111,10 @@ class KafkaWriter:
         if self._task is not None:
             await self._task
         async with self._lock:
-            if self._group:
-                try:
-                    await asyncio.wait_for(self._flush_locked(), flush_timeout_s)
-                except TimeoutError:
-                    log.warning("final insert did not finish; the next owner replays it")
+            try:
+                await asyncio.wait_for(self._flush_all_locked(), flush_timeout_s)
+            except TimeoutError:
+                log.warning("final insert did not finish; the next owner replays it")
         if self._lag_monitor is not None:
             await self._lag_monitor.stop()
         if self._consumer is not None:
@@ -143,7 +142,7 @@ class KafkaWriter:
                     for tp, records in got.items():
                         if tp in owned:
                             self._add(records)
-                if self._group and self._group_due(linger):
+                while self._group and self._group_due(linger):
                     await self._flush_locked()
 
     def _add(self, records: list[Any]) -> None:
@@ -165,11 +164,35 @@ class KafkaWriter:
                 or time.monotonic() - self._group_started >= linger
                 or self._stopping)
 
+    async def _flush_all_locked(self) -> None:
+        while self._group:
+            await self._flush_locked()
+
+    def _cut(self) -> tuple[list[Any], int]:
+        """The oldest pending messages up to max_rows/max_bytes (at least one).
+
+        One poll can return far more than one insert should hold (a writer that
+        fell behind fetches up to fetch_max_bytes at once). Inserting it whole
+        made the first of those points wait for the whole insert; cutting keeps
+        inserts at the configured size. Offsets stay correct: each partition's
+        messages are in order, and cuts are committed in order.
+        """
+        c = self.config
+        budget = min(c.max_bytes, c.max_rows * _POINT_BYTES)
+        taken, size = 0, 0
+        for r in self._group:
+            n = len(r.value or b"")
+            if taken and size + n > budget:
+                break
+            taken, size = taken + 1, size + n
+        return self._group[:taken], size
+
     async def _flush_locked(self) -> None:
-        """Insert the pending group (retrying while the store is down), then commit it."""
+        """Insert the oldest cut of the pending group (retrying while the store is
+        down), then commit it. The rest stays pending, with its original age."""
         from aiokafka.structs import OffsetAndMetadata  # noqa: PLC0415
 
-        records, nbytes = self._group, self._group_bytes
+        records, nbytes = self._cut()
         offsets: dict[Any, int] = {}
         for r in records:
             tp = (r.topic, r.partition)
@@ -210,8 +233,9 @@ class KafkaWriter:
         self.messages_written += len(records)
         ts = np.fromiter((r.timestamp for r in records), dtype=np.float64, count=len(records))
         self.lags.add((done_ms - ts) / 1000.0)
-        self._group, self._group_bytes = [], 0
-        km.PENDING_BYTES.set(0)
+        self._group = self._group[len(records):]
+        self._group_bytes -= nbytes
+        km.PENDING_BYTES.set(self._group_bytes)
         from aiokafka.structs import TopicPartition  # noqa: PLC0415
 
         commit = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()}

@@ -85,3 +85,19 @@ def test_role_parsers_take_defaults_and_flags() -> None:
     assert a.grpc_port == 50071
     a = p.parse_args(["registry", "--metadata", "sqlite:////tmp/x.db"])
     assert a.metadata == "sqlite:////tmp/x.db"
+
+
+def test_writer_cuts_a_large_poll_into_inserts_of_the_configured_size() -> None:
+    from metricflow.ingest._writer import KafkaWriter
+
+    w = KafkaWriter.__new__(KafkaWriter)  # only the grouping state, no store or consumer
+    w.config = WriterConfig(max_rows=1000, max_bytes=1 << 20)
+    budget = 1000 * 28
+    w._group = [SimpleNamespace(value=b"x" * n) for n in (10_000, 10_000, 10_000, 50_000, 1)]
+    first, size = w._cut()
+    assert [len(r.value) for r in first] == [10_000, 10_000] and size == 20_000 <= budget
+    w._group = w._group[2:]
+    nxt, size = w._cut()
+    assert [len(r.value) for r in nxt] == [10_000] and size == 10_000
+    w._group = w._group[1:]  # a message larger than the budget still goes, alone
+    assert [len(r.value) for r in w._cut()[0]] == [50_000]
