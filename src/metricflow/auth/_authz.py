@@ -65,6 +65,9 @@ class Authorizer:
         self.store, self.config = store, config
         self._run_experiments = run_experiments
         self.runs = _RunCache()
+        self.owners: dict[str, Callable[[str], str | None]] = {}
+        """Other kinds that inherit an experiment's permission (e.g. "logged_model" ->
+        its experiment id, registered by the MLflow front end); None = does not exist."""
 
     # ------------------------------------------------------------ runs
     def experiments_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
@@ -82,6 +85,15 @@ class Authorizer:
                 self.runs.put(r, exp)
                 out[r] = exp
         return out
+
+    def remember_run(self, run_id: str, experiment_id: str) -> None:
+        """Record the owner of a run this process just created (before the data plane shows it).
+
+        First owner wins: a run never changes experiment, so a later create that reuses
+        a run id cannot move the run into an experiment the caller controls.
+        """
+        if run_id and experiment_id and self.runs.get(run_id) is None:
+            self.runs.put(run_id, experiment_id)
 
     # ------------------------------------------------------------ decisions
     def experiment_level(self, p: Principal, experiment_id: str) -> Permission:
@@ -133,6 +145,11 @@ class Authorizer:
             have, what = self.experiment_level(p, exp), f"experiment {exp} (run {n.ident})"
         elif n.kind == "experiment":
             have, what = self.experiment_level(p, n.ident), f"experiment {n.ident}"
+        elif n.kind in self.owners:
+            exp = self.owners[n.kind](n.ident)
+            if exp is None:
+                raise NotFound(f"{n.kind} {n.ident!r} does not exist", field=n.kind)
+            have, what = self.experiment_level(p, exp), f"experiment {exp} ({n.kind} {n.ident})"
         elif n.kind == "model":
             have, what = self.model_level(p, n.ident), f"registered model {n.ident!r}"
         else:  # an unknown kind is a policy bug: fail closed

@@ -20,7 +20,15 @@ from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
 from metricflow.auth._context import CURRENT
 from metricflow.auth._guard import Guard
-from metricflow.auth._policy import FAIL_CLOSED, GRPC_RULES, WRITE_METHOD, Rule
+from metricflow.auth._policy import (
+    FAIL_CLOSED,
+    GRPC_RULES,
+    PUBLIC_GRPC,
+    RUN_ID_METADATA,
+    RUN_SCOPED_BY_METADATA,
+    WRITE_METHOD,
+    Rule,
+)
 from metricflow.auth._types import Principal
 from metricflow.auth._wirescan import scan_seq, scan_write_batch
 from metricflow.errors import MetricflowError
@@ -33,6 +41,20 @@ def _authorization(context: grpc.aio.ServicerContext) -> str | None:
         if key == "authorization":
             return value if isinstance(value, str) else None
     return None
+
+
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == name and isinstance(value, str):
+            return value
+    return ""
+
+
+class _RunScoped:
+    """What the policy sees of a request whose run id travels in metadata."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
 
 
 def _cert_user(context: grpc.aio.ServicerContext) -> str | None:
@@ -53,6 +75,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = details.method
+        if method in PUBLIC_GRPC:
+            return handler  # health probes; they reveal nothing but serving/not serving
         rule = GRPC_RULES.get(method, FAIL_CLOSED)
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
@@ -76,6 +100,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def _admit(self, context: grpc.aio.ServicerContext, method: str, rule: Rule,
                      request: Any) -> Principal | None:
+        if method in RUN_SCOPED_BY_METADATA:
+            request = _RunScoped(_metadata(context, RUN_ID_METADATA))
         try:
             return await self.guard.admit(_authorization(context), peer=context.peer() or "",
                                           cert_user=_cert_user(context), where=method,
@@ -91,7 +117,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if rule.after == "record_run" and self.guard.authz is not None:
             info = getattr(response, "run", None)
             if info is not None and info.run_id:
-                self.guard.authz.runs.put(info.run_id, info.experiment_id)
+                self.guard.authz.remember_run(info.run_id, info.experiment_id)
 
     def _unary(self, inner: Any, method: str, rule: Rule) -> Any:
         async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:

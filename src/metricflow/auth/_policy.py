@@ -15,6 +15,7 @@ from typing import Any
 
 from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._types import Permission
+from metricflow.errors import PermissionDenied
 
 R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
 Resolver = Callable[[Authorizer, Any], list[Need]]
@@ -126,6 +127,20 @@ def _dedup(a: Authorizer, r: Any) -> list[Need]:
     return [Need("run", rid, R)] if rid else [Need("admin", "", M)]
 
 
+RUN_ID_METADATA = "mf-run-id"
+"""gRPC metadata naming the run a chunk read is for (chunk requests carry only hashes)."""
+
+
+def _chunk_read(a: Authorizer, r: Any) -> list[Need]:
+    # A chunk hash alone is no capability: the caller names the run whose manifest
+    # listed it, needs READ on that run, and the servicer checks the chunk belongs to it.
+    rid = _str(r, "run_id")
+    if not rid:
+        raise PermissionDenied(f"chunk reads must name their run in the {RUN_ID_METADATA!r} "
+                               "metadata (admins excepted)", field=RUN_ID_METADATA)
+    return [Need("run", rid, R)]
+
+
 _ING, _Q = "/metricflow.ingest.v1.IngestService/", "/metricflow.query.v1.QueryService/"
 _EX, _RG = "/metricflow.registry.v1.ExperimentService/", "/metricflow.registry.v1.RegistryService/"
 _AR = "/metricflow.artifacts.v1.ArtifactService/"
@@ -160,12 +175,13 @@ GRPC_RULES: dict[str, Rule] = {
     _RG + "DeleteModelVersionTag": model(E), _RG + "GetLatestVersions": model(R),
     _RG + "GetModelVersionByAlias": model(R), _RG + "SearchModelVersions": search(),
     _RG + "ResolveModelUri": Rule(_resolve_uri), _RG + "SearchAuditLog": Rule(_audit_search),
-    # Chunks are content-addressed and shared between runs; a chunk hash is a capability
-    # learned from a manifest the caller could read (see docs/security.md).
+    # Chunks are content-addressed and shared between runs. Uploads need any edit-scoped
+    # credential (a manifest commit needs EDIT on its run); reads are run-scoped: READ on
+    # the run named in `mf-run-id`, and the chunk must be in one of its manifests.
     _AR + "MissingChunks": anyone(E), _AR + "UploadChunks": anyone(E),
     _AR + "PresignUploads": anyone(E), _AR + "FinalizeUploads": anyone(E),
     _AR + "CommitManifest": run(E), _AR + "ListArtifacts": run(R), _AR + "GetManifest": run(R),
-    _AR + "DownloadChunks": anyone(R), _AR + "PresignDownloads": anyone(R),
+    _AR + "DownloadChunks": Rule(_chunk_read), _AR + "PresignDownloads": Rule(_chunk_read),
     _AR + "DedupStats": Rule(_dedup),
 }
 
@@ -224,5 +240,15 @@ HTTP_RULES: dict[tuple[str, str], Rule] = {
     ("POST", _V + "/auth/permissions/registered-models/delete"): model(M),
 }
 
+RUN_SCOPED_BY_METADATA = frozenset({_AR + "DownloadChunks", _AR + "PresignDownloads"})
+"""Methods whose run id comes from the `mf-run-id` metadata, not the request message."""
+
+PUBLIC_GRPC = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+"""gRPC methods served without credentials (the standard health protocol, for probes)."""
+
 FAIL_CLOSED = Rule(lambda a, r: [Need("admin", "", M)])
 """Rule of anything not in the tables: admins only."""
+
+from metricflow.auth._policy_mlflow import mlflow_rules  # noqa: E402 - uses the helpers above
+
+HTTP_RULES.update(mlflow_rules())

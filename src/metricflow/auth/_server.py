@@ -7,6 +7,7 @@ the search-scoped query core and metadata view, and the registry actor hooks.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,17 +71,36 @@ class ServerAuth:
         return secure_app(app, self.guard, extra)
 
 
-def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any) -> ServerAuth:
-    """Build the auth layer over the control-plane store and the data plane's run table."""
+def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any,
+                      run_wait_s: float = 0.0) -> ServerAuth:
+    """Build the auth layer over the control-plane store and the data plane's run table.
+
+    Args:
+        metric_store: anything with `get_run_infos(run_ids)`; None = no data plane (only
+            runs created through this process are known, see `Authorizer.remember_run`).
+        run_wait_s: with the Kafka write path a run created a moment ago (on another node)
+            may not be in ClickHouse yet; unknown runs are looked up again for this long.
+    """
     engine = getattr(metadata, "engine", None)
     store = AuthStore(engine) if engine is not None else None
     if config.enabled and store is None:
         raise RuntimeError("auth needs a SQL metadata store (users, tokens, grants)")
     authn = Authenticator(store, config) if store is not None else None
 
-    def run_experiments(run_ids: list[str]) -> dict[str, str]:
+    def lookup(run_ids: list[str]) -> dict[str, str]:
+        if metric_store is None:
+            return {}
         infos = metric_store.get_run_infos(run_ids)
         return {r: i.experiment_id for r, i in infos.items()}
+
+    def run_experiments(run_ids: list[str]) -> dict[str, str]:
+        out = lookup(run_ids)
+        deadline = time.monotonic() + run_wait_s
+        while metric_store is not None and len(out) < len(set(run_ids)) \
+                and time.monotonic() < deadline:
+            time.sleep(0.25)  # in a worker thread (Guard runs authorization off the loop)
+            out.update(lookup([r for r in run_ids if r not in out]))
+        return out
 
     authz = Authorizer(store, config, run_experiments) if store is not None else None
     if config.enabled and store is not None and not store.list_users():
