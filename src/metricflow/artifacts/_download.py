@@ -19,11 +19,16 @@ from metricflow.errors import InvalidArgument, InvalidState
 BATCH_BYTES = 32 << 20  # raw bytes of chunks per DownloadChunks stream
 
 
+RUN_ID_METADATA = "mf-run-id"
+"""Chunk reads name the run whose manifest listed the chunks (the server checks both)."""
+
+
 @dataclass(frozen=True)
 class _Job:
     fd: int
     offsets: tuple[int, ...]
     chunks: tuple[ChunkRef, ...]
+    run_id: str
 
 
 def _safe_target(root: Path, rel: str) -> Path:
@@ -48,13 +53,14 @@ class Downloader:
         self.progress = progress
         self.use_presigned = use_presigned
 
-    def _fetch_stream(self, chunks: Sequence[ChunkRef]) -> list[bytes]:
+    def _fetch_stream(self, chunks: Sequence[ChunkRef], run_id: str) -> list[bytes]:
         req = pb.DownloadChunksRequest(hashes=[c.digest for c in chunks])
         out: list[bytes] = []
         buf: list[bytes] = []
+        md = ((RUN_ID_METADATA, run_id),)
 
         def consume() -> None:
-            for part in self.stub.DownloadChunks(req):  # type: ignore[attr-defined]
+            for part in self.stub.DownloadChunks(req, metadata=md):  # type: ignore[attr-defined]
                 buf.append(part.data)
                 if part.last:
                     out.append(b"".join(buf))
@@ -63,13 +69,14 @@ class Downloader:
         _rpc(consume)
         return out
 
-    def _fetch_presigned(self, chunks: Sequence[ChunkRef]) -> list[bytes]:
+    def _fetch_presigned(self, chunks: Sequence[ChunkRef], run_id: str) -> list[bytes]:
         import requests  # noqa: PLC0415
 
         req = pb.PresignDownloadsRequest(hashes=[c.digest for c in chunks])
-        urls = _rpc(self.stub.PresignDownloads, req).urls  # type: ignore[attr-defined]
+        urls = _rpc(self.stub.PresignDownloads, req,  # type: ignore[attr-defined]
+                    metadata=((RUN_ID_METADATA, run_id),)).urls
         if len(urls) != len(chunks):
-            return self._fetch_stream(chunks)
+            return self._fetch_stream(chunks, run_id)
         out = []
         for u in urls:
             r = requests.get(u, timeout=300)
@@ -80,7 +87,7 @@ class Downloader:
 
     def _run_job(self, job: _Job, bar: Progress) -> None:
         fetch = self._fetch_presigned if self.use_presigned else self._fetch_stream
-        stored = fetch(job.chunks)
+        stored = fetch(job.chunks, job.run_id)
         if len(stored) != len(job.chunks):
             raise InvalidState("server returned fewer chunks than asked", field="chunks")
         for off, c, data in zip(job.offsets, job.chunks, stored, strict=True):
@@ -113,10 +120,10 @@ class Downloader:
                     off += c.size
                     size += c.size
                     if size >= BATCH_BYTES:
-                        jobs.append(_Job(fd, tuple(offs), tuple(batch)))
+                        jobs.append(_Job(fd, tuple(offs), tuple(batch), m.run_id))
                         batch, offs, size = [], [], 0
                 if batch:
-                    jobs.append(_Job(fd, tuple(offs), tuple(batch)))
+                    jobs.append(_Job(fd, tuple(offs), tuple(batch), m.run_id))
             bar = Progress(sum(m.size for m in manifests), "download", self.progress)
             try:
                 with ThreadPoolExecutor(self.workers) as pool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -13,10 +15,11 @@ import grpc
 from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2 as pb
 from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2_grpc as pb_grpc
 from metricflow.artifacts._manifest import ChunkRef
+from metricflow.artifacts._paths import validate_run_id
 from metricflow.artifacts._stats import dedup_stats
 from metricflow.artifacts._store import _MAX_STORED, ArtifactStore
 from metricflow.artifacts._wire import PART_BYTES, error_metadata, manifest_to_pb
-from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.errors import InvalidArgument, MetricflowError, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,78 @@ def _rpc(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+RUN_ID_METADATA = "mf-run-id"
+"""Metadata naming the run a chunk read is for (see `RunChunks`)."""
+
+
+def _run_of(context: Any) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == RUN_ID_METADATA and isinstance(value, str):
+            return value
+    return ""
+
+
+def _caller_is_admin() -> bool:
+    """True when the guard admitted an admin (or auth is off); False outside a request."""
+    from metricflow.auth._context import current  # noqa: PLC0415
+
+    cur = current()
+    return cur is not None and cur[0].admin
+
+
+class RunChunks:
+    """Digests referenced by a run's manifests, for run-scoped chunk reads.
+
+    The guard checked READ on the run named in `mf-run-id`; this checks that every
+    requested chunk belongs to that run, so a hash learned elsewhere cannot be read
+    through a readable run. Bounded LRU of runs; a run's set only grows between GCs
+    (manifests are immutable), so a miss reloads it once before refusing.
+    """
+
+    def __init__(self, store: ArtifactStore, max_runs: int = 256) -> None:
+        self.store, self.max_runs = store, max_runs
+        self._sets: OrderedDict[str, frozenset[bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _load(self, run_id: str) -> frozenset[bytes]:
+        digests = frozenset(c.digest for m in self.store.iter_manifests(run_id)
+                            for c in m.chunks)
+        with self._lock:
+            self._sets[run_id] = digests
+            self._sets.move_to_end(run_id)
+            while len(self._sets) > self.max_runs:
+                self._sets.popitem(last=False)
+        return digests
+
+    def check(self, run_id: str, digests: list[bytes]) -> None:
+        """PermissionDenied unless every digest is in one of `run_id`'s manifests."""
+        validate_run_id(run_id)  # the artifact store's owner-id rule (it becomes a key)
+        with self._lock:
+            have = self._sets.get(run_id)
+        if have is None or not have.issuperset(digests):
+            have = self._load(run_id)
+        stray = [d for d in digests if d not in have]
+        if stray:
+            raise PermissionDenied(
+                f"{len(stray)} requested chunk(s) are not part of run {run_id}'s artifacts "
+                f"(first: {stray[0].hex()[:16]}...)", field="hashes", received=len(stray))
+
+
 class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
     """Serves one ArtifactStore. Blocking store calls run in worker threads."""
 
     def __init__(self, store: ArtifactStore) -> None:
         self.store = store
+        self.run_chunks = RunChunks(store)
+
+    async def _check_chunk_read(self, context: Any, digests: list[bytes]) -> None:
+        """Chunk reads are tied to a run the caller may read (admins may read any chunk)."""
+        run_id = _run_of(context)
+        if run_id:
+            await self._call(self.run_chunks.check, run_id, digests)
+        elif not _caller_is_admin():
+            raise PermissionDenied(f"chunk reads must name their run in the "
+                                   f"{RUN_ID_METADATA!r} metadata", field=RUN_ID_METADATA)
 
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
@@ -123,6 +193,7 @@ class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
     async def DownloadChunks(self, request: pb.DownloadChunksRequest,
                              context: Any) -> AsyncIterator[pb.ChunkPart]:
         try:
+            await self._check_chunk_read(context, [bytes(h) for h in request.hashes])
             for h in request.hashes:
                 data = await self._call(self.store.read_chunk, bytes(h))
                 mv = memoryview(data)
@@ -136,7 +207,9 @@ class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
 
     @_rpc
     async def PresignDownloads(self, request: pb.PresignDownloadsRequest, context: Any) -> Any:
-        urls = await self._call(self.store.presign_downloads, [bytes(h) for h in request.hashes])
+        digests = [bytes(h) for h in request.hashes]
+        await self._check_chunk_read(context, digests)
+        urls = await self._call(self.store.presign_downloads, digests)
         return pb.PresignDownloadsResponse(urls=urls or [],
                                            expires_in_s=self.store.config.presign_expires_s)
 
