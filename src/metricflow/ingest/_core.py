@@ -106,7 +106,10 @@ class TrackingCore:
             await self.sink.submit_metrics(decoded, request.metrics.SerializeToString(), bid)
             m.POINTS_IN.inc(decoded.n)
 
-    async def create_run(self, request: pb.CreateRunRequest) -> RunInfo:
+    async def create_run(self, request: pb.CreateRunRequest, *,
+                         user_tag: bool = True) -> RunInfo:
+        """Create a run with its system tags; `user_tag=False` leaves out `mlflow.user`
+        (MLflow's server keeps only the tags its client sent)."""
         exp_id = request.experiment_id or "0"
         exp = await asyncio.to_thread(self.metadata.get_experiment, exp_id)
         if exp.lifecycle_stage != "active":
@@ -130,7 +133,9 @@ class TrackingCore:
         run_info_to_pb(info, rec.run_create)
         await self.sink.submit_record(rec, run_id)
         self.runs.put(info)
-        system = {"mlflow.runName": name, "mlflow.user": info.user_id}
+        system = {"mlflow.runName": name}
+        if user_tag:
+            system["mlflow.user"] = info.user_id
         if info.parent_run_id:
             system["mlflow.parentRunId"] = info.parent_run_id
         all_tags = {**system, **tags}
