@@ -26,16 +26,44 @@ class Compat:
     """
 
     def __init__(self, server: Any) -> None:
-        from metricflow.query._core import QueryCore  # noqa: PLC0415
-
         self.store = server.store
-        self.metadata = server.metadata
+        # With auth on, the server hands out its scoped view (filtered searches, creator
+        # grants) as `metadata_view`; the raw store otherwise.
+        self.metadata = getattr(server, "metadata_view", None) or server.metadata
         self.artifacts = server.artifacts
         self.tracking = server.tracking
-        self.query = QueryCore(self.store, self.metadata, ensure_schema=False)
+        query = getattr(server, "query", None)
+        if query is None:
+            from metricflow.query._core import QueryCore  # noqa: PLC0415
+
+            query = QueryCore(self.store, self.metadata, ensure_schema=False)
+        self.query = query  # the server's one QueryCore (scoped to the caller with auth on)
         self.docs = DocumentStore(self.artifacts.blobs)
         root = getattr(getattr(server, "config", None), "artifact_root", "") or ""
         self.artifact_root = root.rstrip("/")
+        authz = getattr(getattr(getattr(server, "auth", None), "guard", None), "authz", None)
+        if authz is not None:
+            authz.owners["logged_model"] = self._logged_model_experiment
+
+    def _logged_model_experiment(self, model_id: str) -> str | None:
+        """Owner experiment of a logged model, for authorization (None = no such model)."""
+        if not re.fullmatch(r"m-[0-9a-f]{32}", model_id or ""):
+            return None
+        try:
+            doc = self.docs.get(self.docs.model_key(model_id))
+        except Exception:  # noqa: BLE001 - a malformed id is just "does not exist"
+            return None
+        return str(doc["experiment_id"]) if doc and not doc.get("deleted") else None
+
+    @staticmethod
+    def created_run(info: Any) -> None:
+        """Tell the authorizer who owns a run created by this request (it may not be in the
+        data plane yet on the Kafka write path)."""
+        from metricflow.auth._context import current  # noqa: PLC0415
+
+        cur = current()
+        if cur is not None and cur[1] is not None:
+            cur[1].remember_run(info.run_id, info.experiment_id)
 
     @staticmethod
     async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

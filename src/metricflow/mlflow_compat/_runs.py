@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any
 
 import numpy as np
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._wire import encode_metrics
+from metricflow._wire import decode_metrics, encode_metrics
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.mlflow_compat._context import Compat, check_run
-from metricflow.mlflow_compat._convert import run_info_json, view_type
+from metricflow.mlflow_compat._convert import run_info_json, run_json, view_type
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
 
 MAX_METRICS_PER_BATCH = 1000
@@ -110,9 +111,19 @@ class RunRoutes:
                                          dedup_params(params)],
                                  tags=[pb.Tag(key=k, value=v) for k, v in tags] +
                                  [pb.Tag(key=k, deleted=True) for k in deleted])
+        batch = decoded = None
         if metrics:
-            encode_metrics(req.metrics, *metric_columns(metrics))
-        await self.c.tracking.log_batch(req)
+            # Metrics travel as a WriteBatch, the one metric message every sink forwards
+            # as-is (the Kafka writer parses exactly that); validated before anything is
+            # written, so a bad metric leaves params and tags unwritten too.
+            batch = pb.WriteBatch(client_id=uuid.uuid4().hex, seq=0, run_id=run_id)
+            encode_metrics(batch.metrics, *metric_columns(metrics))
+            decoded = decode_metrics(run_id, batch.metrics, self.c.tracking.limits)
+        if req.params or req.tags:
+            await self.c.tracking.log_batch(req)
+        if batch is not None and decoded is not None:
+            await self.c.tracking.write_metrics(decoded, batch.SerializeToString(),
+                                                (batch.client_id, batch.seq))
 
     # ----------------------------------------------------------------- CRUD
     async def create(self, a: Args) -> dict[str, Any]:
@@ -122,13 +133,16 @@ class RunRoutes:
             user_id=a.text("user_id"), start_time=a.integer("start_time", 0) or 0,
             parent_run_id=tags.get("mlflow.parentRunId", ""),
             tags=[pb.Tag(key=k, value=v) for k, v in tags.items()])
-        info = await self.c.tracking.create_run(req)
-        if USER_TAG not in tags:
-            # TrackingCore always records mlflow.user; an MLflow server only keeps what
-            # the client sent (its fluent API sends it, MlflowClient.create_run does not).
-            await self.c.tracking.log_batch(pb.LogBatchRequest(
-                run_id=info.run_id, tags=[pb.Tag(key=USER_TAG, deleted=True)]))
-        run = await self.c.call(self.c.load_run_json, info.run_id)
+        # An MLflow server keeps only the tags its client sent (its fluent API sends
+        # mlflow.user, MlflowClient.create_run does not), so no default mlflow.user here.
+        info = await self.c.tracking.create_run(req, user_tag=False)
+        self.c.created_run(info)
+        system = {RUN_NAME_TAG: info.run_name}
+        if info.parent_run_id:
+            system["mlflow.parentRunId"] = info.parent_run_id
+        # Built from what was written, not read back: on the Kafka write path the writer
+        # applies the run a moment later.
+        run = run_json(info, self.c.run_artifact_uri(info), {}, {**system, **tags}, {})
         run.pop("outputs", None)  # MLflow's CreateRun response has no outputs
         return {"run": run}
 
