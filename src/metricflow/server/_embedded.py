@@ -47,6 +47,10 @@ class EmbeddedServer:
         self._collector: Any = None
         self.auth: Any = None
         self.tls: Any = None
+        self.query: QueryCore | None = None
+        """The process's one QueryCore (also used by the MLflow routes)."""
+        self.metadata_view: Any = None
+        """The metadata store as request handlers see it (scoped when auth is on)."""
 
     async def start(self) -> None:
         from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
@@ -68,7 +72,11 @@ class EmbeddedServer:
         from metricflow.auth._tls import TlsConfig, grpc_server_credentials  # noqa: PLC0415
 
         self.auth = build_server_auth(cfg.auth, self.metadata, self.store)
+        # One QueryCore per process: gRPC, /api/v1 and the MLflow routes share it (and its
+        # caches); with auth on it is the caller-scoped one.
         core: QueryCore = self.auth.query_core(self.store, self.metadata)
+        self.query = core
+        self.metadata_view = self.auth.metadata_view(self.metadata)
         server = grpc.aio.server(options=grpc_options(), interceptors=self.auth.interceptors())
         self._add_services(server, core)
         self.tls = TlsConfig(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
@@ -109,7 +117,7 @@ class EmbeddedServer:
         ingest_service.add_to_server(server, servicer)
         query_service.add_to_server(server, core)
         hooks = self.auth.actor_hooks()
-        registry.add_to_server(server, self.auth.metadata_view(self.metadata),
+        registry.add_to_server(server, self.metadata_view,
                                **({"actor_of": hooks["grpc"]} if hooks else {}))
         artifacts.add_to_server(server, self.artifacts)
 
@@ -122,7 +130,7 @@ class EmbeddedServer:
         from metricflow.server._http import create_app  # noqa: PLC0415
 
         hooks = self.auth.actor_hooks()
-        routers = [registry_router(self.auth.metadata_view(self.metadata),
+        routers = [registry_router(self.metadata_view,
                                    **({"actor_of": hooks["http"]} if hooks else {})),
                    *self._extra_routers()]
         app = self.auth.secure_http(create_app(core, extra_routers=routers))

@@ -9,6 +9,14 @@ health protocol) and an HTTP port with Prometheus `/metrics`, `/health`
     metricflow writer   --kafka HOST:9092 --clickhouse http://ch:8123
     metricflow query    --clickhouse http://ch:8123 --metadata postgresql+psycopg://...
     metricflow registry --metadata postgresql+psycopg://...
+
+Roles that serve clients (ingest, query, registry, and a writer with
+`--serve-query`) take the same security flags as `metricflow server`: `--auth
+auto|on|off` (auto = on for non-loopback binds), `--tls-cert/--tls-key`,
+`--tls-client-ca` (mTLS on gRPC and HTTPS). Tokens and grants live in the
+control-plane store (`--metadata`). The standard gRPC health service and the
+HTTP probes (/health, /ready) stay open; so do the writer's and the ingest
+node's ops endpoints (/metrics carries no client data).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import os
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from metricflow import _env
@@ -43,20 +52,54 @@ class NoRunLookup:
         return None
 
 
+@dataclass
+class RoleParts:
+    """What a role's setup hands to `_run_role`."""
+
+    register: Callable[[Any], None]
+    """Adds the role's gRPC services to a server."""
+    app: Any
+    """The HTTP app (already wrapped by the auth layer where it serves clients)."""
+    ready: Ready
+    shutdown: Callable[[], Awaitable[None]]
+    interceptors: list[Any] = field(default_factory=list)
+    """gRPC server interceptors (the auth guard)."""
+    tls: Any = None
+    """TlsConfig of both ports, or None for plaintext."""
+
+
+class MlflowBackend:
+    """What the MLflow REST routes need from a query process (see mlflow_compat.Compat)."""
+
+    def __init__(self, **parts: Any) -> None:
+        self.store = parts["store"]
+        self.metadata = parts["metadata"]
+        self.metadata_view = parts["metadata_view"]
+        self.artifacts = parts["artifacts"]
+        self.tracking = parts["tracking"]
+        self.query = parts["query"]
+        self.auth = parts["auth"]
+        self.config = argparse.Namespace(artifact_root=parts["artifact_root"])
+
+
 # ------------------------------------------------------------------- plumbing
 async def _serve_grpc(host: str, port: int, register: Callable[[Any], None],
-                      ready: Ready) -> tuple[Any, int, asyncio.Task[None]]:
+                      ready: Ready, interceptors: list[Any] | None = None,
+                      tls: Any = None) -> tuple[Any, int, asyncio.Task[None]]:
     """A grpc.aio server with `register`ed services plus health, kept in sync with `ready`."""
     import grpc  # noqa: PLC0415
     from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: PLC0415
 
+    from metricflow.auth._tls import grpc_server_credentials  # noqa: PLC0415
     from metricflow.server._embedded import grpc_options  # noqa: PLC0415
 
-    server = grpc.aio.server(options=grpc_options())
+    server = grpc.aio.server(options=grpc_options(), interceptors=interceptors or None)
     register(server)
     hs = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(hs, server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    addr = f"{host}:{port}"
+    bound = (server.add_secure_port(addr, grpc_server_credentials(tls))
+             if tls is not None and tls.enabled else server.add_insecure_port(addr))
     await server.start()
 
     async def track() -> None:
@@ -85,12 +128,14 @@ def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None
     async def health_() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready")
+    # response_model=None: the Response annotation is a local import, which the OpenAPI
+    # schema (served when the auth layer wraps this app) could not resolve.
+    @app.get("/ready", response_model=None)
     async def ready_() -> Response:
         ok = bool(ready())
         return JSONResponse(status_code=200 if ok else 503, content={"ready": ok})
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_model=None)
     async def metrics_() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -105,13 +150,17 @@ def _add_stats(app: Any, stats: Callable[[bool], dict[str, Any]] | None) -> None
             return stats(reset)
 
 
-async def _serve_http(app: Any, host: str, port: int) -> tuple[Any, int, asyncio.Task[None]]:
+async def _serve_http(app: Any, host: str, port: int,
+                      tls: Any = None) -> tuple[Any, int, asyncio.Task[None]]:
     import uvicorn  # noqa: PLC0415
+
+    from metricflow.auth._tls import uvicorn_ssl_options  # noqa: PLC0415
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    ssl = uvicorn_ssl_options(tls) if tls is not None else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **ssl))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
@@ -121,24 +170,31 @@ async def _serve_http(app: Any, host: str, port: int) -> tuple[Any, int, asyncio
 
 
 async def _run_role(role: str, args: argparse.Namespace,
-                    setup: Callable[[], Awaitable[tuple[Callable[[Any], None], Any, Ready,
-                                                        Callable[[], Awaitable[None]]]]]) -> None:
-    """Start a role: setup() -> (register gRPC services, HTTP app, ready, shutdown)."""
-    register, app, ready, shutdown = await setup()
-    grpc_server, grpc_port, health_task = await _serve_grpc(args.host, args.grpc_port,
-                                                            register, ready)
-    http, http_port, http_task = await _serve_http(app, args.host, args.http_port)
+                    setup: Callable[[], Awaitable[RoleParts]]) -> None:
+    """Start a role from the parts its setup() builds; stop on SIGINT/SIGTERM."""
+    parts = await setup()
+    grpc_server, grpc_port, health_task = await _serve_grpc(
+        args.host, args.grpc_port, parts.register, parts.ready, parts.interceptors, parts.tls)
+    http, http_port, http_task = await _serve_http(parts.app, args.host, args.http_port,
+                                                   parts.tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({"event": "ready", "role": role, "grpc_port": grpc_port,
-                      "http_port": http_port, "pid": os.getpid()}), flush=True)
+    info: dict[str, Any] = {"event": "ready", "role": role, "grpc_port": grpc_port,
+                            "http_port": http_port, "pid": os.getpid()}
+    sec = getattr(args, "security", None)
+    if sec is not None:
+        from metricflow.server._config import auth_banner  # noqa: PLC0415
+
+        info.update(auth=auth_banner(sec.auth, args.host), tls=sec.tls.enabled,
+                    mtls=bool(sec.tls_client_ca))
+    print(json.dumps(info), flush=True)
     await stop.wait()
     log.info("%s stopping", role)
     health_task.cancel()
     await grpc_server.stop(5.0)
-    await shutdown()
+    await parts.shutdown()
     http.should_exit = True
     await http_task
 
@@ -157,20 +213,46 @@ def _topic(args: argparse.Namespace) -> Any:
                        replication=args.replication)
 
 
+def _security(args: argparse.Namespace) -> Any:
+    """SecurityConfig from the role's flags (validated: bad modes and files fail at start)."""
+    from metricflow.auth._types import AuthConfig  # noqa: PLC0415
+    from metricflow.server._config import SecurityConfig  # noqa: PLC0415
+
+    sec = SecurityConfig(
+        host=args.host, auth_mode=args.auth, tls_cert=args.tls_cert or "",
+        tls_key=args.tls_key or "", tls_client_ca=args.tls_client_ca or "",
+        run_wait_s=args.auth_run_wait_s,
+        auth=AuthConfig(default_permission=args.default_permission,
+                        rate_limit_per_s=args.rate_limit))
+    args.security = sec
+    return sec
+
+
 def _ingest(args: argparse.Namespace) -> int:
-    async def setup() -> Any:
+    sec = _security(args)
+
+    async def setup() -> RoleParts:
+        from metricflow.auth._server import build_server_auth  # noqa: PLC0415
         from metricflow.ingest import _service as ingest_service  # noqa: PLC0415
         from metricflow.ingest._kafka import KafkaSink  # noqa: PLC0415
         from metricflow.ingest._kafka_config import KafkaSinkConfig  # noqa: PLC0415
         from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
 
+        metadata = await asyncio.to_thread(_open_metadata, args.metadata)
+        data_plane = MetricStore(args.clickhouse, args.database) if args.clickhouse else None
+        # Authorization needs run -> experiment. With --clickhouse it is looked up there
+        # (waiting up to --auth-run-wait-s for runs the writer has not applied yet);
+        # without it only runs created through this node are known (a bounded cache).
+        auth = build_server_auth(sec.auth, metadata, data_plane,
+                                 run_wait_s=sec.run_wait_s if data_plane is not None else 0.0)
+        if auth.enabled and data_plane is None:
+            log.warning("ingest: auth is on without --clickhouse; only runs created through "
+                        "this node can be authorized for writes")
         sink = KafkaSink(KafkaSinkConfig(topic=_topic(args), compression=args.compression,
                                          max_inflight_bytes=args.inflight_mb * 2**20,
                                          request_timeout_ms=args.produce_timeout_ms))
         await sink.start()
-        store: Any = MetricStore(args.clickhouse, args.database) if args.clickhouse \
-            else NoRunLookup()
-        metadata = await asyncio.to_thread(_open_metadata, args.metadata)
+        store: Any = data_plane if data_plane is not None else NoRunLookup()
         servicer = ingest_service.IngestServicer(sink, store, metadata, strict_runs=False)
 
         async def shutdown() -> None:
@@ -178,15 +260,85 @@ def _ingest(args: argparse.Namespace) -> int:
             metadata.close()
             store.close()
 
-        return (lambda s: ingest_service.add_to_server(s, servicer), _ops_app(lambda: sink.ready),
-                lambda: sink.ready, shutdown)
+        return RoleParts(lambda s: ingest_service.add_to_server(s, servicer),
+                         _ops_app(lambda: sink.ready), lambda: sink.ready, shutdown,
+                         auth.interceptors(), sec.tls)
 
     _loop(_run_role("ingest", args, setup), args)
     return 0
 
 
+async def _query_front(args: argparse.Namespace, store: Any, metadata: Any,
+                       ready: Ready | None = None,
+                       stats: Callable[[bool], dict[str, Any]] | None = None
+                       ) -> tuple[Callable[[Any], None], Any, list[Any],
+                                  Callable[[], Awaitable[None]]]:
+    """The query API of a process that can read ClickHouse (query role, writer --serve-query).
+
+    One QueryCore (caller-scoped when auth is on) serves gRPC, /api/v1 and the MLflow
+    REST API; MLflow writes go through a TrackingCore over a KafkaSink, so the writers
+    apply them like any other client's. Returns (register, app, interceptors, close).
+    """
+    from metricflow.auth._server import build_server_auth  # noqa: PLC0415
+    from metricflow.query import _service as query_service  # noqa: PLC0415
+    from metricflow.server._http import create_app  # noqa: PLC0415
+
+    sec = args.security
+    auth = build_server_auth(sec.auth, metadata, store, run_wait_s=sec.run_wait_s)
+    core = await asyncio.to_thread(auth.query_core, store, metadata)
+    view = auth.metadata_view(metadata)
+    closers: list[Callable[[], Awaitable[None]]] = []
+    routers: list[Any] = []
+    if not args.no_mlflow:
+        routers, close = await _mlflow_routers(args, store, metadata, view, core, auth)
+        closers.append(close)
+    app = create_app(core, extra_routers=routers, ready=ready)
+    _add_stats(app, stats)
+    app = auth.secure_http(app)
+
+    async def close_all() -> None:
+        for c in closers:
+            await c()
+
+    return (lambda s: query_service.add_to_server(s, core), app, auth.interceptors(),
+            close_all)
+
+
+async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, view: Any,
+                          core: Any, auth: Any) -> tuple[list[Any], Callable[[], Awaitable[None]]]:
+    """MLflow REST + mlflow-artifacts routers; writes go to Kafka through a TrackingCore."""
+    from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
+    from metricflow.ingest._core import TrackingCore  # noqa: PLC0415
+    from metricflow.ingest._kafka import KafkaSink  # noqa: PLC0415
+    from metricflow.ingest._kafka_config import KafkaSinkConfig  # noqa: PLC0415
+    from metricflow.mlflow_compat import routers  # noqa: PLC0415
+
+    root = args.artifacts or getattr(getattr(metadata, "_config", None),
+                                     "default_artifact_root", "")
+    if not root:
+        raise SystemExit("the MLflow API needs --artifacts (artifact store URI)")
+    artifacts = ArtifactStore(open_blob_store(root))
+    sink = KafkaSink(KafkaSinkConfig(topic=_topic(args)))
+    await sink.start()
+    # Kafka mode: a run created a moment ago may not be in ClickHouse yet (strict_runs off);
+    # the writer still rejects params and tags of missing or deleted runs.
+    tracking = TrackingCore(sink, store, metadata, strict_runs=False)
+    backend = MlflowBackend(store=store, metadata=metadata, metadata_view=view,
+                            artifacts=artifacts, tracking=tracking, query=core, auth=auth,
+                            artifact_root=root)
+
+    async def close() -> None:
+        await sink.close()
+        artifacts.close()
+
+    return list(routers(backend)), close
+
+
 def _writer(args: argparse.Namespace) -> int:
-    async def setup() -> Any:
+    if args.serve_query:
+        _security(args)
+
+    async def setup() -> RoleParts:
         from metricflow.ingest._kafka_config import WriterConfig  # noqa: PLC0415
         from metricflow.ingest._writer import KafkaWriter  # noqa: PLC0415
         from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
@@ -208,66 +360,82 @@ def _writer(args: argparse.Namespace) -> int:
                 writer.lags.reset()
             return out
 
-        register: Callable[[Any], None] = lambda s: None  # noqa: E731
-        app = _ops_app(lambda: writer.ready, stats)
+        parts = RoleParts(lambda s: None, _ops_app(lambda: writer.ready, stats),
+                          lambda: writer.ready, writer.stop)
         metadata = None
+        close_front: Callable[[], Awaitable[None]] | None = None
         if args.serve_query:
-            # chDB allows one process per data dir: serve reads from the writer's process.
-            from metricflow.query import _service as query_service  # noqa: PLC0415
-            from metricflow.server._http import create_app  # noqa: PLC0415
-
+            # chDB allows one process per data dir: serve reads from the writer's process,
+            # with the query role's auth, TLS and MLflow API.
             metadata = await asyncio.to_thread(_open_metadata, args.metadata)
-            core = query_service.QueryCore(store, metadata)
-            register = lambda s: query_service.add_to_server(s, core)  # noqa: E731
-            app = create_app(core, ready=lambda: writer.ready)
-            _add_stats(app, stats)
+            parts.register, parts.app, parts.interceptors, close_front = await _query_front(
+                args, store, metadata, ready=lambda: writer.ready, stats=stats)
+            parts.tls = args.security.tls
 
         async def shutdown() -> None:
             await writer.stop()
+            if close_front is not None:
+                await close_front()
             if metadata is not None:
                 metadata.close()
             store.close()
 
-        return register, app, lambda: writer.ready, shutdown
+        parts.shutdown = shutdown
+        return parts
 
     _loop(_run_role("writer", args, setup), args)
     return 0
 
 
 def _query(args: argparse.Namespace) -> int:
-    async def setup() -> Any:
-        from metricflow.query import _service as query_service  # noqa: PLC0415
-        from metricflow.server._http import create_app  # noqa: PLC0415
+    sec = _security(args)
+
+    async def setup() -> RoleParts:
         from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
 
         store = MetricStore(args.clickhouse, args.database)
         await asyncio.to_thread(store.ensure_schema)
         metadata = await asyncio.to_thread(_open_metadata, args.metadata)
-        core = await asyncio.to_thread(query_service.QueryCore, store, metadata)
+        register, app, interceptors, close_front = await _query_front(args, store, metadata)
 
         async def shutdown() -> None:
+            await close_front()
             metadata.close()
             store.close()
 
-        return (lambda s: query_service.add_to_server(s, core), create_app(core),
-                lambda: True, shutdown)
+        return RoleParts(register, app, lambda: True, shutdown, interceptors, sec.tls)
 
     _loop(_run_role("query", args, setup), args)
     return 0
 
 
 def _registry(args: argparse.Namespace) -> int:
-    async def setup() -> Any:
+    sec = _security(args)
+
+    async def setup() -> RoleParts:
+        from metricflow.auth._server import build_server_auth  # noqa: PLC0415
         from metricflow.registry import add_to_server, registry_router  # noqa: PLC0415
+        from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
 
         metadata = await asyncio.to_thread(_open_metadata, args.metadata)
+        # Run lookups only for registering a version from a run (READ on the run).
+        data_plane = MetricStore(args.clickhouse, args.database) if args.clickhouse else None
+        auth = build_server_auth(sec.auth, metadata, data_plane, run_wait_s=sec.run_wait_s)
+        view = auth.metadata_view(metadata)
+        hooks = auth.actor_hooks()
         app = _ops_app(lambda: True)
-        app.include_router(registry_router(metadata))
+        app.include_router(registry_router(view, **({"actor_of": hooks["http"]} if hooks
+                                                    else {})))
+        app = auth.secure_http(app)
 
         async def shutdown() -> None:
             metadata.close()
+            if data_plane is not None:
+                data_plane.close()
 
-        return lambda s: add_to_server(s, metadata), app, lambda: True, shutdown
+        return RoleParts(
+            lambda s: add_to_server(s, view, **({"actor_of": hooks["grpc"]} if hooks else {})),
+            app, lambda: True, shutdown, auth.interceptors(), sec.tls)
 
     _loop(_run_role("registry", args, setup), args)
     return 0
@@ -320,6 +488,29 @@ def _metadata_arg(p: argparse.ArgumentParser) -> None:
                    help="control plane URI (env METRICFLOW_METADATA_URI)")
 
 
+def _security_args(p: argparse.ArgumentParser) -> None:
+    """The security flags of `metricflow server`, for a role that serves clients."""
+    p.add_argument("--auth", choices=("auto", "on", "off"), default="auto",
+                   help="auto: required on non-loopback binds; off must be explicit")
+    p.add_argument("--default-permission", default="READ",
+                   help="permission without an explicit grant: NO_PERMISSIONS/READ/EDIT/MANAGE")
+    p.add_argument("--rate-limit", type=float, default=0.0, help="requests/s per token; 0 = off")
+    p.add_argument("--tls-cert", help="PEM certificate (enables TLS on gRPC and HTTP)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--tls-client-ca",
+                   help="PEM CA: gRPC and HTTPS clients must present a certificate it signed")
+    p.add_argument("--auth-run-wait-s", type=float, default=5.0,
+                   help="how long authorization waits for a run not yet in ClickHouse")
+
+
+def _mlflow_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--artifacts", default=os.environ.get("METRICFLOW_ARTIFACT_ROOT") or None,
+                   help="artifact store URI for the MLflow artifact proxy (default: the "
+                        "control plane's default artifact root; env METRICFLOW_ARTIFACT_ROOT)")
+    p.add_argument("--no-mlflow", action="store_true",
+                   help="do not serve the MLflow REST API (it needs Kafka for its writes)")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse API
     """Register the role subcommands on the CLI's subparsers."""
     from metricflow.ingest import _kafka_config as kc  # noqa: PLC0415
@@ -329,6 +520,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _kafka_args(p)
     _store_args(p, required=False)
     _metadata_arg(p)
+    _security_args(p)
     p.add_argument("--compression", default=kc.KAFKA_COMPRESSION.get(),
                    help=kc.KAFKA_COMPRESSION.doc)
     p.add_argument("--inflight-mb", type=int, default=kc.KAFKA_INFLIGHT_MB.get(),
@@ -350,17 +542,26 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     p.add_argument("--linger-ms", type=int, default=kc.WRITER_LINGER_MS.get(),
                    help=kc.WRITER_LINGER_MS.doc)
     p.add_argument("--serve-query", action="store_true",
-                   help="also serve the query API from this process (chDB: one process "
-                        "per data dir)")
+                   help="also serve the query API (and the MLflow REST API) from this "
+                        "process (chDB: one process per data dir); the security flags "
+                        "apply to it")
+    _security_args(p)
+    _mlflow_args(p)
     p.set_defaults(func=_writer)
 
-    p = sub.add_parser("query", help="query service (gRPC + HTTP/JSON) over ClickHouse")
+    p = sub.add_parser("query", help="query service (gRPC + HTTP/JSON + MLflow REST) "
+                                     "over ClickHouse")
     _common(p, 50071, 5000)
     _store_args(p, required=True)
     _metadata_arg(p)
+    _kafka_args(p)
+    _security_args(p)
+    _mlflow_args(p)
     p.set_defaults(func=_query)
 
     p = sub.add_parser("registry", help="experiments and model registry (control plane)")
     _common(p, 50081, 5001)
     _metadata_arg(p)
+    _store_args(p, required=False)
+    _security_args(p)
     p.set_defaults(func=_registry)
