@@ -14,7 +14,7 @@ from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._validation import DEFAULT_LIMITS, Limits, check_run_id
 from metricflow._wire import decode_metrics
-from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.errors import InvalidArgument, MetricflowError, ResourceExhausted
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._core import TrackingCore
 from metricflow.ingest._sink import IngestSink
@@ -26,12 +26,22 @@ SERVICE = "metricflow.ingest.v1.IngestService"
 
 
 class IngestServicer:
-    """Handlers of metricflow.ingest.v1.IngestService (a thin layer over TrackingCore)."""
+    """Handlers of metricflow.ingest.v1.IngestService (a thin layer over TrackingCore).
+
+    A full sink does not push a batch back at once: the batch waits here up to
+    `admission_wait_s` for room (the sink drains every few hundred ms), while at
+    most `max_waiting_bytes` of such batches are held. Only then is it answered
+    RESOURCE_EXHAUSTED with the sink's retry hint. Pushing back at once made
+    clients resend (and this node re-parse) most batches under sustained load.
+    """
 
     def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
-                 limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True) -> None:
+                 limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True,
+                 admission_wait_s: float = 1.0, max_waiting_bytes: int = 128 << 20) -> None:
         self.core = TrackingCore(sink, store, metadata, limits, strict_runs)
         self.sink, self.limits = sink, limits
+        self.admission_wait_s, self.max_waiting_bytes = admission_wait_s, max_waiting_bytes
+        self.waiting_bytes = 0
 
     # ------------------------------------------------------------ metrics stream
     async def Write(self, request_iterator: AsyncIterator[bytes],
@@ -70,7 +80,7 @@ class IngestServicer:
             seq = batch.seq
             check_run_id(batch.run_id)
             decoded = decode_metrics(batch.run_id, batch.metrics, self.limits)
-            await self.core.write_metrics(decoded, raw, (batch.client_id, batch.seq))
+            await self._admit(decoded, raw, (batch.client_id, batch.seq))
             m.BATCHES_IN.inc()
             m.BYTES_IN.inc(len(raw))
             m.BATCH_SECONDS.observe(time.perf_counter() - t0)
@@ -85,6 +95,26 @@ class IngestServicer:
             log.exception("batch failed")
             await acks.put(pb.WriteAck(seq=seq, ok=False, error_code="INTERNAL_ERROR",
                                        error_message=f"internal error: {type(e).__name__}"))
+
+    async def _admit(self, decoded: Any, raw: bytes, batch_id: tuple[str, int]) -> None:
+        """write_metrics, waiting (bounded in time and bytes) while the sink is full."""
+        deadline = time.monotonic() + self.admission_wait_s
+        while True:
+            try:
+                await self.core.write_metrics(decoded, raw, batch_id)
+                return
+            except ResourceExhausted as e:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.waiting_bytes + len(raw) > self.max_waiting_bytes:
+                    raise
+                hint = getattr(e, "retry_after_s", 0.0) or 0.05
+                self.waiting_bytes += len(raw)
+                m.ADMISSION_WAITING_BYTES.set(self.waiting_bytes)
+                try:
+                    await asyncio.sleep(min(max(hint / 2, 0.01), left))
+                finally:
+                    self.waiting_bytes -= len(raw)
+                    m.ADMISSION_WAITING_BYTES.set(self.waiting_bytes)
 
     # ----------------------------------------------------------- unary calls
     @ge.handles_errors
