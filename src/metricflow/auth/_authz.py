@@ -126,8 +126,9 @@ class Authorizer:
     def _check_one(self, p: Principal, n: Need, owners: dict[str, str]) -> None:
         if n.kind == "any" or p.admin:
             return
-        if n.kind == "admin":
-            raise PermissionDenied("this operation needs an admin", field="user")
+        if n.kind == "admin":  # ident, when set, says why (e.g. what a non-admin must send)
+            raise PermissionDenied(f"this operation needs an admin{': ' if n.ident else ''}"
+                                   f"{n.ident}", field="user")
         if n.kind == "user":
             if n.ident != p.user:
                 raise PermissionDenied(f"only {n.ident!r} or an admin may do this",

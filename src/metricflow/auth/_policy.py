@@ -15,7 +15,6 @@ from typing import Any
 
 from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._types import Permission
-from metricflow.errors import PermissionDenied
 
 R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
 Resolver = Callable[[Authorizer, Any], list[Need]]
@@ -135,9 +134,9 @@ def _chunk_read(a: Authorizer, r: Any) -> list[Need]:
     # A chunk hash alone is no capability: the caller names the run whose manifest
     # listed it, needs READ on that run, and the servicer checks the chunk belongs to it.
     rid = _str(r, "run_id")
-    if not rid:
-        raise PermissionDenied(f"chunk reads must name their run in the {RUN_ID_METADATA!r} "
-                               "metadata (admins excepted)", field=RUN_ID_METADATA)
+    if not rid:  # only admins may read chunks without naming a run (GC, repair tools)
+        return [Need("admin", f"non-admin chunk reads must name their run in the "
+                              f"{RUN_ID_METADATA!r} metadata", R)]
     return [Need("run", rid, R)]
 
 

@@ -27,7 +27,9 @@ def pki(tmp_path_factory: pytest.TempPathFactory):
     rcert, rkey = rogue.issue("ingest-node-1", server=False)
     return {"ca": ca.pem, "ca_file": write(d, "ca.pem", ca.pem),
             "cert": write(d, "server.pem", scert), "key": write(d, "server.key", skey),
-            "client": (ckey, ccert), "rogue": (rkey, rcert)}
+            "client": (ckey, ccert), "rogue": (rkey, rcert),
+            "client_files": (write(d, "client.pem", ccert), write(d, "client.key", ckey)),
+            "rogue_files": (write(d, "rogue.pem", rcert), write(d, "rogue.key", rkey))}
 
 
 def _server(tmp_path_factory, pki, mtls: bool):
@@ -89,6 +91,18 @@ def test_mtls_requires_a_certificate_from_the_ca(tmp_path_factory, pki) -> None:
             with pytest.raises(grpc.RpcError) as ei:
                 _get_exp(srv.target, creds, tok)
             assert ei.value.code() == grpc.StatusCode.UNAVAILABLE
+        # HTTPS is mTLS too: the handshake needs a certificate signed by the CA.
+        url = f"https://127.0.0.1:{srv.server.http_port}/api/v1/experiments/get?experiment_id=0"
+        auth = {"authorization": f"Bearer {tok}"}
+        ok = ssl.create_default_context(cafile=pki["ca_file"])
+        ok.load_cert_chain(pki["client_files"][0], pki["client_files"][1])
+        r = httpx.get(url, verify=ok, headers=auth, timeout=30)
+        assert r.status_code == 200 and r.json()["experiment"]["name"] == "Default", r.text
+        rogue = ssl.create_default_context(cafile=pki["ca_file"])
+        rogue.load_cert_chain(pki["rogue_files"][0], pki["rogue_files"][1])
+        for ctx in (ssl.create_default_context(cafile=pki["ca_file"]), rogue):
+            with pytest.raises(httpx.HTTPError):  # no client certificate / a foreign one
+                httpx.get(url, verify=ctx, headers=auth, timeout=30)
         # A verified certificate whose CN names a user authenticates as that user.
         with grpc.secure_channel(srv.target, good) as ch:
             call = ch.unary_unary(GET_EXP, rpb.ExperimentRef.SerializeToString,
