@@ -64,6 +64,8 @@ class Authorizer:
                  run_experiments: RunExperiments) -> None:
         self.store, self.config = store, config
         self._run_experiments = run_experiments
+        self.lookup_now: RunExperiments = run_experiments
+        """Run owners without waiting for the data plane to catch up (existence checks)."""
         self.runs = _RunCache()
         self.owners: dict[str, Callable[[str], str | None]] = {}
         """Other kinds that inherit an experiment's permission (e.g. "logged_model" ->
@@ -94,6 +96,10 @@ class Authorizer:
         """
         if run_id and experiment_id and self.runs.get(run_id) is None:
             self.runs.put(run_id, experiment_id)
+
+    def run_exists(self, run_id: str) -> bool:
+        """True if the run is known here or in the data plane right now."""
+        return self.runs.get(run_id) is not None or bool(self.lookup_now([run_id]))
 
     # ------------------------------------------------------------ decisions
     def experiment_level(self, p: Principal, experiment_id: str) -> Permission:

@@ -15,6 +15,7 @@ from typing import Any
 
 from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._types import Permission
+from metricflow.errors import AlreadyExists
 
 R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
 Resolver = Callable[[Authorizer, Any], list[Need]]
@@ -126,6 +127,15 @@ def _dedup(a: Authorizer, r: Any) -> list[Need]:
     return [Need("run", rid, R)] if rid else [Need("admin", "", M)]
 
 
+def _create_run(a: Authorizer, r: Any) -> list[Need]:
+    # A client-chosen run id must be new: the write path would otherwise overwrite the
+    # run record and move someone else's run into an experiment the caller may edit.
+    rid = _str(r, "run_id")
+    if rid and a.run_exists(rid):
+        raise AlreadyExists(f"run {rid!r} already exists", field="run_id", received=rid)
+    return [Need("experiment", _str(r, "experiment_id") or "0", E)]
+
+
 RUN_ID_METADATA = "mf-run-id"
 """gRPC metadata naming the run a chunk read is for (chunk requests carry only hashes)."""
 
@@ -148,8 +158,7 @@ WRITE_METHOD = _ING + "Write"
 GRPC_RULES: dict[str, Rule] = {
     WRITE_METHOD: run(E),  # applied to every batch of the stream (see _grpc.py)
     _ING + "LogBatch": run(E),
-    _ING + "CreateRun": Rule(lambda a, r: [Need("experiment", _str(r, "experiment_id") or "0",
-                                                E)], after="record_run"),
+    _ING + "CreateRun": Rule(_create_run, after="record_run"),
     _ING + "UpdateRun": Rule(_update_run),
     _Q + "GetRun": run(R), _Q + "GetMetricHistory": run(R),
     _Q + "SearchRuns": search(), _Q + "GroupByParam": search(),

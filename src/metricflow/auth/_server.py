@@ -103,6 +103,8 @@ def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any,
         return out
 
     authz = Authorizer(store, config, run_experiments) if store is not None else None
+    if authz is not None:
+        authz.lookup_now = lookup
     if config.enabled and store is not None and not store.list_users():
         log.warning("auth is on but no users exist; create one with "
                     "`metricflow admin user create NAME --admin`")
