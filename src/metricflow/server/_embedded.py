@@ -29,6 +29,19 @@ def grpc_options() -> list[tuple[str, Any]]:
             ("grpc.so_reuseport", 0)]
 
 
+async def stop_uvicorn(server: Any, task: asyncio.Task[None], grace_s: float = 5.0) -> None:
+    """Stop a uvicorn.Server: graceful for `grace_s`, then forced.
+
+    An idle keep-alive HTTPS client that never answers the TLS close_notify would
+    otherwise hold the shutdown for asyncio's 30 s SSL shutdown timeout.
+    """
+    server.should_exit = True
+    done, _ = await asyncio.wait({task}, timeout=grace_s)
+    if not done:
+        server.force_exit = True
+    await task
+
+
 class EmbeddedServer:
     """Owns the stores, the in-process writer and the gRPC/HTTP front ends."""
 
@@ -179,10 +192,8 @@ class EmbeddedServer:
     async def stop(self, grace: float = 5.0) -> None:
         if self._server is not None:
             await self._server.stop(grace)
-        if self._http is not None:
-            self._http.should_exit = True
-            if self._http_task is not None:
-                await self._http_task
+        if self._http is not None and self._http_task is not None:
+            await stop_uvicorn(self._http, self._http_task, min(grace, 5.0))
         if self.sink is not None:
             await self.sink.close()
         if self.metadata is not None:

@@ -195,8 +195,9 @@ async def _run_role(role: str, args: argparse.Namespace,
     health_task.cancel()
     await grpc_server.stop(5.0)
     await parts.shutdown()
-    http.should_exit = True
-    await http_task
+    from metricflow.server._embedded import stop_uvicorn  # noqa: PLC0415
+
+    await stop_uvicorn(http, http_task)
 
 
 def _open_metadata(uri: str) -> Any:

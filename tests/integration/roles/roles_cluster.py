@@ -56,6 +56,7 @@ class Role:
         return f"127.0.0.1:{self.grpc_port}"
 
     def stop(self) -> None:
+        t0 = time.monotonic()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -63,6 +64,7 @@ class Role:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._log.write(f"[test] stopped in {time.monotonic() - t0:.1f}s\n".encode())
         self._log.close()
 
 
