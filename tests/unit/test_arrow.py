@@ -82,6 +82,14 @@ def test_out_of_order_steps_fall_back_to_a_full_sort():
     assert (s["last_step"], s["last_value"], s["min_value"], s["max_value"]) == (3, 30.0, 10.0, 30.0)
 
 
-def test_tied_step_and_timestamp_keep_arrival_order_for_last():
-    b = _batch("r", ["k"], [0, 0, 0], [1, 2, 2], [7, 7, 7], [1.0, 5.0, 3.0])
-    assert build_insert([b]).summary.to_pylist()[0]["last_value"] == 3.0
+def test_tied_step_and_timestamp_last_is_the_largest_value():
+    # Points at one (step, timestamp) are ordered by value, NaN last, as the points
+    # table sorts them and as MLflow picks the latest metric: the same answer
+    # whatever order the points (or a replay of them) arrive in.
+    for vals in ([1.0, 5.0, 3.0], [1.0, 3.0, 5.0]):
+        b = _batch("r", ["k"], [0, 0, 0], [1, 2, 2], [7, 7, 7], vals)
+        t = build_insert([b])
+        assert t.summary.to_pylist()[0]["last_value"] == 5.0
+        assert [r[4] for r in _rows(t)] == [1.0, 3.0, 5.0]
+    b = _batch("r", ["k"], [0, 0], [2, 2], [7, 7], [math.nan, 5.0])
+    assert math.isnan(build_insert([b]).summary.to_pylist()[0]["last_value"])

@@ -18,7 +18,6 @@ from metricflow.query._search import RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._schema_query import QUERY_DDL
 from metricflow.store._types import Run
 
 log = logging.getLogger(__name__)
@@ -46,30 +45,8 @@ def decode_token(token: str, field: str = "page_token") -> dict[str, Any]:
 
 
 def ensure_query_schema(store: MetricStore) -> None:
-    """Create the search tables and views (idempotent) and backfill them once.
-
-    The backfill covers data written before these views existed; later rows
-    arrive through the views at insert time.
-    """
-    db = store.db
-    existed = bool(store.client.query(
-        "SELECT count() FROM system.tables WHERE database = {db:String} "
-        "AND name = 'search_runs'", parameters={"db": db}).result_rows[0][0])
-    for stmt in QUERY_DDL:
-        store.client.command(stmt.strip().replace("{db}", db))
-    if existed:
-        return
-    rk = "reinterpretAsUInt128(reverse(unhex(run_id)))"
-    store.client.command(
-        f"INSERT INTO {db}.search_runs SELECT {rk}, run_id, experiment_id, run_name, user_id, "
-        f"status, start_time, end_time, lifecycle_stage, version FROM {db}.runs")
-    store.client.command(
-        f"INSERT INTO {db}.search_metrics SELECT key, {rk}, max((last_at.1, last_at.2, "
-        f"finalizeAggregation(last))) FROM {db}.metric_summary GROUP BY key, run_id")
-    store.client.command(f"INSERT INTO {db}.search_params SELECT key, {rk}, value, version "
-                         f"FROM {db}.params")
-    store.client.command(f"INSERT INTO {db}.search_tags SELECT key, {rk}, value, deleted, "
-                         f"version FROM {db}.tags")
+    """Kept for callers that still call it: the search tables are the store's schema now."""
+    store.ensure_schema()
 
 
 class QueryCore:
@@ -79,14 +56,15 @@ class QueryCore:
         store: the data plane.
         metadata: the control plane; `deleted_experiment_ids()` hides the runs
             of deleted experiments from active searches.
-        ensure_schema: create the search tables (off when a migration owns it).
+        ensure_schema: run `store.ensure_schema()` first. Off by default: every
+            role creates the schema (search tables included) when it opens the store.
     """
 
-    def __init__(self, store: MetricStore, metadata: Any, ensure_schema: bool = True) -> None:
+    def __init__(self, store: MetricStore, metadata: Any, ensure_schema: bool = False) -> None:
         self.store, self.metadata = store, metadata
         self._page_pool = ThreadPoolExecutor(4, thread_name_prefix="metricflow-page")
         if ensure_schema:
-            ensure_query_schema(store)
+            store.ensure_schema()
 
     # ------------------------------------------------------------------ runs
     def get_run(self, run_id: str) -> Run:

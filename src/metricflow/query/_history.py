@@ -9,9 +9,14 @@ NaN and Inf (documented in docs/query.md):
   a bucket of only NaN has min = max = NaN.
 - avg is over the finite values only; NaN if the bucket has none.
 - last is the raw value of the bucket's last point by (step, timestamp), so
-  it may be NaN or Inf.
+  it may be NaN or Inf. Two points at one (step, timestamp): the larger value
+  is last (NaN largest), as the points table orders them.
 - nan_count/inf_count say how many such points a bucket holds.
 Points are read FINAL, so a point delivered twice counts once.
+
+Wide buckets are computed from the metric rollup (query/_rollup_read.py):
+whole blocks from their pre-aggregated rows, cut blocks from their packed
+points; the result is the same as this module's raw query.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import numpy as np
 
 from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
+from metricflow.query import _rollup_read as rr
 from metricflow.query._arrowutil import group_bounds, value_at
+from metricflow.store._schema import ROLLUP_SHIFT
 
 MAX_BULK_RUNS = 1000
 MAX_BUCKETS = 10_000
@@ -87,7 +94,6 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     """
     n = check_bulk(run_ids, key, buckets)
     ids = sorted(set(run_ids))
-    params: dict[str, Any] = {"ids": ids, "key": key}
     if step_lo is None or step_hi is None:
         rng = _step_range(client, db, ids, key)
         if rng is None:
@@ -98,7 +104,23 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
         raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
                               field="step_max", received=step_hi)
     width = step_hi - step_lo + 1
-    params.update(lo=step_lo, hi=step_hi, n=n, width=width)
+    if rr.usable(width, n):
+        got = rr.rollup_partials(client, db, ids, key, n, step_lo, step_hi)
+        if got is not None:
+            parts, overlapping = got
+            if overlapping:
+                parts = rr.Partials.concat([parts, _raw_block_partials(
+                    client, db, ids, key, n, step_lo, step_hi, overlapping)])
+            return _from_partials(client, db, ids, key, step_lo, step_hi, parts)
+    return downsample_raw(client, db, ids, key, n, step_lo, step_hi)
+
+
+def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_lo: int,
+                   step_hi: int) -> list[DownsampledSeries]:
+    """The reference computation: one GROUP BY over every point in range."""
+    width = step_hi - step_lo + 1
+    params: dict[str, Any] = {"ids": ids, "key": key, "lo": step_lo, "hi": step_hi, "n": n,
+                              "width": width}
     # Int64 arithmetic when it cannot overflow (3x cheaper than Int128 per point)
     off = "(step - {lo:Int64})" if width * n < 2**62 else "toInt128(step - {lo:Int64})"
     sql = f"""
@@ -110,7 +132,7 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
                sumIf(value, isFinite(value)) / countIf(isFinite(value)) AS avg,
                toInt64(countIf(isNaN(value))) AS nan_count,
                toInt64(count() - countIf(isFinite(value)) - countIf(isNaN(value))) AS inf_count,
-               argMax(value, bitShiftLeft(toInt128(step), 64) + toInt128(timestamp)) AS last
+               argMax(value, (step, timestamp, isNaN(value), value)) AS last
         FROM (SELECT run_id, step, timestamp, value FROM {db}.metrics FINAL
               WHERE run_id IN {{ids:Array(String)}} AND key = {{key:String}}
                 AND step >= {{lo:Int64}} AND step <= {{hi:Int64}})
@@ -121,7 +143,54 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     tbl = client.query_arrow(sql, parameters=params)
     if tbl.num_rows == 0:
         return []
-    return _split(client, db, tbl, key, step_lo, step_hi)
+    starts, stops = group_bounds(tbl, ["run_id"])
+    rids = [value_at(tbl, "run_id", s) for s in starts]  # one per run
+    cols = {c: tbl.column(c).to_numpy() for c in _COLUMNS}
+    return _series(client, db, key, step_lo, step_hi, rids, starts, stops, cols)
+
+
+def _raw_block_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int,
+                        hi: int, blocks: list[tuple[int, int]]) -> rr.Partials:
+    """Partials per (run, block, bucket) read from the points, for overlapping blocks."""
+    params: dict[str, Any] = {"key": key, "lo": lo, "hi": hi, "n": n, "width": hi - lo + 1}
+    ranges = []
+    for i, (r, b) in enumerate(blocks):
+        params[f"r{i}"], params[f"a{i}"] = ids[r], b << ROLLUP_SHIFT
+        params[f"b{i}"] = ((b + 1) << ROLLUP_SHIFT) - 1
+        ranges.append(f"(run_id = {{r{i}:String}} AND step BETWEEN {{a{i}:Int64}} AND "
+                      f"{{b{i}:Int64}})")
+    tbl = client.query_arrow(f"""
+        SELECT run_id, bucket, f.1 AS first_step, f.2 AS first_ts, l.1 AS last_step,
+               l.2 AS last_ts, c, nf, nn, sf, mn, mx, lv FROM (
+            SELECT run_id, bitShiftRight(step, {int(ROLLUP_SHIFT)}) AS block,
+                   toInt64(intDiv((step - {{lo:Int64}}) * {{n:Int64}}, {{width:Int64}})) AS bucket,
+                   min((step, timestamp)) AS f, max((step, timestamp)) AS l,
+                   toInt64(count()) AS c, toInt64(countIf(isFinite(value))) AS nf,
+                   toInt64(countIf(isNaN(value))) AS nn, sumIf(value, isFinite(value)) AS sf,
+                   min(value) AS mn, max(value) AS mx,
+                   argMax(value, (step, timestamp, isNaN(value), value)) AS lv
+            FROM {db}.metrics FINAL
+            WHERE key = {{key:String}} AND step >= {{lo:Int64}} AND step <= {{hi:Int64}}
+              AND ({' OR '.join(ranges)})
+            GROUP BY run_id, block, bucket)
+        SETTINGS {FINAL_SETTING}""", parameters=params)
+    if tbl.num_rows == 0:
+        return rr.empty()
+    cols = [tbl.column(c).to_numpy() for c in ("bucket", "first_step", "first_ts",
+                                                "last_step", "last_ts", "c", "nf", "nn", "sf",
+                                                "mn", "mx", "lv")]
+    return rr.Partials(rr.codes(tbl.column("run_id"), ids), *cols)
+
+
+def _from_partials(client: Any, db: str, ids: list[str], key: str, lo: int, hi: int,
+                   parts: rr.Partials) -> list[DownsampledSeries]:
+    if not len(parts.run):
+        return []
+    run, _, cols = rr.merge(parts)
+    starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    stops = np.r_[starts[1:], len(run)]
+    return _series(client, db, key, lo, hi, [ids[int(r)] for r in run[starts]], starts,
+                   stops, cols)
 
 
 def _step_range(client: Any, db: str, ids: list[str], key: str) -> tuple[int, int] | None:
@@ -150,11 +219,9 @@ def _end_points(client: Any, db: str, key: str, pairs: list[tuple[str, int]]
     return out
 
 
-def _split(client: Any, db: str, tbl: Any, key: str, lo: int, hi: int
-           ) -> list[DownsampledSeries]:
-    starts, stops = group_bounds(tbl, ["run_id"])
-    cols = {c: tbl.column(c).to_numpy() for c in _COLUMNS}
-    rids = [value_at(tbl, "run_id", s) for s in starts]  # one per run
+def _series(client: Any, db: str, key: str, lo: int, hi: int, rids: list[str],
+            starts: np.ndarray, stops: np.ndarray, cols: dict[str, np.ndarray]
+            ) -> list[DownsampledSeries]:
     pairs = [(r, int(cols["step_first"][s])) for r, s in zip(rids, starts)]
     pairs += [(r, int(cols["step_last"][e - 1])) for r, e in zip(rids, stops)]
     points = _end_points(client, db, key, pairs)

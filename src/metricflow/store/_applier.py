@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
 from metricflow.errors import InvalidArgument, InvalidState, MetricflowError, NotFound
-from metricflow.store._arrow import build_insert
+from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import TERMINAL_STATUSES, RunInfo
 
@@ -73,11 +73,18 @@ class LogApplier:
     def apply(
         self, batches: Sequence[DecodedMetrics], records: Sequence[pb.LogRecord]
     ) -> list[MetricflowError | None]:
+        return self.apply_prepared(build_insert(batches) if batches else None, records)
+
+    def apply_prepared(
+        self, tables: InsertTables | None, records: Sequence[pb.LogRecord]
+    ) -> list[MetricflowError | None]:
+        """Like apply(), with the metric batches already built into insert tables
+        (a caller can build the next group while this one is being inserted)."""
         errors: list[MetricflowError | None] = [None] * len(records)
         if records:
             self._apply_records(records, errors)
-        if batches:
-            self.store.insert_metrics(build_insert(batches))
+        if tables is not None:
+            self.store.insert_metrics(tables)
         return errors
 
     def _apply_records(

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from metricflow._wire import DecodedMetrics
+from metricflow.store._rollup import canonical_values, rollup_table
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class InsertTables:
     """One row per point: run_id, key, step, timestamp, value."""
     summary: pa.Table
     """One row per (run, key) of this insert: last/min/max of its points."""
+    rollup: pa.Table
+    """One row per (run, key, step block, ingest record) of this insert (store/_rollup.py)."""
 
 
 def build_insert(batches: Sequence[DecodedMetrics]) -> InsertTables:
@@ -61,10 +64,11 @@ def build_insert(batches: Sequence[DecodedMetrics]) -> InsertTables:
     key_code = key_rank[np.concatenate(key_parts)] if key_parts else np.empty(0, np.int32)
     steps, ts, values = cat("steps", "int64"), cat("timestamps", "int64"), cat("values", "float64")
     group = run_code.astype(np.int64) * max(len(key_names), 1) + key_code
-    order = _table_order(group, len(run_names) * max(len(key_names), 1), steps, ts)
+    batch = np.repeat(np.arange(len(batches), dtype=np.int32), run_counts)
+    order = _table_order(group, len(run_names) * max(len(key_names), 1), steps, ts, values)
     if order is not None:
         run_code, key_code, group = run_code[order], key_code[order], group[order]
-        steps, ts, values = steps[order], ts[order], values[order]
+        steps, ts, values, batch = steps[order], ts[order], values[order], batch[order]
     run_dict = pa.array(run_names, pa.string())
     key_dict = pa.array(key_names, pa.string())
     metrics = pa.table({
@@ -73,7 +77,9 @@ def build_insert(batches: Sequence[DecodedMetrics]) -> InsertTables:
         "step": steps, "timestamp": ts, "value": values,
     })
     return InsertTables(metrics, _summary(run_code, key_code, group, steps, ts, values,
-                                          run_dict, key_dict))
+                                          run_dict, key_dict),
+                        rollup_table(run_code, key_code, group, batch, steps, ts, values,
+                                     run_dict, key_dict))
 
 
 def _sorted_dictionary(names: list[str]) -> tuple[list[str], np.ndarray]:
@@ -87,13 +93,15 @@ def _sorted_dictionary(names: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
-                 ts: np.ndarray) -> np.ndarray | None:
-    """A permutation sorting rows by (group, step, timestamp), stable for ties.
+                 ts: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """A permutation sorting rows by (group, step, timestamp, value).
 
     Fast path: a stable sort by group alone (a radix sort when the groups fit
-    16 bits) is enough when every group's rows already arrive in (step,
-    timestamp) order, which is checked. Otherwise: a full lexsort. None when
-    the rows are already in order.
+    16 bits) is enough when every group's rows already arrive in strictly
+    increasing (step, timestamp) order, which is checked. Otherwise (out of
+    order, or two points at one (step, timestamp)): a full lexsort that also
+    orders by value (NaN last, as the points table sorts), so identical points
+    are adjacent and the rollup can drop them. None when already in order.
     """
     if len(group) < 2:
         return None
@@ -104,9 +112,9 @@ def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
     g, s, t = group[order], steps[order], ts[order]
     same = g[1:] == g[:-1]
     ds = s[1:] - s[:-1]
-    back = same & ((ds < 0) | ((ds == 0) & (t[1:] < t[:-1])))
+    back = same & ((ds < 0) | ((ds == 0) & (t[1:] <= t[:-1])))
     if back.any():
-        order = np.lexsort((ts, steps, group))
+        order = np.lexsort((canonical_values(values), ts, steps, group))
     if np.array_equal(order, np.arange(len(order))):
         return None
     return order
@@ -117,8 +125,9 @@ def _summary(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
              key_dict: pa.Array) -> pa.Table:
     """Last (by step, timestamp), min and max per (run, key); NaN is skipped by min/max.
 
-    Rows are sorted by (group, step, timestamp), so each group's last row is
-    its last point (for ties: the one that arrived last).
+    Rows are sorted by (group, step, timestamp, value), so each group's last
+    row is its last point (for ties at one (step, timestamp): the largest
+    value, NaN largest).
     """
     if not len(values):
         empty = np.empty(0, np.int32)

@@ -16,6 +16,7 @@ from metricflow.errors import NotFound
 from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
 from metricflow.store._schema import SCHEMA_VERSION, ddl_statements
+from metricflow.store._schema_query import QUERY_DDL, backfill, missing_tables
 from metricflow.store._types import MetricSummary, Run, RunInfo
 
 _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
@@ -39,9 +40,18 @@ class MetricStore:
         return self._pool.get()
 
     def ensure_schema(self) -> None:
-        """Create the database and tables if missing (idempotent)."""
-        for stmt in ddl_statements(self.db):
+        """Create the database, tables and views if missing (idempotent).
+
+        This includes the search tables and the metric rollup that the query
+        side reads; when a data dir predates them they are backfilled once from
+        the base tables (later rows arrive at insert time).
+        """
+        stmts = ddl_statements(self.db)
+        self.client.command(stmts[0])  # the database
+        missing = missing_tables(self.client, self.db)
+        for stmt in stmts[1:] + [s.strip().replace("{db}", self.db) for s in QUERY_DDL]:
             self.client.command(stmt)
+        backfill(self.client, self.db, missing)
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
         )
@@ -51,13 +61,14 @@ class MetricStore:
 
     # ----------------------------------------------------------------- writes
     def insert_metrics(self, tables: InsertTables) -> None:
-        """Insert metric points, then their per-(run, key) summary rows.
+        """Insert metric points, then their rollup and per-(run, key) summary rows.
 
-        Points first: a crash in between leaves points without a summary row
-        only until the batch is replayed (both inserts are idempotent).
+        Points first: a crash in between leaves points without rollup/summary
+        rows only until the batch is replayed (all three inserts are idempotent).
         """
         if tables.metrics.num_rows:
             self.client.insert_arrow(f"{self.db}.metrics", tables.metrics)
+            self.client.insert_arrow(f"{self.db}.metric_rollup", tables.rollup)
             self.client.insert_arrow(f"{self.db}.metric_summary_in", tables.summary)
 
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:

@@ -13,11 +13,21 @@ checked identifier. Dedup design (see docs/exactly-once.md):
   plain String column. Tables created before keep String; both work.
 - runs/tags: versioned rows, the newest version wins.
 - params: immutable, the first write wins (version is inverted time).
+- metric_rollup: per (run, key, step block) partial aggregates of each
+  insert's points, for downsampling without reading every point; exact under
+  replays because the reader only trusts blocks whose rows are provably
+  disjoint (store/_rollup.py, docs/query.md "Rollup").
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+ROLLUP_SHIFT = 8
+"""A rollup block is 2**ROLLUP_SHIFT consecutive steps (block = step >> ROLLUP_SHIFT).
+
+Changing it needs the metric_rollup table rebuilt (drop it: ensure_schema
+backfills it from the points)."""
 
 DDL: list[str] = [
     "CREATE DATABASE IF NOT EXISTS {db}",
@@ -106,6 +116,41 @@ DDL: list[str] = [
            max(max_value) AS max_value
     FROM {db}.metric_summary_in
     GROUP BY run_id, key
+    """,
+    # One row per (run, key, block, segment of one insert): a segment is the
+    # points of one ingest record (client batch) in one block, so a replayed
+    # record gives the same row again (same sort key, collapsed). Sums are
+    # over the segment's distinct points. See store/_rollup.py for why reads
+    # stay exact when segments of different inserts overlap.
+    # The segment's points are packed in the row (steps/tss/vals) for the few
+    # blocks a bucket edge cuts: small byte-sized granules and compressed
+    # blocks let ~1,000 scattered rows be read without decompressing the rest
+    # (selecting as many scattered ranges of `metrics` cost 1 ms per range).
+    """
+    CREATE TABLE IF NOT EXISTS {db}.metric_rollup (
+        run_id LowCardinality(String),
+        key LowCardinality(String),
+        block Int64,
+        first_step Int64,
+        first_ts Int64,
+        ident UInt64,
+        last_step Int64,
+        last_ts Int64,
+        count UInt64,
+        n_finite UInt64,
+        n_nan UInt64,
+        sum_finite Float64,
+        min_value Float64,
+        max_value Float64,
+        last_value Float64,
+        steps Array(Int64) CODEC(Delta, LZ4),
+        tss Array(Int64) CODEC(Delta, LZ4),
+        vals Array(Float64)
+    ) ENGINE = ReplacingMergeTree
+    PRIMARY KEY (run_id, key, block)
+    ORDER BY (run_id, key, block, first_step, first_ts, ident)
+    SETTINGS index_granularity_bytes = 16384, min_compress_block_size = 16384,
+             max_compress_block_size = 65536
     """,
     """
     CREATE TABLE IF NOT EXISTS {db}.schema_info (

@@ -16,9 +16,16 @@ times cheaper than on a String.
   as params (first write) and tags (newest write, `deleted` flag).
 
 Reads use FINAL, so unmerged parts never show a stale or duplicate row.
+
+MetricStore.ensure_schema creates them (every role that opens the store), and
+backfills them once, from the base tables, when a data dir predates them.
 """
 
 from __future__ import annotations
+
+from typing import Any
+
+from metricflow.store._schema import ROLLUP_SHIFT
 
 RK_EXPR = "reinterpretAsUInt128(reverse(unhex(run_id)))"
 
@@ -87,3 +94,63 @@ QUERY_DDL: list[str] = [
     SELECT key, {RK_EXPR} AS rk, value, deleted, version FROM {{db}}.tags
     """,
 ]
+
+
+def _exists(client: Any, db: str, table: str) -> bool:
+    return bool(client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": db, "t": table}).result_rows[0][0])
+
+
+def backfill_search(client: Any, db: str) -> None:
+    """Fill the search tables from the base tables (data written before they existed)."""
+    rk = RK_EXPR
+    client.command(
+        f"INSERT INTO {db}.search_runs SELECT {rk}, run_id, experiment_id, run_name, user_id, "
+        f"status, start_time, end_time, lifecycle_stage, version FROM {db}.runs")
+    client.command(
+        f"INSERT INTO {db}.search_metrics SELECT key, {rk}, max((last_at.1, last_at.2, "
+        f"finalizeAggregation(last))) FROM {db}.metric_summary GROUP BY key, run_id")
+    client.command(f"INSERT INTO {db}.search_params SELECT key, {rk}, value, version "
+                   f"FROM {db}.params")
+    client.command(f"INSERT INTO {db}.search_tags SELECT key, {rk}, value, deleted, "
+                   f"version FROM {db}.tags")
+
+
+def backfill_rollup(client: Any, db: str) -> None:
+    """One rollup row per (run, key, block) from the deduplicated points.
+
+    ident 0 marks a backfilled row. Points inserted while this runs may land
+    both here and in their own rows; their intervals then intersect, so the
+    reader falls back to the points for those blocks (exact either way).
+    """
+    client.command(f"""
+        INSERT INTO {db}.metric_rollup (run_id, key, block, first_step, first_ts, ident,
+            last_step, last_ts, count, n_finite, n_nan, sum_finite, min_value, max_value,
+            last_value, steps, tss, vals)
+        SELECT run_id, key, block, p[1].1, p[1].2, 0, p[-1].1, p[-1].2, length(p), nf, nn,
+               sf, mn, mx, p[-1].3, arrayMap(x -> x.1, p), arrayMap(x -> x.2, p),
+               arrayMap(x -> x.3, p)
+        FROM (
+            SELECT run_id, key, bitShiftRight(step, {int(ROLLUP_SHIFT)}) AS block,
+                   arraySort(x -> (x.1, x.2, isNaN(x.3), x.3),
+                             groupArray((step, timestamp, value))) AS p,
+                   toUInt64(countIf(isFinite(value))) AS nf,
+                   toUInt64(countIf(isNaN(value))) AS nn,
+                   sumIf(value, isFinite(value)) AS sf, min(value) AS mn, max(value) AS mx
+            FROM {db}.metrics FINAL
+            GROUP BY run_id, key, block)
+        SETTINGS optimize_aggregation_in_order = 1""")
+
+
+def missing_tables(client: Any, db: str) -> set[str]:
+    """Which of the backfilled tables do not exist yet (call before creating them)."""
+    return {t for t in ("search_runs", "metric_rollup") if not _exists(client, db, t)}
+
+
+def backfill(client: Any, db: str, missing: set[str]) -> None:
+    """Backfill the tables that `missing_tables` reported, once they are created."""
+    if "search_runs" in missing:
+        backfill_search(client, db)
+    if "metric_rollup" in missing:
+        backfill_rollup(client, db)

@@ -1,0 +1,189 @@
+"""Rollup-based downsampling equals the raw computation, replays and all."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from metricflow._wire import DecodedMetrics
+from metricflow.query import _rollup_read as rr
+from metricflow.query._core import QueryCore
+from metricflow.query._history import downsample, downsample_raw
+from metricflow.store._arrow import build_insert
+from metricflow.store._schema import ROLLUP_SHIFT
+from metricflow.store._types import RunInfo
+
+BLOCK = 1 << ROLLUP_SHIFT
+
+
+def batch(run: str, steps, ts, vals, key: str = "loss") -> DecodedMetrics:
+    steps = np.asarray(steps, np.int64)
+    return DecodedMetrics(run, (key,), np.zeros(len(steps), np.int32), steps,
+                          np.asarray(ts, np.int64), np.asarray(vals, np.float64))
+
+
+def insert(store, *batches: DecodedMetrics) -> None:
+    store.insert_metrics(build_insert(list(batches)))
+
+
+def new_run(store) -> str:
+    rid = uuid.uuid4().hex
+    store.insert_runs([RunInfo(rid, "r")], [1])
+    return rid
+
+
+def series(rng, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    vals = rng.normal(size=len(steps))
+    for frac, v in ((0.01, np.nan), (0.003, np.inf), (0.003, -np.inf)):
+        vals[rng.random(len(vals)) < frac] = v
+    return steps * 3 + 1, vals
+
+
+@pytest.fixture(scope="module")
+def data(store):
+    """Runs whose points arrive in every way the writer can deliver them."""
+    rng = np.random.default_rng(11)
+    runs = {}
+    # dense, in client batches of 5,000 steps; NaN/Inf; one all-NaN stretch
+    r = new_run(store)
+    steps = np.arange(0, 60_000, dtype=np.int64)
+    ts, vals = series(rng, steps)
+    vals[20_000:20_000 + 3 * BLOCK] = np.nan
+    for a in range(0, len(steps), 5000):
+        insert(store, batch(r, steps[a:a + 5000], ts[a:a + 5000], vals[a:a + 5000]))
+    runs["dense"] = r
+    # sparse steps (gaps larger than a block), several points per step, negative steps
+    r = new_run(store)
+    steps = np.sort(rng.choice(np.arange(-30_000, 90_000), 8000, replace=False))
+    steps = np.repeat(steps, rng.integers(1, 3, len(steps)))
+    ts = np.arange(len(steps), dtype=np.int64)
+    _, vals = series(rng, steps)
+    insert(store, batch(r, steps, ts, vals))
+    runs["sparse"] = r
+    # replays: the same record again alone (collapses), and again in other company
+    # (different segments: overlapping rows), plus duplicate points inside a batch
+    r, other = new_run(store), new_run(store)
+    steps = np.arange(0, 40_000, dtype=np.int64)
+    ts, vals = series(rng, steps)
+    b1 = batch(r, steps[:25_000], ts[:25_000], vals[:25_000])
+    b2 = batch(r, steps[25_000:30_000], ts[25_000:30_000], vals[25_000:30_000])
+    bo = batch(other, steps[:100], ts[:100], vals[:100])
+    insert(store, b1, bo)
+    insert(store, b2)
+    insert(store, b1, bo)                        # replayed as it was
+    half = batch(r, steps[10_000:10_700], ts[10_000:10_700], vals[10_000:10_700])
+    insert(store, half)                          # part of b1 in other company
+    rest = slice(30_000, 40_000)  # every point twice inside one batch
+    insert(store, batch(r, np.r_[steps[rest], steps[rest]], np.r_[ts[rest], ts[rest]],
+                        np.r_[vals[rest], vals[rest]]))
+    # two points at one (step, timestamp) with different values, across batches
+    insert(store, batch(r, [39_990], [ts[39_990]], [1e9]))
+    runs["replayed"] = r
+    # interleaved batches of one run in one insert (segments alternate in a block)
+    r = new_run(store)
+    steps = np.arange(0, 30_000, dtype=np.int64)
+    ts, vals = series(rng, steps)
+    insert(store, batch(r, steps[::2], ts[::2], vals[::2]),
+           batch(r, steps[1::2], ts[1::2], vals[1::2]))
+    runs["interleaved"] = r
+    return runs
+
+
+def assert_same(got, want) -> None:
+    assert [s.run_id for s in got] == [s.run_id for s in want]
+    for g, w in zip(got, want):
+        assert (g.step_lo, g.step_hi) == (w.step_lo, w.step_hi)
+        for col in ("bucket", "count", "step_first", "step_last", "nan_count", "inf_count"):
+            np.testing.assert_array_equal(getattr(g, col), getattr(w, col), err_msg=col)
+        for col in ("min", "max", "last"):
+            np.testing.assert_array_equal(getattr(g, col), getattr(w, col), err_msg=col)
+        # sums are added in another order: equal up to rounding
+        np.testing.assert_allclose(g.avg, w.avg, rtol=1e-9, atol=1e-12, err_msg="avg")
+        assert g.first_point == w.first_point or np.isnan(g.first_point[2])
+        assert g.last_point == w.last_point or np.isnan(g.last_point[2])
+
+
+CASES = [  # (run names, buckets, lo, hi)
+    (["dense"], 10, None, None),
+    (["dense"], 7, 1234, 55_555),
+    (["dense"], 1, None, None),
+    (["sparse"], 20, None, None),
+    (["sparse"], 9, -10_001, 70_003),
+    (["replayed"], 12, None, None),
+    (["replayed"], 5, 9_999, 39_999),
+    (["interleaved"], 6, None, None),
+    (["dense", "sparse", "replayed", "interleaved"], 8, None, None),
+]
+
+
+@pytest.mark.parametrize("names,n,lo,hi", CASES)
+def test_rollup_equals_raw(store, data, names, n, lo, hi, monkeypatch) -> None:
+    ids = [data[k] for k in names]
+    used = []
+    real = rr.rollup_partials
+
+    def spy(*a, **kw):
+        out = real(*a, **kw)
+        used.append(out)
+        return out
+
+    monkeypatch.setattr(rr, "rollup_partials", spy)
+    got = downsample(store.client, store.db, ids, "loss", n, lo, hi)
+    assert used and used[0] is not None, "the rollup path was not taken"
+    lo_ = got[0].step_lo
+    hi_ = got[0].step_hi
+    want = downsample_raw(store.client, store.db, sorted(ids), "loss", n, lo_, hi_)
+    assert got, "no series"
+    assert_same(got, want)
+
+
+def test_replays_in_other_company_are_read_raw_and_counted_once(store, data) -> None:
+    rid = data["replayed"]
+    n, lo, hi = 4, 0, 39_999
+    parts, overlapping = rr.rollup_partials(store.client, store.db, [rid], "loss", n, lo, hi)
+    blocks = {b for _, b in overlapping}
+    assert (10_000 >> ROLLUP_SHIFT) in blocks and (30_000 >> ROLLUP_SHIFT) not in blocks
+    (s,) = downsample(store.client, store.db, [rid], "loss", n, lo, hi)
+    # every point once; the point tied on (step, timestamp) is a point of its own
+    assert int(s.count.sum()) == store.count_points([rid])[0] == 40_001
+
+
+def test_rollup_rows_of_a_replayed_record_collapse(store) -> None:
+    rid = new_run(store)
+    steps = np.arange(3 * BLOCK)
+    b = batch(rid, steps, steps, steps * 0.5)
+    insert(store, b)
+    insert(store, b)
+    rows = store.client.query(
+        f"SELECT block, count(), uniqExact(ident) FROM {store.db}.metric_rollup "
+        "WHERE run_id = {r:String} GROUP BY block ORDER BY block", parameters={"r": rid}
+    ).result_rows
+    assert [(b_, u) for b_, _, u in rows] == [(0, 1), (1, 1), (2, 1)]
+    parts, overlapping = rr.rollup_partials(store.client, store.db, [rid], "loss", 1, 0,
+                                            3 * BLOCK - 1)
+    assert overlapping == [] and int(parts.count.sum()) == 3 * BLOCK
+
+
+def test_narrow_buckets_use_the_raw_query(store, data, monkeypatch) -> None:
+    called = []
+    monkeypatch.setattr(rr, "rollup_partials", lambda *a: called.append(a))
+    (s,) = downsample(store.client, store.db, [data["dense"]], "loss", 1000)
+    assert not called and int(s.count.sum()) == 60_000
+
+
+def test_backfill_for_a_data_dir_that_predates_the_rollup(store, data) -> None:
+    want = downsample(store.client, store.db, [data["dense"], data["replayed"]], "loss", 6)
+    db = store.db
+    for t in ("metric_rollup", "search_runs_mv", "search_runs"):
+        store.client.command(f"DROP TABLE {db}.{t}")
+    store.ensure_schema()  # recreates both and backfills them from the base tables
+    n_rows = store.client.query(f"SELECT count() FROM {db}.metric_rollup WHERE ident = 0"
+                                ).result_rows[0][0]
+    assert n_rows > 0
+    got = downsample(store.client, store.db, [data["dense"], data["replayed"]], "loss", 6)
+    assert_same(got, want)
+    core = QueryCore(store, None)
+    page = core.search_run_ids([], "", [], 1000, "", "all")
+    assert set(data.values()) <= set(page.run_ids)
