@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 # Server extras; this module is only imported by servers. Route annotations must
 # resolve at module level for FastAPI/OpenAPI (this file uses postponed annotations).
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from metricflow.errors import MetricflowError
@@ -56,6 +59,12 @@ class CompareBody(BaseModel):
     run_ids: list[str]
     metric_keys: list[str] = Field(default_factory=list)
     param_keys: list[str] = Field(default_factory=list)
+
+class TailBody(BaseModel):
+    run_ids: list[str] = Field(description="1 to 100 runs")
+    keys: list[str] = Field(default_factory=list, description="empty = every key")
+    from_start: bool = Field(False, description="first send the points already stored")
+    poll_interval_ms: int = Field(200, description="50..60000")
 
 class GroupBody(BaseModel):
     experiment_ids: list[str] = Field(default_factory=list)
@@ -116,6 +125,54 @@ def add_query_routes(app: Any, core: Any) -> None:
                            for g in groups]}
 
 
+HEARTBEAT_S = 15.0
+"""An idle tail stream sends `{"heartbeat": true}` this often (keeps proxies open,
+and lets the server notice a client that went away)."""
+
+_TAIL_DOC = """Live tail as a stream of JSON lines (`application/x-ndjson`).
+
+Each line is one chunk of new committed points of one series:
+`{"run_id", "key", "steps", "timestamps", "values"}` (values as in the other
+routes: NaN/Inf as strings), or `{"heartbeat": true}` when idle. The stream
+runs until the client closes it. Same semantics as gRPC `TailMetrics`.
+"""
+
+
+def tail_line(c: Any) -> str:
+    """One NDJSON line for a TailChunk."""
+    return json.dumps({"run_id": c.run_id, "key": c.key, "steps": c.steps.tolist(),
+                       "timestamps": c.timestamps.tolist(), "values": _f64(c.values)},
+                      separators=(",", ":")) + "\n"
+
+
+def add_tail_route(app: Any, core: Any) -> None:
+    """POST /api/v1/metrics/tail: the live tail over HTTP (streamed NDJSON)."""
+    @app.post("/api/v1/metrics/tail", response_class=StreamingResponse, description=_TAIL_DOC,
+              responses={200: {"content": {"application/x-ndjson": {}},
+                               "description": "one JSON object per line"}})
+    async def tail(body: TailBody, request: Request) -> StreamingResponse:
+        # Validate before the stream starts, so a bad request gets a JSON error status.
+        tailer, interval = await asyncio.to_thread(
+            core.tailer, body.run_ids, body.keys, body.from_start, body.poll_interval_ms)
+
+        async def lines() -> AsyncIterator[str]:
+            quiet_since = time.monotonic()
+            while not await request.is_disconnected():
+                chunks = await asyncio.to_thread(lambda: list(tailer.poll()))
+                for c in chunks:
+                    yield tail_line(c)
+                now = time.monotonic()
+                if chunks:
+                    quiet_since = now
+                elif now - quiet_since >= HEARTBEAT_S:
+                    quiet_since = now
+                    yield '{"heartbeat":true}\n'
+                await asyncio.sleep(interval)
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson",
+                                 headers={"cache-control": "no-cache"})
+
+
 def create_app(core: Any, extra_routers: list[Any] | None = None,
                ready: Any = None) -> Any:
     """Build the FastAPI app on one QueryCore (the same core the gRPC service uses)."""
@@ -156,6 +213,7 @@ def create_app(core: Any, extra_routers: list[Any] | None = None,
                 "values": [_num(v) for v in values.tolist()], "next_page_token": nxt or None}
 
     add_query_routes(app, core)
+    add_tail_route(app, core)
     for router in extra_routers or []:
         app.include_router(router)
     return app

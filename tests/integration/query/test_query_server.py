@@ -128,3 +128,66 @@ def test_http_routes_and_openapi(server, runs) -> None:
     for p in ("/api/v1/runs/search", "/api/v1/metrics/downsample", "/api/v1/runs/compare",
               "/api/v1/runs/group-by-param"):
         assert p in paths
+
+
+def test_live_tail_over_http_within_one_second(server, client, runs) -> None:
+    import json
+
+    import httpx
+
+    _, ids = runs
+    rid = ids[1]
+    base = f"http://127.0.0.1:{server.server.http_port}"
+    seen: dict[int, float] = {}
+    lines: list[dict] = []
+    opened = threading.Event()
+
+    def consume() -> None:
+        body = {"run_ids": [rid], "keys": ["acc"], "poll_interval_ms": 100}
+        with httpx.stream("POST", f"{base}/api/v1/metrics/tail", json=body,
+                          timeout=30) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("application/x-ndjson")
+            opened.set()
+            for line in r.iter_lines():
+                msg = json.loads(line)
+                lines.append(msg)
+                for s in msg.get("steps", []):
+                    seen[s] = time.monotonic()
+                if 204 in seen:
+                    return
+
+    th = threading.Thread(target=consume, daemon=True)
+    th.start()
+    assert opened.wait(10), "the tail stream did not open"
+    time.sleep(0.5)  # the subscription has read its starting cursor
+    lat = []
+    for s in range(200, 205):
+        client.log_metric(rid, "acc", float("nan") if s == 202 else s / 10, step=s)
+        client.flush()  # returns once the batch is committed
+        committed = time.monotonic()
+        deadline = committed + 5
+        while s not in seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert s in seen, f"step {s} never arrived over HTTP"
+        lat.append(seen[s] - committed)
+    th.join(timeout=5)
+    assert sorted(seen) == [200, 201, 202, 203, 204]  # only new points, each once
+    data = [m for m in lines if "steps" in m]
+    assert {m["run_id"] for m in data} == {rid} and {m["key"] for m in data} == {"acc"}
+    values = {s: v for m in data for s, v in zip(m["steps"], m["values"])}
+    assert values[202] == "nan" and values[203] == pytest.approx(20.3)
+    assert max(lat) < 1.0, lat
+
+
+def test_http_tail_rejects_bad_requests_and_is_in_the_spec(server) -> None:
+    import httpx
+
+    base = f"http://127.0.0.1:{server.server.http_port}"
+    r = httpx.post(f"{base}/api/v1/metrics/tail", json={"run_ids": []})
+    assert r.status_code == 400 and "run_ids must hold 1 to 100 runs, got 0" in r.json()["message"]
+    r = httpx.post(f"{base}/api/v1/metrics/tail",
+                   json={"run_ids": ["0" * 32], "poll_interval_ms": 5})
+    assert r.status_code == 400 and "poll_interval_ms" in r.json()["message"]
+    spec = httpx.get(f"{base}/openapi.json").json()["paths"]["/api/v1/metrics/tail"]["post"]
+    assert "application/x-ndjson" in spec["responses"]["200"]["content"]
