@@ -124,7 +124,7 @@ class EmbeddedServer:
     def _add_services(self, server: grpc.aio.Server, core: QueryCore) -> None:
         from metricflow import artifacts, registry  # noqa: PLC0415
 
-        assert self.sink is not None and self.store is not None
+        assert self.sink is not None and self.store is not None and self.tracking is not None
         servicer = ingest_service.IngestServicer(self.sink, self.store, self.metadata)
         servicer.core = self.tracking  # one core (and run cache) for every front end
         ingest_service.add_to_server(server, servicer)
