@@ -3,6 +3,8 @@
 Loop: poll -> group messages until `max_rows`, `max_bytes` or `linger_ms` ->
 decode to numpy/Arrow and apply through the same LogApplier as the embedded
 path (one insert thread) -> commit offsets, only after the insert returned.
+While a group is being inserted, the next due group is decoded and built in a
+second thread, so a writer with a backlog keeps both cores busy.
 
 - A failed insert (ClickHouse down) is retried with exponential backoff and
   jitter. Nothing is committed and nothing new is polled meanwhile, so the
@@ -21,6 +23,7 @@ import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,10 +38,23 @@ from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
 from metricflow.ingest._kafka_config import WriterConfig
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
 from metricflow.store._applier import LogApplier
+from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._metric_store import MetricStore
 
 log = logging.getLogger(__name__)
 _POINT_BYTES = 28  # key index + step + timestamp + value on the wire
+
+
+@dataclass
+class _Prepared:
+    """One cut of the log, decoded and built, ready to insert."""
+
+    records: list[Any]
+    nbytes: int
+    tables: InsertTables | None = None
+    recs: list[pb.LogRecord] = field(default_factory=list)
+    batches: int = 0
+    points: int = 0
 
 
 def _kind(record: Any) -> bytes:
@@ -62,6 +78,8 @@ class KafkaWriter:
         self._consumer: Any = None
         self._lag_monitor: LagMonitor | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="metricflow-insert")
+        self._builder = ThreadPoolExecutor(1, thread_name_prefix="metricflow-build")
+        self._next: tuple[list[Any], asyncio.Future[_Prepared]] | None = None
         self._group: list[Any] = []
         self._group_bytes = 0
         self._group_started = 0.0
@@ -120,6 +138,7 @@ class KafkaWriter:
         if self._consumer is not None:
             await self._consumer.stop()
         self._executor.shutdown(wait=True)
+        self._builder.shutdown(wait=True)
 
     async def wait(self) -> None:
         """Until the consume loop ends (stop() or a fatal error, which is re-raised)."""
@@ -187,12 +206,45 @@ class KafkaWriter:
             taken, size = taken + 1, size + n
         return self._group[:taken], size
 
+    def _prepared_cut(self) -> asyncio.Future[_Prepared]:
+        """The oldest cut, built in the builder thread (or already built ahead)."""
+        loop = asyncio.get_running_loop()
+        if self._next is not None:
+            cut, fut = self._next
+            self._next = None
+            if self._group and cut and self._group[0] is cut[0]:
+                return fut
+        records, nbytes = self._cut()
+        return loop.run_in_executor(self._builder, self._prepare, records, nbytes)
+
+    def _build_ahead(self, taken: int) -> None:
+        """Start building the cut after the first `taken` messages, if it is due."""
+        rest = self._group[taken:]
+        if not rest or self._stopping or self._revoking:
+            return
+        c = self.config
+        rest_bytes = sum(len(r.value or b"") for r in rest)
+        linger = c.linger_ms / 1000.0
+        if (rest_bytes < min(c.max_bytes, c.max_rows * _POINT_BYTES)
+                and time.monotonic() - self._group_started < linger):
+            return  # not due yet: more messages may join it
+        group, self._group = self._group, rest
+        try:
+            records, nbytes = self._cut()
+        finally:
+            self._group = group
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._builder, self._prepare, records, nbytes)
+        self._next = (records, fut)
+
     async def _flush_locked(self) -> None:
         """Insert the oldest cut of the pending group (retrying while the store is
         down), then commit it. The rest stays pending, with its original age."""
         from aiokafka.structs import OffsetAndMetadata  # noqa: PLC0415
 
-        records, nbytes = self._cut()
+        prepared = await self._prepared_cut()
+        records, nbytes = prepared.records, prepared.nbytes
+        self._build_ahead(len(records))
         offsets: dict[Any, int] = {}
         for r in records:
             tp = (r.topic, r.partition)
@@ -202,7 +254,7 @@ class KafkaWriter:
         while True:
             t0 = time.perf_counter()
             try:
-                points = await loop.run_in_executor(self._executor, self._apply, records)
+                points = await loop.run_in_executor(self._executor, self._store, prepared)
                 break
             except Exception as e:  # noqa: BLE001 - any store failure: back off, keep the data
                 km.INSERT_FAILURES.inc()
@@ -249,6 +301,7 @@ class KafkaWriter:
             log.warning("offset commit failed (%s); the batch will be replayed", e)
 
     def _drop(self, why: str) -> None:
+        self._next = None  # built from messages that are dropped now
         if self._group:
             km.DROPPED_ON_REVOKE.inc(len(self._group))
             log.info("dropping %d uncommitted messages (%s)", len(self._group), why)
@@ -256,13 +309,8 @@ class KafkaWriter:
         km.PENDING_BYTES.set(0)
 
     # ----------------------------------------------------- insert thread (sync)
-    def _apply(self, records: list[Any]) -> int:
-        """Decode a group and apply it through the LogApplier; return points inserted."""
-        if not self._session_tuned:
-            # Skip the in-block ReplacingMergeTree collapse at insert (about half the
-            # insert time): reads use FINAL, so they are exact either way.
-            self.store.client.set_client_setting("optimize_on_insert", "0")
-            self._session_tuned = True
+    def _prepare(self, records: list[Any], nbytes: int) -> _Prepared:
+        """Decode a cut and build its insert tables (builder thread, no store access)."""
         batches: list[DecodedMetrics] = []
         recs: list[pb.LogRecord] = []
         for r in records:
@@ -279,14 +327,24 @@ class KafkaWriter:
                 km.DECODE_ERRORS.labels(reason=e.code.value.lower()).inc()
             except Exception:  # noqa: BLE001 - a malformed message must not stop the log
                 km.DECODE_ERRORS.labels(reason="malformed").inc()
-        errors = self.applier.apply(batches, recs)
+        return _Prepared(records, nbytes, build_insert(batches) if batches else None, recs,
+                         len(batches), sum(b.n for b in batches))
+
+    def _store(self, p: _Prepared) -> int:
+        """Apply a prepared cut through the LogApplier (insert thread); points inserted."""
+        if not self._session_tuned:
+            # Skip the in-block ReplacingMergeTree collapse at insert (about half the
+            # insert time): reads use FINAL, so they are exact either way.
+            self.store.client.set_client_setting("optimize_on_insert", "0")
+            self._session_tuned = True
+        errors = self.applier.apply_prepared(p.tables, p.recs)
         for err in errors:
             if err is not None:
                 km.RECORD_ERRORS.labels(reason=err.code.value.lower()).inc()
-        km.CONSUMED_MESSAGES.labels(kind="metrics").inc(len(batches))
-        km.CONSUMED_MESSAGES.labels(kind="record").inc(len(recs))
-        km.WRITTEN_BATCHES.inc(len(batches))
-        return sum(b.n for b in batches)
+        km.CONSUMED_MESSAGES.labels(kind="metrics").inc(p.batches)
+        km.CONSUMED_MESSAGES.labels(kind="record").inc(len(p.recs))
+        km.WRITTEN_BATCHES.inc(p.batches)
+        return p.points
 
     # ---------------------------------------------------------------- rebalance
     async def on_revoked(self, revoked: set[Any]) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from metricflow._validation import DEFAULT_LIMITS
 from metricflow.errors import InvalidArgument, ResourceExhausted, Unavailable
 from metricflow.ingest._kafka import KafkaSink, batch_id_header
 from metricflow.ingest._kafka_config import (
@@ -101,3 +103,43 @@ def test_writer_cuts_a_large_poll_into_inserts_of_the_configured_size() -> None:
     assert [len(r.value) for r in nxt] == [10_000] and size == 10_000
     w._group = w._group[1:]  # a message larger than the budget still goes, alone
     assert [len(r.value) for r in w._cut()[0]] == [50_000]
+
+
+def test_writer_builds_the_next_due_cut_while_one_is_inserted() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
+    from metricflow.ingest._writer import KafkaWriter
+
+    def message(run: str, steps: int) -> SimpleNamespace:
+        wb = ipb.WriteBatch(run_id=run)
+        wb.metrics.keys.append("loss")
+        wb.metrics.key_index = np.zeros(steps, np.int32).tobytes()
+        wb.metrics.steps = np.arange(steps, dtype=np.int64).tobytes()
+        wb.metrics.timestamps = np.arange(steps, dtype=np.int64).tobytes()
+        wb.metrics.values = np.ones(steps).tobytes()
+        return SimpleNamespace(value=wb.SerializeToString(), headers=(("kind", b"metrics"),))
+
+    w = KafkaWriter.__new__(KafkaWriter)
+    w.config = WriterConfig(max_rows=1000, max_bytes=1 << 20, linger_ms=60_000)
+    w.limits = DEFAULT_LIMITS
+    w._builder, w._next, w._stopping, w._revoking = ThreadPoolExecutor(1), None, False, False
+    w._group = [message(f"{i:032x}", 900) for i in range(3)]  # each cut holds one message
+    w._group_started = time.monotonic()
+
+    async def scenario() -> None:
+        first = await w._prepared_cut()
+        assert first.records == w._group[:1] and first.points == 900
+        w._build_ahead(len(first.records))  # due: the rest exceeds one insert's budget
+        assert w._next is not None and w._next[0] == w._group[1:2]
+        ahead = w._next[1]
+        w._group = w._group[1:]  # the first cut was inserted
+        assert w._prepared_cut() is ahead  # reused, not rebuilt
+        second = await ahead
+        assert second.tables is not None and second.tables.metrics.num_rows == 900
+        w._group = w._group[1:]
+        w._build_ahead(1)  # nothing after the last message: nothing to build
+        assert w._next is None
+
+    asyncio.run(scenario())
+    w._builder.shutdown()
