@@ -84,6 +84,7 @@ def group_by_param(client: Any, db: str, scope: Scope, filter_string: str, param
     tree = parse_filter(filter_string)
     b = Binder()
     sb = SqlBuilder(db, b)
+    sb.restrict(scope)
     pf = Field("params", param_key)
     where = [sb.scope_as_set(scope)]
     if tree is not None:

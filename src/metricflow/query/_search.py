@@ -94,6 +94,7 @@ class RunSearch:
               after: list[Any] | None, limit: int) -> _Plan:
         b = Binder()
         sb = SqlBuilder(self.db, b)
+        sb.restrict(scope)
         first = terms[0].field
         joins: list[str] = []
         where: list[str] = []
@@ -128,7 +129,8 @@ class RunSearch:
         cols = ", ".join(f"{c.expr} AS c{i}" for i, c in enumerate(comps))
         sql = (f"SELECT rk, {cols} FROM ({inner}) "
                f"WHERE {' AND '.join(f'({w})' for w in where) or '1'} "
-               f"ORDER BY {order_clause(comps)} LIMIT {int(limit)} SETTINGS {FINAL_SETTING}")
+               f"ORDER BY {order_clause(comps)} LIMIT 1 BY rk LIMIT {int(limit)} "
+               f"SETTINGS {FINAL_SETTING}")
         return _Plan(sql, b.params, len(comps))
 
     def _secondary(self, sb: SqlBuilder, t: OrderTerm, i: int, driver: Field | None,

@@ -63,6 +63,23 @@ class SqlBuilder:
         self.b = binder
         self.leaf_restrict = ""
         """Extra predicate for leaf subqueries (a small scope set), so their sets stay small."""
+        self.experiments: list[str] | None = None
+        """When set, key rows are read only from these experiments' ranges (plus '')."""
+
+    def restrict(self, s: Scope) -> None:
+        """Read key rows only from the experiments the scope can see, when it names them.
+
+        Only an optimization: every caller also requires `rk` in the scope, and a
+        run's key rows are filed under its experiment (or '' when the run was
+        not known at insert time, which is always read too).
+        """
+        allowed: set[str] | None = None
+        if s.experiment_ids is not None:
+            allowed = set(s.experiment_ids)
+        if s.readable_experiments is not None:
+            allowed = (set(s.readable_experiments) if allowed is None
+                       else allowed & set(s.readable_experiments))
+        self.experiments = None if allowed is None else sorted(allowed | {""})
 
     # ------------------------------------------------------------- tables
     def keyed_table(self, kind: str) -> str:
@@ -76,6 +93,8 @@ class SqlBuilder:
     def key_rows(self, f: Field) -> str:
         """FROM/WHERE text selecting the rows of one metric/param/tag key."""
         where = f"key = {self.b.bind(f.key, 'String')}"
+        if self.experiments is not None:
+            where += f" AND experiment_id IN {self.b.bind(self.experiments, 'Array(String)')}"
         if f.kind == "tags":
             where += " AND deleted = 0"
         return f"{self.keyed_table(f.kind)} FINAL WHERE {where}"

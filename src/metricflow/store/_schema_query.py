@@ -8,12 +8,23 @@ ordered so that one key is a primary-key range, and runs are named by
 run-id tiebreak of paging can use it. Sets and joins on a UInt128 are several
 times cheaper than on a String.
 
-- search_runs: one row per run state (newest version wins), ordered by rk.
+- search_runs: one row per run state (newest version wins), ordered by
+  (experiment_id, rk): a run never changes experiment, so rk still identifies
+  the row, and one experiment's runs are one primary-key range.
+- search_run_exp: rk -> experiment_id as an in-memory Join table (filled from
+  runs by a view), so the views below can file each row under its run's
+  experiment at insert time (`joinGet`).
 - search_metrics: latest point per (key, run) as max((step, timestamp, value)),
   chained from metric_summary so it costs one row per run and key per insert
   block, not one per point. Idempotent, so replays change nothing.
 - search_params / search_tags: one row per (key, run), the same winner rules
   as params (first write) and tags (newest write, `deleted` flag).
+- search_metrics/params/tags are ordered by (key, experiment_id, rk): a search
+  scoped to a few experiments reads those experiments' range of one key
+  (10k rows of an experiment instead of the key's 1M rows). A row whose run
+  was not known when it was inserted (points before the run record; the write
+  path orders run records first) is filed under experiment '' and every scoped
+  read includes '' (query/_sql.py), so it is never lost.
 
 Reads use FINAL, so unmerged parts never show a stale or duplicate row.
 
@@ -28,6 +39,9 @@ from typing import Any
 from metricflow.store._schema import ROLLUP_SHIFT
 
 RK_EXPR = "reinterpretAsUInt128(reverse(unhex(run_id)))"
+EXP_EXPR = "joinGet('{db}.search_run_exp', 'experiment_id', rk)"
+SEARCH_TABLES = ("search_runs", "search_run_exp", "search_metrics", "search_params",
+                 "search_tags")
 
 QUERY_DDL: list[str] = [
     """
@@ -43,7 +57,7 @@ QUERY_DDL: list[str] = [
         lifecycle_stage LowCardinality(String),
         version UInt64
     ) ENGINE = ReplacingMergeTree(version)
-    ORDER BY rk
+    ORDER BY (experiment_id, rk)
     """,
     f"""
     CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.search_runs_mv TO {{db}}.search_runs AS
@@ -52,46 +66,62 @@ QUERY_DDL: list[str] = [
     FROM {{db}}.runs
     """,
     """
+    CREATE TABLE IF NOT EXISTS {db}.search_run_exp (
+        rk UInt128,
+        experiment_id String
+    ) ENGINE = Join(ANY, LEFT, rk)
+    """,
+    f"""
+    CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.search_run_exp_mv TO {{db}}.search_run_exp AS
+    SELECT {RK_EXPR} AS rk, experiment_id FROM {{db}}.runs
+    """,
+    """
     CREATE TABLE IF NOT EXISTS {db}.search_metrics (
         key LowCardinality(String),
+        experiment_id LowCardinality(String),
         rk UInt128,
         last SimpleAggregateFunction(max, Tuple(Int64, Int64, Float64))
     ) ENGINE = AggregatingMergeTree
-    ORDER BY (key, rk)
+    ORDER BY (key, experiment_id, rk)
     """,
     f"""
     CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.search_metrics_mv TO {{db}}.search_metrics AS
-    SELECT key, {RK_EXPR} AS rk,
-           max((last_at.1, last_at.2, finalizeAggregation(last))) AS last
-    FROM {{db}}.metric_summary
-    GROUP BY key, run_id
+    SELECT key, {EXP_EXPR} AS experiment_id, rk, last FROM (
+        SELECT key, {RK_EXPR} AS rk,
+               max((last_at.1, last_at.2, finalizeAggregation(last))) AS last
+        FROM {{db}}.metric_summary
+        GROUP BY key, run_id)
     """,
     """
     CREATE TABLE IF NOT EXISTS {db}.search_params (
         key LowCardinality(String),
+        experiment_id LowCardinality(String),
         rk UInt128,
         value String,
         version UInt64
     ) ENGINE = ReplacingMergeTree(version)
-    ORDER BY (key, rk)
+    ORDER BY (key, experiment_id, rk)
     """,
     f"""
     CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.search_params_mv TO {{db}}.search_params AS
-    SELECT key, {RK_EXPR} AS rk, value, version FROM {{db}}.params
+    SELECT key, {EXP_EXPR} AS experiment_id, rk, value, version
+    FROM (SELECT key, {RK_EXPR} AS rk, value, version FROM {{db}}.params)
     """,
     """
     CREATE TABLE IF NOT EXISTS {db}.search_tags (
         key LowCardinality(String),
+        experiment_id LowCardinality(String),
         rk UInt128,
         value String,
         deleted UInt8,
         version UInt64
     ) ENGINE = ReplacingMergeTree(version)
-    ORDER BY (key, rk)
+    ORDER BY (key, experiment_id, rk)
     """,
     f"""
     CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.search_tags_mv TO {{db}}.search_tags AS
-    SELECT key, {RK_EXPR} AS rk, value, deleted, version FROM {{db}}.tags
+    SELECT key, {EXP_EXPR} AS experiment_id, rk, value, deleted, version
+    FROM (SELECT key, {RK_EXPR} AS rk, value, deleted, version FROM {{db}}.tags)
     """,
 ]
 
@@ -104,17 +134,20 @@ def _exists(client: Any, db: str, table: str) -> bool:
 
 def backfill_search(client: Any, db: str) -> None:
     """Fill the search tables from the base tables (data written before they existed)."""
-    rk = RK_EXPR
+    rk, exp = RK_EXPR, EXP_EXPR.replace("{db}", db)
     client.command(
         f"INSERT INTO {db}.search_runs SELECT {rk}, run_id, experiment_id, run_name, user_id, "
         f"status, start_time, end_time, lifecycle_stage, version FROM {db}.runs")
+    client.command(f"INSERT INTO {db}.search_run_exp SELECT {rk}, experiment_id FROM {db}.runs")
     client.command(
-        f"INSERT INTO {db}.search_metrics SELECT key, {rk}, max((last_at.1, last_at.2, "
-        f"finalizeAggregation(last))) FROM {db}.metric_summary GROUP BY key, run_id")
-    client.command(f"INSERT INTO {db}.search_params SELECT key, {rk}, value, version "
-                   f"FROM {db}.params")
-    client.command(f"INSERT INTO {db}.search_tags SELECT key, {rk}, value, deleted, "
-                   f"version FROM {db}.tags")
+        f"INSERT INTO {db}.search_metrics SELECT key, {exp}, rk, last FROM (SELECT key, "
+        f"{rk} AS rk, max((last_at.1, last_at.2, finalizeAggregation(last))) AS last "
+        f"FROM {db}.metric_summary GROUP BY key, run_id)")
+    client.command(f"INSERT INTO {db}.search_params SELECT key, {exp}, rk, value, version "
+                   f"FROM (SELECT key, {rk} AS rk, value, version FROM {db}.params)")
+    client.command(f"INSERT INTO {db}.search_tags SELECT key, {exp}, rk, value, deleted, "
+                   f"version FROM (SELECT key, {rk} AS rk, value, deleted, version "
+                   f"FROM {db}.tags)")
 
 
 def backfill_rollup(client: Any, db: str) -> None:
@@ -144,7 +177,19 @@ def backfill_rollup(client: Any, db: str) -> None:
 
 
 def missing_tables(client: Any, db: str) -> set[str]:
-    """Which of the backfilled tables do not exist yet (call before creating them)."""
+    """Which of the backfilled tables do not exist yet (call before creating them).
+
+    Search tables of an older layout (no experiment_id in search_metrics) are
+    dropped here, so they are created anew and backfilled.
+    """
+    if _exists(client, db, "search_metrics") and not client.query(
+            "SELECT count() FROM system.columns WHERE database = {db:String} "
+            "AND table = 'search_metrics' AND name = 'experiment_id'",
+            parameters={"db": db}).result_rows[0][0]:
+        for t in SEARCH_TABLES:
+            client.command(f"DROP VIEW IF EXISTS {db}.{t}_mv")
+        for t in SEARCH_TABLES:
+            client.command(f"DROP TABLE IF EXISTS {db}.{t}")
     return {t for t in ("search_runs", "metric_rollup") if not _exists(client, db, t)}
 
 

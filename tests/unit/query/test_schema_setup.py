@@ -1,0 +1,72 @@
+"""Search tables are the store's schema: experiment filing, '' fallback, old layouts."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from querydata import insert_points
+
+from metricflow.query._core import QueryCore
+from metricflow.store._types import RunInfo
+
+
+def test_every_store_gets_the_search_tables(store) -> None:
+    names = {r[0] for r in store.client.query(
+        "SELECT name FROM system.tables WHERE database = {d:String}",
+        parameters={"d": store.db}).result_rows}
+    assert {"search_runs", "search_run_exp", "search_metrics", "search_params",
+            "search_tags", "metric_rollup"} <= names
+
+
+def test_rows_are_filed_under_the_runs_experiment(store) -> None:
+    rid = uuid.uuid4().hex
+    store.insert_runs([RunInfo(rid, "exp-a")], [1])
+    store.insert_params([(rid, "lr", "0.5")], 1)
+    insert_points(store, rid, "acc", np.arange(3), np.arange(3), np.array([1.0, 2.0, 3.0]))
+    for t in ("search_metrics", "search_params"):
+        got = store.client.query(
+            f"SELECT experiment_id FROM {store.db}.{t} WHERE rk = "
+            "reinterpretAsUInt128(reverse(unhex({r:String})))", parameters={"r": rid}
+        ).result_rows
+        assert got == [("exp-a",)], t
+    core = QueryCore(store, None)
+    assert core.search_run_ids(["exp-a"], "metrics.acc > 2 AND params.lr = '0.5'", [], 10,
+                               "", "active").run_ids == [rid]
+    assert core.search_run_ids(["exp-b"], "metrics.acc > 2", [], 10, "", "active").run_ids == []
+
+
+def test_points_stored_before_their_run_are_still_found_once(store) -> None:
+    rid = uuid.uuid4().hex
+    insert_points(store, rid, "loss", np.arange(2), np.arange(2), np.array([5.0, 4.0]))
+    store.insert_runs([RunInfo(rid, "exp-late")], [1])
+    core = QueryCore(store, None)
+    hit = core.search_run_ids(["exp-late"], "metrics.loss < 4.5", ["metrics.loss"], 10, "",
+                              "active").run_ids
+    assert hit == [rid]
+    insert_points(store, rid, "loss", np.array([2]), np.array([2]), np.array([3.0]))
+    for order in (["metrics.loss"], ["metrics.loss DESC"], []):
+        got = core.search_run_ids(["exp-late"], "", order, 10, "", "active").run_ids
+        assert got == [rid], order  # one row per run, never the same run twice
+
+
+def test_old_search_layout_is_rebuilt(store) -> None:
+    rid = uuid.uuid4().hex
+    store.insert_runs([RunInfo(rid, "exp-old")], [1])
+    insert_points(store, rid, "acc", np.arange(2), np.arange(2), np.array([0.1, 0.9]))
+    client, name = store.client, store.db
+    for t in ("search_runs", "search_run_exp", "search_metrics", "search_params",
+              "search_tags"):
+        client.command(f"DROP VIEW IF EXISTS {name}.{t}_mv")
+        client.command(f"DROP TABLE IF EXISTS {name}.{t}")
+    client.command(f"CREATE TABLE {name}.search_metrics (key LowCardinality(String), "
+                   "rk UInt128, last SimpleAggregateFunction(max, Tuple(Int64, Int64, Float64)))"
+                   " ENGINE = AggregatingMergeTree ORDER BY (key, rk)")
+    store.ensure_schema()
+    cols = {r[0] for r in client.query(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND "
+        "table = 'search_metrics'", parameters={"d": name}).result_rows}
+    assert "experiment_id" in cols
+    core = QueryCore(store, None)
+    assert core.search_run_ids(["exp-old"], "metrics.acc > 0.5", [], 10, "",
+                               "active").run_ids == [rid]
