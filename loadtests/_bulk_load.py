@@ -146,12 +146,13 @@ def load_metricflow(data_dir: str, experiment: str, n: int, chunk: int = 5000) -
     return exp_id
 
 
-def load_metricflow_in_child(data_dir: str, experiment: str, n: int) -> tuple[str, float]:
+def load_metricflow_in_child(data_dir: str, experiment: str, n: int,
+                             chunk: int = 5000) -> tuple[str, float]:
     """load_metricflow in a spawned process; (experiment id, seconds)."""
     import multiprocessing as mp  # noqa: PLC0415
     from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
     t = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
-        exp_id = pool.submit(load_metricflow, data_dir, experiment, n).result()
+        exp_id = pool.submit(load_metricflow, data_dir, experiment, n, chunk).result()
     return exp_id, time.perf_counter() - t

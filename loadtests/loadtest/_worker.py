@@ -208,7 +208,10 @@ class _Proc:
     def tick(self, kind: str = "tick") -> None:
         ack, ack_max = self.ack_hist.take()
         art, art_max = self.art_hist.take()
-        acked = sum(c._sender.acked_points for c in self.clients)
+        if all(p.installed for p in self.probes):
+            acked = sum(p.acked_points for p in self.probes)  # exact after the final flush
+        else:
+            acked = sum(c._sender.acked_points for c in self.clients)
         with self.lock:
             lag, self.lag = self.lag, []
             msg = {"kind": kind, "proc": self.a.index, "t": time.time(),

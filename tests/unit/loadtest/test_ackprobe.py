@@ -55,3 +55,30 @@ def test_error_key_names_op_type_and_code() -> None:
     err = MetricflowError("boom")
     assert error_key("flush", err) == f"flush:MetricflowError[{ErrorCode.INTERNAL_ERROR.value}]"
     assert error_key("search", ValueError("x")) == "search:ValueError"
+
+
+def test_acked_points_and_latency_are_counted_before_the_buffer_is_freed() -> None:
+    """The real _finish frees buffer bytes, which releases a flush() in another thread;
+    the worker's final report is read right after that flush, so the probe must have
+    counted the batch by then (the sender's own counter is bumped after _finish)."""
+    hist = LatencyHist()
+    probe = AckProbe(hist)
+    seen: list[tuple[int, int]] = []
+
+    class Sender(FakeSender):
+        def _finish(self, seq: int, item: Any) -> None:
+            seen.append((probe.acked_points, hist.total))
+            super()._finish(seq, item)
+
+    sender = Sender()
+    assert probe.install(SimpleNamespace(_sender=sender))
+    now_ms = time.time() * 1000
+    a = sender._encode(SimpleNamespace(timestamps=np.array([now_ms] * 4)))
+    b = sender._encode(SimpleNamespace(timestamps=np.array([now_ms] * 6)))
+    sender._finish(a.seq, None)
+    sender._finish(b.seq, None)
+    assert seen == [(4, 4), (10, 10)]
+    sender.error = "rejected"
+    c = sender._encode(SimpleNamespace(timestamps=np.array([now_ms] * 5)))
+    sender._finish(c.seq, None)
+    assert probe.acked_points == 10 and probe.rejected_points == 5
