@@ -1,0 +1,83 @@
+"""Role security settings and the run-owner lookup the distributed roles authorize with."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from metricflow.auth._server import build_server_auth
+from metricflow.auth._types import AuthConfig
+from metricflow.errors import InvalidArgument
+from metricflow.server._config import SecurityConfig, auth_banner
+
+RUN = "d" * 32
+
+
+@pytest.mark.parametrize(("host", "mode", "enabled"), [
+    ("127.0.0.1", "auto", False), ("0.0.0.0", "auto", True), ("10.1.2.3", "auto", True),
+    ("127.0.0.1", "on", True), ("0.0.0.0", "off", False)])
+def test_non_loopback_binds_get_auth_unless_disabled(host: str, mode: str,
+                                                     enabled: bool) -> None:
+    sec = SecurityConfig(host=host, auth_mode=mode)
+    assert sec.auth.enabled is enabled
+    if host == "0.0.0.0" and mode == "off":
+        assert auth_banner(sec.auth, host).startswith("OFF (explicitly disabled")
+
+
+def test_bad_settings_name_the_field() -> None:
+    with pytest.raises(InvalidArgument) as ei:
+        SecurityConfig(auth_mode="maybe")
+    assert ei.value.details["field"] == "auth_mode"
+    with pytest.raises(InvalidArgument) as ei:
+        SecurityConfig(run_wait_s=500)
+    assert ei.value.details == {"field": "run_wait_s", "limit": 120, "received": 500}
+    with pytest.raises(InvalidArgument) as ei:
+        SecurityConfig(tls_cert="/nonexistent/cert.pem", tls_key="/nonexistent/key.pem")
+    assert ei.value.details["field"] == "cert_file"
+
+
+class _LateRuns:
+    """A data plane where a run shows up `delay_s` after the test starts (Kafka lag)."""
+
+    def __init__(self, delay_s: float) -> None:
+        self.visible_at = time.monotonic() + delay_s
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def get_run_infos(self, run_ids: list[str]) -> dict[str, Any]:
+        with self._lock:
+            self.calls += 1
+        if time.monotonic() >= self.visible_at and RUN in run_ids:
+            return {RUN: SimpleNamespace(experiment_id="7")}
+        return {}
+
+
+def test_authorization_waits_a_bounded_time_for_a_run_not_yet_applied(md: Any) -> None:
+    late = _LateRuns(delay_s=0.6)
+    auth = build_server_auth(AuthConfig(enabled=True), md, late, run_wait_s=10.0)
+    assert auth.guard.authz is not None
+    assert auth.guard.authz.experiments_of_runs([RUN]) == {RUN: "7"}
+    assert late.calls >= 2  # looked again instead of answering "does not exist"
+    # An id that never appears is given up on after run_wait_s, not forever.
+    absent = _LateRuns(1e9)
+    never = build_server_auth(AuthConfig(enabled=True), md, absent, run_wait_s=0.5)
+    t0 = time.monotonic()
+    assert never.guard.authz.experiments_of_runs(["e" * 32]) == {}  # type: ignore[union-attr]
+    assert 0.5 <= time.monotonic() - t0 < 60
+    # Existence checks (CreateRun with a client-chosen id) ask once and never wait.
+    before = absent.calls
+    assert never.guard.authz.run_exists("e" * 32) is False  # type: ignore[union-attr]
+    assert absent.calls == before + 1
+
+
+def test_without_a_data_plane_only_remembered_runs_are_known(md: Any) -> None:
+    auth = build_server_auth(AuthConfig(enabled=True), md, None, run_wait_s=0.0)
+    authz = auth.guard.authz
+    assert authz is not None
+    assert authz.experiments_of_runs([RUN]) == {}
+    authz.remember_run(RUN, "3")  # what the interceptor does after this node's CreateRun
+    assert authz.experiments_of_runs([RUN]) == {RUN: "3"}
