@@ -10,7 +10,7 @@ import numpy as np
 from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query._grammar import Field, parse_filter
-from metricflow.query._sql import Binder, Scope, SqlBuilder
+from metricflow.query._sql import Binder, Scope, SqlBuilder, unfiled_keys
 from metricflow.store._metric_store import MetricStore
 
 MAX_COMPARE_RUNS = 1000
@@ -85,6 +85,7 @@ def group_by_param(client: Any, db: str, scope: Scope, filter_string: str, param
     b = Binder()
     sb = SqlBuilder(db, b)
     sb.restrict(scope)
+    sb.unfiled = unfiled_keys(client, db)
     pf = Field("params", param_key)
     where = [sb.scope_as_set(scope)]
     if tree is not None:

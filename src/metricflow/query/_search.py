@@ -30,6 +30,7 @@ from metricflow.query._sql import (
     SqlBuilder,
     keyset_after,
     order_clause,
+    unfiled_keys,
 )
 
 DEFAULT_ORDER = [OrderTerm(Field("attributes", "start_time"), False)]
@@ -54,6 +55,7 @@ class RunSearch:
 
     def __init__(self, db: str, client: Any) -> None:
         self.db, self.client = db, client
+        self._unfiled: frozenset[tuple[str, str]] = frozenset()
 
     def search(self, scope: Scope, filter_string: str, order_by: list[str], limit: int,
                page_token: str = "") -> SearchPage:
@@ -70,6 +72,7 @@ class RunSearch:
                                       field="page_token")
             phase, after = int(tok["p"]), list(tok["k"])
         keyed = terms[0].field.kind != "attributes"
+        self._unfiled = unfiled_keys(self.client, self.db)
         ids: list[str] = []
         last: tuple[int, list[Any]] | None = None
         phases = (1, 2) if keyed else (1,)
@@ -95,6 +98,7 @@ class RunSearch:
         b = Binder()
         sb = SqlBuilder(self.db, b)
         sb.restrict(scope)
+        sb.unfiled = self._unfiled
         first = terms[0].field
         joins: list[str] = []
         where: list[str] = []

@@ -65,6 +65,8 @@ class SqlBuilder:
         """Extra predicate for leaf subqueries (a small scope set), so their sets stay small."""
         self.experiments: list[str] | None = None
         """When set, key rows are read only from these experiments' ranges (plus '')."""
+        self.unfiled: frozenset[tuple[str, str]] = frozenset()
+        """(kind, key)s with rows under experiment '' (see `unfiled_keys`)."""
 
     def restrict(self, s: Scope) -> None:
         """Read key rows only from the experiments the scope can see, when it names them.
@@ -95,6 +97,16 @@ class SqlBuilder:
         where = f"key = {self.b.bind(f.key, 'String')}"
         if self.experiments is not None:
             where += f" AND experiment_id IN {self.b.bind(self.experiments, 'Array(String)')}"
+        if (f.kind, f.key) in self.unfiled:
+            # A run can have rows under '' and under its experiment: fold them per run
+            # with the table's own winner rule (latest point; highest version).
+            agg = {"metrics": "max(last) AS last",
+                   "params": "argMax(value, version) AS value",
+                   "tags": "argMax(value, version) AS value, argMax(deleted, version) AS deleted",
+                   }[f.kind]
+            rows = (f"(SELECT rk, {agg} FROM {self.keyed_table(f.kind)} WHERE {where} "
+                    "GROUP BY rk)")
+            return rows + (" WHERE deleted = 0" if f.kind == "tags" else " WHERE 1")
         if f.kind == "tags":
             where += " AND deleted = 0"
         return f"{self.keyed_table(f.kind)} FINAL WHERE {where}"
@@ -168,6 +180,18 @@ class SqlBuilder:
         if s.experiment_ids is None:
             return f"rk NOT IN (SELECT rk FROM {self.runs_table()} WHERE NOT ({pred}))"
         return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
+
+
+def unfiled_keys(client: Any, db: str) -> frozenset[tuple[str, str]]:
+    """(kind, key)s that have rows filed under experiment '' (normally none).
+
+    Such rows come from points (params, tags) stored before their run was
+    known to the inserting server, e.g. on another replica of a cluster.
+    """
+    rows = client.query(" UNION ALL ".join(
+        f"SELECT '{kind}', key FROM {db}.search_{kind} WHERE experiment_id = '' GROUP BY key"
+        for kind in ("metrics", "params", "tags"))).result_rows
+    return frozenset((str(k), str(v)) for k, v in rows)
 
 
 @dataclass(frozen=True)

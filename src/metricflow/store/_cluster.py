@@ -15,6 +15,12 @@ layout is a mechanical transform of it, so the two cannot drift apart:
 - Null tables (insert-only inputs of a view) become `T_local` with a sharded
   Distributed front, so the view runs on the run's shard.
 - Tables without a run column (schema_info) stay one replicated table per shard.
+- Join tables (search_run_exp, read by `joinGet` in the search views) become a
+  plain per-server `T_local` with no Distributed front: each server's views
+  fill and read their own. A replica only
+  sees the runs inserted through it, so rows of a run inserted through another
+  replica are filed under experiment '' (the search folds those, see
+  query/_sql.py `unfiled_keys`).
 - Materialized views write to and read from the `_local` tables.
 
 Readers must set `distributed_product_mode = 'local'` (deploy/clickhouse/users.xml):
@@ -68,6 +74,10 @@ def cluster_statements(statements: Sequence[str], cluster: str = "{cluster}") ->
 def _table(m: re.Match[str], on: str, cluster: str, local: set[str]) -> list[str]:
     db, name, cols, engine = m["db"], m["name"], m["cols"], m["engine"]
     args, tail = (m["args"] or "").strip("()"), m["tail"]
+    if engine == "Join":
+        local.add(name)
+        return [f"CREATE TABLE IF NOT EXISTS {db}.{name}_local {on} ({cols}) "
+                f"ENGINE = Join({args}){tail}"]
     if engine == "Null":
         replicated = f"Null{tail}"
     elif engine.endswith("MergeTree"):

@@ -46,8 +46,16 @@ def test_points_stored_before_their_run_are_still_found_once(store) -> None:
     assert hit == [rid]
     insert_points(store, rid, "loss", np.array([2]), np.array([2]), np.array([3.0]))
     for order in (["metrics.loss"], ["metrics.loss DESC"], []):
-        got = core.search_run_ids(["exp-late"], "", order, 10, "", "active").run_ids
-        assert got == [rid], order  # one row per run, never the same run twice
+        for exps in (["exp-late"], []):
+            got = core.search_run_ids(exps, "metrics.loss < 3.5", order, 1000, "",
+                                      "active").run_ids
+            assert got.count(rid) == 1, order  # the latest value, the run once
+            got = core.search_run_ids(exps, "metrics.loss > 3.5", order, 1000, "",
+                                      "active").run_ids
+            assert rid not in got, order  # not the older value filed under ''
+    store.insert_params([(rid, "opt", "adam")], 1)  # now filed under exp-late
+    groups = core.group_by_param(["exp-late"], "", "active", "opt", "loss")
+    assert [(g.param_value, g.run_count, g.mean) for g in groups] == [("adam", 1, 3.0)]
 
 
 def test_old_search_layout_is_rebuilt(store) -> None:
