@@ -74,6 +74,8 @@ class Cluster:
     pki: dict[str, Any]
     tokens: dict[str, str]
     experiments: dict[str, str]
+    kafka_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
 
     def https(self, role: str) -> str:
@@ -148,7 +150,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
              f"{uuid.uuid4().hex[:8]}", "--partitions", "2"]
     sec = ["--auth", "on", "--default-permission", "NO_PERMISSIONS",
            "--tls-cert", pki["cert"], "--tls-key", pki["key"]]
-    c = Cluster(tmp, pki, tokens, exps)
+    c = Cluster(tmp, pki, tokens, exps, kafka, env)
     try:
         c.roles["writer"] = Role("writer", [*kafka, *sec, "--clickhouse", f"chdb://{tmp}/ch",
                                             "--serve-query", "--linger-ms", "50",

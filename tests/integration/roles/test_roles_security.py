@@ -293,3 +293,42 @@ def test_registry_role_requires_a_client_certificate(cluster: Cluster) -> None:
                 _ssl(cluster, cluster.pki["rogue_cert_file"], cluster.pki["rogue_key_file"])):
         with pytest.raises(httpx.HTTPError):
             httpx.get(url, verify=ctx, headers=cluster.headers("alice"), timeout=30)
+
+
+def test_query_role_serves_the_mlflow_api_and_writes_through_kafka(cluster: Cluster) -> None:
+    """`metricflow query` itself (not the writer): guarded MLflow API whose writes go to
+    Kafka. It reads its own (empty) ClickHouse here, so the run it creates is read back
+    through the writer, which consumes the same topic."""
+    from roles_cluster import Role
+
+    q = Role("query", [*cluster.kafka_args, "--clickhouse", f"chdb://{cluster.tmp}/q-ch",
+                       "--auth", "on", "--artifacts", f"file://{cluster.tmp}/artifacts"],
+             cluster.env, cluster.tmp / "query.log")
+    try:
+        assert q.info["auth"] == "on" and q.info["tls"] is False
+        base = f"http://127.0.0.1:{q.http_port}/api/2.0/mlflow"
+        assert httpx.get(base + "/experiments/search", timeout=30).status_code == 401
+        body = {"experiment_id": cluster.experiments["A"], "run_name": "via-query-role"}
+        r = httpx.post(base + "/runs/create", json=body, headers=cluster.headers("bob"),
+                       timeout=30)
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+        r = httpx.post(base + "/runs/create", json=body, headers=cluster.headers("alice"),
+                       timeout=30)
+        assert r.status_code == 200, r.text
+        rid = r.json()["run"]["info"]["run_id"]
+        r = httpx.post(base + "/runs/log-batch", headers=cluster.headers("alice"), timeout=30,
+                       json={"run_id": rid, "metrics": [
+                           {"key": "q", "value": float(s), "timestamp": 1, "step": s}
+                           for s in range(5)]})
+        assert r.status_code == 200, r.text
+    finally:
+        q.stop()
+    reads = cluster.client("writer", "alice")
+    try:
+        hist = wait_for(lambda: len(reads.get_metric_history(rid, "q").steps) == 5
+                        and reads.get_metric_history(rid, "q"), 120,
+                        "the query role's MLflow writes, applied by the writer")
+        assert hist.values.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert reads.get_run(rid).info.experiment_id == cluster.experiments["A"]
+    finally:
+        reads.close()
