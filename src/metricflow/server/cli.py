@@ -16,7 +16,7 @@ from metricflow import _env
 def _serve(args: argparse.Namespace) -> int:
     from metricflow.auth._types import AuthConfig  # noqa: PLC0415
     from metricflow.ingest._direct import DirectSinkConfig  # noqa: PLC0415
-    from metricflow.server._config import ServerConfig  # noqa: PLC0415
+    from metricflow.server._config import ServerConfig, auth_banner  # noqa: PLC0415
     from metricflow.server._embedded import EmbeddedServer  # noqa: PLC0415
 
     cfg = ServerConfig(
@@ -39,9 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        auth = "on" if cfg.auth.enabled else (
-            "off (loopback only)" if cfg.host in ("127.0.0.1", "localhost", "::1")
-            else "OFF (explicitly disabled on a non-loopback bind)")
+        auth = auth_banner(cfg.auth, cfg.host)
         print(json.dumps({"event": "ready", "grpc_port": server.grpc_port,
                           "http_port": server.http_port, "data_dir": cfg.data_dir,
                           "auth": auth, "loop": type(loop).__module__}), flush=True)
@@ -93,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate-limit", type=float, default=0.0, help="requests/s per token; 0 = off")
     s.add_argument("--tls-cert", help="PEM certificate (enables TLS on gRPC and HTTP)")
     s.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    s.add_argument("--tls-client-ca", help="PEM CA: gRPC clients must present a cert (mTLS)")
+    s.add_argument("--tls-client-ca",
+                   help="PEM CA: gRPC and HTTPS clients must present a cert it signed (mTLS)")
     s.set_defaults(func=_serve)
     import importlib  # noqa: PLC0415
 
