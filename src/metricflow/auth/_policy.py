@@ -200,6 +200,7 @@ HTTP_RULES: dict[tuple[str, str], Rule] = {
     ("GET", _V + "/runs/{run_id}/metrics/{key:path}/history"): run(R),
     ("POST", _V + "/runs/search"): search(), ("POST", _V + "/runs/group-by-param"): search(),
     ("POST", _V + "/metrics/downsample"): runs(R), ("POST", _V + "/runs/compare"): runs(R),
+    ("POST", _V + "/metrics/tail"): runs(R, empty="admin"),
     ("POST", _V + "/experiments/create"): GRPC_RULES[_EX + "CreateExperiment"],
     ("GET", _V + "/experiments/get"): exp(R),
     ("GET", _V + "/experiments/get-by-name"): Rule(_exp_by_name),
