@@ -149,10 +149,10 @@ def empty() -> Partials:
 
 def _cut_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int, hi: int,
                   runs: np.ndarray, blocks: np.ndarray) -> Partials:
-    """Aggregate the packed points of clean blocks that an edge cuts."""
+    """Aggregate the packed points of clean blocks that an edge cuts (disjoint rows)."""
     triples = [(ids[r], key, b) for r, b in zip(runs.tolist(), blocks.tolist())]
     tbl = client.query_arrow(
-        f"SELECT run_id, block, first_step, first_ts, ident, steps, tss, vals "
+        f"SELECT run_id, block, first_step, first_ts, ident, offs, vals "
         f"FROM {db}.metric_rollup "
         "WHERE (run_id, key, block) IN {t:Array(Tuple(String, String, Int64))} "
         "ORDER BY run_id, block, first_step, first_ts, ident", parameters={"t": triples})
@@ -160,21 +160,25 @@ def _cut_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: in
     c = {k: tbl.column(k).to_numpy() for k in ("block", "first_step", "first_ts", "ident")}
     keep = _distinct_rows(run, c)
     lists = {k: tbl.column(k).combine_chunks().filter(pa.array(keep))
-             for k in ("steps", "tss", "vals")}
-    lengths = pc.list_value_length(lists["steps"]).to_numpy(zero_copy_only=False)
+             for k in ("offs", "vals")}
+    lengths = pc.list_value_length(lists["offs"]).to_numpy(zero_copy_only=False)
     prun = np.repeat(run[keep], lengths)
-    steps = lists["steps"].flatten().to_numpy()
-    ts = lists["tss"].flatten().to_numpy()
+    base = np.repeat(c["block"][keep] << ROLLUP_SHIFT, lengths)
+    steps = base + lists["offs"].flatten().to_numpy().astype(np.int64)
     vals = lists["vals"].flatten().to_numpy(zero_copy_only=False)
     m = (steps >= lo) & (steps <= hi)
     if not m.all():
-        prun, steps, ts, vals = prun[m], steps[m], ts[m], vals[m]
-    return points_partials(prun, steps, ts, vals, lo, n, hi - lo + 1)
+        prun, steps, vals = prun[m], steps[m], vals[m]
+    return points_partials(prun, steps, vals, lo, n, hi - lo + 1)
 
 
-def points_partials(run: np.ndarray, steps: np.ndarray, ts: np.ndarray, vals: np.ndarray,
-                    lo: int, n: int, width: int) -> Partials:
-    """Partials per (run, block, bucket) of distinct points sorted by (run, step, ts)."""
+def points_partials(run: np.ndarray, steps: np.ndarray, vals: np.ndarray, lo: int, n: int,
+                    width: int) -> Partials:
+    """Partials per (run, block, bucket) of distinct points sorted by (run, step, ts, value).
+
+    A piece's timestamps are not known (not packed) and not needed: pieces
+    come from different blocks or buckets, so they are ordered by step alone.
+    """
     if not len(steps):
         return empty()
     bucket = _bucket(steps, lo, n, width)
@@ -186,7 +190,8 @@ def points_partials(run: np.ndarray, steps: np.ndarray, ts: np.ndarray, vals: np
     with np.errstate(invalid="ignore"):
         mn = np.fmin.reduceat(vals, s)
         mx = np.fmax.reduceat(vals, s)
-    return Partials(run[s], bucket[s], steps[s], ts[s], steps[e], ts[e],
+    zero = np.zeros(len(s), np.int64)
+    return Partials(run[s], bucket[s], steps[s], zero, steps[e], zero,
                     np.diff(np.r_[s, len(steps)]).astype(np.int64),
                     np.add.reduceat(fin.astype(np.int64), s),
                     np.add.reduceat(np.isnan(vals).astype(np.int64), s),

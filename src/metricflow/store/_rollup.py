@@ -9,8 +9,11 @@ same (run, key, block, ingest record). One row per segment holds its first
 and last (step, timestamp), the value of its last point, and over its
 *distinct* points: count, finite count, NaN count, sum of finite values,
 min and max (NaN skipped). `ident` hashes the segment's distinct points.
-The row also packs those points (steps, tss, vals) for reads of blocks that a
-bucket edge cuts.
+The row also packs those points for reads of blocks that a bucket edge cuts:
+`offs` (step - block start, one byte for a 256-step block) and `vals`, in
+(step, timestamp, value) order. Timestamps are not packed: pieces of a cut
+block are ordered by step and the rows of a clean block are disjoint, so the
+last packed point is the last point.
 
 Why reads stay exact although a batch may be inserted twice (docs/query.md):
 - a record replayed alone, or in the same company, yields the same segment:
@@ -102,7 +105,7 @@ def rollup_table(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
         "sum_finite": seg_sum(np.where(finite, values, 0.0)),
         "min_value": mn, "max_value": mx,
         "last_value": values[ends],
-        "steps": _lists(starts, n, steps), "tss": _lists(starts, n, ts),
+        "offs": _lists(starts, n, (steps - (block << ROLLUP_SHIFT)).astype(np.uint8)),
         "vals": _lists(starts, n, values),
     })
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 SCHEMA_VERSION = 2
 
-ROLLUP_SHIFT = 8
+ROLLUP_SHIFT = 8  # <= 8: packed step offsets are UInt8
 """A rollup block is 2**ROLLUP_SHIFT consecutive steps (block = step >> ROLLUP_SHIFT).
 
 Changing it needs the metric_rollup table rebuilt (drop it: ensure_schema
@@ -122,7 +122,7 @@ DDL: list[str] = [
     # record gives the same row again (same sort key, collapsed). Sums are
     # over the segment's distinct points. See store/_rollup.py for why reads
     # stay exact when segments of different inserts overlap.
-    # The segment's points are packed in the row (steps/tss/vals) for the few
+    # The segment's points are packed in the row (offs, vals) for the few
     # blocks a bucket edge cuts: small byte-sized granules and compressed
     # blocks let ~1,000 scattered rows be read without decompressing the rest
     # (selecting as many scattered ranges of `metrics` cost 1 ms per range).
@@ -143,8 +143,7 @@ DDL: list[str] = [
         min_value Float64,
         max_value Float64,
         last_value Float64,
-        steps Array(Int64) CODEC(Delta, LZ4),
-        tss Array(Int64) CODEC(Delta, LZ4),
+        offs Array(UInt8),
         vals Array(Float64)
     ) ENGINE = ReplacingMergeTree
     PRIMARY KEY (run_id, key, block)
