@@ -103,7 +103,11 @@ class TrackingCore:
             await self.sink.submit_record(rec, request.run_id)
         if decoded is not None:
             bid = (request.client_id or uuid.uuid4().hex, request.seq)
-            await self.sink.submit_metrics(decoded, request.metrics.SerializeToString(), bid)
+            # Every sink forwards a WriteBatch as-is: the Kafka writer parses exactly that
+            # (bare MetricColumns bytes were dropped there as malformed).
+            wb = pb.WriteBatch(client_id=bid[0], seq=bid[1], run_id=request.run_id,
+                               metrics=request.metrics)
+            await self.sink.submit_metrics(decoded, wb.SerializeToString(), bid)
             m.POINTS_IN.inc(decoded.n)
 
     async def create_run(self, request: pb.CreateRunRequest, *,

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from kafka_roles import Plan, RoleProc, child_env, log_plan, wait_for
 
@@ -159,6 +160,26 @@ def test_broker_restart_while_clients_log_loses_nothing(tmp_path: Path,
             assert slow > 0, "no produce waited out the broker restart"
         finally:
             pipeline.close()
+
+
+def test_log_batch_with_metrics_reaches_the_store(pipeline: Pipeline) -> None:
+    """The unary LogBatch RPC (params, tags and metric columns at once) in Kafka mode."""
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
+    from metricflow._wire import encode_metrics
+
+    writer = pipeline.writer()
+    c = pipeline.client(pipeline.ingest().uri)
+    run = c.create_run("0", run_name="unary").run_id
+    req = ipb.LogBatchRequest(run_id=run, params=[ipb.Param(key="lr", value="0.1")],
+                              client_id="unary-test", seq=1)
+    steps = np.arange(500, dtype=np.int64)
+    encode_metrics(req.metrics, ["loss", "acc"], np.tile([0, 1], 250).astype(np.int32),
+                   steps, steps + 1_000, np.arange(500, dtype=np.float64))
+    c._call("/metricflow.ingest.v1.IngestService/LogBatch", req, ipb.LogBatchResponse)
+    reads = pipeline.client(writer.uri)
+    wait_for(lambda: reads.count_points([run])[0] >= 500, 60, "the LogBatch points")
+    assert reads.count_points([run]) == (500, pytest.approx(float(sum(range(500)))))
+    assert reads.get_run(run).params == {"lr": "0.1"}
 
 
 def test_clickhouse_outage_lag_grows_then_drains(pipeline: Pipeline) -> None:
