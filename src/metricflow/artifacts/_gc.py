@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from metricflow.artifacts import _manifest as mk
 from metricflow.artifacts._manifest import Manifest
 from metricflow.artifacts._store import ArtifactStore
-from metricflow.errors import Conflict, InvalidArgument
+from metricflow.errors import Conflict, InvalidArgument, NotFound
 
 
 @dataclass(frozen=True)
@@ -118,11 +118,17 @@ def collect_garbage(
             if p is None:
                 continue
             (keep_keys if alive(p[0]) or b.mtime >= cutoff else drop_keys).append(b.key)
+        def load(key: str) -> Manifest | None:
+            try:
+                return Manifest.from_json(store.blobs.get(key))
+            except NotFound:  # deleted since the listing, or a late commit taken back
+                return None
+
         referenced: set[bytes] = set()
         for i in range(0, len(keep_keys), 256):
-            for m in store._map(lambda k: Manifest.from_json(store.blobs.get(k)),
-                                keep_keys[i:i + 256]):
-                referenced.update(c.digest for c in m.chunks)
+            for m in store._map(load, keep_keys[i:i + 256]):
+                if m is not None:
+                    referenced.update(c.digest for c in m.chunks)
         live_runs = len(live) if live is not None else sum(decided.values())
 
         # Sweep: dead manifests first, so no manifest ever points at a missing chunk.

@@ -236,8 +236,15 @@ class ArtifactStore:
             if time.monotonic() - t0 > self.config.commit_fence_s:
                 raise Unavailable("commit took longer than the GC fence; retry",
                                   limit=self.config.commit_fence_s)
-            if self.blobs.put(mk.manifest_key(run_id, path, version), m.to_json(),
-                              if_absent=True):
+            key = mk.manifest_key(run_id, path, version)
+            if self.blobs.put(key, m.to_json(), if_absent=True):
+                if time.monotonic() - t0 > self.config.commit_fence_s:
+                    # Landed after the fence: a GC that took its lock after our check
+                    # may have listed manifests before this one existed and swept its
+                    # chunks. Take it back; the client retries (and re-sends chunks).
+                    self.blobs.delete(key)
+                    raise Unavailable("commit took longer than the GC fence; retry",
+                                      limit=self.config.commit_fence_s)
                 return m
         raise Conflict("too many concurrent commits to one path", field="path", received=path)
 
