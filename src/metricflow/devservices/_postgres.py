@@ -221,15 +221,27 @@ class PostgresServer(ManagedService):
         ]
         for key, value in self._settings.items():
             argv += ["-c", f"{key}={value}"]
-        self._proc = spawn(argv, log_path=self.log_path, run_as=self._install.run_as)
-        register_for_exit(self)
-        wait_until(
-            self._accepts_connections,
-            timeout=self._timeout,
-            what=f"PostgreSQL on {LOOPBACK}:{self.port}",
-            proc=self._proc,
-            log_path=self.log_path,
-        )
+        deadline = time.monotonic() + self._timeout
+        while True:
+            log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+            self._proc = spawn(argv, log_path=self.log_path, run_as=self._install.run_as)
+            register_for_exit(self)
+            try:
+                wait_until(self._accepts_connections,
+                           timeout=max(1.0, deadline - time.monotonic()),
+                           what=f"PostgreSQL on {LOOPBACK}:{self.port}",
+                           proc=self._proc, log_path=self.log_path)
+                break
+            except DevServiceError:
+                # After a SIGKILL the old postmaster's children exit a moment later; until
+                # they do, a new postmaster refuses the still-attached shared memory.
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_start)
+                    busy = b"pre-existing shared memory block" in f.read()
+                if not busy or time.monotonic() > deadline:
+                    raise
+                stop_process(self._proc, signal.SIGKILL, timeout=5)
+                time.sleep(0.1)
         if first_start:
             self.create_database(self.database, exist_ok=True)
         self.last_startup_seconds = time.monotonic() - started

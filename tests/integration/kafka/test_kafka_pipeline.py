@@ -84,6 +84,9 @@ def assert_exact(reads: mf.Client, plan: Plan) -> None:
 
 
 def test_writer_sigkill_then_full_replay_shows_every_point_once(pipeline: Pipeline) -> None:
+    # Inserts of 0.3 s each from a quarter to all points: the poll below always sees the
+    # writer mid-stream, even when it starts late and works through a backlog at once.
+    (pipeline.control / "slow").write_text("0.3")
     writer = pipeline.writer()
     ingest = pipeline.ingest()
     c = pipeline.client(ingest.uri)
@@ -97,6 +100,7 @@ def test_writer_sigkill_then_full_replay_shows_every_point_once(pipeline: Pipeli
     before_kill = writer.stats()["points_written"]
     writer.kill()  # SIGKILL mid-stream: the last insert may be in ClickHouse, uncommitted
     assert before_kill < plan.points, "the kill must happen mid-stream"
+    (pipeline.control / "slow").unlink()
     logger.join(120)
     assert not logger.is_alive()
     for rid in plan.run_ids:

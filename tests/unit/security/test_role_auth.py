@@ -41,29 +41,32 @@ def test_bad_settings_name_the_field() -> None:
 
 
 class _LateRuns:
-    """A data plane where a run shows up `delay_s` after the test starts (Kafka lag)."""
+    """A data plane where a run shows up from the `visible_from`-th lookup on (Kafka lag).
 
-    def __init__(self, delay_s: float) -> None:
-        self.visible_at = time.monotonic() + delay_s
+    Counting lookups, not seconds, keeps the test independent of machine load."""
+
+    def __init__(self, visible_from: int) -> None:
+        self.visible_from = visible_from
         self.calls = 0
         self._lock = threading.Lock()
 
     def get_run_infos(self, run_ids: list[str]) -> dict[str, Any]:
         with self._lock:
             self.calls += 1
-        if time.monotonic() >= self.visible_at and RUN in run_ids:
+            visible = self.calls >= self.visible_from
+        if visible and RUN in run_ids:
             return {RUN: SimpleNamespace(experiment_id="7")}
         return {}
 
 
 def test_authorization_waits_a_bounded_time_for_a_run_not_yet_applied(md: Any) -> None:
-    late = _LateRuns(delay_s=0.6)
+    late = _LateRuns(visible_from=3)
     auth = build_server_auth(AuthConfig(enabled=True), md, late, run_wait_s=10.0)
     assert auth.guard.authz is not None
     assert auth.guard.authz.experiments_of_runs([RUN]) == {RUN: "7"}
-    assert late.calls >= 2  # looked again instead of answering "does not exist"
+    assert late.calls >= 3  # looked again instead of answering "does not exist"
     # An id that never appears is given up on after run_wait_s, not forever.
-    absent = _LateRuns(1e9)
+    absent = _LateRuns(visible_from=10**9)
     never = build_server_auth(AuthConfig(enabled=True), md, absent, run_wait_s=0.5)
     t0 = time.monotonic()
     assert never.guard.authz.experiments_of_runs(["e" * 32]) == {}  # type: ignore[union-attr]

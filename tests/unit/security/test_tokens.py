@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,23 @@ def test_only_a_hash_is_stored(auth, md, tmp_path: Path) -> None:
     assert secret.encode() not in raw
 
 
-def test_verify_expire_revoke(auth) -> None:
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Token expiry reads now_ms(); a test clock makes 'expired' independent of load."""
+    clock = [1_700_000_000_000]
+    monkeypatch.setattr("metricflow.auth._store.now_ms", lambda: clock[0])
+    monkeypatch.setattr("metricflow.auth._authn.now_ms", lambda: clock[0])
+    return clock
+
+
+def test_verify_expire_revoke(auth, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _frozen_clock(monkeypatch)
     auth.create_user("ann", is_admin=True)
     _, tok = auth.create_token("ann")
     p, exp = auth.verify_token(tok)
     assert p.user == "ann" and p.admin and exp is None
     _, short = auth.create_token("ann", ttl_s=0.3, scopes=("read",))
     assert auth.verify_token(short)[0].scopes == ("read",)
-    time.sleep(0.4)
+    clock[0] += 400
     with pytest.raises(Unauthenticated, match="expired"):
         auth.verify_token(short)
     info, tok2 = auth.create_token("ann")
@@ -45,12 +53,14 @@ def test_verify_expire_revoke(auth) -> None:
             auth.verify_token(bad)
 
 
-def test_cached_tokens_still_expire_and_revoke_at_once(auth) -> None:
+def test_cached_tokens_still_expire_and_revoke_at_once(
+        auth, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _frozen_clock(monkeypatch)
     auth.create_user("ann")
     authn = Authenticator(auth, AuthConfig(enabled=True, token_cache_s=60))
     _, short = auth.create_token("ann", ttl_s=0.3)
     assert authn.authenticate(f"Bearer {short}").user == "ann"  # now cached for 60 s
-    time.sleep(0.4)
+    clock[0] += 400
     with pytest.raises(Unauthenticated):
         authn.authenticate(f"Bearer {short}")
     info, tok = auth.create_token("ann")
