@@ -40,3 +40,6 @@ CLIENT_BLOCK_TIMEOUT_S = EnvVar("METRICFLOW_CLIENT_BLOCK_TIMEOUT_S", float, 120.
 CLIENT_DROP_POLICY = EnvVar("METRICFLOW_CLIENT_DROP_POLICY", str, "block",
                             "'block' (default, never lose data) or 'drop_oldest' when full.")
 API_TOKEN = EnvVar("METRICFLOW_TOKEN", str, "", "Bearer token sent by clients.")
+ARTIFACT_ROOT = EnvVar("METRICFLOW_ARTIFACT_ROOT", str, "",
+                       "Artifact store of the query role (file:// or s3://); empty: the "
+                       "control plane's default artifact root.")

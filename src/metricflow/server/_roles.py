@@ -505,7 +505,7 @@ def _security_args(p: argparse.ArgumentParser) -> None:
 
 
 def _mlflow_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--artifacts", default=os.environ.get("METRICFLOW_ARTIFACT_ROOT") or None,
+    p.add_argument("--artifacts", default=_env.ARTIFACT_ROOT.get() or None,
                    help="artifact store URI for the MLflow artifact proxy (default: the "
                         "control plane's default artifact root; env METRICFLOW_ARTIFACT_ROOT)")
     p.add_argument("--no-mlflow", action="store_true",
