@@ -101,6 +101,9 @@ class ClientCfg:
     linger_ms: int = 50
     buffer_mb: int = 64
     batch_points: int = 65_536
+    max_inflight: int = 0
+    """Batches in flight per Client (its sender's window); 0 keeps the Client's
+    default. Set on the sender directly: the Client has no parameter for it."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,7 @@ def _check(s: Scenario) -> None:
     need(min(p.ramp_up_s, p.steady_s, p.soak_s) >= 0, "phases", "non-negative", p)
     need(c.linger_ms >= 0 and c.buffer_mb >= 1 and c.batch_points >= 1, "client",
          "positive", c)
+    need(0 <= c.max_inflight <= 1024, "client.max_inflight", "in [0, 1024]", c.max_inflight)
     need(s.verify_timeout_s > 0, "verify_timeout_s", "> 0", s.verify_timeout_s)
 
 

@@ -60,6 +60,9 @@ class _Proc:
                                   buffer_bytes=c.buffer_mb * 1024 * 1024,
                                   batch_points=c.batch_points, block_timeout_s=120.0)
                         for _ in range(self.s.workers.clients_per_process)]
+        if c.max_inflight:
+            for cl in self.clients:
+                cl._sender.max_inflight = c.max_inflight
         self.client = self.clients[0]  # also carries the lag probe
         self.ack_hist = LatencyHist()
         self.probes = [AckProbe(self.ack_hist) for _ in self.clients]

@@ -46,6 +46,8 @@ def test_unknown_field_is_named() -> None:
     ({"runs": {"rate": -1.0}}, "runs.rate"),
     ({"runs": {"steps": 0}, "phases": {"steady_s": 0}}, "runs.steps"),
     ({"queries": {"lag_probe_interval_s": 0}}, "queries.lag_probe_interval_s"),
+    ({"client": {"max_inflight": -1}}, "client.max_inflight"),
+    ({"client": {"max_inflight": 5000}}, "client.max_inflight"),
 ])
 def test_out_of_range_values_name_the_field(data: dict, field: str) -> None:
     with pytest.raises(ScenarioError, match=field.replace(".", r"\.")):
@@ -59,5 +61,7 @@ def test_overrides_and_time_scale(tmp_path: Path) -> None:
     assert (s.workers.processes, s.runs.keys, s.description) == (3, 7, "hello world")
     assert scaled(s, 0.1).phases.steady_s == pytest.approx(10.0)
     assert s.planned_points == 3 * 1 * 100 * 7
+    assert s.client.max_inflight == 0  # 0 keeps the Client's own window
+    assert load_scenario(f, ["client.max_inflight=64"]).client.max_inflight == 64
     with pytest.raises(ScenarioError, match="section.field=value"):
         load_scenario(f, ["workers.processes"])
