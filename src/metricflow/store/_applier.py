@@ -13,7 +13,13 @@ from collections.abc import Sequence
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
-from metricflow.errors import InvalidArgument, InvalidState, MetricflowError, NotFound
+from metricflow.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    InvalidState,
+    MetricflowError,
+    NotFound,
+)
 from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import TERMINAL_STATUSES, RunInfo
@@ -98,7 +104,12 @@ class LogApplier:
                 wanted.add(r.run_update.run_id)
             elif kind == "params_tags":
                 wanted.add(r.params_tags.run_id)
-        current = self.store.get_run_infos(wanted - created)
+        # Runs being created are looked up too: a create record never overwrites an
+        # existing run. A replay of its own create (same experiment) is a no-op; a
+        # create in another experiment is refused, so a client-chosen run id accepted
+        # by an ingest node that could not see the run never moves it.
+        current = self.store.get_run_infos(wanted | created)
+        existing = set(current) & created
         param_ids = {r.params_tags.run_id for r in records
                      if r.WhichOneof("body") == "params_tags" and r.params_tags.params}
         params = self.store.get_params(param_ids) if param_ids else {}
@@ -111,6 +122,13 @@ class LogApplier:
             try:
                 if kind == "run_create":
                     info = run_info_from_pb(rec.run_create)
+                    if info.run_id in existing:
+                        if current[info.run_id].experiment_id != info.experiment_id:
+                            raise AlreadyExists(
+                                f"run {info.run_id!r} already exists in another experiment",
+                                field="run_id", received=info.run_id)
+                        continue  # replayed (or repeated) create: the run stays as it is
+                    existing.add(info.run_id)
                     runs[info.run_id] = current[info.run_id] = info
                 elif kind == "run_update":
                     rid = rec.run_update.run_id
