@@ -15,6 +15,7 @@ metric values (`run_values`, `run_params`); only the run ids differ.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -101,6 +102,7 @@ def load_metricflow(data_dir: str, experiment: str, n: int, chunk: int = 5000) -
     from metricflow.store._types import RunInfo  # noqa: PLC0415
     from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
 
+    os.makedirs(data_dir, exist_ok=True)
     cfg = ServerConfig(data_dir=data_dir, grpc_port=0, http_port=0)
     meta = open_metadata_store(cfg.metadata_uri, default_artifact_root=cfg.artifact_root)
     exp_id = meta.create_experiment(experiment)
