@@ -28,8 +28,13 @@ class BlobInfo:
 class BlobStore(Protocol):
     """A flat key -> bytes store. Every write is atomic: readers see all or nothing."""
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
-        """Store `data` under `key`. With if_absent, return False instead of replacing."""
+    def put(self, key: str, data: bytes, *, if_absent: bool = False,
+            durable: bool = True) -> bool:
+        """Store `data` under `key`. With if_absent, return False instead of replacing.
+
+        durable=False allows a crash to lose the write (never to tear it); for
+        objects whose loss is harmless, such as chunk reference markers.
+        """
         ...
 
     def get(self, key: str) -> bytes:
@@ -83,12 +88,12 @@ class LocalBlobStore:
         _check_key(key)
         return self.root / key
 
-    def _write_tmp(self, target: Path, data: bytes) -> Path:
+    def _write_tmp(self, target: Path, data: bytes, durable: bool = True) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         with open(tmp, "wb") as f:
             f.write(data)
-            if self.fsync:
+            if self.fsync and durable:
                 f.flush()
                 os.fsync(f.fileno())
         return tmp
@@ -101,10 +106,19 @@ class LocalBlobStore:
             finally:
                 os.close(fd)
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def put(self, key: str, data: bytes, *, if_absent: bool = False,
+            durable: bool = True) -> bool:
         """See BlobStore.put."""
         target = self._path(key)
-        tmp = self._write_tmp(target, data)
+        if not data and if_absent and not durable:
+            # An empty object cannot be torn: create it in place (markers; no fsyncs).
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            except FileExistsError:
+                return False
+            return True
+        tmp = self._write_tmp(target, data, durable)
         try:
             if if_absent:
                 try:
@@ -115,7 +129,8 @@ class LocalBlobStore:
                 os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        self._sync_dir(target.parent)
+        if durable:
+            self._sync_dir(target.parent)
         return True
 
     def get(self, key: str) -> bytes:

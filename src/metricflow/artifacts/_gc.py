@@ -14,6 +14,10 @@ Safety argument (details in docs/artifacts.md):
 * Chunks uploaded but not yet committed are protected by the grace period; if an
   upload outlives it, the commit reports the chunks missing and the client
   re-sends them.
+* A deleted chunk's reference markers go first, then the chunk. Removing a marker
+  can only make a commit report the chunk missing (the client re-sends it), so
+  markers never make a sweep unsafe, and a crash between the two leaves a chunk
+  the next sweep removes rather than markers without a chunk.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ class GcReport:
     complete: bool
     dry_run: bool
     duration_s: float
+    markers_deleted: int = 0
+    """Reference markers (chunk-refs/) removed with their chunks."""
 
 
 def _take_lock(store: ArtifactStore, grace_period_s: float) -> float:
@@ -133,7 +139,7 @@ def collect_garbage(
 
         # Sweep: dead manifests first, so no manifest ever points at a missing chunk.
         complete = True
-        n_manifests = n_chunks = n_deleted = n_staging = freed = 0
+        n_manifests = n_chunks = n_deleted = n_staging = n_markers = freed = 0
         for k in drop_keys:
             if not dry_run:
                 store.blobs.delete(k)
@@ -145,8 +151,12 @@ def collect_garbage(
             if time.time() > stop_at:
                 complete = False
                 break
+            markers = [b.key for b in store.blobs.list(mk.refs_prefix(d))]
             if not dry_run:
+                for k in markers:
+                    store.blobs.delete(k)
                 store.blobs.delete(info.key)
+            n_markers += len(markers)
             n_deleted += 1
             freed += info.size
         for b in store.blobs.list(mk.STAGING):
@@ -156,6 +166,6 @@ def collect_garbage(
                 n_staging += 1
                 freed += b.size
         return GcReport(live_runs, len(keep_keys), n_manifests, n_chunks, n_deleted, freed,
-                        n_staging, complete, dry_run, time.monotonic() - t_start)
+                        n_staging, complete, dry_run, time.monotonic() - t_start, n_markers)
     finally:
         store.blobs.delete(mk.GC_LOCK)

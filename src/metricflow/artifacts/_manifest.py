@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from metricflow.errors import InvalidArgument
 
 CHUNKS = "chunks/"
+CHUNK_REFS = "chunk-refs/"
 STAGING = "staging/"
 MANIFESTS = "manifests/"
 GC_LOCK = "gc/sweep.lock"
@@ -83,6 +84,19 @@ def digest_from_chunk_key(key: str) -> bytes | None:
         return bytes.fromhex(name)
     except ValueError:
         return None
+
+
+def refs_prefix(digest: bytes) -> str:
+    """Prefix of every scope's reference marker of one chunk (one list call). Markers
+    sit next to each other, not in a directory per chunk, so a local store keeps no
+    empty directory behind when GC deletes them."""
+    h = digest.hex()
+    return f"{CHUNK_REFS}{h[:2]}/{h[2:4]}/{h}."
+
+
+def ref_key(digest: bytes, scope: str) -> str:
+    """Key of the marker saying that `scope` (an encoded experiment) holds the chunk."""
+    return refs_prefix(digest) + scope
 
 
 def staging_key(upload_id: str, digest: bytes) -> str:

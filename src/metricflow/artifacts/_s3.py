@@ -59,8 +59,11 @@ class S3BlobStore:
     def _code(e: Exception) -> str:
         return str(getattr(e, "response", {}).get("Error", {}).get("Code", ""))
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
-        """See BlobStore.put. Large objects use multipart; if_absent uses If-None-Match."""
+    def put(self, key: str, data: bytes, *, if_absent: bool = False,
+            durable: bool = True) -> bool:
+        """See BlobStore.put. Large objects use multipart; if_absent uses If-None-Match.
+
+        Every S3 PUT is durable once acknowledged; `durable` changes nothing here."""
         from botocore.exceptions import ClientError  # noqa: PLC0415
 
         try:

@@ -16,10 +16,11 @@ from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2 as pb
 from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2_grpc as pb_grpc
 from metricflow.artifacts._manifest import ChunkRef
 from metricflow.artifacts._paths import validate_run_id
+from metricflow.artifacts._scope import DEFAULT_SCOPE, scope_of_experiment
 from metricflow.artifacts._stats import dedup_stats
 from metricflow.artifacts._store import _MAX_STORED, ArtifactStore
 from metricflow.artifacts._wire import PART_BYTES, error_metadata, manifest_to_pb
-from metricflow.errors import InvalidArgument, MetricflowError, PermissionDenied
+from metricflow.errors import InvalidArgument, MetricflowError, NotFound, PermissionDenied
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,42 @@ def _run_of(context: Any) -> str:
         if key == RUN_ID_METADATA and isinstance(value, str):
             return value
     return ""
+
+
+def _run_scope(store: ArtifactStore, run_id: str, *, check_edit: bool) -> str:
+    """The reference scope (experiment) of `run_id` for the current caller (blocking).
+
+    Under the auth guard the scope comes from the same run -> experiment answer the
+    guard decides permissions with, and `check_edit` demands EDIT on the run (chunk
+    upload RPCs carry the run only in metadata, so the guard cannot check it). An
+    admin naming a run the data plane does not know gets the store's own answer.
+    Without a guard the store's lookup decides (DEFAULT_SCOPE when it has none).
+    """
+    from metricflow.auth._context import current  # noqa: PLC0415
+
+    validate_run_id(run_id)
+    cur = current()
+    if cur is None or cur[1] is None:
+        return store.scope_of(run_id)
+    principal, authz = cur
+    if check_edit and not principal.admin:
+        from metricflow.auth._authz import Need  # noqa: PLC0415
+        from metricflow.auth._types import Permission  # noqa: PLC0415
+
+        authz.check(principal, [Need("run", run_id, Permission.EDIT)])
+    exp = authz.experiments_of_runs([run_id]).get(run_id)
+    if exp is not None:
+        return scope_of_experiment(exp)
+    if principal.admin:
+        return store.scope_of(run_id)
+    raise NotFound(f"run {run_id!r} does not exist", field="run_id", received=run_id)
+
+
+def _scoping_active(store: ArtifactStore) -> bool:
+    from metricflow.auth._context import current  # noqa: PLC0415
+
+    cur = current()
+    return store.scopes.enabled or (cur is not None and cur[1] is not None)
 
 
 def _caller_is_admin() -> bool:
@@ -121,9 +158,24 @@ class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
     async def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
 
+    def _upload_scope_sync(self, run_id: str) -> str:
+        if not run_id:
+            if _scoping_active(self.store):
+                raise InvalidArgument(
+                    f"chunk uploads must name their run in the {RUN_ID_METADATA!r} metadata "
+                    "(chunk references are scoped by experiment)", field=RUN_ID_METADATA)
+            return DEFAULT_SCOPE
+        return _run_scope(self.store, run_id, check_edit=True)
+
+    async def _upload_scope(self, context: Any) -> str:
+        """Scope that chunk uploads and presence checks of this call apply to."""
+        return str(await self._call(self._upload_scope_sync, _run_of(context)))
+
     @_rpc
     async def MissingChunks(self, request: pb.MissingChunksRequest, context: Any) -> Any:
-        missing = await self._call(self.store.missing_chunks, [bytes(h) for h in request.hashes])
+        scope = await self._upload_scope(context)
+        missing = await self._call(self.store.missing_chunks,
+                                   [bytes(h) for h in request.hashes], scope)
         return pb.MissingChunksResponse(missing=missing, direct_upload=self.store.direct_upload)
 
     async def UploadChunks(self, request_iterator: AsyncIterator[pb.ChunkPart],
@@ -134,6 +186,7 @@ class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
         size = 0
         digest = b""
         try:
+            scope = await self._upload_scope(context)
             async for part in request_iterator:
                 if not buf and not digest:
                     digest = bytes(part.hash)
@@ -143,7 +196,8 @@ class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
                                           received=size)
                 buf.append(part.data)
                 if part.last:
-                    stored += await self._call(self.store.put_chunk, digest, b"".join(buf))
+                    stored += await self._call(self.store.put_chunk, digest, b"".join(buf),
+                                               scope)
                     accepted.append(digest)
                     buf, size, digest = [], 0, b""
             if buf:
@@ -162,15 +216,21 @@ class ArtifactServicer(pb_grpc.ArtifactServiceServicer):
 
     @_rpc
     async def FinalizeUploads(self, request: pb.FinalizeUploadsRequest, context: Any) -> Any:
+        scope = await self._upload_scope(context)
         ok, bad = await self._call(self.store.finalize_uploads, request.upload_id,
-                                   [bytes(h) for h in request.hashes])
+                                   [bytes(h) for h in request.hashes], scope)
         return pb.FinalizeUploadsResponse(accepted=ok, rejected=bad)
 
     @_rpc
     async def CommitManifest(self, request: pb.CommitManifestRequest, context: Any) -> Any:
         refs = [ChunkRef(bytes(c.hash), c.size) for c in request.chunks]
-        res = await self._call(self.store.commit, request.run_id, request.path, request.size,
-                               bytes(request.file_hash), refs, request.media_type or None)
+        # The guard checked EDIT on request.run_id; chunks count only if its experiment
+        # holds them (a hash learned elsewhere is reported missing, not committed).
+        scope = await self._call(functools.partial(_run_scope, self.store, request.run_id,
+                                                   check_edit=False))
+        res = await self._call(functools.partial(
+            self.store.commit, request.run_id, request.path, request.size,
+            bytes(request.file_hash), refs, request.media_type or None, scope=scope))
         if isinstance(res, list):
             return pb.CommitManifestResponse(missing=res)
         return pb.CommitManifestResponse(manifest=manifest_to_pb(res))

@@ -17,6 +17,7 @@ from metricflow.artifacts._blob import BlobInfo, BlobStore
 from metricflow.artifacts._codec import HASH_LEN, HEADER_LEN, MAX_CHUNK, verify_chunk
 from metricflow.artifacts._manifest import ArtifactEntry, ChunkRef, Manifest
 from metricflow.artifacts._paths import normalize_path, validate_run_id
+from metricflow.artifacts._scope import DEFAULT_SCOPE, RunExperiments, RunScopes
 from metricflow.errors import Conflict, InvalidArgument, InvalidState, NotFound, Unavailable
 
 _UPLOAD_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -53,11 +54,25 @@ def _hex_list(ds: Iterable[bytes]) -> list[str]:
 
 
 class ArtifactStore:
-    """Chunk store plus per-run, per-path versioned manifests on top of a BlobStore."""
+    """Chunk store plus per-run, per-path versioned manifests on top of a BlobStore.
 
-    def __init__(self, blobs: BlobStore, config: ArtifactStoreConfig | None = None) -> None:
+    Chunk references are scoped by experiment (see _scope.py): a chunk is present
+    for a scope only if the scope holds a marker for it, written when the chunk's
+    bytes were verified for that scope. Methods that take `scope` default to
+    DEFAULT_SCOPE; calls that name a run default to that run's scope.
+
+    Args:
+        blobs: where objects live.
+        config: tuning.
+        run_experiments: run -> experiment lookup; None = a single default scope
+            (tests and tools). The served gRPC paths pass the caller's scope.
+    """
+
+    def __init__(self, blobs: BlobStore, config: ArtifactStoreConfig | None = None, *,
+                 run_experiments: RunExperiments | None = None) -> None:
         self.blobs = blobs
         self.config = config or ArtifactStoreConfig()
+        self.scopes = RunScopes(run_experiments)
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._presign: bool | None = None
@@ -97,15 +112,30 @@ class ArtifactStore:
         self._check_digests(digests)
         return self._map(lambda d: self.blobs.stat(mk.chunk_key(d)), list(digests))
 
-    def missing_chunks(self, digests: Sequence[bytes]) -> list[bytes]:
-        """The subset of `digests` the store lacks, in request order, without duplicates."""
+    def scope_of(self, run_id: str) -> str:
+        """The reference scope of a run (its experiment; DEFAULT_SCOPE without a lookup)."""
+        return self.scopes.scope(validate_run_id(run_id))
+
+    def missing_chunks(self, digests: Sequence[bytes], scope: str = DEFAULT_SCOPE
+                       ) -> list[bytes]:
+        """The subset of `digests` that `scope` holds no reference marker for, in request
+        order, without duplicates: the chunks a client of that scope must send.
+
+        Only markers are checked (one HEAD per chunk). A marker whose chunk has since
+        been deleted makes the commit report the chunk missing, and the client re-sends it.
+        """
+        self._check_digests(digests)
         uniq = list(dict.fromkeys(digests))
-        return [d for d, i in zip(uniq, self.stat_chunks(uniq), strict=True) if i is None]
+        infos = self._map(lambda d: self.blobs.stat(mk.ref_key(d, scope)), uniq)
+        return [d for d, i in zip(uniq, infos, strict=True) if i is None]
 
-    def put_chunk(self, digest: bytes, stored: bytes) -> int:
-        """Verify stored-encoding bytes against `digest`, then store them once.
+    def put_chunk(self, digest: bytes, stored: bytes, scope: str = DEFAULT_SCOPE) -> int:
+        """Verify stored-encoding bytes against `digest`, store them once, and record that
+        `scope` holds the chunk (its reference marker).
 
-        Returns the stored size. Raises InvalidArgument for a corrupt chunk.
+        Returns the stored size. Raises InvalidArgument for a corrupt chunk. The bytes
+        are verified even when the chunk exists: the marker is the scope's proof that
+        one of its writers had them.
         """
         self._check_digests([digest])
         if len(stored) > _MAX_STORED:
@@ -115,7 +145,11 @@ class ArtifactStore:
         key = mk.chunk_key(digest)
         # An existing chunk is never overwritten: rewriting would refresh its mtime
         # behind the GC's back (see _gc.py).
-        self.blobs.put(key, stored, if_absent=True)
+        if self.blobs.stat(key) is None:
+            self.blobs.put(key, stored, if_absent=True)
+        # After the chunk, never before: a marker claims the bytes are stored. Losing
+        # one in a crash is harmless (the chunk is sent again), so it skips the fsyncs.
+        self.blobs.put(mk.ref_key(digest, scope), b"", if_absent=True, durable=False)
         return len(stored)
 
     def read_chunk(self, digest: bytes) -> bytes:
@@ -135,9 +169,11 @@ class ArtifactStore:
         return [str(self.blobs.presign(mk.staging_key(upload_id, d), "PUT",
                                        self.config.presign_expires_s)) for d in digests]
 
-    def finalize_uploads(self, upload_id: str, digests: Sequence[bytes]
-                         ) -> tuple[list[bytes], list[bytes]]:
-        """Re-read each staged chunk, check its hash and promote it; (accepted, rejected)."""
+    def finalize_uploads(self, upload_id: str, digests: Sequence[bytes],
+                         scope: str = DEFAULT_SCOPE) -> tuple[list[bytes], list[bytes]]:
+        """Re-read each staged chunk, check its hash, promote it and mark it for `scope`;
+        (accepted, rejected). A chunk no longer staged is accepted only if `scope`
+        already holds it (a retried finalize)."""
         if not _UPLOAD_ID.match(upload_id or ""):
             raise InvalidArgument("upload_id must be 8-64 of [A-Za-z0-9_-]", field="upload_id",
                                   received=(upload_id or "")[:80])
@@ -148,9 +184,10 @@ class ArtifactStore:
             try:
                 data = self.blobs.get(skey)
             except NotFound:
-                return self.blobs.stat(mk.chunk_key(d)) is not None
+                return (self.blobs.stat(mk.ref_key(d, scope)) is not None
+                        and self.blobs.stat(mk.chunk_key(d)) is not None)
             try:
-                self.put_chunk(d, data)
+                self.put_chunk(d, data, scope)
                 return True
             except InvalidArgument:
                 return False
@@ -200,15 +237,19 @@ class ArtifactStore:
             raise Conflict("this path is a directory", field="path", received=path)
 
     def commit(self, run_id: str, path: str, size: int, file_hash: bytes,
-               chunks: Sequence[ChunkRef], media_type: str | None = None
-               ) -> Manifest | list[bytes]:
+               chunks: Sequence[ChunkRef], media_type: str | None = None, *,
+               scope: str | None = None) -> Manifest | list[bytes]:
         """Publish a new version of `path`; returns the Manifest, or the missing chunks.
 
-        Nothing is written when chunks are missing. Raises Unavailable (retriable)
-        when a GC sweep that may delete an old chunk this file relies on is running.
+        A chunk is missing when it is not stored or `scope` (default: the run's scope)
+        holds no reference marker for it, so a hash learned elsewhere cannot be
+        committed. Nothing is written when chunks are missing. Raises Unavailable
+        (retriable) when a GC sweep that may delete an old chunk this file relies on
+        is running.
         """
         t0 = time.monotonic()
         validate_run_id(run_id)
+        scope = self.scope_of(run_id) if scope is None else scope
         path = normalize_path(path)
         if len(file_hash) != HASH_LEN:
             raise InvalidArgument("file_hash must be 32 bytes", field="file_hash",
@@ -218,8 +259,12 @@ class ArtifactStore:
                                   received=size)
         lock = self.gc_lock()
         uniq = list(dict.fromkeys(c.digest for c in chunks))
-        infos = dict(zip(uniq, self.stat_chunks(uniq), strict=True))
-        missing = [d for d in uniq if infos[d] is None]
+        self._check_digests(uniq)
+        stats = self._map(self.blobs.stat, [mk.chunk_key(d) for d in uniq]
+                          + [mk.ref_key(d, scope) for d in uniq])
+        infos = dict(zip(uniq, stats[:len(uniq)], strict=True))
+        missing = [d for d, i, r in zip(uniq, stats[:len(uniq)], stats[len(uniq):], strict=True)
+                   if i is None or r is None]
         if missing:
             return missing
         if lock is not None and any(i.mtime < lock.cutoff for i in infos.values() if i):
@@ -318,20 +363,27 @@ class ArtifactStore:
     # ---- embedded convenience (no gRPC) -------------------------------------------------
     def put_file(self, run_id: str, path: str, local: str | os.PathLike[str],
                  media_type: str | None = None) -> Manifest:
-        """Chunk, dedupe and commit a local file directly (embedded mode)."""
+        """Chunk, dedupe and commit a local file directly (embedded mode, MLflow proxy).
+
+        The bytes are read here, so the run's scope is marked for every chunk it sends.
+        """
         from metricflow.artifacts._codec import digest_file, encode_chunk, iter_spans
 
+        scope = self.scope_of(run_id)
         fd = digest_file(local)
-        need = set(self.missing_chunks([s.digest for s in fd.chunks]))
-        todo = tuple(s for s in dict((s.digest, s) for s in fd.chunks).values()
-                     if s.digest in need)
-        for s, raw in zip(todo, iter_spans(local, todo), strict=True):
-            self.put_chunk(s.digest, encode_chunk(raw))
-        res = self.commit(run_id, path, fd.size, fd.file_hash,
-                          [ChunkRef(s.digest, s.length) for s in fd.chunks], media_type)
-        if isinstance(res, list):
-            raise Unavailable("chunks vanished during commit; retry", missing=_hex_list(res))
-        return res
+        by_digest = {s.digest: s for s in fd.chunks}
+        todo = tuple(by_digest[d] for d in self.missing_chunks(list(by_digest), scope))
+        refs = [ChunkRef(s.digest, s.length) for s in fd.chunks]
+        for _ in range(3):  # like the client: re-send what the commit reports missing
+            for s, raw in zip(todo, iter_spans(local, todo), strict=True):
+                self.put_chunk(s.digest, encode_chunk(raw), scope)
+            res = self.commit(run_id, path, fd.size, fd.file_hash, refs, media_type,
+                              scope=scope)
+            if not isinstance(res, list):
+                return res
+            todo = tuple(by_digest[d] for d in res)
+        raise Unavailable("chunks vanished during commit; retry",
+                          missing=_hex_list(d.digest for d in todo))
 
     def read_file(self, run_id: str, path: str, version: int = 0) -> bytes:
         """Whole file bytes, each chunk verified (small files; clients stream instead)."""

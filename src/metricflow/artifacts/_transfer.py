@@ -24,6 +24,14 @@ Reader = Callable[[int, int], bytes]
 
 HASH_BATCH = 4096  # hashes per MissingChunks call (~140 KB message)
 PRESIGN_BATCH = 32
+RUN_ID_METADATA = "mf-run-id"
+"""Chunk RPCs carry only hashes; this metadata names the run they are for (reads are
+run-scoped, uploads and presence checks are scoped by the run's experiment)."""
+
+
+def run_metadata(run_id: str) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata naming the run of a chunk call."""
+    return ((RUN_ID_METADATA, run_id),)
 
 
 @dataclass(frozen=True)
@@ -72,19 +80,21 @@ class Uploader:
         self.workers = max(1, workers)
         self.progress = progress
 
-    def _missing(self, digests: Sequence[bytes]) -> tuple[list[bytes], bool, int]:
+    def _missing(self, digests: Sequence[bytes], md: tuple[tuple[str, str], ...]
+                 ) -> tuple[list[bytes], bool, int]:
         missing: list[bytes] = []
         direct = False
         sent = 0
         for i in range(0, len(digests), HASH_BATCH):
             req = pb.MissingChunksRequest(hashes=digests[i:i + HASH_BATCH])
             sent += req.ByteSize()
-            r = _rpc(self.stub.MissingChunks, req)  # type: ignore[attr-defined]
+            r = _rpc(self.stub.MissingChunks, req, metadata=md)  # type: ignore[attr-defined]
             missing += [bytes(h) for h in r.missing]  # type: ignore[attr-defined]
             direct = r.direct_upload  # type: ignore[attr-defined]
         return missing, direct, sent
 
-    def _send_via_service(self, spans: Sequence[ChunkSpan], read: Reader, bar: Progress) -> int:
+    def _send_via_service(self, spans: Sequence[ChunkSpan], read: Reader, bar: Progress,
+                          md: tuple[tuple[str, str], ...]) -> int:
         work: queue.SimpleQueue[ChunkSpan] = queue.SimpleQueue()
         for s in spans:
             work.put(s)
@@ -112,7 +122,7 @@ class Uploader:
 
         def run(i: int) -> None:
             try:
-                _rpc(self.stub.UploadChunks, parts(i))  # type: ignore[attr-defined]
+                _rpc(self.stub.UploadChunks, parts(i), metadata=md)  # type: ignore[attr-defined]
             except BaseException as e:  # noqa: BLE001 - re-raised in the caller
                 errors.append(e)
 
@@ -126,7 +136,8 @@ class Uploader:
             raise errors[0]
         return sum(sent)
 
-    def _send_direct(self, spans: Sequence[ChunkSpan], read: Reader, bar: Progress) -> int:
+    def _send_direct(self, spans: Sequence[ChunkSpan], read: Reader, bar: Progress,
+                     md: tuple[tuple[str, str], ...]) -> int:
         import requests  # noqa: PLC0415 - only needed for presigned transfers
 
         upload_id = uuid.uuid4().hex
@@ -149,11 +160,11 @@ class Uploader:
                 batch = spans[i:i + PRESIGN_BATCH]
                 req = pb.PresignUploadsRequest(hashes=[s.digest for s in batch],
                                                upload_id=upload_id)
-                urls = _rpc(self.stub.PresignUploads, req).urls  # type: ignore[attr-defined]
+                urls = _rpc(self.stub.PresignUploads, req, metadata=md).urls  # type: ignore[attr-defined]
                 sent += req.ByteSize() + sum(pool.map(put, zip(batch, urls, strict=True)))
                 fin = pb.FinalizeUploadsRequest(hashes=[s.digest for s in batch],
                                                 upload_id=upload_id)
-                r = _rpc(self.stub.FinalizeUploads, fin)  # type: ignore[attr-defined]
+                r = _rpc(self.stub.FinalizeUploads, fin, metadata=md)  # type: ignore[attr-defined]
                 if r.rejected:  # type: ignore[attr-defined]
                     raise InvalidState("the server rejected uploaded chunks (hash mismatch)",
                                        field="chunk",
@@ -161,15 +172,18 @@ class Uploader:
                 sent += fin.ByteSize()
         return sent
 
-    def send(self, spans: Sequence[ChunkSpan], read: Reader, direct: bool, desc: str) -> int:
-        """Upload the given chunks; returns bytes sent."""
+    def send(self, spans: Sequence[ChunkSpan], read: Reader, direct: bool, desc: str,
+             run_id: str) -> int:
+        """Upload the given chunks for `run_id` (they count for its experiment); returns
+        bytes sent."""
         if not spans:
             return 0
         bar = Progress(sum(s.length for s in spans), desc, self.progress)
+        md = run_metadata(run_id)
         try:
             if direct:
-                return self._send_direct(spans, read, bar)
-            return self._send_via_service(spans, read, bar)
+                return self._send_direct(spans, read, bar, md)
+            return self._send_via_service(spans, read, bar, md)
         finally:
             bar.close()
 
@@ -178,12 +192,12 @@ class Uploader:
         """Dedupe, upload missing chunks, commit; retries commits that report missing chunks
         (GC or an interrupted earlier attempt) and retriable errors."""
         by_digest = {s.digest: s for s in fd.chunks}
-        missing, direct, sent = self._missing(list(by_digest))
+        missing, direct, sent = self._missing(list(by_digest), run_metadata(run_id))
         n_sent = len(missing)
         todo = [by_digest[d] for d in missing]
         delay = 0.2
         for attempt in range(max_attempts):
-            sent += self.send(todo, read, direct, f"upload {path}")
+            sent += self.send(todo, read, direct, f"upload {path}", run_id)
             req = pb.CommitManifestRequest(
                 run_id=run_id, path=path, size=fd.size, file_hash=fd.file_hash,
                 media_type=media_type or "",

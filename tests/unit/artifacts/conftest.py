@@ -75,3 +75,9 @@ def channel(server: ServerThread) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def client(channel: grpc.Channel) -> ArtifactClient:
     return ArtifactClient(channel, progress=False)
+
+
+@pytest.fixture
+def serve() -> type[ServerThread]:
+    """ServerThread itself, for tests that serve a store of their own."""
+    return ServerThread

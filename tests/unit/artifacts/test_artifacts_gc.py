@@ -83,13 +83,15 @@ class SlowBlobs:
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
 
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def put(self, key: str, data: bytes, *, if_absent: bool = False,
+            durable: bool = True) -> bool:
         if key.startswith(mk.MANIFESTS):
             time.sleep(0.03)
-        return self._inner.put(key, data, if_absent=if_absent)  # type: ignore[attr-defined]
+        return self._inner.put(key, data, if_absent=if_absent,  # type: ignore[attr-defined]
+                               durable=durable)
 
     def delete(self, key: str) -> None:
-        if key.startswith(mk.CHUNKS):
+        if key.startswith((mk.CHUNKS, mk.CHUNK_REFS)):
             time.sleep(0.01)
         self._inner.delete(key)  # type: ignore[attr-defined]
 
@@ -173,10 +175,12 @@ def test_gc_is_safe_while_uploads_run(tmp_path: Path) -> None:
 
 
 class _SlowManifests(SlowBlobs):
-    def put(self, key: str, data: bytes, *, if_absent: bool = False) -> bool:
+    def put(self, key: str, data: bytes, *, if_absent: bool = False,
+            durable: bool = True) -> bool:
         if key.startswith(mk.MANIFESTS):
             time.sleep(0.3)
-        return self._inner.put(key, data, if_absent=if_absent)  # type: ignore[attr-defined]
+        return self._inner.put(key, data, if_absent=if_absent,  # type: ignore[attr-defined]
+                               durable=durable)
 
 
 def test_a_manifest_landing_after_the_gc_fence_is_taken_back(tmp_path: Path) -> None:
@@ -190,3 +194,30 @@ def test_a_manifest_landing_after_the_gc_fence_is_taken_back(tmp_path: Path) -> 
     with pytest.raises(Unavailable, match="GC fence"):
         store.commit("r", "f", len(raw), fd.file_hash, [ChunkRef(fd.chunks[0].digest, len(raw))])
     assert store.versions("r", "f") == []  # not left behind for readers or for GC
+
+
+def test_gc_deletes_markers_with_their_chunk(tmp_path: Path) -> None:
+    runs = {"live-a": "1", "live-b": "2", "dead": "1"}
+    store = ArtifactStore(open_blob_store(f"file://{tmp_path}/blobs"),
+                          run_experiments=lambda ids: {r: runs[r] for r in ids if r in runs})
+    shared, gone = os.urandom(300_000), os.urandom(300_000)  # one chunk each
+    _put(store, tmp_path, "live-a", "s.bin", shared)
+    _put(store, tmp_path, "live-b", "s.bin", shared)  # experiment 2 marks it too
+    _put(store, tmp_path, "dead", "g.bin", gone)
+    _put(store, tmp_path, "dead", "s.bin", shared)
+    d_shared, d_gone = digest_buffer(shared).chunks[0].digest, digest_buffer(gone).chunks[0].digest
+
+    def scopes(d: bytes) -> set[str]:
+        return {b.key[len(mk.refs_prefix(d)):] for b in store.blobs.list(mk.refs_prefix(d))}
+
+    assert scopes(d_shared) == {"1", "2"} and scopes(d_gone) == {"1"}
+    time.sleep(0.05)  # older than the GC lock even with coarse (jiffy) file timestamps
+    r = collect_garbage(store, lambda: {"live-a", "live-b"}, grace_period_s=0,
+                        commit_fence_s=0)
+    assert r.chunks_deleted == 1 and r.markers_deleted == 1
+    assert store.blobs.stat(mk.chunk_key(d_gone)) is None and scopes(d_gone) == set()
+    assert scopes(d_shared) == {"1", "2"}  # a referenced chunk keeps every marker
+    assert store.read_file("live-b", "s.bin") == shared
+    # The deleted chunk is sent again (and marked again) when experiment 1 needs it.
+    _put(store, tmp_path, "live-a", "g.bin", gone)
+    assert scopes(d_gone) == {"1"} and store.read_file("live-a", "g.bin") == gone
