@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig, Permission, Principal
-from metricflow.errors import NotFound, PermissionDenied
+from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
 
 RunExperiments = Callable[[list[str]], dict[str, str]]
 """`run ids -> {run_id: experiment_id}` for the runs that exist (the data plane)."""
@@ -105,10 +105,11 @@ class Authorizer:
     def experiment_level(self, p: Principal, experiment_id: str) -> Permission:
         if p.admin:
             return Permission.MANAGE
-        try:
-            grant = self.store.experiment_permission(p.user, experiment_id)
-        except NotFound:
-            return self.config.default
+        if not experiment_id:
+            raise InvalidArgument("experiment_id is required", field="experiment_id")
+        # A malformed or unknown id raises NotFound here: never the default permission,
+        # which could be more than the caller has on the experiment the handler acts on.
+        grant = self.store.experiment_permission(p.user, experiment_id)
         return grant if grant is not None else self.config.default
 
     def model_level(self, p: Principal, name: str) -> Permission:

@@ -9,20 +9,22 @@ authors doing anything. OpenAPI and docs are served behind the same check.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.routing import Route
+from starlette.routing import compile_path
 
 from metricflow.auth._context import CURRENT
 from metricflow.auth._guard import Guard
+from metricflow.auth._params import ARGS_STATE, RouteSpec, fastapi_view, route_spec
 from metricflow.auth._policy import FAIL_CLOSED, HTTP_RULES
-from metricflow.errors import MetricflowError, ResourceExhausted
+from metricflow.errors import ErrorCode, MetricflowError, PermissionDenied, ResourceExhausted
 
-_MAX_BODY_PEEK = 8 * 1024 * 1024
+log = logging.getLogger(__name__)
 _FASTAPI_DOCS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
@@ -44,22 +46,111 @@ class GuardError(Exception):
         self.err = err
 
 
-async def _params(request: Request) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for k in request.query_params:
-        vals = request.query_params.getlist(k)
-        params[k] = vals if len(vals) > 1 else vals[0]
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        length = int(request.headers.get("content-length") or 0)
-        if 0 < length <= _MAX_BODY_PEEK:
-            try:
-                body = json.loads(await request.body())
-            except (ValueError, UnicodeDecodeError):
-                body = None  # the route's own validation answers 422
-            if isinstance(body, dict):
-                params.update(body)
-    params.update(request.path_params)
-    return params
+class BodyLimit:
+    """ASGI middleware: reads the whole body of every route whose handler parses it.
+
+    Any length and any framing (Content-Length or chunked): the body is buffered
+    up to `limit` bytes and replayed to the app, so the guard and the handler
+    see the same bytes; a larger body is answered 413 before any of it is parsed.
+    Routes that stream their body as raw content (artifact uploads) and never read
+    parameters from it (`raw`: (path regex, methods)) are passed through untouched.
+    """
+
+    def __init__(self, app: Any, limit: int, raw: list[tuple[Any, set[str]]]) -> None:
+        self.app, self.limit, self.raw = app, limit, raw
+
+    def _is_raw(self, scope: dict[str, Any]) -> bool:
+        path, method = scope.get("path", ""), scope.get("method", "")
+        return any(method in methods and rx.match(path) for rx, methods in self.raw)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self._is_raw(scope):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        counted = not declared.isdigit()  # chunked (or no length): count what arrives
+        size = 0 if counted else int(declared)
+        chunks: list[bytes] = []
+        while size <= self.limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its body
+            data = message.get("body", b"")
+            if counted:
+                size += len(data)
+            chunks.append(data)
+            if not message.get("more_body", False):
+                break
+        if size > self.limit:
+            await _too_large(send, size, self.limit)
+            return
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _leaves(routes: Any, prefix: str = "") -> Any:
+    """(full path prefix, route) of every route, through FastAPI's included routers."""
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:  # FastAPI >= 0.16x keeps included routers as nodes
+            ctx = getattr(r, "include_context", None)
+            yield from _leaves(inner.routes, prefix + (getattr(ctx, "prefix", "") or ""))
+        else:
+            yield prefix, r
+
+
+def _raw_body_routes(routes: Any) -> list[tuple[Any, set[str]]]:
+    """Routes whose handler reads its body as raw content, never as parameters."""
+    out = []
+    for prefix, r in _leaves(routes):
+        if (isinstance(r, APIRoute) and not hasattr(r.endpoint, "mf_parse")
+                and _spec(r).body is None):
+            out.append((compile_path(prefix + r.path)[0], set(r.methods or ())))
+    return out
+
+
+async def _too_large(send: Any, size: int, limit: int) -> None:
+    body = json.dumps({"error_code": ErrorCode.RESOURCE_EXHAUSTED.value,
+                       "message": f"request body is {size} bytes or more; the limit is {limit} "
+                                  "bytes (AuthConfig.max_body_bytes)"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+_SPECS: dict[int, tuple[Any, RouteSpec]] = {}
+
+
+def _spec(route: APIRoute) -> RouteSpec:
+    hit = _SPECS.get(id(route))
+    if hit is None or hit[0] is not route:
+        hit = _SPECS[id(route)] = (route, route_spec(route))
+    return hit[1]
+
+
+async def request_view(request: Request) -> Any:
+    """The request's parameters exactly as its handler will read them (see `_params`)."""
+    route = request.scope.get("route")
+    parse = getattr(getattr(route, "endpoint", None), "mf_parse", None)
+    if parse is not None:  # an MLflow route: its own parser, shared with the handler
+        view = await parse(request)
+        setattr(request.state, ARGS_STATE, view)
+        return view
+    if not isinstance(route, APIRoute):
+        raise PermissionDenied("this route cannot be authorized")  # secure_app forbids it
+    spec = _spec(route)
+    body = await request.body() if spec.body is not None else None
+    return fastapi_view(spec, request.query_params, dict(request.path_params), body)
 
 
 def make_dependency(guard: Guard) -> Any:
@@ -71,14 +162,18 @@ def make_dependency(guard: Guard) -> Any:
         if path in guard.config.public_routes:
             return
         rule = HTTP_RULES.get((request.method, path), FAIL_CLOSED)
+        where = f"{request.method} {path}"
         try:
-            params = await _params(request)
+            params = await request_view(request)
             peer = request.client.host if request.client else ""
             p = await guard.admit(request.headers.get("authorization"), peer=peer,
-                                  cert_user=None, where=f"{request.method} {path}",
-                                  rule=rule, request=params)
+                                  cert_user=None, where=where, rule=rule, request=params)
         except MetricflowError as e:
             raise GuardError(e) from None
+        except Exception:  # noqa: BLE001 - a guard that fails must refuse, not answer 500
+            log.exception("authorization of %s failed; refusing the request", where)
+            raise GuardError(PermissionDenied(
+                "the request could not be authorized (see the server log)")) from None
         request.state.principal = p
         CURRENT.set((p, guard.authz))  # type: ignore[arg-type]
 
@@ -98,11 +193,8 @@ def secure_app(app: FastAPI, guard: Guard, extra_routers: list[Any] | None = Non
 
     kept = []
     for r in app.router.routes:
-        if isinstance(r, Route) and not isinstance(r, APIRoute):
-            if r.path in _FASTAPI_DOCS:
-                continue  # the inner app's unguarded docs; `out` serves a guarded schema
-            # A raw Starlette route would skip the dependency: refuse to serve it.
-            raise ValueError(f"route {r.path!r} is not an APIRoute; it cannot be guarded")
+        if not isinstance(r, APIRoute) and getattr(r, "path", None) in _FASTAPI_DOCS:
+            continue  # the inner app's unguarded docs; `out` serves a guarded schema
         kept.append(r)
     app.router.routes = kept
     out.include_router(app.router)
@@ -113,7 +205,23 @@ def secure_app(app: FastAPI, guard: Guard, extra_routers: list[Any] | None = Non
     async def openapi() -> JSONResponse:
         return JSONResponse(out.openapi())
 
+    check_guarded(out.router.routes)
+    out.add_middleware(BodyLimit, limit=guard.config.max_body_bytes,
+                       raw=_raw_body_routes(out.router.routes))
     return out
+
+
+def check_guarded(*route_lists: Any) -> None:
+    """ValueError unless every route is an APIRoute (the only kind the dependency reaches).
+
+    A Mount, WebSocketRoute, Host or raw Starlette Route would be served without
+    the guard, so the app refuses to start instead.
+    """
+    for routes in route_lists:
+        for _, r in _leaves(routes):
+            if not isinstance(r, APIRoute):
+                raise ValueError(f"route {getattr(r, 'path', r)!r} ({type(r).__name__}) is "
+                                 "not an APIRoute; it cannot be guarded")
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from metricflow.auth._params import param_of
 from metricflow.auth._types import AuthConfig
 from metricflow.errors import InvalidArgument
 
@@ -52,7 +53,7 @@ def check_filter(text: object, config: AuthConfig, field: str = "filter") -> Non
 
 def check_request_filters(request: Any, config: AuthConfig) -> None:
     for name in _FILTER_FIELDS:
-        v = request.get(name) if isinstance(request, dict) else getattr(request, name, None)
+        v = param_of(request, name)
         check_filter(v, config, name)
 
 

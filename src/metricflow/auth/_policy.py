@@ -8,14 +8,15 @@ services and routes to make sure the table covers them all.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from metricflow.auth._authz import Authorizer, Need
+from metricflow.auth._params import list_of, param_of
 from metricflow.auth._types import Permission
-from metricflow.errors import AlreadyExists
+from metricflow.errors import AlreadyExists, InvalidArgument
+from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
 
 R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
 Resolver = Callable[[Authorizer, Any], list[Need]]
@@ -33,20 +34,36 @@ class Rule:
 
 
 def _g(r: Any, name: str) -> Any:
-    v = r.get(name) if isinstance(r, dict) else getattr(r, name, "")
+    v = param_of(r, name)
     return "" if v is None else v
 
 
+def _scalar(v: Any, name: str) -> str:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)  # as the handlers read a JSON number given for an id
+    raise InvalidArgument(f"parameter {name!r} must be a string, not "
+                          f"{type(v).__name__}", field=name, received=repr(v)[:100])
+
+
 def _str(r: Any, name: str) -> str:
-    v = _g(r, name)
-    return v if isinstance(v, str) else str(v)
+    """Scalar parameter `name` as a string ("" when absent); InvalidArgument for lists,
+    objects and booleans (the handlers refuse those too)."""
+    return _scalar(_g(r, name), name)
 
 
 def _list(r: Any, name: str) -> list[str]:
-    v = _g(r, name)
+    """List parameter `name` (a single string counts as a one-element list)."""
+    v = list_of(r, name)
+    if v is None or v == "":
+        return []
     if isinstance(v, str):
-        return [v] if v else []
-    return [str(x) for x in v] if v else []
+        return [v]
+    if isinstance(v, (dict, bytes, int, float)) or not hasattr(v, "__iter__"):
+        raise InvalidArgument(f"parameter {name!r} must be a list, not {type(v).__name__}",
+                              field=name, received=repr(v)[:100])
+    return [_scalar(x, name) for x in v]
 
 
 def anyone(level: Permission) -> Rule:
@@ -88,7 +105,8 @@ def _update_run(a: Authorizer, r: Any) -> list[Need]:
 
 
 def _exp_by_name(a: Authorizer, r: Any) -> list[Need]:
-    eid = a.store.experiment_id_by_name(_str(r, "name") or _str(r, "experiment_name"))
+    # The HTTP handlers read `experiment_name` (only); the gRPC message has `name`.
+    eid = a.store.experiment_id_by_name(_str(r, "experiment_name") or _str(r, "name"))
     return [Need("any", "", R)] if eid is None else [Need("experiment", eid, R)]
 
 
@@ -97,21 +115,21 @@ def _get_or_create(a: Authorizer, r: Any) -> list[Need]:
     return [Need("any", "", E)] if eid is None else [Need("experiment", eid, R)]
 
 
-_RUNS_URI = re.compile(r"^runs:/([0-9a-f]{32})(/|$)")
-_MODELS_URI = re.compile(r"^models:/([^/@]+)")
-
-
 def _create_version(a: Authorizer, r: Any) -> list[Need]:
     needs = [Need("model", _str(r, "name"), E)]
-    m = _RUNS_URI.match(_str(r, "source"))
-    for rid in {_str(r, "run_id"), m.group(1) if m else ""} - {""}:
+    source = _str(r, "source")
+    # The store's own parser, so the guard checks the run the store will use.
+    src_run = parse_runs_uri(source)[0] if source.startswith("runs:/") else ""
+    for rid in {_str(r, "run_id"), src_run} - {""}:
         needs.append(Need("run", rid, R))  # registering a run's files exposes them
     return needs
 
 
 def _resolve_uri(a: Authorizer, r: Any) -> list[Need]:
-    m = _MODELS_URI.match(_str(r, "model_uri"))
-    return [Need("model", m.group(1), R)] if m else [Need("any", "", R)]
+    # parse_model_uri is what the store resolves with: READ on exactly the model it will
+    # return; a URI it cannot parse is refused here (InvalidArgument), never "any".
+    name, _, _ = parse_model_uri(_str(r, "model_uri"))
+    return [Need("model", name, R)]
 
 
 def _audit_search(a: Authorizer, r: Any) -> list[Need]:

@@ -97,6 +97,9 @@ class AuthConfig:
     """Deepest parenthesis nesting accepted in a filter."""
     max_keys_per_run: int = 10_000
     """Distinct metric keys one run may have (tracked per server process)."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """Largest HTTP request body a route that parses its body accepts (413 above it);
+    raw artifact uploads stream and are not limited by this."""
     public_routes: frozenset[str] = field(
         default_factory=lambda: frozenset({"/health", "/ready"}))
     """HTTP paths served without credentials (load balancer probes)."""
@@ -105,6 +108,9 @@ class AuthConfig:
         Permission.parse(self.default_permission)
         if self.rate_limit_per_s < 0:
             raise InvalidArgument("rate_limit_per_s must be >= 0", field="rate_limit_per_s")
+        if self.max_body_bytes < 1:
+            raise InvalidArgument("max_body_bytes must be positive", field="max_body_bytes",
+                                  received=self.max_body_bytes)
         if self.max_filter_depth < 1 or self.max_filter_length < 1:
             raise InvalidArgument("filter limits must be positive", field="max_filter_depth")
 

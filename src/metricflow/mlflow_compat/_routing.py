@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from metricflow.auth._params import ARGS_STATE
 from metricflow.errors import ErrorCode, InvalidArgument, MetricflowError
 
 log = logging.getLogger(__name__)
@@ -100,13 +101,27 @@ class Args:
         return args
 
     def get(self, name: str, default: Any = None) -> Any:
+        """Path, then a non-null body value, then the query string (one value only)."""
         if name in self.path:
             return self.path[name]
         if name in self._body and self._body[name] is not None:
             return self._body[name]
         if name in self._query:
+            vals = self._query.getlist(name) if hasattr(self._query, "getlist") else None
+            if vals is not None and len(vals) > 1:
+                # The auth guard decides on the same value: an ambiguous one is refused.
+                raise InvalidArgument(f"query parameter {name!r} is given {len(vals)} times; "
+                                      "it takes one value", field=name, received=len(vals))
             return self._query[name]
         return default
+
+    # The auth guard's view of the request (metricflow.auth._params.ParamView): the
+    # guard decides on exactly what the handler reads.
+    def param(self, name: str) -> Any:
+        return self.get(name)
+
+    def param_list(self, name: str) -> list[Any]:
+        return self.items(name)
 
     def text(self, name: str, default: str = "") -> str:
         v = self.get(name, default)
@@ -188,10 +203,15 @@ class MlflowRoutes:
         """Register `handler` (Args -> JSON-able dict or Response) for `path`."""
         async def endpoint(request: Request) -> Response:
             try:
-                out = await handler(await Args.read(request))
+                # With auth on, the guard parsed the request already (endpoint.mf_parse)
+                # and decided on that very object.
+                args = getattr(request.state, ARGS_STATE, None) or await Args.read(request)
+                out = await handler(args)
             except Exception as e:  # noqa: BLE001 - every failure becomes an MLflow error body
                 return error_response(e)
             return out if isinstance(out, Response) else json_response(out)
+
+        endpoint.mf_parse = Args.read  # type: ignore[attr-defined]
 
         ms = [methods] if isinstance(methods, str) else list(methods)
         for prefix in prefixes if prefixes is not None else self.prefixes:
