@@ -1,10 +1,12 @@
-"""Artifact chunk reads are tied to a run the caller may read.
+"""Artifact chunks are tied to runs and experiments the caller may use.
 
 Chunks are content-addressed and shared between runs, and chunk RPCs carry only
-hashes. A caller names the run (`mf-run-id` metadata); the guard needs READ on
+hashes. Reads: a caller names the run (`mf-run-id` metadata); the guard needs READ on
 that run and the servicer checks that every requested chunk is in one of the
 run's manifests. So a reader of experiment A cannot fetch B's chunks by hash,
-neither through B's run nor through a run of A.
+neither through B's run nor through a run of A. Writes: a chunk counts for an
+experiment only once its bytes were sent for one of its runs, so a hash learned
+elsewhere cannot be committed into the caller's own run and read back through it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ def world(secured):  # noqa: ANN001, ANN201
     admin = secured.client("admin")
     try:
         eids = {n: admin.registry.create_experiment(f"chunks-{n}-{uuid.uuid4().hex[:6]}")
-                for n in ("A", "B")}
-        runs = {n: admin.create_run(eids[n]).run_id for n in ("A", "B")}
+                for n in ("A", "B", "C")}
+        runs = {n: admin.create_run(eids[n]).run_id for n in ("A", "B", "C")}
+        runs["C2"] = admin.create_run(eids["C"]).run_id
         payload = {"A": os.urandom(300_000), "B": os.urandom(300_000)}
         for n in ("A", "B"):
             admin.artifacts.upload_bytes(runs[n], payload[n], "data.bin")
@@ -35,6 +38,7 @@ def world(secured):  # noqa: ANN001, ANN201
     finally:
         admin.close()
     secured.store.set_experiment_permission(eids["A"], "alice", "READ", actor="admin")
+    secured.store.set_experiment_permission(eids["C"], "alice", "EDIT", actor="admin")
     return {"eids": eids, "runs": runs, "payload": payload,
             "hashes": {n: [c.digest for c in manifests[n].chunks] for n in ("A", "B")}}
 
@@ -95,3 +99,69 @@ def test_mixing_in_one_foreign_chunk_is_refused(secured, channel, world) -> None
 
 def test_admin_may_read_any_chunk(secured, channel, world) -> None:
     assert _download(channel, secured.md("admin"), world["hashes"]["B"], None)
+
+
+COMMIT = "/metricflow.artifacts.v1.ArtifactService/CommitManifest"
+MISSING = "/metricflow.artifacts.v1.ArtifactService/MissingChunks"
+UPLOAD = "/metricflow.artifacts.v1.ArtifactService/UploadChunks"
+
+
+def test_a_hash_learned_elsewhere_cannot_be_committed_and_read(secured, channel,
+                                                               world) -> None:
+    """The review's attack: alice may edit experiment C, has learned B's chunk hashes,
+    commits a manifest listing them into her run of C, then downloads through it."""
+    md, run_c, b_hashes = secured.md("alice"), world["runs"]["C"], world["hashes"]["B"]
+    commit = channel.unary_unary(COMMIT, apb.CommitManifestRequest.SerializeToString,
+                                 apb.CommitManifestResponse.FromString)
+    size = len(world["payload"]["B"])
+    r = commit(apb.CommitManifestRequest(
+        run_id=run_c, path="stolen.bin", size=size, file_hash=b"\0" * 32,
+        chunks=[apb.ChunkRef(hash=h, size=size // len(b_hashes) + (i < size % len(b_hashes)))
+                for i, h in enumerate(b_hashes)]), metadata=md, timeout=30)
+    assert not r.HasField("manifest")
+    assert sorted(bytes(h) for h in r.missing) == sorted(set(b_hashes))
+    with pytest.raises(grpc.RpcError) as ei:
+        _download(channel, md, b_hashes, run_c)
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Nor does her experiment learn whether anyone stores those chunks.
+    missing = channel.unary_unary(MISSING, apb.MissingChunksRequest.SerializeToString,
+                                  apb.MissingChunksResponse.FromString)
+    m = missing(apb.MissingChunksRequest(hashes=b_hashes), metadata=md + (("mf-run-id", run_c),),
+                timeout=30)
+    assert sorted(bytes(h) for h in m.missing) == sorted(set(b_hashes))
+
+
+def test_chunk_uploads_need_edit_on_the_named_run(secured, channel, world) -> None:
+    missing = channel.unary_unary(MISSING, apb.MissingChunksRequest.SerializeToString,
+                                  apb.MissingChunksResponse.FromString)
+    req = apb.MissingChunksRequest(hashes=world["hashes"]["A"])
+    md = secured.md("alice")
+    with pytest.raises(grpc.RpcError) as ei:  # READ on A is not enough
+        missing(req, metadata=md + (("mf-run-id", world["runs"]["A"]),), timeout=30)
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as ei:
+        missing(req, metadata=md, timeout=30)
+    assert ei.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "mf-run-id" in (ei.value.details() or "")
+    upload = channel.stream_unary(UPLOAD, apb.ChunkPart.SerializeToString,
+                                  apb.UploadChunksResponse.FromString)
+    with pytest.raises(grpc.RpcError) as ei:
+        upload(iter([apb.ChunkPart(hash=b"\1" * 32, data=b"x", last=True)]),
+               metadata=md + (("mf-run-id", world["runs"]["B"]),), timeout=30)
+    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_bytes_the_caller_has_are_sent_once_per_experiment(secured, world) -> None:
+    """alice may read A, so she has A's bytes: logging them into her experiment C sends
+    them once (C proves it has them), and a second run of C dedups."""
+    alice = secured.client("alice")
+    try:
+        data = world["payload"]["A"]
+        first = alice.artifacts.upload_bytes(world["runs"]["C"], data, "copy.bin")
+        assert first.chunks_sent == first.chunks_total
+        second = alice.artifacts.upload_bytes(world["runs"]["C2"], data, "copy.bin")
+        assert second.chunks_sent == 0 and second.bytes_sent < len(data) // 10
+        got = alice.artifacts.get_manifest(world["runs"]["C2"], "copy.bin")
+        assert [c.digest for c in got.chunks] == world["hashes"]["A"]
+    finally:
+        alice.close()
