@@ -71,3 +71,9 @@ def s3_channel(s3_store: ArtifactStore) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def s3_client(s3_channel: grpc.Channel) -> ArtifactClient:
     return ArtifactClient(s3_channel, progress=False, use_presigned_downloads=True)
+
+
+@pytest.fixture
+def s3_serve() -> type[_Server]:
+    """The server class, for tests that serve an ArtifactStore of their own."""
+    return _Server

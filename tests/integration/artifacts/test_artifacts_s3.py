@@ -22,6 +22,7 @@ from metricflow.artifacts import (
 )
 from metricflow.artifacts import _manifest as mk
 from metricflow.artifacts._codec import encode_chunk, hash_bytes
+from metricflow.artifacts._scope import DEFAULT_SCOPE
 from metricflow.artifacts._stats import dedup_stats
 from metricflow.errors import NotFound
 
@@ -112,3 +113,46 @@ def test_gc_on_s3(s3_store: ArtifactStore, tmp_path: Path) -> None:
     assert r.bytes_freed >= len(drop) and r.manifests_deleted == 1
     assert s3_store.read_file("live", "f.bin") == keep
     assert s3_store.list_artifacts("dead") == []
+    assert r.markers_deleted >= 1  # the dead file's chunk markers went with the chunks
+    live = {c.digest for m in s3_store.iter_manifests("live") for c in m.chunks}
+    markers = {b.key for b in s3_store.blobs.list(mk.CHUNK_REFS)}
+    assert markers == {mk.ref_key(d, DEFAULT_SCOPE) for d in live}
+
+
+def test_presigned_uploads_mark_the_runs_experiment(s3_uri: str, s3_serve: type,
+                                                    tmp_path: Path) -> None:
+    """S3 direct mode writes an experiment's markers at FinalizeUploads, after the re-hash;
+    a second experiment sends the bytes once (only its marker is new), then dedups."""
+    runs = {"a1": "exp-a", "a2": "exp-a", "b1": "exp-b", "b2": "exp-b"}
+    store = ArtifactStore(open_blob_store(s3_uri),
+                          run_experiments=lambda ids: {r: runs[r] for r in ids if r in runs})
+    f = tmp_path / "w.bin"
+    data = os.urandom(9 << 20)
+    f.write_bytes(data)
+    try:
+        with s3_serve(store) as srv, grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+            client = ArtifactClient(ch, progress=False)
+            first = client.upload_file("a1", f, "w.bin")
+            assert store.direct_upload and first.chunks_sent == first.chunks_total > 1
+            digests = {c.digest for c in first.manifest.chunks}
+            assert client.upload_file("a2", f, "w.bin").chunks_sent == 0
+            # The attack: experiment B commits A's hashes without ever sending the bytes.
+            stub = pb_grpc.ArtifactServiceStub(ch)
+            r = stub.CommitManifest(pb.CommitManifestRequest(
+                run_id="b1", path="stolen.bin", size=first.manifest.size,
+                file_hash=first.manifest.file_hash,
+                chunks=[pb.ChunkRef(hash=c.digest, size=c.size)
+                        for c in first.manifest.chunks]))
+            assert not r.HasField("manifest") and set(r.missing) == digests
+            chunks = {b.key: b.mtime for b in store.blobs.list(mk.CHUNKS)}
+            time.sleep(1.1)  # S3 LastModified has 1 s resolution: a rewrite would show
+            other = client.upload_file("b1", f, "w.bin")
+            assert other.chunks_sent == other.chunks_total
+            assert {b.key: b.mtime for b in store.blobs.list(mk.CHUNKS)} == chunks
+            assert client.upload_file("b2", f, "w.bin").chunks_sent == 0
+            assert list(store.blobs.list(mk.STAGING)) == []
+        markers = {b.key for b in store.blobs.list(mk.CHUNK_REFS)}
+        assert markers == {mk.ref_key(d, s) for d in digests for s in ("exp-a", "exp-b")}
+        assert store.read_file("b2", "w.bin") == data
+    finally:
+        store.close()
