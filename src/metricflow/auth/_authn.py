@@ -8,6 +8,7 @@ client certificate whose CN names an existing user.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
 import hashlib
 import logging
@@ -21,6 +22,8 @@ from metricflow.errors import ResourceExhausted, Unauthenticated
 log = logging.getLogger(__name__)
 _AUDIT_WINDOW_S = 10.0
 _MAX_AUDIT_KEYS = 10_000
+CERT_SCOPES = ("edit", "manage", "read")
+"""Scopes of a client-certificate principal not listed in AuthConfig.cert_admin_users."""
 
 
 class RateLimiter:
@@ -83,7 +86,11 @@ class Authenticator:
         if cert_user is not None and self.config.cert_users:
             p = self.store.principal_of_user(cert_user)
             if p is not None:
-                return p
+                # A certificate is a machine identity: an admin user's CN does not make
+                # it an admin credential unless explicitly mapped (cert_admin_users).
+                if cert_user in self.config.cert_admin_users:
+                    return p
+                return dataclasses.replace(p, scopes=CERT_SCOPES)
             raise Unauthenticated("client certificate does not name a known user")
         raise Unauthenticated("credentials required: send 'authorization: Bearer <token>'")
 

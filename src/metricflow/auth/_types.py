@@ -90,7 +90,10 @@ class AuthConfig:
     token_cache_s: float = 2.0
     """How long a verified token is trusted before the store is asked again."""
     cert_users: bool = True
-    """With mTLS, a client certificate whose CN names a user authenticates as that user."""
+    """With mTLS, a client certificate whose CN names a user authenticates as that user
+    (scopes read, edit, manage: never admin unless the user is in `cert_admin_users`)."""
+    cert_admin_users: frozenset[str] = frozenset()
+    """Users whose client certificate also carries the admin scope (explicit mapping)."""
     max_filter_length: int = 10_000
     """Longest filter string accepted by any search."""
     max_filter_depth: int = 32

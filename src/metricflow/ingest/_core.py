@@ -23,6 +23,7 @@ from metricflow._validation import (
     check_tags,
 )
 from metricflow._wire import DecodedMetrics, decode_metrics
+from metricflow.auth._context import current_user
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._names import random_run_name
@@ -128,7 +129,8 @@ class TrackingCore:
         name = check_run_name(request.run_name or tags.get("mlflow.runName") or random_run_name())
         info = RunInfo(
             run_id=run_id, experiment_id=exp_id, run_name=name,
-            user_id=request.user_id or _default_user(),
+            # With auth on the run belongs to the authenticated caller, whatever it claims.
+            user_id=current_user() or request.user_id or _default_user(),
             status="RUNNING", start_time=request.start_time or int(time.time() * 1000),
             parent_run_id=request.parent_run_id, lifecycle_stage="active",
             artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",

@@ -335,7 +335,32 @@ async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, v
     return list(routers(backend)), close
 
 
+_SECURITY_FLAGS = (("auth", "--auth", "auto"), ("default_permission", "--default-permission",
+                   "READ"), ("rate_limit", "--rate-limit", 0.0), ("tls_cert", "--tls-cert", None),
+                   ("tls_key", "--tls-key", None), ("tls_client_ca", "--tls-client-ca", None),
+                   ("auth_run_wait_s", "--auth-run-wait-s", 5.0))
+
+
+def writer_flag_errors(args: argparse.Namespace) -> str:
+    """Why the writer's security flags cannot apply ("" if they can).
+
+    Without --serve-query the writer serves no client API; a security flag would
+    be silently ignored and its ops port (/metrics, /stats) left plaintext and open.
+    """
+    if args.serve_query:
+        return ""
+    given = [flag for attr, flag, default in _SECURITY_FLAGS
+             if getattr(args, attr, default) != default]
+    if not given:
+        return ""
+    return (f"metricflow writer: {', '.join(given)} only apply with --serve-query; without "
+            "it the writer serves no client API and its ops port (/health, /ready, /metrics, "
+            "/stats) has no auth or TLS: bind it to a private network instead")
+
+
 def _writer(args: argparse.Namespace) -> int:
+    if (err := writer_flag_errors(args)):
+        raise SystemExit(err)
     if args.serve_query:
         _security(args)
 

@@ -208,3 +208,19 @@ def test_unexpected_json_types_are_400_not_500(secured: Any, world: dict[str, An
     for path, body in cases:
         r = secured.post("bob", path, body)
         assert r.status_code == 400, (path, r.status_code, r.text)
+
+
+# ----------------------------------------------------------------- finding 11
+def test_a_created_run_belongs_to_the_authenticated_caller(secured: Any,
+                                                            world: dict[str, Any]) -> None:
+    with secured.client("bob") as b:
+        run = b.create_run(world["bob_exp"], user_id="admin")
+        assert run.info.user_id == "bob"
+        assert b.get_run(run.info.run_id).info.user_id == "bob"
+    r = secured.post("bob", "/api/2.0/mlflow/runs/create",
+                     {"experiment_id": world["bob_exp"], "user_id": "admin"})
+    assert r.status_code == 200, r.text
+    assert r.json()["run"]["info"]["user_id"] == "bob"
+    got = secured.get("bob", "/api/2.0/mlflow/runs/get",
+                      params={"run_id": r.json()["run"]["info"]["run_id"]})
+    assert got.json()["run"]["info"]["user_id"] == "bob", got.text

@@ -84,3 +84,39 @@ def test_without_a_data_plane_only_remembered_runs_are_known(md: Any) -> None:
     assert authz.experiments_of_runs([RUN]) == {}
     authz.remember_run(RUN, "3")  # what the interceptor does after this node's CreateRun
     assert authz.experiments_of_runs([RUN]) == {RUN: "3"}
+
+
+def _writer_args(*argv: str) -> Any:
+    import argparse
+
+    from metricflow.server._roles import add_parsers
+
+    parser = argparse.ArgumentParser()
+    add_parsers(parser.add_subparsers())
+    return parser.parse_args(["writer", "--clickhouse", "chdb:///tmp/authfix-unused", *argv])
+
+
+@pytest.mark.parametrize("flag", [["--tls-cert", "c.pem"], ["--tls-key", "k.pem"],
+                                  ["--tls-client-ca", "ca.pem"], ["--auth", "on"],
+                                  ["--default-permission", "EDIT"], ["--rate-limit", "5"]])
+def test_writer_refuses_security_flags_it_would_ignore(flag: list[str]) -> None:
+    from metricflow.server._roles import _writer, writer_flag_errors
+
+    args = _writer_args(*flag)
+    err = writer_flag_errors(args)
+    assert flag[0] in err and "--serve-query" in err
+    with pytest.raises(SystemExit, match=flag[0]):
+        _writer(args)  # before anything is opened or bound
+    assert writer_flag_errors(_writer_args(*flag, "--serve-query")) == ""
+    assert writer_flag_errors(_writer_args()) == ""
+
+
+def test_certificate_principals_never_get_the_admin_scope_unless_mapped(auth: Any) -> None:
+    from metricflow.auth._authn import Authenticator
+
+    auth.create_user("root", is_admin=True)
+    p = Authenticator(auth, AuthConfig(enabled=True)).authenticate(None, cert_user="root")
+    assert p.user == "root" and p.is_admin and "admin" not in p.scopes
+    assert not p.admin  # admin powers need the admin scope
+    mapped = Authenticator(auth, AuthConfig(enabled=True, cert_admin_users=frozenset({"root"})))
+    assert mapped.authenticate(None, cert_user="root").admin
