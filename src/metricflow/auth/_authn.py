@@ -8,8 +8,8 @@ client certificate whose CN names an existing user.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import hashlib
 import logging
 import threading

@@ -6,7 +6,7 @@ repros are in tests/integration/security/test_param_confusion.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from fastapi import APIRouter, FastAPI, Query
@@ -53,7 +53,7 @@ def test_fastapi_view_reads_each_parameter_where_fastapi_does() -> None:
     def body_route(rid: str, body: _Body, flag: int = 0) -> None: ...
 
     @app.delete("/q")
-    def query_route(name: str, tags: list[str] | None = Query(None)) -> None: ...
+    def query_route(name: str, tags: Annotated[list[str] | None, Query()] = None) -> None: ...
 
     spec = route_spec(_route(app, "/b/{rid}"))
     v = fastapi_view(spec, QueryParams("name=query-name&run_ids=q&flag=1"), {"rid": "p"},
