@@ -60,18 +60,18 @@ def rollup_table(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
         group: run * n_keys + key per point; batch: index of the ingest
             record each point came from.
     """
-    if len(values):
-        canon = canonical_values(values)
-        bits = canon.view(np.uint64)
-        # identical points are adjacent (sorted by value within a (step, timestamp))
-        dup = ((group[1:] == group[:-1]) & (steps[1:] == steps[:-1])
-               & (ts[1:] == ts[:-1]) & (bits[1:] == bits[:-1]))
-        if dup.any():
-            keep = np.r_[True, ~dup]
-            run_code, key_code, group, batch = (run_code[keep], key_code[keep], group[keep],
-                                                batch[keep])
-            steps, ts, values, canon, bits = (steps[keep], ts[keep], values[keep],
-                                              canon[keep], bits[keep])
+    if len(values) > 1:
+        # Identical points are adjacent (sorted by value within a (step, timestamp));
+        # without two points at one (step, timestamp) there are none (the usual case).
+        tie = (group[1:] == group[:-1]) & (steps[1:] == steps[:-1]) & (ts[1:] == ts[:-1])
+        if tie.any():
+            bits = canonical_values(values).view(np.uint64)
+            dup = tie & (bits[1:] == bits[:-1])
+            if dup.any():
+                keep = np.r_[True, ~dup]
+                run_code, key_code, group, batch = (run_code[keep], key_code[keep],
+                                                    group[keep], batch[keep])
+                steps, ts, values = steps[keep], ts[keep], values[keep]
     n = len(values)
     block = steps >> ROLLUP_SHIFT
     if n:
@@ -90,8 +90,10 @@ def rollup_table(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
     with np.errstate(invalid="ignore", over="ignore"):
         mn = np.fmin.reduceat(values, starts) if n else np.empty(0)
         mx = np.fmax.reduceat(values, starts) if n else np.empty(0)
-        point_hash = _mix(steps.view(np.uint64) * _GOLD ^ _mix(ts.view(np.uint64))
-                          ^ _mix(bits ^ _GOLD))
+        # the same record always hashes the same; equal points of other records that
+        # differ in bits (-0.0, NaN payloads) only make rows overlap: read raw, exact
+        point_hash = _mix(steps.view(np.uint64) * _GOLD ^ ts.view(np.uint64) * _M1
+                          ^ values.view(np.uint64))
         ident = _mix(seg_sum(point_hash) ^ (count * _M2))
     return pa.table({
         "run_id": pa.DictionaryArray.from_arrays(run_code[starts], run_dict),
