@@ -22,17 +22,45 @@ from metricflow.errors import ResourceExhausted, Unauthenticated
 log = logging.getLogger(__name__)
 _AUDIT_WINDOW_S = 10.0
 _MAX_AUDIT_KEYS = 10_000
+_PASSWORD_SLOT_WAIT_S = 2.0
 CERT_SCOPES = ("edit", "manage", "read")
 """Scopes of a client-certificate principal not listed in AuthConfig.cert_admin_users."""
+
+
+def _host(peer: str) -> str:
+    """The client address of a peer ("ipv4:1.2.3.4:5678" / "1.2.3.4"), without the port."""
+    if not peer:
+        return "unknown"
+    if peer.startswith(("ipv4:", "ipv6:")):  # gRPC peers carry the port
+        return peer.rsplit(":", 1)[0]
+    return peer  # HTTP: request.client.host, no port
 
 
 class RateLimiter:
     """A token bucket per key: `rate` requests/s, bursts of 2 s worth."""
 
-    def __init__(self, rate: float) -> None:
-        self.rate, self.burst = rate, max(1.0, 2 * rate)
+    def __init__(self, rate: float, burst: float | None = None,
+                 what: str = "requests/s per token") -> None:
+        self.rate, self.burst = rate, max(1.0, 2 * rate) if burst is None else burst
+        self.what = what
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def check(self, key: str) -> None:
+        """ResourceExhausted if `take(key)` would fail now; spends nothing."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            level, last = self._buckets.get(key, (self.burst, now))
+            level = min(self.burst, level + (now - last) * self.rate)
+        if level < 1.0:
+            self._exhausted((1.0 - level) / self.rate)
+
+    def _exhausted(self, wait: float) -> None:
+        raise ResourceExhausted(
+            f"rate limit of {self.rate:g} {self.what} exceeded; retry in {wait:.2f}s",
+            retry_after_s=round(wait, 3), field="rate_limit", limit=self.rate)
 
     def take(self, key: str, cost: float = 1.0) -> None:
         """Spend `cost`; raise ResourceExhausted with the wait until it would fit."""
@@ -44,11 +72,7 @@ class RateLimiter:
             level = min(self.burst, level + (now - last) * self.rate)
             if level < cost:
                 self._buckets[key] = (level, now)
-                wait = (cost - level) / self.rate
-                raise ResourceExhausted(
-                    f"rate limit of {self.rate:g} requests/s per token exceeded; retry in "
-                    f"{wait:.2f}s", retry_after_s=round(wait, 3), field="rate_limit",
-                    limit=self.rate)
+                self._exhausted((cost - level) / self.rate)
             self._buckets[key] = (level - cost, now)
             if len(self._buckets) > 100_000:
                 self._buckets.clear()
@@ -64,24 +88,32 @@ class Authenticator:
         self._cache: dict[str, tuple[Principal, int | None, float]] = {}
         self._lock = threading.Lock()
         self._failures: dict[tuple[str, str], tuple[float, int]] = {}
+        # argon2id costs ~64 MiB and a noticeable CPU slice per check: failed password
+        # attempts are limited per client address *before* the check runs, and only a few
+        # checks run at once, so a flood cannot stall the worker threads tokens need.
+        self.password_failures = RateLimiter(
+            config.password_failures_per_s, burst=config.password_failure_burst,
+            what="failed password attempts/s per client address")
+        self._password_slots = threading.BoundedSemaphore(config.max_password_checks)
 
     def authenticate(self, authorization: str | None, *, peer: str = "",
                      cert_user: str | None = None, where: str = "") -> Principal:
         """The caller's principal; every failure is audited (coalesced per peer)."""
         try:
-            return self._authenticate(authorization, cert_user)
+            return self._authenticate(authorization, cert_user, _host(peer))
         except Unauthenticated as e:
             self.record_failure(e.message, peer, where)
             raise
 
-    def _authenticate(self, authorization: str | None, cert_user: str | None) -> Principal:
+    def _authenticate(self, authorization: str | None, cert_user: str | None,
+                      host: str) -> Principal:
         if authorization:
             scheme, _, cred = authorization.strip().partition(" ")
             scheme, cred = scheme.lower(), cred.strip()
             if scheme == "bearer" and cred:
                 return self._bearer(cred)
             if scheme == "basic" and cred:
-                return self._basic(cred)
+                return self._basic(cred, host)
             raise Unauthenticated("authorization must be 'Bearer <token>' or 'Basic ...'")
         if cert_user is not None and self.config.cert_users:
             p = self.store.principal_of_user(cert_user)
@@ -109,7 +141,7 @@ class Authenticator:
             self._cache[key] = (principal, expires, now + self.config.token_cache_s)
         return principal
 
-    def _basic(self, cred: str) -> Principal:
+    def _basic(self, cred: str, host: str) -> Principal:
         try:
             raw = base64.b64decode(cred, validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
@@ -117,7 +149,23 @@ class Authenticator:
         user, sep, password = raw.partition(":")
         if not sep:
             raise Unauthenticated("malformed Basic credentials")
-        return self.store.verify_password(user, password)
+        self.password_failures.check(host)  # 429 before argon2 runs
+        if not self._password_slots.acquire(timeout=_PASSWORD_SLOT_WAIT_S):
+            raise ResourceExhausted(
+                f"too many password checks in progress (limit "
+                f"{self.config.max_password_checks}); retry shortly or use a token",
+                retry_after_s=1.0, field="max_password_checks",
+                limit=self.config.max_password_checks)
+        try:
+            return self.store.verify_password(user, password)
+        except Unauthenticated:
+            try:
+                self.password_failures.take(host)
+            except ResourceExhausted:
+                pass  # this failure is answered 401; the next attempt gets 429
+            raise
+        finally:
+            self._password_slots.release()
 
     def forget_token(self, token_id: str) -> None:
         """Drop a revoked token from the cache at once (other processes: after token_cache_s)."""
@@ -127,7 +175,7 @@ class Authenticator:
 
     def record_failure(self, reason: str, peer: str, where: str) -> None:
         """Audit an authentication failure; repeats from one peer are coalesced per 10 s."""
-        host = peer.rsplit(":", 1)[0] if peer else "unknown"
+        host = _host(peer)
         key = (reason, host)
         now = time.monotonic()
         with self._lock:

@@ -100,6 +100,13 @@ class AuthConfig:
     """Deepest parenthesis nesting accepted in a filter."""
     max_keys_per_run: int = 10_000
     """Distinct metric keys one run may have (tracked per server process)."""
+    password_failures_per_s: float = 0.5
+    """Failed password (HTTP Basic) attempts per second per client address, refilled
+    continuously; beyond the burst an attempt is answered 429 before argon2 runs."""
+    password_failure_burst: float = 10.0
+    """Failed password attempts a client address may make back to back."""
+    max_password_checks: int = 2
+    """argon2id verifications running at once (each ~64 MiB); others wait up to 2 s, then 429."""
     max_body_bytes: int = 16 * 1024 * 1024
     """Largest HTTP request body a route that parses its body accepts (413 above it);
     raw artifact uploads stream and are not limited by this."""
@@ -111,6 +118,9 @@ class AuthConfig:
         Permission.parse(self.default_permission)
         if self.rate_limit_per_s < 0:
             raise InvalidArgument("rate_limit_per_s must be >= 0", field="rate_limit_per_s")
+        if self.max_password_checks < 1:
+            raise InvalidArgument("max_password_checks must be positive",
+                                  field="max_password_checks", received=self.max_password_checks)
         if self.max_body_bytes < 1:
             raise InvalidArgument("max_body_bytes must be positive", field="max_body_bytes",
                                   received=self.max_body_bytes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,66 @@ def test_failures_are_audited_and_coalesced(auth, md) -> None:
             authn.authenticate("Bearer nope", peer="ipv4:10.0.0.9:5555", where="X")
     entries, _ = md.search_audit_log(action="auth_failure")
     assert len(entries) == 1 and entries[0].entity_id == "ipv4:10.0.0.9"
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_failed_passwords_are_limited_per_address_before_argon2_runs(auth) -> None:
+    from metricflow.auth._authn import Authenticator
+    from metricflow.errors import ResourceExhausted, Unauthenticated
+
+    auth.create_user("bo", password="correct horse")
+    authn = Authenticator(auth, AuthConfig(enabled=True, password_failures_per_s=0.001,
+                                           password_failure_burst=3))
+    calls = []
+    real = auth.verify_password
+    auth.verify_password = lambda u, p: (calls.append(u), real(u, p))[1]
+    for _ in range(3):
+        with pytest.raises(Unauthenticated):
+            authn.authenticate(_basic("nobody", "wrong"), peer="10.0.0.9")
+    assert len(calls) == 3
+    for creds in (_basic("nobody", "wrong"), _basic("bo", "correct horse")):
+        with pytest.raises(ResourceExhausted) as ei:
+            authn.authenticate(creds, peer="10.0.0.9")
+        assert ei.value.details["field"] == "rate_limit"
+    assert len(calls) == 3  # refused before any argon2 verification
+    # another address, and tokens from the limited one, are unaffected
+    assert authn.authenticate(_basic("bo", "correct horse"), peer="10.0.0.10").user == "bo"
+    _, token = auth.create_token("bo")
+    assert authn.authenticate(f"Bearer {token}", peer="10.0.0.9").user == "bo"
+
+
+def test_password_checks_run_a_bounded_number_at_once(auth) -> None:
+    import threading
+
+    from metricflow.auth._authn import Authenticator
+    from metricflow.errors import ResourceExhausted
+
+    auth.create_user("bo", password="correct horse")
+    authn = Authenticator(auth, AuthConfig(enabled=True, max_password_checks=1))
+    entered, release = threading.Event(), threading.Event()
+    real = auth.verify_password
+
+    def slow(u: str, p: str):
+        entered.set()
+        assert release.wait(60)
+        return real(u, p)
+
+    auth.verify_password = slow
+    out = []
+    t = threading.Thread(target=lambda: out.append(
+        authn.authenticate(_basic("bo", "correct horse"), peer="10.0.0.1")), daemon=True)
+    t.start()
+    try:
+        assert entered.wait(60)
+        with pytest.raises(ResourceExhausted) as ei:
+            authn.authenticate(_basic("bo", "correct horse"), peer="10.0.0.2")
+        assert ei.value.details["field"] == "max_password_checks"
+    finally:
+        release.set()
+        t.join(60)
+    assert out and out[0].user == "bo"
+    auth.verify_password = real
+    assert authn.authenticate(_basic("bo", "correct horse"), peer="10.0.0.2").user == "bo"
