@@ -165,3 +165,50 @@ def test_scope_names_are_key_safe_and_distinct() -> None:
     assert all(s.startswith("_x") and "/" not in s for s in odd)
     assert len(set(odd)) == len(odd) and DEFAULT_SCOPE not in odd
     assert scope_of_experiment("_x61") != scope_of_experiment("a")
+
+
+class _FakeAuthz:
+    """The two Authorizer calls the servicer makes, recorded."""
+
+    def __init__(self, owners: dict[str, str], allowed: set[str]) -> None:
+        self.owners, self.allowed, self.checked = owners, allowed, []  # type: ignore[var-annotated]
+
+    def check(self, p: object, needs: list) -> None:  # type: ignore[type-arg]
+        from metricflow.errors import PermissionDenied
+
+        self.checked += [(n.kind, n.ident, n.level.name) for n in needs]
+        if any(n.ident not in self.allowed for n in needs):
+            raise PermissionDenied("no EDIT", field="permission")
+
+    def experiments_of_runs(self, ids: list[str]) -> dict[str, str]:
+        return {r: self.owners[r] for r in ids if r in self.owners}
+
+
+def test_under_the_guard_the_scope_is_the_guards_experiment(store: ArtifactStore) -> None:
+    """The servicer scopes by the guard's run owner (not the store's lookup), checks EDIT
+    for upload RPCs, and gives an admin naming an unknown run the default scope."""
+    from metricflow.artifacts._service import _run_scope
+    from metricflow.auth._context import CURRENT
+    from metricflow.auth._types import Principal
+    from metricflow.errors import PermissionDenied
+
+    authz = _FakeAuthz({"r1": "7", "r2": "a/b"}, allowed={"r1"})
+    token = CURRENT.set((Principal("alice"), authz))  # type: ignore[arg-type]
+    try:
+        assert _run_scope(store, "r1", check_edit=True) == "7"
+        assert authz.checked == [("run", "r1", "EDIT")]
+        with pytest.raises(PermissionDenied):
+            _run_scope(store, "r2", check_edit=True)
+        assert _run_scope(store, "r2", check_edit=False) == scope_of_experiment("a/b")
+        with pytest.raises(NotFound):
+            _run_scope(store, "unknown", check_edit=False)
+    finally:
+        CURRENT.reset(token)
+    token = CURRENT.set((Principal("root", is_admin=True), authz))  # type: ignore[arg-type]
+    try:
+        authz.checked.clear()
+        assert _run_scope(store, "r2", check_edit=True) == scope_of_experiment("a/b")
+        assert _run_scope(store, "unknown", check_edit=True) == DEFAULT_SCOPE
+        assert authz.checked == []  # admins pass without a permission lookup
+    finally:
+        CURRENT.reset(token)
