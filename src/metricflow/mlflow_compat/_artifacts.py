@@ -8,11 +8,14 @@ client uploads; downloads stream chunk by chunk, each verified by its hash.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import posixpath
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -20,13 +23,35 @@ from fastapi.responses import Response, StreamingResponse
 
 from metricflow.artifacts import _manifest as mk
 from metricflow.artifacts._codec import decode_chunk, hash_bytes
-from metricflow.errors import InvalidArgument, InvalidState, NotFound
+from metricflow.auth._context import current_user
+from metricflow.errors import InvalidArgument, InvalidState, NotFound, PermissionDenied
 from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes, error_response
 
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 _MPU = "staging/mlflow-mpu/"  # under the store's staging/ prefix, which GC sweeps
 _MAX_PARTS = 10_000
+
+
+def _binding_key(upload_id: str) -> str:
+    return f"{_MPU}{upload_id}/binding.json"  # under the upload's prefix: abort/GC remove it
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """Who created a multipart upload, and for which artifact."""
+
+    owner: str
+    rel: str
+    name: str
+    user: str
+
+    def encode(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self)).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> _Binding:
+        return cls(**json.loads(raw))
 
 
 def _files_json(entries: list[Any], base: str) -> list[dict[str, Any]]:
@@ -144,18 +169,38 @@ class ArtifactRoutes:
             raise InvalidArgument(f"num_parts must be in [1, {_MAX_PARTS}]", field="num_parts",
                                   limit=_MAX_PARTS, received=num_parts)
         upload_id = uuid.uuid4().hex
+        # The upload id is bound to its creator and target: parts, complete and abort
+        # are refused for anyone else or any other path (the part route's rule only
+        # asks for an edit-scoped credential; the id itself is no capability).
+        binding = _Binding(owner, rel, name, current_user() or "")
+        await self.c.call(self.store.blobs.put, _binding_key(upload_id), binding.encode())
         base = a.base_url.rstrip("/")
         creds = [{"url": f"{base}/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{n}",
                   "part_number": n, "headers": {}} for n in range(1, num_parts + 1)]
-        del owner, rel, name  # validated now; complete receives the path again
         return {"upload_id": upload_id, "credentials": creds}
+
+    async def _check_binding(self, upload_id: str, target: tuple[str, str, str] | None) -> None:
+        """The caller created `upload_id` (for `target` = (owner, rel, name) when given)."""
+        if len(upload_id) != 32 or not all(ch in "0123456789abcdef" for ch in upload_id):
+            raise InvalidArgument("unknown upload_id", field="upload_id",
+                                  received=upload_id[:64])
+        try:
+            raw = await self.c.call(self.store.blobs.get, _binding_key(upload_id))
+        except NotFound:
+            raise NotFound("unknown upload_id", field="upload_id", received=upload_id) from None
+        b = _Binding.decode(raw)
+        if b.user != (current_user() or ""):
+            raise PermissionDenied("this multipart upload was created by another caller",
+                                   field="upload_id")
+        if target is not None and (b.owner, b.rel, b.name) != target:
+            raise InvalidArgument("upload_id belongs to another artifact path",
+                                  field="upload_id", received=upload_id)
 
     async def mpu_part(self, request: Request, upload_id: str, part_number: int) -> Response:
         try:
-            if len(upload_id) != 32 or not all(ch in "0123456789abcdef" for ch in upload_id):
-                raise InvalidArgument("unknown upload_id", field="upload_id")
             if not 1 <= part_number <= _MAX_PARTS:
                 raise InvalidArgument("part_number out of range", field="part_number")
+            await self._check_binding(upload_id, None)
             data = await request.body()
             key = f"{_MPU}{upload_id}/{part_number:05d}"
             await self.c.call(self.store.blobs.put, key, data)
@@ -186,13 +231,18 @@ class ArtifactRoutes:
         numbers = sorted(int(p["part_number"]) for p in a.items("parts"))
         if not numbers or numbers != list(range(1, len(numbers) + 1)):
             raise InvalidArgument("parts must be numbered 1..n without gaps", field="parts")
+        upload_id = a.required("upload_id")
+        await self._check_binding(upload_id, (owner, rel, name))
         await self.c.call(self._complete, owner, posixpath.join(rel, name) if rel else name,
-                          a.required("upload_id"), numbers)
+                          upload_id, numbers)
         return {}
 
     async def mpu_abort(self, a: Args) -> dict[str, Any]:
-        self.c.resolve_proxy_path(a.required("artifact_path"))
-        await self.c.call(self._abort, a.required("upload_id"))
+        owner, rel = self.c.resolve_proxy_path(a.required("artifact_path"))
+        name = posixpath.basename(a.required("path"))
+        upload_id = a.required("upload_id")
+        await self._check_binding(upload_id, (owner, rel, name))
+        await self.c.call(self._abort, upload_id)
         return {}
 
     async def presigned(self, a: Args) -> dict[str, Any]:
