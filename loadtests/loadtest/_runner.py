@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -87,6 +88,9 @@ def run_loadtest(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
         client.close()
         if server is not None:
             server.stop()
+            # The embedded server's data is the test's scratch (a sweep leaves
+            # ~600 MB); the report holds the results.
+            shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 def _drive(s: Scenario, opts: RunOptions, target: str, experiment_id: str, client: Any,
