@@ -128,14 +128,13 @@ async def _too_large(send: Any, size: int, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-_SPECS: dict[int, tuple[Any, RouteSpec]] = {}
-
-
 def _spec(route: APIRoute) -> RouteSpec:
-    hit = _SPECS.get(id(route))
-    if hit is None or hit[0] is not route:
-        hit = _SPECS[id(route)] = (route, route_spec(route))
-    return hit[1]
+    """The route's parameter places, computed once and kept on the route itself."""
+    spec: RouteSpec | None = getattr(route, "_mf_param_spec", None)
+    if spec is None:
+        spec = route_spec(route)
+        route._mf_param_spec = spec  # type: ignore[attr-defined]
+    return spec
 
 
 async def request_view(request: Request) -> Any:
