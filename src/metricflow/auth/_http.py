@@ -56,12 +56,17 @@ class BodyLimit:
     parameters from it (`raw`: (path regex, methods)) are passed through untouched.
     """
 
-    def __init__(self, app: Any, limit: int, raw: list[tuple[Any, set[str]]]) -> None:
-        self.app, self.limit, self.raw = app, limit, raw
+    def __init__(self, app: Any, limit: int, table: list[tuple[Any, set[str], bool]]) -> None:
+        self.app, self.limit, self.table = app, limit, table
 
     def _is_raw(self, scope: dict[str, Any]) -> bool:
+        # The first route matching path and method serves the request (as in the router):
+        # a catch-all raw route after a parsing one must not exempt the parsing one.
         path, method = scope.get("path", ""), scope.get("method", "")
-        return any(method in methods and rx.match(path) for rx, methods in self.raw)
+        for rx, methods, raw in self.table:
+            if method in methods and rx.match(path):
+                return raw
+        return False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http" or self._is_raw(scope):
@@ -107,13 +112,14 @@ def _leaves(routes: Any, prefix: str = "") -> Any:
             yield prefix, r
 
 
-def _raw_body_routes(routes: Any) -> list[tuple[Any, set[str]]]:
-    """Routes whose handler reads its body as raw content, never as parameters."""
+def _body_table(routes: Any) -> list[tuple[Any, set[str], bool]]:
+    """(path regex, methods, raw) of every route in routing order; raw = the handler
+    reads its body as content (or not at all), never parameters from it."""
     out = []
     for prefix, r in _leaves(routes):
-        if (isinstance(r, APIRoute) and not hasattr(r.endpoint, "mf_parse")
-                and _spec(r).body is None):
-            out.append((compile_path(prefix + r.path)[0], set(r.methods or ())))
+        if isinstance(r, APIRoute):
+            raw = not hasattr(r.endpoint, "mf_parse") and _spec(r).body is None
+            out.append((compile_path(prefix + r.path)[0], set(r.methods or ()), raw))
     return out
 
 
@@ -206,7 +212,7 @@ def secure_app(app: FastAPI, guard: Guard, extra_routers: list[Any] | None = Non
 
     check_guarded(out.router.routes)
     out.add_middleware(BodyLimit, limit=guard.config.max_body_bytes,
-                       raw=_raw_body_routes(out.router.routes))
+                       table=_body_table(out.router.routes))
     return out
 
 

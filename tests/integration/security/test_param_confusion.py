@@ -99,6 +99,11 @@ def test_large_bodies_are_checked_and_oversized_ones_refused(secured: Any,
                   params={"name": "bob-model"}, raw=over, chunked=chunked)
         assert r.status_code == 413, r.text
         assert str(limit) in r.json()["message"]
+    # MLflow routes too, including methods the MLflow catch-all route also answers
+    for method, path in (("POST", "/api/2.0/mlflow/registered-models/set-tag"),
+                         ("PATCH", "/api/2.0/mlflow/registered-models/update")):
+        r = _send(secured, "bob", method, path, raw=over, chunked=True)
+        assert r.status_code == 413, (path, r.text)
     got = secured.get("alice", "/api/v1/registered-models/get", params={"name": "victim-model"})
     assert got.status_code == 200 and '"k"' not in got.text, got.text
     # The body reached the handler intact: a legitimate request still works.
