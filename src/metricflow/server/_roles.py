@@ -224,7 +224,8 @@ def _security(args: argparse.Namespace) -> Any:
         tls_key=args.tls_key or "", tls_client_ca=args.tls_client_ca or "",
         run_wait_s=args.auth_run_wait_s,
         auth=AuthConfig(default_permission=args.default_permission,
-                        rate_limit_per_s=args.rate_limit))
+                        rate_limit_per_s=args.rate_limit,
+                        cert_admin_users=frozenset(args.cert_admin_user or ())))
     args.security = sec
     return sec
 
@@ -338,7 +339,8 @@ async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, v
 _SECURITY_FLAGS = (("auth", "--auth", "auto"), ("default_permission", "--default-permission",
                    "READ"), ("rate_limit", "--rate-limit", 0.0), ("tls_cert", "--tls-cert", None),
                    ("tls_key", "--tls-key", None), ("tls_client_ca", "--tls-client-ca", None),
-                   ("auth_run_wait_s", "--auth-run-wait-s", 5.0))
+                   ("auth_run_wait_s", "--auth-run-wait-s", 5.0),
+                   ("cert_admin_user", "--cert-admin-user", None))
 
 
 def writer_flag_errors(args: argparse.Namespace) -> str:
@@ -527,6 +529,9 @@ def _security_args(p: argparse.ArgumentParser) -> None:
                    help="PEM CA: gRPC and HTTPS clients must present a certificate it signed")
     p.add_argument("--auth-run-wait-s", type=float, default=5.0,
                    help="how long authorization waits for a run not yet in ClickHouse")
+    p.add_argument("--cert-admin-user", action="append", default=None, metavar="USER",
+                   help="with --tls-client-ca: a client certificate naming USER carries the "
+                        "admin scope (repeatable; otherwise certificates never do)")
 
 
 def _mlflow_args(p: argparse.ArgumentParser) -> None:

@@ -98,7 +98,8 @@ def _writer_args(*argv: str) -> Any:
 
 @pytest.mark.parametrize("flag", [["--tls-cert", "c.pem"], ["--tls-key", "k.pem"],
                                   ["--tls-client-ca", "ca.pem"], ["--auth", "on"],
-                                  ["--default-permission", "EDIT"], ["--rate-limit", "5"]])
+                                  ["--default-permission", "EDIT"], ["--rate-limit", "5"],
+                                  ["--cert-admin-user", "svc"]])
 def test_writer_refuses_security_flags_it_would_ignore(flag: list[str]) -> None:
     from metricflow.server._roles import _writer, writer_flag_errors
 
@@ -120,3 +121,11 @@ def test_certificate_principals_never_get_the_admin_scope_unless_mapped(auth: An
     assert not p.admin  # admin powers need the admin scope
     mapped = Authenticator(auth, AuthConfig(enabled=True, cert_admin_users=frozenset({"root"})))
     assert mapped.authenticate(None, cert_user="root").admin
+
+
+def test_roles_map_certificate_admins_only_when_told() -> None:
+    from metricflow.server._roles import _security
+
+    args = _writer_args("--serve-query", "--cert-admin-user", "svc", "--cert-admin-user", "ops")
+    assert _security(args).auth.cert_admin_users == frozenset({"svc", "ops"})
+    assert _security(_writer_args("--serve-query")).auth.cert_admin_users == frozenset()
