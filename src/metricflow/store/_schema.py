@@ -126,9 +126,11 @@ DDL: list[str] = [
     # blocks a bucket edge cuts: small byte-sized granules and compressed
     # blocks let ~1,000 scattered rows be read without decompressing the rest
     # (selecting as many scattered ranges of `metrics` cost 1 ms per range).
+    # run_id is a plain String here: with LowCardinality the PREWHERE pass over
+    # the small granules of a 10M-point series took 0.33 s instead of 0.09 s.
     """
     CREATE TABLE IF NOT EXISTS {db}.metric_rollup (
-        run_id LowCardinality(String),
+        run_id String,
         key LowCardinality(String),
         block Int64,
         first_step Int64,
