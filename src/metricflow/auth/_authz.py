@@ -67,6 +67,9 @@ class Authorizer:
         self.lookup_now: RunExperiments = run_experiments
         """Run owners without waiting for the data plane to catch up (existence checks)."""
         self.runs = _RunCache()
+        self.sees_all_runs = True
+        """False on a node without the data plane: it knows only runs created through it,
+        so it cannot tell whether a client-chosen run id is new."""
         self.owners: dict[str, Callable[[str], str | None]] = {}
         """Other kinds that inherit an experiment's permission (e.g. "logged_model" ->
         its experiment id, registered by the MLflow front end); None = does not exist."""

@@ -149,6 +149,12 @@ def _create_run(a: Authorizer, r: Any) -> list[Need]:
     # A client-chosen run id must be new: the write path would otherwise overwrite the
     # run record and move someone else's run into an experiment the caller may edit.
     rid = _str(r, "run_id")
+    if rid and not a.sees_all_runs:
+        # Another node may have created it: this node could authorize writes to it as
+        # the caller's (the writer refuses the create itself, not later points).
+        raise InvalidArgument("a client-chosen run_id needs a node that can look runs up "
+                              "(start the ingest role with --clickhouse), or leave run_id "
+                              "empty to get a new one", field="run_id", received=rid)
     if rid and a.run_exists(rid):
         raise AlreadyExists(f"run {rid!r} already exists", field="run_id", received=rid)
     return [Need("experiment", _str(r, "experiment_id") or "0", E)]

@@ -105,6 +105,7 @@ def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any,
     authz = Authorizer(store, config, run_experiments) if store is not None else None
     if authz is not None:
         authz.lookup_now = lookup
+        authz.sees_all_runs = metric_store is not None
     if config.enabled and store is not None and not store.list_users():
         log.warning("auth is on but no users exist; create one with "
                     "`metricflow admin user create NAME --admin`")

@@ -129,3 +129,20 @@ def test_roles_map_certificate_admins_only_when_told() -> None:
     args = _writer_args("--serve-query", "--cert-admin-user", "svc", "--cert-admin-user", "ops")
     assert _security(args).auth.cert_admin_users == frozenset({"svc", "ops"})
     assert _security(_writer_args("--serve-query")).auth.cert_admin_users == frozenset()
+
+
+def test_a_node_without_the_data_plane_refuses_client_chosen_run_ids(md: Any) -> None:
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
+    from metricflow.auth._policy import _create_run
+
+    blind = build_server_auth(AuthConfig(enabled=True), md, None).guard.authz
+    assert blind is not None and not blind.sees_all_runs
+    with pytest.raises(InvalidArgument) as ei:  # it cannot know whether the run exists
+        _create_run(blind, ipb.CreateRunRequest(run_id=RUN, experiment_id="1"))
+    assert ei.value.details["field"] == "run_id" and "--clickhouse" in str(ei.value)
+    fresh = _create_run(blind, ipb.CreateRunRequest(experiment_id="1"))  # server picks the id
+    assert [(n.kind, n.ident) for n in fresh] == [("experiment", "1")]
+    seeing = build_server_auth(AuthConfig(enabled=True), md, _LateRuns(10**9)).guard.authz
+    assert seeing is not None and seeing.sees_all_runs
+    assert [n.ident for n in _create_run(seeing, ipb.CreateRunRequest(run_id=RUN,
+                                                                   experiment_id="1"))] == ["1"]
