@@ -29,7 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
         auth_mode=args.auth, tls_cert=args.tls_cert or "", tls_key=args.tls_key or "",
         tls_client_ca=args.tls_client_ca or "",
         auth=AuthConfig(default_permission=args.default_permission,
-                        rate_limit_per_s=args.rate_limit),
+                        rate_limit_per_s=args.rate_limit,
+                        cert_admin_users=frozenset(args.cert_admin_user or ())),
     )
 
     async def main() -> None:
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tls-key", help="PEM private key of --tls-cert")
     s.add_argument("--tls-client-ca",
                    help="PEM CA: gRPC and HTTPS clients must present a cert it signed (mTLS)")
+    s.add_argument("--cert-admin-user", action="append", default=None, metavar="USER",
+                   help="with --tls-client-ca: a client certificate naming USER carries the "
+                        "admin scope (repeatable; otherwise certificates never do)")
     s.set_defaults(func=_serve)
     import importlib  # noqa: PLC0415
 
