@@ -64,6 +64,18 @@ class DownsampledSeries:
 # part; this cut FINAL's cost over 10M points from ~400 ms to ~90 ms here.
 FINAL_SETTING = "do_not_merge_across_partitions_select_final = 1"
 
+# The "last" point's key as one UInt256: (step, timestamp, value), each mapped to an
+# order-preserving unsigned 64-bit word (NaN largest). argMax over it is exact for
+# points tied on (step, timestamp) and ~4x cheaper than over a tuple.
+_U64_SIGN = "toUInt64(9223372036854775808)"
+_VALUE_KEY = ("if(isNaN(value), toUInt64(18446744073709551615), "
+              "if(bitShiftRight(reinterpretAsUInt64(value), 63) = 1, "
+              "bitNot(reinterpretAsUInt64(value)), "
+              f"bitOr(reinterpretAsUInt64(value), {_U64_SIGN})))")
+LAST_KEY = (f"bitOr(bitOr(bitShiftLeft(toUInt256(bitXor(reinterpretAsUInt64(step), {_U64_SIGN})), "
+            f"128), bitShiftLeft(toUInt256(bitXor(reinterpretAsUInt64(timestamp), {_U64_SIGN})), "
+            f"64)), toUInt256({_VALUE_KEY}))")
+
 _COLUMNS = ("bucket", "count", "step_first", "step_last", "min", "max", "avg", "last",
             "nan_count", "inf_count")
 
@@ -132,7 +144,7 @@ def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_
                sumIf(value, isFinite(value)) / countIf(isFinite(value)) AS avg,
                toInt64(countIf(isNaN(value))) AS nan_count,
                toInt64(count() - countIf(isFinite(value)) - countIf(isNaN(value))) AS inf_count,
-               argMax(value, (step, timestamp, isNaN(value), value)) AS last
+               argMax(value, {LAST_KEY}) AS last
         FROM (SELECT run_id, step, timestamp, value FROM {db}.metrics FINAL
               WHERE run_id IN {{ids:Array(String)}} AND key = {{key:String}}
                 AND step >= {{lo:Int64}} AND step <= {{hi:Int64}})
@@ -168,7 +180,7 @@ def _raw_block_partials(client: Any, db: str, ids: list[str], key: str, n: int, 
                    toInt64(count()) AS c, toInt64(countIf(isFinite(value))) AS nf,
                    toInt64(countIf(isNaN(value))) AS nn, sumIf(value, isFinite(value)) AS sf,
                    min(value) AS mn, max(value) AS mx,
-                   argMax(value, (step, timestamp, isNaN(value), value)) AS lv
+                   argMax(value, {LAST_KEY}) AS lv
             FROM {db}.metrics FINAL
             WHERE key = {{key:String}} AND step >= {{lo:Int64}} AND step <= {{hi:Int64}}
               AND ({' OR '.join(ranges)})

@@ -187,3 +187,18 @@ def test_backfill_for_a_data_dir_that_predates_the_rollup(store, data) -> None:
     core = QueryCore(store, None)
     page = core.search_run_ids([], "", [], 1000, "", "all")
     assert set(data.values()) <= set(page.run_ids)
+
+
+def test_points_tied_on_step_and_timestamp_last_is_the_largest_value(store) -> None:
+    rid = new_run(store)
+    steps = np.arange(0, 8 * BLOCK, dtype=np.int64)
+    insert(store, batch(rid, steps, steps, np.zeros(len(steps))))
+    # ties at the end of bucket 0 and bucket 1, in other records: 7 beats 2; NaN beats 9
+    insert(store, batch(rid, [4 * BLOCK - 1, 4 * BLOCK - 1], [4 * BLOCK - 1] * 2, [7.0, 2.0]))
+    insert(store, batch(rid, [8 * BLOCK - 1, 8 * BLOCK - 1], [8 * BLOCK - 1] * 2,
+                        [9.0, np.nan]))
+    lo, hi = 0, 8 * BLOCK - 1
+    for fn in (downsample, downsample_raw):
+        (s,) = fn(store.client, store.db, [rid], "loss", 2, lo, hi)
+        assert s.last[0] == 7.0 and np.isnan(s.last[1]), fn.__name__
+        assert s.count.tolist() == [4 * BLOCK + 2, 4 * BLOCK + 2]
