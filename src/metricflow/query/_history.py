@@ -107,7 +107,8 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     n = check_bulk(run_ids, key, buckets)
     ids = sorted(set(run_ids))
     if step_lo is None or step_hi is None:
-        rng = _step_range(client, db, ids, key)
+        rng = (_step_range(client, db, ids, key) if len(ids) <= _RANGE_LOOKUPS
+               else _step_range_rollup(client, db, ids, key))
         if rng is None:
             return []
         step_lo = rng[0] if step_lo is None else step_lo
@@ -203,6 +204,26 @@ def _from_partials(client: Any, db: str, ids: list[str], key: str, lo: int, hi: 
     stops = np.r_[starts[1:], len(run)]
     return _series(client, db, key, lo, hi, [ids[int(r)] for r in run[starts]], starts,
                    stops, cols)
+
+
+_RANGE_LOOKUPS = 8
+"""Up to this many runs the default step range comes from primary-key lookups of
+the points (2 per run); more runs read it from the rollup's block rows (100 runs:
+~20-40 ms instead of 300-400 ms for 200 lookups)."""
+
+
+def _step_range_rollup(client: Any, db: str, ids: list[str], key: str
+                       ) -> tuple[int, int] | None:
+    """Smallest and largest step over the runs, from the rollup rows.
+
+    Equal to the points' range except while a batch's rollup rows are not yet
+    inserted after its points (the same window the rollup itself has).
+    """
+    row = client.query(
+        f"SELECT min(first_step), max(last_step), count() FROM {db}.metric_rollup "
+        "WHERE run_id IN {ids:Array(String)} AND key = {key:String}",
+        parameters={"ids": ids, "key": key}).result_rows[0]
+    return (int(row[0]), int(row[1])) if row[2] else None
 
 
 def _step_range(client: Any, db: str, ids: list[str], key: str) -> tuple[int, int] | None:

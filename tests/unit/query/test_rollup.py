@@ -202,3 +202,17 @@ def test_points_tied_on_step_and_timestamp_last_is_the_largest_value(store) -> N
         (s,) = fn(store.client, store.db, [rid], "loss", 2, lo, hi)
         assert s.last[0] == 7.0 and np.isnan(s.last[1]), fn.__name__
         assert s.count.tolist() == [4 * BLOCK + 2, 4 * BLOCK + 2]
+
+
+def test_default_range_of_many_runs_is_the_union_of_their_steps(store) -> None:
+    from metricflow.query import _history
+
+    ids = [new_run(store) for _ in range(_history._RANGE_LOOKUPS + 3)]
+    for i, r in enumerate(ids):
+        st = np.arange(-7 * i, 1000 + 13 * i, dtype=np.int64)
+        insert(store, batch(r, st, st, st * 1.0))
+    series = downsample(store.client, store.db, ids, "loss", 3)
+    want = (-7 * (len(ids) - 1), 1000 + 13 * (len(ids) - 1) - 1)
+    assert {(s.step_lo, s.step_hi) for s in series} == {want}
+    assert sum(int(s.count.sum()) for s in series) == sum(1000 + 20 * i
+                                                          for i in range(len(ids)))
