@@ -79,7 +79,8 @@ def test_out_of_order_steps_fall_back_to_a_full_sort():
     t = build_insert([b])
     assert [r[2:] for r in _rows(t)] == [(1, 4, 10.0), (1, 5, 11.0), (2, 0, 20.0), (3, 0, 30.0)]
     s = t.summary.to_pylist()[0]
-    assert (s["last_step"], s["last_value"], s["min_value"], s["max_value"]) == (3, 30.0, 10.0, 30.0)
+    assert (s["last_step"], s["last_value"], s["min_value"], s["max_value"]) == \
+        (3, 30.0, 10.0, 30.0)
 
 
 def test_tied_step_and_timestamp_last_is_the_largest_value():
