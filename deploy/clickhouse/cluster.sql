@@ -35,32 +35,36 @@ CREATE TABLE IF NOT EXISTS metricflow.metric_summary_in ON CLUSTER '{cluster}' A
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.metric_summary_mv ON CLUSTER '{cluster}' TO metricflow.metric_summary_local AS SELECT run_id, key, argMaxState(last_value, (last_step, last_timestamp)) AS last, max((last_step, last_timestamp)) AS last_at, min(min_value) AS min_value, max(max_value) AS max_value FROM metricflow.metric_summary_in_local GROUP BY run_id, key;
 
-CREATE TABLE IF NOT EXISTS metricflow.metric_rollup_local ON CLUSTER '{cluster}' ( run_id LowCardinality(String), key LowCardinality(String), block Int64, first_step Int64, first_ts Int64, ident UInt64, last_step Int64, last_ts Int64, count UInt64, n_finite UInt64, n_nan UInt64, sum_finite Float64, min_value Float64, max_value Float64, last_value Float64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/metric_rollup', '{replica}') ORDER BY (run_id, key, block, first_step, first_ts, ident);
+CREATE TABLE IF NOT EXISTS metricflow.metric_rollup_local ON CLUSTER '{cluster}' ( run_id String, key LowCardinality(String), block Int64, first_step Int64, first_ts Int64, ident UInt64, last_step Int64, last_ts Int64, count UInt64, n_finite UInt64, n_nan UInt64, sum_finite Float64, min_value Float64, max_value Float64, last_value Float64, offs Array(UInt8), vals Array(Float64) ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/metric_rollup', '{replica}') PRIMARY KEY (run_id, key, block) ORDER BY (run_id, key, block, first_step, first_ts, ident) SETTINGS index_granularity_bytes = 16384, min_compress_block_size = 16384, max_compress_block_size = 65536;
 
 CREATE TABLE IF NOT EXISTS metricflow.metric_rollup ON CLUSTER '{cluster}' AS metricflow.metric_rollup_local ENGINE = Distributed('{cluster}', metricflow, metric_rollup_local, cityHash64(run_id));
 
 CREATE TABLE IF NOT EXISTS metricflow.schema_info ON CLUSTER '{cluster}' ( version UInt32, applied_at DateTime DEFAULT now() ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/schema_info', '{replica}') ORDER BY version;
 
-CREATE TABLE IF NOT EXISTS metricflow.search_runs_local ON CLUSTER '{cluster}' ( rk UInt128, run_id String, experiment_id LowCardinality(String), run_name String, user_id LowCardinality(String), status LowCardinality(String), start_time Int64, end_time Int64, lifecycle_stage LowCardinality(String), version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_runs', '{replica}', version) ORDER BY rk;
+CREATE TABLE IF NOT EXISTS metricflow.search_runs_local ON CLUSTER '{cluster}' ( rk UInt128, run_id String, experiment_id LowCardinality(String), run_name String, user_id LowCardinality(String), status LowCardinality(String), start_time Int64, end_time Int64, lifecycle_stage LowCardinality(String), version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_runs', '{replica}', version) ORDER BY (experiment_id, rk);
 
 CREATE TABLE IF NOT EXISTS metricflow.search_runs ON CLUSTER '{cluster}' AS metricflow.search_runs_local ENGINE = Distributed('{cluster}', metricflow, search_runs_local, cityHash64(run_id));
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_runs_mv ON CLUSTER '{cluster}' TO metricflow.search_runs_local AS SELECT reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, run_id, experiment_id, run_name, user_id, status, start_time, end_time, lifecycle_stage, version FROM metricflow.runs_local;
 
-CREATE TABLE IF NOT EXISTS metricflow.search_metrics_local ON CLUSTER '{cluster}' ( key LowCardinality(String), rk UInt128, last SimpleAggregateFunction(max, Tuple(Int64, Int64, Float64)) ) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/metricflow/search_metrics', '{replica}') ORDER BY (key, rk);
+CREATE TABLE IF NOT EXISTS metricflow.search_run_exp_local ON CLUSTER '{cluster}' ( rk UInt128, experiment_id String ) ENGINE = Join(ANY, LEFT, rk);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_run_exp_mv ON CLUSTER '{cluster}' TO metricflow.search_run_exp_local AS SELECT reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, experiment_id FROM metricflow.runs_local;
+
+CREATE TABLE IF NOT EXISTS metricflow.search_metrics_local ON CLUSTER '{cluster}' ( key LowCardinality(String), experiment_id LowCardinality(String), rk UInt128, last SimpleAggregateFunction(max, Tuple(Int64, Int64, Float64)) ) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/metricflow/search_metrics', '{replica}') ORDER BY (key, experiment_id, rk);
 
 CREATE TABLE IF NOT EXISTS metricflow.search_metrics ON CLUSTER '{cluster}' AS metricflow.search_metrics_local ENGINE = Distributed('{cluster}', metricflow, search_metrics_local);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_metrics_mv ON CLUSTER '{cluster}' TO metricflow.search_metrics_local AS SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, max((last_at.1, last_at.2, finalizeAggregation(last))) AS last FROM metricflow.metric_summary_local GROUP BY key, run_id;
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_metrics_mv ON CLUSTER '{cluster}' TO metricflow.search_metrics_local AS SELECT key, joinGet('metricflow.search_run_exp_local', 'experiment_id', rk) AS experiment_id, rk, last FROM ( SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, max((last_at.1, last_at.2, finalizeAggregation(last))) AS last FROM metricflow.metric_summary_local GROUP BY key, run_id);
 
-CREATE TABLE IF NOT EXISTS metricflow.search_params_local ON CLUSTER '{cluster}' ( key LowCardinality(String), rk UInt128, value String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_params', '{replica}', version) ORDER BY (key, rk);
+CREATE TABLE IF NOT EXISTS metricflow.search_params_local ON CLUSTER '{cluster}' ( key LowCardinality(String), experiment_id LowCardinality(String), rk UInt128, value String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_params', '{replica}', version) ORDER BY (key, experiment_id, rk);
 
 CREATE TABLE IF NOT EXISTS metricflow.search_params ON CLUSTER '{cluster}' AS metricflow.search_params_local ENGINE = Distributed('{cluster}', metricflow, search_params_local);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_params_mv ON CLUSTER '{cluster}' TO metricflow.search_params_local AS SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, value, version FROM metricflow.params_local;
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_params_mv ON CLUSTER '{cluster}' TO metricflow.search_params_local AS SELECT key, joinGet('metricflow.search_run_exp_local', 'experiment_id', rk) AS experiment_id, rk, value, version FROM (SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, value, version FROM metricflow.params_local);
 
-CREATE TABLE IF NOT EXISTS metricflow.search_tags_local ON CLUSTER '{cluster}' ( key LowCardinality(String), rk UInt128, value String, deleted UInt8, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_tags', '{replica}', version) ORDER BY (key, rk);
+CREATE TABLE IF NOT EXISTS metricflow.search_tags_local ON CLUSTER '{cluster}' ( key LowCardinality(String), experiment_id LowCardinality(String), rk UInt128, value String, deleted UInt8, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_tags', '{replica}', version) ORDER BY (key, experiment_id, rk);
 
 CREATE TABLE IF NOT EXISTS metricflow.search_tags ON CLUSTER '{cluster}' AS metricflow.search_tags_local ENGINE = Distributed('{cluster}', metricflow, search_tags_local);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_tags_mv ON CLUSTER '{cluster}' TO metricflow.search_tags_local AS SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, value, deleted, version FROM metricflow.tags_local;
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_tags_mv ON CLUSTER '{cluster}' TO metricflow.search_tags_local AS SELECT key, joinGet('metricflow.search_run_exp_local', 'experiment_id', rk) AS experiment_id, rk, value, deleted, version FROM (SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, value, deleted, version FROM metricflow.tags_local);
