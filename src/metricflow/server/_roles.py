@@ -516,8 +516,9 @@ def _metadata_arg(p: argparse.ArgumentParser) -> None:
                    help="control plane URI (env METRICFLOW_METADATA_URI)")
 
 
-def _security_args(p: argparse.ArgumentParser) -> None:
-    """The security flags of `metricflow server`, for a role that serves clients."""
+def add_security_args(p: argparse.ArgumentParser, run_wait: bool = True) -> None:
+    """The security flags of `metricflow server` and of every role that serves clients
+    (`run_wait`: the Kafka-path flag for runs the writer has not applied yet)."""
     p.add_argument("--auth", choices=("auto", "on", "off"), default="auto",
                    help="auto: required on non-loopback binds; off must be explicit")
     p.add_argument("--default-permission", default="READ",
@@ -527,8 +528,9 @@ def _security_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--tls-client-ca",
                    help="PEM CA: gRPC and HTTPS clients must present a certificate it signed")
-    p.add_argument("--auth-run-wait-s", type=float, default=5.0,
-                   help="how long authorization waits for a run not yet in ClickHouse")
+    if run_wait:
+        p.add_argument("--auth-run-wait-s", type=float, default=5.0,
+                       help="how long authorization waits for a run not yet in ClickHouse")
     p.add_argument("--cert-admin-user", action="append", default=None, metavar="USER",
                    help="with --tls-client-ca: a client certificate naming USER carries the "
                         "admin scope (repeatable; otherwise certificates never do)")
@@ -551,7 +553,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _kafka_args(p)
     _store_args(p, required=False)
     _metadata_arg(p)
-    _security_args(p)
+    add_security_args(p)
     p.add_argument("--compression", default=kc.KAFKA_COMPRESSION.get(),
                    help=kc.KAFKA_COMPRESSION.doc)
     p.add_argument("--inflight-mb", type=int, default=kc.KAFKA_INFLIGHT_MB.get(),
@@ -576,7 +578,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
                    help="also serve the query API (and the MLflow REST API) from this "
                         "process (chDB: one process per data dir); the security flags "
                         "apply to it")
-    _security_args(p)
+    add_security_args(p)
     _mlflow_args(p)
     p.set_defaults(func=_writer)
 
@@ -586,7 +588,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _store_args(p, required=True)
     _metadata_arg(p)
     _kafka_args(p)
-    _security_args(p)
+    add_security_args(p)
     _mlflow_args(p)
     p.set_defaults(func=_query)
 
@@ -594,5 +596,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _common(p, 50081, 5001)
     _metadata_arg(p)
     _store_args(p, required=False)
-    _security_args(p)
+    add_security_args(p)
     p.set_defaults(func=_registry)

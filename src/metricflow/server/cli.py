@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from metricflow import _env
+from metricflow.server._roles import add_security_args
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -85,18 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--linger-ms", type=float, default=100.0, help="group commit linger")
     s.add_argument("--group-points", type=int, default=100_000, help="group commit size")
     s.add_argument("--no-uvloop", action="store_true")
-    s.add_argument("--auth", choices=("auto", "on", "off"), default="auto",
-                   help="auto: required on non-loopback binds; off must be explicit")
-    s.add_argument("--default-permission", default="READ",
-                   help="permission without an explicit grant: NO_PERMISSIONS/READ/EDIT/MANAGE")
-    s.add_argument("--rate-limit", type=float, default=0.0, help="requests/s per token; 0 = off")
-    s.add_argument("--tls-cert", help="PEM certificate (enables TLS on gRPC and HTTP)")
-    s.add_argument("--tls-key", help="PEM private key of --tls-cert")
-    s.add_argument("--tls-client-ca",
-                   help="PEM CA: gRPC and HTTPS clients must present a cert it signed (mTLS)")
-    s.add_argument("--cert-admin-user", action="append", default=None, metavar="USER",
-                   help="with --tls-client-ca: a client certificate naming USER carries the "
-                        "admin scope (repeatable; otherwise certificates never do)")
+    add_security_args(s, run_wait=False)
     s.set_defaults(func=_serve)
     import importlib  # noqa: PLC0415
 
