@@ -76,6 +76,7 @@ class BodyLimit:
         counted = not declared.isdigit()  # chunked (or no length): count what arrives
         size = 0 if counted else int(declared)
         chunks: list[bytes] = []
+        complete = False
         while size <= self.limit:
             message = await receive()
             if message["type"] != "http.request":
@@ -85,8 +86,14 @@ class BodyLimit:
                 size += len(data)
             chunks.append(data)
             if not message.get("more_body", False):
+                complete = True
                 break
         if size > self.limit:
+            # Let the client finish sending (discarded, never parsed, bounded) before the
+            # 413: a server that answers and closes mid-upload makes the client's TCP
+            # stack reset the connection, and the client never sees the answer.
+            if not complete:
+                await _drain(receive, 4 * self.limit)
             await _too_large(send, size, self.limit)
             return
         body, sent = b"".join(chunks), False
@@ -121,6 +128,18 @@ def _body_table(routes: Any) -> list[tuple[Any, set[str], bool]]:
             raw = not hasattr(r.endpoint, "mf_parse") and _spec(r).body is None
             out.append((compile_path(prefix + r.path)[0], set(r.methods or ()), raw))
     return out
+
+
+async def _drain(receive: Any, cap: int) -> None:
+    """Read and discard the rest of a request body, up to `cap` bytes."""
+    seen = 0
+    while seen <= cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        seen += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 async def _too_large(send: Any, size: int, limit: int) -> None:
