@@ -176,10 +176,12 @@ class KafkaWriter:
             km.PENDING_PEAK.set(self._group_bytes)
         km.CONSUMED_BYTES.inc(size)
 
-    def _group_due(self, linger: float) -> bool:
+    def _group_due(self, linger: float, nbytes: int | None = None) -> bool:
+        """Whether the pending group (or `nbytes` of it, same age) should be inserted now."""
         c = self.config
-        return (self._group_bytes >= c.max_bytes
-                or self._group_bytes // _POINT_BYTES >= c.max_rows
+        size = self._group_bytes if nbytes is None else nbytes
+        return (size >= c.max_bytes
+                or size // _POINT_BYTES >= c.max_rows
                 or time.monotonic() - self._group_started >= linger
                 or self._stopping)
 
@@ -187,8 +189,8 @@ class KafkaWriter:
         while self._group:
             await self._flush_locked()
 
-    def _cut(self) -> tuple[list[Any], int]:
-        """The oldest pending messages up to max_rows/max_bytes (at least one).
+    def _cut(self, pending: list[Any] | None = None) -> tuple[list[Any], int]:
+        """The oldest of `pending` (default: the group) up to max_rows/max_bytes, at least one.
 
         One poll can return far more than one insert should hold (a writer that
         fell behind fetches up to fetch_max_bytes at once). Inserting it whole
@@ -199,12 +201,13 @@ class KafkaWriter:
         c = self.config
         budget = min(c.max_bytes, c.max_rows * _POINT_BYTES)
         taken, size = 0, 0
-        for r in self._group:
+        pending = self._group if pending is None else pending
+        for r in pending:
             n = len(r.value or b"")
             if taken and size + n > budget:
                 break
             taken, size = taken + 1, size + n
-        return self._group[:taken], size
+        return pending[:taken], size
 
     def _prepared_cut(self) -> asyncio.Future[_Prepared]:
         """The oldest cut, built in the builder thread (or already built ahead)."""
@@ -222,17 +225,10 @@ class KafkaWriter:
         rest = self._group[taken:]
         if not rest or self._stopping or self._revoking:
             return
-        c = self.config
         rest_bytes = sum(len(r.value or b"") for r in rest)
-        linger = c.linger_ms / 1000.0
-        if (rest_bytes < min(c.max_bytes, c.max_rows * _POINT_BYTES)
-                and time.monotonic() - self._group_started < linger):
+        if not self._group_due(self.config.linger_ms / 1000.0, rest_bytes):
             return  # not due yet: more messages may join it
-        group, self._group = self._group, rest
-        try:
-            records, nbytes = self._cut()
-        finally:
-            self._group = group
+        records, nbytes = self._cut(rest)
         fut = asyncio.get_running_loop().run_in_executor(
             self._builder, self._prepare, records, nbytes)
         self._next = (records, fut)
