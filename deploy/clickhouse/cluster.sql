@@ -9,15 +9,15 @@
 
 CREATE DATABASE IF NOT EXISTS metricflow ON CLUSTER '{cluster}';
 
-CREATE TABLE IF NOT EXISTS metricflow.runs_local ON CLUSTER '{cluster}' ( run_id String, experiment_id String, run_name String, user_id String, status LowCardinality(String), start_time Int64, end_time Int64, parent_run_id String, lifecycle_stage LowCardinality(String), artifact_uri String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/runs', '{replica}', version) ORDER BY run_id SETTINGS index_granularity = 256;
+CREATE TABLE IF NOT EXISTS metricflow.runs_local ON CLUSTER '{cluster}' ( run_id String, experiment_id String, run_name String, user_id String, status LowCardinality(String), start_time Int64, end_time Int64, parent_run_id String, lifecycle_stage LowCardinality(String), artifact_uri String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/runs', '{replica}', version) ORDER BY run_id SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384;
 
 CREATE TABLE IF NOT EXISTS metricflow.runs ON CLUSTER '{cluster}' AS metricflow.runs_local ENGINE = Distributed('{cluster}', metricflow, runs_local, cityHash64(run_id));
 
-CREATE TABLE IF NOT EXISTS metricflow.params_local ON CLUSTER '{cluster}' ( run_id String, key String, value String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/params', '{replica}', version) ORDER BY (run_id, key) SETTINGS index_granularity = 256;
+CREATE TABLE IF NOT EXISTS metricflow.params_local ON CLUSTER '{cluster}' ( run_id String, key String, value String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/params', '{replica}', version) ORDER BY (run_id, key) SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384;
 
 CREATE TABLE IF NOT EXISTS metricflow.params ON CLUSTER '{cluster}' AS metricflow.params_local ENGINE = Distributed('{cluster}', metricflow, params_local, cityHash64(run_id));
 
-CREATE TABLE IF NOT EXISTS metricflow.tags_local ON CLUSTER '{cluster}' ( run_id String, key String, value String, deleted UInt8, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/tags', '{replica}', version) ORDER BY (run_id, key) SETTINGS index_granularity = 256;
+CREATE TABLE IF NOT EXISTS metricflow.tags_local ON CLUSTER '{cluster}' ( run_id String, key String, value String, deleted UInt8, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/tags', '{replica}', version) ORDER BY (run_id, key) SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384;
 
 CREATE TABLE IF NOT EXISTS metricflow.tags ON CLUSTER '{cluster}' AS metricflow.tags_local ENGINE = Distributed('{cluster}', metricflow, tags_local, cityHash64(run_id));
 
@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS metricflow.metrics_local ON CLUSTER '{cluster}' ( run
 
 CREATE TABLE IF NOT EXISTS metricflow.metrics ON CLUSTER '{cluster}' AS metricflow.metrics_local ENGINE = Distributed('{cluster}', metricflow, metrics_local, cityHash64(run_id));
 
-CREATE TABLE IF NOT EXISTS metricflow.metric_summary_local ON CLUSTER '{cluster}' ( run_id String, key LowCardinality(String), last AggregateFunction(argMax, Float64, Tuple(Int64, Int64)), last_at SimpleAggregateFunction(max, Tuple(Int64, Int64)), min_value SimpleAggregateFunction(min, Float64), max_value SimpleAggregateFunction(max, Float64) ) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/metricflow/metric_summary', '{replica}') ORDER BY (run_id, key) SETTINGS index_granularity = 256;
+CREATE TABLE IF NOT EXISTS metricflow.metric_summary_local ON CLUSTER '{cluster}' ( run_id String, key LowCardinality(String), last AggregateFunction(argMax, Float64, Tuple(Int64, Int64)), last_at SimpleAggregateFunction(max, Tuple(Int64, Int64)), min_value SimpleAggregateFunction(min, Float64), max_value SimpleAggregateFunction(max, Float64) ) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/metricflow/metric_summary', '{replica}') ORDER BY (run_id, key) SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384;
 
 CREATE TABLE IF NOT EXISTS metricflow.metric_summary ON CLUSTER '{cluster}' AS metricflow.metric_summary_local ENGINE = Distributed('{cluster}', metricflow, metric_summary_local, cityHash64(run_id));
 

@@ -133,7 +133,7 @@ class RunSearch:
         cols = ", ".join(f"{c.expr} AS c{i}" for i, c in enumerate(comps))
         sql = (f"SELECT rk, {cols} FROM ({inner}) "
                f"WHERE {' AND '.join(f'({w})' for w in where) or '1'} "
-               f"ORDER BY {order_clause(comps)} LIMIT 1 BY rk LIMIT {int(limit)} "
+               f"ORDER BY {order_clause(comps)} LIMIT {int(limit)} "
                f"SETTINGS {FINAL_SETTING}")
         return _Plan(sql, b.params, len(comps))
 

@@ -15,7 +15,12 @@ import numpy as np
 from metricflow.errors import NotFound
 from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
-from metricflow.store._schema import SCHEMA_VERSION, ddl_statements
+from metricflow.store._schema import (
+    POINT_READ_SETTINGS,
+    POINT_READ_TABLES,
+    SCHEMA_VERSION,
+    ddl_statements,
+)
 from metricflow.store._schema_query import QUERY_DDL, backfill, missing_tables
 from metricflow.store._types import MetricSummary, Run, RunInfo
 
@@ -55,9 +60,25 @@ class MetricStore:
         for stmt in stmts[1:] + [s.strip().replace("{db}", self.db) for s in QUERY_DDL]:
             self.client.command(stmt)
         backfill(self.client, self.db, missing)
+        self._upgrade_point_read_settings()
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
         )
+
+    def _upgrade_point_read_settings(self) -> None:
+        """Give per-run tables of an older data dir their lookup-friendly block sizes.
+
+        Only parts written afterwards (inserts, merges) get the new blocks;
+        `OPTIMIZE TABLE ... FINAL` rewrites the old ones at once.
+        """
+        rows = self.client.query(
+            "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} "
+            "AND name IN {t:Array(String)} AND engine LIKE '%MergeTree'",  # not Distributed
+            parameters={"db": self.db, "t": list(POINT_READ_TABLES)}).result_rows
+        settings = POINT_READ_SETTINGS.replace("index_granularity = 256, ", "")
+        for name, ddl in rows:
+            if "min_compress_block_size" not in ddl:
+                self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING {settings}")
 
     def close(self) -> None:
         self._pool.close()

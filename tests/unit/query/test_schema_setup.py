@@ -45,7 +45,8 @@ def test_points_stored_before_their_run_are_still_found_once(store) -> None:
                               "active").run_ids
     assert hit == [rid]
     insert_points(store, rid, "loss", np.array([2]), np.array([2]), np.array([3.0]))
-    for order in (["metrics.loss"], ["metrics.loss DESC"], []):
+    for order in (["metrics.loss"], ["metrics.loss DESC"], [],
+                  ["attributes.run_name", "metrics.loss DESC"]):
         for exps in (["exp-late"], []):
             got = core.search_run_ids(exps, "metrics.loss < 3.5", order, 1000, "",
                                       "active").run_ids
@@ -78,3 +79,20 @@ def test_old_search_layout_is_rebuilt(store) -> None:
     core = QueryCore(store, None)
     assert core.search_run_ids(["exp-old"], "metrics.acc > 0.5", [], 10, "",
                                "active").run_ids == [rid]
+
+
+def test_per_run_tables_of_an_old_data_dir_get_small_compressed_blocks(store) -> None:
+    client, name = store.client, store.db
+    rid = uuid.uuid4().hex
+    client.command(f"DROP TABLE {name}.tags")
+    client.command(f"CREATE TABLE {name}.tags (run_id String, key String, value String, "
+                   "deleted UInt8, version UInt64) ENGINE = ReplacingMergeTree(version) "
+                   "ORDER BY (run_id, key) SETTINGS index_granularity = 256")
+    store.insert_tags([(rid, "team", "a", 0)], 1)
+    store.ensure_schema()
+    ddl = {r[0]: r[1] for r in client.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {d:String}",
+        parameters={"d": name}).result_rows}
+    for t in ("runs", "params", "tags", "metric_summary"):
+        assert "max_compress_block_size = 16384" in ddl[t], t
+    assert store.get_tags([rid])[rid] == {"team": "a"}  # data kept
