@@ -13,7 +13,8 @@ QueryCore calls (median and p95 over --repeat runs after one warm-up):
   (b) top 100 runs by a metric across all experiments
   (c) tag LIKE filter in one experiment, page of 100
   (d) the 10M-point history downsampled into 1,000 buckets (from the rollup;
-      d_raw: the same answer from one GROUP BY over the points, for comparison)
+      d_raw: the same answer from one GROUP BY over the points, for comparison;
+      d_cut: steps 123..9,876,543, whose ends cut two blocks read from the points)
   (e) 100 runs x 100k points downsampled into 500 buckets each
 Search figures include loading the 100 full runs (info, params, tags, metric
 summaries) unless noted as ids_only.
@@ -165,6 +166,7 @@ def cases(core: QueryCore, info: dict[str, Any]) -> dict[str, Callable[[], Any]]
         "a": a, "a_ids_only": lambda: a(True), "b": b, "b_ids_only": lambda: b(True),
         "c": c, "c_ids_only": lambda: c(True),
         "d": lambda: core.downsample([info["big"]], "loss", 1000),
+        "d_cut": lambda: core.downsample([info["big"]], "loss", 1000, 123, 9_876_543),
         "d_raw": lambda: downsample_raw(core.store.client, core.store.db, [info["big"]], "loss",
                                         1000, 0, 9_999_999),
         "e": lambda: core.downsample(info["mid"], "loss", 500),

@@ -1,8 +1,14 @@
 """Metric history downsampled into step buckets, computed in SQL.
 
-Buckets split [step_lo, step_hi] into N equal step ranges:
-bucket = floor((step - step_lo) * N / (step_hi - step_lo + 1)). Every bucket
-reports its point count, first/last step, min, max, avg and last value.
+Buckets split [step_lo, step_hi] into N step ranges:
+- narrow buckets (under 4 blocks of 256 steps) are equal:
+  bucket = floor((step - step_lo) * N / (step_hi - step_lo + 1));
+- wider buckets are whole blocks: with b = step >> 8 and B the number of
+  blocks from step_lo's to step_hi's, bucket = floor((b - (step_lo >> 8)) * N / B),
+  so widths differ by at most one block (a quarter of the narrowest such
+  bucket, under 3% for 40-block buckets) and no bucket edge splits a block
+  of the rollup (query/_rollup_read.py `aligned`).
+Every bucket reports its point count, first/last step, min, max, avg and last value.
 
 NaN and Inf (documented in docs/query.md):
 - min/max skip NaN but keep +-Inf (a divergence must show on the chart);
@@ -116,14 +122,13 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     if step_hi < step_lo:
         raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
                               field="step_max", received=step_hi)
-    width = step_hi - step_lo + 1
-    if rr.usable(width, n):
+    if rr.aligned(step_lo, step_hi, n):
         got = rr.rollup_partials(client, db, ids, key, n, step_lo, step_hi)
         if got is not None:
-            parts, overlapping = got
-            if overlapping:
+            parts, raw_blocks = got
+            if raw_blocks:
                 parts = rr.Partials.concat([parts, _raw_block_partials(
-                    client, db, ids, key, n, step_lo, step_hi, overlapping)])
+                    client, db, ids, key, n, step_lo, step_hi, raw_blocks)])
             return _from_partials(client, db, ids, key, step_lo, step_hi, parts)
     return downsample_raw(client, db, ids, key, n, step_lo, step_hi)
 
@@ -131,14 +136,11 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
 def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_lo: int,
                    step_hi: int) -> list[DownsampledSeries]:
     """The reference computation: one GROUP BY over every point in range."""
-    width = step_hi - step_lo + 1
-    params: dict[str, Any] = {"ids": ids, "key": key, "lo": step_lo, "hi": step_hi, "n": n,
-                              "width": width}
-    # Int64 arithmetic when it cannot overflow (3x cheaper than Int128 per point)
-    off = "(step - {lo:Int64})" if width * n < 2**62 else "toInt128(step - {lo:Int64})"
+    params = _bucket_params(n, step_lo, step_hi)
+    params.update(ids=ids, key=key)
     sql = f"""
         SELECT run_id,
-               toInt64(intDiv({off} * {{n:Int64}}, {{width:Int64}})) AS bucket,
+               toInt64({_bucket_expr(n, step_lo, step_hi)}) AS bucket,
                toInt64(count()) AS count,
                min(step) AS step_first, max(step) AS step_last,
                min(value) AS min, max(value) AS max,
@@ -162,37 +164,62 @@ def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_
     return _series(client, db, key, step_lo, step_hi, rids, starts, stops, cols)
 
 
+def _bucket_params(n: int, lo: int, hi: int) -> dict[str, Any]:
+    return {"lo": lo, "hi": hi, "n": n, "width": hi - lo + 1, "blo": lo >> ROLLUP_SHIFT,
+            "nb": rr.n_blocks(lo, hi)}
+
+
+def _bucket_expr(n: int, lo: int, hi: int) -> str:
+    """SQL bucket of `step` (module docstring), over `_bucket_params`."""
+    if rr.aligned(lo, hi, n):
+        return rr.bucket_sql()
+    # Int64 arithmetic when it cannot overflow (3x cheaper than Int128 per point)
+    off = "(step - {lo:Int64})" if (hi - lo + 1) * n < 2**62 else "toInt128(step - {lo:Int64})"
+    return f"intDiv({off} * {{n:Int64}}, {{width:Int64}})"
+
+
 def _raw_block_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int,
                         hi: int, blocks: list[tuple[int, int]]) -> rr.Partials:
-    """Partials per (run, block, bucket) read from the points, for overlapping blocks."""
-    params: dict[str, Any] = {"key": key, "lo": lo, "hi": hi, "n": n, "width": hi - lo + 1}
+    """Partials per (run, block, bucket) of the given (run code, block)s, from the points.
+
+    The step ranges are those of the distinct blocks (two when lo's and hi's
+    blocks are cut in every run; at most MAX_OVERLAP_BLOCKS more), read for
+    the runs concerned; a (run, block) not asked for is dropped afterwards.
+    """
+    params = _bucket_params(n, lo, hi)
+    params["key"] = key
+    params["runs"] = sorted({ids[r] for r, _ in blocks})
     ranges = []
-    for i, (r, b) in enumerate(blocks):
-        params[f"r{i}"], params[f"a{i}"] = ids[r], b << ROLLUP_SHIFT
-        params[f"b{i}"] = ((b + 1) << ROLLUP_SHIFT) - 1
-        ranges.append(f"(run_id = {{r{i}:String}} AND step BETWEEN {{a{i}:Int64}} AND "
-                      f"{{b{i}:Int64}})")
+    for i, b in enumerate(sorted({b for _, b in blocks})):
+        params[f"a{i}"], params[f"b{i}"] = b << ROLLUP_SHIFT, ((b + 1) << ROLLUP_SHIFT) - 1
+        ranges.append(f"step BETWEEN {{a{i}:Int64}} AND {{b{i}:Int64}}")
     tbl = client.query_arrow(f"""
-        SELECT run_id, bucket, f.1 AS first_step, f.2 AS first_ts, l.1 AS last_step,
+        SELECT run_id, block, bucket, f.1 AS first_step, f.2 AS first_ts, l.1 AS last_step,
                l.2 AS last_ts, c, nf, nn, sf, mn, mx, lv FROM (
             SELECT run_id, bitShiftRight(step, {int(ROLLUP_SHIFT)}) AS block,
-                   toInt64(intDiv((step - {{lo:Int64}}) * {{n:Int64}}, {{width:Int64}})) AS bucket,
+                   toInt64({rr.bucket_sql()}) AS bucket,
                    min((step, timestamp)) AS f, max((step, timestamp)) AS l,
                    toInt64(count()) AS c, toInt64(countIf(isFinite(value))) AS nf,
                    toInt64(countIf(isNaN(value))) AS nn, sumIf(value, isFinite(value)) AS sf,
                    min(value) AS mn, max(value) AS mx,
                    argMax(value, {LAST_KEY}) AS lv
             FROM {db}.metrics FINAL
-            WHERE key = {{key:String}} AND step >= {{lo:Int64}} AND step <= {{hi:Int64}}
-              AND ({' OR '.join(ranges)})
+            WHERE run_id IN {{runs:Array(String)}} AND key = {{key:String}}
+              AND step >= {{lo:Int64}} AND step <= {{hi:Int64}} AND ({' OR '.join(ranges)})
             GROUP BY run_id, block, bucket)
         SETTINGS {FINAL_SETTING}""", parameters=params)
     if tbl.num_rows == 0:
         return rr.empty()
-    cols = [tbl.column(c).to_numpy() for c in ("bucket", "first_step", "first_ts",
-                                                "last_step", "last_ts", "c", "nf", "nn", "sf",
-                                                "mn", "mx", "lv")]
-    return rr.Partials(rr.codes(tbl.column("run_id"), ids), *cols)
+    run = rr.codes(tbl.column("run_id"), ids)
+    block = tbl.column("block").to_numpy().astype(np.int64)
+    want = np.array(blocks, np.int64).reshape(-1, 2)
+    known = np.unique(np.r_[block, want[:, 1]])  # blocks as small ranks: no overflow
+    keep = np.isin(run * len(known) + np.searchsorted(known, block),
+                   want[:, 0] * len(known) + np.searchsorted(known, want[:, 1]))
+    cols = [tbl.column(c).to_numpy()[keep] for c in ("bucket", "first_step", "first_ts",
+                                                      "last_step", "last_ts", "c", "nf", "nn",
+                                                      "sf", "mn", "mx", "lv")]
+    return rr.Partials(run[keep], *cols)
 
 
 def _from_partials(client: Any, db: str, ids: list[str], key: str, lo: int, hi: int,

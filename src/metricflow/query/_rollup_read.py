@@ -1,19 +1,19 @@
 """Downsampling from the metric rollup (store/_rollup.py), exact like the raw query.
 
-A rollup row covers one segment of a step block (2**ROLLUP_SHIFT steps). For
-one request:
+A rollup row covers one segment of a step block (2**ROLLUP_SHIFT steps).
+Wide buckets are whole blocks (`aligned`). For one request:
 1. Read the scalar columns of every rollup row in range (one row per block
    for a series logged in order), and drop copies of one row (same identity:
    a replayed record).
 2. Per (run, block), the rows are *clean* if their [first, last]
    (step, timestamp) intervals are pairwise disjoint (sorted by first, each
    starts after the previous ends): then no point is counted twice. A clean
-   block that lies inside one bucket and inside [lo, hi] contributes its rows'
-   aggregates as they are.
-3. A clean block that a bucket edge (or lo/hi) cuts: read its packed points
-   from the same rows (one query for all such blocks) and aggregate them.
-4. A block whose rows overlap (a batch inserted twice in different company,
-   or concurrent writers): aggregate its points from `metrics FINAL`.
+   block whose points lie inside [lo, hi] contributes its rows' aggregates
+   as they are, to the one bucket that holds the block.
+3. The rest is aggregated from `metrics FINAL` (query/_history.py): blocks
+   whose rows overlap (a batch inserted twice in different company, or
+   concurrent writers), and the blocks of lo and hi when the range cuts them
+   (at most two a run, two primary-key ranges).
 All parts become partial aggregates per (run, bucket, piece); pieces of one
 bucket are disjoint in (step, timestamp), so merging them is exact: counts
 and sums add, min/max fold, the last piece's last value is the bucket's last.
@@ -33,8 +33,8 @@ import pyarrow.compute as pc
 from metricflow.store._schema import ROLLUP_SHIFT
 
 MIN_BUCKET_BLOCKS = 4
-"""Use the rollup only when a bucket spans this many blocks; narrower buckets cut
-most blocks, and the raw query is cheaper than unpacking nearly every point."""
+"""Buckets at least this many blocks wide are block-aligned and read from the
+rollup; narrower buckets are equal step ranges, computed by the raw query."""
 MAX_OVERLAP_BLOCKS = 200
 """Above this many overlapping blocks, the whole request is computed raw."""
 
@@ -66,13 +66,33 @@ class Partials:
                           for f in fields(Partials)))
 
 
-def usable(width: int, n: int) -> bool:
-    """Whether the rollup pays off (and its int64 bucket arithmetic cannot overflow)."""
+def aligned(lo: int, hi: int, n: int) -> bool:
+    """Whether N buckets over [lo, hi] are block-aligned (and read from the rollup).
+
+    Wide buckets are whole blocks: bucket = (block - block(lo)) * N // blocks
+    in range (`bucket_of`), so no block is split between two buckets and the
+    rollup never has to unpack points for a bucket edge; only the blocks that
+    hold lo and hi may be cut. Widths differ by at most one block (256
+    steps), i.e. by at most 1/MIN_BUCKET_BLOCKS. Narrower buckets are N equal
+    step ranges, floor((step - lo) * N / (hi - lo + 1)), computed raw.
+    """
+    width = hi - lo + 1
     return width * n < 2**62 and width >= MIN_BUCKET_BLOCKS * n * (1 << ROLLUP_SHIFT)
 
 
-def _bucket(steps: np.ndarray, lo: int, n: int, width: int) -> np.ndarray:
-    return ((steps - lo) * n) // width
+def n_blocks(lo: int, hi: int) -> int:
+    return (hi >> ROLLUP_SHIFT) - (lo >> ROLLUP_SHIFT) + 1
+
+
+def bucket_of(steps: np.ndarray, lo: int, hi: int, n: int) -> np.ndarray:
+    """Aligned bucket of each step in [lo, hi] (see `aligned`)."""
+    return ((steps >> ROLLUP_SHIFT) - (lo >> ROLLUP_SHIFT)) * n // n_blocks(lo, hi)
+
+
+def bucket_sql(step: str = "step") -> str:
+    """`bucket_of` in SQL over bound parameters blo (block of lo), n and nb (blocks)."""
+    return (f"intDiv((bitShiftRight({step}, {int(ROLLUP_SHIFT)}) - {{blo:Int64}}) * {{n:Int64}}, "
+            "{nb:Int64})")
 
 
 def codes(col: Any, ids: list[str]) -> np.ndarray:
@@ -93,11 +113,12 @@ def _distinct_rows(run: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
 
 def rollup_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int,
                     hi: int) -> tuple[Partials, list[tuple[int, int]]] | None:
-    """Partials from the rollup, and the (run code, block)s that must be read raw.
+    """Partials of the whole clean blocks, and the (run code, block)s to read raw.
 
+    Raw: blocks whose rows overlap, and the blocks of lo and hi when the range
+    cuts them. Buckets are block-aligned (`aligned(lo, hi, n)` must hold).
     None when too many blocks overlap (then the caller computes everything raw).
     """
-    width = hi - lo + 1
     tbl = client.query_arrow(
         f"SELECT run_id, {', '.join(_SCALARS)} FROM {db}.metric_rollup "
         "WHERE run_id IN {ids:Array(String)} AND key = {key:String} "
@@ -123,99 +144,24 @@ def rollup_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: 
     dirty[gid[1:][overlap]] = True
     gmin = fs[gstart]
     gmax = np.maximum.reduceat(ls, gstart)
-    inside = (gmin >= lo) & (gmax <= hi)
-    gb_lo = _bucket(np.clip(gmin, lo, hi), lo, n, width)
-    gb_hi = _bucket(np.clip(gmax, lo, hi), lo, n, width)
-    whole = ~dirty & inside & (gb_lo == gb_hi)
-    cut = ~dirty & ~whole
+    # a block lies in one bucket; only the blocks of lo and hi can reach outside
+    whole = ~dirty & (gmin >= lo) & (gmax <= hi)
     if int(dirty.sum()) > MAX_OVERLAP_BLOCKS:
         return None
     rows = whole[gid]
-    parts = [Partials(run[rows], gb_lo[gid][rows], fs[rows], ft[rows], ls[rows], lt[rows],
+    bucket = bucket_of(blk[rows] << ROLLUP_SHIFT, lo, hi, n)
+    parts = [Partials(run[rows], bucket, fs[rows], ft[rows], ls[rows], lt[rows],
                       c["count"][rows].astype(np.int64), c["n_finite"][rows].astype(np.int64),
                       c["n_nan"][rows].astype(np.int64), c["sum_finite"][rows],
                       c["min_value"][rows], c["max_value"][rows], c["last_value"][rows])]
-    if cut.any():
-        parts.append(_cut_partials(client, db, ids, key, n, lo, hi,
-                                   run[gstart][cut], blk[gstart][cut]))
-    dirty_blocks = list(zip(run[gstart][dirty].tolist(), blk[gstart][dirty].tolist()))
-    return Partials.concat(parts), dirty_blocks
+    raw = ~whole  # overlapping rows, or cut by lo/hi: at most 2 such blocks a run
+    raw_blocks = list(zip(run[gstart][raw].tolist(), blk[gstart][raw].tolist()))
+    return Partials.concat(parts), raw_blocks
 
 
 def empty() -> Partials:
     i, f = np.empty(0, np.int64), np.empty(0, np.float64)
     return Partials(i, i, i, i, i, i, i, i, i, f, f, f, f)
-
-
-def _cut_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int, hi: int,
-                  runs: np.ndarray, blocks: np.ndarray) -> Partials:
-    """Aggregate the packed points of clean blocks that an edge cuts (disjoint rows)."""
-    # Select the cut blocks by arithmetic on `block`, not by a set of ~1,000 blocks:
-    # chDB re-evaluated such an IN set per tiny block of rows (0.5-1 s here). The
-    # arithmetic picks every block a bucket edge or lo/hi cuts; the rows of
-    # blocks not in `blocks` (overlapping, or whose points fall in one bucket)
-    # are dropped below.
-    start, span = f"bitShiftLeft(block, {int(ROLLUP_SHIFT)})", (1 << ROLLUP_SHIFT) - 1
-    bucket = "intDiv(({x} - {{lo:Int64}}) * {{n:Int64}}, {{w:Int64}})"
-    cond = (f"({bucket.format(x=f'greatest({start}, {{lo:Int64}})')} != "
-            f"{bucket.format(x=f'least({start} + {span}, {{hi:Int64}})')} "
-            f"OR {start} < {{lo:Int64}} OR {start} + {span} > {{hi:Int64}})")
-    tbl = client.query_arrow(
-        f"SELECT run_id, block, first_step, first_ts, ident, offs, vals "
-        f"FROM {db}.metric_rollup "
-        "WHERE run_id IN {ids:Array(String)} AND key = {key:String} "
-        f"AND block >= {{blo:Int64}} AND block <= {{bhi:Int64}} AND {cond}",
-        parameters={"ids": [ids[r] for r in sorted(set(runs.tolist()))], "key": key,
-                    "lo": lo, "hi": hi, "n": n, "w": hi - lo + 1,
-                    "blo": int(blocks.min()), "bhi": int(blocks.max())})
-    run = codes(tbl.column("run_id"), ids)
-    c = {k: tbl.column(k).to_numpy() for k in ("block", "first_step", "first_ts", "ident")}
-    nb = int(blocks.max()) - int(blocks.min()) + 1
-    wanted = np.isin(run * nb + (c["block"] - int(blocks.min())),
-                     runs.astype(np.int64) * nb + (blocks - int(blocks.min())))
-    order = np.lexsort((c["ident"], c["first_ts"], c["first_step"], c["block"], run))
-    order = order[wanted[order]]
-    tbl = tbl.take(pa.array(order))
-    run = run[order]
-    c = {k: v[order] for k, v in c.items()}
-    keep = _distinct_rows(run, c)
-    lists = {k: tbl.column(k).combine_chunks().filter(pa.array(keep))
-             for k in ("offs", "vals")}
-    lengths = pc.list_value_length(lists["offs"]).to_numpy(zero_copy_only=False)
-    prun = np.repeat(run[keep], lengths)
-    base = np.repeat(c["block"][keep] << ROLLUP_SHIFT, lengths)
-    steps = base + lists["offs"].flatten().to_numpy().astype(np.int64)
-    vals = lists["vals"].flatten().to_numpy(zero_copy_only=False)
-    m = (steps >= lo) & (steps <= hi)
-    if not m.all():
-        prun, steps, vals = prun[m], steps[m], vals[m]
-    return points_partials(prun, steps, vals, lo, n, hi - lo + 1)
-
-
-def points_partials(run: np.ndarray, steps: np.ndarray, vals: np.ndarray, lo: int, n: int,
-                    width: int) -> Partials:
-    """Partials per (run, block, bucket) of distinct points sorted by (run, step, ts, value).
-
-    A piece's timestamps are not known (not packed) and not needed: pieces
-    come from different blocks or buckets, so they are ordered by step alone.
-    """
-    if not len(steps):
-        return empty()
-    bucket = _bucket(steps, lo, n, width)
-    blk = steps >> ROLLUP_SHIFT
-    cut = (run[1:] != run[:-1]) | (blk[1:] != blk[:-1]) | (bucket[1:] != bucket[:-1])
-    s = np.flatnonzero(np.r_[True, cut])
-    e = np.r_[s[1:], len(steps)] - 1
-    fin = np.isfinite(vals)
-    with np.errstate(invalid="ignore"):
-        mn = np.fmin.reduceat(vals, s)
-        mx = np.fmax.reduceat(vals, s)
-    zero = np.zeros(len(s), np.int64)
-    return Partials(run[s], bucket[s], steps[s], zero, steps[e], zero,
-                    np.diff(np.r_[s, len(steps)]).astype(np.int64),
-                    np.add.reduceat(fin.astype(np.int64), s),
-                    np.add.reduceat(np.isnan(vals).astype(np.int64), s),
-                    np.add.reduceat(np.where(fin, vals, 0.0), s), mn, mx, vals[e])
 
 
 def merge(p: Partials) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -61,6 +61,7 @@ class MetricStore:
             self.client.command(stmt)
         backfill(self.client, self.db, missing)
         self._upgrade_point_read_settings()
+        self._drop_packed_rollup_points()
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
         )
@@ -79,6 +80,23 @@ class MetricStore:
         for name, ddl in rows:
             if "min_compress_block_size" not in ddl:
                 self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING {settings}")
+
+    def _drop_packed_rollup_points(self) -> None:
+        """Drop the per-block point copies older data dirs keep in metric_rollup (unread).
+
+        Their 16 KB index granules stay (a read-only setting); only a new table
+        gets the default granules.
+        """
+        cols = {r[0] for r in self.client.query(
+            "SELECT c.name FROM system.columns AS c INNER JOIN system.tables AS t "
+            "ON c.database = t.database AND c.table = t.name WHERE c.database = {db:String} "
+            "AND c.table = 'metric_rollup' AND t.engine LIKE '%MergeTree'",
+            parameters={"db": self.db}).result_rows}
+        if "offs" in cols:
+            self.client.command(f"ALTER TABLE {self.db}.metric_rollup DROP COLUMN IF EXISTS "
+                                "offs, DROP COLUMN IF EXISTS vals")
+            self.client.command(f"ALTER TABLE {self.db}.metric_rollup RESET SETTING "
+                                "min_compress_block_size, max_compress_block_size")
 
     def close(self) -> None:
         self._pool.close()

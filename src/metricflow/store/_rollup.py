@@ -9,11 +9,9 @@ same (run, key, block, ingest record). One row per segment holds its first
 and last (step, timestamp), the value of its last point, and over its
 *distinct* points: count, finite count, NaN count, sum of finite values,
 min and max (NaN skipped). `ident` hashes the segment's distinct points.
-The row also packs those points for reads of blocks that a bucket edge cuts:
-`offs` (step - block start, one byte for a 256-step block) and `vals`, in
-(step, timestamp, value) order. Timestamps are not packed: pieces of a cut
-block are ordered by step and the rows of a clean block are disjoint, so the
-last packed point is the last point.
+Wide downsampling buckets are whole blocks, so no bucket edge needs the
+points of a block; the few blocks a request's step range cuts are read from
+the points table (query/_rollup_read.py).
 
 Why reads stay exact although a batch may be inserted twice (docs/query.md):
 - a record replayed alone, or in the same company, yields the same segment:
@@ -107,12 +105,4 @@ def rollup_table(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
         "sum_finite": seg_sum(np.where(finite, values, 0.0)),
         "min_value": mn, "max_value": mx,
         "last_value": values[ends],
-        "offs": _lists(starts, n, (steps - (block << ROLLUP_SHIFT)).astype(np.uint8)),
-        "vals": _lists(starts, n, values),
     })
-
-
-def _lists(starts: np.ndarray, n: int, flat: np.ndarray) -> pa.Array:
-    """Each segment's slice of `flat` as one list (offsets only, no copy per segment)."""
-    offsets = np.r_[starts, n].astype(np.int32) if n else np.zeros(1, np.int32)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat))

@@ -130,12 +130,9 @@ DDL: list[str] = [
     # record gives the same row again (same sort key, collapsed). Sums are
     # over the segment's distinct points. See store/_rollup.py for why reads
     # stay exact when segments of different inserts overlap.
-    # The segment's points are packed in the row (offs, vals) for the few
-    # blocks a bucket edge cuts: small byte-sized granules and compressed
-    # blocks let ~1,000 scattered rows be read without decompressing the rest
-    # (selecting as many scattered ranges of `metrics` cost 1 ms per range).
-    # run_id is a plain String here: with LowCardinality the PREWHERE pass over
-    # the small granules of a 10M-point series took 0.33 s instead of 0.09 s.
+    # Scalars only: wide buckets are whole blocks (query/_rollup_read.py), so
+    # no bucket edge needs a block's points. (Rows used to pack them for
+    # edges: a second copy of every point, ~1,000 scattered reads a request.)
     """
     CREATE TABLE IF NOT EXISTS {db}.metric_rollup (
         run_id String,
@@ -152,14 +149,10 @@ DDL: list[str] = [
         sum_finite Float64,
         min_value Float64,
         max_value Float64,
-        last_value Float64,
-        offs Array(UInt8),
-        vals Array(Float64)
+        last_value Float64
     ) ENGINE = ReplacingMergeTree
     PRIMARY KEY (run_id, key, block)
     ORDER BY (run_id, key, block, first_step, first_ts, ident)
-    SETTINGS index_granularity_bytes = 16384, min_compress_block_size = 16384,
-             max_compress_block_size = 65536
     """,
     """
     CREATE TABLE IF NOT EXISTS {db}.schema_info (

@@ -160,11 +160,9 @@ def backfill_rollup(client: Any, db: str) -> None:
     client.command(f"""
         INSERT INTO {db}.metric_rollup (run_id, key, block, first_step, first_ts, ident,
             last_step, last_ts, count, n_finite, n_nan, sum_finite, min_value, max_value,
-            last_value, offs, vals)
+            last_value)
         SELECT run_id, key, block, p[1].1, p[1].2, 0, p[-1].1, p[-1].2, length(p), nf, nn,
-               sf, mn, mx, p[-1].3,
-               arrayMap(x -> toUInt8(x.1 - bitShiftLeft(block, {int(ROLLUP_SHIFT)})), p),
-               arrayMap(x -> x.3, p)
+               sf, mn, mx, p[-1].3
         FROM (
             SELECT run_id, key, bitShiftRight(step, {int(ROLLUP_SHIFT)}) AS block,
                    arraySort(x -> (x.1, x.2, isNaN(x.3), x.3),

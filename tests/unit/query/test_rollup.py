@@ -12,6 +12,7 @@ from metricflow.query import _rollup_read as rr
 from metricflow.query._core import QueryCore
 from metricflow.query._history import downsample, downsample_raw
 from metricflow.store._arrow import build_insert
+from metricflow.store._metric_store import MetricStore
 from metricflow.store._schema import ROLLUP_SHIFT
 from metricflow.store._types import RunInfo
 
@@ -216,3 +217,48 @@ def test_default_range_of_many_runs_is_the_union_of_their_steps(store) -> None:
     assert {(s.step_lo, s.step_hi) for s in series} == {want}
     assert sum(int(s.count.sum()) for s in series) == sum(1000 + 20 * i
                                                           for i in range(len(ids)))
+
+
+def test_raw_blocks_of_one_run_do_not_pull_in_the_same_blocks_of_another(store) -> None:
+    a, b = new_run(store), new_run(store)
+    steps = np.arange(12 * BLOCK, dtype=np.int64)
+    for rid, dirty in ((a, 2), (b, 5)):
+        insert(store, batch(rid, steps, steps, np.sin(steps + len(rid))))
+        part = slice(dirty * BLOCK + 10, dirty * BLOCK + 100)  # replayed in other company
+        insert(store, batch(rid, steps[part], steps[part], np.sin(steps[part] + len(rid))),
+               batch(new_run(store), steps[:5], steps[:5], steps[:5] * 1.0))
+    lo, hi = 3, 12 * BLOCK - 1  # lo cuts block 0 of both runs
+    assert rr.aligned(lo, hi, 2)
+    parts, raw = rr.rollup_partials(store.client, store.db, sorted([a, b]), "loss", 2, lo, hi)
+    ia, ib = sorted([a, b]).index(a), sorted([a, b]).index(b)
+    assert sorted(raw) == sorted([(ia, 0), (ia, 2), (ib, 0), (ib, 5)])
+    got = downsample(store.client, store.db, [a, b], "loss", 2, lo, hi)
+    want = downsample_raw(store.client, store.db, sorted([a, b]), "loss", 2, lo, hi)
+    assert_same(got, want)
+    assert [int(s.count.sum()) for s in got] == [12 * BLOCK - 3] * 2
+
+
+def test_packed_points_of_an_old_rollup_are_dropped(chdb_dsn) -> None:
+    store = MetricStore(chdb_dsn, f"old_{uuid.uuid4().hex[:10]}")
+    store.ensure_schema()
+    db = store.db
+    store.client.command(f"DROP TABLE {db}.metric_rollup")
+    store.client.command(f"""
+        CREATE TABLE {db}.metric_rollup (run_id String, key LowCardinality(String),
+            block Int64, first_step Int64, first_ts Int64, ident UInt64, last_step Int64,
+            last_ts Int64, count UInt64, n_finite UInt64, n_nan UInt64, sum_finite Float64,
+            min_value Float64, max_value Float64, last_value Float64, offs Array(UInt8),
+            vals Array(Float64))
+        ENGINE = ReplacingMergeTree PRIMARY KEY (run_id, key, block)
+        ORDER BY (run_id, key, block, first_step, first_ts, ident)""")
+    rid = new_run(store)
+    steps = np.arange(20 * BLOCK, dtype=np.int64)
+    insert(store, batch(rid, steps, steps, steps * 0.5))  # rows without offs/vals
+    store.ensure_schema()
+    cols = {r[0] for r in store.client.query(
+        "SELECT name FROM system.columns WHERE database = {d:String} AND "
+        "table = 'metric_rollup'", parameters={"d": db}).result_rows}
+    assert not {"offs", "vals"} & cols and "sum_finite" in cols
+    (s,) = downsample(store.client, db, [rid], "loss", 4, 5, 20 * BLOCK - 1)
+    assert int(s.count.sum()) == 20 * BLOCK - 5
+    store.client.command(f"DROP DATABASE {db}")
