@@ -21,8 +21,9 @@ NaN and Inf (documented in docs/query.md):
 Points are read FINAL, so a point delivered twice counts once.
 
 Wide buckets are computed from the metric rollup (query/_rollup_read.py):
-whole blocks from their pre-aggregated rows, cut blocks from their packed
-points; the result is the same as this module's raw query.
+whole blocks from their pre-aggregated rows, the blocks that step_lo/step_hi
+cut (and blocks whose rows overlap) from the points; the result is the same
+as this module's raw query.
 """
 
 from __future__ import annotations

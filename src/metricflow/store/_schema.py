@@ -31,7 +31,7 @@ POINT_READ_SETTINGS = ("index_granularity = 256, min_compress_block_size = 4096,
 """Storage settings of the tables read by scattered per-run lookups (see above)."""
 POINT_READ_TABLES = ("runs", "params", "tags", "metric_summary")
 
-ROLLUP_SHIFT = 8  # <= 8: packed step offsets are UInt8
+ROLLUP_SHIFT = 8
 """A rollup block is 2**ROLLUP_SHIFT consecutive steps (block = step >> ROLLUP_SHIFT).
 
 Changing it needs the metric_rollup table rebuilt (drop it: ensure_schema
