@@ -94,3 +94,38 @@ def test_tied_step_and_timestamp_last_is_the_largest_value():
         assert [r[4] for r in _rows(t)] == [1.0, 3.0, 5.0]
     b = _batch("r", ["k"], [0, 0], [2, 2], [7, 7], [math.nan, 5.0])
     assert math.isnan(build_insert([b]).summary.to_pylist()[0]["last_value"])
+
+
+def _reference_order(batches):
+    rows = [(b.run_id, b.keys[k], int(s), int(ts), float(v))
+            for b in batches for k, s, ts, v in zip(b.key_index, b.steps, b.timestamps, b.values)]
+    return sorted(rows, key=lambda r: (r[0].encode(), r[1].encode(), r[2], r[3], r[4]))
+
+
+def test_batches_of_a_run_that_arrive_out_of_order_are_put_in_step_order(monkeypatch):
+    # A client keeps several batches in flight, so a run's batches can reach the
+    # log out of order: each is sorted and they do not overlap, so the rows are
+    # ordered by moving whole stretches, without the full lexsort.
+    rng = np.random.default_rng(5)
+    batches = []
+    for part in rng.permutation(6):
+        for run in ("r2", "r1"):
+            steps = np.repeat(np.arange(part * 20, part * 20 + 20), 3)
+            kidx = np.tile([2, 0, 1], 20)
+            batches.append(_batch(run, ["c", "a", "b"], kidx, steps, steps * 2,
+                                  rng.normal(size=60)))
+    calls = []  # the stretch sort lexsorts the few stretches, never all rows
+    real = np.lexsort
+    monkeypatch.setattr(np, "lexsort",
+                        lambda keys, *a, **k: calls.append(len(keys[0])) or real(keys, *a, **k))
+    t = build_insert(batches)
+    assert _rows(t) == _reference_order(batches)
+    assert calls and max(calls) <= len(batches) * 3
+
+
+def test_overlapping_batches_still_sort_fully():
+    b1 = _batch("r", ["k"], [0, 0, 0], [5, 6, 7], [0, 0, 0], [1.0, 2.0, 3.0])
+    b0 = _batch("r", ["k"], [0, 0, 0], [1, 6, 9], [0, 1, 0], [4.0, 5.0, 6.0])
+    t = build_insert([b1, b0])
+    assert _rows(t) == _reference_order([b1, b0])
+    assert [r[2] for r in _rows(t)] == [1, 5, 6, 6, 7, 9]

@@ -65,7 +65,8 @@ def build_insert(batches: Sequence[DecodedMetrics]) -> InsertTables:
     steps, ts, values = cat("steps", "int64"), cat("timestamps", "int64"), cat("values", "float64")
     group = run_code.astype(np.int64) * max(len(key_names), 1) + key_code
     batch = np.repeat(np.arange(len(batches), dtype=np.int32), run_counts)
-    order = _table_order(group, len(run_names) * max(len(key_names), 1), steps, ts, values)
+    order = _table_order(group, len(run_names) * max(len(key_names), 1), steps, ts, values,
+                         batch)
     if order is not None:
         run_code, key_code, group = run_code[order], key_code[order], group[order]
         steps, ts, values, batch = steps[order], ts[order], values[order], batch[order]
@@ -93,15 +94,19 @@ def _sorted_dictionary(names: list[str]) -> tuple[list[str], np.ndarray]:
 
 
 def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
-                 ts: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+                 ts: np.ndarray, values: np.ndarray, batch: np.ndarray) -> np.ndarray | None:
     """A permutation sorting rows by (group, step, timestamp, value).
 
     Fast path: a stable sort by group alone (a radix sort when the groups fit
     16 bits) is enough when every group's rows already arrive in strictly
-    increasing (step, timestamp) order, which is checked. Otherwise (out of
-    order, or two points at one (step, timestamp)): a full lexsort that also
-    orders by value (NaN last, as the points table sorts), so identical points
-    are adjacent and the rollup can drop them. None when already in order.
+    increasing (step, timestamp) order, which is checked. Next: batches of one
+    run that arrive out of order (a client keeps several batches in flight):
+    each batch's rows of a group are one sorted stretch, so ordering those
+    stretches by their first (step, timestamp) sorts the group unless two of
+    them overlap (checked again). Otherwise (overlap, or two points at one
+    (step, timestamp)): a full lexsort that also orders by value (NaN last,
+    as the points table sorts), so identical points are adjacent and the
+    rollup can drop them. None when already in order.
     """
     if len(group) < 2:
         return None
@@ -109,15 +114,39 @@ def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
         order = np.argsort(group.astype(np.uint16), kind="stable")
     else:
         order = np.argsort(group, kind="stable")
-    g, s, t = group[order], steps[order], ts[order]
-    same = g[1:] == g[:-1]
-    ds = s[1:] - s[:-1]
-    back = same & ((ds < 0) | ((ds == 0) & (t[1:] <= t[:-1])))
-    if back.any():
-        order = np.lexsort((canonical_values(values), ts, steps, group))
+    if _backwards(group[order], steps[order], ts[order]).any():
+        order = _order_stretches(order, group, steps, ts, batch)
+        if order is None:
+            return np.lexsort((canonical_values(values), ts, steps, group))
     if np.array_equal(order, np.arange(len(order))):
         return None
     return order
+
+
+def _backwards(g: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Where a row does not come strictly after the previous row of its group."""
+    ds = s[1:] - s[:-1]
+    return (g[1:] == g[:-1]) & ((ds < 0) | ((ds == 0) & (t[1:] <= t[:-1])))
+
+
+def _order_stretches(order: np.ndarray, group: np.ndarray, steps: np.ndarray,
+                     ts: np.ndarray, batch: np.ndarray) -> np.ndarray | None:
+    """`order` (sorted by group) with each group's per-batch stretches in step order.
+
+    None when that is not a strictly increasing order (stretches overlap).
+    """
+    g, s, t, b = group[order], steps[order], ts[order], batch[order]
+    if _backwards(g, s, t)[(b[1:] == b[:-1])].any():
+        return None  # a batch is not sorted within itself
+    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (b[1:] != b[:-1])])
+    lengths = np.diff(np.r_[starts, len(g)])
+    seg = np.lexsort((t[starts], s[starts], g[starts]))
+    # row positions of the stretches in their new order, without a Python loop
+    first = np.repeat(starts[seg] - np.r_[0, np.cumsum(lengths[seg])[:-1]], lengths[seg])
+    new = order[first + np.arange(len(g))]
+    if _backwards(group[new], steps[new], ts[new]).any():
+        return None
+    return new
 
 
 def _summary(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,

@@ -57,6 +57,7 @@ class ClientPool:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        self._chdb_path = dsn[len("chdb://"):] if urlparse(dsn).scheme == "chdb" else None
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Any] = []
@@ -69,6 +70,32 @@ class ClientPool:
             with self._lock:
                 self._all.append(client)
         return client
+
+    def insert_arrow(self, table: str, data: Any, settings: dict[str, Any]) -> None:
+        """Insert an Arrow table into `table` (a checked, qualified name).
+
+        On chDB the engine reads the table from this process's memory (the
+        `Python()` table function, one thread so the rows keep their order and
+        a presorted block is not sorted again). clickhouse-connect's insert_arrow
+        instead serializes it to Arrow IPC, writes that to a temporary file and
+        has the engine read and parse the file: 176 against 132 ns a point for
+        `metrics` in one measurement here. On a server: insert_arrow over HTTP.
+        """
+        if self._chdb_path is None:
+            self.get().insert_arrow(table, data, settings=settings)
+            return
+        conn = getattr(self._local, "chdb", None)
+        if conn is None:
+            import chdb  # noqa: PLC0415 - embedded extra, loaded lazily
+
+            conn = self._local.chdb = chdb.connect(self._chdb_path)
+            with self._lock:
+                self._all.append(conn)
+        cols = ", ".join(f"`{c}`" for c in data.column_names)
+        extra = "".join(f", {k} = {int(v)}" for k, v in settings.items())
+        # `Python(data)` names the local variable above: chDB looks it up in this frame.
+        conn.query(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM Python(data) "
+                   f"SETTINGS max_threads = 1, max_insert_threads = 1{extra}")
 
     def close(self) -> None:
         with self._lock:
