@@ -114,8 +114,10 @@ def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
         order = np.argsort(group.astype(np.uint16), kind="stable")
     else:
         order = np.argsort(group, kind="stable")
-    if _backwards(group[order], steps[order], ts[order]).any():
-        order = _order_stretches(order, group, steps, ts, batch)
+    g, s, t = group[order], steps[order], ts[order]
+    ok = _after(g[1:], s[1:], t[1:], g[:-1], s[:-1], t[:-1])
+    if not ok.all():
+        order = _order_stretches(order, g, s, t, batch[order], ok)
         if order is None:
             return np.lexsort((canonical_values(values), ts, steps, group))
     if np.array_equal(order, np.arange(len(order))):
@@ -123,30 +125,34 @@ def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
     return order
 
 
-def _backwards(g: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Where a row does not come strictly after the previous row of its group."""
-    ds = s[1:] - s[:-1]
-    return (g[1:] == g[:-1]) & ((ds < 0) | ((ds == 0) & (t[1:] <= t[:-1])))
+def _after(g: np.ndarray, s: np.ndarray, t: np.ndarray, pg: np.ndarray, ps: np.ndarray,
+           pt: np.ndarray) -> np.ndarray:
+    """Whether each row (g, s, t) comes strictly after (pg, ps, pt) or starts a new group."""
+    return (g != pg) | (s > ps) | ((s == ps) & (t > pt))
 
 
-def _order_stretches(order: np.ndarray, group: np.ndarray, steps: np.ndarray,
-                     ts: np.ndarray, batch: np.ndarray) -> np.ndarray | None:
-    """`order` (sorted by group) with each group's per-batch stretches in step order.
+def _order_stretches(order: np.ndarray, g: np.ndarray, s: np.ndarray, t: np.ndarray,
+                     b: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
+    """`order` with each group's per-batch stretches moved into step order.
 
-    None when that is not a strictly increasing order (stretches overlap).
+    g, s, t, b: the rows in `order`; ok: `_after` of each row against the one
+    before. None unless every batch is in order within itself and the
+    stretches of a group do not overlap (checked per stretch, not per row).
     """
-    g, s, t, b = group[order], steps[order], ts[order], batch[order]
-    if _backwards(g, s, t)[(b[1:] == b[:-1])].any():
+    new_stretch = (g[1:] != g[:-1]) | (b[1:] != b[:-1])
+    if not (ok | new_stretch).all():
         return None  # a batch is not sorted within itself
-    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (b[1:] != b[:-1])])
-    lengths = np.diff(np.r_[starts, len(g)])
+    starts = np.flatnonzero(np.r_[True, new_stretch])
+    ends = np.r_[starts[1:], len(g)] - 1
     seg = np.lexsort((t[starts], s[starts], g[starts]))
+    first, last = starts[seg], ends[seg]
+    if not _after(g[first[1:]], s[first[1:]], t[first[1:]],
+                  g[last[:-1]], s[last[:-1]], t[last[:-1]]).all():
+        return None  # stretches of one group overlap
+    lengths = last - first + 1
     # row positions of the stretches in their new order, without a Python loop
-    first = np.repeat(starts[seg] - np.r_[0, np.cumsum(lengths[seg])[:-1]], lengths[seg])
-    new = order[first + np.arange(len(g))]
-    if _backwards(group[new], steps[new], ts[new]).any():
-        return None
-    return new
+    shift = np.repeat(first - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return order[shift + np.arange(len(g))]
 
 
 def _summary(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
