@@ -274,7 +274,7 @@ def main() -> int:
     ap.add_argument("--partitions", type=int, default=8, help="kafka mode: topic partitions")
     ap.add_argument("--writer-linger-ms", type=int, default=200, help="kafka mode")
     ap.add_argument("--writer-max-rows", type=int, default=500_000, help="kafka mode")
-    ap.add_argument("--compression", default="zstd",
+    ap.add_argument("--compression", default="lz4",
                     help="kafka mode: producer compression (the product default)")
     ap.add_argument("--no-uvloop", action="store_true",
                     help="embedded mode: run the server on the default asyncio loop")

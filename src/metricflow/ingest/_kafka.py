@@ -25,6 +25,7 @@ from metricflow._wire import DecodedMetrics
 from metricflow.errors import ResourceExhausted, Unavailable
 from metricflow.ingest import _kafka_metrics as km
 from metricflow.ingest import _metrics as m
+from metricflow.ingest._kafka_codec import use_lz4_level
 from metricflow.ingest._kafka_config import KafkaSinkConfig, TopicConfig, compression_arg
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,8 @@ class KafkaSink:
         from aiokafka import AIOKafkaProducer  # noqa: PLC0415 - server extra
 
         c = self.config
+        if c.compression == "lz4":
+            use_lz4_level(c.lz4_level)
         return AIOKafkaProducer(
             bootstrap_servers=c.topic.bootstrap, acks="all", enable_idempotence=True,
             compression_type=compression_arg(c.compression), linger_ms=c.linger_ms,

@@ -95,7 +95,8 @@ class ClientPool:
         extra = "".join(f", {k} = {int(v)}" for k, v in settings.items())
         # `Python(data)` names the local variable above: chDB looks it up in this frame.
         conn.query(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM Python(data) "
-                   f"SETTINGS max_threads = 1, max_insert_threads = 1{extra}")
+                   f"SETTINGS max_threads = 1, max_insert_threads = 1, "
+                   f"schema_inference_make_columns_nullable = 0{extra}")
 
     def close(self) -> None:
         with self._lock:
