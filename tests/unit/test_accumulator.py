@@ -11,18 +11,20 @@ from metricflow.client._accumulator import POINT_BYTES, ROW_BYTES, Accumulator, 
 from metricflow.errors import InvalidArgument
 
 
-def test_drain_expands_rows_and_keeps_order():
+def test_drain_expands_rows_and_groups_points_by_key_in_logging_order():
     acc = Accumulator(1 << 20, 1000, 1.0)
-    acc.append("r1", {"a": 1.0, "b": 2.0}, 0, 100)
+    acc.append("r1", {"b": 2.0, "a": 1.0}, 0, 100)
     acc.append("r1", {"a": 3.0, "b": 4.0}, 1, 200)
     acc.append("r1", {"c": 5.0}, 2, 300)
+    acc.append("r1", {"b": 6.0}, 1, 250)  # the same step again, logged later
     acc.append("r2", {"a": float("nan")}, 7, 400)
     batches = {b.run_id: b for b in acc.drain()}
     b = batches["r1"]
-    assert [b.keys[i] for i in b.key_index] == ["a", "b", "a", "b", "c"]
-    assert b.steps.tolist() == [0, 0, 1, 1, 2]
-    assert b.timestamps.tolist() == [100, 100, 200, 200, 300]
-    assert b.values.tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    # keys in first-logged order (b, a, c); each key's points as they were logged
+    assert [b.keys[i] for i in b.key_index] == ["b", "b", "b", "a", "a", "c"]
+    assert b.steps.tolist() == [0, 1, 1, 0, 1, 2]
+    assert b.timestamps.tolist() == [100, 200, 250, 100, 200, 300]
+    assert b.values.tolist() == [2.0, 4.0, 6.0, 1.0, 3.0, 5.0]
     assert math.isnan(batches["r2"].values[0])
     assert acc.drain() == []
 
@@ -81,7 +83,12 @@ def test_drain_splits_busy_runs_and_keeps_byte_accounting_exact():
     batches = acc.drain()
     assert [len(b.values) for b in batches] == [1000, 1000, 500]
     assert sum(b.nbytes for b in batches) == used
-    assert np.concatenate([b.steps for b in batches]).tolist() == [
+    # each batch grouped by key, each key's steps in order; nothing lost or repeated
+    for b in batches:
+        assert not (np.diff(b.key_index) < 0).any()
+        for k in np.unique(b.key_index):
+            assert not (np.diff(b.steps[b.key_index == k]) <= 0).any()
+    assert sorted(np.concatenate([b.steps for b in batches]).tolist()) == [
         s for s in range(250) for _ in range(10)]
     for b in batches:
         acc.release(b.nbytes)

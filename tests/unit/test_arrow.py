@@ -129,3 +129,31 @@ def test_overlapping_batches_still_sort_fully():
     t = build_insert([b1, b0])
     assert _rows(t) == _reference_order([b1, b0])
     assert [r[2] for r in _rows(t)] == [1, 5, 6, 6, 7, 9]
+
+
+def test_batches_grouped_by_key_are_ordered_without_sorting_rows(monkeypatch):
+    # What clients send: each batch's rows grouped by key, each key's steps in order.
+    rng = np.random.default_rng(9)
+    batches = []
+    for part in rng.permutation(5):
+        for run in ("r2", "r1"):
+            steps = np.tile(np.arange(part * 30, part * 30 + 30), 3)
+            kidx = np.repeat([2, 0, 1], 30)
+            batches.append(_batch(run, ["c", "a", "b"], kidx, steps, steps * 2,
+                                  rng.normal(size=90)))
+    sorts = []
+    real = np.argsort
+    monkeypatch.setattr(np, "argsort",
+                        lambda a, *x, **k: sorts.append(len(a)) or real(a, *x, **k))
+    t = build_insert(batches)
+    assert _rows(t) == _reference_order(batches)
+    assert max(sorts, default=0) < 90  # never a sort of all 900 rows
+
+
+def test_grouped_batches_that_overlap_still_sort_fully():
+    b1 = _batch("r", ["a", "b"], [0] * 10 + [1] * 10, list(range(0, 20, 2)) * 2,
+                [0] * 20, np.arange(20.0))
+    b0 = _batch("r", ["a", "b"], [0] * 10 + [1] * 10, list(range(1, 21, 2)) * 2,
+                [0] * 20, np.arange(20.0))
+    t = build_insert([b1, b0] * 3)  # also each point three times
+    assert _rows(t) == _reference_order([b1, b0] * 3)

@@ -177,8 +177,9 @@ class Accumulator:
                 nbytes = left if hi == n else (
                     (hi - lo) * POINT_BYTES + (hi - lo) * row_bytes // n)
                 left -= nbytes
-                out.append(DrainedBatch(rid, keys, key_index[lo:hi], steps[lo:hi],
-                                        timestamps[lo:hi], values[lo:hi], nbytes))
+                out.append(DrainedBatch(rid, keys, *_grouped_by_key(
+                    key_index[lo:hi], steps[lo:hi], timestamps[lo:hi], values[lo:hi]),
+                    nbytes))
         return out
 
     def release(self, nbytes: int) -> None:
@@ -210,3 +211,19 @@ class Accumulator:
             b = self._runs.get(run_id)
             if b is not None and not len(b.vals):
                 del self._runs[run_id]
+
+
+def _grouped_by_key(key_index: np.ndarray, steps: np.ndarray, timestamps: np.ndarray,
+                    values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The points of one batch grouped by key, each key's points in logging order.
+
+    Any order is valid on the wire; this one lets the writer order a batch's
+    points by moving a few long runs instead of sorting every point
+    (store/_arrow.py), work that every client does for its own points in its
+    sender thread rather than the shared writer for all of them.
+    """
+    if len(key_index) < 2 or not (key_index[1:] < key_index[:-1]).any():
+        return key_index, steps, timestamps, values
+    order = np.argsort(key_index.astype(np.uint16) if len(key_index) and
+                       int(key_index.max()) < 1 << 16 else key_index, kind="stable")
+    return key_index[order], steps[order], timestamps[order], values[order]

@@ -93,36 +93,50 @@ def _sorted_dictionary(names: list[str]) -> tuple[list[str], np.ndarray]:
     return [names[i] for i in order], rank
 
 
+_PROBE = 4096
+"""Rows looked at to guess whether the stretches are long (one group per 8+ rows)."""
+
+
 def _table_order(group: np.ndarray, n_groups: int, steps: np.ndarray,
                  ts: np.ndarray, values: np.ndarray, batch: np.ndarray) -> np.ndarray | None:
     """A permutation sorting rows by (group, step, timestamp, value).
 
-    Fast path: a stable sort by group alone (a radix sort when the groups fit
-    16 bits) is enough when every group's rows already arrive in strictly
-    increasing (step, timestamp) order, which is checked. Next: batches of one
-    run that arrive out of order (a client keeps several batches in flight):
-    each batch's rows of a group are one sorted stretch, so ordering those
-    stretches by their first (step, timestamp) sorts the group unless two of
-    them overlap (checked again). Otherwise (overlap, or two points at one
-    (step, timestamp)): a full lexsort that also orders by value (NaN last,
-    as the points table sorts), so identical points are adjacent and the
-    rollup can drop them. None when already in order.
+    The rows come as *stretches*: runs of one group and batch in increasing
+    (step, timestamp) order. Ordering whole stretches by their first (step,
+    timestamp) sorts the rows unless two stretches of a group overlap, which
+    is checked per stretch. Clients send each batch grouped by key, so a
+    group's rows are a few long stretches and this costs a pass over the rows.
+    Rows in many short stretches (keys interleaved) are first put in group
+    order by a stable sort (a radix sort when the groups fit 16 bits), which
+    leaves one stretch per group and batch; batches of a run that arrive out
+    of order (a client keeps several in flight) are then put right the same
+    way. Otherwise (overlap, or two points at one (step, timestamp)): a full
+    lexsort that also orders by value (NaN last, as the points table sorts),
+    so identical points are adjacent and the rollup can drop them. None when
+    already in order.
     """
-    if len(group) < 2:
+    n = len(group)
+    if n < 2:
         return None
+    head = group[:_PROBE]
+    if np.count_nonzero(head[1:] != head[:-1]) * 8 <= len(head):  # long stretches, likely
+        cut = _stretch_starts(group, batch, _ordered(group, steps, ts))
+        if len(cut) * 8 <= n:
+            pos = _stretch_order(cut, group, steps, ts)
+            if pos is not None:
+                return None if np.array_equal(pos, np.arange(n)) else pos
     if n_groups <= 1 << 16:
         order = np.argsort(group.astype(np.uint16), kind="stable")
     else:
         order = np.argsort(group, kind="stable")
     g, s, t = group[order], steps[order], ts[order]
-    ok = _after(g[1:], s[1:], t[1:], g[:-1], s[:-1], t[:-1])
+    ok = _ordered(g, s, t)
     if not ok.all():
-        order = _order_stretches(order, g, s, t, batch[order], ok)
-        if order is None:
+        pos = _stretch_order(_stretch_starts(g, batch[order], ok), g, s, t)
+        if pos is None:
             return np.lexsort((canonical_values(values), ts, steps, group))
-    if np.array_equal(order, np.arange(len(order))):
-        return None
-    return order
+        order = order[pos]
+    return None if np.array_equal(order, np.arange(n)) else order
 
 
 def _after(g: np.ndarray, s: np.ndarray, t: np.ndarray, pg: np.ndarray, ps: np.ndarray,
@@ -131,28 +145,33 @@ def _after(g: np.ndarray, s: np.ndarray, t: np.ndarray, pg: np.ndarray, ps: np.n
     return (g != pg) | (s > ps) | ((s == ps) & (t > pt))
 
 
-def _order_stretches(order: np.ndarray, g: np.ndarray, s: np.ndarray, t: np.ndarray,
-                     b: np.ndarray, ok: np.ndarray) -> np.ndarray | None:
-    """`order` with each group's per-batch stretches moved into step order.
+def _ordered(g: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """`_after` of each row but the first against the row before it."""
+    return _after(g[1:], s[1:], t[1:], g[:-1], s[:-1], t[:-1])
 
-    g, s, t, b: the rows in `order`; ok: `_after` of each row against the one
-    before. None unless every batch is in order within itself and the
-    stretches of a group do not overlap (checked per stretch, not per row).
+
+def _stretch_starts(g: np.ndarray, b: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """First row of each stretch: a new group or batch, or a row not after the previous."""
+    return np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (b[1:] != b[:-1]) | ~ok])
+
+
+def _stretch_order(starts: np.ndarray, g: np.ndarray, s: np.ndarray,
+                   t: np.ndarray) -> np.ndarray | None:
+    """Row positions that put the stretches in (group, step, timestamp) order.
+
+    None when two stretches of one group overlap (then no order of stretches
+    sorts the rows).
     """
-    new_stretch = (g[1:] != g[:-1]) | (b[1:] != b[:-1])
-    if not (ok | new_stretch).all():
-        return None  # a batch is not sorted within itself
-    starts = np.flatnonzero(np.r_[True, new_stretch])
     ends = np.r_[starts[1:], len(g)] - 1
     seg = np.lexsort((t[starts], s[starts], g[starts]))
     first, last = starts[seg], ends[seg]
     if not _after(g[first[1:]], s[first[1:]], t[first[1:]],
                   g[last[:-1]], s[last[:-1]], t[last[:-1]]).all():
-        return None  # stretches of one group overlap
+        return None
     lengths = last - first + 1
-    # row positions of the stretches in their new order, without a Python loop
+    # each row's position, stretch by stretch, without a Python loop
     shift = np.repeat(first - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-    return order[shift + np.arange(len(g))]
+    return shift + np.arange(len(g))
 
 
 def _summary(run_code: np.ndarray, key_code: np.ndarray, group: np.ndarray,
