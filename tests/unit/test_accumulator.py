@@ -88,8 +88,9 @@ def test_drain_splits_busy_runs_and_keeps_byte_accounting_exact():
         assert not (np.diff(b.key_index) < 0).any()
         for k in np.unique(b.key_index):
             assert not (np.diff(b.steps[b.key_index == k]) <= 0).any()
-    assert sorted(np.concatenate([b.steps for b in batches]).tolist()) == [
-        s for s in range(250) for _ in range(10)]
+    got = sorted((b.keys[k], int(s), int(t), float(v)) for b in batches
+                 for k, s, t, v in zip(b.key_index, b.steps, b.timestamps, b.values))
+    assert got == sorted((f"k{i}", s, s, float(s)) for s in range(250) for i in range(10))
     for b in batches:
         acc.release(b.nbytes)
     assert acc.used_bytes == 0

@@ -157,3 +157,35 @@ def test_grouped_batches_that_overlap_still_sort_fully():
                 [0] * 20, np.arange(20.0))
     t = build_insert([b1, b0] * 3)  # also each point three times
     assert _rows(t) == _reference_order([b1, b0] * 3)
+
+
+def test_table_order_matches_a_full_sort_on_random_shapes():
+    # Random batches: grouped or interleaved keys, shuffled, overlapping, tied,
+    # repeated, negative steps; the rows must come out exactly as a full sort.
+    rng = np.random.default_rng(2024)
+    for case in range(300):
+        batches = []
+        for _ in range(rng.integers(1, 6)):
+            n = int(rng.integers(1, 60))
+            keys = ["a", "b", "c", "d"][: rng.integers(1, 5)]
+            kidx = rng.integers(0, len(keys), n)
+            start = int(rng.integers(-50, 50))
+            steps = start + np.cumsum(rng.integers(0, 3, n))
+            if rng.random() < 0.5:
+                order = np.argsort(kidx, kind="stable")
+                kidx, steps = kidx[order], steps[order]
+            ts = steps * 10 + rng.integers(0, 2, n)
+            vals = rng.choice([0.5, -1.0, np.nan, 2.0], n)
+            batches.append(_batch(f"r{rng.integers(0, 3)}", keys, kidx, steps, ts, vals))
+        if rng.random() < 0.3:
+            batches.append(batches[0])  # a replay in the same insert
+        got = _rows(build_insert(batches))
+        want = sorted(
+            ((b.run_id, b.keys[k], int(s), int(t), float(v))
+             for b in batches
+             for k, s, t, v in zip(b.key_index, b.steps, b.timestamps, b.values)),
+            key=lambda r: (r[0], r[1], r[2], r[3], math.isnan(r[4]),
+                           0.0 if math.isnan(r[4]) else r[4]))
+        assert len(got) == len(want), case
+        for g, w in zip(got, want):
+            assert g[:4] == w[:4] and (g[4] == w[4] or math.isnan(g[4]) and math.isnan(w[4])), case

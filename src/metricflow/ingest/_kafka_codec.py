@@ -18,8 +18,6 @@ import functools
 import importlib
 from typing import Any
 
-LZ4_FAST = 1
-
 _BUILDERS = ("aiokafka.record.default_records", "aiokafka.record._crecords.default_records")
 
 

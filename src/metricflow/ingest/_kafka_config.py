@@ -21,6 +21,8 @@ KAFKA_REPLICATION = EnvVar("METRICFLOW_KAFKA_REPLICATION", int, 1,
                            "Replication factor when the topic is created (3 in production).")
 KAFKA_COMPRESSION = EnvVar("METRICFLOW_KAFKA_COMPRESSION", str, "lz4",
                            "Producer compression: lz4, zstd, gzip, snappy or none.")
+KAFKA_LZ4_LEVEL = EnvVar("METRICFLOW_KAFKA_LZ4_LEVEL", int, 1,
+                         "Producer lz4 level, 1 (fast) to 16 (aiokafka's own: 9).")
 KAFKA_INFLIGHT_MB = EnvVar("METRICFLOW_KAFKA_INFLIGHT_MB", int, 256,
                            "Bound of produced-but-unacked bytes per ingest node.")
 WRITER_GROUP = EnvVar("METRICFLOW_WRITER_GROUP", str, "metricflow-writer",

@@ -3,11 +3,12 @@
 Buckets split [step_lo, step_hi] into N step ranges:
 - narrow buckets (under 4 blocks of 256 steps) are equal:
   bucket = floor((step - step_lo) * N / (step_hi - step_lo + 1));
-- wider buckets are whole blocks: with b = step >> 8 and B the number of
-  blocks from step_lo's to step_hi's, bucket = floor((b - (step_lo >> 8)) * N / B),
-  so widths differ by at most one block (a quarter of the narrowest such
-  bucket, under 3% for 40-block buckets) and no bucket edge splits a block
-  of the rollup (query/_rollup_read.py `aligned`).
+- wider buckets (and no Int64 overflow) are whole blocks: with b = step >> 8
+  and B the number of blocks from step_lo's to step_hi's,
+  bucket = floor((b - (step_lo >> 8)) * N / B), so no bucket edge splits a
+  block of the rollup (query/_rollup_read.py `aligned`). Bucket spans differ
+  by at most one block, except that the first and last bucket lose the part
+  of their end block outside [step_lo, step_hi].
 Every bucket reports its point count, first/last step, min, max, avg and last value.
 
 NaN and Inf (documented in docs/query.md):

@@ -72,9 +72,10 @@ def aligned(lo: int, hi: int, n: int) -> bool:
     Wide buckets are whole blocks: bucket = (block - block(lo)) * N // blocks
     in range (`bucket_of`), so no block is split between two buckets and the
     rollup never has to unpack points for a bucket edge; only the blocks that
-    hold lo and hi may be cut. Widths differ by at most one block (256
-    steps), i.e. by at most 1/MIN_BUCKET_BLOCKS. Narrower buckets are N equal
-    step ranges, floor((step - lo) * N / (hi - lo + 1)), computed raw.
+    hold lo and hi may be cut. Buckets span whole numbers of blocks that
+    differ by at most one (the first and last bucket also lose the part of
+    their end block outside [lo, hi]). Narrower buckets are N equal step
+    ranges, floor((step - lo) * N / (hi - lo + 1)), computed raw.
     """
     width = hi - lo + 1
     return width * n < 2**62 and width >= MIN_BUCKET_BLOCKS * n * (1 << ROLLUP_SHIFT)

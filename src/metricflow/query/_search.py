@@ -74,6 +74,7 @@ class RunSearch:
         keyed = terms[0].field.kind != "attributes"
         self._unfiled = unfiled_keys(self.client, self.db)
         ids: list[str] = []
+        seen: set[str] = set()
         last: tuple[int, list[Any]] | None = None
         phases = (1, 2) if keyed else (1,)
         for ph in phases:
@@ -83,7 +84,11 @@ class RunSearch:
             plan = self._plan(scope, tree, terms, ph, after if ph == phase else None, want)
             rows = self.client.query(plan.sql, parameters=plan.params).result_rows
             for row in rows[:limit - len(ids)]:
-                ids.append(f"{int(row[0]):032x}")
+                rid = f"{int(row[0]):032x}"
+                if rid in seen:  # a key got rows under '' after unfiled_keys was read
+                    continue
+                seen.add(rid)
+                ids.append(rid)
                 last = (ph, [_jsonable(v) for v in row[1:]])
             if len(rows) >= want:
                 break

@@ -251,6 +251,7 @@ def _ingest(args: argparse.Namespace) -> int:
             log.warning("ingest: auth is on without --clickhouse; only runs created through "
                         "this node can be authorized for writes")
         sink = KafkaSink(KafkaSinkConfig(topic=_topic(args), compression=args.compression,
+                                         lz4_level=args.lz4_level,
                                          max_inflight_bytes=args.inflight_mb * 2**20,
                                          request_timeout_ms=args.produce_timeout_ms))
         await sink.start()
@@ -556,6 +557,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     add_security_args(p)
     p.add_argument("--compression", default=kc.KAFKA_COMPRESSION.get(),
                    help=kc.KAFKA_COMPRESSION.doc)
+    p.add_argument("--lz4-level", type=int, default=kc.KAFKA_LZ4_LEVEL.get(),
+                   help=kc.KAFKA_LZ4_LEVEL.doc)
     p.add_argument("--inflight-mb", type=int, default=kc.KAFKA_INFLIGHT_MB.get(),
                    help=kc.KAFKA_INFLIGHT_MB.doc)
     p.add_argument("--produce-timeout-ms", type=int, default=15_000,

@@ -31,12 +31,10 @@ class InsertTables:
 def build_insert(batches: Sequence[DecodedMetrics]) -> InsertTables:
     """Concatenate batches (of any runs) into single-chunk Arrow tables.
 
-    Rows come out sorted by (run_id, key) and, within a (run, key), by
-    (step, timestamp) whenever the batches were (the usual case: a client logs
-    steps in order). ClickHouse checks whether an insert block is already in
-    table order and then skips its own sort, which is most of the insert cost
-    of the points table. Correctness never depends on it: an unsorted block is
-    sorted by ClickHouse as before.
+    Rows come out sorted in table order, (run_id, key, step, timestamp,
+    value) (`_table_order`): the summary and rollup rows are built from that
+    order, and ClickHouse, which checks whether an insert block is already
+    sorted, skips its own sort (most of the insert cost of the points table).
     """
     global_keys: dict[str, int] = {}
     run_ids: dict[str, int] = {}

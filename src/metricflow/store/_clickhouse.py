@@ -1,7 +1,9 @@
 """Open clickhouse-connect clients for a data-plane DSN.
 
 `chdb:///abs/path` runs ClickHouse in-process (embedded default);
-`http(s)://host:port` talks to a ClickHouse server. Same client API, same SQL.
+`http(s)://host:port` talks to a ClickHouse server. Same client API, same SQL,
+except Arrow inserts on chDB, which go to the engine directly
+(`ClientPool.insert_arrow`).
 """
 
 from __future__ import annotations
@@ -48,16 +50,19 @@ def connect(dsn: str, **settings: Any) -> Any:
 
 
 class ClientPool:
-    """One clickhouse-connect client per thread on the same DSN.
+    """One clickhouse-connect client (and on chDB one engine handle) per thread.
 
     chDB sessions must not be shared between threads that run queries at the
-    same time, so each thread gets its own client; the clients share the one
-    data directory the process owns.
+    same time, so each thread gets its own; they share the one data directory
+    the process owns.
     """
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._chdb_path = dsn[len("chdb://"):] if urlparse(dsn).scheme == "chdb" else None
+        # chDB takes one engine path per process and compares it literally:
+        # resolve it as clickhouse-connect does (symlinks, trailing slash).
+        self._chdb_path = (os.path.realpath(dsn[len("chdb://"):])
+                           if urlparse(dsn).scheme == "chdb" else None)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Any] = []

@@ -104,7 +104,8 @@ class MetricStore:
 
         ClickHouse's default merge selector (base 5) rewrote every point about
         twice within seconds of a burst of 250k-point inserts (all CPU the writer
-        then lacks); base 10 merges wider, fewer times (measured in docs/operations.md).
+        then lacks); base 10 merges wider, fewer times (figures in docs/operations.md,
+        "Merges").
         Set by ALTER only where the setting exists (recent servers, chDB), so
         the DDL itself stays valid on older servers.
         """
@@ -135,6 +136,11 @@ class MetricStore:
         if "offs" in cols:
             self.client.command(f"ALTER TABLE {self.db}.metric_rollup DROP COLUMN IF EXISTS "
                                 "offs, DROP COLUMN IF EXISTS vals")
+        ddl = self.client.query(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
+            "AND name = 'metric_rollup' AND engine LIKE '%MergeTree'",
+            parameters={"db": self.db}).result_rows
+        if ddl and "max_compress_block_size = 65536" in ddl[0][0]:  # the packed-points era
             self.client.command(f"ALTER TABLE {self.db}.metric_rollup RESET SETTING "
                                 "min_compress_block_size, max_compress_block_size")
 

@@ -3,9 +3,10 @@
     python _writer_launcher.py <control-dir> writer --kafka ... --clickhouse chdb:///...
 
 This is the real `metricflow` CLI and the real chDB store; the only change is
-at the store's client boundary. While `<control-dir>/outage` exists, every
-store call raises clickhouse-connect's OperationalError, which is what a
-refused or reset connection to a ClickHouse server raises. While
+at the store's client boundary (its clients and its Arrow inserts). While
+`<control-dir>/outage` exists, every store call raises clickhouse-connect's
+OperationalError, which is what a refused or reset connection to a
+ClickHouse server raises. While
 `<control-dir>/slow` exists, each metric insert first sleeps the seconds
 written in it (a writer that drains slower than clients send).
 
@@ -22,17 +23,27 @@ import time
 
 from clickhouse_connect.driver.exceptions import OperationalError
 
-from metricflow.store import _metric_store
+from metricflow.store import _clickhouse, _metric_store
 
 CONTROL = sys.argv[1]
 _client = _metric_store.MetricStore.client
 _insert = _metric_store.MetricStore.insert_metrics
+_insert_arrow = _clickhouse.ClientPool.insert_arrow
+
+
+def _check_outage() -> None:
+    if os.path.exists(os.path.join(CONTROL, "outage")):
+        raise OperationalError("simulated outage: connection to ClickHouse refused")
 
 
 def _faulty_client(self: _metric_store.MetricStore) -> object:
-    if os.path.exists(os.path.join(CONTROL, "outage")):
-        raise OperationalError("simulated outage: connection to ClickHouse refused")
+    _check_outage()
     return _client.fget(self)  # type: ignore[attr-defined]
+
+
+def _faulty_insert_arrow(self: _clickhouse.ClientPool, *args: object) -> None:
+    _check_outage()  # the chDB insert path does not go through the client
+    _insert_arrow(self, *args)  # type: ignore[arg-type]
 
 
 def _slow_insert(self: _metric_store.MetricStore, tables: object) -> None:
@@ -45,6 +56,7 @@ def _slow_insert(self: _metric_store.MetricStore, tables: object) -> None:
 
 
 _metric_store.MetricStore.client = property(_faulty_client)  # type: ignore[assignment]
+_clickhouse.ClientPool.insert_arrow = _faulty_insert_arrow  # type: ignore[method-assign]
 _metric_store.MetricStore.insert_metrics = _slow_insert  # type: ignore[method-assign]
 
 if __name__ == "__main__":

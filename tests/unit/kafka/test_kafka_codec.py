@@ -50,3 +50,20 @@ def test_bad_levels_are_refused() -> None:
         use_lz4_level(0)
     with pytest.raises(InvalidArgument, match="lz4_level"):
         KafkaSinkConfig(lz4_level=17)
+
+
+def test_the_sink_sets_the_level_of_its_producer(monkeypatch, restore_level) -> None:
+    import asyncio
+
+    from metricflow.ingest import _kafka
+
+    levels = []
+    monkeypatch.setattr(_kafka, "use_lz4_level", levels.append)
+
+    async def make() -> None:
+        for comp in ("lz4", "zstd"):
+            sink = _kafka.KafkaSink(KafkaSinkConfig(compression=comp, lz4_level=3))
+            await sink._new_producer().stop()  # noqa: SLF001 - never started
+
+    asyncio.run(make())
+    assert levels == [3]

@@ -250,15 +250,22 @@ def test_packed_points_of_an_old_rollup_are_dropped(chdb_dsn) -> None:
             min_value Float64, max_value Float64, last_value Float64, offs Array(UInt8),
             vals Array(Float64))
         ENGINE = ReplacingMergeTree PRIMARY KEY (run_id, key, block)
-        ORDER BY (run_id, key, block, first_step, first_ts, ident)""")
+        ORDER BY (run_id, key, block, first_step, first_ts, ident)
+        SETTINGS index_granularity_bytes = 16384, min_compress_block_size = 16384,
+                 max_compress_block_size = 65536""")
     rid = new_run(store)
     steps = np.arange(20 * BLOCK, dtype=np.int64)
     insert(store, batch(rid, steps, steps, steps * 0.5))  # rows without offs/vals
     store.ensure_schema()
+    store.ensure_schema()  # idempotent
     cols = {r[0] for r in store.client.query(
         "SELECT name FROM system.columns WHERE database = {d:String} AND "
         "table = 'metric_rollup'", parameters={"d": db}).result_rows}
     assert not {"offs", "vals"} & cols and "sum_finite" in cols
+    ddl = store.client.query("SELECT create_table_query FROM system.tables WHERE "
+                             "database = {d:String} AND name = 'metric_rollup'",
+                             parameters={"d": db}).result_rows[0][0]
+    assert "compress_block_size" not in ddl
     (s,) = downsample(store.client, db, [rid], "loss", 4, 5, 20 * BLOCK - 1)
     assert int(s.count.sum()) == 20 * BLOCK - 5
     store.client.command(f"DROP DATABASE {db}")

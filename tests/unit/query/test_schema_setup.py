@@ -8,6 +8,7 @@ import numpy as np
 from querydata import insert_points
 
 from metricflow.query._core import QueryCore
+from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import RunInfo
 
 
@@ -96,3 +97,19 @@ def test_per_run_tables_of_an_old_data_dir_get_small_compressed_blocks(store) ->
     for t in ("runs", "params", "tags", "metric_summary"):
         assert "max_compress_block_size = 16384" in ddl[t], t
     assert store.get_tags([rid])[rid] == {"team": "a"}  # data kept
+
+
+def test_a_store_reached_through_a_symlink_or_trailing_slash_inserts(chdb_dsn, tmp_path) -> None:
+    # chDB takes one engine path per process, compared literally: the direct
+    # insert handles must resolve the path the way the clients do.
+    real = chdb_dsn[len("chdb://"):]
+    link = tmp_path / "alias"
+    link.symlink_to(real)
+    rid = uuid.uuid4().hex
+    for dsn in (f"chdb://{link}", f"chdb://{real}/"):
+        s = MetricStore(dsn, f"q_{uuid.uuid4().hex[:10]}")
+        s.ensure_schema()
+        insert_points(s, rid, "loss", np.arange(3), np.arange(3), np.array([1.0, 2.0, 3.0]))
+        assert s.count_points([rid])[0] == 3
+        s.client.command(f"DROP DATABASE {s.db}")
+        s.close()
