@@ -29,6 +29,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from metricflow.ingest._kafka_config import WriterConfig  # noqa: E402 - after the path
+
 
 def _worker(uri: str, parent_run_id: str, experiment_id: str, idx: int, keys: int,
             points: int, buffer_mb: int, go: mp.Event, out: mp.Queue) -> None:
@@ -273,7 +275,8 @@ def main() -> int:
     ap.add_argument("--linger-ms", type=float, default=100.0)
     ap.add_argument("--partitions", type=int, default=8, help="kafka mode: topic partitions")
     ap.add_argument("--writer-linger-ms", type=int, default=200, help="kafka mode")
-    ap.add_argument("--writer-max-rows", type=int, default=500_000, help="kafka mode")
+    ap.add_argument("--writer-max-rows", type=int, default=WriterConfig.max_rows,
+                    help="kafka mode (default: the writer's own)")
     ap.add_argument("--compression", default="lz4",
                     help="kafka mode: producer compression (the product default)")
     ap.add_argument("--no-uvloop", action="store_true",
