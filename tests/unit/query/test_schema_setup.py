@@ -113,3 +113,35 @@ def test_a_store_reached_through_a_symlink_or_trailing_slash_inserts(chdb_dsn, t
         assert s.count_points([rid])[0] == 3
         s.client.command(f"DROP DATABASE {s.db}")
         s.close()
+
+
+def test_concurrent_arrow_inserts_from_threads_keep_their_own_data(store) -> None:
+    # chDB resolves Python(data) by variable name; with one session shared by
+    # threads it has read another thread's table (SERVICES.md). Each thread
+    # has its own handle here: every run must hold exactly its own points.
+    import threading
+
+    from metricflow._wire import DecodedMetrics
+    from metricflow.store._arrow import build_insert
+
+    runs = [uuid.uuid4().hex for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for part in range(25):
+                steps = np.arange(part * 200, part * 200 + 200, dtype=np.int64)
+                store.insert_metrics(build_insert([DecodedMetrics(
+                    runs[i], ("loss",), np.zeros(200, np.int32), steps, steps,
+                    np.full(200, float(i + 1)))]))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, r in enumerate(runs):
+        assert store.count_points([r]) == (5000, 5000.0 * (i + 1))
