@@ -30,8 +30,6 @@ _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "sta
 # each key once, and reading it without the merge step is exact (and cheaper).
 _FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 _INSERT_SETTINGS = {"optimize_on_insert": 0}
-MERGE_TUNED_TABLES = ("metrics", "metric_rollup")
-MERGE_SELECTOR_BASE = 10
 # Params keep the first value written: a larger version wins in
 # ReplacingMergeTree, so the version counts down as time goes on.
 _PARAM_VERSION_BASE = (1 << 63) - 1
@@ -79,7 +77,6 @@ class MetricStore:
         backfill(self.client, self.db, missing)
         self._upgrade_point_read_settings()
         self._drop_packed_rollup_points()
-        self._tune_merges()
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
         )
@@ -98,29 +95,6 @@ class MetricStore:
         for name, ddl in rows:
             if "min_compress_block_size" not in ddl:
                 self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING {settings}")
-
-    def _tune_merges(self) -> None:
-        """Merge the point tables' parts in wider steps, where the server supports it.
-
-        ClickHouse's default merge selector (base 5) rewrote every point about
-        twice within seconds of a burst of 250k-point inserts (all CPU the writer
-        then lacks); base 10 merges wider, fewer times (figures in docs/operations.md,
-        "Merges").
-        Set by ALTER only where the setting exists (recent servers, chDB), so
-        the DDL itself stays valid on older servers.
-        """
-        if not self.client.query(
-                "SELECT count() FROM system.merge_tree_settings WHERE name = 'merge_selector_base'"
-                ).result_rows[0][0]:
-            return
-        rows = self.client.query(
-            "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} "
-            "AND name IN {t:Array(String)} AND engine LIKE '%MergeTree'",
-            parameters={"db": self.db, "t": list(MERGE_TUNED_TABLES)}).result_rows
-        for name, ddl in rows:
-            if "merge_selector_base" not in ddl:
-                self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING "
-                                    f"merge_selector_base = {MERGE_SELECTOR_BASE}")
 
     def _drop_packed_rollup_points(self) -> None:
         """Drop the per-block point copies older data dirs keep in metric_rollup (unread).
