@@ -117,10 +117,9 @@ class WriterConfig:
     """Insert once this many points are pending.
 
     Each insert has a fixed cost (three inserts and two views in ClickHouse,
-    new parts that are merged later). In the Kafka load test a writer behind
-    by seconds used 1.9-2.2 CPU s for 8M points with 1M-point inserts against
-    2.7-3.3 s with 500k (docs/operations.md); at low rates `linger_ms` cuts
-    inserts much smaller anyway."""
+    new parts that are merged later), so a writer that is behind drains faster
+    with larger inserts (figures in docs/operations.md); at low rates
+    `linger_ms` cuts inserts much smaller anyway."""
     max_bytes: int = 64 * 1024 * 1024
     """Insert once this many value bytes are pending; bounds the writer's memory."""
     linger_ms: int = 200
