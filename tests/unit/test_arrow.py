@@ -102,18 +102,28 @@ def _reference_order(batches):
     return sorted(rows, key=lambda r: (r[0].encode(), r[1].encode(), r[2], r[3], r[4]))
 
 
+def _shuffled_batches(parts: int, width: int, grouped: bool) -> list:
+    """Two runs' batches of `width` steps x 3 keys, the batches in shuffled order;
+    rows interleave the keys per step, or (`grouped`) come key by key."""
+    rng = np.random.default_rng(parts)
+    out = []
+    for part in rng.permutation(parts):
+        for run in ("r2", "r1"):
+            span = np.arange(part * width, part * width + width)
+            if grouped:
+                steps, kidx = np.tile(span, 3), np.repeat([2, 0, 1], width)
+            else:
+                steps, kidx = np.repeat(span, 3), np.tile([2, 0, 1], width)
+            out.append(_batch(run, ["c", "a", "b"], kidx, steps, steps * 2,
+                              rng.normal(size=3 * width)))
+    return out
+
+
 def test_batches_of_a_run_that_arrive_out_of_order_are_put_in_step_order(monkeypatch):
     # A client keeps several batches in flight, so a run's batches can reach the
     # log out of order: each is sorted and they do not overlap, so the rows are
     # ordered by moving whole stretches, without the full lexsort.
-    rng = np.random.default_rng(5)
-    batches = []
-    for part in rng.permutation(6):
-        for run in ("r2", "r1"):
-            steps = np.repeat(np.arange(part * 20, part * 20 + 20), 3)
-            kidx = np.tile([2, 0, 1], 20)
-            batches.append(_batch(run, ["c", "a", "b"], kidx, steps, steps * 2,
-                                  rng.normal(size=60)))
+    batches = _shuffled_batches(parts=6, width=20, grouped=False)
     calls = []  # the stretch sort lexsorts the few stretches, never all rows
     real = np.lexsort
     monkeypatch.setattr(np, "lexsort",
@@ -133,14 +143,7 @@ def test_overlapping_batches_still_sort_fully():
 
 def test_batches_grouped_by_key_are_ordered_without_sorting_rows(monkeypatch):
     # What clients send: each batch's rows grouped by key, each key's steps in order.
-    rng = np.random.default_rng(9)
-    batches = []
-    for part in rng.permutation(5):
-        for run in ("r2", "r1"):
-            steps = np.tile(np.arange(part * 30, part * 30 + 30), 3)
-            kidx = np.repeat([2, 0, 1], 30)
-            batches.append(_batch(run, ["c", "a", "b"], kidx, steps, steps * 2,
-                                  rng.normal(size=90)))
+    batches = _shuffled_batches(parts=5, width=30, grouped=True)
     sorts = []
     real = np.argsort
     monkeypatch.setattr(np, "argsort",
