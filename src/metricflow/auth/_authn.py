@@ -52,10 +52,14 @@ class RateLimiter:
             return
         now = time.monotonic()
         with self._lock:
-            level, last = self._buckets.get(key, (self.burst, now))
-            level = min(self.burst, level + (now - last) * self.rate)
+            level = self._level(key, now)
         if level < 1.0:
             self._exhausted((1.0 - level) / self.rate)
+
+    def _level(self, key: str, now: float) -> float:
+        """Tokens in `key`'s bucket at `now` (caller holds the lock)."""
+        level, last = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, level + (now - last) * self.rate)
 
     def _exhausted(self, wait: float) -> None:
         raise ResourceExhausted(
@@ -68,8 +72,7 @@ class RateLimiter:
             return
         now = time.monotonic()
         with self._lock:
-            level, last = self._buckets.get(key, (self.burst, now))
-            level = min(self.burst, level + (now - last) * self.rate)
+            level = self._level(key, now)
             if level < cost:
                 self._buckets[key] = (level, now)
                 self._exhausted((cost - level) / self.rate)

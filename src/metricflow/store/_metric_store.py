@@ -75,46 +75,36 @@ class MetricStore:
         for stmt in stmts[1:] + [s.strip().replace("{db}", self.db) for s in QUERY_DDL]:
             self.client.command(stmt)
         backfill(self.client, self.db, missing)
-        self._upgrade_point_read_settings()
-        self._drop_packed_rollup_points()
+        self._upgrade_old_tables(self._merge_tree_ddl())
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
         )
 
-    def _upgrade_point_read_settings(self) -> None:
-        """Give per-run tables of an older data dir their lookup-friendly block sizes.
-
-        Only parts written afterwards (inserts, merges) get the new blocks;
-        `OPTIMIZE TABLE ... FINAL` rewrites the old ones at once.
-        """
-        rows = self.client.query(
+    def _merge_tree_ddl(self) -> dict[str, str]:
+        """CREATE statements of this database's MergeTree tables (not Distributed fronts)."""
+        return dict(self.client.query(
             "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} "
-            "AND name IN {t:Array(String)} AND engine LIKE '%MergeTree'",  # not Distributed
-            parameters={"db": self.db, "t": list(POINT_READ_TABLES)}).result_rows
-        settings = POINT_READ_SETTINGS.replace("index_granularity = 256, ", "")
-        for name, ddl in rows:
-            if "min_compress_block_size" not in ddl:
-                self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING {settings}")
+            "AND engine LIKE '%MergeTree'", parameters={"db": self.db}).result_rows)
 
-    def _drop_packed_rollup_points(self) -> None:
-        """Drop the per-block point copies older data dirs keep in metric_rollup (unread).
+    def _upgrade_old_tables(self, ddl: dict[str, str]) -> None:
+        """Bring tables of an older data dir to the current storage layout.
 
-        Their 16 KB index granules stay (a read-only setting); only a new table
-        gets the default granules.
+        - Per-run tables get their lookup-friendly block sizes. Only parts written
+          afterwards (inserts, merges) get them; `OPTIMIZE TABLE ... FINAL`
+          rewrites the old ones at once.
+        - metric_rollup drops the per-block point copies it used to keep (unread
+          now) and their block settings; its 16 KB index granules stay (a
+          read-only setting).
         """
-        cols = {r[0] for r in self.client.query(
-            "SELECT c.name FROM system.columns AS c INNER JOIN system.tables AS t "
-            "ON c.database = t.database AND c.table = t.name WHERE c.database = {db:String} "
-            "AND c.table = 'metric_rollup' AND t.engine LIKE '%MergeTree'",
-            parameters={"db": self.db}).result_rows}
-        if "offs" in cols:
+        settings = POINT_READ_SETTINGS.replace("index_granularity = 256, ", "")
+        for name in POINT_READ_TABLES:
+            if name in ddl and "min_compress_block_size" not in ddl[name]:
+                self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING {settings}")
+        rollup = ddl.get("metric_rollup", "")
+        if "`offs`" in rollup:
             self.client.command(f"ALTER TABLE {self.db}.metric_rollup DROP COLUMN IF EXISTS "
                                 "offs, DROP COLUMN IF EXISTS vals")
-        ddl = self.client.query(
-            "SELECT create_table_query FROM system.tables WHERE database = {db:String} "
-            "AND name = 'metric_rollup' AND engine LIKE '%MergeTree'",
-            parameters={"db": self.db}).result_rows
-        if ddl and "max_compress_block_size = 65536" in ddl[0][0]:  # the packed-points era
+        if "max_compress_block_size = 65536" in rollup:  # the packed-points era
             self.client.command(f"ALTER TABLE {self.db}.metric_rollup RESET SETTING "
                                 "min_compress_block_size, max_compress_block_size")
 

@@ -70,6 +70,22 @@ def test_downsample_compare_group_over_grpc(client, runs) -> None:
     assert [(g.param_value, g.run_count) for g in groups] == [("0.01", 3), ("0.1", 3)]
 
 
+def _log_and_wait(client, rid: str, steps, seen: dict[int, float], value) -> list[float]:
+    """Log each step of "acc", wait for a tail subscriber to record it in `seen`;
+    the seconds from commit to delivery of each."""
+    lat = []
+    for s in steps:
+        client.log_metric(rid, "acc", value(s), step=s)
+        client.flush()  # returns once the batch is committed
+        committed = time.monotonic()
+        deadline = committed + 5
+        while s not in seen and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert s in seen, f"step {s} never arrived"
+        lat.append(seen[s] - committed)
+    return lat
+
+
 def test_live_tail_over_grpc_within_one_second(client, runs) -> None:
     _, ids = runs
     rid = ids[0]
@@ -89,16 +105,7 @@ def test_live_tail_over_grpc_within_one_second(client, runs) -> None:
     th = threading.Thread(target=consume, daemon=True)
     th.start()
     time.sleep(0.5)
-    lat = []
-    for s in range(100, 105):
-        client.log_metric(rid, "acc", 9.0, step=s)
-        client.flush()  # returns once the batch is committed
-        committed = time.monotonic()
-        deadline = committed + 5
-        while s not in seen and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert s in seen, f"step {s} never arrived"
-        lat.append(seen[s] - committed)
+    lat = _log_and_wait(client, rid, range(100, 105), seen, lambda s: 9.0)
     th.join(timeout=5)
     stream.close()
     assert sorted(seen) == [100, 101, 102, 103, 104]  # only new points
@@ -161,16 +168,8 @@ def test_live_tail_over_http_within_one_second(server, client, runs) -> None:
     th.start()
     assert opened.wait(10), "the tail stream did not open"
     time.sleep(0.5)  # the subscription has read its starting cursor
-    lat = []
-    for s in range(200, 205):
-        client.log_metric(rid, "acc", float("nan") if s == 202 else s / 10, step=s)
-        client.flush()  # returns once the batch is committed
-        committed = time.monotonic()
-        deadline = committed + 5
-        while s not in seen and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert s in seen, f"step {s} never arrived over HTTP"
-        lat.append(seen[s] - committed)
+    lat = _log_and_wait(client, rid, range(200, 205), seen,
+                        lambda s: float("nan") if s == 202 else s / 10)
     th.join(timeout=5)
     assert sorted(seen) == [200, 201, 202, 203, 204]  # only new points, each once
     data = [m for m in lines if "steps" in m]

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
-from certs import CA, write  # noqa: E402
+from certs import issue_pki  # noqa: E402
+from rawgrpc import call_raw, grpc_methods  # noqa: E402, F401 - re-exported for the tests
 
 
 class Role:
@@ -100,19 +101,6 @@ class Cluster:
                          root_certificates=self.pki["ca"], linger_ms=10)
 
 
-def make_pki(d: Path) -> dict[str, Any]:
-    ca, rogue = CA("metricflow roles CA"), CA("rogue CA")
-    scert, skey = ca.issue("127.0.0.1", server=True)
-    ccert, ckey = ca.issue("ingest-node-1", server=False)
-    rcert, rkey = rogue.issue("ingest-node-1", server=False)
-    return {"ca": ca.pem, "ca_file": write(d, "ca.pem", ca.pem),
-            "cert": write(d, "server.pem", scert), "key": write(d, "server.key", skey),
-            "client": (ckey, ccert), "client_cert_file": write(d, "client.pem", ccert),
-            "client_key_file": write(d, "client.key", ckey),
-            "rogue_cert_file": write(d, "rogue.pem", rcert),
-            "rogue_key_file": write(d, "rogue.key", rkey)}
-
-
 def seed_control_plane(uri: str) -> tuple[dict[str, str], dict[str, str]]:
     """Users admin/alice/bob/carol with tokens; experiments A and B; alice EDIT and bob READ
     on A; nobody but the admin on B (default permission NO_PERMISSIONS)."""
@@ -140,7 +128,7 @@ def seed_control_plane(uri: str) -> tuple[dict[str, str], dict[str, str]]:
 def cluster(tmp_path_factory: pytest.TempPathFactory, kafka_bootstrap: str,
             kafka_topic_prefix: str) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("roles")
-    pki = make_pki(tmp)
+    pki = issue_pki(tmp, "metricflow roles CA")
     uri = f"sqlite:///{tmp}/metadata.db"
     tokens, exps = seed_control_plane(uri)
     env = dict(os.environ)

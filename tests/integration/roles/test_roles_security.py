@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import importlib
 import ssl
 import time
 import uuid
@@ -21,7 +20,7 @@ import grpc
 import httpx
 import numpy as np
 import pytest
-from roles_cluster import Cluster, wait_for
+from roles_cluster import Cluster, call_raw, grpc_methods, wait_for
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
 from metricflow._wire import encode_metrics
@@ -30,32 +29,6 @@ from metricflow.errors import PermissionDenied
 pytestmark = pytest.mark.timeout(300)
 
 BAD = [None, "Bearer mft_0123456789abcdef_not-the-secret", "Bearer garbage"]
-
-
-def _methods(*modules: str) -> list[tuple[str, bool, bool]]:
-    out = []
-    for name in modules:
-        desc = importlib.import_module(f"metricflow._proto.metricflow.{name}").DESCRIPTOR
-        for svc in desc.services_by_name.values():
-            for m in svc.methods:
-                out.append((f"/{svc.full_name}/{m.name}", m.client_streaming, m.server_streaming))
-    return out
-
-
-def _call(ch: grpc.Channel, method: str, cs: bool, ss: bool, md: tuple) -> grpc.StatusCode:
-    ident = bytes
-    try:
-        if not cs and not ss:
-            ch.unary_unary(method, ident, ident)(b"", metadata=md, timeout=20)
-        elif not cs and ss:
-            list(ch.unary_stream(method, ident, ident)(b"", metadata=md, timeout=20))
-        elif cs and not ss:
-            ch.stream_unary(method, ident, ident)(iter([b""]), metadata=md, timeout=20)
-        else:
-            list(ch.stream_stream(method, ident, ident)(iter([b""]), metadata=md, timeout=20))
-    except grpc.RpcError as e:
-        return e.code()  # type: ignore[no-any-return]
-    return grpc.StatusCode.OK
 
 
 def _mtls_channel(c: Cluster) -> grpc.Channel:
@@ -79,9 +52,9 @@ def test_roles_report_auth_and_tls(cluster: Cluster) -> None:
 
 
 def test_every_rpc_of_every_role_refuses_bad_credentials(cluster: Cluster) -> None:
-    plan = {"ingest": _methods("ingest.v1.ingest_pb2"),
-            "writer": _methods("query.v1.query_pb2"),
-            "registry": _methods("registry.v1.registry_pb2")}
+    plan = {"ingest": grpc_methods("ingest.v1.ingest_pb2"),
+            "writer": grpc_methods("query.v1.query_pb2"),
+            "registry": grpc_methods("registry.v1.registry_pb2")}
     assert len(plan["ingest"]) >= 4 and len(plan["writer"]) >= 8
     assert len(plan["registry"]) >= 30
     for role, methods in plan.items():
@@ -89,7 +62,7 @@ def test_every_rpc_of_every_role_refuses_bad_credentials(cluster: Cluster) -> No
         with ch:
             for cred in BAD:
                 md = (("authorization", cred),) if cred else ()
-                got = {m: _call(ch, m, cs, ss, md) for m, cs, ss in methods}
+                got = {m: call_raw(ch, m, cs, ss, md) for m, cs, ss in methods}
                 wrong = {m: c for m, c in got.items() if c != grpc.StatusCode.UNAUTHENTICATED}
                 assert not wrong, (role, cred, wrong)
             # The standard health protocol stays open for probes.

@@ -61,3 +61,20 @@ def write(dir_: Path, name: str, data: bytes) -> str:
     p = dir_ / name
     p.write_bytes(data)
     return str(p)
+
+
+def issue_pki(dir_: Path, ca_name: str = "metricflow test CA") -> dict:
+    """A CA, a server cert for 127.0.0.1, a client cert ("ingest-node-1") from that CA
+    and the same name from a rogue CA, as PEM bytes and as files in `dir_`."""
+    ca, rogue = CA(ca_name), CA("rogue CA")
+    scert, skey = ca.issue("127.0.0.1", server=True)
+    ccert, ckey = ca.issue("ingest-node-1", server=False)
+    rcert, rkey = rogue.issue("ingest-node-1", server=False)
+    client_files = (write(dir_, "client.pem", ccert), write(dir_, "client.key", ckey))
+    rogue_files = (write(dir_, "rogue.pem", rcert), write(dir_, "rogue.key", rkey))
+    return {"ca": ca.pem, "ca_file": write(dir_, "ca.pem", ca.pem),
+            "cert": write(dir_, "server.pem", scert), "key": write(dir_, "server.key", skey),
+            "client": (ckey, ccert), "rogue": (rkey, rcert),
+            "client_files": client_files, "rogue_files": rogue_files,
+            "client_cert_file": client_files[0], "client_key_file": client_files[1],
+            "rogue_cert_file": rogue_files[0], "rogue_key_file": rogue_files[1]}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from certs import CA, write  # noqa: E402
+from certs import issue_pki  # noqa: E402
 
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as rpb  # noqa: E402
 
@@ -20,16 +20,7 @@ GET_EXP = "/metricflow.registry.v1.ExperimentService/GetExperiment"
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory):
-    d = tmp_path_factory.mktemp("pki")
-    ca, rogue = CA("metricflow test CA"), CA("rogue CA")
-    scert, skey = ca.issue("127.0.0.1", server=True)
-    ccert, ckey = ca.issue("ingest-node-1", server=False)
-    rcert, rkey = rogue.issue("ingest-node-1", server=False)
-    return {"ca": ca.pem, "ca_file": write(d, "ca.pem", ca.pem),
-            "cert": write(d, "server.pem", scert), "key": write(d, "server.key", skey),
-            "client": (ckey, ccert), "rogue": (rkey, rcert),
-            "client_files": (write(d, "client.pem", ccert), write(d, "client.key", ckey)),
-            "rogue_files": (write(d, "rogue.pem", rcert), write(d, "rogue.key", rkey))}
+    return issue_pki(tmp_path_factory.mktemp("pki"))
 
 
 def _server(tmp_path_factory, pki, mtls: bool):

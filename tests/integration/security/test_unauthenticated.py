@@ -6,31 +6,14 @@ app's OpenAPI schema, so a new RPC or route is covered without editing this.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 
 import grpc
 import httpx
 import pytest
+from rawgrpc import call_raw, grpc_methods
 
-import metricflow._proto as proto_pkg
 from metricflow.auth._policy import GRPC_RULES, HTTP_RULES
-
-
-def grpc_methods() -> list[tuple[str, bool, bool]]:
-    """(full method path, client streaming, server streaming) of every service in the protos."""
-    out = []
-    for mod in pkgutil.walk_packages(proto_pkg.__path__, proto_pkg.__name__ + "."):
-        if not mod.name.endswith("_pb2"):
-            continue
-        desc = importlib.import_module(mod.name).DESCRIPTOR
-        for svc in desc.services_by_name.values():
-            for m in svc.methods:
-                out.append((f"/{svc.full_name}/{m.name}", m.client_streaming,
-                            m.server_streaming))
-    return sorted(out)
-
 
 METHODS = grpc_methods()
 BAD_CREDENTIALS = [None, "Bearer mft_0123456789abcdef_not-the-secret", "Bearer garbage",
@@ -43,28 +26,10 @@ def test_methods_were_found_and_all_have_a_rule() -> None:
     assert not missing, f"add these RPCs to auth/_policy.py GRPC_RULES: {missing}"
 
 
-def _call(channel: grpc.Channel, method: str, cs: bool, ss: bool,
-          md: tuple[tuple[str, str], ...]) -> grpc.StatusCode:
-    ident = bytes  # requests and responses stay raw bytes
-    try:
-        if not cs and not ss:
-            channel.unary_unary(method, ident, ident)(b"", metadata=md, timeout=20)
-        elif not cs and ss:
-            list(channel.unary_stream(method, ident, ident)(b"", metadata=md, timeout=20))
-        elif cs and not ss:
-            channel.stream_unary(method, ident, ident)(iter([b""]), metadata=md, timeout=20)
-        else:
-            list(channel.stream_stream(method, ident, ident)(iter([b""]), metadata=md,
-                                                             timeout=20))
-    except grpc.RpcError as e:
-        return e.code()  # type: ignore[no-any-return]
-    return grpc.StatusCode.OK
-
-
 @pytest.mark.parametrize("cred", BAD_CREDENTIALS, ids=lambda c: str(c)[:14])
 def test_every_rpc_refuses_missing_or_bad_credentials(secured, channel, cred) -> None:
     md = (("authorization", cred),) if cred else ()
-    got = {m: _call(channel, m, cs, ss, md) for m, cs, ss in METHODS}
+    got = {m: call_raw(channel, m, cs, ss, md) for m, cs, ss in METHODS}
     refused = {grpc.StatusCode.UNAUTHENTICATED}
     if cred and cred.startswith("Basic"):
         # Failed password attempts from one address are limited before argon2 runs: once

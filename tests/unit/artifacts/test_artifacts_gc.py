@@ -77,6 +77,8 @@ def test_commit_refuses_old_chunks_while_gc_sweeps(store: ArtifactStore) -> None
 class SlowBlobs:
     """Widens the race windows: manifest writes and chunk deletes take a while."""
 
+    manifest_delay_s = 0.03
+
     def __init__(self, inner: object) -> None:
         self._inner = inner
 
@@ -86,7 +88,7 @@ class SlowBlobs:
     def put(self, key: str, data: bytes, *, if_absent: bool = False,
             durable: bool = True) -> bool:
         if key.startswith(mk.MANIFESTS):
-            time.sleep(0.03)
+            time.sleep(self.manifest_delay_s)
         return self._inner.put(key, data, if_absent=if_absent,  # type: ignore[attr-defined]
                                durable=durable)
 
@@ -175,12 +177,7 @@ def test_gc_is_safe_while_uploads_run(tmp_path: Path) -> None:
 
 
 class _SlowManifests(SlowBlobs):
-    def put(self, key: str, data: bytes, *, if_absent: bool = False,
-            durable: bool = True) -> bool:
-        if key.startswith(mk.MANIFESTS):
-            time.sleep(0.3)
-        return self._inner.put(key, data, if_absent=if_absent,  # type: ignore[attr-defined]
-                               durable=durable)
+    manifest_delay_s = 0.3
 
 
 def test_a_manifest_landing_after_the_gc_fence_is_taken_back(tmp_path: Path) -> None:

@@ -46,10 +46,6 @@ def channel(scoped: ArtifactStore, serve: type) -> Iterator[grpc.Channel]:
         ch.close()
 
 
-@pytest.fixture
-def client(channel: grpc.Channel) -> ArtifactClient:
-    return ArtifactClient(channel, progress=False)
-
 
 def _md(run_id: str) -> tuple[tuple[str, str], ...]:
     return (("mf-run-id", run_id),)
