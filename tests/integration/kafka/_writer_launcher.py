@@ -8,7 +8,10 @@ at the store's client boundary (its clients and its Arrow inserts). While
 OperationalError, which is what a refused or reset connection to a
 ClickHouse server raises. While
 `<control-dir>/slow` exists, each metric insert first sleeps the seconds
-written in it (a writer that drains slower than clients send).
+written in it (a writer that drains slower than clients send). While
+`<control-dir>/slow_kafka` exists, an ingest node's every Kafka produce first
+waits the seconds written in it (a broker that acks slower than clients send,
+which is what fills the node's in-flight bound).
 
 Why not a real outage: chDB runs inside the writer process, so it cannot be
 stopped on its own, and no ClickHouse server can be installed on these
@@ -17,18 +20,21 @@ machines (see SERVICES.md).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
 
 from clickhouse_connect.driver.exceptions import OperationalError
 
+from metricflow.ingest import _kafka
 from metricflow.store import _clickhouse, _metric_store
 
 CONTROL = sys.argv[1]
 _client = _metric_store.MetricStore.client
 _insert = _metric_store.MetricStore.insert_metrics
 _insert_arrow = _clickhouse.ClientPool.insert_arrow
+_produce = _kafka.KafkaSink._produce  # noqa: SLF001
 
 
 def _check_outage() -> None:
@@ -46,18 +52,28 @@ def _faulty_insert_arrow(self: _clickhouse.ClientPool, *args: object) -> None:
     _insert_arrow(self, *args)  # type: ignore[arg-type]
 
 
-def _slow_insert(self: _metric_store.MetricStore, tables: object) -> None:
+def _delay(name: str) -> float:
     try:
-        with open(os.path.join(CONTROL, "slow")) as f:
-            time.sleep(float(f.read().strip() or 0))
+        with open(os.path.join(CONTROL, name)) as f:
+            return float(f.read().strip() or 0)
     except FileNotFoundError:
-        pass
+        return 0.0
+
+
+def _slow_insert(self: _metric_store.MetricStore, tables: object) -> None:
+    time.sleep(_delay("slow"))
     _insert(self, tables)  # type: ignore[arg-type]
+
+
+async def _slow_produce(self: _kafka.KafkaSink, *args: object) -> None:
+    await asyncio.sleep(_delay("slow_kafka"))  # in flight already: counted by the caller
+    await _produce(self, *args)  # type: ignore[arg-type]
 
 
 _metric_store.MetricStore.client = property(_faulty_client)  # type: ignore[assignment]
 _clickhouse.ClientPool.insert_arrow = _faulty_insert_arrow  # type: ignore[method-assign]
 _metric_store.MetricStore.insert_metrics = _slow_insert  # type: ignore[method-assign]
+_kafka.KafkaSink._produce = _slow_produce  # type: ignore[method-assign]  # noqa: SLF001
 
 if __name__ == "__main__":
     from metricflow.server.cli import main

@@ -213,8 +213,11 @@ def test_clickhouse_outage_lag_grows_then_drains(pipeline: Pipeline) -> None:
 
 
 def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipeline) -> None:
-    # Writer drains far slower than clients: 0.5 s per insert of at most 1 MB.
+    # Writer drains far slower than clients: 0.5 s per insert of at most 1 MB. And the
+    # broker acks each message 0.2 s late, so the ingest node's 1 MiB in-flight bound
+    # fills whatever this machine's speed (without it, a fast producer kept up in CI).
     (pipeline.control / "slow").write_text("0.5")
+    (pipeline.control / "slow_kafka").write_text("0.2")
     writer = pipeline.writer("--max-mb", "1")
     ingest = pipeline.ingest("--inflight-mb", "1")
     buffer_bytes = 1 << 20
@@ -237,6 +240,7 @@ def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipelin
         max_lag = max(max_lag, writer.stats()["consumer_lag"])
         time.sleep(0.2)
     (pipeline.control / "slow").unlink()
+    (pipeline.control / "slow_kafka").unlink()
     reads = pipeline.client(writer.uri)
     all_ids = [r for p in plans for r in p.run_ids]
     total = sum(p.points for p in plans)
