@@ -105,26 +105,30 @@ def test_writer_cuts_a_large_poll_into_inserts_of_the_configured_size() -> None:
     assert [len(r.value) for r in w._cut()[0]] == [50_000]
 
 
+def _metrics_message(run: str, steps: int, offset: int = 0) -> SimpleNamespace:
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
+
+    wb = ipb.WriteBatch(run_id=run)
+    wb.metrics.keys.append("loss")
+    wb.metrics.key_index = np.zeros(steps, np.int32).tobytes()
+    wb.metrics.steps = np.arange(steps, dtype=np.int64).tobytes()
+    wb.metrics.timestamps = np.arange(steps, dtype=np.int64).tobytes()
+    wb.metrics.values = np.ones(steps).tobytes()
+    return SimpleNamespace(value=wb.SerializeToString(), headers=(("kind", b"metrics"),),
+                           topic="t", partition=0, offset=offset,
+                           timestamp=time.time() * 1000)
+
+
 def test_writer_builds_the_next_due_cut_while_one_is_inserted() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
     from metricflow.ingest._writer import KafkaWriter
-
-    def message(run: str, steps: int) -> SimpleNamespace:
-        wb = ipb.WriteBatch(run_id=run)
-        wb.metrics.keys.append("loss")
-        wb.metrics.key_index = np.zeros(steps, np.int32).tobytes()
-        wb.metrics.steps = np.arange(steps, dtype=np.int64).tobytes()
-        wb.metrics.timestamps = np.arange(steps, dtype=np.int64).tobytes()
-        wb.metrics.values = np.ones(steps).tobytes()
-        return SimpleNamespace(value=wb.SerializeToString(), headers=(("kind", b"metrics"),))
 
     w = KafkaWriter.__new__(KafkaWriter)
     w.config = WriterConfig(max_rows=1000, max_bytes=1 << 20, linger_ms=60_000)
     w.limits = DEFAULT_LIMITS
     w._builder, w._next, w._stopping, w._revoking = ThreadPoolExecutor(1), None, False, False
-    w._group = [message(f"{i:032x}", 900) for i in range(3)]  # each cut holds one message
+    w._group = [_metrics_message(f"{i:032x}", 900) for i in range(3)]  # each cut holds one message
     w._group_started = time.monotonic()
 
     async def scenario() -> None:
@@ -143,3 +147,70 @@ def test_writer_builds_the_next_due_cut_while_one_is_inserted() -> None:
 
     asyncio.run(scenario())
     w._builder.shutdown()
+
+
+def test_writer_keeps_polling_while_an_insert_runs_up_to_max_bytes() -> None:
+    import threading
+
+    from aiokafka.structs import TopicPartition
+
+    from metricflow.ingest._writer import KafkaWriter
+
+    tp = TopicPartition("t", 0)
+    log = [_metrics_message(f"{i:032x}", 900, offset=i) for i in range(8)]
+    size = len(log[0].value)
+
+    class Consumer:  # one message per poll, like a slow trickle from the broker
+        def __init__(self) -> None:
+            self.polls, self.next, self.commits = 0, 0, []
+
+        def assignment(self) -> set:
+            return {tp}
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict:
+            self.polls += 1
+            if self.next == len(log):
+                await asyncio.sleep(timeout_ms / 1000)
+                return {}
+            self.next += 1
+            return {tp: [log[self.next - 1]]}
+
+        async def commit(self, offsets: dict) -> None:
+            self.commits.append(offsets[tp].offset)
+
+        async def stop(self) -> None:
+            pass
+
+    gate, inserted = threading.Event(), []
+
+    def store(p: object) -> int:
+        gate.wait(10)
+        inserted.append(p.points)  # type: ignore[attr-defined]
+        return p.points  # type: ignore[attr-defined]
+
+    async def scenario() -> None:
+        # One message per cut (28 KB budget); polling stops once 3 messages and a byte
+        # are pending, i.e. with the cut being inserted and three more.
+        w = KafkaWriter(SimpleNamespace(), WriterConfig(  # type: ignore[arg-type]
+            max_rows=1000, max_bytes=3 * size + 1, linger_ms=0))
+        w._store = store  # type: ignore[method-assign]
+        w._consumer = consumer = Consumer()
+        w._task = asyncio.ensure_future(w._run())
+        deadline = time.monotonic() + 5
+        while len(w._group) < 4 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        # The first insert is still blocked, yet three more messages were fetched.
+        assert not inserted and len(w._group) == 4 and w._group_bytes == 4 * size
+        polls = consumer.polls
+        await asyncio.sleep(0.3)
+        assert consumer.polls == polls and len(w._group) == 4, "polled past max_bytes"
+        assert w._next is not None, "the next due cut is built while the first is inserted"
+        gate.set()
+        while len(inserted) < len(log) and time.monotonic() < deadline + 5:
+            await asyncio.sleep(0.01)
+        await w.stop()
+        assert inserted == [900] * len(log)
+        assert consumer.commits == list(range(1, len(log) + 1))  # in order, after each insert
+        assert w.peak_pending_bytes == 4 * size
+
+    asyncio.run(scenario())
