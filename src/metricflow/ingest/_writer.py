@@ -29,6 +29,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -89,7 +90,8 @@ class KafkaWriter:
         self._next: tuple[list[Any], asyncio.Future[_Prepared]] | None = None
         self._group: list[Any] = []
         self._group_bytes = 0
-        self._group_started = 0.0
+        self._group_started = 0.0  # arrival of the oldest pending message
+        self._arrivals: deque[list[Any]] = deque()  # [messages, arrival time] per poll
         self._lock = asyncio.Lock()
         self._interrupt = asyncio.Event()
         self._work = asyncio.Event()  # poller -> flusher: messages were added
@@ -208,9 +210,11 @@ class KafkaWriter:
                 pass
 
     def _add(self, records: list[Any]) -> None:
+        now = time.monotonic()
         if not self._group:
-            self._group_started = time.monotonic()
+            self._group_started = now
         self._group.extend(records)
+        self._arrivals.append([len(records), now])
         size = sum(len(r.value or b"") for r in records)
         self._group_bytes += size
         km.PENDING_BYTES.set(self._group_bytes)
@@ -218,6 +222,21 @@ class KafkaWriter:
             self.peak_pending_bytes = self._group_bytes
             km.PENDING_PEAK.set(self._group_bytes)
         km.CONSUMED_BYTES.inc(size)
+
+    def _take(self, n: int) -> None:
+        """Remove the oldest `n` messages (an inserted cut). The rest keeps its own age:
+        messages that arrived while the cut was inserted are not due at once."""
+        self._group = self._group[n:]
+        while n and self._arrivals:
+            head = self._arrivals[0]
+            if head[0] <= n:
+                n -= head[0]
+                self._arrivals.popleft()
+            else:
+                head[0] -= n
+                n = 0
+        if self._arrivals:
+            self._group_started = self._arrivals[0][1]
 
     def _group_due(self, linger: float, nbytes: int | None = None) -> bool:
         """Whether the pending group (or `nbytes` of it, same age) should be inserted now."""
@@ -331,7 +350,7 @@ class KafkaWriter:
         self.messages_written += len(records)
         ts = np.fromiter((r.timestamp for r in records), dtype=np.float64, count=len(records))
         self.lags.add((done_ms - ts) / 1000.0)
-        self._group = self._group[len(records):]
+        self._take(len(records))
         self._group_bytes -= nbytes
         km.PENDING_BYTES.set(self._group_bytes)
         from aiokafka.structs import TopicPartition  # noqa: PLC0415
@@ -352,6 +371,7 @@ class KafkaWriter:
             km.DROPPED_ON_REVOKE.inc(len(self._group))
             log.info("dropping %d uncommitted messages (%s)", len(self._group), why)
         self._group, self._group_bytes = [], 0
+        self._arrivals.clear()
         km.PENDING_BYTES.set(0)
         self._space.set()  # the poller may be waiting on the memory bound
 

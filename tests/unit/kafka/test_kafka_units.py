@@ -214,3 +214,27 @@ def test_writer_keeps_polling_while_an_insert_runs_up_to_max_bytes() -> None:
         assert w.peak_pending_bytes == 4 * size
 
     asyncio.run(scenario())
+
+
+def test_messages_that_arrive_during_an_insert_keep_their_own_age() -> None:
+    from collections import deque
+
+    from metricflow.ingest._writer import KafkaWriter
+
+    w = KafkaWriter.__new__(KafkaWriter)
+    w.config = WriterConfig(linger_ms=200)
+    w._group, w._group_bytes, w._arrivals = [], 0, deque()
+    w.peak_pending_bytes, w._stopping = 0, False
+    old = [SimpleNamespace(value=b"x" * 10) for _ in range(3)]
+    w._add(old)
+    w._arrivals[0][1] -= 1.0  # polled a second ago: the group is due
+    w._group_started -= 1.0
+    assert w._group_due(0.2)
+    new = SimpleNamespace(value=b"y" * 10)
+    w._add([new])  # polled now, while a cut is inserted
+    w._take(2)  # a cut of part of the first poll: the rest of that poll stays due
+    assert w._group == [old[2], new] and w._group_due(0.2)
+    w._take(1)
+    assert w._group == [new] and not w._group_due(0.2), "a fresh message was due at once"
+    w._take(1)
+    assert w._group == [] and not w._arrivals
