@@ -98,10 +98,10 @@ class KafkaWriter:
         self._space = asyncio.Event()  # flusher -> poller: a cut left the group
         self._inserting = 0  # messages in the cut being inserted (0: none)
         self._revoking = False
-        self._generation = 0
         self._stopping = False
         self._in_backoff = False
         self._task: asyncio.Task[None] | None = None
+        self._poll_task: asyncio.Task[None] | None = None
         self._session_tuned = False  # only the insert thread touches it
 
     # ---------------------------------------------------------------- lifecycle
@@ -134,25 +134,43 @@ class KafkaWriter:
         self._lag_monitor = LagMonitor(self._consumer, cfg.lag_interval_s)
         self._lag_monitor.start()
         self._task = asyncio.ensure_future(self._run())
+        self._task.add_done_callback(self._log_failure)
 
     async def stop(self, flush_timeout_s: float = 10.0) -> None:
-        """Insert and commit what is pending (within the timeout), then leave the group."""
+        """Insert and commit what is pending (within the timeout), then leave the group.
+
+        The group is left and the threads end even when the loop had died of an
+        error (logged when it happened) or the final insert fails: what is not
+        committed is replayed by the next owner.
+        """
         self._stopping = True
-        self._work.set()
-        self._space.set()
-        if self._task is not None:
-            await self._task
-        async with self._lock:
-            try:
-                await asyncio.wait_for(self._flush_all_locked(), flush_timeout_s)
-            except TimeoutError:
-                log.warning("final insert did not finish; the next owner replays it")
-        if self._lag_monitor is not None:
-            await self._lag_monitor.stop()
-        if self._consumer is not None:
-            await self._consumer.stop()
-        self._executor.shutdown(wait=True)
-        self._builder.shutdown(wait=True)
+        for event in (self._work, self._space, self._interrupt):
+            event.set()  # wake the loops, and a flusher sleeping in backoff
+        if self._poll_task is not None:
+            self._poll_task.cancel()  # it may wait for a rebalance, with no timeout
+        try:
+            if self._task is not None:
+                await asyncio.gather(self._task, return_exceptions=True)
+            async with self._lock:
+                try:
+                    await asyncio.wait_for(self._flush_all_locked(), flush_timeout_s)
+                except TimeoutError:
+                    log.warning("final insert did not finish; the next owner replays it")
+                except Exception as e:  # noqa: BLE001 - the store is down: replayed later
+                    log.warning("final insert failed (%s: %s); the next owner replays it",
+                                type(e).__name__, e)
+        finally:
+            if self._lag_monitor is not None:
+                await self._lag_monitor.stop()
+            if self._consumer is not None:
+                await self._consumer.stop()
+            self._executor.shutdown(wait=True)
+            self._builder.shutdown(wait=True)
+
+    def _log_failure(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (e := task.exception()) is not None and not self._stopping:
+            log.error("the writer's consume loop failed; it is not ready until restarted",
+                      exc_info=e)
 
     async def wait(self) -> None:
         """Until the consume loop ends (stop() or a fatal error, which is re-raised)."""
@@ -161,12 +179,13 @@ class KafkaWriter:
 
     # ---------------------------------------------------------------- the loop
     async def _run(self) -> None:
-        tasks = [asyncio.ensure_future(self._poll_loop()),
-                 asyncio.ensure_future(self._flush_loop())]
+        self._poll_task = asyncio.ensure_future(self._poll_loop())
+        tasks = [self._poll_task, asyncio.ensure_future(self._flush_loop())]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for t in done:
-                t.result()  # the first failure, as raised (a fatal error ends both loops)
+                if not (t.cancelled() and self._stopping):  # stop() cancels the poller
+                    t.result()  # the first failure, as raised (a fatal error ends both)
         finally:
             for t in tasks:
                 t.cancel()
@@ -178,10 +197,11 @@ class KafkaWriter:
                 self._space.clear()  # the memory bound: wait for the insert to take a cut
                 await self._space.wait()
                 continue
-            generation = self._generation
+            # No check that a revoke happened meanwhile: aiokafka returns only records
+            # of the current assignment, whose positions a rebalance reset to the
+            # committed offsets, and it has already moved past them. Dropping them
+            # here lost them for good (the next commit skipped their offsets).
             got = await self._consumer.getmany(timeout_ms=500, max_records=20_000)
-            if generation != self._generation:  # a revoke dropped their partitions
-                continue
             owned = self._consumer.assignment()
             for tp, records in got.items():
                 if tp in owned:
@@ -238,13 +258,24 @@ class KafkaWriter:
         if self._arrivals:
             self._group_started = self._arrivals[0][1]
 
-    def _group_due(self, linger: float, nbytes: int | None = None) -> bool:
-        """Whether the pending group (or `nbytes` of it, same age) should be inserted now."""
+    def _arrival_at(self, index: int) -> float:
+        """When the group's message at `index` was polled."""
+        for count, at in self._arrivals:
+            if index < count:
+                return float(at)
+            index -= count
+        return time.monotonic()
+
+    def _group_due(self, linger: float, nbytes: int | None = None,
+                   started: float | None = None) -> bool:
+        """Whether the pending group (or `nbytes` of it, polled at `started`) should be
+        inserted now."""
         c = self.config
         size = self._group_bytes if nbytes is None else nbytes
+        since = self._group_started if started is None else started
         return (size >= c.max_bytes
                 or size // _POINT_BYTES >= c.max_rows
-                or time.monotonic() - self._group_started >= linger
+                or time.monotonic() - since >= linger
                 or self._stopping)
 
     async def _flush_all_locked(self) -> None:
@@ -288,8 +319,9 @@ class KafkaWriter:
         if not rest or self._next is not None or self._stopping or self._revoking:
             return
         rest_bytes = sum(len(r.value or b"") for r in rest)
-        if not self._group_due(self.config.linger_ms / 1000.0, rest_bytes):
-            return  # not due yet: more messages may join it
+        if not self._group_due(self.config.linger_ms / 1000.0, rest_bytes,
+                               self._arrival_at(taken)):
+            return  # not due yet (by its own age): more messages may join it
         records, nbytes = self._cut(rest)
         fut = asyncio.get_running_loop().run_in_executor(
             self._builder, self._prepare, records, nbytes)
@@ -350,6 +382,7 @@ class KafkaWriter:
         self.messages_written += len(records)
         ts = np.fromiter((r.timestamp for r in records), dtype=np.float64, count=len(records))
         self.lags.add((done_ms - ts) / 1000.0)
+        self._inserting = 0  # a poll during the commit below must not build past the head
         self._take(len(records))
         self._group_bytes -= nbytes
         km.PENDING_BYTES.set(self._group_bytes)
@@ -421,7 +454,6 @@ class KafkaWriter:
         try:
             async with self._lock:  # a running insert finishes (and commits) first
                 self._drop("partitions revoked")
-                self._generation += 1
         finally:
             self._revoking = False
         if self._lag_monitor is not None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,6 +132,7 @@ def test_writer_builds_the_next_due_cut_while_one_is_inserted() -> None:
     w._builder, w._next, w._stopping, w._revoking = ThreadPoolExecutor(1), None, False, False
     w._group = [_metrics_message(f"{i:032x}", 900) for i in range(3)]  # each cut holds one message
     w._group_started = time.monotonic()
+    w._arrivals = deque([[3, w._group_started]])
 
     async def scenario() -> None:
         first = await w._prepared_cut()
@@ -217,8 +220,6 @@ def test_writer_keeps_polling_while_an_insert_runs_up_to_max_bytes() -> None:
 
 
 def test_messages_that_arrive_during_an_insert_keep_their_own_age() -> None:
-    from collections import deque
-
     from metricflow.ingest._writer import KafkaWriter
 
     w = KafkaWriter.__new__(KafkaWriter)
@@ -238,3 +239,142 @@ def test_messages_that_arrive_during_an_insert_keep_their_own_age() -> None:
     assert w._group == [new] and not w._group_due(0.2), "a fresh message was due at once"
     w._take(1)
     assert w._group == [] and not w._arrivals
+
+
+def test_the_next_cut_is_built_ahead_only_once_it_is_due_by_its_own_age() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from metricflow.ingest._writer import KafkaWriter
+
+    w = KafkaWriter.__new__(KafkaWriter)
+    w.config = WriterConfig(max_rows=100_000, linger_ms=500)
+    w.limits = DEFAULT_LIMITS
+    w._builder, w._next, w._stopping, w._revoking = ThreadPoolExecutor(1), None, False, False
+    w._group = [_metrics_message(f"{i:032x}", 10) for i in range(3)]
+    now = time.monotonic()
+    w._arrivals = deque([[1, now - 1.0], [2, now]])  # a due cut, then two fresh messages
+    w._group_started = now - 1.0
+
+    async def scenario() -> None:
+        w._build_ahead(1)  # the cut being inserted was due; the two behind it are not
+        assert w._next is None
+        w._arrivals[1][1] = now - 1.0  # they have waited linger_ms too
+        w._build_ahead(1)
+        assert w._next is not None and w._next[0] == w._group[1:]
+        await w._next[1]
+
+    asyncio.run(scenario())
+    w._builder.shutdown()
+
+
+class _RebalancingConsumer:
+    """A consumer with aiokafka's rebalance behaviour, as far as the writer sees it.
+
+    A rebalance first calls on_partitions_revoked; getmany meanwhile waits for the
+    new assignment, whose position starts at the committed offset, and it returns
+    records only of that assignment, moving the position past them.
+    """
+
+    def __init__(self, log: list, tp: Any) -> None:
+        self.log, self.tp = log, tp
+        self.committed = self.position = 0
+        self.assigned = asyncio.Event()
+        self.assigned.set()
+        self.stopped = False
+
+    def assignment(self) -> set:
+        return {self.tp}
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict:
+        await self.assigned.wait()
+        await asyncio.sleep(0.005)
+        batch = self.log[self.position:self.position + 5]  # the log trickles in for ~1 s
+        self.position += len(batch)
+        return {self.tp: batch} if batch else {}
+
+    async def commit(self, offsets: dict) -> None:
+        self.committed = offsets[self.tp].offset
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def rebalance(self, listener: Any) -> None:
+        self.assigned.clear()
+        await listener.on_partitions_revoked({self.tp})
+        await asyncio.sleep(0.05)  # JoinGroup / SyncGroup
+        self.position = self.committed  # a new assignment starts at the committed offset
+        self.assigned.set()
+        await listener.on_partitions_assigned({self.tp})
+
+
+def test_a_rebalance_during_an_insert_loses_no_message() -> None:
+    import threading
+
+    from aiokafka.structs import TopicPartition
+
+    from metricflow.ingest._writer import KafkaWriter, _Listener
+
+    tp = TopicPartition("t", 0)
+    log = [_metrics_message(f"{i:032x}", 1, offset=i) for i in range(1000)]
+    inserted: set[int] = set()
+    lock = threading.Lock()
+
+    def store(p: Any) -> int:
+        time.sleep(0.1)  # an insert is running when the rebalance starts
+        with lock:
+            inserted.update(r.offset for r in p.records)
+        return p.points
+
+    async def scenario() -> None:
+        w = KafkaWriter(SimpleNamespace(), WriterConfig(linger_ms=20))  # type: ignore[arg-type]
+        w._store = store  # type: ignore[method-assign]
+        w._consumer = consumer = _RebalancingConsumer(log, tp)
+        w._task = asyncio.ensure_future(w._run())
+        await asyncio.sleep(0.3)
+        await consumer.rebalance(_Listener(w))
+        deadline = time.monotonic() + 10
+        while consumer.committed < len(log) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await w.stop()
+        assert consumer.committed == len(log)
+        missing = sorted(set(range(len(log))) - inserted)
+        assert not missing, f"committed past offsets never inserted: {missing[:10]}..."
+
+    asyncio.run(scenario())
+
+
+def test_stop_leaves_the_group_when_the_poll_hangs_and_the_store_is_down() -> None:
+    from metricflow.ingest._writer import KafkaWriter
+
+    class Hanging:  # a rebalance that never completes: getmany never returns
+        stopped = False
+
+        def assignment(self) -> set:
+            return set()
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict:
+            await asyncio.Event().wait()
+            return {}
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    def down(p: Any) -> int:
+        raise ConnectionError("ClickHouse is down")
+
+    async def scenario() -> None:
+        w = KafkaWriter(SimpleNamespace(), WriterConfig(  # type: ignore[arg-type]
+            linger_ms=0, backoff_initial_s=30.0, backoff_max_s=30.0))
+        w._store = down  # type: ignore[method-assign]
+        w._consumer = consumer = Hanging()
+        w._task = asyncio.ensure_future(w._run())
+        w._add([_metrics_message("a" * 32, 5)])  # pending, failing, backing off 15-45 s
+        w._work.set()
+        await asyncio.sleep(0.2)
+        assert w._in_backoff
+        t0 = time.monotonic()
+        await asyncio.wait_for(w.stop(), 5)  # no hang, no exception
+        assert time.monotonic() - t0 < 5 and consumer.stopped
+        assert w._task.done()
+
+    asyncio.run(scenario())
