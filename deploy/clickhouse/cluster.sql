@@ -68,3 +68,13 @@ CREATE TABLE IF NOT EXISTS metricflow.search_tags_local ON CLUSTER '{cluster}' (
 CREATE TABLE IF NOT EXISTS metricflow.search_tags ON CLUSTER '{cluster}' AS metricflow.search_tags_local ENGINE = Distributed('{cluster}', metricflow, search_tags_local);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_tags_mv ON CLUSTER '{cluster}' TO metricflow.search_tags_local AS SELECT key, joinGet('metricflow.search_run_exp_local', 'experiment_id', rk) AS experiment_id, rk, value, deleted, version FROM (SELECT key, reinterpretAsUInt128(reverse(unhex(run_id))) AS rk, value, deleted, version FROM metricflow.tags_local);
+
+CREATE TABLE IF NOT EXISTS metricflow.search_unfiled_local ON CLUSTER '{cluster}' ( kind LowCardinality(String), key String, rk UInt128 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/search_unfiled', '{replica}') ORDER BY (kind, key, rk);
+
+CREATE TABLE IF NOT EXISTS metricflow.search_unfiled ON CLUSTER '{cluster}' AS metricflow.search_unfiled_local ENGINE = Distributed('{cluster}', metricflow, search_unfiled_local);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_unfiled_metrics_mv ON CLUSTER '{cluster}' TO metricflow.search_unfiled_local AS SELECT 'metrics' AS kind, key, rk FROM metricflow.search_metrics_local WHERE experiment_id = '';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_unfiled_params_mv ON CLUSTER '{cluster}' TO metricflow.search_unfiled_local AS SELECT 'params' AS kind, key, rk FROM metricflow.search_params_local WHERE experiment_id = '';
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS metricflow.search_unfiled_tags_mv ON CLUSTER '{cluster}' TO metricflow.search_unfiled_local AS SELECT 'tags' AS kind, key, rk FROM metricflow.search_tags_local WHERE experiment_id = '';

@@ -186,11 +186,10 @@ def unfiled_keys(client: Any, db: str) -> frozenset[tuple[str, str]]:
     """(kind, key)s that have rows filed under experiment '' (normally none).
 
     Such rows come from points (params, tags) stored before their run was
-    known to the inserting server, e.g. on another replica of a cluster.
+    known to the inserting server, e.g. on another replica of a cluster. Views
+    list them in search_unfiled as they are inserted (store/_schema_query.py).
     """
-    rows = client.query(" UNION ALL ".join(
-        f"SELECT '{kind}', key FROM {db}.search_{kind} WHERE experiment_id = '' GROUP BY key"
-        for kind in ("metrics", "params", "tags"))).result_rows
+    rows = client.query(f"SELECT DISTINCT kind, key FROM {db}.search_unfiled").result_rows
     return frozenset((str(k), str(v)) for k, v in rows)
 
 

@@ -140,12 +140,15 @@ class LogApplier:
                     self._params_tags(rec.params_tags, current, params, param_rows, tag_rows)
             except MetricflowError as e:
                 errors[i] = e
+        # Runs first: the search views file each param and tag row under its run's
+        # experiment as it is inserted, and a run they cannot see yet files the row
+        # under '' (found, but every search on that key then folds '' rows).
+        if runs:
+            self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
         for rows, insert in ((param_rows, self.store.insert_params),
                              (tag_rows, self.store.insert_tags)):
             if rows:
                 insert(rows, self._version())  # type: ignore[operator]
-        if runs:
-            self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
 
     def _params_tags(self, req: pb.LogBatchRequest, current: dict[str, RunInfo],
                      params: dict[str, dict[str, str]], param_rows: list, tag_rows: list) -> None:

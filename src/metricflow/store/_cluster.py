@@ -20,7 +20,8 @@ layout is a mechanical transform of it, so the two cannot drift apart:
   fill and read their own. A replica only
   sees the runs inserted through it, so rows of a run inserted through another
   replica are filed under experiment '' (the search folds those, see
-  query/_sql.py `unfiled_keys`).
+  query/_sql.py `unfiled_keys`, which reads search_unfiled through its Distributed
+  front, so a key filed under '' on any shard is folded everywhere).
 - Materialized views write to and read from the `_local` tables.
 
 Readers must set `distributed_product_mode = 'local'` (deploy/clickhouse/users.xml):

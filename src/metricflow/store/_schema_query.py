@@ -25,6 +25,12 @@ times cheaper than on a String.
   was not known when it was inserted (points before the run record; the write
   path orders run records first) is filed under experiment '' and every scoped
   read includes '' (query/_sql.py), so it is never lost.
+- search_unfiled: the (kind, key, run) of every row filed under '', written by
+  one view per search table. A search reads which keys need folding from this
+  (normally empty) table in one small query instead of scanning the
+  experiment_id column of all three search tables (3-5 ms a search here).
+  Rows filed under '' stay there, so the table only grows; a key listed here
+  whose rows are gone costs a fold, never a wrong answer.
 
 Reads use FINAL, so unmerged parts never show a stale or duplicate row.
 
@@ -41,7 +47,8 @@ from metricflow.store._schema import ROLLUP_SHIFT
 RK_EXPR = "reinterpretAsUInt128(reverse(unhex(run_id)))"
 EXP_EXPR = "joinGet('{db}.search_run_exp', 'experiment_id', rk)"
 SEARCH_TABLES = ("search_runs", "search_run_exp", "search_metrics", "search_params",
-                 "search_tags")
+                 "search_tags", "search_unfiled")
+UNFILED_KINDS = ("metrics", "params", "tags")
 
 QUERY_DDL: list[str] = [
     """
@@ -123,6 +130,19 @@ QUERY_DDL: list[str] = [
     SELECT key, {EXP_EXPR} AS experiment_id, rk, value, deleted, version
     FROM (SELECT key, {RK_EXPR} AS rk, value, deleted, version FROM {{db}}.tags)
     """,
+    """
+    CREATE TABLE IF NOT EXISTS {db}.search_unfiled (
+        kind LowCardinality(String),
+        key String,
+        rk UInt128
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY (kind, key, rk)
+    """,
+    *(f"""
+    CREATE MATERIALIZED VIEW IF NOT EXISTS {{db}}.search_unfiled_{kind}_mv
+    TO {{db}}.search_unfiled AS
+    SELECT '{kind}' AS kind, key, rk FROM {{db}}.search_{kind} WHERE experiment_id = ''
+    """ for kind in UNFILED_KINDS),
 ]
 
 
@@ -187,14 +207,21 @@ def missing_tables(client: Any, db: str) -> set[str]:
             parameters={"db": db}).result_rows[0][0]:
         for t in SEARCH_TABLES:
             client.command(f"DROP VIEW IF EXISTS {db}.{t}_mv")
+        for kind in UNFILED_KINDS:
+            client.command(f"DROP VIEW IF EXISTS {db}.search_unfiled_{kind}_mv")
         for t in SEARCH_TABLES:
             client.command(f"DROP TABLE IF EXISTS {db}.{t}")
-    return {t for t in ("search_runs", "metric_rollup") if not _exists(client, db, t)}
+    return {t for t in ("search_runs", "search_unfiled", "metric_rollup")
+            if not _exists(client, db, t)}
 
 
 def backfill(client: Any, db: str, missing: set[str]) -> None:
     """Backfill the tables that `missing_tables` reported, once they are created."""
     if "search_runs" in missing:
-        backfill_search(client, db)
+        backfill_search(client, db)  # its search rows pass the search_unfiled views
+    elif "search_unfiled" in missing:
+        for kind in UNFILED_KINDS:
+            client.command(f"INSERT INTO {db}.search_unfiled SELECT '{kind}', key, rk "
+                           f"FROM {db}.search_{kind} WHERE experiment_id = ''")
     if "metric_rollup" in missing:
         backfill_rollup(client, db)

@@ -60,6 +60,55 @@ def test_points_stored_before_their_run_are_still_found_once(store) -> None:
     assert [(g.param_value, g.run_count, g.mean) for g in groups] == [("adam", 1, 3.0)]
 
 
+def test_keys_filed_under_no_experiment_are_listed_and_backfilled(store) -> None:
+    from metricflow.query._sql import unfiled_keys
+
+    known, early, u = uuid.uuid4().hex, uuid.uuid4().hex, uuid.uuid4().hex[:8]
+    client, name = store.client, store.db
+    before = unfiled_keys(client, name)  # the module's store: earlier tests add some
+    store.insert_runs([RunInfo(known, "exp-k")], [1])
+    store.insert_params([(known, f"lr{u}", "0.1")], 1)
+    insert_points(store, known, f"acc{u}", np.arange(2), np.arange(2), np.array([0.5, 0.6]))
+    assert unfiled_keys(client, name) == before
+    insert_points(store, early, f"loss{u}", np.arange(2), np.arange(2), np.array([1.0, 0.5]))
+    store.insert_params([(early, f"opt{u}", "adam")], 1)  # the run is not known yet
+    store.insert_tags([(early, f"team{u}", "a", 0)], 1)
+    want = before | {("metrics", f"loss{u}"), ("params", f"opt{u}"), ("tags", f"team{u}")}
+    assert unfiled_keys(client, name) == want
+    # A data dir from before the table: it is created with its views and filled.
+    for kind in ("metrics", "params", "tags"):
+        client.command(f"DROP VIEW {name}.search_unfiled_{kind}_mv")
+    client.command(f"DROP TABLE {name}.search_unfiled")
+    store.ensure_schema()
+    assert unfiled_keys(client, name) == want
+    store.insert_runs([RunInfo(early, "exp-k")], [1])
+    store.insert_tags([(early, f"stage{u}", "b", 0)], 2)  # filed under exp-k: not listed
+    assert unfiled_keys(client, name) == want
+    core = QueryCore(store, None)
+    assert core.search_run_ids(["exp-k"], f"params.opt{u} = 'adam'", [f"metrics.loss{u}"],
+                               10, "", "active").run_ids == [early]
+
+def test_params_and_tags_logged_with_their_run_create_are_filed_under_it(store) -> None:
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+    from metricflow.query._sql import unfiled_keys
+    from metricflow.store._applier import LogApplier
+
+    rid, u = uuid.uuid4().hex, uuid.uuid4().hex[:8]
+    create = pb.LogRecord(run_create=pb.RunInfo(run_id=rid, experiment_id="exp-g",
+                                                run_name="r", lifecycle_stage="active"))
+    logged = pb.LogRecord(params_tags=pb.LogBatchRequest(
+        run_id=rid, params=[pb.Param(key=f"lr{u}", value="0.1")],
+        tags=[pb.Tag(key=f"team{u}", value="a")]))
+    assert LogApplier(store).apply([], [create, logged]) == [None, None]  # one group
+    for t in ("search_params", "search_tags"):
+        got = store.client.query(
+            f"SELECT experiment_id FROM {store.db}.{t} WHERE rk = "
+            "reinterpretAsUInt128(reverse(unhex({r:String})))", parameters={"r": rid}
+        ).result_rows
+        assert got == [("exp-g",)], t  # inserted before the run, they were filed under ''
+    assert not {k for _, k in unfiled_keys(store.client, store.db)} & {f"lr{u}", f"team{u}"}
+
+
 def test_old_search_layout_is_rebuilt(store) -> None:
     rid = uuid.uuid4().hex
     store.insert_runs([RunInfo(rid, "exp-old")], [1])
