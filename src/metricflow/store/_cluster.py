@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 _TABLE = re.compile(
     r"^CREATE TABLE IF NOT EXISTS (?P<db>\w+)\.(?P<name>\w+) \((?P<cols>.*)\)\s*"
@@ -98,6 +99,30 @@ def _table(m: re.Match[str], on: str, cluster: str, local: set[str]) -> list[str
         f"CREATE TABLE IF NOT EXISTS {db}.{name} {on} AS {db}.{name}_local "
         f"ENGINE = Distributed('{cluster}', {db}, {name}_local{key})",
     ]
+
+
+def check_cluster_layout(client: Any, db: str, statements: Sequence[str]) -> None:
+    """Refuse to add single-node tables or views to a database with the cluster layout.
+
+    Roles run the single-node DDL at start (`CREATE ... IF NOT EXISTS`). On a cluster
+    every object exists already, so that changes nothing; an object a newer build
+    adds would be created single-node on one server only, and its views would read
+    the Distributed fronts, which never receive inserts. So it must come from
+    deploy/clickhouse/cluster.sql first.
+    """
+    rows = client.query("SELECT name FROM system.tables WHERE database = {db:String}",
+                        parameters={"db": db}).result_rows
+    have = {r[0] for r in rows}
+    if "runs_local" not in have:
+        return  # single node
+    want = [m["name"] for s in statements
+            if (m := _TABLE.match(" ".join(s.split())) or _VIEW.match(" ".join(s.split())))]
+    absent = [n for n in want if n not in have and f"{n}_local" not in have]
+    if absent:
+        raise RuntimeError(
+            f"database {db} has the cluster layout but lacks {', '.join(absent)}: apply "
+            "deploy/clickhouse/cluster.sql (ON CLUSTER; it creates only what is missing) "
+            "before starting this version")
 
 
 def single_node_statements(db: str) -> list[str]:

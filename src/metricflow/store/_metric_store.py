@@ -15,13 +15,14 @@ import numpy as np
 from metricflow.errors import NotFound
 from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
+from metricflow.store._cluster import check_cluster_layout
 from metricflow.store._schema import (
     POINT_READ_SETTINGS,
     POINT_READ_TABLES,
     SCHEMA_VERSION,
     ddl_statements,
 )
-from metricflow.store._schema_query import QUERY_DDL, backfill, missing_tables
+from metricflow.store._schema_query import QUERY_DDL, backfill, fill_unfiled, missing_tables
 from metricflow.store._types import MetricSummary, Run, RunInfo
 
 _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
@@ -71,11 +72,16 @@ class MetricStore:
         """
         stmts = ddl_statements(self.db)
         self.client.command(stmts[0])  # the database
+        rest = stmts[1:] + [s.strip().replace("{db}", self.db) for s in QUERY_DDL]
+        check_cluster_layout(self.client, self.db, rest)
         missing = missing_tables(self.client, self.db)
-        for stmt in stmts[1:] + [s.strip().replace("{db}", self.db) for s in QUERY_DDL]:
+        for stmt in rest:
             self.client.command(stmt)
         backfill(self.client, self.db, missing)
         self._upgrade_old_tables(self._merge_tree_ddl())
+        if not self.client.query(f"SELECT count() FROM {self.db}.schema_info "
+                                 "WHERE version >= 3").result_rows[0][0]:
+            fill_unfiled(self.client, self.db)
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
         )

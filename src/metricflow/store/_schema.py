@@ -24,7 +24,9 @@ checked identifier. Dedup design (see docs/exactly-once.md):
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+"""Written to schema_info by every ensure_schema. 3: search_unfiled exists and was
+filled once from the search tables (store/_schema_query.py `fill_unfiled`)."""
 
 POINT_READ_SETTINGS = ("index_granularity = 256, min_compress_block_size = 4096, "
                        "max_compress_block_size = 16384")

@@ -211,17 +211,27 @@ def missing_tables(client: Any, db: str) -> set[str]:
             client.command(f"DROP VIEW IF EXISTS {db}.search_unfiled_{kind}_mv")
         for t in SEARCH_TABLES:
             client.command(f"DROP TABLE IF EXISTS {db}.{t}")
-    return {t for t in ("search_runs", "search_unfiled", "metric_rollup")
-            if not _exists(client, db, t)}
+    return {t for t in ("search_runs", "metric_rollup") if not _exists(client, db, t)}
 
 
 def backfill(client: Any, db: str, missing: set[str]) -> None:
     """Backfill the tables that `missing_tables` reported, once they are created."""
     if "search_runs" in missing:
         backfill_search(client, db)  # its search rows pass the search_unfiled views
-    elif "search_unfiled" in missing:
-        for kind in UNFILED_KINDS:
-            client.command(f"INSERT INTO {db}.search_unfiled SELECT '{kind}', key, rk "
-                           f"FROM {db}.search_{kind} WHERE experiment_id = ''")
     if "metric_rollup" in missing:
         backfill_rollup(client, db)
+
+
+def fill_unfiled(client: Any, db: str) -> None:
+    """List the rows filed under '' before search_unfiled existed (once per data dir).
+
+    The caller runs it until schema_info records version 3, so a crash before the
+    end, or a table created empty by the cluster DDL, is filled on the next start.
+    Rows already listed collapse (ReplacingMergeTree; reads use DISTINCT). On a
+    cluster, search_unfiled is a Distributed table without a sharding key, read
+    as the union of its shards: any one shard may hold a row.
+    """
+    for kind in UNFILED_KINDS:
+        client.command(f"INSERT INTO {db}.search_unfiled SELECT '{kind}', key, rk "
+                       f"FROM {db}.search_{kind} WHERE experiment_id = '' "
+                       "SETTINGS insert_distributed_one_random_shard = 1")

@@ -75,12 +75,25 @@ def test_keys_filed_under_no_experiment_are_listed_and_backfilled(store) -> None
     store.insert_tags([(early, f"team{u}", "a", 0)], 1)
     want = before | {("metrics", f"loss{u}"), ("params", f"opt{u}"), ("tags", f"team{u}")}
     assert unfiled_keys(client, name) == want
-    # A data dir from before the table: it is created with its views and filled.
+    # A data dir from before the table (schema version 2): created with its views, filled.
     for kind in ("metrics", "params", "tags"):
         client.command(f"DROP VIEW {name}.search_unfiled_{kind}_mv")
     client.command(f"DROP TABLE {name}.search_unfiled")
+    client.command(f"TRUNCATE TABLE {name}.schema_info")
     store.ensure_schema()
     assert unfiled_keys(client, name) == want
+    # The table exists but was never filled (the cluster DDL created it, or the process
+    # died before the fill): the next start fills it; after that, it is not redone.
+    client.command(f"TRUNCATE TABLE {name}.search_unfiled")
+    client.command(f"TRUNCATE TABLE {name}.schema_info")
+    assert unfiled_keys(client, name) == frozenset()
+    store.ensure_schema()
+    assert unfiled_keys(client, name) == want
+    client.command(f"TRUNCATE TABLE {name}.search_unfiled")
+    store.ensure_schema()
+    assert unfiled_keys(client, name) == frozenset(), "filled again at every start"
+    client.command(f"TRUNCATE TABLE {name}.schema_info")
+    store.ensure_schema()  # put the module's store back
     store.insert_runs([RunInfo(early, "exp-k")], [1])
     store.insert_tags([(early, f"stage{u}", "b", 0)], 2)  # filed under exp-k: not listed
     assert unfiled_keys(client, name) == want
@@ -107,6 +120,29 @@ def test_params_and_tags_logged_with_their_run_create_are_filed_under_it(store) 
         ).result_rows
         assert got == [("exp-g",)], t  # inserted before the run, they were filed under ''
     assert not {k for _, k in unfiled_keys(store.client, store.db)} & {f"lr{u}", f"team{u}"}
+
+
+def test_a_cluster_database_lacking_a_newer_table_is_refused(chdb_dsn) -> None:
+    import pytest
+
+    s = MetricStore(chdb_dsn, f"q_{uuid.uuid4().hex[:10]}")
+    s.ensure_schema()
+    c, name = s.client, s.db
+    try:
+        # runs_local marks the cluster layout (deploy/clickhouse/cluster.sql).
+        c.command(f"CREATE TABLE {name}.runs_local (x UInt8) ENGINE = MergeTree ORDER BY x")
+        s.ensure_schema()  # every object exists: nothing to do
+        for kind in ("metrics", "params", "tags"):
+            c.command(f"DROP VIEW {name}.search_unfiled_{kind}_mv")
+        c.command(f"DROP TABLE {name}.search_unfiled")
+        with pytest.raises(RuntimeError, match=r"lacks search_unfiled.*cluster\.sql"):
+            s.ensure_schema()
+        assert not c.query("SELECT count() FROM system.tables WHERE database = {d:String} "
+                           "AND name LIKE 'search_unfiled%'", parameters={"d": name}
+                           ).result_rows[0][0], "created single-node on a cluster"
+    finally:
+        c.command(f"DROP DATABASE {name}")
+        s.close()
 
 
 def test_old_search_layout_is_rebuilt(store) -> None:
