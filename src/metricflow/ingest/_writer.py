@@ -148,13 +148,24 @@ class KafkaWriter:
             event.set()  # wake the loops, and a flusher sleeping in backoff
         if self._poll_task is not None:
             self._poll_task.cancel()  # it may wait for a rebalance, with no timeout
+        hung = False  # an insert thread may still be busy: do not wait for it
         try:
             if self._task is not None:
+                # A running insert or commit may hang (ClickHouse or Kafka unreachable:
+                # aiokafka retries a commit until the consumer stops).
+                done, _ = await asyncio.wait({self._task}, timeout=flush_timeout_s)
+                if not done:
+                    log.warning("the writer loop did not end within %.0f s; abandoning "
+                                "its insert or commit (the next owner replays it)",
+                                flush_timeout_s)
+                    self._task.cancel()
+                    hung = True
                 await asyncio.gather(self._task, return_exceptions=True)
             async with self._lock:
                 try:
                     await asyncio.wait_for(self._flush_all_locked(), flush_timeout_s)
                 except TimeoutError:
+                    hung = True
                     log.warning("final insert did not finish; the next owner replays it")
                 except Exception as e:  # noqa: BLE001 - the store is down: replayed later
                     log.warning("final insert failed (%s: %s); the next owner replays it",
@@ -164,8 +175,8 @@ class KafkaWriter:
                 await self._lag_monitor.stop()
             if self._consumer is not None:
                 await self._consumer.stop()
-            self._executor.shutdown(wait=True)
-            self._builder.shutdown(wait=True)
+            self._executor.shutdown(wait=not hung)
+            self._builder.shutdown(wait=not hung)
 
     def _log_failure(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (e := task.exception()) is not None and not self._stopping:

@@ -378,3 +378,40 @@ def test_stop_leaves_the_group_when_the_poll_hangs_and_the_store_is_down() -> No
         assert w._task.done()
 
     asyncio.run(scenario())
+
+
+def test_stop_is_bounded_when_a_commit_hangs() -> None:
+    from metricflow.ingest._writer import KafkaWriter
+
+    class Unreachable:  # Kafka gone after the insert: the commit never returns
+        stopped = False
+        polled = False
+
+        def assignment(self) -> set:
+            return {"tp"}
+
+        async def getmany(self, timeout_ms: int, max_records: int) -> dict:
+            if self.polled:
+                await asyncio.sleep(timeout_ms / 1000)
+                return {}
+            self.polled = True
+            return {"tp": [_metrics_message("b" * 32, 5)]}
+
+        async def commit(self, offsets: dict) -> None:
+            await asyncio.Event().wait()
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    async def scenario() -> None:
+        w = KafkaWriter(SimpleNamespace(), WriterConfig(linger_ms=0))  # type: ignore[arg-type]
+        w._store = lambda p: p.points  # type: ignore[method-assign]
+        w._consumer = consumer = Unreachable()
+        w._task = asyncio.ensure_future(w._run())
+        while w.points_written == 0:
+            await asyncio.sleep(0.01)
+        t0 = time.monotonic()
+        await asyncio.wait_for(w.stop(flush_timeout_s=0.5), 5)
+        assert time.monotonic() - t0 < 3 and consumer.stopped and w._task.done()
+
+    asyncio.run(scenario())
