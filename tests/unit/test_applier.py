@@ -57,3 +57,43 @@ def test_a_replayed_create_is_a_no_op_that_keeps_later_state() -> None:
     assert applier.apply([], [_create("e")]) == [None]  # the writer replays the log
     assert store.runs[RUN].status == "FINISHED" and store.runs[RUN].end_time == 5
     assert run_info_from_pb(_create("x").run_create).run_id == RUN
+
+
+class _FlakyStore(_Runs):
+    """Runs plus params and tags; the first params insert fails (ClickHouse hiccup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.params: list[Any] = []
+        self.fail_params = True
+
+    def get_params(self, run_ids: Any) -> dict[str, dict[str, str]]:
+        return {r: {k: v for rid, k, v in self.params if rid == r} for r in run_ids}
+
+    def insert_params(self, rows: Any, version: int) -> None:
+        if self.fail_params:
+            self.fail_params = False
+            raise ConnectionError("insert failed")
+        self.params.extend(rows)
+
+    def insert_tags(self, rows: Any, version: int) -> None:
+        pass
+
+
+def test_a_group_applied_again_after_a_failed_insert_keeps_params_logged_before_a_delete(
+) -> None:
+    store = _FlakyStore()
+    applier = LogApplier(store)  # type: ignore[arg-type]
+    logged = pb.LogRecord(params_tags=pb.LogBatchRequest(
+        run_id=RUN, params=[pb.Param(key="lr", value="0.1")]))
+    delete = pb.LogRecord(run_update=pb.UpdateRunRequest(run_id=RUN, lifecycle_stage="deleted"))
+    group = [_create("e"), logged, delete]
+    try:
+        applier.apply([], group)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the first params insert should fail")
+    assert store.runs[RUN].lifecycle_stage != "deleted"  # the run is known, not yet deleted
+    assert applier.apply([], group) == [None, None, None]  # the writer applies it again
+    assert store.params == [(RUN, "lr", "0.1")] and store.runs[RUN].lifecycle_stage == "deleted"

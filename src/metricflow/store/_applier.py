@@ -114,6 +114,7 @@ class LogApplier:
                      if r.WhichOneof("body") == "params_tags" and r.params_tags.params}
         params = self.store.get_params(param_ids) if param_ids else {}
         runs: dict[str, RunInfo] = {}
+        created: list[RunInfo] = []  # as created, before this group's updates
         param_rows: list[tuple[str, str, str]] = []
         tag_rows: list[tuple[str, str, str, int]] = []
         now_ms = int(time.time() * 1000)
@@ -130,6 +131,7 @@ class LogApplier:
                         continue  # replayed (or repeated) create: the run stays as it is
                     existing.add(info.run_id)
                     runs[info.run_id] = current[info.run_id] = info
+                    created.append(info)
                 elif kind == "run_update":
                     rid = rec.run_update.run_id
                     base = current.get(rid)
@@ -140,15 +142,20 @@ class LogApplier:
                     self._params_tags(rec.params_tags, current, params, param_rows, tag_rows)
             except MetricflowError as e:
                 errors[i] = e
-        # Runs first: the search views file each param and tag row under its run's
-        # experiment as it is inserted, and a run they cannot see yet files the row
-        # under '' (found, but every search on that key then folds '' rows).
-        if runs:
-            self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
+        # New runs first, as created: the search views file each param and tag row
+        # under its run's experiment as it is inserted, and a run they cannot see yet
+        # files the row under '' (found, but every search on that key then folds ''
+        # rows). The group's final run states go last, as before: if an insert fails
+        # and the group is applied again, a delete in it is not yet stored, so the
+        # params and tags logged before it are still accepted.
+        if created and (param_rows or tag_rows):
+            self.store.insert_runs(created, [self._version() for _ in created])
         for rows, insert in ((param_rows, self.store.insert_params),
                              (tag_rows, self.store.insert_tags)):
             if rows:
                 insert(rows, self._version())  # type: ignore[operator]
+        if runs:
+            self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
 
     def _params_tags(self, req: pb.LogBatchRequest, current: dict[str, RunInfo],
                      params: dict[str, dict[str, str]], param_rows: list, tag_rows: list) -> None:
