@@ -60,10 +60,15 @@ def _list(r: Any, name: str) -> list[str]:
         return []
     if isinstance(v, str):
         return [v]
-    if isinstance(v, (dict, bytes, int, float)) or not hasattr(v, "__iter__"):
+    try:
+        if isinstance(v, (dict, bytes, int, float)):
+            raise TypeError
+        items = list(v)  # a JSON list, or a protobuf repeated field (upb's containers
+        # iterate through the sequence protocol: they have no __iter__ attribute)
+    except TypeError:
         raise InvalidArgument(f"parameter {name!r} must be a list, not {type(v).__name__}",
-                              field=name, received=repr(v)[:100])
-    return [_scalar(x, name) for x in v]
+                              field=name, received=repr(v)[:100]) from None
+    return [_scalar(x, name) for x in items]
 
 
 def anyone(level: Permission) -> Rule:

@@ -83,6 +83,16 @@ def test_list_parameters_of_the_wrong_type_are_invalid_argument(value: Any) -> N
         _list({"run_ids": value}, "run_ids")
 
 
+def test_list_parameters_of_grpc_requests_are_read_from_repeated_fields() -> None:
+    # upb's repeated containers have no __iter__ attribute: a check for one refused
+    # every gRPC call whose rule lists runs (TailMetrics, CompareRuns, ...) with auth on.
+    from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
+
+    ids = ["a" * 32, "b" * 32]
+    assert _list(qpb.TailMetricsRequest(run_ids=ids), "run_ids") == ids
+    assert _list(qpb.TailMetricsRequest(), "run_ids") == []
+
+
 @pytest.mark.parametrize("value", [["x"], {"$ne": ""}, True])
 def test_scalar_parameters_of_the_wrong_type_are_invalid_argument(value: Any) -> None:
     with pytest.raises(InvalidArgument, match="run_id"):
