@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -134,6 +135,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return resp
         return handler
 
+    def _recheck_due(self, checked: float) -> bool:
+        return self.guard.enabled and (
+            time.monotonic() - checked >= self.guard.config.stream_recheck_s)
+
     def _unary_stream(self, inner: Any, method: str, rule: Rule) -> Any:
         async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
             p = await self._admit(context, method, rule, request)
@@ -143,7 +148,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if inspect.isawaitable(result):
                 await result
                 return
+            checked = time.monotonic()
             async for item in result:
+                if self._recheck_due(checked):  # a live tail outlives its token otherwise
+                    await self._admit(context, method, rule, request)  # aborts if refused
+                    checked = time.monotonic()
                 yield item
         return handler
 
@@ -169,14 +178,26 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     yield item
                 return
             # Rejected batches are answered with a failed ack (like any invalid batch),
-            # merged into the handler's own acks; the stream itself stays up.
+            # merged into the handler's own acks; the stream itself stays up, unless
+            # its credential is refused on a recheck: then the batches stop there and
+            # the stream ends with that error once the accepted ones are acked.
             out: asyncio.Queue[Any] = asyncio.Queue()
             done = object()
+            refused: list[MetricflowError] = []
+
+            async def recheck() -> Principal:
+                try:
+                    return await self.guard.admit(
+                        _authorization(context), peer=context.peer() or "",
+                        cert_user=_cert_user(context), where=method, rule=rule, request=None)
+                except MetricflowError as e:
+                    refused.append(e)
+                    raise
 
             async def pump() -> None:
                 try:
-                    async for ack in inner(self._checked_batches(request_iterator, p, out),
-                                           context):
+                    async for ack in inner(self._checked_batches(request_iterator, p, out,
+                                                                 recheck), context):
                         await out.put(ack)
                 finally:
                     await out.put(done)
@@ -188,13 +209,28 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 await task
             finally:
                 task.cancel()
+            if refused:
+                await ge.abort(context, refused[0])
         return handler
 
     async def _checked_batches(self, raw_batches: AsyncIterator[bytes], p: Principal,
-                               rejected: asyncio.Queue[Any]) -> AsyncIterator[bytes]:
-        """Yield each raw WriteBatch whose run the caller may edit; nack the others."""
+                               rejected: asyncio.Queue[Any],
+                               recheck: Any = None) -> AsyncIterator[bytes]:
+        """Yield each raw WriteBatch whose run the caller may edit; nack the others.
+
+        Every `stream_recheck_s` the credential is checked again (`recheck`) and run
+        permissions are looked up afresh; a refused credential ends the batches.
+        """
         allowed: set[str] = set()
+        checked = time.monotonic()
         async for raw in raw_batches:
+            if recheck is not None and self._recheck_due(checked):
+                try:
+                    p = await recheck()
+                except MetricflowError:
+                    return
+                allowed.clear()  # a grant may have been removed
+                checked = time.monotonic()
             try:
                 try:
                     run_id, keys = scan_write_batch(raw)

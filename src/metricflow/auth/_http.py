@@ -8,6 +8,7 @@ authors doing anything. OpenAPI and docs are served behind the same check.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -200,6 +201,12 @@ def make_dependency(guard: Guard) -> Any:
                 "the request could not be authorized (see the server log)")) from None
         request.state.principal = p
         CURRENT.set((p, guard.authz))  # type: ignore[arg-type]
+        if guard.enabled:
+            # Long responses (the live tail) call this every `recheck_s` while they run.
+            request.state.recheck_s = guard.config.stream_recheck_s
+            request.state.recheck = functools.partial(
+                guard.admit, request.headers.get("authorization"), peer=peer,
+                cert_user=None, where=where, rule=rule, request=params)
 
     return guard_dependency
 

@@ -89,6 +89,10 @@ class AuthConfig:
     """Upper bound of a new token's lifetime; 0 = tokens may be created without expiry."""
     token_cache_s: float = 2.0
     """How long a verified token is trusted before the store is asked again."""
+    stream_recheck_s: float = 5.0
+    """How often an open stream checks its credential and permissions again: a live
+    tail (gRPC or HTTP) ends, and an ingest Write stream is closed, once its token is
+    revoked or expired or its grant removed (within this plus `token_cache_s`)."""
     cert_users: bool = True
     """With mTLS, a client certificate whose CN names a user authenticates as that user
     (scopes read, edit, manage: never admin unless the user is in `cert_admin_users`)."""

@@ -134,7 +134,10 @@ _TAIL_DOC = """Live tail as a stream of JSON lines (`application/x-ndjson`).
 Each line is one chunk of new committed points of one series:
 `{"run_id", "key", "steps", "timestamps", "values"}` (values as in the other
 routes: NaN/Inf as strings), or `{"heartbeat": true}` when idle. The stream
-runs until the client closes it. Same semantics as gRPC `TailMetrics`.
+runs until the client closes it. With auth on, the credential is checked again
+every few seconds; when it is refused (token revoked or expired, grant removed)
+the last line is `{"error_code", "message"}` and the stream ends. Same semantics
+as gRPC `TailMetrics` (which ends with the error status).
 """
 
 
@@ -155,9 +158,22 @@ def add_tail_route(app: Any, core: Any) -> None:
         tailer, interval = await asyncio.to_thread(
             core.tailer, body.run_ids, body.keys, body.from_start, body.poll_interval_ms)
 
+        # Set by the auth layer: the credential and grant are checked again while
+        # the stream runs, and a refusal ends it (the status line was sent already).
+        recheck = getattr(request.state, "recheck", None)
+        recheck_s = getattr(request.state, "recheck_s", 0.0)
+
         async def lines() -> AsyncIterator[str]:
-            quiet_since = time.monotonic()
+            quiet_since = checked = time.monotonic()
             while not await request.is_disconnected():
+                if recheck is not None and time.monotonic() - checked >= recheck_s:
+                    try:
+                        await recheck()
+                    except MetricflowError as e:
+                        yield json.dumps({"error_code": e.code.value, "message": e.message}
+                                         ) + "\n"
+                        return
+                    checked = time.monotonic()
                 chunks = await asyncio.to_thread(lambda: list(tailer.poll()))
                 for c in chunks:
                     yield tail_line(c)
