@@ -31,6 +31,10 @@ _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "sta
 # each key once, and reading it without the merge step is exact (and cheaper).
 _FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
 _INSERT_SETTINGS = {"optimize_on_insert": 0}
+# Lookups of a page of runs by id: QueryCore.load_runs runs four at once, and each
+# reads a few small granules, so one thread each beats several competing for the
+# cores (10k-run page of 100 runs here: 25.1-25.8 -> 22.2-23.5 ms).
+_LOOKUP_SETTINGS = {"max_threads": 1}
 # Params keep the first value written: a larger version wins in
 # ReplacingMergeTree, so the version counts down as time goes on.
 _PARAM_VERSION_BASE = (1 << 63) - 1
@@ -158,7 +162,7 @@ class MetricStore:
         res = self.client.query(
             f"SELECT {', '.join(_RUN_COLUMNS)} FROM {self.db}.runs FINAL "
             "WHERE run_id IN {ids:Array(String)}" + _FINAL,
-            parameters={"ids": ids},
+            parameters={"ids": ids}, settings=_LOOKUP_SETTINGS,
         )
         return {row[0]: RunInfo(*row) for row in res.result_rows}
 
@@ -182,7 +186,7 @@ class MetricStore:
         res = self.client.query(
             f"SELECT run_id, key, value FROM {self.db}.{table} FINAL "
             "WHERE run_id IN {ids:Array(String)} " + extra + " ORDER BY run_id, key" + _FINAL,
-            parameters={"ids": ids},
+            parameters={"ids": ids}, settings=_LOOKUP_SETTINGS,
         )
         for run_id, key, value in res.result_rows:
             out[run_id][key] = value
@@ -200,7 +204,7 @@ class MetricStore:
             "SELECT run_id, key, argMaxMerge(last), max(last_at), min(min_value), "
             f"max(max_value) FROM {self.db}.metric_summary "
             "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
-            parameters={"ids": ids},
+            parameters={"ids": ids}, settings=_LOOKUP_SETTINGS,
         )
         counts: dict[tuple[str, str], int] = {}
         if with_counts:
