@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +19,7 @@ import grpc
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
 from metricflow.auth._context import CURRENT
-from metricflow.auth._guard import Guard
+from metricflow.auth._guard import Guard, StreamRecheck
 from metricflow.auth._policy import (
     FAIL_CLOSED,
     GRPC_RULES,
@@ -135,10 +134,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return resp
         return handler
 
-    def _recheck_due(self, checked: float) -> bool:
-        return self.guard.enabled and (
-            time.monotonic() - checked >= self.guard.config.stream_recheck_s)
-
     def _unary_stream(self, inner: Any, method: str, rule: Rule) -> Any:
         async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
             p = await self._admit(context, method, rule, request)
@@ -148,11 +143,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             if inspect.isawaitable(result):
                 await result
                 return
-            checked = time.monotonic()
+            # A live tail would outlive its token otherwise; _admit aborts if refused.
+            recheck = self.guard.stream_recheck(
+                lambda: self._admit(context, method, rule, request))
             async for item in result:
-                if self._recheck_due(checked):  # a live tail outlives its token otherwise
-                    await self._admit(context, method, rule, request)  # aborts if refused
-                    checked = time.monotonic()
+                if recheck is not None:
+                    await recheck()
                 yield item
         return handler
 
@@ -183,16 +179,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             # the stream ends with that error once the accepted ones are acked.
             out: asyncio.Queue[Any] = asyncio.Queue()
             done = object()
-            refused: list[MetricflowError] = []
-
-            async def recheck() -> Principal:
-                try:
-                    return await self.guard.admit(
-                        _authorization(context), peer=context.peer() or "",
-                        cert_user=_cert_user(context), where=method, rule=rule, request=None)
-                except MetricflowError as e:
-                    refused.append(e)
-                    raise
+            recheck = self.guard.stream_recheck(lambda: self.guard.admit(
+                _authorization(context), peer=context.peer() or "",
+                cert_user=_cert_user(context), where=method, rule=rule, request=None))
 
             async def pump() -> None:
                 try:
@@ -209,28 +198,27 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 await task
             finally:
                 task.cancel()
-            if refused:
-                await ge.abort(context, refused[0])
+            if recheck is not None and recheck.refused is not None:
+                await ge.abort(context, recheck.refused)
         return handler
 
     async def _checked_batches(self, raw_batches: AsyncIterator[bytes], p: Principal,
                                rejected: asyncio.Queue[Any],
-                               recheck: Any = None) -> AsyncIterator[bytes]:
+                               recheck: StreamRecheck | None = None) -> AsyncIterator[bytes]:
         """Yield each raw WriteBatch whose run the caller may edit; nack the others.
 
         Every `stream_recheck_s` the credential is checked again (`recheck`) and run
         permissions are looked up afresh; a refused credential ends the batches.
         """
         allowed: set[str] = set()
-        checked = time.monotonic()
         async for raw in raw_batches:
-            if recheck is not None and self._recheck_due(checked):
+            if recheck is not None:
                 try:
-                    p = await recheck()
+                    again = await recheck()
                 except MetricflowError:
                     return
-                allowed.clear()  # a grant may have been removed
-                checked = time.monotonic()
+                if again is not None:
+                    p, allowed = again, set()  # a grant may have been removed
             try:
                 try:
                     run_id, keys = scan_write_batch(raw)

@@ -8,6 +8,8 @@ run->experiment lookup) runs in a worker thread.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from metricflow.auth._authn import Authenticator
@@ -15,6 +17,32 @@ from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._limits import KeysPerRun, check_request_filters
 from metricflow.auth._policy import Rule
 from metricflow.auth._types import ANONYMOUS_ADMIN, AuthConfig, Permission, Principal
+from metricflow.errors import MetricflowError
+
+
+class StreamRecheck:
+    """An open stream's admission, run again at most every `every_s` (finding 5).
+
+    Call it before each message: it returns the principal when a check was due
+    and passed, None when none was due, and raises (and keeps in `refused`) the
+    error of a refused check.
+    """
+
+    def __init__(self, admit: Callable[[], Awaitable[Principal | None]], every_s: float) -> None:
+        self._admit, self.every_s = admit, every_s
+        self._last = time.monotonic()
+        self.refused: MetricflowError | None = None
+
+    async def __call__(self) -> Principal | None:
+        if time.monotonic() - self._last < self.every_s:
+            return None
+        try:
+            p = await self._admit()
+        except MetricflowError as e:
+            self.refused = e
+            raise
+        self._last = time.monotonic()
+        return p
 
 
 class Guard:
@@ -60,6 +88,11 @@ class Guard:
             return ANONYMOUS_ADMIN
         return await asyncio.to_thread(self._admit_sync, authorization, peer, cert_user,
                                        where, rule, request)
+
+    def stream_recheck(self, admit: Callable[[], Awaitable[Principal | None]]
+                       ) -> StreamRecheck | None:
+        """Re-admission of an open stream every `stream_recheck_s`; None with auth off."""
+        return StreamRecheck(admit, self.config.stream_recheck_s) if self.enabled else None
 
     async def check_run_write(self, p: Principal, run_id: str) -> None:
         """EDIT on a run's experiment (one batch of an ingest stream)."""

@@ -201,12 +201,10 @@ def make_dependency(guard: Guard) -> Any:
                 "the request could not be authorized (see the server log)")) from None
         request.state.principal = p
         CURRENT.set((p, guard.authz))  # type: ignore[arg-type]
-        if guard.enabled:
-            # Long responses (the live tail) call this every `recheck_s` while they run.
-            request.state.recheck_s = guard.config.stream_recheck_s
-            request.state.recheck = functools.partial(
-                guard.admit, request.headers.get("authorization"), peer=peer,
-                cert_user=None, where=where, rule=rule, request=params)
+        # Long responses (the live tail) call this before each chunk while they run.
+        request.state.recheck = guard.stream_recheck(functools.partial(
+            guard.admit, request.headers.get("authorization"), peer=peer,
+            cert_user=None, where=where, rule=rule, request=params))
 
     return guard_dependency
 

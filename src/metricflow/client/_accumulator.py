@@ -224,6 +224,6 @@ def _grouped_by_key(key_index: np.ndarray, steps: np.ndarray, timestamps: np.nda
     """
     if len(key_index) < 2 or not (key_index[1:] < key_index[:-1]).any():
         return key_index, steps, timestamps, values
-    order = np.argsort(key_index.astype(np.uint16) if len(key_index) and
-                       int(key_index.max()) < 1 << 16 else key_index, kind="stable")
+    small = int(key_index.max()) < 1 << 16  # then a 16-bit radix sort
+    order = np.argsort(key_index.astype(np.uint16) if small else key_index, kind="stable")
     return key_index[order], steps[order], timestamps[order], values[order]

@@ -90,7 +90,6 @@ class KafkaWriter:
         self._next: tuple[list[Any], asyncio.Future[_Prepared]] | None = None
         self._group: list[Any] = []
         self._group_bytes = 0
-        self._group_started = 0.0  # arrival of the oldest pending message
         self._arrivals: deque[list[Any]] = deque()  # [messages, arrival time] per poll
         self._lock = asyncio.Lock()
         self._interrupt = asyncio.Event()
@@ -241,11 +240,8 @@ class KafkaWriter:
                 pass
 
     def _add(self, records: list[Any]) -> None:
-        now = time.monotonic()
-        if not self._group:
-            self._group_started = now
         self._group.extend(records)
-        self._arrivals.append([len(records), now])
+        self._arrivals.append([len(records), time.monotonic()])
         size = sum(len(r.value or b"") for r in records)
         self._group_bytes += size
         km.PENDING_BYTES.set(self._group_bytes)
@@ -266,8 +262,11 @@ class KafkaWriter:
             else:
                 head[0] -= n
                 n = 0
-        if self._arrivals:
-            self._group_started = self._arrivals[0][1]
+
+    @property
+    def _group_started(self) -> float:
+        """When the oldest pending message was polled."""
+        return self._arrival_at(0)
 
     def _arrival_at(self, index: int) -> float:
         """When the group's message at `index` was polled."""

@@ -17,12 +17,18 @@ from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
 from metricflow.store._cluster import check_cluster_layout
 from metricflow.store._schema import (
-    POINT_READ_SETTINGS,
+    POINT_READ_BLOCKS,
     POINT_READ_TABLES,
     SCHEMA_VERSION,
     ddl_statements,
 )
-from metricflow.store._schema_query import QUERY_DDL, backfill, fill_unfiled, missing_tables
+from metricflow.store._schema_query import (
+    QUERY_DDL,
+    UNFILED_SCHEMA_VERSION,
+    backfill,
+    fill_unfiled,
+    missing_tables,
+)
 from metricflow.store._types import MetricSummary, Run, RunInfo
 
 _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
@@ -84,7 +90,8 @@ class MetricStore:
         backfill(self.client, self.db, missing)
         self._upgrade_old_tables(self._merge_tree_ddl())
         if not self.client.query(f"SELECT count() FROM {self.db}.schema_info "
-                                 "WHERE version >= 3").result_rows[0][0]:
+                                 f"WHERE version >= {UNFILED_SCHEMA_VERSION}"
+                                 ).result_rows[0][0]:
             fill_unfiled(self.client, self.db)
         self.client.command(
             f"INSERT INTO {self.db}.schema_info (version) VALUES ({int(SCHEMA_VERSION)})"
@@ -106,10 +113,10 @@ class MetricStore:
           now) and their block settings; its 16 KB index granules stay (a
           read-only setting).
         """
-        settings = POINT_READ_SETTINGS.replace("index_granularity = 256, ", "")
         for name in POINT_READ_TABLES:
             if name in ddl and "min_compress_block_size" not in ddl[name]:
-                self.client.command(f"ALTER TABLE {self.db}.{name} MODIFY SETTING {settings}")
+                self.client.command(
+                    f"ALTER TABLE {self.db}.{name} MODIFY SETTING {POINT_READ_BLOCKS}")
         rollup = ddl.get("metric_rollup", "")
         if "`offs`" in rollup:
             self.client.command(f"ALTER TABLE {self.db}.metric_rollup DROP COLUMN IF EXISTS "

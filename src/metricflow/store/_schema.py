@@ -28,8 +28,10 @@ SCHEMA_VERSION = 3
 """Written to schema_info by every ensure_schema. 3: search_unfiled exists and was
 filled once from the search tables (store/_schema_query.py `fill_unfiled`)."""
 
-POINT_READ_SETTINGS = ("index_granularity = 256, min_compress_block_size = 4096, "
-                       "max_compress_block_size = 16384")
+POINT_READ_BLOCKS = "min_compress_block_size = 4096, max_compress_block_size = 16384"
+"""Compressed block sizes of the tables read by scattered per-run lookups (see above);
+unlike the granule size, they can be changed on an existing table."""
+POINT_READ_SETTINGS = f"index_granularity = 256, {POINT_READ_BLOCKS}"
 """Storage settings of the tables read by scattered per-run lookups (see above)."""
 POINT_READ_TABLES = ("runs", "params", "tags", "metric_summary")
 

@@ -49,6 +49,8 @@ EXP_EXPR = "joinGet('{db}.search_run_exp', 'experiment_id', rk)"
 SEARCH_TABLES = ("search_runs", "search_run_exp", "search_metrics", "search_params",
                  "search_tags", "search_unfiled")
 UNFILED_KINDS = ("metrics", "params", "tags")
+UNFILED_SCHEMA_VERSION = 3
+"""schema_info records this version once search_unfiled was filled (`fill_unfiled`)."""
 
 QUERY_DDL: list[str] = [
     """
@@ -225,7 +227,7 @@ def backfill(client: Any, db: str, missing: set[str]) -> None:
 def fill_unfiled(client: Any, db: str) -> None:
     """List the rows filed under '' before search_unfiled existed (once per data dir).
 
-    The caller runs it until schema_info records version 3, so a crash before the
+    The caller runs it until schema_info records UNFILED_SCHEMA_VERSION, so a crash before the
     end, or a table created empty by the cluster DDL, is filled on the next start.
     Rows already listed collapse (ReplacingMergeTree; reads use DISTINCT). On a
     cluster, search_unfiled is a Distributed table without a sharding key, read

@@ -131,8 +131,7 @@ def test_writer_builds_the_next_due_cut_while_one_is_inserted() -> None:
     w.limits = DEFAULT_LIMITS
     w._builder, w._next, w._stopping, w._revoking = ThreadPoolExecutor(1), None, False, False
     w._group = [_metrics_message(f"{i:032x}", 900) for i in range(3)]  # each cut holds one message
-    w._group_started = time.monotonic()
-    w._arrivals = deque([[3, w._group_started]])
+    w._arrivals = deque([[3, time.monotonic()]])
 
     async def scenario() -> None:
         first = await w._prepared_cut()
@@ -229,7 +228,6 @@ def test_messages_that_arrive_during_an_insert_keep_their_own_age() -> None:
     old = [SimpleNamespace(value=b"x" * 10) for _ in range(3)]
     w._add(old)
     w._arrivals[0][1] -= 1.0  # polled a second ago: the group is due
-    w._group_started -= 1.0
     assert w._group_due(0.2)
     new = SimpleNamespace(value=b"y" * 10)
     w._add([new])  # polled now, while a cut is inserted
@@ -253,7 +251,6 @@ def test_the_next_cut_is_built_ahead_only_once_it_is_due_by_its_own_age() -> Non
     w._group = [_metrics_message(f"{i:032x}", 10) for i in range(3)]
     now = time.monotonic()
     w._arrivals = deque([[1, now - 1.0], [2, now]])  # a due cut, then two fresh messages
-    w._group_started = now - 1.0
 
     async def scenario() -> None:
         w._build_ahead(1)  # the cut being inserted was due; the two behind it are not
