@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -19,6 +19,7 @@ import grpc
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
 from metricflow.auth._context import CURRENT
+from metricflow.auth._grpc_decode import Decoder, MalformedLog, MalformedRequest
 from metricflow.auth._guard import Guard, StreamRecheck
 from metricflow.auth._policy import (
     FAIL_CLOSED,
@@ -29,7 +30,7 @@ from metricflow.auth._policy import (
     WRITE_METHOD,
     Rule,
 )
-from metricflow.auth._types import Principal
+from metricflow.auth._types import ANONYMOUS_ADMIN, Principal
 from metricflow.auth._wirescan import scan_seq, scan_write_batch
 from metricflow.errors import MetricflowError
 
@@ -64,10 +65,17 @@ def _cert_user(context: grpc.aio.ServicerContext) -> str | None:
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates, rate-limits, validates and authorizes every RPC (see Guard)."""
+    """Authenticates, rate-limits, decodes, validates and authorizes every RPC (see Guard).
+
+    Every handler is re-registered without a request deserializer: grpc hands over
+    raw bytes and they are parsed only after the caller is authenticated (a malformed
+    message from anyone else is just UNAUTHENTICATED), as INVALID_ARGUMENT, and with
+    one rate-limited log line instead of grpc's traceback per request.
+    """
 
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
+        self.malformed = MalformedLog()
 
     async def intercept_service(self, continuation: Any,
                                 details: grpc.HandlerCallDetails) -> Any:
@@ -75,37 +83,42 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = details.method
+        decode = Decoder(method, handler.request_deserializer, self.malformed)
         if method in PUBLIC_GRPC:
-            return handler  # health probes; they reveal nothing but serving/not serving
-        rule = GRPC_RULES.get(method, FAIL_CLOSED)
+            # Health probes reveal nothing but serving/not serving: no credentials.
+            wrap: tuple[Any, ...] = (self._public_unary, self._public_unary_stream,
+                                     self._stream_unary, self._stream_stream)
+            rule = PUBLIC_RULE
+        else:
+            wrap = (self._unary, self._unary_stream, self._stream_unary, self._stream_stream)
+            rule = GRPC_RULES.get(method, FAIL_CLOSED)
+        kw = {"request_deserializer": None,
+              "response_serializer": handler.response_serializer}
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._unary(handler.unary_unary, method, rule),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
+                wrap[0](handler.unary_unary, method, rule, decode), **kw)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._unary_stream(handler.unary_stream, method, rule),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
+                wrap[1](handler.unary_stream, method, rule, decode), **kw)
         if handler.stream_unary:
             return grpc.stream_unary_rpc_method_handler(
-                self._stream_unary(handler.stream_unary, method, rule),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
+                wrap[2](handler.stream_unary, method, rule, decode), **kw)
         return grpc.stream_stream_rpc_method_handler(
-            self._stream_stream(handler.stream_stream, method, rule),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+            wrap[3](handler.stream_stream, method, rule, decode), **kw)
 
     async def _admit(self, context: grpc.aio.ServicerContext, method: str, rule: Rule,
-                     request: Any) -> Principal | None:
-        if method in RUN_SCOPED_BY_METADATA:
+                     request: Any, decode: Callable[[], Any] | None = None
+                     ) -> Principal | None:
+        if rule is PUBLIC_RULE:
+            return ANONYMOUS_ADMIN
+        scoped_by_metadata = method in RUN_SCOPED_BY_METADATA
+        if scoped_by_metadata:
             request = _RunScoped(_metadata(context, RUN_ID_METADATA))
         try:
             return await self.guard.admit(_authorization(context), peer=context.peer() or "",
                                           cert_user=_cert_user(context), where=method,
-                                          rule=rule, request=request)
+                                          rule=rule, request=request,
+                                          decode=None if scoped_by_metadata else decode)
         except MetricflowError as e:
             await ge.abort(context, e)
         except Exception as e:  # noqa: BLE001 - a guard failure must not crash the server
@@ -113,16 +126,56 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             await ge.abort(context, MetricflowError(f"internal error: {type(e).__name__}"))
         return None
 
+    async def _decoded(self, context: grpc.aio.ServicerContext, decode: Decoder,
+                       raw: bytes, request: Any) -> Any:
+        """The request `_admit` decoded, or (metadata-scoped methods) decode it now."""
+        if request is not _UNSET:
+            return request
+        try:
+            return await asyncio.to_thread(decode, raw, context.peer() or "")
+        except MetricflowError as e:
+            await ge.abort(context, e)
+        raise AssertionError("unreachable")
+
+    def _public_unary(self, inner: Any, method: str, rule: Rule, decode: Decoder) -> Any:
+        async def handler(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            resp = inner(await self._decoded(context, decode, raw, _UNSET), context)
+            return await resp if inspect.isawaitable(resp) else resp
+        return handler
+
+    def _public_unary_stream(self, inner: Any, method: str, rule: Rule,
+                             decode: Decoder) -> Any:
+        async def handler(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            result = inner(await self._decoded(context, decode, raw, _UNSET), context)
+            if inspect.isawaitable(result):
+                await result
+                return
+            async for item in result:
+                yield item
+        return handler
+
+    async def _admit_unary(self, context: grpc.aio.ServicerContext, method: str, rule: Rule,
+                           decode: Decoder, raw: bytes) -> tuple[Principal, Any]:
+        """Admit a single-message call: authenticate, then decode, then authorize."""
+        box: list[Any] = [_UNSET]
+
+        def parse() -> Any:
+            box[0] = decode(raw, context.peer() or "")
+            return box[0]
+
+        p = await self._admit(context, method, rule, None, parse)
+        assert p is not None
+        return p, await self._decoded(context, decode, raw, box[0])
+
     def _after(self, p: Principal, rule: Rule, response: Any) -> None:
         if rule.after == "record_run" and self.guard.authz is not None:
             info = getattr(response, "run", None)
             if info is not None and info.run_id:
                 self.guard.authz.remember_run(info.run_id, info.experiment_id)
 
-    def _unary(self, inner: Any, method: str, rule: Rule) -> Any:
-        async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            p = await self._admit(context, method, rule, request)
-            assert p is not None
+    def _unary(self, inner: Any, method: str, rule: Rule, decode: Decoder) -> Any:
+        async def handler(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            p, request = await self._admit_unary(context, method, rule, decode, raw)
             token = CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
             try:
                 resp = inner(request, context)
@@ -134,10 +187,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return resp
         return handler
 
-    def _unary_stream(self, inner: Any, method: str, rule: Rule) -> Any:
-        async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            p = await self._admit(context, method, rule, request)
-            assert p is not None
+    def _unary_stream(self, inner: Any, method: str, rule: Rule, decode: Decoder) -> Any:
+        async def handler(raw: bytes, context: grpc.aio.ServicerContext) -> Any:
+            p, request = await self._admit_unary(context, method, rule, decode, raw)
             CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
             result = inner(request, context)
             if inspect.isawaitable(result):
@@ -152,26 +204,32 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 yield item
         return handler
 
-    def _stream_unary(self, inner: Any, method: str, rule: Rule) -> Any:
+    def _stream_unary(self, inner: Any, method: str, rule: Rule, decode: Decoder) -> Any:
         async def handler(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
             p = await self._admit(context, method, rule, None)
             assert p is not None
             token = CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
             try:
-                resp = inner(request_iterator, context)
+                resp = inner(_decoding(request_iterator, decode, context), context)
                 return await resp if inspect.isawaitable(resp) else resp
+            except MalformedRequest as e:  # the handler let the decode failure through
+                await ge.abort(context, e)
             finally:
                 CURRENT.reset(token)
         return handler
 
-    def _stream_stream(self, inner: Any, method: str, rule: Rule) -> Any:
+    def _stream_stream(self, inner: Any, method: str, rule: Rule, decode: Decoder) -> Any:
         async def handler(request_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
             p = await self._admit(context, method, rule, None)
             assert p is not None
             CURRENT.set((p, self.guard.authz))  # type: ignore[arg-type]
             if method != WRITE_METHOD:
-                async for item in inner(request_iterator, context):
-                    yield item
+                try:
+                    async for item in inner(_decoding(request_iterator, decode, context),
+                                            context):
+                        yield item
+                except MalformedRequest as e:
+                    await ge.abort(context, e)
                 return
             # Rejected batches are answered with a failed ack (like any invalid batch),
             # merged into the handler's own acks; the stream itself stays up, unless
@@ -239,3 +297,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                     retry_after_s=getattr(e, "retry_after_s", 0.0) or 0.0))
                 continue
             yield raw
+
+
+_UNSET = object()
+PUBLIC_RULE = Rule(lambda a, r: [])
+"""Rule of the credential-free methods (PUBLIC_GRPC): nothing to admit."""
+
+
+async def _decoding(raw_messages: AsyncIterator[bytes], decode: Decoder,
+                    context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    """A client stream's messages, each decoded (MalformedRequest at the first bad one)."""
+    peer = context.peer() or ""
+    async for raw in raw_messages:
+        yield decode(raw, peer)

@@ -58,7 +58,8 @@ class Guard:
         return self.config.enabled and self.authn is not None
 
     def _admit_sync(self, authorization: str | None, peer: str, cert_user: str | None,
-                    where: str, rule: Rule, request: Any) -> Principal:
+                    where: str, rule: Rule, request: Any,
+                    decode: Callable[[], Any] | None = None) -> Principal:
         if not self.enabled:
             p = ANONYMOUS_ADMIN
         else:
@@ -66,6 +67,8 @@ class Guard:
             p = self.authn.authenticate(authorization, peer=peer, cert_user=cert_user,
                                         where=where)
             self.authn.limiter.take(p.limiter_key)
+        if decode is not None:  # parsed only once the caller is known (review finding 2)
+            request = decode()
         if request is not None:
             check_request_filters(request, self.config)
         if self.enabled:
@@ -78,16 +81,19 @@ class Guard:
         return p
 
     async def admit(self, authorization: str | None, *, peer: str, cert_user: str | None,
-                    where: str, rule: Rule, request: Any) -> Principal:
+                    where: str, rule: Rule, request: Any,
+                    decode: Callable[[], Any] | None = None) -> Principal:
         """The caller's principal if the call is allowed; MetricflowError otherwise.
 
         `request=None` (client streams) checks only authentication and scope; the
-        stream's messages are checked one by one as they arrive.
+        stream's messages are checked one by one as they arrive. `decode`, if given,
+        yields the request after authentication and the rate limit passed, so bytes
+        from an unknown caller are never parsed.
         """
-        if not self.enabled and request is None:
+        if not self.enabled and request is None and decode is None:
             return ANONYMOUS_ADMIN
         return await asyncio.to_thread(self._admit_sync, authorization, peer, cert_user,
-                                       where, rule, request)
+                                       where, rule, request, decode)
 
     def stream_recheck(self, admit: Callable[[], Awaitable[Principal | None]]
                        ) -> StreamRecheck | None:
