@@ -98,6 +98,10 @@ def start_run(run_name: str | None = None, nested: bool = False,
               parent_run_id: str | None = None) -> ActiveRun:
     """Create a run and make it active in this thread.
 
+    The run's experiment is, first found: `experiment_id`; the active experiment
+    (set_experiment, or METRICFLOW_EXPERIMENT_NAME); the parent's experiment (a
+    child run inherits it, also in another process given `parent_run_id`); Default.
+
     Args:
         nested: allow starting while another run is active; it becomes the parent.
         parent_run_id: explicit parent, e.g. for worker processes of one parent run.
@@ -110,7 +114,13 @@ def start_run(run_name: str | None = None, nested: bool = False,
     exp = experiment_id or _experiment_id
     if exp is None:
         env_name = _env.EXPERIMENT_NAME.get()
-        exp = set_experiment(env_name) if env_name else "0"
+        if env_name:
+            exp = set_experiment(env_name)
+        elif stack and stack[-1].run_id == parent:
+            exp = stack[-1].info.experiment_id
+        else:
+            # "" asks the server for the parent's experiment (Default without a parent).
+            exp = "" if parent else "0"
     run = get_client().create_run(str(exp), run_name=run_name, tags=tags, parent_run_id=parent)
     stack.append(run)
     return ActiveRun(run)

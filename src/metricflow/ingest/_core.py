@@ -23,10 +23,11 @@ from metricflow._validation import (
     check_tags,
 )
 from metricflow._wire import DecodedMetrics, decode_metrics
-from metricflow.auth._context import current_user
+from metricflow.auth._context import current, current_user
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._names import random_run_name
+from metricflow.ingest._param_guard import ParamGuard
 from metricflow.ingest._sink import IngestSink
 from metricflow.store._applier import run_info_from_pb, run_info_to_pb
 from metricflow.store._metric_store import MetricStore
@@ -38,34 +39,51 @@ class RunCache:
 
     def __init__(self, store: MetricStore, ttl_s: float = 30.0, max_size: int = 100_000) -> None:
         self.store, self.ttl_s, self.max_size = store, ttl_s, max_size
-        self._runs: dict[str, tuple[float, str]] = {}
+        self._runs: dict[str, tuple[float, RunInfo]] = {}
 
     def put(self, info: RunInfo) -> None:
         if len(self._runs) >= self.max_size:
             self._runs.clear()
-        self._runs[info.run_id] = (time.monotonic(), info.lifecycle_stage)
+        self._runs[info.run_id] = (time.monotonic(), info)
 
-    async def stage(self, run_id: str) -> str | None:
+    async def info(self, run_id: str) -> RunInfo | None:
+        """The run as last seen (None when neither the cache nor the store knows it)."""
         hit = self._runs.get(run_id)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]
         infos = await asyncio.to_thread(self.store.get_run_infos, [run_id])
         info = infos.get(run_id)
-        if info is None:
-            return None
-        self.put(info)
-        return info.lifecycle_stage
+        if info is not None:
+            self.put(info)
+        return info
+
+    async def stage(self, run_id: str) -> str | None:
+        info = await self.info(run_id)
+        return None if info is None else info.lifecycle_stage
 
 
 class TrackingCore:
     """Validates writes and submits them to the sink; returns once they are durable."""
 
     def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
-                 limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True) -> None:
+                 limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True,
+                 guard_params: bool | None = None) -> None:
+        """Args:
+            strict_runs: refuse writes to runs the store does not show (embedded); off in
+                Kafka mode, where a run created a moment ago may not be in ClickHouse yet.
+            guard_params: check params against stored and recently accepted ones at the
+                call (default: when not strict_runs, i.e. when the sink applies them later;
+                the embedded sink applies them before the call returns).
+        """
         self.sink, self.store, self.metadata, self.limits = sink, store, metadata, limits
         self.runs = RunCache(store)
-        # Kafka mode: a run created a moment ago may not be in ClickHouse yet.
         self.strict_runs = strict_runs
+        if guard_params is None:
+            guard_params = not strict_runs
+        # An ingest node without --clickhouse has no param lookup (NoRunLookup): it
+        # checks against the params it accepted itself.
+        self.params = (ParamGuard(getattr(store, "get_params", None)) if guard_params
+                       else None)
 
     async def check_run_active(self, run_id: str) -> None:
         check_run_id(run_id)
@@ -101,7 +119,15 @@ class TrackingCore:
             rec = pb.LogRecord(params_tags=pb.LogBatchRequest(
                 run_id=request.run_id, params=request.params, tags=request.tags),
                 logged_at_ns=time.time_ns())
-            await self.sink.submit_record(rec, request.run_id)
+            reserved: list[str] = []
+            if self.params is not None and params:
+                reserved = await self.params.reserve(request.run_id, params)
+            try:
+                await self.sink.submit_record(rec, request.run_id)
+            except BaseException:
+                if self.params is not None:
+                    self.params.release(request.run_id, reserved)
+                raise
         if decoded is not None:
             bid = (request.client_id or uuid.uuid4().hex, request.seq)
             # Every sink forwards a WriteBatch as-is: the Kafka writer parses exactly that
@@ -115,15 +141,18 @@ class TrackingCore:
                          user_tag: bool = True) -> RunInfo:
         """Create a run with its system tags; `user_tag=False` leaves out `mlflow.user`
         (MLflow's server keeps only the tags its client sent)."""
-        exp_id = request.experiment_id or "0"
+        exp_id = request.experiment_id
+        if request.parent_run_id:
+            check_run_id(request.parent_run_id, "parent_run_id")
+            if not exp_id:
+                exp_id = await self._parent_experiment(request.parent_run_id)
+        exp_id = exp_id or "0"
         exp = await asyncio.to_thread(self.metadata.get_experiment, exp_id)
         if exp.lifecycle_stage != "active":
             raise InvalidState(f"experiment {exp_id!r} is deleted; runs cannot be created in it",
                                field="experiment_id", received=exp_id)
         run_id = request.run_id or uuid.uuid4().hex
         check_run_id(run_id)
-        if request.parent_run_id:
-            check_run_id(request.parent_run_id, "parent_run_id")
         tags = {t.key: t.value for t in request.tags}
         check_tags(tags, self.limits)
         name = check_run_name(request.run_name or tags.get("mlflow.runName") or random_run_name())
@@ -151,6 +180,23 @@ class TrackingCore:
         await self.sink.submit_record(trec, run_id)
         return info
 
+    async def _parent_experiment(self, parent_run_id: str) -> str:
+        """The experiment a child run inherits when its request names none.
+
+        Embedded: the parent must exist. Kafka mode: a parent the data plane does not
+        show yet (created through another node within the writer's lag) leaves the
+        child in the Default experiment, as before.
+        """
+        parent = await self.runs.info(parent_run_id)
+        if parent is not None:
+            await _check_may_edit(parent.experiment_id)
+            return parent.experiment_id
+        if self.strict_runs:
+            raise NotFound(f"parent run {parent_run_id!r} does not exist, so the run has no "
+                           "experiment to inherit; pass experiment_id", field="parent_run_id",
+                           received=parent_run_id)
+        return ""
+
     async def update_run(self, request: pb.UpdateRunRequest) -> RunInfo | None:
         """Status/end time/name/lifecycle change; returns the new state when readable."""
         check_run_id(request.run_id)
@@ -175,6 +221,20 @@ class TrackingCore:
         if info is not None:
             self.runs.put(info)
         return info
+
+
+async def _check_may_edit(experiment_id: str) -> None:
+    """With auth on, the caller needs EDIT on an experiment its run inherits: the
+    guard checked the request's experiment, which was empty (Default)."""
+    cur = current()
+    if cur is None:
+        return
+    from metricflow.auth._authz import Need  # noqa: PLC0415 - only with auth on
+    from metricflow.auth._types import Permission  # noqa: PLC0415
+
+    principal, authorizer = cur
+    await asyncio.to_thread(authorizer.check, principal,
+                            [Need("experiment", experiment_id, Permission.EDIT)])
 
 
 def _default_user() -> str:

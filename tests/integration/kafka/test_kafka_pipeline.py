@@ -308,3 +308,78 @@ def test_overload_keeps_every_buffer_bounded_and_loses_nothing(pipeline: Pipelin
     assert writer.stats()["peak_pending_bytes"] <= 1 * 2**20 + 32 * 2**20
     assert max_lag > 0, "the writer should have been behind while clients logged"
     assert rss["ingest"] < 600 and rss["writer"] < 1500, rss
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=15) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
+def test_a_changed_param_is_refused_at_the_call_through_an_ingest_node(
+        pipeline: Pipeline) -> None:
+    """Issue 22 item 1: the fluent client learns of the conflict in distributed mode."""
+    from metricflow.errors import ErrorCode, InvalidArgument
+
+    writer = pipeline.writer()
+    ingest = pipeline.ingest()
+    before = mf.get_tracking_uri()
+    mf.set_tracking_uri(ingest.uri)
+    try:
+        with mf.start_run() as run:
+            mf.log_params({"lr": 0.01, "layers": 4})
+            mf.log_params({"lr": 0.01})  # the same value again is fine
+            with pytest.raises(InvalidArgument) as e:
+                mf.log_params({"lr": 0.02, "extra": 1})
+            assert e.value.code is ErrorCode.INVALID_PARAMETER_VALUE
+            assert "'lr'" in e.value.message and "'0.01'" in e.value.message
+        rid = run.run.run_id
+    finally:
+        mf.set_tracking_uri(before)
+    reads = pipeline.client(writer.uri)
+    wait_for(lambda: reads.get_run(rid).params == {"lr": "0.01", "layers": "4"}, 30,
+             "the writer to apply the params")
+    wait_for(lambda: writer.stats()["consumer_lag"] == 0, 30, "the writer to catch up")
+    # the refused call never reached the log ("extra" neither: all or nothing)
+    assert reads.get_run(rid).params == {"lr": "0.01", "layers": "4"}
+    assert writer.metric("metricflow_writer_record_errors_total") == 0
+
+
+def test_a_changed_param_is_refused_by_the_mlflow_api_of_a_writer(pipeline: Pipeline) -> None:
+    """Issue 22 item 1: `runs/log-parameter` with another value answers 400
+    INVALID_PARAMETER_VALUE, before and after the writer applied the first value."""
+    writer = pipeline.writer()
+    base = f"http://127.0.0.1:{writer.http_port}/api/2.0/mlflow"
+    status, body = _post(f"{base}/runs/create", {"experiment_id": "0"})
+    assert status == 200, body
+    rid = body["run"]["info"]["run_id"]
+    assert _post(f"{base}/runs/log-parameter", {"run_id": rid, "key": "a", "value": "1"}) \
+        == (200, {})
+    assert _post(f"{base}/runs/log-parameter", {"run_id": rid, "key": "a", "value": "1"}) \
+        == (200, {})
+    status, body = _post(f"{base}/runs/log-parameter", {"run_id": rid, "key": "a", "value": "2"})
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+    status, body = _post(f"{base}/runs/log-batch",
+                         {"run_id": rid, "params": [{"key": "a", "value": "3"}]})
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+
+    # A new process remembers nothing: the stored value decides.
+    reads = pipeline.client(writer.uri)
+    wait_for(lambda: reads.get_run(rid).params == {"a": "1"}, 30, "the writer to apply a=1")
+    writer.stop()
+    writer = pipeline.writer()
+    base = f"http://127.0.0.1:{writer.http_port}/api/2.0/mlflow"
+    status, body = _post(f"{base}/runs/log-parameter", {"run_id": rid, "key": "a", "value": "2"})
+    assert status == 400 and body["error_code"] == "INVALID_PARAMETER_VALUE", body
+    assert "'1'" in body["message"]
+    assert _post(f"{base}/runs/log-parameter", {"run_id": rid, "key": "a", "value": "1"}) \
+        == (200, {})
+    assert writer.metric("metricflow_writer_record_errors_total") == 0
