@@ -188,12 +188,20 @@ def add_tail_route(app: Any, core: Any) -> None:
 
 
 def create_app(core: Any, extra_routers: list[Any] | None = None,
-               ready: Any = None) -> Any:
-    """Build the FastAPI app on one QueryCore (the same core the gRPC service uses)."""
+               ready: Any = None, index: dict[str, Any] | None = None) -> Any:
+    """Build the FastAPI app on one QueryCore (the same core the gRPC service uses).
+
+    Args:
+        index: facts `/` reports (role, grpc_port, ...); see `index_document`.
+    """
     from fastapi import FastAPI  # noqa: PLC0415 - server extra
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-    app = FastAPI(title="metricflow", version="0.1.0")
+    from metricflow.server._index import add_index_and_docs  # noqa: PLC0415
+
+    # The docs page is our own route (guarded like the others); FastAPI's is unguarded.
+    app = FastAPI(title="metricflow", version="0.1.0", docs_url=None, redoc_url=None)
+    add_index_and_docs(app, index if index is not None else {"role": "server"})
 
     @app.exception_handler(MetricflowError)
     async def _mf_error(request: Request, exc: MetricflowError) -> JSONResponse:

@@ -10,6 +10,12 @@ health protocol) and an HTTP port with Prometheus `/metrics`, `/health`
     metricflow query    --clickhouse http://ch:8123 --metadata postgresql+psycopg://...
     metricflow registry --metadata postgresql+psycopg://...
 
+One tracking URI: every role puts a `ForwardInterceptor` (_forward.py) in front
+of its gRPC services. The control-plane services (experiments, model registry)
+are served by every role that serves clients, from `--metadata`; query reads and
+artifacts are forwarded to `--query-upstream`, ingest writes to
+`--ingest-upstream`; a call with nowhere to go names the role that serves it.
+
 Roles that serve clients (ingest, query, registry, and a writer with
 `--serve-query`) take the same security flags as `metricflow server`: `--auth
 auto|on|off` (auto = on for non-loopback binds), `--tls-cert/--tls-key`,
@@ -66,6 +72,12 @@ class RoleParts:
     """gRPC server interceptors (the auth guard)."""
     tls: Any = None
     """TlsConfig of both ports, or None for plaintext."""
+    serves: frozenset[str] = frozenset()
+    """Kinds of client-facing services mounted here (_forward.SERVICE_KIND values)."""
+    guard: Any = None
+    """The auth Guard (authenticates calls this role forwards), or None without auth."""
+    facts: dict[str, Any] = field(default_factory=dict)
+    """What the app's `/` reports; `_run_role` adds the bound ports."""
 
 
 class MlflowBackend:
@@ -116,13 +128,26 @@ async def _serve_grpc(host: str, port: int, register: Callable[[Any], None],
     return server, bound, asyncio.ensure_future(track())
 
 
-def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None) -> Any:
-    """FastAPI app with /health, /ready, /metrics (and /stats when given)."""
+def role_index(args: argparse.Namespace) -> dict[str, Any]:
+    """The facts a role's `/` starts from (ports are added once bound)."""
+    return {"role": getattr(args, "command", None) or "role"}
+
+
+def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None,
+             facts: dict[str, Any] | None = None, api: bool = False) -> Any:
+    """FastAPI app with /, /health, /ready, /metrics (and /stats when given).
+
+    `api`: the app will also serve an API (the registry's), so it gets `/docs`;
+    otherwise `/api/...` answers 404 with where the HTTP APIs are served.
+    """
     from fastapi import FastAPI  # noqa: PLC0415 - server extra
     from fastapi.responses import JSONResponse, Response  # noqa: PLC0415
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-    app = FastAPI(title="metricflow")
+    from metricflow.server._index import add_index_and_docs  # noqa: PLC0415
+
+    app = FastAPI(title="metricflow", docs_url=None, redoc_url=None)
+    add_index_and_docs(app, facts if facts is not None else {}, docs=api)
 
     @app.get("/health")
     async def health_() -> dict[str, str]:
@@ -140,6 +165,16 @@ def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     _add_stats(app, stats)
+    if not api:
+        @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                       include_in_schema=False, response_model=None)
+        async def elsewhere(path: str) -> Response:
+            role = (facts or {}).get("role", "this role")
+            return JSONResponse(status_code=404, content={
+                "error_code": "ENDPOINT_NOT_FOUND",
+                "message": f"/api/{path} is not served by the {role} role's HTTP port (ops "
+                           "only); the MLflow REST API and /api/v1 are served by the query "
+                           "role (`metricflow query`, or `metricflow writer --serve-query`)"})
     return app
 
 
@@ -173,8 +208,10 @@ async def _run_role(role: str, args: argparse.Namespace,
                     setup: Callable[[], Awaitable[RoleParts]]) -> None:
     """Start a role from the parts its setup() builds; stop on SIGINT/SIGTERM."""
     parts = await setup()
+    forward = _forwarder(role, args, parts)
     grpc_server, grpc_port, health_task = await _serve_grpc(
-        args.host, args.grpc_port, parts.register, parts.ready, parts.interceptors, parts.tls)
+        args.host, args.grpc_port, parts.register, parts.ready,
+        [forward, *parts.interceptors], parts.tls)
     http, http_port, http_task = await _serve_http(parts.app, args.host, args.http_port,
                                                    parts.tls)
     stop = asyncio.Event()
@@ -182,7 +219,10 @@ async def _run_role(role: str, args: argparse.Namespace,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     info: dict[str, Any] = {"event": "ready", "role": role, "grpc_port": grpc_port,
-                            "http_port": http_port, "pid": os.getpid()}
+                            "http_port": http_port, "pid": os.getpid(),
+                            "serves": sorted(forward.local),
+                            "forwards": {k: u.uri for k, u in sorted(forward.upstreams.items())}}
+    parts.facts.update({k: info[k] for k in ("role", "grpc_port", "serves", "forwards")})
     sec = getattr(args, "security", None)
     if sec is not None:
         from metricflow.server._config import auth_banner  # noqa: PLC0415
@@ -194,10 +234,38 @@ async def _run_role(role: str, args: argparse.Namespace,
     log.info("%s stopping", role)
     health_task.cancel()
     await grpc_server.stop(5.0)
+    await forward.close()
     await parts.shutdown()
     from metricflow.server._embedded import stop_uvicorn  # noqa: PLC0415
 
     await stop_uvicorn(http, http_task)
+
+
+def _forwarder(role: str, args: argparse.Namespace, parts: RoleParts) -> Any:
+    """The ForwardInterceptor of a role: its own services, and where the others go."""
+    from metricflow.server import _forward as fw  # noqa: PLC0415
+
+    ca = getattr(args, "upstream_ca", None)
+    upstreams: dict[str, fw.Upstream] = {}
+    query = getattr(args, "query_upstream", None)
+    if query:
+        upstreams[fw.QUERY] = upstreams[fw.ARTIFACTS] = fw.Upstream.parse(query, ca)
+    ingest = getattr(args, "ingest_upstream", None)
+    if ingest:
+        upstreams[fw.INGEST] = fw.Upstream.parse(ingest, ca)
+    authenticate = fw.guard_authenticator(parts.guard) if parts.guard is not None else None
+    return fw.ForwardInterceptor(role, parts.serves, upstreams, authenticate)
+
+
+def _control_plane(auth: Any, metadata: Any) -> tuple[Callable[[Any], None], Any]:
+    """Experiments and model registry over `metadata`: (gRPC register, HTTP router)."""
+    from metricflow.registry import add_to_server, registry_router  # noqa: PLC0415
+
+    view = auth.metadata_view(metadata)
+    hooks = auth.actor_hooks()
+    router = registry_router(view, **({"actor_of": hooks["http"]} if hooks else {}))
+    return (lambda s: add_to_server(s, view, **({"actor_of": hooks["grpc"]} if hooks else {})),
+            router)
 
 
 def _open_metadata(uri: str) -> Any:
@@ -257,15 +325,23 @@ def _ingest(args: argparse.Namespace) -> int:
         await sink.start()
         store: Any = data_plane if data_plane is not None else NoRunLookup()
         servicer = ingest_service.IngestServicer(sink, store, metadata, strict_runs=False)
+        control, _router = _control_plane(auth, metadata)
+
+        def register(s: Any) -> None:
+            ingest_service.add_to_server(s, servicer)
+            control(s)
 
         async def shutdown() -> None:
             await sink.close()
             metadata.close()
             store.close()
 
-        return RoleParts(lambda s: ingest_service.add_to_server(s, servicer),
-                         _ops_app(lambda: sink.ready), lambda: sink.ready, shutdown,
-                         auth.interceptors(), sec.tls)
+        from metricflow.server._forward import INGEST, REGISTRY  # noqa: PLC0415
+
+        facts = role_index(args)
+        return RoleParts(register, _ops_app(lambda: sink.ready, facts=facts),
+                         lambda: sink.ready, shutdown, auth.interceptors(), sec.tls,
+                         frozenset({INGEST, REGISTRY}), auth.guard, facts)
 
     _loop(_run_role("ingest", args, setup), args)
     return 0
@@ -273,43 +349,62 @@ def _ingest(args: argparse.Namespace) -> int:
 
 async def _query_front(args: argparse.Namespace, store: Any, metadata: Any,
                        ready: Ready | None = None,
-                       stats: Callable[[bool], dict[str, Any]] | None = None
-                       ) -> tuple[Callable[[Any], None], Any, list[Any],
-                                  Callable[[], Awaitable[None]]]:
+                       stats: Callable[[bool], dict[str, Any]] | None = None) -> RoleParts:
     """The query API of a process that can read ClickHouse (query role, writer --serve-query).
 
     One QueryCore (caller-scoped when auth is on) serves gRPC, /api/v1 and the MLflow
     REST API; MLflow writes go through a TrackingCore over a KafkaSink, so the writers
-    apply them like any other client's. Returns (register, app, interceptors, close).
+    apply them like any other client's. Experiments and the model registry are served
+    from `metadata` (gRPC and /api/v1), artifacts (gRPC) from the MLflow API's store.
+    Returns the parts of the role except `ready`.
     """
     from metricflow.auth._server import build_server_auth  # noqa: PLC0415
     from metricflow.query import _service as query_service  # noqa: PLC0415
+    from metricflow.server import _forward as fw  # noqa: PLC0415
     from metricflow.server._http import create_app  # noqa: PLC0415
 
     sec = args.security
     auth = build_server_auth(sec.auth, metadata, store, run_wait_s=sec.run_wait_s)
     core = await asyncio.to_thread(auth.query_core, store, metadata)
     view = auth.metadata_view(metadata)
+    control, registry_routes = _control_plane(auth, metadata)
     closers: list[Callable[[], Awaitable[None]]] = []
-    routers: list[Any] = []
+    routers: list[Any] = [registry_routes]
+    artifacts: Any = None
     if not args.no_mlflow:
-        routers, close = await _mlflow_routers(args, store, metadata, view, core, auth)
+        mlflow, artifacts, close = await _mlflow_routers(args, store, metadata, view, core,
+                                                         auth)
+        routers += mlflow
         closers.append(close)
-    app = create_app(core, extra_routers=routers, ready=ready)
+    facts = role_index(args)
+    app = create_app(core, extra_routers=routers, ready=ready, index=facts)
     _add_stats(app, stats)
     app = auth.secure_http(app)
+
+    def register(s: Any) -> None:
+        query_service.add_to_server(s, core)
+        control(s)
+        if artifacts is not None:
+            from metricflow.artifacts import add_to_server  # noqa: PLC0415
+
+            add_to_server(s, artifacts)
 
     async def close_all() -> None:
         for c in closers:
             await c()
 
-    return (lambda s: query_service.add_to_server(s, core), app, auth.interceptors(),
-            close_all)
+    serves = {fw.QUERY, fw.REGISTRY} | ({fw.ARTIFACTS} if artifacts is not None else set())
+    return RoleParts(register, app, ready or (lambda: True), close_all, auth.interceptors(),
+                     sec.tls, frozenset(serves), auth.guard, facts)
 
 
 async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, view: Any,
-                          core: Any, auth: Any) -> tuple[list[Any], Callable[[], Awaitable[None]]]:
-    """MLflow REST + mlflow-artifacts routers; writes go to Kafka through a TrackingCore."""
+                          core: Any, auth: Any
+                          ) -> tuple[list[Any], Any, Callable[[], Awaitable[None]]]:
+    """MLflow REST + mlflow-artifacts routers; writes go to Kafka through a TrackingCore.
+
+    Returns (routers, the ArtifactStore, close).
+    """
     from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
     from metricflow.ingest._core import TrackingCore  # noqa: PLC0415
     from metricflow.ingest._kafka import KafkaSink  # noqa: PLC0415
@@ -334,14 +429,16 @@ async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, v
         await sink.close()
         artifacts.close()
 
-    return list(routers(backend)), close
+    return list(routers(backend)), artifacts, close
 
 
 _SECURITY_FLAGS = (("auth", "--auth", "auto"), ("default_permission", "--default-permission",
                    "READ"), ("rate_limit", "--rate-limit", 0.0), ("tls_cert", "--tls-cert", None),
                    ("tls_key", "--tls-key", None), ("tls_client_ca", "--tls-client-ca", None),
                    ("auth_run_wait_s", "--auth-run-wait-s", 5.0),
-                   ("cert_admin_user", "--cert-admin-user", None))
+                   ("cert_admin_user", "--cert-admin-user", None),
+                   ("ingest_upstream", "--ingest-upstream", None),
+                   ("upstream_ca", "--upstream-ca", None))
 
 
 def writer_flag_errors(args: argparse.Namespace) -> str:
@@ -389,17 +486,18 @@ def _writer(args: argparse.Namespace) -> int:
                 writer.lags.reset()
             return out
 
-        parts = RoleParts(lambda s: None, _ops_app(lambda: writer.ready, stats),
-                          lambda: writer.ready, writer.stop)
+        facts = role_index(args)
+        parts = RoleParts(lambda s: None, _ops_app(lambda: writer.ready, stats, facts=facts),
+                          lambda: writer.ready, writer.stop, facts=facts)
         metadata = None
         close_front: Callable[[], Awaitable[None]] | None = None
         if args.serve_query:
             # chDB allows one process per data dir: serve reads from the writer's process,
             # with the query role's auth, TLS and MLflow API.
             metadata = await asyncio.to_thread(_open_metadata, args.metadata)
-            parts.register, parts.app, parts.interceptors, close_front = await _query_front(
-                args, store, metadata, ready=lambda: writer.ready, stats=stats)
-            parts.tls = args.security.tls
+            parts = await _query_front(args, store, metadata, ready=lambda: writer.ready,
+                                       stats=stats)
+            close_front = parts.shutdown
 
         async def shutdown() -> None:
             await writer.stop()
@@ -417,7 +515,7 @@ def _writer(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    sec = _security(args)
+    _security(args)
 
     async def setup() -> RoleParts:
         from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
@@ -425,14 +523,16 @@ def _query(args: argparse.Namespace) -> int:
         store = MetricStore(args.clickhouse, args.database)
         await asyncio.to_thread(store.ensure_schema)
         metadata = await asyncio.to_thread(_open_metadata, args.metadata)
-        register, app, interceptors, close_front = await _query_front(args, store, metadata)
+        parts = await _query_front(args, store, metadata)
+        close_front = parts.shutdown
 
         async def shutdown() -> None:
             await close_front()
             metadata.close()
             store.close()
 
-        return RoleParts(register, app, lambda: True, shutdown, interceptors, sec.tls)
+        parts.shutdown = shutdown
+        return parts
 
     _loop(_run_role("query", args, setup), args)
     return 0
@@ -443,18 +543,17 @@ def _registry(args: argparse.Namespace) -> int:
 
     async def setup() -> RoleParts:
         from metricflow.auth._server import build_server_auth  # noqa: PLC0415
-        from metricflow.registry import add_to_server, registry_router  # noqa: PLC0415
+        from metricflow.server._forward import REGISTRY  # noqa: PLC0415
         from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
 
         metadata = await asyncio.to_thread(_open_metadata, args.metadata)
         # Run lookups only for registering a version from a run (READ on the run).
         data_plane = MetricStore(args.clickhouse, args.database) if args.clickhouse else None
         auth = build_server_auth(sec.auth, metadata, data_plane, run_wait_s=sec.run_wait_s)
-        view = auth.metadata_view(metadata)
-        hooks = auth.actor_hooks()
-        app = _ops_app(lambda: True)
-        app.include_router(registry_router(view, **({"actor_of": hooks["http"]} if hooks
-                                                    else {})))
+        control, router = _control_plane(auth, metadata)
+        facts = role_index(args)
+        app = _ops_app(lambda: True, facts=facts, api=True)
+        app.include_router(router)
         app = auth.secure_http(app)
 
         async def shutdown() -> None:
@@ -462,9 +561,8 @@ def _registry(args: argparse.Namespace) -> int:
             if data_plane is not None:
                 data_plane.close()
 
-        return RoleParts(
-            lambda s: add_to_server(s, view, **({"actor_of": hooks["grpc"]} if hooks else {})),
-            app, lambda: True, shutdown, auth.interceptors(), sec.tls)
+        return RoleParts(control, app, lambda: True, shutdown, auth.interceptors(), sec.tls,
+                         frozenset({REGISTRY}), auth.guard, facts)
 
     _loop(_run_role("registry", args, setup), args)
     return 0
@@ -537,6 +635,20 @@ def add_security_args(p: argparse.ArgumentParser, run_wait: bool = True) -> None
                         "admin scope (repeatable; otherwise certificates never do)")
 
 
+def _upstream_args(p: argparse.ArgumentParser, *kinds: str) -> None:
+    """--query-upstream / --ingest-upstream (and --upstream-ca): where this role forwards."""
+    what = {"query": "query reads and artifacts (the query role or a writer with "
+                     "--serve-query)",
+            "ingest": "ingest writes (an ingest node)"}
+    for kind in kinds:
+        p.add_argument(f"--{kind}-upstream", metavar="URI",
+                       help=f"forward gRPC {what[kind]} to grpc://HOST:PORT or "
+                            "grpcs://HOST:PORT, so clients need one tracking URI")
+    p.add_argument("--upstream-ca", metavar="PEM",
+                   help="CA of the upstream roles' TLS certificates (grpcs://; default: "
+                        "the system roots)")
+
+
 def _mlflow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", default=_env.ARTIFACT_ROOT.get() or None,
                    help="artifact store URI for the MLflow artifact proxy (default: the "
@@ -563,6 +675,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
                    help=kc.KAFKA_INFLIGHT_MB.doc)
     p.add_argument("--produce-timeout-ms", type=int, default=15_000,
                    help="a produce not acked by then fails back to the client, which retries")
+    _upstream_args(p, "query")
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("writer", help="Kafka consumer group -> ClickHouse")
@@ -583,6 +696,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
                         "apply to it")
     add_security_args(p)
     _mlflow_args(p)
+    _upstream_args(p, "ingest")
     p.set_defaults(func=_writer)
 
     p = sub.add_parser("query", help="query service (gRPC + HTTP/JSON + MLflow REST) "
@@ -593,6 +707,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _kafka_args(p)
     add_security_args(p)
     _mlflow_args(p)
+    _upstream_args(p, "ingest")
     p.set_defaults(func=_query)
 
     p = sub.add_parser("registry", help="experiments and model registry (control plane)")
@@ -600,4 +715,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _metadata_arg(p)
     _store_args(p, required=False)
     add_security_args(p)
+    _upstream_args(p, "query", "ingest")
     p.set_defaults(func=_registry)

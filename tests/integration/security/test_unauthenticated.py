@@ -63,7 +63,8 @@ def test_every_route_has_a_rule_and_refuses_anonymous_callers(secured) -> None:
             assert r.json()["error_code"] == "UNAUTHENTICATED"
     # The schema and the docs are not public either; only the probes are.
     assert httpx.get(secured.http + "/openapi.json").status_code == 401
-    assert httpx.get(secured.http + "/docs").status_code == 404
+    assert httpx.get(secured.http + "/docs").status_code == 401
+    assert httpx.get(secured.http + "/").status_code == 401
     assert httpx.get(secured.http + "/health").status_code == 200
 
 

@@ -1,0 +1,25 @@
+"""`/`, `/docs` and `/openapi.json` where the docs say, open on loopback with auth off
+(test_http_index_auth.py: behind auth when it is on)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_index_says_what_is_served_where(embedded_server) -> None:  # type: ignore[no-untyped-def]
+    base = f"http://127.0.0.1:{embedded_server.server.http_port}"
+    doc = httpx.get(base + "/").json()
+    assert doc["role"] == "server"
+    assert doc["grpc"]["port"] == embedded_server.server.grpc_port
+    assert {k: v["path"] for k, v in doc["http"].items()} == {
+        "mlflow_rest": "/api/2.0/mlflow", "mlflow_artifacts": "/api/2.0/mlflow-artifacts",
+        "api_v1": "/api/v1", "docs": "/docs", "openapi": "/openapi.json",
+        "metrics": "/metrics", "health": "/health", "ready": "/ready"}
+    page = httpx.get(base + "/docs")
+    assert page.status_code == 200 and "/openapi.json" in page.text
+    schema = httpx.get(base + "/openapi.json").json()
+    assert "/api/v1/runs/search" in schema["paths"]
+    assert "/api/v1/experiments/get" in schema["paths"]

@@ -1,0 +1,121 @@
+"""One tracking URI for the distributed roles: forwarding, its auth, and its errors.
+
+On the secured cluster of roles_cluster.py (auth on, TLS, real Kafka) a second
+ingest node is started with `--query-upstream` pointing at the writer's query
+API. Through that one ingest URI a client creates experiments, logs, reads and
+searches; the forwarded reads are authorized by the upstream with the caller's
+own token (bob READ, carol nothing), and refused without a valid token. The
+first ingest node, started without an upstream, answers a read with an error
+that names the query role and the flag.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from roles_cluster import Cluster, Role, call_raw, grpc_methods, wait_for
+
+from metricflow.errors import InvalidState, PermissionDenied
+
+pytestmark = pytest.mark.timeout(300)
+
+BAD_TOKENS = [None, "Bearer mft_0123456789abcdef_not-the-secret", "Bearer garbage"]
+
+
+@pytest.fixture(scope="module")
+def forwarding_ingest(cluster: Cluster) -> Iterator[Role]:
+    """An ingest node whose query reads (and artifacts) go to the writer's query API."""
+    writer = cluster.roles["writer"]
+    sec = ["--auth", "on", "--default-permission", "NO_PERMISSIONS",
+           "--tls-cert", cluster.pki["cert"], "--tls-key", cluster.pki["key"]]
+    role = Role("ingest", [*cluster.kafka_args, *sec,
+                           "--query-upstream", f"grpcs://{writer.target}",
+                           "--upstream-ca", cluster.pki["ca_file"]],
+                cluster.env, cluster.tmp / "ingest-forwarding.log")
+    try:
+        yield role
+    finally:
+        role.stop()
+
+
+def _client(cluster: Cluster, role: Role, user: str):  # type: ignore[no-untyped-def]
+    import metricflow as mf
+
+    return mf.Client(f"grpcs://{role.target}", token=cluster.tokens[user],
+                     root_certificates=cluster.pki["ca"], linger_ms=10)
+
+
+def test_ready_line_says_what_is_served_and_forwarded(cluster: Cluster,
+                                                      forwarding_ingest: Role) -> None:
+    assert forwarding_ingest.info["serves"] == ["ingest", "registry"]
+    assert forwarding_ingest.info["forwards"] == {
+        "artifacts": f"grpcs://{cluster.roles['writer'].target}",
+        "query": f"grpcs://{cluster.roles['writer'].target}"}
+    assert cluster.roles["ingest"].info["forwards"] == {}
+    assert set(cluster.roles["writer"].info["serves"]) == {"query", "registry", "artifacts"}
+
+
+def test_one_uri_logs_and_reads_through_the_ingest_node(cluster: Cluster,
+                                                        forwarding_ingest: Role) -> None:
+    alice = _client(cluster, forwarding_ingest, "alice")
+    bob = _client(cluster, forwarding_ingest, "bob")
+    carol = _client(cluster, forwarding_ingest, "carol")
+    try:
+        exp = cluster.experiments["A"]
+        run = alice.create_run(exp, run_name=f"one-uri-{uuid.uuid4().hex[:6]}")
+        rid = run.run_id
+        alice.log_params(rid, {"lr": "0.5"})
+        for s in range(30):
+            alice.log_metric(rid, "loss", 1.0 / (s + 1), step=s)
+        alice.flush()
+        # Query reads are forwarded to the writer, which authorizes them with alice's token.
+        hist = wait_for(lambda: len(alice.get_metric_history(rid, "loss").steps) == 30
+                        and alice.get_metric_history(rid, "loss"), 120, "30 points")
+        assert hist.values.tolist() == [1.0 / (s + 1) for s in range(30)]
+        assert alice.get_run(rid).params == {"lr": "0.5"}
+        assert rid in {r.run_id for r in alice.search_runs([exp])[0]}
+        # bob has READ on A: reads pass; carol has no grant: refused by the upstream.
+        assert bob.get_run(rid).run_id == rid
+        with pytest.raises(PermissionDenied):
+            carol.get_run(rid)
+        # Experiments are served by the ingest node itself, from --metadata.
+        assert alice.registry.get_experiment(exp).experiment_id == exp
+    finally:
+        for c in (alice, bob, carol):
+            c.close()
+
+
+def test_forwarded_calls_refuse_bad_credentials(cluster: Cluster,
+                                                forwarding_ingest: Role) -> None:
+    ch = grpc.secure_channel(forwarding_ingest.target,
+                             grpc.ssl_channel_credentials(cluster.pki["ca"]))
+    try:
+        for method, cs, ss in grpc_methods("query.v1.query_pb2", "artifacts.v1.artifacts_pb2"):
+            for token in BAD_TOKENS:
+                md = (("authorization", token),) if token else ()
+                assert call_raw(ch, method, cs, ss, md) == grpc.StatusCode.UNAUTHENTICATED, \
+                    (method, token)
+    finally:
+        ch.close()
+
+
+def test_a_node_without_the_service_names_the_role_that_serves_it(cluster: Cluster) -> None:
+    plain = cluster.client("ingest", "alice")  # started without --query-upstream
+    try:
+        with pytest.raises(InvalidState) as ei:
+            plain.get_run("0" * 32)
+        msg = ei.value.message
+        assert "metricflow.query.v1.QueryService" in msg and "metricflow query" in msg
+        assert "--query-upstream" in msg
+    finally:
+        plain.close()
+    ch = cluster.channel("ingest")
+    try:
+        status = call_raw(ch, "/metricflow.query.v1.QueryService/GetRun", False, False,
+                          cluster.md("alice"))
+        assert status == grpc.StatusCode.UNIMPLEMENTED
+    finally:
+        ch.close()
