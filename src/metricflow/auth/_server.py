@@ -108,5 +108,17 @@ def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any,
         authz.sees_all_runs = metric_store is not None
     if config.enabled and store is not None and not store.list_users():
         log.warning("auth is on but no users exist; create one with "
-                    "`metricflow admin user create NAME --admin`")
+                    "`metricflow admin %s user create NAME --admin`", admin_store_flag(engine))
     return ServerAuth(config, Guard(config, authn, authz), store)
+
+
+def admin_store_flag(engine: Any) -> str:
+    """The `metricflow admin` flag naming this control-plane store (password hidden)."""
+    import os  # noqa: PLC0415
+    import shlex  # noqa: PLC0415
+
+    url = engine.url.render_as_string(hide_password=True)
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and os.path.basename(path) == "metadata.db":
+        return f"--data-dir {shlex.quote(os.path.dirname(path))}"
+    return f"--metadata {shlex.quote(url)}"
