@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig, Permission, Principal
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
+from metricflow.store.metadata._validate import check_experiment_id
 
 RunExperiments = Callable[[list[str]], dict[str, str]]
 """`run ids -> {run_id: experiment_id}` for the runs that exist (the data plane)."""
@@ -110,9 +111,8 @@ class Authorizer:
             return Permission.MANAGE
         if not experiment_id:
             raise InvalidArgument("experiment_id is required", field="experiment_id")
-        # A malformed or unknown id raises NotFound here: never the default permission,
-        # which could be more than the caller has on the experiment the handler acts on.
-        grant = self.store.experiment_permission(p.user, experiment_id)
+        # Malformed and out-of-range ids are refused as the store refuses them (400).
+        grant = self.store.experiment_permission(p.user, check_experiment_id(experiment_id))
         return grant if grant is not None else self.config.default
 
     def model_level(self, p: Principal, name: str) -> Permission:

@@ -16,7 +16,7 @@ import grpc
 from metricflow._grpc_errors import abort as abort_with
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
-from metricflow.errors import MetricflowError
+from metricflow.errors import InvalidArgument, MetricflowError
 from metricflow.registry._convert import experiment_to_pb
 
 if TYPE_CHECKING:
@@ -51,6 +51,10 @@ class _Base:
             return await asyncio.to_thread(fn)
         except MetricflowError as e:
             await abort_with(context, e)
+        except OverflowError as e:  # a missed range check: still the caller's number
+            log.warning("a number out of range reached the store: %s", e)
+            await abort_with(context, InvalidArgument(f"a number in the request is out of "
+                                                      f"range: {e}"))
         except Exception as e:  # noqa: BLE001 - one bad request must not kill the server
             log.exception("registry RPC failed")
             await abort_with(context, MetricflowError(f"internal error: {type(e).__name__}"))

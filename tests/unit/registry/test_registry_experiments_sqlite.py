@@ -91,5 +91,5 @@ def test_delete_restore_and_deleted_ids(store: MetadataStore) -> None:
     assert store.deleted_experiment_ids() == set()
     with pytest.raises(NotFound):
         store.get_experiment("999")
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidArgument, match="must be an integer"):  # as MLflow: 400
         store.get_experiment("abc")

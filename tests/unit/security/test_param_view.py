@@ -20,7 +20,7 @@ from metricflow.auth._http import secure_app
 from metricflow.auth._params import fastapi_view, route_spec
 from metricflow.auth._policy import HTTP_RULES, _list, _str
 from metricflow.auth._types import AuthConfig, Permission
-from metricflow.errors import InvalidArgument, NotFound
+from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._routing import Args
 
 
@@ -31,7 +31,8 @@ def test_a_malformed_experiment_id_fails_closed_even_with_default_read(auth: Any
     p = auth.principal_of_user("mallory")
     assert p is not None
     for bad in ("['1', '1']", "abc", "-1", "99999999999999"):
-        with pytest.raises(NotFound):  # was: the default permission (READ)
+        # Refused (400, as the store refuses it) before any grant or default is used.
+        with pytest.raises(InvalidArgument, match="experiment_id"):
             authz.check(p, [Need("experiment", bad, Permission.READ)])
     with pytest.raises(InvalidArgument):
         authz.experiment_level(p, "")

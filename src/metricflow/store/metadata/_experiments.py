@@ -20,6 +20,7 @@ from metricflow.store.metadata._types import (
     Experiment,
 )
 from metricflow.store.metadata._validate import (
+    check_experiment_id,
     check_max_results,
     check_name,
     check_tag,
@@ -41,14 +42,8 @@ MAX_SEARCH = 50_000
 
 
 def _eid(experiment_id: str | int) -> int:
-    try:
-        eid = int(str(experiment_id))
-    except ValueError:
-        eid = -1
-    if eid < 0:
-        raise NotFound(f"experiment id {experiment_id!r} does not exist",
-                       field="experiment_id", received=str(experiment_id))
-    return eid
+    # A malformed or out-of-range id is INVALID_PARAMETER_VALUE (it never reaches SQL).
+    return int(check_experiment_id(experiment_id))
 
 
 def _snapshot(e: Experiment) -> dict[str, Any]:

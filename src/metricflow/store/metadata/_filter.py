@@ -168,10 +168,16 @@ def _as(typ: type, c: Clause) -> Value:
     def conv(v: str | int) -> str | int:
         if typ is int:
             try:
-                return int(v)
+                n = int(v)
             except ValueError as e:
                 raise InvalidArgument(f"filter: {c.key} compares with an integer, got {v!r}",
                                       field="filter_string") from e
+            if not -(2**63) <= n < 2**63:  # it would overflow the SQL driver's integer
+                raise InvalidArgument(f"filter: {c.key} compares with {str(v)[:40]}, outside "
+                                      f"the 64-bit integer range (limit {2**63 - 1})",
+                                      field="filter_string", limit=2**63 - 1,
+                                      received=str(v)[:40])
+            return n
         return str(v)
     if c.op in ("LIKE", "ILIKE") and typ is int:
         raise InvalidArgument(f"filter: {c.op} needs a string attribute, not {c.key}",

@@ -13,10 +13,39 @@ MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 5000
 MAX_SOURCE = 1000
 MAX_ALIAS = 256
+MAX_ID = 2**31 - 1
+"""Largest experiment id and model version: both are 32-bit INTEGER columns (PostgreSQL)."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ALIAS_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
 _VERSION_ALIAS_RE = re.compile(r"^v\d+$", re.IGNORECASE)
 _STAGE_BY_LOWER = {s.lower(): s for s in STAGES}
+_INTEGER_RE = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+
+
+def check_experiment_id(value: object, field: str = "experiment_id") -> str:
+    """An experiment id as its canonical decimal string.
+
+    As MLflow's SQL store: an id must be an integer (else INVALID_PARAMETER_VALUE);
+    one that is well formed but absent is the store's RESOURCE_DOES_NOT_EXIST. An
+    integer outside 0..MAX_ID can name no row, and is refused here with the limit
+    before it reaches SQL (where it would overflow the driver's integer).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidArgument(
+            f"{field} must be an integer between 0 and {MAX_ID}, got "
+            f"{type(value).__name__} {repr(value)[:40]}", field=field, limit=MAX_ID,
+            received=repr(value)[:40])
+    text = str(value)
+    if not _INTEGER_RE.match(text) or len(text) > 100:
+        raise InvalidArgument(
+            f"Invalid experiment ID {text[:40]!r}: {field} must be an integer between 0 "
+            f"and {MAX_ID}", field=field, limit=MAX_ID, received=text[:40])
+    n = int(text)
+    if not 0 <= n <= MAX_ID:
+        raise InvalidArgument(
+            f"{field} {text.strip()[:40]} is out of range: experiment ids are integers "
+            f"between 0 and {MAX_ID}", field=field, limit=MAX_ID, received=text[:40])
+    return str(n)
 
 
 def check_name(field: str, name: object) -> str:
@@ -84,13 +113,12 @@ def check_stage(stage: object) -> str:
 
 def check_version(version: object) -> int:
     """Parse a model version number ("3" or 3) and return it as an int."""
-    try:
-        v = int(str(version))
-    except ValueError:
-        v = 0
-    if v < 1 or isinstance(version, bool):
-        raise InvalidArgument(f"version must be a positive integer, got {version!r}",
-                              field="version", received=str(version))
+    text = str(version)
+    v = int(text) if _INTEGER_RE.match(text) and len(text) <= 100 else 0
+    if not 1 <= v <= MAX_ID or isinstance(version, bool):
+        raise InvalidArgument(f"version must be an integer between 1 and {MAX_ID}, got "
+                              f"{text[:40]!r}", field="version", limit=MAX_ID,
+                              received=text[:40])
     return v
 
 
