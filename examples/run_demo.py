@@ -15,12 +15,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loadtests._server import start_server  # noqa: E402
+from metricflow.server._preflight import chdb_owner  # noqa: E402
 
 
 def main() -> int:
     data_dir = os.environ.get("METRICFLOW_DATA_DIR", str(ROOT / "metricflow-data"))
+    owner = chdb_owner(os.path.join(data_dir, "clickhouse"))
+    if owner is not None:
+        print(f"make demo: data dir {data_dir} is in use by pid {owner or '?'} (a running "
+              "metricflow server?); stop it, or run the demo on another dir: "
+              "METRICFLOW_DATA_DIR=/tmp/metricflow-demo make demo", file=sys.stderr)
+        return 1
     t0 = time.perf_counter()
-    srv = start_server(data_dir=data_dir)
+    try:
+        srv = start_server(data_dir=data_dir)
+    except RuntimeError as e:  # the server's own one-line reason is in the message
+        print(f"make demo: {e}", file=sys.stderr)
+        return 1
     print(f"metricflow server up in {time.perf_counter() - t0:.1f}s: {srv.uri} "
           f"(HTTP on 127.0.0.1:{srv.http_port}), data in {data_dir}; auth off, loopback only")
     try:

@@ -58,16 +58,24 @@ def start_server(data_dir: str | None = None, extra_args: list[str] | None = Non
     data_dir = data_dir or tempfile.mkdtemp(prefix="metricflow-bench-")
     cmd = [sys.executable, "-m", "metricflow.server.cli", "server", "--data-dir", data_dir,
            "--grpc-port", "0", "--http-port", "0", *(extra_args or [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # stderr goes to an unnamed temp file: a server that fails to start says why there.
+    err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - the process inherits it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"metricflow server exited with {proc.wait()}")
+            code = proc.wait()
+            err.seek(0)
+            lines = [ln.strip() for ln in err.read().splitlines() if ln.strip()]
+            err.close()
+            why = f": {lines[-1]}" if lines else ""
+            raise RuntimeError(f"metricflow server exited with {code}{why}")
         if line.startswith("{"):
             info = json.loads(line)
             if info.get("event") == "ready":
+                err.close()  # the server keeps its own handle
                 return ServerProcess(proc, info["grpc_port"], info["http_port"], data_dir)
     proc.kill()
     raise RuntimeError("metricflow server did not become ready")

@@ -35,6 +35,12 @@ def auth_banner(auth: AuthConfig, host: str) -> str:
     return "OFF (explicitly disabled on a non-loopback bind)"
 
 
+def security_fields(auth: AuthConfig, host: str, tls_client_ca: str, *,
+                    tls: bool) -> dict[str, Any]:
+    """The security fields of a ready line: auth (as auth_banner says), tls, mtls."""
+    return {"auth": auth_banner(auth, host), "tls": tls, "mtls": bool(tls_client_ca)}
+
+
 @dataclass(frozen=True)
 class SecurityConfig:
     """Auth and TLS of one distributed role (the same settings as `metricflow server`)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from metricflow.ingest._direct import DirectSink
 from metricflow.query import _service as query_service
 from metricflow.query._service import QueryCore
 from metricflow.server._config import ServerConfig
+from metricflow.server._preflight import port_error
 from metricflow.store._metric_store import MetricStore
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,18 @@ class EmbeddedServer:
         self.query = core
         self.metadata_view = self.auth.metadata_view(self.metadata)
         server = grpc.aio.server(options=grpc_options(), interceptors=self.auth.interceptors())
+        self._server = server  # stop() releases it even when a bind below fails
         self._add_services(server, core)
         self.tls = TlsConfig(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
         addr = f"{cfg.host}:{cfg.grpc_port}"
-        self.grpc_port = (server.add_secure_port(addr, grpc_server_credentials(self.tls))
-                          if self.tls.enabled else server.add_insecure_port(addr))
+        try:
+            self.grpc_port = (server.add_secure_port(addr, grpc_server_credentials(self.tls))
+                              if self.tls.enabled else server.add_insecure_port(addr))
+        except RuntimeError as e:  # grpc: "Failed to bind to address ...; set GRPC_VERBOSITY"
+            if "Failed to bind" not in str(e) or cfg.grpc_port <= 0:
+                raise
+            raise port_error("gRPC", cfg.host, cfg.grpc_port, "--grpc-port") from e
         await server.start()
-        self._server = server
         if cfg.http_port >= 0:
             await self._start_http(core)
         self._write_ready_file()
@@ -150,7 +157,14 @@ class EmbeddedServer:
             core, extra_routers=routers, index={"role": "server", "grpc_port": self.grpc_port}))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.http_port))
+        try:
+            sock.bind((self.config.host, self.config.http_port))
+        except OSError as e:
+            sock.close()
+            if e.errno != errno.EADDRINUSE:
+                raise
+            raise port_error("HTTP", self.config.host, self.config.http_port,
+                             "--http-port") from e
         self.http_port = sock.getsockname()[1]
         from metricflow.auth._tls import uvicorn_ssl_options  # noqa: PLC0415
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from metricflow.server._roles import add_security_args
 def _serve(args: argparse.Namespace) -> int:
     from metricflow.auth._types import AuthConfig  # noqa: PLC0415
     from metricflow.ingest._direct import DirectSinkConfig  # noqa: PLC0415
-    from metricflow.server._config import ServerConfig, auth_banner  # noqa: PLC0415
+    from metricflow.server._config import ServerConfig, security_fields  # noqa: PLC0415
     from metricflow.server._embedded import EmbeddedServer  # noqa: PLC0415
 
     cfg = ServerConfig(
@@ -36,15 +37,21 @@ def _serve(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         server = EmbeddedServer(cfg)
-        await server.start()
+        try:
+            await server.start()
+        except BaseException:
+            await server.stop(0)  # close what start() opened; the error is reported
+            raise
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        auth = auth_banner(cfg.auth, cfg.host)
-        print(json.dumps({"event": "ready", "grpc_port": server.grpc_port,
-                          "http_port": server.http_port, "data_dir": cfg.data_dir,
-                          "auth": auth, "loop": type(loop).__module__}), flush=True)
+        print(json.dumps({"event": "ready", "role": "server", "grpc_port": server.grpc_port,
+                          "http_port": server.http_port, "pid": os.getpid(),
+                          "data_dir": cfg.data_dir,
+                          **security_fields(cfg.auth, cfg.host, cfg.tls_client_ca,
+                                            tls=bool(server.tls and server.tls.enabled)),
+                          "loop": type(loop).__module__}), flush=True)
         await stop.wait()
         await server.stop()
 
@@ -102,8 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Migrations log nine INFO lines per start; their warnings and errors still show.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    from metricflow.errors import MetricflowError  # noqa: PLC0415
+    from metricflow.server._preflight import StartupError, check_command  # noqa: PLC0415
+
+    try:
+        check_command(args)
+        return int(args.func(args))
+    except (StartupError, MetricflowError) as e:
+        # What happened and what to do, on one line; a traceback would bury it.
+        print(f"metricflow {args.command}: {e}", file=sys.stderr, flush=True)
+        return 1
 
 
 if __name__ == "__main__":

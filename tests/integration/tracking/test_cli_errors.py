@@ -1,0 +1,152 @@
+"""The CLI's start-up errors are one line that says what to do (issue 22 items 4, 7, 8).
+
+Each case runs the real `metricflow` command in a subprocess against a running
+`metricflow server` and asserts its exact stderr and exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+CLI = [sys.executable, "-m", "metricflow.server.cli"]
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen
+    data_dir: Path
+    ready: dict
+    stderr: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """A `metricflow server` on free ports and its own data dir."""
+    data_dir = tmp_path_factory.mktemp("held")
+    err = data_dir.parent / f"{data_dir.name}.stderr"
+    with open(err, "w") as f:
+        proc = subprocess.Popen([*CLI, "server", "--data-dir", str(data_dir), "--grpc-port",
+                                 "0", "--http-port", "0", "--no-uvloop"],
+                                stdout=subprocess.PIPE, stderr=f, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, f"server exited: {err.read_text()}"
+    yield Running(proc, data_dir, json.loads(line), err)
+    proc.terminate()
+    proc.wait(60)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120,
+                          env=env)
+
+
+def assert_one_line(res: subprocess.CompletedProcess, expected: str) -> None:
+    assert res.returncode == 1, (res.returncode, res.stderr)
+    assert res.stderr.splitlines() == [expected], res.stderr
+
+
+def test_ready_line_reports_tls_and_mtls_like_the_roles(running: Running) -> None:
+    r = running.ready
+    assert r["event"] == "ready" and r["role"] == "server" and r["pid"] == running.pid
+    assert r["auth"] == "off (loopback only)"
+    assert r["tls"] is False and r["mtls"] is False
+
+
+def test_server_start_logs_no_alembic_lines(running: Running) -> None:
+    text = running.stderr.read_text()
+    assert "alembic" not in text, text
+
+
+def test_admin_logs_no_alembic_lines(tmp_path: Path) -> None:
+    res = run_cli("admin", "--data-dir", str(tmp_path), "user", "list")
+    assert res.returncode == 0, res.stderr
+    assert "alembic" not in res.stderr, res.stderr
+
+
+def test_second_server_on_the_same_data_dir(running: Running, tmp_path: Path) -> None:
+    res = run_cli("server", "--data-dir", str(running.data_dir), "--grpc-port", "0",
+                  "--http-port", "0")
+    assert_one_line(res, f"metricflow server: data dir {running.data_dir} is in use by pid "
+                         f"{running.pid}; stop it or pass --data-dir")
+
+
+def test_gc_while_the_server_runs(running: Running) -> None:
+    res = run_cli("gc", "--data-dir", str(running.data_dir), "--dry-run")
+    assert_one_line(res, f"metricflow gc: data dir {running.data_dir} is in use by pid "
+                         f"{running.pid}; stop that server, then run gc again (gc needs the "
+                         "data dir to itself)")
+
+
+def test_query_role_on_a_chdb_dir_in_use(running: Running) -> None:
+    ch = running.data_dir / "clickhouse"
+    res = run_cli("query", "--clickhouse", f"chdb://{ch}", "--grpc-port", "0",
+                  "--http-port", "0")
+    assert_one_line(res, f"metricflow query: chDB dir {ch} is in use by pid {running.pid}; "
+                         "stop it or pass another --clickhouse")
+
+
+@pytest.mark.parametrize(("flag", "label", "key"), [("--grpc-port", "gRPC", "grpc_port"),
+                                                     ("--http-port", "HTTP", "http_port")])
+def test_port_in_use(running: Running, tmp_path: Path, flag: str, label: str,
+                     key: str) -> None:
+    port = running.ready[key]
+    ports = {"--grpc-port": "0", "--http-port": "0", flag: str(port)}
+    res = run_cli("server", "--data-dir", str(tmp_path), *[x for kv in ports.items()
+                                                           for x in kv])
+    assert_one_line(res, f"metricflow server: {label} port {port} on 127.0.0.1 is in use by "
+                         f"another process; stop it or pass {flag} (0 picks a free port)")
+
+
+def test_embedded_server_maps_a_failed_bind_to_the_same_error(tmp_path: Path) -> None:
+    """The bind itself (a port taken after the CLI's check) says the same."""
+    from metricflow.server._config import ServerConfig
+    from metricflow.server._embedded import ServerThread
+    from metricflow.server._preflight import StartupError
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        srv = ServerThread(ServerConfig(data_dir=str(tmp_path), grpc_port=port, http_port=-1))
+        with pytest.raises(StartupError) as e:
+            srv.start()
+    assert str(e.value) == (f"gRPC port {port} on 127.0.0.1 is in use by another process; "
+                            "stop it or pass --grpc-port (0 picks a free port)")
+
+
+def test_make_demo_while_a_server_holds_its_data_dir(running: Running) -> None:
+    env = dict(os.environ, METRICFLOW_DATA_DIR=str(running.data_dir))
+    res = subprocess.run([sys.executable, str(ROOT / "examples" / "run_demo.py")],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert_one_line(res, f"make demo: data dir {running.data_dir} is in use by pid "
+                         f"{running.pid} (a running metricflow server?); stop it, or run the "
+                         "demo on another dir: METRICFLOW_DATA_DIR=/tmp/metricflow-demo "
+                         "make demo")
+
+
+def test_a_server_that_cannot_start_says_why_to_whoever_started_it(running: Running) -> None:
+    """loadtests' start_server (used by the demo and the benchmarks) keeps the reason."""
+    sys.path.insert(0, str(ROOT))
+    from loadtests._server import start_server
+
+    with pytest.raises(RuntimeError) as e:
+        start_server(data_dir=str(running.data_dir))
+    assert str(e.value) == (f"metricflow server exited with 1: metricflow server: data dir "
+                            f"{running.data_dir} is in use by pid {running.pid}; stop it or "
+                            "pass --data-dir")
