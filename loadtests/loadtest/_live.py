@@ -19,6 +19,12 @@ def _fmt(v: float | None, unit: str = "") -> str:
     return f"{v:.1f}{unit}"
 
 
+def elapsed_text(t_s: float, total_s: float, phase: str) -> str:
+    """`12s / 60s (steady)`; the first sample may come a moment before the start
+    (t_s slightly below 0), which must not print as "-0s"."""
+    return f"{max(t_s, 0.0):z.0f}s / {total_s:.0f}s ({phase})"
+
+
 class LiveView:
     """Context manager; `update` is called once per second by the controller."""
 
@@ -48,7 +54,7 @@ class LiveView:
         planned = self.s.planned_points
         logged = col.total("logged")
         fields = [
-            ("elapsed", f"{row['t_s']:.0f}s / {self.s.phases.total_s:.0f}s ({row['phase']})"),
+            ("elapsed", elapsed_text(row["t_s"], self.s.phases.total_s, row["phase"])),
             ("logged", f"{logged:,}" + (f" / {planned:,}" if planned else "")),
             ("acked", f"{col.total('acked'):,}"),
             ("points/s (acked)", _fmt(row["acked_per_s"])),

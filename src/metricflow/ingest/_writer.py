@@ -44,6 +44,7 @@ from metricflow.ingest import _kafka_metrics as km
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
 from metricflow.ingest._kafka_config import WriterConfig
+from metricflow.ingest._startup_log import StartupLogFilter
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
 from metricflow.store._applier import LogApplier
 from metricflow.store._arrow import InsertTables, build_insert
@@ -102,6 +103,7 @@ class KafkaWriter:
         self._task: asyncio.Task[None] | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._session_tuned = False  # only the insert thread touches it
+        self._startup_log = StartupLogFilter(grace_s=0.0)  # replaced by start()
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -129,6 +131,7 @@ class KafkaWriter:
             max_poll_interval_ms=600_000, isolation_level="read_uncommitted",
         )
         self._consumer.subscribe([cfg.topic.topic], listener=_Listener(self))
+        self._startup_log = StartupLogFilter(note=log).install()  # until the first assignment
         await self._consumer.start()
         self._lag_monitor = LagMonitor(self._consumer, cfg.lag_interval_s)
         self._lag_monitor.start()
@@ -170,6 +173,7 @@ class KafkaWriter:
                     log.warning("final insert failed (%s: %s); the next owner replays it",
                                 type(e).__name__, e)
         finally:
+            self._startup_log.done()
             if self._lag_monitor is not None:
                 await self._lag_monitor.stop()
             if self._consumer is not None:
@@ -471,6 +475,7 @@ class KafkaWriter:
 
     async def on_assigned(self, assigned: set[Any]) -> None:
         km.REBALANCES.labels(event="assigned").inc()
+        self._startup_log.done()
         log.info("assigned %d partitions", len(assigned))
 
 

@@ -453,7 +453,8 @@ def writer_flag_errors(args: argparse.Namespace) -> str:
              if getattr(args, attr, default) != default]
     if not given:
         return ""
-    return (f"metricflow writer: {', '.join(given)} only apply with --serve-query; without "
+    verb = "applies" if len(given) == 1 else "apply"
+    return (f"metricflow writer: {', '.join(given)} only {verb} with --serve-query; without "
             "it the writer serves no client API and its ops port (/health, /ready, /metrics, "
             "/stats) has no auth or TLS: bind it to a private network instead")
 

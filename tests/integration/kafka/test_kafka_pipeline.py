@@ -351,6 +351,10 @@ def test_a_changed_param_is_refused_at_the_call_through_an_ingest_node(
     # the refused call never reached the log ("extra" neither: all or nothing)
     assert reads.get_run(rid).params == {"lr": "0.01", "layers": "4"}
     assert writer.metric("metricflow_writer_record_errors_total") == 0
+    # issue 22 item 8: a normal writer start logs no ERROR (GroupCoordinatorNotAvailable)
+    # and no alembic INFO lines
+    log = (pipeline.tmp / "writer-ch.log").read_text()
+    assert " ERROR " not in log and "alembic" not in log, log
 
 
 def test_a_changed_param_is_refused_by_the_mlflow_api_of_a_writer(pipeline: Pipeline) -> None:
