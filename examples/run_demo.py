@@ -36,11 +36,16 @@ def main() -> int:
           f"(HTTP on 127.0.0.1:{srv.http_port}), data in {data_dir}; auth off, loopback only")
     try:
         env = dict(os.environ, METRICFLOW_TRACKING_URI=srv.uri)
-        return subprocess.call([sys.executable, str(ROOT / "examples" / "quickstart.py")],
-                               env=env)
+        rc = subprocess.call([sys.executable, str(ROOT / "examples" / "quickstart.py")],
+                             env=env)
     finally:
         srv.stop()
         print(f"server stopped; demo took {time.perf_counter() - t0:.1f}s")
+    if rc == 0:
+        from demo_next_steps import text  # noqa: PLC0415 - examples/, next to this file
+
+        print(text(data_dir))
+    return rc
 
 
 if __name__ == "__main__":

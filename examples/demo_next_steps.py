@@ -1,0 +1,38 @@
+"""The end of `make demo`: how to look at what was logged (server command, URL, a search).
+
+Until the web UI exists, that is the HTTP API: `/` lists what is served, `/docs`
+documents it, and a search the user can paste. tests/integration/docs runs the
+printed commands against a real server, so they cannot go stale.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+SEARCH_BODY = ('{"filter": "metrics.final_accuracy > 0.5", '
+               '"order_by": ["metrics.final_accuracy DESC"], "max_results": 5}')
+"""Runs of every experiment whose final accuracy passed 0.5, best first."""
+
+
+def commands(data_dir: str, grpc_port: int = 50051, http_port: int = 5000,
+             metricflow: str = ".venv/bin/metricflow") -> list[tuple[str, str]]:
+    """(shell command, what it does) for looking at the demo's data."""
+    base = f"http://127.0.0.1:{http_port}"
+    return [
+        (f"{metricflow} server --data-dir {shlex.quote(data_dir)}",
+         f"the server (gRPC 127.0.0.1:{grpc_port}, HTTP {base}); Ctrl-C stops it"),
+        (f"curl -s {base}/", "what is served where (no web UI yet)"),
+        (f"curl -s {base}/api/v1/runs/search -H 'content-type: application/json' "
+         f"-d {shlex.quote(SEARCH_BODY)}", "search: the best runs by final accuracy"),
+    ]
+
+
+def text(data_dir: str) -> str:
+    """The lines `make demo` prints last."""
+    lines = ["", "Look at what was logged: start the server again, then query it from a "
+                 "second terminal:"]
+    for cmd, what in commands(data_dir):
+        lines += [f"  # {what}", f"  {cmd}"]
+    lines.append("  # API docs in a browser: http://127.0.0.1:5000/docs; the MLflow client "
+                 "works too: MLFLOW_TRACKING_URI=http://127.0.0.1:5000 (docs/mlflow.md)")
+    return "\n".join(lines)
