@@ -34,6 +34,24 @@ class Need:
     kind: str
     ident: str = ""
     level: Permission = Permission.READ
+    by_name: str = ""
+    """The name the caller looked the object up by (errors never show the id it maps to)."""
+
+
+def absent(n: Need) -> NotFound:
+    """The error for an object that does not exist, worded as the stores word it."""
+    if n.by_name:
+        return NotFound(f"Could not find experiment with name {n.by_name!r}",
+                        field="experiment_name", received=n.by_name)
+    if n.kind == "run":
+        return NotFound(f"run {n.ident!r} does not exist", field="run_id")
+    if n.kind == "experiment":  # as store.metadata's experiments say it
+        return NotFound(f"experiment id {n.ident!r} does not exist", field="experiment_id",
+                        received=n.ident)
+    if n.kind == "model":  # as store.metadata's registry says it
+        return NotFound(f"registered model {n.ident!r} does not exist", field="name",
+                        received=n.ident)
+    return NotFound(f"{n.kind} {n.ident!r} does not exist", field=n.kind)
 
 
 class _RunCache:
@@ -149,23 +167,40 @@ class Authorizer:
                 raise PermissionDenied("only the token's owner or an admin may do this",
                                        field="token_id")
             return
+        # Objects looked up by id: one the caller may not READ is answered exactly as
+        # one that does not exist (same status, same message), so ids cannot be probed
+        # and errors never name an experiment the caller cannot see (docs/security.md).
+        exp: str | None
         if n.kind == "run":
             exp = owners.get(n.ident)
-            if exp is None:
-                raise NotFound(f"run {n.ident!r} does not exist", field="run_id")
-            have, what = self.experiment_level(p, exp), f"experiment {exp} (run {n.ident})"
+            what = f"experiment {exp} (run {n.ident})"
         elif n.kind == "experiment":
-            have, what = self.experiment_level(p, n.ident), f"experiment {n.ident}"
+            exp = check_experiment_id(n.ident)
+            if not self.store.experiment_exists(exp):
+                exp = None
+            what = f"experiment {n.ident}"
         elif n.kind in self.owners:
             exp = self.owners[n.kind](n.ident)
-            if exp is None:
-                raise NotFound(f"{n.kind} {n.ident!r} does not exist", field=n.kind)
-            have, what = self.experiment_level(p, exp), f"experiment {exp} ({n.kind} {n.ident})"
+            what = f"experiment {exp} ({n.kind} {n.ident})"
         elif n.kind == "model":
-            have, what = self.model_level(p, n.ident), f"registered model {n.ident!r}"
+            exists, grant = self.store.model_permission(p.user, n.ident)
+            have = grant if grant is not None else self.config.default
+            if not exists or have < Permission.READ:
+                raise absent(n)
+            self._enough(p, n, have, f"registered model {n.ident!r}")
+            return
         else:  # an unknown kind is a policy bug: fail closed
             raise PermissionDenied(f"no permission rule for {n.kind!r}")
-        if have < n.level:
+        if exp is None:
+            raise absent(n)
+        have = self.experiment_level(p, exp)
+        if have < Permission.READ:
+            raise absent(n)
+        self._enough(p, n, have, what)
+
+    @staticmethod
+    def _enough(p: Principal, n: Need, have: Permission, what: str) -> None:
+        if have < n.level:  # the caller can read it: saying so reveals nothing
             raise PermissionDenied(
                 f"user {p.user!r} has {have.name} on {what}; this needs {n.level.name}",
                 field="permission")

@@ -111,13 +111,15 @@ def _update_run(a: Authorizer, r: Any) -> list[Need]:
 
 def _exp_by_name(a: Authorizer, r: Any) -> list[Need]:
     # The HTTP handlers read `experiment_name` (only); the gRPC message has `name`.
-    eid = a.store.experiment_id_by_name(_str(r, "experiment_name") or _str(r, "name"))
-    return [Need("any", "", R)] if eid is None else [Need("experiment", eid, R)]
+    name = _str(r, "experiment_name") or _str(r, "name")
+    eid = a.store.experiment_id_by_name(name)
+    return [Need("any", "", R)] if eid is None else [Need("experiment", eid, R, by_name=name)]
 
 
 def _get_or_create(a: Authorizer, r: Any) -> list[Need]:
     eid = a.store.experiment_id_by_name(_str(r, "name"))
-    return [Need("any", "", E)] if eid is None else [Need("experiment", eid, R)]
+    return [Need("any", "", E)] if eid is None else [
+        Need("experiment", eid, R, by_name=_str(r, "name"))]
 
 
 def _create_version(a: Authorizer, r: Any) -> list[Need]:

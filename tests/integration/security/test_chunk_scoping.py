@@ -71,9 +71,11 @@ def test_reader_cannot_fetch_other_experiments_chunks_by_hash(secured, channel, 
     b_hashes, run_a, run_b = world["hashes"]["B"], world["runs"]["A"], world["runs"]["B"]
     req = (apb.DownloadChunksRequest if method == DOWNLOAD else apb.PresignDownloadsRequest)(
         hashes=b_hashes)
-    for run_id, why in ((run_a, "B's chunks through a readable run of A"),
-                        (run_b, "B's chunks through B's run (no READ on B)"),
-                        (None, "no run named")):
+    denied, hidden = grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND
+    for run_id, why, code in ((run_a, "B's chunks through a readable run of A", denied),
+                              # no READ on B: its run is answered as a missing one
+                              (run_b, "B's chunks through B's run (no READ on B)", hidden),
+                              (None, "no run named", denied)):
         meta = md + ((("mf-run-id", run_id),) if run_id else ())
         with pytest.raises(grpc.RpcError) as ei:
             if method == DOWNLOAD:
@@ -84,7 +86,7 @@ def test_reader_cannot_fetch_other_experiments_chunks_by_hash(secured, channel, 
                 channel.unary_unary(method, lambda m: m.SerializeToString(),
                                     apb.PresignDownloadsResponse.FromString)(
                     req, metadata=meta, timeout=30)
-        assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED, (why, ei.value)
+        assert ei.value.code() == code, (why, ei.value)
         if run_id is None:
             assert "mf-run-id" in (ei.value.details() or "")
 
@@ -148,7 +150,7 @@ def test_chunk_uploads_need_edit_on_the_named_run(secured, channel, world) -> No
     with pytest.raises(grpc.RpcError) as ei:
         upload(iter([apb.ChunkPart(hash=b"\1" * 32, data=b"x", last=True)]),
                metadata=md + (("mf-run-id", world["runs"]["B"]),), timeout=30)
-    assert ei.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert ei.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 def test_bytes_the_caller_has_are_sent_once_per_experiment(secured, world) -> None:

@@ -36,6 +36,10 @@ def world(secured: Any) -> Iterator[dict[str, Any]]:
         yield w
 
 
+# bob holds no grant on alice's objects: they are answered as missing (404), the way
+# every object a caller may not READ is (docs/security.md, existence oracles).
+
+
 def _send(secured: Any, user: str, method: str, path: str, *, params: Any = None,
           body: Any = None, chunked: bool = False, raw: bytes | None = None) -> httpx.Response:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -49,7 +53,7 @@ def _send(secured: Any, user: str, method: str, path: str, *, params: Any = None
 
 def _bob_cannot_read_alice_exp(secured: Any, w: dict[str, Any]) -> None:
     r = secured.get("bob", "/api/v1/experiments/get", params={"experiment_id": w["alice_exp"]})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
 
 
 # ------------------------------------------------------------------ finding 1
@@ -58,7 +62,7 @@ def test_chunked_bodies_are_checked_not_skipped(secured: Any, world: dict[str, A
     r = _send(secured, "bob", "POST", "/api/v1/auth/permissions/experiments/set",
               params={"experiment_id": w["bob_exp"]}, chunked=True,
               body={"experiment_id": w["alice_exp"], "username": "bob", "permission": "MANAGE"})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     _bob_cannot_read_alice_exp(secured, w)
 
     r = _send(secured, "bob", "POST", "/api/v1/auth/tokens/create",
@@ -70,12 +74,12 @@ def test_chunked_bodies_are_checked_not_skipped(secured: Any, world: dict[str, A
                        ("/api/v1/metrics/tail", {"run_ids": [w["alice_run"]]})):
         r = _send(secured, "bob", "POST", path, params={"run_ids": w["bob_run"]}, body=body,
                   chunked=True)
-        assert r.status_code == 403, (path, r.text)
+        assert r.status_code == 404, (path, r.text)
 
     r = _send(secured, "bob", "POST", "/api/2.0/mlflow/runs/log-batch",
               params={"run_id": w["bob_run"]}, chunked=True,
               body={"run_id": w["alice_run"], "params": [{"key": "pwned", "value": "1"}]})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     got = secured.get("alice", "/api/2.0/mlflow/runs/get", params={"run_id": w["alice_run"]})
     assert got.status_code == 200, got.text
     assert "pwned" not in got.text
@@ -89,7 +93,7 @@ def test_large_bodies_are_checked_and_oversized_ones_refused(secured: Any,
     for chunked in (False, True):
         r = _send(secured, "bob", "POST", "/api/v1/registered-models/set-tag",
                   params={"name": "bob-model"}, raw=padded, chunked=chunked)
-        assert r.status_code == 403, r.text
+        assert r.status_code == 404, r.text
     limit = secured.srv.server.config.auth.max_body_bytes
     assert len(padded) < limit
     # Above the limit: 413 naming the limit, whether or not a length was declared.
@@ -120,10 +124,10 @@ def test_json_nulls_fall_back_as_the_mlflow_handler_reads_them(secured: Any,
               params={"run_id": w["alice_run"]},
               body={"run_id": None, "run_uuid": w["bob_run"], "key": "pwned", "value": 1,
                     "timestamp": 1, "step": 0})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     r = _send(secured, "bob", "POST", "/api/2.0/mlflow/runs/create",
               params={"experiment_id": w["alice_exp"]}, body={"experiment_id": None})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     got = secured.get("alice", "/api/2.0/mlflow/runs/get", params={"run_id": w["alice_run"]})
     assert got.status_code == 200 and "pwned" not in got.text, got.text
     # The same request on bob's own run is allowed (the guard is not just refusing nulls).
@@ -138,7 +142,7 @@ def test_get_by_name_checks_the_name_the_handler_reads(secured: Any,
     for prefix in ("/api/v1", "/api/2.0/mlflow"):
         r = secured.get("bob", prefix + "/experiments/get-by-name",
                         params={"experiment_name": "alice-secret", "name": "bob-exp"})
-        assert r.status_code == 403, (prefix, r.text)
+        assert r.status_code == 404, (prefix, r.text)
         r = secured.get("bob", prefix + "/experiments/get-by-name",
                         params={"experiment_name": "bob-exp"})
         assert r.status_code == 200, (prefix, r.text)
@@ -148,7 +152,7 @@ def test_delete_alias_checks_the_query_name_the_handler_uses(secured: Any,
                                                               world: dict[str, Any]) -> None:
     r = _send(secured, "bob", "DELETE", "/api/v1/registered-models/alias",
               params={"name": "victim-model", "alias": "prod"}, body={"name": "bob-model"})
-    assert r.status_code == 403, r.text
+    assert r.status_code == 404, r.text
     got = secured.get("alice", "/api/v1/registered-models/alias",
                       params={"name": "victim-model", "alias": "prod"})
     assert got.status_code == 200, got.text
@@ -177,7 +181,7 @@ def test_model_uri_resolve_checks_the_model_the_store_resolves(
     for uri in ("models:/victim-model/1", "models://victim-model/1", "models:/victim-model@prod",
                 "models:///victim-model/latest"):
         r = secured.get("bob", "/api/v1/model-versions/resolve", params={"model_uri": uri})
-        assert r.status_code == 403, (uri, r.text)
+        assert r.status_code == 404, (uri, r.text)
     r = secured.get("alice", "/api/v1/model-versions/resolve",
                     params={"model_uri": "models://victim-model/1"})
     assert r.status_code == 200, r.text
@@ -187,8 +191,9 @@ def test_model_uri_resolve_checks_the_model_the_store_resolves(
     resolve = channel.unary_unary("/metricflow.registry.v1.RegistryService/ResolveModelUri",
                                   rpb.ResolveModelUriRequest.SerializeToString,
                                   rpb.ResolveModelUriResponse.FromString)
-    for uri, code in (("models://victim-model/1", grpc.StatusCode.PERMISSION_DENIED),
-                      ("models:/victim-model/1", grpc.StatusCode.PERMISSION_DENIED),
+    # bob has no READ on victim-model: it is answered as a missing model (NOT_FOUND).
+    for uri, code in (("models://victim-model/1", grpc.StatusCode.NOT_FOUND),
+                      ("models:/victim-model/1", grpc.StatusCode.NOT_FOUND),
                       ("nonsense", grpc.StatusCode.INVALID_ARGUMENT)):
         with pytest.raises(grpc.RpcError) as e:
             resolve(rpb.ResolveModelUriRequest(model_uri=uri), metadata=secured.md("bob"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from metricflow.errors import MetricflowError, PermissionDenied
+from metricflow.errors import MetricflowError, NotFound, PermissionDenied
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +28,12 @@ def _denied(fn, *args, **kw) -> None:
     with pytest.raises(MetricflowError) as ei:
         fn(*args, **kw)
     assert isinstance(ei.value, PermissionDenied), ei.value
+
+
+def _hidden(fn, *args, **kw) -> None:
+    with pytest.raises(MetricflowError) as ei:
+        fn(*args, **kw)
+    assert isinstance(ei.value, NotFound), ei.value
 
 
 def test_reader_can_read(secured, world) -> None:
@@ -102,8 +108,9 @@ def test_reader_cannot_write_delete_or_manage_over_http(secured, world) -> None:
 def test_no_grant_means_no_access_and_creator_gets_manage(secured, world) -> None:
     c = secured.client("carol")
     try:
-        _denied(c.get_run, world["run_id"])
-        _denied(c.registry.get_experiment, world["eid"])
+        # Without READ an object is answered as missing (docs/security.md, oracles).
+        _hidden(c.get_run, world["run_id"])
+        _hidden(c.registry.get_experiment, world["eid"])
         own = c.get_or_create_experiment("carol-exp")  # any user may create experiments
         assert secured.store.list_permissions("carol")["experiments"] == {own: "MANAGE"}
         c.registry.create_registered_model("carol-model")
@@ -111,7 +118,7 @@ def test_no_grant_means_no_access_and_creator_gets_manage(secured, world) -> Non
         c.registry.set_experiment_tag(own, "team", "c")  # MANAGE includes EDIT
         # get_or_create of an existing experiment grants nothing new
         b = secured.client("bob")
-        _denied(b.get_or_create_experiment, "carol-exp")
+        _hidden(b.get_or_create_experiment, "carol-exp")
         b.close()
         assert "carol-exp" not in str(secured.store.list_permissions("bob"))
     finally:

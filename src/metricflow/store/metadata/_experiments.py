@@ -136,7 +136,7 @@ class ExperimentsMixin(StoreBase):
         row = conn.execute(sa.select(_E.experiment_id, _E.lifecycle_stage)
                            .where(_E.name == name)).first()
         if row is not None:
-            raise _duplicate(name, str(row.experiment_id), row.lifecycle_stage)
+            raise _duplicate(name)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id (active or deleted); NotFound otherwise."""
@@ -225,7 +225,7 @@ class ExperimentsMixin(StoreBase):
         check_name("experiment name", new_name)
         existing = self.get_experiment_by_name(new_name)
         if existing is not None and existing.experiment_id != str(experiment_id):
-            raise _duplicate(new_name, existing.experiment_id, existing.lifecycle_stage)
+            raise _duplicate(new_name)
         self._change(experiment_id, "rename_experiment", actor, {"name": new_name})
 
     def delete_experiment(self, experiment_id: str, *, actor: str | None = None) -> None:
@@ -286,10 +286,10 @@ class ExperimentsMixin(StoreBase):
             return {str(r.experiment_id) for r in rows}
 
 
-def _duplicate(name: str, experiment_id: str | None = None,
-               stage: str | None = None) -> AlreadyExists:
-    where = f" (id {experiment_id}" + (", deleted; restore it or choose another name)"
-                                       if stage == LIFECYCLE_DELETED else ")")
+def _duplicate(name: str) -> AlreadyExists:
+    # Neither the id nor the state of the holder: the caller may not be allowed to see
+    # that experiment, and names are one namespace (docs/security.md, existence oracles).
     return AlreadyExists(
-        f"an experiment named {name!r} already exists" + (where if experiment_id else ""),
+        f"an experiment named {name!r} already exists (names stay taken while an "
+        "experiment is deleted: restore it or choose another name)",
         field="name", received=name)
