@@ -7,6 +7,10 @@ Each service is chosen in this order (see shared SERVICES.md):
 3. a launcher on this machine: `KafkaBroker` (Apache Kafka 4 jars from Maven Central),
    `PostgresServer` (Debian's postgresql, apt-installed if missing), `S3Server` (moto).
 
+Fault tests need processes they can kill, so they always use launchers here:
+`KafkaCluster` (three KRaft nodes, replication 3, min.insync.replicas 2) and
+`NetnsLink` (two test-made network namespaces joined by a veth pair that can be cut).
+
 Everything here is imported lazily, so `import metricflow` pays nothing for it.
 Pytest fixtures: `pytest_plugins = ["metricflow.devservices.pytest_plugin"]`.
 CLI: `python -m metricflow.devservices kafka postgres s3`.
@@ -21,7 +25,14 @@ if TYPE_CHECKING:
     from metricflow.devservices._common import DevServiceError
     from metricflow.devservices._docker import docker_available
     from metricflow.devservices._kafka import KafkaBroker, metadata_ready
+    from metricflow.devservices._kafka_cluster import (
+        ClusterView,
+        KafkaCluster,
+        PartitionState,
+        describe_node,
+    )
     from metricflow.devservices._kafka_install import ensure_kafka_libs
+    from metricflow.devservices._netns import GATEWAY_ADDRESS, NetnsLink
     from metricflow.devservices._pg_install import ensure_postgres
     from metricflow.devservices._postgres import PostgresServer
     from metricflow.devservices._resolve import (
@@ -39,7 +50,13 @@ _EXPORTS: dict[str, str] = {
     "docker_available": "_docker",
     "KafkaBroker": "_kafka",
     "metadata_ready": "_kafka",
+    "ClusterView": "_kafka_cluster",
+    "KafkaCluster": "_kafka_cluster",
+    "PartitionState": "_kafka_cluster",
+    "describe_node": "_kafka_cluster",
     "ensure_kafka_libs": "_kafka_install",
+    "GATEWAY_ADDRESS": "_netns",
+    "NetnsLink": "_netns",
     "ensure_postgres": "_pg_install",
     "PostgresServer": "_postgres",
     "ServiceEndpoint": "_resolve",
@@ -55,14 +72,20 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "GATEWAY_ADDRESS",
+    "ClusterView",
     "DevServiceError",
     "KafkaBroker",
+    "KafkaCluster",
+    "NetnsLink",
+    "PartitionState",
     "PostgresServer",
     "S3Credentials",
     "S3Server",
     "ServiceEndpoint",
     "create_bucket",
     "create_database",
+    "describe_node",
     "docker_available",
     "drop_database",
     "ensure_kafka_libs",

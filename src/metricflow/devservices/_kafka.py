@@ -132,6 +132,7 @@ class KafkaBroker(ManagedService):
         properties: Mapping[str, str] | None = None,
         jvm_options: tuple[str, ...] = (),
         startup_timeout: float = 90.0,
+        cluster_id: str | None = None,
     ) -> None:
         """Configure (but do not start) a broker.
 
@@ -144,6 +145,8 @@ class KafkaBroker(ManagedService):
             properties: Extra or overriding server.properties entries.
             jvm_options: Extra JVM flags.
             startup_timeout: Seconds to wait for a successful Metadata request.
+            cluster_id: KRaft cluster id to format the log dirs with; a random one when
+                None. The nodes of one cluster (`KafkaCluster`) share it.
         """
         self._fixed_ports = port is not None and controller_port is not None
         self.port = port or free_port()
@@ -157,6 +160,7 @@ class KafkaBroker(ManagedService):
         self._extra = dict(properties or {})
         self._jvm_options = jvm_options
         self._timeout = startup_timeout
+        self._cluster_id = cluster_id
         self._proc: subprocess.Popen[bytes] | None = None
         self._libs: Path | None = None
         self._pending_cds: tuple[Path, Path] | None = None
@@ -249,7 +253,7 @@ class KafkaBroker(ManagedService):
             "kafka.tools.StorageTool",
             "format",
             # `=` form: a base64 id may start with '-', which argparse reads as a flag
-            f"--cluster-id={_kafka_uuid()}",
+            f"--cluster-id={self._cluster_id or _kafka_uuid()}",
             "--config",
             str(config),
             "--ignore-formatted",
@@ -258,24 +262,29 @@ class KafkaBroker(ManagedService):
         )
         run_checked(argv, what="Kafka StorageTool format", timeout=120)
 
-    def start(self) -> KafkaBroker:
-        """Start the broker (formatting storage on first start) and wait until it serves."""
+    def start(self, *, wait: bool = True) -> KafkaBroker:
+        """Start the broker (formatting storage on first start) and wait until it serves.
+
+        Args:
+            wait: Wait for a successful Metadata request. A node of a multi-node quorum
+                cannot answer before a majority of the controllers runs, so
+                `KafkaCluster` launches every node with `wait=False` and then waits for
+                the whole cluster.
+        """
         if self.running:
             return self
         started = time.monotonic()
         self._libs = ensure_kafka_libs()
+        if not wait:
+            config = self._write_properties()
+            self._format_storage(config)
+            self._launch(config)
+            return self
         attempts = 1 if self._fixed_ports or self.last_startup_seconds else 3
         for attempt in range(attempts):
             config = self._write_properties()
             self._format_storage(config)
-            with open(self.log_path, "ab") as log:
-                log.write(f"\n=== starting broker at {time.ctime()} ===\n".encode())
-            self._proc = spawn(
-                self._java("kafka.Kafka", str(config), heap=self._heap, extra=self._cds_options()),
-                log_path=self.log_path,
-                cwd=self.workdir,
-            )
-            register_for_exit(self)
+            self._launch(config)
             try:
                 wait_until(
                     lambda: port_open(self.port) and metadata_ready(self.bootstrap),
@@ -296,6 +305,16 @@ class KafkaBroker(ManagedService):
                 self.port, self.controller_port = free_port(), free_port()
         self.last_startup_seconds = time.monotonic() - started
         return self
+
+    def _launch(self, config: Path) -> None:
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== starting broker at {time.ctime()} ===\n".encode())
+        self._proc = spawn(
+            self._java("kafka.Kafka", str(config), heap=self._heap, extra=self._cds_options()),
+            log_path=self.log_path,
+            cwd=self.workdir,
+        )
+        register_for_exit(self)
 
     def _kill(self) -> None:
         if self._proc is not None:

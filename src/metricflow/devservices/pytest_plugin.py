@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,9 @@ from metricflow.devservices._resolve import (
     resolve_s3,
 )
 from metricflow.devservices._s3 import S3Credentials, create_bucket
+
+if TYPE_CHECKING:
+    from metricflow.devservices._kafka_cluster import KafkaCluster
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +57,23 @@ def kafka_topic_prefix(devservices_run_id: str) -> str:
     """Prefix for this session's topics, e.g. "mftest-1a2b3c4d-"; a shared broker
     (METRICFLOW_TEST_KAFKA) then never sees two sessions use the same topic."""
     return f"mftest-{devservices_run_id}-"
+
+
+@pytest.fixture(scope="session")
+def kafka_cluster() -> Iterator[KafkaCluster]:
+    """A local three-node KRaft cluster (replication 3, min.insync.replicas 2), started
+    once per session, for fault tests that stop and restart its nodes.
+
+    Always local, whatever METRICFLOW_TEST_KAFKA says: the tests kill its processes.
+    Its GATEWAY listener advertises `GATEWAY_ADDRESS`, reachable only through a
+    `NetnsLink` a test makes. A test that stops a node must start it again (and wait
+    for `wait_healthy()`) before it ends, so the next test gets a whole cluster.
+    """
+    from metricflow.devservices._kafka_cluster import KafkaCluster
+    from metricflow.devservices._netns import GATEWAY_ADDRESS
+
+    with KafkaCluster(gateway_host=GATEWAY_ADDRESS) as cluster:
+        yield cluster
 
 
 # --- PostgreSQL --------------------------------------------------------------------

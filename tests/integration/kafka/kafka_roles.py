@@ -24,10 +24,12 @@ class RoleProc:
     """One `metricflow <role>` subprocess (through the fault-injecting launcher)."""
 
     def __init__(self, role: str, args: list[str], control: Path, env: dict[str, str],
-                 log_path: Path) -> None:
+                 log_path: Path, prefix: tuple[str, ...] = ()) -> None:
         self.role, self.control = role, control
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, LAUNCHER, str(control), role, "--grpc-port", "0",
+        # `prefix` wraps the command, e.g. `ip netns exec <ns>`; a later --grpc-port or
+        # --http-port in `args` wins over the defaults here.
+        cmd = [*prefix, sys.executable, LAUNCHER, str(control), role, "--grpc-port", "0",
                "--http-port", "0", "--no-uvloop", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=env,
                                      text=True)
