@@ -387,3 +387,19 @@ def test_a_changed_param_is_refused_by_the_mlflow_api_of_a_writer(pipeline: Pipe
     assert _post(f"{base}/runs/log-parameter", {"run_id": rid, "key": "a", "value": "1"}) \
         == (200, {})
     assert writer.metric("metricflow_writer_record_errors_total") == 0
+
+
+def test_a_child_run_through_an_ingest_node_lands_in_its_parents_experiment(
+        pipeline: Pipeline) -> None:
+    """Issue 22 item 2 in distributed mode: the node knows the parent it created (the
+    writer may not have applied it yet)."""
+    writer = pipeline.writer()
+    ingest = pipeline.ingest()
+    c = pipeline.client(ingest.uri)
+    reads = pipeline.client(writer.uri)
+    eid = reads.get_or_create_experiment("children")
+    parent = c.create_run(eid).run_id
+    child = c.create_run("", parent_run_id=parent)
+    assert child.info.experiment_id == eid
+    wait_for(lambda: reads.search_runs([eid])[0] and len(reads.search_runs([eid])[0]) == 2,
+             30, "both runs in the parent's experiment")
