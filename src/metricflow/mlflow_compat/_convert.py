@@ -85,7 +85,8 @@ def run_json(info: Any, artifact_uri: str, params: Mapping[str, str],
 
 
 # -------------------------------------------------------------------- metrics
-_NONFINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
+_NONFINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"',
+              "-0": "-0.0"}  # Arrow prints -0.0 as "-0", which JSON readers take as 0
 
 
 def _json_str(s: str) -> str:
@@ -99,7 +100,8 @@ def metric_points_json(key: str, steps: np.ndarray, timestamps: np.ndarray,
     """Metric objects joined by commas, built column-wise in Arrow (no per-point Python).
 
     Arrow prints float64 as the shortest string that round-trips, which is
-    what JSON needs; nan/inf are then swapped for MLflow's string forms.
+    what JSON needs; nan/inf are then swapped for MLflow's string forms, and
+    -0 for -0.0 (an integer -0 would read back as 0).
     """
     n = int(values.shape[0])
     if n == 0:

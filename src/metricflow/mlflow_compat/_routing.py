@@ -14,10 +14,10 @@ from fastapi.responses import Response
 
 from metricflow.auth._params import ARGS_STATE
 from metricflow.errors import ErrorCode, InvalidArgument, MetricflowError
+from metricflow.mlflow_compat._numbers import INT64_MAX, INT64_MIN, reject_float_overflow
 
 log = logging.getLogger(__name__)
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 """Every MLflow REST route is served under both: the client uses /api, the UI /ajax-api."""
 
@@ -96,7 +96,7 @@ class Args:
             raw = await request.body()
             if raw.strip():
                 try:
-                    parsed = json.loads(raw)
+                    parsed = json.loads(raw, parse_float=reject_float_overflow)
                 except ValueError as e:
                     raise InvalidArgument(f"request body is not valid JSON: {e}",
                                           field="body") from None

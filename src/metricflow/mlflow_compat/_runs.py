@@ -18,6 +18,7 @@ from metricflow._wire import decode_metrics, encode_metrics
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._convert import run_info_json, run_json, view_type
+from metricflow.mlflow_compat._numbers import json_double, json_int64
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
 
 MAX_METRICS_PER_BATCH = 1000
@@ -33,29 +34,34 @@ def _run_id(a: Args) -> str:
     return a.required("run_id", "run_uuid")
 
 
-def metric_columns(items: list[Any]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray,
-                                               np.ndarray]:
+def metric_columns(items: list[Any], prefix: str = "metrics[{i}]."
+                   ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MLflow metric objects -> (keys, key_index, steps, timestamps, values) numpy columns.
 
-    Values may be numbers or MLflow's "NaN"/"Infinity"/"-Infinity" strings.
+    Each value is read as proto3 JSON reads MLflow's `double value`, `int64 timestamp`
+    and `int64 step` (`_numbers.py`): a wrong type is refused, never coerced. `prefix`
+    names the fields in errors ("" for log-metric's top-level fields).
     """
+    n = len(items)
+    values = np.empty(n, np.float64)
+    ts = np.empty(n, np.int64)
+    steps = np.empty(n, np.int64)
     for i, m in enumerate(items):
+        at = prefix.format(i=i)
         if not isinstance(m, dict) or not isinstance(m.get("key"), str):
-            raise InvalidArgument(f"metrics[{i}] must be an object with a string 'key'",
-                                  field=f"metrics[{i}].key")
+            raise InvalidArgument(f"{at or 'the metric'} must be an object with a string "
+                                  "'key'", field=f"{at}key")
         for f in ("value", "timestamp"):
             if m.get(f) is None:
-                raise InvalidArgument(f"Missing value for required parameter "
-                                      f"'metrics[{i}].{f}'.", field=f"metrics[{i}].{f}")
+                raise InvalidArgument(f"Missing value for required parameter '{at}{f}'.",
+                                      field=f"{at}{f}")
+        values[i] = json_double(m["value"], f"{at}value")
+        # MLflow: "Timestamp must be a nonnegative long (64-bit integer)".
+        ts[i] = json_int64(m["timestamp"], f"{at}timestamp", minimum=0)
+        step = m.get("step")
+        steps[i] = 0 if step is None else json_int64(step, f"{at}step")
     raw_keys = np.array([m["key"] for m in items], dtype=object)
     keys, key_index = np.unique(raw_keys, return_inverse=True)
-    try:
-        values = np.array([m["value"] for m in items], dtype=object).astype(np.float64)
-        ts = np.array([m["timestamp"] for m in items], dtype=object).astype(np.int64)
-        steps = np.array([m.get("step") or 0 for m in items], dtype=object).astype(np.int64)
-    except (TypeError, ValueError, OverflowError) as e:
-        raise InvalidArgument(f"metrics contain a value, timestamp or step of the wrong type: "
-                              f"{e}", field="metrics") from None
     return [str(k) for k in keys], key_index.astype(np.int32), steps, ts, values
 
 
@@ -102,7 +108,8 @@ class RunRoutes:
                                   "state is deleted.", field="run_id", received=run_id) from None
 
     async def log_batch(self, run_id: str, metrics: list[Any], params: list[tuple[str, str]],
-                        tags: list[tuple[str, str]], deleted: tuple[str, ...] = ()) -> None:
+                        tags: list[tuple[str, str]], deleted: tuple[str, ...] = (),
+                        metric_prefix: str = "metrics[{i}].") -> None:
         """One TrackingCore.log_batch: params and tags all-or-nothing, then the metrics."""
         check_batch_limits(len(metrics), len(params), len(tags))
         await self._active(run_id)
@@ -117,7 +124,7 @@ class RunRoutes:
             # as-is (the Kafka writer parses exactly that); validated before anything is
             # written, so a bad metric leaves params and tags unwritten too.
             batch = pb.WriteBatch(client_id=uuid.uuid4().hex, seq=0, run_id=run_id)
-            encode_metrics(batch.metrics, *metric_columns(metrics))
+            encode_metrics(batch.metrics, *metric_columns(metrics, metric_prefix))
             decoded = decode_metrics(run_id, batch.metrics, self.c.tracking.limits)
         if req.params or req.tags:
             await self.c.tracking.log_batch(req)
@@ -199,7 +206,7 @@ class RunRoutes:
     async def log_metric(self, a: Args) -> dict[str, Any]:
         m = {"key": a.required("key"), "value": a.get("value"),
              "timestamp": a.get("timestamp"), "step": a.get("step")}
-        await self.log_batch(_run_id(a), [m], [], [])
+        await self.log_batch(_run_id(a), [m], [], [], metric_prefix="")
         return {}
 
     async def log_param(self, a: Args) -> dict[str, Any]:
@@ -261,8 +268,9 @@ class RunRoutes:
     async def log_outputs(self, a: Args) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
         await self._active(run_id)
-        models = [{"model_id": str(m.get("model_id", "")), "step": int(m.get("step") or 0)}
-                  for m in a.items("models") if isinstance(m, dict)]
+        models = [{"model_id": str(m.get("model_id", "")),
+                   "step": json_int64(m.get("step") or 0, f"models[{i}].step")}
+                  for i, m in enumerate(a.items("models")) if isinstance(m, dict)]
 
         def merge(doc: dict[str, Any] | None) -> dict[str, Any]:
             doc = doc or {}
