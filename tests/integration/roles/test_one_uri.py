@@ -18,7 +18,7 @@ import grpc
 import pytest
 from roles_cluster import Cluster, Role, call_raw, grpc_methods, wait_for
 
-from metricflow.errors import InvalidState, PermissionDenied
+from metricflow.errors import InvalidState, NotFound, PermissionDenied
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -79,7 +79,7 @@ def test_one_uri_logs_and_reads_through_the_ingest_node(cluster: Cluster,
         assert rid in {r.run_id for r in alice.search_runs([exp])[0]}
         # bob has READ on A: reads pass; carol has no grant: refused by the upstream.
         assert bob.get_run(rid).run_id == rid
-        with pytest.raises(PermissionDenied):
+        with pytest.raises((PermissionDenied, NotFound)):  # refused, or hidden from her
             carol.get_run(rid)
         # Experiments are served by the ingest node itself, from --metadata.
         assert alice.registry.get_experiment(exp).experiment_id == exp
@@ -119,3 +119,48 @@ def test_a_node_without_the_service_names_the_role_that_serves_it(cluster: Clust
         assert status == grpc.StatusCode.UNIMPLEMENTED
     finally:
         ch.close()
+
+
+def test_registry_node_forwards_writes_to_ingest_and_reads_to_query(cluster: Cluster) -> None:
+    """The other direction: a role without ingest forwards the Write stream (and CreateRun)."""
+    writer, ingest = cluster.roles["writer"], cluster.roles["ingest"]
+    sec = ["--auth", "on", "--default-permission", "NO_PERMISSIONS",
+           "--tls-cert", cluster.pki["cert"], "--tls-key", cluster.pki["key"]]
+    role = Role("registry", [*sec, "--ingest-upstream", f"grpcs://{ingest.target}",
+                             "--query-upstream", f"grpcs://{writer.target}",
+                             "--upstream-ca", cluster.pki["ca_file"]],
+                cluster.env, cluster.tmp / "registry-forwarding.log")
+    alice = _client(cluster, role, "alice")
+    bob = _client(cluster, role, "bob")
+    try:
+        assert role.info["serves"] == ["registry"]
+        assert set(role.info["forwards"]) == {"ingest", "query", "artifacts"}
+        rid = alice.create_run(cluster.experiments["A"], run_name="via-registry").run_id
+        alice.log_metrics(rid, {"acc": 0.5, "loss": 2.0}, step=0)
+        alice.log_metrics(rid, {"acc": 0.75, "loss": 1.0}, step=1)
+        alice.flush()
+        hist = wait_for(lambda: len(alice.get_metric_history(rid, "acc").steps) == 2
+                        and alice.get_metric_history(rid, "acc"), 120, "2 points")
+        assert hist.values.tolist() == [0.5, 0.75]
+        # bob may read A but not write to it: the forwarded stream is refused upstream.
+        with pytest.raises((PermissionDenied, NotFound)):
+            bob.log_params(rid, {"lr": "1"})
+    finally:
+        alice.close()
+        bob.close()
+        role.stop()
+
+
+def test_ingest_http_port_says_where_the_http_apis_are(cluster: Cluster) -> None:
+    import ssl
+
+    import httpx
+
+    base = cluster.https("ingest")
+    with httpx.Client(verify=ssl.create_default_context(cafile=cluster.pki["ca_file"])) as h:
+        r = h.post(base + "/api/2.0/mlflow/runs/search", json={})
+        assert r.status_code == 404
+        assert "query role" in r.json()["message"]
+        doc = h.get(base + "/").json()
+        assert doc["role"] == "ingest" and doc["grpc"]["port"] == cluster.roles["ingest"].grpc_port
+        assert set(doc["http"]) == {"metrics", "health", "ready", "openapi"}
