@@ -29,7 +29,9 @@ Placeholders (what the docs write, and what the test substitutes):
   fresh `METRICFLOW_KAFKA_TOPIC` (a shared broker keeps earlier sessions' topics);
 - `./metricflow-data`, `/tmp/mf/` and `/abs/path` become directories under the
   group's temporary directory; `.venv/bin/` becomes this interpreter's bin dir;
-- `localhost` becomes `127.0.0.1`.
+- `localhost` becomes `127.0.0.1`;
+- relative paths into the repository (`loadtests/`, `examples/`, `scripts/`) resolve
+  against its root (the snippets run in a temporary directory).
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class Scenario:
         text = text.replace("/tmp/mf/", f"{self.work}/mf/").replace("/abs/path",
                                                                    str(self.work))
         text = text.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
+        text = re.sub(r"(?<![\w/.])(loadtests|examples|scripts)/", rf"{ROOT}/\1/", text)
         for doc, real in self.ports.items():
             text = re.sub(rf"(?<=[:\s]){doc}\b", str(real), text)
         return text

@@ -20,6 +20,7 @@ NEEDS_KAFKA = {"distributed"}
 EXPECTED = {
     ("README.md", "embedded"): ["sh", "python", "sh"],
     ("README.md", "auth"): ["sh"],
+    ("docs/loadtesting.md", "embedded"): ["sh"],
     ("docs/operations.md", "distributed"): ["sh", "file train.py", "file mlflow_train.py"],
     ("docs/query.md", "embedded"): ["sh", "python", "sh"],
     ("docs/registry.md", "control-plane"): ["python"],
