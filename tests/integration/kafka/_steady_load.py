@@ -95,7 +95,8 @@ class Progress:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.samples.append((time.monotonic(), int(self._read())))
+                value = int(self._read())
+                self.samples.append((time.monotonic(), value))  # taken after the read
             except Exception:  # noqa: BLE001 - the source is down during a fault: no sample
                 pass
             self._stop.wait(self._interval)
