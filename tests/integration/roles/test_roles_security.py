@@ -186,11 +186,12 @@ def test_read_only_token_cannot_write_through_the_mlflow_api(
         with pytest.raises(MlflowException) as ei:
             call()
         assert ei.value.error_code == "PERMISSION_DENIED", ei.value
-    # carol has no grant on A: she cannot even read alice's run.
+    # carol has no grant on A: she cannot even read alice's run, which is answered
+    # exactly as a missing one (docs/security.md).
     carol = _mlflow(cluster, "carol", monkeypatch)
     with pytest.raises(MlflowException) as ei:
         carol.get_run(alice_run)
-    assert ei.value.error_code == "PERMISSION_DENIED"
+    assert ei.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     assert carol.search_runs([cluster.experiments["A"]]) == []
 
 
@@ -259,9 +260,9 @@ def test_registry_role_requires_a_client_certificate(cluster: Cluster) -> None:
     mctx = _ssl(cluster, cluster.pki["client_cert_file"], cluster.pki["client_key_file"])
     r = httpx.get(url, verify=mctx, headers=cluster.headers("alice"), timeout=30)
     assert r.status_code == 200, r.text
-    # carol has a certificate-bearing connection but no grant on A.
+    # carol has a certificate-bearing connection but no grant on A (hidden: as missing).
     assert httpx.get(url, verify=mctx, headers=cluster.headers("carol"),
-                     timeout=30).status_code == 403
+                     timeout=30).status_code == 404
     for ctx in (_ssl(cluster),
                 _ssl(cluster, cluster.pki["rogue_cert_file"], cluster.pki["rogue_key_file"])):
         with pytest.raises(httpx.HTTPError):
