@@ -23,6 +23,7 @@ to; forwarded calls need a bearer token.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -240,5 +241,40 @@ def guard_authenticator(guard: Any) -> Authenticate | None:
     return authenticate
 
 
-__all__ = ["SERVICE_KIND", "ForwardInterceptor", "Upstream", "forwarded_metadata",
-           "guard_authenticator", "not_served_message"]
+def forwarder_from_args(role: str, args: argparse.Namespace, serves: Iterable[str],
+                        guard: Any) -> ForwardInterceptor:
+    """The ForwardInterceptor of a role: its own services, and where its flags send the others.
+
+    Args:
+        serves: the kinds of services the role mounts itself.
+        guard: the role's auth Guard (forwarded calls are authenticated by it), or None.
+    """
+    ca = getattr(args, "upstream_ca", None)
+    upstreams: dict[str, Upstream] = {}
+    query = getattr(args, "query_upstream", None)
+    if query:
+        upstreams[QUERY] = upstreams[ARTIFACTS] = Upstream.parse(query, ca)
+    ingest = getattr(args, "ingest_upstream", None)
+    if ingest:
+        upstreams[INGEST] = Upstream.parse(ingest, ca)
+    authenticate = guard_authenticator(guard) if guard is not None else None
+    return ForwardInterceptor(role, serves, upstreams, authenticate)
+
+
+def add_upstream_args(p: argparse.ArgumentParser, *kinds: str) -> None:
+    """--query-upstream / --ingest-upstream (and --upstream-ca): where a role forwards."""
+    what = {"query": "query reads and artifacts (the query role or a writer with "
+                     "--serve-query)",
+            "ingest": "ingest writes (an ingest node)"}
+    for kind in kinds:
+        p.add_argument(f"--{kind}-upstream", metavar="URI",
+                       help=f"forward gRPC {what[kind]} to grpc://HOST:PORT or "
+                            "grpcs://HOST:PORT, so clients need one tracking URI")
+    p.add_argument("--upstream-ca", metavar="PEM",
+                   help="CA of the upstream roles' TLS certificates (grpcs://; default: "
+                        "the system roots)")
+
+
+__all__ = ["SERVICE_KIND", "ForwardInterceptor", "Upstream", "add_upstream_args",
+           "forwarded_metadata", "forwarder_from_args", "guard_authenticator",
+           "not_served_message"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 # What `/` lists, when the app serves it: (name, path prefix, what it is).
 HTTP_APIS = (
@@ -74,3 +74,16 @@ def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> No
             from fastapi.openapi.docs import get_swagger_ui_html  # noqa: PLC0415
 
             return get_swagger_ui_html(openapi_url="/openapi.json", title="metricflow API")
+
+
+def add_apis_elsewhere(app: Any, facts: dict[str, Any]) -> None:
+    """`/api/...` on an ops-only port: 404 naming the role whose HTTP port serves the APIs."""
+    @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                   include_in_schema=False, response_model=None)
+    async def elsewhere(path: str) -> JSONResponse:
+        role = facts.get("role", "this")
+        return JSONResponse(status_code=404, content={
+            "error_code": "ENDPOINT_NOT_FOUND",
+            "message": f"/api/{path} is not served by the {role} role's HTTP port (ops only); "
+                       "the MLflow REST API and /api/v1 are served by the query role "
+                       "(`metricflow query`, or `metricflow writer --serve-query`)"})

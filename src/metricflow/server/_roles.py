@@ -144,7 +144,7 @@ def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None
     from fastapi.responses import JSONResponse, Response  # noqa: PLC0415
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-    from metricflow.server._index import add_index_and_docs  # noqa: PLC0415
+    from metricflow.server._index import add_apis_elsewhere, add_index_and_docs  # noqa: PLC0415
 
     app = FastAPI(title="metricflow", docs_url=None, redoc_url=None)
     add_index_and_docs(app, facts if facts is not None else {}, docs=api)
@@ -166,15 +166,7 @@ def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None
 
     _add_stats(app, stats)
     if not api:
-        @app.api_route("/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                       include_in_schema=False, response_model=None)
-        async def elsewhere(path: str) -> Response:
-            role = (facts or {}).get("role", "this role")
-            return JSONResponse(status_code=404, content={
-                "error_code": "ENDPOINT_NOT_FOUND",
-                "message": f"/api/{path} is not served by the {role} role's HTTP port (ops "
-                           "only); the MLflow REST API and /api/v1 are served by the query "
-                           "role (`metricflow query`, or `metricflow writer --serve-query`)"})
+        add_apis_elsewhere(app, facts or {})
     return app
 
 
@@ -208,7 +200,9 @@ async def _run_role(role: str, args: argparse.Namespace,
                     setup: Callable[[], Awaitable[RoleParts]]) -> None:
     """Start a role from the parts its setup() builds; stop on SIGINT/SIGTERM."""
     parts = await setup()
-    forward = _forwarder(role, args, parts)
+    from metricflow.server._forward import forwarder_from_args  # noqa: PLC0415
+
+    forward = forwarder_from_args(role, args, parts.serves, parts.guard)
     grpc_server, grpc_port, health_task = await _serve_grpc(
         args.host, args.grpc_port, parts.register, parts.ready,
         [forward, *parts.interceptors], parts.tls)
@@ -239,22 +233,6 @@ async def _run_role(role: str, args: argparse.Namespace,
     from metricflow.server._embedded import stop_uvicorn  # noqa: PLC0415
 
     await stop_uvicorn(http, http_task)
-
-
-def _forwarder(role: str, args: argparse.Namespace, parts: RoleParts) -> Any:
-    """The ForwardInterceptor of a role: its own services, and where the others go."""
-    from metricflow.server import _forward as fw  # noqa: PLC0415
-
-    ca = getattr(args, "upstream_ca", None)
-    upstreams: dict[str, fw.Upstream] = {}
-    query = getattr(args, "query_upstream", None)
-    if query:
-        upstreams[fw.QUERY] = upstreams[fw.ARTIFACTS] = fw.Upstream.parse(query, ca)
-    ingest = getattr(args, "ingest_upstream", None)
-    if ingest:
-        upstreams[fw.INGEST] = fw.Upstream.parse(ingest, ca)
-    authenticate = fw.guard_authenticator(parts.guard) if parts.guard is not None else None
-    return fw.ForwardInterceptor(role, parts.serves, upstreams, authenticate)
 
 
 def _control_plane(auth: Any, metadata: Any) -> tuple[Callable[[Any], None], Any]:
@@ -636,20 +614,6 @@ def add_security_args(p: argparse.ArgumentParser, run_wait: bool = True) -> None
                         "admin scope (repeatable; otherwise certificates never do)")
 
 
-def _upstream_args(p: argparse.ArgumentParser, *kinds: str) -> None:
-    """--query-upstream / --ingest-upstream (and --upstream-ca): where this role forwards."""
-    what = {"query": "query reads and artifacts (the query role or a writer with "
-                     "--serve-query)",
-            "ingest": "ingest writes (an ingest node)"}
-    for kind in kinds:
-        p.add_argument(f"--{kind}-upstream", metavar="URI",
-                       help=f"forward gRPC {what[kind]} to grpc://HOST:PORT or "
-                            "grpcs://HOST:PORT, so clients need one tracking URI")
-    p.add_argument("--upstream-ca", metavar="PEM",
-                   help="CA of the upstream roles' TLS certificates (grpcs://; default: "
-                        "the system roots)")
-
-
 def _mlflow_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", default=_env.ARTIFACT_ROOT.get() or None,
                    help="artifact store URI for the MLflow artifact proxy (default: the "
@@ -661,6 +625,7 @@ def _mlflow_args(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse API
     """Register the role subcommands on the CLI's subparsers."""
     from metricflow.ingest import _kafka_config as kc  # noqa: PLC0415
+    from metricflow.server._forward import add_upstream_args  # noqa: PLC0415
 
     p = sub.add_parser("ingest", help="stateless gRPC ingest node -> Kafka")
     _common(p, 50051, 9100)
@@ -676,7 +641,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
                    help=kc.KAFKA_INFLIGHT_MB.doc)
     p.add_argument("--produce-timeout-ms", type=int, default=15_000,
                    help="a produce not acked by then fails back to the client, which retries")
-    _upstream_args(p, "query")
+    add_upstream_args(p, "query")
     p.set_defaults(func=_ingest)
 
     p = sub.add_parser("writer", help="Kafka consumer group -> ClickHouse")
@@ -697,7 +662,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
                         "apply to it")
     add_security_args(p)
     _mlflow_args(p)
-    _upstream_args(p, "ingest")
+    add_upstream_args(p, "ingest")
     p.set_defaults(func=_writer)
 
     p = sub.add_parser("query", help="query service (gRPC + HTTP/JSON + MLflow REST) "
@@ -708,7 +673,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _kafka_args(p)
     add_security_args(p)
     _mlflow_args(p)
-    _upstream_args(p, "ingest")
+    add_upstream_args(p, "ingest")
     p.set_defaults(func=_query)
 
     p = sub.add_parser("registry", help="experiments and model registry (control plane)")
@@ -716,5 +681,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argp
     _metadata_arg(p)
     _store_args(p, required=False)
     add_security_args(p)
-    _upstream_args(p, "query", "ingest")
+    add_upstream_args(p, "query", "ingest")
     p.set_defaults(func=_registry)
