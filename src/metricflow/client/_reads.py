@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+import grpc
 import numpy as np
 
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
@@ -116,7 +117,15 @@ class ReadsMixin:
     def tail_metrics(self, run_ids: list[str], keys: list[str] | None = None,
                      from_start: bool = False, poll_interval_ms: int = 0,
                      timeout: float | None = None) -> Iterator[TailPoints]:
-        """Yield new points of the runs/keys as they are committed (a server stream)."""
+        """Yield new points of the runs/keys as they are committed (a server stream).
+
+        Args:
+            timeout: seconds after which the stream ends: the iteration stops, no
+                error (None = until the server ends it or the caller stops iterating).
+        Raises:
+            grpc.RpcError: the server ended the stream with an error (for example
+                RESOURCE_EXHAUSTED when a live-stream limit is reached).
+        """
         channel = self._channel  # type: ignore[attr-defined]
         fn = channel.unary_stream("/metricflow.query.v1.QueryService/TailMetrics",
                                   request_serializer=qpb.TailMetricsRequest.SerializeToString,
@@ -125,10 +134,18 @@ class ReadsMixin:
                                            from_start=from_start,
                                            poll_interval_ms=poll_interval_ms),
                     timeout=timeout, metadata=self._metadata or None)  # type: ignore[attr-defined]
-        for m in stream:
-            yield TailPoints(m.run_id, MetricHistory(
-                m.key, np.frombuffer(m.steps, "<i8"), np.frombuffer(m.timestamps, "<i8"),
-                np.frombuffer(m.values, "<f8")))
+        try:
+            for m in stream:
+                yield TailPoints(m.run_id, MetricHistory(
+                    m.key, np.frombuffer(m.steps, "<i8"), np.frombuffer(m.timestamps, "<i8"),
+                    np.frombuffer(m.values, "<f8")))
+        except grpc.RpcError as e:
+            # The caller's own deadline is the end of the tail it asked for, not a failure.
+            if timeout is not None and e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return
+            raise
+        finally:
+            stream.cancel()  # a caller that stops early frees its server-side stream
 
 
 class TailPoints(NamedTuple):
