@@ -43,3 +43,16 @@ API_TOKEN = EnvVar("METRICFLOW_TOKEN", str, "", "Bearer token sent by clients.")
 ARTIFACT_ROOT = EnvVar("METRICFLOW_ARTIFACT_ROOT", str, "",
                        "Artifact store of the query role (file:// or s3://); empty: the "
                        "control plane's default artifact root.")
+TAIL_MAX_STREAMS = EnvVar("METRICFLOW_TAIL_MAX_STREAMS", int, 64,
+                          "Live tails (gRPC and HTTP) one server process serves at once.")
+TAIL_MAX_STREAMS_PER_USER = EnvVar("METRICFLOW_TAIL_MAX_STREAMS_PER_USER", int, 8,
+                                   "Live tails one authenticated user may have open at once.")
+TAIL_BUFFER_BYTES = EnvVar("METRICFLOW_TAIL_BUFFER_BYTES", int, 4 << 20,
+                           "Bytes of points one live tail may hold for its reader.")
+TAIL_STALL_S = EnvVar("METRICFLOW_TAIL_STALL_S", float, 30.0,
+                      "A live tail whose reader leaves its buffer over half full this long "
+                      "is cut off.")
+TAIL_MIN_POLL_MS = EnvVar("METRICFLOW_TAIL_MIN_POLL_MS", int, 100,
+                          "Smallest poll interval a live tail is served at.")
+TAIL_POLL_SHARE = EnvVar("METRICFLOW_TAIL_POLL_SHARE", float, 0.25,
+                         "Fraction of one core all live-tail polls together may use.")

@@ -17,6 +17,7 @@ from metricflow.query._history import DownsampledSeries, downsample
 from metricflow.query._search import RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
+from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import Run
 
@@ -60,8 +61,11 @@ class QueryCore:
             role creates the schema (search tables included) when it opens the store.
     """
 
-    def __init__(self, store: MetricStore, metadata: Any, ensure_schema: bool = False) -> None:
+    def __init__(self, store: MetricStore, metadata: Any, ensure_schema: bool = False,
+                 tail_limits: TailLimits | None = None) -> None:
         self.store, self.metadata = store, metadata
+        self.tails = TailHub(lambda: self.store.client, self.store.db, tail_limits)
+        """Every live tail of this core: limits, the shared poller, per-stream buffers."""
         self._page_pool = ThreadPoolExecutor(4, thread_name_prefix="metricflow-page")
         if ensure_schema:
             store.ensure_schema()
@@ -170,6 +174,17 @@ class QueryCore:
     # ------------------------------------------------------------------ tail
     def tailer(self, run_ids: list[str], keys: list[str], from_start: bool,
                poll_interval_ms: int) -> tuple[Tailer, float]:
+        """An unmanaged tail cursor (tests, tools); servers use `open_tail`."""
         interval = check_tail(list(run_ids), list(keys), poll_interval_ms)
         return Tailer(lambda: self.store.client, self.store.db, list(run_ids), list(keys),
                       from_start), interval
+
+    async def open_tail(self, run_ids: list[str], keys: list[str], from_start: bool,
+                        poll_interval_ms: int, user: str | None) -> TailStream:
+        """Admit a live tail under the limits (docs/query.md); its reader runs on this loop.
+
+        Args:
+            user: the authenticated caller (per-user limit); None with auth off.
+        """
+        return await self.tails.open_async(list(run_ids), list(keys), from_start,
+                                           poll_interval_ms, user)

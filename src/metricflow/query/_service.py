@@ -13,6 +13,7 @@ from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
 from metricflow._proto.metricflow.query.v1 import query_pb2_grpc as qgrpc
 from metricflow._validation import check_run_id
+from metricflow.auth._context import current_user
 from metricflow.errors import MetricflowError
 from metricflow.query._convert import run_to_pb
 from metricflow.query._core import (  # noqa: F401 - re-exported for the server wiring
@@ -124,20 +125,30 @@ class QueryServicer(qgrpc.QueryServiceServicer):
     async def TailMetrics(self, request: qpb.TailMetricsRequest, context
                           ) -> AsyncIterator[qpb.TailMetricsResponse]:
         try:
-            tailer, interval = await asyncio.to_thread(
-                self.core.tailer, list(request.run_ids), list(request.keys),
-                request.from_start, request.poll_interval_ms)
+            stream = await self.core.open_tail(list(request.run_ids), list(request.keys),
+                                               request.from_start, request.poll_interval_ms,
+                                               current_user())
         except MetricflowError as e:
             await ge.abort(context, e)
             return
-        while True:
-            chunks = await asyncio.to_thread(lambda: list(tailer.poll()))
-            for c in chunks:
-                yield qpb.TailMetricsResponse(run_id=c.run_id, key=c.key,
-                                              steps=_b(c.steps, "<i8"),
-                                              timestamps=_b(c.timestamps, "<i8"),
-                                              values=_b(c.values, "<f8"))
-            await asyncio.sleep(interval)
+        try:
+            while True:
+                try:
+                    c = await stream.next_chunk(_IDLE_WAIT_S)
+                except MetricflowError as e:  # cut off (slow reader) or a failed poll
+                    await ge.abort(context, e)
+                    return
+                if c is not None:
+                    yield qpb.TailMetricsResponse(run_id=c.run_id, key=c.key,
+                                                  steps=_b(c.steps, "<i8"),
+                                                  timestamps=_b(c.timestamps, "<i8"),
+                                                  values=_b(c.values, "<f8"))
+        finally:
+            stream.close()  # the client went away, or the stream ended: free its slot
+
+
+_IDLE_WAIT_S = 15.0
+"""How long a tail handler waits for a chunk before looking again (no message is sent)."""
 
 
 def add_to_server(server: grpc.aio.Server, core: QueryCore) -> None:

@@ -23,6 +23,10 @@ from metricflow.query._arrowutil import group_bounds, value_at
 
 MAX_TAIL_RUNS = 100
 MIN_POLL_MS = 50
+"""Smallest poll_interval_ms a request may ask for; the server may raise it further
+(TailLimits.min_poll_ms)."""
+POINT_BYTES = 24
+"""Bytes of one point in a chunk (int64 step, int64 timestamp, float64 value)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,11 @@ class Tailer:
             f"WHERE {where} GROUP BY run_id, key", parameters=params).result_rows
         return {(r, k): (int(at[0]), int(at[1])) for r, k, at in rows}
 
-    def poll(self) -> Iterator[TailChunk]:
+    def poll(self, max_rows: int = 0) -> Iterator[TailChunk]:
+        """New points since the cursors, at most `max_rows` of them (0 = no bound).
+
+        A bounded poll that stops inside a series resumes there next time.
+        """
         heads = self._heads()
         moved = [(s, h) for s, h in heads.items() if self.cursors.get(s) is None
                  or h > self.cursors[s]]
@@ -90,8 +98,8 @@ class Tailer:
             conds.append(c + ")")
         tbl = self._client_of().query_arrow(
             f"SELECT run_id, key, step, timestamp, value FROM {self.db}.metrics FINAL "
-            f"WHERE {' OR '.join(conds)} ORDER BY run_id, key, step, timestamp, value",
-            parameters=params)
+            f"WHERE {' OR '.join(conds)} ORDER BY run_id, key, step, timestamp, value"
+            + (f" LIMIT {int(max_rows)}" if max_rows > 0 else ""), parameters=params)
         if tbl.num_rows == 0:
             return
         starts, ends = group_bounds(tbl, ["run_id", "key"])

@@ -136,8 +136,10 @@ Each line is one chunk of new committed points of one series:
 routes: NaN/Inf as strings), or `{"heartbeat": true}` when idle. The stream
 runs until the client closes it. With auth on, the credential is checked again
 every few seconds; when it is refused (token revoked or expired, grant removed)
-the last line is `{"error_code", "message"}` and the stream ends. Same semantics
-as gRPC `TailMetrics` (which ends with the error status).
+the last line is `{"error_code", "message"}` and the stream ends. Live tails are
+bounded (docs/query.md): over a stream limit the request gets 429; a reader that
+does not keep up is cut off with a last line `{"error_code": "RESOURCE_EXHAUSTED"}`.
+Same semantics as gRPC `TailMetrics` (which ends with the error status).
 """
 
 
@@ -154,9 +156,12 @@ def add_tail_route(app: Any, core: Any) -> None:
               responses={200: {"content": {"application/x-ndjson": {}},
                                "description": "one JSON object per line"}})
     async def tail(body: TailBody, request: Request) -> StreamingResponse:
-        # Validate before the stream starts, so a bad request gets a JSON error status.
-        tailer, interval = await asyncio.to_thread(
-            core.tailer, body.run_ids, body.keys, body.from_start, body.poll_interval_ms)
+        # Admit and validate before the stream starts, so a refused request gets a JSON
+        # error status (429 over a live-stream limit, 400 for a bad field).
+        principal = getattr(request.state, "principal", None)
+        stream = await core.open_tail(body.run_ids, body.keys, body.from_start,
+                                      body.poll_interval_ms,
+                                      (principal.user or None) if principal else None)
 
         # Set by the auth layer: the credential and grant are checked again while
         # the stream runs, and a refusal ends it (the status line was sent already).
@@ -164,24 +169,22 @@ def add_tail_route(app: Any, core: Any) -> None:
 
         async def lines() -> AsyncIterator[str]:
             quiet_since = time.monotonic()
-            while not await request.is_disconnected():
-                if recheck is not None:
-                    try:
+            try:
+                while not await request.is_disconnected():
+                    if recheck is not None:
                         await recheck()
-                    except MetricflowError as e:
-                        yield json.dumps({"error_code": e.code.value, "message": e.message}
-                                         ) + "\n"
-                        return
-                chunks = await asyncio.to_thread(lambda: list(tailer.poll()))
-                for c in chunks:
-                    yield tail_line(c)
-                now = time.monotonic()
-                if chunks:
-                    quiet_since = now
-                elif now - quiet_since >= HEARTBEAT_S:
-                    quiet_since = now
-                    yield '{"heartbeat":true}\n'
-                await asyncio.sleep(interval)
+                    c = await stream.next_chunk(min(HEARTBEAT_S, 1.0))
+                    now = time.monotonic()
+                    if c is not None:
+                        quiet_since = now
+                        yield tail_line(c)
+                    elif now - quiet_since >= HEARTBEAT_S:
+                        quiet_since = now
+                        yield '{"heartbeat":true}\n'
+            except MetricflowError as e:  # refused on a recheck, cut off, or a failed poll
+                yield json.dumps({"error_code": e.code.value, "message": e.message}) + "\n"
+            finally:
+                stream.close()
 
         return StreamingResponse(lines(), media_type="application/x-ndjson",
                                  headers={"cache-control": "no-cache"})
