@@ -9,6 +9,7 @@ caller's readable set from it.
 from __future__ import annotations
 
 import contextvars
+import getpass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,11 +30,29 @@ def current_user() -> str | None:
     return cur[0].user or None if cur is not None else None
 
 
+def os_user() -> str:
+    """The OS user running this server ("unknown" where the system has no name for it)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return "unknown"
+
+
+def caller(claimed: str | None = None) -> str:
+    """Who is calling: one rule for runs, model versions and the audit log.
+
+    With auth on, the authenticated user (whatever the client claims). With auth off,
+    the name the client sent (a run's `user_id`, the registry's actor metadata or
+    header), else the OS user running the server.
+    """
+    return current_user() or claimed or os_user()
+
+
 def grpc_actor(context: Any) -> str | None:
     """`actor_of` hook for the registry's gRPC servicers: the authenticated user."""
-    return current_user()
+    return caller()
 
 
 def http_actor(request: Any) -> str | None:
     """`actor_of` hook for the registry's HTTP routes: the authenticated user."""
-    return current_user()
+    return caller()

@@ -16,7 +16,7 @@ from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._params import list_of, param_of
 from metricflow.auth._types import Permission
 from metricflow.errors import AlreadyExists, InvalidArgument
-from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
+from metricflow.store.metadata._uris import parse_model_uri
 
 R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
 Resolver = Callable[[Authorizer, Any], list[Need]]
@@ -123,13 +123,11 @@ def _get_or_create(a: Authorizer, r: Any) -> list[Need]:
 
 
 def _create_version(a: Authorizer, r: Any) -> list[Need]:
-    needs = [Need("model", _str(r, "name"), E)]
-    source = _str(r, "source")
-    # The store's own parser, so the guard checks the run the store will use.
-    src_run = parse_runs_uri(source)[0] if source.startswith("runs:/") else ""
-    for rid in {_str(r, "run_id"), src_run} - {""}:
-        needs.append(Need("run", rid, R))  # registering a run's files exposes them
-    return needs
+    # The source, run_id and model_id are checked by the handler (registry/_sources.py):
+    # READ on what they name, one answer whether it is unreadable or missing.
+    for field in ("source", "run_id"):
+        _str(r, field)  # a list or object is still refused here (InvalidArgument)
+    return [Need("model", _str(r, "name"), E)]
 
 
 def _resolve_uri(a: Authorizer, r: Any) -> list[Need]:

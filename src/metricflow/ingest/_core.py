@@ -23,7 +23,7 @@ from metricflow._validation import (
     check_tags,
 )
 from metricflow._wire import DecodedMetrics, decode_metrics
-from metricflow.auth._context import current, current_user
+from metricflow.auth._context import caller, current
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._names import random_run_name
@@ -159,7 +159,7 @@ class TrackingCore:
         info = RunInfo(
             run_id=run_id, experiment_id=exp_id, run_name=name,
             # With auth on the run belongs to the authenticated caller, whatever it claims.
-            user_id=current_user() or request.user_id or _default_user(),
+            user_id=caller(request.user_id),  # the one rule (auth._context.caller)
             status="RUNNING", start_time=request.start_time or int(time.time() * 1000),
             parent_run_id=request.parent_run_id, lifecycle_stage="active",
             artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",

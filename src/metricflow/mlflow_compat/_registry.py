@@ -7,10 +7,12 @@ import re
 import time
 from typing import Any
 
+from metricflow.auth._context import caller
 from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.registry._sources import check_source_readable
 
 _LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*))?$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<rest>.*))?$")
@@ -54,7 +56,8 @@ class RegistryRoutes:
 
     async def create_model(self, a: Args) -> dict[str, Any]:
         rm = await self.c.call(self.m.create_registered_model, a.required("name"),
-                               dict(a.kv_list("tags")) or None, a.text("description"))
+                               dict(a.kv_list("tags")) or None, a.text("description"),
+                               actor=caller())
         return {"registered_model": registered_model_json(rm)}
 
     async def get_model(self, a: Args) -> dict[str, Any]:
@@ -62,16 +65,16 @@ class RegistryRoutes:
 
     async def rename_model(self, a: Args) -> dict[str, Any]:
         rm = await self.c.call(self.m.rename_registered_model, a.required("name"),
-                               a.required("new_name"))
+                               a.required("new_name"), actor=caller())
         return {"registered_model": registered_model_json(rm)}
 
     async def update_model(self, a: Args) -> dict[str, Any]:
         rm = await self.c.call(self.m.update_registered_model, a.required("name"),
-                               a.text("description"))
+                               a.text("description"), actor=caller())
         return {"registered_model": registered_model_json(rm)}
 
     async def delete_model(self, a: Args) -> dict[str, Any]:
-        await self.c.call(self.m.delete_registered_model, a.required("name"))
+        await self.c.call(self.m.delete_registered_model, a.required("name"), actor=caller())
         return {}
 
     async def search_models(self, a: Args) -> dict[str, Any]:
@@ -95,22 +98,22 @@ class RegistryRoutes:
 
     async def set_model_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_registered_model_tag, a.required("name"),
-                          a.required("key"), a.text("value"))
+                          a.required("key"), a.text("value"), actor=caller())
         return {}
 
     async def delete_model_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.delete_registered_model_tag, a.required("name"),
-                          a.required("key"))
+                          a.required("key"), actor=caller())
         return {}
 
     async def set_alias(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_registered_model_alias, a.required("name"),
-                          a.required("alias"), a.required("version"))
+                          a.required("alias"), a.required("version"), actor=caller())
         return {}
 
     async def delete_alias(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.delete_registered_model_alias, a.required("name"),
-                          a.required("alias"))
+                          a.required("alias"), actor=caller())
         return {}
 
     async def get_by_alias(self, a: Args) -> dict[str, Any]:
@@ -123,6 +126,9 @@ class RegistryRoutes:
         name, source = a.required("name"), a.required("source")
         run_id = a.text("run_id")
         model_id = a.text("model_id")
+        # Before anything of the source is read (a logged model's run, below): a source
+        # in this server must be readable by the creator (registry/_sources.py).
+        await self.c.call(check_source_readable, source, model_id, run_id)
         m = _LOGGED_MODEL_URI.match(source)
         if m and not model_id:
             model_id = m.group("id")
@@ -131,7 +137,7 @@ class RegistryRoutes:
             run_id = run_id or doc.get("source_run_id", "")
         mv = await self.c.call(self.m.create_model_version, name, source, run_id or None,
                                dict(a.kv_list("tags")) or None, a.text("description"),
-                               a.text("run_link"))
+                               a.text("run_link"), actor=caller())
         if model_id:
             await self.c.call(self._note_version_on_model, model_id, mv.name, mv.version)
         return {"model_version": model_version_json(mv)}
@@ -156,18 +162,18 @@ class RegistryRoutes:
 
     async def update_version(self, a: Args) -> dict[str, Any]:
         mv = await self.c.call(self.m.update_model_version, a.required("name"),
-                               a.required("version"), a.text("description"))
+                               a.required("version"), a.text("description"), actor=caller())
         return {"model_version": model_version_json(mv)}
 
     async def delete_version(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.delete_model_version, a.required("name"),
-                          a.required("version"))
+                          a.required("version"), actor=caller())
         return {}
 
     async def transition(self, a: Args) -> dict[str, Any]:
         mv = await self.c.call(self.m.transition_model_version_stage, a.required("name"),
                                a.required("version"), a.required("stage"),
-                               a.flag("archive_existing_versions"))
+                               a.flag("archive_existing_versions"), actor=caller())
         return {"model_version": model_version_json(mv)}
 
     async def search_versions(self, a: Args) -> dict[str, Any]:
@@ -185,6 +191,7 @@ class RegistryRoutes:
     def download_uri(self, name: str, version: str) -> str:
         """Where the version's files are, as a URI the MLflow client can read."""
         mv = self.m.get_model_version(name, version)
+        check_source_readable(mv.source)  # again for the reader (docs/registry.md)
         m = _LOGGED_MODEL_URI.match(mv.source)
         if m:
             doc = self.c.docs.get_model(m.group("id"))
@@ -203,12 +210,13 @@ class RegistryRoutes:
 
     async def set_version_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_model_version_tag, a.required("name"),
-                          a.required("version"), a.required("key"), a.text("value"))
+                          a.required("version"), a.required("key"), a.text("value"),
+                          actor=caller())
         return {}
 
     async def delete_version_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.delete_model_version_tag, a.required("name"),
-                          a.required("version"), a.required("key"))
+                          a.required("version"), a.required("key"), actor=caller())
         return {}
 
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
+from metricflow.auth._context import caller
 from metricflow.errors import MetricflowError
 
 if TYPE_CHECKING:
@@ -26,8 +27,9 @@ ACTOR_HEADER = "X-Metricflow-Actor"
 
 
 def actor_from_header(request: Request) -> str | None:
-    """The caller's name from the X-Metricflow-Actor header."""
-    return request.headers.get(ACTOR_HEADER)
+    """The caller with auth off: the X-Metricflow-Actor header, else the server's OS user
+    (`metricflow.auth._context.caller`, the rule runs use too)."""
+    return caller(request.headers.get(ACTOR_HEADER))
 
 
 class _Body(BaseModel):

@@ -25,6 +25,7 @@ from metricflow.registry._http import (
     _json,
     _run,
 )
+from metricflow.registry._sources import check_source_readable
 
 if TYPE_CHECKING:
     from metricflow.store.metadata import MetadataStore
@@ -94,9 +95,12 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
 
     @r.post("/model-versions/create")
     def create_version(body: CreateVersion, request: Request) -> JSONResponse:
-        return _run(lambda: {"model_version": _json(store.create_model_version(
-            body.name, body.source, body.run_id, body.tags, body.description, body.run_link,
-            actor=actor_of(request)))})
+        def go() -> dict[str, Any]:
+            check_source_readable(body.source, run_id=body.run_id or "")
+            return {"model_version": _json(store.create_model_version(
+                body.name, body.source, body.run_id, body.tags, body.description,
+                body.run_link, actor=actor_of(request)))}
+        return _run(go)
 
     @r.get("/model-versions/get")
     def get_version(name: str, version: str) -> JSONResponse:
@@ -148,6 +152,7 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
     def resolve(model_uri: str) -> JSONResponse:
         def go() -> dict[str, Any]:
             mv = store.resolve_model_uri(model_uri)
+            check_source_readable(mv.source)  # again for the reader (docs/registry.md)
             return {"model_version": _json(mv), "artifact_location":
                     store.get_model_version_download_uri(mv.name, mv.version)}
         return _run(go)

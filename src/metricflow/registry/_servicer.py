@@ -16,6 +16,7 @@ import grpc
 from metricflow._grpc_errors import abort as abort_with
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
+from metricflow.auth._context import caller
 from metricflow.errors import InvalidArgument, MetricflowError
 from metricflow.registry._convert import experiment_to_pb
 
@@ -30,11 +31,12 @@ _EMPTY = pb.Empty()
 
 
 def actor_from_metadata(context: grpc.aio.ServicerContext) -> str | None:
-    """The caller's name from the "mf-actor" metadata (until auth supplies identities)."""
+    """The caller with auth off: the "mf-actor" metadata, else the server's OS user
+    (`metricflow.auth._context.caller`, the rule runs use too)."""
     for key, value in context.invocation_metadata() or ():
         if key == ACTOR_KEY:
-            return str(value)
-    return None
+            return caller(str(value))
+    return caller()
 
 
 def _opt(msg: Any, field: str) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 
@@ -10,6 +10,7 @@ from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
 from metricflow.registry._convert import audit_to_pb, model_to_pb, version_to_pb
 from metricflow.registry._servicer import _EMPTY, _Base, _opt
+from metricflow.registry._sources import check_source_readable
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -84,9 +85,13 @@ class RegistryServicer(_Base, pb_grpc.RegistryServiceServicer):
     async def CreateModelVersion(self, request: pb.CreateModelVersionRequest,
                                  context: Ctx) -> pb.ModelVersion:
         actor = self._actor_of(context)
-        return version_to_pb(await self._run(context, lambda: self._store.create_model_version(
-            request.name, request.source, request.run_id or None, dict(request.tags),
-            request.description, request.run_link, actor=actor)))
+
+        def create() -> Any:
+            check_source_readable(request.source, run_id=request.run_id)
+            return self._store.create_model_version(
+                request.name, request.source, request.run_id or None, dict(request.tags),
+                request.description, request.run_link, actor=actor)
+        return version_to_pb(await self._run(context, create))
 
     async def GetModelVersion(self, request: pb.VersionRef, context: Ctx) -> pb.ModelVersion:
         return version_to_pb(await self._run(
@@ -151,6 +156,7 @@ class RegistryServicer(_Base, pb_grpc.RegistryServiceServicer):
                               context: Ctx) -> pb.ResolveModelUriResponse:
         def resolve() -> pb.ResolveModelUriResponse:
             mv = self._store.resolve_model_uri(request.model_uri)
+            check_source_readable(mv.source)  # again for the reader (docs/registry.md)
             loc = self._store.get_model_version_download_uri(mv.name, mv.version)
             return pb.ResolveModelUriResponse(model_version=version_to_pb(mv),
                                               artifact_location=loc)
