@@ -164,3 +164,32 @@ def test_ingest_http_port_says_where_the_http_apis_are(cluster: Cluster) -> None
         doc = h.get(base + "/").json()
         assert doc["role"] == "ingest" and doc["grpc"]["port"] == cluster.roles["ingest"].grpc_port
         assert set(doc["http"]) == {"metrics", "health", "ready", "openapi"}
+
+
+def test_the_forwarding_node_authenticates_before_it_forwards(cluster: Cluster) -> None:
+    """With auth on, a bad credential is refused at the edge, whatever the upstream would
+    do; a good one reaches the (here unreachable) upstream, whose failure names it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{s.getsockname()[1]}"  # nothing listens once closed
+    sec = ["--auth", "on", "--tls-cert", cluster.pki["cert"], "--tls-key", cluster.pki["key"]]
+    role = Role("ingest", [*cluster.kafka_args, *sec, "--query-upstream", dead],
+                cluster.env, cluster.tmp / "ingest-dead-upstream.log")
+    ch = grpc.secure_channel(role.target, grpc.ssl_channel_credentials(cluster.pki["ca"]))
+    try:
+        method = "/metricflow.query.v1.QueryService/GetRun"
+        for token in BAD_TOKENS:
+            md = (("authorization", token),) if token else ()
+            assert call_raw(ch, method, False, False, md) == grpc.StatusCode.UNAUTHENTICATED
+        try:
+            ch.unary_unary(method)(b"", metadata=cluster.md("alice"), timeout=20)
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.UNAVAILABLE
+            assert f"query upstream grpc://{dead}" in (e.details() or "")
+        else:
+            raise AssertionError("a call to an unreachable upstream succeeded")
+    finally:
+        ch.close()
+        role.stop()
