@@ -163,8 +163,9 @@ class ForwardInterceptor(grpc.aio.ServerInterceptor):
             yield b""  # pragma: no cover - abort raises; this makes the handler a generator
         return handler
 
-    def _channel(self, kind: str, up: Upstream) -> grpc.aio.Channel:
-        ch = self._channels.get(kind)
+    def _channel(self, up: Upstream) -> grpc.aio.Channel:
+        """One channel per upstream (query and artifacts usually share one)."""
+        ch = self._channels.get(up.uri)
         if ch is None:
             from metricflow.server._embedded import grpc_options  # noqa: PLC0415
 
@@ -173,7 +174,7 @@ class ForwardInterceptor(grpc.aio.ServerInterceptor):
                 ch = grpc.aio.secure_channel(up.target, creds, options=grpc_options())
             else:
                 ch = grpc.aio.insecure_channel(up.target, options=grpc_options())
-            self._channels[kind] = ch
+            self._channels[up.uri] = ch
         return ch
 
     def _forward(self, kind: str, up: Upstream, method: str) -> Any:
@@ -184,7 +185,7 @@ class ForwardInterceptor(grpc.aio.ServerInterceptor):
                     await self._authenticate(context, method)
                 except MetricflowError as e:
                     await ge.abort(context, e)
-            call = self._channel(kind, up).stream_stream(method)(
+            call = self._channel(up).stream_stream(method)(
                 request_iterator, metadata=forwarded_metadata(context.invocation_metadata(),
                                                               self.role),
                 timeout=context.time_remaining())
