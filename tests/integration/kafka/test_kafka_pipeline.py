@@ -324,6 +324,16 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
         return e.code, json.loads(e.read() or b"{}")
 
 
+def _params(reads: mf.Client, run_id: str) -> dict[str, str] | None:
+    """The run's stored params; None while the writer has not applied the run."""
+    from metricflow.errors import NotFound
+
+    try:
+        return reads.get_run(run_id).params
+    except NotFound:
+        return None
+
+
 def test_a_changed_param_is_refused_at_the_call_through_an_ingest_node(
         pipeline: Pipeline) -> None:
     """Issue 22 item 1: the fluent client learns of the conflict in distributed mode."""
@@ -345,7 +355,7 @@ def test_a_changed_param_is_refused_at_the_call_through_an_ingest_node(
     finally:
         mf.set_tracking_uri(before)
     reads = pipeline.client(writer.uri)
-    wait_for(lambda: reads.get_run(rid).params == {"lr": "0.01", "layers": "4"}, 30,
+    wait_for(lambda: _params(reads, rid) == {"lr": "0.01", "layers": "4"}, 60,
              "the writer to apply the params")
     wait_for(lambda: writer.stats()["consumer_lag"] == 0, 30, "the writer to catch up")
     # the refused call never reached the log ("extra" neither: all or nothing)
@@ -377,7 +387,7 @@ def test_a_changed_param_is_refused_by_the_mlflow_api_of_a_writer(pipeline: Pipe
 
     # A new process remembers nothing: the stored value decides.
     reads = pipeline.client(writer.uri)
-    wait_for(lambda: reads.get_run(rid).params == {"a": "1"}, 30, "the writer to apply a=1")
+    wait_for(lambda: _params(reads, rid) == {"a": "1"}, 60, "the writer to apply a=1")
     writer.stop()
     writer = pipeline.writer()
     base = f"http://127.0.0.1:{writer.http_port}/api/2.0/mlflow"
