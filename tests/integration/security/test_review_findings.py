@@ -89,6 +89,8 @@ def test_malformed_protobuf_from_anonymous_callers_is_unauthenticated(secured, c
     assert {got[m] for m in health} <= {grpc.StatusCode.INVALID_ARGUMENT,
                                         grpc.StatusCode.UNIMPLEMENTED}
     assert not [r for r in server_log.records if r.exc_info], "no traceback per request"
+    noisy = [r.getMessage() for r in server_log.records if r.levelno >= logging.WARNING]
+    assert sum(len(m) for m in noisy) < 40 * len(got), noisy  # was ~740 bytes per request
 
 
 def test_malformed_protobuf_from_a_caller_is_invalid_argument(secured, channel,
@@ -393,3 +395,37 @@ def test_negative_zero_round_trips(secured, mlrun) -> None:
     run = secured.get("admin", f"{API}/runs/get", params={"run_id": mlrun}).json()["run"]
     (latest,) = [m for m in run["data"]["metrics"] if m["key"] == "negzero"]
     assert math.copysign(1.0, latest["value"]) < 0, latest
+
+
+def test_a_malformed_health_probe_is_invalid_argument_and_a_good_one_is_served() -> None:
+    """The credential-free health methods decode through the interceptor too (the roles
+    serve them; the embedded server does not)."""
+    import asyncio
+
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    from metricflow.auth._grpc import AuthInterceptor
+    from metricflow.auth._guard import Guard
+    from metricflow.auth._types import AuthConfig
+
+    async def probe() -> tuple[grpc.StatusCode, str, int]:
+        server = grpc.aio.server(interceptors=[AuthInterceptor(Guard(AuthConfig(), None, None))])
+        health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                check = "/grpc.health.v1.Health/Check"
+                with pytest.raises(grpc.aio.AioRpcError) as ei:
+                    await ch.unary_unary(check, bytes, bytes)(MALFORMED, timeout=10)
+                ok = await ch.unary_unary(check, health_pb2.HealthCheckRequest.SerializeToString,
+                                          health_pb2.HealthCheckResponse.FromString)(
+                    health_pb2.HealthCheckRequest(), timeout=10)
+        finally:
+            await server.stop(0)
+        return ei.value.code(), ei.value.details() or "", ok.status
+
+    code, details, status = asyncio.run(probe())
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "HealthCheckRequest" in details
+    assert status == 1  # SERVING
