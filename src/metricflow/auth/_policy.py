@@ -226,6 +226,7 @@ _V = "/api/v1"
 HTTP_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/metrics"): anyone(R), ("GET", "/openapi.json"): anyone(R),
     ("GET", "/docs"): anyone(R), ("GET", "/"): anyone(R),  # the docs page; what is served where
+    ("GET", "/docs/static/{name}"): anyone(R),  # the docs page's own JS and CSS
     ("GET", _V + "/runs/{run_id}"): run(R),
     ("GET", _V + "/runs/{run_id}/metrics/{key:path}/history"): run(R),
     ("POST", _V + "/runs/search"): search(), ("POST", _V + "/runs/group-by-param"): search(),

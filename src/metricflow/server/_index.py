@@ -8,10 +8,11 @@ the app's own routes so the listing cannot drift from what is mounted.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 # What `/` lists, when the app serves it: (name, path prefix, what it is).
 HTTP_APIS = (
@@ -25,6 +26,20 @@ HTTP_APIS = (
     ("health", "/health", "liveness"),
     ("ready", "/ready", "readiness"),
 )
+
+
+DOCS_STATIC = "/docs/static"
+"""Where the Swagger UI page's own files are served (from the swagger-ui-bundle package)."""
+
+# The only files the page loads; anything else under DOCS_STATIC is 404.
+_DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+                "favicon-32x32.png": "image/png"}
+
+
+def _swagger_dir() -> Path:
+    import swagger_ui_bundle  # noqa: PLC0415 - only when the docs page is used
+
+    return Path(swagger_ui_bundle.swagger_ui_path)
 
 
 def index_document(paths: list[str], facts: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +88,21 @@ def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> No
         async def docs_page() -> HTMLResponse:
             from fastapi.openapi.docs import get_swagger_ui_html  # noqa: PLC0415
 
-            return get_swagger_ui_html(openapi_url="/openapi.json", title="metricflow API")
+            # Assets come from this server (the swagger-ui-bundle package), not a CDN:
+            # the page works on machines without outbound network.
+            return get_swagger_ui_html(
+                openapi_url="/openapi.json", title="metricflow API",
+                swagger_js_url=f"{DOCS_STATIC}/swagger-ui-bundle.js",
+                swagger_css_url=f"{DOCS_STATIC}/swagger-ui.css",
+                swagger_favicon_url=f"{DOCS_STATIC}/favicon-32x32.png")
+
+        @app.get(DOCS_STATIC + "/{name}", include_in_schema=False, response_model=None)
+        async def docs_asset(name: str) -> Response:
+            media = _DOCS_ASSETS.get(name)
+            if media is None:
+                return JSONResponse(status_code=404, content={
+                    "error_code": "ENDPOINT_NOT_FOUND", "message": f"no docs asset {name!r}"})
+            return FileResponse(_swagger_dir() / name, media_type=media)
 
 
 def add_apis_elsewhere(app: Any, facts: dict[str, Any]) -> None:

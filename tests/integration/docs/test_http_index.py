@@ -20,6 +20,14 @@ def test_index_says_what_is_served_where(embedded_server) -> None:  # type: igno
         "metrics": "/metrics", "health": "/health", "ready": "/ready"}
     page = httpx.get(base + "/docs")
     assert page.status_code == 200 and "/openapi.json" in page.text
+    # The page loads its JS and CSS from this server, not a CDN (works offline).
+    assert "cdn." not in page.text and "/docs/static/swagger-ui-bundle.js" in page.text
+    js = httpx.get(base + "/docs/static/swagger-ui-bundle.js")
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert len(js.content) > 100_000
+    assert httpx.get(base + "/docs/static/swagger-ui.css").status_code == 200
+    assert httpx.get(base + "/docs/static/..%2fLICENSE").status_code == 404
+    assert httpx.get(base + "/docs/static/index.html").status_code == 404
     schema = httpx.get(base + "/openapi.json").json()
     assert "/api/v1/runs/search" in schema["paths"]
     assert "/api/v1/experiments/get" in schema["paths"]
