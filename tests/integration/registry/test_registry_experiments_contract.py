@@ -23,7 +23,9 @@ def test_duplicate_name_including_deleted(store: MetadataStore) -> None:
     with pytest.raises(AlreadyExists, match="'dup' already exists"):
         store.create_experiment("dup")
     store.delete_experiment(eid)
-    with pytest.raises(AlreadyExists, match="deleted; restore it"):
+    # The hint is the same whether or not the holder is deleted: the caller may not be
+    # allowed to see that experiment (docs/security.md, existence oracles).
+    with pytest.raises(AlreadyExists, match="restore it or choose another name"):
         store.create_experiment("dup")
 
 

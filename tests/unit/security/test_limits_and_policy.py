@@ -36,7 +36,7 @@ def test_permission_ladder(auth, md) -> None:
     az = Authorizer(auth, AuthConfig(enabled=True, default_permission="NO_PERMISSIONS"),
                     lambda ids: {r: e1 for r in ids if r == "a" * 32})
     u = Principal("u")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # no READ: answered as a missing experiment
         az.check(u, [Need("experiment", e1, Permission.READ)])
     auth.set_experiment_permission(e1, "u", "EDIT")
     az.check(u, [Need("run", "a" * 32, Permission.EDIT)])  # runs inherit

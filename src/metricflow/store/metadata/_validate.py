@@ -116,7 +116,7 @@ def check_version(version: object) -> int:
     text = str(version)
     v = int(text) if _INTEGER_RE.match(text) and len(text) <= 100 else 0
     if not 1 <= v <= MAX_ID or isinstance(version, bool):
-        raise InvalidArgument(f"version must be an integer between 1 and {MAX_ID}, got "
+        raise InvalidArgument(f"version must be a positive integer (at most {MAX_ID}), got "
                               f"{text[:40]!r}", field="version", limit=MAX_ID,
                               received=text[:40])
     return v
