@@ -331,6 +331,31 @@ class KafkaCluster(ManagedService):
                 raise DevServiceError(f"no leader for {topic}/{partition} after {timeout:.0f}s")
             time.sleep(0.2)
 
+    def topic_config(self, topic: str) -> dict[str, str]:
+        """The effective configuration of `topic` (DescribeConfigs), e.g. min.insync.replicas."""
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+        live = ",".join(n.bootstrap for n in self.nodes if n.running)
+
+        async def fetch() -> dict[str, str]:
+            admin = AIOKafkaAdminClient(bootstrap_servers=live, request_timeout_ms=10_000)
+            await admin.start()
+            try:
+                responses = await admin.describe_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, topic)])
+            finally:
+                await admin.close()
+            out: dict[str, str] = {}
+            for resp in responses:
+                for error, message, _type, _name, entries, *_ in resp.resources:
+                    if error:
+                        raise DevServiceError(f"DescribeConfigs {topic}: {error} {message}")
+                    out.update({str(e[0]): str(e[1]) for e in entries})
+            return out
+
+        return _run_coroutine(fetch())
+
     def _close_nodes(self) -> None:
         for node in self.nodes:
             node.close()

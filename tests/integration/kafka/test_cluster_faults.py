@@ -180,6 +180,11 @@ def test_sigkill_of_the_partition_leader_mid_stream(rig: Rig) -> None:
     mon = watch_store(reads, load)
     wait_stored_some(reads, load)
     leader = cluster.leader_of(rig.topic, 0)
+    # The topic the roles created is what the issue asks for: 3 replicas, each write
+    # (acks=all) on at least 2 of them.
+    view = cluster.describe()
+    assert view is not None and [len(p.replicas) for p in view.topic(rig.topic)] == [3]
+    assert cluster.topic_config(rig.topic)["min.insync.replicas"] == "2"
     killed_at, logged = time.monotonic(), load.logged
     cluster.stop_node(cluster.index_of(leader), signal.SIGKILL)
     wait_for(lambda: cluster.leader_of(rig.topic, 0) != leader, 60, "a new partition leader")
