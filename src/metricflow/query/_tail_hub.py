@@ -6,7 +6,7 @@ only under the global and per-user limits, and one poller thread serves all
 streams in turn (earliest due first), one query at a time. After each poll it
 rests in proportion to the poll's cost, so tail queries together take at most
 `poll_share` of one core however many tails are open; other requests keep the
-rest of the store.
+rest of the store. Tails of the same runs at the same position share one poll.
 
 A poll only runs for a stream whose buffer is at most half full, and reads at
 most half a buffer of points, so a stream never holds more than
@@ -88,6 +88,9 @@ class TailStats:
     cut_off: int
     """Streams cut off because their reader did not keep up."""
     polls: int
+    """Store polls run (one serves every tail of the same runs at the same position)."""
+    served: int
+    """Stream polls those served (more than `polls` when tails share them)."""
     poll_seconds: float
 
 
@@ -180,7 +183,7 @@ class TailHub:
         self._streams: list[TailStream] = []
         self._per_user: Counter[str] = Counter()
         self._thread: threading.Thread | None = None
-        self._peak = self._cut = self._polls = 0
+        self._peak = self._cut = self._polls = self._served = 0
         self._poll_s = 0.0
 
     # ------------------------------------------------------------ admission
@@ -261,7 +264,7 @@ class TailHub:
     def stats(self) -> TailStats:
         with self.lock:
             return TailStats(len(self._streams), sum(s.buffered for s in self._streams),
-                             self._peak, self._cut, self._polls, self._poll_s)
+                             self._peak, self._cut, self._polls, self._served, self._poll_s)
 
     # ------------------------------------------------------------ the poller
     def _next(self, now: float) -> tuple[TailStream | None, float]:
@@ -296,6 +299,14 @@ class TailHub:
         self._drop(s)
         s._wake()
 
+    def _riders(self, s: TailStream) -> list[TailStream]:
+        """Other streams one poll of `s` serves as well: same runs, keys and cursors. Lock held."""
+        half = self.limits.buffer_bytes // 2
+        t = s.tailer
+        return [o for o in self._streams if o is not s and o.tailer is not None
+                and o.error is None and o.buffered <= half and o.tailer.run_ids == t.run_ids
+                and o.tailer.keys == t.keys and o.tailer.cursors == t.cursors]
+
     def _run(self) -> None:
         lim = self.limits
         rows = (lim.buffer_bytes // 2) // POINT_BYTES
@@ -308,7 +319,12 @@ class TailHub:
                 if s is None:
                     self.cond.wait(wait)
                     continue
-                s.due = time.monotonic() + s.interval
+                # Tails of the same runs at the same position (a dashboard opened many
+                # times) share one poll: the cost is per view, not per stream.
+                served = [s, *self._riders(s)]
+                now = time.monotonic()
+                for o in served:
+                    o.due = now + o.interval
                 tailer = s.tailer
             t0 = time.monotonic()
             err: MetricflowError | None = None
@@ -317,22 +333,28 @@ class TailHub:
                 chunks = _split(list(tailer.poll(max_rows=rows)))
             except MetricflowError as e:
                 err = e
-            except Exception as e:  # noqa: BLE001 - one failed poll ends its stream only
+            except Exception as e:  # noqa: BLE001 - one failed poll ends its streams only
                 log.exception("live tail poll failed")
                 err = MetricflowError(f"live tail poll failed: {type(e).__name__}")
             cost = time.monotonic() - t0
+            nbytes = sum(_nbytes(c) for c in chunks)
             with self.cond:
                 self._polls += 1
+                self._served += len(served)
                 self._poll_s += cost
-                if not s.closed:
+                for o in served:
+                    if o.closed:
+                        continue
                     if err is not None:
-                        s.error = err
-                        self._drop(s)
+                        o.error = err
+                        self._drop(o)
                     else:
-                        s._queue.extend(chunks)
-                        s.queued += sum(_nbytes(c) for c in chunks)
-                        self._peak = max(self._peak, s.buffered)
+                        if o is not s:
+                            o.tailer.cursors = dict(tailer.cursors)
+                        o._queue.extend(chunks)  # shared arrays; each stream counts them
+                        o.queued += nbytes
+                        self._peak = max(self._peak, o.buffered)
                     if chunks or err is not None:
-                        s._wake()
+                        o._wake()
             # The budget: rest so polls take at most poll_share of this thread's time.
             time.sleep(cost * (1.0 / lim.poll_share - 1.0))

@@ -169,6 +169,24 @@ def test_a_never_read_grpc_tail_is_cut_off_and_its_buffer_released(srv: Srv) -> 
         ch.close()
 
 
+def test_tails_of_the_same_runs_share_their_polls(srv: Srv) -> None:
+    # Three tails of one run at the same position cost one store poll, not three.
+    ch = grpc.insecure_channel(srv.srv.target)
+    calls = [_open_grpc(srv, "alice", ch), _open_grpc(srv, "alice", ch),
+             _open_grpc(srv, "bob", ch)]
+    try:
+        _wait(lambda: srv.hub.stats().open_streams == 3, "three tails")
+        start = srv.hub.stats()
+        _wait(lambda: srv.hub.stats().polls - start.polls >= 5, "five polls")
+        st = srv.hub.stats()
+        assert st.served - start.served >= 2 * (st.polls - start.polls)
+    finally:
+        for c in calls:
+            c.cancel()
+        ch.close()
+    _wait(lambda: srv.hub.stats().open_streams == 0, "the slots")
+
+
 def test_a_reading_tail_gets_the_whole_backlog_within_its_buffer(srv: Srv) -> None:
     # The bounded buffer paces a reader that keeps up; it is not cut off.
     c = srv.client("alice")
