@@ -127,6 +127,18 @@ class Unavailable(MetricflowError):
     code = ErrorCode.UNAVAILABLE
 
 
+class DeliveryError(MetricflowError):
+    """Metric points a client accepted were not acknowledged as durable.
+
+    Raised by `Client.flush()` when its timeout expires, by `Client.close()` when it
+    gives up on unacknowledged points, and by every later call once the client's
+    sender has stopped. The message names the cause (the last stream error and how
+    long delivery has been failing); `details` carries the same as fields.
+    """
+
+    code = ErrorCode.UNAVAILABLE
+
+
 def error_from_code(code: str, message: str, **details: Any) -> MetricflowError:
     """Rebuild an error received over the wire from its code (never from a class name)."""
     try:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from metricflow._validation import check_key, to_float
-from metricflow.errors import ResourceExhausted
+from metricflow.errors import MetricflowError, ResourceExhausted
 
 POINT_BYTES = 12  # int32 key index + float64 value
 ROW_BYTES = 20  # int64 step + int64 timestamp + int32 count
@@ -42,10 +42,11 @@ class DrainedBatch:
 
 
 class _RunBuffer:
-    __slots__ = ("key_ids", "keys", "kidx", "last_idx", "last_keys", "row_n", "row_steps",
-                 "row_ts", "vals")
+    __slots__ = ("ended", "key_ids", "keys", "kidx", "last_idx", "last_keys", "row_n",
+                 "row_steps", "row_ts", "vals")
 
     def __init__(self) -> None:
+        self.ended = False  # the run ended: drop this buffer once its points are drained
         self.keys: list[str] = []
         self.key_ids: dict[str, int] = {}
         self.last_keys: tuple[str, ...] | None = None
@@ -88,7 +89,10 @@ class Accumulator:
         self._buffered_points = 0
         self._used_bytes = 0  # buffered + sent but not yet acknowledged
         self.peak_used_bytes = 0
-        self.on_full_batch: callable = lambda: None  # type: ignore[valid-type]
+        self.on_full_batch: Callable[[], None] = lambda: None
+        # Why the buffer is not draining (the sender's view), for BufferFull messages.
+        self.describe_stall: Callable[[], str] = lambda: "the server is not keeping up"
+        self.failure: MetricflowError | None = None  # set once nothing will drain any more
 
     # ---------------------------------------------------------------- hot path
     def append(self, run_id: str, metrics: Mapping[str, object], step: int,
@@ -133,6 +137,8 @@ class Accumulator:
         if self.drop_when_full:
             self.dropped_points += n
             return False
+        if self.failure is not None:
+            raise self.failure
         if need > self.max_bytes:
             raise BufferFull(f"one call needs {need} bytes, more than the client buffer "
                              f"({self.max_bytes} bytes)", field="buffer_bytes",
@@ -140,11 +146,13 @@ class Accumulator:
         self.on_full_batch()
         deadline = time.monotonic() + self.block_timeout_s
         while self._used_bytes + need > self.max_bytes:
+            if self.failure is not None:
+                raise self.failure
             left = deadline - time.monotonic()
             if left <= 0:
                 raise BufferFull(
                     f"client metric buffer ({self.max_bytes} bytes) stayed full for "
-                    f"{self.block_timeout_s}s; the server is not keeping up or unreachable",
+                    f"{self.block_timeout_s}s; {self.describe_stall()}",
                     retry_after_s=1.0, field="buffer_bytes", limit=self.max_bytes)
             self._cond.wait(left)
         return True
@@ -155,8 +163,10 @@ class Accumulator:
         with self._cond:
             taken = [(rid, b, b.kidx, b.vals, b.row_steps, b.row_ts, b.row_n)
                      for rid, b in self._runs.items() if len(b.vals)]
-            for _, b, *_ in taken:
+            for rid, b, *_ in taken:
                 b._reset_columns()
+                if b.ended:
+                    del self._runs[rid]
             self._buffered_points = 0
         out = []
         for rid, b, kidx, vals, rsteps, rts, rn in taken:
@@ -188,10 +198,19 @@ class Accumulator:
             self._used_bytes -= nbytes
             self._cond.notify_all()
 
+    def fail(self, err: MetricflowError) -> None:
+        """Nothing will drain any more: waiting log calls raise `err`, waits end."""
+        with self._cond:
+            self.failure = err
+            self._cond.notify_all()
+
     def wait_empty(self, timeout: float) -> bool:
+        """True once every accepted byte is acknowledged; False on timeout or failure."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._used_bytes > 0:
+                if self.failure is not None:
+                    return False
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -206,10 +225,22 @@ class Accumulator:
     def used_bytes(self) -> int:
         return self._used_bytes
 
+    @property
+    def run_buffers(self) -> int:
+        return len(self._runs)
+
     def forget_run(self, run_id: str) -> None:
+        """The run ended: drop its buffer now if empty, else right after its next drain.
+
+        Points logged to it later (still allowed) open a new buffer; nothing is lost.
+        """
         with self._cond:
             b = self._runs.get(run_id)
-            if b is not None and not len(b.vals):
+            if b is None:
+                return
+            if len(b.vals):
+                b.ended = True
+            else:
                 del self._runs[run_id]
 
 

@@ -1,14 +1,18 @@
 """metricflow.Client: the synchronous SDK used from training scripts.
 
 Metric calls only append to the bounded columnar accumulator; a sender thread
-streams them. Params, tags and run lifecycle calls are synchronous RPCs that
-return once the change is durable, so errors (such as changing an immutable
-param) surface at the call.
+streams them, reconnecting and resending on its own (see _sender.py), and
+`health` shows how that goes. Delivery problems reach the caller: flush() and
+close() raise DeliveryError when points stay unacknowledged, and once the
+sender has stopped every later call raises. Params, tags and run lifecycle
+calls are synchronous RPCs that return once the change is durable, so errors
+(such as changing an immutable param) surface at the call.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 import time
@@ -25,14 +29,18 @@ from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
 from metricflow._validation import check_params, check_run_id, check_tags, to_float
 from metricflow.client._accumulator import Accumulator
 from metricflow.client._reads import ReadsMixin
-from metricflow.client._sender import Sender
+from metricflow.client._sender import ClientHealth, Sender
 from metricflow.client._types import Run, run_from_pb
 from metricflow.errors import InvalidArgument, MetricflowError
+
+log = logging.getLogger(__name__)
 
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
                     ("grpc.max_send_message_length", 64 * 1024 * 1024)]
 _LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 _STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
+_INGEST = "/metricflow.ingest.v1."
 _ARTIFACT_METHODS = frozenset({
     "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image",
     "list_artifacts", "download_artifacts", "get_manifest", "dedup_stats",
@@ -109,6 +117,8 @@ class Client(ReadsMixin):
 
     # ---------------------------------------------------------------- plumbing
     def _call(self, method: str, request: Any, response_type: Any, timeout: float = 60.0) -> Any:
+        if self._sender.fatal is not None and method.startswith(_INGEST):
+            raise self._sender.fatal
         fn = self._channel.unary_unary(method, request_serializer=type(request).SerializeToString,
                                        response_deserializer=response_type.FromString)
         delay = 0.1
@@ -125,9 +135,16 @@ class Client(ReadsMixin):
                 delay = min(delay * 2, 2.0)
 
     def _raise_background_error(self) -> None:
+        if self._sender.fatal is not None:
+            raise self._sender.fatal
         err = self._sender.take_error()
         if err is not None:
             raise err
+
+    @property
+    def health(self) -> ClientHealth:
+        """A snapshot of metric delivery: connection state, last error, unacknowledged data."""
+        return self._sender.health()
 
     # ------------------------------------------------------------------- runs
     def create_run(self, experiment_id: str = "0", run_name: str | None = None,
@@ -154,6 +171,10 @@ class Client(ReadsMixin):
                                   if status else 0, end_time=end_time or 0,
                                   run_name=run_name or "")
         self._call("/metricflow.ingest.v1.IngestService/UpdateRun", req, pb.UpdateRunResponse)
+        if status in _ENDED:
+            # Its buffer goes once its points are drained; a long-lived client
+            # would otherwise keep one per run it ever logged to.
+            self._acc.forget_run(run_id)
 
     def set_terminated(self, run_id: str, status: str = "FINISHED",
                        end_time: int | None = None) -> None:
@@ -166,6 +187,7 @@ class Client(ReadsMixin):
         self._call("/metricflow.ingest.v1.IngestService/UpdateRun",
                    pb.UpdateRunRequest(run_id=run_id, lifecycle_stage="deleted"),
                    pb.UpdateRunResponse)
+        self._acc.forget_run(run_id)
 
     def restore_run(self, run_id: str) -> None:
         check_run_id(run_id)
@@ -182,7 +204,7 @@ class Client(ReadsMixin):
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int | None = None,
                     timestamp: int | None = None) -> None:
         """Buffer one point per key, all at the same step and timestamp (ms)."""
-        if self._sender.error is not None:
+        if self._sender.error is not None or self._sender.fatal is not None:
             self._raise_background_error()
         self._acc.append(run_id, metrics, 0 if step is None else int(step), timestamp)
 
@@ -217,12 +239,25 @@ class Client(ReadsMixin):
         self._call("/metricflow.ingest.v1.IngestService/LogBatch", req, pb.LogBatchResponse)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Block until every buffered point is acknowledged as durable."""
+        """Block until every buffered point is acknowledged as durable.
+
+        Args:
+            timeout: seconds to wait (default: the client's block_timeout_s).
+
+        Raises:
+            DeliveryError: points were still unacknowledged when the timeout expired
+                (they stay buffered and keep being retried) or the sender has stopped;
+                the message gives the last stream error and how long delivery has
+                been failing, and `details["health"]` the full `health` snapshot.
+        """
+        if self._sender.fatal is not None:
+            raise self._sender.fatal
         self._sender.wake()
         limit = timeout if timeout is not None else self._acc.block_timeout_s
         if not self._acc.wait_empty(limit):
-            raise MetricflowError(f"flush timed out after {limit}s with "
-                                  f"{self._acc.used_bytes} bytes unacknowledged")
+            if self._sender.fatal is not None:  # it stopped meanwhile
+                raise self._sender.fatal
+            raise self._sender.delivery_error(f"flush timed out after {limit}s")
         self._raise_background_error()
 
     @property
@@ -267,31 +302,55 @@ class Client(ReadsMixin):
 
     # ---------------------------------------------------------------- closing
     def close(self, timeout: float = 60.0) -> None:
-        """Flush, stop the sender and close channels. Safe to call twice."""
+        """Deliver what is buffered (up to `timeout` s), stop the sender, close channels.
+
+        Safe to call twice; later calls on this client raise.
+
+        Raises:
+            DeliveryError: points were still unacknowledged after `timeout` (they are
+                dropped) or the sender had stopped; the message says how much and why.
+                A batch the server rejected and no call has reported yet is raised too.
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        if os.getpid() == self._pid:
-            try:
-                self._acc.wait_empty(timeout)
-            finally:
-                self._sender.close(timeout)
-                self._channel.close()
+        if os.getpid() != self._pid:
+            return  # a forked child's copy: the sender lives in the parent
+        undelivered: MetricflowError | None = self._sender.fatal  # it died: say so again
+        try:
+            self._sender.wake()
+            if undelivered is None and not self._acc.wait_empty(timeout):
+                undelivered = self._sender.fatal or self._sender.delivery_error(
+                    f"close gave up after {timeout}s; these points are dropped")
+        finally:
+            self._sender.close(timeout if undelivered is None else 0.0)
+            self._channel.close()
+        if undelivered is not None:
+            raise undelivered
+        err = self._sender.take_error()
+        if err is not None:
+            raise err
 
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except MetricflowError as e:  # the body's exception is the one to propagate
+            log.error("metricflow client closed with data undelivered: %s", e)
 
 
 def _close_all() -> None:
     for c in list(_LIVE_CLIENTS):
         try:
             c.close()
-        except MetricflowError:
-            pass
+        except MetricflowError as e:
+            log.error("metricflow client at exit: %s", e)
 
 
 atexit.register(_close_all)

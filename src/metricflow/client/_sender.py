@@ -2,20 +2,27 @@
 
 It owns an asyncio loop in its own thread. A bounded window of batches is in
 flight; each stays (and keeps its bytes counted in the accumulator) until the
-server acks it as durable. On a broken stream it reconnects with backoff and
-resends every unacknowledged batch with its original (client_id, seq), so the
-server can drop duplicates. RESOURCE_EXHAUSTED acks are resent after the
-server's retry hint. A non-retriable rejection is stored and re-raised to the
-caller on its next call.
+server acks it as durable. Any failure of a stream (a gRPC status, a write on
+an already finished call, a reset connection, anything else) ends only that
+stream: the sender reconnects with jittered backoff and resends every
+unacknowledged batch with its original (client_id, seq), so the server's dedup
+keeps the effect exactly-once. Only close() ends the loop. RESOURCE_EXHAUSTED
+acks are resent after the server's retry hint. A non-retriable rejection is
+stored and re-raised to the caller on its next call. If the thread itself ever
+stops (a bug, a fork), `fatal` is set and every later call raises it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import random
 import threading
+import time
 import uuid
+import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
@@ -24,9 +31,70 @@ import grpc
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import encode_metrics
 from metricflow.client._accumulator import Accumulator, DrainedBatch
-from metricflow.errors import MetricflowError, error_from_code
+from metricflow.errors import (
+    DeliveryError,
+    ErrorCode,
+    InvalidState,
+    MetricflowError,
+    error_from_code,
+)
 
 log = logging.getLogger(__name__)
+
+CONNECTING, CONNECTED, RECONNECTING, FAILED, CLOSED = (
+    "connecting", "connected", "reconnecting", "failed", "closed")
+_BACKOFF_MIN_S, _BACKOFF_MAX_S = 0.05, 2.0
+_CONNECT_TIMEOUT_S = 10.0
+_STILL_FAILING_LOG_S = 30.0  # while an outage lasts, repeat the warning this often
+# gRPC's own reconnect backoff (up to 120 s by default) would otherwise hide a
+# restarted server from the retries below for minutes.
+_STREAM_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", int(_BACKOFF_MAX_S * 1000))]
+_SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class ClientHealth:
+    """A snapshot of a client's metric delivery (`Client.health`).
+
+    Attributes:
+        state: "connecting" (no stream opened yet), "connected", "reconnecting"
+            (the stream broke or cannot open; retrying with backoff), "failed" (the
+            sender stopped with data undelivered or died; every later call raises)
+            or "closed".
+        target: the host:port metrics are streamed to.
+        last_error: the latest stream failure ("" if none); kept after recovery.
+        failing_since: wall-clock time (epoch s) delivery started failing; None while healthy.
+        failing_for_s: seconds from failing_since to this snapshot (0.0 while healthy).
+        reconnects: streams that broke or failed to open since the client started.
+        unacked_batches: batches sent or ready to send and not yet acknowledged.
+        unacked_bytes: bytes accepted by log calls and not yet acknowledged (buffered ones too).
+        buffered_points: points still in the buffer, not yet in a batch.
+        acked_points: points the server acknowledged as durable since the client started.
+        run_buffers: per-run buffers held (runs not yet ended, or with unsent points).
+    """
+
+    state: str
+    target: str
+    last_error: str
+    failing_since: float | None
+    failing_for_s: float
+    reconnects: int
+    unacked_batches: int
+    unacked_bytes: int
+    buffered_points: int
+    acked_points: int
+    run_buffers: int
+
+    def describe(self) -> str:
+        """One line on why data is (not) moving, for error messages and logs."""
+        where = f"stream to {self.target} {self.state}"
+        if self.failing_since is not None:
+            return (f"{where}, failing for {self.failing_for_s:.1f}s after {self.reconnects} "
+                    f"reconnect attempts; last error: {self.last_error or 'none'}")
+        last = f"; last error (recovered): {self.last_error}" if self.last_error else ""
+        return f"{where}, waiting for the server to acknowledge{last}"
 
 
 @dataclass
@@ -51,7 +119,7 @@ class Sender:
         self.max_inflight, self.max_inflight_bytes = max_inflight, max_inflight_bytes
         self._inflight_bytes = 0
         self.client_id = uuid.uuid4().hex
-        self._options = channel_options or []
+        self._options = [*(channel_options or []), *_STREAM_OPTIONS]
         self._credentials = credentials
         self._metadata = metadata
         self._seq = 0
@@ -63,55 +131,159 @@ class Sender:
         self._acked: asyncio.Event | None = None
         self._loop = asyncio.new_event_loop()
         self._wake: asyncio.Event | None = None
+        self._wake_pending = False
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self.error: MetricflowError | None = None
+        self._abandon = False
+        self._stream_gen = 0
+        self._progress = False  # the current stream got an ack
+        self.error: MetricflowError | None = None  # one rejection, raised once
+        self.fatal: MetricflowError | None = None  # the sender stopped: raised on every call
         self.acked_points = 0
         self.reconnects = 0
+        self._state = CONNECTING
+        self._last_error = ""
+        self._failing_since: tuple[float, float] | None = None  # (wall, monotonic)
+        self._last_warned = 0.0
         acc.on_full_batch = self.wake
+        acc.describe_stall = lambda: self.health().describe()
+        self._pid = os.getpid()
+        _SENDERS.add(self)
         self._thread = threading.Thread(target=self._run, name="metricflow-sender", daemon=True)
         self._thread.start()
 
     # ----------------------------------------------------------- thread API
     def wake(self) -> None:
-        if self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        # Log calls wake us once per call while a batch is full; one pending
+        # wake-up is enough (each costs a write to the loop's self-pipe).
+        if self._wake is not None and not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._do_wake)
+
+    def _do_wake(self) -> None:
+        self._wake_pending = False
+        self._wake.set()  # type: ignore[union-attr]
 
     def close(self, timeout: float) -> None:
+        """Send what is left for up to `timeout` seconds, then stop (dropping the rest)."""
         self._closing = True
         self.wake()
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._abandon = True
+            self._loop.call_soon_threadsafe(self._cancel_main)
+            self._thread.join(5.0)
+        if self.fatal is None:
+            self.fatal = InvalidState("this metricflow Client is closed; create a new one")
+            self._state = CLOSED if self._nothing_pending() else FAILED
+            self.acc.fail(self.fatal)  # log calls still waiting for room end now
+
+    def _cancel_main(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
 
     def take_error(self) -> MetricflowError | None:
         err, self.error = self.error, None
         return err
 
+    def health(self) -> ClientHealth:
+        """A snapshot of the delivery state (safe from any thread)."""
+        failing = self._failing_since
+        return ClientHealth(
+            state=self._state, target=self.target, last_error=self._last_error,
+            failing_since=failing[0] if failing else None,
+            failing_for_s=time.monotonic() - failing[1] if failing else 0.0,
+            reconnects=self.reconnects,
+            unacked_batches=len(self._inflight) + len(self._queued),
+            unacked_bytes=self.acc.used_bytes, buffered_points=self.acc.buffered_points,
+            acked_points=self.acked_points, run_buffers=self.acc.run_buffers)
+
+    def delivery_error(self, what: str) -> DeliveryError:
+        """A DeliveryError that says what is undelivered and why."""
+        h = self.health()
+        code = ErrorCode.UNAVAILABLE if h.failing_since is not None else (
+            ErrorCode.DEADLINE_EXCEEDED)
+        return DeliveryError(
+            f"{what}: {h.unacked_bytes} bytes of metric points not acknowledged "
+            f"({h.buffered_points} points buffered, {h.unacked_batches} batches sent or "
+            f"queued); {h.describe()}", code, health=h)
+
     # ------------------------------------------------------------ the loop
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._loop.run_until_complete(self._main())
-        # grpc.aio may still deliver completion callbacks to this loop after the
-        # channel closed; let them drain instead of closing the loop under them.
-        self._loop.run_until_complete(asyncio.sleep(0.05))
+        try:
+            self._task = self._loop.create_task(self._main())
+            self._loop.run_until_complete(self._task)
+        except BaseException as e:  # noqa: BLE001 - a dead sender must fail every later call
+            if not (self._abandon and isinstance(e, asyncio.CancelledError)):
+                self._died(e)
+        finally:
+            if self._state not in (FAILED, CLOSED):
+                self._state = CLOSED
+            # grpc.aio may still deliver completion callbacks to this loop after the
+            # channel closed; let them drain instead of closing the loop under them.
+            with contextlib.suppress(BaseException):
+                self._loop.run_until_complete(asyncio.sleep(0.05))
+
+    def _died(self, e: BaseException) -> None:
+        self._state = FAILED
+        self.fatal = DeliveryError(
+            f"the metricflow sender thread stopped unexpectedly ({type(e).__name__}: {e}); "
+            f"{self.acc.used_bytes} bytes of metric points were not delivered and this "
+            "client can deliver no more; create a new Client", ErrorCode.INTERNAL_ERROR)
+        log.error("metricflow sender thread died", exc_info=e)
+        self.acc.fail(self.fatal)
 
     async def _main(self) -> None:
-        self._wake = asyncio.Event()
-        self._acked = asyncio.Event()
-        backoff = 0.05
-        while True:
-            if (self._closing and not self._inflight and not self._queued
-                    and not self.acc.used_bytes):
-                return
+        self._wake, self._acked, self._stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        backoff = _BACKOFF_MIN_S
+        while not (self._closing and self._nothing_pending()):
+            self._progress = False
             try:
                 await self._stream_once()
-                backoff = 0.05
-            except (grpc.aio.AioRpcError, ConnectionError) as e:
-                self.reconnects += 1
-                # Loud only when data is waiting; an idle client reconnects quietly.
-                level = logging.WARNING if self.acc.used_bytes else logging.DEBUG
-                log.log(level, "metricflow stream to %s broke (%s); retrying in %.2fs",
-                        self.target, str(e).splitlines()[0] if str(e) else e, backoff)
-                await asyncio.sleep(backoff * (0.5 + random.random()))
-                backoff = min(backoff * 2, 5.0)
+                continue
+            except asyncio.CancelledError as e:
+                if self._abandon:
+                    raise
+                err: BaseException = e  # grpc.aio raises it for calls cancelled under us
+            except Exception as e:  # noqa: BLE001 - no stream failure may end the sender
+                err = e
+            if self._progress:
+                backoff = _BACKOFF_MIN_S
+            delay = backoff * (0.5 + random.random())
+            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            self._stream_failed(err, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
+
+    def _nothing_pending(self) -> bool:
+        return not self._inflight and not self._queued and not self.acc.used_bytes
+
+    def _stream_failed(self, e: BaseException, delay: float) -> None:
+        self.reconnects += 1
+        self._state = RECONNECTING
+        self._last_error = _describe(e)
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = (time.time(), now)
+            self._last_warned = 0.0
+        # Loud only when data is waiting; an idle client reconnects quietly.
+        if self.acc.used_bytes and now - self._last_warned >= _STILL_FAILING_LOG_S:
+            self._last_warned = now
+            log.warning("metricflow stream to %s broke (%s); %d bytes unacknowledged, "
+                        "retrying in %.2fs", self.target, self._last_error,
+                        self.acc.used_bytes, delay)
+        else:
+            log.debug("metricflow stream to %s broke (%s); retrying in %.2fs",
+                      self.target, self._last_error, delay)
+
+    def _healthy(self) -> None:
+        if self._failing_since is not None:
+            log.info("metricflow stream to %s recovered after %.1fs (%d batches resent)",
+                     self.target, time.monotonic() - self._failing_since[1],
+                     len(self._inflight))
+            self._failing_since = None
 
     def _channel(self) -> grpc.aio.Channel:
         if self._credentials is not None:
@@ -120,6 +292,7 @@ class Sender:
 
     async def _stream_once(self) -> None:
         async with self._channel() as channel:
+            self._stream_gen += 1
             call = channel.stream_stream(
                 "/metricflow.ingest.v1.IngestService/Write",
                 request_serializer=pb.WriteBatch.SerializeToString,
@@ -128,6 +301,10 @@ class Sender:
             self._retry.clear()  # everything unacknowledged is resent below anyway
             reader = asyncio.ensure_future(self._read_acks(call))
             try:
+                await self._until_ready(channel, reader)
+                self._state = CONNECTED
+                if not self._inflight and not self._queued:
+                    self._healthy()  # else: once the server acks again
                 # Resend what the previous stream left unacknowledged, in order.
                 for item in list(self._inflight.values()):
                     await call.write(item.msg)
@@ -135,6 +312,18 @@ class Sender:
             finally:
                 reader.cancel()
                 call.cancel()
+
+    async def _until_ready(self, channel: grpc.aio.Channel, reader: asyncio.Future) -> None:
+        """Wait until the channel connects; a refused connection fails the call (reader)."""
+        ready = asyncio.ensure_future(channel.channel_ready())
+        try:
+            await asyncio.wait({ready, reader}, timeout=_CONNECT_TIMEOUT_S,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        _raise_if_done(reader)
+        if not ready.done() or ready.cancelled():
+            raise ConnectionError(f"no connection to {self.target} within {_CONNECT_TIMEOUT_S}s")
 
     async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future) -> None:
         while True:
@@ -147,10 +336,8 @@ class Sender:
                 await asyncio.sleep(0.01)
                 continue
             if not self._queued:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.linger_s)  # type: ignore[union-attr]
-                except TimeoutError:
-                    pass
                 self._wake.clear()  # type: ignore[union-attr]
             await self._write_retries(call)
             for batch in self.acc.drain():
@@ -199,10 +386,14 @@ class Sender:
         return msg
 
     async def _read_acks(self, call: grpc.aio.StreamStreamCall) -> None:
+        gen = self._stream_gen
         async for ack in call:
             item = self._inflight.get(ack.seq)
             if item is None:
                 continue  # an ack of a resent batch that was already acked
+            if not self._progress:
+                self._progress = True
+                self._healthy()
             if ack.ok:
                 self.acked_points += ack.points  # before _finish frees the buffer space
                 self._finish(ack.seq, item)
@@ -212,13 +403,15 @@ class Sender:
             if err.retriable:
                 delay = ack.retry_after_s or 0.1
                 asyncio.get_running_loop().call_later(
-                    delay * (0.5 + random.random()), self._resend, ack.seq)
+                    delay * (0.5 + random.random()), self._resend, ack.seq, gen)
             else:
                 log.error("metricflow rejected a batch of run %s: %s", item.msg.run_id, err)
                 self.error = err
                 self._finish(ack.seq, item)
 
-    def _resend(self, seq: int) -> None:
+    def _resend(self, seq: int, gen: int) -> None:
+        if gen != self._stream_gen:
+            return  # a new stream resent every unacknowledged batch already
         # Writes happen only in the send loop (gRPC forbids concurrent writes).
         self._retry.append(seq)
         self._wake.set()  # type: ignore[union-attr]
@@ -237,3 +430,26 @@ def _raise_if_done(reader: asyncio.Future) -> None:
         reader.result()
         raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(),
                                    grpc.aio.Metadata(), "ack stream ended")
+
+
+def _describe(e: BaseException) -> str:
+    """A stream failure in one line: the gRPC status and details, or the exception."""
+    if isinstance(e, grpc.aio.AioRpcError):
+        text = f"{e.code().name}: {e.details()}"
+    else:
+        text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    return text.splitlines()[0][:500] if text else type(e).__name__
+
+
+def _after_fork_in_child() -> None:
+    # Threads do not survive fork: a client copied into a child has no sender,
+    # so its log calls would be accepted and never sent.
+    for s in list(_SENDERS):
+        if s.fatal is None:
+            s._state = FAILED  # noqa: SLF001 - this module's own object
+            s.fatal = InvalidState(
+                f"this metricflow Client was created in process {s._pid} and cannot send "  # noqa: SLF001
+                "from a forked child; create a new Client in the child")
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
