@@ -57,16 +57,17 @@ class Guard:
     def enabled(self) -> bool:
         return self.config.enabled and self.authn is not None
 
-    def _admit_sync(self, authorization: str | None, peer: str, cert_user: str | None,
-                    where: str, rule: Rule, request: Any,
-                    decode: Callable[[], Any] | None = None) -> Principal:
+    def _authenticate_sync(self, authorization: str | None, peer: str,
+                           cert_user: str | None, where: str) -> Principal:
         if not self.enabled:
-            p = ANONYMOUS_ADMIN
-        else:
-            assert self.authn is not None and self.authz is not None
-            p = self.authn.authenticate(authorization, peer=peer, cert_user=cert_user,
-                                        where=where)
-            self.authn.limiter.take(p.limiter_key)
+            return ANONYMOUS_ADMIN
+        assert self.authn is not None
+        p = self.authn.authenticate(authorization, peer=peer, cert_user=cert_user, where=where)
+        self.authn.limiter.take(p.limiter_key)
+        return p
+
+    def _authorize_sync(self, p: Principal, rule: Rule, request: Any,
+                        decode: Callable[[], Any] | None = None) -> Any:
         if decode is not None:  # parsed only once the caller is known (review finding 2)
             request = decode()
         if request is not None:
@@ -78,6 +79,13 @@ class Guard:
             else:
                 needs = rule.resolve(self.authz, request)
             self.authz.check(p, needs)
+        return request
+
+    def _admit_sync(self, authorization: str | None, peer: str, cert_user: str | None,
+                    where: str, rule: Rule, request: Any,
+                    decode: Callable[[], Any] | None = None) -> Principal:
+        p = self._authenticate_sync(authorization, peer, cert_user, where)
+        self._authorize_sync(p, rule, request, decode)
         return p
 
     async def admit(self, authorization: str | None, *, peer: str, cert_user: str | None,
@@ -94,6 +102,23 @@ class Guard:
             return ANONYMOUS_ADMIN
         return await asyncio.to_thread(self._admit_sync, authorization, peer, cert_user,
                                        where, rule, request, decode)
+
+    async def authenticate(self, authorization: str | None, *, peer: str,
+                           cert_user: str | None, where: str) -> Principal:
+        """The caller's principal from its credentials alone (rate limit spent).
+
+        The gRPC interceptor calls this before it reads a request message, so an
+        unknown caller's message is never received (re-review item 1).
+        """
+        if not self.enabled:
+            return ANONYMOUS_ADMIN
+        return await asyncio.to_thread(self._authenticate_sync, authorization, peer,
+                                       cert_user, where)
+
+    async def authorize(self, p: Principal, rule: Rule, request: Any,
+                        decode: Callable[[], Any] | None = None) -> Any:
+        """Decode (if `decode`), check the input limits and `p`'s permissions; the request."""
+        return await asyncio.to_thread(self._authorize_sync, p, rule, request, decode)
 
     def stream_recheck(self, admit: Callable[[], Awaitable[Principal | None]]
                        ) -> StreamRecheck | None:
