@@ -13,6 +13,7 @@ import fcntl
 import os
 import socket
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 class StartupError(Exception):
@@ -66,11 +67,19 @@ def _in_use(path: str, what: str, fix: str) -> StartupError | None:
 
 
 def check_command(args: Any) -> None:
-    """Raise StartupError when `args` (a parsed `metricflow` command) cannot start:
-    its chDB directory is held by another process, or a port it binds is taken."""
+    """Raise StartupError when `args` (a parsed `metricflow` command) cannot start.
+
+    Checked before anything is opened (a writer must not join its consumer group
+    first): the data dir and chDB dir are directories and not held by another
+    process, the ClickHouse server, the metadata store and Kafka can be reached, and
+    the ports it binds are free.
+    """
     command = getattr(args, "command", "")
     data_dir = getattr(args, "data_dir", None)
     dsn = getattr(args, "clickhouse", None) or ""
+    if data_dir and command in ("server", "gc"):
+        _check_dir(os.path.abspath(data_dir), "data dir", "pass --data-dir DIR (created "
+                   "if missing)")
     if command in ("server", "gc") and not dsn and data_dir:
         path = os.path.join(os.path.abspath(data_dir), "clickhouse")
         if command == "gc":
@@ -83,15 +92,147 @@ def check_command(args: Any) -> None:
         if err is not None:
             raise err
     elif (path := chdb_path(dsn)) is not None:
-        err = _in_use(path, f"chDB dir {path}", "stop it or pass another --clickhouse")
+        _check_dir(path, "chDB dir", "pass another --clickhouse chdb:///DIR")
+        fix = ("stop that process, then run gc again (gc needs the chDB dir to itself)"
+               if command == "gc" else "stop it or pass another --clickhouse")
+        err = _in_use(path, f"chDB dir {path}", fix)
         if err is not None:
             raise err
+    elif dsn:
+        check_clickhouse(dsn)
+    metadata = getattr(args, "metadata", None)
+    if metadata and _opens_metadata(args):
+        check_metadata(metadata, role=command in _ROLES)
+    if command in _ROLES and _uses_kafka(args):
+        check_kafka(args.kafka)
     host = getattr(args, "host", None) or "127.0.0.1"
     for attr, flag, label in (("grpc_port", "--grpc-port", "gRPC"),
                               ("http_port", "--http-port", "HTTP")):
         port = getattr(args, attr, None)
         if isinstance(port, int) and port > 0 and port_taken(host, port):
             raise port_error(label, host, port, flag)
+
+
+_ROLES = ("ingest", "writer", "query", "registry")
+
+
+def _opens_metadata(args: Any) -> bool:
+    # The writer opens the control plane only to serve queries.
+    return bool(args.command != "writer" or getattr(args, "serve_query", False))
+
+
+def _uses_kafka(args: Any) -> bool:
+    """Ingest and writer always; query and writer --serve-query for MLflow API writes."""
+    if args.command in ("ingest", "writer"):
+        return True
+    return bool(args.command == "query" and not getattr(args, "no_mlflow", False))
+
+
+def _check_dir(path: str, what: str, fix: str) -> None:
+    """A directory the command creates if missing must not be something else."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise StartupError(f"{what} {path} is a file, not a directory; {fix}")
+
+
+def redact(uri: str) -> str:
+    """`uri` without its password (for messages and logs)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def unreachable(host: str, port: int, timeout_s: float = 3.0) -> str:
+    """Why a TCP connection to host:port fails ("" when it connects)."""
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except TimeoutError:
+        return f"no answer within {timeout_s:.0f} s"
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    return ""
+
+
+def check_metadata(uri: str, role: bool) -> None:
+    """The control-plane store at `uri` can be opened (a SQLite file's directory exists;
+    a PostgreSQL server answers and accepts the URI's credentials)."""
+    flag = ("pass --metadata URI (env METRICFLOW_METADATA_URI; every role must use the "
+            "same one)" if role else "pass another --metadata")
+    if uri.startswith("sqlite:"):
+        import sqlalchemy as sa  # noqa: PLC0415 - server extra
+
+        try:
+            path = sa.make_url(uri).database or ""
+        except sa.exc.ArgumentError:
+            return  # opening it reports the bad URL
+        if not path or path == ":memory:":
+            return
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            why = "is a file" if os.path.exists(parent) else "does not exist"
+            raise StartupError(f"metadata store {uri} cannot be opened: directory {parent} "
+                               f"{why}; create it (mkdir -p {parent}) or {flag}")
+        return
+    if not uri.startswith("postgresql"):
+        return  # opening it names the supported schemes
+    parts = urlsplit(uri)
+    shown = redact(uri)
+    if parts.hostname and (why := unreachable(parts.hostname, parts.port or 5432)):
+        raise StartupError(f"metadata store {shown} is unreachable ({why}); start PostgreSQL "
+                           f"or {flag}")
+    from metricflow.store.metadata import create_metadata_engine  # noqa: PLC0415
+
+    try:
+        engine = create_metadata_engine(uri, pool_size=1)
+    except Exception:  # noqa: BLE001 - opening it reports a bad URI with its own message
+        return
+    try:
+        with engine.connect():
+            pass
+    except Exception as e:  # noqa: BLE001 - any driver error: say it on one line
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StartupError(f"metadata store {shown} refused the connection ({first}); check "
+                           f"the URI's user, password and database, or {flag}") from e
+    finally:
+        engine.dispose()
+
+
+def check_clickhouse(dsn: str) -> None:
+    """A ClickHouse server DSN (http:// or https://) answers and accepts its credentials."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("http", "https", "clickhouse") or not parts.hostname:
+        return  # opening it names the supported schemes
+    shown = redact(dsn)
+    port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    if why := unreachable(parts.hostname, port):
+        raise StartupError(f"ClickHouse at {shown} is unreachable ({why}); start it or pass "
+                           "another --clickhouse")
+    import clickhouse_connect  # noqa: PLC0415 - server extra
+
+    try:
+        clickhouse_connect.get_client(dsn=dsn, connect_timeout=5).close()
+    except Exception as e:  # noqa: BLE001 - any driver error: say it on one line
+        first = str(e).strip().splitlines()[0][:300]
+        raise StartupError(f"ClickHouse at {shown} refused the connection ({first}); check "
+                           "the DSN's user and password, or pass another --clickhouse") from e
+
+
+def check_kafka(bootstrap: str) -> None:
+    """At least one Kafka bootstrap server accepts connections."""
+    reasons = []
+    for hp in (h.strip() for h in bootstrap.split(",") if h.strip()):
+        host, _, port = hp.rpartition(":")
+        try:
+            why = unreachable(host.strip("[]") or hp, int(port) if host else 9092)
+        except ValueError:
+            raise StartupError(f"Kafka bootstrap server {hp!r} is not HOST:PORT; pass "
+                               "--kafka HOST:PORT[,HOST:PORT]") from None
+        if not why:
+            return
+        reasons.append(why)
+    raise StartupError(f"Kafka at {bootstrap} is unreachable ({'; '.join(reasons)}); start it "
+                       "or pass --kafka HOST:PORT (env METRICFLOW_KAFKA_BOOTSTRAP)")
 
 
 def port_taken(host: str, port: int) -> bool:
@@ -119,5 +260,6 @@ def port_error(label: str, host: str, port: int, flag: str) -> StartupError:
                         f"it or pass {flag} (0 picks a free port)")
 
 
-__all__ = ["StartupError", "check_command", "chdb_owner", "chdb_path", "port_error",
-           "port_taken"]
+__all__ = ["StartupError", "check_clickhouse", "check_command", "check_kafka",
+           "check_metadata", "chdb_owner", "chdb_path", "port_error", "port_taken", "redact",
+           "unreachable"]

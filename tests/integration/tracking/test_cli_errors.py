@@ -150,3 +150,99 @@ def test_a_server_that_cannot_start_says_why_to_whoever_started_it(running: Runn
     assert str(e.value) == (f"metricflow server exited with 1: metricflow server: data dir "
                             f"{running.data_dir} is in use by pid {running.pid}; stop it or "
                             "pass --data-dir")
+
+
+# ---------------------------------------------------------------------------------------
+# Start-up mistakes that ended in a library traceback (issue 22 review, item 1).
+def run_in(cwd: Path, *args: str, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess:
+    env = dict(env or os.environ)
+    for var in ("METRICFLOW_METADATA_URI", "METRICFLOW_DATA_DIR", "METRICFLOW_CLICKHOUSE_DSN"):
+        env.pop(var, None)
+    return subprocess.run([*CLI, *args, "--grpc-port", "0", "--http-port", "0"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback port nothing listens on (bound, not listening: connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("role", [["ingest", "--kafka", "127.0.0.1:9"],
+                                  ["writer", "--kafka", "127.0.0.1:9", "--serve-query",
+                                   "--clickhouse", "chdb:///unused"]],
+                         ids=["ingest", "writer-serve-query"])
+def test_a_role_without_metadata_in_a_dir_without_metricflow_data(tmp_path: Path,
+                                                                 role: list[str]) -> None:
+    res = run_in(tmp_path, *role)
+    d = tmp_path / "metricflow-data"
+    assert_one_line(res, f"metricflow {role[0]}: metadata store sqlite:///{d}/metadata.db "
+                         f"cannot be opened: directory {d} does not exist; create it "
+                         f"(mkdir -p {d}) or pass --metadata URI (env "
+                         "METRICFLOW_METADATA_URI; every role must use the same one)")
+    assert not d.exists()
+
+
+def test_server_data_dir_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "afile"
+    f.write_text("")
+    res = run_in(tmp_path, "server", "--data-dir", str(f))
+    assert_one_line(res, f"metricflow server: data dir {f} is a file, not a directory; pass "
+                         "--data-dir DIR (created if missing)")
+
+
+def test_server_metadata_in_a_missing_dir(tmp_path: Path) -> None:
+    d = tmp_path / "nope"
+    res = run_in(tmp_path, "server", "--data-dir", str(tmp_path / "data"), "--metadata",
+                 f"sqlite:///{d}/m.db")
+    assert_one_line(res, f"metricflow server: metadata store sqlite:///{d}/m.db cannot be "
+                         f"opened: directory {d} does not exist; create it (mkdir -p {d}) or "
+                         "pass another --metadata")
+
+
+def test_unreachable_postgresql_hides_the_password(tmp_path: Path, closed_port: int) -> None:
+    res = run_in(tmp_path, "registry", "--metadata",
+                 f"postgresql+psycopg://u:secret@127.0.0.1:{closed_port}/db")
+    assert_one_line(res, f"metricflow registry: metadata store postgresql+psycopg://u:***@"
+                         f"127.0.0.1:{closed_port}/db is unreachable (Connection refused); "
+                         "start PostgreSQL or pass --metadata URI (env METRICFLOW_METADATA_URI;"
+                         " every role must use the same one)")
+
+
+def test_unreachable_clickhouse(tmp_path: Path, closed_port: int) -> None:
+    res = run_in(tmp_path, "query", "--clickhouse", f"http://127.0.0.1:{closed_port}",
+                 "--metadata", f"sqlite:///{tmp_path}/m.db", "--no-mlflow")
+    assert_one_line(res, f"metricflow query: ClickHouse at http://127.0.0.1:{closed_port} is "
+                         "unreachable (Connection refused); start it or pass another "
+                         "--clickhouse")
+
+
+def test_chdb_dir_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "afile"
+    f.write_text("")
+    res = run_in(tmp_path, "query", "--clickhouse", f"chdb://{f}", "--metadata",
+                 f"sqlite:///{tmp_path}/m.db", "--no-mlflow")
+    assert_one_line(res, f"metricflow query: chDB dir {f} is a file, not a directory; pass "
+                         "another --clickhouse chdb:///DIR")
+
+
+def test_unreachable_kafka(tmp_path: Path, closed_port: int) -> None:
+    res = run_in(tmp_path, "ingest", "--kafka", f"127.0.0.1:{closed_port}", "--metadata",
+                 f"sqlite:///{tmp_path}/m.db")
+    assert_one_line(res, f"metricflow ingest: Kafka at 127.0.0.1:{closed_port} is unreachable "
+                         "(Connection refused); start it or pass --kafka HOST:PORT (env "
+                         "METRICFLOW_KAFKA_BOOTSTRAP)")
+
+
+@pytest.mark.parametrize("bad", ["foo://x", "mysql://u@h/db"])
+def test_bad_uri_schemes_are_one_line(tmp_path: Path, bad: str) -> None:
+    flag = "--clickhouse" if bad.startswith("foo") else "--metadata"
+    args = (["query", "--clickhouse", bad, "--metadata", f"sqlite:///{tmp_path}/m.db",
+             "--no-mlflow"] if flag == "--clickhouse" else ["registry", "--metadata", bad])
+    res = run_in(tmp_path, *args)
+    assert res.returncode == 1, res.stderr
+    assert len(res.stderr.splitlines()) == 1 and "INVALID_PARAMETER_VALUE" in res.stderr, \
+        res.stderr
