@@ -13,7 +13,9 @@ def run_to_pb(run: Run, out: qpb.Run | None = None) -> qpb.Run:
     m.params.update(run.params)
     m.tags.update(run.tags)
     for s in run.metrics.values():
-        m.metrics.add(key=s.key, last_value=s.last_value, last_step=s.last_step,
-                      last_timestamp=s.last_timestamp, min_value=s.min_value,
-                      max_value=s.max_value, count=s.count)
+        pb = m.metrics.add(key=s.key, last_value=s.last_value, last_step=s.last_step,
+                           last_timestamp=s.last_timestamp, min_value=s.min_value,
+                           max_value=s.max_value)
+        if s.count is not None:  # unset on the wire = not counted (search)
+            pb.count = s.count
     return m

@@ -202,7 +202,10 @@ class MetricStore:
     def get_summaries(
         self, run_ids: Iterable[str], with_counts: bool = False
     ) -> dict[str, dict[str, MetricSummary]]:
-        """Latest/min/max per metric key; exact counts only when asked (reads points)."""
+        """Latest/min/max per metric key; exact counts only when asked (reads points).
+
+        Without `with_counts` each summary's `count` is None (not counted), never 0.
+        """
         ids = list(run_ids)
         out: dict[str, dict[str, MetricSummary]] = {r: {} for r in ids}
         if not ids:
@@ -213,7 +216,7 @@ class MetricStore:
             "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
             parameters={"ids": ids}, settings=_LOOKUP_SETTINGS,
         )
-        counts: dict[tuple[str, str], int] = {}
+        counts: dict[tuple[str, str], int] | None = None
         if with_counts:
             cres = self.client.query(
                 f"SELECT run_id, key, count() FROM {self.db}.metrics FINAL "
@@ -224,7 +227,7 @@ class MetricStore:
         for run_id, key, last, last_at, mn, mx in res.result_rows:
             out[run_id][key] = MetricSummary(
                 key, float(last), int(last_at[0]), int(last_at[1]), float(mn), float(mx),
-                counts.get((run_id, key), 0),
+                None if counts is None else counts.get((run_id, key), 0),
             )
         return out
 

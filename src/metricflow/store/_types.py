@@ -39,7 +39,8 @@ class MetricSummary:
     last_timestamp: int
     min_value: float
     max_value: float
-    count: int = 0
+    count: int | None = None
+    """Points stored; None = not counted (search skips the count: it reads every point)."""
 
 
 @dataclass(frozen=True)
