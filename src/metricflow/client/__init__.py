@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from metricflow.client._accumulator import BufferFull
 from metricflow.client._client import Client
-from metricflow.client._types import MetricHistory, MetricSummary, Run, RunInfo
+from metricflow.client._types import (
+    DownsampledSeries,
+    MetricHistory,
+    MetricPoint,
+    MetricSummary,
+    Run,
+    RunInfo,
+    series_columns,
+)
 
-__all__ = ["BufferFull", "Client", "MetricHistory", "MetricSummary", "Run", "RunInfo"]
+__all__ = ["BufferFull", "Client", "DownsampledSeries", "MetricHistory", "MetricPoint",
+           "MetricSummary", "Run", "RunInfo", "series_columns"]

@@ -10,7 +10,14 @@ import numpy as np
 
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
 from metricflow._validation import check_run_id
-from metricflow.client._types import MetricHistory, Run, run_from_pb
+from metricflow.client._types import (
+    DownsampledSeries,
+    MetricHistory,
+    Run,
+    run_from_pb,
+    series_from_pb,
+)
+from metricflow.client._types import series_columns as series_columns  # the old import path
 
 
 class ReadsMixin:
@@ -84,8 +91,15 @@ class ReadsMixin:
 
     def downsample_history(self, run_ids: list[str], key: str, buckets: int = 1000,
                            step_min: int | None = None, step_max: int | None = None
-                           ) -> list[qpb.DownsampledSeries]:
-        """One metric of up to 1,000 runs in `buckets` step buckets (see series_columns)."""
+                           ) -> list[DownsampledSeries]:
+        """One metric of up to 1,000 runs in `buckets` step buckets, as numpy columns.
+
+        Returns:
+            One `DownsampledSeries` per run that has points in range: `s.min`,
+            `s.max`, `s.avg`, `s.last`, `s.count`, ... are arrays with one entry
+            per non-empty bucket (`len(s)` of them); `series_columns(s)` gives
+            them as a dict.
+        """
         req = qpb.DownsampleRequest(run_ids=run_ids, key=key, buckets=buckets)
         if step_min is not None:
             req.step_min = step_min
@@ -93,7 +107,7 @@ class ReadsMixin:
             req.step_max = step_max
         resp = self._call("/metricflow.query.v1.QueryService/DownsampleHistory", req,
                           qpb.DownsampleResponse)
-        return list(resp.series)
+        return [series_from_pb(m) for m in resp.series]
 
     def compare_runs(self, run_ids: list[str], metric_keys: list[str] | None = None,
                      param_keys: list[str] | None = None) -> qpb.CompareRunsResponse:
@@ -151,14 +165,6 @@ class ReadsMixin:
 class TailPoints(NamedTuple):
     run_id: str
     points: MetricHistory
-
-
-def series_columns(s: qpb.DownsampledSeries) -> dict[str, np.ndarray]:
-    """Numpy columns of one downsampled series."""
-    out = {c: np.frombuffer(getattr(s, c), "<i8") for c in
-           ("bucket", "count", "step_first", "step_last", "nan_count", "inf_count")}
-    out.update({c: np.frombuffer(getattr(s, c), "<f8") for c in ("min", "max", "avg", "last")})
-    return out
 
 
 def runs_to_dataframe(runs: list[Run]) -> Any:
