@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from metricflow.auth._context import current
+from metricflow.auth._types import Permission
 from metricflow.query._core import QueryCore
 from metricflow.query._sql import Scope
 
@@ -58,6 +59,23 @@ class ScopedMetadataStore:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+    # ------------------------------------------------------------ lookups
+    def get_experiment_by_name(self, name: str) -> Any:
+        """The experiment named `name` if the caller may READ it; None otherwise.
+
+        A hidden name is thus answered exactly as a missing one on every surface
+        (re-review item 3): the policy lets any reader ask, and this view decides.
+        """
+        e = self._inner.get_experiment_by_name(name)
+        cur = current()
+        if e is None or cur is None:
+            return None
+        p, authz = cur
+        if p.ceiling < Permission.READ or authz.experiment_level(p, e.experiment_id) < \
+                Permission.READ:
+            return None
+        return e
 
     # ------------------------------------------------------------ searches
     def search_experiments(self, filter_string: str = "", view_type: str = "active",

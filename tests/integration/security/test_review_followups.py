@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -136,3 +137,45 @@ def test_anonymous_60_mib_messages_do_not_grow_server_memory(tmp_path) -> None:
             proc.kill()
     assert codes == [grpc.StatusCode.UNAUTHENTICATED] * 8
     assert grown < 150, f"server RSS grew {grown} MB for 8 refused 60 MiB messages"
+
+
+# ----------------------------------------------------------------- 3: get-by-name
+def _experiment(secured, user: str, name: str) -> str:
+    r = secured.post(user, "/api/v1/experiments/create", {"name": name})
+    assert r.status_code == 200, r.text
+    return str(r.json()["experiment_id"])
+
+
+def test_get_by_name_answers_a_hidden_name_as_a_missing_one(secured, channel) -> None:
+    from metricflow._proto.metricflow.registry.v1 import registry_pb2 as rpb
+
+    hidden = f"fu-hidden-{uuid.uuid4().hex[:8]}"
+    missing = f"fu-missing-{uuid.uuid4().hex[:8]}"
+    _experiment(secured, "alice", hidden)
+    # HTTP: the same status and the same body but for the name itself.
+    for prefix in ("/api/v1", "/api/2.0/mlflow"):
+        got = {}
+        for name in (hidden, missing):
+            r = secured.get("bob", f"{prefix}/experiments/get-by-name",
+                            params={"experiment_name": name})
+            got[name] = (r.status_code, r.text.replace(name, "<name>"))
+        assert got[hidden] == got[missing], (prefix, got)
+        # ... and the owner still finds it.
+        r = secured.get("alice", f"{prefix}/experiments/get-by-name",
+                        params={"experiment_name": hidden})
+        assert r.status_code == 200 and r.json()["experiment"]["name"] == hidden, r.text
+    # gRPC: the same status, details and response.
+    call = channel.unary_unary("/metricflow.registry.v1.ExperimentService/GetExperimentByName",
+                               bytes, bytes)
+    answers = {}
+    for name in (hidden, missing):
+        req = rpb.ExperimentNameRef(name=name).SerializeToString()
+        try:
+            answers[name] = ("OK", call(req, metadata=secured.md("bob"), timeout=20))
+        except grpc.RpcError as e:
+            answers[name] = (e.code().name, (e.details() or "").replace(name, "<name>"))
+    assert answers[hidden] == answers[missing], answers
+    resp = rpb.GetExperimentByNameResponse.FromString(
+        call(rpb.ExperimentNameRef(name=hidden).SerializeToString(),
+             metadata=secured.md("alice"), timeout=20))
+    assert resp.experiment.name == hidden
