@@ -58,7 +58,65 @@ def index_document(paths: list[str], facts: dict[str, Any]) -> dict[str, Any]:
         if key in facts:
             grpc[key] = facts[key]
     return {"service": "metricflow", "role": facts.get("role", "server"), "grpc": grpc,
-            "http": http, "ui": "no web UI yet: use /docs, /api/v1 or the mlflow client"}
+            "http": http, "ui": _ui(http, paths)}
+
+
+QUERY_ELSEWHERE = ("the query API (/api/v1 search, history, downsample, tail; the MLflow "
+                   "REST API; their /docs) is served by the query role's HTTP port "
+                   "(`metricflow query`, or `metricflow writer --serve-query`)")
+"""Where a port without the query API sends its callers."""
+
+# What only a port with the query API serves: a 404 for these names the query role.
+_QUERY_PREFIXES = ("/api/2.0/mlflow", "/api/v1", "/docs", "/openapi.json")
+
+
+def _serves_query(paths: list[str]) -> bool:
+    return "/api/v1/runs/search" in paths
+
+
+def _ui(http: dict[str, Any], paths: list[str]) -> str:
+    """The `ui` line of `/`: where a person looks at the data, true for this port."""
+    here = [p for name, p in (("docs", "/docs"), ("api_v1", "/api/v1")) if name in http]
+    if "mlflow_rest" in http:
+        here.append("the mlflow client")
+    def listed(word: str) -> str:
+        return f" {word} ".join([", ".join(here[:-1]), here[-1]] if len(here) > 1 else here)
+
+    if _serves_query(paths):
+        return f"no web UI yet: use {listed('or')}"
+    if not here:
+        return f"no web UI yet; this port serves ops endpoints only: {QUERY_ELSEWHERE}"
+    api = " (experiments and the model registry)" if "api_v1" in http else ""
+    return f"no web UI yet; this port serves {listed('and')}{api}: {QUERY_ELSEWHERE}"
+
+
+def not_found_message(method: str, path: str, paths: list[str], role: str) -> str:
+    """Why `path` has no route here, and which role serves it where that is known."""
+    where = "this server" if role == "server" else f"the {role} role's HTTP port"
+    if not _serves_query(paths) and any(path == p or path.startswith(p + "/")
+                                        for p in _QUERY_PREFIXES):
+        return f"{path} is not served by {where}; {QUERY_ELSEWHERE}"
+    return f"no endpoint {method} {path} on {where}; `/` lists what this port serves"
+
+
+def add_not_found(app: Any, facts: dict[str, Any]) -> None:
+    """A path with no route answers the project's error shape, not FastAPI's
+    `{"detail": "Not Found"}`; other HTTP errors keep FastAPI's answer."""
+    from fastapi.exception_handlers import http_exception_handler  # noqa: PLC0415
+    from starlette.exceptions import HTTPException  # noqa: PLC0415
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        # A matched route sets `endpoint`; its own 404s (a missing object) stay as raised.
+        if exc.status_code != 404 or "endpoint" in request.scope:
+            return await http_exception_handler(request, exc)
+        paths = list(route_paths(request.app.router.routes))
+        return JSONResponse(status_code=404, content={
+            "error_code": "ENDPOINT_NOT_FOUND",
+            "message": not_found_message(request.method, request.url.path, paths,
+                                         facts.get("role", "server"))})
+
+    app.add_exception_handler(HTTPException, not_found)
 
 
 def route_paths(routes: Any, prefix: str = "") -> Iterator[str]:
@@ -73,12 +131,15 @@ def route_paths(routes: Any, prefix: str = "") -> Iterator[str]:
 
 
 def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> None:
-    """`/` (what is served where) and, with `docs`, `/docs` (Swagger UI on /openapi.json).
+    """`/` (what is served where), the JSON 404 of unknown paths and, with `docs`,
+    `/docs` (Swagger UI on /openapi.json).
 
     Both are plain routes, so the auth layer guards them like the rest of the app
     (the schema itself is the auth layer's guarded /openapi.json). `facts` may be
     completed after the app is built (ports are known once bound).
     """
+    add_not_found(app, facts)
+
     @app.get("/", include_in_schema=False)
     async def index(request: Request) -> dict[str, Any]:
         return index_document(list(route_paths(request.app.router.routes)), facts)
