@@ -21,6 +21,12 @@ from starlette.routing import compile_path
 
 from metricflow.auth._context import CURRENT
 from metricflow.auth._guard import Guard
+from metricflow.auth._http_input import (
+    MAX_JSON_DEPTH,
+    install_handlers,
+    nested_deeper_than,
+    too_deep_message,
+)
 from metricflow.auth._params import ARGS_STATE, RouteSpec, fastapi_view, route_spec
 from metricflow.auth._policy import FAIL_CLOSED, HTTP_RULES
 from metricflow.errors import ErrorCode, MetricflowError, PermissionDenied, ResourceExhausted
@@ -98,6 +104,11 @@ class BodyLimit:
             await _too_large(send, size, self.limit)
             return
         body, sent = b"".join(chunks), False
+        if nested_deeper_than(body, MAX_JSON_DEPTH):
+            # Before any parser: Python's recurses and raises RecursionError near 1,000.
+            await _refuse(send, 400, ErrorCode.INVALID_PARAMETER_VALUE,
+                          too_deep_message(MAX_JSON_DEPTH))
+            return
 
         async def replay() -> dict[str, Any]:
             nonlocal sent
@@ -144,10 +155,14 @@ async def _drain(receive: Any, cap: int) -> None:
 
 
 async def _too_large(send: Any, size: int, limit: int) -> None:
-    body = json.dumps({"error_code": ErrorCode.RESOURCE_EXHAUSTED.value,
-                       "message": f"request body is {size} bytes or more; the limit is {limit} "
-                                  "bytes (AuthConfig.max_body_bytes)"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _refuse(send, 413, ErrorCode.RESOURCE_EXHAUSTED,
+                  f"request body is {size} bytes or more; the limit is {limit} bytes "
+                  "(AuthConfig.max_body_bytes)")
+
+
+async def _refuse(send: Any, status: int, code: ErrorCode, message: str) -> None:
+    body = json.dumps({"error_code": code.value, "message": message}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
@@ -215,6 +230,7 @@ def secure_app(app: FastAPI, guard: Guard, extra_routers: list[Any] | None = Non
     out = FastAPI(title=app.title, version=app.version, docs_url=None, redoc_url=None,
                   openapi_url=None, dependencies=[dep])
     out.exception_handlers.update(app.exception_handlers)
+    install_handlers(out)  # 400 for FastAPI's validation errors (never its 422/500)
 
     @out.exception_handler(GuardError)
     async def _guard_error(request: Request, exc: GuardError) -> JSONResponse:

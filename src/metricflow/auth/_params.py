@@ -135,8 +135,8 @@ def fastapi_view(spec: RouteSpec, query: Any, path: dict[str, Any],
     if spec.body is not None:
         try:
             parsed = json.loads(body) if body and body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
-            parsed = {}  # the handler answers 422; there is nothing to decide on
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            parsed = {}  # FastAPI answers 400 (BodyLimit refuses deep nesting before this)
         if isinstance(parsed, dict):
             out.update({n: parsed[n] for n in spec.body if n in parsed})
     for name, is_seq in spec.query:

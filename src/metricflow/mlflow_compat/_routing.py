@@ -100,6 +100,9 @@ class Args:
                 except ValueError as e:
                     raise InvalidArgument(f"request body is not valid JSON: {e}",
                                           field="body") from None
+                except RecursionError:  # BodyLimit refuses these first, with the limit
+                    raise InvalidArgument("request body is nested too deeply",
+                                          field="body") from None
                 if not isinstance(parsed, dict):
                     raise InvalidArgument("request body must be a JSON object", field="body")
                 body = parsed
