@@ -12,7 +12,7 @@ from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
-from metricflow.registry._sources import check_source_readable
+from metricflow.registry._sources import check_new_source, check_source_readable
 
 _LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*))?$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<rest>.*))?$")
@@ -128,7 +128,7 @@ class RegistryRoutes:
         model_id = a.text("model_id")
         # Before anything of the source is read (a logged model's run, below): a source
         # in this server must be readable by the creator (registry/_sources.py).
-        await self.c.call(check_source_readable, source, model_id, run_id)
+        await self.c.call(check_new_source, source, model_id, run_id)
         m = _LOGGED_MODEL_URI.match(source)
         if m and not model_id:
             model_id = m.group("id")

@@ -25,7 +25,7 @@ from metricflow.registry._http import (
     _json,
     _run,
 )
-from metricflow.registry._sources import check_source_readable
+from metricflow.registry._sources import check_new_source, check_source_readable
 
 if TYPE_CHECKING:
     from metricflow.store.metadata import MetadataStore
@@ -96,7 +96,7 @@ def add_registry_routes(r: APIRouter, store: MetadataStore, actor_of: ActorOf) -
     @r.post("/model-versions/create")
     def create_version(body: CreateVersion, request: Request) -> JSONResponse:
         def go() -> dict[str, Any]:
-            check_source_readable(body.source, run_id=body.run_id or "")
+            check_new_source(body.source, run_id=body.run_id or "")
             return {"model_version": _json(store.create_model_version(
                 body.name, body.source, body.run_id, body.tags, body.description,
                 body.run_link, actor=actor_of(request)))}

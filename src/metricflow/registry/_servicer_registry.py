@@ -10,7 +10,7 @@ from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
 from metricflow.registry._convert import audit_to_pb, model_to_pb, version_to_pb
 from metricflow.registry._servicer import _EMPTY, _Base, _opt
-from metricflow.registry._sources import check_source_readable
+from metricflow.registry._sources import check_new_source, check_source_readable
 
 Ctx: TypeAlias = grpc.aio.ServicerContext
 
@@ -87,7 +87,7 @@ class RegistryServicer(_Base, pb_grpc.RegistryServiceServicer):
         actor = self._actor_of(context)
 
         def create() -> Any:
-            check_source_readable(request.source, run_id=request.run_id)
+            check_new_source(request.source, run_id=request.run_id)
             return self._store.create_model_version(
                 request.name, request.source, request.run_id or None, dict(request.tags),
                 request.description, request.run_link, actor=actor)

@@ -6,12 +6,23 @@ another registered model's version), registering it would hand that thing to
 the model's readers; so the creator must be able to READ it. The refusal is the
 same whether the target exists or not, so it tells nothing about other
 experiments or models (see docs/registry.md, "Sources into this server").
+
+Two kinds of source are never lent to readers:
+- a local filesystem path (`/path`, `file:///path`, a relative path, `C:\\path`): it
+  would point readers at the server's own files. Refused at creation with
+  INVALID_PARAMETER_VALUE on every front end, as MLflow does (`check_new_source`);
+  versions registered before that resolve for admins only.
+- a path into this server with `.` or `..` segments, an empty segment in the
+  middle, or a percent-encoded `/`, `\\`, `.` or `..` in a segment: which
+  experiment or run it names depends on who normalizes it, so it is refused like
+  an unreadable target (admins only), never read as its first segment.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
 from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
@@ -19,6 +30,8 @@ from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 _PROXY = re.compile(r"^mlflow-artifacts:(?://[^/]*)?/*(?P<path>.*)$", re.I)
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
+_ADMIN_ONLY = "admin"
 
 
 @dataclass(frozen=True)
@@ -30,10 +43,39 @@ class SourceTarget:
     ident: str
 
 
+def is_local_source(source: str) -> bool:
+    """A path on the server's filesystem: no URI scheme, `file:`, or a Windows drive."""
+    s = source.strip()
+    if not s:
+        return False  # no source at all: the store refuses it, naming the field
+    m = _SCHEME.match(s)
+    if m is None:
+        return True  # `/abs/path`, `relative/path`, `./x`, `%2Fetc`
+    scheme = m.group("scheme").lower()
+    return scheme == "file" or len(scheme) == 1  # `file:...`; `C:\path`, `C:/path`
+
+
+def _ambiguous_path(path: str) -> bool:
+    """Dot segments, an empty segment inside the path, or an encoded separator or dot."""
+    parts = path.split("/")
+    if parts and parts[-1] == "":
+        parts.pop()  # one trailing slash: `.../model/` names `.../model`
+    for part in parts:
+        decoded = part
+        for _ in range(3):  # %252e%252e is %2e%2e is ..
+            decoded = unquote(decoded)
+        if decoded in ("", ".", "..") or "/" in decoded or "\\" in decoded or \
+                unquote(decoded) != decoded:
+            return True
+    return False
+
+
 def _proxy_targets(path: str) -> list[SourceTarget]:
+    if _ambiguous_path(path):
+        return [SourceTarget(_ADMIN_ONLY, "")]  # `2/../1/<run>`: refused, never read as 2
     parts = [p for p in path.split("/") if p]
     if not parts:
-        return [SourceTarget("admin", "")]  # the whole artifact store: nobody's to lend
+        return [SourceTarget(_ADMIN_ONLY, "")]  # the whole artifact store: nobody's to lend
     if len(parts) >= 2 and _RUN_ID.match(parts[1]):
         return [SourceTarget("run", parts[1])]
     if len(parts) >= 3 and parts[1] == "models" and _LOGGED_MODEL_ID.match(parts[2]):
@@ -54,11 +96,18 @@ def store_targets(source: str, model_id: str = "", run_id: str = "") -> list[Sou
         out.append(SourceTarget("logged_model", model_id))
     s = source.strip()
     low = s.lower()
-    if low.startswith("runs:/"):
-        out.append(SourceTarget("run", parse_runs_uri(s)[0]))
+    if is_local_source(s):
+        out.append(SourceTarget(_ADMIN_ONLY, ""))  # the server's own files (legacy versions)
+    elif low.startswith("runs:/"):
+        if _ambiguous_path(s[len("runs:/"):]):
+            out.append(SourceTarget(_ADMIN_ONLY, ""))
+        else:
+            out.append(SourceTarget("run", parse_runs_uri(s)[0]))
     elif low.startswith("mlflow-artifacts:"):
         m = _PROXY.match(s)
         out.extend(_proxy_targets(m.group("path") if m else ""))
+    elif low.startswith("models:/") and _ambiguous_path(s[len("models:/"):].strip("/")):
+        out.append(SourceTarget(_ADMIN_ONLY, ""))
     elif low.startswith("models:/"):
         first = s[len("models:/"):].strip("/").split("/", 1)[0]
         if _LOGGED_MODEL_ID.match(first):
@@ -67,7 +116,7 @@ def store_targets(source: str, model_id: str = "", run_id: str = "") -> list[Sou
             try:
                 out.append(SourceTarget("model", parse_model_uri(s)[0]))
             except InvalidArgument:  # not a URI the registry resolves: refuse as unreadable
-                out.append(SourceTarget("admin", ""))
+                out.append(SourceTarget(_ADMIN_ONLY, ""))
     return out
 
 
@@ -77,6 +126,22 @@ def refusal(source: str) -> PermissionDenied:
         f"model version source {source[:300]!r} does not exist or you may not read it; a "
         "source inside this server needs READ on its run, logged model or registered model",
         field="source")
+
+
+def check_new_source(source: str, model_id: str = "", run_id: str = "") -> None:
+    """The checks of a version's source at creation, on every front end.
+
+    InvalidArgument (400 / INVALID_ARGUMENT) for a local filesystem path, for
+    every caller, admins and auth-off servers included (as MLflow); then
+    `check_source_readable`.
+    """
+    if isinstance(source, str) and is_local_source(source):
+        raise InvalidArgument(
+            f"Invalid model version source: {source[:300]!r}. A local filesystem path (an "
+            "absolute or relative path, or a file:// URI) cannot be a model version source; "
+            "use a URI readers can resolve (runs:/, models:/, mlflow-artifacts:/, s3://, "
+            "gs://, ...)", field="source", received=source[:300])
+    check_source_readable(source, model_id, run_id)
 
 
 def check_source_readable(source: str, model_id: str = "", run_id: str = "") -> None:
