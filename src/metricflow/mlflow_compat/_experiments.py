@@ -8,6 +8,7 @@ from metricflow.errors import InvalidArgument, NotFound
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import experiment_json, view_type
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.mlflow_compat._strings import string_arg
 
 
 class ExperimentRoutes:
@@ -74,7 +75,7 @@ class ExperimentRoutes:
 
     async def set_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.c.metadata.set_experiment_tag, a.required("experiment_id"),
-                          a.required("key"), a.text("value"))
+                          a.required("key"), string_arg(a, "value"))
         return {}
 
     async def delete_tag(self, a: Args) -> dict[str, Any]:

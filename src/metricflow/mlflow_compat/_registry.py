@@ -12,6 +12,7 @@ from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.mlflow_compat._strings import string_arg
 from metricflow.registry._sources import check_new_source, check_source_readable
 
 _LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*))?$")
@@ -98,7 +99,7 @@ class RegistryRoutes:
 
     async def set_model_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_registered_model_tag, a.required("name"),
-                          a.required("key"), a.text("value"), actor=caller())
+                          a.required("key"), string_arg(a, "value"), actor=caller())
         return {}
 
     async def delete_model_tag(self, a: Args) -> dict[str, Any]:
@@ -210,7 +211,7 @@ class RegistryRoutes:
 
     async def set_version_tag(self, a: Args) -> dict[str, Any]:
         await self.c.call(self.m.set_model_version_tag, a.required("name"),
-                          a.required("version"), a.required("key"), a.text("value"),
+                          a.required("version"), a.required("key"), string_arg(a, "value"),
                           actor=caller())
         return {}
 

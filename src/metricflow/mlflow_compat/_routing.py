@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from metricflow.auth._params import ARGS_STATE
 from metricflow.errors import ErrorCode, InvalidArgument, MetricflowError
 from metricflow.mlflow_compat._numbers import INT64_MAX, INT64_MIN, reject_float_overflow
+from metricflow.mlflow_compat._strings import kv_pairs
 
 log = logging.getLogger(__name__)
 
@@ -193,16 +194,8 @@ class Args:
         return []
 
     def kv_list(self, name: str) -> list[tuple[str, str]]:
-        """A list of {"key": ..., "value": ...} objects as (key, value) pairs."""
-        out = []
-        for item in self.items(name):
-            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
-                raise InvalidArgument(f"Invalid value for parameter '{name}': each entry "
-                                      "needs a string 'key'", field=name)
-            value = item.get("value", "")
-            out.append((item["key"], value if isinstance(value, str) else
-                        json.dumps(value) if isinstance(value, (dict, list)) else str(value)))
-        return out
+        """A list of {"key": ..., "value": ...} objects as (key, value) pairs (strings only)."""
+        return kv_pairs(self.items(name), name)
 
 
 Handler = Callable[[Args], Awaitable[Any]]

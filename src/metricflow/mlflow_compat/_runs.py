@@ -20,6 +20,7 @@ from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._convert import run_info_json, run_json, view_type
 from metricflow.mlflow_compat._numbers import json_double, json_int64
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.mlflow_compat._strings import string_arg
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -210,7 +211,7 @@ class RunRoutes:
         return {}
 
     async def log_param(self, a: Args) -> dict[str, Any]:
-        await self.log_batch(_run_id(a), [], [(a.required("key"), a.text("value"))], [])
+        await self.log_batch(_run_id(a), [], [(a.required("key"), string_arg(a, "value"))], [])
         return {}
 
     async def log_batch_route(self, a: Args) -> dict[str, Any]:
@@ -225,7 +226,7 @@ class RunRoutes:
 
     async def set_tag(self, a: Args) -> dict[str, Any]:
         run_id, key = _run_id(a), a.required("key")
-        await self.log_batch(run_id, [], [], [(key, a.text("value"))])
+        await self.log_batch(run_id, [], [], [(key, string_arg(a, "value"))])
         if key == RUN_NAME_TAG and a.text("value"):
             await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=run_id,
                                                                  run_name=a.text("value")))
