@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from metricflow._validation import DEFAULT_LIMITS
 from metricflow.ingest import _service as ingest_service
@@ -66,6 +67,7 @@ class EmbeddedServer:
         """The process's one QueryCore (also used by the MLflow routes)."""
         self.metadata_view: Any = None
         """The metadata store as request handlers see it (scoped when auth is on)."""
+        self._health = health.aio.HealthServicer()
 
     async def start(self) -> None:
         from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
@@ -95,6 +97,7 @@ class EmbeddedServer:
         server = grpc.aio.server(options=grpc_options(), interceptors=self.auth.interceptors())
         self._server = server  # stop() releases it even when a bind below fails
         self._add_services(server, core)
+        await self._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         self.tls = TlsConfig(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
         addr = f"{cfg.host}:{cfg.grpc_port}"
         try:
@@ -107,6 +110,7 @@ class EmbeddedServer:
         await server.start()
         if cfg.http_port >= 0:
             await self._start_http(core)
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         self._write_ready_file()
 
     def _register_collectors(self) -> None:
@@ -140,6 +144,9 @@ class EmbeddedServer:
         registry.add_to_server(server, self.metadata_view,
                                **({"actor_of": hooks["grpc"]} if hooks else {}))
         artifacts.add_to_server(server, self.artifacts)
+        # The standard gRPC health protocol, as every role serves it (open with auth on):
+        # NOT_SERVING until start() has bound both ports, and again while stopping.
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
 
     async def _start_http(self, core: QueryCore) -> None:
         import socket  # noqa: PLC0415
@@ -205,6 +212,7 @@ class EmbeddedServer:
         await self._server.wait_for_termination()
 
     async def stop(self, grace: float = 5.0) -> None:
+        await self._health.enter_graceful_shutdown()
         if self._server is not None:
             await self._server.stop(grace)
         if self._http is not None and self._http_task is not None:
