@@ -246,3 +246,10 @@ def test_bad_uri_schemes_are_one_line(tmp_path: Path, bad: str) -> None:
     assert res.returncode == 1, res.stderr
     assert len(res.stderr.splitlines()) == 1 and "INVALID_PARAMETER_VALUE" in res.stderr, \
         res.stderr
+
+
+def test_gc_with_clickhouse_on_a_chdb_dir_in_use(running: Running) -> None:
+    ch = running.data_dir / "clickhouse"
+    res = run_cli("gc", "--clickhouse", f"chdb://{ch}", "--dry-run")
+    assert_one_line(res, f"metricflow gc: chDB dir {ch} is in use by pid {running.pid}; stop "
+                         "that process, then run gc again (gc needs the chDB dir to itself)")
