@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -40,17 +41,19 @@ def _children(client, exp: str, parent: str) -> dict[int, object]:
 
 
 def _study_runs(client, exp: str, study_name: str) -> list:
-    """Runs of the study that are not trial runs (trial runs carry the study name too)."""
-    runs, _ = client.search_runs([exp], f"tags.optuna.study_name = '{study_name}'",
-                                 max_results=1000)
-    return [r for r in runs if "optuna.trial_number" not in r.tags]
+    """The study's study runs (its trial runs carry the study name too)."""
+    runs, _ = client.search_runs([exp], f"tags.optuna.study_name = '{study_name}' AND "
+                                 "tags.optuna.kind = 'study'", max_results=1000)
+    return runs
 
 
 def _check_trials(client, exp: str, study: optuna.Study, names: list[str]) -> dict:
     """Every finished trial is one child run of the one study run, as Optuna recorded it."""
     [parent] = _study_runs(client, exp, study.study_name)
     assert parent.run_id == study_run_id_for(exp, study)
+    assert parent.info.parent_run_id is None
     kids = _children(client, exp, parent.run_id)
+    assert {r.tags["optuna.kind"] for r in kids.values()} == {"trial"}
     trials = study.get_trials()
     assert sorted(kids) == [t.number for t in trials]
     status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
@@ -212,6 +215,42 @@ def test_many_callbacks_racing_find_one_study_run(client, uri) -> None:
     assert [r.run_id for r in runs] == ids[:1]
 
 
+def test_no_study_run_before_trial_0_started(uri) -> None:
+    study = optuna.create_study(study_name="not-yet")
+    study.enqueue_trial({"x": 0.5})  # trial 0 exists, WAITING: no start time yet
+    with MetricflowCallback(uri) as mfc, pytest.raises(ValueError, match="trial 0"):
+        mfc.study_run_id(study)
+
+
+def test_a_pickled_callback_logs_to_the_same_study_run(client, uri) -> None:
+    exp = client.get_or_create_experiment("optuna-pickled")
+    study = optuna.create_study(study_name="pickled")
+    with MetricflowCallback(uri, experiment_name="optuna-pickled") as mfc:
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2, callbacks=[mfc])
+        first = mfc.study_run_id(study)
+    # what joblib or dask do with a callback they hand to a worker
+    with pickle.loads(pickle.dumps(mfc)) as copy:
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2, callbacks=[copy])
+        assert copy.study_run_id(study) == first
+    got = _check_trials(client, exp, study, ["value"])
+    assert got["parent"].run_id == first and len(got["kids"]) == 4
+
+
+def test_a_deleted_study_run_is_restored_when_its_study_goes_on(client, uri) -> None:
+    exp = client.get_or_create_experiment("optuna-deleted")
+    study = optuna.create_study(study_name="deleted")
+    objective = lambda t: t.suggest_float("x", 0, 1)  # noqa: E731
+    with MetricflowCallback(uri, experiment_id=exp) as mfc:
+        study.optimize(objective, n_trials=1, callbacks=[mfc])
+        run_id = mfc.study_run_id(study)
+    client.delete_run(run_id)
+    assert client.get_run(run_id).info.lifecycle_stage == "deleted"
+    with MetricflowCallback(uri, experiment_id=exp) as mfc:  # a new process, say
+        study.optimize(objective, n_trials=1, callbacks=[mfc])
+    assert client.get_run(run_id).info.lifecycle_stage == "active"
+    assert len(_check_trials(client, exp, study, ["value"])["kids"]) == 2
+
+
 def test_a_recreated_study_of_the_same_name_gets_a_new_study_run(client, uri) -> None:
     exp = client.get_or_create_experiment("optuna-recreated")
     ids = []
@@ -236,6 +275,7 @@ _WORKER = textwrap.dedent("""
     storage = optuna.storages.RDBStorage(storage_url,
                                          engine_kwargs={"connect_args": {"timeout": 60}})
     study = optuna.load_study(study_name="shared", storage=storage)
+    open(f"{go}.ready.{os.getpid()}", "w").close()
     while not os.path.exists(go):
         time.sleep(0.01)
 
@@ -259,19 +299,22 @@ def test_two_processes_share_one_study_through_rdb_storage(client, uri, tmp_path
                         sampler=optuna.samplers.RandomSampler(1))
     go = tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, uri, storage_url, str(go), "6"],
+    procs = [subprocess.Popen([sys.executable, "-c", _WORKER, uri, storage_url, str(go), "4"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
              for _ in range(2)]
-    time.sleep(1.0)  # both are waiting at the start line (imports done)
-    go.touch()
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("go.ready.*"))) < 2:  # imports done, at the start line
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.05)
+    go.touch()  # both start together, so both look for the study run at once
     outs = [p.communicate(timeout=150) for p in procs]
     for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
     study = optuna.load_study(study_name="shared", storage=storage_url)
-    assert len(study.trials) == 12
+    assert len(study.trials) == 8
     got = _check_trials(client, exp, study, ["value"])
     assert {out.strip() for out, _ in outs} == {got["parent"].run_id}
-    assert len(got["kids"]) == 12
+    assert len(got["kids"]) == 8
     pids = {r.tags["optuna.user_attr.pid"] for r in got["kids"].values()}
     assert pids == {str(p.pid) for p in procs}  # both processes ran trials
     for t in study.trials:

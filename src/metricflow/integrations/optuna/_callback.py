@@ -116,7 +116,10 @@ class MetricflowCallback:
             if self._client is None or self._client_pid != os.getpid():
                 from metricflow.client._fluent import get_tracking_uri  # noqa: PLC0415
 
-                self._client = Client(self._tracking_uri or get_tracking_uri())
+                # Each trial ends with a flush (its run is FINISHED only once its points
+                # are durable); a short linger keeps that wait short, and a trial logs
+                # too few points for a longer one to batch more.
+                self._client = Client(self._tracking_uri or get_tracking_uri(), linger_ms=10)
                 self._client_pid = os.getpid()
             return self._client
 
@@ -129,12 +132,16 @@ class MetricflowCallback:
         return self._experiment_id
 
     def study_run_id(self, study: optuna.Study) -> str:
-        """The run of `study`, found or created (the same run in every process)."""
+        """The run of `study`, found or created (the same run in every process).
+
+        Raises:
+            ValueError: no trial of the study has started yet.
+        """
         with self._study_lock:
             run_id = self._study_runs.get(study)
             if run_id is None:
                 run_id = study_run_id_for(self.experiment_id, study)
-                tags = {**self._tags, "optuna.study_name": study.study_name,
+                tags = {**self._tags, "optuna.kind": "study", "optuna.study_name": study.study_name,
                         "optuna.directions": ",".join(d.name for d in study.directions),
                         "optuna.metric_names": ",".join(self._names(study))}
                 find_or_create(self.client, run_id, self.experiment_id, study.study_name, tags)
@@ -174,7 +181,7 @@ class MetricflowCallback:
 
     def _create_trial_run(self, study: optuna.Study, number: int,
                           start_time: int | None) -> str:
-        tags = {**self._tags, "optuna.study_name": study.study_name,
+        tags = {**self._tags, "optuna.kind": "trial", "optuna.study_name": study.study_name,
                 "optuna.trial_number": str(number)}
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number}", tags=tags,
                                      parent_run_id=self.study_run_id(study),

@@ -59,11 +59,14 @@ def ms(when: datetime | None) -> int | None:
 def study_run_id_for(experiment_id: str, study: optuna.Study) -> str:
     """The id of `study`'s run in experiment `experiment_id`: the same in every process.
 
-    Needs trial 0 to exist (it does once any trial has started).
+    Raises:
+        ValueError: trial 0 has not started yet (it has once any trial ran).
     """
     first = next((t for t in study.get_trials(deepcopy=False) if t.number == 0), None)
-    start = first.datetime_start if first is not None else None
-    second = "" if start is None else str(int(start.timestamp()))
+    if first is None or first.datetime_start is None:
+        raise ValueError(f"study {study.study_name!r}: its run is named after the start of "
+                         "trial 0, which has not started yet")
+    second = str(int(first.datetime_start.timestamp()))
     key = "\0".join(("metricflow.optuna.study-run/v1", str(experiment_id), study.study_name,
                      second))
     return hashlib.sha256(key.encode()).hexdigest()[:32]
@@ -156,10 +159,10 @@ def best_summary(study: optuna.Study, names: Sequence[str]) -> Summary | None:
 
 def write_summary(client: Client, run_id: str, summary: Summary, step: int) -> None:
     """Tags (best param tags of an earlier best that this one lacks are deleted), metrics."""
-    current = client.get_run(run_id).tags
-    for key in current:
-        if key.startswith(_BEST_PARAM) and key not in summary.tags:
-            client.delete_tag(run_id, key)
+    if "optuna.best_trial_number" in summary.tags:  # one objective: best params as tags
+        for key in client.get_run(run_id).tags:
+            if key.startswith(_BEST_PARAM) and key not in summary.tags:
+                client.delete_tag(run_id, key)
     client.log_batch(run_id, tags=summary.tags)
     client.log_metrics(run_id, summary.metrics, step=step)
 
