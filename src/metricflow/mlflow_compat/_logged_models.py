@@ -17,6 +17,7 @@ from metricflow.ingest._names import random_run_name
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import logged_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.store.metadata._validate import canonical_experiment_id, check_experiment_id
 
 STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 _CLAUSE = re.compile(
@@ -87,7 +88,8 @@ class LoggedModelRoutes:
         return self.c.docs.update(self.c.docs.model_key(model_id), apply)
 
     async def create(self, a: Args) -> dict[str, Any]:
-        exp_id = a.required("experiment_id")
+        # Canonical, as runs are: '02' is experiment 2 (found by searches of '2').
+        exp_id = check_experiment_id(a.required("experiment_id"))
         await self.c.call(self.c.metadata.require_active_experiment, exp_id)
         source_run = a.text("source_run_id")
         if source_run:
@@ -159,7 +161,8 @@ class LoggedModelRoutes:
         return out
 
     async def search(self, a: Args) -> dict[str, Any]:
-        return await self.c.call(self._search, [str(e) for e in a.items("experiment_ids")],
+        return await self.c.call(self._search, [canonical_experiment_id(str(e))
+                                                for e in a.items("experiment_ids")],
                                  a.text("filter"), a.integer("max_results", 100) or 100,
                                  a.text("page_token"))
 

@@ -20,6 +20,7 @@ from metricflow.query._tail import Tailer, check_tail
 from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import Run
+from metricflow.store.metadata._validate import canonical_experiment_id
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,8 @@ class QueryCore:
             if not isinstance(e, str) or not e or len(e) > 256:
                 raise InvalidArgument("experiment_ids must be non-empty strings",
                                       field="experiment_ids", received=str(e)[:80])
+        # Runs are stored under canonical ids: '02' searches experiment 2 (as MLflow).
+        experiment_ids = [canonical_experiment_id(e) for e in experiment_ids]
         hidden: frozenset[str] = frozenset()
         fn = getattr(self.metadata, "deleted_experiment_ids", None)
         if fn is not None:

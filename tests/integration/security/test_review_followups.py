@@ -179,3 +179,64 @@ def test_get_by_name_answers_a_hidden_name_as_a_missing_one(secured, channel) ->
         call(rpb.ExperimentNameRef(name=hidden).SerializeToString(),
              metadata=secured.md("alice"), timeout=20))
     assert resp.experiment.name == hidden
+
+
+# ----------------------------------------------------------------- 4: canonical ids
+CREATE_RUN = "/metricflow.ingest.v1.IngestService/CreateRun"
+
+
+def _create_run(channel, md, experiment_id: str) -> tuple[str, str]:
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
+
+    resp = ipb.CreateRunResponse.FromString(channel.unary_unary(CREATE_RUN, bytes, bytes)(
+        ipb.CreateRunRequest(experiment_id=experiment_id).SerializeToString(), metadata=md,
+        timeout=20))
+    return resp.run.run_id, resp.run.experiment_id
+
+
+def _searched(secured, user: str, experiment_id: str) -> set[str]:
+    r = secured.post(user, "/api/2.0/mlflow/runs/search",
+                     {"experiment_ids": [experiment_id], "max_results": 1000})
+    assert r.status_code == 200, r.text
+    return {run["info"]["run_id"] for run in r.json().get("runs", [])}
+
+
+def test_non_canonical_experiment_ids_name_the_canonical_experiment(secured, channel) -> None:
+    # A writer used to plant runs under '02' that searches of experiment 2 never list.
+    eid = _experiment(secured, "alice", f"fu-canon-{uuid.uuid4().hex[:8]}")
+    forms = [f"0{eid}", f"+{eid}", f" {eid}", f"{eid} ", f"00{eid}"]
+    planted = {}
+    for form in forms:
+        run_id, stored = _create_run(channel, secured.md("alice"), form)
+        assert stored == eid, (form, stored)
+        planted[run_id] = form
+    r = secured.post("alice", "/api/2.0/mlflow/runs/create", {"experiment_id": f"0{eid}"})
+    assert r.status_code == 200, r.text
+    info = r.json()["run"]["info"]
+    assert info["experiment_id"] == eid, info
+    assert info["artifact_uri"].startswith(f"mlflow-artifacts:/{eid}/"), info
+    planted[info["run_id"]] = "mlflow 0N"
+    # Stored as given or not, every run must be where the experiment's readers look.
+    for run_id in planted:
+        got = secured.get("alice", "/api/2.0/mlflow/runs/get", params={"run_id": run_id})
+        assert got.json()["run"]["info"]["experiment_id"] == eid, (planted[run_id], got.text)
+    deadline = time.monotonic() + 20
+    while not set(planted) <= _searched(secured, "alice", eid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert set(planted) <= _searched(secured, "alice", eid)
+    # A search that names the experiment in another form finds the same runs.
+    assert set(planted) <= _searched(secured, "alice", f"0{eid}")
+    # Logged models too: stored under, and searched by, the canonical id.
+    r = secured.post("alice", "/api/2.0/mlflow/logged-models",
+                     {"experiment_id": f"0{eid}", "name": "fu-canon-model"})
+    assert r.status_code == 200, r.text
+    model = r.json()["model"]["info"]
+    assert model["experiment_id"] == eid, model
+    for form in (eid, f"0{eid}"):
+        r = secured.post("alice", "/api/2.0/mlflow/logged-models/search",
+                         {"experiment_ids": [form]})
+        assert model["model_id"] in {m["info"]["model_id"] for m in r.json().get("models", [])}
+    # The root experiment: '-0' and '00' are experiment 0.
+    for form in ("-0", "00"):
+        _, stored = _create_run(channel, secured.md("admin"), form)
+        assert stored == "0", (form, stored)

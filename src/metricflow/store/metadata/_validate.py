@@ -48,6 +48,18 @@ def check_experiment_id(value: object, field: str = "experiment_id") -> str:
     return str(n)
 
 
+def canonical_experiment_id(value: str) -> str:
+    """`value` as `check_experiment_id` writes it when it is a valid id; else unchanged.
+
+    For lookups that accept any string (run searches): '02', ' 2' and '+2' name
+    experiment 2, as in MLflow's SQL store; a string that is no id names nothing.
+    """
+    try:
+        return check_experiment_id(value)
+    except InvalidArgument:
+        return value
+
+
 def check_name(field: str, name: object) -> str:
     """Validate an experiment or model name and return it."""
     if not isinstance(name, str) or not name.strip():
