@@ -40,6 +40,9 @@ CLIENT_BLOCK_TIMEOUT_S = EnvVar("METRICFLOW_CLIENT_BLOCK_TIMEOUT_S", float, 120.
 CLIENT_DROP_POLICY = EnvVar("METRICFLOW_CLIENT_DROP_POLICY", str, "block",
                             "'block' (default, never lose data) or 'drop_oldest' when full.")
 API_TOKEN = EnvVar("METRICFLOW_TOKEN", str, "", "Bearer token sent by clients.")
+TLS_CA = EnvVar("METRICFLOW_TLS_CA", str, "",
+                "PEM file of the CA clients trust for grpcs:// tracking URIs (a private CA); "
+                "default: the system roots.")
 ARTIFACT_ROOT = EnvVar("METRICFLOW_ARTIFACT_ROOT", str, "",
                        "Artifact store of the query role (file:// or s3://); empty: the "
                        "control plane's default artifact root.")

@@ -59,6 +59,20 @@ _REGISTRY_METHODS = frozenset({
 })
 
 
+def _ca_from_env() -> bytes | None:
+    """The PEM CA named by METRICFLOW_TLS_CA (None: the system roots)."""
+    path = _env.TLS_CA.get()
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InvalidArgument(f"METRICFLOW_TLS_CA={path} cannot be read ({e.strerror}); set "
+                              "it to the PEM file of the server's CA", field="METRICFLOW_TLS_CA",
+                              received=path) from e
+
+
 def parse_tracking_uri(uri: str) -> tuple[str, bool]:
     """'grpc://host:port' -> ('host:port', tls?)."""
     for scheme, tls in (("grpc://", False), ("grpcs://", True)):
@@ -90,6 +104,8 @@ class Client(ReadsMixin):
         self.target, tls = parse_tracking_uri(self.tracking_uri)
         token = token if token is not None else _env.API_TOKEN.get()
         self._metadata: tuple = (("authorization", f"Bearer {token}"),) if token else ()
+        if tls and root_certificates is None:
+            root_certificates = _ca_from_env()
         creds = grpc.ssl_channel_credentials(root_certificates) if tls else None
         if creds is not None:
             self._channel = grpc.secure_channel(self.target, creds, options=_CHANNEL_OPTIONS)
