@@ -29,7 +29,7 @@ from metricflow.ingest import _metrics as m
 from metricflow.ingest._names import random_run_name
 from metricflow.ingest._param_guard import ParamGuard
 from metricflow.ingest._sink import IngestSink
-from metricflow.store._applier import run_info_from_pb, run_info_to_pb
+from metricflow.store._applier import merge_update, run_info_from_pb, run_info_to_pb
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._types import RunInfo
 
@@ -48,14 +48,31 @@ class RunCache:
 
     async def info(self, run_id: str) -> RunInfo | None:
         """The run as last seen (None when neither the cache nor the store knows it)."""
+        return await self.find(run_id, self.store)
+
+    async def find(self, run_id: str, lookup: Any, wait_s: float = 0.0) -> RunInfo | None:
+        """The run from the cache, else from `lookup` (anything with `get_run_infos`),
+        asking again for up to `wait_s` while it does not show the run.
+
+        A run seen here before (created through this process) stays known when the lookup
+        does not show it yet: the writer lags, the run exists.
+        """
         hit = self._runs.get(run_id)
         if hit is not None and time.monotonic() - hit[0] < self.ttl_s:
             return hit[1]
-        infos = await asyncio.to_thread(self.store.get_run_infos, [run_id])
-        info = infos.get(run_id)
-        if info is not None:
-            self.put(info)
-        return info
+        deadline = time.monotonic() + wait_s
+        while True:
+            infos = await asyncio.to_thread(lookup.get_run_infos, [run_id])
+            info = infos.get(run_id)
+            if info is not None:
+                self.put(info)
+                return info
+            if hit is not None:
+                return hit[1]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            await asyncio.sleep(min(0.1, left))
 
     async def stage(self, run_id: str) -> str | None:
         info = await self.info(run_id)
@@ -67,23 +84,47 @@ class TrackingCore:
 
     def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
                  limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True,
-                 guard_params: bool | None = None) -> None:
+                 guard_params: bool | None = None, *, upstream: Any = None,
+                 run_wait_s: float = 0.0, param_memory_s: float | None = None) -> None:
         """Args:
+            store: the data plane's runs (MetricStore), or an ingest node's NoRunLookup
+                (`sees_all_runs = False`: it knows no run) when it has no --clickhouse.
             strict_runs: refuse writes to runs the store does not show (embedded); off in
                 Kafka mode, where a run created a moment ago may not be in ClickHouse yet.
             guard_params: check params against stored and recently accepted ones at the
                 call (default: when not strict_runs, i.e. when the sink applies them later;
                 the embedded sink applies them before the call returns).
+            upstream: where a node without a store reads runs and params off the hot
+                path (UpstreamRuns over --query-upstream); None = the store.
+            run_wait_s: Kafka mode: how long a lifecycle call or a child's parent waits
+                for a run the lookup does not show yet (created through another process
+                within the writer's lag).
+            param_memory_s: ParamGuard's memory of accepted params (default
+                METRICFLOW_PARAM_MEMORY_S, 5 minutes).
         """
         self.sink, self.store, self.metadata, self.limits = sink, store, metadata, limits
         self.runs = RunCache(store)
         self.strict_runs = strict_runs
+        self.run_wait_s = 0.0 if strict_runs else run_wait_s
+        # Off the hot path (lifecycle calls, parents, stored params) a node without a
+        # store reads through its upstream; with neither it knows only its own runs.
+        self.lookup: Any = upstream if upstream is not None else (
+            store if getattr(store, "sees_all_runs", True) else None)
         if guard_params is None:
             guard_params = not strict_runs
-        # An ingest node without --clickhouse has no param lookup (NoRunLookup): it
-        # checks against the params it accepted itself.
-        self.params = (ParamGuard(getattr(store, "get_params", None)) if guard_params
-                       else None)
+        self.params = (ParamGuard(getattr(self.lookup, "get_params", None), param_memory_s)
+                       if guard_params else None)
+
+    async def find_run(self, run_id: str) -> RunInfo | None:
+        """The run for a lifecycle call or as a parent: this process's cache, else the
+        store or upstream, waiting up to `run_wait_s` for a run it does not show yet.
+
+        None when the run is not found, and also when this process has no way to look
+        runs up (an ingest node with neither --clickhouse nor --query-upstream).
+        """
+        if self.lookup is None:
+            return await self.runs.info(run_id)
+        return await self.runs.find(run_id, self.lookup, self.run_wait_s)
 
     async def check_run_active(self, run_id: str) -> None:
         check_run_id(run_id)
@@ -148,6 +189,7 @@ class TrackingCore:
                 exp_id = await self._parent_experiment(request.parent_run_id)
         exp_id = exp_id or "0"
         exp = await asyncio.to_thread(self.metadata.get_experiment, exp_id)
+        exp_id = exp.experiment_id  # canonical: '02', ' 2', '+2' are experiment 2
         if exp.lifecycle_stage != "active":
             raise InvalidState(f"experiment {exp_id!r} is deleted; runs cannot be created in it",
                                field="experiment_id", received=exp_id)
@@ -183,22 +225,30 @@ class TrackingCore:
     async def _parent_experiment(self, parent_run_id: str) -> str:
         """The experiment a child run inherits when its request names none.
 
-        Embedded: the parent must exist. Kafka mode: a parent the data plane does not
-        show yet (created through another node within the writer's lag) leaves the
-        child in the Default experiment, as before.
+        Kafka mode: a parent created through another process a moment ago is waited
+        for (`run_wait_s`). A parent that cannot be found is refused in every mode,
+        never replaced by the Default experiment.
         """
-        parent = await self.runs.info(parent_run_id)
+        parent = await self.find_run(parent_run_id)
         if parent is not None:
             await _check_may_edit(parent.experiment_id)
             return parent.experiment_id
-        if self.strict_runs:
-            raise NotFound(f"parent run {parent_run_id!r} does not exist, so the run has no "
-                           "experiment to inherit; pass experiment_id", field="parent_run_id",
-                           received=parent_run_id)
-        return ""
+        where = ""
+        if self.lookup is None:
+            where = (" (this ingest node knows only the runs created through it: start it "
+                     "with --query-upstream or --clickhouse to look others up)")
+        raise NotFound(f"parent run {parent_run_id!r} does not exist, so the run has no "
+                       f"experiment to inherit; pass experiment_id{where}",
+                       field="parent_run_id", received=parent_run_id)
 
     async def update_run(self, request: pb.UpdateRunRequest) -> RunInfo | None:
-        """Status/end time/name/lifecycle change; returns the new state when readable."""
+        """Status/end time/name/lifecycle change; returns the new state when known.
+
+        The run must exist: in Kafka mode it is found like a parent (`find_run`, so a
+        run created through this process a moment ago is known at once). Raises
+        NotFound otherwise; only a node with no way to look runs up takes the call
+        unchecked (the writer drops it if the run does not exist) and returns None.
+        """
         check_run_id(request.run_id)
         if request.lifecycle_stage not in ("", "active", "deleted"):
             raise InvalidArgument(
@@ -206,6 +256,10 @@ class TrackingCore:
                 field="lifecycle_stage", received=request.lifecycle_stage)
         if request.run_name:
             check_run_name(request.run_name)
+        known = await self.find_run(request.run_id)
+        if known is None and (self.strict_runs or self.lookup is not None):
+            raise NotFound(f"run {request.run_id!r} does not exist", field="run_id",
+                           received=request.run_id)
         if request.status in _TERMINAL and not request.end_time:
             # Stamp the end time here so the logged record is deterministic: a
             # replay of it (Kafka writer restart) must not move end_time.
@@ -216,8 +270,15 @@ class TrackingCore:
             tag = pb.LogRecord(params_tags=pb.LogBatchRequest(
                 run_id=request.run_id, tags=[pb.Tag(key="mlflow.runName", value=request.run_name)]))
             await self.sink.submit_record(tag, request.run_id)
-        infos = await asyncio.to_thread(self.store.get_run_infos, [request.run_id])
-        info = infos.get(request.run_id)
+        if self.strict_runs:
+            # The embedded sink has applied it: read what was stored.
+            infos = await asyncio.to_thread(self.store.get_run_infos, [request.run_id])
+            info = infos.get(request.run_id)
+        else:
+            # The writer applies it later: the state is the one known plus this change
+            # (the writer merges it the same way), so this process sees it at once.
+            info = (merge_update(known, request, int(time.time() * 1000))
+                    if known is not None else None)
         if info is not None:
             self.runs.put(info)
         return info

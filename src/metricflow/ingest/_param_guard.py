@@ -6,15 +6,19 @@ keeps a key's first value and refuses a different one, too late to tell the
 caller. ParamGuard checks each param at the call against
 
 - the run's stored params (ClickHouse keeps a key's first value, so a stored
-  value is final and is cached without expiry), and
-- the params this process accepted in the last `ttl_s` and the store does not
-  show yet (the writer's lag).
+  value is final and is cached without expiry), read from the process's store,
+  or, on an ingest node without one, through its query upstream
+  (`_upstream_runs.py`), and
+- the params this process accepted in the last `ttl_s` (METRICFLOW_PARAM_MEMORY_S,
+  5 minutes) that the store does not show yet (the writer's lag).
 
 What stays eventual: two processes that accept different values of one key
-before either reaches the store (two ingest nodes racing within the writer's
-lag, or a node without ClickHouse access after `ttl_s`). The writer then keeps
-the value that is first in the log and counts the other in
-`metricflow_writer_record_errors_total{reason="invalid_parameter_value"}`.
+before either reaches the store (two nodes racing within the writer's lag, e.g.
+an ingest node and the writer's MLflow API). The writer then keeps the value that
+is first in the log and counts the other in
+`metricflow_writer_record_errors_total{reason="invalid_parameter_value"}`. A
+process with neither a store nor an upstream knows only its own params, and only
+for `ttl_s`.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
+from metricflow._env import EnvVar
 from metricflow.errors import InvalidArgument
+
+PARAM_MEMORY_S = EnvVar("METRICFLOW_PARAM_MEMORY_S", float, 300.0,
+                        "How long a process serving writes in distributed mode remembers a "
+                        "param it accepted while the store does not show it yet.")
 
 ParamLookup = Callable[[Iterable[str]], dict[str, dict[str, str]]]
 
@@ -39,15 +48,21 @@ def param_conflict(run_id: str, key: str, old: str, new: str) -> InvalidArgument
 class ParamGuard:
     """Known params per run: stored (final) and accepted here (until `ttl_s`)."""
 
-    def __init__(self, lookup: ParamLookup | None, ttl_s: float = 300.0,
+    def __init__(self, lookup: ParamLookup | None, ttl_s: float | None = None,
                  max_runs: int = 20_000) -> None:
         """Args:
-            lookup: reads stored params of runs (MetricStore.get_params); None when this
-                process cannot read the data plane: then only its own accepted params count.
+            lookup: reads stored params of runs (MetricStore.get_params, or
+                UpstreamRuns.get_params); None when this process can read neither the data
+                plane nor an upstream: then only its own accepted params count.
             ttl_s: how long an accepted param is remembered while the store does not
-                show it; longer than the writer's usual lag.
+                show it; longer than the writer's usual lag (default PARAM_MEMORY_S).
             max_runs: runs remembered (least recently used go first).
         """
+        if ttl_s is None:
+            ttl_s = PARAM_MEMORY_S.get()
+        if ttl_s < 0:
+            raise InvalidArgument(f"the param memory must be >= 0 s, got {ttl_s}",
+                                  field="METRICFLOW_PARAM_MEMORY_S", received=ttl_s)
         self.lookup, self.ttl_s, self.max_runs = lookup, ttl_s, max_runs
         self._stored: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._pending: OrderedDict[str, dict[str, tuple[str, float]]] = OrderedDict()
@@ -102,4 +117,4 @@ class ParamGuard:
             table.popitem(last=False)
 
 
-__all__ = ["ParamGuard", "ParamLookup", "param_conflict"]
+__all__ = ["PARAM_MEMORY_S", "ParamGuard", "ParamLookup", "param_conflict"]

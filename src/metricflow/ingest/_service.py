@@ -18,6 +18,7 @@ from metricflow.errors import InvalidArgument, MetricflowError, ResourceExhauste
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._core import TrackingCore
 from metricflow.ingest._sink import IngestSink
+from metricflow.ingest._upstream_runs import caller_credentials
 from metricflow.store._applier import run_info_to_pb
 from metricflow.store._metric_store import MetricStore
 
@@ -37,8 +38,12 @@ class IngestServicer:
 
     def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
                  limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True,
-                 admission_wait_s: float = 1.0, max_waiting_bytes: int = 128 << 20) -> None:
-        self.core = TrackingCore(sink, store, metadata, limits, strict_runs)
+                 admission_wait_s: float = 1.0, max_waiting_bytes: int = 128 << 20, *,
+                 upstream: Any = None, run_wait_s: float = 0.0) -> None:
+        """`upstream` and `run_wait_s`: see TrackingCore (an ingest node without a store
+        reads runs and params through its --query-upstream)."""
+        self.core = TrackingCore(sink, store, metadata, limits, strict_runs,
+                                 upstream=upstream, run_wait_s=run_wait_s)
         self.sink, self.limits = sink, limits
         self.admission_wait_s, self.max_waiting_bytes = admission_wait_s, max_waiting_bytes
         self.waiting_bytes = 0
@@ -120,18 +125,22 @@ class IngestServicer:
     @ge.handles_errors
     async def LogBatch(self, request: pb.LogBatchRequest,
                        context: grpc.aio.ServicerContext) -> pb.LogBatchResponse:
-        await self.core.log_batch(request)
+        with caller_credentials(context):  # ParamGuard may read the run's params upstream
+            await self.core.log_batch(request)
         return pb.LogBatchResponse()
 
     @ge.handles_errors
     async def CreateRun(self, request: pb.CreateRunRequest,
                         context: grpc.aio.ServicerContext) -> pb.CreateRunResponse:
-        return pb.CreateRunResponse(run=run_info_to_pb(await self.core.create_run(request)))
+        with caller_credentials(context):  # a parent may be looked up upstream
+            info = await self.core.create_run(request)
+        return pb.CreateRunResponse(run=run_info_to_pb(info))
 
     @ge.handles_errors
     async def UpdateRun(self, request: pb.UpdateRunRequest,
                         context: grpc.aio.ServicerContext) -> pb.UpdateRunResponse:
-        info = await self.core.update_run(request)
+        with caller_credentials(context):  # the run may be looked up upstream
+            info = await self.core.update_run(request)
         return pb.UpdateRunResponse(run=run_info_to_pb(info)) if info else pb.UpdateRunResponse()
 
 

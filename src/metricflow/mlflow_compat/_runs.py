@@ -6,6 +6,7 @@ through MLflow are stored exactly like runs logged by metricflow's client.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -155,7 +156,51 @@ class RunRoutes:
         return {"run": run}
 
     async def get(self, a: Args) -> dict[str, Any]:
-        return {"run": await self.c.call(self.c.load_run_json, _run_id(a))}
+        run_id = check_run(_run_id(a))
+        try:
+            return {"run": await self.c.call(self.c.load_run_json, run_id)}
+        except NotFound:
+            pass
+        # Kafka path: the writer may not have applied the run yet. MLflow's end_run reads
+        # the run before it updates it, so a short run must be readable at once.
+        return {"run": await self._get_unapplied(run_id)}
+
+    async def _get_unapplied(self, run_id: str) -> dict[str, Any]:
+        """A run the data plane does not show: waited for like a lifecycle call's run
+        (up to TrackingCore.run_wait_s); one created through this process is answered
+        from what it wrote (info and name, no params, tags or metrics yet) if the wait
+        runs out, since it exists; an unknown one is 404."""
+        tracking = self.c.tracking
+        info = await tracking.find_run(run_id)
+        if info is None:
+            raise NotFound(f"Run with id={run_id} not found", field="run_id", received=run_id)
+        deadline = time.monotonic() + tracking.run_wait_s
+        while time.monotonic() < deadline:
+            try:
+                return await self.c.call(self.c.load_run_json, run_id)
+            except NotFound:
+                await asyncio.sleep(0.1)
+        tags = {RUN_NAME_TAG: info.run_name}
+        if info.parent_run_id:
+            tags["mlflow.parentRunId"] = info.parent_run_id
+        return run_json(info, self.c.run_artifact_uri(info), {}, tags, {})
+
+    async def _update_run(self, request: pb.UpdateRunRequest) -> Any:
+        """TrackingCore.update_run with MLflow's answer for a missing run.
+
+        The core finds the run the way logging does: a run created through this process
+        is known before the writer has applied it (Kafka path), others are waited for a
+        bounded time. Reading the data plane here answered 404 for a run younger than
+        the writer's lag (every short `with mlflow.start_run()` failed at its end).
+        """
+        try:
+            info = await self.c.tracking.update_run(request)
+        except NotFound:
+            raise NotFound(f"Run with id={request.run_id} not found", field="run_id",
+                           received=request.run_id) from None
+        if info is None:  # a core that cannot look runs up (not the case on this API)
+            info = await self.c.call(self.c.run_info, request.run_id)
+        return info
 
     async def update(self, a: Args) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
@@ -163,19 +208,14 @@ class RunRoutes:
         if status and status not in pb.RunStatus.keys():
             raise InvalidArgument(f"Invalid run status {status!r}", field="status",
                                   received=status)
-        await self.c.call(self.c.run_info, run_id)
-        info = await self.c.tracking.update_run(pb.UpdateRunRequest(
+        info = await self._update_run(pb.UpdateRunRequest(
             run_id=run_id, status=pb.RunStatus.Value(status) if status else None,
             end_time=a.integer("end_time", 0) or 0, run_name=a.text("run_name")))
-        if info is None:
-            info = await self.c.call(self.c.run_info, run_id)
         return {"run_info": run_info_json(info, self.c.run_artifact_uri(info))}
 
     async def _lifecycle(self, a: Args, stage: str) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
-        await self.c.call(self.c.run_info, run_id)
-        await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=run_id,
-                                                             lifecycle_stage=stage))
+        await self._update_run(pb.UpdateRunRequest(run_id=run_id, lifecycle_stage=stage))
         return {}
 
     async def delete(self, a: Args) -> dict[str, Any]:
