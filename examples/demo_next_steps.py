@@ -14,16 +14,26 @@ SEARCH_BODY = ('{"filter": "metrics.final_accuracy > 0.5", '
 """Runs of every experiment whose final accuracy passed 0.5, best first."""
 
 
+SUMMARY = ('import json, sys; print(*("%s  %-10s final_accuracy=%s" % (r["info"]["run_id"], '
+           'r["info"]["run_name"], r["metrics"]["final_accuracy"]["last_value"]) '
+           'for r in json.load(sys.stdin)["runs"]), sep="\\n")')
+"""One line per run of a search answer: a run carries every metric's summary (the demo
+logs ~100 per run, ~14 KB of JSON), so the raw answer is no read for a terminal."""
+
+
 def commands(data_dir: str, grpc_port: int = 50051, http_port: int = 5000,
              metricflow: str = ".venv/bin/metricflow") -> list[tuple[str, str]]:
     """(shell command, what it does) for looking at the demo's data."""
     base = f"http://127.0.0.1:{http_port}"
+    python = metricflow.rsplit("/", 1)[0] + "/python" if "/" in metricflow else "python"
     return [
         (f"{metricflow} server --data-dir {shlex.quote(data_dir)}",
          f"the server (gRPC 127.0.0.1:{grpc_port}, HTTP {base}); Ctrl-C stops it"),
         (f"curl -s {base}/", "what is served where (no web UI yet)"),
         (f"curl -s {base}/api/v1/runs/search -H 'content-type: application/json' "
-         f"-d {shlex.quote(SEARCH_BODY)}", "search: the best runs by final accuracy"),
+         f"-d {shlex.quote(SEARCH_BODY)} | {python} -c {shlex.quote(SUMMARY)}",
+         "search: the best runs by final accuracy (without the pipe: the whole JSON, "
+         "every metric's summary)"),
     ]
 
 

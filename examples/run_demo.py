@@ -1,10 +1,11 @@
 """`make demo`: start the embedded server, run examples/quickstart.py, stop the server.
 
-Data lives under ./metricflow-data (override with METRICFLOW_DATA_DIR).
+Data lives under ./metricflow-data (override with --data-dir or METRICFLOW_DATA_DIR).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -18,8 +19,20 @@ from loadtests._server import start_server  # noqa: E402
 from metricflow.server._preflight import chdb_owner  # noqa: E402
 
 
-def main() -> int:
-    data_dir = os.environ.get("METRICFLOW_DATA_DIR", str(ROOT / "metricflow-data"))
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="run_demo.py", description="Start the embedded metricflow server, log the "
+        "quickstart (four worker processes, 1M points) to it, stop it, and print how to "
+        "look at the data. `make demo` runs this.")
+    p.add_argument("--data-dir", default=os.environ.get("METRICFLOW_DATA_DIR")
+                   or str(ROOT / "metricflow-data"),
+                   help="where the server keeps its data (default: METRICFLOW_DATA_DIR, "
+                        "else ./metricflow-data of the checkout)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    data_dir = os.path.abspath(parse_args(argv).data_dir)
     owner = chdb_owner(os.path.join(data_dir, "clickhouse"))
     if owner is not None:
         print(f"make demo: data dir {data_dir} is in use by pid {owner or '?'} (a running "

@@ -37,7 +37,10 @@ def test_printed_commands_show_the_logged_runs(tmp_path: Path) -> None:
         assert json.loads(out)["http"]["api_v1"]["path"] == "/api/v1"
         out = subprocess.run(["bash", "-c", scenario.substitute(search)], check=True,
                              capture_output=True, text=True, timeout=60).stdout
-        names = [r["info"]["run_name"] for r in json.loads(out)["runs"]]
-        assert names == ["acc=0.95", "acc=0.92"]
+        # One readable line per run (the raw answer carries every metric's summary).
+        rows = [line.split() for line in out.splitlines()]
+        assert [row[1:] for row in rows] == [["acc=0.95", "final_accuracy=0.95"],
+                                             ["acc=0.92", "final_accuracy=0.92"]], out
+        assert all(len(row[0]) == 32 for row in rows), out
     finally:
         scenario.stop()

@@ -253,3 +253,28 @@ def test_gc_with_clickhouse_on_a_chdb_dir_in_use(running: Running) -> None:
     res = run_cli("gc", "--clickhouse", f"chdb://{ch}", "--dry-run")
     assert_one_line(res, f"metricflow gc: chDB dir {ch} is in use by pid {running.pid}; stop "
                          "that process, then run gc again (gc needs the chDB dir to itself)")
+
+
+def test_run_demo_help_runs_nothing() -> None:
+    demo = str(ROOT / "examples" / "run_demo.py")
+    res = subprocess.run([sys.executable, demo, "--help"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("usage: run_demo.py [-h] [--data-dir DATA_DIR]"), res.stdout
+    assert "server up" not in res.stdout and res.stderr == ""
+    res = subprocess.run([sys.executable, demo, "--bogus"], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 2 and "unrecognized arguments: --bogus" in res.stderr
+    assert "server up" not in res.stdout
+
+
+def test_run_demo_data_dir_flag(running: Running) -> None:
+    """--data-dir is the dir the demo uses (here: one a server holds, so it stops at once)."""
+    env = {k: v for k, v in os.environ.items() if k != "METRICFLOW_DATA_DIR"}
+    res = subprocess.run([sys.executable, str(ROOT / "examples" / "run_demo.py"),
+                          "--data-dir", str(running.data_dir)],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert_one_line(res, f"make demo: data dir {running.data_dir} is in use by pid "
+                         f"{running.pid} (a running metricflow server?); stop it, or run the "
+                         "demo on another dir: METRICFLOW_DATA_DIR=/tmp/metricflow-demo "
+                         "make demo")
