@@ -9,6 +9,8 @@ scopes cap all of it.
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig, Permission, Principal
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
+from metricflow.store.metadata._types import DEFAULT_EXPERIMENT_ID
 from metricflow.store.metadata._validate import check_experiment_id
 
 RunExperiments = Callable[[list[str]], dict[str, str]]
@@ -80,9 +83,15 @@ class Authorizer:
     """Permission decisions over an AuthStore (grants) and the data plane (run owners)."""
 
     def __init__(self, store: AuthStore, config: AuthConfig,
-                 run_experiments: RunExperiments) -> None:
+                 run_experiments: RunExperiments, *, run_wait_s: float = 0.0) -> None:
+        """Args:
+            run_experiments: the data plane's run owners, as they are right now.
+            run_wait_s: how long a run the data plane does not show is looked up again
+                (every 0.25 s) before it counts as missing: on the Kafka write path a run
+                created a moment ago (on another node) may not be in ClickHouse yet.
+        """
         self.store, self.config = store, config
-        self._run_experiments = run_experiments
+        self.run_wait_s = run_wait_s
         self.lookup_now: RunExperiments = run_experiments
         """Run owners without waiting for the data plane to catch up (existence checks)."""
         self.runs = _RunCache()
@@ -96,6 +105,10 @@ class Authorizer:
     # ------------------------------------------------------------ runs
     def experiments_of_runs(self, run_ids: Iterable[str]) -> dict[str, str]:
         """Experiment of each known run (cached; misses are fetched in one call)."""
+        return self._owners(run_ids)[0]
+
+    def _owners(self, run_ids: Iterable[str]) -> tuple[dict[str, str], set[str]]:
+        """`experiments_of_runs`, and the run ids it had to look up in the data plane."""
         out: dict[str, str] = {}
         missing: list[str] = []
         for r in run_ids:
@@ -108,6 +121,19 @@ class Authorizer:
             for r, exp in self._run_experiments(missing).items():
                 self.runs.put(r, exp)
                 out[r] = exp
+        return out, set(missing)
+
+    def _run_experiments(self, run_ids: list[str], looked_up: bool = False
+                         ) -> dict[str, str]:
+        """Run owners, asking again for up to `run_wait_s` while some are not shown.
+
+        `looked_up`: the caller already made the first lookup, and it showed nothing.
+        """
+        deadline = time.monotonic() + self.run_wait_s
+        out = {} if looked_up else self.lookup_now(run_ids)
+        while len(out) < len(set(run_ids)) and time.monotonic() < deadline:
+            time.sleep(0.25)  # in a worker thread (the Guard authorizes off the loop)
+            out.update(self.lookup_now([r for r in run_ids if r not in out]))
         return out
 
     def remember_run(self, run_id: str, experiment_id: str) -> None:
@@ -147,11 +173,12 @@ class Authorizer:
                     f"the credential's scopes ({','.join(p.scopes)}) do not allow "
                     f"{n.level.name} operations", field="scopes")
         run_ids = [n.ident for n in needs if n.kind == "run"]
-        owners = self.experiments_of_runs(run_ids) if run_ids and not p.admin else {}
+        owners, fetched = self._owners(run_ids) if run_ids and not p.admin else ({}, set())
         for n in needs:
-            self._check_one(p, n, owners)
+            self._check_one(p, n, owners, fetched)
 
-    def _check_one(self, p: Principal, n: Need, owners: dict[str, str]) -> None:
+    def _check_one(self, p: Principal, n: Need, owners: dict[str, str],
+                   fetched: set[str]) -> None:
         if n.kind == "any" or p.admin:
             return
         if n.kind == "admin":  # ident, when set, says why (e.g. what a non-admin must send)
@@ -191,10 +218,19 @@ class Authorizer:
             return
         else:  # an unknown kind is a policy bug: fail closed
             raise PermissionDenied(f"no permission rule for {n.kind!r}")
+        # A hidden object and a missing one also cost the same (re-review item 2): each
+        # refusal makes one grant query and, for a run, one data-plane lookup (with the
+        # wait for a lagging writer), wherever the run's owner came from.
         if exp is None:
+            self.experiment_level(p, DEFAULT_EXPERIMENT_ID)  # the grant query of a hidden one
             raise absent(n)
         have = self.experiment_level(p, exp)
         if have < Permission.READ:
+            if n.kind == "run":
+                # Make the lookups a missing run makes (the first one is done if the
+                # owner was not cached), for an id that names no run (a fresh random
+                # one), and drop the answer.
+                self._run_experiments([uuid.uuid4().hex], looked_up=n.ident in fetched)
             raise absent(n)
         self._enough(p, n, have, what)
 

@@ -7,7 +7,6 @@ the search-scoped query core and metadata view, and the registry actor hooks.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,18 +92,10 @@ def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any,
         infos = metric_store.get_run_infos(run_ids)
         return {r: i.experiment_id for r, i in infos.items()}
 
-    def run_experiments(run_ids: list[str]) -> dict[str, str]:
-        out = lookup(run_ids)
-        deadline = time.monotonic() + run_wait_s
-        while metric_store is not None and len(out) < len(set(run_ids)) \
-                and time.monotonic() < deadline:
-            time.sleep(0.25)  # in a worker thread (Guard runs authorization off the loop)
-            out.update(lookup([r for r in run_ids if r not in out]))
-        return out
-
-    authz = Authorizer(store, config, run_experiments) if store is not None else None
+    authz = (Authorizer(store, config, lookup,
+                        run_wait_s=run_wait_s if metric_store is not None else 0.0)
+             if store is not None else None)
     if authz is not None:
-        authz.lookup_now = lookup
         authz.sees_all_runs = metric_store is not None
     if config.enabled and store is not None and not store.list_users():
         log.warning("auth is on but no users exist; create one with "
