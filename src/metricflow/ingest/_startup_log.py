@@ -1,11 +1,12 @@
-"""Quiet aiokafka's expected errors while a consumer first joins its group.
+"""Quiet aiokafka's consumer-group logging: expected errors at start, INFO chatter always.
 
 A broker answers GroupCoordinatorNotAvailable until the group coordinator is
 loaded (on a fresh broker: until __consumer_offsets exists), and aiokafka logs
 each retry at ERROR. At a normal writer start that is two ERROR lines about
 nothing. StartupLogFilter turns them into one INFO line while the writer joins,
 for at most `grace_s`: a coordinator that stays unavailable longer is a real
-failure, and from then on every such line shows as aiokafka logs it.
+failure, and from then on every such line shows as aiokafka logs it. DemoteInfo
+turns aiokafka's per-rebalance INFO lines into DEBUG.
 """
 
 from __future__ import annotations
@@ -49,4 +50,42 @@ class StartupLogFilter(logging.Filter):
             self._logger = None
 
 
-__all__ = ["COORDINATOR_LOGGER", "StartupLogFilter"]
+CONSUMER_LOGGERS = (COORDINATOR_LOGGER, "aiokafka.consumer.subscription_state",
+                    "aiokafka.consumer.consumer")
+"""aiokafka's consumer-group loggers: about ten INFO lines per rebalance, one of them
+the whole partition list (over 1,000 characters on a 64-partition topic)."""
+
+
+class DemoteInfo(logging.Filter):
+    """aiokafka's consumer-group INFO lines become DEBUG; WARNING and ERROR pass as they are.
+
+    The writer logs one line of its own per rebalance instead (partitions assigned).
+    A logger set to DEBUG still shows the demoted lines, labelled DEBUG.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loggers: list[logging.Logger] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+    def install(self, names: tuple[str, ...] = CONSUMER_LOGGERS) -> DemoteInfo:
+        for name in names:
+            logger = logging.getLogger(name)
+            logger.addFilter(self)
+            self._loggers.append(logger)
+        return self
+
+    def remove(self) -> None:
+        for logger in self._loggers:
+            logger.removeFilter(self)
+        self._loggers = []
+
+
+__all__ = ["CONSUMER_LOGGERS", "COORDINATOR_LOGGER", "DemoteInfo", "StartupLogFilter"]

@@ -44,7 +44,7 @@ from metricflow.ingest import _kafka_metrics as km
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
 from metricflow.ingest._kafka_config import WriterConfig
-from metricflow.ingest._startup_log import StartupLogFilter
+from metricflow.ingest._startup_log import DemoteInfo, StartupLogFilter
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
 from metricflow.store._applier import LogApplier
 from metricflow.store._arrow import InsertTables, build_insert
@@ -104,6 +104,7 @@ class KafkaWriter:
         self._poll_task: asyncio.Task[None] | None = None
         self._session_tuned = False  # only the insert thread touches it
         self._startup_log = StartupLogFilter(grace_s=0.0)  # replaced by start()
+        self._quiet_log = DemoteInfo()
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -130,6 +131,7 @@ class KafkaWriter:
             heartbeat_interval_ms=max(100, cfg.session_timeout_ms // 4),
             max_poll_interval_ms=600_000, isolation_level="read_uncommitted",
         )
+        self._quiet_log.install()  # on_assigned logs one line per rebalance instead
         self._consumer.subscribe([cfg.topic.topic], listener=_Listener(self))
         self._startup_log = StartupLogFilter(note=log).install()  # until the first assignment
         await self._consumer.start()
@@ -177,7 +179,8 @@ class KafkaWriter:
             if self._lag_monitor is not None:
                 await self._lag_monitor.stop()
             if self._consumer is not None:
-                await self._consumer.stop()
+                await self._consumer.stop()  # its LeaveGroup line is demoted too
+            self._quiet_log.remove()
             self._executor.shutdown(wait=not hung)
             self._builder.shutdown(wait=not hung)
 
@@ -476,7 +479,9 @@ class KafkaWriter:
     async def on_assigned(self, assigned: set[Any]) -> None:
         km.REBALANCES.labels(event="assigned").inc()
         self._startup_log.done()
-        log.info("assigned %d partitions", len(assigned))
+        # One line per rebalance (aiokafka's own INFO lines are DEBUG, see DemoteInfo).
+        log.info("group %s: assigned %d partitions of %s", self.config.group_id,
+                 len(assigned), self.config.topic.topic)
 
 
 def _listener_base() -> type:
