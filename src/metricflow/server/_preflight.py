@@ -106,6 +106,8 @@ def check_command(args: Any) -> None:
     if command in _ROLES and _uses_kafka(args):
         check_kafka(args.kafka)
     host = getattr(args, "host", None) or "127.0.0.1"
+    if any(isinstance(getattr(args, a, None), int) for a in ("grpc_port", "http_port")):
+        check_host(host)
     for attr, flag, label in (("grpc_port", "--grpc-port", "gRPC"),
                               ("http_port", "--http-port", "HTTP")):
         port = getattr(args, attr, None)
@@ -235,6 +237,18 @@ def check_kafka(bootstrap: str) -> None:
                        "or pass --kafka HOST:PORT (env METRICFLOW_KAFKA_BOOTSTRAP)")
 
 
+def check_host(host: str) -> None:
+    """`host` (--host) is an address of this machine that a server can bind."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind(addr)
+    except OSError as e:
+        why = e.strerror or str(e)
+        raise StartupError(f"cannot bind to --host {host} ({why}); pass an address of this "
+                           "machine (127.0.0.1, or 0.0.0.0 for every interface)") from None
+
+
 def port_taken(host: str, port: int) -> bool:
     """Whether another socket listens on host:port (a bind would fail)."""
     try:
@@ -260,6 +274,6 @@ def port_error(label: str, host: str, port: int, flag: str) -> StartupError:
                         f"it or pass {flag} (0 picks a free port)")
 
 
-__all__ = ["StartupError", "check_clickhouse", "check_command", "check_kafka",
+__all__ = ["StartupError", "check_clickhouse", "check_command", "check_host", "check_kafka",
            "check_metadata", "chdb_owner", "chdb_path", "port_error", "port_taken", "redact",
            "unreachable"]

@@ -278,3 +278,14 @@ def test_run_demo_data_dir_flag(running: Running) -> None:
                          f"{running.pid} (a running metricflow server?); stop it, or run the "
                          "demo on another dir: METRICFLOW_DATA_DIR=/tmp/metricflow-demo "
                          "make demo")
+
+
+@pytest.mark.parametrize("role", [["server", "--data-dir", "data"],
+                                  ["registry", "--metadata", "sqlite:///m.db"]],
+                         ids=["server", "registry"])
+def test_a_host_that_is_not_this_machine(tmp_path: Path, role: list[str]) -> None:
+    args = [a.replace("sqlite:///", f"sqlite:///{tmp_path}/") for a in role]
+    res = run_in(tmp_path, *args, "--host", "192.0.2.1")  # TEST-NET-1: never local
+    assert_one_line(res, f"metricflow {role[0]}: cannot bind to --host 192.0.2.1 (Cannot "
+                         "assign requested address); pass an address of this machine "
+                         "(127.0.0.1, or 0.0.0.0 for every interface)")
