@@ -21,6 +21,7 @@ import optuna
 import pytest
 
 from metricflow.integrations.optuna import MetricflowCallback, study_run_id_for
+from metricflow.integrations.optuna._study_run import safe_key
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.timeout(180)
@@ -61,7 +62,7 @@ def _check_trials(client, exp: str, study: optuna.Study, names: list[str]) -> di
         run = kids[t.number]
         assert run.info.status == status[t.state.name], t.number
         assert run.tags["optuna.state"] == t.state.name
-        assert run.params == {k: str(v) for k, v in t.params.items()}
+        assert run.params == {safe_key(k): str(v) for k, v in t.params.items()}
         if t.state == optuna.trial.TrialState.COMPLETE:
             assert {n: run.metrics[n].last_value for n in names} == dict(zip(names, t.values))
         else:
@@ -226,7 +227,9 @@ def test_a_pickled_callback_logs_to_the_same_study_run(client, uri) -> None:
     exp = client.get_or_create_experiment("optuna-pickled")
     study = optuna.create_study(study_name="pickled")
     with MetricflowCallback(uri, experiment_name="optuna-pickled") as mfc:
-        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2, callbacks=[mfc])
+        study.optimize(lambda t: t.suggest_float("x", 0, 1)
+                       + (t.suggest_categorical("act(fn)", [None]) is None),
+                       n_trials=2, callbacks=[mfc])
         first = mfc.study_run_id(study)
     # what joblib or dask do with a callback they hand to a worker
     with pickle.loads(pickle.dumps(mfc)) as copy:
@@ -234,6 +237,7 @@ def test_a_pickled_callback_logs_to_the_same_study_run(client, uri) -> None:
         assert copy.study_run_id(study) == first
     got = _check_trials(client, exp, study, ["value"])
     assert got["parent"].run_id == first and len(got["kids"]) == 4
+    assert [got["kids"][n].params["act_fn_"] for n in (0, 1)] == ["None", "None"]
 
 
 def test_a_deleted_study_run_is_restored_when_its_study_goes_on(client, uri) -> None:
