@@ -67,7 +67,8 @@ QUERY_ELSEWHERE = ("the query API (/api/v1 search, history, downsample, tail; th
 """Where a port without the query API sends its callers."""
 
 # What only a port with the query API serves: a 404 for these names the query role.
-_QUERY_PREFIXES = ("/api/2.0/mlflow", "/api/v1", "/docs", "/openapi.json")
+_QUERY_PREFIXES = ("/api/2.0/mlflow", "/api/2.0/mlflow-artifacts", "/api/3.0/mlflow",
+                   "/api/v1", "/docs", "/openapi.json")
 
 
 def _serves_query(paths: list[str]) -> bool:

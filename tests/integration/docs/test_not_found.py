@@ -84,6 +84,9 @@ def test_registry_role(roles: dict[str, Role]) -> None:
     assert error(httpx.post(base + "/api/v1/runs/search", json={})) == (
         f"/api/v1/runs/search is not served by the registry role's HTTP port; "
         f"{QUERY_ELSEWHERE}")
+    for path in ("/api/2.0/mlflow-artifacts/artifacts/x", "/api/3.0/mlflow/traces/x"):
+        assert error(httpx.get(base + path)) == (
+            f"{path} is not served by the registry role's HTTP port; {QUERY_ELSEWHERE}")
     assert error(httpx.get(base + "/nope")) == (
         "no endpoint GET /nope on the registry role's HTTP port; `/` lists what this port "
         "serves")
