@@ -77,7 +77,8 @@ def check_command(args: Any) -> None:
     command = getattr(args, "command", "")
     data_dir = getattr(args, "data_dir", None)
     dsn = getattr(args, "clickhouse", None) or ""
-    if data_dir and command in ("server", "gc"):
+    if data_dir and (command in ("server", "gc")
+                     or command == "admin" and not getattr(args, "metadata", None)):
         _check_dir(os.path.abspath(data_dir), "data dir", "pass --data-dir DIR (created "
                    "if missing)")
     if command in ("server", "gc") and not dsn and data_dir:

@@ -289,3 +289,14 @@ def test_a_host_that_is_not_this_machine(tmp_path: Path, role: list[str]) -> Non
     assert_one_line(res, f"metricflow {role[0]}: cannot bind to --host 192.0.2.1 (Cannot "
                          "assign requested address); pass an address of this machine "
                          "(127.0.0.1, or 0.0.0.0 for every interface)")
+
+
+@pytest.mark.parametrize("command", [["admin", "--data-dir", "{f}", "user", "list"],
+                                     ["gc", "--data-dir", "{f}", "--dry-run"]],
+                         ids=["admin", "gc"])
+def test_data_dir_is_a_file_for_admin_and_gc(tmp_path: Path, command: list[str]) -> None:
+    f = tmp_path / "afile"
+    f.write_text("")
+    res = run_cli(*[a.format(f=f) for a in command])
+    assert_one_line(res, f"metricflow {command[0]}: data dir {f} is a file, not a directory; "
+                         "pass --data-dir DIR (created if missing)")
