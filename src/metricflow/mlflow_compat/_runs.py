@@ -259,8 +259,7 @@ class RunRoutes:
         await self.log_batch(_run_id(a), metrics, a.kv_list("params"), a.kv_list("tags"))
         run_name = dict[str, str](a.kv_list("tags")).get(RUN_NAME_TAG)
         if run_name:
-            await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=_run_id(a),
-                                                                 run_name=run_name))
+            await self._update_run(pb.UpdateRunRequest(run_id=_run_id(a), run_name=run_name))
         await self._link_model_metrics(_run_id(a), metrics)
         return {}
 
@@ -268,8 +267,7 @@ class RunRoutes:
         run_id, key = _run_id(a), a.required("key")
         await self.log_batch(run_id, [], [], [(key, string_arg(a, "value"))])
         if key == RUN_NAME_TAG and a.text("value"):
-            await self.c.tracking.update_run(pb.UpdateRunRequest(run_id=run_id,
-                                                                 run_name=a.text("value")))
+            await self._update_run(pb.UpdateRunRequest(run_id=run_id, run_name=a.text("value")))
         return {}
 
     async def delete_tag(self, a: Args) -> dict[str, Any]:
