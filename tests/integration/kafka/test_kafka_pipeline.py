@@ -138,7 +138,9 @@ def test_a_writer_joining_the_group_mid_stream_loses_no_point(pipeline: Pipeline
     ingest = pipeline.ingest()
     c = pipeline.client(ingest.uri)
     plan = Plan(runs=4, steps=3000, keys=5)  # 60k points, logged over about 12 s
-    pipeline.create_runs(c, plan)
+    # One run per partition, so whichever partitions the join moves carry points (random
+    # run ids left both of a writer's partitions empty in about 1 of 8 runs).
+    plan.run_ids = runs_covering_partitions(c, 4)
     logger = threading.Thread(target=log_plan, args=(c, plan, 25, 0.1))
     logger.start()
     wait_for(lambda: first.stats()["points_written"] > 0, 60, "the first writer's inserts")
@@ -173,6 +175,20 @@ def test_a_writer_joining_the_group_mid_stream_loses_no_point(pipeline: Pipeline
             missing = np.flatnonzero(np.isnan(seen))
             assert missing.size == 0, f"run {r} m{k}: steps {missing[:10]} in no store"
             np.testing.assert_array_equal(seen, want[:, k])
+
+
+def runs_covering_partitions(client: mf.Client, partitions: int) -> list[str]:
+    """Create runs until each partition holds one (the ingest node keys by run id, and
+    Kafka's default partitioner picks murmur2(key) mod partitions); one run id per partition."""
+    from aiokafka.partitioner import murmur2
+
+    by_partition: dict[int, str] = {}
+    for i in range(200):
+        run_id = client.create_run("0", run_name=f"r{i}").run_id
+        by_partition.setdefault((murmur2(run_id.encode()) & 0x7FFFFFFF) % partitions, run_id)
+        if len(by_partition) == partitions:
+            return [by_partition[p] for p in range(partitions)]
+    raise AssertionError(f"200 runs did not cover {partitions} partitions")
 
 
 def test_broker_restart_while_clients_log_loses_nothing(tmp_path: Path,
