@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
 
 import httpx
 import psutil
