@@ -165,14 +165,23 @@ class Client(ReadsMixin):
     # ------------------------------------------------------------------- runs
     def create_run(self, experiment_id: str = "0", run_name: str | None = None,
                    tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
-                   start_time: int | None = None, user_id: str | None = None) -> Run:
-        """Create a RUNNING run and return it."""
+                   start_time: int | None = None, user_id: str | None = None,
+                   run_id: str | None = None) -> Run:
+        """Create a RUNNING run and return it.
+
+        Args:
+            run_id: a client-chosen id (32 lowercase hex characters), for callers that
+                derive one id in several processes. An id that exists is AlreadyExists
+                with auth on; with auth off the create is applied again (docs/security.md).
+        """
         tags = dict(tags or {})
         check_tags(tags)
+        if run_id is not None:
+            check_run_id(run_id)
         req = pb.CreateRunRequest(
             experiment_id=str(experiment_id), run_name=run_name or "", user_id=user_id or "",
             start_time=start_time or 0, parent_run_id=parent_run_id or "",
-            tags=[pb.Tag(key=k, value=str(v)) for k, v in tags.items()])
+            tags=[pb.Tag(key=k, value=str(v)) for k, v in tags.items()], run_id=run_id or "")
         resp = self._call("/metricflow.ingest.v1.IngestService/CreateRun", req,
                           pb.CreateRunResponse)
         return run_from_pb(qpb.Run(info=resp.run, tags=dict(tags)))

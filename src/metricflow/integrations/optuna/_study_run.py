@@ -18,7 +18,6 @@ second because some RDB backends (MySQL DATETIME) drop the microseconds.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import re
@@ -90,18 +89,7 @@ def find_or_create(client: Client, run_id: str, experiment_id: str, run_name: st
 def _create_with_id(client: Client, run_id: str, experiment_id: str, run_name: str,
                     tags: Mapping[str, str]) -> None:
     try:
-        if "run_id" in inspect.signature(client.create_run).parameters:
-            client.create_run(experiment_id, run_name=run_name, tags=tags,
-                              run_id=run_id)  # type: ignore[call-arg]  # newer clients
-            return
-        # Client.create_run takes no run id yet; the wire request does (CreateRunRequest.run_id).
-        from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb  # noqa: PLC0415
-
-        req = pb.CreateRunRequest(experiment_id=str(experiment_id), run_name=run_name,
-                                  run_id=run_id,
-                                  tags=[pb.Tag(key=k, value=v) for k, v in tags.items()])
-        client._call("/metricflow.ingest.v1.IngestService/CreateRun", req,
-                     pb.CreateRunResponse)
+        client.create_run(experiment_id, run_name=run_name, tags=tags, run_id=run_id)
     except AlreadyExists:
         pass  # another process created it first: the same run, which is the point
 
