@@ -26,7 +26,7 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
-from metricflow.errors import MetricflowError
+from metricflow.errors import error_from_code
 from metricflow.store._applier import run_info_from_pb
 from metricflow.store._types import RunInfo
 
@@ -93,9 +93,9 @@ class UpstreamRuns:
             if e.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
                 return None
             err = ge.from_rpc_error(e)
-            raise MetricflowError(
-                f"run {run_id!r} could not be looked up through the query upstream "
-                f"{self.uri}: {err.message}", code=err.code, field="run_id",
+            raise error_from_code(
+                err.code.value, f"run {run_id!r} could not be looked up through the query "
+                f"upstream {self.uri}: {err.message}", field="run_id",
                 received=run_id) from None
 
     def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
