@@ -48,8 +48,11 @@ class NoRunLookup:
     """Run lookups for an ingest node without ClickHouse access: every run is unknown.
 
     Ingest then runs with strict_runs=False; the writer still rejects params and
-    tags of missing or deleted runs when it applies them.
+    tags of missing or deleted runs when it applies them. Lifecycle calls, parents
+    and stored params are read through --query-upstream when given (UpstreamRuns).
     """
+
+    sees_all_runs = False
 
     def get_run_infos(self, run_ids: Any) -> dict[str, Any]:
         return {}
@@ -302,7 +305,16 @@ def _ingest(args: argparse.Namespace) -> int:
                                          request_timeout_ms=args.produce_timeout_ms))
         await sink.start()
         store: Any = data_plane if data_plane is not None else NoRunLookup()
-        servicer = ingest_service.IngestServicer(sink, store, metadata, strict_runs=False)
+        upstream = None
+        if data_plane is None and args.query_upstream:
+            from metricflow.ingest._upstream_runs import UpstreamRuns  # noqa: PLC0415
+            from metricflow.server._forward import Upstream  # noqa: PLC0415
+
+            upstream = UpstreamRuns.from_upstream(
+                Upstream.parse(args.query_upstream, args.upstream_ca))
+        servicer = ingest_service.IngestServicer(sink, store, metadata, strict_runs=False,
+                                                 upstream=upstream,
+                                                 run_wait_s=sec.run_wait_s)
         control, _router = _control_plane(auth, metadata)
 
         def register(s: Any) -> None:
@@ -313,6 +325,8 @@ def _ingest(args: argparse.Namespace) -> int:
             await sink.close()
             metadata.close()
             store.close()
+            if upstream is not None:
+                upstream.close()
 
         from metricflow.server._forward import INGEST, REGISTRY  # noqa: PLC0415
 
@@ -398,7 +412,8 @@ async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, v
     await sink.start()
     # Kafka mode: a run created a moment ago may not be in ClickHouse yet (strict_runs off);
     # the writer still rejects params and tags of missing or deleted runs.
-    tracking = TrackingCore(sink, store, metadata, strict_runs=False)
+    tracking = TrackingCore(sink, store, metadata, strict_runs=False,
+                            run_wait_s=args.security.run_wait_s)
     backend = MlflowBackend(store=store, metadata=metadata, metadata_view=view,
                             artifacts=artifacts, tracking=tracking, query=core, auth=auth,
                             artifact_root=root)
@@ -608,7 +623,8 @@ def add_security_args(p: argparse.ArgumentParser, run_wait: bool = True) -> None
                    help="PEM CA: gRPC and HTTPS clients must present a certificate it signed")
     if run_wait:
         p.add_argument("--auth-run-wait-s", type=float, default=5.0,
-                       help="how long authorization waits for a run not yet in ClickHouse")
+                       help="how long authorization, run lifecycle calls and a child's "
+                            "parent wait for a run not yet in ClickHouse")
     p.add_argument("--cert-admin-user", action="append", default=None, metavar="USER",
                    help="with --tls-client-ca: a client certificate naming USER carries the "
                         "admin scope (repeatable; otherwise certificates never do)")
