@@ -468,7 +468,6 @@ def _writer(args: argparse.Namespace) -> int:
         writer = KafkaWriter(store, WriterConfig(
             topic=_topic(args), group_id=args.group, max_rows=args.max_rows,
             max_bytes=args.max_mb * 2**20, linger_ms=args.linger_ms))
-        await writer.start()
 
         def stats(reset: bool) -> dict[str, Any]:
             out = {"points_written": writer.points_written,
@@ -492,6 +491,9 @@ def _writer(args: argparse.Namespace) -> int:
             parts = await _query_front(args, store, metadata, ready=lambda: writer.ready,
                                        stats=stats)
             close_front = parts.shutdown
+        # Join the consumer group last: a writer whose config fails above never takes
+        # partitions from the healthy writers (two rebalances for nothing).
+        await writer.start()
 
         async def shutdown() -> None:
             await writer.stop()
