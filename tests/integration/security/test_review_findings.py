@@ -84,10 +84,9 @@ def test_malformed_protobuf_from_anonymous_callers_is_unauthenticated(secured, c
     wrong = {m: c for m, c in got.items()
              if m not in health and c != grpc.StatusCode.UNAUTHENTICATED}
     assert not wrong
-    # The probes need no credentials; a malformed probe is still just a bad argument (the
-    # embedded server serves no health service: UNIMPLEMENTED, never UNKNOWN).
-    assert {got[m] for m in health} <= {grpc.StatusCode.INVALID_ARGUMENT,
-                                        grpc.StatusCode.UNIMPLEMENTED}
+    # The probes need no credentials; a malformed probe is still just a bad argument
+    # (the embedded server serves the health service too, since e2bce5f).
+    assert {got[m] for m in health} == {grpc.StatusCode.INVALID_ARGUMENT}
     assert not [r for r in server_log.records if r.exc_info], "no traceback per request"
     noisy = [r.getMessage() for r in server_log.records if r.levelno >= logging.WARNING]
     assert sum(len(m) for m in noisy) < 40 * len(got), noisy  # was ~740 bytes per request
