@@ -8,6 +8,7 @@ printed commands against a real server, so they cannot go stale.
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 SEARCH_BODY = ('{"filter": "metrics.final_accuracy > 0.5", '
                '"order_by": ["metrics.final_accuracy DESC"], "max_results": 5}')
@@ -37,11 +38,21 @@ def commands(data_dir: str, grpc_port: int = 50051, http_port: int = 5000,
     ]
 
 
-def text(data_dir: str) -> str:
+def venv_tool(root: Path, name: str = "metricflow") -> str:
+    """The checkout's venv tool, relative when run from the checkout (as `make demo`
+    does), else absolute, so the printed commands work from where they were printed."""
+    tool = root / ".venv" / "bin" / name
+    try:
+        return str(tool.relative_to(Path.cwd()))
+    except ValueError:
+        return str(tool)
+
+
+def text(data_dir: str, metricflow: str = ".venv/bin/metricflow") -> str:
     """The lines `make demo` prints last."""
     lines = ["", "Look at what was logged: start the server again, then query it from a "
                  "second terminal:"]
-    for cmd, what in commands(data_dir):
+    for cmd, what in commands(data_dir, metricflow=metricflow):
         lines += [f"  # {what}", f"  {cmd}"]
     lines.append("  # API docs in a browser: http://127.0.0.1:5000/docs; the MLflow client "
                  "works too: MLFLOW_TRACKING_URI=http://127.0.0.1:5000 (docs/mlflow.md)")

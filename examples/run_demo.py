@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         srv.stop()
         print(f"server stopped; demo took {time.perf_counter() - t0:.1f}s")
     if rc == 0:
-        from demo_next_steps import text  # noqa: PLC0415 - examples/, next to this file
+        from demo_next_steps import text, venv_tool  # noqa: PLC0415 - examples/, next to this file
 
-        print(text(data_dir))
+        print(text(data_dir, venv_tool(ROOT)))
     return rc
 
 

@@ -52,8 +52,11 @@ def index_document(paths: list[str], facts: dict[str, Any]) -> dict[str, Any]:
     """
     http = {name: {"path": prefix, "what": what} for name, prefix, what in HTTP_APIS
             if any(p == prefix or p.startswith(prefix + "/") for p in paths)}
-    grpc: dict[str, Any] = {"port": facts.get("grpc_port"),
-                            "tracking_uri": "grpc://HOST:PORT (METRICFLOW_TRACKING_URI)"}
+    grpc: dict[str, Any] = {"port": facts.get("grpc_port")}
+    if facts.get("serves", True) or facts.get("forwards"):
+        # A port that serves or forwards no client service (a writer without
+        # --serve-query) is no tracking URI, so it does not offer itself as one.
+        grpc["tracking_uri"] = "grpc://HOST:PORT (METRICFLOW_TRACKING_URI)"
     for key in ("serves", "forwards"):
         if key in facts:
             grpc[key] = facts[key]

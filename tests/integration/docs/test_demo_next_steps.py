@@ -44,3 +44,15 @@ def test_printed_commands_show_the_logged_runs(tmp_path: Path) -> None:
         assert all(len(row[0]) == 32 for row in rows), out
     finally:
         scenario.stop()
+
+
+def test_printed_commands_work_from_where_the_demo_ran(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Run from the checkout (make demo), the venv path is relative; from anywhere else it
+    # is absolute (a relative `.venv/bin/metricflow` printed in /tmp was not found: rc 127).
+    monkeypatch.chdir(ROOT)
+    assert demo_next_steps.venv_tool(ROOT) == ".venv/bin/metricflow"
+    monkeypatch.chdir(tmp_path)
+    tool = demo_next_steps.venv_tool(ROOT)
+    assert tool == str(ROOT / ".venv" / "bin" / "metricflow") and Path(tool).exists()
+    assert f"{tool} server --data-dir" in demo_next_steps.text(str(tmp_path), tool)

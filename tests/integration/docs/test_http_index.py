@@ -31,3 +31,15 @@ def test_index_says_what_is_served_where(embedded_server) -> None:  # type: igno
     schema = httpx.get(base + "/openapi.json").json()
     assert "/api/v1/runs/search" in schema["paths"]
     assert "/api/v1/experiments/get" in schema["paths"]
+
+
+def test_a_port_without_client_services_offers_no_tracking_uri() -> None:
+    from metricflow.server._index import index_document
+
+    writer = index_document(["/health"], {"role": "writer", "grpc_port": 1, "serves": [],
+                                          "forwards": []})
+    assert "tracking_uri" not in writer["grpc"] and writer["grpc"]["serves"] == []
+    ingest = index_document(["/health"], {"role": "ingest", "grpc_port": 2,
+                                          "serves": ["IngestService"], "forwards": []})
+    assert "tracking_uri" in ingest["grpc"]
+    assert "tracking_uri" in index_document([], {"role": "server", "grpc_port": 3})["grpc"]
