@@ -35,6 +35,7 @@ from metricflow.devservices._common import (
     LOOPBACK,
     DevServiceError,
     ManagedService,
+    _pid_alive,
     free_port,
     make_workdir,
     random_suffix,
@@ -59,16 +60,6 @@ def ip_binary() -> str:
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise DevServiceError("iproute2 `ip` is required for network-partition tests")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def sweep_stale_namespaces() -> list[str]:
