@@ -39,16 +39,16 @@ def load_mlflow(db_uri: str, artifact_root: str, experiment: str, n: int,
     ORM tables: runs, tags (mlflow.runName, team), params, metrics and
     latest_metrics, as SqlAlchemyStore.create_run + log_batch write them.
     """
-    from mlflow.entities import LifecycleStage, RunStatus, SourceType  # noqa: PLC0415
-    from mlflow.store.tracking.dbmodels.models import (  # noqa: PLC0415
+    from mlflow.entities import LifecycleStage, RunStatus, SourceType
+    from mlflow.store.tracking.dbmodels.models import (
         SqlLatestMetric,
         SqlMetric,
         SqlParam,
         SqlRun,
         SqlTag,
     )
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: PLC0415
-    from sqlalchemy import insert  # noqa: PLC0415
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from sqlalchemy import insert
 
     store = SqlAlchemyStore(db_uri, artifact_root)
     exp_id = store.create_experiment(experiment)
@@ -91,16 +91,16 @@ def load_metricflow(data_dir: str, experiment: str, n: int, chunk: int = 5000) -
     build, applied by LogApplier (the embedded writer's applier), and the metric
     points through the same Arrow insert.
     """
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
-    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb  # noqa: PLC0415
-    from metricflow._wire import DecodedMetrics  # noqa: PLC0415
-    from metricflow.query._core import ensure_query_schema  # noqa: PLC0415
-    from metricflow.server._config import ServerConfig  # noqa: PLC0415
-    from metricflow.store._applier import LogApplier, run_info_to_pb  # noqa: PLC0415
-    from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
-    from metricflow.store._types import RunInfo  # noqa: PLC0415
-    from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
+    from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+    from metricflow._wire import DecodedMetrics
+    from metricflow.query._core import ensure_query_schema
+    from metricflow.server._config import ServerConfig
+    from metricflow.store._applier import LogApplier, run_info_to_pb
+    from metricflow.store._metric_store import MetricStore
+    from metricflow.store._types import RunInfo
+    from metricflow.store.metadata import open_metadata_store
 
     os.makedirs(data_dir, exist_ok=True)
     cfg = ServerConfig(data_dir=data_dir, grpc_port=0, http_port=0)
@@ -151,8 +151,8 @@ def load_metricflow(data_dir: str, experiment: str, n: int, chunk: int = 5000) -
 def load_metricflow_in_child(data_dir: str, experiment: str, n: int,
                              chunk: int = 5000) -> tuple[str, float]:
     """load_metricflow in a spawned process; (experiment id, seconds)."""
-    import multiprocessing as mp  # noqa: PLC0415
-    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
     t = time.perf_counter()
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:

@@ -83,7 +83,7 @@ def start_mlflow(workers: int | None = None, timeout_s: float = 180.0,
            "--backend-store-uri", db_uri, "--default-artifact-root", artifact_root]
     if workers:
         cmd += ["--workers", str(workers)]
-    log = open(os.path.join(work, "server.log"), "w")  # noqa: SIM115 - lives with the process
+    log = open(os.path.join(work, "server.log"), "w")  # lives with the process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             # The job runner (7 Huey consumers for GenAI jobs) is off: it
                             # is not part of tracking, and its start-up imports took ~20 s
@@ -115,7 +115,7 @@ class MlflowSide:
     name = "mlflow"
 
     def __init__(self, uri: str) -> None:
-        from mlflow.tracking import MlflowClient  # noqa: PLC0415
+        from mlflow.tracking import MlflowClient
 
         self.uri = uri
         self.c = MlflowClient(tracking_uri=uri)
@@ -124,7 +124,7 @@ class MlflowSide:
         return str(self.c.create_experiment(name))
 
     def load_run(self, exp: str, i: int) -> None:
-        from mlflow.entities import Metric, Param, RunTag  # noqa: PLC0415
+        from mlflow.entities import Metric, Param, RunTag
 
         run = self.c.create_run(exp, run_name=f"search-{i}")
         now = int(time.time() * 1000)
@@ -140,7 +140,7 @@ class MlflowSide:
         return [r.data.metrics.get("s0") for r in runs]
 
     def log_history(self, exp: str, n: int) -> str:
-        from mlflow.entities import Metric  # noqa: PLC0415
+        from mlflow.entities import Metric
 
         run_id = self.c.create_run(exp, run_name="history").info.run_id
         for lo in range(0, n, MLFLOW_BATCH):
@@ -159,7 +159,7 @@ class MetricflowSide:
     name = "metricflow"
 
     def __init__(self, uri: str) -> None:
-        import metricflow as mf  # noqa: PLC0415
+        import metricflow as mf
 
         self.uri = uri
         self.c = mf.Client(uri, linger_ms=5)
@@ -210,7 +210,7 @@ def ingest_worker(system: str, uri: str, exp: str, worker: int, keys: int, secon
     try:
         fn = _ingest_mlflow if system == "mlflow" else _ingest_metricflow
         q.put(fn(uri, exp, worker, keys, seconds, lambda: _ready(q, go, start_v)))
-    except Exception as e:  # noqa: BLE001 - the parent reports it
+    except Exception as e:  # the parent reports it
         q.put((0, 0.0, f"{type(e).__name__}: {e}"))
 
 
@@ -224,8 +224,8 @@ def _ready(q: Any, go: Any, start_v: Any) -> float:
 
 def _ingest_mlflow(uri: str, exp: str, worker: int, keys: int, seconds: float,
                    wait_start: Any) -> tuple[int, float, str]:
-    from mlflow.entities import Metric  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
 
     c = MlflowClient(tracking_uri=uri)
     run_id = c.create_run(exp, run_name=f"ingest-{worker}").info.run_id
@@ -251,7 +251,7 @@ def _ingest_mlflow(uri: str, exp: str, worker: int, keys: int, seconds: float,
 
 def _ingest_metricflow(uri: str, exp: str, worker: int, keys: int, seconds: float,
                        wait_start: Any) -> tuple[int, float, str]:
-    import metricflow as mf  # noqa: PLC0415
+    import metricflow as mf
 
     # 8 MiB bounds one run's drained batch below the server's 1,000,000-point batch
     # limit: with the default 64 MiB a single busy run can drain ~5M points into one

@@ -59,7 +59,7 @@ def start_server(data_dir: str | None = None, extra_args: list[str] | None = Non
     cmd = [sys.executable, "-m", "metricflow.server.cli", "server", "--data-dir", data_dir,
            "--grpc-port", "0", "--http-port", "0", *(extra_args or [])]
     # stderr goes to an unnamed temp file: a server that fails to start says why there.
-    err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - the process inherits it
+    err = tempfile.TemporaryFile(mode="w+")  # the process inherits it
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
     deadline = time.monotonic() + timeout_s
     assert proc.stdout is not None

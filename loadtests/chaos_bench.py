@@ -121,7 +121,7 @@ class Monitor:
             try:
                 count = self.reads.count_points(self.run_ids)[0]
                 self.samples.append((time.monotonic(), count))  # taken after the read
-            except Exception:  # noqa: BLE001 - store or writer down: no sample
+            except Exception:  # store or writer down: no sample
                 pass
             self._stop.wait(self.interval)
 

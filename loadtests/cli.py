@@ -35,7 +35,7 @@ def add_parsers(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from loadtests.loadtest import RunOptions, load_scenario, run_loadtest, scaled  # noqa: PLC0415
+    from loadtests.loadtest import RunOptions, load_scenario, run_loadtest, scaled
 
     scenario = load_scenario(args.scenario, args.set)
     if args.time_scale != 1.0:
@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_summary(r: dict[str, Any], out: Path) -> None:
-    from rich.console import Console  # noqa: PLC0415
+    from rich.console import Console
 
     con = Console(stderr=True)
     v, t, a, q = r["verification"], r["throughput"], r["ack_latency_ms"], r["queryable_lag_ms"]

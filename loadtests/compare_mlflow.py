@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="mlflow server --workers (default: MLflow's own default)")
     args = ap.parse_args(argv)
 
-    import mlflow  # noqa: PLC0415
+    import mlflow
 
-    from loadtests._server import start_server  # noqa: PLC0415
+    from loadtests._server import start_server
 
     t_all = time.perf_counter()
     load_start = [round(x, 2) for x in os.getloadavg()]
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     ml_dir = tempfile.mkdtemp(prefix="mlflow-bench-")
     loaded: dict[str, tuple[str, float]] = {}
     if args.search_load == "bulk":
-        from loadtests._bulk_load import load_metricflow_in_child, load_mlflow  # noqa: PLC0415
+        from loadtests._bulk_load import load_metricflow_in_child, load_mlflow
 
         _say(f"bulk-loading {args.runs:,} search runs into each store (untimed)")
         t = time.perf_counter()

@@ -29,7 +29,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from metricflow.ingest._kafka_config import WriterConfig  # noqa: E402 - after the path
+from metricflow.ingest._kafka_config import WriterConfig  # after the path
 
 
 def _worker(uri: str, parent_run_id: str, experiment_id: str, idx: int, keys: int,

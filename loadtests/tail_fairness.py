@@ -51,7 +51,7 @@ def _tail(http: str, run_id: str, poll_ms: int, stop: threading.Event,
                 lines[i] += 1
                 if stop.is_set():
                     return
-    except Exception:  # noqa: BLE001 - refused (over a limit) or closed at the end
+    except Exception:  # refused (over a limit) or closed at the end
         lines[i] = -1
 
 

@@ -37,8 +37,8 @@ class LiveView:
 
     def __enter__(self) -> LiveView:
         if self.rich:
-            from rich.console import Console  # noqa: PLC0415
-            from rich.live import Live  # noqa: PLC0415
+            from rich.console import Console
+            from rich.live import Live
 
             self._live = Live(console=Console(stderr=True), auto_refresh=False, transient=False)
             self._live.__enter__()
@@ -67,7 +67,7 @@ class LiveView:
             ("errors", str(row["errors_total"])),
         ]
         if self._live is not None:
-            from rich.table import Table  # noqa: PLC0415
+            from rich.table import Table
 
             t = Table(title=f"metricflow loadtest: {self.s.name}", show_header=False)
             for k, v in fields:

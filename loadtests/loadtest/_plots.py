@@ -20,10 +20,10 @@ def _phase_bands(ax: Any, series: dict[str, list[Any]]) -> None:
 
 def write_plots(report: dict[str, Any], out: Path) -> list[str]:
     """throughput.png, latency.png, lag.png, queries.png, server.png; returns the names."""
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     s = report["timeseries"]
     t = s["t_s"]

@@ -173,7 +173,7 @@ def write_report(report: dict[str, Any], col: Collector, out: Path, plots: bool 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if plots:
-        from loadtests.loadtest._plots import write_plots  # noqa: PLC0415 - matplotlib is slow
+        from loadtests.loadtest._plots import write_plots  # matplotlib is slow
 
         report["plots"] = write_plots(report, out)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")

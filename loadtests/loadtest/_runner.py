@@ -53,13 +53,13 @@ class RunOptions:
 
 def run_loadtest(scenario: Scenario, opts: RunOptions) -> dict[str, Any]:
     """Run one scenario end to end and write the report; returns the report dict."""
-    import metricflow as mf  # noqa: PLC0415
+    import metricflow as mf
 
     server = None
     target = opts.target
     urls = list(opts.metrics_urls)
     if target is None:
-        from loadtests._server import start_server  # noqa: PLC0415
+        from loadtests._server import start_server
 
         server = start_server(extra_args=list(opts.server_args))
         target = server.uri

@@ -200,7 +200,7 @@ def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scena
     path = Path(path)
     text = path.read_text()
     if path.suffix in (".yaml", ".yml"):
-        import yaml  # noqa: PLC0415 - optional
+        import yaml  # optional
 
         data = yaml.safe_load(text) or {}
     else:

@@ -51,7 +51,7 @@ class _Proc:
     """State of one load process, shared by its simulated workers and helper threads."""
 
     def __init__(self, a: ProcArgs, q: Any, stop: Any) -> None:
-        import metricflow as mf  # noqa: PLC0415 - spawned process
+        import metricflow as mf  # spawned process
 
         self.a, self.q, self.stop_evt = a, q, stop
         self.s: Scenario = scenario_from_dict(a.scenario)
@@ -106,7 +106,7 @@ class _Proc:
                     run.info.run_id,
                     params={f"p{i}": (gidx * 31 + r * 7 + i) % 10 for i in range(s.params)},
                     tags={f"t{i}": f"v{(gidx + i) % 5}" for i in range(s.tags)})
-        except Exception as e:  # noqa: BLE001 - counted by type, the test goes on
+        except Exception as e:  # counted by type, the test goes on
             self.error("create_run", e)
             return None
         rid = run.info.run_id
@@ -122,7 +122,7 @@ class _Proc:
         vals = ((base + step * 13) % 4096) / 64.0
         try:
             client.log_metrics(rid, dict(zip(self.keys, vals.tolist())), step)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.error("log_metrics", e)
             return
         with self.lock:
@@ -137,7 +137,7 @@ class _Proc:
         # which would make each simulated worker wait for every other one's points.
         try:
             client.update_run(rid, status="FINISHED", end_time=int(time.time() * 1000))
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.error("end_run", e)
         a = self.s.artifacts
         if a.every_n_runs and finished_runs % a.every_n_runs == 0:
@@ -151,7 +151,7 @@ class _Proc:
                 with self.lock:
                     self.art_n += 1
                     self.art_bytes += a.size_bytes
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self.error("log_artifact", e)
             finally:
                 os.unlink(path)
@@ -172,7 +172,7 @@ class _Proc:
         try:
             rid = self.client.create_run(self.a.experiment_id,
                                          run_name=f"loadtest-probe-{self.a.index}").info.run_id
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self.error("lag_probe", e)
             return
         with self.lock:
@@ -184,7 +184,7 @@ class _Proc:
             t0 = time.time()
             try:
                 self.client.log_metrics(rid, {MARKER_KEY: float(k)}, k)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self.error("lag_probe", e)
                 break
             with self.lock:
@@ -195,7 +195,7 @@ class _Proc:
             while time.time() - t0 < 60.0:
                 try:
                     seen = self.client.count_points([rid])[0] >= k
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     self.error("lag_probe", e)
                 if seen:
                     break
@@ -319,7 +319,7 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
     """
     try:
         p = _Proc(a, q, stop)
-    except Exception as e:  # noqa: BLE001 - reported to the controller
+    except Exception as e:  # reported to the controller
         q.put({"kind": "fatal", "proc": a.index, "error": error_key("startup", e)})
         return
     q.put({"kind": "ready", "proc": a.index})
@@ -333,7 +333,7 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
     prober.start()
     try:
         _drive(p)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         p.error("driver", e)
     p.stopping = True
     prober.join(70)
@@ -342,7 +342,7 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
     for c in p.clients:
         try:
             c.flush(timeout=p.s.verify_timeout_s)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             p.error("flush", e)
             flushed = False
     done.set()

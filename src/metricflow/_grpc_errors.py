@@ -39,7 +39,7 @@ def handles_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T
             await abort(context, e)
         except (grpc.aio.AbortError, grpc.RpcError):
             raise
-        except Exception as e:  # noqa: BLE001 - never crash the server on one request
+        except Exception as e:  # never crash the server on one request
             log.exception("unhandled error in %s", fn.__name__)
             await abort(context, MetricflowError(f"internal error: {type(e).__name__}"))
         raise AssertionError("unreachable")

@@ -18,7 +18,7 @@ class _FullFor:
     def __init__(self, refusals: int, hint: float = 0.02) -> None:
         self.refusals, self.hint, self.calls = refusals, hint, 0
 
-    async def write_metrics(self, decoded, raw, batch_id) -> None:  # noqa: ANN001
+    async def write_metrics(self, decoded, raw, batch_id) -> None:
         self.calls += 1
         if self.calls <= self.refusals:
             raise ResourceExhausted("full", retry_after_s=self.hint, field="pending_points")

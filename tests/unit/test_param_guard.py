@@ -15,12 +15,12 @@ class FakeStore:
         self.params: dict[str, dict[str, str]] = {}
         self.reads = 0
 
-    def get_params(self, run_ids):  # noqa: ANN001, ANN201 - MetricStore.get_params
+    def get_params(self, run_ids):  # MetricStore.get_params
         self.reads += 1
         return {r: dict(self.params.get(r, {})) for r in run_ids}
 
 
-def run(coro):  # noqa: ANN001, ANN201
+def run(coro):
     return asyncio.run(coro)
 
 

@@ -125,7 +125,7 @@ class ArtifactClient:
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Log a JSON-serializable object as JSON, or YAML when the name ends in .yaml/.yml."""
         if artifact_file.endswith((".yaml", ".yml")):
-            import yaml  # noqa: PLC0415 - optional
+            import yaml  # optional
 
             text = yaml.safe_dump(dictionary, sort_keys=False)
         else:
@@ -142,11 +142,11 @@ class ArtifactClient:
     def log_image(self, run_id: str, image: Any, artifact_file: str) -> None:
         """Log a PIL image or a numpy array (HxW, HxWx3, HxWx4; floats in [0, 1] or uint8)."""
         try:
-            from PIL import Image  # noqa: PLC0415 - optional
+            from PIL import Image  # optional
         except ImportError as e:
             raise InvalidArgument("log_image needs Pillow installed", field="image") from e
         if not isinstance(image, Image.Image):
-            import numpy as np  # noqa: PLC0415
+            import numpy as np
 
             arr = np.asarray(image)
             if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):

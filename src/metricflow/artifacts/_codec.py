@@ -52,13 +52,13 @@ class FileDigest:
 
 
 def _blake3() -> Any:
-    import blake3  # noqa: PLC0415 - optional dependency, loaded on first use
+    import blake3  # optional dependency, loaded on first use
 
     return blake3.blake3
 
 
 def _chunker() -> Any:
-    from pyfastcdc import FastCDC  # noqa: PLC0415
+    from pyfastcdc import FastCDC
 
     return FastCDC(AVG_CHUNK, min_size=MIN_CHUNK, max_size=MAX_CHUNK)
 
@@ -108,7 +108,7 @@ def iter_spans(path: str | os.PathLike[str], spans: tuple[ChunkSpan, ...]) -> It
 
 def encode_chunk(raw: bytes | memoryview) -> bytes:
     """Encode raw chunk bytes for storage: zstd when it saves space, raw otherwise."""
-    import zstandard  # noqa: PLC0415
+    import zstandard
 
     n = len(raw)
     if n >= 1024:
@@ -123,7 +123,7 @@ def encode_chunk(raw: bytes | memoryview) -> bytes:
 
 def decode_chunk(stored: bytes | memoryview, *, max_size: int = MAX_CHUNK) -> bytes:
     """Decode a stored chunk back to its raw bytes; raises InvalidArgument if malformed."""
-    import zstandard  # noqa: PLC0415
+    import zstandard
 
     mv = memoryview(stored)
     if len(mv) < HEADER_LEN or bytes(mv[:3]) != _MAGIC:

@@ -70,7 +70,7 @@ class Downloader:
         return out
 
     def _fetch_presigned(self, chunks: Sequence[ChunkRef], run_id: str) -> list[bytes]:
-        import requests  # noqa: PLC0415
+        import requests
 
         req = pb.PresignDownloadsRequest(hashes=[c.digest for c in chunks])
         urls = _rpc(self.stub.PresignDownloads, req,  # type: ignore[attr-defined]
@@ -144,7 +144,7 @@ class Downloader:
 
 
 def _verify_whole(fd: int, m: Manifest) -> None:
-    import blake3  # noqa: PLC0415
+    import blake3
 
     h = blake3.blake3()
     off = 0

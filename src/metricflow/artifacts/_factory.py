@@ -27,7 +27,7 @@ def open_blob_store(uri: str, **options: Any) -> BlobStore:
                                   received=uri)
         return LocalBlobStore(os.path.abspath(path), **options)
     if u.scheme == "s3":
-        from metricflow.artifacts._s3 import S3BlobStore, S3Config  # noqa: PLC0415
+        from metricflow.artifacts._s3 import S3BlobStore, S3Config
 
         if not u.netloc:
             raise InvalidArgument("s3 URIs need a bucket: s3://bucket/prefix", field="uri",

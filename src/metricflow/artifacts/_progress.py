@@ -24,7 +24,7 @@ class Progress:
             enabled = sys.stderr.isatty()
         if enabled:
             try:
-                from tqdm import tqdm  # noqa: PLC0415 - optional
+                from tqdm import tqdm  # optional
             except ImportError:
                 return
             self._bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True,

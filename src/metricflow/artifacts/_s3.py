@@ -38,8 +38,8 @@ class S3BlobStore:
         self.config = config
         self._prefix = config.prefix.strip("/") + "/" if config.prefix.strip("/") else ""
         if client is None:
-            import boto3  # noqa: PLC0415 - optional server dependency
-            from botocore.config import Config  # noqa: PLC0415
+            import boto3  # optional server dependency
+            from botocore.config import Config
 
             session = boto3.session.Session()
             client = session.client(
@@ -64,14 +64,14 @@ class S3BlobStore:
         """See BlobStore.put. Large objects use multipart; if_absent uses If-None-Match.
 
         Every S3 PUT is durable once acknowledged; `durable` changes nothing here."""
-        from botocore.exceptions import ClientError  # noqa: PLC0415
+        from botocore.exceptions import ClientError
 
         try:
             if if_absent:
                 self._s3.put_object(Bucket=self.config.bucket, Key=self._k(key), Body=data,
                                     IfNoneMatch="*")
             elif len(data) > self.config.multipart_threshold:
-                from boto3.s3.transfer import TransferConfig  # noqa: PLC0415
+                from boto3.s3.transfer import TransferConfig
 
                 self._s3.upload_fileobj(
                     io.BytesIO(data), self.config.bucket, self._k(key),
@@ -88,7 +88,7 @@ class S3BlobStore:
 
     def get(self, key: str) -> bytes:
         """See BlobStore.get."""
-        from botocore.exceptions import ClientError  # noqa: PLC0415
+        from botocore.exceptions import ClientError
 
         try:
             r = self._s3.get_object(Bucket=self.config.bucket, Key=self._k(key))
@@ -100,7 +100,7 @@ class S3BlobStore:
 
     def stat(self, key: str) -> BlobInfo | None:
         """See BlobStore.stat (a HEAD request)."""
-        from botocore.exceptions import ClientError  # noqa: PLC0415
+        from botocore.exceptions import ClientError
 
         try:
             r = self._s3.head_object(Bucket=self.config.bucket, Key=self._k(key))

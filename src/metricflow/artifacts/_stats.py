@@ -73,7 +73,7 @@ class DedupCollector:
 
     def collect(self) -> Iterator[Any]:
         """Yield one gauge per figure of dedup_metrics."""
-        from prometheus_client.core import GaugeMetricFamily  # noqa: PLC0415
+        from prometheus_client.core import GaugeMetricFamily
 
         with self._lock:
             if self._cache is None or time.monotonic() - self._cache[0] > self._min:

@@ -109,7 +109,7 @@ class Uploader:
                     return
                 try:
                     data = encode_chunk(read(s.offset, s.length))
-                except BaseException as e:  # noqa: BLE001 - end the stream cleanly, re-raise later
+                except BaseException as e:  # end the stream cleanly, re-raise later
                     errors.append(e)
                     return
                 mv = memoryview(data)
@@ -123,7 +123,7 @@ class Uploader:
         def run(i: int) -> None:
             try:
                 _rpc(self.stub.UploadChunks, parts(i), metadata=md)  # type: ignore[attr-defined]
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller
+            except BaseException as e:  # re-raised in the caller
                 errors.append(e)
 
         threads = [threading.Thread(target=run, args=(i,), daemon=True)
@@ -138,12 +138,12 @@ class Uploader:
 
     def _send_direct(self, spans: Sequence[ChunkSpan], read: Reader, bar: Progress,
                      md: tuple[tuple[str, str], ...]) -> int:
-        import requests  # noqa: PLC0415 - only needed for presigned transfers
+        import requests  # only needed for presigned transfers
 
         upload_id = uuid.uuid4().hex
         sent = 0
         session = requests.Session()
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+        from concurrent.futures import ThreadPoolExecutor
 
         def put(arg: tuple[ChunkSpan, str]) -> int:
             s, url = arg

@@ -20,13 +20,13 @@ from metricflow import _env
 def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
-    except Exception:  # noqa: BLE001
+    except Exception:
         return "cli:unknown"
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
-    from metricflow.auth._store import AuthStore  # noqa: PLC0415
-    from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
+    from metricflow.auth._store import AuthStore
+    from metricflow.store.metadata import open_metadata_store
 
     uri = args.metadata or f"sqlite:///{os.path.abspath(args.data_dir)}/metadata.db"
     if uri.startswith("sqlite:///"):
@@ -36,7 +36,7 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _out(obj: Any) -> None:
-    import dataclasses  # noqa: PLC0415
+    import dataclasses
 
     def conv(v: Any) -> Any:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
@@ -58,7 +58,7 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from metricflow.errors import MetricflowError  # noqa: PLC0415
+    from metricflow.errors import MetricflowError
 
     md, store = _open(args)
     a = _actor()

@@ -34,7 +34,7 @@ def os_user() -> str:
     """The OS user running this server ("unknown" where the system has no name for it)."""
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+    except Exception:  # no passwd entry in some containers
         return "unknown"
 
 

@@ -134,7 +134,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                                           decode=None if scoped_by_metadata else decode)
         except MetricflowError as e:
             await ge.abort(context, e)
-        except Exception as e:  # noqa: BLE001 - a guard failure must not crash the server
+        except Exception as e:  # a guard failure must not crash the server
             log.exception("authorization of %s failed", method)
             await ge.abort(context, MetricflowError(f"internal error: {type(e).__name__}"))
         return None
@@ -185,7 +185,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return p, request
         except MetricflowError as e:
             await ge.abort(context, e)
-        except Exception as e:  # noqa: BLE001 - a guard failure must not crash the server
+        except Exception as e:  # a guard failure must not crash the server
             log.exception("authorization of %s failed", method)
             await ge.abort(context, MetricflowError(f"internal error: {type(e).__name__}"))
         raise AssertionError("unreachable")

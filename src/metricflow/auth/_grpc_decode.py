@@ -66,7 +66,7 @@ class Decoder:
             return raw  # a raw-bytes method (ingest Write): its handler parses it
         try:
             return self.deserializer(raw)
-        except Exception as e:  # noqa: BLE001 - DecodeError and friends: any parse failure
+        except Exception as e:  # DecodeError and friends: any parse failure
             self.malformed.note(self.method, peer, f"{type(e).__name__}: {e}")
             raise MalformedRequest(
                 f"the request is not a valid {self.type_name} (malformed protobuf, "

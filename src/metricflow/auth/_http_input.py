@@ -46,7 +46,7 @@ def nested_deeper_than(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     marks = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     if len(marks) <= limit:
         return False
-    import numpy as np  # noqa: PLC0415 - only for bodies with many brackets
+    import numpy as np  # only for bodies with many brackets
 
     b = np.frombuffer(marks, dtype=np.uint8)
     step = np.where((b == ord("[")) | (b == ord("{")), 1, -1)
@@ -118,9 +118,9 @@ def validation_message(errors: list[dict[str, Any]]) -> tuple[str, str]:
 
 def install_handlers(app: Any) -> None:
     """Make `app` answer RequestValidationError with 400 INVALID_PARAMETER_VALUE."""
-    from fastapi import Request  # noqa: PLC0415 - server extra
-    from fastapi.exceptions import RequestValidationError  # noqa: PLC0415
-    from fastapi.responses import JSONResponse  # noqa: PLC0415
+    from fastapi import Request  # server extra
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
 
     async def invalid_request(request: Request, exc: Exception) -> Any:
         errors = exc.errors() if isinstance(exc, RequestValidationError) else []

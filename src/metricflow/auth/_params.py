@@ -89,8 +89,8 @@ class RouteSpec:
 
 def route_spec(route: Any) -> RouteSpec:
     """The parameter places of an APIRoute, as FastAPI's request handler uses them."""
-    from fastapi._compat import field_annotation_is_sequence  # noqa: PLC0415
-    from fastapi.dependencies.utils import _get_flat_body_params  # noqa: PLC0415
+    from fastapi._compat import field_annotation_is_sequence
+    from fastapi.dependencies.utils import _get_flat_body_params
 
     paths: list[Any] = []
     queries: list[Any] = []

@@ -31,7 +31,7 @@ _MODEL_PATH = re.compile(r"^[^/]+/models/(?P<id>m-[0-9a-f]{32})/artifacts(?:/.*)
 
 
 def _str(r: Any, name: str) -> str:
-    from metricflow.auth._policy import _str as s  # noqa: PLC0415 - see the note above
+    from metricflow.auth._policy import _str as s  # see the note above
 
     return s(r, name)
 
@@ -42,19 +42,19 @@ def _run_of(r: Any) -> str:
 
 def run_any(level: Permission) -> Any:
     """One run, named `run_id` or (older MLflow clients) `run_uuid`."""
-    from metricflow.auth._policy import Rule  # noqa: PLC0415
+    from metricflow.auth._policy import Rule
 
     return Rule(lambda a, r: [Need("run", _run_of(r), level)])
 
 
 def _logged_model(level: Permission) -> Any:
-    from metricflow.auth._policy import Rule  # noqa: PLC0415
+    from metricflow.auth._policy import Rule
 
     return Rule(lambda a, r: [Need("logged_model", _str(r, "model_id"), level)])
 
 
 def _proxy_path(level: Permission, field: str) -> Any:
-    from metricflow.auth._policy import Rule  # noqa: PLC0415
+    from metricflow.auth._policy import Rule
 
     def resolve(a: Authorizer, r: Any) -> list[Need]:
         p = _str(r, field).strip("/")
@@ -70,14 +70,14 @@ def _proxy_path(level: Permission, field: str) -> Any:
 
 
 def _runs_bulk(a: Authorizer, r: Any) -> list[Need]:
-    from metricflow.auth._policy import _list  # noqa: PLC0415
+    from metricflow.auth._policy import _list
 
     ids = _list(r, "run_ids")
     return [Need("run", i, R) for i in ids] if ids else [Need("admin", "", M)]
 
 
 def _experiments_listed(a: Authorizer, r: Any) -> list[Need]:
-    from metricflow.auth._policy import _list  # noqa: PLC0415
+    from metricflow.auth._policy import _list
 
     ids = _list(r, "experiment_ids")
     return [Need("experiment", i, R) for i in ids] if ids else [Need("admin", "", M)]
@@ -93,7 +93,7 @@ def _create_logged_model(a: Authorizer, r: Any) -> list[Need]:
 def mlflow_rules() -> dict[tuple[str, str], Any]:
     """Every MLflow route (all prefixes) -> its rule; unknown MLflow paths answer 404 to
     any authenticated reader (the `{rest:path}` fallback)."""
-    from metricflow.auth._policy import (  # noqa: PLC0415
+    from metricflow.auth._policy import (
         Rule,
         _create_version,
         _exp_by_name,

@@ -150,5 +150,5 @@ class ScopedMetadataStore:
             return
         try:
             cur[1].grant_creator(cur[0], kind, ident)
-        except Exception:  # noqa: BLE001 - the object exists; an admin can grant by hand
+        except Exception:  # the object exists; an admin can grant by hand
             log.exception("could not grant MANAGE on %s %s to its creator", kind, ident)

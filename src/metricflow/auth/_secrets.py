@@ -54,7 +54,7 @@ def _password_hasher() -> Any:
     global _hasher
     if _hasher is None:
         try:
-            from argon2 import PasswordHasher  # noqa: PLC0415 - optional dependency
+            from argon2 import PasswordHasher  # optional dependency
         except ImportError as e:  # pragma: no cover - depends on the install
             raise InvalidArgument("passwords need argon2-cffi (pip install argon2-cffi)",
                                   field="password") from e
@@ -80,5 +80,5 @@ def verify_password(stored: str | None, password: str) -> bool:
         stored = _DUMMY_HASH
     try:
         return bool(ph.verify(stored, password)) and real
-    except Exception:  # noqa: BLE001 - VerifyMismatchError, InvalidHashError, ...
+    except Exception:  # VerifyMismatchError, InvalidHashError, ...
         return False

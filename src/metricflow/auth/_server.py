@@ -34,14 +34,14 @@ class ServerAuth:
 
     def interceptors(self) -> list[Any]:
         """gRPC server interceptors (always installed: limits apply with auth off too)."""
-        from metricflow.auth._grpc import AuthInterceptor  # noqa: PLC0415
+        from metricflow.auth._grpc import AuthInterceptor
 
         return [AuthInterceptor(self.guard)]
 
     def query_core(self, metric_store: Any, metadata: Any) -> Any:
         """A QueryCore whose searches only see the caller's readable experiments."""
-        from metricflow.auth._scoped import ScopedQueryCore  # noqa: PLC0415
-        from metricflow.query._core import QueryCore  # noqa: PLC0415
+        from metricflow.auth._scoped import ScopedQueryCore
+        from metricflow.query._core import QueryCore
 
         cls = ScopedQueryCore if self.enabled else QueryCore
         return cls(metric_store, metadata)
@@ -50,7 +50,7 @@ class ServerAuth:
         """The metadata store as request handlers should see it (filtered searches)."""
         if not self.enabled:
             return metadata
-        from metricflow.auth._scoped import ScopedMetadataStore  # noqa: PLC0415
+        from metricflow.auth._scoped import ScopedMetadataStore
 
         return ScopedMetadataStore(metadata)
 
@@ -60,8 +60,8 @@ class ServerAuth:
 
     def secure_http(self, app: Any) -> Any:
         """Wrap a FastAPI app: the guard dependency on every route, plus the admin API."""
-        from metricflow.auth._admin_api import admin_router  # noqa: PLC0415
-        from metricflow.auth._http import secure_app  # noqa: PLC0415
+        from metricflow.auth._admin_api import admin_router
+        from metricflow.auth._http import secure_app
 
         extra = []
         if self.store is not None:
@@ -105,8 +105,8 @@ def build_server_auth(config: AuthConfig, metadata: Any, metric_store: Any,
 
 def admin_store_flag(engine: Any) -> str:
     """The `metricflow admin` flag naming this control-plane store (password hidden)."""
-    import os  # noqa: PLC0415
-    import shlex  # noqa: PLC0415
+    import os
+    import shlex
 
     url = engine.url.render_as_string(hide_password=True)
     path = url.removeprefix("sqlite:///")

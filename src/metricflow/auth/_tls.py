@@ -39,7 +39,7 @@ class TlsConfig:
 
 def grpc_server_credentials(tls: TlsConfig) -> Any:
     """grpc.ServerCredentials for `tls` (client certificates required when a CA is set)."""
-    import grpc  # noqa: PLC0415
+    import grpc
 
     pair = (Path(tls.key_file).read_bytes(), Path(tls.cert_file).read_bytes())
     ca = Path(tls.client_ca_file).read_bytes() if tls.client_ca_file else None

@@ -295,8 +295,8 @@ class Client(ReadsMixin):
     def registry(self) -> Any:
         """Experiments and model registry calls (a RegistryClient on this channel)."""
         if self._registry is None:
-            from metricflow.auth._bearer import bearer_channel  # noqa: PLC0415
-            from metricflow.registry._client import RegistryClient  # noqa: PLC0415
+            from metricflow.auth._bearer import bearer_channel
+            from metricflow.registry._client import RegistryClient
 
             self._registry = RegistryClient(bearer_channel(self._channel, self._metadata))
         return self._registry
@@ -305,8 +305,8 @@ class Client(ReadsMixin):
     def artifacts(self) -> Any:
         """Artifact calls (an ArtifactClient on this channel)."""
         if self._artifacts is None:
-            from metricflow.artifacts import ArtifactClient  # noqa: PLC0415
-            from metricflow.auth._bearer import bearer_channel  # noqa: PLC0415
+            from metricflow.artifacts import ArtifactClient
+            from metricflow.auth._bearer import bearer_channel
 
             self._artifacts = ArtifactClient(bearer_channel(self._channel, self._metadata))
         return self._artifacts

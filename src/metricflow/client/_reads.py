@@ -170,7 +170,7 @@ class TailPoints(NamedTuple):
 def runs_to_dataframe(runs: list[Run]) -> Any:
     """One row per run: info columns, metrics.<key> (latest), params.<key>, tags.<key>."""
     try:
-        import pandas as pd  # noqa: PLC0415 - optional dependency
+        import pandas as pd  # optional dependency
     except ImportError as e:
         raise ImportError("search_runs_df needs pandas: pip install pandas") from e
     rows = []

@@ -215,7 +215,7 @@ class Sender:
         try:
             self._task = self._loop.create_task(self._main())
             self._loop.run_until_complete(self._task)
-        except BaseException as e:  # noqa: BLE001 - a dead sender must fail every later call
+        except BaseException as e:  # a dead sender must fail every later call
             if not (self._abandon and isinstance(e, asyncio.CancelledError)):
                 self._died(e)
         finally:
@@ -247,7 +247,7 @@ class Sender:
                 if self._abandon:
                     raise
                 err: BaseException = e  # grpc.aio raises it for calls cancelled under us
-            except Exception as e:  # noqa: BLE001 - no stream failure may end the sender
+            except Exception as e:  # no stream failure may end the sender
                 err = e
             if self._progress:
                 backoff = _BACKOFF_MIN_S
@@ -446,9 +446,9 @@ def _after_fork_in_child() -> None:
     # so its log calls would be accepted and never sent.
     for s in list(_SENDERS):
         if s.fatal is None:
-            s._state = FAILED  # noqa: SLF001 - this module's own object
+            s._state = FAILED  # this module's own object
             s.fatal = InvalidState(
-                f"this metricflow Client was created in process {s._pid} and cannot send "  # noqa: SLF001
+                f"this metricflow Client was created in process {s._pid} and cannot send "
                 "from a forked child; create a new Client in the child")
 
 

@@ -77,7 +77,7 @@ def _run_coroutine(coro: Coroutine[Any, Any, _T]) -> _T:
     def runner() -> None:
         try:
             box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
     thread = threading.Thread(target=runner, name="kafka-probe", daemon=True)

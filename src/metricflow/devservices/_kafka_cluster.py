@@ -249,7 +249,7 @@ class KafkaCluster(ManagedService):
             if ready():
                 return
             for i, node in enumerate(self.nodes):
-                proc = node._proc  # noqa: SLF001 - the cluster owns its nodes
+                proc = node._proc  # the cluster owns its nodes
                 if proc is not None and proc.poll() is not None:
                     raise DevServiceError(f"Kafka node {i + 1} exited with {proc.returncode} "
                                           f"while waiting for {what}.\n{tail(node.log_path)}")
@@ -365,7 +365,7 @@ class KafkaCluster(ManagedService):
         # A controlled shutdown waits for the quorum; with two nodes gone the last
         # would wait for a controller that never answers, so stop them all at once.
         for node in self.nodes:
-            proc = node._proc  # noqa: SLF001 - the cluster owns its nodes
+            proc = node._proc  # the cluster owns its nodes
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for node in self.nodes:

@@ -191,7 +191,7 @@ class PostgresServer(ManagedService):
             with self._connect() as conn:
                 conn.execute("SELECT 1")
             return True
-        except Exception:  # noqa: BLE001 - any failure means "not yet"
+        except Exception:  # any failure means "not yet"
             return False
 
     def start(self) -> PostgresServer:

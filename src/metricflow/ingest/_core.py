@@ -290,8 +290,8 @@ async def _check_may_edit(experiment_id: str) -> None:
     cur = current()
     if cur is None:
         return
-    from metricflow.auth._authz import Need  # noqa: PLC0415 - only with auth on
-    from metricflow.auth._types import Permission  # noqa: PLC0415
+    from metricflow.auth._authz import Need  # only with auth on
+    from metricflow.auth._types import Permission
 
     principal, authorizer = cur
     await asyncio.to_thread(authorizer.check, principal,
@@ -301,7 +301,7 @@ async def _check_may_edit(experiment_id: str) -> None:
 def _default_user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+    except Exception:  # no passwd entry in some containers
         return "unknown"
 
 

@@ -142,7 +142,7 @@ class DirectSink:
             t0 = time.perf_counter()
             try:
                 errors = self.applier.apply([b for b, _, _ in batches], [r for r, _ in records])
-            except Exception as e:  # noqa: BLE001 - every waiter must hear about it
+            except Exception as e:  # every waiter must hear about it
                 log.exception("group commit failed")
                 err = e if isinstance(e, MetricflowError) else Unavailable(
                     f"store insert failed: {e}")

@@ -41,8 +41,8 @@ def batch_id_header(batch_id: tuple[str, int]) -> bytes:
 
 async def ensure_topic(cfg: TopicConfig, timeout_s: float = 30.0) -> bool:
     """Create the topic if missing; return True if this call created it."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: PLC0415 - server extra
-    from aiokafka.errors import TopicAlreadyExistsError  # noqa: PLC0415
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # server extra
+    from aiokafka.errors import TopicAlreadyExistsError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap,
                                 request_timeout_ms=int(timeout_s * 1000))
@@ -96,11 +96,11 @@ class KafkaSink:
     def ready(self) -> bool:
         """True once the producer is connected and its sender is alive."""
         p = self._producer
-        return bool(self._started and p is not None and not p._closed  # noqa: SLF001
-                    and not p._sender.sender_task.done())  # noqa: SLF001
+        return bool(self._started and p is not None and not p._closed
+                    and not p._sender.sender_task.done())
 
     def _new_producer(self) -> Any:
-        from aiokafka import AIOKafkaProducer  # noqa: PLC0415 - server extra
+        from aiokafka import AIOKafkaProducer  # server extra
 
         c = self.config
         if c.compression == "lz4":
@@ -122,7 +122,7 @@ class KafkaSink:
                 self._producer = self._new_producer()
                 await self._producer.start()
                 break
-            except Exception as e:  # noqa: BLE001 - Kafka not up yet: wait for it
+            except Exception as e:  # Kafka not up yet: wait for it
                 if self._producer is not None:
                     await self._producer.stop()
                     self._producer = None
@@ -192,7 +192,7 @@ class KafkaSink:
             delivery = await producer.send(self.config.topic.topic, value=value,
                                            key=key.encode(), headers=headers)
             await delivery
-        except Exception as e:  # noqa: BLE001 - every failure goes back to the client
+        except Exception as e:  # every failure goes back to the client
             km.PRODUCER_ERRORS.labels(error=type(e).__name__).inc()
             log.warning("produce of a %s message failed: %s: %s", kind, type(e).__name__, e)
             if not fut.done():
@@ -233,14 +233,14 @@ class KafkaSink:
             p = self._producer
             if p is not failed or p is None:
                 return  # someone already replaced it
-            alive = not p._closed and not p._sender.sender_task.done()  # noqa: SLF001
+            alive = not p._closed and not p._sender.sender_task.done()
             if alive:
                 return
             km.PRODUCER_RESTARTS.inc()
             log.warning("kafka producer is dead; starting a new one")
             try:
                 await p.stop()
-            except Exception:  # noqa: BLE001 - it is being replaced
+            except Exception:  # it is being replaced
                 pass
             fresh = self._new_producer()
             await fresh.start()

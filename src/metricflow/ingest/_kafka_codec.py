@@ -23,7 +23,7 @@ _BUILDERS = ("aiokafka.record.default_records", "aiokafka.record._crecords.defau
 
 def use_lz4_level(level: int) -> None:
     """Make aiokafka compress lz4 record batches at `level` (1-16)."""
-    from aiokafka import codec  # noqa: PLC0415 - server extra
+    from aiokafka import codec  # server extra
 
     if not 1 <= level <= 16:
         raise ValueError(f"lz4 level must be in [1, 16], got {level}")

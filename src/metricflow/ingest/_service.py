@@ -78,7 +78,7 @@ class IngestServicer:
         try:
             try:
                 batch = pb.WriteBatch.FromString(raw)
-            except Exception:  # noqa: BLE001 - any decode failure is the client's
+            except Exception:  # any decode failure is the client's
                 m.REJECTED.labels(reason="malformed").inc()
                 raise InvalidArgument("WriteBatch could not be parsed as protobuf",
                                       field="WriteBatch", received=len(raw)) from None
@@ -96,7 +96,7 @@ class IngestServicer:
             await acks.put(pb.WriteAck(seq=seq, ok=False, error_code=e.code.value,
                                        error_message=e.message,
                                        retry_after_s=getattr(e, "retry_after_s", 0.0) or 0.0))
-        except Exception as e:  # noqa: BLE001 - one bad batch never breaks the stream
+        except Exception as e:  # one bad batch never breaks the stream
             log.exception("batch failed")
             await acks.put(pb.WriteAck(seq=seq, ok=False, error_code="INTERNAL_ERROR",
                                        error_message=f"internal error: {type(e).__name__}"))

@@ -119,7 +119,7 @@ class KafkaWriter:
 
     async def start(self) -> None:
         """Create the topic if missing, join the group and start consuming."""
-        from aiokafka import AIOKafkaConsumer  # noqa: PLC0415 - server extra
+        from aiokafka import AIOKafkaConsumer  # server extra
 
         cfg = self.config
         await ensure_topic(cfg.topic)
@@ -171,7 +171,7 @@ class KafkaWriter:
                 except TimeoutError:
                     hung = True
                     log.warning("final insert did not finish; the next owner replays it")
-                except Exception as e:  # noqa: BLE001 - the store is down: replayed later
+                except Exception as e:  # the store is down: replayed later
                     log.warning("final insert failed (%s: %s); the next owner replays it",
                                 type(e).__name__, e)
         finally:
@@ -355,7 +355,7 @@ class KafkaWriter:
             self._inserting = 0
 
     async def _insert_and_commit(self, prepared: _Prepared) -> None:
-        from aiokafka.structs import OffsetAndMetadata  # noqa: PLC0415
+        from aiokafka.structs import OffsetAndMetadata
 
         records, nbytes = prepared.records, prepared.nbytes
         self._build_ahead(len(records))
@@ -370,7 +370,7 @@ class KafkaWriter:
             try:
                 points = await loop.run_in_executor(self._executor, self._store, prepared)
                 break
-            except Exception as e:  # noqa: BLE001 - any store failure: back off, keep the data
+            except Exception as e:  # any store failure: back off, keep the data
                 km.INSERT_FAILURES.inc()
                 self._in_backoff = True
                 if self._revoking:
@@ -403,7 +403,7 @@ class KafkaWriter:
         self._take(len(records))
         self._group_bytes -= nbytes
         km.PENDING_BYTES.set(self._group_bytes)
-        from aiokafka.structs import TopicPartition  # noqa: PLC0415
+        from aiokafka.structs import TopicPartition
 
         commit = {TopicPartition(t, p): OffsetAndMetadata(o, "") for (t, p), o in offsets.items()}
         try:
@@ -411,7 +411,7 @@ class KafkaWriter:
             km.COMMITS.inc()
             if self._lag_monitor is not None:
                 self._lag_monitor.committed({tp: om.offset for tp, om in commit.items()})
-        except Exception as e:  # noqa: BLE001 - inserted but not committed: replayed, deduped
+        except Exception as e:  # inserted but not committed: replayed, deduped
             km.COMMIT_FAILURES.inc()
             log.warning("offset commit failed (%s); the batch will be replayed", e)
 
@@ -442,7 +442,7 @@ class KafkaWriter:
                     km.DECODE_ERRORS.labels(reason="unknown_kind").inc()
             except MetricflowError as e:
                 km.DECODE_ERRORS.labels(reason=e.code.value.lower()).inc()
-            except Exception:  # noqa: BLE001 - a malformed message must not stop the log
+            except Exception:  # a malformed message must not stop the log
                 km.DECODE_ERRORS.labels(reason="malformed").inc()
         return _Prepared(records, nbytes, build_insert(batches) if batches else None, recs,
                          len(batches), sum(b.n for b in batches))
@@ -485,7 +485,7 @@ class KafkaWriter:
 
 
 def _listener_base() -> type:
-    from aiokafka import ConsumerRebalanceListener  # noqa: PLC0415
+    from aiokafka import ConsumerRebalanceListener
 
     return ConsumerRebalanceListener  # type: ignore[no-any-return]
 

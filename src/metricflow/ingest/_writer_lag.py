@@ -86,7 +86,7 @@ class LagMonitor:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.measure()
-            except Exception as e:  # noqa: BLE001 - broker away: keep the last values
+            except Exception as e:  # broker away: keep the last values
                 log.debug("consumer lag measurement failed: %s", e)
 
     async def measure(self) -> None:

@@ -21,7 +21,7 @@ __all__ = ["live_logged_model_ids", "routers"]
 
 def live_logged_model_ids(blobs: Any) -> set[str]:
     """Logged-model ids whose artifacts artifact GC must keep (see `_documents.py`)."""
-    from metricflow.mlflow_compat._documents import (  # noqa: PLC0415
+    from metricflow.mlflow_compat._documents import (
         live_logged_model_ids as _live,
     )
 
@@ -30,7 +30,7 @@ def live_logged_model_ids(blobs: Any) -> set[str]:
 
 def routers(server: Any) -> Iterable[Any]:
     """FastAPI routers serving MLflow's REST API for one server's stores."""
-    from metricflow.mlflow_compat import (  # noqa: PLC0415 - server extras load lazily
+    from metricflow.mlflow_compat import (  # server extras load lazily
         _artifacts,
         _experiments,
         _logged_models,
@@ -38,8 +38,8 @@ def routers(server: Any) -> Iterable[Any]:
         _registry,
         _runs,
     )
-    from metricflow.mlflow_compat._context import Compat  # noqa: PLC0415
-    from metricflow.mlflow_compat._routing import API_PREFIXES, MlflowRoutes  # noqa: PLC0415
+    from metricflow.mlflow_compat._context import Compat
+    from metricflow.mlflow_compat._routing import API_PREFIXES, MlflowRoutes
 
     c = Compat(server)
     routes = MlflowRoutes()

@@ -109,7 +109,7 @@ class ArtifactRoutes:
         try:
             owner, rel = self.c.resolve_proxy_path(artifact_path)
             m = await self.c.call(self.store.get_manifest, owner, rel)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return error_response(e)
         return StreamingResponse(self._chunks(m), media_type=m.media_type,
                                  headers={"Content-Length": str(m.size)})
@@ -139,7 +139,7 @@ class ArtifactRoutes:
                 await self.c.call(self.store.put_file, owner, rel, tmp, media)
             finally:
                 os.unlink(tmp)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return error_response(e)
         return Response(status_code=200)
 
@@ -156,7 +156,7 @@ class ArtifactRoutes:
         try:
             owner, rel = self.c.resolve_proxy_path(artifact_path)
             await self.c.call(self._delete, owner, rel)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return error_response(e)
         return Response(status_code=200)
 
@@ -205,7 +205,7 @@ class ArtifactRoutes:
             key = f"{_MPU}{upload_id}/{part_number:05d}"
             await self.c.call(self.store.blobs.put, key, data)
             etag = hash_bytes(data).hex()[:32]
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return error_response(e)
         return Response(status_code=200, headers={"ETag": etag})
 

@@ -34,7 +34,7 @@ class Compat:
         self.tracking = server.tracking
         query = getattr(server, "query", None)
         if query is None:
-            from metricflow.query._core import QueryCore  # noqa: PLC0415
+            from metricflow.query._core import QueryCore
 
             query = QueryCore(self.store, self.metadata, ensure_schema=False)
         self.query = query  # the server's one QueryCore (scoped to the caller with auth on)
@@ -51,7 +51,7 @@ class Compat:
             return None
         try:
             doc = self.docs.get(self.docs.model_key(model_id))
-        except Exception:  # noqa: BLE001 - a malformed id is just "does not exist"
+        except Exception:  # a malformed id is just "does not exist"
             return None
         return str(doc["experiment_id"]) if doc and not doc.get("deleted") else None
 
@@ -59,7 +59,7 @@ class Compat:
     def created_run(info: Any) -> None:
         """Tell the authorizer who owns a run created by this request (it may not be in the
         data plane yet on the Kafka write path)."""
-        from metricflow.auth._context import current  # noqa: PLC0415
+        from metricflow.auth._context import current
 
         cur = current()
         if cur is not None and cur[1] is not None:

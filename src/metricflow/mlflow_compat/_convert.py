@@ -26,7 +26,7 @@ def view_type(value: Any) -> str:
         return "active"
     vt = VIEW_TYPES.get(str(value).upper())
     if vt is None:
-        from metricflow.errors import InvalidArgument  # noqa: PLC0415
+        from metricflow.errors import InvalidArgument
 
         raise InvalidArgument(f"Invalid view_type {value!r}: expected ACTIVE_ONLY, "
                               "DELETED_ONLY or ALL", field="view_type", received=str(value))
@@ -90,7 +90,7 @@ _NONFINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"',
 
 
 def _json_str(s: str) -> str:
-    import json  # noqa: PLC0415
+    import json
 
     return json.dumps(s)
 

@@ -217,7 +217,7 @@ class MlflowRoutes:
                 # and decided on that very object.
                 args = getattr(request.state, ARGS_STATE, None) or await Args.read(request)
                 out = await handler(args)
-            except Exception as e:  # noqa: BLE001 - every failure becomes an MLflow error body
+            except Exception as e:  # every failure becomes an MLflow error body
                 return error_response(e)
             return out if isinstance(out, Response) else json_response(out)
 

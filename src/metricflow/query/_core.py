@@ -41,7 +41,7 @@ def decode_token(token: str, field: str = "page_token") -> dict[str, Any]:
         if not isinstance(obj, dict):
             raise ValueError
         return obj
-    except Exception:  # noqa: BLE001 - any garbage token is the caller's
+    except Exception:  # any garbage token is the caller's
         raise InvalidArgument(f"{field} is not a token this server issued",
                               field=field, received=token[:80]) from None
 

@@ -192,7 +192,7 @@ def _decode(token: str) -> dict[str, Any]:
         if not isinstance(obj, dict) or not {"h", "p", "k"} <= obj.keys():
             raise ValueError
         return obj
-    except Exception:  # noqa: BLE001 - any garbage token is the caller's
+    except Exception:  # any garbage token is the caller's
         raise InvalidArgument("page_token is not a token this server issued",
                               field="page_token", received=token[:80]) from None
 

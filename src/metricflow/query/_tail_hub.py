@@ -333,7 +333,7 @@ class TailHub:
                 chunks = _split(list(tailer.poll(max_rows=rows)))
             except MetricflowError as e:
                 err = e
-            except Exception as e:  # noqa: BLE001 - one failed poll ends its streams only
+            except Exception as e:  # one failed poll ends its streams only
                 log.exception("live tail poll failed")
                 err = MetricflowError(f"live tail poll failed: {type(e).__name__}")
             cost = time.monotonic() - t0

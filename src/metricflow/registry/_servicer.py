@@ -57,7 +57,7 @@ class _Base:
             log.warning("a number out of range reached the store: %s", e)
             await abort_with(context, InvalidArgument(f"a number in the request is out of "
                                                       f"range: {e}"))
-        except Exception as e:  # noqa: BLE001 - one bad request must not kill the server
+        except Exception as e:  # one bad request must not kill the server
             log.exception("registry RPC failed")
             await abort_with(context, MetricflowError(f"internal error: {type(e).__name__}"))
         raise AssertionError("unreachable")

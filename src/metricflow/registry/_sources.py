@@ -153,9 +153,9 @@ def check_source_readable(source: str, model_id: str = "", run_id: str = "") -> 
     A no-op outside an authenticated request (auth off, internal calls): the caller
     is then the server's operator, who may read everything.
     """
-    from metricflow.auth._authz import Need  # noqa: PLC0415 - server side only
-    from metricflow.auth._context import current  # noqa: PLC0415
-    from metricflow.auth._types import Permission  # noqa: PLC0415
+    from metricflow.auth._authz import Need  # server side only
+    from metricflow.auth._context import current
+    from metricflow.auth._types import Permission
 
     cur = current()
     if cur is None or cur[1] is None or cur[0].admin:

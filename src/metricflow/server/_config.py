@@ -65,12 +65,12 @@ class SecurityConfig:
         if not 0 <= self.run_wait_s <= 120:
             raise InvalidArgument(f"run_wait_s must be in [0, 120], got {self.run_wait_s}",
                                   field="run_wait_s", limit=120, received=self.run_wait_s)
-        from metricflow.auth._tls import TlsConfig  # noqa: PLC0415 - validates the files
+        from metricflow.auth._tls import TlsConfig  # validates the files
         TlsConfig(self.tls_cert, self.tls_key, self.tls_client_ca)
 
     @property
     def tls(self) -> Any:
-        from metricflow.auth._tls import TlsConfig  # noqa: PLC0415
+        from metricflow.auth._tls import TlsConfig
 
         return TlsConfig(self.tls_cert, self.tls_key, self.tls_client_ca)
 
@@ -116,7 +116,7 @@ class ServerConfig:
             if not -1 <= port <= 65535:
                 raise InvalidArgument(f"{name} must be in [0, 65535], got {port}", field=name)
         object.__setattr__(self, "auth", resolve_auth(self.auth_mode, self.host, self.auth))
-        from metricflow.auth._tls import TlsConfig  # noqa: PLC0415 - validates the files
+        from metricflow.auth._tls import TlsConfig  # validates the files
         TlsConfig(self.tls_cert, self.tls_key, self.tls_client_ca)
         data_dir = os.path.abspath(self.data_dir)
         object.__setattr__(self, "data_dir", data_dir)

@@ -70,8 +70,8 @@ class EmbeddedServer:
         self._health = health.aio.HealthServicer()
 
     async def start(self) -> None:
-        from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
-        from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
+        from metricflow.artifacts import ArtifactStore, open_blob_store
+        from metricflow.store.metadata import open_metadata_store
 
         cfg = self.config
         os.makedirs(cfg.data_dir, exist_ok=True)
@@ -85,8 +85,8 @@ class EmbeddedServer:
         self.sink = DirectSink(self.store, cfg.sink)
         await self.sink.start()
         self.tracking = TrackingCore(self.sink, self.store, self.metadata)
-        from metricflow.auth._server import build_server_auth  # noqa: PLC0415
-        from metricflow.auth._tls import TlsConfig, grpc_server_credentials  # noqa: PLC0415
+        from metricflow.auth._server import build_server_auth
+        from metricflow.auth._tls import TlsConfig, grpc_server_credentials
 
         self.auth = build_server_auth(cfg.auth, self.metadata, self.store)
         # One QueryCore per process: gRPC, /api/v1 and the MLflow routes share it (and its
@@ -115,9 +115,9 @@ class EmbeddedServer:
 
     def _register_collectors(self) -> None:
         """Artifact dedup figures (logical vs stored bytes) on /metrics."""
-        from prometheus_client import REGISTRY  # noqa: PLC0415
+        from prometheus_client import REGISTRY
 
-        from metricflow.artifacts import DedupCollector  # noqa: PLC0415
+        from metricflow.artifacts import DedupCollector
 
         self._collector = DedupCollector(self.artifacts)
         try:
@@ -133,7 +133,7 @@ class EmbeddedServer:
         return bool(self.artifacts.list_artifacts(run_id, path))
 
     def _add_services(self, server: grpc.aio.Server, core: QueryCore) -> None:
-        from metricflow import artifacts, registry  # noqa: PLC0415
+        from metricflow import artifacts, registry
 
         assert self.sink is not None and self.store is not None and self.tracking is not None
         servicer = ingest_service.IngestServicer(self.sink, self.store, self.metadata)
@@ -149,12 +149,12 @@ class EmbeddedServer:
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
 
     async def _start_http(self, core: QueryCore) -> None:
-        import socket  # noqa: PLC0415
+        import socket
 
-        import uvicorn  # noqa: PLC0415
+        import uvicorn
 
-        from metricflow.registry import registry_router  # noqa: PLC0415
-        from metricflow.server._http import create_app  # noqa: PLC0415
+        from metricflow.registry import registry_router
+        from metricflow.server._http import create_app
 
         hooks = self.auth.actor_hooks()
         routers = [registry_router(self.metadata_view,
@@ -173,7 +173,7 @@ class EmbeddedServer:
             raise port_error("HTTP", self.config.host, self.config.http_port,
                              "--http-port") from e
         self.http_port = sock.getsockname()[1]
-        from metricflow.auth._tls import uvicorn_ssl_options  # noqa: PLC0415
+        from metricflow.auth._tls import uvicorn_ssl_options
 
         config = uvicorn.Config(app, log_level="warning", lifespan="off",
                                 **uvicorn_ssl_options(self.tls))
@@ -187,7 +187,7 @@ class EmbeddedServer:
     def _extra_routers(self) -> list[Any]:
         """HTTP routers of optional front ends (the MLflow REST API), when installed."""
         try:
-            from metricflow.mlflow_compat import routers  # noqa: PLC0415
+            from metricflow.mlflow_compat import routers
         except ModuleNotFoundError as e:
             if e.name != "metricflow.mlflow_compat":
                 raise
@@ -224,7 +224,7 @@ class EmbeddedServer:
         if self.store is not None:
             self.store.close()
         if self._collector is not None:
-            from prometheus_client import REGISTRY  # noqa: PLC0415
+            from prometheus_client import REGISTRY
 
             REGISTRY.unregister(self._collector)
             self._collector = None
@@ -246,12 +246,12 @@ class ServerThread:
         asyncio.set_event_loop(self._loop)
         try:
             self._loop.run_until_complete(self.server.start())
-        except BaseException as e:  # noqa: BLE001 - reported to start()
+        except BaseException as e:  # reported to start()
             self._error = e
             # Release what start() opened: chDB allows one data path per process.
             try:
                 self._loop.run_until_complete(self.server.stop(0))
-            except Exception:  # noqa: BLE001 - the start error is the one to report
+            except Exception:  # the start error is the one to report
                 log.exception("cleanup after a failed start")
             self._started.set()
             return

@@ -167,7 +167,7 @@ class ForwardInterceptor(grpc.aio.ServerInterceptor):
         """One channel per upstream (query and artifacts usually share one)."""
         ch = self._channels.get(up.uri)
         if ch is None:
-            from metricflow.server._embedded import grpc_options  # noqa: PLC0415
+            from metricflow.server._embedded import grpc_options
 
             if up.tls:
                 creds = grpc.ssl_channel_credentials(up.root_certificates)

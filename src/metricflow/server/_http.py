@@ -197,10 +197,10 @@ def create_app(core: Any, extra_routers: list[Any] | None = None,
     Args:
         index: facts `/` reports (role, grpc_port, ...); see `index_document`.
     """
-    from fastapi import FastAPI  # noqa: PLC0415 - server extra
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+    from fastapi import FastAPI  # server extra
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from metricflow.server._index import add_index_and_docs  # noqa: PLC0415
+    from metricflow.server._index import add_index_and_docs
 
     # The docs page is our own route (guarded like the others); FastAPI's is unguarded.
     app = FastAPI(title="metricflow", version="0.1.0", docs_url=None, redoc_url=None)

@@ -37,7 +37,7 @@ _DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "te
 
 
 def _swagger_dir() -> Path:
-    import swagger_ui_bundle  # noqa: PLC0415 - only when the docs page is used
+    import swagger_ui_bundle  # only when the docs page is used
 
     return Path(swagger_ui_bundle.swagger_ui_path)
 
@@ -106,8 +106,8 @@ def not_found_message(method: str, path: str, paths: list[str], role: str) -> st
 def add_not_found(app: Any, facts: dict[str, Any]) -> None:
     """A path with no route answers the project's error shape, not FastAPI's
     `{"detail": "Not Found"}`; other HTTP errors keep FastAPI's answer."""
-    from fastapi.exception_handlers import http_exception_handler  # noqa: PLC0415
-    from starlette.exceptions import HTTPException  # noqa: PLC0415
+    from fastapi.exception_handlers import http_exception_handler
+    from starlette.exceptions import HTTPException
 
     async def not_found(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -151,7 +151,7 @@ def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> No
     if docs:
         @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
         async def docs_page() -> HTMLResponse:
-            from fastapi.openapi.docs import get_swagger_ui_html  # noqa: PLC0415
+            from fastapi.openapi.docs import get_swagger_ui_html
 
             # Assets come from this server (the swagger-ui-bundle package), not a CDN:
             # the page works on machines without outbound network.

@@ -26,14 +26,14 @@ def live_run_ids(store: object) -> set[str]:
 def live_owner_ids(store: object, artifacts: object) -> set[str]:
     """Every artifact owner GC must keep: live runs, and MLflow 3 logged models
     (`m-<hex>` owners created by `mlflow.<flavor>.log_model`)."""
-    from metricflow.mlflow_compat import live_logged_model_ids  # noqa: PLC0415
+    from metricflow.mlflow_compat import live_logged_model_ids
 
     return live_run_ids(store) | live_logged_model_ids(artifacts.blobs)  # type: ignore[attr-defined]
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from metricflow.artifacts import ArtifactStore, collect_garbage, open_blob_store  # noqa
-    from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
+    from metricflow.artifacts import ArtifactStore, collect_garbage, open_blob_store
+    from metricflow.store._metric_store import MetricStore
 
     data_dir = os.path.abspath(args.data_dir)
     dsn = args.clickhouse or f"chdb://{data_dir}/clickhouse"
@@ -58,7 +58,7 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse API
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     g = sub.add_parser("gc", help="delete artifact chunks no live run references")
     g.add_argument("--data-dir", default=_env.DATA_DIR.get())
     g.add_argument("--clickhouse", help="data plane DSN (default: the data dir's chDB)")

@@ -163,7 +163,7 @@ def check_metadata(uri: str, role: bool) -> None:
     flag = ("pass --metadata URI (env METRICFLOW_METADATA_URI; every role must use the "
             "same one)" if role else "pass another --metadata")
     if uri.startswith("sqlite:"):
-        import sqlalchemy as sa  # noqa: PLC0415 - server extra
+        import sqlalchemy as sa  # server extra
 
         try:
             path = sa.make_url(uri).database or ""
@@ -184,16 +184,16 @@ def check_metadata(uri: str, role: bool) -> None:
     if parts.hostname and (why := unreachable(parts.hostname, parts.port or 5432)):
         raise StartupError(f"metadata store {shown} is unreachable ({why}); start PostgreSQL "
                            f"or {flag}")
-    from metricflow.store.metadata import create_metadata_engine  # noqa: PLC0415
+    from metricflow.store.metadata import create_metadata_engine
 
     try:
         engine = create_metadata_engine(uri, pool_size=1)
-    except Exception:  # noqa: BLE001 - opening it reports a bad URI with its own message
+    except Exception:  # opening it reports a bad URI with its own message
         return
     try:
         with engine.connect():
             pass
-    except Exception as e:  # noqa: BLE001 - any driver error: say it on one line
+    except Exception as e:  # any driver error: say it on one line
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StartupError(f"metadata store {shown} refused the connection ({first}); check "
                            f"the URI's user, password and database, or {flag}") from e
@@ -211,11 +211,11 @@ def check_clickhouse(dsn: str) -> None:
     if why := unreachable(parts.hostname, port):
         raise StartupError(f"ClickHouse at {shown} is unreachable ({why}); start it or pass "
                            "another --clickhouse")
-    import clickhouse_connect  # noqa: PLC0415 - server extra
+    import clickhouse_connect  # server extra
 
     try:
         clickhouse_connect.get_client(dsn=dsn, connect_timeout=5).close()
-    except Exception as e:  # noqa: BLE001 - any driver error: say it on one line
+    except Exception as e:  # any driver error: say it on one line
         first = str(e).strip().splitlines()[0][:300]
         raise StartupError(f"ClickHouse at {shown} refused the connection ({first}); check "
                            "the DSN's user and password, or pass another --clickhouse") from e

@@ -102,11 +102,11 @@ async def _serve_grpc(host: str, port: int, register: Callable[[Any], None],
                       ready: Ready, interceptors: list[Any] | None = None,
                       tls: Any = None) -> tuple[Any, int, asyncio.Task[None]]:
     """A grpc.aio server with `register`ed services plus health, kept in sync with `ready`."""
-    import grpc  # noqa: PLC0415
-    from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: PLC0415
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-    from metricflow.auth._tls import grpc_server_credentials  # noqa: PLC0415
-    from metricflow.server._embedded import grpc_options  # noqa: PLC0415
+    from metricflow.auth._tls import grpc_server_credentials
+    from metricflow.server._embedded import grpc_options
 
     server = grpc.aio.server(options=grpc_options(), interceptors=interceptors or None)
     register(server)
@@ -143,11 +143,11 @@ def _ops_app(ready: Ready, stats: Callable[[bool], dict[str, Any]] | None = None
     `api`: the app will also serve an API (the registry's), so it gets `/docs`;
     otherwise `/api/...` answers 404 with where the HTTP APIs are served.
     """
-    from fastapi import FastAPI  # noqa: PLC0415 - server extra
-    from fastapi.responses import JSONResponse, Response  # noqa: PLC0415
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
+    from fastapi import FastAPI  # server extra
+    from fastapi.responses import JSONResponse, Response
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    from metricflow.server._index import add_apis_elsewhere, add_index_and_docs  # noqa: PLC0415
+    from metricflow.server._index import add_apis_elsewhere, add_index_and_docs
 
     app = FastAPI(title="metricflow", docs_url=None, redoc_url=None)
     add_index_and_docs(app, facts if facts is not None else {}, docs=api)
@@ -182,9 +182,9 @@ def _add_stats(app: Any, stats: Callable[[bool], dict[str, Any]] | None) -> None
 
 async def _serve_http(app: Any, host: str, port: int,
                       tls: Any = None) -> tuple[Any, int, asyncio.Task[None]]:
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from metricflow.auth._tls import uvicorn_ssl_options  # noqa: PLC0415
+    from metricflow.auth._tls import uvicorn_ssl_options
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -203,7 +203,7 @@ async def _run_role(role: str, args: argparse.Namespace,
                     setup: Callable[[], Awaitable[RoleParts]]) -> None:
     """Start a role from the parts its setup() builds; stop on SIGINT/SIGTERM."""
     parts = await setup()
-    from metricflow.server._forward import forwarder_from_args  # noqa: PLC0415
+    from metricflow.server._forward import forwarder_from_args
 
     forward = forwarder_from_args(role, args, parts.serves, parts.guard)
     grpc_server, grpc_port, health_task = await _serve_grpc(
@@ -222,7 +222,7 @@ async def _run_role(role: str, args: argparse.Namespace,
     parts.facts.update({k: info[k] for k in ("role", "grpc_port", "serves", "forwards")})
     sec = getattr(args, "security", None)
     if sec is not None:
-        from metricflow.server._config import auth_banner  # noqa: PLC0415
+        from metricflow.server._config import auth_banner
 
         info.update(auth=auth_banner(sec.auth, args.host), tls=sec.tls.enabled,
                     mtls=bool(sec.tls_client_ca))
@@ -233,14 +233,14 @@ async def _run_role(role: str, args: argparse.Namespace,
     await grpc_server.stop(5.0)
     await forward.close()
     await parts.shutdown()
-    from metricflow.server._embedded import stop_uvicorn  # noqa: PLC0415
+    from metricflow.server._embedded import stop_uvicorn
 
     await stop_uvicorn(http, http_task)
 
 
 def _control_plane(auth: Any, metadata: Any) -> tuple[Callable[[Any], None], Any]:
     """Experiments and model registry over `metadata`: (gRPC register, HTTP router)."""
-    from metricflow.registry import add_to_server, registry_router  # noqa: PLC0415
+    from metricflow.registry import add_to_server, registry_router
 
     view = auth.metadata_view(metadata)
     hooks = auth.actor_hooks()
@@ -250,14 +250,14 @@ def _control_plane(auth: Any, metadata: Any) -> tuple[Callable[[Any], None], Any
 
 
 def _open_metadata(uri: str) -> Any:
-    from metricflow.store.metadata import open_metadata_store  # noqa: PLC0415
+    from metricflow.store.metadata import open_metadata_store
 
     return open_metadata_store(uri)
 
 
 # ----------------------------------------------------------------------- roles
 def _topic(args: argparse.Namespace) -> Any:
-    from metricflow.ingest._kafka_config import TopicConfig  # noqa: PLC0415
+    from metricflow.ingest._kafka_config import TopicConfig
 
     return TopicConfig(bootstrap=args.kafka, topic=args.topic, partitions=args.partitions,
                        replication=args.replication)
@@ -265,8 +265,8 @@ def _topic(args: argparse.Namespace) -> Any:
 
 def _security(args: argparse.Namespace) -> Any:
     """SecurityConfig from the role's flags (validated: bad modes and files fail at start)."""
-    from metricflow.auth._types import AuthConfig  # noqa: PLC0415
-    from metricflow.server._config import SecurityConfig  # noqa: PLC0415
+    from metricflow.auth._types import AuthConfig
+    from metricflow.server._config import SecurityConfig
 
     sec = SecurityConfig(
         host=args.host, auth_mode=args.auth, tls_cert=args.tls_cert or "",
@@ -283,11 +283,11 @@ def _ingest(args: argparse.Namespace) -> int:
     sec = _security(args)
 
     async def setup() -> RoleParts:
-        from metricflow.auth._server import build_server_auth  # noqa: PLC0415
-        from metricflow.ingest import _service as ingest_service  # noqa: PLC0415
-        from metricflow.ingest._kafka import KafkaSink  # noqa: PLC0415
-        from metricflow.ingest._kafka_config import KafkaSinkConfig  # noqa: PLC0415
-        from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
+        from metricflow.auth._server import build_server_auth
+        from metricflow.ingest import _service as ingest_service
+        from metricflow.ingest._kafka import KafkaSink
+        from metricflow.ingest._kafka_config import KafkaSinkConfig
+        from metricflow.store._metric_store import MetricStore
 
         metadata = await asyncio.to_thread(_open_metadata, args.metadata)
         data_plane = MetricStore(args.clickhouse, args.database) if args.clickhouse else None
@@ -307,8 +307,8 @@ def _ingest(args: argparse.Namespace) -> int:
         store: Any = data_plane if data_plane is not None else NoRunLookup()
         upstream = None
         if data_plane is None and args.query_upstream:
-            from metricflow.ingest._upstream_runs import UpstreamRuns  # noqa: PLC0415
-            from metricflow.server._forward import Upstream  # noqa: PLC0415
+            from metricflow.ingest._upstream_runs import UpstreamRuns
+            from metricflow.server._forward import Upstream
 
             upstream = UpstreamRuns.from_upstream(
                 Upstream.parse(args.query_upstream, args.upstream_ca))
@@ -328,7 +328,7 @@ def _ingest(args: argparse.Namespace) -> int:
             if upstream is not None:
                 upstream.close()
 
-        from metricflow.server._forward import INGEST, REGISTRY  # noqa: PLC0415
+        from metricflow.server._forward import INGEST, REGISTRY
 
         facts = role_index(args)
         return RoleParts(register, _ops_app(lambda: sink.ready, facts=facts),
@@ -350,10 +350,10 @@ async def _query_front(args: argparse.Namespace, store: Any, metadata: Any,
     from `metadata` (gRPC and /api/v1), artifacts (gRPC) from the MLflow API's store.
     Returns the parts of the role except `ready`.
     """
-    from metricflow.auth._server import build_server_auth  # noqa: PLC0415
-    from metricflow.query import _service as query_service  # noqa: PLC0415
-    from metricflow.server import _forward as fw  # noqa: PLC0415
-    from metricflow.server._http import create_app  # noqa: PLC0415
+    from metricflow.auth._server import build_server_auth
+    from metricflow.query import _service as query_service
+    from metricflow.server import _forward as fw
+    from metricflow.server._http import create_app
 
     sec = args.security
     auth = build_server_auth(sec.auth, metadata, store, run_wait_s=sec.run_wait_s)
@@ -377,7 +377,7 @@ async def _query_front(args: argparse.Namespace, store: Any, metadata: Any,
         query_service.add_to_server(s, core)
         control(s)
         if artifacts is not None:
-            from metricflow.artifacts import add_to_server  # noqa: PLC0415
+            from metricflow.artifacts import add_to_server
 
             add_to_server(s, artifacts)
 
@@ -397,11 +397,11 @@ async def _mlflow_routers(args: argparse.Namespace, store: Any, metadata: Any, v
 
     Returns (routers, the ArtifactStore, close).
     """
-    from metricflow.artifacts import ArtifactStore, open_blob_store  # noqa: PLC0415
-    from metricflow.ingest._core import TrackingCore  # noqa: PLC0415
-    from metricflow.ingest._kafka import KafkaSink  # noqa: PLC0415
-    from metricflow.ingest._kafka_config import KafkaSinkConfig  # noqa: PLC0415
-    from metricflow.mlflow_compat import routers  # noqa: PLC0415
+    from metricflow.artifacts import ArtifactStore, open_blob_store
+    from metricflow.ingest._core import TrackingCore
+    from metricflow.ingest._kafka import KafkaSink
+    from metricflow.ingest._kafka_config import KafkaSinkConfig
+    from metricflow.mlflow_compat import routers
 
     root = args.artifacts or getattr(getattr(metadata, "_config", None),
                                      "default_artifact_root", "")
@@ -459,9 +459,9 @@ def _writer(args: argparse.Namespace) -> int:
         _security(args)
 
     async def setup() -> RoleParts:
-        from metricflow.ingest._kafka_config import WriterConfig  # noqa: PLC0415
-        from metricflow.ingest._writer import KafkaWriter  # noqa: PLC0415
-        from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
+        from metricflow.ingest._kafka_config import WriterConfig
+        from metricflow.ingest._writer import KafkaWriter
+        from metricflow.store._metric_store import MetricStore
 
         store = MetricStore(args.clickhouse, args.database)
         await asyncio.to_thread(store.ensure_schema)
@@ -514,7 +514,7 @@ def _query(args: argparse.Namespace) -> int:
     _security(args)
 
     async def setup() -> RoleParts:
-        from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
+        from metricflow.store._metric_store import MetricStore
 
         store = MetricStore(args.clickhouse, args.database)
         await asyncio.to_thread(store.ensure_schema)
@@ -538,9 +538,9 @@ def _registry(args: argparse.Namespace) -> int:
     sec = _security(args)
 
     async def setup() -> RoleParts:
-        from metricflow.auth._server import build_server_auth  # noqa: PLC0415
-        from metricflow.server._forward import REGISTRY  # noqa: PLC0415
-        from metricflow.store._metric_store import MetricStore  # noqa: PLC0415
+        from metricflow.auth._server import build_server_auth
+        from metricflow.server._forward import REGISTRY
+        from metricflow.store._metric_store import MetricStore
 
         metadata = await asyncio.to_thread(_open_metadata, args.metadata)
         # Run lookups only for registering a version from a run (READ on the run).
@@ -567,7 +567,7 @@ def _registry(args: argparse.Namespace) -> int:
 def _loop(coro: Awaitable[None], args: argparse.Namespace) -> None:
     if not args.no_uvloop:
         try:
-            import uvloop  # noqa: PLC0415
+            import uvloop
 
             uvloop.run(coro)  # type: ignore[arg-type]
             return
@@ -586,7 +586,7 @@ def _common(p: argparse.ArgumentParser, grpc_port: int, http_port: int) -> None:
 
 
 def _kafka_args(p: argparse.ArgumentParser) -> None:
-    from metricflow.ingest import _kafka_config as kc  # noqa: PLC0415
+    from metricflow.ingest import _kafka_config as kc
 
     p.add_argument("--kafka", default=kc.KAFKA_BOOTSTRAP.get(), help=kc.KAFKA_BOOTSTRAP.doc)
     p.add_argument("--topic", default=kc.KAFKA_TOPIC.get(), help=kc.KAFKA_TOPIC.doc)
@@ -640,10 +640,10 @@ def _mlflow_args(p: argparse.ArgumentParser) -> None:
                    help="do not serve the MLflow REST API (it needs Kafka for its writes)")
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse API
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     """Register the role subcommands on the CLI's subparsers."""
-    from metricflow.ingest import _kafka_config as kc  # noqa: PLC0415
-    from metricflow.server._forward import add_upstream_args  # noqa: PLC0415
+    from metricflow.ingest import _kafka_config as kc
+    from metricflow.server._forward import add_upstream_args
 
     p = sub.add_parser("ingest", help="stateless gRPC ingest node -> Kafka")
     _common(p, 50051, 9100)

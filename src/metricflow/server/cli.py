@@ -16,10 +16,10 @@ from metricflow.server._roles import add_security_args
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from metricflow.auth._types import AuthConfig  # noqa: PLC0415
-    from metricflow.ingest._direct import DirectSinkConfig  # noqa: PLC0415
-    from metricflow.server._config import ServerConfig, security_fields  # noqa: PLC0415
-    from metricflow.server._embedded import EmbeddedServer  # noqa: PLC0415
+    from metricflow.auth._types import AuthConfig
+    from metricflow.ingest._direct import DirectSinkConfig
+    from metricflow.server._config import ServerConfig, security_fields
+    from metricflow.server._embedded import EmbeddedServer
 
     cfg = ServerConfig(
         data_dir=args.data_dir, host=args.host, grpc_port=args.grpc_port,
@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _run_loop(main: Callable[[], object], use_uvloop: bool) -> None:
     if use_uvloop:
         try:
-            import uvloop  # noqa: PLC0415
+            import uvloop
 
             uvloop.run(main())  # type: ignore[arg-type]
             return
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-uvloop", action="store_true")
     add_security_args(s, run_wait=False)
     s.set_defaults(func=_serve)
-    import importlib  # noqa: PLC0415
+    import importlib
 
     # Each command family registers its own subcommands (roles, admin, gc, loadtest).
     for mod in _COMMAND_MODULES:
@@ -112,8 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Migrations log nine INFO lines per start; their warnings and errors still show.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    from metricflow.errors import MetricflowError  # noqa: PLC0415
-    from metricflow.server._preflight import StartupError, check_command  # noqa: PLC0415
+    from metricflow.errors import MetricflowError
+    from metricflow.server._preflight import StartupError, check_command
 
     try:
         check_command(args)

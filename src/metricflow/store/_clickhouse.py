@@ -30,7 +30,7 @@ def check_identifier(name: str, field: str = "database") -> str:
 
 def connect(dsn: str, **settings: Any) -> Any:
     """Return a new clickhouse-connect client for `dsn`."""
-    import clickhouse_connect  # noqa: PLC0415 - server extra, loaded lazily
+    import clickhouse_connect  # server extra, loaded lazily
 
     scheme = urlparse(dsn).scheme
     if scheme == "chdb":
@@ -91,7 +91,7 @@ class ClientPool:
             return
         conn = getattr(self._local, "chdb", None)
         if conn is None:
-            import chdb  # noqa: PLC0415 - embedded extra, loaded lazily
+            import chdb  # embedded extra, loaded lazily
 
             conn = self._local.chdb = chdb.connect(self._chdb_path)
             with self._lock:
@@ -109,5 +109,5 @@ class ClientPool:
         for c in clients:
             try:
                 c.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
+            except Exception:  # closing is best effort
                 pass

@@ -127,8 +127,8 @@ def check_cluster_layout(client: Any, db: str, statements: Sequence[str]) -> Non
 
 def single_node_statements(db: str) -> list[str]:
     """Every DDL statement MetricStore.ensure_schema runs, in order."""
-    from metricflow.store._schema import ddl_statements  # noqa: PLC0415
-    from metricflow.store._schema_query import QUERY_DDL  # noqa: PLC0415
+    from metricflow.store._schema import ddl_statements
+    from metricflow.store._schema_query import QUERY_DDL
 
     return ddl_statements(db) + [s.strip().replace("{db}", db) for s in QUERY_DDL]
 

@@ -54,7 +54,7 @@ def _load_client_extras() -> None:
     in a profile of the writer in the middle of a benchmark). Done when the
     store opens instead.
     """
-    from clickhouse_connect.driver import options  # noqa: PLC0415 - server extra
+    from clickhouse_connect.driver import options  # server extra
 
     getattr(options, "pd", None)
 

@@ -189,7 +189,7 @@ class Scenario:
             head += f" --http-port {self.ports[http]}"
         log = self.work / f"{role}-{len(self.procs)}.log"
         proc = subprocess.Popen(["bash", "-c", f"exec {head}"], cwd=self.work, env=self.env,
-                                stdout=subprocess.PIPE, stderr=open(log, "w"),  # noqa: SIM115
+                                stdout=subprocess.PIPE, stderr=open(log, "w"),
                                 text=True, start_new_session=True)
         self.procs.append((role, proc, log))
         assert proc.stdout is not None

@@ -11,7 +11,7 @@ import pytest
 from snippets import ROOT, Scenario, Snippet
 
 sys.path.insert(0, str(ROOT / "examples"))
-import demo_next_steps  # noqa: E402
+import demo_next_steps
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -21,7 +21,7 @@ QUERY_ELSEWHERE = ("the query API (/api/v1 search, history, downsample, tail; th
 
 class Role:
     def __init__(self, args: list[str], log: Path) -> None:
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log, "ab")  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "metricflow.server.cli", *args, "--grpc-port", "0",
              "--http-port", "0", "--no-uvloop"],

@@ -47,7 +47,7 @@ class SteadyLoad:
                     self.steps[r] = step + 1
                 next_at += tick
                 self._stop.wait(max(0.0, next_at - time.monotonic()))
-        except BaseException as e:  # noqa: BLE001 - reported by stop()
+        except BaseException as e:  # reported by stop()
             self.errors.append(e)
 
     def start(self) -> SteadyLoad:
@@ -97,7 +97,7 @@ class Progress:
             try:
                 value = int(self._read())
                 self.samples.append((time.monotonic(), value))  # taken after the read
-            except Exception:  # noqa: BLE001 - the source is down during a fault: no sample
+            except Exception:  # the source is down during a fault: no sample
                 pass
             self._stop.wait(self._interval)
 

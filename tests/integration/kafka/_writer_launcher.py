@@ -34,7 +34,7 @@ CONTROL = sys.argv[1]
 _client = _metric_store.MetricStore.client
 _insert = _metric_store.MetricStore.insert_metrics
 _insert_arrow = _clickhouse.ClientPool.insert_arrow
-_produce = _kafka.KafkaSink._produce  # noqa: SLF001
+_produce = _kafka.KafkaSink._produce
 
 
 def _check_outage() -> None:
@@ -73,7 +73,7 @@ async def _slow_produce(self: _kafka.KafkaSink, *args: object) -> None:
 _metric_store.MetricStore.client = property(_faulty_client)  # type: ignore[assignment]
 _clickhouse.ClientPool.insert_arrow = _faulty_insert_arrow  # type: ignore[method-assign]
 _metric_store.MetricStore.insert_metrics = _slow_insert  # type: ignore[method-assign]
-_kafka.KafkaSink._produce = _slow_produce  # type: ignore[method-assign]  # noqa: SLF001
+_kafka.KafkaSink._produce = _slow_produce  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     from metricflow.server.cli import main

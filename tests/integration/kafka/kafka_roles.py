@@ -26,7 +26,7 @@ class RoleProc:
     def __init__(self, role: str, args: list[str], control: Path, env: dict[str, str],
                  log_path: Path, prefix: tuple[str, ...] = ()) -> None:
         self.role, self.control = role, control
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "ab")  # closed in stop()
         # `prefix` wraps the command, e.g. `ip netns exec <ns>`; a later --grpc-port or
         # --http-port in `args` wins over the defaults here.
         cmd = [*prefix, sys.executable, LAUNCHER, str(control), role, "--grpc-port", "0",

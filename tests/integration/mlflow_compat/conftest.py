@@ -22,9 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import mlflow  # noqa: F401, E402 - pinned in the dev extra; missing must fail, not skip
+import mlflow  # pinned in the dev extra; missing must fail, not skip
 import pytest
-import sklearn  # noqa: F401, E402
+import sklearn  # noqa: F401
 
 # Quiet, fast-failing client: no telemetry, no 5-minute retry loops on a 500.
 for _k, _v in {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
@@ -66,7 +66,7 @@ class _Reference:
         self.port = _free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         exe = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
-        self.log = open(os.path.join(self.dir, "server.log"), "wb")  # noqa: SIM115
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
         self.proc = subprocess.Popen(
             [exe, "server", "--backend-store-uri", f"sqlite:///{self.dir}/mlflow.db",
              "--artifacts-destination", f"{self.dir}/artifacts", "--host", "127.0.0.1",

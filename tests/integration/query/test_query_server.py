@@ -99,7 +99,7 @@ def test_live_tail_over_grpc_within_one_second(client, runs) -> None:
                     seen[s] = time.monotonic()
                 if 104 in seen:
                     return
-        except Exception:  # noqa: BLE001 - cancelled at the end
+        except Exception:  # cancelled at the end
             pass
 
     th = threading.Thread(target=consume, daemon=True)

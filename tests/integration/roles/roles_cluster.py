@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
-from certs import issue_pki  # noqa: E402
-from rawgrpc import call_raw, grpc_methods  # noqa: E402, F401 - re-exported for the tests
+from certs import issue_pki
+from rawgrpc import call_raw, grpc_methods  # noqa: F401 - re-exported for the tests
 
 
 class Role:
@@ -32,7 +32,7 @@ class Role:
 
     def __init__(self, role: str, args: list[str], env: dict[str, str], log: Path) -> None:
         self.role, self.log_path = role, log
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self._log = open(log, "ab")  # closed in stop()
         cmd = [sys.executable, "-m", "metricflow.server.cli", role, "--grpc-port", "0",
                "--http-port", "0", "--no-uvloop", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, env=env,
@@ -160,7 +160,7 @@ def wait_for(cond: Any, timeout: float, what: str) -> Any:
     while time.monotonic() < deadline:
         try:
             last = cond()
-        except Exception as e:  # noqa: BLE001 - not there yet
+        except Exception as e:  # not there yet
             last = e
         else:
             if last:

@@ -163,7 +163,7 @@ def test_read_only_token_cannot_write_through_ingest(cluster: Cluster, alice_run
     assert [(a.ok, a.points) for a in acks] == [(True, 3)], acks
 
 
-def _mlflow(cluster: Cluster, user: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN202
+def _mlflow(cluster: Cluster, user: str, monkeypatch: pytest.MonkeyPatch):
     import mlflow
 
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", cluster.tokens[user])

@@ -24,7 +24,7 @@ PRESIGN = "/metricflow.artifacts.v1.ArtifactService/PresignDownloads"
 
 
 @pytest.fixture(scope="module")
-def world(secured):  # noqa: ANN001, ANN201
+def world(secured):
     admin = secured.client("admin")
     try:
         eids = {n: admin.registry.create_experiment(f"chunks-{n}-{uuid.uuid4().hex[:6]}")

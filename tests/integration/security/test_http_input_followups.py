@@ -148,7 +148,7 @@ def _start_registry_role(tmp: Path) -> tuple[subprocess.Popen[str], int, str, Pa
         [sys.executable, "-m", "metricflow.server.cli", "registry", "--grpc-port", "0",
          "--http-port", "0", "--no-uvloop", "--auth", "on", "--metadata", uri,
          "--default-permission", "READ"],
-        stdout=subprocess.PIPE, stderr=open(log, "ab"), env=env, text=True)  # noqa: SIM115
+        stdout=subprocess.PIPE, stderr=open(log, "ab"), env=env, text=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

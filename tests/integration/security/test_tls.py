@@ -11,9 +11,9 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from certs import issue_pki  # noqa: E402
+from certs import issue_pki
 
-from metricflow._proto.metricflow.registry.v1 import registry_pb2 as rpb  # noqa: E402
+from metricflow._proto.metricflow.registry.v1 import registry_pb2 as rpb
 
 GET_EXP = "/metricflow.registry.v1.ExperimentService/GetExperiment"
 

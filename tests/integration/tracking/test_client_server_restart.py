@@ -147,7 +147,7 @@ class Logger(threading.Thread):
                     self.client.log_metrics(p.run_ids[r], dict(zip(names, rows[r][step])),
                                             step=step)
                     self.logged += p.keys
-        except BaseException as e:  # noqa: BLE001 - reported by the test
+        except BaseException as e:  # reported by the test
             self.error = e
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
-from certs import issue_pki  # noqa: E402
+from certs import issue_pki
 
 pytestmark = pytest.mark.timeout(180)
 FLUENT = ("import metricflow as mf\n"

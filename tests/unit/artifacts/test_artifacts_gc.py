@@ -150,7 +150,7 @@ def test_gc_is_safe_while_uploads_run(tmp_path: Path) -> None:
                                     commit_fence_s=0.05)
                 freed.append(r.bytes_freed)
                 time.sleep(0.02)  # let refused commits through between sweeps
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=writer, args=(w,)) for w in range(2)]

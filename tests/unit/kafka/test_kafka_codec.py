@@ -63,7 +63,7 @@ def test_the_sink_sets_the_level_of_its_producer(monkeypatch, restore_level) -> 
     async def make() -> None:
         for comp in ("lz4", "zstd"):
             sink = _kafka.KafkaSink(KafkaSinkConfig(compression=comp, lz4_level=3))
-            await sink._new_producer().stop()  # noqa: SLF001 - never started
+            await sink._new_producer().stop()  # never started
 
     asyncio.run(make())
     assert levels == [3]

@@ -219,7 +219,7 @@ def test_concurrent_arrow_inserts_from_threads_keep_their_own_data(store) -> Non
                 store.insert_metrics(build_insert([DecodedMetrics(
                     runs[i], ("loss",), np.zeros(200, np.int32), steps, steps,
                     np.full(200, float(i + 1)))]))
-        except BaseException as e:  # noqa: BLE001 - reported below
+        except BaseException as e:  # reported below
             errors.append(e)
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]

@@ -39,7 +39,7 @@ class SqlMetadataStore(ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin)
         with self._write() as conn:
             for table, column in _SERIALS:
                 conn.execute(sa.text(
-                    f"SELECT setval(s.seq, m.mx) FROM "  # noqa: S608 - literals above
+                    f"SELECT setval(s.seq, m.mx) FROM "  # literals above
                     f"(SELECT pg_get_serial_sequence('{table}', '{column}')::regclass AS seq) s, "
                     f"(SELECT MAX({column}) AS mx FROM {table}) m "
                     "WHERE m.mx >= 1 AND m.mx > COALESCE(pg_sequence_last_value(s.seq), 0)"))
