@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "_support"))  # certs
 from certs import issue_pki
 
 pytestmark = pytest.mark.timeout(180)

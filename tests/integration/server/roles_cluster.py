@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "_support"))  # certs, rawgrpc
 from certs import issue_pki
 from rawgrpc import call_raw, grpc_methods  # noqa: F401 - re-exported for the tests
 

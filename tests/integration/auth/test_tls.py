@@ -10,7 +10,7 @@ import grpc
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[2] / "_support"))  # certs
 from certs import issue_pki
 
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as rpb

@@ -12,7 +12,7 @@ import pytest
 
 from metricflow.store._cluster import cluster_sql, cluster_statements, single_node_statements
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_committed_cluster_sql_is_fresh() -> None:
