@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: install demo test test-unit test-integration proto proto-check lint clean
+.PHONY: install demo test test-unit test-component test-integration proto proto-check lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -23,13 +23,19 @@ test: $(STAMP)
 	PY=$(VPY) bash scripts/services/prefetch.sh
 	$(VPY) -m pytest -q tests
 
+# The tiers (CONTRIBUTING.md): unit is pure and runs in seconds; component starts chDB,
+# SQLite and argon2 in-process; integration starts real services (prefetched first).
 test-unit: $(STAMP)
 	$(VPY) -m pytest -q tests/unit
 
+test-component: $(STAMP)
+	$(VPY) -m pytest -q tests/component
+
 test-integration: $(STAMP)
+	PY=$(VPY) bash scripts/services/prefetch.sh
 	$(VPY) -m pytest -q tests/integration
 
-# Regenerate committed protobuf code; tests/unit/test_proto_fresh.py fails when it is stale.
+# Regenerate committed protobuf code; tests/component/test_proto_fresh.py fails when it is stale.
 proto: $(STAMP)
 	$(VPY) scripts/gen_proto.py
 
