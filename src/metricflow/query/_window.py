@@ -1,0 +1,278 @@
+"""Windows of a sorted run search by offset, for tables that jump anywhere (the web UI).
+
+`RunSearch` pages by keyset, which is exact while runs are inserted but can only
+go forward. A table over 1M runs must show rows 500,000..500,050 at once, so
+this module answers a window by OFFSET over the same filter, scope and sort
+rules as `RunSearch` (runs lacking a sort key come after all others in both
+directions; NaN metric values after all numbers; the run key breaks ties):
+
+- sorted by an attribute: one `ORDER BY col, rk LIMIT n OFFSET m` over search_runs;
+- sorted by a metric/param/tag: the key's rows (phase 1) counted first, then the
+  window is cut from phase 1 and/or the runs lacking the key (phase 2).
+
+Only the chosen columns of the window's runs are read afterwards: attributes
+from search_runs, one query per kind for the chosen metric/param/tag keys
+(primary-key ranges of search_metrics/params/tags). Runs can be restricted to
+top-level ones (no `mlflow.parentRunId` tag), each with its child count, so a
+table can nest children under their parent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from metricflow.errors import InvalidArgument
+from metricflow.query._grammar import Field, OrderTerm, parse_filter, parse_order_by
+from metricflow.query._history import FINAL_SETTING
+from metricflow.query._sql import ATTRIBUTE_COLUMNS, Binder, Scope, SqlBuilder, unfiled_keys
+
+PARENT_TAG = "mlflow.parentRunId"
+MAX_WINDOW = 1000
+MAX_OFFSET = 100_000_000
+MAX_COLUMNS = 500
+MAX_KEYS = 100_000
+INFO_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
+                "end_time", "lifecycle_stage")
+_DEFAULT_ORDER = OrderTerm(Field("attributes", "start_time"), False)
+
+
+@dataclass
+class Window:
+    """One window of a sorted search.
+
+    Attributes:
+        offset: index of rows[0] in the whole sorted result.
+        total: number of matching runs (None when not asked for).
+        rows: per run: the info columns, `metrics`/`params`/`tags` dicts of the
+            chosen keys that the run has, `parent_run_id` ('' for none) and, in
+            top-level mode, `child_count`.
+    """
+
+    offset: int
+    total: int | None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_columns(specs: list[str]) -> list[Field]:
+    """Columns as `metrics.loss`, `params.lr`, `tags.team` (same prefixes as the filter)."""
+    if len(specs) > MAX_COLUMNS:
+        raise InvalidArgument(f"at most {MAX_COLUMNS} columns, got {len(specs)}",
+                              field="columns", limit=MAX_COLUMNS, received=len(specs))
+    out = []
+    for s in specs:
+        terms = parse_order_by([s])  # same field syntax, incl. `quoted keys`
+        if not terms or terms[0].field.kind == "attributes":
+            raise InvalidArgument("a column is metrics.<key>, params.<key> or tags.<key>",
+                                  field="columns", received=s[:200])
+        out.append(terms[0].field)
+    return out
+
+
+class RunWindow:
+    """Answers window requests against one store's client."""
+
+    def __init__(self, db: str, client: Any) -> None:
+        self.db, self.client = db, client
+
+    # ---------------------------------------------------------------- window
+    def window(self, scope: Scope, filter_string: str, order_by: str, offset: int, limit: int,
+               columns: list[Field], *, with_total: bool = True, top_level: bool = False
+               ) -> Window:
+        if not 0 <= offset <= MAX_OFFSET:
+            raise InvalidArgument(f"offset must be in [0, {MAX_OFFSET}], got {offset}",
+                                  field="offset", limit=MAX_OFFSET, received=offset)
+        if not 0 <= limit <= MAX_WINDOW:
+            raise InvalidArgument(f"limit must be in [0, {MAX_WINDOW}], got {limit}",
+                                  field="limit", limit=MAX_WINDOW, received=limit)
+        tree = parse_filter(filter_string)
+        terms = parse_order_by([order_by]) if order_by.strip() else []
+        term = terms[0] if terms else _DEFAULT_ORDER
+        unfiled = unfiled_keys(self.client, self.db)
+
+        def builder() -> tuple[Binder, SqlBuilder]:
+            b = Binder()
+            sb = SqlBuilder(self.db, b)
+            sb.restrict(scope)
+            sb.unfiled = unfiled
+            return b, sb
+
+        total = None
+        if with_total:
+            b, sb = builder()
+            where = self._run_filters(sb, scope, tree, top_level)
+            total = int(self._query(
+                f"SELECT count() FROM {sb.runs_table()} WHERE {where} SETTINGS {FINAL_SETTING}",
+                b.params)[0][0])
+        rks: list[int] = []
+        if limit:
+            if term.field.kind == "attributes":
+                rks = self._attr_window(builder, scope, tree, term, offset, limit, top_level)
+            else:
+                rks = self._keyed_window(builder, scope, tree, term, offset, limit, top_level)
+        rows = self.rows(scope, rks, columns, top_level=top_level)
+        return Window(offset, total, rows)
+
+    def _run_filters(self, sb: SqlBuilder, scope: Scope, tree: Any, top_level: bool,
+                     driver: Field | None = None) -> str:
+        """WHERE text over search_runs (driver None) or over a key's rows (driver set)."""
+        where = [sb.scope(scope)] if driver is None else [sb.scope_as_set(scope)]
+        if tree is not None:
+            where.append(sb.tree(tree, driver))
+        if top_level:
+            where.append(f"rk NOT IN (SELECT rk FROM {sb.key_rows(Field('tags', PARENT_TAG))})")
+        return " AND ".join(f"({w})" for w in where)
+
+    def _attr_window(self, builder: Any, scope: Scope, tree: Any, term: OrderTerm,
+                     offset: int, limit: int, top_level: bool) -> list[int]:
+        b, sb = builder()
+        col = ATTRIBUTE_COLUMNS[term.field.key]
+        where = self._run_filters(sb, scope, tree, top_level)
+        d = "ASC" if term.ascending else "DESC"
+        rows = self._query(
+            f"SELECT rk FROM {sb.runs_table()} WHERE {where} ORDER BY {col} {d}, rk ASC "
+            f"LIMIT {int(limit)} OFFSET {int(offset)} SETTINGS {FINAL_SETTING}", b.params)
+        return [int(r[0]) for r in rows]
+
+    def _keyed_window(self, builder: Any, scope: Scope, tree: Any, term: OrderTerm,
+                      offset: int, limit: int, top_level: bool) -> list[int]:
+        f = term.field
+        d = "ASC" if term.ascending else "DESC"
+        b, sb = builder()
+        where1 = self._run_filters(sb, scope, tree, top_level, driver=f)
+        src = sb.key_rows(f)
+        if f.kind == "metrics":
+            order = f"isNaN(last.3) ASC, if(isNaN(last.3), 0, last.3) {d}, rk ASC"
+        else:
+            order = f"value {d}, rk ASC"
+        # phase 1 size decides which phase(s) the window falls in
+        n1 = int(self._query(f"SELECT count() FROM {src} AND {where1} "
+                             f"SETTINGS {FINAL_SETTING}", b.params)[0][0])
+        out: list[int] = []
+        if offset < n1:
+            rows = self._query(f"SELECT rk FROM {src} AND {where1} ORDER BY {order} "
+                               f"LIMIT {int(limit)} OFFSET {int(offset)} "
+                               f"SETTINGS {FINAL_SETTING}", b.params)
+            out = [int(r[0]) for r in rows]
+        if len(out) < limit:
+            b2, sb2 = builder()
+            where2 = self._run_filters(sb2, scope, tree, top_level)
+            off2 = max(0, offset - n1)
+            rows = self._query(
+                f"SELECT rk FROM {sb2.runs_table()} WHERE {where2} AND rk NOT IN "
+                f"(SELECT rk FROM {sb2.key_rows(f)}) ORDER BY rk ASC "
+                f"LIMIT {int(limit - len(out))} OFFSET {int(off2)} SETTINGS {FINAL_SETTING}",
+                b2.params)
+            out.extend(int(r[0]) for r in rows)
+        return out
+
+    # ------------------------------------------------------------------ rows
+    def rows(self, scope: Scope, rks: list[int], columns: list[Field], *,
+             top_level: bool = False) -> list[dict[str, Any]]:
+        """The info columns and the chosen key columns of runs `rks`, in that order."""
+        if not rks:
+            return []
+        b = Binder()
+        sb = SqlBuilder(self.db, b)
+        sb.restrict(scope)
+        ids = b.bind(rks, "Array(UInt128)")
+        exp_pred = ""
+        if sb.experiments is not None:
+            exp_pred = f" AND experiment_id IN {b.bind(sb.experiments, 'Array(String)')}"
+        info = self._query(
+            f"SELECT rk, {', '.join(INFO_COLUMNS)} FROM {sb.runs_table()} "
+            f"WHERE rk IN {ids}{exp_pred} SETTINGS {FINAL_SETTING}", b.params)
+        by_rk: dict[int, dict[str, Any]] = {}
+        for r in info:
+            row = dict(zip(INFO_COLUMNS, r[1:], strict=True))
+            row.update(metrics={}, params={}, tags={}, parent_run_id="")
+            by_rk[int(r[0])] = row
+        wanted: dict[str, list[str]] = {"metrics": [], "params": [], "tags": [PARENT_TAG]}
+        for c in columns:
+            if c.key not in wanted[c.kind]:
+                wanted[c.kind].append(c.key)
+        for kind, keys in wanted.items():
+            if not keys:
+                continue
+            kb = Binder(dict(b.params))
+            kp = kb.bind(keys, "Array(String)")
+            if kind == "metrics":
+                sql = (f"SELECT key, rk, max(last).3 FROM {self.db}.search_metrics "
+                       f"WHERE key IN {kp}{exp_pred} AND rk IN {ids} GROUP BY key, rk")
+            elif kind == "params":
+                sql = (f"SELECT key, rk, argMax(value, version) FROM {self.db}.search_params "
+                       f"WHERE key IN {kp}{exp_pred} AND rk IN {ids} GROUP BY key, rk")
+            else:
+                sql = (f"SELECT key, rk, argMax(value, version) AS v FROM {self.db}.search_tags "
+                       f"WHERE key IN {kp}{exp_pred} AND rk IN {ids} GROUP BY key, rk "
+                       f"HAVING argMax(deleted, version) = 0")
+            for key, rk, value in self._query(sql, kb.params):
+                row = by_rk.get(int(rk))
+                if row is not None:
+                    row[kind][str(key)] = value
+        for row in by_rk.values():
+            parent = row["tags"].get(PARENT_TAG, "")
+            row["parent_run_id"] = parent
+            if PARENT_TAG not in [c.key for c in columns if c.kind == "tags"]:
+                row["tags"].pop(PARENT_TAG, None)
+        if top_level:
+            counts = self.child_counts(scope, [r["run_id"] for r in by_rk.values()])
+            for row in by_rk.values():
+                row["child_count"] = counts.get(row["run_id"], 0)
+        return [by_rk[rk] for rk in rks if rk in by_rk]
+
+    def child_counts(self, scope: Scope, run_ids: list[str]) -> dict[str, int]:
+        """Number of visible children (runs tagged with the parent's id) of each run."""
+        if not run_ids:
+            return {}
+        b = Binder()
+        sb = SqlBuilder(self.db, b)
+        sb.restrict(scope)
+        sb.unfiled = unfiled_keys(self.client, self.db)
+        rows = self._query(
+            f"SELECT value, count() FROM {sb.key_rows(Field('tags', PARENT_TAG))} "
+            f"AND value IN {b.bind(list(run_ids), 'Array(String)')} "
+            f"AND {sb.scope_as_set(scope)} GROUP BY value SETTINGS {FINAL_SETTING}", b.params)
+        return {str(v): int(n) for v, n in rows}
+
+    # ------------------------------------------------------------------ keys
+    def keys(self, scope: Scope, kinds: tuple[str, ...], q: str, limit: int
+             ) -> dict[str, list[str]]:
+        """Distinct metric/param/tag keys of the scope's experiments containing `q`."""
+        if not 1 <= limit <= MAX_KEYS:
+            raise InvalidArgument(f"limit must be in [1, {MAX_KEYS}], got {limit}",
+                                  field="limit", limit=MAX_KEYS, received=limit)
+        if len(q) > 1000:
+            raise InvalidArgument("q is at most 1000 characters", field="q", limit=1000,
+                                  received=len(q))
+        out: dict[str, list[str]] = {}
+        for kind in kinds:
+            b = Binder()
+            sb = SqlBuilder(self.db, b)
+            sb.restrict(scope)
+            where = ["1"]
+            if sb.experiments is not None:
+                where.append(f"experiment_id IN {b.bind(sb.experiments, 'Array(String)')}")
+            if q:
+                where.append(f"positionCaseInsensitiveUTF8(key, {b.bind(q, 'String')}) > 0")
+            if kind == "tags":
+                where.append("deleted = 0")
+            rows = self._query(f"SELECT DISTINCT key FROM {sb.keyed_table(kind)} "
+                               f"WHERE {' AND '.join(where)} ORDER BY key "
+                               f"LIMIT {int(limit)}", b.params)
+            out[kind] = [str(r[0]) for r in rows]
+        return out
+
+    # ------------------------------------------------------------ experiments
+    def experiment_stats(self, scope: Scope) -> dict[str, tuple[int, int]]:
+        """experiment_id -> (visible run count, last activity in ms: latest start or end)."""
+        b = Binder()
+        sb = SqlBuilder(self.db, b)
+        rows = self._query(
+            f"SELECT experiment_id, count(), max(greatest(start_time, end_time)) "
+            f"FROM {sb.runs_table()} WHERE {sb.scope(scope)} GROUP BY experiment_id "
+            f"SETTINGS {FINAL_SETTING}", b.params)
+        return {str(e): (int(n), int(t)) for e, n, t in rows}
+
+    def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        return list(self.client.query(sql, parameters=params).result_rows)
