@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 
 from metricflow.auth._context import CURRENT
+from metricflow.auth._cookie import cookie_authorization
 from metricflow.auth._guard import Guard
 from metricflow.auth._http_input import (
     MAX_JSON_DEPTH,
@@ -193,20 +194,33 @@ async def request_view(request: Request) -> Any:
     return fastapi_view(spec, request.query_params, dict(request.path_params), body)
 
 
+def _public(route: Any, request: Request) -> bool:
+    """An endpoint marked `mf_public` (True, or a predicate of the request) is served
+    without credentials: the web UI's static files and its sign-in route."""
+    public = getattr(getattr(route, "endpoint", None), "mf_public", False)
+    return bool(public(request) if callable(public) else public)
+
+
 def make_dependency(guard: Guard) -> Any:
     """The FastAPI dependency that admits (or refuses) one HTTP request."""
 
     async def guard_dependency(request: Request) -> None:
         route = request.scope.get("route")
         path = getattr(route, "path", request.url.path)
-        if path in guard.config.public_routes:
+        request.state.guard = guard  # the web UI's sign-in route authenticates through it
+        if path in guard.config.public_routes or _public(route, request):
             return
-        rule = HTTP_RULES.get((request.method, path), FAIL_CLOSED)
+        # Routes outside the table (the web UI's /ui-api) carry their rule on the endpoint.
+        rule = HTTP_RULES.get((request.method, path)) or getattr(
+            getattr(route, "endpoint", None), "mf_rule", FAIL_CLOSED)
         where = f"{request.method} {path}"
         try:
+            # The UI's session cookie when no authorization header is sent (CSRF-checked).
+            authorization = request.headers.get("authorization") or cookie_authorization(
+                request.method, request.headers, request.cookies)
             params = await request_view(request)
             peer = request.client.host if request.client else ""
-            p = await guard.admit(request.headers.get("authorization"), peer=peer,
+            p = await guard.admit(authorization, peer=peer,
                                   cert_user=None, where=where, rule=rule, request=params)
         except MetricflowError as e:
             raise GuardError(e) from None
@@ -218,7 +232,7 @@ def make_dependency(guard: Guard) -> Any:
         CURRENT.set((p, guard.authz))  # type: ignore[arg-type]
         # Long responses (the live tail) call this before each chunk while they run.
         request.state.recheck = guard.stream_recheck(functools.partial(
-            guard.admit, request.headers.get("authorization"), peer=peer,
+            guard.admit, authorization, peer=peer,
             cert_user=None, where=where, rule=rule, request=params))
 
     return guard_dependency

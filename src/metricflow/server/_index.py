@@ -1,8 +1,9 @@
 """`/` and `/docs` of every HTTP port: what is served where, and the OpenAPI docs page.
 
-Until the web UI exists, `/` answers a small JSON document: the process's role,
-its gRPC port (the tracking URI) and the HTTP APIs this port serves, read from
-the app's own routes so the listing cannot drift from what is mounted.
+A browser asking for `/` on a port that serves the query API gets the web UI's
+page (metricflow.ui). Any other client gets a small JSON document: the process's
+role, its gRPC port (the tracking URI) and the HTTP APIs this port serves, read
+from the app's own routes so the listing cannot drift from what is mounted.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def index_document(paths: list[str], facts: dict[str, Any]) -> dict[str, Any]:
             "http": http, "ui": _ui(http, paths)}
 
 
-QUERY_ELSEWHERE = ("the query API (/api/v1 search, history, downsample, tail; the MLflow "
-                   "REST API; their /docs) is served by the query role's HTTP port "
+QUERY_ELSEWHERE = ("the web UI and the query API (/api/v1 search, history, downsample, tail; "
+                   "the MLflow REST API; their /docs) are served by the query role's HTTP port "
                    "(`metricflow query`, or `metricflow writer --serve-query`)")
 """Where a port without the query API sends its callers."""
 
@@ -87,11 +88,11 @@ def _ui(http: dict[str, Any], paths: list[str]) -> str:
         return f" {word} ".join([", ".join(here[:-1]), here[-1]] if len(here) > 1 else here)
 
     if _serves_query(paths):
-        return f"no web UI yet: use {listed('or')}"
+        return f"web UI: open / in a browser; or use {listed('or')}"
     if not here:
-        return f"no web UI yet; this port serves ops endpoints only: {QUERY_ELSEWHERE}"
+        return f"no web UI on this port; it serves ops endpoints only: {QUERY_ELSEWHERE}"
     api = " (experiments and the model registry)" if "api_v1" in http else ""
-    return f"no web UI yet; this port serves {listed('and')}{api}: {QUERY_ELSEWHERE}"
+    return f"no web UI on this port; it serves {listed('and')}{api}: {QUERY_ELSEWHERE}"
 
 
 def not_found_message(method: str, path: str, paths: list[str], role: str) -> str:
@@ -134,6 +135,14 @@ def route_paths(routes: Any, prefix: str = "") -> Iterator[str]:
             yield prefix + getattr(r, "path", "")
 
 
+def _browser_ui(request: Request) -> bool:
+    """`/` answers the web UI's page: a browser asks, and this port serves the query API
+    (the UI's data); API clients (Accept `*/*` or JSON) keep the JSON listing."""
+    from metricflow.ui._static import prefers_html
+
+    return prefers_html(request) and _serves_query(list(route_paths(request.app.router.routes)))
+
+
 def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> None:
     """`/` (what is served where), the JSON 404 of unknown paths and, with `docs`,
     `/docs` (Swagger UI on /openapi.json).
@@ -144,9 +153,17 @@ def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> No
     """
     add_not_found(app, facts)
 
-    @app.get("/", include_in_schema=False)
-    async def index(request: Request) -> dict[str, Any]:
+    @app.get("/", include_in_schema=False, response_model=None)
+    async def index(request: Request) -> Response | dict[str, Any]:
+        if _browser_ui(request):
+            from metricflow.ui._static import index_response
+
+            return index_response()
         return index_document(list(route_paths(request.app.router.routes)), facts)
+
+    # The web UI's page is public (it holds no data; its API calls are guarded); the JSON
+    # listing needs a credential like every other route.
+    index.mf_public = _browser_ui  # type: ignore[attr-defined]
 
     if docs:
         @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 pytestmark = pytest.mark.timeout(300)
-QUERY_ELSEWHERE = ("the query API (/api/v1 search, history, downsample, tail; the MLflow "
-                   "REST API; their /docs) is served by the query role's HTTP port "
+QUERY_ELSEWHERE = ("the web UI and the query API (/api/v1 search, history, downsample, tail; "
+                   "the MLflow REST API; their /docs) are served by the query role's HTTP port "
                    "(`metricflow query`, or `metricflow writer --serve-query`)")
 
 
@@ -73,7 +73,7 @@ def test_embedded_server_unknown_path(embedded_server) -> None:  # type: ignore[
     r = httpx.get(base + "/api/v1/runs/" + "0" * 32)
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     assert httpx.get(base + "/").json()["ui"] == (
-        "no web UI yet: use /docs, /api/v1 or the mlflow client")
+        "web UI: open / in a browser; or use /docs, /api/v1 or the mlflow client")
 
 
 def test_registry_role(roles: dict[str, Role]) -> None:
@@ -92,7 +92,7 @@ def test_registry_role(roles: dict[str, Role]) -> None:
         "serves")
     assert httpx.get(base + "/docs").status_code == 200  # its own API's docs
     assert httpx.get(base + "/").json()["ui"] == (
-        "no web UI yet; this port serves /docs and /api/v1 (experiments and the model "
+        "no web UI on this port; it serves /docs and /api/v1 (experiments and the model "
         f"registry): {QUERY_ELSEWHERE}")
 
 
@@ -100,7 +100,7 @@ def test_registry_role(roles: dict[str, Role]) -> None:
 def test_ops_ports(roles: dict[str, Role], role: str) -> None:
     base = roles[role].base
     doc = httpx.get(base + "/").json()
-    assert doc["ui"] == f"no web UI yet; this port serves ops endpoints only: {QUERY_ELSEWHERE}"
+    assert doc["ui"] == f"no web UI on this port; it serves ops endpoints only: {QUERY_ELSEWHERE}"
     assert "docs" not in doc["http"] and "api_v1" not in doc["http"]
     assert error(httpx.get(base + "/docs")) == (
         f"/docs is not served by the {role} role's HTTP port; {QUERY_ELSEWHERE}")

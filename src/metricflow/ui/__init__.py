@@ -1,0 +1,54 @@
+"""The web UI: its built files, its session routes and its data API (/ui-api/v1).
+
+`mount_ui(app, core=core)` adds everything to a FastAPI app that serves the
+query API; the auth layer (`secure_app`) then guards it like every other route:
+each /ui-api endpoint names its rule (`mf_rule`), the static files and the
+session routes are public (`mf_public`), and the HTML page at `/` is served by
+server/_index.py when a browser asks for it. See docs/ui.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = ["mount_ui", "ui_routers"]
+
+# Modules that export `ui_router(core) -> APIRouter` (the pages' data endpoints).
+_API_MODULES = ("metricflow.ui._api",)
+
+
+def ui_routers(core: Any) -> list[Any]:
+    """The /ui-api routers of the pages, bound to `core` (a module not present is skipped)."""
+    out = []
+    for name in _API_MODULES:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        out.append(mod.ui_router(core))
+    return out
+
+
+def mount_ui(app: Any, *, core: Any = None) -> None:
+    """Add the UI's static files, session routes and (given `core`) data API to `app`.
+
+    Call before the auth layer wraps the app. `/` itself is the index route of
+    server/_index.py (HTML for browsers, the JSON listing for API clients).
+    """
+    from fastapi import Depends, Response
+
+    from metricflow.ui._session import session_router
+    from metricflow.ui._static import SECURITY_HEADERS, static_router
+
+    def security_headers(response: Response) -> None:
+        response.headers.update(SECURITY_HEADERS)
+
+    app.include_router(static_router(), include_in_schema=False)
+    app.include_router(session_router(), include_in_schema=False)
+    if core is not None:
+        for router in ui_routers(core):
+            app.include_router(router, include_in_schema=False,
+                               dependencies=[Depends(security_headers)])
