@@ -143,17 +143,19 @@ def test_live_tail_delivers_within_one_second(store, core) -> None:
     tailer, interval = core.tailer([rid], ["acc"], False, 100)
     got: list[tuple[float, np.ndarray]] = []
     stop = threading.Event()
+    polled = threading.Event()
 
     def loop() -> None:
         while not stop.is_set():
             for c in tailer.poll():
                 got.append((time.monotonic(), c.steps.copy()))
+            polled.set()
             time.sleep(interval)
 
     th = threading.Thread(target=loop)
     th.start()
     try:
-        time.sleep(0.3)
+        assert polled.wait(10), "the tailer never polled"
         latencies = []
         for step in range(1, 6):
             t0 = time.monotonic()
