@@ -3,9 +3,12 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The web UI's build output (package data served by the server); rebuilt when ui/ changes.
+UI_BUILT := src/metricflow/ui/static/index.html
+UI_SRC := $(shell find ui/src -type f 2>/dev/null) $(wildcard ui/*.json ui/*.ts ui/index.html)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: install demo test test-unit test-component test-integration proto proto-check lint clean
+.PHONY: install ui demo test test-unit test-component test-integration proto proto-check lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -13,13 +16,19 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e ".[dev,bench]"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(UI_BUILT): $(UI_SRC)
+	bash scripts/build_ui.sh
 
-demo: $(STAMP)
+install: $(STAMP) $(UI_BUILT)
+
+# Builds the UI with Node.js and npm (installed from Debian's packages when missing).
+ui: $(UI_BUILT)
+
+demo: $(STAMP) $(UI_BUILT)
 	$(VPY) examples/run_demo.py
 
 # Installs, warms the local service launchers (Kafka jars, PostgreSQL, moto), runs every test.
-test: $(STAMP)
+test: $(STAMP) $(UI_BUILT)
 	PY=$(VPY) bash scripts/services/prefetch.sh
 	$(VPY) -m pytest -q tests
 
@@ -31,7 +40,7 @@ test-unit: $(STAMP)
 test-component: $(STAMP)
 	$(VPY) -m pytest -q tests/component
 
-test-integration: $(STAMP)
+test-integration: $(STAMP) $(UI_BUILT)
 	PY=$(VPY) bash scripts/services/prefetch.sh
 	$(VPY) -m pytest -q tests/integration
 

@@ -15,7 +15,7 @@ from typing import Any
 __all__ = ["mount_ui", "ui_routers"]
 
 # Modules that export `ui_router(core) -> APIRouter` (the pages' data endpoints).
-_API_MODULES = ("metricflow.ui._api",)
+_API_MODULES = ("metricflow.ui._api", "metricflow.ui._api_compare")
 
 
 def ui_routers(core: Any) -> list[Any]:
