@@ -6,33 +6,16 @@ batch never becomes one Python object per point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from metricflow._validation import DEFAULT_LIMITS, Limits, check_keys
+from metricflow.entities import DecodedMetrics
 from metricflow.errors import InvalidArgument
 
 KEY_INDEX_DTYPE = np.dtype("<i4")
 STEP_DTYPE = np.dtype("<i8")
 TS_DTYPE = np.dtype("<i8")
 VALUE_DTYPE = np.dtype("<f8")
-
-
-@dataclass(frozen=True)
-class DecodedMetrics:
-    """One run's metric points as numpy columns (views over the message bytes)."""
-
-    run_id: str
-    keys: tuple[str, ...]
-    key_index: np.ndarray
-    steps: np.ndarray
-    timestamps: np.ndarray
-    values: np.ndarray
-
-    @property
-    def n(self) -> int:
-        return int(self.values.shape[0])
 
 
 def _column(name: str, data: bytes, dtype: np.dtype) -> np.ndarray:

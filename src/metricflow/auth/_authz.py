@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig, Permission, Principal
+from metricflow.entities import DEFAULT_EXPERIMENT_ID
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
-from metricflow.store.metadata._types import DEFAULT_EXPERIMENT_ID
 from metricflow.store.metadata._validate import check_experiment_id
 
 RunExperiments = Callable[[list[str]], dict[str, str]]

@@ -1,56 +1,21 @@
-"""Client-side value types (plain dataclasses; no server dependencies)."""
+"""Client-side value types (plain dataclasses; no server dependencies).
+
+`Run`, `RunInfo` and `MetricSummary` are the shared `metricflow.entities` classes.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
+from metricflow.entities import MetricSummary, Run, RunInfo
+from metricflow.entities.pb import run_from_pb
 
-_STATUS = {v: k for k, v in pb.RunStatus.items()}
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    experiment_id: str
-    run_name: str
-    user_id: str
-    status: str
-    start_time: int
-    end_time: int | None
-    parent_run_id: str | None
-    lifecycle_stage: str
-    artifact_uri: str
-
-
-@dataclass(frozen=True)
-class MetricSummary:
-    """Latest, min and max value of one metric of one run."""
-
-    key: str
-    last_value: float
-    last_step: int
-    last_timestamp: int
-    min_value: float
-    max_value: float
-    count: int | None
-    """Points stored; None = not counted (`search_runs` skips it; `get_run` counts)."""
-
-
-@dataclass(frozen=True)
-class Run:
-    info: RunInfo
-    params: dict[str, str] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-    metrics: dict[str, MetricSummary] = field(default_factory=dict)
-
-    @property
-    def run_id(self) -> str:
-        return self.info.run_id
+__all__ = ["DownsampledSeries", "MetricHistory", "MetricPoint", "MetricSummary", "Run",
+           "RunInfo", "run_from_pb", "series_columns", "series_from_pb"]
 
 
 @dataclass(frozen=True)
@@ -127,15 +92,3 @@ def series_columns(s: DownsampledSeries | qpb.DownsampledSeries) -> dict[str, np
     if isinstance(s, qpb.DownsampledSeries):
         s = series_from_pb(s)
     return {c: getattr(s, c) for c in (*_INT_COLUMNS, *_FLOAT_COLUMNS)}
-
-
-def run_from_pb(m: qpb.Run) -> Run:
-    i = m.info
-    info = RunInfo(i.run_id, i.experiment_id, i.run_name, i.user_id,
-                   _STATUS.get(i.status, "RUNNING"), i.start_time, i.end_time or None,
-                   i.parent_run_id or None, i.lifecycle_stage or "active", i.artifact_uri)
-    metrics = {s.key: MetricSummary(s.key, s.last_value, s.last_step, s.last_timestamp,
-                                    s.min_value, s.max_value,
-                                    s.count if s.HasField("count") else None)
-               for s in m.metrics}
-    return Run(info, dict(m.params), dict(m.tags), metrics)

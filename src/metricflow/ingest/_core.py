@@ -24,14 +24,15 @@ from metricflow._validation import (
 )
 from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.auth._context import caller, current
+from metricflow.entities import RunInfo
+from metricflow.entities.pb import run_info_from_pb, run_info_to_pb
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.ingest import _metrics as m
+from metricflow.ingest._applier import merge_update
 from metricflow.ingest._names import random_run_name
 from metricflow.ingest._param_guard import ParamGuard
 from metricflow.ingest._sink import IngestSink
-from metricflow.store._applier import merge_update, run_info_from_pb, run_info_to_pb
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import RunInfo
 
 
 class RunCache:

@@ -19,7 +19,7 @@ from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
 from metricflow.errors import MetricflowError, ResourceExhausted, Unavailable
 from metricflow.ingest import _metrics as m
-from metricflow.store._applier import LogApplier
+from metricflow.ingest._applier import LogApplier
 from metricflow.store._metric_store import MetricStore
 
 log = logging.getLogger(__name__)

@@ -14,12 +14,12 @@ from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._validation import DEFAULT_LIMITS, Limits, check_run_id
 from metricflow._wire import decode_metrics
+from metricflow.entities.pb import run_info_to_pb
 from metricflow.errors import InvalidArgument, MetricflowError, ResourceExhausted
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._core import TrackingCore
 from metricflow.ingest._sink import IngestSink
 from metricflow.ingest._upstream_runs import caller_credentials
-from metricflow.store._applier import run_info_to_pb
 from metricflow.store._metric_store import MetricStore
 
 log = logging.getLogger(__name__)

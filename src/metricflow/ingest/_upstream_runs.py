@@ -26,9 +26,9 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
+from metricflow.entities import RunInfo
+from metricflow.entities.pb import run_info_from_pb
 from metricflow.errors import error_from_code
-from metricflow.store._applier import run_info_from_pb
-from metricflow.store._types import RunInfo
 
 _GET_RUN = "/metricflow.query.v1.QueryService/GetRun"
 _FORWARDED_KEY = "mf-forwarded-by"  # server._forward.FORWARDED_KEY: the upstream never forwards it

@@ -42,11 +42,11 @@ from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.errors import MetricflowError
 from metricflow.ingest import _kafka_metrics as km
 from metricflow.ingest import _metrics as m
+from metricflow.ingest._applier import LogApplier
 from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
 from metricflow.ingest._kafka_config import WriterConfig
 from metricflow.ingest._startup_log import DemoteInfo, StartupLogFilter
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
-from metricflow.store._applier import LogApplier
 from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._metric_store import MetricStore
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from metricflow._validation import check_key, check_run_id
+from metricflow.entities import Run
 from metricflow.errors import InvalidArgument
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
 from metricflow.query._history import DownsampledSeries, downsample
@@ -19,7 +20,6 @@ from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
 from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import Run
 from metricflow.store.metadata._validate import canonical_experiment_id
 
 log = logging.getLogger(__name__)

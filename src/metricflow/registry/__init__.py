@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from metricflow.registry._client import PagedList, RegistryClient
-from metricflow.registry._types import (
+from metricflow.entities import (
     AuditEntry,
     Experiment,
     ModelVersion,
     RegisteredModel,
 )
+from metricflow.registry._client import PagedList, RegistryClient
 
 if TYPE_CHECKING:
     from metricflow.registry._http import registry_router

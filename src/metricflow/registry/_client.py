@@ -10,6 +10,7 @@ import grpc
 from metricflow._grpc_errors import from_rpc_error
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
+from metricflow.entities import AuditEntry, Experiment, ModelVersion, RegisteredModel
 from metricflow.errors import AlreadyExists
 from metricflow.registry._convert import (
     audit_from_pb,
@@ -17,7 +18,6 @@ from metricflow.registry._convert import (
     model_from_pb,
     version_from_pb,
 )
-from metricflow.registry._types import AuditEntry, Experiment, ModelVersion, RegisteredModel
 
 T = TypeVar("T")
 

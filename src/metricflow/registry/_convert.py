@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
-from metricflow.registry._types import AuditEntry, Experiment, ModelVersion, RegisteredModel
+from metricflow.entities import AuditEntry, Experiment, ModelVersion, RegisteredModel
 
 
 def experiment_to_pb(e: Experiment) -> pb.Experiment:

@@ -1,8 +1,13 @@
-"""Data-plane store (ClickHouse via clickhouse-connect) and its value types."""
+"""Data-plane store (ClickHouse via clickhouse-connect): typed rows and Arrow tables in,
+typed values and numpy columns out. It knows nothing of the wire format.
+
+The control-plane (SQL) store is `metricflow.store.metadata`.
+"""
 
 from __future__ import annotations
 
+from metricflow.entities import MetricSummary, Run, RunInfo
+from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import MetricSummary, Run, RunInfo
 
-__all__ = ["MetricStore", "MetricSummary", "Run", "RunInfo"]
+__all__ = ["InsertTables", "MetricStore", "MetricSummary", "Run", "RunInfo", "build_insert"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from metricflow._wire import DecodedMetrics
+from metricflow.entities import DecodedMetrics
 from metricflow.store._rollup import canonical_values, rollup_table
 
 

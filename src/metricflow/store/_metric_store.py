@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from metricflow.entities import MetricSummary, Run, RunInfo
 from metricflow.errors import NotFound
 from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
@@ -29,10 +30,12 @@ from metricflow.store._schema_query import (
     fill_unfiled,
     missing_tables,
 )
-from metricflow.store._types import MetricSummary, Run, RunInfo
 
 _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
                 "end_time", "parent_run_id", "lifecycle_stage", "artifact_uri")
+# How a RunInfo field that is unset (None) is stored; reading a row back gives None again.
+_RUN_UNSET: dict[str, object] = {"end_time": 0, "parent_run_id": ""}
+
 # FINAL must merge rows of a key only across parts; a part that is already merged holds
 # each key once, and reading it without the merge step is exact (and cheaper).
 _FINAL = " SETTINGS do_not_merge_across_partitions_select_final = 1"
@@ -41,6 +44,13 @@ _INSERT_SETTINGS = {"optimize_on_insert": 0}
 # reads a few small granules, so one thread each beats several competing for the
 # cores (10k-run page of 100 runs here: 25.1-25.8 -> 22.2-23.5 ms).
 _LOOKUP_SETTINGS = {"max_threads": 1}
+
+
+def _run_cell(info: RunInfo, column: str) -> object:
+    v = getattr(info, column)
+    return _RUN_UNSET[column] if v is None else v
+
+
 # Params keep the first value written: a larger version wins in
 # ReplacingMergeTree, so the version counts down as time goes on.
 _PARAM_VERSION_BASE = (1 << 63) - 1
@@ -145,7 +155,7 @@ class MetricStore:
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
         if not runs:
             return
-        rows = [[getattr(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
+        rows = [[_run_cell(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
         self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
 
     def insert_params(self, rows: Sequence[tuple[str, str, str]], logged_ns: int) -> None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from metricflow._wire import DecodedMetrics
+from metricflow.entities import RunInfo
 from metricflow.store._arrow import build_insert
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import RunInfo
 
 
 @dataclass
@@ -46,7 +46,8 @@ def generate(store: MetricStore, n: int = 240, seed: int = 7) -> dict[str, RefRu
         infos.append(info)
         ref = RefRun({k: getattr(info, k) for k in ("run_id", "experiment_id", "run_name",
                                                     "user_id", "status", "start_time",
-                                                    "end_time", "lifecycle_stage")})
+                                                    "lifecycle_stage")})
+        ref.attrs["end_time"] = info.end_time or 0  # the filter language reads unset as 0
         if i % 7:
             ref.params["lr"] = lrs[i % 3]
         ref.params["opt"] = ["adam", "sgd", "Adam"][i % 3]

@@ -15,10 +15,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from querydata import insert_points
 
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
-from metricflow.client._types import run_from_pb
-from metricflow.query._convert import run_to_pb
+from metricflow.entities import MetricSummary, Run, RunInfo
+from metricflow.entities.pb import run_from_pb, run_to_pb
 from metricflow.query._core import QueryCore
-from metricflow.store._types import MetricSummary, Run, RunInfo
 
 
 @pytest.fixture(scope="module")

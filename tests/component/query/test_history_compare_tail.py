@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from querydata import insert_points
 
+from metricflow.entities import RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query._core import QueryCore
-from metricflow.store._types import RunInfo
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from metricflow._wire import DecodedMetrics
+from metricflow.entities import RunInfo
 from metricflow.query import _rollup_read as rr
 from metricflow.query._core import QueryCore
 from metricflow.query._history import downsample, downsample_raw
 from metricflow.store._arrow import build_insert
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._schema import ROLLUP_SHIFT
-from metricflow.store._types import RunInfo
 
 BLOCK = 1 << ROLLUP_SHIFT
 

@@ -7,9 +7,9 @@ import uuid
 import numpy as np
 from querydata import insert_points
 
+from metricflow.entities import RunInfo
 from metricflow.query._core import QueryCore
 from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import RunInfo
 
 
 def test_every_store_gets_the_search_tables(store) -> None:
@@ -103,8 +103,8 @@ def test_keys_filed_under_no_experiment_are_listed_and_backfilled(store) -> None
 
 def test_params_and_tags_logged_with_their_run_create_are_filed_under_it(store) -> None:
     from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+    from metricflow.ingest._applier import LogApplier
     from metricflow.query._sql import unfiled_keys
-    from metricflow.store._applier import LogApplier
 
     rid, u = uuid.uuid4().hex, uuid.uuid4().hex[:8]
     create = pb.LogRecord(run_create=pb.RunInfo(run_id=rid, experiment_id="exp-g",

@@ -171,7 +171,7 @@ def test_paging_stable_under_concurrent_inserts(dataset, store) -> None:
     p1 = core.search_run_ids([], "", ["metrics.acc DESC"], 20, "", "active")
     assert p1.run_ids == before[:20]
     # a new run that sorts onto page 1 and one that sorts onto a later page
-    from metricflow.store._types import RunInfo
+    from metricflow.entities import RunInfo
     new_top, new_low = "f" * 32, "e" * 32
     store.insert_runs([RunInfo(new_top, "0"), RunInfo(new_low, "0")], [1, 1])
     insert_points(store, new_top, "acc", [0], [0], [1e9])

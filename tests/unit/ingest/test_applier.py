@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow.entities.pb import run_info_from_pb
 from metricflow.errors import AlreadyExists
-from metricflow.store._applier import LogApplier, run_info_from_pb
+from metricflow.ingest._applier import LogApplier
 
 RUN = "a" * 32
 

@@ -10,22 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from metricflow.store.metadata._base import (
-    MetadataStoreConfig,
-    RunArtifactResolver,
-    SourceChecker,
-)
-from metricflow.store.metadata._engine import create_metadata_engine
-from metricflow.store.metadata._migrate import current_revision, head_revision, upgrade
-from metricflow.store.metadata._protocol import (
-    AuditLog,
-    ExperimentStore,
-    MetadataStore,
-    ModelStore,
-    ModelVersionStore,
-)
-from metricflow.store.metadata._sql_store import SqlMetadataStore
-from metricflow.store.metadata._types import (
+from metricflow.entities import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
     LIFECYCLE_ACTIVE,
@@ -43,6 +28,21 @@ from metricflow.store.metadata._types import (
     ModelVersion,
     RegisteredModel,
 )
+from metricflow.store.metadata._base import (
+    MetadataStoreConfig,
+    RunArtifactResolver,
+    SourceChecker,
+)
+from metricflow.store.metadata._engine import create_metadata_engine
+from metricflow.store.metadata._migrate import current_revision, head_revision, upgrade
+from metricflow.store.metadata._protocol import (
+    AuditLog,
+    ExperimentStore,
+    MetadataStore,
+    ModelStore,
+    ModelVersionStore,
+)
+from metricflow.store.metadata._sql_store import SqlMetadataStore
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "LIFECYCLE_ACTIVE", "LIFECYCLE_DELETED",

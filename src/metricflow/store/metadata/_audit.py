@@ -6,10 +6,10 @@ import json
 
 import sqlalchemy as sa
 
+from metricflow.entities import AuditEntry
 from metricflow.store.metadata._base import StoreBase
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._tables import audit_log
-from metricflow.store.metadata._types import AuditEntry
 from metricflow.store.metadata._validate import check_max_results
 
 _A = audit_log.c

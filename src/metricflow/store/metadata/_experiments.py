@@ -7,18 +7,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from metricflow.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
-from metricflow.store.metadata._base import StoreBase, inserted_id, now_ms, upsert
-from metricflow.store.metadata._filter import compile_filter, parse_order_by
-from metricflow.store.metadata._paging import decode_token, encode_token
-from metricflow.store.metadata._tables import experiment_tags, experiments
-from metricflow.store.metadata._types import (
+from metricflow.entities import (
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
     LIFECYCLE_ACTIVE,
     LIFECYCLE_DELETED,
     Experiment,
 )
+from metricflow.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from metricflow.store.metadata._base import StoreBase, inserted_id, now_ms, upsert
+from metricflow.store.metadata._filter import compile_filter, parse_order_by
+from metricflow.store.metadata._paging import decode_token, encode_token
+from metricflow.store.metadata._tables import experiment_tags, experiments
 from metricflow.store.metadata._validate import (
     check_experiment_id,
     check_max_results,

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metricflow.entities import STAGES, ModelVersion, RegisteredModel
 from metricflow.errors import AlreadyExists, NotFound
 from metricflow.store.metadata._base import inserted_id, now_ms, upsert
 from metricflow.store.metadata._filter import compile_filter, parse_order_by
@@ -18,7 +19,6 @@ from metricflow.store.metadata._tables import (
     registered_model_tags,
     registered_models,
 )
-from metricflow.store.metadata._types import STAGES, ModelVersion, RegisteredModel
 from metricflow.store.metadata._validate import (
     check_alias,
     check_max_results,

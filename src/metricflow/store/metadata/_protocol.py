@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from metricflow.store.metadata._types import (
+from metricflow.entities import (
     AuditEntry,
     Experiment,
     ModelVersion,

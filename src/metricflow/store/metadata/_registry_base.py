@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metricflow.entities import ModelVersion
 from metricflow.errors import Conflict, NotFound
 from metricflow.store.metadata._base import StoreBase
 from metricflow.store.metadata._tables import (
@@ -15,7 +16,6 @@ from metricflow.store.metadata._tables import (
     model_versions,
     registered_models,
 )
-from metricflow.store.metadata._types import ModelVersion
 
 _M = registered_models.c
 _V = model_versions.c

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from metricflow.entities import STAGES
 from metricflow.errors import InvalidArgument
-from metricflow.store.metadata._types import STAGES
 
 MAX_NAME = 256
 MAX_TAG_KEY = 250

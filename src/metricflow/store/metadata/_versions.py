@@ -13,6 +13,16 @@ from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
+from metricflow.entities import (
+    STAGE_ARCHIVED,
+    STAGE_PRODUCTION,
+    STAGE_STAGING,
+    STAGES,
+    STATUS_FAILED,
+    STATUS_PENDING,
+    STATUS_READY,
+    ModelVersion,
+)
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.store.metadata._base import now_ms, upsert
 from metricflow.store.metadata._filter import compile_filter, parse_order_by
@@ -27,16 +37,6 @@ from metricflow.store.metadata._tables import (
     model_version_tags,
     model_versions,
     registered_models,
-)
-from metricflow.store.metadata._types import (
-    STAGE_ARCHIVED,
-    STAGE_PRODUCTION,
-    STAGE_STAGING,
-    STAGES,
-    STATUS_FAILED,
-    STATUS_PENDING,
-    STATUS_READY,
-    ModelVersion,
 )
 from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
 from metricflow.store.metadata._validate import (

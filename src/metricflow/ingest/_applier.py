@@ -1,4 +1,4 @@
-"""Apply a group of ingest-log records to the MetricStore.
+"""Apply a group of ingest-log records (protobuf) to the MetricStore (typed rows, Arrow).
 
 Used by the embedded in-process writer and by the Kafka writer, so both
 deployments resolve run state, params and tags the same way. Records of one
@@ -12,7 +12,8 @@ import time
 from collections.abc import Sequence
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._wire import DecodedMetrics
+from metricflow.entities import TERMINAL_STATUSES, DecodedMetrics, RunInfo
+from metricflow.entities.pb import run_info_from_pb
 from metricflow.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -20,41 +21,19 @@ from metricflow.errors import (
     MetricflowError,
     NotFound,
 )
-from metricflow.store._arrow import InsertTables, build_insert
-from metricflow.store._metric_store import MetricStore
-from metricflow.store._types import TERMINAL_STATUSES, RunInfo
-
-_STATUS_NAMES = {v: k for k, v in pb.RunStatus.items()}
-
-
-def run_info_from_pb(m: pb.RunInfo) -> RunInfo:
-    return RunInfo(
-        run_id=m.run_id, experiment_id=m.experiment_id, run_name=m.run_name, user_id=m.user_id,
-        status=_STATUS_NAMES.get(m.status, "RUNNING") if m.status else "RUNNING",
-        start_time=m.start_time, end_time=m.end_time, parent_run_id=m.parent_run_id,
-        lifecycle_stage=m.lifecycle_stage or "active", artifact_uri=m.artifact_uri,
-    )
-
-
-def run_info_to_pb(info: RunInfo, out: pb.RunInfo | None = None) -> pb.RunInfo:
-    m = out if out is not None else pb.RunInfo()
-    m.run_id, m.experiment_id, m.run_name = info.run_id, info.experiment_id, info.run_name
-    m.user_id, m.status = info.user_id, pb.RunStatus.Value(info.status)
-    m.start_time, m.end_time, m.parent_run_id = info.start_time, info.end_time, info.parent_run_id
-    m.lifecycle_stage, m.artifact_uri = info.lifecycle_stage, info.artifact_uri
-    return m
+from metricflow.store import InsertTables, MetricStore, build_insert
 
 
 def merge_update(base: RunInfo, upd: pb.UpdateRunRequest, now_ms: int) -> RunInfo:
     """The run state after applying `upd` to `base`."""
     changes: dict[str, object] = {}
     if upd.status:
-        status = _STATUS_NAMES[upd.status]
+        status = pb.RunStatus.Name(upd.status)
         changes["status"] = status
         if status in TERMINAL_STATUSES:
             changes["end_time"] = upd.end_time or now_ms
         elif status == "RUNNING":
-            changes["end_time"] = 0
+            changes["end_time"] = None
     elif upd.end_time:
         changes["end_time"] = upd.end_time
     if upd.run_name:

@@ -1,7 +1,7 @@
 """Value types of the control plane (experiments, registry, audit log).
 
 Pure Python with no server dependencies, so the gRPC client can return them;
-`metricflow.store.metadata` re-exports them.
+the metadata store, the registry and the client all use these same classes.
 """
 
 from __future__ import annotations
