@@ -2,10 +2,9 @@
 
 aiokafka compresses lz4 record batches at level 9 (LZ4HC, the broker's own
 default) and has no setting for it. The ingest node's batches are large and
-already columnar, so the fast level compresses nearly as well (ratio 3.38 at
-level 1 against 3.40 at level 9 on a 1.4 MB WriteBatch) at a small fraction of
-the CPU (cramjam, measured here: ~5 GB/s against ~0.2 GB/s), and the writer
-decompresses lz4 several times faster than zstd. Consumers read any level.
+already columnar, so the fast level compresses nearly as well at a small
+fraction of the CPU, and the writer decompresses lz4 several times faster than
+zstd (figures: docs/operations.md, "lz4 level 1"). Consumers read any level.
 
 `use_lz4_level` points aiokafka's record-batch builders (the compiled one and
 the pure-Python fallback) at aiokafka's own lz4 encoder with the given level.

@@ -4,16 +4,16 @@ Per-run tables (runs, params, tags, metric_summary) use 256-row granules and
 4-16 KiB compressed blocks: a dashboard page reads ~100 scattered runs, and
 each lookup decompresses the blocks that hold its granule. With the default
 8,192-row granules a lookup read 8k rows per table; with the default 64 KiB-1 MiB
-blocks it still decompressed ~64 KiB per column (100 runs' infos: 31 ms; with
-these blocks 12-17 ms, measured on the 1M-run query benchmark).
+blocks it still decompressed ~64 KiB per column (figures: docs/query.md, "Per-run
+tables").
 
 The same DDL runs on chDB and on a ClickHouse server. `{db}` is replaced by a
 checked identifier. Dedup design (see docs/exactly-once.md):
 - metrics: ReplacingMergeTree on the full point identity; queries read FINAL,
   so a point delivered twice is shown once even before merges. Its run_id is
   LowCardinality: parts are sorted by run, so dictionaries stay small, and
-  inserts (sorted in numpy, see _arrow.py) measured 2.4x cheaper than with a
-  plain String column. Tables created before keep String; both work.
+  inserts (sorted in numpy, see _arrow.py) are cheaper than with a plain String
+  column (docs/ingest.md, "Server"). Tables created before keep String; both work.
 - runs/tags: versioned rows, the newest version wins.
 - params: immutable, the first write wins (version is inverted time).
 - metric_rollup: per (run, key, step block) partial aggregates of each

@@ -28,7 +28,7 @@ times cheaper than on a String.
 - search_unfiled: the (kind, key, run) of every row filed under '', written by
   one view per search table. A search reads which keys need folding from this
   (normally empty) table in one small query instead of scanning the
-  experiment_id column of all three search tables (3-5 ms a search here).
+  experiment_id column of all three search tables (figures: docs/query.md).
   Rows filed under '' stay there, so the table only grows; a key listed here
   whose rows are gone costs a fold, never a wrong answer.
 
