@@ -75,11 +75,11 @@ class KafkaSinkConfig:
     compression: str = "lz4"
     """lz4, zstd, gzip, snappy or none (cramjam codecs).
 
-    lz4 at `lz4_level` is the default. aiokafka's own lz4 level is 9 (LZ4HC):
-    198 MB/s on a 1.4 MB WriteBatch, about 40% of the ingest node's CPU, so zstd
-    level 3 (1,113 MB/s, ratio 3.70) was the default until the level could be
-    set (ingest/_kafka_codec.py). lz4 level 1 compresses several times faster
-    than zstd and the writer decompresses it faster too, at ratio ~3.4."""
+    lz4 at `lz4_level` is the default. aiokafka's own lz4 level is 9 (LZ4HC), which
+    took a large share of the ingest node's CPU, so zstd level 3 was the default
+    until the level could be set (ingest/_kafka_codec.py). lz4 level 1 compresses
+    several times faster than zstd and the writer decompresses it faster too
+    (figures: docs/operations.md, "lz4 level 1")."""
     lz4_level: int = 1
     """Compression level when compression is lz4 (1 fast ... 9+ high compression)."""
     max_inflight_bytes: int = 256 * 1024 * 1024

@@ -10,8 +10,8 @@ Two loops on one event loop:
 So fetching and decoding the next messages overlap the running insert, and
 while a cut is being inserted the next due cut is built in a second thread: a
 writer with a backlog keeps both cores busy. (Polling only between inserts left
-the insert thread idle while the loop fetched: 0.1-0.25 s gaps between inserts
-of a drain, measured in the Kafka load test.)
+the insert thread idle while the loop fetched: gaps between the inserts of a
+drain, docs/operations.md, "Lag p99 target".)
 
 - A failed insert (ClickHouse down) is retried with exponential backoff and
   jitter. Nothing is committed, and polling stops once `max_bytes` are
