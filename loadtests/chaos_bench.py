@@ -19,7 +19,7 @@ In a random order, each after a random pause, it injects:
   the same ports (and chDB dir) 2 s later;
 - store_outage: every ClickHouse call of the writer fails for --outage-s (chDB runs
   in the writer's process, so this is the fault-injecting launcher's outage; see
-  tests/integration/kafka/_writer_launcher.py);
+  tests/integration/ingest/_writer_launcher.py);
 - partition: ingest node A's link to the brokers is cut for --outage-s.
 
 Definitions (also in docs/reliability.md):
