@@ -11,6 +11,13 @@ export function start(name: string): void {
   pending.add(name);
 }
 
+/** Start `name` at navigation start (time 0): a cold load measured from the user's request. */
+export function startAtNavigation(name: string): void {
+  performance.clearMarks(name + ":start");
+  performance.mark(name + ":start", { startTime: 0 });
+  pending.add(name);
+}
+
 export function isPending(name: string): boolean {
   return pending.has(name);
 }

@@ -42,10 +42,17 @@ export function currentRoute(): Route {
 }
 
 const listeners = new Set<() => void>();
+let routeChanges = 0;
 function notify() {
+  routeChanges++;
   for (const l of listeners) l();
 }
 if (typeof window !== "undefined") window.addEventListener("hashchange", notify);
+
+/** Has the user moved to another route since the page loaded? (cold vs in-app navigation) */
+export function navigated(): boolean {
+  return routeChanges > 0;
+}
 
 export function navigate(hash: string, opts: { replace?: boolean } = {}): void {
   if (!hash.startsWith("#")) hash = "#" + hash;
@@ -81,10 +88,14 @@ export function useRoute(): Route {
   return route;
 }
 
-/** Comma lists in the URL ("a,b,c"); items are percent-encoded by URLSearchParams. */
+/** Comma lists in the URL ("a,b,c"); "," and "%" inside an item are escaped as %2C / %25. */
 export function splitList(v: string | null): string[] {
   if (!v) return [];
-  return v.split(",").map((s) => s.trim()).filter(Boolean);
+  return v.split(",").filter(Boolean).map((s) => s.replace(/%2C/gi, ",").replace(/%25/g, "%"));
+}
+
+export function joinList(items: string[]): string {
+  return items.map((s) => s.replace(/%/g, "%25").replace(/,/g, "%2C")).join(",");
 }
 
 export function runLink(experimentId: string, runId: string): string {

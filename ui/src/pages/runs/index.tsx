@@ -1,5 +1,360 @@
-import type { Route } from "../../lib/url";
+// Runs table over one or many experiments (#/experiments/<id>, #/runs?e=1,2,3).
+// URL state: q (filter), sort + dir, cols (chosen metric/param/tag columns),
+// sel (selected run ids), nest=0 (flat list), group + gm (group by a param,
+// summarize a metric), row (first visible row). Rows are fetched by window.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { ApiError, get, post } from "../../lib/api";
+import { ErrorView } from "../../lib/errors";
+import { fmtCount, fmtDuration, fmtNum, fmtTime } from "../../lib/format";
+import { endAfterFrame, isPending, start, startAtNavigation } from "../../lib/perf";
+import { joinList, navigated, Route, runLink, setParams, splitList } from "../../lib/url";
+import { displayCount, Expansion, RunRow, slotAt, WindowAnswer, WindowCache } from "./cache";
+import { fieldText, Kind } from "./filter";
+import { FilterBox, Keys } from "./filterbox";
+import { GroupTable } from "./groupby";
+import { ColRef, ColumnPicker } from "./picker";
+import { Column, Grid } from "./table";
 
-export function RunsPage(props: { route: Route; experimentIds: string[] }) {
-  return <div class="placeholder">Runs of {props.experimentIds.join(", ")}</div>;
+const BLOCK = 100;
+const LIVE_MS = 3000;
+const DEFAULT_SORT = "attributes.start_time";
+const EMPTY_KEYS: Keys = { metrics: [], params: [], tags: [] };
+
+interface View {
+  row: RunRow;
+  depth: number;
+  top: number; // top-level index (depth 0) or -1
+}
+
+export function parseCol(s: string): ColRef | null {
+  const i = s.indexOf(".");
+  if (i < 0) return null;
+  const kind = s.slice(0, i);
+  if (kind !== "metrics" && kind !== "params" && kind !== "tags") return null;
+  return { kind, key: s.slice(i + 1) };
+}
+
+export function RunsPage({ route, experimentIds }: { route: Route; experimentIds: string[] }) {
+  const P = route.params;
+  const q = P.get("q") || "";
+  const sortField = P.get("sort") || DEFAULT_SORT;
+  const asc = P.get("dir") === "asc";
+  const colsParam = P.get("cols");
+  const cols = useMemo(() => splitList(colsParam).map(parseCol).filter((c): c is ColRef => c !== null), [colsParam]);
+  const sel = splitList(P.get("sel"));
+  const nest = P.get("nest") !== "0";
+  const group = P.get("group") || "";
+  const gm = P.get("gm") || "";
+  const exps = experimentIds;
+  const expKey = exps.join(",");
+
+  const [draft, setDraft] = useState(q);
+  useEffect(() => setDraft(q), [q]);
+  const [keys, setKeys] = useState<Keys>(EMPTY_KEYS);
+  const [keysError, setKeysError] = useState<unknown>(null);
+  const [picker, setPicker] = useState(false);
+  const [, setTick] = useState(0);
+  const [jump, setJump] = useState<{ row: number } | null>(null);
+  const jumpTarget = useRef<number | null>(null);
+  const range = useRef<[number, number]>([0, 0]);
+  const initialRow = useRef(Number(P.get("row") || 0) || 0);
+
+  // perf: cold navigation to the first rows (from navigation start when this is the first page)
+  useEffect(() => {
+    if (!navigated()) startAtNavigation("table_first_rows");
+    else start("table_first_rows");
+  }, []);
+
+  // ------------------------------------------------------------- keys
+  useEffect(() => {
+    const ctrl = new AbortController();
+    get<Keys>("/ui-api/v1/keys", { experiment_ids: expKey }, ctrl.signal).then(
+      (k) => setKeys(k),
+      (e) => e.name !== "AbortError" && setKeysError(e),
+    );
+    return () => ctrl.abort();
+  }, [expKey]);
+
+  // default columns (first metrics and params) when the URL names none
+  useEffect(() => {
+    if (colsParam !== null || (keys.metrics.length === 0 && keys.params.length === 0)) return;
+    const d = [...keys.metrics.slice(0, 4).map((k) => "metrics." + k), ...keys.params.slice(0, 3).map((k) => "params." + k)];
+    setParams({ cols: joinList(d) }, { replace: true });
+  }, [keys, colsParam]);
+
+  // ------------------------------------------------------------- window cache
+  const colTexts = cols.map((c) => fieldText(c.kind, c.key));
+  const orderBy = sortField + (asc ? " ASC" : " DESC");
+  const shape = JSON.stringify([expKey, q, orderBy, colTexts, nest]);
+  const cache = useMemo(() => {
+    const fetcher = (offset: number, limit: number, withTotal: boolean, signal: AbortSignal) =>
+      post<WindowAnswer>("/ui-api/v1/runs/window", {
+        experiment_ids: exps, filter: q, order_by: orderBy, offset, limit,
+        columns: colTexts, with_total: withTotal, top_level: nest,
+      }, signal);
+    return new WindowCache(fetcher, BLOCK);
+  }, [shape]);
+  useEffect(() => {
+    const un = cache.subscribe(() => setTick((t) => t + 1));
+    const [a, b] = range.current;
+    void cache.ensure(a, Math.max(b, a + 40));
+    return () => {
+      un();
+      cache.dispose();
+    };
+  }, [cache]);
+
+  // ------------------------------------------------------------- nesting
+  const [expansions, setExpansions] = useState<Expansion[]>([]);
+  useEffect(() => setExpansions([]), [shape]);
+  const toggleExpand = (top: number, row: RunRow) => {
+    const open = expansions.find((e) => e.runId === row.run_id);
+    if (open) {
+      setExpansions(expansions.filter((e) => e !== open));
+      return;
+    }
+    const exp: Expansion = { parentIndex: top, runId: row.run_id, children: [] };
+    const next = [...expansions, exp].sort((a, b) => a.parentIndex - b.parentIndex);
+    setExpansions(next);
+    post<WindowAnswer>("/ui-api/v1/runs/window", {
+      experiment_ids: exps, filter: `tags.mlflow.parentRunId = '${row.run_id.replace(/'/g, "''")}'`,
+      order_by: orderBy, offset: 0, limit: 1000, columns: colTexts, with_total: false, top_level: false,
+    }).then((ans) => {
+      exp.children = ans.rows;
+      setExpansions((cur) => (cur.includes(exp) ? [...cur] : cur));
+    }, () => undefined);
+  };
+
+  const total = cache.total;
+  const count = total === null ? 0 : nest ? displayCount(total, expansions) : total;
+  const rowAt = (v: number): View | undefined => {
+    if (!nest || expansions.length === 0) {
+      const r = cache.get(v);
+      return r && { row: r, depth: 0, top: v };
+    }
+    const s = slotAt(v, expansions);
+    if (s.kind === "top") {
+      const r = cache.get(s.index);
+      return r && { row: r, depth: 0, top: s.index };
+    }
+    const r = s.parent.children[s.index];
+    return r && { row: r, depth: 1, top: -1 };
+  };
+  const topIndex = (v: number) => (nest && expansions.length ? (slotAt(v, expansions) as any).index ?? v : v);
+
+  // ------------------------------------------------------------- live updates
+  useEffect(() => {
+    const t = setInterval(() => {
+      if (document.hidden) return;
+      const [a, b] = range.current;
+      let running = false;
+      for (let i = a; i < b && !running; i++) running = rowAt(i)?.row.status === "RUNNING";
+      if (running) void cache.refresh(topIndex(a), topIndex(Math.max(a, b - 1)) + 1);
+    }, LIVE_MS);
+    return () => clearInterval(t);
+  });
+
+  // ------------------------------------------------------------- actions
+  const submitFilter = (v: string) => {
+    if (v === q) return;
+    start("table_requery");
+    setParams({ q: v, row: null });
+  };
+  const onSort = (c: Column<View>) => {
+    start("table_requery");
+    const same = c.sortField === sortField;
+    setParams({ sort: c.sortField === DEFAULT_SORT ? null : c.sortField!, dir: same ? (asc ? null : "asc") : null, row: null });
+  };
+  const scrollToRow = (n: number) => {
+    start("table_deep_scroll");
+    jumpTarget.current = n;
+    setJump({ row: n });
+  };
+  window.__mf.scrollToRow = scrollToRow;
+  window.__mf.table = { total: () => cache.total, shape };
+
+  const toggleSel = (id: string) => {
+    const s = new Set(sel);
+    if (s.has(id)) s.delete(id);
+    else s.add(id);
+    setParams({ sel: joinList([...s]) }, { replace: true });
+  };
+  const toggleCol = (c: ColRef) => {
+    const has = cols.some((x) => x.kind === c.kind && x.key === c.key);
+    const next = has ? cols.filter((x) => !(x.kind === c.kind && x.key === c.key)) : [...cols, c];
+    start("table_requery");
+    setParams({ cols: joinList(next.map((x) => x.kind + "." + x.key)) || "" }, { replace: true });
+  };
+
+  const onRange = (a: number, b: number) => {
+    range.current = [a, b];
+    void cache.ensure(topIndex(a) - BLOCK / 2, topIndex(Math.max(a, b - 1)) + BLOCK / 2);
+  };
+  useEffect(() => {
+    // ?row= follows the first visible row without adding history entries
+    const t = setTimeout(() => {
+      const cur = Number(route.params.get("row") || 0);
+      if (range.current[0] !== cur && cache.total !== null) setParams({ row: range.current[0] ? String(range.current[0]) : null }, { replace: true });
+    }, 400);
+    return () => clearTimeout(t);
+  });
+
+  const onRendered = (a: number, b: number) => {
+    if (cache.total === null) return;
+    const done = cache.total === 0 || cache.covers(topIndex(a), topIndex(Math.max(a, b - 1)) + 1);
+    if (!done) return;
+    window.__mf.ready = true;
+    if (isPending("table_first_rows")) void endAfterFrame("table_first_rows");
+    if (isPending("table_requery")) void endAfterFrame("table_requery");
+    if (isPending("table_deep_scroll") && jumpTarget.current !== null && a <= jumpTarget.current && jumpTarget.current < Math.max(b, a + 1)) {
+      jumpTarget.current = null;
+      void endAfterFrame("table_deep_scroll");
+    }
+  };
+
+  // ------------------------------------------------------------- columns
+  const multi = exps.length !== 1;
+  const columns: Column<View>[] = [
+    {
+      id: "select", label: "", width: 34,
+      render: (v) => (
+        <input type="checkbox" checked={sel.includes(v.row.run_id)} onChange={() => toggleSel(v.row.run_id)} aria-label="select run" />
+      ),
+    },
+    {
+      id: "run_name", label: "Run", width: 280, sortField: "attributes.run_name", sortId: "attributes.run_name",
+      render: (v) => (
+        <span class={"runname depth" + v.depth}>
+          {v.depth === 0 && nest && (v.row.child_count || 0) > 0 ? (
+            <button class="expander" data-testid="expand-children" onClick={() => toggleExpand(v.top, v.row)} title={`${v.row.child_count} child runs`}>
+              {expansions.some((e) => e.runId === v.row.run_id) ? "▾" : "▸"} {v.row.child_count}
+            </button>
+          ) : (
+            <span class="expander-pad" />
+          )}
+          <a href={runLink(v.row.experiment_id, v.row.run_id)} title={v.row.run_id}>
+            {v.row.run_name || v.row.run_id.slice(0, 12)}
+          </a>
+        </span>
+      ),
+    },
+    {
+      id: "status", label: "Status", width: 90, sortField: "attributes.status", sortId: "attributes.status",
+      render: (v) => <span class={"status " + v.row.status.toLowerCase()}>{v.row.status}</span>,
+    },
+    {
+      id: "start_time", label: "Created", width: 160, sortField: "attributes.start_time", sortId: "attributes.start_time",
+      render: (v) => fmtTime(v.row.start_time),
+    },
+    {
+      id: "duration", label: "Duration", width: 80, align: "num", sortField: "attributes.end_time", sortId: "attributes.end_time",
+      title: "Duration (sorts by end time)",
+      render: (v) => fmtDuration(v.row.start_time, v.row.end_time, v.row.status),
+    },
+    {
+      id: "user_id", label: "User", width: 100, sortField: "attributes.user_id", sortId: "attributes.user_id",
+      render: (v) => v.row.user_id,
+    },
+  ];
+  if (multi)
+    columns.push({
+      id: "experiment_id", label: "Experiment", width: 90, sortField: "attributes.experiment_id", sortId: "attributes.experiment_id",
+      render: (v) => v.row.experiment_id,
+    });
+  for (const c of cols) {
+    const label = (c.kind === "metrics" ? "" : c.kind === "params" ? "param " : "tag ") + c.key;
+    columns.push({
+      id: c.kind + "." + c.key, label, title: c.kind + "." + c.key, width: c.kind === "metrics" ? 110 : 120,
+      align: c.kind === "metrics" ? "num" : undefined,
+      sortField: fieldText(c.kind as Kind, c.key), sortId: c.kind + "." + c.key,
+      render: (v) => (c.kind === "metrics" ? fmtNum(v.row.metrics[c.key]) : (v.row[c.kind] as Record<string, string>)[c.key] ?? ""),
+    });
+  }
+
+  const err = cache.error;
+  const filterErr = err instanceof ApiError && err.status === 400 && (err.field === "filter" || err.position !== undefined)
+    ? { message: err.message, position: err.position } : null;
+  const title = exps.length === 0 ? "Runs of every experiment" : exps.length === 1 ? `Runs of experiment ${exps[0]}` : `Runs of experiments ${exps.join(", ")}`;
+
+  return (
+    <div class="runs">
+      <div class="runs-head">
+        <h1>{title}</h1>
+        <span class="muted" data-testid="runs-total">{total === null ? "counting…" : `${fmtCount(total)} ${nest ? "top-level " : ""}runs`}</span>
+      </div>
+      <FilterBox value={draft} keys={keys} error={filterErr} onEdit={(v) => setDraft(v)} onSubmit={submitFilter} />
+      <div class="toolbar">
+        <button onClick={() => setPicker(!picker)} data-testid="column-picker-open">
+          Columns ({cols.length})
+        </button>
+        <label class="inline">
+          <input type="checkbox" checked={nest} onChange={() => setParams({ nest: nest ? "0" : null })} data-testid="nest-toggle" /> Nest child runs
+        </label>
+        <label class="inline">
+          Group by param{" "}
+          <select value={group} data-testid="group-param" onChange={(e) => setParams({ group: (e.currentTarget as HTMLSelectElement).value || null })}>
+            <option value="">—</option>
+            {keys.params.slice(0, 2000).map((k) => <option value={k}>{k}</option>)}
+          </select>
+        </label>
+        {group && (
+          <label class="inline">
+            metric{" "}
+            <select value={gm} data-testid="group-metric" onChange={(e) => setParams({ gm: (e.currentTarget as HTMLSelectElement).value || null })}>
+              <option value="">—</option>
+              {keys.metrics.slice(0, 2000).map((k) => <option value={k}>{k}</option>)}
+            </select>
+          </label>
+        )}
+        <span class="spacer" />
+        <GotoRow total={total} onGo={scrollToRow} />
+        {sel.length > 0 && (
+          <>
+            <button onClick={() => setParams({ sel: null }, { replace: true })}>Clear selection</button>
+            <a class="button primary" data-testid="compare-link" href={"#/compare?runs=" + sel.map(encodeURIComponent).join(",")}>
+              Compare {sel.length} run{sel.length > 1 ? "s" : ""}
+            </a>
+          </>
+        )}
+      </div>
+      {picker && (
+        <ColumnPicker keys={keys} chosen={cols} onToggle={toggleCol} onClear={() => setParams({ cols: "" }, { replace: true })} onClose={() => setPicker(false)} />
+      )}
+      {keysError ? <ErrorView error={keysError} /> : null}
+      {err && !filterErr ? <ErrorView error={err} /> : null}
+      {group ? (
+        <GroupTable experimentIds={exps} filter={q} param={group} metric={gm} onPick={(f) => setParams({ q: f, group: null, gm: null })} />
+      ) : (
+        <Grid<View>
+          count={count}
+          columns={columns}
+          rowAt={rowAt}
+          rowClass={(v) => (v.depth ? "child" : "") + (sel.includes(v.row.run_id) ? " selected" : "")}
+          sort={{ field: sortField, asc }}
+          onSort={onSort}
+          onRange={onRange}
+          jump={jump}
+          onRendered={onRendered}
+          initialRow={initialRow.current}
+        />
+      )}
+      {total === 0 && !group && <div class="muted empty">No run matches{q ? " this filter" : ""}.</div>}
+    </div>
+  );
+}
+
+function GotoRow({ total, onGo }: { total: number | null; onGo: (n: number) => void }) {
+  const [v, setV] = useState("");
+  return (
+    <form
+      class="inline"
+      onSubmit={(e) => {
+        e.preventDefault();
+        const n = Math.max(0, Math.floor(Number(v.replace(/[,_ ]/g, "")) || 0));
+        onGo(total === null ? n : Math.min(n, Math.max(0, total - 1)));
+      }}
+    >
+      <input class="goto" type="text" inputMode="numeric" placeholder="Go to row" value={v} data-testid="goto-row" onInput={(e) => setV((e.currentTarget as HTMLInputElement).value)} />
+    </form>
+  );
 }

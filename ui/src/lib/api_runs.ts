@@ -1,0 +1,309 @@
+// Typed calls for the run, compare, artifact and registry pages (C1b).
+// Every call goes through lib/api.ts (credentials, CSRF, ApiError).
+import { ApiError, get, post, readCookie, request } from "./api";
+
+/** JSON carries NaN/Inf as strings ("nan", "inf", "-inf"); numbers otherwise. */
+export type Num = number | string;
+
+export function num(v: Num | null | undefined): number {
+  if (typeof v === "number") return v;
+  if (v === null || v === undefined) return NaN;
+  const s = String(v).toLowerCase();
+  if (s === "inf" || s === "infinity" || s === "+inf") return Infinity;
+  if (s === "-inf" || s === "-infinity") return -Infinity;
+  return NaN;
+}
+
+export interface RunInfo {
+  run_id: string;
+  experiment_id: string;
+  run_name: string;
+  user_id: string;
+  status: string;
+  start_time: number;
+  end_time: number | null;
+  parent_run_id: string | null;
+  lifecycle_stage: string;
+  artifact_uri: string;
+}
+
+export interface MetricSummary {
+  last_value: Num;
+  last_step: number;
+  last_timestamp: number;
+  min_value: Num;
+  max_value: Num;
+  count: number | null;
+}
+
+export interface RunDoc {
+  info: RunInfo;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  metrics: Record<string, MetricSummary>;
+}
+
+export const getRun = (runId: string, signal?: AbortSignal) =>
+  get<RunDoc>("/api/v1/runs/" + encodeURIComponent(runId), undefined, signal);
+
+export interface SeriesPoint {
+  step: number;
+  timestamp: number;
+  value: Num;
+}
+
+/** One run's downsampled metric (server/_http.py series_to_json): non-empty buckets only. */
+export interface SeriesJson {
+  run_id: string;
+  key: string;
+  step_lo: number;
+  step_hi: number;
+  bucket: number[];
+  count: number[];
+  step_first: number[];
+  step_last: number[];
+  nan_count: number[];
+  inf_count: number[];
+  min: Num[];
+  max: Num[];
+  avg: Num[];
+  last: Num[];
+  first_point: SeriesPoint | null;
+  last_point: SeriesPoint | null;
+}
+
+export interface DownsampleReq {
+  run_ids: string[];
+  key: string;
+  buckets: number;
+  step_min?: number | null;
+  step_max?: number | null;
+}
+
+export const downsample = (req: DownsampleReq, signal?: AbortSignal) =>
+  post<{ series: SeriesJson[] }>("/api/v1/metrics/downsample", req, signal).then((r) => r.series);
+
+export interface CompareTable {
+  run_ids: string[];
+  metrics: Record<string, { last: Num[]; min: Num[]; max: Num[]; present: boolean[] }>;
+  params: Record<string, { values: string[]; present: boolean[] }>;
+}
+
+export const compareRuns = (run_ids: string[], metric_keys: string[] = [], param_keys: string[] = [], signal?: AbortSignal) =>
+  post<CompareTable>("/api/v1/runs/compare", { run_ids, metric_keys, param_keys }, signal);
+
+export const searchRuns = (body: { experiment_ids?: string[]; filter?: string; order_by?: string[]; max_results?: number; page_token?: string }, signal?: AbortSignal) =>
+  post<{ runs: RunDoc[]; next_page_token: string | null }>("/api/v1/runs/search", body, signal);
+
+/** Dense overlay of many runs' one metric (POST /ui-api/v1/compare/series, binary). */
+export interface OverlayData {
+  runIds: string[];
+  buckets: number;
+  stepLo: number;
+  stepHi: number;
+  /** per bucket: the largest step_last over runs (NaN where no run has points) */
+  x: Float64Array;
+  /** per run, per bucket: NaN where the run has no point in the bucket */
+  last: Float64Array[];
+  avg: Float64Array[];
+  min: Float64Array[];
+  max: Float64Array[];
+}
+
+export async function overlaySeries(req: DownsampleReq, signal?: AbortSignal): Promise<OverlayData> {
+  const headers: Record<string, string> = { Accept: "application/octet-stream", "Content-Type": "application/json" };
+  const csrf = readCookie("mf_csrf");
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  let res: Response;
+  try {
+    res = await fetch("/ui-api/v1/compare/series", { method: "POST", headers, body: JSON.stringify(req), credentials: "same-origin", signal });
+  } catch (e) {
+    if ((e as Error).name === "AbortError") throw e;
+    throw new ApiError(0, "NETWORK", "the server did not answer (" + String((e as Error).message) + ")");
+  }
+  if (!res.ok) {
+    let data: any = {};
+    try {
+      data = await res.json();
+    } catch {
+      /* not JSON */
+    }
+    if (res.status === 401 && !location.hash.startsWith("#/signin")) location.hash = "#/signin?next=" + encodeURIComponent(location.hash.slice(1) || "/");
+    throw new ApiError(res.status, String(data.error_code || "HTTP_" + res.status), String(data.message || data.detail || res.statusText), data);
+  }
+  return decodeOverlay(await res.arrayBuffer());
+}
+
+/** Layout: u32 LE header length, header JSON (utf-8), zero padding to 8, then float64 LE
+ * blocks: x[B], then for each run last[B], avg[B], min[B], max[B]. */
+export function decodeOverlay(buf: ArrayBuffer): OverlayData {
+  const dv = new DataView(buf);
+  const hlen = dv.getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, hlen)));
+  let off = 4 + hlen;
+  off = (off + 7) & ~7;
+  const B: number = header.buckets;
+  const runIds: string[] = header.run_ids;
+  const all = new Float64Array(buf, off, B * (1 + 4 * runIds.length));
+  const x = all.subarray(0, B);
+  const last: Float64Array[] = [], avg: Float64Array[] = [], min: Float64Array[] = [], max: Float64Array[] = [];
+  for (let i = 0; i < runIds.length; i++) {
+    const o = B * (1 + 4 * i);
+    last.push(all.subarray(o, o + B));
+    avg.push(all.subarray(o + B, o + 2 * B));
+    min.push(all.subarray(o + 2 * B, o + 3 * B));
+    max.push(all.subarray(o + 3 * B, o + 4 * B));
+  }
+  return { runIds, buckets: B, stepLo: header.step_lo, stepHi: header.step_hi, x, last, avg, min, max };
+}
+
+export interface TailChunk {
+  run_id: string;
+  key: string;
+  steps: number[];
+  timestamps: number[];
+  values: Num[];
+}
+
+/** Live tail (POST /api/v1/metrics/tail, NDJSON). Calls onChunk per data line until
+ * the signal aborts or the stream ends; resolves with the last error line, if any. */
+export async function tail(
+  body: { run_ids: string[]; keys?: string[]; from_start?: boolean; poll_interval_ms?: number },
+  onChunk: (c: TailChunk) => void,
+  signal: AbortSignal,
+): Promise<{ error_code: string; message: string } | null> {
+  const headers: Record<string, string> = { "Content-Type": "application/json", Accept: "application/x-ndjson" };
+  const csrf = readCookie("mf_csrf");
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  const res = await fetch("/api/v1/metrics/tail", { method: "POST", headers, body: JSON.stringify(body), credentials: "same-origin", signal });
+  if (!res.ok || !res.body) {
+    let data: any = {};
+    try {
+      data = await res.json();
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, String(data.error_code || "HTTP_" + res.status), String(data.message || res.statusText), data);
+  }
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return null;
+    buf += dec.decode(value, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      const obj = JSON.parse(line);
+      if (obj.heartbeat) continue;
+      if (obj.error_code) return obj;
+      onChunk(obj as TailChunk);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- artifacts
+
+export interface ArtifactFile {
+  path: string;
+  is_dir: boolean;
+  file_size?: number;
+}
+
+export const listArtifacts = (runId: string, path: string, signal?: AbortSignal) =>
+  get<{ root_uri?: string; files?: ArtifactFile[] }>("/api/2.0/mlflow/artifacts/list", { run_id: runId, path }, signal).then(
+    (r) => r.files || [],
+  );
+
+/** Same-origin download URL of a run's artifact (MLflow artifact proxy). */
+export function artifactUrl(experimentId: string, runId: string, path: string): string {
+  const enc = path.split("/").map(encodeURIComponent).join("/");
+  return (
+    "/api/2.0/mlflow-artifacts/artifacts/" + encodeURIComponent(experimentId) + "/" + encodeURIComponent(runId) + "/artifacts/" + enc
+  );
+}
+
+// ---------------------------------------------------------------- registry
+
+export interface ModelVersion {
+  name: string;
+  version: string;
+  source: string;
+  run_id: string;
+  description: string;
+  status: string;
+  status_message: string;
+  current_stage: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  tags: Record<string, string>;
+  aliases: string[];
+  user_id: string;
+  run_link: string;
+  row_version: number;
+}
+
+export interface RegisteredModel {
+  name: string;
+  description: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  tags: Record<string, string>;
+  aliases: Record<string, string>;
+  latest_versions: ModelVersion[];
+  row_version: number;
+}
+
+export interface AuditEntry {
+  id: number;
+  timestamp: number;
+  actor: string;
+  action: string;
+  entity_type: string;
+  entity_id: string;
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+  comment: string;
+  model_name: string;
+  version: string;
+}
+
+export const searchModels = (filter: string, page_token?: string | null, signal?: AbortSignal) =>
+  post<{ registered_models: RegisteredModel[]; next_page_token: string | null }>(
+    "/api/v1/registered-models/search",
+    { filter, max_results: 100, order_by: ["name ASC"], page_token: page_token || null },
+    signal,
+  );
+
+export const getModel = (name: string, signal?: AbortSignal) =>
+  get<{ registered_model: RegisteredModel }>("/api/v1/registered-models/get", { name }, signal).then((r) => r.registered_model);
+
+export function sqlString(s: string): string {
+  return "'" + s.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
+}
+
+export const searchVersions = (name: string, page_token?: string | null, signal?: AbortSignal) =>
+  post<{ model_versions: ModelVersion[]; next_page_token: string | null }>(
+    "/api/v1/model-versions/search",
+    { filter: "name = " + sqlString(name), max_results: 1000, order_by: ["version_number DESC"], page_token: page_token || null },
+    signal,
+  );
+
+export const auditLog = (model_name: string, page_token?: string | null, signal?: AbortSignal) =>
+  get<{ entries: AuditEntry[]; next_page_token: string | null }>(
+    "/api/v1/audit-log/search",
+    { model_name, max_results: 200, page_token: page_token || undefined },
+    signal,
+  );
+
+export const setAlias = (name: string, alias: string, version: string) =>
+  post("/api/v1/registered-models/alias", { name, alias, version });
+
+export const deleteAlias = (name: string, alias: string) =>
+  request("/api/v1/registered-models/alias?" + new URLSearchParams({ name, alias }).toString(), { method: "DELETE" });
+
+export const transitionStage = (name: string, version: string, stage: string, archive_existing_versions: boolean) =>
+  post<{ model_version: ModelVersion }>("/api/v1/model-versions/transition-stage", { name, version, stage, archive_existing_versions });
