@@ -14,6 +14,9 @@ Fault tests need processes they can kill, so they always use launchers here:
 Everything here is imported lazily, so `import metricflow` pays nothing for it.
 Pytest fixtures: `pytest_plugins = ["metricflow.devservices.pytest_plugin"]`.
 CLI: `python -m metricflow.devservices kafka postgres s3`.
+
+A checkout-only tool: pyproject.toml excludes this package from the wheel, and the
+editable install (`make install`) imports it from src/ (CONTRIBUTING.md).
 """
 
 from __future__ import annotations
