@@ -10,8 +10,7 @@ pytest_plugins = ["metricflow.devservices.pytest_plugin"]
 @pytest.fixture(scope="module")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory):
     """A full embedded server (chDB, SQLite, local files) in a background thread."""
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import ServerConfig, ServerThread
 
     data_dir = tmp_path_factory.mktemp("mf-data")
     with ServerThread(ServerConfig(data_dir=str(data_dir), grpc_port=0, http_port=0,

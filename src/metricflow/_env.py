@@ -1,4 +1,11 @@
-"""Every METRICFLOW_* environment variable, declared once with its type and default."""
+"""Every METRICFLOW_* environment variable, declared once with its type and default.
+
+Clients read theirs (TRACKING_URI, TOKEN, TLS_CA, CLIENT_*, EXPERIMENT_NAME) when
+they are built. Server processes read theirs in one place only:
+`metricflow.app.settings_from_args`, which turns flags and these variables into
+the frozen settings tree a process is built from (test fixtures, tests/, read
+the `METRICFLOW_TEST_*` ones; see CONTRIBUTING.md).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +22,11 @@ class EnvVar(Generic[T]):
     type: type
     default: T
     doc: str
+
+    @property
+    def help(self) -> str:
+        """The CLI help of a flag that defaults to this variable."""
+        return f"{self.doc} (env {self.name})"
 
     def get(self) -> T:
         raw = os.environ.get(self.name)
@@ -59,3 +71,36 @@ TAIL_MIN_POLL_MS = EnvVar("METRICFLOW_TAIL_MIN_POLL_MS", int, 100,
                           "Smallest poll interval a live tail is served at.")
 TAIL_POLL_SHARE = EnvVar("METRICFLOW_TAIL_POLL_SHARE", float, 0.25,
                          "Fraction of one core all live-tail polls together may use.")
+
+# ------------------------------------------------------------- server processes
+CLICKHOUSE_DSN = EnvVar("METRICFLOW_CLICKHOUSE_DSN", str, "",
+                        "Data plane DSN: http://host:8123 or chdb:///abs/path.")
+METADATA_URI = EnvVar("METRICFLOW_METADATA_URI", str, "",
+                      "Control plane URI (sqlite:///abs/path.db or postgresql+psycopg://...); "
+                      "default: sqlite:///<data dir>/metadata.db. Every role must use the "
+                      "same one.")
+PARAM_MEMORY_S = EnvVar("METRICFLOW_PARAM_MEMORY_S", float, 300.0,
+                        "How long a process serving writes in distributed mode remembers a "
+                        "param it accepted while the store does not show it yet.")
+KAFKA_BOOTSTRAP = EnvVar("METRICFLOW_KAFKA_BOOTSTRAP", str, "127.0.0.1:9092",
+                         "Kafka bootstrap servers (host:port[,host:port]).")
+KAFKA_TOPIC = EnvVar("METRICFLOW_KAFKA_TOPIC", str, "metricflow.ingest.v1",
+                     "Topic of the ingest log.")
+KAFKA_PARTITIONS = EnvVar("METRICFLOW_KAFKA_PARTITIONS", int, 12,
+                          "Partitions when the topic is created (upper bound of writers).")
+KAFKA_REPLICATION = EnvVar("METRICFLOW_KAFKA_REPLICATION", int, 1,
+                           "Replication factor when the topic is created (3 in production).")
+KAFKA_COMPRESSION = EnvVar("METRICFLOW_KAFKA_COMPRESSION", str, "lz4",
+                           "Producer compression: lz4, zstd, gzip, snappy or none.")
+KAFKA_LZ4_LEVEL = EnvVar("METRICFLOW_KAFKA_LZ4_LEVEL", int, 1,
+                         "Producer lz4 level, 1 (fast) to 16 (aiokafka's own: 9).")
+KAFKA_INFLIGHT_MB = EnvVar("METRICFLOW_KAFKA_INFLIGHT_MB", int, 256,
+                           "Bound of produced-but-unacked bytes per ingest node.")
+WRITER_GROUP = EnvVar("METRICFLOW_WRITER_GROUP", str, "metricflow-writer",
+                      "Consumer group of the writer role.")
+WRITER_MAX_ROWS = EnvVar("METRICFLOW_WRITER_MAX_ROWS", int, 1_000_000,
+                         "Insert as soon as this many points are pending.")
+WRITER_MAX_MB = EnvVar("METRICFLOW_WRITER_MAX_MB", int, 64,
+                       "Insert as soon as this many value MiB are pending (memory bound).")
+WRITER_LINGER_MS = EnvVar("METRICFLOW_WRITER_LINGER_MS", int, 200,
+                          "Longest wait to fill an insert once its first message arrived.")

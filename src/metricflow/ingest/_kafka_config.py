@@ -1,38 +1,15 @@
 """Typed settings of the Kafka log (topic, producer, consumer), validated at construction.
 
-Every field can come from a `METRICFLOW_KAFKA_*` / `METRICFLOW_WRITER_*`
-environment variable declared once below; the role CLI flags default to them.
+The role CLI flags, and the `METRICFLOW_KAFKA_*` / `METRICFLOW_WRITER_*`
+variables they default to (declared in `metricflow._env`), set these fields
+(`metricflow.app.settings_from_args`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from metricflow._env import EnvVar
 from metricflow.errors import InvalidArgument
-
-KAFKA_BOOTSTRAP = EnvVar("METRICFLOW_KAFKA_BOOTSTRAP", str, "127.0.0.1:9092",
-                         "Kafka bootstrap servers (host:port[,host:port]).")
-KAFKA_TOPIC = EnvVar("METRICFLOW_KAFKA_TOPIC", str, "metricflow.ingest.v1",
-                     "Topic of the ingest log.")
-KAFKA_PARTITIONS = EnvVar("METRICFLOW_KAFKA_PARTITIONS", int, 12,
-                          "Partitions when the topic is created (upper bound of writers).")
-KAFKA_REPLICATION = EnvVar("METRICFLOW_KAFKA_REPLICATION", int, 1,
-                           "Replication factor when the topic is created (3 in production).")
-KAFKA_COMPRESSION = EnvVar("METRICFLOW_KAFKA_COMPRESSION", str, "lz4",
-                           "Producer compression: lz4, zstd, gzip, snappy or none.")
-KAFKA_LZ4_LEVEL = EnvVar("METRICFLOW_KAFKA_LZ4_LEVEL", int, 1,
-                         "Producer lz4 level, 1 (fast) to 16 (aiokafka's own: 9).")
-KAFKA_INFLIGHT_MB = EnvVar("METRICFLOW_KAFKA_INFLIGHT_MB", int, 256,
-                           "Bound of produced-but-unacked bytes per ingest node.")
-WRITER_GROUP = EnvVar("METRICFLOW_WRITER_GROUP", str, "metricflow-writer",
-                      "Consumer group of the writer role.")
-WRITER_MAX_ROWS = EnvVar("METRICFLOW_WRITER_MAX_ROWS", int, 1_000_000,
-                         "Insert as soon as this many points are pending.")
-WRITER_MAX_MB = EnvVar("METRICFLOW_WRITER_MAX_MB", int, 64,
-                       "Insert as soon as this many value MiB are pending (memory bound).")
-WRITER_LINGER_MS = EnvVar("METRICFLOW_WRITER_LINGER_MS", int, 200,
-                          "Longest wait to fill an insert once its first message arrived.")
 
 _COMPRESSIONS = ("lz4", "zstd", "gzip", "snappy", "none")
 

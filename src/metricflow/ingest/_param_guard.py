@@ -28,12 +28,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
-from metricflow._env import EnvVar
+from metricflow._env import PARAM_MEMORY_S
 from metricflow.errors import InvalidArgument
-
-PARAM_MEMORY_S = EnvVar("METRICFLOW_PARAM_MEMORY_S", float, 300.0,
-                        "How long a process serving writes in distributed mode remembers a "
-                        "param it accepted while the store does not show it yet.")
 
 ParamLookup = Callable[[Iterable[str]], dict[str, dict[str, str]]]
 

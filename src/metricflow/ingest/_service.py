@@ -12,15 +12,13 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._validation import DEFAULT_LIMITS, Limits, check_run_id
+from metricflow._validation import check_run_id
 from metricflow._wire import decode_metrics
 from metricflow.entities.pb import run_info_to_pb
 from metricflow.errors import InvalidArgument, MetricflowError, ResourceExhausted
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._core import TrackingCore
-from metricflow.ingest._sink import IngestSink
 from metricflow.ingest._upstream_runs import caller_credentials
-from metricflow.store._metric_store import MetricStore
 
 log = logging.getLogger(__name__)
 SERVICE = "metricflow.ingest.v1.IngestService"
@@ -36,15 +34,12 @@ class IngestServicer:
     clients resend (and this node re-parse) most batches under sustained load.
     """
 
-    def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
-                 limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True,
-                 admission_wait_s: float = 1.0, max_waiting_bytes: int = 128 << 20, *,
-                 upstream: Any = None, run_wait_s: float = 0.0) -> None:
-        """`upstream` and `run_wait_s`: see TrackingCore (an ingest node without a store
-        reads runs and params through its --query-upstream)."""
-        self.core = TrackingCore(sink, store, metadata, limits, strict_runs,
-                                 upstream=upstream, run_wait_s=run_wait_s)
-        self.sink, self.limits = sink, limits
+    def __init__(self, core: TrackingCore, admission_wait_s: float = 1.0,
+                 max_waiting_bytes: int = 128 << 20) -> None:
+        """`core`: the process's one TrackingCore (its sink, limits and run cache are
+        shared with the other front ends, e.g. the MLflow REST API)."""
+        self.core = core
+        self.sink, self.limits = core.sink, core.limits
         self.admission_wait_s, self.max_waiting_bytes = admission_wait_s, max_waiting_bytes
         self.waiting_bytes = 0
 

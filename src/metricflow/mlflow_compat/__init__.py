@@ -6,9 +6,9 @@ go through the server's TrackingCore (same rules and sink as metricflow's own
 gRPC API), reads through QueryCore and the stores, registry calls through the
 control plane, and artifacts through the content-addressed ArtifactStore.
 
-`routers(server)` is picked up by `EmbeddedServer._extra_routers()`. The server
-object needs `store`, `metadata`, `artifacts`, `tracking` and (optionally)
-`config.artifact_root`. See docs/mlflow.md for the endpoint table.
+`routers(MlflowParts(...))` is mounted by the composition root (metricflow.app)
+on every HTTP app that serves the query API. See docs/mlflow.md for the
+endpoint table.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["live_logged_model_ids", "routers"]
+from metricflow.mlflow_compat._parts import MlflowParts
+
+__all__ = ["MlflowParts", "live_logged_model_ids", "routers"]
 
 
 def live_logged_model_ids(blobs: Any) -> set[str]:
@@ -28,8 +30,8 @@ def live_logged_model_ids(blobs: Any) -> set[str]:
     return _live(blobs)
 
 
-def routers(server: Any) -> Iterable[Any]:
-    """FastAPI routers serving MLflow's REST API for one server's stores."""
+def routers(parts: MlflowParts) -> Iterable[Any]:
+    """FastAPI routers serving MLflow's REST API over `parts`."""
     from metricflow.mlflow_compat import (  # server extras load lazily
         _artifacts,
         _experiments,
@@ -41,7 +43,7 @@ def routers(server: Any) -> Iterable[Any]:
     from metricflow.mlflow_compat._context import Compat
     from metricflow.mlflow_compat._routing import API_PREFIXES, MlflowRoutes
 
-    c = Compat(server)
+    c = Compat(parts)
     routes = MlflowRoutes()
     for module in (_experiments, _runs, _metrics, _registry, _logged_models, _artifacts):
         module.add_routes(routes, c)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from metricflow.errors import InvalidArgument, NotFound
 from metricflow.mlflow_compat._convert import run_json
 from metricflow.mlflow_compat._documents import DocumentStore
+from metricflow.mlflow_compat._parts import MlflowParts
 
 T = TypeVar("T")
 
@@ -25,25 +26,16 @@ class Compat:
     `query` (QueryCore) and `store`; the control plane is `metadata`.
     """
 
-    def __init__(self, server: Any) -> None:
-        self.store = server.store
-        # With auth on, the server hands out its scoped view (filtered searches, creator
-        # grants) as `metadata_view`; the raw store otherwise.
-        self.metadata = getattr(server, "metadata_view", None) or server.metadata
-        self.artifacts = server.artifacts
-        self.tracking = server.tracking
-        query = getattr(server, "query", None)
-        if query is None:
-            from metricflow.query._core import QueryCore
-
-            query = QueryCore(self.store, self.metadata, ensure_schema=False)
-        self.query = query  # the server's one QueryCore (scoped to the caller with auth on)
+    def __init__(self, parts: MlflowParts) -> None:
+        self.store = parts.store
+        self.metadata = parts.metadata
+        self.artifacts = parts.artifacts
+        self.tracking = parts.tracking
+        self.query = parts.query  # the process's one QueryCore (caller-scoped with auth on)
         self.docs = DocumentStore(self.artifacts.blobs)
-        root = getattr(getattr(server, "config", None), "artifact_root", "") or ""
-        self.artifact_root = root.rstrip("/")
-        authz = getattr(getattr(getattr(server, "auth", None), "guard", None), "authz", None)
-        if authz is not None:
-            authz.owners["logged_model"] = self._logged_model_experiment
+        self.artifact_root = parts.artifact_root.rstrip("/")
+        if parts.authz is not None:
+            parts.authz.owners["logged_model"] = self._logged_model_experiment
 
     def _logged_model_experiment(self, model_id: str) -> str | None:
         """Owner experiment of a logged model, for authorization (None = no such model)."""

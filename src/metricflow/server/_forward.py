@@ -23,7 +23,6 @@ to; forwarded calls need a bearer token.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -34,6 +33,7 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow.errors import InvalidState, MetricflowError, Unauthenticated
+from metricflow.server._net import grpc_options
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +167,6 @@ class ForwardInterceptor(grpc.aio.ServerInterceptor):
         """One channel per upstream (query and artifacts usually share one)."""
         ch = self._channels.get(up.uri)
         if ch is None:
-            from metricflow.server._embedded import grpc_options
-
             if up.tls:
                 creds = grpc.ssl_channel_credentials(up.root_certificates)
                 ch = grpc.aio.secure_channel(up.target, creds, options=grpc_options())
@@ -242,40 +240,25 @@ def guard_authenticator(guard: Any) -> Authenticate | None:
     return authenticate
 
 
-def forwarder_from_args(role: str, args: argparse.Namespace, serves: Iterable[str],
-                        guard: Any) -> ForwardInterceptor:
-    """The ForwardInterceptor of a role: its own services, and where its flags send the others.
+def build_forwarder(role: str, serves: Iterable[str], query_upstream: str,
+                    ingest_upstream: str, upstream_ca: str, guard: Any) -> ForwardInterceptor:
+    """The ForwardInterceptor of a role: its own services, and where the others go.
 
     Args:
         serves: the kinds of services the role mounts itself.
+        query_upstream, ingest_upstream: --query-upstream / --ingest-upstream ("" = none).
+        upstream_ca: PEM CA of grpcs:// upstreams ("" = the system roots).
         guard: the role's auth Guard (forwarded calls are authenticated by it), or None.
     """
-    ca = getattr(args, "upstream_ca", None)
+    ca = upstream_ca or None
     upstreams: dict[str, Upstream] = {}
-    query = getattr(args, "query_upstream", None)
-    if query:
-        upstreams[QUERY] = upstreams[ARTIFACTS] = Upstream.parse(query, ca)
-    ingest = getattr(args, "ingest_upstream", None)
-    if ingest:
-        upstreams[INGEST] = Upstream.parse(ingest, ca)
+    if query_upstream:
+        upstreams[QUERY] = upstreams[ARTIFACTS] = Upstream.parse(query_upstream, ca)
+    if ingest_upstream:
+        upstreams[INGEST] = Upstream.parse(ingest_upstream, ca)
     authenticate = guard_authenticator(guard) if guard is not None else None
     return ForwardInterceptor(role, serves, upstreams, authenticate)
 
 
-def add_upstream_args(p: argparse.ArgumentParser, *kinds: str) -> None:
-    """--query-upstream / --ingest-upstream (and --upstream-ca): where a role forwards."""
-    what = {"query": "query reads and artifacts (the query role or a writer with "
-                     "--serve-query)",
-            "ingest": "ingest writes (an ingest node)"}
-    for kind in kinds:
-        p.add_argument(f"--{kind}-upstream", metavar="URI",
-                       help=f"forward gRPC {what[kind]} to grpc://HOST:PORT or "
-                            "grpcs://HOST:PORT, so clients need one tracking URI")
-    p.add_argument("--upstream-ca", metavar="PEM",
-                   help="CA of the upstream roles' TLS certificates (grpcs://; default: "
-                        "the system roots)")
-
-
-__all__ = ["SERVICE_KIND", "ForwardInterceptor", "Upstream", "add_upstream_args",
-           "forwarded_metadata", "forwarder_from_args", "guard_authenticator",
-           "not_served_message"]
+__all__ = ["SERVICE_KIND", "ForwardInterceptor", "Upstream", "build_forwarder",
+           "forwarded_metadata", "guard_authenticator", "not_served_message"]

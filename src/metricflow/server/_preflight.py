@@ -92,11 +92,11 @@ def check_command(args: Any) -> None:
                           "stop it or pass --data-dir")
         if err is not None:
             raise err
-    elif (path := chdb_path(dsn)) is not None:
-        _check_dir(path, "chDB dir", "pass another --clickhouse chdb:///DIR")
+    elif (chdb_dir := chdb_path(dsn)) is not None:
+        _check_dir(chdb_dir, "chDB dir", "pass another --clickhouse chdb:///DIR")
         fix = ("stop that process, then run gc again (gc needs the chDB dir to itself)"
                if command == "gc" else "stop it or pass another --clickhouse")
-        err = _in_use(path, f"chDB dir {path}", fix)
+        err = _in_use(chdb_dir, f"chDB dir {chdb_dir}", fix)
         if err is not None:
             raise err
     elif dsn:

@@ -62,10 +62,10 @@ def test_loadtest_elapsed_never_prints_minus_zero(t_s: float, text: str) -> None
 def test_writer_flag_error_agrees_with_one_flag_and_with_several() -> None:
     import argparse
 
-    from metricflow.server._roles import add_parsers, writer_flag_errors
+    from metricflow.app import add_role_parsers, writer_flag_errors
 
     parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers())
+    add_role_parsers(parser.add_subparsers())
 
     def err(*argv: str) -> str:
         return writer_flag_errors(parser.parse_args(["writer", "--clickhouse", "chdb:///x",

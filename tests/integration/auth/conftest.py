@@ -51,12 +51,11 @@ class Secured:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
 
     cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-sec")), grpc_port=0,
-                       http_port=0, auth_mode="on",
-                       auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+                       http_port=0, security=SecurityConfig(
+                           auth_mode="on", auth=AuthConfig(default_permission="NO_PERMISSIONS")))
     with ServerThread(cfg) as srv:
         store = AuthStore(srv.server.metadata.engine)
         store.create_user("admin", is_admin=True)

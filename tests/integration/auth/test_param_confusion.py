@@ -94,7 +94,7 @@ def test_large_bodies_are_checked_and_oversized_ones_refused(secured: Any,
         r = _send(secured, "bob", "POST", "/api/v1/registered-models/set-tag",
                   params={"name": "bob-model"}, raw=padded, chunked=chunked)
         assert r.status_code == 404, r.text
-    limit = secured.srv.server.config.auth.max_body_bytes
+    limit = secured.srv.server.config.security.auth.max_body_bytes
     assert len(padded) < limit
     # Above the limit: 413 naming the limit, whether or not a length was declared.
     over = body + b" " * limit

@@ -76,12 +76,12 @@ def test_a_known_caller_still_gets_its_unary_answer(secured, channel) -> None:
 
 _SERVER = textwrap.dedent("""
     import json, os, sys, tempfile
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
     from metricflow.auth._store import AuthStore
     from metricflow.auth._types import AuthConfig
     cfg = ServerConfig(data_dir=tempfile.mkdtemp(prefix="mf-rss"), grpc_port=0, http_port=-1,
-                       auth_mode="on", auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+                       security=SecurityConfig(
+                           auth_mode="on", auth=AuthConfig(default_permission="NO_PERMISSIONS")))
     srv = ServerThread(cfg).start()
     AuthStore(srv.server.metadata.engine).create_user("admin", is_admin=True)
     print(json.dumps({"pid": os.getpid(), "target": srv.target}), flush=True)

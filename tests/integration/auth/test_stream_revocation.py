@@ -46,13 +46,13 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
 
     cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-revoke")), grpc_port=0,
-                       http_port=0, auth_mode="on",
-                       auth=AuthConfig(default_permission="NO_PERMISSIONS",
-                                       stream_recheck_s=0.3, token_cache_s=0.2))
+                       http_port=0, security=SecurityConfig(
+                           auth_mode="on",
+                           auth=AuthConfig(default_permission="NO_PERMISSIONS",
+                                           stream_recheck_s=0.3, token_cache_s=0.2)))
     with ServerThread(cfg) as srv:
         store = AuthStore(srv.server.metadata.engine)
         store.create_user("admin", is_admin=True)

@@ -24,13 +24,12 @@ def pki(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _server(tmp_path_factory, pki, mtls: bool):
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
 
     return ServerThread(ServerConfig(
         data_dir=str(tmp_path_factory.mktemp("mf-tls")), grpc_port=0, http_port=0,
-        auth_mode="on", tls_cert=pki["cert"], tls_key=pki["key"],
-        tls_client_ca=pki["ca_file"] if mtls else ""))
+        security=SecurityConfig(auth_mode="on", tls_cert=pki["cert"], tls_key=pki["key"],
+                                tls_client_ca=pki["ca_file"] if mtls else "")))
 
 
 def _get_exp(target: str, creds: grpc.ChannelCredentials, token: str) -> rpb.Experiment:

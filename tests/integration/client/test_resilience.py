@@ -10,9 +10,8 @@ from prometheus_client import REGISTRY
 
 import metricflow as mf
 from loadtests._server import start_server
+from metricflow.app import ServerConfig, ServerThread
 from metricflow.ingest._direct import DirectSinkConfig
-from metricflow.server._config import ServerConfig
-from metricflow.server._embedded import ServerThread
 
 
 def _rejected(reason: str) -> float:

@@ -103,9 +103,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _start_metricflow(data_dir: str) -> object:
+    from metricflow.app import ServerConfig, ServerThread
     from metricflow.ingest._direct import DirectSinkConfig
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
 
     # A short group-commit linger: MLflow clients make one synchronous call at a time.
     cfg = ServerConfig(data_dir=data_dir, grpc_port=0, http_port=0,

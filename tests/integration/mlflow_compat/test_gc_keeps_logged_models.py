@@ -9,9 +9,8 @@ import sys
 import mlflow
 import sklearn.datasets as sklearn_datasets
 
+from metricflow.app import ServerConfig, ServerThread
 from metricflow.ingest._direct import DirectSinkConfig
-from metricflow.server._config import ServerConfig
-from metricflow.server._embedded import ServerThread
 
 
 def _serve(data):

@@ -17,8 +17,7 @@ POINTS = 1000
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import ServerConfig, ServerThread
 
     data_dir = tmp_path_factory.mktemp("mf-read-values")
     with ServerThread(ServerConfig(data_dir=str(data_dir), grpc_port=0, http_port=0)) as srv:

@@ -57,12 +57,11 @@ class Srv:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Srv]:
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
 
     cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-tail")), grpc_port=0,
-                       http_port=0, auth_mode="on",
-                       auth=AuthConfig(default_permission="READ"))
+                       http_port=0, security=SecurityConfig(
+                           auth_mode="on", auth=AuthConfig(default_permission="READ")))
     with pytest.MonkeyPatch.context() as mp:
         for k, v in LIMITS.items():
             mp.setenv(k, v)

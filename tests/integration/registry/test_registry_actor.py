@@ -20,11 +20,10 @@ import metricflow as mf
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
 
     cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-actor")), grpc_port=0,
-                       http_port=0, auth_mode="off")
+                       http_port=0, security=SecurityConfig(auth_mode="off"))
     with ServerThread(cfg) as srv:
         yield srv
 

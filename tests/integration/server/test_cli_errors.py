@@ -115,8 +115,7 @@ def test_port_in_use(running: Running, tmp_path: Path, flag: str, label: str,
 
 def test_embedded_server_maps_a_failed_bind_to_the_same_error(tmp_path: Path) -> None:
     """The bind itself (a port taken after the CLI's check) says the same."""
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import ServerConfig, ServerThread
     from metricflow.server._preflight import StartupError
 
     with socket.socket() as held:

@@ -10,8 +10,7 @@ import sys
 import numpy as np
 
 import metricflow as mf
-from metricflow.server._config import ServerConfig
-from metricflow.server._embedded import ServerThread
+from metricflow.app import ServerConfig, ServerThread
 
 
 def test_gc_frees_deleted_runs_only(tmp_path):

@@ -1,0 +1,229 @@
+"""`Components`: every long-lived object of one server process, built once from settings.
+
+`build_components` opens what the process's services need, in dependency order,
+each backend chosen by its URI (`_backends.py`). Nothing is set on a component
+after it is built; what a front end needs is passed to it (`_mount.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from metricflow.app._backends import open_blobs, open_metadata, open_metric_store, open_sink
+from metricflow.app._roles import MLFLOW, WRITER, services
+from metricflow.app._settings import ServerConfig
+from metricflow.server._forward import ARTIFACTS, INGEST, QUERY, REGISTRY, Upstream
+
+if TYPE_CHECKING:
+    from metricflow.artifacts import ArtifactStore
+    from metricflow.auth._server import ServerAuth
+    from metricflow.ingest._core import TrackingCore
+    from metricflow.ingest._sink import IngestSink
+    from metricflow.ingest._upstream_runs import UpstreamRuns
+    from metricflow.ingest._writer import KafkaWriter
+    from metricflow.query._core import QueryCore
+    from metricflow.store import MetricStore
+    from metricflow.store.metadata import MetadataStore
+
+log = logging.getLogger(__name__)
+
+
+class NoRunLookup:
+    """Run lookups for an ingest node without ClickHouse access: every run is unknown.
+
+    Ingest then runs with strict_runs=False; the writer still rejects params and
+    tags of missing or deleted runs when it applies them. Lifecycle calls, parents
+    and stored params are read through --query-upstream when given (UpstreamRuns).
+    """
+
+    sees_all_runs = False
+
+    def get_run_infos(self, run_ids: object) -> dict[str, object]:
+        return {}
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class Components:
+    """The objects one process serves from (None: this role does not use it)."""
+
+    settings: ServerConfig
+    """What they were built from."""
+    services: frozenset[str]
+    """What the process mounts (`_roles.services`)."""
+    store: MetricStore | None
+    """The data plane (ClickHouse or chDB)."""
+    metadata: MetadataStore | None
+    """The control plane (SQLite or PostgreSQL), unscoped."""
+    metadata_view: MetadataStore | None
+    """The control plane as request handlers see it (scoped to the caller with auth on)."""
+    auth: ServerAuth | None
+    """Interceptors, HTTP guard, scoped views; None on a writer serving no clients."""
+    artifacts: ArtifactStore | None
+    """The artifact store (local files or S3)."""
+    artifact_root: str
+    """Its URI (shown to MLflow clients as mlflow-artifacts:/); "" without one."""
+    sink: IngestSink | None
+    """Where writes go: the in-process writer or Kafka."""
+    tracking: TrackingCore | None
+    """The one write core of the process (gRPC ingest and the MLflow API share it)."""
+    query: QueryCore | None
+    """The one read core of the process (gRPC, /api/v1 and the MLflow API share it)."""
+    writer: KafkaWriter | None
+    """The Kafka consumer of the writer role (started last, by `start_last`)."""
+    exit_stack: contextlib.AsyncExitStack
+    """Closes what was opened, last opened first."""
+
+    @property
+    def ready(self) -> bool:
+        """Readiness (/ready and gRPC health): the writer's, else a Kafka sink's, else True."""
+        if self.writer is not None:
+            return self.writer.ready
+        if self.sink is not None and INGEST in self.services and self.settings.kafka:
+            return bool(getattr(self.sink, "ready", True))
+        return True
+
+    async def start_last(self) -> None:
+        """Join the consumer group once everything else is open and bound: a writer whose
+        setup fails never takes partitions from the healthy writers."""
+        if self.writer is not None:
+            await self.writer.start()
+            self.exit_stack.push_async_callback(self.writer.stop)
+
+    async def close(self) -> None:
+        await self.exit_stack.aclose()
+
+
+async def build_components(settings: ServerConfig) -> Components:
+    """Open every component `settings`' services need; on failure close what was opened."""
+    stack = contextlib.AsyncExitStack()
+    try:
+        return await _build(settings, stack)
+    except BaseException:
+        await stack.aclose()
+        raise
+
+
+async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Components:
+    mounted = services(s)
+    embedded = s.embedded
+    if embedded:
+        os.makedirs(s.data_dir, exist_ok=True)
+    store = None
+    if s.clickhouse_dsn:
+        store = open_metric_store(s.clickhouse_dsn, s.database)
+        stack.callback(store.close)
+        if mounted & {QUERY, WRITER} or embedded:
+            await asyncio.to_thread(store.ensure_schema)
+    artifacts = None
+    if mounted & {ARTIFACTS, MLFLOW} and s.artifact_root:
+        artifacts = _open_artifacts(s.artifact_root, stack)
+    metadata = None
+    if mounted & {INGEST, QUERY, REGISTRY, MLFLOW}:
+        # Embedded: a model version's runs:/ source must name a logged artifact.
+        exists = _artifact_exists(artifacts) if embedded and artifacts is not None else None
+        metadata = await asyncio.to_thread(
+            open_metadata, s.metadata_uri,
+            default_artifact_root=s.artifact_root if embedded else None, source_exists=exists)
+        stack.callback(metadata.close)
+    # Where server-managed artifacts live: --artifacts, else the control plane's default.
+    artifact_root = s.artifact_root or _default_root(metadata)
+    if artifacts is None and mounted & {ARTIFACTS, MLFLOW}:
+        if not artifact_root:
+            raise SystemExit("the MLflow API needs --artifacts (artifact store URI)")
+        artifacts = _open_artifacts(artifact_root, stack)
+    auth = view = None
+    if metadata is not None:
+        from metricflow.auth._server import build_server_auth
+
+        auth = build_server_auth(s.security.auth, metadata, store,
+                                 run_wait_s=0.0 if embedded else s.security.run_wait_s)
+        if auth.enabled and store is None:
+            log.warning("%s: auth is on without --clickhouse; only runs created through "
+                        "this node can be authorized for writes", s.role)
+        view = auth.metadata_view(metadata)
+    sink = tracking = None
+    if mounted & {INGEST, MLFLOW}:
+        assert metadata is not None
+        sink, tracking = await _write_path(s, store, metadata, stack)
+    query = None
+    if QUERY in mounted:
+        assert auth is not None and store is not None and metadata is not None
+        query = await asyncio.to_thread(auth.query_core, store, metadata)
+    writer = None
+    if WRITER in mounted:
+        assert store is not None and s.kafka is not None
+        from metricflow.ingest._writer import KafkaWriter
+
+        writer = KafkaWriter(store, s.kafka.writer)
+    return Components(s, mounted, store, metadata, view, auth, artifacts, artifact_root,
+                      sink, tracking, query, writer, stack)
+
+
+def _default_root(metadata: MetadataStore | None) -> str:
+    """The control plane's default artifact root ("" without a control plane)."""
+    from metricflow.store.metadata import MetadataStoreConfig
+
+    config = getattr(metadata, "config", None)
+    return config.default_artifact_root if isinstance(config, MetadataStoreConfig) else ""
+
+
+def _open_artifacts(root: str, stack: contextlib.AsyncExitStack) -> ArtifactStore:
+    """The artifact store at `root`, with its dedup figures on /metrics."""
+    from prometheus_client import REGISTRY as PROMETHEUS
+
+    from metricflow.artifacts import ArtifactStore, DedupCollector
+
+    artifacts = ArtifactStore(open_blobs(root))
+    stack.callback(artifacts.close)
+    collector = DedupCollector(artifacts)
+    try:
+        PROMETHEUS.register(collector)
+    except ValueError:  # another server in this process already exports them
+        return artifacts
+    stack.callback(PROMETHEUS.unregister, collector)
+    return artifacts
+
+
+def _artifact_exists(artifacts: ArtifactStore) -> Callable[[str, str], bool]:
+    def exists(run_id: str, path: str) -> bool:
+        """Model-version sources (runs:/<run>/<path>) must name a logged artifact or dir."""
+        if artifacts.versions(run_id, path):
+            return True
+        return bool(artifacts.list_artifacts(run_id, path))
+    return exists
+
+
+async def _write_path(s: ServerConfig, store: MetricStore | None, metadata: MetadataStore,
+                      stack: contextlib.AsyncExitStack
+                      ) -> tuple[IngestSink, TrackingCore]:
+    """The sink (chosen by `s.sink_uri`) and the process's one TrackingCore over it."""
+    from metricflow.ingest._core import TrackingCore
+
+    sink = open_sink(s.sink_uri, store, inproc=s.sink,
+                     kafka=s.kafka.producer if s.kafka is not None else None)
+    await sink.start()
+    stack.push_async_callback(sink.close)
+    if s.kafka is None:
+        assert store is not None
+        return sink, TrackingCore(sink, store, metadata)
+    upstream: UpstreamRuns | None = None
+    if store is None and s.upstreams.query:
+        from metricflow.ingest._upstream_runs import UpstreamRuns
+
+        upstream = UpstreamRuns.from_upstream(Upstream.parse(s.upstreams.query,
+                                                             s.upstreams.ca or None))
+        stack.callback(upstream.close)
+    # Kafka mode: a run created a moment ago may not be in ClickHouse yet (strict_runs off);
+    # the writer still rejects params and tags of missing or deleted runs.
+    runs = store if store is not None else NoRunLookup()
+    return sink, TrackingCore(sink, runs, metadata, strict_runs=False,  # type: ignore[arg-type]
+                              upstream=upstream, run_wait_s=s.security.run_wait_s)
