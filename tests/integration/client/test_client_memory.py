@@ -1,7 +1,7 @@
 """A long-lived client drops the buffers of ended runs without losing their points.
 
 The memory growth itself is measured over 10k runs in
-tests/unit/test_client_run_buffers.py (tracemalloc); here a real client and server
+tests/unit/client/test_client_run_buffers.py (tracemalloc); here a real client and server
 show that ending runs (update_run and set_terminated) is what frees them.
 """
 

@@ -3,7 +3,7 @@
 A chunk counts as present for an experiment only if that experiment holds a
 reference marker, written when the chunk's bytes were verified for one of its runs.
 The store here has a run -> experiment lookup (the served paths get theirs from the
-auth guard; tests/integration/security/test_chunk_scoping.py covers that).
+auth guard; tests/integration/auth/test_chunk_scoping.py covers that).
 """
 
 from __future__ import annotations
