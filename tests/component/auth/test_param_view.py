@@ -1,7 +1,7 @@
 """The guard's parameter view, policy type checks, fail-closed lookups, route guarding.
 
 Findings 2, 7 and 12 of the security review, at the unit level (the HTTP
-repros are in tests/integration/security/test_param_confusion.py).
+repros are in tests/integration/auth/test_param_confusion.py).
 """
 
 from __future__ import annotations
