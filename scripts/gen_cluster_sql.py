@@ -2,7 +2,7 @@
 
 Usage: python scripts/gen_cluster_sql.py [--check]
 
---check exits 1 when the committed file is stale (tests/component/store/test_cluster_ddl.py
+--check exits 1 when the committed file is stale (tests/unit/store/test_cluster_ddl.py
 does the same check).
 """
 
