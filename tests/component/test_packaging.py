@@ -1,4 +1,5 @@
-"""The wheel: runtime code and its data ship; the test/bench launchers (devservices) do not."""
+"""The wheel: runtime code and its data ship; the test/bench launchers (devservices) do not.
+Building the metadata prints no license deprecation warning (issue 22 item 8)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,15 @@ def test_every_package_data_pattern_names_files_that_exist() -> None:
     for package, patterns in data.items():
         for pattern in patterns:
             assert list(roots[package].glob(pattern)), f"{package}: {pattern} matches nothing"
+
+
+def test_package_metadata_builds_without_license_deprecation_warnings(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c",
+         "import sys; from setuptools import build_meta; "
+         "build_meta.prepare_metadata_for_build_wheel(sys.argv[1])", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "license" not in res.stderr.lower(), res.stderr[-2000:]
+    (meta,) = tmp_path.glob("*.dist-info/METADATA")
+    assert "License-Expression: Apache-2.0" in meta.read_text()

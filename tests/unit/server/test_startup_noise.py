@@ -1,9 +1,9 @@
-"""Start-up and install output without noise (issue 22 item 8)."""
+"""Start-up output without noise (issue 22 item 8; the install side:
+tests/component/test_packaging.py)."""
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import sys
 from pathlib import Path
 
@@ -75,15 +75,3 @@ def test_writer_flag_error_agrees_with_one_flag_and_with_several() -> None:
                                           "--serve-query;")
     assert err("--auth", "on", "--rate-limit", "5").startswith(
         "metricflow writer: --auth, --rate-limit only apply with --serve-query;")
-
-
-def test_package_metadata_builds_without_license_deprecation_warnings(tmp_path: Path) -> None:
-    res = subprocess.run(
-        [sys.executable, "-W", "error::DeprecationWarning", "-c",
-         "import sys; from setuptools import build_meta; "
-         "build_meta.prepare_metadata_for_build_wheel(sys.argv[1])", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "license" not in res.stderr.lower(), res.stderr[-2000:]
-    (meta,) = tmp_path.glob("*.dist-info/METADATA")
-    assert "License-Expression: Apache-2.0" in meta.read_text()
