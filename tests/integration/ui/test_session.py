@@ -29,12 +29,11 @@ class Secured:
 
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    from metricflow.server._config import ServerConfig
-    from metricflow.server._embedded import ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
 
     cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-ui-auth")), grpc_port=0,
-                       http_port=0, auth_mode="on",
-                       auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+                       http_port=0, security=SecurityConfig(
+                           auth_mode="on", auth=AuthConfig(default_permission="NO_PERMISSIONS")))
     with ServerThread(cfg) as srv:
         base = f"http://127.0.0.1:{srv.server.http_port}"
         store = AuthStore(srv.server.metadata.engine)
