@@ -92,8 +92,24 @@ export interface CompareTable {
 export const compareRuns = (run_ids: string[], metric_keys: string[] = [], param_keys: string[] = [], signal?: AbortSignal) =>
   post<CompareTable>("/api/v1/runs/compare", { run_ids, metric_keys, param_keys }, signal);
 
-export const searchRuns = (body: { experiment_ids?: string[]; filter?: string; order_by?: string[]; max_results?: number; page_token?: string }, signal?: AbortSignal) =>
-  post<{ runs: RunDoc[]; next_page_token: string | null }>("/api/v1/runs/search", body, signal);
+export const searchRuns = (
+  body: { experiment_ids?: string[]; filter?: string; order_by?: string[]; max_results?: number; page_token?: string; view_type?: string },
+  signal?: AbortSignal,
+) => post<{ runs: RunDoc[]; next_page_token: string | null }>("/api/v1/runs/search", body, signal);
+
+/**
+ * One run for the run page, fast: a search by id answers from pre-aggregated rows
+ * (metric summaries without point counts), while GET /api/v1/runs/{id} counts every
+ * point (~1 s for 10M points). A run the search does not return (missing, or not
+ * readable) is asked for by id, so the page shows that answer's 404 or 403.
+ */
+export async function findRun(runId: string, signal?: AbortSignal): Promise<RunDoc> {
+  if (/^[0-9a-zA-Z_-]{1,64}$/.test(runId)) {
+    const r = await searchRuns({ filter: "attributes.run_id = '" + runId + "'", view_type: "all", max_results: 1 }, signal);
+    if (r.runs.length && r.runs[0].info.run_id === runId) return r.runs[0];
+  }
+  return getRun(runId, signal);
+}
 
 /** Dense overlay of many runs' one metric (POST /ui-api/v1/compare/series, binary). */
 export interface OverlayData {
