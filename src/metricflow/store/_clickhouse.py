@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -66,8 +67,14 @@ class ClientPool:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Any] = []
+        self.read_barrier: Callable[[], None] | None = None
+        """Called before a client is handed out (the embedded sink's wait for logged
+        but unapplied run records: a read sees every acknowledged write)."""
 
     def get(self) -> Any:
+        barrier = self.read_barrier
+        if barrier is not None:
+            barrier()
         client = getattr(self._local, "client", None)
         if client is None:
             client = connect(self.dsn)

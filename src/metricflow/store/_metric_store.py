@@ -7,7 +7,7 @@ All user values travel as bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,6 +82,12 @@ class MetricStore:
     def client(self) -> Any:
         """The calling thread's clickhouse-connect client."""
         return self._pool.get()
+
+    def set_read_barrier(self, barrier: Callable[[], None] | None) -> None:
+        """Install (None: remove) what every store access waits on first: the embedded
+        sink's wait until the run records it acknowledged are applied
+        (ingest/_direct.py). Its own apply thread passes through."""
+        self._pool.read_barrier = barrier
 
     def ensure_schema(self) -> None:
         """Create the database, tables and views if missing (idempotent).
