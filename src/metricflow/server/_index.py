@@ -138,7 +138,7 @@ def route_paths(routes: Any, prefix: str = "") -> Iterator[str]:
 def _browser_ui(request: Request) -> bool:
     """`/` answers the web UI's page: a browser asks, and this port serves the query API
     (the UI's data); API clients (Accept `*/*` or JSON) keep the JSON listing."""
-    from metricflow.ui._static import prefers_html
+    from metricflow.ui import prefers_html
 
     return prefers_html(request) and _serves_query(list(route_paths(request.app.router.routes)))
 
@@ -156,7 +156,7 @@ def add_index_and_docs(app: Any, facts: dict[str, Any], docs: bool = True) -> No
     @app.get("/", include_in_schema=False, response_model=None)
     async def index(request: Request) -> Response | dict[str, Any]:
         if _browser_ui(request):
-            from metricflow.ui._static import index_response
+            from metricflow.ui import index_response
 
             return index_response()
         return index_document(list(route_paths(request.app.router.routes)), facts)

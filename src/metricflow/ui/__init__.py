@@ -12,7 +12,22 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["mount_ui", "ui_routers"]
+__all__ = ["CSP", "SECURITY_HEADERS", "STATIC_DIR", "index_response", "mount_ui", "prefers_html",
+           "session_router", "static_router", "ui_routers"]
+
+# Loaded on first use: importing metricflow.ui does not import FastAPI.
+_LAZY = {"CSP": "metricflow.ui._static", "SECURITY_HEADERS": "metricflow.ui._static",
+         "STATIC_DIR": "metricflow.ui._static", "index_response": "metricflow.ui._static",
+         "prefers_html": "metricflow.ui._static", "static_router": "metricflow.ui._static",
+         "session_router": "metricflow.ui._session"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'metricflow.ui' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 # Modules that export `ui_router(core) -> APIRouter` (the pages' data endpoints).
 _API_MODULES = ("metricflow.ui._api", "metricflow.ui._api_compare")

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from ui_support import Watched
 
-from metricflow.ui._static import STATIC_DIR
+from metricflow.ui import STATIC_DIR
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("METRICFLOW_UI_ARTIFACTS", "/tmp/metricflow-ui-artifacts"))

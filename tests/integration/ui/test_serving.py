@@ -11,7 +11,7 @@ import re
 import httpx
 import pytest
 
-from metricflow.ui._static import STATIC_DIR
+from metricflow.ui import STATIC_DIR
 
 pytestmark = pytest.mark.timeout(300)
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -68,7 +68,7 @@ def test_assets_are_cached_long_and_gzipped(embedded_server) -> None:  # type: i
 
 
 def test_not_built_page_says_how_to_build(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from metricflow.ui._static import index_response
+    from metricflow.ui import index_response
 
     r = index_response(tmp_path)
     assert r.status_code == 503
