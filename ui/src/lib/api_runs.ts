@@ -111,6 +111,34 @@ export async function findRun(runId: string, signal?: AbortSignal): Promise<RunD
   return getRun(runId, signal);
 }
 
+export interface RunRef {
+  name: string;
+  experimentId: string;
+}
+
+/** Names and experiments of runs (for labels and run links), by search in chunks the
+ * filter's length limit allows; runs the caller may not read are simply absent. */
+export async function lookupRuns(ids: string[], signal?: AbortSignal, onChunk?: (part: Record<string, RunRef>) => void): Promise<Record<string, RunRef>> {
+  const out: Record<string, RunRef> = {};
+  const CHUNK = 200;
+  const safe = ids.filter((r) => /^[0-9a-zA-Z_-]{1,64}$/.test(r));
+  const jobs: Promise<void>[] = [];
+  for (let i = 0; i < safe.length; i += CHUNK) {
+    const chunk = safe.slice(i, i + CHUNK);
+    const filter = "attributes.run_id IN (" + chunk.map((r) => "'" + r + "'").join(",") + ")";
+    jobs.push(
+      searchRuns({ filter, max_results: CHUNK, view_type: "all" }, signal).then((r) => {
+        const part: Record<string, RunRef> = {};
+        for (const x of r.runs) part[x.info.run_id] = { name: x.info.run_name || x.info.run_id.slice(0, 8), experimentId: x.info.experiment_id };
+        Object.assign(out, part);
+        onChunk?.(part);
+      }),
+    );
+  }
+  await Promise.all(jobs);
+  return out;
+}
+
 /** Dense overlay of many runs' one metric (POST /ui-api/v1/compare/series, binary). */
 export interface OverlayData {
   runIds: string[];

@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { fmtNum, fmtRange, LineMode, parseRange } from "../../charts/data";
 import "../../charts/charts.css";
-import { CompareTable, compareRuns, num, searchRuns } from "../../lib/api_runs";
+import { CompareTable, compareRuns, lookupRuns, num, RunRef } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
 import { navigate, Route, runLink, setParams, splitList } from "../../lib/url";
@@ -17,12 +17,7 @@ import { Overlay } from "./overlay";
 import "./compare.css";
 
 export const MAX_RUNS = 1000;
-const NAME_CHUNK = 200;
-
-interface RunName {
-  name: string;
-  experimentId: string;
-}
+type RunName = RunRef;
 
 export function ComparePage({ route }: { route: Route }) {
   const q = route.params;
@@ -40,20 +35,8 @@ export function ComparePage({ route }: { route: Route }) {
     setTable(null);
     setErr(null);
     compareRuns(runIds, [], [], ac.signal).then(setTable, (e) => (e as Error).name !== "AbortError" && setErr(e));
-    // names and experiments (for labels and run links), in chunks the filter length allows
-    for (let i = 0; i < runIds.length; i += NAME_CHUNK) {
-      const chunk = runIds.slice(i, i + NAME_CHUNK);
-      const filter = "attributes.run_id IN (" + chunk.map((r) => "'" + r + "'").join(",") + ")";
-      searchRuns({ filter, max_results: NAME_CHUNK, experiment_ids: [] }, ac.signal).then(
-        (r) =>
-          setNames((old) => {
-            const out = { ...old };
-            for (const x of r.runs) out[x.info.run_id] = { name: x.info.run_name || x.info.run_id.slice(0, 8), experimentId: x.info.experiment_id };
-            return out;
-          }),
-        () => {},
-      );
-    }
+    // names and experiments (for labels and run links)
+    lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
     return () => ac.abort();
   }, [runsKey]);
 
