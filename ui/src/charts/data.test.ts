@@ -1,0 +1,172 @@
+import { describe, expect, it } from "vitest";
+import { decodeOverlay, SeriesJson } from "../lib/api_runs";
+import { overlayBuckets, overlayColumns } from "../pages/compare/overlay";
+import { bucketsFor, chartColumns, ema, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
+
+function series(over: Partial<SeriesJson> = {}): SeriesJson {
+  return {
+    run_id: "r1",
+    key: "loss",
+    step_lo: 0,
+    step_hi: 99,
+    bucket: [0, 1, 2, 3],
+    count: [25, 25, 25, 25],
+    step_first: [0, 25, 50, 75],
+    step_last: [24, 49, 74, 99],
+    nan_count: [0, 1, 0, 0],
+    inf_count: [0, 0, 2, 0],
+    min: [1, 0.5, "-inf", 0.1],
+    max: [2, 90, "inf", 0.2],
+    avg: [1.5, 0.7, 0.3, 0.15],
+    last: [1.2, "nan", 0.3, 0.12],
+    first_point: { step: 0, timestamp: 1_000_000, value: 2 },
+    last_point: { step: 99, timestamp: 1_099_000, value: 0.12 },
+    ...over,
+  };
+}
+
+describe("toBuckets", () => {
+  it("parses NaN/Inf strings and sums the non-finite counts", () => {
+    const b = toBuckets(series());
+    expect(b.n).toBe(4);
+    expect(Number.isNaN(b.last[1])).toBe(true);
+    expect(b.min[2]).toBe(-Infinity);
+    expect(b.max[2]).toBe(Infinity);
+    expect(b.nanCount).toBe(1);
+    expect(b.infCount).toBe(2);
+    expect(b.anchors).toEqual([
+      [0, 1_000_000],
+      [99, 1_099_000],
+    ]);
+  });
+});
+
+describe("chartColumns", () => {
+  it("keeps every bucket's max: a one-point spike reaches the band's top", () => {
+    const c = chartColumns(toBuckets(series()), { x: "step", line: "last", log: false, smoothing: 0, runStartMs: 0 });
+    expect(c.data[0]).toEqual([24, 49, 74, 99]); // x = each bucket's last step
+    expect(c.data[2]).toEqual([2, 90, null, 0.2]); // max column: the spike (90) is kept, Inf is not drawable
+    expect(c.data[3]).toEqual([1.2, null, 0.3, 0.12]); // NaN last -> gap
+    expect(c.data.length).toBe(4);
+  });
+  it("uses the mean and adds a smoothed line", () => {
+    const c = chartColumns(toBuckets(series()), { x: "step", line: "mean", log: false, smoothing: 0.5, runStartMs: 0 });
+    expect(c.data[3]).toEqual([1.5, 0.7, 0.3, 0.15]);
+    expect(c.smoothed).toBe(true);
+    expect(c.data.length).toBe(5);
+    expect(c.data[4][0]).toBeCloseTo(1.5); // debiased: the first value is itself
+  });
+  it("drops values <= 0 on a log axis", () => {
+    expect(plotColumn([1, 0, -1, 2, NaN, Infinity], true)).toEqual([1, null, null, 2, null, null]);
+    expect(plotColumn([1, 0, -1], false)).toEqual([1, 0, -1]);
+  });
+  it("maps steps to wall and relative seconds through the exact end points", () => {
+    const c = chartColumns(toBuckets(series()), { x: "rel", line: "last", log: false, smoothing: 0, runStartMs: 990_000 });
+    expect(c.data[0][0]).toBeCloseTo((1_000_000 + 24 * 1000 - 990_000) / 1000);
+    const w = chartColumns(toBuckets(series()), { x: "wall", line: "last", log: false, smoothing: 0, runStartMs: 0 });
+    expect(w.data[0][3]).toBeCloseTo(1_099);
+  });
+});
+
+describe("ema", () => {
+  it("is the identity at weight 0", () => {
+    expect(Array.from(ema([1, 2, 3], 0))).toEqual([1, 2, 3]);
+  });
+  it("debiases and skips non-finite values", () => {
+    const e = ema([10, NaN, 10, 0], 0.5);
+    expect(e[0]).toBeCloseTo(10);
+    expect(Number.isNaN(e[1])).toBe(true);
+    expect(e[2]).toBeCloseTo(10);
+    // acc: 5, 7.5, 3.75; debias 1 - 0.5^3 = 0.875
+    expect(e[3]).toBeCloseTo(3.75 / 0.875);
+  });
+  it("of a constant is the constant", () => {
+    for (const v of ema([3, 3, 3, 3, 3], 0.9)) expect(v).toBeCloseTo(3);
+  });
+});
+
+describe("step <-> time", () => {
+  const a: [number, number][] = [
+    [0, 1000],
+    [100, 11000],
+  ];
+  it("interpolates and inverts", () => {
+    expect(stepToMs(50, a)).toBe(6000);
+    expect(msToStep(6000, a)).toBe(50);
+    for (const mode of ["step", "wall", "rel"] as const) expect(stepOfX(xOfStep(37, mode, a, 500), mode, a, 500)).toBeCloseTo(37);
+  });
+  it("handles a single point", () => {
+    expect(stepToMs(5, [[5, 42]])).toBe(42);
+  });
+});
+
+describe("ranges and bucket counts", () => {
+  it("parses only well-formed ranges", () => {
+    expect(parseRange("10:20")).toEqual([10, 20]);
+    expect(parseRange("-5:7")).toEqual([-5, 7]);
+    expect(parseRange("20:10")).toBeNull();
+    expect(parseRange("a:b")).toBeNull();
+    expect(parseRange(null)).toBeNull();
+  });
+  it("zooms to whole steps, at least one step wide", () => {
+    expect(zoomRange(10.2, 19.7)).toEqual([10, 20]);
+    expect(zoomRange(5.1, 5.2)).toEqual([5, 6]);
+    expect(zoomRange(NaN, 3)).toBeNull();
+  });
+  it("asks one bucket per pixel within the server's limits", () => {
+    expect(bucketsFor(640)).toBe(640);
+    expect(bucketsFor(3)).toBe(10);
+    expect(bucketsFor(50_000)).toBe(10_000);
+  });
+  it("asks fewer buckets per run for many runs", () => {
+    expect(overlayBuckets(1200, 1)).toBe(1200);
+    expect(overlayBuckets(1200, 1000)).toBe(250);
+    expect(overlayBuckets(1200, 100_000)).toBe(50);
+  });
+});
+
+function packOverlay(runIds: string[], B: number, x: number[], blocks: number[][][]): ArrayBuffer {
+  const header = new TextEncoder().encode(JSON.stringify({ run_ids: runIds, buckets: B, step_lo: 0, step_hi: 9 }));
+  const off = (4 + header.length + 7) & ~7;
+  const buf = new ArrayBuffer(off + 8 * B * (1 + 4 * runIds.length));
+  new DataView(buf).setUint32(0, header.length, true);
+  new Uint8Array(buf, 4, header.length).set(header);
+  const f = new Float64Array(buf, off);
+  f.set(x, 0);
+  blocks.forEach((cols, i) => cols.forEach((col, j) => f.set(col, B * (1 + 4 * i + j))));
+  return buf;
+}
+
+describe("overlay binary", () => {
+  it("decodes the server's layout and drops buckets no run has", () => {
+    const N = NaN;
+    const buf = packOverlay(
+      ["a", "b"],
+      3,
+      [4, N, 9],
+      [
+        [
+          [1, N, 3],
+          [1, N, 3],
+          [0, N, 2],
+          [2, N, 4],
+        ],
+        [
+          [N, N, 5],
+          [N, N, 5],
+          [N, N, 5],
+          [N, N, 5],
+        ],
+      ],
+    );
+    const d = decodeOverlay(buf);
+    expect(d.runIds).toEqual(["a", "b"]);
+    expect(Array.from(d.last[0])).toEqual([1, N, 3]);
+    expect(Array.from(d.max[1])).toEqual([N, N, 5]);
+    const { data, keep } = overlayColumns(d, "last", false, 0);
+    expect(keep).toBe(2);
+    expect(data[0]).toEqual([4, 9]);
+    expect(data[1]).toEqual([1, 3]);
+    expect(data[2]).toEqual([null, 5]);
+  });
+});
