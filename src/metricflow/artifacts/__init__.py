@@ -23,6 +23,8 @@ _EXPORTS = {
     "ArtifactServicer": "_service", "add_to_server": "_service",
     "ArtifactClient": "_client", "UploadResult": "_transfer",
     "normalize_path": "_paths", "validate_run_id": "_paths",
+    "decode_chunk": "_codec", "encode_chunk": "_codec", "hash_bytes": "_codec",
+    "parse_manifest_key": "_manifest",
 }
 
 __all__ = [
@@ -46,17 +48,27 @@ __all__ = [
     "collect_garbage",
     "dedup_metrics",
     "dedup_stats",
+    "decode_chunk",
+    "encode_chunk",
+    "hash_bytes",
     "normalize_path",
     "open_blob_store",
+    "parse_manifest_key",
     "validate_run_id",
 ]
 
 if TYPE_CHECKING:
     from metricflow.artifacts._blob import BlobInfo, BlobStore, LocalBlobStore
     from metricflow.artifacts._client import ArtifactClient
+    from metricflow.artifacts._codec import decode_chunk, encode_chunk, hash_bytes
     from metricflow.artifacts._factory import open_blob_store
     from metricflow.artifacts._gc import GcReport, collect_garbage
-    from metricflow.artifacts._manifest import ArtifactEntry, ChunkRef, Manifest
+    from metricflow.artifacts._manifest import (
+        ArtifactEntry,
+        ChunkRef,
+        Manifest,
+        parse_manifest_key,
+    )
     from metricflow.artifacts._paths import normalize_path, validate_run_id
     from metricflow.artifacts._s3 import S3BlobStore, S3Config
     from metricflow.artifacts._service import ArtifactServicer, add_to_server

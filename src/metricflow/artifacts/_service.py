@@ -66,7 +66,7 @@ def _run_scope(store: ArtifactStore, run_id: str, *, check_edit: bool) -> str:
     admin naming a run the data plane does not know gets the store's own answer.
     Without a guard the store's lookup decides (DEFAULT_SCOPE when it has none).
     """
-    from metricflow.auth._context import current
+    from metricflow.auth import current
 
     validate_run_id(run_id)
     cur = current()
@@ -74,8 +74,7 @@ def _run_scope(store: ArtifactStore, run_id: str, *, check_edit: bool) -> str:
         return store.scope_of(run_id)
     principal, authz = cur
     if check_edit and not principal.admin:
-        from metricflow.auth._authz import Need
-        from metricflow.auth._types import Permission
+        from metricflow.auth import Need, Permission
 
         authz.check(principal, [Need("run", run_id, Permission.EDIT)])
     exp = authz.experiments_of_runs([run_id]).get(run_id)
@@ -87,7 +86,7 @@ def _run_scope(store: ArtifactStore, run_id: str, *, check_edit: bool) -> str:
 
 
 def _scoping_active(store: ArtifactStore) -> bool:
-    from metricflow.auth._context import current
+    from metricflow.auth import current
 
     cur = current()
     return store.scopes.enabled or (cur is not None and cur[1] is not None)
@@ -95,7 +94,7 @@ def _scoping_active(store: ArtifactStore) -> bool:
 
 def _caller_is_admin() -> bool:
     """True when the guard admitted an admin (or auth is off); False outside a request."""
-    from metricflow.auth._context import current
+    from metricflow.auth import current
 
     cur = current()
     return cur is not None and cur[0].admin

@@ -1,7 +1,7 @@
 """HTTP admin API: tokens, users and permissions (under `/api/v1/auth/`).
 
 Who may call what is decided by the guard from the permission table in
-`_policy.py`; these handlers only do the work and record the actor.
+`policy/`; these handlers only do the work and record the actor.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig, Permission, Principal
 from metricflow.entities import DEFAULT_EXPERIMENT_ID
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
-from metricflow.store.metadata._validate import check_experiment_id
+from metricflow.store.metadata import check_experiment_id
 
 RunExperiments = Callable[[list[str]], dict[str, str]]
 """`run ids -> {run_id: experiment_id}` for the runs that exist (the data plane)."""

@@ -24,7 +24,9 @@ from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
 from metricflow.auth._context import CURRENT
 from metricflow.auth._grpc_decode import Decoder, MalformedLog, MalformedRequest
 from metricflow.auth._guard import Guard, StreamRecheck
-from metricflow.auth._policy import (
+from metricflow.auth._types import ANONYMOUS_ADMIN, Principal
+from metricflow.auth._wirescan import scan_seq, scan_write_batch
+from metricflow.auth.policy import (
     FAIL_CLOSED,
     GRPC_RULES,
     PUBLIC_GRPC,
@@ -33,8 +35,6 @@ from metricflow.auth._policy import (
     WRITE_METHOD,
     Rule,
 )
-from metricflow.auth._types import ANONYMOUS_ADMIN, Principal
-from metricflow.auth._wirescan import scan_seq, scan_write_batch
 from metricflow.errors import InvalidArgument, MetricflowError
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from typing import Any
 from metricflow.auth._authn import Authenticator
 from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._limits import KeysPerRun, check_request_filters
-from metricflow.auth._policy import Rule
 from metricflow.auth._types import ANONYMOUS_ADMIN, AuthConfig, Permission, Principal
+from metricflow.auth.policy import Rule
 from metricflow.errors import MetricflowError
 
 

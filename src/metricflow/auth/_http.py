@@ -29,7 +29,7 @@ from metricflow.auth._http_input import (
     too_deep_message,
 )
 from metricflow.auth._params import ARGS_STATE, RouteSpec, fastapi_view, route_spec
-from metricflow.auth._policy import FAIL_CLOSED, HTTP_RULES
+from metricflow.auth.policy import FAIL_CLOSED, HTTP_RULES
 from metricflow.errors import ErrorCode, MetricflowError, PermissionDenied, ResourceExhausted
 
 log = logging.getLogger(__name__)

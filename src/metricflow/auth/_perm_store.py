@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from metricflow.auth._tables import experiment_permissions, model_permissions, users
 from metricflow.auth._types import Permission
 from metricflow.errors import InvalidArgument, NotFound
-from metricflow.store.metadata._tables import experiments, registered_models
+from metricflow.store.metadata import experiments, registered_models
 
 _EP, _MP = experiment_permissions.c, model_permissions.c
 _E, _M = experiments.c, registered_models.c

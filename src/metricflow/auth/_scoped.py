@@ -17,8 +17,7 @@ from typing import Any, TypeVar
 
 from metricflow.auth._context import current
 from metricflow.auth._types import Permission
-from metricflow.query._core import QueryCore
-from metricflow.query._sql import Scope
+from metricflow.query import QueryCore, Scope
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

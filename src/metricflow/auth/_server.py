@@ -41,7 +41,7 @@ class ServerAuth:
     def query_core(self, metric_store: Any, metadata: Any) -> Any:
         """A QueryCore whose searches only see the caller's readable experiments."""
         from metricflow.auth._scoped import ScopedQueryCore
-        from metricflow.query._core import QueryCore
+        from metricflow.query import QueryCore
 
         cls = ScopedQueryCore if self.enabled else QueryCore
         return cls(metric_store, metadata)

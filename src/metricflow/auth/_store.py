@@ -19,7 +19,7 @@ from metricflow.auth._perm_store import PermissionMixin
 from metricflow.auth._tables import tokens, users
 from metricflow.auth._types import Principal, check_scopes
 from metricflow.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
-from metricflow.store.metadata._tables import audit_log
+from metricflow.store.metadata import audit_log
 
 _USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,256}$")
 _U, _T = users.c, tokens.c

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from metricflow.client._accumulator import BufferFull
 from metricflow.client._client import Client
+from metricflow.client._fluent import get_client, get_tracking_uri, set_tracking_uri
 from metricflow.client._types import (
     DownsampledSeries,
     MetricHistory,
@@ -15,4 +16,5 @@ from metricflow.client._types import (
 )
 
 __all__ = ["BufferFull", "Client", "DownsampledSeries", "MetricHistory", "MetricPoint",
-           "MetricSummary", "Run", "RunInfo", "series_columns"]
+           "MetricSummary", "Run", "RunInfo", "get_client", "get_tracking_uri",
+           "series_columns", "set_tracking_uri"]

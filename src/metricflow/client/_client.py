@@ -295,8 +295,8 @@ class Client(ReadsMixin):
     def registry(self) -> Any:
         """Experiments and model registry calls (a RegistryClient on this channel)."""
         if self._registry is None:
-            from metricflow.auth._bearer import bearer_channel
-            from metricflow.registry._client import RegistryClient
+            from metricflow.auth import bearer_channel
+            from metricflow.registry import RegistryClient
 
             self._registry = RegistryClient(bearer_channel(self._channel, self._metadata))
         return self._registry
@@ -306,7 +306,7 @@ class Client(ReadsMixin):
         """Artifact calls (an ArtifactClient on this channel)."""
         if self._artifacts is None:
             from metricflow.artifacts import ArtifactClient
-            from metricflow.auth._bearer import bearer_channel
+            from metricflow.auth import bearer_channel
 
             self._artifacts = ArtifactClient(bearer_channel(self._channel, self._metadata))
         return self._artifacts

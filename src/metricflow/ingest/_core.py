@@ -23,7 +23,7 @@ from metricflow._validation import (
     check_tags,
 )
 from metricflow._wire import DecodedMetrics, decode_metrics
-from metricflow.auth._context import caller, current
+from metricflow.auth import caller, current
 from metricflow.entities import RunInfo
 from metricflow.entities.pb import run_info_from_pb, run_info_to_pb
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
@@ -32,7 +32,7 @@ from metricflow.ingest._applier import merge_update
 from metricflow.ingest._names import random_run_name
 from metricflow.ingest._param_guard import ParamGuard
 from metricflow.ingest._sink import IngestSink
-from metricflow.store._metric_store import MetricStore
+from metricflow.store import MetricStore
 
 
 class RunCache:
@@ -291,8 +291,10 @@ async def _check_may_edit(experiment_id: str) -> None:
     cur = current()
     if cur is None:
         return
-    from metricflow.auth._authz import Need  # only with auth on
-    from metricflow.auth._types import Permission
+    from metricflow.auth import (
+        Need,  # only with auth on
+        Permission,
+    )
 
     principal, authorizer = cur
     await asyncio.to_thread(authorizer.check, principal,

@@ -20,7 +20,7 @@ from metricflow._wire import DecodedMetrics
 from metricflow.errors import MetricflowError, ResourceExhausted, Unavailable
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import LogApplier
-from metricflow.store._metric_store import MetricStore
+from metricflow.store import MetricStore
 
 log = logging.getLogger(__name__)
 

@@ -47,8 +47,7 @@ from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
 from metricflow.ingest._kafka_config import WriterConfig
 from metricflow.ingest._startup_log import DemoteInfo, StartupLogFilter
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
-from metricflow.store._arrow import InsertTables, build_insert
-from metricflow.store._metric_store import MetricStore
+from metricflow.store import InsertTables, MetricStore, build_insert
 
 log = logging.getLogger(__name__)
 _POINT_BYTES = 28  # key index + step + timestamp + value on the wire

@@ -21,9 +21,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 
-from metricflow.artifacts import _manifest as mk
-from metricflow.artifacts._codec import decode_chunk, hash_bytes
-from metricflow.auth._context import current_user
+from metricflow import artifacts as mk
+from metricflow.artifacts import decode_chunk, hash_bytes
+from metricflow.auth import current_user
 from metricflow.errors import InvalidArgument, InvalidState, NotFound, PermissionDenied
 from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes, error_response

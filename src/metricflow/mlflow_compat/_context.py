@@ -51,7 +51,7 @@ class Compat:
     def created_run(info: Any) -> None:
         """Tell the authorizer who owns a run created by this request (it may not be in the
         data plane yet on the Kafka write path)."""
-        from metricflow.auth._context import current
+        from metricflow.auth import current
 
         cur = current()
         if cur is not None and cur[1] is not None:

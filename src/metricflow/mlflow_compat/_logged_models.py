@@ -13,11 +13,11 @@ import uuid
 from typing import Any
 
 from metricflow.errors import InvalidArgument, NotFound
-from metricflow.ingest._names import random_run_name
+from metricflow.ingest import random_run_name
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import logged_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
-from metricflow.store.metadata._validate import canonical_experiment_id, check_experiment_id
+from metricflow.store.metadata import canonical_experiment_id, check_experiment_id
 
 STATUSES = ("LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED")
 _CLAUSE = re.compile(

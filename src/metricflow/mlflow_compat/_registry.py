@@ -7,13 +7,13 @@ import re
 import time
 from typing import Any
 
-from metricflow.auth._context import caller
+from metricflow.auth import caller
 from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
 from metricflow.mlflow_compat._strings import string_arg
-from metricflow.registry._sources import check_new_source, check_source_readable
+from metricflow.registry import check_new_source, check_source_readable
 
 _LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*))?$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<rest>.*))?$")

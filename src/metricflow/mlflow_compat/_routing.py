@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from metricflow.auth._params import ARGS_STATE
+from metricflow.auth import ARGS_STATE
 from metricflow.errors import ErrorCode, InvalidArgument, MetricflowError
 from metricflow.mlflow_compat._numbers import INT64_MAX, INT64_MIN, reject_float_overflow
 from metricflow.mlflow_compat._strings import kv_pairs

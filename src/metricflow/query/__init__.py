@@ -1,0 +1,43 @@
+"""Read path: run search, metric history, downsampling, comparison and live tails.
+
+- `QueryCore(store, metadata)`: every read, for every front end (gRPC
+  `QueryServicer`, `/api/v1`, the MLflow REST API, the web UI's `/ui-api`).
+- `Scope`: the experiments a caller may read, applied inside the SQL.
+- `RunWindow`: the web UI's run table (offset windows over any filter and sort).
+- `add_to_server(server, core)` mounts the gRPC service.
+
+Modules load on first attribute access, so `import metricflow.query` needs no
+ClickHouse client.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "QueryCore": "_core", "ensure_query_schema": "_core",
+    "Scope": "_sql",
+    "DEFAULT_BUCKETS": "_history",
+    "MAX_KEYS": "_window", "RunWindow": "_window", "parse_columns": "_window",
+    "QueryServicer": "_service", "add_to_server": "_service",
+}
+
+__all__ = [
+    "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
+    "RunWindow", "Scope", "add_to_server", "ensure_query_schema", "parse_columns",
+]
+
+if TYPE_CHECKING:
+    from metricflow.query._core import QueryCore, ensure_query_schema
+    from metricflow.query._history import DEFAULT_BUCKETS
+    from metricflow.query._service import QueryServicer, add_to_server
+    from metricflow.query._sql import Scope
+    from metricflow.query._window import MAX_KEYS, RunWindow, parse_columns
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)

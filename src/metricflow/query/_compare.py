@@ -11,7 +11,7 @@ from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query._grammar import Field, parse_filter
 from metricflow.query._sql import Binder, Scope, SqlBuilder, unfiled_keys
-from metricflow.store._metric_store import MetricStore
+from metricflow.store import MetricStore
 
 MAX_COMPARE_RUNS = 1000
 

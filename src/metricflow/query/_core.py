@@ -19,8 +19,8 @@ from metricflow.query._search import RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
 from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
-from metricflow.store._metric_store import MetricStore
-from metricflow.store.metadata._validate import canonical_experiment_id
+from metricflow.store import MetricStore
+from metricflow.store.metadata import canonical_experiment_id
 
 log = logging.getLogger(__name__)
 

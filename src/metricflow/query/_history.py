@@ -38,7 +38,7 @@ from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._arrowutil import group_bounds, value_at
-from metricflow.store._schema import ROLLUP_SHIFT
+from metricflow.store import ROLLUP_SHIFT
 
 MAX_BULK_RUNS = 1000
 MAX_BUCKETS = 10_000

@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metricflow.store._schema import ROLLUP_SHIFT
+from metricflow.store import ROLLUP_SHIFT
 
 MIN_BUCKET_BLOCKS = 4
 """Buckets at least this many blocks wide are block-aligned and read from the

@@ -13,7 +13,7 @@ from metricflow import _grpc_errors as ge
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
 from metricflow._proto.metricflow.query.v1 import query_pb2_grpc as qgrpc
 from metricflow._validation import check_run_id
-from metricflow.auth._context import current_user
+from metricflow.auth import current_user
 from metricflow.entities.pb import run_to_pb
 from metricflow.errors import MetricflowError
 from metricflow.query._core import (  # noqa: F401 - re-exported for the server wiring

@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from metricflow.registry._http import registry_router
     from metricflow.registry._servicer import ExperimentServicer, add_to_server
     from metricflow.registry._servicer_registry import RegistryServicer
+    from metricflow.registry._sources import check_new_source, check_source_readable
 
 __all__ = [
     "AuditEntry", "Experiment", "ExperimentServicer", "ModelVersion", "PagedList",
     "RegisteredModel", "RegistryClient", "RegistryServicer", "add_to_server",
-    "registry_router",
+    "check_new_source", "check_source_readable", "registry_router",
 ]
 
 _LAZY = {
@@ -36,6 +37,8 @@ _LAZY = {
     "ExperimentServicer": "metricflow.registry._servicer",
     "RegistryServicer": "metricflow.registry._servicer_registry",
     "registry_router": "metricflow.registry._http",
+    "check_new_source": "metricflow.registry._sources",
+    "check_source_readable": "metricflow.registry._sources",
 }
 
 

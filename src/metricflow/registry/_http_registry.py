@@ -1,4 +1,4 @@
-"""HTTP/JSON routes of the model registry and the audit log (see `_http.py`)."""
+"""HTTP/JSON routes of the model registry and the audit log (experiments: `_http.py`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from metricflow.registry._http import (
+from metricflow.registry._http_common import (
     ActorOf,
     Alias,
     CreateModel,

@@ -9,7 +9,7 @@ import grpc
 from metricflow._proto.metricflow.registry.v1 import registry_pb2 as pb
 from metricflow._proto.metricflow.registry.v1 import registry_pb2_grpc as pb_grpc
 from metricflow.registry._convert import audit_to_pb, model_to_pb, version_to_pb
-from metricflow.registry._servicer import _EMPTY, _Base, _opt
+from metricflow.registry._servicer_common import _EMPTY, _Base, _opt
 from metricflow.registry._sources import check_new_source, check_source_readable
 
 Ctx: TypeAlias = grpc.aio.ServicerContext

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
-from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
+from metricflow.store.metadata import parse_model_uri, parse_runs_uri
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
@@ -153,9 +153,11 @@ def check_source_readable(source: str, model_id: str = "", run_id: str = "") -> 
     A no-op outside an authenticated request (auth off, internal calls): the caller
     is then the server's operator, who may read everything.
     """
-    from metricflow.auth._authz import Need  # server side only
-    from metricflow.auth._context import current
-    from metricflow.auth._types import Permission
+    from metricflow.auth import (
+        Need,  # server side only
+        Permission,
+        current,
+    )
 
     cur = current()
     if cur is None or cur[1] is None or cur[0].admin:

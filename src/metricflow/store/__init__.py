@@ -9,5 +9,7 @@ from __future__ import annotations
 from metricflow.entities import MetricSummary, Run, RunInfo
 from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._metric_store import MetricStore
+from metricflow.store._schema import ROLLUP_SHIFT
 
-__all__ = ["InsertTables", "MetricStore", "MetricSummary", "Run", "RunInfo", "build_insert"]
+__all__ = ["ROLLUP_SHIFT", "InsertTables", "MetricStore", "MetricSummary", "Run", "RunInfo",
+           "build_insert"]

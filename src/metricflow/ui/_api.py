@@ -22,9 +22,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from metricflow.auth._policy import search
+from metricflow.auth.policy import search
 from metricflow.errors import InvalidArgument, MetricflowError
-from metricflow.query._window import MAX_KEYS, RunWindow, parse_columns
+from metricflow.query import MAX_KEYS, RunWindow, parse_columns
 
 PREFIX = "/ui-api/v1"
 MAX_EXPERIMENTS = 10_000
@@ -69,7 +69,8 @@ def ui_router(core: Any) -> APIRouter:
     router = APIRouter(prefix=PREFIX)
 
     def window_of() -> RunWindow:
-        return RunWindow(core.store.db, core.store.client)
+        store = core.store
+        return RunWindow(store.db, store.client, lambda: store.client)
 
     @router.post("/runs/window")
     async def runs_window(body: WindowBody) -> Any:

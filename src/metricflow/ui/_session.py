@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from metricflow.auth._cookie import CSRF_COOKIE, SESSION_COOKIE, check_csrf, csrf_of
+from metricflow.auth import CSRF_COOKIE, SESSION_COOKIE, check_csrf, csrf_of
 from metricflow.errors import InvalidArgument, MetricflowError, Unauthenticated
 from metricflow.ui._static import SECURITY_HEADERS
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from metricflow.auth._authz import Authorizer, Need
-from metricflow.auth._policy import FAIL_CLOSED, HTTP_RULES
 from metricflow.auth._types import AuthConfig, Permission, Principal
+from metricflow.auth.policy import FAIL_CLOSED, HTTP_RULES
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
 
 RUN = "a" * 32
@@ -35,7 +35,7 @@ def test_every_mounted_mlflow_route_has_a_rule() -> None:
     routes = _mounted_routes()
     assert len(routes) >= 130
     missing = [r for r in routes if r not in HTTP_RULES]
-    assert not missing, f"add these MLflow routes to auth/_policy_mlflow.py: {missing}"
+    assert not missing, f"add these MLflow routes to auth/policy/_mlflow.py: {missing}"
 
 
 def _needs(method: str, path: str, request: dict[str, Any]) -> list[Need]:

@@ -18,8 +18,9 @@ from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._guard import Guard
 from metricflow.auth._http import secure_app
 from metricflow.auth._params import fastapi_view, route_spec
-from metricflow.auth._policy import HTTP_RULES, _list, _str
 from metricflow.auth._types import AuthConfig, Permission
+from metricflow.auth.policy import HTTP_RULES
+from metricflow.auth.policy._common import _list, _str
 from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._routing import Args
 

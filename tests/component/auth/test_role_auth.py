@@ -133,7 +133,7 @@ def test_roles_map_certificate_admins_only_when_told() -> None:
 
 def test_a_node_without_the_data_plane_refuses_client_chosen_run_ids(md: Any) -> None:
     from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as ipb
-    from metricflow.auth._policy import _create_run
+    from metricflow.auth.policy._common import _create_run
 
     blind = build_server_auth(AuthConfig(enabled=True), md, None).guard.authz
     assert blind is not None and not blind.sees_all_runs

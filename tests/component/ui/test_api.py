@@ -102,7 +102,7 @@ def test_routes_only_show_readable_experiments(store, dataset, metadata) -> None
     assert [e["experiment_id"] for e in c.get("/ui-api/v1/experiments").json()["experiments"]] \
         == ["1"]
     # every route carries the search API's rule
-    from metricflow.auth._policy import search
+    from metricflow.auth.policy import search
     for route in app.routes:
         if getattr(route, "path", "").startswith("/ui-api/"):
             assert route.endpoint.mf_rule.search == search().search is True

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from rawgrpc import call_raw, grpc_methods
 
-from metricflow.auth._policy import GRPC_RULES, HTTP_RULES
+from metricflow.auth.policy import GRPC_RULES, HTTP_RULES
 
 METHODS = grpc_methods()
 BAD_CREDENTIALS = [None, "Bearer mft_0123456789abcdef_not-the-secret", "Bearer garbage",
@@ -23,7 +23,7 @@ BAD_CREDENTIALS = [None, "Bearer mft_0123456789abcdef_not-the-secret", "Bearer g
 def test_methods_were_found_and_all_have_a_rule() -> None:
     assert len(METHODS) >= 50
     missing = [m for m, *_ in METHODS if m not in GRPC_RULES]
-    assert not missing, f"add these RPCs to auth/_policy.py GRPC_RULES: {missing}"
+    assert not missing, f"add these RPCs to auth/policy/_tables.py GRPC_RULES: {missing}"
 
 
 @pytest.mark.parametrize("cred", BAD_CREDENTIALS, ids=lambda c: str(c)[:14])
@@ -50,7 +50,7 @@ def test_every_route_has_a_rule_and_refuses_anonymous_callers(secured) -> None:
     assert public == {"/health", "/ready"}
     rules = {(m, re.sub(r"{(\w+):\w+}", r"{\1}", p)) for m, p in HTTP_RULES}
     assert not [r for r in routes if r not in rules and r[1] not in public], \
-        "add routes to auth/_policy.py HTTP_RULES"
+        "add routes to auth/policy/_tables.py HTTP_RULES"
     for method, path in routes:
         if path in public:
             continue

@@ -74,7 +74,7 @@ def test_every_rpc_of_every_role_refuses_bad_credentials(cluster: Cluster) -> No
 
 
 def test_every_route_of_every_role_refuses_bad_credentials(cluster: Cluster) -> None:
-    from metricflow.auth._policy_mlflow import mlflow_rules
+    from metricflow.auth.policy import mlflow_rules
 
     ctx = _ssl(cluster)
     mctx = _ssl(cluster, cluster.pki["client_cert_file"], cluster.pki["client_key_file"])

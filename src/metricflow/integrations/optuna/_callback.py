@@ -114,7 +114,7 @@ class MetricflowCallback:
             return self._given_client
         with self._lock:
             if self._client is None or self._client_pid != os.getpid():
-                from metricflow.client._fluent import get_tracking_uri
+                from metricflow.client import get_tracking_uri
 
                 # Each trial ends with a flush (its run is FINISHED only once its points
                 # are durable); a short linger keeps that wait short, and a trial logs

@@ -43,6 +43,13 @@ from metricflow.store.metadata._protocol import (
     ModelVersionStore,
 )
 from metricflow.store.metadata._sql_store import SqlMetadataStore
+from metricflow.store.metadata._tables import (  # tables that auth's tables refer to
+    audit_log,
+    experiments,
+    registered_models,
+)
+from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
+from metricflow.store.metadata._validate import canonical_experiment_id, check_experiment_id
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "LIFECYCLE_ACTIVE", "LIFECYCLE_DELETED",
@@ -51,8 +58,9 @@ __all__ = [
     "AuditEntry", "AuditLog", "Experiment", "ExperimentStore", "MetadataStore",
     "MetadataStoreConfig", "ModelStore", "ModelVersion", "ModelVersionStore",
     "RegisteredModel", "RunArtifactResolver", "SourceChecker", "SqlMetadataStore",
-    "create_metadata_engine", "current_revision", "head_revision", "open_metadata_store",
-    "upgrade",
+    "audit_log", "canonical_experiment_id", "check_experiment_id", "create_metadata_engine",
+    "current_revision", "experiments", "head_revision", "open_metadata_store",
+    "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",
 ]
 
 

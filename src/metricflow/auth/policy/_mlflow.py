@@ -16,11 +16,21 @@ from typing import Any
 
 from metricflow.auth._authz import Authorizer, Need
 from metricflow.auth._types import Permission
+from metricflow.auth.policy._common import (
+    E,
+    M,
+    R,
+    Rule,
+    _create_version,
+    _exp_by_name,
+    _list,
+    _str,
+    anyone,
+    exp,
+    model,
+    search,
+)
 from metricflow.errors import InvalidArgument
-
-# `_policy` imports this module at its end to merge the rows; the helpers below are
-# therefore imported from it lazily, once it is fully defined.
-R, E, M = Permission.READ, Permission.EDIT, Permission.MANAGE
 
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -30,32 +40,20 @@ _RUN_PATH = re.compile(r"^[^/]+/(?P<id>[0-9a-f]{32})/artifacts(?:/.*)?$")
 _MODEL_PATH = re.compile(r"^[^/]+/models/(?P<id>m-[0-9a-f]{32})/artifacts(?:/.*)?$")
 
 
-def _str(r: Any, name: str) -> str:
-    from metricflow.auth._policy import _str as s  # see the note above
-
-    return s(r, name)
-
-
 def _run_of(r: Any) -> str:
     return _str(r, "run_id") or _str(r, "run_uuid")
 
 
-def run_any(level: Permission) -> Any:
+def run_any(level: Permission) -> Rule:
     """One run, named `run_id` or (older MLflow clients) `run_uuid`."""
-    from metricflow.auth._policy import Rule
-
     return Rule(lambda a, r: [Need("run", _run_of(r), level)])
 
 
-def _logged_model(level: Permission) -> Any:
-    from metricflow.auth._policy import Rule
-
+def _logged_model(level: Permission) -> Rule:
     return Rule(lambda a, r: [Need("logged_model", _str(r, "model_id"), level)])
 
 
-def _proxy_path(level: Permission, field: str) -> Any:
-    from metricflow.auth._policy import Rule
-
+def _proxy_path(level: Permission, field: str) -> Rule:
     def resolve(a: Authorizer, r: Any) -> list[Need]:
         p = _str(r, field).strip("/")
         m = _RUN_PATH.match(p)
@@ -70,15 +68,11 @@ def _proxy_path(level: Permission, field: str) -> Any:
 
 
 def _runs_bulk(a: Authorizer, r: Any) -> list[Need]:
-    from metricflow.auth._policy import _list
-
     ids = _list(r, "run_ids")
     return [Need("run", i, R) for i in ids] if ids else [Need("admin", "", M)]
 
 
 def _experiments_listed(a: Authorizer, r: Any) -> list[Need]:
-    from metricflow.auth._policy import _list
-
     ids = _list(r, "experiment_ids")
     return [Need("experiment", i, R) for i in ids] if ids else [Need("admin", "", M)]
 
@@ -90,19 +84,9 @@ def _create_logged_model(a: Authorizer, r: Any) -> list[Need]:
     return needs
 
 
-def mlflow_rules() -> dict[tuple[str, str], Any]:
+def mlflow_rules() -> dict[tuple[str, str], Rule]:
     """Every MLflow route (all prefixes) -> its rule; unknown MLflow paths answer 404 to
     any authenticated reader (the `{rest:path}` fallback)."""
-    from metricflow.auth._policy import (
-        Rule,
-        _create_version,
-        _exp_by_name,
-        anyone,
-        exp,
-        model,
-        search,
-    )
-
     api: list[tuple[str, str, Any]] = [
         # experiments
         ("POST", "/experiments/create", anyone(E)),
