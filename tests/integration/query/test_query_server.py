@@ -165,8 +165,8 @@ def test_live_tail_over_http_within_one_second(server, client, runs) -> None:
 
     th = threading.Thread(target=consume, daemon=True)
     th.start()
+    # The status line is sent only once the server has read the starting cursor.
     assert opened.wait(10), "the tail stream did not open"
-    time.sleep(0.5)  # the subscription has read its starting cursor
     lat = _log_and_wait(client, rid, range(200, 205), seen,
                         lambda s: float("nan") if s == 202 else s / 10)
     th.join(timeout=5)
