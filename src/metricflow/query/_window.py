@@ -19,6 +19,10 @@ table can nest children under their parent.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +39,38 @@ MAX_KEYS = 100_000
 INFO_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
                 "end_time", "lifecycle_stage")
 _DEFAULT_ORDER = OrderTerm(Field("attributes", "start_time"), False)
+COUNT_TTL_S = 5.0
+"""Counts (total, runs having the sort key) are reused this long for the same search, so
+scrolling one table costs one window query per block, not three."""
+
+
+class _Counts:
+    """A small process-wide TTL cache of search counts, keyed by the full search shape."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self._d: dict[Any, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Any) -> int:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._d.get(key)
+        if hit is not None and now - hit[0] < COUNT_TTL_S:
+            return hit[1]
+        value = int(compute())
+        with self._lock:
+            if len(self._d) >= self.size:
+                self._d = {k: v for k, v in self._d.items() if now - v[0] < COUNT_TTL_S}
+                if len(self._d) >= self.size:
+                    self._d.clear()
+            self._d[key] = (now, value)
+        return value
+
+
+_COUNTS = _Counts()
+_LOOKUPS = ThreadPoolExecutor(4, thread_name_prefix="metricflow-window")
+"""Runs the point lookups of a window's columns at once (each thread has its own client)."""
 
 
 @dataclass
@@ -72,8 +108,12 @@ def parse_columns(specs: list[str]) -> list[Field]:
 class RunWindow:
     """Answers window requests against one store's client."""
 
-    def __init__(self, db: str, client: Any) -> None:
+    def __init__(self, db: str, client: Any,
+                 thread_client: Callable[[], Any] | None = None) -> None:
+        """`thread_client()` gives the calling thread's client (MetricStore.client); with it
+        the column lookups of a window run in parallel."""
         self.db, self.client = db, client
+        self.thread_client = thread_client
 
     # ---------------------------------------------------------------- window
     def window(self, scope: Scope, filter_string: str, order_by: str, offset: int, limit: int,
@@ -101,6 +141,7 @@ class RunWindow:
         if with_total:
             b, sb = builder()
             where = self._run_filters(sb, scope, tree, top_level)
+            # a fresh count whenever asked (the UI asks once per search and on live refresh)
             total = int(self._query(
                 f"SELECT count() FROM {sb.runs_table()} WHERE {where} SETTINGS {FINAL_SETTING}",
                 b.params)[0][0])
@@ -146,8 +187,10 @@ class RunWindow:
         else:
             order = f"value {d}, rk ASC"
         # phase 1 size decides which phase(s) the window falls in
-        n1 = int(self._query(f"SELECT count() FROM {src} AND {where1} "
-                             f"SETTINGS {FINAL_SETTING}", b.params)[0][0])
+        n1 = _COUNTS.get(
+            (self.db, scope, str(tree), str(f), top_level),
+            lambda: self._query(f"SELECT count() FROM {src} AND {where1} "
+                                f"SETTINGS {FINAL_SETTING}", b.params)[0][0])
         out: list[int] = []
         if offset < n1:
             rows = self._query(f"SELECT rk FROM {src} AND {where1} ORDER BY {order} "
@@ -169,57 +212,63 @@ class RunWindow:
     # ------------------------------------------------------------------ rows
     def rows(self, scope: Scope, rks: list[int], columns: list[Field], *,
              top_level: bool = False) -> list[dict[str, Any]]:
-        """The info columns and the chosen key columns of runs `rks`, in that order."""
+        """The info columns and the chosen key columns of runs `rks`, in that order.
+
+        Read from the base tables (runs, params, tags, metric_summary), which are
+        ordered by run_id: a window's runs are point lookups there, where the
+        search_* tables (ordered by key or experiment) would be scanned.
+        """
         if not rks:
             return []
-        b = Binder()
-        sb = SqlBuilder(self.db, b)
-        sb.restrict(scope)
-        ids = b.bind(rks, "Array(UInt128)")
-        exp_pred = ""
-        if sb.experiments is not None:
-            exp_pred = f" AND experiment_id IN {b.bind(sb.experiments, 'Array(String)')}"
-        info = self._query(
-            f"SELECT rk, {', '.join(INFO_COLUMNS)} FROM {sb.runs_table()} "
-            f"WHERE rk IN {ids}{exp_pred} SETTINGS {FINAL_SETTING}", b.params)
-        by_rk: dict[int, dict[str, Any]] = {}
-        for r in info:
-            row = dict(zip(INFO_COLUMNS, r[1:], strict=True))
-            row.update(metrics={}, params={}, tags={}, parent_run_id="")
-            by_rk[int(r[0])] = row
+        ids = [f"{rk:032x}" for rk in rks]
+        p = {"ids": ids}
         wanted: dict[str, list[str]] = {"metrics": [], "params": [], "tags": [PARENT_TAG]}
         for c in columns:
             if c.key not in wanted[c.kind]:
                 wanted[c.kind].append(c.key)
+        jobs: list[tuple[str, str, dict[str, Any]]] = [(
+            "info", f"SELECT {', '.join(INFO_COLUMNS)}, parent_run_id FROM {self.db}.runs FINAL "
+            f"WHERE run_id IN {{ids:Array(String)}} SETTINGS {FINAL_SETTING}", p)]
         for kind, keys in wanted.items():
             if not keys:
                 continue
-            kb = Binder(dict(b.params))
-            kp = kb.bind(keys, "Array(String)")
             if kind == "metrics":
-                sql = (f"SELECT key, rk, max(last).3 FROM {self.db}.search_metrics "
-                       f"WHERE key IN {kp}{exp_pred} AND rk IN {ids} GROUP BY key, rk")
-            elif kind == "params":
-                sql = (f"SELECT key, rk, argMax(value, version) FROM {self.db}.search_params "
-                       f"WHERE key IN {kp}{exp_pred} AND rk IN {ids} GROUP BY key, rk")
+                sql = (f"SELECT run_id, key, argMaxMerge(last) FROM {self.db}.metric_summary "
+                       "WHERE run_id IN {ids:Array(String)} AND key IN {keys:Array(String)} "
+                       "GROUP BY run_id, key")
             else:
-                sql = (f"SELECT key, rk, argMax(value, version) AS v FROM {self.db}.search_tags "
-                       f"WHERE key IN {kp}{exp_pred} AND rk IN {ids} GROUP BY key, rk "
-                       f"HAVING argMax(deleted, version) = 0")
-            for key, rk, value in self._query(sql, kb.params):
-                row = by_rk.get(int(rk))
+                sql = (f"SELECT run_id, key, value FROM {self.db}.{kind} FINAL "
+                       "WHERE run_id IN {ids:Array(String)} AND key IN {keys:Array(String)}"
+                       + (" AND deleted = 0" if kind == "tags" else "")
+                       + f" SETTINGS {FINAL_SETTING}")
+            jobs.append((kind, sql, {**p, "keys": keys}))
+        if self.thread_client is not None:
+            tc = self.thread_client
+            futs = [_LOOKUPS.submit(lambda q, a: list(tc().query(q, parameters=a).result_rows),
+                                    sql, params) for _, sql, params in jobs]
+            results = [f.result() for f in futs]
+        else:
+            results = [self._query(sql, params) for _, sql, params in jobs]
+        by_id: dict[str, dict[str, Any]] = {}
+        for r in results[0]:
+            row = dict(zip(INFO_COLUMNS, r[:-1], strict=True))
+            row.update(metrics={}, params={}, tags={}, parent_run_id=str(r[-1] or ""))
+            by_id[str(r[0])] = row
+        for (kind, _, _), res in zip(jobs[1:], results[1:], strict=True):
+            for run_id, key, value in res:
+                row = by_id.get(str(run_id))
                 if row is not None:
                     row[kind][str(key)] = value
-        for row in by_rk.values():
-            parent = row["tags"].get(PARENT_TAG, "")
-            row["parent_run_id"] = parent
-            if PARENT_TAG not in [c.key for c in columns if c.kind == "tags"]:
+        shown_parent = any(c.kind == "tags" and c.key == PARENT_TAG for c in columns)
+        for row in by_id.values():
+            row["parent_run_id"] = row["tags"].get(PARENT_TAG, "") or row["parent_run_id"]
+            if not shown_parent:
                 row["tags"].pop(PARENT_TAG, None)
         if top_level:
-            counts = self.child_counts(scope, [r["run_id"] for r in by_rk.values()])
-            for row in by_rk.values():
+            counts = self.child_counts(scope, list(by_id))
+            for row in by_id.values():
                 row["child_count"] = counts.get(row["run_id"], 0)
-        return [by_rk[rk] for rk in rks if rk in by_rk]
+        return [by_id[i] for i in ids if i in by_id]
 
     def child_counts(self, scope: Scope, run_ids: list[str]) -> dict[str, int]:
         """Number of visible children (runs tagged with the parent's id) of each run."""

@@ -216,7 +216,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const multi = exps.length !== 1;
   const columns: Column<View>[] = [
     {
-      id: "select", label: "", width: 34,
+      id: "select", label: "", width: 34, cls: "sel",
       render: (v) => (
         <input type="checkbox" checked={sel.includes(v.row.run_id)} onChange={() => toggleSel(v.row.run_id)} aria-label="select run" />
       ),
@@ -243,7 +243,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
       render: (v) => <span class={"status " + v.row.status.toLowerCase()}>{v.row.status}</span>,
     },
     {
-      id: "start_time", label: "Created", width: 160, sortField: "attributes.start_time", sortId: "attributes.start_time",
+      id: "start_time", label: "Created", width: 170, sortField: "attributes.start_time", sortId: "attributes.start_time",
       render: (v) => fmtTime(v.row.start_time),
     },
     {

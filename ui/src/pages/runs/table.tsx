@@ -15,6 +15,7 @@ export interface Column<R> {
   title?: string;
   width: number;
   align?: "num";
+  cls?: string;
   /** order_by field text ("attributes.start_time", "metrics.`x`"); absent = not sortable */
   sortField?: string;
   /** stable id for data-testid sort-header-<id> */
@@ -101,7 +102,7 @@ export function Grid<R>(props: GridProps<R>) {
         style={{ top: top + "px", width: totalW + "px" }}
       >
         {columns.map((c) => (
-          <div class={"gcell" + (c.align === "num" ? " num" : "")} style={{ width: c.width + "px" }}>
+          <div class={"gcell" + (c.align === "num" ? " num" : "") + (c.cls ? " " + c.cls : "")} style={{ width: c.width + "px" }}>
             {r ? c.render(r, i) : ""}
           </div>
         ))}
