@@ -75,7 +75,8 @@ class LogApplier:
     def _apply_records(
         self, records: Sequence[pb.LogRecord], errors: list[MetricflowError | None]
     ) -> None:
-        created = {r.run_create.run_id for r in records if r.WhichOneof("body") == "run_create"}
+        create_ids = {r.run_create.run_id for r in records
+                      if r.WhichOneof("body") == "run_create"}
         wanted = set()
         for r in records:
             kind = r.WhichOneof("body")
@@ -87,8 +88,8 @@ class LogApplier:
         # existing run. A replay of its own create (same experiment) is a no-op; a
         # create in another experiment is refused, so a client-chosen run id accepted
         # by an ingest node that could not see the run never moves it.
-        current = self.store.get_run_infos(wanted | created)
-        existing = set(current) & created
+        current = self.store.get_run_infos(wanted | create_ids)
+        existing = set(current) & create_ids
         param_ids = {r.params_tags.run_id for r in records
                      if r.WhichOneof("body") == "params_tags" and r.params_tags.params}
         params = self.store.get_params(param_ids) if param_ids else {}
@@ -129,10 +130,10 @@ class LogApplier:
         # params and tags logged before it are still accepted.
         if created and (param_rows or tag_rows):
             self.store.insert_runs(created, [self._version() for _ in created])
-        for rows, insert in ((param_rows, self.store.insert_params),
-                             (tag_rows, self.store.insert_tags)):
-            if rows:
-                insert(rows, self._version())  # type: ignore[operator]
+        if param_rows:
+            self.store.insert_params(param_rows, self._version())
+        if tag_rows:
+            self.store.insert_tags(tag_rows, self._version())
         if runs:
             self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
 

@@ -158,8 +158,8 @@ class DirectSink:
                 while len(self._committed) > self.config.dedup_window:
                     self._committed.popitem(last=False)
             self._resolve([f for _, _, f in batches], None)
-            for (_, fut), err in zip(records, errors):
-                self._resolve([fut], err)
+            for (_, fut), rec_err in zip(records, errors):
+                self._resolve([fut], rec_err)
 
     def _resolve(self, futs: list[asyncio.Future[None]], err: BaseException | None) -> None:
         if not futs or self._loop is None:
