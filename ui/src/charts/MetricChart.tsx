@@ -22,6 +22,8 @@ export interface MetricChartProps {
   range: [number, number] | null;
   onRange: (metric: string, r: [number, number] | null) => void;
   syncKey: string;
+  /** steps the chart spans unzoomed (an estimate is fine: it only picks the bucket count) */
+  span?: number;
   /** bumped by the live tail: fetch again */
   refresh: number;
   colorIndex?: number;
@@ -67,7 +69,8 @@ export function MetricChart(p: MetricChartProps) {
     if (!visible || width <= 0) return;
     const ac = new AbortController();
     setLoading(true);
-    downsample({ run_ids: [p.runId], key: p.metric, buckets: bucketsFor(width - PLOT_PAD), step_min: lo, step_max: hi }, ac.signal).then(
+    const span = lo !== null && hi !== null ? hi - lo + 1 : p.span;
+    downsample({ run_ids: [p.runId], key: p.metric, buckets: bucketsFor(width - PLOT_PAD, span), step_min: lo, step_max: hi }, ac.signal).then(
       (series) => {
         setErr(null);
         setLoading(false);

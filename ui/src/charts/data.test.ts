@@ -118,6 +118,12 @@ describe("ranges and bucket counts", () => {
     expect(bucketsFor(3)).toBe(10);
     expect(bucketsFor(50_000)).toBe(10_000);
   });
+  it("lowers the count to whole rollup buckets when at least one per two pixels remains", () => {
+    expect(bucketsFor(400, 1_000_000)).toBe(400); // 2,500 steps per bucket: aligned already
+    expect(bucketsFor(400, 300_000)).toBe(292); // 750 -> 1,024 steps per bucket
+    expect(bucketsFor(400, 100_000)).toBe(400); // 97 buckets would be too coarse
+    expect(bucketsFor(400, 0)).toBe(400);
+  });
   it("asks fewer buckets per run for many runs", () => {
     expect(overlayBuckets(1200, 1)).toBe(1200);
     expect(overlayBuckets(1200, 1000)).toBe(250);

@@ -142,9 +142,23 @@ export function chartColumns(b: Buckets, opts: { x: XMode; line: LineMode; log: 
   return { data, smoothed };
 }
 
-/** Bucket count for a plot `px` CSS pixels wide: one bucket per pixel, within the server's limits. */
-export function bucketsFor(px: number): number {
-  return Math.max(10, Math.min(10000, Math.round(px)));
+/** Steps per rollup block group the server reads pre-aggregated: buckets at least this wide
+ * (4 blocks of 256 steps, query/_rollup_read.py `aligned`) skip the raw points. */
+export const ROLLUP_BUCKET_STEPS = 1024;
+
+/**
+ * Bucket count for a plot `px` CSS pixels wide over `span` steps (when known): one bucket
+ * per pixel, within the server's limits; lowered to whole 1,024-step buckets when that
+ * still gives at least one bucket per two pixels, so the server answers from its rollup
+ * instead of reading every point. Every bucket keeps its min and max either way.
+ */
+export function bucketsFor(px: number, span?: number): number {
+  const n = Math.max(10, Math.min(10000, Math.round(px)));
+  if (span && span > 0) {
+    const aligned = Math.floor(span / ROLLUP_BUCKET_STEPS);
+    if (aligned < n && aligned >= Math.ceil(n / 2)) return aligned;
+  }
+  return n;
 }
 
 /** "123", "1.5k", "2.3M" for axis ticks of steps. */

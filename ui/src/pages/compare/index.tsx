@@ -10,7 +10,7 @@ import "../../charts/charts.css";
 import { CompareTable, compareRuns, lookupRuns, num, RunRef } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
-import { navigate, Route, runLink, setParams, splitList } from "../../lib/url";
+import { navigate, navigated, Route, runLink, setParams, splitList } from "../../lib/url";
 import { Axis, numericAxis, paramAxis, varyingParams } from "./axes";
 import { Brushes, ParCoords, Scatter } from "./canvasplots";
 import { Overlay } from "./overlay";
@@ -30,7 +30,8 @@ export function ComparePage({ route }: { route: Route }) {
 
   useEffect(() => {
     if (runIds.length === 0) return;
-    if (!perf.isPending("compare")) perf.start("compare");
+    if (!navigated()) perf.startAtNavigation("compare");
+    else perf.start("compare");
     const ac = new AbortController();
     setTable(null);
     setErr(null);

@@ -8,7 +8,7 @@ import { MetricChart } from "../../charts/MetricChart";
 import { findRun, getRun, num, RunDoc, tail } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
-import { experimentLink, Route, runLink, setParams } from "../../lib/url";
+import { experimentLink, navigated, Route, runLink, setParams } from "../../lib/url";
 import { ArtifactBrowser } from "../artifacts/index";
 import "./run.css";
 
@@ -22,7 +22,9 @@ export function RunPage(props: { route: Route; experimentId: string; runId: stri
   const [err, setErr] = useState<unknown>(null);
 
   useEffect(() => {
-    if (!perf.isPending("run_charts")) perf.start("run_charts");
+    // from navigation start on a cold load (the user's request), else from this route change
+    if (!navigated()) perf.startAtNavigation("run_charts");
+    else perf.start("run_charts");
     const ac = new AbortController();
     setRun(null);
     setErr(null);
@@ -242,6 +244,7 @@ function ChartsTab({ run, setRun, params }: { run: RunDoc; setRun: (r: RunDoc) =
             runId={runId}
             metric={k}
             runStartMs={run.info.start_time}
+            span={run.metrics[k] ? run.metrics[k].last_step + 1 : undefined}
             x={x}
             line={line}
             log={log}
