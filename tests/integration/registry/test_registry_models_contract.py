@@ -8,7 +8,6 @@ from metricflow.errors import (
     AlreadyExists,
     Conflict,
     InvalidArgument,
-    InvalidState,
     NotFound,
 )
 from metricflow.store.metadata import MetadataStore, open_metadata_store
@@ -94,7 +93,7 @@ def test_versions_numbering_status_and_crud(store: MetadataStore) -> None:
     assert [v.version for v in got] == ["1", "3"]
 
 
-def test_source_checked_against_artifact_store(metadata_uri: str) -> None:
+def test_source_resolved_at_download_not_at_registration(metadata_uri: str) -> None:
     seen: list[tuple[str, str]] = []
 
     def exists(run_id: str, path: str) -> bool:
@@ -106,18 +105,17 @@ def test_source_checked_against_artifact_store(metadata_uri: str) -> None:
     try:
         s.create_registered_model("m")
         ok = s.create_model_version("m", "runs:/good/models/m")
-        bad = s.create_model_version("m", "runs:/bad/x")
+        later = s.create_model_version("m", "runs:/bad/x")  # files not uploaded yet
         other = s.create_model_version("m", "s3://elsewhere/m")
-        assert seen == [("good", "models/m"), ("bad", "x")]
-        assert ok.status == "READY" and other.status == "READY"
-        assert bad.status == "FAILED_REGISTRATION" and "not found" in bad.status_message
+        # READY at once, as MLflow: nothing is looked up at registration
+        assert seen == []
+        assert [v.status for v in (ok, later, other)] == ["READY"] * 3
         assert s.get_model_version_download_uri("m", 1) == "s3://art/good/models/m"
+        with pytest.raises(NotFound, match=r"runs:/bad/x.*nothing was uploaded to run bad"):
+            s.get_model_version_download_uri("m", 2)
+        assert seen == [("good", "models/m"), ("bad", "x")]
         assert s.resolve_artifact_location("models:/m/3") == "s3://elsewhere/m"
-        with pytest.raises(InvalidState, match="FAILED_REGISTRATION"):
-            s.transition_model_version_stage("m", 2, "Production")
-        statuses = [e.after["status"] for e in s.search_audit_log(  # type: ignore[index]
-            model_name="m", action="finish_model_version_registration")[0]]
-        assert statuses == ["READY", "FAILED_REGISTRATION"]
+        s.transition_model_version_stage("m", 2, "Production")  # READY versions move
     finally:
         s.close()
 

@@ -18,8 +18,6 @@ from metricflow.entities import (
     STAGE_PRODUCTION,
     STAGE_STAGING,
     STAGES,
-    STATUS_FAILED,
-    STATUS_PENDING,
     STATUS_READY,
     ModelVersion,
 )
@@ -70,9 +68,10 @@ class VersionsMixin(RegistryBase):
                              ) -> ModelVersion:
         """Register `source` as the next version of model `name`.
 
-        A `runs:/<run_id>/<path>` source is checked with the store's
-        `source_exists`: the version is created PENDING_REGISTRATION, then
-        becomes READY or FAILED_REGISTRATION. Other sources are READY at once.
+        Every source is READY at once, as in MLflow: the files may be on another
+        store, or uploaded after the version is registered ("register first,
+        upload later", migrations). They are resolved when someone downloads them
+        (`get_model_version_download_uri`), which names the missing files then.
         """
         if not isinstance(source, str) or not source:
             raise InvalidArgument("source must be a non-empty URI", field="source")
@@ -85,7 +84,6 @@ class VersionsMixin(RegistryBase):
                                   f"{runs[0]!r}", field="run_id", received=run_id)
         run_id = run_id or (runs[0] if runs else "")
         clean = check_tags("model version tag", tags)
-        check = self._config.source_exists if runs is not None else None
         ts = now_ms()
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
@@ -95,7 +93,7 @@ class VersionsMixin(RegistryBase):
             conn.execute(model_versions.insert().values(
                 model_id=model.model_id, version=v, source=source, run_id=run_id or "",
                 run_link=run_link or "", description=description or "",
-                status=STATUS_PENDING if check else STATUS_READY, status_message="",
+                status=STATUS_READY, status_message="",
                 current_stage=STAGES[0], user_id=actor or "", creation_time=ts,
                 last_update_time=ts, row_version=1))
             if clean:
@@ -107,35 +105,7 @@ class VersionsMixin(RegistryBase):
                         entity_type="model_version", entity_id=f"{name}/{v}",
                         after=version_snapshot(mv), model_id=model.model_id,
                         model_name=name, version=v, ts=ts)
-        if check is None or runs is None:
-            return mv
-        # The check may be slow (object storage), so it runs outside the lock.
-        try:
-            ok, message = bool(check(*runs)), ""
-            if not ok:
-                message = f"source {source!r} was not found in the artifact store"
-        except Exception as e:  # any checker failure fails the registration
-            ok, message = False, f"checking source {source!r} failed: {e}"
-        return self._finish_registration(name, v, ok, message, actor)
-
-    def _finish_registration(self, name: str, v: int, ok: bool, message: str,
-                             actor: str | None) -> ModelVersion:
-        status = STATUS_READY if ok else STATUS_FAILED
-        with self._write() as conn:
-            model = self._model(conn, name)
-            before = self._version(conn, model, v, lock=True)
-            conn.execute(model_versions.update()
-                         .where(_V.model_id == model.model_id, _V.version == v)
-                         .values(status=status, status_message=message,
-                                 row_version=before.row_version + 1,
-                                 last_update_time=now_ms()))
-            after = self._version(conn, model, v)
-            self._audit(conn, actor=actor, action="finish_model_version_registration",
-                        entity_type="model_version", entity_id=f"{name}/{v}",
-                        before={"status": before.status},
-                        after={"status": status, "status_message": message},
-                        model_id=model.model_id, model_name=name, version=v)
-            return after
+        return mv
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
         """One version; NotFound if the model or version does not exist."""
@@ -326,8 +296,23 @@ class VersionsMixin(RegistryBase):
         return found[0]
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
-        """Where the version's files are: its source, resolved if it is `runs:/`."""
-        return self._location(self.get_model_version(name, version))
+        """Where the version's files are: its source, resolved if it is `runs:/`.
+
+        A `runs:/` source is checked here, when it is about to be read (with the
+        store's `source_exists`): NotFound names the run and path if nothing was
+        uploaded there.
+        """
+        mv = self.get_model_version(name, version)
+        check = self._config.source_exists
+        if check is not None and mv.source.startswith("runs:/"):
+            run_id, path = parse_runs_uri(mv.source)
+            if not check(run_id, path):
+                raise NotFound(
+                    f"Model version {name!r} version {mv.version}: its source {mv.source!r} "
+                    f"has no files: nothing was uploaded to run {run_id} at {path!r} (yet). "
+                    "Upload the model's files there, or register a source that holds them",
+                    field="source", received=mv.source)
+        return self._location(mv)
 
     def resolve_artifact_location(self, model_uri: str) -> str:
         """The artifact location a `models:/` URI points at."""
