@@ -25,9 +25,7 @@ from metricflow.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from metricflow.artifacts import BlobStore
-    from metricflow.ingest._direct import DirectSinkConfig
-    from metricflow.ingest._kafka_config import KafkaSinkConfig
-    from metricflow.ingest._sink import IngestSink
+    from metricflow.ingest import DirectSinkConfig, IngestSink, KafkaSinkConfig
     from metricflow.store import MetricStore
     from metricflow.store.metadata import MetadataStore, SourceChecker
 
@@ -117,12 +115,12 @@ def open_sink(uri: str, store: MetricStore | None, *, inproc: DirectSinkConfig,
     (a producer with `kafka`'s settings)."""
     b = backend_for(SINK, uri)
     if "inproc" in b.schemes:
-        from metricflow.ingest._direct import DirectSink
+        from metricflow.ingest import DirectSink
 
         if store is None:
             raise InvalidArgument("the in-process sink needs a data plane", field="clickhouse")
         return DirectSink(store, inproc)
-    from metricflow.ingest._kafka import KafkaSink
+    from metricflow.ingest import KafkaSink
 
     if kafka is None:
         raise InvalidArgument(f"sink {uri!r} needs Kafka settings", field="kafka")

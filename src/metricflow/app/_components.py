@@ -18,16 +18,13 @@ from typing import TYPE_CHECKING
 from metricflow.app._backends import open_blobs, open_metadata, open_metric_store, open_sink
 from metricflow.app._roles import MLFLOW, WRITER, services
 from metricflow.app._settings import ServerConfig
-from metricflow.server._forward import ARTIFACTS, INGEST, QUERY, REGISTRY, Upstream
+from metricflow.server import ARTIFACTS, INGEST, QUERY, REGISTRY, Upstream
 
 if TYPE_CHECKING:
     from metricflow.artifacts import ArtifactStore
-    from metricflow.auth._server import ServerAuth
-    from metricflow.ingest._core import TrackingCore
-    from metricflow.ingest._sink import IngestSink
-    from metricflow.ingest._upstream_runs import UpstreamRuns
-    from metricflow.ingest._writer import KafkaWriter
-    from metricflow.query._core import QueryCore
+    from metricflow.auth import ServerAuth
+    from metricflow.ingest import IngestSink, KafkaWriter, TrackingCore, UpstreamRuns
+    from metricflow.query import QueryCore
     from metricflow.store import MetricStore
     from metricflow.store.metadata import MetadataStore
 
@@ -142,7 +139,7 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
         artifacts = _open_artifacts(artifact_root, stack)
     auth = view = None
     if metadata is not None:
-        from metricflow.auth._server import build_server_auth
+        from metricflow.auth import build_server_auth
 
         auth = build_server_auth(s.security.auth, metadata, store,
                                  run_wait_s=0.0 if embedded else s.security.run_wait_s)
@@ -161,7 +158,7 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
     writer = None
     if WRITER in mounted:
         assert store is not None and s.kafka is not None
-        from metricflow.ingest._writer import KafkaWriter
+        from metricflow.ingest import KafkaWriter
 
         writer = KafkaWriter(store, s.kafka.writer)
     return Components(s, mounted, store, metadata, view, auth, artifacts, artifact_root,
@@ -206,7 +203,7 @@ async def _write_path(s: ServerConfig, store: MetricStore | None, metadata: Meta
                       stack: contextlib.AsyncExitStack
                       ) -> tuple[IngestSink, TrackingCore]:
     """The sink (chosen by `s.sink_uri`) and the process's one TrackingCore over it."""
-    from metricflow.ingest._core import TrackingCore
+    from metricflow.ingest import TrackingCore
 
     sink = open_sink(s.sink_uri, store, inproc=s.sink,
                      kafka=s.kafka.producer if s.kafka is not None else None)
@@ -217,7 +214,7 @@ async def _write_path(s: ServerConfig, store: MetricStore | None, metadata: Meta
         return sink, TrackingCore(sink, store, metadata)
     upstream: UpstreamRuns | None = None
     if store is None and s.upstreams.query:
-        from metricflow.ingest._upstream_runs import UpstreamRuns
+        from metricflow.ingest import UpstreamRuns
 
         upstream = UpstreamRuns.from_upstream(Upstream.parse(s.upstreams.query,
                                                              s.upstreams.ca or None))
@@ -226,4 +223,5 @@ async def _write_path(s: ServerConfig, store: MetricStore | None, metadata: Meta
     # the writer still rejects params and tags of missing or deleted runs.
     runs = store if store is not None else NoRunLookup()
     return sink, TrackingCore(sink, runs, metadata, strict_runs=False,  # type: ignore[arg-type]
-                              upstream=upstream, run_wait_s=s.security.run_wait_s)
+                              upstream=upstream, run_wait_s=s.security.run_wait_s,
+                              param_memory_s=s.param_memory_s)

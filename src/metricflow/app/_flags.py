@@ -18,9 +18,8 @@ from metricflow.app._settings import (
     ServerConfig,
     Upstreams,
 )
-from metricflow.auth._types import AuthConfig
-from metricflow.ingest._direct import DirectSinkConfig
-from metricflow.ingest._kafka_config import KafkaSinkConfig, TopicConfig, WriterConfig
+from metricflow.auth import AuthConfig
+from metricflow.ingest import DirectSinkConfig, KafkaSinkConfig, TopicConfig, WriterConfig
 
 MIB = 2**20
 # The defaults every flag below takes (unless a METRICFLOW_* variable stands for it).
@@ -237,7 +236,7 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
         upstreams=Upstreams(query=getattr(args, "query_upstream", None) or "",
                             ingest=getattr(args, "ingest_upstream", None) or "",
                             ca=getattr(args, "upstream_ca", None) or ""),
-        mlflow=not getattr(args, "no_mlflow", False),
+        param_memory_s=_env.PARAM_MEMORY_S.get(), mlflow=not getattr(args, "no_mlflow", False),
         serve_query=getattr(args, "serve_query", False), use_uvloop=not args.no_uvloop)
 
 

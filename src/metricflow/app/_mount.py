@@ -12,12 +12,12 @@ import grpc
 
 from metricflow.app._components import Components
 from metricflow.app._roles import GRPC_SERVICES, HTTP_QUERY, HTTP_REGISTRY, MLFLOW, WRITER
-from metricflow.server._forward import ARTIFACTS, INGEST, QUERY, REGISTRY
+from metricflow.server import ARTIFACTS, INGEST, QUERY, REGISTRY
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
-    from metricflow.auth._server import ServerAuth
+    from metricflow.auth import ServerAuth
 
 Facts = dict[str, object]
 """What the app's `/` reports (role, grpc_port, serves, forwards); completed once bound."""
@@ -26,15 +26,16 @@ Facts = dict[str, object]
 def mount_grpc(server: grpc.aio.Server, c: Components) -> None:
     """Add the process's client-facing gRPC services (health is added by the runner)."""
     if INGEST in c.services:
-        from metricflow.ingest import _service as ingest
+        from metricflow.ingest import IngestServicer
+        from metricflow.ingest import add_to_server as add_ingest
 
         assert c.tracking is not None
-        ingest.add_to_server(server, ingest.IngestServicer(c.tracking))
+        add_ingest(server, IngestServicer(c.tracking))
     if QUERY in c.services:
-        from metricflow.query import _service as query
+        from metricflow.query import add_to_server as add_query
 
         assert c.query is not None
-        query.add_to_server(server, c.query)
+        add_query(server, c.query)
     if REGISTRY in c.services:
         from metricflow.registry import add_to_server
 
@@ -64,18 +65,18 @@ def build_app(c: Components, facts: Facts) -> FastAPI:
         routers.extend(_mlflow_routers(c))
     ready: Callable[[], bool] = lambda: c.ready  # noqa: E731 - read at each probe
     if HTTP_QUERY in c.services:
-        from metricflow.server._http import create_app
+        from metricflow.server import create_app
 
         assert c.query is not None
         app = create_app(c.query, extra_routers=routers, ready=ready, index=facts)
     else:
-        from metricflow.server._ops import ops_app
+        from metricflow.server import ops_app
 
         app = ops_app(ready, facts, api=bool(routers))
         for r in routers:
             app.include_router(r)
     if WRITER in c.services:
-        from metricflow.server._ops import add_writer_stats
+        from metricflow.server import add_writer_stats
 
         assert c.writer is not None
         add_writer_stats(app, c.writer)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from metricflow.app._settings import ServerConfig
-from metricflow.server._forward import ARTIFACTS, INGEST, QUERY, REGISTRY
+from metricflow.server import ARTIFACTS, INGEST, QUERY, REGISTRY
 
 # Services of the HTTP app (gRPC services are the _forward kinds above).
 HTTP_QUERY = "http_query"

@@ -21,15 +21,21 @@ from metricflow.app._components import Components, build_components
 from metricflow.app._mount import Facts, build_app, grpc_kinds, mount_grpc
 from metricflow.app._roles import GRPC_SERVICES
 from metricflow.app._settings import ServerConfig
-from metricflow.server._forward import ForwardInterceptor, build_forwarder
-from metricflow.server._net import bind_grpc, grpc_options, serve_http, stop_uvicorn
+from metricflow.server import (
+    ForwardInterceptor,
+    bind_grpc,
+    build_forwarder,
+    grpc_options,
+    serve_http,
+    stop_uvicorn,
+)
 
 if TYPE_CHECKING:
     import uvicorn
 
     from metricflow.artifacts import ArtifactStore
-    from metricflow.auth._server import ServerAuth
-    from metricflow.query._core import QueryCore
+    from metricflow.auth import ServerAuth
+    from metricflow.query import QueryCore
     from metricflow.store import MetricStore
     from metricflow.store.metadata import MetadataStore
 

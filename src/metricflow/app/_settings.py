@@ -13,11 +13,9 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
-from metricflow.auth._tls import TlsConfig
-from metricflow.auth._types import AuthConfig
+from metricflow.auth import AuthConfig, TlsConfig
 from metricflow.errors import InvalidArgument
-from metricflow.ingest._direct import DirectSinkConfig
-from metricflow.ingest._kafka_config import KafkaSinkConfig, TopicConfig, WriterConfig
+from metricflow.ingest import DirectSinkConfig, KafkaSinkConfig, TopicConfig, WriterConfig
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -136,6 +134,9 @@ class ServerConfig:
     """Bind address, auth and TLS of both ports."""
     upstreams: Upstreams = field(default_factory=Upstreams)
     """Where services this role does not mount are forwarded."""
+    param_memory_s: float = 300.0
+    """Kafka path: how long an accepted param is remembered while ClickHouse does not show
+    it yet (METRICFLOW_PARAM_MEMORY_S)."""
     mlflow: bool = True
     """Serve the MLflow REST API and artifact proxy where the query API is served."""
     serve_query: bool = False

@@ -1,13 +1,58 @@
-"""The server side's transport pieces: CLI, HTTP front end, forwarding, start-up checks.
+"""What a server process mounts and binds (built by `metricflow.app`, the composition root).
 
-What a process is built from (settings, components, roles) lives in
-`metricflow.app`; this package holds what it mounts and binds:
-`cli` (the `metricflow` command), `_http` (the query API's FastAPI app),
-`_ops` (the ops-only app), `_index` (`/` and `/docs`), `_forward` (one tracking
-URI: forward or refuse what a role does not serve), `_net` (binding both
-ports), `_preflight` (one-line start-up errors) and `_maintenance` (`gc`).
+- `create_app(core, ...)`: the query API's FastAPI app (/api/v1, /docs, the web UI);
+  `ops_app(ready, facts)`: the ops-only app of roles without it; `add_writer_stats`.
+- One tracking URI: `build_forwarder(...)` forwards, or refuses naming the role that
+  serves it, each client-facing gRPC service a role does not mount; the service kinds
+  are `INGEST`, `QUERY`, `REGISTRY`, `ARTIFACTS` (`SERVICE_KIND` maps gRPC names).
+- Both ports: `grpc_options`, `bind_grpc`, `serve_http`, `stop_uvicorn`.
+- Start-up checks with one-line errors: `check_command`, `StartupError`, `port_error`.
+- The `metricflow` command is `metricflow.server.cli:main`.
+
+Modules load on first attribute access, so `import metricflow.server` stays cheap.
 """
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "ARTIFACTS": "_forward", "INGEST": "_forward", "QUERY": "_forward", "REGISTRY": "_forward",
+    "SERVICE_KIND": "_forward", "ForwardInterceptor": "_forward", "Upstream": "_forward",
+    "build_forwarder": "_forward",
+    "bind_grpc": "_net", "grpc_options": "_net", "serve_http": "_net",
+    "stop_uvicorn": "_net",
+    "create_app": "_http", "ops_app": "_ops", "add_writer_stats": "_ops",
+    "StartupError": "_preflight", "check_command": "_preflight", "port_error": "_preflight",
+}
+
+__all__ = [
+    "ARTIFACTS", "INGEST", "QUERY", "REGISTRY", "SERVICE_KIND", "ForwardInterceptor",
+    "StartupError", "Upstream", "add_writer_stats", "bind_grpc", "build_forwarder",
+    "check_command", "create_app", "grpc_options", "ops_app", "port_error", "serve_http",
+    "stop_uvicorn",
+]
+
+if TYPE_CHECKING:
+    from metricflow.server._forward import (
+        ARTIFACTS,
+        INGEST,
+        QUERY,
+        REGISTRY,
+        SERVICE_KIND,
+        ForwardInterceptor,
+        Upstream,
+        build_forwarder,
+    )
+    from metricflow.server._http import create_app
+    from metricflow.server._net import bind_grpc, grpc_options, serve_http, stop_uvicorn
+    from metricflow.server._ops import add_writer_stats, ops_app
+    from metricflow.server._preflight import StartupError, check_command, port_error
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{mod}"), name)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
 from metricflow import _env
+from metricflow.app import ServerConfig
 
 
 def live_run_ids(store: object) -> set[str]:
@@ -32,19 +32,19 @@ def live_owner_ids(store: object, artifacts: object) -> set[str]:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from metricflow.artifacts import ArtifactStore, collect_garbage, open_blob_store
-    from metricflow.store._metric_store import MetricStore
+    from metricflow.app import open_blobs, open_metric_store
+    from metricflow.artifacts import ArtifactStore, collect_garbage
 
-    data_dir = os.path.abspath(args.data_dir)
-    dsn = args.clickhouse or f"chdb://{data_dir}/clickhouse"
-    blobs = args.artifacts or f"file://{data_dir}/artifacts"
-    store = MetricStore(dsn, args.database)
+    # The embedded server's stores unless --clickhouse / --artifacts name others.
+    cfg = ServerConfig(data_dir=args.data_dir, clickhouse_dsn=args.clickhouse or "",
+                       database=args.database, artifact_root=args.artifacts or "")
+    store = open_metric_store(cfg.clickhouse_dsn, cfg.database)
     # Opening the embedded chDB directory fails while a server owns it, so here no
     # upload can be committing concurrently and the commit fence can be skipped.
-    offline = dsn.startswith("chdb://") and not args.artifacts
+    offline = cfg.clickhouse_dsn.startswith("chdb://") and not args.artifacts
     if offline:
         store.get_run_infos(["0" * 32])  # takes the data-dir lock or fails now
-    artifacts = ArtifactStore(open_blob_store(blobs))
+    artifacts = ArtifactStore(open_blobs(cfg.artifact_root))
     try:
         report = collect_garbage(artifacts, lambda: live_owner_ids(store, artifacts),
                                  grace_period_s=args.grace_period_hours * 3600.0,
@@ -62,7 +62,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     g = sub.add_parser("gc", help="delete artifact chunks no live run references")
     g.add_argument("--data-dir", default=_env.DATA_DIR.get())
     g.add_argument("--clickhouse", help="data plane DSN (default: the data dir's chDB)")
-    g.add_argument("--database", default="metricflow")
+    g.add_argument("--database", default=ServerConfig.database)
     g.add_argument("--artifacts", help="artifact store URI (default: the data dir's files)")
     g.add_argument("--grace-period-hours", type=float, default=24.0,
                    help="never delete chunks or manifests younger than this")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from metricflow._validation import DEFAULT_LIMITS
-from metricflow.auth._tls import TlsConfig, grpc_server_credentials, uvicorn_ssl_options
+from metricflow.auth import TlsConfig, grpc_server_credentials, uvicorn_ssl_options
 from metricflow.server._preflight import port_error
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from metricflow.server._index import add_apis_elsewhere, add_index_and_docs
 
 if TYPE_CHECKING:
-    from metricflow.ingest._writer import KafkaWriter
+    from metricflow.ingest import KafkaWriter
 
 
 def ops_app(ready: Callable[[], bool], facts: dict[str, object], api: bool = False) -> FastAPI:
