@@ -137,6 +137,9 @@ class RunWindow:
             sb.unfiled = unfiled
             return b, sb
 
+        nest = top_level
+        if top_level and not self._any_children(builder):
+            top_level = False  # no run in scope has a parent: skip the filter and the counts
         total = None
         if with_total:
             b, sb = builder()
@@ -152,7 +155,19 @@ class RunWindow:
             else:
                 rks = self._keyed_window(builder, scope, tree, term, offset, limit, top_level)
         rows = self.rows(scope, rks, columns, top_level=top_level)
+        if nest and not top_level:
+            for r in rows:
+                r["child_count"] = 0
         return Window(offset, total, rows)
+
+    def _any_children(self, builder: Any) -> bool:
+        """Does any run the scope can see have a parent? (cached like the counts)"""
+        b, sb = builder()
+        src = sb.key_rows(Field("tags", PARENT_TAG))
+        return _COUNTS.get((self.db, src, str(b.params), "children"),
+                           lambda: self._query(f"SELECT count() FROM (SELECT rk FROM {src} "
+                                               f"LIMIT 1) SETTINGS {FINAL_SETTING}",
+                                               b.params)[0][0]) > 0
 
     def _run_filters(self, sb: SqlBuilder, scope: Scope, tree: Any, top_level: bool,
                      driver: Field | None = None) -> str:

@@ -68,40 +68,48 @@ export class WindowCache {
     return true;
   }
 
-  /** Fetch the blocks of rows from..to (exclusive) that are missing; resolves when all are in. */
+  /** Fetch the blocks of rows from..to (exclusive) that are missing; resolves when all are in.
+   * Contiguous missing blocks go in one request (a deep window costs one sort on the server). */
   ensure(from: number, to: number): Promise<void> {
     from = Math.max(0, from);
     if (this.total !== null) to = Math.min(to, this.total);
     const waits: Promise<void>[] = [];
     const first = Math.floor(from / this.block);
     const last = Math.max(first, Math.ceil(to / this.block) - 1);
+    let runStart = -1;
+    const flush = (end: number) => {
+      if (runStart >= 0) waits.push(this.load(runStart, end - runStart + 1, false));
+      runStart = -1;
+    };
     for (let b = first; b <= last; b++) {
-      if (this.blocks.has(b)) {
-        this.touch(b);
+      const running = this.inflight.get(b);
+      const skip = this.blocks.has(b) || running !== undefined || (this.total !== null && b * this.block >= this.total && b > 0);
+      if (this.blocks.has(b)) this.touch(b);
+      if (running) waits.push(running);
+      if (skip) {
+        flush(b - 1);
         continue;
       }
-      if (this.total !== null && b * this.block >= this.total && b > 0) continue;
-      waits.push(this.load(b, false));
+      if (runStart < 0) runStart = b;
     }
+    flush(last);
     return Promise.all(waits).then(() => undefined);
   }
 
   /** Re-read blocks (live updates of running runs); the rows are replaced in place. */
   refresh(from: number, to: number): Promise<void> {
-    const waits: Promise<void>[] = [];
-    for (let b = Math.floor(from / this.block); b * this.block < to; b++) waits.push(this.load(b, true));
-    return Promise.all(waits).then(() => undefined);
+    const first = Math.floor(Math.max(0, from) / this.block);
+    const last = Math.max(first, Math.ceil(to / this.block) - 1);
+    return this.load(first, last - first + 1, true);
   }
 
-  private load(b: number, force: boolean): Promise<void> {
-    const running = this.inflight.get(b);
-    if (running && !force) return running;
+  private load(b0: number, n: number, force: boolean): Promise<void> {
     const withTotal = this.total === null || force;
-    const p = this.fetcher(b * this.block, this.block, withTotal, this.ctrl.signal).then(
+    const p = this.fetcher(b0 * this.block, n * this.block, withTotal, this.ctrl.signal).then(
       (ans) => {
         if (this.ctrl.signal.aborted) return;
         if (ans.total !== null && ans.total !== undefined) this.total = ans.total;
-        this.blocks.set(b, ans.rows);
+        for (let i = 0; i < n; i++) this.blocks.set(b0 + i, ans.rows.slice(i * this.block, (i + 1) * this.block));
         this.error = null;
         this.evict();
         this.emit();
@@ -112,9 +120,9 @@ export class WindowCache {
         this.emit();
       },
     ).finally(() => {
-      if (this.inflight.get(b) === p) this.inflight.delete(b);
+      for (let i = 0; i < n; i++) if (this.inflight.get(b0 + i) === p) this.inflight.delete(b0 + i);
     });
-    this.inflight.set(b, p);
+    for (let i = 0; i < n; i++) this.inflight.set(b0 + i, p);
     return p;
   }
 

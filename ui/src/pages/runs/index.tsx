@@ -16,6 +16,7 @@ import { ColRef, ColumnPicker } from "./picker";
 import { Column, Grid } from "./table";
 
 const BLOCK = 100;
+const MARGIN = 20; // rows fetched beyond the visible ones
 const LIVE_MS = 3000;
 const DEFAULT_SORT = "attributes.start_time";
 const EMPTY_KEYS: Keys = { metrics: [], params: [], tags: [] };
@@ -188,7 +189,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
 
   const onRange = (a: number, b: number) => {
     range.current = [a, b];
-    void cache.ensure(topIndex(a) - BLOCK / 2, topIndex(Math.max(a, b - 1)) + BLOCK / 2);
+    void cache.ensure(topIndex(a) - MARGIN, topIndex(Math.max(a, b - 1)) + 1 + MARGIN);
   };
   useEffect(() => {
     // ?row= follows the first visible row without adding history entries
