@@ -315,11 +315,14 @@ def test_a_rebalance_during_an_insert_loses_no_message() -> None:
     log = [_metrics_message(f"{i:032x}", 1, offset=i) for i in range(1000)]
     inserted: set[int] = set()
     lock = threading.Lock()
+    inserting = threading.Event()
 
     def store(p: Any) -> int:
+        inserting.set()
         time.sleep(0.1)  # an insert is running when the rebalance starts
         with lock:
             inserted.update(r.offset for r in p.records)
+        inserting.clear()
         return p.points
 
     async def scenario() -> None:
@@ -327,7 +330,10 @@ def test_a_rebalance_during_an_insert_loses_no_message() -> None:
         w._store = store  # type: ignore[method-assign]
         w._consumer = consumer = _RebalancingConsumer(log, tp)
         w._task = asyncio.ensure_future(w._run())
-        await asyncio.sleep(0.3)
+        deadline = time.monotonic() + 10  # some offsets committed, the next insert running
+        while not (consumer.committed and inserting.is_set()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert consumer.committed and inserting.is_set(), "no insert ran"
         await consumer.rebalance(_Listener(w))
         deadline = time.monotonic() + 10
         while consumer.committed < len(log) and time.monotonic() < deadline:
@@ -367,7 +373,9 @@ def test_stop_leaves_the_group_when_the_poll_hangs_and_the_store_is_down() -> No
         w._task = asyncio.ensure_future(w._run())
         w._add([_metrics_message("a" * 32, 5)])  # pending, failing, backing off 15-45 s
         w._work.set()
-        await asyncio.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while not w._in_backoff and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         assert w._in_backoff
         t0 = time.monotonic()
         await asyncio.wait_for(w.stop(), 5)  # no hang, no exception
