@@ -29,7 +29,7 @@ from metricflow.auth._http_input import (
     too_deep_message,
 )
 from metricflow.auth._params import ARGS_STATE, RouteSpec, fastapi_view, route_spec
-from metricflow.auth.policy import FAIL_CLOSED, HTTP_RULES
+from metricflow.auth.policy import FAIL_CLOSED, HTTP_RULES, Rule
 from metricflow.errors import ErrorCode, MetricflowError, PermissionDenied, ResourceExhausted
 
 log = logging.getLogger(__name__)
@@ -211,8 +211,9 @@ def make_dependency(guard: Guard) -> Any:
         if path in guard.config.public_routes or _public(route, request):
             return
         # Routes outside the table (the web UI's /ui-api) carry their rule on the endpoint.
-        rule = HTTP_RULES.get((request.method, path)) or getattr(
-            getattr(route, "endpoint", None), "mf_rule", FAIL_CLOSED)
+        rule: Rule | None = HTTP_RULES.get((request.method, path))
+        if rule is None:
+            rule = getattr(getattr(route, "endpoint", None), "mf_rule", FAIL_CLOSED)
         where = f"{request.method} {path}"
         try:
             # The UI's session cookie when no authorization header is sent (CSRF-checked).

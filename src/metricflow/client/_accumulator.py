@@ -245,7 +245,7 @@ class Accumulator:
 
 
 def _grouped_by_key(key_index: np.ndarray, steps: np.ndarray, timestamps: np.ndarray,
-                    values: np.ndarray) -> tuple[np.ndarray, ...]:
+                    values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The points of one batch grouped by key, each key's points in logging order.
 
     Any order is valid on the wire; this one lets the writer order a batch's

@@ -193,7 +193,7 @@ class Client(ReadsMixin):
             raise InvalidArgument(f"status must be one of {', '.join(_STATUSES)}, got {status!r}",
                                   field="status", received=status)
         req = pb.UpdateRunRequest(run_id=run_id, status=pb.RunStatus.Value(status)
-                                  if status else 0, end_time=end_time or 0,
+                                  if status else pb.RUN_STATUS_UNSPECIFIED, end_time=end_time or 0,
                                   run_name=run_name or "")
         self._call("/metricflow.ingest.v1.IngestService/UpdateRun", req, pb.UpdateRunResponse)
         if status in _ENDED:

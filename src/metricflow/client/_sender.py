@@ -415,7 +415,7 @@ class Sender:
         # Writes happen only in the send loop (gRPC forbids concurrent writes).
         self._retry.append(seq)
         self._wake.set()  # type: ignore[union-attr]
-        self._acked.set()  # type: ignore[union-attr] - wakes a full-window wait too
+        self._acked.set()  # type: ignore[union-attr]  # wakes a full-window wait too
 
     def _finish(self, seq: int, item: _Inflight) -> None:
         del self._inflight[seq]

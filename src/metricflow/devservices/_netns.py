@@ -68,7 +68,7 @@ def sweep_stale_namespaces() -> list[str]:
     Names carry the owner's PID (`mftest-<pid>-<hex>-h`), so a SIGKILLed test run's
     namespaces are removed by the next run instead of piling up.
     """
-    removed = []
+    removed: list[str] = []
     if not _NETNS_DIR.is_dir():
         return removed
     for entry in _NETNS_DIR.iterdir():

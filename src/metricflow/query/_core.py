@@ -130,7 +130,8 @@ class QueryCore:
         st = self.store
         futs = [self._page_pool.submit(fn, ids) for fn in
                 (st.get_run_infos, st.get_params, st.get_tags, st.get_summaries)]
-        infos, params, tags, summaries = (f.result() for f in futs)
+        results: list[Any] = [f.result() for f in futs]
+        infos, params, tags, summaries = results
         return [Run(infos[r], params[r], tags[r], summaries[r]) for r in ids if r in infos]
 
     # --------------------------------------------------------------- history

@@ -291,6 +291,6 @@ def _series(client: Any, db: str, key: str, lo: int, hi: int, rids: list[str],
     for rid, s, e, fp, lp in zip(rids, starts, stops, pairs[:len(rids)], pairs[len(rids):]):
         first = min(points.get(fp, []), default=None)
         last = max(points.get(lp, []), default=None)
-        out.append(DownsampledSeries(rid, key, lo, hi, *(cols[c][s:e] for c in _COLUMNS),
+        out.append(DownsampledSeries(rid, key, lo, hi, **{c: cols[c][s:e] for c in _COLUMNS},
                                      first_point=first, last_point=last))
     return out

@@ -87,7 +87,8 @@ class Tailer:
                  or h > self.cursors[s]]
         if not moved:
             return
-        conds, params = [], {}
+        conds: list[str] = []
+        params: dict[str, object] = {}
         for i, ((run, key), _) in enumerate(moved):
             cur = self.cursors.get((run, key))
             c = f"(run_id = {{r{i}:String}} AND key = {{k{i}:String}}"

@@ -141,7 +141,7 @@ def session_router() -> APIRouter:
         return resp
 
     for fn in (whoami, sign_in, sign_out):
-        fn.mf_public = True  # type: ignore[attr-defined]  # authenticates itself
+        fn.mf_public = True  # type: ignore[attr-defined, union-attr]  # authenticates itself
     return router
 
 
