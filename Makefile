@@ -48,8 +48,12 @@ test-integration: $(STAMP) $(UI_BUILT)
 proto: $(STAMP)
 	$(VPY) scripts/gen_proto.py
 
+# ruff; the import contracts of pyproject's [tool.importlinter] (layers, front doors);
+# mypy on src/ ([tool.mypy]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests loadtests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy src
 
 clean:
 	rm -rf $(VENV) .pytest_cache metricflow-data
