@@ -52,13 +52,17 @@ class _Counts:
         self._d: dict[Any, tuple[float, int]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Any, compute: Any) -> int:
-        now = time.monotonic()
+    def peek(self, key: Any) -> int | None:
         with self._lock:
             hit = self._d.get(key)
-        if hit is not None and now - hit[0] < COUNT_TTL_S:
-            return hit[1]
-        value = int(compute())
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < COUNT_TTL_S else None
+
+    def get(self, key: Any, compute: Any) -> int:
+        hit = self.peek(key)
+        return hit if hit is not None else self.put(key, int(compute()))
+
+    def put(self, key: Any, value: int) -> int:
+        now = time.monotonic()
         with self._lock:
             if len(self._d) >= self.size:
                 self._d = {k: v for k, v in self._d.items() if now - v[0] < COUNT_TTL_S}
@@ -105,6 +109,16 @@ def parse_columns(specs: list[str]) -> list[Field]:
     return out
 
 
+class _Done:
+    """An already computed result with a Future's `result()`."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def result(self) -> int:
+        return self.value
+
+
 class RunWindow:
     """Answers window requests against one store's client."""
 
@@ -140,20 +154,26 @@ class RunWindow:
         nest = top_level
         if top_level and not self._any_children(builder):
             top_level = False  # no run in scope has a parent: skip the filter and the counts
-        total = None
+        total_f: Any = None  # Future[int] or _Done
         if with_total:
             b, sb = builder()
             where = self._run_filters(sb, scope, tree, top_level)
-            # a fresh count whenever asked (the UI asks once per search and on live refresh)
-            total = int(self._query(
-                f"SELECT count() FROM {sb.runs_table()} WHERE {where} SETTINGS {FINAL_SETTING}",
-                b.params)[0][0])
+            # a fresh count whenever asked (the UI asks once per search and on live refresh),
+            # on another thread while the window is cut when there is a per-thread client
+            sql = f"SELECT count() FROM {sb.runs_table()} WHERE {where} SETTINGS {FINAL_SETTING}"
+            if self.thread_client is not None:
+                tc = self.thread_client
+                total_f = _LOOKUPS.submit(
+                    lambda: int(tc().query(sql, parameters=b.params).result_rows[0][0]))
+            else:
+                total_f = _Done(int(self._query(sql, b.params)[0][0]))
         rks: list[int] = []
         if limit:
             if term.field.kind == "attributes":
                 rks = self._attr_window(builder, scope, tree, term, offset, limit, top_level)
             else:
                 rks = self._keyed_window(builder, scope, tree, term, offset, limit, top_level)
+        total = None if total_f is None else int(total_f.result())
         rows = self.rows(scope, rks, columns, top_level=top_level)
         if nest and not top_level:
             for r in rows:
@@ -201,17 +221,22 @@ class RunWindow:
             order = f"isNaN(last.3) ASC, if(isNaN(last.3), 0, last.3) {d}, rk ASC"
         else:
             order = f"value {d}, rk ASC"
-        # phase 1 size decides which phase(s) the window falls in
-        n1 = _COUNTS.get(
-            (self.db, scope, str(tree), str(f), top_level),
-            lambda: self._query(f"SELECT count() FROM {src} AND {where1} "
-                                f"SETTINGS {FINAL_SETTING}", b.params)[0][0])
+        # phase 1 size (n1) decides which phase(s) the window falls in; the phase 1 query
+        # counts it on the way (count() OVER ()), a separate count only when it is past the end
+        ckey = (self.db, scope, str(tree), str(f), top_level)
+        n1 = _COUNTS.peek(ckey)
         out: list[int] = []
-        if offset < n1:
-            rows = self._query(f"SELECT rk FROM {src} AND {where1} ORDER BY {order} "
-                               f"LIMIT {int(limit)} OFFSET {int(offset)} "
+        if n1 is None or offset < n1:
+            rows = self._query(f"SELECT rk, count() OVER () FROM {src} AND {where1} "
+                               f"ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)} "
                                f"SETTINGS {FINAL_SETTING}", b.params)
             out = [int(r[0]) for r in rows]
+            if rows:
+                n1 = _COUNTS.put(ckey, int(rows[0][1]))
+        if n1 is None:
+            n1 = _COUNTS.get(ckey, lambda: self._query(
+                f"SELECT count() FROM {src} AND {where1} SETTINGS {FINAL_SETTING}",
+                b.params)[0][0])
         if len(out) < limit:
             b2, sb2 = builder()
             where2 = self._run_filters(sb2, scope, tree, top_level)
@@ -271,9 +296,9 @@ class RunWindow:
             by_id[str(r[0])] = row
         for (kind, _, _), res in zip(jobs[1:], results[1:], strict=True):
             for run_id, key, value in res:
-                row = by_id.get(str(run_id))
-                if row is not None:
-                    row[kind][str(key)] = value
+                target = by_id.get(str(run_id))
+                if target is not None:
+                    target[kind][str(key)] = value
         shown_parent = any(c.kind == "tags" and c.key == PARENT_TAG for c in columns)
         for row in by_id.values():
             row["parent_run_id"] = row["tags"].get(PARENT_TAG, "") or row["parent_run_id"]

@@ -66,6 +66,22 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     else start("table_first_rows");
   }, []);
 
+  // ------------------------------------------------------------- experiment names / access
+  // A run search is filtered, never refused, so a hidden experiment would just look empty:
+  // its GET answers 403 (or 404, like a missing one) and the page says so.
+  const [expInfo, setExpInfo] = useState<{ names: Record<string, string>; errors: unknown[] }>({ names: {}, errors: [] });
+  useEffect(() => {
+    const ctrl = new AbortController();
+    const names: Record<string, string> = {};
+    const errors: unknown[] = [];
+    Promise.all(exps.slice(0, 20).map((id) =>
+      get<{ experiment: { name: string } }>("/api/v1/experiments/get", { experiment_id: id }, ctrl.signal).then(
+        (r) => { names[id] = r.experiment.name; },
+        (e) => { if (e.name !== "AbortError") errors.push(e); },
+      ))).then(() => !ctrl.signal.aborted && setExpInfo({ names, errors }));
+    return () => ctrl.abort();
+  }, [expKey]);
+
   // ------------------------------------------------------------- keys
   useEffect(() => {
     const ctrl = new AbortController();
@@ -275,7 +291,11 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const err = cache.error;
   const filterErr = err instanceof ApiError && err.status === 400 && (err.field === "filter" || err.position !== undefined)
     ? { message: err.message, position: err.position } : null;
-  const title = exps.length === 0 ? "Runs of every experiment" : exps.length === 1 ? `Runs of experiment ${exps[0]}` : `Runs of experiments ${exps.join(", ")}`;
+  const nameOf = (id: string) => expInfo.names[id] ?? id;
+  const title = exps.length === 0 ? "Runs of every experiment" : exps.length === 1 ? `Runs of ${nameOf(exps[0])}` : `Runs of ${exps.map(nameOf).join(", ")}`;
+  const denied = expInfo.errors.find((e) => e instanceof ApiError && e.status === 403);
+  const missing = expInfo.errors.find((e) => e instanceof ApiError && e.status === 404);
+  if (denied || (missing && total === 0)) return <ErrorView error={denied || missing} />;
 
   return (
     <div class="runs">
