@@ -6,11 +6,13 @@ and answers a dense binary block instead of JSON: 1,000 runs x 200 buckets is 80
 numbers, which JSON would spend seconds building and parsing.
 
 Body (little endian): u32 header length, the header (UTF-8 JSON: run_ids in the order of
-the blocks, buckets, step_lo, step_hi), zero padding to a multiple of 8, then float64
-blocks of `buckets` values: x (the largest last step of any run in each bucket), then
-per run last, avg, min, max. NaN marks a bucket where the run has no point (and a NaN
-metric value, which a chart cannot draw either). Runs without points in the range are
-left out of run_ids. Errors are the usual JSON `{error_code, message}`.
+the blocks, buckets = the count asked for, columns = K, step_lo, step_hi), zero padding to
+a multiple of 8, then float64 blocks of K values: the bucket numbers that hold a point of
+any run (ascending; empty buckets are not sent, so 1,000 runs of 10 steps stay small),
+x (the largest last step of any run in each of them), then per run last, avg, min, max.
+NaN marks a bucket where the run has no point (and a NaN metric value, which a chart
+cannot draw either). Runs without points in the range are left out of run_ids. Errors
+are the usual JSON `{error_code, message}`.
 
 Auth: READ on every listed run (the `runs(R)` rule of POST /api/v1/metrics/downsample).
 """
@@ -55,13 +57,16 @@ def pack_overlay(series: list[Any], buckets: int) -> bytes:
         for j, col in enumerate((s.last, s.avg, s.min, s.max)):
             blocks[i, j, b] = np.asarray(col, dtype=np.float64)[ok]
         np.fmax.at(x, b, np.asarray(s.step_last, dtype=np.float64)[ok])
+    keep = np.flatnonzero(~np.isnan(x))  # buckets some run has a point in
     lo = series[0].step_lo if series else 0
     hi = series[0].step_hi if series else 0
     header = json.dumps({"run_ids": [s.run_id for s in series], "buckets": buckets,
-                         "step_lo": lo, "step_hi": hi}, separators=(",", ":")).encode()
+                         "columns": len(keep), "step_lo": lo, "step_hi": hi},
+                        separators=(",", ":")).encode()
     pad = (-(4 + len(header))) % 8
     return b"".join((struct.pack("<I", len(header)), header, b"\0" * pad,
-                     x.astype("<f8").tobytes(), blocks.astype("<f8").tobytes()))
+                     keep.astype("<f8").tobytes(), x[keep].astype("<f8").tobytes(),
+                     blocks[:, :, keep].astype("<f8").tobytes()))
 
 
 def _error(e: MetricflowError) -> JSONResponse:

@@ -18,14 +18,22 @@ from metricflow.ui._api_compare import pack_overlay, ui_router
 
 
 def decode(raw: bytes) -> tuple[dict, np.ndarray, np.ndarray]:
-    """(header, x[B], blocks[runs, 4, B]) of the documented layout."""
+    """(header, x[B], blocks[runs, 4, B]) of the documented layout, the empty buckets
+    (not sent) restored as NaN."""
     (hlen,) = struct.unpack_from("<I", raw, 0)
     header = json.loads(raw[4:4 + hlen])
     off = (4 + hlen + 7) // 8 * 8
     f = np.frombuffer(raw, "<f8", offset=off)
-    b = header["buckets"]
-    assert len(f) == b * (1 + 4 * len(header["run_ids"]))
-    return header, f[:b], f[b:].reshape(len(header["run_ids"]), 4, b)
+    b, k, n = header["buckets"], header["columns"], len(header["run_ids"])
+    assert len(f) == k * (2 + 4 * n)
+    cols = f[:k].astype(np.int64)
+    assert (np.diff(cols) > 0).all() and (cols >= 0).all() and (cols < b).all()
+    x = np.full(b, np.nan)
+    x[cols] = f[k:2 * k]
+    blocks = np.full((n, 4, b), np.nan)
+    blocks[:, :, cols] = f[2 * k:].reshape(n, 4, k)
+    assert not np.isnan(x[cols]).any()  # a sent bucket holds a point of some run
+    return header, x, blocks
 
 
 @pytest.fixture(scope="module")
@@ -105,4 +113,12 @@ def test_bad_requests_name_the_field(store, body, field) -> None:
 
 def test_pack_overlay_of_nothing() -> None:
     header, x, blocks = decode(pack_overlay([], 5))
-    assert header["run_ids"] == [] and len(x) == 5 and blocks.shape == (0, 4, 5)
+    assert header["run_ids"] == [] and header["columns"] == 0 and blocks.shape == (0, 4, 5)
+
+
+def test_empty_buckets_are_not_sent(store, runs) -> None:
+    short = list(runs)[2]  # 10 steps into 1,000 buckets: 10 columns
+    r = client(store).post("/ui-api/v1/compare/series",
+                           json={"run_ids": [short], "key": "loss", "buckets": 1000})
+    header, x, _ = decode(r.content)
+    assert header["columns"] == 10 and len(r.content) < 1000

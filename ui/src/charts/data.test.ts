@@ -131,48 +131,87 @@ describe("ranges and bucket counts", () => {
   });
 });
 
-function packOverlay(runIds: string[], B: number, x: number[], blocks: number[][][]): ArrayBuffer {
-  const header = new TextEncoder().encode(JSON.stringify({ run_ids: runIds, buckets: B, step_lo: 0, step_hi: 9 }));
+function packOverlay(runIds: string[], B: number, cols: number[], x: number[], blocks: number[][][]): ArrayBuffer {
+  const K = cols.length;
+  const header = new TextEncoder().encode(JSON.stringify({ run_ids: runIds, buckets: B, columns: K, step_lo: 0, step_hi: 9 }));
   const off = (4 + header.length + 7) & ~7;
-  const buf = new ArrayBuffer(off + 8 * B * (1 + 4 * runIds.length));
+  const buf = new ArrayBuffer(off + 8 * K * (2 + 4 * runIds.length));
   new DataView(buf).setUint32(0, header.length, true);
   new Uint8Array(buf, 4, header.length).set(header);
   const f = new Float64Array(buf, off);
-  f.set(x, 0);
-  blocks.forEach((cols, i) => cols.forEach((col, j) => f.set(col, B * (1 + 4 * i + j))));
+  f.set(cols, 0);
+  f.set(x, K);
+  blocks.forEach((c4, i) => c4.forEach((col, j) => f.set(col, K * (2 + 4 * i + j))));
   return buf;
 }
 
 describe("overlay binary", () => {
-  it("decodes the server's layout and drops buckets no run has", () => {
+  it("decodes the server's layout (only buckets some run has are sent)", () => {
     const N = NaN;
     const buf = packOverlay(
       ["a", "b"],
       3,
-      [4, N, 9],
+      [0, 2],
+      [4, 9],
       [
         [
-          [1, N, 3],
-          [1, N, 3],
-          [0, N, 2],
-          [2, N, 4],
+          [1, 3],
+          [1, 3],
+          [0, 2],
+          [2, 4],
         ],
         [
-          [N, N, 5],
-          [N, N, 5],
-          [N, N, 5],
-          [N, N, 5],
+          [N, 5],
+          [N, 5],
+          [N, 5],
+          [N, 5],
         ],
       ],
     );
     const d = decodeOverlay(buf);
     expect(d.runIds).toEqual(["a", "b"]);
-    expect(Array.from(d.last[0])).toEqual([1, N, 3]);
-    expect(Array.from(d.max[1])).toEqual([N, N, 5]);
+    expect(d.buckets).toBe(3);
+    expect(Array.from(d.bucket)).toEqual([0, 2]);
+    expect(Array.from(d.last[0])).toEqual([1, 3]);
+    expect(Array.from(d.max[1])).toEqual([N, 5]);
     const { data, keep } = overlayColumns(d, "last", false, 0);
     expect(keep).toBe(2);
     expect(data[0]).toEqual([4, 9]);
     expect(data[1]).toEqual([1, 3]);
     expect(data[2]).toEqual([null, 5]);
+  });
+});
+
+describe("compare axes", async () => {
+  const { numericAxis, paramAxis, varyingParams, niceStep } = await import("../pages/compare/axes");
+  it("picks nice tick steps", () => {
+    expect(niceStep(0.23)).toBeCloseTo(0.2);
+    expect(niceStep(4)).toBe(5);
+    expect(niceStep(1200)).toBe(1000);
+  });
+  it("labels a linear axis at round values, zero exactly", () => {
+    const a = numericAxis("m", "m", [-0.99999, 0.99999, null]);
+    expect(a.ticks.map((t) => t.label)).toEqual(["-0.5", "0", "0.5"]);
+    expect(a.pos).toEqual([0, 1, null]);
+  });
+  it("uses a log axis over >= 2 decades of positive values", () => {
+    const a = numericAxis("lr", "lr", [0.001, 0.01, 0.1]);
+    expect(a.kind).toBe("log");
+    expect(a.pos[1]).toBeCloseTo(0.5);
+  });
+  it("treats non-numeric params as categories and missing values as null", () => {
+    const a = paramAxis("opt", ["sgd", "adam", ""], [true, true, false]);
+    expect(a.kind).toBe("cat");
+    expect(a.cats).toEqual(["adam", "sgd"]);
+    expect(a.pos).toEqual([1, 0, null]);
+  });
+  it("keeps only params that vary", () => {
+    expect(
+      varyingParams({
+        same: { values: ["1", "1"], present: [true, true] },
+        diff: { values: ["1", "2"], present: [true, true] },
+        partly: { values: ["1", ""], present: [true, false] },
+      }),
+    ).toEqual(["diff", "partly"]);
   });
 });

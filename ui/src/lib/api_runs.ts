@@ -139,15 +139,21 @@ export async function lookupRuns(ids: string[], signal?: AbortSignal, onChunk?: 
   return out;
 }
 
-/** Dense overlay of many runs' one metric (POST /ui-api/v1/compare/series, binary). */
+/** Overlay of many runs' one metric (POST /ui-api/v1/compare/series, binary), over the
+ * buckets that hold a point of some run (empty buckets are not sent). */
 export interface OverlayData {
   runIds: string[];
+  /** bucket count asked for */
   buckets: number;
+  /** buckets sent (K) */
+  columns: number;
   stepLo: number;
   stepHi: number;
-  /** per bucket: the largest step_last over runs (NaN where no run has points) */
+  /** per sent bucket: its number in [0, buckets) */
+  bucket: Float64Array;
+  /** per sent bucket: the largest step_last over runs */
   x: Float64Array;
-  /** per run, per bucket: NaN where the run has no point in the bucket */
+  /** per run, per sent bucket: NaN where the run has no point in the bucket */
   last: Float64Array[];
   avg: Float64Array[];
   min: Float64Array[];
@@ -178,27 +184,38 @@ export async function overlaySeries(req: DownsampleReq, signal?: AbortSignal): P
   return decodeOverlay(await res.arrayBuffer());
 }
 
-/** Layout: u32 LE header length, header JSON (utf-8), zero padding to 8, then float64 LE
- * blocks: x[B], then for each run last[B], avg[B], min[B], max[B]. */
+/** Layout (src/metricflow/ui/_api_compare.py): u32 LE header length, header JSON (utf-8),
+ * zero padding to 8, then float64 LE blocks of K = header.columns values: bucket numbers,
+ * x, then for each run last, avg, min, max. */
 export function decodeOverlay(buf: ArrayBuffer): OverlayData {
   const dv = new DataView(buf);
   const hlen = dv.getUint32(0, true);
   const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 4, hlen)));
-  let off = 4 + hlen;
-  off = (off + 7) & ~7;
-  const B: number = header.buckets;
+  const off = (4 + hlen + 7) & ~7;
+  const K: number = header.columns;
   const runIds: string[] = header.run_ids;
-  const all = new Float64Array(buf, off, B * (1 + 4 * runIds.length));
-  const x = all.subarray(0, B);
+  const all = new Float64Array(buf, off, K * (2 + 4 * runIds.length));
   const last: Float64Array[] = [], avg: Float64Array[] = [], min: Float64Array[] = [], max: Float64Array[] = [];
   for (let i = 0; i < runIds.length; i++) {
-    const o = B * (1 + 4 * i);
-    last.push(all.subarray(o, o + B));
-    avg.push(all.subarray(o + B, o + 2 * B));
-    min.push(all.subarray(o + 2 * B, o + 3 * B));
-    max.push(all.subarray(o + 3 * B, o + 4 * B));
+    const o = K * (2 + 4 * i);
+    last.push(all.subarray(o, o + K));
+    avg.push(all.subarray(o + K, o + 2 * K));
+    min.push(all.subarray(o + 2 * K, o + 3 * K));
+    max.push(all.subarray(o + 3 * K, o + 4 * K));
   }
-  return { runIds, buckets: B, stepLo: header.step_lo, stepHi: header.step_hi, x, last, avg, min, max };
+  return {
+    runIds,
+    buckets: header.buckets,
+    columns: K,
+    stepLo: header.step_lo,
+    stepHi: header.step_hi,
+    bucket: all.subarray(0, K),
+    x: all.subarray(K, 2 * K),
+    last,
+    avg,
+    min,
+    max,
+  };
 }
 
 export interface TailChunk {

@@ -31,10 +31,20 @@ export function numericAxis(key: string, label: string, vals: (number | null)[])
     for (let e = Math.ceil(a); e <= Math.floor(b); e++) ticks.push({ at: (e - a) / span, label: fmtNum(Math.pow(10, e)) });
     if (ticks.length < 2) ticks.splice(0, ticks.length, { at: 0, label: fmtNum(lo) }, { at: 1, label: fmtNum(hi) });
   } else {
-    const n = 5;
-    for (let i = 0; i < n; i++) ticks.push({ at: i / (n - 1), label: fmtNum(lo + ((hi - lo) * i) / (n - 1)) });
+    const step = niceStep((hi - lo) / 4);
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) {
+      const r = Math.abs(v) < step * 1e-9 ? 0 : +v.toPrecision(12);
+      ticks.push({ at: (r - lo) / (hi - lo), label: fmtNum(r) });
+    }
   }
   return { key, label, kind: log ? "log" : "num", pos, ticks };
+}
+
+/** 1, 2 or 5 times a power of ten, near `raw`. */
+export function niceStep(raw: number): number {
+  const p = Math.pow(10, Math.floor(Math.log10(raw)));
+  const f = raw / p;
+  return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
 /** Axis of one param's values (present[i] false = the run lacks the param). */

@@ -28,19 +28,32 @@ export function ComparePage({ route }: { route: Route }) {
   const [err, setErr] = useState<unknown>(null);
   const [names, setNames] = useState<Record<string, RunName>>({});
 
+  // The overlay goes first: with a metric in the URL, the runs x params table and the
+  // run names (for the sweep plots, the diff table and labels) are asked for once the
+  // chart is drawn, so they do not compete with it on the server.
+  const metricInUrl = !!q.get("m");
+  const [chartDone, setChartDone] = useState(false);
   useEffect(() => {
     if (runIds.length === 0) return;
     if (!navigated()) perf.startAtNavigation("compare");
     else perf.start("compare");
-    const ac = new AbortController();
+    setChartDone(false);
     setTable(null);
     setErr(null);
+  }, [runsKey]);
+  const wantTable = runIds.length > 0 && (!metricInUrl || chartDone);
+  useEffect(() => {
+    if (!wantTable) return;
+    const ac = new AbortController();
     compareRuns(runIds, [], [], ac.signal).then(setTable, (e) => (e as Error).name !== "AbortError" && setErr(e));
     // names and experiments (for labels and run links)
     lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
     return () => ac.abort();
-  }, [runsKey]);
-
+  }, [runsKey, wantTable]);
+  const onChartDrawn = () => {
+    setChartDone(true);
+    void perf.endAfterFrame("compare");
+  };
   const labelOf = (id: string) => (names[id] ? names[id].name : id.slice(0, 8));
   const nameMap = useMemo(() => Object.fromEntries(runIds.map((id) => [id, labelOf(id)])), [names, runsKey]);
   if (runIds.length === 0) return <EmptyCompare />;
@@ -107,7 +120,7 @@ export function ComparePage({ route }: { route: Route }) {
           smoothing={sm}
           range={parseRange(q.get("z"))}
           onRange={(r) => setParams({ z: fmtRange(r) })}
-          onDrawn={() => void perf.endAfterFrame("compare")}
+          onDrawn={onChartDrawn}
         />
       ) : table ? (
         <div class="muted">These runs have no metrics.</div>

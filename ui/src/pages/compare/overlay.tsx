@@ -25,20 +25,12 @@ export function overlayBuckets(px: number, runs: number): number {
   return Math.max(50, Math.min(Math.round(px), byPoints, 10_000));
 }
 
-/** uPlot columns from the dense block: drop buckets no run has, NaN -> null. */
+/** uPlot columns from the block (empty buckets are not sent), NaN -> null. */
 export function overlayColumns(d: OverlayData, line: LineMode, log: boolean, smoothing: number): { data: (ArrayLike<number | null>)[]; keep: number } {
-  const idx: number[] = [];
-  for (let b = 0; b < d.buckets; b++) if (!Number.isNaN(d.x[b])) idx.push(b);
-  const x = idx.map((b) => d.x[b]);
-  const data: (ArrayLike<number | null>)[] = [x];
+  const data: (ArrayLike<number | null>)[] = [Array.from(d.x)];
   const src = line === "mean" ? d.avg : d.last;
-  for (let i = 0; i < d.runIds.length; i++) {
-    const col = src[i];
-    const v = new Float64Array(idx.length);
-    for (let j = 0; j < idx.length; j++) v[j] = col[idx[j]];
-    data.push(plotColumn(smoothing > 0 ? ema(v, smoothing) : v, log));
-  }
-  return { data, keep: idx.length };
+  for (let i = 0; i < d.runIds.length; i++) data.push(plotColumn(smoothing > 0 ? ema(src[i], smoothing) : src[i], log));
+  return { data, keep: d.columns };
 }
 
 export function Overlay(p: OverlayProps) {
