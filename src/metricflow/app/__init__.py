@@ -26,6 +26,7 @@ from metricflow.app._flags import (
     add_role_flags,
     add_role_parsers,
     settings_from_args,
+    tail_limits_from_env,
     writer_flag_errors,
 )
 from metricflow.app._roles import ROLES, Role, services
@@ -44,5 +45,5 @@ __all__ = [
     "Role", "SecurityConfig", "ServerConfig", "ServerThread", "Upstreams", "add_role_flags",
     "add_role_parsers", "auth_banner", "backend_for", "build_components", "open_blobs",
     "open_metadata", "open_metric_store", "open_sink", "resolve_auth", "run", "services",
-    "settings_from_args", "writer_flag_errors",
+    "settings_from_args", "tail_limits_from_env", "writer_flag_errors",
 ]

@@ -20,6 +20,7 @@ from metricflow.app._settings import (
 )
 from metricflow.auth import AuthConfig
 from metricflow.ingest import DirectSinkConfig, KafkaSinkConfig, TopicConfig, WriterConfig
+from metricflow.query import TailLimits
 
 MIB = 2**20
 # The defaults every flag below takes (unless a METRICFLOW_* variable stands for it).
@@ -196,6 +197,15 @@ def writer_flag_errors(args: argparse.Namespace) -> str:
             "/stats) has no auth or TLS: bind it to a private network instead")
 
 
+def tail_limits_from_env() -> TailLimits:
+    """The live-tail bounds the METRICFLOW_TAIL_* variables set (they have no flags)."""
+    return TailLimits(max_streams=_env.TAIL_MAX_STREAMS.get(),
+                      max_streams_per_user=_env.TAIL_MAX_STREAMS_PER_USER.get(),
+                      buffer_bytes=_env.TAIL_BUFFER_BYTES.get(),
+                      stall_s=_env.TAIL_STALL_S.get(), min_poll_ms=_env.TAIL_MIN_POLL_MS.get(),
+                      poll_share=_env.TAIL_POLL_SHARE.get())
+
+
 def settings_from_args(args: argparse.Namespace) -> ServerConfig:
     """The settings of `metricflow ROLE ...` (validated: bad values fail here, at start)."""
     role = args.command
@@ -236,7 +246,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
         upstreams=Upstreams(query=getattr(args, "query_upstream", None) or "",
                             ingest=getattr(args, "ingest_upstream", None) or "",
                             ca=getattr(args, "upstream_ca", None) or ""),
-        param_memory_s=_env.PARAM_MEMORY_S.get(), mlflow=not getattr(args, "no_mlflow", False),
+        tail=tail_limits_from_env(), param_memory_s=_env.PARAM_MEMORY_S.get(),
+        mlflow=not getattr(args, "no_mlflow", False),
         serve_query=getattr(args, "serve_query", False), use_uvloop=not args.no_uvloop)
 
 

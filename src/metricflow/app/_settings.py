@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from metricflow.auth import AuthConfig, TlsConfig
 from metricflow.errors import InvalidArgument
 from metricflow.ingest import DirectSinkConfig, KafkaSinkConfig, TopicConfig, WriterConfig
+from metricflow.query import TailLimits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -134,6 +135,8 @@ class ServerConfig:
     """Bind address, auth and TLS of both ports."""
     upstreams: Upstreams = field(default_factory=Upstreams)
     """Where services this role does not mount are forwarded."""
+    tail: TailLimits = field(default_factory=TailLimits)
+    """Bounds of the live tails this process serves (METRICFLOW_TAIL_*)."""
     param_memory_s: float = 300.0
     """Kafka path: how long an accepted param is remembered while ClickHouse does not show
     it yet (METRICFLOW_PARAM_MEMORY_S)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from metricflow.auth._authn import Authenticator
 from metricflow.auth._authz import Authorizer
@@ -16,6 +16,9 @@ from metricflow.auth._context import grpc_actor, http_actor
 from metricflow.auth._guard import Guard
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig
+
+if TYPE_CHECKING:
+    from metricflow.query import TailLimits
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,15 @@ class ServerAuth:
 
         return [AuthInterceptor(self.guard)]
 
-    def query_core(self, metric_store: Any, metadata: Any) -> Any:
-        """A QueryCore whose searches only see the caller's readable experiments."""
+    def query_core(self, metric_store: Any, metadata: Any,
+                   tail_limits: TailLimits | None = None) -> Any:
+        """A QueryCore whose searches only see the caller's readable experiments
+        (`tail_limits`: TailLimits of its live tails; None = the defaults)."""
         from metricflow.auth._scoped import ScopedQueryCore
         from metricflow.query import QueryCore
 
         cls = ScopedQueryCore if self.enabled else QueryCore
-        return cls(metric_store, metadata)
+        return cls(metric_store, metadata, tail_limits=tail_limits)
 
     def metadata_view(self, metadata: Any) -> Any:
         """The metadata store as request handlers should see it (filtered searches)."""

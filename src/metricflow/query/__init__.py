@@ -21,11 +21,13 @@ _EXPORTS = {
     "DEFAULT_BUCKETS": "_history",
     "MAX_KEYS": "_window", "RunWindow": "_window", "parse_columns": "_window",
     "QueryServicer": "_service", "add_to_server": "_service",
+    "TailLimits": "_tail_hub",
 }
 
 __all__ = [
     "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
-    "RunWindow", "Scope", "add_to_server", "ensure_query_schema", "parse_columns",
+    "RunWindow", "Scope", "TailLimits", "add_to_server", "ensure_query_schema",
+    "parse_columns",
 ]
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from metricflow.query._history import DEFAULT_BUCKETS
     from metricflow.query._service import QueryServicer, add_to_server
     from metricflow.query._sql import Scope
+    from metricflow.query._tail_hub import TailLimits
     from metricflow.query._window import MAX_KEYS, RunWindow, parse_columns
 
 

@@ -25,7 +25,6 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-from metricflow import _env
 from metricflow.errors import InvalidArgument, MetricflowError, ResourceExhausted
 from metricflow.query._tail import POINT_BYTES, TailChunk, Tailer, check_tail
 
@@ -65,15 +64,6 @@ class TailLimits:
         if self.stall_s <= 0:
             raise InvalidArgument(f"tail limit stall_s must be positive, got {self.stall_s}",
                                   field="stall_s")
-
-    @classmethod
-    def from_env(cls) -> TailLimits:
-        """The limits from the METRICFLOW_TAIL_* environment variables."""
-        return cls(max_streams=_env.TAIL_MAX_STREAMS.get(),
-                   max_streams_per_user=_env.TAIL_MAX_STREAMS_PER_USER.get(),
-                   buffer_bytes=_env.TAIL_BUFFER_BYTES.get(), stall_s=_env.TAIL_STALL_S.get(),
-                   min_poll_ms=_env.TAIL_MIN_POLL_MS.get(),
-                   poll_share=_env.TAIL_POLL_SHARE.get())
 
 
 @dataclass(frozen=True)
@@ -177,7 +167,7 @@ class TailHub:
 
     def __init__(self, client_of: Any, db: str, limits: TailLimits | None = None) -> None:
         self._client_of, self._db = client_of, db
-        self.limits = limits if limits is not None else TailLimits.from_env()
+        self.limits = limits if limits is not None else TailLimits()
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self._streams: list[TailStream] = []

@@ -1,7 +1,8 @@
 """Live tails are bounded (security review finding 5; issue 22 item 7).
 
 A secured embedded server whose tail limits are small (set through the
-METRICFLOW_TAIL_* variables): 3 streams in all, 2 per user, a 256 KiB buffer per
+METRICFLOW_TAIL_* variables, read into its settings as `metricflow server` reads
+them): 3 streams in all, 2 per user, a 256 KiB buffer per
 stream and a 1 s stall allowance. Checks that each limit answers with the right
 status and a message naming it, that a gRPC tail nobody reads is cut off with
 its buffer bounded and released (the hub's own byte accounting), and that a
@@ -57,14 +58,14 @@ class Srv:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Srv]:
-    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
+    from metricflow.app import SecurityConfig, ServerConfig, ServerThread, tail_limits_from_env
 
-    cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-tail")), grpc_port=0,
-                       http_port=0, security=SecurityConfig(
-                           auth_mode="on", auth=AuthConfig(default_permission="READ")))
     with pytest.MonkeyPatch.context() as mp:
         for k, v in LIMITS.items():
             mp.setenv(k, v)
+        cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-tail")), grpc_port=0,
+                           http_port=0, tail=tail_limits_from_env(), security=SecurityConfig(
+                               auth_mode="on", auth=AuthConfig(default_permission="READ")))
         thread = ServerThread(cfg)
         srv = thread.__enter__()
     try:

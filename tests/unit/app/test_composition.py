@@ -101,12 +101,14 @@ def test_env_variables_reach_the_settings(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("METRICFLOW_KAFKA_TOPIC", "t1")
     monkeypatch.setenv("METRICFLOW_WRITER_MAX_MB", "8")
     monkeypatch.setenv("METRICFLOW_PARAM_MEMORY_S", "12.5")
+    monkeypatch.setenv("METRICFLOW_TAIL_MAX_STREAMS", "3")
     cfg = settings_from_args(_parse("writer"))  # --clickhouse not required: the env sets it
     assert cfg.clickhouse_dsn == "http://ch:8123"
     assert cfg.metadata_uri == "postgresql+psycopg://u@pg/mf"
     assert cfg.kafka is not None and cfg.kafka.topic.topic == "t1"
     assert cfg.kafka.writer.max_bytes == 8 * 2**20
     assert cfg.sink_uri == "kafka://127.0.0.1:9092/t1" and cfg.param_memory_s == 12.5
+    assert cfg.tail.max_streams == 3 and cfg.tail.max_streams_per_user == 8
 
 
 def test_upstream_flags_and_roles() -> None:
