@@ -109,6 +109,21 @@ def parse_columns(specs: list[str]) -> list[Field]:
     return out
 
 
+_UNFILED: dict[str, tuple[float, frozenset[tuple[str, str]]]] = {}
+UNFILED_TTL_S = 2.0
+
+
+def _unfiled(client: Any, db: str) -> frozenset[tuple[str, str]]:
+    """`unfiled_keys`, re-read at most every UNFILED_TTL_S (a window of a scrolling table
+    would otherwise read it per block; it only grows, and rarely)."""
+    now = time.monotonic()
+    hit = _UNFILED.get(db)
+    if hit is None or now - hit[0] >= UNFILED_TTL_S:
+        hit = (now, unfiled_keys(client, db))
+        _UNFILED[db] = hit
+    return hit[1]
+
+
 class _Done:
     """An already computed result with a Future's `result()`."""
 
@@ -142,7 +157,7 @@ class RunWindow:
         tree = parse_filter(filter_string)
         terms = parse_order_by([order_by]) if order_by.strip() else []
         term = terms[0] if terms else _DEFAULT_ORDER
-        unfiled = unfiled_keys(self.client, self.db)
+        unfiled = _unfiled(self.client, self.db)
 
         def builder() -> tuple[Binder, SqlBuilder]:
             b = Binder()
@@ -262,7 +277,8 @@ class RunWindow:
             return []
         ids = [f"{rk:032x}" for rk in rks]
         p = {"ids": ids}
-        wanted: dict[str, list[str]] = {"metrics": [], "params": [], "tags": [PARENT_TAG]}
+        # parent_run_id is a runs column (set from the tag when a run is created)
+        wanted: dict[str, list[str]] = {"metrics": [], "params": [], "tags": []}
         for c in columns:
             if c.key not in wanted[c.kind]:
                 wanted[c.kind].append(c.key)
@@ -299,11 +315,6 @@ class RunWindow:
                 target = by_id.get(str(run_id))
                 if target is not None:
                     target[kind][str(key)] = value
-        shown_parent = any(c.kind == "tags" and c.key == PARENT_TAG for c in columns)
-        for row in by_id.values():
-            row["parent_run_id"] = row["tags"].get(PARENT_TAG, "") or row["parent_run_id"]
-            if not shown_parent:
-                row["tags"].pop(PARENT_TAG, None)
         if top_level:
             counts = self.child_counts(scope, list(by_id))
             for row in by_id.values():
@@ -317,7 +328,7 @@ class RunWindow:
         b = Binder()
         sb = SqlBuilder(self.db, b)
         sb.restrict(scope)
-        sb.unfiled = unfiled_keys(self.client, self.db)
+        sb.unfiled = _unfiled(self.client, self.db)
         rows = self._query(
             f"SELECT value, count() FROM {sb.key_rows(Field('tags', PARENT_TAG))} "
             f"AND value IN {b.bind(list(run_ids), 'Array(String)')} "

@@ -32,9 +32,13 @@ def generate(store: MetricStore, n: int = 300, seed: int = 3) -> dict[str, Ref]:
     parent = ""
     for i in range(n):
         rid = uuid.UUID(int=int(rng.integers(0, 2**62)) << 64 | i).hex
+        if i % 10 == 0:
+            parent = rid
+        # a child run carries its parent as a column and as the tag (as the write path stores it)
         info = RunInfo(rid, str(i % 3), f"run-{i}", f"user{i % 2}",
                        "RUNNING" if i % 5 == 0 else "FINISHED",
                        1000 + int(rng.integers(0, 40)), 0 if i % 5 == 0 else 5000 + i,
+                       parent_run_id=parent if 0 < i % 10 <= 3 else None,
                        lifecycle_stage="deleted" if i % 37 == 36 else "active")
         infos.append(info)
         ref = Ref({k: getattr(info, k) for k in ("run_id", "experiment_id", "run_name",
@@ -44,9 +48,7 @@ def generate(store: MetricStore, n: int = 300, seed: int = 3) -> dict[str, Ref]:
             ref.params["lr"] = ["0.1", "0.01", "0.001"][i % 3]
         ref.params["opt"] = ["adam", "sgd"][i % 2]
         ref.tags["team"] = ["a", "b", "c", "d"][i % 4]
-        if i % 10 == 0:
-            parent = rid
-        elif i % 10 <= 3:
+        if 0 < i % 10 <= 3:
             ref.tags["mlflow.parentRunId"] = parent
         params += [(rid, k, v) for k, v in ref.params.items()]
         tags += [(rid, k, v, 0) for k, v in ref.tags.items()]
