@@ -42,6 +42,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -119,7 +120,7 @@ class _Subprocess:
     def start(self) -> None:
         env = {**os.environ, **self.extra_env}
         env.pop("MLFLOW_TRACKING_URI", None)
-        self.log = open(os.path.join(self.dir, "server.log"), "wb")  # noqa: SIM115
+        self.log = open(os.path.join(self.dir, "server.log"), "wb")
         self.proc = subprocess.Popen(self._cmd(), stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env, cwd=os.getcwd())
 
@@ -138,21 +139,26 @@ class _Subprocess:
         return self.url
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if hasattr(self, "log"):
-            self.log.close()
-        if os.environ.get("MFCONF_KEEP_LOGS"):
-            return
-        shutil.rmtree(self.dir, ignore_errors=True)
+        # The server's data is thrown away, so it is killed, not shut down gracefully
+        # (a graceful stop takes seconds per test), and reaped in the background.
+        proc = self.proc
+
+        def reap() -> None:
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if hasattr(self, "log"):
+                self.log.close()
+            if not os.environ.get("MFCONF_KEEP_LOGS"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+        t = threading.Thread(target=reap, daemon=False)
+        t.start()
+        _REAPERS.append(t)
 
 
 _SPARE: list[_Subprocess] = []
+_REAPERS: list[threading.Thread] = []
 
 
 def _spawn_spare() -> None:
@@ -256,6 +262,8 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
 def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     while _SPARE:
         _SPARE.pop().__exit__(None, None, None)
+    for t in _REAPERS:
+        t.join()
 
 
 def pytest_runtest_setup(item: Any) -> None:

@@ -108,7 +108,15 @@ class ArtifactRoutes:
     async def download(self, request: Request, artifact_path: str) -> Response:
         try:
             owner, rel = self.c.resolve_proxy_path(artifact_path)
-            m = await self.c.call(self.store.get_manifest, owner, rel)
+            try:
+                m = await self.c.call(self.store.get_manifest, owner, rel)
+            except NotFound:
+                # e.g. a model version registered before its files were uploaded: it is
+                # resolved here, at download, and says what is missing.
+                kind = "logged model" if owner.startswith("m-") else "run"
+                raise NotFound(f"No artifact {rel!r} in {kind} {owner}: nothing was uploaded "
+                               "there (yet). If a model version points here, upload its files "
+                               "before loading it", field="path", received=rel) from None
         except Exception as e:
             return error_response(e)
         return StreamingResponse(self._chunks(m), media_type=m.media_type,

@@ -25,12 +25,15 @@ _INTEGER_RE = re.compile(r"^-?(0|[1-9][0-9]*)$")
 
 def _wrong(field: str, expected: str, value: Any) -> InvalidArgument:
     return InvalidArgument(
-        f"Invalid value {_shown(value)} for parameter '{field}': expected {expected}, "
+        f"Invalid value {_shown(value)} for parameter '{field}' supplied: expected {expected}, "
         f"got {type(value).__name__}", field=field, received=_shown(value))
 
 
 def _shown(value: Any) -> str:
-    return repr(value)[:60]
+    """The value as MLflow's messages show it: JSON (`"foo"`, `31`, `9.0`)."""
+    from metricflow.mlflow_compat._strings import shown
+
+    return shown(value)
 
 
 def json_double(value: Any, field: str) -> float:
@@ -47,8 +50,8 @@ def json_double(value: Any, field: str) -> float:
     except OverflowError:  # an integer beyond a double's range
         out = math.inf
     if math.isinf(out) and not isinstance(value, float):
-        raise InvalidArgument(f"Invalid value {_shown(value)} for parameter '{field}': it is "
-                              "outside the range of a 64-bit float", field=field,
+        raise InvalidArgument(f"Invalid value {_shown(value)} for parameter '{field}' "
+                              "supplied: it is outside the range of a 64-bit float", field=field,
                               received=_shown(value))
     return out
 
@@ -69,7 +72,7 @@ def json_int64(value: Any, field: str, minimum: int = INT64_MIN) -> int:
         n = value
     if not minimum <= n <= INT64_MAX:
         raise InvalidArgument(
-            f"Invalid value {_shown(value)} for parameter '{field}': expected an integer "
+            f"Invalid value {_shown(value)} for parameter '{field}' supplied: expected an integer "
             f"(int64) between {minimum} and {INT64_MAX}", field=field, limit=INT64_MAX,
             received=_shown(value))
     return n

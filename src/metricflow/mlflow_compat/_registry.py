@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from metricflow.auth import caller
-from metricflow.errors import InvalidArgument
+from metricflow.errors import AlreadyExists, InvalidArgument, MetricflowError, NotFound
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
@@ -33,6 +33,51 @@ def split_prompt_filter(text: str) -> tuple[str, bool]:
     return out.strip(), n > 0
 
 
+_NO_MODEL = re.compile(r"^registered model (?P<name>'.*'|\".*\") does not exist")
+_NO_VERSION = re.compile(r"^model (?P<name>'.*'|\".*\") has no version (?P<v>\S+)$")
+_NO_ALIAS = re.compile(r"^registered model (?:'.*'|\".*\") has no alias (?P<alias>'.*'|\".*\")")
+_DUPLICATE = re.compile(r"^a registered model named (?P<name>'.*'|\".*\") already exists")
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
+
+
+def mlflow_wording(e: MetricflowError) -> MetricflowError:
+    """The store's registry errors in MLflow's words, which its clients match on."""
+    msg = e.message
+    if isinstance(e, NotFound):
+        if m := _NO_MODEL.match(msg):
+            return NotFound(f"Registered Model with name={_unquote(m['name'])} not found",
+                            **e.details)
+        if m := _NO_VERSION.match(msg):
+            return NotFound(f"Model Version (name={_unquote(m['name'])}, version={m['v']}) "
+                            "not found", **e.details)
+        if m := _NO_ALIAS.match(msg):
+            return NotFound(f"Registered model alias {_unquote(m['alias'])} not found.",
+                            **e.details)
+    if isinstance(e, AlreadyExists) and (m := _DUPLICATE.match(msg)):
+        return AlreadyExists(f"Registered Model (name={_unquote(m['name'])}) already exists.",
+                             **e.details)
+    return e
+
+
+class _Worded:
+    """`Compat.call` whose registry errors carry MLflow's wording."""
+
+    def __init__(self, c: Compat) -> None:
+        self._c = c
+
+    async def call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._c.call(fn, *args, **kwargs)
+        except (NotFound, AlreadyExists) as e:
+            raise mlflow_wording(e) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._c, name)
+
+
 def _max_results(a: Args, default: int, limit: int) -> int:
     n = a.integer("max_results", default)
     assert n is not None
@@ -47,7 +92,7 @@ class RegistryRoutes:
     """Handlers of /mlflow/registered-models/* and /mlflow/model-versions/*."""
 
     def __init__(self, c: Compat) -> None:
-        self.c = c
+        self.c: Any = _Worded(c)
         self.m = c.metadata
 
     # ------------------------------------------------------ registered models
@@ -189,21 +234,62 @@ class RegistryRoutes:
             out["next_page_token"] = token
         return out
 
-    def download_uri(self, name: str, version: str) -> str:
-        """Where the version's files are, as a URI the MLflow client can read."""
+    def download_uri(self, name: str, version: str, depth: int = 0) -> str:
+        """Where the version's files are, as a URI the MLflow client can read.
+
+        Resolved now, when the files are about to be read: a source into this server
+        whose run or logged model holds nothing at that path answers NotFound saying
+        so. A `runs:/` source naming no run of this server is handed back as it is,
+        and a `models:/` source resolves to that version's location (as MLflow).
+        """
         mv = self.m.get_model_version(name, version)
         check_source_readable(mv.source)  # again for the reader (docs/registry.md)
         m = _LOGGED_MODEL_URI.match(mv.source)
         if m:
             doc = self.c.docs.get_model(m.group("id"))
-            rest = m.group("rest")
+            rest = (m.group("rest") or "").strip("/")
+            self._require_files(mv, doc["model_id"], rest)
             return self.c.model_artifact_uri(doc) + (f"/{rest}" if rest else "")
         r = _RUNS_URI.match(mv.source)
         if r:
-            base = self.c.run_artifact_uri(self.c.run_info(r.group("run")))
-            rest = r.group("rest")
+            try:
+                info = self.c.run_info(r.group("run"))
+            except NotFound:
+                return mv.source
+            rest = (r.group("rest") or "").strip("/")
+            self._require_files(mv, info.run_id, rest)
+            base = self.c.run_artifact_uri(info)
             return base + (f"/{rest}" if rest else "")
-        return str(self.m.get_model_version_download_uri(name, version))
+        if mv.source.startswith("runs:/"):
+            return mv.source  # not a run id of this server
+        if mv.source.startswith("models:/") and depth < 10:
+            try:
+                target = self.m.resolve_model_uri(mv.source)
+            except (InvalidArgument, NotFound):
+                return mv.source
+            return self.download_uri(target.name, target.version, depth + 1)
+        return mv.source
+
+    def _require_files(self, mv: Any, owner: str, rel: str) -> None:
+        """NotFound naming the version, source and owner when nothing is stored there."""
+        store = self.c.artifacts
+        try:
+            if store.list_artifacts(owner, rel or None):
+                return
+        except (NotFound, InvalidArgument):
+            pass
+        if rel:
+            try:
+                store.get_manifest(owner, rel)
+                return
+            except (NotFound, InvalidArgument):
+                pass
+        kind = "logged model" if owner.startswith("m-") else "run"
+        raise NotFound(f"Model version {mv.name} version {mv.version}: its source "
+                       f"{mv.source!r} has no files: nothing was uploaded to {kind} {owner} "
+                       f"at {rel or '/'!r} (yet). Upload the model's files there first (a "
+                       "version can be registered before its files are uploaded)",
+                       field="source", received=mv.source)
 
     async def get_download_uri(self, a: Args) -> dict[str, Any]:
         uri = await self.c.call(self.download_uri, a.required("name"), a.required("version"))

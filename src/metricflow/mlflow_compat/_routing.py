@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from metricflow.auth import ARGS_STATE
 from metricflow.errors import ErrorCode, InvalidArgument, MetricflowError
 from metricflow.mlflow_compat._numbers import INT64_MAX, INT64_MIN, reject_float_overflow
-from metricflow.mlflow_compat._strings import kv_pairs
+from metricflow.mlflow_compat._strings import json_string, kv_pairs, shown
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +135,23 @@ class Args:
         return self.items(name)
 
     def text(self, name: str, default: str = "") -> str:
+        """A `string` field: a JSON string (or absent/null -> `default`); else MLflow's 400
+        (`Invalid value 123 for parameter 'name' supplied`)."""
         v = self.get(name, default)
-        if not isinstance(v, str):
-            if isinstance(v, bool) or isinstance(v, (dict, list)):
-                raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': "
-                                      "expected a string", field=name)
-            v = str(v)
-        return v
+        if isinstance(v, str):
+            return v
+        if v is None:
+            return default
+        return json_string(v, name)  # raises: a number, boolean, list or object
 
     def required(self, name: str, *aliases: str) -> str:
         for n in (name, *aliases):
             v = self.text(n)
             if v:
                 return v
-        raise InvalidArgument(f"Missing value for required parameter '{name}'.", field=name)
+        raise InvalidArgument(f"Missing value for required parameter '{name}'. See the API "
+                              "docs for more information about request parameters.",
+                              field=name)
 
     def integer(self, name: str, default: int | None = None) -> int | None:
         v = self.get(name)
@@ -159,12 +162,12 @@ class Args:
                 raise ValueError
             n = int(v)
         except (TypeError, ValueError, OverflowError):
-            raise InvalidArgument(f"Invalid value {repr(v)[:40]} for parameter '{name}': "
+            raise InvalidArgument(f"Invalid value {shown(v)} for parameter '{name}' supplied: "
                                   "expected an integer", field=name,
-                                  received=repr(v)[:40]) from None
+                                  received=shown(v)) from None
         if not INT64_MIN <= n <= INT64_MAX:
-            raise InvalidArgument(f"Invalid value {str(v)[:40]} for parameter '{name}': "
-                                  f"out of range; the limit is {INT64_MAX} (a 64-bit "
+            raise InvalidArgument(f"Invalid value {str(v)[:40]} for parameter '{name}' "
+                                  f"supplied: out of range; the limit is {INT64_MAX} (a 64-bit "
                                   "integer)", field=name, limit=INT64_MAX,
                                   received=str(v)[:40])
         return n
@@ -179,15 +182,16 @@ class Args:
             return True
         if str(v).lower() in ("false", "0"):
             return False
-        raise InvalidArgument(f"Invalid value {v!r} for parameter '{name}': expected a "
-                              "boolean", field=name)
+        raise InvalidArgument(f"Invalid value {shown(v)} for parameter '{name}' supplied: "
+                              "expected a boolean", field=name, received=shown(v))
 
     def items(self, name: str) -> list[Any]:
         if name in self._body and self._body[name] is not None:
             v = self._body[name]
             if not isinstance(v, list):
-                raise InvalidArgument(f"Invalid value for parameter '{name}': expected a list",
-                                      field=name)
+                raise InvalidArgument(f"Invalid value {shown(v)} for parameter '{name}' "
+                                      "supplied: expected a list", field=name,
+                                      received=shown(v))
             return v
         if hasattr(self._query, "getlist"):
             return list(self._query.getlist(name))

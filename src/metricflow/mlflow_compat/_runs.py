@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -30,6 +31,11 @@ MAX_ENTITIES_PER_BATCH = 1000
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
+
+
+def _parent_id(value: str) -> str:
+    """The `mlflow.parentRunId` tag as a parent link when it is a run id, else no link."""
+    return value if re.fullmatch(r"[0-9a-f]{32}", value) else ""
 
 
 def _run_id(a: Args) -> str:
@@ -176,7 +182,8 @@ class RunRoutes:
         req = pb.CreateRunRequest(
             experiment_id=a.text("experiment_id") or "0", run_name=a.text("run_name"),
             user_id=a.text("user_id"), start_time=a.integer("start_time", 0) or 0,
-            parent_run_id=tags.get("mlflow.parentRunId", ""),
+            # MLflow keeps a parent tag that names no run id as a plain tag.
+            parent_run_id=_parent_id(tags.get("mlflow.parentRunId", "")),
             tags=[pb.Tag(key=k, value=v) for k, v in tags.items()])
         # An MLflow server keeps only the tags its client sent (its fluent API sends
         # mlflow.user, MlflowClient.create_run does not), so no default mlflow.user here.

@@ -38,6 +38,11 @@ def _shown(value: Any) -> str:
     return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
 
 
+def shown(value: Any) -> str:
+    """A received value as MLflow's messages show it (JSON: `"foo"`, `31`, `9.0`)."""
+    return _shown(value)
+
+
 def json_string(value: Any, field: str) -> str:
     """A `string` field's value: a JSON string, or "" for null/absent; else 400."""
     if value is None:
@@ -45,7 +50,7 @@ def json_string(value: Any, field: str) -> str:
     if isinstance(value, str):
         return value
     raise InvalidArgument(
-        f"Invalid value {_shown(value)} for parameter '{field}': expected a string, got a "
+        f"Invalid value {_shown(value)} for parameter '{field}' supplied: expected a string, got a "
         f"JSON {_json_type(value)} (send the value as a JSON string)", field=field,
         received=_shown(value))
 

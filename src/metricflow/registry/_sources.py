@@ -133,15 +133,43 @@ def check_new_source(source: str, model_id: str = "", run_id: str = "") -> None:
 
     InvalidArgument (400 / INVALID_ARGUMENT) for a local filesystem path, for
     every caller, admins and auth-off servers included (as MLflow); then
-    `check_source_readable`.
+    `check_source_readable`; then InvalidArgument for a `..` segment or NUL byte
+    in a URI source (as MLflow; after authorization, so a dotted path into another
+    experiment gets the same 403 as any unreadable source).
     """
     if isinstance(source, str) and is_local_source(source):
         raise InvalidArgument(
             f"Invalid model version source: {source[:300]!r}. A local filesystem path (an "
             "absolute or relative path, or a file:// URI) cannot be a model version source; "
             "use a URI readers can resolve (runs:/, models:/, mlflow-artifacts:/, s3://, "
-            "gs://, ...)", field="source", received=source[:300])
+            "gs://, ...). (MLflow: To use a local path as a model version source, the run_id "
+            "request parameter has to be specified and the local path has to be contained "
+            "within the artifact directory of the run; this server keeps no run artifacts on "
+            "its local filesystem, so it accepts no local path.)", field="source",
+            received=source[:300])
+    # Authorization first: with auth on, a caller who may not read what a dotted source
+    # seems to name gets the same 403 as for any unreadable source (nothing leaks).
     check_source_readable(source, model_id, run_id)
+    if isinstance(source, str) and has_relative_reference(source):
+        raise InvalidArgument(
+            f"Invalid model version source: {source[:300]!r}. If supplying a source as an "
+            "http, https, local file path, ftp, objectstore, or mlflow-artifacts uri, an "
+            "absolute path must be provided without relative path references present "
+            "('..' segments, also percent-encoded, or NUL bytes). Please provide an absolute "
+            "path.", field="source", received=source[:300])
+
+
+def has_relative_reference(source: str) -> bool:
+    """A `..` segment (also percent-encoded) or a NUL byte in a URI source's path, as
+    MLflow refuses them: which object it names would depend on who normalizes it."""
+    m = _SCHEME.match(source.strip())
+    rest = source.strip()[m.end():] if m else source
+    decoded = rest
+    for _ in range(3):  # %252e%252e is %2e%2e is ..
+        decoded = unquote(decoded)
+    if "\x00" in decoded:
+        return True
+    return any(seg == ".." for seg in re.split(r"[/\\]", decoded))
 
 
 def check_source_readable(source: str, model_id: str = "", run_id: str = "") -> None:
