@@ -70,6 +70,12 @@ class ClientPool:
         self.read_barrier: Callable[[], None] | None = None
         """Called before a client is handed out (the embedded sink's wait for logged
         but unapplied run records: a read sees every acknowledged write)."""
+        self.sole_writer = False
+        """Every write to this store goes through this process (the embedded sink):
+        then `write_generation` tells readers whether anything was written since."""
+        self.write_generation = 0
+        self.read_cache: dict[Any, tuple[int, Any]] = {}
+        """Small derived reads keyed by the generation they were read at."""
 
     def get(self) -> Any:
         barrier = self.read_barrier
@@ -78,6 +84,10 @@ class ClientPool:
         client = getattr(self._local, "client", None)
         if client is None:
             client = connect(self.dsn)
+            try:
+                client.metricflow_pool = self  # lets readers find the write generation
+            except AttributeError:
+                pass
             self._local.client = client
             with self._lock:
                 self._all.append(client)

@@ -89,6 +89,15 @@ class MetricStore:
         (ingest/_direct.py). Its own apply thread passes through."""
         self._pool.read_barrier = barrier
 
+    def mark_sole_writer(self) -> None:
+        """Every write to this store goes through this process from now on (the
+        embedded sink): readers may cache what only writes change (see
+        query/_sql.unfiled_keys)."""
+        self._pool.sole_writer = True
+
+    def _wrote(self) -> None:
+        self._pool.write_generation += 1
+
     def ensure_schema(self) -> None:
         """Create the database, tables and views if missing (idempotent).
 
@@ -157,12 +166,14 @@ class MetricStore:
             for table, data in (("metrics", tables.metrics), ("metric_rollup", tables.rollup),
                                 ("metric_summary_in", tables.summary)):
                 self._pool.insert_arrow(f"{self.db}.{table}", data, _INSERT_SETTINGS)
+            self._wrote()
 
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
         if not runs:
             return
         rows = [[_run_cell(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
         self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
+        self._wrote()
 
     def insert_params(self, rows: Sequence[tuple[str, str, str]], logged_ns: int) -> None:
         """Insert (run_id, key, value) params; the first value of a key is kept."""
@@ -170,12 +181,14 @@ class MetricStore:
             version = _PARAM_VERSION_BASE - logged_ns
             self.client.insert(f"{self.db}.params", [[*r, version] for r in rows],
                                column_names=["run_id", "key", "value", "version"])
+            self._wrote()
 
     def insert_tags(self, rows: Sequence[tuple[str, str, str, int]], version: int) -> None:
         """Insert (run_id, key, value, deleted) tags; the newest version wins."""
         if rows:
             self.client.insert(f"{self.db}.tags", [[*r, version] for r in rows],
                                column_names=["run_id", "key", "value", "deleted", "version"])
+            self._wrote()
 
     # ------------------------------------------------------------------ reads
     def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
