@@ -32,6 +32,7 @@ from metricflow.server import (
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
     from metricflow.artifacts import ArtifactStore
     from metricflow.auth import ServerAuth
@@ -57,6 +58,8 @@ class App:
         self._grpc: grpc.aio.Server | None = None
         self._forward: ForwardInterceptor | None = None
         self._http: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+        self.http_app: FastAPI | None = None
+        """The HTTP app served (as wrapped by the auth guard); None with HTTP off."""
         self._health = health.aio.HealthServicer()
         self._track: asyncio.Task[None] | None = None
 
@@ -108,7 +111,7 @@ class App:
         self.grpc_port = bind_grpc(server, s.host, s.grpc_port, s.security.tls)
         await server.start()
         if s.http_port >= 0:
-            app = build_app(c, self.facts())
+            app = self.http_app = build_app(c, self.facts())
             http, self.http_port, task = await serve_http(app, s.host, s.http_port,
                                                           s.security.tls)
             self._http = (http, task)

@@ -18,13 +18,12 @@ MODEL = "m-" + "b" * 32
 
 
 def _mounted_routes() -> list[tuple[str, str]]:
-    from metricflow.mlflow_compat import routers
+    from metricflow.mlflow_compat import MlflowParts, routers
 
-    backend = SimpleNamespace(store=None, metadata=None, artifacts=SimpleNamespace(blobs=None),
-                              tracking=None, query=object(),
-                              config=SimpleNamespace(artifact_root=""))
+    parts = MlflowParts(store=None, metadata=None, artifacts=SimpleNamespace(blobs=None),
+                        tracking=None, query=object())
     out = []
-    for router in routers(backend):
+    for router in routers(parts):
         for r in router.routes:
             assert isinstance(r, APIRoute), r  # anything else could not be guarded
             out += [(m, r.path) for m in r.methods]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from metricflow.app import SecurityConfig, auth_banner
 from metricflow.auth._server import build_server_auth
 from metricflow.auth._types import AuthConfig
 from metricflow.errors import InvalidArgument
-from metricflow.server._config import SecurityConfig, auth_banner
 
 RUN = "d" * 32
 
@@ -89,10 +89,10 @@ def test_without_a_data_plane_only_remembered_runs_are_known(md: Any) -> None:
 def _writer_args(*argv: str) -> Any:
     import argparse
 
-    from metricflow.server._roles import add_parsers
+    from metricflow.app import add_role_parsers
 
     parser = argparse.ArgumentParser()
-    add_parsers(parser.add_subparsers())
+    add_role_parsers(parser.add_subparsers(dest="command"))
     return parser.parse_args(["writer", "--clickhouse", "chdb:///tmp/authfix-unused", *argv])
 
 
@@ -101,13 +101,13 @@ def _writer_args(*argv: str) -> Any:
                                   ["--default-permission", "EDIT"], ["--rate-limit", "5"],
                                   ["--cert-admin-user", "svc"]])
 def test_writer_refuses_security_flags_it_would_ignore(flag: list[str]) -> None:
-    from metricflow.server._roles import _writer, writer_flag_errors
+    from metricflow.app import settings_from_args, writer_flag_errors
 
     args = _writer_args(*flag)
     err = writer_flag_errors(args)
     assert flag[0] in err and "--serve-query" in err
     with pytest.raises(SystemExit, match=flag[0]):
-        _writer(args)  # before anything is opened or bound
+        settings_from_args(args)  # before anything is opened or bound
     assert writer_flag_errors(_writer_args(*flag, "--serve-query")) == ""
     assert writer_flag_errors(_writer_args()) == ""
 
@@ -124,11 +124,12 @@ def test_certificate_principals_never_get_the_admin_scope_unless_mapped(auth: An
 
 
 def test_roles_map_certificate_admins_only_when_told() -> None:
-    from metricflow.server._roles import _security
+    from metricflow.app import settings_from_args
 
     args = _writer_args("--serve-query", "--cert-admin-user", "svc", "--cert-admin-user", "ops")
-    assert _security(args).auth.cert_admin_users == frozenset({"svc", "ops"})
-    assert _security(_writer_args("--serve-query")).auth.cert_admin_users == frozenset()
+    assert settings_from_args(args).security.auth.cert_admin_users == frozenset({"svc", "ops"})
+    assert settings_from_args(
+        _writer_args("--serve-query")).security.auth.cert_admin_users == frozenset()
 
 
 def test_a_node_without_the_data_plane_refuses_client_chosen_run_ids(md: Any) -> None:

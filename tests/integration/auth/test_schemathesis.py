@@ -17,7 +17,7 @@ N = max(1, int(os.environ.get("METRICFLOW_FUZZ_EXAMPLES", "150")) // 20)
 
 
 def test_no_server_errors_on_any_operation(secured) -> None:
-    spec = secured.srv.server._http.config.app.openapi()
+    spec = secured.srv.server.http_app.openapi()
     schema = schemathesis.openapi.from_dict(spec)
     ops = [r.ok() for r in schema.get_all_operations()]
     assert len(ops) >= 40

@@ -43,10 +43,10 @@ def test_every_rpc_refuses_missing_or_bad_credentials(secured, channel, cred) ->
 def test_every_route_has_a_rule_and_refuses_anonymous_callers(secured) -> None:
     from metricflow.auth._http import api_routes
 
-    app = secured.srv.server._http.config.app
+    app = secured.srv.server.http_app
     routes = api_routes(app)
     assert len(routes) >= 40
-    public = secured.srv.server.config.auth.public_routes
+    public = secured.srv.server.config.security.auth.public_routes
     assert public == {"/health", "/ready"}
     rules = {(m, re.sub(r"{(\w+):\w+}", r"{\1}", p)) for m, p in HTTP_RULES}
     assert not [r for r in routes if r not in rules and r[1] not in public], \
