@@ -95,11 +95,11 @@ def load_metricflow(data_dir: str, experiment: str, n: int, chunk: int = 5000) -
 
     from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
     from metricflow._wire import DecodedMetrics
+    from metricflow.app import ServerConfig
     from metricflow.entities import RunInfo
     from metricflow.entities.pb import run_info_to_pb
     from metricflow.ingest._applier import LogApplier
     from metricflow.query._core import ensure_query_schema
-    from metricflow.server._config import ServerConfig
     from metricflow.store._metric_store import MetricStore
     from metricflow.store.metadata import open_metadata_store
 
