@@ -11,7 +11,9 @@ class Watched:
     def __init__(self, page: Any) -> None:
         self.page = page
         self.errors: list[str] = []
+        self.console: list[str] = []  # console errors (printed when a test fails)
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("console", lambda m: self.console.append(m.text) if m.type == "error" else None)
 
     def csp_violations(self) -> list[str]:
         return list(self.page.evaluate("window.__csp || []"))

@@ -76,6 +76,7 @@ def watched(browser: Any, request: pytest.FixtureRequest) -> Iterator[Watched]:
     yield w
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
+        print(f"\npage errors: {w.errors}\nconsole errors: {w.console[-20:]}")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)[-150:]
         path = ARTIFACTS / f"{name}.png"
