@@ -143,7 +143,7 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
 
         auth = build_server_auth(s.security.auth, metadata, store,
                                  run_wait_s=0.0 if embedded else s.security.run_wait_s)
-        if auth.enabled and store is None:
+        if auth.enabled and store is None and INGEST in mounted:
             log.warning("%s: auth is on without --clickhouse; only runs created through "
                         "this node can be authorized for writes", s.role)
         view = auth.metadata_view(metadata)
