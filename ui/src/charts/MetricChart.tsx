@@ -101,8 +101,9 @@ export function MetricChart(p: MetricChartProps) {
       const ia = { onXRange: (r: [number, number] | null) => onXRange(r) };
       const series: uPlot.Series[] = [
         {},
-        { label: "min", stroke: "transparent", width: 0, points: { show: false }, value: (_u, v) => (v == null ? "–" : fmtNum(v)) },
-        { label: "max", stroke: "transparent", width: 0, points: { show: false }, value: (_u, v) => (v == null ? "–" : fmtNum(v)) },
+        // the band's edges are drawn too, so a one-bucket spike is a visible line, not a hairline of fill
+        { label: "min", stroke: edge(c), width: 1, points: { show: false }, value: (_u, v) => (v == null ? "–" : fmtNum(v)) },
+        { label: "max", stroke: edge(c), width: 1, points: { show: false }, value: (_u, v) => (v == null ? "–" : fmtNum(v)) },
         {
           label: p.line === "mean" ? "mean" : "last",
           stroke: cols.smoothed ? fade(c) : c,
@@ -208,6 +209,10 @@ const EMPTY: Buckets = {
 
 function fade(c: string): string {
   return c.startsWith("#") ? c + "66" : c;
+}
+
+function edge(c: string): string {
+  return c.startsWith("#") ? c + "59" : c;
 }
 
 function bandFill(c: string): string {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeOverlay, SeriesJson } from "../lib/api_runs";
 import { overlayBuckets, overlayColumns } from "../pages/compare/overlay";
-import { bucketsFor, chartColumns, ema, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
+import { bucketsFor, chartColumns, fmtTick, ema, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
 
 function series(over: Partial<SeriesJson> = {}): SeriesJson {
   return {
@@ -97,6 +97,15 @@ describe("step <-> time", () => {
   });
   it("handles a single point", () => {
     expect(stepToMs(5, [[5, 42]])).toBe(42);
+  });
+});
+
+describe("fmtTick", () => {
+  it("keeps ticks short", () => {
+    expect(fmtTick(0.0001)).toBe("1e-4");
+    expect(fmtTick(2500000)).toBe("2.5e6");
+    expect(fmtTick(0.123456)).toBe("0.1235");
+    expect(fmtTick(0)).toBe("0");
   });
 });
 

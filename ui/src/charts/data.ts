@@ -192,6 +192,17 @@ export function fmtNum(v: number): string {
   return String(+v.toPrecision(6));
 }
 
+/** Short axis tick: "0.25", "1.5k"-free plain numbers, exponents without "+" or trailing zeros. */
+export function fmtTick(v: number): string {
+  if (!Number.isFinite(v)) return fmtNum(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-3 || a >= 1e6)) {
+    const [m, e] = v.toExponential(2).split("e");
+    return String(+m) + "e" + e.replace("+", "");
+  }
+  return String(+v.toPrecision(4));
+}
+
 /** Parse "lo:hi" (steps) from the URL; null when absent or malformed. */
 export function parseRange(s: string | null | undefined): [number, number] | null {
   if (!s) return null;

@@ -2,7 +2,7 @@
 // drag-select (re-bucketed by the caller), pan by shift+drag, reset by double click.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { fmtDuration, fmtNum, fmtSteps, XMode } from "./data";
+import { fmtDuration, fmtSteps, fmtTick, XMode } from "./data";
 
 export interface Interaction {
   /** x range (chart units) the user selected or panned to; null = reset to the full range */
@@ -22,7 +22,7 @@ export function yAxis(): uPlot.Axis {
     size: 56,
     grid: { stroke: "#eef0f4", width: 1 },
     ticks: { stroke: "#dde2ea", width: 1 },
-    values: (_u, splits) => splits.map((v) => (v == null ? "" : fmtNum(v))),
+    values: (_u, splits) => splits.map((v) => (v == null ? "" : fmtTick(v))),
   };
 }
 
