@@ -242,11 +242,12 @@ class RunWindow:
         n1 = _COUNTS.peek(ckey)
         out: list[int] = []
         if n1 is None or offset < n1:
-            rows = self._query(f"SELECT rk, count() OVER () FROM {src} AND {where1} "
+            counted = ", count() OVER ()" if n1 is None else ""
+            rows = self._query(f"SELECT rk{counted} FROM {src} AND {where1} "
                                f"ORDER BY {order} LIMIT {int(limit)} OFFSET {int(offset)} "
                                f"SETTINGS {FINAL_SETTING}", b.params)
             out = [int(r[0]) for r in rows]
-            if rows:
+            if rows and n1 is None:
                 n1 = _COUNTS.put(ckey, int(rows[0][1]))
         if n1 is None:
             n1 = _COUNTS.get(ckey, lambda: self._query(
