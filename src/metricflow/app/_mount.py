@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import grpc
 
 from metricflow.app._components import Components
-from metricflow.app._roles import GRPC_SERVICES, HTTP_QUERY, HTTP_REGISTRY, MLFLOW, WRITER
+from metricflow.app._roles import GRPC_SERVICES, HTTP_QUERY, HTTP_REGISTRY, MLFLOW, UI, WRITER
 from metricflow.server import ARTIFACTS, INGEST, QUERY, REGISTRY
 
 if TYPE_CHECKING:
@@ -69,6 +69,10 @@ def build_app(c: Components, facts: Facts) -> FastAPI:
 
         assert c.query is not None
         app = create_app(c.query, extra_routers=routers, ready=ready, index=facts)
+        if UI in c.services:  # before the auth guard wraps the app
+            from metricflow.ui import mount_ui
+
+            mount_ui(app, core=c.query)
     else:
         from metricflow.server import ops_app
 

@@ -23,11 +23,13 @@ MLFLOW = "mlflow"
 """MLflow REST API and mlflow-artifacts proxy (writes go through the role's sink)."""
 WRITER = "writer"
 """The Kafka consumer that applies the log to ClickHouse (with /stats)."""
+UI = "ui"
+"""The web UI: its page and assets, session routes and /ui-api (needs the query API)."""
 
 GRPC_SERVICES = frozenset({INGEST, QUERY, REGISTRY, ARTIFACTS})
 """The client-facing gRPC services; the rest of a role's set is HTTP-side."""
 
-QUERY_FRONT = frozenset({QUERY, REGISTRY, ARTIFACTS, HTTP_QUERY, HTTP_REGISTRY, MLFLOW})
+QUERY_FRONT = frozenset({QUERY, REGISTRY, ARTIFACTS, HTTP_QUERY, HTTP_REGISTRY, MLFLOW, UI})
 """What a process that can read ClickHouse serves to clients (query role)."""
 NEEDS_MLFLOW = frozenset({MLFLOW, ARTIFACTS})
 """Dropped by --no-mlflow: the MLflow API and the artifact store it opens."""

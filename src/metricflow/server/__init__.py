@@ -1,6 +1,6 @@
 """What a server process mounts and binds (built by `metricflow.app`, the composition root).
 
-- `create_app(core, ...)`: the query API's FastAPI app (/api/v1, /docs, the web UI);
+- `create_app(core, ...)`: the query API's FastAPI app (/api/v1, /docs);
   `ops_app(ready, facts)`: the ops-only app of roles without it; `add_writer_stats`.
 - One tracking URI: `build_forwarder(...)` forwards, or refuses naming the role that
   serves it, each client-facing gRPC service a role does not mount; the service kinds

@@ -241,7 +241,4 @@ def create_app(core: Any, extra_routers: list[Any] | None = None,
     add_tail_route(app, core)
     for router in extra_routers or []:
         app.include_router(router)
-    from metricflow.ui import mount_ui  # the web UI (its page is `/` for browsers)
-
-    mount_ui(app, core=core)
     return app
