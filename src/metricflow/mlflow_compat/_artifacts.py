@@ -26,7 +26,14 @@ from metricflow.artifacts import decode_chunk, hash_bytes
 from metricflow.auth import current_user
 from metricflow.errors import InvalidArgument, InvalidState, NotFound, PermissionDenied
 from metricflow.mlflow_compat._context import Compat, check_run
-from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes, error_response
+from metricflow.mlflow_compat._routing import (
+    API_PREFIXES,
+    Args,
+    MlflowApiError,
+    MlflowRoutes,
+    error_response,
+    json_response,
+)
 
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 _MPU = "staging/mlflow-mpu/"  # under the store's staging/ prefix, which GC sweeps
@@ -52,6 +59,20 @@ class _Binding:
     @classmethod
     def decode(cls, raw: bytes) -> _Binding:
         return cls(**json.loads(raw))
+
+
+def _relative_path(path: str, field: str) -> str:
+    """A path inside a run or logged model: relative, no `..`, no NUL (MLflow's rule)."""
+    p = path.replace("\\", "/")
+    if p.startswith("/") or "\x00" in p or any(seg == ".." for seg in p.split("/")) \
+            or ":" in p.split("/", 1)[0]:
+        raise InvalidArgument(f"Invalid path {path[:200]!r} for parameter '{field}': it must be "
+                              "relative to the artifact root, without '..' segments",
+                              field=field, received=path[:200])
+    p = p.strip("/")
+    if not p:
+        raise InvalidArgument(f"Request must specify {field}.", field=field)
+    return p
 
 
 def _files_json(entries: list[Any], base: str) -> list[dict[str, Any]]:
@@ -121,6 +142,63 @@ class ArtifactRoutes:
             return error_response(e)
         return StreamingResponse(self._chunks(m), media_type=m.media_type,
                                  headers={"Content-Length": str(m.size)})
+
+    async def _stream(self, owner: str, rel: str) -> Response:
+        try:
+            m = await self.c.call(self.store.get_manifest, owner, rel)
+        except NotFound:
+            kind = "logged model" if owner.startswith("m-") else "run"
+            raise NotFound(f"No artifact {rel!r} in {kind} {owner}", field="path",
+                           received=rel) from None
+        return StreamingResponse(self._chunks(m), media_type=m.media_type,
+                                 headers={"Content-Length": str(m.size)})
+
+    async def model_file(self, request: Request, model_id: str) -> Response:
+        """GET /logged-models/<id>/artifacts/files?artifact_file_path=...: one file."""
+        try:
+            a = await Args.read(request)
+            doc = await self.c.call(self.c.docs.get_model, model_id)
+            if doc.get("deleted"):
+                raise NotFound(f"Logged model with ID '{model_id}' not found.",
+                               field="model_id", received=model_id)
+            path = _relative_path(a.required("artifact_file_path"), "artifact_file_path")
+            return await self._stream(doc["model_id"], path)
+        except Exception as e:
+            return error_response(e)
+
+    async def get_artifact(self, request: Request) -> Response:
+        """GET /get-artifact?run_uuid=&path= (MLflow's UI file route)."""
+        try:
+            a = await Args.read(request)
+            run_id = check_run(a.required("run_id", "run_uuid"))
+            await self.c.call(self.c.run_info, run_id)
+            return await self._stream(run_id, _relative_path(a.required("path"), "path"))
+        except Exception as e:
+            return error_response(e)
+
+    async def upload_artifact(self, request: Request) -> Response:
+        """POST /upload-artifact?run_uuid=&path= with the file as the body (MLflow's UI)."""
+        try:
+            q = request.query_params
+            run_id = q.get("run_uuid") or q.get("run_id") or ""
+            if not run_id:
+                raise InvalidArgument("Request must specify run_uuid.", field="run_uuid")
+            path = q.get("path") or ""
+            if not path:
+                raise InvalidArgument("Request must specify path.", field="path")
+            path = _relative_path(path, "path")
+            check_run(run_id)
+            await self.c.call(self.c.run_info, run_id)
+            tmp = await self._spool(request)
+            try:
+                if os.path.getsize(tmp) == 0:
+                    raise InvalidArgument("Request must specify data.", field="data")
+                await self.c.call(self.store.put_file, run_id, path, tmp, None)
+            finally:
+                os.unlink(tmp)
+        except Exception as e:
+            return error_response(e)
+        return json_response({})
 
     # --------------------------------------------------------------- writes
     async def _spool(self, request: Request) -> str:
@@ -262,6 +340,12 @@ def add_routes(routes: MlflowRoutes, c: Compat) -> None:
     h = ArtifactRoutes(c)
     routes.add("GET", "/artifacts/list", h.list_run)
     r = routes.router
+    for prefix in API_PREFIXES:
+        r.add_api_route(prefix + "/logged-models/{model_id}/artifacts/files", h.model_file,
+                        methods=["GET"], include_in_schema=False)
+        r.add_api_route(prefix + "/upload-artifact", h.upload_artifact, methods=["POST"],
+                        include_in_schema=False)
+    r.add_api_route("/get-artifact", h.get_artifact, methods=["GET"], include_in_schema=False)
     for prefix in ARTIFACT_PREFIXES:
         routes.add("GET", "/artifacts", h.list_proxy, prefixes=[prefix])
         r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.download,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Any
 
 from metricflow.errors import InvalidArgument, NotFound
@@ -9,6 +11,20 @@ from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import experiment_json, view_type
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
 from metricflow.mlflow_compat._strings import string_arg
+
+DEFAULT_ORDER = ("creation_time DESC",)
+"""MLflow's default experiment order: newest first (ties by experiment id)."""
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def _resolve_local(location: str) -> str:
+    """A relative local `artifact_location` made absolute against the server's working
+    directory, as MLflow's server does (`my_location` -> `/srv/cwd/my_location`); URIs
+    and absolute paths are kept as given."""
+    if not location or _SCHEME.match(location) or os.path.isabs(location):
+        return location
+    return os.path.abspath(location)
 
 
 class ExperimentRoutes:
@@ -22,9 +38,9 @@ class ExperimentRoutes:
 
     async def create(self, a: Args) -> dict[str, Any]:
         name = a.required("name")
+        location = _resolve_local(a.text("artifact_location"))
         exp_id = await self.c.call(self.c.metadata.create_experiment, name,
-                                   a.text("artifact_location") or None,
-                                   dict(a.kv_list("tags")) or None)
+                                   location or None, dict(a.kv_list("tags")) or None)
         return {"experiment_id": str(exp_id)}
 
     async def get(self, a: Args) -> dict[str, Any]:
@@ -48,7 +64,8 @@ class ExperimentRoutes:
                                   field="max_results", received=max_results)
         exps, token = await self.c.call(
             self.c.metadata.search_experiments, a.text("filter"), view_type(a.get("view_type")),
-            max_results, [str(o) for o in a.items("order_by")], a.text("page_token") or None)
+            max_results, [str(o) for o in a.items("order_by")] or list(DEFAULT_ORDER),
+            a.text("page_token") or None)
         out: dict[str, Any] = {}
         if exps:
             out["experiments"] = [self._json(e) for e in exps]

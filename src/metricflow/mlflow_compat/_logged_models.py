@@ -61,6 +61,70 @@ def _matches(doc: dict[str, Any], clauses: list[tuple[str, str, str, str]]) -> b
     return True
 
 
+_ORDER_ATTRS = {"creation_timestamp": "creation_timestamp_ms",
+                "creation_time": "creation_timestamp_ms",
+                "last_updated_timestamp": "last_updated_timestamp_ms",
+                "name": "name", "model_id": "model_id", "status": "status",
+                "experiment_id": "experiment_id", "source_run_id": "source_run_id",
+                "model_type": "model_type"}
+
+
+def _datasets(items: list[Any]) -> list[tuple[str, str]]:
+    """`datasets=[{dataset_name, dataset_digest?}]` as (name, digest or "")."""
+    out = []
+    for i, d in enumerate(items):
+        if not isinstance(d, dict) or not isinstance(d.get("dataset_name"), str) \
+                or not d["dataset_name"]:
+            raise InvalidArgument(f"Invalid value for parameter 'datasets[{i}]': each entry "
+                                  "needs a string dataset_name", field=f"datasets[{i}]")
+        digest = d.get("dataset_digest") or ""
+        out.append((d["dataset_name"], str(digest)))
+    return out
+
+
+def _metric_matches(m: dict[str, Any], wanted: list[tuple[str, str]]) -> bool:
+    return any(m.get("dataset_name") == n and (not dg or m.get("dataset_digest") == dg)
+               for n, dg in wanted)
+
+
+def _has_dataset(doc: dict[str, Any], wanted: list[tuple[str, str]]) -> bool:
+    """A model matches `datasets=` when it has a metric logged against one of them."""
+    return any(_metric_matches(m, wanted) for m in doc.get("metrics", []))
+
+
+def _order(items: list[Any]) -> list[tuple[str, bool, list[tuple[str, str]]]]:
+    """`order_by=[{field_name, ascending?, dataset_name?, dataset_digest?}]`."""
+    out = []
+    for i, o in enumerate(items):
+        if not isinstance(o, dict) or not isinstance(o.get("field_name"), str):
+            raise InvalidArgument(f"Invalid value for parameter 'order_by[{i}]': each entry "
+                                  "needs a string field_name", field=f"order_by[{i}]")
+        field = o["field_name"]
+        if field not in _ORDER_ATTRS and not field.startswith("metrics."):
+            raise InvalidArgument(f"Invalid order_by field {field!r}: use one of "
+                                  f"{sorted(_ORDER_ATTRS)} or metrics.<key>",
+                                  field=f"order_by[{i}].field_name", received=field)
+        ds = _datasets([o]) if o.get("dataset_name") else []
+        out.append((field, o.get("ascending", True) is not False, ds))
+    return out
+
+
+def _sort_value(doc: dict[str, Any], field: str, ds: list[tuple[str, str]]) -> Any:
+    if field in _ORDER_ATTRS:
+        v = doc.get(_ORDER_ATTRS[field])
+        return v if v not in (None, "") else None
+    key = field[len("metrics."):]
+    vals = [m for m in doc.get("metrics", []) if m.get("key") == key
+            and (not ds or _metric_matches(m, ds))]
+    if not vals:
+        return None
+    latest = max(vals, key=lambda m: (int(m.get("step") or 0), int(m.get("timestamp") or 0)))
+    try:
+        return float(latest.get("value"))
+    except (TypeError, ValueError):
+        return None
+
+
 class LoggedModelRoutes:
     """Handlers of /mlflow/logged-models/*."""
 
@@ -91,9 +155,8 @@ class LoggedModelRoutes:
         # Canonical, as runs are: '02' is experiment 2 (found by searches of '2').
         exp_id = check_experiment_id(a.required("experiment_id"))
         await self.c.call(self.c.metadata.require_active_experiment, exp_id)
+        # Stored as given, as MLflow does: a run of another server, or one not applied yet.
         source_run = a.text("source_run_id")
-        if source_run:
-            await self.c.call(self.c.run_info, source_run)
         now, model_id = _now(), f"m-{uuid.uuid4().hex}"
         doc: dict[str, Any] = {"model_id": model_id, "experiment_id": exp_id,
                "name": a.text("name") or random_run_name(), "creation_timestamp_ms": now,
@@ -145,12 +208,19 @@ class LoggedModelRoutes:
         return {}
 
     def _search(self, exp_ids: list[str], text: str, max_results: int,
-                token: str) -> dict[str, Any]:
+                token: str, datasets: list[Any] | None = None,
+                order_by: list[Any] | None = None) -> dict[str, Any]:
         clauses = parse_filter(text)
+        wanted = _datasets(datasets or [])
         docs = [d for d in self.c.docs.iter_models()
                 if not d.get("deleted") and (not exp_ids or d["experiment_id"] in exp_ids)
-                and _matches(d, clauses)]
+                and _matches(d, clauses) and (not wanted or _has_dataset(d, wanted))]
         docs.sort(key=lambda d: (-d["creation_timestamp_ms"], d["model_id"]))
+        for field, ascending, ds in reversed(_order(order_by or [])):
+            present = [d for d in docs if _sort_value(d, field, ds) is not None]
+            absent = [d for d in docs if _sort_value(d, field, ds) is None]
+            present.sort(key=lambda d: _sort_value(d, field, ds), reverse=not ascending)
+            docs = present + absent  # stable: earlier keys break ties; missing values last
         start = int(token) if token.isdigit() else 0
         page = docs[start:start + max_results]
         out: dict[str, Any] = {}
@@ -164,7 +234,8 @@ class LoggedModelRoutes:
         return await self.c.call(self._search, [canonical_experiment_id(str(e))
                                                 for e in a.items("experiment_ids")],
                                  a.text("filter"), a.integer("max_results", 100) or 100,
-                                 a.text("page_token"))
+                                 a.text("page_token"), a.items("datasets"),
+                                 a.items("order_by"))
 
     async def list_artifacts(self, a: Args) -> dict[str, Any]:
         doc = await self.c.call(self._get, a.required("model_id"))

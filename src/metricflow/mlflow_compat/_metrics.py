@@ -6,6 +6,7 @@ page never becomes 100k Python dicts.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -86,9 +87,8 @@ class MetricRoutes:
             raise InvalidArgument(f"GetMetricHistoryBulkInterval request must specify at most "
                                   f"{MAX_RUNS_BULK} run_ids. Received {len(run_ids)} run_ids.",
                                   field="run_ids", limit=MAX_RUNS_BULK, received=len(run_ids))
-        for r in run_ids:
-            check_run(r)
-        max_results = a.integer("max_results", MAX_RESULTS_PER_RUN) or 0
+        max_results = a.integer("max_results", MAX_RESULTS_PER_RUN)
+        assert max_results is not None
         if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
             raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}.",
                                   field="max_results", received=max_results)
@@ -99,13 +99,61 @@ class MetricRoutes:
         if lo is not None and hi is not None and lo > hi:
             raise InvalidArgument(f"end_step must be greater than start_step. Found "
                                   f"start_step={lo} and end_step={hi}.", field="end_step")
-        body = await self.c.call(self._bulk, run_ids, a.required("metric_key"), max_results,
-                                 lo, hi)
+        key = a.required("metric_key")
+        for r in run_ids:  # after the parameters, as MLflow validates them first
+            check_run(r)
+        body = await self.c.call(self._bulk, run_ids, key, max_results, lo, hi)
         return Response(body, media_type="application/json")
+
+
+class BulkHistory:
+    """GET /metrics/get-history-bulk: one metric's full history for up to 100 runs
+    (MLflow's UI route), ordered by run id, then as `get-history`."""
+
+    MAX_RUNS = 100
+    MAX_RESULTS = 25_000
+
+    def __init__(self, c: Compat) -> None:
+        self.c = c
+
+    def _read(self, run_ids: list[str], key: str, max_results: int) -> bytes:
+        parts, left = [], max_results
+        for run_id in sorted(set(run_ids)):
+            if left <= 0 or not re.fullmatch(r"[0-9a-f]{32}", run_id):
+                continue  # MLflow answers no points for an id that names no run
+            steps, ts, values = self.c.store.metric_history(run_id, key)
+            steps, ts, values = steps[:left], ts[:left], values[:left]
+            left -= len(values)
+            if len(values):
+                parts.append(metric_points_json(key, steps, ts, values,
+                                                np.full(len(values), run_id, dtype=object)))
+        return ('{"metrics":[' + ",".join(parts) + "]}").encode() if parts else b"{}"
+
+    async def handle(self, a: Args) -> Response:
+        run_ids = [str(r) for r in a.items("run_id")]
+        if not run_ids:
+            raise InvalidArgument("GetMetricHistoryBulk request must specify at least one "
+                                  "run_id.", field="run_id")
+        if len(run_ids) > self.MAX_RUNS:
+            raise InvalidArgument(f"GetMetricHistoryBulk request cannot specify more than "
+                                  f"{self.MAX_RUNS} run_ids. Received {len(run_ids)} run_ids.",
+                                  field="run_id", limit=self.MAX_RUNS, received=len(run_ids))
+        key = a.text("metric_key")
+        if not key:
+            raise InvalidArgument("GetMetricHistoryBulk request must specify a metric_key.",
+                                  field="metric_key")
+        max_results = a.integer("max_results", self.MAX_RESULTS) or self.MAX_RESULTS
+        if not 1 <= max_results <= self.MAX_RESULTS:
+            raise InvalidArgument(f"max_results must be between 1 and {self.MAX_RESULTS}",
+                                  field="max_results", limit=self.MAX_RESULTS,
+                                  received=max_results)
+        return Response(await self.c.call(self._read, run_ids, key, max_results),
+                        media_type="application/json")
 
 
 def add_routes(routes: MlflowRoutes, c: Compat) -> Any:
     h = MetricRoutes(c)
+    routes.add("GET", "/metrics/get-history-bulk", BulkHistory(c).handle)
     routes.add("GET", "/metrics/get-history", h.get_history)
     routes.add("GET", "/metrics/get-history-bulk-interval", h.get_history_bulk_interval)
     return h

@@ -291,6 +291,12 @@ class RunRoutes:
         m = {"key": a.required("key"), "value": a.get("value"),
              "timestamp": a.get("timestamp"), "step": a.get("step")}
         await self.log_batch(_run_id(a), [m], [], [], metric_prefix="")
+        # MLflow 3: a metric of a logged model keeps its model and dataset (the model's
+        # document holds them; see docs/mlflow.md).
+        extra = {k: a.text(k) for k in ("model_id", "dataset_name", "dataset_digest")}
+        if extra["model_id"]:
+            await self._link_model_metrics(_run_id(a), [{**m, **{k: v for k, v in
+                                                                 extra.items() if v}}])
         return {}
 
     async def log_param(self, a: Args) -> dict[str, Any]:

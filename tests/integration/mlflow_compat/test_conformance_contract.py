@@ -96,7 +96,8 @@ def test_wrong_json_types_answer_mlflow_400_and_change_nothing(mlclient, trackin
     assert {e.name for e in mlclient.search_experiments()} == before
     assert "123" not in {e.name for e in mlclient.search_experiments()}
     r = _post(tracking, "experiments/create", {"name": _name("x"), "tags": "5"})
-    assert r.status_code == 400 and "Invalid value \"5\" for parameter 'tags'" in r.json()["message"]
+    assert r.status_code == 400
+    assert "Invalid value \"5\" for parameter 'tags'" in r.json()["message"]
     r = _post(tracking, "experiments/create", {})
     assert r.status_code == 400
     assert "Missing value for required parameter 'name'" in r.json()["message"]
@@ -138,3 +139,143 @@ def test_parent_run_tag_that_is_not_a_run_id_is_a_plain_tag(mlclient, tracking):
     run = mlclient.create_run(exp, tags={"mlflow.parentRunId": "7"})
     got = mlclient.get_run(run.info.run_id)
     assert got.data.tags["mlflow.parentRunId"] == "7"
+
+
+def test_logged_model_source_run_that_does_not_exist_is_kept(mlclient, tracking):
+    exp = mlclient.create_experiment(_name("lm-src"))
+    ghost = uuid.uuid4().hex
+    model = mlclient.create_logged_model(exp, source_run_id=ghost)
+    assert mlclient.get_logged_model(model.model_id).source_run_id == ghost
+
+
+# --------------------------------------------------------------- 2. routes MLflow serves
+def _ajax(uri: str, path: str) -> str:
+    return f"{uri}/ajax-api/2.0/mlflow/{path}"
+
+
+def test_get_history_bulk_and_its_validation(mlclient, tracking):
+    exp = mlclient.create_experiment(_name("bulk"))
+    r1, r2 = (mlclient.create_run(exp).info.run_id for _ in range(2))
+    for i, (step, ts, v) in enumerate([(2, 1, 10.0), (3, 1, 11.0), (3, 2, 12.0)]):
+        mlclient.log_metric(r1, "m", v, timestamp=ts, step=step)
+        mlclient.log_metric(r2, "m", v + 1, timestamp=ts, step=step)
+        assert i < 3
+    r = requests.get(_ajax(tracking, "metrics/get-history-bulk"),
+                     params={"run_id": [r2, r1], "metric_key": "m"}, timeout=30)
+    assert r.status_code == 200, r.text
+    got = [(m["run_id"], m["step"], m["timestamp"], m["value"]) for m in r.json()["metrics"]]
+    first, second = sorted([r1, r2])
+    off = {r1: 0.0, r2: 1.0}
+    assert got == [(rid, s, t, v + off[rid]) for rid in (first, second)
+                   for s, t, v in [(2, 1, 10.0), (3, 1, 11.0), (3, 2, 12.0)]]
+    for params, msg in (({"metric_key": "m"}, "must specify at least one run_id"),
+                        ({"run_id": [f"id{i}" for i in range(101)], "metric_key": "m"},
+                         "cannot specify more than 100"),
+                        ({"run_id": [r1]}, "must specify a metric_key")):
+        r = requests.get(_ajax(tracking, "metrics/get-history-bulk"), params=params, timeout=30)
+        assert r.status_code == 400 and msg in r.json()["message"], r.text
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_get_history_bulk_interval_validates_before_looking_up_runs(tracking):
+    url = _ajax(tracking, "metrics/get-history-bulk-interval")
+    for params, msg in (({"metric_key": "k"}, "Missing value for required parameter 'run_ids'"),
+                        ({"run_ids": ["123"], "metric_key": "k", "max_results": 0},
+                         "max_results must be between 1 and 2500"),
+                        ({"run_ids": ["123"], "max_results": 5},
+                         "Missing value for required parameter 'metric_key'"),
+                        ({"run_ids": ["123"], "metric_key": "k", "start_step": 1,
+                          "end_step": 0}, "end_step must be greater than start_step")):
+        r = requests.get(url, params=params, timeout=30)
+        assert r.status_code == 400, (params, r.text)
+        assert msg in r.json()["message"]
+
+
+def test_upload_artifact_then_get_artifact(mlclient, tracking):
+    rid = mlclient.create_run("0").info.run_id
+    url = _ajax(tracking, "upload-artifact")
+    for params, data, msg in (({}, b"x", "Request must specify run_uuid."),
+                              ({"run_uuid": rid}, b"x", "Request must specify path."),
+                              ({"run_uuid": rid, "path": "../x.txt"}, b"x", "Invalid path"),
+                              ({"run_uuid": rid, "path": "x.txt"}, b"", "must specify data")):
+        r = requests.post(url, params=params, data=data, timeout=30)
+        assert r.status_code == 400 and msg in r.json()["message"], (params, r.text)
+    r = requests.post(url, params={"run_uuid": rid, "path": "dir/hello.txt"},
+                      data=b"hello world", timeout=30)
+    assert r.status_code == 200, r.text
+    r = requests.get(f"{tracking}/get-artifact", params={"run_uuid": rid,
+                                                          "path": "dir/hello.txt"}, timeout=30)
+    assert r.status_code == 200 and r.content == b"hello world"
+    assert [f.path for f in mlclient.list_artifacts(rid, "dir")] == ["dir/hello.txt"]
+
+
+def test_logged_model_artifact_file_download(mlclient, tracking, tmp_path):
+    exp = mlclient.create_experiment(_name("lm-files"))
+    model = mlclient.create_logged_model(exp)
+    (tmp_path / "MLmodel").write_text(f"model_id: {model.model_id}\n")
+    mlclient.log_model_artifacts(model.model_id, str(tmp_path))
+    url = _ajax(tracking, f"logged-models/{model.model_id}/artifacts/files")
+    r = requests.get(url, params={"artifact_file_path": "MLmodel"}, timeout=30)
+    assert r.status_code == 200 and model.model_id in r.text
+    r = requests.get(url, params={"artifact_file_path": "missing"}, timeout=30)
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    r = requests.get(url, params={"artifact_file_path": "../../etc/passwd"}, timeout=30)
+    assert r.status_code == 400
+
+
+def test_unknown_mlflow_routes_answer_endpoint_not_found_fast(tracking):
+    import time
+
+    for method, path in (("POST", "/api/3.0/mlflow/traces"),
+                         ("GET", "/api/2.0/mlflow/scorers/list"),
+                         ("POST", "/ajax-api/3.0/mlflow/datasets/create"),
+                         ("POST", "/api/2.0/mlflow/gateway-proxy")):
+        t0 = time.monotonic()
+        r = requests.request(method, tracking + path, json={}, timeout=10)
+        assert time.monotonic() - t0 < 5
+        assert r.status_code == 404 and r.json()["error_code"] == "ENDPOINT_NOT_FOUND", path
+
+
+# -------------------------------------------------------------- 5. search semantics
+def test_search_experiments_default_order_is_newest_first(mlclient, tracking):
+    import time
+
+    names = [_name("order") for _ in range(3)]
+    for n in names:
+        mlclient.create_experiment(n)
+        time.sleep(0.01)
+    got = [e.name for e in mlclient.search_experiments(filter_string="name LIKE 'order-%'")]
+    assert [n for n in got if n in names] == names[::-1]
+
+
+def test_relative_artifact_location_is_resolved_like_mlflow(mlclient, tracking):
+    import os
+
+    exp = mlclient.create_experiment(_name("loc"), artifact_location="my_location")
+    loc = mlclient.get_experiment(exp).artifact_location
+    assert os.path.isabs(loc) and loc.endswith("/my_location")
+
+
+def test_model_metrics_keep_model_and_dataset_and_search_honours_them(mlclient, tracking):
+    import time
+
+    exp = mlclient.create_experiment(_name("lm-search"))
+    m1 = mlclient.create_logged_model(exp)
+    time.sleep(0.01)
+    m2 = mlclient.create_logged_model(exp)
+    rid = mlclient.create_run(exp).info.run_id
+    mlclient.log_metric(rid, "acc", 0.5, timestamp=5, step=1, dataset_name="ds",
+                        dataset_digest="d1", model_id=m1.model_id)
+    got = mlclient.get_logged_model(m1.model_id).metrics
+    assert [(m.key, m.value, m.step, m.model_id, m.dataset_name, m.dataset_digest, m.run_id)
+            for m in got] == [("acc", 0.5, 1, m1.model_id, "ds", "d1", rid)]
+    found = mlclient.search_logged_models([exp], datasets=[{"dataset_name": "ds",
+                                                             "dataset_digest": "d1"}])
+    assert [m.model_id for m in found] == [m1.model_id]
+    assert mlclient.search_logged_models([exp], datasets=[{"dataset_name": "other"}]) == []
+    asc = mlclient.search_logged_models(
+        [exp], order_by=[{"field_name": "creation_timestamp", "ascending": True}])
+    assert [m.model_id for m in asc] == [m1.model_id, m2.model_id]
+    desc = mlclient.search_logged_models(
+        [exp], order_by=[{"field_name": "creation_timestamp", "ascending": False}])
+    assert [m.model_id for m in desc] == [m2.model_id, m1.model_id]
