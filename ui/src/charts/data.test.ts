@@ -224,3 +224,23 @@ describe("compare axes", async () => {
     ).toEqual(["diff", "partly"]);
   });
 });
+
+describe("overlay request plan", async () => {
+  const { overlayPlan, refineTo } = await import("../pages/compare/overlay");
+  const d = (buckets: number, lo: number, hi: number) => ({ buckets, stepLo: lo, stepHi: hi }) as any;
+  it("starts coarse when the span is unknown", () => {
+    expect(overlayPlan(1300, null)).toEqual({ first: 64, second: null });
+  });
+  it("refines after the coarse answer when the span allows more", () => {
+    expect(refineTo(1300, d(64, 0, 99_999))).toBe(1300); // raw: 77 steps per bucket
+    expect(refineTo(250, d(64, 0, 999_999))).toBe(250); // 4,000 steps per bucket: rollup
+    expect(refineTo(1300, d(64, 0, 9))).toBeNull(); // 10 steps: all shown already
+    expect(refineTo(1300, d(64, 0, 999_999))).toBe(976); // lowered to whole 1,024-step buckets
+  });
+  it("plans a zoom from its known span", () => {
+    expect(overlayPlan(400, 1_000_000)).toEqual({ first: 400, second: null });
+    expect(overlayPlan(400, 300_000)).toEqual({ first: 292, second: null });
+    expect(overlayPlan(1300, 100_000)).toEqual({ first: 64, second: 1300 });
+    expect(overlayPlan(1300, 500)).toEqual({ first: 500, second: null });
+  });
+});

@@ -35,8 +35,10 @@ export function ComparePage({ route }: { route: Route }) {
   const [chartDone, setChartDone] = useState(false);
   useEffect(() => {
     if (runIds.length === 0) return;
-    if (!navigated()) perf.startAtNavigation("compare");
-    else perf.start("compare");
+    for (const m of ["compare", "compare_full"]) {
+      if (!navigated()) perf.startAtNavigation(m);
+      else perf.start(m);
+    }
     setChartDone(false);
     setTable(null);
     setErr(null);
@@ -50,9 +52,17 @@ export function ComparePage({ route }: { route: Route }) {
     lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
     return () => ac.abort();
   }, [runsKey, wantTable]);
-  const onChartDrawn = () => {
-    setChartDone(true);
-    void perf.endAfterFrame("compare");
+  // compare: the first complete chart (every run; coarse when the span needs raw points
+  // for full resolution); compare_full: the chart at the wanted resolution
+  const onChartDrawn = (phase: "coarse" | "full") => {
+    if (phase === "coarse") {
+      void perf.endAfterFrame("compare");
+      // the table and names wait for the refined chart, but not for long
+      setTimeout(() => setChartDone(true), 1500);
+    } else {
+      setChartDone(true);
+      void perf.endAfterFrame("compare_full");
+    }
   };
   const labelOf = (id: string) => (names[id] ? names[id].name : id.slice(0, 8));
   const nameMap = useMemo(() => Object.fromEntries(runIds.map((id) => [id, labelOf(id)])), [names, runsKey]);

@@ -16,7 +16,8 @@ export interface OverlayProps {
   smoothing: number;
   range: [number, number] | null;
   onRange: (r: [number, number] | null) => void;
-  onDrawn?: () => void;
+  /** after each draw: "coarse" (every run, rollup resolution) and "full" (the wanted resolution) */
+  onDrawn?: (phase: "coarse" | "full") => void;
 }
 
 /** Buckets per run: one per pixel for a few runs; fewer for many runs (<= ~250k points drawn). */
@@ -33,6 +34,38 @@ export function overlayColumns(d: OverlayData, line: LineMode, log: boolean, smo
   return { data, keep: d.columns };
 }
 
+/** Rollup-aligned buckets are at least this many steps wide (4 blocks of 256). */
+const ALIGNED_STEPS = 1024;
+/** First, coarse request when the span is unknown: 64 buckets are rollup-aligned from
+ * 65,536 steps on, and cover every step of a short run. */
+const COARSE = 64;
+
+/**
+ * Requests for one overlay. Buckets narrower than 1,024 steps make the server read every
+ * point of every run (100 runs x 100k points: ~1 s on a quiet machine), wider ones come
+ * from its rollup. So: when the step span is known (a zoom), one request, lowered to
+ * whole 1,024-step buckets when that keeps at least half of the wanted resolution; else a
+ * coarse first draw of every run (64 buckets), refined to the wanted resolution after it
+ * (refineTo) when the span turns out to allow more.
+ */
+export function overlayPlan(want: number, span: number | null): { first: number; second: number | null } {
+  if (span === null) return { first: Math.min(COARSE, want), second: null };
+  const aligned = Math.floor(span / ALIGNED_STEPS);
+  if (aligned >= Math.ceil(want / 2)) return { first: Math.min(aligned, want), second: null };
+  if (aligned >= 8 && span > want) return { first: Math.min(aligned, COARSE), second: Math.min(want, span) };
+  return { first: Math.min(want, Math.max(1, span)), second: null };
+}
+
+/** The refining request after a coarse answer, or null when it already shows every step
+ * the wanted resolution could (a span of at most the coarse bucket count). */
+export function refineTo(want: number, d: OverlayData): number | null {
+  const span = d.stepHi - d.stepLo + 1;
+  if (d.buckets >= want || span <= d.buckets) return null;
+  const aligned = Math.floor(span / ALIGNED_STEPS);
+  const n = aligned >= Math.ceil(want / 2) ? Math.min(aligned, want) : Math.min(want, span);
+  return n > d.buckets ? n : null;
+}
+
 export function Overlay(p: OverlayProps) {
   const box = useRef<HTMLDivElement>(null);
   const plotEl = useRef<HTMLDivElement>(null);
@@ -40,10 +73,10 @@ export function Overlay(p: OverlayProps) {
   const plot = useRef<uPlot | null>(null);
   const props = useRef(p);
   props.current = p;
-  const [data, setData] = useState<OverlayData | null>(null);
+  const [data, setData] = useState<(OverlayData & { phase: "coarse" | "full" }) | null>(null);
   const [err, setErr] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
-  const [drawn, setDrawn] = useState<{ runs: number; buckets: number } | null>(null);
+  const [drawn, setDrawn] = useState<{ runs: number; buckets: number; phase: string } | null>(null);
   const [width, setWidth] = useState(0);
   const zoomPending = useRef(false);
   const height = 360;
@@ -64,20 +97,32 @@ export function Overlay(p: OverlayProps) {
   useEffect(() => {
     if (!width || !p.metric || p.runIds.length === 0) return;
     const ac = new AbortController();
+    const want = overlayBuckets(width - 70, p.runIds.length);
+    const ask = (buckets: number) =>
+      overlaySeries({ run_ids: p.runIds, key: p.metric, buckets, step_min: lo, step_max: hi }, ac.signal);
+    const fail = (e: unknown) => {
+      if ((e as Error).name === "AbortError") return;
+      setLoading(false);
+      setErr(e);
+      props.current.onDrawn?.("coarse");
+      props.current.onDrawn?.("full");
+    };
     setLoading(true);
-    overlaySeries({ run_ids: p.runIds, key: p.metric, buckets: overlayBuckets(width - 70, p.runIds.length), step_min: lo, step_max: hi }, ac.signal).then(
-      (d) => {
+    const plan = overlayPlan(want, lo !== null && hi !== null ? hi - lo + 1 : null);
+    ask(plan.first).then((d) => {
+      setErr(null);
+      const second = plan.second ?? refineTo(want, d);
+      if (second === null) {
         setLoading(false);
-        setErr(null);
-        setData(d);
-      },
-      (e) => {
-        if ((e as Error).name === "AbortError") return;
+        setData({ ...d, phase: "full" });
+        return;
+      }
+      setData({ ...d, phase: "coarse" });
+      return ask(second).then((d2) => {
         setLoading(false);
-        setErr(e);
-        p.onDrawn?.();
-      },
-    );
+        setData({ ...d2, phase: "full" });
+      });
+    }).catch(fail);
     return () => ac.abort();
   }, [width, runsKey, p.metric, lo, hi]);
 
@@ -98,7 +143,7 @@ export function Overlay(p: OverlayProps) {
     const many = data.runIds.length > 50;
     const series: uPlot.Series[] = [{}];
     data.runIds.forEach((id, i) =>
-      series.push({ label: p.names[id] || id.slice(0, 8), stroke: color(i), width: many ? 1 : 1.5, points: { show: false }, spanGaps: true }),
+      series.push({ label: id, stroke: color(i), width: many ? 1 : 1.5, points: { show: false }, spanGaps: true }),
     );
     const opts: uPlot.Options = {
       width: box.current!.clientWidth || 800,
@@ -142,13 +187,15 @@ export function Overlay(p: OverlayProps) {
     if (p.range) plot.current.setScale("x", { min: p.range[0], max: p.range[1] });
     const ms = performance.now() - t0;
     recordDraw("compare:" + p.metric, keep, ms);
-    setDrawn({ runs: data.runIds.length, buckets: keep });
-    p.onDrawn?.();
-    if (zoomPending.current) {
+    setDrawn({ runs: data.runIds.length, buckets: keep, phase: data.phase });
+    // a coarse draw is the first complete chart; the full one follows (or is this one)
+    p.onDrawn?.("coarse");
+    if (data.phase === "full") p.onDrawn?.("full");
+    if (zoomPending.current && data.phase === "full") {
       zoomPending.current = false;
       void perf.endAfterFrame("chart_zoom");
     }
-  }, [data, p.line, p.log, p.smoothing, p.names]);
+  }, [data, p.line, p.log, p.smoothing]);
 
   useEffect(() => () => plot.current?.destroy(), []);
 
@@ -160,10 +207,11 @@ export function Overlay(p: OverlayProps) {
       data-metric={p.metric}
       data-runs={drawn ? String(drawn.runs) : undefined}
       data-buckets={drawn ? String(drawn.buckets) : undefined}
+      data-phase={drawn ? drawn.phase : undefined}
     >
       <div class="mchart-head">
         <span class="mchart-title">{p.metric}</span>
-        {loading && <span class="muted mchart-note">loading…</span>}
+        {loading && <span class="muted mchart-note">{data ? "refining…" : "loading…"}</span>}
         {data && (
           <span class="muted mchart-note">
             {data.runIds.length} of {p.runIds.length} runs have points{p.range ? " in this range" : ""}
