@@ -21,7 +21,7 @@ _EXPORTS = {
     "DedupStats": "_stats", "dedup_stats": "_stats", "dedup_metrics": "_stats",
     "DedupCollector": "_stats",
     "ArtifactServicer": "_service", "add_to_server": "_service",
-    "ArtifactClient": "_client", "UploadResult": "_transfer",
+    "ArtifactClient": "_client", "SymlinkPolicy": "_client", "UploadResult": "_transfer",
     "normalize_path": "_paths", "validate_run_id": "_paths",
     "decode_chunk": "_codec", "encode_chunk": "_codec", "hash_bytes": "_codec",
     "parse_manifest_key": "_manifest",
@@ -43,6 +43,7 @@ __all__ = [
     "Manifest",
     "S3BlobStore",
     "S3Config",
+    "SymlinkPolicy",
     "UploadResult",
     "add_to_server",
     "collect_garbage",
@@ -59,7 +60,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from metricflow.artifacts._blob import BlobInfo, BlobStore, LocalBlobStore
-    from metricflow.artifacts._client import ArtifactClient
+    from metricflow.artifacts._client import ArtifactClient, SymlinkPolicy
     from metricflow.artifacts._codec import decode_chunk, encode_chunk, hash_bytes
     from metricflow.artifacts._factory import open_blob_store
     from metricflow.artifacts._gc import GcReport, collect_garbage

@@ -18,7 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -28,10 +28,15 @@ from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._proto.metricflow.query.v1 import query_pb2 as qpb
 from metricflow._validation import check_params, check_run_id, check_tags, to_float
 from metricflow.client._accumulator import Accumulator
+from metricflow.client._facades import ArtifactCalls, RegistryCalls
 from metricflow.client._reads import ReadsMixin
 from metricflow.client._sender import ClientHealth, Sender
 from metricflow.client._types import Run, run_from_pb
 from metricflow.errors import InvalidArgument, MetricflowError
+
+if TYPE_CHECKING:
+    from metricflow.artifacts import ArtifactClient
+    from metricflow.registry import RegistryClient
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +46,6 @@ _LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 _STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 _ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
 _INGEST = "/metricflow.ingest.v1."
-_ARTIFACT_METHODS = frozenset({
-    "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image",
-    "list_artifacts", "download_artifacts", "get_manifest", "dedup_stats",
-})
-_REGISTRY_METHODS = frozenset({
-    "create_experiment", "get_experiment", "get_experiment_by_name", "search_experiments",
-    "rename_experiment", "delete_experiment", "restore_experiment", "set_experiment_tag",
-    "delete_experiment_tag", "create_registered_model", "get_registered_model",
-    "rename_registered_model", "update_registered_model", "delete_registered_model",
-    "set_registered_model_tag", "delete_registered_model_tag", "search_registered_models",
-    "set_registered_model_alias", "delete_registered_model_alias", "get_model_version_by_alias",
-    "create_model_version", "get_model_version", "update_model_version", "delete_model_version",
-    "transition_model_version_stage", "set_model_version_tag", "delete_model_version_tag",
-    "get_latest_versions", "search_model_versions", "resolve_model_uri",
-    "get_model_version_download_uri", "register_model", "search_audit_log",
-})
 
 
 def _ca_from_env() -> bytes | None:
@@ -84,7 +73,7 @@ def parse_tracking_uri(uri: str) -> tuple[str, bool]:
                           field="tracking_uri", received=uri)
 
 
-class Client(ReadsMixin):
+class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
     """A connection to a metricflow server.
 
     Args:
@@ -126,8 +115,8 @@ class Client(ReadsMixin):
                               metadata=self._metadata)
         self._pid = os.getpid()
         self._closed = False
-        self._registry: Any = None
-        self._artifacts: Any = None
+        self._registry: RegistryClient | None = None
+        self._artifacts: ArtifactClient | None = None
         self._lock = threading.Lock()
         _LIVE_CLIENTS.add(self)
 
@@ -292,7 +281,7 @@ class Client(ReadsMixin):
 
     # ------------------------------------------- experiments and registry
     @property
-    def registry(self) -> Any:
+    def registry(self) -> RegistryClient:
         """Experiments and model registry calls (a RegistryClient on this channel)."""
         if self._registry is None:
             from metricflow.auth import bearer_channel
@@ -302,7 +291,7 @@ class Client(ReadsMixin):
         return self._registry
 
     @property
-    def artifacts(self) -> Any:
+    def artifacts(self) -> ArtifactClient:
         """Artifact calls (an ArtifactClient on this channel)."""
         if self._artifacts is None:
             from metricflow.artifacts import ArtifactClient
@@ -314,16 +303,6 @@ class Client(ReadsMixin):
     def get_or_create_experiment(self, name: str) -> str:
         """The id of the experiment named `name`, created if missing (race-safe)."""
         return str(self.registry.get_or_create_experiment(name).experiment_id)
-
-    def __getattr__(self, name: str) -> Any:
-        # MLflow's client has experiment, registry and artifact calls on one object.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name in _REGISTRY_METHODS:
-            return getattr(self.registry, name)
-        if name in _ARTIFACT_METHODS:
-            return getattr(self.artifacts, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ---------------------------------------------------------------- closing
     def close(self, timeout: float = 60.0) -> None:
