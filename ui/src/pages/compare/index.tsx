@@ -17,6 +17,7 @@ import { Overlay } from "./overlay";
 import "./compare.css";
 
 export const MAX_RUNS = 1000;
+const NAMES_AT_ONCE = 200;
 type RunName = RunRef;
 
 export function ComparePage({ route }: { route: Route }) {
@@ -48,10 +49,17 @@ export function ComparePage({ route }: { route: Route }) {
     if (!wantTable) return;
     const ac = new AbortController();
     compareRuns(runIds, [], [], ac.signal).then(setTable, (e) => (e as Error).name !== "AbortError" && setErr(e));
-    // names and experiments (for labels and run links)
-    lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
     return () => ac.abort();
   }, [runsKey, wantTable]);
+  // names and experiments (for labels and run links): one light search per 200 runs, at
+  // once for a few runs, after the chart for many
+  const wantNames = runIds.length > 0 && (runIds.length <= NAMES_AT_ONCE || !metricInUrl || chartDone);
+  useEffect(() => {
+    if (!wantNames) return;
+    const ac = new AbortController();
+    lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
+    return () => ac.abort();
+  }, [runsKey, wantNames]);
   // compare: the first complete chart (every run; coarse when the span needs raw points
   // for full resolution); compare_full: the chart at the wanted resolution
   const onChartDrawn = (phase: "coarse" | "full") => {
