@@ -143,7 +143,11 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   };
 
   const total = cache.total;
-  const count = total === null ? 0 : nest ? displayCount(total, expansions) : total;
+  // While a new search's first window loads, keep the old row count: the scroll position
+  // survives a column change (filter and sort changes jump to the top themselves).
+  const lastCount = useRef(0);
+  const count = total === null ? (cache.error ? 0 : lastCount.current) : nest ? displayCount(total, expansions) : total;
+  if (total !== null) lastCount.current = count;
   const rowAt = (v: number): View | undefined => {
     if (!nest || expansions.length === 0) {
       const r = cache.get(v);
@@ -175,10 +179,12 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const submitFilter = (v: string) => {
     if (v === q) return;
     start("table_requery");
+    setJump({ row: 0 });
     setParams({ q: v, row: null });
   };
   const onSort = (c: Column<View>) => {
     start("table_requery");
+    setJump({ row: 0 });
     const same = c.sortField === sortField;
     setParams({ sort: c.sortField === DEFAULT_SORT ? null : c.sortField!, dir: same ? (asc ? null : "asc") : null, row: null });
   };
