@@ -1,8 +1,9 @@
 """The end of `make demo`: how to look at what was logged (server command, URL, a search).
 
-Until the web UI exists, that is the HTTP API: `/` lists what is served, `/docs`
-documents it, and a search the user can paste. tests/integration/docs runs the
-printed commands against a real server, so they cannot go stale.
+The server command, then the web UI's address (the demo's experiment), and the HTTP
+API for scripts: `/` lists what is served, `/docs` documents it, and a search the
+user can paste. tests/integration/docs runs the printed commands against a real
+server, so they cannot go stale.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def commands(data_dir: str, grpc_port: int = 50051, http_port: int = 5000,
     return [
         (f"{metricflow} server --data-dir {shlex.quote(data_dir)}",
          f"the server (gRPC 127.0.0.1:{grpc_port}, HTTP {base}); Ctrl-C stops it"),
-        (f"curl -s {base}/", "what is served where (no web UI yet)"),
+        (f"curl -s {base}/", "what is served where (JSON; a browser gets the web UI)"),
         (f"curl -s {base}/api/v1/runs/search -H 'content-type: application/json' "
          f"-d {shlex.quote(SEARCH_BODY)} | {python} -c {shlex.quote(SUMMARY)}",
          "search: the best runs by final accuracy (without the pipe: the whole JSON, "
@@ -48,12 +49,21 @@ def venv_tool(root: Path, name: str = "metricflow") -> str:
         return str(tool)
 
 
-def text(data_dir: str, metricflow: str = ".venv/bin/metricflow") -> str:
-    """The lines `make demo` prints last."""
+def ui_url(experiment_id: str | None = None, http_port: int = 5000) -> str:
+    """The web UI's page of the demo's runs (the experiments list without an id)."""
+    base = f"http://127.0.0.1:{http_port}/"
+    return base + (f"#/experiments/{experiment_id}" if experiment_id else "")
+
+
+def text(data_dir: str, metricflow: str = ".venv/bin/metricflow",
+         experiment_id: str | None = None) -> str:
+    """The lines `make demo` prints last (the web UI's address is the last one)."""
     lines = ["", "Look at what was logged: start the server again, then query it from a "
                  "second terminal:"]
     for cmd, what in commands(data_dir, metricflow=metricflow):
         lines += [f"  # {what}", f"  {cmd}"]
     lines.append("  # API docs in a browser: http://127.0.0.1:5000/docs; the MLflow client "
                  "works too: MLFLOW_TRACKING_URI=http://127.0.0.1:5000 (docs/mlflow.md)")
+    lines += ["", "With the server running, open the demo's runs in a browser (web UI):",
+              f"  {ui_url(experiment_id)}"]
     return "\n".join(lines)

@@ -51,14 +51,27 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, METRICFLOW_TRACKING_URI=srv.uri)
         rc = subprocess.call([sys.executable, str(ROOT / "examples" / "quickstart.py")],
                              env=env)
+        experiment_id = quickstart_experiment(srv.uri) if rc == 0 else None
     finally:
         srv.stop()
         print(f"server stopped; demo took {time.perf_counter() - t0:.1f}s")
     if rc == 0:
-        from demo_next_steps import text, venv_tool  # noqa: PLC0415 - examples/, next to this file
+        from demo_next_steps import text, venv_tool
 
-        print(text(data_dir, venv_tool(ROOT)))
+        print(text(data_dir, venv_tool(ROOT), experiment_id))
     return rc
+
+
+def quickstart_experiment(uri: str) -> str | None:
+    """The id of the experiment quickstart.py logged to (the web UI's page of it)."""
+    import metricflow as mf
+
+    try:
+        with mf.Client(uri) as c:
+            return c.get_or_create_experiment("quickstart")
+    except Exception as e:  # the URL without an id still opens the experiments list
+        print(f"make demo: could not look up the quickstart experiment: {e}", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

@@ -42,6 +42,17 @@ def test_printed_commands_show_the_logged_runs(tmp_path: Path) -> None:
         assert [row[1:] for row in rows] == [["acc=0.95", "final_accuracy=0.95"],
                                              ["acc=0.92", "final_accuracy=0.92"]], out
         assert all(len(row[0]) == 32 for row in rows), out
+        # The last line printed: the web UI's page of the demo's experiment.
+        import httpx
+
+        import metricflow as mf
+        with mf.Client(f"grpc://{uri}") as c:
+            eid = c.get_or_create_experiment("quickstart")
+        url = demo_next_steps.ui_url(eid)
+        assert demo_next_steps.text(data_dir, experiment_id=eid).endswith(url)
+        page = httpx.get(scenario.substitute(url.split("#")[0]),
+                         headers={"accept": "text/html"})
+        assert page.status_code == 200 and '<div id="app">' in page.text
     finally:
         scenario.stop()
 
