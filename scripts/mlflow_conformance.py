@@ -170,9 +170,11 @@ def _spawn_spare() -> None:
     """
     if os.environ.get("MFCONF_SYSTEM") != "metricflow" or os.environ.get("MFCONF_PREWARM") == "0":
         return
-    spare = _Subprocess(_free_port())
-    spare.start()
-    _SPARE.append(spare)
+    want = int(os.environ.get("MFCONF_PREWARM", "1"))
+    while len(_SPARE) < want:
+        spare = _Subprocess(_free_port())
+        spare.start()
+        _SPARE.insert(0, spare)  # the oldest (most started) is popped first
 
 
 class ServerThread:
@@ -229,10 +231,15 @@ def _noting(factory: Any) -> Any:
 
 def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -> None:
     stores = os.environ.get("MFCONF_STORES", "sqlalchemy")
+    only = None
+    if os.environ.get("MFCONF_ONLY"):
+        only = set(Path(os.environ["MFCONF_ONLY"]).read_text().split())
     keep = []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         if stores != "both" and any(params.get(k) == "file" for k in ("store_type", "client")):
+            continue
+        if only is not None and item.nodeid not in only:
             continue
         keep.append(item)
     items[:] = keep
@@ -292,10 +299,11 @@ def pytest_runtest_logreport(report: Any) -> None:
 # --------------------------------------------------------------------------- driver
 
 def _run(system: str, tests_root: Path, out: Path, extra: list[str], stores: str,
-         timeout: float, mlflow_mode: str) -> Path:
+         timeout: float, mlflow_mode: str, only: Path | None = None) -> Path:
     results = out / f"{system}.jsonl"
     results.unlink(missing_ok=True)
     env = {**os.environ, "MFCONF_SYSTEM": system, "MFCONF_RESULTS": str(results),
+           **({"MFCONF_ONLY": str(only)} if only is not None else {}),
            "MFCONF_STORES": stores, "MFCONF_MLFLOW_MODE": mlflow_mode,
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(tests_root),
                                           os.environ.get("PYTHONPATH", "")]),
@@ -352,6 +360,9 @@ def main() -> int:
                          "starts job workers)")
     ap.add_argument("--stores", choices=("sqlalchemy", "both"), default="sqlalchemy")
     ap.add_argument("--timeout", type=float, default=7200.0, help="per system, seconds")
+    ap.add_argument("--baseline-from", type=Path,
+                    help="a previous --out holding mlflow.jsonl: skip the MLflow run and run "
+                         "metricflow only on the non-GenAI tests that passed on MLflow")
     ap.add_argument("--summary-only", action="store_true", help="re-read the results in --out")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest args (after --), e.g. -k name")
     a = ap.parse_args()
@@ -360,10 +371,25 @@ def main() -> int:
         if not (root / t).is_file():
             ap.error(f"--mlflow-tests: {root / t} does not exist")
     a.out.mkdir(parents=True, exist_ok=True)
+    only = None
+    if a.baseline_from:
+        # Reuse a finished MLflow run: copy its results, run metricflow on the
+        # non-GenAI tests that passed there (the only ones the ratio counts).
+        base = _load(a.baseline_from / "mlflow.jsonl")
+        if not base:
+            ap.error(f"--baseline-from: no results in {a.baseline_from / 'mlflow.jsonl'}")
+        if a.baseline_from.resolve() != a.out.resolve():
+            shutil.copy(a.baseline_from / "mlflow.jsonl", a.out / "mlflow.jsonl")
+        only = a.out / "only.txt"
+        only.write_text("\n".join(k for k, v in base.items() if v["outcome"] == "passed"
+                                   and v["server"] and not is_genai(k)) + "\n")
     if not a.summary_only:
-        for system in ("mlflow", "metricflow") if a.system == "both" else (a.system,):
+        systems = ("mlflow", "metricflow") if a.system == "both" else (a.system,)
+        if a.baseline_from:
+            systems = ("metricflow",)
+        for system in systems:
             t0 = time.monotonic()
-            _run(system, root, a.out, a.pytest_args, a.stores, a.timeout, a.mlflow_mode)
+            _run(system, root, a.out, a.pytest_args, a.stores, a.timeout, a.mlflow_mode, only)
             print(f"{system}: ran in {time.monotonic() - t0:.0f} s (log: {a.out / system}.log)",
                   file=sys.stderr)
     s = summarize(a.out)

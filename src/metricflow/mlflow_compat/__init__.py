@@ -35,6 +35,7 @@ def routers(parts: MlflowParts) -> Iterable[Any]:
     from metricflow.mlflow_compat import (  # server extras load lazily
         _artifacts,
         _experiments,
+        _graphql,
         _logged_models,
         _metrics,
         _registry,
@@ -57,5 +58,6 @@ def routers(parts: MlflowParts) -> Iterable[Any]:
 
     routes.add("GET", "/server-info", server_info,
                prefixes=["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
+    _graphql.add_routes(routes, c)
     routes.not_found_fallback([*API_PREFIXES, "/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
     return [routes.router]

@@ -9,10 +9,14 @@ client uploads; downloads stream chunk by chunk, each verified by its hash.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import json
 import os
 import posixpath
+import secrets
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from metricflow import artifacts as mk
 from metricflow.artifacts import decode_chunk, hash_bytes
-from metricflow.auth import current_user
+from metricflow.auth import Permission, current_user
 from metricflow.errors import InvalidArgument, InvalidState, NotFound, PermissionDenied
 from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._routing import (
@@ -34,6 +38,7 @@ from metricflow.mlflow_compat._routing import (
     error_response,
     json_response,
 )
+from metricflow.mlflow_compat._rules import logged_model_param, run_param
 
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 _MPU = "staging/mlflow-mpu/"  # under the store's staging/ prefix, which GC sweeps
@@ -44,14 +49,31 @@ def _binding_key(upload_id: str) -> str:
     return f"{_MPU}{upload_id}/binding.json"  # under the upload's prefix: abort/GC remove it
 
 
+PART_TOKEN_TTL_S = 6 * 3600
+"""How long the part URLs of one multipart upload accept parts."""
+
+
 @dataclass(frozen=True)
 class _Binding:
-    """Who created a multipart upload, and for which artifact."""
+    """Who created a multipart upload, and for which artifact.
+
+    `secret` signs the upload's part URLs: MLflow's client PUTs parts to the URLs
+    mpu/create handed out *without* its credentials, so a part URL carries
+    `?token=HMAC(secret, "<upload_id>:<part_number>:<expires>")&expires=...`. The
+    token is single-purpose (one part of one upload), short-lived, and worthless
+    without the upload's secret, which never leaves the server.
+    """
 
     owner: str
     rel: str
     name: str
     user: str
+    secret: str = ""
+    expires: int = 0
+
+    def part_token(self, upload_id: str, part_number: int) -> str:
+        msg = f"{upload_id}:{part_number}:{self.expires}".encode()
+        return hmac.new(bytes.fromhex(self.secret), msg, hashlib.sha256).hexdigest()
 
     def encode(self) -> bytes:
         return json.dumps(dataclasses.asdict(self)).encode()
@@ -73,6 +95,13 @@ def _relative_path(path: str, field: str) -> str:
     if not p:
         raise InvalidArgument(f"Request must specify {field}.", field=field)
     return p
+
+
+def _has_part_token(request: Request) -> bool:
+    """The auth guard's test for the part route: a signed part URL (checked in full by
+    the handler, which refuses a wrong, foreign or expired token with 403)."""
+    token = request.query_params.get("token", "")
+    return len(token) == 64 and all(ch in "0123456789abcdef" for ch in token)
 
 
 def _files_json(entries: list[Any], base: str) -> list[dict[str, Any]]:
@@ -256,17 +285,25 @@ class ArtifactRoutes:
                                   limit=_MAX_PARTS, received=num_parts)
         upload_id = uuid.uuid4().hex
         # The upload id is bound to its creator and target: parts, complete and abort
-        # are refused for anyone else or any other path (the part route's rule only
-        # asks for an edit-scoped credential; the id itself is no capability).
-        binding = _Binding(owner, rel, name, current_user() or "")
+        # are refused for anyone else or any other path. The id itself is no
+        # capability; each part URL carries its own signed, expiring token (_Binding).
+        binding = _Binding(owner, rel, name, current_user() or "", secrets.token_hex(32),
+                           int(time.time()) + PART_TOKEN_TTL_S)
         await self.c.call(self.store.blobs.put, _binding_key(upload_id), binding.encode())
         base = a.base_url.rstrip("/")
-        creds = [{"url": f"{base}/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{n}",
+        creds = [{"url": f"{base}/api/2.0/mlflow-artifacts/mpu/part/{upload_id}/{n}"
+                         f"?expires={binding.expires}&token={binding.part_token(upload_id, n)}",
                   "part_number": n, "headers": {}} for n in range(1, num_parts + 1)]
         return {"upload_id": upload_id, "credentials": creds}
 
-    async def _check_binding(self, upload_id: str, target: tuple[str, str, str] | None) -> None:
-        """The caller created `upload_id` (for `target` = (owner, rel, name) when given)."""
+    async def _check_binding(self, upload_id: str, target: tuple[str, str, str] | None,
+                             part: tuple[int, str, str] | None = None) -> None:
+        """The caller created `upload_id` (for `target` = (owner, rel, name) when given).
+
+        `part` = (part_number, expires, token) from a signed part URL: a valid,
+        unexpired token for exactly this upload and part stands in for the creator's
+        credentials (MLflow's client sends parts without them).
+        """
         if len(upload_id) != 32 or not all(ch in "0123456789abcdef" for ch in upload_id):
             raise InvalidArgument("unknown upload_id", field="upload_id",
                                   received=upload_id[:64])
@@ -275,7 +312,17 @@ class ArtifactRoutes:
         except NotFound:
             raise NotFound("unknown upload_id", field="upload_id", received=upload_id) from None
         b = _Binding.decode(raw)
-        if b.user != (current_user() or ""):
+        if part is not None and part[2]:
+            n, expires, token = part
+            if not b.secret or expires != str(b.expires) or \
+                    not hmac.compare_digest(token, b.part_token(upload_id, n)):
+                raise PermissionDenied("this part URL's token is not valid for this upload "
+                                       "and part", field="token")
+            if time.time() > b.expires:
+                raise PermissionDenied("this part URL has expired (multipart part URLs are "
+                                       f"valid for {PART_TOKEN_TTL_S} s); start a new upload",
+                                       field="expires")
+        elif b.user != (current_user() or ""):
             raise PermissionDenied("this multipart upload was created by another caller",
                                    field="upload_id")
         if target is not None and (b.owner, b.rel, b.name) != target:
@@ -286,7 +333,9 @@ class ArtifactRoutes:
         try:
             if not 1 <= part_number <= _MAX_PARTS:
                 raise InvalidArgument("part_number out of range", field="part_number")
-            await self._check_binding(upload_id, None)
+            q = request.query_params
+            await self._check_binding(upload_id, None, (part_number, q.get("expires", ""),
+                                                        q.get("token", "")))
             data = await request.body()
             key = f"{_MPU}{upload_id}/{part_number:05d}"
             await self.c.call(self.store.blobs.put, key, data)
@@ -340,12 +389,38 @@ def add_routes(routes: MlflowRoutes, c: Compat) -> None:
     h = ArtifactRoutes(c)
     routes.add("GET", "/artifacts/list", h.list_run)
     r = routes.router
+
+    async def part_endpoint(request: Request, upload_id: str, part_number: int) -> Response:
+        return await h.mpu_part(request, upload_id, part_number)
+
+    # MLflow's client sends parts without credentials: a request carrying a part token
+    # passes the auth guard, and the handler admits it only if the token is valid.
+    part_endpoint.mf_public = _has_part_token  # type: ignore[attr-defined]
+    async def model_file(request: Request, model_id: str) -> Response:
+        return await h.model_file(request, model_id)
+
+    async def upload_artifact(request: Request) -> Response:
+        return await h.upload_artifact(request)
+
+    async def get_artifact(request: Request) -> Response:
+        return await h.get_artifact(request)
+
+    async def query_view(request: Request) -> Args:
+        """What the auth guard decides on: query and path parameters (the body of
+        upload-artifact is the file, never parsed)."""
+        return Args(request.query_params, {}, dict(request.path_params))
+
+    for fn in (model_file, upload_artifact, get_artifact):
+        fn.mf_parse = query_view  # type: ignore[attr-defined]
+    model_file.mf_rule = logged_model_param(Permission.READ)  # type: ignore[attr-defined]
+    upload_artifact.mf_rule = run_param(Permission.EDIT, "run_uuid", "run_id")  # type: ignore[attr-defined]
+    get_artifact.mf_rule = run_param(Permission.READ, "run_uuid", "run_id")  # type: ignore[attr-defined]
     for prefix in API_PREFIXES:
-        r.add_api_route(prefix + "/logged-models/{model_id}/artifacts/files", h.model_file,
+        r.add_api_route(prefix + "/logged-models/{model_id}/artifacts/files", model_file,
                         methods=["GET"], include_in_schema=False)
-        r.add_api_route(prefix + "/upload-artifact", h.upload_artifact, methods=["POST"],
+        r.add_api_route(prefix + "/upload-artifact", upload_artifact, methods=["POST"],
                         include_in_schema=False)
-    r.add_api_route("/get-artifact", h.get_artifact, methods=["GET"], include_in_schema=False)
+    r.add_api_route("/get-artifact", get_artifact, methods=["GET"], include_in_schema=False)
     for prefix in ARTIFACT_PREFIXES:
         routes.add("GET", "/artifacts", h.list_proxy, prefixes=[prefix])
         r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.download,
@@ -354,7 +429,7 @@ def add_routes(routes: MlflowRoutes, c: Compat) -> None:
                         methods=["PUT"], include_in_schema=False)
         r.add_api_route(prefix + "/artifacts/{artifact_path:path}", h.delete,
                         methods=["DELETE"], include_in_schema=False)
-        r.add_api_route(prefix + "/mpu/part/{upload_id}/{part_number}", h.mpu_part,
+        r.add_api_route(prefix + "/mpu/part/{upload_id}/{part_number}", part_endpoint,
                         methods=["PUT"], include_in_schema=False)
         for op, fn in (("create", h.mpu_create), ("complete", h.mpu_complete),
                        ("abort", h.mpu_abort)):

@@ -10,6 +10,7 @@ from metricflow.errors import InvalidArgument, NotFound
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import experiment_json, view_type
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.mlflow_compat._rules import experiments_param
 from metricflow.mlflow_compat._strings import string_arg
 
 DEFAULT_ORDER = ("creation_time DESC",)
@@ -101,8 +102,61 @@ class ExperimentRoutes:
         return {}
 
 
+MAX_DATASET_EXPERIMENTS = 20
+_DATASET_RUNS_PAGE = 1000
+
+
+class DatasetSearch:
+    """POST /experiments/search-datasets (MLflow's UI): the distinct datasets logged as
+    inputs of the active runs of up to 20 experiments, with their context tag."""
+
+    def __init__(self, c: Compat) -> None:
+        self.c = c
+
+    def _read(self, exp_ids: list[str]) -> list[dict[str, Any]]:
+        seen: dict[tuple[str, str, str, str], None] = {}
+        token = ""
+        while True:
+            runs, token = self.c.query.search_runs(exp_ids, "", [], _DATASET_RUNS_PAGE, token,
+                                                   "active")
+            extras = self.c.docs.run_extras([r.info.run_id for r in runs])
+            for r in runs:
+                for d in extras.get(r.info.run_id, {}).get("dataset_inputs", []):
+                    ds = d.get("dataset", {}) if isinstance(d, dict) else {}
+                    tags = {t.get("key"): t.get("value") for t in d.get("tags", [])
+                            if isinstance(t, dict)}
+                    seen[(str(r.info.experiment_id), str(ds.get("name", "")),
+                          str(ds.get("digest", "")),
+                          str(tags.get("mlflow.data.context") or ""))] = None
+            if not token:
+                break
+        out = []
+        for exp, name, digest, context in seen:
+            item = {"experiment_id": exp, "name": name, "digest": digest}
+            if context:
+                item["context"] = context
+            out.append(item)
+        return out
+
+    async def handle(self, a: Args) -> dict[str, Any]:
+        exp_ids = [str(e) for e in a.items("experiment_ids")]
+        if not exp_ids:
+            raise InvalidArgument("SearchDatasets request must specify at least one "
+                                  "experiment_id.", field="experiment_ids")
+        if len(exp_ids) > MAX_DATASET_EXPERIMENTS:
+            raise InvalidArgument(f"SearchDatasets request cannot specify more than "
+                                  f"{MAX_DATASET_EXPERIMENTS} experiment_ids. Received "
+                                  f"{len(exp_ids)} experiment_ids.", field="experiment_ids",
+                                  limit=MAX_DATASET_EXPERIMENTS, received=len(exp_ids))
+        found = await self.c.call(self._read, exp_ids)
+        return {"dataset_summaries": found} if found else {}
+
+
 def add_routes(routes: MlflowRoutes, c: Compat) -> None:
     h = ExperimentRoutes(c)
+    # Readable experiments only: the run search below is the caller-scoped one.
+    routes.add("POST", "/experiments/search-datasets", DatasetSearch(c).handle,
+               rule=experiments_param("experiment_ids"))
     for method, path, fn in (
         ("POST", "/experiments/create", h.create), ("GET", "/experiments/get", h.get),
         ("GET", "/experiments/get-by-name", h.get_by_name),

@@ -16,6 +16,7 @@ from metricflow.errors import InvalidArgument
 from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._convert import metric_points_json
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.mlflow_compat._rules import runs_param
 
 MAX_RUNS_BULK = 100
 MAX_RESULTS_PER_RUN = 2500
@@ -153,7 +154,8 @@ class BulkHistory:
 
 def add_routes(routes: MlflowRoutes, c: Compat) -> Any:
     h = MetricRoutes(c)
-    routes.add("GET", "/metrics/get-history-bulk", BulkHistory(c).handle)
+    routes.add("GET", "/metrics/get-history-bulk", BulkHistory(c).handle,
+               rule=runs_param("run_id"))
     routes.add("GET", "/metrics/get-history", h.get_history)
     routes.add("GET", "/metrics/get-history-bulk-interval", h.get_history_bulk_interval)
     return h

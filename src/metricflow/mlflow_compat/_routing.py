@@ -213,8 +213,11 @@ class MlflowRoutes:
         self.prefixes = tuple(prefixes)
 
     def add(self, methods: str | list[str], path: str, handler: Handler,
-            prefixes: Iterable[str] | None = None) -> None:
-        """Register `handler` (Args -> JSON-able dict or Response) for `path`."""
+            prefixes: Iterable[str] | None = None, rule: Any = None) -> None:
+        """Register `handler` (Args -> JSON-able dict or Response) for `path`.
+
+        `rule`: the auth Rule of a route outside `metricflow.auth.policy.HTTP_RULES`
+        (without one such a route is admin-only when auth is on)."""
         async def endpoint(request: Request) -> Response:
             try:
                 # With auth on, the guard parsed the request already (endpoint.mf_parse)
@@ -226,6 +229,8 @@ class MlflowRoutes:
             return out if isinstance(out, Response) else json_response(out)
 
         endpoint.mf_parse = Args.read  # type: ignore[attr-defined]
+        if rule is not None:
+            endpoint.mf_rule = rule  # type: ignore[attr-defined]
 
         ms = [methods] if isinstance(methods, str) else list(methods)
         for prefix in prefixes if prefixes is not None else self.prefixes:

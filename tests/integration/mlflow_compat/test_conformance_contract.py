@@ -279,3 +279,92 @@ def test_model_metrics_keep_model_and_dataset_and_search_honours_them(mlclient, 
     desc = mlclient.search_logged_models(
         [exp], order_by=[{"field_name": "creation_timestamp", "ascending": False}])
     assert [m.model_id for m in desc] == [m2.model_id, m1.model_id]
+
+
+# ----------------------------------------------------------------------- /graphql
+def _gql(uri: str, query: str, op: str = "q") -> dict:
+    r = requests.post(f"{uri}/graphql", json={"query": query, "operationName": op},
+                      timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_graphql_answers_mlflows_queries(mlclient, tracking, tmp_path):
+    exp = mlclient.create_experiment(_name("gql"))
+    r1 = mlclient.create_run(exp).info.run_id
+    r2 = mlclient.create_run(exp).info.run_id
+    for i in range(5):
+        mlclient.log_metric(r1, "loss", float(i), step=i, timestamp=100 + i)
+    mlclient.log_metric(r1, "bad", float("nan"), step=0, timestamp=1)
+    (tmp_path / "f.txt").write_text("hello world")
+    mlclient.log_artifact(r1, str(tmp_path / "f.txt"), "d")
+    name = _name("gqlmodel")
+    mlclient.create_registered_model(name)
+    mlclient.create_model_version(name, "s3://b/m", run_id=r1)
+
+    out = _gql(tracking, f'query q {{ mlflowGetExperiment(input: {{experimentId: "{exp}"}}) '
+                         "{ experiment { experimentId name lifecycleStage } } }")
+    assert out["errors"] is None
+    assert out["data"]["mlflowGetExperiment"]["experiment"]["experimentId"] == exp
+    out = _gql(tracking, f'query q {{ mlflowGetRun(input: {{runId: "{r1}"}}) {{ run {{ '
+                         "info { runId experimentId startTime } experiment { name } "
+                         "data { metrics { key value step timestamp } } } } }")
+    assert out["errors"] is None, out
+    run = out["data"]["mlflowGetRun"]["run"]
+    assert run["info"]["runId"] == r1 and isinstance(run["info"]["startTime"], str)
+    metrics = {m["key"]: m for m in run["data"]["metrics"]}
+    assert metrics["loss"] == {"key": "loss", "value": 4.0, "step": "4", "timestamp": "104"}
+    assert metrics["bad"]["value"] is None  # NaN is null in GraphQL
+    out = _gql(tracking, f'mutation q {{ mlflowSearchRuns(input: {{experimentIds: ["{exp}"]}}) '
+                         "{ runs { info { runId } } } }")
+    assert [x["info"]["runId"] for x in out["data"]["mlflowSearchRuns"]["runs"]] == [r2, r1]
+    out = _gql(tracking, f'query q {{ files: mlflowListArtifacts(input: {{runId: "{r1}", '
+                         'path: "d"}) { files { path isDir fileSize } } }')
+    assert out["data"]["files"]["files"] == [{"path": "d/f.txt", "isDir": False,
+                                              "fileSize": "11"}]
+    out = _gql(tracking, "query q { mlflowSearchModelVersions(input: "
+                         f"{{filter: \"name = '{name}'\"}}) {{ modelVersions {{ name version "
+                         "source } } }")
+    assert out["data"]["mlflowSearchModelVersions"]["modelVersions"] == [
+        {"name": name, "version": "1", "source": "s3://b/m"}]
+    out = _gql(tracking, "query q { mlflowGetMetricHistoryBulkInterval(input: "
+                         f'{{runIds: ["{r1}"], metricKey: "loss", maxResults: 3}}) '
+                         "{ metrics { key step value runId } } }")
+    got = out["data"]["mlflowGetMetricHistoryBulkInterval"]["metrics"]
+    assert [m["step"] for m in got] == ["0", "2", "4"] and {m["runId"] for m in got} == {r1}
+
+
+def test_graphql_limits_and_errors(tracking):
+    many = " ".join(f'k{i}: test(inputString: "a") {{ output }}' for i in range(12))
+    assert "at most 10 root fields" in _gql(tracking, f"query q {{ {many} }}")["errors"][0]
+    inner = "name"
+    for _ in range(12):
+        inner = f"name {{ {inner} }}"
+    deep = ('query q { mlflowGetExperiment(input: {experimentId: "1"}) '
+            f"{{ experiment {{ {inner} }} }} }}")
+    assert "maximum depth of 10" in _gql(tracking, deep)["errors"][0]
+    out = _gql(tracking, 'query q { test(inputString: "abc") { output } }')
+    assert out == {"data": {"test": {"output": "abc"}}, "errors": None}
+    out = _gql(tracking, 'query q { mlflowGetRun(input: {runId: "0123"}) { run { info '
+                         "{ runId } } } }")
+    assert out["data"]["mlflowGetRun"] is None and "not found" in out["errors"][0]
+    out = _gql(tracking, "query q { nope }")
+    assert out["data"] is None and out["errors"]
+
+
+def test_search_datasets_lists_run_inputs(mlclient, tracking):
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    exp = mlclient.create_experiment(_name("ds"))
+    rid = mlclient.create_run(exp).info.run_id
+    ds = Dataset(name="train", digest="abc", source_type="local", source="x")
+    mlclient.log_inputs(rid, [DatasetInput(ds, [InputTag("mlflow.data.context", "training")])])
+    url = _ajax(tracking, "experiments/search-datasets")
+    r = requests.post(url, json={"experiment_ids": [exp]}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["dataset_summaries"] == [{"experiment_id": exp, "name": "train",
+                                              "digest": "abc", "context": "training"}]
+    r = requests.post(url, json={}, timeout=30)
+    assert r.status_code == 400 and "at least one experiment_id" in r.json()["message"]
+    r = requests.post(url, json={"experiment_ids": [str(i) for i in range(21)]}, timeout=30)
+    assert r.status_code == 400 and "cannot specify more than 20" in r.json()["message"]
