@@ -1,0 +1,194 @@
+"""ui_bench.py --against-mlflow: MLflow 3.17.2's own UI and metricflow's UI, same data,
+same browser, same measurement.
+
+Both stores get 10,000 search runs (loadtests/_bulk_load.py: the same names, params, tags
+and metric values) plus one run with a 100,000-point metric `curve`, written through each
+system's own store layer before its server starts. Each figure is a cold navigation in a
+fresh browser context (no cache), timed inside the page: performance.now() (ms since the
+navigation started) at the first animation frame where the result is on screen:
+  table: a run name of the search runs is shown in the experiment's runs table;
+  chart: the `curve` chart is drawn (metricflow: its chart element reports its buckets;
+         MLflow: its metric page's plot has drawn a line path).
+The same predicate style is used for both; p50 over --repeat after one warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Any
+
+N_RUNS = 10_000
+POINTS = 100_000
+CURVE_RUN = "c0ffee" + "1" * 26
+START_MS = 1_700_000_000_000
+
+
+def _log(msg: str) -> None:
+    import sys
+
+    print(f"[ui_bench vs mlflow {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _curve(n: int) -> Any:
+    import numpy as np
+
+    s = np.arange(n, dtype=np.int64)
+    return s, np.sin(s / 500.0) + (s == n // 3) * 5.0  # one spike
+
+
+def load_mlflow_side(work: str) -> str:
+    from mlflow.entities import LifecycleStage, RunStatus, SourceType
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun, SqlTag
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from sqlalchemy import insert
+
+    from loadtests._bulk_load import load_mlflow
+    from loadtests._compare_systems import mlflow_store_uris
+
+    db, root = mlflow_store_uris(work)
+    exp = load_mlflow(db, root, "bench", N_RUNS)
+    store = SqlAlchemyStore(db, root)
+    steps, vals = _curve(POINTS)
+    rows = [{"run_uuid": CURVE_RUN, "key": "curve", "value": float(v),
+             "timestamp": START_MS + int(s), "step": int(s), "is_nan": False}
+            for s, v in zip(steps, vals)]
+    with store.ManagedSessionMaker() as session:
+        session.execute(insert(SqlRun), [{
+            "run_uuid": CURVE_RUN, "name": "curve-run", "artifact_uri": f"{root}/{CURVE_RUN}",
+            "experiment_id": int(exp), "source_type": SourceType.to_string(SourceType.UNKNOWN),
+            "source_name": "", "entry_point_name": "", "user_id": "bench",
+            "status": RunStatus.to_string(RunStatus.FINISHED), "start_time": START_MS,
+            "end_time": START_MS + POINTS, "deleted_time": None, "source_version": "",
+            "lifecycle_stage": LifecycleStage.ACTIVE}])
+        session.execute(insert(SqlTag), [{"run_uuid": CURVE_RUN, "key": "mlflow.runName",
+                                          "value": "curve-run"}])
+        session.execute(insert(SqlMetric), rows)
+        session.execute(insert(SqlLatestMetric), [rows[-1]])
+    store.engine.dispose()
+    return str(exp)
+
+
+def load_metricflow_side(data_dir: str) -> str:
+    """In a child process (chDB: one data path per process)."""
+    import numpy as np
+    import pyarrow as pa
+
+    from loadtests._bulk_load import load_metricflow
+    from metricflow._wire import DecodedMetrics
+    from metricflow.app import ServerConfig
+    from metricflow.store import MetricStore, build_insert
+
+    exp = load_metricflow(data_dir, "bench", N_RUNS)
+    cfg = ServerConfig(data_dir=data_dir, grpc_port=0, http_port=0)
+    store = MetricStore(cfg.clickhouse_dsn, cfg.database)
+    try:
+        store.client.insert_arrow(f"{store.db}.runs", pa.table({
+            "run_id": [CURVE_RUN], "experiment_id": [exp], "run_name": ["curve-run"],
+            "user_id": ["bench"], "status": ["FINISHED"], "start_time": [START_MS],
+            "end_time": [START_MS + POINTS], "parent_run_id": [""],
+            "lifecycle_stage": ["active"], "artifact_uri": [""],
+            "version": np.ones(1, np.uint64)}))
+        steps, vals = _curve(POINTS)
+        store.insert_metrics(build_insert([DecodedMetrics(
+            CURVE_RUN, ("curve",), np.zeros(POINTS, np.int32), steps, START_MS + steps,
+            vals.astype(np.float64))]))
+    finally:
+        store.close()
+    return str(exp)
+
+
+# Predicates evaluated every animation frame; they return performance.now() once true.
+MF_TABLE = """() => { const r = document.querySelector('[data-testid=run-row]');
+  return r && r.innerText.includes('search-') ? performance.now() : 0; }"""
+MF_CHART = """() => { const c = document.querySelector('[data-testid=chart][data-metric=curve]');
+  return c && c.dataset.buckets && Number(c.dataset.buckets) > 0 ? performance.now() : 0; }"""
+ML_TABLE = """() => { const t = document.body ? document.body.innerText : '';
+  return /search-\\d+/.test(t) ? performance.now() : 0; }"""
+ML_CHART = """() => {
+  const p = document.querySelector('.js-plotly-plot .scatterlayer path.js-line');
+  const d = p && p.getAttribute('d');
+  return d && d.length > 200 ? performance.now() : 0; }"""
+
+
+def _timed(browser: Any, url: str, predicate: str, repeat: int,
+           timeout_ms: float = 180_000) -> list[float]:
+    out = []
+    for i in range(repeat + 1):
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = ctx.new_page()
+        try:
+            page.goto(url)
+            h = page.wait_for_function(predicate, polling="raf", timeout=timeout_ms)
+            if i:
+                out.append(float(h.json_value()))
+        finally:
+            ctx.close()
+    return out
+
+
+def against_mlflow(repeat: int, data_dir: str = "") -> dict[str, Any]:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    from playwright.sync_api import sync_playwright
+
+    from loadtests._compare_systems import start_mlflow
+    from loadtests.ui_bench import Server, launch
+
+    work = data_dir or os.path.join(tempfile.gettempdir(), "mf-ui-vs-mlflow")
+    ml_dir, mf_dir = os.path.join(work, "mlflow"), os.path.join(work, "metricflow")
+    marker = os.path.join(work, "loaded.json")
+    if os.path.isfile(marker):
+        with open(marker) as f:
+            ids = json.load(f)
+        _log(f"reusing {work}")
+    else:
+        os.makedirs(ml_dir, exist_ok=True)
+        os.makedirs(mf_dir, exist_ok=True)
+        _log(f"loading {N_RUNS:,} runs + a {POINTS:,}-point metric into both systems")
+        with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+            mf_exp = pool.submit(load_metricflow_side, mf_dir).result()
+        ids = {"mlflow": load_mlflow_side(ml_dir), "metricflow": mf_exp}
+        with open(marker, "w") as f:
+            json.dump(ids, f)
+    ml = start_mlflow(workdir=ml_dir)
+    mf = Server(mf_dir)
+    res: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    try:
+        with sync_playwright() as pw:
+            browser = launch(pw)
+            cases = {
+                "metricflow_table_ms": (f"{mf.base}/#/experiments/{ids['metricflow']}",
+                                        MF_TABLE),
+                "mlflow_table_ms": (f"{ml.uri}/#/experiments/{ids['mlflow']}", ML_TABLE),
+                "metricflow_chart_ms": (f"{mf.base}/#/experiments/{ids['metricflow']}/runs/"
+                                        f"{CURVE_RUN}", MF_CHART),
+                "mlflow_chart_ms": (f"{ml.uri}/#/metric/curve?runs=%5B%22{CURVE_RUN}%22%5D"
+                                    f"&experiments=%5B%22{ids['mlflow']}%22%5D", ML_CHART),
+            }
+            for key, (url, pred) in cases.items():
+                try:
+                    ts = _timed(browser, url, pred, repeat)
+                    res[key] = round(statistics.median(ts), 1)
+                    _log(f"{key}: {res[key]} ms (of {[round(t) for t in ts]})")
+                except Exception as e:
+                    errors[key] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                    res[key] = None
+                    _log(f"{key}: FAILED {errors[key]}")
+            browser.close()
+    finally:
+        mf.stop()
+        ml.stop()
+
+    def ratio(a: str, b: str) -> float | None:
+        return round(res[a] / res[b], 1) if res.get(a) and res.get(b) else None
+
+    return {"runs": N_RUNS, "chart_points": POINTS, "repeat": repeat, "mlflow": "3.17.2",
+            **res, "mlflow_table_ratio": ratio("mlflow_table_ms", "metricflow_table_ms"),
+            "mlflow_chart_ratio": ratio("mlflow_chart_ms", "metricflow_chart_ms"),
+            "target_ratio": 10, "errors": errors}
