@@ -107,11 +107,6 @@ class ArtifactStore:
                 raise InvalidArgument(f"chunk hashes are {HASH_LEN} bytes", field="hash",
                                       limit=HASH_LEN, received=len(d))
 
-    def stat_chunks(self, digests: Sequence[bytes]) -> list[BlobInfo | None]:
-        """HEAD every chunk (in parallel); None where absent."""
-        self._check_digests(digests)
-        return self._map(lambda d: self.blobs.stat(mk.chunk_key(d)), list(digests))
-
     def scope_of(self, run_id: str) -> str:
         """The reference scope of a run (its experiment; DEFAULT_SCOPE without a lookup)."""
         return self.scopes.scope(validate_run_id(run_id))

@@ -195,8 +195,3 @@ def _decode(token: str) -> dict[str, Any]:
     except Exception:  # any garbage token is the caller's
         raise InvalidArgument("page_token is not a token this server issued",
                               field="page_token", received=token[:80]) from None
-
-
-def validate_query(filter_string: str, order_by: list[str]) -> tuple[Node | None, list[OrderTerm]]:
-    """Parse both inputs (raises InvalidArgument with a position on errors)."""
-    return parse_filter(filter_string), parse_order_by(order_by)
