@@ -7,6 +7,8 @@ import { ErrorView } from "../../lib/errors";
 import { fmtAgo, fmtCount, fmtTime } from "../../lib/format";
 import { experimentLink, Route, setParams, splitList } from "../../lib/url";
 
+const MAX_ROWS = 500; // the list is sorted by last activity; search narrows the rest
+
 interface Exp {
   experiment_id: string;
   name: string;
@@ -87,7 +89,7 @@ export function ExperimentsPage({ route }: { route: Route }) {
           </tr>
         </thead>
         <tbody>
-          {shown.map((e) => (
+          {shown.slice(0, MAX_ROWS).map((e) => (
             <tr key={e.experiment_id} data-testid="exp-row" data-experiment-id={e.experiment_id}>
               <td class="check">
                 <input type="checkbox" checked={sel.includes(e.experiment_id)} onChange={() => toggle(e.experiment_id)} aria-label="select" />
@@ -104,6 +106,9 @@ export function ExperimentsPage({ route }: { route: Route }) {
         </tbody>
       </table>
       {all && shown.length === 0 && <div class="muted">No experiment matches “{q}”.</div>}
+      {shown.length > MAX_ROWS && (
+        <div class="muted">Showing the {MAX_ROWS} most recently active of {shown.length.toLocaleString("en-US")}; search to narrow them down.</div>
+      )}
     </div>
   );
 }
