@@ -42,7 +42,8 @@ def routers(parts: MlflowParts) -> Iterable[Any]:
         _runs,
     )
     from metricflow.mlflow_compat._context import Compat
-    from metricflow.mlflow_compat._routing import API_PREFIXES, MlflowRoutes
+    from metricflow.mlflow_compat._routing import API_PREFIXES, GENAI_PATHS, MlflowRoutes
+    from metricflow.mlflow_compat._rules import anyone_read
 
     c = Compat(parts)
     routes = MlflowRoutes()
@@ -60,4 +61,5 @@ def routers(parts: MlflowParts) -> Iterable[Any]:
                prefixes=["/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
     _graphql.add_routes(routes, c)
     routes.not_found_fallback([*API_PREFIXES, "/api/3.0/mlflow", "/ajax-api/3.0/mlflow"])
+    routes.genai_fallback(GENAI_PATHS, anyone_read())
     return [routes.router]

@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 API_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 """Every MLflow REST route is served under both: the client uses /api, the UI /ajax-api."""
 
+GENAI_PATHS = ("/v1/traces", "/api/3.0/jobs/{rest:path}", "/ajax-api/3.0/jobs/{rest:path}")
+"""MLflow GenAI routes outside the /mlflow prefixes (whose unknown routes answer
+ENDPOINT_NOT_FOUND already): answered ENDPOINT_NOT_FOUND too (docs/mlflow.md)."""
+
 # metricflow code -> (MLflow error_code, HTTP status). The names are MLflow's
 # ErrorCode names, which its client maps back to exception types.
 _MLFLOW_CODES: dict[ErrorCode, tuple[str, int]] = {
@@ -248,3 +252,18 @@ class MlflowRoutes:
             self.router.add_api_route(prefix + "/{rest:path}", missing,
                                       methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
                                       name=f"mlflow:missing:{prefix}")
+
+    def genai_fallback(self, paths: Iterable[str], rule: Any) -> None:
+        """MLflow GenAI routes outside the /mlflow prefixes (OTLP trace export, jobs):
+        MLflow's ENDPOINT_NOT_FOUND at once, so a client never waits on one."""
+        async def missing(request: Request) -> Response:
+            return error_response(MlflowApiError(
+                f"No endpoint {request.method} {request.url.path} on this server: MLflow's "
+                "GenAI features (traces, jobs, gateway) are not served; see docs/mlflow.md",
+                "ENDPOINT_NOT_FOUND", 404))
+
+        missing.mf_rule = rule  # type: ignore[attr-defined]
+        for path in paths:
+            self.router.add_api_route(path, missing,
+                                      methods=["GET", "POST", "PATCH", "DELETE", "PUT"],
+                                      name=f"mlflow:genai:{path}")

@@ -229,7 +229,8 @@ def test_unknown_mlflow_routes_answer_endpoint_not_found_fast(tracking):
     for method, path in (("POST", "/api/3.0/mlflow/traces"),
                          ("GET", "/api/2.0/mlflow/scorers/list"),
                          ("POST", "/ajax-api/3.0/mlflow/datasets/create"),
-                         ("POST", "/api/2.0/mlflow/gateway-proxy")):
+                         ("POST", "/api/2.0/mlflow/gateway-proxy"),
+                         ("POST", "/v1/traces"), ("GET", "/ajax-api/3.0/jobs/abc")):
         t0 = time.monotonic()
         r = requests.request(method, tracking + path, json={}, timeout=10)
         assert time.monotonic() - t0 < 5
