@@ -26,9 +26,10 @@ from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.auth import caller, current
 from metricflow.entities import RunInfo
 from metricflow.entities.pb import run_info_from_pb, run_info_to_pb
-from metricflow.errors import InvalidArgument, InvalidState, NotFound
+from metricflow.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import merge_update
+from metricflow.ingest._known_params import KnownParams
 from metricflow.ingest._names import random_run_name
 from metricflow.ingest._param_guard import ParamGuard
 from metricflow.ingest._sink import IngestSink
@@ -115,6 +116,13 @@ class TrackingCore:
             guard_params = not strict_runs
         self.params = (ParamGuard(getattr(self.lookup, "get_params", None), param_memory_s)
                        if guard_params else None)
+        # The embedded sink may acknowledge run records once they are durable in its
+        # log, before it applies them: then what the applier would refuse (a changed
+        # param, a client-chosen run id of another experiment) is refused here, and
+        # this process, the store's only writer, knows each run's params exactly.
+        self.acks_before_apply = bool(getattr(sink, "acks_before_apply", False))
+        self.known_params = (KnownParams(store.get_params)
+                             if self.acks_before_apply and self.params is None else None)
 
     async def find_run(self, run_id: str) -> RunInfo | None:
         """The run for a lifecycle call or as a parent: this process's cache, else the
@@ -162,13 +170,14 @@ class TrackingCore:
                 run_id=request.run_id, params=request.params, tags=request.tags),
                 logged_at_ns=time.time_ns())
             reserved: list[str] = []
-            if self.params is not None and params:
-                reserved = await self.params.reserve(request.run_id, params)
+            guard = self.params if self.params is not None else self.known_params
+            if guard is not None and params:
+                reserved = await guard.reserve(request.run_id, params)
             try:
                 await self.sink.submit_record(rec, request.run_id)
             except BaseException:
-                if self.params is not None:
-                    self.params.release(request.run_id, reserved)
+                if guard is not None:
+                    guard.release(request.run_id, reserved)
                 raise
         if decoded is not None:
             bid = (request.client_id or uuid.uuid4().hex, request.seq)
@@ -196,6 +205,14 @@ class TrackingCore:
                                field="experiment_id", received=exp_id)
         run_id = request.run_id or uuid.uuid4().hex
         check_run_id(run_id)
+        if request.run_id and self.acks_before_apply:
+            # A client-chosen id: the applier would refuse one of another experiment
+            # after the call was acknowledged; refuse it here. The same experiment is a
+            # retry: the applier leaves the run as it is (exactly once).
+            known = await self.find_run(run_id)
+            if known is not None and known.experiment_id != exp_id:
+                raise AlreadyExists(f"run {run_id!r} already exists in another experiment",
+                                    field="run_id", received=run_id)
         tags = {t.key: t.value for t in request.tags}
         check_tags(tags, self.limits)
         name = check_run_name(request.run_name or tags.get("mlflow.runName") or random_run_name())
@@ -209,8 +226,6 @@ class TrackingCore:
         )
         rec = pb.LogRecord(logged_at_ns=time.time_ns())
         run_info_to_pb(info, rec.run_create)
-        await self.sink.submit_record(rec, run_id)
-        self.runs.put(info)
         system = {"mlflow.runName": name}
         if user_tag:
             system["mlflow.user"] = info.user_id
@@ -220,6 +235,17 @@ class TrackingCore:
         trec = pb.LogRecord(params_tags=pb.LogBatchRequest(
             run_id=run_id, tags=[pb.Tag(key=k, value=v) for k, v in all_tags.items()]),
             logged_at_ns=time.time_ns())
+        if self.acks_before_apply:
+            # Checked above: both records in one group, one durable append.
+            await asyncio.gather(*self.sink.submit_records([rec, trec]))  # type: ignore[attr-defined]
+            self.runs.put(info)
+            if self.known_params is not None and not request.run_id:
+                self.known_params.created(run_id)  # a new id: no params yet
+            return info
+        # Otherwise the create must have succeeded before its tags are written: a
+        # refused create (another experiment's run id) must not get them.
+        await self.sink.submit_record(rec, run_id)
+        self.runs.put(info)
         await self.sink.submit_record(trec, run_id)
         return info
 
@@ -266,18 +292,25 @@ class TrackingCore:
             # replay of it (Kafka writer restart) must not move end_time.
             request = _with_end_time(request)
         rec = pb.LogRecord(run_update=request, logged_at_ns=time.time_ns())
-        await self.sink.submit_record(rec, request.run_id)
+        tag = None
         if request.run_name:
             tag = pb.LogRecord(params_tags=pb.LogBatchRequest(
                 run_id=request.run_id, tags=[pb.Tag(key="mlflow.runName", value=request.run_name)]))
-            await self.sink.submit_record(tag, request.run_id)
-        if self.strict_runs:
+        if self.acks_before_apply and tag is not None:
+            await asyncio.gather(*self.sink.submit_records([rec, tag]))  # type: ignore[attr-defined]
+        else:
+            await self.sink.submit_record(rec, request.run_id)
+            if tag is not None:
+                await self.sink.submit_record(tag, request.run_id)
+        if self.strict_runs and not self.acks_before_apply:
             # The embedded sink has applied it: read what was stored.
             infos = await asyncio.to_thread(self.store.get_run_infos, [request.run_id])
             info = infos.get(request.run_id)
         else:
             # The writer applies it later: the state is the one known plus this change
             # (the writer merges it the same way), so this process sees it at once.
+            # (Embedded with the record log: `known` is exact, this process being the
+            # store's only writer.)
             info = (merge_update(known, request, int(time.time() * 1000))
                     if known is not None else None)
         if info is not None:

@@ -1,28 +1,52 @@
 """DirectSink: the embedded in-process writer with group commit.
 
-Accepted batches wait in a bounded buffer. One writer thread owns all inserts:
-it commits a group every `linger_s` or once `max_group_points` are waiting,
-whichever comes first, then resolves each batch's future. A batch is acked only
-after its group's insert returned.
+Accepted batches and records wait in a bounded buffer, in arrival order. Two
+threads move them on:
+
+- the log thread cuts a group every `linger_s` or once `max_group_points` are
+  waiting (at once when it holds a run record: those are interactive calls),
+  appends the group's run records to the RecordLog and fsyncs it (_record_log.py),
+  and acknowledges those records: that append is their durable write;
+- the apply thread applies the groups to the MetricStore through the LogApplier,
+  in order, merging every group that waits into one (so the per-insert cost of a
+  run record is shared by all records that arrived during the previous insert),
+  and acknowledges metric batches only after their insert returned, as before.
+
+Reads see every acknowledged write: while records are logged but not yet
+applied, the store's read barrier (`MetricStore.set_read_barrier`) makes a
+reading thread wait for the apply. A failed apply is retried with backoff (the
+records are durable); its metric batches fail at once and their clients resend.
+
+Without a log directory (a data plane that is not a local chDB path, or
+`DirectSinkConfig.record_log=False`) run records are acknowledged after their
+insert, in the apply thread (the behaviour before the log existed).
+
+Measured figures: docs/ingest.md, "Run lifecycle: where the time went".
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._wire import DecodedMetrics
+from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.errors import MetricflowError, ResourceExhausted, Unavailable
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import LogApplier
+from metricflow.ingest._record_log import RecordLog
 from metricflow.store import MetricStore
 
 log = logging.getLogger(__name__)
+
+_Batch = tuple[DecodedMetrics, tuple[str, int], asyncio.Future[None], bytes]
+_Record = tuple[pb.LogRecord, asyncio.Future[None]]
+_KIND_RECORD, _KIND_BATCH = b"R", b"M"  # the first byte of a log entry
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,43 @@ class DirectSinkConfig:
     which bounds the writer's peak memory (Arrow table + ClickHouse sort)."""
     dedup_window: int = 200_000
     """How many recent batch ids are remembered to ack retries without a re-insert."""
+    record_log: bool = True
+    """Acknowledge run records once fsync'd to a local log (applied right after);
+    off: once inserted."""
+    record_log_dir: str | None = None
+    """Where the log lives (default: `ingest-log/<database>` next to a chdb:// data path)."""
+    max_pending_records: int = 200_000
+    """Records logged but not yet applied; beyond it submits are RESOURCE_EXHAUSTED."""
+    read_barrier_timeout_s: float = 30.0
+    """Longest a read waits for logged records to be applied (then UNAVAILABLE)."""
+    log_batch_points: int = 20_000
+    """Metric batches up to this size go through the log too (a short run's points, an
+    MLflow REST request); larger ones (streaming clients) are acknowledged after their
+    insert, which is cheaper for the bulk of a stream than writing it twice."""
+
+
+@dataclass
+class _Group:
+    batches: list[_Batch]
+    records: list[_Record]
+    points: int
+    logged_batches: int  # the first n batches were in the log append
+    seq: int  # records logged up to and including this group
+    segment: int  # the log segment of its records (-1: none logged)
+    acked: bool  # its records were acknowledged at the log append
+
+
+def _log_dir(store: MetricStore, config: DirectSinkConfig) -> str | None:
+    if not config.record_log:
+        return None
+    if config.record_log_dir:
+        return config.record_log_dir
+    dsn = getattr(store, "dsn", "")
+    if isinstance(dsn, str) and dsn.startswith("chdb://"):
+        path = os.path.realpath(dsn[len("chdb://"):].split("?", 1)[0])
+        # One log per database: tests and tools open several databases on one path.
+        return os.path.join(os.path.dirname(path), "ingest-log", str(store.db))
+    return None
 
 
 class DirectSink:
@@ -49,19 +110,88 @@ class DirectSink:
         self.config = config or DirectSinkConfig()
         self.applier = LogApplier(store)
         self._cond = threading.Condition()
-        self._batches: list[tuple[DecodedMetrics, tuple[str, int], asyncio.Future[None]]] = []
-        self._records: list[tuple[pb.LogRecord, asyncio.Future[None]]] = []
+        self._batches: list[_Batch] = []
+        self._records: list[_Record] = []
         self._pending_points = 0
+        self._urgent = False
         self._first_pending_at = 0.0
         self._committed: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._closing = False
         self._thread: threading.Thread | None = None
+        self._apply_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        directory = _log_dir(store, self.config)
+        self.record_log = RecordLog(directory) if directory else None
+        self._applyq: deque[_Group] = deque()
+        self._apply_cond = threading.Condition()
+        self._logged_seq = 0  # records appended to the log (guarded by _apply_cond)
+        self._applied_seq = 0  # of those, applied to the store
+        self._unapplied_records = 0
+        self._apply_error: BaseException | None = None
+        self._local = threading.local()  # marks the apply thread (no read barrier)
+        self.record_errors = 0
+
+    @property
+    def acks_before_apply(self) -> bool:
+        """Run records are acknowledged once durable in the log, before they are
+        applied: the caller must refuse what the applier would refuse."""
+        return self.record_log is not None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._thread = threading.Thread(target=self._run, name="metricflow-writer", daemon=True)
+        if self.record_log is not None:
+            await asyncio.to_thread(self._replay)
+            set_barrier = getattr(self.store, "set_read_barrier", None)
+            if set_barrier is not None:
+                set_barrier(self.wait_applied)
+            # A local chDB path is this process's alone: every write comes through here.
+            mark = getattr(self.store, "mark_sole_writer", None)
+            if mark is not None:
+                mark()
+        self._apply_thread = threading.Thread(target=self._apply_loop,
+                                              name="metricflow-writer", daemon=True)
+        self._apply_thread.start()
+        self._thread = threading.Thread(target=self._run, name="metricflow-log", daemon=True)
         self._thread.start()
+
+    def _replay(self) -> None:
+        """Apply what a previous process logged (idempotent), then drop the log."""
+        assert self.record_log is not None
+        records: list[pb.LogRecord] = []
+        batches: list[DecodedMetrics] = []
+        skipped = 0
+        for entry in self.record_log.replay():
+            kind, body = entry[:1], entry[1:]
+            try:
+                if kind == _KIND_RECORD:
+                    records.append(pb.LogRecord.FromString(body))
+                elif kind == _KIND_BATCH:
+                    wb = pb.WriteBatch.FromString(body)
+                    batches.append(decode_metrics(wb.run_id, wb.metrics))
+                else:
+                    skipped += 1
+            except Exception:  # checked when it was accepted; never stops the start
+                skipped += 1
+        self._local.applying = True
+        try:
+            for lo in range(0, max(len(records), 1), 5000):
+                errors = self.applier.apply([], records[lo:lo + 5000])
+                self.record_errors += sum(e is not None for e in errors)
+            point_cap = self.config.max_insert_points
+            chunk: list[DecodedMetrics] = []
+            for b in batches + [None]:  # type: ignore[list-item]
+                if b is None or (chunk and sum(x.n for x in chunk) + b.n > point_cap):
+                    if chunk:
+                        self.applier.apply(chunk, [])
+                    chunk = []
+                if b is not None:
+                    chunk.append(b)
+        finally:
+            self._local.applying = False
+        if records or batches or skipped:
+            log.info("replayed the ingest log: %d run records, %d metric batches (%d "
+                     "unreadable entries skipped)", len(records), len(batches), skipped)
+        self.record_log.release_all()
 
     def _future(self) -> asyncio.Future[None]:
         assert self._loop is not None, "DirectSink.start() was not awaited"
@@ -89,30 +219,49 @@ class DirectSink:
             first = not self._batches and not self._records
             if first:
                 self._first_pending_at = time.monotonic()
-            self._batches.append((batch, batch_id, fut))
+            self._batches.append((batch, batch_id, fut, raw))
             self._pending_points += batch.n
-            # Wake the writer on the first item (it starts the linger clock) and
+            # Wake the log thread on the first item (it starts the linger clock) and
             # when a group is full; in between it sleeps until the linger ends.
-            if first or self._pending_points >= self.config.max_group_points:
+            # A batch that goes through the log (a short run's points, an MLflow REST
+            # request) is appended at once, like a run record: lingering would only
+            # delay its acknowledgement; the apply groups it with the rest anyway.
+            urgent = self.record_log is not None and batch.n <= self.config.log_batch_points
+            if urgent:
+                self._urgent = True
+            if first or urgent or self._pending_points >= self.config.max_group_points:
                 self._cond.notify()
         return fut
 
     def submit_record(self, record: pb.LogRecord, key: str) -> asyncio.Future[None]:
-        fut = self._future()
+        return self.submit_records([record])[0]
+
+    def submit_records(self, records: list[pb.LogRecord]) -> list[asyncio.Future[None]]:
+        """Several records at once, in order: they land in one group."""
+        futs = [self._future() for _ in records]
         with self._cond:
+            if self._unapplied_records >= self.config.max_pending_records:
+                m.REJECTED.labels(reason="sink_full").inc()
+                raise ResourceExhausted(
+                    f"{self._unapplied_records} run records wait to be applied; the limit "
+                    f"is {self.config.max_pending_records}", retry_after_s=0.1,
+                    field="pending_records", limit=self.config.max_pending_records)
             if not self._batches and not self._records:
                 self._first_pending_at = time.monotonic()
-            self._records.append((record, fut))
+            self._records.extend(zip(records, futs))
+            self._unapplied_records += len(records)
             # Run lifecycle and params are interactive calls: commit them promptly.
             self._cond.notify()
-        return fut
+        return futs
 
-    def _take_group(self) -> tuple[list, list] | None:
+    # ---------------------------------------------------------------- log thread
+    def _take_group(self) -> tuple[list[_Batch], list[_Record], int] | None:
         with self._cond:
             while True:
                 if self._batches or self._records:
                     waited = time.monotonic() - self._first_pending_at
-                    urgent = self._records or self._pending_points >= self.config.max_group_points
+                    urgent = (self._records or self._urgent
+                              or self._pending_points >= self.config.max_group_points)
                     if urgent or waited >= self.config.linger_s or self._closing:
                         return self._cut_group()
                     self._cond.wait(self.config.linger_s - waited)
@@ -121,45 +270,186 @@ class DirectSink:
                 else:
                     self._cond.wait()
 
-    def _cut_group(self) -> tuple[list, list]:
+    def _cut_group(self) -> tuple[list[_Batch], list[_Record], int]:
         """Take all records and up to max_insert_points of batches (lock held)."""
         cap, taken, n = self.config.max_insert_points, 0, 0
-        for b, _, _ in self._batches:
+        for b, _, _, _ in self._batches:
             if n and taken + b.n > cap:
                 break
             taken += b.n
             n += 1
         batches, self._batches = self._batches[:n], self._batches[n:]
         records, self._records = self._records, []
-        self._pending_points -= taken
+        self._urgent = False
         if self._batches:
             self._first_pending_at = time.monotonic() - self.config.linger_s  # due now
-        return batches, records
+        return batches, records, taken
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
-            batches, records = group
+            batches, records, points = group
+            segment, acked = -1, False
+            if self.record_log is not None:
+                limit = self.config.log_batch_points
+                # Loggable batches first (the order of the apply: records before points
+                # is kept by the applier, so only their grouping matters here).
+                small = [b for b in batches if b[0].n <= limit]
+                batches = small + [b for b in batches if b[0].n > limit]
+                entries = ([_KIND_RECORD + r.SerializeToString() for r, _ in records]
+                           + [_KIND_BATCH + raw for _, _, _, raw in small])
+                if entries:
+                    try:
+                        with self._apply_cond:
+                            segment = self.record_log.append(entries)
+                            self._logged_seq += len(entries)
+                        acked = True
+                    except Exception as e:  # disk full, I/O error: nothing acknowledged
+                        log.exception("appending %d entries to the ingest log failed",
+                                      len(entries))
+                        err = Unavailable(f"ingest log append failed: {e}")
+                        self._resolve([f for _, f in records], err)
+                        with self._cond:
+                            self._unapplied_records -= len(records)
+                        records = []
+                if acked:
+                    self._resolve([f for _, f in records], None)
+                    self._resolve([f for _, _, f, _ in small], None)
+                    with self._cond:
+                        for _, bid, _, _ in small:
+                            self._committed[bid] = None
+                logged_batches = len(small) if acked else 0
+            else:
+                logged_batches = 0
+            with self._apply_cond:
+                seq = self._logged_seq
+                self._applyq.append(_Group(batches, records, points, logged_batches, seq,
+                                           segment, acked))
+                self._apply_cond.notify_all()
+        with self._apply_cond:
+            self._applyq.append(_Group([], [], 0, 0, -1, -1, False))  # the end
+            self._apply_cond.notify_all()
+
+    # -------------------------------------------------------------- apply thread
+    def _next_groups(self) -> list[_Group] | None:
+        """Every group that waits (at least one), up to max_insert_points of batches."""
+        with self._apply_cond:
+            while not self._applyq:
+                self._apply_cond.wait()
+            out: list[_Group] = []
+            points = 0
+            while self._applyq:
+                g = self._applyq[0]
+                if g.seq < 0:  # the end marker
+                    if out:
+                        return out
+                    return None
+                if out and points + g.points > self.config.max_insert_points:
+                    break
+                out.append(self._applyq.popleft())
+                points += g.points
+            return out
+
+    def _apply_loop(self) -> None:
+        self._local.applying = True
+        while (groups := self._next_groups()) is not None:
+            self._apply(groups)
+
+    def _apply(self, groups: list[_Group]) -> None:
+        # (item, acknowledged already at the log append)
+        batches = [(b, i < g.logged_batches) for g in groups for i, b in enumerate(g.batches)]
+        n_records = sum(len(g.records) for g in groups)
+        records = [(r, f, g.acked) for g in groups for r, f in g.records]
+        release = [b for b, _ in batches]
+        backoff = 0.05
+        while True:
             t0 = time.perf_counter()
             try:
-                errors = self.applier.apply([b for b, _, _ in batches], [r for r, _ in records])
+                errors = self.applier.apply([b[0] for b, _ in batches],
+                                            [r for r, _, _ in records])
+                break
             except Exception as e:  # every waiter must hear about it
                 log.exception("group commit failed")
                 err = e if isinstance(e, MetricflowError) else Unavailable(
                     f"store insert failed: {e}")
-                self._resolve([f for _, _, f in batches] + [f for _, f in records], err)
-                continue
-            m.INSERT_SECONDS.observe(time.perf_counter() - t0)
-            points = sum(b.n for b, _, _ in batches)
-            m.POINTS_WRITTEN.inc(points)
-            m.INSERT_ROWS.observe(points)
-            with self._cond:
-                for _, bid, _ in batches:
-                    self._committed[bid] = None
-                while len(self._committed) > self.config.dedup_window:
-                    self._committed.popitem(last=False)
-            self._resolve([f for _, _, f in batches], None)
-            for (_, fut), rec_err in zip(records, errors):
+                self._resolve([b[2] for b, acked in batches if not acked], err)
+                self._resolve([f for _, f, acked in records if not acked], err)
+                batches = [x for x in batches if x[1]]
+                records = [x for x in records if x[2]]
+                if not (batches or records) or self._closing:
+                    # Nothing acknowledged waits (or the process stops: the log keeps
+                    # what was acknowledged and the next start applies it).
+                    self._release_points(release)
+                    self._applied(groups, n_records, done=not (batches or records))
+                    return
+                # Logged entries were acknowledged: keep applying them (reads wait).
+                with self._apply_cond:
+                    self._apply_error = err
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+        m.INSERT_SECONDS.observe(time.perf_counter() - t0)
+        points = sum(b[0].n for b, _ in batches)
+        m.POINTS_WRITTEN.inc(points)
+        m.INSERT_ROWS.observe(points)
+        with self._cond:
+            for b, acked in batches:
+                if not acked:
+                    self._committed[b[1]] = None
+            while len(self._committed) > self.config.dedup_window:
+                self._committed.popitem(last=False)
+        self._release_points(release)
+        self._resolve([b[2] for b, acked in batches if not acked], None)
+        for (_, fut, acked), rec_err in zip(records, errors):
+            if not acked:
                 self._resolve([fut], rec_err)
+            elif rec_err is not None:
+                # Acknowledged already: the call checked what the applier checks, so
+                # this is a race those checks could not see; counted and logged.
+                self.record_errors += 1
+                log.warning("a logged run record was refused when applied: %s", rec_err)
+        self._applied(groups, n_records)
+
+    def _release_points(self, batches: list[_Batch]) -> None:
+        with self._cond:
+            self._pending_points -= sum(b[0].n for b in batches)
+
+    def _applied(self, groups: list[_Group], n_records: int, done: bool = True) -> None:
+        last = groups[-1]
+        with self._cond:
+            self._unapplied_records -= n_records
+        with self._apply_cond:
+            self._apply_error = None
+            if not done:
+                return
+            if last.seq > self._applied_seq:
+                self._applied_seq = last.seq
+            if self.record_log is not None:
+                if self._applied_seq >= self._logged_seq:
+                    self.record_log.release_all()
+                elif last.segment >= 0:
+                    self.record_log.release(last.segment)
+            self._apply_cond.notify_all()
+
+    def wait_applied(self) -> None:
+        """The read barrier: return once every record logged so far is applied.
+
+        Called by the store before a read on any thread but the apply thread (a no-op
+        when nothing waits, the usual case). Raises Unavailable if the store keeps
+        failing for `read_barrier_timeout_s`.
+        """
+        if getattr(self._local, "applying", False):
+            return
+        with self._apply_cond:
+            target = self._logged_seq
+            if self._applied_seq >= target:
+                return
+            deadline = time.monotonic() + self.config.read_barrier_timeout_s
+            while self._applied_seq < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unavailable(
+                        f"logged run records are not applied yet (the store: "
+                        f"{self._apply_error or 'busy'}); retry")
+                self._apply_cond.wait(left)
 
     def _resolve(self, futs: list[asyncio.Future[None]], err: BaseException | None) -> None:
         if not futs or self._loop is None:
@@ -176,5 +466,15 @@ class DirectSink:
         with self._cond:
             self._closing = True
             self._cond.notify()
-        if self._thread is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        loop = asyncio.get_running_loop()
+        for t in (self._thread, self._apply_thread):
+            if t is not None:
+                await loop.run_in_executor(None, t.join)
+        set_barrier = getattr(self.store, "set_read_barrier", None)
+        if self.record_log is not None:
+            if set_barrier is not None:
+                set_barrier(None)
+            self.record_log.close()
+
+
+__all__ = ["DirectSink", "DirectSinkConfig"]

@@ -1,0 +1,211 @@
+"""The embedded sink's record log: run lifecycle calls are acknowledged once durable in
+the log and applied right after, in groups (ingest/_direct.py, docs/ingest.md).
+
+Every guarantee of the synchronous path holds: a call returns only once its write is
+durable, the run is readable right after create returns, params stay immutable, and a
+retried create is applied once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import encode_metrics
+from metricflow.errors import AlreadyExists, InvalidArgument
+from metricflow.ingest._core import TrackingCore
+from metricflow.ingest._direct import DirectSink, DirectSinkConfig
+from metricflow.store._metric_store import MetricStore
+
+
+@dataclass
+class _Experiment:
+    experiment_id: str
+    lifecycle_stage: str = "active"
+    artifact_location: str = "file:///tmp/artifacts"
+
+
+class _Metadata:
+    def get_experiment(self, exp_id: str) -> _Experiment:
+        return _Experiment(str(int(exp_id)))
+
+
+@pytest.fixture(scope="module")
+def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"chdb://{tmp_path_factory.mktemp('record-log-chdb')}"
+
+
+@pytest.fixture
+def store(chdb_dsn: str):
+    s = MetricStore(chdb_dsn, f"rl_{uuid.uuid4().hex[:10]}")
+    s.ensure_schema()
+    yield s
+    s.set_read_barrier(None)
+    s.client.command(f"DROP DATABASE IF EXISTS {s.db}")
+
+
+async def _core(store: MetricStore, log_dir: str) -> tuple[DirectSink, TrackingCore]:
+    sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=log_dir))
+    await sink.start()
+    assert sink.acks_before_apply
+    return sink, TrackingCore(sink, store, _Metadata())
+
+
+def _create(exp: str = "1", run_id: str = "", name: str = "") -> pb.CreateRunRequest:
+    return pb.CreateRunRequest(experiment_id=exp, run_id=run_id, run_name=name)
+
+
+def _points(n: int) -> pb.MetricColumns:
+    cols = pb.MetricColumns()
+    encode_metrics(cols, ["loss"], np.zeros(n, np.int32), np.arange(n, dtype=np.int64),
+                   np.full(n, 1_700_000_000_000, np.int64), np.arange(n, dtype=np.float64))
+    return cols
+
+
+def test_concurrent_creates_are_each_durable_and_readable(store, tmp_path) -> None:
+    async def main() -> None:
+        sink, core = await _core(store, str(tmp_path))
+        try:
+            async def one(i: int) -> str:
+                info = await core.create_run(_create(name=f"r{i}"))
+                # Readable right after create returned (the read waits for the apply).
+                seen = await asyncio.to_thread(store.get_run_infos, [info.run_id])
+                assert seen[info.run_id].run_name == f"r{i}"
+                await core.log_batch(pb.LogBatchRequest(
+                    run_id=info.run_id, params=[pb.Param(key="i", value=str(i))],
+                    tags=[pb.Tag(key="t", value=f"v{i}")], metrics=_points(20)))
+                done = await core.update_run(pb.UpdateRunRequest(
+                    run_id=info.run_id, status=pb.RunStatus.Value("FINISHED")))
+                assert done is not None and done.status == "FINISHED" and done.end_time > 0
+                return info.run_id
+
+            ids = await asyncio.gather(*(one(i) for i in range(40)))
+            infos = await asyncio.to_thread(store.get_run_infos, ids)
+            params = await asyncio.to_thread(store.get_params, ids)
+            tags = await asyncio.to_thread(store.get_tags, ids)
+            points = await asyncio.to_thread(store.count_points, ids)
+        finally:
+            await sink.close()
+        assert len(set(ids)) == 40 and len(infos) == 40
+        assert all(infos[r].status == "FINISHED" for r in ids)
+        for i, r in enumerate(ids):
+            assert params[r] == {"i": str(i)}
+            assert tags[r]["t"] == f"v{i}" and tags[r]["mlflow.runName"] == f"r{i}"
+        assert points[0] == 40 * 20
+        assert sink.record_errors == 0
+    asyncio.run(main())
+
+
+def test_a_retried_create_is_applied_once(store, tmp_path) -> None:
+    run_id = uuid.uuid4().hex
+
+    async def main() -> None:
+        sink, core = await _core(store, str(tmp_path))
+        try:
+            await core.create_run(_create(run_id=run_id, name="first"))
+            await core.log_batch(pb.LogBatchRequest(
+                run_id=run_id, params=[pb.Param(key="lr", value="0.1")]))
+            await core.create_run(_create(run_id=run_id, name="retry"))  # the same call again
+            with pytest.raises(AlreadyExists):  # refused at the call, not after the ack
+                await core.create_run(_create(exp="2", run_id=run_id))
+            info = (await asyncio.to_thread(store.get_run_infos, [run_id]))[run_id]
+            params = (await asyncio.to_thread(store.get_params, [run_id]))[run_id]
+            count = await asyncio.to_thread(lambda: store.client.query(
+                f"SELECT count() FROM {store.db}.runs FINAL WHERE run_id = {{r:String}}",
+                parameters={"r": run_id}).result_rows[0][0])
+        finally:
+            await sink.close()
+        assert (info.run_name, info.experiment_id, count) == ("first", "1", 1)
+        assert params == {"lr": "0.1"}
+    asyncio.run(main())
+
+
+def test_params_stay_immutable_under_concurrency(store, tmp_path) -> None:
+    async def main() -> None:
+        sink, core = await _core(store, str(tmp_path))
+        try:
+            run_id = (await core.create_run(_create())).run_id
+
+            async def log(i: int) -> str | None:
+                try:
+                    await core.log_batch(pb.LogBatchRequest(
+                        run_id=run_id, params=[pb.Param(key="lr", value=f"v{i}")]))
+                    return f"v{i}"
+                except InvalidArgument as e:
+                    assert "immutable" in str(e)
+                    return None
+
+            won = [v for v in await asyncio.gather(*(log(i) for i in range(20))) if v]
+            # Logging the accepted value again is fine; another value is refused.
+            await core.log_batch(pb.LogBatchRequest(
+                run_id=run_id, params=[pb.Param(key="lr", value=won[0])]))
+            with pytest.raises(InvalidArgument):
+                await core.log_batch(pb.LogBatchRequest(
+                    run_id=run_id, params=[pb.Param(key="lr", value="other")]))
+            stored = (await asyncio.to_thread(store.get_params, [run_id]))[run_id]
+        finally:
+            await sink.close()
+        assert len(won) == 1 and stored == {"lr": won[0]}
+        assert sink.record_errors == 0
+    asyncio.run(main())
+
+
+def test_acknowledged_records_survive_a_store_outage_and_a_restart(store, tmp_path) -> None:
+    """Acknowledged = in the log: a store that fails every insert loses nothing, and the
+    next process applies the log at start."""
+    async def main() -> tuple[str, str]:
+        sink, core = await _core(store, str(tmp_path))
+
+        def down(*_a: Any, **_k: Any) -> Any:
+            raise ConnectionError("store down")
+
+        sink.applier.apply = down  # type: ignore[method-assign]
+        try:
+            info = await core.create_run(_create(name="survivor"))
+            await core.log_batch(pb.LogBatchRequest(
+                run_id=info.run_id, params=[pb.Param(key="p", value="1")]))
+            # A short run's points go through the log too: acknowledged, not yet stored.
+            await core.log_batch(pb.LogBatchRequest(run_id=info.run_id, metrics=_points(3)))
+        finally:
+            await sink.close()  # the process stops with the records unapplied
+        assert sink.record_log.segments()  # type: ignore[union-attr]
+        # The next process: its sink replays the log before it serves.
+        sink2, _ = await _core(store, str(tmp_path))
+        try:
+            got = await asyncio.to_thread(store.get_run_infos, [info.run_id])
+            params = await asyncio.to_thread(store.get_params, [info.run_id])
+            points = (await asyncio.to_thread(store.count_points, [info.run_id]))[0]
+        finally:
+            await sink2.close()
+        assert sink2.record_log.segments() == []  # type: ignore[union-attr]
+        return got[info.run_id].run_name, params[info.run_id].get("p", ""), points
+    assert asyncio.run(main()) == ("survivor", "1", 3)
+
+
+def test_a_call_returns_at_the_log_append_and_reads_wait_for_the_apply(store, tmp_path) -> None:
+    async def main() -> tuple[float, bool]:
+        sink, core = await _core(store, str(tmp_path))
+        real = sink.applier.apply
+
+        def slow(*a: Any, **k: Any) -> Any:
+            time.sleep(0.5)
+            return real(*a, **k)
+
+        sink.applier.apply = slow  # type: ignore[method-assign]
+        try:
+            t = time.perf_counter()
+            info = await core.create_run(_create(name="slow"))
+            took = time.perf_counter() - t
+            seen = await asyncio.to_thread(store.get_run_infos, [info.run_id])
+        finally:
+            await sink.close()
+        return took, info.run_id in seen
+    took, seen = asyncio.run(main())
+    assert took < 0.4 and seen
