@@ -74,7 +74,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     const ctrl = new AbortController();
     const names: Record<string, string> = {};
     const errors: unknown[] = [];
-    Promise.all(exps.slice(0, 20).map((id) =>
+    Promise.all((exps.length <= 5 ? exps : []).map((id) =>
       get<{ experiment: { name: string } }>("/api/v1/experiments/get", { experiment_id: id }, ctrl.signal).then(
         (r) => { names[id] = r.experiment.name; },
         (e) => { if (e.name !== "AbortError") errors.push(e); },
@@ -298,7 +298,8 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const filterErr = err instanceof ApiError && err.status === 400 && (err.field === "filter" || err.position !== undefined)
     ? { message: err.message, position: err.position } : null;
   const nameOf = (id: string) => expInfo.names[id] ?? id;
-  const title = exps.length === 0 ? "Runs of every experiment" : exps.length === 1 ? `Runs of ${nameOf(exps[0])}` : `Runs of ${exps.map(nameOf).join(", ")}`;
+  const title = exps.length === 0 ? "Runs of every experiment" : exps.length === 1 ? `Runs of ${nameOf(exps[0])}`
+    : exps.length <= 5 ? `Runs of ${exps.map(nameOf).join(", ")}` : `Runs of ${exps.length} experiments`;
   const denied = expInfo.errors.find((e) => e instanceof ApiError && e.status === 403);
   const missing = expInfo.errors.find((e) => e instanceof ApiError && e.status === 404);
   if (denied || (missing && total === 0)) return <ErrorView error={denied || missing} />;
