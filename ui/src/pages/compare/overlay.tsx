@@ -141,6 +141,7 @@ export function Overlay(p: OverlayProps) {
       },
     };
     const many = data.runIds.length > 50;
+    const dim = data.runIds.length <= 100;
     const series: uPlot.Series[] = [{}];
     data.runIds.forEach((id, i) =>
       series.push({ label: id, stroke: color(i), width: many ? 1 : 1.5, points: { show: false }, spanGaps: true }),
@@ -151,31 +152,36 @@ export function Overlay(p: OverlayProps) {
       series,
       scales: { x: xScale("step"), y: yScale(p.log) },
       axes: [xAxis("step"), yAxis()],
-      cursor: { ...cursor(null, ia), points: { show: false }, focus: { prox: 12 } },
-      focus: { alpha: 0.25 },
+      // uPlot's focus dims every other series (a full redraw per hover change): only for
+      // a few runs; the readout finds the closest run itself either way
+      cursor: { ...cursor(null, ia), points: { show: false }, focus: { prox: dim ? 12 : -1 } },
+      focus: { alpha: dim ? 0.25 : 1 },
       legend: { show: false },
       hooks: {
         setSelect: [selectHook(ia)],
         setCursor: [(u) => showReadout(u)],
-        setSeries: [
-          (u, i, o) => {
-            if (o && (o as any).focus !== undefined) focused = i == null ? -1 : i;
-            showReadout(u);
-          },
-        ],
       },
     };
-    let focused = -1;
     function showReadout(u: uPlot) {
       const el = readout.current;
       if (!el) return;
       const i = u.cursor.idx;
-      if (i == null || i < 0) {
+      if (i == null || i < 0 || u.cursor.top == null || u.cursor.top < 0) {
         el.textContent = "";
         return;
       }
       const x = u.data[0][i];
       let text = "step " + fmtNum(x as number);
+      // the run whose value at this bucket is closest to the pointer (O(runs) per move)
+      const y = u.posToVal(u.cursor.top, "y");
+      let focused = -1,
+        best = Infinity;
+      for (let k = 1; k < u.data.length; k++) {
+        const v = u.data[k][i];
+        if (v == null) continue;
+        const d = Math.abs((v as number) - y);
+        if (d < best) (best = d), (focused = k);
+      }
       if (focused > 0) {
         const id = data!.runIds[focused - 1];
         const v = u.data[focused][i];
