@@ -154,7 +154,10 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
     query = None
     if QUERY in mounted:
         assert auth is not None and store is not None and metadata is not None
-        query = await asyncio.to_thread(auth.query_core, store, metadata, s.tail)
+        from metricflow.query import query_core
+
+        query = await asyncio.to_thread(query_core, store, metadata, scoped=auth.enabled,
+                                        tail_limits=s.tail)
     writer = None
     if WRITER in mounted:
         assert store is not None and s.kafka is not None

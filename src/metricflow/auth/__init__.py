@@ -21,7 +21,7 @@ from metricflow.auth._types import SCOPES, AuthConfig, Permission, Principal
 
 __all__ = [
     "ARGS_STATE", "CSRF_COOKIE", "SCOPES", "SESSION_COOKIE", "AuthConfig", "AuthInterceptor",
-    "AuthStore", "Need", "Permission", "Principal", "ScopedMetadataStore", "ScopedQueryCore",
+    "AuthStore", "Need", "Permission", "Principal", "ScopedMetadataStore",
     "ServerAuth", "TlsConfig", "bearer_channel", "build_server_auth", "caller", "check_csrf",
     "csrf_of", "current", "current_user", "grpc_server_credentials", "secure_app",
     "uvicorn_ssl_options",
@@ -34,7 +34,6 @@ _LAZY = {
     "ServerAuth": "metricflow.auth._server",
     "build_server_auth": "metricflow.auth._server",
     "ScopedMetadataStore": "metricflow.auth._scoped",
-    "ScopedQueryCore": "metricflow.auth._scoped",
     "TlsConfig": "metricflow.auth._tls",
     "grpc_server_credentials": "metricflow.auth._tls",
     "uvicorn_ssl_options": "metricflow.auth._tls",
@@ -52,7 +51,7 @@ if TYPE_CHECKING:
     from metricflow.auth._cookie import CSRF_COOKIE, SESSION_COOKIE, check_csrf, csrf_of
     from metricflow.auth._grpc import AuthInterceptor
     from metricflow.auth._http import secure_app
-    from metricflow.auth._scoped import ScopedMetadataStore, ScopedQueryCore
+    from metricflow.auth._scoped import ScopedMetadataStore
     from metricflow.auth._server import ServerAuth, build_server_auth
     from metricflow.auth._store import AuthStore
     from metricflow.auth._tls import TlsConfig, grpc_server_credentials, uvicorn_ssl_options

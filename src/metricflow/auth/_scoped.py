@@ -1,9 +1,8 @@
 """Search filtering by what the caller may read, and creator grants.
 
-`ScopedQueryCore` narrows every run search to the caller's readable
-experiments inside the SQL (the query engine's `readable_experiments` hook),
-so pages are full and paging stays exact. `ScopedMetadataStore` does the same
-for experiment/model/version searches, which have no SQL hook yet: it filters
+(Run searches: `metricflow.query.ScopedQueryCore`, inside the SQL.)
+`ScopedMetadataStore` does the same for experiment/model/version searches, which
+have no SQL hook yet: it filters
 each fetched page and fetches again for exactly the missing count, so no row
 is skipped or repeated across pages (a page may come back short, with a token).
 It also grants MANAGE to the creator of an experiment or model.
@@ -17,25 +16,10 @@ from typing import Any, TypeVar
 
 from metricflow.auth._context import current
 from metricflow.auth._types import Permission
-from metricflow.query import QueryCore, Scope
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAX_ROUNDS = 20
-
-
-class ScopedQueryCore(QueryCore):
-    """QueryCore whose search scope is intersected with the caller's readable experiments."""
-
-    def scope(self, experiment_ids: list[str], view_type: str,
-              readable_experiments: frozenset[str] | None = None) -> Scope:
-        cur = current()
-        # No caller in context means the call bypassed the guard: show nothing.
-        mine = frozenset() if cur is None else cur[1].readable_experiments(cur[0])
-        if mine is not None:
-            readable_experiments = (mine if readable_experiments is None
-                                    else readable_experiments & mine)
-        return super().scope(experiment_ids, view_type, readable_experiments)
 
 
 def _refill(fetch: Callable[[int, str | None], tuple[list[T], str | None]],

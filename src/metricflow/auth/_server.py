@@ -1,14 +1,15 @@
 """Wiring of auth into a server process: one call builds every piece.
 
 `ServerAuth` hands the server its gRPC interceptor, the HTTP app wrapper,
-the search-scoped query core and metadata view, and the registry actor hooks.
+the search-scoped metadata view, and the registry actor hooks (the search-scoped
+query core is `metricflow.query.query_core(..., scoped=auth.enabled)`).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from metricflow.auth._authn import Authenticator
 from metricflow.auth._authz import Authorizer
@@ -16,9 +17,6 @@ from metricflow.auth._context import grpc_actor, http_actor
 from metricflow.auth._guard import Guard
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import AuthConfig
-
-if TYPE_CHECKING:
-    from metricflow.query import TailLimits
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +38,6 @@ class ServerAuth:
         from metricflow.auth._grpc import AuthInterceptor
 
         return [AuthInterceptor(self.guard)]
-
-    def query_core(self, metric_store: Any, metadata: Any,
-                   tail_limits: TailLimits | None = None) -> Any:
-        """A QueryCore whose searches only see the caller's readable experiments
-        (`tail_limits`: TailLimits of its live tails; None = the defaults)."""
-        from metricflow.auth._scoped import ScopedQueryCore
-        from metricflow.query import QueryCore
-
-        cls = ScopedQueryCore if self.enabled else QueryCore
-        return cls(metric_store, metadata, tail_limits=tail_limits)
 
     def metadata_view(self, metadata: Any) -> Any:
         """The metadata store as request handlers should see it (filtered searches)."""

@@ -21,18 +21,20 @@ _EXPORTS = {
     "DEFAULT_BUCKETS": "_history",
     "MAX_KEYS": "_window", "RunWindow": "_window", "parse_columns": "_window",
     "QueryServicer": "_service", "add_to_server": "_service",
+    "ScopedQueryCore": "_scoped", "query_core": "_scoped",
     "TailLimits": "_tail_hub",
 }
 
 __all__ = [
     "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
-    "RunWindow", "Scope", "TailLimits", "add_to_server", "ensure_query_schema",
-    "parse_columns",
+    "RunWindow", "Scope", "ScopedQueryCore", "TailLimits", "add_to_server",
+    "ensure_query_schema", "parse_columns", "query_core",
 ]
 
 if TYPE_CHECKING:
     from metricflow.query._core import QueryCore, ensure_query_schema
     from metricflow.query._history import DEFAULT_BUCKETS
+    from metricflow.query._scoped import ScopedQueryCore, query_core
     from metricflow.query._service import QueryServicer, add_to_server
     from metricflow.query._sql import Scope
     from metricflow.query._tail_hub import TailLimits

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from metricflow.auth._context import CURRENT
-from metricflow.auth._scoped import ScopedQueryCore
+from metricflow.query import ScopedQueryCore
 from metricflow.query._core import QueryCore
 from metricflow.store.metadata import open_metadata_store
 from metricflow.ui._api import ui_router
