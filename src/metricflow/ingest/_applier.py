@@ -9,7 +9,8 @@ read-modify-write of run state safe.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Sequence, Set
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow.entities import TERMINAL_STATUSES, DecodedMetrics, RunInfo
@@ -46,34 +47,54 @@ def merge_update(base: RunInfo, upd: pb.UpdateRunRequest, now_ms: int) -> RunInf
 class LogApplier:
     """Turns records into inserts; returns one error (or None) per record."""
 
-    def __init__(self, store: MetricStore) -> None:
+    def __init__(self, store: MetricStore, cache_runs: int = 0) -> None:
+        """Args:
+            cache_runs: remember the state and params of this many recently applied
+                runs instead of reading them before each group. Only for the store's
+                sole writer (the embedded sink), whose cache then equals the store;
+                0 (the Kafka writer: partitions move between writers) reads every time.
+        """
         self.store = store
         self._last_version = 0
         self.param_conflicts = 0
+        self.cache_runs = cache_runs
+        self._states: OrderedDict[str, RunInfo] = OrderedDict()
+        self._params: OrderedDict[str, dict[str, str]] = OrderedDict()
 
     def _version(self) -> int:
         self._last_version = max(self._last_version + 1, time.time_ns())
         return self._last_version
 
     def apply(
-        self, batches: Sequence[DecodedMetrics], records: Sequence[pb.LogRecord]
+        self, batches: Sequence[DecodedMetrics], records: Sequence[pb.LogRecord],
+        new_runs: Set[str] = frozenset(),
     ) -> list[MetricflowError | None]:
-        return self.apply_prepared(build_insert(batches) if batches else None, records)
+        """`new_runs`: ids of runs being created that cannot exist yet (ids the server
+        drew at random), so their existence is not read from the store."""
+        return self.apply_prepared(build_insert(batches) if batches else None, records,
+                                   new_runs)
 
     def apply_prepared(
-        self, tables: InsertTables | None, records: Sequence[pb.LogRecord]
+        self, tables: InsertTables | None, records: Sequence[pb.LogRecord],
+        new_runs: Set[str] = frozenset(),
     ) -> list[MetricflowError | None]:
         """Like apply(), with the metric batches already built into insert tables
         (a caller can build the next group while this one is being inserted)."""
         errors: list[MetricflowError | None] = [None] * len(records)
         if records:
-            self._apply_records(records, errors)
+            try:
+                self._apply_records(records, errors, new_runs)
+            except BaseException:
+                self._states.clear()  # partly inserted: read the store again
+                self._params.clear()
+                raise
         if tables is not None:
             self.store.insert_metrics(tables)
         return errors
 
     def _apply_records(
-        self, records: Sequence[pb.LogRecord], errors: list[MetricflowError | None]
+        self, records: Sequence[pb.LogRecord], errors: list[MetricflowError | None],
+        new_runs: Set[str] = frozenset(),
     ) -> None:
         create_ids = {r.run_create.run_id for r in records
                       if r.WhichOneof("body") == "run_create"}
@@ -88,11 +109,18 @@ class LogApplier:
         # existing run. A replay of its own create (same experiment) is a no-op; a
         # create in another experiment is refused, so a client-chosen run id accepted
         # by an ingest node that could not see the run never moves it.
-        current = self.store.get_run_infos(wanted | create_ids)
+        look = wanted | create_ids
+        current = {r: self._states[r] for r in look if r in self._states}
+        unknown = look - set(current) - (new_runs & create_ids)
+        if unknown:
+            current.update(self.store.get_run_infos(unknown))
         existing = set(current) & create_ids
         param_ids = {r.params_tags.run_id for r in records
                      if r.WhichOneof("body") == "params_tags" and r.params_tags.params}
-        params = self.store.get_params(param_ids) if param_ids else {}
+        params = {r: dict(self._params[r]) for r in param_ids if r in self._params}
+        params.update({r: {} for r in param_ids & new_runs & create_ids if r not in params})
+        if param_ids - set(params):
+            params.update(self.store.get_params(param_ids - set(params)))
         runs: dict[str, RunInfo] = {}
         created: list[RunInfo] = []  # as created, before this group's updates
         param_rows: list[tuple[str, str, str]] = []
@@ -128,14 +156,40 @@ class LogApplier:
         # rows). The group's final run states go last, as before: if an insert fails
         # and the group is applied again, a delete in it is not yet stored, so the
         # params and tags logged before it are still accepted.
-        if created and (param_rows or tag_rows):
+        stage_change = any(r.WhichOneof("body") == "run_update" and r.run_update.lifecycle_stage
+                           for r in records)
+        if not stage_change:
+            # No delete or restore in the group: one runs insert, before the params and
+            # tags, holds the new runs as created and every changed state after them
+            # (a larger version wins), instead of two inserts.
+            fresh = {id(c) for c in created}
+            rows = created + [r for r in runs.values() if id(r) not in fresh]
+            if rows:
+                self.store.insert_runs(rows, [self._version() for _ in rows])
+        elif created and (param_rows or tag_rows):
             self.store.insert_runs(created, [self._version() for _ in created])
         if param_rows:
             self.store.insert_params(param_rows, self._version())
         if tag_rows:
             self.store.insert_tags(tag_rows, self._version())
-        if runs:
+        if runs and stage_change:
             self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
+        if self.cache_runs:
+            for c in created:  # a run that did not exist has no params but these
+                params.setdefault(c.run_id, {})
+            self._remember(runs, params)
+
+    def _remember(self, runs: dict[str, RunInfo], params: dict[str, dict[str, str]]) -> None:
+        """What this group stored: the cache stays equal to the store."""
+        for rid, info in runs.items():
+            self._states[rid] = info
+            self._states.move_to_end(rid)
+        for rid, p in params.items():
+            self._params[rid] = p
+            self._params.move_to_end(rid)
+        for cache in (self._states, self._params):
+            while len(cache) > self.cache_runs:
+                cache.popitem(last=False)
 
     def _params_tags(self, req: pb.LogBatchRequest, current: dict[str, RunInfo],
                      params: dict[str, dict[str, str]], param_rows: list, tag_rows: list) -> None:

@@ -237,7 +237,8 @@ class TrackingCore:
             logged_at_ns=time.time_ns())
         if self.acks_before_apply:
             # Checked above: both records in one group, one durable append.
-            await asyncio.gather(*self.sink.submit_records([rec, trec]))  # type: ignore[attr-defined]
+            await asyncio.gather(*self.sink.submit_records(  # type: ignore[attr-defined]
+                [rec, trec], new_run="" if request.run_id else run_id))
             self.runs.put(info)
             if self.known_params is not None and not request.run_id:
                 self.known_params.created(run_id)  # a new id: no params yet

@@ -87,6 +87,7 @@ class _Group:
     seq: int  # records logged up to and including this group
     segment: int  # the log segment of its records (-1: none logged)
     acked: bool  # its records were acknowledged at the log append
+    new_runs: set[str]  # runs it creates that cannot exist yet
 
 
 def _log_dir(store: MetricStore, config: DirectSinkConfig) -> str | None:
@@ -108,11 +109,16 @@ class DirectSink:
     def __init__(self, store: MetricStore, config: DirectSinkConfig | None = None) -> None:
         self.store = store
         self.config = config or DirectSinkConfig()
-        self.applier = LogApplier(store)
+        directory = _log_dir(store, self.config)
+        self.record_log = RecordLog(directory) if directory else None
+        # With the log this process is the store's only writer: the applier keeps the
+        # state and params of recent runs instead of reading them before each group.
+        self.applier = LogApplier(store, cache_runs=50_000 if self.record_log else 0)
         self._cond = threading.Condition()
         self._batches: list[_Batch] = []
         self._records: list[_Record] = []
         self._pending_points = 0
+        self._new_runs: set[str] = set()
         self._urgent = False
         self._first_pending_at = 0.0
         self._committed: OrderedDict[tuple[str, int], None] = OrderedDict()
@@ -120,8 +126,6 @@ class DirectSink:
         self._thread: threading.Thread | None = None
         self._apply_thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        directory = _log_dir(store, self.config)
-        self.record_log = RecordLog(directory) if directory else None
         self._applyq: deque[_Group] = deque()
         self._apply_cond = threading.Condition()
         self._logged_seq = 0  # records appended to the log (guarded by _apply_cond)
@@ -236,8 +240,10 @@ class DirectSink:
     def submit_record(self, record: pb.LogRecord, key: str) -> asyncio.Future[None]:
         return self.submit_records([record])[0]
 
-    def submit_records(self, records: list[pb.LogRecord]) -> list[asyncio.Future[None]]:
-        """Several records at once, in order: they land in one group."""
+    def submit_records(self, records: list[pb.LogRecord], new_run: str = ""
+                       ) -> list[asyncio.Future[None]]:
+        """Several records at once, in order: they land in one group. `new_run`: the id
+        of a run they create that cannot exist (drawn at random by the server)."""
         futs = [self._future() for _ in records]
         with self._cond:
             if self._unapplied_records >= self.config.max_pending_records:
@@ -249,13 +255,15 @@ class DirectSink:
             if not self._batches and not self._records:
                 self._first_pending_at = time.monotonic()
             self._records.extend(zip(records, futs))
+            if new_run:
+                self._new_runs.add(new_run)
             self._unapplied_records += len(records)
             # Run lifecycle and params are interactive calls: commit them promptly.
             self._cond.notify()
         return futs
 
     # ---------------------------------------------------------------- log thread
-    def _take_group(self) -> tuple[list[_Batch], list[_Record], int] | None:
+    def _take_group(self) -> tuple[list[_Batch], list[_Record], int, set[str]] | None:
         with self._cond:
             while True:
                 if self._batches or self._records:
@@ -270,7 +278,7 @@ class DirectSink:
                 else:
                     self._cond.wait()
 
-    def _cut_group(self) -> tuple[list[_Batch], list[_Record], int]:
+    def _cut_group(self) -> tuple[list[_Batch], list[_Record], int, set[str]]:
         """Take all records and up to max_insert_points of batches (lock held)."""
         cap, taken, n = self.config.max_insert_points, 0, 0
         for b, _, _, _ in self._batches:
@@ -280,14 +288,15 @@ class DirectSink:
             n += 1
         batches, self._batches = self._batches[:n], self._batches[n:]
         records, self._records = self._records, []
+        new_runs, self._new_runs = self._new_runs, set()
         self._urgent = False
         if self._batches:
             self._first_pending_at = time.monotonic() - self.config.linger_s  # due now
-        return batches, records, taken
+        return batches, records, taken, new_runs
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
-            batches, records, points = group
+            batches, records, points, new_runs = group
             segment, acked = -1, False
             if self.record_log is not None:
                 limit = self.config.log_batch_points
@@ -323,10 +332,10 @@ class DirectSink:
             with self._apply_cond:
                 seq = self._logged_seq
                 self._applyq.append(_Group(batches, records, points, logged_batches, seq,
-                                           segment, acked))
+                                           segment, acked, new_runs))
                 self._apply_cond.notify_all()
         with self._apply_cond:
-            self._applyq.append(_Group([], [], 0, 0, -1, -1, False))  # the end
+            self._applyq.append(_Group([], [], 0, 0, -1, -1, False, set()))  # the end
             self._apply_cond.notify_all()
 
     # -------------------------------------------------------------- apply thread
@@ -359,13 +368,14 @@ class DirectSink:
         batches = [(b, i < g.logged_batches) for g in groups for i, b in enumerate(g.batches)]
         n_records = sum(len(g.records) for g in groups)
         records = [(r, f, g.acked) for g in groups for r, f in g.records]
+        new_runs = set().union(*(g.new_runs for g in groups))
         release = [b for b, _ in batches]
         backoff = 0.05
         while True:
             t0 = time.perf_counter()
             try:
                 errors = self.applier.apply([b[0] for b, _ in batches],
-                                            [r for r, _, _ in records])
+                                            [r for r, _, _ in records], new_runs)
                 break
             except Exception as e:  # every waiter must hear about it
                 log.exception("group commit failed")
