@@ -31,4 +31,9 @@ describe("hash routes", () => {
     const viaUrl = parseHash(buildHash("/x", { cols: joined })).params.get("cols");
     expect(splitList(viaUrl)).toEqual(items);
   });
+  it("writes readable links", () => {
+    const h = buildHash("/runs", { e: "1,2", cols: joinList(["metrics.val/loss", "params.a:b"]), q: "a,b" });
+    expect(h).toBe("#/runs?e=1,2&cols=metrics.val/loss,params.a:b&q=a,b");
+    expect(parseHash(h).params.get("q")).toBe("a,b");
+  });
 });

@@ -34,6 +34,8 @@ export function buildHash(path: string, params?: URLSearchParams | Record<string
     for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, v);
     q = u.toString();
   }
+  // keep list separators and key paths readable in shared links (URLSearchParams reads them back as is)
+  q = q.replace(/%2C/gi, ",").replace(/%2F/gi, "/").replace(/%3A/gi, ":");
   return "#" + path + (q ? "?" + q : "");
 }
 
