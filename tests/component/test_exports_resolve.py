@@ -18,7 +18,8 @@ PACKAGES = ["metricflow.entities", "metricflow.entities.pb", "metricflow.store",
             "metricflow.store.metadata", "metricflow.ingest", "metricflow.query",
             "metricflow.registry", "metricflow.artifacts", "metricflow.auth",
             "metricflow.auth.policy", "metricflow.client", "metricflow.mlflow_compat",
-            "metricflow.integrations"]
+            "metricflow.integrations", "metricflow.ui", "metricflow.devservices",
+            "metricflow.app", "metricflow.server"]
 
 
 @pytest.mark.parametrize("package", PACKAGES)
