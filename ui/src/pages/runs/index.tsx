@@ -142,12 +142,15 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     }, () => undefined);
   };
 
-  const total = cache.total;
-  // While a new search's first window loads, keep the old row count: the scroll position
-  // survives a column change (filter and sort changes jump to the top themselves).
-  const lastCount = useRef(0);
-  const count = total === null ? (cache.error ? 0 : lastCount.current) : nest ? displayCount(total, expansions) : total;
-  if (total !== null) lastCount.current = count;
+  // While the first window of a new column set or sort loads, the same runs match: keep the
+  // last total (and row count), so the scroll position survives a column change. A new
+  // filter, experiment set or nesting starts from nothing.
+  const countKey = JSON.stringify([expKey, q, nest]);
+  const last = useRef<{ key: string; total: number; count: number } | null>(null);
+  const known = last.current && last.current.key === countKey && !cache.error ? last.current : null;
+  const total = cache.total ?? (known ? known.total : null);
+  const count = cache.total === null ? (known ? known.count : 0) : nest ? displayCount(cache.total, expansions) : cache.total;
+  if (cache.total !== null) last.current = { key: countKey, total: cache.total, count };
   const rowAt = (v: number): View | undefined => {
     if (!nest || expansions.length === 0) {
       const r = cache.get(v);
@@ -194,7 +197,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     setJump({ row: n });
   };
   window.__mf.scrollToRow = scrollToRow;
-  window.__mf.table = { total: () => cache.total, shape };
+  window.__mf.table = { total: () => cache.total ?? (known ? known.total : null), shape };
 
   const toggleSel = (id: string) => {
     const s = new Set(sel);
