@@ -8,7 +8,9 @@ nothing else: after it, a process sees only its frozen `ServerConfig`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+from typing import TYPE_CHECKING
 
 from metricflow import _env
 from metricflow.app._roles import ROLES, Role
@@ -19,15 +21,15 @@ from metricflow.app._settings import (
     Upstreams,
 )
 from metricflow.auth import AuthConfig
-from metricflow.ingest import DirectSinkConfig, KafkaSinkConfig, TopicConfig, WriterConfig
-from metricflow.query import TailLimits
+from metricflow.ingest import KafkaSinkConfig, TopicConfig, WriterConfig
+
+if TYPE_CHECKING:
+    from metricflow.query import TailLimits
 
 MIB = 2**20
 # The defaults every flag below takes (unless a METRICFLOW_* variable stands for it).
-_SERVER = ServerConfig()
 _SEC = SecurityConfig()
 _AUTH = AuthConfig()
-_SINK = DirectSinkConfig()
 _PRODUCER = KafkaSinkConfig()
 
 
@@ -45,21 +47,20 @@ def _listen(p: argparse.ArgumentParser, role: Role) -> None:
 def _embedded_stores(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=_env.DATA_DIR.get(), help=_env.DATA_DIR.help)
     p.add_argument("--clickhouse", help="data plane DSN (default chdb://<data-dir>/clickhouse)")
-    p.add_argument("--database", default=_SERVER.database)
+    p.add_argument("--database", default=ServerConfig.database)
     p.add_argument("--metadata",
                    help="control plane URI (default sqlite:///<data-dir>/metadata.db)")
     p.add_argument("--artifacts", help="artifact store URI (default file://<data-dir>/artifacts)")
-    p.add_argument("--linger-ms", type=float, default=_SINK.linger_s * 1000.0,
-                   help="group commit linger")
-    p.add_argument("--group-points", type=int, default=_SINK.max_group_points,
-                   help="group commit size")
+    # None: DirectSinkConfig's default (100 ms, 100,000 points), applied in settings_from_args
+    p.add_argument("--linger-ms", type=float, help="group commit linger (default 100)")
+    p.add_argument("--group-points", type=int, help="group commit size (default 100000)")
 
 
 def _data_plane(p: argparse.ArgumentParser, required: bool) -> None:
     env = _env.CLICKHOUSE_DSN.get()
     p.add_argument("--clickhouse", default=env or None, required=required and not env,
                    help=_env.CLICKHOUSE_DSN.help)
-    p.add_argument("--database", default=_SERVER.database)
+    p.add_argument("--database", default=ServerConfig.database)
 
 
 def _control_plane(p: argparse.ArgumentParser) -> None:
@@ -199,6 +200,8 @@ def writer_flag_errors(args: argparse.Namespace) -> str:
 
 def tail_limits_from_env() -> TailLimits:
     """The live-tail bounds the METRICFLOW_TAIL_* variables set (they have no flags)."""
+    from metricflow.query import TailLimits
+
     return TailLimits(max_streams=_env.TAIL_MAX_STREAMS.get(),
                       max_streams_per_user=_env.TAIL_MAX_STREAMS_PER_USER.get(),
                       buffer_bytes=_env.TAIL_BUFFER_BYTES.get(),
@@ -233,10 +236,13 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
             writer = WriterConfig(topic=topic, group_id=args.group, max_rows=args.max_rows,
                                   max_bytes=args.max_mb * MIB, linger_ms=args.linger_ms)
         kafka = KafkaSettings(producer=producer, writer=writer)
-    sink = _SINK
-    if role == "server":
-        sink = DirectSinkConfig(linger_s=args.linger_ms / 1000.0,
-                                max_group_points=args.group_points)
+    from metricflow.ingest import DirectSinkConfig
+
+    sink = DirectSinkConfig()  # the flags given replace its defaults
+    if getattr(args, "linger_ms", None) is not None and role == "server":
+        sink = dataclasses.replace(sink, linger_s=args.linger_ms / 1000.0)
+    if getattr(args, "group_points", None) is not None:
+        sink = dataclasses.replace(sink, max_group_points=args.group_points)
     return ServerConfig(
         role=role, data_dir=getattr(args, "data_dir", None) or _env.DATA_DIR.get(),
         grpc_port=args.grpc_port, http_port=args.http_port,

@@ -12,11 +12,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from metricflow.auth import AuthConfig, TlsConfig
 from metricflow.errors import InvalidArgument
-from metricflow.ingest import DirectSinkConfig, KafkaSinkConfig, TopicConfig, WriterConfig
-from metricflow.query import TailLimits
+from metricflow.ingest import KafkaSinkConfig, TopicConfig, WriterConfig
+
+if TYPE_CHECKING:
+    from metricflow.ingest import DirectSinkConfig
+    from metricflow.query import TailLimits
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -127,7 +131,7 @@ class ServerConfig:
     artifact_root: str = ""
     """Artifact blob store URI; `metricflow server`: default file://<data_dir>/artifacts; a
     role: empty = the control plane's default artifact root."""
-    sink: DirectSinkConfig = field(default_factory=DirectSinkConfig)
+    sink: DirectSinkConfig = field(default_factory=lambda: _direct_sink_config())
     """Group-commit settings of the in-process writer (`metricflow server`)."""
     kafka: KafkaSettings | None = None
     """The Kafka log; None = writes go to the in-process writer (`metricflow server`)."""
@@ -135,7 +139,7 @@ class ServerConfig:
     """Bind address, auth and TLS of both ports."""
     upstreams: Upstreams = field(default_factory=Upstreams)
     """Where services this role does not mount are forwarded."""
-    tail: TailLimits = field(default_factory=TailLimits)
+    tail: TailLimits = field(default_factory=lambda: _tail_limits())
     """Bounds of the live tails this process serves (METRICFLOW_TAIL_*)."""
     param_memory_s: float = 300.0
     """Kafka path: how long an accepted param is remembered while ClickHouse does not show
@@ -179,3 +183,16 @@ class ServerConfig:
             return "inproc:"
         return f"kafka://{self.kafka.topic.bootstrap}/{self.kafka.topic.topic}"
 
+
+# The in-process writer and the live tails load numpy and pyarrow: only processes that
+# build settings pay for them, not `metricflow --help` or `metricflow admin`.
+def _direct_sink_config() -> DirectSinkConfig:
+    from metricflow.ingest import DirectSinkConfig
+
+    return DirectSinkConfig()
+
+
+def _tail_limits() -> TailLimits:
+    from metricflow.query import TailLimits
+
+    return TailLimits()

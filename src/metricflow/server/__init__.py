@@ -18,7 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "ARTIFACTS": "_forward", "INGEST": "_forward", "QUERY": "_forward", "REGISTRY": "_forward",
+    "ARTIFACTS": "_kinds", "INGEST": "_kinds", "QUERY": "_kinds", "REGISTRY": "_kinds",
     "SERVICE_KIND": "_forward", "ForwardInterceptor": "_forward", "Upstream": "_forward",
     "build_forwarder": "_forward",
     "bind_grpc": "_net", "grpc_options": "_net", "serve_http": "_net",
@@ -36,16 +36,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from metricflow.server._forward import (
-        ARTIFACTS,
-        INGEST,
-        QUERY,
-        REGISTRY,
         SERVICE_KIND,
         ForwardInterceptor,
         Upstream,
         build_forwarder,
     )
     from metricflow.server._http import create_app
+    from metricflow.server._kinds import ARTIFACTS, INGEST, QUERY, REGISTRY
     from metricflow.server._net import bind_grpc, grpc_options, serve_http, stop_uvicorn
     from metricflow.server._ops import add_writer_stats, ops_app
     from metricflow.server._preflight import StartupError, check_command, port_error

@@ -33,11 +33,11 @@ import grpc
 
 from metricflow import _grpc_errors as ge
 from metricflow.errors import InvalidState, MetricflowError, Unauthenticated
+from metricflow.server._kinds import ARTIFACTS, INGEST, QUERY, REGISTRY
 from metricflow.server._net import grpc_options
 
 log = logging.getLogger(__name__)
 
-INGEST, QUERY, REGISTRY, ARTIFACTS = "ingest", "query", "registry", "artifacts"
 
 SERVICE_KIND: dict[str, str] = {
     "metricflow.ingest.v1.IngestService": INGEST,
