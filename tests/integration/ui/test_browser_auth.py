@@ -50,6 +50,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         r = httpx.post(base + "/api/2.0/mlflow/runs/create", headers=admin,
                        json={"experiment_id": ids[1], "run_name": "secret-run"})
         assert r.status_code == 200, r.text
+        # A model bob may read, whose audit trail needs MANAGE: a 403 on its page.
+        m = httpx.post(base + "/api/v1/registered-models/create", headers=admin,
+                       json={"name": "bob-model"})
+        assert m.status_code == 200, m.text
+        g = httpx.post(base + "/api/v1/auth/permissions/registered-models/set", headers=admin,
+                       json={"name": "bob-model", "username": "bob", "permission": "READ"})
+        assert g.status_code == 200, g.text
         yield Site(base, token, ids[0], ids[1], r.json()["run"]["info"]["run_id"])
     finally:
         srv.stop()
@@ -103,6 +110,15 @@ def test_token_sign_in_denied_page_and_sign_out(watched: Watched, site: Site) ->
     alert.wait_for()
     assert r.json()["message"] in alert.inner_text()
     assert "secret-run" not in page.content()
+    # An experiment bob may not read: a message in words, no rows.
+    page.goto(site.base + f"/#/experiments/{site.hidden}")
+    page.locator("[role=alert]").first.wait_for()
+    assert page.get_by_test_id("run-row").count() == 0
+    # A 403 (the model's audit trail needs MANAGE): the permission-denied message.
+    page.goto(site.base + "/#/models/bob-model")
+    denied = page.get_by_test_id("permission-denied")
+    denied.wait_for()
+    assert "Permission denied" in denied.inner_text()
     # Sign out: the session is revoked, the next data call sends the user to sign in.
     page.goto(site.base + "/#/signin")
     page.get_by_test_id("signout").click()
