@@ -22,6 +22,11 @@ describe("filter autocomplete", () => {
     expect(c.kind).toBeNull();
     expect(suggestions(c, keys).map((s) => s.insert)).toEqual(["metrics."]);
     expect(completionAt("metrics.a > 1 AND", 17)).toBeNull();
+    expect(completionAt("metrics.a > 1 AND p", 19)!.kind).toBeNull();
+    expect(completionAt("(ta", 3)!.partial).toBe("ta");
+    // after a complete comparison only AND/OR can follow: no field suggestions
+    expect(completionAt("params.lr = '0.1' ", 18)).toBeNull();
+    expect(completionAt("metrics.a > 1 an", 16)).toBeNull();
   });
   it("does not complete inside string values or right after an operator", () => {
     const t = "tags.team = 'metrics.lo";

@@ -71,6 +71,8 @@ export function completionAt(text: string, caret: number): Completion | null {
   const dot = token.indexOf(".");
   if (dot < 0) {
     if (/^(and|or|not|in|like|ilike)$/i.test(token)) return null;
+    // a field starts the text, or follows AND / OR / "("; anywhere else it is a value or keyword
+    if (before && !/(\bAND|\bOR|\()$/i.test(before)) return null;
     return { start, end, kind: null, partial: token };
   }
   const kind = PREFIXES[token.slice(0, dot).toLowerCase()];
