@@ -411,7 +411,7 @@ def add_routes(routes: MlflowRoutes, c: Compat) -> None:
         return Args(request.query_params, {}, dict(request.path_params))
 
     for fn in (model_file, upload_artifact, get_artifact):
-        fn.mf_parse = query_view  # type: ignore[attr-defined]
+        fn.mf_parse = query_view  # type: ignore[attr-defined, union-attr]
     model_file.mf_rule = logged_model_param(Permission.READ)  # type: ignore[attr-defined]
     upload_artifact.mf_rule = run_param(Permission.EDIT, "run_uuid", "run_id")  # type: ignore[attr-defined]
     get_artifact.mf_rule = run_param(Permission.READ, "run_uuid", "run_id")  # type: ignore[attr-defined]
@@ -431,7 +431,7 @@ def add_routes(routes: MlflowRoutes, c: Compat) -> None:
                         methods=["DELETE"], include_in_schema=False)
         r.add_api_route(prefix + "/mpu/part/{upload_id}/{part_number}", part_endpoint,
                         methods=["PUT"], include_in_schema=False)
-        for op, fn in (("create", h.mpu_create), ("complete", h.mpu_complete),
-                       ("abort", h.mpu_abort)):
-            routes.add("POST", f"/mpu/{op}/{{artifact_path:path}}", fn, prefixes=[prefix])
+        for op, handler in (("create", h.mpu_create), ("complete", h.mpu_complete),
+                            ("abort", h.mpu_abort)):
+            routes.add("POST", f"/mpu/{op}/{{artifact_path:path}}", handler, prefixes=[prefix])
         routes.add("GET", "/presigned/{artifact_path:path}", h.presigned, prefixes=[prefix])

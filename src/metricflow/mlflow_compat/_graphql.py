@@ -176,8 +176,8 @@ class GraphqlRoute:
         self.schema = build_schema(_SDL)
         long_string = self.schema.type_map["LongString"]
         assert isinstance(long_string, GraphQLScalarType)
-        long_string.serialize = lambda v: str(int(v))  # type: ignore[method-assign]
-        long_string.parse_value = str  # type: ignore[method-assign]
+        long_string.serialize = lambda v: str(int(v))  # type: ignore[method-assign, assignment]
+        long_string.parse_value = str  # type: ignore[method-assign, assignment]
 
     # -------------------------------------------------------------- resolvers
     @staticmethod
