@@ -1,4 +1,5 @@
-"""A local ArtifactStore and an ArtifactService in a thread (tests/_support/artifact_fixtures.py)."""
+"""A local ArtifactStore and an ArtifactService in a thread
+(tests/_support/artifact_fixtures.py)."""
 
 from artifact_fixtures import ServerThread, channel, client, serve, server, store
 
