@@ -61,6 +61,8 @@ GENAI_PATTERNS = (
     r"search_datasets", r"delete_dataset", r"dataset_experiment", r"dataset_tag",
     r"labeling", r"review_queue", r"issue", r"session", r"online_scoring", r"secret",
     r"budget", r"guardrail", r"insight", r"chat",
+    # evaluation datasets linked to experiments (mlflow.genai.datasets)
+    r"experiments_rest_tracking", r"experiments_at_once",
 )
 _GENAI_RE = re.compile("|".join(GENAI_PATTERNS))
 
