@@ -1,33 +1,40 @@
 #!/usr/bin/env python
-"""Run MLflow's own REST server tests against `metricflow server` and `mlflow server`.
+"""Run MLflow's own REST server tests against `metricflow server` and against MLflow.
 
-Outside CI; fetches nothing. You pass the directory that holds a checkout of
-MLflow's `tests/` tree (at least `tests/tracking/test_rest_tracking.py`,
-`tests/tracking/test_model_registry.py` and the helper modules they import:
-`tests/helper_functions.py`, `tests/tracking/integration_test_utils.py`,
-`tests/integration/utils.py`, `tests/conftest.py` and what it imports).
+Outside CI; fetches nothing. `--mlflow-tests` is a directory holding MLflow's
+`tests/` tree: at least `tests/tracking/test_rest_tracking.py`,
+`tests/tracking/test_model_registry.py` and the modules they import
+(`tests/helper_functions.py`, `tests/tracking/integration_test_utils.py`,
+`tests/integration/utils.py`, `tests/conftest.py`, `tests/autologging/fixtures.py`,
+`tests/tracing/helper.py`, the `__init__.py` files). docs/mlflow.md says which
+MLflow commit was used.
 
-The test files are run unchanged. Only the server start is swapped: a pytest
-plugin (this file, loaded with `-p`) replaces, in every collected test module,
-the names the server fixtures use to start MLflow's app in-process
-(`ServerThread`, `initialize_backend_stores`, `_init_server`) with a subprocess
-server on the same port:
+The test files run unchanged. Only the server start is swapped: this file is
+also a pytest plugin (`-p mlflow_conformance`) that replaces, in each collected
+test module, the names its server fixtures use to start MLflow's app
+(`ServerThread`, `initialize_backend_stores`, `_init_server`):
 
-* `--system metricflow`: `metricflow server --data-dir <fresh dir> --auth off`
-* `--system mlflow`:     `mlflow server --backend-store-uri <the fixture's URI>
-                          --default-artifact-root <the fixture's root>`
+* metricflow: a fresh `metricflow server --data-dir <new dir> --auth off` per test
+  on the port the fixture asks for (`MFCONF_METRICFLOW` overrides the command; the
+  next test's server is started while a test runs, `MFCONF_PREWARM` of them).
+* MLflow (the baseline, installed mlflow): by default MLflow's own fixture,
+  unchanged (its FastAPI app in a thread over the fixture's SQLite store);
+  `--mlflow-mode subprocess` starts an `mlflow server` per test instead (slow: it
+  also starts job workers; ~2 minutes per start on a loaded 2-core machine).
 
-Each test gets a fresh server, as with MLflow's fixtures. By default only the
-`sqlalchemy` parametrization of the server fixtures runs (MLflow's `file`
-store is deprecated; against metricflow the two would be the same run twice);
-`--stores both` runs both. Tests that never start a server (pure unit tests
-of MLflow's own helpers) are reported apart and left out of the counts.
+Only the `sqlalchemy` parametrization runs by default (MLflow's `file` store is
+deprecated; against metricflow both would be the same run); `--stores both`
+runs both. Tests that never start a server are reported apart. Tests of MLflow's
+GenAI surface (`GENAI_PATTERNS`, listed in docs/mlflow.md) are counted apart.
 
-    python scripts/mlflow_conformance.py --mlflow-tests /path/to/mlflow-checkout \\
-        --system both --out /tmp/conformance
+    python scripts/mlflow_conformance.py --mlflow-tests /path/to/mlflow-checkout \
+        --out /tmp/conformance                      # both systems
+    python scripts/mlflow_conformance.py --mlflow-tests ... --out /tmp/c2 \
+        --baseline-from /tmp/conformance --shards 2 # metricflow only, on the tests
+                                                    # that passed on MLflow
 
-prints pass/fail counts per system and the tests that pass on MLflow and fail
-on metricflow (GenAI tests listed in docs/mlflow.md are counted apart).
+prints pass/fail counts per system, the ratio, and every test that passes on
+MLflow and fails on metricflow with its last error line (also summary.json).
 """
 
 from __future__ import annotations
@@ -301,10 +308,29 @@ def pytest_runtest_logreport(report: Any) -> None:
 # --------------------------------------------------------------------------- driver
 
 def _run(system: str, tests_root: Path, out: Path, extra: list[str], stores: str,
-         timeout: float, mlflow_mode: str, only: Path | None = None) -> Path:
+         timeout: float, mlflow_mode: str, only: Path | None = None, shards: int = 1) -> Path:
+    if shards > 1 and only is not None:
+        # Split the selected tests over `shards` pytest processes (each with its own
+        # fresh server per test); their results are concatenated.
+        ids = only.read_text().split()
+        procs = []
+        for i in range(shards):
+            part = out / f"only.{i}.txt"
+            part.write_text("\n".join(ids[i::shards]) + "\n")
+            procs.append(threading.Thread(target=_run, args=(
+                f"{system}.{i}", tests_root, out, extra, stores, timeout, mlflow_mode, part)))
+        for t in procs:
+            t.start()
+        for t in procs:
+            t.join()
+        results = out / f"{system}.jsonl"
+        results.write_text("".join((out / f"{system}.{i}.jsonl").read_text()
+                                   for i in range(shards)
+                                   if (out / f"{system}.{i}.jsonl").exists()))
+        return results
     results = out / f"{system}.jsonl"
     results.unlink(missing_ok=True)
-    env = {**os.environ, "MFCONF_SYSTEM": system, "MFCONF_RESULTS": str(results),
+    env = {**os.environ, "MFCONF_SYSTEM": system.split(".")[0], "MFCONF_RESULTS": str(results),
            **({"MFCONF_ONLY": str(only)} if only is not None else {}),
            "MFCONF_STORES": stores, "MFCONF_MLFLOW_MODE": mlflow_mode,
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(tests_root),
@@ -365,6 +391,8 @@ def main() -> int:
     ap.add_argument("--baseline-from", type=Path,
                     help="a previous --out holding mlflow.jsonl: skip the MLflow run and run "
                          "metricflow only on the non-GenAI tests that passed on MLflow")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="with --baseline-from: run the metricflow tests in N pytest processes")
     ap.add_argument("--summary-only", action="store_true", help="re-read the results in --out")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest args (after --), e.g. -k name")
     a = ap.parse_args()
@@ -391,7 +419,8 @@ def main() -> int:
             systems = ("metricflow",)
         for system in systems:
             t0 = time.monotonic()
-            _run(system, root, a.out, a.pytest_args, a.stores, a.timeout, a.mlflow_mode, only)
+            _run(system, root, a.out, a.pytest_args, a.stores, a.timeout, a.mlflow_mode, only,
+                 a.shards if system == "metricflow" else 1)
             print(f"{system}: ran in {time.monotonic() - t0:.0f} s (log: {a.out / system}.log)",
                   file=sys.stderr)
     s = summarize(a.out)
