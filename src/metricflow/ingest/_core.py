@@ -123,6 +123,11 @@ class TrackingCore:
         self.acks_before_apply = bool(getattr(sink, "acks_before_apply", False))
         self.known_params = (KnownParams(store.get_params)
                              if self.acks_before_apply and self.params is None else None)
+        if self.acks_before_apply:
+            # Every run write goes through this object (create and update put the new
+            # state here), so a cached state never goes stale: reading it again after
+            # 30 s made each call of a long run wait for the sink's apply.
+            self.runs.ttl_s = float("inf")
 
     async def find_run(self, run_id: str) -> RunInfo | None:
         """The run for a lifecycle call or as a parent: this process's cache, else the
