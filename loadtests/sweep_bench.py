@@ -142,7 +142,8 @@ def run_sweep(kind: str, uri: str, exp: str, args: argparse.Namespace) -> dict[s
     q, go, start_v = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
     procs = [ctx.Process(target=sweep_worker, daemon=True,
                          args=(kind, uri, exp, w, args.sweep_runs, args.sweep_steps,
-                               args.rest_log_per_step, q, go, start_v)) for w in range(args.sweep_workers)]
+                               args.rest_log_per_step, q, go, start_v))
+             for w in range(args.sweep_workers)]
     for p in procs:
         p.start()
     results: list[Any] = []
@@ -231,7 +232,7 @@ def _cached_load(cache: str | None, name: str, load: Any) -> tuple[str, str, flo
             m = json.load(f)
         work = tempfile.mkdtemp(prefix=f"sweep-bench-{name}-")
         shutil.rmtree(work)
-        shutil.copytree(src, work)
+        shutil.copytree(src, work, symlinks=True)
         return work, m["experiment"], m["seconds"], True
     work = tempfile.mkdtemp(prefix=f"sweep-bench-{name}-")
     t = time.perf_counter()
@@ -420,9 +421,11 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures, "loads": loads, "targets": TARGETS,
         "workload": {"sweep_workers": args.sweep_workers, "sweep_runs": args.sweep_runs,
                      "sweep_steps": args.sweep_steps,
-                     "rest_log_per_step": args.rest_log_per_step, "params": 10, "tags": 5, "keys": 5,
+                     "rest_log_per_step": args.rest_log_per_step, "params": 10, "tags": 5,
+                     "keys": 5,
                      "rest_workers": args.rest_workers, "rest_seconds": args.rest_seconds,
-                     "rest_metrics_per_request": 1000, "runs_10k": n10, "runs_1m": args.runs_1m,
+                     "rest_metrics_per_request": 1000, "runs_10k": n10,
+                     "runs_1m": args.runs_1m,
                      "mlflow_workers": args.mlflow_workers},
         "versions": {"mlflow": mlflow.__version__, "python": sys.version.split()[0],
                      "fasttrackml": _fml_version(args.fasttrackml)},
