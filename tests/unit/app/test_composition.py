@@ -129,3 +129,28 @@ def test_bad_values_fail_when_the_settings_are_built() -> None:
     with pytest.raises(InvalidArgument, match="run_wait_s"):
         settings_from_args(_parse("query", "--clickhouse", "chdb:///x",
                                   "--auth-run-wait-s", "500"))
+
+
+def test_env_defaults_agree_with_the_settings_they_stand_for() -> None:
+    # A METRICFLOW_* variable without a value leaves the dataclass default in place.
+    from metricflow import _env
+    from metricflow.ingest import TopicConfig
+    from metricflow.query import TailLimits
+
+    topic, producer, writer, tail = TopicConfig(), KafkaSinkConfig(), WriterConfig(), TailLimits()
+    pairs = [(_env.KAFKA_BOOTSTRAP, topic.bootstrap), (_env.KAFKA_TOPIC, topic.topic),
+             (_env.KAFKA_PARTITIONS, topic.partitions),
+             (_env.KAFKA_REPLICATION, topic.replication),
+             (_env.KAFKA_COMPRESSION, producer.compression),
+             (_env.KAFKA_LZ4_LEVEL, producer.lz4_level),
+             (_env.KAFKA_INFLIGHT_MB, producer.max_inflight_bytes // 2**20),
+             (_env.WRITER_GROUP, writer.group_id), (_env.WRITER_MAX_ROWS, writer.max_rows),
+             (_env.WRITER_MAX_MB, writer.max_bytes // 2**20),
+             (_env.WRITER_LINGER_MS, writer.linger_ms),
+             (_env.TAIL_MAX_STREAMS, tail.max_streams),
+             (_env.TAIL_MAX_STREAMS_PER_USER, tail.max_streams_per_user),
+             (_env.TAIL_BUFFER_BYTES, tail.buffer_bytes), (_env.TAIL_STALL_S, tail.stall_s),
+             (_env.TAIL_MIN_POLL_MS, tail.min_poll_ms), (_env.TAIL_POLL_SHARE, tail.poll_share),
+             (_env.PARAM_MEMORY_S, ServerConfig.param_memory_s),
+             (_env.DATA_DIR, ServerConfig.data_dir)]
+    assert [(v.name, v.default) for v, _ in pairs] == [(v.name, d) for v, d in pairs]
