@@ -242,7 +242,8 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     stores = os.environ.get("MFCONF_STORES", "sqlalchemy")
     only = None
     if os.environ.get("MFCONF_ONLY"):
-        only = set(Path(os.environ["MFCONF_ONLY"]).read_text().split())
+        # one node id a line (ids can hold spaces: parametrized filter strings)
+        only = {x for x in Path(os.environ["MFCONF_ONLY"]).read_text().splitlines() if x}
     keep = []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -312,7 +313,7 @@ def _run(system: str, tests_root: Path, out: Path, extra: list[str], stores: str
     if shards > 1 and only is not None:
         # Split the selected tests over `shards` pytest processes (each with its own
         # fresh server per test); their results are concatenated.
-        ids = only.read_text().split()
+        ids = [x for x in only.read_text().splitlines() if x]
         procs = []
         for i in range(shards):
             part = out / f"only.{i}.txt"
