@@ -17,6 +17,7 @@ import posixpath
 import secrets
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,6 +82,34 @@ class _Binding:
     @classmethod
     def decode(cls, raw: bytes) -> _Binding:
         return cls(**json.loads(raw))
+
+
+# Types a browser only displays (never runs as a document with script): served inline
+# with their type. Everything else (HTML, SVG, XML, JavaScript, PDF, unknown) is sent
+# as an opaque download, whatever type the uploader gave it.
+SAFE_INLINE_TYPES = frozenset({
+    "text/plain", "text/csv", "text/tab-separated-values", "application/json",
+    "image/png", "image/jpeg", "image/gif", "image/webp", "application/octet-stream",
+})
+# On every artifact download: a stored file never runs as script on this origin.
+DOWNLOAD_CSP = "sandbox; default-src 'none'"
+
+
+def download_headers(media_type: str, path: str, size: int) -> tuple[str, dict[str, str]]:
+    """(content type, headers) of an artifact download: the body is sent as stored (byte
+    for byte); only a type from SAFE_INLINE_TYPES is kept, any other is replaced by
+    application/octet-stream with `Content-Disposition: attachment`."""
+    base = (media_type or "").split(";", 1)[0].strip().lower()
+    headers = {"Content-Length": str(size), "Content-Security-Policy": DOWNLOAD_CSP,
+               "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"}
+    if base in SAFE_INLINE_TYPES:
+        return media_type, headers
+    name = posixpath.basename(path) or "artifact"
+    ascii_name = "".join(ch if 32 < ord(ch) < 127 and ch not in '"\\;%' else "_"
+                         for ch in name)
+    headers["Content-Disposition"] = (f'attachment; filename="{ascii_name}"; '
+                                      f"filename*=UTF-8''{urllib.parse.quote(name, safe='')}")
+    return "application/octet-stream", headers
 
 
 def _relative_path(path: str, field: str) -> str:
@@ -169,8 +198,8 @@ class ArtifactRoutes:
                                "before loading it", field="path", received=rel) from None
         except Exception as e:
             return error_response(e)
-        return StreamingResponse(self._chunks(m), media_type=m.media_type,
-                                 headers={"Content-Length": str(m.size)})
+        media, headers = download_headers(m.media_type, rel, m.size)
+        return StreamingResponse(self._chunks(m), media_type=media, headers=headers)
 
     async def _stream(self, owner: str, rel: str) -> Response:
         try:
@@ -179,8 +208,8 @@ class ArtifactRoutes:
             kind = "logged model" if owner.startswith("m-") else "run"
             raise NotFound(f"No artifact {rel!r} in {kind} {owner}", field="path",
                            received=rel) from None
-        return StreamingResponse(self._chunks(m), media_type=m.media_type,
-                                 headers={"Content-Length": str(m.size)})
+        media, headers = download_headers(m.media_type, rel, m.size)
+        return StreamingResponse(self._chunks(m), media_type=media, headers=headers)
 
     async def model_file(self, request: Request, model_id: str) -> Response:
         """GET /logged-models/<id>/artifacts/files?artifact_file_path=...: one file."""
