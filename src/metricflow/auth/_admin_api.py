@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from metricflow.auth._authn import Authenticator
+from metricflow.auth._cookie import SESSION_TOKEN_NAME
 from metricflow.auth._store import AuthStore
 from metricflow.auth._types import Principal
 from metricflow.errors import MetricflowError, PermissionDenied
@@ -100,6 +101,14 @@ def admin_router(store: AuthStore, authn: Authenticator | None,
             ttl = min(ttl or max_token_ttl_s, max_token_ttl_s)
 
         def go() -> dict[str, Any]:
+            if p.token_id and store.get_token(p.token_id).name == SESSION_TOKEN_NAME:
+                # A web UI session (cookie) lives <= 12 h and ends at sign-out; a token it
+                # minted would outlive both (and an XSS could persist through it).
+                raise PermissionDenied(
+                    "a web UI session cannot create API tokens: authenticate this request "
+                    "with a password (HTTP Basic) or an API token in the Authorization "
+                    "header, or use `metricflow admin token create`", field="credential",
+                    received=SESSION_TOKEN_NAME)
             target = store.get_user(body.username or p.user)
             allowed = set(p.scopes) if target.is_admin else set(p.scopes) - {"admin"}
             scopes = tuple(sorted(allowed)) if body.scopes is None else tuple(body.scopes)

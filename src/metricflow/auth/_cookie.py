@@ -22,6 +22,9 @@ SESSION_COOKIE = "mf_session"
 CSRF_COOKIE = "mf_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_TOKEN_NAME = "ui-session"
+"""Name of the API token a UI sign-in mints (ui/_session.py); such a token may not
+create other tokens (auth/_admin_api.py): a session's reach ends with the session."""
 
 
 def csrf_of(session: str) -> str:
