@@ -5,7 +5,9 @@
     and_expr   := primary (AND primary)*
     primary    := '(' or_expr ')' | comparison
     comparison := field op literal | field [NOT] IN '(' literal (',' literal)* ')'
-    field      := prefix '.' key          prefix: metrics|params|tags|attributes (+ aliases)
+                | field IS [NOT] NULL     (params and tags only)
+    field      := prefix '.' key | attribute   prefix: metrics|params|tags|attributes (+ aliases);
+                                          an attribute name alone is an attribute (as MLflow)
     key        := bare word | `backticked` | "double quoted"
     op         := = | != | <> | > | >= | < | <= | [NOT] LIKE | [NOT] ILIKE
 
@@ -187,8 +189,18 @@ class _Parser:
             raise self.fail("expected a field such as metrics.acc, params.lr, tags.team "
                             "or attributes.status")
         kind = PREFIXES.get(start.text.lower())
+        nxt = self.toks[self.i + 1]
+        if not (nxt.kind == "punct" and nxt.text == "."):
+            # MLflow reads a name without a prefix as an attribute: `status = 'FINISHED'`,
+            # order_by `start_time DESC`
+            key = ATTRIBUTE_ALIASES.get(start.text, start.text)
+            if key in STRING_ATTRIBUTES or key in NUMERIC_ATTRIBUTES:
+                self.i += 1
+                return Field("attributes", key), start
         if kind is None:
-            raise self.fail("unknown field prefix; use metrics., params., tags. or attributes.")
+            raise self.fail("unknown field prefix; use metrics., params., tags. or attributes. "
+                            "(or an attribute name without a prefix: "
+                            + ", ".join(STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES) + ")")
         self.i += 1
         self.expect_punct(".", f"expected '.' after {start.text!r}")
         parts = [self.key_part()]
@@ -240,6 +252,14 @@ class _Parser:
     def comparison(self) -> Comparison:
         field, start = self.field()
         op_tok = self.tok
+        if self.kw("IS"):  # MLflow: params./tags. IS [NOT] NULL (the run has no such key)
+            op = "IS NOT NULL" if self.kw("NOT") else "IS NULL"
+            if not self.kw("NULL"):
+                raise self.fail("expected NULL after IS or IS NOT")
+            if field.kind not in ("params", "tags"):
+                raise _error(self.text, op_tok.pos, f"{op} is only supported for params. and "
+                             f"tags., not {field}")
+            return Comparison(field, op, "")
         op = self.operator()
         allowed = NUMERIC_OPS if field.numeric else STRING_OPS
         if op not in allowed:

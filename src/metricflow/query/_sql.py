@@ -133,10 +133,15 @@ class SqlBuilder:
             if driver is None:  # the runs table drives: plain predicate
                 return pred
             return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
+        extra = f" AND {self.leaf_restrict}" if self.leaf_restrict else ""
+        if c.op in ("IS NULL", "IS NOT NULL"):  # params/tags: does the run have the key
+            if driver == f:  # the key's own rows drive: every row has it
+                return "1" if c.op == "IS NOT NULL" else "0"
+            neg = "" if c.op == "IS NOT NULL" else "NOT "
+            return f"rk {neg}IN (SELECT rk FROM {self.key_rows(f)}{extra})"
         pred = self.compare(self.value_expr(f.kind), c.op, c.value, "Float64")
         if driver == f:
             return pred
-        extra = f" AND {self.leaf_restrict}" if self.leaf_restrict else ""
         return f"rk IN (SELECT rk FROM {self.key_rows(f)} AND {pred}{extra})"
 
     def tree(self, node: Node, driver: Field | None) -> str:

@@ -12,6 +12,10 @@ Two kinds of source are never lent to readers:
   would point readers at the server's own files. Refused at creation with
   INVALID_PARAMETER_VALUE on every front end, as MLflow does (`check_new_source`);
   versions registered before that resolve for admins only.
+- a URI whose reader connects to a host it names (`http(s)://`, `ftp://`, `sftp:`,
+  `hdfs://`, ..., `mlflow-artifacts://HOST/...`): every reader's MLflow client would
+  connect there, with its bearer token. Refused at creation with INVALID_PARAMETER_VALUE
+  for every caller, as MLflow 3.17.2 does (`store.metadata.check_artifact_host`).
 - a path into this server with `.` or `..` segments, an empty segment in the
   middle, or a percent-encoded `/`, `\\`, `.` or `..` in a segment: which
   experiment or run it names depends on who normalizes it, so it is refused like
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from metricflow.errors import InvalidArgument, NotFound, PermissionDenied
-from metricflow.store.metadata import parse_model_uri, parse_runs_uri
+from metricflow.store.metadata import check_artifact_host, parse_model_uri, parse_runs_uri
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 _LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
@@ -147,6 +151,8 @@ def check_new_source(source: str, model_id: str = "", run_id: str = "") -> None:
             "within the artifact directory of the run; this server keeps no run artifacts on "
             "its local filesystem, so it accepts no local path.)", field="source",
             received=source[:300])
+    if isinstance(source, str):
+        check_artifact_host(source, "source")  # http(s)/ftp/sftp/hdfs, mlflow-artifacts://host
     # Authorization first: with auth on, a caller who may not read what a dotted source
     # seems to name gets the same 403 as for any unreadable source (nothing leaks).
     check_source_readable(source, model_id, run_id)

@@ -236,7 +236,6 @@ def _dotted(w: dict[str, str]) -> list[str]:
             f"mlflow-artifacts:/{a}/%252e%252e/{c}/{rc}/artifacts/model",
             f"mlflow-artifacts:/{a}/./../{c}/{rc}/artifacts/model",
             f"mlflow-artifacts:/{a}/x%2F..%2F..%2F{c}/{rc}/artifacts/model",
-            f"mlflow-artifacts://localhost:5000/{a}/../{c}/{rc}/artifacts",
             f"runs:/{w['run_a']}/../../{c}/{rc}/artifacts/model"]
 
 

@@ -39,7 +39,6 @@ def world(secured: Any) -> Any:
 
 def _into_c(w: dict[str, str]) -> list[str]:
     return [f"mlflow-artifacts:/{w['exp_c']}/{w['run_c']}/artifacts/model",
-            f"mlflow-artifacts://localhost:5000/{w['exp_c']}/{w['run_c']}/artifacts",
             f"runs:/{w['run_c']}/model", "models:/model-c/1", "models:/model-c@champion"]
 
 

@@ -77,7 +77,7 @@ def test_local_filesystem_sources_are_refused(mlclient, tracking, source):
 
 
 @pytest.mark.parametrize("source", ["s3://b/models/../../other", "mlflow-artifacts:/1/..%2f..%2fx",
-                                   "https://host/a/%2e%2e/b", "mlflow-artifacts:/1/x%00"])
+                                   "gs://host/a/%2e%2e/b", "mlflow-artifacts:/1/x%00"])
 def test_relative_references_in_uri_sources_are_refused(mlclient, tracking, source):
     name = _name("dots")
     mlclient.create_registered_model(name)

@@ -48,7 +48,12 @@ from metricflow.store.metadata._tables import (  # tables that auth's tables ref
     experiments,
     registered_models,
 )
-from metricflow.store.metadata._uris import parse_model_uri, parse_runs_uri
+from metricflow.store.metadata._uris import (
+    check_artifact_host,
+    host_addressed_scheme,
+    parse_model_uri,
+    parse_runs_uri,
+)
 from metricflow.store.metadata._validate import canonical_experiment_id, check_experiment_id
 
 __all__ = [
@@ -58,8 +63,9 @@ __all__ = [
     "AuditEntry", "AuditLog", "Experiment", "ExperimentStore", "MetadataStore",
     "MetadataStoreConfig", "ModelStore", "ModelVersion", "ModelVersionStore",
     "RegisteredModel", "RunArtifactResolver", "SourceChecker", "SqlMetadataStore",
-    "audit_log", "canonical_experiment_id", "check_experiment_id", "create_metadata_engine",
-    "current_revision", "experiments", "head_revision", "open_metadata_store",
+    "audit_log", "canonical_experiment_id", "check_artifact_host", "check_experiment_id", "create_metadata_engine",
+    "current_revision", "experiments", "head_revision", "host_addressed_scheme",
+    "open_metadata_store",
     "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",
 ]
 

@@ -19,6 +19,7 @@ from metricflow.store.metadata._base import StoreBase, inserted_id, now_ms, upse
 from metricflow.store.metadata._filter import compile_filter, parse_order_by
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._tables import experiment_tags, experiments
+from metricflow.store.metadata._uris import check_artifact_host
 from metricflow.store.metadata._validate import (
     check_experiment_id,
     check_max_results,
@@ -109,6 +110,7 @@ class ExperimentsMixin(StoreBase):
         if artifact_location is not None and len(artifact_location) > 1000:
             raise InvalidArgument("artifact_location is longer than 1000 characters",
                                   field="artifact_location", limit=1000)
+        check_artifact_host(artifact_location, "artifact_location")
         ts = now_ms()
         try:
             with self._write() as conn:

@@ -3,11 +3,55 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from metricflow.errors import InvalidArgument
 from metricflow.store.metadata._validate import check_stage
 
 _RUNS = re.compile(r"^runs:/(?P<run>[^/]+)(?:/(?P<path>.*))?$")
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*):")
+
+HOST_ADDRESSED_SCHEMES = frozenset({
+    "ftp", "sftp", "hdfs", "viewfs", "http", "https", "r2", "b2", "abfss"})
+"""URI schemes whose reader connects to the host named in the URI (MLflow 3.17.2's list,
+`mlflow.store.artifact.host_policy`); `mlflow-artifacts` too when it names a host."""
+
+
+def host_addressed_scheme(uri: str) -> str | None:
+    """The scheme of `uri` if reading it would connect to a host the URI names, else None.
+
+    Every MLflow client that downloads such a source or location sends the request
+    (and with `mlflow-artifacts://host`, its bearer token) to that host, so a caller
+    could make other users' clients talk to a host of its choosing. `mlflow-artifacts:/p`
+    (no authority) addresses this server and is fine.
+    """
+    if not isinstance(uri, str):
+        return None
+    s = uri.strip()
+    m = _SCHEME.match(s)
+    if m is None:
+        return None
+    scheme = m.group("scheme").lower()
+    if scheme in HOST_ADDRESSED_SCHEMES:
+        return scheme
+    rest = s[m.end():].replace("\\", "/")  # HTTP clients end an authority at a backslash
+    if scheme == "mlflow-artifacts" and rest.startswith("//") and urlsplit("x:" + rest).netloc:
+        return scheme
+    return None
+
+
+def check_artifact_host(uri: str | None, field: str) -> None:
+    """InvalidArgument (400 INVALID_PARAMETER_VALUE) if `uri` names another host
+    (`host_addressed_scheme`), with MLflow 3.17.2's message shape."""
+    scheme = host_addressed_scheme(uri) if uri else None
+    if scheme is None:
+        return
+    raise InvalidArgument(
+        f"'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host "
+        "other than the tracking server's configured artifact storage, so clients reading it "
+        f"would connect to the host named in the URI (received {str(uri)[:300]!r}). Use "
+        "mlflow-artifacts:/<path> without a host, runs:/, models:/ or an object store URI "
+        "(s3://, gs://)", field=field, received=str(uri)[:300])
 
 
 def parse_runs_uri(uri: str) -> tuple[str, str]:

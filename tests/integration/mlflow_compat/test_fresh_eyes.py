@@ -1,0 +1,98 @@
+"""Findings of a fresh-eyes MLflow user (MLflow 3.17.2), each pinned against metricflow.
+
+1. sources and artifact locations that name another host are refused (bearer tokens);
+2. search_runs attributes without a prefix, IS [NOT] NULL, datasets.*, artifact_uri;
+3. a version registered from models:/SRC@alias is pinned to models:/SRC/<version>;
+and the smaller contract items after them.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _post(uri: str, path: str, body: dict) -> requests.Response:
+    return requests.post(f"{uri}/api/2.0/mlflow/{path}", json=body, timeout=30)
+
+
+def _get(uri: str, path: str, params: dict) -> requests.Response:
+    return requests.get(f"{uri}/api/2.0/mlflow/{path}", params=params, timeout=30)
+
+
+# ------------------------------------------------------- 1. sources naming another host
+@pytest.mark.parametrize("source", [
+    "mlflow-artifacts://attacker.example:8080/1/abc/artifacts/model",
+    "MLFLOW-ARTIFACTS://attacker.example/x",
+    "http://attacker.example/model", "https://attacker.example/model",
+    "ftp://attacker.example/model", "sftp://attacker.example/model",
+    "hdfs://attacker.example:8020/model"])
+def test_sources_naming_another_host_are_refused(mlclient, tracking, source):
+    name = _name("host")
+    mlclient.create_registered_model(name)
+    r = _post(tracking, "model-versions/create", {"name": name, "source": source})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    scheme = source.split(":", 1)[0].lower()
+    assert f"'source' cannot use the '{scheme}' scheme" in body["message"]
+    assert "addresses a host other than" in body["message"]
+    assert mlclient.search_model_versions(f"name = '{name}'") == []
+
+
+def test_sources_on_this_server_or_object_stores_stay_accepted(mlclient, tracking):
+    name = _name("okhost")
+    mlclient.create_registered_model(name)
+    for src in ["mlflow-artifacts:/1/x/artifacts/model", "mlflow-artifacts:///1/y/model",
+                "s3://bucket/model", "gs://bucket/model"]:
+        r = _post(tracking, "model-versions/create", {"name": name, "source": src})
+        assert r.status_code == 200, (src, r.text)
+
+
+@pytest.mark.parametrize("location", [
+    "mlflow-artifacts://otherhost/artifacts", "mlflow-artifacts://otherhost:5000/a",
+    "http://otherhost/artifacts", "https://otherhost/a", "ftp://otherhost/a"])
+def test_experiment_locations_naming_another_host_are_refused(mlclient, tracking, location):
+    name = _name("exphost")
+    r = _post(tracking, "experiments/create", {"name": name, "artifact_location": location})
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "'artifact_location' cannot use the" in r.json()["message"]
+    assert mlclient.get_experiment_by_name(name) is None
+
+
+# ------------------------------------------- 2. search_runs names without a prefix
+def test_search_runs_reads_unprefixed_names_as_attributes(mlclient, tracking):
+    exp = mlclient.create_experiment(_name("unpref"))
+    a = mlclient.create_run(exp, run_name="PARENT-a", tags={"t": "1"})
+    b = mlclient.create_run(exp, run_name="child-b")
+    mlclient.log_param(b.info.run_id, "p", "x")
+    mlclient.set_terminated(a.info.run_id, "FINISHED")
+    ida, idb = a.info.run_id, b.info.run_id
+
+    def ids(filter_string: str = "", order_by: list[str] | None = None) -> list[str]:
+        return [r.info.run_id for r in mlclient.search_runs(
+            [exp], filter_string, order_by=order_by)]
+
+    assert ids("status = 'FINISHED'") == [ida]
+    assert ids("run_name = 'child-b'") == [idb]
+    assert ids("run_name ILIKE 'par%'") == [ida]
+    assert ids("tags.t IS NOT NULL") == [ida]
+    assert ids("tags.t IS NULL") == [idb]
+    assert ids("params.p IS NOT NULL") == [idb]
+    assert ids("params.p IS NULL AND status = 'FINISHED'") == [ida]
+    assert ids(order_by=["start_time DESC"]) == [idb, ida]
+    assert ids(order_by=["start_time ASC"]) == [ida, idb]
+    assert ids(order_by=["run_name"]) == [ida, idb]  # 'P' < 'c'
+    assert ids(order_by=["status"]) == [ida, idb]  # FINISHED < RUNNING
+    assert ids(order_by=["created DESC"]) == [idb, ida]
+    assert sorted(ids(order_by=["run_id"])) == sorted([ida, idb])
+    assert set(ids(order_by=["end_time"])) == {ida, idb}
+    # sorting by the key that the IS NULL test names (the key's rows drive the query)
+    assert ids("tags.t IS NULL", order_by=["tags.t"]) == [idb]
