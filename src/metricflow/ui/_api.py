@@ -28,6 +28,8 @@ from metricflow.query import MAX_KEYS, RunWindow, parse_columns
 
 PREFIX = "/ui-api/v1"
 MAX_EXPERIMENTS = 10_000
+MAX_EXPERIMENT_IDS = 1_000
+"""Most experiment ids one /ui-api request may name (like columns <= 500)."""
 KINDS = ("metrics", "params", "tags")
 
 
@@ -64,6 +66,16 @@ def _ids(csv: str) -> list[str]:
     return [s for s in (p.strip() for p in csv.split(",")) if s]
 
 
+def check_experiment_ids(ids: list[str]) -> list[str]:
+    """`ids`, or InvalidArgument (400) naming the field, the limit and the count sent,
+    before anything looks an id up."""
+    if len(ids) > MAX_EXPERIMENT_IDS:
+        raise InvalidArgument(f"at most {MAX_EXPERIMENT_IDS} experiment_ids, got {len(ids)}",
+                              field="experiment_ids", limit=MAX_EXPERIMENT_IDS,
+                              received=len(ids))
+    return ids
+
+
 def ui_router(core: Any) -> APIRouter:
     """The /ui-api/v1 data routes over one QueryCore (the caller-scoped one with auth on)."""
     router = APIRouter(prefix=PREFIX)
@@ -76,7 +88,7 @@ def ui_router(core: Any) -> APIRouter:
     async def runs_window(body: WindowBody) -> Any:
         def work() -> dict[str, Any]:
             cols = parse_columns(body.columns)
-            scope = core.scope(body.experiment_ids, body.view_type)
+            scope = core.scope(check_experiment_ids(body.experiment_ids), body.view_type)
             w = window_of().window(scope, body.filter, body.order_by, body.offset, body.limit,
                                    cols, with_total=body.with_total, top_level=body.top_level)
             for r in w.rows:
@@ -98,7 +110,12 @@ def ui_router(core: Any) -> APIRouter:
             if bad:
                 raise InvalidArgument("kinds are metrics, params, tags", field="kinds",
                                       received=",".join(bad)[:200])
-            scope = core.scope(_ids(experiment_ids), view_type)
+            if len(experiment_ids) > MAX_EXPERIMENT_IDS * 64:  # before splitting it
+                raise InvalidArgument(
+                    f"experiment_ids is at most {MAX_EXPERIMENT_IDS * 64} characters",
+                    field="experiment_ids", limit=MAX_EXPERIMENT_IDS * 64,
+                    received=len(experiment_ids))
+            scope = core.scope(check_experiment_ids(_ids(experiment_ids)), view_type)
             return window_of().keys(scope, ks or KINDS, q, limit)
         try:
             return await asyncio.to_thread(work)

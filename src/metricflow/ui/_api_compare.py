@@ -14,7 +14,9 @@ NaN marks a bucket where the run has no point (and a NaN metric value, which a c
 cannot draw either). Runs without points in the range are left out of run_ids. Errors
 are the usual JSON `{error_code, message}`.
 
-Auth: READ on every listed run (the `runs(R)` rule of POST /api/v1/metrics/downsample).
+Auth: READ on every listed run (the `runs(R)` rule of POST /api/v1/metrics/downsample),
+checked after the counts and step range (`check_series`: 1..1,000 runs, 1..10,000 buckets,
+steps within int64), so an oversized request costs no lookup.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from metricflow.auth.policy import R, runs
+from metricflow.auth.policy import R, Rule, runs
 from metricflow.errors import InvalidArgument, MetricflowError
 
 PREFIX = "/ui-api/v1"
@@ -77,6 +79,37 @@ def _error(e: MetricflowError) -> JSONResponse:
     return JSONResponse(body, status_code=e.http_status)
 
 
+MAX_RUNS = 1_000
+_I64 = (-(2**63), 2**63 - 1)
+
+
+def check_series(run_ids: Any, buckets: Any, step_min: Any, step_max: Any) -> None:
+    """400 for counts and ranges out of bounds, before any run is looked up (the auth
+    rule below runs this first: 100,000 ids must not cost 100,000 permission checks).
+    Values of the wrong JSON type are left to the body's model (422)."""
+    if isinstance(run_ids, list) and not 1 <= len(run_ids) <= MAX_RUNS:
+        raise InvalidArgument(f"run_ids must list 1 to {MAX_RUNS} runs, got {len(run_ids)}",
+                              field="run_ids", limit=MAX_RUNS, received=len(run_ids))
+    if isinstance(buckets, int) and not isinstance(buckets, bool) \
+            and not 1 <= buckets <= MAX_BUCKETS:
+        raise InvalidArgument(f"buckets must be in [1, {MAX_BUCKETS}], got {buckets}",
+                              field="buckets", limit=MAX_BUCKETS, received=buckets)
+    for name, v in (("step_min", step_min), ("step_max", step_max)):
+        if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
+            raise InvalidArgument(f"{name} must be an int64 step, got {v}", field=name,
+                                  limit=_I64[1], received=str(v)[:40])
+
+
+def _series_rule() -> Rule:
+    inner = runs(R)
+
+    def resolve(a: Any, r: Any) -> Any:
+        check_series(r.param_list("run_ids"), r.param("buckets"), r.param("step_min"),
+                     r.param("step_max"))
+        return inner.resolve(a, r)
+    return Rule(resolve)
+
+
 def ui_router(core: Any) -> APIRouter:
     """/ui-api/v1/compare/* bound to `core` (with auth on, the caller-scoped core)."""
     r = APIRouter(prefix=PREFIX)
@@ -84,9 +117,7 @@ def ui_router(core: Any) -> APIRouter:
     @r.post("/compare/series", response_class=Response)
     async def compare_series(body: SeriesBody) -> Response:
         try:
-            if not 1 <= body.buckets <= MAX_BUCKETS:
-                raise InvalidArgument(f"buckets must be in [1, {MAX_BUCKETS}], got {body.buckets}",
-                                      field="buckets", limit=MAX_BUCKETS, received=body.buckets)
+            check_series(body.run_ids, body.buckets, body.step_min, body.step_max)
             series = await asyncio.to_thread(core.downsample, body.run_ids, body.key,
                                              body.buckets, body.step_min, body.step_max)
             data = await asyncio.to_thread(pack_overlay, series, body.buckets)
@@ -94,5 +125,5 @@ def ui_router(core: Any) -> APIRouter:
             return _error(e)
         return Response(data, media_type=MEDIA_TYPE, headers={"cache-control": "no-store"})
 
-    compare_series.mf_rule = runs(R)  # type: ignore[attr-defined]
+    compare_series.mf_rule = _series_rule()  # type: ignore[attr-defined]
     return r
