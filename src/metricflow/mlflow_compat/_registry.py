@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import re
 import time
@@ -184,9 +186,31 @@ class RegistryRoutes:
         mv = await self.c.call(self.m.create_model_version, name, source, run_id or None,
                                dict(a.kv_list("tags")) or None, a.text("description"),
                                a.text("run_link"), actor=caller())
+        if mv.source.startswith("models:/") and not m:
+            await self.c.call(self._note_storage_location, mv)
         if model_id:
             await self.c.call(self._note_version_on_model, model_id, mv.name, mv.version)
         return {"model_version": model_version_json(mv)}
+
+    @staticmethod
+    def _location_key(name: str, version: str) -> str:
+        digest = hashlib.sha256(name.encode()).hexdigest()
+        return f"mlflow-compat/model-version-locations/{digest}/{version}.json"
+
+    def _note_storage_location(self, mv: Any) -> None:
+        """Remember where a version registered from `models:/SRC/<v>` keeps its files (the
+        first source down the chain that is not another registered version), as MLflow
+        stores a storage location: the version stays loadable if SRC is deleted."""
+        source, seen = mv.source, 0
+        while source.startswith("models:/") and not _LOGGED_MODEL_URI.match(source) \
+                and seen < 10:
+            try:
+                source = self.m.resolve_model_uri(source).source
+            except (InvalidArgument, NotFound):
+                return
+            seen += 1
+        self.c.docs.put(self._location_key(mv.name, str(mv.version)),
+                        {"name": mv.name, "version": str(mv.version), "source": source})
 
     def _note_version_on_model(self, model_id: str, name: str, version: str) -> None:
         """The logged model lists the registry versions made from it (MLflow's tag)."""
@@ -242,7 +266,9 @@ class RegistryRoutes:
         so. A `runs:/` source naming no run of this server is handed back as it is,
         and a `models:/` source resolves to that version's location (as MLflow).
         """
-        mv = self.m.get_model_version(name, version)
+        return self._uri_of(self.m.get_model_version(name, version), depth)
+
+    def _uri_of(self, mv: Any, depth: int) -> str:
         check_source_readable(mv.source)  # again for the reader (docs/registry.md)
         m = _LOGGED_MODEL_URI.match(mv.source)
         if m:
@@ -266,7 +292,12 @@ class RegistryRoutes:
             try:
                 target = self.m.resolve_model_uri(mv.source)
             except (InvalidArgument, NotFound):
-                return mv.source
+                # the source version is gone: its files are where they were at registration
+                doc = self.c.docs.get(self._location_key(mv.name, str(mv.version)))
+                if doc is None or str(doc.get("source", "")).startswith("models:/"):
+                    return mv.source
+                return self._uri_of(dataclasses.replace(mv, source=str(doc["source"])),
+                                    depth + 1)
             return self.download_uri(target.name, target.version, depth + 1)
         return mv.source
 

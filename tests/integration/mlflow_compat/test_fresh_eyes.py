@@ -96,3 +96,48 @@ def test_search_runs_reads_unprefixed_names_as_attributes(mlclient, tracking):
     assert set(ids(order_by=["end_time"])) == {ida, idb}
     # sorting by the key that the IS NULL test names (the key's rows drive the query)
     assert ids("tags.t IS NULL", order_by=["tags.t"]) == [idb]
+
+
+# ----------------------------------- 3. versions registered from another registered model
+def test_version_from_alias_is_pinned_and_survives_the_source_model(mlclient, tracking,
+                                                                      tmp_path):
+    import mlflow
+
+    src, dst = _name("pin-src"), _name("pin-dst")
+    exp = mlclient.create_experiment(_name("pin"))
+    rid = mlclient.create_run(exp).info.run_id
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "weights.bin").write_bytes(b"w" * 10)
+    mlclient.log_artifacts(rid, str(tmp_path / "m"), "model")
+    mlclient.create_registered_model(src)
+    mlclient.create_model_version(src, f"runs:/{rid}/model", run_id=rid)  # v1
+    mlclient.create_model_version(src, "s3://bucket/other")  # v2
+    mlclient.set_registered_model_alias(src, "champion", "1")
+    mlclient.create_registered_model(dst)
+    mv = mlclient.create_model_version(dst, f"models:/{src}@champion")
+    assert mv.source == f"models:/{src}/1"
+    assert mv.run_id == rid  # inherited from the source version, as MLflow
+    mlclient.transition_model_version_stage(src, "2", "Production")
+    mv2 = mlclient.create_model_version(dst, f"models:/{src}/Production")
+    assert mv2.source == f"models:/{src}/2"
+    # moving the alias does not change what the version holds
+    mlclient.set_registered_model_alias(src, "champion", "2")
+    assert mlclient.get_model_version(dst, mv.version).source == f"models:/{src}/1"
+    before = mlclient.get_model_version_download_uri(dst, mv.version)
+    assert before.endswith(f"/{rid}/artifacts/model"), before
+    # the source model is deleted: the version still resolves to the same files
+    mlclient.delete_registered_model(src)
+    assert mlclient.get_model_version_download_uri(dst, mv.version) == before
+    assert mlclient.get_model_version_download_uri(dst, mv2.version) == "s3://bucket/other"
+    out = mlflow.artifacts.download_artifacts(f"models:/{dst}/{mv.version}",
+                                              dst_path=str(tmp_path / "dl"))
+    assert any(p.name == "weights.bin" for p in (tmp_path / "dl").rglob("*")), out
+
+
+def test_version_from_a_missing_alias_is_refused(mlclient, tracking):
+    src, dst = _name("pin-src"), _name("pin-dst")
+    mlclient.create_registered_model(src)
+    mlclient.create_registered_model(dst)
+    r = _post(tracking, "model-versions/create", {"name": dst, "source": f"models:/{src}@nope"})
+    assert r.status_code in (400, 404), r.text
+    assert mlclient.search_model_versions(f"name = '{dst}'") == []

@@ -9,6 +9,7 @@ rolled-back insert also rolls back its increment: no gaps, no duplicates.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
@@ -46,6 +47,7 @@ from metricflow.store.metadata._validate import (
     check_version,
 )
 
+_LOGGED_MODEL_SOURCE = re.compile(r"^models:/m-[0-9a-f]{32}(?:/|$)")
 _M = registered_models.c
 _V = model_versions.c
 _ATTRS: dict[str, tuple[sa.ColumnElement, type]] = {
@@ -78,6 +80,13 @@ class VersionsMixin(RegistryBase):
         if len(source) > MAX_SOURCE:
             raise InvalidArgument(f"source is {len(source)} characters long; the limit is "
                                   f"{MAX_SOURCE}", field="source", limit=MAX_SOURCE)
+        if source.startswith("models:/") and not _LOGGED_MODEL_SOURCE.match(source):
+            # Pinned as MLflow pins it: `models:/SRC@alias` (or /Stage, /latest) is stored
+            # as `models:/SRC/<version>` it names now, so moving the alias later does not
+            # change this version; the run link is inherited unless given.
+            target = self.resolve_model_uri(source)
+            source = f"models:/{target.name}/{target.version}"
+            run_id = run_id or target.run_id or None
         runs = parse_runs_uri(source) if source.startswith("runs:/") else None
         if runs is not None and run_id and run_id != runs[0]:
             raise InvalidArgument(f"run_id {run_id!r} does not match the source's run "
