@@ -27,7 +27,9 @@ from metricflow.errors import InvalidArgument, MetricflowError
 from metricflow.query import MAX_KEYS, RunWindow, parse_columns
 
 PREFIX = "/ui-api/v1"
-MAX_EXPERIMENTS = 10_000
+PAGE_EXPERIMENTS = 1_000
+MAX_PAGE_EXPERIMENTS = 5_000
+_IN_CHUNK = 10_000
 MAX_EXPERIMENT_IDS = 1_000
 """Most experiment ids one /ui-api request may name (like columns <= 500)."""
 KINDS = ("metrics", "params", "tags")
@@ -123,22 +125,23 @@ def ui_router(core: Any) -> APIRouter:
             return _error(e)
 
     @router.get("/experiments")
-    async def experiments(q: str = "", view_type: str = "active") -> Any:
+    async def experiments(q: str = "", view_type: str = "active",
+                          max_results: int = PAGE_EXPERIMENTS, page_token: str = "") -> Any:
         def work() -> dict[str, Any]:
             if len(q) > 1000:
                 raise InvalidArgument("q is at most 1000 characters", field="q", limit=1000,
                                       received=len(q))
-            scope = core.scope([], view_type)  # readable_experiments set with auth on
-            stats = window_of().experiment_stats(core.scope([], "active"))
-            exps = _all_experiments(core.metadata, view_type)
-            needle = q.lower()
+            if not 1 <= max_results <= MAX_PAGE_EXPERIMENTS:
+                raise InvalidArgument(f"max_results must be in [1, {MAX_PAGE_EXPERIMENTS}], "
+                                      f"got {max_results}", field="max_results",
+                                      limit=MAX_PAGE_EXPERIMENTS, received=max_results)
+            readable = core.scope([], view_type).readable_experiments  # None: all
+            exps, token = experiments_page(core.metadata, readable, q, view_type,
+                                           max_results, page_token)
+            ids = [e.experiment_id for e in exps]
+            stats = window_of().experiment_stats(core.scope(ids, "active")) if ids else {}
             out = []
             for e in exps:
-                if scope.readable_experiments is not None and \
-                        e.experiment_id not in scope.readable_experiments:
-                    continue
-                if needle and needle not in e.name.lower() and needle != e.experiment_id:
-                    continue
                 n, last = stats.get(e.experiment_id, (0, 0))
                 out.append({"experiment_id": e.experiment_id, "name": e.name,
                             "lifecycle_stage": e.lifecycle_stage,
@@ -146,8 +149,7 @@ def ui_router(core: Any) -> APIRouter:
                             "last_update_time": e.last_update_time,
                             "tags": dict(e.tags), "run_count": n,
                             "last_activity": max(last, e.last_update_time or 0) or None})
-            out.sort(key=lambda x: -(x["last_activity"] or 0))
-            return {"experiments": out, "truncated": len(exps) >= MAX_EXPERIMENTS}
+            return {"experiments": out, "next_page_token": token}
         try:
             return await asyncio.to_thread(work)
         except MetricflowError as e:
@@ -158,14 +160,66 @@ def ui_router(core: Any) -> APIRouter:
     return router
 
 
-def _all_experiments(metadata: Any, view_type: str) -> list[Any]:
+def _like(q: str) -> str:
+    """A filter_string literal of `%q%` (the grammar's backslash escapes)."""
+    return "'%" + q.replace("\\", "\\\\").replace("'", "\\'") + "%'"
+
+
+def experiments_page(metadata: Any, readable: frozenset[str] | None, q: str, view_type: str,
+                     max_results: int, page_token: str) -> tuple[list[Any], str | None]:
+    """One page of the experiments the caller may read whose name contains `q` (case
+    insensitive) or whose id is `q`, most recently updated first, and the next page's
+    token. The name filter and the readable set go into the store's search (SQL), so
+    every experiment is reachable by paging and nothing says how many others exist.
+    A readable set larger than `_IN_CHUNK` ids is searched chunk by chunk (each chunk in
+    that order); the token is `<chunk>:<store token>`."""
     if metadata is None:
-        return []
+        return [], None
+    chunk_s, _, inner = page_token.partition(":")
+    if page_token and not chunk_s.isdigit():
+        raise InvalidArgument("page_token is not one this endpoint gave", field="page_token",
+                              received=page_token[:100])
+    chunk = int(chunk_s or 0)
+    needle = q.strip().lower()
+    base = f"name ILIKE {_like(needle)}" if needle else ""
+    ids = None if readable is None else sorted((x for x in readable if x.isdigit()),
+                                               key=int, reverse=True)
+    n_chunks = 1 if ids is None else max(1, -(-len(ids) // _IN_CHUNK))
     out: list[Any] = []
-    token = None
-    while len(out) < MAX_EXPERIMENTS:
-        page, token = metadata.search_experiments("", view_type, 1000, (), token)
-        out.extend(page)
-        if not token:
+    if not page_token and needle and _id_key(needle)[0] == 0 and \
+            (readable is None or needle in readable):
+        # the experiment whose id is q, first (its name need not contain q)
+        try:
+            e = metadata.get_experiment(needle)
+            stages = {"active": ("active",), "deleted": ("deleted",)}.get(view_type.lower(),
+                                                                          ("active", "deleted"))
+            if e.lifecycle_stage in stages:
+                out.append(e)
+        except MetricflowError:
+            pass
+    token: str | None = inner or None
+    while chunk < n_chunks and len(out) < max_results:
+        f = base
+        if ids is not None:
+            part = ids[chunk * _IN_CHUNK:(chunk + 1) * _IN_CHUNK]
+            if not part:
+                return out, None
+            f = " AND ".join(x for x in (base, f"experiment_id IN ({','.join(part)})") if x)
+        page, token = metadata.search_experiments(
+            f, view_type, max_results - len(out), ("last_update_time DESC", "experiment_id DESC"),
+            token)
+        # LIKE treats % and _ in q as wildcards: keep only real substring matches
+        out.extend(e for e in page if not needle or needle in e.name.lower())
+        if token is None:
+            chunk += 1
+        if len(out) >= max_results:
             break
-    return out
+    seen: set[str] = set()
+    out = [e for e in out if not (e.experiment_id in seen or seen.add(e.experiment_id))]
+    if chunk >= n_chunks:
+        return out, None
+    return out, f"{chunk}:{token or ''}"
+
+
+def _id_key(eid: str) -> tuple[int, int | str]:
+    return (0, int(eid)) if eid.isdigit() else (1, eid)

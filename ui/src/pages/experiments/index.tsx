@@ -1,13 +1,14 @@
-// Experiments: every readable experiment with its run count and last activity
-// (GET /ui-api/v1/experiments), searchable by name or id; open one or several
-// experiments' runs table. State in the URL: ?q=<search>&sel=<ids>.
-import { useEffect, useMemo, useState } from "preact/hooks";
+// Experiments: the readable experiments with their run count and last activity
+// (GET /ui-api/v1/experiments, pages of PAGE, most recently updated first), searched
+// by name or id on the server; open one or several experiments' runs table.
+// State in the URL: ?q=<search>&sel=<ids>.
+import { useEffect, useRef, useState } from "preact/hooks";
 import { get } from "../../lib/api";
 import { ErrorView } from "../../lib/errors";
 import { fmtAgo, fmtCount, fmtTime } from "../../lib/format";
 import { experimentLink, Route, setParams, splitList } from "../../lib/url";
 
-const MAX_ROWS = 500; // the list is sorted by last activity; search narrows the rest
+const PAGE = 500;
 
 interface Exp {
   experiment_id: string;
@@ -18,33 +19,52 @@ interface Exp {
   lifecycle_stage: string;
 }
 
+interface Page {
+  experiments: Exp[];
+  next_page_token: string | null;
+}
+
 export function ExperimentsPage({ route }: { route: Route }) {
   const q = route.params.get("q") || "";
   const sel = splitList(route.params.get("sel"));
-  const [all, setAll] = useState<Exp[] | null>(null);
+  const [shown, setShown] = useState<Exp[] | null>(null);
+  const [next, setNext] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [text, setText] = useState(q);
+  const ctrl = useRef<AbortController | null>(null);
 
-  useEffect(() => {
-    const ctrl = new AbortController();
-    get<{ experiments: Exp[] }>("/ui-api/v1/experiments", {}, ctrl.signal).then(
+  const load = (token: string, append: boolean) => {
+    ctrl.current?.abort();
+    const c = new AbortController();
+    ctrl.current = c;
+    setLoading(true);
+    const params: Record<string, string> = { max_results: String(PAGE) };
+    if (q) params.q = q;
+    if (token) params.page_token = token;
+    get<Page>("/ui-api/v1/experiments", params, c.signal).then(
       (r) => {
-        setAll(r.experiments);
+        setShown((old) => (append && old ? [...old, ...r.experiments] : r.experiments));
+        setNext(r.next_page_token);
+        setLoading(false);
         window.__mf.ready = true;
       },
       (e) => {
-        if (e.name !== "AbortError") setError(e);
+        if (e.name !== "AbortError") {
+          setError(e);
+          setLoading(false);
+        }
       },
     );
-    return () => ctrl.abort();
-  }, []);
-  useEffect(() => setText(q), [q]);
+  };
 
-  const shown = useMemo(() => {
-    if (!all) return [];
-    const n = q.toLowerCase();
-    return n ? all.filter((e) => e.name.toLowerCase().includes(n) || e.experiment_id === q) : all;
-  }, [all, q]);
+  useEffect(() => {
+    // typing replaces the URL's q; ask the server once the typing pauses
+    const t = window.setTimeout(() => load("", false), shown === null ? 0 : 200);
+    return () => window.clearTimeout(t);
+  }, [q]);
+  useEffect(() => () => ctrl.current?.abort(), []);
+  useEffect(() => setText(q), [q]);
 
   const toggle = (id: string) => {
     const s = new Set(sel);
@@ -69,7 +89,7 @@ export function ExperimentsPage({ route }: { route: Route }) {
             setParams({ q: v }, { replace: true });
           }}
         />
-        <span class="muted">{all ? `${shown.length} of ${all.length}` : "loading…"}</span>
+        <span class="muted">{shown === null ? "loading…" : `${fmtCount(shown.length)}${next ? "+" : ""} shown`}</span>
         <span class="spacer" />
         {sel.length > 0 && (
           <a class="button primary" href={"#/runs?e=" + sel.map(encodeURIComponent).join(",")} data-testid="open-selected">
@@ -89,7 +109,7 @@ export function ExperimentsPage({ route }: { route: Route }) {
           </tr>
         </thead>
         <tbody>
-          {shown.slice(0, MAX_ROWS).map((e) => (
+          {(shown || []).map((e) => (
             <tr key={e.experiment_id} data-testid="exp-row" data-experiment-id={e.experiment_id}>
               <td class="check">
                 <input type="checkbox" checked={sel.includes(e.experiment_id)} onChange={() => toggle(e.experiment_id)} aria-label="select" />
@@ -105,9 +125,11 @@ export function ExperimentsPage({ route }: { route: Route }) {
           ))}
         </tbody>
       </table>
-      {all && shown.length === 0 && <div class="muted">No experiment matches “{q}”.</div>}
-      {shown.length > MAX_ROWS && (
-        <div class="muted">Showing the {MAX_ROWS} most recently active of {shown.length.toLocaleString("en-US")}; search to narrow them down.</div>
+      {shown && shown.length === 0 && !loading && <div class="muted">No experiment matches “{q}”.</div>}
+      {next && (
+        <button type="button" disabled={loading} onClick={() => load(next, true)} data-testid="exp-more">
+          {loading ? "Loading…" : `Load ${PAGE} more`}
+        </button>
       )}
     </div>
   );
