@@ -133,6 +133,10 @@ EXPORTS: dict[str, set[str]] = {
     "metricflow.app": {
         "App",
         "BACKENDS",
+        "BLOBS",
+        "CONTROL",
+        "DATA",
+        "SINK",
         "Backend",
         "Components",
         "KafkaSettings",
@@ -147,6 +151,7 @@ EXPORTS: dict[str, set[str]] = {
         "add_role_parsers",
         "auth_banner",
         "backend_for",
+        "backend_key",
         "build_components",
         "open_blobs",
         "open_metadata",

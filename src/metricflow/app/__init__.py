@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "BACKENDS": "_backends", "Backend": "_backends", "backend_for": "_backends",
+    "backend_key": "_backends", "CONTROL": "_backends", "DATA": "_backends",
+    "BLOBS": "_backends", "SINK": "_backends",
     "open_blobs": "_backends", "open_metadata": "_backends", "open_metric_store": "_backends",
     "open_sink": "_backends",
     "Components": "_components", "NoRunLookup": "_components",
@@ -32,18 +34,24 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "BACKENDS", "ROLES", "App", "Backend", "Components", "KafkaSettings", "NoRunLookup",
-    "Role", "SecurityConfig", "ServerConfig", "ServerThread", "Upstreams", "add_role_flags",
-    "add_role_parsers", "auth_banner", "backend_for", "build_components", "open_blobs",
-    "open_metadata", "open_metric_store", "open_sink", "resolve_auth", "run", "services",
-    "settings_from_args", "tail_limits_from_env", "writer_flag_errors",
+    "BACKENDS", "BLOBS", "CONTROL", "DATA", "ROLES", "SINK", "App", "Backend", "Components",
+    "KafkaSettings", "NoRunLookup", "Role", "SecurityConfig", "ServerConfig", "ServerThread",
+    "Upstreams", "add_role_flags", "add_role_parsers", "auth_banner", "backend_for",
+    "backend_key", "build_components", "open_blobs", "open_metadata", "open_metric_store",
+    "open_sink", "resolve_auth", "run", "services", "settings_from_args",
+    "tail_limits_from_env", "writer_flag_errors",
 ]
 
 if TYPE_CHECKING:
     from metricflow.app._backends import (
         BACKENDS,
+        BLOBS,
+        CONTROL,
+        DATA,
+        SINK,
         Backend,
         backend_for,
+        backend_key,
         open_blobs,
         open_metadata,
         open_metric_store,

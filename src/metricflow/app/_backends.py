@@ -83,6 +83,17 @@ def backend_for(plane: str, uri: str) -> Backend[object]:
                           received=uri[:200])
 
 
+def backend_key(plane: str, uri: str) -> str | None:
+    """The first scheme of the backend that serves `uri` on `plane` (`chdb`, `http`,
+    `sqlite`, `postgresql`, `file`, `s3`, `inproc`, `kafka`), None when none does:
+    the one test other modules use instead of matching URI prefixes by hand."""
+    scheme = scheme_of(uri)
+    for b in BACKENDS:
+        if b.plane == plane and scheme in b.schemes:
+            return b.schemes[0]
+    return None
+
+
 def open_metric_store(dsn: str, database: str) -> MetricStore:
     """The data plane at `dsn` (chDB or a ClickHouse server: one client API)."""
     backend_for(DATA, dsn)

@@ -32,7 +32,7 @@ def live_owner_ids(store: object, artifacts: object) -> set[str]:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from metricflow.app import open_blobs, open_metric_store
+    from metricflow.app import DATA, backend_key, open_blobs, open_metric_store
     from metricflow.artifacts import ArtifactStore, collect_garbage
 
     # The embedded server's stores unless --clickhouse / --artifacts name others.
@@ -41,7 +41,7 @@ def _gc(args: argparse.Namespace) -> int:
     store = open_metric_store(cfg.clickhouse_dsn, cfg.database)
     # Opening the embedded chDB directory fails while a server owns it, so here no
     # upload can be committing concurrently and the commit fence can be skipped.
-    offline = cfg.clickhouse_dsn.startswith("chdb://") and not args.artifacts
+    offline = backend_key(DATA, cfg.clickhouse_dsn) == "chdb" and not args.artifacts
     if offline:
         store.get_run_infos(["0" * 32])  # takes the data-dir lock or fails now
     artifacts = ArtifactStore(open_blobs(cfg.artifact_root))

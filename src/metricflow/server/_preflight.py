@@ -15,6 +15,8 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from metricflow.app import CONTROL, DATA, backend_key
+
 
 class StartupError(Exception):
     """A command cannot start; the message is one line that says what to do."""
@@ -22,7 +24,7 @@ class StartupError(Exception):
 
 def chdb_path(dsn: str) -> str | None:
     """The directory of a `chdb://` DSN (None for other schemes)."""
-    if not dsn.startswith("chdb://"):
+    if backend_key(DATA, dsn) != "chdb":
         return None
     path = dsn[len("chdb://"):].split("?", 1)[0]
     return os.path.abspath(path) if path else None
@@ -162,7 +164,8 @@ def check_metadata(uri: str, role: bool) -> None:
     a PostgreSQL server answers and accepts the URI's credentials)."""
     flag = ("pass --metadata URI (env METRICFLOW_METADATA_URI; every role must use the "
             "same one)" if role else "pass another --metadata")
-    if uri.startswith("sqlite:"):
+    backend = backend_key(CONTROL, uri)
+    if backend == "sqlite":
         import sqlalchemy as sa  # server extra
 
         try:
@@ -177,7 +180,7 @@ def check_metadata(uri: str, role: bool) -> None:
             raise StartupError(f"metadata store {uri} cannot be opened: directory {parent} "
                                f"{why}; create it (mkdir -p {parent}) or {flag}")
         return
-    if not uri.startswith("postgresql"):
+    if backend != "postgresql":
         return  # opening it names the supported schemes
     parts = urlsplit(uri)
     shown = redact(uri)

@@ -26,6 +26,8 @@ def create_metadata_engine(uri: str, *, busy_timeout_ms: int = 30_000,
     except sa.exc.ArgumentError as e:
         raise InvalidArgument(f"metadata store uri {uri!r} is not a valid URL: {e}",
                               field="uri") from e
+    if url.get_backend_name() == "postgres":  # libpq's short name (the URI registry takes it)
+        url = url.set(drivername="postgresql" + url.drivername[len("postgres"):])
     backend = url.get_backend_name()
     if backend == "sqlite":
         if not url.database or url.database == ":memory:":

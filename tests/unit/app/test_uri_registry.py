@@ -1,0 +1,52 @@
+"""The URI registry is the one place that maps a scheme to a backend, and the adapters
+and startup checks agree with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from metricflow.app import BACKENDS, BLOBS, CONTROL, DATA, SINK, backend_key
+from metricflow.server import StartupError
+from metricflow.server._preflight import chdb_path, check_metadata
+from metricflow.store.metadata import create_metadata_engine
+
+
+@pytest.mark.parametrize(("plane", "uri", "key"), [
+    (DATA, "chdb:///tmp/x", "chdb"), (DATA, "https://h:8443", "http"),
+    (DATA, "clickhouse://h", "http"), (DATA, "sqlite:///x.db", None),
+    (CONTROL, "sqlite:////tmp/x.db", "sqlite"), (CONTROL, "postgres://u@h/db", "postgresql"),
+    (CONTROL, "postgresql+psycopg://u@h/db", "postgresql"), (CONTROL, "mysql://h", None),
+    (BLOBS, "/tmp/a", "file"), (BLOBS, "s3://b/p", "s3"), (SINK, "kafka://h:9092/t", "kafka"),
+    (SINK, "inproc:", "inproc"),
+])
+def test_backend_key(plane: str, uri: str, key: str | None) -> None:
+    assert backend_key(plane, uri) == key
+
+
+@pytest.mark.parametrize("uri", ["postgres://u:p@127.0.0.1:1/db",
+                                 "postgresql://u:p@127.0.0.1:1/db",
+                                 "postgres+psycopg://u:p@127.0.0.1:1/db"])
+def test_every_control_scheme_the_registry_accepts_opens(uri: str) -> None:
+    """postgres:// passed the registry but the metadata engine refused it."""
+    engine = create_metadata_engine(uri, pool_size=1)
+    try:
+        assert engine.url.get_backend_name() == "postgresql"
+        assert engine.url.get_driver_name() == "psycopg"
+    finally:
+        engine.dispose()
+
+
+def test_preflight_checks_postgres_scheme_like_postgresql() -> None:
+    # Port 1 answers nothing: the check must say so for both spellings.
+    for uri in ("postgres://u:p@127.0.0.1:1/db", "postgresql://u:p@127.0.0.1:1/db"):
+        with pytest.raises(StartupError, match="unreachable"):
+            check_metadata(uri, role=True)
+
+
+def test_chdb_path_uses_the_registry() -> None:
+    assert chdb_path("chdb:///tmp/d?x=1") == "/tmp/d"
+    assert chdb_path("http://h:8123") is None
+
+
+def test_every_plane_has_a_backend() -> None:
+    assert {b.plane for b in BACKENDS} == {DATA, CONTROL, BLOBS, SINK}
