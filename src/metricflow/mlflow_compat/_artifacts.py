@@ -44,6 +44,11 @@ from metricflow.mlflow_compat._rules import logged_model_param, run_param
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 _MPU = "staging/mlflow-mpu/"  # under the store's staging/ prefix, which GC sweeps
 _MAX_PARTS = 10_000
+MPU_MAX_PART_BYTES = 5 * 1024 ** 3
+"""Largest multipart part accepted (S3's own part limit); a larger one is 413."""
+MPU_SPOOL_BYTES = 8 * 1024 * 1024
+"""A part is streamed to the blob store in pieces of at most this size, so a part upload
+holds at most this much in memory."""
 
 
 def _binding_key(upload_id: str) -> str:
@@ -365,13 +370,59 @@ class ArtifactRoutes:
             q = request.query_params
             await self._check_binding(upload_id, None, (part_number, q.get("expires", ""),
                                                         q.get("token", "")))
-            data = await request.body()
-            key = f"{_MPU}{upload_id}/{part_number:05d}"
-            await self.c.call(self.store.blobs.put, key, data)
-            etag = hash_bytes(data).hex()[:32]
+            etag = await self._stream_part(request, upload_id, part_number)
         except Exception as e:
             return error_response(e)
         return Response(status_code=200, headers={"ETag": etag})
+
+    def _part_pieces(self, upload_id: str, part_number: int) -> list[str]:
+        prefix = f"{_MPU}{upload_id}/{part_number:05d}/"
+        return sorted(b.key for b in self.store.blobs.list(prefix))
+
+    async def _stream_part(self, request: Request, upload_id: str, part_number: int) -> str:
+        """Store one part's body as pieces of <= MPU_SPOOL_BYTES (never the whole body in
+        memory); 413 past MPU_MAX_PART_BYTES. A part sent again replaces the earlier one.
+        Returns the part's ETag."""
+        limit = MPU_MAX_PART_BYTES
+
+        def too_large(received: str) -> MlflowApiError:
+            return MlflowApiError(
+                f"multipart part {part_number} is larger than the limit of {limit} bytes "
+                f"per part (received {received}); upload with smaller parts "
+                "(MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE)", "INVALID_PARAMETER_VALUE", 413)
+
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large(f"Content-Length {declared}")
+        for key in await self.c.call(self._part_pieces, upload_id, part_number):
+            await self.c.call(self.store.blobs.delete, key)
+        prefix = f"{_MPU}{upload_id}/{part_number:05d}/"
+        digest, total, seq, buf = hashlib.sha256(), 0, 0, bytearray()
+
+        async def flush() -> None:
+            nonlocal seq, buf
+            await self.c.call(self.store.blobs.put, f"{prefix}{seq:06d}", bytes(buf))
+            seq, buf = seq + 1, bytearray()
+
+        try:
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise too_large(f"more than {limit} bytes")
+                digest.update(chunk)
+                buf += chunk
+                while len(buf) >= MPU_SPOOL_BYTES:
+                    rest = buf[MPU_SPOOL_BYTES:]
+                    del buf[MPU_SPOOL_BYTES:]
+                    await flush()
+                    buf = rest
+            if buf or seq == 0:
+                await flush()
+        except BaseException:
+            for key in await self.c.call(self._part_pieces, upload_id, part_number):
+                await self.c.call(self.store.blobs.delete, key)
+            raise
+        return digest.hexdigest()[:32]
 
     def _complete(self, owner: str, rel: str, upload_id: str, numbers: list[int]) -> None:
         blobs = self.store.blobs
@@ -379,7 +430,12 @@ class ArtifactRoutes:
         try:
             with os.fdopen(fd, "wb") as f:
                 for n in numbers:
-                    f.write(blobs.get(f"{_MPU}{upload_id}/{n:05d}"))
+                    pieces = self._part_pieces(upload_id, n)
+                    if not pieces:
+                        raise InvalidArgument(f"part {n} of upload {upload_id} was never "
+                                              "uploaded", field="parts", received=n)
+                    for key in pieces:
+                        f.write(blobs.get(key))
             self.store.put_file(owner, rel, tmp)
         finally:
             os.unlink(tmp)

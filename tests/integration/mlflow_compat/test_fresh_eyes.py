@@ -141,3 +141,62 @@ def test_version_from_a_missing_alias_is_refused(mlclient, tracking):
     r = _post(tracking, "model-versions/create", {"name": dst, "source": f"models:/{src}@nope"})
     assert r.status_code in (400, 404), r.text
     assert mlclient.search_model_versions(f"name = '{dst}'") == []
+
+
+# ------------------------------------------------ 5. multipart parts are streamed, capped
+def _mpu(tracking: str, mlclient, name: str, parts: int) -> tuple[str, str, list[dict]]:
+    exp = mlclient.create_experiment(_name("mpu"))
+    rid = mlclient.create_run(exp).info.run_id
+    root = f"{exp}/{rid}/artifacts"
+    r = requests.post(f"{tracking}/api/2.0/mlflow-artifacts/mpu/create/{root}",
+                      json={"path": name, "num_parts": parts}, timeout=30)
+    assert r.status_code == 200, r.text
+    return root, r.json()["upload_id"], r.json()["credentials"]
+
+
+def test_multipart_parts_are_stored_in_bounded_pieces(mlclient, tracking, mf_live,
+                                                      monkeypatch):
+    from metricflow.mlflow_compat import _artifacts
+
+    monkeypatch.setattr(_artifacts, "MPU_SPOOL_BYTES", 64 * 1024)
+    root, upload_id, creds = _mpu(tracking, mlclient, "big.bin", 2)
+    p1, p2 = bytes(range(256)) * 1100, b"tail" * 1000  # 281,600 bytes: 5 pieces; 1 piece
+    for cred, data in zip(creds, (p1, p2), strict=True):
+        r = requests.put(cred["url"], data=data, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.headers["ETag"]
+    blobs = mf_live.server.artifacts.blobs
+    keys = sorted(b.key for b in blobs.list(f"staging/mlflow-mpu/{upload_id}/00001/"))
+    assert len(keys) == 5  # 281,600 bytes in pieces of at most 64 KiB
+    assert all(len(blobs.get(k)) <= 64 * 1024 for k in keys)
+    r = requests.post(f"{tracking}/api/2.0/mlflow-artifacts/mpu/complete/{root}", json={
+        "path": "big.bin", "upload_id": upload_id,
+        "parts": [{"part_number": 1, "etag": ""}, {"part_number": 2, "etag": ""}]}, timeout=30)
+    assert r.status_code == 200, r.text
+    got = requests.get(f"{tracking}/api/2.0/mlflow-artifacts/artifacts/{root}/big.bin",
+                       timeout=30)
+    assert got.status_code == 200 and got.content == p1 + p2
+
+
+def test_multipart_part_over_the_limit_is_413_and_stores_nothing(mlclient, tracking,
+                                                                 monkeypatch):
+    from metricflow.mlflow_compat import _artifacts
+
+    monkeypatch.setattr(_artifacts, "MPU_MAX_PART_BYTES", 100_000)
+    monkeypatch.setattr(_artifacts, "MPU_SPOOL_BYTES", 16 * 1024)
+    root, upload_id, creds = _mpu(tracking, mlclient, "huge.bin", 1)
+    r = requests.put(creds[0]["url"], data=b"x" * 100_001, timeout=30)
+    assert r.status_code == 413, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "larger than the limit of 100000 bytes" in r.json()["message"]
+
+    def chunks():  # no Content-Length: the limit is counted while streaming
+        for _ in range(20):
+            yield b"y" * 10_000
+
+    r = requests.put(creds[0]["url"], data=chunks(), timeout=30)
+    assert r.status_code == 413, r.text
+    r = requests.post(f"{tracking}/api/2.0/mlflow-artifacts/mpu/complete/{root}", json={
+        "path": "huge.bin", "upload_id": upload_id,
+        "parts": [{"part_number": 1, "etag": ""}]}, timeout=30)
+    assert r.status_code == 400 and "never uploaded" in r.json()["message"], r.text
