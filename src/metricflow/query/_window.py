@@ -101,7 +101,12 @@ def parse_columns(specs: list[str]) -> list[Field]:
                               field="columns", limit=MAX_COLUMNS, received=len(specs))
     out = []
     for s in specs:
-        terms = parse_order_by([s])  # same field syntax, incl. `quoted keys`
+        try:
+            terms = parse_order_by([s])  # same field syntax, incl. `quoted keys`
+        except InvalidArgument as e:  # the error is about a column, not the sort
+            raise InvalidArgument(e.message.replace("order_by", "column"),
+                                  **{**e.details, "field": "columns",
+                                     "received": s[:200]}) from None
         if not terms or terms[0].field.kind == "attributes":
             raise InvalidArgument("a column is metrics.<key>, params.<key> or tags.<key>",
                                   field="columns", received=s[:200])
