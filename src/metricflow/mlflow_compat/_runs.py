@@ -109,6 +109,11 @@ def _metric_columns_fast(items: list[Any]
     return list(index), key_index, sta, tsa, values
 
 
+def _cut(value: Any, limit: int) -> Any:
+    """A string value cut to `limit` characters (MLflow's server truncates, see log_batch)."""
+    return value[:limit] if isinstance(value, str) and len(value) > limit else value
+
+
 def check_batch_limits(n_metrics: int, n_params: int, n_tags: int) -> None:
     for n, limit, what in ((n_metrics, MAX_METRICS_PER_BATCH, "metrics"),
                            (n_params, MAX_PARAMS_PER_BATCH, "params"),
@@ -157,6 +162,11 @@ class RunRoutes:
         """One TrackingCore.log_batch: params and tags all-or-nothing, then the metrics."""
         check_batch_limits(len(metrics), len(params), len(tags))
         await self._active(run_id)
+        # MLflow 3.17.2's server cuts longer values to its limits and answers 200 (params
+        # 6000, tags 8000 characters); the native API refuses them with 400 instead.
+        lim = self.c.tracking.limits
+        params = [(k, _cut(v, lim.max_param_value_length)) for k, v in params]
+        tags = [(k, _cut(v, lim.max_tag_value_length)) for k, v in tags]
         req = pb.LogBatchRequest(run_id=run_id,
                                  params=[pb.Param(key=k, value=v) for k, v in
                                          dedup_params(params)],

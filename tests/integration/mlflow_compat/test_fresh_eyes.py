@@ -200,3 +200,20 @@ def test_multipart_part_over_the_limit_is_413_and_stores_nothing(mlclient, track
         "path": "huge.bin", "upload_id": upload_id,
         "parts": [{"part_number": 1, "etag": ""}]}, timeout=30)
     assert r.status_code == 400 and "never uploaded" in r.json()["message"], r.text
+
+
+# ------------------------------------------------------------------ 4. length limits
+def test_long_param_and_tag_values_are_cut_like_mlflows_server(mlclient, tracking):
+    """MLflow 3.17.2's server (measured: mlflow server, SQLite) answers 200 and keeps the
+    first 6000 characters of a param and 8000 of a tag set after the run's creation."""
+    rid = mlclient.create_run(mlclient.create_experiment(_name("len"))).info.run_id
+    assert _post(tracking, "runs/log-parameter",
+                 {"run_id": rid, "key": "p", "value": "a" * 6001}).status_code == 200
+    assert _post(tracking, "runs/log-batch", {"run_id": rid, "params": [
+        {"key": "q", "value": "b" * 20000}], "tags": [{"key": "u", "value": "c" * 9000}]}
+                 ).status_code == 200
+    assert _post(tracking, "runs/set-tag",
+                 {"run_id": rid, "key": "t", "value": "d" * 8001}).status_code == 200
+    data = mlclient.get_run(rid).data
+    assert data.params["p"] == "a" * 6000 and data.params["q"] == "b" * 6000
+    assert data.tags["t"] == "d" * 8000 and data.tags["u"] == "c" * 8000
