@@ -90,7 +90,7 @@ export function ComparePage({ route }: { route: Route }) {
   return (
     <div class="compare">
       <h1>
-        Compare {runIds.length} runs
+        Compare {runIds.length} run{runIds.length === 1 ? "" : "s"}
         {allIds.length > MAX_RUNS && <span class="muted"> (first {MAX_RUNS} of {allIds.length})</span>}
       </h1>
       {err ? <ErrorView error={err} /> : null}

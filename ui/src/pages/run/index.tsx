@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { fmtNum, fmtRange, LineMode, parseRange, XMode } from "../../charts/data";
 import { MetricChart } from "../../charts/MetricChart";
+import { get } from "../../lib/api";
 import { findRun, getRun, num, RunDoc, tail } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
@@ -74,11 +75,21 @@ function fmtDur(ms: number): string {
 
 function RunHeader({ run }: { run: RunDoc }) {
   const i = run.info;
+  const [expName, setExpName] = useState<string | null>(null);
+  useEffect(() => {
+    const ctrl = new AbortController();
+    setExpName(null);
+    get<{ experiment: { name: string } }>("/api/v1/experiments/get", { experiment_id: i.experiment_id }, ctrl.signal).then(
+      (r) => setExpName(r.experiment.name),
+      () => undefined, // the id stays shown
+    );
+    return () => ctrl.abort();
+  }, [i.experiment_id]);
   const end = i.end_time || (i.status === "RUNNING" ? Date.now() : null);
   return (
     <div class="runhead">
       <div class="crumbs">
-        <a href={experimentLink(i.experiment_id)}>Experiment {i.experiment_id}</a> <span class="muted">/</span> <span class="muted">run</span>
+        <a href={experimentLink(i.experiment_id)} data-testid="crumb-experiment">{expName ?? `Experiment ${i.experiment_id}`}</a> <span class="muted">/</span> <span class="muted">run</span>
       </div>
       <h1>
         <span data-testid="run-name">{i.run_name || i.run_id}</span>{" "}

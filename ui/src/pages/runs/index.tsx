@@ -311,9 +311,9 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     <div class="runs">
       <div class="runs-head">
         <h1>{title}</h1>
-        <span class="muted" data-testid="runs-total">{total === null ? "counting…" : `${fmtCount(total)} ${nest ? "top-level " : ""}runs`}</span>
+        <span class="muted" data-testid="runs-total">{err ? (filterErr ? "invalid filter" : "not counted (error)") : total === null ? "counting…" : `${fmtCount(total)} ${nest ? "top-level " : ""}runs`}</span>
       </div>
-      <FilterBox value={draft} keys={keys} error={filterErr} onEdit={(v) => setDraft(v)} onSubmit={submitFilter} />
+      <FilterBox value={draft} keys={keys} error={draft === q ? filterErr : null} onEdit={(v) => setDraft(v)} onSubmit={submitFilter} />
       <div class="toolbar">
         <button onClick={() => setPicker(!picker)} data-testid="column-picker-open">
           Columns ({cols.length})

@@ -1,0 +1,86 @@
+"""Small UI defects found in review, in a real browser: an invalid filter's header and
+error box, the compare title's plural, the favicon, the run page's breadcrumb."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from ui_support import Watched, base_url, start_server
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@dataclass
+class Site:
+    base: str
+    exp: str
+    runs: list[str]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    import metricflow as mf
+
+    srv = start_server(str(tmp_path_factory.mktemp("mf-ui-fixes")))
+    try:
+        c = mf.Client(f"grpc://{srv.target}", linger_ms=10)
+        exp = c.get_or_create_experiment("fixes-experiment")
+        runs = []
+        for i in range(3):
+            rid = c.create_run(exp, run_name=f"f-{i}").run_id
+            c.log_params(rid, {"lr": str(0.1 * (i + 1))})
+            for step in range(5):
+                c.log_metrics(rid, {"loss": 1.0 / (step + 1 + i)}, step=step)
+            runs.append(rid)
+        c.flush()
+        for rid in runs:
+            c.update_run(rid, status="FINISHED")
+        c.close()
+        yield Site(base_url(srv), exp, runs)
+    finally:
+        srv.stop()
+
+
+def test_invalid_filter_header_and_error_box(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}")
+    page.get_by_test_id("run-row").first.wait_for()
+    box = page.get_by_test_id("filter-input")
+    box.fill("metrics.loss << 1")
+    box.press("Enter")
+    page.get_by_test_id("filter-error").wait_for()
+    total = page.get_by_test_id("runs-total")
+    page.wait_for_timeout(500)
+    assert "counting" not in total.inner_text()
+    assert "invalid filter" in total.inner_text()
+    # editing the text hides the old error until the new text is submitted
+    box.press("End")
+    box.type(" x")
+    page.get_by_test_id("filter-error").wait_for(state="detached")
+    watched.assert_clean()
+
+
+def test_compare_title_counts_runs(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/compare?runs={site.runs[0]}&m=loss")
+    page.get_by_text("Compare 1 run", exact=True).wait_for()
+    page.goto(site.base + f"/#/compare?runs={','.join(site.runs[:2])}&m=loss")
+    page.get_by_text("Compare 2 runs", exact=True).wait_for()
+
+
+def test_favicon_and_breadcrumb(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.runs[0]}")
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    assert href, "no icon link"
+    r = httpx.get(site.base + "/" + href.lstrip("./"), timeout=30)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/")
+    crumb = page.get_by_test_id("crumb-experiment")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=crumb-experiment]')?.textContent"
+        " === 'fixes-experiment'")
+    assert crumb.inner_text() == "fixes-experiment"
+    watched.assert_clean()
