@@ -162,6 +162,8 @@ EXPORTS: dict[str, set[str]] = {
         "services",
         "settings_from_args",
         "tail_limits_from_env",
+        "uses_kafka",
+        "uses_metadata",
         "writer_flag_errors",
     },
     "metricflow.server": {

@@ -28,6 +28,7 @@ _EXPORTS = {
     "add_role_flags": "_flags", "add_role_parsers": "_flags", "settings_from_args": "_flags",
     "tail_limits_from_env": "_flags", "writer_flag_errors": "_flags",
     "ROLES": "_roles", "Role": "_roles", "services": "_roles",
+    "uses_kafka": "_roles", "uses_metadata": "_roles",
     "App": "_serve", "ServerThread": "_serve", "run": "_serve",
     "KafkaSettings": "_settings", "SecurityConfig": "_settings", "ServerConfig": "_settings",
     "Upstreams": "_settings", "auth_banner": "_settings", "resolve_auth": "_settings",
@@ -39,7 +40,7 @@ __all__ = [
     "Upstreams", "add_role_flags", "add_role_parsers", "auth_banner", "backend_for",
     "backend_key", "build_components", "open_blobs", "open_metadata", "open_metric_store",
     "open_sink", "resolve_auth", "run", "services", "settings_from_args",
-    "tail_limits_from_env", "writer_flag_errors",
+    "tail_limits_from_env", "uses_kafka", "uses_metadata", "writer_flag_errors",
 ]
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ if TYPE_CHECKING:
         tail_limits_from_env,
         writer_flag_errors,
     )
-    from metricflow.app._roles import ROLES, Role, services
+    from metricflow.app._roles import ROLES, Role, services, uses_kafka, uses_metadata
     from metricflow.app._serve import App, ServerThread, run
     from metricflow.app._settings import (
         KafkaSettings,

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from metricflow.app._backends import open_blobs, open_metadata, open_metric_store, open_sink
-from metricflow.app._roles import MLFLOW, WRITER, services
+from metricflow.app._roles import MLFLOW, NEEDS_METADATA, WRITER, WRITES, services
 from metricflow.app._settings import ServerConfig
-from metricflow.server import ARTIFACTS, INGEST, QUERY, REGISTRY, Upstream
+from metricflow.server import ARTIFACTS, INGEST, QUERY, Upstream
 
 if TYPE_CHECKING:
     from metricflow.artifacts import ArtifactStore
@@ -124,7 +124,7 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
     if mounted & {ARTIFACTS, MLFLOW} and s.artifact_root:
         artifacts = _open_artifacts(s.artifact_root, stack)
     metadata = None
-    if mounted & {INGEST, QUERY, REGISTRY, MLFLOW}:
+    if mounted & NEEDS_METADATA:
         # Embedded: a model version's runs:/ source must name a logged artifact.
         exists = _artifact_exists(artifacts) if embedded and artifacts is not None else None
         metadata = await asyncio.to_thread(
@@ -148,7 +148,7 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
                         "this node can be authorized for writes", s.role)
         view = auth.metadata_view(metadata)
     sink = tracking = None
-    if mounted & {INGEST, MLFLOW}:
+    if mounted & WRITES:
         assert metadata is not None
         sink, tracking = await _write_path(s, store, metadata, stack)
     query = None

@@ -33,6 +33,10 @@ QUERY_FRONT = frozenset({QUERY, REGISTRY, ARTIFACTS, HTTP_QUERY, HTTP_REGISTRY, 
 """What a process that can read ClickHouse serves to clients (query role)."""
 NEEDS_MLFLOW = frozenset({MLFLOW, ARTIFACTS})
 """Dropped by --no-mlflow: the MLflow API and the artifact store it opens."""
+NEEDS_METADATA = frozenset({INGEST, QUERY, REGISTRY, MLFLOW})
+"""Services that open the control plane (experiments, runs' owners, auth)."""
+WRITES = frozenset({INGEST, MLFLOW})
+"""Services that write through the process's sink (Kafka when the role has --kafka)."""
 
 
 @dataclass(frozen=True)
@@ -76,3 +80,14 @@ def services(settings: ServerConfig) -> frozenset[str]:
     if not settings.mlflow:
         out -= NEEDS_MLFLOW
     return out
+
+
+def uses_metadata(settings: ServerConfig) -> bool:
+    """The process opens the control plane (`settings.metadata_uri`)."""
+    return bool(services(settings) & NEEDS_METADATA)
+
+
+def uses_kafka(settings: ServerConfig) -> bool:
+    """The process produces to or consumes from Kafka (its sink, or the writer)."""
+    mounted = services(settings)
+    return settings.kafka is not None and bool(mounted & WRITES or WRITER in mounted)

@@ -108,7 +108,8 @@ def add_parsers(sub: Any) -> None:
     """Register `metricflow admin ...` on the top-level CLI."""
     p = sub.add_parser("admin", help="users, API tokens and permissions")
     p.add_argument("--data-dir", default=_env.DATA_DIR.get())
-    p.add_argument("--metadata", help="control plane URI (default sqlite:///<data-dir>/metadata.db)")
+    p.add_argument("--metadata", default=_env.METADATA_URI.get() or None,
+                   help=_env.METADATA_URI.help)
     areas = p.add_subparsers(dest="area", required=True)
 
     u = areas.add_parser("user").add_subparsers(dest="action", required=True)

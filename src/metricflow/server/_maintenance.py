@@ -61,9 +61,13 @@ def _gc(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     g = sub.add_parser("gc", help="delete artifact chunks no live run references")
     g.add_argument("--data-dir", default=_env.DATA_DIR.get())
-    g.add_argument("--clickhouse", help="data plane DSN (default: the data dir's chDB)")
+    g.add_argument("--clickhouse", default=_env.CLICKHOUSE_DSN.get() or None,
+                   help="data plane DSN (env METRICFLOW_CLICKHOUSE_DSN; default: the data "
+                   "dir's chDB)")
     g.add_argument("--database", default=ServerConfig.database)
-    g.add_argument("--artifacts", help="artifact store URI (default: the data dir's files)")
+    g.add_argument("--artifacts", default=_env.ARTIFACT_ROOT.get() or None,
+                   help="artifact store URI (env METRICFLOW_ARTIFACT_ROOT; default: the data "
+                   "dir's files)")
     g.add_argument("--grace-period-hours", type=float, default=24.0,
                    help="never delete chunks or manifests younger than this")
     g.add_argument("--dry-run", action="store_true", help="report without deleting")

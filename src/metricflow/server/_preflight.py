@@ -12,10 +12,21 @@ import errno
 import fcntl
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from metricflow.app import CONTROL, DATA, backend_key
+from metricflow.app import (
+    CONTROL,
+    DATA,
+    ROLES,
+    backend_key,
+    settings_from_args,
+    uses_kafka,
+    uses_metadata,
+)
+
+if TYPE_CHECKING:
+    from metricflow.app import ServerConfig
 
 
 class StartupError(Exception):
@@ -104,10 +115,16 @@ def check_command(args: Any) -> None:
     elif dsn:
         check_clickhouse(dsn)
     metadata = getattr(args, "metadata", None)
-    if metadata and _opens_metadata(args):
-        check_metadata(metadata, role=command in _ROLES)
-    if command in _ROLES and _uses_kafka(args):
-        check_kafka(args.kafka)
+    settings = _role_settings(args)
+    if settings is None:  # admin, gc
+        if metadata:
+            check_metadata(metadata, role=False)
+    else:
+        # The embedded server creates its data dir: only a --metadata given is checked.
+        if metadata and uses_metadata(settings):
+            check_metadata(metadata, role=not settings.embedded)
+        if settings.kafka is not None and uses_kafka(settings):
+            check_kafka(settings.kafka.topic.bootstrap)
     host = getattr(args, "host", None) or "127.0.0.1"
     if any(isinstance(getattr(args, a, None), int) for a in ("grpc_port", "http_port")):
         check_host(host)
@@ -118,19 +135,11 @@ def check_command(args: Any) -> None:
             raise port_error(label, host, port, flag)
 
 
-_ROLES = ("ingest", "writer", "query", "registry")
-
-
-def _opens_metadata(args: Any) -> bool:
-    # The writer opens the control plane only to serve queries.
-    return bool(args.command != "writer" or getattr(args, "serve_query", False))
-
-
-def _uses_kafka(args: Any) -> bool:
-    """Ingest and writer always; query and writer --serve-query for MLflow API writes."""
-    if args.command in ("ingest", "writer"):
-        return True
-    return bool(args.command == "query" and not getattr(args, "no_mlflow", False))
+def _role_settings(args: Any) -> ServerConfig | None:
+    """The settings of a role command (`metricflow ROLE ...`, app's ROLES), else None."""
+    if getattr(args, "command", "") not in ROLES:
+        return None
+    return settings_from_args(args)
 
 
 def _check_dir(path: str, what: str, fix: str) -> None:

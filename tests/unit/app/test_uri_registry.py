@@ -50,3 +50,49 @@ def test_chdb_path_uses_the_registry() -> None:
 
 def test_every_plane_has_a_backend() -> None:
     assert {b.plane for b in BACKENDS} == {DATA, CONTROL, BLOBS, SINK}
+
+
+def _role_args(argv: list[str]) -> object:
+    from metricflow.server.cli import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+@pytest.mark.parametrize(("argv", "metadata", "kafka"), [
+    (["ingest"], True, True),
+    (["writer", "--clickhouse", "http://h:1"], False, True),
+    (["writer", "--clickhouse", "http://h:1", "--serve-query"], True, True),
+    (["query", "--clickhouse", "http://h:1"], True, True),
+    (["query", "--clickhouse", "http://h:1", "--no-mlflow"], True, False),
+    (["registry"], True, False),
+    (["server"], True, False),
+])
+def test_preflight_follows_the_roles_services(argv: list[str], metadata: bool,
+                                               kafka: bool) -> None:
+    """What preflight checks comes from app's ROLES and the settings, not a list of its own."""
+    from metricflow.app import settings_from_args, uses_kafka, uses_metadata
+
+    s = settings_from_args(_role_args([*argv, "--grpc-port", "0", "--http-port", "0"]))
+    assert (uses_metadata(s), uses_kafka(s)) == (metadata, kafka)
+
+
+def test_a_new_role_gets_its_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Role(...) line with Kafka-writing services gets the Kafka reachability check."""
+    import dataclasses
+
+    from metricflow.app import ROLES, settings_from_args, uses_kafka
+    from metricflow.server import INGEST
+    from metricflow.server._preflight import check_command
+
+    args = _role_args(["registry", "--grpc-port", "0", "--http-port", "0"])
+    assert not uses_kafka(settings_from_args(args))
+    # The registry role has no --kafka flag; a role that mounts ingest (and takes --kafka)
+    # must be checked: give the registry role ingest and Kafka settings.
+    monkeypatch.setitem(ROLES, "registry", dataclasses.replace(
+        ROLES["registry"], services=ROLES["registry"].services | {INGEST}))
+    args = _role_args(["ingest", "--kafka", "127.0.0.1:1", "--metadata",
+                       "sqlite:////tmp/f-arch-unused.db", "--grpc-port", "0",
+                       "--http-port", "0"])
+    vars(args)["command"] = "registry"
+    with pytest.raises(StartupError, match="127.0.0.1:1"):
+        check_command(args)
