@@ -235,6 +235,7 @@ EXPORTS: dict[str, set[str]] = {
         "AuthConfig",
         "AuthInterceptor",
         "AuthStore",
+        "add_admin_parsers",
         "CSRF_COOKIE",
         "Need",
         "Permission",

@@ -23,8 +23,8 @@ __all__ = [
     "ARGS_STATE", "CSRF_COOKIE", "SCOPES", "SESSION_COOKIE", "AuthConfig", "AuthInterceptor",
     "AuthStore", "Need", "Permission", "Principal", "ScopedMetadataStore",
     "ServerAuth", "TlsConfig", "bearer_channel", "build_server_auth", "caller", "check_csrf",
-    "csrf_of", "current", "current_user", "grpc_server_credentials", "secure_app",
-    "uvicorn_ssl_options",
+    "add_admin_parsers", "csrf_of", "current", "current_user", "grpc_server_credentials",
+    "secure_app", "uvicorn_ssl_options",
 ]
 
 _LAZY = {
@@ -43,11 +43,13 @@ _LAZY = {
     "SESSION_COOKIE": "metricflow.auth._cookie",
     "check_csrf": "metricflow.auth._cookie",
     "csrf_of": "metricflow.auth._cookie",
+    "add_admin_parsers": "metricflow.auth._cli",
 }
 
 if TYPE_CHECKING:
     from metricflow.auth._authz import Need
     from metricflow.auth._bearer import bearer_channel
+    from metricflow.auth._cli import add_admin_parsers
     from metricflow.auth._cookie import CSRF_COOKIE, SESSION_COOKIE, check_csrf, csrf_of
     from metricflow.auth._grpc import AuthInterceptor
     from metricflow.auth._http import secure_app

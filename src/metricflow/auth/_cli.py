@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub: Any) -> None:
+def add_admin_parsers(sub: Any) -> None:
     """Register `metricflow admin ...` on the top-level CLI."""
     p = sub.add_parser("admin", help="users, API tokens and permissions")
     p.add_argument("--data-dir", default=_env.DATA_DIR.get())

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Sequence
 
 from metricflow.app import add_role_parsers
+from metricflow.auth import add_admin_parsers
+from metricflow.server._maintenance import add_parsers as add_gc_parsers
 
-_COMMAND_MODULES = (
-    "metricflow.server._maintenance",  # gc
-    "metricflow.auth._cli",           # admin (tokens, users, permissions)
-    "loadtests.cli",                  # loadtest
+_OPTIONAL_COMMAND_MODULES = (
+    "loadtests.cli",                  # loadtest (a source checkout only)
 )
 
 
@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="metricflow", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     add_role_parsers(sub)  # server, ingest, writer, query, registry (metricflow.app)
-    # Each command family registers its own subcommands (roles, admin, gc, loadtest).
-    for mod in _COMMAND_MODULES:
+    add_admin_parsers(sub)  # admin: users, tokens, permissions (metricflow.auth)
+    add_gc_parsers(sub)  # gc
+    for mod in _OPTIONAL_COMMAND_MODULES:
         try:
             importlib.import_module(mod).add_parsers(sub)
         except ModuleNotFoundError as e:
