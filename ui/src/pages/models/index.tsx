@@ -17,6 +17,7 @@ import {
   sqlString,
   transitionStage,
 } from "../../lib/api_runs";
+import { ApiError, get } from "../../lib/api";
 import { ErrorView } from "../../lib/errors";
 import { Route, runLink, setParams } from "../../lib/url";
 import "./models.css";
@@ -135,13 +136,27 @@ function ModelDetail({ name }: { name: string }) {
     return () => ac.abort();
   }, [name, tick]);
 
+  // Controls are disabled for a credential without the edit scope (whoami; auth off has
+  // no such route: everything is allowed) and after the server refuses a change (403).
+  const [canEdit, setCanEdit] = useState(true);
+  useEffect(() => {
+    const ac = new AbortController();
+    get<{ scopes: string[] }>("/api/v1/auth/whoami", {}, ac.signal).then(
+      (r) => setCanEdit(r.scopes.some((s) => s === "edit" || s === "manage" || s === "admin")),
+      () => undefined,
+    );
+    return () => ac.abort();
+  }, []);
   const act = (p: Promise<unknown>) =>
     p.then(
       () => {
         setActionErr(null);
         reload();
       },
-      (e) => setActionErr(e),
+      (e) => {
+        setActionErr(e);
+        if (e instanceof ApiError && e.status === 403) setCanEdit(false);
+      },
     );
 
   if (err) return <ErrorView error={err} />;
@@ -166,7 +181,8 @@ function ModelDetail({ name }: { name: string }) {
           </span>
         ))}
       </div>
-      {actionErr ? <ErrorView error={actionErr} /> : null}
+      {actionErr ? <ErrorView error={actionErr} change /> : null}
+      {!canEdit && !actionErr && <div class="muted" data-testid="read-only">Read-only: your account may not change this model.</div>}
 
       <h2>Aliases</h2>
       <div class="aliases" data-testid="aliases">
@@ -174,12 +190,12 @@ function ModelDetail({ name }: { name: string }) {
         {Object.entries(model.aliases).map(([a, v]) => (
           <span class="alias">
             @{a} → v{v}{" "}
-            <button class="x" title={"remove alias " + a} data-testid="alias-delete" onClick={() => act(deleteAlias(model.name, a))}>
+            <button class="x" title={"remove alias " + a} data-testid="alias-delete" disabled={!canEdit} onClick={() => act(deleteAlias(model.name, a))}>
               ×
             </button>
           </span>
         ))}
-        <AliasForm versions={versions} onSet={(alias, v) => act(setAlias(model.name, alias, v))} />
+        <AliasForm versions={versions} disabled={!canEdit} onSet={(alias, v) => act(setAlias(model.name, alias, v))} />
       </div>
 
       <h2>Versions ({versions.length})</h2>
@@ -201,7 +217,7 @@ function ModelDetail({ name }: { name: string }) {
             <tr data-testid="version-row" data-version={v.version}>
               <td>v{v.version}</td>
               <td>
-                <StageControl v={v} onChange={(stage, archive) => act(transitionStage(model.name, v.version, stage, archive))} />
+                <StageControl v={v} disabled={!canEdit} onChange={(stage, archive) => act(transitionStage(model.name, v.version, stage, archive))} />
               </td>
               <td>
                 {v.aliases.map((a) => (
@@ -246,7 +262,7 @@ async function allVersions(name: string, signal: AbortSignal): Promise<ModelVers
   return out.sort((a, b) => Number(b.version) - Number(a.version));
 }
 
-function AliasForm({ versions, onSet }: { versions: ModelVersion[]; onSet: (alias: string, version: string) => void }) {
+function AliasForm({ versions, onSet, disabled }: { versions: ModelVersion[]; onSet: (alias: string, version: string) => void; disabled: boolean }) {
   const [alias, setAliasText] = useState("");
   const [version, setVersion] = useState(versions[0]?.version || "");
   return (
@@ -257,25 +273,26 @@ function AliasForm({ versions, onSet }: { versions: ModelVersion[]; onSet: (alia
         if (alias.trim() && version) onSet(alias.trim(), version);
       }}
     >
-      <input placeholder="alias" value={alias} data-testid="alias-input" onInput={(e) => setAliasText((e.target as HTMLInputElement).value)} />
-      <select value={version} onChange={(e) => setVersion((e.target as HTMLSelectElement).value)} data-testid="alias-version">
+      <input placeholder="alias" value={alias} data-testid="alias-input" disabled={disabled} onInput={(e) => setAliasText((e.target as HTMLInputElement).value)} />
+      <select value={version} disabled={disabled} onChange={(e) => setVersion((e.target as HTMLSelectElement).value)} data-testid="alias-version">
         {versions.map((v) => (
           <option value={v.version}>v{v.version}</option>
         ))}
       </select>
-      <button type="submit" data-testid="alias-set">
+      <button type="submit" data-testid="alias-set" disabled={disabled}>
         Set alias
       </button>
     </form>
   );
 }
 
-function StageControl({ v, onChange }: { v: ModelVersion; onChange: (stage: string, archive: boolean) => void }) {
+function StageControl({ v, onChange, disabled }: { v: ModelVersion; onChange: (stage: string, archive: boolean) => void; disabled: boolean }) {
   const [archive, setArchive] = useState(false);
   return (
     <span class="stagectl">
       <select
         value={v.current_stage}
+        disabled={disabled}
         data-testid="stage-select"
         onChange={(e) => {
           const s = (e.target as HTMLSelectElement).value;
@@ -287,7 +304,7 @@ function StageControl({ v, onChange }: { v: ModelVersion; onChange: (stage: stri
         ))}
       </select>
       <label class="small muted" title="archive the versions now in the target stage">
-        <input type="checkbox" checked={archive} onChange={(e) => setArchive((e.target as HTMLInputElement).checked)} /> archive others
+        <input type="checkbox" checked={archive} disabled={disabled} onChange={(e) => setArchive((e.target as HTMLInputElement).checked)} /> archive others
       </label>
     </span>
   );
