@@ -1,10 +1,14 @@
-"""Keeps tests/unit pure: a unit test that opens chDB, SQLite or argon2, or starts a
-child process, fails with a message that says where it belongs (tests/component or
-tests/integration; see CONTRIBUTING.md)."""
+"""Keeps tests/unit pure: a unit test that opens chDB, SQLite or argon2, starts a
+child process, forks, or binds/listens on a socket (starts a server), fails with a
+message that says where it belongs (tests/component or tests/integration; see
+CONTRIBUTING.md). Connecting out (a refused port in a startup check) is allowed."""
 
 from __future__ import annotations
 
 import importlib.abc
+import multiprocessing.process
+import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -41,6 +45,18 @@ class _NoImport(importlib.abc.MetaPathFinder):
 def _unit_tier_is_pure(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     child = _refuse("a child process", "tests/component or tests/integration")
     monkeypatch.setattr(subprocess.Popen, "__init__", child)
+    monkeypatch.setattr(os, "fork", _refuse("os.fork", "tests/component or tests/integration"))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start",
+                        _refuse("multiprocessing", "tests/component or tests/integration"))
+    server = _refuse("a listening socket (a server)")
+    monkeypatch.setattr(socket.socket, "bind", server)
+    monkeypatch.setattr(socket.socket, "listen", server)
+    # gRPC binds in C, past socket.socket: refuse its server constructors.
+    import grpc
+    import grpc.aio
+
+    monkeypatch.setattr(grpc, "server", _refuse("a gRPC server"))
+    monkeypatch.setattr(grpc.aio, "server", _refuse("a gRPC server"))
     monkeypatch.setattr(sqlite3, "connect", _refuse("SQLite"))
     monkeypatch.setattr(sqlite3.dbapi2, "connect", _refuse("SQLite"))
     if "chdb" in sys.modules:  # imported by a component test earlier in this session
