@@ -37,7 +37,8 @@ test: $(STAMP) $(UI_BUILT)
 test-unit: $(STAMP)
 	$(VPY) -m pytest -q tests/unit
 
-test-component: $(STAMP)
+# Component tests build the wheel and check its package data, which includes the built UI.
+test-component: $(STAMP) $(UI_BUILT)
 	$(VPY) -m pytest -q tests/component
 
 test-integration: $(STAMP) $(UI_BUILT)
