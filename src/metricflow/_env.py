@@ -22,6 +22,8 @@ class EnvVar(Generic[T]):
     type: type
     default: T
     doc: str
+    choices: tuple[str, ...] = ()
+    """The values a str variable takes (empty: any); others fail naming the variable."""
 
     @property
     def help(self) -> str:
@@ -34,6 +36,13 @@ class EnvVar(Generic[T]):
             return self.default
         if self.type is bool:
             return raw.strip().lower() in ("1", "true", "yes", "on")  # type: ignore[return-value]
+        if self.choices and raw not in self.choices:
+            from metricflow.errors import InvalidArgument
+
+            allowed = ", ".join(repr(c) for c in self.choices)
+            raise InvalidArgument(f"{self.name}={raw[:100]!r} is not allowed; use one of "
+                                  f"{allowed} ({self.doc})", field=self.name,
+                                  received=raw[:200])
         return self.type(raw)  # type: ignore[no-any-return]
 
 
@@ -50,7 +59,9 @@ CLIENT_LINGER_MS = EnvVar("METRICFLOW_CLIENT_LINGER_MS", int, 50,
 CLIENT_BLOCK_TIMEOUT_S = EnvVar("METRICFLOW_CLIENT_BLOCK_TIMEOUT_S", float, 120.0,
                                 "How long log_metric waits for buffer space before raising.")
 CLIENT_DROP_POLICY = EnvVar("METRICFLOW_CLIENT_DROP_POLICY", str, "block",
-                            "'block' (default, never lose data) or 'drop_oldest' when full.")
+                            "when the client's buffer is full: 'block' (default, never lose "
+                            "data) or 'drop' (new points are dropped and counted in "
+                            "Client.dropped_points)", choices=("block", "drop"))
 API_TOKEN = EnvVar("METRICFLOW_TOKEN", str, "", "Bearer token sent by clients.")
 TLS_CA = EnvVar("METRICFLOW_TLS_CA", str, "",
                 "PEM file of the CA clients trust for grpcs:// tracking URIs (a private CA); "

@@ -91,6 +91,8 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
                  token: str | None = None, root_certificates: bytes | None = None) -> None:
         self.tracking_uri = tracking_uri or _env.TRACKING_URI.get()
         self.target, tls = parse_tracking_uri(self.tracking_uri)
+        if drop_when_full is None:  # a bad value fails here, before a channel opens
+            drop_when_full = _env.CLIENT_DROP_POLICY.get() == "drop"
         token = token if token is not None else _env.API_TOKEN.get()
         self._metadata: tuple = (("authorization", f"Bearer {token}"),) if token else ()
         if tls and root_certificates is None:
@@ -105,8 +107,7 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
             batch_points=batch_points,
             block_timeout_s=block_timeout_s if block_timeout_s is not None
             else _env.CLIENT_BLOCK_TIMEOUT_S.get(),
-            drop_when_full=drop_when_full if drop_when_full is not None
-            else _env.CLIENT_DROP_POLICY.get() == "drop",
+            drop_when_full=drop_when_full,
         )
         self._sender = Sender(self.target, self._acc,
                               (linger_ms if linger_ms is not None
