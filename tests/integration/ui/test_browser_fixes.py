@@ -84,3 +84,21 @@ def test_favicon_and_breadcrumb(watched: Watched, site: Site) -> None:
         " === 'fixes-experiment'")
     assert crumb.inner_text() == "fixes-experiment"
     watched.assert_clean()
+
+
+def test_compare_skips_missing_and_deleted_runs(watched: Watched, site: Site) -> None:
+    page = watched.page
+    r = httpx.post(site.base + "/api/2.0/mlflow/runs/delete", json={"run_id": site.runs[2]},
+                   timeout=30)
+    assert r.status_code == 200, r.text
+    ghost = "0" * 32
+    ids = ",".join([site.runs[0], ghost, site.runs[1], site.runs[2]])
+    page.goto(site.base + f"/#/compare?runs={ids}&m=loss")
+    missing = page.get_by_test_id("compare-missing")
+    missing.wait_for()
+    assert ghost in missing.inner_text() and site.runs[2] in missing.inner_text()
+    page.wait_for_function("() => document.querySelector('[data-testid=compare-chart]')"
+                           "?.dataset.phase === 'full'")
+    chart = page.get_by_test_id("compare-chart")
+    assert chart.get_attribute("data-runs") == "2"
+    page.get_by_test_id("diff-table").filter(has_text="f-1").wait_for()

@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { fmtNum, fmtRange, LineMode, parseRange } from "../../charts/data";
 import "../../charts/charts.css";
-import { CompareTable, compareRuns, lookupRuns, num, RunRef } from "../../lib/api_runs";
+import { CompareTable, compareRuns, lookupRuns, num, RunRef, searchRuns } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
 import { navigate, navigated, Route, runLink, setParams, splitList } from "../../lib/url";
@@ -25,6 +25,23 @@ export function ComparePage({ route }: { route: Route }) {
   const allIds = splitList(q.get("runs"));
   const runIds = useMemo(() => Array.from(new Set(allIds)).slice(0, MAX_RUNS), [q.get("runs")]);
   const runsKey = runIds.join(",");
+  // Runs that are missing, deleted or not readable would fail every request of the page:
+  // a light search (in parallel with the first chart) finds them; the page then compares
+  // the others and lists these.
+  const [usable, setUsable] = useState<string[] | null>(null);
+  useEffect(() => {
+    setUsable(null);
+    if (runIds.length === 0) return;
+    const ac = new AbortController();
+    activeRunIds(runIds, ac.signal).then(
+      (found) => setUsable(found.size === runIds.length ? null : runIds.filter((id) => found.has(id))),
+      () => undefined,
+    );
+    return () => ac.abort();
+  }, [runsKey]);
+  const ids = usable ?? runIds;
+  const idsKey = ids.join(",");
+  const missing = usable ? runIds.filter((id) => !usable.includes(id)) : [];
   const [table, setTable] = useState<CompareTable | null>(null);
   const [err, setErr] = useState<unknown>(null);
   const [names, setNames] = useState<Record<string, RunName>>({});
@@ -41,25 +58,27 @@ export function ComparePage({ route }: { route: Route }) {
       else perf.start(m);
     }
     setChartDone(false);
+  }, [runsKey]);
+  useEffect(() => {
     setTable(null);
     setErr(null);
-  }, [runsKey]);
-  const wantTable = runIds.length > 0 && (!metricInUrl || chartDone);
+  }, [idsKey]);
+  const wantTable = ids.length > 0 && (!metricInUrl || chartDone);
   useEffect(() => {
     if (!wantTable) return;
     const ac = new AbortController();
-    compareRuns(runIds, [], [], ac.signal).then(setTable, (e) => (e as Error).name !== "AbortError" && setErr(e));
+    compareRuns(ids, [], [], ac.signal).then(setTable, (e) => (e as Error).name !== "AbortError" && setErr(e));
     return () => ac.abort();
-  }, [runsKey, wantTable]);
+  }, [idsKey, wantTable]);
   // names and experiments (for labels and run links): one light search per 200 runs, at
   // once for a few runs, after the chart for many
-  const wantNames = runIds.length > 0 && (runIds.length <= NAMES_AT_ONCE || !metricInUrl || chartDone);
+  const wantNames = ids.length > 0 && (ids.length <= NAMES_AT_ONCE || !metricInUrl || chartDone);
   useEffect(() => {
     if (!wantNames) return;
     const ac = new AbortController();
-    lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
+    lookupRuns(ids, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
     return () => ac.abort();
-  }, [runsKey, wantNames]);
+  }, [idsKey, wantNames]);
   // compare: the first complete chart (every run; coarse when the span needs raw points
   // for full resolution); compare_full: the chart at the wanted resolution
   const onChartDrawn = (phase: "coarse" | "full") => {
@@ -73,7 +92,7 @@ export function ComparePage({ route }: { route: Route }) {
     }
   };
   const labelOf = (id: string) => (names[id] ? names[id].name : id.slice(0, 8));
-  const nameMap = useMemo(() => Object.fromEntries(runIds.map((id) => [id, labelOf(id)])), [names, runsKey]);
+  const nameMap = useMemo(() => Object.fromEntries(ids.map((id) => [id, labelOf(id)])), [names, idsKey]);
   if (runIds.length === 0) return <EmptyCompare />;
 
   const metricKeys = table ? Object.keys(table.metrics).sort() : [];
@@ -93,6 +112,12 @@ export function ComparePage({ route }: { route: Route }) {
         Compare {runIds.length} run{runIds.length === 1 ? "" : "s"}
         {allIds.length > MAX_RUNS && <span class="muted"> (first {MAX_RUNS} of {allIds.length})</span>}
       </h1>
+      {missing.length > 0 && (
+        <div class="error" role="alert" data-testid="compare-missing">
+          {missing.length} of {runIds.length} runs are not shown (missing, deleted or not readable): {missing.slice(0, 20).join(", ")}
+          {missing.length > 20 ? ", …" : ""}
+        </div>
+      )}
       {err ? <ErrorView error={err} /> : null}
       <div class="chart-controls">
         <label>
@@ -130,7 +155,7 @@ export function ComparePage({ route }: { route: Route }) {
       </div>
       {metric ? (
         <Overlay
-          runIds={runIds}
+          runIds={ids}
           metric={metric}
           names={nameMap}
           line={line}
@@ -145,10 +170,26 @@ export function ComparePage({ route }: { route: Route }) {
       ) : (
         <div class="loading">Loading…</div>
       )}
-      {table && <Sweep table={table} metric={metric} params={q} labels={runIds.map(labelOf)} onPick={(i) => open(runIds[i])} />}
-      {table && <DiffTable table={table} runIds={runIds} labelOf={labelOf} names={names} all={q.get("diff") === "all"} />}
+      {table && <Sweep table={table} metric={metric} params={q} labels={ids.map(labelOf)} onPick={(i) => open(ids[i])} />}
+      {table && <DiffTable table={table} runIds={ids} labelOf={labelOf} names={names} all={q.get("diff") === "all"} />}
     </div>
   );
+}
+
+/** The ids among `ids` of active runs the caller may read (runs/search, 200 at a time). */
+async function activeRunIds(ids: string[], signal: AbortSignal): Promise<Set<string>> {
+  const found = new Set<string>();
+  const safe = ids.filter((r) => /^[0-9a-zA-Z_-]{1,64}$/.test(r));
+  const jobs: Promise<void>[] = [];
+  for (let i = 0; i < safe.length; i += 200) {
+    const chunk = safe.slice(i, i + 200);
+    const filter = "attributes.run_id IN (" + chunk.map((r) => "'" + r + "'").join(",") + ")";
+    jobs.push(searchRuns({ filter, max_results: 200, view_type: "active" }, signal).then((r) => {
+      for (const x of r.runs) found.add(x.info.run_id);
+    }));
+  }
+  await Promise.all(jobs);
+  return found;
 }
 
 function pickMetric(keys: string[]): string {
