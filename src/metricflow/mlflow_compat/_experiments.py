@@ -40,8 +40,15 @@ class ExperimentRoutes:
     async def create(self, a: Args) -> dict[str, Any]:
         name = a.required("name")
         location = _resolve_local(a.text("artifact_location"))
+        tags = a.kv_list("tags")
+        seen: set[str] = set()
+        dup = next((k for k, _ in tags if k in seen or seen.add(k)), None)  # type: ignore[func-returns-value]
+        if dup is not None:  # MLflow: 400 and no experiment
+            raise InvalidArgument(f"Experiment tag key {dup!r} is given more than once in "
+                                  f"the request for experiment {name!r}; each tag key may "
+                                  "appear once", field="tags", received=dup)
         exp_id = await self.c.call(self.c.metadata.create_experiment, name,
-                                   location or None, dict(a.kv_list("tags")) or None)
+                                   location or None, dict(tags) or None)
         return {"experiment_id": str(exp_id)}
 
     async def get(self, a: Args) -> dict[str, Any]:

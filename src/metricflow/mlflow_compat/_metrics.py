@@ -128,7 +128,7 @@ class BulkHistory:
             if len(values):
                 parts.append(metric_points_json(key, steps, ts, values,
                                                 np.full(len(values), run_id, dtype=object)))
-        return ('{"metrics":[' + ",".join(parts) + "]}").encode() if parts else b"{}"
+        return ('{"metrics":[' + ",".join(parts) + "]}").encode()  # MLflow: [] if none
 
     async def handle(self, a: Args) -> Response:
         run_ids = [str(r) for r in a.items("run_id")]

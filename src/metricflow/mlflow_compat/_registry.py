@@ -165,8 +165,13 @@ class RegistryRoutes:
         return {}
 
     async def get_by_alias(self, a: Args) -> dict[str, Any]:
-        mv = await self.c.call(self.m.get_model_version_by_alias, a.required("name"),
-                               a.required("alias"))
+        name, alias = a.required("name"), a.required("alias")
+        await self.c.call(self.m.get_registered_model, name)  # 404 for a missing model
+        try:
+            mv = await self.c.call(self.m.get_model_version_by_alias, name, alias)
+        except NotFound:  # MLflow: a missing alias of an existing model is 400
+            raise InvalidArgument(f"Registered model alias {alias} not found.", field="alias",
+                                  received=alias) from None
         return {"model_version": model_version_json(mv)}
 
     # --------------------------------------------------------- model versions
@@ -226,8 +231,12 @@ class RegistryRoutes:
         self.c.docs.update(self.c.docs.model_key(model_id), add)
 
     async def get_version(self, a: Args) -> dict[str, Any]:
-        mv = await self.c.call(self.m.get_model_version, a.required("name"),
-                               a.required("version"))
+        name, version = a.required("name"), a.required("version")
+        if str(version).lstrip("-").isdigit() and int(version) < 1:  # MLflow: 404, not 400
+            await self.c.call(self.m.get_registered_model, name)
+            raise NotFound(f"Model Version (name={name}, version={version}) not found",
+                           field="version", received=str(version))
+        mv = await self.c.call(self.m.get_model_version, name, version)
         return {"model_version": model_version_json(mv)}
 
     async def update_version(self, a: Args) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def test_unicode_names(secured) -> None:
         for name in ("实验 🚀", "e\u0301", "\u202eevil", "名" * 256):
             eid = a.get_or_create_experiment(name)
             assert a.registry.get_experiment(eid).name == name
-        for bad in ("nul\x00byte", "", " ", "x" * 257, "line\nbreak"):
+        for bad in ("nul\x00byte", "", " ", "x" * 501, "line\nbreak"):
             with pytest.raises(InvalidArgument):
                 a.registry.create_experiment(bad)
     finally:

@@ -217,3 +217,79 @@ def test_long_param_and_tag_values_are_cut_like_mlflows_server(mlclient, trackin
     data = mlclient.get_run(rid).data
     assert data.params["p"] == "a" * 6000 and data.params["q"] == "b" * 6000
     assert data.tags["t"] == "d" * 8000 and data.tags["u"] == "c" * 8000
+
+
+# ------------------------------------------------- 6. smaller parts of MLflow's contract
+@pytest.mark.parametrize("bad", ["a/b", "a:b"])
+def test_model_names_with_slash_or_colon_are_refused(mlclient, tracking, bad):
+    name = _name(bad)
+    r = _post(tracking, "registered-models/create", {"name": name})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error_code": "INVALID_PARAMETER_VALUE",
+                        "message": f"Invalid model name '{name}'. Names cannot contain "
+                                   "'/' or ':'."}
+    ok = _name("okname")
+    mlclient.create_registered_model(ok)
+    r = _post(tracking, "registered-models/rename", {"name": ok, "new_name": name})
+    assert r.status_code == 400 and "Names cannot contain" in r.json()["message"], r.text
+    assert mlclient.get_registered_model(ok).name == ok
+
+
+def test_experiment_with_duplicate_tag_keys_is_refused_and_not_created(mlclient, tracking):
+    name = _name("duptags")
+    r = _post(tracking, "experiments/create", {"name": name, "tags": [
+        {"key": "k", "value": "1"}, {"key": "k", "value": "2"}]})
+    assert r.status_code == 400, r.text
+    assert "'k'" in r.json()["message"]
+    assert mlclient.get_experiment_by_name(name) is None
+
+
+def test_registry_error_codes_match_mlflow(mlclient, tracking):
+    name = _name("codes")
+    mlclient.create_registered_model(name)
+    mlclient.create_model_version(name, "s3://b/x")
+    r = _get(tracking, "registered-models/alias", {"name": name, "alias": "nope"})
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error_code": "INVALID_PARAMETER_VALUE",
+                        "message": "Registered model alias nope not found."}
+    r = _get(tracking, "registered-models/alias", {"name": name + "-gone", "alias": "nope"})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    for v in ("-1", "0"):
+        r = _get(tracking, "model-versions/get", {"name": name, "version": v})
+        assert r.status_code == 404, r.text
+        assert r.json() == {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                            "message": f"Model Version (name={name}, version={v}) not found"}
+
+
+def test_history_bulk_of_an_unknown_run_is_an_empty_list(tracking):
+    r = requests.get(f"{tracking}/ajax-api/2.0/mlflow/metrics/get-history-bulk",
+                     params={"run_id": uuid.uuid4().hex, "metric_key": "m"}, timeout=30)
+    assert r.status_code == 200 and r.json() == {"metrics": []}
+
+
+def test_metadata_length_limits_are_mlflows(mlclient, tracking):
+    """Measured against mlflow server 3.17.2 (SQLite): experiment names up to 500
+    characters, experiment tags (mlflow.note.content) up to 20,000, registered-model and
+    model-version tags up to 100,000; one more is 400."""
+    name = "e" * 492 + uuid.uuid4().hex[:8]
+    exp = mlclient.create_experiment(name)
+    assert mlclient.get_experiment(exp).name == name
+    r = _post(tracking, "experiments/create", {"name": name + "x"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    note = "n" * 20000
+    mlclient.set_experiment_tag(exp, "mlflow.note.content", note)
+    assert mlclient.get_experiment(exp).tags["mlflow.note.content"] == note
+    r = _post(tracking, "experiments/set-experiment-tag",
+              {"experiment_id": exp, "key": "k", "value": "n" * 20001})
+    assert r.status_code == 400 and "20000" in r.json()["message"], r.text
+    model = _name("lim")
+    mlclient.create_registered_model(model)
+    mlclient.create_model_version(model, "s3://b/x")
+    mlclient.set_registered_model_tag(model, "k", "v" * 100000)
+    mlclient.set_model_version_tag(model, "1", "k", "w" * 100000)
+    assert mlclient.get_registered_model(model).tags["k"] == "v" * 100000
+    assert mlclient.get_model_version(model, "1").tags["k"] == "w" * 100000
+    for path, body in (("registered-models/set-tag", {"name": model}),
+                       ("model-versions/set-tag", {"name": model, "version": "1"})):
+        r = _post(tracking, path, {**body, "key": "k", "value": "v" * 100001})
+        assert r.status_code == 400 and "100000" in r.json()["message"], r.text

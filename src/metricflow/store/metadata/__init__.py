@@ -63,9 +63,9 @@ __all__ = [
     "AuditEntry", "AuditLog", "Experiment", "ExperimentStore", "MetadataStore",
     "MetadataStoreConfig", "ModelStore", "ModelVersion", "ModelVersionStore",
     "RegisteredModel", "RunArtifactResolver", "SourceChecker", "SqlMetadataStore",
-    "audit_log", "canonical_experiment_id", "check_artifact_host", "check_experiment_id", "create_metadata_engine",
-    "current_revision", "experiments", "head_revision", "host_addressed_scheme",
-    "open_metadata_store",
+    "audit_log", "canonical_experiment_id", "check_artifact_host", "check_experiment_id",
+    "create_metadata_engine", "current_revision", "experiments", "head_revision",
+    "host_addressed_scheme", "open_metadata_store",
     "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",
 ]
 

@@ -22,6 +22,7 @@ from metricflow.store.metadata._tables import (
 from metricflow.store.metadata._validate import (
     check_alias,
     check_max_results,
+    check_model_name_chars,
     check_name,
     check_tag,
     check_tags,
@@ -95,6 +96,7 @@ class ModelsMixin(RegistryBase):
                                 actor: str | None = None) -> RegisteredModel:
         """Create a model; AlreadyExists if the name is taken."""
         check_name("registered model name", name)
+        check_model_name_chars(name)
         clean = check_tags("registered model tag", tags)
         ts = now_ms()
         try:
@@ -146,6 +148,7 @@ class ModelsMixin(RegistryBase):
                                 actor: str | None = None) -> RegisteredModel:
         """Rename a model; its versions, aliases and audit history follow it."""
         check_name("registered model name", new_name)
+        check_model_name_chars(new_name)
         return self._update_model(name, "rename_registered_model", actor, expected_version,
                                   {"name": new_name})
 

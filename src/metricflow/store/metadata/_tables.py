@@ -16,7 +16,7 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 experiments = sa.Table(
     "experiments", metadata,
     sa.Column("experiment_id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("name", sa.String(500), nullable=False, unique=True),
     sa.Column("artifact_location", sa.String(1000), nullable=False),
     sa.Column("lifecycle_stage", sa.String(32), nullable=False),
     sa.Column("creation_time", sa.BigInteger, nullable=False),
@@ -28,7 +28,7 @@ experiment_tags = sa.Table(
     sa.Column("experiment_id", sa.Integer,
               sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.String(5000), nullable=False),
+    sa.Column("value", sa.String(20000), nullable=False),
 )
 
 audit_log = sa.Table(
@@ -64,7 +64,7 @@ registered_model_tags = sa.Table(
     sa.Column("model_id", sa.Integer,
               sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.String(5000), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
 )
 
 model_versions = sa.Table(
@@ -90,7 +90,7 @@ model_version_tags = sa.Table(
     sa.Column("model_id", sa.Integer, primary_key=True),
     sa.Column("version", sa.Integer, primary_key=True),
     sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.String(5000), nullable=False),
+    sa.Column("value", sa.Text, nullable=False),
     sa.ForeignKeyConstraint(["model_id", "version"],
                             ["model_versions.model_id", "model_versions.version"],
                             ondelete="CASCADE"),

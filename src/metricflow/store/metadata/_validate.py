@@ -11,6 +11,11 @@ from metricflow.errors import InvalidArgument
 MAX_NAME = 256
 MAX_TAG_KEY = 250
 MAX_TAG_VALUE = 5000
+MAX_EXPERIMENT_NAME = 500
+"""MLflow 3.17.2's limits (measured against its server): experiment names 500 characters,
+experiment tag values 20,000, registered-model and model-version tag values 100,000."""
+TAG_VALUE_LIMITS = {"experiment tag": 20_000, "registered model tag": 100_000,
+                    "model version tag": 100_000}
 MAX_SOURCE = 1000
 MAX_ALIAS = 256
 MAX_ID = 2**31 - 1
@@ -64,12 +69,21 @@ def check_name(field: str, name: object) -> str:
     """Validate an experiment or model name and return it."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidArgument(f"{field} must be a non-empty string", field=field)
-    if len(name) > MAX_NAME:
-        raise InvalidArgument(f"{field} is {len(name)} characters long; the limit is {MAX_NAME}",
-                              field=field, limit=MAX_NAME, received=len(name))
+    limit = MAX_EXPERIMENT_NAME if field == "experiment name" else MAX_NAME
+    if len(name) > limit:
+        raise InvalidArgument(f"{field} is {len(name)} characters long; the limit is {limit}",
+                              field=field, limit=limit, received=len(name))
     if _CONTROL.search(name):
         raise InvalidArgument(f"{field} must not contain control characters", field=field)
     return name
+
+
+def check_model_name_chars(name: str) -> None:
+    """A registered model name has no '/' or ':' (MLflow's rule: `models:/<name>/<version>`
+    and `models:/<name>@<alias>` URIs could not name it unambiguously)."""
+    if "/" in name or ":" in name:
+        raise InvalidArgument(f"Invalid model name {name!r}. Names cannot contain '/' or ':'.",
+                              field="name", received=name[:300])
 
 
 def check_tag(field: str, key: object, value: object) -> tuple[str, str]:
@@ -82,11 +96,11 @@ def check_tag(field: str, key: object, value: object) -> tuple[str, str]:
             field=f"{field}.key", limit=MAX_TAG_KEY, received=len(key))
     if not isinstance(value, str):
         raise InvalidArgument(f"{field} {key!r} value must be a string", field=f"{field}.value")
-    if len(value) > MAX_TAG_VALUE:
+    limit = TAG_VALUE_LIMITS.get(field, MAX_TAG_VALUE)
+    if len(value) > limit:
         raise InvalidArgument(
             f"{field} {key!r} value is {len(value)} characters long; the limit is "
-            f"{MAX_TAG_VALUE}", field=f"{field}.value", limit=MAX_TAG_VALUE,
-            received=len(value))
+            f"{limit}", field=f"{field}.value", limit=limit, received=len(value))
     return key, value
 
 
