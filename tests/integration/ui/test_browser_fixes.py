@@ -34,6 +34,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             c.log_params(rid, {"lr": str(0.1 * (i + 1))})
             for step in range(5):
                 c.log_metrics(rid, {"loss": 1.0 / (step + 1 + i)}, step=step)
+                if i == 0:  # for the log-scale test
+                    c.log_metrics(rid, {"neg": -1.0 - step,
+                                        "mixed": (step + 1.0) * (-1) ** step}, step=step)
+            if i == 0:
+                c.log_metrics(rid, {"one": 3.0}, step=0)
             runs.append(rid)
         c.flush()
         for rid in runs:
@@ -102,3 +107,19 @@ def test_compare_skips_missing_and_deleted_runs(watched: Watched, site: Site) ->
     chart = page.get_by_test_id("compare-chart")
     assert chart.get_attribute("data-runs") == "2"
     page.get_by_test_id("diff-table").filter(has_text="f-1").wait_for()
+
+
+def test_log_scale_counts_hidden_values(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.runs[0]}?log=1")
+    for metric in ("neg", "mixed", "one", "loss"):
+        page.locator(f"[data-testid=chart][data-metric={metric}][data-buckets]").wait_for()
+    neg = page.locator("[data-testid=chart][data-metric=neg] [data-testid=log-hidden]")
+    assert neg.inner_text() == "5 values ≤ 0 hidden"
+    mixed = page.locator("[data-testid=chart][data-metric=mixed] [data-testid=log-hidden]")
+    assert mixed.inner_text() == "2 values ≤ 0 hidden"
+    assert page.locator("[data-testid=chart][data-metric=loss] [data-testid=log-hidden]") \
+        .count() == 0
+    assert page.locator("[data-testid=chart][data-metric=one] [data-testid=log-hidden]") \
+        .count() == 0
+    watched.assert_clean()

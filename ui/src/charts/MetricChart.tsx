@@ -5,7 +5,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { downsample } from "../lib/api_runs";
 import { ErrorView } from "../lib/errors";
 import * as perf from "../lib/perf";
-import { Buckets, bucketsFor, chartColumns, fmtNum, LineMode, stepOfX, toBuckets, XMode, zoomRange, xOfStep } from "./data";
+import { Buckets, bucketsFor, chartColumns, fmtNum, LineMode, logGaps, stepOfX, toBuckets, XMode, zoomRange, xOfStep } from "./data";
 import { color, cursor, recordDraw, selectHook, uPlot, xAxis, xScale, yAxis, yScale } from "./plot";
 import { whenVisible } from "./visible";
 import "./charts.css";
@@ -91,7 +91,11 @@ export function MetricChart(p: MetricChartProps) {
     if (!buckets || !plotEl.current) return;
     const t0 = performance.now();
     const cols = chartColumns(buckets, { x: p.x, line: p.line, log: p.log, smoothing: p.smoothing, runStartMs: p.runStartMs });
-    const key = [p.x, p.log, cols.smoothed, p.line, p.syncKey].join("|");
+    // On a log axis values <= 0 are gaps: the line breaks there (no segment across
+    // them) and shows its points when some would draw no segment (one point, isolated ones).
+    const g = p.log ? logGaps(p.line === "mean" ? buckets.avg : buckets.last) : null;
+    const pts = g && g.isolated ? { show: true, size: 5 } : { show: false };
+    const key = [p.x, p.log, cols.smoothed, p.line, p.syncKey, pts.show].join("|");
     const w = box.current!.clientWidth || 600;
     if (plot.current && plot.current.key === key) {
       plot.current.u.setData(cols.data as uPlot.AlignedData, true);
@@ -108,12 +112,12 @@ export function MetricChart(p: MetricChartProps) {
           label: p.line === "mean" ? "mean" : "last",
           stroke: cols.smoothed ? fade(c) : c,
           width: cols.smoothed ? 1 : 1.5,
-          points: { show: false },
-          spanGaps: true,
+          points: pts,
+          spanGaps: !p.log,
           value: (_u, v) => (v == null ? "–" : fmtNum(v)),
         },
       ];
-      if (cols.smoothed) series.push({ label: "EMA", stroke: c, width: 2, points: { show: false }, spanGaps: true, value: (_u, v) => (v == null ? "–" : fmtNum(v)) });
+      if (cols.smoothed) series.push({ label: "EMA", stroke: c, width: 2, points: pts, spanGaps: !p.log, value: (_u, v) => (v == null ? "–" : fmtNum(v)) });
       const opts: uPlot.Options = {
         width: w,
         height,
@@ -165,6 +169,7 @@ export function MetricChart(p: MetricChartProps) {
   buckets0.current = buckets;
 
   const nonFinite = buckets ? buckets.nanCount + buckets.infCount : 0;
+  const logHidden = buckets && p.log ? logGaps(p.line === "mean" ? buckets.avg : buckets.last).hidden : 0;
   return (
     <div class="mchart" ref={box} data-testid="chart" data-metric={p.metric} data-buckets={drawn === null ? undefined : String(drawn)}>
       <div class="mchart-head">
@@ -175,6 +180,11 @@ export function MetricChart(p: MetricChartProps) {
             {buckets!.nanCount > 0 ? buckets!.nanCount + " NaN" : ""}
             {buckets!.nanCount > 0 && buckets!.infCount > 0 ? ", " : ""}
             {buckets!.infCount > 0 ? buckets!.infCount + " ±Inf" : ""}
+          </span>
+        )}
+        {logHidden > 0 && (
+          <span class="mchart-warn" data-testid="log-hidden" title="a log axis cannot draw values <= 0 (counted per bucket of the line)">
+            {logHidden} value{logHidden === 1 ? "" : "s"} ≤ 0 hidden
           </span>
         )}
         {p.range && (

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeOverlay, SeriesJson } from "../lib/api_runs";
 import { overlayBuckets, overlayColumns } from "../pages/compare/overlay";
-import { bucketsFor, chartColumns, fmtTick, ema, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
+import { bucketsFor, chartColumns, fmtTick, ema, logGaps, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
 
 function series(over: Partial<SeriesJson> = {}): SeriesJson {
   return {
@@ -55,6 +55,12 @@ describe("chartColumns", () => {
     expect(c.smoothed).toBe(true);
     expect(c.data.length).toBe(5);
     expect(c.data[4][0]).toBeCloseTo(1.5); // debiased: the first value is itself
+  });
+  it("counts what a log axis hides and finds points no segment would draw", () => {
+    expect(logGaps([1, 0, -1, 2, NaN, 3])).toEqual({ hidden: 2, drawable: 3, isolated: true });
+    expect(logGaps([-1, -2, 0])).toEqual({ hidden: 3, drawable: 0, isolated: false });
+    expect(logGaps([5])).toEqual({ hidden: 0, drawable: 1, isolated: true });
+    expect(logGaps([1, 2, 3])).toEqual({ hidden: 0, drawable: 3, isolated: false });
   });
   it("drops values <= 0 on a log axis", () => {
     expect(plotColumn([1, 0, -1, 2, NaN, Infinity], true)).toEqual([1, null, null, 2, null, null]);

@@ -121,6 +121,26 @@ export function plotColumn(a: ArrayLike<number>, log: boolean): (number | null)[
   return out;
 }
 
+/** How the line of a log-scale chart loses points: values <= 0 (finite) that cannot be
+ * drawn, and whether a line must show its points (a single drawable value, or values
+ * isolated between gaps, draw no segment). */
+export function logGaps(a: ArrayLike<number>): { hidden: number; drawable: number; isolated: boolean } {
+  let hidden = 0;
+  let drawable = 0;
+  let isolated = false;
+  for (let i = 0; i < a.length; i++) {
+    const v = a[i];
+    if (Number.isFinite(v) && v <= 0) hidden++;
+    if (Number.isFinite(v) && v > 0) {
+      drawable++;
+      const prev = i > 0 && Number.isFinite(a[i - 1]) && a[i - 1] > 0;
+      const next = i + 1 < a.length && Number.isFinite(a[i + 1]) && a[i + 1] > 0;
+      if (!prev && !next) isolated = true;
+    }
+  }
+  return { hidden, drawable, isolated };
+}
+
 export interface ChartColumns {
   /** uPlot AlignedData: [x, min, max, line, smoothed?] */
   data: (ArrayLike<number | null>)[];
