@@ -13,9 +13,23 @@ from metricflow.auth import caller
 from metricflow.errors import AlreadyExists, InvalidArgument, MetricflowError, NotFound
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
-from metricflow.mlflow_compat._routing import Args, MlflowRoutes
+from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes
 from metricflow.mlflow_compat._strings import string_arg
 from metricflow.registry import check_new_source, check_source_readable
+
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+def _refuse_prompt(a: Args) -> None:
+    """MLflow stores prompts (mlflow.genai.register_prompt) as registered models tagged
+    `mlflow.prompt.is_prompt`; this server serves no prompts (docs/mlflow.md): say so,
+    as the other GenAI routes do, before anything is created."""
+    if any(k == PROMPT_TAG and str(v).lower() == "true" for k, v in a.kv_list("tags")):
+        raise MlflowApiError("Prompts (mlflow.genai.register_prompt, the prompt registry) "
+                             "are not served by this server: it implements MLflow's "
+                             "tracking, model registry and artifact routes, not its GenAI "
+                             "surface (see docs/mlflow.md)", "ENDPOINT_NOT_FOUND", 404)
+
 
 _LOGGED_MODEL_URI = re.compile(r"^models:/(?P<id>m-[0-9a-f]{32})(?:/(?P<rest>.*))?$")
 _RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9a-f]{32})(?:/(?P<rest>.*))?$")
@@ -103,6 +117,7 @@ class RegistryRoutes:
             await self.c.call(self.m.get_registered_model, name))}
 
     async def create_model(self, a: Args) -> dict[str, Any]:
+        _refuse_prompt(a)
         rm = await self.c.call(self.m.create_registered_model, a.required("name"),
                                dict(a.kv_list("tags")) or None, a.text("description"),
                                actor=caller())
@@ -176,6 +191,7 @@ class RegistryRoutes:
 
     # --------------------------------------------------------- model versions
     async def create_version(self, a: Args) -> dict[str, Any]:
+        _refuse_prompt(a)
         name, source = a.required("name"), a.required("source")
         run_id = a.text("run_id")
         model_id = a.text("model_id")

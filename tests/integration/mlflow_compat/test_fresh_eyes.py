@@ -293,3 +293,15 @@ def test_metadata_length_limits_are_mlflows(mlclient, tracking):
                        ("model-versions/set-tag", {"name": model, "version": "1"})):
         r = _post(tracking, path, {**body, "key": "k", "value": "v" * 100001})
         assert r.status_code == 400 and "100000" in r.json()["message"], r.text
+
+
+def test_register_prompt_is_refused_clearly_and_creates_nothing(mlclient, tracking):
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    name = _name("prompt")
+    with pytest.raises(MlflowException, match="Prompts .* are not served by this server") as ei:
+        mlflow.genai.register_prompt(name=name, template="Hello {{x}}")
+    assert ei.value.error_code == "ENDPOINT_NOT_FOUND"
+    r = _get(tracking, "registered-models/get", {"name": name})
+    assert r.status_code == 404, r.text
