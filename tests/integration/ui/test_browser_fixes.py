@@ -31,7 +31,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         runs = []
         for i in range(3):
             rid = c.create_run(exp, run_name=f"f-{i}").run_id
-            c.log_params(rid, {"lr": str(0.1 * (i + 1))})
+            # constant params that sort before the one the sweep varies
+            c.log_params(rid, {"lr": str(0.1 * (i + 1)), "a1": "x", "a2": "x", "a3": "x"})
             for step in range(5):
                 c.log_metrics(rid, {"loss": 1.0 / (step + 1 + i)}, step=step)
                 if i == 0:  # for the log-scale test
@@ -122,4 +123,17 @@ def test_log_scale_counts_hidden_values(watched: Watched, site: Site) -> None:
         .count() == 0
     assert page.locator("[data-testid=chart][data-metric=one] [data-testid=log-hidden]") \
         .count() == 0
+    watched.assert_clean()
+
+
+def test_default_columns_prefer_what_varies(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}")
+    page.wait_for_function("() => location.hash.includes('cols=')")
+    page.get_by_test_id("run-row").first.wait_for()
+    from urllib.parse import parse_qs, urlsplit
+
+    cols = parse_qs(urlsplit(page.url.split("#", 1)[1]).query)["cols"][0].split(",")
+    assert "params.lr" in cols, cols
+    assert cols[0] == "metrics.loss", cols  # logged by every run, and varying
     watched.assert_clean()

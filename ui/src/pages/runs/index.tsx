@@ -93,10 +93,43 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   }, [expKey]);
 
   // default columns (first metrics and params) when the URL names none
+  // default columns when the URL names none: the params that vary across the latest runs
+  // (a sweep's variables) and the metrics most of them logged, from one sample window;
+  // the first keys in name order if that sample fails
   useEffect(() => {
     if (colsParam !== null || (keys.metrics.length === 0 && keys.params.length === 0)) return;
-    const d = [...keys.metrics.slice(0, 4).map((k) => "metrics." + k), ...keys.params.slice(0, 3).map((k) => "params." + k)];
-    setParams({ cols: joinList(d) }, { replace: true });
+    const ctrl = new AbortController();
+    const fallback = () => [...keys.metrics.slice(0, 4).map((k) => "metrics." + k), ...keys.params.slice(0, 3).map((k) => "params." + k)];
+    const ms = keys.metrics.slice(0, 250);
+    const ps = keys.params.slice(0, 250);
+    post<WindowAnswer>("/ui-api/v1/runs/window", {
+      experiment_ids: exps, filter: "", order_by: "", offset: 0, limit: 200, with_total: false, top_level: false,
+      columns: [...ms.map((k) => fieldText("metrics", k)), ...ps.map((k) => fieldText("params", k))],
+    }, ctrl.signal).then(
+      (w) => {
+        const score = (kind: "metrics" | "params", k: string) => {
+          const seen = new Set<string>();
+          let n = 0;
+          for (const r of w.rows) {
+            const v = (r[kind] as Record<string, unknown>)[k];
+            if (v === undefined || v === null) continue;
+            n++;
+            seen.add(String(v));
+          }
+          return { n, distinct: seen.size };
+        };
+        const rank = (kind: "metrics" | "params", list: string[]) =>
+          list
+            .map((k, i) => ({ k, i, ...score(kind, k) }))
+            .filter((x) => x.n > 0)
+            .sort((a, b) => Number(b.distinct > 1) - Number(a.distinct > 1) || b.n - a.n || a.i - b.i)
+            .map((x) => x.k);
+        const d = [...rank("metrics", ms).slice(0, 4).map((k) => "metrics." + k), ...rank("params", ps).slice(0, 3).map((k) => "params." + k)];
+        setParams({ cols: joinList(d.length ? d : fallback()) }, { replace: true });
+      },
+      (e) => e.name !== "AbortError" && setParams({ cols: joinList(fallback()) }, { replace: true }),
+    );
+    return () => ctrl.abort();
   }, [keys, colsParam]);
 
   // ------------------------------------------------------------- window cache
