@@ -115,3 +115,10 @@ WRITER_MAX_MB = EnvVar("METRICFLOW_WRITER_MAX_MB", int, 64,
                        "Insert as soon as this many value MiB are pending (memory bound).")
 WRITER_LINGER_MS = EnvVar("METRICFLOW_WRITER_LINGER_MS", int, 200,
                           "Longest wait to fill an insert once its first message arrived.")
+
+# ------------------------------------------------ MLflow's own server variables
+# Read under MLflow's names, so a deployment moved from MLflow keeps its limits.
+GRAPHQL_MAX_ROOT_FIELDS = EnvVar("MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS", int, 10,
+                                 "Most root fields in one MLflow GraphQL query (at least 1).")
+GRAPHQL_MAX_ALIASES = EnvVar("MLFLOW_SERVER_GRAPHQL_MAX_ALIASES", int, 10,
+                             "Most aliases in one MLflow GraphQL query (at least 1).")

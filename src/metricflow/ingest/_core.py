@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+from metricflow._env import PARAM_MEMORY_S
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._validation import (
     DEFAULT_LIMITS,
@@ -87,7 +88,8 @@ class TrackingCore:
     def __init__(self, sink: IngestSink, store: MetricStore, metadata: Any,
                  limits: Limits = DEFAULT_LIMITS, strict_runs: bool = True,
                  guard_params: bool | None = None, *, upstream: Any = None,
-                 run_wait_s: float = 0.0, param_memory_s: float | None = None) -> None:
+                 run_wait_s: float = 0.0,
+                 param_memory_s: float = PARAM_MEMORY_S.default) -> None:
         """Args:
             store: the data plane's runs (MetricStore), or an ingest node's NoRunLookup
                 (`sees_all_runs = False`: it knows no run) when it has no --clickhouse.
@@ -101,8 +103,8 @@ class TrackingCore:
             run_wait_s: Kafka mode: how long a lifecycle call or a child's parent waits
                 for a run the lookup does not show yet (created through another process
                 within the writer's lag).
-            param_memory_s: ParamGuard's memory of accepted params (default
-                METRICFLOW_PARAM_MEMORY_S, 5 minutes).
+            param_memory_s: ParamGuard's memory of accepted params (the settings pass
+                METRICFLOW_PARAM_MEMORY_S; default its declared 5 minutes).
         """
         self.sink, self.store, self.metadata, self.limits = sink, store, metadata, limits
         self.runs = RunCache(store)

@@ -28,7 +28,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
-from metricflow._env import PARAM_MEMORY_S
 from metricflow.errors import InvalidArgument
 
 ParamLookup = Callable[[Iterable[str]], dict[str, dict[str, str]]]
@@ -44,18 +43,17 @@ def param_conflict(run_id: str, key: str, old: str, new: str) -> InvalidArgument
 class ParamGuard:
     """Known params per run: stored (final) and accepted here (until `ttl_s`)."""
 
-    def __init__(self, lookup: ParamLookup | None, ttl_s: float | None = None,
+    def __init__(self, lookup: ParamLookup | None, ttl_s: float,
                  max_runs: int = 20_000) -> None:
         """Args:
             lookup: reads stored params of runs (MetricStore.get_params, or
                 UpstreamRuns.get_params); None when this process can read neither the data
                 plane nor an upstream: then only its own accepted params count.
             ttl_s: how long an accepted param is remembered while the store does not
-                show it; longer than the writer's usual lag (default PARAM_MEMORY_S).
+                show it; longer than the writer's usual lag (the settings' param_memory_s,
+                METRICFLOW_PARAM_MEMORY_S).
             max_runs: runs remembered (least recently used go first).
         """
-        if ttl_s is None:
-            ttl_s = PARAM_MEMORY_S.get()
         if ttl_s < 0:
             raise InvalidArgument(f"the param memory must be >= 0 s, got {ttl_s}",
                                   field="METRICFLOW_PARAM_MEMORY_S", received=ttl_s)
@@ -113,4 +111,4 @@ class ParamGuard:
             table.popitem(last=False)
 
 
-__all__ = ["PARAM_MEMORY_S", "ParamGuard", "ParamLookup", "param_conflict"]
+__all__ = ["ParamGuard", "ParamLookup", "param_conflict"]

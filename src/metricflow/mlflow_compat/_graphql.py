@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from metricflow import _env
+from metricflow._env import EnvVar
 from metricflow.errors import MetricflowError
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._routing import Args, error_response, json_response
@@ -124,11 +125,11 @@ def _snake_keys(value: Any) -> Any:
     return value
 
 
-def _limit(env: str, default: int) -> int:
+def _limit(var: EnvVar[int]) -> int:
     try:
-        return max(1, int(os.environ.get(env, default)))
-    except ValueError:
-        return default
+        return max(1, var.get())
+    except ValueError:  # not a number: MLflow's default, as MLflow does
+        return var.default
 
 
 def check_limits(document: Any, operation_name: str | None) -> str | None:
@@ -136,8 +137,8 @@ def check_limits(document: Any, operation_name: str | None) -> str | None:
     of the first one exceeded, else None."""
     from graphql.language import FieldNode, OperationDefinitionNode
 
-    max_root = _limit("MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS", 10)
-    max_aliases = _limit("MLFLOW_SERVER_GRAPHQL_MAX_ALIASES", 10)
+    max_root = _limit(_env.GRAPHQL_MAX_ROOT_FIELDS)
+    max_aliases = _limit(_env.GRAPHQL_MAX_ALIASES)
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     for op in ops:
         if operation_name and op.name and op.name.value != operation_name:

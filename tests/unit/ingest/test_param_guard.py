@@ -25,7 +25,7 @@ def run(coro):
 
 
 def test_a_value_accepted_here_conflicts_before_the_store_shows_it() -> None:
-    g = ParamGuard(None)
+    g = ParamGuard(None, ttl_s=300.0)
     assert run(g.reserve("r1", {"lr": "0.01"})) == ["lr"]
     assert run(g.reserve("r1", {"lr": "0.01"})) == []  # same value again: fine
     with pytest.raises(InvalidArgument) as e:
@@ -53,7 +53,7 @@ def test_stored_values_are_final_and_win_over_expired_reservations() -> None:
 
 
 def test_release_forgets_a_failed_write() -> None:
-    g = ParamGuard(None)
+    g = ParamGuard(None, ttl_s=300.0)
     keys = run(g.reserve("r", {"a": "1"}))
     g.release("r", keys)
     assert run(g.reserve("r", {"a": "2"})) == ["a"]
@@ -61,7 +61,7 @@ def test_release_forgets_a_failed_write() -> None:
 
 def test_concurrent_calls_of_one_node_cannot_both_pass() -> None:
     store = FakeStore()
-    g = ParamGuard(store.get_params)
+    g = ParamGuard(store.get_params, ttl_s=300.0)
 
     async def both() -> list:
         return await asyncio.gather(g.reserve("r", {"lr": "1"}), g.reserve("r", {"lr": "2"}),
@@ -69,3 +69,12 @@ def test_concurrent_calls_of_one_node_cannot_both_pass() -> None:
 
     results = run(both())
     assert sum(isinstance(x, InvalidArgument) for x in results) == 1, results
+
+
+def test_memory_is_passed_not_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The settings pass METRICFLOW_PARAM_MEMORY_S; the guard itself reads no variable."""
+    monkeypatch.setenv("METRICFLOW_PARAM_MEMORY_S", "not-a-number")
+    assert ParamGuard(None, ttl_s=7.0).ttl_s == 7.0
+    with pytest.raises(TypeError):
+        ParamGuard(None)  # type: ignore[call-arg]
