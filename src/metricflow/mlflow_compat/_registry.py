@@ -16,6 +16,7 @@ from metricflow.mlflow_compat._convert import model_version_json, registered_mod
 from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes
 from metricflow.mlflow_compat._strings import string_arg
 from metricflow.registry import check_new_source, check_source_readable
+from metricflow.store.metadata import host_addressed_scheme
 
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
@@ -295,6 +296,15 @@ class RegistryRoutes:
 
     def _uri_of(self, mv: Any, depth: int) -> str:
         check_source_readable(mv.source)  # again for the reader (docs/registry.md)
+        scheme = host_addressed_scheme(mv.source)
+        if scheme is not None:  # registered before such sources were refused
+            raise InvalidArgument(
+                f"Model version {mv.name} version {mv.version}: its source uses the "
+                f"'{scheme}' scheme, which addresses a host other than this server's artifact "
+                "storage; this server does not hand it to clients (their credentials would "
+                "be sent to that host). Register the model again from a runs:/, models:/, "
+                "mlflow-artifacts:/ or object-store source", field="source",
+                received=mv.source[:300])
         m = _LOGGED_MODEL_URI.match(mv.source)
         if m:
             doc = self.c.docs.get_model(m.group("id"))

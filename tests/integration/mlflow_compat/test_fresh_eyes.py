@@ -305,3 +305,17 @@ def test_register_prompt_is_refused_clearly_and_creates_nothing(mlclient, tracki
     assert ei.value.error_code == "ENDPOINT_NOT_FOUND"
     r = _get(tracking, "registered-models/get", {"name": name})
     assert r.status_code == 404, r.text
+
+
+def test_versions_stored_earlier_with_a_host_source_are_not_handed_out(mlclient, tracking,
+                                                                       mf_live):
+    name = _name("legacy")
+    mlclient.create_registered_model(name)
+    store = mf_live.server.metadata  # as a release before the refusal stored them
+    for src in ("mlflow-artifacts://attacker.example:80/1/x/artifacts/m",
+                "https://attacker.example/m"):
+        v = store.create_model_version(name, src).version
+        r = _get(tracking, "model-versions/get-download-uri", {"name": name, "version": v})
+        assert r.status_code == 400, r.text
+        assert "addresses a host other than" in r.json()["message"]
+        assert "attacker" not in r.json().get("artifact_uri", "")
