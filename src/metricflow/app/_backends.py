@@ -17,81 +17,30 @@ flag, the schemes it takes and what it received.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
+from metricflow._uris import (
+    BACKENDS,
+    BLOBS,
+    CONTROL,
+    DATA,
+    SINK,
+    Backend,
+    backend_for,
+    backend_key,
+    scheme_of,
+)
 from metricflow.errors import InvalidArgument
+
+__all__ = ["BACKENDS", "BLOBS", "CONTROL", "DATA", "SINK", "Backend", "backend_for",
+           "backend_key", "open_blobs", "open_metadata", "open_metric_store", "open_sink",
+           "scheme_of"]
 
 if TYPE_CHECKING:
     from metricflow.artifacts import BlobStore
     from metricflow.ingest import DirectSinkConfig, IngestSink, KafkaSinkConfig
     from metricflow.store import MetricStore
     from metricflow.store.metadata import MetadataStore, SourceChecker
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Backend(Generic[T]):
-    """One implementation of a plane, and the URI schemes that select it."""
-
-    plane: str
-    """data, control, blobs or sink."""
-    schemes: tuple[str, ...]
-    """URI schemes (before `://` or `:`; `+driver` suffixes are ignored)."""
-    name: str
-    """What it is, for messages and docs."""
-
-
-DATA = "data"
-CONTROL = "control"
-BLOBS = "blobs"
-SINK = "sink"
-
-BACKENDS: tuple[Backend[object], ...] = (
-    Backend(DATA, ("chdb",), "chDB (ClickHouse in this process)"),
-    Backend(DATA, ("http", "https", "clickhouse"), "ClickHouse server"),
-    Backend(CONTROL, ("sqlite",), "SQLite"),
-    Backend(CONTROL, ("postgresql", "postgres"), "PostgreSQL"),
-    Backend(BLOBS, ("file", ""), "local directory"),
-    Backend(BLOBS, ("s3",), "S3"),
-    Backend(SINK, ("inproc",), "in-process writer"),
-    Backend(SINK, ("kafka",), "Kafka"),
-)
-"""Every backend this build can open."""
-
-_FLAG = {DATA: "--clickhouse", CONTROL: "--metadata", BLOBS: "--artifacts", SINK: "--kafka"}
-
-
-def scheme_of(uri: str) -> str:
-    """The URI's scheme without a `+driver` suffix ("" for a plain path)."""
-    if "://" not in uri and not uri.startswith("inproc:"):
-        return ""
-    return urlsplit(uri).scheme.split("+", 1)[0].lower()
-
-
-def backend_for(plane: str, uri: str) -> Backend[object]:
-    """The backend that serves `uri` on `plane`; InvalidArgument naming the flag otherwise."""
-    scheme = scheme_of(uri)
-    for b in BACKENDS:
-        if b.plane == plane and scheme in b.schemes:
-            return b
-    known = ", ".join(f"{s}://" for b in BACKENDS if b.plane == plane for s in b.schemes if s)
-    raise InvalidArgument(f"{_FLAG[plane]} {uri!r}: unsupported scheme {scheme!r}; "
-                          f"use one of {known}", field=_FLAG[plane].lstrip("-"),
-                          received=uri[:200])
-
-
-def backend_key(plane: str, uri: str) -> str | None:
-    """The first scheme of the backend that serves `uri` on `plane` (`chdb`, `http`,
-    `sqlite`, `postgresql`, `file`, `s3`, `inproc`, `kafka`), None when none does:
-    the one test other modules use instead of matching URI prefixes by hand."""
-    scheme = scheme_of(uri)
-    for b in BACKENDS:
-        if b.plane == plane and scheme in b.schemes:
-            return b.schemes[0]
-    return None
 
 
 def open_metric_store(dsn: str, database: str) -> MetricStore:

@@ -25,12 +25,17 @@ def _actor() -> str:
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any]:
+    from metricflow._uris import CONTROL, backend_key
     from metricflow.auth._store import AuthStore
     from metricflow.store.metadata import open_metadata_store
 
     uri = args.metadata or f"sqlite:///{os.path.abspath(args.data_dir)}/metadata.db"
-    if uri.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(uri.removeprefix("sqlite:///")), exist_ok=True)
+    if backend_key(CONTROL, uri) == "sqlite":
+        import sqlalchemy as sa  # server extra
+
+        path = sa.make_url(uri).database
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     md = open_metadata_store(uri)
     return md, AuthStore(md.engine)  # type: ignore[attr-defined]
 

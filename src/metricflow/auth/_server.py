@@ -101,8 +101,10 @@ def admin_store_flag(engine: Any) -> str:
     import os
     import shlex
 
+    from metricflow._uris import CONTROL, backend_key
+
     url = engine.url.render_as_string(hide_password=True)
     path = url.removeprefix("sqlite:///")
-    if url.startswith("sqlite:///") and os.path.basename(path) == "metadata.db":
+    if backend_key(CONTROL, url) == "sqlite" and os.path.basename(path) == "metadata.db":
         return f"--data-dir {shlex.quote(os.path.dirname(path))}"
     return f"--metadata {shlex.quote(url)}"

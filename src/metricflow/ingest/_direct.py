@@ -35,6 +35,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._uris import DATA, backend_key
 from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.errors import MetricflowError, ResourceExhausted, Unavailable
 from metricflow.ingest import _metrics as m
@@ -96,7 +97,7 @@ def _log_dir(store: MetricStore, config: DirectSinkConfig) -> str | None:
     if config.record_log_dir:
         return config.record_log_dir
     dsn = getattr(store, "dsn", "")
-    if isinstance(dsn, str) and dsn.startswith("chdb://"):
+    if isinstance(dsn, str) and backend_key(DATA, dsn) == "chdb":
         path = os.path.realpath(dsn[len("chdb://"):].split("?", 1)[0])
         # One log per database: tests and tools open several databases on one path.
         return os.path.join(os.path.dirname(path), "ingest-log", str(store.db))
