@@ -214,8 +214,10 @@ def experiments_page(metadata: Any, readable: frozenset[str] | None, q: str, vie
             chunk += 1
         if len(out) >= max_results:
             break
-    seen: set[str] = set()
-    out = [e for e in out if not (e.experiment_id in seen or seen.add(e.experiment_id))]
+    uniq: dict[str, Any] = {}
+    for e in out:
+        uniq.setdefault(e.experiment_id, e)  # the id match first, once
+    out = list(uniq.values())
     if chunk >= n_chunks:
         return out, None
     return out, f"{chunk}:{token or ''}"
