@@ -6,6 +6,7 @@ import os
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from metricflow._uris import BLOBS, backend_key
 from metricflow.artifacts._blob import BlobStore, LocalBlobStore
 from metricflow.errors import InvalidArgument
 
@@ -20,13 +21,14 @@ def open_blob_store(uri: str, **options: Any) -> BlobStore:
             `region_name=`, `client=`, multipart settings for S3).
     """
     u = urlparse(uri)
-    if u.scheme in ("", "file"):
+    backend = backend_key(BLOBS, uri)  # the one scheme table (metricflow._uris)
+    if backend == "file":
         path = unquote(u.path) if u.scheme else uri
         if u.scheme == "file" and u.netloc not in ("", "localhost"):
             raise InvalidArgument("file URIs must be file:///absolute/path", field="uri",
                                   received=uri)
         return LocalBlobStore(os.path.abspath(path), **options)
-    if u.scheme == "s3":
+    if backend == "s3":
         from metricflow.artifacts._s3 import S3BlobStore, S3Config
 
         if not u.netloc:

@@ -13,8 +13,8 @@ import re
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
+from metricflow._uris import DATA, backend_key
 from metricflow.errors import InvalidArgument
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -33,13 +33,13 @@ def connect(dsn: str, **settings: Any) -> Any:
     """Return a new clickhouse-connect client for `dsn`."""
     import clickhouse_connect  # server extra, loaded lazily
 
-    scheme = urlparse(dsn).scheme
-    if scheme == "chdb":
+    backend = backend_key(DATA, dsn)  # the one scheme table (metricflow._uris)
+    if backend == "chdb":
         path = dsn[len("chdb://"):]
         if path:
             os.makedirs(path, exist_ok=True)
         return clickhouse_connect.get_client(dsn=dsn, settings=settings or None)
-    if scheme in ("http", "https", "clickhouse"):
+    if backend == "http":
         return clickhouse_connect.get_client(
             dsn=dsn, settings=settings or None, compress=False, autogenerate_session_id=False
         )
@@ -63,7 +63,7 @@ class ClientPool:
         # chDB takes one engine path per process and compares it literally:
         # resolve it as clickhouse-connect does (symlinks, trailing slash).
         self._chdb_path = (os.path.realpath(dsn[len("chdb://"):])
-                           if urlparse(dsn).scheme == "chdb" else None)
+                           if backend_key(DATA, dsn) == "chdb" else None)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Any] = []

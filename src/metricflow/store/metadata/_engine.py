@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from metricflow._uris import CONTROL, backend_key
 from metricflow.errors import InvalidArgument
 
 READONLY_OPTION = "metricflow_readonly"
@@ -26,9 +27,9 @@ def create_metadata_engine(uri: str, *, busy_timeout_ms: int = 30_000,
     except sa.exc.ArgumentError as e:
         raise InvalidArgument(f"metadata store uri {uri!r} is not a valid URL: {e}",
                               field="uri") from e
-    if url.get_backend_name() == "postgres":  # libpq's short name (the URI registry takes it)
+    backend = backend_key(CONTROL, uri)  # the one scheme table (metricflow._uris)
+    if backend == "postgresql" and url.get_backend_name() == "postgres":  # libpq's name
         url = url.set(drivername="postgresql" + url.drivername[len("postgres"):])
-    backend = url.get_backend_name()
     if backend == "sqlite":
         if not url.database or url.database == ":memory:":
             raise InvalidArgument(
