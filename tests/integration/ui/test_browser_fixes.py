@@ -137,3 +137,13 @@ def test_default_columns_prefer_what_varies(watched: Watched, site: Site) -> Non
     assert "params.lr" in cols, cols
     assert cols[0] == "metrics.loss", cols  # logged by every run, and varying
     watched.assert_clean()
+
+
+def test_compare_log_scale_counts_hidden_values(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/compare?runs={site.runs[0]},{site.runs[1]}&m=mixed&log=1")
+    page.wait_for_function("() => document.querySelector('[data-testid=compare-chart]')"
+                           "?.dataset.phase === 'full'")
+    badge = page.locator("[data-testid=compare-chart] [data-testid=log-hidden]")
+    assert badge.inner_text() == "2 values ≤ 0 hidden"
+    watched.assert_clean()

@@ -1,7 +1,7 @@
 // Overlay of one metric of up to 1,000 runs on one uPlot chart, from one binary request
 // (POST /ui-api/v1/compare/series). Buckets line up across runs (one shared step range).
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { ema, fmtNum, LineMode, plotColumn, zoomRange } from "../../charts/data";
+import { ema, fmtNum, LineMode, logGaps, plotColumn, zoomRange } from "../../charts/data";
 import { color, cursor, recordDraw, selectHook, uPlot, xAxis, xScale, yAxis, yScale } from "../../charts/plot";
 import { OverlayData, overlaySeries } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
@@ -144,7 +144,8 @@ export function Overlay(p: OverlayProps) {
     const dim = data.runIds.length <= 100;
     const series: uPlot.Series[] = [{}];
     data.runIds.forEach((id, i) =>
-      series.push({ label: id, stroke: color(i), width: many ? 1 : 1.5, points: { show: false }, spanGaps: true }),
+      // on a log axis a run's line breaks at the values <= 0 it cannot draw
+      series.push({ label: id, stroke: color(i), width: many ? 1 : 1.5, points: { show: false }, spanGaps: !p.log }),
     );
     const opts: uPlot.Options = {
       width: box.current!.clientWidth || 800,
@@ -205,6 +206,8 @@ export function Overlay(p: OverlayProps) {
 
   useEffect(() => () => plot.current?.destroy(), []);
 
+  let logHidden = 0;
+  if (data && p.log) for (const a of p.line === "mean" ? data.avg : data.last) logHidden += logGaps(a).hidden;
   return (
     <div
       class="overlay mchart"
@@ -221,6 +224,11 @@ export function Overlay(p: OverlayProps) {
         {data && (
           <span class="muted mchart-note">
             {data.runIds.length} of {p.runIds.length} runs have points{p.range ? " in this range" : ""}
+          </span>
+        )}
+        {logHidden > 0 && (
+          <span class="mchart-warn" data-testid="log-hidden" title="a log axis cannot draw values <= 0 (counted per bucket of each run's line)">
+            {logHidden} value{logHidden === 1 ? "" : "s"} ≤ 0 hidden
           </span>
         )}
         {p.range && (
