@@ -7,8 +7,9 @@ turn a URI into a component are `metricflow.app.open_*`.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from metricflow.errors import InvalidArgument
@@ -26,6 +27,14 @@ class Backend(Generic[T]):
     """URI schemes (before `://` or `:`; `+driver` suffixes are ignored)."""
     name: str
     """What it is, for messages and docs."""
+    opener: str
+    """`module:callable` of the adapter that opens it (imported on first use, so this
+    table stays below every package it names)."""
+
+    def open(self) -> Any:
+        """The adapter's opener (a class or function; its arguments are the plane's)."""
+        module, _, attr = self.opener.partition(":")
+        return getattr(importlib.import_module(module), attr)
 
 
 DATA = "data"
@@ -34,14 +43,16 @@ BLOBS = "blobs"
 SINK = "sink"
 
 BACKENDS: tuple[Backend[object], ...] = (
-    Backend(DATA, ("chdb",), "chDB (ClickHouse in this process)"),
-    Backend(DATA, ("http", "https", "clickhouse"), "ClickHouse server"),
-    Backend(CONTROL, ("sqlite",), "SQLite"),
-    Backend(CONTROL, ("postgresql", "postgres"), "PostgreSQL"),
-    Backend(BLOBS, ("file", ""), "local directory"),
-    Backend(BLOBS, ("s3",), "S3"),
-    Backend(SINK, ("inproc",), "in-process writer"),
-    Backend(SINK, ("kafka",), "Kafka"),
+    Backend(DATA, ("chdb",), "chDB (ClickHouse in this process)", "metricflow.store:MetricStore"),
+    Backend(DATA, ("http", "https", "clickhouse"), "ClickHouse server",
+            "metricflow.store:MetricStore"),
+    Backend(CONTROL, ("sqlite",), "SQLite", "metricflow.store.metadata:open_metadata_store"),
+    Backend(CONTROL, ("postgresql", "postgres"), "PostgreSQL",
+            "metricflow.store.metadata:open_metadata_store"),
+    Backend(BLOBS, ("file", ""), "local directory", "metricflow.artifacts:open_blob_store"),
+    Backend(BLOBS, ("s3",), "S3", "metricflow.artifacts:open_blob_store"),
+    Backend(SINK, ("inproc",), "in-process writer", "metricflow.ingest:DirectSink"),
+    Backend(SINK, ("kafka",), "Kafka", "metricflow.ingest:KafkaSink"),
 )
 """Every backend this build can open."""
 

@@ -12,7 +12,10 @@
 | sink      | kafka://BOOTSTRAP/TOPIC          | Kafka producer (writer role applies) |
 
 A URI whose scheme is not listed fails at start with one message naming the
-flag, the schemes it takes and what it received.
+flag, the schemes it takes and what it received. The table itself is
+`metricflow._uris.BACKENDS` (low in the layers, so adapters and checks ask it
+with `backend_key` instead of matching prefixes); each entry names the adapter's
+opener, which the `open_*` functions here call.
 """
 
 from __future__ import annotations
@@ -45,28 +48,22 @@ if TYPE_CHECKING:
 
 def open_metric_store(dsn: str, database: str) -> MetricStore:
     """The data plane at `dsn` (chDB or a ClickHouse server: one client API)."""
-    backend_for(DATA, dsn)
-    from metricflow.store import MetricStore
-
-    return MetricStore(dsn, database)
+    store: MetricStore = backend_for(DATA, dsn).open()(dsn, database)
+    return store
 
 
 def open_metadata(uri: str, *, default_artifact_root: str | None = None,
                   source_exists: SourceChecker | None = None) -> MetadataStore:
     """The control plane at `uri` (SQLite or PostgreSQL), migrated to the newest schema."""
-    backend_for(CONTROL, uri)
-    from metricflow.store.metadata import open_metadata_store
-
-    return open_metadata_store(uri, default_artifact_root=default_artifact_root,
-                               source_exists=source_exists)
+    md: MetadataStore = backend_for(CONTROL, uri).open()(
+        uri, default_artifact_root=default_artifact_root, source_exists=source_exists)
+    return md
 
 
 def open_blobs(uri: str) -> BlobStore:
     """The artifact blob store at `uri` (a local directory or S3)."""
-    backend_for(BLOBS, uri)
-    from metricflow.artifacts import open_blob_store
-
-    return open_blob_store(uri)
+    blobs: BlobStore = backend_for(BLOBS, uri).open()(uri)
+    return blobs
 
 
 def open_sink(uri: str, store: MetricStore | None, *, inproc: DirectSinkConfig,
@@ -74,14 +71,13 @@ def open_sink(uri: str, store: MetricStore | None, *, inproc: DirectSinkConfig,
     """The sink `uri` names: `inproc:` (group commit into `store`) or `kafka://...`
     (a producer with `kafka`'s settings)."""
     b = backend_for(SINK, uri)
+    sink: IngestSink
     if "inproc" in b.schemes:
-        from metricflow.ingest import DirectSink
-
         if store is None:
             raise InvalidArgument("the in-process sink needs a data plane", field="clickhouse")
-        return DirectSink(store, inproc)
-    from metricflow.ingest import KafkaSink
-
+        sink = b.open()(store, inproc)
+        return sink
     if kafka is None:
         raise InvalidArgument(f"sink {uri!r} needs Kafka settings", field="kafka")
-    return KafkaSink(kafka)
+    sink = b.open()(kafka)
+    return sink

@@ -96,3 +96,21 @@ def test_a_new_role_gets_its_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     vars(args)["command"] = "registry"
     with pytest.raises(StartupError, match="127.0.0.1:1"):
         check_command(args)
+
+
+def test_every_entry_names_an_opener_that_exists() -> None:
+    """The registry's entries are what opens a URI (app.open_* call them)."""
+    for b in BACKENDS:
+        assert callable(b.open()), b
+
+
+def test_open_blobs_goes_through_the_entry(tmp_path: object) -> None:
+    from metricflow.app import open_blobs
+    from metricflow.artifacts import LocalBlobStore
+
+    assert isinstance(open_blobs(str(tmp_path)), LocalBlobStore)
+    assert isinstance(open_blobs(f"file://{tmp_path}"), LocalBlobStore)
+    from metricflow.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="--artifacts 'gs://b': unsupported scheme"):
+        open_blobs("gs://b")
