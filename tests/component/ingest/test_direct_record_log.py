@@ -37,11 +37,6 @@ class _Metadata:
         return _Experiment(str(int(exp_id)))
 
 
-@pytest.fixture(scope="module")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('record-log-chdb')}"
-
-
 @pytest.fixture
 def store(chdb_dsn: str):
     s = MetricStore(chdb_dsn, f"rl_{uuid.uuid4().hex[:10]}")

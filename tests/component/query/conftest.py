@@ -12,11 +12,6 @@ from metricflow.query._core import QueryCore
 from metricflow.store._metric_store import MetricStore
 
 
-@pytest.fixture(scope="session")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('query-chdb')}"
-
-
 @pytest.fixture(scope="module")
 def store(chdb_dsn: str):
     s = MetricStore(chdb_dsn, f"q_{uuid.uuid4().hex[:10]}")

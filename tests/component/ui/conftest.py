@@ -72,11 +72,6 @@ def generate(store: MetricStore, n: int = 300, seed: int = 3) -> dict[str, Ref]:
     return runs
 
 
-@pytest.fixture(scope="session")
-def chdb_dsn(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"chdb://{tmp_path_factory.mktemp('ui-chdb')}"
-
-
 @pytest.fixture(scope="module")
 def store(chdb_dsn: str):
     s = MetricStore(chdb_dsn, f"ui_{uuid.uuid4().hex[:10]}")
