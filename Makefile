@@ -28,9 +28,13 @@ demo: $(STAMP) $(UI_BUILT)
 	$(VPY) examples/run_demo.py
 
 # Installs, warms the local service launchers (Kafka jars, PostgreSQL, moto), runs every test.
+# One pytest process per tier: chDB binds a process to the first directory it opens, so the
+# component tier's shared chDB and the integration tier's in-process servers cannot share one.
 test: $(STAMP) $(UI_BUILT)
 	PY=$(VPY) bash scripts/services/prefetch.sh
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q tests/unit
+	$(VPY) -m pytest -q tests/component
+	$(VPY) -m pytest -q tests/integration
 
 # The tiers (CONTRIBUTING.md): unit is pure and runs in seconds; component starts chDB,
 # SQLite and argon2 in-process; integration starts real services (prefetched first).
