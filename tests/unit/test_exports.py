@@ -228,6 +228,8 @@ EXPORTS: dict[str, set[str]] = {
         "normalize_path",
         "open_blob_store",
         "parse_manifest_key",
+        "path_prefix",
+        "run_prefix",
         "validate_run_id",
     },
     "metricflow.auth": {

@@ -24,7 +24,7 @@ _EXPORTS = {
     "ArtifactClient": "_client", "SymlinkPolicy": "_client", "UploadResult": "_transfer",
     "normalize_path": "_paths", "validate_run_id": "_paths",
     "decode_chunk": "_codec", "encode_chunk": "_codec", "hash_bytes": "_codec",
-    "parse_manifest_key": "_manifest",
+    "parse_manifest_key": "_manifest", "path_prefix": "_manifest", "run_prefix": "_manifest",
 }
 
 __all__ = [
@@ -55,6 +55,8 @@ __all__ = [
     "normalize_path",
     "open_blob_store",
     "parse_manifest_key",
+    "path_prefix",
+    "run_prefix",
     "validate_run_id",
 ]
 
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
         ChunkRef,
         Manifest,
         parse_manifest_key,
+        path_prefix,
+        run_prefix,
     )
     from metricflow.artifacts._paths import normalize_path, validate_run_id
     from metricflow.artifacts._s3 import S3BlobStore, S3Config
