@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from metricflow._env import PARAM_MEMORY_S
+from metricflow._events import emit_run_created, emit_run_ended
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._validation import (
     DEFAULT_LIMITS,
@@ -249,12 +250,14 @@ class TrackingCore:
             self.runs.put(info)
             if self.known_params is not None and not request.run_id:
                 self.known_params.created(run_id)  # a new id: no params yet
+            emit_run_created(self.metadata, info)
             return info
         # Otherwise the create must have succeeded before its tags are written: a
         # refused create (another experiment's run id) must not get them.
         await self.sink.submit_record(rec, run_id)
         self.runs.put(info)
         await self.sink.submit_record(trec, run_id)
+        emit_run_created(self.metadata, info)
         return info
 
     async def _parent_experiment(self, parent_run_id: str) -> str:
@@ -323,6 +326,9 @@ class TrackingCore:
                     if known is not None else None)
         if info is not None:
             self.runs.put(info)
+        if request.status in _TERMINAL:
+            emit_run_ended(self.metadata, request.run_id, pb.RunStatus.Name(request.status),
+                           info, request.end_time)
         return info
 
 

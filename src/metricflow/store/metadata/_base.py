@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metricflow._events import EventBus
 from metricflow.store.metadata._engine import READONLY_OPTION
 from metricflow.store.metadata._tables import audit_log
 
@@ -57,6 +58,8 @@ class StoreBase:
         self._engine = engine
         self._config = config
         self._pg = engine.dialect.name == "postgresql"
+        self.events = EventBus()
+        """Registry events, emitted once their transaction commits (`_event`)."""
 
     @property
     def engine(self) -> sa.Engine:
@@ -69,9 +72,20 @@ class StoreBase:
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
-        """A write transaction (SQLite: BEGIN IMMEDIATE, so writers queue up front)."""
+        """A write transaction (SQLite: BEGIN IMMEDIATE, so writers queue up front).
+        Events queued with `_event` are emitted once it committed."""
         with self._engine.begin() as conn:
-            yield conn
+            try:
+                yield conn
+            finally:  # conn.info outlives the transaction (pooled): never leave them
+                pending = conn.info.pop("mf_events", None)
+        for name, subject, data, actor in pending or ():
+            self.events.emit(name, subject, data, actor=actor)
+
+    def _event(self, conn: sa.Connection, name: str, subject: str, data: dict[str, Any],
+               actor: str | None = None) -> None:
+        """Emit event `name` (metricflow._events) when `conn`'s transaction commits."""
+        conn.info.setdefault("mf_events", []).append((name, subject, data, actor))
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:

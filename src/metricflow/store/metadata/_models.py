@@ -113,6 +113,9 @@ class ModelsMixin(RegistryBase):
                 self._audit(conn, actor=actor, action="create_registered_model",
                             entity_type="registered_model", entity_id=name, after=after,
                             model_id=mid, model_name=name, ts=ts)
+                self._event(conn, "registered_model.created", f"model:{name}", {
+                    "name": name, "tags": dict(clean), "description": description or None},
+                    actor)
                 return self._get_model(conn, name)
         except sa.exc.IntegrityError as e:
             raise _duplicate(name) from e
@@ -244,6 +247,9 @@ class ModelsMixin(RegistryBase):
                         before={"alias": alias, "version": old},
                         after={"alias": alias, "version": v},
                         model_id=row.model_id, model_name=name, version=v)
+            self._event(conn, "model_version_alias.created", f"model:{name}",
+                        {"name": name, "alias": alias, "version": str(v),
+                         "previous_version": None if old is None else str(old)}, actor)
 
     def delete_registered_model_alias(self, name: str, alias: str, *,
                                       actor: str | None = None) -> None:
@@ -262,3 +268,5 @@ class ModelsMixin(RegistryBase):
                         entity_type="registered_model", entity_id=name,
                         before={"alias": alias, "version": old}, after=None,
                         model_id=row.model_id, model_name=name, version=old)
+            self._event(conn, "model_version_alias.deleted", f"model:{name}",
+                        {"name": name, "alias": alias, "version": str(old)}, actor)

@@ -114,6 +114,9 @@ class VersionsMixin(RegistryBase):
                         entity_type="model_version", entity_id=f"{name}/{v}",
                         after=version_snapshot(mv), model_id=model.model_id,
                         model_name=name, version=v, ts=ts)
+            self._event(conn, "model_version.created", f"model:{name}", {
+                "name": name, "version": str(v), "source": source, "run_id": run_id or None,
+                "tags": dict(clean), "description": description or None}, actor)
         return mv
 
     def get_model_version(self, name: str, version: str | int) -> ModelVersion:
@@ -157,6 +160,11 @@ class VersionsMixin(RegistryBase):
                         entity_id=f"{name}/{v}", before=version_snapshot(before),
                         after=snap, comment=comment, model_id=model.model_id,
                         model_name=name, version=v, ts=ts)
+            if "current_stage" in values and after.current_stage != before.current_stage:
+                self._event(conn, "model_version.stage_changed", f"model:{name}", {
+                    "name": name, "version": str(v), "from_stage": before.current_stage,
+                    "to_stage": after.current_stage, "comment": comment or None,
+                    "archived_versions": [str(a) for a in archived]}, actor)
             return after
 
     def update_model_version(self, name: str, version: str | int, description: str, *,
