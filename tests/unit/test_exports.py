@@ -321,6 +321,8 @@ EXPORTS: dict[str, set[str]] = {
         "NetnsLink",
         "PartitionState",
         "PostgresServer",
+        "PostgresStandby",
+        "REPLICATION_SETTINGS",
         "S3Credentials",
         "S3Server",
         "ServiceEndpoint",
@@ -331,11 +333,14 @@ EXPORTS: dict[str, set[str]] = {
         "drop_database",
         "ensure_kafka_libs",
         "ensure_postgres",
+        "failover_url",
         "metadata_ready",
         "resolve_kafka",
         "resolve_postgres",
         "resolve_s3",
         "s3_client",
+        "set_sync_standbys",
+        "wait_for_sync_standby",
     },
 }
 

@@ -9,7 +9,8 @@ Each service is chosen in this order (see shared SERVICES.md):
 
 Fault tests need processes they can kill, so they always use launchers here:
 `KafkaCluster` (three KRaft nodes, replication 3, min.insync.replicas 2) and
-`NetnsLink` (two test-made network namespaces joined by a veth pair that can be cut).
+`NetnsLink` (two test-made network namespaces joined by a veth pair that can be cut),
+`PostgresStandby` (a synchronous streaming standby of a `PostgresServer`, promotable).
 
 Everything here is imported lazily, so `import metricflow` pays nothing for it.
 Pytest fixtures: `pytest_plugins = ["metricflow.devservices.pytest_plugin"]`.
@@ -37,6 +38,13 @@ if TYPE_CHECKING:
     from metricflow.devservices._kafka_install import ensure_kafka_libs
     from metricflow.devservices._netns import GATEWAY_ADDRESS, NetnsLink
     from metricflow.devservices._pg_install import ensure_postgres
+    from metricflow.devservices._pg_standby import (
+        REPLICATION_SETTINGS,
+        PostgresStandby,
+        failover_url,
+        set_sync_standbys,
+        wait_for_sync_standby,
+    )
     from metricflow.devservices._postgres import PostgresServer
     from metricflow.devservices._resolve import (
         ServiceEndpoint,
@@ -61,6 +69,11 @@ _EXPORTS: dict[str, str] = {
     "GATEWAY_ADDRESS": "_netns",
     "NetnsLink": "_netns",
     "ensure_postgres": "_pg_install",
+    "REPLICATION_SETTINGS": "_pg_standby",
+    "PostgresStandby": "_pg_standby",
+    "failover_url": "_pg_standby",
+    "set_sync_standbys": "_pg_standby",
+    "wait_for_sync_standby": "_pg_standby",
     "PostgresServer": "_postgres",
     "ServiceEndpoint": "_resolve",
     "create_database": "_resolve",
@@ -83,6 +96,8 @@ __all__ = [
     "NetnsLink",
     "PartitionState",
     "PostgresServer",
+    "PostgresStandby",
+    "REPLICATION_SETTINGS",
     "S3Credentials",
     "S3Server",
     "ServiceEndpoint",
@@ -93,11 +108,14 @@ __all__ = [
     "drop_database",
     "ensure_kafka_libs",
     "ensure_postgres",
+    "failover_url",
     "metadata_ready",
     "resolve_kafka",
     "resolve_postgres",
     "resolve_s3",
     "s3_client",
+    "set_sync_standbys",
+    "wait_for_sync_standby",
 ]
 
 

@@ -61,6 +61,9 @@ class PostgresServer(ManagedService):
     the *thread* that started the process exits.
     """
 
+    creates_database = True
+    """Create `database` on the first start (a read-only standby copies it instead)."""
+
     def __init__(
         self,
         *,
@@ -242,7 +245,7 @@ class PostgresServer(ManagedService):
                     raise
                 stop_process(self._proc, signal.SIGKILL, timeout=5)
                 time.sleep(0.1)
-        if first_start:
+        if first_start and self.creates_database:
             self.create_database(self.database, exist_ok=True)
         self.last_startup_seconds = time.monotonic() - started
         return self
