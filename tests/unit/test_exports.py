@@ -40,6 +40,10 @@ EXPORTS: dict[str, set[str]] = {
         "STATUS_READY",
         "TERMINAL_STATUSES",
         "VERSION_STATUSES",
+        # serving (issue 19)
+        "Deployment", "Guardrails", "STATE_LOAD_FAILED", "STATE_OUT_OF_ROTATION",
+        "STATE_SERVING", "STICKY_SOURCES", "StickyKey", "VARIANT_STATES", "Variant",
+        "VariantStatus", "deployment_from_dict", "deployment_to_dict",
     },
     "metricflow.entities.pb": {
         "run_from_pb",
@@ -97,6 +101,8 @@ EXPORTS: dict[str, set[str]] = {
         "parse_runs_uri",
         "registered_models",
         "upgrade",
+        # serving (issue 19)
+        "DeploymentStore", "check_deployment_name", "parse_sticky_key", "variants_from_json",
     },
     "metricflow.ingest": {
         "DirectSink",

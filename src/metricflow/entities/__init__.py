@@ -35,6 +35,20 @@ from metricflow.entities._run import (
     Run,
     RunInfo,
 )
+from metricflow.entities._serving import (
+    STATE_LOAD_FAILED,
+    STATE_OUT_OF_ROTATION,
+    STATE_SERVING,
+    STICKY_SOURCES,
+    VARIANT_STATES,
+    Deployment,
+    Guardrails,
+    StickyKey,
+    Variant,
+    VariantStatus,
+    deployment_from_dict,
+    deployment_to_dict,
+)
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "LIFECYCLE_ACTIVE", "LIFECYCLE_DELETED",
@@ -43,4 +57,7 @@ __all__ = [
     "TERMINAL_STATUSES", "VERSION_STATUSES",
     "AuditEntry", "DecodedMetrics", "Experiment", "MetricSummary", "ModelVersion",
     "RegisteredModel", "Run", "RunInfo",
+    "STATE_LOAD_FAILED", "STATE_OUT_OF_ROTATION", "STATE_SERVING", "STICKY_SOURCES",
+    "VARIANT_STATES", "Deployment", "Guardrails", "StickyKey", "Variant", "VariantStatus",
+    "deployment_from_dict", "deployment_to_dict",
 ]

@@ -33,10 +33,16 @@ from metricflow.store.metadata._base import (
     RunArtifactResolver,
     SourceChecker,
 )
+from metricflow.store.metadata._deploy_validate import (
+    check_deployment_name,
+    parse_sticky_key,
+    variants_from_json,
+)
 from metricflow.store.metadata._engine import create_metadata_engine
 from metricflow.store.metadata._migrate import current_revision, head_revision, upgrade
 from metricflow.store.metadata._protocol import (
     AuditLog,
+    DeploymentStore,
     ExperimentStore,
     MetadataStore,
     ModelStore,
@@ -67,6 +73,7 @@ __all__ = [
     "create_metadata_engine", "current_revision", "experiments", "head_revision",
     "host_addressed_scheme", "open_metadata_store",
     "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",
+    "DeploymentStore", "check_deployment_name", "parse_sticky_key", "variants_from_json",
 ]
 
 

@@ -7,9 +7,13 @@ from typing import Protocol
 
 from metricflow.entities import (
     AuditEntry,
+    Deployment,
     Experiment,
+    Guardrails,
     ModelVersion,
     RegisteredModel,
+    StickyKey,
+    Variant,
 )
 
 
@@ -108,7 +112,32 @@ class AuditLog(Protocol):
                          ) -> tuple[list[AuditEntry], str | None]: ...
 
 
-class MetadataStore(ExperimentStore, ModelStore, ModelVersionStore, AuditLog, Protocol):
+class DeploymentStore(Protocol):
+    """Serving deployments of registered models (issue 19), and what serve processes report."""
+
+    def create_deployment(self, name: str, model_name: str, variants: Sequence[Variant], *,
+                          sticky_key: StickyKey | None = None,
+                          guardrails: Guardrails | None = None, description: str = "",
+                          actor: str | None = None) -> Deployment: ...
+    def update_deployment(self, name: str, *, variants: Sequence[Variant] | None = None,
+                          sticky_key: StickyKey | None = ...,
+                          guardrails: Guardrails | None = None, description: str | None = None,
+                          expected_version: int | None = None, comment: str = "",
+                          actor: str | None = None) -> Deployment: ...
+    def get_deployment(self, name: str) -> Deployment: ...
+    def list_deployments(self, model_name: str | None = None) -> list[Deployment]: ...
+    def delete_deployment(self, name: str, *, expected_version: int | None = None,
+                          actor: str | None = None) -> None: ...
+    def report_variant_status(self, name: str, variant: str, state: str, *, version: str = "",
+                              reason: str = "", reporter: str = "",
+                              actor: str | None = None) -> Deployment: ...
+    def deployment_model(self, name: str) -> str | None: ...
+    def deployment_history(self, name: str, max_results: int = 1000
+                           ) -> list[AuditEntry]: ...
+
+
+class MetadataStore(ExperimentStore, ModelStore, ModelVersionStore, AuditLog, DeploymentStore,
+                    Protocol):
     """Everything the control plane stores, behind one SQL transaction boundary."""
 
     def close(self) -> None: ...

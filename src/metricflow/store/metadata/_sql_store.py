@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from metricflow.store.metadata._audit import AuditMixin
 from metricflow.store.metadata._base import MetadataStoreConfig
+from metricflow.store.metadata._deployments import DeploymentsMixin
 from metricflow.store.metadata._experiments import ExperimentsMixin
 from metricflow.store.metadata._migrate import upgrade
 from metricflow.store.metadata._models import ModelsMixin
@@ -15,7 +16,8 @@ from metricflow.store.metadata._versions import VersionsMixin
 _SERIALS = (("experiments", "experiment_id"), ("registered_models", "model_id"))
 
 
-class SqlMetadataStore(ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin):
+class SqlMetadataStore(ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin,
+                       DeploymentsMixin):
     """Experiments, model registry and audit log in one SQL database.
 
     Every change runs in one transaction together with its audit record, so the

@@ -105,3 +105,30 @@ model_aliases = sa.Table(
                             ["model_versions.model_id", "model_versions.version"],
                             ondelete="CASCADE"),
 )
+
+# Revision 0006 (serving): deployments and what serve processes report about variants.
+deployments = sa.Table(
+    "deployments", metadata,
+    sa.Column("deployment_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("model_id", sa.Integer,
+              sa.ForeignKey("registered_models.model_id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=False),
+    sa.Column("last_update_time", sa.BigInteger, nullable=False),
+    sa.Column("row_version", sa.Integer, nullable=False),
+)
+
+deployment_variant_status = sa.Table(
+    "deployment_variant_status", metadata,
+    sa.Column("deployment_id", sa.Integer,
+              sa.ForeignKey("deployments.deployment_id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("variant", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reporter", sa.String(256), nullable=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,355 @@
+"""Deployments on SQL: create, update, read (aliases resolved), delete, variant status.
+
+Every change runs in one transaction with its audit record (entity_type "deployment",
+model_id/model_name of its model, so the model's audit history shows it too).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from metricflow._events import DEPLOYMENT_CHANGED
+from metricflow.entities import (
+    STATE_SERVING,
+    AuditEntry,
+    Deployment,
+    Guardrails,
+    StickyKey,
+    Variant,
+    VariantStatus,
+)
+from metricflow.errors import AlreadyExists, InvalidArgument, NotFound
+from metricflow.store.metadata._base import inserted_id, now_ms, upsert
+from metricflow.store.metadata._deploy_validate import (
+    check_deployment_name,
+    check_description,
+    check_guardrails,
+    check_reason,
+    check_state,
+    check_sticky_key,
+    check_variants,
+)
+from metricflow.store.metadata._registry_base import RegistryBase, check_expected
+from metricflow.store.metadata._tables import (
+    audit_log,
+    deployment_variant_status,
+    deployments,
+    model_aliases,
+    model_versions,
+    registered_models,
+)
+from metricflow.store.metadata._uris import parse_runs_uri
+
+_D = deployments.c
+_S = deployment_variant_status.c
+_M = registered_models.c
+_UNSET: Any = object()
+
+
+def _spec(variants: Sequence[Variant], sticky: StickyKey | None, g: Guardrails) -> str:
+    return json.dumps({
+        "variants": [{"name": v.name, "alias": v.alias, "version": v.version,
+                      "endpoint": v.endpoint, "weight": v.weight, "shadow": v.shadow}
+                     for v in variants],
+        "sticky_key": None if sticky is None else {"source": sticky.source, "name": sticky.name},
+        "guardrails": {"max_error_rate": g.max_error_rate,
+                       "max_latency_p99_ms": g.max_latency_p99_ms, "window_s": g.window_s,
+                       "min_requests": g.min_requests, "fallback": g.fallback},
+    }, sort_keys=True)
+
+
+def _parse_spec(text: str) -> tuple[tuple[Variant, ...], StickyKey | None, Guardrails]:
+    d = json.loads(text)
+    variants = tuple(Variant(**v) for v in d["variants"])
+    sk = d.get("sticky_key")
+    return (variants, None if not sk else StickyKey(sk["source"], sk["name"]),
+            Guardrails(**d["guardrails"]))
+
+
+def _not_found(name: str) -> NotFound:
+    return NotFound(f"deployment {name!r} does not exist", field="name", received=name)
+
+
+class DeploymentsMixin(RegistryBase):
+    """The deployment part of `MetadataStore` (issue 19's control plane)."""
+
+    def _changed(self, conn: sa.Connection, action: str, name: str, model_name: str | None,
+                 after: dict[str, Any] | None, actor: str | None) -> None:
+        """Emit `deployment.changed` (metricflow._events) once the transaction commits."""
+        self._event(conn, DEPLOYMENT_CHANGED, f"deployment:{name}",
+                    {"name": name, "model_name": model_name or "", "action": action,
+                     "deployment": after}, actor)
+
+    # ------------------------------------------------------------ reads
+    def _resolve(self, conn: sa.Connection, model_id: int, variants: Sequence[Variant]
+                 ) -> tuple[Variant, ...]:
+        """Each variant with the version its alias or pin names now, and that version's source."""
+        A, V = model_aliases.c, model_versions.c
+        aliases = dict(conn.execute(sa.select(A.alias, A.version)
+                                    .where(A.model_id == model_id)).all())
+        sources = dict(conn.execute(sa.select(V.version, V.source)
+                                    .where(V.model_id == model_id)).all())
+        resolver = self._config.run_artifact_uri
+        out = []
+        for v in variants:
+            num: int | None = None
+            if v.alias:
+                num = aliases.get(v.alias)
+            elif v.version:
+                num = int(v.version) if int(v.version) in sources else None
+            src = sources.get(num, "") if num is not None else ""
+            if resolver is not None and src.startswith("runs:/"):
+                src = resolver(*parse_runs_uri(src))
+            out.append(Variant(name=v.name, alias=v.alias, version=v.version,
+                               endpoint=v.endpoint, weight=v.weight, shadow=v.shadow,
+                               resolved_version="" if num is None else str(num), source=src))
+        return tuple(out)
+
+    def _load_deployments(self, conn: sa.Connection, *where: sa.ColumnElement[bool]
+                          ) -> list[Deployment]:
+        rows = conn.execute(sa.select(deployments, _M.name.label("model_name"))
+                            .join(registered_models, _M.model_id == _D.model_id)
+                            .where(*where).order_by(_D.name)).all()
+        if not rows:
+            return []
+        statuses: dict[int, list[VariantStatus]] = {r.deployment_id: [] for r in rows}
+        for s in conn.execute(sa.select(deployment_variant_status)
+                              .where(_S.deployment_id.in_(list(statuses)))
+                              .order_by(_S.variant)):
+            statuses[s.deployment_id].append(VariantStatus(
+                variant=s.variant, state=s.state, version=s.version, reason=s.reason,
+                reporter=s.reporter, timestamp=s.ts))
+        out = []
+        for r in rows:
+            variants, sticky, guard = _parse_spec(r.spec_json)
+            out.append(Deployment(
+                name=r.name, model_name=r.model_name,
+                variants=self._resolve(conn, r.model_id, variants), sticky_key=sticky,
+                guardrails=guard, description=r.description,
+                creation_timestamp=r.creation_time, last_updated_timestamp=r.last_update_time,
+                row_version=r.row_version, statuses=tuple(statuses[r.deployment_id])))
+        return out
+
+    def _get_deployment(self, conn: sa.Connection, name: str) -> Deployment:
+        found = self._load_deployments(conn, _D.name == name)
+        if not found:
+            raise _not_found(name)
+        return found[0]
+
+    def get_deployment(self, name: str) -> Deployment:
+        """The deployment, each variant resolved to the version it names right now."""
+        check_deployment_name(name)
+        with self._read() as conn:
+            return self._get_deployment(conn, name)
+
+    def list_deployments(self, model_name: str | None = None) -> list[Deployment]:
+        """Every deployment (of one model if `model_name`), by name."""
+        with self._read() as conn:
+            return self._load_deployments(
+                conn, *([_M.name == model_name] if model_name is not None else []))
+
+    def deployment_model(self, name: str) -> str | None:
+        """The registered model a deployment serves (None if no such deployment)."""
+        with self._read() as conn:
+            return conn.execute(sa.select(_M.name).join(deployments, _M.model_id == _D.model_id)
+                                .where(_D.name == name)).scalar()
+
+    def deployment_history(self, name: str, max_results: int = 1000) -> list[AuditEntry]:
+        """The audit entries of a deployment (every deployment ever named `name`), oldest first."""
+        A = audit_log.c
+        with self._read() as conn:
+            rows = conn.execute(sa.select(audit_log).where(
+                A.entity_type == "deployment", A.entity_id == name)
+                .order_by(A.id).limit(max_results)).all()
+        return [AuditEntry(
+            id=r.id, timestamp=r.ts, actor=r.actor, action=r.action,
+            entity_type=r.entity_type, entity_id=r.entity_id,
+            before=json.loads(r.before_json) if r.before_json else None,
+            after=json.loads(r.after_json) if r.after_json else None,
+            comment=r.comment or "", model_name=r.model_name or "",
+            version=str(r.version) if r.version is not None else "") for r in rows]
+
+    # ------------------------------------------------------------ writes
+    def _check_targets(self, conn: sa.Connection, model: sa.Row[Any],
+                       variants: Sequence[Variant]) -> None:
+        """Every alias is set on the model and every pinned version exists (NotFound else)."""
+        A, V = model_aliases.c, model_versions.c
+        aliases = set(conn.execute(sa.select(A.alias).where(A.model_id == model.model_id))
+                      .scalars())
+        versions = set(conn.execute(sa.select(V.version).where(V.model_id == model.model_id))
+                       .scalars())
+        for i, v in enumerate(variants):
+            if v.alias and v.alias not in aliases:
+                raise NotFound(f"variant {v.name!r}: registered model {model.name!r} has no "
+                               f"alias {v.alias!r} (its aliases: "
+                               f"{', '.join(sorted(aliases)) or 'none'})",
+                               field=f"variants[{i}].alias", received=v.alias)
+            if v.version and int(v.version) not in versions:
+                raise NotFound(f"variant {v.name!r}: registered model {model.name!r} has no "
+                               f"version {v.version}", field=f"variants[{i}].version",
+                               received=v.version)
+
+    def create_deployment(self, name: str, model_name: str, variants: Sequence[Variant], *,
+                          sticky_key: StickyKey | None = None,
+                          guardrails: Guardrails | None = None, description: str = "",
+                          actor: str | None = None) -> Deployment:
+        """Create a deployment; AlreadyExists if the name is taken, NotFound for an
+        unknown model, alias or version, InvalidArgument for bad weights or names."""
+        check_deployment_name(name)
+        clean = check_variants(variants)
+        sticky = check_sticky_key(sticky_key)
+        guard = check_guardrails(guardrails or Guardrails(), clean)
+        desc = check_description(description)
+        ts = now_ms()
+        try:
+            with self._write() as conn:
+                model = self._model(conn, model_name, lock=True)
+                if conn.execute(sa.select(_D.deployment_id).where(_D.name == name)).first():
+                    raise AlreadyExists(f"a deployment named {name!r} already exists",
+                                        field="name", received=name)
+                self._check_targets(conn, model, clean)
+                inserted_id(conn.execute(deployments.insert().values(
+                    name=name, model_id=model.model_id, spec_json=_spec(clean, sticky, guard),
+                    description=desc, creation_time=ts, last_update_time=ts, row_version=1)))
+                d = self._get_deployment(conn, name)
+                after = d.to_dict()
+                self._audit(conn, actor=actor, action="create_deployment",
+                            entity_type="deployment", entity_id=name, after=_audited(after),
+                            model_id=model.model_id, model_name=model.name, ts=ts)
+                self._changed(conn, "create_deployment", name, model.name, after, actor)
+        except sa.exc.IntegrityError as e:
+            raise AlreadyExists(f"a deployment named {name!r} already exists", field="name",
+                                received=name) from e
+        return d
+
+    def update_deployment(self, name: str, *, variants: Sequence[Variant] | None = None,
+                          sticky_key: StickyKey | None = _UNSET,
+                          guardrails: Guardrails | None = None, description: str | None = None,
+                          expected_version: int | None = None, comment: str = "",
+                          actor: str | None = None) -> Deployment:
+        """Replace the given parts of a deployment's spec (None/unset keeps a part).
+
+        Reported statuses of variants whose target changed (or that were removed) are
+        cleared: a new target gets a fresh chance to load and to pass its guardrails.
+        `expected_version`: the `row_version` read before (Conflict if it moved).
+        """
+        check_deployment_name(name)
+        with self._write() as conn:
+            row = conn.execute(self._lock(sa.select(deployments).where(_D.name == name))).first()
+            if row is None:
+                raise _not_found(name)
+            check_expected(f"deployment {name!r}", row.row_version, expected_version)
+            model = conn.execute(sa.select(registered_models)
+                                 .where(_M.model_id == row.model_id)).one()
+            old_variants, old_sticky, old_guard = _parse_spec(row.spec_json)
+            new_variants = check_variants(variants) if variants is not None else old_variants
+            sticky = old_sticky if sticky_key is _UNSET else check_sticky_key(sticky_key)
+            guard = check_guardrails(guardrails if guardrails is not None else
+                                     _refit(old_guard, new_variants), new_variants)
+            desc = row.description if description is None else check_description(description)
+            if variants is not None:
+                self._check_targets(conn, model, new_variants)
+            spec = _spec(new_variants, sticky, guard)
+            if spec == row.spec_json and desc == row.description:
+                return self._get_deployment(conn, name)  # nothing changed: no audit entry
+            before = self._get_deployment(conn, name).to_dict()
+            ts = now_ms()
+            conn.execute(deployments.update().where(_D.deployment_id == row.deployment_id)
+                         .values(spec_json=spec, description=desc, last_update_time=ts,
+                                 row_version=row.row_version + 1))
+            old_by_name = {v.name: v for v in old_variants}
+            stale = [v.name for v in old_variants if v.name not in
+                     {n.name for n in new_variants if old_by_name.get(n.name) == n}]
+            if stale:
+                conn.execute(deployment_variant_status.delete().where(
+                    _S.deployment_id == row.deployment_id, _S.variant.in_(stale)))
+            d = self._get_deployment(conn, name)
+            after = d.to_dict()
+            self._audit(conn, actor=actor, action="update_deployment", entity_type="deployment",
+                        entity_id=name, before=_audited(before), after=_audited(after),
+                        comment=comment, model_id=model.model_id, model_name=model.name, ts=ts)
+            self._changed(conn, "update_deployment", name, model.name, after, actor)
+        return d
+
+    def delete_deployment(self, name: str, *, expected_version: int | None = None,
+                          actor: str | None = None) -> None:
+        """Delete a deployment and its reported statuses (the audit log keeps its history)."""
+        check_deployment_name(name)
+        with self._write() as conn:
+            row = conn.execute(self._lock(sa.select(deployments).where(_D.name == name))).first()
+            if row is None:
+                raise _not_found(name)
+            check_expected(f"deployment {name!r}", row.row_version, expected_version)
+            before = self._get_deployment(conn, name).to_dict()
+            model = conn.execute(sa.select(_M.name).where(_M.model_id == row.model_id)).scalar()
+            conn.execute(deployment_variant_status.delete()
+                         .where(_S.deployment_id == row.deployment_id))
+            conn.execute(deployments.delete().where(_D.deployment_id == row.deployment_id))
+            self._audit(conn, actor=actor, action="delete_deployment", entity_type="deployment",
+                        entity_id=name, before=_audited(before), model_id=row.model_id,
+                        model_name=model)
+            self._changed(conn, "delete_deployment", name, model, None, actor)
+
+    def report_variant_status(self, name: str, variant: str, state: str, *, version: str = "",
+                              reason: str = "", reporter: str = "",
+                              actor: str | None = None) -> Deployment:
+        """Record what a serve process saw about a variant (load failure, guardrail trip,
+        recovery). A change of state or version is an audit entry; a repeat of the current
+        state (another serve process saying the same) only refreshes the report's time.
+        """
+        check_deployment_name(name)
+        st = check_state(state)
+        why = check_reason(reason)
+        who = check_reason(reporter, "reporter")[:256]
+        if not isinstance(version, str) or len(version) > 32:
+            raise InvalidArgument("version must be a string of at most 32 characters",
+                                  field="version", limit=32, received=repr(version)[:100])
+        with self._write() as conn:
+            row = conn.execute(self._lock(sa.select(deployments).where(_D.name == name))).first()
+            if row is None:
+                raise _not_found(name)
+            variants, _, _ = _parse_spec(row.spec_json)
+            if variant not in {v.name for v in variants}:
+                raise NotFound(f"deployment {name!r} has no variant {variant!r} (its variants: "
+                               f"{', '.join(v.name for v in variants)})", field="variant",
+                               received=variant[:100])
+            cur = conn.execute(sa.select(deployment_variant_status).where(
+                _S.deployment_id == row.deployment_id, _S.variant == variant)).first()
+            ts = now_ms()
+            changed = cur is None and st != STATE_SERVING or cur is not None and (
+                cur.state != st or cur.version != version)
+            upsert(conn, deployment_variant_status,
+                   {"deployment_id": row.deployment_id, "variant": variant},
+                   {"state": st, "version": version, "reason": why, "reporter": who, "ts": ts})
+            model = conn.execute(sa.select(_M.name).where(_M.model_id == row.model_id)).scalar()
+            report = {"variant": variant, "state": st, "version": version, "reason": why,
+                      "reporter": who}
+            if changed:
+                self._audit(conn, actor=actor, action=f"deployment_variant_{st}",
+                            entity_type="deployment", entity_id=name,
+                            before=None if cur is None else {
+                                "variant": variant, "state": cur.state, "version": cur.version},
+                            after=report, comment=why, model_id=row.model_id,
+                            model_name=model, ts=ts)
+            d = self._get_deployment(conn, name)
+            if changed:
+                self._changed(conn, f"deployment_variant_{st}", name, model, d.to_dict(), actor)
+        return d
+
+
+def _refit(g: Guardrails, variants: Sequence[Variant]) -> Guardrails:
+    """Old guardrails for new variants: a fallback that is no longer routed is dropped."""
+    routed = {v.name for v in variants if not v.shadow}
+    if g.fallback and g.fallback not in routed:
+        return Guardrails(g.max_error_rate, g.max_latency_p99_ms, g.window_s, g.min_requests, "")
+    return g
+
+
+def _audited(d: dict[str, Any]) -> dict[str, Any]:
+    """What the audit record keeps: the spec and the resolved versions, not timestamps."""
+    return {k: v for k, v in d.items()
+            if k not in ("creation_timestamp", "last_updated_timestamp", "statuses")}
