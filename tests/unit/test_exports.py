@@ -60,6 +60,9 @@ EXPORTS: dict[str, set[str]] = {
         "Run",
         "RunInfo",
         "build_insert",
+        "MAX_FORK_DEPTH",
+        "Segment",
+        "points_sql",
     },
     "metricflow.store.metadata": {
         "AuditEntry",

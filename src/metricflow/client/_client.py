@@ -156,22 +156,33 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
     def create_run(self, experiment_id: str = "0", run_name: str | None = None,
                    tags: Mapping[str, str] | None = None, parent_run_id: str | None = None,
                    start_time: int | None = None, user_id: str | None = None,
-                   run_id: str | None = None) -> Run:
+                   run_id: str | None = None, fork_from: str | None = None,
+                   fork_step: int | None = None) -> Run:
         """Create a RUNNING run and return it.
 
         Args:
             run_id: a client-chosen id (32 lowercase hex characters), for callers that
                 derive one id in several processes. An id that exists is AlreadyExists
                 with auth on; with auth off the create is applied again (docs/security.md).
+            fork_from, fork_step: create a fork: its history up to fork_step is the run
+                fork_from's (read through a pointer, nothing copied); its own steps must be
+                greater than fork_step (docs/resilience.md, "Resume and fork").
         """
         tags = dict(tags or {})
         check_tags(tags)
         if run_id is not None:
             check_run_id(run_id)
+        if (fork_from is None) != (fork_step is None):
+            raise InvalidArgument("fork_from and fork_step go together", field="fork_step",
+                                  received=fork_step)
+        if fork_from is not None:
+            check_run_id(fork_from, "fork_from")
+            self.flush()  # the parent's points logged through this client are stored first
         req = pb.CreateRunRequest(
             experiment_id=str(experiment_id), run_name=run_name or "", user_id=user_id or "",
             start_time=start_time or 0, parent_run_id=parent_run_id or "",
-            tags=[pb.Tag(key=k, value=str(v)) for k, v in tags.items()], run_id=run_id or "")
+            tags=[pb.Tag(key=k, value=str(v)) for k, v in tags.items()], run_id=run_id or "",
+            fork_from=fork_from or "", fork_step=fork_step or 0)
         resp = self._call("/metricflow.ingest.v1.IngestService/CreateRun", req,
                           pb.CreateRunResponse)
         return run_from_pb(qpb.Run(info=resp.run, tags=dict(tags)))
@@ -190,6 +201,15 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
             # Its buffer goes once its points are drained; a long-lived client
             # would otherwise keep one per run it ever logged to.
             self._acc.forget_run(run_id)
+
+    def resume_run(self, run_id: str) -> Run:
+        """Continue a run after preemption: RUNNING again, same id. Steps logged again
+        replace the earlier points (last write wins per key and step); params keep
+        their first value."""
+        check_run_id(run_id)
+        self._call("/metricflow.ingest.v1.IngestService/UpdateRun",
+                   pb.UpdateRunRequest(run_id=run_id, resume=True), pb.UpdateRunResponse)
+        return self.get_run(run_id)
 
     def set_terminated(self, run_id: str, status: str = "FINISHED",
                        end_time: int | None = None) -> None:

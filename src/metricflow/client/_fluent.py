@@ -14,7 +14,7 @@ from typing import Any
 from metricflow import _env
 from metricflow.client._client import Client
 from metricflow.client._types import MetricHistory, Run
-from metricflow.errors import InvalidState
+from metricflow.errors import InvalidArgument, InvalidState
 
 _state_lock = threading.Lock()
 _client: Client | None = None
@@ -95,7 +95,9 @@ class ActiveRun:
 
 def start_run(run_name: str | None = None, nested: bool = False,
               tags: Mapping[str, str] | None = None, experiment_id: str | None = None,
-              parent_run_id: str | None = None) -> ActiveRun:
+              parent_run_id: str | None = None, run_id: str | None = None,
+              resume: bool = False, fork_from: str | None = None,
+              fork_step: int | None = None) -> ActiveRun:
     """Create a run and make it active in this thread.
 
     The run's experiment is, first found: `experiment_id`; the active experiment
@@ -105,11 +107,25 @@ def start_run(run_name: str | None = None, nested: bool = False,
     Args:
         nested: allow starting while another run is active; it becomes the parent.
         parent_run_id: explicit parent, e.g. for worker processes of one parent run.
+        run_id, resume: continue the existing run `run_id` after preemption (resume=True
+            is implied): RUNNING again; steps logged again replace the earlier points.
+        fork_from, fork_step: create a fork of run `fork_from` whose history up to
+            `fork_step` is the parent's (docs/resilience.md, "Resume and fork").
     """
     stack = _stack()
     if stack and not nested:
         raise InvalidState(f"run {stack[-1].run_id} is already active; end it first or "
                            "pass nested=True")
+    if resume and run_id is None:
+        raise InvalidArgument("resume=True needs the run_id of the run to continue",
+                              field="run_id", received=None)
+    if run_id is not None:
+        if fork_from is not None:
+            raise InvalidArgument("pass run_id (resume) or fork_from (fork), not both",
+                                  field="fork_from", received=fork_from)
+        resumed = get_client().resume_run(run_id)
+        stack.append(resumed)
+        return ActiveRun(resumed)
     parent = parent_run_id or (stack[-1].run_id if stack else None)
     exp = experiment_id or _experiment_id
     if exp is None:
@@ -121,7 +137,10 @@ def start_run(run_name: str | None = None, nested: bool = False,
         else:
             # "" asks the server for the parent's experiment (Default without a parent).
             exp = "" if parent else "0"
-    run = get_client().create_run(str(exp), run_name=run_name, tags=tags, parent_run_id=parent)
+    if fork_from is not None and experiment_id is None and _experiment_id is None:
+        exp = ""  # the server files a fork under its parent's experiment
+    run = get_client().create_run(str(exp), run_name=run_name, tags=tags, parent_run_id=parent,
+                                  fork_from=fork_from, fork_step=fork_step)
     stack.append(run)
     return ActiveRun(run)
 

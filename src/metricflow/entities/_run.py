@@ -34,6 +34,14 @@ class RunInfo:
     """None for a top-level run ("" given here means the same)."""
     lifecycle_stage: str = "active"
     artifact_uri: str = ""
+    forked_from: str | None = None
+    """The run this one was forked from (its history up to `fork_step` is the
+    parent's, read through this pointer); None for a run that is not a fork."""
+    fork_step: int | None = None
+    """Last step read from `forked_from`; None when not a fork."""
+    resume_count: int = 0
+    """Times the run was resumed; steps logged again after a resume replace the
+    earlier points (last write wins per key and step)."""
 
     def __post_init__(self) -> None:
         # Storage rows and protobuf scalars encode "unset" as 0 / "": normalise once here.
@@ -41,6 +49,9 @@ class RunInfo:
             object.__setattr__(self, "end_time", None)
         if self.parent_run_id == "":
             object.__setattr__(self, "parent_run_id", None)
+        if not self.forked_from:
+            object.__setattr__(self, "forked_from", None)
+            object.__setattr__(self, "fork_step", None)
 
     def with_changes(self, **changes: object) -> RunInfo:
         return replace(self, **changes)  # type: ignore[arg-type]

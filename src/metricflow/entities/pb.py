@@ -25,7 +25,8 @@ def run_info_from_pb(m: pb.RunInfo) -> RunInfo:
         run_id=m.run_id, experiment_id=m.experiment_id, run_name=m.run_name, user_id=m.user_id,
         status=status_name(m.status), start_time=m.start_time, end_time=m.end_time or None,
         parent_run_id=m.parent_run_id or None, lifecycle_stage=m.lifecycle_stage or "active",
-        artifact_uri=m.artifact_uri,
+        artifact_uri=m.artifact_uri, forked_from=m.forked_from or None,
+        fork_step=m.fork_step if m.forked_from else None, resume_count=m.resume_count,
     )
 
 
@@ -36,6 +37,8 @@ def run_info_to_pb(info: RunInfo, out: pb.RunInfo | None = None) -> pb.RunInfo:
     m.start_time, m.end_time = info.start_time, info.end_time or 0
     m.parent_run_id = info.parent_run_id or ""
     m.lifecycle_stage, m.artifact_uri = info.lifecycle_stage, info.artifact_uri
+    m.forked_from, m.fork_step = info.forked_from or "", info.fork_step or 0
+    m.resume_count = info.resume_count
     return m
 
 

@@ -28,7 +28,9 @@ from metricflow.store import InsertTables, MetricStore, build_insert
 def merge_update(base: RunInfo, upd: pb.UpdateRunRequest, now_ms: int) -> RunInfo:
     """The run state after applying `upd` to `base`."""
     changes: dict[str, object] = {}
-    if upd.status:
+    if upd.resume:  # continue after preemption: running again, re-logged steps win
+        changes.update(status="RUNNING", end_time=None, resume_count=base.resume_count + 1)
+    elif upd.status:
         status = pb.RunStatus.Name(upd.status)
         changes["status"] = status
         if status in TERMINAL_STATUSES:
@@ -174,6 +176,9 @@ class LogApplier:
             self.store.insert_tags(tag_rows, self._version())
         if runs and stage_change:
             self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
+        for c in created:
+            if c.forked_from:  # after the runs insert: its search rows find the experiment
+                self.store.seed_fork(c.run_id, c.forked_from, c.fork_step or 0)
         if self.cache_runs:
             for c in created:  # a run that did not exist has no params but these
                 params.setdefault(c.run_id, {})

@@ -35,7 +35,12 @@ from metricflow.ingest._known_params import KnownParams
 from metricflow.ingest._names import random_run_name
 from metricflow.ingest._param_guard import ParamGuard
 from metricflow.ingest._sink import IngestSink
-from metricflow.store import MetricStore
+from metricflow.store import MAX_FORK_DEPTH, MetricStore
+
+FORKED_FROM_TAG = "metricflow.forkedFrom"
+"""System tag of a fork: its parent's run id (search: tags.`metricflow.forkedFrom` = '<id>')."""
+FORK_STEP_TAG = "metricflow.forkStep"
+"""System tag of a fork: the last step read from its parent."""
 
 
 class RunCache:
@@ -156,6 +161,7 @@ class TrackingCore:
                             batch_id: tuple[str, int]) -> None:
         """Submit one validated metric batch and wait until it is durable."""
         await self.check_run_active(decoded.run_id)
+        await self._check_fork_steps(decoded)
         await self.sink.submit_metrics(decoded, raw, batch_id)
         m.POINTS_IN.inc(decoded.n)
 
@@ -173,6 +179,7 @@ class TrackingCore:
                                             or cols.key_index or cols.keys):
             # any column present means a batch: decode validates all of them
             decoded = decode_metrics(request.run_id, request.metrics, self.limits)
+            await self._check_fork_steps(decoded)
         if request.params or request.tags:
             rec = pb.LogRecord(params_tags=pb.LogBatchRequest(
                 run_id=request.run_id, params=request.params, tags=request.tags),
@@ -196,11 +203,63 @@ class TrackingCore:
             await self.sink.submit_metrics(decoded, wb.SerializeToString(), bid)
             m.POINTS_IN.inc(decoded.n)
 
+    async def _check_fork_steps(self, decoded: DecodedMetrics) -> None:
+        """A fork's own points come after its fork step (steps up to it are the parent's)."""
+        if not decoded.n:
+            return
+        info = await self.runs.info(decoded.run_id)
+        if info is not None and info.forked_from and info.fork_step is not None:
+            low = int(decoded.steps.min())
+            if low <= info.fork_step:
+                raise InvalidArgument(
+                    f"run {decoded.run_id!r} is a fork of {info.forked_from!r} at step "
+                    f"{info.fork_step}: its steps up to {info.fork_step} are the parent's, so "
+                    f"a step must be greater than {info.fork_step}, got {low}",
+                    field="step", limit=info.fork_step + 1, received=low)
+
+    async def _fork_parent(self, request: pb.CreateRunRequest) -> RunInfo:
+        """The run a fork is created from, checked: it exists, is active, and its lineage
+        is short enough for reads to follow (MAX_FORK_DEPTH)."""
+        check_run_id(request.fork_from, "fork_from")
+        if request.fork_step < 0:
+            raise InvalidArgument(f"fork_step must be >= 0, got {request.fork_step}",
+                                  field="fork_step", limit=0, received=request.fork_step)
+        parent = await self.find_run(request.fork_from)
+        if parent is None:
+            raise NotFound(f"run {request.fork_from!r} to fork from does not exist",
+                           field="fork_from", received=request.fork_from)
+        if parent.lifecycle_stage != "active":
+            raise InvalidState(f"run {request.fork_from!r} is deleted; restore it before "
+                               "forking from it", field="fork_from", received=request.fork_from)
+        depth, cur = 1, parent
+        while cur.forked_from:
+            depth += 1
+            if depth > MAX_FORK_DEPTH:
+                raise InvalidArgument(
+                    f"run {request.fork_from!r} is already {depth - 1} forks deep; a fork "
+                    f"chain may be at most {MAX_FORK_DEPTH} runs long", field="fork_from",
+                    limit=MAX_FORK_DEPTH, received=depth)
+            nxt = await self.find_run(cur.forked_from)
+            if nxt is None:
+                break
+            cur = nxt
+        return parent
+
     async def create_run(self, request: pb.CreateRunRequest, *,
                          user_tag: bool = True) -> RunInfo:
         """Create a run with its system tags; `user_tag=False` leaves out `mlflow.user`
-        (MLflow's server keeps only the tags its client sent)."""
+        (MLflow's server keeps only the tags its client sent).
+
+        A fork (`fork_from`, `fork_step`) reads its parent's history up to fork_step
+        through a pointer; it defaults to the parent's experiment."""
         exp_id = request.experiment_id
+        fork_parent = None
+        if request.fork_from:
+            fork_parent = await self._fork_parent(request)
+            exp_id = exp_id or fork_parent.experiment_id
+        elif request.fork_step:
+            raise InvalidArgument("fork_step needs fork_from (the run to fork)",
+                                  field="fork_step", received=request.fork_step)
         if request.parent_run_id:
             check_run_id(request.parent_run_id, "parent_run_id")
             if not exp_id:
@@ -231,6 +290,8 @@ class TrackingCore:
             status="RUNNING", start_time=request.start_time or int(time.time() * 1000),
             parent_run_id=request.parent_run_id, lifecycle_stage="active",
             artifact_uri=f"{exp.artifact_location.rstrip('/')}/{run_id}/artifacts",
+            forked_from=request.fork_from or None,
+            fork_step=request.fork_step if fork_parent is not None else None,
         )
         rec = pb.LogRecord(logged_at_ns=time.time_ns())
         run_info_to_pb(info, rec.run_create)
@@ -239,6 +300,9 @@ class TrackingCore:
             system["mlflow.user"] = info.user_id
         if info.parent_run_id:
             system["mlflow.parentRunId"] = info.parent_run_id
+        if info.forked_from:  # searchable like any tag (tags.`metricflow.forkedFrom` = '...')
+            system[FORKED_FROM_TAG] = info.forked_from
+            system[FORK_STEP_TAG] = str(info.fork_step)
         all_tags = {**system, **tags}
         trec = pb.LogRecord(params_tags=pb.LogBatchRequest(
             run_id=run_id, tags=[pb.Tag(key=k, value=v) for k, v in all_tags.items()]),
@@ -298,6 +362,12 @@ class TrackingCore:
         if known is None and (self.strict_runs or self.lookup is not None):
             raise NotFound(f"run {request.run_id!r} does not exist", field="run_id",
                            received=request.run_id)
+        if request.resume and known is not None and known.lifecycle_stage != "active":
+            raise InvalidState(f"run {request.run_id!r} is deleted; restore it before resuming "
+                               "it", field="run_id", received=request.run_id)
+        if request.resume and (request.status or request.end_time or request.lifecycle_stage):
+            raise InvalidArgument("resume sets the status (RUNNING) and end time itself; send "
+                                  "it alone", field="resume", received=True)
         if request.status in _TERMINAL and not request.end_time:
             # Stamp the end time here so the logged record is deterministic: a
             # replay of it (Kafka writer restart) must not move end_time.

@@ -161,7 +161,7 @@ class QueryCore:
                    step_min: int | None = None, step_max: int | None = None
                    ) -> list[DownsampledSeries]:
         return downsample(self.store.client, self.store.db, list(run_ids), key, buckets,
-                          step_min, step_max)
+                          step_min, step_max, plan=self.store.read_plan(run_ids))
 
     # --------------------------------------------------------------- compare
     def compare(self, run_ids: list[str], metric_keys: list[str],

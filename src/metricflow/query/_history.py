@@ -38,7 +38,7 @@ from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._arrowutil import group_bounds, value_at
-from metricflow.store import ROLLUP_SHIFT
+from metricflow.store import ROLLUP_SHIFT, Segment, points_sql
 
 MAX_BULK_RUNS = 1000
 MAX_BUCKETS = 10_000
@@ -104,19 +104,24 @@ def check_bulk(run_ids: list[str], key: str, buckets: int) -> int:
 
 
 def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
-               step_lo: int | None = None, step_hi: int | None = None
-               ) -> list[DownsampledSeries]:
+               step_lo: int | None = None, step_hi: int | None = None,
+               plan: dict[str, list[Segment]] | None = None) -> list[DownsampledSeries]:
     """Downsample one metric of several runs over a shared step range.
 
     Runs share one range (the union of their steps unless given) so their
     buckets line up on a compare chart. Runs without points in range get no
-    series.
+    series. `plan`: the resumed runs and forks among them (`MetricStore.read_plan`),
+    read as their lineage segments (store/_lineage.py); the others as stored.
     """
     n = check_bulk(run_ids, key, buckets)
     ids = sorted(set(run_ids))
+    plan = {r: s for r, s in (plan or {}).items() if r in set(ids)}
+    pieces = rr.pieces_of(ids, plan)
     if step_lo is None or step_hi is None:
-        rng = (_step_range(client, db, ids, key) if len(ids) <= _RANGE_LOOKUPS
-               else _step_range_rollup(client, db, ids, key))
+        plain = [r for r in ids if r not in plan]
+        rng = (_step_range(client, db, pieces, key) if len(plain) <= _RANGE_LOOKUPS
+               else _combine(_step_range_rollup(client, db, plain, key),
+                             _step_range(client, db, [p for p in pieces if not p.plain], key)))
         if rng is None:
             return []
         step_lo = rng[0] if step_lo is None else step_lo
@@ -125,21 +130,34 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
         raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
                               field="step_max", received=step_hi)
     if rr.aligned(step_lo, step_hi, n):
-        got = rr.rollup_partials(client, db, ids, key, n, step_lo, step_hi)
+        got = rr.rollup_partials(client, db, pieces, key, n, step_lo, step_hi)
         if got is not None:
             parts, raw_blocks = got
             if raw_blocks:
                 parts = rr.Partials.concat([parts, _raw_block_partials(
-                    client, db, ids, key, n, step_lo, step_hi, raw_blocks)])
-            return _from_partials(client, db, ids, key, step_lo, step_hi, parts)
-    return downsample_raw(client, db, ids, key, n, step_lo, step_hi)
+                    client, db, pieces, key, n, step_lo, step_hi, raw_blocks)])
+            # pieces of one run are disjoint in steps: label them by their run
+            parts.run = np.array([p.target for p in pieces], np.int64)[parts.run]
+            return _from_partials(client, db, ids, key, step_lo, step_hi, parts, plan)
+    return downsample_raw(client, db, ids, key, n, step_lo, step_hi, plan)
+
+
+def _combine(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    if a is None or b is None:
+        return a or b
+    return min(a[0], b[0]), max(a[1], b[1])
 
 
 def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_lo: int,
-                   step_hi: int) -> list[DownsampledSeries]:
+                   step_hi: int, plan: dict[str, list[Segment]] | None = None
+                   ) -> list[DownsampledSeries]:
     """The reference computation: one GROUP BY over every point in range."""
+    plan = plan or {}
     params = _bucket_params(n, step_lo, step_hi)
-    params.update(ids=ids, key=key)
+    params.update(key=key)
+    src = points_sql(db, plan, [r for r in ids if r not in plan],
+                     lambda _: "key = {key:String} AND step >= {lo:Int64} AND step <= {hi:Int64}",
+                     params, columns="run_id, step, timestamp, value")
     sql = f"""
         SELECT run_id,
                toInt64({_bucket_expr(n, step_lo, step_hi)}) AS bucket,
@@ -150,9 +168,7 @@ def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_
                toInt64(countIf(isNaN(value))) AS nan_count,
                toInt64(count() - countIf(isFinite(value)) - countIf(isNaN(value))) AS inf_count,
                argMax(value, {LAST_KEY}) AS last
-        FROM (SELECT run_id, step, timestamp, value FROM {db}.metrics FINAL
-              WHERE run_id IN {{ids:Array(String)}} AND key = {{key:String}}
-                AND step >= {{lo:Int64}} AND step <= {{hi:Int64}})
+        FROM {src}
         GROUP BY run_id, bucket
         ORDER BY run_id, bucket
         SETTINGS {FINAL_SETTING}
@@ -163,7 +179,7 @@ def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_
     starts, stops = group_bounds(tbl, ["run_id"])
     rids = [value_at(tbl, "run_id", s) for s in starts]  # one per run
     cols = {c: tbl.column(c).to_numpy() for c in _COLUMNS}
-    return _series(client, db, key, step_lo, step_hi, rids, starts, stops, cols)
+    return _series(client, db, key, step_lo, step_hi, rids, starts, stops, cols, plan)
 
 
 def _bucket_params(n: int, lo: int, hi: int) -> dict[str, Any]:
@@ -180,21 +196,24 @@ def _bucket_expr(n: int, lo: int, hi: int) -> str:
     return f"intDiv({off} * {{n:Int64}}, {{width:Int64}})"
 
 
-def _raw_block_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int,
-                        hi: int, blocks: list[tuple[int, int]]) -> rr.Partials:
-    """Partials per (run, block, bucket) of the given (run code, block)s, from the points.
+def _raw_block_partials(client: Any, db: str, pieces: list[rr.Piece], key: str, n: int,
+                        lo: int, hi: int, blocks: list[tuple[int, int]]) -> rr.Partials:
+    """Partials per (piece, block, bucket) of the given (piece, block)s, from the points.
 
     The step ranges are those of the distinct blocks (two when lo's and hi's
     blocks are cut in every run; at most MAX_OVERLAP_BLOCKS more), read for
-    the runs concerned; a (run, block) not asked for is dropped afterwards.
+    the pieces concerned (each within its step bounds, one point per step for a
+    resumed source); a (piece, block) not asked for is dropped afterwards.
     """
     params = _bucket_params(n, lo, hi)
     params["key"] = key
-    params["runs"] = sorted({ids[r] for r, _ in blocks})
+    plain, plan = rr.segment_plan(pieces, {r for r, _ in blocks})
     ranges = []
     for i, b in enumerate(sorted({b for _, b in blocks})):
         params[f"a{i}"], params[f"b{i}"] = b << ROLLUP_SHIFT, ((b + 1) << ROLLUP_SHIFT) - 1
         ranges.append(f"step BETWEEN {{a{i}:Int64}} AND {{b{i}:Int64}}")
+    cond = ("key = {key:String} AND step >= {lo:Int64} AND step <= {hi:Int64} "
+            f"AND ({' OR '.join(ranges)})")
     tbl = client.query_arrow(f"""
         SELECT run_id, block, bucket, f.1 AS first_step, f.2 AS first_ts, l.1 AS last_step,
                l.2 AS last_ts, c, nf, nn, sf, mn, mx, lv FROM (
@@ -205,14 +224,12 @@ def _raw_block_partials(client: Any, db: str, ids: list[str], key: str, n: int, 
                    toInt64(countIf(isNaN(value))) AS nn, sumIf(value, isFinite(value)) AS sf,
                    min(value) AS mn, max(value) AS mx,
                    argMax(value, {LAST_KEY}) AS lv
-            FROM {db}.metrics FINAL
-            WHERE run_id IN {{runs:Array(String)}} AND key = {{key:String}}
-              AND step >= {{lo:Int64}} AND step <= {{hi:Int64}} AND ({' OR '.join(ranges)})
+            FROM {points_sql(db, plan, plain, lambda _: cond, params)}
             GROUP BY run_id, block, bucket)
         SETTINGS {FINAL_SETTING}""", parameters=params)
     if tbl.num_rows == 0:
         return rr.empty()
-    run = rr.codes(tbl.column("run_id"), ids)
+    run = rr.codes(tbl.column("run_id"), rr.labels(pieces))
     block = tbl.column("block").to_numpy().astype(np.int64)
     want = np.array(blocks, np.int64).reshape(-1, 2)
     known = np.unique(np.r_[block, want[:, 1]])  # blocks as small ranks: no overflow
@@ -225,14 +242,15 @@ def _raw_block_partials(client: Any, db: str, ids: list[str], key: str, n: int, 
 
 
 def _from_partials(client: Any, db: str, ids: list[str], key: str, lo: int, hi: int,
-                   parts: rr.Partials) -> list[DownsampledSeries]:
+                   parts: rr.Partials, plan: dict[str, list[Segment]]
+                   ) -> list[DownsampledSeries]:
     if not len(parts.run):
         return []
     run, _, cols = rr.merge(parts)
     starts = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
     stops = np.r_[starts[1:], len(run)]
     return _series(client, db, key, lo, hi, [ids[int(r)] for r in run[starts]], starts,
-                   stops, cols)
+                   stops, cols, plan)
 
 
 _RANGE_LOOKUPS = 8
@@ -255,26 +273,45 @@ def _step_range_rollup(client: Any, db: str, ids: list[str], key: str
     return (int(row[0]), int(row[1])) if row[2] else None
 
 
-def _step_range(client: Any, db: str, ids: list[str], key: str) -> tuple[int, int] | None:
-    """Smallest and largest step over the runs, each read in primary-key order (no scan)."""
-    parts, params = [], {"key": key}
-    for i, r in enumerate(ids):
-        params[f"r{i}"] = r
+def _step_range(client: Any, db: str, pieces: list[rr.Piece], key: str
+                ) -> tuple[int, int] | None:
+    """Smallest and largest step over the pieces, each read in primary-key order (no scan)."""
+    parts: list[str] = []
+    params: dict[str, Any] = {"key": key}
+    for i, p in enumerate(pieces):
+        params[f"r{i}"] = p.source
+        bounds = ""
+        if not p.plain:
+            params[f"a{i}"], params[f"b{i}"] = p.lo, p.hi
+            bounds = f" AND step >= {{a{i}:Int64}} AND step <= {{b{i}:Int64}}"
         for d in ("ASC", "DESC"):
             parts.append(f"(SELECT step FROM {db}.metrics WHERE run_id = {{r{i}:String}} "
-                         f"AND key = {{key:String}} ORDER BY step {d} LIMIT 1)")
+                         f"AND key = {{key:String}}{bounds} ORDER BY step {d} LIMIT 1)")
+    if not parts:
+        return None
     row = client.query(f"SELECT min(step), max(step), count() FROM ({' UNION ALL '.join(parts)})",
                        parameters=params).result_rows[0]
     return (int(row[0]), int(row[1])) if row[2] else None
 
 
-def _end_points(client: Any, db: str, key: str, pairs: list[tuple[str, int]]
+def _end_points(client: Any, db: str, key: str, pairs: list[tuple[str, int]],
+                plan: dict[str, list[Segment]]
                 ) -> dict[tuple[str, int], list[tuple[int, int, float]]]:
     """All points at the given (run, step) pairs: primary-key lookups."""
-    rows = client.query(
-        f"SELECT run_id, step, timestamp, value FROM {db}.metrics FINAL "
-        "WHERE key = {key:String} AND (run_id, step) IN {pairs:Array(Tuple(String, Int64))}",
-        parameters={"key": key, "pairs": pairs}).result_rows
+    params: dict[str, Any] = {"key": key, "pairs": [p for p in pairs if p[0] not in plan]}
+    wanted = {r: [s for q, s in pairs if q == r] for r, _ in pairs if r in plan}
+    names = {r: f"e{i}" for i, r in enumerate(wanted)}
+    params.update({names[r]: steps for r, steps in wanted.items()})
+
+    def cond(target: str) -> str:
+        if not target:
+            return "key = {key:String} AND (run_id, step) IN {pairs:Array(Tuple(String, Int64))}"
+        return f"key = {{key:String}} AND step IN {{{names[target]}:Array(Int64)}}"
+
+    src = points_sql(db, {r: plan[r] for r in wanted},
+                     sorted({r for r, _ in params["pairs"]}), cond, params)
+    rows = client.query(f"SELECT run_id, step, timestamp, value FROM {src}",
+                        parameters=params).result_rows
     out: dict[tuple[str, int], list[tuple[int, int, float]]] = {}
     for r, st, ts, v in rows:  # a few rows per run
         out.setdefault((r, int(st)), []).append((int(st), int(ts), float(v)))
@@ -282,11 +319,11 @@ def _end_points(client: Any, db: str, key: str, pairs: list[tuple[str, int]]
 
 
 def _series(client: Any, db: str, key: str, lo: int, hi: int, rids: list[str],
-            starts: np.ndarray, stops: np.ndarray, cols: dict[str, np.ndarray]
-            ) -> list[DownsampledSeries]:
+            starts: np.ndarray, stops: np.ndarray, cols: dict[str, np.ndarray],
+            plan: dict[str, list[Segment]]) -> list[DownsampledSeries]:
     pairs = [(r, int(cols["step_first"][s])) for r, s in zip(rids, starts)]
     pairs += [(r, int(cols["step_last"][e - 1])) for r, e in zip(rids, stops)]
-    points = _end_points(client, db, key, pairs)
+    points = _end_points(client, db, key, pairs, plan)
     out = []
     for rid, s, e, fp, lp in zip(rids, starts, stops, pairs[:len(rids)], pairs[len(rids):]):
         first = min(points.get(fp, []), default=None)

@@ -23,6 +23,7 @@ differ from it in the last bits (no other column can).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -30,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metricflow.store import ROLLUP_SHIFT
+from metricflow.store import ROLLUP_SHIFT, Segment
 
 MIN_BUCKET_BLOCKS = 4
 """Buckets at least this many blocks wide are block-aligned and read from the
@@ -64,6 +65,58 @@ class Partials:
     def concat(parts: list[Partials]) -> Partials:
         return Partials(*(np.concatenate([getattr(p, f.name) for p in parts])
                           for f in fields(Partials)))
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a requested run's series: `source`'s points in steps [lo, hi].
+
+    A plain run is one piece (its own points, any step); a resumed run or a fork is
+    one piece per lineage segment (store/_lineage.py). Pieces of one run are disjoint
+    in steps, so their partials merge exactly.
+    """
+
+    target: int
+    """Index of the requested run."""
+    source: str
+    lo: int
+    hi: int
+    dedup: bool
+    """Keep one point per step (a resumed source): overlap is judged by step alone."""
+    plain: bool
+    """Read as stored, in the shared branch of plain runs (no step bounds)."""
+
+
+def pieces_of(ids: list[str], plan: dict[str, list[Segment]]) -> list[Piece]:
+    """The pieces of the requested runs (`plan`: the resumed runs and forks among them)."""
+    out = []
+    for i, r in enumerate(ids):
+        segs = plan.get(r)
+        if segs is None:
+            out.append(Piece(i, r, -(1 << 63), (1 << 63) - 1, False, True))
+        else:
+            out.extend(Piece(i, s.source, s.lo, s.hi, s.dedup, False) for s in segs)
+    return out
+
+
+def labels(pieces: list[Piece]) -> list[str]:
+    """Each piece's label in query results: a plain run's id, or `seg:<index>`."""
+    return [p.source if p.plain else f"seg:{i}" for i, p in enumerate(pieces)]
+
+
+def segment_plan(pieces: list[Piece], only: set[int] | None = None
+                 ) -> tuple[list[str], dict[str, list[Segment]]]:
+    """`points_sql` arguments reading the pieces (plain runs, and segments labelled
+    `seg:<index>`), clipped to their step bounds; `only`: just these piece indices."""
+    plain, plan = [], {}
+    for i, p in enumerate(pieces):
+        if only is not None and i not in only:
+            continue
+        if p.plain:
+            plain.append(p.source)
+        else:
+            plan[f"seg:{i}"] = [Segment(f"seg:{i}", p.source, p.lo, p.hi, p.dedup)]
+    return plain, plan
 
 
 def aligned(lo: int, hi: int, n: int) -> bool:
@@ -112,25 +165,47 @@ def _distinct_rows(run: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
     return np.r_[True, ~same]
 
 
-def rollup_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: int,
-                    hi: int) -> tuple[Partials, list[tuple[int, int]]] | None:
-    """Partials of the whole clean blocks, and the (run code, block)s to read raw.
+def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str], key: str,
+                    n: int, lo: int, hi: int) -> tuple[Partials, list[tuple[int, int]]] | None:
+    """Partials of the whole clean blocks, and the (piece, block)s to read raw.
 
-    Raw: blocks whose rows overlap, and the blocks of lo and hi when the range
-    cuts them. Buckets are block-aligned (`aligned(lo, hi, n)` must hold).
-    None when too many blocks overlap (then the caller computes everything raw).
+    Raw: blocks whose rows overlap, and the blocks of lo and hi (or of a piece's
+    bounds) when the range cuts them. Buckets are block-aligned (`aligned(lo, hi,
+    n)` must hold). Partials are labelled by piece index. None when too many
+    blocks overlap (then the caller computes everything raw).
     """
-    tbl = client.query_arrow(
-        f"SELECT run_id, {', '.join(_SCALARS)} FROM {db}.metric_rollup "
-        "WHERE run_id IN {ids:Array(String)} AND key = {key:String} "
-        "AND block >= {blo:Int64} AND block <= {bhi:Int64} "
-        "ORDER BY run_id, block, first_step, first_ts, ident",
-        parameters={"ids": ids, "key": key, "blo": lo >> ROLLUP_SHIFT,
-                    "bhi": hi >> ROLLUP_SHIFT})
+    pieces = [p if isinstance(p, Piece) else Piece(i, str(p), -(1 << 63), (1 << 63) - 1,
+                                                   False, True)
+              for i, p in enumerate(runs)]  # plain run ids (sorted) or pieces
+    params: dict[str, Any] = {"key": key, "blo": lo >> ROLLUP_SHIFT, "bhi": hi >> ROLLUP_SHIFT}
+    cols = ", ".join(_SCALARS)
+    plain = [p.source for p in pieces if p.plain]
+    branches = []
+    if plain:
+        params["ids"] = plain
+        branches.append(f"SELECT run_id, {cols} FROM {db}.metric_rollup "
+                        "WHERE run_id IN {ids:Array(String)} AND key = {key:String} "
+                        "AND block >= {blo:Int64} AND block <= {bhi:Int64}")
+    clo = np.array([max(lo, p.lo) for p in pieces], np.int64)
+    chi = np.array([min(hi, p.hi) for p in pieces], np.int64)
+    for i, p in enumerate(pieces):
+        if p.plain or clo[i] > chi[i]:
+            continue
+        params[f"s{i}"] = p.source
+        params[f"a{i}"], params[f"b{i}"] = int(clo[i]) >> ROLLUP_SHIFT, int(chi[i]) >> ROLLUP_SHIFT
+        # (an alias named like a column would shadow it in WHERE: filter in a subquery)
+        branches.append(f"SELECT 'seg:{i}' AS run_id, {cols} FROM (SELECT {cols} FROM "
+                        f"{db}.metric_rollup WHERE run_id = {{s{i}:String}} AND key = "
+                        f"{{key:String}} AND block >= {{a{i}:Int64}} AND block <= {{b{i}:Int64}})")
+    if not branches:
+        return empty(), []
+    tbl = client.query_arrow(" UNION ALL ".join(branches), parameters=params)
     if tbl.num_rows == 0:
         return empty(), []
-    run = codes(tbl.column("run_id"), ids)
+    run = codes(tbl.column("run_id"), labels(pieces))
     c = {k: tbl.column(k).to_numpy() for k in _SCALARS}
+    order = np.lexsort((c["ident"], c["first_ts"], c["first_step"], c["block"], run))
+    run, c = run[order], {k: v[order] for k, v in c.items()}
     keep = _distinct_rows(run, c)
     if not keep.all():
         run, c = run[keep], {k: v[keep] for k, v in c.items()}
@@ -140,13 +215,17 @@ def rollup_partials(client: Any, db: str, ids: list[str], key: str, n: int, lo: 
     gid = np.cumsum(new_group) - 1
     # consecutive rows of one block must not overlap: first > previous last
     fs, ft, ls, lt = c["first_step"], c["first_ts"], c["last_step"], c["last_ts"]
-    overlap = ~new_group[1:] & ((fs[1:] < ls[:-1]) | ((fs[1:] == ls[:-1]) & (ft[1:] <= lt[:-1])))
+    # (a resumed source keeps one point per step: rows sharing a step overlap there)
+    strict = np.array([p.dedup for p in pieces], dtype=np.bool_)[run[1:]]
+    overlap = ~new_group[1:] & ((fs[1:] < ls[:-1]) | ((fs[1:] == ls[:-1])
+                                                      & (strict | (ft[1:] <= lt[:-1]))))
     dirty = np.zeros(len(gstart), bool)
     dirty[gid[1:][overlap]] = True
     gmin = fs[gstart]
     gmax = np.maximum.reduceat(ls, gstart)
     # a block lies in one bucket; only the blocks of lo and hi can reach outside
-    whole = ~dirty & (gmin >= lo) & (gmax <= hi)
+    gpiece = run[gstart]
+    whole = ~dirty & (gmin >= clo[gpiece]) & (gmax <= chi[gpiece])
     if int(dirty.sum()) > MAX_OVERLAP_BLOCKS:
         return None
     rows = whole[gid]

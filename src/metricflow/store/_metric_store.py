@@ -17,6 +17,16 @@ from metricflow.errors import NotFound
 from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
 from metricflow.store._cluster import check_cluster_layout
+from metricflow.store._lineage import (
+    INT64_MAX,
+    INT64_MIN,
+    MAX_FORK_DEPTH,
+    Lineage,
+    Segment,
+    is_plain,
+    points_sql,
+)
+from metricflow.store._lineage import segments as lineage_segments
 from metricflow.store._schema import (
     POINT_READ_BLOCKS,
     POINT_READ_TABLES,
@@ -32,9 +42,13 @@ from metricflow.store._schema_query import (
 )
 
 _RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time",
-                "end_time", "parent_run_id", "lifecycle_stage", "artifact_uri")
+                "end_time", "parent_run_id", "lifecycle_stage", "artifact_uri", "forked_from",
+                "fork_step", "resume_count")
 # How a RunInfo field that is unset (None) is stored; reading a row back gives None again.
-_RUN_UNSET: dict[str, object] = {"end_time": 0, "parent_run_id": ""}
+_RUN_UNSET: dict[str, object] = {"end_time": 0, "parent_run_id": "", "forked_from": "",
+                                 "fork_step": 0}
+_LINEAGE_COLUMNS = ("forked_from String DEFAULT ''", "fork_step Int64 DEFAULT 0",
+                    "resume_count UInt32 DEFAULT 0")
 
 # FINAL must merge rows of a key only across parts; a part that is already merged holds
 # each key once, and reading it without the merge step is exact (and cheaper).
@@ -44,6 +58,14 @@ _INSERT_SETTINGS = {"optimize_on_insert": 0}
 # reads a few small granules, so one thread each beats several competing for the
 # cores (10k-run page of 100 runs here: 25.1-25.8 -> 22.2-23.5 ms).
 _LOOKUP_SETTINGS = {"max_threads": 1}
+
+
+# last, last (step, timestamp), min and max of points; min/max skip NaN (a key of only
+# NaN has NaN), like the summaries the writer computes (store/_arrow.py).
+_SUMMARY_AGGREGATES = (
+    "argMax(value, (step, timestamp, isNaN(value), value)) AS l, max((step, timestamp)) AS la, "
+    "if(countIf(NOT isNaN(value)) = 0, nan, minIf(value, NOT isNaN(value))) AS mn, "
+    "if(countIf(NOT isNaN(value)) = 0, nan, maxIf(value, NOT isNaN(value))) AS mx")
 
 
 def _run_cell(info: RunInfo, column: str) -> object:
@@ -138,6 +160,9 @@ class MetricStore:
           now) and their block settings; its 16 KB index granules stay (a
           read-only setting).
         """
+        if "runs" in ddl and "resume_count" not in ddl["runs"]:  # before resume and fork
+            self.client.command(f"ALTER TABLE {self.db}.runs " + ", ".join(
+                f"ADD COLUMN IF NOT EXISTS {c}" for c in _LINEAGE_COLUMNS))
         for name in POINT_READ_TABLES:
             if name in ddl and "min_compress_block_size" not in ddl[name]:
                 self.client.command(
@@ -239,26 +264,109 @@ class MetricStore:
         out: dict[str, dict[str, MetricSummary]] = {r: {} for r in ids}
         if not ids:
             return out
-        res = self.client.query(
-            "SELECT run_id, key, argMaxMerge(last), max(last_at), min(min_value), "
-            f"max(max_value) FROM {self.db}.metric_summary "
-            "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
-            parameters={"ids": ids}, settings=_LOOKUP_SETTINGS,
-        )
+        plan = self.read_plan(ids)
+        # A resumed run (or a fork of one) may hold a step twice: its summary comes from
+        # its deduplicated points. A fork's summary rows were seeded from its parent's
+        # history when it was created (`seed_fork`), so the stored rows are exact.
+        dedup = {r: segs for r, segs in plan.items() if any(s.dedup for s in segs)}
+        stored = [r for r in ids if r not in dedup]
+        rows: list[Any] = []
+        if stored:
+            rows = self.client.query(
+                "SELECT run_id, key, argMaxMerge(last), max(last_at), min(min_value), "
+                f"max(max_value) FROM {self.db}.metric_summary "
+                "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
+                parameters={"ids": stored}, settings=_LOOKUP_SETTINGS,
+            ).result_rows
         counts: dict[tuple[str, str], int] | None = None
         if with_counts:
-            cres = self.client.query(
-                f"SELECT run_id, key, count() FROM {self.db}.metrics FINAL "
-                "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key",
-                parameters={"ids": ids},
-            )
+            params: dict[str, Any] = {}
+            src = points_sql(self.db, {r: plan[r] for r in stored if r in plan},
+                             [r for r in stored if r not in plan], lambda _: "1", params,
+                             columns="run_id, key")
+            cres = self.client.query(f"SELECT run_id, key, count() FROM {src} "
+                                     "GROUP BY run_id, key" + _FINAL, parameters=params)
             counts = {(r, k): int(c) for r, k, c in cres.result_rows}
-        for run_id, key, last, last_at, mn, mx in res.result_rows:
+        if dedup:
+            rows += self._point_summaries(dedup, counts)
+        for run_id, key, last, last_at, mn, mx in rows:
             out[run_id][key] = MetricSummary(
                 key, float(last), int(last_at[0]), int(last_at[1]), float(mn), float(mx),
                 None if counts is None else counts.get((run_id, key), 0),
             )
         return out
+
+    def _point_summaries(self, plan: dict[str, list[Segment]],
+                         counts: dict[tuple[str, str], int] | None) -> list[Any]:
+        """Summary rows computed from the runs' effective points (one per key and step)."""
+        params: dict[str, Any] = {}
+        src = points_sql(self.db, plan, [], lambda _: "1", params)
+        rows = self.client.query(
+            f"SELECT run_id, key, {_SUMMARY_AGGREGATES}, count() FROM {src} "
+            "GROUP BY run_id, key ORDER BY run_id, key" + _FINAL, parameters=params).result_rows
+        if counts is not None:
+            counts.update({(r[0], r[1]): int(r[-1]) for r in rows})
+        return [r[:-1] for r in rows]
+
+    # ---------------------------------------------------------- resume, fork
+    def read_plan(self, run_ids: Iterable[str]) -> dict[str, list[Segment]]:
+        """The runs among `run_ids` whose history is not just their stored points:
+        resumed runs and forks, each with its segments (store/_lineage.py).
+
+        One primary-key lookup that returns only such runs, plus one per level of a
+        fork chain; a plain run is absent from the result (read as before).
+        """
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return {}
+        lin = self._lineage(ids)
+        todo = {x.forked_from for x in lin.values() if x.forked_from} - set(lin)
+        for _ in range(MAX_FORK_DEPTH):
+            if not todo:
+                break
+            got = self._lineage(todo)
+            lin.update(got)
+            lin.update({t: Lineage("", 0, 0) for t in todo - set(got)})
+            todo = {x.forked_from for x in got.values() if x.forked_from} - set(lin)
+        out = {}
+        for r in ids:
+            if r in lin:
+                segs = lineage_segments(r, lin)
+                if not is_plain(segs):
+                    out[r] = segs
+        return out
+
+    def _lineage(self, ids: Iterable[str]) -> dict[str, Lineage]:
+        res = self.client.query(
+            f"SELECT run_id, forked_from, fork_step, resume_count FROM {self.db}.runs FINAL "
+            "WHERE run_id IN {ids:Array(String)} AND (forked_from != '' OR resume_count > 0)"
+            + _FINAL, parameters={"ids": list(ids)}, settings=_LOOKUP_SETTINGS)
+        return {r: Lineage(f, int(n), int(c)) for r, f, n, c in res.result_rows}
+
+    def fork_segments(self, run_id: str, parent: str, fork_step: int) -> list[Segment]:
+        """The segments a fork of `parent` at `fork_step` reads from its ancestors."""
+        segs = self.read_plan([parent]).get(parent) or [Segment(parent, parent, INT64_MIN,
+                                                                   INT64_MAX, False)]
+        return [Segment(run_id, s.source, s.lo, min(s.hi, fork_step), s.dedup)
+                for s in segs if s.lo <= fork_step]
+
+    def seed_fork(self, run_id: str, parent: str, fork_step: int) -> None:
+        """Summary rows of a new fork: last/min/max of its parent's history up to fork_step.
+
+        One row per key (never a copy of the points), inserted like an insert's summary
+        rows, so the search tables and `get_summaries` see the fork's metrics at once.
+        Idempotent: a replayed create inserts the same rows (every aggregate is).
+        """
+        params: dict[str, Any] = {}
+        src = points_sql(self.db, {run_id: self.fork_segments(run_id, parent, fork_step)}, [],
+                         lambda _: "1", params)
+        self.client.command(
+            f"INSERT INTO {self.db}.metric_summary_in (run_id, key, last_value, last_step, "
+            "last_timestamp, min_value, max_value) "
+            "SELECT run_id, key, l, la.1, la.2, mn, mx FROM ("
+            f"SELECT run_id, key, {_SUMMARY_AGGREGATES} FROM {src} "
+            "GROUP BY run_id, key)" + _FINAL, parameters=params)
+        self._wrote()
 
     def get_run(self, run_id: str) -> Run:
         info = self.get_run_info(run_id)
@@ -277,6 +385,9 @@ class MetricStore:
         Paging: `after` is the (step, timestamp) of the previous page's last
         point; points sharing it are never split across pages (LIMIT WITH TIES).
         """
+        plan = self.read_plan([run_id])
+        if plan:
+            return self._lineage_history(plan[run_id], key, limit, after)
         where = "run_id = {run:String} AND key = {key:String}"
         params: dict[str, Any] = {"run": run_id, "key": key}
         if after is not None:
@@ -290,6 +401,38 @@ class MetricStore:
         tbl = self.client.query_arrow(sql, parameters=params)
         return (tbl.column("step").to_numpy(), tbl.column("timestamp").to_numpy(),
                 tbl.column("value").to_numpy())
+
+    def _lineage_history(self, segs: Sequence[Segment], key: str, limit: int,
+                         after: tuple[int, int] | None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`metric_history` of a resumed run or a fork: its segments in step order, each
+        read in primary-key order and only as far as the page needs."""
+        cond = "key = {key:String}"
+        if after is not None:
+            cond += " AND (step, timestamp) > ({s:Int64}, {t:Int64})"
+        got: list[Any] = []
+        n = 0
+        for seg in segs:
+            if after is not None and seg.hi < after[0]:
+                continue
+            params: dict[str, Any] = {"key": key}
+            if after is not None:
+                params.update(s=after[0], t=after[1])
+            src = points_sql(self.db, {seg.target: [seg]}, [], lambda _: cond, params,
+                             columns="step, timestamp, value")
+            sql = f"SELECT step, timestamp, value FROM {src} ORDER BY step, timestamp, value"
+            if limit:
+                sql = (f"SELECT step, timestamp, value FROM ({sql}) "
+                       f"ORDER BY step, timestamp LIMIT {int(limit - n)} WITH TIES")
+            tbl = self.client.query_arrow(sql + _FINAL, parameters=params)
+            got.append(tbl)
+            n += tbl.num_rows
+            if limit and n >= limit:
+                break
+        cols = [np.concatenate([t.column(c).to_numpy() for t in got]) if got
+                else np.empty(0, np.float64 if c == "value" else np.int64)
+                for c in ("step", "timestamp", "value")]
+        return cols[0], cols[1], cols[2]
 
     def count_points(self, run_ids: Sequence[str] | None = None) -> tuple[int, float]:
         """Exact (count, sum of finite values) of stored points, deduplicated."""

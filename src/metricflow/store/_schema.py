@@ -14,7 +14,9 @@ checked identifier. Dedup design (see docs/exactly-once.md):
   LowCardinality: parts are sorted by run, so dictionaries stay small, and
   inserts (sorted in numpy, see _arrow.py) are cheaper than with a plain String
   column (docs/ingest.md, "Server"). Tables created before keep String; both work.
-- runs/tags: versioned rows, the newest version wins.
+- runs/tags: versioned rows, the newest version wins. A run's lineage columns
+  (forked_from, fork_step, resume_count) tell reads which points make up its
+  history (store/_lineage.py).
 - params: immutable, the first write wins (version is inverted time).
 - metric_rollup: per (run, key, step block) partial aggregates of each
   insert's points, for downsampling without reading every point; exact under
@@ -55,7 +57,10 @@ DDL: list[str] = [
         parent_run_id String,
         lifecycle_stage LowCardinality(String),
         artifact_uri String,
-        version UInt64
+        version UInt64,
+        forked_from String DEFAULT '',
+        fork_step Int64 DEFAULT 0,
+        resume_count UInt32 DEFAULT 0
     ) ENGINE = ReplacingMergeTree(version)
     ORDER BY run_id
     SETTINGS {point_read}

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!metricflow/ingest/v1/ingest.proto\x12\x14metricflow.ingest.v1\"c\n\rMetricColumns\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x11\n\tkey_index\x18\x02 \x01(\x0c\x12\r\n\x05steps\x18\x03 \x01(\x0c\x12\x12\n\ntimestamps\x18\x04 \x01(\x0c\x12\x0e\n\x06values\x18\x05 \x01(\x0c\"r\n\nWriteBatch\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x34\n\x07metrics\x18\x04 \x01(\x0b\x32#.metricflow.ingest.v1.MetricColumns\"u\n\x08WriteAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x15\n\rretry_after_s\x18\x05 \x01(\x01\x12\x0e\n\x06points\x18\x06 \x01(\x04\"#\n\x05Param\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"2\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"\xcd\x01\n\x0fLogBatchRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12+\n\x06params\x18\x02 \x03(\x0b\x32\x1b.metricflow.ingest.v1.Param\x12\'\n\x04tags\x18\x03 \x03(\x0b\x32\x19.metricflow.ingest.v1.Tag\x12\x34\n\x07metrics\x18\x04 \x01(\x0b\x32#.metricflow.ingest.v1.MetricColumns\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"\x12\n\x10LogBatchResponse\"\xb0\x01\n\x10\x43reateRunRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x10\n\x08run_name\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x15\n\rparent_run_id\x18\x05 \x01(\t\x12\'\n\x04tags\x18\x06 \x03(\x0b\x32\x19.metricflow.ingest.v1.Tag\x12\x0e\n\x06run_id\x18\x07 \x01(\t\"?\n\x11\x43reateRunResponse\x12*\n\x03run\x18\x01 \x01(\x0b\x32\x1d.metricflow.ingest.v1.RunInfo\"\x90\x01\n\x10UpdateRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.metricflow.ingest.v1.RunStatus\x12\x10\n\x08\x65nd_time\x18\x03 \x01(\x03\x12\x10\n\x08run_name\x18\x04 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\x05 \x01(\t\"?\n\x11UpdateRunResponse\x12*\n\x03run\x18\x01 \x01(\x0b\x32\x1d.metricflow.ingest.v1.RunInfo\"\xf0\x01\n\x07RunInfo\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x10\n\x08run_name\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x1f.metricflow.ingest.v1.RunStatus\x12\x12\n\nstart_time\x18\x06 \x01(\x03\x12\x10\n\x08\x65nd_time\x18\x07 \x01(\x03\x12\x15\n\rparent_run_id\x18\x08 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\t \x01(\t\x12\x14\n\x0c\x61rtifact_uri\x18\n \x01(\t\"\xda\x01\n\tLogRecord\x12\x33\n\nrun_create\x18\x01 \x01(\x0b\x32\x1d.metricflow.ingest.v1.RunInfoH\x00\x12<\n\nrun_update\x18\x04 \x01(\x0b\x32&.metricflow.ingest.v1.UpdateRunRequestH\x00\x12<\n\x0bparams_tags\x18\x02 \x01(\x0b\x32%.metricflow.ingest.v1.LogBatchRequestH\x00\x12\x14\n\x0clogged_at_ns\x18\x03 \x01(\x03\x42\x06\n\x04\x62ody*i\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07RUNNING\x10\x01\x12\r\n\tSCHEDULED\x10\x02\x12\x0c\n\x08\x46INISHED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\n\n\x06KILLED\x10\x05\x32\xf5\x02\n\rIngestService\x12M\n\x05Write\x12 .metricflow.ingest.v1.WriteBatch\x1a\x1e.metricflow.ingest.v1.WriteAck(\x01\x30\x01\x12Y\n\x08LogBatch\x12%.metricflow.ingest.v1.LogBatchRequest\x1a&.metricflow.ingest.v1.LogBatchResponse\x12\\\n\tCreateRun\x12&.metricflow.ingest.v1.CreateRunRequest\x1a\'.metricflow.ingest.v1.CreateRunResponse\x12\\\n\tUpdateRun\x12&.metricflow.ingest.v1.UpdateRunRequest\x1a\'.metricflow.ingest.v1.UpdateRunResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!metricflow/ingest/v1/ingest.proto\x12\x14metricflow.ingest.v1\"c\n\rMetricColumns\x12\x0c\n\x04keys\x18\x01 \x03(\t\x12\x11\n\tkey_index\x18\x02 \x01(\x0c\x12\r\n\x05steps\x18\x03 \x01(\x0c\x12\x12\n\ntimestamps\x18\x04 \x01(\x0c\x12\x0e\n\x06values\x18\x05 \x01(\x0c\"r\n\nWriteBatch\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x34\n\x07metrics\x18\x04 \x01(\x0b\x32#.metricflow.ingest.v1.MetricColumns\"u\n\x08WriteAck\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x12\n\nerror_code\x18\x03 \x01(\t\x12\x15\n\rerror_message\x18\x04 \x01(\t\x12\x15\n\rretry_after_s\x18\x05 \x01(\x01\x12\x0e\n\x06points\x18\x06 \x01(\x04\"#\n\x05Param\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"2\n\x03Tag\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\x12\x0f\n\x07\x64\x65leted\x18\x03 \x01(\x08\"\xcd\x01\n\x0fLogBatchRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12+\n\x06params\x18\x02 \x03(\x0b\x32\x1b.metricflow.ingest.v1.Param\x12\'\n\x04tags\x18\x03 \x03(\x0b\x32\x19.metricflow.ingest.v1.Tag\x12\x34\n\x07metrics\x18\x04 \x01(\x0b\x32#.metricflow.ingest.v1.MetricColumns\x12\x11\n\tclient_id\x18\x05 \x01(\t\x12\x0b\n\x03seq\x18\x06 \x01(\x04\"\x12\n\x10LogBatchResponse\"\xd6\x01\n\x10\x43reateRunRequest\x12\x15\n\rexperiment_id\x18\x01 \x01(\t\x12\x10\n\x08run_name\x18\x02 \x01(\t\x12\x0f\n\x07user_id\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x15\n\rparent_run_id\x18\x05 \x01(\t\x12\'\n\x04tags\x18\x06 \x03(\x0b\x32\x19.metricflow.ingest.v1.Tag\x12\x0e\n\x06run_id\x18\x07 \x01(\t\x12\x11\n\tfork_from\x18\x08 \x01(\t\x12\x11\n\tfork_step\x18\t \x01(\x03\"?\n\x11\x43reateRunResponse\x12*\n\x03run\x18\x01 \x01(\x0b\x32\x1d.metricflow.ingest.v1.RunInfo\"\xa0\x01\n\x10UpdateRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12/\n\x06status\x18\x02 \x01(\x0e\x32\x1f.metricflow.ingest.v1.RunStatus\x12\x10\n\x08\x65nd_time\x18\x03 \x01(\x03\x12\x10\n\x08run_name\x18\x04 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\x05 \x01(\t\x12\x0e\n\x06resume\x18\x06 \x01(\x08\"?\n\x11UpdateRunResponse\x12*\n\x03run\x18\x01 \x01(\x0b\x32\x1d.metricflow.ingest.v1.RunInfo\"\xae\x02\n\x07RunInfo\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rexperiment_id\x18\x02 \x01(\t\x12\x10\n\x08run_name\x18\x03 \x01(\t\x12\x0f\n\x07user_id\x18\x04 \x01(\t\x12/\n\x06status\x18\x05 \x01(\x0e\x32\x1f.metricflow.ingest.v1.RunStatus\x12\x12\n\nstart_time\x18\x06 \x01(\x03\x12\x10\n\x08\x65nd_time\x18\x07 \x01(\x03\x12\x15\n\rparent_run_id\x18\x08 \x01(\t\x12\x17\n\x0flifecycle_stage\x18\t \x01(\t\x12\x14\n\x0c\x61rtifact_uri\x18\n \x01(\t\x12\x13\n\x0b\x66orked_from\x18\x0b \x01(\t\x12\x11\n\tfork_step\x18\x0c \x01(\x03\x12\x14\n\x0cresume_count\x18\r \x01(\r\"\xda\x01\n\tLogRecord\x12\x33\n\nrun_create\x18\x01 \x01(\x0b\x32\x1d.metricflow.ingest.v1.RunInfoH\x00\x12<\n\nrun_update\x18\x04 \x01(\x0b\x32&.metricflow.ingest.v1.UpdateRunRequestH\x00\x12<\n\x0bparams_tags\x18\x02 \x01(\x0b\x32%.metricflow.ingest.v1.LogBatchRequestH\x00\x12\x14\n\x0clogged_at_ns\x18\x03 \x01(\x03\x42\x06\n\x04\x62ody*i\n\tRunStatus\x12\x1a\n\x16RUN_STATUS_UNSPECIFIED\x10\x00\x12\x0b\n\x07RUNNING\x10\x01\x12\r\n\tSCHEDULED\x10\x02\x12\x0c\n\x08\x46INISHED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\n\n\x06KILLED\x10\x05\x32\xf5\x02\n\rIngestService\x12M\n\x05Write\x12 .metricflow.ingest.v1.WriteBatch\x1a\x1e.metricflow.ingest.v1.WriteAck(\x01\x30\x01\x12Y\n\x08LogBatch\x12%.metricflow.ingest.v1.LogBatchRequest\x1a&.metricflow.ingest.v1.LogBatchResponse\x12\\\n\tCreateRun\x12&.metricflow.ingest.v1.CreateRunRequest\x1a\'.metricflow.ingest.v1.CreateRunResponse\x12\\\n\tUpdateRun\x12&.metricflow.ingest.v1.UpdateRunRequest\x1a\'.metricflow.ingest.v1.UpdateRunResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'metricflow.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RUNSTATUS']._serialized_start=1632
-  _globals['_RUNSTATUS']._serialized_end=1737
+  _globals['_RUNSTATUS']._serialized_start=1748
+  _globals['_RUNSTATUS']._serialized_end=1853
   _globals['_METRICCOLUMNS']._serialized_start=59
   _globals['_METRICCOLUMNS']._serialized_end=158
   _globals['_WRITEBATCH']._serialized_start=160
@@ -48,17 +48,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGBATCHRESPONSE']._serialized_start=692
   _globals['_LOGBATCHRESPONSE']._serialized_end=710
   _globals['_CREATERUNREQUEST']._serialized_start=713
-  _globals['_CREATERUNREQUEST']._serialized_end=889
-  _globals['_CREATERUNRESPONSE']._serialized_start=891
-  _globals['_CREATERUNRESPONSE']._serialized_end=954
-  _globals['_UPDATERUNREQUEST']._serialized_start=957
-  _globals['_UPDATERUNREQUEST']._serialized_end=1101
-  _globals['_UPDATERUNRESPONSE']._serialized_start=1103
-  _globals['_UPDATERUNRESPONSE']._serialized_end=1166
-  _globals['_RUNINFO']._serialized_start=1169
-  _globals['_RUNINFO']._serialized_end=1409
-  _globals['_LOGRECORD']._serialized_start=1412
-  _globals['_LOGRECORD']._serialized_end=1630
-  _globals['_INGESTSERVICE']._serialized_start=1740
-  _globals['_INGESTSERVICE']._serialized_end=2113
+  _globals['_CREATERUNREQUEST']._serialized_end=927
+  _globals['_CREATERUNRESPONSE']._serialized_start=929
+  _globals['_CREATERUNRESPONSE']._serialized_end=992
+  _globals['_UPDATERUNREQUEST']._serialized_start=995
+  _globals['_UPDATERUNREQUEST']._serialized_end=1155
+  _globals['_UPDATERUNRESPONSE']._serialized_start=1157
+  _globals['_UPDATERUNRESPONSE']._serialized_end=1220
+  _globals['_RUNINFO']._serialized_start=1223
+  _globals['_RUNINFO']._serialized_end=1525
+  _globals['_LOGRECORD']._serialized_start=1528
+  _globals['_LOGRECORD']._serialized_end=1746
+  _globals['_INGESTSERVICE']._serialized_start=1856
+  _globals['_INGESTSERVICE']._serialized_end=2229
 # @@protoc_insertion_point(module_scope)

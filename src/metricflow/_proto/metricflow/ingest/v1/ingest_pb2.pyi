@@ -103,7 +103,7 @@ class LogBatchResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateRunRequest(_message.Message):
-    __slots__ = ("experiment_id", "run_name", "user_id", "start_time", "parent_run_id", "tags", "run_id")
+    __slots__ = ("experiment_id", "run_name", "user_id", "start_time", "parent_run_id", "tags", "run_id", "fork_from", "fork_step")
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,8 @@ class CreateRunRequest(_message.Message):
     PARENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    FORK_FROM_FIELD_NUMBER: _ClassVar[int]
+    FORK_STEP_FIELD_NUMBER: _ClassVar[int]
     experiment_id: str
     run_name: str
     user_id: str
@@ -118,7 +120,9 @@ class CreateRunRequest(_message.Message):
     parent_run_id: str
     tags: _containers.RepeatedCompositeFieldContainer[Tag]
     run_id: str
-    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., user_id: _Optional[str] = ..., start_time: _Optional[int] = ..., parent_run_id: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., run_id: _Optional[str] = ...) -> None: ...
+    fork_from: str
+    fork_step: int
+    def __init__(self, experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., user_id: _Optional[str] = ..., start_time: _Optional[int] = ..., parent_run_id: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., run_id: _Optional[str] = ..., fork_from: _Optional[str] = ..., fork_step: _Optional[int] = ...) -> None: ...
 
 class CreateRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -127,18 +131,20 @@ class CreateRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[RunInfo, _Mapping]] = ...) -> None: ...
 
 class UpdateRunRequest(_message.Message):
-    __slots__ = ("run_id", "status", "end_time", "run_name", "lifecycle_stage")
+    __slots__ = ("run_id", "status", "end_time", "run_name", "lifecycle_stage", "resume")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_STAGE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     status: RunStatus
     end_time: int
     run_name: str
     lifecycle_stage: str
-    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., end_time: _Optional[int] = ..., run_name: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ...) -> None: ...
+    resume: bool
+    def __init__(self, run_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., end_time: _Optional[int] = ..., run_name: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., resume: _Optional[bool] = ...) -> None: ...
 
 class UpdateRunResponse(_message.Message):
     __slots__ = ("run",)
@@ -147,7 +153,7 @@ class UpdateRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[RunInfo, _Mapping]] = ...) -> None: ...
 
 class RunInfo(_message.Message):
-    __slots__ = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time", "parent_run_id", "lifecycle_stage", "artifact_uri")
+    __slots__ = ("run_id", "experiment_id", "run_name", "user_id", "status", "start_time", "end_time", "parent_run_id", "lifecycle_stage", "artifact_uri", "forked_from", "fork_step", "resume_count")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     EXPERIMENT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -158,6 +164,9 @@ class RunInfo(_message.Message):
     PARENT_RUN_ID_FIELD_NUMBER: _ClassVar[int]
     LIFECYCLE_STAGE_FIELD_NUMBER: _ClassVar[int]
     ARTIFACT_URI_FIELD_NUMBER: _ClassVar[int]
+    FORKED_FROM_FIELD_NUMBER: _ClassVar[int]
+    FORK_STEP_FIELD_NUMBER: _ClassVar[int]
+    RESUME_COUNT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     experiment_id: str
     run_name: str
@@ -168,7 +177,10 @@ class RunInfo(_message.Message):
     parent_run_id: str
     lifecycle_stage: str
     artifact_uri: str
-    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., start_time: _Optional[int] = ..., end_time: _Optional[int] = ..., parent_run_id: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., artifact_uri: _Optional[str] = ...) -> None: ...
+    forked_from: str
+    fork_step: int
+    resume_count: int
+    def __init__(self, run_id: _Optional[str] = ..., experiment_id: _Optional[str] = ..., run_name: _Optional[str] = ..., user_id: _Optional[str] = ..., status: _Optional[_Union[RunStatus, str]] = ..., start_time: _Optional[int] = ..., end_time: _Optional[int] = ..., parent_run_id: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., artifact_uri: _Optional[str] = ..., forked_from: _Optional[str] = ..., fork_step: _Optional[int] = ..., resume_count: _Optional[int] = ...) -> None: ...
 
 class LogRecord(_message.Message):
     __slots__ = ("run_create", "run_update", "params_tags", "logged_at_ns")

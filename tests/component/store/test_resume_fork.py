@@ -1,0 +1,133 @@
+"""Resume (last write wins per key and step) and fork (lineage pointer) reads on chDB,
+checked against reference runs built by copying the points they should show."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import numpy as np
+import pytest
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow.entities import DecodedMetrics, RunInfo
+from metricflow.entities.pb import run_info_to_pb
+from metricflow.ingest._applier import LogApplier
+from metricflow.query._core import QueryCore
+from metricflow.store import build_insert
+from metricflow.store._metric_store import MetricStore
+
+
+@pytest.fixture(scope="module")
+def store(chdb_dsn: str):
+    s = MetricStore(chdb_dsn, f"rf_{uuid.uuid4().hex[:10]}")
+    s.ensure_schema()
+    yield s
+    s.client.command(f"DROP DATABASE IF EXISTS {s.db}")
+
+
+@pytest.fixture(scope="module")
+def core(store):
+    return QueryCore(store, None)
+
+
+def create(store: MetricStore, fork_from: str | None = None, fork_step: int | None = None
+           ) -> str:
+    rid = uuid.uuid4().hex
+    info = RunInfo(rid, "0", forked_from=fork_from, fork_step=fork_step)
+    rec = pb.LogRecord(logged_at_ns=time.time_ns())
+    run_info_to_pb(info, rec.run_create)
+    assert LogApplier(store).apply([], [rec]) == [None]
+    return rid
+
+
+def resume(store: MetricStore, rid: str) -> None:
+    rec = pb.LogRecord(run_update=pb.UpdateRunRequest(run_id=rid, resume=True))
+    assert LogApplier(store).apply([], [rec]) == [None]
+
+
+def log(store: MetricStore, rid: str, key: str, steps, values, ts) -> None:
+    steps = np.asarray(steps, np.int64)
+    store.insert_metrics(build_insert([DecodedMetrics(
+        rid, (key,), np.zeros(len(steps), np.int32), steps,
+        np.broadcast_to(np.asarray(ts, np.int64), steps.shape).copy(),
+        np.asarray(values, np.float64))]))
+
+
+def history(core: QueryCore, rid: str, key: str, page: int = 0):
+    out, token = [], ""
+    while True:
+        s, t, v, token = core.history_page(rid, key, page, token)
+        out.append(np.stack([s, t, v.astype(np.float64)]))
+        if not token:
+            break
+    return np.concatenate(out, axis=1)
+
+
+def test_resume_last_write_wins(store, core) -> None:
+    rid = create(store)
+    log(store, rid, "loss", range(0, 1000), np.arange(1000) * 1.0, 1000)
+    resume(store, rid)
+    assert store.get_run_info(rid).resume_count == 1
+    assert store.get_run_info(rid).status == "RUNNING"
+    # restart from the step-800 checkpoint: steps 800..1199 again, other values
+    log(store, rid, "loss", range(800, 1200), -np.arange(800, 1200) * 1.0, 2000)
+    h = history(core, rid, "loss", page=300)
+    assert list(h[0]) == list(range(1200))  # each step once, across pages
+    assert (h[2][:800] == np.arange(800)).all()
+    assert (h[2][800:] == -np.arange(800, 1200)).all()
+    s = store.get_run(rid).metrics["loss"]
+    assert (s.last_value, s.last_step, s.count) == (-1199.0, 1199, 1200)
+    assert s.min_value == -1199.0 and s.max_value == 799.0  # 800..999 were replaced
+    cmp = core.compare([rid], ["loss"], [])
+    assert cmp.metrics["loss"]["max"][0] == 799.0
+    for n in (10, 3):  # rollup path and raw path
+        ds = core.downsample([rid], "loss", n)[0]
+        assert int(ds.count.sum()) == 1200
+        assert ds.max.max() == 799.0
+
+
+def reference(store: MetricStore, segments: list[tuple[str, int, int]], key: str) -> str:
+    """A plain run holding copies of the given (run, lo, hi) step ranges' points."""
+    ref = create(store)
+    for src, lo, hi in segments:
+        s, t, v = store.metric_history(src, key)
+        keep = (s >= lo) & (s <= hi)
+        log(store, ref, key, s[keep], v[keep], t[keep])
+    return ref
+
+
+def test_fork_chain_matches_copied_reference(store, core) -> None:
+    rng = np.random.default_rng(3)
+    root = create(store)
+    log(store, root, "acc", range(0, 20_000), rng.normal(size=20_000), 10)
+    a = create(store, root, 12_345)
+    log(store, a, "acc", range(12_346, 30_000), rng.normal(size=30_000 - 12_346), 20)
+    b = create(store, a, 25_000)
+    log(store, b, "acc", range(25_001, 26_000), rng.normal(size=999), 30)
+    c = create(store, b, 5_000)  # forks below the grandparent's fork step
+    log(store, c, "acc", range(5_001, 5_100), rng.normal(size=99), 40)
+    refs = {
+        a: reference(store, [(root, 0, 12_345), (a, 12_346, 10**9)], "acc"),
+        b: reference(store, [(root, 0, 12_345), (a, 12_346, 25_000), (b, 25_001, 10**9)],
+                     "acc"),
+        c: reference(store, [(root, 0, 5_000), (c, 5_001, 10**9)], "acc"),
+    }
+    for run, ref in refs.items():
+        got, want = history(core, run, "acc", page=7_000), history(core, ref, "acc")
+        np.testing.assert_array_equal(got, want)
+        gs, ws = store.get_run(run).metrics["acc"], store.get_run(ref).metrics["acc"]
+        assert (gs.last_value, gs.last_step, gs.min_value, gs.max_value, gs.count) == (
+            ws.last_value, ws.last_step, ws.min_value, ws.max_value, ws.count)
+        for n, lo, hi in ((50, None, None), (7, 1000, 26_000), (3, None, None),
+                          (400, 5, 25_500)):
+            got_d = core.downsample([run], "acc", n, lo, hi)[0]
+            want_d = core.downsample([ref], "acc", n, lo, hi)[0]
+            for col in ("bucket", "count", "step_first", "step_last", "min", "max", "last",
+                        "nan_count"):
+                np.testing.assert_array_equal(getattr(got_d, col), getattr(want_d, col))
+            np.testing.assert_allclose(got_d.avg, want_d.avg, rtol=1e-9)
+            assert got_d.first_point == want_d.first_point
+            assert got_d.last_point == want_d.last_point
+    info = store.get_run_info(b)
+    assert (info.forked_from, info.fork_step) == (a, 25_000)
