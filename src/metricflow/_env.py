@@ -90,6 +90,10 @@ METADATA_URI = EnvVar("METRICFLOW_METADATA_URI", str, "",
                       "Control plane URI (sqlite:///abs/path.db or postgresql+psycopg://...); "
                       "default: sqlite:///<data dir>/metadata.db. Every role must use the "
                       "same one.")
+METADATA_READ_URI = EnvVar("METRICFLOW_METADATA_READ_URI", str, "",
+                           "Query role: a read replica of the control plane (a PostgreSQL "
+                           "standby) for its read-only transactions; writes stay on "
+                           "--metadata. Empty: read the primary.")
 PARAM_MEMORY_S = EnvVar("METRICFLOW_PARAM_MEMORY_S", float, 300.0,
                         "How long a process serving writes in distributed mode remembers a "
                         "param it accepted while the store does not show it yet.")

@@ -53,10 +53,18 @@ def open_metric_store(dsn: str, database: str) -> MetricStore:
 
 
 def open_metadata(uri: str, *, default_artifact_root: str | None = None,
-                  source_exists: SourceChecker | None = None) -> MetadataStore:
-    """The control plane at `uri` (SQLite or PostgreSQL), migrated to the newest schema."""
+                  source_exists: SourceChecker | None = None,
+                  read_uri: str | None = None) -> MetadataStore:
+    """The control plane at `uri` (SQLite or PostgreSQL), migrated to the newest schema;
+    `read_uri`: a replica its read-only transactions use (--metadata-read)."""
+    if read_uri and backend_key(CONTROL, read_uri) != backend_key(CONTROL, uri):
+        raise InvalidArgument(
+            f"--metadata-read {read_uri[:200]!r} must be a replica of --metadata, the same "
+            f"kind of database ({backend_key(CONTROL, uri)}); its scheme is "
+            f"{scheme_of(read_uri)!r}", field="metadata-read", received=read_uri[:200])
     md: MetadataStore = backend_for(CONTROL, uri).open()(
-        uri, default_artifact_root=default_artifact_root, source_exists=source_exists)
+        uri, default_artifact_root=default_artifact_root, source_exists=source_exists,
+        **({"read_uri": read_uri} if read_uri else {}))
     return md
 
 

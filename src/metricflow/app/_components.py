@@ -129,7 +129,8 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
         exists = _artifact_exists(artifacts) if embedded and artifacts is not None else None
         metadata = await asyncio.to_thread(
             open_metadata, s.metadata_uri,
-            default_artifact_root=s.artifact_root if embedded else None, source_exists=exists)
+            default_artifact_root=s.artifact_root if embedded else None, source_exists=exists,
+            read_uri=s.metadata_read_uri or None)
         stack.callback(metadata.close)
     # Where server-managed artifacts live: --artifacts, else the control plane's default.
     artifact_root = s.artifact_root or _default_root(metadata)

@@ -169,6 +169,8 @@ def add_role_flags(p: argparse.ArgumentParser, role: Role) -> None:
     _data_plane(p, required=role.name in ("writer", "query"))
     _control_plane(p)
     if role.name == "query":
+        p.add_argument("--metadata-read", metavar="URI", default=_env.METADATA_READ_URI.get(),
+                       help=_env.METADATA_READ_URI.help)
         _kafka(p)
     if role.name == "ingest":
         _producer(p)
@@ -247,7 +249,9 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
         role=role, data_dir=getattr(args, "data_dir", None) or _env.DATA_DIR.get(),
         grpc_port=args.grpc_port, http_port=args.http_port,
         clickhouse_dsn=args.clickhouse or "", database=args.database,
-        metadata_uri=args.metadata or "", artifact_root=getattr(args, "artifacts", None) or "",
+        metadata_uri=args.metadata or "",
+        metadata_read_uri=getattr(args, "metadata_read", None) or "",
+        artifact_root=getattr(args, "artifacts", None) or "",
         sink=sink, kafka=kafka, security=security,
         upstreams=Upstreams(query=getattr(args, "query_upstream", None) or "",
                             ingest=getattr(args, "ingest_upstream", None) or "",

@@ -128,6 +128,9 @@ class ServerConfig:
     """ClickHouse database name."""
     metadata_uri: str = ""
     """Control plane URI; default sqlite:///<data_dir>/metadata.db."""
+    metadata_read_uri: str = ""
+    """Query role: a replica of the control plane for read-only transactions (--metadata-read);
+    "" = read the primary."""
     artifact_root: str = ""
     """Artifact blob store URI; `metricflow server`: default file://<data_dir>/artifacts; a
     role: empty = the control plane's default artifact root."""

@@ -38,7 +38,7 @@ from metricflow.store.metadata._deploy_validate import (
     parse_sticky_key,
     variants_from_json,
 )
-from metricflow.store.metadata._engine import create_metadata_engine
+from metricflow.store.metadata._engine import create_metadata_engine, read_only_sessions
 from metricflow.store.metadata._migrate import current_revision, head_revision, upgrade
 from metricflow.store.metadata._protocol import (
     AuditLog,
@@ -85,6 +85,7 @@ def open_metadata_store(
     source_exists: SourceChecker | None = None,
     run_artifact_uri: RunArtifactResolver | None = None,
     config: MetadataStoreConfig | None = None,
+    read_uri: str | None = None,
 ) -> MetadataStore:
     """Open (creating and migrating as needed) the metadata store at `uri`.
 
@@ -97,6 +98,10 @@ def open_metadata_store(
         source_exists: `(run_id, path) -> bool` check of `runs:/` version sources.
         run_artifact_uri: `(run_id, path) -> uri` used to resolve `runs:/` sources.
         config: full settings; the keyword arguments above override its fields.
+        read_uri: a replica of `uri` (a PostgreSQL standby) that the read-only
+            transactions (`get_*`, `search_*`, `list_*`) use; every write, and every
+            read a write depends on, stays on `uri`. Never migrated or written: its
+            sessions are read-only.
     """
     base = config or MetadataStoreConfig()
     root = default_artifact_root or base.default_artifact_root or _default_root(uri)
@@ -110,10 +115,17 @@ def open_metadata_store(
     )
     engine = create_metadata_engine(uri, busy_timeout_ms=cfg.busy_timeout_ms,
                                     pool_size=cfg.pool_size)
+    read_engine = None
     try:
-        return SqlMetadataStore(engine, cfg)
+        if read_uri:
+            read_engine = create_metadata_engine(read_uri, busy_timeout_ms=cfg.busy_timeout_ms,
+                                                 pool_size=cfg.pool_size)
+            read_only_sessions(read_engine)
+        return SqlMetadataStore(engine, cfg, read_engine)
     except BaseException:
         engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
         raise
 
 

@@ -54,9 +54,13 @@ def actor_name(actor: str | None) -> str:
 class StoreBase:
     """Engine, config and transaction helpers shared by the store's parts."""
 
-    def __init__(self, engine: sa.Engine, config: MetadataStoreConfig) -> None:
+    def __init__(self, engine: sa.Engine, config: MetadataStoreConfig,
+                 read_engine: sa.Engine | None = None) -> None:
         self._engine = engine
         self._config = config
+        # A replica for `_read()` (--metadata-read); writes and the reads inside them
+        # (locked, so they see the newest committed state) always use the primary.
+        self._read_engine = read_engine or engine
         self._pg = engine.dialect.name == "postgresql"
         self.events = EventBus()
         """Registry events, emitted once their transaction commits (`_event`)."""
@@ -90,7 +94,7 @@ class StoreBase:
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
         """A read-only transaction that never takes the SQLite write lock."""
-        with self._engine.connect() as conn:
+        with self._read_engine.connect() as conn:
             conn = conn.execution_options(**{READONLY_OPTION: True})
             with conn.begin():
                 yield conn
@@ -116,6 +120,8 @@ class StoreBase:
     def close(self) -> None:
         """Release every pooled connection."""
         self._engine.dispose()
+        if self._read_engine is not self._engine:
+            self._read_engine.dispose()
 
 
 def upsert(conn: sa.Connection, table: sa.Table, keys: dict[str, Any],

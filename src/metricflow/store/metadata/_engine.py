@@ -70,3 +70,14 @@ def _install_sqlite_hooks(engine: sa.Engine, busy_timeout_ms: int) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         mode = "DEFERRED" if conn.get_execution_options().get(READONLY_OPTION) else "IMMEDIATE"
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def read_only_sessions(engine: sa.Engine) -> None:
+    """Make every session of a replica's engine read-only, even on a writable server."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute("SET default_transaction_read_only = on")
+        dbapi_conn.commit()

@@ -24,8 +24,9 @@ class SqlMetadataStore(ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin,
     log never disagrees with the data.
     """
 
-    def __init__(self, engine: sa.Engine, config: MetadataStoreConfig) -> None:
-        super().__init__(engine, config)
+    def __init__(self, engine: sa.Engine, config: MetadataStoreConfig,
+                 read_engine: sa.Engine | None = None) -> None:
+        super().__init__(engine, config, read_engine)
         if config.auto_migrate:
             upgrade(engine)
         if self._pg:
