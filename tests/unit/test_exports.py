@@ -106,6 +106,12 @@ EXPORTS: dict[str, set[str]] = {
         "upgrade",
         # serving (issue 19)
         "DeploymentStore", "check_deployment_name", "parse_sticky_key", "variants_from_json",
+        # governance (issue 21)
+        "ApprovalRequest", "ApprovalRequired", "ChainProblem", "ChainReport", "DatasetInput",
+        "GateSubject", "LineageEdge", "LineageGraph", "LineageNode", "Policy", "PolicyGate",
+        "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",
+        "dataset_inputs_from_mlflow", "iter_entries", "make_anchor", "model_of_request",
+        "verify_anchor", "verify_chain",
     },
     "metricflow.ingest": {
         "DirectSink",
@@ -137,6 +143,7 @@ EXPORTS: dict[str, set[str]] = {
         "add_to_server",
         "ensure_query_schema",
         "parse_columns",
+        "parse_filter",
         "query_core",
     },
     "metricflow.app": {

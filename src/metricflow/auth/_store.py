@@ -6,7 +6,6 @@ registry's append-only `audit_log` table. Secrets never reach the log.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from metricflow.auth._perm_store import PermissionMixin
 from metricflow.auth._tables import tokens, users
 from metricflow.auth._types import Principal, check_scopes
 from metricflow.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
-from metricflow.store.metadata import audit_log
+from metricflow.store.metadata import append_audit
 
 _USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,256}$")
 _U, _T = users.c, tokens.c
@@ -67,17 +66,15 @@ class AuthStore(PermissionMixin):
     # ------------------------------------------------------------ audit
     def audit(self, conn: sa.Connection | None, *, actor: str, action: str, entity_type: str,
               entity_id: str, after: Any = None, before: Any = None, comment: str = "") -> None:
-        """Append one audit record, in `conn`'s transaction or a new one."""
-        row = dict(ts=now_ms(), actor=actor or "unknown", action=action[:64],
-                   entity_type=entity_type[:32], entity_id=entity_id[:512],
-                   before_json=None if before is None else json.dumps(before, sort_keys=True),
-                   after_json=None if after is None else json.dumps(after, sort_keys=True),
-                   comment=comment or None)
+        """Append one audit record (hash-chained), in `conn`'s transaction or a new one."""
+        row = dict(actor=actor or "unknown", action=action, entity_type=entity_type,
+                   entity_id=entity_id, before=before, after=after, comment=comment,
+                   ts=now_ms())
         if conn is not None:
-            conn.execute(audit_log.insert().values(**row))
+            append_audit(conn, **row)
             return
         with self.engine.begin() as c:
-            c.execute(audit_log.insert().values(**row))
+            append_audit(c, **row)
 
     # ------------------------------------------------------------ users
     def create_user(self, username: str, *, password: str | None = None, is_admin: bool = False,

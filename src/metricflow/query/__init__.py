@@ -23,16 +23,18 @@ _EXPORTS = {
     "QueryServicer": "_service", "add_to_server": "_service",
     "ScopedQueryCore": "_scoped", "query_core": "_scoped",
     "TailLimits": "_tail_hub",
+    "parse_filter": "_grammar",
 }
 
 __all__ = [
     "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
     "RunWindow", "Scope", "ScopedQueryCore", "TailLimits", "add_to_server",
-    "ensure_query_schema", "parse_columns", "query_core",
+    "ensure_query_schema", "parse_columns", "parse_filter", "query_core",
 ]
 
 if TYPE_CHECKING:
     from metricflow.query._core import QueryCore, ensure_query_schema
+    from metricflow.query._grammar import parse_filter
     from metricflow.query._history import DEFAULT_BUCKETS
     from metricflow.query._scoped import ScopedQueryCore, query_core
     from metricflow.query._service import QueryServicer, add_to_server

@@ -33,12 +33,38 @@ from metricflow.store.metadata._base import (
     RunArtifactResolver,
     SourceChecker,
 )
+from metricflow.store.metadata._approvals import model_of_request
+from metricflow.store.metadata._chain import (
+    ChainProblem,
+    ChainReport,
+    append_audit,
+    iter_entries,
+    make_anchor,
+    verify_anchor,
+    verify_chain,
+)
 from metricflow.store.metadata._deploy_validate import (
     check_deployment_name,
     parse_sticky_key,
     variants_from_json,
 )
 from metricflow.store.metadata._engine import create_metadata_engine, read_only_sessions
+from metricflow.store.metadata._gov_types import (
+    ApprovalRequest,
+    ApprovalRequired,
+    DatasetInput,
+    GateSubject,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+    Policy,
+    PolicyGate,
+    PolicyViolation,
+    ProtectedTarget,
+    Violation,
+    Vote,
+)
+from metricflow.store.metadata._lineage import dataset_inputs_from_mlflow
 from metricflow.store.metadata._migrate import current_revision, head_revision, upgrade
 from metricflow.store.metadata._protocol import (
     AuditLog,
@@ -74,6 +100,11 @@ __all__ = [
     "host_addressed_scheme", "open_metadata_store",
     "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",
     "DeploymentStore", "check_deployment_name", "parse_sticky_key", "variants_from_json",
+    "ApprovalRequest", "ApprovalRequired", "ChainProblem", "ChainReport", "DatasetInput",
+    "GateSubject", "LineageEdge", "LineageGraph", "LineageNode", "Policy", "PolicyGate",
+    "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",
+    "dataset_inputs_from_mlflow", "iter_entries", "make_anchor", "model_of_request",
+    "verify_anchor", "verify_chain",
 ]
 
 
@@ -86,6 +117,7 @@ def open_metadata_store(
     run_artifact_uri: RunArtifactResolver | None = None,
     config: MetadataStoreConfig | None = None,
     read_uri: str | None = None,
+    policy_gate: PolicyGate | None = None,
 ) -> MetadataStore:
     """Open (creating and migrating as needed) the metadata store at `uri`.
 
@@ -102,6 +134,7 @@ def open_metadata_store(
             transactions (`get_*`, `search_*`, `list_*`) use; every write, and every
             read a write depends on, stays on `uri`. Never migrated or written: its
             sessions are read-only.
+        policy_gate: evaluates governance policies (`metricflow.governance.policy_gate`).
     """
     base = config or MetadataStoreConfig()
     root = default_artifact_root or base.default_artifact_root or _default_root(uri)
@@ -111,7 +144,7 @@ def open_metadata_store(
         source_exists=source_exists or base.source_exists,
         run_artifact_uri=run_artifact_uri or base.run_artifact_uri,
         busy_timeout_ms=base.busy_timeout_ms, pool_size=base.pool_size,
-        auto_migrate=base.auto_migrate,
+        auto_migrate=base.auto_migrate, policy_gate=policy_gate or base.policy_gate,
     )
     engine = create_metadata_engine(uri, busy_timeout_ms=cfg.busy_timeout_ms,
                                     pool_size=cfg.pool_size)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,8 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow._events import EventBus
+from metricflow.store.metadata._chain import append_audit
 from metricflow.store.metadata._engine import READONLY_OPTION
-from metricflow.store.metadata._tables import audit_log
+from metricflow.store.metadata._gov_types import PolicyGate
 
 SourceChecker = Callable[[str, str], bool]
 """`source_exists(run_id, path) -> bool`, backed by the artifact store."""
@@ -39,6 +39,9 @@ class MetadataStoreConfig:
     """Connections kept per process."""
     auto_migrate: bool = True
     """Upgrade the schema to the newest revision on open."""
+    policy_gate: PolicyGate | None = None
+    """Evaluates governance policies before a transition applies (`metricflow.governance`
+    builds it); None = transitions fail closed while any policy is in force."""
 
 
 def now_ms() -> int:
@@ -107,15 +110,11 @@ class StoreBase:
                entity_type: str, entity_id: str, before: Any = None, after: Any = None,
                comment: str = "", model_id: int | None = None, model_name: str | None = None,
                version: int | None = None, ts: int | None = None) -> None:
-        """Append one audit record inside the caller's transaction."""
-        conn.execute(audit_log.insert().values(
-            ts=ts if ts is not None else now_ms(), actor=actor_name(actor), action=action,
-            entity_type=entity_type, entity_id=entity_id,
-            before_json=None if before is None else json.dumps(before, sort_keys=True),
-            after_json=None if after is None else json.dumps(after, sort_keys=True),
-            comment=comment or None, model_id=model_id, model_name=model_name,
-            version=version,
-        ))
+        """Append one audit record inside the caller's transaction (hash-chained)."""
+        append_audit(conn, actor=actor_name(actor), action=action, entity_type=entity_type,
+                     entity_id=entity_id, before=before, after=after, comment=comment,
+                     model_id=model_id, model_name=model_name, version=version,
+                     ts=ts if ts is not None else now_ms())
 
     def close(self) -> None:
         """Release every pooled connection."""

@@ -235,6 +235,12 @@ class ModelsMixin(RegistryBase):
         check_alias(alias)
         v = check_version(version)
         with self._write() as conn:
+            self._set_alias_in(conn, name, alias, v, actor)
+
+    def _set_alias_in(self, conn: sa.Connection, name: str, alias: str, v: int,
+                      actor: str | None) -> None:
+        """Point `alias` at version `v` inside the caller's write transaction."""
+        if True:  # keeps the body's indentation (it ran under `with self._write()`)
             row = self._model(conn, name, lock=True)
             self._version(conn, row, v)
             A = model_aliases.c

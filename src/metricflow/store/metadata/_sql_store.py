@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from metricflow.store.metadata._approvals import ApprovalsMixin
 from metricflow.store.metadata._audit import AuditMixin
 from metricflow.store.metadata._base import MetadataStoreConfig
 from metricflow.store.metadata._deployments import DeploymentsMixin
@@ -16,7 +17,7 @@ from metricflow.store.metadata._versions import VersionsMixin
 _SERIALS = (("experiments", "experiment_id"), ("registered_models", "model_id"))
 
 
-class SqlMetadataStore(ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin,
+class SqlMetadataStore(ApprovalsMixin, ExperimentsMixin, ModelsMixin, VersionsMixin, AuditMixin,
                        DeploymentsMixin):
     """Experiments, model registry and audit log in one SQL database.
 

@@ -128,9 +128,14 @@ class VersionsMixin(RegistryBase):
     def _update_version(self, name: str, version: str | int, action: str,
                         actor: str | None, expected_version: int | None,
                         values: dict[str, object], comment: str = "",
-                        archive_stage: str | None = None) -> ModelVersion:
+                        archive_stage: str | None = None,
+                        conn: sa.Connection | None = None) -> ModelVersion:
+        if conn is None:  # else: inside the caller's transaction (an approval applying)
+            with self._write() as c:
+                return self._update_version(name, version, action, actor, expected_version,
+                                            values, comment, archive_stage, c)
         v = check_version(version)
-        with self._write() as conn:
+        if True:  # keeps the body's indentation (it ran under `with self._write()`)
             model = self._model(conn, name, lock=True)
             before = self._version(conn, model, v, lock=True)
             check_expected(f"model {name!r} version {v}", before.row_version, expected_version)

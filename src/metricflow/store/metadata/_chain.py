@@ -1,0 +1,258 @@
+"""The audit log's hash chain: the one writer of audit entries, and its verifier.
+
+Every control-plane change appends one `audit_log` row through `append_audit`,
+inside the change's own transaction. Each row holds `prev_hash` (the hash of the
+row before it) and `entry_hash`:
+
+    entry_hash = sha256_hex(prev_hash + canonical(row))
+    canonical(row) = compact JSON of [ts, actor, action, entity_type, entity_id,
+                     before_json, after_json, comment, model_id, model_name, version]
+
+The first row's `prev_hash` is 64 zeros. Appends are serialized so the chain is
+linear under concurrency: SQLite write transactions start with BEGIN IMMEDIATE
+(the database write lock is held from the start), and on PostgreSQL the writer
+takes a transaction-scoped advisory lock before it reads the head, so the next
+appender waits until this transaction commits or rolls back.
+
+An edit to a row breaks its own hash, a deleted row breaks its successor's
+`prev_hash`, a moved row is found at another place in the chain; `verify_chain`
+reports the first of these. A rewrite of the whole chain is caught by an anchor
+(`make_anchor`): the head's id and hash signed with a key the operator holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from metricflow.errors import InvalidArgument
+from metricflow.store.metadata._tables import audit_log
+
+GENESIS = "0" * 64
+"""`prev_hash` of the first entry."""
+# Arbitrary constant naming "metricflow audit chain" for pg_advisory_xact_lock.
+_PG_CHAIN_LOCK = 0x6D66_6163
+_A = audit_log.c
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                           check_circular=False).encode
+CHUNK = 50_000
+"""Rows per keyset page when streaming the chain (bounded memory at any size)."""
+
+
+def canonical(ts: int, actor: str, action: str, entity_type: str, entity_id: str,
+              before_json: str | None, after_json: str | None, comment: str | None,
+              model_id: int | None, model_name: str | None, version: int | None) -> str:
+    """The hashed text of one entry (see the module doc)."""
+    return _encode([ts, actor, action, entity_type, entity_id, before_json, after_json,
+                    comment, model_id, model_name, version])
+
+
+def entry_hash(prev_hash: str, canon: str) -> str:
+    """sha256 hex of the previous hash followed by the entry's canonical text."""
+    return hashlib.sha256((prev_hash + canon).encode()).hexdigest()
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def append_audit(conn: sa.Connection, *, actor: str | None, action: str, entity_type: str,
+                 entity_id: str, before: Any = None, after: Any = None, comment: str = "",
+                 model_id: int | None = None, model_name: str | None = None,
+                 version: int | None = None, ts: int | None = None) -> int:
+    """Append one audit entry inside `conn`'s (write) transaction; returns its id.
+
+    Every audit write in metricflow goes through here. `before` and `after` are
+    JSON-serializable snapshots; over-long short fields are cut to the columns'
+    sizes (action 64, entity_type 32, entity_id 512).
+    """
+    import time
+
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+    # Ids are assigned here, one past the head, so the log has no gaps on either
+    # engine (a PostgreSQL sequence would skip the ids of rolled-back appends).
+    last = conn.execute(sa.select(_A.id, _A.entry_hash).order_by(_A.id.desc())
+                        .limit(1)).first()
+    new_id, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, last[1] or GENESIS)
+    row: dict[str, Any] = dict(
+        ts=ts if ts is not None else time.time_ns() // 1_000_000,
+        actor=(actor or "unknown")[:256], action=action[:64], entity_type=entity_type[:32],
+        entity_id=entity_id[:512], before_json=_json(before), after_json=_json(after),
+        comment=comment or None, model_id=model_id, model_name=model_name, version=version)
+    h = entry_hash(prev, canonical(**row))
+    conn.execute(audit_log.insert().values(id=new_id, **row, prev_hash=prev, entry_hash=h))
+    return new_id
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """The first place where the chain does not hold."""
+
+    entry_id: int
+    kind: str
+    """"edited", "deleted" or "reordered"."""
+    message: str
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """What `verify_chain` found."""
+
+    entries: int
+    """Entries read (up to and including the first problem)."""
+    head_id: int
+    head_hash: str
+    problem: ChainProblem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+_COLS = (_A.id, _A.ts, _A.actor, _A.action, _A.entity_type, _A.entity_id, _A.before_json,
+         _A.after_json, _A.comment, _A.model_id, _A.model_name, _A.version, _A.prev_hash,
+         _A.entry_hash)
+
+
+def _pages(engine: sa.Engine, start_after: int = 0, upto: int | None = None
+           ) -> Iterator[list[Any]]:
+    """The log in id order, CHUNK rows per query (keyset paging, one short read each)."""
+    last = start_after
+    while True:
+        stmt = sa.select(*_COLS).where(_A.id > last)
+        if upto is not None:
+            stmt = stmt.where(_A.id <= upto)
+        with engine.connect() as conn:
+            rows: list[Any] = list(conn.execute(stmt.order_by(_A.id).limit(CHUNK)).all())
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def verify_chain(engine: sa.Engine, *, upto: int | None = None) -> ChainReport:
+    """Recompute the chain from the first entry; report the first edited, deleted or
+    reordered entry. `upto` stops at that id (an anchor's head)."""
+    prev, prev_id, n = GENESIS, 0, 0
+    for rows in _pages(engine, upto=upto):
+        for (rid, ts, actor, action, etype, eid, bj, aj, com, mid, mname, ver,
+             ph, eh) in rows:
+            n += 1
+            canon = _encode([ts, actor, action, etype, eid, bj, aj, com, mid, mname, ver])
+            if eh is None or ph is None:
+                return ChainReport(n, prev_id, prev, ChainProblem(
+                    rid, "edited", f"entry {rid} has no hash: it was written around the "
+                    "chain (an INSERT that did not go through the audit writer) or its "
+                    "hash was erased"))
+            if hashlib.sha256((ph + canon).encode()).hexdigest() != eh:
+                return ChainReport(n, prev_id, prev, ChainProblem(
+                    rid, "edited", f"entry {rid} was edited: its contents no longer match "
+                    f"its hash {eh[:16]}..."))
+            if ph != prev:
+                return ChainReport(n, prev_id, prev, _broken_link(engine, rid, ph, prev_id))
+            if rid != prev_id + 1:
+                return ChainReport(n, prev_id, prev, ChainProblem(
+                    rid, "deleted", f"entries {prev_id + 1}..{rid - 1} are missing (the "
+                    "chain was re-linked around them)"))
+            prev, prev_id = eh, rid
+    return ChainReport(n, prev_id, prev, None)
+
+
+def _broken_link(engine: sa.Engine, rid: int, wanted: str, prev_id: int) -> ChainProblem:
+    """Entry `rid` does not follow `prev_id`: was its predecessor moved or removed?"""
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(_A.id).where(_A.entry_hash == wanted)
+                             .limit(1)).scalar()
+    after = f"entry {prev_id}" if prev_id else "the start of the log"
+    if found is not None:
+        return ChainProblem(rid, "reordered", f"entry {rid} follows {after}, but it was "
+                            f"written after the entry now stored as {found}: rows were "
+                            "reordered")
+    if rid == prev_id + 1:
+        what = (f"entry {prev_id} was replaced or edited and re-hashed"
+                if prev_id else f"entry {rid} was edited (its link to the start changed)")
+        return ChainProblem(prev_id or rid, "edited", f"{what}: entry {rid} was written "
+                            f"after an entry with hash {wanted[:16]}... that no longer exists")
+    return ChainProblem(prev_id + 1, "deleted", f"entries {prev_id + 1}..{rid - 1} were "
+                        f"deleted: entry {rid} follows {after}, but the entry it was written "
+                        "after is gone")
+
+
+def head(engine: sa.Engine) -> tuple[int, str, int]:
+    """(head id, head hash, number of entries) of the log as it is now."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(_A.id, _A.entry_hash).order_by(_A.id.desc())
+                           .limit(1)).first()
+        count = conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar() or 0
+    if row is None:
+        return 0, GENESIS, 0
+    return int(row[0]), row[1] or "", int(count)
+
+
+def _sign(key: bytes, payload: dict[str, Any]) -> str:
+    msg = _encode([payload["head_id"], payload["head_hash"], payload["entries"],
+                   payload["ts"]]).encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def make_anchor(engine: sa.Engine, key: bytes, *, ts: int | None = None) -> dict[str, Any]:
+    """The head's id and hash, signed (HMAC-SHA256) with the operator's key.
+
+    Kept outside the database (printed, mailed, committed elsewhere), it lets a
+    later `verify_anchor` prove the chain up to that head was not rewritten.
+    """
+    import time
+
+    if len(key) < 16:
+        raise InvalidArgument(f"the anchor key must be at least 16 bytes; got {len(key)}",
+                              field="key", limit=16, received=len(key))
+    head_id, head_hash, entries = head(engine)
+    payload: dict[str, Any] = {"head_id": head_id, "head_hash": head_hash,
+                               "entries": entries,
+                               "ts": ts if ts is not None else time.time_ns() // 1_000_000}
+    payload["alg"] = "HMAC-SHA256"
+    payload["signature"] = _sign(key, payload)
+    return payload
+
+
+def verify_anchor(engine: sa.Engine, anchor: dict[str, Any], key: bytes) -> ChainReport:
+    """Check an anchor's signature, then the chain up to its head and the head's hash."""
+    try:
+        expected = _sign(key, anchor)
+    except (KeyError, TypeError) as e:
+        raise InvalidArgument(f"the anchor lacks field {e}", field="anchor") from None
+    if not hmac.compare_digest(expected, str(anchor.get("signature", ""))):
+        raise InvalidArgument("the anchor's signature does not match this key: the anchor "
+                              "was altered or signed with another key", field="anchor")
+    head_id, head_hash = int(anchor["head_id"]), str(anchor["head_hash"])
+    report = verify_chain(engine, upto=head_id)
+    if not report.ok or head_id == 0:
+        return report
+    if report.head_id != head_id or report.head_hash != head_hash:
+        return ChainReport(report.entries, report.head_id, report.head_hash, ChainProblem(
+            head_id, "edited" if report.head_id == head_id else "deleted",
+            f"the anchored head entry {head_id} (hash {head_hash[:16]}...) "
+            + ("has another hash now: the chain was rewritten" if report.head_id == head_id
+               else f"is gone; the chain ends at {report.head_id}: entries were deleted")))
+    return report
+
+
+def iter_entries(engine: sa.Engine, *, since_ms: int | None = None
+                 ) -> Iterator[dict[str, Any]]:
+    """Every entry (with its hashes) in chain order, optionally from `since_ms` on."""
+    for rows in _pages(engine):
+        for (rid, ts, actor, action, etype, eid, bj, aj, com, mid, mname, ver,
+             ph, eh) in rows:
+            if since_ms is not None and ts < since_ms:
+                continue
+            yield {"id": rid, "ts": ts, "actor": actor, "action": action,
+                   "entity_type": etype, "entity_id": eid, "before_json": bj,
+                   "after_json": aj, "comment": com, "model_id": mid, "model_name": mname,
+                   "version": ver, "prev_hash": ph, "entry_hash": eh}
