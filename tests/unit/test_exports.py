@@ -317,6 +317,13 @@ EXPORTS: dict[str, set[str]] = {
         "routers",
     },
     "metricflow.integrations": set(),
+    "metricflow.alerts": {
+        "AlertState", "AlertStore", "AlertsConsumer", "AlertsService", "CodeAlertLimits",
+        "DELIVERY_HEADER", "Delivery", "Dispatcher", "DispatcherConfig", "EVENT_HEADER",
+        "Evaluator", "EvaluatorConfig", "Rule", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
+        "Webhook", "add_alerts_commands", "alert_tables", "alerts_router", "rule_from_dict",
+        "search_run_filter", "sign", "verify", "webhook_from_dict",
+    },
     "metricflow.ui": {
         "CSP",
         "SECURITY_HEADERS",

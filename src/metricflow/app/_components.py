@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from metricflow.app._backends import open_blobs, open_metadata, open_metric_store, open_sink
-from metricflow.app._roles import MLFLOW, NEEDS_METADATA, WRITER, WRITES, services
+from metricflow.app._roles import ALERTS, MLFLOW, NEEDS_METADATA, WRITER, WRITES, services
 from metricflow.app._settings import ServerConfig
 from metricflow.server import ARTIFACTS, INGEST, QUERY, Upstream
 
 if TYPE_CHECKING:
+    from metricflow.alerts import AlertsService
     from metricflow.artifacts import ArtifactStore
     from metricflow.auth import ServerAuth
     from metricflow.ingest import IngestSink, KafkaWriter, TrackingCore, UpstreamRuns
@@ -78,12 +79,17 @@ class Components:
     """The Kafka consumer of the writer role (started last, by `start_last`)."""
     exit_stack: contextlib.AsyncExitStack
     """Closes what was opened, last opened first."""
+    alerts: AlertsService | None = None
+    """Webhook delivery (any process with the control plane) and, embedded or in the
+    alerts role, the alert evaluator (docs/alerts.md)."""
 
     @property
     def ready(self) -> bool:
         """Readiness (/ready and gRPC health): the writer's, else a Kafka sink's, else True."""
         if self.writer is not None:
             return self.writer.ready
+        if self.alerts is not None and self.alerts.consumer is not None:
+            return self.alerts.consumer.ready
         if self.sink is not None and INGEST in self.services and self.settings.kafka:
             return bool(getattr(self.sink, "ready", True))
         return True
@@ -94,6 +100,9 @@ class Components:
         if self.writer is not None:
             await self.writer.start()
             self.exit_stack.push_async_callback(self.writer.stop)
+        if self.alerts is not None and self.alerts.consumer is not None:
+            await self.alerts.consumer.start()
+            self.exit_stack.push_async_callback(self.alerts.consumer.stop)
 
     async def close(self) -> None:
         await self.exit_stack.aclose()
@@ -165,8 +174,40 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
         from metricflow.ingest import KafkaWriter
 
         writer = KafkaWriter(store, s.kafka.writer)
+    alerts = _alerts(s, mounted, store, metadata, sink, stack) if metadata is not None else None
     return Components(s, mounted, store, metadata, view, auth, artifacts, artifact_root,
-                      sink, tracking, query, writer, stack)
+                      sink, tracking, query, writer, stack, alerts=alerts)
+
+
+def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
+            metadata: MetadataStore, sink: IngestSink | None,
+            stack: contextlib.AsyncExitStack) -> AlertsService:
+    """Webhook delivery for this process's events; the evaluator where batches pass:
+    the embedded sink's commit hook, or the alerts role's own Kafka consumer group."""
+    from metricflow.alerts import AlertsConsumer, AlertsService, search_run_filter
+
+    evaluate = ALERTS in mounted or (s.embedded and INGEST in mounted)
+    if evaluate and store is None:
+        raise SystemExit(f"{s.role}: alert rules need the data plane (--clickhouse)")
+    kw = {}
+    if evaluate:
+        assert store is not None
+        from metricflow.query import QueryCore
+
+        kw = {"run_filter": search_run_filter(QueryCore(store, metadata)),
+              "run_lookup": store.get_run_infos}
+    service = AlertsService(metadata, evaluate=evaluate, **kw)  # type: ignore[arg-type]
+    service.start()
+    stack.callback(service.stop)
+    add = getattr(sink, "add_commit_listener", None)
+    if evaluate and add is not None:
+        add(service.on_commit)
+    if ALERTS in mounted:
+        if s.kafka is None:
+            raise SystemExit("alerts: the alerts role reads the ingest topic: pass --kafka")
+        topic = s.kafka.writer.topic
+        service.consumer = AlertsConsumer(topic.bootstrap, topic.topic, service.on_commit)
+    return service
 
 
 def _default_root(metadata: MetadataStore | None) -> str:

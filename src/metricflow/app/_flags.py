@@ -164,7 +164,7 @@ def add_role_flags(p: argparse.ArgumentParser, role: Role) -> None:
         _embedded_stores(p)
         _security(p, role)
         return
-    if role.name in ("ingest", "writer"):
+    if role.name in ("ingest", "writer", "alerts"):
         _kafka(p)
     _data_plane(p, required=role.name in ("writer", "query"))
     _control_plane(p)
@@ -267,6 +267,10 @@ def add_role_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         p = sub.add_parser(role.name, help=role.help)
         add_role_flags(p, role)
         p.set_defaults(func=_run)
+        if role.name == "alerts":  # `metricflow alerts create|list|mute|delete|...`
+            from metricflow.alerts import add_alerts_commands
+
+            add_alerts_commands(p)
 
 
 def _run(args: argparse.Namespace) -> int:

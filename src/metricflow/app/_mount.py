@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 import grpc
 
 from metricflow.app._components import Components
-from metricflow.app._roles import GRPC_SERVICES, HTTP_QUERY, HTTP_REGISTRY, MLFLOW, UI, WRITER
+from metricflow.app._roles import (
+    ALERTS,
+    GRPC_SERVICES,
+    HTTP_QUERY,
+    HTTP_REGISTRY,
+    MLFLOW,
+    UI,
+    WRITER,
+)
 from metricflow.server import ARTIFACTS, INGEST, QUERY, REGISTRY
 
 if TYPE_CHECKING:
@@ -63,6 +71,8 @@ def build_app(c: Components, facts: Facts) -> FastAPI:
         routers.append(_registry_router(c))
     if MLFLOW in c.services:
         routers.extend(_mlflow_routers(c))
+    if c.alerts is not None and c.services & {HTTP_REGISTRY, HTTP_QUERY, ALERTS}:
+        routers.append(_alerts_router(c))
     ready: Callable[[], bool] = lambda: c.ready  # noqa: E731 - read at each probe
     if HTTP_QUERY in c.services:
         from metricflow.server import create_app
@@ -102,6 +112,26 @@ def _registry_router(c: Components) -> APIRouter:
     hooks = c.auth.actor_hooks()
     router: APIRouter = registry_router(
         c.metadata_view, **({"actor_of": hooks["http"]} if hooks else {}))
+    return router
+
+
+def _alerts_router(c: Components) -> APIRouter:
+    """/api/v1/alerts and /api/v1/webhooks (metricflow.alerts)."""
+    from metricflow.alerts import alerts_router
+    from metricflow.errors import NotFound
+
+    assert c.alerts is not None and c.auth is not None
+    store = c.store
+    hooks = c.auth.actor_hooks()
+
+    def run_experiment(run_id: str) -> str:
+        info = store.get_run_infos([run_id]).get(run_id) if store is not None else None
+        if info is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id", received=run_id)
+        return str(info.experiment_id)
+
+    router: APIRouter = alerts_router(c.alerts, run_experiment,
+                                      **({"actor_of": hooks["http"]} if hooks else {}))
     return router
 
 

@@ -25,6 +25,9 @@ WRITER = "writer"
 """The Kafka consumer that applies the log to ClickHouse (with /stats)."""
 UI = "ui"
 """The web UI: its page and assets, session routes and /ui-api (needs the query API)."""
+ALERTS = "alerts"
+"""The alerts role's evaluator on its own Kafka consumer group (the embedded server
+evaluates on its sink's commits), with the /api/v1 alerts and webhooks routes."""
 
 GRPC_SERVICES = frozenset({INGEST, QUERY, REGISTRY, ARTIFACTS})
 """The client-facing gRPC services; the rest of a role's set is HTTP-side."""
@@ -33,7 +36,7 @@ QUERY_FRONT = frozenset({QUERY, REGISTRY, ARTIFACTS, HTTP_QUERY, HTTP_REGISTRY, 
 """What a process that can read ClickHouse serves to clients (query role)."""
 NEEDS_MLFLOW = frozenset({MLFLOW, ARTIFACTS})
 """Dropped by --no-mlflow: the MLflow API and the artifact store it opens."""
-NEEDS_METADATA = frozenset({INGEST, QUERY, REGISTRY, MLFLOW})
+NEEDS_METADATA = frozenset({INGEST, QUERY, REGISTRY, MLFLOW, ALERTS})
 """Services that open the control plane (experiments, runs' owners, auth)."""
 WRITES = frozenset({INGEST, MLFLOW})
 """Services that write through the process's sink (Kafka when the role has --kafka)."""
@@ -68,6 +71,8 @@ ROLES: dict[str, Role] = {r.name: r for r in (
          QUERY_FRONT, 50071, 5000, ("ingest",)),
     Role("registry", "experiments and model registry (control plane)",
          frozenset({REGISTRY, HTTP_REGISTRY}), 50081, 5001, ("query", "ingest")),
+    Role("alerts", "alert rules on the Kafka stream (own consumer group) + webhooks",
+         frozenset({ALERTS}), 50091, 9102),
 )}
 """Every role, by name."""
 
@@ -90,4 +95,5 @@ def uses_metadata(settings: ServerConfig) -> bool:
 def uses_kafka(settings: ServerConfig) -> bool:
     """The process produces to or consumes from Kafka (its sink, or the writer)."""
     mounted = services(settings)
-    return settings.kafka is not None and bool(mounted & WRITES or WRITER in mounted)
+    return settings.kafka is not None and bool(mounted & WRITES or WRITER in mounted
+                                               or settings.role == "alerts")

@@ -32,6 +32,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
@@ -135,6 +136,15 @@ class DirectSink:
         self._apply_error: BaseException | None = None
         self._local = threading.local()  # marks the apply thread (no read barrier)
         self.record_errors = 0
+        self._commit_listeners: list[Callable[[list[DecodedMetrics], list[pb.LogRecord]],
+                                              None]] = []
+
+    def add_commit_listener(self, fn: Callable[[list[DecodedMetrics], list[pb.LogRecord]],
+                                               None]) -> None:
+        """Call `fn(batches, records)` on the apply thread after each committed group
+        (the alert evaluator's hook). `fn` must return at once (queue, never block);
+        an exception from it is logged and ignored."""
+        self._commit_listeners.append(fn)
 
     @property
     def acks_before_apply(self) -> bool:
@@ -409,6 +419,11 @@ class DirectSink:
                 self._committed.popitem(last=False)
         self._release_points(release)
         self._resolve([b[2] for b, acked in batches if not acked], None)
+        for fn in self._commit_listeners:
+            try:
+                fn([b[0] for b, _ in batches], [r for r, _, _ in records])
+            except Exception:
+                log.exception("a commit listener failed")
         for (_, fut, acked), rec_err in zip(records, errors):
             if not acked:
                 self._resolve([fut], rec_err)

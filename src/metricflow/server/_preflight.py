@@ -88,6 +88,8 @@ def check_command(args: Any) -> None:
     the ports it binds are free.
     """
     command = getattr(args, "command", "")
+    if getattr(args, "alerts_command", None):
+        return  # `metricflow alerts create|list|...`: a client of a server's /api/v1
     data_dir = getattr(args, "data_dir", None)
     dsn = getattr(args, "clickhouse", None) or ""
     if data_dir and (command in ("server", "gc")

@@ -1,0 +1,101 @@
+"""The `alerts` role's Kafka consumer: its own group on the ingest topic.
+
+It reads the same messages the writers read (metric batches and run records, keyed
+by run id) in a consumer group of its own (`metricflow-alerts`), so it never takes
+partitions or time from the writers, and scales out with the topic's partitions:
+each alerts process evaluates the runs of the partitions it owns. Offsets are
+committed automatically; a new group starts at the end of the log (alerts are
+about live points, not history). After a restart the points since the last
+committed offset are evaluated again; alert state in the control plane keeps that
+from notifying twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import DecodedMetrics, decode_metrics
+
+log = logging.getLogger(__name__)
+
+KIND_METRICS = b"metrics"
+KIND_RECORD = b"record"
+"""The ingest log's `kind` header values (ingest/_kafka.py writes them)."""
+
+Submit = Callable[[Sequence[DecodedMetrics], Sequence[pb.LogRecord]], None]
+
+
+def _kind(record: Any) -> bytes:
+    for k, v in record.headers or ():
+        if k == "kind":
+            return bytes(v)
+    return KIND_METRICS
+
+
+class AlertsConsumer:
+    """Polls the ingest topic and hands each poll's batches and records to `submit`."""
+
+    def __init__(self, bootstrap: str, topic: str, submit: Submit,
+                 group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000) -> None:
+        self.bootstrap, self.topic, self.submit = bootstrap, topic, submit
+        self.group_id, self.session_timeout_ms = group_id, session_timeout_ms
+        self._consumer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready = False
+        self.messages = 0
+        self.bad_messages = 0
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer  # server extra
+
+        self._consumer = AIOKafkaConsumer(
+            self.topic, bootstrap_servers=self.bootstrap, group_id=self.group_id,
+            enable_auto_commit=True, auto_commit_interval_ms=1000,
+            auto_offset_reset="latest", session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+            max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=32 * 1024 * 1024)
+        await self._consumer.start()
+        self._task = asyncio.ensure_future(self._poll())
+
+    async def _poll(self) -> None:
+        assert self._consumer is not None
+        while True:
+            try:
+                got = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alerts consumer: poll failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            if self._consumer.assignment():
+                self.ready = True
+            batches: list[DecodedMetrics] = []
+            records: list[pb.LogRecord] = []
+            for msgs in got.values():
+                for m in msgs:
+                    self.messages += 1
+                    try:
+                        if _kind(m) == KIND_RECORD:
+                            records.append(pb.LogRecord.FromString(m.value))
+                        else:
+                            wb = pb.WriteBatch.FromString(m.value)
+                            batches.append(decode_metrics(wb.run_id, wb.metrics))
+                    except Exception:  # the writer counts and skips them too
+                        self.bad_messages += 1
+            if batches or records:
+                self.submit(batches, records)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._consumer is not None:
+            await self._consumer.stop()

@@ -1,0 +1,559 @@
+"""Evaluator: alert rules over the stream of committed metric batches and run records.
+
+`submit(batches, records)` is the hook the writers call after each committed group
+(embedded: the DirectSink's apply thread; distributed: the alerts role's own Kafka
+consumer). It only appends to a bounded queue and returns: evaluation runs on the
+evaluator's thread, so rules never slow a writer. When the queue is full the
+batch is dropped and counted (`dropped_points`), never waited for.
+
+Per batch (one run's columns): `reduce_batch` groups the points by key with numpy
+and `CompiledRules.breaches` compares every metric rule at once; Python work is
+only for rules whose alert may change state. A timer (`tick_s`) fires alerts whose
+condition has held for the rule's `for` duration, checks stalled runs, reloads
+changed rules and re-checks run filters.
+
+States per (rule, run): pending (condition true, `for` not yet held), firing,
+resolved (or inactive: a pending alert whose condition ended). Firing and
+resolving are written with their deliveries in one transaction
+(`AlertStore.transitions`); the states are loaded back at start, so a restarted
+evaluator neither repeats nor forgets a notification.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from metricflow._events import ALERT_FIRING, ALERT_RESOLVED, Event
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import DecodedMetrics
+from metricflow.alerts._model import Rule
+from metricflow.alerts._rules import OP_CODES, CompiledRules, compare, reduce_batch
+from metricflow.alerts._store import AlertState, AlertStore, now_ms
+
+log = logging.getLogger(__name__)
+
+RunFilter = Callable[[Sequence[str], str, Sequence[str]], set[str]]
+"""`(experiment_ids, filter, run_ids) -> the run_ids that match` (the search grammar)."""
+RunLookup = Callable[[Sequence[str]], dict[str, Any]]
+"""`run_ids -> {run_id: RunInfo}` for runs the evaluator has not seen created."""
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    tick_s: float = 0.25
+    """The timer: `for` durations, stalled runs, rule reloads."""
+    max_queued_points: int = 5_000_000
+    """Bound of the queue between the writers and the evaluator; beyond it batches are
+    dropped (counted), never waited for."""
+    filter_refresh_s: float = 5.0
+    """How often run filters are re-checked for known runs (tags change)."""
+    unknown_run_wait_s: float = 30.0
+    """How long a batch of a run not yet visible (Kafka: the writer lags) is kept."""
+    run_idle_s: float = 3600.0
+    """A run with no point and no record for this long is forgotten (memory)."""
+
+
+@dataclass
+class _Run:
+    run_id: str
+    experiment_id: str = ""
+    status: str = "RUNNING"
+    last_point_ms: int = 0
+    filters: dict[tuple[tuple[str, ...], str], bool] = field(default_factory=dict)
+    mask: np.ndarray | None = None  # per compiled metric rule: in scope
+    others: list[Rule] = field(default_factory=list)  # stalled/failed rules in scope
+    ready: bool = False
+    seen_ms: int = 0
+
+
+@dataclass
+class _Alert:
+    state: str
+    pending_since: int | None = None
+    fired_at: int | None = None
+    cond: bool = False
+    value: float | None = None
+    step: int | None = None
+
+
+class Evaluator:
+    """Evaluates rules on batches handed to `submit`; see the module docstring."""
+
+    def __init__(self, store: AlertStore, run_filter: RunFilter | None,
+                 run_lookup: RunLookup | None, notify: Callable[[], None] = lambda: None,
+                 config: EvaluatorConfig | None = None) -> None:
+        self.store, self.run_filter, self.run_lookup = store, run_filter, run_lookup
+        self.notify = notify
+        self.config = config or EvaluatorConfig()
+        self._q: deque[tuple[list[DecodedMetrics], list[pb.LogRecord]]] = deque()
+        self._queued_points = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # state shared by the evaluator and the timer
+        self._threads: list[threading.Thread] = []
+        self.rules: dict[int, Rule] = {}
+        self.compiled = CompiledRules([])
+        self._stamp: tuple[int, int, int] | None = None
+        self.runs: dict[str, _Run] = {}
+        self.alerts: dict[tuple[int, str], _Alert] = {}
+        self._parked: dict[str, list[DecodedMetrics]] = {}
+        self._windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._last_filter_refresh = 0.0
+        self.dropped_points = 0
+        self.evaluated_points = 0
+        self.fired = 0
+        self.resolved = 0
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.reload_rules(force=True)
+        for key, st in self.store.load_states().items():
+            self.alerts[key] = _Alert(st.state, st.pending_since, st.fired_at,
+                                      st.state == "firing", st.value, st.step)
+        for target, name in ((self._eval_loop, "metricflow-alerts"),
+                             (self._timer_loop, "metricflow-alerts-timer")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(10)
+
+    def submit(self, batches: Sequence[DecodedMetrics],
+               records: Sequence[pb.LogRecord] = ()) -> None:
+        """The writers' hook: queue and return at once (never blocks, never raises)."""
+        try:
+            n = sum(b.n for b in batches)
+            with self._cond:
+                if self._queued_points + n > self.config.max_queued_points and n:
+                    self.dropped_points += n
+                    batches = []
+                    if not records:
+                        return
+                self._q.append((list(batches), list(records)))
+                self._queued_points += n
+                self._cond.notify()
+        except Exception:
+            log.exception("alert evaluator: batch not queued")
+
+    def idle(self, timeout_s: float = 10.0) -> bool:
+        """Wait until everything submitted so far was evaluated (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._cond:
+                if not self._q and not self._busy:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    _busy = False
+
+    # ---------------------------------------------------------------- rules
+    def reload_rules(self, force: bool = False) -> None:
+        stamp = self.store.rules_stamp()
+        if not force and stamp == self._stamp:
+            return
+        rules = {r.rule_id: r for r in self.store.list_rules()}
+        with self._lock:
+            self._stamp = stamp
+            self.rules = rules
+            self.compiled = CompiledRules(list(rules.values()))
+            for key in [k for k in self.alerts if k[0] not in rules]:
+                del self.alerts[key]
+            for run in self.runs.values():
+                run.mask = None  # recomputed on the next batch
+                run.filters = {k: v for k, v in run.filters.items()
+                               if any((r.experiment_ids, r.run_filter) == k
+                                      for r in rules.values())}
+
+    # ----------------------------------------------------------------- runs
+    def _run(self, run_id: str) -> _Run:
+        run = self.runs.get(run_id)
+        if run is None:
+            run = self.runs[run_id] = _Run(run_id, seen_ms=now_ms())
+        return run
+
+    def _apply_records(self, records: Iterable[pb.LogRecord]) -> list[tuple[_Run, str]]:
+        """Run states from the log's records; returns (run, new status) changes."""
+        changes = []
+        for rec in records:
+            if rec.HasField("run_create"):
+                rc = rec.run_create
+                run = self._run(rc.run_id)
+                run.experiment_id = rc.experiment_id
+                run.status = "RUNNING"
+                run.last_point_ms = now_ms()
+                run.mask = None
+                run.ready = False
+                changes.append((run, "RUNNING"))
+            elif rec.HasField("run_update") and rec.run_update.status:
+                ru = rec.run_update
+                status = pb.RunStatus.Name(ru.status)
+                run = self._run(ru.run_id)
+                if run.status != status:
+                    run.status = status
+                    if status == "RUNNING":
+                        run.last_point_ms = now_ms()
+                    changes.append((run, status))
+            elif rec.HasField("params_tags") and rec.params_tags.tags:
+                tagged = self.runs.get(rec.params_tags.run_id)
+                if tagged is not None:
+                    run = tagged  # a tag may change what its filters match
+                    run.filters.clear()
+                    run.ready = False
+                    run.mask = None
+        return changes
+
+    def _resolve_runs(self, runs: list[_Run]) -> None:
+        """Experiment, status and filter matches of runs not ready yet."""
+        unknown = [r.run_id for r in runs if not r.experiment_id]
+        if unknown and self.run_lookup is not None:
+            try:
+                infos = self.run_lookup(unknown)
+            except Exception:
+                log.exception("alert evaluator: run lookup failed")
+                infos = {}
+            for rid, info in infos.items():
+                run = self.runs[rid]
+                run.experiment_id = info.experiment_id
+                run.status = info.status
+                if not run.last_point_ms:
+                    run.last_point_ms = now_ms()
+        scopes: dict[tuple[tuple[str, ...], str], list[_Run]] = {}
+        for run in runs:
+            if not run.experiment_id:
+                continue
+            for r in self.rules.values():
+                key = (r.experiment_ids, r.run_filter)
+                if r.run_filter and key not in run.filters and _in_experiments(r, run):
+                    scopes.setdefault(key, []).append(run)
+        for (exps, filt), members in scopes.items():
+            ids = sorted({m.run_id for m in members})
+            matched = self._match(exps, filt, ids)
+            if matched is None:
+                continue
+            for m in members:
+                m.filters[(exps, filt)] = m.run_id in matched
+        for run in runs:
+            if not run.experiment_id:
+                continue
+            need = {(r.experiment_ids, r.run_filter) for r in self.rules.values()
+                    if r.run_filter and _in_experiments(r, run)}
+            if need <= run.filters.keys():
+                run.ready = True
+                run.mask = None
+
+    def _match(self, exps: Sequence[str], filt: str, ids: Sequence[str]) -> set[str] | None:
+        if self.run_filter is None:
+            return set()
+        out: set[str] = set()
+        try:
+            for lo in range(0, len(ids), 200):
+                out |= self.run_filter(exps, filt, ids[lo:lo + 200])
+        except Exception as e:
+            log.warning("alert evaluator: run filter %r failed: %s", filt, e)
+            return set()  # a bad filter matches nothing (it was checked at creation)
+        return out
+
+    def _in_scope(self, r: Rule, run: _Run) -> bool:
+        if not _in_experiments(r, run):
+            return False
+        return not r.run_filter or run.filters.get((r.experiment_ids, r.run_filter), False)
+
+    def _mask(self, run: _Run) -> np.ndarray:
+        if run.mask is None or len(run.mask) != len(self.compiled):
+            run.mask = np.array([self._in_scope(r, run) for r in self.compiled.rules],
+                                dtype=bool)
+            run.others = [r for r in self.rules.values()
+                          if r.condition in ("stalled", "failed") and self._in_scope(r, run)]
+        return run.mask
+
+    # ----------------------------------------------------------- evaluation
+    def _eval_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                while not self._q and not self._stop.is_set():
+                    self._cond.wait(0.5)
+                if self._stop.is_set():
+                    return
+                items = list(self._q)
+                self._q.clear()
+                self._busy = True
+            try:
+                with self._lock:
+                    self._evaluate(items)
+            except Exception:
+                log.exception("alert evaluation failed")
+            finally:
+                with self._cond:
+                    self._queued_points -= sum(b.n for bs, _ in items for b in bs)
+                    self._busy = False
+
+    def _evaluate(self, items: list[tuple[list[DecodedMetrics], list[pb.LogRecord]]]) -> None:
+        out: list[tuple[AlertState, Event | None, Sequence[int], str]] = []
+        now = now_ms()
+        pending: list[DecodedMetrics] = []
+        for batches, records in items:
+            for run, status in self._apply_records(records):
+                self._on_status(run, status, now, out)
+            pending.extend(batches)
+        parked_now: set[int] = set()
+        for b in pending:
+            run = self._run(b.run_id)
+            run.last_point_ms = now
+            if not run.ready:
+                self._parked.setdefault(b.run_id, []).append(b)
+                parked_now.add(id(b))
+        if self._parked:
+            self._resolve_runs([self.runs[r] for r in self._parked])
+        for b in pending:
+            if id(b) not in parked_now:
+                self._eval_batch(self.runs[b.run_id], b, now, out)
+        for rid in [rid for rid in self._parked if self.runs[rid].ready]:
+            for b in self._parked.pop(rid):
+                self._eval_batch(self.runs[rid], b, now, out)
+        self._write(out)
+
+    def _eval_batch(self, run: _Run, b: DecodedMetrics, now: int,
+                    out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
+        self.evaluated_points += b.n
+        mask = self._mask(run)
+        for r in run.others:  # a point ends a stall
+            if r.condition == "stalled":
+                self._cond_change(r, run, False, False, None, None, now, out)
+        if not mask.any() or not b.n:
+            return
+        c = self.compiled
+        kmap = c.key_map(b.keys)
+        sel = mask & (kmap[c.rule_key] >= 0)
+        if not sel.any():
+            return
+        bk = reduce_batch(b)
+        has, any_b, last_b = c.breaches(bk, kmap)
+        has &= mask
+        j = kmap[c.rule_key]
+        for i in np.flatnonzero(has).tolist():
+            r = c.rules[i]
+            if r.condition == "change":
+                cond, value, step = self._change(r, run, b, bk, int(j[i]))
+                self._cond_change(r, run, cond, cond, value, step, now, out)
+                continue
+            key = (r.rule_id, run.run_id)
+            if not any_b[i] and key not in self.alerts:
+                continue
+            jj = int(j[i])
+            value = float(bk.last_value[jj])
+            if any_b[i] and not last_b[i]:
+                value = float(bk.fmax[jj] if c.op[i] <= 1 else bk.fmin[jj])
+                if r.condition == "nonfinite":
+                    value = float("nan")
+            self._cond_change(r, run, bool(any_b[i]), bool(last_b[i]), value,
+                              int(bk.last_step[jj]), now, out)
+
+    def _change(self, r: Rule, run: _Run, b: DecodedMetrics, bk: Any, j: int
+                ) -> tuple[bool, float | None, int | None]:
+        """Relative change of the key over the last `window_steps` steps, at the
+        batch's last point: (v_last - v_base) / |v_base| `op` threshold."""
+        lo, n = int(bk.starts[j]), int(bk.counts[j])
+        idx = bk.order[lo:lo + n]
+        steps = np.asarray(b.steps)[idx].astype(np.int64)
+        vals = np.asarray(b.values, dtype=np.float64)[idx]
+        wkey = (run.run_id, r.metric_key)
+        old = self._windows.get(wkey)
+        if old is not None:
+            steps = np.concatenate([old[0], steps])
+            vals = np.concatenate([old[1], vals])
+        o = np.argsort(steps, kind="stable")
+        steps, vals = steps[o], vals[o]
+        s1, v1 = int(steps[-1]), float(vals[-1])
+        base = int(np.searchsorted(steps, s1 - r.window_steps, side="right")) - 1
+        keep = max(base, 0)
+        self._windows[wkey] = (steps[keep:], vals[keep:])
+        if base < 0:
+            return False, None, s1  # not a full window yet
+        v0 = float(vals[base])
+        if not (np.isfinite(v0) and np.isfinite(v1)):
+            return False, None, s1
+        change = (v1 - v0) / abs(v0) if v0 != 0 else (0.0 if v1 == 0 else np.inf * np.sign(v1))
+        cond = bool(compare(np.array([OP_CODES[r.op]]), np.array([change]),
+                            np.array([r.threshold]))[0])
+        return cond, float(change), s1
+
+    def _on_status(self, run: _Run, status: str, now: int,
+                   out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
+        if not run.ready:
+            self._resolve_runs([run])
+        self._mask(run)
+        for r in run.others:
+            if r.condition == "failed":
+                failed = status == "FAILED"
+                self._cond_change(r, run, failed, failed, None, None, now, out)
+            elif r.condition == "stalled" and status != "RUNNING":
+                self._cond_change(r, run, False, False, None, None, now, out)
+
+    # ----------------------------------------------------------- state machine
+    def _cond_change(self, r: Rule, run: _Run, any_true: bool, last_true: bool,
+                     value: float | None, step: int | None, now: int,
+                     out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
+        key = (r.rule_id, run.run_id)
+        a = self.alerts.get(key)
+        active = a is not None and a.state in ("pending", "firing")
+        if not active:
+            if not any_true:
+                return
+            if r.for_s <= 0:
+                self._fire(r, run, value, step, now, out, None)
+                if not last_true:
+                    self._resolve(r, run, value, step, now, out)
+            elif last_true:
+                self.alerts[key] = _Alert("pending", now, None, True, value, step)
+                out.append((AlertState(r.rule_id, run.run_id, "pending", value, step, now),
+                            None, (), run.experiment_id))
+            return
+        assert a is not None
+        a.cond, a.value, a.step = last_true, value if value is not None else a.value, step
+        if a.state == "pending":
+            if not last_true:
+                a.state = "inactive"
+                out.append((AlertState(r.rule_id, run.run_id, "inactive", value, step),
+                            None, (), run.experiment_id))
+            elif now - (a.pending_since or now) >= r.for_s * 1000:
+                self._fire(r, run, value, step, now, out, a.pending_since)
+        elif a.state == "firing" and not last_true:
+            self._resolve(r, run, value, step, now, out)
+
+    def _fire(self, r: Rule, run: _Run, value: float | None, step: int | None, now: int,
+              out: list[tuple[AlertState, Event | None, Sequence[int], str]],
+              pending_since: int | None) -> None:
+        self.alerts[(r.rule_id, run.run_id)] = _Alert("firing", pending_since, now, True,
+                                                      value, step)
+        st = AlertState(r.rule_id, run.run_id, "firing", value, step, pending_since, now)
+        self.fired += 1
+        out.append((st, self._event(ALERT_FIRING, r, run, st, now), r.channels,
+                    run.experiment_id))
+
+    def _resolve(self, r: Rule, run: _Run, value: float | None, step: int | None, now: int,
+                 out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
+        a = self.alerts.get((r.rule_id, run.run_id))
+        fired_at = a.fired_at if a is not None else None
+        self.alerts.pop((r.rule_id, run.run_id), None)
+        st = AlertState(r.rule_id, run.run_id, "resolved", value, step, None, fired_at, now)
+        self.resolved += 1
+        out.append((st, self._event(ALERT_RESOLVED, r, run, st, now), r.channels,
+                    run.experiment_id))
+
+    def _event(self, name: str, r: Rule, run: _Run, st: AlertState, now: int) -> Event | None:
+        if r.muted_until > now:
+            return None  # muted: tracked, not announced
+        return Event(name, f"alert:{r.rule_id}:{run.run_id}", alert_data(r, run.run_id,
+                                                                         run.experiment_id, st))
+
+    def _write(self, out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
+        if not out:
+            return
+        try:
+            done = self.store.transitions(out)
+        except Exception:
+            log.exception("alert evaluator: %d state changes not stored", len(out))
+            return
+        if any(d and ev is not None for d, (_, ev, _, _) in zip(done, out)):
+            self.notify()
+
+    # ----------------------------------------------------------------- timer
+    def _timer_loop(self) -> None:
+        while not self._stop.wait(self.config.tick_s):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("alert evaluator tick failed")
+
+    def tick(self, now: int | None = None) -> None:
+        """`for` durations, stalled runs, rule reloads, parked batches, filters."""
+        self.reload_rules()
+        now = now if now is not None else now_ms()
+        out: list[tuple[AlertState, Event | None, Sequence[int], str]] = []
+        with self._lock:
+            for (rule_id, run_id), a in list(self.alerts.items()):
+                rr = self.rules.get(rule_id)
+                if rr is None or a.state != "pending" or not a.cond:
+                    continue
+                if now - (a.pending_since or now) >= rr.for_s * 1000:
+                    self._fire(rr, self._run(run_id), a.value, a.step, now, out,
+                               a.pending_since)
+            stalled = any(r.condition == "stalled" for r in self.rules.values())
+            refresh = time.monotonic() - self._last_filter_refresh >= self.config.filter_refresh_s
+            if refresh:
+                self._last_filter_refresh = time.monotonic()
+                for run in self.runs.values():
+                    run.filters.clear()
+                    run.ready = False
+                self._resolve_runs(list(self.runs.values()))
+            elif self._parked:
+                self._resolve_runs([self.runs[r] for r in self._parked])
+            for rid in list(self._parked):
+                run = self.runs[rid]
+                if run.ready or now - run.seen_ms > self.config.unknown_run_wait_s * 1000:
+                    run.ready = True
+                    for b in self._parked.pop(rid):
+                        self._eval_batch(run, b, now, out)
+            for run in list(self.runs.values()):
+                if not run.ready:
+                    continue
+                self._mask(run)
+                if stalled and run.status == "RUNNING":
+                    idle = now - (run.last_point_ms or run.seen_ms)
+                    for r in run.others:
+                        if r.condition == "stalled" and idle >= r.stalled_s * 1000:
+                            self._cond_change(r, run, True, True, idle / 1000, None, now, out)
+                if now - max(run.last_point_ms, run.seen_ms) > self.config.run_idle_s * 1000 \
+                        and not any(k[1] == run.run_id for k in self.alerts):
+                    del self.runs[run.run_id]
+        self._write(out)
+
+    def watch_runs(self, run_ids: Iterable[str]) -> None:
+        """Start tracking runs that exist already (stalled checks before their first
+        point arrives): the alerts service calls it with the RUNNING runs at start."""
+        with self._lock:
+            for rid in run_ids:
+                run = self._run(rid)
+                if not run.last_point_ms:
+                    run.last_point_ms = now_ms()
+                self._parked.setdefault(rid, [])
+
+
+def _in_experiments(r: Rule, run: _Run) -> bool:
+    return not r.experiment_ids or run.experiment_id in r.experiment_ids
+
+
+def alert_data(r: Rule, run_id: str, experiment_id: str, st: AlertState) -> dict[str, Any]:
+    """The payload of alert.firing / alert.resolved (docs/alerts.md)."""
+    what = {"threshold": f"metrics.{r.metric_key} {r.op} {r.threshold:g}",
+            "nonfinite": f"metrics.{r.metric_key} is NaN or infinite",
+            "stalled": f"no point for {r.stalled_s:g} s while RUNNING",
+            "change": (f"metrics.{r.metric_key} changed {r.op} {r.threshold:+.0%} over "
+                       f"{r.window_steps} steps"),
+            "failed": "the run ended FAILED"}[r.condition]
+    state = "firing" if st.state == "firing" else "resolved"
+    text = f"{what} (run {run_id}"
+    if st.value is not None:
+        text += f", value {st.value:g}"
+    if st.step is not None:
+        text += f", step {st.step}"
+    text += ")"
+    return {"rule_id": str(r.rule_id), "rule_name": r.name, "title": r.name, "text": text,
+            "severity": r.severity, "condition": r.condition, "metric_key": r.metric_key or None,
+            "run_id": run_id, "experiment_id": experiment_id or None, "state": state,
+            "value": st.value, "step": st.step, "fired_at": st.fired_at,
+            "resolved_at": st.resolved_at, "for_s": r.for_s, "source": "rule"}

@@ -1,0 +1,405 @@
+"""AlertStore: rules, alert state, webhooks and the delivery log in the control plane.
+
+An alert's state change and the deliveries that announce it commit in one
+transaction (`transition`), so an evaluator that restarts finds the alert firing and
+its notifications queued: it neither loses nor repeats them. Deliveries are an
+outbox: senders claim rows with a lease, so several processes on one database
+never send a delivery twice at the same time, and a sender that dies leaves its
+claims to expire.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from metricflow._events import Event
+from metricflow.alerts._model import Rule, Webhook
+from metricflow.alerts._tables import alert_rules, alert_states, webhook_deliveries, webhooks
+from metricflow.errors import NotFound
+
+_R, _S, _W, _D = alert_rules.c, alert_states.c, webhooks.c, webhook_deliveries.c
+LEASE_MS = 30_000
+"""How long a claimed delivery is a sender's; after that another sender may take it."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class AlertState:
+    rule_id: int
+    run_id: str
+    state: str  # pending | firing | resolved
+    value: float | None = None
+    step: int | None = None
+    pending_since: int | None = None
+    fired_at: int | None = None
+    resolved_at: int | None = None
+    updated_at: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": str(self.rule_id), "run_id": self.run_id, "state": self.state,
+                "value": self.value, "step": self.step, "pending_since": self.pending_since,
+                "fired_at": self.fired_at, "resolved_at": self.resolved_at}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    seq: int
+    delivery_id: str
+    webhook_id: int
+    event_id: str
+    event: str
+    subject: str
+    payload: str
+    status: str
+    attempts: int
+    next_attempt_at: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: int
+    delivered_at: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"delivery_id": self.delivery_id, "webhook_id": str(self.webhook_id),
+                "event_id": self.event_id, "event": self.event, "subject": self.subject,
+                "status": self.status, "attempts": self.attempts,
+                "next_attempt_at": self.next_attempt_at,
+                "last_status_code": self.last_status_code, "last_error": self.last_error,
+                "created_at": self.created_at, "delivered_at": self.delivered_at,
+                "payload": json.loads(self.payload)}
+
+
+def _rule(row: Any) -> Rule:
+    return Rule(name=row.name, condition=row.condition,
+                experiment_ids=tuple(json.loads(row.experiment_ids)),
+                run_filter=row.run_filter, metric_key=row.metric_key, op=row.op,
+                threshold=row.threshold, window_steps=row.window_steps,
+                stalled_s=row.stalled_s, for_s=row.for_s, severity=row.severity,
+                channels=tuple(int(c) for c in json.loads(row.channels)),
+                muted_until=row.muted_until, rule_id=row.rule_id, created_by=row.created_by,
+                creation_time=row.creation_time, last_update_time=row.last_update_time)
+
+
+def _webhook(row: Any) -> Webhook:
+    return Webhook(name=row.name, url=row.url, events=tuple(json.loads(row.events)),
+                   secret=row.secret, experiment_ids=tuple(json.loads(row.experiment_ids)),
+                   payload_format=row.payload_format, status=row.status,
+                   webhook_id=row.webhook_id, created_by=row.created_by,
+                   creation_time=row.creation_time)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(**{k: getattr(row, k) for k in Delivery.__dataclass_fields__})
+
+
+def _state(row: Any) -> AlertState:
+    return AlertState(row.rule_id, row.run_id, row.state, row.value, row.step,
+                      row.pending_since, row.fired_at, row.resolved_at, row.updated_at)
+
+
+class AlertStore:
+    """Alerts and webhooks on the control plane's engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # ------------------------------------------------------------------ rules
+    def create_rule(self, rule: Rule, actor: str = "") -> Rule:
+        ts = now_ms()
+        with self._write() as conn:
+            self._check_channels(conn, rule.channels)
+            rid = conn.execute(alert_rules.insert().values(
+                name=rule.name, experiment_ids=json.dumps(list(rule.experiment_ids)),
+                run_filter=rule.run_filter, condition=rule.condition,
+                metric_key=rule.metric_key, op=rule.op, threshold=rule.threshold,
+                window_steps=rule.window_steps, stalled_s=rule.stalled_s, for_s=rule.for_s,
+                severity=rule.severity, channels=json.dumps(list(rule.channels)),
+                muted_until=rule.muted_until, created_by=actor or "",
+                creation_time=ts, last_update_time=ts)).inserted_primary_key
+        assert rid is not None
+        return replace(rule, rule_id=int(rid[0]), created_by=actor or "", creation_time=ts,
+                       last_update_time=ts)
+
+    def _check_channels(self, conn: sa.Connection, channels: Sequence[int]) -> None:
+        if not channels:
+            return
+        found = set(conn.execute(sa.select(_W.webhook_id).where(
+            _W.webhook_id.in_(list(channels)))).scalars())
+        missing = [c for c in channels if c not in found]
+        if missing:
+            raise NotFound(f"channels: webhook {missing[0]} does not exist", field="channels",
+                           received=str(missing[0]))
+
+    def create_rules(self, rules: Iterable[Rule], actor: str = "") -> int:
+        """Many rules in one transaction (benchmarks, imports); returns how many."""
+        ts = now_ms()
+        rows = [{"name": r.name, "experiment_ids": json.dumps(list(r.experiment_ids)),
+                 "run_filter": r.run_filter, "condition": r.condition,
+                 "metric_key": r.metric_key, "op": r.op, "threshold": r.threshold,
+                 "window_steps": r.window_steps, "stalled_s": r.stalled_s, "for_s": r.for_s,
+                 "severity": r.severity, "channels": json.dumps(list(r.channels)),
+                 "muted_until": r.muted_until, "created_by": actor, "creation_time": ts,
+                 "last_update_time": ts} for r in rules]
+        if rows:
+            with self._write() as conn:
+                conn.execute(alert_rules.insert(), rows)
+        return len(rows)
+
+    def list_rules(self, experiment_ids: Sequence[str] | None = None) -> list[Rule]:
+        """Every rule, or those scoped to any of `experiment_ids`."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(alert_rules).order_by(_R.rule_id)).all()
+        out = [_rule(r) for r in rows]
+        if experiment_ids is not None:
+            want = set(experiment_ids)
+            out = [r for r in out if set(r.experiment_ids) & want]
+        return out
+
+    def get_rule(self, rule_id: int) -> Rule:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(alert_rules).where(_R.rule_id == rule_id)).first()
+        if row is None:
+            raise NotFound(f"alert rule {rule_id} does not exist", field="rule_id",
+                           received=str(rule_id))
+        return _rule(row)
+
+    def delete_rule(self, rule_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(alert_states.delete().where(_S.rule_id == rule_id))
+            if not conn.execute(alert_rules.delete().where(_R.rule_id == rule_id)).rowcount:
+                raise NotFound(f"alert rule {rule_id} does not exist", field="rule_id",
+                               received=str(rule_id))
+
+    def mute_rule(self, rule_id: int, until_ms: int) -> Rule:
+        """Mute notifications until `until_ms` (0 unmutes); alerts are still tracked."""
+        with self._write() as conn:
+            n = conn.execute(alert_rules.update().where(_R.rule_id == rule_id).values(
+                muted_until=until_ms, last_update_time=now_ms())).rowcount
+        if not n:
+            raise NotFound(f"alert rule {rule_id} does not exist", field="rule_id",
+                           received=str(rule_id))
+        return self.get_rule(rule_id)
+
+    def rules_stamp(self) -> tuple[int, int, int]:
+        """Changes when any rule is created, changed or deleted (the evaluator polls it)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sa.func.count(), sa.func.max(_R.last_update_time),
+                                         sa.func.max(_R.rule_id))).one()
+        return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
+
+    # ------------------------------------------------------------ alert state
+    def load_states(self) -> dict[tuple[int, str], AlertState]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(alert_states).where(
+                _S.state.in_(("pending", "firing")))).all()
+        return {(r.rule_id, r.run_id): _state(r) for r in rows}
+
+    def list_alerts(self, rule_ids: Sequence[int] | None = None,
+                    states: Sequence[str] = ("pending", "firing", "resolved"),
+                    limit: int = 1000) -> list[AlertState]:
+        q = sa.select(alert_states).where(_S.state.in_(list(states)))
+        if rule_ids is not None:
+            q = q.where(_S.rule_id.in_(list(rule_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(_S.updated_at.desc()).limit(limit)).all()
+        return [_state(r) for r in rows]
+
+    def transition(self, st: AlertState, event: Event | None,
+                   channels: Sequence[int] = (), experiment_id: str = "") -> bool:
+        """Store `st`; with `event`, queue its deliveries in the same transaction.
+
+        Returns False (nothing written) when the stored state already is `st.state`
+        (firing or resolved): another evaluator did it, or a replay after restart.
+        """
+        return self.transitions([(st, event, channels, experiment_id)])[0]
+
+    def transitions(self, items: Sequence[tuple[AlertState, Event | None, Sequence[int], str]]
+                    ) -> list[bool]:
+        """Several `transition`s in one transaction (one evaluated batch's)."""
+        with self._write() as conn:
+            return [self._transition(conn, *it) for it in items]
+
+    def _transition(self, conn: sa.Connection, st: AlertState, event: Event | None,
+                    channels: Sequence[int], experiment_id: str) -> bool:
+        cur = conn.execute(sa.select(_S.state, _S.fired_at).where(
+            _S.rule_id == st.rule_id, _S.run_id == st.run_id)).first()
+        if cur is not None and cur.state == st.state and st.state != "pending":
+            return False  # already so: another evaluator, or a replay after a restart
+        values = {"state": st.state, "value": _finite(st.value), "step": st.step,
+                  "pending_since": st.pending_since, "fired_at": st.fired_at,
+                  "resolved_at": st.resolved_at, "updated_at": now_ms()}
+        if cur is None:
+            conn.execute(alert_states.insert().values(rule_id=st.rule_id,
+                                                      run_id=st.run_id, **values))
+        else:
+            conn.execute(alert_states.update().where(
+                _S.rule_id == st.rule_id, _S.run_id == st.run_id).values(**values))
+        if event is not None:
+            self.queue(conn, event, channels, experiment_id)
+        return True
+
+    # --------------------------------------------------------------- webhooks
+    def create_webhook(self, hook: Webhook, actor: str = "") -> Webhook:
+        ts = now_ms()
+        with self._write() as conn:
+            wid = conn.execute(webhooks.insert().values(
+                name=hook.name, url=hook.url, events=json.dumps(list(hook.events)),
+                experiment_ids=json.dumps(list(hook.experiment_ids)), secret=hook.secret,
+                payload_format=hook.payload_format, status=hook.status,
+                created_by=actor or "", creation_time=ts)).inserted_primary_key
+        assert wid is not None
+        return replace(hook, webhook_id=int(wid[0]), created_by=actor or "", creation_time=ts)
+
+    def list_webhooks(self) -> list[Webhook]:
+        with self.engine.connect() as conn:
+            return [_webhook(r) for r in conn.execute(
+                sa.select(webhooks).order_by(_W.webhook_id)).all()]
+
+    def get_webhook(self, webhook_id: int) -> Webhook:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(webhooks).where(_W.webhook_id == webhook_id)).first()
+        if row is None:
+            raise NotFound(f"webhook {webhook_id} does not exist", field="webhook_id",
+                           received=str(webhook_id))
+        return _webhook(row)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        with self._write() as conn:
+            conn.execute(webhook_deliveries.delete().where(_D.webhook_id == webhook_id))
+            if not conn.execute(webhooks.delete().where(_W.webhook_id == webhook_id)).rowcount:
+                raise NotFound(f"webhook {webhook_id} does not exist", field="webhook_id",
+                               received=str(webhook_id))
+
+    # ------------------------------------------------------------- deliveries
+    def queue(self, conn: sa.Connection, event: Event, channels: Sequence[int] = (),
+              experiment_id: str = "", only: int | None = None) -> int:
+        """Insert one delivery per webhook that wants `event` (inside `conn`'s
+        transaction): subscribers of its name (in its experiment, when both name one),
+        plus the rule's `channels` for alerts; `only`: that webhook alone (tests)."""
+        rows = conn.execute(sa.select(webhooks).where(_W.status == "ACTIVE")).all()
+        targets: list[Webhook] = []
+        for w in map(_webhook, rows):
+            if only is not None:
+                wanted = w.webhook_id == only
+            elif w.webhook_id in channels:
+                wanted = True  # the rule names it
+            else:
+                wanted = event.name in w.events and not (
+                    w.experiment_ids and experiment_id and experiment_id not in w.experiment_ids)
+            if wanted:
+                targets.append(w)
+        if not targets:
+            return 0
+        ts = now_ms()
+        conn.execute(webhook_deliveries.insert(), [
+            {"delivery_id": uuid.uuid4().hex, "webhook_id": w.webhook_id,
+             "event_id": event.event_id, "event": event.name, "subject": event.subject,
+             "payload": json.dumps({"event": event.name, "event_id": event.event_id,
+                                    "subject": event.subject, "actor": event.actor,
+                                    "timestamp_ms": event.timestamp_ms,
+                                    "data": _jsonable(event.data)}, sort_keys=True),
+             "status": "pending", "attempts": 0, "next_attempt_at": ts,
+             "last_status_code": None, "last_error": None, "created_at": ts,
+             "delivered_at": None} for w in targets])
+        return len(targets)
+
+    def queue_event(self, event: Event, experiment_id: str = "",
+                    only: int | None = None) -> int:
+        with self._write() as conn:
+            return self.queue(conn, event, (), experiment_id, only)
+
+    def claim_due(self, limit: int = 64) -> list[Delivery]:
+        """Claim the head delivery of each (webhook, subject) that is due: pending and
+        due, or claimed by a sender whose lease ran out. Later deliveries of a subject
+        wait for the head (in order per subject); dead ones do not block."""
+        now = now_ms()
+        active = _D.status.in_(("pending", "sending"))
+        heads = (sa.select(sa.func.min(_D.seq)).where(active)
+                 .group_by(_D.webhook_id, _D.subject))
+        q = (sa.select(webhook_deliveries).where(_D.seq.in_(heads), _D.next_attempt_at <= now)
+             .order_by(_D.seq).limit(limit))
+        out = []
+        with self._write() as conn:
+            for row in conn.execute(q).all():
+                n = conn.execute(webhook_deliveries.update().where(
+                    _D.seq == row.seq, _D.status == row.status,
+                    _D.next_attempt_at == row.next_attempt_at).values(
+                    status="sending", next_attempt_at=now + LEASE_MS)).rowcount
+                if n:
+                    out.append(_delivery(row))
+        return out
+
+    def next_due_ms(self) -> int | None:
+        with self.engine.connect() as conn:
+            v = conn.execute(sa.select(sa.func.min(_D.next_attempt_at)).where(
+                _D.status.in_(("pending", "sending")))).scalar()
+        return None if v is None else int(v)
+
+    def finish(self, d: Delivery, ok: bool, status_code: int | None, error: str | None,
+               next_attempt_at: int | None) -> None:
+        """Record an attempt: delivered, retried at `next_attempt_at`, or dead (None)."""
+        values: dict[str, Any] = {"attempts": d.attempts + 1, "last_status_code": status_code,
+                                  "last_error": (error or None) and error[:2000]}
+        if ok:
+            values.update(status="delivered", delivered_at=now_ms())
+        elif next_attempt_at is None:
+            values.update(status="dead")
+        else:
+            values.update(status="pending", next_attempt_at=next_attempt_at)
+        with self._write() as conn:
+            conn.execute(webhook_deliveries.update().where(_D.seq == d.seq).values(**values))
+
+    def list_deliveries(self, webhook_id: int | None = None, status: str | None = None,
+                        limit: int = 1000) -> list[Delivery]:
+        q = sa.select(webhook_deliveries)
+        if webhook_id is not None:
+            q = q.where(_D.webhook_id == webhook_id)
+        if status:
+            q = q.where(_D.status == status)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(_D.seq.desc()).limit(limit)).all()
+        return [_delivery(r) for r in rows]
+
+    def redeliver(self, webhook_id: int, delivery_ids: Sequence[str] = ()) -> int:
+        """Put dead letters back in the queue (all of the webhook's, or those named)."""
+        q = webhook_deliveries.update().where(_D.webhook_id == webhook_id,
+                                              _D.status == "dead")
+        if delivery_ids:
+            q = q.where(_D.delivery_id.in_(list(delivery_ids)))
+        with self._write() as conn:
+            return int(conn.execute(q.values(status="pending", attempts=0,
+                                             next_attempt_at=now_ms())).rowcount)
+
+
+def _finite(v: float | None) -> float | None:
+    """NaN/Inf are stored as NULL (PostgreSQL takes them, SQLite does not)."""
+    if v is None or v != v or v in (float("inf"), float("-inf")):
+        return None
+    return float(v)
+
+
+def _jsonable(data: Any) -> Any:
+    """JSON without NaN/Infinity tokens (which JSON does not have): as strings."""
+    if isinstance(data, float) and (data != data or data in (float("inf"), float("-inf"))):
+        return str(data)
+    if isinstance(data, dict):
+        return {str(k): _jsonable(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_jsonable(v) for v in data]
+    return data

@@ -1,0 +1,239 @@
+"""Webhook delivery: signed POSTs from the outbox, retried with backoff, in order per subject.
+
+Each delivery is one POST of a JSON body with these headers:
+
+    X-Metricflow-Event:        the event name (model_version.created, alert.firing, ...)
+    X-Metricflow-Delivery-Id:  the delivery's id (the same on every retry)
+    X-Metricflow-Timestamp:    Unix seconds when this attempt was signed
+    X-Metricflow-Signature:    v1,<base64 HMAC-SHA256(secret, "<id>.<timestamp>.<body>")>
+
+A receiver recomputes the signature and refuses a timestamp older than a few
+minutes (replay). A 2xx answer delivers; anything else (or no answer within
+`timeout_s`) is retried after `backoff_s * 2**attempt` (capped, with jitter) until
+`max_attempts`, then the delivery is dead: listed as a dead letter, redeliverable.
+The sender claims only the head delivery of each (webhook, subject), so one
+subject's events arrive in order; other subjects go on meanwhile, on a pool of
+threads, so a hung receiver holds at most its own subjects' deliveries.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from metricflow._events import Event
+from metricflow.alerts._model import Webhook
+from metricflow.alerts._store import AlertStore, Delivery, now_ms
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Metricflow-Signature"
+TIMESTAMP_HEADER = "X-Metricflow-Timestamp"
+DELIVERY_HEADER = "X-Metricflow-Delivery-Id"
+EVENT_HEADER = "X-Metricflow-Event"
+
+
+def sign(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
+    """The signature header's value for one attempt."""
+    msg = f"{delivery_id}.{timestamp}.".encode() + body
+    mac = hmac.new(secret.encode(), msg, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, max_age_s: float = 300.0,
+           now: float | None = None) -> bool:
+    """What a receiver does: the signature matches and the timestamp is recent."""
+    h = {k.lower(): v for k, v in headers.items()}
+    try:
+        ts = int(h[TIMESTAMP_HEADER.lower()])
+        did, got = h[DELIVERY_HEADER.lower()], h[SIGNATURE_HEADER.lower()]
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else time.time()) - ts) > max_age_s:
+        return False
+    return hmac.compare_digest(sign(secret, did, ts, body), got)
+
+
+def slack_text(payload: dict[str, Any]) -> str:
+    """One line a chat channel shows for an event."""
+    d = payload.get("data", {})
+    name = payload.get("event", "")
+    if name.startswith("alert."):
+        state = "FIRING" if name == "alert.firing" else "RESOLVED"
+        head = f"[{str(d.get('severity', '')).upper()}] {state}: {d.get('title', '')}"
+        return f"{head}\n{d.get('text', '')}".strip()
+    keys = ("name", "version", "alias", "run_id", "run_name", "status", "to_stage")
+    parts = [f"{k}={d[k]}" for k in keys if d.get(k) not in (None, "")]
+    return f"{name}: " + ", ".join(parts)
+
+
+def render(hook: Webhook, d: Delivery, now_s: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of one attempt of `d` to `hook`."""
+    payload = json.loads(d.payload)
+    payload["delivery_id"] = d.delivery_id
+    if hook.payload_format == "slack":
+        body_obj: Any = {"text": slack_text(payload)}
+    else:
+        body_obj = payload
+    body = json.dumps(body_obj, sort_keys=True).encode()
+    ts = int(now_s if now_s is not None else time.time())
+    headers = {"Content-Type": "application/json", EVENT_HEADER: d.event,
+               DELIVERY_HEADER: d.delivery_id, TIMESTAMP_HEADER: str(ts)}
+    if hook.secret:
+        headers[SIGNATURE_HEADER] = sign(hook.secret, d.delivery_id, ts, body)
+    return body, headers
+
+
+@dataclass(frozen=True)
+class DispatcherConfig:
+    workers: int = 8
+    """Deliveries in flight at once (to different subjects)."""
+    timeout_s: float = 5.0
+    """Longest wait for a receiver's answer; then the attempt failed."""
+    max_attempts: int = 6
+    """Attempts before a delivery is dead (a dead letter)."""
+    backoff_s: float = 0.5
+    """First retry delay; doubles per attempt, with +-20% jitter."""
+    backoff_max_s: float = 60.0
+    """Longest retry delay."""
+    poll_s: float = 0.5
+    """Longest the sender sleeps between looks at the outbox (other processes queue too)."""
+
+
+class Dispatcher:
+    """Sends the outbox's deliveries; `notify()` wakes it when something was queued."""
+
+    def __init__(self, store: AlertStore, config: DispatcherConfig | None = None) -> None:
+        self.store = store
+        self.config = config or DispatcherConfig()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(self.config.workers,
+                                        thread_name_prefix="metricflow-webhook")
+        self._inflight = threading.Semaphore(self.config.workers)
+        self._thread: threading.Thread | None = None
+        self._hooks: dict[int, tuple[float, Webhook]] = {}
+        self._local = threading.local()
+        self.sent = self.failed = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="metricflow-dispatch",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def on_event(self, event: Event) -> None:
+        """The event-bus subscriber: queue the event's deliveries (on the bus thread)."""
+        if self.store.queue_event(event, str(event.data.get("experiment_id") or "")):
+            self.notify()
+
+    # ---------------------------------------------------------------- sending
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                claimed = self.store.claim_due(self.config.workers)
+            except Exception:
+                log.exception("webhook outbox unreadable; retrying")
+                claimed = []
+            for d in claimed:
+                self._inflight.acquire()
+                self._pool.submit(self._send_one, d)
+            if claimed:
+                continue
+            nxt = None
+            try:
+                nxt = self.store.next_due_ms()
+            except Exception:
+                pass
+            wait = self.config.poll_s
+            if nxt is not None:
+                wait = max(0.005, min(wait, (nxt - now_ms()) / 1000))
+            self._wake.wait(wait)
+            self._wake.clear()
+
+    def _hook(self, webhook_id: int) -> Webhook | None:
+        hit = self._hooks.get(webhook_id)
+        if hit is not None and time.monotonic() - hit[0] < 2.0:
+            return hit[1]
+        try:
+            hook = self.store.get_webhook(webhook_id)
+        except Exception:
+            return None
+        self._hooks[webhook_id] = (time.monotonic(), hook)
+        return hook
+
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = self._local.session = requests.Session()
+        return s
+
+    def _send_one(self, d: Delivery) -> None:
+        try:
+            hook = self._hook(d.webhook_id)
+            if hook is None:
+                self.store.finish(d, False, None, "webhook deleted", None)
+                return
+            code, err = self.post(hook, d)
+            ok = code is not None and 200 <= code < 300
+            if ok:
+                self.sent += 1
+                self.store.finish(d, True, code, None, None)
+            else:
+                self.failed += 1
+                attempt = d.attempts + 1
+                nxt = None
+                if attempt < self.config.max_attempts:
+                    delay = min(self.config.backoff_s * 2 ** (attempt - 1),
+                                self.config.backoff_max_s)
+                    nxt = now_ms() + int(delay * random.uniform(0.8, 1.2) * 1000)
+                self.store.finish(d, False, code, err, nxt)
+        except Exception:
+            log.exception("delivery %s failed unexpectedly", d.delivery_id)
+        finally:
+            self._inflight.release()
+            self._wake.set()  # the subject's next delivery may be due now
+
+    def post(self, hook: Webhook, d: Delivery) -> tuple[int | None, str | None]:
+        """One attempt: (status code or None, error text or None)."""
+        body, headers = render(hook, d)
+        try:
+            r = self._session().post(hook.url, data=body, headers=headers,
+                                     timeout=self.config.timeout_s, allow_redirects=False)
+        except requests.RequestException as e:
+            return None, f"{type(e).__name__}: {e}"[:500]
+        err = None if 200 <= r.status_code < 300 else r.text[:500]
+        return r.status_code, err
+
+    def test(self, hook: Webhook) -> dict[str, Any]:
+        """Send a `webhook.test` payload now (not queued, not retried) and report."""
+        ev = Event("webhook.test", f"webhook:{hook.webhook_id}",
+                   {"webhook_id": str(hook.webhook_id), "name": hook.name})
+        d = Delivery(0, ev.event_id, hook.webhook_id, ev.event_id, ev.name, ev.subject,
+                     json.dumps({"event": ev.name, "event_id": ev.event_id,
+                                 "subject": ev.subject, "actor": "",
+                                 "timestamp_ms": ev.timestamp_ms, "data": dict(ev.data)}),
+                     "pending", 0, 0, None, None, now_ms(), None)
+        code, err = self.post(hook, d)
+        return {"status_code": code, "error": err,
+                "delivered": code is not None and 200 <= code < 300}
