@@ -1,0 +1,208 @@
+"""What answers a variant's requests: an MLflow pyfunc model in process, or an HTTP endpoint.
+
+`LocalModel` batches adaptively: while the model works on one batch, requests that
+arrive wait in a list; when it is free, all of them (up to `max_batch_rows`) go into
+one DataFrame and one `predict` call on the model's own thread. Under light load a
+batch is one request and no time is spent waiting; under heavy load the per-call
+costs (DataFrame, schema enforcement, the model's own overhead) are shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from metricflow.serving._serve_payload import (
+    Rows,
+    Signature,
+    first_number,
+    signature_of,
+    split_output,
+    to_frame,
+)
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(Exception):
+    """The model raised while predicting (HTTP 500)."""
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    body: bytes
+    prediction: float | None = None
+
+
+def load_pyfunc(model_uri: str) -> Any:
+    """Load an MLflow pyfunc model (the `serve` extra brings mlflow)."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(model_uri)
+
+
+class LocalModel:
+    """A pyfunc model fed by an adaptive batcher on the event loop.
+
+    Requests append to a pending list and schedule one flush with `call_soon`, so every
+    request parsed in the same loop iteration joins one batch. The flush calls the model
+    inline: a thread would not run Python models in parallel (the GIL), and handing
+    batches to one costs a GIL hand-off per batch that showed up as multi-millisecond
+    stalls in the benchmark (docs/serving.md). While the model runs, new requests queue
+    in the sockets and form the next, larger batch.
+    """
+
+    kind = "model"
+
+    def __init__(self, pyfunc: Any, version: str, *, max_batch_rows: int = 2048) -> None:
+        self.pyfunc = pyfunc
+        self.version = version
+        self.signature: Signature | None = signature_of(pyfunc)
+        self.max_batch_rows = max_batch_rows
+        self._pending: list[tuple[Rows, asyncio.Future[Any]]] = []
+        self._scheduled = False
+        self.inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.batches = 0
+        self.batched_requests = 0
+        self.closed = False
+
+    async def answer(self, rows: Rows) -> Any:
+        """The predictions for one request's rows (raises ModelError)."""
+        if self.closed:
+            raise ModelError(f"version {self.version} was unloaded")
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((rows, fut))
+        self.inflight += 1
+        self._idle.clear()
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        try:
+            return await fut
+        finally:
+            self.inflight -= 1
+            if not self.inflight:
+                self._idle.set()
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        while self._pending:
+            pending = self._pending
+            cols = pending[0][0].columns
+            take: list[tuple[Rows, asyncio.Future[Any]]] = []
+            keep: list[tuple[Rows, asyncio.Future[Any]]] = []
+            n = 0
+            for item in pending:
+                if item[0].columns == cols and (not take or n + len(item[0].rows)
+                                                <= self.max_batch_rows):
+                    take.append(item)
+                    n += len(item[0].rows)
+                else:
+                    keep.append(item)
+            self._pending = keep
+            self.batches += 1
+            self.batched_requests += len(take)
+            results = self._run([r for r, _ in take])
+            for (_, fut), res in zip(take, results):
+                if fut.done():
+                    continue
+                if isinstance(res, BaseException):
+                    fut.set_exception(ModelError(f"{type(res).__name__}: {res}"))
+                else:
+                    fut.set_result(res)
+
+    def _predict(self, items: list[Rows]) -> list[Any]:
+        if len(items) == 1:
+            r = items[0]
+            return split_output(self.pyfunc.predict(to_frame(r.columns, r.rows, self.signature)),
+                                [len(r.rows)])
+        rows: list[list[Any]] = []
+        for r in items:
+            rows.extend(r.rows)
+        out = self.pyfunc.predict(to_frame(items[0].columns, rows, self.signature))
+        return split_output(out, [len(r.rows) for r in items])
+
+    def _run(self, items: list[Rows]) -> list[Any]:
+        """One call for the batch; if it raises, each request alone (so one bad request
+        fails only itself)."""
+        try:
+            return self._predict(items)
+        except Exception as e:
+            if len(items) == 1:
+                return [e]
+        out: list[Any] = []
+        for r in items:
+            try:
+                out.extend(self._predict([r]))
+            except Exception as e:
+                out.append(e)
+        return out
+
+    def direct(self, rows: Rows) -> Any:
+        """One unbatched call (the benchmark's in-process baseline)."""
+        return self._predict([rows])[0]
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait for in-flight requests to finish; True if they did."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        self.closed = True
+        self.pyfunc = None
+
+
+class ProxyModel:
+    """A variant served by an external HTTP endpoint (e.g. another server's /invocations)."""
+
+    kind = "endpoint"
+    signature: Signature | None = None
+
+    def __init__(self, endpoint: str, *, timeout_s: float = 30.0) -> None:
+        self.endpoint = endpoint
+        self.version = ""
+        self.timeout_s = timeout_s
+        self.inflight = 0
+        self._session: Any = None
+
+    async def forward(self, body: bytes, content_type: str) -> Answer:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+        self.inflight += 1
+        try:
+            async with self._session.post(self.endpoint, data=body,
+                                          headers={"Content-Type": content_type}) as r:
+                data = await r.read()
+                pred = None
+                if r.status == 200:
+                    try:
+                        pred = first_number(json.loads(data).get("predictions"))
+                    except (ValueError, AttributeError):
+                        pred = None
+                return Answer(r.status, data, pred)
+        finally:
+            self.inflight -= 1
+
+    async def drain(self, timeout: float) -> bool:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.inflight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        return not self.inflight
+
+    def close(self) -> None:
+        s, self._session = self._session, None
+        if s is not None:
+            asyncio.ensure_future(s.close())

@@ -1,0 +1,292 @@
+"""MLflow's scoring protocol: parse a request body into rows, check it against a signature.
+
+A request becomes `Rows` (column names plus row-major values): cheap to make per
+request, and rows of many requests concatenate into one DataFrame for one model
+call (adaptive batching). A payload that does not fit the model's signature is a
+`BadInput` naming the column, the expected type and what was received (a 400).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_FLOATS = ("double", "float")
+_INTS = ("long", "integer")
+_PANDAS = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+           "boolean": "bool"}
+
+
+class BadInput(Exception):
+    """A payload the model cannot take (HTTP 400)."""
+
+    def __init__(self, message: str, column: str | None = None,
+                 expected: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+        self.expected = expected
+
+    def body(self) -> bytes:
+        d: dict[str, Any] = {"error_code": "BAD_REQUEST", "message": str(self)}
+        if self.column is not None:
+            d["column"] = self.column
+            d["expected_type"] = self.expected
+        return json.dumps(d).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str
+    """MLflow's data type name: double, float, long, integer, boolean, string, ..."""
+    required: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+def signature_of(pyfunc_model: Any) -> Signature | None:
+    """The column signature of a pyfunc model (None: no signature or a tensor one)."""
+    try:
+        schema = pyfunc_model.metadata.get_input_schema()
+    except Exception:  # a model without metadata: nothing to check against
+        return None
+    if schema is None or getattr(schema, "is_tensor_spec", lambda: False)():
+        return None
+    cols = []
+    for spec in schema.inputs:
+        name = getattr(spec, "name", None)
+        if name is None:
+            return None
+        t = getattr(spec, "type", None)
+        tname = getattr(t, "name", str(t))
+        cols.append(Column(str(name), str(tname), bool(getattr(spec, "required", True))))
+    return Signature(tuple(cols))
+
+
+@dataclass(slots=True)
+class Rows:
+    columns: tuple[str, ...]
+    rows: list[list[Any]]
+
+
+def _typename(v: Any) -> str:
+    if v is None:
+        return "null"
+    return {bool: "boolean", int: "integer", float: "number", str: "string",
+            list: "array", dict: "object"}.get(type(v), type(v).__name__)
+
+
+def _check(col: Column, v: Any, row: int) -> Any:
+    t = col.type
+    if v is None:
+        if col.required:
+            raise BadInput(f"column {col.name!r} is required ({t}); got null in row {row}",
+                           col.name, t)
+        return v
+    ok = ((t in _FLOATS and type(v) in (float, int)) or (t in _INTS and type(v) is int)
+          or (t == "boolean" and type(v) is bool) or (t in ("string", "binary", "datetime")
+                                                        and type(v) is str)
+          or t not in _FLOATS + _INTS + ("boolean", "string", "binary", "datetime"))
+    if not ok:
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
+        raise BadInput(f"column {col.name!r} expects {t}; got {_typename(v)} {shown} in "
+                       f"row {row}", col.name, t)
+    return v
+
+
+def _records(recs: Any, sig: Signature | None, where: str) -> Rows:
+    if not isinstance(recs, list) or not recs:
+        raise BadInput(f"{where} must be a non-empty list of objects, got {_typename(recs)}")
+    if sig is None:
+        first = recs[0]
+        if not isinstance(first, dict):
+            raise BadInput(f"{where}[0] must be an object, got {_typename(first)}")
+        names = tuple(first)
+    else:
+        names = sig.names
+    rows = []
+    for i, r in enumerate(recs):
+        if not isinstance(r, dict):
+            raise BadInput(f"{where}[{i}] must be an object, got {_typename(r)}")
+        if sig is not None:
+            for c in sig.columns:
+                if c.required and c.name not in r:
+                    raise BadInput(f"column {c.name!r} ({c.type}) is missing from row {i}",
+                                   c.name, c.type)
+        rows.append([r.get(n) for n in names])
+    return _checked(Rows(names, rows), sig)
+
+
+def _split(d: Any, sig: Signature | None) -> Rows:
+    if not isinstance(d, dict):
+        raise BadInput(f"dataframe_split must be an object with columns and data, got "
+                       f"{_typename(d)}")
+    data = d.get("data")
+    if not isinstance(data, list) or not data:
+        raise BadInput("dataframe_split.data must be a non-empty list of rows")
+    cols = d.get("columns")
+    if cols is None:
+        if sig is None:
+            raise BadInput("dataframe_split.columns is required: the model has no signature")
+        cols = list(sig.names)
+    if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
+        raise BadInput("dataframe_split.columns must be a list of strings")
+    width = len(cols)
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != width:
+            raise BadInput(f"dataframe_split.data[{i}] must be a list of {width} values "
+                           f"(one per column), got {_typename(row)}"
+                           + (f" of {len(row)}" if isinstance(row, list) else ""))
+    if sig is None or tuple(cols) == sig.names:
+        return _checked(Rows(tuple(cols), data), sig)
+    pos = {c: i for i, c in enumerate(cols)}
+    for c in sig.columns:
+        if c.required and c.name not in pos:
+            raise BadInput(f"column {c.name!r} ({c.type}) is missing from dataframe_split."
+                           f"columns", c.name, c.type)
+    idx = [pos.get(n) for n in sig.names]
+    rows = [[None if j is None else r[j] for j in idx] for r in data]
+    return _checked(Rows(sig.names, rows), sig)
+
+
+def _tensorish(v: Any, sig: Signature | None, key: str) -> Rows:
+    if isinstance(v, dict):  # columnar: {"col": [values...]} or {"col": value}
+        cols = list(v)
+        vals = [x if isinstance(x, list) else [x] for x in v.values()]
+        n = len(vals[0]) if vals else 0
+        if not n or any(len(x) != n for x in vals):
+            raise BadInput(f"{key} as an object needs columns of one non-zero length")
+        return _split({"columns": cols, "data": [list(r) for r in zip(*vals)]}, sig)
+    if isinstance(v, list) and v and isinstance(v[0], dict):
+        return _records(v, sig, key)
+    if isinstance(v, list) and v and isinstance(v[0], list):
+        return _split({"data": v}, sig)
+    if isinstance(v, list) and v and sig is not None and len(sig.columns) == 1:
+        return _split({"data": [[x] for x in v]}, sig)
+    raise BadInput(f"{key} must be a list of objects, a list of rows or an object of columns")
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """The JSON object of one /invocations body."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadInput(f"request body is not valid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise BadInput(f"request body must be a JSON object with one of {', '.join(FORMATS)}; "
+                       f"got {_typename(doc)}")
+    keys = [k for k in FORMATS if k in doc]
+    if len(keys) != 1:
+        raise BadInput(f"request body must have exactly one of {', '.join(FORMATS)}; got keys "
+                       f"{sorted(doc)[:10]}")
+    return doc
+
+
+def _format(doc: dict[str, Any]) -> str:
+    return next(k for k in FORMATS if k in doc)
+
+
+def parse(doc: dict[str, Any], sig: Signature | None) -> Rows:
+    """The rows of a decoded /invocations body, checked against `sig`."""
+    k = _format(doc)
+    if k == "dataframe_split":
+        return _split(doc[k], sig)
+    if k == "dataframe_records":
+        return _records(doc[k], sig, k)
+    return _tensorish(doc[k], sig, k)
+
+
+def sticky_value(doc: dict[str, Any], field: str) -> str | None:
+    """The value of input field `field` in the request's first row (None if absent)."""
+    v = doc[_format(doc)]
+    try:
+        if isinstance(v, dict) and "columns" in v and "data" in v:  # dataframe_split
+            cols = v["columns"]
+            x = v["data"][0][cols.index(field)] if field in cols else None
+        elif isinstance(v, dict):  # inputs/instances as columns
+            x = v.get(field)
+            x = x[0] if isinstance(x, list) and x else x
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            x = v[0].get(field)
+        else:
+            x = None
+    except (TypeError, IndexError, KeyError):
+        x = None
+    return None if x is None else str(x)
+
+
+def _checked(rows: Rows, sig: Signature | None) -> Rows:
+    if sig is not None:
+        cols = sig.columns
+        for i, r in enumerate(rows.rows):
+            for c, v in zip(cols, r):
+                _check(c, v, i)
+    return rows
+
+
+def to_frame(columns: tuple[str, ...], rows: list[list[Any]], sig: Signature | None) -> Any:
+    """One DataFrame from many requests' rows, with the signature's dtypes."""
+    import numpy as np
+    import pandas as pd
+
+    if sig is not None and all(c.type in _FLOATS + _INTS for c in sig.columns):
+        arr = np.asarray(rows, dtype=np.float64)
+        df = pd.DataFrame(arr, columns=list(columns))
+        casts = {c.name: _PANDAS[c.type] for c in sig.columns if c.type != "double"}
+        return df.astype(casts) if casts else df
+    df = pd.DataFrame(rows, columns=list(columns))
+    if sig is not None:
+        casts = {c.name: _PANDAS[c.type] for c in sig.columns
+                 if c.type in _PANDAS and c.required}
+        if casts:
+            df = df.astype(casts)
+    return df
+
+
+def split_output(out: Any, sizes: list[int]) -> list[Any]:
+    """Split a batched model output back into one JSON-ready part per request."""
+    import numpy as np
+    import pandas as pd
+
+    parts: list[Any] = []
+    pos = 0
+    if isinstance(out, pd.DataFrame):
+        for n in sizes:
+            parts.append(out.iloc[pos:pos + n].to_dict(orient="records"))
+            pos += n
+        return parts
+    if isinstance(out, pd.Series):
+        out = out.to_numpy()
+    if isinstance(out, np.ndarray):
+        for n in sizes:
+            parts.append(out[pos:pos + n].tolist())
+            pos += n
+        return parts
+    if isinstance(out, list | tuple):
+        for n in sizes:
+            parts.append(list(out[pos:pos + n]))
+            pos += n
+        return parts
+    raise TypeError(f"cannot split a model output of type {type(out).__name__} by request")
+
+
+def first_number(part: Any) -> float | None:
+    """The first numeric value of a request's predictions (logged as `prediction`)."""
+    while isinstance(part, list) and part:
+        part = part[0]
+    if isinstance(part, dict) and part:
+        part = next(iter(part.values()))
+    if isinstance(part, bool):
+        return float(part)
+    if isinstance(part, int | float):
+        return float(part)
+    return None
