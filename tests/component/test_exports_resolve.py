@@ -19,6 +19,7 @@ PACKAGES = ["metricflow.entities", "metricflow.entities.pb", "metricflow.store",
             "metricflow.registry", "metricflow.artifacts", "metricflow.auth",
             "metricflow.auth.policy", "metricflow.client", "metricflow.mlflow_compat",
             "metricflow.integrations", "metricflow.ui", "metricflow.devservices",
+            "metricflow.serving",
             "metricflow.app", "metricflow.server"]
 
 

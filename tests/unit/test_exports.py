@@ -105,7 +105,8 @@ EXPORTS: dict[str, set[str]] = {
         "registered_models",
         "upgrade",
         # serving (issue 19)
-        "DeploymentStore", "check_deployment_name", "parse_sticky_key", "variants_from_json",
+        "DeploymentStore", "check_deployment_name", "model_of_deployment", "parse_sticky_key",
+        "variants_from_json",
         # governance (issue 21)
         "ApprovalRequest", "ApprovalRequired", "ChainProblem", "ChainReport", "DatasetInput",
         "GateSubject", "LineageEdge", "LineageGraph", "LineageNode", "Policy", "PolicyGate",
@@ -317,6 +318,15 @@ EXPORTS: dict[str, set[str]] = {
         "routers",
     },
     "metricflow.integrations": set(),
+    "metricflow.serving": {  # issue 19: deployments (D1) and the serve process (D2)
+        "Comparison", "DeployClient", "DeploymentServicer", "EXPERIMENT_PREFIX", "Interval",
+        "KEY_ERROR", "KEY_LATENCY", "KEY_PREDICTION", "KEY_STATUS", "OUTCOME_PREFIX",
+        "ROLE_PRIMARY", "ROLE_SHADOW", "Report", "TAG_DEPLOYMENT", "TAG_INSTANCE", "TAG_ROLE",
+        "TAG_VARIANT", "TAG_VERSION", "VariantData", "add_deploy_parsers", "add_to_server",
+        "analyze", "build_report", "deployment_from_pb", "deployment_router",
+        "deployment_to_pb", "experiment_name", "mean_ci", "msprt", "two_proportion_z_test",
+        "welch_t_test", "wilson_ci",
+    },
     "metricflow.alerts": {
         "AlertState", "AlertStore", "AlertsConsumer", "AlertsService", "CodeAlertLimits",
         "DELIVERY_HEADER", "Delivery", "Dispatcher", "DispatcherConfig", "EVENT_HEADER",

@@ -50,6 +50,10 @@ def mount_grpc(server: grpc.aio.Server, c: Components) -> None:
         assert c.auth is not None and c.metadata_view is not None
         hooks = c.auth.actor_hooks()
         add_to_server(server, c.metadata_view, **({"actor_of": hooks["grpc"]} if hooks else {}))
+        from metricflow.serving import add_to_server as add_deployments
+
+        add_deployments(server, c.metadata_view, c.query,  # query: the report (None: refused)
+                        **({"actor_of": hooks["grpc"]} if hooks else {}))
     if ARTIFACTS in c.services:
         from metricflow.artifacts import add_to_server as add_artifacts
 
@@ -69,6 +73,7 @@ def build_app(c: Components, facts: Facts) -> FastAPI:
     routers: list[APIRouter] = []
     if HTTP_REGISTRY in c.services:
         routers.append(_registry_router(c))
+        routers.append(_deployment_router(c))
     if MLFLOW in c.services:
         routers.extend(_mlflow_routers(c))
     if c.alerts is not None and c.services & {HTTP_REGISTRY, HTTP_QUERY, ALERTS}:
@@ -132,6 +137,16 @@ def _alerts_router(c: Components) -> APIRouter:
 
     router: APIRouter = alerts_router(c.alerts, run_experiment,
                                       **({"actor_of": hooks["http"]} if hooks else {}))
+    return router
+
+
+def _deployment_router(c: Components) -> APIRouter:
+    from metricflow.serving import deployment_router
+
+    assert c.auth is not None and c.metadata_view is not None
+    hooks = c.auth.actor_hooks()
+    router: APIRouter = deployment_router(
+        c.metadata_view, c.query, **({"actor_of": hooks["http"]} if hooks else {}))
     return router
 
 

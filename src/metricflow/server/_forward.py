@@ -45,6 +45,7 @@ SERVICE_KIND: dict[str, str] = {
     "metricflow.artifacts.v1.ArtifactService": ARTIFACTS,
     "metricflow.registry.v1.ExperimentService": REGISTRY,
     "metricflow.registry.v1.RegistryService": REGISTRY,
+    "metricflow.serving.v1.DeploymentService": REGISTRY,  # deployments: the control plane
 }
 """Client-facing gRPC services and the kind of role that serves each."""
 

@@ -33,6 +33,7 @@ from metricflow.auth.policy._common import (
     search,
 )
 from metricflow.auth.policy._mlflow import mlflow_rules
+from metricflow.auth.policy._serving import GRPC_SERVING_RULES, HTTP_SERVING_RULES
 
 _ING, _Q = "/metricflow.ingest.v1.IngestService/", "/metricflow.query.v1.QueryService/"
 _EX, _RG = "/metricflow.registry.v1.ExperimentService/", "/metricflow.registry.v1.RegistryService/"
@@ -145,3 +146,5 @@ FAIL_CLOSED = Rule(lambda a, r: [Need("admin", "", M)])
 """Rule of anything not in the tables: admins only."""
 
 HTTP_RULES.update(mlflow_rules())
+GRPC_RULES.update(GRPC_SERVING_RULES)  # deployments (auth/policy/_serving.py)
+HTTP_RULES.update(HTTP_SERVING_RULES)

@@ -48,6 +48,7 @@ from metricflow.store.metadata._deploy_validate import (
     parse_sticky_key,
     variants_from_json,
 )
+from metricflow.store.metadata._deployments import model_of_deployment
 from metricflow.store.metadata._engine import create_metadata_engine, read_only_sessions
 from metricflow.store.metadata._gov_types import (
     ApprovalRequest,
@@ -99,7 +100,8 @@ __all__ = [
     "create_metadata_engine", "current_revision", "experiments", "head_revision",
     "host_addressed_scheme", "open_metadata_store",
     "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",
-    "DeploymentStore", "check_deployment_name", "parse_sticky_key", "variants_from_json",
+    "DeploymentStore", "check_deployment_name", "model_of_deployment", "parse_sticky_key",
+    "variants_from_json",
     "ApprovalRequest", "ApprovalRequired", "ChainProblem", "ChainReport", "DatasetInput",
     "GateSubject", "LineageEdge", "LineageGraph", "LineageNode", "Policy", "PolicyGate",
     "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",

@@ -353,3 +353,21 @@ def _audited(d: dict[str, Any]) -> dict[str, Any]:
     """What the audit record keeps: the spec and the resolved versions, not timestamps."""
     return {k: v for k, v in d.items()
             if k not in ("creation_timestamp", "last_updated_timestamp", "statuses")}
+
+
+def model_of_deployment(engine: sa.Engine, name: str, *, deleted: bool = False) -> str | None:
+    """The registered model a deployment serves, read on `engine` (for permission checks
+    made outside a store: the auth layer's rules); None if there is no such deployment.
+
+    `deleted`: for a deployment that no longer exists, the model named by its last audit
+    entry (its history stays readable to whoever may manage that model).
+    """
+    A = audit_log.c
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(_M.name).join(deployments, _M.model_id == _D.model_id)
+                             .where(_D.name == name)).scalar()
+        if found is None and deleted:
+            found = conn.execute(sa.select(A.model_name).where(
+                A.entity_type == "deployment", A.entity_id == name)
+                .order_by(A.id.desc()).limit(1)).scalar()
+        return found

@@ -1,0 +1,239 @@
+"""The statistics of the deployment report, on numpy and the standard library only.
+
+- `mean_ci`: a mean with its Student-t confidence interval.
+- `wilson_ci`: a rate with its Wilson score interval.
+- `welch_t_test`: difference of two means with unequal variances (Welch-Satterthwaite df).
+- `two_proportion_z_test`: difference of two rates, pooled standard error.
+- `msprt`: the mixture sequential probability ratio test (normal mixture over the
+  difference), whose p-value is valid at every look ("always valid"), so reading the
+  report while traffic accrues does not inflate false positives.
+
+The Student-t distribution is computed through the regularized incomplete beta
+function (a continued fraction); the tests compare every figure with scipy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+_EPS = 1e-15
+_TINY = 1e-300
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > _TINY else _TINY)
+    h = d
+    for m in range(1, 10_000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > _TINY else _TINY)
+        c = 1.0 + aa / c
+        c = c if abs(c) > _TINY else _TINY
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > _TINY else _TINY)
+        c = 1.0 + aa / c
+        c = c if abs(c) > _TINY else _TINY
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < _EPS:
+            break
+    return h
+
+
+def betainc(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    ln = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+          + a * math.log(x) + b * math.log1p(-x))
+    front = math.exp(ln)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
+
+
+def t_sf2(t: float, df: float) -> float:
+    """Two-sided tail probability P(|T| > |t|) of Student's t with `df` degrees of freedom."""
+    if math.isinf(df):
+        return math.erfc(abs(t) / math.sqrt(2.0))
+    return betainc(df / 2.0, 0.5, df / (df + t * t))
+
+
+def t_ppf(q: float, df: float) -> float:
+    """The q-quantile (0.5 < q < 1) of Student's t, by bisection on `t_sf2`."""
+    target = 2.0 * (1.0 - q)  # two-sided tail mass beyond the quantile
+    lo, hi = 0.0, 1.0
+    while t_sf2(hi, df) > target:
+        hi *= 2.0
+        if hi > 1e12:
+            return hi
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if t_sf2(mid, df) > target:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-12 * max(1.0, hi):
+            break
+    return (lo + hi) / 2.0
+
+
+def norm_ppf(q: float) -> float:
+    """The q-quantile (0 < q < 1) of the standard normal, by bisection on erfc."""
+    if q == 0.5:
+        return 0.0
+    if q < 0.5:
+        return -norm_ppf(1.0 - q)
+    lo, hi = 0.0, 40.0
+    target = 2.0 * (1.0 - q)
+    for _ in range(200):
+        mid = (lo + hi) / 2.0
+        if math.erfc(mid / math.sqrt(2.0)) > target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+
+
+def mean_ci(x: np.ndarray, confidence: float = 0.95) -> Interval:
+    """Mean of `x` with the Student-t interval (NaN bounds for fewer than 2 values)."""
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    m = float(np.mean(x))
+    if n < 2:
+        return Interval(m, math.nan, math.nan)
+    se = float(np.std(x, ddof=1)) / math.sqrt(n)
+    half = t_ppf(0.5 + confidence / 2.0, n - 1) * se
+    return Interval(m, m - half, m + half)
+
+
+def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> Interval:
+    """A rate with its Wilson score interval (good near 0 and 1, unlike the Wald one)."""
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan)
+    p = successes / n
+    z = norm_ppf(0.5 + confidence / 2.0)
+    denom = 1.0 + z * z / n
+    center = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, max(0.0, center - half), min(1.0, center + half))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    test: str
+    """"welch_t", "two_proportion_z" or "msprt"."""
+    difference: float
+    """treatment minus baseline."""
+    statistic: float
+    p_value: float
+    df: float = math.nan
+
+
+def welch_t_test(a: np.ndarray, b: np.ndarray) -> Comparison:
+    """Welch's t-test of mean(b) - mean(a) (two-sided), as scipy's ttest_ind(equal_var=False)."""
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return Comparison("welch_t", math.nan, math.nan, math.nan)
+    ma, mb = float(np.mean(a)), float(np.mean(b))
+    va, vb = float(np.var(a, ddof=1)) / na, float(np.var(b, ddof=1)) / nb
+    diff = mb - ma
+    if va + vb == 0:
+        return Comparison("welch_t", diff, math.nan, math.nan)
+    t = diff / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va * va / (na - 1) + vb * vb / (nb - 1))
+    return Comparison("welch_t", diff, t, t_sf2(t, df), df)
+
+
+def two_proportion_z_test(xa: int, na: int, xb: int, nb: int) -> Comparison:
+    """Two-sided z-test of rate(b) - rate(a) with the pooled standard error."""
+    if na == 0 or nb == 0:
+        return Comparison("two_proportion_z", math.nan, math.nan, math.nan)
+    pa, pb = xa / na, xb / nb
+    pooled = (xa + xb) / (na + nb)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
+    if se == 0:
+        return Comparison("two_proportion_z", pb - pa, math.nan, math.nan)
+    z = (pb - pa) / se
+    return Comparison("two_proportion_z", pb - pa, z, math.erfc(abs(z) / math.sqrt(2.0)))
+
+
+MSPRT_TAU = 0.1
+"""The mixture's scale, in units of the outcome's standard deviation: the prior over
+the true difference is N(0, (MSPRT_TAU * sd)^2), i.e. differences of about a tenth of a
+standard deviation are what the test is tuned to find."""
+
+
+def _log_lambda(diff: float, v: float, tau2: float) -> float:
+    """log of the normal-mixture likelihood ratio for an estimate `diff` with variance `v`."""
+    return 0.5 * math.log(v / (v + tau2)) + tau2 * diff * diff / (2.0 * v * (v + tau2))
+
+
+def msprt(a: np.ndarray, b: np.ndarray, *, looks: int = 100,
+          tau: float = MSPRT_TAU) -> Comparison:
+    """Always-valid p-value for mean(b) - mean(a) (mixture SPRT, Johari et al. 2017).
+
+    `a` and `b` are in arrival order. The likelihood ratio Λ of the difference is
+    evaluated at `looks` evenly spaced points of the combined sequence (and at the end);
+    the p-value is min(1, 1 / max Λ) over the looks, which stays valid however often
+    and whenever the report is read. The variance is estimated from the data seen at
+    each look; the mixture variance tau² is (tau · pooled sd)² of all the data.
+    """
+    na, nb = len(a), len(b)
+    if na < 2 or nb < 2:
+        return Comparison("msprt", math.nan, math.nan, math.nan)
+    sd = float(np.std(np.concatenate([a, b]), ddof=1))
+    diff = float(np.mean(b)) - float(np.mean(a))
+    if sd == 0:
+        return Comparison("msprt", diff, math.nan, math.nan)
+    tau2 = (tau * sd) ** 2
+    # Cumulative sums give every look's means and variances in O(n).
+    best = -math.inf
+    ca, ca2 = np.cumsum(a), np.cumsum(a * a)
+    cb, cb2 = np.cumsum(b), np.cumsum(b * b)
+    fracs = np.linspace(0.0, 1.0, looks + 1)[1:]
+    for f in fracs:
+        ka, kb = max(2, int(round(f * na))), max(2, int(round(f * nb)))
+        ma, mb = ca[ka - 1] / ka, cb[kb - 1] / kb
+        va = max((ca2[ka - 1] - ka * ma * ma) / (ka - 1), 0.0) / ka
+        vb = max((cb2[kb - 1] - kb * mb * mb) / (kb - 1), 0.0) / kb
+        v = va + vb
+        if v <= 0:
+            continue
+        best = max(best, _log_lambda(float(mb - ma), v, tau2))
+    if best == -math.inf:
+        return Comparison("msprt", diff, math.nan, math.nan)
+    p = 1.0 if best <= 0 else min(1.0, math.exp(-best))
+    return Comparison("msprt", diff, math.exp(min(best, 700.0)), p)
+
+
+def msprt_proportions(a: np.ndarray, b: np.ndarray, *, looks: int = 100,
+                      tau: float = MSPRT_TAU) -> Comparison:
+    """`msprt` on 0/1 outcomes (the same normal mixture over the difference of rates)."""
+    return msprt(a.astype(np.float64), b.astype(np.float64), looks=looks, tau=tau)
+
+
+def percentiles(x: np.ndarray, qs: tuple[float, ...] = (50.0, 95.0, 99.0)) -> list[float]:
+    """Percentiles with linear interpolation (numpy's default); NaN when empty."""
+    if len(x) == 0:
+        return [math.nan] * len(qs)
+    return [float(v) for v in np.percentile(x, qs)]
