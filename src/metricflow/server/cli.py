@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from metricflow.app import add_role_parsers
 from metricflow.auth import add_admin_parsers
 from metricflow.server._maintenance import add_parsers as add_gc_parsers
-from metricflow.serving import add_deploy_parsers
+from metricflow.serving import add_deploy_parsers, add_serve_parsers
 
 _OPTIONAL_COMMAND_MODULES = (
     "loadtests.cli",                  # loadtest (a source checkout only)
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_parsers(sub)  # admin: users, tokens, permissions (metricflow.auth)
     add_gc_parsers(sub)  # gc
     add_deploy_parsers(sub)  # deploy: model deployments (metricflow.serving)
+    add_serve_parsers(sub)  # serve: the serving gateway of a deployment (metricflow.serving)
     for mod in _OPTIONAL_COMMAND_MODULES:
         try:
             importlib.import_module(mod).add_parsers(sub)

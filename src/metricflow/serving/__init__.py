@@ -7,6 +7,8 @@ Control plane (this package's deployment modules):
 - `build_report(store, query, name)`: the A/B report (`Report.to_dict()`), from the
   request log that `serve` writes (`_naming.py`: experiment, tags, metric keys).
 - `add_deploy_parsers(sub)`: the `metricflow deploy` CLI.
+- `add_serve_parsers(sub)`: `metricflow serve --deployment NAME`, the serving gateway
+  (`_serve_*.py`: HTTP server, routing, batching, live switch, guardrails, request log).
 - the statistics: `welch_t_test`, `two_proportion_z_test`, `msprt`, `mean_ci`, `wilson_ci`.
 
 Everything loads lazily: `import metricflow.serving` needs neither FastAPI nor grpc.
@@ -24,6 +26,7 @@ _EXPORTS = {
     "Report": "_report", "build_report": "_report", "analyze": "_report",
     "VariantData": "_report",
     "add_deploy_parsers": "_deploy_cli", "DeployClient": "_deploy_client",
+    "add_serve_parsers": "_serve_cli",
     "Comparison": "_stats", "Interval": "_stats", "mean_ci": "_stats", "msprt": "_stats",
     "two_proportion_z_test": "_stats", "welch_t_test": "_stats", "wilson_ci": "_stats",
     "EXPERIMENT_PREFIX": "_naming", "KEY_ERROR": "_naming", "KEY_LATENCY": "_naming",
@@ -38,7 +41,8 @@ __all__ = [
     "OUTCOME_PREFIX", "ROLE_PRIMARY", "ROLE_SHADOW", "TAG_DEPLOYMENT", "TAG_INSTANCE",
     "TAG_ROLE", "TAG_VARIANT", "TAG_VERSION",
     "Comparison", "DeployClient", "DeploymentServicer", "Interval", "Report", "VariantData",
-    "add_deploy_parsers", "add_to_server", "analyze", "build_report", "deployment_from_pb",
+    "add_deploy_parsers", "add_serve_parsers", "add_to_server", "analyze", "build_report",
+    "deployment_from_pb",
     "deployment_router", "deployment_to_pb", "experiment_name", "mean_ci", "msprt",
     "two_proportion_z_test", "welch_t_test", "wilson_ci",
 ]
@@ -70,6 +74,7 @@ if TYPE_CHECKING:
         experiment_name,
     )
     from metricflow.serving._report import Report, VariantData, analyze, build_report
+    from metricflow.serving._serve_cli import add_serve_parsers
     from metricflow.serving._stats import (
         Comparison,
         Interval,

@@ -19,7 +19,7 @@ from metricflow.serving._serve_source import HttpDeploymentSource
 log = logging.getLogger(__name__)
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
+def add_serve_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     p = sub.add_parser("serve", help="serve a deployment's variants over HTTP (MLflow scoring "
                        "protocol), with routing, shadows, guardrails and prediction logging")
     p.add_argument("--deployment", required=True, help="the deployment to serve")

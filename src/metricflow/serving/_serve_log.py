@@ -24,18 +24,18 @@ import threading
 import time
 from typing import Any
 
+from metricflow.serving._naming import (
+    TAG_DEPLOYMENT,
+    TAG_INSTANCE,
+    TAG_ROLE,
+    TAG_VARIANT,
+    TAG_VERSION,
+    experiment_name,
+)
+
 log = logging.getLogger(__name__)
 
-TAG_DEPLOYMENT = "mf.serving.deployment"
-TAG_VARIANT = "mf.serving.variant"
-TAG_VERSION = "mf.serving.version"
-TAG_INSTANCE = "mf.serving.instance"
-TAG_ROLE = "mf.serving.role"
 _RID = re.compile(r"^([0-9a-f]{32})-([1-9][0-9]{0,17})$")
-
-
-def experiment_name(deployment: str) -> str:
-    return f"serving/{deployment}"
 
 
 def parse_request_id(rid: str) -> tuple[str, int] | None:
