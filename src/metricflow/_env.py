@@ -126,3 +126,12 @@ GRAPHQL_MAX_ROOT_FIELDS = EnvVar("MLFLOW_SERVER_GRAPHQL_MAX_ROOT_FIELDS", int, 1
                                  "Most root fields in one MLflow GraphQL query (at least 1).")
 GRAPHQL_MAX_ALIASES = EnvVar("MLFLOW_SERVER_GRAPHQL_MAX_ALIASES", int, 10,
                              "Most aliases in one MLflow GraphQL query (at least 1).")
+
+# Webhook delivery (metricflow.alerts; docs/alerts.md).
+WEBHOOK_MAX_ATTEMPTS = EnvVar("METRICFLOW_WEBHOOK_MAX_ATTEMPTS", int, 6,
+                              "Attempts of one webhook delivery before it is a dead letter.")
+WEBHOOK_BACKOFF_S = EnvVar("METRICFLOW_WEBHOOK_BACKOFF_S", float, 0.5,
+                           "First retry delay of a failed webhook delivery; doubles per "
+                           "attempt up to 60 s.")
+WEBHOOK_TIMEOUT_S = EnvVar("METRICFLOW_WEBHOOK_TIMEOUT_S", float, 5.0,
+                           "Longest wait for a webhook receiver's answer.")

@@ -131,7 +131,9 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
         def go() -> dict[str, Any]:
             rule = rule_from_dict(body.model_dump())
             service.validate_filter(rule)
-            return {"rule": store.create_rule(rule, actor_of(request) or "").to_dict()}
+            out = store.create_rule(rule, actor_of(request) or "").to_dict()
+            service.rules_changed()
+            return {"rule": out}
         return await _answer(go)
 
     @r.get("/alerts/rules/list")
@@ -147,12 +149,17 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
                 raise InvalidArgument("duration_s must be >= 0", field="duration_s",
                                       received=d)
             until = FOREVER_MS if d is None else (0 if d == 0 else now_ms() + int(d * 1000))
-            return {"rule": store.mute_rule(_int(body.rule_id, "rule_id"), until).to_dict()}
+            out = store.mute_rule(_int(body.rule_id, "rule_id"), until).to_dict()
+            service.rules_changed()
+            return {"rule": out}
         return await _answer(go)
 
     @r.post("/alerts/rules/delete")
     async def delete_rule(body: RuleRef) -> JSONResponse:
-        return await _answer(lambda: store.delete_rule(_int(body.rule_id, "rule_id")))
+        def go() -> None:
+            store.delete_rule(_int(body.rule_id, "rule_id"))
+            service.rules_changed()
+        return await _answer(go)
 
     @r.get("/alerts/list")
     async def list_alerts(rule_id: str, state: str = "") -> JSONResponse:

@@ -80,6 +80,12 @@ class AlertsService:
         if self.evaluator is not None:
             self.evaluator.submit(batches, records)
 
+    def rules_changed(self) -> None:
+        """A rule was created, muted or deleted through this process: the evaluator here
+        applies it to the next batch (another process's evaluator within its tick)."""
+        if self.evaluator is not None:
+            self.evaluator.reload_rules()
+
     def validate_filter(self, rule: Rule) -> None:
         """A rule's run filter must parse (checked at creation, against no runs)."""
         ev = self.evaluator

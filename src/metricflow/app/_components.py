@@ -184,19 +184,26 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
             stack: contextlib.AsyncExitStack) -> AlertsService:
     """Webhook delivery for this process's events; the evaluator where batches pass:
     the embedded sink's commit hook, or the alerts role's own Kafka consumer group."""
-    from metricflow.alerts import AlertsConsumer, AlertsService, search_run_filter
+    from metricflow import _env
+    from metricflow.alerts import (
+        AlertsConsumer,
+        AlertsService,
+        DispatcherConfig,
+        search_run_filter,
+    )
 
     evaluate = ALERTS in mounted or (s.embedded and INGEST in mounted)
-    if evaluate and store is None:
-        raise SystemExit(f"{s.role}: alert rules need the data plane (--clickhouse)")
     kw = {}
-    if evaluate:
-        assert store is not None
+    if evaluate and store is not None:  # without a data plane: no run filters or lookups
         from metricflow.query import QueryCore
 
         kw = {"run_filter": search_run_filter(QueryCore(store, metadata)),
               "run_lookup": store.get_run_infos}
-    service = AlertsService(metadata, evaluate=evaluate, **kw)  # type: ignore[arg-type]
+    dispatch = DispatcherConfig(max_attempts=max(1, _env.WEBHOOK_MAX_ATTEMPTS.get()),
+                                backoff_s=max(0.0, _env.WEBHOOK_BACKOFF_S.get()),
+                                timeout_s=max(0.1, _env.WEBHOOK_TIMEOUT_S.get()))
+    service = AlertsService(metadata, evaluate=evaluate, dispatcher=dispatch,
+                            **kw)  # type: ignore[arg-type]
     service.start()
     stack.callback(service.stop)
     add = getattr(sink, "add_commit_listener", None)
