@@ -83,21 +83,28 @@ class LogApplier:
         """Like apply(), with the metric batches already built into insert tables
         (a caller can build the next group while this one is being inserted)."""
         errors: list[MetricflowError | None] = [None] * len(records)
+        forks: list[RunInfo] = []
         if records:
             try:
-                self._apply_records(records, errors, new_runs)
+                forks = self._apply_records(records, errors, new_runs)
             except BaseException:
                 self._states.clear()  # partly inserted: read the store again
                 self._params.clear()
                 raise
         if tables is not None:
             self.store.insert_metrics(tables)
+        # After this group's points: a parent's last points may share the group (the
+        # embedded sink acknowledges logged batches before it applies them).
+        for c in forks:
+            self.store.seed_fork(c.run_id, c.forked_from or "", c.fork_step or 0)
         return errors
 
     def _apply_records(
         self, records: Sequence[pb.LogRecord], errors: list[MetricflowError | None],
         new_runs: Set[str] = frozenset(),
-    ) -> None:
+    ) -> list[RunInfo]:
+        """Apply the records; returns the forks created (their summaries are seeded
+        once the group's points are in)."""
         create_ids = {r.run_create.run_id for r in records
                       if r.WhichOneof("body") == "run_create"}
         wanted = set()
@@ -176,13 +183,11 @@ class LogApplier:
             self.store.insert_tags(tag_rows, self._version())
         if runs and stage_change:
             self.store.insert_runs(list(runs.values()), [self._version() for _ in runs])
-        for c in created:
-            if c.forked_from:  # after the runs insert: its search rows find the experiment
-                self.store.seed_fork(c.run_id, c.forked_from, c.fork_step or 0)
         if self.cache_runs:
             for c in created:  # a run that did not exist has no params but these
                 params.setdefault(c.run_id, {})
             self._remember(runs, params)
+        return [c for c in created if c.forked_from]
 
     def _remember(self, runs: dict[str, RunInfo], params: dict[str, dict[str, str]]) -> None:
         """What this group stored: the cache stays equal to the store."""

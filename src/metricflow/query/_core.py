@@ -65,7 +65,8 @@ class QueryCore:
     def __init__(self, store: MetricStore, metadata: Any, ensure_schema: bool = False,
                  tail_limits: TailLimits | None = None) -> None:
         self.store, self.metadata = store, metadata
-        self.tails = TailHub(lambda: self.store.client, self.store.db, tail_limits)
+        self.tails = TailHub(lambda: self.store.client, self.store.db, tail_limits,
+                             plan_of=store.read_plan)
         """Every live tail of this core: limits, the shared poller, per-stream buffers."""
         self._page_pool = ThreadPoolExecutor(4, thread_name_prefix="metricflow-page")
         if ensure_schema:
@@ -181,7 +182,7 @@ class QueryCore:
         """An unmanaged tail cursor (tests, tools); servers use `open_tail`."""
         interval = check_tail(list(run_ids), list(keys), poll_interval_ms)
         return Tailer(lambda: self.store.client, self.store.db, list(run_ids), list(keys),
-                      from_start), interval
+                      from_start, plan_of=self.store.read_plan), interval
 
     async def open_tail(self, run_ids: list[str], keys: list[str], from_start: bool,
                         poll_interval_ms: int, user: str | None) -> TailStream:

@@ -7,6 +7,10 @@ only for series that advanced reads the points after the cursor. The cursor
 is the series' last (step, timestamp): points logged later with a smaller
 (step, timestamp) than one already sent are not pushed (training logs steps
 in order; the full history stays available through GetMetricHistory).
+
+A fork's series starts with its parent's points up to the fork step, and a resumed
+run's shows one point per step (store/_lineage.py): the reads go through the run's
+lineage segments, computed when the tail opens.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query._arrowutil import group_bounds, value_at
+from metricflow.store import points_sql
 
 MAX_TAIL_RUNS = 100
 MIN_POLL_MS = 50
@@ -58,10 +63,11 @@ class Tailer:
     """Cursor state of one subscription; `poll()` returns the new chunks."""
 
     def __init__(self, client_of: Any, db: str, run_ids: list[str], keys: list[str],
-                 from_start: bool) -> None:
+                 from_start: bool, plan_of: Any = None) -> None:
         self._client_of = client_of  # callable: the calling thread's client
         self.db = db
         self.run_ids, self.keys = sorted(set(run_ids)), sorted(set(keys))
+        self.plan = plan_of(self.run_ids) if plan_of is not None else {}
         self.cursors: dict[tuple[str, str], tuple[int, int]] = {}
         if not from_start:
             self.cursors = self._heads()
@@ -87,19 +93,25 @@ class Tailer:
                  or h > self.cursors[s]]
         if not moved:
             return
-        conds: list[str] = []
-        params: dict[str, object] = {}
+        conds: dict[str, list[str]] = {}  # per run
+        params: dict[str, Any] = {}
         for i, ((run, key), _) in enumerate(moved):
             cur = self.cursors.get((run, key))
-            c = f"(run_id = {{r{i}:String}} AND key = {{k{i}:String}}"
+            c = f"(key = {{k{i}:String}}"
+            if run not in self.plan:
+                c = f"(run_id = {{r{i}:String}} AND key = {{k{i}:String}}"
             params[f"r{i}"], params[f"k{i}"] = run, key
             if cur is not None:
                 c += f" AND (step, timestamp) > ({{s{i}:Int64}}, {{t{i}:Int64}})"
                 params[f"s{i}"], params[f"t{i}"] = cur
-            conds.append(c + ")")
+            conds.setdefault(run, []).append(c + ")")
+        plain = sorted(r for r in conds if r not in self.plan)
+        src = points_sql(self.db, {r: self.plan[r] for r in conds if r in self.plan}, plain,
+                         lambda t: " OR ".join(conds[t] if t else
+                                               [c for r in plain for c in conds[r]]), params)
         tbl = self._client_of().query_arrow(
-            f"SELECT run_id, key, step, timestamp, value FROM {self.db}.metrics FINAL "
-            f"WHERE {' OR '.join(conds)} ORDER BY run_id, key, step, timestamp, value"
+            f"SELECT run_id, key, step, timestamp, value FROM {src} "
+            "ORDER BY run_id, key, step, timestamp, value"
             + (f" LIMIT {int(max_rows)}" if max_rows > 0 else ""), parameters=params)
         if tbl.num_rows == 0:
             return

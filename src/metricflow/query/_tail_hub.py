@@ -165,8 +165,10 @@ class TailStream:
 class TailHub:
     """Admits, polls and bounds the live tails of one QueryCore."""
 
-    def __init__(self, client_of: Any, db: str, limits: TailLimits | None = None) -> None:
-        self._client_of, self._db = client_of, db
+    def __init__(self, client_of: Any, db: str, limits: TailLimits | None = None,
+                 plan_of: Any = None) -> None:
+        """`plan_of`: MetricStore.read_plan (resumed runs and forks read by lineage)."""
+        self._client_of, self._db, self._plan_of = client_of, db, plan_of
         self.limits = limits if limits is not None else TailLimits()
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -206,7 +208,7 @@ class TailHub:
             self._per_user[who] += 1
         try:
             placeholder.tailer = Tailer(self._client_of, self._db, list(run_ids), list(keys),
-                                        from_start)
+                                        from_start, plan_of=self._plan_of)
         except BaseException:
             self.release(placeholder)
             raise

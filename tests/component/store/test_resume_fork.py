@@ -131,3 +131,30 @@ def test_fork_chain_matches_copied_reference(store, core) -> None:
             assert got_d.last_point == want_d.last_point
     info = store.get_run_info(b)
     assert (info.forked_from, info.fork_step) == (a, 25_000)
+
+
+def test_fork_tail_search_and_parent_delete(store, core) -> None:
+    parent = create(store)
+    log(store, parent, "loss", range(0, 100), np.arange(100) * 1.0, 5)
+    fork = create(store, parent, 49)
+    # before the fork logs anything, its metrics are the parent's up to step 49
+    s = store.get_run(fork).metrics["loss"]
+    assert (s.last_step, s.last_value, s.min_value, s.max_value, s.count) == (49, 49.0, 0.0,
+                                                                              49.0, 50)
+    page = core.search_run_ids([], "metrics.loss = 49", [], 100, "", "all")
+    assert fork in page.run_ids and parent not in page.run_ids
+    log(store, fork, "loss", range(50, 60), -np.arange(50, 60) * 1.0, 6)
+    tailer, _ = core.tailer([fork], ["loss"], True, 0)
+    chunks = list(tailer.poll())
+    assert [int(x) for c in chunks for x in c.steps] == list(range(60))
+    assert chunks[-1].values[-1] == -59.0
+    log(store, fork, "loss", [60], [1.5], 7)
+    assert [(int(c.steps[0]), float(c.values[0])) for c in tailer.poll()] == [(60, 1.5)]
+    # deleting the parent is a soft delete: its points stay, the fork reads on
+    upd = pb.LogRecord(run_update=pb.UpdateRunRequest(run_id=parent, lifecycle_stage="deleted"))
+    assert LogApplier(store).apply([], [upd]) == [None]
+    assert store.get_run_info(parent).lifecycle_stage == "deleted"
+    assert len(history(core, fork, "loss")[0]) == 61
+    assert store.get_run(fork).metrics["loss"].count == 61
+    cmp = core.compare([fork], ["loss"], [])
+    assert (cmp.metrics["loss"]["min"][0], cmp.metrics["loss"]["max"][0]) == (-59.0, 49.0)
