@@ -26,6 +26,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -48,6 +49,12 @@ from metricflow.devservices import (
 )
 
 STANDBY = "standby1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class RoleProcess:
@@ -95,13 +102,29 @@ class RoleProcess:
 
 
 @contextlib.contextmanager
-def replicated_postgres(*, sync: bool = True) -> Iterator[tuple[PostgresServer,
-                                                                 PostgresStandby]]:
-    """A primary and a streaming standby on loopback; synchronous (remote_apply) if `sync`."""
+def replicated_postgres(*, sync: bool = True, rtt_ms: float = 0.0
+                        ) -> Iterator[tuple[PostgresServer, PostgresStandby]]:
+    """A primary and a streaming standby on loopback; synchronous (remote_apply) if `sync`.
+
+    `rtt_ms` > 0: the standby streams through a relay (`_delay_proxy.py`) that delays
+    each direction by rtt_ms / 2, as a standby in a far region would.
+    """
     primary = PostgresServer(settings=REPLICATION_SETTINGS)
-    standby = PostgresStandby(primary, name=STANDBY)
+    proxy: subprocess.Popen[str] | None = None
+    stream_port = None
+    if rtt_ms > 0:
+        stream_port = free_port()
+    standby = PostgresStandby(primary, name=STANDBY, stream_port=stream_port)
     try:
         primary.start()
+        if stream_port is not None:
+            proxy = subprocess.Popen(
+                [sys.executable, "-m", "loadtests._delay_proxy", str(stream_port),
+                 str(primary.port), str(rtt_ms / 2)], stdout=subprocess.PIPE, text=True,
+                cwd=str(Path(__file__).resolve().parents[1]))
+            assert proxy.stdout is not None
+            if proxy.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"the delay relay did not start (exit {proxy.wait()})")
         standby.start()
         if sync:
             set_sync_standbys(primary, [STANDBY])
@@ -110,6 +133,9 @@ def replicated_postgres(*, sync: bool = True) -> Iterator[tuple[PostgresServer,
     finally:
         standby.close()
         primary.close()
+        if proxy is not None:
+            proxy.kill()
+            proxy.wait()
 
 
 def _post(http: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
@@ -138,13 +164,16 @@ class Ledger:
     """op id -> kind, for every operation that failed (applied or not: unknown)."""
     ack_times: list[float] = field(default_factory=list)
     """monotonic time of each acknowledgement, in order."""
+    latencies: list[float] = field(default_factory=list)
+    """Seconds each acknowledged request took."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, op: str, kind: str, ok: bool) -> None:
+    def record(self, op: str, kind: str, ok: bool, took: float = 0.0) -> None:
         with self.lock:
             if ok:
                 self.acked[op] = kind
                 self.ack_times.append(time.monotonic())
+                self.latencies.append(took)
             else:
                 self.in_doubt[op] = kind
 
@@ -155,6 +184,9 @@ class Ledger:
 
 
 KINDS = ("create", "transition", "alias")
+"""create: a version; transition: a stage move (archiving the stage's others); alias: a new
+alias named after the op; move: the `champion` alias to another version (not countable per
+op: for throughput only)."""
 
 
 def client_loop(base: str, models: list[str], versions: int, client: int, ledger: Ledger,
@@ -181,12 +213,14 @@ def client_loop(base: str, models: list[str], versions: int, client: int, ledger
                     "archive_existing_versions": True, "comment": op}
             else:
                 path, body = "registered-models/alias", {
-                    "name": name, "alias": op, "version": str(version)}
+                    "name": name, "alias": "champion" if kind == "move" else op,
+                    "version": str(version)}
+            started = time.monotonic()
             try:
                 ok = _post(http, path, body).status_code == 200
             except httpx.HTTPError:
                 ok = False
-            ledger.record(op, kind, ok)
+            ledger.record(op, kind, ok, time.monotonic() - started)
             if not ok:
                 time.sleep(0.05)  # the primary is gone: do not spin
 

@@ -53,7 +53,7 @@ class PostgresStandby(PostgresServer):
     def __init__(self, primary: PostgresServer, *, name: str = "standby1",
                  port: int | None = None, data_dir: str | Path | None = None,
                  settings: Mapping[str, str] | None = None,
-                 startup_timeout: float = 120.0) -> None:
+                 startup_timeout: float = 120.0, stream_port: int | None = None) -> None:
         """Configure (but do not start) a standby of a running `primary`.
 
         Args:
@@ -64,10 +64,12 @@ class PostgresStandby(PostgresServer):
             data_dir: Work dir (a temp dir, removed on close, when None).
             settings: Extra `postgres -c` settings.
             startup_timeout: Seconds to wait for the clone and the first connection.
+            stream_port: Stream WAL from 127.0.0.1:`stream_port` instead of the primary's
+                port (a relay in between, e.g. one that adds network delay).
         """
         self.name = _check_name(name)
         self.primary = primary
-        conninfo = (f"host={LOOPBACK} port={primary.port} user=postgres "
+        conninfo = (f"host={LOOPBACK} port={stream_port or primary.port} user=postgres "
                     f"application_name={self.name}")
         super().__init__(port=port, data_dir=data_dir, database=primary.database,
                          settings={**REPLICATION_SETTINGS, "primary_conninfo": conninfo,
