@@ -42,7 +42,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make `loadtests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadtests._registry_ha import (  # noqa: E402 - after the path fix above
+from loadtests._registry_ha import (
     STANDBY,
     Ledger,
     RoleProcess,
@@ -51,7 +51,7 @@ from loadtests._registry_ha import (  # noqa: E402 - after the path fix above
     run_failover,
     seed_models,
 )
-from metricflow.devservices import set_sync_standbys, wait_for_sync_standby  # noqa: E402
+from metricflow.devservices import set_sync_standbys, wait_for_sync_standby
 
 THROUGHPUT_KINDS = ("transition", "move")
 
