@@ -81,6 +81,7 @@ class Receiver:
 
     def __init__(self, respond: Callable[[int], int] = lambda n: 200) -> None:
         self.got: list[dict[str, Any]] = []
+        self.respond_codes: list[int] = []  # the status answered to got[i]
         self.respond = respond
         self.hang = threading.Event()  # set: requests hang until `release` is set
         self.release = threading.Event()
@@ -95,9 +96,10 @@ class Receiver:
                     n = len(outer.got)
                     outer.got.append({"t": t, "headers": dict(self.headers), "body": body,
                                       "json": json.loads(body)})
+                    code = outer.respond(n)
+                    outer.respond_codes.append(code)
                 if outer.hang.is_set():
                     outer.release.wait(60)
-                code = outer.respond(n)
                 self.send_response(code)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
