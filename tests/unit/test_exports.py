@@ -112,7 +112,7 @@ EXPORTS: dict[str, set[str]] = {
         "GateSubject", "LineageEdge", "LineageGraph", "LineageNode", "Policy", "PolicyGate",
         "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",
         "dataset_inputs_from_mlflow", "iter_entries", "make_anchor", "model_of_request",
-        "verify_anchor", "verify_chain",
+        "seed_audit_rows", "verify_anchor", "verify_chain",
     },
     "metricflow.ingest": {
         "DirectSink",
@@ -319,6 +319,11 @@ EXPORTS: dict[str, set[str]] = {
     },
     "metricflow.integrations": set(),
     "metricflow.serving": {  # issue 19: deployments (D1) and the serve process (D2)
+    "metricflow.governance": {  # issue 21: approvals, policies, audit tools, lineage (G1)
+        "GovernanceClient", "GovernanceServicer", "PolicyEvaluator", "RunFacts", "StoreFacts",
+        "add_parsers", "add_to_server", "export_audit", "governance_router", "open_channel",
+        "parse_policy", "policy_gate", "verify_audit",
+    },
         "Comparison", "DeployClient", "DeploymentServicer", "EXPERIMENT_PREFIX", "Interval",
         "KEY_ERROR", "KEY_LATENCY", "KEY_PREDICTION", "KEY_STATUS", "OUTCOME_PREFIX",
         "ROLE_PRIMARY", "ROLE_SHADOW", "Report", "TAG_DEPLOYMENT", "TAG_INSTANCE", "TAG_ROLE",

@@ -20,7 +20,7 @@ opener, which the `open_*` functions here call.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metricflow._uris import (
     BACKENDS,
@@ -54,9 +54,10 @@ def open_metric_store(dsn: str, database: str) -> MetricStore:
 
 def open_metadata(uri: str, *, default_artifact_root: str | None = None,
                   source_exists: SourceChecker | None = None,
-                  read_uri: str | None = None) -> MetadataStore:
+                  read_uri: str | None = None, policy_gate: Any = None) -> MetadataStore:
     """The control plane at `uri` (SQLite or PostgreSQL), migrated to the newest schema;
-    `read_uri`: a replica its read-only transactions use (--metadata-read)."""
+    `read_uri`: a replica its read-only transactions use (--metadata-read); `policy_gate`:
+    what checks governance policies before a transition (`metricflow.governance`)."""
     if read_uri and backend_key(CONTROL, read_uri) != backend_key(CONTROL, uri):
         raise InvalidArgument(
             f"--metadata-read {read_uri[:200]!r} must be a replica of --metadata, the same "
@@ -64,7 +65,8 @@ def open_metadata(uri: str, *, default_artifact_root: str | None = None,
             f"{scheme_of(read_uri)!r}", field="metadata-read", received=read_uri[:200])
     md: MetadataStore = backend_for(CONTROL, uri).open()(
         uri, default_artifact_root=default_artifact_root, source_exists=source_exists,
-        **({"read_uri": read_uri} if read_uri else {}))
+        **({"read_uri": read_uri} if read_uri else {}),
+        **({"policy_gate": policy_gate} if policy_gate is not None else {}))
     return md
 
 

@@ -136,10 +136,15 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
     if mounted & NEEDS_METADATA:
         # Embedded: a model version's runs:/ source must name a logged artifact.
         exists = _artifact_exists(artifacts) if embedded and artifacts is not None else None
+        from metricflow.governance import policy_gate
+
         metadata = await asyncio.to_thread(
             open_metadata, s.metadata_uri,
             default_artifact_root=s.artifact_root if embedded else None, source_exists=exists,
-            read_uri=s.metadata_read_uri or None)
+            read_uri=s.metadata_read_uri or None,
+            # Policies read runs and model files; the artifact store may be opened just
+            # below (its root can come from the control plane), hence the late lookup.
+            policy_gate=policy_gate(store, lambda: artifacts))
         stack.callback(metadata.close)
     # Where server-managed artifacts live: --artifacts, else the control plane's default.
     artifact_root = s.artifact_root or _default_root(metadata)

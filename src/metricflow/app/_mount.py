@@ -54,6 +54,9 @@ def mount_grpc(server: grpc.aio.Server, c: Components) -> None:
 
         add_deployments(server, c.metadata_view, c.query,  # query: the report (None: refused)
                         **({"actor_of": hooks["grpc"]} if hooks else {}))
+        from metricflow.governance import add_to_server as add_governance
+
+        add_governance(server, c.metadata_view)  # approvals, policies, lineage
     if ARTIFACTS in c.services:
         from metricflow.artifacts import add_to_server as add_artifacts
 
@@ -74,6 +77,7 @@ def build_app(c: Components, facts: Facts) -> FastAPI:
     if HTTP_REGISTRY in c.services:
         routers.append(_registry_router(c))
         routers.append(_deployment_router(c))
+        routers.append(_governance_router(c))
     if MLFLOW in c.services:
         routers.extend(_mlflow_routers(c))
     if c.alerts is not None and c.services & {HTTP_REGISTRY, HTTP_QUERY, ALERTS}:
@@ -117,6 +121,15 @@ def _registry_router(c: Components) -> APIRouter:
     hooks = c.auth.actor_hooks()
     router: APIRouter = registry_router(
         c.metadata_view, **({"actor_of": hooks["http"]} if hooks else {}))
+    return router
+
+
+def _governance_router(c: Components) -> APIRouter:
+    """/api/v1/approvals, /api/v1/policies and /api/v1/lineage (metricflow.governance)."""
+    from metricflow.governance import governance_router
+
+    assert c.metadata_view is not None
+    router: APIRouter = governance_router(c.metadata_view)
     return router
 
 

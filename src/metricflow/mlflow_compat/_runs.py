@@ -17,12 +17,14 @@ import numpy as np
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import decode_metrics, encode_metrics
+from metricflow.auth import caller
 from metricflow.errors import InvalidArgument, InvalidState, NotFound
 from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._convert import run_info_json, run_json, view_type
 from metricflow.mlflow_compat._numbers import json_double, json_int64
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
 from metricflow.mlflow_compat._strings import string_arg
+from metricflow.store.metadata import dataset_inputs_from_mlflow
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -344,6 +346,14 @@ class RunRoutes:
         run_id = check_run(_run_id(a))
         await self._active(run_id)
         datasets, models = a.items("datasets"), a.items("models")
+        # Checked before anything is stored: a bad entry leaves no half-logged inputs.
+        inputs = (dataset_inputs_from_mlflow(datasets)
+                  if datasets and self.c.metadata is not None else [])
+        for i, d in enumerate(inputs):
+            if not d.name or not d.digest:
+                raise InvalidArgument(f"Invalid value for parameter 'datasets[{i}]': a "
+                                      "dataset needs a name and a digest",
+                                      field=f"datasets[{i}]")
 
         def merge(doc: dict[str, Any] | None) -> dict[str, Any]:
             doc = doc or {}
@@ -361,6 +371,9 @@ class RunRoutes:
             return doc
 
         await self.c.call(self.c.docs.update, self.c.docs.run_key(run_id), merge)
+        if inputs:  # lineage (dataset -> run -> version), in the control plane
+            await self.c.call(self.c.metadata.log_run_inputs, run_id, inputs,
+                              actor=caller())
         return {}
 
     async def log_outputs(self, a: Args) -> dict[str, Any]:

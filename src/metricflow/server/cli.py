@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from metricflow.app import add_role_parsers
 from metricflow.auth import add_admin_parsers
+from metricflow.governance import add_parsers as add_governance_parsers
 from metricflow.server._maintenance import add_parsers as add_gc_parsers
 from metricflow.serving import add_deploy_parsers, add_serve_parsers
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_role_parsers(sub)  # server, ingest, writer, query, registry (metricflow.app)
     add_admin_parsers(sub)  # admin: users, tokens, permissions (metricflow.auth)
     add_gc_parsers(sub)  # gc
+    add_governance_parsers(sub)  # approvals, policy, lineage, audit (metricflow.governance)
     add_deploy_parsers(sub)  # deploy: model deployments (metricflow.serving)
     add_serve_parsers(sub)  # serve: the serving gateway of a deployment (metricflow.serving)
     for mod in _OPTIONAL_COMMAND_MODULES:

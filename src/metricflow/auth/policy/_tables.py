@@ -32,6 +32,7 @@ from metricflow.auth.policy._common import (
     runs,
     search,
 )
+from metricflow.auth.policy._governance import GRPC_GOVERNANCE_RULES, HTTP_GOVERNANCE_RULES
 from metricflow.auth.policy._mlflow import mlflow_rules
 from metricflow.auth.policy._serving import GRPC_SERVING_RULES, HTTP_SERVING_RULES
 
@@ -148,3 +149,5 @@ FAIL_CLOSED = Rule(lambda a, r: [Need("admin", "", M)])
 HTTP_RULES.update(mlflow_rules())
 GRPC_RULES.update(GRPC_SERVING_RULES)  # deployments (auth/policy/_serving.py)
 HTTP_RULES.update(HTTP_SERVING_RULES)
+GRPC_RULES.update(GRPC_GOVERNANCE_RULES)  # approvals, policies, lineage (_governance.py)
+HTTP_RULES.update(HTTP_GOVERNANCE_RULES)

@@ -28,18 +28,19 @@ from metricflow.entities import (
     ModelVersion,
     RegisteredModel,
 )
+from metricflow.store.metadata._approvals import model_of_request
 from metricflow.store.metadata._base import (
     MetadataStoreConfig,
     RunArtifactResolver,
     SourceChecker,
 )
-from metricflow.store.metadata._approvals import model_of_request
 from metricflow.store.metadata._chain import (
     ChainProblem,
     ChainReport,
     append_audit,
     iter_entries,
     make_anchor,
+    seed_audit_rows,
     verify_anchor,
     verify_chain,
 )
@@ -106,7 +107,7 @@ __all__ = [
     "GateSubject", "LineageEdge", "LineageGraph", "LineageNode", "Policy", "PolicyGate",
     "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",
     "dataset_inputs_from_mlflow", "iter_entries", "make_anchor", "model_of_request",
-    "verify_anchor", "verify_chain",
+    "seed_audit_rows", "verify_anchor", "verify_chain",
 ]
 
 

@@ -1,0 +1,202 @@
+"""Approvals on SQLite and PostgreSQL: four eyes, N approvers, races, expiry, invalidation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from metricflow.errors import AlreadyExists, InvalidState, PermissionDenied
+from metricflow.store.metadata import ApprovalRequired, open_metadata_store, verify_chain
+
+
+def _request(store: Any, stage: str = "Production", version: int = 1,
+             actor: str = "alice") -> int:
+    with pytest.raises(ApprovalRequired) as e:
+        store.transition_model_version_stage("m", version, stage, comment="ship it",
+                                             actor=actor)
+    assert f"approval request {e.value.request.request_id}" in e.value.message
+    assert store.get_model_version("m", version).current_stage == "None"  # not applied
+    return int(e.value.request.request_id)
+
+
+def test_n_distinct_approvers_apply_the_transition(gstore: Any) -> None:
+    gstore.protect_target("stage", "production", approvals_required=2, actor="admin")
+    rid = _request(gstore)
+    r = gstore.approve_request(rid, comment="looks right", actor="bob")
+    assert (r.state, r.approvals) == ("pending", 1)
+    assert gstore.get_model_version("m", 1).current_stage == "None"
+    r = gstore.approve_request(rid, comment="ok", actor="carol")
+    assert r.state == "applied" and r.approvals == 2
+    assert [v.comment for v in r.votes] == ["looks right", "ok"]
+    mv = gstore.get_model_version("m", 1)
+    assert mv.current_stage == "Production"
+    # The transition is recorded in the requester's name with the request's comment.
+    moves = gstore.search_audit_log(model_name="m",
+                                    action="transition_model_version_stage")[0]
+    assert len(moves) == 1 and moves[0].actor == "alice"
+    assert f"approval request {rid}" in moves[0].comment
+    assert verify_chain(gstore.engine).ok
+
+
+def test_the_requester_never_votes(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", actor="admin")
+    gstore.grant_approver("alice", actor="admin")  # even holding APPROVE
+    rid = _request(gstore)
+    for vote in (gstore.approve_request, gstore.reject_request):
+        with pytest.raises(PermissionDenied, match="four eyes"):
+            vote(rid, actor="alice")
+    assert gstore.get_approval_request(rid).state == "pending"
+    assert gstore.get_approval_request(rid).votes == ()
+
+
+def test_one_person_votes_once_and_needs_the_grant(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
+    rid = _request(gstore)
+    gstore.approve_request(rid, actor="bob")
+    with pytest.raises(AlreadyExists, match="already voted"):
+        gstore.approve_request(rid, actor="bob")
+    with pytest.raises(PermissionDenied, match="APPROVE"):
+        gstore.approve_request(rid, actor="eve")  # no grant
+    with pytest.raises(PermissionDenied, match="authenticated"):
+        gstore.approve_request(rid, actor=None)
+    r = gstore.get_approval_request(rid)
+    assert (r.state, r.approvals) == ("pending", 1)
+    gstore.grant_approver("eve", model_name="m", actor="admin")  # a per-model grant
+    assert gstore.approve_request(rid, actor="eve").state == "applied"
+
+
+def _race(n: int, fn: Callable[[int], Any]) -> list[Any]:
+    """Run fn(0..n-1) in n threads released together; results or exceptions."""
+    out: list[Any] = [None] * n
+    go = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        go.wait()
+        try:
+            out[i] = fn(i)
+        except Exception as e:  # collected and asserted on
+            out[i] = e
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_racing_approvals_apply_exactly_once(gstore: Any, metadata_uri: str) -> None:
+    gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
+    gstore.create_model_version("m", "s3://bucket/m/2", run_id="r2", actor="alice")
+    rid = _request(gstore, version=2)
+    stores = [open_metadata_store(metadata_uri) for _ in range(3)]
+    try:
+        results = _race(3, lambda i: stores[i].approve_request(
+            rid, actor=("bob", "carol", "dave")[i]))
+    finally:
+        for s in stores:
+            s.close()
+    applied = [r for r in results if not isinstance(r, Exception) and r.state == "applied"]
+    late = [r for r in results if isinstance(r, InvalidState)]
+    assert len(applied) == 1 and len(late) == 1, results
+    assert "applied, not pending" in late[0].message
+    r = gstore.get_approval_request(rid)
+    assert r.state == "applied" and len(r.votes) == 2
+    moves = gstore.search_audit_log(model_name="m",
+                                    action="transition_model_version_stage")[0]
+    assert len(moves) == 1
+    assert verify_chain(gstore.engine).ok
+
+
+def test_one_person_racing_themselves_votes_once(gstore: Any, metadata_uri: str) -> None:
+    gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
+    rid = _request(gstore)
+    stores = [open_metadata_store(metadata_uri) for _ in range(4)]
+    try:
+        results = _race(4, lambda i: stores[i].approve_request(rid, actor="bob"))
+    finally:
+        for s in stores:
+            s.close()
+    ok = [r for r in results if not isinstance(r, Exception)]
+    assert len(ok) == 1, results
+    assert all(isinstance(r, AlreadyExists) for r in results if isinstance(r, Exception))
+    r = gstore.get_approval_request(rid)
+    assert (r.state, r.approvals) == ("pending", 1)
+
+
+def test_a_changed_version_invalidates_the_request(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", actor="admin")
+    newer = _request(gstore)
+    gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")  # a newer version
+    assert gstore.get_approval_request(newer).state == "invalidated"
+    with pytest.raises(InvalidState, match="newer version"):
+        gstore.approve_request(newer, actor="bob")
+    assert gstore.get_approval_request(newer).state == "invalidated"  # recorded
+    assert gstore.get_model_version("m", 1).current_stage == "None"
+
+    edited = _request(gstore, version=2)
+    gstore.update_model_version("m", 2, "changed after the request", actor="alice")
+    with pytest.raises(InvalidState, match="changed since"):
+        gstore.approve_request(edited, actor="bob")
+
+    gone = _request(gstore, version=2)
+    gstore.delete_model_version("m", 2, actor="alice")
+    with pytest.raises(InvalidState, match="deleted"):
+        gstore.approve_request(gone, actor="bob")
+    states = {r.request_id: r.state for r in gstore.list_approval_requests()}
+    assert states == {newer: "invalidated", edited: "invalidated", gone: "invalidated"}
+
+
+def test_requests_expire(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", expiry_s=1, actor="admin")
+    rid = _request(gstore)
+    assert gstore.get_approval_request(rid).expires_at is not None
+    time.sleep(1.2)  # the expiry must pass: time passing is the point
+    assert [r.request_id for r in gstore.list_approval_requests(state="expired")] == [rid]
+    with pytest.raises(InvalidState, match="expired"):
+        gstore.approve_request(rid, actor="bob")
+    assert gstore.get_model_version("m", 1).current_stage == "None"
+
+
+def test_reject_closes_the_request(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
+    rid = _request(gstore)
+    gstore.approve_request(rid, actor="bob")
+    r = gstore.reject_request(rid, comment="no model card", actor="carol")
+    assert r.state == "rejected" and "carol" in r.resolution
+    with pytest.raises(InvalidState, match="rejected"):
+        gstore.approve_request(rid, actor="dave")
+    assert gstore.get_model_version("m", 1).current_stage == "None"
+
+
+def test_protected_aliases_per_model_and_global(gstore: Any) -> None:
+    gstore.create_registered_model("other", actor="admin")
+    gstore.create_model_version("other", "s3://bucket/o/1", actor="alice")
+    gstore.protect_target("alias", "prod-*", model_name="m", actor="admin")
+    gstore.protect_target("alias", "champion", actor="admin")  # every model
+    gstore.set_registered_model_alias("m", "staging-a", 1, actor="alice")  # unprotected
+    gstore.set_registered_model_alias("other", "prod-eu", 1, actor="alice")  # other model
+    for model, alias in (("m", "prod-eu"), ("m", "champion"), ("other", "champion")):
+        with pytest.raises(ApprovalRequired) as e:
+            gstore.set_registered_model_alias(model, alias, 1, actor="alice")
+        r = gstore.approve_request(e.value.request.request_id, actor="bob")
+        assert r.state == "applied"
+        assert gstore.get_model_version_by_alias(model, alias).version == "1"
+    rules = gstore.list_protected_targets("other")
+    assert [(t.kind, t.pattern, t.model_name) for t in rules] == [("alias", "champion", "")]
+
+
+def test_archive_existing_applies_with_the_request(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", actor="admin")
+    rid = _request(gstore)
+    gstore.approve_request(rid, actor="bob")
+    gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")
+    with pytest.raises(ApprovalRequired) as e:
+        gstore.transition_model_version_stage("m", 2, "Production",
+                                              archive_existing_versions=True, actor="alice")
+    gstore.approve_request(e.value.request.request_id, actor="carol")
+    assert gstore.get_model_version("m", 2).current_stage == "Production"
+    assert gstore.get_model_version("m", 1).current_stage == "Archived"
