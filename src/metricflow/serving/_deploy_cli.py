@@ -120,6 +120,9 @@ def report_text(r: dict[str, Any]) -> str:
         out.append(f"{v['variant'] + (' (shadow)' if v['shadow'] else ''):<16}{v['count']:>8}"
                    f"{_fmt(v['error_rate']['mean'], '.4f'):>10}{_fmt(lat['p50'], '.2f'):>9}"
                    f"{_fmt(lat['p95'], '.2f'):>9}{_fmt(lat['p99'], '.2f'):>9}")
+        if v["versions"]:
+            out.append("    versions: " + ", ".join(
+                f"{'v' + ver if ver else 'endpoint'} ({n})" for ver, n in v["versions"].items()))
         for name, o in v["outcomes"].items():
             out.append(f"    outcome {name} ({o['kind']}, n={o['count']}): "
                        f"{_fmt(o['mean'])} [{_fmt(o['ci_low'])}, {_fmt(o['ci_high'])}]")

@@ -79,7 +79,8 @@ def is_rate(values: np.ndarray) -> bool:
 class VariantData:
     name: str
     shadow: bool = False
-    versions: set[str] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)
+    """version -> requests it answered (an alias move mid-test shows here)."""
     runs: list[str] = field(default_factory=list)
     keys: dict[str, Series] = field(default_factory=dict)
 
@@ -120,7 +121,8 @@ def _summary(v: VariantData, confidence: float) -> dict[str, Any]:
                                                "count": len(vals), **_interval(ci)}
     errors = int(err.sum())
     return {
-        "variant": v.name, "shadow": v.shadow, "versions": sorted(v.versions),
+        "variant": v.name, "shadow": v.shadow,
+        "versions": dict(sorted(v.versions.items(), key=lambda kv: (len(kv[0]), kv[0]))),
         "runs": len(v.runs), "count": int(len(lat)),
         "errors": errors, "error_rate": {"kind": "rate", "count": int(len(err)),
                                          **_interval(wilson_ci(errors, len(err), confidence))},
@@ -215,12 +217,13 @@ def collect(query: QueryCore, experiment_id: str, deployment: str,
         shadow = run.tags.get(TAG_ROLE) == ROLE_SHADOW
         v = data.setdefault(variant, VariantData(variant, shadow=shadow))
         v.runs.append(run.run_id)
-        if run.tags.get(TAG_VERSION):
-            v.versions.add(run.tags[TAG_VERSION])
         for key in run.metrics:
             if key in (KEY_LATENCY, KEY_ERROR) or key.startswith(OUTCOME_PREFIX):
                 ts, values = _history(query, run.run_id, key)
                 v.add(key, ts, values)
+                if key == KEY_LATENCY:
+                    version = run.tags.get(TAG_VERSION, "")  # "" for endpoint variants
+                    v.versions[version] = v.versions.get(version, 0) + len(values)
     return data
 
 

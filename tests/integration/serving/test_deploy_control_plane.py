@@ -303,6 +303,7 @@ def test_report_from_request_log_matches_scipy(srv: Srv) -> None:
     for variant, (lat, err, _conv, revenue) in data.items():
         v = by[variant]
         assert v["count"] == len(lat) and v["runs"] == 2
+        assert v["versions"] == {"1" if variant == "champ" else "2": len(lat)}
         assert v["errors"] == int(err.sum())
         assert v["latency_ms"]["p99"] == pytest.approx(np.percentile(lat, 99), rel=1e-9)
         lo, hi = stats.t.interval(0.95, len(revenue) - 1, loc=revenue.mean(),

@@ -150,6 +150,19 @@ def test_events_after_commit_and_cascade(store: MetadataStore) -> None:
         ("deployment:d", "deployment_variant_out_of_rotation", "svc"),
         ("deployment:d", "delete_deployment", "ann")]
     assert seen[1].data["deployment"]["statuses"][0]["reason"] == "p99 > 50 ms"
+    # An alias move is a change of every deployment that follows the alias (only those).
+    seen.clear()
+    done.clear()
+    store.create_deployment("follows", "m", _two())
+    store.create_deployment("pinned", "m", [Variant("a", version="1")])
+    store.set_registered_model_alias("m", "challenger", 3, actor="cat")
+    store.delete_deployment("pinned")
+    assert done.wait(10)
+    moved = [e for e in seen if e.data["action"] == "alias_moved"]
+    assert [(e.subject, e.data["alias"], e.data["version"], e.data["previous_version"],
+             e.actor) for e in moved] == [("deployment:follows", "challenger", "3", "2", "cat")]
+    assert moved[0].data["deployment"]["variants"][1]["resolved_version"] == "3"
+    store.delete_deployment("follows")
     # Deleting the model deletes its deployments (the audit log keeps their history).
     store.create_deployment("d2", "m", _two())
     store.delete_registered_model("m")

@@ -12,7 +12,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from metricflow._events import DEPLOYMENT_CHANGED
+from metricflow._events import (
+    DEPLOYMENT_CHANGED,
+    MODEL_VERSION_ALIAS_CREATED,
+    MODEL_VERSION_ALIAS_DELETED,
+)
 from metricflow.entities import (
     STATE_SERVING,
     AuditEntry,
@@ -83,6 +87,22 @@ class DeploymentsMixin(RegistryBase):
         self._event(conn, DEPLOYMENT_CHANGED, f"deployment:{name}",
                     {"name": name, "model_name": model_name or "", "action": action,
                      "deployment": after}, actor)
+
+    def _event(self, conn: sa.Connection, name: str, subject: str, data: dict[str, Any],
+               actor: str | None = None) -> None:
+        """Every event, plus `deployment.changed` for each deployment that follows an alias
+        that was just set, moved or deleted (same transaction, emitted after its commit)."""
+        super()._event(conn, name, subject, data, actor)
+        if name in (MODEL_VERSION_ALIAS_CREATED, MODEL_VERSION_ALIAS_DELETED):
+            alias = data.get("alias")
+            for d in self._load_deployments(conn, _M.name == data.get("name")):
+                if any(v.alias == alias for v in d.variants):
+                    super()._event(conn, DEPLOYMENT_CHANGED, f"deployment:{d.name}", {
+                        "name": d.name, "model_name": d.model_name, "action": "alias_moved",
+                        "alias": alias, "version": data.get("version") if name ==
+                        MODEL_VERSION_ALIAS_CREATED else None,
+                        "previous_version": data.get("previous_version", data.get("version")),
+                        "deployment": d.to_dict()}, actor)
 
     # ------------------------------------------------------------ reads
     def _resolve(self, conn: sa.Connection, model_id: int, variants: Sequence[Variant]
