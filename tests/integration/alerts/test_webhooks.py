@@ -146,7 +146,7 @@ def test_hung_receiver_does_not_slow_ingest_or_the_registry(server: Proc) -> Non
         with mf.Client(server.uri, linger_ms=10) as c:
             t0 = time.monotonic()
             slowest = 0.0
-            for i in range(30):
+            for _ in range(30):
                 s = time.monotonic()
                 run = c.create_run("0").info.run_id
                 c.log_metrics(run, {f"k{j}": float(j) for j in range(50)}, step=0)
