@@ -14,7 +14,7 @@ from metricflow._proto.metricflow.serving.v1 import serving_pb2 as pb
 from metricflow._proto.metricflow.serving.v1 import serving_pb2_grpc as pb_grpc
 from metricflow.entities import Deployment, Guardrails, StickyKey, Variant
 from metricflow.errors import InvalidArgument
-from metricflow.serving._deploy_grpc import deployment_from_pb, variant_to_pb
+from metricflow.serving._deploy_grpc import deployment_from_pb, report_from_pb, variant_to_pb
 
 _UNSET: Any = object()
 
@@ -129,10 +129,9 @@ class DeployClient:
 
     def report(self, name: str, *, confidence: float = 0.95, baseline: str = ""
                ) -> dict[str, Any]:
-        resp = self._call(self._stub.GetDeploymentReport, pb.ReportRequest(
-            name=name, confidence=confidence, baseline=baseline))
-        out: dict[str, Any] = json.loads(resp.json)
-        return out
+        """The report, in the JSON form of `/api/v1/deployments/report`."""
+        return report_from_pb(self._call(self._stub.GetDeploymentReport, pb.ReportRequest(
+            name=name, confidence=confidence, baseline=baseline)))
 
     def history(self, name: str, max_results: int = 1000) -> list[dict[str, Any]]:
         resp = self._call(self._stub.GetDeploymentHistory,

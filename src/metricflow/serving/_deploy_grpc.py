@@ -98,6 +98,85 @@ def deployment_from_pb(m: pb.Deployment) -> Deployment:
                                      timestamp=s.timestamp) for s in m.statuses))
 
 
+def _opt(msg: Any, name: str) -> float | None:
+    return getattr(msg, name) if msg.HasField(name) else None
+
+
+def _estimate_pb(e: dict[str, Any]) -> pb.Estimate:
+    return pb.Estimate(kind=e["kind"], count=e["count"], mean=e["mean"], ci_low=e["ci_low"],
+                       ci_high=e["ci_high"])
+
+
+def _estimate(m: pb.Estimate) -> dict[str, Any]:
+    return {"kind": m.kind, "count": m.count, "mean": _opt(m, "mean"),
+            "ci_low": _opt(m, "ci_low"), "ci_high": _opt(m, "ci_high")}
+
+
+def _result_pb(t: dict[str, Any]) -> pb.TestResult:
+    return pb.TestResult(test=t["test"], difference=t["difference"], statistic=t["statistic"],
+                         p_value=t["p_value"], df=t.get("df"))
+
+
+def _result(m: pb.TestResult) -> dict[str, Any]:
+    out = {"test": m.test, "difference": _opt(m, "difference"),
+           "statistic": _opt(m, "statistic"), "p_value": _opt(m, "p_value")}
+    if m.test == "welch_t":
+        out["df"] = _opt(m, "df")
+    return out
+
+
+def _tests_pb(t: dict[str, Any]) -> pb.Tests:
+    return pb.Tests(kind=t["kind"], fixed_horizon=_result_pb(t["fixed_horizon"]),
+                    sequential=_result_pb(t["sequential"]))
+
+
+def _tests(m: pb.Tests) -> dict[str, Any]:
+    return {"kind": m.kind, "fixed_horizon": _result(m.fixed_horizon),
+            "sequential": _result(m.sequential)}
+
+
+_LATENCY = ("p50", "p95", "p99", "mean", "ci_low", "ci_high")
+
+
+def report_to_pb(r: dict[str, Any]) -> pb.ReportResponse:
+    """The report's JSON form (`Report.to_dict()`) as its message."""
+    return pb.ReportResponse(
+        deployment=r["deployment"], model_name=r["model_name"], baseline=r["baseline"],
+        confidence=r["confidence"], tests=r["tests"],
+        variants=[pb.VariantReport(
+            variant=v["variant"], shadow=v["shadow"], versions=v["versions"], runs=v["runs"],
+            count=v["count"], errors=v["errors"], error_rate=_estimate_pb(v["error_rate"]),
+            latency_ms=pb.Latency(**{k: v["latency_ms"][k] for k in _LATENCY}),
+            outcomes={k: _estimate_pb(o) for k, o in v["outcomes"].items()})
+            for v in r["variants"]],
+        comparisons=[pb.ComparisonReport(
+            variant=c["variant"], baseline=c["baseline"], error_rate=_tests_pb(c["error_rate"]),
+            latency_ms=_tests_pb(c["latency_ms"]),
+            outcomes={k: _tests_pb(t) for k, t in c["outcomes"].items()})
+            for c in r["comparisons"]])
+
+
+def report_from_pb(m: pb.ReportResponse) -> dict[str, Any]:
+    """The report message as the JSON form `/api/v1/deployments/report` answers."""
+    return {
+        "deployment": m.deployment, "model_name": m.model_name, "baseline": m.baseline,
+        "confidence": m.confidence, "tests": dict(m.tests),
+        "variants": [{
+            "variant": v.variant, "shadow": v.shadow,
+            "versions": dict(sorted(v.versions.items(), key=lambda kv: (len(kv[0]), kv[0]))),
+            "runs": v.runs, "count": v.count, "errors": v.errors,
+            "error_rate": _estimate(v.error_rate),
+            "latency_ms": {k: _opt(v.latency_ms, k) for k in _LATENCY},
+            "outcomes": {k: _estimate(v.outcomes[k]) for k in sorted(v.outcomes)},
+        } for v in m.variants],
+        "comparisons": [{
+            "variant": c.variant, "baseline": c.baseline, "error_rate": _tests(c.error_rate),
+            "latency_ms": _tests(c.latency_ms),
+            "outcomes": {k: _tests(c.outcomes[k]) for k in sorted(c.outcomes)},
+        } for c in m.comparisons],
+    }
+
+
 def _sticky(m: Any) -> StickyKey | None:
     if not m.HasField("sticky_key"):
         return None
@@ -187,7 +266,7 @@ class DeploymentServicer(pb_grpc.DeploymentServiceServicer):
         rep = await self._run(context, lambda: build_report(
             self._store, self._query, request.name, confidence=request.confidence or 0.95,
             baseline=request.baseline))
-        return pb.ReportResponse(json=json.dumps(rep.to_dict()))
+        return report_to_pb(rep.to_dict())
 
     async def GetDeploymentHistory(self, request: pb.HistoryRequest,
                                    context: grpc.aio.ServicerContext) -> pb.HistoryResponse:

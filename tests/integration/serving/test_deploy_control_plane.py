@@ -229,6 +229,15 @@ def test_grpc_matches_http_and_refuses_without_manage(srv: Srv) -> None:
     srv.deploy("editor").report_status("grpc-dep", "b", "out_of_rotation", version="2",
                                        reason="p99 180 ms > 100 ms")
     assert reader.get("grpc-dep").status_of("b").state == "out_of_rotation"  # type: ignore[union-attr]
+    # No request log yet: zero counts and no figures (null), the same over gRPC and HTTP.
+    empty = reader.report("grpc-dep")
+    assert [(v["variant"], v["count"], v["latency_ms"]["p99"]) for v in empty["variants"]] == [
+        ("a", 0, None), ("b", 0, None)]
+    assert empty["comparisons"][0]["latency_ms"]["fixed_horizon"] == {
+        "test": "welch_t", "difference": None, "statistic": None, "p_value": None, "df": None}
+    assert empty == srv.get("reader", "/api/v1/deployments/report", name="grpc-dep").json()
+    with pytest.raises(NotFound):
+        reader.report("grpc-dep", baseline="zzz")
     with pytest.raises(PermissionDenied):
         reader.delete("grpc-dep")
     owner.delete("grpc-dep")

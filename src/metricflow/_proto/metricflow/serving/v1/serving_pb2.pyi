@@ -174,11 +174,141 @@ class ReportRequest(_message.Message):
     baseline: str
     def __init__(self, name: _Optional[str] = ..., confidence: _Optional[float] = ..., baseline: _Optional[str] = ...) -> None: ...
 
+class Estimate(_message.Message):
+    __slots__ = ("kind", "count", "mean", "ci_low", "ci_high")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    count: int
+    mean: float
+    ci_low: float
+    ci_high: float
+    def __init__(self, kind: _Optional[str] = ..., count: _Optional[int] = ..., mean: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+
+class Latency(_message.Message):
+    __slots__ = ("p50", "p95", "p99", "mean", "ci_low", "ci_high")
+    P50_FIELD_NUMBER: _ClassVar[int]
+    P95_FIELD_NUMBER: _ClassVar[int]
+    P99_FIELD_NUMBER: _ClassVar[int]
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    ci_low: float
+    ci_high: float
+    def __init__(self, p50: _Optional[float] = ..., p95: _Optional[float] = ..., p99: _Optional[float] = ..., mean: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+
+class VariantReport(_message.Message):
+    __slots__ = ("variant", "shadow", "versions", "runs", "count", "errors", "error_rate", "latency_ms", "outcomes")
+    class VersionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class OutcomesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Estimate
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Estimate, _Mapping]] = ...) -> None: ...
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    shadow: bool
+    versions: _containers.ScalarMap[str, int]
+    runs: int
+    count: int
+    errors: int
+    error_rate: Estimate
+    latency_ms: Latency
+    outcomes: _containers.MessageMap[str, Estimate]
+    def __init__(self, variant: _Optional[str] = ..., shadow: _Optional[bool] = ..., versions: _Optional[_Mapping[str, int]] = ..., runs: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., error_rate: _Optional[_Union[Estimate, _Mapping]] = ..., latency_ms: _Optional[_Union[Latency, _Mapping]] = ..., outcomes: _Optional[_Mapping[str, Estimate]] = ...) -> None: ...
+
+class TestResult(_message.Message):
+    __slots__ = ("test", "difference", "statistic", "p_value", "df")
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
+    STATISTIC_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DF_FIELD_NUMBER: _ClassVar[int]
+    test: str
+    difference: float
+    statistic: float
+    p_value: float
+    df: float
+    def __init__(self, test: _Optional[str] = ..., difference: _Optional[float] = ..., statistic: _Optional[float] = ..., p_value: _Optional[float] = ..., df: _Optional[float] = ...) -> None: ...
+
+class Tests(_message.Message):
+    __slots__ = ("kind", "fixed_horizon", "sequential")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FIXED_HORIZON_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    fixed_horizon: TestResult
+    sequential: TestResult
+    def __init__(self, kind: _Optional[str] = ..., fixed_horizon: _Optional[_Union[TestResult, _Mapping]] = ..., sequential: _Optional[_Union[TestResult, _Mapping]] = ...) -> None: ...
+
+class ComparisonReport(_message.Message):
+    __slots__ = ("variant", "baseline", "error_rate", "latency_ms", "outcomes")
+    class OutcomesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: Tests
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[Tests, _Mapping]] = ...) -> None: ...
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    variant: str
+    baseline: str
+    error_rate: Tests
+    latency_ms: Tests
+    outcomes: _containers.MessageMap[str, Tests]
+    def __init__(self, variant: _Optional[str] = ..., baseline: _Optional[str] = ..., error_rate: _Optional[_Union[Tests, _Mapping]] = ..., latency_ms: _Optional[_Union[Tests, _Mapping]] = ..., outcomes: _Optional[_Mapping[str, Tests]] = ...) -> None: ...
+
 class ReportResponse(_message.Message):
-    __slots__ = ("json",)
-    JSON_FIELD_NUMBER: _ClassVar[int]
-    json: str
-    def __init__(self, json: _Optional[str] = ...) -> None: ...
+    __slots__ = ("deployment", "model_name", "baseline", "confidence", "tests", "variants", "comparisons")
+    class TestsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    TESTS_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    COMPARISONS_FIELD_NUMBER: _ClassVar[int]
+    deployment: str
+    model_name: str
+    baseline: str
+    confidence: float
+    tests: _containers.ScalarMap[str, str]
+    variants: _containers.RepeatedCompositeFieldContainer[VariantReport]
+    comparisons: _containers.RepeatedCompositeFieldContainer[ComparisonReport]
+    def __init__(self, deployment: _Optional[str] = ..., model_name: _Optional[str] = ..., baseline: _Optional[str] = ..., confidence: _Optional[float] = ..., tests: _Optional[_Mapping[str, str]] = ..., variants: _Optional[_Iterable[_Union[VariantReport, _Mapping]]] = ..., comparisons: _Optional[_Iterable[_Union[ComparisonReport, _Mapping]]] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
     __slots__ = ("name", "max_results")
