@@ -62,6 +62,29 @@ CLIENT_DROP_POLICY = EnvVar("METRICFLOW_CLIENT_DROP_POLICY", str, "block",
                             "when the client's buffer is full: 'block' (default, never lose "
                             "data) or 'drop' (new points are dropped and counted in "
                             "Client.dropped_points)", choices=("block", "drop"))
+MODE = EnvVar("METRICFLOW_MODE", str, "online",
+              "'offline': clients log only to their spool (METRICFLOW_SPOOL_DIR), for "
+              "machines with no server; upload later with `metricflow sync DIR`",
+              choices=("online", "offline"))
+SPOOL_DIR = EnvVar("METRICFLOW_SPOOL_DIR", str, "",
+                   "Directory of the clients' durable spool (docs/resilience.md); empty: "
+                   "no spool online, ./metricflow-spool offline.")
+SPOOL_MAX_BYTES = EnvVar("METRICFLOW_SPOOL_MAX_BYTES", int, 8 << 30,
+                         "Disk budget of one client's spool; past it log calls block, "
+                         "then raise (or drop with the drop policy).")
+SPOOL_FSYNC_S = EnvVar("METRICFLOW_SPOOL_FSYNC_S", float, 1.0,
+                       "fsync interval of the spool in seconds (0: every append; negative: "
+                       "never, left to the OS); flush() and close() always fsync.")
+SPOOL_THRESHOLD = EnvVar("METRICFLOW_SPOOL_THRESHOLD", float, 0.5,
+                         "Spool (instead of waiting in memory) once this share of the client "
+                         "buffer is in use.")
+SYSTEM_METRICS = EnvVar("METRICFLOW_SYSTEM_METRICS", bool, False,
+                        "start_run() samples system metrics (CPU, memory, disk, network, "
+                        "GPUs) as system/... metrics.")
+SYSTEM_METRICS_INTERVAL_S = EnvVar("METRICFLOW_SYSTEM_METRICS_INTERVAL_S", float, 1.0,
+                                   "Sampling interval of system metrics.")
+NODE_ID = EnvVar("METRICFLOW_NODE_ID", str, "",
+                 "Node id in system metric keys (system/<node>/...); default: the host name.")
 API_TOKEN = EnvVar("METRICFLOW_TOKEN", str, "", "Bearer token sent by clients.")
 TLS_CA = EnvVar("METRICFLOW_TLS_CA", str, "",
                 "PEM file of the CA clients trust for grpcs:// tracking URIs (a private CA); "

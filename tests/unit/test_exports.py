@@ -308,6 +308,7 @@ EXPORTS: dict[str, set[str]] = {
         "Run",
         "RunInfo",
         "get_client",
+        "add_sync_parsers",
         "get_tracking_uri",
         "series_columns",
         "set_tracking_uri",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from metricflow.client._accumulator import BufferFull
 from metricflow.client._client import Client
 from metricflow.client._fluent import get_client, get_tracking_uri, set_tracking_uri
+from metricflow.client._sync import add_parsers as add_sync_parsers
 from metricflow.client._types import (
     DownsampledSeries,
     MetricHistory,
@@ -16,5 +17,5 @@ from metricflow.client._types import (
 )
 
 __all__ = ["BufferFull", "Client", "DownsampledSeries", "MetricHistory", "MetricPoint",
-           "MetricSummary", "Run", "RunInfo", "get_client", "get_tracking_uri",
-           "series_columns", "set_tracking_uri"]
+           "MetricSummary", "Run", "RunInfo", "add_sync_parsers", "get_client",
+           "get_tracking_uri", "series_columns", "set_tracking_uri"]

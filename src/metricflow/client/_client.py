@@ -31,8 +31,10 @@ from metricflow.client._accumulator import Accumulator
 from metricflow.client._facades import ArtifactCalls, RegistryCalls
 from metricflow.client._reads import ReadsMixin
 from metricflow.client._sender import ClientHealth, Sender
+from metricflow.client._spool import KIND_LOG_BATCH, KIND_UPDATE_RUN, Spool
+from metricflow.client._spooling import OFFLINE_EXPERIMENT, SpoolCalls
 from metricflow.client._types import Run, run_from_pb
-from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.errors import InvalidArgument, InvalidState, MetricflowError
 
 if TYPE_CHECKING:
     from metricflow.artifacts import ArtifactClient
@@ -73,7 +75,7 @@ def parse_tracking_uri(uri: str) -> tuple[str, bool]:
                           field="tracking_uri", received=uri)
 
 
-class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
+class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
     """A connection to a metricflow server.
 
     Args:
@@ -83,12 +85,19 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
         batch_points: send as soon as this many points wait.
         block_timeout_s: how long log calls wait for buffer room before BufferFull.
         drop_when_full: drop (and count in `dropped_points`) instead of blocking.
+        offline: log only to the spool, never to a server (default: METRICFLOW_MODE);
+            upload later with `metricflow sync DIR` (docs/resilience.md).
+        spool_dir: root of the durable spool (default: METRICFLOW_SPOOL_DIR; offline
+            without one: ./metricflow-spool); this client writes `<spool_dir>/<client id>/`.
     """
 
     def __init__(self, tracking_uri: str | None = None, *, buffer_bytes: int | None = None,
                  linger_ms: int | None = None, batch_points: int = 65_536,
                  block_timeout_s: float | None = None, drop_when_full: bool | None = None,
-                 token: str | None = None, root_certificates: bytes | None = None) -> None:
+                 token: str | None = None, root_certificates: bytes | None = None,
+                 offline: bool | None = None, spool_dir: str | None = None,
+                 _adopt_spool: str | None = None) -> None:
+        self.offline = (_env.MODE.get() == "offline") if offline is None else bool(offline)
         self.tracking_uri = tracking_uri or _env.TRACKING_URI.get()
         self.target, tls = parse_tracking_uri(self.tracking_uri)
         if drop_when_full is None:  # a bad value fails here, before a channel opens
@@ -109,11 +118,16 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
             else _env.CLIENT_BLOCK_TIMEOUT_S.get(),
             drop_when_full=drop_when_full,
         )
+        self._spool = _open_spool(self.offline, spool_dir, _adopt_spool)
+        self._experiments_by_name: dict[str, str] = {}
+        self.replayed_runs: dict[str, str] = {}  # spooled run id -> server run id
         self._sender = Sender(self.target, self._acc,
                               (linger_ms if linger_ms is not None
                                else _env.CLIENT_LINGER_MS.get()) / 1000.0,
                               channel_options=_CHANNEL_OPTIONS, credentials=creds,
-                              metadata=self._metadata)
+                              metadata=self._metadata, spool=self._spool,
+                              spill_threshold=_env.SPOOL_THRESHOLD.get(), offline=self.offline,
+                              adopt=_adopt_spool is not None, apply_record=self.apply_record)
         self._pid = os.getpid()
         self._closed = False
         self._registry: RegistryClient | None = None
@@ -123,6 +137,10 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
 
     # ---------------------------------------------------------------- plumbing
     def _call(self, method: str, request: Any, response_type: Any, timeout: float = 60.0) -> Any:
+        if self.offline:
+            raise InvalidState(f"this client is offline (METRICFLOW_MODE=offline): it logs to "
+                               f"its spool only and cannot call {method.rsplit('/', 1)[-1]}; "
+                               "upload with `metricflow sync DIR` and read from the server")
         if self._sender.fatal is not None and method.startswith(_INGEST):
             raise self._sender.fatal
         fn = self._channel.unary_unary(method, request_serializer=type(request).SerializeToString,
@@ -183,6 +201,8 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
             start_time=start_time or 0, parent_run_id=parent_run_id or "",
             tags=[pb.Tag(key=k, value=str(v)) for k, v in tags.items()], run_id=run_id or "",
             fork_from=fork_from or "", fork_step=fork_step or 0)
+        if self._spool is not None:
+            return self._create_run_spooled(req, tags)
         resp = self._call("/metricflow.ingest.v1.IngestService/CreateRun", req,
                           pb.CreateRunResponse)
         return run_from_pb(qpb.Run(info=resp.run, tags=dict(tags)))
@@ -196,7 +216,7 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
         req = pb.UpdateRunRequest(run_id=run_id, status=pb.RunStatus.Value(status)
                                   if status else pb.RUN_STATUS_UNSPECIFIED, end_time=end_time or 0,
                                   run_name=run_name or "")
-        self._call("/metricflow.ingest.v1.IngestService/UpdateRun", req, pb.UpdateRunResponse)
+        self._record(KIND_UPDATE_RUN, req)
         if status in _ENDED:
             # Its buffer goes once its points are drained; a long-lived client
             # would otherwise keep one per run it ever logged to.
@@ -219,16 +239,14 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
 
     def delete_run(self, run_id: str) -> None:
         check_run_id(run_id)
-        self._call("/metricflow.ingest.v1.IngestService/UpdateRun",
-                   pb.UpdateRunRequest(run_id=run_id, lifecycle_stage="deleted"),
-                   pb.UpdateRunResponse)
+        self._record(KIND_UPDATE_RUN, pb.UpdateRunRequest(run_id=run_id,
+                                                          lifecycle_stage="deleted"))
         self._acc.forget_run(run_id)
 
     def restore_run(self, run_id: str) -> None:
         check_run_id(run_id)
-        self._call("/metricflow.ingest.v1.IngestService/UpdateRun",
-                   pb.UpdateRunRequest(run_id=run_id, lifecycle_stage="active"),
-                   pb.UpdateRunResponse)
+        self._record(KIND_UPDATE_RUN, pb.UpdateRunRequest(run_id=run_id,
+                                                          lifecycle_stage="active"))
 
     # ---------------------------------------------------------------- logging
     def log_metric(self, run_id: str, key: str, value: float, step: int | None = None,
@@ -254,7 +272,7 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
         req = pb.LogBatchRequest(run_id=run_id, params=[pb.Param(key=k, value=v)
                                                         for k, v in p.items()],
                                  tags=[pb.Tag(key=k, value=v) for k, v in t.items()])
-        self._call("/metricflow.ingest.v1.IngestService/LogBatch", req, pb.LogBatchResponse)
+        self._record(KIND_LOG_BATCH, req)
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         self.log_batch(run_id, params={key: value})
@@ -271,7 +289,7 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
     def delete_tag(self, run_id: str, key: str) -> None:
         check_run_id(run_id)
         req = pb.LogBatchRequest(run_id=run_id, tags=[pb.Tag(key=key, deleted=True)])
-        self._call("/metricflow.ingest.v1.IngestService/LogBatch", req, pb.LogBatchResponse)
+        self._record(KIND_LOG_BATCH, req)
 
     def flush(self, timeout: float | None = None) -> None:
         """Block until every buffered point is acknowledged as durable.
@@ -293,7 +311,20 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
             if self._sender.fatal is not None:  # it stopped meanwhile
                 raise self._sender.fatal
             raise self._sender.delivery_error(f"flush timed out after {limit}s")
+        if self._spool is not None:
+            self._flush_spool(limit)
         self._raise_background_error()
+
+    def _flush_spool(self, limit: float) -> None:
+        """Spooled points are durable once fsync'd; while the stream works, wait for the
+        spool to drain (up to `limit`), so a read after flush sees them."""
+        assert self._spool is not None
+        self._spool.sync()
+        deadline = time.monotonic() + limit
+        while (not self.offline and self._sender.spooling and not self._sender.failing
+               and time.monotonic() < deadline and self._sender.fatal is None):
+            self._sender.wake()
+            time.sleep(0.01)
 
     @property
     def dropped_points(self) -> int:
@@ -323,6 +354,8 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
 
     def get_or_create_experiment(self, name: str) -> str:
         """The id of the experiment named `name`, created if missing (race-safe)."""
+        if self.offline:  # found or created when `metricflow sync` replays the run
+            return OFFLINE_EXPERIMENT + name
         return str(self.registry.get_or_create_experiment(name).experiment_id)
 
     # ---------------------------------------------------------------- closing
@@ -349,13 +382,32 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
                 undelivered = self._sender.fatal or self._sender.delivery_error(
                     f"close gave up after {timeout}s; these points are dropped")
         finally:
-            self._sender.close(timeout if undelivered is None else 0.0)
+            grace = timeout if undelivered is None else 0.0
+            if self._spool is not None and (self.offline or self._sender.failing):
+                # Spooled data is durable: wait a little for the server, then leave it.
+                grace = min(grace, 0.0 if self.offline else 5.0)
+            self._sender.close(grace)
             self._channel.close()
+            if self._spool is not None:
+                self._close_spool()
         if undelivered is not None:
             raise undelivered
         err = self._sender.take_error()
         if err is not None:
             raise err
+
+    def _close_spool(self) -> None:
+        spool = self._spool
+        assert spool is not None
+        left = spool.pending_bytes() if self._sender.spooling else 0
+        if left and not self.offline:
+            log.warning("metricflow: %d bytes stay in the spool %s (the server at %s did not "
+                        "take them before close); upload them with `metricflow sync %s "
+                        "--tracking-uri %s`", left, spool.dir, self.target, spool.dir,
+                        self.tracking_uri)
+        # A drained spool of this client goes; a synced one (adopted) keeps its cursor.
+        spool.close("keep" if self.offline or left else
+                    "purge" if self._sender.adopted else "remove")
 
     def __enter__(self) -> Client:
         return self
@@ -368,6 +420,23 @@ class Client(ReadsMixin, RegistryCalls, ArtifactCalls):
             self.close()
         except MetricflowError as e:  # the body's exception is the one to propagate
             log.error("metricflow client closed with data undelivered: %s", e)
+
+
+def _open_spool(offline: bool, spool_dir: str | None, adopt: str | None) -> Spool | None:
+    """This client's spool: a new `<root>/<id>/`, or an existing one to drain (sync)."""
+    if adopt is not None:
+        return Spool(adopt, create=False, budget_bytes=1 << 62,
+                     fsync_s=_env.SPOOL_FSYNC_S.get())
+    root = spool_dir or _env.SPOOL_DIR.get() or ("./metricflow-spool" if offline else "")
+    if not root:
+        return None
+    import uuid
+
+    client_dir = os.path.join(os.path.abspath(root), f"{time.strftime('%Y%m%dT%H%M%S')}-"
+                              f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    return Spool(client_dir, budget_bytes=_env.SPOOL_MAX_BYTES.get(),
+                 fsync_s=_env.SPOOL_FSYNC_S.get(),
+                 meta={"mode": "offline" if offline else "online"})
 
 
 def _close_all() -> None:

@@ -21,6 +21,7 @@ _client: Client | None = None
 _tracking_uri: str | None = None
 _experiment_id: str | None = None
 _local = threading.local()
+_samplers: dict[str, Any] = {}  # run id -> its SystemMetricsSampler
 
 
 def _reset_after_fork() -> None:
@@ -28,6 +29,7 @@ def _reset_after_fork() -> None:
     _client = None
     _state_lock = threading.Lock()
     _local.__dict__.clear()
+    _samplers.clear()  # their threads did not survive the fork
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
@@ -97,7 +99,8 @@ def start_run(run_name: str | None = None, nested: bool = False,
               tags: Mapping[str, str] | None = None, experiment_id: str | None = None,
               parent_run_id: str | None = None, run_id: str | None = None,
               resume: bool = False, fork_from: str | None = None,
-              fork_step: int | None = None) -> ActiveRun:
+              fork_step: int | None = None,
+              log_system_metrics: bool | None = None) -> ActiveRun:
     """Create a run and make it active in this thread.
 
     The run's experiment is, first found: `experiment_id`; the active experiment
@@ -111,6 +114,9 @@ def start_run(run_name: str | None = None, nested: bool = False,
             is implied): RUNNING again; steps logged again replace the earlier points.
         fork_from, fork_step: create a fork of run `fork_from` whose history up to
             `fork_step` is the parent's (docs/resilience.md, "Resume and fork").
+        log_system_metrics: sample CPU, memory, disk, network and GPUs every second
+            as `system/<node>/...` metrics until the run ends (default:
+            METRICFLOW_SYSTEM_METRICS; needs psutil, GPUs need nvidia-ml-py).
     """
     stack = _stack()
     if stack and not nested:
@@ -125,6 +131,7 @@ def start_run(run_name: str | None = None, nested: bool = False,
                                   field="fork_from", received=fork_from)
         resumed = get_client().resume_run(run_id)
         stack.append(resumed)
+        _start_system_metrics(resumed.run_id, log_system_metrics)
         return ActiveRun(resumed)
     parent = parent_run_id or (stack[-1].run_id if stack else None)
     exp = experiment_id or _experiment_id
@@ -142,7 +149,17 @@ def start_run(run_name: str | None = None, nested: bool = False,
     run = get_client().create_run(str(exp), run_name=run_name, tags=tags, parent_run_id=parent,
                                   fork_from=fork_from, fork_step=fork_step)
     stack.append(run)
+    _start_system_metrics(run.run_id, log_system_metrics)
     return ActiveRun(run)
+
+
+def _start_system_metrics(run_id: str, wanted: bool | None) -> None:
+    if wanted is None:
+        wanted = _env.SYSTEM_METRICS.get()
+    if wanted:
+        from metricflow.client._sysmetrics import SystemMetricsSampler
+
+        _samplers[run_id] = SystemMetricsSampler(get_client(), run_id).start()
 
 
 def active_run() -> Run | None:
@@ -163,6 +180,9 @@ def end_run(status: str = "FINISHED") -> None:
     stack = _stack()
     if stack:
         run = stack.pop()
+        sampler = _samplers.pop(run.run_id, None)
+        if sampler is not None:
+            sampler.stop()
         get_client().set_terminated(run.run_id, status)
 
 

@@ -10,6 +10,19 @@ keeps the effect exactly-once. Only close() ends the loop. RESOURCE_EXHAUSTED
 acks are resent after the server's retry hint. A non-retriable rejection is
 stored and re-raised to the caller on its next call. If the thread itself ever
 stops (a bug, a fork), `fatal` is set and every later call raises it.
+
+With a spool (client/_spool.py, METRICFLOW_SPOOL_DIR) the sender "engages" it
+when a stream breaks or the buffer passes `spill_threshold`: from then on every
+drained batch is encoded (its batch id fixed) and appended to the spool, and
+its buffer bytes are freed; the client's run records (create, params, tags,
+update, artifacts) are appended there too, in call order. The batches that
+were unacknowledged when the stream broke go to the spool first. Once a stream
+works, the sender sends the spool's frames in order: metric frames pipelined
+on the stream with their original ids, and before each record frame it waits
+for every earlier batch's ack, then replays the record's RPC
+(`apply_record`). The spool's cursor follows the acks; when everything is
+acknowledged the spool disengages and batches go straight to the stream again.
+Offline, the sender only spills (nothing is sent).
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -31,6 +45,7 @@ import grpc
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import encode_metrics
 from metricflow.client._accumulator import Accumulator, DrainedBatch
+from metricflow.client._spool import KIND_METRICS, Pos, Spool, SpoolFull
 from metricflow.errors import (
     DeliveryError,
     ErrorCode,
@@ -52,6 +67,7 @@ _STREAM_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
                    ("grpc.min_reconnect_backoff_ms", 100),
                    ("grpc.max_reconnect_backoff_ms", int(_BACKOFF_MAX_S * 1000))]
 _SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+_CURSOR_EVERY_S = 0.5  # persist the spool's cursor at most this often (and at the end)
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,8 @@ class ClientHealth:
     buffered_points: int
     acked_points: int
     run_buffers: int
+    spooling: bool = False
+    spool_pending_bytes: int = 0
 
     def describe(self) -> str:
         """One line on why data is (not) moving, for error messages and logs."""
@@ -102,6 +120,7 @@ class _Inflight:
     msg: pb.WriteBatch
     nbytes: int
     points: int
+    spool_pos: Pos | None = None  # a frame of the spool (its bytes are not the buffer's)
 
 
 class Sender:
@@ -109,7 +128,10 @@ class Sender:
 
     def __init__(self, target: str, acc: Accumulator, linger_s: float, max_inflight: int = 64,
                  channel_options: list | None = None, credentials: object = None,
-                 metadata: tuple = (), max_inflight_bytes: int = 16 << 20) -> None:
+                 metadata: tuple = (), max_inflight_bytes: int = 16 << 20,
+                 spool: Spool | None = None, spill_threshold: float = 0.5,
+                 offline: bool = False, adopt: bool = False,
+                 apply_record: Callable[[int, bytes], None] | None = None) -> None:
         self.target, self.acc, self.linger_s = target, acc, linger_s
         # The window: at most this many batches and (beyond the first) bytes unacked.
         # A client logging to many runs drains one batch per run, so a small count
@@ -146,6 +168,23 @@ class Sender:
         self._last_error = ""
         self._failing_since: tuple[float, float] | None = None  # (wall, monotonic)
         self._last_warned = 0.0
+        # The spool (None: no METRICFLOW_SPOOL_DIR) and its state.
+        self.spool = spool
+        self.offline = offline
+        self.spill_threshold = int(acc.max_bytes * spill_threshold)
+        self.apply_record = apply_record
+        self.spooling = spool is not None and (offline or adopt)  # engaged
+        self.adopted = adopt  # draining another process's spool (metricflow sync)
+        self._spill_lock = threading.Lock()
+        self._spool_read: Pos = spool.cursor if spool is not None else (0, 0)
+        self._spool_done: Pos = self._spool_read  # acked up to here (not yet persisted)
+        self._cursor_saved_at = 0.0
+        self._spool_full_warned = False
+        self.spooled_batches = 0
+        self.replayed_records = 0
+        self.record_errors: list[MetricflowError] = []
+        self._overflow: deque[_Inflight] = deque()  # spool full: sent after its frames
+        self._spill_wake: asyncio.Event | None = None
         acc.on_full_batch = self.wake
         acc.describe_stall = lambda: self.health().describe()
         self._pid = os.getpid()
@@ -164,6 +203,7 @@ class Sender:
     def _do_wake(self) -> None:
         self._wake_pending = False
         self._wake.set()  # type: ignore[union-attr]
+        self._spill_wake.set()  # type: ignore[union-attr]
 
     def close(self, timeout: float) -> None:
         """Send what is left for up to `timeout` seconds, then stop (dropping the rest)."""
@@ -197,7 +237,161 @@ class Sender:
             reconnects=self.reconnects,
             unacked_batches=len(self._inflight) + len(self._queued),
             unacked_bytes=self.acc.used_bytes, buffered_points=self.acc.buffered_points,
-            acked_points=self.acked_points, run_buffers=self.acc.run_buffers)
+            acked_points=self.acked_points, run_buffers=self.acc.run_buffers,
+            spooling=self.spooling,
+            spool_pending_bytes=self.spool.pending_bytes() if self.spool is not None else 0)
+
+    # ------------------------------------------------------------ the spool
+    @property
+    def failing(self) -> bool:
+        """The stream is broken (or never opened): calls to the server will likely fail."""
+        return self._failing_since is not None
+
+    def spill(self) -> None:
+        """Move every buffered point into the engaged spool (any thread)."""
+        if self.spool is None or not self.spooling or not self.acc.buffered_points:
+            return
+        with self._spill_lock:
+            released = self._spill_locked()
+        if released:
+            self.acc.release(released)
+
+    def _spill_locked(self) -> int:
+        """Called with the spill lock held; returns the buffer bytes to release."""
+        spool = self.spool
+        if spool is None or not self.spooling or self._overflow or not self.acc.buffered_points:
+            return 0
+        # Encoded, a point takes 28 bytes (key index, step, timestamp, value).
+        need = self.acc.buffered_points * 28 + (1 << 20)
+        if spool.disk_bytes + need > spool.budget_bytes:
+            self._warn_spool_full(spool.disk_bytes + need)
+            return 0  # points stay in the buffer: log calls block, raise or drop as before
+        batches = self.acc.drain()
+        msgs = [self._encode(b) for b in batches]
+        try:
+            spool.append_many([(KIND_METRICS, m.SerializeToString()) for m in msgs])
+        except SpoolFull as e:
+            # Kept in memory, counted in the buffer; sent right after the spool's frames.
+            self._warn_spool_full(int(e.details.get("received", 0)))
+            for m, b in zip(msgs, batches, strict=True):
+                self._overflow.append(_Inflight(m, b.nbytes, len(b.values)))
+            return 0
+        self.spooled_batches += len(msgs)
+        return sum(b.nbytes for b in batches)
+
+    def _warn_spool_full(self, needed: int) -> None:
+        if not self._spool_full_warned:
+            self._spool_full_warned = True
+            policy = ("drop points (drop_when_full)" if self.acc.drop_when_full else
+                      f"block up to {self.acc.block_timeout_s}s, then raise BufferFull")
+            log.warning("metricflow spool %s is full (%d bytes needed, budget %d, "
+                        "METRICFLOW_SPOOL_MAX_BYTES); points stay in the memory buffer and "
+                        "log calls %s once it is full", self.spool.dir if self.spool else "",
+                        needed, self.spool.budget_bytes if self.spool else 0, policy)
+
+    def engage(self, why: str) -> None:
+        """Route everything through the spool from now on (until it is drained)."""
+        if self.spool is None or self.spooling:
+            return
+        with self._spill_lock:
+            if not self.spooling:
+                self.spooling = True
+                log.warning("metricflow client spooling to %s: %s", self.spool.dir, why)
+        self.wake()
+
+    def spool_record(self, kind: int, payload: bytes) -> bool:
+        """Append a run record behind every point logged before it.
+
+        Returns False when the spool is not engaged (the caller calls the server).
+        Raises SpoolFull when the spool stays full for the block timeout.
+        """
+        spool = self.spool
+        if spool is None:
+            return False
+        deadline = time.monotonic() + self.acc.block_timeout_s
+        while True:
+            with self._spill_lock:
+                if not self.spooling:
+                    return False
+                released = self._spill_locked()
+                try:
+                    if not self._overflow and not self.acc.buffered_points:
+                        spool.append(kind, payload)
+                        self.wake()
+                        return True
+                except SpoolFull:
+                    if time.monotonic() >= deadline:
+                        raise
+                finally:
+                    if released:
+                        self.acc.release(released)
+            if time.monotonic() >= deadline:
+                raise SpoolFull(
+                    f"client spool {spool.dir} stayed full for {self.acc.block_timeout_s}s "
+                    f"({spool.disk_bytes} of {spool.budget_bytes} bytes, "
+                    f"METRICFLOW_SPOOL_MAX_BYTES); {self.health().describe()}",
+                    field="METRICFLOW_SPOOL_MAX_BYTES", limit=spool.budget_bytes)
+            self.wake()
+            time.sleep(0.05)
+
+    def spool_drained(self) -> bool:
+        """Nothing of the spool is left to send (or no spool is engaged)."""
+        return not self.spooling or (self.offline and not self._overflow)
+
+    def _first_unacked_spool_pos(self) -> Pos:
+        for item in self._inflight.values():
+            if item.spool_pos is not None:
+                return item.spool_pos
+        return self._spool_read
+
+    def _save_cursor(self, force: bool = False) -> None:
+        if self.spool is None:
+            return
+        now = time.monotonic()
+        if force or now - self._cursor_saved_at >= _CURSOR_EVERY_S:
+            self._cursor_saved_at = now
+            self.spool.commit(self._first_unacked_spool_pos())
+
+    async def _spiller(self) -> None:
+        """Moves buffered points into the engaged spool, also while no stream works."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._spill_wake.wait(),  # type: ignore[union-attr]
+                                       self.linger_s)
+            self._spill_wake.clear()  # type: ignore[union-attr]
+            if self.spooling and self.acc.buffered_points:
+                await asyncio.to_thread(self.spill)
+
+    def _spool_after_failure(self) -> None:
+        """The stream broke: its spool frames are read again; engage and save the rest."""
+        spool = self.spool
+        if spool is None or self.offline:
+            return
+        for seq in [q for q, i in self._inflight.items() if i.spool_pos is not None]:
+            item = self._inflight.pop(seq)
+            self._inflight_bytes -= item.nbytes
+            if item.spool_pos is not None:
+                self._spool_read = min(self._spool_read, item.spool_pos)
+        with self._spill_lock:
+            if self.spooling:
+                return
+            self.spooling = True
+            # What the broken stream left unacknowledged goes first, in order.
+            items = [*self._inflight.values(), *self._queued]
+            if items:
+                try:
+                    spool.append_many([(KIND_METRICS, i.msg.SerializeToString()) for i in items])
+                except SpoolFull:
+                    log.warning("metricflow spool %s is full; %d unacknowledged batches stay "
+                                "in memory", spool.dir, len(items))
+                    return
+                self._inflight.clear()
+                self._queued.clear()
+                self._inflight_bytes = 0
+                self.spooled_batches += len(items)
+                self.acc.release(sum(i.nbytes for i in items))
+        log.warning("metricflow stream to %s broke; spooling to %s until it is back",
+                    self.target, spool.dir)
 
     def delivery_error(self, what: str) -> DeliveryError:
         """A DeliveryError that says what is undelivered and why."""
@@ -237,6 +431,34 @@ class Sender:
 
     async def _main(self) -> None:
         self._wake, self._acked, self._stop = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self._spill_wake = asyncio.Event()
+        if self.offline:
+            await self._offline_loop()
+            return
+        spiller = asyncio.ensure_future(self._spiller()) if self.spool is not None else None
+        try:
+            await self._online_loop()
+        finally:
+            if spiller is not None:
+                spiller.cancel()
+            if self.spool is not None and not self._abandon:
+                self._save_cursor(force=True)
+
+    async def _offline_loop(self) -> None:
+        """Offline: only move buffered points into the spool."""
+        wake = self._wake
+        assert wake is not None
+        while not (self._closing and not self.acc.buffered_points):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self.linger_s)
+            wake.clear()
+            await asyncio.to_thread(self.spill)
+            if self._closing and self._overflow:
+                break  # the spool is full: nothing more can be kept
+
+    async def _online_loop(self) -> None:
+        stop = self._stop
+        assert stop is not None
         backoff = _BACKOFF_MIN_S
         while not (self._closing and self._nothing_pending()):
             self._progress = False
@@ -255,12 +477,14 @@ class Sender:
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
             self._stream_failed(err, delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+                await asyncio.wait_for(stop.wait(), delay)
 
     def _nothing_pending(self) -> bool:
-        return not self._inflight and not self._queued and not self.acc.used_bytes
+        return (not self._inflight and not self._queued and not self.acc.used_bytes
+                and not self._overflow and (self.offline or not self.spooling))
 
     def _stream_failed(self, e: BaseException, delay: float) -> None:
+        self._spool_after_failure()
         self.reconnects += 1
         self._state = RECONNECTING
         self._last_error = _describe(e)
@@ -328,6 +552,14 @@ class Sender:
     async def _send_loop(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future) -> None:
         while True:
             _raise_if_done(reader)
+            if self.spooling:
+                if not await self._spool_step(call, reader):
+                    await self._wait_event(self._wake, self._acked, reader)
+                continue
+            if self.spool is not None and self.acc.used_bytes > self.spill_threshold:
+                self.engage(f"{self.acc.used_bytes} bytes wait in the buffer, more than the "
+                            f"spill threshold ({self.spill_threshold} bytes)")
+                continue
             if (self._closing and not self.acc.buffered_points and not self._retry
                     and not self._queued):
                 if not self._inflight:
@@ -340,9 +572,12 @@ class Sender:
                     await asyncio.wait_for(self._wake.wait(), self.linger_s)  # type: ignore[union-attr]
                 self._wake.clear()  # type: ignore[union-attr]
             await self._write_retries(call)
-            for batch in self.acc.drain():
-                msg = self._encode(batch)
-                self._queued.append(_Inflight(msg, batch.nbytes, len(batch.values)))
+            with self._spill_lock:
+                if self.spooling:
+                    continue  # a record call engaged the spool meanwhile
+                for batch in self.acc.drain():
+                    msg = self._encode(batch)
+                    self._queued.append(_Inflight(msg, batch.nbytes, len(batch.values)))
             while self._queued:
                 await self._wait_window(call, reader, self._queued[0].nbytes)
                 item = self._queued.popleft()
@@ -350,6 +585,91 @@ class Sender:
                 self._inflight[item.msg.seq] = item
                 self._inflight_bytes += item.nbytes
                 await call.write(item.msg)
+
+    async def _wait_event(self, a: asyncio.Event | None, b: asyncio.Event | None,
+                          reader: asyncio.Future) -> None:
+        """Wait up to linger_s for either event (or the ack stream's end); clear both."""
+        waiters = [asyncio.ensure_future(e.wait()) for e in (a, b) if e is not None]
+        try:
+            await asyncio.wait({*waiters, reader}, timeout=self.linger_s,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        for e in (a, b):
+            if e is not None:
+                e.clear()
+
+    async def _send_item(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future,
+                         item: _Inflight) -> None:
+        await self._wait_window(call, reader, item.nbytes)
+        self._inflight[item.msg.seq] = item
+        self._inflight_bytes += item.nbytes
+        await call.write(item.msg)
+
+    async def _spool_step(self, call: grpc.aio.StreamStreamCall,
+                          reader: asyncio.Future) -> bool:
+        """Send what the engaged spool holds, in order; disengage once all is acked.
+
+        Returns False when there was nothing to do (the caller waits).
+        """
+        spool = self.spool
+        assert spool is not None
+        progressed = False
+        while self._queued:  # left by the direct path: older than the spool's frames
+            await self._send_item(call, reader, self._queued.popleft())
+            progressed = True
+        await self._write_retries(call)
+        while (frame := spool.read(self._spool_read)) is not None:
+            if frame.kind == KIND_METRICS:
+                msg = pb.WriteBatch.FromString(frame.payload)
+                item = _Inflight(msg, len(frame.payload), len(msg.metrics.values) // 8,
+                                 frame.pos)
+                await self._wait_window(call, reader, item.nbytes)
+                self._inflight[msg.seq] = item
+                self._inflight_bytes += item.nbytes
+                self._spool_read = frame.next
+                await call.write(msg)
+            else:
+                # A run record follows the points logged before it: wait for their acks.
+                while self._inflight:
+                    _raise_if_done(reader)
+                    await self._write_retries(call)
+                    await self._wait_event(self._acked, None, reader)
+                await asyncio.to_thread(self._replay_record, frame.kind, frame.payload)
+                self._spool_read = frame.next
+                self._save_cursor(force=True)
+            progressed = True
+        if self._overflow:  # held in memory while the spool was full: after its frames
+            self._queued.extend(self._overflow)
+            self._overflow.clear()
+            return True
+        if self.offline or any(i.spool_pos is not None for i in self._inflight.values()):
+            return progressed
+        with self._spill_lock:
+            # Buffered points are newer than every frame: they may go straight out.
+            if spool.read(self._spool_read) is None and not self._overflow and not self._queued:
+                self._save_cursor(force=True)
+                self.spooling = False
+                self._spool_full_warned = False
+                log.info("metricflow spool %s drained (%d batches spooled so far); sending "
+                         "directly again", spool.dir, self.spooled_batches)
+                return True
+        return progressed
+
+    def _replay_record(self, kind: int, payload: bytes) -> None:
+        """Replay one spooled run record; a refusal is reported, a retriable error retried."""
+        if self.apply_record is None:
+            raise InvalidState("this sender cannot replay run records")
+        try:
+            self.apply_record(kind, payload)
+        except MetricflowError as e:
+            if e.retriable:
+                raise
+            log.error("metricflow: a spooled run record (%s) was refused: %s", chr(kind), e)
+            self.record_errors.append(e)
+            self.error = e
+        self.replayed_records += 1
 
     async def _write_retries(self, call: grpc.aio.StreamStreamCall) -> None:
         retry, self._retry = self._retry, []
@@ -421,7 +741,10 @@ class Sender:
         del self._inflight[seq]
         self._inflight_bytes -= item.nbytes
         self._acked.set()  # type: ignore[union-attr]
-        self.acc.release(item.nbytes)
+        if item.spool_pos is None:
+            self.acc.release(item.nbytes)
+        else:
+            self._save_cursor()
 
 
 def _raise_if_done(reader: asyncio.Future) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from metricflow.app import add_role_parsers
 from metricflow.auth import add_admin_parsers
+from metricflow.client import add_sync_parsers
 from metricflow.governance import add_parsers as add_governance_parsers
 from metricflow.server._maintenance import add_parsers as add_gc_parsers
 from metricflow.serving import add_deploy_parsers, add_serve_parsers
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_governance_parsers(sub)  # approvals, policy, lineage, audit (metricflow.governance)
     add_deploy_parsers(sub)  # deploy: model deployments (metricflow.serving)
     add_serve_parsers(sub)  # serve: the serving gateway of a deployment (metricflow.serving)
+    add_sync_parsers(sub)  # sync: upload spooled/offline runs (metricflow.client)
     for mod in _OPTIONAL_COMMAND_MODULES:
         try:
             importlib.import_module(mod).add_parsers(sub)
