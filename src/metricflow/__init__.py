@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 _FLUENT = ("set_tracking_uri", "get_tracking_uri", "set_experiment", "start_run", "end_run",
            "active_run", "log_metric", "log_metrics", "log_param", "log_params", "set_tag",
            "set_tags", "flush", "get_run", "get_metric_history", "search_runs", "get_client",
-           "ActiveRun", "log_artifact", "log_artifacts", "log_text", "log_dict", "register_model")
+           "ActiveRun", "log_artifact", "log_artifacts", "log_text", "log_dict", "register_model",
+           "alert")
 _LAZY = {name: "metricflow.client._fluent" for name in _FLUENT}
 _LAZY.update({"Client": "metricflow.client._client", "MetricflowError": "metricflow.errors"})
 

@@ -26,23 +26,26 @@ _EXPORTS = {
     "Rule": "_model", "Webhook": "_model", "rule_from_dict": "_model",
     "webhook_from_dict": "_model",
     "alerts_router": "_http",
+    "AlertServicer": "_grpc", "add_alerts_to_server": "_grpc",
     "AlertsConsumer": "_consumer",
     "add_alerts_commands": "_cli", "search_run_filter": "_service",
     "alert_tables": "_tables",
 }
 
 __all__ = [
-    "DELIVERY_HEADER", "EVENT_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "AlertState",
+    "DELIVERY_HEADER", "EVENT_HEADER", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "AlertServicer",
+    "AlertState",
     "AlertStore", "AlertsConsumer", "AlertsService", "CodeAlertLimits", "Delivery",
     "Dispatcher", "DispatcherConfig", "Evaluator", "EvaluatorConfig", "Rule", "Webhook",
-    "add_alerts_commands", "alert_tables", "alerts_router", "rule_from_dict",
-    "search_run_filter", "sign", "verify", "webhook_from_dict",
+    "add_alerts_commands", "add_alerts_to_server", "alert_tables", "alerts_router",
+    "rule_from_dict", "search_run_filter", "sign", "verify", "webhook_from_dict",
 ]
 
 if TYPE_CHECKING:
     from metricflow.alerts._cli import add_alerts_commands
     from metricflow.alerts._consumer import AlertsConsumer
     from metricflow.alerts._evaluator import Evaluator, EvaluatorConfig
+    from metricflow.alerts._grpc import AlertServicer, add_alerts_to_server
     from metricflow.alerts._http import alerts_router
     from metricflow.alerts._model import Rule, Webhook, rule_from_dict, webhook_from_dict
     from metricflow.alerts._service import AlertsService, CodeAlertLimits, search_run_filter

@@ -57,6 +57,11 @@ def mount_grpc(server: grpc.aio.Server, c: Components) -> None:
         from metricflow.governance import add_to_server as add_governance
 
         add_governance(server, c.metadata_view)  # approvals, policies, lineage
+        if c.alerts is not None:
+            from metricflow.alerts import add_alerts_to_server
+
+            add_alerts_to_server(server, c.alerts, _run_experiment(c),
+                                 **({"actor_of": hooks["grpc"]} if hooks else {}))
     if ARTIFACTS in c.services:
         from metricflow.artifacts import add_to_server as add_artifacts
 
@@ -136,21 +141,27 @@ def _governance_router(c: Components) -> APIRouter:
 def _alerts_router(c: Components) -> APIRouter:
     """/api/v1/alerts and /api/v1/webhooks (metricflow.alerts)."""
     from metricflow.alerts import alerts_router
-    from metricflow.errors import NotFound
 
     assert c.alerts is not None and c.auth is not None
-    store = c.store
     hooks = c.auth.actor_hooks()
+    router: APIRouter = alerts_router(c.alerts, _run_experiment(c),
+                                      **({"actor_of": hooks["http"]} if hooks else {}))
+    return router
+
+
+def _run_experiment(c: Components) -> Callable[[str], str]:
+    """A run's experiment, for `mf.alert` (NotFound when this process's data plane does
+    not show the run)."""
+    from metricflow.errors import NotFound
+
+    store = c.store
 
     def run_experiment(run_id: str) -> str:
         info = store.get_run_infos([run_id]).get(run_id) if store is not None else None
         if info is None:
             raise NotFound(f"run {run_id!r} does not exist", field="run_id", received=run_id)
         return str(info.experiment_id)
-
-    router: APIRouter = alerts_router(c.alerts, run_experiment,
-                                      **({"actor_of": hooks["http"]} if hooks else {}))
-    return router
+    return run_experiment
 
 
 def _deployment_router(c: Components) -> APIRouter:

@@ -216,6 +216,21 @@ def flush() -> None:
     get_client().flush()
 
 
+def alert(title: str, text: str = "", level: str = "INFO", run_id: str | None = None) -> bool:
+    """Send an alert from training code, as W&B's `wandb.alert`: it goes to the webhooks
+    subscribed to `alert.firing` in the run's experiment (docs/alerts.md). `level` is
+    INFO, WARN(ING), ERROR or CRITICAL. Rate-limited per run by the server: the same
+    title at most once a minute, at most 10 a minute; returns False when it was held
+    back (ResourceExhausted past the per-minute limit)."""
+    from metricflow._proto.metricflow.alerts.v1 import alerts_pb2 as apb
+
+    req = apb.NotifyRequest(run_id=run_id or _active_id(), title=title, text=text,
+                            level=level)
+    resp = get_client()._call("/metricflow.alerts.v1.AlertService/Notify", req,
+                              apb.NotifyResponse)
+    return bool(resp.sent)
+
+
 def get_run(run_id: str) -> Run:
     return get_client().get_run(run_id)
 

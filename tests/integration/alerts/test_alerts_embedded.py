@@ -256,3 +256,46 @@ def test_restart_neither_loses_nor_repeats(tmp_path: Path) -> None:
     finally:
         p.stop()
         rcv.close()
+
+
+def test_mf_alert_and_rules_over_grpc(scope: Scope) -> None:
+    import grpc
+
+    from metricflow._proto.metricflow.alerts.v1 import alerts_pb2 as apb
+    from metricflow._proto.metricflow.alerts.v1 import alerts_pb2_grpc as apb_grpc
+
+    mf.set_tracking_uri(scope.server.uri)
+    try:
+        with mf.start_run(experiment_id=scope.exp) as active:
+            run = active.info.run_id
+            assert mf.alert("NaN loss", "at step 7", level="ERROR") is True
+            assert mf.alert("NaN loss", "again") is False  # the same title within a minute
+    finally:
+        mf.get_client().close()
+    got = wait_for(lambda: scope.rcv.events("alert.firing"), 20, "mf.alert delivery")
+    assert [(g["data"]["title"], g["data"]["run_id"], g["data"]["severity"]) for g in got] == [
+        ("NaN loss", run, "error")]
+    with grpc.insecure_channel(f"127.0.0.1:{scope.server.grpc_port}") as ch:
+        stub = apb_grpc.AlertServiceStub(ch)
+        made = stub.CreateRule(apb.CreateRuleRequest(rule=apb.Rule(
+            name="g", experiment_ids=[scope.exp], severity="info",
+            condition=apb.Condition(type="threshold", metric="acc", op="<", value=0.1))))
+        assert made.rule.rule_id and made.rule.condition.op == "<"
+        listed = stub.ListRules(apb.ListRulesRequest(experiment_id=scope.exp))
+        assert made.rule.rule_id in [r.rule_id for r in listed.rules]
+        muted = stub.MuteRule(apb.MuteRuleRequest(rule_id=made.rule.rule_id, duration_s=60))
+        assert muted.rule.muted_until > 0
+        stub.DeleteRule(apb.RuleRef(rule_id=made.rule.rule_id))
+        try:
+            stub.DeleteRule(apb.RuleRef(rule_id=made.rule.rule_id))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.NOT_FOUND
+        else:
+            raise AssertionError("deleting a deleted rule succeeded")
+        try:
+            stub.CreateRule(apb.CreateRuleRequest(rule=apb.Rule(
+                name="bad", condition=apb.Condition(type="threshold", metric="a", op="~"))))
+        except grpc.RpcError as e:
+            assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "op" in e.details()
+        else:
+            raise AssertionError("a bad op was accepted")

@@ -9,6 +9,7 @@ services and routes to make sure the table covers them all.
 from __future__ import annotations
 
 from metricflow.auth._authz import Need
+from metricflow.auth.policy._alerts import GRPC_ALERT_RULES
 from metricflow.auth.policy._common import (
     E,
     M,
@@ -151,3 +152,4 @@ GRPC_RULES.update(GRPC_SERVING_RULES)  # deployments (auth/policy/_serving.py)
 HTTP_RULES.update(HTTP_SERVING_RULES)
 GRPC_RULES.update(GRPC_GOVERNANCE_RULES)  # approvals, policies, lineage (_governance.py)
 HTTP_RULES.update(HTTP_GOVERNANCE_RULES)
+GRPC_RULES.update(GRPC_ALERT_RULES)  # alert rules, mf.alert (auth/policy/_alerts.py)
