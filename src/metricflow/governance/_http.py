@@ -1,22 +1,26 @@
 """`/api/v1` routes of governance: approvals, protected targets, policies, lineage.
 
-Each route is one call of `_ops.py`: GET routes read the query string, POST routes
-a JSON object. Errors answer `{"error_code", "message"}` with the code's status
-(a protected transition is refused in the registry's own route, naming the
-request it made). The caller is the authenticated user with auth on; with auth
-off, the `X-Metricflow-Actor` header, else the server's OS user.
+Each route is one call of `_ops.py` with the fields of its gRPC request message:
+GET routes as query parameters, POST routes as a JSON object. Errors answer
+`{"error_code", "message"}` (plus `request_id` or `violations` when there are) with
+the code's status. The caller is the authenticated user with auth on; with auth off,
+the `X-Metricflow-Actor` header, else the server's OS user.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+import inspect
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from google.protobuf.descriptor import FieldDescriptor as FD
+from pydantic import create_model
 
+from metricflow._proto.metricflow.governance.v1 import governance_pb2 as pb
 from metricflow.auth import caller
-from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.errors import MetricflowError
 from metricflow.governance._ops import OPS, ROUTES, Op
 
 if TYPE_CHECKING:
@@ -33,30 +37,55 @@ def governance_router(store: MetadataStore) -> APIRouter:
     return r
 
 
+_PY = {FD.TYPE_STRING: str, FD.TYPE_INT64: int, FD.TYPE_INT32: int, FD.TYPE_BOOL: bool}
+
+
+def _fields(method: str) -> dict[str, Any]:
+    """The call's parameters and their Python types, from its gRPC request message (one
+    definition for both surfaces)."""
+    m = pb.DESCRIPTOR.services_by_name["GovernanceService"].methods_by_name[method]
+    out: dict[str, Any] = {}
+    for f in m.input_type.fields:
+        if f.is_repeated:
+            out[f.name] = list[dict[str, Any]]
+        else:
+            out[f.name] = _PY[f.type]
+    return out
+
+
 def _add(r: APIRouter, store: Any, verb: str, path: str, op: Op, name: str) -> None:
-    async def handle(request: Request) -> JSONResponse:
+    """One route whose declared parameters are the op's fields (the auth guard reads
+    exactly what FastAPI hands the handler: query parameters, or the JSON body)."""
+    fields = _fields(name)
+    params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                annotation=Request)]
+    if verb == "GET":
+        params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                     annotation=Annotated[t | None, Query()])
+                   for k, t in fields.items()]
+    else:
+        model = create_model(f"{name}Body", **{k: (t | None, None)  # type: ignore[call-overload]
+                                               for k, t in fields.items()})
+        params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
+                                        annotation=model))
+
+    async def handle(request: Request, **kw: Any) -> JSONResponse:
+        if verb == "GET":
+            values = {k: v for k, v in kw.items() if v is not None}
+        else:
+            values = kw["body"].model_dump(exclude_none=True)
         try:
-            if verb == "GET":
-                params: Any = dict(request.query_params)
-            else:
-                try:
-                    params = await request.json() if await request.body() else {}
-                except ValueError:
-                    raise InvalidArgument("the body must be a JSON object",
-                                          field="body") from None
-                if not isinstance(params, dict):
-                    raise InvalidArgument("the body must be a JSON object", field="body",
-                                          received=type(params).__name__)
             actor = caller(request.headers.get(ACTOR_HEADER))
-            result = await asyncio.to_thread(op, store, actor, params)
+            result = await asyncio.to_thread(op, store, actor, values)
             return JSONResponse(result)
         except MetricflowError as e:
-            body: dict[str, Any] = {"error_code": e.code.value, "message": e.message}
-            if "request_id" in e.details:
-                body["request_id"] = e.details["request_id"]
-            if "violations" in e.details:
-                body["violations"] = e.details["violations"]
-            return JSONResponse(body, status_code=e.http_status)
+            out: dict[str, Any] = {"error_code": e.code.value, "message": e.message}
+            for key in ("request_id", "violations"):
+                if key in e.details:
+                    out[key] = e.details[key]
+            return JSONResponse(out, status_code=e.http_status)
 
     handle.__name__ = f"governance_{name}"
+    handle.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        params, return_annotation=JSONResponse)
     r.add_api_route(path, handle, methods=[verb], name=name)
