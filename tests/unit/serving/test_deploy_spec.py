@@ -113,3 +113,15 @@ def test_analyze_groups_and_chooses_the_test_by_kind() -> None:
     assert rep["variants"][1]["outcomes"]["spend"]["count"] == 100
     text = report_text(rep)
     assert "b vs a:" in text and "msprt p=" in text and "(shadow)" in text
+
+
+def test_huge_numbers_are_refused_not_crashing() -> None:
+    """JSON integers have no size limit: they are range-checked, and echoed shortened."""
+    with pytest.raises(InvalidArgument) as e:
+        check_variants(variants_from_json([{"name": "a", "alias": "x", "weight": 10**400}]))
+    assert e.value.details["field"] == "variants[0].weight" and len(e.value.message) < 200
+    for g in (Guardrails(max_error_rate=10**400), Guardrails(window_s=-10**400),
+              Guardrails(max_latency_p99_ms=float("inf")), Guardrails(min_requests=10**400)):
+        with pytest.raises(InvalidArgument) as e:
+            check_guardrails(g, [Variant("a", alias="x")])
+        assert len(e.value.message) < 200

@@ -57,14 +57,17 @@ def _weight(i: int, raw: object, shadow: bool) -> float:
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise InvalidArgument(f"{f} must be a number, got {type(raw).__name__}", field=f,
                               received=repr(raw)[:100])
-    w = float(raw)
+    try:
+        w = float(raw)
+    except OverflowError:  # an integer too large for a double
+        w = math.inf
     if not math.isfinite(w) or w < 0:
-        raise InvalidArgument(f"{f} must be a finite number ≥ 0, got {raw!r}", field=f,
-                              received=raw)
+        raise InvalidArgument(f"{f} must be a finite number ≥ 0, got {repr(raw)[:40]}",
+                              field=f, received=repr(raw)[:40])
     if shadow and not 0 < w <= 1:
         raise InvalidArgument(f"{f} of a shadow variant is the fraction of requests "
-                              f"mirrored to it, in (0, 1]; got {raw!r}", field=f, limit=1,
-                              received=raw)
+                              f"mirrored to it, in (0, 1]; got {repr(raw)[:40]}", field=f,
+                              limit=1, received=repr(raw)[:40])
     return w
 
 
@@ -169,10 +172,12 @@ def parse_sticky_key(text: str) -> StickyKey | None:
 
 def _limit(raw: object, field: str, lo: float, hi: float, *, lo_open: bool = False
            ) -> float:
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw) \
+    # Integers compare exactly, however large; only floats can be NaN or infinite.
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) \
+            or (isinstance(raw, float) and not math.isfinite(raw)) \
             or raw > hi or raw < lo or (lo_open and raw == lo):
         raise InvalidArgument(f"{field} must be a number in {'(' if lo_open else '['}{lo:g}, "
-                              f"{hi:g}]; got {raw!r}", field=field, limit=hi,
+                              f"{hi:g}]; got {repr(raw)[:40]}", field=field, limit=hi,
                               received=repr(raw)[:100])
     return float(raw)
 
@@ -187,7 +192,7 @@ def check_guardrails(g: Guardrails, variants: Sequence[Variant]) -> Guardrails:
     if isinstance(g.min_requests, bool) or not isinstance(g.min_requests, int) \
             or not 1 <= g.min_requests <= 1_000_000:
         raise InvalidArgument(f"guardrails.min_requests must be an integer in [1, 1000000]; "
-                              f"got {g.min_requests!r}", field="guardrails.min_requests",
+                              f"got {repr(g.min_requests)[:40]}", field="guardrails.min_requests",
                               limit=1_000_000, received=repr(g.min_requests)[:100])
     routed = {v.name for v in variants if not v.shadow}
     if g.fallback and g.fallback not in routed:

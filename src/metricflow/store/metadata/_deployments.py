@@ -29,6 +29,7 @@ from metricflow.entities import (
 from metricflow.errors import AlreadyExists, InvalidArgument, NotFound
 from metricflow.store.metadata._base import inserted_id, now_ms, upsert
 from metricflow.store.metadata._deploy_validate import (
+    MAX_REASON,
     check_deployment_name,
     check_description,
     check_guardrails,
@@ -258,6 +259,10 @@ class DeploymentsMixin(RegistryBase):
         `expected_version`: the `row_version` read before (Conflict if it moved).
         """
         check_deployment_name(name)
+        if len(check_reason(comment, "comment")) < len(comment):
+            raise InvalidArgument(f"comment is {len(comment)} characters long; the limit is "
+                                  f"{MAX_REASON}", field="comment", limit=MAX_REASON,
+                                  received=len(comment))
         with self._write() as conn:
             row = conn.execute(self._lock(sa.select(deployments).where(_D.name == name))).first()
             if row is None:
