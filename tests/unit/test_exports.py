@@ -319,12 +319,12 @@ EXPORTS: dict[str, set[str]] = {
         "routers",
     },
     "metricflow.integrations": set(),
-    "metricflow.serving": {  # issue 19: deployments (D1) and the serve process (D2)
     "metricflow.governance": {  # issue 21: approvals, policies, audit tools, lineage (G1)
         "GovernanceClient", "GovernanceServicer", "PolicyEvaluator", "RunFacts", "StoreFacts",
         "add_parsers", "add_to_server", "export_audit", "governance_router", "open_channel",
         "parse_policy", "policy_gate", "verify_audit",
     },
+    "metricflow.serving": {  # issue 19: deployments (D1) and the serve process (D2)
         "Comparison", "DeployClient", "DeploymentServicer", "EXPERIMENT_PREFIX", "Interval",
         "KEY_ERROR", "KEY_LATENCY", "KEY_PREDICTION", "KEY_STATUS", "OUTCOME_PREFIX",
         "ROLE_PRIMARY", "ROLE_SHADOW", "Report", "TAG_DEPLOYMENT", "TAG_INSTANCE", "TAG_ROLE",
