@@ -220,7 +220,7 @@ class Routes:
                 self._known_runs[run_id] = False
                 return False
             raise
-        ok = run.data.tags.get(TAG_DEPLOYMENT) == self.state.cfg.deployment
+        ok = run.tags.get(TAG_DEPLOYMENT) == self.state.cfg.deployment
         if len(self._known_runs) > 10_000:
             self._known_runs.clear()
         self._known_runs[run_id] = ok
