@@ -280,6 +280,8 @@ class FailoverResult:
     """From the SIGKILL to the first acknowledgement through the promoted standby."""
     registry_survived: bool
     """The same registry process served before and after (no restart)."""
+    audit_chain: str
+    """`verify_chain` on the promoted server: "ok" or the first problem it reports."""
     new_role_agrees: bool
     """A registry started afterwards on the promoted server's own URL lists the same
     versions as SQL there."""
@@ -335,6 +337,7 @@ def run_failover(workdir: Path, *, clients: int = 10, models: int = 5, versions:
         counts = applied_counts(dsn_of(standby))
         bad_numbers = version_numbers_ok(dsn_of(standby))
         agrees = _new_role_agrees(standby, names, workdir)
+        chain = _verify_audit_chain(standby)
     return FailoverResult(
         acked_before_kill=before_kill, acked_total=len(acked), in_doubt=len(in_doubt),
         in_doubt_applied=sum(1 for op in in_doubt if counts.get(op, 0) > 0),
@@ -342,7 +345,20 @@ def run_failover(workdir: Path, *, clients: int = 10, models: int = 5, versions:
         applied_twice=sorted(op for op, n in counts.items() if n > 1),
         bad_version_numbers=bad_numbers, promote_s=promote_s,
         writes_back_s=(min(back) - killed_at) if back else float("nan"),
-        registry_survived=survived, new_role_agrees=agrees)
+        registry_survived=survived, audit_chain=chain, new_role_agrees=agrees)
+
+
+def _verify_audit_chain(server: PostgresServer) -> str:
+    import sqlalchemy as sa
+
+    from metricflow.store.metadata import verify_chain
+
+    engine = sa.create_engine(server.url)
+    try:
+        report = verify_chain(engine)
+    finally:
+        engine.dispose()
+    return "ok" if report.problem is None else report.problem.message
 
 
 def _new_role_agrees(server: PostgresServer, names: list[str], workdir: Path) -> bool:

@@ -175,7 +175,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "applied_twice": len(fo.applied_twice), "in_doubt": fo.in_doubt,
         "in_doubt_applied": fo.in_doubt_applied, "promote_s": fo.promote_s,
         "writes_back_s": fo.writes_back_s, "registry_survived": fo.registry_survived,
-        "bad_version_numbers": len(fo.bad_version_numbers)}
+        "bad_version_numbers": len(fo.bad_version_numbers), "audit_chain": fo.audit_chain,
+        "new_role_agrees": fo.new_role_agrees}
     for key, fn in (("audit_verify_s", measure_audit_verify),
                     ("lineage_query_ms", measure_lineage)):
         try:

@@ -83,6 +83,9 @@ class PostgresStandby(PostgresServer):
             raise DevServiceError(f"cannot clone {self.primary!r}: it is not running")
         install = self._install
         assert install is not None
+        if not Path(install.tool("pg_basebackup")).is_file():
+            raise DevServiceError(f"pg_basebackup is not in {install.bindir}: install Debian's "
+                                  "postgresql (it ships the server and its client tools)")
         # -R writes standby.signal (start as a standby); -X stream copies the WAL the
         # backup needs over a second connection; -c fast checkpoints at once.
         self._run([install.tool("pg_basebackup"), "-D", str(self.pgdata), "-h", LOOPBACK,

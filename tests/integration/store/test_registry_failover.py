@@ -5,8 +5,9 @@ binaries on loopback. Ten clients create versions, move stages and aliases throu
 registry process (its URL names both servers, read-write sessions only) carries on.
 
 Every operation the registry acknowledged (before or after the kill) must be on the
-promoted server, none twice, and version numbers stay 1..N per model. A registry
-started afterwards on the promoted server's own URL must serve the same versions.
+promoted server, none twice, version numbers stay 1..N per model, and the audit
+hash chain verifies there. A registry started afterwards on the promoted server's
+own URL must serve the same versions.
 The scenario lives in loadtests/_registry_ha.py (governance_bench reports it too).
 """
 
@@ -27,5 +28,7 @@ def test_sigkill_of_the_primary_loses_no_acknowledged_transition(tmp_path: Path)
     assert r.acked_total >= r.acked_before_kill + 150
     assert r.registry_survived
     assert r.new_role_agrees
+    # The audit hash chain on the promoted server has no gap or broken link.
+    assert r.audit_chain == "ok"
     # The outage made some operations fail; whatever they did is at most once.
     assert r.in_doubt > 0
