@@ -315,6 +315,7 @@ class TrackingCore:
             if self.known_params is not None and not request.run_id:
                 self.known_params.created(run_id)  # a new id: no params yet
             emit_run_created(self.metadata, info)
+            await self._audit_run("create_run", run_id, None, _run_audit(info))
             return info
         # Otherwise the create must have succeeded before its tags are written: a
         # refused create (another experiment's run id) must not get them.
@@ -322,7 +323,16 @@ class TrackingCore:
         self.runs.put(info)
         await self.sink.submit_record(trec, run_id)
         emit_run_created(self.metadata, info)
+        await self._audit_run("create_run", run_id, None, _run_audit(info))
         return info
+
+    async def _audit_run(self, action: str, run_id: str, before: dict[str, Any] | None,
+                         after: dict[str, Any] | None) -> None:
+        """A run's lifecycle change in the control plane's hash-chained audit log."""
+        record = getattr(self.metadata, "record_audit", None)
+        if record is not None:
+            await asyncio.to_thread(record, actor=caller(), action=action, entity_type="run",
+                                    entity_id=run_id, before=before, after=after)
 
     async def _parent_experiment(self, parent_run_id: str) -> str:
         """The experiment a child run inherits when its request names none.
@@ -399,7 +409,20 @@ class TrackingCore:
         if request.status in _TERMINAL:
             emit_run_ended(self.metadata, request.run_id, pb.RunStatus.Name(request.status),
                            info, request.end_time)
+        action = ("delete_run" if request.lifecycle_stage == "deleted" else "restore_run"
+                  if request.lifecycle_stage == "active" else "resume_run" if request.resume
+                  else "end_run" if request.status in _TERMINAL else "update_run")
+        await self._audit_run(action, request.run_id,
+                              _run_audit(known) if known is not None else None,
+                              _run_audit(info) if info is not None else None)
         return info
+
+
+def _run_audit(info: RunInfo) -> dict[str, Any]:
+    """The audited fields of a run."""
+    return {"experiment_id": info.experiment_id, "run_name": info.run_name,
+            "status": info.status, "lifecycle_stage": info.lifecycle_stage,
+            "user_id": info.user_id, "end_time": info.end_time}
 
 
 async def _check_may_edit(experiment_id: str) -> None:

@@ -266,3 +266,21 @@ def test_audit_verify_export_and_tampering(env: Env, version: dict[str, str],
                 str(out) + ".anchor.json", "--key-file", str(key), "--json")
     assert r.returncode == 2 and json.loads(r.stdout)["problem"]["entry_id"] == victim
     assert anchor["head_id"] >= victim
+
+
+def test_runs_lifecycle_is_in_the_chain(env: Env) -> None:
+    run_id = _ok(env.mlflow("admin", "POST", "/runs/create",
+                            json={"experiment_id": "0"}))["run"]["info"]["run_id"]
+    _ok(env.mlflow("admin", "POST", "/runs/update",
+                   json={"run_id": run_id, "status": "FINISHED", "end_time": 5}))
+    _ok(env.mlflow("admin", "POST", "/runs/delete", json={"run_id": run_id}))
+    _ok(env.mlflow("admin", "POST", "/runs/restore", json={"run_id": run_id}))
+    engine = sa.create_engine(env.db)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT action, actor, after_json FROM audit_log WHERE "
+                                    "entity_type = 'run' AND entity_id = :r ORDER BY id"),
+                            {"r": run_id}).all()
+    engine.dispose()
+    assert [r.action for r in rows] == ["create_run", "end_run", "delete_run", "restore_run"]
+    assert {r.actor for r in rows} == {"admin"}
+    assert json.loads(rows[1].after_json)["status"] == "FINISHED"

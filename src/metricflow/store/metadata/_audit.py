@@ -1,13 +1,16 @@
-"""Queries over the append-only audit log (per model, per user, per experiment)."""
+"""The audit log: queries (per model, user, experiment) and entries for changes made
+outside a control-plane transaction. Every write goes through `_chain.append_audit`."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import sqlalchemy as sa
 
 from metricflow.entities import AuditEntry
-from metricflow.store.metadata._base import StoreBase
+from metricflow.store.metadata._base import StoreBase, actor_name
+from metricflow.store.metadata._chain import append_audit
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._tables import audit_log
 from metricflow.store.metadata._validate import check_max_results
@@ -16,7 +19,8 @@ _A = audit_log.c
 
 
 class AuditMixin(StoreBase):
-    """Read side of the audit log; writes happen inside each change's transaction."""
+    """Read side of the audit log; writes happen inside each change's transaction
+    (`record_audit` is the exception: one entry in a transaction of its own)."""
 
     def search_audit_log(self, *, model_name: str | None = None, actor: str | None = None,
                          experiment_id: str | None = None, action: str | None = None,
@@ -55,3 +59,13 @@ class AuditMixin(StoreBase):
         ) for r in rows[:max_results]]
         more = len(rows) > max_results
         return entries, encode_token(offset + max_results) if more else None
+
+    def record_audit(self, *, actor: str | None, action: str, entity_type: str,
+                     entity_id: str, before: Any = None, after: Any = None,
+                     comment: str = "") -> int:
+        """Append one audit entry in its own transaction (changes made outside the
+        control plane: runs' lifecycle in the data plane); returns its id."""
+        with self._write() as conn:
+            return append_audit(conn, actor=actor_name(actor), action=action,
+                                entity_type=entity_type, entity_id=entity_id, before=before,
+                                after=after, comment=comment)
