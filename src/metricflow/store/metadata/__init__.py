@@ -49,7 +49,7 @@ from metricflow.store.metadata._deploy_validate import (
     parse_sticky_key,
     variants_from_json,
 )
-from metricflow.store.metadata._deployments import model_of_deployment
+from metricflow.store.metadata._deployments_read import model_of_deployment
 from metricflow.store.metadata._engine import create_metadata_engine, read_only_sessions
 from metricflow.store.metadata._gov_types import (
     ApprovalRequest,
