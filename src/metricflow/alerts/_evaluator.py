@@ -35,7 +35,7 @@ from metricflow._events import ALERT_FIRING, ALERT_RESOLVED, Event
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
 from metricflow.alerts._model import Rule
-from metricflow.alerts._rules import OP_CODES, CompiledRules, compare, reduce_batch
+from metricflow.alerts._rules import CompiledRules, compare, reduce_batch
 from metricflow.alerts._store import AlertState, AlertStore, now_ms
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class Evaluator:
         self._stamp: tuple[int, int, int] | None = None
         self.runs: dict[str, _Run] = {}
         self.alerts: dict[tuple[int, str], _Alert] = {}
+        self._active: dict[str, set[int]] = {}  # run -> rules with a pending/firing alert
         self._parked: dict[str, list[DecodedMetrics]] = {}
         self._windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._last_filter_refresh = 0.0
@@ -118,6 +119,7 @@ class Evaluator:
         for key, st in self.store.load_states().items():
             self.alerts[key] = _Alert(st.state, st.pending_since, st.fired_at,
                                       st.state == "firing", st.value, st.step)
+            self._track(key, True)
         for target, name in ((self._eval_loop, "metricflow-alerts"),
                              (self._timer_loop, "metricflow-alerts-timer")):
             t = threading.Thread(target=target, name=name, daemon=True)
@@ -172,6 +174,7 @@ class Evaluator:
             self.compiled = CompiledRules(list(rules.values()))
             for key in [k for k in self.alerts if k[0] not in rules]:
                 del self.alerts[key]
+                self._track(key, False)
             for run in self.runs.values():
                 run.mask = None  # recomputed on the next batch
                 run.filters = {k: v for k, v in run.filters.items()
@@ -309,6 +312,7 @@ class Evaluator:
             for run, status in self._apply_records(records):
                 self._on_status(run, status, now, out)
             pending.extend(batches)
+        pending = _merge(pending)
         parked_now: set[int] = set()
         for b in pending:
             run = self._run(b.run_id)
@@ -330,9 +334,10 @@ class Evaluator:
                     out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
         self.evaluated_points += b.n
         mask = self._mask(run)
-        for r in run.others:  # a point ends a stall
-            if r.condition == "stalled":
-                self._cond_change(r, run, False, False, None, None, now, out)
+        if run.run_id in self._active:
+            for r in run.others:  # a point ends a stall
+                if r.condition == "stalled":
+                    self._cond_change(r, run, False, False, None, None, now, out)
         if not mask.any() or not b.n:
             return
         c = self.compiled
@@ -344,15 +349,12 @@ class Evaluator:
         has, any_b, last_b = c.breaches(bk, kmap)
         has &= mask
         j = kmap[c.rule_key]
-        for i in np.flatnonzero(has).tolist():
+        active = self._active.get(run.run_id)
+        cand = has & ~c.is_change & any_b
+        if active:  # alerts of this run that may resolve
+            cand |= has & ~c.is_change & np.isin(c.rule_ids, np.fromiter(active, np.int64))
+        for i in np.flatnonzero(cand).tolist():
             r = c.rules[i]
-            if r.condition == "change":
-                cond, value, step = self._change(r, run, b, bk, int(j[i]))
-                self._cond_change(r, run, cond, cond, value, step, now, out)
-                continue
-            key = (r.rule_id, run.run_id)
-            if not any_b[i] and key not in self.alerts:
-                continue
             jj = int(j[i])
             value = float(bk.last_value[jj])
             if any_b[i] and not last_b[i]:
@@ -361,35 +363,52 @@ class Evaluator:
                     value = float("nan")
             self._cond_change(r, run, bool(any_b[i]), bool(last_b[i]), value,
                               int(bk.last_step[jj]), now, out)
+        chg = has & c.is_change
+        if chg.any():
+            self._changes(run, b, bk, np.flatnonzero(chg), j, active, now, out)
 
-    def _change(self, r: Rule, run: _Run, b: DecodedMetrics, bk: Any, j: int
-                ) -> tuple[bool, float | None, int | None]:
-        """Relative change of the key over the last `window_steps` steps, at the
-        batch's last point: (v_last - v_base) / |v_base| `op` threshold."""
-        lo, n = int(bk.starts[j]), int(bk.counts[j])
-        idx = bk.order[lo:lo + n]
-        steps = np.asarray(b.steps)[idx].astype(np.int64)
-        vals = np.asarray(b.values, dtype=np.float64)[idx]
-        wkey = (run.run_id, r.metric_key)
-        old = self._windows.get(wkey)
-        if old is not None:
-            steps = np.concatenate([old[0], steps])
-            vals = np.concatenate([old[1], vals])
-        o = np.argsort(steps, kind="stable")
-        steps, vals = steps[o], vals[o]
-        s1, v1 = int(steps[-1]), float(vals[-1])
-        base = int(np.searchsorted(steps, s1 - r.window_steps, side="right")) - 1
-        keep = max(base, 0)
-        self._windows[wkey] = (steps[keep:], vals[keep:])
-        if base < 0:
-            return False, None, s1  # not a full window yet
-        v0 = float(vals[base])
-        if not (np.isfinite(v0) and np.isfinite(v1)):
-            return False, None, s1
-        change = (v1 - v0) / abs(v0) if v0 != 0 else (0.0 if v1 == 0 else np.inf * np.sign(v1))
-        cond = bool(compare(np.array([OP_CODES[r.op]]), np.array([change]),
-                            np.array([r.threshold]))[0])
-        return cond, float(change), s1
+    def _changes(self, run: _Run, b: DecodedMetrics, bk: Any, idxs: np.ndarray,
+                 j: np.ndarray, active: set[int] | None, now: int,
+                 out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
+        """Relative change rules at each key's last point: (v_last - v_base) / |v_base|
+        `op` threshold, v_base the value at the last step <= last step - window. One
+        window buffer per (run, key), shared by the key's rules; rules compared at once."""
+        c = self.compiled
+        kj = j[idxs]
+        all_steps, all_vals = np.asarray(b.steps), np.asarray(b.values, dtype=np.float64)
+        act = np.fromiter(active, np.int64) if active else None
+        for jj in np.unique(kj).tolist():
+            here = idxs[kj == jj]
+            lo, n = int(bk.starts[jj]), int(bk.counts[jj])
+            sel = bk.order[lo:lo + n]
+            steps = all_steps[sel].astype(np.int64, copy=False)
+            vals = all_vals[sel]
+            wkey = (run.run_id, b.keys[jj])
+            old = self._windows.get(wkey)
+            if old is not None:
+                steps = np.concatenate([old[0], steps])
+                vals = np.concatenate([old[1], vals])
+            if steps.size > 1 and bool((steps[1:] < steps[:-1]).any()):
+                o = np.argsort(steps, kind="stable")
+                steps, vals = steps[o], vals[o]
+            s1, v1 = int(steps[-1]), float(vals[-1])
+            base = np.searchsorted(steps, s1 - c.window[here], side="right") - 1
+            keep = max(int(base.min()), 0)
+            self._windows[wkey] = (steps[keep:], vals[keep:])
+            ok = base >= 0
+            v0 = vals[np.maximum(base, 0)]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                change = np.where(v0 != 0, (v1 - v0) / np.abs(v0),
+                                  np.where(v1 == v0, 0.0, np.inf * np.sign(v1 - v0)))
+            ok &= np.isfinite(v0) & bool(np.isfinite(v1))
+            cond = ok & compare(c.op[here], change, c.threshold[here])
+            look = cond.copy()
+            if act is not None:
+                look |= np.isin(c.rule_ids[here], act)
+            for k in np.flatnonzero(look).tolist():
+                r = c.rules[int(here[k])]
+                val = float(change[k]) if ok[k] else None
+                self._cond_change(r, run, bool(cond[k]), bool(cond[k]), val, s1, now, out)
 
     def _on_status(self, run: _Run, status: str, now: int,
                    out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
@@ -404,6 +423,17 @@ class Evaluator:
                 self._cond_change(r, run, False, False, None, None, now, out)
 
     # ----------------------------------------------------------- state machine
+    def _track(self, key: tuple[int, str], active: bool) -> None:
+        rule_id, run_id = key
+        if active:
+            self._active.setdefault(run_id, set()).add(rule_id)
+        else:
+            got = self._active.get(run_id)
+            if got is not None:
+                got.discard(rule_id)
+                if not got:
+                    del self._active[run_id]
+
     def _cond_change(self, r: Rule, run: _Run, any_true: bool, last_true: bool,
                      value: float | None, step: int | None, now: int,
                      out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
@@ -419,6 +449,7 @@ class Evaluator:
                     self._resolve(r, run, value, step, now, out)
             elif last_true:
                 self.alerts[key] = _Alert("pending", now, None, True, value, step)
+                self._track(key, True)
                 out.append((AlertState(r.rule_id, run.run_id, "pending", value, step, now),
                             None, (), run.experiment_id))
             return
@@ -426,7 +457,8 @@ class Evaluator:
         a.cond, a.value, a.step = last_true, value if value is not None else a.value, step
         if a.state == "pending":
             if not last_true:
-                a.state = "inactive"
+                del self.alerts[key]
+                self._track(key, False)
                 out.append((AlertState(r.rule_id, run.run_id, "inactive", value, step),
                             None, (), run.experiment_id))
             elif now - (a.pending_since or now) >= r.for_s * 1000:
@@ -439,6 +471,7 @@ class Evaluator:
               pending_since: int | None) -> None:
         self.alerts[(r.rule_id, run.run_id)] = _Alert("firing", pending_since, now, True,
                                                       value, step)
+        self._track((r.rule_id, run.run_id), True)
         st = AlertState(r.rule_id, run.run_id, "firing", value, step, pending_since, now)
         self.fired += 1
         out.append((st, self._event(ALERT_FIRING, r, run, st, now), r.channels,
@@ -449,6 +482,7 @@ class Evaluator:
         a = self.alerts.get((r.rule_id, run.run_id))
         fired_at = a.fired_at if a is not None else None
         self.alerts.pop((r.rule_id, run.run_id), None)
+        self._track((r.rule_id, run.run_id), False)
         st = AlertState(r.rule_id, run.run_id, "resolved", value, step, None, fired_at, now)
         self.resolved += 1
         out.append((st, self._event(ALERT_RESOLVED, r, run, st, now), r.channels,
@@ -531,6 +565,28 @@ class Evaluator:
                 if not run.last_point_ms:
                     run.last_point_ms = now_ms()
                 self._parked.setdefault(rid, [])
+
+
+def _merge(batches: list[DecodedMetrics]) -> list[DecodedMetrics]:
+    """One batch per (run, key tuple), in order: when the evaluator is behind, the
+    batches waiting for it are evaluated together (one reduction instead of many)."""
+    if len(batches) < 2:
+        return batches
+    groups: dict[tuple[str, tuple[str, ...]], list[DecodedMetrics]] = {}
+    for b in batches:
+        groups.setdefault((b.run_id, tuple(b.keys)), []).append(b)
+    if len(groups) == len(batches):
+        return batches
+    out = []
+    for (run_id, keys), bs in groups.items():
+        if len(bs) == 1:
+            out.append(bs[0])
+            continue
+        out.append(DecodedMetrics(
+            run_id, keys, np.concatenate([b.key_index for b in bs]),
+            np.concatenate([b.steps for b in bs]), np.concatenate([b.timestamps for b in bs]),
+            np.concatenate([b.values for b in bs])))
+    return out
 
 
 def _in_experiments(r: Rule, run: _Run) -> bool:

@@ -26,7 +26,8 @@ _KINDS = {"threshold": KIND_THRESHOLD, "nonfinite": KIND_NONFINITE, "change": KI
 def compare(op: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Elementwise `a op b` with a per-element op code (NaN compares False)."""
     with np.errstate(invalid="ignore"):
-        return np.select([op == 0, op == 1, op == 2], [a > b, a >= b, a < b], a <= b)
+        return (((op == 0) & (a > b)) | ((op == 1) & (a >= b)) | ((op == 2) & (a < b))
+                | ((op == 3) & (a <= b)))
 
 
 @dataclass
@@ -85,6 +86,8 @@ class CompiledRules:
         self.kind = np.array([_KINDS[r.condition] for r in metric_rules], dtype=np.int8)
         self.op = np.array([OP_CODES[r.op] for r in metric_rules], dtype=np.int8)
         self.threshold = np.array([r.threshold for r in metric_rules], dtype=np.float64)
+        self.window = np.array([r.window_steps for r in metric_rules], dtype=np.int64)
+        self.is_change = self.kind == KIND_CHANGE
         self.keys = sorted({r.metric_key for r in metric_rules})
         self.key_id = {k: i for i, k in enumerate(self.keys)}
         self.rule_key = np.array([self.key_id[r.metric_key] for r in metric_rules],
