@@ -236,3 +236,28 @@ def test_upgrade_chains_the_rows_written_before_the_chain(metadata_uri: str) -> 
             conn.execute(sa.text("UPDATE audit_log SET actor = 'x' WHERE id = 1"))
     finally:
         s.close()
+
+
+def test_parallel_verify_finds_the_same_first_problem(metadata_uri: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from metricflow.store.metadata import _chain, seed_audit_rows
+
+    monkeypatch.setattr(_chain, "PARALLEL_MIN", 100)  # split even this small log
+    s = open_metadata_store(metadata_uri)
+    try:
+        seed_audit_rows(s.engine, 400)
+        ok = verify_chain(s.engine, workers=3)
+        assert ok.ok and ok.entries == verify_chain(s.engine).entries
+        # Ranges are (0, 133], (133, 266], (266, 400]. Problems in the last range, then
+        # rows deleted across the first boundary, then in the first range: each time
+        # the earliest problem is the one reported, as by a single pass.
+        cases = [("DELETE FROM audit_log WHERE id = 300", 300),
+                 ("DELETE FROM audit_log WHERE id IN (133, 134)", 133),
+                 ("DELETE FROM audit_log WHERE id = 40", 40)]
+        for sql, first in cases:
+            _tamper(s.engine, sql, f"UPDATE audit_log SET actor = 'x' WHERE id = {first + 70}")
+            single, parallel = verify_chain(s.engine), verify_chain(s.engine, workers=3)
+            assert single.problem is not None and parallel.problem == single.problem
+            assert (parallel.problem.kind, parallel.problem.entry_id) == ("deleted", first)
+    finally:
+        s.close()

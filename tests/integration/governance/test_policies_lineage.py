@@ -179,3 +179,21 @@ def test_lineage_and_trained_on_one_query(pstore: Any) -> None:
     assert ds["train@abc"]["source"] == "s3://d/train"
     with pytest.raises(InvalidArgument, match="name and a digest"):
         pstore.log_run_inputs("r1", [DatasetInput("x", "")])
+
+
+def test_lineage_reaches_deployments(pstore: Any) -> None:
+    from metricflow.entities import Variant
+
+    pstore.create_model_version("m", "s3://bucket/m/2", run_id="r2", actor="alice")
+    pstore.set_registered_model_alias("m", "live", 1, actor="alice")
+    pstore.create_deployment("fraud-api", "m", [Variant(name="main", alias="live", weight=9),
+                                                Variant(name="canary", version="2", weight=1)],
+                             actor="alice")
+    g1, g2 = pstore.lineage("m", 1), pstore.lineage("m", 2)
+    assert ("model_version:m/1", "deployment:fraud-api", "served_by") in {
+        (e.source, e.target, e.relation) for e in g1.edges}
+    assert [n.attrs for n in g1.nodes if n.kind == "deployment"] == [{"variants": ["main"]}]
+    assert [n.attrs for n in g2.nodes if n.kind == "deployment"] == [{"variants": ["canary"]}]
+    pstore.set_registered_model_alias("m", "live", 2, actor="alice")  # the alias moves
+    assert not [n for n in pstore.lineage("m", 1).nodes if n.kind == "deployment"]
+
