@@ -222,6 +222,8 @@ def test_grpc_matches_http_and_refuses_without_manage(srv: Srv) -> None:
                      guardrails=Guardrails(max_latency_p99_ms=100.0, fallback="a"))
     assert d.guardrails.max_latency_p99_ms == 100.0 and d.guardrails.max_error_rate is None
     got = reader.get("grpc-dep")
+    assert "grpc-dep" in [x.name for x in reader.list_deployments("clf")]
+    assert srv.deploy("stranger").list_deployments() == []  # filtered to readable models
     http = srv.get("reader", "/api/v1/deployments/get", name="grpc-dep").json()["deployment"]
     assert got.to_dict() == {k: v for k, v in http.items() if k != "fallback"}
     d2 = owner.update("grpc-dep", sticky_key=StickyKey("field", "user_id"))
