@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from loadtests.ingest_bench import _start_role, _worker  # after the path
+from loadtests.ingest_bench import _proc_stats, _start_role, _worker  # after the path
 
 
 class Receiver:
@@ -117,8 +117,10 @@ def _rules(n: int, keys: int, stalled_s: float) -> list[dict[str, Any]]:
     return out
 
 
-def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None) -> float:
-    """Run the ingest benchmark's load against `uri`; return points/s (all acked)."""
+def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
+          cpu: Any = lambda: 0.0) -> tuple[float, float]:
+    """Run the ingest benchmark's load against `uri`; return (points/s until all were
+    acked, server CPU seconds per million points by `cpu()`)."""
     import metricflow as mf
 
     admin = mf.Client(admin_uri)
@@ -137,10 +139,12 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None)
     if probe is not None:
         t = threading.Thread(target=probe, args=(stop,), daemon=True)
         t.start()
+    c0 = cpu()
     t0 = time.perf_counter()
     go.set()
     results = [out.get(timeout=1800)[2] for _ in procs]
     elapsed = time.perf_counter() - t0
+    used = cpu() - c0
     stop.set()
     if t is not None:
         t.join(120)
@@ -148,7 +152,8 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None)
         p.join()
     admin.set_terminated(parent.run_id)
     admin.close()
-    return sum(r["points"] for r in results) / elapsed
+    points = sum(r["points"] for r in results)
+    return points / elapsed, used / points * 1e6
 
 
 def _prober(uri: str, exp: str, rcv: Receiver, n: int, lat: list[float]) -> Any:
@@ -221,23 +226,29 @@ def _p99(xs: list[float]) -> float:
     return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
 
 
-def _summary(base: list[float], rules: list[float], lat: list[float], stall: float
-             ) -> dict[str, Any]:
-    b, r = max(base), max(rules)
+def _summary(base: list[tuple[float, float]], rules: list[tuple[float, float]],
+             lat: list[float], stall: float) -> dict[str, Any]:
+    b, r = max(x[0] for x in base), max(x[0] for x in rules)
+    cb, cr = min(x[1] for x in base), min(x[1] for x in rules)
     return {"fire_latency_p99_ms": round(_p99(lat), 1),
             "fire_latency_p50_ms": round(sorted(lat)[len(lat) // 2], 1) if lat else -1.0,
             "probes": len(lat),
             "ingest_slowdown_pct": round((b - r) / b * 100, 2),
-            "points_per_sec_no_rules": [round(x) for x in base],
-            "points_per_sec_rules": [round(x) for x in rules],
+            "points_per_sec_no_rules": [round(x[0]) for x in base],
+            "points_per_sec_rules": [round(x[0]) for x in rules],
+            # CPU of the ingest path per million points: steadier than throughput on a
+            # machine other processes load (kafka: the ingest and writer processes)
+            "server_cpu_overhead_pct": round((cr - cb) / cb * 100, 2) if cb else None,
+            "server_cpu_s_per_mpoint_no_rules": [round(x[1], 3) for x in base],
+            "server_cpu_s_per_mpoint_rules": [round(x[1], 3) for x in rules],
             "stalled_detect_s": round(stall, 3)}
 
 
 def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
     from loadtests._server import start_server
 
-    base: list[float] = []
-    rules: list[float] = []
+    base: list[tuple[float, float]] = []
+    rules: list[tuple[float, float]] = []
     lat: list[float] = []
     stall = -1.0
     for rep in range(args.repeats):
@@ -250,7 +261,7 @@ def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
                 if with_rules:
                     exps = _setup_rules(srv.http_port, rcv, args)
                     probe = _prober(srv.uri, exps["probe"], rcv, args.probes, lat)
-                pps = _load(srv.uri, srv.uri, args, probe)
+                pps = _load(srv.uri, srv.uri, args, probe, srv.cpu_s)
                 (rules if with_rules else base).append(pps)
                 if with_rules and rep == 0:
                     stall = _stalled(srv.uri, exps["stall"], rcv, args.stalled_s)
@@ -261,10 +272,11 @@ def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
-    base: list[float] = []
-    rules: list[float] = []
+    base: list[tuple[float, float]] = []
+    rules: list[tuple[float, float]] = []
     lat: list[float] = []
     stall = -1.0
+    alerts_cpu: list[float] = []
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("METRICFLOW_TEST_KAFKA")
         if not bootstrap:
@@ -282,7 +294,7 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                               ) -> dict[str, Any]:
                         p, info = _start_role(role, a, env)
                         procs.callback(lambda: (p.terminate(), p.wait(60)))
-                        return info
+                        return {**info, "pid": p.pid}
                     w = start("writer", [*kafka, "--clickhouse", f"chdb://{data}/ch",
                                          "--serve-query", "--linger-ms", "100"])
                     i = start("ingest", kafka)
@@ -297,11 +309,18 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                         exps = _setup_rules(w["http_port"], rcv, args)
                         time.sleep(1.0)  # the alerts role loads rules within its tick
                         probe = _prober(uri, exps["probe"], rcv, args.probes, lat)
-                    pps = _load(uri, uri, args, probe)
+                    pids = (w["pid"], i["pid"])
+                    a0 = _proc_stats(a["pid"])[0] if with_rules else 0.0
+                    pps = _load(uri, uri, args, probe,
+                                lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
+                    if with_rules:
+                        alerts_cpu.append((_proc_stats(a["pid"])[0] - a0) / (
+                            args.workers * args.points_per_worker) * 1e6)
                     (rules if with_rules else base).append(pps)
                     if with_rules and rep == 0:
                         stall = _stalled(uri, exps["stall"], rcv, args.stalled_s)
-    return {"mode": "kafka", **_summary(base, rules, lat, stall)}
+    return {"mode": "kafka", **_summary(base, rules, lat, stall),
+            "alerts_role_cpu_s_per_mpoint": [round(x, 3) for x in alerts_cpu]}
 
 
 def _wait_ready(http_port: int, timeout_s: float = 60.0) -> None:

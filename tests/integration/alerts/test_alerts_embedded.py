@@ -299,3 +299,32 @@ def test_mf_alert_and_rules_over_grpc(scope: Scope) -> None:
             assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "op" in e.details()
         else:
             raise AssertionError("a bad op was accepted")
+
+
+def test_cli_create_list_mute_delete(scope: Scope) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "metricflow.server.cli", "alerts", *args,
+                               "--url", scope.server.base], capture_output=True, text=True,
+                              timeout=120)
+
+    made = cli("create", "cli rule", "--experiment", scope.exp, "--when", "metrics.loss > 3",
+               "--for", "0", "--severity", "error", "--channel", scope.hook["webhook_id"],
+               "--json")
+    assert made.returncode == 0, made.stderr
+    rid = json.loads(made.stdout)["rule"]["rule_id"]
+    listed = cli("list", "--experiment", scope.exp)
+    assert listed.returncode == 0 and "cli rule" in listed.stdout and "error" in listed.stdout
+    run = scope.run()
+    scope.log(run, 0, loss=9.0)
+    wait_for(lambda: scope.rcv.events("alert.firing"), 20, "the CLI's rule firing")
+    assert cli("mute", rid).returncode == 0
+    assert "muted" in cli("list", "--experiment", scope.exp).stdout
+    bad = cli("create", "x", "--experiment", scope.exp, "--when", "loss >> 3")
+    assert bad.returncode != 0 and "--when" in bad.stderr
+    assert cli("delete", rid).returncode == 0
+    gone = cli("delete", rid)
+    assert gone.returncode != 0 and "does not exist" in gone.stderr
