@@ -75,14 +75,7 @@ FINAL_SETTING = "do_not_merge_across_partitions_select_final = 1"
 # The "last" point's key as one UInt256: (step, timestamp, value), each mapped to an
 # order-preserving unsigned 64-bit word (NaN largest). argMax over it is exact for
 # points tied on (step, timestamp) and ~4x cheaper than over a tuple.
-_U64_SIGN = "toUInt64(9223372036854775808)"
-_VALUE_KEY = ("if(isNaN(value), toUInt64(18446744073709551615), "
-              "if(bitShiftRight(reinterpretAsUInt64(value), 63) = 1, "
-              "bitNot(reinterpretAsUInt64(value)), "
-              f"bitOr(reinterpretAsUInt64(value), {_U64_SIGN})))")
-LAST_KEY = (f"bitOr(bitOr(bitShiftLeft(toUInt256(bitXor(reinterpretAsUInt64(step), {_U64_SIGN})), "
-            f"128), bitShiftLeft(toUInt256(bitXor(reinterpretAsUInt64(timestamp), {_U64_SIGN})), "
-            f"64)), toUInt256({_VALUE_KEY}))")
+LAST_KEY = rr.LAST_KEY
 
 _COLUMNS = ("bucket", "count", "step_first", "step_last", "min", "max", "avg", "last",
             "nan_count", "inf_count")

@@ -30,6 +30,7 @@ from metricflow.store._lineage import segments as lineage_segments
 from metricflow.store._schema import (
     POINT_READ_BLOCKS,
     POINT_READ_TABLES,
+    ROLLUP_SHIFT,
     SCHEMA_VERSION,
     ddl_statements,
 )
@@ -68,6 +69,10 @@ _SUMMARY_AGGREGATES = (
     "if(countIf(NOT isNaN(value)) = 0, nan, maxIf(value, NOT isNaN(value))) AS mx")
 
 
+# A point as a one-point rollup row (last, min and max are its value).
+_POINT_AS_ROLLUP = "step AS ls, timestamp AS lt, value AS lv, value AS mn, value AS mx"
+
+
 def _run_cell(info: RunInfo, column: str) -> object:
     v = getattr(info, column)
     return _RUN_UNSET[column] if v is None else v
@@ -98,6 +103,8 @@ class MetricStore:
         self.dsn = dsn
         self.db = check_identifier(database)
         self._pool = ClientPool(dsn)
+        self._fork_parents: dict[str, str] = {}
+        """run -> the run it was forked from (immutable), for `read_plan`."""
         _load_client_extras()
 
     @property
@@ -319,15 +326,28 @@ class MetricStore:
         ids = list(dict.fromkeys(run_ids))
         if not ids:
             return {}
-        lin = self._lineage(ids)
-        todo = {x.forked_from for x in lin.values() if x.forked_from} - set(lin)
+        # A fork's pointer never changes: ancestors known from earlier reads are looked
+        # up in the same query (their resume counts can change, so they are read).
+        ask, more = set(ids), list(ids)
+        while more:
+            up = self._fork_parents.get(more.pop())
+            if up is not None and up not in ask:
+                ask.add(up)
+                more.append(up)
+        lin = self._lineage(ask)
+        if len(self._fork_parents) > 100_000:
+            self._fork_parents.clear()
+        self._fork_parents.update({r: x.forked_from for r, x in lin.items() if x.forked_from})
+        todo = {x.forked_from for x in lin.values() if x.forked_from} - ask
         for _ in range(MAX_FORK_DEPTH):
             if not todo:
                 break
             got = self._lineage(todo)
             lin.update(got)
-            lin.update({t: Lineage("", 0, 0) for t in todo - set(got)})
-            todo = {x.forked_from for x in got.values() if x.forked_from} - set(lin)
+            self._fork_parents.update({r: x.forked_from for r, x in got.items()
+                                       if x.forked_from})
+            ask |= todo
+            todo = {x.forked_from for x in got.values() if x.forked_from} - ask
         out = {}
         for r in ids:
             if r in lin:
@@ -355,17 +375,55 @@ class MetricStore:
 
         One row per key (never a copy of the points), inserted like an insert's summary
         rows, so the search tables and `get_summaries` see the fork's metrics at once.
-        Idempotent: a replayed create inserts the same rows (every aggregate is).
+        Read from the rollup: whole blocks of a segment from their rows (min, max and
+        last are exact even over replayed rows), only the two blocks that the segment's
+        ends cut from the points; a resumed source's segment from its deduplicated
+        points. Idempotent: a replayed create inserts the same rows (every aggregate is).
         """
         params: dict[str, Any] = {}
-        src = points_sql(self.db, {run_id: self.fork_segments(run_id, parent, fork_step)}, [],
-                         lambda _: "1", params)
+        branches = []
+        for i, seg in enumerate(self.fork_segments(run_id, parent, fork_step)):
+            if seg.dedup:
+                sub = points_sql(self.db, {run_id: [seg]}, [], lambda _: "1", params,
+                                 columns="key, step, timestamp, value")
+                branches.append(f"SELECT key, {_POINT_AS_ROLLUP} FROM {sub}")
+                continue
+            # whole blocks [bf, bl] inside [lo, hi]; the steps outside them come from points
+            lo, hi = seg.lo, seg.hi
+            bf = INT64_MIN >> ROLLUP_SHIFT if lo == INT64_MIN else -((-lo) >> ROLLUP_SHIFT)
+            bl = (INT64_MAX >> ROLLUP_SHIFT if hi == INT64_MAX
+                  else ((hi + 1) >> ROLLUP_SHIFT) - 1)
+            params.update({f"r{i}": seg.source, f"lo{i}": lo, f"hi{i}": hi, f"bf{i}": bf,
+                           f"bl{i}": bl})
+            branches.append(
+                "SELECT key, last_step AS ls, last_ts AS lt, last_value AS lv, "
+                f"min_value AS mn, max_value AS mx FROM {self.db}.metric_rollup "
+                f"WHERE run_id = {{r{i}:String}} AND block >= {{bf{i}:Int64}} "
+                f"AND block <= {{bl{i}:Int64}}")
+            steps = f"step >= {{lo{i}:Int64}} AND step <= {{hi{i}:Int64}}"
+            if bf <= bl:  # at most two step ranges: the index skips the whole blocks
+                ends = []
+                if lo != INT64_MIN:
+                    params[f"ea{i}"] = (bf << ROLLUP_SHIFT) - 1
+                    ends.append(f"(step >= {{lo{i}:Int64}} AND step <= {{ea{i}:Int64}})")
+                if hi != INT64_MAX:
+                    params[f"eb{i}"] = (bl + 1) << ROLLUP_SHIFT
+                    ends.append(f"(step >= {{eb{i}:Int64}} AND step <= {{hi{i}:Int64}})")
+                steps = "(" + (" OR ".join(ends) or "0") + ")"
+            branches.append(
+                f"SELECT key, {_POINT_AS_ROLLUP} FROM {self.db}.metrics "
+                f"FINAL WHERE run_id = {{r{i}:String}} AND {steps}")
+        if not branches:
+            return
         self.client.command(
             f"INSERT INTO {self.db}.metric_summary_in (run_id, key, last_value, last_step, "
             "last_timestamp, min_value, max_value) "
-            "SELECT run_id, key, l, la.1, la.2, mn, mx FROM ("
-            f"SELECT run_id, key, {_SUMMARY_AGGREGATES} FROM {src} "
-            "GROUP BY run_id, key)" + _FINAL, parameters=params)
+            "SELECT {_fork:String}, key, argMax(lv, (ls, lt, isNaN(lv), lv)), "
+            "max((ls, lt)).1, max((ls, lt)).2, "
+            "if(countIf(NOT isNaN(mn)) = 0, nan, minIf(mn, NOT isNaN(mn))), "
+            "if(countIf(NOT isNaN(mx)) = 0, nan, maxIf(mx, NOT isNaN(mx))) "
+            "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
+            parameters={**params, "_fork": run_id})
         self._wrote()
 
     def get_run(self, run_id: str) -> Run:
