@@ -15,12 +15,16 @@ Prints one JSON line. Top-level keys (issue 21):
 - failover_lost_acked: operations the registry acknowledged that are missing after
   the primary is SIGKILLed mid-load and the standby promoted (target 0);
   loadtests/_registry_ha.py, the same scenario as the integration test.
-- audit_verify_s: `verify_chain` (store/metadata/_chain.py) over --audit-entries
-  hash-chained audit entries on PostgreSQL (target <= 10 s).
+- audit_verify_s: `verify_chain(workers=--audit-workers)` (store/metadata/_chain.py)
+  over --audit-entries hash-chained audit entries on PostgreSQL (target <= 10 s);
+  details also time it in one process.
 - lineage_query_ms: p50 of `lineage(model, version)` over a graph of --lineage-runs
   runs (each with a dataset input) and --lineage-versions model versions (target
   <= 100 ms).
-`details` holds latencies, rounds, the failover record and `cross_region`: per
+`details` holds latencies, rounds, the failover record, `transitions.store_direct`
+(the same load from --store-processes processes calling the store directly, no
+HTTP: what PostgreSQL and the store allow without the registry process in the way)
+and `cross_region`: per
 --rtt-ms round trip to the synchronous standby (a user-space delay relay,
 _delay_proxy.py), the p50 latency of one transition from one client and the
 throughput with --clients clients.
@@ -32,6 +36,7 @@ import argparse
 import contextlib
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -105,6 +110,38 @@ def _single_client_ms(base: str, names: list[str], versions: int, ops: int) -> f
         return 1000 * _pct(ledger.latencies[3:], 0.5)
 
 
+def _store_load(uri: str, args: argparse.Namespace, seed: str) -> dict[str, float]:
+    """--clients threads in --store-processes processes calling the store directly."""
+    procs = max(1, args.store_processes)
+    start_at = time.time() + 5.0  # every process has opened its store by then
+    cmd = [sys.executable, "-m", "loadtests._store_transitions", uri, str(args.models),
+           str(args.versions), str(max(1, args.clients // procs)), str(start_at),
+           str(args.duration_s)]
+    root = str(Path(__file__).resolve().parents[1])
+    running = [subprocess.Popen([*cmd, f"{seed}-{p}"], stdout=subprocess.PIPE, text=True,
+                                cwd=root) for p in range(procs)]
+    ops = errors = 0
+    lat: list[float] = []
+    for p in running:
+        out, _ = p.communicate(timeout=args.duration_s + 300)
+        if p.returncode != 0:
+            raise RuntimeError(f"a store worker failed (exit {p.returncode})")
+        got = json.loads(out.strip().splitlines()[-1])
+        ops, errors = ops + got["ops"], errors + got["errors"]
+        lat.extend(got["latencies_ms"])
+    return {"per_sec": ops / args.duration_s, "p50_ms": _pct(lat, 0.5),
+            "p99_ms": _pct(lat, 0.99), "failed": errors,
+            "clients": procs * max(1, args.clients // procs)}
+
+
+def _set_sync(primary: Any, sync: bool) -> None:
+    if sync:
+        set_sync_standbys(primary, [STANDBY])
+        wait_for_sync_standby(primary, STANDBY)
+    else:
+        set_sync_standbys(primary, [])
+
+
 def measure_transitions(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     with replicated_postgres(sync=True) as (primary, _standby):
         role = RoleProcess("registry", ["--metadata", primary.url, "--auth", "off"],
@@ -115,16 +152,18 @@ def measure_transitions(work: Path, args: argparse.Namespace) -> dict[str, Any]:
                                                          "no_standby": []}
             for _ in range(args.rounds):
                 for label in rounds:
-                    if label == "sync_standby":
-                        set_sync_standbys(primary, [STANDBY])
-                        wait_for_sync_standby(primary, STANDBY)
-                    else:
-                        set_sync_standbys(primary, [])
+                    _set_sync(primary, label == "sync_standby")
                     rounds[label].append(_load(role.http, names, args.versions,
                                                args.clients, args.duration_s))
         finally:
             role.stop()
-    return rounds
+        direct: dict[str, list[dict[str, float]]] = {"sync_standby": [], "no_standby": []}
+        if args.store_processes > 0:
+            for r in range(args.rounds):
+                for label in direct:
+                    _set_sync(primary, label == "sync_standby")
+                    direct[label].append(_store_load(primary.url, args, f"{label}{r}"))
+    return {"http": rounds, "store_direct": direct}
 
 
 def measure_cross_region(work: Path, args: argparse.Namespace) -> list[dict[str, float]]:
@@ -148,7 +187,7 @@ def measure_cross_region(work: Path, args: argparse.Namespace) -> list[dict[str,
 def measure_audit_verify(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from loadtests._governance_data import audit_verify_seconds
 
-    return audit_verify_seconds(args.audit_entries)
+    return audit_verify_seconds(args.audit_entries, workers=args.audit_workers)
 
 
 def measure_lineage(work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -162,8 +201,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     details: dict[str, Any] = {"clients": args.clients, "models": args.models,
                                "duration_s": args.duration_s, "rounds": args.rounds}
     result: dict[str, Any] = {}
-    rounds = measure_transitions(work, args)
-    details["transitions"] = rounds
+    measured = measure_transitions(work, args)
+    details["transitions"] = measured
+    rounds = measured["http"]
     result["transitions_per_sec"] = statistics.mean(r["per_sec"]
                                                     for r in rounds["sync_standby"])
     result["transitions_per_sec_no_standby"] = statistics.mean(
@@ -201,7 +241,13 @@ def main() -> int:
     ap.add_argument("--versions", type=int, default=10, help="versions per model")
     ap.add_argument("--duration-s", type=float, default=15.0, help="per round")
     ap.add_argument("--rounds", type=int, default=2, help="rounds per configuration")
+    ap.add_argument("--store-processes", type=int, default=1,
+                    help="details.transitions.store_direct: the --clients threads spread "
+                         "over this many processes calling the store without HTTP (0: "
+                         "skip; on 2 cores more processes measured slower: CPU-bound)")
     ap.add_argument("--audit-entries", type=int, default=1_000_000)
+    ap.add_argument("--audit-workers", type=int, default=2,
+                    help="verify_chain processes for audit_verify_s (details: one process)")
     ap.add_argument("--lineage-runs", type=int, default=100_000)
     ap.add_argument("--lineage-versions", type=int, default=10_000)
     ap.add_argument("--lineage-queries", type=int, default=50)
