@@ -132,8 +132,10 @@ def report_text(r: dict[str, Any]) -> str:
         rows += [(f"outcome {k}", v) for k, v in c["outcomes"].items()]
         for label, t in rows:
             f, s = t["fixed_horizon"], t["sequential"]
-            out.append(f"    {label:<20} diff {_fmt(f['difference']):>10}  "
-                       f"{f['test']} p={_fmt(f['p_value'])}  msprt p={_fmt(s['p_value'])}")
+            out.append(f"    {label:<20} diff {_fmt(f['difference']):>10} "
+                       f"[{_fmt(f['ci_low'])}, {_fmt(f['ci_high'])}]  {f['test']} "
+                       f"p={_fmt(f['p_value'])}  msprt p={_fmt(s['p_value'])} "
+                       f"[{_fmt(s['ci_low'])}, {_fmt(s['ci_high'])}]")
     out.append("tests: " + "; ".join(f"{k}: {v}" for k, v in r["tests"].items()))
     return "\n".join(out)
 

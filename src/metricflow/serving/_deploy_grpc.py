@@ -114,11 +114,13 @@ def _estimate(m: pb.Estimate) -> dict[str, Any]:
 
 def _result_pb(t: dict[str, Any]) -> pb.TestResult:
     return pb.TestResult(test=t["test"], difference=t["difference"], statistic=t["statistic"],
-                         p_value=t["p_value"], df=t.get("df"))
+                         p_value=t["p_value"], df=t.get("df"), ci_low=t["ci_low"],
+                         ci_high=t["ci_high"])
 
 
 def _result(m: pb.TestResult) -> dict[str, Any]:
     out = {"test": m.test, "difference": _opt(m, "difference"),
+           "ci_low": _opt(m, "ci_low"), "ci_high": _opt(m, "ci_high"),
            "statistic": _opt(m, "statistic"), "p_value": _opt(m, "p_value")}
     if m.test == "welch_t":
         out["df"] = _opt(m, "df")

@@ -101,6 +101,7 @@ def _num(x: float) -> float | None:
 
 def _test(c: Comparison) -> dict[str, Any]:
     out: dict[str, Any] = {"test": c.test, "difference": _num(c.difference),
+                           "ci_low": _num(c.ci_low), "ci_high": _num(c.ci_high),
                            "statistic": _num(c.statistic), "p_value": _num(c.p_value)}
     if c.test == "welch_t":
         out["df"] = _num(c.df)
@@ -132,28 +133,29 @@ def _summary(v: VariantData, confidence: float) -> dict[str, Any]:
     }
 
 
-def _compare_values(a: Series, b: Series, rate: bool) -> dict[str, Any]:
+def _compare_values(a: Series, b: Series, rate: bool, confidence: float) -> dict[str, Any]:
     av, bv = a.ordered(), b.ordered()
-    fixed = (two_proportion_z_test(int(av.sum()), len(av), int(bv.sum()), len(bv)) if rate
-             else welch_t_test(av, bv))
+    fixed = (two_proportion_z_test(int(av.sum()), len(av), int(bv.sum()), len(bv), confidence)
+             if rate else welch_t_test(av, bv, confidence))
     return {"kind": "rate" if rate else "continuous", "fixed_horizon": _test(fixed),
-            "sequential": _test(msprt(av, bv))}
+            "sequential": _test(msprt(av, bv, confidence=confidence))}
 
 
-def compare(base: VariantData, other: VariantData) -> dict[str, Any]:
+def compare(base: VariantData, other: VariantData, confidence: float = 0.95) -> dict[str, Any]:
     """`other` against `base` on the error rate, latency and every shared outcome."""
     out: dict[str, Any] = {
         "variant": other.name, "baseline": base.name,
-        "error_rate": _compare_values(base.series(KEY_ERROR), other.series(KEY_ERROR), True),
+        "error_rate": _compare_values(base.series(KEY_ERROR), other.series(KEY_ERROR), True,
+                                      confidence),
         "latency_ms": _compare_values(base.series(KEY_LATENCY), other.series(KEY_LATENCY),
-                                      False),
+                                      False, confidence),
         "outcomes": {},
     }
     for key in sorted(set(base.keys) & set(other.keys)):
         if key.startswith(OUTCOME_PREFIX):
             a, b = base.keys[key], other.keys[key]
             out["outcomes"][key[len(OUTCOME_PREFIX):]] = _compare_values(
-                a, b, is_rate(a.values) and is_rate(b.values))
+                a, b, is_rate(a.values) and is_rate(b.values), confidence)
     return out
 
 
@@ -175,7 +177,9 @@ class Report:
                 "continuous": "Welch's t-test (unequal variances), two-sided",
                 "sequential": "mixture SPRT (normal mixture, tau = 0.1 sd), always-valid "
                               "p-value over 100 looks in arrival order",
-                "intervals": "means: Student t; rates: Wilson score",
+                "intervals": "means: Student t; rates: Wilson score; differences: Welch "
+                             "(continuous), Wald (rates), the mSPRT's confidence sequence "
+                             "(sequential)",
             },
             "variants": self.variants, "comparisons": self.comparisons,
         }
@@ -190,7 +194,7 @@ def analyze(name: str, model_name: str, data: dict[str, VariantData], baseline: 
     if base is not None:
         for v in data.values():
             if v.name != baseline and not v.shadow:
-                comparisons.append(compare(base, v))
+                comparisons.append(compare(base, v, confidence))
     return Report(name, model_name, baseline, confidence, variants, comparisons)
 
 

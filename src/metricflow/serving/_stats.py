@@ -147,10 +147,14 @@ class Comparison:
     statistic: float
     p_value: float
     df: float = math.nan
+    ci_low: float = math.nan
+    """Confidence interval of the difference (for msprt: an always-valid one)."""
+    ci_high: float = math.nan
 
 
-def welch_t_test(a: np.ndarray, b: np.ndarray) -> Comparison:
-    """Welch's t-test of mean(b) - mean(a) (two-sided), as scipy's ttest_ind(equal_var=False)."""
+def welch_t_test(a: np.ndarray, b: np.ndarray, confidence: float = 0.95) -> Comparison:
+    """Welch's t-test of mean(b) - mean(a) (two-sided), as scipy's ttest_ind(equal_var=False),
+    with the Welch confidence interval of the difference."""
     na, nb = len(a), len(b)
     if na < 2 or nb < 2:
         return Comparison("welch_t", math.nan, math.nan, math.nan)
@@ -159,13 +163,17 @@ def welch_t_test(a: np.ndarray, b: np.ndarray) -> Comparison:
     diff = mb - ma
     if va + vb == 0:
         return Comparison("welch_t", diff, math.nan, math.nan)
-    t = diff / math.sqrt(va + vb)
+    se = math.sqrt(va + vb)
+    t = diff / se
     df = (va + vb) ** 2 / (va * va / (na - 1) + vb * vb / (nb - 1))
-    return Comparison("welch_t", diff, t, t_sf2(t, df), df)
+    half = t_ppf(0.5 + confidence / 2.0, df) * se
+    return Comparison("welch_t", diff, t, t_sf2(t, df), df, diff - half, diff + half)
 
 
-def two_proportion_z_test(xa: int, na: int, xb: int, nb: int) -> Comparison:
-    """Two-sided z-test of rate(b) - rate(a) with the pooled standard error."""
+def two_proportion_z_test(xa: int, na: int, xb: int, nb: int,
+                          confidence: float = 0.95) -> Comparison:
+    """Two-sided z-test of rate(b) - rate(a) with the pooled standard error; the interval
+    of the difference is the Wald one (unpooled standard error)."""
     if na == 0 or nb == 0:
         return Comparison("two_proportion_z", math.nan, math.nan, math.nan)
     pa, pb = xa / na, xb / nb
@@ -174,7 +182,9 @@ def two_proportion_z_test(xa: int, na: int, xb: int, nb: int) -> Comparison:
     if se == 0:
         return Comparison("two_proportion_z", pb - pa, math.nan, math.nan)
     z = (pb - pa) / se
-    return Comparison("two_proportion_z", pb - pa, z, math.erfc(abs(z) / math.sqrt(2.0)))
+    half = norm_ppf(0.5 + confidence / 2.0) * math.sqrt(pa * (1 - pa) / na + pb * (1 - pb) / nb)
+    return Comparison("two_proportion_z", pb - pa, z, math.erfc(abs(z) / math.sqrt(2.0)),
+                      ci_low=pb - pa - half, ci_high=pb - pa + half)
 
 
 MSPRT_TAU = 0.1
@@ -188,8 +198,8 @@ def _log_lambda(diff: float, v: float, tau2: float) -> float:
     return 0.5 * math.log(v / (v + tau2)) + tau2 * diff * diff / (2.0 * v * (v + tau2))
 
 
-def msprt(a: np.ndarray, b: np.ndarray, *, looks: int = 100,
-          tau: float = MSPRT_TAU) -> Comparison:
+def msprt(a: np.ndarray, b: np.ndarray, *, looks: int = 100, tau: float = MSPRT_TAU,
+          confidence: float = 0.95) -> Comparison:
     """Always-valid p-value for mean(b) - mean(a) (mixture SPRT, Johari et al. 2017).
 
     `a` and `b` are in arrival order. The likelihood ratio Λ of the difference is
@@ -197,6 +207,8 @@ def msprt(a: np.ndarray, b: np.ndarray, *, looks: int = 100,
     the p-value is min(1, 1 / max Λ) over the looks, which stays valid however often
     and whenever the report is read. The variance is estimated from the data seen at
     each look; the mixture variance tau² is (tau · pooled sd)² of all the data.
+    The interval is the matching confidence sequence: the differences θ whose ratio
+    Λ(θ) stays below 1 / (1 - confidence) at every look (intersected over the looks).
     """
     na, nb = len(a), len(b)
     if na < 2 or nb < 2:
@@ -208,6 +220,8 @@ def msprt(a: np.ndarray, b: np.ndarray, *, looks: int = 100,
     tau2 = (tau * sd) ** 2
     # Cumulative sums give every look's means and variances in O(n).
     best = -math.inf
+    lo, hi = -math.inf, math.inf
+    log_alpha = math.log(1.0 / (1.0 - confidence))
     ca, ca2 = np.cumsum(a), np.cumsum(a * a)
     cb, cb2 = np.cumsum(b), np.cumsum(b * b)
     fracs = np.linspace(0.0, 1.0, looks + 1)[1:]
@@ -219,11 +233,19 @@ def msprt(a: np.ndarray, b: np.ndarray, *, looks: int = 100,
         v = va + vb
         if v <= 0:
             continue
-        best = max(best, _log_lambda(float(mb - ma), v, tau2))
+        d = float(mb - ma)
+        best = max(best, _log_lambda(d, v, tau2))
+        # Λ(θ) < 1/α  <=>  (d - θ)² < 2 v (v + τ²) / τ² · (log(1/α) + ½ log((v + τ²) / v))
+        half = math.sqrt(2.0 * v * (v + tau2) / tau2
+                         * (log_alpha + 0.5 * math.log((v + tau2) / v)))
+        lo, hi = max(lo, d - half), min(hi, d + half)
+        last = (d - half, d + half)
     if best == -math.inf:
         return Comparison("msprt", diff, math.nan, math.nan)
     p = 1.0 if best <= 0 else min(1.0, math.exp(-best))
-    return Comparison("msprt", diff, math.exp(min(best, 700.0)), p)
+    if lo > hi:  # the looks disagree (by chance, rarely): the last look's interval
+        lo, hi = last
+    return Comparison("msprt", diff, math.exp(min(best, 700.0)), p, ci_low=lo, ci_high=hi)
 
 
 def msprt_proportions(a: np.ndarray, b: np.ndarray, *, looks: int = 100,

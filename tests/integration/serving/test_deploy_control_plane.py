@@ -236,7 +236,8 @@ def test_grpc_matches_http_and_refuses_without_manage(srv: Srv) -> None:
     assert [(v["variant"], v["count"], v["latency_ms"]["p99"]) for v in empty["variants"]] == [
         ("a", 0, None), ("b", 0, None)]
     assert empty["comparisons"][0]["latency_ms"]["fixed_horizon"] == {
-        "test": "welch_t", "difference": None, "statistic": None, "p_value": None, "df": None}
+        "test": "welch_t", "difference": None, "statistic": None, "p_value": None, "df": None,
+        "ci_low": None, "ci_high": None}
     assert empty == srv.get("reader", "/api/v1/deployments/report", name="grpc-dep").json()
     with pytest.raises(NotFound):
         reader.report("grpc-dep", baseline="zzz")
@@ -331,6 +332,8 @@ def test_report_from_request_log_matches_scipy(srv: Srv) -> None:
     assert w["test"] == "welch_t"
     assert (w["statistic"], w["p_value"], w["df"]) == pytest.approx(
         (ref.statistic, ref.pvalue, ref.df), rel=1e-7)
+    ci = ref.confidence_interval(0.95)
+    assert (w["ci_low"], w["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-7)
     z = cmp["outcomes"]["converted"]["fixed_horizon"]
     x1, n1 = data["champ"][2].sum(), 900
     x2, n2 = data["canary"][2].sum(), 300

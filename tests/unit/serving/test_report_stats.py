@@ -33,10 +33,12 @@ def test_welch_matches_scipy(seed: int) -> None:
     rng = np.random.default_rng(seed)
     a = rng.normal(5, rng.uniform(0.5, 3), int(rng.integers(3, 2000)))
     b = rng.normal(5 + rng.normal(0, 0.3), rng.uniform(0.5, 3), int(rng.integers(3, 2000)))
-    r = welch_t_test(a, b)
+    r = welch_t_test(a, b, 0.9)
     ref = stats.ttest_ind(b, a, equal_var=False)
     assert (r.statistic, r.p_value, r.df) == pytest.approx(
         (ref.statistic, ref.pvalue, ref.df), rel=1e-8)
+    ci = ref.confidence_interval(0.9)
+    assert (r.ci_low, r.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-8)
     assert r.difference == pytest.approx(b.mean() - a.mean())
 
 
@@ -55,6 +57,10 @@ def test_two_proportion_z_matches_scipy(xa: int, na: int, xb: int, nb: int) -> N
     p = (xa + xb) / (na + nb)
     z = (xb / nb - xa / na) / math.sqrt(p * (1 - p) * (1 / na + 1 / nb))
     assert (r.statistic, r.p_value) == pytest.approx((z, 2 * stats.norm.sf(abs(z))), rel=1e-10)
+    se = math.sqrt((xa / na) * (1 - xa / na) / na + (xb / nb) * (1 - xb / nb) / nb)
+    half = stats.norm.ppf(0.975) * se
+    assert (r.ci_low, r.ci_high) == pytest.approx(
+        (xb / nb - xa / na - half, xb / nb - xa / na + half), rel=1e-9)
     # The same as a chi-square test of the 2x2 table without continuity correction.
     chi2 = stats.chi2_contingency([[xa, na - xa], [xb, nb - xb]], correction=False)
     assert r.p_value == pytest.approx(chi2.pvalue, rel=1e-8)
@@ -98,3 +104,19 @@ def test_msprt_is_safe_to_peek_where_the_t_test_is_not() -> None:
         m_hits += msprt(a, b, looks=looks).p_value < 0.05
     assert t_hits / trials > 0.12  # peeking breaks the fixed-horizon test ...
     assert m_hits / trials <= 0.05  # ... but not the always-valid one
+
+
+def test_msprt_confidence_sequence_covers_the_true_difference() -> None:
+    """The sequential interval holds the true difference in >= 95% of experiments (all
+    looks at once), and is wider than the fixed-horizon Welch interval of the same data."""
+    rng = np.random.default_rng(8)
+    covered, wider = 0, 0
+    trials = 200
+    for _ in range(trials):
+        a, b = rng.normal(0, 1, 300), rng.normal(0.2, 1.5, 300)
+        r = msprt(a, b, looks=20)
+        covered += r.ci_low <= 0.2 <= r.ci_high
+        w = welch_t_test(a, b)
+        wider += (r.ci_high - r.ci_low) > (w.ci_high - w.ci_low)
+    assert covered / trials >= 0.95
+    assert wider == trials

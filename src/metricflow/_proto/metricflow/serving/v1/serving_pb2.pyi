@@ -241,18 +241,22 @@ class VariantReport(_message.Message):
     def __init__(self, variant: _Optional[str] = ..., shadow: _Optional[bool] = ..., versions: _Optional[_Mapping[str, int]] = ..., runs: _Optional[int] = ..., count: _Optional[int] = ..., errors: _Optional[int] = ..., error_rate: _Optional[_Union[Estimate, _Mapping]] = ..., latency_ms: _Optional[_Union[Latency, _Mapping]] = ..., outcomes: _Optional[_Mapping[str, Estimate]] = ...) -> None: ...
 
 class TestResult(_message.Message):
-    __slots__ = ("test", "difference", "statistic", "p_value", "df")
+    __slots__ = ("test", "difference", "statistic", "p_value", "df", "ci_low", "ci_high")
     TEST_FIELD_NUMBER: _ClassVar[int]
     DIFFERENCE_FIELD_NUMBER: _ClassVar[int]
     STATISTIC_FIELD_NUMBER: _ClassVar[int]
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
     DF_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
     test: str
     difference: float
     statistic: float
     p_value: float
     df: float
-    def __init__(self, test: _Optional[str] = ..., difference: _Optional[float] = ..., statistic: _Optional[float] = ..., p_value: _Optional[float] = ..., df: _Optional[float] = ...) -> None: ...
+    ci_low: float
+    ci_high: float
+    def __init__(self, test: _Optional[str] = ..., difference: _Optional[float] = ..., statistic: _Optional[float] = ..., p_value: _Optional[float] = ..., df: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
 
 class Tests(_message.Message):
     __slots__ = ("kind", "fixed_horizon", "sequential")
