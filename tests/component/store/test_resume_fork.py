@@ -158,3 +158,29 @@ def test_fork_tail_search_and_parent_delete(store, core) -> None:
     assert store.get_run(fork).metrics["loss"].count == 61
     cmp = core.compare([fork], ["loss"], [])
     assert (cmp.metrics["loss"]["min"][0], cmp.metrics["loss"]["max"][0]) == (-59.0, 49.0)
+
+
+def test_resumed_run_downsampled_from_rollup_matches_reference(store, core) -> None:
+    rid = create(store)
+    steps = np.arange(20_000)
+    log(store, rid, "loss", steps, np.sin(steps / 50.0), 1000)
+    resume(store, rid)
+    again = np.arange(12_345, 20_000)  # from a checkpoint mid-block, over 30 blocks
+    log(store, rid, "loss", again, np.cos(again / 7.0) * 3, 2000)
+    want = np.where(steps < 12_345, np.sin(steps / 50.0), np.cos(steps / 7.0) * 3)
+    ref = create(store)
+    log(store, ref, "loss", steps, want, np.where(steps < 12_345, 1000, 2000))
+    fork = create(store, rid, 15_000)  # a fork of a resumed run reads the last writes
+    ref_fork = create(store)
+    log(store, ref_fork, "loss", steps[:15_001], want[:15_001],
+        np.where(steps[:15_001] < 12_345, 1000, 2000))
+    for run, want_run in ((rid, ref), (fork, ref_fork)):
+        for n, lo, hi in ((4, None, None), (9, 100, 19_000), (2, 12_000, 16_000)):
+            got_d = core.downsample([run], "loss", n, lo, hi)[0]
+            want_d = core.downsample([want_run], "loss", n, lo, hi)[0]
+            for col in ("bucket", "count", "step_first", "step_last", "min", "max", "last"):
+                np.testing.assert_array_equal(getattr(got_d, col), getattr(want_d, col))
+            np.testing.assert_allclose(got_d.avg, want_d.avg, rtol=1e-9)
+        gs, ws = store.get_run(run).metrics["loss"], store.get_run(want_run).metrics["loss"]
+        assert (gs.last_value, gs.min_value, gs.max_value, gs.count) == (
+            ws.last_value, ws.min_value, ws.max_value, ws.count)
