@@ -88,6 +88,9 @@ class Routes:
             st.metrics.observe("", "", 503, time.perf_counter() - t0)
             return _err(503, "UNAVAILABLE", f"deployment {st.cfg.deployment!r} has no loaded "
                         f"variant yet{'; ' + st.last_sync_error if st.last_sync_error else ''}")
+        status, body, pred, rid = await self._answer(slot, doc, req.body, ct, t0)
+        # Mirrors start after the caller's answer is ready, so a shadow's model call never
+        # sits in front of it in the event loop.
         for sh in table.shadows:
             if sh.model is not None and (sh.weight <= 0 or sh.weight >= 1
                                          or random.random() < sh.weight):
@@ -96,7 +99,6 @@ class Routes:
                 else:
                     st.metrics.shadow.labels(st.cfg.deployment, sh.name, sh.version,
                                              "skipped").inc()
-        status, body, pred, rid = await self._answer(slot, doc, req.body, ct, t0)
         return Response(status, body, headers=(("X-Metricflow-Variant", slot.name),
                                                ("X-Metricflow-Version", slot.version),
                                                ("X-Request-Id", rid)))

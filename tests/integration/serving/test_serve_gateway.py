@@ -208,6 +208,22 @@ def test_sticky_keys_are_stable_across_processes(stack, models, serve):
     assert all(len(vs) == 1 for vs in seen.values()), seen
     assert Counter(next(iter(vs)) for vs in seen.values()).keys() == {"champion", "challenger"}
 
+    # A variant that proxies to an external /invocations (here: the first serve process).
+    remote = _deploy(stack, models, [{"name": "remote", "endpoint": f"{p1.url}/invocations",
+                                      "weight": 1}])
+    p3 = serve(remote)
+    r = _post(p3.url)
+    assert r.status_code == 200, r.text
+    assert r.headers["X-Metricflow-Variant"] == "remote"
+    assert r.json()["predictions"] == [0]
+    bad = _post(p3.url, json.dumps({"dataframe_records": [
+        {**dict(zip(COLS, ROW)), "sepal length (cm)": "x"}]}).encode())
+    assert bad.status_code == 400 and bad.json()["column"] == "sepal length (cm)"
+    p1.stop()  # the endpoint goes away: a 502 naming it, and the gateway stays up
+    down = _post(p3.url)
+    assert down.status_code == 502 and p1.url in down.json()["message"]
+    assert requests.get(f"{p3.url}/health", timeout=5).status_code == 200
+
 
 def test_alias_change_under_load_then_a_failed_load_keeps_the_old_version(stack, models, serve):
     v = models["v"]

@@ -1,0 +1,290 @@
+"""Serving benchmark: `mlflow models serve` vs `metricflow serve`, side by side, one machine.
+
+The same small sklearn model (logistic regression on iris, with a signature) is
+registered through the `mlflow` client against a `metricflow server`, then served
+
+- by `mlflow models serve -m models:/NAME/1 --env-manager local -w 1` (MLflow 3.17.2), and
+- by `metricflow serve` for a deployment routing 90/10 between two aliases of it, plus a
+  shadow variant that receives a mirror of every request, with prediction logging on.
+
+Measured (closed loop on keep-alive connections, one request in flight per connection):
+
+- `throughput_ratio`: metricflow requests/s / mlflow requests/s (target >= 3);
+- `router_overhead_p99_ms`: at one fixed request rate (open loop), p99 latency through
+  `metricflow serve` minus p99 of a direct in-process `pyfunc.predict` of the same model
+  on a prebuilt one-row DataFrame, on the same schedule (target <= 1 ms);
+- `switch_failed_requests`: failed requests while the champion alias moves to another
+  version under load (target 0).
+
+    python loadtests/serve_bench.py --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from loadtests._http_load import LoadResult, closed_loop, open_loop, request_bytes
+from loadtests._serve_procs import start_serve
+from loadtests._server import start_server
+
+COLS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
+ROW = [5.1, 3.5, 1.4, 0.2]
+BODY = json.dumps({"dataframe_split": {"columns": COLS, "data": [ROW]}}).encode()
+
+
+def _log(quiet: bool, *a: Any) -> None:
+    if not quiet:
+        print(*a, file=sys.stderr, flush=True)
+
+
+def _register(name: str, copies: int) -> list[str]:
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    m = LogisticRegression(max_iter=300).fit(X, y)
+    out = []
+    for _ in range(copies):
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(m, name="model", signature=infer_signature(X, y),
+                                            registered_model_name=name)
+        out.append(str(info.registered_model_version))
+    return out
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log_path: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.3)
+    with open(log_path, errors="replace") as f:
+        tail = f.read()[-2000:]
+    raise RuntimeError(f"{url} did not answer:\n{tail}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _mlflow_serve(model_uri: str, tracking: str, tmp: str) -> tuple[subprocess.Popen[bytes], int]:
+    exe = shutil.which("mlflow", path=os.path.dirname(sys.executable)) or "mlflow"
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "MLFLOW_REGISTRY_URI": tracking,
+           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    log_path = os.path.join(tmp, "mlflow-serve.log")
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(
+            [exe, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h",
+             "127.0.0.1", "-p", str(port), "-w", "1"], env=env, stdout=out,
+            stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True)
+    _wait_http(f"http://127.0.0.1:{port}/ping", proc, 300, log_path)
+    return proc, port
+
+
+def _stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """`mlflow models serve` runs uvicorn as a child: stop the session it leads."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _closed(port: int, conns: int, seconds: float, watch: str | None = None) -> LoadResult:
+    req = request_bytes("/invocations", BODY)
+    return asyncio.run(closed_loop("127.0.0.1", port, lambda i: req, conns=conns,
+                                   duration_s=seconds, watch_header=watch))
+
+
+def _open(port: int, rate: float, n: int) -> LoadResult:
+    req = request_bytes("/invocations", BODY)
+    return asyncio.run(open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=n))
+
+
+def _direct_p99(model_uri: str, rate: float, n: int) -> float:
+    """p99 of in-process pyfunc.predict calls on the open-loop schedule (same timer path)."""
+    import mlflow.pyfunc
+    import numpy as np
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    df = pd.DataFrame([ROW], columns=COLS)
+    for _ in range(50):
+        model.predict(df)
+    lat = np.empty(n)
+
+    async def run() -> None:
+        t0 = time.perf_counter()
+        for i in range(n):
+            at = t0 + i / rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            model.predict(df)
+            lat[i] = (time.perf_counter() - at) * 1000.0
+
+    asyncio.run(run())
+    return float(np.percentile(lat, 99))
+
+
+def _switch(port: int, url: str, conns: int, seconds: float, move: Any,
+            new_version: str) -> dict[str, Any]:
+    got: list[LoadResult] = []
+    t = threading.Thread(target=lambda: got.append(_closed(port, conns, seconds,
+                                                           "X-Metricflow-Version")))
+    t.start()
+    time.sleep(seconds / 4)
+    moved = time.monotonic()
+    move()
+    seen_s = None
+    while t.is_alive():
+        with urllib.request.urlopen(f"{url}/version", timeout=10) as r:
+            info = json.loads(r.read())
+        if seen_s is None and any(v["name"] == "champion" and v["version"] == new_version
+                                  for v in info["variants"]):
+            seen_s = time.monotonic() - moved
+        time.sleep(0.1)
+    t.join()
+    res = got[0]
+    return {"failed": res.failed, "requests": len(res.latencies_ms) + res.conn_errors,
+            "by_version": dict(res.headers), "switch_seen_s": seen_s}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.add_argument("--conns", type=int, default=32, help="connections of the closed loop")
+    p.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="throughput runs per server, interleaved (the best of each is kept)")
+    p.add_argument("--rate", type=float, default=200.0, help="open-loop rate for the p99")
+    p.add_argument("--requests", type=int, default=3000, help="open-loop requests for the p99")
+    p.add_argument("--switch-seconds", type=float, default=12.0)
+    a = p.parse_args(argv)
+    q = a.json
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
+    tmp = tempfile.mkdtemp(prefix="serve-bench-")
+    srv = start_server(os.path.join(tmp, "data"))
+    http = f"http://127.0.0.1:{srv.http_port}"
+    os.environ["MLFLOW_TRACKING_URI"] = http
+    os.environ["MLFLOW_REGISTRY_URI"] = http
+    procs: list[Any] = []
+    ml = None
+    try:
+        name = f"bench-iris-{uuid.uuid4().hex[:6]}"
+        versions = _register(name, 3)
+        from mlflow import MlflowClient
+
+        mc = MlflowClient()
+        mc.set_registered_model_alias(name, "champion", versions[0])
+        mc.set_registered_model_alias(name, "challenger", versions[1])
+        dep = f"bench-{uuid.uuid4().hex[:6]}"
+        body = {"name": dep, "model_name": name, "variants": [
+            {"name": "champion", "alias": "champion", "weight": 90},
+            {"name": "challenger", "alias": "challenger", "weight": 10},
+            {"name": "mirror", "version": versions[0], "weight": 1.0, "shadow": True}]}
+        req = urllib.request.Request(f"{http}/api/v1/deployments/create",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            assert r.status == 200
+        _log(q, f"registered {name} v{versions}; deployment {dep}")
+        ml, ml_port = _mlflow_serve(f"models:/{name}/{versions[0]}", http, tmp)
+        mf = start_serve(dep, http, srv.uri, log_dir=tmp)
+        procs.append(mf)
+        _log(q, f"mlflow models serve on {ml_port}; metricflow serve on {mf.port}")
+        # warm both (first requests import and compile lazily)
+        _closed(ml_port, 4, 2.0)
+        _closed(mf.port, 4, 2.0)
+
+        ml_runs, mf_runs = [], []
+        for rnd in range(a.rounds):
+            r1 = _closed(ml_port, a.conns, a.seconds)
+            r2 = _closed(mf.port, a.conns, a.seconds, "X-Metricflow-Variant")
+            _log(q, f"round {rnd + 1}: mlflow {r1.rps:.0f} req/s (p99 {r1.pct(99):.1f} ms, "
+                    f"failed {r1.failed}); metricflow {r2.rps:.0f} req/s (p99 "
+                    f"{r2.pct(99):.1f} ms, failed {r2.failed}, {dict(r2.headers)})")
+            ml_runs.append(r1)
+            mf_runs.append(r2)
+        ml_best = max(ml_runs, key=lambda r: r.rps)
+        mf_best = max(mf_runs, key=lambda r: r.rps)
+        _stop_group(ml)
+
+        router = _open(mf.port, a.rate, a.requests)
+        direct_p99 = _direct_p99(f"models:/{name}/{versions[0]}", a.rate, a.requests)
+        _log(q, f"open loop {a.rate:.0f}/s: router p50 {router.pct(50):.2f} p99 "
+                f"{router.pct(99):.2f} ms (failed {router.failed}); direct p99 "
+                f"{direct_p99:.2f} ms")
+
+        sw = _switch(mf.port, mf.url, a.conns, a.switch_seconds,
+                     lambda: mc.set_registered_model_alias(name, "champion", versions[2]),
+                     versions[2])
+        _log(q, f"switch: {sw}")
+        out = {
+            "throughput_ratio": round(mf_best.rps / ml_best.rps, 2) if ml_best.rps else None,
+            "router_overhead_p99_ms": round(router.pct(99) - direct_p99, 3),
+            "switch_failed_requests": sw["failed"],
+            "mlflow_rps": round(ml_best.rps, 1), "metricflow_rps": round(mf_best.rps, 1),
+            "mlflow_p99_ms": round(ml_best.pct(99), 2),
+            "metricflow_p99_ms": round(mf_best.pct(99), 2),
+            "mlflow_failed": sum(r.failed for r in ml_runs),
+            "metricflow_failed": sum(r.failed for r in mf_runs),
+            "split_challenger_share": round(mf_best.headers.get("challenger", 0)
+                                            / max(1, sum(mf_best.headers.values())), 4),
+            "router_p50_ms": round(router.pct(50), 3), "router_p99_ms": round(router.pct(99), 3),
+            "direct_p99_ms": round(direct_p99, 3), "router_failed": router.failed,
+            "switch_requests": sw["requests"], "switch_by_version": sw["by_version"],
+            "switch_seen_s": None if sw["switch_seen_s"] is None
+            else round(sw["switch_seen_s"], 2),
+            "conns": a.conns, "seconds": a.seconds, "rate": a.rate,
+            "loadavg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+        }
+        if a.json:
+            print(json.dumps(out), flush=True)
+        else:
+            for k, v in out.items():
+                print(f"{k}: {v}")
+        return 0
+    finally:
+        if ml is not None:
+            _stop_group(ml)
+        for p_ in procs:
+            p_.stop()
+        srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
