@@ -67,6 +67,7 @@ _STREAM_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
                    ("grpc.min_reconnect_backoff_ms", 100),
                    ("grpc.max_reconnect_backoff_ms", int(_BACKOFF_MAX_S * 1000))]
 _SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
+_STALL_S = 1.0  # no ack for this long with the buffer past the threshold: spool it all
 _CURSOR_EVERY_S = 0.5  # persist the spool's cursor at most this often (and at the end)
 
 
@@ -185,6 +186,7 @@ class Sender:
         self.record_errors: list[MetricflowError] = []
         self._overflow: deque[_Inflight] = deque()  # spool full: sent after its frames
         self._spill_wake: asyncio.Event | None = None
+        self._last_ack_at = time.monotonic()  # or when the window last became non-empty
         acc.on_full_batch = self.wake
         acc.describe_stall = lambda: self.health().describe()
         self._pid = os.getpid()
@@ -359,8 +361,27 @@ class Sender:
                 await asyncio.wait_for(self._spill_wake.wait(),  # type: ignore[union-attr]
                                        self.linger_s)
             self._spill_wake.clear()  # type: ignore[union-attr]
+            self._check_threshold()
             if self.spooling and self.acc.buffered_points:
                 await asyncio.to_thread(self.spill)
+
+    def _check_threshold(self) -> None:
+        """Spool once the buffer passes the threshold: its unsent part when acks still
+        come, and the unacknowledged batches too when none came for _STALL_S (a server
+        that is frozen, or a network that drops packets without an error)."""
+        if self.spooling or self.offline or self.acc.used_bytes <= self.spill_threshold:
+            return
+        stalled = bool(self._inflight) and time.monotonic() - self._last_ack_at > _STALL_S
+        waiting = self._waiting_bytes()
+        if stalled:
+            if self._engage_with_unacked():
+                log.warning("metricflow client spooling to %s: no ack from %s for %.1fs "
+                            "with %d bytes unacknowledged", self.spool.dir if self.spool
+                            else "", self.target, time.monotonic() - self._last_ack_at,
+                            self.acc.used_bytes)
+        elif waiting > self.spill_threshold:
+            self.engage(f"{waiting} bytes wait in the buffer unsent, more than the spill "
+                        f"threshold ({self.spill_threshold} bytes)")
 
     def _spool_after_failure(self) -> None:
         """The stream broke: its spool frames are read again; engage and save the rest."""
@@ -372,26 +393,41 @@ class Sender:
             self._inflight_bytes -= item.nbytes
             if item.spool_pos is not None:
                 self._spool_read = min(self._spool_read, item.spool_pos)
+        if self._engage_with_unacked():
+            log.warning("metricflow stream to %s broke; spooling to %s until it is back",
+                        self.target, spool.dir)
+
+    def _engage_with_unacked(self) -> bool:
+        """Engage the spool and move the unacknowledged batches into it first, in order.
+
+        Runs on the loop. An in-flight batch may still be acknowledged by the stream;
+        its copy in the spool is then sent again and deduplicated by the server.
+        Returns False when the spool was engaged already.
+        """
+        spool = self.spool
+        assert spool is not None
         with self._spill_lock:
             if self.spooling:
-                return
+                return False
             self.spooling = True
-            # What the broken stream left unacknowledged goes first, in order.
-            items = [*self._inflight.values(), *self._queued]
-            if items:
-                try:
-                    spool.append_many([(KIND_METRICS, i.msg.SerializeToString()) for i in items])
-                except SpoolFull:
-                    log.warning("metricflow spool %s is full; %d unacknowledged batches stay "
-                                "in memory", spool.dir, len(items))
-                    return
-                self._inflight.clear()
-                self._queued.clear()
-                self._inflight_bytes = 0
-                self.spooled_batches += len(items)
-                self.acc.release(sum(i.nbytes for i in items))
-        log.warning("metricflow stream to %s broke; spooling to %s until it is back",
-                    self.target, spool.dir)
+            items = [i for i in self._inflight.values() if i.spool_pos is None]
+            items += self._queued
+            if not items:
+                return True
+            try:
+                spool.append_many([(KIND_METRICS, i.msg.SerializeToString()) for i in items])
+            except SpoolFull:
+                log.warning("metricflow spool %s is full; %d unacknowledged batches stay "
+                            "in memory", spool.dir, len(items))
+                return True
+            for i in items:
+                if self._inflight.pop(i.msg.seq, None) is not None:
+                    self._inflight_bytes -= i.nbytes
+            self._queued.clear()
+            self.spooled_batches += len(items)
+            self.acc.release(sum(i.nbytes for i in items))
+        self._acked.set()  # type: ignore[union-attr]  # a window wait looks again
+        return True
 
     def delivery_error(self, what: str) -> DeliveryError:
         """A DeliveryError that says what is undelivered and why."""
@@ -556,10 +592,10 @@ class Sender:
                 if not await self._spool_step(call, reader):
                     await self._wait_event(self._wake, self._acked, reader)
                 continue
-            if self.spool is not None and self.acc.used_bytes > self.spill_threshold:
-                self.engage(f"{self.acc.used_bytes} bytes wait in the buffer, more than the "
-                            f"spill threshold ({self.spill_threshold} bytes)")
-                continue
+            if self.spool is not None:
+                self._check_threshold()
+                if self.spooling:
+                    continue
             if (self._closing and not self.acc.buffered_points and not self._retry
                     and not self._queued):
                 if not self._inflight:
@@ -580,8 +616,12 @@ class Sender:
                     self._queued.append(_Inflight(msg, batch.nbytes, len(batch.values)))
             while self._queued:
                 await self._wait_window(call, reader, self._queued[0].nbytes)
+                if not self._queued or self.spooling:
+                    break  # moved to the spool meanwhile (a stalled server)
                 item = self._queued.popleft()
                 # In flight before the write: if the stream breaks now, it is resent.
+                if not self._inflight:
+                    self._last_ack_at = time.monotonic()
                 self._inflight[item.msg.seq] = item
                 self._inflight_bytes += item.nbytes
                 await call.write(item.msg)
@@ -603,6 +643,8 @@ class Sender:
     async def _send_item(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future,
                          item: _Inflight) -> None:
         await self._wait_window(call, reader, item.nbytes)
+        if not self._inflight:
+            self._last_ack_at = time.monotonic()
         self._inflight[item.msg.seq] = item
         self._inflight_bytes += item.nbytes
         await call.write(item.msg)
@@ -657,6 +699,11 @@ class Sender:
                 return True
         return progressed
 
+    def _waiting_bytes(self) -> int:
+        """Buffer bytes not yet sent (what spilling would move to the spool)."""
+        sent = self._inflight_bytes + sum(q.nbytes for q in self._queued)
+        return self.acc.used_bytes - sent
+
     def _replay_record(self, kind: int, payload: bytes) -> None:
         """Replay one spooled run record; a refusal is reported, a retriable error retried."""
         if self.apply_record is None:
@@ -708,6 +755,7 @@ class Sender:
     async def _read_acks(self, call: grpc.aio.StreamStreamCall) -> None:
         gen = self._stream_gen
         async for ack in call:
+            self._last_ack_at = time.monotonic()
             item = self._inflight.get(ack.seq)
             if item is None:
                 continue  # an ack of a resent batch that was already acked

@@ -1,0 +1,371 @@
+"""The client spool, offline mode and `metricflow sync` against real processes.
+
+`metricflow server` runs as a subprocess; training code runs in this process or
+in a child that is SIGKILLed; `metricflow sync` runs as the real CLI. Every
+check compares what the server stores (exact count and sum, params, tags,
+status, artifacts) with what was logged or spooled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import metricflow as mf
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow.client._spool import KIND_METRICS, Spool, list_segments
+from metricflow.client._sync import find_spools
+
+pytestmark = pytest.mark.timeout(300)
+
+METRICFLOW = str(Path(sys.executable).with_name("metricflow"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.02)
+
+
+class Server:
+    """`metricflow server` on a fixed port and data dir, restartable."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = _free_port()
+        self.args = [METRICFLOW, "server", "--data-dir", str(tmp / "data"), "--grpc-port",
+                     str(self.port), "--http-port", "-1"]
+        self.log = tmp / "server.log"
+        self.proc: subprocess.Popen[str] | None = None
+        self.start()
+
+    @property
+    def uri(self) -> str:
+        return f"grpc://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=log,
+                                         text=True)
+        assert self.proc.stdout is not None
+        while line := self.proc.stdout.readline():
+            if line.startswith("{") and json.loads(line).get("event") == "ready":
+                return
+        raise RuntimeError(f"server exited with {self.proc.wait()}; see {self.log}")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM):
+            self.proc.wait(60)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    s = Server(tmp_path)
+    yield s
+    s.stop()
+
+
+def run_sync(spool: Path, uri: str) -> dict:
+    out = subprocess.run([METRICFLOW, "sync", str(spool), "--tracking-uri", uri, "--json"],
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, out.stdout
+    return dict(json.loads(lines[0]))
+
+
+def spooled_points(root: Path) -> tuple[int, float]:
+    """Count and sum of the points in the readable metric frames of every spool below root."""
+    n, total = 0, 0.0
+    for d in find_spools(str(root)):
+        sp = Spool(d, create=False)
+        try:
+            for f in sp.frames():
+                if f.kind == KIND_METRICS:
+                    v = np.frombuffer(pb.WriteBatch.FromString(f.payload).metrics.values, "<f8")
+                    n += len(v)
+                    total += float(v.sum())
+        finally:
+            sp.close()
+    return n, total
+
+
+# ------------------------------------------------------- outage while logging
+@pytest.mark.parametrize("how", ["sigkill", "sigstop"])
+def test_a_server_outage_is_spooled_and_every_point_is_stored_once(
+        tmp_path: Path, server: Server, how: str) -> None:
+    """Killed (then restarted) or frozen (SIGSTOP, then SIGCONT) in the middle of logging."""
+    spool_root = tmp_path / "spool"
+    client = mf.Client(server.uri, spool_dir=str(spool_root), buffer_bytes=2 << 20,
+                       linger_ms=20, block_timeout_s=60)
+    steps, keys = 30_000, 10
+    values = np.random.default_rng(7).random((steps, keys))
+    names = [f"m{k}" for k in range(keys)]
+    run = client.create_run("0", run_name="outage")
+    client.log_params(run.run_id, {"lr": 0.1})
+    third = steps // 3
+    try:
+        for s in range(third):
+            client.log_metrics(run.run_id, dict(zip(names, values[s].tolist())), step=s)
+        if how == "sigkill":
+            server.signal(signal.SIGKILL)
+        else:
+            server.signal(signal.SIGSTOP)
+        t0 = time.monotonic()
+        for s in range(third, 2 * third):
+            client.log_metrics(run.run_id, dict(zip(names, values[s].tolist())), step=s)
+        # Run records during the outage go to the spool, in order, and return.
+        client.log_params(run.run_id, {"during": "outage"})
+        client.set_tag(run.run_id, "phase", "down")
+        wait_for(lambda: client.health.spooling, 30, "the client to spool")
+        assert time.monotonic() - t0 < 45, "logging during the outage was not spooled"
+        (own,) = find_spools(str(spool_root))
+        assert list_segments(own), "nothing was written to the spool"
+        assert client.health.spool_pending_bytes > 0
+        # Nothing of the outage's points is held in memory beyond the buffer.
+        assert client.health.unacked_bytes <= 2 << 20
+        if how == "sigkill":
+            server.start()
+        else:
+            server.signal(signal.SIGCONT)
+        for s in range(2 * third, steps):
+            client.log_metrics(run.run_id, dict(zip(names, values[s].tolist())), step=s)
+        client.flush(120)
+        wait_for(lambda: not client.health.spooling, 120, "the spool to drain")
+        client.set_terminated(run.run_id)
+        count, total = client.count_points([run.run_id])
+        assert count == steps * keys, f"stored {count} points, logged {steps * keys}"
+        assert total == pytest.approx(float(values.sum()), rel=1e-12)
+        got = client.get_run(run.run_id)
+        assert got.params == {"lr": "0.1", "during": "outage"}
+        assert got.tags["phase"] == "down"
+        assert got.info.status == "FINISHED"
+        assert got.metrics["m3"].count == steps
+    finally:
+        client.close(30)
+    assert not os.path.exists(own), "a drained spool is removed at close"
+
+
+# ------------------------------------------- a trainer SIGKILLed mid-spool
+TRAINER = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import metricflow as mf
+    c = mf.Client(offline=True, spool_dir=sys.argv[1], linger_ms=5)
+    run = c.create_run("0", run_name="killed")
+    c.log_params(run.run_id, {"seed": 3})
+    rng = np.random.default_rng(3)
+    step = 0
+    while True:
+        for _ in range(500):
+            c.log_metrics(run.run_id, {"loss": float(rng.random()), "acc": float(rng.random())},
+                          step=step)
+            step += 1
+        c.flush()  # spooled and fsync'd: these points must survive the kill
+        print(json.dumps({"run_id": run.run_id, "flushed_points": step * 2}), flush=True)
+""")
+
+
+def test_a_trainer_killed_mid_spool_loses_nothing_it_spooled(tmp_path: Path,
+                                                            server: Server) -> None:
+    spool_root = tmp_path / "spool"
+    env = {**os.environ, "METRICFLOW_SPOOL_FSYNC_S": "0.05"}
+    child = subprocess.Popen([sys.executable, "-c", TRAINER, str(spool_root)],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    last: dict = {}
+    while line := child.stdout.readline():
+        last = json.loads(line)
+        if last["flushed_points"] >= 200_000:
+            break
+    child.send_signal(signal.SIGKILL)  # mid-write: it never stops logging
+    child.wait(30)
+    assert last.get("flushed_points", 0) >= 200_000, "the trainer did not get far enough"
+    (spool,) = find_spools(str(spool_root))
+    # A power cut could also leave half a frame at the tail: add one.
+    seg = max(list_segments(spool))
+    with open(os.path.join(spool, f"{seg:08d}.seg"), "ab") as f:
+        f.write(b"MF\x01M\x00\x10\x00\x00garbage")
+    n, total = spooled_points(spool_root)
+    assert n >= last["flushed_points"], "flushed points are missing from the spool"
+
+    summary = run_sync(spool_root, server.uri)
+    assert summary["points"] == n and summary["torn_bytes"] > 0
+    assert summary["runs"] == 1 and summary["errors"] == []
+    assert summary["run_ids"] == {last["run_id"]: last["run_id"]}
+    reads = mf.Client(server.uri)
+    try:
+        count, stored = reads.count_points([last["run_id"]])
+        assert count == n, f"stored {count}, spooled {n}"
+        assert stored == pytest.approx(total, rel=1e-12)
+        run = reads.get_run(last["run_id"])
+        assert run.params == {"seed": "3"} and run.info.status == "RUNNING"
+    finally:
+        reads.close()
+
+
+# ------------------------------------------------ offline, then sync twice
+OFFLINE = textwrap.dedent("""
+    import json, os, sys
+    import metricflow as mf
+    out = sys.argv[1]
+    open(os.path.join(out, "weights.bin"), "wb").write(os.urandom(300_000))
+    mf.set_experiment("offline-exp")
+    ids = []
+    for r in range(2):
+        with mf.start_run(run_name=f"off-{r}") as run:
+            mf.log_params({"lr": 0.01 * (r + 1), "r": r})
+            mf.set_tags({"where": "no-network"})
+            for s in range(50_000):
+                mf.log_metrics({"loss": 1.0 / (s + 1) + r, "acc": s * 1e-6}, step=s)
+            mf.log_artifact(os.path.join(out, "weights.bin"), "ckpt")
+            mf.log_dict({"r": r}, "cfg.json")
+            ids.append(run.info.run_id)
+    print(json.dumps(ids), flush=True)
+""")
+
+
+def _offline_env(spool_root: Path) -> dict[str, str]:
+    env = {**os.environ, "METRICFLOW_MODE": "offline", "METRICFLOW_SPOOL_DIR": str(spool_root),
+           # nothing listens here: an offline client must never try
+           "METRICFLOW_TRACKING_URI": f"grpc://127.0.0.1:{_free_port()}"}
+    env.pop("METRICFLOW_EXPERIMENT_NAME", None)
+    return env
+
+
+def _check_offline_runs(reads: mf.Client, ids: list[str], out: Path) -> None:
+    for r, rid in enumerate(ids):
+        run = reads.get_run(rid)
+        assert run.info.run_name == f"off-{r}" and run.info.status == "FINISHED"
+        assert run.params == {"lr": str(0.01 * (r + 1)), "r": str(r)}
+        assert run.tags["where"] == "no-network"
+        count, total = reads.count_points([rid])
+        assert count == 100_000
+        expect = sum(1.0 / (s + 1) + r + s * 1e-6 for s in range(50_000))
+        assert total == pytest.approx(expect, rel=1e-12)
+        exp = reads.get_experiment(run.info.experiment_id)
+        assert exp.name == "offline-exp"
+        files = {a.path for a in reads.list_artifacts(rid, recursive=True)}
+        assert files == {"ckpt/weights.bin", "cfg.json"}
+        dst = out / f"dl-{r}"
+        reads.download_artifacts(rid, "ckpt/weights.bin", dst)
+        assert (dst / "ckpt" / "weights.bin").read_bytes() == (out / "weights.bin").read_bytes()
+        assert reads.get_manifest(rid, "ckpt/weights.bin").version == 1  # uploaded once
+
+
+def test_offline_runs_sync_twice_without_duplicates(tmp_path: Path, server: Server) -> None:
+    spool_root = tmp_path / "spool"
+    out = subprocess.run([sys.executable, "-c", OFFLINE, str(tmp_path)], capture_output=True,
+                         text=True, env=_offline_env(spool_root), timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ids = json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = run_sync(spool_root, server.uri)
+    assert first["runs"] == 2 and first["points"] == 200_000 and first["artifacts"] == 4
+    assert first["run_ids"] == {i: i for i in ids}  # ids are kept
+    assert first["errors"] == []
+    second = run_sync(spool_root, server.uri)
+    assert second["points"] == 0 and second["records"] == 0 and second["runs"] == 0
+    assert second["run_ids"] == first["run_ids"]  # the mapping is kept and printed again
+    reads = mf.Client(server.uri)
+    try:
+        _check_offline_runs(reads, ids, tmp_path)
+        exps = [e for e in reads.search_experiments() if e.name == "offline-exp"]
+        assert len(exps) == 1
+    finally:
+        reads.close()
+
+
+def test_a_sync_killed_halfway_resumes_without_duplicates(tmp_path: Path,
+                                                         server: Server) -> None:
+    spool_root = tmp_path / "spool"
+    out = subprocess.run([sys.executable, "-c", OFFLINE, str(tmp_path)], capture_output=True,
+                         text=True, env=_offline_env(spool_root), timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ids = json.loads(out.stdout.strip().splitlines()[-1])
+    (spool,) = find_spools(str(spool_root))
+    cursor = Path(spool) / "cursor"
+    sync = subprocess.Popen([METRICFLOW, "sync", str(spool_root), "--tracking-uri", server.uri,
+                             "--no-progress"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    def past_first_mb() -> bool:
+        try:
+            return int(cursor.read_text().split()[1]) > 1 << 20
+        except (FileNotFoundError, IndexError, ValueError):
+            return False
+
+    # Killed once a part of the points is acknowledged (the cursor moved), before the end.
+    wait_for(lambda: past_first_mb() or sync.poll() is not None, 60, "the sync to start")
+    assert sync.poll() is None, "the sync ended before it could be killed"
+    sync.send_signal(signal.SIGKILL)
+    sync.wait(30)
+    left, _ = spooled_points(spool_root)
+    assert left < 200_000, "the killed sync did nothing"
+    again = run_sync(spool_root, server.uri)
+    assert again["errors"] == []
+    reads = mf.Client(server.uri)
+    try:
+        _check_offline_runs(reads, ids, tmp_path)
+    finally:
+        reads.close()
+
+
+# ------------------------------------------------------------ system metrics
+def test_system_metrics_appear_while_the_run_runs(server: Server,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("METRICFLOW_SYSTEM_METRICS_INTERVAL_S", "0.2")
+    monkeypatch.setenv("METRICFLOW_NODE_ID", "node-a")
+    mf.set_tracking_uri(server.uri)
+    try:
+        with mf.start_run(run_name="sys", log_system_metrics=True) as active:
+            rid = active.info.run_id
+            client = mf.get_client()
+            key = "system/node-a/cpu_utilization_percentage"
+
+            def seen() -> int:
+                client.flush()
+                return len(client.get_metric_history(rid, key))
+
+            wait_for(lambda: seen() >= 3, 30, "three CPU samples")
+            run = client.get_run(rid)
+            assert run.info.status == "RUNNING"
+            assert {"system/node-a/memory_used_megabytes",
+                    "system/node-a/process_rss_megabytes"} <= set(run.metrics)
+        n = len(client.get_metric_history(rid, key))
+        time.sleep(0.6)
+        client.flush()
+        assert len(client.get_metric_history(rid, key)) == n, "sampling went on after end_run"
+        assert client.get_run(rid).info.status == "FINISHED"
+    finally:
+        mf.set_tracking_uri("grpc://127.0.0.1:1")

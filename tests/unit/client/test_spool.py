@@ -1,0 +1,189 @@
+"""The client's spool file format: frames, segments, cursor, budget, torn tails.
+
+Also the offline client end to end on disk (no server): what it spools is read
+back exactly, in call order, with its batch ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow.client import Client
+from metricflow.client._spool import (
+    FRAME,
+    KIND_ARTIFACT,
+    KIND_CREATE_RUN,
+    KIND_LOG_BATCH,
+    KIND_METRICS,
+    KIND_UPDATE_RUN,
+    SEGMENT_MAGIC,
+    Spool,
+    SpoolFull,
+    list_segments,
+)
+from metricflow.client._sync import find_spools
+from metricflow.errors import InvalidState
+
+
+def _payloads(n: int) -> list[bytes]:
+    return [bytes([i % 251]) * (i * 7 + 1) for i in range(n)]
+
+
+def test_frames_come_back_in_order_across_segments_and_commit_frees_them(
+        tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path / "s"), segment_bytes=500)
+    data = _payloads(60)
+    for i, p in enumerate(data):
+        sp.append(KIND_METRICS if i % 3 else KIND_LOG_BATCH, p)
+    assert len(list_segments(sp.dir)) > 5
+    frames = list(sp.frames())
+    assert [f.payload for f in frames] == data
+    assert [f.kind for f in frames] == [KIND_METRICS if i % 3 else KIND_LOG_BATCH
+                                       for i in range(60)]
+    before = sp.disk_bytes
+    sp.commit(frames[40].pos)
+    assert sp.disk_bytes < before
+    assert min(list_segments(sp.dir)) == frames[40].pos[0]
+    sp.close()
+    again = Spool(str(tmp_path / "s"), create=False)
+    assert [f.payload for f in again.frames()] == data[40:]  # the cursor was persisted
+    assert again.pending()
+    again.close()
+
+
+def test_a_torn_tail_is_skipped_never_parsed(tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path / "s"))
+    data = _payloads(20)
+    for p in data:
+        sp.append(KIND_METRICS, p)
+    sp.close()
+    (seg,) = list_segments(str(tmp_path / "s"))
+    path = tmp_path / "s" / f"{seg:08d}.seg"
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # the process died in the middle of the last frame
+        f.truncate(size - 3)
+    sp = Spool(str(tmp_path / "s"), create=False)
+    got = [f.payload for f in sp.frames()]
+    assert got == data[:-1]
+    assert sp.skipped_bytes == FRAME.size + len(data[-1]) - 3
+    sp.close()
+
+
+def test_a_corrupt_frame_ends_its_segment_and_later_segments_are_still_read(
+        tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path / "s"), segment_bytes=300)
+    data = _payloads(30)
+    for p in data:
+        sp.append(KIND_METRICS, p)
+    frames = list(sp.frames())
+    sp.close()
+    victim = frames[3]
+    seg_path = tmp_path / "s" / f"{victim.pos[0]:08d}.seg"
+    raw = bytearray(seg_path.read_bytes())
+    raw[victim.pos[1] + FRAME.size] ^= 0xFF  # one payload byte: the checksum fails
+    seg_path.write_bytes(bytes(raw))
+    sp = Spool(str(tmp_path / "s"), create=False)
+    got = list(sp.frames())
+    lost = [f for f in frames if f.pos[0] == victim.pos[0] and f.pos >= victim.pos]
+    assert [f.payload for f in got] == [f.payload for f in frames if f not in lost]
+    assert all(f.payload != raw for f in got)
+    assert sp.skipped_bytes == sum(FRAME.size + len(f.payload) for f in lost)
+    sp.close()
+
+
+def test_a_reopened_spool_never_appends_after_a_torn_frame(tmp_path: Path) -> None:
+    d = str(tmp_path / "s")
+    sp = Spool(d)
+    sp.append(KIND_METRICS, b"a" * 100)
+    sp.close()
+    (seg,) = list_segments(d)
+    with open(os.path.join(d, f"{seg:08d}.seg"), "ab") as f:
+        f.write(b"MF\x01M\xff")  # half a header
+    sp = Spool(d, create=True)  # a new writer on the same directory
+    sp.append(KIND_METRICS, b"b" * 10)
+    assert [f.payload for f in sp.frames()] == [b"a" * 100, b"b" * 10]
+    assert len(list_segments(d)) == 2
+    sp.close()
+
+
+def test_the_budget_refuses_with_the_limit_and_what_was_asked(tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path / "s"), budget_bytes=1000)
+    sp.append(KIND_METRICS, b"x" * 500)
+    with pytest.raises(SpoolFull) as ei:
+        sp.append(KIND_METRICS, b"x" * 600)
+    err = ei.value
+    assert err.details["limit"] == 1000 and err.details["field"] == "METRICFLOW_SPOOL_MAX_BYTES"
+    assert err.details["received"] > 1000
+    assert "METRICFLOW_SPOOL_MAX_BYTES" in str(err)
+    assert [len(f.payload) for f in sp.frames()] == [500]  # nothing half-written
+    sp.close()
+
+
+def test_one_process_owns_a_spool(tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path / "s"))
+    with pytest.raises(InvalidState, match="in use by another process"):
+        Spool(str(tmp_path / "s"), create=False)
+    sp.close()
+    Spool(str(tmp_path / "s"), create=False).close()
+
+
+def test_segment_files_start_with_the_magic(tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path / "s"))
+    sp.append(KIND_METRICS, b"abc")
+    sp.sync()
+    (seg,) = list_segments(sp.dir)
+    raw = (tmp_path / "s" / f"{seg:08d}.seg").read_bytes()
+    assert raw[:8] == SEGMENT_MAGIC
+    magic, version, kind, length, _crc = FRAME.unpack(raw[8:8 + FRAME.size])
+    assert (magic, version, kind, length) == (b"MF", 1, KIND_METRICS, 3)
+    sp.close()
+
+
+def test_offline_client_spools_every_call_in_order(tmp_path: Path) -> None:
+    art = tmp_path / "model.txt"
+    art.write_text("weights")
+    c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
+               linger_ms=5)
+    exp = c.get_or_create_experiment("exp-a")
+    assert exp == "offline:exp-a"
+    run = c.create_run(exp, run_name="r1", tags={"t": "1"})
+    assert len(run.run_id) == 32 and run.info.status == "RUNNING"
+    c.log_params(run.run_id, {"lr": 0.1})
+    values = np.arange(1000, dtype=np.float64)
+    for s in range(1000):
+        c.log_metrics(run.run_id, {"loss": values[s]}, step=s)
+    c.log_artifact(run.run_id, str(art), "ckpt")
+    c.set_terminated(run.run_id)
+    with pytest.raises(InvalidState, match="offline"):
+        c.get_run(run.run_id)
+    c.close()
+
+    (d,) = find_spools(str(tmp_path / "spool"))
+    sp = Spool(d, create=False)
+    frames = list(sp.frames())
+    kinds = [f.kind for f in frames]
+    assert kinds[0] == KIND_CREATE_RUN and kinds[1] == KIND_LOG_BATCH
+    assert kinds[-2:] == [KIND_ARTIFACT, KIND_UPDATE_RUN]
+    assert set(kinds[2:-2]) == {KIND_METRICS}
+    create = pb.CreateRunRequest.FromString(frames[0].payload)
+    assert (create.run_id, create.experiment_id) == (run.run_id, "offline:exp-a")
+    batches = [pb.WriteBatch.FromString(f.payload) for f in frames if f.kind == KIND_METRICS]
+    assert len({b.client_id for b in batches}) == 1
+    seqs = [b.seq for b in batches]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    got = np.concatenate([np.frombuffer(b.metrics.values, "<f8") for b in batches])
+    steps = np.concatenate([np.frombuffer(b.metrics.steps, "<i8") for b in batches])
+    assert np.array_equal(np.sort(steps), np.arange(1000))
+    assert np.array_equal(got[np.argsort(steps)], values)
+    end = pb.UpdateRunRequest.FromString(frames[-1].payload)
+    assert end.status == pb.FINISHED and end.end_time > 0  # fixed now: a replay keeps it
+    ref = json.loads(frames[-2].payload)
+    assert ref["path"] == "ckpt/model.txt"
+    assert open(sp.file_path(ref["file"])).read() == "weights"
+    sp.close()
