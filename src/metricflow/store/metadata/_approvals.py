@@ -12,6 +12,7 @@ registered) is invalidated; one past its expiry is expired.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -219,46 +220,55 @@ class ApprovalsMixin(PolicyMixin):
                                        archive_existing_versions: bool = False, *,
                                        comment: str = "", expected_version: int | None = None,
                                        actor: str | None = None) -> ModelVersion:
-        """A stage transition; a protected stage creates a request (ApprovalRequired)."""
+        """A stage transition, checked and applied in one transaction: a protected
+        stage creates a request instead (ApprovalRequired); policies must pass."""
         canonical = check_stage(stage)
         if archive_existing_versions and canonical not in (STAGE_STAGING, STAGE_PRODUCTION):
             raise InvalidArgument("archive_existing_versions is only allowed when moving to "
                                   f"Staging or Production, not {canonical}",
                                   field="archive_existing_versions")
-        self._gate(name, version, STAGE, canonical, archive_existing_versions, comment, actor)
-        return super().transition_model_version_stage(  # type: ignore[misc,no-any-return]
-            name, version, stage, archive_existing_versions, comment=comment,
-            expected_version=expected_version, actor=actor)
+        if self._config.require_transition_comment and not (comment or "").strip():
+            raise InvalidArgument("this registry requires a comment on every stage "
+                                  "transition", field="comment")
+        v = check_version(version)
+
+        def apply(conn: sa.Connection) -> ModelVersion:
+            return self._update_version(  # type: ignore[attr-defined,no-any-return]
+                name, v, "transition_model_version_stage", actor, expected_version,
+                {"current_stage": canonical}, comment=comment,
+                archive_stage=canonical if archive_existing_versions else None, conn=conn)
+        out = self._gated(name, v, STAGE, canonical, archive_existing_versions, comment,
+                          actor, apply)
+        assert isinstance(out, ModelVersion)
+        return out
 
     def set_registered_model_alias(self, name: str, alias: str, version: str | int, *,
                                    actor: str | None = None) -> None:
-        """Set an alias; a protected alias creates a request (ApprovalRequired)."""
+        """Point an alias, checked and applied in one transaction: a protected alias
+        creates a request instead (ApprovalRequired); policies must pass."""
         check_alias(alias)
-        self._gate(name, version, ALIAS, alias, False, "", actor)
-        super().set_registered_model_alias(name, alias, version,  # type: ignore[misc]
-                                           actor=actor)
-
-    def _gate(self, name: str, version: str | int, kind: str, target: str, archive: bool,
-              comment: str, actor: str | None) -> None:
-        """Refuse a direct transition: protected (a request is made) or against policy.
-
-        Read on the primary, in a write transaction: a rule added a moment ago must
-        be seen (a replica may lag). The transition itself follows in its own
-        transaction; a rule added in between applies from the next transition on.
-        """
         v = check_version(version)
+        self._gated(name, v, ALIAS, alias, False, "", actor,
+                    lambda conn: self._set_alias_in(  # type: ignore[attr-defined]
+                        conn, name, alias, v, actor))
+
+    def _gated(self, name: str, v: int, kind: str, target: str, archive: bool, comment: str,
+               actor: str | None, apply: Callable[[sa.Connection], Any]) -> Any:
+        """Protection and policies checked in the change's own transaction, on the
+        primary, with the model row locked: no rule or version can change between the
+        check and the change. A protected target commits a request instead, then
+        raises ApprovalRequired."""
         made: ApprovalRequest | None = None
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
-            mv = self._version(conn, model, v)
+            mv = self._version(conn, model, v, lock=True)
             protected = self._protection(conn, model.model_id, kind, target)
-            if protected is not None:
-                made = self._make_request(conn, model, mv, kind, target, archive, comment,
-                                          actor, protected)
-            else:
+            if protected is None:
                 self._enforce_policies(conn, mv, kind, target)
-        if made is not None:
-            raise ApprovalRequired(made)
+                return apply(conn)
+            made = self._make_request(conn, model, mv, kind, target, archive, comment,
+                                      actor, protected)
+        raise ApprovalRequired(made)
 
     # ----------------------------------------------------------------- requests
     def request_transition(self, name: str, version: str | int, kind: str, target: str, *,

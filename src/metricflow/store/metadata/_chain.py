@@ -120,16 +120,29 @@ _COLS = (_A.id, _A.ts, _A.actor, _A.action, _A.entity_type, _A.entity_id, _A.bef
          _A.entry_hash)
 
 
+_PAGE_SQL = ("SELECT id, ts, actor, action, entity_type, entity_id, before_json, after_json, "
+             "comment, model_id, model_name, version, prev_hash, entry_hash FROM audit_log "
+             "WHERE id > {p} AND id <= {p} ORDER BY id LIMIT {n}")
+
+
 def _pages(engine: sa.Engine, start_after: int = 0, upto: int | None = None
            ) -> Iterator[list[Any]]:
-    """The log in id order, CHUNK rows per query (keyset paging, one short read each)."""
-    last = start_after
+    """The log in id order, CHUNK rows per query (keyset paging, one short read each).
+
+    Read through the driver's own cursor: plain tuples, no row objects (this loop is
+    most of `audit verify`'s time at a million entries).
+    """
+    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    sql = _PAGE_SQL.format(p=mark, n=int(CHUNK))
+    last, end = start_after, upto if upto is not None else 2**62
     while True:
-        stmt = sa.select(*_COLS).where(_A.id > last)
-        if upto is not None:
-            stmt = stmt.where(_A.id <= upto)
         with engine.connect() as conn:
-            rows: list[Any] = list(conn.execute(stmt.order_by(_A.id).limit(CHUNK)).all())
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute(sql, (last, end))
+                rows: list[Any] = cur.fetchall()
+            finally:
+                cur.close()
         if not rows:
             return
         yield rows
