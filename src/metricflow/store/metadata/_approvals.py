@@ -323,15 +323,19 @@ class ApprovalsMixin(PolicyMixin):
         if state is not None and state not in REQUEST_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(REQUEST_STATES)}, got "
                                   f"{state!r}", field="state", received=str(state)[:40])
+        stmt = sa.select(_R.request_id)
+        if model_name is not None:
+            stmt = stmt.where(_R.model_name == model_name)
+        if state in (APPLIED, REJECTED):
+            stmt = stmt.where(_R.state == state)
+        elif state is not None:  # expired/invalidated may still be stored as pending
+            stmt = stmt.where(_R.state.in_(sorted({state, PENDING})))
+        stmt = stmt.order_by(_R.request_id.desc())
+        out: list[ApprovalRequest] = []
         with self._read() as conn:
-            stmt = sa.select(_R.request_id)
-            if model_name is not None:
-                stmt = stmt.where(_R.model_name == model_name)
-            if state in (APPLIED, REJECTED):
-                stmt = stmt.where(_R.state == state)
-            ids = list(conn.execute(stmt.order_by(_R.request_id.desc())).scalars())
-            out: list[ApprovalRequest] = []
-            for rid in ids:
+            if state in (None, APPLIED, REJECTED):  # the stored state is the answer
+                stmt = stmt.limit(max_results)
+            for rid in conn.execute(stmt).scalars():
                 req = self._effective(conn, self._request(conn, rid))
                 if state is None or req.state == state:
                     out.append(req)
