@@ -1,4 +1,4 @@
-"""`metricflow deploy create|update|show|list|delete|report|history` (over gRPC).
+"""`metricflow deploy create|update|show|list|delete|report|restore|history` (over gRPC).
 
 Variants are written NAME=TARGET[:WEIGHT], TARGET being @ALIAS, vN (a pinned
 version) or an http(s) URL; shadows the same with --shadow (WEIGHT = the mirrored
@@ -174,6 +174,9 @@ def _run(a: argparse.Namespace) -> int:
                 bad = [s.variant + ":" + s.state for s in x.statuses if s.state != "serving"]
                 print(f"{x.name}\t{x.model_name}\t{parts}" + (f"\t{' '.join(bad)}" if bad else ""))
         return 0
+    elif cmd == "restore":
+        d = c.report_status(a.name, a.variant, "serving", reason=a.comment or "restored",
+                            reporter="metricflow deploy restore")
     elif cmd == "delete":
         c.delete(a.name, expected_version=a.expected_version)
         print(f"deleted deployment {a.name}")
@@ -248,10 +251,15 @@ def add_deploy_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     r.add_argument("name")
     r.add_argument("--confidence", type=float, default=0.95)
     r.add_argument("--baseline", default=None, help="default: the fallback (champion)")
+    rs = ds.add_parser("restore", help="put a variant that is out of rotation (or failed to "
+                       "load) back into rotation: reports it serving (EDIT on the model)")
+    rs.add_argument("name")
+    rs.add_argument("variant")
+    rs.add_argument("--comment", default=None, help="recorded in the audit log")
     h = ds.add_parser("history", help="a deployment's audit entries")
     h.add_argument("name")
     h.add_argument("--max-results", type=int, default=1000)
-    for p in (c, u, s, ls, d, r, h):
+    for p in (c, u, s, ls, d, r, rs, h):
         _common(p)
         p.set_defaults(func=_run)
 

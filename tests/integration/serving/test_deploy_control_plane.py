@@ -271,6 +271,15 @@ def test_cli_create_show_update_list_delete(srv: Srv) -> None:
     d = json.loads(cli("show", "cli-dep", "--json").stdout)
     assert d["guardrails"]["max_latency_p99_ms"] == 300 and d["guardrails"]["max_error_rate"] == 0.1
     assert "cli-dep" in cli("list", "--model", "clf").stdout
+    srv.deploy("editor").report_status("cli-dep", "canary", "out_of_rotation", version="2",
+                                       reason="error rate 0.4 > 0.1")
+    assert "[out_of_rotation v2: error rate 0.4 > 0.1" in cli("show", "cli-dep").stdout
+    r = cli("restore", "cli-dep", "canary", "--comment", "fixed upstream", user="editor")
+    assert r.returncode == 0, r.stderr
+    h = srv.deploy("owner").history("cli-dep")
+    assert [(e["action"], e["comment"]) for e in h[-2:]] == [
+        ("deployment_variant_out_of_rotation", "error rate 0.4 > 0.1"),
+        ("deployment_variant_serving", "fixed upstream")]
     r = cli("delete", "cli-dep", user="reader")
     assert r.returncode == 1 and "MANAGE" in r.stderr
     r = cli("create", "cli-bad", "--model", "clf", "--variant", "a=@champion:0")
