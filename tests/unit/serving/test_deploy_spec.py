@@ -125,3 +125,20 @@ def test_huge_numbers_are_refused_not_crashing() -> None:
         with pytest.raises(InvalidArgument) as e:
             check_guardrails(g, [Variant("a", alias="x")])
         assert len(e.value.message) < 200
+
+
+def test_report_needs_the_data_plane_and_a_routed_baseline() -> None:
+    from metricflow.errors import InvalidState, NotFound
+    from metricflow.serving import build_report
+
+    class Store:
+        def get_deployment(self, name: str) -> Deployment:
+            return Deployment(name, "m", (Variant("a", alias="x"),
+                                          Variant("s", version="1", shadow=True)))
+
+    with pytest.raises(InvalidState, match="query role"):
+        build_report(Store(), None, "d")  # type: ignore[arg-type]
+    with pytest.raises(NotFound, match="baseline 's'"):
+        build_report(Store(), object(), "d", baseline="s")  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgument, match="confidence"):
+        build_report(Store(), None, "d", confidence=1.0)  # type: ignore[arg-type]
