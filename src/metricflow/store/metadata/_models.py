@@ -240,22 +240,21 @@ class ModelsMixin(RegistryBase):
     def _set_alias_in(self, conn: sa.Connection, name: str, alias: str, v: int,
                       actor: str | None) -> None:
         """Point `alias` at version `v` inside the caller's write transaction."""
-        if True:  # keeps the body's indentation (it ran under `with self._write()`)
-            row = self._model(conn, name, lock=True)
-            self._version(conn, row, v)
-            A = model_aliases.c
-            old = conn.execute(sa.select(A.version).where(A.model_id == row.model_id,
-                                                          A.alias == alias)).scalar()
-            upsert(conn, model_aliases, {"model_id": row.model_id, "alias": alias},
-                   {"version": v})
-            self._audit(conn, actor=actor, action="set_registered_model_alias",
-                        entity_type="registered_model", entity_id=name,
-                        before={"alias": alias, "version": old},
-                        after={"alias": alias, "version": v},
-                        model_id=row.model_id, model_name=name, version=v)
-            self._event(conn, "model_version_alias.created", f"model:{name}",
-                        {"name": name, "alias": alias, "version": str(v),
-                         "previous_version": None if old is None else str(old)}, actor)
+        row = self._model(conn, name, lock=True)
+        self._version(conn, row, v)
+        A = model_aliases.c
+        old = conn.execute(sa.select(A.version).where(A.model_id == row.model_id,
+                                                      A.alias == alias)).scalar()
+        upsert(conn, model_aliases, {"model_id": row.model_id, "alias": alias},
+               {"version": v})
+        self._audit(conn, actor=actor, action="set_registered_model_alias",
+                    entity_type="registered_model", entity_id=name,
+                    before={"alias": alias, "version": old},
+                    after={"alias": alias, "version": v},
+                    model_id=row.model_id, model_name=name, version=v)
+        self._event(conn, "model_version_alias.created", f"model:{name}",
+                    {"name": name, "alias": alias, "version": str(v),
+                     "previous_version": None if old is None else str(old)}, actor)
 
     def delete_registered_model_alias(self, name: str, alias: str, *,
                                       actor: str | None = None) -> None:

@@ -135,42 +135,41 @@ class VersionsMixin(RegistryBase):
                 return self._update_version(name, version, action, actor, expected_version,
                                             values, comment, archive_stage, c)
         v = check_version(version)
-        if True:  # keeps the body's indentation (it ran under `with self._write()`)
-            model = self._model(conn, name, lock=True)
-            before = self._version(conn, model, v, lock=True)
-            check_expected(f"model {name!r} version {v}", before.row_version, expected_version)
-            if "current_stage" in values and before.status != STATUS_READY:
-                raise InvalidState(f"model {name!r} version {v} is {before.status}; only "
-                                   "READY versions change stage", status=before.status)
-            ts = now_ms()
-            conn.execute(model_versions.update()
-                         .where(_V.model_id == model.model_id, _V.version == v)
-                         .values(**values, row_version=before.row_version + 1,
-                                 last_update_time=ts))
-            archived: list[int] = []
-            if archive_stage is not None:
-                archived = list(conn.execute(sa.select(_V.version).where(
-                    _V.model_id == model.model_id, _V.version != v,
-                    _V.current_stage == archive_stage).order_by(_V.version)).scalars())
-                if archived:
-                    conn.execute(model_versions.update().where(
-                        _V.model_id == model.model_id, _V.version.in_(archived))
-                        .values(current_stage=STAGE_ARCHIVED, last_update_time=ts,
-                                row_version=_V.row_version + 1))
-            after = self._version(conn, model, v)
-            snap = version_snapshot(after)
-            if archive_stage is not None:
-                snap["archived_versions"] = [str(a) for a in archived]
-            self._audit(conn, actor=actor, action=action, entity_type="model_version",
-                        entity_id=f"{name}/{v}", before=version_snapshot(before),
-                        after=snap, comment=comment, model_id=model.model_id,
-                        model_name=name, version=v, ts=ts)
-            if "current_stage" in values and after.current_stage != before.current_stage:
-                self._event(conn, "model_version.stage_changed", f"model:{name}", {
-                    "name": name, "version": str(v), "from_stage": before.current_stage,
-                    "to_stage": after.current_stage, "comment": comment or None,
-                    "archived_versions": [str(a) for a in archived]}, actor)
-            return after
+        model = self._model(conn, name, lock=True)
+        before = self._version(conn, model, v, lock=True)
+        check_expected(f"model {name!r} version {v}", before.row_version, expected_version)
+        if "current_stage" in values and before.status != STATUS_READY:
+            raise InvalidState(f"model {name!r} version {v} is {before.status}; only "
+                               "READY versions change stage", status=before.status)
+        ts = now_ms()
+        conn.execute(model_versions.update()
+                     .where(_V.model_id == model.model_id, _V.version == v)
+                     .values(**values, row_version=before.row_version + 1,
+                             last_update_time=ts))
+        archived: list[int] = []
+        if archive_stage is not None:
+            archived = list(conn.execute(sa.select(_V.version).where(
+                _V.model_id == model.model_id, _V.version != v,
+                _V.current_stage == archive_stage).order_by(_V.version)).scalars())
+            if archived:
+                conn.execute(model_versions.update().where(
+                    _V.model_id == model.model_id, _V.version.in_(archived))
+                    .values(current_stage=STAGE_ARCHIVED, last_update_time=ts,
+                            row_version=_V.row_version + 1))
+        after = self._version(conn, model, v)
+        snap = version_snapshot(after)
+        if archive_stage is not None:
+            snap["archived_versions"] = [str(a) for a in archived]
+        self._audit(conn, actor=actor, action=action, entity_type="model_version",
+                    entity_id=f"{name}/{v}", before=version_snapshot(before),
+                    after=snap, comment=comment, model_id=model.model_id,
+                    model_name=name, version=v, ts=ts)
+        if "current_stage" in values and after.current_stage != before.current_stage:
+            self._event(conn, "model_version.stage_changed", f"model:{name}", {
+                "name": name, "version": str(v), "from_stage": before.current_stage,
+                "to_stage": after.current_stage, "comment": comment or None,
+                "archived_versions": [str(a) for a in archived]}, actor)
+        return after
 
     def update_model_version(self, name: str, version: str | int, description: str, *,
                              expected_version: int | None = None,
