@@ -47,6 +47,7 @@ SERVICE_KIND: dict[str, str] = {
     "metricflow.registry.v1.RegistryService": REGISTRY,
     "metricflow.serving.v1.DeploymentService": REGISTRY,  # deployments: the control plane
     "metricflow.alerts.v1.AlertService": REGISTRY,  # alert rules, mf.alert: the control plane
+    "metricflow.governance.v1.GovernanceService": REGISTRY,  # approvals, policies, lineage
 }
 """Client-facing gRPC services and the kind of role that serves each."""
 
