@@ -542,6 +542,7 @@ class Evaluator:
                     run.ready = True
                     for b in self._parked.pop(rid):
                         self._eval_batch(run, b, now, out)
+            gone: set[str] = set()
             for run in list(self.runs.values()):
                 if not run.ready:
                     continue
@@ -552,8 +553,11 @@ class Evaluator:
                         if r.condition == "stalled" and idle >= r.stalled_s * 1000:
                             self._cond_change(r, run, True, True, idle / 1000, None, now, out)
                 if now - max(run.last_point_ms, run.seen_ms) > self.config.run_idle_s * 1000 \
-                        and not any(k[1] == run.run_id for k in self.alerts):
+                        and run.run_id not in self._active:
                     del self.runs[run.run_id]
+                    gone.add(run.run_id)
+            if gone:  # their change-rule windows too
+                self._windows = {k: v for k, v in self._windows.items() if k[0] not in gone}
         self._write(out)
 
     def watch_runs(self, run_ids: Iterable[str]) -> None:

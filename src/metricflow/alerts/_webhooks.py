@@ -150,26 +150,27 @@ class Dispatcher:
     # ---------------------------------------------------------------- sending
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # a wake from here on is seen by the wait below
+            now = now_ms()
+            claimed = []
+            nxt = None
             try:
-                claimed = self.store.claim_due(self.config.workers)
+                nxt = self.store.next_due_ms()  # a read: no write lock while idle
+                if nxt is not None and nxt <= now:
+                    claimed = self.store.claim_due(self.config.workers)
             except Exception:
                 log.exception("webhook outbox unreadable; retrying")
-                claimed = []
             for d in claimed:
                 self._inflight.acquire()
                 self._pool.submit(self._send_one, d)
             if claimed:
                 continue
-            nxt = None
-            try:
-                nxt = self.store.next_due_ms()
-            except Exception:
-                pass
+            # Nothing claimable: due rows wait behind a head in flight (its sender wakes
+            # us when it finishes), or the next retry is in the future.
             wait = self.config.poll_s
-            if nxt is not None:
-                wait = max(0.005, min(wait, (nxt - now_ms()) / 1000))
+            if nxt is not None and nxt > now:
+                wait = max(0.005, min(wait, (nxt - now) / 1000))
             self._wake.wait(wait)
-            self._wake.clear()
 
     def _hook(self, webhook_id: int) -> Webhook | None:
         hit = self._hooks.get(webhook_id)
