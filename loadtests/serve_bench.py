@@ -121,6 +121,34 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _cpu(parts: list[str]) -> float:
+    return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of one process, from /proc."""
+    parts = _stat(pid)
+    return _cpu(parts) if parts else 0.0
+
+
+def _group_cpu_s(pgid: int) -> float:
+    """CPU seconds of every live process in a process group (mlflow and its uvicorn)."""
+    total = 0.0
+    for d in os.listdir("/proc"):
+        parts = _stat(d) if d.isdigit() else None
+        if parts and int(parts[2]) == pgid:
+            total += _cpu(parts)
+    return total
+
+
 def _closed(port: int, conns: int, seconds: float, watch: str | None = None) -> LoadResult:
     req = request_bytes("/invocations", BODY)
     return asyncio.run(closed_loop("127.0.0.1", port, lambda i: req, conns=conns,
@@ -230,14 +258,22 @@ def main(argv: list[str] | None = None) -> int:
         _closed(mf.port, 4, 2.0)
 
         ml_runs, mf_runs = [], []
+        ml_cpu = mf_cpu = 0.0
         for rnd in range(a.rounds):
+            c0 = _group_cpu_s(ml.pid)
             r1 = _closed(ml_port, a.conns, a.seconds)
+            ml_cpu += _group_cpu_s(ml.pid) - c0
+            c0 = _proc_cpu_s(mf.proc.pid)
             r2 = _closed(mf.port, a.conns, a.seconds, "X-Metricflow-Variant")
+            mf_cpu += _proc_cpu_s(mf.proc.pid) - c0
             _log(q, f"round {rnd + 1}: mlflow {r1.rps:.0f} req/s (p99 {r1.pct(99):.1f} ms, "
                     f"failed {r1.failed}); metricflow {r2.rps:.0f} req/s (p99 "
                     f"{r2.pct(99):.1f} ms, failed {r2.failed}, {dict(r2.headers)})")
             ml_runs.append(r1)
             mf_runs.append(r2)
+        with urllib.request.urlopen(f"{mf.url}/version", timeout=10) as r:
+            calls = {v["name"]: (v["requests_in_calls"], v["model_calls"])
+                     for v in json.loads(r.read())["variants"]}
         ml_best = max(ml_runs, key=lambda r: r.rps)
         mf_best = max(mf_runs, key=lambda r: r.rps)
         _stop_group(ml)
@@ -259,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
             "mlflow_rps": round(ml_best.rps, 1), "metricflow_rps": round(mf_best.rps, 1),
             "mlflow_p99_ms": round(ml_best.pct(99), 2),
             "metricflow_p99_ms": round(mf_best.pct(99), 2),
+            "mlflow_cpu_ms_per_request": round(
+                1000 * ml_cpu / max(1, sum(len(r.latencies_ms) for r in ml_runs)), 3),
+            "metricflow_cpu_ms_per_request": round(
+                1000 * mf_cpu / max(1, sum(len(r.latencies_ms) for r in mf_runs)), 3),
             "mlflow_failed": sum(r.failed for r in ml_runs),
             "metricflow_failed": sum(r.failed for r in mf_runs),
             "split_challenger_share": round(mf_best.headers.get("challenger", 0)
@@ -268,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             "switch_requests": sw["requests"], "switch_by_version": sw["by_version"],
             "switch_seen_s": None if sw["switch_seen_s"] is None
             else round(sw["switch_seen_s"], 2),
+            "requests_per_model_call": {k: round(n / c, 2) for k, (n, c) in calls.items()
+                                        if c},
             "conns": a.conns, "seconds": a.seconds, "rate": a.rate,
             "loadavg_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
         }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -76,6 +78,8 @@ async def serve_main(cfg: ServeConfig) -> int:
     """Run one serve process until SIGTERM or SIGINT."""
     from metricflow import __version__
 
+    if not cfg.instance:  # one name for this process in reports, run tags and request ids
+        cfg = dataclasses.replace(cfg, instance=f"{socket.gethostname()}-{os.getpid()}")
     source = HttpDeploymentSource(cfg.control_url, cfg.token)
     predictions = None
     if cfg.tracking_uri:
@@ -84,8 +88,7 @@ async def serve_main(cfg: ServeConfig) -> int:
 
         client = Client(cfg.tracking_uri, drop_when_full=True, linger_ms=200,
                         token=cfg.token or None)
-        predictions = PredictionLog(client, cfg.deployment, cfg.instance or
-                                    f"{cfg.host}-{os.getpid()}")
+        predictions = PredictionLog(client, cfg.deployment, cfg.instance)
     state = ServeState(cfg, source, predictions=predictions)
     try:
         await state.sync_once()

@@ -246,7 +246,9 @@ class Routes:
             "variants": [{"name": s.name, "version": s.version, "weight": s.weight,
                           "shadow": s.shadow, "loaded": s.model is not None,
                           "out_of_rotation": s.name in t.out,
-                          "kind": getattr(s.model, "kind", None)}
+                          "kind": getattr(s.model, "kind", None),
+                          "model_calls": getattr(s.model, "batches", None),
+                          "requests_in_calls": getattr(s.model, "batched_requests", None)}
                          for s in t.routed + t.shadows],
             "fallback": t.fallback,
             "sticky_key": None if t.sticky is None else str(t.sticky)}).encode())
