@@ -127,7 +127,11 @@ class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
                               channel_options=_CHANNEL_OPTIONS, credentials=creds,
                               metadata=self._metadata, spool=self._spool,
                               spill_threshold=_env.SPOOL_THRESHOLD.get(), offline=self.offline,
-                              adopt=_adopt_spool is not None, apply_record=self.apply_record)
+                              adopt=_adopt_spool is not None, apply_record=self.apply_record,
+                              # sync: one stream carries the backlog; 64 MiB in flight ran
+                              # 1.7x faster than 16 (docs/resilience.md), more was slower
+                              **({"max_inflight": 256, "max_inflight_bytes": 64 << 20}
+                                 if _adopt_spool is not None else {}))
         self._pid = os.getpid()
         self._closed = False
         self._registry: RegistryClient | None = None

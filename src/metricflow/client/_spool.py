@@ -123,6 +123,7 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.skipped_bytes = 0
         self.appended_bytes = 0
+        self.append_s = 0.0  # time spent in appends (checksum, write, fsync): its speed
         self._lock = threading.Lock()
         if create:
             os.makedirs(directory, exist_ok=True)
@@ -219,6 +220,7 @@ class Spool:
 
     def append_many(self, frames: list[tuple[int, bytes | memoryview]]) -> None:
         size = sum(FRAME.size + len(p) for _, p in frames)
+        t0 = time.perf_counter()
         with self._lock:
             if self._closed:
                 raise InvalidState(f"spool {self.dir} is closed")
@@ -249,6 +251,7 @@ class Spool:
             if self.fsync_s == 0 or (self.fsync_s > 0
                                      and time.monotonic() - self._last_sync >= self.fsync_s):
                 self._sync_locked()
+            self.append_s += time.perf_counter() - t0
 
     def _open_segment(self) -> None:
         if self._wfd >= 0:
