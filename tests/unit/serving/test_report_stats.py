@@ -19,13 +19,17 @@ def test_incomplete_beta(a: float, b: float, x: float) -> None:
     assert betainc(a, b, x) == pytest.approx(special.betainc(a, b, x), rel=1e-10, abs=1e-300)
 
 
-@pytest.mark.parametrize("df", [1, 2.5, 7, 30, 412.9, 1e5])
+@pytest.mark.parametrize("df", [1, 2.5, 7, 30, 412.9, 1e5, 2e6, 1e9])
 def test_student_t_tails_and_quantiles(df: float) -> None:
     for t in (0.0, 0.3, 1.96, 4.0, 12.0):
-        assert t_sf2(t, df) == pytest.approx(2 * stats.t.sf(t, df), rel=1e-9, abs=1e-300)
-    for q in (0.9, 0.975, 0.995):
+        assert t_sf2(t, df) == pytest.approx(2 * stats.t.sf(t, df), rel=1e-8, abs=1e-300)
+    for q in (0.55, 0.9, 0.975, 0.995, 0.99999):
         assert t_ppf(q, df) == pytest.approx(stats.t.ppf(q, df), rel=1e-9)
-    assert norm_ppf(0.975) == pytest.approx(stats.norm.ppf(0.975), rel=1e-12)
+
+
+def test_normal_quantiles() -> None:
+    for q in (1e-300, 1e-12, 1e-5, 0.01, 0.0243, 0.3, 0.5, 0.7, 0.975, 0.99999, 1 - 1e-12):
+        assert norm_ppf(q) == pytest.approx(stats.norm.ppf(q), rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize("seed", range(6))
