@@ -166,9 +166,10 @@ class ServeState:
                 out.add(v.name)  # stays out until the operator changes the variant
             st = dep.status_of(v.name)
             if (not v.shadow and st is not None and st.state == STATE_OUT_OF_ROTATION
-                    and st.version == version and v.name != dep.fallback
-                    and st.timestamp >= dep.last_updated_timestamp):
-                out.add(v.name)  # a serve process tripped it since the last change
+                    and st.version == version and v.name != dep.fallback):
+                # A serve process tripped it; the control plane clears the report when the
+                # variant is changed, as this process clears its own trip (above).
+                out.add(v.name)
             self._specs[v.name] = spec
             slots.append(Slot(v.name, model, version, v.weight, v.shadow))
         names = {v.name for v in dep.variants}

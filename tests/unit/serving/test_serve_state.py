@@ -1,0 +1,156 @@
+"""ServeState with an in-memory control plane and stub models: switches, failed loads,
+draining, guardrails (latency and errors), and trips reported by other processes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from metricflow.entities import (
+    Deployment,
+    Guardrails,
+    Variant,
+    VariantStatus,
+)
+from metricflow.serving._serve_app import ServeConfig, ServeState
+from metricflow.serving._serve_payload import Rows
+
+
+class _Model:
+    """A pyfunc stand-in: answers its version number for every row; may fail to load."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.calls = 0
+
+    def predict(self, df: Any) -> Any:
+        self.calls += 1
+        return np.full(len(df), int(self.version))
+
+
+class _Source:
+    def __init__(self, dep: Deployment) -> None:
+        self.dep = dep
+        self.reports: list[VariantStatus] = []
+
+    def get(self, name: str) -> Deployment:
+        return self.dep
+
+    def report(self, name: str, status: VariantStatus) -> None:
+        self.reports.append(status)
+
+
+def _loader(broken: set[str]) -> Any:
+    def load(uri: str) -> _Model:
+        v = uri.rsplit("/", 1)[1]
+        if v in broken:
+            raise RuntimeError(f"version {v} cannot be loaded")
+        return _Model(v)
+    return load
+
+
+def _dep(champ: str, canary: str, **g: Any) -> Deployment:
+    return Deployment("d", "m", (Variant("champion", alias="champion", weight=90,
+                                         resolved_version=champ),
+                                 Variant("canary", alias="challenger", weight=10,
+                                         resolved_version=canary)),
+                      guardrails=Guardrails(**g), last_updated_timestamp=1000)
+
+
+def _rows() -> Rows:
+    return Rows(("x",), [[1.0]])
+
+
+def _run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_switch_loads_beside_drains_and_a_failed_load_keeps_the_old_version():
+    async def go() -> None:
+        src = _Source(_dep("1", "2"))
+        st = ServeState(ServeConfig("d", "http://x", drain_timeout_s=5), src,
+                        loader=_loader({"9"}))
+        await st.sync_once()
+        old = st.table.slot("champion").model
+        # A request in flight on the old version while the alias moves.
+        pending = asyncio.ensure_future(old.answer(_rows()))
+        src.dep = _dep("3", "2")
+        await st.sync_once()
+        assert st.table.slot("champion").version == "3"
+        assert await pending == [1]  # the old model finished its request
+        await asyncio.sleep(0.05)
+        assert old.closed  # then it was unloaded
+        assert await st.table.slot("champion").model.answer(_rows()) == [3]
+        # A version that cannot load: the old one keeps serving, the failure is reported.
+        src.dep = _dep("9", "2")
+        await st.sync_once()
+        await asyncio.sleep(0.05)
+        assert st.table.slot("champion").version == "3"
+        failed = [r for r in src.reports if r.state == "load_failed"]
+        assert failed and failed[-1].version == "9" and "cannot be loaded" in failed[-1].reason
+        # Not retried on every poll.
+        n = len(failed)
+        await st.sync_once()
+        await asyncio.sleep(0.05)
+        assert len([r for r in src.reports if r.state == "load_failed"]) == n
+    _run(go())
+
+
+def test_latency_guardrail_takes_the_canary_out_and_a_change_brings_it_back():
+    async def go() -> None:
+        src = _Source(_dep("1", "2", max_latency_p99_ms=50.0, window_s=10, min_requests=20))
+        st = ServeState(ServeConfig("d", "http://x"), src, loader=_loader(set()))
+        await st.sync_once()
+        w = st.window("canary", "2")
+        for _ in range(30):
+            w.add(200.0, False)
+        st.window("champion", "1").add(500.0, False)  # the fallback is never tripped
+        for _ in range(30):
+            st.window("champion", "1").add(500.0, True)
+        st.check_guardrails()
+        assert st.table.out == frozenset({"canary"})
+        assert {st.table.pick(None).name for _ in range(500)} == {"champion"}
+        await asyncio.sleep(0.05)
+        rep = [r for r in src.reports if r.state == "out_of_rotation"]
+        assert rep[-1].variant == "canary" and "p99" in rep[-1].reason
+        await st.sync_once()  # nothing changed: it stays out
+        assert "canary" in st.table.out
+        src.dep = _dep("1", "4", max_latency_p99_ms=50.0, window_s=10, min_requests=20)
+        await st.sync_once()  # a new version of the canary: back in rotation, fresh window
+        assert st.table.out == frozenset()
+        assert st.window("canary", "4").stats().requests == 0
+    _run(go())
+
+
+def test_a_trip_reported_by_another_process_is_honoured_until_the_next_change():
+    async def go() -> None:
+        dep = _dep("1", "2")
+        tripped = VariantStatus("canary", "out_of_rotation", "2", "error rate", "other", 2000)
+        src = _Source(dataclasses.replace(dep, statuses=(tripped,)))
+        st = ServeState(ServeConfig("d", "http://x"), src, loader=_loader(set()))
+        await st.sync_once()
+        assert st.table.out == frozenset({"canary"})
+        src.dep = dataclasses.replace(dep, statuses=(tripped,), last_updated_timestamp=3000)
+        await st.sync_once()  # another part of the deployment changed: still out
+        assert st.table.out == frozenset({"canary"})
+        # The operator changes the canary: the control plane clears its report.
+        canary = dataclasses.replace(dep.variants[1], weight=5)
+        src.dep = dataclasses.replace(dep, variants=(dep.variants[0], canary), statuses=())
+        await st.sync_once()
+        assert st.table.out == frozenset()
+    _run(go())
+
+
+def test_batched_requests_get_their_own_rows_back():
+    async def go() -> None:
+        src = _Source(_dep("5", "2"))
+        st = ServeState(ServeConfig("d", "http://x"), src, loader=_loader(set()))
+        await st.sync_once()
+        m = st.table.slot("champion").model
+        outs = await asyncio.gather(*(m.answer(Rows(("x",), [[1.0]] * k)) for k in (1, 3, 2)))
+        assert outs == [[5], [5, 5, 5], [5, 5]]
+        assert m.batches == 1 and m.pyfunc.calls == 1  # one model call for all three
+    _run(go())
