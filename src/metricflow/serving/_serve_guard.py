@@ -15,6 +15,7 @@ _BINS = 256
 _BASE_MS = 0.01  # bin 0 holds latencies under 10 us
 _GROWTH = 1.04
 _LOG_GROWTH = math.log(_GROWTH)
+_ZEROS = [0] * _BINS
 
 
 def _bin(ms: float) -> int:
@@ -58,9 +59,7 @@ class Window:
             self._sec[i] = sec
             self._n[i] = 0
             self._errs[i] = 0
-            h = self._hist[i]
-            for j in range(_BINS):
-                h[j] = 0
+            self._hist[i][:] = _ZEROS
         return i
 
     def add(self, latency_ms: float, error: bool, now: float | None = None) -> None:
@@ -80,8 +79,8 @@ class Window:
         rank = math.ceil(0.99 * n)
         seen = 0
         p99 = 0.0
-        for b in range(_BINS):
-            seen += sum(self._hist[i][b] for i in live)
+        for b, count in enumerate(map(sum, zip(*(self._hist[i] for i in live)))):
+            seen += count
             if seen >= rank:
                 p99 = _upper_ms(b)
                 break
