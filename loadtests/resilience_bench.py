@@ -30,7 +30,10 @@
      the GIL) and offline_log_mb_per_s the spool bytes per second of logging;
    - sync_1gb_s: the sync's wall time (scaled to 1 GiB when --sync-mb differs,
      `sync_mb` says what was synced), target <= 60; the stored count is checked.
-3. Fork: `loadtests/fork_bench.py`'s run_fork_bench (engineer S2's), in process:
+3. System metrics: the sampler's own thread CPU time over `--system-metrics-s`
+   seconds at one sample per second, as a percentage of one core
+   (system_metrics_cpu_pct_of_core, target < 1).
+4. Fork: `loadtests/fork_bench.py`'s run_fork_bench (engineer S2's), in process:
    fork_10m_s and fork_history_ratio (`--fork-points`, `--skip-fork`).
 
 Prints one JSON line with --json; the issue's keys are top-level.
@@ -57,6 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from loadtests._server import ServerProcess, start_server  # after the path
 
 TARGETS = {"points_lost": 0, "spool_write_mb_per_s": 200.0, "sync_1gb_s": 60.0,
+           "system_metrics_cpu_pct_of_core": 1.0,
            "fork_10m_s": 1.0, "fork_history_ratio": 1.2}
 KEYS = [f"m{k}" for k in range(10)]
 
@@ -266,6 +270,25 @@ def _spool_write_speed(src: str, dst: str) -> float:
         target.close("remove")
 
 
+def system_metrics_phase(seconds: float, tmp: str) -> dict[str, Any]:
+    """CPU time of the system metrics sampler thread over `seconds` at 1 sample/s."""
+    import metricflow as mf
+    from metricflow.client._sysmetrics import SystemMetricsSampler
+
+    c = mf.Client(offline=True, spool_dir=os.path.join(tmp, "sysmetrics"))
+    try:
+        run = c.create_run("0", run_name="system-metrics")
+        s = SystemMetricsSampler(c, run.run_id, interval_s=1.0).start()
+        t0 = time.monotonic()
+        time.sleep(seconds)
+        s.stop()
+        el = time.monotonic() - t0
+    finally:
+        c.close()
+    return {"system_metrics_cpu_pct_of_core": round(100 * s.cpu_seconds / el, 3),
+            "system_metrics_samples": s.samples}
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         uri, root, buf, stop, idx = sys.argv[2:7]
@@ -285,6 +308,8 @@ def main() -> int:
     p.add_argument("--skip-outage", action="store_true")
     p.add_argument("--skip-sync", action="store_true")
     p.add_argument("--skip-fork", action="store_true")
+    p.add_argument("--system-metrics-s", type=float, default=30.0,
+                   help="measure the system metrics sampler this long (0: skip)")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     args = p.parse_args()
 
@@ -298,6 +323,8 @@ def main() -> int:
             result.update(outage_phase(args, tmp, log))
         if not args.skip_sync:
             result.update(offline_phase(args, tmp, log))
+        if args.system_metrics_s > 0:
+            result.update(system_metrics_phase(args.system_metrics_s, tmp))
         if not args.skip_fork:
             from loadtests.fork_bench import run_fork_bench
 

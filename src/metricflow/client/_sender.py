@@ -67,7 +67,7 @@ _STREAM_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
                    ("grpc.min_reconnect_backoff_ms", 100),
                    ("grpc.max_reconnect_backoff_ms", int(_BACKOFF_MAX_S * 1000))]
 _SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
-_STALL_S = 1.0  # no ack for this long with the buffer past the threshold: spool it all
+_STALL_S = 10.0  # no ack for this long with the buffer past the threshold: spool it all
 _CURSOR_EVERY_S = 0.5  # persist the spool's cursor at most this often (and at the end)
 
 
