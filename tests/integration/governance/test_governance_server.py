@@ -284,3 +284,38 @@ def test_runs_lifecycle_is_in_the_chain(env: Env) -> None:
     assert [r.action for r in rows] == ["create_run", "end_run", "delete_run", "restore_run"]
     assert {r.actor for r in rows} == {"admin"}
     assert json.loads(rows[1].after_json)["status"] == "FINISHED"
+
+
+def test_cli_request_reject_and_administration(env: Env, version: dict[str, str]) -> None:
+    r = env.cli("admin", "approvals", "protect", "--alias", "prod-*", "--model", "fraud",
+                "--expiry-s", "3600", "--json")
+    assert r.returncode == 0, r
+    target_id = json.loads(r.stdout)["target_id"]
+    r = env.cli("alice", "approvals", "protect", "--alias", "x-*")
+    assert r.returncode == 1 and "PERMISSION_DENIED" in r.stderr, r  # admins only
+    r = env.cli("alice", "approvals", "request", "fraud", "1", "--alias", "prod-eu",
+                "--comment", "roll out in the EU", "--json")
+    assert r.returncode == 0, r
+    req = json.loads(r.stdout)["request"]
+    assert (req["state"], req["kind"], req["target"]) == ("pending", "alias", "prod-eu")
+    assert int(req["expires_at"]) > int(req["created_at"])
+    r = env.cli("carol", "approvals", "reject", str(req["request_id"]), "--comment", "not yet")
+    assert r.returncode == 0 and "rejected" in r.stdout, r
+    r = env.cli("bob", "approvals", "show", str(req["request_id"]), "--json")
+    votes = json.loads(r.stdout)["request"]["votes"]
+    assert [(v["approver"], v["decision"], v["comment"]) for v in votes] == [
+        ("carol", "reject", "not yet")]
+    r = env.cli("bob", "approvals", "protected", "--model", "fraud")
+    assert "alias 'prod-*' on fraud" in r.stdout and "expires after 3600 s" in r.stdout, r
+    assert env.cli("admin", "approvals", "unprotect", str(target_id)).returncode == 0
+    r = env.mlflow("alice", "POST", "/registered-models/alias",
+                   json={"name": "fraud", "alias": "prod-eu", "version": "1"})
+    assert r.status_code == 200, r.text  # no longer protected (the policy skips prod-*)
+    r = env.cli("admin", "approvals", "revoke", "alice", "--model", "fraud")
+    assert r.returncode == 0, r
+    r = env.cli("bob", "approvals", "approvers", "--model", "fraud")
+    assert "alice" not in r.stdout and "bob on fraud" in r.stdout, r
+    r = env.cli("admin", "policy", "delete", "prod")
+    assert r.returncode == 0 and "version 2" in r.stdout, r
+    r = env.cli("bob", "policy", "list", "--history")
+    assert "prod v1 by admin" in r.stdout and "prod v2 (deleted)" in r.stdout, r
