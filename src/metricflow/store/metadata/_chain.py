@@ -317,8 +317,10 @@ def make_anchor(engine: sa.Engine, key: bytes, *, ts: int | None = None) -> dict
     return payload
 
 
-def verify_anchor(engine: sa.Engine, anchor: dict[str, Any], key: bytes) -> ChainReport:
-    """Check an anchor's signature, then the chain up to its head and the head's hash."""
+def verify_anchor(engine: sa.Engine, anchor: dict[str, Any], key: bytes, *,
+                  workers: int = 1) -> ChainReport:
+    """Check an anchor's signature, the whole chain, and that the anchored head entry is
+    still there with the anchored hash (so nothing up to it was rewritten or cut)."""
     try:
         expected = _sign(key, anchor)
     except (KeyError, TypeError) as e:
@@ -327,15 +329,20 @@ def verify_anchor(engine: sa.Engine, anchor: dict[str, Any], key: bytes) -> Chai
         raise InvalidArgument("the anchor's signature does not match this key: the anchor "
                               "was altered or signed with another key", field="anchor")
     head_id, head_hash = int(anchor["head_id"]), str(anchor["head_hash"])
-    report = verify_chain(engine, upto=head_id)
+    report = verify_chain(engine, workers=workers)
     if not report.ok or head_id == 0:
         return report
-    if report.head_id != head_id or report.head_hash != head_hash:
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(_A.entry_hash).where(_A.id == head_id)).first()
+    if found is None:
         return ChainReport(report.entries, report.head_id, report.head_hash, ChainProblem(
-            head_id, "edited" if report.head_id == head_id else "deleted",
-            f"the anchored head entry {head_id} (hash {head_hash[:16]}...) "
-            + ("has another hash now: the chain was rewritten" if report.head_id == head_id
-               else f"is gone; the chain ends at {report.head_id}: entries were deleted")))
+            head_id, "deleted", f"the anchored head entry {head_id} (hash "
+            f"{head_hash[:16]}...) is gone; the chain ends at {report.head_id}: entries "
+            "were deleted and the chain re-linked"))
+    if found[0] != head_hash:
+        return ChainReport(report.entries, report.head_id, report.head_hash, ChainProblem(
+            head_id, "edited", f"the anchored head entry {head_id} has hash {found[0][:16]}... "
+            f"now, not {head_hash[:16]}...: the chain up to it was rewritten"))
     return report
 
 
