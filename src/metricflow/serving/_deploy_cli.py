@@ -175,8 +175,10 @@ def _run(a: argparse.Namespace) -> int:
                 print(f"{x.name}\t{x.model_name}\t{parts}" + (f"\t{' '.join(bad)}" if bad else ""))
         return 0
     elif cmd == "restore":
-        d = c.report_status(a.name, a.variant, "serving", reason=a.comment or "restored",
-                            reporter="metricflow deploy restore")
+        st = c.get(a.name).status_of(a.variant)
+        d = c.report_status(a.name, a.variant, "serving", version=st.version if st else "",
+                            reason=a.comment or "restored", reporter="metricflow deploy restore",
+                            restore=True)
     elif cmd == "delete":
         c.delete(a.name, expected_version=a.expected_version)
         print(f"deleted deployment {a.name}")

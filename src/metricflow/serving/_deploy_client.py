@@ -120,12 +120,13 @@ class DeployClient:
         self._call(self._stub.DeleteDeployment, req)
 
     def report_status(self, name: str, variant: str, state: str, *, version: str = "",
-                      reason: str = "", reporter: str = "") -> Deployment:
+                      reason: str = "", reporter: str = "", restore: bool = False
+                      ) -> Deployment:
         return deployment_from_pb(self._call(self._stub.ReportVariantStatus,
                                              pb.ReportVariantStatusRequest(
                                                  name=name, variant=variant, state=state,
                                                  version=version, reason=reason,
-                                                 reporter=reporter)))
+                                                 reporter=reporter, restore=restore)))
 
     def report(self, name: str, *, confidence: float = 0.95, baseline: str = ""
                ) -> dict[str, Any]:

@@ -258,7 +258,8 @@ class DeploymentServicer(pb_grpc.DeploymentServiceServicer):
         actor = self._actor_of(context)
         d = await self._run(context, lambda: self._store.report_variant_status(
             request.name, request.variant, request.state, version=request.version,
-            reason=request.reason, reporter=request.reporter, actor=actor))
+            reason=request.reason, reporter=request.reporter, restore=request.restore,
+            actor=actor))
         return deployment_to_pb(d)
 
     async def GetDeploymentReport(self, request: pb.ReportRequest,

@@ -68,6 +68,7 @@ class ReportStatus(_Body):
     version: str = ""
     reason: str = ""
     reporter: str = ""
+    restore: bool = False
 
 
 def _run(fn: Callable[[], Any]) -> JSONResponse:
@@ -153,7 +154,7 @@ def deployment_router(store: MetadataStore, query: QueryCore | None = None, *,
     def report_status(body: ReportStatus, request: Request) -> JSONResponse:
         return _run(lambda: {"deployment": deployment_json(store.report_variant_status(
             body.name, body.variant, body.state, version=body.version, reason=body.reason,
-            reporter=body.reporter, actor=actor_of(request)))})
+            reporter=body.reporter, restore=body.restore, actor=actor_of(request)))})
 
     @r.get("/history")
     def history(name: str, max_results: int = 1000) -> JSONResponse:

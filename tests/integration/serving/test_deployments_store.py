@@ -85,6 +85,11 @@ def test_validation_names_field_and_limit(store: MetadataStore) -> None:
     assert store.deployment_history("bad") == []
 
 
+def _status(store: MetadataStore, variant: str) -> tuple[str, str] | None:
+    st = store.get_deployment("d").status_of(variant)
+    return None if st is None else (st.state, st.version)
+
+
 def test_update_conflict_status_and_audit(store: MetadataStore) -> None:
     store.create_deployment("d", "m", _two(), guardrails=Guardrails(max_error_rate=0.1),
                             actor="ann")
@@ -99,6 +104,18 @@ def test_update_conflict_status_and_audit(store: MetadataStore) -> None:
     d = store.get_deployment("d")
     assert d.status_of("canary").reporter == "b:1"  # type: ignore[union-attr]
     assert d.status_of("champ").state == "serving"  # type: ignore[union-attr]
+    # Tripped stays tripped for its version: a process that (re)loads it and says
+    # "serving" does not put it back; an operator's restore or a new version does.
+    store.report_variant_status("d", "champ", "out_of_rotation", version="1", reason="p99",
+                                actor="svc")
+    store.report_variant_status("d", "champ", "serving", version="1", actor="svc")
+    assert _status(store, "champ") == ("out_of_rotation", "1")
+    store.report_variant_status("d", "champ", "serving", version="1", restore=True,
+                                reason="looked fine", actor="ops")
+    assert _status(store, "champ") == ("serving", "1")
+    store.report_variant_status("d", "champ", "out_of_rotation", version="1", actor="svc")
+    store.report_variant_status("d", "champ", "serving", version="4", actor="svc")
+    assert _status(store, "champ") == ("serving", "4")
     with pytest.raises(NotFound) as e:
         store.report_variant_status("d", "ghost", "serving")
     assert e.value.details["field"] == "variant"
@@ -122,6 +139,10 @@ def test_update_conflict_status_and_audit(store: MetadataStore) -> None:
     assert same.row_version == 3
     actions = [(e.actor, e.action) for e in store.deployment_history("d")]
     assert actions == [("ann", "create_deployment"), ("svc", "deployment_variant_load_failed"),
+                       ("svc", "deployment_variant_out_of_rotation"),
+                       ("ops", "deployment_variant_serving"),
+                       ("svc", "deployment_variant_out_of_rotation"),
+                       ("svc", "deployment_variant_serving"),
                        ("bob", "update_deployment"), ("bob", "update_deployment")]
     # Entries carry the model, so the model's audit search shows them.
     assert [e.action for e in store.search_audit_log(model_name="m")[0]

@@ -17,6 +17,7 @@ from metricflow._events import (
     MODEL_VERSION_ALIAS_DELETED,
 )
 from metricflow.entities import (
+    STATE_OUT_OF_ROTATION,
     STATE_SERVING,
     Deployment,
     Guardrails,
@@ -209,11 +210,16 @@ class DeploymentsMixin(DeploymentReadsMixin):
             self._changed(conn, "delete_deployment", name, model, None, actor)
 
     def report_variant_status(self, name: str, variant: str, state: str, *, version: str = "",
-                              reason: str = "", reporter: str = "",
+                              reason: str = "", reporter: str = "", restore: bool = False,
                               actor: str | None = None) -> Deployment:
         """Record what a serve process saw about a variant (load failure, guardrail trip,
         recovery). A change of state or version is an audit entry; a repeat of the current
         state (another serve process saying the same) only refreshes the report's time.
+
+        A variant out of rotation stays out for its version: a later "serving" report of
+        the same version (a process that restarted and loaded it) does not put it back,
+        unless `restore` (an operator's `deploy restore`). A new version, or a change of
+        the variant by `update_deployment`, gives it a fresh start.
         """
         check_deployment_name(name)
         st = check_state(state)
@@ -233,6 +239,9 @@ class DeploymentsMixin(DeploymentReadsMixin):
                                received=variant[:100])
             cur = conn.execute(sa.select(deployment_variant_status).where(
                 _S.deployment_id == row.deployment_id, _S.variant == variant)).first()
+            if (cur is not None and cur.state == STATE_OUT_OF_ROTATION and st == STATE_SERVING
+                    and cur.version == version and not restore):
+                return self._get_deployment(conn, name)  # tripped stays tripped
             ts = now_ms()
             changed = cur is None and st != STATE_SERVING or cur is not None and (
                 cur.state != st or cur.version != version)

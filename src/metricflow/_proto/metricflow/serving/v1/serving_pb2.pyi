@@ -149,20 +149,22 @@ class ListDeploymentsResponse(_message.Message):
     def __init__(self, deployments: _Optional[_Iterable[_Union[Deployment, _Mapping]]] = ...) -> None: ...
 
 class ReportVariantStatusRequest(_message.Message):
-    __slots__ = ("name", "variant", "state", "version", "reason", "reporter")
+    __slots__ = ("name", "variant", "state", "version", "reason", "reporter", "restore")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VARIANT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     REPORTER_FIELD_NUMBER: _ClassVar[int]
+    RESTORE_FIELD_NUMBER: _ClassVar[int]
     name: str
     variant: str
     state: str
     version: str
     reason: str
     reporter: str
-    def __init__(self, name: _Optional[str] = ..., variant: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[str] = ..., reason: _Optional[str] = ..., reporter: _Optional[str] = ...) -> None: ...
+    restore: bool
+    def __init__(self, name: _Optional[str] = ..., variant: _Optional[str] = ..., state: _Optional[str] = ..., version: _Optional[str] = ..., reason: _Optional[str] = ..., reporter: _Optional[str] = ..., restore: _Optional[bool] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("name", "confidence", "baseline")
