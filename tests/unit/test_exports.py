@@ -340,7 +340,7 @@ EXPORTS: dict[str, set[str]] = {
         "Evaluator", "EvaluatorConfig", "Rule", "SIGNATURE_HEADER", "TIMESTAMP_HEADER",
         "Webhook", "add_alerts_commands", "alert_tables", "alerts_router", "rule_from_dict",
         "search_run_filter", "sign", "verify", "webhook_from_dict",
-        "AlertServicer", "add_alerts_to_server",
+        "AlertServicer", "add_alerts_to_server", "running_runs",
     },
     "metricflow.ui": {
         "CSP",

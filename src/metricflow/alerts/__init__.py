@@ -29,6 +29,7 @@ _EXPORTS = {
     "AlertServicer": "_grpc", "add_alerts_to_server": "_grpc",
     "AlertsConsumer": "_consumer",
     "add_alerts_commands": "_cli", "search_run_filter": "_service",
+    "running_runs": "_service",
     "alert_tables": "_tables",
 }
 
@@ -38,7 +39,8 @@ __all__ = [
     "AlertStore", "AlertsConsumer", "AlertsService", "CodeAlertLimits", "Delivery",
     "Dispatcher", "DispatcherConfig", "Evaluator", "EvaluatorConfig", "Rule", "Webhook",
     "add_alerts_commands", "add_alerts_to_server", "alert_tables", "alerts_router",
-    "rule_from_dict", "search_run_filter", "sign", "verify", "webhook_from_dict",
+    "rule_from_dict", "running_runs", "search_run_filter", "sign", "verify",
+    "webhook_from_dict",
 ]
 
 if TYPE_CHECKING:
@@ -48,7 +50,12 @@ if TYPE_CHECKING:
     from metricflow.alerts._grpc import AlertServicer, add_alerts_to_server
     from metricflow.alerts._http import alerts_router
     from metricflow.alerts._model import Rule, Webhook, rule_from_dict, webhook_from_dict
-    from metricflow.alerts._service import AlertsService, CodeAlertLimits, search_run_filter
+    from metricflow.alerts._service import (
+        AlertsService,
+        CodeAlertLimits,
+        running_runs,
+        search_run_filter,
+    )
     from metricflow.alerts._store import AlertState, AlertStore, Delivery
     from metricflow.alerts._tables import metadata as alert_tables
     from metricflow.alerts._webhooks import (

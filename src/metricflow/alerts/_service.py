@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,10 @@ class AlertsService:
                  run_filter: RunFilter | None = None, run_lookup: RunLookup | None = None,
                  dispatcher: DispatcherConfig | None = None,
                  evaluator: EvaluatorConfig | None = None,
-                 code_limits: CodeAlertLimits | None = None) -> None:
+                 code_limits: CodeAlertLimits | None = None,
+                 running_runs: Callable[[], Sequence[str]] | None = None) -> None:
+        """`running_runs()`: the RUNNING runs when the evaluator starts, watched for
+        stalls before their first point arrives (after a restart, runs that stopped)."""
         self.metadata = metadata
         self.store = AlertStore(metadata.engine)
         self.dispatcher = Dispatcher(self.store, dispatcher)
@@ -57,6 +60,7 @@ class AlertsService:
         self._code_sent: dict[str, list[tuple[float, str]]] = {}
         self._code_lock = threading.Lock()
         self._unsubscribe: Any = None
+        self._running_runs = running_runs
         self.consumer: Any = None
         """The alerts role's AlertsConsumer (set by the composition root; started last)."""
 
@@ -67,6 +71,17 @@ class AlertsService:
             self._unsubscribe = bus.subscribe(self.dispatcher.on_event)
         if self.evaluator is not None:
             self.evaluator.start()
+            if self._running_runs is not None:
+                threading.Thread(target=self._watch_running, name="metricflow-alerts-watch",
+                                 daemon=True).start()
+
+    def _watch_running(self) -> None:
+        assert self.evaluator is not None and self._running_runs is not None
+        try:
+            self.evaluator.watch_runs(self._running_runs())
+        except Exception:
+            log.exception("alerts: the RUNNING runs could not be listed; stalls are "
+                          "checked from each run's next point or record")
 
     def stop(self) -> None:
         if self._unsubscribe is not None:
@@ -134,6 +149,15 @@ class AlertsService:
         n = self.store.queue_event(ev, experiment_id)
         self.dispatcher.notify()
         return {"sent": True, "deliveries": n}
+
+
+def running_runs(core: Any, limit: int = 10_000) -> Callable[[], list[str]]:
+    """The RUNNING runs of every experiment, over a QueryCore (up to `limit`)."""
+    def running() -> list[str]:
+        page = core.search_run_ids([], "attributes.status = 'RUNNING'", [], limit, "",
+                                   "active")
+        return list(page.run_ids)
+    return running
 
 
 def search_run_filter(core: Any) -> RunFilter:

@@ -194,6 +194,7 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
         AlertsConsumer,
         AlertsService,
         DispatcherConfig,
+        running_runs,
         search_run_filter,
     )
 
@@ -202,8 +203,9 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
     if evaluate and store is not None:  # without a data plane: no run filters or lookups
         from metricflow.query import QueryCore
 
-        kw = {"run_filter": search_run_filter(QueryCore(store, metadata)),
-              "run_lookup": store.get_run_infos}
+        core = QueryCore(store, metadata)
+        kw = {"run_filter": search_run_filter(core), "run_lookup": store.get_run_infos,
+              "running_runs": running_runs(core)}
     dispatch = DispatcherConfig(max_attempts=max(1, _env.WEBHOOK_MAX_ATTEMPTS.get()),
                                 backoff_s=max(0.0, _env.WEBHOOK_BACKOFF_S.get()),
                                 timeout_s=max(0.1, _env.WEBHOOK_TIMEOUT_S.get()))

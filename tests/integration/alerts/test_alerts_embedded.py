@@ -234,9 +234,16 @@ def test_restart_neither_loses_nor_repeats(tmp_path: Path) -> None:
             "alert.firing", "alert.resolved"], "secret": SECRET})
         p.api("POST", "/alerts/rules/create", {"name": "hot", "experiment_ids": ["0"],
               "condition": {"type": "threshold", "metric": "t", "op": ">", "value": 1}})
+        stall_exp = str(p.api("POST", "/experiments/create", {"name": "stall"})
+                        ["experiment_id"])
+        p.api("POST", "/alerts/rules/create", {"name": "quiet", "experiment_ids": [stall_exp],
+              "condition": {"type": "stalled", "seconds": 4}})
         with mf.Client(p.uri, linger_ms=10) as c:
             run = c.create_run("0").info.run_id
             c.log_metrics(run, {"t": 5.0}, step=0)
+            c.flush()
+            quiet = c.create_run(stall_exp).info.run_id  # logs once, then never again
+            c.log_metrics(quiet, {"x": 1.0}, step=0)
             c.flush()
         wait_for(lambda: rcv.events("alert.firing"), 20, "firing before restart")
     finally:
@@ -247,12 +254,19 @@ def test_restart_neither_loses_nor_repeats(tmp_path: Path) -> None:
             c.log_metrics(run, {"t": 7.0}, step=1)  # still breaching: no new notification
             c.flush()
             time.sleep(1.5)  # the evaluator has seen it; a repeat would arrive now
-            assert len(rcv.events("alert.firing")) == 1
+            assert len([g for g in rcv.events("alert.firing")
+                        if g["data"]["run_id"] == run]) == 1
             c.log_metrics(run, {"t": 0.0}, step=2)
             c.flush()
         wait_for(lambda: rcv.events("alert.resolved"), 20, "resolved after restart")
-        time.sleep(0.5)
-        assert [g["event"] for g in rcv.events()] == ["alert.firing", "alert.resolved"]
+        # The quiet run stalls whether or not the first process lived 4 s more: the
+        # restarted one watches the RUNNING runs it finds. Announced exactly once.
+        wait_for(lambda: [g for g in rcv.events("alert.firing")
+                          if g["data"]["run_id"] == quiet], 30, "the stall")
+        time.sleep(1.0)  # a repeat would come within the evaluator's tick
+        mine = [g["event"] for g in rcv.events() if g["data"]["run_id"] == run]
+        assert mine == ["alert.firing", "alert.resolved"]
+        assert len([g for g in rcv.events() if g["data"]["run_id"] == quiet]) == 1
     finally:
         p.stop()
         rcv.close()
