@@ -26,6 +26,11 @@ class StoreFacts:
         self._artifacts = artifacts
 
     @property
+    def reads_runs(self) -> bool:
+        """Whether a missing run is really missing (False: no data plane to look in)."""
+        return self.runs is not None
+
+    @property
     def artifacts(self) -> ArtifactStore | None:
         """The artifact store (a callable is asked each time: see `policy_gate`)."""
         a = self._artifacts

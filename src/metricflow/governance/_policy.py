@@ -233,8 +233,10 @@ class PolicyEvaluator:
                 cache[rid] = self.facts.run(rid) if rid else None
             run = cache[rid]
             if run is None:
-                bad(f"source run must match {rule.run_text!r}; found: "
-                    + ("no source run" if not rid else f"run {rid} does not exist"))
+                why = ("no source run" if not rid
+                       else f"run {rid} does not exist" if getattr(self.facts, "reads_runs", True)
+                       else f"run {rid} cannot be read here (this process has no data plane)")
+                bad(f"source run must match {rule.run_text!r}; found: {why}")
             elif not evaluate(rule.run, run):
                 shown = ", ".join(f"{f} = {value_of(run, f.kind, f.key)!r}"
                                   for f in _fields(rule.run))

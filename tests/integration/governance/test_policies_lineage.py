@@ -83,7 +83,7 @@ name = "card"
 require = ["artifact:model_card.md", "signature"]
 """, actor="admin")
     found = {v.rule: v.message for v in pstore.check_policies("m", 1)}
-    assert "run r1 does not exist" in found["accurate"]
+    assert "run r1 cannot be read here (this process has no data plane)" in found["accurate"]
     assert "not a runs:/ URI" in found["card"]
 
 
