@@ -237,6 +237,8 @@ class SpoolCalls:
                 log.warning("spooled artifact %s of run %s is gone from %s (uploaded by an "
                             "earlier sync); skipped", rec["path"], rec["run_id"], path)
                 return
+            if _already_uploaded(self, rec["run_id"], rec["path"], path):
+                return  # a replay after a crash between the upload and the cursor
             self.artifacts.upload_file(rec["run_id"], path, rec["path"])  # type: ignore[attr-defined]
             return
         method, req_type, resp_type = _METHODS[kind]
@@ -256,6 +258,27 @@ class SpoolCalls:
                 self.replayed_runs[req.run_id] = req.run_id
             return
         self._call(method, req, resp_type, timeout=30.0)
+
+
+def _already_uploaded(client: Any, run_id: str, path: str, local: str) -> bool:
+    """The latest version of `path` has this file's content (BLAKE3 of the whole file).
+
+    Limit: an offline run that logged the same content twice in a row under one path
+    gets one version, not two.
+    """
+    from metricflow.errors import NotFound
+
+    try:
+        latest = client.get_manifest(run_id, path)
+    except NotFound:
+        return False
+    import blake3
+
+    h = blake3.blake3(max_threads=1)
+    with open(local, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return bool(latest.file_hash == h.digest())
 
 
 def _join(artifact_path: str | None, name: str) -> str:

@@ -30,7 +30,7 @@ from metricflow.client._spool import (
     Spool,
     is_spool_dir,
 )
-from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.errors import InvalidArgument, InvalidState, MetricflowError
 
 
 def find_spools(path: str) -> list[str]:
@@ -83,6 +83,7 @@ def sync_spool(path: str, tracking_uri: str, *, progress: Any = None,
     last_pending = spool.pending_bytes()
     last_move = time.monotonic()
     done_bytes = 0
+    saved_runs = 0
     try:
         while sender.spooling:
             if sender.fatal is not None:
@@ -94,6 +95,9 @@ def sync_spool(path: str, tracking_uri: str, *, progress: Any = None,
                 if moved > done_bytes:
                     progress.update(moved - done_bytes)
                     done_bytes = moved
+            if len(client.replayed_runs) != saved_runs:  # kept across a crash of the sync
+                saved_runs = len(client.replayed_runs)
+                _save_mapping(path, {**_load_mapping(path), **client.replayed_runs})
             if pending != last_pending:
                 last_pending, last_move = pending, time.monotonic()
             elif time.monotonic() - last_move > stall_timeout_s:
@@ -135,19 +139,24 @@ def sync(path: str, tracking_uri: str, *, show_progress: bool = True) -> dict[st
     total = {"points": 0, "records": 0, "runs": 0, "artifacts": 0, "bytes": 0,
              "torn_bytes": 0, "uploaded_points": 0}
     bar = None
+    skipped: list[str] = []
     if show_progress:
         from tqdm import tqdm
 
         bar = tqdm(total=0, unit="B", unit_scale=True, desc="metricflow sync", file=sys.stderr)
     try:
         for sp in spools:
-            if bar is not None:
+            try:
                 probe = Spool(sp, create=False)
-                try:
+            except InvalidState as e:  # a live client's spool: its own sender drains it
+                skipped.append(str(e))
+                continue
+            try:
+                if bar is not None:
                     bar.total += probe.pending_bytes()
-                finally:
-                    probe.close()
-                bar.refresh()
+                    bar.refresh()
+            finally:
+                probe.close()
             r = sync_spool(sp, tracking_uri, progress=bar)
             results.append(r)
             for k in total:
@@ -160,7 +169,7 @@ def sync(path: str, tracking_uri: str, *, show_progress: bool = True) -> dict[st
         run_ids.update(r["run_ids"])
     return {"tracking_uri": tracking_uri, "spools": len(spools), **total,
             "seconds": round(time.monotonic() - t0, 3), "run_ids": run_ids,
-            "errors": [e for r in results for e in r["errors"]]}
+            "errors": [e for r in results for e in r["errors"]], "skipped_in_use": skipped}
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
@@ -177,6 +186,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             print(f"  run {old} -> {new}")
         for e in summary["errors"]:
             print(f"  refused: {e}")
+        for e in summary["skipped_in_use"]:
+            print(f"  skipped: {e}")
     return 1 if summary["errors"] else 0
 
 

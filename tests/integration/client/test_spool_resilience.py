@@ -368,3 +368,26 @@ def test_system_metrics_appear_while_the_run_runs(server: Server,
         assert client.get_run(rid).info.status == "FINISHED"
     finally:
         mf.set_tracking_uri("grpc://127.0.0.1:1")
+
+
+def test_a_whole_spool_replayed_again_changes_nothing(tmp_path: Path, server: Server) -> None:
+    """The worst crash of a sync: everything was sent but no cursor was saved."""
+    import shutil
+
+    spool_root = tmp_path / "spool"
+    out = subprocess.run([sys.executable, "-c", OFFLINE, str(tmp_path)], capture_output=True,
+                         text=True, env=_offline_env(spool_root), timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ids = json.loads(out.stdout.strip().splitlines()[-1])
+    shutil.copytree(spool_root, tmp_path / "snapshot")
+    first = run_sync(spool_root, server.uri)
+    assert first["points"] == 200_000 and first["errors"] == []
+    again = run_sync(tmp_path / "snapshot", server.uri)  # the same frames, from the start
+    assert again["points"] == 200_000 and again["errors"] == []
+    assert again["run_ids"] == first["run_ids"]
+    reads = mf.Client(server.uri)
+    try:
+        _check_offline_runs(reads, ids, tmp_path)  # counts, params, one manifest version
+        assert len([e for e in reads.search_experiments() if e.name == "offline-exp"]) == 1
+    finally:
+        reads.close()
