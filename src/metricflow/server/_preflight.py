@@ -125,6 +125,8 @@ def check_command(args: Any) -> None:
         # The embedded server creates its data dir: only a --metadata given is checked.
         if metadata and uses_metadata(settings):
             check_metadata(metadata, role=not settings.embedded)
+        if settings.metadata_read_uri and uses_metadata(settings):
+            check_metadata(settings.metadata_read_uri, role=True, read_replica=True)
         if settings.kafka is not None and uses_kafka(settings):
             check_kafka(settings.kafka.topic.bootstrap)
     host = getattr(args, "host", None) or "127.0.0.1"
@@ -170,11 +172,14 @@ def unreachable(host: str, port: int, timeout_s: float = 3.0) -> str:
     return ""
 
 
-def check_metadata(uri: str, role: bool) -> None:
+def check_metadata(uri: str, role: bool, read_replica: bool = False) -> None:
     """The control-plane store at `uri` can be opened (a SQLite file's directory exists;
-    a PostgreSQL server answers and accepts the URI's credentials)."""
+    a PostgreSQL server answers and accepts the URI's credentials); `read_replica`: the
+    query role's --metadata-read."""
     flag = ("pass --metadata URI (env METRICFLOW_METADATA_URI; every role must use the "
             "same one)" if role else "pass another --metadata")
+    if read_replica:
+        flag = "fix --metadata-read URI (env METRICFLOW_METADATA_READ_URI)"
     backend = backend_key(CONTROL, uri)
     if backend == "sqlite":
         import sqlalchemy as sa  # server extra

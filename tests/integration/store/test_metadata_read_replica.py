@@ -107,3 +107,19 @@ def test_with_a_synchronous_replica_every_acknowledged_write_reads_back_at_once(
             got = http.get("/registered-models/alias",
                            params={"name": "ryw", "alias": "champion"})
             assert got.status_code == 200 and got.json()["model_version"]["version"] == str(i)
+
+
+def test_an_unusable_replica_fails_the_start_naming_the_flag(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "metricflow.server.cli", "query", "--clickhouse",
+            f"chdb://{tmp_path / 'ch'}", "--metadata", f"sqlite:///{tmp_path / 'm.db'}",
+            "--no-mlflow", "--grpc-port", "0", "--http-port", "0", "--metadata-read"]
+    for replica, why in (("postgresql+psycopg://postgres@127.0.0.1:1/mf", "unreachable"),
+                         (f"sqlite:///{tmp_path / 'missing' / 'r.db'}", "does not exist")):
+        r = subprocess.run([*base, replica], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1, r.stderr
+        last = r.stderr.strip().splitlines()[-1]
+        assert why in last and "--metadata-read" in last, r.stderr
+        assert "Traceback" not in r.stderr
