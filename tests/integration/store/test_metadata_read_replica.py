@@ -123,3 +123,26 @@ def test_an_unusable_replica_fails_the_start_naming_the_flag(tmp_path: Path) -> 
         last = r.stderr.strip().splitlines()[-1]
         assert why in last and "--metadata-read" in last, r.stderr
         assert "Traceback" not in r.stderr
+
+
+def test_reads_keep_answering_from_the_replica_while_the_primary_is_down(
+        query_role: tuple[PostgresServer, PostgresStandby, RoleProcess]) -> None:
+    import signal
+
+    primary, _replica, role = query_role
+    set_sync_standbys(primary, ["replica1"])
+    wait_for_sync_standby(primary, "replica1")
+    with httpx.Client(base_url=role.http + "/api/v1", timeout=30) as http:
+        assert http.post("/registered-models/create", json={"name": "up"}).status_code == 200
+        made = http.post("/model-versions/create",
+                         json={"name": "up", "source": f"runs:/{'b' * 32}/model"})
+        assert made.status_code == 200, made.text
+        primary.stop(signal.SIGKILL)
+        for _ in range(5):  # served by the replica: the primary's loss does not matter
+            got = http.get("/model-versions/get", params={"name": "up", "version": "1"})
+            assert got.status_code == 200, got.text
+        # A write fails promptly (no hang) and names no success.
+        failed = http.post("/model-versions/create",
+                           json={"name": "up", "source": f"runs:/{'c' * 32}/model"})
+        assert failed.status_code >= 500, failed.text
+    assert role.alive
