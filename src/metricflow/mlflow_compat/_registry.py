@@ -14,7 +14,7 @@ from metricflow.errors import AlreadyExists, InvalidArgument, MetricflowError, N
 from metricflow.mlflow_compat._context import Compat
 from metricflow.mlflow_compat._convert import model_version_json, registered_model_json
 from metricflow.mlflow_compat._routing import Args, MlflowApiError, MlflowRoutes
-from metricflow.mlflow_compat._strings import string_arg
+from metricflow.mlflow_compat._strings import MAX_MODEL_NAME, check_length, string_arg
 from metricflow.registry import check_new_source, check_source_readable
 from metricflow.store.metadata import host_addressed_scheme
 
@@ -119,7 +119,8 @@ class RegistryRoutes:
 
     async def create_model(self, a: Args) -> dict[str, Any]:
         _refuse_prompt(a)
-        rm = await self.c.call(self.m.create_registered_model, a.required("name"),
+        name = check_length(a.required("name"), "name", MAX_MODEL_NAME)
+        rm = await self.c.call(self.m.create_registered_model, name,
                                dict(a.kv_list("tags")) or None, a.text("description"),
                                actor=caller())
         return {"registered_model": registered_model_json(rm)}
@@ -128,8 +129,9 @@ class RegistryRoutes:
         return await self._rm(a.required("name"))
 
     async def rename_model(self, a: Args) -> dict[str, Any]:
+        new_name = check_length(a.required("new_name"), "new_name", MAX_MODEL_NAME)
         rm = await self.c.call(self.m.rename_registered_model, a.required("name"),
-                               a.required("new_name"), actor=caller())
+                               new_name, actor=caller())
         return {"registered_model": registered_model_json(rm)}
 
     async def update_model(self, a: Args) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from metricflow.mlflow_compat._context import Compat, check_run
 from metricflow.mlflow_compat._convert import run_info_json, run_json, view_type
 from metricflow.mlflow_compat._numbers import json_double, json_int64
 from metricflow.mlflow_compat._routing import Args, MlflowRoutes
-from metricflow.mlflow_compat._strings import string_arg
+from metricflow.mlflow_compat._strings import MAX_RUN_NAME, check_length, string_arg
 from metricflow.store.metadata import dataset_inputs_from_mlflow
 
 MAX_METRICS_PER_BATCH = 1000
@@ -191,6 +191,8 @@ class RunRoutes:
     # ----------------------------------------------------------------- CRUD
     async def create(self, a: Args) -> dict[str, Any]:
         tags: dict[str, str] = dict(a.kv_list("tags"))
+        check_length(a.text("run_name"), "run_name", MAX_RUN_NAME)
+        check_length(tags.get(RUN_NAME_TAG, ""), f"tags.{RUN_NAME_TAG}", MAX_RUN_NAME)
         req = pb.CreateRunRequest(
             experiment_id=a.text("experiment_id") or "0", run_name=a.text("run_name"),
             user_id=a.text("user_id"), start_time=a.integer("start_time", 0) or 0,
@@ -260,6 +262,7 @@ class RunRoutes:
     async def update(self, a: Args) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
         status = a.text("status")
+        check_length(a.text("run_name"), "run_name", MAX_RUN_NAME)
         if status and status not in pb.RunStatus.keys():
             raise InvalidArgument(f"Invalid run status {status!r}", field="status",
                                   received=status)
@@ -290,13 +293,23 @@ class RunRoutes:
         runs, token = await self.c.call(
             self.c.query.search_runs, exp_ids, a.text("filter"),
             [str(o) for o in a.items("order_by")], max_results, a.text("page_token"),
-            view_type(a.get("run_view_type")))
+            view_type(a.get("run_view_type")), dataset_runs=self._dataset_runs,
+            artifact_root=self.c.artifact_root)
         out: dict[str, Any] = {}
         if runs:
             out["runs"] = await self.c.call(self.c.runs_json, runs)
         if token:
             out["next_page_token"] = token
         return out
+
+    def _dataset_runs(self, field: str, op: str, value: str | tuple[str, ...]) -> set[str]:
+        """`datasets.<field>` filters: runs with a matching input (control plane, where
+        runs/log-inputs records them)."""
+        if self.c.metadata is None:
+            raise InvalidArgument(f"datasets.{field} filters need the control plane (run "
+                                  "inputs live there); this server has none",
+                                  field="filter", received=f"datasets.{field}")
+        return set(self.c.metadata.runs_with_inputs(field, op, value))
 
     # -------------------------------------------------------------- logging
     async def log_metric(self, a: Args) -> dict[str, Any]:
@@ -317,6 +330,9 @@ class RunRoutes:
 
     async def log_batch_route(self, a: Args) -> dict[str, Any]:
         metrics = a.items("metrics")
+        # checked before anything is written: the tag is also the run's name
+        check_length(dict(a.kv_list("tags")).get(RUN_NAME_TAG, ""), f"tags.{RUN_NAME_TAG}",
+                     MAX_RUN_NAME)
         await self.log_batch(_run_id(a), metrics, a.kv_list("params"), a.kv_list("tags"))
         run_name = dict[str, str](a.kv_list("tags")).get(RUN_NAME_TAG)
         if run_name:
@@ -326,6 +342,8 @@ class RunRoutes:
 
     async def set_tag(self, a: Args) -> dict[str, Any]:
         run_id, key = _run_id(a), a.required("key")
+        if key == RUN_NAME_TAG:  # the run's name too: checked before the tag is written
+            check_length(string_arg(a, "value"), "value", MAX_RUN_NAME)
         await self.log_batch(run_id, [], [], [(key, string_arg(a, "value"))])
         if key == RUN_NAME_TAG and a.text("value"):
             await self._update_run(pb.UpdateRunRequest(run_id=run_id, run_name=a.text("value")))

@@ -74,3 +74,21 @@ def kv_pairs(items: list[Any], name: str) -> list[tuple[str, str]]:
                                   "needs a string 'key'", field=name)
         out.append((item["key"], json_string(item.get("value"), f"{name}[{i}].value")))
     return out
+
+
+MAX_RUN_NAME = 250
+"""MLflow 3.17.2's `runs.name` column (VARCHAR(250)): its PostgreSQL and MySQL stores
+refuse a longer run name with 400 (SQLite does not enforce the width)."""
+MAX_MODEL_NAME = 256
+"""MLflow 3.17.2's `registered_models.name` column (VARCHAR(256)), likewise."""
+
+
+def check_length(value: str, field: str, limit: int) -> str:
+    """`value` if it has at most `limit` characters, else 400 in MLflow's length-error
+    shape (`'<field>' exceeds the maximum length of <limit> characters`) plus what was
+    received."""
+    if len(value) > limit:
+        raise InvalidArgument(f"'{field}' exceeds the maximum length of {limit} characters "
+                              f"(received {len(value)})", field=field, limit=limit,
+                              received=len(value))
+    return value

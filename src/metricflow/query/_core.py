@@ -15,7 +15,7 @@ from metricflow.entities import Run
 from metricflow.errors import InvalidArgument
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
 from metricflow.query._history import DownsampledSeries, downsample
-from metricflow.query._search import RunSearch, SearchPage
+from metricflow.query._search import DatasetRuns, RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
 from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
@@ -99,8 +99,10 @@ class QueryCore:
 
     def search_run_ids(self, experiment_ids: list[str], filter_string: str,
                        order_by: list[str], max_results: int, page_token: str,
-                       view_type: str, readable_experiments: frozenset[str] | None = None
-                       ) -> SearchPage:
+                       view_type: str, readable_experiments: frozenset[str] | None = None,
+                       *, dataset_runs: DatasetRuns | None = None,
+                       artifact_root: str | None = None) -> SearchPage:
+        """`dataset_runs`/`artifact_root`: MLflow's extra fields (`RunSearch.search`)."""
         if not 0 <= max_results <= MAX_SEARCH_PAGE:
             raise InvalidArgument(f"max_results must be in [0, {MAX_SEARCH_PAGE}], got "
                                   f"{max_results}", field="max_results",
@@ -108,15 +110,17 @@ class QueryCore:
         scope = self.scope(experiment_ids, view_type, readable_experiments)
         return RunSearch(self.store.db, self.store.client).search(
             scope, filter_string, list(order_by), max_results or DEFAULT_SEARCH_PAGE,
-            page_token)
+            page_token, dataset_runs=dataset_runs, artifact_root=artifact_root)
 
     def search_runs(self, experiment_ids: list[str], filter_string: str, order_by: list[str],
                     max_results: int, page_token: str, view_type: str,
-                    readable_experiments: frozenset[str] | None = None
-                    ) -> tuple[list[Run], str]:
+                    readable_experiments: frozenset[str] | None = None,
+                    *, dataset_runs: DatasetRuns | None = None,
+                    artifact_root: str | None = None) -> tuple[list[Run], str]:
         """One page of full runs (info, params, tags, metric summaries) and the next token."""
         page = self.search_run_ids(experiment_ids, filter_string, order_by, max_results,
-                                   page_token, view_type, readable_experiments)
+                                   page_token, view_type, readable_experiments,
+                                   dataset_runs=dataset_runs, artifact_root=artifact_root)
         return self.load_runs(page.run_ids), page.next_page_token
 
     def load_runs(self, ids: list[str]) -> list[Run]:

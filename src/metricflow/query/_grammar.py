@@ -11,6 +11,10 @@
     key        := bare word | `backticked` | "double quoted"
     op         := = | != | <> | > | >= | < | <= | [NOT] LIKE | [NOT] ILIKE
 
+With `mlflow_fields`, MLflow's `datasets.name|digest|context` (the run's dataset
+inputs) and `attributes.artifact_uri` are fields too; the caller resolves them
+(see `_search.py`), other callers refuse them as unknown fields.
+
 AND binds tighter than OR. Keywords are case-insensitive. Strings are single-
 or double-quoted; a quote inside is doubled or backslash-escaped. The parser
 only builds a tree; `_sql.py` turns it into bound-parameter SQL.
@@ -36,6 +40,10 @@ PREFIXES = {
 STRING_ATTRIBUTES = ("run_id", "run_name", "status", "user_id", "experiment_id",
                      "lifecycle_stage")
 NUMERIC_ATTRIBUTES = ("start_time", "end_time")
+MLFLOW_ATTRIBUTES = ("artifact_uri",)
+"""Attributes only a caller passing `mlflow_fields` can filter on."""
+DATASET_PREFIXES = ("datasets", "dataset")
+DATASET_KEYS = ("name", "digest", "context")
 ATTRIBUTE_ALIASES = {"id": "run_id", "name": "run_name", "created": "start_time",
                      "user": "user_id", "Created": "start_time"}
 NUMERIC_OPS = ("=", "!=", ">", ">=", "<", "<=")
@@ -125,8 +133,10 @@ MAX_NESTING = 64
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, mlflow_fields: bool = False) -> None:
         self.text = text
+        self.mlflow_fields = mlflow_fields
+        self.attributes = STRING_ATTRIBUTES + (MLFLOW_ATTRIBUTES if mlflow_fields else ())
         self.toks = tokenize(text)
         self.i = 0
         self.depth = 0
@@ -194,9 +204,11 @@ class _Parser:
             # MLflow reads a name without a prefix as an attribute: `status = 'FINISHED'`,
             # order_by `start_time DESC`
             key = ATTRIBUTE_ALIASES.get(start.text, start.text)
-            if key in STRING_ATTRIBUTES or key in NUMERIC_ATTRIBUTES:
+            if key in self.attributes or key in NUMERIC_ATTRIBUTES:
                 self.i += 1
                 return Field("attributes", key), start
+        if self.mlflow_fields and start.text.lower() in DATASET_PREFIXES:
+            return self.dataset_field(start), start
         if kind is None:
             raise self.fail("unknown field prefix; use metrics., params., tags. or attributes. "
                             "(or an attribute name without a prefix: "
@@ -214,13 +226,23 @@ class _Parser:
         key = ".".join(parts)
         if kind == "attributes":
             key = ATTRIBUTE_ALIASES.get(key, key)
-            if key not in STRING_ATTRIBUTES and key not in NUMERIC_ATTRIBUTES:
+            if key not in self.attributes and key not in NUMERIC_ATTRIBUTES:
                 raise _error(self.text, start.pos,
                              f"unknown attribute {key!r}; known: "
-                             + ", ".join(STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES))
+                             + ", ".join(self.attributes + NUMERIC_ATTRIBUTES))
         if not key:
             raise _error(self.text, start.pos, "empty key")
         return Field(kind, key), start
+
+    def dataset_field(self, start: Token) -> Field:
+        """`datasets.<name|digest|context>` (MLflow: a property of the run's dataset inputs)."""
+        self.i += 1
+        self.expect_punct(".", f"expected '.' after {start.text!r}")
+        key = self.key_part()
+        if key not in DATASET_KEYS:
+            raise _error(self.text, start.pos, f"unknown dataset field {key!r}; known: "
+                         + ", ".join(DATASET_KEYS))
+        return Field("datasets", key)
 
     def key_part(self) -> str:
         t = self.tok
@@ -304,15 +326,17 @@ class _Parser:
         return tuple(values)
 
 
-def parse_filter(text: str) -> Node | None:
-    """Parse a filter string into a tree; None for an empty filter."""
+def parse_filter(text: str, mlflow_fields: bool = False) -> Node | None:
+    """Parse a filter string into a tree; None for an empty filter.
+
+    `mlflow_fields`: also accept `datasets.*` and `attributes.artifact_uri`."""
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidArgument(f"filter is {len(text)} characters; the limit is "
                               f"{MAX_FILTER_LENGTH}", field="filter", limit=MAX_FILTER_LENGTH,
                               received=len(text))
     if not text.strip():
         return None
-    return _Parser(text).parse()
+    return _Parser(text, mlflow_fields).parse()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ Plan. The first order_by term picks the table that drives the query:
   (phase 1), then the runs that lack the key, ordered by the remaining terms
   (phase 2). Runs without the sort key therefore come last in both directions,
   as in MLflow, and NaN metric values come after all numbers.
+MLflow's runs/search also filters on `datasets.name|digest|context` (resolved by
+the caller's `dataset_runs` into the set of runs with a matching input, which
+lives in the control plane) and `attributes.artifact_uri` (compared in SQL as
+MLflow shows it; `_sql.py`).
 The run id (as `rk`) ends every sort key, so the order is total and pages are
 cut by keyset (`sort key > last row's key`), never OFFSET: runs inserted while
 a client pages appear on the page their sort key falls on and nothing shifts.
@@ -16,11 +20,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from metricflow.errors import InvalidArgument
-from metricflow.query._grammar import Field, Node, OrderTerm, parse_filter, parse_order_by
+from metricflow.query._grammar import (
+    BoolOp,
+    Comparison,
+    Field,
+    Node,
+    OrderTerm,
+    parse_filter,
+    parse_order_by,
+)
 from metricflow.query._history import FINAL_SETTING
 from metricflow.query._sql import (
     ATTRIBUTE_COLUMNS,
@@ -35,6 +48,10 @@ from metricflow.query._sql import (
 
 DEFAULT_ORDER = [OrderTerm(Field("attributes", "start_time"), False)]
 RK = Component("rk", True, "RunKey")
+
+DatasetRuns = Callable[[str, str, "str | tuple[str, ...]"], Iterable[str]]
+"""(dataset field name|digest|context, operator, value) -> ids of the runs that have a
+dataset input matching it (MLflow: any of the run's inputs)."""
 
 
 @dataclass(frozen=True)
@@ -56,11 +73,22 @@ class RunSearch:
     def __init__(self, db: str, client: Any) -> None:
         self.db, self.client = db, client
         self._unfiled: frozenset[tuple[str, str]] = frozenset()
+        self._artifact_root: str | None = None
 
     def search(self, scope: Scope, filter_string: str, order_by: list[str], limit: int,
-               page_token: str = "") -> SearchPage:
-        """Run ids of one page and the next page's token ('' when done)."""
-        tree = parse_filter(filter_string)
+               page_token: str = "", *, dataset_runs: DatasetRuns | None = None,
+               artifact_root: str | None = None) -> SearchPage:
+        """Run ids of one page and the next page's token ('' when done).
+
+        `dataset_runs` and `artifact_root` (both, or neither) turn on MLflow's
+        `datasets.*` and `attributes.artifact_uri` fields: runs whose stored artifact
+        URI lies under `artifact_root` compare as `mlflow-artifacts:/<exp>/<run>/artifacts`.
+        """
+        mlflow_fields = dataset_runs is not None and artifact_root is not None
+        tree = parse_filter(filter_string, mlflow_fields=mlflow_fields)
+        if tree is not None and dataset_runs is not None:
+            tree = resolve_datasets(tree, dataset_runs)
+        self._artifact_root = artifact_root
         terms = parse_order_by(order_by) or DEFAULT_ORDER
         shape = _shape_hash(scope, filter_string, order_by)
         phase, after = 1, None
@@ -102,6 +130,7 @@ class RunSearch:
               after: list[Any] | None, limit: int) -> _Plan:
         b = Binder()
         sb = SqlBuilder(self.db, b)
+        sb.artifact_root = self._artifact_root
         sb.restrict(scope)
         sb.unfiled = self._unfiled
         first = terms[0].field
@@ -156,6 +185,19 @@ class RunSearch:
                      f"FROM {sb.key_rows(f)}) AS j{i} USING rk")
         return [Component(f"h{i}", False, "UInt8"),
                 *_value_components(f, t.ascending, f"v{i}")]
+
+
+def resolve_datasets(node: Node, dataset_runs: DatasetRuns) -> Node:
+    """`node` with every `datasets.*` comparison replaced by `run_id IN (matching runs)`
+    (an empty set matches nothing), so AND/OR keep their meaning."""
+    if isinstance(node, BoolOp):
+        return BoolOp(node.op, tuple(resolve_datasets(a, dataset_runs) for a in node.args))
+    if node.field.kind != "datasets":
+        return node
+    value = node.value
+    assert isinstance(value, (str, tuple))  # datasets fields compare with strings
+    ids = tuple(sorted(set(dataset_runs(node.field.key, node.op, value))))
+    return Comparison(Field("attributes", "run_id"), "IN", ids)
 
 
 def _value_components(f: Field, ascending: bool, expr: str) -> list[Component]:

@@ -67,6 +67,10 @@ class SqlBuilder:
         """When set, key rows are read only from these experiments' ranges (plus '')."""
         self.unfiled: frozenset[tuple[str, str]] = frozenset()
         """(kind, key)s with rows under experiment '' (see `unfiled_keys`)."""
+        self.artifact_root: str | None = None
+        """MLflow's `attributes.artifact_uri`: runs stored under this root (or with no
+        URI) compare as `mlflow-artifacts:/<experiment_id>/<run_id>/artifacts`, the URI
+        the MLflow API shows for them; others as stored."""
 
     def restrict(self, s: Scope) -> None:
         """Read key rows only from the experiments the scope can see, when it names them.
@@ -126,6 +130,12 @@ class SqlBuilder:
     def leaf(self, c: Comparison, driver: Field | None) -> str:
         """SQL for one comparison; inline when it reads the driving table."""
         f = c.field
+        if f.kind == "attributes" and f.key == "artifact_uri":
+            pred = (f"run_id IN (SELECT run_id FROM {self.db}.runs FINAL WHERE "
+                    f"{self.compare(self.artifact_uri_expr(), c.op, c.value, 'String')})")
+            if driver is None:
+                return pred
+            return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
         if f.kind == "attributes":
             col = ATTRIBUTE_COLUMNS[f.key]
             ntype = "Int64"
@@ -143,6 +153,17 @@ class SqlBuilder:
         if driver == f:
             return pred
         return f"rk IN (SELECT rk FROM {self.key_rows(f)} AND {pred}{extra})"
+
+    def artifact_uri_expr(self) -> str:
+        """A run's artifact URI as the MLflow API shows it (runs table columns)."""
+        root = (self.artifact_root or "").rstrip("/")
+        if not root:
+            return "if(artifact_uri = '', concat('mlflow-artifacts:/', experiment_id, '/', " \
+                "run_id, '/artifacts'), artifact_uri)"
+        r, under = self.b.bind(root, "String"), self.b.bind(root + "/", "String")
+        return (f"if(artifact_uri = '' OR artifact_uri = {r} OR startsWith(artifact_uri, "
+                f"{under}), concat('mlflow-artifacts:/', experiment_id, '/', run_id, "
+                "'/artifacts'), artifact_uri)")
 
     def tree(self, node: Node, driver: Field | None) -> str:
         if isinstance(node, Comparison):

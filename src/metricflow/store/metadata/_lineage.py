@@ -12,6 +12,7 @@ join over indexed columns (`versions_trained_on`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,6 +72,24 @@ def dataset_inputs_from_mlflow(items: Sequence[Any]) -> list[DatasetInput]:
     return out
 
 
+def _like_regex(pattern: str, *, case: bool) -> re.Pattern[str]:
+    """A SQL LIKE pattern as a regex: % any run, _ one character, backslash escapes."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.S if case else re.S | re.I)
+
+
 class LineageMixin(RegistryBase):
     """Run inputs and the lineage graph of a model version."""
 
@@ -119,6 +138,40 @@ class LineageMixin(RegistryBase):
                             .where(_RI.run_id == run_id).order_by(_D.dataset_id)).all()
         return [DatasetInput(r.name, r.digest, r.source_type, r.source, r.schema, r.profile,
                              r.context, json.loads(r.tags_json)) for r in rows]
+
+    def runs_with_inputs(self, field: str, op: str, value: str | Sequence[str]) -> set[str]:
+        """Ids of the runs with a dataset input whose `field` (name, digest, or context:
+        the input's `mlflow.data.context` tag) compares true: MLflow's `datasets.<field>`
+        run-search filter, which a run matches when any of its inputs does. `op`: = !=
+        IN NOT IN [NOT] LIKE [NOT] ILIKE; LIKE is case-sensitive on every backend."""
+        col = {"name": _D.name, "digest": _D.digest, "context": _RI.context}.get(field)
+        if col is None:
+            raise InvalidArgument(f"unknown dataset field {field!r}; known: name, digest, "
+                                  "context", field="filter", received=field)
+        stmt = (sa.select(_RI.run_id, col).distinct()
+                .select_from(run_inputs.join(datasets, _RI.dataset_id == _D.dataset_id)))
+        if field == "context":
+            stmt = stmt.where(_RI.context != "")  # an input without the tag has no context
+        like = op.removeprefix("NOT ") in ("LIKE", "ILIKE")
+        if op in ("IN", "NOT IN"):
+            values = [value] if isinstance(value, str) else list(value)
+            stmt = stmt.where(col.in_(values) if op == "IN" else col.not_in(values))
+        elif op in ("=", "!="):
+            stmt = stmt.where(col == value if op == "=" else col != value)
+        elif not like or not isinstance(value, str):
+            raise InvalidArgument(f"operator {op} is not allowed for datasets.{field}",
+                                  field="filter", received=op)
+        elif not op.startswith("NOT ") and "\\" not in value:
+            # narrows in SQL (case-blind on every backend); the exact match is below
+            stmt = stmt.where(sa.func.lower(col).like(value.lower()))
+        with self._read() as conn:
+            rows = conn.execute(stmt).all()
+        if not like:
+            return {r[0] for r in rows}
+        assert isinstance(value, str)
+        pattern = _like_regex(value, case=op.removeprefix("NOT ") == "LIKE")
+        want = not op.startswith("NOT ")
+        return {r[0] for r in rows if bool(pattern.fullmatch(r[1])) == want}
 
     def versions_trained_on(self, digest: str, *, name: str | None = None
                             ) -> list[tuple[str, str, str]]:
