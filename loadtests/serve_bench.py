@@ -216,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=10.0, help="length of each throughput run")
     p.add_argument("--rounds", type=int, default=2,
                    help="throughput runs per server, interleaved (the best of each is kept)")
-    p.add_argument("--rate", type=float, default=200.0, help="open-loop rate for the p99")
-    p.add_argument("--requests", type=int, default=3000, help="open-loop requests for the p99")
+    p.add_argument("--rate", type=float, default=50.0, help="open-loop rate for the p99")
+    p.add_argument("--requests", type=int, default=1500, help="open-loop requests for the p99")
     p.add_argument("--switch-seconds", type=float, default=12.0)
     a = p.parse_args(argv)
     q = a.json

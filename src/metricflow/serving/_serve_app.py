@@ -87,6 +87,7 @@ class ServeState:
         self.windows: dict[tuple[str, str], Window] = {}
         self._targets: dict[str, str] = {}
         self._specs: dict[str, tuple[str, float]] = {}
+        self._tripped_at: dict[str, int] = {}
         self._failed: dict[str, tuple[str, float]] = {}
         self.last_sync_error = ""
         self.synced = asyncio.Event()
@@ -162,9 +163,15 @@ class ServeState:
                         self._report(v.name, STATE_SERVING, version,
                                      f"serving {target} on {self.instance}")
             spec = (self._targets.get(v.name, ""), v.weight)
-            if v.name in old.out and self._specs.get(v.name) == spec:
-                out.add(v.name)  # stays out until the operator changes the variant
             st = dep.status_of(v.name)
+            restored = (st is not None and st.state != STATE_OUT_OF_ROTATION
+                        and st.timestamp > self._tripped_at.get(v.name, 0))
+            if v.name in old.out and self._specs.get(v.name) == spec:
+                if restored:  # `deploy restore`: back in, judged on a fresh window
+                    self.windows.pop((v.name, version), None)
+                    self._tripped_at.pop(v.name, None)
+                else:
+                    out.add(v.name)  # stays out until the variant changes or is restored
             if (not v.shadow and st is not None and st.state == STATE_OUT_OF_ROTATION
                     and st.version == version and v.name != dep.fallback):
                 # A serve process tripped it; the control plane clears the report when the
@@ -231,6 +238,7 @@ class ServeState:
             if reason is None:
                 continue
             self.table = self.table.with_out(self.table.out | {s.name})
+            self._tripped_at[s.name] = int(time.time() * 1000)
             self.metrics.tripped.labels(dep.name, s.name).set(1.0)
             msg = f"guardrail breached: {reason}; traffic goes to {table.fallback}"
             log.error("deployment %s variant %s v%s: %s", dep.name, s.name, s.version, msg)

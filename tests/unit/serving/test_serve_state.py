@@ -118,6 +118,18 @@ def test_latency_guardrail_takes_the_canary_out_and_a_change_brings_it_back():
         assert rep[-1].variant == "canary" and "p99" in rep[-1].reason
         await st.sync_once()  # nothing changed: it stays out
         assert "canary" in st.table.out
+        # `deploy restore`: the control plane's report goes back to serving, after the trip.
+        restored = VariantStatus("canary", "serving", "2", "restored", "op", 1 << 62)
+        src.dep = dataclasses.replace(src.dep, statuses=(restored,))
+        await st.sync_once()
+        assert st.table.out == frozenset()
+        st.check_guardrails()  # judged on a fresh window: stays in
+        assert st.table.out == frozenset()
+        for _ in range(30):
+            st.window("canary", "2").add(200.0, False)
+        st.check_guardrails()
+        assert st.table.out == frozenset({"canary"})  # and can trip again
+        src.dep = dataclasses.replace(src.dep, statuses=())
         src.dep = _dep("1", "4", max_latency_p99_ms=50.0, window_s=10, min_requests=20)
         await st.sync_once()  # a new version of the canary: back in rotation, fresh window
         assert st.table.out == frozenset()
