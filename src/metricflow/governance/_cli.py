@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -140,8 +139,9 @@ def _audit(a: argparse.Namespace) -> int:
                               "database to read", field="metadata")
     cmd = a.audit_command
     if cmd == "verify":
+        workers = a.workers or audit.default_workers(uri)
         report, seconds = audit.verify(uri, anchor_path=a.anchor, key_path=a.key_file,
-                                       workers=a.workers)
+                                       workers=workers)
         if a.json:
             print(json.dumps({"ok": report.ok, "entries": report.entries,
                               "head_id": report.head_id, "head_hash": report.head_hash,
@@ -262,8 +262,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse's API
                        "(exit 2 if any)")
     x.add_argument("--anchor", default=None, help="an anchor file from `audit anchor`")
     x.add_argument("--key-file", default=None, help="the key the anchor was signed with")
-    x.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                   help="processes that verify id ranges in parallel")
+    x.add_argument("--workers", type=int, default=None,
+                   help="processes that verify id ranges in parallel (default: the CPUs, "
+                        "up to 4; half of them for PostgreSQL, whose server also needs CPU "
+                        "to send the rows)")
     x.add_argument("--json", action="store_true")
     x = aus.add_parser("export", help="write a compliance report")
     x.add_argument("--since", default=None, help="ms since the epoch or an ISO date (UTC)")

@@ -168,16 +168,15 @@ def _scan(engine: sa.Engine, after: int, upto: int | None, prev: str | None) -> 
     sha, enc = hashlib.sha256, _encode
     n, first_id, first_prev, prev_id = 0, 0, "", after
     for rows in _pages(engine, start_after=after, upto=upto):
-        for (rid, ts, actor, action, etype, eid, bj, aj, com, mid, mname, ver,
-             ph, eh) in rows:
+        for r in rows:  # (id, 11 hashed fields, prev_hash, entry_hash); indexing is cheapest
+            rid, ph, eh = r[0], r[12], r[13]
             if n == 0:
                 first_id, first_prev = rid, ph or ""
             n += 1
             if eh is None or ph is None:
                 return _Scan(n, first_id, first_prev, prev_id, prev or "",
                              (rid, "nohash", ph or "", prev_id))
-            if sha((ph + enc([ts, actor, action, etype, eid, bj, aj, com, mid, mname,
-                              ver])).encode()).hexdigest() != eh:
+            if sha((ph + enc(r[1:12])).encode()).hexdigest() != eh:  # == canonical(*r[1:12])
                 return _Scan(n, first_id, first_prev, prev_id, prev or "",
                              (rid, "edited", ph, prev_id))
             if prev is not None and ph != prev:
