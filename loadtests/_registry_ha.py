@@ -230,17 +230,17 @@ def applied_counts(dsn: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = list(conn.execute(
-            "SELECT description, count(*) FROM model_versions WHERE description LIKE 'op-%%' "
+            "SELECT description, count(*) FROM model_versions WHERE description LIKE 'op-%' "
             "GROUP BY description"))
         rows += list(conn.execute(
             "SELECT comment, count(*) FROM audit_log WHERE action = "
-            "'transition_model_version_stage' AND comment LIKE 'op-%%' GROUP BY comment"))
+            "'transition_model_version_stage' AND comment LIKE 'op-%' GROUP BY comment"))
         rows += list(conn.execute(
-            "SELECT alias, count(*) FROM model_aliases WHERE alias LIKE 'op-%%' "
+            "SELECT alias, count(*) FROM model_aliases WHERE alias LIKE 'op-%' "
             "GROUP BY alias"))
         rows += [(a, n) for a, n in conn.execute(
             "SELECT after_json::json->>'alias', count(*) FROM audit_log WHERE action = "
-            "'set_registered_model_alias' AND after_json::json->>'alias' LIKE 'op-%%' "
+            "'set_registered_model_alias' AND after_json::json->>'alias' LIKE 'op-%' "
             "GROUP BY 1")]
     for op, n in rows:
         # An alias shows twice by design (the row and its audit entry): count moves.
@@ -248,7 +248,7 @@ def applied_counts(dsn: str) -> dict[str, int]:
     return counts
 
 
-def version_numbers_ok(dsn: str) -> list[str]:
+def models_with_bad_version_numbers(dsn: str) -> list[str]:
     """Models whose version numbers are not exactly 1..N (a duplicate or a gap)."""
     bad: list[str] = []
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -335,7 +335,7 @@ def run_failover(workdir: Path, *, clients: int = 10, models: int = 5, versions:
         finally:
             role.stop()
         counts = applied_counts(dsn_of(standby))
-        bad_numbers = version_numbers_ok(dsn_of(standby))
+        bad_numbers = models_with_bad_version_numbers(dsn_of(standby))
         agrees = _new_role_agrees(standby, names, workdir)
         chain = _verify_audit_chain(standby)
     return FailoverResult(
