@@ -200,3 +200,15 @@ def test_archive_existing_applies_with_the_request(gstore: Any) -> None:
     gstore.approve_request(e.value.request.request_id, actor="carol")
     assert gstore.get_model_version("m", 2).current_stage == "Production"
     assert gstore.get_model_version("m", 1).current_stage == "Archived"
+
+
+def test_asking_again_names_the_open_request(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", actor="admin")
+    first = _request(gstore)
+    assert _request(gstore) == first  # the same person, the same change: one request
+    other = _request(gstore, actor="zed")  # someone else asking is their own request
+    assert other != first
+    gstore.reject_request(first, actor="bob")
+    assert _request(gstore) not in (first, other)  # closed: a new one
+    assert len(gstore.list_approval_requests()) == 3
+

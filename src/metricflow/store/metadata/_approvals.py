@@ -295,6 +295,15 @@ class ApprovalsMixin(PolicyMixin):
                       protected: tuple[int, int | None]) -> ApprovalRequest:
         _check_comment(comment)
         need, expiry = protected
+        # The same change asked for again by the same person while it is still open
+        # names the open request instead of making another one to vote on.
+        for open_id in conn.execute(sa.select(_R.request_id).where(
+                _R.model_id == model.model_id, _R.version == int(mv.version),
+                _R.kind == kind, _R.target == target, _R.state == PENDING,
+                _R.requester == actor_name(actor), _R.archive_existing == bool(archive))):
+            same = self._effective(conn, self._request(conn, open_id[0]))
+            if same.state == PENDING:
+                return same
         ts = now_ms()
         rid = inserted_id(conn.execute(approval_requests.insert().values(
             model_id=model.model_id, model_name=model.name, version=int(mv.version),
