@@ -36,7 +36,7 @@ from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
 from metricflow.alerts._model import Rule
 from metricflow.alerts._rules import CompiledRules, compare, reduce_batch
-from metricflow.alerts._store import AlertState, AlertStore, now_ms
+from metricflow.alerts._store import AlertState, AlertStore, Delivery, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,13 @@ class Evaluator:
 
     def __init__(self, store: AlertStore, run_filter: RunFilter | None,
                  run_lookup: RunLookup | None, notify: Callable[[], None] = lambda: None,
-                 config: EvaluatorConfig | None = None) -> None:
+                 config: EvaluatorConfig | None = None,
+                 send_now: Callable[[list[Delivery]], None] | None = None) -> None:
+        """`send_now(deliveries)`: hands the deliveries an alert's transaction claimed to
+        the dispatcher (None: they are left to its poll)."""
         self.store, self.run_filter, self.run_lookup = store, run_filter, run_lookup
         self.notify = notify
+        self.send_now = send_now
         self.config = config or EvaluatorConfig()
         self._q: deque[tuple[list[DecodedMetrics], list[pb.LogRecord]]] = deque()
         self._queued_points = 0
@@ -497,11 +501,14 @@ class Evaluator:
     def _write(self, out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
         if not out:
             return
+        claimed: list[Delivery] | None = [] if self.send_now is not None else None
         try:
-            done = self.store.transitions(out)
+            done = self.store.transitions(out, claim=claimed)
         except Exception:
             log.exception("alert evaluator: %d state changes not stored", len(out))
             return
+        if claimed and self.send_now is not None:
+            self.send_now(claimed)
         if any(d and ev is not None for d, (_, ev, _, _) in zip(done, out)):
             self.notify()
 

@@ -55,7 +55,8 @@ class AlertsService:
         self.store = AlertStore(metadata.engine)
         self.dispatcher = Dispatcher(self.store, dispatcher)
         self.evaluator = (Evaluator(self.store, run_filter, run_lookup,
-                                    self.dispatcher.notify, evaluator) if evaluate else None)
+                                    self.dispatcher.notify, evaluator,
+                                    send_now=self.dispatcher.send_now) if evaluate else None)
         self.code_limits = code_limits or CodeAlertLimits()
         self._code_sent: dict[str, list[tuple[float, str]]] = {}
         self._code_lock = threading.Lock()

@@ -98,6 +98,11 @@ def _webhook(row: Any) -> Webhook:
                    creation_time=row.creation_time)
 
 
+def _delivery_of(seq: int, row: dict[str, Any]) -> Delivery:
+    return Delivery(seq=seq, **{k: row[k] for k in Delivery.__dataclass_fields__
+                                if k != "seq"})
+
+
 def _delivery(row: Any) -> Delivery:
     return Delivery(**{k: getattr(row, k) for k in Delivery.__dataclass_fields__})
 
@@ -229,14 +234,16 @@ class AlertStore:
         """
         return self.transitions([(st, event, channels, experiment_id)])[0]
 
-    def transitions(self, items: Sequence[tuple[AlertState, Event | None, Sequence[int], str]]
-                    ) -> list[bool]:
-        """Several `transition`s in one transaction (one evaluated batch's)."""
+    def transitions(self, items: Sequence[tuple[AlertState, Event | None, Sequence[int], str]],
+                    claim: list[Delivery] | None = None) -> list[bool]:
+        """Several `transition`s in one transaction (one evaluated batch's); `claim`:
+        see `queue`."""
         with self._write() as conn:
-            return [self._transition(conn, *it) for it in items]
+            return [self._transition(conn, *it, claim=claim) for it in items]
 
     def _transition(self, conn: sa.Connection, st: AlertState, event: Event | None,
-                    channels: Sequence[int], experiment_id: str) -> bool:
+                    channels: Sequence[int], experiment_id: str,
+                    claim: list[Delivery] | None = None) -> bool:
         cur = conn.execute(sa.select(_S.state, _S.fired_at).where(
             _S.rule_id == st.rule_id, _S.run_id == st.run_id)).first()
         if cur is not None and cur.state == st.state and st.state != "pending":
@@ -251,7 +258,7 @@ class AlertStore:
             conn.execute(alert_states.update().where(
                 _S.rule_id == st.rule_id, _S.run_id == st.run_id).values(**values))
         if event is not None:
-            self.queue(conn, event, channels, experiment_id)
+            self.queue(conn, event, channels, experiment_id, claim=claim)
         return True
 
     # --------------------------------------------------------------- webhooks
@@ -288,10 +295,15 @@ class AlertStore:
 
     # ------------------------------------------------------------- deliveries
     def queue(self, conn: sa.Connection, event: Event, channels: Sequence[int] = (),
-              experiment_id: str = "", only: int | None = None) -> int:
+              experiment_id: str = "", only: int | None = None,
+              claim: list[Delivery] | None = None) -> int:
         """Insert one delivery per webhook that wants `event` (inside `conn`'s
         transaction): subscribers of its name (in its experiment, when both name one),
-        plus the rule's `channels` for alerts; `only`: that webhook alone (tests)."""
+        plus the rule's `channels` for alerts; `only`: that webhook alone (tests).
+
+        `claim`: a list to which the deliveries that head their (webhook, subject) are
+        appended, inserted already claimed (leased) by the caller, who sends them at
+        once; the others wait for their subject's earlier deliveries as usual."""
         rows = conn.execute(sa.select(webhooks).where(_W.status == "ACTIVE")).all()
         targets: list[Webhook] = []
         for w in map(_webhook, rows):
@@ -307,22 +319,41 @@ class AlertStore:
         if not targets:
             return 0
         ts = now_ms()
-        conn.execute(webhook_deliveries.insert(), [
-            {"delivery_id": uuid.uuid4().hex, "webhook_id": w.webhook_id,
-             "event_id": event.event_id, "event": event.name, "subject": event.subject,
-             "payload": json.dumps({"event": event.name, "event_id": event.event_id,
-                                    "subject": event.subject, "actor": event.actor,
-                                    "timestamp_ms": event.timestamp_ms,
-                                    "data": _jsonable(event.data)}, sort_keys=True),
-             "status": "pending", "attempts": 0, "next_attempt_at": ts,
-             "last_status_code": None, "last_error": None, "created_at": ts,
-             "delivered_at": None} for w in targets])
-        return len(targets)
+        payload = json.dumps({"event": event.name, "event_id": event.event_id,
+                              "subject": event.subject, "actor": event.actor,
+                              "timestamp_ms": event.timestamp_ms,
+                              "data": _jsonable(event.data)}, sort_keys=True)
+        new_rows = [{"delivery_id": uuid.uuid4().hex, "webhook_id": w.webhook_id,
+                     "event_id": event.event_id, "event": event.name,
+                     "subject": event.subject, "payload": payload, "status": "pending",
+                     "attempts": 0, "next_attempt_at": ts, "last_status_code": None,
+                     "last_error": None, "created_at": ts, "delivered_at": None}
+                    for w in targets]
+        if claim is None:
+            conn.execute(webhook_deliveries.insert(), new_rows)
+            return len(new_rows)
+        for row in new_rows:
+            ahead = conn.execute(sa.select(_D.seq).where(
+                _D.webhook_id == row["webhook_id"], _D.subject == row["subject"],
+                _D.status.in_(("pending", "sending"))).limit(1)).first()
+            if ahead is None:  # heads its subject: claimed now, sent by the caller
+                row.update(status="sending", next_attempt_at=ts + LEASE_MS)
+            pk = conn.execute(webhook_deliveries.insert().values(**row)).inserted_primary_key
+            if ahead is None and pk is not None:
+                claim.append(_delivery_of(int(pk[0]), row))
+        return len(new_rows)
+
+    def unclaim(self, d: Delivery) -> None:
+        """Give a claimed delivery back to the queue, due now (no sender free)."""
+        with self._write() as conn:
+            conn.execute(webhook_deliveries.update().where(
+                _D.seq == d.seq, _D.status == "sending").values(status="pending",
+                                                                next_attempt_at=now_ms()))
 
     def queue_event(self, event: Event, experiment_id: str = "",
-                    only: int | None = None) -> int:
+                    only: int | None = None, claim: list[Delivery] | None = None) -> int:
         with self._write() as conn:
-            return self.queue(conn, event, (), experiment_id, only)
+            return self.queue(conn, event, (), experiment_id, only, claim)
 
     def claim_due(self, limit: int = 64) -> list[Delivery]:
         """Claim the head delivery of each (webhook, subject) that is due: pending and

@@ -143,8 +143,27 @@ class Dispatcher:
         self._wake.set()
 
     def on_event(self, event: Event) -> None:
-        """The event-bus subscriber: queue the event's deliveries (on the bus thread)."""
-        if self.store.queue_event(event, str(event.data.get("experiment_id") or "")):
+        """The event-bus subscriber: queue the event's deliveries (on the bus thread)
+        and send those that head their subject at once."""
+        claimed: list[Delivery] = []
+        if self.store.queue_event(event, str(event.data.get("experiment_id") or ""),
+                                  claim=claimed):
+            self.send_now(claimed)
+            self.notify()
+
+    def send_now(self, claimed: list[Delivery]) -> None:
+        """Send deliveries the caller claimed when it queued them (`AlertStore.queue`),
+        skipping the outbox poll. Never blocks: with every sender busy, a delivery goes
+        back to the queue."""
+        for d in claimed:
+            if self._inflight.acquire(blocking=False):
+                self._pool.submit(self._send_one, d)
+            else:
+                try:
+                    self.store.unclaim(d)
+                except Exception:  # its lease runs out; then it is sent
+                    log.exception("delivery %s not given back", d.delivery_id)
+        if claimed:
             self.notify()
 
     # ---------------------------------------------------------------- sending

@@ -50,3 +50,26 @@ def test_outbox_claims_heads_in_order_and_dead_letters_redeliver(tmp_path: Path)
         assert s.list_rules() == []
     finally:
         md.close()
+
+
+def test_queue_claims_only_the_head_of_a_subject(tmp_path: Path) -> None:
+    md = open_metadata_store(f"sqlite:///{tmp_path}/m.db")
+    try:
+        s = AlertStore(md.engine)  # type: ignore[attr-defined]
+        s.create_webhook(Webhook("h", "http://127.0.0.1:9/x", ("alert.firing",
+                                                               "alert.resolved")))
+        claimed: list = []
+        s.queue_event(Event("alert.firing", "alert:1:r", {}), claim=claimed)
+        s.queue_event(Event("alert.resolved", "alert:1:r", {}), claim=claimed)
+        s.queue_event(Event("alert.firing", "alert:2:r", {}), claim=claimed)
+        # the resolved waits behind its firing (in order per subject); the others are
+        # the caller's to send, leased so no poll takes them
+        assert [(d.event, d.subject) for d in claimed] == [
+            ("alert.firing", "alert:1:r"), ("alert.firing", "alert:2:r")]
+        assert s.claim_due() == []
+        s.finish(claimed[0], True, 200, None, None)
+        assert [d.event for d in s.claim_due()] == ["alert.resolved"]
+        s.unclaim(claimed[1])
+        assert [d.subject for d in s.claim_due()] == ["alert:2:r"]
+    finally:
+        md.close()
