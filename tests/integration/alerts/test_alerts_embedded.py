@@ -156,6 +156,9 @@ def test_run_failed_fires(scope: Scope) -> None:
     fired = wait_for(lambda: scope.rcv.events("alert.firing"), 20, "failed firing")
     assert [f["data"]["run_id"] for f in fired] == [bad]
     assert fired[0]["data"]["severity"] == "critical"
+    scope.client.update_run(bad, status="RUNNING")  # resumed: no longer failed
+    wait_for(lambda: scope.rcv.events("alert.resolved"), 20, "resolved on resume")
+    assert scope.states(bad) == ["firing", "resolved"]
 
 
 def test_for_duration_holds(scope: Scope) -> None:
