@@ -90,6 +90,9 @@ class ClientHealth:
         buffered_points: points still in the buffer, not yet in a batch.
         acked_points: points the server acknowledged as durable since the client started.
         run_buffers: per-run buffers held (runs not yet ended, or with unsent points).
+        spooling: new batches and run records go through the client's spool (an
+            outage, a full buffer, or offline; docs/resilience.md).
+        spool_pending_bytes: spool bytes not yet acknowledged by the server.
     """
 
     state: str
