@@ -43,6 +43,9 @@ class Need:
 
 def absent(n: Need) -> NotFound:
     """The error for an object that does not exist, worded as the stores word it."""
+    if n.by_name and n.kind == "model":  # a deployment's model, asked for by deployment name
+        return NotFound(f"deployment {n.by_name!r} does not exist", field="name",
+                        received=n.by_name)
     if n.by_name:
         return NotFound(f"Could not find experiment with name {n.by_name!r}",
                         field="experiment_name", received=n.by_name)

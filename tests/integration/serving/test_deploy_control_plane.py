@@ -110,7 +110,11 @@ def test_http_lifecycle_permissions_audit_and_status(srv: Srv) -> None:
     # Reads: READ on the model; a serve process polls /get.
     got = srv.get("reader", "/api/v1/deployments/get", name="fraud")
     assert got.status_code == 200 and got.json()["deployment"]["row_version"] == 1
-    assert srv.get("stranger", "/api/v1/deployments/get", name="fraud").status_code == 404
+    hidden = srv.get("stranger", "/api/v1/deployments/get", name="fraud")
+    missing = srv.get("stranger", "/api/v1/deployments/get", name="no-such-deployment")
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["message"] == missing.json()["message"].replace(
+        "no-such-deployment", "fraud")  # the model's name is not revealed
     assert [x["name"] for x in srv.get("reader", "/api/v1/deployments/list").json()
             ["deployments"]] == ["fraud"]
     assert srv.get("stranger", "/api/v1/deployments/list").json()["deployments"] == []

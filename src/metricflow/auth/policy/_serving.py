@@ -26,7 +26,9 @@ def deployment(level: Permission, field: str = "name", *, deleted: bool = False)
         owner = model_of_deployment(a.store.engine, name, deleted=deleted)
         if owner is None:
             raise NotFound(f"deployment {name!r} does not exist", field=field, received=name)
-        return [Need("model", owner, level)]
+        # by_name: a caller who may not read the model gets the answer for a missing
+        # deployment (the same words), never the model's name.
+        return [Need("model", owner, level, by_name=name)]
     return Rule(resolve)
 
 
