@@ -34,9 +34,11 @@ import numpy as np
 from metricflow._events import ALERT_FIRING, ALERT_RESOLVED, Event
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics
+from metricflow.alerts import _metrics as am
 from metricflow.alerts._model import Rule
 from metricflow.alerts._rules import CompiledRules, compare, reduce_batch
 from metricflow.alerts._store import AlertState, AlertStore, Delivery, now_ms
+from metricflow.alerts._windows import Window, change_values
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class Evaluator:
         self.alerts: dict[tuple[int, str], _Alert] = {}
         self._active: dict[str, set[int]] = {}  # run -> rules with a pending/firing alert
         self._parked: dict[str, list[DecodedMetrics]] = {}
-        self._windows: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._windows: dict[str, Window] = {}  # per run: change rules' history
         self._last_filter_refresh = 0.0
         self.dropped_points = 0
         self.evaluated_points = 0
@@ -145,6 +147,7 @@ class Evaluator:
             with self._cond:
                 if self._queued_points + n > self.config.max_queued_points and n:
                     self.dropped_points += n
+                    am.DROPPED.inc(n)
                     batches = []
                     if not records:
                         return
@@ -176,6 +179,7 @@ class Evaluator:
             self._stamp = stamp
             self.rules = rules
             self.compiled = CompiledRules(list(rules.values()))
+            self._windows.clear()  # they are keyed by the compiled key ids
             for key in [k for k in self.alerts if k[0] not in rules]:
                 del self.alerts[key]
                 self._track(key, False)
@@ -337,6 +341,7 @@ class Evaluator:
     def _eval_batch(self, run: _Run, b: DecodedMetrics, now: int,
                     out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
         self.evaluated_points += b.n
+        am.EVALUATED.inc(b.n)
         mask = self._mask(run)
         if run.run_id in self._active:
             for r in run.others:  # a point ends a stall
@@ -369,50 +374,25 @@ class Evaluator:
                               int(bk.last_step[jj]), now, out)
         chg = has & c.is_change
         if chg.any():
-            self._changes(run, b, bk, np.flatnonzero(chg), j, active, now, out)
+            self._changes(run, b, bk, np.flatnonzero(chg), kmap, active, now, out)
 
     def _changes(self, run: _Run, b: DecodedMetrics, bk: Any, idxs: np.ndarray,
-                 j: np.ndarray, active: set[int] | None, now: int,
+                 kmap: np.ndarray, active: set[int] | None, now: int,
                  out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
-        """Relative change rules at each key's last point: (v_last - v_base) / |v_base|
-        `op` threshold, v_base the value at the last step <= last step - window. One
-        window buffer per (run, key), shared by the key's rules; rules compared at once."""
+        """Relative-change rules at each key's last point (`_windows.change_values`:
+        all keys and rules at once); Python only for rules that hold or are active."""
         c = self.compiled
-        kj = j[idxs]
-        all_steps, all_vals = np.asarray(b.steps), np.asarray(b.values, dtype=np.float64)
-        act = np.fromiter(active, np.int64) if active else None
-        for jj in np.unique(kj).tolist():
-            here = idxs[kj == jj]
-            lo, n = int(bk.starts[jj]), int(bk.counts[jj])
-            sel = bk.order[lo:lo + n]
-            steps = all_steps[sel].astype(np.int64, copy=False)
-            vals = all_vals[sel]
-            wkey = (run.run_id, b.keys[jj])
-            old = self._windows.get(wkey)
-            if old is not None:
-                steps = np.concatenate([old[0], steps])
-                vals = np.concatenate([old[1], vals])
-            if steps.size > 1 and bool((steps[1:] < steps[:-1]).any()):
-                o = np.argsort(steps, kind="stable")
-                steps, vals = steps[o], vals[o]
-            s1, v1 = int(steps[-1]), float(vals[-1])
-            base = np.searchsorted(steps, s1 - c.window[here], side="right") - 1
-            keep = max(int(base.min()), 0)
-            self._windows[wkey] = (steps[keep:], vals[keep:])
-            ok = base >= 0
-            v0 = vals[np.maximum(base, 0)]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                change = np.where(v0 != 0, (v1 - v0) / np.abs(v0),
-                                  np.where(v1 == v0, 0.0, np.inf * np.sign(v1 - v0)))
-            ok &= np.isfinite(v0) & bool(np.isfinite(v1))
-            cond = ok & compare(c.op[here], change, c.threshold[here])
-            look = cond.copy()
-            if act is not None:
-                look |= np.isin(c.rule_ids[here], act)
-            for k in np.flatnonzero(look).tolist():
-                r = c.rules[int(here[k])]
-                val = float(change[k]) if ok[k] else None
-                self._cond_change(r, run, bool(cond[k]), bool(cond[k]), val, s1, now, out)
+        win, change, ok, s1 = change_values(self._windows.get(run.run_id), c, kmap, bk, b,
+                                            idxs)
+        self._windows[run.run_id] = win
+        cond = ok & compare(c.op[idxs], change, c.threshold[idxs])
+        look = cond.copy()
+        if active:
+            look |= np.isin(c.rule_ids[idxs], np.fromiter(active, np.int64))
+        for k in np.flatnonzero(look).tolist():
+            r = c.rules[int(idxs[k])]
+            val = float(change[k]) if ok[k] else None
+            self._cond_change(r, run, bool(cond[k]), bool(cond[k]), val, int(s1[k]), now, out)
 
     def _on_status(self, run: _Run, status: str, now: int,
                    out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
@@ -478,6 +458,7 @@ class Evaluator:
         self._track((r.rule_id, run.run_id), True)
         st = AlertState(r.rule_id, run.run_id, "firing", value, step, pending_since, now)
         self.fired += 1
+        am.TRANSITIONS.labels(state="firing").inc()
         out.append((st, self._event(ALERT_FIRING, r, run, st, now), r.channels,
                     run.experiment_id))
 
@@ -489,6 +470,7 @@ class Evaluator:
         self._track((r.rule_id, run.run_id), False)
         st = AlertState(r.rule_id, run.run_id, "resolved", value, step, None, fired_at, now)
         self.resolved += 1
+        am.TRANSITIONS.labels(state="resolved").inc()
         out.append((st, self._event(ALERT_RESOLVED, r, run, st, now), r.channels,
                     run.experiment_id))
 
@@ -564,7 +546,8 @@ class Evaluator:
                     del self.runs[run.run_id]
                     gone.add(run.run_id)
             if gone:  # their change-rule windows too
-                self._windows = {k: v for k, v in self._windows.items() if k[0] not in gone}
+                for rid in gone:
+                    self._windows.pop(rid, None)
         self._write(out)
 
     def watch_runs(self, run_ids: Iterable[str]) -> None:

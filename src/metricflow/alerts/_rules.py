@@ -93,6 +93,11 @@ class CompiledRules:
         self.rule_key = np.array([self.key_id[r.metric_key] for r in metric_rules],
                                  dtype=np.int64)
         self.index = {r.rule_id: i for i, r in enumerate(metric_rules)}
+        # Per key: the longest window of its change rules (how much history to keep).
+        self.max_window = np.zeros(len(self.keys), dtype=np.int64)
+        if len(metric_rules):
+            np.maximum.at(self.max_window, self.rule_key, np.where(self.is_change,
+                                                                   self.window, 0))
 
     def __len__(self) -> int:
         return len(self.rules)

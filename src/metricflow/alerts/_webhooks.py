@@ -33,6 +33,7 @@ from typing import Any
 import requests
 
 from metricflow._events import Event
+from metricflow.alerts import _metrics as am
 from metricflow.alerts._model import Webhook
 from metricflow.alerts._store import AlertStore, Delivery, now_ms
 
@@ -216,6 +217,7 @@ class Dispatcher:
                 return
             code, err = self.post(hook, d)
             ok = code is not None and 200 <= code < 300
+            am.DELIVERIES.labels(result="delivered" if ok else "failed").inc()
             if ok:
                 self.sent += 1
                 self.store.finish(d, True, code, None, None)

@@ -93,6 +93,11 @@ def test_threshold_fires_then_resolves_signed(scope: Scope) -> None:
     scope.log(run, 2, loss=3.0)
     wait_for(lambda: scope.rcv.events("alert.resolved"), 20, "alert.resolved")
     assert scope.states(run) == ["firing", "resolved"]
+    import requests
+
+    prom = requests.get(scope.server.base + "/metrics", timeout=10).text
+    assert 'metricflow_alerts_transitions_total{state="firing"}' in prom
+    assert "metricflow_alerts_evaluated_points_total" in prom
     for g in scope.rcv.got:  # every delivery is signed with the webhook's secret
         assert verify(SECRET, g["headers"], g["body"])
         assert not verify("another-secret", g["headers"], g["body"])
