@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from metricflow.auth import Permission, current
 from metricflow.errors import InvalidArgument
 from metricflow.governance._policy import parse_policy
 from metricflow.store.metadata import (
@@ -50,6 +51,26 @@ def _b(p: dict[str, Any], key: str) -> bool:
     if isinstance(v, str):
         return v.lower() in ("1", "true", "yes")
     return bool(v)
+
+
+def _readable() -> Callable[[str], bool]:
+    """Whether the caller may READ a model (every model with auth off, or for admins):
+    lists show only what the caller could open one by one."""
+    cur = current()
+    if cur is None or cur[0].admin:
+        return lambda name: True
+    p, authz = cur
+    if p.ceiling < Permission.READ:
+        return lambda name: False
+    seen: dict[str, bool] = {}
+
+    def ok(name: str) -> bool:
+        if not name:  # a rule or grant on every model
+            return True
+        if name not in seen:
+            seen[name] = authz.model_level(p, name) >= Permission.READ
+        return seen[name]
+    return ok
 
 
 def request_json(r: ApprovalRequest) -> dict[str, Any]:
@@ -94,7 +115,8 @@ def list_requests(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str,
     reqs = store.list_approval_requests(state=_s(p, "state") or None,
                                         model_name=_s(p, "name") or None,
                                         max_results=_i(p, "max_results", 100) or 100)
-    return {"requests": [request_json(r) for r in reqs]}
+    ok = _readable()
+    return {"requests": [request_json(r) for r in reqs if ok(r.model_name)]}
 
 
 def get_request(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
@@ -125,8 +147,10 @@ def unprotect(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any
 
 
 def list_targets(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
+    ok = _readable()
     return {"targets": [target_json(t) for t in
-                        store.list_protected_targets(_s(p, "name") or None)]}
+                        store.list_protected_targets(_s(p, "name") or None)
+                        if ok(t.model_name)]}
 
 
 def grant(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
@@ -140,8 +164,10 @@ def revoke(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_approvers(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
+    ok = _readable()
     return {"approvers": [{"username": u, "model_name": m}
-                          for u, m in store.list_approvers(_s(p, "name") or None)]}
+                          for u, m in store.list_approvers(_s(p, "name") or None)
+                          if ok("" if m == "*" else m)]}
 
 
 def put_policy(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +201,9 @@ def trained_on(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, An
     if not digest:
         raise InvalidArgument("digest is required", field="digest")
     rows = store.versions_trained_on(digest, name=_s(p, "dataset_name") or None)
-    return {"versions": [{"model_name": n, "version": v, "run_id": r} for n, v, r in rows]}
+    ok = _readable()
+    return {"versions": [{"model_name": n, "version": v, "run_id": r} for n, v, r in rows
+                         if ok(n)]}
 
 
 def log_inputs(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:

@@ -321,3 +321,24 @@ def test_cli_request_reject_and_administration(env: Env, version: dict[str, str]
     assert r.returncode == 0 and "version 2" in r.stdout, r
     r = env.cli("bob", "policy", "list", "--history")
     assert "prod v1 by admin" in r.stdout and "prod v2 (deleted)" in r.stdout, r
+
+
+def test_lists_show_only_readable_models(env: Env, version: dict[str, str]) -> None:
+    _ok(env.mlflow("admin", "POST", "/registered-models/create", json={"name": "hidden"}))
+    _ok(env.mlflow("admin", "POST", "/model-versions/create",
+                   json={"name": "hidden", "source": f"runs:/{version['run_id']}/model"}))
+    _ok(env.api("admin", "POST", "/auth/permissions/registered-models/set",
+                json={"name": "hidden", "username": "bob", "permission": "NO_PERMISSIONS"}))
+    for model in ("hidden", "fraud"):
+        env.grpc_client("admin").call("ProtectTarget", kind="stage", pattern="Archived",
+                                      name=model)
+        r = env.api("admin", "POST", "/model-versions/transition-stage",
+                    json={"name": model, "version": "1", "stage": "Archived"})
+        assert r.status_code == 400 and "approval request" in r.text, r.text
+    seen = {u: {q["model_name"] for q in json.loads(env.cli(
+        u, "approvals", "list", "--json").stdout)["requests"]} for u in ("bob", "carol")}
+    assert "hidden" in seen["carol"] and "hidden" not in seen["bob"] and "fraud" in seen["bob"]
+    targets = env.grpc_client("bob").call("ListProtectedTargets")["targets"]
+    assert "hidden" not in {t["model_name"] for t in targets}
+    assert "hidden" in {t["model_name"] for t in
+                        env.grpc_client("carol").call("ListProtectedTargets")["targets"]}

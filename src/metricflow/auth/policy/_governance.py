@@ -4,7 +4,8 @@ Voting needs READ on the request's model; the store then requires the APPROVE
 grant and refuses the requester (four eyes). Requesting a transition is a
 transition (EDIT on the model). Protecting targets, granting APPROVE and writing
 policies are administration (admins only). Lineage reads need READ on the model;
-recording a run's inputs EDIT on the run.
+recording a run's inputs EDIT on the run. Lists (requests, protected targets,
+approvers, versions trained on a dataset) keep only models the caller may READ.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ _RULES: dict[str, Rule] = {
     "GrantApprover": admin(), "RevokeApprover": admin(), "ListApprovers": anyone(R),
     "PutPolicy": admin(), "DeletePolicy": admin(), "ListPolicies": anyone(R),
     "CheckPolicies": model(R), "GetLineage": model(R),
-    "VersionsTrainedOn": anyone(R),  # names of versions only; lineage itself needs READ
+    "VersionsTrainedOn": anyone(R),  # the answer lists only models the caller may READ
     "LogRunInputs": run(E),
 }
 
