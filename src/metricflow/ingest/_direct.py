@@ -141,10 +141,21 @@ class DirectSink:
 
     def add_commit_listener(self, fn: Callable[[list[DecodedMetrics], list[pb.LogRecord]],
                                                None]) -> None:
-        """Call `fn(batches, records)` on the apply thread after each committed group
-        (the alert evaluator's hook). `fn` must return at once (queue, never block);
-        an exception from it is logged and ignored."""
+        """Call `fn(batches, records)` once per committed item (the alert evaluator's
+        hook): on the log thread when its log append made it durable, else on the apply
+        thread after its insert. `fn` must return at once (queue, never block); an
+        exception from it is logged and ignored."""
         self._commit_listeners.append(fn)
+
+    def _notify_commit(self, batches: list[DecodedMetrics],
+                       records: list[pb.LogRecord]) -> None:
+        if not (batches or records):
+            return
+        for fn in self._commit_listeners:
+            try:
+                fn(batches, records)
+            except Exception:
+                log.exception("a commit listener failed")
 
     @property
     def acks_before_apply(self) -> bool:
@@ -334,6 +345,8 @@ class DirectSink:
                 if acked:
                     self._resolve([f for _, f in records], None)
                     self._resolve([f for _, _, f, _ in small], None)
+                    # Durable now: listeners see them at once, not after the apply.
+                    self._notify_commit([b[0] for b in small], [r for r, _ in records])
                     with self._cond:
                         for _, bid, _, _ in small:
                             self._committed[bid] = None
@@ -419,11 +432,9 @@ class DirectSink:
                 self._committed.popitem(last=False)
         self._release_points(release)
         self._resolve([b[2] for b, acked in batches if not acked], None)
-        for fn in self._commit_listeners:
-            try:
-                fn([b[0] for b, _ in batches], [r for r, _, _ in records])
-            except Exception:
-                log.exception("a commit listener failed")
+        # What the log append acknowledged, listeners had then (`_run`).
+        self._notify_commit([b[0] for b, acked in batches if not acked],
+                            [r for r, _, acked in records if not acked])
         for (_, fut, acked), rec_err in zip(records, errors):
             if not acked:
                 self._resolve([fut], rec_err)
