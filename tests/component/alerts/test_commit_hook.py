@@ -61,7 +61,7 @@ def test_each_batch_and_record_reaches_the_listener_once(store: MetricStore, tmp
         core = TrackingCore(sink, store, _Metadata())
         ids = []
         try:
-            for i in range(5):
+            for _ in range(5):
                 info = await core.create_run(pb.CreateRunRequest(experiment_id="1"))
                 ids.append(info.run_id)
                 for n in (10, 5000):  # through the log, and after the insert
