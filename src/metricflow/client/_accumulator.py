@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,7 +159,15 @@ class Accumulator:
 
     # ------------------------------------------------------------ sender side
     def drain(self) -> list[DrainedBatch]:
-        """Take every buffered point out, one DrainedBatch per run."""
+        """Take every buffered point out, one DrainedBatch per run (or per part)."""
+        return list(self.drain_iter())
+
+    def drain_iter(self) -> Iterator[DrainedBatch]:
+        """Take every buffered point out now; build the batches one by one as iterated.
+
+        The spill to the spool encodes one batch at a time, so a large buffer is
+        never expanded (steps and timestamps per point) all at once.
+        """
         with self._cond:
             taken = [(rid, b, b.kidx, b.vals, b.row_steps, b.row_ts, b.row_n)
                      for rid, b in self._runs.items() if len(b.vals)]
@@ -168,14 +176,17 @@ class Accumulator:
                 if b.ended:
                     del self._runs[rid]
             self._buffered_points = 0
-        out = []
+        return self._batches(taken)
+
+    def _batches(self, taken: list) -> Iterator[DrainedBatch]:
         for rid, b, kidx, vals, rsteps, rts, rn in taken:
             counts = np.frombuffer(rn, dtype=np.int32)
+            row_steps = np.frombuffer(rsteps, dtype=np.int64)
+            row_ts = np.frombuffer(rts, dtype=np.int64)
+            ends = np.cumsum(counts, dtype=np.int64)  # one past each row's last point
             n = len(vals)
             keys = list(b.keys)
             key_index = np.frombuffer(kidx, dtype=np.int32)
-            steps = np.repeat(np.frombuffer(rsteps, dtype=np.int64), counts)
-            timestamps = np.repeat(np.frombuffer(rts, dtype=np.int64), counts)
             values = np.frombuffer(vals, dtype=np.float64)
             left = n * POINT_BYTES + len(counts) * ROW_BYTES  # what append() counted
             row_bytes = len(counts) * ROW_BYTES
@@ -187,10 +198,16 @@ class Accumulator:
                 nbytes = left if hi == n else (
                     (hi - lo) * POINT_BYTES + (hi - lo) * row_bytes // n)
                 left -= nbytes
-                out.append(DrainedBatch(rid, keys, *_grouped_by_key(
-                    key_index[lo:hi], steps[lo:hi], timestamps[lo:hi], values[lo:hi]),
-                    nbytes))
-        return out
+                # The rows holding points lo..hi-1, their counts clipped to the part.
+                r0 = int(np.searchsorted(ends, lo, side="right"))
+                r1 = int(np.searchsorted(ends, hi - 1, side="right")) + 1
+                part = counts[r0:r1].astype(np.int64)
+                part[0] -= lo - (ends[r0] - counts[r0])
+                part[-1] -= ends[r1 - 1] - hi
+                steps = np.repeat(row_steps[r0:r1], part)
+                timestamps = np.repeat(row_ts[r0:r1], part)
+                yield DrainedBatch(rid, keys, *_grouped_by_key(
+                    key_index[lo:hi], steps, timestamps, values[lo:hi]), nbytes)
 
     def release(self, nbytes: int) -> None:
         """The server acknowledged `nbytes` (or they were given up): make room."""

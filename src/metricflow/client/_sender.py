@@ -271,18 +271,24 @@ class Sender:
         if spool.disk_bytes + need > spool.budget_bytes:
             self._warn_spool_full(spool.disk_bytes + need)
             return 0  # points stay in the buffer: log calls block, raise or drop as before
-        batches = self.acc.drain()
-        msgs = [self._encode(b) for b in batches]
-        try:
-            spool.append_many([(KIND_METRICS, m.SerializeToString()) for m in msgs])
-        except SpoolFull as e:
-            # Kept in memory, counted in the buffer; sent right after the spool's frames.
-            self._warn_spool_full(int(e.details.get("received", 0)))
-            for m, b in zip(msgs, batches, strict=True):
-                self._overflow.append(_Inflight(m, b.nbytes, len(b.values)))
-            return 0
-        self.spooled_batches += len(msgs)
-        return sum(b.nbytes for b in batches)
+        released = 0
+        # One batch at a time: encoded a point takes 28 bytes (three copies on the way
+        # to the file), so encoding a whole buffer at once would triple its memory.
+        for b in self.acc.drain_iter():
+            msg = self._encode(b)
+            if self._overflow:  # the spool filled up during this spill: keep order
+                self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))
+                continue
+            try:
+                spool.append(KIND_METRICS, msg.SerializeToString())
+            except SpoolFull as e:
+                # Kept in memory, counted in the buffer; sent right after the spool's frames.
+                self._warn_spool_full(int(e.details.get("received", 0)))
+                self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))
+                continue
+            self.spooled_batches += 1
+            released += b.nbytes
+        return released
 
     def _warn_spool_full(self, needed: int) -> None:
         if not self._spool_full_warned:

@@ -22,9 +22,9 @@ parsed; reading continues with the next segment.
 
 Durability: frames are written with `os.write` (no user-space buffer), so a
 killed process (SIGKILL, OOM) loses nothing that `append` returned for. Against
-power loss or a kernel crash the spool fsyncs every `fsync_s` seconds (0:
-after every append; negative: never, left to the OS), and always on `sync()`
-(the client's flush and close).
+power loss or a kernel crash a background thread fsyncs every `fsync_s` seconds
+(0: every append fsyncs before it returns; negative: never, left to the OS), and
+`sync()` (the client's flush and close) fsyncs at once.
 """
 
 from __future__ import annotations
@@ -158,6 +158,9 @@ class Spool:
             files) else 0  # artifact copies; they count in the budget too
         self._last_sync = time.monotonic()
         self._dirty = False
+        self._syncer: threading.Thread | None = None
+        self._syncer_stop = threading.Event()
+        self._old_fds: list[int] = []  # rotated segments the syncer fsyncs and closes
         self._rfd = -1
         self._rseg = -1
         self._closed = False
@@ -248,15 +251,45 @@ class Spool:
             self._end = (self._wseg, self._woff)
             self.appended_bytes += size
             self._dirty = True
-            if self.fsync_s == 0 or (self.fsync_s > 0
-                                     and time.monotonic() - self._last_sync >= self.fsync_s):
+            if self.fsync_s == 0:
                 self._sync_locked()
+            elif self.fsync_s > 0 and self._syncer is None:
+                self._start_syncer()
             self.append_s += time.perf_counter() - t0
+
+    # The fsync every fsync_s runs in its own thread: appends never wait for the disk
+    # (the data is in the page cache, which a killed process does not lose), and the
+    # interval still bounds what a power loss can take.
+    def _start_syncer(self) -> None:
+        self._syncer = threading.Thread(target=self._sync_loop, name="metricflow-spool-fsync",
+                                        daemon=True)
+        self._syncer.start()
+
+    def _sync_loop(self) -> None:
+        while not self._syncer_stop.wait(self.fsync_s):
+            self._background_sync()
+
+    def _background_sync(self) -> None:
+        with self._lock:
+            fds, self._old_fds = self._old_fds, []
+            if self._wfd >= 0 and self._dirty:
+                fds.append(os.dup(self._wfd))
+                self._dirty = False
+        for fd in fds:
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        self._last_sync = time.monotonic()
 
     def _open_segment(self) -> None:
         if self._wfd >= 0:
-            self._sync_locked()
-            os.close(self._wfd)
+            if self._syncer is not None and self._dirty:
+                self._old_fds.append(self._wfd)  # fsync'd, then closed, by the syncer
+            else:
+                self._sync_locked()
+                os.close(self._wfd)
+            self._dirty = False
             self._wseg += 1
         path = os.path.join(self.dir, _seg_name(self._wseg))
         self._wfd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
@@ -276,6 +309,12 @@ class Spool:
             self._sync_locked()
 
     def _sync_locked(self) -> None:
+        fds, self._old_fds = self._old_fds, []
+        for fd in fds:
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
         if self._wfd >= 0 and self._dirty:
             os.fdatasync(self._wfd)
         self._dirty = False
@@ -367,12 +406,15 @@ class Spool:
         """Close; if every frame was acknowledged, `when_drained` says what to do:
         "keep" everything, "purge" segments and artifact copies (keep spool.json,
         cursor and synced.json: `metricflow sync`), or "remove" the directory."""
+        self._syncer_stop.set()
+        if self._syncer is not None:
+            self._syncer.join()
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._sync_locked()
             if self._wfd >= 0:
-                self._sync_locked()
                 os.close(self._wfd)
                 self._wfd = -1
             if self._rfd >= 0:
