@@ -134,9 +134,19 @@ class QueryCore:
             return []
         st = self.store
         futs = [self._page_pool.submit(fn, ids) for fn in
-                (st.get_run_infos, st.get_params, st.get_tags, st.get_summaries)]
+                (st.get_run_infos, st.get_params, st.get_tags)]
+        # The stored summary rows for every run; the run infos then say which runs are
+        # resumed or forks (rare), and only those cost a lineage lookup: the summaries of
+        # a resumed run (or a fork of one) are computed from its points.
+        futs.append(self._page_pool.submit(st.get_summaries, ids, False, {}))
         results: list[Any] = [f.result() for f in futs]
         infos, params, tags, summaries = results
+        odd = [r for r, i in infos.items() if i.forked_from or i.resume_count]
+        if odd:
+            plan = st.read_plan(odd)
+            dedup = [r for r, segs in plan.items() if any(s.dedup for s in segs)]
+            if dedup:
+                summaries.update(st.get_summaries(dedup, False, plan))
         return [Run(infos[r], params[r], tags[r], summaries[r]) for r in ids if r in infos]
 
     # --------------------------------------------------------------- history

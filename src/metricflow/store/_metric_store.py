@@ -261,17 +261,21 @@ class MetricStore:
         return out
 
     def get_summaries(
-        self, run_ids: Iterable[str], with_counts: bool = False
+        self, run_ids: Iterable[str], with_counts: bool = False,
+        plan: dict[str, list[Segment]] | None = None,
     ) -> dict[str, dict[str, MetricSummary]]:
         """Latest/min/max per metric key; exact counts only when asked (reads points).
 
         Without `with_counts` each summary's `count` is None (not counted), never 0.
+        `plan`: the runs' `read_plan` when the caller has it ({}: read every run's
+        stored summary rows, as if none were resumed); None looks it up.
         """
         ids = list(run_ids)
         out: dict[str, dict[str, MetricSummary]] = {r: {} for r in ids}
         if not ids:
             return out
-        plan = self.read_plan(ids)
+        if plan is None:
+            plan = self.read_plan(ids)
         # A resumed run (or a fork of one) may hold a step twice: its summary comes from
         # its deduplicated points. A fork's summary rows were seeded from its parent's
         # history when it was created (`seed_fork`), so the stored rows are exact.

@@ -81,6 +81,9 @@ def test_resume_last_write_wins(store, core) -> None:
     assert s.min_value == -1199.0 and s.max_value == 799.0  # 800..999 were replaced
     cmp = core.compare([rid], ["loss"], [])
     assert cmp.metrics["loss"]["max"][0] == 799.0
+    runs, _ = core.search_runs([], f"attributes.run_id = '{rid}'", [], 10, "", "all")
+    found = runs[0].metrics["loss"]  # a search page loads the deduplicated summary
+    assert (found.min_value, found.max_value, found.last_value) == (-1199.0, 799.0, -1199.0)
     for n in (10, 3):  # rollup path and raw path
         ds = core.downsample([rid], "loss", n)[0]
         assert int(ds.count.sum()) == 1200
