@@ -119,7 +119,8 @@ class ServeState:
         else:
             uri = f"models:/{dep.model_name}/{v.resolved_version}"
             model = LocalModel(self.loader(uri), v.resolved_version,
-                               max_batch_rows=self.cfg.max_batch_rows)
+                               max_batch_rows=self.cfg.max_batch_rows,
+                               isolate_failures=not v.shadow)
         if self.predictions is not None:
             self.predictions.ensure(v.name, model.version, "shadow" if v.shadow else "primary")
         return model

@@ -58,8 +58,10 @@ class LocalModel:
 
     kind = "model"
 
-    def __init__(self, pyfunc: Any, version: str, *, max_batch_rows: int = 2048) -> None:
+    def __init__(self, pyfunc: Any, version: str, *, max_batch_rows: int = 2048,
+                 isolate_failures: bool = True) -> None:
         self.pyfunc = pyfunc
+        self.isolate_failures = isolate_failures
         self.version = version
         self.signature: Signature | None = signature_of(pyfunc)
         self.max_batch_rows = max_batch_rows
@@ -131,12 +133,13 @@ class LocalModel:
 
     def _run(self, items: list[Rows]) -> list[Any]:
         """One call for the batch; if it raises, each request alone (so one bad request
-        fails only itself)."""
+        fails only itself), unless isolation is off (shadows: a model that always fails
+        would otherwise cost one call per request)."""
         try:
             return self._predict(items)
         except Exception as e:
-            if len(items) == 1:
-                return [e]
+            if len(items) == 1 or not self.isolate_failures:
+                return [e] * len(items)
         out: list[Any] = []
         for r in items:
             try:

@@ -28,6 +28,9 @@ from serving_stack import (
 
 from loadtests._http_load import LoadResult, closed_loop, request_bytes
 
+# Model registration and serve-process start-up are slow on a loaded 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
 COLS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 ROW = [5.1, 3.5, 1.4, 0.2]
 BODY = json.dumps({"dataframe_split": {"columns": COLS, "data": [ROW]}}).encode()
@@ -112,11 +115,17 @@ def test_split_90_10_shadow_mirror_and_bad_input(stack, models, serve):
     share = res.headers["challenger"] / n
     assert abs(share - 0.10) < 0.015, res.headers  # 5 standard deviations of a binomial
 
-    # The shadow got the mirror of every request and failed every one, invisibly.
-    mirrored = _wait(lambda: _metric(sp.url, "metricflow_serve_shadow_requests_total",
-                                     variant="mirror", outcome="500") >= 9_000, 60,
-                     "the shadow's failures to be counted")
-    assert mirrored
+    # The shadow got the mirror of every request (or counted it as skipped when it fell
+    # 256 behind) and failed every one, invisibly.
+    def mirrored() -> bool:
+        failed = _metric(sp.url, "metricflow_serve_shadow_requests_total", variant="mirror",
+                         outcome="500")
+        skipped = _metric(sp.url, "metricflow_serve_shadow_requests_total", variant="mirror",
+                          outcome="skipped")
+        return failed + skipped >= 10_001 and failed >= 5_000  # + the first request
+    _wait(mirrored, 60, "the shadow's failures to be counted")
+    assert _metric(sp.url, "metricflow_serve_shadow_requests_total", variant="mirror",
+                   outcome="ok") == 0
     assert _metric(sp.url, "metricflow_serve_errors_total") == 0
 
     # A payload off the signature: 400 naming the column and type; the server stays up.
