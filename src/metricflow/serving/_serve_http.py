@@ -18,6 +18,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
+MAX_PIPELINED = 64
+"""Parsed requests waiting on one connection before it stops reading from it."""
 
 
 @dataclass(slots=True)
@@ -85,6 +87,8 @@ class _Conn(asyncio.Protocol):
             if parsed is None:
                 break
             self._queue.append(parsed)
+        if len(self._queue) > MAX_PIPELINED and self._transport is not None:
+            self._transport.pause_reading()  # a client pipelining without reading answers
         if self._queue and self._task is None:
             self._task = asyncio.ensure_future(self._drain())
 
@@ -160,6 +164,8 @@ class _Conn(asyncio.Protocol):
                 if t is None:
                     return
                 t.write(encode(resp, keep))
+                if len(self._queue) == MAX_PIPELINED // 2 and not self._closing:
+                    t.resume_reading()
                 if not keep:
                     t.close()
                     self._queue.clear()

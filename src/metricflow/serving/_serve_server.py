@@ -202,10 +202,14 @@ class Routes:
             return _err(503, "UNAVAILABLE", "prediction logging is off (--no-log-predictions "
                         "or no --tracking-uri): feedback has nowhere to go")
         run_id, step = parsed
-        if not await self._ours(run_id):
-            return _err(404, "NOT_FOUND", f"request {rid!r} was not answered by deployment "
-                        f"{st.cfg.deployment!r}", field="request_id")
-        pl.outcome(run_id, step, values)
+        try:
+            if not await self._ours(run_id):
+                return _err(404, "NOT_FOUND", f"request {rid!r} was not answered by deployment "
+                            f"{st.cfg.deployment!r}", field="request_id")
+            pl.outcome(run_id, step, values)
+        except Exception as e:  # the tracking server is down or refused: say so, retry later
+            return _err(503, "UNAVAILABLE", f"feedback could not be logged: "
+                        f"{type(e).__name__}: {e}", retry_after_s=1.0)
         return Response(200, json.dumps({"request_id": rid, "run_id": run_id, "step": step,
                                          "logged": sorted(values)}).encode())
 

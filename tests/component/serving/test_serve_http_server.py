@@ -107,3 +107,10 @@ def test_a_handler_bug_is_a_500_and_the_server_keeps_serving(port):
 def test_http_1_0_closes_after_the_answer(port):
     got = _exchange(port, b"GET /old HTTP/1.0\r\n\r\n")
     assert b"Connection: close" in got and b"GET /old 0" in got
+
+
+def test_a_deep_pipeline_pauses_reading_and_still_answers_everything_in_order(port):
+    reqs = b"".join(f"GET /r{i} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for i in range(300))
+    got = _exchange(port, reqs, answers=300, timeout=20)
+    paths = [b.split(b"\r\n\r\n", 1)[1].split(b" ")[1] for b in got.split(b"HTTP/1.1 ")[1:]]
+    assert paths == [f"/r{i}".encode() for i in range(300)]
