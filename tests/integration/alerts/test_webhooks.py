@@ -169,3 +169,25 @@ def test_hung_receiver_does_not_slow_ingest_or_the_registry(server: Proc) -> Non
         assert len(pending) + len(sending) >= 20  # queued, not waited for
     finally:
         rcv.close()
+
+
+def test_stage_and_deployment_events_reach_subscribers(server: Proc) -> None:
+    rcv = Receiver()
+    try:
+        _hook(server, rcv, ["model_version.stage_changed", "deployment.changed"])
+        with mf.Client(server.uri) as c:
+            c.registry.create_registered_model("dep")
+            c.registry.create_model_version("dep", "s3://b/dep/1")
+            c.registry.transition_model_version_stage("dep", "1", "Staging")
+        server.api("POST", "/deployments/create", {
+            "name": "web", "model_name": "dep",
+            "variants": [{"name": "main", "version": "1", "weight": 1.0}]})
+        got = wait_for(lambda: len(rcv.events()) >= 2 and rcv.events(), 30, "both events")
+        by = {g["event"]: g for g in got}
+        st = by["model_version.stage_changed"]["data"]
+        assert (st["name"], st["version"], st["from_stage"], st["to_stage"]) == (
+            "dep", "1", "None", "Staging")
+        dep = by["deployment.changed"]
+        assert dep["subject"] == "deployment:web" and dep["data"]["model_name"] == "dep"
+    finally:
+        rcv.close()
