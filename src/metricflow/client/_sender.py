@@ -191,7 +191,7 @@ class Sender:
         self._spill_wake: asyncio.Event | None = None
         self._last_ack_at = time.monotonic()  # or when the window last became non-empty
         acc.on_full_batch = self.wake
-        acc.describe_stall = lambda: self.health().describe()
+        acc.describe_stall = self._describe_stall
         self._pid = os.getpid()
         _SENDERS.add(self)
         self._thread = threading.Thread(target=self._run, name="metricflow-sender", daemon=True)
@@ -289,6 +289,15 @@ class Sender:
             self.spooled_batches += 1
             released += b.nbytes
         return released
+
+    def _describe_stall(self) -> str:
+        text = "offline, spooling" if self.offline else self.health().describe()
+        spool = self.spool
+        if spool is not None and self._spool_full_warned:
+            used = spool.disk_bytes + spool.files_bytes
+            text += (f"; the client spool {spool.dir} is full ({used} of "
+                     f"{spool.budget_bytes} bytes, METRICFLOW_SPOOL_MAX_BYTES)")
+        return text
 
     def _warn_spool_full(self, needed: int) -> None:
         if not self._spool_full_warned:
@@ -446,7 +455,7 @@ class Sender:
         return DeliveryError(
             f"{what}: {h.unacked_bytes} bytes of metric points not acknowledged "
             f"({h.buffered_points} points buffered, {h.unacked_batches} batches sent or "
-            f"queued); {h.describe()}", code, health=h)
+            f"queued); {self._describe_stall()}", code, health=h)
 
     # ------------------------------------------------------------ the loop
     def _run(self) -> None:

@@ -90,7 +90,8 @@ class SpoolCalls:
     def _record(self, kind: int, request: Any) -> Any | None:
         """Call the server, or spool the request; None when it was spooled."""
         method, _, response_type = _METHODS[kind]
-        if kind == KIND_UPDATE_RUN and request.status in _ENDED and not request.end_time:
+        if (self._spool is not None and kind == KIND_UPDATE_RUN and request.status in _ENDED
+                and not request.end_time):
             request.end_time = int(time.time() * 1000)  # a replay must not move it
         if self._spool_now():
             if self.offline:

@@ -28,7 +28,7 @@ from metricflow.client._spool import (
     list_segments,
 )
 from metricflow.client._sync import find_spools
-from metricflow.errors import InvalidState
+from metricflow.errors import DeliveryError, InvalidState
 
 
 def _payloads(n: int) -> list[bytes]:
@@ -187,3 +187,40 @@ def test_offline_client_spools_every_call_in_order(tmp_path: Path) -> None:
     assert ref["path"] == "ckpt/model.txt"
     assert open(sp.file_path(ref["file"])).read() == "weights"
     sp.close()
+
+
+def test_past_the_budget_log_calls_block_then_raise_and_say_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from metricflow.client import BufferFull
+
+    monkeypatch.setenv("METRICFLOW_SPOOL_MAX_BYTES", str(2 << 20))
+    c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
+               buffer_bytes=256 << 10, block_timeout_s=0.5, linger_ms=5)
+    run = c.create_run("0")
+    with pytest.raises(BufferFull) as ei:
+        for s in range(1_000_000):
+            c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
+    msg = str(ei.value)
+    assert "stayed full for 0.5s" in msg
+    assert "spool" in msg and "is full" in msg and "METRICFLOW_SPOOL_MAX_BYTES" in msg
+    (d,) = find_spools(str(tmp_path / "spool"))
+    assert sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
+               if f.endswith(".seg")) <= 2 << 20
+    with pytest.raises(DeliveryError, match="offline, spooling; the client spool .* is full"):
+        c.close(timeout=0.5)  # what stayed in memory cannot be kept: said, not silent
+
+
+def test_past_the_budget_the_drop_policy_drops_and_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("METRICFLOW_SPOOL_MAX_BYTES", str(2 << 20))
+    c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
+               buffer_bytes=256 << 10, drop_when_full=True, linger_ms=5)
+    run = c.create_run("0")
+    with caplog.at_level("WARNING", logger="metricflow.client._sender"):
+        for s in range(300_000):
+            c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
+    assert c.dropped_points > 0
+    assert any("is full" in r.getMessage() and "drop points" in r.getMessage()
+               for r in caplog.records)
+    with pytest.raises(DeliveryError):
+        c.close(timeout=0.5)
