@@ -397,14 +397,20 @@ class ApprovalsMixin(PolicyMixin):
                 except sa.exc.IntegrityError:
                     raise AlreadyExists(f"{actor!r} already voted on approval request "
                                         f"{request_id}", field="actor") from None
+                req = self._request(conn, request_id)
+                applies = decision == "approve" and req.approvals >= req.approvals_required
+                if applies:  # policies first: no audit append (PostgreSQL: the chain's
+                    # lock) is held while they read the data plane
+                    model = self._model(conn, req.model_name, lock=True)
+                    self._enforce_policies(conn, self._version(
+                        conn, model, int(req.version), lock=True), req.kind, req.target)
                 self._audit(conn, actor=actor, action=f"{decision}_request",
                             entity_type="approval_request", entity_id=str(request_id),
                             after={"decision": decision}, comment=comment, model_id=mid,
                             model_name=req.model_name, version=int(req.version))
-                req = self._request(conn, request_id)
                 if decision == "reject":
                     req = self._close(conn, req, REJECTED, f"rejected by {actor}", actor)
-                elif req.approvals >= req.approvals_required:
+                elif applies:
                     req = self._apply(conn, req, actor)
                 self._event(conn, "approval.decided", f"model:{req.model_name}",
                             {**_snapshot(req), "decision": decision, "approver": actor},
@@ -416,10 +422,7 @@ class ApprovalsMixin(PolicyMixin):
 
     def _apply(self, conn: sa.Connection, req: ApprovalRequest,
                actor: str | None) -> ApprovalRequest:
-        """Check policies, then make the change, in the last vote's transaction."""
-        model = self._model(conn, req.model_name, lock=True)
-        mv = self._version(conn, model, int(req.version), lock=True)
-        self._enforce_policies(conn, mv, req.kind, req.target)
+        """Make the change in the last vote's transaction (policies were checked)."""
         comment = f"approval request {req.request_id}: {req.comment}".strip()
         if req.kind == STAGE:
             self._update_version(  # type: ignore[attr-defined]
