@@ -216,6 +216,11 @@ def test_four_eyes_over_every_surface(env: Env, version: dict[str, str]) -> None
 
 def test_lineage_over_grpc_http_and_cli(env: Env, version: dict[str, str]) -> None:
     run_id = version["run_id"]
+    # Through the MLflow REST API (as mlflow.log_input sends it); logging it again is fine.
+    _ok(env.mlflow("admin", "POST", "/runs/log-inputs", json={"run_id": run_id, "datasets": [{
+        "tags": [{"key": "mlflow.data.context", "value": "training"}],
+        "dataset": {"name": "transactions", "digest": "d1g3st", "source_type": "s3",
+                    "source": "{}", "schema": "{}"}}]}))
     g = env.grpc_client("bob").call("GetLineage", name="fraud", version="1")
     edges = {(e["source"], e["target"], e["relation"]) for e in g["edges"]}
     assert ("dataset:transactions@d1g3st", f"run:{run_id}", "training") in edges
@@ -227,6 +232,16 @@ def test_lineage_over_grpc_http_and_cli(env: Env, version: dict[str, str]) -> No
     assert r.returncode == 0 and f"fraud v1 (run {run_id})" in r.stdout, r
     r = env.cli("bob", "lineage", "show", "fraud", "1")
     assert "dataset:transactions@d1g3st --training-->" in r.stdout, r
+    # Native recording (gRPC), then the one-query question over gRPC.
+    admin = env.grpc_client("admin")
+    admin.call("LogRunInputs", run_id=run_id, datasets=[
+        {"name": "labels", "digest": "l4b3l5", "source_type": "delta",
+         "context": "training", "tags": {"owner": "risk"}}])
+    out = admin.call("VersionsTrainedOn", digest="l4b3l5")
+    assert [(v["model_name"], v["version"]) for v in out["versions"]] == [("fraud", "1")]
+    nodes = {n["id"]: json.loads(n["attrs_json"]) for n in
+             admin.call("GetLineage", name="fraud", version="1")["nodes"]}
+    assert nodes["labels@l4b3l5"]["source_type"] == "delta"
     # Native recording needs EDIT on the run: bob only reads.
     r = env.api("bob", "POST", "/lineage/log-inputs",
                 json={"run_id": run_id, "datasets": [{"name": "x", "digest": "y"}]})
