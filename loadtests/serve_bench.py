@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -232,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     ml = None
     try:
         name = f"bench-iris-{uuid.uuid4().hex[:6]}"
-        versions = _register(name, 3)
+        with contextlib.redirect_stdout(sys.stderr):  # mlflow prints run links on stdout
+            versions = _register(name, 3)
         from mlflow import MlflowClient
 
         mc = MlflowClient()
