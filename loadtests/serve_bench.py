@@ -187,6 +187,58 @@ def _direct_p99(model_uri: str, rate: float, n: int) -> float:
     return float(np.percentile(lat, 99))
 
 
+def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
+    """CPU per request of the router alone: the real handler path (parse, route, batch,
+    answer, metrics, windows) in process, 32 concurrent requests, a zero-cost model with
+    the real model's signature, no sockets."""
+    import mlflow.pyfunc
+    import numpy as np
+
+    from metricflow.entities import Deployment, Variant
+    from metricflow.serving._serve_app import ServeConfig, ServeState
+    from metricflow.serving._serve_http import Request, encode
+    from metricflow.serving._serve_server import Routes
+
+    meta = mlflow.pyfunc.load_model(model_uri).metadata
+
+    class Free:
+        metadata = meta
+
+        def predict(self, df: Any) -> Any:
+            return np.zeros(len(df), dtype=np.int64)
+
+    vs = [Variant("champion", weight=90, version="1", resolved_version="1"),
+          Variant("challenger", weight=10, version="2", resolved_version="2")]
+    if shadow:
+        vs.append(Variant("mirror", version="1", weight=1.0, shadow=True, resolved_version="1"))
+
+    class Src:
+        def get(self, name: str) -> Deployment:
+            return Deployment("bench", "m", tuple(vs))
+
+        def report(self, name: str, status: Any) -> None:
+            pass
+
+    async def run() -> float:
+        st = ServeState(ServeConfig("bench", "http://unused"), Src(), loader=lambda u: Free())
+        await st.sync_once()
+        routes = Routes(st, "bench")
+        hdr = {"content-type": "application/json"}
+        best = float("inf")
+        for _ in range(3):
+            c0 = time.process_time()
+            for _ in range(rounds):
+                outs = await asyncio.gather(*(routes.handle(
+                    Request("POST", "/invocations", "", hdr, BODY)) for _ in range(32)))
+                for o in outs:
+                    encode(o, True)
+                await asyncio.sleep(0)
+            best = min(best, (time.process_time() - c0) / (rounds * 32) * 1e6)
+        return best
+
+    return asyncio.run(run())
+
+
 def _switch(port: int, url: str, conns: int, seconds: float, move: Any,
             new_version: str) -> dict[str, Any]:
     got: list[LoadResult] = []
@@ -286,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{router.pct(99):.2f} ms (failed {router.failed}); direct p99 "
                 f"{direct_p99:.2f} ms")
 
+        cpu_us = _router_cpu_us(f"models:/{name}/{versions[0]}", False)
+        cpu_us_shadow = _router_cpu_us(f"models:/{name}/{versions[0]}", True)
+        _log(q, f"router CPU per request (zero-cost model): {cpu_us:.0f} us, with a shadow "
+                f"{cpu_us_shadow:.0f} us")
         sw = _switch(mf.port, mf.url, a.conns, a.switch_seconds,
                      lambda: mc.set_registered_model_alias(name, "champion", versions[2]),
                      versions[2])
@@ -305,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             "metricflow_failed": sum(r.failed for r in mf_runs),
             "split_challenger_share": round(mf_best.headers.get("challenger", 0)
                                             / max(1, sum(mf_best.headers.values())), 4),
+            "router_cpu_us_per_request": round(cpu_us, 1),
+            "router_cpu_us_per_request_with_shadow": round(cpu_us_shadow, 1),
             "router_p50_ms": round(router.pct(50), 3), "router_p99_ms": round(router.pct(99), 3),
             "direct_p99_ms": round(direct_p99, 3), "router_failed": router.failed,
             "switch_requests": sw["requests"], "switch_by_version": sw["by_version"],
