@@ -42,6 +42,23 @@ _PG_CHAIN_LOCK = 0x6D66_6163
 _A = audit_log.c
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
                            check_circular=False).encode
+
+
+def _no_default(o: object) -> Any:
+    raise TypeError(f"an audit field must be str, int or None, not {type(o).__name__}")
+
+
+# The C encoder behind `_encode`, called directly: the same text (tested), without the
+# Python-level set-up `JSONEncoder.encode` repeats per call (about a third of verify's
+# per-entry time, measured on 200k entries). None on interpreters without it.
+_c_encoder = getattr(json.encoder, "c_make_encoder", None)
+_fast = (None if _c_encoder is None else _c_encoder(
+    None, _no_default, json.encoder.encode_basestring, None, ":", ",", False, False, True))
+
+
+def _encode_fields(fields: tuple[Any, ...] | list[Any]) -> str:
+    """`_encode(fields)`, fast: the hashed text of an entry's 11 fields."""
+    return "".join(_fast(fields, 0)) if _fast is not None else _encode(fields)
 CHUNK = 50_000
 """Rows per keyset page when streaming the chain (bounded memory at any size)."""
 
@@ -50,8 +67,8 @@ def canonical(ts: int, actor: str, action: str, entity_type: str, entity_id: str
               before_json: str | None, after_json: str | None, comment: str | None,
               model_id: int | None, model_name: str | None, version: int | None) -> str:
     """The hashed text of one entry (see the module doc)."""
-    return _encode([ts, actor, action, entity_type, entity_id, before_json, after_json,
-                    comment, model_id, model_name, version])
+    return _encode_fields((ts, actor, action, entity_type, entity_id, before_json,
+                           after_json, comment, model_id, model_name, version))
 
 
 def entry_hash(prev_hash: str, canon: str) -> str:
@@ -165,7 +182,7 @@ class _Scan:
 def _scan(engine: sa.Engine, after: int, upto: int | None, prev: str | None) -> _Scan:
     """Check entries after id `after` up to `upto`; `prev` is the hash the first must
     follow (None: unknown here, the caller stitches ranges together)."""
-    sha, enc = hashlib.sha256, _encode
+    sha, enc = hashlib.sha256, _encode_fields
     n, first_id, first_prev, prev_id = 0, 0, "", after
     for rows in _pages(engine, start_after=after, upto=upto):
         for r in rows:  # (id, 11 hashed fields, prev_hash, entry_hash); indexing is cheapest
