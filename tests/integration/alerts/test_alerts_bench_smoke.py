@@ -1,0 +1,27 @@
+"""loadtests/alerts_bench.py runs end to end at tiny sizes and prints its keys (the
+figures themselves are measured by running it, docs/alerts.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_bench_prints_its_keys() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "loadtests" / "alerts_bench.py"), "--workers", "2",
+         "--keys", "10", "--points-per-worker", "2000", "--rules", "50", "--repeats", "1",
+         "--probes", "3", "--stalled-s", "1", "--skip-kafka", "--json"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = [ln for ln in out.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1
+    res = json.loads(lines[0])
+    for key in ("fire_latency_p99_ms", "ingest_slowdown_pct", "stalled_detect_s"):
+        assert key in res
+    assert res["probes"] >= 1 and res["fire_latency_p99_ms"] > 0
+    assert 1.0 <= res["stalled_detect_s"] <= 1.0 + 10  # fired after T, on the timer
