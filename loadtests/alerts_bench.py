@@ -350,13 +350,18 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2, help="alternating pairs per mode")
     ap.add_argument("--partitions", type=int, default=8, help="kafka mode: topic partitions")
     ap.add_argument("--skip-kafka", action="store_true")
+    ap.add_argument("--skip-embedded", action="store_true",
+                    help="Kafka mode only (its figures are then the top-level keys too)")
     ap.add_argument("--json", action="store_true", help="print one JSON line (default)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     load0 = os.getloadavg()[0]
-    res: dict[str, Any] = run_embedded(args)
-    if not args.skip_kafka:
-        res["kafka"] = run_kafka(args)
+    if args.skip_embedded:
+        res: dict[str, Any] = run_kafka(args)
+    else:
+        res = run_embedded(args)
+        if not args.skip_kafka:
+            res["kafka"] = run_kafka(args)
     res.update(workers=args.workers, keys=args.keys, points_per_worker=args.points_per_worker,
                rules=args.rules, stalled_s=args.stalled_s, repeats=args.repeats,
                loadavg_before=round(load0, 2), loadavg_after=round(os.getloadavg()[0], 2),
