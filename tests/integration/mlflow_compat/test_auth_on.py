@@ -145,3 +145,34 @@ def test_graphql_and_file_routes_check_the_run(secured, run_root):
         in (403, 404)
     r = httpx.get(get, params=p, headers=_h(secured, "alice"), timeout=30)
     assert r.status_code == 200 and r.content == b"hi"
+
+
+def test_dataset_and_artifact_uri_filters_see_only_readable_runs(secured):
+    """The dataset clause resolves to run ids of every experiment; the caller's scope
+    still decides which of them a search can return."""
+    http = secured["http"]
+
+    def post(user: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{http}/api/2.0/mlflow/{path}", json=body,
+                          headers=_h(secured, user), timeout=30)
+
+    runs = {}
+    for user in ("alice", "bob"):
+        exp = post(user, "experiments/create", {"name": f"ds-scope-{user}"}).json()[
+            "experiment_id"]
+        rid = post(user, "runs/create", {"experiment_id": exp}).json()["run"]["info"]["run_id"]
+        r = post(user, "runs/log-inputs", {"run_id": rid, "datasets": [{"dataset": {
+            "name": "shared-ds", "digest": "d", "source_type": "local", "source": "x"}}]})
+        assert r.status_code == 200, r.text
+        runs[user] = (exp, rid)
+    for flt in ("datasets.name = 'shared-ds'", "attributes.artifact_uri LIKE '%'"):
+        r = post("bob", "runs/search", {"experiment_ids": [runs["bob"][0]], "filter": flt})
+        assert r.status_code == 200, r.text
+        assert [x["info"]["run_id"] for x in r.json()["runs"]] == [runs["bob"][1]]
+        r = post("bob", "runs/search", {"experiment_ids": [runs["alice"][0], runs["bob"][0]],
+                                        "filter": flt})
+        assert runs["alice"][1] not in r.text
+        if r.status_code == 200:
+            assert [x["info"]["run_id"] for x in r.json()["runs"]] == [runs["bob"][1]]
+        else:
+            assert r.status_code == 403, r.text
