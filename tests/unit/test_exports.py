@@ -60,6 +60,7 @@ EXPORTS: dict[str, set[str]] = {
         "Run",
         "RunInfo",
         "build_insert",
+        "FORK_ROLLUP_IDENT",
         "MAX_FORK_DEPTH",
         "Segment",
         "points_sql",

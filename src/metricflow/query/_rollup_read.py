@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from metricflow.store import ROLLUP_SHIFT, Segment, points_sql
+from metricflow.store import FORK_ROLLUP_IDENT, ROLLUP_SHIFT, Segment, points_sql
 
 # The "last" point's key as one UInt256: (step, timestamp, value), each mapped to an
 # order-preserving unsigned 64-bit word (NaN largest). argMax over it is exact for
@@ -204,6 +204,7 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
     chi = np.array([min(hi, p.hi) for p in pieces], np.int64)
     cuts: dict[str, list[Segment]] = {}
     spans: dict[int, tuple[int, int]] = {}  # special piece -> its rollup block range
+    borrowed: set[tuple[int, int]] = set()  # (piece, block) holding its parent's cut row
     size = 1 << ROLLUP_SHIFT
     for i, p in enumerate(pieces):
         if p.plain or clo[i] > chi[i]:
@@ -211,12 +212,22 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
         a, b = int(clo[i]), int(chi[i])
         ba, bb = a >> ROLLUP_SHIFT, b >> ROLLUP_SHIFT
         # The block holding a fork step is cut for the parent's piece (the parent
-        # usually logged on past it): it is one row computed from the parent's points
-        # up to the fork step, in the same query, so it is whole and clean and a fork's
-        # read needs no second round trip. A piece's lower bound cuts nothing (a fork
-        # has no points at or below its fork step); the request's own bounds are cut
-        # as for any run (the raw blocks below).
-        if p.hi < hi and (b + 1) % size:
+        # usually logged on past it). The fork keeps, in its own rollup, one row of the
+        # parent's points in that block up to the fork step (`MetricStore.seed_fork`):
+        # the parent's piece stops at the block before, the fork's piece reads that row
+        # with its own rows of the block, all in the one scan. Otherwise (the parent
+        # was resumed, or another fork step lies in the block) the cut is one row
+        # computed from the parent's points in the same query. A piece's lower bound
+        # cuts nothing (a fork has no points at or below its fork step); the request's
+        # own bounds are cut as for any run (the raw blocks below).
+        nxt = pieces[i + 1] if i + 1 < len(pieces) else None
+        if (p.hi < hi and (b + 1) % size and not p.dedup and nxt is not None
+                and nxt.target == p.target and nxt.lo == p.hi + 1
+                and p.lo <= bb << ROLLUP_SHIFT and bb << ROLLUP_SHIFT >= lo):
+            clo[i + 1] = bb << ROLLUP_SHIFT
+            borrowed.add((i + 1, bb))
+            bb -= 1
+        elif p.hi < hi and (b + 1) % size:
             cuts.setdefault(f"seg:{i}", []).append(
                 Segment(f"seg:{i}", p.source, max(a, bb << ROLLUP_SHIFT), b, p.dedup))
             bb -= 1
@@ -268,6 +279,15 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
         idx = np.concatenate(take)
         run = np.concatenate(piece_of)
         c = {k: v[idx] for k, v in c.items()}
+    # A fork's row of its parent's cut block counts only where it is borrowed (above);
+    # elsewhere that part of the block comes from the parent's own piece.
+    fork_rows = c["ident"] == FORK_ROLLUP_IDENT
+    if fork_rows.any():
+        lent = np.array([(int(r), int(b)) in borrowed for r, b in
+                         zip(run[fork_rows], c["block"][fork_rows])], dtype=np.bool_)
+        keep_rows = ~fork_rows
+        keep_rows[np.flatnonzero(fork_rows)[lent]] = True
+        run, c = run[keep_rows], {k: v[keep_rows] for k, v in c.items()}
     order = np.lexsort((c["ident"], c["first_ts"], c["first_step"], c["block"], run))
     run, c = run[order], {k: v[order] for k, v in c.items()}
     keep = _distinct_rows(run, c)
@@ -300,6 +320,8 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
                       c["min_value"][rows], c["max_value"][rows], c["last_value"][rows])]
     raw = ~whole  # overlapping rows, or cut by lo/hi: at most 2 such blocks a run
     raw_blocks = list(zip(run[gstart][raw].tolist(), blk[gstart][raw].tolist()))
+    if borrowed & set(raw_blocks):  # (rare) its points are in two runs: all raw
+        return None
     return Partials.concat(parts), raw_blocks
 
 

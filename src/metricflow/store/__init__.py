@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from metricflow.entities import MetricSummary, Run, RunInfo
 from metricflow.store._arrow import InsertTables, build_insert
-from metricflow.store._lineage import MAX_FORK_DEPTH, Segment, points_sql
+from metricflow.store._lineage import FORK_ROLLUP_IDENT, MAX_FORK_DEPTH, Segment, points_sql
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._schema import ROLLUP_SHIFT
 
-__all__ = ["MAX_FORK_DEPTH", "ROLLUP_SHIFT", "InsertTables", "MetricStore", "MetricSummary", "Run",
-           "RunInfo", "Segment", "build_insert", "points_sql"]
+__all__ = ["FORK_ROLLUP_IDENT", "MAX_FORK_DEPTH", "ROLLUP_SHIFT", "InsertTables", "MetricStore",
+           "MetricSummary", "Run", "RunInfo", "Segment", "build_insert", "points_sql"]

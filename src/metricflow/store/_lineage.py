@@ -28,6 +28,10 @@ from typing import Any
 
 INT64_MIN = -(1 << 63)
 INT64_MAX = (1 << 63) - 1
+FORK_ROLLUP_IDENT = (1 << 64) - 2
+"""`ident` of the rollup row a fork keeps for the block holding its fork step: its
+parent's points of that block up to the fork step (`MetricStore.seed_fork`), so a
+downsampling read needs no points for that block (query/_rollup_read.py)."""
 MAX_FORK_DEPTH = 100
 """Longest lineage a read follows (a fork of a fork of ...); creating a deeper fork is
 refused (ingest), so a read never meets one."""

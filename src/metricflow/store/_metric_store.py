@@ -18,6 +18,7 @@ from metricflow.store._arrow import InsertTables
 from metricflow.store._clickhouse import ClientPool, check_identifier
 from metricflow.store._cluster import check_cluster_layout
 from metricflow.store._lineage import (
+    FORK_ROLLUP_IDENT,
     INT64_MAX,
     INT64_MIN,
     MAX_FORK_DEPTH,
@@ -428,7 +429,35 @@ class MetricStore:
             "if(countIf(NOT isNaN(mx)) = 0, nan, maxIf(mx, NOT isNaN(mx))) "
             "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
             parameters={**params, "_fork": run_id})
+        self._seed_cut_block(run_id, parent, fork_step)
         self._wrote()
+
+    def _seed_cut_block(self, run_id: str, parent: str, fork_step: int) -> None:
+        """The fork's rollup row for the block holding its fork step: the parent's points
+        of that block up to the fork step, one row per key (at most 256 points read).
+
+        Only when one plain (never resumed) parent segment holds that part of the block;
+        otherwise reads compute it from the points (query/_rollup_read.py).
+        """
+        size = 1 << ROLLUP_SHIFT
+        start = (fork_step >> ROLLUP_SHIFT) << ROLLUP_SHIFT
+        segs = self.fork_segments(run_id, parent, fork_step)
+        if (fork_step + 1) % size == 0 or not segs or segs[-1].lo > start or segs[-1].dedup:
+            return
+        self.client.command(
+            f"INSERT INTO {self.db}.metric_rollup (run_id, key, block, first_step, first_ts, "
+            "ident, last_step, last_ts, count, n_finite, n_nan, sum_finite, min_value, "
+            "max_value, last_value) "
+            "SELECT {fork:String}, key, {block:Int64}, min((step, timestamp)).1, "
+            "min((step, timestamp)).2, {ident:UInt64}, max((step, timestamp)).1, "
+            "max((step, timestamp)).2, count(), countIf(isFinite(value)), "
+            "countIf(isNaN(value)), sumIf(value, isFinite(value)), min(value), max(value), "
+            "argMax(value, (step, timestamp, isNaN(value), value)) "
+            f"FROM {self.db}.metrics FINAL WHERE run_id = {{src:String}} "
+            "AND step >= {a:Int64} AND step <= {b:Int64} GROUP BY key" + _FINAL,
+            parameters={"fork": run_id, "block": fork_step >> ROLLUP_SHIFT,
+                        "ident": FORK_ROLLUP_IDENT, "src": segs[-1].source, "a": start,
+                        "b": fork_step})
 
     def get_run(self, run_id: str) -> Run:
         info = self.get_run_info(run_id)

@@ -187,3 +187,24 @@ def test_resumed_run_downsampled_from_rollup_matches_reference(store, core) -> N
         gs, ws = store.get_run(run).metrics["loss"], store.get_run(want_run).metrics["loss"]
         assert (gs.last_value, gs.min_value, gs.max_value, gs.count) == (
             ws.last_value, ws.min_value, ws.max_value, ws.count)
+
+
+def test_parent_resumed_after_the_fork_is_not_counted_twice(store, core) -> None:
+    steps = np.arange(10_000)
+    parent = create(store)
+    log(store, parent, "loss", steps, np.sin(steps / 9.0), 100)
+    fork = create(store, parent, 6_000)  # mid-block: the fork keeps a row of block 23
+    own = np.arange(6_001, 10_000)
+    log(store, fork, "loss", own, own * 0.5, 300)
+    resume(store, parent)  # now the parent's piece is read deduplicated, cut from points
+    again = np.arange(7_000, 8_000)
+    log(store, parent, "loss", again, again * 0.0, 200)
+    ref = create(store)
+    log(store, ref, "loss", steps[:6_001], np.sin(steps[:6_001] / 9.0), 100)
+    log(store, ref, "loss", own, own * 0.5, 300)
+    for n, lo, hi in ((4, None, None), (3, 5_000, 9_000)):
+        got_d, want_d = core.downsample([fork], "loss", n, lo, hi)[0], core.downsample(
+            [ref], "loss", n, lo, hi)[0]
+        for col in ("bucket", "count", "step_first", "step_last", "min", "max", "last"):
+            np.testing.assert_array_equal(getattr(got_d, col), getattr(want_d, col))
+        np.testing.assert_allclose(got_d.avg, want_d.avg, rtol=1e-9)
