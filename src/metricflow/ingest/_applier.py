@@ -132,6 +132,7 @@ class LogApplier:
             params.update(self.store.get_params(param_ids - set(params)))
         runs: dict[str, RunInfo] = {}
         created: list[RunInfo] = []  # as created, before this group's updates
+        reseed: list[RunInfo] = []
         param_rows: list[tuple[str, str, str]] = []
         tag_rows: list[tuple[str, str, str, int]] = []
         now_ms = int(time.time() * 1000)
@@ -145,6 +146,8 @@ class LogApplier:
                             raise AlreadyExists(
                                 f"run {info.run_id!r} already exists in another experiment",
                                 field="run_id", received=info.run_id)
+                        if info.forked_from:  # its seed may not have been written before
+                            reseed.append(info)  # a crash; writing it again is idempotent
                         continue  # replayed (or repeated) create: the run stays as it is
                     existing.add(info.run_id)
                     runs[info.run_id] = current[info.run_id] = info
@@ -187,7 +190,7 @@ class LogApplier:
             for c in created:  # a run that did not exist has no params but these
                 params.setdefault(c.run_id, {})
             self._remember(runs, params)
-        return [c for c in created if c.forked_from]
+        return [c for c in created if c.forked_from] + reseed
 
     def _remember(self, runs: dict[str, RunInfo], params: dict[str, dict[str, str]]) -> None:
         """What this group stored: the cache stays equal to the store."""
