@@ -101,9 +101,10 @@ class AlertServicer(pb_grpc.AlertServiceServicer):
         if d < 0 or d != d:
             raise InvalidArgument("duration_s must be >= 0", field="duration_s", received=d)
         until = 0 if request.unmute else (FOREVER_MS if d == 0 else now_ms() + int(d * 1000))
+        actor = self._actor_of(context) or ""
 
         def go() -> Rule:
-            out = self._svc.store.mute_rule(_rule_id(request.rule_id), until)
+            out = self._svc.store.mute_rule(_rule_id(request.rule_id), until, actor)
             self._svc.rules_changed()
             return out
         return pb.RuleResponse(rule=rule_to_pb(await asyncio.to_thread(go)))
@@ -111,8 +112,10 @@ class AlertServicer(pb_grpc.AlertServiceServicer):
     @handles_errors
     async def DeleteRule(self, request: pb.RuleRef,
                          context: grpc.aio.ServicerContext) -> pb.Empty:
+        actor = self._actor_of(context) or ""
+
         def go() -> None:
-            self._svc.store.delete_rule(_rule_id(request.rule_id))
+            self._svc.store.delete_rule(_rule_id(request.rule_id), actor)
             self._svc.rules_changed()
         await asyncio.to_thread(go)
         return pb.Empty()

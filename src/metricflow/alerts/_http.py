@@ -142,22 +142,23 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
             [experiment_id] if experiment_id else None)]})
 
     @r.post("/alerts/rules/mute")
-    async def mute_rule(body: MuteRule) -> JSONResponse:
+    async def mute_rule(body: MuteRule, request: Request) -> JSONResponse:
         def go() -> dict[str, Any]:
             d = body.duration_s
             if d is not None and (d < 0 or d != d):
                 raise InvalidArgument("duration_s must be >= 0", field="duration_s",
                                       received=d)
             until = FOREVER_MS if d is None else (0 if d == 0 else now_ms() + int(d * 1000))
-            out = store.mute_rule(_int(body.rule_id, "rule_id"), until).to_dict()
+            out = store.mute_rule(_int(body.rule_id, "rule_id"), until,
+                                  actor_of(request) or "").to_dict()
             service.rules_changed()
             return {"rule": out}
         return await _answer(go)
 
     @r.post("/alerts/rules/delete")
-    async def delete_rule(body: RuleRef) -> JSONResponse:
+    async def delete_rule(body: RuleRef, request: Request) -> JSONResponse:
         def go() -> None:
-            store.delete_rule(_int(body.rule_id, "rule_id"))
+            store.delete_rule(_int(body.rule_id, "rule_id"), actor_of(request) or "")
             service.rules_changed()
         return await _answer(go)
 
@@ -185,8 +186,9 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
         return await _answer(lambda: {"webhooks": [w.to_dict() for w in store.list_webhooks()]})
 
     @r.post("/webhooks/delete")
-    async def delete_webhook(body: WebhookRef) -> JSONResponse:
-        return await _answer(lambda: store.delete_webhook(_int(body.webhook_id, "webhook_id")))
+    async def delete_webhook(body: WebhookRef, request: Request) -> JSONResponse:
+        return await _answer(lambda: store.delete_webhook(_int(body.webhook_id, "webhook_id"),
+                                                          actor_of(request) or ""))
 
     @r.post("/webhooks/test")
     async def test_webhook(body: WebhookRef) -> JSONResponse:
@@ -209,9 +211,10 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
         return await _answer(go)
 
     @r.post("/webhooks/redeliver")
-    async def redeliver(body: Redeliver) -> JSONResponse:
+    async def redeliver(body: Redeliver, request: Request) -> JSONResponse:
         def go() -> dict[str, Any]:
-            n = store.redeliver(_int(body.webhook_id, "webhook_id"), body.delivery_ids)
+            n = store.redeliver(_int(body.webhook_id, "webhook_id"), body.delivery_ids,
+                                actor_of(request) or "")
             service.dispatcher.notify()
             return {"redelivered": n}
         return await _answer(go)

@@ -24,6 +24,7 @@ from metricflow._events import Event
 from metricflow.alerts._model import Rule, Webhook
 from metricflow.alerts._tables import alert_rules, alert_states, webhook_deliveries, webhooks
 from metricflow.errors import NotFound
+from metricflow.store.metadata import append_audit
 
 _R, _S, _W, _D = alert_rules.c, alert_states.c, webhooks.c, webhook_deliveries.c
 LEASE_MS = 30_000
@@ -137,9 +138,12 @@ class AlertStore:
                 severity=rule.severity, channels=json.dumps(list(rule.channels)),
                 muted_until=rule.muted_until, created_by=actor or "",
                 creation_time=ts, last_update_time=ts)).inserted_primary_key
-        assert rid is not None
-        return replace(rule, rule_id=int(rid[0]), created_by=actor or "", creation_time=ts,
-                       last_update_time=ts)
+            assert rid is not None
+            out = replace(rule, rule_id=int(rid[0]), created_by=actor or "",
+                          creation_time=ts, last_update_time=ts)
+            _audit(conn, actor, "create_alert_rule", "alert_rule", out.rule_id,
+                   after=out.to_dict())
+        return out
 
     def _check_channels(self, conn: sa.Connection, channels: Sequence[int]) -> None:
         if not channels:
@@ -164,6 +168,8 @@ class AlertStore:
         if rows:
             with self._write() as conn:
                 conn.execute(alert_rules.insert(), rows)
+                _audit(conn, actor, "create_alert_rules", "alert_rule", "*",
+                       after={"count": len(rows), "names": [r["name"] for r in rows][:20]})
         return len(rows)
 
     def list_rules(self, experiment_ids: Sequence[str] | None = None) -> list[Rule]:
@@ -184,18 +190,26 @@ class AlertStore:
                            received=str(rule_id))
         return _rule(row)
 
-    def delete_rule(self, rule_id: int) -> None:
+    def delete_rule(self, rule_id: int, actor: str = "") -> None:
         with self._write() as conn:
-            conn.execute(alert_states.delete().where(_S.rule_id == rule_id))
-            if not conn.execute(alert_rules.delete().where(_R.rule_id == rule_id)).rowcount:
+            row = conn.execute(sa.select(alert_rules).where(_R.rule_id == rule_id)).first()
+            if row is None:
                 raise NotFound(f"alert rule {rule_id} does not exist", field="rule_id",
                                received=str(rule_id))
+            conn.execute(alert_states.delete().where(_S.rule_id == rule_id))
+            conn.execute(alert_rules.delete().where(_R.rule_id == rule_id))
+            _audit(conn, actor, "delete_alert_rule", "alert_rule", rule_id,
+                   before=_rule(row).to_dict())
 
-    def mute_rule(self, rule_id: int, until_ms: int) -> Rule:
+    def mute_rule(self, rule_id: int, until_ms: int, actor: str = "") -> Rule:
         """Mute notifications until `until_ms` (0 unmutes); alerts are still tracked."""
         with self._write() as conn:
             n = conn.execute(alert_rules.update().where(_R.rule_id == rule_id).values(
                 muted_until=until_ms, last_update_time=now_ms())).rowcount
+            if n:
+                _audit(conn, actor, "unmute_alert_rule" if until_ms == 0 else
+                       "mute_alert_rule", "alert_rule", rule_id,
+                       after={"muted_until": until_ms})
         if not n:
             raise NotFound(f"alert rule {rule_id} does not exist", field="rule_id",
                            received=str(rule_id))
@@ -270,8 +284,12 @@ class AlertStore:
                 experiment_ids=json.dumps(list(hook.experiment_ids)), secret=hook.secret,
                 payload_format=hook.payload_format, status=hook.status,
                 created_by=actor or "", creation_time=ts)).inserted_primary_key
-        assert wid is not None
-        return replace(hook, webhook_id=int(wid[0]), created_by=actor or "", creation_time=ts)
+            assert wid is not None
+            out = replace(hook, webhook_id=int(wid[0]), created_by=actor or "",
+                          creation_time=ts)
+            _audit(conn, actor, "create_webhook", "webhook", out.webhook_id,
+                   after=out.to_dict())  # never the secret
+        return out
 
     def list_webhooks(self) -> list[Webhook]:
         with self.engine.connect() as conn:
@@ -286,12 +304,16 @@ class AlertStore:
                            received=str(webhook_id))
         return _webhook(row)
 
-    def delete_webhook(self, webhook_id: int) -> None:
+    def delete_webhook(self, webhook_id: int, actor: str = "") -> None:
         with self._write() as conn:
-            conn.execute(webhook_deliveries.delete().where(_D.webhook_id == webhook_id))
-            if not conn.execute(webhooks.delete().where(_W.webhook_id == webhook_id)).rowcount:
+            row = conn.execute(sa.select(webhooks).where(_W.webhook_id == webhook_id)).first()
+            if row is None:
                 raise NotFound(f"webhook {webhook_id} does not exist", field="webhook_id",
                                received=str(webhook_id))
+            conn.execute(webhook_deliveries.delete().where(_D.webhook_id == webhook_id))
+            conn.execute(webhooks.delete().where(_W.webhook_id == webhook_id))
+            _audit(conn, actor, "delete_webhook", "webhook", webhook_id,
+                   before=_webhook(row).to_dict())
 
     # ------------------------------------------------------------- deliveries
     def queue(self, conn: sa.Connection, event: Event, channels: Sequence[int] = (),
@@ -407,15 +429,27 @@ class AlertStore:
             rows = conn.execute(q.order_by(_D.seq.desc()).limit(limit)).all()
         return [_delivery(r) for r in rows]
 
-    def redeliver(self, webhook_id: int, delivery_ids: Sequence[str] = ()) -> int:
+    def redeliver(self, webhook_id: int, delivery_ids: Sequence[str] = (),
+                  actor: str = "") -> int:
         """Put dead letters back in the queue (all of the webhook's, or those named)."""
         q = webhook_deliveries.update().where(_D.webhook_id == webhook_id,
                                               _D.status == "dead")
         if delivery_ids:
             q = q.where(_D.delivery_id.in_(list(delivery_ids)))
         with self._write() as conn:
-            return int(conn.execute(q.values(status="pending", attempts=0,
-                                             next_attempt_at=now_ms())).rowcount)
+            n = int(conn.execute(q.values(status="pending", attempts=0,
+                                          next_attempt_at=now_ms())).rowcount)
+            if n:
+                _audit(conn, actor, "redeliver_webhook", "webhook", webhook_id,
+                       after={"redelivered": n, "delivery_ids": list(delivery_ids)[:100]})
+            return n
+
+
+def _audit(conn: sa.Connection, actor: str | None, action: str, entity_type: str,
+           entity_id: object, before: Any = None, after: Any = None) -> None:
+    """An entry of the control plane's hash-chained audit log, in `conn`'s transaction."""
+    append_audit(conn, actor=actor or "unknown", action=action, entity_type=entity_type,
+                 entity_id=str(entity_id), before=before, after=after)
 
 
 def _finite(v: float | None) -> float | None:

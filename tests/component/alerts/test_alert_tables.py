@@ -44,10 +44,25 @@ def test_outbox_claims_heads_in_order_and_dead_letters_redeliver(tmp_path: Path)
         assert s.redeliver(w.webhook_id) == 1
         assert s.list_deliveries(w.webhook_id, "dead") == []
         rule = s.create_rule(rule_from_dict({"name": "r", "experiment_ids": ["0"],
-                                             "condition": {"type": "failed"}}))
+                                             "condition": {"type": "failed"}}), "ann")
         assert s.get_rule(rule.rule_id).condition == "failed"
-        s.delete_rule(rule.rule_id)
+        s.mute_rule(rule.rule_id, 0, "bob")
+        s.delete_rule(rule.rule_id, "bob")
         assert s.list_rules() == []
+        # every change is in the hash-chained audit log, with who made it
+        with md.engine.connect() as conn:  # type: ignore[attr-defined]
+            got = conn.execute(sa.text(
+                "SELECT action, actor, entity_id FROM audit_log WHERE entity_type IN "
+                "('alert_rule', 'webhook') ORDER BY id")).all()
+        assert [tuple(r) for r in got] == [
+            ("create_webhook", "unknown", str(w.webhook_id)),
+            ("redeliver_webhook", "unknown", str(w.webhook_id)),
+            ("create_alert_rule", "ann", str(rule.rule_id)),
+            ("unmute_alert_rule", "bob", str(rule.rule_id)),
+            ("delete_alert_rule", "bob", str(rule.rule_id))]
+        from metricflow.store.metadata import verify_chain
+
+        assert verify_chain(md.engine).ok  # type: ignore[attr-defined]
     finally:
         md.close()
 
