@@ -658,9 +658,15 @@ class Sender:
             if e is not None:
                 e.clear()
 
-    async def _send_item(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future,
-                         item: _Inflight) -> None:
-        await self._wait_window(call, reader, item.nbytes)
+    async def _send_queued(self, call: grpc.aio.StreamStreamCall,
+                           reader: asyncio.Future) -> None:
+        """Send the head of `_queued`. It stays queued while it waits for a window
+        slot: a stream that breaks meanwhile must find it (resent or spooled), never
+        lose it between the queue and the in-flight map."""
+        await self._wait_window(call, reader, self._queued[0].nbytes)
+        if not self._queued:
+            return  # moved to the spool meanwhile
+        item = self._queued.popleft()
         if not self._inflight:
             self._last_ack_at = time.monotonic()
         self._inflight[item.msg.seq] = item
@@ -677,7 +683,7 @@ class Sender:
         assert spool is not None
         progressed = False
         while self._queued:  # left by the direct path: older than the spool's frames
-            await self._send_item(call, reader, self._queued.popleft())
+            await self._send_queued(call, reader)
             progressed = True
         await self._write_retries(call)
         while (frame := spool.read(self._spool_read)) is not None:
