@@ -268,46 +268,83 @@ def _step_range_rollup(client: Any, db: str, ids: list[str], key: str
 
 def _step_range(client: Any, db: str, pieces: list[rr.Piece], key: str
                 ) -> tuple[int, int] | None:
-    """Smallest and largest step over the pieces, each read in primary-key order (no scan)."""
+    """Smallest and largest step over the pieces, each read in primary-key order (no scan).
+
+    A run of several pieces (disjoint step ranges, in step order) reads its first
+    piece's smallest and its last piece's largest step; only when one of them has no
+    point of the key are all its pieces read.
+    """
+    ends: dict[int, tuple[int, int]] = {}  # run -> (first piece, last piece)
+    for i, p in enumerate(pieces):
+        f, _ = ends.get(p.target, (i, i))
+        ends[p.target] = (f, i)
+    wanted = [(i, d) for f, last in ends.values() for i, d in ((f, "ASC"), (last, "DESC"))]
+    got = _piece_steps(client, db, pieces, key, wanted)
+    if any(w not in got for w in wanted if ends[pieces[w[0]].target][0]
+           != ends[pieces[w[0]].target][1]):  # a run's end piece without the key: read all
+        got = _piece_steps(client, db, pieces, key,
+                           [(i, d) for i in range(len(pieces)) for d in ("ASC", "DESC")])
+    if not got:
+        return None
+    return min(got.values()), max(got.values())
+
+
+def _piece_steps(client: Any, db: str, pieces: list[rr.Piece], key: str,
+                 wanted: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """The first (ASC) or last (DESC) step of the key in each wanted piece that has one."""
     parts: list[str] = []
     params: dict[str, Any] = {"key": key}
-    for i, p in enumerate(pieces):
+    for n, (i, d) in enumerate(wanted):
+        p = pieces[i]
         params[f"r{i}"] = p.source
         bounds = ""
         if not p.plain:
             params[f"a{i}"], params[f"b{i}"] = p.lo, p.hi
             bounds = f" AND step >= {{a{i}:Int64}} AND step <= {{b{i}:Int64}}"
-        for d in ("ASC", "DESC"):
-            parts.append(f"(SELECT step FROM {db}.metrics WHERE run_id = {{r{i}:String}} "
-                         f"AND key = {{key:String}}{bounds} ORDER BY step {d} LIMIT 1)")
+        parts.append(f"SELECT {n} AS w, step FROM (SELECT step FROM {db}.metrics "
+                     f"WHERE run_id = {{r{i}:String}} AND key = {{key:String}}{bounds} "
+                     f"ORDER BY step {d} LIMIT 1)")
     if not parts:
-        return None
-    row = client.query(f"SELECT min(step), max(step), count() FROM ({' UNION ALL '.join(parts)})",
-                       parameters=params).result_rows[0]
-    return (int(row[0]), int(row[1])) if row[2] else None
+        return {}
+    rows = client.query(" UNION ALL ".join(parts), parameters=params).result_rows
+    return {wanted[int(w)]: int(st) for w, st in rows}
 
 
 def _end_points(client: Any, db: str, key: str, pairs: list[tuple[str, int]],
                 plan: dict[str, list[Segment]]
                 ) -> dict[tuple[str, int], list[tuple[int, int, float]]]:
-    """All points at the given (run, step) pairs: primary-key lookups."""
-    params: dict[str, Any] = {"key": key, "pairs": [p for p in pairs if p[0] not in plan]}
-    wanted = {r: [s for q, s in pairs if q == r] for r, _ in pairs if r in plan}
-    names = {r: f"e{i}" for i, r in enumerate(wanted)}
-    params.update({names[r]: steps for r, steps in wanted.items()})
+    """All points at the given (run, step) pairs: primary-key lookups.
 
-    def cond(target: str) -> str:
-        if not target:
-            return "key = {key:String} AND (run_id, step) IN {pairs:Array(Tuple(String, Int64))}"
-        return f"key = {{key:String}} AND step IN {{{names[target]}:Array(Int64)}}"
-
-    src = points_sql(db, {r: plan[r] for r in wanted},
-                     sorted({r for r, _ in params["pairs"]}), cond, params)
-    rows = client.query(f"SELECT run_id, step, timestamp, value FROM {src}",
-                        parameters=params).result_rows
+    A resumed run's or a fork's step is looked up in the run its segment reads (one
+    lookup for all, like a plain run's); a resumed source's step keeps its last write.
+    """
+    lookup: dict[tuple[str, int], list[tuple[str, int]]] = {}  # (source, step) -> wanted
+    dedup: dict[str, list[Segment]] = {}
+    for r, st in pairs:
+        seg = next((x for x in plan.get(r, ()) if x.lo <= st <= x.hi), None)
+        if seg is None:
+            lookup.setdefault((r, st), []).append((r, st))
+        elif seg.dedup:
+            dedup.setdefault(r, []).append(Segment(r, seg.source, st, st, True))
+        else:
+            lookup.setdefault((seg.source, st), []).append((r, st))
+    params: dict[str, Any] = {"key": key, "pairs": list(lookup)}
+    branches = []
+    if lookup:
+        branches.append(f"SELECT run_id, step, timestamp, value FROM {db}.metrics FINAL "
+                        "WHERE key = {key:String} "
+                        "AND (run_id, step) IN {pairs:Array(Tuple(String, Int64))}")
+    if dedup:
+        src = points_sql(db, dedup, [], lambda _: "key = {key:String}", params)
+        branches.append(f"SELECT run_id, step, timestamp, value FROM {src}")
     out: dict[tuple[str, int], list[tuple[int, int, float]]] = {}
+    if not branches:
+        return out
+    rows = client.query(" UNION ALL ".join(branches), parameters=params).result_rows
     for r, st, ts, v in rows:  # a few rows per run
-        out.setdefault((r, int(st)), []).append((int(st), int(ts), float(v)))
+        point = (int(st), int(ts), float(v))
+        for want in lookup.get((r, int(st)), [(r, int(st))]):
+            out.setdefault(want, []).append(point)
     return out
 
 

@@ -208,3 +208,13 @@ def test_parent_resumed_after_the_fork_is_not_counted_twice(store, core) -> None
         for col in ("bucket", "count", "step_first", "step_last", "min", "max", "last"):
             np.testing.assert_array_equal(getattr(got_d, col), getattr(want_d, col))
         np.testing.assert_allclose(got_d.avg, want_d.avg, rtol=1e-9)
+
+
+def test_fork_key_the_parent_never_logged(store, core) -> None:
+    parent = create(store)
+    log(store, parent, "a", range(0, 3000), np.ones(3000), 1)
+    fork = create(store, parent, 999)
+    log(store, fork, "b", range(1000, 6000), np.arange(1000, 6000) * 1.0, 2)
+    ds = core.downsample([fork], "b", 4)[0]  # the range is the fork's own steps only
+    assert (ds.step_lo, ds.step_hi, int(ds.count.sum())) == (1000, 5999, 5000)
+    assert core.downsample([fork], "a", 2)[0].step_hi == 999  # a: the parent's, to 999
