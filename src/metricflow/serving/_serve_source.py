@@ -42,7 +42,7 @@ class HttpDeploymentSource:
         except ValueError:
             doc = {}
         if status == 404:
-            raise NotFound(f"{what}: {doc.get('message') or 'not found'}")
+            raise NotFound(str(doc.get("message") or f"{what}: not found"))
         if status != 200:
             raise MetricflowError(f"{what}: HTTP {status} {doc.get('message') or ''}".strip())
         return doc  # type: ignore[no-any-return]
