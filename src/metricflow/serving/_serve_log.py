@@ -63,8 +63,10 @@ class RunLog:
 class PredictionLog:
     """Creates the runs; logs one point per key per request, never blocking."""
 
-    def __init__(self, client: Any, deployment: str, instance: str) -> None:
+    def __init__(self, client: Any, deployment: str, instance: str, *,
+                 retry_s: float = 2.0) -> None:
         self.client = client
+        self.retry_s = retry_s
         self.deployment = deployment
         self.instance = instance
         self._exp_id: str | None = None
@@ -119,7 +121,7 @@ class PredictionLog:
 
     def _loop(self) -> None:
         while not self._stop:
-            self._wake.wait(2.0)
+            self._wake.wait(self.retry_s)
             self._wake.clear()
             with self._lock:
                 todo = list(self._retry.values())
@@ -131,7 +133,7 @@ class PredictionLog:
                 except Exception as e:  # still down: next round
                     self._note(e)
             if todo and self._retry:
-                time.sleep(2.0)
+                time.sleep(self.retry_s)
 
     def record(self, rl: RunLog | None, step: int, ts_ms: int,
                metrics: dict[str, float]) -> bool:
