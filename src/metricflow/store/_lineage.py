@@ -101,10 +101,10 @@ def points_sql(db: str, plan: dict[str, list[Segment]], plain: Sequence[str],
         `(SELECT ... UNION ALL ...)`, with each row under its target run's id.
     """
     branches = []
+    scan: list[tuple[str, str]] = []  # (condition, label) of rows read as stored
     if plain:
         params["_lplain"] = list(plain)
-        branches.append(f"SELECT {columns} FROM {db}.metrics FINAL "
-                        f"WHERE run_id IN {{_lplain:Array(String)}} AND ({cond('')})")
+        scan.append((f"run_id IN {{_lplain:Array(String)}} AND ({cond('')})", "run_id"))
     i = 0
     for target, segs in plan.items():
         c = cond(target)
@@ -117,11 +117,30 @@ def points_sql(db: str, plan: dict[str, list[Segment]], plain: Sequence[str],
                 src = (f"(SELECT key, step, tv.1 AS timestamp, tv.2 AS value FROM ("
                        f"SELECT key, step, max((timestamp, value)) AS tv FROM {db}.metrics "
                        f"FINAL WHERE {where} GROUP BY key, step))")
+                cols = columns.replace("run_id", f"{{_lt{i}:String}} AS run_id", 1)
+                branches.append(f"SELECT {cols} FROM {src}")
             else:
-                src = f"(SELECT key, step, timestamp, value FROM {db}.metrics FINAL WHERE {where})"
-            cols = columns.replace("run_id", f"{{_lt{i}:String}} AS run_id", 1)
-            branches.append(f"SELECT {cols} FROM {src}")
+                scan.append((where, f"{{_lt{i}:String}}"))
             i += 1
+    if len(scan) == 1 and scan[0][1] == "run_id":  # plain runs only: as before
+        branches.append(f"SELECT {columns} FROM {db}.metrics FINAL WHERE {scan[0][0]}")
+    elif scan:
+        # One FINAL scan for every range read as stored; each row goes to the runs whose
+        # ranges hold it (a parent and its fork in one request share rows).
+        inner = (f"SELECT run_id, key, step, timestamp, value FROM {db}.metrics FINAL "
+                 f"WHERE {' OR '.join(f'({w})' for w, _ in scan)}")
+        sources = [w.split(" AND ", 1)[0] for w, _ in scan]
+        if len(scan) == 1:
+            label = scan[0][1]
+        elif len(set(sources)) == len(sources) and not plain:  # each row has one run
+            label = "multiIf(" + ", ".join(f"{w}, {lb}" for w, lb in scan[:-1]) + \
+                f", {scan[-1][1]})"
+        else:
+            label = ("arrayJoin(arrayFilter(x -> x != '', ["
+                     + ", ".join(f"if({w}, {lb}, '')" for w, lb in scan) + "]))")
+        cols = columns.replace("run_id", "lbl AS run_id", 1)
+        branches.append(f"SELECT {cols} FROM (SELECT {label} AS lbl, key, step, timestamp, "
+                        f"value FROM ({inner}))")
     if not branches:
         branches.append(f"SELECT {columns} FROM {db}.metrics WHERE 0")
     return "(" + " UNION ALL ".join(branches) + ")"

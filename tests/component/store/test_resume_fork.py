@@ -218,3 +218,20 @@ def test_fork_key_the_parent_never_logged(store, core) -> None:
     ds = core.downsample([fork], "b", 4)[0]  # the range is the fork's own steps only
     assert (ds.step_lo, ds.step_hi, int(ds.count.sum())) == (1000, 5999, 5000)
     assert core.downsample([fork], "a", 2)[0].step_hi == 999  # a: the parent's, to 999
+
+
+def test_parent_and_fork_in_one_request_share_points(store, core) -> None:
+    parent = create(store)
+    log(store, parent, "x", range(0, 8000), np.arange(8000) * 1.0, 1)
+    fork = create(store, parent, 3000)
+    log(store, fork, "x", range(3001, 5000), -np.arange(3001, 5000) * 1.0, 2)
+    for n in (50, 3):  # raw (one scan: each parent row also goes to the fork) and rollup
+        both = {s.run_id: s for s in core.downsample([parent, fork], "x", n, 0, 7999)}
+        for run in (parent, fork):
+            alone = core.downsample([run], "x", n, 0, 7999)[0]
+            for col in ("bucket", "count", "min", "max", "last", "step_first", "step_last"):
+                np.testing.assert_array_equal(getattr(both[run], col), getattr(alone, col))
+        assert int(both[fork].count.sum()) == 5000 and int(both[parent].count.sum()) == 8000
+    tail, _ = core.tailer([parent, fork], ["x"], True, 0)
+    got = {c.run_id: len(c.steps) for c in tail.poll()}
+    assert got == {parent: 8000, fork: 5000}
