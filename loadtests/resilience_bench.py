@@ -17,8 +17,8 @@
      client_rss_peak_mb_no_outage is theirs;
    - catch_up_s: from the restart until the last worker's spool was drained (every
      point of the outage acknowledged as stored, the client sending directly again);
-   - outage_spool_mb_per_s: what the workers appended to their spools during the
-     outage, per second of outage (bounded by how fast they log, not by the disk).
+   - spooled_mb: what the workers appended to their spools in this phase (the
+     outage, and the backlog's tail while they kept logging during the catch-up).
 2. Offline: a Client(offline=True) logs `--sync-mb` MiB (default 1024) of spool
    (10 keys per step, as fast as it can), then `metricflow sync`'s function uploads
    it into a fresh embedded server (a subprocess).
@@ -189,8 +189,7 @@ def outage_phase(args: argparse.Namespace, tmp: str, log: Any) -> dict[str, Any]
             points_logged=logged, points_stored=stored, points_lost=logged - stored,
             client_rss_peak_mb=round(max(w["rss_peak_mb"] for w in workers), 1),
             catch_up_s=round(max(drained) - t_up, 2),
-            outage_spool_mb_per_s=round(outage_bytes / (1 << 20) / (t_up - t_down), 1),
-            outage_spooled_mb=round(outage_bytes / (1 << 20), 1),
+            spooled_mb=round(outage_bytes / (1 << 20), 1),
             outage_s=round(t_up - t_down, 1), workers=args.workers,
             buffer_mb=args.buffer_mb,
             logging_points_per_s=round(logged / max(w["seconds"] for w in workers)))
