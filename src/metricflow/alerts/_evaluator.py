@@ -52,6 +52,10 @@ RunLookup = Callable[[Sequence[str]], dict[str, Any]]
 class EvaluatorConfig:
     tick_s: float = 0.25
     """The timer: `for` durations, stalled runs, rule reloads."""
+    min_interval_s: float = 0.05
+    """Evaluate at most this often: what arrives meanwhile is merged per run and reduced
+    once, so the per-batch cost does not grow with how small the clients' batches are
+    (at most this much added to an alert's latency)."""
     max_queued_points: int = 5_000_000
     """Bound of the queue between the writers and the evaluator; beyond it batches are
     dropped (counted), never waited for."""
@@ -293,7 +297,11 @@ class Evaluator:
 
     # ----------------------------------------------------------- evaluation
     def _eval_loop(self) -> None:
+        last = 0.0
         while not self._stop.is_set():
+            wait = self.config.min_interval_s - (time.monotonic() - last)
+            if wait > 0 and self._stop.wait(wait):
+                return
             with self._cond:
                 while not self._q and not self._stop.is_set():
                     self._cond.wait(0.5)
@@ -302,6 +310,7 @@ class Evaluator:
                 items = list(self._q)
                 self._q.clear()
                 self._busy = True
+            last = time.monotonic()
             try:
                 with self._lock:
                     self._evaluate(items)
