@@ -428,22 +428,34 @@ class Sender:
             if self.spooling:
                 return False
             self.spooling = True
-            items = [i for i in self._inflight.values() if i.spool_pos is None]
-            items += self._queued
-            if not items:
-                return True
-            try:
-                spool.append_many([(KIND_METRICS, i.msg.SerializeToString()) for i in items])
-            except SpoolFull:
+            # One batch at a time, each dropped from memory once written: serializing
+            # them all first would hold a second copy of everything unacknowledged.
+            moved = released = 0
+            for seq in [q for q, i in self._inflight.items() if i.spool_pos is None]:
+                item = self._inflight[seq]
+                try:
+                    spool.append(KIND_METRICS, item.msg.SerializeToString())
+                except SpoolFull:
+                    break
+                del self._inflight[seq]
+                self._inflight_bytes -= item.nbytes
+                moved, released = moved + 1, released + item.nbytes
+            else:
+                while self._queued:
+                    item = self._queued[0]
+                    try:
+                        spool.append(KIND_METRICS, item.msg.SerializeToString())
+                    except SpoolFull:
+                        break
+                    self._queued.popleft()
+                    moved, released = moved + 1, released + item.nbytes
+            if self._inflight or self._queued:
+                # Sent before the spool's frames; metric batches may arrive in any order
+                # (a point's identity, and the last write by timestamp, do not depend on it).
                 log.warning("metricflow spool %s is full; %d unacknowledged batches stay "
-                            "in memory", spool.dir, len(items))
-                return True
-            for i in items:
-                if self._inflight.pop(i.msg.seq, None) is not None:
-                    self._inflight_bytes -= i.nbytes
-            self._queued.clear()
-            self.spooled_batches += len(items)
-            self.acc.release(sum(i.nbytes for i in items))
+                            "in memory", spool.dir, len(self._inflight) + len(self._queued))
+            self.spooled_batches += moved
+            self.acc.release(released)
         self._acked.set()  # type: ignore[union-attr]  # a window wait looks again
         return True
 
