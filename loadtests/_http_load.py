@@ -87,7 +87,8 @@ class _Conn(asyncio.Protocol):
         head = bytes(self.buf[:end])
         low = head.lower()
         i = low.find(b"content-length:")
-        n = int(low[i + 15:low.find(b"\r\n", i)].strip()) if i >= 0 else 0
+        eol = low.find(b"\r\n", i)
+        n = int(low[i + 15:eol if eol >= 0 else len(low)].strip()) if i >= 0 else 0
         if len(self.buf) < end + 4 + n:
             return
         del self.buf[:end + 4 + n]
@@ -97,8 +98,9 @@ class _Conn(asyncio.Protocol):
         if self.watch is not None:
             j = low.find(self.watch)
             if j >= 0:
-                res.headers[head[j + len(self.watch):head.find(b"\r\n", j)].strip().decode()] \
-                    += 1
+                eol = head.find(b"\r\n", j)
+                value = head[j + len(self.watch):eol if eol >= 0 else len(head)]
+                res.headers[value.strip().decode()] += 1
         self.busy = False
         self.on_done(self)
 
