@@ -258,7 +258,10 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
             f"FROM {src} GROUP BY run_id, block")
     if not branches:
         return empty(), []
-    tbl = client.query_arrow(" UNION ALL ".join(branches) + " SETTINGS "
+    special = bool(spans or cuts)
+    # plain runs only (ids sorted): the rows come in piece order, as read before forks
+    order_by = "" if special else " ORDER BY run_id, block, first_step, first_ts, ident"
+    tbl = client.query_arrow(" UNION ALL ".join(branches) + order_by + " SETTINGS "
                              "do_not_merge_across_partitions_select_final = 1",
                              parameters=params)
     if tbl.num_rows == 0:
@@ -281,15 +284,16 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
         c = {k: v[idx] for k, v in c.items()}
     # A fork's row of its parent's cut block counts only where it is borrowed (above);
     # elsewhere that part of the block comes from the parent's own piece.
-    fork_rows = c["ident"] == FORK_ROLLUP_IDENT
+    fork_rows = c["ident"] == FORK_ROLLUP_IDENT if special else np.zeros(0, np.bool_)
     if fork_rows.any():
         lent = np.array([(int(r), int(b)) in borrowed for r, b in
                          zip(run[fork_rows], c["block"][fork_rows])], dtype=np.bool_)
         keep_rows = ~fork_rows
         keep_rows[np.flatnonzero(fork_rows)[lent]] = True
         run, c = run[keep_rows], {k: v[keep_rows] for k, v in c.items()}
-    order = np.lexsort((c["ident"], c["first_ts"], c["first_step"], c["block"], run))
-    run, c = run[order], {k: v[order] for k, v in c.items()}
+    if special:
+        order = np.lexsort((c["ident"], c["first_ts"], c["first_step"], c["block"], run))
+        run, c = run[order], {k: v[order] for k, v in c.items()}
     keep = _distinct_rows(run, c)
     if not keep.all():
         run, c = run[keep], {k: v[keep] for k, v in c.items()}
