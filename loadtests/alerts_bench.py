@@ -6,8 +6,9 @@ the same through Kafka with the `metricflow alerts` role.
 
 Per mode:
 - ingest_slowdown_pct: points/s of the load (8 workers x 100 keys, as
-  loadtests/ingest_bench.py: from the first log call until every point is acked) with
-  no rules against the same with `--rules` active rules (threshold, NaN/Inf, relative
+  loadtests/ingest_bench.py: from the first log call until every point is acked, plus
+  the probe client's small flushed batches on both sides) with no rules against the
+  same with `--rules` active rules (threshold, NaN/Inf, relative
   change, stalled, FAILED; none fires on the load's values in [0, 1)). Runs alternate
   (no rules, rules, no rules, rules, ...) and each side keeps its best, so a burst of
   load from another process on the machine does not decide the figure.
@@ -156,8 +157,10 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
     return points / elapsed, used / points * 1e6
 
 
-def _prober(uri: str, exp: str, rcv: Receiver, n: int, lat: list[float]) -> Any:
-    """Log a breaching point into a probe run, time ack -> webhook; then resolve it."""
+def _prober(uri: str, exp: str, rcv: Receiver | None, n: int, lat: list[float]) -> Any:
+    """Log a breaching point into a probe run, time ack -> webhook; then resolve it.
+    Without a receiver (the no-rules runs) it logs the same points at a similar pace,
+    so both sides of the slowdown carry the same traffic."""
     def probe(stop: threading.Event) -> None:
         import metricflow as mf
 
@@ -168,20 +171,35 @@ def _prober(uri: str, exp: str, rcv: Receiver, n: int, lat: list[float]) -> Any:
             c.log_metrics(run, {"probe": 1.0}, step=2 * i)
             c.flush()
             t_ack = time.perf_counter()
-            got = rcv.wait(lambda j, i=i: j.get("event") == "alert.firing"
-                           and j["data"].get("run_id") == run and j["data"]["step"] == 2 * i,
-                           30)
-            if got is not None:
-                lat.append((got[0] - t_ack) * 1000)
+            if rcv is None:
+                time.sleep(0.05)  # about what a firing takes to arrive
+            else:
+                got = rcv.wait(lambda j, i=i: j.get("event") == "alert.firing"
+                               and j["data"].get("run_id") == run
+                               and j["data"]["step"] == 2 * i, 30)
+                if got is not None:
+                    lat.append((got[0] - t_ack) * 1000)
             c.log_metrics(run, {"probe": 0.0}, step=2 * i + 1)
             c.flush()
-            rcv.wait(lambda j, i=i: j.get("event") == "alert.resolved"
-                     and j["data"].get("run_id") == run and j["data"]["step"] == 2 * i + 1, 30)
-            if stop.is_set() and len(lat) >= n // 2:
+            if rcv is None:
+                time.sleep(0.05)
+            else:
+                rcv.wait(lambda j, i=i: j.get("event") == "alert.resolved"
+                         and j["data"].get("run_id") == run
+                         and j["data"]["step"] == 2 * i + 1, 30)
+            if stop.is_set() and (rcv is None or len(lat) >= n // 2):
                 break
         c.set_terminated(run)
         c.close()
     return probe
+
+
+def _evaluator_cpu(http_port: int) -> float:
+    """CPU seconds of the process's alert evaluator so far (its /metrics)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("metricflow_alerts_cpu_seconds_total{"))
 
 
 def _stalled(uri: str, exp: str, rcv: Receiver, stalled_s: float) -> float:
@@ -247,6 +265,7 @@ def _summary(base: list[tuple[float, float]], rules: list[tuple[float, float]],
 def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
     from loadtests._server import start_server
 
+    eval_cpu: list[float] = []
     base: list[tuple[float, float]] = []
     rules: list[tuple[float, float]] = []
     lat: list[float] = []
@@ -261,14 +280,21 @@ def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
                 if with_rules:
                     exps = _setup_rules(srv.http_port, rcv, args)
                     probe = _prober(srv.uri, exps["probe"], rcv, args.probes, lat)
+                else:
+                    probe = _prober(srv.uri, "0", None, args.probes, [])
+                e0 = _evaluator_cpu(srv.http_port)
                 pps = _load(srv.uri, srv.uri, args, probe, srv.cpu_s)
                 (rules if with_rules else base).append(pps)
+                if with_rules:
+                    eval_cpu.append((_evaluator_cpu(srv.http_port) - e0) / (
+                        args.workers * args.points_per_worker) * 1e6)
                 if with_rules and rep == 0:
                     stall = _stalled(srv.uri, exps["stall"], rcv, args.stalled_s)
             finally:
                 rcv.close()
                 srv.stop()
-    return {"mode": "embedded", **_summary(base, rules, lat, stall)}
+    return {"mode": "embedded", **_summary(base, rules, lat, stall),
+            "evaluator_cpu_s_per_mpoint": [round(x, 3) for x in eval_cpu]}
 
 
 def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
@@ -309,6 +335,8 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                         exps = _setup_rules(w["http_port"], rcv, args)
                         time.sleep(1.0)  # the alerts role loads rules within its tick
                         probe = _prober(uri, exps["probe"], rcv, args.probes, lat)
+                    else:
+                        probe = _prober(uri, "0", None, args.probes, [])
                     pids = (w["pid"], i["pid"])
                     a0 = _proc_stats(a["pid"])[0] if with_rules else 0.0
                     pps = _load(uri, uri, args, probe,

@@ -311,12 +311,14 @@ class Evaluator:
                 self._q.clear()
                 self._busy = True
             last = time.monotonic()
+            c0 = time.thread_time()
             try:
                 with self._lock:
                     self._evaluate(items)
             except Exception:
                 log.exception("alert evaluation failed")
             finally:
+                am.CPU.labels(part="evaluate").inc(time.thread_time() - c0)
                 with self._cond:
                     self._queued_points -= sum(b.n for bs, _ in items for b in bs)
                     self._busy = False
@@ -506,10 +508,12 @@ class Evaluator:
     # ----------------------------------------------------------------- timer
     def _timer_loop(self) -> None:
         while not self._stop.wait(self.config.tick_s):
+            c0 = time.thread_time()
             try:
                 self.tick()
             except Exception:
                 log.exception("alert evaluator tick failed")
+            am.CPU.labels(part="timer").inc(time.thread_time() - c0)
 
     def tick(self, now: int | None = None) -> None:
         """`for` durations, stalled runs, rule reloads, parked batches, filters."""

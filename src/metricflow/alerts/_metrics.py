@@ -12,3 +12,5 @@ TRANSITIONS = Counter("metricflow_alerts_transitions_total",
                       "Alert state changes announced", ["state"])
 DELIVERIES = Counter("metricflow_webhook_attempts_total",
                      "Webhook delivery attempts by result", ["result"])
+CPU = Counter("metricflow_alerts_cpu_seconds_total",
+              "CPU time of the alert evaluator's threads (evaluation and timer)", ["part"])
