@@ -9,7 +9,7 @@
 
 CREATE DATABASE IF NOT EXISTS metricflow ON CLUSTER '{cluster}';
 
-CREATE TABLE IF NOT EXISTS metricflow.runs_local ON CLUSTER '{cluster}' ( run_id String, experiment_id String, run_name String, user_id String, status LowCardinality(String), start_time Int64, end_time Int64, parent_run_id String, lifecycle_stage LowCardinality(String), artifact_uri String, version UInt64 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/runs', '{replica}', version) ORDER BY run_id SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384;
+CREATE TABLE IF NOT EXISTS metricflow.runs_local ON CLUSTER '{cluster}' ( run_id String, experiment_id String, run_name String, user_id String, status LowCardinality(String), start_time Int64, end_time Int64, parent_run_id String, lifecycle_stage LowCardinality(String), artifact_uri String, version UInt64, forked_from String DEFAULT '', fork_step Int64 DEFAULT 0, resume_count UInt32 DEFAULT 0 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/metricflow/runs', '{replica}', version) ORDER BY run_id SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 16384;
 
 CREATE TABLE IF NOT EXISTS metricflow.runs ON CLUSTER '{cluster}' AS metricflow.runs_local ENGINE = Distributed('{cluster}', metricflow, runs_local, cityHash64(run_id));
 
