@@ -114,6 +114,8 @@ EXPORTS: dict[str, set[str]] = {
         "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",
         "dataset_inputs_from_mlflow", "iter_entries", "make_anchor", "model_of_request",
         "seed_audit_rows", "verify_anchor", "verify_chain",
+        "AUDIT_GENESIS", "AnchorForged", "audit_canonical", "audit_entry_hash",
+        "check_anchor_signature",
     },
     "metricflow.ingest": {
         "DirectSink",

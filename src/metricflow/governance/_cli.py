@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from metricflow import _env
@@ -132,16 +133,30 @@ def _lineage(a: argparse.Namespace) -> int:
 
 def _audit(a: argparse.Namespace) -> int:
     from metricflow.governance import _audit as audit
+    from metricflow.store.metadata import AnchorForged
 
+    cmd = a.audit_command
     uri = a.metadata or _env.METADATA_URI.get()
-    if not uri:
+    if not uri and not (cmd == "verify" and a.export):
         raise InvalidArgument("--metadata (or METRICFLOW_METADATA_URI) names the control-plane "
                               "database to read", field="metadata")
-    cmd = a.audit_command
     if cmd == "verify":
-        workers = a.workers or audit.default_workers(uri)
-        report, seconds = audit.verify(uri, anchor_path=a.anchor, key_path=a.key_file,
-                                       workers=workers)
+        t0 = time.perf_counter()
+        try:
+            if a.export:  # a report file on its own, no database
+                report = audit.verify_export(
+                    a.export, audit.read_anchor(a.anchor) if a.anchor else None,
+                    audit.read_key(a.key_file) if a.key_file else None)
+                seconds = time.perf_counter() - t0
+            else:
+                report, seconds = audit.verify(uri, anchor_path=a.anchor,
+                                               key_path=a.key_file,
+                                               workers=a.workers or audit.default_workers(uri))
+        except AnchorForged as e:  # a tamper signal, like a broken chain: exit 2
+            print(json.dumps({"ok": False, "problem": {"kind": "forged_anchor",
+                                                       "message": e.message}})
+                  if a.json else f"audit anchor FORGED: {e.message}")
+            return 2
         if a.json:
             print(json.dumps({"ok": report.ok, "entries": report.entries,
                               "head_id": report.head_id, "head_hash": report.head_hash,
@@ -156,8 +171,12 @@ def _audit(a: argparse.Namespace) -> int:
     if cmd == "anchor":
         text = json.dumps(audit.anchor(uri, a.key_file), indent=2)
         if a.output:
-            with open(a.output, "w") as f:
-                f.write(text + "\n")
+            try:
+                with open(a.output, "w") as f:
+                    f.write(text + "\n")
+            except OSError as e:
+                raise InvalidArgument(f"cannot write {a.output}: {e.strerror}",
+                                      field="output", received=a.output) from None
         print(text)
         return 0
     n, signed = audit.export_to(uri, a.output, fmt=a.format, since=a.since,
@@ -260,6 +279,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse's API
     aus = au.add_subparsers(dest="audit_command", required=True)
     x = aus.add_parser("verify", help="report the first edited, deleted or reordered entry "
                        "(exit 2 if any)")
+    x.add_argument("--export", default=None,
+                   help="verify a JSON-lines file from `audit export` instead of the database")
     x.add_argument("--anchor", default=None, help="an anchor file from `audit anchor`")
     x.add_argument("--key-file", default=None, help="the key the anchor was signed with")
     x.add_argument("--workers", type=int, default=None,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from metricflow.errors import AlreadyExists, InvalidState, PermissionDenied
+from metricflow.errors import AlreadyExists, InvalidArgument, InvalidState, PermissionDenied
 from metricflow.store.metadata import ApprovalRequired, open_metadata_store, verify_chain
 
 
@@ -56,17 +56,17 @@ def test_the_requester_never_votes(gstore: Any) -> None:
 def test_one_person_votes_once_and_needs_the_grant(gstore: Any) -> None:
     gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
     rid = _request(gstore)
-    gstore.approve_request(rid, actor="bob")
+    gstore.approve_request(rid, comment="ok", actor="bob")
     with pytest.raises(AlreadyExists, match="already voted"):
-        gstore.approve_request(rid, actor="bob")
+        gstore.approve_request(rid, comment="ok", actor="bob")
     with pytest.raises(PermissionDenied, match="APPROVE"):
-        gstore.approve_request(rid, actor="eve")  # no grant
+        gstore.approve_request(rid, comment="ok", actor="eve")  # no grant
     with pytest.raises(PermissionDenied, match="authenticated"):
-        gstore.approve_request(rid, actor=None)
+        gstore.approve_request(rid, comment="ok", actor=None)
     r = gstore.get_approval_request(rid)
     assert (r.state, r.approvals) == ("pending", 1)
     gstore.grant_approver("eve", model_name="m", actor="admin")  # a per-model grant
-    assert gstore.approve_request(rid, actor="eve").state == "applied"
+    assert gstore.approve_request(rid, comment="ok", actor="eve").state == "applied"
 
 
 def _race(n: int, fn: Callable[[int], Any]) -> list[Any]:
@@ -95,7 +95,7 @@ def test_racing_approvals_apply_exactly_once(gstore: Any, metadata_uri: str) -> 
     stores = [open_metadata_store(metadata_uri) for _ in range(3)]
     try:
         results = _race(3, lambda i: stores[i].approve_request(
-            rid, actor=("bob", "carol", "dave")[i]))
+            rid, comment="ok", actor=("bob", "carol", "dave")[i]))
     finally:
         for s in stores:
             s.close()
@@ -116,7 +116,7 @@ def test_one_person_racing_themselves_votes_once(gstore: Any, metadata_uri: str)
     rid = _request(gstore)
     stores = [open_metadata_store(metadata_uri) for _ in range(4)]
     try:
-        results = _race(4, lambda i: stores[i].approve_request(rid, actor="bob"))
+        results = _race(4, lambda i: stores[i].approve_request(rid, comment="ok", actor="bob"))
     finally:
         for s in stores:
             s.close()
@@ -133,19 +133,19 @@ def test_a_changed_version_invalidates_the_request(gstore: Any) -> None:
     gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")  # a newer version
     assert gstore.get_approval_request(newer).state == "invalidated"
     with pytest.raises(InvalidState, match="newer version"):
-        gstore.approve_request(newer, actor="bob")
+        gstore.approve_request(newer, comment="ok", actor="bob")
     assert gstore.get_approval_request(newer).state == "invalidated"  # recorded
     assert gstore.get_model_version("m", 1).current_stage == "None"
 
     edited = _request(gstore, version=2)
     gstore.update_model_version("m", 2, "changed after the request", actor="alice")
     with pytest.raises(InvalidState, match="changed since"):
-        gstore.approve_request(edited, actor="bob")
+        gstore.approve_request(edited, comment="ok", actor="bob")
 
     gone = _request(gstore, version=2)
     gstore.delete_model_version("m", 2, actor="alice")
     with pytest.raises(InvalidState, match="deleted"):
-        gstore.approve_request(gone, actor="bob")
+        gstore.approve_request(gone, comment="ok", actor="bob")
     states = {r.request_id: r.state for r in gstore.list_approval_requests()}
     assert states == {newer: "invalidated", edited: "invalidated", gone: "invalidated"}
 
@@ -157,18 +157,18 @@ def test_requests_expire(gstore: Any) -> None:
     time.sleep(1.2)  # the expiry must pass: time passing is the point
     assert [r.request_id for r in gstore.list_approval_requests(state="expired")] == [rid]
     with pytest.raises(InvalidState, match="expired"):
-        gstore.approve_request(rid, actor="bob")
+        gstore.approve_request(rid, comment="ok", actor="bob")
     assert gstore.get_model_version("m", 1).current_stage == "None"
 
 
 def test_reject_closes_the_request(gstore: Any) -> None:
     gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
     rid = _request(gstore)
-    gstore.approve_request(rid, actor="bob")
+    gstore.approve_request(rid, comment="ok", actor="bob")
     r = gstore.reject_request(rid, comment="no model card", actor="carol")
     assert r.state == "rejected" and "carol" in r.resolution
     with pytest.raises(InvalidState, match="rejected"):
-        gstore.approve_request(rid, actor="dave")
+        gstore.approve_request(rid, comment="ok", actor="dave")
     assert gstore.get_model_version("m", 1).current_stage == "None"
 
 
@@ -182,7 +182,7 @@ def test_protected_aliases_per_model_and_global(gstore: Any) -> None:
     for model, alias in (("m", "prod-eu"), ("m", "champion"), ("other", "champion")):
         with pytest.raises(ApprovalRequired) as e:
             gstore.set_registered_model_alias(model, alias, 1, actor="alice")
-        r = gstore.approve_request(e.value.request.request_id, actor="bob")
+        r = gstore.approve_request(e.value.request.request_id, comment="ok", actor="bob")
         assert r.state == "applied"
         assert gstore.get_model_version_by_alias(model, alias).version == "1"
     rules = gstore.list_protected_targets("other")
@@ -192,12 +192,12 @@ def test_protected_aliases_per_model_and_global(gstore: Any) -> None:
 def test_archive_existing_applies_with_the_request(gstore: Any) -> None:
     gstore.protect_target("stage", "Production", actor="admin")
     rid = _request(gstore)
-    gstore.approve_request(rid, actor="bob")
+    gstore.approve_request(rid, comment="ok", actor="bob")
     gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")
     with pytest.raises(ApprovalRequired) as e:
         gstore.transition_model_version_stage("m", 2, "Production",
                                               archive_existing_versions=True, actor="alice")
-    gstore.approve_request(e.value.request.request_id, actor="carol")
+    gstore.approve_request(e.value.request.request_id, comment="ok", actor="carol")
     assert gstore.get_model_version("m", 2).current_stage == "Production"
     assert gstore.get_model_version("m", 1).current_stage == "Archived"
 
@@ -208,7 +208,29 @@ def test_asking_again_names_the_open_request(gstore: Any) -> None:
     assert _request(gstore) == first  # the same person, the same change: one request
     other = _request(gstore, actor="zed")  # someone else asking is their own request
     assert other != first
-    gstore.reject_request(first, actor="bob")
+    gstore.reject_request(first, comment="ok", actor="bob")
     assert _request(gstore) not in (first, other)  # closed: a new one
     assert len(gstore.list_approval_requests()) == 3
+
+
+def test_every_step_has_a_comment(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", actor="admin")
+    with pytest.raises(ApprovalRequired) as e:  # a transition through an API with none
+        gstore.transition_model_version_stage("m", 1, "Production", actor="alice")
+    assert e.value.request.comment == "stage 'Production' asked for by a transition of alice"
+    with pytest.raises(InvalidArgument, match="a vote needs a comment"):
+        gstore.approve_request(e.value.request.request_id, comment="  ", actor="bob")
+    with pytest.raises(InvalidArgument, match="a request needs a comment"):
+        gstore.request_transition("m", 1, "stage", "Production", actor="alice")
+    assert gstore.get_approval_request(e.value.request.request_id).votes == ()
+
+
+def test_a_revoked_approvers_vote_stops_counting(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", approvals_required=2, actor="admin")
+    rid = _request(gstore)
+    gstore.approve_request(rid, comment="ok", actor="bob")
+    gstore.revoke_approver("bob", actor="admin")
+    r = gstore.approve_request(rid, comment="ok", actor="carol")
+    assert (r.state, len(r.votes)) == ("pending", 2)  # bob's vote no longer counts
+    assert gstore.approve_request(rid, comment="ok", actor="dave").state == "applied"
 

@@ -262,6 +262,38 @@ def test_audit_verify_export_and_tampering(env: Env, version: dict[str, str],
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) >= report["entries"] and rows[0]["prev_hash"] == "0" * 64
     anchor = json.loads(Path(str(out) + ".anchor.json").read_text())
+    assert all("model_id" in row for row in rows)  # every hashed field is exported
+    # The report re-verifies on its own, against its anchor.
+    anchor_file = str(out) + ".anchor.json"
+    r = env.cli(None, "audit", "verify", "--export", str(out), "--anchor", anchor_file,
+                "--key-file", str(key), "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["ok"], r
+    edited = tmp_path / "edited.jsonl"
+    lines = out.read_text().splitlines()
+    row = json.loads(lines[3])
+    row["actor"] = "mallory"
+    lines[3] = json.dumps(row)
+    edited.write_text("\n".join(lines) + "\n")
+    r = env.cli(None, "audit", "verify", "--export", str(edited))
+    assert r.returncode == 2 and f"BROKEN at entry {row['id']} (edited)" in r.stdout, r
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps({**anchor, "head_hash": "0" * 64}))
+    r = env.cli(None, "audit", "verify", "--metadata", env.db, "--anchor", str(forged),
+                "--key-file", str(key))
+    assert r.returncode == 2 and "anchor FORGED" in r.stdout, r
+    # Mistakes are errors naming what is wrong, never tracebacks or new files.
+    missing_db = tmp_path / "nope.db"
+    for args, says in [
+            (("verify", "--metadata", f"sqlite:///{missing_db}"), "no control-plane database"),
+            (("verify", "--metadata", env.db, "--anchor", str(tmp_path / "x.json"),
+              "--key-file", str(key)), "cannot read the anchor"),
+            (("verify", "--metadata", env.db, "--anchor", anchor_file, "--key-file",
+              str(tmp_path / "nokey")), "cannot read the key file"),
+            (("export", "--metadata", env.db, "--output", str(tmp_path / "no" / "x.csv")),
+             "cannot write")]:
+        r = env.cli(None, "audit", *args)
+        assert r.returncode == 1 and says in r.stderr and "Traceback" not in r.stderr, r
+    assert not missing_db.exists()
     csv_out = tmp_path / "audit.csv"
     r = env.cli(None, "audit", "export", "--metadata", env.db, "--format", "csv",
                 "--since", "2000-01-01", "--output", str(csv_out))

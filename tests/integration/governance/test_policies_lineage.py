@@ -94,12 +94,12 @@ def test_the_last_approval_is_checked_against_policy(pstore: Any) -> None:
         pstore.transition_model_version_stage("m", 1, "Production", actor="alice")
     rid = e.value.request.request_id
     with pytest.raises(PolicyViolation, match="documented"):
-        pstore.approve_request(rid, actor="bob")
+        pstore.approve_request(rid, comment="ok", actor="bob")
     r = pstore.get_approval_request(rid)
     assert (r.state, r.votes) == ("pending", ())  # the vote did not count
     assert pstore.get_model_version("m", 1).current_stage == "None"
     pstore.delete_policy("prod", actor="admin")
-    assert pstore.approve_request(rid, actor="bob").state == "applied"
+    assert pstore.approve_request(rid, comment="ok", actor="bob").state == "applied"
 
 
 def test_policies_are_versioned_and_audited(pstore: Any) -> None:

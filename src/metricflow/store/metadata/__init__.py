@@ -35,14 +35,25 @@ from metricflow.store.metadata._base import (
     SourceChecker,
 )
 from metricflow.store.metadata._chain import (
+    GENESIS as AUDIT_GENESIS,
+)
+from metricflow.store.metadata._chain import (
+    AnchorForged,
     ChainProblem,
     ChainReport,
     append_audit,
+    check_anchor_signature,
     iter_entries,
     make_anchor,
     seed_audit_rows,
     verify_anchor,
     verify_chain,
+)
+from metricflow.store.metadata._chain import (
+    canonical as audit_canonical,
+)
+from metricflow.store.metadata._chain import (
+    entry_hash as audit_entry_hash,
 )
 from metricflow.store.metadata._deploy_validate import (
     check_deployment_name,
@@ -108,6 +119,8 @@ __all__ = [
     "PolicyViolation", "ProtectedTarget", "Violation", "Vote", "append_audit",
     "dataset_inputs_from_mlflow", "iter_entries", "make_anchor", "model_of_request",
     "seed_audit_rows", "verify_anchor", "verify_chain",
+    "AUDIT_GENESIS", "AnchorForged", "audit_canonical", "audit_entry_hash",
+    "check_anchor_signature",
 ]
 
 

@@ -278,6 +278,9 @@ class ApprovalsMixin(PolicyMixin):
         _check_kind(kind)
         target = check_stage(target) if kind == STAGE else check_alias(target)
         _check_comment(comment)
+        if not comment.strip():
+            raise InvalidArgument("a request needs a comment (why this version should move)",
+                                  field="comment")
         v = check_version(version)
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
@@ -294,6 +297,8 @@ class ApprovalsMixin(PolicyMixin):
                       target: str, archive: bool, comment: str, actor: str | None,
                       protected: tuple[int, int | None]) -> ApprovalRequest:
         _check_comment(comment)
+        if not comment.strip():  # a blocked transition through an API without a comment
+            comment = f"{kind} {target!r} asked for by a transition of {actor_name(actor)}"
         need, expiry = protected
         # The same change asked for again by the same person while it is still open
         # names the open request instead of making another one to vote on.
@@ -389,6 +394,9 @@ class ApprovalsMixin(PolicyMixin):
                 if any(v.approver == actor for v in req.votes):
                     raise AlreadyExists(f"{actor!r} already voted on approval request "
                                         f"{request_id}", field="actor")
+                if not comment.strip():  # every step of the record says why
+                    raise InvalidArgument(f"a vote needs a comment (why you {decision} "
+                                          f"request {request_id})", field="comment")
                 try:
                     with conn.begin_nested():
                         conn.execute(approval_votes.insert().values(
@@ -398,7 +406,11 @@ class ApprovalsMixin(PolicyMixin):
                     raise AlreadyExists(f"{actor!r} already voted on approval request "
                                         f"{request_id}", field="actor") from None
                 req = self._request(conn, request_id)
-                applies = decision == "approve" and req.approvals >= req.approvals_required
+                # A vote counts while its approver still holds APPROVE (a grant revoked
+                # after voting takes the vote with it).
+                counted = sum(1 for x in req.votes if x.decision == "approve"
+                              and self._is_approver(conn, x.approver, mid))
+                applies = decision == "approve" and counted >= req.approvals_required
                 if applies:  # policies first: no audit append (PostgreSQL: the chain's
                     # lock) is held while they read the data plane
                     model = self._model(conn, req.model_name, lock=True)

@@ -333,17 +333,27 @@ def make_anchor(engine: sa.Engine, key: bytes, *, ts: int | None = None) -> dict
     return payload
 
 
-def verify_anchor(engine: sa.Engine, anchor: dict[str, Any], key: bytes, *,
-                  workers: int = 1) -> ChainReport:
-    """Check an anchor's signature, the whole chain, and that the anchored head entry is
-    still there with the anchored hash (so nothing up to it was rewritten or cut)."""
+class AnchorForged(InvalidArgument):
+    """An anchor whose signature does not match the key: altered, or another key."""
+
+
+def check_anchor_signature(anchor: dict[str, Any], key: bytes) -> None:
+    """Raise AnchorForged unless `anchor` was signed with `key` (InvalidArgument if it
+    lacks a field)."""
     try:
         expected = _sign(key, anchor)
     except (KeyError, TypeError) as e:
         raise InvalidArgument(f"the anchor lacks field {e}", field="anchor") from None
     if not hmac.compare_digest(expected, str(anchor.get("signature", ""))):
-        raise InvalidArgument("the anchor's signature does not match this key: the anchor "
-                              "was altered or signed with another key", field="anchor")
+        raise AnchorForged("the anchor's signature does not match this key: the anchor "
+                           "was altered or signed with another key", field="anchor")
+
+
+def verify_anchor(engine: sa.Engine, anchor: dict[str, Any], key: bytes, *,
+                  workers: int = 1) -> ChainReport:
+    """Check an anchor's signature, the whole chain, and that the anchored head entry is
+    still there with the anchored hash (so nothing up to it was rewritten or cut)."""
+    check_anchor_signature(anchor, key)
     head_id, head_hash = int(anchor["head_id"]), str(anchor["head_hash"])
     report = verify_chain(engine, workers=workers)
     if not report.ok or head_id == 0:
