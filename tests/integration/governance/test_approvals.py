@@ -234,3 +234,11 @@ def test_a_revoked_approvers_vote_stops_counting(gstore: Any) -> None:
     assert (r.state, len(r.votes)) == ("pending", 2)  # bob's vote no longer counts
     assert gstore.approve_request(rid, comment="ok", actor="dave").state == "applied"
 
+
+def test_a_renamed_model_invalidates_naming_the_new_name(gstore: Any) -> None:
+    gstore.protect_target("stage", "Production", actor="admin")
+    rid = _request(gstore)
+    gstore.rename_registered_model("m", "m2", actor="admin")
+    r = gstore.get_approval_request(rid)
+    assert r.state == "invalidated" and "renamed to 'm2'" in r.resolution
+

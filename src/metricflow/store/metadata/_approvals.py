@@ -465,8 +465,11 @@ class ApprovalsMixin(PolicyMixin):
         import dataclasses
 
         if req.expires_at is not None and now_ms() >= req.expires_at:
-            return dataclasses.replace(req, state=EXPIRED,
-                                       resolution=f"expired at {req.expires_at} ms")
+            import datetime as dt
+
+            when = dt.datetime.fromtimestamp(req.expires_at / 1000, dt.UTC)
+            return dataclasses.replace(req, state=EXPIRED, resolution=(
+                f"expired at {when.isoformat(timespec='seconds')} ({req.expires_at} ms)"))
         row = conn.execute(sa.select(_R.model_id, _R.version_row_version,
                                      _R.model_last_version)
                            .where(_R.request_id == req.request_id)).one()
@@ -474,7 +477,10 @@ class ApprovalsMixin(PolicyMixin):
             _M.name == req.model_name)).first()
         why = ""
         if model is None or model.model_id != row.model_id:
-            why = f"model {req.model_name!r} was deleted or replaced"
+            now = conn.execute(sa.select(_M.name).where(_M.model_id == row.model_id)).scalar()
+            why = (f"model {req.model_name!r} was renamed to {now!r} since the request"
+                   if now is not None else f"model {req.model_name!r} was deleted"
+                   + (" and another model took its name" if model is not None else ""))
         else:
             rv = conn.execute(sa.select(_V.row_version).where(
                 _V.model_id == model.model_id, _V.version == int(req.version))).scalar()
