@@ -590,6 +590,9 @@ class Sender:
             )(metadata=self._metadata or None)
             self._retry.clear()  # everything unacknowledged is resent below anyway
             reader = asyncio.ensure_future(self._read_acks(call))
+            # Its failure is raised through _raise_if_done, or superseded by the write's
+            # own; retrieve it so asyncio does not log it as never retrieved.
+            reader.add_done_callback(lambda f: f.cancelled() or f.exception())
             try:
                 await self._until_ready(channel, reader)
                 self._state = CONNECTED
