@@ -239,6 +239,59 @@ def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
     return asyncio.run(run())
 
 
+def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rate: float,
+                         n: int) -> tuple[float, float]:
+    """(router p99, direct p99) in ms with the router in this process: the same serve state
+    (deployment read from the control plane, models from the registry, the request log on)
+    on a loopback port of this event loop, and the open-loop client on the same loop, so
+    no second process has to be woken per request. Then direct `predict` calls on the same
+    schedule."""
+    import numpy as np
+
+    from metricflow.client import Client
+    from metricflow.serving._serve_app import ServeConfig, ServeState
+    from metricflow.serving._serve_http import start_http
+    from metricflow.serving._serve_log import PredictionLog
+    from metricflow.serving._serve_server import Routes
+    from metricflow.serving._serve_source import HttpDeploymentSource
+
+    async def run() -> float:
+        client = Client(grpc_uri, drop_when_full=True, linger_ms=200)
+        st = ServeState(ServeConfig(dep, http, instance="bench-inproc"),
+                        HttpDeploymentSource(http),
+                        predictions=PredictionLog(client, dep, "bench-inproc"))
+        await st.sync_once()
+        srv = await start_http(Routes(st, "bench").handle, "127.0.0.1", 0, max_body=1 << 20)
+        port = srv.sockets[0].getsockname()[1]
+        req = request_bytes("/invocations", BODY)
+        await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=min(200, n))  # warm
+        res = await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=n)
+        srv.close()
+        await asyncio.to_thread(st.predictions.close)  # type: ignore[union-attr]
+        return res.pct(99)
+
+    router = asyncio.run(run())
+    import mlflow.pyfunc
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    df = pd.DataFrame([ROW], columns=COLS)
+    lat = np.empty(n)
+
+    async def direct() -> None:
+        t0 = time.perf_counter()
+        for i in range(n):
+            at = t0 + i / rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            model.predict(df)
+            lat[i] = (time.perf_counter() - at) * 1000.0
+
+    asyncio.run(direct())
+    return router, float(np.percentile(lat, 99))
+
+
 def _switch(port: int, url: str, conns: int, seconds: float, move: Any,
             new_version: str) -> dict[str, Any]:
     got: list[LoadResult] = []
@@ -338,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{router.pct(99):.2f} ms (failed {router.failed}); direct p99 "
                 f"{direct_p99:.2f} ms")
 
+        ip_router, ip_direct = _in_process_overhead(dep, http, srv.uri,
+                                                    f"models:/{name}/{versions[0]}",
+                                                    a.rate, a.requests)
+        _log(q, f"in process, open loop {a.rate:.0f}/s: router p99 {ip_router:.2f} ms, "
+                f"direct p99 {ip_direct:.2f} ms")
         cpu_us = _router_cpu_us(f"models:/{name}/{versions[0]}", False)
         cpu_us_shadow = _router_cpu_us(f"models:/{name}/{versions[0]}", True)
         _log(q, f"router CPU per request (zero-cost model): {cpu_us:.0f} us, with a shadow "
@@ -361,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
             "metricflow_failed": sum(r.failed for r in mf_runs),
             "split_challenger_share": round(mf_best.headers.get("challenger", 0)
                                             / max(1, sum(mf_best.headers.values())), 4),
+            "router_overhead_p99_ms_in_process": round(ip_router - ip_direct, 3),
+            "in_process_router_p99_ms": round(ip_router, 3),
+            "in_process_direct_p99_ms": round(ip_direct, 3),
             "router_cpu_us_per_request": round(cpu_us, 1),
             "router_cpu_us_per_request_with_shadow": round(cpu_us_shadow, 1),
             "router_p50_ms": round(router.pct(50), 3), "router_p99_ms": round(router.pct(99), 3),
