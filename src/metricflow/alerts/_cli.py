@@ -110,7 +110,8 @@ def _delete(a: argparse.Namespace) -> int:
 
 
 def _webhook_create(a: argparse.Namespace) -> int:
-    body = {"name": a.name or a.url, "url": a.url, "events": a.event, "secret": a.secret or "",
+    body = {"name": a.name or a.webhook_url, "url": a.webhook_url, "events": a.event,
+            "secret": a.secret or "",
             "experiment_ids": a.experiment or [],
             "payload_format": "slack" if a.slack else "json"}
     out = _call(a, "POST", "/webhooks/create", body)
@@ -186,7 +187,8 @@ def add_alerts_commands(role_parser: argparse.ArgumentParser) -> None:
     d = cmd("delete", _delete, "delete a rule")
     d.add_argument("rule_id")
     w = cmd("webhook-create", _webhook_create, "subscribe a URL to events")
-    w.add_argument("url")
+    # Not `url`: that is the server's address (--url) of every subcommand.
+    w.add_argument("webhook_url", metavar="URL", help="where the events are POSTed")
     w.add_argument("--event", action="append", required=True, help="event name (repeatable)")
     w.add_argument("--name", default="")
     w.add_argument("--secret", default="", help="HMAC-SHA256 signing secret")

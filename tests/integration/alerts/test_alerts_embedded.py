@@ -350,3 +350,18 @@ def test_cli_create_list_mute_delete(scope: Scope) -> None:
     assert cli("delete", rid).returncode == 0
     gone = cli("delete", rid)
     assert gone.returncode != 0 and "does not exist" in gone.stderr
+    # webhook-create's URL is the receiver's, never the server's --url (nor the reverse)
+    rcv = Receiver()
+    try:
+        made = cli("webhook-create", rcv.url, "--event", "alert.firing", "--secret", "s",
+                   "--json")
+        assert made.returncode == 0, made.stderr
+        wid = json.loads(made.stdout)["webhook"]["webhook_id"]
+        hooks = scope.server.api("GET", "/webhooks/list")["webhooks"]
+        assert [h["url"] for h in hooks if h["webhook_id"] == wid] == [rcv.url]
+        assert rcv.got == []  # the CLI's own API call went to the server
+        assert cli("test-webhook", wid).returncode == 0
+        assert [g["json"]["event"] for g in rcv.got] == ["webhook.test"]
+        assert "Authorization" not in rcv.got[0]["headers"]
+    finally:
+        rcv.close()
