@@ -122,8 +122,9 @@ def parse_policy(name: str, source: str, format: str = "toml") -> PolicyDoc:
     models = tuple(str(m) for m in raw.get("models", ["*"]))
     rules_raw = raw.get("rules", [])
     if not isinstance(rules_raw, list) or not rules_raw:
-        raise InvalidArgument(f"policy {name!r} needs at least one [[rules]] entry",
-                              field="rules")
+        raise InvalidArgument(f"policy {name!r} needs at least one [[rules]] entry (a list "
+                              f"of tables); found: {rules_raw!r:.80}", field="rules",
+                              received=repr(rules_raw)[:80])
     rules = []
     for i, r in enumerate(rules_raw):
         where = f"rules[{i}]"

@@ -185,6 +185,10 @@ def test_protected_aliases_per_model_and_global(gstore: Any) -> None:
         r = gstore.approve_request(e.value.request.request_id, comment="ok", actor="bob")
         assert r.state == "applied"
         assert gstore.get_model_version_by_alias(model, alias).version == "1"
+    moved = gstore.search_audit_log(model_name="m", action="set_registered_model_alias")[0]
+    assert moved[-1].comment.startswith("approval request ")  # the request's comment
+    applied = gstore.search_audit_log(model_name="m", action="applied_request")[0]
+    assert "policies passed: none in force" in applied[-1].comment
     rules = gstore.list_protected_targets("other")
     assert [(t.kind, t.pattern, t.model_name) for t in rules] == [("alias", "champion", "")]
 

@@ -389,3 +389,19 @@ def test_lists_show_only_readable_models(env: Env, version: dict[str, str]) -> N
     assert "hidden" not in {t["model_name"] for t in targets}
     assert "hidden" in {t["model_name"] for t in
                         env.grpc_client("carol").call("ListProtectedTargets")["targets"]}
+
+
+def test_a_read_only_token_cannot_vote(env: Env, version: dict[str, str]) -> None:
+    ro = AuthStore(env.srv.server.metadata.engine).create_token("carol", scopes=("read",),
+                                                                actor="setup")[1]
+    env.grpc_client("admin").call("ProtectTarget", kind="alias", pattern="ro-*", name="fraud")
+    r = env.cli("alice", "approvals", "request", "fraud", "1", "--alias", "ro-1",
+                "--comment", "try", "--json")
+    assert r.returncode == 0, r
+    rid = json.loads(r.stdout)["request"]["request_id"]
+    for path in ("/approvals/approve", "/approvals/reject"):
+        r = httpx.post(f"{env.http}/api/v1{path}", json={"request_id": rid, "comment": "x"},
+                       headers={"authorization": f"Bearer {ro}"}, timeout=60)
+        assert r.status_code == 403 and "scopes" in r.text, r.text
+    assert json.loads(env.cli("bob", "approvals", "show", str(rid), "--json").stdout
+                      )["request"]["votes"] == []

@@ -1,7 +1,8 @@
 """Permission rules of governance (issue 21): approvals, policies, lineage.
 
-Voting needs READ on the request's model; the store then requires the APPROVE
-grant and refuses the requester (four eyes). Requesting a transition is a
+Voting needs READ on the request's model and an edit-scoped credential (a vote can
+apply a transition); the store then requires the APPROVE grant and refuses the
+requester (four eyes). Requesting a transition is a
 transition (EDIT on the model). Protecting targets, granting APPROVE and writing
 policies are administration (admins only). Lineage reads need READ on the model;
 recording a run's inputs EDIT on the run. Lists (requests, protected targets,
@@ -21,15 +22,16 @@ from metricflow.store.metadata import model_of_request
 E = Permission.EDIT
 
 
-def approval_request(level: Permission) -> Rule:
-    """`level` on the model the approval request is about."""
+def approval_request(level: Permission, *, scope: Permission | None = None) -> Rule:
+    """`level` on the model the approval request is about; with `scope`, the credential
+    must also allow that kind of operation (a `read` token never votes)."""
     def resolve(a: Authorizer, r: Any) -> list[Need]:
         rid = _str(r, "request_id")
         name = model_of_request(a.store.engine, rid)
         if name is None:
             raise NotFound(f"approval request {rid} does not exist", field="request_id",
                            received=rid)
-        return [Need("model", name, level)]
+        return [Need("model", name, level)] + ([Need("any", "", scope)] if scope else [])
     return Rule(resolve)
 
 
@@ -42,8 +44,9 @@ _G = "/metricflow.governance.v1.GovernanceService/"
 _V = "/api/v1"
 _RULES: dict[str, Rule] = {
     "RequestTransition": model(E), "ListApprovalRequests": Rule(_optional_model),
-    "GetApprovalRequest": approval_request(R), "ApproveRequest": approval_request(R),
-    "RejectRequest": approval_request(R),
+    "GetApprovalRequest": approval_request(R),
+    # A vote can apply a transition: READ on the model plus an edit-scoped credential.
+    "ApproveRequest": approval_request(R, scope=E), "RejectRequest": approval_request(R, scope=E),
     "ProtectTarget": admin(), "UnprotectTarget": admin(),
     "ListProtectedTargets": Rule(_optional_model),
     "GrantApprover": admin(), "RevokeApprover": admin(), "ListApprovers": anyone(R),

@@ -443,9 +443,11 @@ class ApprovalsMixin(PolicyMixin):
                 archive_stage=req.target if req.archive_existing else None, conn=conn)
         else:
             self._set_alias_in(conn, req.model_name, req.target,  # type: ignore[attr-defined]
-                               int(req.version), req.requester)
+                               int(req.version), req.requester, comment)
+        in_force = ", ".join(f"{p.name} v{p.version}" for p in self._policies(conn))
         return self._close(conn, req, APPLIED,
-                           f"applied after {req.approvals} approval(s)", actor)
+                           f"applied after {req.approvals} approval(s); policies passed: "
+                           f"{in_force or 'none in force'}", actor)
 
     def _close(self, conn: sa.Connection, req: ApprovalRequest, state: str, why: str,
                actor: str | None) -> ApprovalRequest:

@@ -238,7 +238,7 @@ class ModelsMixin(RegistryBase):
             self._set_alias_in(conn, name, alias, v, actor)
 
     def _set_alias_in(self, conn: sa.Connection, name: str, alias: str, v: int,
-                      actor: str | None) -> None:
+                      actor: str | None, comment: str = "") -> None:
         """Point `alias` at version `v` inside the caller's write transaction."""
         row = self._model(conn, name, lock=True)
         self._version(conn, row, v)
@@ -250,7 +250,7 @@ class ModelsMixin(RegistryBase):
         self._audit(conn, actor=actor, action="set_registered_model_alias",
                     entity_type="registered_model", entity_id=name,
                     before={"alias": alias, "version": old},
-                    after={"alias": alias, "version": v},
+                    after={"alias": alias, "version": v}, comment=comment,
                     model_id=row.model_id, model_name=name, version=v)
         self._event(conn, "model_version_alias.created", f"model:{name}",
                     {"name": name, "alias": alias, "version": str(v),
