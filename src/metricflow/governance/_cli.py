@@ -24,7 +24,12 @@ def _client(a: argparse.Namespace) -> Any:
 
 
 def _print(a: argparse.Namespace, result: dict[str, Any], text: str) -> None:
-    print(json.dumps(result, indent=2, sort_keys=True) if a.json else text)
+    try:
+        print(json.dumps(result, indent=2, sort_keys=True) if a.json else text, flush=True)
+    except BrokenPipeError:  # `metricflow approvals list | head`: the reader left
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _request_line(r: dict[str, Any]) -> str:
