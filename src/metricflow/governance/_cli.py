@@ -289,9 +289,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse's API
     x.add_argument("--anchor", default=None, help="an anchor file from `audit anchor`")
     x.add_argument("--key-file", default=None, help="the key the anchor was signed with")
     x.add_argument("--workers", type=int, default=None,
-                   help="processes that verify id ranges in parallel (default: the CPUs, "
-                        "up to 4; half of them for PostgreSQL, whose server also needs CPU "
-                        "to send the rows)")
+                   help="processes that verify id ranges in parallel (default: 1 on up to "
+                        "2 CPUs, else the CPUs up to 4, half of them for PostgreSQL)")
     x.add_argument("--json", action="store_true")
     x = aus.add_parser("export", help="write a compliance report")
     x.add_argument("--since", default=None, help="ms since the epoch or an ISO date (UTC)")
