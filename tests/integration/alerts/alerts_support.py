@@ -120,6 +120,7 @@ class Receiver:
     def close(self) -> None:
         self.release.set()
         self.server.shutdown()
+        self.server.server_close()  # refuse connections (not leave them in the backlog)
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str) -> Any:
