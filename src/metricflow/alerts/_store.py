@@ -377,7 +377,7 @@ class AlertStore:
         with self._write() as conn:
             return self.queue(conn, event, (), experiment_id, only, claim)
 
-    def claim_due(self, limit: int = 64) -> list[Delivery]:
+    def claim_due(self, limit: int = 64, skip: Sequence[int] = ()) -> list[Delivery]:
         """Claim the head delivery of each (webhook, subject) that is due: pending and
         due, or claimed by a sender whose lease ran out. Later deliveries of a subject
         wait for the head (in order per subject); dead ones do not block."""
@@ -385,8 +385,10 @@ class AlertStore:
         active = _D.status.in_(("pending", "sending"))
         heads = (sa.select(sa.func.min(_D.seq)).where(active)
                  .group_by(_D.webhook_id, _D.subject))
-        q = (sa.select(webhook_deliveries).where(_D.seq.in_(heads), _D.next_attempt_at <= now)
-             .order_by(_D.seq).limit(limit))
+        q = sa.select(webhook_deliveries).where(_D.seq.in_(heads), _D.next_attempt_at <= now)
+        if skip:  # webhooks with all the senders they may have (a slow receiver)
+            q = q.where(_D.webhook_id.notin_(list(skip)))
+        q = q.order_by(_D.seq).limit(limit)
         out = []
         with self._write() as conn:
             for row in conn.execute(q).all():

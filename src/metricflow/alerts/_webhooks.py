@@ -100,6 +100,9 @@ def render(hook: Webhook, d: Delivery, now_s: int | None = None) -> tuple[bytes,
 class DispatcherConfig:
     workers: int = 8
     """Deliveries in flight at once (to different subjects)."""
+    per_webhook: int = 2
+    """Of those, at most this many to one webhook: a slow or hung receiver holds two
+    senders, and the other webhooks' deliveries go on."""
     timeout_s: float = 5.0
     """Longest wait for a receiver's answer; then the attempt failed."""
     max_attempts: int = 6
@@ -123,6 +126,8 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(self.config.workers,
                                         thread_name_prefix="metricflow-webhook")
         self._inflight = threading.Semaphore(self.config.workers)
+        self._per_hook: dict[int, int] = {}  # webhook -> deliveries in flight
+        self._per_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._hooks: dict[int, tuple[float, Webhook]] = {}
         self._local = threading.local()
@@ -157,7 +162,7 @@ class Dispatcher:
         skipping the outbox poll. Never blocks: with every sender busy, a delivery goes
         back to the queue."""
         for d in claimed:
-            if self._inflight.acquire(blocking=False):
+            if self._take(d.webhook_id, blocking=False):
                 self._pool.submit(self._send_one, d)
             else:
                 try:
@@ -177,12 +182,17 @@ class Dispatcher:
             try:
                 nxt = self.store.next_due_ms()  # a read: no write lock while idle
                 if nxt is not None and nxt <= now:
-                    claimed = self.store.claim_due(self.config.workers)
+                    claimed = self.store.claim_due(self.config.workers, self._full())
             except Exception:
                 log.exception("webhook outbox unreadable; retrying")
             for d in claimed:
-                self._inflight.acquire()
-                self._pool.submit(self._send_one, d)
+                if self._take(d.webhook_id, blocking=True):
+                    self._pool.submit(self._send_one, d)
+                else:  # its webhook has its share of senders: back to the queue
+                    try:
+                        self.store.unclaim(d)
+                    except Exception:
+                        log.exception("delivery %s not given back", d.delivery_id)
             if claimed:
                 continue
             # Nothing claimable: due rows wait behind a head in flight (its sender wakes
@@ -233,8 +243,31 @@ class Dispatcher:
         except Exception:
             log.exception("delivery %s failed unexpectedly", d.delivery_id)
         finally:
+            with self._per_lock:
+                left = self._per_hook.get(d.webhook_id, 1) - 1
+                if left > 0:
+                    self._per_hook[d.webhook_id] = left
+                else:
+                    self._per_hook.pop(d.webhook_id, None)
             self._inflight.release()
             self._wake.set()  # the subject's next delivery may be due now
+
+    def _full(self) -> list[int]:
+        """Webhooks with `per_webhook` deliveries in flight (not claimed for now)."""
+        with self._per_lock:
+            return [w for w, n in self._per_hook.items() if n >= self.config.per_webhook]
+
+    def _take(self, webhook_id: int, blocking: bool) -> bool:
+        """A sender for a delivery to `webhook_id` (counted per webhook): False when the
+        webhook has its `per_webhook` share, or (not blocking) no sender is free."""
+        with self._per_lock:
+            if self._per_hook.get(webhook_id, 0) >= self.config.per_webhook:
+                return False
+        if not self._inflight.acquire(blocking=blocking):
+            return False
+        with self._per_lock:
+            self._per_hook[webhook_id] = self._per_hook.get(webhook_id, 0) + 1
+        return True
 
     def post(self, hook: Webhook, d: Delivery) -> tuple[int | None, str | None]:
         """One attempt: (status code or None, error text or None)."""
