@@ -256,7 +256,9 @@ class TrackingCore:
         fork_parent = None
         if request.fork_from:
             fork_parent = await self._fork_parent(request)
-            exp_id = exp_id or fork_parent.experiment_id
+            if not exp_id:  # the guard checked Default; the fork goes to the parent's
+                await _check_may_edit(fork_parent.experiment_id)
+                exp_id = fork_parent.experiment_id
         elif request.fork_step:
             raise InvalidArgument("fork_step needs fork_from (the run to fork)",
                                   field="fork_step", received=request.fork_step)

@@ -163,7 +163,11 @@ def _create_run(a: Authorizer, r: Any) -> list[Need]:
                               "empty to get a new one", field="run_id", received=rid)
     if rid and a.run_exists(rid):
         raise AlreadyExists(f"run {rid!r} already exists", field="run_id", received=rid)
-    return [Need("experiment", _str(r, "experiment_id") or "0", E)]
+    needs = [Need("experiment", _str(r, "experiment_id") or "0", E)]
+    fork = _str(r, "fork_from")
+    if fork:  # a fork reads its parent's history: the parent must be readable (hidden =
+        needs.append(Need("run", fork, R))  # missing); an inherited experiment: ingest
+    return needs
 
 
 RUN_ID_METADATA = "mf-run-id"
