@@ -45,14 +45,16 @@ def _str(d: Mapping[str, Any], key: str, default: str = "", limit: int = MAX_NAM
     return v
 
 
-def _num(d: Mapping[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+def _num(d: Mapping[str, Any], key: str, default: float, lo: float, hi: float,
+         prefix: str = "") -> float:
     v = d.get(key, default)
     if v is None:
         v = default
+    fld = prefix + key
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise _bad(key, f"must be a number, got {type(v).__name__}", str(v)[:80])
+        raise _bad(fld, f"must be a number, got {type(v).__name__}", str(v)[:80])
     if not math.isfinite(v) or not lo <= v <= hi:
-        raise _bad(key, f"must be in [{lo}, {hi}], got {v}", v, hi)
+        raise _bad(fld, f"must be in [{lo}, {hi}], got {v}", v, hi)
     return float(v)
 
 
@@ -137,11 +139,11 @@ def rule_from_dict(d: Mapping[str, Any]) -> Rule:
             raise _bad("condition.op", f"must be one of {' '.join(OPS)}", op)
         if "value" not in cond:
             raise _bad("condition.value", f"is required for a {ctype} condition")
-        value = _num(cond, "value", 0.0, -1e308, 1e308)
+        value = _num(cond, "value", 0.0, -1e308, 1e308, "condition.")
     if ctype == "change":
-        window = int(_num(cond, "window_steps", 0, 1, MAX_WINDOW))
+        window = int(_num(cond, "window_steps", 0, 1, MAX_WINDOW, "condition."))
     if ctype == "stalled":
-        stalled = _num(cond, "seconds", 0.0, 0.1, MAX_FOR_S)
+        stalled = _num(cond, "seconds", 0.0, 0.1, MAX_FOR_S, "condition.")
     severity = _str(d, "severity", "warning")
     if severity not in SEVERITIES:
         raise _bad("severity", f"must be one of {', '.join(SEVERITIES)}", severity)

@@ -21,7 +21,7 @@ from metricflow.alerts._evaluator import Evaluator, EvaluatorConfig, RunFilter, 
 from metricflow.alerts._model import SEVERITIES, Rule
 from metricflow.alerts._store import AlertState, AlertStore
 from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
-from metricflow.errors import InvalidArgument, ResourceExhausted
+from metricflow.errors import InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,14 @@ class AlertsService:
             self.evaluator.reload_rules()
 
     def validate_filter(self, rule: Rule) -> None:
-        """A rule's run filter must parse (checked at creation, against no runs)."""
-        ev = self.evaluator
-        if not rule.run_filter or ev is None or ev.run_filter is None:
-            return
-        ev.run_filter(list(rule.experiment_ids), rule.run_filter, ["0" * 32])
+        """At creation: the rule's experiments exist and its run filter parses (the
+        error quotes only the filter as given)."""
+        for e in rule.experiment_ids:
+            self.metadata.get_experiment(e)  # NotFound names it
+        if rule.run_filter:
+            from metricflow.query import parse_filter
+
+            parse_filter(rule.run_filter)
 
     # ---------------------------------------------------------------- mf.alert
     def code_alert(self, run_id: str, experiment_id: str, title: str, text: str,
@@ -134,10 +137,10 @@ class AlertsService:
                 return {"sent": False, "reason": "same title within "
                         f"{lim.same_title_s:g} s"}
             if sum(1 for t, _ in sent if now - t < 60.0) >= lim.per_minute:
-                raise ResourceExhausted(f"run {run_id} sent {lim.per_minute} alerts in the "
-                                        "last minute; the limit is that many",
-                                        field="run_id", limit=lim.per_minute,
-                                        retry_after_s=5.0)
+                # Answered, not raised: a retriable error would have the client retry
+                # and stall the training loop.
+                return {"sent": False, "reason": f"run {run_id} sent {lim.per_minute} "
+                        "alerts in the last minute; the limit is that many"}
             sent.append((now, title))
             self._code_sent[run_id] = sent
         st = AlertState(0, run_id, "firing", fired_at=int(time.time() * 1000))

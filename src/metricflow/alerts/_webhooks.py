@@ -66,6 +66,29 @@ def verify(secret: str, headers: dict[str, str], body: bytes, max_age_s: float =
     return hmac.compare_digest(sign(secret, did, ts, body), got)
 
 
+def forbidden_destination(url: str) -> str:
+    """Why the server must not POST to `url` ("" if it may): link-local addresses, where
+    cloud metadata services answer (169.254.169.254, fe80::/10), never; loopback and
+    private networks are allowed (webhooks are created by admins; docs/alerts.md)."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return ""  # the POST reports the resolution error
+    for info in infos:
+        try:
+            ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        except ValueError:
+            continue
+        if ip.is_link_local:
+            return f"refused: {host} resolves to the link-local address {ip}"
+    return ""
+
+
 def slack_text(payload: dict[str, Any]) -> str:
     """One line a chat channel shows for an event."""
     d = payload.get("data", {})
@@ -271,6 +294,9 @@ class Dispatcher:
 
     def post(self, hook: Webhook, d: Delivery) -> tuple[int | None, str | None]:
         """One attempt: (status code or None, error text or None)."""
+        why = forbidden_destination(hook.url)
+        if why:
+            return None, why
         body, headers = render(hook, d)
         try:
             r = self._session().post(hook.url, data=body, headers=headers,

@@ -211,6 +211,9 @@ def test_code_alert_goes_through_the_same_channels_rate_limited(scope: Scope) ->
     assert out["sent"] is True
     again = scope.server.api("POST", "/alerts/notify", {"run_id": run, "title": "diverged"})
     assert again["sent"] is False  # the same title within 60 s
+    sent = [scope.server.api("POST", "/alerts/notify", {"run_id": run, "title": f"t{i}"})
+            ["sent"] for i in range(10)]
+    assert sent == [True] * 9 + [False]  # 10 a minute per run, answered at once
     got = wait_for(lambda: scope.rcv.events("alert.firing"), 20, "code alert")
     d = got[0]["data"]
     assert (d["title"], d["text"], d["severity"], d["source"]) == (
@@ -228,6 +231,14 @@ def test_rules_and_alerts_refuse_bad_input(server: Proc) -> None:
         "name": "x", "experiment_ids": ["0"], "run_filter": "tags.x ==== 1",
         "condition": {"type": "failed"}}, timeout=10)
     assert r.status_code == 400, r.text
+    assert "attributes.run_id" not in r.json()["message"]  # only the filter as given
+    r = requests.post(server.base + "/api/v1/alerts/rules/create", json={
+        "name": "x", "experiment_ids": ["99999"], "condition": {"type": "failed"}}, timeout=10)
+    assert r.status_code == 404 and "99999" in r.json()["message"]
+    r = requests.post(server.base + "/api/v1/alerts/rules/create", json={
+        "name": "x", "condition": {"type": "threshold", "metric": "a", "value": "NaN"}},
+        timeout=10)
+    assert r.status_code == 400 and "condition.value" in r.json()["message"]
     r = requests.post(server.base + "/api/v1/webhooks/create", json={
         "url": "ftp://x", "events": ["run.created"]}, timeout=10)
     assert r.status_code == 400 and "url" in r.json()["message"]

@@ -59,3 +59,10 @@ def test_no_subscriber_is_a_no_op_and_names_are_mlflow_where_shared() -> None:
     assert bus.emitted == 0
     assert {"model_version.created", "model_version_alias.created",
             "model_version_alias.deleted", "registered_model.created"} <= EVENTS
+
+
+def test_link_local_destinations_are_refused() -> None:
+    from metricflow.alerts._webhooks import forbidden_destination
+
+    assert "link-local" in forbidden_destination("http://169.254.169.254/latest/meta-data/")
+    assert forbidden_destination("http://127.0.0.1:8080/hook") == ""

@@ -53,7 +53,7 @@ def test_bad_rules_name_the_field() -> None:
                         ({"name": "x", "condition": {"type": "threshold", "metric": "a"}},
                          "condition.value"),
                         ({"name": "x", "condition": {"type": "stalled", "seconds": -1}},
-                         "seconds"),
+                         "condition.seconds"),
                         ({"name": "x", "condition": {"type": "failed"}, "severity": "meh"},
                          "severity"),
                         ({"name": "", "condition": {"type": "failed"}}, "name")]:
