@@ -14,7 +14,9 @@ Per mode:
   load from another process on the machine does not decide the figure.
 - fire_latency_p99_ms: while the load runs, a probe client logs a breaching point
   into its own run; from the moment the server acked it (flush returned) to the
-  moment a local HTTP receiver got the signed alert.firing webhook; p99 of `--probes`.
+  moment a local HTTP receiver got the signed alert.firing webhook; p99 of up to
+  `--probes` per run, taken while the load runs (a short load ends after fewer: the
+  printed `probes` says how many).
 - stalled_detect_s: a run logs one point and stops; a stalled rule with T =
   `--stalled-s` fires; from the point's ack to the webhook's receipt (target T + <= 2 s).
 

@@ -220,8 +220,8 @@ def alert(title: str, text: str = "", level: str = "INFO", run_id: str | None = 
     """Send an alert from training code, as W&B's `wandb.alert`: it goes to the webhooks
     subscribed to `alert.firing` in the run's experiment (docs/alerts.md). `level` is
     INFO, WARN(ING), ERROR or CRITICAL. Rate-limited per run by the server: the same
-    title at most once a minute, at most 10 a minute; returns False when it was held
-    back (ResourceExhausted past the per-minute limit)."""
+    title at most once a minute, at most 10 a minute; returns False at once when it
+    was held back, so it never stalls training."""
     from metricflow._proto.metricflow.alerts.v1 import alerts_pb2 as apb
 
     req = apb.NotifyRequest(run_id=run_id or _active_id(), title=title, text=text,
