@@ -381,7 +381,7 @@ class Sender:
             self._spill_wake.clear()  # type: ignore[union-attr]
             self._check_threshold()
             if self.spooling and self.acc.buffered_points:
-                await asyncio.to_thread(self.spill)
+                await _in_thread(self.spill)
 
     def _check_threshold(self) -> None:
         """Spool once the buffer passes the threshold: its unsent part when acks still
@@ -518,7 +518,7 @@ class Sender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self.linger_s)
             wake.clear()
-            await asyncio.to_thread(self.spill)
+            await _in_thread(self.spill)
             if self._closing and self._overflow:
                 break  # the spool is full: nothing more can be kept
 
@@ -717,7 +717,7 @@ class Sender:
                     _raise_if_done(reader)
                     await self._write_retries(call)
                     await self._wait_event(self._acked, None, reader)
-                await asyncio.to_thread(self._replay_record, frame.kind, frame.payload)
+                await _in_thread(self._replay_record, frame.kind, frame.payload)
                 self._spool_read = frame.next
                 self._save_cursor(force=True)
             progressed = True
@@ -832,6 +832,17 @@ class Sender:
             self.acc.release(item.nbytes)
         else:
             self._save_cursor()
+
+
+async def _in_thread(fn: Callable[..., None], *args: object) -> None:
+    """Run blocking work (disk, a unary RPC) off the loop; at interpreter exit, when the
+    default executor is already shut down (before atexit runs close()), run it here."""
+    try:
+        await asyncio.to_thread(fn, *args)
+    except RuntimeError as e:
+        if "shutdown" not in str(e):  # "cannot schedule new futures after (interpreter) shutdown"
+            raise
+        fn(*args)
 
 
 def _raise_if_done(reader: asyncio.Future) -> None:

@@ -391,3 +391,23 @@ def test_a_whole_spool_replayed_again_changes_nothing(tmp_path: Path, server: Se
         assert len([e for e in reads.search_experiments() if e.name == "offline-exp"]) == 1
     finally:
         reads.close()
+
+
+def test_an_offline_script_that_never_closes_spools_everything_quietly(tmp_path: Path) -> None:
+    """The client is closed at interpreter exit, after the default executor shut down."""
+    script = textwrap.dedent("""
+        import metricflow as mf
+        mf.set_experiment("exit")
+        with mf.start_run():
+            mf.log_params({"a": 1})
+            for s in range(20000):
+                mf.log_metrics({"x": float(s), "y": 2.0 * s}, step=s)
+            mf.log_dict({"k": 1}, "d.json")
+    """)
+    spool_root = tmp_path / "spool"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=_offline_env(spool_root), timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr and "died" not in out.stderr, out.stderr[-3000:]
+    n, total = spooled_points(spool_root)
+    assert n == 40_000 and total == pytest.approx(3.0 * sum(range(20000)))
