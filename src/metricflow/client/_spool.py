@@ -15,10 +15,12 @@ Layout (docs/resilience.md has the full description):
 - `files/`: copies of artifact files named by spooled artifact records.
 
 Readers stop a segment at the first frame that does not check out (short header,
-wrong magic or version, a length past the end of the file, a checksum mismatch):
-that is a torn write at the tail of a process that was killed or lost power.
-The rest of that segment is skipped (and counted in `skipped_bytes`), never
-parsed; reading continues with the next segment.
+wrong magic or version, a length past the end of the file): that is a torn write
+at the tail of a process that was killed or lost power. The rest of that segment
+is skipped (and counted in `skipped_bytes`), never parsed; reading continues with
+the next segment. A frame with a valid header whose payload fails its CRC (a
+flipped bit), followed by another valid header or the end of the segment, is
+skipped alone.
 
 Durability: frames are written with `os.write` (no user-space buffer), so a
 killed process (SIGKILL, OOM) loses nothing that `append` returned for. Against
@@ -341,6 +343,13 @@ class Spool:
                 seg, off = seg + 1, len(SEGMENT_MAGIC)
                 continue
             frame = self._read_frame(seg, off, size)
+            if isinstance(frame, int):  # a whole frame whose payload fails its CRC
+                self.skipped_bytes += frame - off
+                log.warning("spool %s: segment %s has a frame at offset %d whose checksum "
+                            "fails (%d bytes); it is skipped", self.dir, _seg_name(seg), off,
+                            frame - off)
+                off = frame
+                continue
             if frame is None:  # torn or corrupt: skip the rest of this segment
                 self.skipped_bytes += size - off
                 log.warning("spool %s: segment %s has a torn or corrupt frame at offset %d; "
@@ -350,7 +359,10 @@ class Spool:
                 continue
             return frame
 
-    def _read_frame(self, seg: int, off: int, size: int) -> Frame | None:
+    def _read_frame(self, seg: int, off: int, size: int) -> Frame | int | None:
+        """The frame at `off`; None: no valid header here (a torn tail: the rest of the
+        segment is skipped); an int: a valid header whose payload fails its CRC (a
+        flipped bit): the offset after it, so only that frame is lost."""
         if self._rseg != seg:
             if self._rfd >= 0:
                 os.close(self._rfd)
@@ -368,7 +380,19 @@ class Spool:
                 or length > MAX_FRAME_BYTES or off + FRAME.size + length > size):
             return None
         payload = os.pread(self._rfd, length, off + FRAME.size)
-        if len(payload) != length or zlib.crc32(payload, zlib.crc32(bytes((kind,)))) != crc:
+        if len(payload) != length:
+            return None
+        if zlib.crc32(payload, zlib.crc32(bytes((kind,)))) != crc:
+            # Resynchronize after it only if a valid header follows (or the segment ends
+            # there): a corrupt length field would otherwise land inside another frame.
+            nxt = off + FRAME.size + length
+            if nxt == size:
+                return nxt
+            nh = os.pread(self._rfd, FRAME.size, nxt)
+            if len(nh) == FRAME.size:
+                m2, v2, k2, _, _ = FRAME.unpack(nh)
+                if m2 == FRAME_MAGIC and v2 == FRAME_VERSION and k2 in KINDS:
+                    return nxt
             return None
         nxt = off + FRAME.size + length
         return Frame(kind, payload, (seg, off), (seg, nxt))
