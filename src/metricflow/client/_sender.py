@@ -266,10 +266,10 @@ class Sender:
         spool = self.spool
         if spool is None or not self.spooling or self._overflow or not self.acc.buffered_points:
             return 0
-        # Encoded, a point takes 28 bytes (key index, step, timestamp, value).
-        need = self.acc.buffered_points * 28 + (1 << 20)
-        if spool.disk_bytes + need > spool.budget_bytes:
-            self._warn_spool_full(spool.disk_bytes + need)
+        # Encoded, a point takes 28 bytes (key index, step, timestamp, value); what does
+        # not fit goes to _overflow below, batch by batch.
+        if spool.disk_bytes + spool.files_bytes + (1 << 20) > spool.budget_bytes:
+            self._warn_spool_full(spool.disk_bytes + self.acc.buffered_points * 28)
             return 0  # points stay in the buffer: log calls block, raise or drop as before
         released = 0
         # One batch at a time: encoded a point takes 28 bytes (three copies on the way
