@@ -199,6 +199,11 @@ class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
                                   received=fork_step)
         if fork_from is not None:
             check_run_id(fork_from, "fork_from")
+            if (isinstance(fork_step, bool) or not isinstance(fork_step, int)
+                    or not 0 <= fork_step < (1 << 63) - 1):
+                raise InvalidArgument(
+                    f"fork_step must be an int in [0, {(1 << 63) - 2}], got {fork_step!r}",
+                    field="fork_step", limit=(1 << 63) - 2, received=repr(fork_step)[:80])
             self.flush()  # the parent's points logged through this client are stored first
         req = pb.CreateRunRequest(
             experiment_id=str(experiment_id), run_name=run_name or "", user_id=user_id or "",

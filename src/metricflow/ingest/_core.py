@@ -221,9 +221,10 @@ class TrackingCore:
         """The run a fork is created from, checked: it exists, is active, and its lineage
         is short enough for reads to follow (MAX_FORK_DEPTH)."""
         check_run_id(request.fork_from, "fork_from")
-        if request.fork_step < 0:
-            raise InvalidArgument(f"fork_step must be >= 0, got {request.fork_step}",
-                                  field="fork_step", limit=0, received=request.fork_step)
+        if not 0 <= request.fork_step < (1 << 63) - 1:  # the fork needs a step after it
+            raise InvalidArgument(f"fork_step must be in [0, {(1 << 63) - 2}], got "
+                                  f"{request.fork_step}", field="fork_step",
+                                  limit=(1 << 63) - 2, received=request.fork_step)
         parent = await self.find_run(request.fork_from)
         if parent is None:
             raise NotFound(f"run {request.fork_from!r} to fork from does not exist",

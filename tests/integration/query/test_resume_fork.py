@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import metricflow as mf
-from metricflow.errors import MetricflowError
+from metricflow.errors import InvalidArgument, MetricflowError
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -234,6 +234,10 @@ def test_fork_chain_reads_match_copied_reference(server: dict, client: mf.Client
     assert [r.info.run_id for r in found] == [d]
     found, _ = client.search_runs([], f"metrics.acc = 4800 AND attributes.run_id = '{c}'")
     assert [r.info.run_id for r in found] == [c]
+    # fork_step: an int with room for a step after it, named when it is not
+    for wrong in (2**63 - 1, 2**63, -1, "3", True):
+        with pytest.raises(InvalidArgument, match="fork_step"):
+            client.create_run(fork_from=root, fork_step=wrong)  # type: ignore[arg-type]
     # a fork's own steps come after its fork step
     bad = client.create_run(fork_from=root, fork_step=100).info.run_id
     r = httpx.post(f"{server['http']}/api/2.0/mlflow/runs/log-metric",
