@@ -30,7 +30,12 @@ from metricflow.entities import (
 from metricflow.serving._serve_guard import Window, breach
 from metricflow.serving._serve_log import PredictionLog
 from metricflow.serving._serve_metrics import ServeMetrics
-from metricflow.serving._serve_models import LocalModel, ProxyModel, load_pyfunc
+from metricflow.serving._serve_models import (
+    LocalModel,
+    ProxyModel,
+    check_endpoint,
+    load_pyfunc,
+)
 from metricflow.serving._serve_router import Slot, Table
 from metricflow.serving._serve_source import DeploymentSource
 
@@ -62,6 +67,8 @@ class ServeConfig:
     """A shadow with this many mirrored requests pending gets no more (counted as skipped)."""
     instance: str = ""
     """This process's id in reports and run tags (default: host:port-pid)."""
+    allow_private_endpoints: bool = False
+    """Let endpoint variants proxy to loopback and private addresses (never link-local)."""
 
 
 def _target(v: Variant) -> str:
@@ -115,6 +122,7 @@ class ServeState:
     def _load(self, dep: Deployment, v: Variant) -> Any:
         """On a worker thread: the variant's new model (raises if it cannot be loaded)."""
         if v.endpoint:
+            check_endpoint(v.endpoint, self.cfg.allow_private_endpoints)
             model: Any = ProxyModel(v.endpoint)
         else:
             uri = f"models:/{dep.model_name}/{v.resolved_version}"

@@ -44,6 +44,9 @@ def add_serve_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
                    help="rows of concurrent requests one model call may take")
     p.add_argument("--drain-timeout-s", type=float, default=ServeConfig.drain_timeout_s)
     p.add_argument("--instance", default="", help="this process's name in reports and run tags")
+    p.add_argument("--allow-private-endpoints", action="store_true",
+                   help="let endpoint variants proxy to loopback and private addresses "
+                   "(link-local ones, such as cloud metadata services, are always refused)")
     p.set_defaults(func=_serve)
 
 
@@ -59,7 +62,8 @@ def config_from_args(a: argparse.Namespace) -> ServeConfig:
         port=a.port, tracking_uri=None if a.no_log_predictions else a.tracking_uri,
         token=_env.API_TOKEN.get() or None, poll_s=a.poll_s, max_body_bytes=a.max_body_bytes,
         max_batch_rows=a.max_batch_rows, drain_timeout_s=a.drain_timeout_s,
-        log_outputs=not a.no_log_outputs, instance=a.instance)
+        log_outputs=not a.no_log_outputs, instance=a.instance,
+        allow_private_endpoints=a.allow_private_endpoints)
 
 
 def _serve(a: argparse.Namespace) -> int:

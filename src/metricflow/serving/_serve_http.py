@@ -93,7 +93,9 @@ class _Conn(asyncio.Protocol):
             self._task = asyncio.ensure_future(self._drain())
 
     def _fail(self, status: int, message: str) -> None:
-        body = ('{"error_code": "BAD_REQUEST", "message": ' + _json_str(message) + "}").encode()
+        code = "REQUEST_TOO_LARGE" if status in (413, 431) else "BAD_REQUEST"
+        body = ('{"error_code": "' + code + '", "message": ' + _json_str(message)
+                + "}").encode()
         self._closing = True
         self._buf.clear()
         self._queue.append((Request("!", str(status), "", {}, body), False))

@@ -165,6 +165,32 @@ class LocalModel:
         self.pyfunc = None
 
 
+MAX_PROXIED_ANSWER = 32 * 1024 * 1024
+
+
+def check_endpoint(url: str, allow_private: bool) -> None:
+    """Refuse an endpoint a serve process must not be turned into a proxy for: link-local
+    addresses (cloud metadata services) always; loopback and private ranges unless
+    `--allow-private-endpoints`. Raises ValueError naming the address and the flag."""
+    import ipaddress
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"endpoint {url!r} must be an http(s) URL with a host")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP):
+        ip = ipaddress.ip_address(info[4][0])
+        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+            raise ValueError(f"endpoint {url!r} resolves to {ip} (link-local, multicast or "
+                             f"unspecified): refused")
+        if (ip.is_loopback or ip.is_private) and not allow_private:
+            raise ValueError(f"endpoint {url!r} resolves to {ip}, a loopback or private "
+                             f"address: start `metricflow serve` with "
+                             f"--allow-private-endpoints to proxy to it")
+
+
 class ProxyModel:
     """A variant served by an external HTTP endpoint (e.g. another server's /invocations)."""
 
@@ -186,9 +212,11 @@ class ProxyModel:
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         self.inflight += 1
         try:
-            async with self._session.post(self.endpoint, data=body,
+            async with self._session.post(self.endpoint, data=body, allow_redirects=False,
                                           headers={"Content-Type": content_type}) as r:
-                data = await r.read()
+                data = await r.content.read(MAX_PROXIED_ANSWER + 1)
+                if len(data) > MAX_PROXIED_ANSWER:
+                    raise ValueError(f"its answer exceeds {MAX_PROXIED_ANSWER} bytes")
                 pred = None
                 if r.status == 200:
                     try:

@@ -9,6 +9,7 @@ call (adaptive batching). A payload that does not fit the model's signature is a
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,9 @@ def _check(col: Column, v: Any, row: int) -> Any:
           or (t == "boolean" and type(v) is bool) or (t in ("string", "binary", "datetime")
                                                         and type(v) is str)
           or t not in _FLOATS + _INTS + ("boolean", "string", "binary", "datetime"))
+    if ok and type(v) is float and not math.isfinite(v):
+        raise BadInput(f"column {col.name!r} expects a finite {t}; got {v!r} in row {row}",
+                       col.name, t)
     if not ok:
         shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."
         raise BadInput(f"column {col.name!r} expects {t}; got {_typename(v)} {shown} in "
@@ -175,12 +179,19 @@ def _tensorish(v: Any, sig: Signature | None, key: str) -> Rows:
     raise BadInput(f"{key} must be a list of objects, a list of rows or an object of columns")
 
 
+def _no_constant(name: str) -> Any:
+    # NaN / Infinity are not JSON; Python's parser takes them unless told not to.
+    raise ValueError(f"{name} is not a JSON number (send finite numbers)")
+
+
 def decode(body: bytes) -> dict[str, Any]:
     """The JSON object of one /invocations body."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as e:
         raise BadInput(f"request body is not valid JSON ({e})") from None
+    except RecursionError:
+        raise BadInput("request body is nested too deeply to be a scoring request") from None
     if not isinstance(doc, dict):
         raise BadInput(f"request body must be a JSON object with one of {', '.join(FORMATS)}; "
                        f"got {_typename(doc)}")
@@ -203,6 +214,16 @@ def parse(doc: dict[str, Any], sig: Signature | None) -> Rows:
     if k == "dataframe_records":
         return _records(doc[k], sig, k)
     return _tensorish(doc[k], sig, k)
+
+
+def scoring_body(doc: dict[str, Any]) -> bytes:
+    """The body an endpoint variant gets: the scoring key and MLflow's `params`, nothing
+    else of what the caller sent."""
+    k = _format(doc)
+    out: dict[str, Any] = {k: doc[k]}
+    if "params" in doc:
+        out["params"] = doc["params"]
+    return json.dumps(out).encode()
 
 
 def sticky_value(doc: dict[str, Any], field: str) -> str | None:

@@ -19,6 +19,7 @@ from metricflow.serving._serve_payload import (
     decode,
     first_number,
     parse,
+    scoring_body,
     sticky_value,
 )
 from metricflow.serving._serve_router import Slot
@@ -118,7 +119,7 @@ class Routes:
         pred: float | None = None
         if model.kind == "endpoint":
             try:
-                ans = await model.forward(raw, ct)
+                ans = await model.forward(scoring_body(doc), "application/json")
                 status, body, pred = ans.status, ans.body, ans.prediction
             except Exception as e:  # the endpoint is down or timed out
                 status, body = 502, json.dumps({

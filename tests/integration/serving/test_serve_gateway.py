@@ -220,7 +220,7 @@ def test_sticky_keys_are_stable_across_processes(stack, models, serve):
     # A variant that proxies to an external /invocations (here: the first serve process).
     remote = _deploy(stack, models, [{"name": "remote", "endpoint": f"{p1.url}/invocations",
                                       "weight": 1}])
-    p3 = serve(remote)
+    p3 = serve(remote, "--allow-private-endpoints")
     r = _post(p3.url)
     assert r.status_code == 200, r.text
     assert r.headers["X-Metricflow-Variant"] == "remote"

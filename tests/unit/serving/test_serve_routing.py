@@ -137,3 +137,30 @@ def test_first_number_of_predictions():
     assert first_number([[0.25, 0.75]]) == 0.25
     assert first_number([{"p": 3}]) == 3.0
     assert first_number(["cat"]) is None
+
+
+@pytest.mark.parametrize("raw", [b'{"inputs": [[NaN, 1]]}', b'{"inputs": [[Infinity, 1]]}',
+                                 b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"])
+def test_non_json_numbers_and_deep_nesting_are_bad_input(raw):
+    with pytest.raises(BadInput):
+        parse(decode(raw), SIG)
+
+
+def test_a_non_finite_double_is_bad_input_naming_the_column():
+    with pytest.raises(BadInput) as ei:
+        parse(_doc({"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 1]]}}) | {
+            "dataframe_split": {"columns": ["a", "b"], "data": [[float("inf"), 1]]}}, SIG)
+    assert ei.value.column == "a" and "finite" in str(ei.value)
+
+
+def test_endpoints_on_link_local_are_refused_and_private_ones_need_the_flag():
+    from metricflow.serving._serve_models import check_endpoint
+
+    with pytest.raises(ValueError, match="link-local"):
+        check_endpoint("http://169.254.169.254/latest/meta-data/", True)
+    with pytest.raises(ValueError, match="--allow-private-endpoints"):
+        check_endpoint("http://127.0.0.1:5000/invocations", False)
+    with pytest.raises(ValueError, match="--allow-private-endpoints"):
+        check_endpoint("http://10.1.2.3/invocations", False)
+    check_endpoint("http://127.0.0.1:5000/invocations", True)
+    check_endpoint("http://8.8.8.8/invocations", False)
