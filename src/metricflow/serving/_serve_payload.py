@@ -130,24 +130,24 @@ def _records(recs: Any, sig: Signature | None, where: str) -> Rows:
     return _checked(Rows(names, rows), sig)
 
 
-def _split(d: Any, sig: Signature | None) -> Rows:
+def _split(d: Any, sig: Signature | None, key: str = "dataframe_split") -> Rows:
     if not isinstance(d, dict):
-        raise BadInput(f"dataframe_split must be an object with columns and data, got "
+        raise BadInput(f"{key} must be an object with columns and data, got "
                        f"{_typename(d)}")
     data = d.get("data")
     if not isinstance(data, list) or not data:
-        raise BadInput("dataframe_split.data must be a non-empty list of rows")
+        raise BadInput(f"{key}.data must be a non-empty list of rows")
     cols = d.get("columns")
     if cols is None:
         if sig is None:
-            raise BadInput("dataframe_split.columns is required: the model has no signature")
+            raise BadInput(f"{key}.columns is required: the model has no signature")
         cols = list(sig.names)
     if not isinstance(cols, list) or not all(isinstance(c, str) for c in cols):
-        raise BadInput("dataframe_split.columns must be a list of strings")
+        raise BadInput(f"{key}.columns must be a list of strings")
     width = len(cols)
     for i, row in enumerate(data):
         if not isinstance(row, list) or len(row) != width:
-            raise BadInput(f"dataframe_split.data[{i}] must be a list of {width} values "
+            raise BadInput(f"{key}.data[{i}] must be a list of {width} values "
                            f"(one per column), got {_typename(row)}"
                            + (f" of {len(row)}" if isinstance(row, list) else ""))
     if sig is None or tuple(cols) == sig.names:
@@ -155,8 +155,8 @@ def _split(d: Any, sig: Signature | None) -> Rows:
     pos = {c: i for i, c in enumerate(cols)}
     for c in sig.columns:
         if c.required and c.name not in pos:
-            raise BadInput(f"column {c.name!r} ({c.type}) is missing from dataframe_split."
-                           f"columns", c.name, c.type)
+            raise BadInput(f"column {c.name!r} ({c.type}) is missing from the columns of "
+                           f"{key}", c.name, c.type)
     idx = [pos.get(n) for n in sig.names]
     rows = [[None if j is None else r[j] for j in idx] for r in data]
     return _checked(Rows(sig.names, rows), sig)
@@ -169,13 +169,13 @@ def _tensorish(v: Any, sig: Signature | None, key: str) -> Rows:
         n = len(vals[0]) if vals else 0
         if not n or any(len(x) != n for x in vals):
             raise BadInput(f"{key} as an object needs columns of one non-zero length")
-        return _split({"columns": cols, "data": [list(r) for r in zip(*vals)]}, sig)
+        return _split({"columns": cols, "data": [list(r) for r in zip(*vals)]}, sig, key)
     if isinstance(v, list) and v and isinstance(v[0], dict):
         return _records(v, sig, key)
     if isinstance(v, list) and v and isinstance(v[0], list):
-        return _split({"data": v}, sig)
+        return _split({"data": v}, sig, key)
     if isinstance(v, list) and v and sig is not None and len(sig.columns) == 1:
-        return _split({"data": [[x] for x in v]}, sig)
+        return _split({"data": [[x] for x in v]}, sig, key)
     raise BadInput(f"{key} must be a list of objects, a list of rows or an object of columns")
 
 
