@@ -142,3 +142,20 @@ def test_report_needs_the_data_plane_and_a_routed_baseline() -> None:
         build_report(Store(), object(), "d", baseline="s")  # type: ignore[arg-type]
     with pytest.raises(InvalidArgument, match="confidence"):
         build_report(Store(), None, "d", confidence=1.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/",
+                                 "http://[fe80::1]/x", "http://0.0.0.0:80/", "http://[::]/",
+                                 "http://224.0.0.1/", "http://metadata.google.internal/",
+                                 "http://user:pw@h.example/invocations"])
+def test_endpoints_that_reach_metadata_services_or_carry_credentials_are_refused(
+        url: str) -> None:
+    with pytest.raises(InvalidArgument) as e:
+        check_variants([Variant("a", endpoint=url)])
+    assert e.value.details["field"] == "variants[0].endpoint"
+
+
+def test_private_and_public_endpoints_are_accepted() -> None:
+    for url in ("http://127.0.0.1:8080/invocations", "https://models.example.com/invocations",
+                "http://10.1.2.3/invocations", "http://[::1]:9000/invocations"):
+        assert check_variants([Variant("a", endpoint=url)])[0].endpoint == url

@@ -6,6 +6,7 @@ by the store inside its transaction (`_deployments.py`).
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -108,9 +109,32 @@ def check_variant(i: int, v: Variant) -> Variant:
                                   f"most {MAX_ENDPOINT} characters, got {v.endpoint[:100]!r}",
                                   field=_field(i, "endpoint"), limit=MAX_ENDPOINT,
                                   received=v.endpoint[:100])
+        _check_endpoint_host(i, u.hostname or "", "@" in u.netloc)
     weight = _weight(i, v.weight, bool(v.shadow))
     return Variant(name=v.name, alias=v.alias, version=version, endpoint=v.endpoint,
                    weight=weight, shadow=bool(v.shadow))
+
+
+def _check_endpoint_host(i: int, host: str, userinfo: bool) -> None:
+    """No credentials in the URL, and never a link-local, multicast or unspecified address
+    (cloud metadata services live at 169.254.169.254 / fd00:ec2::254): a serve process
+    would forward callers' requests there. Private and loopback hosts are allowed here
+    (another server's /invocations); `serve` refuses them unless its operator allows them."""
+    f = _field(i, "endpoint")
+    if userinfo:
+        raise InvalidArgument(f"{f} must not carry credentials (user:password@)", field=f)
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        if host.lower() in ("metadata", "metadata.google.internal"):
+            raise InvalidArgument(f"{f} names a cloud metadata service ({host!r})", field=f,
+                                  received=host) from None
+        return
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or \
+            ip == ipaddress.ip_address("fd00:ec2::254"):
+        raise InvalidArgument(f"{f} host {host!r} is a link-local, multicast or unspecified "
+                              "address (e.g. a cloud metadata service); refused", field=f,
+                              received=host)
 
 
 def check_variants(variants: Sequence[Variant]) -> tuple[Variant, ...]:
