@@ -79,6 +79,29 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
+def protection(conn: sa.Connection, model_id: int, kind: str,
+               target: str) -> tuple[int, int | None] | None:
+    """(approvals needed, expiry) if `target` is protected on the model, else None.
+
+    The one rule of what is protected: approvals and deployments both ask it."""
+    rows = conn.execute(sa.select(_P.pattern, _P.approvals_required, _P.expiry_s).where(
+        sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == kind)).all()
+    hits = [r for r in rows if (r.pattern == target if kind == STAGE
+                                else fnmatch.fnmatchcase(target, r.pattern))]
+    if not hits:
+        return None
+    expiries = [r.expiry_s for r in hits if r.expiry_s]
+    return max(r.approvals_required for r in hits), (min(expiries) if expiries else None)
+
+
+def protected_patterns(conn: sa.Connection, model_id: int) -> list[tuple[str, str]]:
+    """(kind, pattern) of every rule that applies to the model (its own and global ones)."""
+    return [(r.kind, r.pattern) for r in conn.execute(
+        sa.select(_P.kind, _P.pattern).where(
+            sa.or_(_P.model_id.is_(None), _P.model_id == model_id))
+        .order_by(_P.kind, _P.pattern)).all()]
+
+
 class ApprovalsMixin(PolicyMixin):
     """Protected targets, approvers and approval requests of `MetadataStore`."""
 
@@ -153,14 +176,7 @@ class ApprovalsMixin(PolicyMixin):
     def _protection(self, conn: sa.Connection, model_id: int, kind: str,
                     target: str) -> tuple[int, int | None] | None:
         """(approvals needed, expiry) if `target` is protected on the model, else None."""
-        rows = conn.execute(sa.select(_P.pattern, _P.approvals_required, _P.expiry_s).where(
-            sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == kind)).all()
-        hits = [r for r in rows if (r.pattern == target if kind == STAGE
-                                    else fnmatch.fnmatchcase(target, r.pattern))]
-        if not hits:
-            return None
-        expiries = [r.expiry_s for r in hits if r.expiry_s]
-        return max(r.approvals_required for r in hits), (min(expiries) if expiries else None)
+        return protection(conn, model_id, kind, target)
 
     # --------------------------------------------------------------- approvers
     def grant_approver(self, username: str, *, model_name: str | None = None,

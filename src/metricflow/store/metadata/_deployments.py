@@ -25,6 +25,7 @@ from metricflow.entities import (
     Variant,
 )
 from metricflow.errors import AlreadyExists, InvalidArgument, NotFound
+from metricflow.store.metadata._approvals import protected_patterns, protection
 from metricflow.store.metadata._base import inserted_id, now_ms, upsert
 from metricflow.store.metadata._deploy_validate import (
     MAX_REASON,
@@ -42,6 +43,7 @@ from metricflow.store.metadata._deployments_read import (
     dump_spec,
     parse_spec,
 )
+from metricflow.store.metadata._gov_types import ALIAS, STAGE
 from metricflow.store.metadata._registry_base import check_expected
 from metricflow.store.metadata._tables import (
     deployment_variant_status,
@@ -103,6 +105,36 @@ class DeploymentsMixin(DeploymentReadsMixin):
                 raise NotFound(f"variant {v.name!r}: registered model {model.name!r} has no "
                                f"version {v.version}", field=f"variants[{i}].version",
                                received=v.version)
+        self._check_governed(conn, model, variants)
+
+    def _check_governed(self, conn: sa.Connection, model: sa.Row[Any],
+                        variants: Sequence[Variant]) -> None:
+        """A model with protected targets (its own or global): every routed registry
+        variant must follow a protected alias, so no one routes traffic to a version
+        without the approvals a move of that alias needs. Shadows (answers discarded)
+        and endpoints (outside the registry) are not checked. Same rule as approvals."""
+        rules = protected_patterns(conn, model.model_id)
+        if not rules:
+            return
+        aliases = list(dict.fromkeys(p for k, p in rules if k == ALIAS))
+        stages = list(dict.fromkeys(p for k, p in rules if k == STAGE))
+        listed = "; ".join(part for part in (
+            f"alias{'es' if len(aliases) > 1 else ''} {', '.join(aliases)}" if aliases else "",
+            f"stage{'s' if len(stages) > 1 else ''} {', '.join(stages)}" if stages else "")
+            if part)
+        for i, v in enumerate(variants):
+            if v.shadow or v.endpoint:
+                continue
+            if v.alias and protection(conn, model.model_id, ALIAS, v.alias) is not None:
+                continue
+            what = (f"follows alias {v.alias!r} (not protected)" if v.alias
+                    else f"pins version {v.version}")
+            raise InvalidArgument(
+                f"variant {v.name!r} {what} of {model.name!r}, which has protected targets "
+                f"({listed}): a routed variant must follow a protected alias"
+                + ("" if aliases else " (none is protected yet)")
+                + "; make it a shadow, or move a protected alias through approvals",
+                field=f"variants[{i}]", received=v.target)
 
     def create_deployment(self, name: str, model_name: str, variants: Sequence[Variant], *,
                           sticky_key: StickyKey | None = None,
