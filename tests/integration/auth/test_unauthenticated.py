@@ -40,6 +40,18 @@ def test_every_rpc_refuses_missing_or_bad_credentials(secured, channel, cred) ->
     assert grpc.StatusCode.UNAUTHENTICATED in got.values()
 
 
+def _routes(routes: list, prefix: str = "") -> list[tuple[str, object]]:
+    """(full path, route) of every endpoint, through FastAPI's included routers."""
+    out: list[tuple[str, object]] = []
+    for r in routes:
+        inner = getattr(r, "original_router", None)
+        if inner is not None:
+            out += _routes(inner.routes, prefix + r.include_context.prefix)
+        else:
+            out.append((prefix + getattr(r, "path", ""), r))
+    return out
+
+
 def test_every_route_has_a_rule_and_refuses_anonymous_callers(secured) -> None:
     from metricflow.auth._http import api_routes
 
@@ -49,8 +61,14 @@ def test_every_route_has_a_rule_and_refuses_anonymous_callers(secured) -> None:
     public = secured.srv.server.config.security.auth.public_routes
     assert public == {"/health", "/ready"}
     rules = {(m, re.sub(r"{(\w+):\w+}", r"{\1}", p)) for m, p in HTTP_RULES}
+    # The guard's other rule source: a route's endpoint may carry its own rule (`mf_rule`,
+    # as the alerts, governance and serving routers do) or be declared public (`mf_public`).
+    rules |= {(m, re.sub(r"{(\w+):\w+}", r"{\1}", path)) for path, r in _routes(app.routes)
+              for m in getattr(r, "methods", None) or ()
+              if getattr(getattr(r, "endpoint", None), "mf_rule", None) is not None
+              or getattr(getattr(r, "endpoint", None), "mf_public", False)}
     assert not [r for r in routes if r not in rules and r[1] not in public], \
-        "add routes to auth/policy/_tables.py HTTP_RULES"
+        "add routes to auth/policy/_tables.py HTTP_RULES, or give the endpoint an mf_rule"
     for method, path in routes:
         if path in public:
             continue
