@@ -11,13 +11,12 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _release_chdb() -> Iterator[None]:
-    """Collect garbage after each test that ran with chDB loaded.
+    """Collect garbage after each test that ran with chDB loaded (defensive).
 
-    chDB binds a process to one data directory until every handle to it is finalized. A
-    server that failed to start stays referenced from its own exception's traceback (a
-    reference cycle) until the cycle collector runs, so the next in-process server on
-    another directory could find chDB still bound, depending on when the collector last
-    ran. Collecting here makes the release deterministic.
+    chDB binds a process to one data directory until every handle to it is finalized; a
+    handle kept alive only by a reference cycle (a failed server referenced from its own
+    exception's traceback, say) is released when the cycle collector next runs. Collecting
+    here makes that release happen before the next test's in-process server opens chDB.
     """
     yield
     if "chdb" in sys.modules:

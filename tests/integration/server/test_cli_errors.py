@@ -114,19 +114,34 @@ def test_port_in_use(running: Running, tmp_path: Path, flag: str, label: str,
 
 
 def test_embedded_server_maps_a_failed_bind_to_the_same_error(tmp_path: Path) -> None:
-    """The bind itself (a port taken after the CLI's check) says the same."""
-    from metricflow.app import ServerConfig, ServerThread
-    from metricflow.server._preflight import StartupError
+    """The bind itself (a port taken after the CLI's check) says the same.
 
-    with socket.socket() as held:
-        held.bind(("127.0.0.1", 0))
-        held.listen()
-        port = held.getsockname()[1]
-        srv = ServerThread(ServerConfig(data_dir=str(tmp_path), grpc_port=port, http_port=-1))
-        with pytest.raises(StartupError) as e:
-            srv.start()
-    assert str(e.value) == (f"gRPC port {port} on 127.0.0.1 is in use by another process; "
-                            "stop it or pass --grpc-port (0 picks a free port)")
+    In a child process: the failed server opens chDB before its bind fails, and chDB binds
+    a process to the first data directory it opens (in the full integration run this
+    test's directory once stayed bound and every later in-process server errored).
+    """
+    script = (
+        "import socket, sys\n"
+        "from metricflow.app import ServerConfig, ServerThread\n"
+        "from metricflow.server._preflight import StartupError\n"
+        "with socket.socket() as held:\n"
+        "    held.bind(('127.0.0.1', 0)); held.listen(); port = held.getsockname()[1]\n"
+        "    srv = ServerThread(ServerConfig(data_dir=sys.argv[1], grpc_port=port,"
+        " http_port=-1))\n"
+        "    try:\n"
+        "        srv.start()\n"
+        "    except StartupError as e:\n"
+        "        print(port); print(e)\n"
+        "    else:\n"
+        "        print('started')\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                         text=True, timeout=120)
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 2, (res.stdout, res.stderr[-2000:])
+    port = lines[0]
+    assert lines[1] == (f"gRPC port {port} on 127.0.0.1 is in use by another process; "
+                        "stop it or pass --grpc-port (0 picks a free port)")
 
 
 def test_make_demo_while_a_server_holds_its_data_dir(running: Running) -> None:
