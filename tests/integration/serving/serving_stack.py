@@ -82,6 +82,12 @@ def stack() -> Iterator[Stack]:
     http = f"http://127.0.0.1:{srv.http_port}"
     os.environ["MLFLOW_TRACKING_URI"] = http
     os.environ["MLFLOW_REGISTRY_URI"] = http
+    import mlflow
+
+    # An earlier test module may have called mlflow.set_tracking_uri (a process-wide
+    # setting that wins over the environment): point mlflow at this stack explicitly.
+    mlflow.set_tracking_uri(http)
+    mlflow.set_registry_uri(http)
     try:
         yield Stack(srv, http, tmp)
     finally:
