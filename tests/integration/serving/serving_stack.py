@@ -84,10 +84,11 @@ def stack() -> Iterator[Stack]:
     os.environ["MLFLOW_REGISTRY_URI"] = http
     import mlflow
 
-    # An earlier test module may have called mlflow.set_tracking_uri (a process-wide
-    # setting that wins over the environment): point mlflow at this stack explicitly.
+    # An earlier test module may have called mlflow.set_tracking_uri / set_experiment
+    # (process-wide settings that win over the environment): point mlflow at this stack.
     mlflow.set_tracking_uri(http)
     mlflow.set_registry_uri(http)
+    mlflow.set_experiment(experiment_id="0")  # an earlier module's active experiment is not here
     try:
         yield Stack(srv, http, tmp)
     finally:
