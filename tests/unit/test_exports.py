@@ -313,6 +313,7 @@ EXPORTS: dict[str, set[str]] = {
         "get_client",
         "add_sync_parsers",
         "get_tracking_uri",
+        "open_channel",
         "series_columns",
         "set_tracking_uri",
     },

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from metricflow.client._accumulator import BufferFull
-from metricflow.client._client import Client
+from metricflow.client._client import Client, open_channel
 from metricflow.client._fluent import get_client, get_tracking_uri, set_tracking_uri
 from metricflow.client._sync import add_parsers as add_sync_parsers
 from metricflow.client._types import (
@@ -18,4 +18,4 @@ from metricflow.client._types import (
 
 __all__ = ["BufferFull", "Client", "DownsampledSeries", "MetricHistory", "MetricPoint",
            "MetricSummary", "Run", "RunInfo", "add_sync_parsers", "get_client",
-           "get_tracking_uri", "series_columns", "set_tracking_uri"]
+           "get_tracking_uri", "open_channel", "series_columns", "set_tracking_uri"]

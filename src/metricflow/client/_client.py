@@ -75,6 +75,19 @@ def parse_tracking_uri(uri: str) -> tuple[str, bool]:
                           field="tracking_uri", received=uri)
 
 
+def open_channel(tracking_uri: str | None = None, token: str | None = None) -> grpc.Channel:
+    """A plain (unbuffered) channel to the tracking URI, as the Client opens it: grpc:// or
+    grpcs:// (METRICFLOW_TLS_CA), with the bearer token (default METRICFLOW_TOKEN) on every
+    call. For the service clients (governance, deployments) that need no metric buffer."""
+    from metricflow.auth import bearer_channel
+
+    target, tls = parse_tracking_uri(tracking_uri or _env.TRACKING_URI.get())
+    token = token if token is not None else _env.API_TOKEN.get()
+    ch = (grpc.secure_channel(target, grpc.ssl_channel_credentials(_ca_from_env())) if tls
+          else grpc.insecure_channel(target))
+    return bearer_channel(ch, (("authorization", f"Bearer {token}"),) if token else ())
+
+
 class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
     """A connection to a metricflow server.
 

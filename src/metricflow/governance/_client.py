@@ -7,38 +7,13 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from metricflow import _env
 from metricflow._grpc_errors import from_rpc_error
 from metricflow._proto.metricflow.governance.v1 import governance_pb2 as pb
 from metricflow._proto.metricflow.governance.v1 import governance_pb2_grpc as pb_grpc
+from metricflow.client import open_channel as open_channel  # the channel the CLI opens
 from metricflow.errors import InvalidArgument
 
 _SERVICE = pb.DESCRIPTOR.services_by_name["GovernanceService"]
-
-
-def open_channel(tracking_uri: str | None = None, token: str | None = None) -> grpc.Channel:
-    """A channel to `grpc://host:port` or `grpcs://host:port` (default
-    METRICFLOW_TRACKING_URI), carrying the bearer token (default METRICFLOW_TOKEN) and
-    trusting METRICFLOW_TLS_CA, as the client does."""
-    from metricflow.auth import bearer_channel
-
-    uri = tracking_uri or _env.TRACKING_URI.get()
-    tls = uri.startswith("grpcs://")
-    if not (tls or uri.startswith("grpc://")):
-        raise InvalidArgument(f"tracking uri must look like grpc://host:port, got {uri!r}",
-                              field="tracking_uri", received=uri)
-    target = uri.split("://", 1)[1].rstrip("/")
-    token = token if token is not None else _env.API_TOKEN.get()
-    if tls:
-        ca_path = _env.TLS_CA.get()
-        ca = None
-        if ca_path:
-            with open(ca_path, "rb") as f:
-                ca = f.read()
-        ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca))
-    else:
-        ch = grpc.insecure_channel(target)
-    return bearer_channel(ch, (("authorization", f"Bearer {token}"),) if token else ())
 
 
 class GovernanceClient:

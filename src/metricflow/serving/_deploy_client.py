@@ -8,12 +8,11 @@ from typing import Any
 
 import grpc
 
-from metricflow import _env
 from metricflow._grpc_errors import from_rpc_error
 from metricflow._proto.metricflow.serving.v1 import serving_pb2 as pb
 from metricflow._proto.metricflow.serving.v1 import serving_pb2_grpc as pb_grpc
+from metricflow.client import open_channel as open_channel  # the channel the CLI opens
 from metricflow.entities import Deployment, Guardrails, StickyKey, Variant
-from metricflow.errors import InvalidArgument
 from metricflow.serving._deploy_grpc import deployment_from_pb, report_from_pb, variant_to_pb
 
 _UNSET: Any = object()
@@ -26,32 +25,6 @@ def _guard_pb(g: Guardrails) -> pb.Guardrails:
 
 def _sticky_pb(s: StickyKey | None) -> pb.StickyKey | None:
     return None if s is None else pb.StickyKey(source=s.source, name=s.name)
-
-
-def open_channel(tracking_uri: str | None = None, token: str | None = None) -> grpc.Channel:
-    """A channel to the tracking URI (grpc://host:port or grpcs://host:port), with the
-    bearer token (default METRICFLOW_TOKEN) and METRICFLOW_TLS_CA as the client uses them."""
-    from metricflow.auth import bearer_channel
-
-    uri = tracking_uri or _env.TRACKING_URI.get()
-    for scheme, tls in (("grpc://", False), ("grpcs://", True)):  # noqa: B007 - tls used below
-        if uri.startswith(scheme):
-            target = uri[len(scheme):].rstrip("/")
-            break
-    else:
-        raise InvalidArgument(f"tracking uri must look like grpc://host:port, got {uri!r}",
-                              field="tracking_uri", received=uri)
-    token = token if token is not None else _env.API_TOKEN.get()
-    if tls:
-        ca_path = _env.TLS_CA.get()
-        ca = None
-        if ca_path:
-            with open(ca_path, "rb") as f:
-                ca = f.read()
-        ch = grpc.secure_channel(target, grpc.ssl_channel_credentials(ca))
-    else:
-        ch = grpc.insecure_channel(target)
-    return bearer_channel(ch, (("authorization", f"Bearer {token}"),) if token else ())
 
 
 class DeployClient:
