@@ -61,8 +61,9 @@ class MetricRoutes:
     def _bulk(self, run_ids: list[str], key: str, max_results: int,
               lo: int | None, hi: int | None) -> bytes:
         parts = []
+        plan = self.c.store.read_plan(run_ids)
         for run_id in dict.fromkeys(run_ids):
-            steps, ts, values = self.c.store.metric_history(run_id, key)
+            steps, ts, values = self.c.store.metric_history(run_id, key, plan=plan)
             if lo is not None and hi is not None:
                 keep = (steps >= lo) & (steps <= hi)
                 steps, ts, values = steps[keep], ts[keep], values[keep]
@@ -119,10 +120,11 @@ class BulkHistory:
 
     def _read(self, run_ids: list[str], key: str, max_results: int) -> bytes:
         parts, left = [], max_results
+        plan = self.c.store.read_plan([r for r in run_ids if re.fullmatch(r"[0-9a-f]{32}", r)])
         for run_id in sorted(set(run_ids)):
             if left <= 0 or not re.fullmatch(r"[0-9a-f]{32}", run_id):
                 continue  # MLflow answers no points for an id that names no run
-            steps, ts, values = self.c.store.metric_history(run_id, key)
+            steps, ts, values = self.c.store.metric_history(run_id, key, plan=plan)
             steps, ts, values = steps[:left], ts[:left], values[:left]
             left -= len(values)
             if len(values):

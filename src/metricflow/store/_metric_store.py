@@ -387,7 +387,8 @@ class MetricStore:
         """
         params: dict[str, Any] = {}
         branches = []
-        for i, seg in enumerate(self.fork_segments(run_id, parent, fork_step)):
+        segs = self.fork_segments(run_id, parent, fork_step)
+        for i, seg in enumerate(segs):
             if seg.dedup:
                 sub = points_sql(self.db, {run_id: [seg]}, [], lambda _: "1", params,
                                  columns="key, step, timestamp, value")
@@ -429,10 +430,10 @@ class MetricStore:
             "if(countIf(NOT isNaN(mx)) = 0, nan, maxIf(mx, NOT isNaN(mx))) "
             "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
             parameters={**params, "_fork": run_id})
-        self._seed_cut_block(run_id, parent, fork_step)
+        self._seed_cut_block(run_id, segs, fork_step)
         self._wrote()
 
-    def _seed_cut_block(self, run_id: str, parent: str, fork_step: int) -> None:
+    def _seed_cut_block(self, run_id: str, segs: Sequence[Segment], fork_step: int) -> None:
         """The fork's rollup row for the block holding its fork step: the parent's points
         of that block up to the fork step, one row per key (at most 256 points read).
 
@@ -441,7 +442,6 @@ class MetricStore:
         """
         size = 1 << ROLLUP_SHIFT
         start = (fork_step >> ROLLUP_SHIFT) << ROLLUP_SHIFT
-        segs = self.fork_segments(run_id, parent, fork_step)
         if (fork_step + 1) % size == 0 or not segs or segs[-1].lo > start or segs[-1].dedup:
             return
         self.client.command(
@@ -469,15 +469,19 @@ class MetricStore:
         )
 
     def metric_history(
-        self, run_id: str, key: str, limit: int = 0, after: tuple[int, int] | None = None
+        self, run_id: str, key: str, limit: int = 0, after: tuple[int, int] | None = None,
+        plan: dict[str, list[Segment]] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points of one metric ordered by (step, timestamp, value) as numpy columns.
 
         Paging: `after` is the (step, timestamp) of the previous page's last
         point; points sharing it are never split across pages (LIMIT WITH TIES).
+        `plan`: `read_plan` of a set holding `run_id`, when the caller reads many runs
+        (one lineage lookup for all of them instead of one per run).
         """
-        plan = self.read_plan([run_id])
-        if plan:
+        if plan is None:
+            plan = self.read_plan([run_id])
+        if run_id in plan:
             return self._lineage_history(plan[run_id], key, limit, after)
         where = "run_id = {run:String} AND key = {key:String}"
         params: dict[str, Any] = {"run": run_id, "key": key}
