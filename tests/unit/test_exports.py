@@ -119,6 +119,7 @@ EXPORTS: dict[str, set[str]] = {
     },
     "metricflow.ingest": {
         "DirectSink",
+        "KIND_RECORD",
         "DirectSinkConfig",
         "IngestServicer",
         "IngestSink",
@@ -133,6 +134,7 @@ EXPORTS: dict[str, set[str]] = {
         "WriterConfig",
         "add_to_server",
         "merge_update",
+        "message_kind",
         "random_run_name",
     },
     "metricflow.query": {

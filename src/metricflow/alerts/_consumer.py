@@ -19,21 +19,12 @@ from typing import Any
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics, decode_metrics
+from metricflow.ingest import KIND_RECORD, message_kind
 
 log = logging.getLogger(__name__)
 
-KIND_METRICS = b"metrics"
-KIND_RECORD = b"record"
-"""The ingest log's `kind` header values (ingest/_kafka.py writes them)."""
 
 Submit = Callable[[Sequence[DecodedMetrics], Sequence[pb.LogRecord]], None]
-
-
-def _kind(record: Any) -> bytes:
-    for k, v in record.headers or ():
-        if k == "kind":
-            return bytes(v)
-    return KIND_METRICS
 
 
 class AlertsConsumer:
@@ -80,7 +71,7 @@ class AlertsConsumer:
                 for m in msgs:
                     self.messages += 1
                     try:
-                        if _kind(m) == KIND_RECORD:
+                        if message_kind(m) == KIND_RECORD:
                             records.append(pb.LogRecord.FromString(m.value))
                         else:
                             wb = pb.WriteBatch.FromString(m.value)

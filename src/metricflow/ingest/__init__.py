@@ -20,7 +20,7 @@ _EXPORTS = {
     "TrackingCore": "_core", "RunCache": "_core",
     "IngestSink": "_sink",
     "DirectSink": "_direct", "DirectSinkConfig": "_direct",
-    "KafkaSink": "_kafka",
+    "KafkaSink": "_kafka", "KIND_RECORD": "_kafka", "message_kind": "_kafka",
     "KafkaSinkConfig": "_kafka_config", "TopicConfig": "_kafka_config",
     "WriterConfig": "_kafka_config",
     "KafkaWriter": "_writer",
@@ -31,16 +31,17 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "DirectSink", "DirectSinkConfig", "IngestServicer", "IngestSink", "KafkaSink",
+    "KIND_RECORD", "DirectSink", "DirectSinkConfig", "IngestServicer", "IngestSink", "KafkaSink",
     "KafkaSinkConfig", "KafkaWriter", "LogApplier", "RunCache", "TopicConfig", "TrackingCore",
-    "UpstreamRuns", "WriterConfig", "add_to_server", "merge_update", "random_run_name",
+    "UpstreamRuns", "WriterConfig", "add_to_server", "merge_update", "message_kind",
+    "random_run_name",
 ]
 
 if TYPE_CHECKING:
     from metricflow.ingest._applier import LogApplier, merge_update
     from metricflow.ingest._core import RunCache, TrackingCore
     from metricflow.ingest._direct import DirectSink, DirectSinkConfig
-    from metricflow.ingest._kafka import KafkaSink
+    from metricflow.ingest._kafka import KIND_RECORD, KafkaSink, message_kind
     from metricflow.ingest._kafka_config import KafkaSinkConfig, TopicConfig, WriterConfig
     from metricflow.ingest._names import random_run_name
     from metricflow.ingest._service import IngestServicer, add_to_server

@@ -346,7 +346,8 @@ class DirectSink:
                     self._resolve([f for _, f in records], None)
                     self._resolve([f for _, _, f, _ in small], None)
                     # Durable now: listeners see them at once, not after the apply.
-                    self._notify_commit([b[0] for b in small], [r for r, _ in records])
+                    if self._commit_listeners:
+                        self._notify_commit([b[0] for b in small], [r for r, _ in records])
                     with self._cond:
                         for _, bid, _, _ in small:
                             self._committed[bid] = None
@@ -433,8 +434,9 @@ class DirectSink:
         self._release_points(release)
         self._resolve([b[2] for b, acked in batches if not acked], None)
         # What the log append acknowledged, listeners had then (`_run`).
-        self._notify_commit([b[0] for b, acked in batches if not acked],
-                            [r for r, _, acked in records if not acked])
+        if self._commit_listeners:
+            self._notify_commit([b[0] for b, acked in batches if not acked],
+                                [r for r, _, acked in records if not acked])
         for (_, fut, acked), rec_err in zip(records, errors):
             if not acked:
                 self._resolve([fut], rec_err)

@@ -34,6 +34,14 @@ KIND_METRICS = b"metrics"
 KIND_RECORD = b"record"
 
 
+def message_kind(record: Any) -> bytes:
+    """A consumed ingest-log message's `kind` header (KIND_METRICS or KIND_RECORD)."""
+    for k, v in record.headers or ():
+        if k == "kind":
+            return bytes(v)
+    return KIND_METRICS  # producers before headers existed only wrote metrics
+
+
 def batch_id_header(batch_id: tuple[str, int]) -> bytes:
     """The `batch_id` header: b"<client_id>:<seq>"."""
     return f"{batch_id[0]}:{batch_id[1]}".encode()

@@ -43,7 +43,7 @@ from metricflow.errors import MetricflowError
 from metricflow.ingest import _kafka_metrics as km
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import LogApplier
-from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic
+from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic, message_kind
 from metricflow.ingest._kafka_config import WriterConfig
 from metricflow.ingest._startup_log import DemoteInfo, StartupLogFilter
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
@@ -63,13 +63,6 @@ class _Prepared:
     recs: list[pb.LogRecord] = field(default_factory=list)
     batches: int = 0
     points: int = 0
-
-
-def _kind(record: Any) -> bytes:
-    for k, v in record.headers or ():
-        if k == "kind":
-            return bytes(v)
-    return KIND_METRICS  # producers before headers existed only wrote metrics
 
 
 class KafkaWriter:
@@ -430,7 +423,7 @@ class KafkaWriter:
         batches: list[DecodedMetrics] = []
         recs: list[pb.LogRecord] = []
         for r in records:
-            kind = _kind(r)
+            kind = message_kind(r)
             try:
                 if kind == KIND_METRICS:
                     wb = pb.WriteBatch.FromString(r.value)

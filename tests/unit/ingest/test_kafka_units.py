@@ -13,14 +13,13 @@ import pytest
 
 from metricflow._validation import DEFAULT_LIMITS
 from metricflow.errors import InvalidArgument, ResourceExhausted, Unavailable
-from metricflow.ingest._kafka import KafkaSink, batch_id_header
+from metricflow.ingest._kafka import KafkaSink, batch_id_header, message_kind
 from metricflow.ingest._kafka_config import (
     KafkaSinkConfig,
     TopicConfig,
     WriterConfig,
     compression_arg,
 )
-from metricflow.ingest._writer import _kind
 from metricflow.ingest._writer_lag import LagReservoir
 
 
@@ -39,8 +38,8 @@ def test_config_rejects_bad_values_naming_the_field() -> None:
 def test_batch_id_header_and_kind_header() -> None:
     assert batch_id_header(("abc", 42)) == b"abc:42"
     rec = SimpleNamespace(headers=(("batch_id", b"x:1"), ("kind", b"record")))
-    assert _kind(rec) == b"record"
-    assert _kind(SimpleNamespace(headers=())) == b"metrics"
+    assert message_kind(rec) == b"record"
+    assert message_kind(SimpleNamespace(headers=())) == b"metrics"
 
 
 def _batch(n: int) -> SimpleNamespace:
