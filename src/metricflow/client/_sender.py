@@ -354,10 +354,6 @@ class Sender:
             self.wake()
             time.sleep(0.05)
 
-    def spool_drained(self) -> bool:
-        """Nothing of the spool is left to send (or no spool is engaged)."""
-        return not self.spooling or (self.offline and not self._overflow)
-
     def _first_unacked_spool_pos(self) -> Pos:
         for item in self._inflight.values():
             if item.spool_pos is not None:

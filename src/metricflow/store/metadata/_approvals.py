@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metricflow import _events
 from metricflow.entities import STAGE_PRODUCTION, STAGE_STAGING, ModelVersion
 from metricflow.errors import (
     AlreadyExists,
@@ -173,11 +174,6 @@ class ApprovalsMixin(PolicyMixin):
                                 r.approvals_required, r.expiry_s, r.created_by,
                                 r.created_at) for r in rows]
 
-    def _protection(self, conn: sa.Connection, model_id: int, kind: str,
-                    target: str) -> tuple[int, int | None] | None:
-        """(approvals needed, expiry) if `target` is protected on the model, else None."""
-        return protection(conn, model_id, kind, target)
-
     # --------------------------------------------------------------- approvers
     def grant_approver(self, username: str, *, model_name: str | None = None,
                        actor: str | None = None) -> None:
@@ -278,7 +274,7 @@ class ApprovalsMixin(PolicyMixin):
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
             mv = self._version(conn, model, v, lock=True)
-            protected = self._protection(conn, model.model_id, kind, target)
+            protected = protection(conn, model.model_id, kind, target)
             if protected is None:
                 self._enforce_policies(conn, mv, kind, target)
                 return apply(conn)
@@ -301,7 +297,7 @@ class ApprovalsMixin(PolicyMixin):
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
             mv = self._version(conn, model, v)
-            protected = self._protection(conn, model.model_id, kind, target)
+            protected = protection(conn, model.model_id, kind, target)
             if protected is None:
                 raise InvalidArgument(f"{kind} {target!r} of model {name!r} is not protected: "
                                       "transition it directly", field="target",
@@ -337,7 +333,7 @@ class ApprovalsMixin(PolicyMixin):
                     entity_type="approval_request", entity_id=str(rid),
                     after=_snapshot(req), comment=comment, model_id=model.model_id,
                     model_name=model.name, version=int(mv.version), ts=ts)
-        self._event(conn, "approval.requested", f"model:{model.name}", _snapshot(req), actor)
+        self._event(conn, _events.APPROVAL_REQUESTED, f"model:{model.name}", _snapshot(req), actor)
         return req
 
     def get_approval_request(self, request_id: int) -> ApprovalRequest:
@@ -440,7 +436,7 @@ class ApprovalsMixin(PolicyMixin):
                     req = self._close(conn, req, REJECTED, f"rejected by {actor}", actor)
                 elif applies:
                     req = self._apply(conn, req, actor)
-                self._event(conn, "approval.decided", f"model:{req.model_name}",
+                self._event(conn, _events.APPROVAL_DECIDED, f"model:{req.model_name}",
                             {**_snapshot(req), "decision": decision, "approver": actor},
                             actor)
                 return req

@@ -129,12 +129,6 @@ class DeploymentReadsMixin(RegistryBase):
             return self._load_deployments(
                 conn, *([_M.name == model_name] if model_name is not None else []))
 
-    def deployment_model(self, name: str) -> str | None:
-        """The registered model a deployment serves (None if no such deployment)."""
-        with self._read() as conn:
-            return conn.execute(sa.select(_M.name).join(deployments, _M.model_id == _D.model_id)
-                                .where(_D.name == name)).scalar()
-
     def deployment_history(self, name: str, max_results: int = 1000) -> list[AuditEntry]:
         """The audit entries of a deployment (every deployment ever named `name`), oldest first."""
         A = audit_log.c

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from metricflow import _events
 from metricflow.entities import STAGES, ModelVersion, RegisteredModel
 from metricflow.errors import AlreadyExists, NotFound
 from metricflow.store.metadata._base import inserted_id, now_ms, upsert
@@ -113,7 +114,7 @@ class ModelsMixin(RegistryBase):
                 self._audit(conn, actor=actor, action="create_registered_model",
                             entity_type="registered_model", entity_id=name, after=after,
                             model_id=mid, model_name=name, ts=ts)
-                self._event(conn, "registered_model.created", f"model:{name}", {
+                self._event(conn, _events.REGISTERED_MODEL_CREATED, f"model:{name}", {
                     "name": name, "tags": dict(clean), "description": description or None},
                     actor)
                 return self._get_model(conn, name)
@@ -252,7 +253,7 @@ class ModelsMixin(RegistryBase):
                     before={"alias": alias, "version": old},
                     after={"alias": alias, "version": v}, comment=comment,
                     model_id=row.model_id, model_name=name, version=v)
-        self._event(conn, "model_version_alias.created", f"model:{name}",
+        self._event(conn, _events.MODEL_VERSION_ALIAS_CREATED, f"model:{name}",
                     {"name": name, "alias": alias, "version": str(v),
                      "previous_version": None if old is None else str(old)}, actor)
 
@@ -273,5 +274,5 @@ class ModelsMixin(RegistryBase):
                         entity_type="registered_model", entity_id=name,
                         before={"alias": alias, "version": old}, after=None,
                         model_id=row.model_id, model_name=name, version=old)
-            self._event(conn, "model_version_alias.deleted", f"model:{name}",
+            self._event(conn, _events.MODEL_VERSION_ALIAS_DELETED, f"model:{name}",
                         {"name": name, "alias": alias, "version": str(old)}, actor)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import sqlalchemy as sa
 
+from metricflow import _events
 from metricflow.entities import (
     STAGE_ARCHIVED,
     STAGE_PRODUCTION,
@@ -114,7 +115,7 @@ class VersionsMixin(RegistryBase):
                         entity_type="model_version", entity_id=f"{name}/{v}",
                         after=version_snapshot(mv), model_id=model.model_id,
                         model_name=name, version=v, ts=ts)
-            self._event(conn, "model_version.created", f"model:{name}", {
+            self._event(conn, _events.MODEL_VERSION_CREATED, f"model:{name}", {
                 "name": name, "version": str(v), "source": source, "run_id": run_id or None,
                 "tags": dict(clean), "description": description or None}, actor)
         return mv
@@ -165,7 +166,7 @@ class VersionsMixin(RegistryBase):
                     after=snap, comment=comment, model_id=model.model_id,
                     model_name=name, version=v, ts=ts)
         if "current_stage" in values and after.current_stage != before.current_stage:
-            self._event(conn, "model_version.stage_changed", f"model:{name}", {
+            self._event(conn, _events.MODEL_VERSION_STAGE_CHANGED, f"model:{name}", {
                 "name": name, "version": str(v), "from_stage": before.current_stage,
                 "to_stage": after.current_stage, "comment": comment or None,
                 "archived_versions": [str(a) for a in archived]}, actor)
