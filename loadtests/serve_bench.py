@@ -246,7 +246,6 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
     on a loopback port of this event loop, and the open-loop client on the same loop, so
     no second process has to be woken per request. Then direct `predict` calls on the same
     schedule."""
-    import numpy as np
 
     from metricflow.client import Client
     from metricflow.serving._serve_app import ServeConfig, ServeState
@@ -271,25 +270,7 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
         return res.pct(99)
 
     router = asyncio.run(run())
-    import mlflow.pyfunc
-    import pandas as pd
-
-    model = mlflow.pyfunc.load_model(model_uri)
-    df = pd.DataFrame([ROW], columns=COLS)
-    lat = np.empty(n)
-
-    async def direct() -> None:
-        t0 = time.perf_counter()
-        for i in range(n):
-            at = t0 + i / rate
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            model.predict(df)
-            lat[i] = (time.perf_counter() - at) * 1000.0
-
-    asyncio.run(direct())
-    return router, float(np.percentile(lat, 99))
+    return router, _direct_p99(model_uri, rate, n)
 
 
 def _switch(port: int, url: str, conns: int, seconds: float, move: Any,
