@@ -67,6 +67,7 @@ class ClientPool:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._all: list[Any] = []
+        self._closed = False
         self.read_barrier: Callable[[], None] | None = None
         """Called before a client is handed out (the embedded sink's wait for logged
         but unapplied run records: a read sees every acknowledged write)."""
@@ -88,10 +89,23 @@ class ClientPool:
                 client.metricflow_pool = self  # lets readers find the write generation
             except AttributeError:
                 pass
+            self._adopt(client)
             self._local.client = client
-            with self._lock:
-                self._all.append(client)
         return client
+
+    def _adopt(self, conn: Any) -> None:
+        """Track a new connection for close(); refuse it once the pool is closed.
+
+        A thread that outlives the server (a timer, a late executor task) would
+        otherwise open a connection nobody closes. On chDB that pins the process to
+        this data directory until the garbage collector happens to free it.
+        """
+        with self._lock:
+            if not self._closed:
+                self._all.append(conn)
+                return
+        conn.close()
+        raise RuntimeError(f"the ClickHouse store {self.dsn!r} is closed")
 
     def insert_arrow(self, table: str, data: Any, settings: dict[str, Any]) -> None:
         """Insert an Arrow table into `table` (a checked, qualified name).
@@ -110,9 +124,9 @@ class ClientPool:
         if conn is None:
             import chdb  # embedded extra, loaded lazily
 
-            conn = self._local.chdb = chdb.connect(self._chdb_path)
-            with self._lock:
-                self._all.append(conn)
+            conn = chdb.connect(self._chdb_path)
+            self._adopt(conn)
+            self._local.chdb = conn
         cols = ", ".join(f"`{c}`" for c in data.column_names)
         extra = "".join(f", {k} = {int(v)}" for k, v in settings.items())
         # `Python(data)` names the local variable above: chDB looks it up in this frame.
@@ -122,6 +136,7 @@ class ClientPool:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             clients, self._all = self._all, []
         for c in clients:
             try:
