@@ -60,6 +60,8 @@ class ServeConfig:
     """How often the deployment is re-read (alias moves, weight changes)."""
     max_body_bytes: int = 32 * 1024 * 1024
     max_batch_rows: int = 2048
+    max_csv_rows: int = 100_000
+    """Lines of one text/csv body (header and blank lines included); more is a 413."""
     drain_timeout_s: float = 30.0
     log_outputs: bool = True
     """Also log each request's first numeric output as `prediction`."""

@@ -42,6 +42,8 @@ def add_serve_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     p.add_argument("--max-body-bytes", type=int, default=ServeConfig.max_body_bytes)
     p.add_argument("--max-batch-rows", type=int, default=ServeConfig.max_batch_rows,
                    help="rows of concurrent requests one model call may take")
+    p.add_argument("--max-csv-rows", type=int, default=ServeConfig.max_csv_rows,
+                   help="lines a text/csv /invocations body may have (more: 413)")
     p.add_argument("--drain-timeout-s", type=float, default=ServeConfig.drain_timeout_s)
     p.add_argument("--instance", default="", help="this process's name in reports and run tags")
     p.add_argument("--allow-private-endpoints", action="store_true",
@@ -57,11 +59,15 @@ def config_from_args(a: argparse.Namespace) -> ServeConfig:
     if a.max_batch_rows < 1:
         raise SystemExit(f"metricflow serve: --max-batch-rows must be >= 1; got "
                          f"{a.max_batch_rows}")
+    if a.max_csv_rows < 2:
+        raise SystemExit(f"metricflow serve: --max-csv-rows must be >= 2 (a header and a "
+                         f"row); got {a.max_csv_rows}")
     return ServeConfig(
         deployment=a.deployment, control_url=a.control_url.rstrip("/"), host=a.host,
         port=a.port, tracking_uri=None if a.no_log_predictions else a.tracking_uri,
         token=_env.API_TOKEN.get() or None, poll_s=a.poll_s, max_body_bytes=a.max_body_bytes,
-        max_batch_rows=a.max_batch_rows, drain_timeout_s=a.drain_timeout_s,
+        max_batch_rows=a.max_batch_rows, max_csv_rows=a.max_csv_rows,
+        drain_timeout_s=a.drain_timeout_s,
         log_outputs=not a.no_log_outputs, instance=a.instance,
         allow_private_endpoints=a.allow_private_endpoints)
 

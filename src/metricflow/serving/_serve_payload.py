@@ -4,10 +4,18 @@ A request becomes `Rows` (column names plus row-major values): cheap to make per
 request, and rows of many requests concatenate into one DataFrame for one model
 call (adaptive batching). A payload that does not fit the model's signature is a
 `BadInput` naming the column, the expected type and what was received (a 400).
+
+A `text/csv` body (a header row, then one line per row, as `DataFrame.to_csv` writes it)
+becomes a `CsvDoc`: the same shape as a `dataframe_split` body, with the cells still
+text; `parse` types them by the signature (or infers int, float or string per column
+when there is none), as MLflow's scoring server does with `pandas.read_csv`.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -24,13 +32,16 @@ class BadInput(Exception):
     """A payload the model cannot take (HTTP 400)."""
 
     def __init__(self, message: str, column: str | None = None,
-                 expected: str | None = None) -> None:
+                 expected: str | None = None, status: int = 400) -> None:
         super().__init__(message)
         self.column = column
         self.expected = expected
+        self.status = status
+        """400, or 413 for a body over a size limit."""
 
     def body(self) -> bytes:
-        d: dict[str, Any] = {"error_code": "BAD_REQUEST", "message": str(self)}
+        d: dict[str, Any] = {"error_code": "REQUEST_TOO_LARGE" if self.status == 413
+                             else "BAD_REQUEST", "message": str(self)}
         if self.column is not None:
             d["column"] = self.column
             d["expected_type"] = self.expected
@@ -206,8 +217,157 @@ def _format(doc: dict[str, Any]) -> str:
     return next(k for k in FORMATS if k in doc)
 
 
+MAX_CSV_ROWS = 100_000
+"""Default limit of lines (header and blank lines included) of one text/csv body."""
+
+
+class CsvDoc(dict[str, Any]):
+    """A decoded text/csv body: {"dataframe_split": {"columns": [...], "data": [[text or
+    None, ...], ...]}} (so routing and sticky keys read it like JSON), plus each data
+    row's line number; `parse` types the cells. A JSON body can never be one."""
+
+    def __init__(self, columns: list[str], data: list[list[str | None]],
+                 lines: list[int]) -> None:
+        super().__init__(dataframe_split={"columns": columns, "data": data})
+        self.lines = lines
+
+
+def csv_media(content_type: str) -> tuple[bool, str]:
+    """(is text/csv, its charset) of a Content-Type header."""
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "text/csv":
+        return False, ""
+    charset = "utf-8"
+    for p in params.split(";"):
+        k, _, v = p.partition("=")
+        if k.strip().lower() == "charset" and v.strip():
+            charset = v.strip().strip('"')
+    return True, charset
+
+
+def decode_csv(body: bytes, charset: str = "utf-8", max_rows: int = MAX_CSV_ROWS) -> CsvDoc:
+    """The header and rows of a text/csv /invocations body (BadInput naming what is wrong:
+    the encoding, the header, the line and its field count, or the size limit)."""
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise BadInput(f"Content-Type charset {charset[:40]!r} is unknown") from None
+    try:
+        text = body.decode(charset)
+    except UnicodeDecodeError as e:
+        raise BadInput(f"CSV body is not valid {charset}: byte {e.start} "
+                       f"({body[e.start:e.start + 1]!r}) {e.reason}") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    data: list[list[str | None]] = []
+    lines: list[int] = []
+    try:
+        for rec in reader:
+            if reader.line_num > max_rows:
+                raise BadInput(f"CSV body has more than {max_rows} lines (the limit, "
+                               f"--max-csv-rows); send fewer rows per request", status=413)
+            if not rec or rec == [""]:
+                continue  # blank lines are skipped, as pandas.read_csv does
+            if header is None:
+                header = _csv_header(rec, reader.line_num)
+                continue
+            if len(rec) != len(header):
+                raise BadInput(f"CSV line {reader.line_num} has {len(rec)} fields; the header "
+                               f"has {len(header)} columns")
+            data.append([c if c != "" else None for c in rec])
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise BadInput(f"CSV body is malformed at line {reader.line_num}: {e}") from None
+    if header is None:
+        raise BadInput("CSV body is empty: send a header row of column names, then one line "
+                       "per row")
+    if not data:
+        raise BadInput(f"CSV body has a header ({len(header)} columns) but no data rows")
+    return CsvDoc(header, data, lines)
+
+
+def _csv_header(rec: list[str], line: int) -> list[str]:
+    names = [c if c != "" else f"Unnamed: {i}" for i, c in enumerate(rec)]  # as pandas
+    seen: set[str] = set()
+    for c in names:
+        if c in seen:
+            raise BadInput(f"CSV header (line {line}) names column {c[:100]!r} twice")
+        seen.add(c)
+    return names
+
+
+def _bool(s: str) -> bool:
+    low = s.strip().lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise ValueError(s)
+
+
+_CSV_TYPES: dict[str, Any] = {"double": float, "float": float, "long": int, "integer": int,
+                              "boolean": _bool}
+
+
+def _csv_cells(name: str, col: Column | None, cells: list[str | None],
+               lines: list[int]) -> list[Any]:
+    """One CSV column's cells typed by its signature column (None: int, else float, else
+    text, as pandas infers); empty cells are None (a 400 naming the line if required)."""
+    if col is None:
+        for infer in (int, float):
+            try:
+                return [None if c is None else infer(c) for c in cells]
+            except ValueError:
+                pass
+        return cells
+    t = col.type
+    conv = _CSV_TYPES.get(t)
+    out: list[Any] = []
+    for c, line in zip(cells, lines):
+        if c is None:
+            if col.required:
+                raise BadInput(f"column {name!r} is required ({t}); got an empty cell on CSV "
+                               f"line {line}", name, t)
+            out.append(None)
+        elif conv is None:
+            out.append(c)  # string, binary, datetime, ...: the text itself
+        else:
+            try:
+                out.append(conv(c))
+            except ValueError:
+                shown = repr(c) if len(c) <= 40 else repr(c[:40]) + "..."
+                raise BadInput(f"column {name!r} expects {t}; got {shown} on CSV line {line}",
+                               name, t) from None
+    return out
+
+
+def _csv_rows(doc: CsvDoc, sig: Signature | None) -> Rows:
+    """Typed, checked rows of a CSV body: the signature's columns in its order (other
+    columns, such as the index `DataFrame.to_csv` writes, are dropped), else all of them."""
+    d = doc["dataframe_split"]
+    cols: list[str] = d["columns"]
+    data: list[list[str | None]] = d["data"]
+    pos = {c: i for i, c in enumerate(cols)}
+    if sig is None:
+        specs: list[tuple[str, Column | None]] = [(c, None) for c in cols]
+    else:
+        for c in sig.columns:
+            if c.required and c.name not in pos:
+                raise BadInput(f"column {c.name!r} ({c.type}) is missing from the CSV header",
+                               c.name, c.type)
+        specs = [(c.name, c) for c in sig.columns]
+    columns = [_csv_cells(n, c, [r[pos[n]] for r in data], doc.lines) if n in pos
+               else [None] * len(data) for n, c in specs]
+    rows = [list(r) for r in zip(*columns)]
+    return _checked(Rows(tuple(n for n, _ in specs), rows), sig)
+
+
 def parse(doc: dict[str, Any], sig: Signature | None) -> Rows:
     """The rows of a decoded /invocations body, checked against `sig`."""
+    if isinstance(doc, CsvDoc):
+        return _csv_rows(doc, sig)
     k = _format(doc)
     if k == "dataframe_split":
         return _split(doc[k], sig)

@@ -16,7 +16,10 @@ from metricflow.serving._serve_log import TAG_DEPLOYMENT, parse_request_id
 from metricflow.serving._serve_models import ModelError
 from metricflow.serving._serve_payload import (
     BadInput,
+    CsvDoc,
+    csv_media,
     decode,
+    decode_csv,
     first_number,
     parse,
     scoring_body,
@@ -70,15 +73,17 @@ class Routes:
         st = self.state
         table = st.table
         ct = req.headers.get("content-type", "application/json")
-        if "json" not in ct:
+        is_csv, charset = csv_media(ct)
+        if not is_csv and "json" not in ct.partition(";")[0].lower():
             st.metrics.observe("", "", 415, time.perf_counter() - t0)
-            return _err(415, "BAD_REQUEST", f"Content-Type must be application/json; got "
-                        f"{ct[:60]!r}")
+            return _err(415, "BAD_REQUEST", f"Content-Type must be application/json or "
+                        f"text/csv; got {ct[:60]!r}")
         try:
-            doc = decode(req.body)
+            doc = (decode_csv(req.body, charset, st.cfg.max_csv_rows) if is_csv
+                   else decode(req.body))
         except BadInput as e:
-            st.metrics.observe("", "", 400, time.perf_counter() - t0)
-            return Response(400, e.body())
+            st.metrics.observe("", "", e.status, time.perf_counter() - t0)
+            return Response(e.status, e.body())
         key = None
         sk = table.sticky
         if sk is not None:
@@ -119,7 +124,9 @@ class Routes:
         pred: float | None = None
         if model.kind == "endpoint":
             try:
-                ans = await model.forward(scoring_body(doc), "application/json")
+                # A CSV body goes on as it came; a JSON one as its scoring payload only.
+                ans = await (model.forward(raw, ct) if isinstance(doc, CsvDoc)
+                             else model.forward(scoring_body(doc), "application/json"))
                 status, body, pred = ans.status, ans.body, ans.prediction
             except Exception as e:  # the endpoint is down or timed out
                 status, body = 502, json.dumps({
@@ -129,7 +136,7 @@ class Routes:
             try:
                 rows = parse(doc, model.signature)
             except BadInput as e:
-                status, body = 400, e.body()
+                status, body = e.status, e.body()
             else:
                 try:
                     part = await model.answer(rows)

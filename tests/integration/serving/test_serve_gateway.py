@@ -20,6 +20,7 @@ from serving_stack import (
     RAISE_ON_NEGATIVE,
     Stack,
     api,
+    iris,
     register_code_model,
     register_sklearn,
     set_alias,
@@ -340,3 +341,57 @@ def test_feedback_joins_its_request(stack, models, serve):
         assert run.tags["mf.serving.version"] == models["v"]["a"]
         assert list(c.get_metric_history(run_id, "outcome.revenue").values) == [2.5]
         assert list(c.get_metric_history(run_id, "status").values)[:1] == [200.0]
+
+
+def test_csv_scoring_input_like_mlflows_scoring_server(stack, models, serve):
+    """text/csv (a header row, as DataFrame.to_csv writes it) is scored like the same rows
+    as JSON; a bad CSV is a 400 naming what is wrong, one over --max-csv-rows a 413, and
+    an endpoint variant gets the CSV as it came."""
+    v = models["v"]
+    dep = _deploy(stack, models, [{"name": "champion", "version": v["a"], "weight": 1}])
+    sp = serve(dep, "--max-csv-rows", "20")
+    X, _ = iris()
+    rows = X.iloc[[0, 60, 120]]
+    as_json = _post(sp.url, json.dumps({"dataframe_split": {
+        "columns": list(rows.columns), "data": rows.values.tolist()}}).encode())
+    assert as_json.status_code == 200, as_json.text
+    csv_body = rows.to_csv().encode()  # with pandas' unnamed index column, dropped
+    as_csv = _post(sp.url, csv_body, **{"Content-Type": "text/csv; charset=utf-8"})
+    assert as_csv.status_code == 200, as_csv.text
+    assert as_csv.json() == as_json.json() and len(as_csv.json()["predictions"]) == 3
+    assert as_csv.headers["X-Metricflow-Variant"] == "champion" and as_csv.headers["X-Request-Id"]
+    # columns in another order, no index: the same answer
+    shuffled = rows[list(reversed(rows.columns))].to_csv(index=False).encode()
+    assert _post(sp.url, shuffled, **{"Content-Type": "text/csv"}).json() == as_json.json()
+
+    def csv_post(body: bytes) -> requests.Response:
+        return _post(sp.url, body, **{"Content-Type": "text/csv"})
+
+    header = ",".join(f'"{c}"' for c in COLS).encode()
+    bad_type = csv_post(header + b"\n5.1,3.5,wide,0.2\n")
+    assert bad_type.status_code == 400
+    assert bad_type.json()["column"] == "petal length (cm)"
+    assert bad_type.json()["expected_type"] == "double"
+    assert "'wide' on CSV line 2" in bad_type.json()["message"]
+    short = csv_post(header + b"\n5.1,3.5,1.4\n")
+    assert short.status_code == 400 and "line 2 has 3 fields; the header has 4" in short.text
+    missing = csv_post(b"sepal length (cm)\n5.1\n")
+    assert missing.status_code == 400 and missing.json()["column"] == "sepal width (cm)"
+    assert "no data rows" in csv_post(header + b"\n").json()["message"]
+    assert "malformed at line 2" in csv_post(header + b'\n"5.1,3.5,1.4,0.2\n').text
+    too_big = csv_post(header + b"\n" + b"5.1,3.5,1.4,0.2\n" * 20)
+    assert too_big.status_code == 413 and "more than 20 lines" in too_big.json()["message"]
+    assert too_big.json()["error_code"] == "REQUEST_TOO_LARGE"
+    assert len(csv_post(header + b"\n" + b"5.1,3.5,1.4,0.2\n" * 19).json()["predictions"]) == 19
+    other = _post(sp.url, b"x", **{"Content-Type": "text/plain"})
+    assert other.status_code == 415 and "text/csv" in other.json()["message"]
+    assert _metric(sp.url, "metricflow_serve_bad_input_total") >= 4  # routed 400s counted
+    assert _post(sp.url).status_code == 200  # still serving JSON
+
+    # An endpoint variant forwards the CSV body as it came, with its Content-Type.
+    remote = _deploy(stack, models, [{"name": "remote", "endpoint": f"{sp.url}/invocations",
+                                      "weight": 1}])
+    proxy = serve(remote, "--allow-private-endpoints")
+    via = _post(proxy.url, csv_body, **{"Content-Type": "text/csv"})
+    assert via.status_code == 200, via.text
+    assert via.json() == as_json.json() and via.headers["X-Metricflow-Variant"] == "remote"
