@@ -14,8 +14,11 @@ threads move them on:
 
 Reads see every acknowledged write: while records are logged but not yet
 applied, the store's read barrier (`MetricStore.set_read_barrier`) makes a
-reading thread wait for the apply. A failed apply is retried with backoff (the
-records are durable); its metric batches fail at once and their clients resend.
+reading thread wait for the apply. A run created through this sink is also held
+whole in memory (`hot_run`, ingest/_hot_runs.py), updated before each acknowledgement,
+so reading it (MLflow's runs/get) never waits for the apply. A failed apply is
+retried with backoff (the records are durable); its metric batches fail at once and
+their clients resend.
 
 Without a log directory (a data plane that is not a local chDB path, or
 `DirectSinkConfig.record_log=False`) run records are acknowledged after their
@@ -41,6 +44,7 @@ from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.errors import MetricflowError, ResourceExhausted, Unavailable
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import LogApplier
+from metricflow.ingest._hot_runs import HotRun, HotRuns
 from metricflow.ingest._record_log import RecordLog
 from metricflow.store import MetricStore
 
@@ -116,6 +120,8 @@ class DirectSink:
         # With the log this process is the store's only writer: the applier keeps the
         # state and params of recent runs instead of reading them before each group.
         self.applier = LogApplier(store, cache_runs=50_000 if self.record_log else 0)
+        # Only with the log do reads wait for an apply; without it the store is current.
+        self.hot = HotRuns() if self.record_log else None
         self._cond = threading.Condition()
         self._batches: list[_Batch] = []
         self._records: list[_Record] = []
@@ -156,6 +162,12 @@ class DirectSink:
                 fn(batches, records)
             except Exception:
                 log.exception("a commit listener failed")
+
+    def hot_run(self, run_id: str) -> HotRun | None:
+        """The run as every acknowledged write left it, from memory, when this sink
+        holds it whole (created here, recently; see _hot_runs.py); else None (read the
+        store, whose barrier waits for the apply)."""
+        return self.hot.get(run_id) if self.hot is not None else None
 
     @property
     def acks_before_apply(self) -> bool:
@@ -343,6 +355,9 @@ class DirectSink:
                             self._unapplied_records -= len(records)
                         records = []
                 if acked:
+                    if self.hot is not None:  # before anyone hears of the ack
+                        self.hot.acknowledged([r for r, _ in records],
+                                              [b[0] for b in small], new_runs)
                     self._resolve([f for _, f in records], None)
                     self._resolve([f for _, _, f, _ in small], None)
                     # Durable now: listeners see them at once, not after the apply.
@@ -432,12 +447,14 @@ class DirectSink:
             while len(self._committed) > self.config.dedup_window:
                 self._committed.popitem(last=False)
         self._release_points(release)
+        if self.hot is not None:
+            self.hot.acknowledged([], [b[0] for b, acked in batches if not acked], frozenset())
         self._resolve([b[2] for b, acked in batches if not acked], None)
         # What the log append acknowledged, listeners had then (`_run`).
         if self._commit_listeners:
             self._notify_commit([b[0] for b, acked in batches if not acked],
                                 [r for r, _, acked in records if not acked])
-        for (_, fut, acked), rec_err in zip(records, errors):
+        for (rec, fut, acked), rec_err in zip(records, errors):
             if not acked:
                 self._resolve([fut], rec_err)
             elif rec_err is not None:
@@ -445,6 +462,8 @@ class DirectSink:
                 # this is a race those checks could not see; counted and logged.
                 self.record_errors += 1
                 log.warning("a logged run record was refused when applied: %s", rec_err)
+                if self.hot is not None:  # the store says otherwise now: read it
+                    self.hot.forget([_record_run(rec)])
         self._applied(groups, n_records)
 
     def _release_points(self, batches: list[_Batch]) -> None:
@@ -514,6 +533,11 @@ class DirectSink:
             if set_barrier is not None:
                 set_barrier(None)
             self.record_log.close()
+
+
+def _record_run(rec: pb.LogRecord) -> str:
+    body = rec.WhichOneof("body")
+    return getattr(rec, body).run_id if body else ""
 
 
 __all__ = ["DirectSink", "DirectSinkConfig"]

@@ -214,6 +214,13 @@ class RunRoutes:
 
     async def get(self, a: Args) -> dict[str, Any]:
         run_id = check_run(_run_id(a))
+        hot_run = getattr(self.c.tracking.sink, "hot_run", None)
+        hot = hot_run(run_id) if hot_run is not None else None
+        if hot is not None:
+            # Created through this process's embedded sink and held whole in memory,
+            # as every acknowledged write left it: the store may not have applied the
+            # latest records yet, and reading it would wait for that apply.
+            return {"run": await self.c.call(self._hot_json, hot)}
         try:
             return {"run": await self.c.call(self.c.load_run_json, run_id)}
         except NotFound:
@@ -221,6 +228,14 @@ class RunRoutes:
         # Kafka path: the writer may not have applied the run yet. MLflow's end_run reads
         # the run before it updates it, so a short run must be readable at once.
         return {"run": await self._get_unapplied(run_id)}
+
+    def _hot_json(self, hot: Any) -> dict[str, Any]:
+        """runs/get of a run held in memory (keys ordered as the store orders them)."""
+        info = hot.info
+        extras = self.c.docs.get(self.c.docs.run_key(info.run_id))
+        return run_json(info, self.c.run_artifact_uri(info), dict(sorted(hot.params.items())),
+                        dict(sorted(hot.tags.items())), dict(sorted(hot.metrics.items())),
+                        extras)
 
     async def _get_unapplied(self, run_id: str) -> dict[str, Any]:
         """A run the data plane does not show: waited for like a lifecycle call's run
