@@ -4,19 +4,27 @@ the same through Kafka with the `metricflow alerts` role.
     python loadtests/alerts_bench.py --json
     python loadtests/alerts_bench.py --points-per-worker 200000 --repeats 1 --skip-kafka --json
 
-Per mode:
-- ingest_slowdown_pct: points/s of the load (8 workers x 100 keys, as
-  loadtests/ingest_bench.py: from the first log call until every point is acked, plus
-  the probe client's small flushed batches on both sides) with no rules against the
-  same with `--rules` active rules (threshold, NaN/Inf, relative
-  change, stalled, FAILED; none fires on the load's values in [0, 1)). Runs alternate
-  (no rules, rules, no rules, rules, ...) and each side keeps its best, so a burst of
-  load from another process on the machine does not decide the figure.
+Per mode, `--repeats` pairs of trials, one without rules and one with `--rules`
+active rules (threshold, NaN/Inf, relative change, stalled, FAILED; none fires on the
+load's values in [0, 1)), in alternating order (A B, B A, ...), each on a fresh server:
+- ingest_slowdown_pct: the median over the pairs of the throughput difference (points/s
+  of the load, 8 workers x 100 keys as loadtests/ingest_bench.py, from the first log
+  call until every point is acked), with each pair's figure beside it
+  (ingest_slowdown_pct_pairs). Throughput on a shared machine is noisy; the steadier
+  figure is server_cpu_overhead_pct: the median over the pairs of the ingest path's
+  CPU seconds per point (/proc/<pid>/stat of the server; Kafka: ingest + writer).
+  Both sides carry the probe client's traffic.
 - fire_latency_p99_ms: while the load runs, a probe client logs a breaching point
   into its own run; from the moment the server acked it (flush returned) to the
   moment a local HTTP receiver got the signed alert.firing webhook; p99 of up to
-  `--probes` per run, taken while the load runs (a short load ends after fewer: the
-  printed `probes` says how many).
+  `--probes` per run (a short load ends after fewer: `probes` says how many;
+  `probes_missed` counts alerts that did not come within 30 s). Before the load the
+  probe does one uncounted cycle and waits for its webhook, so the path is ready end
+  to end (Kafka: the alerts role's group joined, positioned, rules loaded) and no
+  probe includes a group join. ack_to_evaluated_*: ack -> the evaluator's `fired_at`
+  (the rest is the state write, the send and the POST); alerts_during_load: the
+  evaluating process's alerts CPU per million points by thread part and its latency
+  stages (consume lag, queue, write, deliver) from its /metrics.
 - stalled_detect_s: a run logs one point and stops; a stalled rule with T =
   `--stalled-s` fires; from the point's ack to the webhook's receipt (target T + <= 2 s).
 
@@ -159,49 +167,118 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
     return points / elapsed, used / points * 1e6
 
 
-def _prober(uri: str, exp: str, rcv: Receiver | None, n: int, lat: list[float]) -> Any:
-    """Log a breaching point into a probe run, time ack -> webhook; then resolve it.
-    Without a receiver (the no-rules runs) it logs the same points at a similar pace,
-    so both sides of the slowdown carry the same traffic."""
-    def probe(stop: threading.Event) -> None:
+class Prober:
+    """Fire latency: log a breaching point into a probe run, time ack -> webhook; then
+    log a recovering point and wait for the resolution. Without a receiver (the
+    no-rules runs) it logs the same points at a similar pace, so both sides of the
+    slowdown carry the same traffic.
+
+    `prepare()` (before the load) creates the probe run and does one whole cycle, not
+    counted, and waits for its webhooks: the path is ready end to end (the alerts
+    role's consumer has its partitions and positions, the rules are loaded, the run is
+    known, the sender's connection is open) before anything is measured. Each probe
+    records (ack -> receipt, ack -> the evaluator's `fired_at`), so the latency splits
+    into getting to the evaluator and the rest (state write, send, POST)."""
+
+    def __init__(self, uri: str, exp: str, rcv: Receiver | None, n: int) -> None:
+        self.uri, self.exp, self.rcv, self.n = uri, exp, rcv, n
+        self.lat: list[float] = []  # ack -> webhook receipt (ms)
+        self.to_eval: list[float] = []  # ack -> the evaluator's fired_at (ms, wall clock)
+        self.missed = 0  # probes whose webhook did not arrive within 30 s
+        self.c: Any = None
+        self.run = ""
+        self.step = 0
+
+    def _cycle(self, timeout_s: float) -> tuple[float, float] | None:
+        """One breach and recovery; (ack -> receipt, ack -> fired_at) in ms, or None."""
+        c, run, i = self.c, self.run, self.step
+        self.step += 2
+        c.log_metrics(run, {"probe": 1.0}, step=i)
+        c.flush()
+        t_ack, w_ack = time.perf_counter(), time.time()
+        got = None
+        if self.rcv is None:
+            time.sleep(0.05)  # about what a firing takes to arrive
+        else:
+            got = self.rcv.wait(lambda j: j.get("event") == "alert.firing"
+                                and j["data"].get("run_id") == run
+                                and j["data"]["step"] == i, timeout_s)
+        c.log_metrics(run, {"probe": 0.0}, step=i + 1)
+        c.flush()
+        if self.rcv is None:
+            time.sleep(0.05)
+            return None
+        self.rcv.wait(lambda j: j.get("event") == "alert.resolved"
+                      and j["data"].get("run_id") == run
+                      and j["data"]["step"] == i + 1, timeout_s)
+        if got is None:
+            return None
+        return (got[0] - t_ack) * 1000, got[1]["data"]["fired_at"] - w_ack * 1000
+
+    def prepare(self) -> None:
         import metricflow as mf
 
-        c = mf.Client(uri, linger_ms=1)
-        run = c.create_run(exp, run_name="alerts-bench-probe").run_id
-        time.sleep(0.5)
-        for i in range(n):
-            c.log_metrics(run, {"probe": 1.0}, step=2 * i)
-            c.flush()
-            t_ack = time.perf_counter()
-            if rcv is None:
-                time.sleep(0.05)  # about what a firing takes to arrive
-            else:
-                got = rcv.wait(lambda j, i=i: j.get("event") == "alert.firing"
-                               and j["data"].get("run_id") == run
-                               and j["data"]["step"] == 2 * i, 30)
-                if got is not None:
-                    lat.append((got[0] - t_ack) * 1000)
-            c.log_metrics(run, {"probe": 0.0}, step=2 * i + 1)
-            c.flush()
-            if rcv is None:
-                time.sleep(0.05)
-            else:
-                rcv.wait(lambda j, i=i: j.get("event") == "alert.resolved"
-                         and j["data"].get("run_id") == run
-                         and j["data"]["step"] == 2 * i + 1, 30)
-            if stop.is_set() and (rcv is None or len(lat) >= n // 2):
+        self.c = mf.Client(self.uri, linger_ms=1)
+        self.run = self.c.create_run(self.exp, run_name="alerts-bench-probe").run_id
+        if self.rcv is not None and self._cycle(120) is None:
+            raise RuntimeError("the warm-up probe's alert did not arrive within 120 s")
+
+    def __call__(self, stop: threading.Event) -> None:
+        for _ in range(self.n):
+            got = self._cycle(30)
+            if got is not None:
+                self.lat.append(got[0])
+                self.to_eval.append(got[1])
+            elif self.rcv is not None:
+                self.missed += 1
+            if stop.is_set() and (self.rcv is None or len(self.lat) >= self.n // 2):
                 break
-        c.set_terminated(run)
-        c.close()
-    return probe
+
+    def close(self) -> None:
+        if self.c is not None:
+            self.c.set_terminated(self.run)
+            self.c.close()
 
 
-def _evaluator_cpu(http_port: int) -> float:
-    """CPU seconds of the process's alert evaluator so far (its /metrics)."""
+def _alerts_metrics(http_port: int) -> dict[str, Any]:
+    """The process's alerts figures so far (its /metrics): CPU seconds per part of the
+    alerts threads, and the stage histograms' cumulative bucket counts."""
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30) as r:
         text = r.read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("metricflow_alerts_cpu_seconds_total{"))
+    cpu: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        if line.startswith("metricflow_alerts_cpu_seconds_total{"):
+            part = line.split('part="', 1)[1].split('"', 1)[0]
+            cpu[part] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith(("metricflow_alerts_stage_seconds_bucket{",
+                              "metricflow_alerts_stage_seconds_sum{",
+                              "metricflow_alerts_stage_seconds_count{")):
+            stage = line.split('stage="', 1)[1].split('"', 1)[0]
+            kind = line.split("{", 1)[0].rsplit("_", 1)[1]
+            key = kind if kind != "bucket" else line.split('le="', 1)[1].split('"', 1)[0]
+            stages.setdefault(stage, {})[key] = float(line.rsplit(" ", 1)[1])
+    return {"cpu": cpu, "stages": stages}
+
+
+def _metrics_delta(before: dict[str, Any], after: dict[str, Any], points: int
+                   ) -> dict[str, Any]:
+    """CPU per million points by part, and per stage: count, mean and the bucket bound
+    under which 99% of the observations fell (ms), during one load."""
+    cpu = {k: round((v - before["cpu"].get(k, 0.0)) / points * 1e6, 4)
+           for k, v in after["cpu"].items()}
+    stages: dict[str, Any] = {}
+    for stage, h in after["stages"].items():
+        h0 = before["stages"].get(stage, {})
+        d = {k: v - h0.get(k, 0.0) for k, v in h.items()}
+        n = d.get("count", 0.0)
+        if not n:
+            continue
+        bounds = sorted((float(k), v) for k, v in d.items() if k not in ("sum", "count"))
+        p99 = next((b for b, c in bounds if c >= 0.99 * n), float("inf"))
+        stages[stage] = {"n": int(n), "mean_ms": round(d["sum"] / n * 1000, 1),
+                         "p99_le_ms": p99 * 1000 if p99 != float("inf") else "inf"}
+    return {"cpu_s_per_mpoint": cpu, "stages": stages}
 
 
 def _stalled(uri: str, exp: str, rcv: Receiver, stalled_s: float) -> float:
@@ -239,72 +316,119 @@ def _setup_rules(http_port: int, rcv: Receiver, args: argparse.Namespace) -> dic
     return exps
 
 
-def _p99(xs: list[float]) -> float:
+def _pct(xs: list[float], q: float) -> float:
     if not xs:
         return -1.0
     s = sorted(xs)
-    return s[min(len(s) - 1, int(round(0.99 * (len(s) - 1))))]
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def _summary(base: list[tuple[float, float]], rules: list[tuple[float, float]],
-             lat: list[float], stall: float) -> dict[str, Any]:
-    b, r = max(x[0] for x in base), max(x[0] for x in rules)
-    cb, cr = min(x[1] for x in base), min(x[1] for x in rules)
-    return {"fire_latency_p99_ms": round(_p99(lat), 1),
-            "fire_latency_p50_ms": round(sorted(lat)[len(lat) // 2], 1) if lat else -1.0,
-            "probes": len(lat),
-            "ingest_slowdown_pct": round((b - r) / b * 100, 2),
-            "points_per_sec_no_rules": [round(x[0]) for x in base],
-            "points_per_sec_rules": [round(x[0]) for x in rules],
-            # CPU of the ingest path per million points: steadier than throughput on a
-            # machine other processes load (kafka: the ingest and writer processes)
-            "server_cpu_overhead_pct": round((cr - cb) / cb * 100, 2) if cb else None,
-            "server_cpu_s_per_mpoint_no_rules": [round(x[1], 3) for x in base],
-            "server_cpu_s_per_mpoint_rules": [round(x[1], 3) for x in rules],
-            "stalled_detect_s": round(stall, 3)}
+def _median(xs: list[float]) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    mid = len(s) // 2
+    return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
+
+
+class Trials:
+    """The A/B trials of one mode: per repeat one run without rules and one with, in
+    alternating order (A B, B A, A B, ...: a drift of the machine's load over the
+    bench hits both sides alike), compared per pair."""
+
+    def __init__(self) -> None:
+        self.pairs: list[dict[bool, dict[str, Any]]] = []
+        self.lat: list[float] = []
+        self.to_eval: list[float] = []
+        self.missed = 0
+        self.stall = -1.0
+        self.alerts: list[dict[str, Any]] = []
+
+    @staticmethod
+    def order(rep: int) -> tuple[bool, bool]:
+        return (False, True) if rep % 2 == 0 else (True, False)
+
+    def add_probes(self, prober: Prober) -> None:
+        self.lat += prober.lat
+        self.to_eval += prober.to_eval
+        self.missed += prober.missed
+
+    def summary(self) -> dict[str, Any]:
+        base = [p[False] for p in self.pairs]
+        rules = [p[True] for p in self.pairs]
+        slow = [(b["pps"] - r["pps"]) / b["pps"] * 100 for b, r in zip(base, rules)]
+        cpu = [(r["cpu"] - b["cpu"]) / b["cpu"] * 100 for b, r in zip(base, rules)
+               if b["cpu"]]
+        med_slow, med_cpu = _median(slow), _median(cpu)
+        return {
+            "fire_latency_p99_ms": round(_pct(self.lat, 0.99), 1),
+            "fire_latency_p50_ms": round(_pct(self.lat, 0.5), 1),
+            "fire_latency_max_ms": round(max(self.lat), 1) if self.lat else -1.0,
+            "probes": len(self.lat),
+            # a probe whose alert did not arrive within 30 s (not in the percentiles)
+            "probes_missed": self.missed,
+            # ack -> the evaluator's fired_at: consuming, queueing (the rest of the
+            # latency is the state write, the send and the POST)
+            "ack_to_evaluated_p50_ms": round(_pct(self.to_eval, 0.5), 1),
+            "ack_to_evaluated_p99_ms": round(_pct(self.to_eval, 0.99), 1),
+            # median over the pairs of (points/s without rules - with) / without
+            "ingest_slowdown_pct": None if med_slow is None else round(med_slow, 2),
+            "ingest_slowdown_pct_pairs": [round(x, 2) for x in slow],
+            "points_per_sec_no_rules": [round(x["pps"]) for x in base],
+            "points_per_sec_rules": [round(x["pps"]) for x in rules],
+            # CPU seconds of the ingest path's process(es) per million points (from
+            # /proc/<pid>/stat): far steadier than throughput on a shared machine
+            "server_cpu_overhead_pct": None if med_cpu is None else round(med_cpu, 2),
+            "server_cpu_overhead_pct_pairs": [round(x, 2) for x in cpu],
+            "server_cpu_s_per_mpoint_no_rules": [round(x["cpu"], 3) for x in base],
+            "server_cpu_s_per_mpoint_rules": [round(x["cpu"], 3) for x in rules],
+            "trial_order": ["rules" if w else "no_rules" for rep in range(len(self.pairs))
+                            for w in self.order(rep)],
+            "loadavg_1m_per_pair": [[round(b["load"], 1), round(r["load"], 1)]
+                                    for b, r in zip(base, rules)],
+            # the evaluating process's alerts threads (CPU per million points by part)
+            # and the latency stages of everything it evaluated during each load
+            "alerts_during_load": self.alerts,
+            "stalled_detect_s": round(self.stall, 3)}
 
 
 def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
     from loadtests._server import start_server
 
-    eval_cpu: list[float] = []
-    base: list[tuple[float, float]] = []
-    rules: list[tuple[float, float]] = []
-    lat: list[float] = []
-    stall = -1.0
+    tr = Trials()
+    points = args.workers * args.points_per_worker
     for rep in range(args.repeats):
-        for with_rules in (False, True):
+        pair: dict[bool, dict[str, Any]] = {}
+        for with_rules in tr.order(rep):
             srv = start_server(extra_args=["--linger-ms", str(args.linger_ms)])
             rcv = Receiver()
             try:
-                probe = None
                 exps: dict[str, str] = {}
                 if with_rules:
                     exps = _setup_rules(srv.http_port, rcv, args)
-                    probe = _prober(srv.uri, exps["probe"], rcv, args.probes, lat)
-                else:
-                    probe = _prober(srv.uri, "0", None, args.probes, [])
-                e0 = _evaluator_cpu(srv.http_port)
-                pps = _load(srv.uri, srv.uri, args, probe, srv.cpu_s)
-                (rules if with_rules else base).append(pps)
+                prober = Prober(srv.uri, exps.get("probe", "0"), rcv if with_rules else None,
+                                args.probes)
+                prober.prepare()
+                m0 = _alerts_metrics(srv.http_port)
+                pps, cpu = _load(srv.uri, srv.uri, args, prober, srv.cpu_s)
+                pair[with_rules] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                prober.close()
                 if with_rules:
-                    eval_cpu.append((_evaluator_cpu(srv.http_port) - e0) / (
-                        args.workers * args.points_per_worker) * 1e6)
-                if with_rules and rep == 0:
-                    stall = _stalled(srv.uri, exps["stall"], rcv, args.stalled_s)
+                    tr.add_probes(prober)
+                    tr.alerts.append(_metrics_delta(m0, _alerts_metrics(srv.http_port),
+                                                    points))
+                    if tr.stall < 0:
+                        tr.stall = _stalled(srv.uri, exps["stall"], rcv, args.stalled_s)
             finally:
                 rcv.close()
                 srv.stop()
-    return {"mode": "embedded", **_summary(base, rules, lat, stall),
-            "evaluator_cpu_s_per_mpoint": [round(x, 3) for x in eval_cpu]}
+        tr.pairs.append(pair)
+    return {"mode": "embedded", **tr.summary()}
 
 
 def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
-    base: list[tuple[float, float]] = []
-    rules: list[tuple[float, float]] = []
-    lat: list[float] = []
-    stall = -1.0
-    alerts_cpu: list[float] = []
+    tr = Trials()
+    points = args.workers * args.points_per_worker
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("METRICFLOW_TEST_KAFKA")
         if not bootstrap:
@@ -312,7 +436,8 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
 
             bootstrap = stack.enter_context(KafkaBroker(heap="1g")).bootstrap
         for rep in range(args.repeats):
-            for with_rules in (False, True):
+            pair: dict[bool, dict[str, Any]] = {}
+            for with_rules in tr.order(rep):
                 data = tempfile.mkdtemp(prefix="metricflow-abench-")
                 env = {**os.environ, "METRICFLOW_METADATA_URI": f"sqlite:///{data}/md.db"}
                 kafka = ["--kafka", bootstrap, "--topic", f"abench-{uuid.uuid4().hex[:8]}",
@@ -329,28 +454,35 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                     uri = f"grpc://127.0.0.1:{i['grpc_port']}"
                     rcv = Receiver()
                     procs.callback(rcv.close)
-                    probe = None
                     exps: dict[str, str] = {}
+                    a: dict[str, Any] = {}
                     if with_rules:
                         a = start("alerts", kafka)
+                        # Its group joined and positioned (/ready) before anything is
+                        # produced; Prober.prepare then checks the whole path (rules
+                        # loaded: no fixed sleep), so no probe includes the join.
                         _wait_ready(a["http_port"])
                         exps = _setup_rules(w["http_port"], rcv, args)
-                        time.sleep(1.0)  # the alerts role loads rules within its tick
-                        probe = _prober(uri, exps["probe"], rcv, args.probes, lat)
-                    else:
-                        probe = _prober(uri, "0", None, args.probes, [])
+                    prober = Prober(uri, exps.get("probe", "0"), rcv if with_rules else None,
+                                    args.probes)
+                    prober.prepare()
                     pids = (w["pid"], i["pid"])
+                    m0 = _alerts_metrics(a["http_port"]) if with_rules else None
                     a0 = _proc_stats(a["pid"])[0] if with_rules else 0.0
-                    pps = _load(uri, uri, args, probe,
-                                lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
+                    pps, cpu = _load(uri, uri, args, prober,
+                                     lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
+                    pair[with_rules] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                    prober.close()
                     if with_rules:
-                        alerts_cpu.append((_proc_stats(a["pid"])[0] - a0) / (
-                            args.workers * args.points_per_worker) * 1e6)
-                    (rules if with_rules else base).append(pps)
-                    if with_rules and rep == 0:
-                        stall = _stalled(uri, exps["stall"], rcv, args.stalled_s)
-    return {"mode": "kafka", **_summary(base, rules, lat, stall),
-            "alerts_role_cpu_s_per_mpoint": [round(x, 3) for x in alerts_cpu]}
+                        tr.add_probes(prober)
+                        d = _metrics_delta(m0, _alerts_metrics(a["http_port"]), points)
+                        d["process_cpu_s_per_mpoint"] = round(
+                            (_proc_stats(a["pid"])[0] - a0) / points * 1e6, 3)
+                        tr.alerts.append(d)
+                        if tr.stall < 0:
+                            tr.stall = _stalled(uri, exps["stall"], rcv, args.stalled_s)
+            tr.pairs.append(pair)
+    return {"mode": "kafka", **tr.summary()}
 
 
 def _wait_ready(http_port: int, timeout_s: float = 60.0) -> None:
@@ -377,7 +509,8 @@ def main() -> int:
     ap.add_argument("--rules", type=int, default=1000, help="active rules besides the probes")
     ap.add_argument("--probes", type=int, default=40, help="fire-latency samples per run")
     ap.add_argument("--stalled-s", type=float, default=3.0, help="T of the stalled rule")
-    ap.add_argument("--repeats", type=int, default=2, help="alternating pairs per mode")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="pairs of trials (no rules, rules) per mode")
     ap.add_argument("--partitions", type=int, default=8, help="kafka mode: topic partitions")
     ap.add_argument("--skip-kafka", action="store_true")
     ap.add_argument("--skip-embedded", action="store_true",

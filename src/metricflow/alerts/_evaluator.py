@@ -105,6 +105,7 @@ class Evaluator:
         self.config = config or EvaluatorConfig()
         self._q: deque[tuple[list[DecodedMetrics], list[pb.LogRecord]]] = deque()
         self._queued_points = 0
+        self._oldest_queued = 0.0  # monotonic time the oldest queued item was submitted
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # state shared by the evaluator and the timer
@@ -155,6 +156,8 @@ class Evaluator:
                     batches = []
                     if not records:
                         return
+                if not self._q:
+                    self._oldest_queued = time.monotonic()
                 self._q.append((list(batches), list(records)))
                 self._queued_points += n
                 self._cond.notify()
@@ -310,7 +313,9 @@ class Evaluator:
                 items = list(self._q)
                 self._q.clear()
                 self._busy = True
+                oldest = self._oldest_queued
             last = time.monotonic()
+            am.STAGE.labels(stage="queue").observe(last - oldest)
             c0 = time.thread_time()
             try:
                 with self._lock:
@@ -495,11 +500,13 @@ class Evaluator:
         if not out:
             return
         claimed: list[Delivery] | None = [] if self.send_now is not None else None
+        t0 = time.monotonic()
         try:
             done = self.store.transitions(out, claim=claimed)
         except Exception:
             log.exception("alert evaluator: %d state changes not stored", len(out))
             return
+        am.STAGE.labels(stage="write").observe(time.monotonic() - t0)
         if claimed and self.send_now is not None:
             self.send_now(claimed)
         if any(d and ev is not None for d, (_, ev, _, _) in zip(done, out)):

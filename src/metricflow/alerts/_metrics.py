@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 EVALUATED = Counter("metricflow_alerts_evaluated_points_total",
                     "Metric points the alert evaluator looked at")
@@ -13,4 +13,11 @@ TRANSITIONS = Counter("metricflow_alerts_transitions_total",
 DELIVERIES = Counter("metricflow_webhook_attempts_total",
                      "Webhook delivery attempts by result", ["result"])
 CPU = Counter("metricflow_alerts_cpu_seconds_total",
-              "CPU time of the alert evaluator's threads (evaluation and timer)", ["part"])
+              "CPU time of the alerts threads by part: evaluate, timer, consume (the alerts "
+              "role decoding what it read), dispatch (webhook sending)", ["part"])
+STAGE = Histogram("metricflow_alerts_stage_seconds",
+                  "Where an alert's latency goes, per stage: consume (Kafka: a poll's oldest "
+                  "record produced -> read), queue (handed to the evaluator -> evaluated), "
+                  "write (evaluated -> state and deliveries committed), deliver (claimed -> "
+                  "the receiver answered)", ["stage"],
+                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0))

@@ -199,31 +199,40 @@ class Dispatcher:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # a wake from here on is seen by the wait below
-            now = now_ms()
-            claimed = []
-            nxt = None
-            try:
-                nxt = self.store.next_due_ms()  # a read: no write lock while idle
-                if nxt is not None and nxt <= now:
-                    claimed = self.store.claim_due(self.config.workers, self._full())
-            except Exception:
-                log.exception("webhook outbox unreadable; retrying")
-            for d in claimed:
-                if self._take(d.webhook_id, blocking=True):
-                    self._pool.submit(self._send_one, d)
-                else:  # its webhook has its share of senders: back to the queue
-                    try:
-                        self.store.unclaim(d)
-                    except Exception:
-                        log.exception("delivery %s not given back", d.delivery_id)
-            if claimed:
-                continue
-            # Nothing claimable: due rows wait behind a head in flight (its sender wakes
-            # us when it finishes), or the next retry is in the future.
-            wait = self.config.poll_s
-            if nxt is not None and nxt > now:
-                wait = max(0.005, min(wait, (nxt - now) / 1000))
-            self._wake.wait(wait)
+            c0 = time.thread_time()
+            wait = self._claim_and_send()
+            am.CPU.labels(part="dispatch").inc(time.thread_time() - c0)
+            if wait:
+                self._wake.wait(wait)
+
+    def _claim_and_send(self) -> float:
+        """Claim what is due and hand it to the senders; return how long to wait for
+        the next look (0: look again at once)."""
+        now = now_ms()
+        claimed = []
+        nxt = None
+        try:
+            nxt = self.store.next_due_ms()  # a read: no write lock while idle
+            if nxt is not None and nxt <= now:
+                claimed = self.store.claim_due(self.config.workers, self._full())
+        except Exception:
+            log.exception("webhook outbox unreadable; retrying")
+        for d in claimed:
+            if self._take(d.webhook_id, blocking=True):
+                self._pool.submit(self._send_one, d)
+            else:  # its webhook has its share of senders: back to the queue
+                try:
+                    self.store.unclaim(d)
+                except Exception:
+                    log.exception("delivery %s not given back", d.delivery_id)
+        if claimed:
+            return 0.0
+        # Nothing claimable: due rows wait behind a head in flight (its sender wakes
+        # us when it finishes), or the next retry is in the future.
+        wait = self.config.poll_s
+        if nxt is not None and nxt > now:
+            wait = max(0.005, min(wait, (nxt - now) / 1000))
+        return wait
 
     def _hook(self, webhook_id: int) -> Webhook | None:
         hit = self._hooks.get(webhook_id)
@@ -243,12 +252,14 @@ class Dispatcher:
         return s
 
     def _send_one(self, d: Delivery) -> None:
+        c0, t0 = time.thread_time(), time.monotonic()
         try:
             hook = self._hook(d.webhook_id)
             if hook is None:
                 self.store.finish(d, False, None, "webhook deleted", None)
                 return
             code, err = self.post(hook, d)
+            am.STAGE.labels(stage="deliver").observe(time.monotonic() - t0)
             ok = code is not None and 200 <= code < 300
             am.DELIVERIES.labels(result="delivered" if ok else "failed").inc()
             if ok:
@@ -266,6 +277,7 @@ class Dispatcher:
         except Exception:
             log.exception("delivery %s failed unexpectedly", d.delivery_id)
         finally:
+            am.CPU.labels(part="dispatch").inc(time.thread_time() - c0)
             with self._per_lock:
                 left = self._per_hook.get(d.webhook_id, 1) - 1
                 if left > 0:
