@@ -43,6 +43,7 @@ from metricflow.query._sql import (
     SqlBuilder,
     keyset_after,
     order_clause,
+    scope_covers_experiments,
     unfiled_keys,
 )
 
@@ -74,6 +75,7 @@ class RunSearch:
         self.db, self.client = db, client
         self._unfiled: frozenset[tuple[str, str]] = frozenset()
         self._artifact_root: str | None = None
+        self._covered = False
 
     def search(self, scope: Scope, filter_string: str, order_by: list[str], limit: int,
                page_token: str = "", *, dataset_runs: DatasetRuns | None = None,
@@ -101,6 +103,9 @@ class RunSearch:
             phase, after = int(tok["p"]), list(tok["k"])
         keyed = terms[0].field.kind != "attributes"
         self._unfiled = unfiled_keys(self.client, self.db)
+        self._covered = (keyed and phase == 1
+                         and (terms[0].field.kind, terms[0].field.key) not in self._unfiled
+                         and scope_covers_experiments(self.client, self.db, scope))
         ids: list[str] = []
         seen: set[str] = set()
         last: tuple[int, list[Any]] | None = None
@@ -138,11 +143,19 @@ class RunSearch:
         where: list[str] = []
         if first.kind != "attributes" and phase == 1:
             driver: Field | None = first
-            src = sb.key_rows(first)
-            where.append(sb.scope_as_set(scope))
-            if scope.experiment_ids is not None:
-                # same text -> ClickHouse builds the scope set once and reuses it
-                sb.leaf_restrict = where[-1]
+            if self._covered:
+                # The key's rows filed under the scope's experiments are the scope (not
+                # under '': a run filed there has no known experiment).
+                every = sb.experiments
+                sb.experiments = [e for e in every or () if e]
+                src = sb.key_rows(first)
+                sb.experiments = every
+            else:
+                src = sb.key_rows(first)
+                where.append(sb.scope_as_set(scope))
+                if scope.experiment_ids is not None:
+                    # same text -> ClickHouse builds the scope set once and reuses it
+                    sb.leaf_restrict = where[-1]
             comps = _value_components(first, terms[0].ascending, sb.value_expr(first.kind))
             rest = terms[1:]
         else:
