@@ -4,7 +4,10 @@
 no queue entry per call, no Python object kept per point. Step and timestamp
 are stored once per call ("row") and expanded with numpy when a batch is built.
 The total of buffered plus unacknowledged bytes is bounded; when it is full,
-callers wait for a drain up to a timeout and then get BufferFull.
+callers wait for a drain up to a timeout and then get BufferFull. Spool frames
+the sender holds in flight while it drains its spool (`reserve_drain`) count
+against the same bound: the client's memory for points is one budget, whether
+they are live or read back from the spool.
 """
 
 from __future__ import annotations
@@ -80,7 +83,9 @@ class Accumulator:
                  drop_when_full: bool = False, max_batch_points: int = 250_000) -> None:
         self.max_bytes = max_bytes
         self.batch_points = batch_points
-        self.max_batch_points = max_batch_points  # well under the server's 1M limit
+        # Well under the server's 1M limit, and encoded (28 bytes a point) under a quarter
+        # of the buffer: a batch read back from the spool counts against the same budget.
+        self.max_batch_points = min(max_batch_points, max(1024, max_bytes // 128))
         self.block_timeout_s = block_timeout_s
         self.drop_when_full = drop_when_full
         self.dropped_points = 0
@@ -89,6 +94,11 @@ class Accumulator:
         self._buffered_points = 0
         self._used_bytes = 0  # buffered + sent but not yet acknowledged
         self.peak_used_bytes = 0
+        # Spool frames read back and in flight (the sender's drain); with _used_bytes
+        # they make the bytes the client holds, which log calls keep within max_bytes.
+        self._drain_bytes = 0
+        self.peak_held_bytes = 0  # the largest _used_bytes + _drain_bytes seen
+        self.drain_overruns = 0  # frames let over the bound so the drain cannot stall
         self.on_full_batch: Callable[[], None] = lambda: None
         # Why the buffer is not draining (the sender's view), for BufferFull messages.
         self.describe_stall: Callable[[], str] = lambda: "the server is not keeping up"
@@ -105,7 +115,8 @@ class Accumulator:
         ts = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
         need = n * POINT_BYTES + ROW_BYTES
         with self._cond:
-            if self._used_bytes + need > self.max_bytes and not self._wait_for_room(need, n):
+            if (self._used_bytes + self._drain_bytes + need > self.max_bytes
+                    and not self._wait_for_room(need, n)):
                 return
             buf = self._runs.get(run_id)
             if buf is None:
@@ -127,6 +138,8 @@ class Accumulator:
             self._used_bytes += need
             if self._used_bytes > self.peak_used_bytes:
                 self.peak_used_bytes = self._used_bytes
+            if self._used_bytes + self._drain_bytes > self.peak_held_bytes:
+                self.peak_held_bytes = self._used_bytes + self._drain_bytes
             self._buffered_points += n
             full = self._buffered_points >= self.batch_points
         if full:
@@ -145,7 +158,7 @@ class Accumulator:
                              limit=self.max_bytes, received=need)
         self.on_full_batch()
         deadline = time.monotonic() + self.block_timeout_s
-        while self._used_bytes + need > self.max_bytes:
+        while self._used_bytes + self._drain_bytes + need > self.max_bytes:
             if self.failure is not None:
                 raise self.failure
             left = deadline - time.monotonic()
@@ -215,6 +228,27 @@ class Accumulator:
             self._used_bytes -= nbytes
             self._cond.notify_all()
 
+    def reserve_drain(self, nbytes: int, force: bool = False) -> bool:
+        """Count a spool frame the sender is about to hold in flight; False (nothing
+        counted) when it does not fit in max_bytes with what is held, unless `force`
+        (then it is counted anyway, as an overrun)."""
+        with self._cond:
+            held = self._used_bytes + self._drain_bytes + nbytes
+            if held > self.max_bytes:
+                if not force:
+                    return False
+                self.drain_overruns += 1
+            self._drain_bytes += nbytes
+            if held > self.peak_held_bytes:
+                self.peak_held_bytes = held
+            return True
+
+    def release_drain(self, nbytes: int) -> None:
+        """A spool frame in flight was acknowledged (or dropped to be read again)."""
+        with self._cond:
+            self._drain_bytes -= nbytes
+            self._cond.notify_all()
+
     def fail(self, err: MetricflowError) -> None:
         """Nothing will drain any more: waiting log calls raise `err`, waits end."""
         with self._cond:
@@ -241,6 +275,16 @@ class Accumulator:
     @property
     def used_bytes(self) -> int:
         return self._used_bytes
+
+    @property
+    def drain_bytes(self) -> int:
+        """Bytes of spool frames the sender holds in flight."""
+        return self._drain_bytes
+
+    @property
+    def held_bytes(self) -> int:
+        """What the client holds for points: buffered, unacknowledged, spool frames in flight."""
+        return self._used_bytes + self._drain_bytes
 
     @property
     def run_buffers(self) -> int:

@@ -23,6 +23,13 @@ for every earlier batch's ack, then replays the record's RPC
 (`apply_record`). The spool's cursor follows the acks; when everything is
 acknowledged the spool disengages and batches go straight to the stream again.
 Offline, the sender only spills (nothing is sent).
+
+Memory: the spool frames in flight count against the client's buffer_bytes
+together with the live buffer (Accumulator.reserve_drain). During a catch-up the
+training process keeps logging into the buffer (spilled to the spool) while the
+backlog is read back; a frame goes in flight only when it fits in what the buffer
+leaves free, and log calls wait while the two together fill it. A frame that waits
+is not held: it is read again once there is room.
 """
 
 from __future__ import annotations
@@ -188,6 +195,7 @@ class Sender:
         self.replayed_records = 0
         self.record_errors: list[MetricflowError] = []
         self._overflow: deque[_Inflight] = deque()  # spool full: sent after its frames
+        self._force_frame = False  # the next spool frame may go over the budget (no stall)
         self._spill_wake: asyncio.Event | None = None
         self._last_ack_at = time.monotonic()  # or when the window last became non-empty
         acc.on_full_batch = self.wake
@@ -405,6 +413,7 @@ class Sender:
         for seq in [q for q, i in self._inflight.items() if i.spool_pos is not None]:
             item = self._inflight.pop(seq)
             self._inflight_bytes -= item.nbytes
+            self.acc.release_drain(item.nbytes)
             if item.spool_pos is not None:
                 self._spool_read = min(self._spool_read, item.spool_pos)
         if self._engage_with_unacked():
@@ -699,13 +708,18 @@ class Sender:
         await self._write_retries(call)
         while (frame := spool.read(self._spool_read)) is not None:
             if frame.kind == KIND_METRICS:
+                nbytes = len(frame.payload)
+                if not self._take_room(nbytes):
+                    frame = None  # not held while it waits: read again once there is room
+                    await self._wait_room(call, reader, nbytes)
+                    progressed = True
+                    continue
                 msg = pb.WriteBatch.FromString(frame.payload)
-                item = _Inflight(msg, len(frame.payload), len(msg.metrics.values) // 8,
-                                 frame.pos)
-                await self._wait_window(call, reader, item.nbytes)
-                self._inflight[msg.seq] = item
-                self._inflight_bytes += item.nbytes
+                item = _Inflight(msg, nbytes, len(msg.metrics.values) // 8, frame.pos)
                 self._spool_read = frame.next
+                frame = None
+                self._inflight[msg.seq] = item
+                self._inflight_bytes += nbytes
                 await call.write(msg)
             else:
                 # A run record follows the points logged before it: wait for their acks.
@@ -733,6 +747,37 @@ class Sender:
                          "directly again", spool.dir, self.spooled_batches)
                 return True
         return progressed
+
+    def _drain_held(self) -> bool:
+        return any(i.spool_pos is not None for i in self._inflight.values())
+
+    def _take_room(self, nbytes: int) -> bool:
+        """Count a spool frame of `nbytes` in flight if the window and the buffer's
+        budget (live points + frames in flight <= buffer_bytes) have room for it."""
+        if self._window_full(nbytes):
+            return False
+        force, self._force_frame = self._force_frame, False
+        return self.acc.reserve_drain(nbytes, force=force)
+
+    async def _wait_room(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future,
+                         nbytes: int) -> None:
+        """Make room for a spool frame: wait for an ack while frames are in flight
+        (each frees its bytes), else spill the buffered points (they go to the spool
+        anyway). Only when nothing of the spool is in flight and the spill freed nothing
+        (points held in memory because the spool is full) does the next frame go over
+        the budget, so the drain, which is what frees the spool, never stalls."""
+        _raise_if_done(reader)
+        await self._write_retries(call)
+        if self._window_full(nbytes) or self._drain_held():
+            await self._wait_event(self._acked, None, reader)
+            return
+        if self.acc.buffered_points:
+            await _in_thread(self.spill)
+        if self.acc.held_bytes + nbytes > self.acc.max_bytes:
+            # Nothing in flight and the spill freed too little: what fills the budget
+            # waits in memory for this drain (a full spool), or the frame alone is
+            # larger than the budget.
+            self._force_frame = True
 
     def _waiting_bytes(self) -> int:
         """Buffer bytes not yet sent (what spilling would move to the spool)."""
@@ -827,6 +872,7 @@ class Sender:
         if item.spool_pos is None:
             self.acc.release(item.nbytes)
         else:
+            self.acc.release_drain(item.nbytes)
             self._save_cursor()
 
 

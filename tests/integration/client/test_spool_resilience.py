@@ -176,6 +176,73 @@ def test_a_server_outage_is_spooled_and_every_point_is_stored_once(
     assert not os.path.exists(own), "a drained spool is removed at close"
 
 
+# ------------------------------------- the catch-up stays within the buffer
+def test_a_catch_up_holds_no_more_than_the_buffer(tmp_path: Path, server: Server) -> None:
+    """The spool drains a backlog 16x the buffer while the trainer keeps logging: the
+    frames read back and in flight plus the live buffer never pass buffer_bytes (the
+    sender's own count, and the in-flight map sampled from outside), and every point
+    arrives once."""
+    import threading
+
+    budget = 4 << 20
+    client = mf.Client(server.uri, spool_dir=str(tmp_path / "spool"),
+                       buffer_bytes=budget, batch_points=8192, linger_ms=20,
+                       block_timeout_s=120)
+    sender, acc = client._sender, client._acc
+    names = [f"m{k}" for k in range(10)]
+    row = {k: float(i) for i, k in enumerate(names)}
+    run = client.create_run("0", run_name="catch-up")
+    step = 0
+    seen = {"held": 0, "drain": 0}
+    stop = threading.Event()
+
+    def sample() -> None:  # what the client holds, counted from the in-flight map
+        while not stop.wait(0.001):
+            try:
+                drain = sum(i.nbytes for i in list(sender._inflight.values())
+                            if i.spool_pos is not None)
+            except RuntimeError:  # changed by the sender thread meanwhile
+                continue
+            seen["drain"] = max(seen["drain"], drain)
+            seen["held"] = max(seen["held"], drain + acc.used_bytes)
+
+    def log(n: int) -> None:
+        nonlocal step
+        for _ in range(n):
+            client.log_metrics(run.run_id, row, step=step)
+            step += 1
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        log(1000)
+        server.signal(signal.SIGKILL)
+        while client._spool is None or client._spool.appended_bytes < 16 * budget:
+            log(1000)
+        assert sender.spooling
+        server.start()
+        wait_for(lambda: client.health.state == "connected", 60, "the stream to reconnect")
+        for _ in range(300):  # keep logging through (a part of) the catch-up
+            if not sender.spooling:
+                break
+            log(1000)
+        client.flush(120)
+        wait_for(lambda: not sender.spooling, 120, "the spool to drain")
+        stop.set()
+        sampler.join()
+        count, total = client.count_points([run.run_id])
+        assert count == step * len(names), f"stored {count} points, logged {step * 10}"
+        assert total == pytest.approx(step * sum(row.values()), rel=1e-12)
+        assert seen["drain"] > 0, "no spool frame was seen in flight: nothing was tested"
+        assert seen["held"] <= budget, f"held {seen['held']} bytes, budget {budget}"
+        assert acc.peak_held_bytes <= budget, (acc.peak_held_bytes, budget)
+        assert acc.drain_overruns == 0
+        assert acc.drain_bytes == 0
+    finally:
+        stop.set()
+        client.close(30)
+
+
 # ------------------------------------------- a trainer SIGKILLed mid-spool
 TRAINER = textwrap.dedent("""
     import json, sys

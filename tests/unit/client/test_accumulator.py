@@ -94,3 +94,35 @@ def test_drain_splits_busy_runs_and_keeps_byte_accounting_exact():
     for b in batches:
         acc.release(b.nbytes)
     assert acc.used_bytes == 0
+
+
+def test_spool_frames_in_flight_share_the_buffer_budget_with_log_calls():
+    """The sender's drain reserves its frames in the same budget: log calls wait while
+    the two together fill it, and a frame that does not fit is refused (or, forced,
+    counted as an overrun)."""
+    need = 2 * POINT_BYTES + ROW_BYTES
+    acc = Accumulator(10 * need, 1000, 5.0)
+    for s in range(4):
+        acc.append("r", {"a": 1.0, "b": 2.0}, s, 1)
+    assert acc.reserve_drain(6 * need)  # 4 + 6 = the whole budget
+    assert not acc.reserve_drain(1), "a frame past the budget was counted"
+    assert acc.held_bytes == 10 * need and acc.used_bytes == 4 * need
+    done = threading.Event()
+
+    def log_one() -> None:
+        acc.append("r", {"a": 3.0, "b": 4.0}, 9, 1)
+        done.set()
+
+    t = threading.Thread(target=log_one)
+    t.start()
+    assert not done.wait(0.2), "a log call went past the budget the drain holds"
+    acc.release_drain(6 * need)  # the frames were acknowledged
+    assert done.wait(2.0)
+    t.join()
+    assert acc.held_bytes == 5 * need and acc.peak_held_bytes == 10 * need
+    assert acc.drain_overruns == 0
+    assert acc.reserve_drain(20 * need, force=True)
+    assert acc.drain_overruns == 1 and acc.peak_held_bytes == 25 * need
+    acc.release_drain(20 * need)
+    assert acc.drain_bytes == 0 and acc.used_bytes == 5 * need
+    assert acc.wait_empty(0.01) is False  # live points are still unacknowledged
