@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_bench_prints_its_keys() -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "loadtests" / "alerts_bench.py"), "--workers", "2",
-         "--keys", "10", "--points-per-worker", "2000", "--rules", "50", "--repeats", "1",
+         "--keys", "10", "--points-per-worker", "2000", "--rules", "50", "--repeats", "2",
          "--probes", "3", "--stalled-s", "1", "--skip-kafka", "--json"],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -25,3 +25,13 @@ def test_bench_prints_its_keys() -> None:
         assert key in res
     assert res["probes"] >= 1 and res["fire_latency_p99_ms"] > 0
     assert 1.0 <= res["stalled_detect_s"] <= 1.0 + 10  # fired after T, on the timer
+    # paired A/B trials in alternating order, each pair's figures and their median
+    assert res["trial_order"] == ["no_rules", "rules", "rules", "no_rules"]
+    assert len(res["ingest_slowdown_pct_pairs"]) == 2
+    assert len(res["server_cpu_overhead_pct_pairs"]) == 2
+    assert res["probes_missed"] == 0
+    # the evaluating process's alerts threads and latency stages, per rules-side load
+    assert len(res["alerts_during_load"]) == 2
+    for d in res["alerts_during_load"]:
+        assert d["cpu_s_per_mpoint"]["evaluate"] > 0
+        assert d["stages"]["deliver"]["n"] >= 1 and d["stages"]["write"]["n"] >= 1
