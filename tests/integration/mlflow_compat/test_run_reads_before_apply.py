@@ -4,6 +4,7 @@ for the embedded sink to apply its records to the store (ingest/_hot_runs.py).""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any
@@ -62,3 +63,29 @@ def test_a_run_is_read_whole_while_the_store_has_not_applied_it(mf_live: Any,
     assert [r.info.run_id for r in found] == [rid]
     assert found[0].info.status == "FINISHED" and found[0].data.metrics == {"loss": 0.25}
     assert found[0].data.tags == ended.data.tags
+
+
+def test_runs_get_from_memory_equals_runs_get_from_the_store(mf_live: Any,
+                                                              mlclient: Any) -> None:
+    """The same run answered from memory and, once forgotten there, from the store."""
+    exp = mlclient.create_experiment(f"hot-vs-store-{time.time_ns()}")
+    sink = mf_live.server.components.sink
+    parent = mlclient.create_run(exp).info.run_id
+    rid = mlclient.create_run(exp, run_name="twin", tags={"mlflow.parentRunId": parent,
+                                                          "team": "b"}).info.run_id
+    mlclient.log_batch(rid, params=[Param(f"p{i}", str(i)) for i in range(5)],
+                       tags=[RunTag("t", "1"), RunTag("u", "2")],
+                       metrics=[Metric("m", float(s), 1000 + s, s) for s in range(10)]
+                       + [Metric("n", float("nan"), 5, 3), Metric("m", -1.0, 2000, 9)])
+    mlclient.delete_tag(rid, "u")
+    mlclient.set_tag(rid, "mlflow.runName", "twin2")
+    mlclient.set_terminated(rid, "KILLED")
+    assert sink.hot_run(rid) is not None
+    from_memory = mlclient.get_run(rid).to_dictionary()
+    sink.hot.forget([rid])
+    from_store = mlclient.get_run(rid).to_dictionary()
+    # (as text: NaN != NaN)
+    assert json.dumps(from_memory, sort_keys=True) == json.dumps(from_store, sort_keys=True)
+    assert from_memory["info"]["run_name"] == "twin2"
+    assert from_memory["info"]["status"] == "KILLED"
+    assert "u" not in from_memory["data"]["tags"]
