@@ -305,14 +305,20 @@ class RunRoutes:
                                   "supplied. It must be a positive integer <= 50000",
                                   field="max_results", received=max_results)
         exp_ids = [str(e) for e in a.items("experiment_ids")]
-        runs, token = await self.c.call(
-            self.c.query.search_runs, exp_ids, a.text("filter"),
-            [str(o) for o in a.items("order_by")], max_results, a.text("page_token"),
-            view_type(a.get("run_view_type")), dataset_runs=self._dataset_runs,
-            artifact_root=self.c.artifact_root)
+        query, runs_json = self.c.query, self.c.runs_json
+
+        def page() -> tuple[list[dict[str, Any]], str]:
+            # One trip off the event loop for the search, the page's runs and their JSON.
+            runs, token = query.search_runs(
+                exp_ids, a.text("filter"), [str(o) for o in a.items("order_by")],
+                max_results, a.text("page_token"), view_type(a.get("run_view_type")),
+                dataset_runs=self._dataset_runs, artifact_root=self.c.artifact_root)
+            return (runs_json(runs) if runs else []), token
+
+        runs, token = await self.c.call(page)
         out: dict[str, Any] = {}
         if runs:
-            out["runs"] = await self.c.call(self.c.runs_json, runs)
+            out["runs"] = runs
         if token:
             out["next_page_token"] = token
         return out
