@@ -6,12 +6,13 @@ import base64
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
 
 from metricflow._validation import check_key, check_run_id
-from metricflow.entities import Run
+from metricflow.entities import Run, RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
 from metricflow.query._history import DownsampledSeries, downsample
@@ -29,6 +30,9 @@ DEFAULT_HISTORY_PAGE = 100_000
 MAX_SEARCH_PAGE = 50_000
 DEFAULT_SEARCH_PAGE = 1000
 VIEW_TYPES = ("active", "deleted", "all")
+_RUN_FIELDS = tuple(f.name for f in fields(RunInfo))
+"""The runs table's columns are RunInfo's fields, in order (store/_schema.py)."""
+_LOOKUP = {"max_threads": 1}
 
 
 def encode_token(obj: dict[str, Any]) -> str:
@@ -134,7 +138,7 @@ class QueryCore:
             return []
         st = self.store
         futs = [self._page_pool.submit(fn, ids) for fn in
-                (st.get_run_infos, st.get_params, st.get_tags)]
+                (self._run_infos, self._params, st.get_tags)]
         # The stored summary rows for every run; the run infos then say which runs are
         # resumed or forks (rare), and only those cost a lineage lookup: the summaries of
         # a resumed run (or a fork of one) are computed from its points.
@@ -148,6 +152,34 @@ class QueryCore:
             if dedup:
                 summaries.update(st.get_summaries(dedup, False, plan))
         return [Run(infos[r], params[r], tags[r], summaries[r]) for r in ids if r in infos]
+
+    def _run_infos(self, ids: list[str]) -> dict[str, RunInfo]:
+        """`store.get_run_infos` for a page: the newest version of each run by
+        `argMax(..., version)` per run instead of `FINAL` (the same row: a run's
+        versions are distinct, `ingest/_applier.py`), 2-3x cheaper over the ~100
+        scattered granules of a page (at 10k runs nearly all of them)."""
+        st = self.store
+        cols = ", ".join(_RUN_FIELDS[1:])
+        res = st.client.query(
+            f"SELECT run_id, argMax(({cols}), version) FROM {st.db}.runs "
+            "WHERE run_id IN {ids:Array(String)} GROUP BY run_id",
+            parameters={"ids": ids}, settings=_LOOKUP)
+        return {r: RunInfo(r, *row) for r, row in res.result_rows}
+
+    def _params(self, ids: list[str]) -> dict[str, dict[str, str]]:
+        """`store.get_params` by `argMax(value, version)` per key instead of `FINAL`:
+        the kept (first) value has the highest version, and a key's versions differ
+        unless the value is the same (params are immutable; a batch is deduplicated
+        before it is written)."""
+        st = self.store
+        out: dict[str, dict[str, str]] = {r: {} for r in ids}
+        res = st.client.query(
+            f"SELECT run_id, key, argMax(value, version) FROM {st.db}.params "
+            "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
+            parameters={"ids": ids}, settings=_LOOKUP)
+        for run_id, key, value in res.result_rows:
+            out[run_id][key] = value
+        return out
 
     # --------------------------------------------------------------- history
     def history_page(self, run_id: str, key: str, max_results: int, page_token: str
