@@ -13,11 +13,10 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from metricflow._grpc_errors import abort as abort_with
+from metricflow._grpc_errors import handles_errors
 from metricflow._proto.metricflow.governance.v1 import governance_pb2 as pb
 from metricflow._proto.metricflow.governance.v1 import governance_pb2_grpc as pb_grpc
 from metricflow.auth import caller
-from metricflow.errors import MetricflowError
 from metricflow.governance._ops import OPS
 
 ACTOR_KEY = "mf-actor"
@@ -40,15 +39,11 @@ def _method(name: str) -> Any:
                    context: grpc.aio.ServicerContext) -> Any:
         params = json_format.MessageToDict(request, preserving_proto_field_name=True,
                                            always_print_fields_with_no_presence=True)
-        actor = _actor(context)
-        try:
-            result = await asyncio.to_thread(op, self.store, actor, params)
-        except MetricflowError as e:
-            await abort_with(context, e)
+        result = await asyncio.to_thread(op, self.store, _actor(context), params)
         return json_format.ParseDict(result, reply_type(), ignore_unknown_fields=True)
 
     call.__name__ = name
-    return call
+    return handles_errors(call)  # a bug answers INTERNAL, never an unhandled handler
 
 
 class GovernanceServicer(pb_grpc.GovernanceServiceServicer):
