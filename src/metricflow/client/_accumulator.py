@@ -175,11 +175,12 @@ class Accumulator:
         """Take every buffered point out, one DrainedBatch per run (or per part)."""
         return list(self.drain_iter())
 
-    def drain_iter(self) -> Iterator[DrainedBatch]:
+    def drain_iter(self, max_points: int | None = None) -> Iterator[DrainedBatch]:
         """Take every buffered point out now; build the batches one by one as iterated.
 
         The spill to the spool encodes one batch at a time, so a large buffer is
-        never expanded (steps and timestamps per point) all at once.
+        never expanded (steps and timestamps per point) all at once. `max_points`
+        (at most max_batch_points) makes smaller parts.
         """
         with self._cond:
             taken = [(rid, b, b.kidx, b.vals, b.row_steps, b.row_ts, b.row_n)
@@ -189,9 +190,10 @@ class Accumulator:
                 if b.ended:
                     del self._runs[rid]
             self._buffered_points = 0
-        return self._batches(taken)
+        part = min(max_points or self.max_batch_points, self.max_batch_points)
+        return self._batches(taken, part)
 
-    def _batches(self, taken: list) -> Iterator[DrainedBatch]:
+    def _batches(self, taken: list, part_points: int) -> Iterator[DrainedBatch]:
         for rid, b, kidx, vals, rsteps, rts, rn in taken:
             counts = np.frombuffer(rn, dtype=np.int32)
             row_steps = np.frombuffer(rsteps, dtype=np.int64)
@@ -206,8 +208,8 @@ class Accumulator:
             # A busy run can buffer millions of points between sends; split it so
             # no message passes the server's per-batch and gRPC size limits. Each
             # part carries its share of the counted bytes; the last one the rest.
-            for lo in range(0, n, self.max_batch_points):
-                hi = min(lo + self.max_batch_points, n)
+            for lo in range(0, n, part_points):
+                hi = min(lo + part_points, n)
                 nbytes = left if hi == n else (
                     (hi - lo) * POINT_BYTES + (hi - lo) * row_bytes // n)
                 left -= nbytes

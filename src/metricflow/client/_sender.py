@@ -79,6 +79,10 @@ _CURSOR_EVERY_S = 0.5  # persist the spool's cursor at most this often (and at t
 # Give the heap memory of let-go batches back to the OS once this many bytes went, at
 # most this often (see _let_go).
 _TRIM_EVERY_BYTES = 8 << 20
+# A spill encodes parts of at most this many points (1.8 MB as a frame): each part's
+# copies (expanded columns, message, serialized frame) are freed before the next, so a
+# spill of a full buffer when the server goes away is not a burst of 25 MB per part.
+_SPILL_PART_POINTS = 65_536
 _TRIM_EVERY_S = 1.0
 
 
@@ -306,7 +310,7 @@ class Sender:
         released = 0
         # One batch at a time: encoded a point takes 28 bytes (three copies on the way
         # to the file), so encoding a whole buffer at once would triple its memory.
-        for b in self.acc.drain_iter():
+        for b in self.acc.drain_iter(_SPILL_PART_POINTS):
             msg = self._encode(b)
             if self._overflow:  # the spool filled up during this spill: keep order
                 self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))

@@ -126,3 +126,14 @@ def test_spool_frames_in_flight_share_the_buffer_budget_with_log_calls():
     acc.release_drain(20 * need)
     assert acc.drain_bytes == 0 and acc.used_bytes == 5 * need
     assert acc.wait_empty(0.01) is False  # live points are still unacknowledged
+
+
+def test_a_spill_can_take_smaller_parts_and_keeps_every_point_and_byte():
+    acc = Accumulator(1 << 30, 10**9, 1.0, max_batch_points=1000)
+    for s in range(50):
+        acc.append("r", {f"k{i}": float(s * 10 + i) for i in range(7)}, s, s)
+    parts = list(acc.drain_iter(16))
+    assert max(len(b.values) for b in parts) == 16 and len(parts) == -(-350 // 16)
+    assert sum(b.nbytes for b in parts) == acc.used_bytes
+    assert sorted(float(v) for b in parts for v in b.values) == [float(x) for x in range(500)
+                                                                 if x % 10 < 7]
