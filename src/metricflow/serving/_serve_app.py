@@ -67,6 +67,10 @@ class ServeConfig:
     """Also log each request's first numeric output as `prediction`."""
     shadow_max_inflight: int = 256
     """A shadow with this many mirrored requests pending gets no more (counted as skipped)."""
+    shadow_linger_s: float = 0.25
+    """Mirrored requests wait up to this long (or until 64 rows) to be answered in one
+    model call: a shadow then stops the event loop, which the callers' requests share,
+    once per many requests instead of once per request."""
     instance: str = ""
     """This process's id in reports and run tags (default: host:port-pid)."""
     allow_private_endpoints: bool = False
@@ -130,7 +134,8 @@ class ServeState:
             uri = f"models:/{dep.model_name}/{v.resolved_version}"
             model = LocalModel(self.loader(uri), v.resolved_version,
                                max_batch_rows=self.cfg.max_batch_rows,
-                               isolate_failures=not v.shadow)
+                               isolate_failures=not v.shadow,
+                               linger_s=self.cfg.shadow_linger_s if v.shadow else 0.0)
         if self.predictions is not None:
             self.predictions.ensure(v.name, model.version, "shadow" if v.shadow else "primary")
         return model

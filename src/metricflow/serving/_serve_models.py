@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +60,21 @@ class LocalModel:
     kind = "model"
 
     def __init__(self, pyfunc: Any, version: str, *, max_batch_rows: int = 2048,
-                 isolate_failures: bool = True) -> None:
+                 isolate_failures: bool = True, linger_s: float = 0.0,
+                 linger_rows: int = 64) -> None:
         self.pyfunc = pyfunc
         self.isolate_failures = isolate_failures
         self.version = version
         self.signature: Signature | None = signature_of(pyfunc)
         self.max_batch_rows = max_batch_rows
+        self.linger_s = linger_s
+        """> 0 (shadows, whose callers wait for nothing): a batch waits this long for more
+        requests, or until `linger_rows` rows are pending, so a mirror costs the event
+        loop one model call per many requests instead of one per request."""
+        self.linger_rows = linger_rows
         self._pending: list[tuple[Rows, asyncio.Future[Any]]] = []
+        self._pending_rows = 0
+        self._timer: asyncio.TimerHandle | None = None
         self._scheduled = False
         self.inflight = 0
         self._idle = asyncio.Event()
@@ -76,18 +85,30 @@ class LocalModel:
 
     async def answer(self, rows: Rows) -> Any:
         """The predictions for one request's rows (raises ModelError)."""
+        return (await self.answer_timed(rows))[0]
+
+    async def answer_timed(self, rows: Rows) -> tuple[Any, float]:
+        """(predictions, seconds of the model call that made them)."""
         if self.closed:
             raise ModelError(f"version {self.version} was unloaded")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
         self._pending.append((rows, fut))
+        self._pending_rows += len(rows.rows)
         self.inflight += 1
         self._idle.clear()
         if not self._scheduled:
             self._scheduled = True
+            if self.linger_s > 0:
+                self._timer = loop.call_later(self.linger_s, self._flush)
+            else:
+                loop.call_soon(self._flush)
+        elif self._timer is not None and self._pending_rows >= self.linger_rows:
+            self._timer.cancel()  # enough for a batch: no more waiting
+            self._timer = None
             loop.call_soon(self._flush)
         try:
-            return await fut
+            return await fut  # type: ignore[no-any-return]
         finally:
             self.inflight -= 1
             if not self.inflight:
@@ -95,6 +116,8 @@ class LocalModel:
 
     def _flush(self) -> None:
         self._scheduled = False
+        self._timer = None
+        self._pending_rows = 0
         while self._pending:
             pending = self._pending
             cols = pending[0][0].columns
@@ -111,14 +134,16 @@ class LocalModel:
             self._pending = keep
             self.batches += 1
             self.batched_requests += len(take)
+            t0 = time.perf_counter()
             results = self._run([r for r, _ in take])
+            took = time.perf_counter() - t0
             for (_, fut), res in zip(take, results):
                 if fut.done():
                     continue
                 if isinstance(res, BaseException):
                     fut.set_exception(ModelError(f"{type(res).__name__}: {res}"))
                 else:
-                    fut.set_result(res)
+                    fut.set_result((res, took))
 
     def _predict(self, items: list[Rows]) -> list[Any]:
         if len(items) == 1:

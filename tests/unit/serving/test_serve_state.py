@@ -166,3 +166,28 @@ def test_batched_requests_get_their_own_rows_back():
         assert outs == [[5], [5, 5, 5], [5, 5]]
         assert m.batches == 1 and m.pyfunc.calls == 1  # one model call for all three
     _run(go())
+
+
+def test_a_lingering_model_batches_mirrors_until_its_time_or_row_count():
+    """A shadow's model (linger_s > 0) waits for more requests before one call, and calls at
+    once when `linger_rows` rows are pending; its answers carry the call's own duration."""
+    from metricflow.serving._serve_models import LocalModel
+
+    async def go() -> None:
+        loop = asyncio.get_running_loop()
+        m = LocalModel(_Model("3"), "3", linger_s=0.2, linger_rows=8)
+        t0 = loop.time()
+        first = asyncio.ensure_future(m.answer_timed(Rows(("x",), [[1.0]])))
+        await asyncio.sleep(0.05)
+        assert not first.done() and m.batches == 0  # still lingering
+        second = asyncio.ensure_future(m.answer(Rows(("x",), [[2.0]] * 2)))
+        (part, took), part2 = await first, await second
+        assert loop.time() - t0 >= 0.19 and (part, part2) == ([3], [3, 3])
+        assert m.batches == 1 and m.pyfunc.calls == 1 and 0 <= took < 0.19
+        t1 = loop.time()  # 8 rows pending: no waiting for the timer
+        outs = await asyncio.gather(*(m.answer(Rows(("x",), [[1.0]] * 4)) for _ in range(2)))
+        assert outs == [[3] * 4] * 2 and loop.time() - t1 < 0.1 and m.batches == 2
+        plain = LocalModel(_Model("4"), "4")  # no linger: the next loop turn
+        t2 = loop.time()
+        assert await plain.answer(Rows(("x",), [[1.0]])) == [4] and loop.time() - t2 < 0.05
+    _run(go())
