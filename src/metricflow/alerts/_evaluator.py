@@ -106,6 +106,7 @@ class Evaluator:
         self._q: deque[tuple[list[DecodedMetrics], list[pb.LogRecord]]] = deque()
         self._queued_points = 0
         self._oldest_queued = 0.0  # monotonic time the oldest queued item was submitted
+        self._tl = threading.local()  # per thread: CPU seconds of state writes (`_write`)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._lock = threading.Lock()  # state shared by the evaluator and the timer
@@ -317,13 +318,14 @@ class Evaluator:
             last = time.monotonic()
             am.STAGE.labels(stage="queue").observe(last - oldest)
             c0 = time.thread_time()
+            self._tl.write_s = 0.0
             try:
                 with self._lock:
                     self._evaluate(items)
             except Exception:
                 log.exception("alert evaluation failed")
             finally:
-                am.CPU.labels(part="evaluate").inc(time.thread_time() - c0)
+                am.CPU.labels(part="evaluate").inc(time.thread_time() - c0 - self._tl.write_s)
                 with self._cond:
                     self._queued_points -= sum(b.n for bs, _ in items for b in bs)
                     self._busy = False
@@ -500,12 +502,16 @@ class Evaluator:
         if not out:
             return
         claimed: list[Delivery] | None = [] if self.send_now is not None else None
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.thread_time()
         try:
             done = self.store.transitions(out, claim=claimed)
         except Exception:
             log.exception("alert evaluator: %d state changes not stored", len(out))
             return
+        finally:
+            cpu = time.thread_time() - c0
+            self._tl.write_s = getattr(self._tl, "write_s", 0.0) + cpu
+            am.CPU.labels(part="write").inc(cpu)
         am.STAGE.labels(stage="write").observe(time.monotonic() - t0)
         if claimed and self.send_now is not None:
             self.send_now(claimed)
@@ -516,11 +522,12 @@ class Evaluator:
     def _timer_loop(self) -> None:
         while not self._stop.wait(self.config.tick_s):
             c0 = time.thread_time()
+            self._tl.write_s = 0.0
             try:
                 self.tick()
             except Exception:
                 log.exception("alert evaluator tick failed")
-            am.CPU.labels(part="timer").inc(time.thread_time() - c0)
+            am.CPU.labels(part="timer").inc(time.thread_time() - c0 - self._tl.write_s)
 
     def tick(self, now: int | None = None) -> None:
         """`for` durations, stalled runs, rule reloads, parked batches, filters."""

@@ -13,8 +13,9 @@ TRANSITIONS = Counter("metricflow_alerts_transitions_total",
 DELIVERIES = Counter("metricflow_webhook_attempts_total",
                      "Webhook delivery attempts by result", ["result"])
 CPU = Counter("metricflow_alerts_cpu_seconds_total",
-              "CPU time of the alerts threads by part: evaluate, timer, consume (the alerts "
-              "role decoding what it read), dispatch (webhook sending)", ["part"])
+              "CPU time of the alerts threads by part: evaluate (rules over batches), "
+              "timer, write (alert states and their deliveries), consume (the alerts role "
+              "decoding what it read), dispatch (webhook sending)", ["part"])
 STAGE = Histogram("metricflow_alerts_stage_seconds",
                   "Where an alert's latency goes, per stage: consume (Kafka: a poll's oldest "
                   "record produced -> read), queue (handed to the evaluator -> evaluated), "
