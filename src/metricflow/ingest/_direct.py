@@ -11,8 +11,6 @@ threads move them on:
   in order, merging every group that waits into one (so the per-insert cost of a
   run record is shared by all records that arrived during the previous insert),
   and acknowledges metric batches only after their insert returned, as before.
-  Groups whose callers all have their acknowledgement wait up to `apply_linger_s`
-  for more (an apply costs a few inserts whatever their size), unless a read waits.
 
 Reads see every acknowledged write: while records are logged but not yet
 applied, the store's read barrier (`MetricStore.set_read_barrier`) makes a
@@ -80,13 +78,6 @@ class DirectSinkConfig:
     """Records logged but not yet applied; beyond it submits are RESOURCE_EXHAUSTED."""
     read_barrier_timeout_s: float = 30.0
     """Longest a read waits for logged records to be applied (then UNAVAILABLE)."""
-    apply_linger_s: float = 0.1
-    """With the log: how long logged groups wait for more before they are applied, so
-    one apply (a few inserts through materialized views, whatever their size) serves
-    more of them. Never while a read waits for the apply (the read barrier), nor for a
-    group whose callers wait for its insert; 0 applies at once."""
-    apply_linger_records: int = 2_000
-    """...or until this many logged run records wait."""
     log_batch_points: int = 20_000
     """Metric batches up to this size go through the log too (a short run's points, an
     MLflow REST request); larger ones (streaming clients) are acknowledged after their
@@ -103,14 +94,6 @@ class _Group:
     segment: int  # the log segment of its records (-1: none logged)
     acked: bool  # its records were acknowledged at the log append
     new_runs: set[str]  # runs it creates that cannot exist yet
-    at: float = 0.0  # time.monotonic() when it was queued for the apply
-
-    @property
-    def waited_for(self) -> bool:
-        """Someone waits for this group's apply: a record or batch acknowledged only
-        after its insert (or the end marker)."""
-        return (self.seq < 0 or len(self.batches) > self.logged_batches
-                or bool(self.records and not self.acked))
 
 
 def _log_dir(store: MetricStore, config: DirectSinkConfig) -> str | None:
@@ -157,7 +140,6 @@ class DirectSink:
         self._applied_seq = 0  # of those, applied to the store
         self._unapplied_records = 0
         self._apply_error: BaseException | None = None
-        self._read_waiters = 0  # readers blocked in wait_applied (guarded by _apply_cond)
         self._local = threading.local()  # marks the apply thread (no read barrier)
         self.record_errors = 0
         self._commit_listeners: list[Callable[[list[DecodedMetrics], list[pb.LogRecord]],
@@ -390,7 +372,7 @@ class DirectSink:
             with self._apply_cond:
                 seq = self._logged_seq
                 self._applyq.append(_Group(batches, records, points, logged_batches, seq,
-                                           segment, acked, new_runs, time.monotonic()))
+                                           segment, acked, new_runs))
                 self._apply_cond.notify_all()
         with self._apply_cond:
             self._applyq.append(_Group([], [], 0, 0, -1, -1, False, set()))  # the end
@@ -402,7 +384,6 @@ class DirectSink:
         with self._apply_cond:
             while not self._applyq:
                 self._apply_cond.wait()
-            self._linger()
             out: list[_Group] = []
             points = 0
             while self._applyq:
@@ -416,24 +397,6 @@ class DirectSink:
                 out.append(self._applyq.popleft())
                 points += g.points
             return out
-
-    def _linger(self) -> None:
-        """Let logged groups gather for up to `apply_linger_s` from the first one's
-        arrival (lock held): every caller has its acknowledgement already, and a read
-        that needs them ends the wait at once (`wait_applied`)."""
-        linger = self.config.apply_linger_s if self.record_log is not None else 0.0
-        if linger <= 0:
-            return
-        deadline = self._applyq[0].at + linger
-        while not (self._read_waiters or self._closing
-                   or any(g.waited_for for g in self._applyq)
-                   or sum(len(g.records) for g in self._applyq)
-                   >= self.config.apply_linger_records
-                   or sum(g.points for g in self._applyq) >= self.config.max_group_points):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            self._apply_cond.wait(left)
 
     def _apply_loop(self) -> None:
         self._local.applying = True
@@ -538,18 +501,13 @@ class DirectSink:
             if self._applied_seq >= target:
                 return
             deadline = time.monotonic() + self.config.read_barrier_timeout_s
-            self._read_waiters += 1
-            self._apply_cond.notify_all()  # ends the apply thread's linger
-            try:
-                while self._applied_seq < target:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise Unavailable(
-                            f"logged run records are not applied yet (the store: "
-                            f"{self._apply_error or 'busy'}); retry")
-                    self._apply_cond.wait(left)
-            finally:
-                self._read_waiters -= 1
+            while self._applied_seq < target:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unavailable(
+                        f"logged run records are not applied yet (the store: "
+                        f"{self._apply_error or 'busy'}); retry")
+                self._apply_cond.wait(left)
 
     def _resolve(self, futs: list[asyncio.Future[None]], err: BaseException | None) -> None:
         if not futs or self._loop is None:

@@ -204,39 +204,3 @@ def test_a_call_returns_at_the_log_append_and_reads_wait_for_the_apply(store, tm
         return took, info.run_id in seen
     took, seen = asyncio.run(main())
     assert took < 0.4 and seen
-
-
-def test_logged_groups_gather_for_one_apply_and_a_read_ends_the_wait(store, tmp_path) -> None:
-    """Acknowledged groups wait up to apply_linger_s so one apply serves many; a read
-    that needs them (the barrier) does not wait for the linger."""
-    async def main() -> tuple[int, float, bool]:
-        sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=str(tmp_path),
-                                                  apply_linger_s=5.0))
-        await sink.start()
-        core = TrackingCore(sink, store, _Metadata())
-        calls = 0
-        real = sink.applier.apply
-
-        def counted(*a: Any, **k: Any) -> Any:
-            nonlocal calls
-            calls += 1
-            return real(*a, **k)
-
-        sink.applier.apply = counted  # type: ignore[method-assign]
-        try:
-            ids = []
-            for i in range(5):  # five calls, five log appends (one at a time)
-                info = await core.create_run(_create(name=f"g{i}"))
-                await core.log_batch(pb.LogBatchRequest(
-                    run_id=info.run_id, params=[pb.Param(key="i", value=str(i))]))
-                ids.append(info.run_id)
-            applied_before_read = calls
-            t = time.perf_counter()
-            seen = await asyncio.to_thread(store.get_run_infos, ids)
-            took = time.perf_counter() - t
-        finally:
-            await sink.close()
-        return applied_before_read, took, set(seen) == set(ids)
-    applied_before_read, took, all_seen = asyncio.run(main())
-    assert applied_before_read == 0  # still gathering: nobody needed them yet
-    assert all_seen and took < 3.0  # the read ended the 5 s linger
