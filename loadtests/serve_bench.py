@@ -12,7 +12,11 @@ Measured (closed loop on keep-alive connections, one request in flight per conne
 - `throughput_ratio`: metricflow requests/s / mlflow requests/s (target >= 3);
 - `router_overhead_p99_ms`: at one fixed request rate (open loop), p99 latency through
   `metricflow serve` minus p99 of a direct in-process `pyfunc.predict` of the same model
-  on a prebuilt one-row DataFrame, on the same schedule (target <= 1 ms);
+  on a prebuilt one-row DataFrame, on the same schedule (target <= 1 ms). Both are
+  measured by the same client on one event loop in alternating blocks (router, direct,
+  router, ...; `_paired`), so that both see the same machine: measured one after the
+  other (as this benchmark did before), the router's p99 was taken right after the
+  throughput runs and the direct one later, on a machine in a different state;
 - `switch_failed_requests`: failed requests while the champion alias moves to another
   version under load (target 0).
 
@@ -156,11 +160,6 @@ def _closed(port: int, conns: int, seconds: float, watch: str | None = None) -> 
                                    duration_s=seconds, watch_header=watch))
 
 
-def _open(port: int, rate: float, n: int) -> LoadResult:
-    req = request_bytes("/invocations", BODY)
-    return asyncio.run(open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=n))
-
-
 def _direct_p99(model_uri: str, rate: float, n: int) -> float:
     """p99 of in-process pyfunc.predict calls on the open-loop schedule (same timer path)."""
     import mlflow.pyfunc
@@ -185,6 +184,50 @@ def _direct_p99(model_uri: str, rate: float, n: int) -> float:
 
     asyncio.run(run())
     return float(np.percentile(lat, 99))
+
+
+def _paired(port: int, model_uri: str, rate: float, n: int,
+            blocks: int = 10) -> tuple[LoadResult, Any]:
+    """Router and direct latencies at one request rate, measured in alternating blocks
+    (router, direct, router, ...) by one client on one event loop: the same open-loop
+    schedule and timer path for both, and whatever else the machine does (other
+    processes, the tracking server digesting the request log) falls on both alike.
+    Returns the routed requests' LoadResult and the direct calls' latencies (ms)."""
+    import mlflow.pyfunc
+    import numpy as np
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    df = pd.DataFrame([ROW], columns=COLS)
+    req = request_bytes("/invocations", BODY)
+    per = max(1, n // blocks)
+    direct = np.empty(per * blocks)
+
+    async def direct_block(k: int) -> None:
+        t0 = time.perf_counter()
+        for i in range(per):
+            at = t0 + i / rate
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            model.predict(df)
+            direct[k * per + i] = (time.perf_counter() - at) * 1000.0
+
+    async def run() -> LoadResult:
+        for _ in range(50):  # warm both paths
+            model.predict(df)
+        await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=min(100, per))
+        routed = LoadResult()
+        for k in range(blocks):
+            r = await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=per)
+            routed.latencies_ms.extend(r.latencies_ms)
+            routed.statuses.update(r.statuses)
+            routed.conn_errors += r.conn_errors
+            routed.elapsed_s += r.elapsed_s
+            await direct_block(k)
+        return routed
+
+    return asyncio.run(run()), direct
 
 
 def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
@@ -308,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--switch-seconds", type=float, default=12.0)
     a = p.parse_args(argv)
     q = a.json
+    import numpy as np
+
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     tmp = tempfile.mkdtemp(prefix="serve-bench-")
@@ -366,10 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         mf_best = max(mf_runs, key=lambda r: r.rps)
         _stop_group(ml)
 
-        router = _open(mf.port, a.rate, a.requests)
-        direct_p99 = _direct_p99(f"models:/{name}/{versions[0]}", a.rate, a.requests)
-        _log(q, f"open loop {a.rate:.0f}/s: router p50 {router.pct(50):.2f} p99 "
-                f"{router.pct(99):.2f} ms (failed {router.failed}); direct p99 "
+        router, direct = _paired(mf.port, f"models:/{name}/{versions[0]}", a.rate,
+                                 a.requests)
+        direct_p99 = float(np.percentile(direct, 99))
+        _log(q, f"open loop {a.rate:.0f}/s, router and direct in alternating blocks: router "
+                f"p50 {router.pct(50):.2f} p99 {router.pct(99):.2f} ms (failed "
+                f"{router.failed}); direct p50 {np.percentile(direct, 50):.2f} p99 "
                 f"{direct_p99:.2f} ms")
 
         ip_router, ip_direct = _in_process_overhead(dep, http, srv.uri,
@@ -406,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             "router_cpu_us_per_request": round(cpu_us, 1),
             "router_cpu_us_per_request_with_shadow": round(cpu_us_shadow, 1),
             "router_p50_ms": round(router.pct(50), 3), "router_p99_ms": round(router.pct(99), 3),
+            "direct_p50_ms": round(float(np.percentile(direct, 50)), 3),
             "direct_p99_ms": round(direct_p99, 3), "router_failed": router.failed,
             "switch_requests": sw["requests"], "switch_by_version": sw["by_version"],
             "switch_seen_s": None if sw["switch_seen_s"] is None
