@@ -277,8 +277,11 @@ def scope_covers_experiments(client: Any, db: str, s: Scope) -> bool:
                      "do_not_merge_across_partitions_select_final = 1",
                      parameters={"e": list(exps)}).result_rows[0][0]
     out = int(n) == 0
-    if sum(1 for k in pool.read_cache if k[0] == "scope_covers") >= SCOPE_CHECK_CACHE:
-        for k in [k for k in pool.read_cache if k[0] == "scope_covers"]:
+    # list(): a copy in one step, since other threads add entries meanwhile
+    mine = [k for k in list(pool.read_cache)
+            if isinstance(k, tuple) and k[:1] == ("scope_covers",)]
+    if len(mine) >= SCOPE_CHECK_CACHE:
+        for k in mine:
             pool.read_cache.pop(k, None)
     pool.read_cache[key] = (gen, out)
     return out

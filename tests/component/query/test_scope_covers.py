@@ -103,3 +103,18 @@ def test_delete_is_seen_by_the_next_search(store) -> None:
         assert top not in got and got == _ref(runs, "active", None, None)
     finally:
         store._pool.sole_writer = False
+
+
+def test_answers_kept_are_bounded(store, monkeypatch) -> None:
+    import metricflow.query._sql as sql
+
+    monkeypatch.setattr(sql, "SCOPE_CHECK_CACHE", 5)
+    store.mark_sole_writer()
+    try:
+        for i in range(12):
+            assert scope_covers_experiments(store.client, store.db,
+                                            Scope((f"none{i}",), "active"))
+        kept = [k for k in store._pool.read_cache if k[0] == "scope_covers"]
+        assert 1 <= len(kept) <= 5
+    finally:
+        store._pool.sole_writer = False
