@@ -160,44 +160,16 @@ def _closed(port: int, conns: int, seconds: float, watch: str | None = None) -> 
                                    duration_s=seconds, watch_header=watch))
 
 
-def _direct_p99(model_uri: str, rate: float, n: int) -> float:
-    """p99 of in-process pyfunc.predict calls on the open-loop schedule (same timer path)."""
-    import mlflow.pyfunc
-    import numpy as np
-    import pandas as pd
-
-    model = mlflow.pyfunc.load_model(model_uri)
-    df = pd.DataFrame([ROW], columns=COLS)
-    for _ in range(50):
-        model.predict(df)
-    lat = np.empty(n)
-
-    async def run() -> None:
-        t0 = time.perf_counter()
-        for i in range(n):
-            at = t0 + i / rate
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            model.predict(df)
-            lat[i] = (time.perf_counter() - at) * 1000.0
-
-    asyncio.run(run())
-    return float(np.percentile(lat, 99))
-
-
-def _paired(port: int, model_uri: str, rate: float, n: int,
-            blocks: int = 10) -> tuple[LoadResult, Any]:
+async def _alternating(port: int, model: Any, rate: float, n: int,
+                      blocks: int = 10) -> tuple[LoadResult, Any]:
     """Router and direct latencies at one request rate, measured in alternating blocks
-    (router, direct, router, ...) by one client on one event loop: the same open-loop
-    schedule and timer path for both, and whatever else the machine does (other
+    (router, direct, router, ...) by one client on the running event loop: the same
+    open-loop schedule and timer path for both, and whatever else the machine does (other
     processes, the tracking server digesting the request log) falls on both alike.
     Returns the routed requests' LoadResult and the direct calls' latencies (ms)."""
-    import mlflow.pyfunc
     import numpy as np
     import pandas as pd
 
-    model = mlflow.pyfunc.load_model(model_uri)
     df = pd.DataFrame([ROW], columns=COLS)
     req = request_bytes("/invocations", BODY)
     per = max(1, n // blocks)
@@ -213,21 +185,26 @@ def _paired(port: int, model_uri: str, rate: float, n: int,
             model.predict(df)
             direct[k * per + i] = (time.perf_counter() - at) * 1000.0
 
-    async def run() -> LoadResult:
-        for _ in range(50):  # warm both paths
-            model.predict(df)
-        await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=min(100, per))
-        routed = LoadResult()
-        for k in range(blocks):
-            r = await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=per)
-            routed.latencies_ms.extend(r.latencies_ms)
-            routed.statuses.update(r.statuses)
-            routed.conn_errors += r.conn_errors
-            routed.elapsed_s += r.elapsed_s
-            await direct_block(k)
-        return routed
+    for _ in range(50):  # warm both paths
+        model.predict(df)
+    await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=min(100, per))
+    routed = LoadResult()
+    for k in range(blocks):
+        r = await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=per)
+        routed.latencies_ms.extend(r.latencies_ms)
+        routed.statuses.update(r.statuses)
+        routed.conn_errors += r.conn_errors
+        routed.elapsed_s += r.elapsed_s
+        await direct_block(k)
+    return routed, direct
 
-    return asyncio.run(run()), direct
+
+def _paired(port: int, model_uri: str, rate: float, n: int) -> tuple[LoadResult, Any]:
+    """`_alternating` against a serve process on `port` (a fresh event loop)."""
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    return asyncio.run(_alternating(port, model, rate, n))
 
 
 def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
@@ -287,8 +264,10 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
     """(router p99, direct p99) in ms with the router in this process: the same serve state
     (deployment read from the control plane, models from the registry, the request log on)
     on a loopback port of this event loop, and the open-loop client on the same loop, so
-    no second process has to be woken per request. Then direct `predict` calls on the same
-    schedule."""
+    no second process has to be woken per request; direct `predict` calls in alternating
+    blocks on the same schedule (`_alternating`)."""
+    import mlflow.pyfunc
+    import numpy as np
 
     from metricflow.client import Client
     from metricflow.serving._serve_app import ServeConfig, ServeState
@@ -297,7 +276,9 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
     from metricflow.serving._serve_server import Routes
     from metricflow.serving._serve_source import HttpDeploymentSource
 
-    async def run() -> float:
+    model = mlflow.pyfunc.load_model(model_uri)
+
+    async def run() -> tuple[float, float]:
         client = Client(grpc_uri, drop_when_full=True, linger_ms=200)
         st = ServeState(ServeConfig(dep, http, instance="bench-inproc"),
                         HttpDeploymentSource(http),
@@ -305,15 +286,12 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
         await st.sync_once()
         srv = await start_http(Routes(st, "bench").handle, "127.0.0.1", 0, max_body=1 << 20)
         port = srv.sockets[0].getsockname()[1]
-        req = request_bytes("/invocations", BODY)
-        await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=min(200, n))  # warm
-        res = await open_loop("127.0.0.1", port, lambda i: req, rate=rate, n=n)
+        res, direct = await _alternating(port, model, rate, n)
         srv.close()
         await asyncio.to_thread(st.predictions.close)  # type: ignore[union-attr]
-        return res.pct(99)
+        return res.pct(99), float(np.percentile(direct, 99))
 
-    router = asyncio.run(run())
-    return router, _direct_p99(model_uri, rate, n)
+    return asyncio.run(run())
 
 
 def _switch(port: int, url: str, conns: int, seconds: float, move: Any,

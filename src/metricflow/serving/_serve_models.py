@@ -54,7 +54,8 @@ class LocalModel:
     inline: a thread would not run Python models in parallel (the GIL), and handing
     batches to one costs a GIL hand-off per batch that showed up as multi-millisecond
     stalls in the benchmark (docs/serving.md). While the model runs, new requests queue
-    in the sockets and form the next, larger batch.
+    in the sockets and form the next, larger batch. A shadow's model lingers instead
+    (`linger_s`): its mirrors wait for a timer or a row count, as nobody waits for them.
     """
 
     kind = "model"
