@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 class ModelError(Exception):
     """The model raised while predicting (HTTP 500)."""
 
+    took = 0.0
+    """Seconds of the model call that raised (0 when no call was made)."""
+
 
 @dataclass(slots=True)
 class Answer:
@@ -142,7 +145,9 @@ class LocalModel:
                 if fut.done():
                     continue
                 if isinstance(res, BaseException):
-                    fut.set_exception(ModelError(f"{type(res).__name__}: {res}"))
+                    err = ModelError(f"{type(res).__name__}: {res}")
+                    err.took = took
+                    fut.set_exception(err)
                 else:
                     fut.set_result((res, took))
 

@@ -138,9 +138,9 @@ class Routes:
             except BadInput as e:
                 status, body = e.status, e.body()
             else:
+                waited = time.perf_counter()
                 try:
                     if slot.shadow:  # its latency: its own work, not the wait for a batch
-                        waited = time.perf_counter()
                         part, took = await model.answer_timed(rows)
                         t0 += time.perf_counter() - waited - took
                     else:
@@ -150,6 +150,8 @@ class Routes:
                     if st.cfg.log_outputs:
                         pred = first_number(part)
                 except ModelError as e:
+                    if slot.shadow:
+                        t0 += time.perf_counter() - waited - e.took
                     status, body = 500, json.dumps({
                         "error_code": "INTERNAL_ERROR", "message": f"the model raised {e}",
                         "variant": slot.name, "version": slot.version,

@@ -191,3 +191,61 @@ def test_a_lingering_model_batches_mirrors_until_its_time_or_row_count():
         t2 = loop.time()
         assert await plain.answer(Rows(("x",), [[1.0]])) == [4] and loop.time() - t2 < 0.05
     _run(go())
+
+
+def test_a_shadows_logged_latency_leaves_out_its_batch_wait_also_when_it_fails():
+    """Through the routes: the caller's answer does not wait for the shadow; the shadow's
+    mirrors are answered together after the linger, and their logged latency_ms is their
+    own work (parse + model call), for good answers and for a model that raises."""
+    from metricflow.serving._serve_http import Request
+    from metricflow.serving._serve_log import RunLog
+    from metricflow.serving._serve_server import Routes
+
+    class Raising(_Model):
+        def predict(self, df: Any) -> Any:
+            self.calls += 1
+            raise ValueError("shadow broke")
+
+    class Log:
+        def __init__(self) -> None:
+            self.points: list[tuple[tuple[str, str], dict[str, float]]] = []
+
+        def ensure(self, *a: Any) -> None:
+            pass
+
+        def runlog(self, variant: str, version: str) -> RunLog:
+            return RunLog((variant, version), "x")
+
+        def record(self, rl: RunLog, step: int, ts: int, m: dict[str, float]) -> bool:
+            self.points.append((rl.key, m))
+            return True
+
+    def load(uri: str) -> _Model:
+        v = uri.rsplit("/", 1)[1]
+        return Raising(v) if v == "8" else _Model(v)
+
+    async def go() -> None:
+        dep = Deployment("d", "m", (
+            Variant("champion", version="1", weight=1, resolved_version="1"),
+            Variant("good", version="7", weight=1.0, shadow=True, resolved_version="7"),
+            Variant("bad", version="8", weight=1.0, shadow=True, resolved_version="8")))
+        pl = Log()
+        st = ServeState(ServeConfig("d", "http://x", shadow_linger_s=0.3), _Source(dep),
+                        predictions=pl, loader=load)  # type: ignore[arg-type]
+        await st.sync_once()
+        routes = Routes(st, "test")
+        body = b'{"inputs": {"x": [1.0]}}'
+        t0 = asyncio.get_running_loop().time()
+        outs = await asyncio.gather(*(routes.handle(Request(
+            "POST", "/invocations", "", {"content-type": "application/json"}, body))
+            for _ in range(3)))
+        assert [o.status for o in outs] == [200] * 3
+        assert asyncio.get_running_loop().time() - t0 < 0.2  # nobody waited for a shadow
+        await asyncio.sleep(0.5)
+        by = {k: [m for key, m in pl.points if key[0] == k] for k in ("good", "bad")}
+        assert [m["status"] for m in by["good"]] == [200.0] * 3
+        assert [m["status"] for m in by["bad"]] == [500.0] * 3
+        assert st.table.shadows[0].model.batches == 1  # three mirrors, one call
+        for m in by["good"] + by["bad"]:
+            assert m["latency_ms"] < 150, m  # the 300 ms linger is not in it
+    _run(go())
