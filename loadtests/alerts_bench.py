@@ -510,6 +510,7 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                     prober.close()
                     if with_rules:
                         tr.add_probes(prober)
+                        assert m0 is not None
                         d = _metrics_delta(m0, _alerts_metrics(a["http_port"]), points)
                         d["process_cpu_s_per_mpoint"] = round(
                             (_proc_stats(a["pid"])[0] - a0) / points * 1e6, 3)
