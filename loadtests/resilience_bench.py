@@ -19,6 +19,10 @@
      point of the outage acknowledged as stored, the client sending directly again);
    - spooled_mb: what the workers appended to their spools in this phase (the
      outage, and the backlog's tail while they kept logging during the catch-up).
+   With `--memory-trace DIR` each worker writes, every 0.1 s, its RSS next to what its
+   client holds (buffer bytes, spool frames in flight) and glibc's heap figures (in
+   use, kept free) to DIR/<phase>-w<i>.jsonl, and DIR/outage-events.json has the
+   kill and restart times: where a peak comes from (docs/resilience.md).
 2. Offline: a Client(offline=True) logs `--sync-mb` MiB (default 1024) of spool
    (10 keys per step, as fast as it can), then `metricflow sync`'s function uploads
    it into a fresh embedded server (a subprocess).
@@ -73,20 +77,76 @@ def _free_port() -> int:
 
 
 def _peak_rss_mb() -> float:
+    return _status_mb("VmHWM:")
+
+
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return 0.0
 
 
+def _memory_tracer(client: Any, path: str) -> Any:
+    """A thread writing, every 0.1 s, the worker's RSS next to what the client holds:
+    the buffer's counted bytes, the spool frames in flight, batches queued, and glibc's
+    heap figures (in use vs kept free), as JSON lines (`--memory-trace DIR`)."""
+    import ctypes
+    import threading
+
+    class _Mallinfo2(ctypes.Structure):
+        _fields_ = [(n, ctypes.c_size_t) for n in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _Mallinfo2
+    except (OSError, AttributeError):
+        libc = None
+    stop = threading.Event()
+    sender, acc = client._sender, client._acc
+    mb = 1 / (1 << 20)
+
+    def loop() -> None:
+        with open(path, "w") as out:
+            while not stop.wait(0.1):
+                try:
+                    inflight = list(sender._inflight.values())
+                except RuntimeError:  # changed by the sender thread meanwhile
+                    continue
+                row = {"t": time.time(), "rss": _status_mb("VmRSS:"),
+                       "hwm": _status_mb("VmHWM:"), "acc": acc.used_bytes * mb,
+                       "buffered_points": acc.buffered_points,
+                       "drain": sum(i.nbytes for i in inflight if i.spool_pos is not None) * mb,
+                       "live_inflight": sum(i.nbytes for i in inflight
+                                            if i.spool_pos is None) * mb,
+                       "queued": len(sender._queued), "spooling": sender.spooling,
+                       "failing": sender.failing}
+                held = getattr(acc, "held_bytes", None)
+                if held is not None:
+                    row["held"] = held * mb
+                if libc is not None:
+                    m = libc.mallinfo2()
+                    row.update(heap=m.arena * mb, mmapped=m.hblkhd * mb,
+                               in_use=m.uordblks * mb, free=m.fordblks * mb)
+                out.write(json.dumps(row) + "\n")
+
+    t = threading.Thread(target=loop, name="memory-trace", daemon=True)
+    t.start()
+    return stop
+
+
 # ------------------------------------------------------------------ worker
-def worker(uri: str, spool_root: str, buffer_mb: int, stop_file: str, index: int) -> None:
+def worker(uri: str, spool_root: str, buffer_mb: int, stop_file: str, index: int,
+           trace: str = "") -> None:
     """One training process: log at full speed until `stop_file` exists, then flush."""
     import metricflow as mf
 
     c = mf.Client(uri, spool_dir=spool_root, buffer_bytes=buffer_mb << 20,
                   block_timeout_s=900)
+    tracer = _memory_tracer(c, trace) if trace else None
     run = c.create_run("0", run_name=f"resilience-w{index}")
     rows = np.random.default_rng(index).random((1000, len(KEYS))).tolist()
     step = logged = 0
@@ -116,13 +176,19 @@ def worker(uri: str, spool_root: str, buffer_mb: int, stop_file: str, index: int
            "spooled_bytes": spool.appended_bytes if spool else 0,
            "append_s": spool.append_s if spool else 0.0}
     c.close(120)
+    if tracer is not None:
+        tracer.set()
     print(json.dumps(out), flush=True)
 
 
 def _start_workers(n: int, uri: str, spool_root: str, buffer_mb: int,
-                   stop_file: str) -> list[subprocess.Popen]:
+                   stop_file: str, trace_dir: str = "",
+                   phase: str = "") -> list[subprocess.Popen]:
+    def trace(i: int) -> list[str]:
+        return [os.path.join(trace_dir, f"{phase}-w{i}.jsonl")] if trace_dir else []
+
     return [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", uri,
-                              spool_root, str(buffer_mb), stop_file, str(i)],
+                              spool_root, str(buffer_mb), stop_file, str(i), *trace(i)],
                              stdout=subprocess.PIPE, text=True) for i in range(n)]
 
 
@@ -151,7 +217,7 @@ def outage_phase(args: argparse.Namespace, tmp: str, log: Any) -> dict[str, Any]
         if args.baseline_s > 0:
             stop = os.path.join(tmp, "stop-baseline")
             procs = _start_workers(args.workers, srv.uri, os.path.join(tmp, "spool-b"),
-                                   args.buffer_mb, stop)
+                                   args.buffer_mb, stop, args.memory_trace, "baseline")
             time.sleep(args.baseline_s)
             open(stop, "w").close()
             base = _collect(procs)
@@ -161,7 +227,8 @@ def outage_phase(args: argparse.Namespace, tmp: str, log: Any) -> dict[str, Any]
                 f"{result['client_rss_peak_mb_no_outage']} MiB")
         stop = os.path.join(tmp, "stop")
         spool_root = os.path.join(tmp, "spool")
-        procs = _start_workers(args.workers, srv.uri, spool_root, args.buffer_mb, stop)
+        procs = _start_workers(args.workers, srv.uri, spool_root, args.buffer_mb, stop,
+                               args.memory_trace, "outage")
         time.sleep(args.before_s)
         srv.proc.send_signal(signal.SIGKILL)
         srv.proc.wait(60)
@@ -171,6 +238,9 @@ def outage_phase(args: argparse.Namespace, tmp: str, log: Any) -> dict[str, Any]
         srv = _restart(srv, port)
         t_up = time.time()
         log(f"server restarted after {t_up - t_down:.1f}s")
+        if args.memory_trace:
+            with open(os.path.join(args.memory_trace, "outage-events.json"), "w") as f:
+                json.dump({"down": t_down, "up": t_up}, f)
         time.sleep(args.after_s)
         open(stop, "w").close()
         workers = _collect(procs)
@@ -294,7 +364,7 @@ def system_metrics_phase(seconds: float, tmp: str) -> dict[str, Any]:
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         uri, root, buf, stop, idx = sys.argv[2:7]
-        worker(uri, root, int(buf), stop, int(idx))
+        worker(uri, root, int(buf), stop, int(idx), *sys.argv[7:8])
         return 0
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -312,6 +382,8 @@ def main() -> int:
     p.add_argument("--skip-fork", action="store_true")
     p.add_argument("--system-metrics-s", type=float, default=30.0,
                    help="measure the system metrics sampler this long (0: skip)")
+    p.add_argument("--memory-trace", default="", metavar="DIR",
+                   help="workers write their memory every 0.1 s to DIR/<phase>-w<i>.jsonl")
     p.add_argument("--json", action="store_true", help="print one JSON line")
     args = p.parse_args()
 
