@@ -79,11 +79,11 @@ _CURSOR_EVERY_S = 0.5  # persist the spool's cursor at most this often (and at t
 # Give the heap memory of let-go batches back to the OS once this many bytes went, at
 # most this often (see _let_go).
 _TRIM_EVERY_BYTES = 8 << 20
+_TRIM_EVERY_S = 1.0
 # A spill encodes parts of at most this many points (1.8 MB as a frame): each part's
 # copies (expanded columns, message, serialized frame) are freed before the next, so a
 # spill of a full buffer when the server goes away is not a burst of 25 MB per part.
 _SPILL_PART_POINTS = 65_536
-_TRIM_EVERY_S = 1.0
 
 
 def _find_malloc_trim() -> Callable[[], object] | None:
