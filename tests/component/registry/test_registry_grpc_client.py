@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,33 +20,13 @@ from metricflow.store.metadata import MetadataStore
 
 
 @pytest.fixture
-def client(store: MetadataStore) -> Iterator[RegistryClient]:
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def serve() -> None:
-        server = grpc.aio.server()
-        add_to_server(server, store)
-        box["port"] = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        box["stop"] = asyncio.Event()
-        ready.set()
-        await box["stop"].wait()
-        await server.stop(None)
-
-    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-    thread.start()
-    assert ready.wait(10)
-    channel = grpc.insecure_channel(f"127.0.0.1:{box['port']}")
+def client(store: MetadataStore, aio_server: Any) -> Iterator[RegistryClient]:
+    port = aio_server(lambda server: add_to_server(server, store))
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
         yield RegistryClient(channel, actor="alice")
     finally:
         channel.close()
-        loop.call_soon_threadsafe(box["stop"].set)
-        thread.join(10)
-        assert not thread.is_alive()
-        loop.close()
 
 
 def test_experiments_over_grpc(client: RegistryClient) -> None:
