@@ -148,6 +148,12 @@ class Accumulator:
     def _wait_for_room(self, need: int, n: int) -> bool:
         """Called with the lock held. False means the points were dropped by policy."""
         if self.drop_when_full:
+            # Log calls never wait in this mode, so live points win over spool frames
+            # in flight: they are dropped only when the live buffer alone is full. A
+            # catch-up may then hold up to twice buffer_bytes for a moment (the drain
+            # takes a frame only into what the live points leave free).
+            if self._used_bytes + need <= self.max_bytes:
+                return True
             self.dropped_points += n
             return False
         if self.failure is not None:

@@ -92,7 +92,7 @@ def _find_malloc_trim() -> Callable[[], object] | None:
         import ctypes
 
         fn = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: CDLL(None) off POSIX
         return None
     fn.argtypes = [ctypes.c_size_t]
     fn.restype = ctypes.c_int
@@ -223,6 +223,7 @@ class Sender:
         self._let_go_bytes = 0  # batch bytes freed since the heap was last trimmed
         self._trimmed_at = 0.0
         self.heap_trims = 0
+        self._trim_lock = threading.Lock()  # _let_go runs on the loop and in spill threads
         self._spill_wake: asyncio.Event | None = None
         self._last_ack_at = time.monotonic()  # or when the window last became non-empty
         acc.on_full_batch = self.wake
@@ -332,18 +333,24 @@ class Sender:
         are freed. glibc keeps freed memory in its heaps, and after a burst (a spill of a
         full buffer when the server goes away, a catch-up) a worker kept 50-100 MB
         there with 10-40 MB in use (resilience_bench --memory-trace); so once 8 MiB went,
-        at most once a second, malloc_trim hands the free pages back to the OS."""
-        if _MALLOC_TRIM is None:
+        at most once a second, malloc_trim hands the free pages back to the OS.
+
+        The trim runs in a short-lived thread of its own: it took 26-83 ms on a
+        fragmented heap, which the event loop (acks, sends) must not wait for."""
+        trim = _MALLOC_TRIM
+        if trim is None:
             return
-        self._let_go_bytes += nbytes
-        if self._let_go_bytes < _TRIM_EVERY_BYTES:
-            return
-        now = time.monotonic()
-        if now - self._trimmed_at >= _TRIM_EVERY_S:
+        with self._trim_lock:
+            self._let_go_bytes += nbytes
+            if self._let_go_bytes < _TRIM_EVERY_BYTES:
+                return
+            now = time.monotonic()
+            if now - self._trimmed_at < _TRIM_EVERY_S:
+                return
             self._let_go_bytes = 0
             self._trimmed_at = now
             self.heap_trims += 1
-            _MALLOC_TRIM()
+        threading.Thread(target=trim, name="metricflow-heap-trim", daemon=True).start()
 
     def _describe_stall(self) -> str:
         text = "offline, spooling" if self.offline else self.health().describe()
