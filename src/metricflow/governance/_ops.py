@@ -114,9 +114,9 @@ def request_transition(store: Any, actor: str | None, p: dict[str, Any]) -> dict
 def list_requests(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
     reqs = store.list_approval_requests(state=_s(p, "state") or None,
                                         model_name=_s(p, "name") or None,
-                                        max_results=_i(p, "max_results", 100) or 100)
-    ok = _readable()
-    return {"requests": [request_json(r) for r in reqs if ok(r.model_name)]}
+                                        max_results=_i(p, "max_results", 100) or 100,
+                                        visible=_readable())
+    return {"requests": [request_json(r) for r in reqs]}
 
 
 def get_request(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:

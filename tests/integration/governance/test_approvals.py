@@ -246,3 +246,24 @@ def test_a_renamed_model_invalidates_naming_the_new_name(gstore: Any) -> None:
     r = gstore.get_approval_request(rid)
     assert r.state == "invalidated" and "renamed to 'm2'" in r.resolution
 
+
+
+def test_a_page_of_requests_is_filled_with_visible_ones(gstore: Any) -> None:
+    """Requests the caller may not see are skipped before max_results counts, so a
+    caller who sees one model still gets its requests behind newer hidden ones."""
+    gstore.protect_target("stage", "Production", actor="admin")
+    gstore.create_registered_model("hidden", actor="admin")
+    gstore.create_model_version("hidden", "s3://bucket/hidden/1", actor="alice")
+    seen = _request(gstore)  # model m, the oldest
+    gstore.protect_target("stage", "Staging", actor="admin")
+    for stage in ("Production", "Staging"):
+        with pytest.raises(ApprovalRequired):
+            gstore.transition_model_version_stage("hidden", 1, stage, comment="x",
+                                                  actor=f"u-{stage}")
+    assert len(gstore.list_approval_requests()) == 3
+
+    def visible(model: str) -> bool:
+        return model == "m"
+    for state in (None, "pending"):
+        page = gstore.list_approval_requests(state=state, max_results=1, visible=visible)
+        assert [r.request_id for r in page] == [seen], state

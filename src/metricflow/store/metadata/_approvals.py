@@ -342,9 +342,13 @@ class ApprovalsMixin(PolicyMixin):
 
     def list_approval_requests(self, *, state: str | None = None,
                                model_name: str | None = None,
-                               max_results: int = 100) -> list[ApprovalRequest]:
+                               max_results: int = 100,
+                               visible: Callable[[str], bool] | None = None
+                               ) -> list[ApprovalRequest]:
         """Requests, newest first; `state` filters on the effective state (a pending
-        request past its expiry or whose version changed lists as expired/invalidated)."""
+        request past its expiry or whose version changed lists as expired/invalidated).
+        `visible(model_name)` drops requests the caller may not see before counting
+        toward max_results, so a page is full whenever enough visible requests exist."""
         check_max_results(max_results, 10_000)
         if state is not None and state not in REQUEST_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(REQUEST_STATES)}, got "
@@ -359,9 +363,11 @@ class ApprovalsMixin(PolicyMixin):
         stmt = stmt.order_by(_R.request_id.desc())
         out: list[ApprovalRequest] = []
         with self._read() as conn:
-            if state in (None, APPLIED, REJECTED):  # the stored state is the answer
-                stmt = stmt.limit(max_results)
-            for rid in conn.execute(stmt).scalars():
+            if state in (None, APPLIED, REJECTED) and visible is None:
+                stmt = stmt.limit(max_results)  # the stored state is the answer
+            for rid, model in conn.execute(stmt.add_columns(_R.model_name)):
+                if visible is not None and not visible(model):
+                    continue
                 req = self._effective(conn, self._request(conn, rid))
                 if state is None or req.state == state:
                     out.append(req)
