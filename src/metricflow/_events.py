@@ -78,6 +78,25 @@ class Event:
 Handler = Callable[[Event], None]
 
 
+class EventBusCollector:
+    """Prometheus figures of one bus: `metricflow_events_emitted_total` and
+    `metricflow_events_dropped_total` (queue full or a bad payload), and the queue's
+    length. Register with `prometheus_client.REGISTRY.register(EventBusCollector(bus))`."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+
+    def collect(self) -> Any:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        yield CounterMetricFamily("metricflow_events_emitted", "Events queued for "
+                                  "webhooks and alerts", value=self.bus.emitted)
+        yield CounterMetricFamily("metricflow_events_dropped", "Events dropped: the "
+                                  "queue was full or the payload bad", value=self.bus.dropped)
+        yield GaugeMetricFamily("metricflow_events_queued", "Events waiting for their "
+                                "subscribers", value=len(self.bus._q))
+
+
 class EventBus:
     """A bounded queue of events and one thread that hands them to subscribers.
 

@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from metricflow.app._backends import open_blobs, open_metadata, open_metric_store, open_sink
 from metricflow.app._roles import ALERTS, MLFLOW, NEEDS_METADATA, WRITER, WRITES, services
@@ -146,6 +146,11 @@ async def _build(s: ServerConfig, stack: contextlib.AsyncExitStack) -> Component
             # below (its root can come from the control plane), hence the late lookup.
             policy_gate=policy_gate(store, lambda: artifacts))
         stack.callback(metadata.close)
+        bus = getattr(metadata, "events", None)
+        if bus is not None:
+            from metricflow._events import EventBusCollector
+
+            _export(EventBusCollector(bus), stack)
     # Where server-managed artifacts live: --artifacts, else the control plane's default.
     artifact_root = s.artifact_root or _default_root(metadata)
     if artifacts is None and mounted & {ARTIFACTS, MLFLOW}:
@@ -234,19 +239,23 @@ def _default_root(metadata: MetadataStore | None) -> str:
 
 def _open_artifacts(root: str, stack: contextlib.AsyncExitStack) -> ArtifactStore:
     """The artifact store at `root`, with its dedup figures on /metrics."""
-    from prometheus_client import REGISTRY as PROMETHEUS
-
     from metricflow.artifacts import ArtifactStore, DedupCollector
 
     artifacts = ArtifactStore(open_blobs(root))
     stack.callback(artifacts.close)
-    collector = DedupCollector(artifacts)
+    _export(DedupCollector(artifacts), stack)
+    return artifacts
+
+
+def _export(collector: Any, stack: contextlib.AsyncExitStack) -> None:
+    """Put a prometheus_client collector on /metrics until the stack closes."""
+    from prometheus_client import REGISTRY as PROMETHEUS
+
     try:
         PROMETHEUS.register(collector)
-    except ValueError:  # another server in this process already exports them
-        return artifacts
+    except ValueError:  # another server in this process already exports these names
+        return
     stack.callback(PROMETHEUS.unregister, collector)
-    return artifacts
 
 
 def _artifact_exists(artifacts: ArtifactStore) -> Callable[[str, str], bool]:

@@ -42,5 +42,11 @@ def test_http_front_end_serves_runs_registry_and_metrics(embedded_server, client
     prom = urllib.request.urlopen(f"{base}/metrics").read().decode()
     assert "metricflow_ingest_points_total" in prom
     assert "metricflow_artifacts_logical_bytes" in prom
+    # the control plane's event bus (webhooks, alerts): the run's creation was queued
+    figures = dict(line.rsplit(" ", 1) for line in prom.splitlines()
+                   if line.startswith("metricflow_events_"))
+    assert float(figures["metricflow_events_emitted_total"]) >= 1, figures
+    assert float(figures["metricflow_events_dropped_total"]) == 0, figures
+    assert "metricflow_events_queued" in figures
     exps = json.load(urllib.request.urlopen(f"{base}/api/v1/experiments/get?experiment_id=0"))
     assert json.dumps(exps).count("Default") >= 1
