@@ -239,6 +239,7 @@ __all__ = [
     "ALERT_FIRING", "ALERT_RESOLVED", "APPROVAL_DECIDED", "APPROVAL_REQUESTED",
     "DEPLOYMENT_CHANGED", "EVENTS", "MODEL_VERSION_ALIAS_CREATED", "MODEL_VERSION_ALIAS_DELETED",
     "MODEL_VERSION_CREATED", "MODEL_VERSION_STAGE_CHANGED", "REGISTERED_MODEL_CREATED",
-    "RUN_CREATED", "RUN_FAILED", "RUN_FINISHED", "Event", "EventBus", "bus_of", "emit",
+    "RUN_CREATED", "RUN_FAILED", "RUN_FINISHED", "Event", "EventBus", "EventBusCollector", "bus_of",
+    "emit",
     "emit_run_created", "emit_run_ended", "run_data",
 ]
