@@ -12,6 +12,7 @@ they are live or read back from the spool.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from array import array
@@ -76,6 +77,10 @@ class _RunBuffer:
         return self.last_idx
 
 
+log = logging.getLogger(__name__)
+_SAY_DROPS_EVERY_S = 60.0
+
+
 class Accumulator:
     """All runs' unsent points of one client, with a byte bound."""
 
@@ -89,6 +94,7 @@ class Accumulator:
         self.block_timeout_s = block_timeout_s
         self.drop_when_full = drop_when_full
         self.dropped_points = 0
+        self._drop_said_at = float("-inf")
         self._cond = threading.Condition(threading.Lock())
         self._runs: dict[str, _RunBuffer] = {}
         self._buffered_points = 0
@@ -155,6 +161,12 @@ class Accumulator:
             if self._used_bytes + need <= self.max_bytes:
                 return True
             self.dropped_points += n
+            now = time.monotonic()
+            if now - self._drop_said_at >= _SAY_DROPS_EVERY_S:  # always said, not flooded
+                self._drop_said_at = now
+                log.warning("metricflow client buffer is full (%d bytes): dropping points "
+                            "(drop_when_full), %d so far; the server or the spool is not "
+                            "keeping up", self.max_bytes, self.dropped_points)
             return False
         if self.failure is not None:
             raise self.failure

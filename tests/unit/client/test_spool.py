@@ -234,11 +234,34 @@ def test_past_the_budget_the_drop_policy_drops_and_counts(
     c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
                buffer_bytes=256 << 10, drop_when_full=True, linger_ms=5)
     run = c.create_run("0")
+    full = False
     with caplog.at_level("WARNING", logger="metricflow.client._sender"):
         for s in range(300_000):
             c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
+            if s % 5_000 == 0 and not full:  # offline: the buffer goes to the spool
+                try:
+                    c.flush(5)
+                except DeliveryError:  # the spool is full: nowhere left to put points
+                    full = True
+    assert full
     assert c.dropped_points > 0
     assert any("is full" in r.getMessage() and "drop points" in r.getMessage()
                for r in caplog.records)
     with pytest.raises(DeliveryError):
         c.close(timeout=0.5)
+
+
+def test_a_drop_for_a_full_buffer_is_said(tmp_path: Path,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Logging faster than the spool takes it drops (drop_when_full), and says so once
+    (not once per call), with the count."""
+    c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
+               buffer_bytes=64 << 10, drop_when_full=True, linger_ms=1000)
+    run = c.create_run("0")
+    with caplog.at_level("WARNING", logger="metricflow.client._accumulator"):
+        for s in range(50_000):
+            c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
+    said = [r.getMessage() for r in caplog.records if "dropping points" in r.getMessage()]
+    assert c.dropped_points > 0
+    assert len(said) == 1 and "drop_when_full" in said[0], said
+    c.close(timeout=5)
