@@ -382,9 +382,11 @@ class Trials:
         base = [p[False] for p in self.pairs]
         rules = [p[True] for p in self.pairs]
         slow = [(b["pps"] - r["pps"]) / b["pps"] * 100 for b, r in zip(base, rules)]
-        cpu = [(r["cpu"] - b["cpu"]) / b["cpu"] * 100 for b, r in zip(base, rules)
-               if b["cpu"]]
-        med_slow, med_cpu = _median(slow), _median(cpu)
+        # One entry per pair; None where the no-rules trial used no measurable CPU
+        # (/proc counts clock ticks of 10 ms: tiny trials can read 0).
+        cpu = [(r["cpu"] - b["cpu"]) / b["cpu"] * 100 if b["cpu"] else None
+               for b, r in zip(base, rules)]
+        med_slow, med_cpu = _median(slow), _median([x for x in cpu if x is not None])
         # embedded: the same less the CPU of announcing the probe's alerts (a firing and
         # a resolution per probe, back to back: far more alerts than a real load has)
         rules_only = [(r["cpu"] - r["alerting"] - b["cpu"]) / b["cpu"] * 100
@@ -408,7 +410,7 @@ class Trials:
             # CPU seconds of the ingest path's process(es) per million points (from
             # /proc/<pid>/stat): far steadier than throughput on a shared machine
             "server_cpu_overhead_pct": None if med_cpu is None else round(med_cpu, 2),
-            "server_cpu_overhead_pct_pairs": [round(x, 2) for x in cpu],
+            "server_cpu_overhead_pct_pairs": [None if x is None else round(x, 2) for x in cpu],
             "server_cpu_overhead_pct_rules_only": (round(_median(rules_only) or 0.0, 2)
                                                    if rules_only else None),
             "server_cpu_overhead_pct_rules_only_pairs": [round(x, 2) for x in rules_only],
