@@ -245,7 +245,10 @@ def test_a_catch_up_holds_no_more_than_the_buffer(tmp_path: Path, server: Server
         assert count == kept, f"stored {count} points, logged {step * 10}, kept {kept}"
         assert total == pytest.approx(kept / len(names) * sum(row.values()), rel=1e-12)
         assert seen["drain"] > 0, "no spool frame was seen in flight: nothing was tested"
-        assert seen["held"] <= bound, f"held {seen['held']} bytes, bound {bound}"
+        # The outside sample reads the in-flight map and the buffer one after the other,
+        # not at one instant: allow it one frame (a quarter of the buffer at most). The
+        # client's own count, kept under its lock, must hold the bound exactly.
+        assert seen["held"] <= bound + budget // 4, f"held {seen['held']} bytes, bound {bound}"
         assert acc.peak_held_bytes <= bound, (acc.peak_held_bytes, bound)
         assert acc.drain_overruns == 0
         assert acc.drain_bytes == 0
