@@ -73,10 +73,12 @@ export function Overlay(p: OverlayProps) {
   const plot = useRef<uPlot | null>(null);
   const props = useRef(p);
   props.current = p;
-  const [data, setData] = useState<(OverlayData & { phase: "coarse" | "full" }) | null>(null);
+  // key: the request (runs, metric, range) the data answers; the chart's data-* attributes
+  // describe a draw only while it answers the current request
+  const [data, setData] = useState<(OverlayData & { phase: "coarse" | "full"; key: string }) | null>(null);
   const [err, setErr] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
-  const [drawn, setDrawn] = useState<{ runs: number; buckets: number; phase: string } | null>(null);
+  const [drawn, setDrawn] = useState<{ runs: number; buckets: number; phase: string; key: string } | null>(null);
   const [width, setWidth] = useState(0);
   const zoomPending = useRef(false);
   const height = 360;
@@ -94,6 +96,7 @@ export function Overlay(p: OverlayProps) {
   const runsKey = p.runIds.join(",");
   const lo = p.range ? p.range[0] : null;
   const hi = p.range ? p.range[1] : null;
+  const reqKey = [runsKey, p.metric, lo, hi].join("|");
   useEffect(() => {
     if (!width || !p.metric || p.runIds.length === 0) return;
     const ac = new AbortController();
@@ -114,13 +117,13 @@ export function Overlay(p: OverlayProps) {
       const second = plan.second ?? refineTo(want, d);
       if (second === null) {
         setLoading(false);
-        setData({ ...d, phase: "full" });
+        setData({ ...d, phase: "full", key: reqKey });
         return;
       }
-      setData({ ...d, phase: "coarse" });
+      setData({ ...d, phase: "coarse", key: reqKey });
       return ask(second).then((d2) => {
         setLoading(false);
-        setData({ ...d2, phase: "full" });
+        setData({ ...d2, phase: "full", key: reqKey });
       });
     }).catch(fail);
     return () => ac.abort();
@@ -194,7 +197,7 @@ export function Overlay(p: OverlayProps) {
     if (p.range) plot.current.setScale("x", { min: p.range[0], max: p.range[1] });
     const ms = performance.now() - t0;
     recordDraw("compare:" + p.metric, keep, ms);
-    setDrawn({ runs: data.runIds.length, buckets: keep, phase: data.phase });
+    setDrawn({ runs: data.runIds.length, buckets: keep, phase: data.phase, key: data.key });
     // a coarse draw is the first complete chart; the full one follows (or is this one)
     p.onDrawn?.("coarse");
     if (data.phase === "full") p.onDrawn?.("full");
@@ -206,6 +209,9 @@ export function Overlay(p: OverlayProps) {
 
   useEffect(() => () => plot.current?.destroy(), []);
 
+  // the last draw, while it answers the current request (an older one stays on screen
+  // until the new answer comes, but is not described as this request's chart)
+  const current = drawn && drawn.key === reqKey ? drawn : null;
   let logHidden = 0;
   if (data && p.log) for (const a of p.line === "mean" ? data.avg : data.last) logHidden += logGaps(a).hidden;
   return (
@@ -214,9 +220,9 @@ export function Overlay(p: OverlayProps) {
       ref={box}
       data-testid="compare-chart"
       data-metric={p.metric}
-      data-runs={drawn ? String(drawn.runs) : undefined}
-      data-buckets={drawn ? String(drawn.buckets) : undefined}
-      data-phase={drawn ? drawn.phase : undefined}
+      data-runs={current ? String(current.runs) : undefined}
+      data-buckets={current ? String(current.buckets) : undefined}
+      data-phase={current ? current.phase : undefined}
     >
       <div class="mchart-head">
         <span class="mchart-title">{p.metric}</span>
