@@ -146,6 +146,7 @@ EXPORTS: dict[str, set[str]] = {
         "Scope",
         "ScopedQueryCore",
         "TailLimits",
+        "WindowCaches",
         "add_to_server",
         "ensure_query_schema",
         "parse_columns",

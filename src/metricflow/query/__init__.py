@@ -19,7 +19,8 @@ _EXPORTS = {
     "QueryCore": "_core", "ensure_query_schema": "_core",
     "Scope": "_sql",
     "DEFAULT_BUCKETS": "_history",
-    "MAX_KEYS": "_window", "RunWindow": "_window", "parse_columns": "_window",
+    "MAX_KEYS": "_window", "RunWindow": "_window", "WindowCaches": "_window",
+    "parse_columns": "_window",
     "QueryServicer": "_service", "add_to_server": "_service",
     "ScopedQueryCore": "_scoped", "query_core": "_scoped",
     "TailLimits": "_tail_hub",
@@ -28,7 +29,7 @@ _EXPORTS = {
 
 __all__ = [
     "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
-    "RunWindow", "Scope", "ScopedQueryCore", "TailLimits", "add_to_server",
+    "RunWindow", "Scope", "ScopedQueryCore", "TailLimits", "WindowCaches", "add_to_server",
     "ensure_query_schema", "parse_columns", "parse_filter", "query_core",
 ]
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from metricflow.query._service import QueryServicer, add_to_server
     from metricflow.query._sql import Scope
     from metricflow.query._tail_hub import TailLimits
-    from metricflow.query._window import MAX_KEYS, RunWindow, parse_columns
+    from metricflow.query._window import MAX_KEYS, RunWindow, WindowCaches, parse_columns
 
 
 def __getattr__(name: str) -> Any:

@@ -72,7 +72,6 @@ class _Counts:
         return value
 
 
-_COUNTS = _Counts()
 _LOOKUPS = ThreadPoolExecutor(4, thread_name_prefix="metricflow-window")
 """Runs the point lookups of a window's columns at once (each thread has its own client)."""
 
@@ -114,19 +113,26 @@ def parse_columns(specs: list[str]) -> list[Field]:
     return out
 
 
-_UNFILED: dict[str, tuple[float, frozenset[tuple[str, str]]]] = {}
 UNFILED_TTL_S = 2.0
 
 
-def _unfiled(client: Any, db: str) -> frozenset[tuple[str, str]]:
-    """`unfiled_keys`, re-read at most every UNFILED_TTL_S (a window of a scrolling table
-    would otherwise read it per block; it only grows, and rarely)."""
-    now = time.monotonic()
-    hit = _UNFILED.get(db)
-    if hit is None or now - hit[0] >= UNFILED_TTL_S:
-        hit = (now, unfiled_keys(client, db))
-        _UNFILED[db] = hit
-    return hit[1]
+class WindowCaches:
+    """What windows over one store reuse between requests: search counts, and the
+    unfiled keys. One per store (a process may hold several stores with the same
+    database name, such as servers started one after another in tests)."""
+
+    def __init__(self) -> None:
+        self.counts = _Counts()
+        self._unfiled: tuple[float, frozenset[tuple[str, str]]] | None = None
+
+    def unfiled(self, client: Any, db: str) -> frozenset[tuple[str, str]]:
+        """`unfiled_keys`, re-read at most every UNFILED_TTL_S (a window of a scrolling
+        table would otherwise read it per block; it only grows, and rarely)."""
+        now = time.monotonic()
+        hit = self._unfiled
+        if hit is None or now - hit[0] >= UNFILED_TTL_S:
+            hit = self._unfiled = (now, unfiled_keys(client, db))
+        return hit[1]
 
 
 class _Done:
@@ -143,11 +149,14 @@ class RunWindow:
     """Answers window requests against one store's client."""
 
     def __init__(self, db: str, client: Any,
-                 thread_client: Callable[[], Any] | None = None) -> None:
+                 thread_client: Callable[[], Any] | None = None,
+                 caches: WindowCaches | None = None) -> None:
         """`thread_client()` gives the calling thread's client (MetricStore.client); with it
-        the column lookups of a window run in parallel."""
+        the column lookups of a window run in parallel. `caches`: the store's (shared by
+        the windows of one store; a new one when not given)."""
         self.db, self.client = db, client
         self.thread_client = thread_client
+        self.caches = caches if caches is not None else WindowCaches()
 
     # ---------------------------------------------------------------- window
     def window(self, scope: Scope, filter_string: str, order_by: str, offset: int, limit: int,
@@ -162,7 +171,7 @@ class RunWindow:
         tree = parse_filter(filter_string)
         terms = parse_order_by([order_by]) if order_by.strip() else []
         term = terms[0] if terms else _DEFAULT_ORDER
-        unfiled = _unfiled(self.client, self.db)
+        unfiled = self.caches.unfiled(self.client, self.db)
 
         def builder() -> tuple[Binder, SqlBuilder]:
             b = Binder()
@@ -204,7 +213,7 @@ class RunWindow:
         """Does any run the scope can see have a parent? (cached like the counts)"""
         b, sb = builder()
         src = sb.key_rows(Field("tags", PARENT_TAG))
-        return _COUNTS.get((self.db, src, str(b.params), "children"),
+        return self.caches.counts.get((self.db, src, str(b.params), "children"),
                            lambda: self._query(f"SELECT count() FROM (SELECT rk FROM {src} "
                                                f"LIMIT 1) SETTINGS {FINAL_SETTING}",
                                                b.params)[0][0]) > 0
@@ -244,7 +253,7 @@ class RunWindow:
         # phase 1 size (n1) decides which phase(s) the window falls in; the phase 1 query
         # counts it on the way (count() OVER ()), a separate count only when it is past the end
         ckey = (self.db, scope, str(tree), str(f), top_level)
-        n1 = _COUNTS.peek(ckey)
+        n1 = self.caches.counts.peek(ckey)
         out: list[int] = []
         if n1 is None or offset < n1:
             counted = ", count() OVER ()" if n1 is None else ""
@@ -253,9 +262,9 @@ class RunWindow:
                                f"SETTINGS {FINAL_SETTING}", b.params)
             out = [int(r[0]) for r in rows]
             if rows and n1 is None:
-                n1 = _COUNTS.put(ckey, int(rows[0][1]))
+                n1 = self.caches.counts.put(ckey, int(rows[0][1]))
         if n1 is None:
-            n1 = _COUNTS.get(ckey, lambda: self._query(
+            n1 = self.caches.counts.get(ckey, lambda: self._query(
                 f"SELECT count() FROM {src} AND {where1} SETTINGS {FINAL_SETTING}",
                 b.params)[0][0])
         if len(out) < limit:
@@ -334,7 +343,7 @@ class RunWindow:
         b = Binder()
         sb = SqlBuilder(self.db, b)
         sb.restrict(scope)
-        sb.unfiled = _unfiled(self.client, self.db)
+        sb.unfiled = self.caches.unfiled(self.client, self.db)
         rows = self._query(
             f"SELECT value, count() FROM {sb.key_rows(Field('tags', PARENT_TAG))} "
             f"AND value IN {b.bind(list(run_ids), 'Array(String)')} "

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from metricflow.auth.policy import search
 from metricflow.errors import InvalidArgument, MetricflowError
-from metricflow.query import MAX_KEYS, RunWindow, parse_columns
+from metricflow.query import MAX_KEYS, RunWindow, WindowCaches, parse_columns
 
 PREFIX = "/ui-api/v1"
 PAGE_EXPERIMENTS = 1_000
@@ -81,10 +81,11 @@ def check_experiment_ids(ids: list[str]) -> list[str]:
 def ui_router(core: Any) -> APIRouter:
     """The /ui-api/v1 data routes over one QueryCore (the caller-scoped one with auth on)."""
     router = APIRouter(prefix=PREFIX)
+    caches = WindowCaches()  # this router's store: its counts stay its own
 
     def window_of() -> RunWindow:
         store = core.store
-        return RunWindow(store.db, store.client, lambda: store.client)
+        return RunWindow(store.db, store.client, lambda: store.client, caches)
 
     @router.post("/runs/window")
     async def runs_window(body: WindowBody) -> Any:

@@ -9,7 +9,7 @@ from conftest import Ref
 
 from metricflow.errors import InvalidArgument
 from metricflow.query._core import QueryCore
-from metricflow.query._window import _COUNTS, RunWindow, parse_columns
+from metricflow.query._window import RunWindow, parse_columns
 
 
 def ref_order(runs: list[Ref], kind: str, key: str, asc: bool) -> list[str]:
@@ -60,7 +60,7 @@ def test_windows_are_slices_of_the_full_order(win, order, kind, key, asc) -> Non
                           (len(want) + 3, 10)):
         for cold in (True, False):  # counts from the window query itself, then from the cache
             if cold:
-                _COUNTS._d.clear()
+                w.caches.counts._d.clear()
             got = w.window(scope, "", order, max(0, offset), limit, [])
             assert got.total == len(want)
             assert [r["run_id"] for r in got.rows] == want[max(0, offset):max(0, offset) + limit]
