@@ -205,10 +205,11 @@ class QueryCore:
         return steps, ts, values, nxt
 
     def downsample(self, run_ids: list[str], key: str, buckets: int,
-                   step_min: int | None = None, step_max: int | None = None
-                   ) -> list[DownsampledSeries]:
+                   step_min: int | None = None, step_max: int | None = None, *,
+                   ends: bool = True) -> list[DownsampledSeries]:
+        """`ends` False: no exact first and last points (`history.downsample`)."""
         return downsample(self.store.client, self.store.db, list(run_ids), key, buckets,
-                          step_min, step_max, plan=self.store.read_plan(run_ids))
+                          step_min, step_max, plan=self.store.read_plan(run_ids), ends=ends)
 
     # --------------------------------------------------------------- compare
     def compare(self, run_ids: list[str], metric_keys: list[str],

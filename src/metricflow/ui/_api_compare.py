@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -118,8 +119,9 @@ def ui_router(core: Any) -> APIRouter:
     async def compare_series(body: SeriesBody) -> Response:
         try:
             check_series(body.run_ids, body.buckets, body.step_min, body.step_max)
-            series = await asyncio.to_thread(core.downsample, body.run_ids, body.key,
-                                             body.buckets, body.step_min, body.step_max)
+            series = await asyncio.to_thread(partial(
+                core.downsample, body.run_ids, body.key, body.buckets, body.step_min,
+                body.step_max, ends=False))  # the block carries no end points
             data = await asyncio.to_thread(pack_overlay, series, body.buckets)
         except MetricflowError as e:
             return _error(e)

@@ -90,6 +90,11 @@ def test_downsample_matches_numpy(store, core, n, lo, hi) -> None:
     if hi is None:
         assert s.last_point == (steps[-1], ts[-1] + 1, 42.0)
     assert math.isnan(fv) == math.isnan(s.first_point[2])
+    # without the end points (the compare overlay): the same buckets, no lookups
+    (bare,) = core.downsample([rid], "loss", n, lo, hi, ends=False)
+    assert bare.first_point is None and bare.last_point is None
+    for col in ("bucket", "count", "step_first", "step_last", "min", "max", "avg", "last"):
+        np.testing.assert_array_equal(getattr(bare, col), getattr(s, col), err_msg=col)
 
 
 def test_bulk_downsample_shares_range(store, core) -> None:
