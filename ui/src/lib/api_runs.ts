@@ -114,6 +114,8 @@ export async function findRun(runId: string, signal?: AbortSignal): Promise<RunD
 export interface RunRef {
   name: string;
   experimentId: string;
+  /** the run is deleted (in the trash) */
+  deleted: boolean;
 }
 
 /** Names and experiments of runs (for labels and run links), by search in chunks the
@@ -129,7 +131,8 @@ export async function lookupRuns(ids: string[], signal?: AbortSignal, onChunk?: 
     jobs.push(
       searchRuns({ filter, max_results: CHUNK, view_type: "all" }, signal).then((r) => {
         const part: Record<string, RunRef> = {};
-        for (const x of r.runs) part[x.info.run_id] = { name: x.info.run_name || x.info.run_id.slice(0, 8), experimentId: x.info.experiment_id };
+        for (const x of r.runs)
+          part[x.info.run_id] = { name: x.info.run_name || x.info.run_id.slice(0, 8), experimentId: x.info.experiment_id, deleted: x.info.lifecycle_stage === "deleted" };
         Object.assign(out, part);
         onChunk?.(part);
       }),

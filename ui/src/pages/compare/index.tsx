@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { fmtNum, fmtRange, LineMode, parseRange } from "../../charts/data";
 import "../../charts/charts.css";
-import { CompareTable, compareRuns, lookupRuns, num, RunRef, searchRuns } from "../../lib/api_runs";
+import { CompareTable, compareRuns, lookupRuns, num, RunRef } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
 import { navigate, navigated, Route, runLink, setParams, splitList } from "../../lib/url";
@@ -17,7 +17,6 @@ import { Overlay } from "./overlay";
 import "./compare.css";
 
 export const MAX_RUNS = 1000;
-const NAMES_AT_ONCE = 200;
 type RunName = RunRef;
 
 export function ComparePage({ route }: { route: Route }) {
@@ -25,31 +24,11 @@ export function ComparePage({ route }: { route: Route }) {
   const allIds = splitList(q.get("runs"));
   const runIds = useMemo(() => Array.from(new Set(allIds)).slice(0, MAX_RUNS), [q.get("runs")]);
   const runsKey = runIds.join(",");
-  // Runs that are missing, deleted or not readable would fail every request of the page:
-  // a light search (in parallel with the first chart) finds them; the page then compares
-  // the others and lists these.
-  const [usable, setUsable] = useState<string[] | null>(null);
-  useEffect(() => {
-    setUsable(null);
-    if (runIds.length === 0) return;
-    const ac = new AbortController();
-    activeRunIds(runIds, ac.signal).then(
-      (found) => setUsable(found.size === runIds.length ? null : runIds.filter((id) => found.has(id))),
-      () => undefined,
-    );
-    return () => ac.abort();
-  }, [runsKey]);
-  const ids = usable ?? runIds;
-  const idsKey = ids.join(",");
-  const missing = usable ? runIds.filter((id) => !usable.includes(id)) : [];
-  const [table, setTable] = useState<CompareTable | null>(null);
-  const [err, setErr] = useState<unknown>(null);
-  const [names, setNames] = useState<Record<string, RunName>>({});
-
-  // The overlay goes first: with a metric in the URL, the runs x params table and the
-  // run names (for the sweep plots, the diff table and labels) are asked for once the
-  // chart is drawn, so they do not compete with it on the server.
+  // The overlay goes first: with a metric in the URL, the run lookup below is made once
+  // the first chart is drawn (or failed), and the runs x params table once it is refined,
+  // so they do not compete with it on the server.
   const metricInUrl = !!q.get("m");
+  const [firstDrawn, setFirstDrawn] = useState(false);
   const [chartDone, setChartDone] = useState(false);
   useEffect(() => {
     if (runIds.length === 0) return;
@@ -57,8 +36,36 @@ export function ComparePage({ route }: { route: Route }) {
       if (!navigated()) perf.startAtNavigation(m);
       else perf.start(m);
     }
+    setFirstDrawn(false);
     setChartDone(false);
   }, [runsKey]);
+
+  // One light search per 200 runs gives the names and experiments (labels, run links)
+  // and finds the runs that are missing, deleted or not readable: those would fail or
+  // mislead the page's requests, so the page then compares the others and lists these.
+  const [usable, setUsable] = useState<string[] | null>(null);
+  const [names, setNames] = useState<Record<string, RunName>>({});
+  const wantLookup = runIds.length > 0 && (!metricInUrl || firstDrawn);
+  useEffect(() => {
+    setUsable(null);
+  }, [runsKey]);
+  useEffect(() => {
+    if (!wantLookup) return;
+    const ac = new AbortController();
+    lookupRuns(runIds, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).then(
+      (found) => {
+        const ok = runIds.filter((id) => found[id] && !found[id].deleted);
+        setUsable(ok.length === runIds.length ? null : ok);
+      },
+      () => undefined,
+    );
+    return () => ac.abort();
+  }, [runsKey, wantLookup]);
+  const ids = usable ?? runIds;
+  const idsKey = ids.join(",");
+  const missing = usable ? runIds.filter((id) => !usable.includes(id)) : [];
+  const [table, setTable] = useState<CompareTable | null>(null);
+  const [err, setErr] = useState<unknown>(null);
   useEffect(() => {
     setTable(null);
     setErr(null);
@@ -70,18 +77,10 @@ export function ComparePage({ route }: { route: Route }) {
     compareRuns(ids, [], [], ac.signal).then(setTable, (e) => (e as Error).name !== "AbortError" && setErr(e));
     return () => ac.abort();
   }, [idsKey, wantTable]);
-  // names and experiments (for labels and run links): one light search per 200 runs, at
-  // once for a few runs, after the chart for many
-  const wantNames = ids.length > 0 && (ids.length <= NAMES_AT_ONCE || !metricInUrl || chartDone);
-  useEffect(() => {
-    if (!wantNames) return;
-    const ac = new AbortController();
-    lookupRuns(ids, ac.signal, (part) => setNames((old) => ({ ...old, ...part }))).catch(() => {});
-    return () => ac.abort();
-  }, [idsKey, wantNames]);
   // compare: the first complete chart (every run; coarse when the span needs raw points
   // for full resolution); compare_full: the chart at the wanted resolution
   const onChartDrawn = (phase: "coarse" | "full") => {
+    setFirstDrawn(true);
     if (phase === "coarse") {
       void perf.endAfterFrame("compare");
       // the table and names wait for the refined chart, but not for long
@@ -177,21 +176,6 @@ export function ComparePage({ route }: { route: Route }) {
 }
 
 /** The ids among `ids` of active runs the caller may read (runs/search, 200 at a time). */
-async function activeRunIds(ids: string[], signal: AbortSignal): Promise<Set<string>> {
-  const found = new Set<string>();
-  const safe = ids.filter((r) => /^[0-9a-zA-Z_-]{1,64}$/.test(r));
-  const jobs: Promise<void>[] = [];
-  for (let i = 0; i < safe.length; i += 200) {
-    const chunk = safe.slice(i, i + 200);
-    const filter = "attributes.run_id IN (" + chunk.map((r) => "'" + r + "'").join(",") + ")";
-    jobs.push(searchRuns({ filter, max_results: 200, view_type: "active" }, signal).then((r) => {
-      for (const x of r.runs) found.add(x.info.run_id);
-    }));
-  }
-  await Promise.all(jobs);
-  return found;
-}
-
 function pickMetric(keys: string[]): string {
   return keys.find((k) => /(^|[/._])loss$/i.test(k)) || keys[0] || "";
 }
