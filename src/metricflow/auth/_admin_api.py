@@ -146,13 +146,21 @@ def admin_router(store: AuthStore, authn: Authenticator | None,
 
     @r.post("/users/update")
     async def update_user(body: UpdateUser, request: Request) -> JSONResponse:
-        return await _run(lambda: {"user": _json(store.update_user(
-            body.username, password=body.password, is_admin=body.is_admin,
-            actor=_me(request).user))})
+        def go() -> dict[str, Any]:
+            user = store.update_user(body.username, password=body.password,
+                                     is_admin=body.is_admin, actor=_me(request).user)
+            if authn is not None and body.password is not None:
+                authn.forget_user(body.username)  # its UI sessions were just ended
+            return {"user": _json(user)}
+        return await _run(go)
 
     @r.post("/users/delete")
     async def delete_user(body: UserRef, request: Request) -> JSONResponse:
-        return await _run(lambda: store.delete_user(body.username, actor=_me(request).user))
+        def go() -> None:
+            store.delete_user(body.username, actor=_me(request).user)
+            if authn is not None:
+                authn.forget_user(body.username)  # its tokens and sessions are gone
+        return await _run(go)
 
     @r.get("/permissions/user")
     async def user_permissions(username: str) -> JSONResponse:

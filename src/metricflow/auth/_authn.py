@@ -171,9 +171,18 @@ class Authenticator:
             self._password_slots.release()
 
     def forget_token(self, token_id: str) -> None:
-        """Drop a revoked token from the cache at once (other processes: after token_cache_s)."""
+        """Drop a revoked token, and the UI sessions signed in with it, from the cache at
+        once (other processes: after token_cache_s)."""
         with self._lock:
-            for k in [k for k, v in self._cache.items() if v[0].token_id == token_id]:
+            for k in [k for k, v in self._cache.items()
+                      if token_id in (v[0].token_id, v[0].parent_token_id)]:
+                del self._cache[k]
+
+    def forget_user(self, username: str) -> None:
+        """Drop every cached token of a user (deleted, or a new password ended their UI
+        sessions): the next request re-reads the store."""
+        with self._lock:
+            for k in [k for k, v in self._cache.items() if v[0].user == username]:
                 del self._cache[k]
 
     def record_failure(self, reason: str, peer: str, where: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow.auth import _secrets
+from metricflow.auth._cookie import SESSION_TOKEN_NAME
 from metricflow.auth._perm_store import PermissionMixin
 from metricflow.auth._tables import tokens, users
 from metricflow.auth._types import Principal, check_scopes
@@ -55,6 +56,8 @@ class TokenInfo:
     created_at: int
     expires_at: int | None
     revoked_at: int | None
+    parent_token_id: str | None = None
+    """For a UI session signed in with an API token: that token (the session ends with it)."""
 
 
 class AuthStore(PermissionMixin):
@@ -117,9 +120,19 @@ class AuthStore(PermissionMixin):
             n = conn.execute(q)
             if (n.rowcount if values else len(n.all())) == 0:
                 raise NotFound(f"user {username!r} does not exist", field="username")
+            ended = 0
+            if password is not None:
+                # A new password signs the user out of the web UI everywhere (a session
+                # signed in with a token is signed in again with that token, if still valid).
+                ended = conn.execute(
+                    tokens.update().where(_T.username == username,
+                                          _T.name == SESSION_TOKEN_NAME,
+                                          _T.revoked_at.is_(None))
+                    .values(revoked_at=now_ms())).rowcount
             self.audit(conn, actor=actor, action="update_user", entity_type="user",
                        entity_id=username, after={"is_admin": is_admin,
-                                                  "password_changed": password is not None})
+                                                  "password_changed": password is not None,
+                                                  **({"sessions_ended": ended} if ended else {})})
         return self.get_user(username)
 
     def delete_user(self, username: str, *, actor: str = "") -> None:
@@ -133,8 +146,13 @@ class AuthStore(PermissionMixin):
 
     # ------------------------------------------------------------ tokens
     def create_token(self, username: str, *, name: str = "", scopes: tuple[str, ...] | None = None,
-                     ttl_s: float | None = None, actor: str = "") -> tuple[TokenInfo, str]:
-        """Create a token; returns its record and the plaintext (shown once, never stored)."""
+                     ttl_s: float | None = None, actor: str = "",
+                     parent_token_id: str | None = None) -> tuple[TokenInfo, str]:
+        """Create a token; returns its record and the plaintext (shown once, never stored).
+
+        `parent_token_id` (UI sessions): the token stops working when that one is revoked
+        or expires.
+        """
         user = self.get_user(username)
         if scopes is None:
             scopes = ("read", "edit", "manage") + (("admin",) if user.is_admin else ())
@@ -150,20 +168,32 @@ class AuthStore(PermissionMixin):
         with self.engine.begin() as conn:
             conn.execute(tokens.insert().values(
                 token_id=token_id, username=username, secret_sha256=digest,
-                scopes=",".join(scopes), name=name, created_at=created, expires_at=expires))
+                scopes=",".join(scopes), name=name, created_at=created, expires_at=expires,
+                parent_token_id=parent_token_id))
             self.audit(conn, actor=actor or username, action="create_token",
                        entity_type="token", entity_id=token_id,
                        after={"username": username, "scopes": list(scopes),
-                              "expires_at": expires, "name": name})
-        return TokenInfo(token_id, username, name, scopes, created, expires, None), plaintext
+                              "expires_at": expires, "name": name,
+                              **({"parent_token_id": parent_token_id}
+                                 if parent_token_id else {})})
+        return (TokenInfo(token_id, username, name, scopes, created, expires, None,
+                          parent_token_id), plaintext)
 
     def revoke_token(self, token_id: str, *, actor: str = "") -> TokenInfo:
+        """Revoke a token and the UI sessions signed in with it (verify_token refuses those
+        anyway; marking them revoked keeps the token listing true)."""
         info = self.get_token(token_id)
         with self.engine.begin() as conn:
+            now = now_ms()
             conn.execute(tokens.update().where(_T.token_id == token_id, _T.revoked_at.is_(None))
-                         .values(revoked_at=now_ms()))
+                         .values(revoked_at=now))
+            ended = conn.execute(tokens.update().where(_T.parent_token_id == token_id,
+                                                       _T.revoked_at.is_(None))
+                                 .values(revoked_at=now)).rowcount
             self.audit(conn, actor=actor, action="revoke_token", entity_type="token",
-                       entity_id=token_id, after={"username": info.username})
+                       entity_id=token_id, after={"username": info.username,
+                                                  **({"sessions_ended": ended} if ended
+                                                     else {})})
         return self.get_token(token_id)
 
     def get_token(self, token_id: str) -> TokenInfo:
@@ -187,9 +217,15 @@ class AuthStore(PermissionMixin):
         Every failure has the same message, so a caller cannot probe which ids exist.
         """
         token_id, secret = _secrets.split_token(plaintext)
+        parent = tokens.alias("parent")
         with self.engine.connect() as conn:
-            r = conn.execute(sa.select(tokens, _U.is_admin)
+            # One query: the token, its user and (UI sessions) the token it was signed in with.
+            r = conn.execute(sa.select(tokens, _U.is_admin,
+                                       parent.c.token_id.label("parent_id"),
+                                       parent.c.revoked_at.label("parent_revoked_at"),
+                                       parent.c.expires_at.label("parent_expires_at"))
                              .join(users, _U.username == _T.username)
+                             .outerjoin(parent, parent.c.token_id == _T.parent_token_id)
                              .where(_T.token_id == token_id)).first()
         stored = r.secret_sha256 if r is not None else "0" * 64
         ok = _secrets.digest_matches(secret, stored) and r is not None
@@ -197,9 +233,18 @@ class AuthStore(PermissionMixin):
             raise Unauthenticated("invalid API token")
         if r.revoked_at is not None:
             raise Unauthenticated("API token has been revoked")
-        if r.expires_at is not None and r.expires_at <= now_ms():
+        now = now_ms()
+        if r.expires_at is not None and r.expires_at <= now:
             raise Unauthenticated("API token has expired")
-        return (Principal(r.username, bool(r.is_admin), tuple(r.scopes.split(",")), token_id),
+        if r.parent_token_id is not None:  # a UI session ends with its sign-in token
+            if r.parent_id is None or r.parent_revoked_at is not None:
+                raise Unauthenticated("API token has been revoked (the UI session's "
+                                      "sign-in token was revoked)")
+            if r.parent_expires_at is not None and r.parent_expires_at <= now:
+                raise Unauthenticated("API token has expired (the UI session's "
+                                      "sign-in token expired)")
+        return (Principal(r.username, bool(r.is_admin), tuple(r.scopes.split(",")), token_id,
+                          r.parent_token_id or ""),
                 r.expires_at)
 
     def verify_password(self, username: str, password: str) -> Principal:
@@ -222,4 +267,4 @@ class AuthStore(PermissionMixin):
 
 def _token_info(r: Any) -> TokenInfo:
     return TokenInfo(r.token_id, r.username, r.name, tuple(r.scopes.split(",")),
-                     r.created_at, r.expires_at, r.revoked_at)
+                     r.created_at, r.expires_at, r.revoked_at, r.parent_token_id)

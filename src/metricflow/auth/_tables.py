@@ -1,4 +1,4 @@
-"""SQLAlchemy Core tables of users, API tokens and permissions (revision 0003).
+"""SQLAlchemy Core tables of users, API tokens and permissions (revisions 0003, 0008).
 
 They live in the control-plane database next to experiments and models, so a
 permission row can reference its experiment or model with ON DELETE CASCADE:
@@ -33,6 +33,8 @@ tokens = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=True),
     sa.Column("revoked_at", sa.BigInteger, nullable=True),
+    # revision 0008: the API token a `ui-session` token was signed in with (NULL otherwise)
+    sa.Column("parent_token_id", sa.String(32), nullable=True),
 )
 
 experiment_permissions = sa.Table(

@@ -55,6 +55,9 @@ class Principal:
     """What this credential may do (passwords and client certs carry every scope)."""
     token_id: str = ""
     """Id of the API token used, or "" for passwords, certificates and auth-off mode."""
+    parent_token_id: str = ""
+    """For a UI session signed in with an API token: that token's id (the session ends
+    with it); "" otherwise."""
 
     @property
     def ceiling(self) -> Permission:

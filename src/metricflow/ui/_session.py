@@ -3,7 +3,10 @@
 A session is an API token of its own, minted at sign-in for the signed-in user
 with the credential's scopes (a read-only token gives a read-only session),
 named `ui-session`, living at most `SESSION_TTL_S` (and never longer than the
-token used to sign in, nor than `AuthConfig.max_token_ttl_days`). Its plaintext
+token used to sign in, nor than `AuthConfig.max_token_ttl_days`). A session
+signed in with an API token records that token (`parent_token_id`) and ends with
+it: revoking or the expiry of the token refuses the session's next request. A
+new password, or deleting the user, ends the user's sessions. Its plaintext
 is only ever in the HttpOnly `mf_session` cookie, so page script cannot read it
 and it is never in a URL. Signing out revokes it in the store, so it stops
 working on every node (within `token_cache_s` on other processes); an admin
@@ -111,13 +114,14 @@ def session_router() -> APIRouter:
         try:
             authorization = _authorization(body)
             peer = request.client.host if request.client else ""
-            p, expires = await asyncio.to_thread(_verify, guard, authorization, peer)
+            p, expires, parent = await asyncio.to_thread(_verify, guard, authorization, peer)
             ttl = _session_ttl(guard, expires)
             if ttl < 1:
                 raise Unauthenticated("API token has expired")
             info, token = await asyncio.to_thread(
                 guard.authn.store.create_token, p.user, name=SESSION_TOKEN_NAME,
-                scopes=p.scopes if p.token_id else None, ttl_s=ttl, actor=p.user)
+                scopes=p.scopes if p.token_id else None, ttl_s=ttl, actor=p.user,
+                parent_token_id=parent)
         except MetricflowError as e:
             return _error(e)
         resp = _answer({"auth_enabled": True, "user": p.user, "is_admin": p.admin,
@@ -158,13 +162,16 @@ def _authorization(body: SignIn) -> str:
                           field="token")
 
 
-def _verify(guard: Any, authorization: str, peer: str) -> tuple[Any, int | None]:
-    """The principal of the credential (password limits and failure audit apply) and
-    the credential's own expiry (ms) for tokens."""
+def _verify(guard: Any, authorization: str, peer: str) -> tuple[Any, int | None, str | None]:
+    """The principal of the credential (password limits and failure audit apply), and for
+    tokens the credential's own expiry (ms) and the API token the session will end with
+    (a session token used to sign in again passes on its own sign-in token)."""
     p = guard.authn.authenticate(authorization, peer=peer, where=f"POST {PREFIX}/session")
     guard.authn.limiter.take(p.limiter_key)
-    expires = guard.authn.store.get_token(p.token_id).expires_at if p.token_id else None
-    return p, expires
+    if not p.token_id:
+        return p, None, None
+    info = guard.authn.store.get_token(p.token_id)
+    return p, info.expires_at, info.parent_token_id or info.token_id
 
 
 def _revoke(guard: Any, token: str) -> None:
