@@ -1,10 +1,26 @@
 import { defineConfig } from "vite";
 import preact from "@preact/preset-vite";
 
+// src/boot.ts is an entry of its own, named in index.html ahead of the app's bundle: module
+// scripts run in document order, so it runs first, as soon as it (1 KB) has arrived, while
+// the bundle may still be fetched and parsed. (`async` would let a cached bundle run first.)
+const bootScript = {
+  name: "metricflow-boot-script",
+  apply: "build",
+  transformIndexHtml: {
+    order: "post",
+    handler(_html: string, ctx: any) {
+      const boot: any = Object.values(ctx.bundle || {}).find((c: any) => c.type === "chunk" && c.isEntry && c.name === "boot");
+      if (!boot) throw new Error("no boot chunk in the bundle");
+      return [{ tag: "script", attrs: { type: "module", crossorigin: true, src: "./" + boot.fileName }, injectTo: "head-prepend" }];
+    },
+  },
+};
+
 // The built UI is package data of the Python package: the server serves
 // src/metricflow/ui/static/ at "/" (see src/metricflow/ui/__init__.py).
 export default defineConfig({
-  plugins: [preact()],
+  plugins: [preact(), bootScript],
   base: "./",
   build: {
     outDir: "../src/metricflow/ui/static",
@@ -14,6 +30,7 @@ export default defineConfig({
     // no inline <script>/<style> (CSP: script-src 'self'; style-src 'self')
     assetsInlineLimit: 0,
     modulePreload: { polyfill: false },
+    rollupOptions: { input: { index: "index.html", boot: "src/boot.ts" } },
   },
   server: {
     proxy: {

@@ -46,6 +46,17 @@ export function setUnauthorizedHandler(fn: (() => void) | null): void {
   onUnauthorized = fn;
 }
 
+/** The answer boot.ts started for this exact request, if it is young enough (taken once). */
+function takeEarly(key: string): Promise<Response> | null {
+  const w = window as unknown as { __mfEarly?: Record<string, { at: number; res: Promise<Response> }>; __mfEarlyMs?: number; __mf?: { earlyTaken?: string[] } };
+  const e = w.__mfEarly && w.__mfEarly[key];
+  if (!e) return null;
+  delete w.__mfEarly![key];
+  if (performance.now() - e.at > (w.__mfEarlyMs || 0)) return null;
+  if (w.__mf) (w.__mf.earlyTaken = w.__mf.earlyTaken || []).push(key);
+  return e.res;
+}
+
 export async function request<T = Json>(path: string, opts: RequestOpts = {}): Promise<T> {
   const method = (opts.method || "GET").toUpperCase();
   const headers: Record<string, string> = { Accept: "application/json" };
@@ -60,7 +71,8 @@ export async function request<T = Json>(path: string, opts: RequestOpts = {}): P
   }
   let res: Response;
   try {
-    res = await fetch(path, { method, headers, body, credentials: "same-origin", signal: opts.signal });
+    const early = takeEarly(method + " " + path + " " + (body || ""));
+    res = (early && (await early.catch(() => null))) || (await fetch(path, { method, headers, body, credentials: "same-origin", signal: opts.signal }));
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK", "the server did not answer (" + String((e as Error).message) + ")");

@@ -1,0 +1,96 @@
+"""Early requests (ui/src/boot.ts): on a cold load of an experiment's runs table or a run
+page in their default state, the page uses the answers boot.ts started for it, so it
+asks the server once, not twice. If a page's first requests change and boot.ts is not
+changed with them, these tests fail (the early answers would go unused)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from ui_support import Watched, base_url, start_server
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@dataclass
+class Site:
+    base: str
+    exp: str
+    run: str
+
+
+def _load(store_client: Any) -> tuple[str, str]:
+    exp = store_client.get_or_create_experiment("early-requests")
+    rid = store_client.create_run(exp, run_name="early-run").run_id
+    for step in range(20):
+        store_client.log_metrics(rid, {"loss": 1.0 / (step + 1)}, step=step)
+    store_client.flush()
+    return exp, rid
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    import metricflow as mf
+
+    srv = start_server(str(tmp_path_factory.mktemp("mf-ui-early")))
+    try:
+        c = mf.Client(f"grpc://{srv.target}", linger_ms=10)
+        exp, rid = _load(c)
+        c.close()
+        yield Site(base_url(srv), exp, rid)
+    finally:
+        srv.stop()
+
+
+def _requests(page: Any) -> list[tuple[str, str, str]]:
+    seen: list[tuple[str, str, str]] = []
+    page.on("request", lambda r: seen.append((r.method, r.url.split("/", 3)[3],
+                                              r.post_data or "")) if "api/" in r.url else None)
+    return seen
+
+
+def _taken(page: Any) -> list[str]:
+    return list(page.evaluate("window.__mf.earlyTaken || []"))
+
+
+def test_runs_table_uses_the_early_answers(watched: Watched, site: Site) -> None:
+    page = watched.page
+    seen = _requests(page)
+    page.goto(site.base + f"/#/experiments/{site.exp}")
+    page.get_by_test_id("run-row").filter(has_text="early-run").wait_for()
+    taken = _taken(page)
+    assert any(k.startswith("POST /ui-api/v1/runs/window ") for k in taken), taken
+    assert f"GET /api/v1/experiments/get?experiment_id={site.exp} " in taken, taken
+    assert f"GET /ui-api/v1/keys?experiment_ids={site.exp} " in taken, taken
+    # each of them went to the server once (boot.ts's request; the page asked no copy)
+    first = [s for s in seen if s[1] == "ui-api/v1/runs/window"
+             and json.loads(s[2])["order_by"] == "attributes.start_time DESC"
+             and json.loads(s[2])["columns"] == []]
+    assert len(first) == 1, seen
+    assert sum(1 for s in seen if s[1].startswith("ui-api/v1/keys")) == 1, seen
+    watched.assert_clean()
+
+
+def test_run_page_uses_the_early_answers(watched: Watched, site: Site) -> None:
+    page = watched.page
+    seen = _requests(page)
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.run}")
+    page.locator("[data-testid=chart][data-metric=loss][data-buckets]").wait_for()
+    taken = _taken(page)
+    assert any(k.startswith("POST /api/v1/runs/search ") and site.run in k for k in taken), taken
+    assert sum(1 for s in seen if s[1] == "api/v1/runs/search") == 1, seen
+    watched.assert_clean()
+
+
+def test_a_view_with_a_query_asks_nothing_early(watched: Watched, site: Site) -> None:
+    page = watched.page
+    query = "?q=attributes.run_name%20%3D%20'early-run'"
+    page.goto(site.base + f"/#/experiments/{site.exp}{query}")
+    page.get_by_test_id("run-row").filter(has_text="early-run").wait_for()
+    assert _taken(page) == []
+    assert page.evaluate("Object.keys(window.__mfEarly || {}).length") == 0
+    watched.assert_clean()
