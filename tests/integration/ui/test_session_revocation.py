@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from ui_support import base_url, start_server
 
 from metricflow.auth._cookie import SESSION_TOKEN_NAME
 from metricflow.auth._store import AuthStore
@@ -32,16 +33,15 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from metricflow.app import SecurityConfig, ServerConfig, ServerThread
-
     # A long token cache: a revocation must not wait for it to lapse.
-    cfg = ServerConfig(data_dir=str(tmp_path_factory.mktemp("mf-ui-revoke")), grpc_port=0,
-                       http_port=0, security=SecurityConfig(
-                           auth_mode="on", auth=AuthConfig(token_cache_s=300.0)))
-    with ServerThread(cfg) as srv:
+    srv = start_server(str(tmp_path_factory.mktemp("mf-ui-revoke")),
+                       auth=AuthConfig(token_cache_s=300.0))
+    try:
         store = AuthStore(srv.server.metadata.engine)
         store.create_user("root", password="root-pass-1", is_admin=True)
-        yield Server(f"http://127.0.0.1:{srv.server.http_port}", store)
+        yield Server(base_url(srv), store)
+    finally:
+        srv.stop()
 
 
 @contextmanager
