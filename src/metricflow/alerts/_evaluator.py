@@ -502,9 +502,10 @@ class Evaluator:
         if not out:
             return
         claimed: list[Delivery] | None = [] if self.send_now is not None else None
+        queued: list[int] = []
         t0, c0 = time.monotonic(), time.thread_time()
         try:
-            done = self.store.transitions(out, claim=claimed)
+            done = self.store.transitions(out, claim=claimed, queued=queued)
         except Exception:
             log.exception("alert evaluator: %d state changes not stored", len(out))
             return
@@ -514,9 +515,12 @@ class Evaluator:
             am.CPU.labels(part="write").inc(cpu)
         am.STAGE.labels(stage="write").observe(time.monotonic() - t0)
         if claimed and self.send_now is not None:
-            self.send_now(claimed)
-        if any(d and ev is not None for d, (_, ev, _, _) in zip(done, out)):
-            self.notify()
+            self.send_now(claimed)  # it wakes the dispatcher for any it gives back
+        if claimed is None:
+            if any(d and ev is not None for d, (_, ev, _, _) in zip(done, out)):
+                self.notify()
+        elif sum(queued) > len(claimed):
+            self.notify()  # deliveries behind their subject's earlier ones: the poller's
 
     # ----------------------------------------------------------------- timer
     def _timer_loop(self) -> None:

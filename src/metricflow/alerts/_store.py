@@ -25,10 +25,31 @@ from metricflow.alerts._model import Rule, Webhook
 from metricflow.alerts._tables import alert_rules, alert_states, webhook_deliveries, webhooks
 from metricflow.errors import NotFound
 from metricflow.store.metadata import append_audit
+from metricflow.store.metadata._engine import READONLY_OPTION
 
 _R, _S, _W, _D = alert_rules.c, alert_states.c, webhooks.c, webhook_deliveries.c
 LEASE_MS = 30_000
 """How long a claimed delivery is a sender's; after that another sender may take it."""
+_ACTIVE = ("pending", "sending")
+
+# The statements of an alert's announcement (its state write, its deliveries, their
+# sends), built once: building a statement and its cache key anew on every execution
+# cost about as much CPU as running it. Values come as execution parameters; a `k_`
+# parameter is a WHERE operand, the others are the columns an UPDATE sets.
+_STATE_OF = sa.select(_S.state, _S.fired_at).where(
+    _S.rule_id == sa.bindparam("k_rule"), _S.run_id == sa.bindparam("k_run"))
+_STATE_INSERT = alert_states.insert()
+_STATE_UPDATE = alert_states.update().where(
+    _S.rule_id == sa.bindparam("k_rule"), _S.run_id == sa.bindparam("k_run"))
+_ACTIVE_HOOKS = sa.select(webhooks).where(_W.status == "ACTIVE")
+_AHEAD = sa.select(_D.seq).where(
+    _D.webhook_id == sa.bindparam("k_hook"), _D.subject == sa.bindparam("k_subject"),
+    _D.status.in_(_ACTIVE)).limit(1)
+_DELIVERY_INSERT = webhook_deliveries.insert()
+_DELIVERY_UPDATE = webhook_deliveries.update().where(_D.seq == sa.bindparam("k_seq"))
+_ANY_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE)).limit(1)
+_NEXT_DUE = sa.select(sa.func.min(_D.next_attempt_at)).where(_D.status.in_(_ACTIVE))
+_WEBHOOK = sa.select(webhooks).where(_W.webhook_id == sa.bindparam("k_hook"))
 
 
 def now_ms() -> int:
@@ -125,6 +146,13 @@ class AlertStore:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """A read-only connection: on SQLite its transaction is a deferred one, which
+        takes no write lock (BEGIN IMMEDIATE would, and wait for ingest's writers)."""
+        with self.engine.connect() as conn:
+            yield conn.execution_options(**{READONLY_OPTION: True})
+
     # ------------------------------------------------------------------ rules
     def create_rule(self, rule: Rule, actor: str = "") -> Rule:
         ts = now_ms()
@@ -174,7 +202,7 @@ class AlertStore:
 
     def list_rules(self, experiment_ids: Sequence[str] | None = None) -> list[Rule]:
         """Every rule, or those scoped to any of `experiment_ids`."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(alert_rules).order_by(_R.rule_id)).all()
         out = [_rule(r) for r in rows]
         if experiment_ids is not None:
@@ -183,7 +211,7 @@ class AlertStore:
         return out
 
     def get_rule(self, rule_id: int) -> Rule:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(alert_rules).where(_R.rule_id == rule_id)).first()
         if row is None:
             raise NotFound(f"alert rule {rule_id} does not exist", field="rule_id",
@@ -217,14 +245,14 @@ class AlertStore:
 
     def rules_stamp(self) -> tuple[int, int, int]:
         """Changes when any rule is created, changed or deleted (the evaluator polls it)."""
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             row = conn.execute(sa.select(sa.func.count(), sa.func.max(_R.last_update_time),
                                          sa.func.max(_R.rule_id))).one()
         return int(row[0] or 0), int(row[1] or 0), int(row[2] or 0)
 
     # ------------------------------------------------------------ alert state
     def load_states(self) -> dict[tuple[int, str], AlertState]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(alert_states).where(
                 _S.state.in_(("pending", "firing")))).all()
         return {(r.rule_id, r.run_id): _state(r) for r in rows}
@@ -235,7 +263,7 @@ class AlertStore:
         q = sa.select(alert_states).where(_S.state.in_(list(states)))
         if rule_ids is not None:
             q = q.where(_S.rule_id.in_(list(rule_ids)))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(q.order_by(_S.updated_at.desc()).limit(limit)).all()
         return [_state(r) for r in rows]
 
@@ -249,30 +277,33 @@ class AlertStore:
         return self.transitions([(st, event, channels, experiment_id)])[0]
 
     def transitions(self, items: Sequence[tuple[AlertState, Event | None, Sequence[int], str]],
-                    claim: list[Delivery] | None = None) -> list[bool]:
+                    claim: list[Delivery] | None = None,
+                    queued: list[int] | None = None) -> list[bool]:
         """Several `transition`s in one transaction (one evaluated batch's); `claim`:
-        see `queue`."""
+        see `queue`; `queued`: a list to which the number of deliveries each announced
+        transition queued is appended (claimed ones included)."""
         with self._write() as conn:
-            return [self._transition(conn, *it, claim=claim) for it in items]
+            return [self._transition(conn, *it, claim=claim, queued=queued) for it in items]
 
     def _transition(self, conn: sa.Connection, st: AlertState, event: Event | None,
                     channels: Sequence[int], experiment_id: str,
-                    claim: list[Delivery] | None = None) -> bool:
-        cur = conn.execute(sa.select(_S.state, _S.fired_at).where(
-            _S.rule_id == st.rule_id, _S.run_id == st.run_id)).first()
+                    claim: list[Delivery] | None = None,
+                    queued: list[int] | None = None) -> bool:
+        key = {"k_rule": st.rule_id, "k_run": st.run_id}
+        cur = conn.execute(_STATE_OF, key).first()
         if cur is not None and cur.state == st.state and st.state != "pending":
             return False  # already so: another evaluator, or a replay after a restart
         values = {"state": st.state, "value": _finite(st.value), "step": st.step,
                   "pending_since": st.pending_since, "fired_at": st.fired_at,
                   "resolved_at": st.resolved_at, "updated_at": now_ms()}
         if cur is None:
-            conn.execute(alert_states.insert().values(rule_id=st.rule_id,
-                                                      run_id=st.run_id, **values))
+            conn.execute(_STATE_INSERT, {"rule_id": st.rule_id, "run_id": st.run_id, **values})
         else:
-            conn.execute(alert_states.update().where(
-                _S.rule_id == st.rule_id, _S.run_id == st.run_id).values(**values))
+            conn.execute(_STATE_UPDATE, {**key, **values})
         if event is not None:
-            self.queue(conn, event, channels, experiment_id, claim=claim)
+            n = self.queue(conn, event, channels, experiment_id, claim=claim)
+            if queued is not None:
+                queued.append(n)
         return True
 
     # --------------------------------------------------------------- webhooks
@@ -292,13 +323,13 @@ class AlertStore:
         return out
 
     def list_webhooks(self) -> list[Webhook]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_webhook(r) for r in conn.execute(
                 sa.select(webhooks).order_by(_W.webhook_id)).all()]
 
     def get_webhook(self, webhook_id: int) -> Webhook:
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.select(webhooks).where(_W.webhook_id == webhook_id)).first()
+        with self._read() as conn:
+            row = conn.execute(_WEBHOOK, {"k_hook": webhook_id}).first()
         if row is None:
             raise NotFound(f"webhook {webhook_id} does not exist", field="webhook_id",
                            received=str(webhook_id))
@@ -326,7 +357,7 @@ class AlertStore:
         `claim`: a list to which the deliveries that head their (webhook, subject) are
         appended, inserted already claimed (leased) by the caller, who sends them at
         once; the others wait for their subject's earlier deliveries as usual."""
-        rows = conn.execute(sa.select(webhooks).where(_W.status == "ACTIVE")).all()
+        rows = conn.execute(_ACTIVE_HOOKS).all()
         targets: list[Webhook] = []
         for w in map(_webhook, rows):
             if only is not None:
@@ -355,12 +386,11 @@ class AlertStore:
             conn.execute(webhook_deliveries.insert(), new_rows)
             return len(new_rows)
         for row in new_rows:
-            ahead = conn.execute(sa.select(_D.seq).where(
-                _D.webhook_id == row["webhook_id"], _D.subject == row["subject"],
-                _D.status.in_(("pending", "sending"))).limit(1)).first()
+            ahead = conn.execute(_AHEAD, {"k_hook": row["webhook_id"],
+                                          "k_subject": row["subject"]}).first()
             if ahead is None:  # heads its subject: claimed now, sent by the caller
                 row.update(status="sending", next_attempt_at=ts + LEASE_MS)
-            pk = conn.execute(webhook_deliveries.insert().values(**row)).inserted_primary_key
+            pk = conn.execute(_DELIVERY_INSERT, row).inserted_primary_key
             if ahead is None and pk is not None:
                 claim.append(_delivery_of(int(pk[0]), row))
         return len(new_rows)
@@ -401,14 +431,15 @@ class AlertStore:
         return out
 
     def next_due_ms(self) -> int | None:
-        with self.engine.connect() as conn:
-            v = conn.execute(sa.select(sa.func.min(_D.next_attempt_at)).where(
-                _D.status.in_(("pending", "sending")))).scalar()
+        with self._read() as conn:
+            v = conn.execute(_NEXT_DUE).scalar()
         return None if v is None else int(v)
 
     def finish(self, d: Delivery, ok: bool, status_code: int | None, error: str | None,
-               next_attempt_at: int | None) -> None:
-        """Record an attempt: delivered, retried at `next_attempt_at`, or dead (None)."""
+               next_attempt_at: int | None) -> bool:
+        """Record an attempt: delivered, retried at `next_attempt_at`, or dead (None).
+        Returns whether any delivery (this one or another) is still pending or being
+        sent: the senders' poller has something to look at."""
         values: dict[str, Any] = {"attempts": d.attempts + 1, "last_status_code": status_code,
                                   "last_error": (error or None) and error[:2000]}
         if ok:
@@ -418,7 +449,8 @@ class AlertStore:
         else:
             values.update(status="pending", next_attempt_at=next_attempt_at)
         with self._write() as conn:
-            conn.execute(webhook_deliveries.update().where(_D.seq == d.seq).values(**values))
+            conn.execute(_DELIVERY_UPDATE, {"k_seq": d.seq, **values})
+            return conn.execute(_ANY_ACTIVE).first() is not None
 
     def list_deliveries(self, webhook_id: int | None = None, status: str | None = None,
                         limit: int = 1000) -> list[Delivery]:
@@ -427,7 +459,7 @@ class AlertStore:
             q = q.where(_D.webhook_id == webhook_id)
         if status:
             q = q.where(_D.status == status)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(q.order_by(_D.seq.desc()).limit(limit)).all()
         return [_delivery(r) for r in rows]
 

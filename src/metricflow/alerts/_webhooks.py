@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -43,6 +44,9 @@ SIGNATURE_HEADER = "X-Metricflow-Signature"
 TIMESTAMP_HEADER = "X-Metricflow-Timestamp"
 DELIVERY_HEADER = "X-Metricflow-Delivery-Id"
 EVENT_HEADER = "X-Metricflow-Event"
+ENV_TTL_S = 30.0
+"""How long the environment's proxy, CA bundle and .netrc settings for a webhook URL
+are reused before they are looked up again."""
 
 
 def sign(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
@@ -153,6 +157,7 @@ class Dispatcher:
         self._per_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._hooks: dict[int, tuple[float, Webhook]] = {}
+        self._env: dict[str, tuple[float, dict[str, Any]]] = {}
         self._local = threading.local()
         self.sent = self.failed = 0
 
@@ -175,24 +180,27 @@ class Dispatcher:
         """The event-bus subscriber: queue the event's deliveries (on the bus thread)
         and send those that head their subject at once."""
         claimed: list[Delivery] = []
-        if self.store.queue_event(event, str(event.data.get("experiment_id") or ""),
-                                  claim=claimed):
-            self.send_now(claimed)
+        n = self.store.queue_event(event, str(event.data.get("experiment_id") or ""),
+                                   claim=claimed)
+        self.send_now(claimed)
+        if n > len(claimed):  # some wait behind their subject's earlier deliveries
             self.notify()
 
     def send_now(self, claimed: list[Delivery]) -> None:
         """Send deliveries the caller claimed when it queued them (`AlertStore.queue`),
         skipping the outbox poll. Never blocks: with every sender busy, a delivery goes
-        back to the queue."""
+        back to the queue (and the poller is woken for it)."""
+        back = False
         for d in claimed:
             if self._take(d.webhook_id, blocking=False):
                 self._pool.submit(self._send_one, d)
             else:
+                back = True
                 try:
                     self.store.unclaim(d)
                 except Exception:  # its lease runs out; then it is sent
                     log.exception("delivery %s not given back", d.delivery_id)
-        if claimed:
+        if back:
             self.notify()
 
     # ---------------------------------------------------------------- sending
@@ -249,14 +257,34 @@ class Dispatcher:
         s = getattr(self._local, "session", None)
         if s is None:
             s = self._local.session = requests.Session()
+            # The environment's settings (proxies, CA bundle, .netrc) come from
+            # `_environment`, looked up once a while per URL, not on every POST.
+            s.trust_env = False
         return s
+
+    def _environment(self, url: str) -> dict[str, Any]:
+        """What requests would take from the environment for `url` (HTTP(S)_PROXY and
+        NO_PROXY, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, ~/.netrc), looked up at most every
+        `ENV_TTL_S` per URL: reading ~/.netrc and the proxy variables on every POST was a
+        tenth of a delivery's CPU."""
+        hit = self._env.get(url)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < ENV_TTL_S:
+            return hit[1]
+        env = {"proxies": requests.utils.get_environ_proxies(url),
+               "verify": (os.environ.get("REQUESTS_CA_BUNDLE")
+                          or os.environ.get("CURL_CA_BUNDLE") or True),
+               "auth": requests.utils.get_netrc_auth(url)}
+        self._env[url] = (now, env)
+        return env
 
     def _send_one(self, d: Delivery) -> None:
         c0, t0 = time.thread_time(), time.monotonic()
+        more = True  # the outbox has more to send (unknown: yes)
         try:
             hook = self._hook(d.webhook_id)
             if hook is None:
-                self.store.finish(d, False, None, "webhook deleted", None)
+                more = self.store.finish(d, False, None, "webhook deleted", None)
                 return
             code, err = self.post(hook, d)
             am.STAGE.labels(stage="deliver").observe(time.monotonic() - t0)
@@ -264,7 +292,7 @@ class Dispatcher:
             am.DELIVERIES.labels(result="delivered" if ok else "failed").inc()
             if ok:
                 self.sent += 1
-                self.store.finish(d, True, code, None, None)
+                more = self.store.finish(d, True, code, None, None)
             else:
                 self.failed += 1
                 attempt = d.attempts + 1
@@ -273,7 +301,7 @@ class Dispatcher:
                     delay = min(self.config.backoff_s * 2 ** (attempt - 1),
                                 self.config.backoff_max_s)
                     nxt = now_ms() + int(delay * random.uniform(0.8, 1.2) * 1000)
-                self.store.finish(d, False, code, err, nxt)
+                more = self.store.finish(d, False, code, err, nxt)
         except Exception:
             log.exception("delivery %s failed unexpectedly", d.delivery_id)
         finally:
@@ -285,7 +313,8 @@ class Dispatcher:
                 else:
                     self._per_hook.pop(d.webhook_id, None)
             self._inflight.release()
-            self._wake.set()  # the subject's next delivery may be due now
+            if more:  # the subject's next delivery may be due now, or one held back
+                self._wake.set()
 
     def _full(self) -> list[int]:
         """Webhooks with `per_webhook` deliveries in flight (not claimed for now)."""
@@ -312,7 +341,8 @@ class Dispatcher:
         body, headers = render(hook, d)
         try:
             r = self._session().post(hook.url, data=body, headers=headers,
-                                     timeout=self.config.timeout_s, allow_redirects=False)
+                                     timeout=self.config.timeout_s, allow_redirects=False,
+                                     **self._environment(hook.url))
         except requests.RequestException as e:
             return None, f"{type(e).__name__}: {e}"[:500]
         err = None if 200 <= r.status_code < 300 else r.text[:500]
