@@ -80,6 +80,7 @@ EXPORTS: dict[str, set[str]] = {
         "ModelVersion",
         "ModelVersionStore",
         "RegisteredModel",
+        "READONLY_OPTION",
         "RunArtifactResolver",
         "STAGES",
         "STAGE_ARCHIVED",

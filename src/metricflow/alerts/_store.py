@@ -24,8 +24,7 @@ from metricflow._events import Event
 from metricflow.alerts._model import Rule, Webhook
 from metricflow.alerts._tables import alert_rules, alert_states, webhook_deliveries, webhooks
 from metricflow.errors import NotFound
-from metricflow.store.metadata import append_audit
-from metricflow.store.metadata._engine import READONLY_OPTION
+from metricflow.store.metadata import READONLY_OPTION, append_audit
 
 _R, _S, _W, _D = alert_rules.c, alert_states.c, webhooks.c, webhook_deliveries.c
 LEASE_MS = 30_000

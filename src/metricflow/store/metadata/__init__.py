@@ -61,7 +61,11 @@ from metricflow.store.metadata._deploy_validate import (
     variants_from_json,
 )
 from metricflow.store.metadata._deployments_read import model_of_deployment
-from metricflow.store.metadata._engine import create_metadata_engine, read_only_sessions
+from metricflow.store.metadata._engine import (
+    READONLY_OPTION,
+    create_metadata_engine,
+    read_only_sessions,
+)
 from metricflow.store.metadata._gov_types import (
     ApprovalRequest,
     ApprovalRequired,
@@ -104,7 +108,7 @@ from metricflow.store.metadata._validate import canonical_experiment_id, check_e
 __all__ = [
     "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "LIFECYCLE_ACTIVE", "LIFECYCLE_DELETED",
     "STAGES", "STAGE_ARCHIVED", "STAGE_NONE", "STAGE_PRODUCTION", "STAGE_STAGING",
-    "STATUS_FAILED", "STATUS_PENDING", "STATUS_READY",
+    "STATUS_FAILED", "STATUS_PENDING", "STATUS_READY", "READONLY_OPTION",
     "AuditEntry", "AuditLog", "Experiment", "ExperimentStore", "MetadataStore",
     "MetadataStoreConfig", "ModelStore", "ModelVersion", "ModelVersionStore",
     "RegisteredModel", "RunArtifactResolver", "SourceChecker", "SqlMetadataStore",
