@@ -96,6 +96,7 @@ class MetricflowCallback:
         self._live: dict[tuple[str, int], _Live] = {}
         self._finalized: set[tuple[str, int]] = set()
         self._summary_locks: dict[str, threading.Lock] = {}
+        self._summary_step: dict[str, int] = {}
         self._written: dict[str, Summary] = {}
 
     # A callback handed to worker processes (joblib, dask) is rebuilt there with its own
@@ -212,8 +213,12 @@ class MetricflowCallback:
                 summary = best_summary(study, self._names(study))
                 if summary is None or summary == self._written.get(run_id):
                     return
+                # the summary's step only grows: with parallel trials a later trial number
+                # may have written an older best first, and the latest value is by step
+                step = max(step, self._summary_step.get(run_id, -1) + 1)
                 write_summary(self.client, run_id, summary, step)
                 self._written[run_id] = summary
+                self._summary_step[run_id] = step
 
     # ------------------------------------------------- inside the objective
     def track_in_metricflow(self) -> Callable[[F], F]:
