@@ -5,7 +5,8 @@ Both stores get 10,000 search runs (loadtests/_bulk_load.py: the same names, par
 and metric values) plus one run with a 100,000-point metric `curve`, written through each
 system's own store layer before its server starts. Each figure is a cold navigation in a
 fresh browser context (no cache), timed inside the page: performance.now() (ms since the
-navigation started) at the first animation frame where the result is on screen:
+navigation started) at the first animation frame where the result is on screen, checked
+every frame by a script that runs from the document's start (`watcher`):
   table: a run name of the search runs is shown in the experiment's runs table;
   chart: the run page's `curve` chart is drawn (metricflow: its chart element reports its
          buckets, min/max band over every point; MLflow: its "Model metrics" plot has drawn
@@ -115,15 +116,29 @@ ML_CHART = """() => {
   return d && d.length > 200 ? performance.now() : 0; }"""
 
 
+def watcher(predicate: str) -> str:
+    """An init script: from the document's start, evaluate `predicate` every animation
+    frame of the top window and keep the first non-zero answer in window.__mfShown.
+
+    In the page itself, so the figure does not depend on when the driver gets round to
+    polling: Playwright's own polling starts only after goto() has returned (by default
+    after the load event, then a round trip), and a page whose result was already on
+    screen was timed at that later moment instead (seen as 100-120 ms here)."""
+    return ("(() => { if (window.top !== window) return; const p = " + predicate + ";"
+            " const tick = () => { const t = p(); if (t) window.__mfShown = t;"
+            " else requestAnimationFrame(tick); }; requestAnimationFrame(tick); })();")
+
+
 def _timed(browser: Any, url: str, predicate: str, repeat: int,
            timeout_ms: float = 180_000) -> list[float]:
     out = []
     for i in range(repeat + 1):
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        ctx.add_init_script(watcher(predicate))
         page = ctx.new_page()
         try:
-            page.goto(url)
-            h = page.wait_for_function(predicate, polling="raf", timeout=timeout_ms)
+            page.goto(url, wait_until="commit")
+            h = page.wait_for_function("() => window.__mfShown || 0", timeout=timeout_ms)
             if i:
                 out.append(float(h.json_value()))
         finally:
