@@ -2,7 +2,7 @@
 // drawn), params/tags/metric summaries, artifacts. View state lives in the hash query:
 //   tab=charts|details|artifacts  x=step|wall|rel  line=last|mean  log=1  sm=0..0.99
 //   mq=<metric filter>  z.<metric>=lo:hi (zoom in steps, per chart)  a=<artifact path>
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { fmtNum, fmtRange, LineMode, parseRange, XMode } from "../../charts/data";
 import { MetricChart } from "../../charts/MetricChart";
 import { get } from "../../lib/api";
@@ -22,7 +22,9 @@ export function RunPage(props: { route: Route; experimentId: string; runId: stri
   const [run, setRun] = useState<RunDoc | null>(null);
   const [err, setErr] = useState<unknown>(null);
 
-  useEffect(() => {
+  // a layout effect: the run's request (or boot.ts's answer to it) is taken in the commit
+  // that mounts the page, not after its first frame
+  useLayoutEffect(() => {
     // from navigation start on a cold load (the user's request), else from this route change
     if (!navigated()) perf.startAtNavigation("run_charts");
     else perf.start("run_charts");

@@ -2,7 +2,7 @@
 // URL state: q (filter), sort + dir, cols (chosen metric/param/tag columns),
 // sel (selected run ids), nest=0 (flat list), group + gm (group by a param,
 // summarize a metric), row (first visible row). Rows are fetched by window.
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, get, post } from "../../lib/api";
 import { ErrorView } from "../../lib/errors";
 import { fmtCount, fmtDuration, fmtNum, fmtTime } from "../../lib/format";
@@ -61,7 +61,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const initialRow = useRef(Number(P.get("row") || 0) || 0);
 
   // perf: cold navigation to the first rows (from navigation start when this is the first page)
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (!navigated()) startAtNavigation("table_first_rows");
     else start("table_first_rows");
   }, []);
@@ -144,7 +144,9 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
       }, signal);
     return new WindowCache(fetcher, BLOCK);
   }, [shape]);
-  useEffect(() => {
+  // a layout effect: the first window (boot.ts's answer on a cold load) is asked for in
+  // the commit that mounts the table, not after its first frame
+  useLayoutEffect(() => {
     const un = cache.subscribe(() => setTick((t) => t + 1));
     const [a, b] = range.current;
     void cache.ensure(a, Math.max(b, a + 40));
