@@ -141,11 +141,16 @@ def aligned(lo: int, hi: int, n: int) -> bool:
     rollup never has to unpack points for a bucket edge; only the blocks that
     hold lo and hi may be cut. Buckets span whole numbers of blocks that
     differ by at most one (the first and last bucket also lose the part of
-    their end block outside [lo, hi]). Narrower buckets are N equal step
-    ranges, floor((step - lo) * N / (hi - lo + 1)), computed raw.
+    their end block outside [lo, hi]). N equal to the number of blocks in range
+    is aligned too, at any width: one block per bucket, none wider than another
+    (the UI asks for that count when it is near one bucket per pixel: a
+    100k-step chart then reads ~400 rollup rows instead of 100k points). Other
+    narrower buckets are N equal step ranges, floor((step - lo) * N / (hi - lo + 1)),
+    computed raw.
     """
     width = hi - lo + 1
-    return width * n < 2**62 and width >= MIN_BUCKET_BLOCKS * n * (1 << ROLLUP_SHIFT)
+    return width * n < 2**62 and (width >= MIN_BUCKET_BLOCKS * n * (1 << ROLLUP_SHIFT)
+                                  or n == n_blocks(lo, hi))
 
 
 def n_blocks(lo: int, hi: int) -> int:

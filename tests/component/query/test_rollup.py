@@ -110,6 +110,8 @@ CASES = [  # (run names, buckets, lo, hi)
     (["dense"], 10, None, None),
     (["dense"], 7, 1234, 55_555),
     (["dense"], 1, None, None),
+    (["dense"], 235, None, None),  # as many buckets as blocks (60,000 steps): one block each
+    (["dense"], 214, 1234, 55_555),  # the same, with both end blocks cut
     (["sparse"], 20, None, None),
     (["sparse"], 9, -10_001, 70_003),
     (["replayed"], 12, None, None),
@@ -165,6 +167,15 @@ def test_rollup_rows_of_a_replayed_record_collapse(store) -> None:
     parts, overlapping = rr.rollup_partials(store.client, store.db, [rid], "loss", 1, 0,
                                             3 * BLOCK - 1)
     assert overlapping == [] and int(parts.count.sum()) == 3 * BLOCK
+
+
+def test_one_bucket_per_block_at_any_width(store, data) -> None:
+    assert rr.aligned(0, 59_999, 235) and not rr.aligned(0, 59_999, 234)
+    (s,) = downsample(store.client, store.db, [data["dense"]], "loss", 235)
+    np.testing.assert_array_equal(s.bucket, np.arange(235))
+    np.testing.assert_array_equal(s.step_first // BLOCK, s.bucket)
+    np.testing.assert_array_equal(s.step_last // BLOCK, s.bucket)
+    assert int(s.count.sum()) == 60_000
 
 
 def test_narrow_buckets_use_the_raw_query(store, data, monkeypatch) -> None:

@@ -136,7 +136,11 @@ describe("ranges and bucket counts", () => {
   it("lowers the count to whole rollup buckets when at least one per two pixels remains", () => {
     expect(bucketsFor(400, 1_000_000)).toBe(400); // 2,500 steps per bucket: aligned already
     expect(bucketsFor(400, 300_000)).toBe(292); // 750 -> 1,024 steps per bucket
-    expect(bucketsFor(400, 100_000)).toBe(400); // 97 buckets would be too coarse
+    expect(bucketsFor(400, 100_000)).toBe(391); // 97 1,024-step buckets would be too coarse: one per 256-step block
+    expect(bucketsFor(400, 40_000)).toBe(400); // 157 blocks would be too coarse
+    expect(bucketsFor(377, 100_000)).toBe(391); // a few more buckets than pixels
+    expect(bucketsFor(800, 100_000)).toBe(800); // 391 blocks: fewer than one bucket per two pixels
+    expect(bucketsFor(150, 100_000)).toBe(97); // 1,024-step buckets first
     expect(bucketsFor(400, 0)).toBe(400);
   });
   it("asks fewer buckets per run for many runs", () => {

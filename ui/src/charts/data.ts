@@ -165,18 +165,23 @@ export function chartColumns(b: Buckets, opts: { x: XMode; line: LineMode; log: 
 /** Steps per rollup block group the server reads pre-aggregated: buckets at least this wide
  * (4 blocks of 256 steps, query/_rollup_read.py `aligned`) skip the raw points. */
 export const ROLLUP_BUCKET_STEPS = 1024;
+/** Steps per rollup block: as many buckets as blocks in range (one block each) are aligned too. */
+export const ROLLUP_BLOCK_STEPS = 256;
 
 /**
  * Bucket count for a plot `px` CSS pixels wide over `span` steps (when known): one bucket
- * per pixel, within the server's limits; lowered to whole 1,024-step buckets when that
- * still gives at least one bucket per two pixels, so the server answers from its rollup
- * instead of reading every point. Every bucket keeps its min and max either way.
+ * per pixel, within the server's limits; else, so that the server answers from its rollup
+ * instead of reading every point: whole 1,024-step buckets when that still gives at least
+ * one bucket per two pixels, or one bucket per 256-step block of steps 0..span-1 when that
+ * gives one per two pixels to two per pixel. Every bucket keeps its min and max either way.
  */
 export function bucketsFor(px: number, span?: number): number {
   const n = Math.max(10, Math.min(10000, Math.round(px)));
   if (span && span > 0) {
     const aligned = Math.floor(span / ROLLUP_BUCKET_STEPS);
     if (aligned < n && aligned >= Math.ceil(n / 2)) return aligned;
+    const blocks = Math.ceil(span / ROLLUP_BLOCK_STEPS);
+    if (blocks >= Math.ceil(n / 2) && blocks <= 2 * n) return blocks;
   }
   return n;
 }
