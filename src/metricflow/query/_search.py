@@ -161,6 +161,9 @@ class RunSearch:
         else:
             driver = None
             src = f"{sb.runs_table()} WHERE {sb.scope(scope)}"
+            pin = sb.pinned_runs(tree)
+            if pin:
+                src += f" AND {pin}"
             comps = []
             rest = terms[1:] if first.kind != "attributes" else terms
             if first.kind != "attributes":  # phase 2: runs lacking the first sort key

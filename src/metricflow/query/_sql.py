@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metricflow.query._grammar import BoolOp, Comparison, Field, Node
+from metricflow.store import rk_of
 
 ATTRIBUTE_COLUMNS = {"run_id": "run_id", "run_name": "run_name", "status": "status",
                      "user_id": "user_id", "experiment_id": "experiment_id",
@@ -164,6 +165,28 @@ class SqlBuilder:
         if driver == f:
             return pred
         return f"rk IN (SELECT rk FROM {self.key_rows(f)} AND {pred}{extra})"
+
+    def pinned_runs(self, tree: Node | None) -> str | None:
+        """An `rk` predicate implied by the filter's `attributes.run_id =` or `IN` (alone or
+        in a top-level AND), else None.
+
+        search_runs is ordered by (experiment_id, rk): run_id is no key column, so a
+        run-id filter alone read every run of the scope (the run page's lookup of its
+        run). The run key of the same text is a primary-key condition, and since every
+        row's rk is computed from its run_id the same way, it drops no matching row.
+        """
+        nodes = ([tree] if isinstance(tree, Comparison) else list(tree.args)
+                 if isinstance(tree, BoolOp) and tree.op == "AND" else [])
+        for c in nodes:
+            if not (isinstance(c, Comparison) and c.field.kind == "attributes"
+                    and c.field.key == "run_id"):
+                continue
+            if c.op == "=" and isinstance(c.value, str):
+                return f"rk = {rk_of(self.b.bind(c.value, 'String'))}"
+            if c.op == "IN" and len(c.value) <= LONG_LIST:
+                ids = self.b.bind(list(c.value), "Array(String)")
+                return f"rk IN (SELECT {rk_of(f'arrayJoin({ids})')})"
+        return None
 
     def artifact_uri_expr(self) -> str:
         """A run's artifact URI as the MLflow API shows it (runs table columns)."""

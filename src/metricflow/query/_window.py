@@ -222,6 +222,9 @@ class RunWindow:
                      driver: Field | None = None) -> str:
         """WHERE text over search_runs (driver None) or over a key's rows (driver set)."""
         where = [sb.scope(scope)] if driver is None else [sb.scope_as_set(scope)]
+        pin = sb.pinned_runs(tree) if driver is None else None
+        if pin:
+            where.append(pin)
         if tree is not None:
             where.append(sb.tree(tree, driver))
         if top_level:

@@ -11,6 +11,7 @@ from metricflow.store._arrow import InsertTables, build_insert
 from metricflow.store._lineage import FORK_ROLLUP_IDENT, MAX_FORK_DEPTH, Segment, points_sql
 from metricflow.store._metric_store import MetricStore
 from metricflow.store._schema import ROLLUP_SHIFT
+from metricflow.store._schema_query import rk_of
 
 __all__ = ["FORK_ROLLUP_IDENT", "MAX_FORK_DEPTH", "ROLLUP_SHIFT", "InsertTables", "MetricStore",
-           "MetricSummary", "Run", "RunInfo", "Segment", "build_insert", "points_sql"]
+           "MetricSummary", "Run", "RunInfo", "Segment", "build_insert", "points_sql", "rk_of"]

@@ -44,7 +44,13 @@ from typing import Any
 
 from metricflow.store._schema import ROLLUP_SHIFT
 
-RK_EXPR = "reinterpretAsUInt128(reverse(unhex(run_id)))"
+
+def rk_of(run_id_sql: str) -> str:
+    """SQL of the run key (`rk`) of a run id given as SQL text (a column or a bound value)."""
+    return f"reinterpretAsUInt128(reverse(unhex({run_id_sql})))"
+
+
+RK_EXPR = rk_of("run_id")
 EXP_EXPR = "joinGet('{db}.search_run_exp', 'experiment_id', rk)"
 SEARCH_TABLES = ("search_runs", "search_run_exp", "search_metrics", "search_params",
                  "search_tags", "search_unfiled")

@@ -113,6 +113,31 @@ def test_run_id_in(dataset) -> None:
     assert all_pages(core, text, [], 100, view="all") == ref_search(runs, text, [], view="all")
 
 
+def test_run_id_filters_read_runs_by_key(dataset) -> None:
+    """A run-id filter narrows search_runs by its primary key (`SqlBuilder.pinned_runs`):
+    the same answers as the reference, alone, ANDed, ORed (not pinned) and for ids that
+    are not hex (their key matches no stored run, and neither does their run_id)."""
+    core, runs = dataset
+    a, b = sorted(runs)[3], sorted(runs)[-2]
+    texts = [f"attributes.run_id = '{a}'", f"attributes.run_id IN ('{a}', '{b}', 'nothex')",
+             f"attributes.run_id = '{a}' AND metrics.acc > 0.1",
+             f"metrics.acc > 0.1 AND attributes.run_id IN ('{b}')",
+             f"attributes.run_id = '{a}' OR attributes.run_id = '{b}'",
+             "attributes.run_id = 'not-a-hex-id'", "attributes.run_id = ''"]
+    for text in texts:
+        for view in ("all", "active"):
+            assert all_pages(core, text, [], 100, view=view) == ref_search(runs, text, [],
+                                                                          view=view), text
+    from metricflow.query._sql import Binder, SqlBuilder
+
+    sb = SqlBuilder("db", Binder())
+    assert sb.pinned_runs(parse_filter(texts[0])).startswith("rk = ")
+    assert sb.pinned_runs(parse_filter(texts[2])).startswith("rk = ")
+    assert sb.pinned_runs(parse_filter(texts[3])).startswith("rk IN ")
+    assert sb.pinned_runs(parse_filter(texts[4])) is None
+    assert sb.pinned_runs(None) is None
+
+
 ORDERS = [
     [], ["metrics.acc DESC"], ["metrics.acc"], ["metrics.loss DESC", "params.lr"],
     ["params.lr"], ["params.lr DESC", "metrics.acc DESC"], ["tags.note DESC"],

@@ -90,6 +90,20 @@ def test_filter_and_columns(win) -> None:
         assert row["start_time"] == ref.attrs["start_time"]
 
 
+def test_run_id_filters(win) -> None:
+    """A run-id filter narrows by the run key (`SqlBuilder.pinned_runs`), same rows."""
+    core, w, runs = win
+    scope = core.scope([], "active")
+    ids = sorted(r.attrs["run_id"] for r in visible(runs))
+    a, b = ids[1], ids[-3]
+    for flt, want in ((f"attributes.run_id = '{a}'", [a]),
+                      (f"attributes.run_id IN ('{b}', '{a}', 'zz')", [a, b]),
+                      (f"attributes.run_id = '{a}' OR attributes.run_id = '{b}'", [a, b]),
+                      ("attributes.run_id = 'zz'", [])):
+        got = w.window(scope, flt, "attributes.run_id ASC", 0, 10, [])
+        assert got.total == len(want) and [r["run_id"] for r in got.rows] == want, flt
+
+
 def test_top_level_rows_carry_child_counts(win) -> None:
     core, w, runs = win
     scope = core.scope(["1"], "active")
