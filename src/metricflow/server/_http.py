@@ -54,6 +54,8 @@ class DownsampleBody(BaseModel):
     buckets: int = 1000
     step_min: int | None = None
     step_max: int | None = None
+    ends: bool = True
+    """False: no exact first_point / last_point (null), one primary-key lookup less."""
 
 class CompareBody(BaseModel):
     run_ids: list[str]
@@ -101,7 +103,8 @@ def add_query_routes(app: Any, core: Any) -> None:
     @app.post("/api/v1/metrics/downsample")
     async def downsample(body: DownsampleBody) -> dict[str, Any]:
         series = await asyncio.to_thread(core.downsample, body.run_ids, body.key,
-                                         body.buckets, body.step_min, body.step_max)
+                                         body.buckets, body.step_min, body.step_max,
+                                         ends=body.ends)
         return {"series": [series_to_json(s) for s in series]}
 
     @app.post("/api/v1/runs/compare")

@@ -151,6 +151,8 @@ def test_run_page_charts_use_server_buckets_and_zoom(watched: Watched, site: Sit
     assert drawn == len(s["bucket"]) == req["buckets"]  # 20,000 points fill every bucket
     assert max(s["max"]) == SPIKE  # the single spike survives downsampling
     assert page.evaluate("window.__mf.lastDraw.some(d => d.metric === 'wave')")
+    # over steps the chart needs no time anchors: the server skips the exact end points
+    assert req.get("ends") is False and s["first_point"] is None
     # Drag-zoom: a narrower step range re-bucketed by the server, kept in the URL.
     n = len(calls)
     over = chart.locator(".u-over")
@@ -166,6 +168,40 @@ def test_run_page_charts_use_server_buckets_and_zoom(watched: Watched, site: Sit
     assert zoomed, "zooming fetched no new buckets"
     zreq = zoomed[-1][0]
     assert zreq.get("step_min", 0) > 0 and zreq.get("step_max", LONG) < LONG - 1
+    watched.assert_clean()
+
+
+def test_run_chart_over_wall_time_asks_for_its_time_anchors(watched: Watched,
+                                                             site: Site) -> None:
+    page = watched.page
+    calls: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def on_response(resp: Any) -> None:
+        if resp.url.endswith("/api/v1/metrics/downsample") and resp.ok:
+            calls.append((resp.request.post_data_json, resp.json()))
+
+    page.on("response", on_response)
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.long_run}")
+    sel = "[data-testid=chart][data-metric=wave]"
+    page.wait_for_function(f"() => document.querySelector({sel!r})?.dataset.buckets")
+    n = len(calls)
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.long_run}?x=wall")
+    page.wait_for_function(f"() => document.querySelector({sel!r})?.dataset.buckets")
+    page.wait_for_function("n => window.__mf.lastDraw.filter(d => d.metric === 'wave').length"
+                           " > n", arg=1)
+    def wall_calls() -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        return [c for c in calls[n:] if c[0]["key"] == "wave" and c[0].get("ends", True)]
+
+    for _ in range(50):  # the page's events reach this side a little after the page shows them
+        if wall_calls():
+            break
+        page.wait_for_timeout(100)
+    assert wall_calls(), [c[0] for c in calls]
+    s = wall_calls()[-1][1]["series"][0]
+    assert s["first_point"]["step"] == 0 and s["last_point"]["step"] == LONG - 1
+    # drawn from these buckets (the draw waited for buckets with anchors)
+    page.wait_for_function(f"n => document.querySelector({sel!r}).dataset.buckets == n",
+                           arg=str(len(s["bucket"])))
     watched.assert_clean()
 
 

@@ -73,7 +73,9 @@ export function MetricChart(p: MetricChartProps) {
     const ac = new AbortController();
     setLoading(true);
     const span = lo !== null && hi !== null ? hi - lo + 1 : p.span;
-    downsample({ run_ids: [p.runId], key: p.metric, buckets: bucketsFor(width - PLOT_PAD, span), step_min: lo, step_max: hi }, ac.signal).then(
+    // the exact first and last points only anchor a time axis (one lookup less on the server)
+    const ends = p.x !== "step" ? undefined : false;
+    downsample({ run_ids: [p.runId], key: p.metric, buckets: bucketsFor(width - PLOT_PAD, span), step_min: lo, step_max: hi, ends }, ac.signal).then(
       (series) => {
         setErr(null);
         setLoading(false);
@@ -88,10 +90,12 @@ export function MetricChart(p: MetricChartProps) {
       },
     );
     return () => ac.abort();
-  }, [visible, width > 0 ? bucketsFor(width - PLOT_PAD) : 0, p.runId, p.metric, lo, hi, p.refresh]);
+  }, [visible, width > 0 ? bucketsFor(width - PLOT_PAD) : 0, p.runId, p.metric, lo, hi, p.refresh, p.x === "step"]);
 
   useLayoutEffect(() => {
     if (!buckets || !plotEl.current) return;
+    // buckets asked for a step axis carry no time anchors: a time axis waits for its own
+    if (p.x !== "step" && buckets.n > 0 && buckets.anchors.length === 0) return;
     const t0 = performance.now();
     const cols = chartColumns(buckets, { x: p.x, line: p.line, log: p.log, smoothing: p.smoothing, runStartMs: p.runStartMs });
     // On a log axis values <= 0 are gaps: the line breaks there (no segment across

@@ -78,6 +78,8 @@ export interface DownsampleReq {
   buckets: number;
   step_min?: number | null;
   step_max?: number | null;
+  /** false: no first_point / last_point (they place steps on a time axis only) */
+  ends?: boolean;
 }
 
 export const downsample = (req: DownsampleReq, signal?: AbortSignal) =>
