@@ -56,7 +56,8 @@ if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) 
 } else if (parts[0] === "experiments" && parts.length === 4 && parts[2] === "runs"
            && SAFE_ID.test(parts[1]) && SAFE_ID.test(parts[3])) {
   start("POST", "/api/v1/runs/search", {
-    filter: "attributes.run_id = '" + parts[3] + "'", view_type: "all", max_results: 1,
+    experiment_ids: [parts[1]], filter: "attributes.run_id = '" + parts[3] + "'",
+    view_type: "all", max_results: 1,
   });
   start("GET", "/api/v1/experiments/get?experiment_id=" + parts[1]);
 }

@@ -171,6 +171,17 @@ def test_run_page_charts_use_server_buckets_and_zoom(watched: Watched, site: Sit
     watched.assert_clean()
 
 
+def test_run_link_with_another_experiment_still_opens_the_run(watched: Watched,
+                                                             site: Site) -> None:
+    # the run page looks its run up within the URL's experiment first, then by id
+    page = watched.page
+    other = str(int(site.exp) + 1000) if site.exp.isdigit() else "0"
+    page.goto(site.base + f"/#/experiments/{other}/runs/{site.runs[3]}")
+    page.locator(".runpage").get_by_text("r-03").first.wait_for()
+    page.locator("[data-testid=chart][data-metric=loss]").wait_for()
+    watched.assert_clean()
+
+
 def test_run_chart_over_wall_time_asks_for_its_time_anchors(watched: Watched,
                                                              site: Site) -> None:
     page = watched.page

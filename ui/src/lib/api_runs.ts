@@ -105,9 +105,17 @@ export const searchRuns = (
  * point (~1 s for 10M points). A run the search does not return (missing, or not
  * readable) is asked for by id, so the page shows that answer's 404 or 403.
  */
-export async function findRun(runId: string, signal?: AbortSignal): Promise<RunDoc> {
-  if (/^[0-9a-zA-Z_-]{1,64}$/.test(runId)) {
-    const r = await searchRuns({ filter: "attributes.run_id = '" + runId + "'", view_type: "all", max_results: 1 }, signal);
+export async function findRun(runId: string, signal?: AbortSignal, experimentId?: string): Promise<RunDoc> {
+  const safe = /^[0-9a-zA-Z_-]{1,64}$/;
+  if (safe.test(runId)) {
+    // The page's experiment (from its URL) scopes the search to that experiment's range of
+    // the runs index (where the run id is then a primary-key lookup: ~22 -> ~5 ms at 1M
+    // runs); a run not found there is asked for by id below. boot.ts sends the same body.
+    const scoped = experimentId !== undefined && safe.test(experimentId);
+    const r = await searchRuns({
+      ...(scoped ? { experiment_ids: [experimentId] } : {}),
+      filter: "attributes.run_id = '" + runId + "'", view_type: "all", max_results: 1,
+    }, signal);
     if (r.runs.length && r.runs[0].info.run_id === runId) return r.runs[0];
   }
   return getRun(runId, signal);

@@ -31,7 +31,7 @@ export function RunPage(props: { route: Route; experimentId: string; runId: stri
     const ac = new AbortController();
     setRun(null);
     setErr(null);
-    findRun(runId, ac.signal).then(setRun, (e) => {
+    findRun(runId, ac.signal, props.experimentId).then(setRun, (e) => {
       if ((e as Error).name !== "AbortError") {
         setErr(e);
         void perf.endAfterFrame("run_charts");
@@ -194,7 +194,7 @@ function ChartsTab({ run, setRun, params }: { run: RunDoc; setRun: (r: RunDoc) =
       window.__mf.liveTail = { ...(window.__mf.liveTail || {}), ...live };
     }, 2000);
     const poll = setInterval(() => {
-      findRun(runId).then((r) => {
+      findRun(runId, undefined, run.info.experiment_id).then((r) => {
         if (r.info.status !== "RUNNING") setRun(r);
       }, () => {});
     }, 5000);
