@@ -116,9 +116,8 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     pieces = rr.pieces_of(ids, plan)
     if step_lo is None or step_hi is None:
         plain = [r for r in ids if r not in plan]
-        rng = (_step_range(client, db, pieces, key) if len(plain) <= _RANGE_LOOKUPS
-               else _combine(_step_range_rollup(client, db, plain, key),
-                             _step_range(client, db, [p for p in pieces if not p.plain], key)))
+        rng = _combine(_step_range_rollup(client, db, plain, key) if plain else None,
+                       _step_range(client, db, [p for p in pieces if not p.plain], key))
         if rng is None:
             return []
         step_lo = rng[0] if step_lo is None else step_lo
@@ -249,11 +248,6 @@ def _from_partials(client: Any, db: str, ids: list[str], key: str, lo: int, hi: 
     return _series(client, db, key, lo, hi, [ids[int(r)] for r in run[starts]], starts,
                    stops, cols, plan, ends)
 
-
-_RANGE_LOOKUPS = 8
-"""Up to this many runs the default step range comes from primary-key lookups of
-the points (2 per run); more runs read it from the rollup's block rows (figures:
-docs/query.md, "Metric history")."""
 
 
 def _step_range_rollup(client: Any, db: str, ids: list[str], key: str
