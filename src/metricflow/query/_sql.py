@@ -183,7 +183,7 @@ class SqlBuilder:
                 continue
             if c.op == "=" and isinstance(c.value, str):
                 return f"rk = {rk_of(self.b.bind(c.value, 'String'))}"
-            if c.op == "IN" and len(c.value) <= LONG_LIST:
+            if c.op == "IN" and isinstance(c.value, tuple) and len(c.value) <= LONG_LIST:
                 ids = self.b.bind(list(c.value), "Array(String)")
                 return f"rk IN (SELECT {rk_of(f'arrayJoin({ids})')})"
         return None
