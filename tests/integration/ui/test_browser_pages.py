@@ -128,8 +128,8 @@ def test_sort_by_a_metric_column(watched: Watched, site: Site) -> None:
     watched.assert_clean()
 
 
-def test_run_page_charts_use_server_buckets_and_zoom(watched: Watched, site: Site) -> None:
-    page = watched.page
+def downsample_calls(page: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(request body, answer) of each downsample the page makes from now on."""
     calls: list[tuple[dict[str, Any], dict[str, Any]]] = []
 
     def on_response(resp: Any) -> None:
@@ -137,6 +137,12 @@ def test_run_page_charts_use_server_buckets_and_zoom(watched: Watched, site: Sit
             calls.append((resp.request.post_data_json, resp.json()))
 
     page.on("response", on_response)
+    return calls
+
+
+def test_run_page_charts_use_server_buckets_and_zoom(watched: Watched, site: Site) -> None:
+    page = watched.page
+    calls = downsample_calls(page)
     page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.long_run}")
     chart = page.locator("[data-testid=chart][data-metric=wave]")
     chart.wait_for()
@@ -185,13 +191,7 @@ def test_run_link_with_another_experiment_still_opens_the_run(watched: Watched,
 def test_run_chart_over_wall_time_asks_for_its_time_anchors(watched: Watched,
                                                              site: Site) -> None:
     page = watched.page
-    calls: list[tuple[dict[str, Any], dict[str, Any]]] = []
-
-    def on_response(resp: Any) -> None:
-        if resp.url.endswith("/api/v1/metrics/downsample") and resp.ok:
-            calls.append((resp.request.post_data_json, resp.json()))
-
-    page.on("response", on_response)
+    calls = downsample_calls(page)
     page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.long_run}")
     sel = "[data-testid=chart][data-metric=wave]"
     page.wait_for_function(f"() => document.querySelector({sel!r})?.dataset.buckets")
