@@ -66,6 +66,9 @@ export function MetricChart(p: MetricChartProps) {
     return () => ro.disconnect();
   }, []);
 
+  const everTimeAxis = useRef(false);
+  everTimeAxis.current ||= p.x !== "step";
+  const timeAxis = everTimeAxis.current;
   const lo = p.range ? p.range[0] : null;
   const hi = p.range ? p.range[1] : null;
   useLayoutEffect(() => {
@@ -73,9 +76,10 @@ export function MetricChart(p: MetricChartProps) {
     const ac = new AbortController();
     setLoading(true);
     const span = lo !== null && hi !== null ? hi - lo + 1 : p.span;
-    // the exact first and last points only anchor a time axis (one lookup less on the server)
-    const ends = p.x !== "step" ? undefined : false;
-    downsample({ run_ids: [p.runId], key: p.metric, buckets: bucketsFor(width - PLOT_PAD, span), step_min: lo, step_max: hi, ends }, ac.signal).then(
+    // the exact first and last points only anchor a time axis (one lookup less on the
+    // server); once this chart has shown one, it keeps asking for them
+    const ends = timeAxis ? undefined : false;
+    downsample({ run_ids: [p.runId], key: p.metric, buckets: bucketsFor(width - PLOT_PAD, span, lo ?? 0), step_min: lo, step_max: hi, ends }, ac.signal).then(
       (series) => {
         setErr(null);
         setLoading(false);
@@ -90,7 +94,7 @@ export function MetricChart(p: MetricChartProps) {
       },
     );
     return () => ac.abort();
-  }, [visible, width > 0 ? bucketsFor(width - PLOT_PAD) : 0, p.runId, p.metric, lo, hi, p.refresh, p.x === "step"]);
+  }, [visible, width > 0 ? bucketsFor(width - PLOT_PAD) : 0, p.runId, p.metric, lo, hi, p.refresh, timeAxis]);
 
   useLayoutEffect(() => {
     if (!buckets || !plotEl.current) return;

@@ -139,6 +139,9 @@ describe("ranges and bucket counts", () => {
     expect(bucketsFor(400, 100_000)).toBe(391); // 97 1,024-step buckets would be too coarse: one per 256-step block
     expect(bucketsFor(400, 40_000)).toBe(400); // 157 blocks would be too coarse
     expect(bucketsFor(377, 100_000)).toBe(391); // a few more buckets than pixels
+    expect(bucketsFor(377, 50_000, 1000)).toBe(197); // blocks 3..199 of a zoomed range
+    expect(bucketsFor(377, 50_000, 0)).toBe(196);
+    expect(bucketsFor(6000, 2_600_000)).toBe(6000); // 10,157 blocks: over the server's 10,000
     expect(bucketsFor(800, 100_000)).toBe(800); // 391 blocks: fewer than one bucket per two pixels
     expect(bucketsFor(150, 100_000)).toBe(97); // 1,024-step buckets first
     expect(bucketsFor(400, 0)).toBe(400);

@@ -172,16 +172,18 @@ export const ROLLUP_BLOCK_STEPS = 256;
  * Bucket count for a plot `px` CSS pixels wide over `span` steps (when known): one bucket
  * per pixel, within the server's limits; else, so that the server answers from its rollup
  * instead of reading every point: whole 1,024-step buckets when that still gives at least
- * one bucket per two pixels, or one bucket per 256-step block of steps 0..span-1 when that
- * gives one per two pixels to two per pixel. Every bucket keeps its min and max either way.
+ * one bucket per two pixels, or one bucket per 256-step block of steps lo..lo+span-1 when
+ * that gives one per two pixels to two per pixel (10,000 at most). Every bucket keeps its
+ * min and max either way.
  */
-export function bucketsFor(px: number, span?: number): number {
+export function bucketsFor(px: number, span?: number, lo = 0): number {
   const n = Math.max(10, Math.min(10000, Math.round(px)));
   if (span && span > 0) {
     const aligned = Math.floor(span / ROLLUP_BUCKET_STEPS);
     if (aligned < n && aligned >= Math.ceil(n / 2)) return aligned;
-    const blocks = Math.ceil(span / ROLLUP_BLOCK_STEPS);
-    if (blocks >= Math.ceil(n / 2) && blocks <= 2 * n) return blocks;
+    // the server's count of blocks in [lo, lo + span - 1] (floor division, as step >> 8)
+    const blocks = Math.floor((lo + span - 1) / ROLLUP_BLOCK_STEPS) - Math.floor(lo / ROLLUP_BLOCK_STEPS) + 1;
+    if (blocks >= Math.ceil(n / 2) && blocks <= Math.min(2 * n, 10000)) return blocks;
   }
   return n;
 }
