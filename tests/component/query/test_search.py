@@ -123,11 +123,15 @@ def test_run_id_filters_read_runs_by_key(dataset) -> None:
              f"attributes.run_id = '{a}' AND metrics.acc > 0.1",
              f"metrics.acc > 0.1 AND attributes.run_id IN ('{b}')",
              f"attributes.run_id = '{a}' OR attributes.run_id = '{b}'",
-             "attributes.run_id = 'not-a-hex-id'", "attributes.run_id = ''"]
+             "attributes.run_id = 'not-a-hex-id'", "attributes.run_id = ''",
+             f"attributes.run_id != '{a}'", f"attributes.run_id NOT IN ('{a}', '{b}')",
+             f"(attributes.run_id = '{a}' AND metrics.acc > 0.1) OR attributes.run_id = '{b}'",
+             f"attributes.run_id = '{a.upper()}'"]
     for text in texts:
         for view in ("all", "active"):
-            assert all_pages(core, text, [], 100, view=view) == ref_search(runs, text, [],
-                                                                          view=view), text
+            for order in ([], ["metrics.acc DESC"], ["params.lr"]):  # runs or a key drives
+                assert all_pages(core, text, order, 100, view=view) == ref_search(
+                    runs, text, order, view=view), (text, order)
     from metricflow.query._sql import Binder, SqlBuilder
 
     sb = SqlBuilder("db", Binder())

@@ -102,6 +102,8 @@ def test_run_id_filters(win) -> None:
                       ("attributes.run_id = 'zz'", [])):
         got = w.window(scope, flt, "attributes.run_id ASC", 0, 10, [])
         assert got.total == len(want) and [r["run_id"] for r in got.rows] == want, flt
+        by_metric = w.window(scope, flt, "metrics.loss DESC", 0, 10, [])  # a key drives
+        assert sorted(r["run_id"] for r in by_metric.rows) == want, flt
 
 
 def test_top_level_rows_carry_child_counts(win) -> None:
