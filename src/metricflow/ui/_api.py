@@ -99,7 +99,8 @@ def ui_router(core: Any) -> APIRouter:
                 r["end_time"] = r["end_time"] or None
             return {"offset": w.offset, "total": w.total, "rows": w.rows}
         try:
-            return await asyncio.to_thread(work)
+            # JSON-native already: a JSONResponse skips FastAPI's per-value encoder walk
+            return JSONResponse(await asyncio.to_thread(work))
         except MetricflowError as e:
             return _error(e)
 
