@@ -111,6 +111,29 @@ def test_live_tail_over_grpc_within_one_second(client, runs) -> None:
     assert max(lat) < 1.0, lat
 
 
+def test_http_downsample_of_several_keys(server, client, runs) -> None:
+    import httpx
+
+    _, ids = runs
+    for s in range(5):
+        client.log_metric(ids[0], "loss", 10 - s, step=s)
+    client.flush()
+    base = f"http://127.0.0.1:{server.server.http_port}/api/v1/metrics/downsample"
+    one = {k: httpx.post(base, json={"run_ids": ids[:1], "key": k, "buckets": 2,
+                                     "ends": False}).json()["series"] for k in ("acc", "loss")}
+    both = httpx.post(base, json={"run_ids": ids[:1], "keys": ["loss", "acc", "loss", "nope"],
+                                  "buckets": 2, "ends": False})
+    assert both.status_code == 200
+    got = both.json()["series"]
+    assert [s["key"] for s in got] == ["loss", "acc"]  # in the asked order, each once
+    assert got == one["loss"] + one["acc"]
+    assert got[0]["max"] == [10, 7] and got[0]["first_point"] is None
+    for body, field in (({"keys": ["acc"], "key": "acc"}, "keys"),
+                        ({"keys": [f"k{i}" for i in range(101)]}, "keys"), ({}, "key")):
+        bad = httpx.post(base, json={"run_ids": ids[:1], "buckets": 2, **body})
+        assert bad.status_code == 400 and field in bad.json()["message"], bad.json()
+
+
 def test_http_routes_and_openapi(server, runs) -> None:
     import httpx
 

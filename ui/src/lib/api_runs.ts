@@ -82,8 +82,59 @@ export interface DownsampleReq {
   ends?: boolean;
 }
 
-export const downsample = (req: DownsampleReq, signal?: AbortSignal) =>
-  post<{ series: SeriesJson[] }>("/api/v1/metrics/downsample", req, signal).then((r) => r.series);
+interface DownsampleWaiter {
+  key: string;
+  resolve: (series: SeriesJson[]) => void;
+  reject: (e: unknown) => void;
+  signal?: AbortSignal;
+}
+
+const downsampleBatches = new Map<string, { req: DownsampleReq; waiters: DownsampleWaiter[] }>();
+
+/**
+ * One metric's buckets. The requests of one task that differ only in their key go out as
+ * one request (`keys`): a browser opens ~6 connections per server, so a run page's 10
+ * charts, one request each, waited for each other's answers. A request alone is sent as
+ * it was made. Aborting one caller's signal rejects its promise; the shared request is
+ * cancelled when every caller has aborted.
+ */
+export function downsample(req: DownsampleReq, signal?: AbortSignal): Promise<SeriesJson[]> {
+  const group = JSON.stringify([req.run_ids, req.buckets, req.step_min ?? null, req.step_max ?? null, req.ends ?? true]);
+  return new Promise((resolve, reject) => {
+    let batch = downsampleBatches.get(group);
+    if (!batch) {
+      batch = { req, waiters: [] };
+      downsampleBatches.set(group, batch);
+      queueMicrotask(() => sendDownsample(group));
+    }
+    batch.waiters.push({ key: req.key, resolve, reject, signal });
+  });
+}
+
+const aborted = () => new DOMException("The request was aborted", "AbortError");
+
+function sendDownsample(group: string): void {
+  const batch = downsampleBatches.get(group)!;
+  downsampleBatches.delete(group);
+  const live = batch.waiters.filter((w) => !w.signal?.aborted);
+  batch.waiters.filter((w) => w.signal?.aborted).forEach((w) => w.reject(aborted()));
+  if (!live.length) return;
+  const ac = new AbortController();
+  let open = live.length;
+  for (const w of live) {
+    w.signal?.addEventListener("abort", () => {
+      w.reject(aborted());
+      if (--open === 0) ac.abort();
+    }, { once: true });
+  }
+  const keys = Array.from(new Set(live.map((w) => w.key)));
+  const { key: _one, ...rest } = batch.req;
+  const body = keys.length === 1 ? { ...batch.req, key: keys[0] } : { ...rest, keys };
+  post<{ series: SeriesJson[] }>("/api/v1/metrics/downsample", body, ac.signal).then(
+    (r) => live.forEach((w) => w.resolve(r.series.filter((s) => s.key === w.key))),
+    (e) => live.forEach((w) => w.reject(e)),
+  );
+}
 
 export interface CompareTable {
   run_ids: string[];
