@@ -25,7 +25,8 @@ def ref_buckets(steps, ts, values, lo, hi, n):
     """numpy reference of one series' buckets (documented NaN/Inf semantics)."""
     keep = (steps >= lo) & (steps <= hi)
     steps, ts, values = steps[keep], ts[keep], values[keep]
-    if hi - lo + 1 >= 4 * n * 256:  # wide buckets: whole 256-step blocks (docs/query.md)
+    blocks = hi // 256 - lo // 256 + 1
+    if hi - lo + 1 >= 4 * n * 256 or n == blocks:  # whole 256-step blocks (docs/query.md)
         b = ((steps // 256) - lo // 256) * n // (hi // 256 - lo // 256 + 1)
     else:
         b = ((steps - lo) * n) // (hi - lo + 1)
@@ -52,7 +53,7 @@ def new_run(store, exp="0") -> str:
 
 @pytest.mark.parametrize("n,lo,hi", [(10, None, None), (7, 100, 4000), (1, None, None),
                                      (5000, None, None), (3, 100, 4000), (4, None, None),
-                                     (2, -300, 1800)])
+                                     (2, -300, 1800), (16, 100, 4000)])  # 16: one block each
 def test_downsample_matches_numpy(store, core, n, lo, hi) -> None:
     rng = np.random.default_rng(n)
     rid = new_run(store)
