@@ -64,6 +64,7 @@ EXPORTS: dict[str, set[str]] = {
         "MAX_FORK_DEPTH",
         "Segment",
         "points_sql",
+        "rk_of",
     },
     "metricflow.store.metadata": {
         "AuditEntry",
