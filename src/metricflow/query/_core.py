@@ -15,7 +15,7 @@ from metricflow._validation import check_key, check_run_id
 from metricflow.entities import Run, RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
-from metricflow.query._history import DownsampledSeries, downsample
+from metricflow.query._history import DownsampledSeries, check_bulk, downsample
 from metricflow.query._search import DatasetRuns, RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
@@ -210,6 +210,19 @@ class QueryCore:
         """`ends` False: no exact first and last points (`history.downsample`)."""
         return downsample(self.store.client, self.store.db, list(run_ids), key, buckets,
                           step_min, step_max, plan=self.store.read_plan(run_ids), ends=ends)
+
+    def downsample_keys(self, run_ids: list[str], keys: list[str], buckets: int,
+                        step_min: int | None = None, step_max: int | None = None, *,
+                        ends: bool = True) -> list[DownsampledSeries]:
+        """`downsample` of several keys of the same runs (their series, key by key): the
+        runs' plan is read once, not once per key, and the keys are read in parallel."""
+        for k in keys:
+            check_bulk(list(run_ids), k, buckets)
+        plan = self.store.read_plan(run_ids)
+        futs = [self._page_pool.submit(downsample, self.store.client, self.store.db,
+                                       list(run_ids), k, buckets, step_min, step_max,
+                                       plan=plan, ends=ends) for k in keys]
+        return [s for f in futs for s in f.result()]
 
     # --------------------------------------------------------------- compare
     def compare(self, run_ids: list[str], metric_keys: list[str],

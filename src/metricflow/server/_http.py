@@ -126,10 +126,9 @@ def add_query_routes(app: Any, core: Any) -> None:
     @app.post("/api/v1/metrics/downsample")
     async def downsample(body: DownsampleBody) -> JSONResponse:
         keys = downsample_keys(body)
-        parts = await asyncio.gather(*(asyncio.to_thread(
-            core.downsample, body.run_ids, k, body.buckets, body.step_min, body.step_max,
-            ends=body.ends) for k in keys))
-        return JSONResponse({"series": [series_to_json(s) for p in parts for s in p]})
+        series = await asyncio.to_thread(core.downsample_keys, body.run_ids, keys, body.buckets,
+                                         body.step_min, body.step_max, ends=body.ends)
+        return JSONResponse({"series": [series_to_json(s) for s in series]})
 
     @app.post("/api/v1/runs/compare")
     async def compare(body: CompareBody) -> dict[str, Any]:
