@@ -26,33 +26,29 @@ function csrfToken(): string {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
-/** Starts a request now, or once `after` has settled (so that it does not compete with
- * the one the first paint waits for). */
-function start(method: "GET" | "POST", path: string, body?: unknown, after?: Promise<unknown>): Promise<Response> {
+function start(method: "GET" | "POST", path: string, body?: unknown): void {
   const text = body === undefined ? undefined : JSON.stringify(body);
   const headers: Record<string, string> = { Accept: "application/json" };
   if (text !== undefined) headers["Content-Type"] = "application/json";
   const csrf = method === "POST" ? csrfToken() : "";
   if (csrf) headers["X-CSRF-Token"] = csrf;
-  const go = () => fetch(path, { method, headers, body: text, credentials: "same-origin" });
-  const res = after ? after.then(go, go) : go();
+  const res = fetch(path, { method, headers, body: text, credentials: "same-origin" });
   res.catch(() => undefined); // a failed early request is simply asked again
   early[method + " " + path + " " + (text || "")] = { at: performance.now(), res };
-  return res;
 }
 
 const hash = location.hash.replace(/^#\/?/, "");
 const parts = appStarted || hash.includes("?") ? [] : hash.split("/").filter(Boolean);
 if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) {
   const exp = parts[1];
-  const rows = start("POST", "/ui-api/v1/runs/window", {
+  start("POST", "/ui-api/v1/runs/window", {
     experiment_ids: [exp], filter: "", order_by: "attributes.start_time DESC", offset: 0,
     limit: 100, columns: [], with_total: true, top_level: true,
   });
   start("GET", "/api/v1/experiments/get?experiment_id=" + exp);
-  // the keys (three queries) only feed the column picker and the default columns: asked
-  // once the first rows have come, they no longer share the server with them
-  start("GET", "/ui-api/v1/keys?experiment_ids=" + exp, undefined, rows);
+  // (Asked after the rows, it made no difference beyond the noise to the first rows, and
+  // the default columns it feeds then came later, often after the user's first action.)
+  start("GET", "/ui-api/v1/keys?experiment_ids=" + exp);
 } else if (parts[0] === "experiments" && parts.length === 4 && parts[2] === "runs"
            && SAFE_ID.test(parts[1]) && SAFE_ID.test(parts[3])) {
   start("POST", "/api/v1/runs/search", {

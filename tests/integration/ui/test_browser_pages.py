@@ -96,8 +96,10 @@ def test_filter_valid_and_invalid(watched: Watched, site: Site) -> None:
     box.fill("metrics.loss < 0.5 AND tags.team = 't0'")
     box.press("Enter")
     want = sorted(f"r-{i:02d}" for i in range(N_RUNS) if (i + 1) / 10 < 0.5 and i % 3 == 0)
-    page.wait_for_function("n => document.querySelectorAll('[data-testid=run-row]').length == n",
-                           arg=len(want))
+    # n rows, each showing its run (a column change landing meanwhile shows placeholders)
+    page.wait_for_function("n => { const r = document.querySelectorAll('[data-testid=run-row]');"
+                           " return r.length == n"
+                           " && [...r].every(x => x.innerText.includes('r-')); }", arg=len(want))
     got = sorted(n for n in (f"r-{i:02d}" for i in range(N_RUNS))
                  if any(n in r for r in _rows(page)))
     assert got == want
