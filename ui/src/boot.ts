@@ -26,14 +26,19 @@ function csrfToken(): string {
   return m ? decodeURIComponent(m[1]) : "";
 }
 
-function start(method: "GET" | "POST", path: string, body?: unknown): void {
-  const text = body === undefined ? undefined : JSON.stringify(body);
+function send(method: "GET" | "POST", path: string, text?: string): Promise<Response> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (text !== undefined) headers["Content-Type"] = "application/json";
   const csrf = method === "POST" ? csrfToken() : "";
   if (csrf) headers["X-CSRF-Token"] = csrf;
   const res = fetch(path, { method, headers, body: text, credentials: "same-origin" });
   res.catch(() => undefined); // a failed early request is simply asked again
+  return res;
+}
+
+function start(method: "GET" | "POST", path: string, body?: unknown): void {
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  const res = send(method, path, text);
   early[method + " " + path + " " + (text || "")] = { at: performance.now(), res };
 }
 
@@ -51,9 +56,34 @@ if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) 
   start("GET", "/ui-api/v1/keys?experiment_ids=" + exp);
 } else if (parts[0] === "experiments" && parts.length === 4 && parts[2] === "runs"
            && SAFE_ID.test(parts[1]) && SAFE_ID.test(parts[3])) {
+  const run = parts[3];
   start("POST", "/api/v1/runs/search", {
-    experiment_ids: [parts[1]], filter: "attributes.run_id = '" + parts[3] + "'",
+    experiment_ids: [parts[1]], filter: "attributes.run_id = '" + run + "'",
     view_type: "all", max_results: 1,
   });
   start("GET", "/api/v1/experiments/get?experiment_id=" + parts[1]);
+  chartsEarly(run);
+}
+
+// The run page's first charts: the buckets of the charts likely on screen, asked for now
+// with the run's lookup, not after the app's bundle has run, the run has arrived and the
+// charts are laid out (a cold load's main thread is busy with the bundle, ~150-250 ms
+// here). The server picks each chart's bucket count for the width (`px`) as the page
+// does, and says which; lib/api_runs.ts `downsample` takes a chart's series from this
+// answer when its own count is within a factor of two (as bucketsFor allows too). The
+// estimates follow the run page's layout (charts.css .chart-grid: columns of at least
+// 420 px, 10 px gaps, in a page padded 16 px; chart rows 269 px apart from y ~203): a
+// wrong guess costs a request whose answer goes unused, never a wrong chart.
+function chartsEarly(run: string): void {
+  const grid = document.documentElement.clientWidth - 32;
+  const cols = Math.max(1, Math.floor((grid + 10) / 430));
+  const px = Math.max(1, Math.floor((grid - 10 * (cols - 1)) / cols) - 2 - 70); // borders, y axis (MetricChart PLOT_PAD)
+  const rows = Math.max(1, Math.ceil((window.innerHeight - 203) / 269));
+  const body = { run_ids: [run], run_keys: Math.min(cols * rows, 60), px, step_min: null, step_max: null, ends: false };
+  const groups = send("POST", "/api/v1/metrics/downsample", JSON.stringify(body))
+    .then((r) => (r.ok ? r.json() : null))
+    .then((j: { series: { key: string }[]; buckets: Record<string, number> } | null) =>
+      j ? Object.entries(j.buckets).map(([k, n]) => ({ buckets: n, keys: [k], res: Promise.resolve(j.series.filter((s) => s.key === k)) })) : [])
+    .catch(() => []);
+  (window as unknown as { __mfEarlySeries?: unknown }).__mfEarlySeries = { at: performance.now(), run, groups };
 }

@@ -16,6 +16,7 @@ from metricflow.entities import Run, RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
 from metricflow.query._history import DownsampledSeries, check_bulk, downsample
+from metricflow.query._rollup_read import buckets_for_px
 from metricflow.query._search import DatasetRuns, RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
@@ -223,6 +224,31 @@ class QueryCore:
                                        list(run_ids), k, buckets, step_min, step_max,
                                        plan=plan, ends=ends) for k in keys]
         return [s for f in futs for s in f.result()]
+
+    def downsample_px(self, run_id: str, keys: list[str], first_keys: int, px: int,
+                      step_min: int | None = None, step_max: int | None = None, *,
+                      ends: bool = True) -> tuple[list[DownsampledSeries], dict[str, int]]:
+        """`downsample_keys` of one run sized for charts `px` pixels wide: each key gets
+        the count the web UI would ask for (`buckets_for_px` over the key's steps, from
+        its summary), returned beside the series. `keys` empty: the run's first
+        `first_keys` metric keys in code-point order (the run page's first charts)."""
+        check_run_id(run_id)
+        # The stored summary rows only size the buckets (an estimate is fine), so they
+        # are read beside the plan, not after it.
+        plan_f = self._page_pool.submit(self.store.read_plan, [run_id])
+        sums = self.store.get_summaries([run_id], False, {})[run_id]
+        plan = plan_f.result()
+        keys = keys or sorted(sums)[:first_keys]
+        lo = step_min or 0
+        counts: dict[str, int] = {}
+        for k in keys:
+            hi = step_max if step_max is not None else (sums[k].last_step if k in sums else None)
+            counts[k] = buckets_for_px(px, None if hi is None else hi - lo + 1, lo)
+            check_bulk([run_id], k, counts[k])
+        futs = [self._page_pool.submit(downsample, self.store.client, self.store.db, [run_id],
+                                       k, n, step_min, step_max, plan=plan, ends=ends)
+                for k, n in counts.items()]
+        return [s for f in futs for s in f.result()], counts
 
     # --------------------------------------------------------------- compare
     def compare(self, run_ids: list[str], metric_keys: list[str],

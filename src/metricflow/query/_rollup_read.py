@@ -153,6 +153,23 @@ def aligned(lo: int, hi: int, n: int) -> bool:
                                   or n == n_blocks(lo, hi))
 
 
+def buckets_for_px(px: int, span: int | None = None, lo: int = 0) -> int:
+    """The bucket count the web UI asks for a chart `px` CSS pixels wide over `span` steps
+    from `lo` (ui/src/charts/data.ts `bucketsFor`; ui/src/charts/buckets_cases.json holds
+    the cases both are tested on): one per pixel (10..10,000), or a nearby count the rollup
+    answers: whole 1,024-step buckets when that still gives one per two pixels, else one
+    per 256-step block when that gives one per two pixels to two per pixel."""
+    n = max(10, min(10_000, int(px)))
+    if span and span > 0:
+        whole = span // (MIN_BUCKET_BLOCKS << ROLLUP_SHIFT)
+        if -(-n // 2) <= whole < n:
+            return whole
+        blocks = n_blocks(lo, lo + span - 1)
+        if -(-n // 2) <= blocks <= min(2 * n, 10_000):
+            return blocks
+    return n
+
+
 def n_blocks(lo: int, hi: int) -> int:
     return (hi >> ROLLUP_SHIFT) - (lo >> ROLLUP_SHIFT) + 1
 

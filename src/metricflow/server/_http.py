@@ -64,6 +64,13 @@ class DownsampleBody(BaseModel):
     step_max: int | None = None
     ends: bool = True
     """False: no exact first_point / last_point (null), one primary-key lookup less."""
+    px: int | None = None
+    """Instead of `buckets` (one run only): the chart's plot width in CSS pixels. Each key
+    gets the count the web UI picks for that width over the key's steps: one per pixel,
+    or a nearby count the rollup answers (`buckets` in the answer says which)."""
+    run_keys: int | None = None
+    """Instead of `key`/`keys` (one run only): the run's first N (1..100) metric keys in
+    code-point order, as its run page lays out its charts."""
 
 class CompareBody(BaseModel):
     run_ids: list[str]
@@ -99,8 +106,43 @@ def series_to_json(s: Any) -> dict[str, Any]:
             "first_point": pt(s.first_point), "last_point": pt(s.last_point)}
 
 
+MAX_PX = 100_000
+"""Widest chart `px` may describe (bucket counts stop at 10,000 anyway)."""
+
+
+def _one_run(body: DownsampleBody, field: str) -> None:
+    if len(body.run_ids) != 1:
+        raise InvalidArgument(f"{field} needs exactly one run in run_ids, got "
+                              f"{len(body.run_ids)}", field="run_ids", limit=1,
+                              received=len(body.run_ids))
+
+
+def check_px(body: DownsampleBody) -> None:
+    """The `px` / `run_keys` options: one run, within their limits, not mixed with
+    the fields they replace."""
+    if body.px is not None:
+        _one_run(body, "px")
+        if not 1 <= body.px <= MAX_PX:
+            raise InvalidArgument(f"px must be 1..{MAX_PX}, got {body.px}", field="px",
+                                  limit=MAX_PX, received=body.px)
+    if body.run_keys is not None:
+        _one_run(body, "run_keys")
+        if body.key or body.keys:
+            raise InvalidArgument("give run_keys or key/keys, not both", field="run_keys")
+        if not 1 <= body.run_keys <= MAX_DOWNSAMPLE_KEYS:
+            raise InvalidArgument(f"run_keys must be 1..{MAX_DOWNSAMPLE_KEYS}, got "
+                                  f"{body.run_keys}", field="run_keys",
+                                  limit=MAX_DOWNSAMPLE_KEYS, received=body.run_keys)
+        if body.px is None:
+            raise InvalidArgument("run_keys needs px (each key's bucket count is chosen "
+                                  "for the chart's width)", field="px")
+
+
 def downsample_keys(body: DownsampleBody) -> list[str]:
-    """The keys a downsample request names (`key` or `keys`, not both), each once."""
+    """The keys a downsample request names (`key` or `keys`, not both), each once;
+    empty for `run_keys` (the run's own)."""
+    if body.run_keys is not None:
+        return []
     if body.key and body.keys:
         raise InvalidArgument("give key or keys, not both", field="keys")
     if len(body.keys) > MAX_DOWNSAMPLE_KEYS:
@@ -125,10 +167,18 @@ def add_query_routes(app: Any, core: Any) -> None:
 
     @app.post("/api/v1/metrics/downsample")
     async def downsample(body: DownsampleBody) -> JSONResponse:
+        check_px(body)
         keys = downsample_keys(body)
-        series = await asyncio.to_thread(core.downsample_keys, body.run_ids, keys, body.buckets,
-                                         body.step_min, body.step_max, ends=body.ends)
-        return JSONResponse({"series": [series_to_json(s) for s in series]})
+        if body.px is not None:
+            series, counts = await asyncio.to_thread(
+                core.downsample_px, body.run_ids[0], keys, body.run_keys or 0, body.px,
+                body.step_min, body.step_max, ends=body.ends)
+        else:
+            series = await asyncio.to_thread(core.downsample_keys, body.run_ids, keys,
+                                             body.buckets, body.step_min, body.step_max,
+                                             ends=body.ends)
+            counts = dict.fromkeys(keys, body.buckets)
+        return JSONResponse({"series": [series_to_json(s) for s in series], "buckets": counts})
 
     @app.post("/api/v1/runs/compare")
     async def compare(body: CompareBody) -> dict[str, Any]:

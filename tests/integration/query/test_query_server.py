@@ -134,6 +134,43 @@ def test_http_downsample_of_several_keys(server, client, runs) -> None:
         assert bad.status_code == 400 and field in bad.json()["message"], bad.json()
 
 
+def test_http_downsample_sized_for_a_chart_width(server, client, runs) -> None:
+    """`px` + `run_keys` (the run page's early request, ui/src/boot.ts): the run's first
+    keys, each with the bucket count the UI picks for that width, said in `buckets`."""
+    import httpx
+
+    from metricflow.query._rollup_read import buckets_for_px
+
+    _, ids = runs
+    rid = ids[2]
+    for s in range(3000):
+        client.log_metrics(rid, {"zz": float(s % 7), "aa": float(s)}, step=s)
+    client.flush()
+    base = f"http://127.0.0.1:{server.server.http_port}/api/v1/metrics/downsample"
+    r = httpx.post(base, json={"run_ids": [rid], "run_keys": 2, "px": 377, "ends": False})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    keys = sorted(got["buckets"])
+    assert keys[0] == "aa" and [s["key"] for s in got["series"]] == keys[:2]
+    # 3,000 steps at 377 px: 12 blocks are too coarse, so one bucket per pixel
+    assert got["buckets"]["aa"] == buckets_for_px(377, 3000) == 377
+    same = httpx.post(base, json={"run_ids": [rid], "key": "aa", "buckets": 377,
+                                  "ends": False}).json()["series"]
+    assert got["series"][0] == same[0]
+    # a named key and a zoomed range: its span is the range's
+    z = httpx.post(base, json={"run_ids": [rid], "keys": ["zz"], "px": 100, "step_min": 0,
+                               "step_max": 2047}).json()
+    assert z["buckets"] == {"zz": buckets_for_px(100, 2048)} and z["buckets"]["zz"] == 100
+    assert z["series"][0]["step_hi"] <= 2047
+    for body, field in (({"run_keys": 2}, "px"), ({"run_keys": 0, "px": 10}, "run_keys"),
+                        ({"run_keys": 101, "px": 10}, "run_keys"),
+                        ({"run_keys": 1, "key": "aa", "px": 10}, "run_keys"),
+                        ({"px": 0, "key": "aa"}, "px"), ({"px": 200_000, "key": "aa"}, "px"),
+                        ({"px": 10, "key": "aa", "run_ids": ids[:2]}, "run_ids")):
+        bad = httpx.post(base, json={"run_ids": [rid], **body})
+        assert bad.status_code == 400 and field in bad.json()["message"], (body, bad.json())
+
+
 def test_http_routes_and_openapi(server, runs) -> None:
     import httpx
 

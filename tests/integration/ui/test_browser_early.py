@@ -83,6 +83,13 @@ def test_run_page_uses_the_early_answers(watched: Watched, site: Site) -> None:
     taken = _taken(page)
     assert any(k.startswith("POST /api/v1/runs/search ") and site.run in k for k in taken), taken
     assert sum(1 for s in seen if s[1] == "api/v1/runs/search") == 1, seen
+    # the chart's buckets too, asked for by boot.ts beside the run (the run's first keys,
+    # sized for the chart's width by the server): the chart asked no copy
+    assert "downsample loss" in taken, taken
+    asks = [json.loads(s[2]) for s in seen if s[1] == "api/v1/metrics/downsample"]
+    assert len(asks) == 1 and asks[0]["run_ids"] == [site.run] and asks[0]["run_keys"] >= 1, asks
+    drawn = page.locator("[data-testid=chart][data-metric=loss]").get_attribute("data-buckets")
+    assert drawn is not None and int(drawn) == 20, drawn  # one bucket per step of 20
     watched.assert_clean()
 
 

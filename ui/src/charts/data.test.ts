@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { decodeOverlay, SeriesJson } from "../lib/api_runs";
 import { overlayBuckets, overlayColumns } from "../pages/compare/overlay";
 import { bucketsFor, chartColumns, fmtTick, ema, logGaps, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
+import bucketCases from "./buckets_cases.json";
 
 function series(over: Partial<SeriesJson> = {}): SeriesJson {
   return {
@@ -128,23 +129,10 @@ describe("ranges and bucket counts", () => {
     expect(zoomRange(5.1, 5.2)).toEqual([5, 6]);
     expect(zoomRange(NaN, 3)).toBeNull();
   });
-  it("asks one bucket per pixel within the server's limits", () => {
-    expect(bucketsFor(640)).toBe(640);
-    expect(bucketsFor(3)).toBe(10);
-    expect(bucketsFor(50_000)).toBe(10_000);
-  });
-  it("lowers the count to whole rollup buckets when at least one per two pixels remains", () => {
-    expect(bucketsFor(400, 1_000_000)).toBe(400); // 2,500 steps per bucket: aligned already
-    expect(bucketsFor(400, 300_000)).toBe(292); // 750 -> 1,024 steps per bucket
-    expect(bucketsFor(400, 100_000)).toBe(391); // 97 1,024-step buckets would be too coarse: one per 256-step block
-    expect(bucketsFor(400, 40_000)).toBe(400); // 157 blocks would be too coarse
-    expect(bucketsFor(377, 100_000)).toBe(391); // a few more buckets than pixels
-    expect(bucketsFor(377, 50_000, 1000)).toBe(197); // blocks 3..199 of a zoomed range
-    expect(bucketsFor(377, 50_000, 0)).toBe(196);
-    expect(bucketsFor(6000, 2_600_000)).toBe(6000); // 10,157 blocks: over the server's 10,000
-    expect(bucketsFor(800, 100_000)).toBe(800); // 391 blocks: fewer than one bucket per two pixels
-    expect(bucketsFor(150, 100_000)).toBe(97); // 1,024-step buckets first
-    expect(bucketsFor(400, 0)).toBe(400);
+  it("asks one bucket per pixel, or the nearby count the rollup answers (cases shared with the server)", () => {
+    // query/_rollup_read.py buckets_for_px picks the same counts for boot.ts's early request
+    for (const c of bucketCases as { px: number; span?: number; lo?: number; buckets: number; why: string }[])
+      expect([c.why, bucketsFor(c.px, c.span, c.lo ?? 0)]).toEqual([c.why, c.buckets]);
   });
   it("asks fewer buckets per run for many runs", () => {
     expect(overlayBuckets(1200, 1)).toBe(1200);

@@ -67,3 +67,70 @@ describe("downsample batching", () => {
     await expect(b).rejects.toThrow("boom");
   });
 });
+
+describe("downsample: boot.ts's early answer", () => {
+  const g = globalThis as any;
+  const early = (buckets: number, keys: string[], res: Promise<unknown>) => {
+    g.__mfEarlyMs = 5000;
+    g.__mfEarlySeries = { at: performance.now(), run: "r1", groups: Promise.resolve([{ buckets, keys: [...keys], res }]) };
+  };
+  const req = (key: string, buckets: number) => ({ run_ids: ["r1"], key, buckets, step_min: null, step_max: null, ends: false });
+  beforeEach(() => {
+    calls.length = 0;
+    delete g.__mfEarlySeries;
+  });
+
+  it("gives each chart its key of the early answer, once, without asking the server", async () => {
+    early(377, ["a", "b"], Promise.resolve([series("a"), series("b")]));
+    expect((await downsample(req("a", 380))).map((s) => s.key)).toEqual(["a"]);
+    expect((await downsample(req("b", 377))).map((s) => s.key)).toEqual(["b"]);
+    await tick();
+    expect(calls).toHaveLength(0);
+    const again = downsample(req("a", 380)); // taken once: a second request is the chart's own
+    await tick();
+    expect(calls).toHaveLength(1);
+    calls[0].resolve({ series: [series("a")] });
+    await again;
+  });
+
+  it("is not used for another bucket count, a zoom, a time axis or another run", async () => {
+    early(100, ["a"], Promise.resolve([series("a")]));
+    const asks = [
+      downsample(req("a", 201)), // 100 < 201 / 2
+      downsample({ ...req("a", 100), step_min: 5, step_max: 50 }),
+      downsample({ ...req("a", 100), ends: undefined }),
+      downsample({ ...req("a", 100), run_ids: ["r2"] }),
+    ];
+    await tick();
+    expect(calls).toHaveLength(4);
+    calls.forEach((c) => c.resolve({ series: [] }));
+    await Promise.all(asks);
+  });
+
+  it("waits for boot.ts to learn the run, and asks the server when boot.ts asked nothing", async () => {
+    let learn: (v: unknown) => void = () => undefined;
+    g.__mfEarlyMs = 5000;
+    g.__mfEarlySeries = { at: performance.now(), run: "r1", groups: new Promise((r) => (learn = r)) };
+    const a = downsample(req("a", 300));
+    const b = downsample(req("b", 300));
+    await tick();
+    expect(calls).toHaveLength(0);
+    learn([]);
+    await tick();
+    expect(calls).toHaveLength(1); // the two charts' own requests, still as one
+    expect(calls[0].body.keys).toEqual(["a", "b"]);
+    calls[0].resolve({ series: [series("a"), series("b")] });
+    expect((await a).map((s) => s.key)).toEqual(["a"]);
+    expect((await b).map((s) => s.key)).toEqual(["b"]);
+  });
+
+  it("asks the server when the early request failed", async () => {
+    early(300, ["a"], Promise.resolve(null));
+    const p = downsample(req("a", 300));
+    await tick();
+    expect(calls).toHaveLength(1);
+    expect(calls[0].body.key).toBe("a");
+    calls[0].resolve({ series: [series("a")] });
+    expect((await p).map((s) => s.key)).toEqual(["a"]);
+  });
+});

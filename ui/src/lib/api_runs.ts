@@ -99,6 +99,17 @@ const downsampleBatches = new Map<string, { req: DownsampleReq; waiters: Downsam
  * cancelled when every caller has aborted.
  */
 export function downsample(req: DownsampleReq, signal?: AbortSignal): Promise<SeriesJson[]> {
+  const early = takeEarlySeries(req);
+  if (early) {
+    return early.then((series) => {
+      if (signal?.aborted) throw aborted();
+      return series ? series.filter((s) => s.key === req.key) : downsampleNow(req, signal);
+    });
+  }
+  return downsampleNow(req, signal);
+}
+
+function downsampleNow(req: DownsampleReq, signal?: AbortSignal): Promise<SeriesJson[]> {
   const group = JSON.stringify([req.run_ids, req.buckets, req.step_min ?? null, req.step_max ?? null, req.ends ?? true]);
   return new Promise((resolve, reject) => {
     let batch = downsampleBatches.get(group);
@@ -108,6 +119,36 @@ export function downsample(req: DownsampleReq, signal?: AbortSignal): Promise<Se
       queueMicrotask(() => sendDownsample(group));
     }
     batch.waiters.push({ key: req.key, resolve, reject, signal });
+  });
+}
+
+interface EarlySeries {
+  at: number;
+  run: string;
+  /** boot.ts's requests, once it knows the run (none if it could not) */
+  groups: Promise<{ buckets: number; keys: string[]; res: Promise<SeriesJson[] | null> }[]>;
+}
+
+/**
+ * A chart's first buckets from boot.ts's early request (a cold load of a run page), taken
+ * once per key: the same run, every step, no time anchors, and a bucket count within a
+ * factor of two of the chart's own (one bucket per two pixels to two per pixel). Null
+ * (asynchronously) when boot.ts asked for no such buckets or its request failed: the
+ * chart then asks itself. (boot.ts learns the run from the same answer the page does, so
+ * its requests may start a moment after the page's first chart has asked.)
+ */
+function takeEarlySeries(req: DownsampleReq): Promise<SeriesJson[] | null> | null {
+  const w = globalThis as unknown as { __mfEarlySeries?: EarlySeries; __mfEarlyMs?: number; __mf?: { earlyTaken?: string[] } };
+  const e = w.__mfEarlySeries;
+  if (!e || req.run_ids.length !== 1 || req.run_ids[0] !== e.run || req.ends !== false) return null;
+  if (req.step_min != null || req.step_max != null) return null;
+  if (performance.now() - e.at > (w.__mfEarlyMs || 0)) return null;
+  return e.groups.then((groups) => {
+    const g = groups.find((x) => x.keys.includes(req.key));
+    if (!g || g.buckets < Math.ceil(req.buckets / 2) || g.buckets > 2 * req.buckets) return null;
+    g.keys = g.keys.filter((k) => k !== req.key);
+    if (w.__mf) (w.__mf.earlyTaken = w.__mf.earlyTaken || []).push("downsample " + req.key);
+    return g.res;
   });
 }
 
