@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+
 import pytest
 
 pytest_plugins = ["metricflow.devservices.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_process_state() -> Iterator[None]:
+    """Leave no MLflow process state to the next test module: `mlflow.set_experiment()`
+    sets MLFLOW_EXPERIMENT_ID in os.environ (for subprocesses) beside its own globals, and
+    an active run outlives the module's server. pytest-xdist runs modules of every
+    directory one after another in a worker, so a later module saw an experiment id of
+    another module's server (and `mlflow run` refused both an id and a name)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    for k in [k for k in os.environ if k.startswith("MLFLOW_") and k not in saved]:
+        del os.environ[k]
+    os.environ.update(saved)
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is not None:
+        fluent._active_experiment_id = None
+        fluent._active_run_stack.set([])
 
 
 @pytest.fixture(scope="module")

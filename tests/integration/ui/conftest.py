@@ -46,8 +46,12 @@ def _need_browser() -> None:
         "(or cd ui && npm ci && npm run build)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """A headless Chromium per test module. Not per session: Playwright's sync API keeps
+    its event loop marked as running in the main thread while it is open, so a test
+    module of another directory run after this one in the same process (pytest-xdist
+    hands each worker files of every directory) would fail in asyncio.run()."""
     _need_browser()
     from playwright.sync_api import sync_playwright
 
