@@ -23,10 +23,17 @@ def _mlflow_process_state() -> Iterator[None]:
     for k in [k for k in os.environ if k.startswith("MLFLOW_") and k not in saved]:
         del os.environ[k]
     os.environ.update(saved)
+    # the in-process copies too (set_tracking_uri / set_registry_uri keep a global beside
+    # the variable), so that in-process calls and subprocesses agree
+    for mod, name in (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+                      ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+                      ("mlflow.tracking.fluent", "_active_experiment_id")):
+        if mod in sys.modules and hasattr(sys.modules[mod], name):
+            setattr(sys.modules[mod], name, None)
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is not None:
-        fluent._active_experiment_id = None
         fluent._active_run_stack.set([])
+        fluent._last_active_run_id.set(None)
 
 
 @pytest.fixture(scope="module")

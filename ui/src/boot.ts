@@ -73,7 +73,8 @@ if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) 
 // answer when its own count is within a factor of two (as bucketsFor allows too). The
 // estimates follow the run page's layout (charts.css .chart-grid: columns of at least
 // 420 px, 10 px gaps, in a page padded 16 px; chart rows 269 px apart from y ~203): a
-// wrong guess costs a request whose answer goes unused, never a wrong chart.
+// wrong guess costs a request whose answer goes unused and the charts' wait for it (at
+// most api_runs.ts EARLY_SERIES_WAIT_MS), never a wrong chart.
 function chartsEarly(run: string): void {
   const grid = document.documentElement.clientWidth - 32;
   const cols = Math.max(1, Math.floor((grid + 10) / 430));

@@ -231,14 +231,15 @@ class QueryCore:
         """`downsample_keys` of one run sized for charts `px` pixels wide: each key gets
         the count the web UI would ask for (`buckets_for_px` over the key's steps, from
         its summary), returned beside the series. `keys` empty: the run's first
-        `first_keys` metric keys in code-point order (the run page's first charts)."""
+        `first_keys` metric keys in the run page's order (its first charts)."""
         check_run_id(run_id)
         # The stored summary rows only size the buckets (an estimate is fine), so they
         # are read beside the plan, not after it.
         plan_f = self._page_pool.submit(self.store.read_plan, [run_id])
         sums = self.store.get_summaries([run_id], False, {})[run_id]
         plan = plan_f.result()
-        keys = keys or sorted(sums)[:first_keys]
+        # the run page's order: JavaScript sorts strings by UTF-16 code unit
+        keys = keys or sorted(sums, key=lambda k: k.encode("utf-16-be"))[:first_keys]
         lo = step_min or 0
         counts: dict[str, int] = {}
         for k in keys:

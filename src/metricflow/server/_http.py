@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.query import DEFAULT_BUCKETS
 
 
 def _num(x: float) -> float | str:
@@ -70,7 +71,7 @@ class DownsampleBody(BaseModel):
     or a nearby count the rollup answers (`buckets` in the answer says which)."""
     run_keys: int | None = None
     """Instead of `key`/`keys` (one run only): the run's first N (1..100) metric keys in
-    code-point order, as its run page lays out its charts."""
+    the run page's order (UTF-16 code units, as JavaScript sorts)."""
 
 class CompareBody(BaseModel):
     run_ids: list[str]
@@ -177,7 +178,7 @@ def add_query_routes(app: Any, core: Any) -> None:
             series = await asyncio.to_thread(core.downsample_keys, body.run_ids, keys,
                                              body.buckets, body.step_min, body.step_max,
                                              ends=body.ends)
-            counts = dict.fromkeys(keys, body.buckets)
+            counts = dict.fromkeys(keys, body.buckets or DEFAULT_BUCKETS)
         return JSONResponse({"series": [series_to_json(s) for s in series], "buckets": counts})
 
     @app.post("/api/v1/runs/compare")

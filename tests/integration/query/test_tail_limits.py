@@ -208,10 +208,16 @@ def test_http_tail_slot_is_released_when_the_client_leaves(srv: Srv) -> None:
     with httpx.stream("POST", srv.http + "/api/v1/metrics/tail", headers=hdr, timeout=30,
                       json={"run_ids": [srv.run_id], "from_start": True}) as r:
         assert r.status_code == 200
-        first = json.loads(next(r.iter_lines()))
+        lines = r.iter_lines()
+        first = json.loads(next(lines))
         assert first["run_id"] == srv.run_id and first["steps"][0] == 0
-        # The first lines can be answered before the stream takes its hub slot.
-        _wait(lambda: srv.hub.stats().open_streams == 1, "the HTTP tail's slot taken")
+        # Keep reading until the slot is seen: a client that stopped after its first line
+        # would soon be cut as a slow reader (its backlog is far over the buffer), which
+        # also frees the slot, before a busy test thread looked (seen in a CI run).
+        deadline = time.monotonic() + 30
+        while srv.hub.stats().open_streams != 1:
+            assert "error_code" not in json.loads(next(lines))
+            assert time.monotonic() < deadline, "timed out waiting for the HTTP tail's slot"
     _wait(lambda: srv.hub.stats().open_streams == 0, "the HTTP tail's slot")
 
 

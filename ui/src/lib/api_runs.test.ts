@@ -7,7 +7,7 @@ vi.mock("./api", () => ({
     new Promise((resolve, reject) => calls.push({ path, body, signal, resolve, reject })),
 }));
 
-import { downsample } from "./api_runs";
+import { downsample, EARLY_SERIES_WAIT_MS } from "./api_runs";
 
 const series = (key: string) => ({ run_id: "r1", key, bucket: [0], min: [1], max: [2] });
 const tick = () => new Promise((r) => setTimeout(r, 0));
@@ -122,6 +122,29 @@ describe("downsample: boot.ts's early answer", () => {
     calls[0].resolve({ series: [series("a"), series("b")] });
     expect((await a).map((s) => s.key)).toEqual(["a"]);
     expect((await b).map((s) => s.key)).toEqual(["b"]);
+  });
+
+  it("leaves the early series to the next request when the caller was cancelled", async () => {
+    let answer: (v: unknown) => void = () => undefined;
+    early(300, ["a"], Promise.resolve([series("a")]));
+    g.__mfEarlySeries.groups = new Promise((r) => (answer = r)).then(() => [{ buckets: 300, keys: ["a"], res: Promise.resolve([series("a")]) }]);
+    const ac = new AbortController();
+    const first = downsample(req("a", 300), ac.signal);
+    ac.abort();
+    answer(null);
+    await expect(first).rejects.toMatchObject({ name: "AbortError" });
+    expect((await downsample(req("a", 300))).map((s) => s.key)).toEqual(["a"]); // still there
+    await tick();
+    expect(calls).toHaveLength(0);
+  });
+
+  it("stops waiting for an answer that does not come", async () => {
+    g.__mfEarlySeries = { at: performance.now() - EARLY_SERIES_WAIT_MS + 20, run: "r1", groups: new Promise(() => undefined) };
+    const p = downsample(req("a", 300));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toHaveLength(1);
+    calls[0].resolve({ series: [series("a")] });
+    expect((await p).map((s) => s.key)).toEqual(["a"]);
   });
 
   it("asks the server when the early request failed", async () => {

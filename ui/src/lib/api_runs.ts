@@ -99,7 +99,7 @@ const downsampleBatches = new Map<string, { req: DownsampleReq; waiters: Downsam
  * cancelled when every caller has aborted.
  */
 export function downsample(req: DownsampleReq, signal?: AbortSignal): Promise<SeriesJson[]> {
-  const early = takeEarlySeries(req);
+  const early = takeEarlySeries(req, signal);
   if (early) {
     return early.then((series) => {
       if (signal?.aborted) throw aborted();
@@ -129,21 +129,29 @@ interface EarlySeries {
   groups: Promise<{ buckets: number; keys: string[]; res: Promise<SeriesJson[] | null> }[]>;
 }
 
+/** Longest a chart waits for boot.ts's answer before it asks itself (it normally comes
+ * within a few hundred ms: the request left at navigation). */
+export const EARLY_SERIES_WAIT_MS = 3000;
+
 /**
  * A chart's first buckets from boot.ts's early request (a cold load of a run page), taken
  * once per key: the same run, every step, no time anchors, and a bucket count within a
  * factor of two of the chart's own (one bucket per two pixels to two per pixel). Null
- * (asynchronously) when boot.ts asked for no such buckets or its request failed: the
- * chart then asks itself. (boot.ts learns the run from the same answer the page does, so
- * its requests may start a moment after the page's first chart has asked.)
+ * (asynchronously) when boot.ts's answer has no such buckets, its request failed, it took
+ * longer than EARLY_SERIES_WAIT_MS from navigation, or the caller has been cancelled
+ * meanwhile: the chart then asks itself. Until that answer, such a chart waits for it
+ * (which keys boot.ts asked for is known only from the answer).
  */
-function takeEarlySeries(req: DownsampleReq): Promise<SeriesJson[] | null> | null {
+function takeEarlySeries(req: DownsampleReq, signal?: AbortSignal): Promise<SeriesJson[] | null> | null {
   const w = globalThis as unknown as { __mfEarlySeries?: EarlySeries; __mfEarlyMs?: number; __mf?: { earlyTaken?: string[] } };
   const e = w.__mfEarlySeries;
   if (!e || req.run_ids.length !== 1 || req.run_ids[0] !== e.run || req.ends !== false) return null;
   if (req.step_min != null || req.step_max != null) return null;
-  if (performance.now() - e.at > (w.__mfEarlyMs || 0)) return null;
-  return e.groups.then((groups) => {
+  const left = e.at + EARLY_SERIES_WAIT_MS - performance.now();
+  if (left <= 0) return null;
+  const late = new Promise<null>((r) => setTimeout(() => r(null), left));
+  return Promise.race([e.groups, late]).then((groups) => {
+    if (!groups || signal?.aborted) return null;
     const g = groups.find((x) => x.keys.includes(req.key));
     if (!g || g.buckets < Math.ceil(req.buckets / 2) || g.buckets > 2 * req.buckets) return null;
     g.keys = g.keys.filter((k) => k !== req.key);
