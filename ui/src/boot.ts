@@ -81,10 +81,8 @@ function chartsEarly(run: string): void {
   const px = Math.max(1, Math.floor((grid - 10 * (cols - 1)) / cols) - 2 - 70); // borders, y axis (MetricChart PLOT_PAD)
   const rows = Math.max(1, Math.ceil((window.innerHeight - 203) / 269));
   const body = { run_ids: [run], run_keys: Math.min(cols * rows, 60), px, step_min: null, step_max: null, ends: false };
-  const groups = send("POST", "/api/v1/metrics/downsample", JSON.stringify(body))
+  const answer = send("POST", "/api/v1/metrics/downsample", JSON.stringify(body))
     .then((r) => (r.ok ? r.json() : null))
-    .then((j: { series: { key: string }[]; buckets: Record<string, number> } | null) =>
-      j ? Object.entries(j.buckets).map(([k, n]) => ({ buckets: n, keys: [k], res: Promise.resolve(j.series.filter((s) => s.key === k)) })) : [])
-    .catch(() => []);
-  (window as unknown as { __mfEarlySeries?: unknown }).__mfEarlySeries = { at: performance.now(), run, groups };
+    .catch(() => null);
+  (window as unknown as { __mfEarlySeries?: unknown }).__mfEarlySeries = { at: performance.now(), run, answer, taken: [] };
 }

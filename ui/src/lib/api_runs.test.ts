@@ -72,7 +72,7 @@ describe("downsample: boot.ts's early answer", () => {
   const g = globalThis as any;
   const early = (buckets: number, keys: string[], res: Promise<unknown>) => {
     g.__mfEarlyMs = 5000;
-    g.__mfEarlySeries = { at: performance.now(), run: "r1", groups: Promise.resolve([{ buckets, keys: [...keys], res }]) };
+    g.__mfEarlySeries = { at: performance.now(), run: "r1", taken: [], answer: res.then((series) => (series ? { series, buckets: Object.fromEntries(keys.map((k) => [k, buckets])) } : null)) };
   };
   const req = (key: string, buckets: number) => ({ run_ids: ["r1"], key, buckets, step_min: null, step_max: null, ends: false });
   beforeEach(() => {
@@ -110,12 +110,12 @@ describe("downsample: boot.ts's early answer", () => {
   it("waits for boot.ts to learn the run, and asks the server when boot.ts asked nothing", async () => {
     let learn: (v: unknown) => void = () => undefined;
     g.__mfEarlyMs = 5000;
-    g.__mfEarlySeries = { at: performance.now(), run: "r1", groups: new Promise((r) => (learn = r)) };
+    g.__mfEarlySeries = { at: performance.now(), run: "r1", taken: [], answer: new Promise((r) => (learn = r)) };
     const a = downsample(req("a", 300));
     const b = downsample(req("b", 300));
     await tick();
     expect(calls).toHaveLength(0);
-    learn([]);
+    learn({ series: [], buckets: {} });
     await tick();
     expect(calls).toHaveLength(1); // the two charts' own requests, still as one
     expect(calls[0].body.keys).toEqual(["a", "b"]);
@@ -127,7 +127,7 @@ describe("downsample: boot.ts's early answer", () => {
   it("leaves the early series to the next request when the caller was cancelled", async () => {
     let answer: (v: unknown) => void = () => undefined;
     early(300, ["a"], Promise.resolve([series("a")]));
-    g.__mfEarlySeries.groups = new Promise((r) => (answer = r)).then(() => [{ buckets: 300, keys: ["a"], res: Promise.resolve([series("a")]) }]);
+    g.__mfEarlySeries.answer = new Promise((r) => (answer = r)).then(() => ({ series: [series("a")], buckets: { a: 300 } }));
     const ac = new AbortController();
     const first = downsample(req("a", 300), ac.signal);
     ac.abort();
@@ -139,7 +139,7 @@ describe("downsample: boot.ts's early answer", () => {
   });
 
   it("stops waiting for an answer that does not come", async () => {
-    g.__mfEarlySeries = { at: performance.now() - EARLY_SERIES_WAIT_MS + 20, run: "r1", groups: new Promise(() => undefined) };
+    g.__mfEarlySeries = { at: performance.now() - EARLY_SERIES_WAIT_MS + 20, run: "r1", taken: [], answer: new Promise(() => undefined) };
     const p = downsample(req("a", 300));
     await new Promise((r) => setTimeout(r, 60));
     expect(calls).toHaveLength(1);

@@ -125,8 +125,10 @@ function downsampleNow(req: DownsampleReq, signal?: AbortSignal): Promise<Series
 interface EarlySeries {
   at: number;
   run: string;
-  /** boot.ts's requests, once it knows the run (none if it could not) */
-  groups: Promise<{ buckets: number; keys: string[]; res: Promise<SeriesJson[] | null> }[]>;
+  /** the server's answer (its `buckets` names each key's count), null if it failed */
+  answer: Promise<{ series: SeriesJson[]; buckets: Record<string, number> } | null>;
+  /** keys a chart has already taken */
+  taken: string[];
 }
 
 /** Longest a chart waits for boot.ts's answer before it asks itself (it normally comes
@@ -143,20 +145,20 @@ export const EARLY_SERIES_WAIT_MS = 3000;
  * (which keys boot.ts asked for is known only from the answer).
  */
 function takeEarlySeries(req: DownsampleReq, signal?: AbortSignal): Promise<SeriesJson[] | null> | null {
-  const w = globalThis as unknown as { __mfEarlySeries?: EarlySeries; __mfEarlyMs?: number; __mf?: { earlyTaken?: string[] } };
+  const w = globalThis as unknown as { __mfEarlySeries?: EarlySeries; __mf?: { earlyTaken?: string[] } };
   const e = w.__mfEarlySeries;
   if (!e || req.run_ids.length !== 1 || req.run_ids[0] !== e.run || req.ends !== false) return null;
   if (req.step_min != null || req.step_max != null) return null;
   const left = e.at + EARLY_SERIES_WAIT_MS - performance.now();
   if (left <= 0) return null;
   const late = new Promise<null>((r) => setTimeout(() => r(null), left));
-  return Promise.race([e.groups, late]).then((groups) => {
-    if (!groups || signal?.aborted) return null;
-    const g = groups.find((x) => x.keys.includes(req.key));
-    if (!g || g.buckets < Math.ceil(req.buckets / 2) || g.buckets > 2 * req.buckets) return null;
-    g.keys = g.keys.filter((k) => k !== req.key);
+  return Promise.race([e.answer, late]).then((a) => {
+    const n = a && a.buckets[req.key];
+    if (!a || !n || signal?.aborted || e.taken.includes(req.key)) return null;
+    if (n < Math.ceil(req.buckets / 2) || n > 2 * req.buckets) return null;
+    e.taken.push(req.key);
     if (w.__mf) (w.__mf.earlyTaken = w.__mf.earlyTaken || []).push("downsample " + req.key);
-    return g.res;
+    return a.series.filter((s) => s.key === req.key);
   });
 }
 
