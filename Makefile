@@ -29,11 +29,9 @@ demo: $(STAMP) $(UI_BUILT)
 
 # The integration tier mostly waits (for processes, services, deadlines): with
 # INTEGRATION_WORKERS=2, 2 pytest-xdist workers (each with its own services, whole files
-# per worker) took it from ~27 to ~15-18.5 min on this 2-core machine. Not the default
-# yet: in one of five parallel runs a module found chDB still bound to the previous
-# module's directory (chDB allows one directory per process), a failure the serial order
-# has not shown. 0 runs the tier in one process.
-INTEGRATION_WORKERS ?= 0
+# per worker) took it from ~27 to ~15-18.5 min on this 2-core machine. 0 runs the tier in
+# one process.
+INTEGRATION_WORKERS ?= 2
 INTEGRATION_XDIST := $(if $(filter-out 0,$(INTEGRATION_WORKERS)),-n $(INTEGRATION_WORKERS) --dist loadfile,-p no:xdist)
 
 # Installs, warms the local service launchers (Kafka jars, PostgreSQL, moto), runs every test.

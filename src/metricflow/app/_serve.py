@@ -7,6 +7,7 @@ differs is the set of services the role mounts (`_roles.py`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -265,6 +266,10 @@ class ServerThread:
         fut.result(timeout=60)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=30)
+        # A chDB handle that only the garbage collector would release (one held by a
+        # cycle) binds this process to the old data path: the next server here (tests,
+        # tools) would be refused. Every closed one is released now.
+        gc.collect()
 
     def __enter__(self) -> ServerThread:
         return self.start()

@@ -103,6 +103,9 @@ class Accumulator:
         # Spool frames read back and in flight (the sender's drain); with _used_bytes
         # they make the bytes the client holds, which log calls keep within max_bytes.
         self._drain_bytes = 0
+        # The next spool frame's size once it found no room: blocking log calls leave
+        # it free, so what a spill frees goes to the drain rather than back to them.
+        self._drain_claim = 0
         self.peak_held_bytes = 0  # the largest _used_bytes + _drain_bytes seen
         self.drain_overruns = 0  # frames let over the bound so the drain cannot stall
         self.on_full_batch: Callable[[], None] = lambda: None
@@ -121,8 +124,8 @@ class Accumulator:
         ts = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
         need = n * POINT_BYTES + ROW_BYTES
         with self._cond:
-            if (self._used_bytes + self._drain_bytes + need > self.max_bytes
-                    and not self._wait_for_room(need, n)):
+            if (self._used_bytes + self._drain_bytes + self._drain_claim + need
+                    > self.max_bytes and not self._wait_for_room(need, n)):
                 return
             buf = self._runs.get(run_id)
             if buf is None:
@@ -176,7 +179,7 @@ class Accumulator:
                              limit=self.max_bytes, received=need)
         self.on_full_batch()
         deadline = time.monotonic() + self.block_timeout_s
-        while self._used_bytes + self._drain_bytes + need > self.max_bytes:
+        while self._used_bytes + self._drain_bytes + self._drain_claim + need > self.max_bytes:
             if self.failure is not None:
                 raise self.failure
             left = deadline - time.monotonic()
@@ -251,17 +254,27 @@ class Accumulator:
     def reserve_drain(self, nbytes: int, force: bool = False) -> bool:
         """Count a spool frame the sender is about to hold in flight; False (nothing
         counted) when it does not fit in max_bytes with what is held, unless `force`
-        (then it is counted anyway, as an overrun)."""
+        (then it is counted anyway, as an overrun). A frame that does not fit claims its
+        room: blocking log calls wait for it until the frame goes (or unclaim_drain)."""
         with self._cond:
             held = self._used_bytes + self._drain_bytes + nbytes
             if held > self.max_bytes:
                 if not force:
+                    self._drain_claim = nbytes
                     return False
                 self.drain_overruns += 1
+            self._drain_claim = 0
             self._drain_bytes += nbytes
             if held > self.peak_held_bytes:
                 self.peak_held_bytes = held
             return True
+
+    def unclaim_drain(self) -> None:
+        """The drain stopped (the stream ended): log calls may use the claimed room."""
+        with self._cond:
+            if self._drain_claim:
+                self._drain_claim = 0
+                self._cond.notify_all()
 
     def release_drain(self, nbytes: int) -> None:
         """A spool frame in flight was acknowledged (or dropped to be read again)."""

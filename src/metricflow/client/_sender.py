@@ -29,7 +29,9 @@ together with the live buffer (Accumulator.reserve_drain). During a catch-up the
 training process keeps logging into the buffer (spilled to the spool) while the
 backlog is read back; a frame goes in flight only when it fits in what the buffer
 leaves free, and log calls wait while the two together fill it. A frame that waits
-is not held: it is read again once there is room.
+is not held: it is read again once there is room, and meanwhile it claims that room
+(blocking log calls leave it free), so a spill's freed bytes go to the drain and not
+back to a trainer that logs faster than the catch-up.
 """
 
 from __future__ import annotations
@@ -663,6 +665,7 @@ class Sender:
                     await call.write(item.msg)
                 await self._send_loop(call, reader)
             finally:
+                self.acc.unclaim_drain()
                 reader.cancel()
                 call.cancel()
 

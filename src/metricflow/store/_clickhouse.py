@@ -8,6 +8,7 @@ except Arrow inserts on chDB, which go to the engine directly
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 from metricflow._uris import DATA, backend_key
 from metricflow.errors import InvalidArgument
 
+log = logging.getLogger(__name__)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -124,15 +126,18 @@ class ClientPool:
         if conn is None:
             import chdb  # embedded extra, loaded lazily
 
-            conn = chdb.connect(self._chdb_path)
+            conn = _ChdbConn(chdb.connect(self._chdb_path))
             self._adopt(conn)
             self._local.chdb = conn
         cols = ", ".join(f"`{c}`" for c in data.column_names)
         extra = "".join(f", {k} = {int(v)}" for k, v in settings.items())
         # `Python(data)` names the local variable above: chDB looks it up in this frame.
-        conn.query(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM Python(data) "
-                   f"SETTINGS max_threads = 1, max_insert_threads = 1, "
-                   f"schema_inference_make_columns_nullable = 0{extra}")
+        with conn.lock:
+            if conn.conn is None:
+                raise RuntimeError(f"the ClickHouse store {self.dsn!r} is closed")
+            conn.conn.query(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM Python(data) "
+                            f"SETTINGS max_threads = 1, max_insert_threads = 1, "
+                            f"schema_inference_make_columns_nullable = 0{extra}")
 
     def close(self) -> None:
         with self._lock:
@@ -141,5 +146,25 @@ class ClientPool:
         for c in clients:
             try:
                 c.close()
-            except Exception:  # closing is best effort
-                pass
+            except Exception:  # closing is best effort, but a handle left open binds chDB
+                log.warning("closing a ClickHouse connection of %s failed", self.dsn,
+                            exc_info=True)
+
+
+class _ChdbConn:
+    """A raw chDB connection (Arrow inserts) whose close waits for its running query.
+
+    Closed from another thread in the middle of an insert, the engine handle could
+    stay open, and chDB accepts one data path per process: the next store opened in
+    this process (tests, tools) would be refused.
+    """
+
+    def __init__(self, conn: Any) -> None:
+        self.conn: Any = conn
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        with self.lock:
+            conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()

@@ -128,6 +128,45 @@ def test_spool_frames_in_flight_share_the_buffer_budget_with_log_calls():
     assert acc.wait_empty(0.01) is False  # live points are still unacknowledged
 
 
+def test_a_refused_spool_frame_claims_the_room_a_spill_frees():
+    """A frame that found no room keeps what a spill then frees: a blocking log call
+    waits for it rather than refilling the buffer (a CI run saw the drain forced over
+    the bound by a trainer that took the spilled bytes first). Unclaimed, it may log."""
+    need = 2 * POINT_BYTES + ROW_BYTES
+    acc = Accumulator(10 * need, 1000, 5.0)
+    for s in range(10):
+        acc.append("r", {"a": 1.0, "b": 2.0}, s, 1)
+    assert not acc.reserve_drain(4 * need)  # the buffer is full
+    spilled = acc.drain()  # the sender spills every buffered point to the spool
+    acc.release(sum(b.nbytes for b in spilled))
+    done = threading.Event()
+
+    def log(n: int) -> None:
+        for s in range(n):
+            acc.append("r", {"a": 3.0, "b": 4.0}, 100 + s, 1)
+        done.set()
+
+    t = threading.Thread(target=log, args=(7,))
+    t.start()
+    assert not done.wait(0.2), "log calls took the room the spool frame claimed"
+    assert acc.used_bytes == 6 * need
+    assert acc.reserve_drain(4 * need), "the claimed room was not there for the frame"
+    assert acc.held_bytes == 10 * need and acc.drain_overruns == 0
+    acc.release_drain(4 * need)
+    assert done.wait(2.0)
+    t.join()
+    assert acc.peak_held_bytes == 10 * need
+    # The stream ended with a frame's claim standing: log calls get the room back.
+    assert not acc.reserve_drain(5 * need)
+    done.clear()
+    t = threading.Thread(target=log, args=(1,))
+    t.start()
+    assert not done.wait(0.2)
+    acc.unclaim_drain()
+    assert done.wait(2.0)
+    t.join()
+
+
 def test_a_spill_can_take_smaller_parts_and_keeps_every_point_and_byte():
     acc = Accumulator(1 << 30, 10**9, 1.0, max_batch_points=1000)
     for s in range(50):
