@@ -21,7 +21,7 @@ from metricflow.query._search import DatasetRuns, RunSearch, SearchPage
 from metricflow.query._sql import Scope
 from metricflow.query._tail import Tailer, check_tail
 from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
-from metricflow.store import MetricStore
+from metricflow.store import MetricStore, Segment
 from metricflow.store.metadata import canonical_experiment_id
 
 log = logging.getLogger(__name__)
@@ -219,10 +219,17 @@ class QueryCore:
         runs' plan is read once, not once per key, and the keys are read in parallel."""
         for k in keys:
             check_bulk(list(run_ids), k, buckets)
-        plan = self.store.read_plan(run_ids)
-        futs = [self._page_pool.submit(downsample, self.store.client, self.store.db,
-                                       list(run_ids), k, buckets, step_min, step_max,
-                                       plan=plan, ends=ends) for k in keys]
+        return self._downsample_each(list(run_ids), dict.fromkeys(keys, buckets), step_min,
+                                     step_max, self.store.read_plan(run_ids), ends)
+
+    def _downsample_each(self, run_ids: list[str], counts: dict[str, int],
+                         step_min: int | None, step_max: int | None,
+                         plan: dict[str, list[Segment]],
+                         ends: bool) -> list[DownsampledSeries]:
+        """Each key's series (`counts`: key -> buckets) read in parallel, in key order."""
+        futs = [self._page_pool.submit(downsample, self.store.client, self.store.db, run_ids,
+                                       k, n, step_min, step_max, plan=plan, ends=ends)
+                for k, n in counts.items()]
         return [s for f in futs for s in f.result()]
 
     def downsample_px(self, run_id: str, keys: list[str], first_keys: int, px: int,
@@ -246,10 +253,7 @@ class QueryCore:
             hi = step_max if step_max is not None else (sums[k].last_step if k in sums else None)
             counts[k] = buckets_for_px(px, None if hi is None else hi - lo + 1, lo)
             check_bulk([run_id], k, counts[k])
-        futs = [self._page_pool.submit(downsample, self.store.client, self.store.db, [run_id],
-                                       k, n, step_min, step_max, plan=plan, ends=ends)
-                for k, n in counts.items()]
-        return [s for f in futs for s in f.result()], counts
+        return self._downsample_each([run_id], counts, step_min, step_max, plan, ends), counts
 
     # --------------------------------------------------------------- compare
     def compare(self, run_ids: list[str], metric_keys: list[str],
