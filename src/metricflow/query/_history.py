@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
@@ -98,8 +99,8 @@ def check_bulk(run_ids: list[str], key: str, buckets: int) -> int:
 
 def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
                step_lo: int | None = None, step_hi: int | None = None,
-               plan: dict[str, list[Segment]] | None = None, *, ends: bool = True
-               ) -> list[DownsampledSeries]:
+               plan: dict[str, list[Segment]] | None = None, *, ends: bool = True,
+               rows: pa.Table | None = None) -> list[DownsampledSeries]:
     """Downsample one metric of several runs over a shared step range.
 
     Runs share one range (the union of their steps unless given) so their
@@ -109,11 +110,16 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     `ends`: look up each series' exact first and last point (two primary-key lookups
     per run; False leaves them None: a compare overlay draws only the buckets, and at
     1,000 runs the lookups were nearly half of the request).
+    `rows`: the key's rollup rows of the (plain) runs over the range, already read with
+    other keys' (`rr.read_rollup_rows`).
     """
     n = check_bulk(run_ids, key, buckets)
     ids = sorted(set(run_ids))
     plan = {r: s for r, s in (plan or {}).items() if r in set(ids)}
     pieces = rr.pieces_of(ids, plan)
+    if step_lo is not None and step_hi is not None and step_hi < step_lo:
+        raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
+                              field="step_max", received=step_hi)
     if step_lo is None or step_hi is None:
         plain = [r for r in ids if r not in plan]
         rng = _combine(_step_range_rollup(client, db, plain, key) if plain else None,
@@ -122,11 +128,10 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
             return []
         step_lo = rng[0] if step_lo is None else step_lo
         step_hi = rng[1] if step_hi is None else step_hi
-    if step_hi < step_lo:
-        raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
-                              field="step_max", received=step_hi)
+        if step_hi < step_lo:  # one bound given, every point beyond it: none in range
+            return []
     if rr.aligned(step_lo, step_hi, n):
-        got = rr.rollup_partials(client, db, pieces, key, n, step_lo, step_hi)
+        got = rr.rollup_partials(client, db, pieces, key, n, step_lo, step_hi, rows)
         if got is not None:
             parts, raw_blocks = got
             if raw_blocks:

@@ -203,13 +203,15 @@ def _distinct_rows(run: np.ndarray, c: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str], key: str,
-                    n: int, lo: int, hi: int) -> tuple[Partials, list[tuple[int, int]]] | None:
+                    n: int, lo: int, hi: int, rows: pa.Table | None = None
+                    ) -> tuple[Partials, list[tuple[int, int]]] | None:
     """Partials of the whole clean blocks, and the (piece, block)s to read raw.
 
     Raw: blocks whose rows overlap, and the blocks of lo and hi (or of a piece's
     bounds) when the range cuts them. Buckets are block-aligned (`aligned(lo, hi,
     n)` must hold). Partials are labelled by piece index. None when too many
-    blocks overlap (then the caller computes everything raw).
+    blocks overlap (then the caller computes everything raw). `rows`: the key's
+    rollup rows of these runs already read (`read_rollup_rows`; plain runs only).
     """
     pieces = [p if isinstance(p, Piece) else Piece(i, str(p), -(1 << 63), (1 << 63) - 1,
                                                    False, True)
@@ -281,11 +283,16 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
     if not branches:
         return empty(), []
     special = bool(spans or cuts)
-    # plain runs only (ids sorted): the rows come in piece order, as read before forks
-    order_by = "" if special else " ORDER BY run_id, block, first_step, first_ts, ident"
-    tbl = client.query_arrow(" UNION ALL ".join(branches) + order_by + " SETTINGS "
-                             "do_not_merge_across_partitions_select_final = 1",
-                             parameters=params)
+    if rows is not None and not special:
+        blocks = rows.column("block")
+        tbl = rows.filter(pc.and_(pc.greater_equal(blocks, params["blo"]),
+                                  pc.less_equal(blocks, params["bhi"])))
+    else:
+        # plain runs only (ids sorted): the rows come in piece order, as read before forks
+        order_by = "" if special else f" ORDER BY {_ROW_ORDER}"
+        tbl = client.query_arrow(" UNION ALL ".join(branches) + order_by + " SETTINGS "
+                                 "do_not_merge_across_partitions_select_final = 1",
+                                 parameters=params)
     if tbl.num_rows == 0:
         return empty(), []
     names = tbl.column("run_id")
@@ -349,6 +356,31 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
     if borrowed & set(raw_blocks):  # (rare) its points are in two runs: all raw
         return None
     return Partials.concat(parts), raw_blocks
+
+
+_ROW_ORDER = "run_id, block, first_step, first_ts, ident"
+
+
+def read_rollup_rows(client: Any, db: str, ids: list[str], keys: list[str], blo: int,
+                     bhi: int) -> dict[str, pa.Table]:
+    """The rollup rows of several keys of plain runs in blocks [blo, bhi], in one query
+    (one per key costs ~10 ms of fixed work each on chDB): key -> rows, in the order
+    `rollup_partials` reads them. A key without rows is left out."""
+    tbl = client.query_arrow(
+        f"SELECT key, run_id, {', '.join(_SCALARS)} FROM {db}.metric_rollup "
+        "WHERE run_id IN {ids:Array(String)} AND key IN {keys:Array(String)} "
+        "AND block >= {blo:Int64} AND block <= {bhi:Int64} "
+        f"ORDER BY key, {_ROW_ORDER} SETTINGS do_not_merge_across_partitions_select_final = 1",
+        parameters={"ids": ids, "keys": keys, "blo": blo, "bhi": bhi})
+    if tbl.num_rows == 0:
+        return {}
+    ks = tbl.column("key")
+    bounds = np.flatnonzero(pc.not_equal(ks[1:], ks[:-1]).to_numpy(zero_copy_only=False)) + 1
+    starts = np.r_[0, bounds]
+    stops = np.r_[bounds, tbl.num_rows]
+    body = tbl.drop_columns(["key"])
+    return {str(ks[int(a)].as_py()): body.slice(int(a), int(b - a))
+            for a, b in zip(starts, stops)}
 
 
 def empty() -> Partials:

@@ -278,3 +278,49 @@ def test_packed_points_of_an_old_rollup_are_dropped(chdb_dsn) -> None:
     (s,) = downsample(store.client, db, [rid], "loss", 4, 5, 20 * BLOCK - 1)
     assert int(s.count.sum()) == 20 * BLOCK - 5
     store.client.command(f"DROP DATABASE {db}")
+
+
+@pytest.mark.parametrize("px,lo,hi", [(600, None, None), (300, 1234, 55_555),
+                                      (900, 4_000, None), (200, None, 30_000),
+                                      (2000, None, None)])
+def test_chart_keys_read_in_one_query_equal_each_key_read_alone(store, px, lo, hi,
+                                                                monkeypatch) -> None:
+    """downsample_px reads several keys' rollup rows in one query (and their step ranges
+    from those rows): each key's series equals downsample of that key alone, with clean,
+    replayed-in-other-company, sparse and tiny keys, whole or cut ranges."""
+    rng = np.random.default_rng(5)
+    rid = new_run(store)
+    steps = np.arange(0, 60_000, dtype=np.int64)
+    ts, vals = series(rng, steps)
+    for a in range(0, len(steps), 5000):
+        insert(store, batch(rid, steps[a:a + 5000], ts[a:a + 5000], vals[a:a + 5000], "a"))
+    b1 = batch(rid, steps[:25_000], ts[:25_000], vals[:25_000] + 1, "b")
+    insert(store, b1, batch(rid, steps[:9], ts[:9], vals[:9], "d"))
+    insert(store, batch(rid, steps[10_000:10_700], ts[10_000:10_700],
+                        vals[10_000:10_700] + 1, "b"))  # part of b1 again, other company
+    sparse = np.sort(rng.choice(np.arange(-30_000, 90_000), 6000, replace=False))
+    s_ts, s_vals = series(rng, sparse)
+    insert(store, batch(rid, sparse, s_ts, s_vals, "c"))
+    keys = ["a", "b", "c", "d", "absent"]
+    core = QueryCore(store, None)
+    prefetched: list[set[str]] = []
+    real = rr.read_rollup_rows
+
+    def spy(*a, **kw):  # type: ignore[no-untyped-def]
+        out = real(*a, **kw)
+        prefetched.append(set(out))
+        return out
+
+    monkeypatch.setattr(rr, "read_rollup_rows", spy)
+    got, counts = core.downsample_px(rid, keys, 0, px, lo, hi)
+    key_steps = {"a": steps, "b": steps[:25_000], "c": sparse, "d": steps[:9]}
+    blo = -(1 << 63) if lo is None else lo >> ROLLUP_SHIFT
+    bhi = (1 << 63) - 1 if hi is None else hi >> ROLLUP_SHIFT
+    assert prefetched == [{k for k, st in key_steps.items()  # keys with a block in range
+                           if ((st >> ROLLUP_SHIFT >= blo) & (st >> ROLLUP_SHIFT <= bhi)).any()}]
+    monkeypatch.setattr(rr, "read_rollup_rows", real)
+    want = [s for k in keys
+            for s in downsample(store.client, store.db, [rid], k, counts[k], lo, hi)]
+    assert [s.key for s in got] == [s.key for s in want] and got
+    for g, w in zip(got, want):
+        assert_same([g], [w])
