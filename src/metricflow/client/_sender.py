@@ -581,8 +581,8 @@ class Sender:
                 await asyncio.wait_for(wake.wait(), self.linger_s)
             wake.clear()
             await _in_thread(self.spill)
-            if self._closing and self._overflow:
-                break  # the spool is full: nothing more can be kept
+            if self._closing and (self._overflow or self._spool_full_warned):
+                break  # the spool is full (offline it never drains): nothing more is kept
 
     async def _online_loop(self) -> None:
         stop = self._stop
