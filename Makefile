@@ -30,7 +30,7 @@ demo: $(STAMP) $(UI_BUILT)
 # Each tier runs in TEST_WORKERS pytest-xdist workers (whole files per worker, each worker
 # with its own chDB directory and services). The integration tier mostly waits (for
 # processes, services, deadlines): 2 workers took it from ~27 to ~15-18.5 min on this 2-core
-# machine, the component tier from 203 to 140 s, the unit tier from 49 to 34 s. 0 runs
+# machine, the component tier from 203 to 140 s, the unit tier to 18 s. 0 runs
 # each tier in one process.
 TEST_WORKERS ?= 2
 XDIST := $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile,-p no:xdist)
