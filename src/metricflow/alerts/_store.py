@@ -111,6 +111,24 @@ def _rule(row: Any) -> Rule:
                 creation_time=row.creation_time, last_update_time=row.last_update_time)
 
 
+def _targets(rows: Sequence[Any], event: Event, channels: Sequence[int], experiment_id: str,
+             only: int | None) -> list[Webhook]:
+    """The active webhooks (`rows`) that want `event`: subscribers of its name (in its
+    experiment, when both name one), the rule's `channels` for alerts; `only`: that one."""
+    out = []
+    for w in map(_webhook, rows):
+        if only is not None:
+            wanted = w.webhook_id == only
+        elif w.webhook_id in channels:
+            wanted = True  # the rule names it
+        else:
+            wanted = event.name in w.events and not (
+                w.experiment_ids and experiment_id and experiment_id not in w.experiment_ids)
+        if wanted:
+            out.append(w)
+    return out
+
+
 def _webhook(row: Any) -> Webhook:
     return Webhook(name=row.name, url=row.url, events=tuple(json.loads(row.events)),
                    secret=row.secret, experiment_ids=tuple(json.loads(row.experiment_ids)),
@@ -356,18 +374,8 @@ class AlertStore:
         `claim`: a list to which the deliveries that head their (webhook, subject) are
         appended, inserted already claimed (leased) by the caller, who sends them at
         once; the others wait for their subject's earlier deliveries as usual."""
-        rows = conn.execute(_ACTIVE_HOOKS).all()
-        targets: list[Webhook] = []
-        for w in map(_webhook, rows):
-            if only is not None:
-                wanted = w.webhook_id == only
-            elif w.webhook_id in channels:
-                wanted = True  # the rule names it
-            else:
-                wanted = event.name in w.events and not (
-                    w.experiment_ids and experiment_id and experiment_id not in w.experiment_ids)
-            if wanted:
-                targets.append(w)
+        targets = _targets(conn.execute(_ACTIVE_HOOKS).all(), event, channels, experiment_id,
+                           only)
         if not targets:
             return 0
         ts = now_ms()
@@ -403,6 +411,12 @@ class AlertStore:
 
     def queue_event(self, event: Event, experiment_id: str = "",
                     only: int | None = None, claim: list[Delivery] | None = None) -> int:
+        # Most events (every run created or ended) have no subscriber: find that out on a
+        # read connection, without the write lock, which on SQLite every run's own writes
+        # (its audit entry) then waited for. `queue` looks again inside the transaction.
+        with self._read() as conn:
+            if not _targets(conn.execute(_ACTIVE_HOOKS).all(), event, (), experiment_id, only):
+                return 0
         with self._write() as conn:
             return self.queue(conn, event, (), experiment_id, only, claim)
 

@@ -9,6 +9,7 @@ caller's readable set from it.
 from __future__ import annotations
 
 import contextvars
+import functools
 import getpass
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +31,11 @@ def current_user() -> str | None:
     return cur[0].user or None if cur is not None else None
 
 
+@functools.cache
 def os_user() -> str:
-    """The OS user running this server ("unknown" where the system has no name for it)."""
+    """The OS user running this server ("unknown" where the system has no name for it).
+    Looked up once: getpass reads the environment and then the passwd database, and with
+    auth off every write names its caller (a profile of a sweep found it per request)."""
     try:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers

@@ -251,16 +251,17 @@ class Accumulator:
             self._used_bytes -= nbytes
             self._cond.notify_all()
 
-    def reserve_drain(self, nbytes: int, force: bool = False) -> bool:
+    def reserve_drain(self, nbytes: int, force: bool = False, claim: bool = True) -> bool:
         """Count a spool frame the sender is about to hold in flight; False (nothing
         counted) when it does not fit in max_bytes with what is held, unless `force`
-        (then it is counted anyway, as an overrun). A frame that does not fit claims its
-        room: blocking log calls wait for it until the frame goes (or unclaim_drain)."""
+        (then it is counted anyway, as an overrun). With `claim`, a frame that does not
+        fit claims its room: blocking log calls leave it free until a frame goes (or
+        unclaim_drain)."""
         with self._cond:
             held = self._used_bytes + self._drain_bytes + nbytes
             if held > self.max_bytes:
                 if not force:
-                    self._drain_claim = nbytes
+                    self._drain_claim = nbytes if claim else 0
                     return False
                 self.drain_overruns += 1
             self._drain_claim = 0

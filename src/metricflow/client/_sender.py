@@ -808,27 +808,28 @@ class Sender:
                 return True
         return progressed
 
-    def _drain_held(self) -> bool:
-        return any(i.spool_pos is not None for i in self._inflight.values())
-
     def _take_room(self, nbytes: int) -> bool:
         """Count a spool frame of `nbytes` in flight if the window and the buffer's
         budget (live points + frames in flight <= buffer_bytes) have room for it."""
         if self._window_full(nbytes):
             return False
         force, self._force_frame = self._force_frame, False
-        return self.acc.reserve_drain(nbytes, force=force)
+        # A frame that finds no room claims it only when nothing is in flight: then a
+        # spill is what frees room, and the trainer must not take it first. With batches
+        # in flight their acks free it; a claim would only shrink the trainer's room.
+        return self.acc.reserve_drain(nbytes, force=force, claim=not self._inflight)
 
     async def _wait_room(self, call: grpc.aio.StreamStreamCall, reader: asyncio.Future,
                          nbytes: int) -> None:
-        """Make room for a spool frame: wait for an ack while frames are in flight
-        (each frees its bytes), else spill the buffered points (they go to the spool
-        anyway). Only when nothing of the spool is in flight and the spill freed nothing
-        (points held in memory because the spool is full) does the next frame go over
-        the budget, so the drain, which is what frees the spool, never stalls."""
+        """Make room for a spool frame: wait for an ack while anything is in flight
+        (spool frames or live batches sent before the spool engaged: each ack frees its
+        bytes), else spill the buffered points (they go to the spool anyway). Only when
+        nothing is in flight and the spill freed nothing (points held in memory because
+        the spool is full) does the next frame go over the budget, so the drain, which
+        is what frees the spool, never stalls."""
         _raise_if_done(reader)
         await self._write_retries(call)
-        if self._window_full(nbytes) or self._drain_held():
+        if self._inflight:
             await self._wait_event(self._acked, None, reader)
             return
         if self.acc.buffered_points:

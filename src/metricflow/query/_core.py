@@ -29,7 +29,7 @@ from metricflow.store.metadata import canonical_experiment_id
 log = logging.getLogger(__name__)
 _PREFETCH_ROLLUP_ROWS = 400_000
 """`downsample_px` reads several keys' rollup rows in one query up to this many rows
-(blocks, estimated from the run's summaries: ~100 bytes each in Arrow)."""
+(~100 bytes each in Arrow; estimated from the run's summaries first)."""
 
 MAX_HISTORY_PAGE = 1_000_000
 DEFAULT_HISTORY_PAGE = 100_000
@@ -253,8 +253,12 @@ class QueryCore:
         plan_f = self._page_pool.submit(self.store.read_plan, [run_id])
         sums = self.store.get_summaries([run_id], False, {})[run_id]
         plan = plan_f.result()
+        if step_min is not None and step_max is not None and step_max < step_min:
+            raise InvalidArgument(f"step_max ({step_max}) is below step_min ({step_min})",
+                                  field="step_max", received=step_max)
         # the run page's order: JavaScript sorts strings by UTF-16 code unit
-        keys = keys or sorted(sums, key=lambda k: k.encode("utf-16-be"))[:first_keys]
+        keys = list(dict.fromkeys(
+            keys or sorted(sums, key=lambda k: k.encode("utf-16-be"))[:first_keys]))
         lo = step_min or 0
         counts: dict[str, int] = {}
         for k in keys:
@@ -270,10 +274,14 @@ class QueryCore:
             # Every key's rollup rows in one query, not two queries a key (its step range,
             # then its rows): on chDB each query has ~5-10 ms of fixed work. The rows give
             # the step range downsample would read (the rollup's smallest and largest step).
+            # The estimate above (blocks from the summaries) can be low (steps below 0, many
+            # rows a block): past the limit the keys are read one by one after all.
             rows = rr.read_rollup_rows(
                 self.store.client, self.store.db, [run_id], keys,
                 -(1 << 63) if step_min is None else step_min >> ROLLUP_SHIFT,
-                (1 << 63) - 1 if step_max is None else step_max >> ROLLUP_SHIFT)
+                (1 << 63) - 1 if step_max is None else step_max >> ROLLUP_SHIFT,
+                limit=_PREFETCH_ROLLUP_ROWS)
+        if rows is not None:
             jobs = {}
             for k in [k for k in keys if k in rows]:  # in the request's order
                 t = rows[k]

@@ -362,16 +362,21 @@ _ROW_ORDER = "run_id, block, first_step, first_ts, ident"
 
 
 def read_rollup_rows(client: Any, db: str, ids: list[str], keys: list[str], blo: int,
-                     bhi: int) -> dict[str, pa.Table]:
+                     bhi: int, limit: int) -> dict[str, pa.Table] | None:
     """The rollup rows of several keys of plain runs in blocks [blo, bhi], in one query
     (one per key costs ~10 ms of fixed work each on chDB): key -> rows, in the order
-    `rollup_partials` reads them. A key without rows is left out."""
+    `rollup_partials` reads them. A key without rows is left out. None when there are
+    more than `limit` rows (then read the keys one by one)."""
+    if blo > bhi:
+        return {}
     tbl = client.query_arrow(
         f"SELECT key, run_id, {', '.join(_SCALARS)} FROM {db}.metric_rollup "
         "WHERE run_id IN {ids:Array(String)} AND key IN {keys:Array(String)} "
         "AND block >= {blo:Int64} AND block <= {bhi:Int64} "
-        f"ORDER BY key, {_ROW_ORDER} SETTINGS do_not_merge_across_partitions_select_final = 1",
+        f"ORDER BY key, {_ROW_ORDER} LIMIT {int(limit) + 1}",
         parameters={"ids": ids, "keys": keys, "blo": blo, "bhi": bhi})
+    if tbl.num_rows > limit:
+        return None
     if tbl.num_rows == 0:
         return {}
     ks = tbl.column("key")

@@ -324,3 +324,42 @@ def test_chart_keys_read_in_one_query_equal_each_key_read_alone(store, px, lo, h
     assert [s.key for s in got] == [s.key for s in want] and got
     for g, w in zip(got, want):
         assert_same([g], [w])
+
+
+def test_chart_keys_past_the_row_limit_are_read_one_by_one(store) -> None:
+    """read_rollup_rows answers None past its row limit (the summaries' estimate can be
+    low): downsample_px then reads each key alone, with the same series."""
+    rid = new_run(store)
+    steps = np.arange(-5_000, 40_000, dtype=np.int64)  # below 0 too: not in the estimate
+    for key in ("x", "y"):
+        insert(store, batch(rid, steps, steps, np.sin(steps / 100.0), key))
+    n_rows = store.client.query(
+        f"SELECT count() FROM {store.db}.metric_rollup WHERE run_id = {{r:String}}",
+        parameters={"r": rid}).result_rows[0][0]
+    args = (store.client, store.db, [rid], ["x", "y"], -(1 << 63), (1 << 63) - 1)
+    assert rr.read_rollup_rows(*args, limit=n_rows - 1) is None
+    got = rr.read_rollup_rows(*args, limit=n_rows)
+    assert got is not None and sum(t.num_rows for t in got.values()) == n_rows
+    core = QueryCore(store, None)
+    want, counts = core.downsample_px(rid, ["x", "y"], 0, 500)
+    import metricflow.query._core as qc
+    saved, real = qc._PREFETCH_ROLLUP_ROWS, rr.read_rollup_rows
+    answers: list[object] = []
+    qc._PREFETCH_ROLLUP_ROWS = n_rows - 1  # the estimate passes, the read does not
+    rr.read_rollup_rows = lambda *a, **kw: answers.append(real(*a, **kw)) or answers[-1]
+    try:
+        alone, counts2 = core.downsample_px(rid, ["x", "y", "x"], 0, 500)  # a key twice
+    finally:
+        qc._PREFETCH_ROLLUP_ROWS, rr.read_rollup_rows = saved, real
+    assert answers == [None], "the one-query read was not tried, or not refused"
+    assert counts2 == counts and [s.key for s in alone] == ["x", "y"]
+    assert_same(alone, want)
+    assert want[0].step_lo == -5_000
+
+
+def test_chart_keys_with_an_inverted_range_are_refused(store, data) -> None:
+    from metricflow.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="step_max"):
+        QueryCore(store, None).downsample_px(data["dense"], ["loss", "other"], 0, 500,
+                                             2_000, 1_000)

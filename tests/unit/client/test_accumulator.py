@@ -165,6 +165,13 @@ def test_a_refused_spool_frame_claims_the_room_a_spill_frees():
     acc.unclaim_drain()
     assert done.wait(2.0)
     t.join()
+    # Without a claim (batches in flight: their acks make room), a refused frame leaves
+    # log calls the room that is free.
+    assert acc.used_bytes == 8 * need
+    assert not acc.reserve_drain(5 * need, claim=False)
+    done.clear()
+    log(1)
+    assert done.is_set() and acc.used_bytes == 9 * need
 
 
 def test_a_spill_can_take_smaller_parts_and_keeps_every_point_and_byte():
