@@ -289,12 +289,13 @@ class Accumulator:
             self.failure = err
             self._cond.notify_all()
 
-    def wait_empty(self, timeout: float) -> bool:
-        """True once every accepted byte is acknowledged; False on timeout or failure."""
+    def wait_empty(self, timeout: float, give_up: Callable[[], bool] | None = None) -> bool:
+        """True once every accepted byte is acknowledged; False on timeout or failure, or
+        as soon as `give_up()` says nothing will drain any more (checked every 0.1 s)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._used_bytes > 0:
-                if self.failure is not None:
+                if self.failure is not None or (give_up is not None and give_up()):
                     return False
                 left = deadline - time.monotonic()
                 if left <= 0:

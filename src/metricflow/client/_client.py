@@ -321,7 +321,9 @@ class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
 
         Raises:
             DeliveryError: points were still unacknowledged when the timeout expired
-                (they stay buffered and keep being retried) or the sender has stopped;
+                (they stay buffered and keep being retried), or at once when the client
+                is offline and its spool is full (nothing will drain), or the sender
+                has stopped;
                 the message gives the last stream error and how long delivery has
                 been failing, and `details["health"]` the full `health` snapshot.
         """
@@ -329,10 +331,12 @@ class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
             raise self._sender.fatal
         self._sender.wake()
         limit = timeout if timeout is not None else self._acc.block_timeout_s
-        if not self._acc.wait_empty(limit):
+        if not self._acc.wait_empty(limit, self._sender.stuck):
             if self._sender.fatal is not None:  # it stopped meanwhile
                 raise self._sender.fatal
-            raise self._sender.delivery_error(f"flush timed out after {limit}s")
+            raise self._sender.delivery_error(
+                "flush gave up at once (nothing drains an offline spool that is full)"
+                if self._sender.stuck() else f"flush timed out after {limit}s")
         if self._spool is not None:
             self._flush_spool(limit)
         self._raise_background_error()
@@ -400,9 +404,10 @@ class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
         undelivered: MetricflowError | None = self._sender.fatal  # it died: say so again
         try:
             self._sender.wake()
-            if undelivered is None and not self._acc.wait_empty(timeout):
+            if undelivered is None and not self._acc.wait_empty(timeout, self._sender.stuck):
                 undelivered = self._sender.fatal or self._sender.delivery_error(
-                    f"close gave up after {timeout}s; these points are dropped")
+                    ("close gave up at once" if self._sender.stuck() else
+                     f"close gave up after {timeout}s") + "; these points are dropped")
         finally:
             grace = timeout if undelivered is None else 0.0
             if self._spool is not None and (self.offline or self._sender.failing):

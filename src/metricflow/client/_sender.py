@@ -521,6 +521,11 @@ class Sender:
         self._acked.set()  # type: ignore[union-attr]  # a window wait looks again
         return True
 
+    def stuck(self) -> bool:
+        """Offline with a full spool: what is still in memory will never drain (an
+        offline spool only grows), so waiting for it is pointless."""
+        return self.offline and (self._spool_full_warned or bool(self._overflow))
+
     def delivery_error(self, what: str) -> DeliveryError:
         """A DeliveryError that says what is undelivered and why."""
         h = self.health()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -224,10 +225,13 @@ def test_past_the_budget_log_calls_block_then_raise_and_say_why(
     (d,) = find_spools(str(tmp_path / "spool"))
     assert sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)
                if f.endswith(".seg")) <= 2 << 20
-    with pytest.raises(DeliveryError, match="offline, spooling; the client spool .* is full"):
-        c.close(timeout=0.5)  # what stayed in memory cannot be kept: said, not silent
-    # and close ends the sender: offline, a full spool will never take the rest (it used
-    # to spin until close's 5 s cancel deadline and leave the thread running)
+    t0 = time.monotonic()
+    with pytest.raises(DeliveryError, match="close gave up at once.*offline, spooling; the "
+                                            "client spool .* is full"):
+        c.close(timeout=60)  # what stayed in memory cannot be kept: said, not silent
+    # at once, not after its 60 s (an offline spool never drains), and close ends the
+    # sender (it used to spin until a 5 s cancel deadline and leave the thread running)
+    assert time.monotonic() - t0 < 30
     assert not c._sender._thread.is_alive()
 
 
@@ -242,10 +246,13 @@ def test_past_the_budget_the_drop_policy_drops_and_counts(
         for s in range(300_000):
             c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
             if s % 5_000 == 0 and not full:  # offline: the buffer goes to the spool
+                t0 = time.monotonic()
                 try:
-                    c.flush(1)  # (offline, a full spool makes it wait out its timeout)
-                except DeliveryError:  # the spool is full: nowhere left to put points
+                    c.flush(60)
+                except DeliveryError as e:  # the spool is full: nowhere left to put points
                     full = True
+                    assert "flush gave up at once" in str(e)
+                    assert time.monotonic() - t0 < 30, "flush waited for an offline spool"
             elif full and c.dropped_points > 0:
                 break  # (logging on only drops more)
     assert full
