@@ -124,8 +124,7 @@ class Accumulator:
         ts = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
         need = n * POINT_BYTES + ROW_BYTES
         with self._cond:
-            if (self._used_bytes + self._drain_bytes + self._drain_claim + need
-                    > self.max_bytes and not self._wait_for_room(need, n)):
+            if self._no_room(need) and not self._wait_for_room(need, n):
                 return
             buf = self._runs.get(run_id)
             if buf is None:
@@ -154,6 +153,11 @@ class Accumulator:
         if full:
             self.on_full_batch()
 
+    def _no_room(self, need: int) -> bool:
+        """Called with the lock held: `need` more bytes would pass max_bytes with what is
+        held (live points, spool frames in flight) and the room a waiting frame claims."""
+        return self._used_bytes + self._drain_bytes + self._drain_claim + need > self.max_bytes
+
     def _wait_for_room(self, need: int, n: int) -> bool:
         """Called with the lock held. False means the points were dropped by policy."""
         if self.drop_when_full:
@@ -179,7 +183,7 @@ class Accumulator:
                              limit=self.max_bytes, received=need)
         self.on_full_batch()
         deadline = time.monotonic() + self.block_timeout_s
-        while self._used_bytes + self._drain_bytes + self._drain_claim + need > self.max_bytes:
+        while self._no_room(need):
             if self.failure is not None:
                 raise self.failure
             left = deadline - time.monotonic()

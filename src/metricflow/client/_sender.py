@@ -586,7 +586,7 @@ class Sender:
                 await asyncio.wait_for(wake.wait(), self.linger_s)
             wake.clear()
             await _in_thread(self.spill)
-            if self._closing and (self._overflow or self._spool_full_warned):
+            if self._closing and self.stuck():
                 break  # the spool is full (offline it never drains): nothing more is kept
 
     async def _online_loop(self) -> None:
