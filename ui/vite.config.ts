@@ -17,10 +17,28 @@ const bootScript = {
   },
 };
 
+// uPlot is its own chunk, imported on first use (src/charts/uplot.ts). index.html names it
+// in a <meta name="mf-uplot">: boot.ts preloads it on a route with charts, so the browser
+// fetches and compiles it beside the app's bundle there, and nowhere else.
+const nameUplot = {
+  name: "metricflow-name-uplot",
+  apply: "build",
+  transformIndexHtml: {
+    order: "post",
+    handler(_html: string, ctx: any) {
+      const chunk: any = Object.values(ctx.bundle || {}).find(
+        (c: any) => c.type === "chunk" && c.isDynamicEntry && (c.moduleIds || Object.keys(c.modules || {})).some((id: string) => /[\\/]uplot[\\/]/.test(id)),
+      );
+      if (!chunk) throw new Error("no uPlot chunk in the bundle");
+      return [{ tag: "meta", attrs: { name: "mf-uplot", content: "./" + chunk.fileName }, injectTo: "head" }];
+    },
+  },
+};
+
 // The built UI is package data of the Python package: the server serves
 // src/metricflow/ui/static/ at "/" (see src/metricflow/ui/__init__.py).
 export default defineConfig({
-  plugins: [preact(), bootScript],
+  plugins: [preact(), bootScript, nameUplot],
   base: "./",
   build: {
     outDir: "../src/metricflow/ui/static",

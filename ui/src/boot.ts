@@ -64,6 +64,21 @@ if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) 
   start("GET", "/api/v1/experiments/get?experiment_id=" + parts[1]);
   chartsEarly(run);
 }
+const path = hash.split("?")[0].split("/").filter(Boolean);
+if (!appStarted && ((path[0] === "experiments" && path[2] === "runs") || path[0] === "compare")) preloadCharts();
+
+// The charts' library (charts/uplot.ts; index.html names its chunk): fetched and compiled
+// now, beside the app's bundle, which imports it as soon as it runs. Other pages never
+// load it before they have settled.
+function preloadCharts(): void {
+  const href = document.querySelector('meta[name="mf-uplot"]')?.getAttribute("content");
+  if (!href) return;
+  const link = document.createElement("link");
+  link.rel = "modulepreload";
+  link.crossOrigin = "";
+  link.href = href;
+  document.head.appendChild(link);
+}
 
 // The run page's first charts: the buckets of the charts likely on screen, asked for now
 // with the run's lookup, not after the app's bundle has run, the run has arrived and the

@@ -101,3 +101,37 @@ def test_a_view_with_a_query_asks_nothing_early(watched: Watched, site: Site) ->
     assert _taken(page) == []
     assert page.evaluate("Object.keys(window.__mfEarly || {}).length") == 0
     watched.assert_clean()
+
+
+def _chart_library(page: Any) -> list[str]:
+    """Requests for uPlot's chunk (ui/src/charts/uplot.ts), as the page's resource timing
+    has them."""
+    return list(page.evaluate("performance.getEntriesByType('resource').map(e => e.name)"
+                              ".filter(n => /\\/assets\\/uPlot[^/]*\\.js$/.test(n))"))
+
+
+def test_the_runs_table_shows_its_rows_without_the_chart_library(watched: Watched,
+                                                                 site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}")
+    page.get_by_test_id("run-row").filter(has_text="early-run").wait_for()
+    assert _chart_library(page) == []
+    # it is loaded once the page has settled, so a run opened next draws at once
+    page.wait_for_function("() => performance.getEntriesByType('resource')"
+                           ".some(e => /\\/assets\\/uPlot[^/]*\\.js$/.test(e.name))",
+                           timeout=15_000)
+    page.get_by_test_id("run-row").get_by_role("link", name="early-run").click()
+    page.locator("[data-testid=chart][data-metric=loss][data-buckets]").wait_for()
+    assert len(_chart_library(page)) == 1
+    watched.assert_clean()
+
+
+def test_a_run_page_fetches_the_chart_library_beside_the_bundle(watched: Watched,
+                                                                site: Site) -> None:
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.run}")
+    page.locator("[data-testid=chart][data-metric=loss][data-buckets]").wait_for()
+    assert len(_chart_library(page)) == 1
+    # boot.ts preloads it (the link it adds), not the app after it has started
+    assert page.evaluate("!!document.querySelector('link[rel=modulepreload][href*=uPlot]')")
+    watched.assert_clean()

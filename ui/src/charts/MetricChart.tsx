@@ -7,6 +7,7 @@ import { ErrorView } from "../lib/errors";
 import * as perf from "../lib/perf";
 import { Buckets, bucketsFor, chartColumns, fmtNum, LineMode, logGaps, stepOfX, toBuckets, XMode, zoomRange, xOfStep } from "./data";
 import { color, cursor, recordDraw, selectHook, uPlot, xAxis, xScale, yAxis, yScale } from "./plot";
+import { useUplot } from "./uplot";
 import { whenVisible } from "./visible";
 import "./charts.css";
 
@@ -47,6 +48,7 @@ export function MetricChart(p: MetricChartProps) {
   const [width, setWidth] = useState(0);
   const zoomPending = useRef(false);
   const height = p.height || 200;
+  const UPlot = useUplot();
 
   // Layout effects from here to the draw: a chart on screen asks for its buckets in the
   // commit that mounts it and draws in the commit that receives them, not one frame later
@@ -97,7 +99,7 @@ export function MetricChart(p: MetricChartProps) {
   }, [visible, width > 0 ? bucketsFor(width - PLOT_PAD) : 0, p.runId, p.metric, lo, hi, p.refresh, timeAxis]);
 
   useLayoutEffect(() => {
-    if (!buckets || !plotEl.current) return;
+    if (!buckets || !plotEl.current || !UPlot) return;
     // buckets asked for a step axis carry no time anchors: a time axis waits for its own
     if (p.x !== "step" && buckets.n > 0 && buckets.anchors.length === 0) return;
     const t0 = performance.now();
@@ -140,7 +142,7 @@ export function MetricChart(p: MetricChartProps) {
         legend: { show: true, live: true },
         hooks: { setSelect: [selectHook(ia)] },
       };
-      plot.current = { u: new uPlot(opts, cols.data as uPlot.AlignedData, plotEl.current), key };
+      plot.current = { u: new UPlot(opts, cols.data as uPlot.AlignedData, plotEl.current), key };
     }
     const u = plot.current.u;
     if (p.range && buckets.n > 0) {
@@ -155,7 +157,7 @@ export function MetricChart(p: MetricChartProps) {
       zoomPending.current = false;
       void perf.endAfterFrame("chart_zoom");
     }
-  }, [buckets, p.x, p.line, p.log, p.smoothing, p.syncKey]);
+  }, [buckets, p.x, p.line, p.log, p.smoothing, p.syncKey, UPlot]);
 
   useEffect(() => () => plot.current?.u.destroy(), []);
 

@@ -1,6 +1,6 @@
 // uPlot helpers shared by the run page and compare charts: axes per x mode, zoom by
 // drag-select (re-bucketed by the caller), pan by shift+drag, reset by double click.
-import uPlot from "uplot";
+import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { fmtDuration, fmtSteps, fmtTick, XMode } from "./data";
 
@@ -118,4 +118,4 @@ export function recordDraw(metric: string, buckets: number, ms: number) {
   if (mf.lastDraw.length > 200) mf.lastDraw.splice(0, mf.lastDraw.length - 200);
 }
 
-export { uPlot };
+export type { uPlot };

@@ -33,6 +33,12 @@ export function fmtNum(v: number | string | undefined): string {
   return String(Number(v.toPrecision(6)));
 }
 
+/** 1234567 -> "1,234,567". Not toLocaleString: a page's first Intl call costs a new
+ * renderer 15-35 ms here (ICU starting), and the runs table's first paint shows a count. */
 export function fmtCount(n: number | null | undefined): string {
-  return n === null || n === undefined ? "…" : n.toLocaleString("en-US");
+  if (n === null || n === undefined) return "…";
+  if (!Number.isFinite(n)) return String(n);
+  const neg = n < 0;
+  const s = String(Math.trunc(Math.abs(n))).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+  return neg ? "-" + s : s;
 }

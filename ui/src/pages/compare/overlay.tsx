@@ -3,6 +3,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ema, fmtNum, LineMode, logGaps, plotColumn, zoomRange } from "../../charts/data";
 import { color, cursor, recordDraw, selectHook, uPlot, xAxis, xScale, yAxis, yScale } from "../../charts/plot";
+import { useUplot } from "../../charts/uplot";
 import { OverlayData, overlaySeries } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import * as perf from "../../lib/perf";
@@ -82,6 +83,7 @@ export function Overlay(p: OverlayProps) {
   const [width, setWidth] = useState(0);
   const zoomPending = useRef(false);
   const height = 360;
+  const UPlot = useUplot();
 
   useLayoutEffect(() => {
     const el = box.current!;
@@ -130,7 +132,7 @@ export function Overlay(p: OverlayProps) {
   }, [width, runsKey, p.metric, lo, hi]);
 
   useEffect(() => {
-    if (!data || !plotEl.current) return;
+    if (!data || !plotEl.current || !UPlot) return;
     const t0 = performance.now();
     const { data: cols, keep } = overlayColumns(data, p.line, p.log, p.smoothing);
     plot.current?.destroy();
@@ -193,7 +195,7 @@ export function Overlay(p: OverlayProps) {
       }
       el.textContent = text; // text only: run names are user strings
     }
-    plot.current = new uPlot(opts, cols as uPlot.AlignedData, plotEl.current);
+    plot.current = new UPlot(opts, cols as uPlot.AlignedData, plotEl.current);
     if (p.range) plot.current.setScale("x", { min: p.range[0], max: p.range[1] });
     const ms = performance.now() - t0;
     recordDraw("compare:" + p.metric, keep, ms);
@@ -205,7 +207,7 @@ export function Overlay(p: OverlayProps) {
       zoomPending.current = false;
       void perf.endAfterFrame("chart_zoom");
     }
-  }, [data, p.line, p.log, p.smoothing]);
+  }, [data, p.line, p.log, p.smoothing, UPlot]);
 
   useEffect(() => () => plot.current?.destroy(), []);
 

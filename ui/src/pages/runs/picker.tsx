@@ -2,6 +2,7 @@
 // searchable; stays fast at 10,000+ keys because filtering is one pass over
 // plain strings and only the first MAX_SHOWN matches are put in the DOM.
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { fmtCount } from "../../lib/format";
 import { endAfterFrame, start } from "../../lib/perf";
 import { rankKeys } from "./filter";
 import type { Keys } from "./filterbox";
@@ -51,7 +52,7 @@ export function ColumnPicker({ keys, chosen, onToggle, onClear, onClose }: Props
         <input
           ref={input}
           type="search"
-          placeholder={`Search ${n.toLocaleString("en-US")} keys`}
+          placeholder={`Search ${fmtCount(n)} keys`}
           value={q}
           data-testid="column-picker-search"
           onInput={(e) => {
@@ -69,7 +70,7 @@ export function ColumnPicker({ keys, chosen, onToggle, onClear, onClose }: Props
         {lists.map((l) => (
           <div class="picker-group">
             <div class="picker-kind">
-              {l.kind} <span class="muted">({l.total.toLocaleString("en-US")}{l.total > l.items.length ? `, showing ${l.items.length}` : ""})</span>
+              {l.kind} <span class="muted">({fmtCount(l.total)}{l.total > l.items.length ? `, showing ${l.items.length}` : ""})</span>
             </div>
             {l.items.map((key) => {
               const id = l.kind + "\u0000" + key;
