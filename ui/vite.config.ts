@@ -35,10 +35,41 @@ const nameUplot = {
   },
 };
 
+// uPlot makes its number formatter and reads the local time zone when its module runs: the
+// page's first Intl calls, which cost a new renderer 15-35 ms here (ICU starting), on the
+// run page's critical path. This makes both lazy (made at their first use, which a chart
+// with our own axis and legend formatters reaches only for a wall-time axis or the x
+// readout). The build fails if uPlot's source no longer has the lines it rewrites.
+const LAZY_INTL: [string, string][] = [
+  [
+    "const numFormatter = new Intl.NumberFormat(domEnv ? nav.language : 'en-US');\nconst fmtNum = val => numFormatter.format(val);",
+    "let numFormatter = null;\nconst fmtNum = val => (numFormatter || (numFormatter = new Intl.NumberFormat(domEnv ? nav.language : 'en-US'))).format(val);",
+  ],
+  [
+    "const localTz = new Intl.DateTimeFormat().resolvedOptions().timeZone;",
+    "let localTz0 = null;\nconst localTz = () => localTz0 || (localTz0 = new Intl.DateTimeFormat().resolvedOptions().timeZone);",
+  ],
+  ["else if (tz == localTz)", "else if (tz == localTz())"],
+];
+const lazyIntl = {
+  name: "metricflow-uplot-lazy-intl",
+  transform(code: string, id: string) {
+    if (!/[\\/]uplot[\\/]dist[\\/]uPlot\.esm\.js$/.test(id)) return null;
+    let out = code;
+    for (const [from, to] of LAZY_INTL) {
+      const n = out.split(from).length - 1;
+      if (n !== 1) throw new Error(`uPlot's source changed (${n} copies of ${JSON.stringify(from.slice(0, 40))}): update LAZY_INTL in ui/vite.config.ts`);
+      out = out.replace(from, to);
+    }
+    if (/\blocalTz\b(?!\(|0| = \(\))/.test(out)) throw new Error("uPlot uses localTz elsewhere: update LAZY_INTL in ui/vite.config.ts");
+    return { code: out, map: null };
+  },
+};
+
 // The built UI is package data of the Python package: the server serves
 // src/metricflow/ui/static/ at "/" (see src/metricflow/ui/__init__.py).
 export default defineConfig({
-  plugins: [preact(), bootScript, nameUplot],
+  plugins: [preact(), bootScript, nameUplot, lazyIntl],
   base: "./",
   build: {
     outDir: "../src/metricflow/ui/static",

@@ -8,6 +8,7 @@ import { MetricChart } from "../../charts/MetricChart";
 import { get } from "../../lib/api";
 import { findRun, getRun, num, RunDoc, tail } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
+import { fmtTime } from "../../lib/format";
 import * as perf from "../../lib/perf";
 import { experimentLink, navigated, Route, runLink, setParams } from "../../lib/url";
 import { ArtifactBrowser } from "../artifacts/index";
@@ -61,10 +62,8 @@ export function RunPage(props: { route: Route; experimentId: string; runId: stri
   );
 }
 
-function fmtTime(ms: number | null | undefined): string {
-  if (!ms) return "–";
-  const d = new Date(ms);
-  return d.toLocaleString();
+function fmtWhen(ms: number | null | undefined): string {
+  return fmtTime(ms) || "–";
 }
 
 function fmtDur(ms: number): string {
@@ -105,7 +104,7 @@ function RunHeader({ run }: { run: RunDoc }) {
           <span class="muted">user</span> {i.user_id || "–"}
         </span>
         <span>
-          <span class="muted">started</span> {fmtTime(i.start_time)}
+          <span class="muted">started</span> {fmtWhen(i.start_time)}
         </span>
         {end ? (
           <span>
@@ -351,7 +350,7 @@ function DetailsTab({ run, params }: { run: RunDoc; params: URLSearchParams }) {
                 <td class="num">{fmtNum(num(s.min_value))}</td>
                 <td class="num">{fmtNum(num(s.max_value))}</td>
                 <td class="num">{counts === null ? "…" : counts[k] ?? s.count ?? "–"}</td>
-                <td>{fmtTime(s.last_timestamp)}</td>
+                <td>{fmtWhen(s.last_timestamp)}</td>
               </tr>
             ))}
           </tbody>
