@@ -17,6 +17,7 @@ from metricflow.entities import Run, RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
+from metricflow.query._grammar import Comparison, parse_filter
 from metricflow.query._history import DownsampledSeries, check_bulk, downsample
 from metricflow.query._rollup_read import buckets_for_px
 from metricflow.query._search import DatasetRuns, RunSearch, SearchPage
@@ -127,10 +128,30 @@ class QueryCore:
                     readable_experiments: frozenset[str] | None = None,
                     *, dataset_runs: DatasetRuns | None = None,
                     artifact_root: str | None = None) -> tuple[list[Run], str]:
-        """One page of full runs (info, params, tags, metric summaries) and the next token."""
-        page = self.search_run_ids(experiment_ids, filter_string, order_by, max_results,
-                                   page_token, view_type, readable_experiments,
-                                   dataset_runs=dataset_runs, artifact_root=artifact_root)
+        """One page of full runs (info, params, tags, metric summaries) and the next token.
+
+        A lookup of one run by id (`attributes.run_id = '...'`, the run page's) loads
+        that run while the search decides whether the caller sees it: the two rounds
+        of queries overlap instead of following each other. The search's answer is
+        still the answer (a run it does not return is not returned)."""
+        def search() -> SearchPage:
+            return self.search_run_ids(experiment_ids, filter_string, order_by, max_results,
+                                       page_token, view_type, readable_experiments,
+                                       dataset_runs=dataset_runs, artifact_root=artifact_root)
+
+        one = None if page_token else _one_run(filter_string)
+        if one is None:
+            page = search()
+            return self.load_runs(page.run_ids), page.next_page_token
+        # the search on the pool (it waits on nothing there), the load here (it waits on
+        # the pool's lookups: on a pool thread, four such loads at once would deadlock)
+        searching = self._page_pool.submit(search)
+        try:
+            loaded = self.load_runs([one])
+        finally:
+            page = searching.result()
+        if page.run_ids == [one]:
+            return loaded, page.next_page_token
         return self.load_runs(page.run_ids), page.next_page_token
 
     def load_runs(self, ids: list[str]) -> list[Run]:
@@ -323,3 +344,17 @@ class QueryCore:
         """
         return await self.tails.open_async(list(run_ids), list(keys), from_start,
                                            poll_interval_ms, user)
+
+
+def _one_run(filter_string: str) -> str | None:
+    """The id of a filter that is exactly `attributes.run_id = '<id>'`, else None."""
+    if "run_id" not in filter_string:
+        return None
+    try:
+        tree = parse_filter(filter_string)
+    except InvalidArgument:
+        return None  # the search reports it
+    if (isinstance(tree, Comparison) and tree.field.kind == "attributes"
+            and tree.field.key == "run_id" and tree.op == "=" and isinstance(tree.value, str)):
+        return tree.value
+    return None

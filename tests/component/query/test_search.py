@@ -142,6 +142,31 @@ def test_run_id_filters_read_runs_by_key(dataset) -> None:
     assert sb.pinned_runs(None) is None
 
 
+def test_a_one_run_lookup_answers_as_the_search_does(dataset) -> None:
+    """search_runs loads a run looked up by id while the search runs (QueryCore._one_run):
+    the search still decides. In and out of the experiment asked for, deleted runs in each
+    view, an unknown id, and the same id inside a wider filter."""
+    core, runs = dataset
+    stage = {r: ref.attrs["lifecycle_stage"] for r, ref in sorted(runs.items())}
+    deleted = next(r for r, s in stage.items() if s == "deleted")
+    alive = next(r for r, s in stage.items() if s == "active")
+    others = sorted({ref.attrs["experiment_id"] for ref in runs.values()})
+    for rid in (alive, deleted, "f" * 32, "nothex"):
+        home = runs[rid].attrs["experiment_id"] if rid in runs else others[0]
+        for exps in ([], [home], [e for e in others if e != home][:1]):
+            for view in ("active", "deleted", "all"):
+                for text in (f"attributes.run_id = '{rid}'",
+                             f"attributes.run_id = '{rid}' AND metrics.acc > 0.5"):
+                    got, token = core.search_runs(exps, text, [], 10, "", view)
+                    want = ref_search({k: v for k, v in runs.items()
+                                       if not exps or v.attrs["experiment_id"] in exps},
+                                      text, [], view=view)
+                    assert [r.info.run_id for r in got] == want, (rid, exps, view, text)
+                    assert token == ""
+                    for r in got:  # the whole run, as load_runs gives it
+                        assert repr(r) == repr(core.load_runs([r.info.run_id])[0])  # NaN-safe
+
+
 ORDERS = [
     [], ["metrics.acc DESC"], ["metrics.acc"], ["metrics.loss DESC", "params.lr"],
     ["params.lr"], ["params.lr DESC", "metrics.acc DESC"], ["tags.note DESC"],
