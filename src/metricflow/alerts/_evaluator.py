@@ -65,6 +65,10 @@ class EvaluatorConfig:
     """How long a batch of a run not yet visible (Kafka: the writer lags) is kept."""
     run_idle_s: float = 3600.0
     """A run with no point and no record for this long is forgotten (memory)."""
+    sweep_s: float = 30.0
+    """How often the timer looks through every known run for idle ones to forget, when no
+    stalled rule makes it look every tick (a server may know thousands of runs: with no
+    rules, a tick through 10,000 cost ~7 ms of CPU, four times a second)."""
 
 
 @dataclass
@@ -120,6 +124,7 @@ class Evaluator:
         self._parked: dict[str, list[DecodedMetrics]] = {}
         self._windows: dict[str, Window] = {}  # per run: change rules' history
         self._last_filter_refresh = 0.0
+        self._last_sweep = time.monotonic()
         self.dropped_points = 0
         self.evaluated_points = 0
         self.fired = 0
@@ -547,7 +552,10 @@ class Evaluator:
                     self._fire(rr, self._run(run_id), a.value, a.step, now, out,
                                a.pending_since)
             stalled = any(r.condition == "stalled" for r in self.rules.values())
-            refresh = time.monotonic() - self._last_filter_refresh >= self.config.filter_refresh_s
+            # with no rule, no run's filters or scope matter (a new rule's first tick
+            # refreshes them: the last refresh is then long past)
+            refresh = bool(self.rules) and (time.monotonic() - self._last_filter_refresh
+                                            >= self.config.filter_refresh_s)
             if refresh:
                 self._last_filter_refresh = time.monotonic()
                 for run in self.runs.values():
@@ -563,17 +571,19 @@ class Evaluator:
                     for b in self._parked.pop(rid):
                         self._eval_batch(run, b, now, out)
             gone: set[str] = set()
-            for run in list(self.runs.values()):
-                if not run.ready:
-                    continue
-                self._mask(run)
-                if stalled and run.status == "RUNNING":
+            sweep = time.monotonic() - self._last_sweep >= self.config.sweep_s
+            if sweep:
+                self._last_sweep = time.monotonic()
+            for run in list(self.runs.values()) if stalled or sweep else ():
+                if stalled and run.ready and run.status == "RUNNING":
+                    self._mask(run)
                     idle = now - (run.last_point_ms or run.seen_ms)
                     for r in run.others:
                         if r.condition == "stalled" and idle >= r.stalled_s * 1000:
                             self._cond_change(r, run, True, True, idle / 1000, None, now, out)
-                if now - max(run.last_point_ms, run.seen_ms) > self.config.run_idle_s * 1000 \
-                        and run.run_id not in self._active:
+                if sweep and now - max(run.last_point_ms, run.seen_ms) \
+                        > self.config.run_idle_s * 1000 \
+                        and run.run_id not in self._active and run.run_id not in self._parked:
                     del self.runs[run.run_id]
                     gone.add(run.run_id)
             if gone:  # their change-rule windows too

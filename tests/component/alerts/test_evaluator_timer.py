@@ -1,0 +1,88 @@
+"""The evaluator's timer (`Evaluator.tick`) with many known runs: with no rule it neither
+refreshes their filters nor walks them every tick; idle runs are still forgotten, on the
+slower sweep, unless a batch of theirs is parked."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from metricflow.alerts import AlertStore, rule_from_dict
+from metricflow.alerts._evaluator import Evaluator, EvaluatorConfig
+from metricflow.store.metadata import open_metadata_store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[AlertStore]:
+    md = open_metadata_store(f"sqlite:///{tmp_path}/m.db")
+    try:
+        yield AlertStore(md.engine)  # type: ignore[attr-defined]
+    finally:
+        md.close()
+
+
+class Lookup:
+    """Knows every run but `unknown` (experiment 0, RUNNING); records what it was asked."""
+
+    def __init__(self, unknown: str = "") -> None:
+        self.asked: list[str] = []
+        self.unknown = unknown
+
+    def __call__(self, run_ids: Any) -> dict[str, Any]:
+        self.asked += list(run_ids)
+        return {r: SimpleNamespace(experiment_id="0", status="RUNNING")
+                for r in run_ids if r != self.unknown}
+
+
+class Filter:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, exps: Any, filt: str, ids: Any) -> set[str]:
+        self.calls += 1
+        return set(ids)
+
+
+def _evaluator(store: AlertStore, unknown: str = "", **cfg: Any
+               ) -> tuple[Evaluator, Lookup, Filter]:
+    lookup, filt = Lookup(unknown), Filter()
+    ev = Evaluator(store, filt, lookup, config=EvaluatorConfig(**cfg))
+    ev.reload_rules(force=True)
+    return ev, lookup, filt
+
+
+def test_with_no_rule_the_timer_leaves_known_runs_to_the_sweep(store: AlertStore) -> None:
+    ids = [f"{i:032x}" for i in range(1000)]
+    ev, lookup, _ = _evaluator(store, unknown=ids[0], run_idle_s=0.0, sweep_s=3600.0,
+                               filter_refresh_s=0.0)
+    ev.watch_runs(ids)
+    now = int(time.time() * 1000) + 1000  # every run idle (run_idle_s 0), none parked 30 s
+    ev.tick(now)  # the watched runs' experiments, once
+    assert sorted(lookup.asked) == ids
+    ev.tick(now)
+    ev.tick(now)
+    assert lookup.asked.count(ids[1]) == 1  # no refresh without a rule
+    assert len(ev.runs) == 1000  # and no walk: the sweep is an hour away
+    ev._last_sweep -= 3600.0
+    ev.tick(now)
+    # idle runs forgotten, but not the one whose run is unknown yet (its batches wait)
+    assert list(ev.runs) == [ids[0]] and ids[0] in ev._parked
+
+
+def test_a_new_rule_sees_the_runs_known_before_it(store: AlertStore) -> None:
+    ev, _, filt = _evaluator(store, filter_refresh_s=0.0)
+    ev.watch_runs(["a" * 32, "b" * 32])
+    ev.tick()
+    ev.tick()
+    assert filt.calls == 0 and all(r.ready for r in ev.runs.values())
+    store.create_rule(rule_from_dict({"name": "r", "experiment_ids": ["0"],
+                                      "run_filter": "tags.team = 'nlp'",
+                                      "condition": {"type": "failed"}}))
+    ev.tick()  # reloads the rule, then matches the known runs against its filter
+    assert filt.calls == 1
+    assert all(r.filters == {(("0",), "tags.team = 'nlp'"): True} for r in ev.runs.values())
