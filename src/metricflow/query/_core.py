@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -143,16 +144,25 @@ class QueryCore:
         if one is None:
             page = search()
             return self.load_runs(page.run_ids), page.next_page_token
-        # the search on the pool (it waits on nothing there), the load here (it waits on
-        # the pool's lookups: on a pool thread, four such loads at once would deadlock)
-        searching = self._page_pool.submit(search)
+        # The search on the pool (it waits on nothing there), in this call's context: the
+        # caller's identity is a context variable, which decides what the search may
+        # see (query/_scoped.py). The load here: it waits on the pool's lookups, and on a
+        # pool thread four such loads at once would deadlock.
+        searching = self._page_pool.submit(contextvars.copy_context().run, search)
+        loaded: list[Run] | None = None
+        failed: Exception | None = None
         try:
             loaded = self.load_runs([one])
-        finally:
-            page = searching.result()
-        if page.run_ids == [one]:
-            return loaded, page.next_page_token
-        return self.load_runs(page.run_ids), page.next_page_token
+        except Exception as e:  # only the caller's if the search returns the run
+            failed = e
+        page = searching.result()
+        if page.run_ids != [one]:
+            return self.load_runs(page.run_ids), page.next_page_token
+        if failed is not None:
+            raise failed
+        if not loaded:  # created between the load and the search: read it again
+            loaded = self.load_runs([one])
+        return loaded, page.next_page_token
 
     def load_runs(self, ids: list[str]) -> list[Run]:
         """Full runs for a page of ids, in the given order.

@@ -167,6 +167,42 @@ def test_a_one_run_lookup_answers_as_the_search_does(dataset) -> None:
                         assert repr(r) == repr(core.load_runs([r.info.run_id])[0])  # NaN-safe
 
 
+class _Reads:
+    """An authorizer stand-in: the caller may read these experiments."""
+
+    def __init__(self, exps: set[str]) -> None:
+        self.exps = frozenset(exps)
+
+    def readable_experiments(self, principal: object) -> frozenset[str]:
+        return self.exps
+
+
+def test_a_one_run_lookup_sees_what_the_caller_may_read(dataset) -> None:
+    """With auth on (ScopedQueryCore) the caller is a context variable: the search that
+    decides, on another thread, sees the same caller (a run the caller may read is
+    found; one it may not is not; no caller sees nothing)."""
+    from metricflow.auth._context import CURRENT
+    from metricflow.query import ScopedQueryCore
+
+    core, runs = dataset
+    scoped = ScopedQueryCore(core.store, None)
+    alive = sorted(r for r, ref in runs.items() if ref.attrs["lifecycle_stage"] == "active")
+    home = runs[alive[0]].attrs["experiment_id"]
+    other = next(r for r in alive if runs[r].attrs["experiment_id"] != home)
+
+    def find(rid: str) -> list[str]:
+        got, _ = scoped.search_runs([], f"attributes.run_id = '{rid}'", [], 1, "", "all")
+        return [r.info.run_id for r in got]
+
+    tok = CURRENT.set((object(), _Reads({home})))  # type: ignore[arg-type]
+    try:
+        assert find(alive[0]) == [alive[0]]
+        assert find(other) == []
+    finally:
+        CURRENT.reset(tok)
+    assert find(alive[0]) == []
+
+
 ORDERS = [
     [], ["metrics.acc DESC"], ["metrics.acc"], ["metrics.loss DESC", "params.lr"],
     ["params.lr"], ["params.lr DESC", "metrics.acc DESC"], ["tags.note DESC"],
