@@ -109,6 +109,7 @@ class Accumulator:
         self.peak_held_bytes = 0  # the largest _used_bytes + _drain_bytes seen
         self.drain_overruns = 0  # frames let over the bound so the drain cannot stall
         self.on_full_batch: Callable[[], None] = lambda: None
+        self.on_first_point: Callable[[], None] = lambda: None  # into an empty buffer
         # Why the buffer is not draining (the sender's view), for BufferFull messages.
         self.describe_stall: Callable[[], str] = lambda: "the server is not keeping up"
         self.failure: MetricflowError | None = None  # set once nothing will drain any more
@@ -148,10 +149,13 @@ class Accumulator:
                 self.peak_used_bytes = self._used_bytes
             if self._used_bytes + self._drain_bytes > self.peak_held_bytes:
                 self.peak_held_bytes = self._used_bytes + self._drain_bytes
+            first = not self._buffered_points
             self._buffered_points += n
             full = self._buffered_points >= self.batch_points
         if full:
             self.on_full_batch()
+        elif first:
+            self.on_first_point()
 
     def _no_room(self, need: int) -> bool:
         """Called with the lock held: `need` more bytes would pass max_bytes with what is

@@ -11,45 +11,14 @@ from __future__ import annotations
 
 import gc
 import sys
-from concurrent import futures
 
-import grpc
+from ingest_stand_in import ingest_stand_in
 
-from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow.client import Client
-
-SERVICE = "metricflow.ingest.v1.IngestService"
-
-
-def _ingest_stand_in() -> tuple[grpc.Server, int, dict[str, int]]:
-    seen = {"points": 0, "ended": 0}
-
-    def write(requests, context):
-        for batch in requests:
-            n = len(batch.metrics.values) // 8
-            seen["points"] += n
-            yield pb.WriteAck(seq=batch.seq, ok=True, points=n)
-
-    def update_run(request, context):
-        seen["ended"] += request.status == pb.RunStatus.Value("FINISHED")
-        return pb.UpdateRunResponse()
-
-    handler = grpc.method_handlers_generic_handler(SERVICE, {
-        "Write": grpc.stream_stream_rpc_method_handler(
-            write, pb.WriteBatch.FromString, pb.WriteAck.SerializeToString),
-        "UpdateRun": grpc.unary_unary_rpc_method_handler(
-            update_run, pb.UpdateRunRequest.FromString,
-            pb.UpdateRunResponse.SerializeToString),
-    })
-    server = grpc.server(futures.ThreadPoolExecutor(4))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port, seen
 
 
 def test_100k_short_runs_keep_the_client_flat() -> None:
-    server, port, seen = _ingest_stand_in()
+    server, port, seen = ingest_stand_in()
     client = Client(f"grpc://127.0.0.1:{port}", linger_ms=5)
     runs = 0
 
