@@ -51,10 +51,19 @@ const LAZY_INTL: [string, string][] = [
   ],
   ["else if (tz == localTz)", "else if (tz == localTz())"],
 ];
+let lazyIntlApplied = 0;
 const lazyIntl = {
   name: "metricflow-uplot-lazy-intl",
+  apply: "build",
+  buildStart() {
+    lazyIntlApplied = 0;
+  },
+  buildEnd(error?: Error) {
+    if (!error && lazyIntlApplied !== 1) throw new Error(`uPlot's ESM build was rewritten ${lazyIntlApplied} times, not once: update lazyIntl in ui/vite.config.ts`);
+  },
   transform(code: string, id: string) {
     if (!/[\\/]uplot[\\/]dist[\\/]uPlot\.esm\.js$/.test(id)) return null;
+    lazyIntlApplied++;
     let out = code;
     for (const [from, to] of LAZY_INTL) {
       const n = out.split(from).length - 1;

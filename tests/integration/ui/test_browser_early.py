@@ -135,3 +135,15 @@ def test_a_run_page_fetches_the_chart_library_beside_the_bundle(watched: Watched
     # boot.ts preloads it (the link it adds), not the app after it has started
     assert page.evaluate("!!document.querySelector('link[rel=modulepreload][href*=uPlot]')")
     watched.assert_clean()
+
+
+def test_a_chart_says_so_when_the_chart_library_does_not_load(watched: Watched,
+                                                              site: Site) -> None:
+    """A network error, or a tab older than the server's build (its chunk is gone): the
+    chart shows why instead of staying blank."""
+    page = watched.page
+    page.route("**/assets/uPlot*.js", lambda route: route.abort())
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.run}")
+    chart = page.locator("[data-testid=chart][data-metric=loss]")
+    chart.get_by_role("alert").filter(has_text="The chart library did not load").wait_for()
+    assert chart.get_attribute("data-buckets") is None

@@ -48,7 +48,10 @@ export function MetricChart(p: MetricChartProps) {
   const [width, setWidth] = useState(0);
   const zoomPending = useRef(false);
   const height = p.height || 200;
-  const UPlot = useUplot();
+  const { U: UPlot, err: uplotErr } = useUplot();
+  useEffect(() => {
+    if (uplotErr) p.onDrawn?.(p.metric); // nothing will be drawn: the page is done waiting
+  }, [uplotErr]);
 
   // Layout effects from here to the draw: a chart on screen asks for its buckets in the
   // commit that mounts it and draws in the commit that receives them, not one frame later
@@ -206,7 +209,7 @@ export function MetricChart(p: MetricChartProps) {
           </button>
         )}
       </div>
-      {err ? <ErrorView error={err} /> : null}
+      {err || uplotErr ? <ErrorView error={err || uplotErr} /> : null}
       {buckets && buckets.n === 0 && <div class="muted mchart-empty">no points in this range</div>}
       <div ref={plotEl} class="mchart-plot" />
       {!buckets && !err && <div class="mchart-placeholder" />}

@@ -20,17 +20,23 @@ export function loadUplot(): Promise<UPlot> {
   return loading;
 }
 
-/** The uPlot class once loaded (null until then; the component renders again then). */
-export function useUplot(): UPlot | null {
-  // (both setters take a function: uPlot is a class, which they would call)
+/** The uPlot class once loaded (null until then: the component renders again then), or
+ * why it could not be loaded (a network error, or a page older than the server's build
+ * whose chunk is gone): a chart shows that rather than staying blank. */
+export function useUplot(): { U: UPlot | null; err: Error | null } {
+  // (the setter takes a function: uPlot is a class, which it would call)
   const [u, setU] = useState<UPlot | null>(() => loaded);
+  const [err, setErr] = useState<Error | null>(null);
   useEffect(() => {
     if (u) return;
     let live = true;
-    loadUplot().then((m) => live && setU(() => m), () => undefined);
+    loadUplot().then(
+      (m) => live && setU(() => m),
+      (e) => live && setErr(new Error("The chart library did not load (reload the page): " + String((e as Error)?.message || e))),
+    );
     return () => {
       live = false;
     };
   }, []);
-  return u;
+  return { U: u, err };
 }

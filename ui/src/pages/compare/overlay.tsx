@@ -83,7 +83,12 @@ export function Overlay(p: OverlayProps) {
   const [width, setWidth] = useState(0);
   const zoomPending = useRef(false);
   const height = 360;
-  const UPlot = useUplot();
+  const { U: UPlot, err: uplotErr } = useUplot();
+  useEffect(() => {
+    if (!uplotErr) return; // nothing will be drawn: the page is done waiting
+    props.current.onDrawn?.("coarse");
+    props.current.onDrawn?.("full");
+  }, [uplotErr]);
 
   useLayoutEffect(() => {
     const el = box.current!;
@@ -246,7 +251,7 @@ export function Overlay(p: OverlayProps) {
         )}
       </div>
       <div class="readout" ref={readout} />
-      {err ? <ErrorView error={err} /> : null}
+      {err || uplotErr ? <ErrorView error={err || uplotErr} /> : null}
       <div ref={plotEl} class="mchart-plot" />
     </div>
   );
