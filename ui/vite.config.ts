@@ -1,39 +1,34 @@
 import { defineConfig } from "vite";
 import preact from "@preact/preset-vite";
 
+/** The built chunk `pick` chooses (what: for the error when there is none). */
+function chunkOf(ctx: any, what: string, pick: (c: any) => boolean): any {
+  const chunk = Object.values(ctx.bundle || {}).find((c: any) => c.type === "chunk" && pick(c));
+  if (!chunk) throw new Error(`no ${what} chunk in the bundle`);
+  return chunk;
+}
+
+/** A build plugin adding one tag to index.html that names a chunk. */
+function tagFor(name: string, tag: (ctx: any) => any) {
+  return { name, apply: "build", transformIndexHtml: { order: "post", handler: (_html: string, ctx: any) => [tag(ctx)] } };
+}
+
 // src/boot.ts is an entry of its own, named in index.html ahead of the app's bundle: module
 // scripts run in document order, so it runs first, as soon as it (1 KB) has arrived, while
 // the bundle may still be fetched and parsed. (`async` would let a cached bundle run first.)
-const bootScript = {
-  name: "metricflow-boot-script",
-  apply: "build",
-  transformIndexHtml: {
-    order: "post",
-    handler(_html: string, ctx: any) {
-      const boot: any = Object.values(ctx.bundle || {}).find((c: any) => c.type === "chunk" && c.isEntry && c.name === "boot");
-      if (!boot) throw new Error("no boot chunk in the bundle");
-      return [{ tag: "script", attrs: { type: "module", crossorigin: true, src: "./" + boot.fileName }, injectTo: "head-prepend" }];
-    },
-  },
-};
+const bootScript = tagFor("metricflow-boot-script", (ctx) => {
+  const boot = chunkOf(ctx, "boot", (c) => c.isEntry && c.name === "boot");
+  return { tag: "script", attrs: { type: "module", crossorigin: true, src: "./" + boot.fileName }, injectTo: "head-prepend" };
+});
 
 // uPlot is its own chunk, imported on first use (src/charts/uplot.ts). index.html names it
 // in a <meta name="mf-uplot">: boot.ts preloads it on a route with charts, so the browser
 // fetches and compiles it beside the app's bundle there, and nowhere else.
-const nameUplot = {
-  name: "metricflow-name-uplot",
-  apply: "build",
-  transformIndexHtml: {
-    order: "post",
-    handler(_html: string, ctx: any) {
-      const chunk: any = Object.values(ctx.bundle || {}).find(
-        (c: any) => c.type === "chunk" && c.isDynamicEntry && (c.moduleIds || Object.keys(c.modules || {})).some((id: string) => /[\\/]uplot[\\/]/.test(id)),
-      );
-      if (!chunk) throw new Error("no uPlot chunk in the bundle");
-      return [{ tag: "meta", attrs: { name: "mf-uplot", content: "./" + chunk.fileName }, injectTo: "head" }];
-    },
-  },
-};
+const nameUplot = tagFor("metricflow-name-uplot", (ctx) => {
+  const ids = (c: any): string[] => c.moduleIds || Object.keys(c.modules || {});
+  const chunk = chunkOf(ctx, "uPlot", (c) => c.isDynamicEntry && ids(c).some((id) => /[\\/]uplot[\\/]/.test(id)));
+  return { tag: "meta", attrs: { name: "mf-uplot", content: "./" + chunk.fileName }, injectTo: "head" };
+});
 
 // uPlot makes its number formatter and reads the local time zone when its module runs: the
 // page's first Intl calls, which cost a new renderer 15-35 ms here (ICU starting), on the

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +17,6 @@ from metricflow._events import Event
 from metricflow.alerts import AlertStore, Webhook, rule_from_dict
 from metricflow.alerts._store import AlertState
 from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
-from metricflow.store.metadata import open_metadata_store
 
 
 class _Receiver:
@@ -56,15 +53,6 @@ class _Receiver:
     def close(self) -> None:
         self.srv.shutdown()
         self.srv.server_close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AlertStore]:
-    md = open_metadata_store(f"sqlite:///{tmp_path}/m.db")
-    try:
-        yield AlertStore(md.engine)  # type: ignore[attr-defined]
-    finally:
-        md.close()
 
 
 def _rule(store: AlertStore) -> int:

@@ -5,25 +5,11 @@ slower sweep, unless a batch of theirs is parked."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 from metricflow.alerts import AlertStore, rule_from_dict
 from metricflow.alerts._evaluator import Evaluator, EvaluatorConfig
-from metricflow.store.metadata import open_metadata_store
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AlertStore]:
-    md = open_metadata_store(f"sqlite:///{tmp_path}/m.db")
-    try:
-        yield AlertStore(md.engine)  # type: ignore[attr-defined]
-    finally:
-        md.close()
 
 
 class Lookup:
