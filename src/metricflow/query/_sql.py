@@ -10,11 +10,14 @@ attributes they combine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from metricflow.query._grammar import BoolOp, Comparison, Field, Node
 from metricflow.store import rk_of
+
+_T = TypeVar("_T")
 
 ATTRIBUTE_COLUMNS = {"run_id": "run_id", "run_name": "run_name", "status": "status",
                      "user_id": "user_id", "experiment_id": "experiment_id",
@@ -242,6 +245,31 @@ class SqlBuilder:
         return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
 
 
+def generation_cached(client: Any, key: tuple[Any, ...], compute: Callable[[], _T],
+                      cap: int = 1024) -> _T:
+    """`compute()`, kept until the store's next write when this process is the store's
+    only writer (the embedded server: `MetricStore.mark_sole_writer`), else computed
+    every time. `key` names the answer; its first item is its family: at most `cap`
+    answers of a family are kept (all dropped at once when it is full). The generation
+    is read before `compute()`, so a write meanwhile makes the next call compute again.
+    """
+    pool = getattr(client, "metricflow_pool", None)
+    if pool is None or not pool.sole_writer:
+        return compute()
+    gen = pool.write_generation
+    cached = pool.read_cache.get(key)
+    if cached is not None and cached[0] == gen:
+        return cached[1]  # type: ignore[no-any-return]
+    out = compute()
+    # list(): a copy in one step, since other threads add entries meanwhile
+    mine = [k for k in list(pool.read_cache) if isinstance(k, tuple) and k[:1] == key[:1]]
+    if len(mine) >= cap:
+        for k in mine:
+            pool.read_cache.pop(k, None)
+    pool.read_cache[key] = (gen, out)
+    return out
+
+
 def unfiled_keys(client: Any, db: str) -> frozenset[tuple[str, str]]:
     """(kind, key)s that have rows filed under experiment '' (normally none).
 
@@ -251,18 +279,11 @@ def unfiled_keys(client: Any, db: str) -> frozenset[tuple[str, str]]:
     A store that only this process writes (embedded) keeps the answer until its next
     write: it was one query of every search (3-5 ms at 10k runs, ~15 % of a search).
     """
-    pool = getattr(client, "metricflow_pool", None)
-    gen = -1
-    if pool is not None and pool.sole_writer:
-        gen = pool.write_generation  # read before the query: a write meanwhile misses
-        cached = pool.read_cache.get(("unfiled", db))
-        if cached is not None and cached[0] == gen:
-            return cached[1]  # type: ignore[no-any-return]
-    rows = client.query(f"SELECT DISTINCT kind, key FROM {db}.search_unfiled").result_rows
-    out = frozenset((str(k), str(v)) for k, v in rows)
-    if pool is not None and pool.sole_writer:
-        pool.read_cache[("unfiled", db)] = (gen, out)
-    return out
+    def read() -> frozenset[tuple[str, str]]:
+        rows = client.query(f"SELECT DISTINCT kind, key FROM {db}.search_unfiled").result_rows
+        return frozenset((str(k), str(v)) for k, v in rows)
+
+    return generation_cached(client, ("unfiled", db), read)
 
 
 SCOPE_CHECK_CACHE = 1024
@@ -290,24 +311,16 @@ def scope_covers_experiments(client: Any, db: str, s: Scope) -> bool:
     pool = getattr(client, "metricflow_pool", None)
     if pool is None or not pool.sole_writer:
         return False
-    gen = pool.write_generation  # read before the query: a write meanwhile misses
-    key = ("scope_covers", db, exps)
-    cached = pool.read_cache.get(key)
-    if cached is not None and cached[0] == gen:
-        return cached[1]  # type: ignore[no-any-return]
-    n = client.query(f"SELECT count() FROM {db}.search_runs FINAL WHERE experiment_id IN "
-                     "{e:Array(String)} AND lifecycle_stage != 'active' SETTINGS "
-                     "do_not_merge_across_partitions_select_final = 1",
-                     parameters={"e": list(exps)}).result_rows[0][0]
-    out = int(n) == 0
-    # list(): a copy in one step, since other threads add entries meanwhile
-    mine = [k for k in list(pool.read_cache)
-            if isinstance(k, tuple) and k[:1] == ("scope_covers",)]
-    if len(mine) >= SCOPE_CHECK_CACHE:
-        for k in mine:
-            pool.read_cache.pop(k, None)
-    pool.read_cache[key] = (gen, out)
-    return out
+
+    def none_hidden() -> bool:
+        n = client.query(f"SELECT count() FROM {db}.search_runs FINAL WHERE experiment_id "
+                         "IN {e:Array(String)} AND lifecycle_stage != 'active' SETTINGS "
+                         "do_not_merge_across_partitions_select_final = 1",
+                         parameters={"e": list(exps)}).result_rows[0][0]
+        return int(n) == 0
+
+    return generation_cached(client, ("scope_covers", db, exps), none_hidden,
+                             SCOPE_CHECK_CACHE)
 
 
 @dataclass(frozen=True)

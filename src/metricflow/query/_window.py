@@ -29,7 +29,14 @@ from typing import Any
 from metricflow.errors import InvalidArgument
 from metricflow.query._grammar import Field, OrderTerm, parse_filter, parse_order_by
 from metricflow.query._history import FINAL_SETTING
-from metricflow.query._sql import ATTRIBUTE_COLUMNS, Binder, Scope, SqlBuilder, unfiled_keys
+from metricflow.query._sql import (
+    ATTRIBUTE_COLUMNS,
+    Binder,
+    Scope,
+    SqlBuilder,
+    generation_cached,
+    unfiled_keys,
+)
 
 PARENT_TAG = "mlflow.parentRunId"
 MAX_WINDOW = 1000
@@ -375,10 +382,18 @@ class RunWindow:
                 where.append(f"positionCaseInsensitiveUTF8(key, {b.bind(q, 'String')}) > 0")
             if kind == "tags":
                 where.append("deleted = 0")
-            rows = self._query(f"SELECT DISTINCT key FROM {sb.keyed_table(kind)} "
-                               f"WHERE {' AND '.join(where)} ORDER BY key "
-                               f"LIMIT {int(limit)}", b.params)
-            out[kind] = [str(r[0]) for r in rows]
+            sql = (f"SELECT DISTINCT key FROM {sb.keyed_table(kind)} "
+                   f"WHERE {' AND '.join(where)} ORDER BY key LIMIT {int(limit)}")
+
+            def read(sql: str = sql, params: dict[str, Any] = b.params) -> tuple[str, ...]:
+                return tuple(str(r[0]) for r in self._query(sql, params))
+
+            # the same keys until the store's next write (the embedded server): every
+            # cold load of a runs table asks for them (at most 64 answers are kept: one
+            # can hold MAX_KEYS keys)
+            exps = None if sb.experiments is None else tuple(sb.experiments)
+            out[kind] = list(generation_cached(
+                self.client, ("keys", self.db, kind, exps, q, int(limit)), read, cap=64))
         return out
 
     # ------------------------------------------------------------ experiments
