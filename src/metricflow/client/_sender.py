@@ -270,19 +270,12 @@ class Sender:
         return (not self.acc.buffered_points and not self._queued and not self._inflight
                 and not self._retry and not self._overflow and not self._closing)
 
-    async def _sleep_while_idle(self, *also: asyncio.Future[Any]) -> None:
-        """Wait, without a timeout, for data, a wake-up or any of `also` (the stream's
-        ack reader: a broken stream is noticed at once)."""
-        data, wake = self._data, self._wake
-        assert data is not None and wake is not None
-        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait())
-                                              for e in (data, wake)]
-        try:
-            await asyncio.wait({*waiters, *also}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
-        data.clear()
+    async def _sleep_while_idle(self, reader: asyncio.Future[Any] | None = None) -> None:
+        """Wait, without a timeout, for data, a wake-up or the stream's ack reader (a
+        broken stream is noticed at once). A wake-up stays set: what it asks for (a
+        flush, close) then goes out without the linger."""
+        await self._wait_any((self._data, self._wake), reader, None)
+        self._data.clear()  # type: ignore[union-attr]
 
     def close(self, timeout: float) -> None:
         """Send what is left for up to `timeout` seconds, then stop (dropping the rest)."""
@@ -774,16 +767,26 @@ class Sender:
     async def _wait_event(self, a: asyncio.Event | None, b: asyncio.Event | None,
                           reader: asyncio.Future) -> None:
         """Wait up to linger_s for either event (or the ack stream's end); clear both."""
-        waiters = [asyncio.ensure_future(e.wait()) for e in (a, b) if e is not None]
-        try:
-            await asyncio.wait({*waiters, reader}, timeout=self.linger_s,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waiters:
-                w.cancel()
+        await self._wait_any((a, b), reader, self.linger_s)
         for e in (a, b):
             if e is not None:
                 e.clear()
+
+    @staticmethod
+    async def _wait_any(events: tuple[asyncio.Event | None, ...],
+                        reader: asyncio.Future[Any] | None, timeout: float | None) -> None:
+        """Until one of `events` is set, `reader` is done or `timeout` s (None: no limit)."""
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(e.wait())
+                                              for e in events if e is not None]
+        if reader is not None:
+            waiters.append(reader)
+        try:
+            await asyncio.wait(set(waiters), timeout=timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                if w is not reader:
+                    w.cancel()
 
     async def _send_queued(self, call: grpc.aio.StreamStreamCall,
                            reader: asyncio.Future) -> None:

@@ -18,11 +18,11 @@ from metricflow.entities import Run, RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
-from metricflow.query._grammar import Comparison, parse_filter
+from metricflow.query._grammar import parse_filter
 from metricflow.query._history import DownsampledSeries, check_bulk, downsample
 from metricflow.query._rollup_read import buckets_for_px
 from metricflow.query._search import DatasetRuns, RunSearch, SearchPage
-from metricflow.query._sql import Scope
+from metricflow.query._sql import Scope, run_id_comparison
 from metricflow.query._tail import Tailer, check_tail
 from metricflow.query._tail_hub import TailHub, TailLimits, TailStream
 from metricflow.store import ROLLUP_SHIFT, MetricStore, Segment
@@ -364,7 +364,5 @@ def _one_run(filter_string: str) -> str | None:
         tree = parse_filter(filter_string)
     except InvalidArgument:
         return None  # the search reports it
-    if (isinstance(tree, Comparison) and tree.field.kind == "attributes"
-            and tree.field.key == "run_id" and tree.op == "=" and isinstance(tree.value, str)):
-        return tree.value
-    return None
+    c = run_id_comparison(tree)
+    return c.value if c is not None and c.op == "=" and isinstance(c.value, str) else None

@@ -180,9 +180,9 @@ class SqlBuilder:
         """
         nodes = ([tree] if isinstance(tree, Comparison) else list(tree.args)
                  if isinstance(tree, BoolOp) and tree.op == "AND" else [])
-        for c in nodes:
-            if not (isinstance(c, Comparison) and c.field.kind == "attributes"
-                    and c.field.key == "run_id"):
+        for node in nodes:
+            c = run_id_comparison(node)
+            if c is None:
                 continue
             if c.op == "=" and isinstance(c.value, str):
                 return f"rk = {rk_of(self.b.bind(c.value, 'String'))}"
@@ -243,6 +243,14 @@ class SqlBuilder:
         if s.experiment_ids is None:
             return f"rk NOT IN (SELECT rk FROM {self.runs_table()} WHERE NOT ({pred}))"
         return f"rk IN (SELECT rk FROM {self.runs_table()} WHERE {pred})"
+
+
+def run_id_comparison(node: Node | None) -> Comparison | None:
+    """`node` when it compares `attributes.run_id`, else None."""
+    if (isinstance(node, Comparison) and node.field.kind == "attributes"
+            and node.field.key == "run_id"):
+        return node
+    return None
 
 
 def generation_cached(client: Any, key: tuple[Any, ...], compute: Callable[[], _T],

@@ -2,8 +2,8 @@
 // makes the page's first Intl call (its number and date formatters), which costs a new
 // renderer 15-35 ms here while ICU starts: pages without charts (the runs table, a cold
 // load's first page) no longer pay it, and a chart page loads it while its data is on the
-// way (main.tsx starts it at once on such a route). index.html preloads the chunk (see
-// vite.config.ts), so the import costs no extra round trip.
+// way (main.tsx starts it at once on such a route). On those routes boot.ts preloads the
+// chunk (index.html names it, see vite.config.ts), so the import costs no extra round trip.
 import { useEffect, useState } from "preact/hooks";
 import type uPlotT from "uplot";
 
