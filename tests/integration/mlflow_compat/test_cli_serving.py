@@ -48,7 +48,10 @@ def test_models_serve_by_alias(tracking, mlclient, tmp_path):
     model = LogisticRegression(max_iter=300).fit(X, y)
     name = f"served-{uuid.uuid4().hex[:6]}"
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:2])
+        # Named requirements: inferring them loads the model in a subprocess (~5 s);
+        # `--env-manager local` never installs them.
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:2],
+                                        pip_requirements=["mlflow", "scikit-learn"])
     mv = mlflow.register_model(info.model_uri, name)
     mlclient.set_registered_model_alias(name, "live", mv.version)
 

@@ -36,7 +36,8 @@ def test_gc_keeps_registered_logged_model(tmp_path):
         mlflow.set_experiment("gc-kept")  # other modules leave an active experiment behind
         with mlflow.start_run():
             mlflow.sklearn.log_model(LogisticRegression(max_iter=500).fit(x, y), name="model",
-                                     registered_model_name="gc-kept")
+                                     registered_model_name="gc-kept",
+                                     pip_requirements=["scikit-learn"])  # no inference (~5 s)
         with mlflow.start_run() as doomed:
             mlflow.log_text("bye" * 100_000, "junk.txt")
         mlflow.MlflowClient().delete_run(doomed.info.run_id)

@@ -102,6 +102,12 @@ def iris() -> tuple[Any, Any]:
     return load_iris(return_X_y=True, as_frame=True)
 
 
+# Requirements named up front: without them every log_model infers them by loading the model
+# in a subprocess (measured 4.7-7.2 s a model on an idle machine, against 0.2 s). `serve`
+# loads models in its own environment and never installs them.
+SKLEARN_REQS = ["mlflow", "scikit-learn"]
+
+
 def register_sklearn(name: str, C: float) -> str:
     """Fit a logistic regression on iris, log and register it; the new version."""
     import mlflow
@@ -112,7 +118,7 @@ def register_sklearn(name: str, C: float) -> str:
     m = LogisticRegression(max_iter=300, C=C).fit(X, y)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(m, name="model", signature=infer_signature(X, y),
-                                        registered_model_name=name)
+                                        registered_model_name=name, pip_requirements=SKLEARN_REQS)
     return str(info.registered_model_version)
 
 
@@ -128,7 +134,7 @@ def register_code_model(name: str, code: str, tmp: str) -> str:
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(name="model", python_model=path,
                                        signature=infer_signature(X, y),
-                                       registered_model_name=name)
+                                       registered_model_name=name, pip_requirements=["mlflow"])
     return str(info.registered_model_version)
 
 
