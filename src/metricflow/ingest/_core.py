@@ -31,6 +31,7 @@ from metricflow.entities.pb import run_info_from_pb, run_info_to_pb
 from metricflow.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import merge_update
+from metricflow.ingest._audit_batch import AuditBatcher
 from metricflow.ingest._known_params import KnownParams
 from metricflow.ingest._names import random_run_name
 from metricflow.ingest._param_guard import ParamGuard
@@ -114,6 +115,9 @@ class TrackingCore:
         """
         self.sink, self.store, self.metadata, self.limits = sink, store, metadata, limits
         self.runs = RunCache(store)
+        # Run audit entries of concurrent calls share a transaction (_audit_batch.py).
+        write_many = getattr(metadata, "record_audit_many", None)
+        self._audit = AuditBatcher(write_many) if write_many is not None else None
         self.strict_runs = strict_runs
         self.run_wait_s = 0.0 if strict_runs else run_wait_s
         # Off the hot path (lifecycle calls, parents, stored params) a node without a
@@ -332,6 +336,10 @@ class TrackingCore:
     async def _audit_run(self, action: str, run_id: str, before: dict[str, Any] | None,
                          after: dict[str, Any] | None) -> None:
         """A run's lifecycle change in the control plane's hash-chained audit log."""
+        if self._audit is not None:
+            await self._audit.record(actor=caller(), action=action, entity_type="run",
+                                     entity_id=run_id, before=before, after=after)
+            return
         record = getattr(self.metadata, "record_audit", None)
         if record is not None:
             await asyncio.to_thread(record, actor=caller(), action=action, entity_type="run",

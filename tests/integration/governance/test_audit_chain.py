@@ -261,3 +261,29 @@ def test_parallel_verify_finds_the_same_first_problem(metadata_uri: str,
             assert (parallel.problem.kind, parallel.problem.entry_id) == ("deleted", first)
     finally:
         s.close()
+
+
+def test_entries_written_together_chain_like_entries_written_alone(metadata_uri: str) -> None:
+    """The run lifecycle's group commit (`record_audit_many`) between single appends:
+    one linear chain, ids without gaps, entries in the order given."""
+    s = open_metadata_store(metadata_uri)
+    try:
+        s.record_audit(actor="ann", action="create_run", entity_type="run", entity_id="r0",
+                       after={"status": "RUNNING"})
+        ids = s.record_audit_many([
+            dict(actor=f"u{i}", action="end_run", entity_type="run", entity_id=f"r{i}",
+                 before={"status": "RUNNING"}, after={"status": "FINISHED"})
+            for i in range(1, 6)] + [dict(actor=None, action="create_run",
+                                          entity_type="run", entity_id="r6")])
+        last = s.record_audit(actor="ann", action="create_run", entity_type="run",
+                              entity_id="r7")
+        assert ids == list(range(ids[0], ids[0] + 6)) and last == ids[-1] + 1
+        assert s.record_audit_many([]) == []
+        report = verify_chain(s.engine)
+        assert report.ok, report.problem
+        runs = [e for e in s.search_audit_log(max_results=1000)[0] if e.entity_type == "run"]
+        assert [e.entity_id for e in runs] == [f"r{i}" for i in range(8)]
+        assert [e.actor for e in runs[1:7]] == ["u1", "u2", "u3", "u4", "u5", "unknown"]
+        assert runs[1].before == {"status": "RUNNING"} and runs[1].after == {"status": "FINISHED"}
+    finally:
+        s.close()

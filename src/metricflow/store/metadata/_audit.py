@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from metricflow.entities import AuditEntry
 from metricflow.store.metadata._base import StoreBase, actor_name
-from metricflow.store.metadata._chain import append_audit
+from metricflow.store.metadata._chain import append_audit, append_audit_many
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._tables import audit_log
 from metricflow.store.metadata._validate import check_max_results
@@ -20,7 +20,8 @@ _A = audit_log.c
 
 class AuditMixin(StoreBase):
     """Read side of the audit log; writes happen inside each change's transaction
-    (`record_audit` is the exception: one entry in a transaction of its own)."""
+    (`record_audit` and `record_audit_many` are the exception: entries in a transaction
+    of their own)."""
 
     def search_audit_log(self, *, model_name: str | None = None, actor: str | None = None,
                          experiment_id: str | None = None, action: str | None = None,
@@ -69,3 +70,10 @@ class AuditMixin(StoreBase):
             return append_audit(conn, actor=actor_name(actor), action=action,
                                 entity_type=entity_type, entity_id=entity_id, before=before,
                                 after=after, comment=comment)
+
+    def record_audit_many(self, entries: list[dict[str, Any]]) -> list[int]:
+        """Append entries (`record_audit`'s keyword arguments each), in order, in one
+        transaction of their own; their ids."""
+        with self._write() as conn:
+            return append_audit_many(conn, [{**e, "actor": actor_name(e.get("actor"))}
+                                            for e in entries])

@@ -86,10 +86,25 @@ def append_audit(conn: sa.Connection, *, actor: str | None, action: str, entity_
                  version: int | None = None, ts: int | None = None) -> int:
     """Append one audit entry inside `conn`'s (write) transaction; returns its id.
 
-    Every audit write in metricflow goes through here. `before` and `after` are
-    JSON-serializable snapshots; over-long short fields are cut to the columns'
-    sizes (action 64, entity_type 32, entity_id 512).
+    Every audit write in metricflow goes through here or `append_audit_many`.
+    `before` and `after` are JSON-serializable snapshots; over-long short fields are
+    cut to the columns' sizes (action 64, entity_type 32, entity_id 512).
     """
+    return append_audit_many(conn, [dict(
+        actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
+        before=before, after=after, comment=comment, model_id=model_id,
+        model_name=model_name, version=version, ts=ts)])[0]
+
+
+def append_audit_many(conn: sa.Connection, entries: list[dict[str, Any]]) -> list[int]:
+    """Append entries, in order, inside `conn`'s (write) transaction; their ids.
+
+    Each entry takes `append_audit`'s keyword arguments. One read of the head and one
+    insert for all of them: the run lifecycle's group commit (`AuditBatcher`) writes
+    the entries of concurrent calls this way.
+    """
+    if not entries:
+        return []
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
     # Ids are assigned here, one past the head, so the log has no gaps on either
@@ -97,14 +112,21 @@ def append_audit(conn: sa.Connection, *, actor: str | None, action: str, entity_
     last = conn.execute(sa.select(_A.id, _A.entry_hash).order_by(_A.id.desc())
                         .limit(1)).first()
     new_id, prev = (1, GENESIS) if last is None else (int(last[0]) + 1, last[1] or GENESIS)
-    row: dict[str, Any] = dict(
-        ts=ts if ts is not None else time.time_ns() // 1_000_000,
-        actor=(actor or "unknown")[:256], action=action[:64], entity_type=entity_type[:32],
-        entity_id=entity_id[:512], before_json=_json(before), after_json=_json(after),
-        comment=comment or None, model_id=model_id, model_name=model_name, version=version)
-    h = entry_hash(prev, canonical(**row))
-    conn.execute(audit_log.insert().values(id=new_id, **row, prev_hash=prev, entry_hash=h))
-    return new_id
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        ts = e.get("ts")
+        row: dict[str, Any] = dict(
+            ts=ts if ts is not None else time.time_ns() // 1_000_000,
+            actor=(e.get("actor") or "unknown")[:256], action=e["action"][:64],
+            entity_type=e["entity_type"][:32], entity_id=e["entity_id"][:512],
+            before_json=_json(e.get("before")), after_json=_json(e.get("after")),
+            comment=e.get("comment") or None, model_id=e.get("model_id"),
+            model_name=e.get("model_name"), version=e.get("version"))
+        h = entry_hash(prev, canonical(**row))
+        rows.append(dict(id=new_id, **row, prev_hash=prev, entry_hash=h))
+        new_id, prev = new_id + 1, h
+    conn.execute(audit_log.insert(), rows)
+    return [r["id"] for r in rows]
 
 
 @dataclass(frozen=True)
