@@ -65,17 +65,13 @@ class AuditBatcher:
             while q.pending:
                 batch = q.pending[:MAX_ENTRIES]
                 del q.pending[:MAX_ENTRIES]
-                try:
-                    await asyncio.to_thread(self._write_many, [e for e, _ in batch])
-                except Exception as e:
-                    if len(batch) == 1:
-                        _settle(batch[0][1], e)
-                    else:  # one at a time: each call its own outcome
-                        for one in batch:
-                            await self._write_one(one)
+                err = await self._write(batch)
+                if err is not None and len(batch) > 1:  # each call its own outcome
+                    for one in batch:
+                        _settle(one[1], await self._write([one]))
                 else:
                     for _, f in batch:
-                        _settle(f, None)
+                        _settle(f, err)
                 batch = []
         except BaseException:  # cancelled (the loop is stopping): nobody is left waiting
             err = Unavailable("the server stopped while writing the run's audit entry; "
@@ -87,13 +83,13 @@ class AuditBatcher:
         finally:
             q.task = None
 
-    async def _write_one(self, one: _Entry) -> None:
+    async def _write(self, batch: list[_Entry]) -> Exception | None:
+        """Write `batch` in one transaction; the error, if it failed."""
         try:
-            await asyncio.to_thread(self._write_many, [one[0]])
+            await asyncio.to_thread(self._write_many, [e for e, _ in batch])
         except Exception as e:
-            _settle(one[1], e)
-        else:
-            _settle(one[1], None)
+            return e
+        return None
 
 
 def _settle(f: asyncio.Future[None], err: BaseException | None) -> None:

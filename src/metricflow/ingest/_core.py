@@ -336,14 +336,9 @@ class TrackingCore:
     async def _audit_run(self, action: str, run_id: str, before: dict[str, Any] | None,
                          after: dict[str, Any] | None) -> None:
         """A run's lifecycle change in the control plane's hash-chained audit log."""
-        if self._audit is not None:
+        if self._audit is not None:  # None: a control plane without an audit log
             await self._audit.record(actor=caller(), action=action, entity_type="run",
                                      entity_id=run_id, before=before, after=after)
-            return
-        record = getattr(self.metadata, "record_audit", None)
-        if record is not None:
-            await asyncio.to_thread(record, actor=caller(), action=action, entity_type="run",
-                                    entity_id=run_id, before=before, after=after)
 
     async def _parent_experiment(self, parent_run_id: str) -> str:
         """The experiment a child run inherits when its request names none.

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from metricflow.entities import AuditEntry
 from metricflow.store.metadata._base import StoreBase, actor_name
-from metricflow.store.metadata._chain import append_audit, append_audit_many
+from metricflow.store.metadata._chain import append_audit_many
 from metricflow.store.metadata._paging import decode_token, encode_token
 from metricflow.store.metadata._tables import audit_log
 from metricflow.store.metadata._validate import check_max_results
@@ -66,10 +66,9 @@ class AuditMixin(StoreBase):
                      comment: str = "") -> int:
         """Append one audit entry in its own transaction (changes made outside the
         control plane: runs' lifecycle in the data plane); returns its id."""
-        with self._write() as conn:
-            return append_audit(conn, actor=actor_name(actor), action=action,
-                                entity_type=entity_type, entity_id=entity_id, before=before,
-                                after=after, comment=comment)
+        return self.record_audit_many([dict(
+            actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
+            before=before, after=after, comment=comment)])[0]
 
     def record_audit_many(self, entries: list[dict[str, Any]]) -> list[int]:
         """Append entries (`record_audit`'s keyword arguments each), in order, in one
