@@ -36,6 +36,20 @@ def _mlflow_process_state() -> Iterator[None]:
         fluent._last_active_run_id.set(None)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _release_engines() -> Iterator[None]:
+    """Collect the module's cyclic garbage before the next module starts: chDB binds a
+    process to one directory while any engine handle lives, and a test that kept a
+    server's components in a local past `ServerThread.stop()` (whose own collection then
+    could not free them) left a cycle holding one. The next module on that worker failed
+    to open its own directory (seen once in CI: test_composition_root.py, then
+    test_embedded_health.py)."""
+    yield
+    import gc
+
+    gc.collect()
+
+
 @pytest.fixture(scope="module")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory):
     """A full embedded server (chDB, SQLite, local files) in a background thread."""
