@@ -279,7 +279,7 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
     model = mlflow.pyfunc.load_model(model_uri)
 
     async def run() -> tuple[float, float]:
-        client = Client(grpc_uri, drop_when_full=True, linger_ms=200)
+        client = Client(grpc_uri, drop_when_full=True, linger_ms=ServeConfig.log_linger_ms)
         st = ServeState(ServeConfig(dep, http, instance="bench-inproc"),
                         HttpDeploymentSource(http),
                         predictions=PredictionLog(client, dep, "bench-inproc"))

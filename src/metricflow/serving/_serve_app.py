@@ -65,6 +65,11 @@ class ServeConfig:
     drain_timeout_s: float = 30.0
     log_outputs: bool = True
     """Also log each request's first numeric output as `prediction`."""
+    log_linger_ms: int = 1000
+    """How long the request log's points wait in the client's buffer before they are sent:
+    each send is one insert on the tracking server (and, on a shared machine, a burst of
+    its CPU beside the answers). 200 ms made the serve process's p99 latency ~2x higher
+    on the 2-core test machine (docs/serving.md)."""
     shadow_max_inflight: int = 256
     """A shadow with this many mirrored requests pending gets no more (counted as skipped)."""
     shadow_linger_s: float = 0.25

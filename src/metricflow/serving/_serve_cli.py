@@ -37,6 +37,9 @@ def add_serve_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
                    help="do not log requests as metrics (then /feedback answers 503)")
     p.add_argument("--no-log-outputs", action="store_true",
                    help="log latency and status but not each request's first numeric output")
+    p.add_argument("--log-linger-ms", type=int, default=ServeConfig.log_linger_ms,
+                   help="how long logged requests wait to be sent together (one insert on the "
+                   "tracking server per send)")
     p.add_argument("--poll-s", type=float, default=1.0,
                    help="how often the deployment is re-read for alias moves and weight changes")
     p.add_argument("--max-body-bytes", type=int, default=ServeConfig.max_body_bytes)
@@ -59,6 +62,9 @@ def config_from_args(a: argparse.Namespace) -> ServeConfig:
     if a.max_batch_rows < 1:
         raise SystemExit(f"metricflow serve: --max-batch-rows must be >= 1; got "
                          f"{a.max_batch_rows}")
+    if not 10 <= a.log_linger_ms <= 60_000:
+        raise SystemExit(f"metricflow serve: --log-linger-ms must be within 10..60000; got "
+                         f"{a.log_linger_ms}")
     if a.max_csv_rows < 2:
         raise SystemExit(f"metricflow serve: --max-csv-rows must be >= 2 (a header and a "
                          f"row); got {a.max_csv_rows}")
@@ -68,7 +74,7 @@ def config_from_args(a: argparse.Namespace) -> ServeConfig:
         token=_env.API_TOKEN.get() or None, poll_s=a.poll_s, max_body_bytes=a.max_body_bytes,
         max_batch_rows=a.max_batch_rows, max_csv_rows=a.max_csv_rows,
         drain_timeout_s=a.drain_timeout_s,
-        log_outputs=not a.no_log_outputs, instance=a.instance,
+        log_outputs=not a.no_log_outputs, log_linger_ms=a.log_linger_ms, instance=a.instance,
         allow_private_endpoints=a.allow_private_endpoints)
 
 
@@ -100,7 +106,7 @@ async def serve_main(cfg: ServeConfig) -> int:
         from metricflow.client import Client
         from metricflow.serving._serve_log import PredictionLog
 
-        client = Client(cfg.tracking_uri, drop_when_full=True, linger_ms=200,
+        client = Client(cfg.tracking_uri, drop_when_full=True, linger_ms=cfg.log_linger_ms,
                         token=cfg.token or None)
         predictions = PredictionLog(client, cfg.deployment, cfg.instance)
     state = ServeState(cfg, source, predictions=predictions)
