@@ -112,6 +112,10 @@ class Accumulator:
         self.on_first_point: Callable[[], None] = lambda: None  # into an empty buffer
         # Why the buffer is not draining (the sender's view), for BufferFull messages.
         self.describe_stall: Callable[[], str] = lambda: "the server is not keeping up"
+        # The sender's spill (buffered points into its engaged spool; a no-op otherwise):
+        # a drop-mode log call that finds the buffer full calls it before it drops.
+        self.spill_when_full: Callable[[], None] | None = None
+        self.spilled_when_full = 0  # log calls that made room that way instead of dropping
         self.failure: MetricflowError | None = None  # set once nothing will drain any more
 
     # ---------------------------------------------------------------- hot path
@@ -171,6 +175,19 @@ class Accumulator:
             # takes a frame only into what the live points leave free).
             if self._used_bytes + need <= self.max_bytes:
                 return True
+            if self.spill_when_full is not None and self._buffered_points:
+                # With the spool engaged (a broken stream, a backlog), a buffer full of
+                # unsent points means its spiller fell behind (a busy machine): the call
+                # writes them to the local spool itself rather than lose them. That may
+                # take a disk append, never a wait on the network.
+                self._cond.release()
+                try:
+                    self.spill_when_full()
+                finally:
+                    self._cond.acquire()
+                if self._used_bytes + need <= self.max_bytes:
+                    self.spilled_when_full += 1
+                    return True
             self.dropped_points += n
             now = time.monotonic()
             if now - self._drop_said_at >= _SAY_DROPS_EVERY_S:  # always said, not flooded

@@ -236,6 +236,8 @@ class Sender:
         acc.on_full_batch = self.wake
         acc.on_first_point = self.data_arrived
         acc.describe_stall = self._describe_stall
+        if spool is not None:
+            acc.spill_when_full = self.spill
         self._pid = os.getpid()
         _SENDERS.add(self)
         self._thread = threading.Thread(target=self._run, name="metricflow-sender", daemon=True)
@@ -701,6 +703,12 @@ class Sender:
                 for item in list(self._inflight.values()):
                     await call.write(item.msg)
                 await self._send_loop(call, reader)
+            except asyncio.InvalidStateError:
+                # A write found the call finished: the server or the connection ended it
+                # before the ack reader saw why. Say why (its status), not "RPC already
+                # finished".
+                await _raise_final_status(call)
+                raise
             finally:
                 self.acc.unclaim_drain()
                 reader.cancel()
@@ -1005,6 +1013,18 @@ def _raise_if_done(reader: asyncio.Future) -> None:
         reader.result()
         raise grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(),
                                    grpc.aio.Metadata(), "ack stream ended")
+
+
+async def _raise_final_status(call: Any) -> None:
+    """Raise a finished call's own status as an AioRpcError (return if it has none)."""
+    if not call.done():
+        return
+    code, details = await call.code(), await call.details()
+    raise grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE if code == grpc.StatusCode.OK else code,
+        grpc.aio.Metadata(), grpc.aio.Metadata(),
+        f"the server ended the stream ({code.name}: {details or 'no details'}) while this "
+        "client was still writing")
 
 
 def _describe(e: BaseException) -> str:

@@ -4,6 +4,7 @@ acks and buffers without a store."""
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
 
 import grpc
@@ -13,14 +14,36 @@ from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 SERVICE = "metricflow.ingest.v1.IngestService"
 
 
-def ingest_stand_in() -> tuple[grpc.Server, int, dict[str, int]]:
-    seen = {"points": 0, "ended": 0}
+def ingest_stand_in(end_stream_after: int | None = None, start: bool = True
+                    ) -> tuple[grpc.Server, int, dict[str, int]]:
+    """`start=False`: the port is bound, the caller starts the server.
+    `end_stream_after`: the first stream ends (status OK, as a server whose stream
+    handler returned) after that many batches, while the client still writes;
+    `seen["points"]` then counts each (client_id, seq) once, `seen["duplicates"]` the
+    rest (otherwise every batch counts)."""
+    seen = {"points": 0, "ended": 0, "batches": 0, "duplicates": 0, "streams": 0}
+    ids: set[tuple[str, int]] = set()
+    lock = threading.Lock()
 
     def write(requests, context):
+        with lock:
+            seen["streams"] += 1
         for batch in requests:
             n = len(batch.metrics.values) // 8
-            seen["points"] += n
+            with lock:
+                seen["batches"] += 1
+                if end_stream_after is None:  # (no set of ids: memory tests run here)
+                    seen["points"] += n
+                elif (batch.client_id, batch.seq) in ids:
+                    seen["duplicates"] += 1
+                else:
+                    ids.add((batch.client_id, batch.seq))
+                    seen["points"] += n
+                end = end_stream_after is not None and seen["streams"] == 1 \
+                    and seen["batches"] >= end_stream_after
             yield pb.WriteAck(seq=batch.seq, ok=True, points=n)
+            if end:
+                return
 
     def update_run(request, context):
         seen["ended"] += request.status == pb.RunStatus.Value("FINISHED")
@@ -36,5 +59,6 @@ def ingest_stand_in() -> tuple[grpc.Server, int, dict[str, int]]:
     server = grpc.server(futures.ThreadPoolExecutor(4))
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    if start:
+        server.start()
     return server, port, seen

@@ -224,8 +224,9 @@ def test_a_catch_up_holds_no_more_than_the_buffer(tmp_path: Path, server: Server
         while client._spool is None or client._spool.appended_bytes < 16 * budget:
             log(1000)
         assert sender.spooling
-        # A drop-mode client may drop during the outage when it logs faster than it
-        # spills; the catch-up must drop nothing (the spool has room).
+        # A drop-mode client may drop during the outage before the spool is engaged
+        # (unacked batches fill its buffer); the catch-up must drop nothing (the spool
+        # has room, and a full buffer is spilled by the log call itself).
         dropped_in_outage = acc.dropped_points
         server.start()
         wait_for(lambda: client.health.state == "connected", 60, "the stream to reconnect")

@@ -264,17 +264,43 @@ def test_past_the_budget_the_drop_policy_drops_and_counts(
     assert not c._sender._thread.is_alive()
 
 
-def test_a_drop_for_a_full_buffer_is_said(tmp_path: Path,
-                                         caplog: pytest.LogCaptureFixture) -> None:
-    """Logging faster than the spool takes it drops (drop_when_full), and says so once
-    (not once per call), with the count."""
+def test_a_drop_mode_call_spills_a_full_buffer_itself_rather_than_drop(
+        tmp_path: Path) -> None:
+    """Logging faster than the spiller moves points into the engaged spool (a busy
+    machine) loses nothing while the spool has room: the log call that finds the buffer
+    full writes it to the spool itself. (It dropped them until 2026-12-06.)"""
     c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
                buffer_bytes=64 << 10, drop_when_full=True, linger_ms=1000)
     run = c.create_run("0")
+    n = 50_000
+    for s in range(n):
+        c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": float(s)}, step=s)
+    c.close(timeout=30)
+    assert c.dropped_points == 0
+    assert c._acc.spilled_when_full > 0  # the spiller alone fell behind (it dropped before)
+    (d,) = find_spools(str(tmp_path / "spool"))
+    sp = Spool(d, create=False)
+    batches = [pb.WriteBatch.FromString(f.payload) for f in sp.frames()
+               if f.kind == KIND_METRICS]
+    sp.close()
+    values = np.concatenate([np.frombuffer(b.metrics.values, "<f8") for b in batches])
+    assert len(values) == 3 * n
+    assert np.array_equal(np.sort(values[values >= 3.0]), np.arange(3, n, dtype=np.float64))
+
+
+def test_a_drop_for_a_full_buffer_is_said(monkeypatch: pytest.MonkeyPatch,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    """With no spool and no server, logging on past the buffer drops (drop_when_full),
+    and says so once (not once per call), with the count."""
+    monkeypatch.delenv("METRICFLOW_SPOOL_DIR", raising=False)
+    c = Client("grpc://127.0.0.1:1", buffer_bytes=64 << 10, drop_when_full=True,
+               linger_ms=1000)
+    assert c._spool is None
     with caplog.at_level("WARNING", logger="metricflow.client._accumulator"):
         for s in range(50_000):
-            c.log_metrics(run.run_id, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
+            c.log_metrics("0" * 32, {"a": 1.0, "b": 2.0, "c": 3.0}, step=s)
     said = [r.getMessage() for r in caplog.records if "dropping points" in r.getMessage()]
     assert c.dropped_points > 0
     assert len(said) == 1 and "drop_when_full" in said[0], said
-    c.close(timeout=5)
+    with pytest.raises(DeliveryError):
+        c.close(timeout=0.5)  # what is still buffered cannot be delivered: said
