@@ -116,6 +116,7 @@ class Accumulator:
         # a drop-mode log call that finds the buffer full calls it before it drops.
         self.spill_when_full: Callable[[], None] | None = None
         self.spilled_when_full = 0  # log calls that made room that way instead of dropping
+        self._spill_error_said = False
         self.failure: MetricflowError | None = None  # set once nothing will drain any more
 
     # ---------------------------------------------------------------- hot path
@@ -175,14 +176,20 @@ class Accumulator:
             # takes a frame only into what the live points leave free).
             if self._used_bytes + need <= self.max_bytes:
                 return True
-            if self.spill_when_full is not None and self._buffered_points:
+            if self.spill_when_full is not None:
                 # With the spool engaged (a broken stream, a backlog), a buffer full of
                 # unsent points means its spiller fell behind (a busy machine): the call
-                # writes them to the local spool itself rather than lose them. That may
-                # take a disk append, never a wait on the network.
+                # writes them to the local spool itself, or waits for a spill in
+                # progress, rather than lose them. That may take disk appends, never a
+                # wait on the network.
                 self._cond.release()
                 try:
                     self.spill_when_full()
+                except Exception as e:  # a disk error: the points are dropped, said once
+                    if not self._spill_error_said:
+                        self._spill_error_said = True
+                        log.warning("metricflow client could not spill a full buffer to "
+                                    "its spool (%s: %s); dropping points", type(e).__name__, e)
                 finally:
                     self._cond.acquire()
                 if self._used_bytes + need <= self.max_bytes:

@@ -237,7 +237,7 @@ class Sender:
         acc.on_first_point = self.data_arrived
         acc.describe_stall = self._describe_stall
         if spool is not None:
-            acc.spill_when_full = self.spill
+            acc.spill_when_full = self.spill_for_room
         self._pid = os.getpid()
         _SENDERS.add(self)
         self._thread = threading.Thread(target=self._run, name="metricflow-sender", daemon=True)
@@ -325,11 +325,24 @@ class Sender:
         """Move every buffered point into the engaged spool (any thread)."""
         if self.spool is None or not self.spooling or not self.acc.buffered_points:
             return
+        self._spill_and_release()
+
+    def _spill_and_release(self) -> None:
+        # The bytes are released before the lock is: a log call waiting for this spill
+        # (spill_for_room) then finds the room it made.
         with self._spill_lock:
             released = self._spill_locked()
+            if released:
+                self.acc.release(released)
         if released:
-            self.acc.release(released)
             self._let_go(released)
+
+    def spill_for_room(self) -> None:
+        """A drop-mode log call found the buffer full: spill what it holds into the
+        engaged spool, or wait for a spill in progress (another thread's, the spiller's)
+        to finish and free its bytes. Nothing without an engaged spool."""
+        if self.spool is not None and self.spooling:
+            self._spill_and_release()
 
     def _spill_locked(self) -> int:
         """Called with the spill lock held; returns the buffer bytes to release."""
