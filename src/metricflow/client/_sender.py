@@ -222,6 +222,7 @@ class Sender:
         self._spool_done: Pos = self._spool_read  # acked up to here (not yet persisted)
         self._cursor_saved_at = 0.0
         self._spool_full_warned = False
+        self._spool_error_warned = False
         self.spooled_batches = 0
         self.replayed_records = 0
         self.record_errors: list[MetricflowError] = []
@@ -369,6 +370,10 @@ class Sender:
                 self._warn_spool_full(int(e.details.get("received", 0)))
                 self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))
                 continue
+            except OSError as e:  # a disk error (the spool cut its torn write): as if full
+                self._warn_spool_error(e)
+                self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))
+                continue
             self.spooled_batches += 1
             released += b.nbytes
         return released
@@ -406,6 +411,13 @@ class Sender:
             text += (f"; the client spool {spool.dir} is full ({used} of "
                      f"{spool.budget_bytes} bytes, METRICFLOW_SPOOL_MAX_BYTES)")
         return text
+
+    def _warn_spool_error(self, e: OSError) -> None:
+        if not self._spool_error_warned:
+            self._spool_error_warned = True
+            log.warning("metricflow spool %s failed to write (%s); what is not spooled stays "
+                        "in memory and is sent after the spool's frames, as with a full spool",
+                        self.spool.dir if self.spool else "", e)
 
     def _warn_spool_full(self, needed: int) -> None:
         if not self._spool_full_warned:

@@ -247,7 +247,11 @@ class Spool:
                 crc = zlib.crc32(p, zlib.crc32(bytes((kind,))))
                 parts.append(FRAME.pack(FRAME_MAGIC, FRAME_VERSION, kind, len(p), crc))
                 parts.append(p)
-            _writev_all(self._wfd, parts)
+            try:
+                _writev_all(self._wfd, parts)
+            except OSError:
+                self._undo_torn_write()
+                raise
             self._woff += size
             self._sizes[self._wseg] = self._woff
             self._end = (self._wseg, self._woff)
@@ -258,6 +262,16 @@ class Spool:
             elif self.fsync_s > 0 and self._syncer is None:
                 self._start_syncer()
             self.append_s += time.perf_counter() - t0
+
+    def _undo_torn_write(self) -> None:
+        """A write failed (disk full, I/O error) after part of it may have reached the
+        file: cut the segment back to its last whole frame, so the frames appended later
+        follow it (the fd appends at the file's end). If that fails too, the next append
+        starts a new segment; this one is read up to its last whole frame."""
+        try:
+            os.ftruncate(self._wfd, self._woff)
+        except OSError:
+            self._woff = self.segment_bytes  # roll over at the next append
 
     # The fsync every fsync_s runs in its own thread: appends never wait for the disk
     # (the data is in the page cache, which a killed process does not lose), and the

@@ -58,3 +58,47 @@ def test_a_stream_ended_during_a_catch_up_loses_nothing(tmp_path: Path,
     finally:
         client.close(timeout=10)
         server.stop(0)
+
+
+def test_a_spool_write_error_keeps_the_points_and_sends_them(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A spill whose disk write fails (ENOSPC) keeps that batch in memory, says so once,
+    and every point still reaches the server, each once; the spiller goes on."""
+    import errno
+
+    server, port, seen = ingest_stand_in(end_stream_after=10**9, start=False)
+    client = Client(f"grpc://127.0.0.1:{port}", spool_dir=str(tmp_path / "spool"),
+                    buffer_bytes=4 << 20, batch_points=8192, linger_ms=20,
+                    block_timeout_s=60)
+    sender = client._sender
+    spool = client._spool
+    assert spool is not None
+    real = spool.append_many
+    failures = {"n": 0}
+
+    def fail_twice(frames):  # type: ignore[no-untyped-def]
+        if failures["n"] < 2:
+            failures["n"] += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(frames)
+
+    spool.append_many = fail_twice  # type: ignore[method-assign]
+    n = 0
+    try:
+        with caplog.at_level("WARNING", logger="metricflow.client._sender"):
+            sender.engage("test: a backlog while the server is away")
+            for step in range(60_000):
+                client.log_metrics("b" * 32, {"x": float(step), "y": 1.0}, step=step)
+                n += 2
+            sender.spill()
+            server.start()
+            client.flush(60)
+            _wait(lambda: not sender.spooling and not client._acc.used_bytes, 60,
+                  "the spool and the kept batches to drain")
+        assert failures["n"] == 2
+        said = [r.getMessage() for r in caplog.records if "failed to write" in r.getMessage()]
+        assert len(said) == 1 and "No space left" in said[0], said
+        assert seen["points"] == n, (seen, n)
+    finally:
+        client.close(timeout=10)
+        server.stop(0)

@@ -335,3 +335,34 @@ def test_a_drop_for_a_full_buffer_is_said(monkeypatch: pytest.MonkeyPatch,
     assert len(said) == 1 and "drop_when_full" in said[0], said
     with pytest.raises(DeliveryError):
         c.close(timeout=0.5)  # what is still buffered cannot be delivered: said
+
+
+def test_a_failed_write_is_cut_back_and_later_frames_stay_readable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that fails after part of a frame reached the file (disk full, I/O error)
+    leaves no torn bytes before the next frame: every frame appended before and after it
+    is read back, in this process and after a reopen."""
+    import errno
+
+    from metricflow.client import _spool
+
+    sp = Spool(str(tmp_path / "s"))
+    sp.append(KIND_METRICS, b"first")
+    real = _spool._writev_all
+
+    def half_then_fail(fd: int, parts: list) -> None:
+        data = b"".join(bytes(p) for p in parts)
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_spool, "_writev_all", half_then_fail)
+    with pytest.raises(OSError):
+        sp.append(KIND_METRICS, b"lost" * 100)
+    monkeypatch.setattr(_spool, "_writev_all", real)
+    sp.append(KIND_METRICS, b"third")
+    assert [f.payload for f in sp.frames()] == [b"first", b"third"]
+    assert sp.skipped_bytes == 0
+    sp.close()
+    again = Spool(str(tmp_path / "s"), create=False)
+    assert [f.payload for f in again.frames()] == [b"first", b"third"]
+    again.close()
