@@ -552,7 +552,9 @@ class Sender:
                 item = self._inflight[seq]
                 try:
                     spool.append(KIND_METRICS, item.msg.SerializeToString())
-                except SpoolFull:
+                except (SpoolFull, OSError) as e:
+                    if isinstance(e, OSError):
+                        self._warn_spool_error(e)
                     break
                 del self._inflight[seq]
                 self._inflight_bytes -= item.nbytes
@@ -562,15 +564,18 @@ class Sender:
                     item = self._queued[0]
                     try:
                         spool.append(KIND_METRICS, item.msg.SerializeToString())
-                    except SpoolFull:
+                    except (SpoolFull, OSError) as e:
+                        if isinstance(e, OSError):
+                            self._warn_spool_error(e)
                         break
                     self._queued.popleft()
                     moved, released = moved + 1, released + item.nbytes
             if self._inflight or self._queued:
                 # Sent before the spool's frames; metric batches may arrive in any order
                 # (a point's identity, and the last write by timestamp, do not depend on it).
-                log.warning("metricflow spool %s is full; %d unacknowledged batches stay "
-                            "in memory", spool.dir, len(self._inflight) + len(self._queued))
+                log.warning("metricflow spool %s is full or failing; %d unacknowledged "
+                            "batches stay in memory", spool.dir,
+                            len(self._inflight) + len(self._queued))
             self.spooled_batches += moved
             self.acc.release(released)
         self._let_go(released)
@@ -875,11 +880,20 @@ class Sender:
                 self._save_cursor(force=True)
             progressed = True
         if self._overflow:  # held in memory while the spool was full: after its frames
-            self._queued.extend(self._overflow)
-            self._overflow.clear()
+            with self._spill_lock:  # (a spill thread may append to it meanwhile)
+                held = list(self._overflow)
+                self._overflow.clear()
+            self._queued.extend(held)
             return True
         if self.offline or any(i.spool_pos is not None for i in self._inflight.values()):
             return progressed
+        if self._waiting_bytes() > self.spill_threshold:
+            # More is buffered than goes straight out (points held while the overflow
+            # was): it goes through the spool first. Turning spooling off here would have
+            # _check_threshold turn it on again at once, and the two spun without
+            # awaiting anything (seen for 10 s, until the stall check).
+            await _in_thread(self.spill)
+            return True
         with self._spill_lock:
             # Buffered points are newer than every frame: they may go straight out.
             if spool.read(self._spool_read) is None and not self._overflow and not self._queued:

@@ -300,16 +300,26 @@ class Spool:
 
     def _open_segment(self) -> None:
         if self._wfd >= 0:
+            old, self._wfd = self._wfd, -1  # never written again, whatever fails below
             if self._syncer is not None and self._dirty:
-                self._old_fds.append(self._wfd)  # fsync'd, then closed, by the syncer
+                self._old_fds.append(old)  # fsync'd, then closed, by the syncer
             else:
-                self._sync_locked()
-                os.close(self._wfd)
+                try:
+                    self._sync_locked()
+                finally:
+                    os.close(old)
             self._dirty = False
             self._wseg += 1
         path = os.path.join(self.dir, _seg_name(self._wseg))
-        self._wfd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        os.write(self._wfd, SEGMENT_MAGIC)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            _writev_all(fd, [SEGMENT_MAGIC])
+        except OSError:  # (disk full): no half-made segment; the next append tries again
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
+        self._wfd = fd
         self._woff = len(SEGMENT_MAGIC)
         self._sizes[self._wseg] = self._woff
         if self._cursor < (self._wseg, 0) and not self._has_frames_after_cursor():

@@ -366,3 +366,44 @@ def test_a_failed_write_is_cut_back_and_later_frames_stay_readable(
     again = Spool(str(tmp_path / "s"), create=False)
     assert [f.payload for f in again.frames()] == [b"first", b"third"]
     again.close()
+
+
+def test_a_torn_write_that_cannot_be_cut_back_moves_to_a_new_segment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the torn bytes cannot be truncated away, the next frame goes to a new segment
+    and the torn one is read up to its last whole frame; a segment whose first write
+    fails is removed and made again by the next append."""
+    import errno
+
+    from metricflow.client import _spool
+
+    sp = Spool(str(tmp_path / "s"), fsync_s=-1)
+    sp.append(KIND_METRICS, b"first")
+    real = _spool._writev_all
+    calls = {"n": 0}
+
+    def failing(fd: int, parts: list) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the frame: half of it, then the disk is full
+            data = b"".join(bytes(p) for p in parts)
+            os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(_spool, "_writev_all", failing)
+    monkeypatch.setattr(_spool.os, "ftruncate", no_truncate)
+    with pytest.raises(OSError):
+        sp.append(KIND_METRICS, b"torn" * 100)
+    with pytest.raises(OSError):  # the next segment's first write (its magic) fails too
+        sp.append(KIND_METRICS, b"second-try")
+    monkeypatch.setattr(_spool, "_writev_all", real)
+    sp.append(KIND_METRICS, b"third")
+    sp.append(KIND_METRICS, b"fourth")
+    assert [f.payload for f in sp.frames()] == [b"first", b"third", b"fourth"]
+    assert len(list_segments(sp.dir)) == 2
+    sp.close()
+    again = Spool(str(tmp_path / "s"), create=False)
+    assert [f.payload for f in again.frames()] == [b"first", b"third", b"fourth"]
+    again.close()
