@@ -163,6 +163,7 @@ class Spool:
         self._syncer: threading.Thread | None = None
         self._syncer_stop = threading.Event()
         self._old_fds: list[int] = []  # rotated segments the syncer fsyncs and closes
+        self._sync_error_said = False
         self._rfd = -1
         self._rseg = -1
         self._closed = False
@@ -294,6 +295,11 @@ class Spool:
         for fd in fds:
             try:
                 os.fdatasync(fd)
+            except OSError as e:  # the thread goes on: later appends still get synced
+                if not self._sync_error_said:
+                    self._sync_error_said = True
+                    log.warning("spool %s: fsync failed (%s); what was appended since the "
+                                "last sync may not survive a power loss", self.dir, e)
             finally:
                 os.close(fd)
         self._last_sync = time.monotonic()

@@ -407,3 +407,32 @@ def test_a_torn_write_that_cannot_be_cut_back_moves_to_a_new_segment(
     again = Spool(str(tmp_path / "s"), create=False)
     assert [f.payload for f in again.frames()] == [b"first", b"third", b"fourth"]
     again.close()
+
+
+def test_a_failing_background_fsync_is_said_and_the_syncer_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import errno
+
+    from metricflow.client import _spool
+
+    sp = Spool(str(tmp_path / "s"), fsync_s=0.01)
+    real = _spool.os.fdatasync
+    fails = {"n": 0}
+
+    def flaky(fd: int) -> None:
+        if fails["n"] < 3:
+            fails["n"] += 1
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(_spool.os, "fdatasync", flaky)
+    with caplog.at_level("WARNING", logger="metricflow.client._spool"):
+        for i in range(6):
+            sp.append(KIND_METRICS, b"x%d" % i)
+            time.sleep(0.05)
+    assert fails["n"] == 3 and sp._syncer is not None and sp._syncer.is_alive()
+    said = [r.getMessage() for r in caplog.records if "fsync failed" in r.getMessage()]
+    assert len(said) == 1 and "Input/output error" in said[0], said
+    assert [f.payload for f in sp.frames()] == [b"x%d" % i for i in range(6)]
+    sp.close()
