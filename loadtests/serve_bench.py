@@ -20,6 +20,10 @@ Measured (closed loop on keep-alive connections, one request in flight per conne
 - `switch_failed_requests`: failed requests while the champion alias moves to another
   version under load (target 0).
 
+Diagnostic: `router_overhead_p99_ms_no_request_log` measures the same with a second
+serve process started with `--no-log-predictions`: the router without the sends of its
+request log to the tracking server, which shares this machine's cores.
+
     python loadtests/serve_bench.py --json
 """
 
@@ -397,6 +401,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"{router.failed}); direct p50 {np.percentile(direct, 50):.2f} p99 "
                 f"{direct_p99:.2f} ms")
 
+        # The same with the request log off (a second serve process): the router alone.
+        quiet = start_serve(dep, http, None, log_dir=tmp)
+        procs.append(quiet)
+        q_router, q_direct = _paired(quiet.port, f"models:/{name}/{versions[0]}", a.rate,
+                                     a.requests)
+        q_direct_p99 = float(np.percentile(q_direct, 99))
+        quiet.stop()
+        _log(q, f"request log off: router p99 {q_router.pct(99):.2f} ms, direct p99 "
+                f"{q_direct_p99:.2f} ms")
+
         ip_router, ip_direct = _in_process_overhead(dep, http, srv.uri,
                                                     f"models:/{name}/{versions[0]}",
                                                     a.rate, a.requests)
@@ -425,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             "metricflow_failed": sum(r.failed for r in mf_runs),
             "split_challenger_share": round(mf_best.headers.get("challenger", 0)
                                             / max(1, sum(mf_best.headers.values())), 4),
+            "router_overhead_p99_ms_no_request_log": round(q_router.pct(99) - q_direct_p99,
+                                                           3),
             "router_overhead_p99_ms_in_process": round(ip_router - ip_direct, 3),
             "in_process_router_p99_ms": round(ip_router, 3),
             "in_process_direct_p99_ms": round(ip_direct, 3),
