@@ -365,13 +365,13 @@ class Sender:
                 continue
             try:
                 spool.append(KIND_METRICS, msg.SerializeToString())
-            except SpoolFull as e:
-                # Kept in memory, counted in the buffer; sent right after the spool's frames.
-                self._warn_spool_full(int(e.details.get("received", 0)))
-                self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))
-                continue
-            except OSError as e:  # a disk error (the spool cut its torn write): as if full
-                self._warn_spool_error(e)
+            except (SpoolFull, OSError) as e:  # a disk error (the spool cut its torn
+                # write) as if full. Kept in memory, counted in the buffer; sent right
+                # after the spool's frames.
+                if isinstance(e, SpoolFull):
+                    self._warn_spool_full(int(e.details.get("received", 0)))
+                else:
+                    self._warn_spool_error(e)
                 self._overflow.append(_Inflight(msg, b.nbytes, len(b.values)))
                 continue
             self.spooled_batches += 1
@@ -411,6 +411,18 @@ class Sender:
             text += (f"; the client spool {spool.dir} is full ({used} of "
                      f"{spool.budget_bytes} bytes, METRICFLOW_SPOOL_MAX_BYTES)")
         return text
+
+    def _append_batch(self, spool: Spool, msg: pb.WriteBatch) -> bool:
+        """Append one metric batch to the spool; False if it is full or failing (a disk
+        error is said once)."""
+        try:
+            spool.append(KIND_METRICS, msg.SerializeToString())
+        except SpoolFull:
+            return False
+        except OSError as e:
+            self._warn_spool_error(e)
+            return False
+        return True
 
     def _warn_spool_error(self, e: OSError) -> None:
         if not self._spool_error_warned:
@@ -550,11 +562,7 @@ class Sender:
             moved = released = 0
             for seq in [q for q, i in self._inflight.items() if i.spool_pos is None]:
                 item = self._inflight[seq]
-                try:
-                    spool.append(KIND_METRICS, item.msg.SerializeToString())
-                except (SpoolFull, OSError) as e:
-                    if isinstance(e, OSError):
-                        self._warn_spool_error(e)
+                if not self._append_batch(spool, item.msg):
                     break
                 del self._inflight[seq]
                 self._inflight_bytes -= item.nbytes
@@ -562,11 +570,7 @@ class Sender:
             else:
                 while self._queued:
                     item = self._queued[0]
-                    try:
-                        spool.append(KIND_METRICS, item.msg.SerializeToString())
-                    except (SpoolFull, OSError) as e:
-                        if isinstance(e, OSError):
-                            self._warn_spool_error(e)
+                    if not self._append_batch(spool, item.msg):
                         break
                     self._queued.popleft()
                     moved, released = moved + 1, released + item.nbytes

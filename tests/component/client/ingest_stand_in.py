@@ -14,13 +14,15 @@ from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 SERVICE = "metricflow.ingest.v1.IngestService"
 
 
-def ingest_stand_in(end_stream_after: int | None = None, start: bool = True
-                    ) -> tuple[grpc.Server, int, dict[str, int]]:
+def ingest_stand_in(end_stream_after: int | None = None, start: bool = True,
+                    count_once: bool = False) -> tuple[grpc.Server, int, dict[str, int]]:
     """`start=False`: the port is bound, the caller starts the server.
     `end_stream_after`: the first stream ends (status OK, as a server whose stream
-    handler returned) after that many batches, while the client still writes;
-    `seen["points"]` then counts each (client_id, seq) once, `seen["duplicates"]` the
-    rest (otherwise every batch counts)."""
+    handler returned) after that many batches, while the client still writes.
+    `count_once` (implied by `end_stream_after`): `seen["points"]` counts each
+    (client_id, seq) once, `seen["duplicates"]` the rest (otherwise every batch counts,
+    and no set of ids grows: memory tests run here)."""
+    count_once = count_once or end_stream_after is not None
     seen = {"points": 0, "ended": 0, "batches": 0, "duplicates": 0, "streams": 0}
     ids: set[tuple[str, int]] = set()
     lock = threading.Lock()
@@ -32,7 +34,7 @@ def ingest_stand_in(end_stream_after: int | None = None, start: bool = True
             n = len(batch.metrics.values) // 8
             with lock:
                 seen["batches"] += 1
-                if end_stream_after is None:  # (no set of ids: memory tests run here)
+                if not count_once:
                     seen["points"] += n
                 elif (batch.client_id, batch.seq) in ids:
                     seen["duplicates"] += 1

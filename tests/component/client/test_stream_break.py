@@ -66,7 +66,7 @@ def test_a_spool_write_error_keeps_the_points_and_sends_them(
     and every point still reaches the server, each once; the spiller goes on."""
     import errno
 
-    server, port, seen = ingest_stand_in(end_stream_after=10**9, start=False)
+    server, port, seen = ingest_stand_in(start=False, count_once=True)
     client = Client(f"grpc://127.0.0.1:{port}", spool_dir=str(tmp_path / "spool"),
                     buffer_bytes=4 << 20, batch_points=8192, linger_ms=20,
                     block_timeout_s=60)
