@@ -79,6 +79,7 @@ _STREAM_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
 _SENDERS: weakref.WeakSet[Sender] = weakref.WeakSet()
 _STALL_S = 10.0  # no ack for this long with the buffer past the threshold: spool it all
 _CURSOR_EVERY_S = 0.5  # persist the spool's cursor at most this often (and at the end)
+_RESPOOL_EVERY_S = 1.0  # offline: how often to try the spool again after a failed append
 # Give the heap memory of let-go batches back to the OS once this many bytes went, at
 # most this often (see _let_go).
 _TRIM_EVERY_BYTES = 8 << 20
@@ -227,6 +228,7 @@ class Sender:
         self.replayed_records = 0
         self.record_errors: list[MetricflowError] = []
         self._overflow: deque[_Inflight] = deque()  # spool full: sent after its frames
+        self._respool_at = 0.0  # offline: when to try the spool again with _overflow
         self._force_frame = False  # the next spool frame may go over the budget (no stall)
         self._let_go_bytes = 0  # batch bytes freed since the heap was last trimmed
         self._trimmed_at = 0.0
@@ -323,8 +325,10 @@ class Sender:
         return self._failing_since is not None
 
     def spill(self) -> None:
-        """Move every buffered point into the engaged spool (any thread)."""
-        if self.spool is None or not self.spooling or not self.acc.buffered_points:
+        """Move every buffered point into the engaged spool (any thread); offline, also
+        the batches a failed append left in memory."""
+        if self.spool is None or not self.spooling or not (
+                self.acc.buffered_points or (self.offline and self._overflow)):
             return
         self._spill_and_release()
 
@@ -348,14 +352,22 @@ class Sender:
     def _spill_locked(self) -> int:
         """Called with the spill lock held; returns the buffer bytes to release."""
         spool = self.spool
-        if spool is None or not self.spooling or self._overflow or not self.acc.buffered_points:
+        if spool is None or not self.spooling:
             return 0
+        released = 0
+        if self._overflow:
+            if not self.offline:
+                return 0  # sent after the spool's frames (_spool_step)
+            released = self._respool_overflow(spool)
+            if self._overflow:
+                return released
+        if not self.acc.buffered_points:
+            return released
         # Encoded, a point takes 28 bytes (key index, step, timestamp, value); what does
         # not fit goes to _overflow below, batch by batch.
         if spool.disk_bytes + spool.files_bytes + (1 << 20) > spool.budget_bytes:
             self._warn_spool_full(spool.disk_bytes + self.acc.buffered_points * 28)
-            return 0  # points stay in the buffer: log calls block, raise or drop as before
-        released = 0
+            return released  # points stay in the buffer: log calls block, raise or drop
         # One batch at a time: encoded a point takes 28 bytes (three copies on the way
         # to the file), so encoding a whole buffer at once would triple its memory.
         for b in self.acc.drain_iter(_SPILL_PART_POINTS):
@@ -376,6 +388,28 @@ class Sender:
                 continue
             self.spooled_batches += 1
             released += b.nbytes
+        return released
+
+    def _respool_overflow(self, spool: Spool) -> int:
+        """Offline, batches kept in memory after a disk error (or a full spool) have no
+        server to go to: append them to the spool, oldest first, as soon as it takes
+        them again. Tried at most once a second after a failure (every time once the
+        client is closing). Returns the buffer bytes of the batches spooled."""
+        now = time.monotonic()
+        if now < self._respool_at and not self._closing:
+            return 0
+        released = 0
+        while self._overflow:
+            item = self._overflow[0]
+            if not self._append_batch(spool, item.msg):
+                self._respool_at = now + _RESPOOL_EVERY_S
+                break
+            self._overflow.popleft()
+            self.spooled_batches += 1
+            released += item.nbytes
+        if released and not self._overflow:
+            log.warning("metricflow spool %s takes writes again; the points kept in memory "
+                        "are spooled", spool.dir)
         return released
 
     def _let_go(self, nbytes: int) -> None:
@@ -588,8 +622,10 @@ class Sender:
 
     def stuck(self) -> bool:
         """Offline with a full spool: what is still in memory will never drain (an
-        offline spool only grows), so waiting for it is pointless."""
-        return self.offline and (self._spool_full_warned or bool(self._overflow))
+        offline spool only grows), so waiting for it is pointless. Batches kept after a
+        disk error are retried until the client closes (`_respool_overflow`)."""
+        return self.offline and (self._spool_full_warned
+                                 or (bool(self._overflow) and self._closing))
 
     def delivery_error(self, what: str) -> DeliveryError:
         """A DeliveryError that says what is undelivered and why."""
@@ -646,7 +682,7 @@ class Sender:
         """Offline: only move buffered points into the spool."""
         wake = self._wake
         assert wake is not None
-        while not (self._closing and not self.acc.buffered_points):
+        while not (self._closing and not self.acc.buffered_points and not self._overflow):
             if self._idle():
                 await self._sleep_while_idle()
                 continue

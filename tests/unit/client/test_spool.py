@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+from metricflow._wire import decode_metrics
 from metricflow.client import Client
 from metricflow.client._spool import (
     FRAME,
@@ -317,6 +318,54 @@ def test_drop_mode_threads_logging_at_once_into_a_spool_drop_nothing(
                                            "<f8") for f in sp.frames() if f.kind == KIND_METRICS])
     sp.close()
     assert len(values) == 2 * 2 * n
+
+
+def test_offline_batches_kept_after_a_disk_error_are_spooled_once_it_recovers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline, a disk error keeps batches in memory; they used to stay there for good
+    (the spool was not tried again), so the buffer filled and log calls blocked and
+    raised until the process ended. Now they go to the spool, in order, once the disk
+    takes writes again, and so does everything logged after them."""
+    import errno
+
+    from metricflow.client import _spool
+
+    c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
+               buffer_bytes=256 << 10, block_timeout_s=20, linger_ms=5)
+    run = c.create_run("0")
+    real = _spool._writev_all
+    failing = {"on": True, "n": 0}
+
+    def writev(fd: int, parts: list) -> None:
+        if failing["on"]:
+            failing["n"] += 1
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd, parts)
+
+    monkeypatch.setattr(_spool, "_writev_all", writev)
+    n, first = 40_000, 1_000  # 3,000 points fit the buffer; 120,000 do not
+    for s in range(first):
+        c.log_metrics(run.run_id, {"a": float(s), "b": 0.5, "c": 1.5}, step=s)
+    deadline = time.monotonic() + 10  # the spiller meets the failing disk
+    while failing["n"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert failing["n"] > 0 and c._sender._overflow  # kept in memory, not lost
+    failing["on"] = False  # the disk recovers
+    for s in range(first, n):  # these would block, then raise BufferFull, before
+        c.log_metrics(run.run_id, {"a": float(s), "b": 0.5, "c": 1.5}, step=s)
+    c.flush(timeout=20)
+    assert not c._sender._overflow
+    c.close(timeout=20)
+    (d,) = find_spools(str(tmp_path / "spool"))
+    sp = Spool(d, create=False)
+    batches = [pb.WriteBatch.FromString(f.payload) for f in sp.frames()
+               if f.kind == KIND_METRICS]
+    sp.close()
+    seqs = [b.seq for b in batches]
+    assert seqs == sorted(seqs)  # oldest first: the kept batches before later ones
+    decoded = [decode_metrics(b.run_id, b.metrics) for b in batches]
+    a = np.concatenate([d.values[d.key_index == d.keys.index("a")] for d in decoded])
+    assert np.array_equal(np.sort(a), np.arange(n, dtype=np.float64))
 
 
 def test_a_drop_for_a_full_buffer_is_said(monkeypatch: pytest.MonkeyPatch,
