@@ -20,9 +20,20 @@ Measured (closed loop on keep-alive connections, one request in flight per conne
 - `switch_failed_requests`: failed requests while the champion alias moves to another
   version under load (target 0).
 
-Diagnostic: `router_overhead_p99_ms_no_request_log` measures the same with a second
+Diagnostics: `router_overhead_p99_ms_no_request_log` measures the same with a second
 serve process started with `--no-log-predictions`: the router without the sends of its
-request log to the tracking server, which shares this machine's cores.
+request log to the tracking server.
+
+`router_overhead_p99_ms_tracking_niced` measures the same pair once more at
+the end, with every thread of the tracking server reniced by `--tracking-nice` (default
+10). The tracking server takes the request log and runs on these same 2 cores; each of
+its inserts is a burst of 20-35 ms of CPU, and they come while the router is loaded (a
+send follows its points by up to the 1 s linger; during direct blocks the serve process
+logs nothing), so they fall mostly on the router's side of the pair. Reniced, it gets
+the CPU the serving side leaves, as if it had a machine of its own; the serve process's
+own request-log work (buffering, encoding, sending) stays in the figure.
+`tracking_niced_requests_dropped` and `tracking_niced_settle_s` say whether the reniced
+server kept up.
 
     python loadtests/serve_bench.py --json
 """
@@ -169,7 +180,9 @@ async def _alternating(port: int, model: Any, rate: float, n: int,
     """Router and direct latencies at one request rate, measured in alternating blocks
     (router, direct, router, ...) by one client on the running event loop: the same
     open-loop schedule and timer path for both, and whatever else the machine does (other
-    processes, the tracking server digesting the request log) falls on both alike.
+    processes) falls on both alike. Not the tracking server's inserts: the serve process
+    sends its request log only while it gets requests, so they fall mostly on router
+    blocks.
     Returns the routed requests' LoadResult and the direct calls' latencies (ms)."""
     import numpy as np
     import pandas as pd
@@ -201,6 +214,42 @@ async def _alternating(port: int, model: Any, rate: float, n: int,
         routed.elapsed_s += r.elapsed_s
         await direct_block(k)
     return routed, direct
+
+
+def _metric_total(url: str, name: str) -> float | None:
+    """Sum of a Prometheus metric's samples (every label set) at `url`/metrics; None if
+    that cannot be read."""
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name) and line[len(name):len(name) + 1] in ("{", " "))
+
+
+def _niced_pair(srv: Any, mf: Any, model_uri: str, a: argparse.Namespace) -> dict[str, Any]:
+    """`_paired` with every thread of the tracking server reniced by `a.tracking_nice`."""
+    import numpy as np
+
+    srv.settle()
+    nice = srv.renice(a.tracking_nice)
+    name = "metricflow_serve_prediction_logs_dropped_total"
+    dropped0 = _metric_total(mf.url, name)
+    router, direct = _paired(mf.port, model_uri, a.rate, a.requests)
+    dropped1 = _metric_total(mf.url, name)
+    return {
+        "router_overhead_p99_ms_tracking_niced": round(
+            router.pct(99) - float(np.percentile(direct, 99)), 3),
+        "tracking_niced_router_p99_ms": round(router.pct(99), 3),
+        "tracking_niced_direct_p99_ms": round(float(np.percentile(direct, 99)), 3),
+        "tracking_niceness": sorted(set(nice)),
+        # requests whose points the serve process dropped (buffer full, no run yet)
+        "tracking_niced_requests_dropped": None if dropped0 is None or dropped1 is None
+        else round(dropped1 - dropped0),
+        # how long the niced server then took to digest what it was sent
+        "tracking_niced_settle_s": round(srv.settle(), 1),
+    }
 
 
 def _paired(port: int, model_uri: str, rate: float, n: int) -> tuple[LoadResult, Any]:
@@ -331,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=50.0, help="open-loop rate for the p99")
     p.add_argument("--requests", type=int, default=1500, help="open-loop requests for the p99")
     p.add_argument("--switch-seconds", type=float, default=12.0)
+    p.add_argument("--tracking-nice", type=int, default=10, choices=range(0, 20),
+                   metavar="0..19", help="at the end, measure the p99 pair again with the "
+                   "tracking server's niceness raised by this much (0: skip)")
     a = p.parse_args(argv)
     q = a.json
     import numpy as np
@@ -393,8 +445,9 @@ def main(argv: list[str] | None = None) -> int:
         mf_best = max(mf_runs, key=lambda r: r.rps)
         _stop_group(ml)
 
-        router, direct = _paired(mf.port, f"models:/{name}/{versions[0]}", a.rate,
-                                 a.requests)
+        model_uri = f"models:/{name}/{versions[0]}"
+        srv.settle()  # the throughput runs' request log digested
+        router, direct = _paired(mf.port, model_uri, a.rate, a.requests)
         direct_p99 = float(np.percentile(direct, 99))
         _log(q, f"open loop {a.rate:.0f}/s, router and direct in alternating blocks: router "
                 f"p50 {router.pct(50):.2f} p99 {router.pct(99):.2f} ms (failed "
@@ -404,16 +457,14 @@ def main(argv: list[str] | None = None) -> int:
         # The same with the request log off (a second serve process): the router alone.
         quiet = start_serve(dep, http, None, log_dir=tmp)
         procs.append(quiet)
-        q_router, q_direct = _paired(quiet.port, f"models:/{name}/{versions[0]}", a.rate,
-                                     a.requests)
+        q_router, q_direct = _paired(quiet.port, model_uri, a.rate, a.requests)
         q_direct_p99 = float(np.percentile(q_direct, 99))
         quiet.stop()
         _log(q, f"request log off: router p99 {q_router.pct(99):.2f} ms, direct p99 "
                 f"{q_direct_p99:.2f} ms")
 
-        ip_router, ip_direct = _in_process_overhead(dep, http, srv.uri,
-                                                    f"models:/{name}/{versions[0]}",
-                                                    a.rate, a.requests)
+        ip_router, ip_direct = _in_process_overhead(dep, http, srv.uri, model_uri, a.rate,
+                                                    a.requests)
         _log(q, f"in process, open loop {a.rate:.0f}/s: router p99 {ip_router:.2f} ms, "
                 f"direct p99 {ip_direct:.2f} ms")
         cpu_us = _router_cpu_us(f"models:/{name}/{versions[0]}", False)
@@ -424,9 +475,15 @@ def main(argv: list[str] | None = None) -> int:
                      lambda: mc.set_registered_model_alias(name, "champion", versions[2]),
                      versions[2])
         _log(q, f"switch: {sw}")
+        # Last (lowering a niceness again needs privilege): the same pair with the
+        # tracking server reniced, as if it had a machine of its own.
+        niced = _niced_pair(srv, mf, model_uri, a) if a.tracking_nice else None
+        if niced is not None:
+            _log(q, f"tracking server reniced by {a.tracking_nice}: {niced}")
         out = {
             "throughput_ratio": round(mf_best.rps / ml_best.rps, 2) if ml_best.rps else None,
             "router_overhead_p99_ms": round(router.pct(99) - direct_p99, 3),
+            **(niced or {}),
             "switch_failed_requests": sw["failed"],
             "mlflow_rps": round(ml_best.rps, 1), "metricflow_rps": round(mf_best.rps, 1),
             "mlflow_p99_ms": round(ml_best.pct(99), 2),
