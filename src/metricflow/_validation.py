@@ -139,7 +139,28 @@ def to_float(key: str, value: object) -> float:
         ) from None
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def to_int64(field: str, value: object) -> int:
+    """Coerce a step or timestamp to an int64 as `int()` does (ints, integral floats,
+    numeric strings); anything else, or out of range, is InvalidArgument naming it."""
+    try:
+        v = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):  # OverflowError: float inf
+        raise InvalidArgument(
+            f"{field} must be an integer, got {type(value).__name__} {value!r:.40}",
+            field=field, received=repr(value)[:80],
+        ) from None
+    if not INT64_MIN <= v <= INT64_MAX:
+        raise InvalidArgument(
+            f"{field} must be an integer (int64) between {INT64_MIN} and {INT64_MAX}, "
+            f"got {str(v)[:40]}", field=field, limit=INT64_MAX, received=str(v)[:80])
+    return v
+
+
 __all__ = [
-    "DEFAULT_LIMITS", "Limits", "check_key", "check_keys", "check_param_value", "check_params",
-    "check_run_id", "check_run_name", "check_tag_value", "check_tags", "to_float",
+    "DEFAULT_LIMITS", "INT64_MAX", "INT64_MIN", "Limits", "check_key", "check_keys",
+    "check_param_value", "check_params", "check_run_id", "check_run_name", "check_tag_value",
+    "check_tags", "to_float", "to_int64",
 ]

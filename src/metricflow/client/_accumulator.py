@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from metricflow._validation import check_key, to_float
+from metricflow._validation import INT64_MAX, INT64_MIN, check_key, to_float, to_int64
 from metricflow.errors import MetricflowError, ResourceExhausted
 
 POINT_BYTES = 12  # int32 key index + float64 value
@@ -127,7 +127,17 @@ class Accumulator:
         if not n:
             return
         keys = tuple(metrics)
-        ts = int(time.time() * 1000) if timestamp_ms is None else int(timestamp_ms)
+        # Checked before anything is buffered: a step or timestamp that does not fit the
+        # int64 columns used to fail after the values went in, and the misaligned buffer
+        # then broke every later send of this client.
+        if type(step) is not int or not INT64_MIN <= step <= INT64_MAX:
+            step = to_int64("step", step)
+        if timestamp_ms is None:
+            ts = int(time.time() * 1000)
+        elif type(timestamp_ms) is int and INT64_MIN <= timestamp_ms <= INT64_MAX:
+            ts = timestamp_ms
+        else:
+            ts = to_int64("timestamp", timestamp_ms)
         need = n * POINT_BYTES + ROW_BYTES
         with self._cond:
             if self._no_room(need) and not self._wait_for_room(need, n):

@@ -281,7 +281,7 @@ class Client(SpoolCalls, ReadsMixin, RegistryCalls, ArtifactCalls):
         """Buffer one point per key, all at the same step and timestamp (ms)."""
         if self._sender.error is not None or self._sender.fatal is not None:
             self._raise_background_error()
-        self._acc.append(run_id, metrics, 0 if step is None else int(step), timestamp)
+        self._acc.append(run_id, metrics, 0 if step is None else step, timestamp)
 
     def log_batch(self, run_id: str, params: Mapping[str, Any] | None = None,
                   tags: Mapping[str, Any] | None = None) -> None:

@@ -368,6 +368,38 @@ def test_offline_batches_kept_after_a_disk_error_are_spooled_once_it_recovers(
     assert np.array_equal(np.sort(a), np.arange(n, dtype=np.float64))
 
 
+@pytest.mark.parametrize("bad", [{"step": 2**70}, {"step": -(2**63) - 1}, {"timestamp": 2**64},
+                                 {"step": "x"}, {"step": float("inf")}, {"timestamp": "soon"}])
+def test_a_step_or_timestamp_out_of_int64_is_refused_and_the_client_goes_on(
+        tmp_path: Path, bad: dict) -> None:
+    """A step or timestamp that is not an int64 is refused by the log call, naming the
+    field, and nothing of that call is buffered. It used to fail after the values went
+    into the buffer: the columns no longer lined up, every later send broke (online) or
+    the sender thread died (offline), and the client delivered nothing more."""
+    from metricflow.errors import InvalidArgument
+
+    c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
+               linger_ms=5)
+    run = c.create_run("0")
+    for s in range(100):
+        c.log_metrics(run.run_id, {"a": float(s)}, step=s)
+    field = next(iter(bad))
+    with pytest.raises(InvalidArgument, match=f": {field} must be an integer") as ei:
+        c.log_metrics(run.run_id, {"a": -1.0, "b": -1.0}, **{"step": 1, **bad})
+    assert ei.value.details["field"] == field
+    for s in range(100, 200):
+        c.log_metrics(run.run_id, {"a": float(s)}, step=s)
+    c.close(timeout=20)  # raised if the sender had died
+    (d,) = find_spools(str(tmp_path / "spool"))
+    sp = Spool(d, create=False)
+    decoded = [decode_metrics(b.run_id, b.metrics) for b in (
+        pb.WriteBatch.FromString(f.payload) for f in sp.frames() if f.kind == KIND_METRICS)]
+    sp.close()
+    assert np.array_equal(np.sort(np.concatenate([x.values for x in decoded])),
+                          np.arange(200, dtype=np.float64))
+    assert np.array_equal(np.sort(np.concatenate([x.steps for x in decoded])), np.arange(200))
+
+
 def test_a_drop_for_a_full_buffer_is_said(monkeypatch: pytest.MonkeyPatch,
                                          caplog: pytest.LogCaptureFixture) -> None:
     """With no spool and no server, logging on past the buffer drops (drop_when_full),
