@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -31,6 +32,10 @@ from metricflow.client._spool import (
     is_spool_dir,
 )
 from metricflow.errors import InvalidArgument, InvalidState, MetricflowError
+
+log = logging.getLogger(__name__)
+
+_SAY_FAILING_AFTER_S = 10.0  # no progress and the stream failing: say why, keep trying
 
 
 def find_spools(path: str) -> list[str]:
@@ -84,6 +89,8 @@ def sync_spool(path: str, tracking_uri: str, *, progress: Any = None,
     last_move = time.monotonic()
     done_bytes = 0
     saved_runs = 0
+    said_failing = False
+    finished = False
     try:
         while sender.spooling:
             if sender.fatal is not None:
@@ -100,6 +107,12 @@ def sync_spool(path: str, tracking_uri: str, *, progress: Any = None,
                 _save_mapping(path, {**_load_mapping(path), **client.replayed_runs})
             if pending != last_pending:
                 last_pending, last_move = pending, time.monotonic()
+            elif (not said_failing and sender.failing
+                  and time.monotonic() - last_move > _SAY_FAILING_AFTER_S):
+                said_failing = True  # a server that cannot be reached: say so, go on trying
+                print(f"metricflow sync: no progress for {_SAY_FAILING_AFTER_S:.0f}s: "
+                      f"{sender.health().describe()}; retrying until no progress for "
+                      f"{stall_timeout_s:.0f}s (--stall-timeout)", file=sys.stderr, flush=True)
             elif time.monotonic() - last_move > stall_timeout_s:
                 raise MetricflowError(
                     f"sync of {path} made no progress for {stall_timeout_s:.0f}s; "
@@ -111,8 +124,17 @@ def sync_spool(path: str, tracking_uri: str, *, progress: Any = None,
         _save_mapping(path, mapping)
         summary.update(seconds=round(time.monotonic() - t0, 3), run_ids=mapping,
                        uploaded_points=sender.acked_points)
+        finished = True
     finally:
-        client.close(30)
+        try:
+            client.close(30)
+        except MetricflowError as e:
+            # A record the server refused is raised again by close: it is in the
+            # summary's errors already, which the caller prints with everything else.
+            if not finished:
+                log.warning("metricflow sync: closing the client: %s", e)
+            elif str(e) not in summary["errors"]:
+                summary["errors"].append(str(e))
     return summary
 
 
@@ -131,7 +153,8 @@ def _save_mapping(path: str, mapping: dict[str, str]) -> None:
     os.replace(tmp, os.path.join(path, "synced.json"))
 
 
-def sync(path: str, tracking_uri: str, *, show_progress: bool = True) -> dict[str, Any]:
+def sync(path: str, tracking_uri: str, *, show_progress: bool = True,
+         stall_timeout_s: float = 300.0) -> dict[str, Any]:
     """Sync every spool at or below `path`; returns the summary of all of them."""
     spools = find_spools(path)
     t0 = time.monotonic()
@@ -157,7 +180,7 @@ def sync(path: str, tracking_uri: str, *, show_progress: bool = True) -> dict[st
                     bar.refresh()
             finally:
                 probe.close()
-            r = sync_spool(sp, tracking_uri, progress=bar)
+            r = sync_spool(sp, tracking_uri, progress=bar, stall_timeout_s=stall_timeout_s)
             results.append(r)
             for k in total:
                 total[k] += r.get(k, 0)
@@ -173,7 +196,8 @@ def sync(path: str, tracking_uri: str, *, show_progress: bool = True) -> dict[st
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    summary = sync(args.dir, args.tracking_uri, show_progress=not args.no_progress)
+    summary = sync(args.dir, args.tracking_uri, show_progress=not args.no_progress,
+                   stall_timeout_s=args.stall_timeout)
     if args.json:
         print(json.dumps(summary), flush=True)
     else:
@@ -200,4 +224,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse's API
                    help=_env.TRACKING_URI.help)
     p.add_argument("--json", action="store_true", help="print one JSON summary line")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--stall-timeout", type=_stall_timeout, default=300.0, metavar="SECONDS",
+                   help="give up after this long without progress (a server that cannot be "
+                        "reached; it is said after 10 s); default 300, 1..86400")
     p.set_defaults(func=_cmd_sync)
+
+
+def _stall_timeout(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 1.0 <= v <= 86400.0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds in 1..86400, got {text!r}")
+    return v

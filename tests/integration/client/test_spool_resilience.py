@@ -493,3 +493,58 @@ def test_an_offline_script_that_never_closes_spools_everything_quietly(tmp_path:
     assert "Traceback" not in out.stderr and "died" not in out.stderr, out.stderr[-3000:]
     n, total = spooled_points(spool_root)
     assert n == 40_000 and total == pytest.approx(3.0 * sum(range(20000)))
+
+
+def _offline_spool(root: Path, changed_param: bool = False) -> str:
+    c = mf.Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(root), linger_ms=5)
+    run = c.create_run("0")
+    c.log_params(run.run_id, {"p": "1"})
+    for s in range(100):
+        c.log_metrics(run.run_id, {"a": float(s)}, step=s)
+    if changed_param:  # accepted offline; the server refuses it at replay
+        c.log_params(run.run_id, {"p": "2"})
+    c.set_terminated(run.run_id)
+    c.close()
+    return run.run_id
+
+
+def test_a_sync_with_a_refused_record_still_prints_its_summary(tmp_path: Path,
+                                                               server: Server) -> None:
+    """The refused record is listed with everything that was uploaded (the client's close
+    used to raise it again, so the summary was lost and only the error was printed)."""
+    rid = _offline_spool(tmp_path / "spool", changed_param=True)
+    out = subprocess.run([METRICFLOW, "sync", str(tmp_path / "spool"), "--tracking-uri",
+                          server.uri, "--no-progress"], capture_output=True, text=True,
+                         timeout=240)
+    assert out.returncode == 1, out.stderr[-3000:]
+    assert "synced 1 spool(s)" in out.stdout and "100 points" in out.stdout, out.stdout
+    assert f"run {rid} -> {rid}" in out.stdout
+    assert "refused: " in out.stdout and "params are immutable" in out.stdout
+    reads = mf.Client(server.uri)
+    try:
+        assert reads.get_run(rid).info.status == "FINISHED"  # what came after it went in
+        assert len(reads.get_metric_history(rid, "a")) == 100
+    finally:
+        reads.close()
+
+
+def test_a_sync_to_a_server_that_cannot_be_reached_says_so_and_gives_up(
+        tmp_path: Path) -> None:
+    _offline_spool(tmp_path / "spool")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    out = subprocess.run([METRICFLOW, "sync", str(tmp_path / "spool"), "--tracking-uri",
+                          f"grpc://127.0.0.1:{port}", "--no-progress", "--stall-timeout", "12"],
+                         capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - t0
+    assert out.returncode != 0
+    assert "no progress for 10s" in out.stderr and "Connection refused" in out.stderr
+    assert "--stall-timeout" in out.stderr
+    assert "made no progress for 12s" in out.stderr and "it resumes" in out.stderr
+    assert took < 60  # not the default 300 s
+    assert spooled_points(tmp_path / "spool")[0] == 100  # left for a later sync
+    bad = subprocess.run([METRICFLOW, "sync", str(tmp_path / "spool"), "--stall-timeout", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "1..86400, got '0'" in bad.stderr
