@@ -52,8 +52,9 @@ class MetricRoutes:
         run_id = check_run(a.required("run_id", "run_uuid"))
         max_results = a.integer("max_results", 0) or 0
         if not 0 <= max_results <= MAX_HISTORY_PAGE:
-            raise InvalidArgument(f"max_results must be between 1 and {MAX_HISTORY_PAGE}",
-                                  field="max_results", received=max_results)
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_HISTORY_PAGE}, "
+                                  f"got {max_results}", field="max_results",
+                                  limit=MAX_HISTORY_PAGE, received=max_results)
         body = await self.c.call(self._history, run_id, a.required("metric_key"), max_results,
                                  a.text("page_token"))
         return Response(body, media_type="application/json")
@@ -92,8 +93,9 @@ class MetricRoutes:
         max_results = a.integer("max_results", MAX_RESULTS_PER_RUN)
         assert max_results is not None
         if not 1 <= max_results <= MAX_RESULTS_PER_RUN:
-            raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}.",
-                                  field="max_results", received=max_results)
+            raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS_PER_RUN}, "
+                                  f"got {max_results}.", field="max_results",
+                                  limit=MAX_RESULTS_PER_RUN, received=max_results)
         lo, hi = a.integer("start_step"), a.integer("end_step")
         if (lo is None) != (hi is None):
             raise InvalidArgument("If either start step or end step are specified, both must "
@@ -147,8 +149,9 @@ class BulkHistory:
                                   field="metric_key")
         max_results = a.integer("max_results", self.MAX_RESULTS) or self.MAX_RESULTS
         if not 1 <= max_results <= self.MAX_RESULTS:
-            raise InvalidArgument(f"max_results must be between 1 and {self.MAX_RESULTS}",
-                                  field="max_results", limit=self.MAX_RESULTS,
+            raise InvalidArgument(f"max_results must be between 1 and {self.MAX_RESULTS}, "
+                                  f"got {max_results}", field="max_results",
+                                  limit=self.MAX_RESULTS,
                                   received=max_results)
         return Response(await self.c.call(self._read, run_ids, key, max_results),
                         media_type="application/json")

@@ -139,6 +139,9 @@ def test_metric_history_nan_inf_paging_and_bulk_interval(mlclient, mf_live):
         if not token:
             break
     assert steps == list(range(300))
+    bad = requests.get(base, params={"run_id": rid, "metric_key": "long", "max_results": -3},
+                       timeout=30)
+    assert bad.status_code == 400 and "got -3" in bad.json()["message"], bad.text
     other = mlclient.create_run("0").info.run_id
     mlclient.log_batch(other, metrics=[Metric("long", 1.0, 1, s) for s in range(0, 50, 5)])
     bulk = requests.get(f"{mf_live.uri}/api/2.0/mlflow/metrics/get-history-bulk-interval",

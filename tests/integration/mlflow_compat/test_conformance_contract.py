@@ -181,7 +181,7 @@ def test_get_history_bulk_interval_validates_before_looking_up_runs(tracking):
     url = _ajax(tracking, "metrics/get-history-bulk-interval")
     for params, msg in (({"metric_key": "k"}, "Missing value for required parameter 'run_ids'"),
                         ({"run_ids": ["123"], "metric_key": "k", "max_results": 0},
-                         "max_results must be between 1 and 2500"),
+                         "max_results must be between 1 and 2500, got 0"),
                         ({"run_ids": ["123"], "max_results": 5},
                          "Missing value for required parameter 'metric_key'"),
                         ({"run_ids": ["123"], "metric_key": "k", "start_step": 1,
