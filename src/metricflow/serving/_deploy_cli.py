@@ -113,13 +113,15 @@ def report_text(r: dict[str, Any]) -> str:
     """The human form of `deploy report`."""
     out = [f"deployment {r['deployment']}  model {r['model_name']}  baseline {r['baseline']}  "
            f"confidence {r['confidence']:g}"]
-    out.append(f"{'variant':<16}{'count':>8}{'err rate':>10}{'p50 ms':>9}{'p95 ms':>9}"
-               f"{'p99 ms':>9}")
+    out.append(f"{'variant':<16}{'count':>8}{'err rate':>10}  {'interval':<17}{'mean ms':>9}"
+               f"{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
     for v in r["variants"]:
-        lat = v["latency_ms"]
+        lat, er = v["latency_ms"], v["error_rate"]
+        ci = f"[{_fmt(er['ci_low'], '.4f')}, {_fmt(er['ci_high'], '.4f')}]"
         out.append(f"{v['variant'] + (' (shadow)' if v['shadow'] else ''):<16}{v['count']:>8}"
-                   f"{_fmt(v['error_rate']['mean'], '.4f'):>10}{_fmt(lat['p50'], '.2f'):>9}"
-                   f"{_fmt(lat['p95'], '.2f'):>9}{_fmt(lat['p99'], '.2f'):>9}")
+                   f"{_fmt(er['mean'], '.4f'):>10}  {ci:<17}{_fmt(lat['mean'], '.2f'):>9}"
+                   f"{_fmt(lat['p50'], '.2f'):>9}{_fmt(lat['p95'], '.2f'):>9}"
+                   f"{_fmt(lat['p99'], '.2f'):>9}")
         if v["versions"]:
             out.append("    versions: " + ", ".join(
                 f"{'v' + ver if ver else 'endpoint'} ({n})" for ver, n in v["versions"].items()))

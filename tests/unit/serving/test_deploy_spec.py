@@ -113,6 +113,10 @@ def test_analyze_groups_and_chooses_the_test_by_kind() -> None:
     assert rep["variants"][1]["outcomes"]["spend"]["count"] == 100
     text = report_text(rep)
     assert "b vs a:" in text and "msprt p=" in text and "(shadow)" in text
+    er, lat = rep["variants"][1]["error_rate"], rep["variants"][1]["latency_ms"]
+    row = next(line for line in text.splitlines() if line.startswith("b "))
+    # the error rate with its Wilson interval, and the latency mean, as docs/serving.md says
+    assert f"[{er['ci_low']:.4f}, {er['ci_high']:.4f}]" in row and f"{lat['mean']:.2f}" in row
 
 
 def test_huge_numbers_are_refused_not_crashing() -> None:
