@@ -38,7 +38,9 @@ def parse_variant(text: str, *, shadow: bool = False) -> Variant:
             weight = float(tail)
             rest = head
         except ValueError:
-            pass  # the colon belongs to a URL
+            if not rest.startswith(("http://", "https://")):  # else the colon is the URL's
+                raise InvalidArgument(f"{flag} weight after ':' must be a number, got {tail!r} "
+                                      f"in {text!r}", field=flag, received=text) from None
     if rest.startswith("@"):
         return Variant(name, alias=rest[1:], weight=weight, shadow=shadow)
     if rest.startswith(("http://", "https://")):

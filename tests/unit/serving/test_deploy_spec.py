@@ -94,6 +94,16 @@ def _variant(name: str, lat: np.ndarray, err: np.ndarray, **outcomes: np.ndarray
     return v
 
 
+def test_a_variant_weight_that_is_not_a_number_is_named() -> None:
+    with pytest.raises(InvalidArgument, match="weight after ':' must be a number, got 'abc'"):
+        parse_variant("a=@champion:abc")
+    with pytest.raises(InvalidArgument, match="weight after ':' must be a number"):
+        parse_variant("a=v3:x")
+    assert parse_variant("a=@champion:25").weight == 25.0
+    ext = parse_variant("e=http://host:8080/invocations")  # the URL's own colons
+    assert ext.endpoint == "http://host:8080/invocations" and ext.weight == 1.0
+
+
 def test_analyze_groups_and_chooses_the_test_by_kind() -> None:
     rng = np.random.default_rng(1)
     a = _variant("a", rng.gamma(3, 4, 500), (rng.random(500) < 0.02).astype(float),
