@@ -940,8 +940,11 @@ class Sender:
                 self._save_cursor(force=True)
                 self.spooling = False
                 self._spool_full_warned = False
-                log.info("metricflow spool %s drained (%d batches spooled so far); sending "
-                         "directly again", spool.dir, self.spooled_batches)
+                if self.adopted:  # metricflow sync: its summary says what was uploaded
+                    log.debug("metricflow spool %s drained", spool.dir)
+                else:
+                    log.info("metricflow spool %s drained (%d batches spooled so far); "
+                             "sending directly again", spool.dir, self.spooled_batches)
                 return True
         return progressed
 

@@ -184,6 +184,8 @@ def sync(path: str, tracking_uri: str, *, show_progress: bool = True,
             results.append(r)
             for k in total:
                 total[k] += r.get(k, 0)
+        if bar is not None and bar.n < bar.total:  # the spools' bytes are counted two ways
+            bar.update(bar.total - bar.n)
     finally:
         if bar is not None:
             bar.close()
