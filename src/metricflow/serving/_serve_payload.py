@@ -109,7 +109,8 @@ def _check(col: Column, v: Any, row: int) -> Any:
                                                         and type(v) is str)
           or t not in _FLOATS + _INTS + ("boolean", "string", "binary", "datetime"))
     if ok and type(v) is float and not math.isfinite(v):
-        raise BadInput(f"column {col.name!r} expects a finite {t}; got {v!r} in row {row}",
+        why = "" if math.isnan(v) else " (Infinity, or a number beyond a double's range)"
+        raise BadInput(f"column {col.name!r} expects a finite {t}; got {v!r}{why} in row {row}",
                        col.name, t)
     if not ok:
         shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:40] + "..."

@@ -151,6 +151,7 @@ def test_a_non_finite_double_is_bad_input_naming_the_column():
         parse(_doc({"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 1]]}}) | {
             "dataframe_split": {"columns": ["a", "b"], "data": [[float("inf"), 1]]}}, SIG)
     assert ei.value.column == "a" and "finite" in str(ei.value)
+    assert "beyond a double's range" in str(ei.value)  # what a JSON 1e400 turns into
 
 
 def test_endpoints_on_link_local_are_refused_and_private_ones_need_the_flag():
