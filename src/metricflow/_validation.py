@@ -6,6 +6,7 @@ received. The rules follow MLflow's where MLflow has one.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -129,10 +130,13 @@ def check_run_name(name: str, limits: Limits = DEFAULT_LIMITS) -> str:
 
 
 def to_float(key: str, value: object) -> float:
-    """Coerce a metric value to float, keeping NaN and +-Inf as they are."""
+    """Coerce a metric value to float, keeping NaN and +-Inf as they are. Text is refused
+    even when it reads as a number ("3.5"), as MLflow's client does."""
     try:
+        if isinstance(value, (str, bytes)):
+            raise TypeError
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past 1.8e308
         raise InvalidArgument(
             f"metric {key!r} value must be a number, got {type(value).__name__} {value!r:.40}",
             field=f"metrics[{key!r}].value", received=repr(value)[:80],
@@ -143,11 +147,20 @@ INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 
 def to_int64(field: str, value: object) -> int:
-    """Coerce a step or timestamp to an int64 as `int()` does (ints, integral floats,
-    numeric strings); anything else, or out of range, is InvalidArgument naming it."""
+    """A step or timestamp as an int64: an int (numpy's too) or a float with no fraction
+    (1.0); text, booleans, other fractions and values out of range are InvalidArgument
+    naming the field (a float step used to be cut silently: 1.5 was stored as 1)."""
     try:
-        v = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError, OverflowError):  # OverflowError: float inf
+        if isinstance(value, (bool, str, bytes)):
+            raise TypeError
+        try:
+            v = operator.index(value)  # type: ignore[arg-type]  # int, numpy ints
+        except TypeError:
+            f = float(value)  # type: ignore[arg-type]  # floats of any kind, Decimal
+            if not f.is_integer():  # also NaN and +-Inf
+                raise ValueError from None
+            v = int(f)
+    except (TypeError, ValueError, OverflowError):
         raise InvalidArgument(
             f"{field} must be an integer, got {type(value).__name__} {value!r:.40}",
             field=field, received=repr(value)[:80],

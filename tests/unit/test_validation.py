@@ -32,6 +32,8 @@ def test_value_limits():
 def test_run_id_and_values():
     with pytest.raises(InvalidArgument):
         check_run_id("nothex")
-    assert to_float("k", "1.5") == 1.5
+    assert to_float("k", 1) == 1.0
+    with pytest.raises(InvalidArgument, match="got str '1.5'"):  # text, as MLflow's client
+        to_float("k", "1.5")
     with pytest.raises(InvalidArgument, match="metric 'k' value must be a number"):
         to_float("k", object())

@@ -150,11 +150,13 @@ class Accumulator:
             before = len(vals)
             try:
                 vals.extend(metrics.values())  # type: ignore[arg-type]
-            except TypeError:
+            except (TypeError, ValueError, OverflowError):
+                # The array may hold some of this call's values: take them out, or the
+                # columns no longer line up and every later send of this client breaks.
                 del vals[before:]
-                for k, v in metrics.items():
-                    to_float(k, v)  # raises InvalidArgument naming the key
-                raise
+                # Raises InvalidArgument naming the first bad key; values the array
+                # refused but float() takes (Decimal, numpy floats) go in converted.
+                vals.extend([to_float(k, v) for k, v in metrics.items()])
             buf.kidx.extend(idx)
             buf.row_steps.append(step)
             buf.row_ts.append(ts)

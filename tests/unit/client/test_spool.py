@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -368,14 +369,18 @@ def test_offline_batches_kept_after_a_disk_error_are_spooled_once_it_recovers(
     assert np.array_equal(np.sort(a), np.arange(n, dtype=np.float64))
 
 
-@pytest.mark.parametrize("bad", [{"step": 2**70}, {"step": -(2**63) - 1}, {"timestamp": 2**64},
-                                 {"step": "x"}, {"step": float("inf")}, {"timestamp": "soon"}])
-def test_a_step_or_timestamp_out_of_int64_is_refused_and_the_client_goes_on(
+@pytest.mark.parametrize("bad", [
+    {"step": 2**70}, {"step": -(2**63) - 1}, {"timestamp": 2**64}, {"step": "x"},
+    {"step": float("inf")}, {"timestamp": "soon"}, {"step": 1.5}, {"step": "5"},
+    {"step": True}, {"b": 10**400}, {"b": "3.5"}, {"b": Decimal("sNaN")}])
+def test_a_bad_step_timestamp_or_value_is_refused_and_the_client_goes_on(
         tmp_path: Path, bad: dict) -> None:
-    """A step or timestamp that is not an int64 is refused by the log call, naming the
-    field, and nothing of that call is buffered. It used to fail after the values went
-    into the buffer: the columns no longer lined up, every later send broke (online) or
-    the sender thread died (offline), and the client delivered nothing more."""
+    """A step or timestamp that is not an int64, or a value that is not a number, is
+    refused by the log call, naming the field, and nothing of that call is buffered.
+    Some used to fail after values went into the buffer (an int past a double's range,
+    a step past int64): the columns no longer lined up, every later send broke (online)
+    or the sender thread died (offline), and the client delivered nothing more. A float
+    step was cut (1.5 stored as 1), a numeric string raised a bare TypeError."""
     from metricflow.errors import InvalidArgument
 
     c = Client("grpc://127.0.0.1:1", offline=True, spool_dir=str(tmp_path / "spool"),
@@ -384,9 +389,12 @@ def test_a_step_or_timestamp_out_of_int64_is_refused_and_the_client_goes_on(
     for s in range(100):
         c.log_metrics(run.run_id, {"a": float(s)}, step=s)
     field = next(iter(bad))
-    with pytest.raises(InvalidArgument, match=f": {field} must be an integer") as ei:
-        c.log_metrics(run.run_id, {"a": -1.0, "b": -1.0}, **{"step": 1, **bad})
-    assert ei.value.details["field"] == field
+    metrics = {"a": -1.0, "b": bad["b"]} if field == "b" else {"a": -1.0, "b": -1.0}
+    kwargs = {} if field == "b" else bad
+    want = "metric 'b' value must be a number" if field == "b" else f"{field} must be an integer"
+    with pytest.raises(InvalidArgument, match=f": {want}") as ei:
+        c.log_metrics(run.run_id, metrics, **{"step": 1, **kwargs})
+    assert ei.value.details["field"] == ("metrics['b'].value" if field == "b" else field)
     for s in range(100, 200):
         c.log_metrics(run.run_id, {"a": float(s)}, step=s)
     c.close(timeout=20)  # raised if the sender had died
