@@ -110,6 +110,14 @@ def test_order_by() -> None:
         parse_order_by(["acc"])
 
 
+def test_order_by_takes_at_most_ten_terms() -> None:
+    """Each term may be a join: 200 of them kept a server busy for minutes."""
+    assert len(parse_order_by([f"metrics.m{i}" for i in range(10)])) == 10
+    with pytest.raises(InvalidArgument, match="at most 10 terms, got 200") as e:
+        parse_order_by(["metrics.loss ASC"] * 200)
+    assert e.value.details["field"] == "order_by" and e.value.details["limit"] == 10
+
+
 def test_filter_length_limit() -> None:
     with pytest.raises(InvalidArgument, match="limit is"):
         parse_filter("metrics.a > 1 OR " * 1000 + "metrics.a > 1")
