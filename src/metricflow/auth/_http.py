@@ -25,6 +25,8 @@ from metricflow.auth._guard import Guard
 from metricflow.auth._http_input import (
     MAX_JSON_DEPTH,
     install_handlers,
+    lone_surrogate,
+    lone_surrogate_message,
     nested_deeper_than,
     too_deep_message,
 )
@@ -109,6 +111,11 @@ class BodyLimit:
             # Before any parser: Python's recurses and raises RecursionError near 1,000.
             await _refuse(send, 400, ErrorCode.INVALID_PARAMETER_VALUE,
                           too_deep_message(MAX_JSON_DEPTH))
+            return
+        where = lone_surrogate(body)
+        if where is not None:  # nothing could store or encode such a string
+            await _refuse(send, 400, ErrorCode.INVALID_PARAMETER_VALUE,
+                          lone_surrogate_message(where))
             return
 
         async def replay() -> dict[str, Any]:

@@ -277,3 +277,22 @@ def test_log_inputs_outputs_and_logged_models(mlclient):
     with pytest.raises(MlflowException) as ei:
         mlclient.get_logged_model(model.model_id)
     assert _code(ei) == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_lone_surrogate_in_a_body_is_a_400_naming_where(mlclient, mf_live):
+    """It reached the handlers and made 500s (a tag value, a search filter)."""
+    rid = mlclient.create_run("0").info.run_id
+    base = f"{mf_live.uri}/api/2.0/mlflow"
+    for path, body, where in (
+            ("runs/set-tag", '{"run_id": "' + rid + '", "key": "k", "value": "\\udfff"}',
+             "body.value"),
+            ("runs/search", '{"experiment_ids": ["0"], "filter": "tags.t = \'\\ud800\'"}',
+             "body.filter"),
+            ("experiments/create", '{"name": "x\\ud800"}', "body.name")):
+        r = requests.post(f"{base}/{path}", data=body.encode(),
+                          headers={"Content-Type": "application/json"}, timeout=30)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert where in r.json()["message"] and "surrogate" in r.json()["message"]
+    mlclient.set_tag(rid, "k", "fine \U0001F600")  # a valid pair, escaped by json.dumps
+    assert mlclient.get_run(rid).data.tags["k"] == "fine \U0001F600"

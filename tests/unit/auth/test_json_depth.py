@@ -43,3 +43,14 @@ def test_a_log_batch_body_is_not_too_deep() -> None:
     body = json.dumps({"run_id": "a" * 32, "metrics": [
         {"key": f"k{i % 100}", "value": 0.5, "timestamp": 1, "step": i} for i in range(1000)]})
     assert not h.nested_deeper_than(body.encode())
+
+
+def test_a_lone_surrogate_is_found_and_a_pair_or_an_escaped_backslash_is_not() -> None:
+    assert h.lone_surrogate(b'{"run_id": "x", "key": "k", "value": "\\udfff"}') == "body.value"
+    assert h.lone_surrogate(b'{"tags": [{"key": "a\\ud800b"}]}') == "body.tags[0].key"
+    assert h.lone_surrogate(b'{"a": [1, {"\\uDBFF": 1}]}') == "body.a[1] (a key)"
+    # an emoji as json.dumps writes it (a valid pair), a backslash then "ud800" (text)
+    assert h.lone_surrogate(json.dumps({"v": "ok \U0001F600"}).encode()) is None
+    assert h.lone_surrogate(b'{"a": "\\\\ud800"}') is None
+    assert h.lone_surrogate(b'not json \\ud800') is None  # its own parser answers
+    assert "lone UTF-16 surrogate" in h.lone_surrogate_message("body.value")
