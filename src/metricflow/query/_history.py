@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from metricflow._validation import check_key, check_run_id
+from metricflow._validation import INT64_MAX, INT64_MIN, check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._arrowutil import group_bounds, value_at
@@ -117,9 +117,7 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     ids = sorted(set(run_ids))
     plan = {r: s for r, s in (plan or {}).items() if r in set(ids)}
     pieces = rr.pieces_of(ids, plan)
-    if step_lo is not None and step_hi is not None and step_hi < step_lo:
-        raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
-                              field="step_max", received=step_hi)
+    check_step_range(step_lo, step_hi)
     if step_lo is None or step_hi is None:
         plain = [r for r in ids if r not in plan]
         rng = _combine(_step_range_rollup(client, db, plain, key) if plain else None,
@@ -130,6 +128,7 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
         step_hi = rng[1] if step_hi is None else step_hi
         if step_hi < step_lo:  # one bound given, every point beyond it: none in range
             return []
+        check_step_range(step_lo, step_hi)  # one bound given far from the data's steps
     if rr.aligned(step_lo, step_hi, n):
         got = rr.rollup_partials(client, db, pieces, key, n, step_lo, step_hi, rows)
         if got is not None:
@@ -141,6 +140,24 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
             parts.run = np.array([p.target for p in pieces], np.int64)[parts.run]
             return _from_partials(client, db, ids, key, step_lo, step_hi, parts, plan, ends)
     return downsample_raw(client, db, ids, key, n, step_lo, step_hi, plan, ends=ends)
+
+
+def check_step_range(step_lo: int | None, step_hi: int | None) -> None:
+    """Bounds given for a downsample: int64 steps, in order, spanning fewer than 2^63 - 1
+    steps (the bucket width is an Int64: a wider range divided by zero, a 500)."""
+    for name, v in (("step_min", step_lo), ("step_max", step_hi)):
+        if v is not None and not INT64_MIN <= v <= INT64_MAX:
+            raise InvalidArgument(f"{name} must be an int64 step, got {str(v)[:40]}",
+                                  field=name, limit=INT64_MAX, received=str(v)[:40])
+    if step_lo is not None and step_hi is not None:
+        if step_hi < step_lo:
+            raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",
+                                  field="step_max", received=step_hi)
+        if step_hi - step_lo >= INT64_MAX:
+            raise InvalidArgument(
+                f"step_max - step_min must be below {INT64_MAX}, got {step_hi - step_lo} "
+                f"(step_min {step_lo}, step_max {step_hi})", field="step_max",
+                limit=INT64_MAX, received=step_hi)
 
 
 def _combine(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:

@@ -114,3 +114,23 @@ def test_downsample_history_gives_numpy_columns(client, runs) -> None:
         assert s.last_point.step == POINTS - 1
         cols = series_columns(s)  # the dict form still works
         assert cols["count"].tolist() == s.count.tolist()
+
+
+def test_downsample_with_extreme_step_bounds_is_a_400_not_a_500(http, runs) -> None:
+    """The bucket width is an Int64: a range of 2^64 steps divided by zero (a 500), and a
+    bound past int64 failed inside the engine. The server answers after it too."""
+    import requests
+
+    _, ids = runs
+    url = f"{http}/api/v1/metrics/downsample"
+    lo, hi = -(2**63), 2**63 - 1
+    for body, field in (({"step_min": lo, "step_max": hi}, "step_max"),
+                        ({"step_min": 2**63}, "step_min"),
+                        ({"step_min": lo}, "step_max")):  # one bound, the data's other
+        r = requests.post(url, json={"run_ids": ids, "key": "loss", "buckets": 10, **body},
+                          timeout=30)
+        assert r.status_code == 400, (body, r.text)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and field in r.text
+    ok = requests.post(url, json={"run_ids": ids, "key": "loss", "buckets": 10,
+                                  "step_min": 0, "step_max": 2**62}, timeout=30)
+    assert ok.status_code == 200, ok.text
