@@ -63,8 +63,8 @@ def metric_columns(items: list[Any], prefix: str = "metrics[{i}]."
     for i, m in enumerate(items):
         at = prefix.format(i=i)
         if not isinstance(m, dict) or not isinstance(m.get("key"), str):
-            raise InvalidArgument(f"{at or 'the metric'} must be an object with a string "
-                                  "'key'", field=f"{at}key")
+            raise InvalidArgument(f"{at.rstrip('.') or 'the metric'} must be an object with "
+                                  "a string 'key'", field=f"{at}key")
         for f in ("value", "timestamp"):
             if m.get(f) is None:
                 raise InvalidArgument(f"Missing value for required parameter '{at}{f}'.",

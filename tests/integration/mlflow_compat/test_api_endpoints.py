@@ -296,3 +296,11 @@ def test_a_lone_surrogate_in_a_body_is_a_400_naming_where(mlclient, mf_live):
         assert where in r.json()["message"] and "surrogate" in r.json()["message"]
     mlclient.set_tag(rid, "k", "fine \U0001F600")  # a valid pair, escaped by json.dumps
     assert mlclient.get_run(rid).data.tags["k"] == "fine \U0001F600"
+
+
+def test_a_log_batch_metric_that_is_not_an_object_is_named(mlclient, mf_live):
+    rid = mlclient.create_run("0").info.run_id
+    r = requests.post(f"{mf_live.uri}/api/2.0/mlflow/runs/log-batch",
+                      json={"run_id": rid, "metrics": ["a", 1]}, timeout=30)
+    assert r.status_code == 400, r.text
+    assert "metrics[0] must be an object with a string 'key'" in r.json()["message"]
