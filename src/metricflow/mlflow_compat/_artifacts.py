@@ -171,7 +171,9 @@ class ArtifactRoutes:
         """/mlflow/artifacts/list: paths relative to the run's artifact root."""
         run_id = check_run(a.required("run_id", "run_uuid"))
         info = await self.c.call(self.c.run_info, run_id)
-        path = a.text("path").strip("/")
+        raw = a.text("path")
+        # the rule get-artifact applies (an absolute path listed as relative before)
+        path = _relative_path(raw, "path") if raw.strip("/") else ""
         entries = await self.c.call(self.store.list_artifacts, run_id, path or None)
         out: dict[str, Any] = {"root_uri": self.c.run_artifact_uri(info)}
         files = [{"path": e.path, "is_dir": e.is_dir,

@@ -304,3 +304,16 @@ def test_a_log_batch_metric_that_is_not_an_object_is_named(mlclient, mf_live):
                       json={"run_id": rid, "metrics": ["a", 1]}, timeout=30)
     assert r.status_code == 400, r.text
     assert "metrics[0] must be an object with a string 'key'" in r.json()["message"]
+
+
+def test_list_artifacts_refuses_an_absolute_or_dotted_path_as_get_artifact_does(mlclient,
+                                                                                mf_live):
+    rid = mlclient.create_run("0").info.run_id
+    mlclient.log_text(rid, "hello", "d/a.txt")
+    url = f"{mf_live.uri}/api/2.0/mlflow/artifacts/list"
+    for bad in ("/etc/passwd", "d/../..", "\\etc"):
+        r = requests.get(url, params={"run_id": rid, "path": bad}, timeout=30)
+        assert r.status_code == 400 and "Invalid path" in r.json()["message"], (bad, r.text)
+    ok = requests.get(url, params={"run_id": rid, "path": "d/"}, timeout=30).json()
+    assert [f["path"] for f in ok["files"]] == ["d/a.txt"]
+    assert [f.path for f in mlclient.list_artifacts(rid)] == ["d"]
