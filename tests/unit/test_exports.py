@@ -150,6 +150,7 @@ EXPORTS: dict[str, set[str]] = {
         "TailLimits",
         "WindowCaches",
         "add_to_server",
+        "check_step_bound",
         "ensure_query_schema",
         "parse_columns",
         "parse_filter",

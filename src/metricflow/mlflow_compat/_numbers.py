@@ -15,9 +15,10 @@ import math
 import re
 from typing import Any
 
+from metricflow._validation import INT64_MAX, INT64_MIN
 from metricflow.errors import InvalidArgument
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+__all__ = ["INT64_MAX", "INT64_MIN"]  # re-exported: the MLflow routes import them here
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _NUMBER_RE = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$")
 _INTEGER_RE = re.compile(r"^-?(0|[1-9][0-9]*)$")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "QueryCore": "_core", "ensure_query_schema": "_core",
     "Scope": "_sql",
-    "DEFAULT_BUCKETS": "_history",
+    "DEFAULT_BUCKETS": "_history", "check_step_bound": "_history",
     "MAX_KEYS": "_window", "RunWindow": "_window", "WindowCaches": "_window",
     "parse_columns": "_window",
     "QueryServicer": "_service", "add_to_server": "_service",
@@ -30,13 +30,13 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
     "RunWindow", "Scope", "ScopedQueryCore", "TailLimits", "WindowCaches", "add_to_server",
-    "ensure_query_schema", "parse_columns", "parse_filter", "query_core",
+    "check_step_bound", "ensure_query_schema", "parse_columns", "parse_filter", "query_core",
 ]
 
 if TYPE_CHECKING:
     from metricflow.query._core import QueryCore, ensure_query_schema
     from metricflow.query._grammar import parse_filter
-    from metricflow.query._history import DEFAULT_BUCKETS
+    from metricflow.query._history import DEFAULT_BUCKETS, check_step_bound
     from metricflow.query._scoped import ScopedQueryCore, query_core
     from metricflow.query._service import QueryServicer, add_to_server
     from metricflow.query._sql import Scope

@@ -142,13 +142,18 @@ def downsample(client: Any, db: str, run_ids: list[str], key: str, buckets: int,
     return downsample_raw(client, db, ids, key, n, step_lo, step_hi, plan, ends=ends)
 
 
+def check_step_bound(name: str, v: int | None) -> None:
+    """A downsample bound (`step_min`, `step_max`) is an int64 step, if given."""
+    if v is not None and not INT64_MIN <= v <= INT64_MAX:
+        raise InvalidArgument(f"{name} must be an int64 step, got {str(v)[:40]}",
+                              field=name, limit=INT64_MAX, received=str(v)[:40])
+
+
 def check_step_range(step_lo: int | None, step_hi: int | None) -> None:
     """Bounds given for a downsample: int64 steps, in order, spanning fewer than 2^63 - 1
     steps (the bucket width is an Int64: a wider range divided by zero, a 500)."""
-    for name, v in (("step_min", step_lo), ("step_max", step_hi)):
-        if v is not None and not INT64_MIN <= v <= INT64_MAX:
-            raise InvalidArgument(f"{name} must be an int64 step, got {str(v)[:40]}",
-                                  field=name, limit=INT64_MAX, received=str(v)[:40])
+    check_step_bound("step_min", step_lo)
+    check_step_bound("step_max", step_hi)
     if step_lo is not None and step_hi is not None:
         if step_hi < step_lo:
             raise InvalidArgument(f"step_max ({step_hi}) is below step_min ({step_lo})",

@@ -34,6 +34,7 @@ from pydantic import BaseModel, Field
 
 from metricflow.auth.policy import R, Rule, runs
 from metricflow.errors import InvalidArgument, MetricflowError
+from metricflow.query import check_step_bound
 
 PREFIX = "/ui-api/v1"
 MEDIA_TYPE = "application/octet-stream"
@@ -81,7 +82,6 @@ def _error(e: MetricflowError) -> JSONResponse:
 
 
 MAX_RUNS = 1_000
-_I64 = (-(2**63), 2**63 - 1)
 
 
 def check_series(run_ids: Any, buckets: Any, step_min: Any, step_max: Any) -> None:
@@ -96,9 +96,8 @@ def check_series(run_ids: Any, buckets: Any, step_min: Any, step_max: Any) -> No
         raise InvalidArgument(f"buckets must be in [1, {MAX_BUCKETS}], got {buckets}",
                               field="buckets", limit=MAX_BUCKETS, received=buckets)
     for name, v in (("step_min", step_min), ("step_max", step_max)):
-        if isinstance(v, int) and not isinstance(v, bool) and not _I64[0] <= v <= _I64[1]:
-            raise InvalidArgument(f"{name} must be an int64 step, got {v}", field=name,
-                                  limit=_I64[1], received=str(v)[:40])
+        if isinstance(v, int) and not isinstance(v, bool):
+            check_step_bound(name, v)
 
 
 def _series_rule() -> Rule:
