@@ -34,6 +34,7 @@ from typing import Any
 import requests
 
 from metricflow._events import Event
+from metricflow._netguard import literal_address, metadata_host, never_reach
 from metricflow.alerts import _metrics as am
 from metricflow.alerts._model import Webhook
 from metricflow.alerts._store import AlertStore, Delivery, now_ms
@@ -71,14 +72,21 @@ def verify(secret: str, headers: dict[str, str], body: bytes, max_age_s: float =
 
 
 def forbidden_destination(url: str) -> str:
-    """Why the server must not POST to `url` ("" if it may): link-local addresses, where
-    cloud metadata services answer (169.254.169.254, fe80::/10), never; loopback and
-    private networks are allowed (webhooks are created by admins; docs/alerts.md)."""
+    """Why the server must not POST to `url` ("" if it may): never to a link-local,
+    multicast or unspecified address, where cloud metadata services answer
+    (169.254.169.254, fe80::/10, fd00:ec2::254), nor to an IPv6 form of one such as
+    `::ffff:169.254.169.254` (metricflow._netguard); loopback and private networks are
+    allowed (webhooks are created by admins; docs/alerts.md)."""
     import ipaddress
     import socket
     from urllib.parse import urlsplit
 
     host = urlsplit(url).hostname or ""
+    if metadata_host(host):
+        return f"refused: {host} is a cloud metadata service"
+    literal = literal_address(host)
+    if literal is not None and never_reach(literal):
+        return f"refused: {host} is {literal}, {never_reach(literal)}"
     try:
         infos = socket.getaddrinfo(host, None)
     except OSError:
@@ -88,8 +96,9 @@ def forbidden_destination(url: str) -> str:
             ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         except ValueError:
             continue
-        if ip.is_link_local:
-            return f"refused: {host} resolves to the link-local address {ip}"
+        why = never_reach(ip)
+        if why:
+            return f"refused: {host} resolves to {ip}, {why}"
     return ""
 
 

@@ -16,6 +16,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from metricflow._netguard import (
+    literal_address,
+    metadata_host,
+    never_reach,
+    private_or_loopback,
+)
 from metricflow.serving._serve_payload import (
     Rows,
     Signature,
@@ -200,9 +206,11 @@ MAX_PROXIED_ANSWER = 32 * 1024 * 1024
 
 
 def check_endpoint(url: str, allow_private: bool) -> None:
-    """Refuse an endpoint a serve process must not be turned into a proxy for: link-local
-    addresses (cloud metadata services) always; loopback and private ranges unless
-    `--allow-private-endpoints`. Raises ValueError naming the address and the flag."""
+    """Refuse an endpoint a serve process must not be turned into a proxy for: link-local,
+    multicast and unspecified addresses (cloud metadata services) always, also in their
+    IPv6 forms (`::ffff:169.254.169.254`: metricflow._netguard); loopback and private
+    ranges unless `--allow-private-endpoints`. Raises ValueError naming the address and
+    the flag."""
     import ipaddress
     import socket
     from urllib.parse import urlsplit
@@ -210,13 +218,18 @@ def check_endpoint(url: str, allow_private: bool) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"endpoint {url!r} must be an http(s) URL with a host")
+    if metadata_host(parts.hostname):
+        raise ValueError(f"endpoint {url!r} names a cloud metadata service: refused")
+    literal = literal_address(parts.hostname)
+    if literal is not None and never_reach(literal):
+        raise ValueError(f"endpoint {url!r} is {literal}, {never_reach(literal)}: refused")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP):
-        ip = ipaddress.ip_address(info[4][0])
-        if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-            raise ValueError(f"endpoint {url!r} resolves to {ip} (link-local, multicast or "
-                             f"unspecified): refused")
-        if (ip.is_loopback or ip.is_private) and not allow_private:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        why = never_reach(ip)
+        if why:
+            raise ValueError(f"endpoint {url!r} resolves to {ip}, {why}: refused")
+        if private_or_loopback(ip) and not allow_private:
             raise ValueError(f"endpoint {url!r} resolves to {ip}, a loopback or private "
                              f"address: start `metricflow serve` with "
                              f"--allow-private-endpoints to proxy to it")

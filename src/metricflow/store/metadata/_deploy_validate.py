@@ -6,13 +6,13 @@ by the store inside its transaction (`_deployments.py`).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from metricflow._netguard import literal_address, metadata_host, never_reach
 from metricflow.entities import STICKY_SOURCES, VARIANT_STATES, Guardrails, StickyKey, Variant
 from metricflow.errors import InvalidArgument
 
@@ -117,24 +117,23 @@ def check_variant(i: int, v: Variant) -> Variant:
 
 def _check_endpoint_host(i: int, host: str, userinfo: bool) -> None:
     """No credentials in the URL, and never a link-local, multicast or unspecified address
-    (cloud metadata services live at 169.254.169.254 / fd00:ec2::254): a serve process
-    would forward callers' requests there. Private and loopback hosts are allowed here
-    (another server's /invocations); `serve` refuses them unless its operator allows them."""
+    (cloud metadata services live at 169.254.169.254 / fd00:ec2::254), in any form the
+    resolver reads as one (`::ffff:169.254.169.254`, `2852039166`, a trailing dot:
+    metricflow._netguard): a serve process would forward callers' requests there. Names
+    are resolved by `serve`, which checks again. Private and loopback hosts are allowed
+    here (another server's /invocations); `serve` refuses them unless its operator allows
+    them."""
     f = _field(i, "endpoint")
     if userinfo:
         raise InvalidArgument(f"{f} must not carry credentials (user:password@)", field=f)
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        if host.lower() in ("metadata", "metadata.google.internal"):
-            raise InvalidArgument(f"{f} names a cloud metadata service ({host!r})", field=f,
-                                  received=host) from None
-        return
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or \
-            ip == ipaddress.ip_address("fd00:ec2::254"):
-        raise InvalidArgument(f"{f} host {host!r} is a link-local, multicast or unspecified "
-                              "address (e.g. a cloud metadata service); refused", field=f,
+    if metadata_host(host):
+        raise InvalidArgument(f"{f} names a cloud metadata service ({host!r})", field=f,
                               received=host)
+    ip = literal_address(host)
+    why = never_reach(ip) if ip is not None else ""
+    if why:
+        raise InvalidArgument(f"{f} host {host!r} is {ip}, {why} (e.g. a cloud metadata "
+                              "service); refused", field=f, received=host)
 
 
 def check_variants(variants: Sequence[Variant]) -> tuple[Variant, ...]:
