@@ -105,6 +105,10 @@ TAIL_MIN_POLL_MS = EnvVar("METRICFLOW_TAIL_MIN_POLL_MS", int, 100,
                           "Smallest poll interval a live tail is served at.")
 TAIL_POLL_SHARE = EnvVar("METRICFLOW_TAIL_POLL_SHARE", float, 0.25,
                          "Fraction of one core all live-tail polls together may use.")
+QUERY_TIMEOUT_S = EnvVar("METRICFLOW_QUERY_TIMEOUT_S", float, 60.0,
+                         "Longest a read of the query API may run in ClickHouse/chDB, in "
+                         "seconds (0: no limit); beyond it the request fails with "
+                         "DEADLINE_EXCEEDED (HTTP 504) and the query is stopped.")
 
 # ------------------------------------------------------------- server processes
 CLICKHOUSE_DSN = EnvVar("METRICFLOW_CLICKHOUSE_DSN", str, "",

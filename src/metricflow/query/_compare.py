@@ -9,6 +9,7 @@ import numpy as np
 
 from metricflow._validation import check_key, check_run_id
 from metricflow.errors import InvalidArgument
+from metricflow.query._deadline import read_settings
 from metricflow.query._grammar import Field, parse_filter
 from metricflow.query._sql import Binder, Scope, SqlBuilder, unfiled_keys
 from metricflow.store import MetricStore
@@ -100,7 +101,7 @@ def group_by_param(client: Any, db: str, scope: Scope, filter_string: str, param
         WHERE {' AND '.join(f'({w})' for w in where)}
         GROUP BY p.value ORDER BY p.value
     """
-    rows = client.query(sql, parameters=b.params).result_rows
+    rows = client.query(sql, parameters=b.params, settings=read_settings()).result_rows
     return [ParamGroup(str(v), int(n), int(nf), *(float(x) if nf else float("nan")
                                                   for x in rest))
             for v, n, nf, *rest in rows]

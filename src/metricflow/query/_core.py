@@ -18,6 +18,7 @@ from metricflow.entities import Run, RunInfo
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
+from metricflow.query._deadline import bounded, read_settings
 from metricflow.query._grammar import parse_filter
 from metricflow.query._history import DownsampledSeries, check_bulk, downsample
 from metricflow.query._rollup_read import buckets_for_px
@@ -109,6 +110,7 @@ class QueryCore:
         return Scope(tuple(experiment_ids) if experiment_ids else None, vt, hidden,
                      readable_experiments)
 
+    @bounded
     def search_run_ids(self, experiment_ids: list[str], filter_string: str,
                        order_by: list[str], max_results: int, page_token: str,
                        view_type: str, readable_experiments: frozenset[str] | None = None,
@@ -124,6 +126,7 @@ class QueryCore:
             scope, filter_string, list(order_by), max_results or DEFAULT_SEARCH_PAGE,
             page_token, dataset_runs=dataset_runs, artifact_root=artifact_root)
 
+    @bounded
     def search_runs(self, experiment_ids: list[str], filter_string: str, order_by: list[str],
                     max_results: int, page_token: str, view_type: str,
                     readable_experiments: frozenset[str] | None = None,
@@ -164,6 +167,7 @@ class QueryCore:
             loaded = self.load_runs([one])
         return loaded, page.next_page_token
 
+    @bounded
     def load_runs(self, ids: list[str]) -> list[Run]:
         """Full runs for a page of ids, in the given order.
 
@@ -200,7 +204,7 @@ class QueryCore:
         res = st.client.query(
             f"SELECT run_id, argMax(({cols}), version) FROM {st.db}.runs "
             "WHERE run_id IN {ids:Array(String)} GROUP BY run_id",
-            parameters={"ids": ids}, settings=_LOOKUP)
+            parameters={"ids": ids}, settings=read_settings(**_LOOKUP))
         return {r: RunInfo(r, *row) for r, row in res.result_rows}
 
     def _params(self, ids: list[str]) -> dict[str, dict[str, str]]:
@@ -213,12 +217,13 @@ class QueryCore:
         res = st.client.query(
             f"SELECT run_id, key, argMax(value, version) FROM {st.db}.params "
             "WHERE run_id IN {ids:Array(String)} GROUP BY run_id, key ORDER BY run_id, key",
-            parameters={"ids": ids}, settings=_LOOKUP)
+            parameters={"ids": ids}, settings=read_settings(**_LOOKUP))
         for run_id, key, value in res.result_rows:
             out[run_id][key] = value
         return out
 
     # --------------------------------------------------------------- history
+    @bounded
     def history_page(self, run_id: str, key: str, max_results: int, page_token: str
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
         check_run_id(run_id)
@@ -241,6 +246,7 @@ class QueryCore:
             nxt = encode_token({"s": int(steps[-1]), "t": int(ts[-1])})
         return steps, ts, values, nxt
 
+    @bounded
     def downsample(self, run_ids: list[str], key: str, buckets: int,
                    step_min: int | None = None, step_max: int | None = None, *,
                    ends: bool = True) -> list[DownsampledSeries]:
@@ -248,6 +254,7 @@ class QueryCore:
         return downsample(self.store.client, self.store.db, list(run_ids), key, buckets,
                           step_min, step_max, plan=self.store.read_plan(run_ids), ends=ends)
 
+    @bounded
     def downsample_keys(self, run_ids: list[str], keys: list[str], buckets: int,
                         step_min: int | None = None, step_max: int | None = None, *,
                         ends: bool = True) -> list[DownsampledSeries]:
@@ -271,6 +278,7 @@ class QueryCore:
                 for k, job in jobs.items()]
         return [s for f in futs for s in f.result()]
 
+    @bounded
     def downsample_px(self, run_id: str, keys: list[str], first_keys: int, px: int,
                       step_min: int | None = None, step_max: int | None = None, *,
                       ends: bool = True) -> tuple[list[DownsampledSeries], dict[str, int]]:
@@ -326,10 +334,12 @@ class QueryCore:
         return self._downsample_each([run_id], jobs, plan, ends, rows), counts
 
     # --------------------------------------------------------------- compare
+    @bounded
     def compare(self, run_ids: list[str], metric_keys: list[str],
                 param_keys: list[str]) -> CompareTable:
         return compare_runs(self.store, list(run_ids), list(metric_keys), list(param_keys))
 
+    @bounded
     def group_by_param(self, experiment_ids: list[str], filter_string: str, view_type: str,
                        param_key: str, metric_key: str,
                        readable_experiments: frozenset[str] | None = None) -> list[ParamGroup]:

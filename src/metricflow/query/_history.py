@@ -39,6 +39,7 @@ from metricflow._validation import INT64_MAX, INT64_MIN, check_key, check_run_id
 from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._arrowutil import group_bounds, value_at
+from metricflow.query._deadline import read_settings
 from metricflow.store import ROLLUP_SHIFT, Segment, points_sql
 
 MAX_BULK_RUNS = 1000
@@ -196,7 +197,7 @@ def downsample_raw(client: Any, db: str, ids: list[str], key: str, n: int, step_
         ORDER BY run_id, bucket
         SETTINGS {FINAL_SETTING}
     """
-    tbl = client.query_arrow(sql, parameters=params)
+    tbl = client.query_arrow(sql, parameters=params, settings=read_settings())
     if tbl.num_rows == 0:
         return []
     starts, stops = group_bounds(tbl, ["run_id"])
@@ -249,7 +250,7 @@ def _raw_block_partials(client: Any, db: str, pieces: list[rr.Piece], key: str, 
                    argMax(value, {LAST_KEY}) AS lv
             FROM {points_sql(db, plan, plain, lambda _: cond, params)}
             GROUP BY run_id, block, bucket)
-        SETTINGS {FINAL_SETTING}""", parameters=params)
+        SETTINGS {FINAL_SETTING}""", parameters=params, settings=read_settings())
     if tbl.num_rows == 0:
         return rr.empty()
     run = rr.codes(tbl.column("run_id"), rr.labels(pieces))
@@ -287,7 +288,7 @@ def _step_range_rollup(client: Any, db: str, ids: list[str], key: str
     row = client.query(
         f"SELECT min(first_step), max(last_step), count() FROM {db}.metric_rollup "
         "WHERE run_id IN {ids:Array(String)} AND key = {key:String}",
-        parameters={"ids": ids, "key": key}).result_rows[0]
+        parameters={"ids": ids, "key": key}, settings=read_settings()).result_rows[0]
     return (int(row[0]), int(row[1])) if row[2] else None
 
 
@@ -331,7 +332,8 @@ def _piece_steps(client: Any, db: str, pieces: list[rr.Piece], key: str,
                      f"ORDER BY step {d} LIMIT 1)")
     if not parts:
         return {}
-    rows = client.query(" UNION ALL ".join(parts), parameters=params).result_rows
+    rows = client.query(" UNION ALL ".join(parts), parameters=params,
+                        settings=read_settings()).result_rows
     return {wanted[int(w)]: int(st) for w, st in rows}
 
 
@@ -365,7 +367,8 @@ def _end_points(client: Any, db: str, key: str, pairs: list[tuple[str, int]],
     out: dict[tuple[str, int], list[tuple[int, int, float]]] = {}
     if not branches:
         return out
-    rows = client.query(" UNION ALL ".join(branches), parameters=params).result_rows
+    rows = client.query(" UNION ALL ".join(branches), parameters=params,
+                        settings=read_settings()).result_rows
     for r, st, ts, v in rows:  # a few rows per run
         point = (int(st), int(ts), float(v))
         for want in lookup.get((r, int(st)), [(r, int(st))]):

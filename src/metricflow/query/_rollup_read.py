@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from metricflow.query._deadline import read_settings
 from metricflow.store import FORK_ROLLUP_IDENT, ROLLUP_SHIFT, Segment, points_sql
 
 # The "last" point's key as one UInt256: (step, timestamp, value), each mapped to an
@@ -292,7 +293,7 @@ def rollup_partials(client: Any, db: str, runs: Sequence[Piece] | Sequence[str],
         order_by = "" if special else f" ORDER BY {_ROW_ORDER}"
         tbl = client.query_arrow(" UNION ALL ".join(branches) + order_by + " SETTINGS "
                                  "do_not_merge_across_partitions_select_final = 1",
-                                 parameters=params)
+                                 parameters=params, settings=read_settings())
     if tbl.num_rows == 0:
         return empty(), []
     names = tbl.column("run_id")
@@ -374,7 +375,8 @@ def read_rollup_rows(client: Any, db: str, ids: list[str], keys: list[str], blo:
         "WHERE run_id IN {ids:Array(String)} AND key IN {keys:Array(String)} "
         "AND block >= {blo:Int64} AND block <= {bhi:Int64} "
         f"ORDER BY key, {_ROW_ORDER} LIMIT {int(limit) + 1}",
-        parameters={"ids": ids, "keys": keys, "blo": blo, "bhi": bhi})
+        parameters={"ids": ids, "keys": keys, "blo": blo, "bhi": bhi},
+        settings=read_settings())
     if tbl.num_rows > limit:
         return None
     if tbl.num_rows == 0:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metricflow.errors import InvalidArgument
+from metricflow.query._deadline import read_settings
 from metricflow.query._grammar import (
     BoolOp,
     Comparison,
@@ -115,7 +116,8 @@ class RunSearch:
                 continue
             want = limit + 1 - len(ids)
             plan = self._plan(scope, tree, terms, ph, after if ph == phase else None, want)
-            rows = self.client.query(plan.sql, parameters=plan.params).result_rows
+            rows = self.client.query(plan.sql, parameters=plan.params,
+                                        settings=read_settings()).result_rows
             for row in rows[:limit - len(ids)]:
                 rid = f"{int(row[0]):032x}"
                 if rid in seen:  # a key got rows under '' after unfiled_keys was read

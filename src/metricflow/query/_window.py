@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from metricflow.errors import InvalidArgument
+from metricflow.query._deadline import bounded, read_settings
 from metricflow.query._grammar import Field, OrderTerm, parse_filter, parse_order_by
 from metricflow.query._history import FINAL_SETTING
 from metricflow.query._sql import (
@@ -166,6 +167,7 @@ class RunWindow:
         self.caches = caches if caches is not None else WindowCaches()
 
     # ---------------------------------------------------------------- window
+    @bounded
     def window(self, scope: Scope, filter_string: str, order_by: str, offset: int, limit: int,
                columns: list[Field], *, with_total: bool = True, top_level: bool = False
                ) -> Window:
@@ -200,7 +202,8 @@ class RunWindow:
             if self.thread_client is not None:
                 tc = self.thread_client
                 total_f = _LOOKUPS.submit(
-                    lambda: int(tc().query(sql, parameters=b.params).result_rows[0][0]))
+                    lambda: int(tc().query(sql, parameters=b.params,
+                                                  settings=read_settings()).result_rows[0][0]))
             else:
                 total_f = _Done(int(self._query(sql, b.params)[0][0]))
         rks: list[int] = []
@@ -290,6 +293,7 @@ class RunWindow:
         return out
 
     # ------------------------------------------------------------------ rows
+    @bounded
     def rows(self, scope: Scope, rks: list[int], columns: list[Field], *,
              top_level: bool = False) -> list[dict[str, Any]]:
         """The info columns and the chosen key columns of runs `rks`, in that order.
@@ -325,8 +329,9 @@ class RunWindow:
             jobs.append((kind, sql, {**p, "keys": keys}))
         if self.thread_client is not None:
             tc = self.thread_client
-            futs = [_LOOKUPS.submit(lambda q, a: list(tc().query(q, parameters=a).result_rows),
-                                    sql, params) for _, sql, params in jobs]
+            futs = [_LOOKUPS.submit(lambda q, a: list(tc().query(
+                q, parameters=a, settings=read_settings()).result_rows), sql, params)
+                for _, sql, params in jobs]
             results = [f.result() for f in futs]
         else:
             results = [self._query(sql, params) for _, sql, params in jobs]
@@ -346,6 +351,7 @@ class RunWindow:
                 row["child_count"] = counts.get(row["run_id"], 0)
         return [by_id[i] for i in ids if i in by_id]
 
+    @bounded
     def child_counts(self, scope: Scope, run_ids: list[str]) -> dict[str, int]:
         """Number of visible children (runs tagged with the parent's id) of each run."""
         if not run_ids:
@@ -361,6 +367,7 @@ class RunWindow:
         return {str(v): int(n) for v, n in rows}
 
     # ------------------------------------------------------------------ keys
+    @bounded
     def keys(self, scope: Scope, kinds: tuple[str, ...], q: str, limit: int
              ) -> dict[str, list[str]]:
         """Distinct metric/param/tag keys of the scope's experiments containing `q`."""
@@ -397,6 +404,7 @@ class RunWindow:
         return out
 
     # ------------------------------------------------------------ experiments
+    @bounded
     def experiment_stats(self, scope: Scope) -> dict[str, tuple[int, int]]:
         """experiment_id -> (visible run count, last activity in ms: latest start or end)."""
         b = Binder()
@@ -408,4 +416,5 @@ class RunWindow:
         return {str(e): (int(n), int(t)) for e, n, t in rows}
 
     def _query(self, sql: str, params: dict[str, Any]) -> list[Any]:
-        return list(self.client.query(sql, parameters=params).result_rows)
+        return list(self.client.query(sql, parameters=params,
+                                      settings=read_settings()).result_rows)
