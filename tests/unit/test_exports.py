@@ -67,6 +67,9 @@ EXPORTS: dict[str, set[str]] = {
         "rk_of",
     },
     "metricflow.store.metadata": {
+        "MAX_ID",
+        "approvers",
+        "check_row_id",
         "AuditEntry",
         "AuditLog",
         "DEFAULT_EXPERIMENT_ID",

@@ -15,7 +15,7 @@ import grpc
 from metricflow._grpc_errors import handles_errors
 from metricflow._proto.metricflow.alerts.v1 import alerts_pb2 as pb
 from metricflow._proto.metricflow.alerts.v1 import alerts_pb2_grpc as pb_grpc
-from metricflow.alerts._model import FOREVER_MS, Rule, rule_from_dict
+from metricflow.alerts._model import FOREVER_MS, Rule, check_id, check_mute_s, rule_from_dict
 from metricflow.alerts._service import AlertsService
 from metricflow.alerts._store import now_ms
 from metricflow.auth import caller
@@ -62,11 +62,7 @@ def rule_from_pb(m: pb.Rule) -> Rule:
 
 
 def _rule_id(v: str) -> int:
-    try:
-        return int(v)
-    except ValueError:
-        raise InvalidArgument("rule_id must be an integer id", field="rule_id",
-                              received=v[:80]) from None
+    return check_id(v, "rule_id")
 
 
 class AlertServicer(pb_grpc.AlertServiceServicer):
@@ -97,14 +93,13 @@ class AlertServicer(pb_grpc.AlertServiceServicer):
     @handles_errors
     async def MuteRule(self, request: pb.MuteRuleRequest,
                        context: grpc.aio.ServicerContext) -> pb.RuleResponse:
-        d = request.duration_s
-        if d < 0 or d != d:
-            raise InvalidArgument("duration_s must be >= 0", field="duration_s", received=d)
+        rid = _rule_id(request.rule_id)
+        d = 0.0 if request.unmute else check_mute_s(request.duration_s)
         until = 0 if request.unmute else (FOREVER_MS if d == 0 else now_ms() + int(d * 1000))
         actor = self._actor_of(context) or ""
 
         def go() -> Rule:
-            out = self._svc.store.mute_rule(_rule_id(request.rule_id), until, actor)
+            out = self._svc.store.mute_rule(rid, until, actor)
             self._svc.rules_changed()
             return out
         return pb.RuleResponse(rule=rule_to_pb(await asyncio.to_thread(go)))
@@ -124,6 +119,9 @@ class AlertServicer(pb_grpc.AlertServiceServicer):
     async def Notify(self, request: pb.NotifyRequest,
                      context: grpc.aio.ServicerContext) -> pb.NotifyResponse:
         actor = self._actor_of(context) or ""
+
+        if not request.run_id:
+            raise InvalidArgument("run_id is required", field="run_id", received="")
 
         def go() -> dict[str, Any]:
             exp = self._run_experiment(request.run_id)

@@ -4,7 +4,8 @@ Permissions (with auth on), as for the experiment: creating a rule needs EDIT on
 of its experiments (a rule with none, over every experiment, needs an admin);
 muting or deleting it, EDIT on its experiments; listing needs READ on the
 experiment asked for. `mf.alert` (`/alerts/notify`) needs EDIT on the run. Webhooks
-can carry registry events of any model, so managing them needs an admin.
+can carry registry events of any model, so managing them needs an admin; a rule's
+channels must be webhooks whose scope covers the rule's experiments (`_model.covers`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from metricflow.alerts._model import FOREVER_MS, rule_from_dict, webhook_from_dict
+from metricflow.alerts._model import (
+    FOREVER_MS,
+    check_id,
+    check_mute_s,
+    rule_from_dict,
+    webhook_from_dict,
+)
 from metricflow.alerts._service import AlertsService
 from metricflow.alerts._store import AlertStore, now_ms
 from metricflow.auth import caller
@@ -72,7 +79,7 @@ class Redeliver(WebhookRef):
 
 
 class Notify(_Body):
-    run_id: str
+    run_id: str = ""
     title: str
     text: str = ""
     level: str = "info"
@@ -102,11 +109,13 @@ def _param_list(req: Any, name: str) -> list[str]:
 
 
 def _int(v: str, field: str) -> int:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{field} must be an integer id", field=field,
-                              received=str(v)[:80]) from None
+    return check_id(v, field)
+
+
+def _run_id(v: str) -> str:
+    if not v:
+        raise InvalidArgument("run_id is required", field="run_id", received=v)
+    return v
 
 
 async def _answer(fn: Callable[[], Any]) -> JSONResponse:
@@ -144,10 +153,7 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
     @r.post("/alerts/rules/mute")
     async def mute_rule(body: MuteRule, request: Request) -> JSONResponse:
         def go() -> dict[str, Any]:
-            d = body.duration_s
-            if d is not None and (d < 0 or d != d):
-                raise InvalidArgument("duration_s must be >= 0", field="duration_s",
-                                      received=d)
+            d = None if body.duration_s is None else check_mute_s(body.duration_s)
             until = FOREVER_MS if d is None else (0 if d == 0 else now_ms() + int(d * 1000))
             out = store.mute_rule(_int(body.rule_id, "rule_id"), until,
                                   actor_of(request) or "").to_dict()
@@ -173,8 +179,8 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
     @r.post("/alerts/notify")
     async def notify(body: Notify, request: Request) -> JSONResponse:
         return await _answer(lambda: service.code_alert(
-            body.run_id, run_experiment(body.run_id), body.title, body.text, body.level,
-            actor_of(request) or ""))
+            body.run_id, run_experiment(_run_id(body.run_id)), body.title, body.text,
+            body.level, actor_of(request) or ""))
 
     @r.post("/webhooks/create")
     async def create_webhook(body: CreateWebhook, request: Request) -> JSONResponse:
@@ -187,8 +193,10 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
 
     @r.post("/webhooks/delete")
     async def delete_webhook(body: WebhookRef, request: Request) -> JSONResponse:
-        return await _answer(lambda: store.delete_webhook(_int(body.webhook_id, "webhook_id"),
-                                                          actor_of(request) or ""))
+        def go() -> None:
+            store.delete_webhook(_int(body.webhook_id, "webhook_id"), actor_of(request) or "")
+            service.rules_changed()  # it left the channels of the rules that named it
+        return await _answer(go)
 
     @r.post("/webhooks/test")
     async def test_webhook(body: WebhookRef) -> JSONResponse:
@@ -242,8 +250,16 @@ def alerts_router(service: AlertsService, run_experiment: Callable[[str], str],
                     or [Need("admin", "", M)])
         return Rule(resolve)
 
+    def run_param(level: Any) -> Any:
+        inner = run(level)
+
+        def resolve(a: Any, req: Any) -> list[Any]:
+            _run_id(_param(req, "run_id"))  # a 400, not "run '' does not exist"
+            return list(inner.resolve(a, req))
+        return Rule(resolve)
+
     rules = {create_rule: exps_of(E), list_rules: exp_param(R), mute_rule: rule_exps(E),
-             delete_rule: rule_exps(E), list_alerts: rule_exps(R), notify: run(E)}
+             delete_rule: rule_exps(E), list_alerts: rule_exps(R), notify: run_param(E)}
     for fn, rule in rules.items():
         fn.mf_rule = rule  # type: ignore[attr-defined]
     for fn in (create_webhook, list_webhooks, delete_webhook, test_webhook, deliveries,

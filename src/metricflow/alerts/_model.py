@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from metricflow._events import EVENTS
 from metricflow.errors import InvalidArgument
+from metricflow.store.metadata import (
+    canonical_experiment_id,
+    check_experiment_id,
+)
+from metricflow.store.metadata import check_row_id as check_id
 
 CONDITIONS = ("threshold", "nonfinite", "stalled", "change", "failed")
 """threshold: the metric's value `op` `value`; nonfinite: a NaN or +-Inf point;
@@ -28,6 +33,8 @@ MAX_FOR_S = 7 * 24 * 3600.0
 MAX_WINDOW = 100_000
 FOREVER_MS = 2**62
 """`muted_until` of a rule muted with no end."""
+MAX_MUTE_S = 366 * 24 * 3600.0
+"""The longest mute with an end (a year and a day); longer: mute until unmuted."""
 
 
 def _bad(fld: str, msg: str, received: Any = None, limit: Any = None) -> InvalidArgument:
@@ -71,6 +78,39 @@ def _ids(v: Any, fld: str, limit: int) -> tuple[str, ...]:
             raise _bad(fld, "entries must be non-empty ids", str(x)[:80])
         out.append(str(x).strip())
     return tuple(out)
+
+
+def check_mute_s(d: Any) -> float:
+    """A mute duration in seconds: a finite number in [0, MAX_MUTE_S]."""
+    if isinstance(d, bool) or not isinstance(d, (int, float)):
+        raise _bad("duration_s", f"must be a number of seconds in [0, {MAX_MUTE_S:.0f}], "
+                   f"got {type(d).__name__}",
+                   str(d)[:80], MAX_MUTE_S)
+    if (isinstance(d, float) and not math.isfinite(d)) or not 0 <= d <= MAX_MUTE_S:
+        got = f"{d:.6g}" if isinstance(d, float) else (
+            str(d) if abs(d) < 10**40 else "an integer of more than 40 digits")
+        raise _bad("duration_s", f"must be in [0, {MAX_MUTE_S:.0f}] seconds (366 days; "
+                   f"mute without a duration to mute until unmuted), got {got}",
+                   got, MAX_MUTE_S)
+    return float(d)
+
+
+def canonical_experiments(ids: Sequence[str]) -> tuple[str, ...]:
+    """Stored experiment ids as canonical ids ('01' -> '1'; rows written before rule
+    ids were canonicalized on create), duplicates dropped."""
+    return tuple(dict.fromkeys(canonical_experiment_id(str(e)) for e in ids))
+
+
+def covers(hook_experiments: Sequence[str], experiment_ids: Sequence[str]) -> bool:
+    """Whether a webhook scoped to `hook_experiments` may carry alerts of rules over
+    `experiment_ids`: it has no scope (every experiment), or the rule names experiments
+    and each is in the webhook's scope. A rule over every experiment (none named) may
+    use only unscoped webhooks."""
+    if not hook_experiments:
+        return True
+    scope = set(canonical_experiments(hook_experiments))
+    return bool(experiment_ids) and all(canonical_experiment_id(str(e)) in scope
+                                        for e in experiment_ids)
 
 
 @dataclass(frozen=True)
@@ -148,12 +188,12 @@ def rule_from_dict(d: Mapping[str, Any]) -> Rule:
     if severity not in SEVERITIES:
         raise _bad("severity", f"must be one of {', '.join(SEVERITIES)}", severity)
     channels = _ids(d.get("channels"), "channels", MAX_CHANNELS)
-    try:
-        chans = tuple(int(c) for c in channels)
-    except ValueError as e:
-        raise _bad("channels", "entries must be webhook ids (integers)", str(channels)[:80]) from e
-    return Rule(name=name, condition=ctype,
-                experiment_ids=_ids(d.get("experiment_ids"), "experiment_ids", MAX_EXPERIMENTS),
+    chans = tuple(dict.fromkeys(check_id(c, "channels") for c in channels))
+    # Canonical ids ('01' -> '1'): the permission check reads '01' as experiment 1, and
+    # the evaluator and the rule listing compare the stored ids with canonical ones.
+    exps = tuple(dict.fromkeys(check_experiment_id(e, "experiment_ids") for e in _ids(
+        d.get("experiment_ids"), "experiment_ids", MAX_EXPERIMENTS)))
+    return Rule(name=name, condition=ctype, experiment_ids=exps,
                 run_filter=_str(d, "run_filter", limit=MAX_FILTER).strip(), metric_key=metric,
                 op=op, threshold=value, window_steps=window, stalled_s=stalled,
                 for_s=_num(d, "for_s", 0.0, 0.0, MAX_FOR_S), severity=severity,
@@ -192,6 +232,9 @@ def webhook_from_dict(d: Mapping[str, Any]) -> Webhook:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise _bad("url", "must be an http:// or https:// URL", url[:80])
+    if "@" in parts.netloc:  # it would be listed, audited and sent as Basic auth
+        raise _bad("url", "must not carry credentials (user:password@); sign with `secret`",
+                   parts.scheme + "://...@" + parts.netloc.rsplit("@", 1)[1][:80])
     events = _ids(d.get("events"), "events", 64)
     if not events:
         raise _bad("events", "must name at least one event", [])
@@ -206,6 +249,7 @@ def webhook_from_dict(d: Mapping[str, Any]) -> Webhook:
         raise _bad("status", "must be ACTIVE or DISABLED", status)
     return Webhook(name=name or url, url=url, events=events,
                    secret=_str(d, "secret", limit=512),
-                   experiment_ids=_ids(d.get("experiment_ids"), "experiment_ids",
-                                       MAX_EXPERIMENTS),
+                   experiment_ids=tuple(dict.fromkeys(
+                       check_experiment_id(e, "experiment_ids") for e in _ids(
+                           d.get("experiment_ids"), "experiment_ids", MAX_EXPERIMENTS))),
                    payload_format=fmt, status=status)

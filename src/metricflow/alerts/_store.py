@@ -21,9 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow._events import Event
-from metricflow.alerts._model import Rule, Webhook
+from metricflow.alerts._model import Rule, Webhook, canonical_experiments, covers
 from metricflow.alerts._tables import alert_rules, alert_states, webhook_deliveries, webhooks
-from metricflow.errors import NotFound
+from metricflow.errors import InvalidArgument, NotFound
 from metricflow.store.metadata import READONLY_OPTION, append_audit
 
 _R, _S, _W, _D = alert_rules.c, alert_states.c, webhooks.c, webhook_deliveries.c
@@ -49,6 +49,7 @@ _DELIVERY_UPDATE = webhook_deliveries.update().where(_D.seq == sa.bindparam("k_s
 _ANY_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE)).limit(1)
 _NEXT_DUE = sa.select(sa.func.min(_D.next_attempt_at)).where(_D.status.in_(_ACTIVE))
 _WEBHOOK = sa.select(webhooks).where(_W.webhook_id == sa.bindparam("k_hook"))
+_RULE_CHANNELS = sa.select(_R.channels).where(_R.rule_id == sa.bindparam("k_rule"))
 
 
 def now_ms() -> int:
@@ -102,7 +103,7 @@ class Delivery:
 
 def _rule(row: Any) -> Rule:
     return Rule(name=row.name, condition=row.condition,
-                experiment_ids=tuple(json.loads(row.experiment_ids)),
+                experiment_ids=canonical_experiments(json.loads(row.experiment_ids)),
                 run_filter=row.run_filter, metric_key=row.metric_key, op=row.op,
                 threshold=row.threshold, window_steps=row.window_steps,
                 stalled_s=row.stalled_s, for_s=row.for_s, severity=row.severity,
@@ -114,13 +115,16 @@ def _rule(row: Any) -> Rule:
 def _targets(rows: Sequence[Any], event: Event, channels: Sequence[int], experiment_id: str,
              only: int | None) -> list[Webhook]:
     """The active webhooks (`rows`) that want `event`: subscribers of its name (in its
-    experiment, when both name one), the rule's `channels` for alerts; `only`: that one."""
+    experiment, when both name one), the rule's `channels` for alerts (a scoped channel
+    only for an alert in its scope: checked at the rule's creation, but a webhook's scope
+    is its own and must hold at delivery too); `only`: that one."""
     out = []
     for w in map(_webhook, rows):
         if only is not None:
             wanted = w.webhook_id == only
-        elif w.webhook_id in channels:
-            wanted = True  # the rule names it
+        elif w.webhook_id in channels and covers(w.experiment_ids,
+                                                  [experiment_id] if experiment_id else []):
+            wanted = True  # the rule names it, and the alert is in the webhook's scope
         else:
             wanted = event.name in w.events and not (
                 w.experiment_ids and experiment_id and experiment_id not in w.experiment_ids)
@@ -174,7 +178,7 @@ class AlertStore:
     def create_rule(self, rule: Rule, actor: str = "") -> Rule:
         ts = now_ms()
         with self._write() as conn:
-            self._check_channels(conn, rule.channels)
+            self._check_channels(conn, rule)
             rid = conn.execute(alert_rules.insert().values(
                 name=rule.name, experiment_ids=json.dumps(list(rule.experiment_ids)),
                 run_filter=rule.run_filter, condition=rule.condition,
@@ -190,19 +194,27 @@ class AlertStore:
                    after=out.to_dict())
         return out
 
-    def _check_channels(self, conn: sa.Connection, channels: Sequence[int]) -> None:
-        if not channels:
+    def _check_channels(self, conn: sa.Connection, rule: Rule) -> None:
+        """Each channel is a webhook whose scope covers the rule's experiments (`covers`).
+        A missing webhook and one the rule may not use get the same answer: a rule's
+        creator need not be an admin, and webhooks are an admin's to list."""
+        if not rule.channels:
             return
-        found = set(conn.execute(sa.select(_W.webhook_id).where(
-            _W.webhook_id.in_(list(channels)))).scalars())
-        missing = [c for c in channels if c not in found]
-        if missing:
-            raise NotFound(f"channels: webhook {missing[0]} does not exist", field="channels",
-                           received=str(missing[0]))
+        scopes = {r.webhook_id: json.loads(r.experiment_ids) for r in conn.execute(
+            sa.select(_W.webhook_id, _W.experiment_ids).where(
+                _W.webhook_id.in_(list(rule.channels)))).all()}
+        for c in rule.channels:
+            if c not in scopes or not covers(scopes[c], rule.experiment_ids):
+                raise InvalidArgument(
+                    f"channels: webhook {c} does not exist or cannot carry this rule's "
+                    "alerts: a channel must be a webhook with no experiment_ids, or one "
+                    "whose experiment_ids include every experiment of the rule",
+                    field="channels", received=str(c))
 
     def create_rules(self, rules: Iterable[Rule], actor: str = "") -> int:
         """Many rules in one transaction (benchmarks, imports); returns how many."""
         ts = now_ms()
+        rules = list(rules)
         rows = [{"name": r.name, "experiment_ids": json.dumps(list(r.experiment_ids)),
                  "run_filter": r.run_filter, "condition": r.condition,
                  "metric_key": r.metric_key, "op": r.op, "threshold": r.threshold,
@@ -212,6 +224,8 @@ class AlertStore:
                  "last_update_time": ts} for r in rules]
         if rows:
             with self._write() as conn:
+                for r in rules:
+                    self._check_channels(conn, r)
                 conn.execute(alert_rules.insert(), rows)
                 _audit(conn, actor, "create_alert_rules", "alert_rule", "*",
                        after={"count": len(rows), "names": [r["name"] for r in rows][:20]})
@@ -223,7 +237,7 @@ class AlertStore:
             rows = conn.execute(sa.select(alert_rules).order_by(_R.rule_id)).all()
         out = [_rule(r) for r in rows]
         if experiment_ids is not None:
-            want = set(experiment_ids)
+            want = set(canonical_experiments(experiment_ids))  # '01' lists 1's
             out = [r for r in out if set(r.experiment_ids) & want]
         return out
 
@@ -318,6 +332,12 @@ class AlertStore:
         else:
             conn.execute(_STATE_UPDATE, {**key, **values})
         if event is not None:
+            if channels:  # the rule's channels as stored now: a deleted webhook's id is
+                # gone from them (`delete_webhook`), even if the caller's copy of the
+                # rule predates the delete (another process's evaluator, until its tick)
+                got = conn.execute(_RULE_CHANNELS, {"k_rule": st.rule_id}).scalar()
+                now = {int(c) for c in json.loads(got)} if got is not None else set()
+                channels = [c for c in channels if c in now]
             n = self.queue(conn, event, channels, experiment_id, claim=claim)
             if queued is not None:
                 queued.append(n)
@@ -360,8 +380,22 @@ class AlertStore:
                                received=str(webhook_id))
             conn.execute(webhook_deliveries.delete().where(_D.webhook_id == webhook_id))
             conn.execute(webhooks.delete().where(_W.webhook_id == webhook_id))
+            # SQLite reuses the largest id once its row is gone: a rule still naming
+            # this one would deliver to the next webhook created. Out of every rule's
+            # channels, in the same transaction (and the rules' update time moves, so
+            # every evaluator reloads them).
+            ts = now_ms()
+            cleaned = []
+            for r in conn.execute(sa.select(_R.rule_id, _R.channels)).all():
+                chans = [int(c) for c in json.loads(r.channels)]
+                if webhook_id in chans:
+                    conn.execute(alert_rules.update().where(_R.rule_id == r.rule_id).values(
+                        channels=json.dumps([c for c in chans if c != webhook_id]),
+                        last_update_time=ts))
+                    cleaned.append(str(r.rule_id))
             _audit(conn, actor, "delete_webhook", "webhook", webhook_id,
-                   before=_webhook(row).to_dict())
+                   before=_webhook(row).to_dict(),
+                   after={"removed_from_rule_channels": cleaned} if cleaned else None)
 
     # ------------------------------------------------------------- deliveries
     def queue(self, conn: sa.Connection, event: Event, channels: Sequence[int] = (),

@@ -112,3 +112,51 @@ def test_grpc_rules_need_the_experiments_permissions(
         assert e.value.code() == grpc.StatusCode.PERMISSION_DENIED
         stub.DeleteRule(apb.RuleRef(rule_id=made.rule.rule_id),
                         metadata=[("authorization", f"Bearer {tok['alice']}")])
+
+
+def test_http_channels_ids_and_run_id_for_a_user_who_is_not_an_admin(
+        secured: tuple[Proc, dict[str, str], dict[str, str]]) -> None:
+    """A security tester's findings: a rule's channels only within a webhook's scope (and
+    no oracle of which webhook ids exist), canonical experiment ids, 400s for an
+    out-of-range rule id (it failed inside the permission check: a 403) and for
+    `mf.alert` without a run id (a 404 "run '' does not exist")."""
+    p, tok, exps = secured
+    huge = "99999999999999999999"
+
+    def hook(scope: list[str]) -> str:
+        r = _post(p, tok["admin"], "/webhooks/create", {
+            "url": "http://127.0.0.1:9/x", "events": ["run.created"], "experiment_ids": scope})
+        assert r.status_code == 200, r.text
+        return str(r.json()["webhook"]["webhook_id"])
+
+    in_b, in_a, every = hook([exps["B"]]), hook([exps["A"]]), hook([])
+    scoped = _post(p, tok["alice"], "/alerts/rules/create", {**_rule(exps["A"]),
+                                                              "channels": [in_b]})
+    missing = _post(p, tok["alice"], "/alerts/rules/create", {**_rule(exps["A"]),
+                                                               "channels": ["2000000000"]})
+    assert scoped.status_code == missing.status_code == 400, (scoped.text, missing.text)
+    assert f"webhook {in_b}" in scoped.json()["message"]
+    assert (scoped.json()["message"].replace(in_b, "N")
+            == missing.json()["message"].replace("2000000000", "N"))
+    made = _post(p, tok["alice"], "/alerts/rules/create", {
+        **_rule("0" + exps["A"]), "channels": [in_a, every]})
+    assert made.status_code == 200, made.text
+    rule = made.json()["rule"]
+    assert rule["experiment_ids"] == [exps["A"]] and rule["channels"] == [in_a, every]
+    listed = requests.get(p.base + "/api/v1/alerts/rules/list",
+                          params={"experiment_id": exps["A"]}, timeout=30,
+                          headers={"Authorization": f"Bearer {tok['alice']}"})
+    assert rule["rule_id"] in [r["rule_id"] for r in listed.json()["rules"]]
+    for path, body in (("/alerts/rules/mute", {"rule_id": huge}),
+                       ("/alerts/rules/delete", {"rule_id": huge}),
+                       ("/alerts/rules/mute", {"rule_id": rule["rule_id"], "duration_s": 1e308})):
+        r = _post(p, tok["alice"], path, body)
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    r = requests.get(p.base + "/api/v1/alerts/list", params={"rule_id": huge}, timeout=30,
+                     headers={"Authorization": f"Bearer {tok['alice']}"})
+    assert r.status_code == 400 and "rule_id" in r.json()["message"], r.text
+    r = _post(p, tok["alice"], "/alerts/notify", {"title": "t"})
+    assert r.status_code == 400 and "run_id is required" in r.json()["message"], r.text
+    assert _post(p, tok["alice"], "/alerts/rules/delete",
+                 {"rule_id": rule["rule_id"]}).status_code == 200

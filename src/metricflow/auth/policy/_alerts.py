@@ -14,16 +14,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow.auth._authz import Authorizer, Need
-from metricflow.auth.policy._common import E, M, R, Rule, _list, _str, run
+from metricflow.auth.policy._common import E, M, R, Rule, _list, _str
 from metricflow.errors import InvalidArgument, NotFound
+from metricflow.store.metadata import check_row_id
 
 
 def _rule_experiments(a: Authorizer, rule_id: str) -> list[str]:
-    try:
-        rid = int(rule_id)
-    except ValueError:
-        raise InvalidArgument("rule_id must be an integer id", field="rule_id",
-                              received=rule_id[:80]) from None
+    rid = check_row_id(rule_id, "rule_id")
     with a.store.engine.connect() as conn:
         got = conn.execute(sa.text("SELECT experiment_ids FROM alert_rules WHERE rule_id = :r"),
                            {"r": rid}).scalar()
@@ -51,10 +48,18 @@ def _list_rules(a: Authorizer, r: Any) -> list[Need]:
     return [Need("experiment", e, R)] if e else [Need("admin", "", M)]
 
 
+def _notify(a: Authorizer, r: Any) -> list[Need]:
+    """EDIT on the run; no run id is a 400, not "run '' does not exist"."""
+    run_id = _str(r, "run_id")
+    if not run_id:
+        raise InvalidArgument("run_id is required", field="run_id", received="")
+    return [Need("run", run_id, E)]
+
+
 _S = "/metricflow.alerts.v1.AlertService/"
 
 GRPC_ALERT_RULES: dict[str, Rule] = {
     _S + "CreateRule": Rule(_create), _S + "ListRules": Rule(_list_rules),
     _S + "MuteRule": rule_experiments(E), _S + "DeleteRule": rule_experiments(E),
-    _S + "Notify": run(E),
+    _S + "Notify": Rule(_notify),
 }

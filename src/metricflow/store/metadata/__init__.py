@@ -93,6 +93,7 @@ from metricflow.store.metadata._protocol import (
 )
 from metricflow.store.metadata._sql_store import SqlMetadataStore
 from metricflow.store.metadata._tables import (  # tables that auth's tables refer to
+    approvers,
     audit_log,
     experiments,
     registered_models,
@@ -103,16 +104,23 @@ from metricflow.store.metadata._uris import (
     parse_model_uri,
     parse_runs_uri,
 )
-from metricflow.store.metadata._validate import canonical_experiment_id, check_experiment_id
+from metricflow.store.metadata._validate import (
+    MAX_ID,
+    canonical_experiment_id,
+    check_experiment_id,
+    check_row_id,
+)
 
 __all__ = [
     "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME", "LIFECYCLE_ACTIVE", "LIFECYCLE_DELETED",
+    "MAX_ID",
     "STAGES", "STAGE_ARCHIVED", "STAGE_NONE", "STAGE_PRODUCTION", "STAGE_STAGING",
     "STATUS_FAILED", "STATUS_PENDING", "STATUS_READY", "READONLY_OPTION",
     "AuditEntry", "AuditLog", "Experiment", "ExperimentStore", "MetadataStore",
     "MetadataStoreConfig", "ModelStore", "ModelVersion", "ModelVersionStore",
     "RegisteredModel", "RunArtifactResolver", "SourceChecker", "SqlMetadataStore",
-    "audit_log", "canonical_experiment_id", "check_artifact_host", "check_experiment_id",
+    "approvers", "audit_log", "canonical_experiment_id", "check_artifact_host",
+    "check_experiment_id", "check_row_id",
     "create_metadata_engine", "current_revision", "experiments", "head_revision",
     "host_addressed_scheme", "open_metadata_store",
     "parse_model_uri", "parse_runs_uri", "registered_models", "upgrade",

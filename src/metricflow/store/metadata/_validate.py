@@ -53,6 +53,29 @@ def check_experiment_id(value: object, field: str = "experiment_id") -> str:
     return str(n)
 
 
+_ROW_ID_RE = re.compile(r"^\s*\+?[0-9]{1,40}\s*$")
+
+
+def check_row_id(value: object, field: str) -> int:
+    """A row id of the control plane (an alert rule, a webhook: `field` names it), as
+    text or a number: an integer in 0..MAX_ID, the 32-bit INTEGER columns
+    (PostgreSQL); a larger one reached the driver as an OverflowError (a 500)."""
+    what = f"{field}: must be an integer id between 0 and {MAX_ID}"
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidArgument(f"{what}, got {type(value).__name__}", field=field,
+                              received=str(value)[:80], limit=MAX_ID)
+    text = str(value)
+    if not _ROW_ID_RE.match(text):
+        raise InvalidArgument(f"{what}, got {text[:40]!r}", field=field, received=text[:80],
+                              limit=MAX_ID)
+    n = int(text)
+    if n > MAX_ID:
+        raise InvalidArgument(f"{field}: {text.strip()[:40]} is out of range: ids are "
+                              f"integers between 0 and {MAX_ID}", field=field,
+                              received=text[:80], limit=MAX_ID)
+    return n
+
+
 def canonical_experiment_id(value: str) -> str:
     """`value` as `check_experiment_id` writes it when it is a valid id; else unchanged.
 
