@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from metricflow.auth._authn import Authenticator
 from metricflow.auth._cookie import SESSION_TOKEN_NAME
 from metricflow.auth._store import AuthStore
-from metricflow.auth._types import Principal
+from metricflow.auth._types import Principal, check_scopes
 from metricflow.errors import MetricflowError, PermissionDenied
 
 
@@ -111,7 +111,9 @@ def admin_router(store: AuthStore, authn: Authenticator | None,
                     received=SESSION_TOKEN_NAME)
             target = store.get_user(body.username or p.user)
             allowed = set(p.scopes) if target.is_admin else set(p.scopes) - {"admin"}
-            scopes = tuple(sorted(allowed)) if body.scopes is None else tuple(body.scopes)
+            # an unknown scope is a 400 naming the valid ones (not "exceeds yours")
+            scopes = tuple(sorted(allowed)) if body.scopes is None \
+                else check_scopes(tuple(body.scopes))
             if not set(scopes) <= allowed:
                 # A token can only mint tokens weaker than or equal to itself.
                 raise PermissionDenied(f"scopes {sorted(set(scopes) - allowed)} exceed the "

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from metricflow.auth._tables import experiment_permissions, model_permissions, users
 from metricflow.auth._types import Permission
 from metricflow.errors import InvalidArgument, NotFound
-from metricflow.store.metadata import experiments, registered_models
+from metricflow.store.metadata import READONLY_OPTION, experiments, registered_models
 
 _EP, _MP = experiment_permissions.c, model_permissions.c
 _E, _M = experiments.c, registered_models.c
@@ -37,6 +37,13 @@ class PermissionMixin:
         raise NotImplementedError
 
     # ------------------------------------------------------------ lookups
+    def _reader(self) -> sa.Connection:
+        """A read-only connection (SQLite: a deferred BEGIN): lookups never wait for the
+        write lock, so a permission check made inside a write transaction of the same
+        thread (the policy gate, deciding which run values a message may show) cannot
+        wait on itself."""
+        return self.engine.connect().execution_options(**{READONLY_OPTION: True})
+
     def model_id(self, conn: sa.Connection, name: str) -> int | None:
         return conn.execute(sa.select(_M.model_id).where(_M.name == name)).scalar()
 
@@ -45,26 +52,26 @@ class PermissionMixin:
             key = _exp_key(experiment_id)
         except NotFound:
             return False
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return conn.execute(sa.select(_E.experiment_id)
                                 .where(_E.experiment_id == key)).first() is not None
 
     def experiment_id_by_name(self, name: str) -> str | None:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             v = conn.execute(sa.select(_E.experiment_id).where(_E.name == name)).scalar()
         return None if v is None else str(v)
 
     def experiment_permission(self, username: str, experiment_id: str) -> Permission | None:
         """The explicit grant of `username` on an experiment, or None."""
         key = _exp_key(experiment_id)
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             p = conn.execute(sa.select(_EP.permission).where(
                 _EP.experiment_id == key, _EP.username == username)).scalar()
         return None if p is None else Permission[p]
 
     def model_permission(self, username: str, name: str) -> tuple[bool, Permission | None]:
         """(model exists, explicit grant of `username` on it or None)."""
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             mid = self.model_id(conn, name)
             if mid is None:
                 return False, None
@@ -80,23 +87,28 @@ class PermissionMixin:
         cond: sa.ColumnElement[bool] = grant.in_(readable)
         if default >= Permission.READ:
             cond = sa.or_(cond, grant.is_(None))
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             rows = conn.execute(sa.select(_E.experiment_id).where(cond)).scalars().all()
         return frozenset(str(r) for r in rows)
 
     def readable_model_ids(self, username: str, default: Permission) -> frozenset[int]:
         """Surrogate ids of every registered model `username` may read."""
+        return self.model_ids_at_least(username, default, Permission.READ)
+
+    def model_ids_at_least(self, username: str, default: Permission,
+                           level: Permission) -> frozenset[int]:
+        """Surrogate ids of every registered model on which `username` holds `level`."""
         grant = sa.select(_MP.permission).where(_MP.model_id == _M.model_id,
                                                 _MP.username == username).scalar_subquery()
         cond: sa.ColumnElement[bool] = grant.in_(
-            [p.name for p in Permission if p >= Permission.READ])
-        if default >= Permission.READ:
+            [p.name for p in Permission if p >= level])
+        if default >= level:
             cond = sa.or_(cond, grant.is_(None))
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             return frozenset(conn.execute(sa.select(_M.model_id).where(cond)).scalars().all())
 
     def model_names_to_ids(self, names: list[str]) -> dict[str, int]:
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             rows = conn.execute(sa.select(_M.name, _M.model_id)
                                 .where(_M.name.in_(names))).all()
         return {r.name: r.model_id for r in rows}
@@ -180,7 +192,7 @@ class PermissionMixin:
 
     def list_permissions(self, username: str) -> dict[str, dict[str, str]]:
         """Every explicit grant of a user: {"experiments": {id: perm}, "models": {name: perm}}."""
-        with self.engine.connect() as conn:
+        with self._reader() as conn:
             exps = conn.execute(sa.select(_EP.experiment_id, _EP.permission)
                                 .where(_EP.username == username)).all()
             models = conn.execute(sa.select(_M.name, _MP.permission)

@@ -105,6 +105,30 @@ class ScopedMetadataStore:
             return fetch(max_results, page_token)  # type: ignore[no-any-return]
         return _refill(fetch, keep, max_results, page_token)
 
+    # ------------------------------------------------------------ histories
+    def search_audit_log(self, *, model_name: str | None = None, **kw: Any
+                         ) -> tuple[list[Any], str | None]:
+        """A non-admin's search by model name matches only the model that has the name
+        now (their permission was checked on it), not a model renamed away or deleted
+        that once had it (someone else's history)."""
+        cur = current()
+        only = model_name is not None and (cur is None or not cur[0].admin)
+        return self._inner.search_audit_log(  # type: ignore[no-any-return]
+            model_name=model_name, current_model_only=only, **kw)
+
+    def deployment_history(self, name: str, max_results: int = 1000) -> list[Any]:
+        """A non-admin sees the entries about models they may MANAGE (the history's
+        permission), not those of an earlier deployment of that name on another model."""
+        cur = current()
+        if cur is not None and cur[0].admin:
+            return self._inner.deployment_history(name, max_results)  # type: ignore[no-any-return]
+        ids: frozenset[int] = frozenset()
+        if cur is not None and cur[0].ceiling >= Permission.MANAGE:
+            ids = cur[1].store.model_ids_at_least(cur[0].user, cur[1].config.default,
+                                                  Permission.MANAGE)
+        return self._inner.deployment_history(  # type: ignore[no-any-return]
+            name, max_results, model_ids=ids)
+
     # ------------------------------------------------------------ creators get MANAGE
     def create_experiment(self, name: str, *args: Any, **kw: Any) -> str:
         eid = self._inner.create_experiment(name, *args, **kw)

@@ -16,10 +16,16 @@ import sqlalchemy as sa
 from metricflow.auth import _secrets
 from metricflow.auth._cookie import SESSION_TOKEN_NAME
 from metricflow.auth._perm_store import PermissionMixin
-from metricflow.auth._tables import tokens, users
+from metricflow.auth._tables import experiment_permissions, model_permissions, tokens, users
 from metricflow.auth._types import Principal, check_scopes
-from metricflow.errors import AlreadyExists, InvalidArgument, NotFound, Unauthenticated
-from metricflow.store.metadata import append_audit
+from metricflow.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    InvalidState,
+    NotFound,
+    Unauthenticated,
+)
+from metricflow.store.metadata import append_audit, approvers
 
 _USER_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,256}$")
 _U, _T = users.c, tokens.c
@@ -115,6 +121,8 @@ class AuthStore(PermissionMixin):
         if is_admin is not None:
             values["is_admin"] = is_admin
         with self.engine.begin() as conn:
+            if is_admin is False:
+                self._keep_an_admin(conn, username, "demote")
             q = users.update().where(_U.username == username).values(**values) if values \
                 else sa.select(_U.username).where(_U.username == username)
             n = conn.execute(q)
@@ -136,13 +144,39 @@ class AuthStore(PermissionMixin):
         return self.get_user(username)
 
     def delete_user(self, username: str, *, actor: str = "") -> None:
-        """Delete a user; their tokens and grants go with them (ON DELETE CASCADE)."""
+        """Delete a user and, in the same transaction, every grant and token of theirs:
+        tokens, experiment and model permissions, and APPROVE grants (the approvers table
+        names users without a foreign key, so a new user of the same name would otherwise
+        inherit them). The last admin cannot be deleted."""
         with self.engine.begin() as conn:
+            self._keep_an_admin(conn, username, "delete")
+            removed = {
+                "approver_grants": conn.execute(
+                    approvers.delete().where(approvers.c.username == username)).rowcount,
+                "experiment_permissions": conn.execute(experiment_permissions.delete().where(
+                    experiment_permissions.c.username == username)).rowcount,
+                "model_permissions": conn.execute(model_permissions.delete().where(
+                    model_permissions.c.username == username)).rowcount,
+                "tokens": conn.execute(
+                    tokens.delete().where(_T.username == username)).rowcount,
+            }
             n = conn.execute(users.delete().where(_U.username == username))
             if n.rowcount == 0:
                 raise NotFound(f"user {username!r} does not exist", field="username")
             self.audit(conn, actor=actor, action="delete_user", entity_type="user",
-                       entity_id=username)
+                       entity_id=username, before={k: v for k, v in removed.items() if v})
+
+    def _keep_an_admin(self, conn: sa.Connection, username: str, what: str) -> None:
+        """Refuse to demote or delete `username` if they are the last admin (nobody could
+        manage users, grants or policies afterwards)."""
+        # The admin rows are locked (PostgreSQL; SQLite's write transactions are
+        # serialized), so two admins demoting each other at once cannot both succeed.
+        admins = set(conn.execute(sa.select(_U.username).where(_U.is_admin == sa.true())
+                                  .with_for_update()).scalars())
+        if username in admins and not admins - {username}:
+            raise InvalidState(f"cannot {what} {username!r}: they are the last admin; make "
+                               "another user an admin first", field="username",
+                               received=username)
 
     # ------------------------------------------------------------ tokens
     def create_token(self, username: str, *, name: str = "", scopes: tuple[str, ...] | None = None,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from google.protobuf.descriptor import FieldDescriptor as FD
-from pydantic import create_model
+from pydantic import ConfigDict, create_model
 
 from metricflow._proto.metricflow.governance.v1 import governance_pb2 as pb
 from metricflow.auth import caller
@@ -64,8 +64,11 @@ def _add(r: APIRouter, store: Any, verb: str, path: str, op: Op, name: str) -> N
                                      annotation=Annotated[t | None, Query()])
                    for k, t in fields.items()]
     else:
-        model = create_model(f"{name}Body", **{k: (t | None, None)  # type: ignore[call-overload]
-                                               for k, t in fields.items()})
+        # Unknown fields are refused (400 naming them): a misspelt one silently ignored
+        # could widen a change (`model` instead of `name` protected every model).
+        model = create_model(f"{name}Body",  # type: ignore[call-overload]
+                             __config__=ConfigDict(extra="forbid"),
+                             **{k: (t | None, None) for k, t in fields.items()})
         params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY,
                                         annotation=model))
 

@@ -9,8 +9,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from metricflow._validation import to_int64
 from metricflow.auth import Permission, current
 from metricflow.errors import InvalidArgument
+from metricflow.governance._access import caller_reads_run
 from metricflow.governance._policy import parse_policy
 from metricflow.store.metadata import (
     ApprovalRequest,
@@ -34,16 +36,18 @@ def _s(p: dict[str, Any], key: str, default: str = "") -> str:
 
 
 def _i(p: dict[str, Any], key: str, default: int = 0) -> int:
+    """An integer field: an int64 (the gRPC messages' type), or text of one (query
+    parameters); InvalidArgument naming the field, the bounds and what was received."""
     v = p.get(key, default)
     if v in (None, ""):
         return default
-    try:
-        if isinstance(v, bool):
-            raise ValueError
-        return int(v)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{key} must be an integer, got {v!r}", field=key,
-                              received=repr(v)[:80]) from None
+    if isinstance(v, str):
+        try:
+            v = int(v.strip())
+        except ValueError:
+            raise InvalidArgument(f"{key} must be an integer, got {v!r:.40}", field=key,
+                                  received=repr(v)[:80]) from None
+    return to_int64(key, v)
 
 
 def _b(p: dict[str, Any], key: str) -> bool:
@@ -53,9 +57,10 @@ def _b(p: dict[str, Any], key: str) -> bool:
     return bool(v)
 
 
-def _readable() -> Callable[[str], bool]:
+def _readable() -> Callable[[str | None], bool]:
     """Whether the caller may READ a model (every model with auth off, or for admins):
-    lists show only what the caller could open one by one."""
+    lists show only what the caller could open one by one. "" is a rule or grant on
+    every model; None a model that was deleted (admins only)."""
     cur = current()
     if cur is None or cur[0].admin:
         return lambda name: True
@@ -64,7 +69,9 @@ def _readable() -> Callable[[str], bool]:
         return lambda name: False
     seen: dict[str, bool] = {}
 
-    def ok(name: str) -> bool:
+    def ok(name: str | None) -> bool:
+        if name is None:
+            return False
         if not name:  # a rule or grant on every model
             return True
         if name not in seen:
@@ -193,7 +200,28 @@ def check_policies(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str
 
 
 def lineage(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:
-    return graph_json(store.lineage(_s(p, "name"), _s(p, "version")))
+    return graph_json(_visible_graph(store.lineage(_s(p, "name"), _s(p, "version"))))
+
+
+def _visible_graph(g: LineageGraph) -> LineageGraph:
+    """The graph without what the caller may not read: the source run's datasets (the
+    run's inputs) unless they may READ the run, and versions of other models registered
+    from this one unless they may READ those models."""
+    ok = _readable()
+    hidden: set[str] = set()
+    for n in g.nodes:
+        if n.kind == "run" and not caller_reads_run(n.id):
+            hidden |= {e.source for e in g.edges
+                       if e.target == f"run:{n.id}" and e.source.startswith("dataset:")}
+        elif n.kind == "model_version" and f"model_version:{n.id}" != g.root \
+                and not ok(n.id.rsplit("/", 1)[0]):
+            hidden.add(f"model_version:{n.id}")
+    if not hidden:
+        return g
+    return LineageGraph(g.root,
+                        tuple(n for n in g.nodes if f"{n.kind}:{n.id}" not in hidden),
+                        tuple(e for e in g.edges
+                              if e.source not in hidden and e.target not in hidden))
 
 
 def trained_on(store: Any, actor: str | None, p: dict[str, Any]) -> dict[str, Any]:

@@ -37,12 +37,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from metricflow.errors import InvalidArgument
+from metricflow.governance._access import caller_reads_run
 from metricflow.store.metadata import GateSubject, Policy, Violation
 
 DEFAULT_APPLIES_TO = ("stage:Staging", "stage:Production", "alias:*")
 REQUIREMENTS = ("description", "signature", "training_dataset")
 TRAINING_CONTEXTS = ("training", "train")
 _DAY_MS = 86_400_000
+MAX_AGE_DAYS = 36_500
+"""The largest max_age_days a rule may give (100 years); NaN and infinities are refused."""
 _RULE_KEYS = {"name", "require", "run", "max_age_days", "description"}
 _DOC_KEYS = {"description", "applies_to", "models", "rules"}
 
@@ -152,9 +155,12 @@ def parse_policy(name: str, source: str, format: str = "toml") -> PolicyDoc:
                                       f"condition: {e.message}",
                                       field=f"{where}.run") from None
         age = r.get("max_age_days")
-        if age is not None and (not isinstance(age, int | float) or age <= 0):
-            raise InvalidArgument(f"policy {name!r}: {where} max_age_days must be a positive "
-                                  f"number, got {age!r}", field=f"{where}.max_age_days")
+        if age is not None and (isinstance(age, bool) or not isinstance(age, int | float)
+                                or not 0 < age <= MAX_AGE_DAYS):  # also NaN, inf, 1e400
+            raise InvalidArgument(f"policy {name!r}: {where} max_age_days must be a number of "
+                                  f"days greater than 0 and at most {MAX_AGE_DAYS}, got "
+                                  f"{str(age)[:40]}", field=f"{where}.max_age_days",
+                                  limit=MAX_AGE_DAYS, received=str(age)[:80])
         if not req and tree is None and age is None:
             raise InvalidArgument(f"policy {name!r}: {where} ({r['name']}) checks nothing: "
                                   "give require, run or max_age_days", field=where)
@@ -207,9 +213,12 @@ class PolicyEvaluator:
             elif req == "training_dataset":
                 ctx = [d.context or "(no context)" for d in s.datasets]
                 if not any(d.context.lower() in TRAINING_CONTEXTS for d in s.datasets):
+                    inputs = (f"{len(ctx)} input(s){' ' + str(ctx) if ctx else ''}"
+                              if caller_reads_run(mv.run_id) else
+                              "none (the run's inputs are not shown: you may not read it)")
                     bad(f"the source run {mv.run_id or '(none)'} must have logged its training "
                         f"dataset (an input with mlflow.data.context=training); found: "
-                        f"{len(ctx)} input(s){' ' + str(ctx) if ctx else ''}")
+                        f"{inputs}")
             elif req == "signature":
                 bad_sig = self._signature(mv.source)
                 if bad_sig:
@@ -239,9 +248,13 @@ class PolicyEvaluator:
                        else f"run {rid} cannot be read here (this process has no data plane)")
                 bad(f"source run must match {rule.run_text!r}; found: {why}")
             elif not evaluate(rule.run, run):
-                shown = ", ".join(f"{f} = {value_of(run, f.kind, f.key)!r}"
-                                  for f in _fields(rule.run))
-                bad(f"source run {rid} must match {rule.run_text!r}; found: {shown}")
+                if caller_reads_run(rid):
+                    shown = ", ".join(f"{f} = {value_of(run, f.kind, f.key)!r}"
+                                      for f in _fields(rule.run))
+                    bad(f"source run {rid} must match {rule.run_text!r}; found: {shown}")
+                else:  # the run's values are not the caller's to see
+                    bad(f"source run {rid} must match {rule.run_text!r}; found: it does not "
+                        "(its values are not shown: you may not read the run)")
         return v
 
     def _signature(self, source: str) -> str:

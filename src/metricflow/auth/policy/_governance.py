@@ -6,7 +6,8 @@ requester (four eyes). Requesting a transition is a
 transition (EDIT on the model). Protecting targets, granting APPROVE and writing
 policies are administration (admins only). Lineage reads need READ on the model;
 recording a run's inputs EDIT on the run. Lists (requests, protected targets,
-approvers, versions trained on a dataset) keep only models the caller may READ.
+approvers, versions trained on a dataset) keep only models the caller may READ; a list
+asked for one model needs READ on it (an unreadable name answers as a missing one).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ def approval_request(level: Permission, *, scope: Permission | None = None) -> R
     must also allow that kind of operation (a `read` token never votes)."""
     def resolve(a: Authorizer, r: Any) -> list[Need]:
         rid = _str(r, "request_id")
-        name = model_of_request(a.store.engine, rid)
-        if name is None:
+        # By the request's model id: the name that model has now (the name stored with
+        # the request may belong to another model since a rename).
+        exists, name = model_of_request(a.store.engine, rid)
+        if not exists:
             raise NotFound(f"approval request {rid} does not exist", field="request_id",
                            received=rid)
+        if name is None:  # the model was deleted: its requests are the admins' to read
+            return [Need("admin", f"approval request {rid} is about a deleted model", level)]
         return [Need("model", name, level)] + ([Need("any", "", scope)] if scope else [])
     return Rule(resolve)
 
@@ -49,7 +54,9 @@ _RULES: dict[str, Rule] = {
     "ApproveRequest": approval_request(R, scope=E), "RejectRequest": approval_request(R, scope=E),
     "ProtectTarget": admin(), "UnprotectTarget": admin(),
     "ListProtectedTargets": Rule(_optional_model),
-    "GrantApprover": admin(), "RevokeApprover": admin(), "ListApprovers": anyone(R),
+    "GrantApprover": admin(), "RevokeApprover": admin(),
+    # a named model the caller may not READ is answered as a missing one (404)
+    "ListApprovers": Rule(_optional_model),
     "PutPolicy": admin(), "DeletePolicy": admin(), "ListPolicies": anyone(R),
     "CheckPolicies": model(R), "GetLineage": model(R),
     "VersionsTrainedOn": anyone(R),  # the answer lists only models the caller may READ

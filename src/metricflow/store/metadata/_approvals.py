@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from metricflow import _events
+from metricflow._validation import to_int64
 from metricflow.entities import STAGE_PRODUCTION, STAGE_STAGING, ModelVersion
 from metricflow.errors import (
     AlreadyExists,
@@ -61,6 +62,8 @@ _R, _VT, _P, _AP = approval_requests.c, approval_votes.c, protected_targets.c, a
 _M, _V = registered_models.c, model_versions.c
 MAX_APPROVALS = 20
 MAX_COMMENT = 5000
+MAX_EXPIRY_S = 10 * 365 * 86400
+"""The longest a protected target's requests may stay open (10 years)."""
 
 
 def _check_comment(comment: str) -> str:
@@ -122,9 +125,11 @@ class ApprovalsMixin(PolicyMixin):
             raise InvalidArgument(f"approvals_required must be 1-{MAX_APPROVALS}, got "
                                   f"{approvals_required!r}", field="approvals_required",
                                   limit=MAX_APPROVALS, received=approvals_required)
-        if expiry_s is not None and (not isinstance(expiry_s, int) or expiry_s <= 0):
-            raise InvalidArgument(f"expiry_s must be a positive number of seconds, got "
-                                  f"{expiry_s!r}", field="expiry_s", received=expiry_s)
+        if expiry_s is not None and (isinstance(expiry_s, bool) or not isinstance(
+                expiry_s, int) or not 0 < expiry_s <= MAX_EXPIRY_S):
+            raise InvalidArgument(f"expiry_s must be a number of seconds in 1-{MAX_EXPIRY_S} "
+                                  f"(10 years), got {str(expiry_s)[:40]}", field="expiry_s",
+                                  limit=MAX_EXPIRY_S, received=str(expiry_s)[:80])
         ts = now_ms()
         with self._write() as conn:
             mid = self._model(conn, model_name).model_id if model_name else None
@@ -150,7 +155,7 @@ class ApprovalsMixin(PolicyMixin):
     def unprotect_target(self, target_id: int, *, actor: str | None = None) -> None:
         with self._write() as conn:
             row = conn.execute(sa.select(protected_targets).where(
-                _P.target_id == int(target_id))).first()
+                _P.target_id == to_int64("target_id", target_id))).first()
             if row is None:
                 raise NotFound(f"protected target {target_id} does not exist",
                                field="target_id", received=str(target_id))
@@ -343,19 +348,22 @@ class ApprovalsMixin(PolicyMixin):
     def list_approval_requests(self, *, state: str | None = None,
                                model_name: str | None = None,
                                max_results: int = 100,
-                               visible: Callable[[str], bool] | None = None
+                               visible: Callable[[str | None], bool] | None = None
                                ) -> list[ApprovalRequest]:
         """Requests, newest first; `state` filters on the effective state (a pending
         request past its expiry or whose version changed lists as expired/invalidated).
-        `visible(model_name)` drops requests the caller may not see before counting
-        toward max_results, so a page is full whenever enough visible requests exist."""
+        `visible(model name now, None if deleted)` drops requests the caller may not see
+        before counting toward max_results, so a page is full whenever enough visible
+        requests exist."""
         check_max_results(max_results, 10_000)
         if state is not None and state not in REQUEST_STATES:
             raise InvalidArgument(f"state must be one of {', '.join(REQUEST_STATES)}, got "
                                   f"{state!r}", field="state", received=str(state)[:40])
-        stmt = sa.select(_R.request_id)
-        if model_name is not None:
-            stmt = stmt.where(_R.model_name == model_name)
+        # The model is matched, and `visible` asked, by the name the request's model has
+        # now (by id): a renamed model's requests go with it, a new model that took the
+        # old name sees none of them, and a deleted model's requests are visible(None).
+        stmt = (sa.select(_R.request_id, _M.name)
+                .join(registered_models, _M.model_id == _R.model_id, isouter=True))
         if state in (APPLIED, REJECTED):
             stmt = stmt.where(_R.state == state)
         elif state is not None:  # expired/invalidated may still be stored as pending
@@ -363,9 +371,16 @@ class ApprovalsMixin(PolicyMixin):
         stmt = stmt.order_by(_R.request_id.desc())
         out: list[ApprovalRequest] = []
         with self._read() as conn:
+            if model_name is not None:
+                mid = conn.execute(sa.select(_M.model_id)
+                                   .where(_M.name == model_name)).scalar()
+                # no model has the name now: a deleted model's requests (admins only get
+                # here: everyone else needs READ on a model of that name)
+                stmt = stmt.where(_R.model_id == mid if mid is not None
+                                  else _R.model_name == model_name)
             if state in (None, APPLIED, REJECTED) and visible is None:
                 stmt = stmt.limit(max_results)  # the stored state is the answer
-            for rid, model in conn.execute(stmt.add_columns(_R.model_name)):
+            for rid, model in conn.execute(stmt):
                 if visible is not None and not visible(model):
                     continue
                 req = self._effective(conn, self._request(conn, rid))
@@ -472,10 +487,12 @@ class ApprovalsMixin(PolicyMixin):
         conn.execute(approval_requests.update().where(_R.request_id == req.request_id)
                      .values(state=state, resolved_at=now_ms(), resolution=why))
         out = self._request(conn, req.request_id)
+        mid = conn.execute(sa.select(_R.model_id)
+                           .where(_R.request_id == req.request_id)).scalar()
         self._audit(conn, actor=actor, action=f"{state}_request",
                     entity_type="approval_request", entity_id=str(req.request_id),
                     before={"state": req.state}, after=_snapshot(out), comment=why,
-                    model_name=req.model_name, version=int(req.version))
+                    model_id=mid, model_name=req.model_name, version=int(req.version))
         return out
 
     def _effective(self, conn: sa.Connection, req: ApprovalRequest) -> ApprovalRequest:
@@ -515,11 +532,7 @@ class ApprovalsMixin(PolicyMixin):
 
     def _request(self, conn: sa.Connection, request_id: int, *,
                  lock: bool = False) -> ApprovalRequest:
-        try:
-            rid = int(request_id)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"request_id must be an integer, got {request_id!r}",
-                                  field="request_id", received=str(request_id)[:40]) from None
+        rid = check_request_id(request_id)
         stmt = sa.select(approval_requests).where(_R.request_id == rid)
         r = conn.execute(self._lock(stmt) if lock else stmt).first()
         if r is None:
@@ -545,14 +558,30 @@ def _snapshot(req: ApprovalRequest) -> dict[str, Any]:
 
 
 
-def model_of_request(engine: sa.Engine, request_id: object) -> str | None:
-    """The model an approval request is about (for permission checks); None if unknown."""
-    try:
-        rid = int(str(request_id))
-    except ValueError:
-        raise InvalidArgument(f"request_id must be an integer, got {request_id!r}",
-                              field="request_id", received=str(request_id)[:40]) from None
+def model_of_request(engine: sa.Engine, request_id: object) -> tuple[bool, str | None]:
+    """(the approval request exists, the name its model has now) for permission checks.
+
+    The model is found by its id, not by the name stored with the request: after a
+    rename the request belongs to the renamed model (its owner keeps reading it), and a
+    new model that took the old name gets no access to it. The name is None when the
+    model was deleted."""
+    rid = check_request_id(request_id)
     with engine.connect() as conn:
-        name: str | None = conn.execute(sa.select(_R.model_name)
-                                        .where(_R.request_id == rid)).scalar()
-    return name
+        row = conn.execute(sa.select(_R.request_id, _M.name)
+                           .join(registered_models, _M.model_id == _R.model_id, isouter=True)
+                           .where(_R.request_id == rid)).first()
+    if row is None:
+        return False, None
+    return True, row.name
+
+
+def check_request_id(request_id: object) -> int:
+    """An approval request id: an integer in int64 (InvalidArgument naming request_id)."""
+    if isinstance(request_id, str):
+        text = request_id
+        try:
+            request_id = int(text.strip())
+        except ValueError:
+            raise InvalidArgument(f"request_id must be an integer, got {text!r:.40}",
+                                  field="request_id", received=text[:40]) from None
+    return to_int64("request_id", request_id)

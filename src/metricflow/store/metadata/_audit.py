@@ -12,7 +12,7 @@ from metricflow.entities import AuditEntry
 from metricflow.store.metadata._base import StoreBase, actor_name
 from metricflow.store.metadata._chain import append_audit_many
 from metricflow.store.metadata._paging import decode_token, encode_token
-from metricflow.store.metadata._tables import audit_log
+from metricflow.store.metadata._tables import audit_log, registered_models
 from metricflow.store.metadata._validate import check_max_results
 
 _A = audit_log.c
@@ -25,18 +25,27 @@ class AuditMixin(StoreBase):
 
     def search_audit_log(self, *, model_name: str | None = None, actor: str | None = None,
                          experiment_id: str | None = None, action: str | None = None,
-                         max_results: int = 1000, page_token: str | None = None
+                         max_results: int = 1000, page_token: str | None = None,
+                         current_model_only: bool = False
                          ) -> tuple[list[AuditEntry], str | None]:
         """Audit entries, oldest first, filtered by model, actor, experiment and action.
 
         A model is matched through its surrogate id, so its history survives renames
         and deletion: entries of every model that ever had `model_name` are returned.
+        `current_model_only`: only the entries of the model that has `model_name` now
+        (by its id, so its history from before a rename too), none if no model has it:
+        what a caller whose permission was checked on that model may see (a model that
+        had the name before it was renamed or deleted is someone else's).
         """
         check_max_results(max_results, 10_000)
         conds: list[sa.ColumnElement[bool]] = []
         offset = decode_token(page_token)
         with self._read() as conn:
-            if model_name is not None:
+            if model_name is not None and current_model_only:
+                mid = conn.execute(sa.select(registered_models.c.model_id).where(
+                    registered_models.c.name == model_name)).scalar()
+                conds.append(_A.model_id == mid if mid is not None else sa.false())
+            elif model_name is not None:
                 # Every model that ever carried this name (renames keep the model id).
                 ids = sa.select(_A.model_id).where(_A.model_name == model_name,
                                                    _A.model_id.is_not(None))

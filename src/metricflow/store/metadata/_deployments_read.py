@@ -6,7 +6,7 @@ The write side (`_deployments.py`) builds on `DeploymentReadsMixin`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import sqlalchemy as sa
 
@@ -129,13 +129,20 @@ class DeploymentReadsMixin(RegistryBase):
             return self._load_deployments(
                 conn, *([_M.name == model_name] if model_name is not None else []))
 
-    def deployment_history(self, name: str, max_results: int = 1000) -> list[AuditEntry]:
-        """The audit entries of a deployment (every deployment ever named `name`), oldest first."""
+    def deployment_history(self, name: str, max_results: int = 1000,
+                           model_ids: Collection[int] | None = None) -> list[AuditEntry]:
+        """The audit entries of a deployment (every deployment ever named `name`), oldest first.
+
+        `model_ids`: only entries about those models (by surrogate id): a caller sees the
+        history of the deployments of models they may manage, not that of an earlier
+        deployment of the same name that served another model."""
         A = audit_log.c
+        conds = [A.entity_type == "deployment", A.entity_id == name]
+        if model_ids is not None:
+            conds.append(A.model_id.in_(sorted(model_ids)))
         with self._read() as conn:
-            rows = conn.execute(sa.select(audit_log).where(
-                A.entity_type == "deployment", A.entity_id == name)
-                .order_by(A.id).limit(max_results)).all()
+            rows = conn.execute(sa.select(audit_log).where(*conds)
+                                .order_by(A.id).limit(max_results)).all()
         return [AuditEntry(
             id=r.id, timestamp=r.ts, actor=r.actor, action=r.action,
             entity_type=r.entity_type, entity_id=r.entity_id,

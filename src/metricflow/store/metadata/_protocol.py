@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from metricflow.entities import (
@@ -108,7 +108,8 @@ class AuditLog(Protocol):
 
     def search_audit_log(self, *, model_name: str | None = None, actor: str | None = None,
                          experiment_id: str | None = None, action: str | None = None,
-                         max_results: int = 1000, page_token: str | None = None
+                         max_results: int = 1000, page_token: str | None = None,
+                         current_model_only: bool = False
                          ) -> tuple[list[AuditEntry], str | None]: ...
 
 
@@ -131,7 +132,8 @@ class DeploymentStore(Protocol):
     def report_variant_status(self, name: str, variant: str, state: str, *, version: str = "",
                               reason: str = "", reporter: str = "", restore: bool = False,
                               actor: str | None = None) -> Deployment: ...
-    def deployment_history(self, name: str, max_results: int = 1000
+    def deployment_history(self, name: str, max_results: int = 1000,
+                           model_ids: Collection[int] | None = None
                            ) -> list[AuditEntry]: ...
 
 
