@@ -44,10 +44,14 @@ _NOT_PROMPT = re.compile(r"\s*(?:\bAND\s+)?tags?\.[`\"]?mlflow\.prompt\.is_promp
 
 
 def split_prompt_filter(text: str) -> tuple[str, bool]:
-    """Remove the client's "not a prompt" clause; True if it was there."""
+    """Remove the client's "not a prompt" clause; True if it was there. Only then is an
+    `AND` left dangling at either end removed: one the caller wrote stays, and the
+    filter's parser refuses it (as /api/v1 does)."""
     out, n = _NOT_PROMPT.subn(" ", text)
+    if not n:
+        return text.strip(), False
     out = re.sub(r"^\s*AND\s+|\s+AND\s*$", "", out.strip(), flags=re.I)
-    return out.strip(), n > 0
+    return out.strip(), True
 
 
 _NO_MODEL = re.compile(r"^registered model (?P<name>'.*'|\".*\") does not exist")
@@ -99,8 +103,9 @@ def _max_results(a: Args, default: int, limit: int) -> int:
     n = a.integer("max_results", default)
     assert n is not None
     if not 0 < n <= limit:
+        bound = f"at most {limit}" if n > limit else f"at least 1 (and at most {limit})"
         raise InvalidArgument(f"Invalid value {n} for parameter 'max_results' supplied. It "
-                              f"must be at most {limit}, but got value {n}",
+                              f"must be {bound}, but got value {n}",
                               field="max_results", limit=limit, received=n)
     return n
 
