@@ -78,6 +78,13 @@ async def ensure_topic(cfg: TopicConfig, timeout_s: float = 30.0) -> bool:
         await admin.close()
 
 
+FATAL_PRODUCER_ERRORS = frozenset({
+    "OutOfOrderSequenceNumber", "InvalidProducerEpoch", "ProducerFenced",
+    "InvalidProducerIdMapping", "UnknownProducerIdError"})
+"""aiokafka errors after which an idempotent producer's sends keep failing: replace it."""
+RESTART_MIN_INTERVAL_S = 1.0
+
+
 class KafkaSink:
     """IngestSink that produces to Kafka with an idempotent, acks=all producer."""
 
@@ -92,6 +99,7 @@ class KafkaSink:
         self._win_t0, self._win_bytes = time.monotonic(), 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._restart_lock: asyncio.Lock | None = None
+        self._last_restart = -RESTART_MIN_INTERVAL_S
         self._started = False
         km.INFLIGHT_LIMIT.set(self.config.max_inflight_bytes)
 
@@ -206,7 +214,7 @@ class KafkaSink:
             if not fut.done():
                 fut.set_exception(Unavailable(f"kafka produce failed: {type(e).__name__}: {e}",
                                               retry_after_s=0.5))
-            await self._maybe_restart(producer)
+            await self._maybe_restart(producer, e)
         else:
             dt = time.perf_counter() - t0
             km.PRODUCE_SECONDS.observe(dt)
@@ -234,24 +242,44 @@ class KafkaSink:
             self._rate_bytes_s = 0.5 * self._rate_bytes_s + 0.5 * rate
             self._win_t0, self._win_bytes = now, 0
 
-    async def _maybe_restart(self, failed: Any) -> None:
-        """Replace the producer if its sender died (a fatal idempotence error)."""
+    async def _maybe_restart(self, failed: Any, error: BaseException | None = None) -> None:
+        """Replace the producer if its sender died, or if `error` says the broker no longer
+        takes its idempotent sequence (`FATAL_PRODUCER_ERRORS`).
+
+        After a broker restart, a producer can get OutOfOrderSequenceNumber for a
+        partition on every send while its sender stays alive: no send of it to that
+        partition succeeds again, and its clients retried for good. A new producer gets
+        a new producer id and fresh sequences; what the old one had in flight fails back
+        to its clients, whose retries the writers deduplicate by batch id.
+        """
         assert self._restart_lock is not None
         async with self._restart_lock:
             p = self._producer
             if p is not failed or p is None:
                 return  # someone already replaced it
             alive = not p._closed and not p._sender.sender_task.done()
-            if alive:
+            fatal = error is not None and type(error).__name__ in FATAL_PRODUCER_ERRORS
+            if alive and not fatal:
                 return
+            wait = self._last_restart + RESTART_MIN_INTERVAL_S - time.monotonic()
+            if wait > 0:  # a new producer failing the same way: do not spin
+                await asyncio.sleep(wait)
             km.PRODUCER_RESTARTS.inc()
-            log.warning("kafka producer is dead; starting a new one")
+            log.warning("kafka producer %s; starting a new one",
+                        "is dead" if not alive else f"got {type(error).__name__}")
             try:
                 await p.stop()
             except Exception:  # it is being replaced
                 pass
+            self._last_restart = time.monotonic()
             fresh = self._new_producer()
-            await fresh.start()
+            try:
+                await fresh.start()
+            except Exception as e:  # the stopped one stays: the next failed send retries
+                log.warning("starting a new kafka producer failed: %s: %s",
+                            type(e).__name__, e)
+                await fresh.stop()
+                return
             self._producer = fresh
 
     async def close(self) -> None:

@@ -419,3 +419,61 @@ def test_stop_is_bounded_when_a_commit_hangs() -> None:
         assert time.monotonic() - t0 < 3 and consumer.stopped and w._task.done()
 
     asyncio.run(scenario())
+
+
+class _Producer:
+    """An aiokafka producer stand-in: its sender stays alive; `fail` is raised by every
+    delivery (None: deliveries succeed)."""
+
+    def __init__(self, fail: type[Exception] | None) -> None:
+        self.fail, self.sent, self._closed = fail, 0, False
+        self._sender = SimpleNamespace(sender_task=SimpleNamespace(done=lambda: False))
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self._closed = True
+
+    async def send(self, topic: str, value: bytes, key: bytes, headers: Any) -> Any:
+        self.sent += 1
+        fut = asyncio.get_running_loop().create_future()
+        if self.fail is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(self.fail("partition t-2"))
+        return fut
+
+
+def test_a_producer_out_of_sequence_after_a_broker_restart_is_replaced(monkeypatch) -> None:
+    """After a broker restart a live producer got OutOfOrderSequenceNumber on every send
+    (an operator's probe: its clients retried for good until the ingest node restarted)."""
+    from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber
+
+    import metricflow.ingest._kafka as kmod
+
+    monkeypatch.setattr(kmod, "RESTART_MIN_INTERVAL_S", 0.0)
+
+    async def main() -> None:
+        sink = KafkaSink(KafkaSinkConfig())
+        sink._restart_lock, sink._started = asyncio.Lock(), True
+        stuck = sink._producer = _Producer(OutOfOrderSequenceNumber)
+        fresh = _Producer(None)
+        made: list[_Producer] = []
+        monkeypatch.setattr(sink, "_new_producer", lambda: made.append(fresh) or fresh)
+        with pytest.raises(Unavailable, match="OutOfOrderSequenceNumber"):
+            await sink.submit_metrics(_batch(1), b"x" * 10, ("c", 1))
+        for _ in range(10):  # the failed send's task replaces the producer after the answer
+            await asyncio.sleep(0)
+        assert made == [fresh] and sink._producer is fresh and stuck._closed
+        await sink.submit_metrics(_batch(1), b"x" * 10, ("c", 1))  # the client's retry
+        assert fresh.sent == 1 and ("c", 1) in sink._acked
+        # a passing error (a timeout) with a live sender keeps the producer
+        sink._producer = slow = _Producer(KafkaTimeoutError)
+        with pytest.raises(Unavailable):
+            await sink.submit_metrics(_batch(1), b"x" * 10, ("c", 2))
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert sink._producer is slow and made == [fresh]
+
+    asyncio.run(main())
