@@ -85,12 +85,14 @@ class Components:
 
     @property
     def ready(self) -> bool:
-        """Readiness (/ready and gRPC health): the writer's, else a Kafka sink's, else True."""
+        """Readiness (/ready and gRPC health): the writer's, else the alerts consumer's,
+        else the sink's (a Kafka sink: connected; the embedded one: writes not failing),
+        else True."""
         if self.writer is not None:
             return self.writer.ready
         if self.alerts is not None and self.alerts.consumer is not None:
             return self.alerts.consumer.ready
-        if self.sink is not None and INGEST in self.services and self.settings.kafka:
+        if self.sink is not None and INGEST in self.services:
             return bool(getattr(self.sink, "ready", True))
         return True
 

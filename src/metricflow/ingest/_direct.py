@@ -140,10 +140,25 @@ class DirectSink:
         self._applied_seq = 0  # of those, applied to the store
         self._unapplied_records = 0
         self._apply_error: BaseException | None = None
+        self._failed_at = 0.0
+        """monotonic time of the last failed log append or group commit (0: none yet)."""
+        self._succeeded_at = 0.0
+        """monotonic time of the last group commit that went through."""
         self._local = threading.local()  # marks the apply thread (no read barrier)
         self.record_errors = 0
         self._commit_listeners: list[Callable[[list[DecodedMetrics], list[pb.LogRecord]],
                                               None]] = []
+
+    @property
+    def ready(self) -> bool:
+        """False while writes fail: the last log append or group commit failed, nothing
+        has gone through since, and that failure is under FAILING_S old (with no writes
+        arriving, no commit can show that the store recovered)."""
+        failed = self._failed_at
+        return not (failed > self._succeeded_at
+                    and time.monotonic() - failed < self.FAILING_S)
+
+    FAILING_S = 30.0
 
     def add_commit_listener(self, fn: Callable[[list[DecodedMetrics], list[pb.LogRecord]],
                                                None]) -> None:
@@ -347,6 +362,7 @@ class DirectSink:
                             self._logged_seq += len(entries)
                         acked = True
                     except Exception as e:  # disk full, I/O error: nothing acknowledged
+                        self._failed_at = time.monotonic()
                         log.exception("appending %d entries to the ingest log failed",
                                       len(entries))
                         err = Unavailable(f"ingest log append failed: {e}")
@@ -418,6 +434,7 @@ class DirectSink:
                                             [r for r, _, _ in records], new_runs)
                 break
             except Exception as e:  # every waiter must hear about it
+                self._failed_at = time.monotonic()
                 log.exception("group commit failed")
                 err = e if isinstance(e, MetricflowError) else Unavailable(
                     f"store insert failed: {e}")
@@ -437,6 +454,7 @@ class DirectSink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
         m.INSERT_SECONDS.observe(time.perf_counter() - t0)
+        self._succeeded_at = time.monotonic()
         points = sum(b[0].n for b, _ in batches)
         m.POINTS_WRITTEN.inc(points)
         m.INSERT_ROWS.observe(points)

@@ -204,3 +204,41 @@ def test_a_call_returns_at_the_log_append_and_reads_wait_for_the_apply(store, tm
         return took, info.run_id in seen
     took, seen = asyncio.run(main())
     assert took < 0.4 and seen
+
+
+def test_readiness_is_false_while_commits_fail_and_comes_back(store, tmp_path,
+                                                               monkeypatch) -> None:
+    """The embedded server's /ready (an operator's probe filled its disk: every commit
+    failed with NOT_ENOUGH_SPACE while /ready said true)."""
+    async def main() -> None:
+        sink, core = await _core(store, str(tmp_path))
+        real = sink.applier.apply
+
+        def down(*_a: Any, **_k: Any) -> Any:
+            raise ConnectionError("store down (NOT_ENOUGH_SPACE)")
+
+        try:
+            info = await core.create_run(_create(name="r"))
+            assert sink.ready
+            sink.applier.apply = down  # type: ignore[method-assign]
+            # logged points are acknowledged; their apply keeps failing
+            await core.log_batch(pb.LogBatchRequest(run_id=info.run_id, metrics=_points(3)))
+            deadline = time.monotonic() + 10
+            while sink.ready and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            assert not sink.ready
+            sink.applier.apply = real  # type: ignore[method-assign]
+            while not sink.ready and time.monotonic() < deadline + 10:
+                await asyncio.sleep(0.02)
+            assert sink.ready  # the retried apply went through
+            # a failure with nothing after it counts only for FAILING_S
+            monkeypatch.setattr(DirectSink, "FAILING_S", 0.2)
+            sink._failed_at = time.monotonic()
+            assert not sink.ready
+            await asyncio.sleep(0.3)
+            assert sink.ready
+        finally:
+            sink.applier.apply = real  # type: ignore[method-assign]
+            await sink.close()
+        assert (await asyncio.to_thread(store.count_points, [info.run_id]))[0] == 3
+    asyncio.run(main())
