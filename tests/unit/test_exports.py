@@ -141,6 +141,7 @@ EXPORTS: dict[str, set[str]] = {
         "merge_update",
         "message_kind",
         "random_run_name",
+        "limit_client_errors",
     },
     "metricflow.query": {
         "DEFAULT_BUCKETS",

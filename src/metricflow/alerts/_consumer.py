@@ -21,7 +21,7 @@ from typing import Any
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
 from metricflow._wire import DecodedMetrics, decode_metrics
 from metricflow.alerts import _metrics as am
-from metricflow.ingest import KIND_RECORD, message_kind
+from metricflow.ingest import KIND_RECORD, limit_client_errors, message_kind
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class AlertsConsumer:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer  # server extra
 
+        limit_client_errors()
         self._consumer = AIOKafkaConsumer(
             self.topic, bootstrap_servers=self.bootstrap, group_id=self.group_id,
             enable_auto_commit=True, auto_commit_interval_ms=1000,

@@ -28,13 +28,14 @@ _EXPORTS = {
     "UpstreamRuns": "_upstream_runs",
     "IngestServicer": "_service", "add_to_server": "_service",
     "random_run_name": "_names",
+    "limit_client_errors": "_startup_log",
 }
 
 __all__ = [
     "KIND_RECORD", "DirectSink", "DirectSinkConfig", "IngestServicer", "IngestSink", "KafkaSink",
     "KafkaSinkConfig", "KafkaWriter", "LogApplier", "RunCache", "TopicConfig", "TrackingCore",
-    "UpstreamRuns", "WriterConfig", "add_to_server", "merge_update", "message_kind",
-    "random_run_name",
+    "UpstreamRuns", "WriterConfig", "add_to_server", "limit_client_errors", "merge_update",
+    "message_kind", "random_run_name",
 ]
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from metricflow.ingest._names import random_run_name
     from metricflow.ingest._service import IngestServicer, add_to_server
     from metricflow.ingest._sink import IngestSink
+    from metricflow.ingest._startup_log import limit_client_errors
     from metricflow.ingest._upstream_runs import UpstreamRuns
     from metricflow.ingest._writer import KafkaWriter
 

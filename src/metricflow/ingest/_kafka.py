@@ -27,6 +27,7 @@ from metricflow.ingest import _kafka_metrics as km
 from metricflow.ingest import _metrics as m
 from metricflow.ingest._kafka_codec import use_lz4_level
 from metricflow.ingest._kafka_config import KafkaSinkConfig, TopicConfig, compression_arg
+from metricflow.ingest._startup_log import limit_client_errors
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ class KafkaSink:
         from aiokafka import AIOKafkaProducer  # server extra
 
         c = self.config
+        limit_client_errors()
         if c.compression == "lz4":
             use_lz4_level(c.lz4_level)
         return AIOKafkaProducer(

@@ -45,7 +45,7 @@ from metricflow.ingest import _metrics as m
 from metricflow.ingest._applier import LogApplier
 from metricflow.ingest._kafka import KIND_METRICS, KIND_RECORD, ensure_topic, message_kind
 from metricflow.ingest._kafka_config import WriterConfig
-from metricflow.ingest._startup_log import DemoteInfo, StartupLogFilter
+from metricflow.ingest._startup_log import DemoteInfo, StartupLogFilter, limit_client_errors
 from metricflow.ingest._writer_lag import LagMonitor, LagReservoir
 from metricflow.store import InsertTables, MetricStore, build_insert
 
@@ -124,6 +124,7 @@ class KafkaWriter:
             max_poll_interval_ms=600_000, isolation_level="read_uncommitted",
         )
         self._quiet_log.install()  # on_assigned logs one line per rebalance instead
+        limit_client_errors()
         self._consumer.subscribe([cfg.topic.topic], listener=_Listener(self))
         self._startup_log = StartupLogFilter(note=log).install()  # until the first assignment
         await self._consumer.start()
