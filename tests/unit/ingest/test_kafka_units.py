@@ -477,3 +477,32 @@ def test_a_producer_out_of_sequence_after_a_broker_restart_is_replaced(monkeypat
         assert sink._producer is slow and made == [fresh]
 
     asyncio.run(main())
+
+
+def test_a_failed_metadata_update_waits_before_the_next_one(monkeypatch) -> None:
+    """With the broker down the producer's sender asked again at once: a whole core."""
+    import metricflow.ingest._kafka as kmod
+
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+        await real_sleep(0)
+
+    monkeypatch.setattr(kmod.asyncio, "sleep", sleep)
+
+    class Client:
+        calls = 0
+
+        async def _metadata_update(self, cluster: Any, topics: Any) -> bool:
+            self.calls += 1
+            return self.calls > 3  # down three times, then up
+
+    async def main() -> list[bool]:
+        c = Client()
+        kmod.pace_metadata_updates(c, 0.05)
+        return [await c._metadata_update(None, set()) for _ in range(5)]
+
+    assert asyncio.run(main()) == [False, False, False, True, True]
+    assert slept == [0.05, 0.05, 0.05]  # after each failure, none after a success
