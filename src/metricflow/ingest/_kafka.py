@@ -15,6 +15,7 @@ ack rate, and nothing is queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -105,9 +106,11 @@ def pace_metadata_updates(client: Any, backoff_s: float) -> None:
 
 FATAL_PRODUCER_ERRORS = frozenset({
     "OutOfOrderSequenceNumber", "InvalidProducerEpoch", "ProducerFenced",
-    "InvalidProducerIdMapping", "UnknownProducerIdError"})
-"""aiokafka errors after which an idempotent producer's sends keep failing: replace it."""
+    "InvalidProducerIdMapping", "UnknownProducerId"})
+"""aiokafka's errors (class names, aiokafka.errors) after which an idempotent producer's
+sends keep failing: replace it."""
 RESTART_MIN_INTERVAL_S = 1.0
+RETIRE_TIMEOUT_S = 30.0
 
 
 class KafkaSink:
@@ -295,20 +298,32 @@ class KafkaSink:
             km.PRODUCER_RESTARTS.inc()
             log.warning("kafka producer %s; starting a new one",
                         "is dead" if not alive else f"got {type(error).__name__}")
-            try:
-                await p.stop()
-            except Exception:  # it is being replaced
-                pass
             self._last_restart = time.monotonic()
             fresh = self._new_producer()
             try:
                 await fresh.start()
-            except Exception as e:  # the stopped one stays: the next failed send retries
+            except Exception as e:  # the old one stays; the next failed send tries again
                 log.warning("starting a new kafka producer failed: %s: %s",
                             type(e).__name__, e)
-                await fresh.stop()
-                return
-            self._producer = fresh
+                with contextlib.suppress(Exception):
+                    await fresh.stop()
+                if alive:
+                    return
+            else:
+                self._producer = fresh
+            # The old one goes in the background: its stop() waits for its pending
+            # batches, which an idempotent producer never expires while a partition is
+            # unreachable; new sends must not wait for that.
+            task = asyncio.get_running_loop().create_task(self._retire(p))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _retire(self, p: Any) -> None:
+        try:
+            await asyncio.wait_for(p.stop(), RETIRE_TIMEOUT_S)
+        except Exception as e:  # timed out or failed: it is replaced either way
+            log.warning("the replaced kafka producer did not stop cleanly: %s: %s",
+                        type(e).__name__, e)
 
     async def close(self) -> None:
         """Wait for in-flight produces (bounded by the request timeout), then stop."""
