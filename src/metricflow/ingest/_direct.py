@@ -143,7 +143,7 @@ class DirectSink:
         self._failed_at = 0.0
         """monotonic time of the last failed log append or group commit (0: none yet)."""
         self._succeeded_at = 0.0
-        """monotonic time of the last group commit that went through."""
+        """monotonic time of the last log append or group commit that went through."""
         self._local = threading.local()  # marks the apply thread (no read barrier)
         self.record_errors = 0
         self._commit_listeners: list[Callable[[list[DecodedMetrics], list[pb.LogRecord]],
@@ -361,6 +361,7 @@ class DirectSink:
                             segment = self.record_log.append(entries)
                             self._logged_seq += len(entries)
                         acked = True
+                        self._succeeded_at = time.monotonic()
                     except Exception as e:  # disk full, I/O error: nothing acknowledged
                         self._failed_at = time.monotonic()
                         log.exception("appending %d entries to the ingest log failed",
@@ -454,7 +455,8 @@ class DirectSink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
         m.INSERT_SECONDS.observe(time.perf_counter() - t0)
-        self._succeeded_at = time.monotonic()
+        if batches or records:  # an empty apply (a group whose append failed) shows nothing
+            self._succeeded_at = time.monotonic()
         points = sum(b[0].n for b, _ in batches)
         m.POINTS_WRITTEN.inc(points)
         m.INSERT_ROWS.observe(points)

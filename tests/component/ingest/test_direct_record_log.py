@@ -231,6 +231,19 @@ def test_readiness_is_false_while_commits_fail_and_comes_back(store, tmp_path,
             while not sink.ready and time.monotonic() < deadline + 10:
                 await asyncio.sleep(0.02)
             assert sink.ready  # the retried apply went through
+            # a full disk under the log: appends fail, nothing is acknowledged
+            log_append = sink.record_log.append  # type: ignore[union-attr]
+
+            def full(*_a: Any, **_k: Any) -> Any:
+                raise OSError(28, "No space left on device")
+
+            sink.record_log.append = full  # type: ignore[union-attr]
+            with pytest.raises(Exception, match="ingest log append failed"):
+                await core.create_run(_create(name="r2"))
+            assert not sink.ready
+            sink.record_log.append = log_append  # type: ignore[union-attr]
+            await core.create_run(_create(name="r3"))
+            assert sink.ready
             # a failure with nothing after it counts only for FAILING_S
             monkeypatch.setattr(DirectSink, "FAILING_S", 0.2)
             sink._failed_at = time.monotonic()
