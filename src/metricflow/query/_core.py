@@ -240,7 +240,8 @@ class QueryCore:
             except (KeyError, TypeError, ValueError):
                 raise InvalidArgument("page_token is not a history token", field="page_token",
                                       received=page_token[:80]) from None
-        steps, ts, values = self.store.metric_history(run_id, key, limit=limit, after=after)
+        steps, ts, values = self.store.metric_history(run_id, key, limit=limit, after=after,
+                                                      settings=read_settings())
         nxt = ""
         if len(steps) >= limit:
             nxt = encode_token({"s": int(steps[-1]), "t": int(ts[-1])})

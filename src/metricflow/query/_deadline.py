@@ -20,7 +20,7 @@ from metricflow.errors import ErrorCode, MetricflowError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TIMEOUT_CODE = "TIMEOUT_EXCEEDED"  # ClickHouse error 159, in the exception's text
+_TIMEOUT = ("Code: 159.", "(TIMEOUT_EXCEEDED)")  # ClickHouse's error 159, as its text shows it
 
 
 def read_settings(**extra: Any) -> dict[str, Any]:
@@ -43,7 +43,8 @@ def deadline() -> Iterator[None]:
     except MetricflowError:
         raise
     except Exception as e:
-        if _TIMEOUT_CODE not in str(e):
+        text = str(e)
+        if not all(t in text for t in _TIMEOUT):
             raise
         limit = _env.QUERY_TIMEOUT_S.get()
         raise QueryTimeout(

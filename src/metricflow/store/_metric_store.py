@@ -470,19 +470,20 @@ class MetricStore:
 
     def metric_history(
         self, run_id: str, key: str, limit: int = 0, after: tuple[int, int] | None = None,
-        plan: dict[str, list[Segment]] | None = None,
+        plan: dict[str, list[Segment]] | None = None, settings: dict[str, Any] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Points of one metric ordered by (step, timestamp, value) as numpy columns.
 
         Paging: `after` is the (step, timestamp) of the previous page's last
         point; points sharing it are never split across pages (LIMIT WITH TIES).
         `plan`: `read_plan` of a set holding `run_id`, when the caller reads many runs
-        (one lineage lookup for all of them instead of one per run).
+        (one lineage lookup for all of them instead of one per run). `settings`: of the
+        points' queries (the query API's time limit).
         """
         if plan is None:
             plan = self.read_plan([run_id])
         if run_id in plan:
-            return self._lineage_history(plan[run_id], key, limit, after)
+            return self._lineage_history(plan[run_id], key, limit, after, settings)
         where = "run_id = {run:String} AND key = {key:String}"
         params: dict[str, Any] = {"run": run_id, "key": key}
         if after is not None:
@@ -493,12 +494,12 @@ class MetricStore:
         if limit:
             sql = (f"SELECT step, timestamp, value FROM ({sql}) "
                    f"ORDER BY step, timestamp LIMIT {int(limit)} WITH TIES")
-        tbl = self.client.query_arrow(sql, parameters=params)
+        tbl = self.client.query_arrow(sql, parameters=params, settings=settings)
         return (tbl.column("step").to_numpy(), tbl.column("timestamp").to_numpy(),
                 tbl.column("value").to_numpy())
 
     def _lineage_history(self, segs: Sequence[Segment], key: str, limit: int,
-                         after: tuple[int, int] | None
+                         after: tuple[int, int] | None, settings: dict[str, Any] | None = None
                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`metric_history` of a resumed run or a fork: its segments in step order, each
         read in primary-key order and only as far as the page needs."""
@@ -519,7 +520,7 @@ class MetricStore:
             if limit:
                 sql = (f"SELECT step, timestamp, value FROM ({sql}) "
                        f"ORDER BY step, timestamp LIMIT {int(limit - n)} WITH TIES")
-            tbl = self.client.query_arrow(sql + _FINAL, parameters=params)
+            tbl = self.client.query_arrow(sql + _FINAL, parameters=params, settings=settings)
             got.append(tbl)
             n += tbl.num_rows
             if limit and n >= limit:
