@@ -3,13 +3,15 @@
 Webhook deliveries (alerts) and the endpoints a serve process proxies to (serving)
 are URLs that users give. Neither may reach a link-local address, where cloud
 metadata services answer (169.254.169.254, fe80::/10, and AWS's fd00:ec2::254), a
-multicast or an unspecified address. Loopback and private networks are each
-caller's own policy.
+multicast or an unspecified address, nor a cloud metadata address outside those
+ranges (Alibaba's 100.100.100.200, Oracle's 192.0.0.192). Loopback and private
+networks are each caller's own policy.
 
 An IPv6 address can carry an IPv4 one: `::ffff:169.254.169.254` (IPv4-mapped) is
-the IPv4 address to the kernel, and NAT64 (64:ff9b::/96), 6to4 and Teredo
-addresses are routed to theirs. `ipaddress` judges those as IPv6 (`is_link_local`
-is False for `::ffff:169.254.169.254`), so the embedded address is judged too.
+the IPv4 address to the kernel, and IPv4-compatible (`::169.254.169.254`), NAT64
+(64:ff9b::/96, 64:ff9b:1::/48), 6to4 and Teredo addresses are routed to theirs.
+`ipaddress` judges those as IPv6 (`is_link_local` is False for
+`::ffff:169.254.169.254`), so the embedded address is judged too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ import socket
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 METADATA_HOSTS = frozenset({"metadata", "metadata.google.internal"})
-_AWS_METADATA_V6 = ipaddress.IPv6Address("fd00:ec2::254")
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_METADATA_IPS = frozenset(ipaddress.ip_address(a) for a in (
+    "fd00:ec2::254",     # AWS (IPv6)
+    "100.100.100.200",   # Alibaba Cloud (neither private nor link-local to Python)
+    "192.0.0.192",       # Oracle Cloud (legacy)
+))
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d (deprecated, still routed)
 
 
 def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -30,7 +37,7 @@ def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
         return None
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
-    if ip in _NAT64:
+    if any(ip in net for net in _NAT64) or (ip in _IPV4_COMPATIBLE and int(ip) > 1):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip.sixtofour is not None:
         return ip.sixtofour
@@ -52,7 +59,7 @@ def never_reach(ip: IPAddress) -> str:
             return "a multicast address"
         if a.is_unspecified:
             return "the unspecified address"
-        if a == _AWS_METADATA_V6:
+        if a in _METADATA_IPS:
             return "a cloud metadata address"
     return ""
 
