@@ -363,7 +363,7 @@ class ApprovalsMixin(PolicyMixin):
         # now (by id): a renamed model's requests go with it, a new model that took the
         # old name sees none of them, and a deleted model's requests are visible(None).
         stmt = (sa.select(_R.request_id, _M.name)
-                .join(registered_models, _M.model_id == _R.model_id, isouter=True))
+                .join(registered_models, _same_model(), isouter=True))
         if state in (APPLIED, REJECTED):
             stmt = stmt.where(_R.state == state)
         elif state is not None:  # expired/invalidated may still be stored as pending
@@ -376,8 +376,10 @@ class ApprovalsMixin(PolicyMixin):
                                    .where(_M.name == model_name)).scalar()
                 # no model has the name now: a deleted model's requests (admins only get
                 # here: everyone else needs READ on a model of that name)
-                stmt = stmt.where(_R.model_id == mid if mid is not None
+                stmt = stmt.where(_same_model() if mid is not None
                                   else _R.model_name == model_name)
+                if mid is not None:
+                    stmt = stmt.where(_M.model_id == mid)
             if state in (None, APPLIED, REJECTED) and visible is None:
                 stmt = stmt.limit(max_results)  # the stored state is the answer
             for rid, model in conn.execute(stmt):
@@ -558,6 +560,13 @@ def _snapshot(req: ApprovalRequest) -> dict[str, Any]:
 
 
 
+def _same_model() -> sa.ColumnElement[bool]:
+    """A request's model by id, and only a model created before the request: SQLite
+    gives a deleted model's id to the next model created, which must not inherit the
+    old one's requests (or their comments and votes)."""
+    return sa.and_(_M.model_id == _R.model_id, _M.creation_time <= _R.created_at)
+
+
 def model_of_request(engine: sa.Engine, request_id: object) -> tuple[bool, str | None]:
     """(the approval request exists, the name its model has now) for permission checks.
 
@@ -568,7 +577,7 @@ def model_of_request(engine: sa.Engine, request_id: object) -> tuple[bool, str |
     rid = check_request_id(request_id)
     with engine.connect() as conn:
         row = conn.execute(sa.select(_R.request_id, _M.name)
-                           .join(registered_models, _M.model_id == _R.model_id, isouter=True)
+                           .join(registered_models, _same_model(), isouter=True)
                            .where(_R.request_id == rid)).first()
     if row is None:
         return False, None

@@ -18,6 +18,19 @@ from metricflow.store.metadata._validate import check_max_results
 _A = audit_log.c
 
 
+def since_created(model_id: Any) -> sa.ColumnElement[bool]:
+    """Audit entries of `model_id` (a value or a column of the outer query) from its
+    latest `create_registered_model` entry on: SQLite gives a deleted model's id to the
+    next model created, whose history must not include the old one's. A model with no
+    create entry (older data) keeps all of its entries."""
+    created = sa.alias(audit_log, "created")
+    first = (sa.select(sa.func.coalesce(sa.func.max(created.c.id), 0))
+             .where(created.c.model_id == model_id,
+                    created.c.action == "create_registered_model")
+             .scalar_subquery())
+    return sa.and_(_A.model_id == model_id, _A.id >= first)
+
+
 class AuditMixin(StoreBase):
     """Read side of the audit log; writes happen inside each change's transaction
     (`record_audit` and `record_audit_many` are the exception: entries in a transaction
@@ -44,7 +57,7 @@ class AuditMixin(StoreBase):
             if model_name is not None and current_model_only:
                 mid = conn.execute(sa.select(registered_models.c.model_id).where(
                     registered_models.c.name == model_name)).scalar()
-                conds.append(_A.model_id == mid if mid is not None else sa.false())
+                conds.append(since_created(mid) if mid is not None else sa.false())
             elif model_name is not None:
                 # Every model that ever carried this name (renames keep the model id).
                 ids = sa.select(_A.model_id).where(_A.model_name == model_name,

@@ -19,6 +19,7 @@ from metricflow.entities import (
     VariantStatus,
 )
 from metricflow.errors import NotFound
+from metricflow.store.metadata._audit import since_created
 from metricflow.store.metadata._deploy_validate import check_deployment_name
 from metricflow.store.metadata._registry_base import RegistryBase
 from metricflow.store.metadata._tables import (
@@ -139,7 +140,10 @@ class DeploymentReadsMixin(RegistryBase):
         A = audit_log.c
         conds = [A.entity_type == "deployment", A.entity_id == name]
         if model_ids is not None:
+            # each model's entries since it was created (SQLite gives a deleted model's
+            # id to the next model created)
             conds.append(A.model_id.in_(sorted(model_ids)))
+            conds.append(since_created(A.model_id))
         with self._read() as conn:
             rows = conn.execute(sa.select(audit_log).where(*conds)
                                 .order_by(A.id).limit(max_results)).all()
