@@ -93,9 +93,11 @@ class RepeatLimit(logging.Filter):
     """The same WARNING or ERROR line of aiokafka's client at most once per `every_s`.
 
     While the broker is down, aiokafka's client logs "Unable connect to node with id 1"
-    and "Unable to update metadata from [1]" at ERROR on each metadata attempt, and an
-    ingest node under load makes them as fast as its waiting sends ask: up to 12,000
-    lines a second, 1.36 million in one node's log over an operator's probe. The first of each passes at once, so an outage shows when it starts;
+    and "Unable to update metadata from [1]" at ERROR on each metadata attempt: up to
+    12,000 lines a second from an ingest node under load before its producer's attempts
+    were paced (`pace_metadata_updates`), 1.36 million in one node's log over an
+    operator's probe; still about 10 a second per client after. The first of each
+    passes at once, so an outage shows when it starts;
     the next one passes `every_s` later, saying how many like it were dropped.
     """
 
