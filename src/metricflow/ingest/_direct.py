@@ -140,10 +140,10 @@ class DirectSink:
         self._applied_seq = 0  # of those, applied to the store
         self._unapplied_records = 0
         self._apply_error: BaseException | None = None
-        self._failed_at = 0.0
-        """monotonic time of the last failed log append or group commit (0: none yet)."""
-        self._succeeded_at = 0.0
-        """monotonic time of the last log append or group commit that went through."""
+        self._health: dict[str, list[float]] = {"append": [0.0, 0.0], "apply": [0.0, 0.0]}
+        """Per stage (the log append, the group commit): monotonic times of its last
+        failure and its last success. Each stage is judged on its own: an earlier group
+        committed after a later append failed does not show that appends work."""
         self._local = threading.local()  # marks the apply thread (no read barrier)
         self.record_errors = 0
         self._commit_listeners: list[Callable[[list[DecodedMetrics], list[pb.LogRecord]],
@@ -151,12 +151,12 @@ class DirectSink:
 
     @property
     def ready(self) -> bool:
-        """False while writes fail: the last log append or group commit failed, nothing
-        has gone through since, and that failure is under FAILING_S old (with no writes
-        arriving, no commit can show that the store recovered)."""
-        failed = self._failed_at
-        return not (failed > self._succeeded_at
-                    and time.monotonic() - failed < self.FAILING_S)
+        """False while writes fail: the last log append, or the last group commit, failed
+        with none of the same kind through since, and that failure is under FAILING_S
+        old (with no writes arriving, nothing can show that the store recovered)."""
+        now = time.monotonic()
+        return not any(failed > ok and now - failed < self.FAILING_S
+                       for failed, ok in self._health.values())
 
     FAILING_S = 30.0
 
@@ -361,9 +361,9 @@ class DirectSink:
                             segment = self.record_log.append(entries)
                             self._logged_seq += len(entries)
                         acked = True
-                        self._succeeded_at = time.monotonic()
+                        self._health["append"][1] = time.monotonic()
                     except Exception as e:  # disk full, I/O error: nothing acknowledged
-                        self._failed_at = time.monotonic()
+                        self._health["append"][0] = time.monotonic()
                         log.exception("appending %d entries to the ingest log failed",
                                       len(entries))
                         err = Unavailable(f"ingest log append failed: {e}")
@@ -435,7 +435,7 @@ class DirectSink:
                                             [r for r, _, _ in records], new_runs)
                 break
             except Exception as e:  # every waiter must hear about it
-                self._failed_at = time.monotonic()
+                self._health["apply"][0] = time.monotonic()
                 log.exception("group commit failed")
                 err = e if isinstance(e, MetricflowError) else Unavailable(
                     f"store insert failed: {e}")
@@ -456,7 +456,7 @@ class DirectSink:
                 backoff = min(backoff * 2, 2.0)
         m.INSERT_SECONDS.observe(time.perf_counter() - t0)
         if batches or records:  # an empty apply (a group whose append failed) shows nothing
-            self._succeeded_at = time.monotonic()
+            self._health["apply"][1] = time.monotonic()
         points = sum(b[0].n for b, _ in batches)
         m.POINTS_WRITTEN.inc(points)
         m.INSERT_ROWS.observe(points)

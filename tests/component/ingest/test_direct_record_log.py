@@ -246,7 +246,7 @@ def test_readiness_is_false_while_commits_fail_and_comes_back(store, tmp_path,
             assert sink.ready
             # a failure with nothing after it counts only for FAILING_S
             monkeypatch.setattr(DirectSink, "FAILING_S", 0.2)
-            sink._failed_at = time.monotonic()
+            sink._health["apply"][0] = time.monotonic()
             assert not sink.ready
             await asyncio.sleep(0.3)
             assert sink.ready
