@@ -96,7 +96,7 @@ class RepeatLimit(logging.Filter):
     and "Unable to update metadata from [1]" at ERROR on each metadata attempt: up to
     12,000 lines a second from an ingest node under load before its producer's attempts
     were paced (`pace_metadata_updates`), 1.36 million in one node's log over an
-    operator's probe; still about 10 a second per client after. The first of each
+    operator's probe; since then a producer tries at most every 100 ms. The first of each
     passes at once, so an outage shows when it starts;
     the next one passes `every_s` later, saying how many like it were dropped.
     """
