@@ -90,3 +90,24 @@ def literal_address(host: str) -> IPAddress | None:
 def metadata_host(host: str) -> bool:
     """A host name of a cloud metadata service (`metadata.google.internal.` too)."""
     return host.rstrip(".").lower() in METADATA_HOSTS
+
+
+def refused_without_dns(host: str) -> str:
+    """Why `host` is refused as written, before any DNS ("" if it is not): "names a cloud
+    metadata service", or "is <address>, <never_reach reason>" for a literal address."""
+    if metadata_host(host):
+        return "names a cloud metadata service"
+    ip = literal_address(host)
+    why = never_reach(ip) if ip is not None else ""
+    return f"is {ip}, {why}" if why else ""
+
+
+def resolved_addresses(host: str, port: int | None = None) -> list[IPAddress]:
+    """The addresses `host` resolves to (a zone id dropped). OSError if it does not."""
+    out = []
+    for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP):
+        try:
+            out.append(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]))
+        except ValueError:
+            continue
+    return out

@@ -34,7 +34,7 @@ from typing import Any
 import requests
 
 from metricflow._events import Event
-from metricflow._netguard import literal_address, metadata_host, never_reach
+from metricflow._netguard import never_reach, refused_without_dns, resolved_addresses
 from metricflow.alerts import _metrics as am
 from metricflow.alerts._model import Webhook
 from metricflow.alerts._store import AlertStore, Delivery, now_ms
@@ -77,25 +77,17 @@ def forbidden_destination(url: str) -> str:
     (169.254.169.254, fe80::/10, fd00:ec2::254), nor to an IPv6 form of one such as
     `::ffff:169.254.169.254` (metricflow._netguard); loopback and private networks are
     allowed (webhooks are created by admins; docs/alerts.md)."""
-    import ipaddress
-    import socket
     from urllib.parse import urlsplit
 
     host = urlsplit(url).hostname or ""
-    if metadata_host(host):
-        return f"refused: {host} is a cloud metadata service"
-    literal = literal_address(host)
-    if literal is not None and never_reach(literal):
-        return f"refused: {host} is {literal}, {never_reach(literal)}"
+    why = refused_without_dns(host)
+    if why:
+        return f"refused: {host} {why}"
     try:
-        infos = socket.getaddrinfo(host, None)
+        ips = resolved_addresses(host)
     except OSError:
         return ""  # the POST reports the resolution error
-    for info in infos:
-        try:
-            ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        except ValueError:
-            continue
+    for ip in ips:
         why = never_reach(ip)
         if why:
             return f"refused: {host} resolves to {ip}, {why}"

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from metricflow._netguard import (
-    literal_address,
-    metadata_host,
     never_reach,
     private_or_loopback,
+    refused_without_dns,
+    resolved_addresses,
 )
 from metricflow.serving._serve_payload import (
     Rows,
@@ -211,21 +211,16 @@ def check_endpoint(url: str, allow_private: bool) -> None:
     IPv6 forms (`::ffff:169.254.169.254`: metricflow._netguard); loopback and private
     ranges unless `--allow-private-endpoints`. Raises ValueError naming the address and
     the flag."""
-    import ipaddress
-    import socket
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"endpoint {url!r} must be an http(s) URL with a host")
-    if metadata_host(parts.hostname):
-        raise ValueError(f"endpoint {url!r} names a cloud metadata service: refused")
-    literal = literal_address(parts.hostname)
-    if literal is not None and never_reach(literal):
-        raise ValueError(f"endpoint {url!r} is {literal}, {never_reach(literal)}: refused")
+    why = refused_without_dns(parts.hostname)
+    if why:
+        raise ValueError(f"endpoint {url!r} {why}: refused")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for info in socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP):
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+    for ip in resolved_addresses(parts.hostname, port):
         why = never_reach(ip)
         if why:
             raise ValueError(f"endpoint {url!r} resolves to {ip}, {why}: refused")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from metricflow._netguard import literal_address, metadata_host, never_reach
+from metricflow._netguard import refused_without_dns
 from metricflow.entities import STICKY_SOURCES, VARIANT_STATES, Guardrails, StickyKey, Variant
 from metricflow.errors import InvalidArgument
 
@@ -126,14 +126,9 @@ def _check_endpoint_host(i: int, host: str, userinfo: bool) -> None:
     f = _field(i, "endpoint")
     if userinfo:
         raise InvalidArgument(f"{f} must not carry credentials (user:password@)", field=f)
-    if metadata_host(host):
-        raise InvalidArgument(f"{f} names a cloud metadata service ({host!r})", field=f,
-                              received=host)
-    ip = literal_address(host)
-    why = never_reach(ip) if ip is not None else ""
+    why = refused_without_dns(host)
     if why:
-        raise InvalidArgument(f"{f} host {host!r} is {ip}, {why} (e.g. a cloud metadata "
-                              "service); refused", field=f, received=host)
+        raise InvalidArgument(f"{f} host {host!r} {why}; refused", field=f, received=host)
 
 
 def check_variants(variants: Sequence[Variant]) -> tuple[Variant, ...]:
