@@ -28,7 +28,7 @@ request log to the tracking server.
 the end, with every thread of the tracking server reniced by `--tracking-nice` (default
 10). The tracking server takes the request log and runs on these same 2 cores; each of
 its inserts is a burst of 20-35 ms of CPU, and they come while the router is loaded (a
-send follows its points by up to the 1 s linger; during direct blocks the serve process
+send follows its points by up to the 5 s linger; during direct blocks the serve process
 logs nothing), so they fall mostly on the router's side of the pair. Reniced, it gets
 the CPU the serving side leaves, as if it had a machine of its own; the serve process's
 own request-log work (buffering, encoding, sending) stays in the figure.

@@ -40,7 +40,7 @@ def add_serve_parsers(sub: argparse._SubParsersAction) -> None:  # argparse API
     p.add_argument("--log-linger-ms", type=int, default=ServeConfig.log_linger_ms,
                    help="how long logged requests wait to be sent together (one insert on the "
                    "tracking server per send)")
-    p.add_argument("--poll-s", type=float, default=1.0,
+    p.add_argument("--poll-s", type=float, default=ServeConfig.poll_s,
                    help="how often the deployment is re-read for alias moves and weight changes")
     p.add_argument("--max-body-bytes", type=int, default=ServeConfig.max_body_bytes)
     p.add_argument("--max-batch-rows", type=int, default=ServeConfig.max_batch_rows,

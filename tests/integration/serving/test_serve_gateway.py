@@ -255,7 +255,7 @@ def test_alias_change_under_load_then_a_failed_load_keeps_the_old_version(stack,
     res = got[0]
     assert res.failed == 0, (res.statuses, res.conn_errors)
     assert res.headers[v["a"]] > 0 and res.headers[v["c"]] > 0, res.headers
-    assert switch_s < 15, switch_s  # picked up within 5 s (poll 1 s) plus loading the model
+    assert switch_s < 15, switch_s  # picked up within 5 s (poll 2 s) plus loading the model
 
     # Now a version that cannot load: traffic stays on the old one, and it is reported.
     got.clear()

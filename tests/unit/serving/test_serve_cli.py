@@ -16,9 +16,14 @@ def _parse(*argv: str) -> argparse.Namespace:
     return p.parse_args(["serve", "--deployment", "d", *argv])
 
 
-def test_the_request_log_waits_a_second_by_default_and_the_linger_can_be_set() -> None:
-    assert config_from_args(_parse()).log_linger_ms == ServeConfig.log_linger_ms == 1000
+def test_the_request_log_waits_5_s_by_default_and_the_linger_can_be_set() -> None:
+    assert config_from_args(_parse()).log_linger_ms == ServeConfig.log_linger_ms == 5000
     assert config_from_args(_parse("--log-linger-ms", "250")).log_linger_ms == 250
+
+
+def test_the_deployment_is_read_every_2_s_by_default_and_the_poll_can_be_set() -> None:
+    assert config_from_args(_parse()).poll_s == ServeConfig.poll_s == 2.0
+    assert config_from_args(_parse("--poll-s", "0.5")).poll_s == 0.5
 
 
 @pytest.mark.parametrize("bad", ["0", "9", "60001"])
