@@ -325,7 +325,7 @@ def _setup_rules(http_port: int, rcv: Receiver, args: argparse.Namespace) -> dic
     """The webhook, the load's rules, and the probe and stall rules (each in its own
     experiment, so neither sees the load's runs); returns those experiments' ids."""
     hook = _api(http_port, "/webhooks/create", {
-        "url": rcv.url, "events": ["alert.firing", "alert.resolved"], "secret": "bench",
+        "url": rcv.url, "events": ["alert.firing", "alert.resolved"], "secret": "bench-secret-0123",
     })["webhook"]["webhook_id"]
     for body in _rules(args.rules, args.keys, args.stalled_s):
         _api(http_port, "/alerts/rules/create", body)

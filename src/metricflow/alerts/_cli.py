@@ -191,7 +191,8 @@ def add_alerts_commands(role_parser: argparse.ArgumentParser) -> None:
     w.add_argument("webhook_url", metavar="URL", help="where the events are POSTed")
     w.add_argument("--event", action="append", required=True, help="event name (repeatable)")
     w.add_argument("--name", default="")
-    w.add_argument("--secret", default="", help="HMAC-SHA256 signing secret")
+    w.add_argument("--secret", default="",
+                   help="HMAC-SHA256 signing secret (16 to 512 characters)")
     w.add_argument("--experiment", action="append", metavar="ID")
     w.add_argument("--slack", action="store_true", help="Slack-compatible payload")
     cmd("webhooks", _webhooks, "list webhooks")

@@ -35,6 +35,10 @@ FOREVER_MS = 2**62
 """`muted_until` of a rule muted with no end."""
 MAX_MUTE_S = 366 * 24 * 3600.0
 """The longest mute with an end (a year and a day); longer: mute until unmuted."""
+MIN_SECRET = 16
+"""The shortest webhook signing secret (when one is given: none = unsigned deliveries)."""
+MAX_SECRET = 512
+"""The longest webhook signing secret (the column's size)."""
 
 
 def _bad(fld: str, msg: str, received: Any = None, limit: Any = None) -> InvalidArgument:
@@ -200,6 +204,23 @@ def rule_from_dict(d: Mapping[str, Any]) -> Rule:
                 channels=chans)
 
 
+def _secret(d: Mapping[str, Any]) -> str:
+    """The webhook's signing secret: "" (none), or MIN_SECRET..MAX_SECRET characters.
+    Errors give its type or length, never the secret itself."""
+    v = d.get("secret")
+    if v is None or v == "":
+        return ""
+    if not isinstance(v, str):
+        raise _bad("secret", f"must be a string, got {type(v).__name__}")
+    if not MIN_SECRET <= len(v) <= MAX_SECRET:
+        short = len(v) < MIN_SECRET
+        limit = MIN_SECRET if short else MAX_SECRET
+        raise _bad("secret", f"must be {'at least' if short else 'at most'} {limit} characters "
+                   f"long, got {len(v)} character{'' if len(v) == 1 else 's'} (the secret "
+                   "itself is not shown)", received=len(v), limit=limit)
+    return v
+
+
 @dataclass(frozen=True)
 class Webhook:
     """A subscription: `events` POSTed to `url`, signed with `secret`."""
@@ -248,7 +269,7 @@ def webhook_from_dict(d: Mapping[str, Any]) -> Webhook:
     if status not in ("ACTIVE", "DISABLED"):
         raise _bad("status", "must be ACTIVE or DISABLED", status)
     return Webhook(name=name or url, url=url, events=events,
-                   secret=_str(d, "secret", limit=512),
+                   secret=_secret(d),
                    experiment_ids=tuple(dict.fromkeys(
                        check_experiment_id(e, "experiment_ids") for e in _ids(
                            d.get("experiment_ids"), "experiment_ids", MAX_EXPERIMENTS))),

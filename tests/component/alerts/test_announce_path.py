@@ -88,7 +88,7 @@ def test_claimed_deliveries_and_those_behind_go_out_without_a_poll(store: AlertS
     disp = Dispatcher(store, DispatcherConfig(poll_s=60.0))
     try:
         store.create_webhook(Webhook("h", f"http://127.0.0.1:{rcv.port}/x",
-                                     ("alert.firing", "alert.resolved"), secret="s"))
+                                     ("alert.firing", "alert.resolved"), secret="s" * 16))
         rid = _rule(store)
         disp.start()
         time.sleep(0.2)  # the poller's first look is done: it sleeps poll_s now

@@ -21,7 +21,7 @@ from alerts_support import Proc, Receiver, wait_for
 import metricflow as mf
 from metricflow.alerts import verify
 
-SECRET = "test-secret"
+SECRET = "test-secret-0123456789"
 
 
 def _env() -> dict[str, str]:
@@ -242,6 +242,11 @@ def test_rules_and_alerts_refuse_bad_input(server: Proc) -> None:
     r = requests.post(server.base + "/api/v1/webhooks/create", json={
         "url": "ftp://x", "events": ["run.created"]}, timeout=10)
     assert r.status_code == 400 and "url" in r.json()["message"]
+    r = requests.post(server.base + "/api/v1/webhooks/create", json={
+        "url": "http://127.0.0.1:9/x", "events": ["run.created"], "secret": "shh"}, timeout=10)
+    assert r.status_code == 400, r.text
+    msg = r.json()["message"]  # the field, the minimum and the length received; no secret
+    assert msg.startswith("secret: ") and "16" in msg and "got 3 " in msg and "shh" not in msg
 
 
 def test_restart_neither_loses_nor_repeats(tmp_path: Path) -> None:
@@ -364,8 +369,8 @@ def test_cli_create_list_mute_delete(scope: Scope) -> None:
     # webhook-create's URL is the receiver's, never the server's --url (nor the reverse)
     rcv = Receiver()
     try:
-        made = cli("webhook-create", rcv.url, "--event", "alert.firing", "--secret", "s",
-                   "--json")
+        made = cli("webhook-create", rcv.url, "--event", "alert.firing", "--secret",
+                   "cli-secret-0123456789", "--json")
         assert made.returncode == 0, made.stderr
         wid = json.loads(made.stdout)["webhook"]["webhook_id"]
         hooks = scope.server.api("GET", "/webhooks/list")["webhooks"]

@@ -47,7 +47,7 @@ def test_alerts_role_fires_and_resolves_on_points_through_an_ingest_node(
     rcv = Receiver()
     try:
         hook = api.api("POST", "/webhooks/create", {
-            "url": rcv.url, "events": ["alert.firing", "alert.resolved"], "secret": "kk"})
+            "url": rcv.url, "events": ["alert.firing", "alert.resolved"], "secret": "kk" * 8})
         api.api("POST", "/alerts/rules/create", {
             "name": "diverging", "experiment_ids": ["0"], "severity": "error",
             "condition": {"type": "threshold", "metric": "loss", "op": ">", "value": 100},
@@ -72,7 +72,7 @@ def test_alerts_role_fires_and_resolves_on_points_through_an_ingest_node(
             c.log_metrics(run, {"loss": 0.5}, step=52)
             c.flush()
             wait_for(lambda: len(rcv.events("alert.resolved")) == 2, 30, "both resolved")
-        assert all(verify("kk", g["headers"], g["body"]) for g in rcv.got)
+        assert all(verify("kk" * 8, g["headers"], g["body"]) for g in rcv.got)
         # exactly once each, though three processes deliver from the same outbox
         ids = [g["json"]["delivery_id"] for g in rcv.got]
         assert len(ids) == len(set(ids)) == 4

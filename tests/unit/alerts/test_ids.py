@@ -65,3 +65,42 @@ def test_a_webhook_url_with_credentials_is_refused_without_echoing_them() -> Non
     assert "pw" not in str(e.value) and "pw" not in str(e.value.details)
     assert webhook_from_dict({"url": "http://127.0.0.1:18081/h",
                               "events": ["alert.firing"]}).url.endswith("/h")
+
+
+_HOOK = {"url": "http://127.0.0.1:18081/h", "events": ["alert.firing"]}
+
+
+@pytest.mark.parametrize("secret", ["x", "k" * 15, "short secret", "é" * 15])
+def test_a_webhook_secret_shorter_than_16_is_refused_without_echoing_it(secret: str) -> None:
+    from metricflow.alerts._model import MIN_SECRET, webhook_from_dict
+
+    with pytest.raises(InvalidArgument) as e:
+        webhook_from_dict({**_HOOK, "secret": secret})
+    assert e.value.http_status == 400
+    assert e.value.details == {"field": "secret", "limit": MIN_SECRET,
+                               "received": len(secret)}
+    msg = e.value.message
+    assert msg.startswith("secret: ") and "at least 16" in msg and f"got {len(secret)} " in msg
+    assert secret not in msg
+
+
+def test_a_webhook_secret_too_long_or_not_a_string_is_refused_without_echoing_it() -> None:
+    from metricflow.alerts._model import MAX_SECRET, webhook_from_dict
+
+    long = "s3cr3t-" * 100
+    with pytest.raises(InvalidArgument) as e:
+        webhook_from_dict({**_HOOK, "secret": long})
+    assert e.value.details == {"field": "secret", "limit": MAX_SECRET, "received": len(long)}
+    assert "s3cr3t" not in e.value.message
+    with pytest.raises(InvalidArgument) as e:
+        webhook_from_dict({**_HOOK, "secret": 1234567890123456789})
+    assert e.value.details["field"] == "secret" and "1234567" not in e.value.message
+
+
+@pytest.mark.parametrize("secret", [None, "", "k" * 16, "k" * 512])
+def test_no_secret_or_one_of_16_to_512_characters_is_taken(secret: Any) -> None:
+    from metricflow.alerts._model import webhook_from_dict
+
+    hook = webhook_from_dict({**_HOOK, "secret": secret})
+    assert hook.secret == (secret or "")
+    assert webhook_from_dict(_HOOK).secret == ""
