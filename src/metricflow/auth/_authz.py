@@ -57,6 +57,8 @@ def absent(n: Need) -> NotFound:
     if n.kind == "model":  # as store.metadata's registry says it
         return NotFound(f"registered model {n.ident!r} does not exist", field="name",
                         received=n.ident)
+    if n.kind == "token":  # as AuthStore.get_token says it
+        return NotFound(f"token {n.ident!r} does not exist", field="token_id")
     return NotFound(f"{n.kind} {n.ident!r} does not exist", field=n.kind)
 
 
@@ -193,9 +195,14 @@ class Authorizer:
                                        field="username")
             return
         if n.kind == "token":
-            if self.store.get_token(n.ident).username != p.user:
-                raise PermissionDenied("only the token's owner or an admin may do this",
-                                       field="token_id")
+            # Another user's token is answered as a missing one (same status, same
+            # message, one lookup either way): a 403 would tell which token ids exist.
+            try:
+                owner: str | None = self.store.get_token(n.ident).username
+            except NotFound:
+                owner = None
+            if owner != p.user:
+                raise absent(n)
             return
         # Objects looked up by id: one the caller may not READ is answered exactly as
         # one that does not exist (same status, same message), so ids cannot be probed

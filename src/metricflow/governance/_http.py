@@ -1,7 +1,8 @@
 """`/api/v1` routes of governance: approvals, protected targets, policies, lineage.
 
 Each route is one call of `_ops.py` with the fields of its gRPC request message:
-GET routes as query parameters, POST routes as a JSON object. Errors answer
+GET routes as query parameters, POST routes as a JSON object; a parameter or field
+that is not one of them is refused (400 naming it), never ignored. Errors answer
 `{"error_code", "message"}` (plus `request_id` or `violations` when there are) with
 the code's status. The caller is the authenticated user with auth on; with auth off,
 the `X-Metricflow-Actor` header, else the server's OS user.
@@ -20,7 +21,7 @@ from pydantic import ConfigDict, create_model
 
 from metricflow._proto.metricflow.governance.v1 import governance_pb2 as pb
 from metricflow.auth import caller
-from metricflow.errors import MetricflowError
+from metricflow.errors import InvalidArgument, MetricflowError
 from metricflow.governance._ops import OPS, ROUTES, Op
 
 if TYPE_CHECKING:
@@ -53,10 +54,32 @@ def _fields(method: str) -> dict[str, Any]:
     return out
 
 
+_SHOWN_NAMES = 5
+"""Unknown parameter names spelled out in a refusal (each cut to 80 characters)."""
+
+
+def refuse_unknown_query(request: Request, accepted: frozenset[str]) -> None:
+    """InvalidArgument (400) if the request's query string names a parameter the route
+    does not take: a misspelt filter silently ignored would widen a listing (`model=`
+    instead of `name=` lists every model's requests). Shared by every GET route."""
+    unknown = sorted(set(request.query_params) - accepted)
+    if not unknown:
+        return
+    shown = ", ".join(repr(k[:80]) for k in unknown[:_SHOWN_NAMES])
+    if len(unknown) > _SHOWN_NAMES:
+        shown += f" (and {len(unknown) - _SHOWN_NAMES} more)"
+    takes = ", ".join(sorted(accepted)) or "no parameters"
+    raise InvalidArgument(
+        f"unknown query parameter{'s' if len(unknown) > 1 else ''} {shown}; "
+        f"this route takes {takes}", field=unknown[0][:80],
+        received=[k[:80] for k in unknown[:_SHOWN_NAMES]], limit=sorted(accepted))
+
+
 def _add(r: APIRouter, store: Any, verb: str, path: str, op: Op, name: str) -> None:
     """One route whose declared parameters are the op's fields (the auth guard reads
     exactly what FastAPI hands the handler: query parameters, or the JSON body)."""
     fields = _fields(name)
+    accepted = frozenset(fields)
     params = [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                 annotation=Request)]
     if verb == "GET":
@@ -73,11 +96,12 @@ def _add(r: APIRouter, store: Any, verb: str, path: str, op: Op, name: str) -> N
                                         annotation=model))
 
     async def handle(request: Request, **kw: Any) -> JSONResponse:
-        if verb == "GET":
-            values = {k: v for k, v in kw.items() if v is not None}
-        else:
-            values = kw["body"].model_dump(exclude_none=True)
         try:
+            if verb == "GET":
+                refuse_unknown_query(request, accepted)
+                values = {k: v for k, v in kw.items() if v is not None}
+            else:
+                values = kw["body"].model_dump(exclude_none=True)
             actor = caller(request.headers.get(ACTOR_HEADER))
             result = await asyncio.to_thread(op, store, actor, values)
             return JSONResponse(result)

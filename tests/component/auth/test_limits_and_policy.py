@@ -37,3 +37,29 @@ def test_permission_ladder(auth, md) -> None:
     md.delete_registered_model("m")
     md.create_registered_model("m")
     assert auth.model_permission("u", "m") == (True, None)
+
+
+def test_another_users_token_is_answered_as_a_missing_one(auth, md) -> None:
+    """Revoking (the only "token" need) someone else's token id must not tell it exists:
+    the same NotFound, message and field as an unknown id; admins and owners pass."""
+    auth.create_user("u")
+    auth.create_user("v")
+    auth.create_user("root", is_admin=True)
+    theirs = auth.create_token("v")[0].token_id
+    mine = auth.create_token("u")[0].token_id
+    unknown = "0" * len(theirs)
+    az = Authorizer(auth, AuthConfig(enabled=True), lambda ids: {})
+    u = Principal("u", scopes=("read", "edit", "manage"))
+    errors = []
+    for tid in (theirs, unknown):
+        with pytest.raises(NotFound) as e:
+            az.check(u, [Need("token", tid, Permission.READ)])
+        errors.append((e.value.message.replace(tid, "<id>"), e.value.details))
+    assert errors[0] == errors[1] == ("token '<id>' does not exist", {"field": "token_id"})
+    with pytest.raises(NotFound) as e:  # the store's own answer for an unknown id
+        auth.get_token(unknown)
+    assert (e.value.message, e.value.details) == (f"token {unknown!r} does not exist",
+                                                  {"field": "token_id"})
+    az.check(u, [Need("token", mine, Permission.READ)])
+    az.check(Principal("root", is_admin=True, scopes=("read", "edit", "manage", "admin")),
+             [Need("token", theirs, Permission.READ)])

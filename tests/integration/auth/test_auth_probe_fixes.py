@@ -322,12 +322,55 @@ def test_unknown_fields_of_governance_posts_are_refused(secured: Any) -> None:
                          {"username": "bob", "model": model}), "model")
 
 
+def test_unknown_query_parameters_of_governance_gets_are_refused(secured: Any) -> None:
+    model = _name("paramy")
+    _model(secured, model, "alice")
+    # `model` instead of `name`: silently ignored, it listed every model's requests
+    r = secured.get("alice", f"{_A}/list", params={"model": model})
+    _is_400(r, "'model'")
+    assert "max_results, name, state" in r.json()["message"]
+    r = secured.get("alice", "/api/v1/lineage/model-version",
+                    params={"name": model, "version": "1", "verison": "2"})
+    _is_400(r, "'verison'")
+    ok = secured.get("alice", f"{_A}/list", params={"name": model, "state": "pending"})
+    assert ok.status_code == 200, ok.text
+    ok = secured.get("alice", "/api/v1/lineage/model-version",
+                     params={"name": model, "version": "1"})
+    assert ok.status_code == 200, ok.text
+
+
 def test_an_unknown_token_scope_is_a_400_naming_the_valid_ones(secured: Any) -> None:
     r = secured.post("alice", "/api/v1/auth/tokens/create", {"scopes": ["bogus"]})
     _is_400(r, "scopes")
     assert "read, edit, manage, admin" in r.json()["message"]
     r = secured.post("alice", "/api/v1/auth/tokens/create", {"scopes": ["admin"]})
     assert r.status_code == 403, r.text  # a known scope beyond the caller's: still 403
+
+
+# ---------------------------------------------------------------- 9: token revocation oracle
+def test_revoking_another_users_token_answers_as_an_unknown_id(secured: Any) -> None:
+    """A non-admin learns nothing about token ids that are not theirs: someone else's
+    and a missing one get the same 404 and the same message shape (a 403 told them
+    apart). Admins still revoke anyone's token; owners their own."""
+    bobs = secured.store.create_token("bob", name="bobs")[0].token_id
+    unknown = "f" * len(bobs)
+    theirs = secured.post("alice", "/api/v1/auth/tokens/revoke", {"token_id": bobs})
+    missing = secured.post("alice", "/api/v1/auth/tokens/revoke", {"token_id": unknown})
+    assert theirs.status_code == missing.status_code == 404, (theirs.text, missing.text)
+    assert theirs.json() == {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                             "message": f"token {bobs!r} does not exist"}
+    assert missing.json() == {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                              "message": f"token {unknown!r} does not exist"}
+    assert secured.store.get_token(bobs).revoked_at is None
+    # admins: unchanged (an unknown id is a 404, anyone's token is revoked)
+    r = secured.post("admin", "/api/v1/auth/tokens/revoke", {"token_id": unknown})
+    assert r.status_code == 404 and r.json()["message"] == f"token {unknown!r} does not exist"
+    r = secured.post("admin", "/api/v1/auth/tokens/revoke", {"token_id": bobs})
+    assert r.status_code == 200 and r.json()["info"]["revoked_at"], r.text
+    # the owner revokes their own
+    alices = secured.store.create_token("alice", name="spare")[0].token_id
+    r = secured.post("alice", "/api/v1/auth/tokens/revoke", {"token_id": alices})
+    assert r.status_code == 200 and r.json()["info"]["revoked_at"], r.text
 
 
 # ---------------------------------------------------------------- 5: the last admin (last)
