@@ -149,8 +149,21 @@ def describe(error: dict[str, Any]) -> tuple[str, str]:
     if expected.startswith("Input should be "):
         expected = "expected " + expected[len("Input should be "):]
     value = error.get("input")
+    if _sensitive(loc):  # a secret sent with the wrong type or name is still a secret
+        kind_of = "a string" if isinstance(value, str) else f"a JSON {_json_type(value)}"
+        return field, (f"Invalid value (not shown: {kind_of}) for parameter '{field}': "
+                       f"{expected}")
     got = f" (a JSON {_json_type(value)})" if not isinstance(value, str) else ""
     return field, (f"Invalid value {shown(value)}{got} for parameter '{field}': {expected}")
+
+
+_SENSITIVE = ("secret", "password", "token")
+"""Parts of a field name whose received values an error never shows (any case, anywhere in
+the field's path: `secret`, `Secret`, `client_secret`, `password[0]`)."""
+
+
+def _sensitive(loc: tuple[Any, ...]) -> bool:
+    return any(isinstance(p, str) and any(w in p.lower() for w in _SENSITIVE) for p in loc)
 
 
 def _json_type(value: Any) -> str:

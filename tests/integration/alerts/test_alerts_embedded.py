@@ -247,6 +247,15 @@ def test_rules_and_alerts_refuse_bad_input(server: Proc) -> None:
     assert r.status_code == 400, r.text
     msg = r.json()["message"]  # the field, the minimum and the length received; no secret
     assert msg.startswith("secret: ") and "16" in msg and "got 3 " in msg and "shh" not in msg
+    # A secret of the wrong type, or under a misspelt name, is refused without echoing it.
+    for extra in ({"secret": 918273645546372819}, {"secret": ["a-real-secret-value-1"]},
+                  {"Secret": "a-real-secret-value-1"}):
+        r = requests.post(server.base + "/api/v1/webhooks/create", json={
+            "url": "http://127.0.0.1:9/x", "events": ["run.created"], **extra}, timeout=10)
+        assert r.status_code == 400, r.text
+        msg = r.json()["message"]
+        assert "not shown" in msg and "918273645546372819" not in msg, msg
+        assert "a-real-secret-value-1" not in msg, msg
 
 
 def test_restart_neither_loses_nor_repeats(tmp_path: Path) -> None:
