@@ -28,8 +28,9 @@ request log to the tracking server.
 the end, with every thread of the tracking server reniced by `--tracking-nice` (default
 10). The tracking server takes the request log and runs on these same 2 cores; each of
 its inserts is a burst of 20-35 ms of CPU, and they come while the router is loaded (a
-send follows its points by up to the 5 s linger; during direct blocks the serve process
-logs nothing), so they fall mostly on the router's side of the pair. Reniced, it gets
+send follows its points by up to the 5 s linger, and each direct block first waits for
+the sends of the router block before it: `_alternating`), so they fall on the router's
+side of the pair. Reniced, it gets
 the CPU the serving side leaves, as if it had a machine of its own; the serve process's
 own request-log work (buffering, encoding, sending) stays in the figure.
 `tracking_niced_requests_dropped` and `tracking_niced_settle_s` say whether the reniced
@@ -54,6 +55,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 if __package__ in (None, ""):
@@ -62,6 +64,10 @@ if __package__ in (None, ""):
 from loadtests._http_load import LoadResult, closed_loop, open_loop, request_bytes
 from loadtests._serve_procs import start_serve
 from loadtests._server import start_server
+from metricflow.serving._serve_app import ServeConfig
+
+LINGER_S = ServeConfig.log_linger_ms / 1000
+"""The serve processes' request-log linger (their default: the benchmark sets none)."""
 
 COLS = ["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]
 ROW = [5.1, 3.5, 1.4, 0.2]
@@ -175,14 +181,18 @@ def _closed(port: int, conns: int, seconds: float, watch: str | None = None) -> 
                                    duration_s=seconds, watch_header=watch))
 
 
-async def _alternating(port: int, model: Any, rate: float, n: int,
-                      blocks: int = 10) -> tuple[LoadResult, Any]:
+async def _alternating(port: int, model: Any, rate: float, n: int, blocks: int = 10,
+                       between: Callable[[], Awaitable[None]] | None = None
+                       ) -> tuple[LoadResult, Any]:
     """Router and direct latencies at one request rate, measured in alternating blocks
     (router, direct, router, ...) by one client on the running event loop: the same
     open-loop schedule and timer path for both, and whatever else the machine does (other
-    processes) falls on both alike. Not the tracking server's inserts: the serve process
-    sends its request log only while it gets requests, so they fall mostly on router
-    blocks.
+    processes) falls on both alike. Not the request log: `between` runs after each router
+    block and waits until the serve process has sent that block's points and the
+    tracking server has digested them, so the sends' inserts fall on router blocks (as
+    many as the block's length holds: one send per linger) or on the pause, never on a
+    direct block. (Without it, a send a linger after a router block's first point could
+    land in the next direct block and raise the direct p99 instead.)
     Returns the routed requests' LoadResult and the direct calls' latencies (ms)."""
     import numpy as np
     import pandas as pd
@@ -212,6 +222,8 @@ async def _alternating(port: int, model: Any, rate: float, n: int,
         routed.statuses.update(r.statuses)
         routed.conn_errors += r.conn_errors
         routed.elapsed_s += r.elapsed_s
+        if between is not None:
+            await between()
         await direct_block(k)
     return routed, direct
 
@@ -236,7 +248,7 @@ def _niced_pair(srv: Any, mf: Any, model_uri: str, a: argparse.Namespace) -> dic
     nice = srv.renice(a.tracking_nice)
     name = "metricflow_serve_prediction_logs_dropped_total"
     dropped0 = _metric_total(mf.url, name)
-    router, direct = _paired(mf.port, model_uri, a.rate, a.requests)
+    router, direct = _paired(mf.port, model_uri, a.rate, a.requests, srv, LINGER_S)
     dropped1 = _metric_total(mf.url, name)
     return {
         "router_overhead_p99_ms_tracking_niced": round(
@@ -252,12 +264,27 @@ def _niced_pair(srv: Any, mf: Any, model_uri: str, a: argparse.Namespace) -> dic
     }
 
 
-def _paired(port: int, model_uri: str, rate: float, n: int) -> tuple[LoadResult, Any]:
-    """`_alternating` against a serve process on `port` (a fresh event loop)."""
+def _log_sent(srv: Any, linger_s: float | None) -> Callable[[], Awaitable[None]] | None:
+    """`_alternating`'s pause after a router block: a linger (the serve process's last
+    send of the block has left), then until the tracking server's CPU is quiet."""
+    if linger_s is None:
+        return None
+
+    async def wait() -> None:
+        await asyncio.sleep(linger_s + 0.2)
+        await asyncio.to_thread(srv.settle)
+    return wait
+
+
+def _paired(port: int, model_uri: str, rate: float, n: int, srv: Any = None,
+            linger_s: float | None = None) -> tuple[LoadResult, Any]:
+    """`_alternating` against a serve process on `port` (a fresh event loop); with
+    `linger_s` (the serve process logs requests), each direct block waits for the
+    request log's sends (`_log_sent`)."""
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(model_uri)
-    return asyncio.run(_alternating(port, model, rate, n))
+    return asyncio.run(_alternating(port, model, rate, n, between=_log_sent(srv, linger_s)))
 
 
 def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
@@ -312,7 +339,7 @@ def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
     return asyncio.run(run())
 
 
-def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rate: float,
+def _in_process_overhead(dep: str, http: str, srv: Any, model_uri: str, rate: float,
                          n: int) -> tuple[float, float]:
     """(router p99, direct p99) in ms with the router in this process: the same serve state
     (deployment read from the control plane, models from the registry, the request log on)
@@ -332,15 +359,17 @@ def _in_process_overhead(dep: str, http: str, grpc_uri: str, model_uri: str, rat
     model = mlflow.pyfunc.load_model(model_uri)
 
     async def run() -> tuple[float, float]:
-        client = Client(grpc_uri, drop_when_full=True, linger_ms=ServeConfig.log_linger_ms)
+        client = Client(srv.uri, drop_when_full=True, linger_ms=ServeConfig.log_linger_ms)
         st = ServeState(ServeConfig(dep, http, instance="bench-inproc"),
                         HttpDeploymentSource(http),
                         predictions=PredictionLog(client, dep, "bench-inproc"))
         await st.sync_once()
-        srv = await start_http(Routes(st, "bench").handle, "127.0.0.1", 0, max_body=1 << 20)
-        port = srv.sockets[0].getsockname()[1]
-        res, direct = await _alternating(port, model, rate, n)
-        srv.close()
+        server = await start_http(Routes(st, "bench").handle, "127.0.0.1", 0,
+                                  max_body=1 << 20)
+        port = server.sockets[0].getsockname()[1]
+        res, direct = await _alternating(port, model, rate, n,
+                                         between=_log_sent(srv, LINGER_S))
+        server.close()
         await asyncio.to_thread(st.predictions.close)  # type: ignore[union-attr]
         return res.pct(99), float(np.percentile(direct, 99))
 
@@ -447,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
 
         model_uri = f"models:/{name}/{versions[0]}"
         srv.settle()  # the throughput runs' request log digested
-        router, direct = _paired(mf.port, model_uri, a.rate, a.requests)
+        router, direct = _paired(mf.port, model_uri, a.rate, a.requests, srv, LINGER_S)
         direct_p99 = float(np.percentile(direct, 99))
         _log(q, f"open loop {a.rate:.0f}/s, router and direct in alternating blocks: router "
                 f"p50 {router.pct(50):.2f} p99 {router.pct(99):.2f} ms (failed "
@@ -463,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(q, f"request log off: router p99 {q_router.pct(99):.2f} ms, direct p99 "
                 f"{q_direct_p99:.2f} ms")
 
-        ip_router, ip_direct = _in_process_overhead(dep, http, srv.uri, model_uri, a.rate,
+        ip_router, ip_direct = _in_process_overhead(dep, http, srv, model_uri, a.rate,
                                                     a.requests)
         _log(q, f"in process, open loop {a.rate:.0f}/s: router p99 {ip_router:.2f} ms, "
                 f"direct p99 {ip_direct:.2f} ms")

@@ -72,7 +72,7 @@ class ServeConfig:
     """How long the request log's points wait in the client's buffer before they are sent
     (a full batch goes at once): each send is one insert on the tracking server (and, on a
     shared machine, a burst of its CPU beside the answers). On the 2-core test machine
-    1 s added 1-2 ms more to the p99 latency than 5 s, and 200 ms ~2x the p99
+    1 s added 0.5-1.8 ms more to the p99 latency than 5 s, and 200 ms ~2x the p99
     (docs/serving.md). The report and the run charts lag by up to this much; the
     guardrails do not (they read this process's own windows)."""
     shadow_max_inflight: int = 256
