@@ -30,9 +30,9 @@ the end, with every thread of the tracking server reniced by `--tracking-nice` (
 its inserts is a burst of 20-35 ms of CPU, and they come while the router is loaded (a
 send follows its points by up to the 5 s linger, and each direct block first waits for
 the sends of the router block before it: `_alternating`), so they fall on the router's
-side of the pair. Reniced, it gets
-the CPU the serving side leaves, as if it had a machine of its own; the serve process's
-own request-log work (buffering, encoding, sending) stays in the figure.
+side of the pair. Reniced, it gets the CPU the serving side leaves, as if it had a
+machine of its own; the serve process's own request-log work (buffering, encoding,
+sending) stays in the figure.
 `tracking_niced_requests_dropped` and `tracking_niced_settle_s` say whether the reniced
 server kept up.
 
@@ -248,7 +248,7 @@ def _niced_pair(srv: Any, mf: Any, model_uri: str, a: argparse.Namespace) -> dic
     nice = srv.renice(a.tracking_nice)
     name = "metricflow_serve_prediction_logs_dropped_total"
     dropped0 = _metric_total(mf.url, name)
-    router, direct = _paired(mf.port, model_uri, a.rate, a.requests, srv, LINGER_S)
+    router, direct = _paired(mf.port, model_uri, a.rate, a.requests, srv)
     dropped1 = _metric_total(mf.url, name)
     return {
         "router_overhead_p99_ms_tracking_niced": round(
@@ -264,27 +264,28 @@ def _niced_pair(srv: Any, mf: Any, model_uri: str, a: argparse.Namespace) -> dic
     }
 
 
-def _log_sent(srv: Any, linger_s: float | None) -> Callable[[], Awaitable[None]] | None:
-    """`_alternating`'s pause after a router block: a linger (the serve process's last
-    send of the block has left), then until the tracking server's CPU is quiet."""
-    if linger_s is None:
+def _log_sent(srv: Any) -> Callable[[], Awaitable[None]] | None:
+    """`_alternating`'s pause after a router block when the serve process logs to the
+    tracking server `srv` (None: it logs nothing): a linger (the block's last send has
+    left), then until the tracking server's CPU is quiet."""
+    if srv is None:
         return None
 
     async def wait() -> None:
-        await asyncio.sleep(linger_s + 0.2)
+        await asyncio.sleep(LINGER_S + 0.2)
         await asyncio.to_thread(srv.settle)
     return wait
 
 
-def _paired(port: int, model_uri: str, rate: float, n: int, srv: Any = None,
-            linger_s: float | None = None) -> tuple[LoadResult, Any]:
-    """`_alternating` against a serve process on `port` (a fresh event loop); with
-    `linger_s` (the serve process logs requests), each direct block waits for the
-    request log's sends (`_log_sent`)."""
+def _paired(port: int, model_uri: str, rate: float, n: int, srv: Any = None
+            ) -> tuple[LoadResult, Any]:
+    """`_alternating` against a serve process on `port` (a fresh event loop); with `srv`
+    (the tracking server it logs requests to), each direct block waits for the request
+    log's sends (`_log_sent`)."""
     import mlflow.pyfunc
 
     model = mlflow.pyfunc.load_model(model_uri)
-    return asyncio.run(_alternating(port, model, rate, n, between=_log_sent(srv, linger_s)))
+    return asyncio.run(_alternating(port, model, rate, n, between=_log_sent(srv)))
 
 
 def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
@@ -295,7 +296,7 @@ def _router_cpu_us(model_uri: str, shadow: bool, rounds: int = 300) -> float:
     import numpy as np
 
     from metricflow.entities import Deployment, Variant
-    from metricflow.serving._serve_app import ServeConfig, ServeState
+    from metricflow.serving._serve_app import ServeState
     from metricflow.serving._serve_http import Request, encode
     from metricflow.serving._serve_server import Routes
 
@@ -350,7 +351,7 @@ def _in_process_overhead(dep: str, http: str, srv: Any, model_uri: str, rate: fl
     import numpy as np
 
     from metricflow.client import Client
-    from metricflow.serving._serve_app import ServeConfig, ServeState
+    from metricflow.serving._serve_app import ServeState
     from metricflow.serving._serve_http import start_http
     from metricflow.serving._serve_log import PredictionLog
     from metricflow.serving._serve_server import Routes
@@ -368,7 +369,7 @@ def _in_process_overhead(dep: str, http: str, srv: Any, model_uri: str, rate: fl
                                   max_body=1 << 20)
         port = server.sockets[0].getsockname()[1]
         res, direct = await _alternating(port, model, rate, n,
-                                         between=_log_sent(srv, LINGER_S))
+                                         between=_log_sent(srv))
         server.close()
         await asyncio.to_thread(st.predictions.close)  # type: ignore[union-attr]
         return res.pct(99), float(np.percentile(direct, 99))
@@ -476,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
 
         model_uri = f"models:/{name}/{versions[0]}"
         srv.settle()  # the throughput runs' request log digested
-        router, direct = _paired(mf.port, model_uri, a.rate, a.requests, srv, LINGER_S)
+        router, direct = _paired(mf.port, model_uri, a.rate, a.requests, srv)
         direct_p99 = float(np.percentile(direct, 99))
         _log(q, f"open loop {a.rate:.0f}/s, router and direct in alternating blocks: router "
                 f"p50 {router.pct(50):.2f} p99 {router.pct(99):.2f} ms (failed "
