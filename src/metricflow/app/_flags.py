@@ -54,6 +54,9 @@ def _embedded_stores(p: argparse.ArgumentParser) -> None:
     # None: DirectSinkConfig's default (100 ms, 100,000 points), applied in settings_from_args
     p.add_argument("--linger-ms", type=float, help="group commit linger (default 100)")
     p.add_argument("--group-points", type=int, help="group commit size (default 100000)")
+    p.add_argument("--apply-linger-ms", type=float,
+                   help="longest acknowledged run records and points wait to be inserted "
+                        "with what follows them (default 200; 0: at once)")
 
 
 def _data_plane(p: argparse.ArgumentParser, required: bool) -> None:
@@ -245,6 +248,10 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
         sink = dataclasses.replace(sink, linger_s=args.linger_ms / 1000.0)
     if getattr(args, "group_points", None) is not None:
         sink = dataclasses.replace(sink, max_group_points=args.group_points)
+    if getattr(args, "apply_linger_ms", None) is not None:
+        if not 0 <= args.apply_linger_ms <= 10_000:
+            raise SystemExit(f"--apply-linger-ms must be in [0, 10000], got {args.apply_linger_ms}")
+        sink = dataclasses.replace(sink, apply_linger_s=args.apply_linger_ms / 1000.0)
     return ServerConfig(
         role=role, data_dir=getattr(args, "data_dir", None) or _env.DATA_DIR.get(),
         grpc_port=args.grpc_port, http_port=args.http_port,

@@ -255,3 +255,57 @@ def test_readiness_is_false_while_commits_fail_and_comes_back(store, tmp_path,
             await sink.close()
         assert (await asyncio.to_thread(store.count_points, [info.run_id]))[0] == 3
     asyncio.run(main())
+
+
+def test_acknowledged_work_lingers_into_one_insert_until_a_read_needs_it(store,
+                                                                        tmp_path) -> None:
+    """apply_linger_s: calls acknowledged at the log append share one apply; a read at
+    the barrier ends the linger (it would otherwise wait the whole 60 s)."""
+    async def main() -> tuple[list[int], set[str], set[str]]:
+        sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=str(tmp_path),
+                                                  apply_linger_s=60.0))
+        await sink.start()
+        core = TrackingCore(sink, store, _Metadata())
+        sizes: list[int] = []
+        real = sink.applier.apply
+
+        def counted(batches: Any, records: Any, *a: Any, **k: Any) -> Any:
+            sizes.append(len(records))
+            return real(batches, records, *a, **k)
+
+        sink.applier.apply = counted  # type: ignore[method-assign]
+        try:
+            infos = [await core.create_run(_create(name=f"r{i}")) for i in range(5)]
+            for info in infos:  # each returned at its log append: nothing applied yet
+                await core.log_batch(pb.LogBatchRequest(
+                    run_id=info.run_id, params=[pb.Param(key="p", value="1")]))
+            assert sizes == []
+            ids = [i.run_id for i in infos]
+            seen = await asyncio.wait_for(asyncio.to_thread(store.get_run_infos, ids), 20)
+            params = await asyncio.to_thread(store.get_params, ids)
+        finally:
+            await sink.close()
+        return sizes, set(seen), {r for r, p in params.items() if p == {"p": "1"}}
+    sizes, seen, with_params = asyncio.run(main())
+    # 5 creates and 5 log_batch calls (a create is one or two records), applied at the
+    # first read: in one apply, or two when the last call's group reached the apply
+    # queue just after the read arrived (it is acknowledged before it is queued)
+    assert 1 <= len(sizes) <= 2 and sum(sizes) >= 10, sizes
+    assert seen == with_params and len(seen) == 5
+
+
+def test_a_caller_waiting_for_its_insert_is_not_kept_by_the_linger(store, tmp_path) -> None:
+    """A batch above log_batch_points is acknowledged at its insert: it never lingers."""
+    async def main() -> None:
+        sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=str(tmp_path),
+                                                  apply_linger_s=60.0, log_batch_points=10))
+        await sink.start()
+        core = TrackingCore(sink, store, _Metadata())
+        try:
+            info = await core.create_run(_create(name="big"))
+            await asyncio.wait_for(core.log_batch(pb.LogBatchRequest(
+                run_id=info.run_id, metrics=_points(50))), 20)
+            assert (await asyncio.to_thread(store.count_points, [info.run_id]))[0] == 50
+        finally:
+            await sink.close()
+    asyncio.run(main())
