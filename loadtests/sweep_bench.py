@@ -28,6 +28,13 @@ Workloads:
 
 Ratios (`*_vs_best_peer`): metricflow over the best of MLflow and FastTrackML (for
 latencies: the peer's median / metricflow's median).
+
+Ceilings: the sweep workers run on the same cores as the server, so each system's
+`client_cpu_ms_per_run` (the workers' own CPU over their runs, `time.process_time`)
+bounds what any server could give them: `ceiling_runs_per_sec` = cores x 1000 /
+client_cpu_ms_per_run. `sweep_native_ceiling_vs_best_peer` and
+`sweep_rest_ceiling_vs_best_peer` put that bound over the best peer's measured rate:
+the highest ratio this machine allows with these clients, whatever the server does.
 """
 
 from __future__ import annotations
@@ -62,13 +69,14 @@ def _say(msg: str) -> None:
 
 # ------------------------------------------------------------------ sweep worker
 def _sweep_native(uri: str, exp: str, worker: int, runs: int, steps: int,
-                  wait_start: Any, per_step: bool = False) -> tuple[int, list[float]]:
+                  wait_start: Any, per_step: bool = False) -> tuple[int, list[float], float]:
     import metricflow as mf
 
     c = mf.Client(uri)
     try:
         start_at = wait_start()
         del start_at
+        cpu0 = time.process_time()
         creates: list[float] = []
         for r in range(runs):
             t = time.perf_counter()
@@ -79,18 +87,19 @@ def _sweep_native(uri: str, exp: str, worker: int, runs: int, steps: int,
             for s in range(steps):
                 c.log_metrics(rid, _metrics(worker, r, s), step=s)
             c.set_terminated(rid, "FINISHED")
-        return runs, creates
+        return runs, creates, time.process_time() - cpu0
     finally:
         c.close()
 
 
 def _sweep_mlflow(uri: str, exp: str, worker: int, runs: int, steps: int,
-                  wait_start: Any, per_step: bool = False) -> tuple[int, list[float]]:
+                  wait_start: Any, per_step: bool = False) -> tuple[int, list[float], float]:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(tracking_uri=uri)
     wait_start()
+    cpu0 = time.process_time()
     creates: list[float] = []
     for r in range(runs):
         t = time.perf_counter()
@@ -107,7 +116,7 @@ def _sweep_mlflow(uri: str, exp: str, worker: int, runs: int, steps: int,
         else:  # the run's points in one request, as metricflow's client sends them
             c.log_batch(rid, metrics=points)
         c.set_terminated(rid, "FINISHED")
-    return runs, creates
+    return runs, creates, time.process_time() - cpu0
 
 
 def _params(worker: int, r: int) -> dict[str, str]:
@@ -124,17 +133,18 @@ def _metrics(worker: int, r: int, s: int) -> dict[str, float]:
 
 def sweep_worker(kind: str, uri: str, exp: str, worker: int, runs: int, steps: int,
                  per_step: bool, q: Any, go: Any, start_v: Any) -> None:
-    """One sweep worker (spawned): ("ready",), then (runs, end time, create ms, error)."""
+    """One sweep worker (spawned): ("ready",), then (runs, end time, create ms, error, the
+    worker's own CPU seconds over its runs)."""
     from loadtests._compare_systems import _ready
 
     sys.stdout = open(os.devnull, "w")  # mlflow prints a 'View run' line per ended run
     try:
         fn = _sweep_native if kind == "native" else _sweep_mlflow
-        n, creates = fn(uri, exp, worker, runs, steps, lambda: _ready(q, go, start_v),
-                        per_step)
-        q.put((n, time.time(), creates, ""))
+        n, creates, cpu = fn(uri, exp, worker, runs, steps, lambda: _ready(q, go, start_v),
+                             per_step)
+        q.put((n, time.time(), creates, "", cpu))
     except Exception as e:  # reported by the parent
-        q.put((0, time.time(), [], f"{type(e).__name__}: {e}"))
+        q.put((0, time.time(), [], f"{type(e).__name__}: {e}", 0.0))
 
 
 def run_sweep(kind: str, uri: str, exp: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -163,7 +173,13 @@ def run_sweep(kind: str, uri: str, exp: str, args: argparse.Namespace) -> dict[s
     runs = sum(r[0] for r in results)
     elapsed = max(r[1] for r in results) - start
     creates = sorted(x for r in results for x in r[2])
+    # The clients' own CPU: the workers share the machine's cores with the server, so
+    # no server can make them finish faster than cores / (client CPU a run).
+    client_ms = 1000 * sum(r[4] for r in results) / runs if runs else None
+    cores = os.cpu_count() or 1
     return {"runs": runs, "seconds": round(elapsed, 3),
+            "client_cpu_ms_per_run": round(client_ms, 2) if client_ms else None,
+            "ceiling_runs_per_sec": round(cores * 1000 / client_ms, 1) if client_ms else None,
             "runs_per_sec": round(runs / elapsed, 2) if elapsed > 0 else 0.0,
             "create_run_p50_ms": round(statistics.median(creates), 2) if creates else None,
             "create_run_p95_ms": round(creates[int(0.95 * (len(creates) - 1))], 2)
@@ -495,6 +511,13 @@ def _summary(fig: dict[str, dict[str, Any]]) -> dict[str, Any]:
     sw = best_rate(("sweep", "runs_per_sec"))
     out["sweep_native_vs_best_peer"] = _ratio(get("metricflow", "sweep", "runs_per_sec"), sw)
     out["sweep_rest_vs_best_peer"] = _ratio(get("metricflow_rest", "sweep", "runs_per_sec"), sw)
+    # What these clients allow at best on this machine, with a server that costs nothing.
+    out["sweep_client_cpu_ms_per_run"] = {s: get(s, "sweep", "client_cpu_ms_per_run")
+                                          for s in fig if get(s, "sweep") is not None}
+    out["sweep_native_ceiling_vs_best_peer"] = _ratio(
+        get("metricflow", "sweep", "ceiling_runs_per_sec"), sw)
+    out["sweep_rest_ceiling_vs_best_peer"] = _ratio(
+        get("metricflow_rest", "sweep", "ceiling_runs_per_sec"), sw)
     out["rest_log_batch_vs_best_peer"] = _ratio(
         get("metricflow_rest", "rest_log_batch", "points_per_s"),
         best_rate(("rest_log_batch", "points_per_s")))
