@@ -11,6 +11,8 @@ threads move them on:
   in order, merging every group that waits into one (so the per-insert cost of a
   run record is shared by all records that arrived during the previous insert),
   and acknowledges metric batches only after their insert returned, as before.
+  Under a steady stream of writes, acknowledged groups may wait up to
+  `apply_linger_s` for those behind them (fewer, larger inserts); see the field.
 
 Reads see every acknowledged write: while records are logged but not yet
 applied, the store's read barrier (`MetricStore.set_read_barrier`) makes a
@@ -70,8 +72,8 @@ class DirectSinkConfig:
     dedup_window: int = 200_000
     """How many recent batch ids are remembered to ack retries without a re-insert."""
     record_log: bool = True
-    """Acknowledge run records once fsync'd to a local log (applied right after);
-    off: once inserted."""
+    """Acknowledge run records once fsync'd to a local log (applied right after, or
+    within `apply_linger_s` while writes keep coming); off: once inserted."""
     record_log_dir: str | None = None
     """Where the log lives (default: `ingest-log/<database>` next to a chdb:// data path)."""
     max_pending_records: int = 200_000
@@ -79,12 +81,17 @@ class DirectSinkConfig:
     read_barrier_timeout_s: float = 30.0
     """Longest a read waits for logged records to be applied (then UNAVAILABLE)."""
     apply_linger_s: float = 0.2
-    """Longest acknowledged work waits to be inserted together with what follows it.
-    Each store insert has a fixed cost that does not depend on its size (about 13 ms
-    for a table with its search views, idle, on chDB), so a sweep's small run records
-    are cheaper in fewer, larger inserts. Only work nobody waits for lingers: every
-    queued record and batch is already acknowledged (durable in the log) and no read
-    waits at the barrier (a read ends the linger). 0: insert at once."""
+    """Longest acknowledged work waits after it was queued to be inserted together with
+    what follows it. Each store insert has a fixed cost that does not depend on its size
+    (about 13 ms for a table with its search views, idle, on chDB), so a sweep's small
+    run records are cheaper in fewer, larger inserts. Only while writes keep coming (the
+    last apply ended less than this long ago: the first group after a quiet spell goes
+    at once, so a lone write and the read after it wait as before) and only work nobody
+    waits for: every queued record and batch is already acknowledged (durable in the
+    log), no read waits at the barrier (a read ends the linger), and the queue holds
+    less than `max_insert_points` points and `apply_linger_records` records. 0: never."""
+    apply_linger_records: int = 2_000
+    """Run records queued beyond which the apply goes at once (see apply_linger_s)."""
     log_batch_points: int = 20_000
     """Metric batches up to this size go through the log too (a short run's points, an
     MLflow REST request); larger ones (streaming clients) are acknowledged after their
@@ -101,6 +108,7 @@ class _Group:
     segment: int  # the log segment of its records (-1: none logged)
     acked: bool  # its records were acknowledged at the log append
     new_runs: set[str]  # runs it creates that cannot exist yet
+    queued_at: float = 0.0  # time.monotonic() when it reached the apply queue
 
 
 def _log_dir(store: MetricStore, config: DirectSinkConfig) -> str | None:
@@ -146,6 +154,7 @@ class DirectSink:
         self._logged_seq = 0  # records appended to the log (guarded by _apply_cond)
         self._applied_seq = 0  # of those, applied to the store
         self._barrier_waiters = 0  # reads waiting in wait_applied (guarded by _apply_cond)
+        self._last_apply_end = 0.0  # monotonic end of the last apply (the apply thread's)
         self._unapplied_records = 0
         self._apply_error: BaseException | None = None
         self._health: dict[str, list[float]] = {"append": [0.0, 0.0], "apply": [0.0, 0.0]}
@@ -397,7 +406,7 @@ class DirectSink:
             with self._apply_cond:
                 seq = self._logged_seq
                 self._applyq.append(_Group(batches, records, points, logged_batches, seq,
-                                           segment, acked, new_runs))
+                                           segment, acked, new_runs, time.monotonic()))
                 self._apply_cond.notify_all()
         with self._apply_cond:
             self._applyq.append(_Group([], [], 0, 0, -1, -1, False, set()))  # the end
@@ -409,7 +418,7 @@ class DirectSink:
         with self._apply_cond:
             while not self._applyq:
                 self._apply_cond.wait()
-            due = time.monotonic() + self.config.apply_linger_s
+            due = self._applyq[0].queued_at + self.config.apply_linger_s
             while self._may_linger() and (left := due - time.monotonic()) > 0:
                 self._apply_cond.wait(left)
             out: list[_Group] = []
@@ -428,14 +437,19 @@ class DirectSink:
 
     def _may_linger(self) -> bool:
         """May the queued groups wait for more (lock held)? See `apply_linger_s`."""
-        if self.config.apply_linger_s <= 0 or self._barrier_waiters:
+        linger = self.config.apply_linger_s
+        if linger <= 0 or self._barrier_waiters:
             return False
-        points = 0
+        if time.monotonic() - self._last_apply_end > linger:
+            return False  # after a quiet spell: a lone write is applied at once
+        points = records = 0
         for g in self._applyq:
             if g.seq < 0 or not g.acked or g.logged_batches < len(g.batches):
                 return False  # the end, or a caller waits for this group's insert
             points += g.points
-        return points < self.config.max_insert_points
+            records += len(g.records)
+        return (points < self.config.max_insert_points
+                and records < self.config.apply_linger_records)
 
     def _apply_loop(self) -> None:
         self._local.applying = True
@@ -477,6 +491,7 @@ class DirectSink:
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
         m.INSERT_SECONDS.observe(time.perf_counter() - t0)
+        self._last_apply_end = time.monotonic()
         if batches or records:  # an empty apply (a group whose append failed) shows nothing
             self._health["apply"][1] = time.monotonic()
         points = sum(b[0].n for b, _ in batches)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
-from metricflow._wire import encode_metrics
+from metricflow._wire import DecodedMetrics, encode_metrics
 from metricflow.errors import AlreadyExists, InvalidArgument
 from metricflow.ingest._core import TrackingCore
 from metricflow.ingest._direct import DirectSink, DirectSinkConfig
@@ -257,55 +257,95 @@ def test_readiness_is_false_while_commits_fail_and_comes_back(store, tmp_path,
     asyncio.run(main())
 
 
+async def _lingering(store: MetricStore, log_dir: str, **config: Any
+                     ) -> tuple[DirectSink, TrackingCore, list[int]]:
+    """A sink whose applies may linger 60 s, and the record count of each apply."""
+    sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=log_dir,
+                                              apply_linger_s=60.0, **config))
+    await sink.start()
+    sizes: list[int] = []
+    real = sink.applier.apply
+
+    def counted(batches: Any, records: Any, *a: Any, **k: Any) -> Any:
+        sizes.append(len(records))
+        return real(batches, records, *a, **k)
+
+    sink.applier.apply = counted  # type: ignore[method-assign]
+    return sink, TrackingCore(sink, store, _Metadata()), sizes
+
+
+async def _until(cond: Any, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
 def test_acknowledged_work_lingers_into_one_insert_until_a_read_needs_it(store,
                                                                         tmp_path) -> None:
-    """apply_linger_s: calls acknowledged at the log append share one apply; a read at
-    the barrier ends the linger (it would otherwise wait the whole 60 s)."""
+    """apply_linger_s: while writes keep coming, calls acknowledged at the log append
+    share one apply; a read at the barrier ends the linger (it would otherwise wait
+    the whole 60 s). The first write after a quiet spell is applied at once."""
     async def main() -> tuple[list[int], set[str], set[str]]:
-        sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=str(tmp_path),
-                                                  apply_linger_s=60.0))
-        await sink.start()
-        core = TrackingCore(sink, store, _Metadata())
-        sizes: list[int] = []
-        real = sink.applier.apply
-
-        def counted(batches: Any, records: Any, *a: Any, **k: Any) -> Any:
-            sizes.append(len(records))
-            return real(batches, records, *a, **k)
-
-        sink.applier.apply = counted  # type: ignore[method-assign]
+        sink, core, sizes = await _lingering(store, str(tmp_path))
         try:
+            await core.create_run(_create(name="first"))
+            await _until(lambda: len(sizes) == 1)  # at once, though nothing read it
             infos = [await core.create_run(_create(name=f"r{i}")) for i in range(5)]
             for info in infos:  # each returned at its log append: nothing applied yet
                 await core.log_batch(pb.LogBatchRequest(
                     run_id=info.run_id, params=[pb.Param(key="p", value="1")]))
-            assert sizes == []
+            await asyncio.sleep(0.3)
+            assert len(sizes) == 1
             ids = [i.run_id for i in infos]
             seen = await asyncio.wait_for(asyncio.to_thread(store.get_run_infos, ids), 20)
             params = await asyncio.to_thread(store.get_params, ids)
         finally:
             await sink.close()
-        return sizes, set(seen), {r for r, p in params.items() if p == {"p": "1"}}
+        return sizes[1:], set(seen), {r for r, p in params.items() if p == {"p": "1"}}
     sizes, seen, with_params = asyncio.run(main())
     # 5 creates and 5 log_batch calls (a create is one or two records), applied at the
-    # first read: in one apply, or two when the last call's group reached the apply
-    # queue just after the read arrived (it is acknowledged before it is queued)
+    # read: in one apply, or two when the last call's group reached the apply queue
+    # just after the read arrived (it is acknowledged before it is queued)
     assert 1 <= len(sizes) <= 2 and sum(sizes) >= 10, sizes
     assert seen == with_params and len(seen) == 5
 
 
 def test_a_caller_waiting_for_its_insert_is_not_kept_by_the_linger(store, tmp_path) -> None:
-    """A batch above log_batch_points is acknowledged at its insert: it never lingers."""
+    """A batch above log_batch_points is acknowledged at its insert: a group that holds
+    it beside acknowledged records does not linger, nor does one that holds it alone."""
     async def main() -> None:
-        sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=str(tmp_path),
-                                                  apply_linger_s=60.0, log_batch_points=10))
-        await sink.start()
-        core = TrackingCore(sink, store, _Metadata())
+        sink, core, sizes = await _lingering(store, str(tmp_path), log_batch_points=10)
         try:
             info = await core.create_run(_create(name="big"))
+            await _until(lambda: len(sizes) == 1)  # from here on, applies may linger
+            steps = np.arange(50, dtype=np.int64)
+            big = DecodedMetrics(info.run_id, ("loss",), np.zeros(50, np.int32), steps,
+                                 np.full(50, 1_700_000_000_000, np.int64),
+                                 steps.astype(np.float64))  # the points _points(50) sends
+            rec = pb.LogRecord(params_tags=pb.LogBatchRequest(
+                run_id=info.run_id, params=[pb.Param(key="p", value="1")]))
+            with sink._cond:  # both in the log thread's next group
+                futs = [sink.submit_metrics(big, b"", ("big", 1)),
+                        *sink.submit_records([rec])]
+            await asyncio.wait_for(asyncio.gather(*futs), 20)
             await asyncio.wait_for(core.log_batch(pb.LogBatchRequest(
-                run_id=info.run_id, metrics=_points(50))), 20)
-            assert (await asyncio.to_thread(store.count_points, [info.run_id]))[0] == 50
+                run_id=info.run_id, metrics=_points(50))), 20)  # alone in its group (again)
+        finally:
+            await sink.close()
+        assert (await asyncio.to_thread(store.count_points, [info.run_id]))[0] == 50
+    asyncio.run(main())
+
+
+def test_many_records_end_the_linger(store, tmp_path) -> None:
+    async def main() -> None:
+        sink, core, sizes = await _lingering(store, str(tmp_path), apply_linger_records=6)
+        try:
+            await core.create_run(_create(name="first"))
+            await _until(lambda: len(sizes) == 1)
+            for i in range(6):
+                await core.create_run(_create(name=f"r{i}"))
+            await _until(lambda: len(sizes) >= 2)  # without a read
         finally:
             await sink.close()
     asyncio.run(main())

@@ -154,3 +154,14 @@ def test_env_defaults_agree_with_the_settings_they_stand_for() -> None:
              (_env.PARAM_MEMORY_S, ServerConfig.param_memory_s),
              (_env.DATA_DIR, ServerConfig.data_dir)]
     assert [(v.name, v.default) for v, _ in pairs] == [(v.name, d) for v, d in pairs]
+
+
+def test_apply_linger_flag() -> None:
+    assert settings_from_args(_parse("server")).sink.apply_linger_s == 0.2
+    cfg = settings_from_args(_parse("server", "--apply-linger-ms", "0"))
+    assert cfg.sink.apply_linger_s == 0.0
+    assert settings_from_args(_parse("server", "--apply-linger-ms", "50")).sink.apply_linger_s \
+        == 0.05
+    for bad in ("-1", "10001", "nan"):
+        with pytest.raises(SystemExit, match="apply-linger-ms must be in"):
+            settings_from_args(_parse("server", "--apply-linger-ms", bad))
