@@ -31,10 +31,12 @@ latencies: the peer's median / metricflow's median).
 
 Ceilings: the sweep workers run on the same cores as the server, so each system's
 `client_cpu_ms_per_run` (the workers' own CPU over their runs, `time.process_time`)
-bounds what any server could give them: `ceiling_runs_per_sec` = cores x 1000 /
-client_cpu_ms_per_run. `sweep_native_ceiling_vs_best_peer` and
-`sweep_rest_ceiling_vs_best_peer` put that bound over the best peer's measured rate:
-the highest ratio this machine allows with these clients, whatever the server does.
+bounds what any server could give them, assuming a run's client CPU does not depend on
+the server: `ceiling_runs_per_sec` = cores x 1000 / client_cpu_ms_per_run.
+`sweep_native_ceiling_vs_best_peer` and `sweep_rest_ceiling_vs_best_peer` put that bound
+over the best peer's measured rate: the highest ratio this machine allows with these
+clients, even with a server that cost nothing. metricflow's own server CPU a run is
+`sweep_server_cpu_ms_per_run` (the embedded server process, whole sweep).
 Likewise each search reports the client's own CPU for it (`client_cpu_ms`, median), and
 `search_10k_ceiling_vs_best_peer` = the best peer's median / that CPU through the mlflow
 client: no server answers a search faster than its client can read the answer.
@@ -177,9 +179,12 @@ def run_sweep(kind: str, uri: str, exp: str, args: argparse.Namespace) -> dict[s
     elapsed = max(r[1] for r in results) - start
     creates = sorted(x for r in results for x in r[2])
     # The clients' own CPU: the workers share the machine's cores with the server, so
-    # no server can make them finish faster than cores / (client CPU a run).
-    client_ms = 1000 * sum(r[4] for r in results) / runs if runs else None
-    cores = os.cpu_count() or 1
+    # if a run's client CPU does not depend on the server, no server can make them
+    # finish faster than cores / (client CPU a run). Not given when a worker failed
+    # (fewer workers, less contention).
+    errors = [r[3] for r in results if r[3]]
+    client_ms = 1000 * sum(r[4] for r in results) / runs if runs and not errors else None
+    cores = len(os.sched_getaffinity(0))
     return {"runs": runs, "seconds": round(elapsed, 3),
             "client_cpu_ms_per_run": round(client_ms, 2) if client_ms else None,
             "ceiling_runs_per_sec": round(cores * 1000 / client_ms, 1) if client_ms else None,
@@ -187,7 +192,7 @@ def run_sweep(kind: str, uri: str, exp: str, args: argparse.Namespace) -> dict[s
             "create_run_p50_ms": round(statistics.median(creates), 2) if creates else None,
             "create_run_p95_ms": round(creates[int(0.95 * (len(creates) - 1))], 2)
             if creates else None,
-            "errors": [r[3] for r in results if r[3]]}
+            "errors": errors}
 
 
 def run_log_batch(uri: str, exp: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -393,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
                 fig["sweep"] = run_sweep(kind, uris[system], exp, args)
                 if cpu0 is not None:
                     fig["sweep"]["server_cpu_s"] = round(mf_srv.cpu_s() - cpu0, 2)
+                    if fig["sweep"]["runs"]:
+                        fig["sweep"]["server_cpu_ms_per_run"] = round(
+                            1000 * fig["sweep"]["server_cpu_s"] / fig["sweep"]["runs"], 2)
                 _say(f"{system}: {fig['sweep']['runs_per_sec']} runs/s")
             if "rest" in parts and system != "metricflow":
                 exp = _experiment(system, uris[system], f"rest-{system}-{tag}")
@@ -520,6 +528,8 @@ def _summary(fig: dict[str, dict[str, Any]]) -> dict[str, Any]:
     # What these clients allow at best on this machine, with a server that costs nothing.
     out["sweep_client_cpu_ms_per_run"] = {s: get(s, "sweep", "client_cpu_ms_per_run")
                                           for s in fig if get(s, "sweep") is not None}
+    out["sweep_server_cpu_ms_per_run"] = {s: get(s, "sweep", "server_cpu_ms_per_run")
+                                          for s in fig if get(s, "sweep", "server_cpu_ms_per_run")}
     out["sweep_native_ceiling_vs_best_peer"] = _ratio(
         get("metricflow", "sweep", "ceiling_runs_per_sec"), sw)
     out["sweep_rest_ceiling_vs_best_peer"] = _ratio(
