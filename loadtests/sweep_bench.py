@@ -539,18 +539,17 @@ def _summary(fig: dict[str, dict[str, Any]]) -> dict[str, Any]:
         best_rate(("rest_log_batch", "points_per_s")))
     s10: dict[str, Any] = {}
     s10n: dict[str, Any] = {}
+    s10c: dict[str, Any] = {}
     for q in QUERIES:
         lat = [get(p, "search_10k", q, "median_ms") for p in peers]
         lat = [v for v in lat if v]
         best = min(lat) if lat else None
         s10[q] = _ratio(best, get("metricflow_rest", "search_10k", q, "median_ms"))
         s10n[q] = _ratio(best, get("metricflow", "search_10k", q, "median_ms"))
+        # a search through the client cannot take less than the client's own CPU for it
+        s10c[q] = _ratio(best, get("metricflow_rest", "search_10k", q, "client_cpu_ms"))
     out["search_10k_vs_best_peer"] = s10
-    # A search through the client cannot take less than the client's own CPU for it.
-    out["search_10k_ceiling_vs_best_peer"] = {
-        q: _ratio(min([v for v in (get(p, "search_10k", q, "median_ms") for p in peers) if v],
-                      default=None),
-                  get("metricflow_rest", "search_10k", q, "client_cpu_ms")) for q in QUERIES}
+    out["search_10k_ceiling_vs_best_peer"] = s10c
     out["search_10k_native_vs_best_peer"] = s10n
     out["search_1m_vs_fasttrackml"] = {
         q: _ratio(get("fasttrackml", "search_1m", q, "median_ms"),

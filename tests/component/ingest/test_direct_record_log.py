@@ -46,8 +46,9 @@ def store(chdb_dsn: str):
     s.client.command(f"DROP DATABASE IF EXISTS {s.db}")
 
 
-async def _core(store: MetricStore, log_dir: str) -> tuple[DirectSink, TrackingCore]:
-    sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=log_dir))
+async def _core(store: MetricStore, log_dir: str, **config: Any
+                ) -> tuple[DirectSink, TrackingCore]:
+    sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=log_dir, **config))
     await sink.start()
     assert sink.acks_before_apply
     return sink, TrackingCore(sink, store, _Metadata())
@@ -260,9 +261,7 @@ def test_readiness_is_false_while_commits_fail_and_comes_back(store, tmp_path,
 async def _lingering(store: MetricStore, log_dir: str, **config: Any
                      ) -> tuple[DirectSink, TrackingCore, list[int]]:
     """A sink whose applies may linger 60 s, and the record count of each apply."""
-    sink = DirectSink(store, DirectSinkConfig(linger_s=0.005, record_log_dir=log_dir,
-                                              apply_linger_s=60.0, **config))
-    await sink.start()
+    sink, core = await _core(store, log_dir, apply_linger_s=60.0, **config)
     sizes: list[int] = []
     real = sink.applier.apply
 
@@ -271,7 +270,7 @@ async def _lingering(store: MetricStore, log_dir: str, **config: Any
         return real(batches, records, *a, **k)
 
     sink.applier.apply = counted  # type: ignore[method-assign]
-    return sink, TrackingCore(sink, store, _Metadata()), sizes
+    return sink, core, sizes
 
 
 async def _until(cond: Any, timeout_s: float = 20.0) -> None:
