@@ -602,9 +602,16 @@ class Evaluator:
                 self._parked.setdefault(rid, [])
 
 
+MERGE_POINTS = 16_384
+"""`_merge` joins a run's waiting batches up to about this many points: past it, the
+reduction's fixed cost is small beside the copy a join makes, and a batch left whole
+keeps its layout (grouped by key, as metricflow's client sends it: reduced in place)."""
+
+
 def _merge(batches: list[DecodedMetrics]) -> list[DecodedMetrics]:
-    """One batch per (run, key tuple), in order: when the evaluator is behind, the
-    batches waiting for it are evaluated together (one reduction instead of many)."""
+    """Per (run, key tuple), its batches in order, consecutive small ones joined: when
+    the evaluator is behind, many small batches waiting for it are evaluated together
+    (one reduction instead of many)."""
     if len(batches) < 2:
         return batches
     groups: dict[tuple[str, tuple[str, ...]], list[DecodedMetrics]] = {}
@@ -612,16 +619,27 @@ def _merge(batches: list[DecodedMetrics]) -> list[DecodedMetrics]:
         groups.setdefault((b.run_id, tuple(b.keys)), []).append(b)
     if len(groups) == len(batches):
         return batches
-    out = []
-    for (run_id, keys), bs in groups.items():
-        if len(bs) == 1:
-            out.append(bs[0])
-            continue
-        out.append(DecodedMetrics(
-            run_id, keys, np.concatenate([b.key_index for b in bs]),
-            np.concatenate([b.steps for b in bs]), np.concatenate([b.timestamps for b in bs]),
-            np.concatenate([b.values for b in bs])))
+    out: list[DecodedMetrics] = []
+    for bs in groups.values():
+        chunk: list[DecodedMetrics] = []
+        size = 0
+        for b in bs:
+            if chunk and size + b.n > MERGE_POINTS:
+                out.append(_joined(chunk))
+                chunk, size = [], 0
+            chunk.append(b)
+            size += b.n
+        out.append(_joined(chunk))
     return out
+
+
+def _joined(bs: list[DecodedMetrics]) -> DecodedMetrics:
+    if len(bs) == 1:
+        return bs[0]
+    return DecodedMetrics(
+        bs[0].run_id, bs[0].keys, np.concatenate([b.key_index for b in bs]),
+        np.concatenate([b.steps for b in bs]), np.concatenate([b.timestamps for b in bs]),
+        np.concatenate([b.values for b in bs]))
 
 
 def _in_experiments(r: Rule, run: _Run) -> bool:

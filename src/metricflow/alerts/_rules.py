@@ -1,11 +1,18 @@
 """Compiled rules: the active rules as numpy arrays, and one batch's per-key reductions.
 
-A batch is one run's points as columns (`DecodedMetrics`). `reduce_batch` groups
-them by key with one stable radix argsort of the key index and takes, per key,
-the max and min of the finite values, the count of NaN/+-Inf and the last point
+A batch is one run's points as columns (`DecodedMetrics`). `reduce_batch` takes, per
+key, the max and min of the finite values, the count of NaN/+-Inf and the last point
 (in arrival order); `CompiledRules.breaches` then compares every threshold rule
 with its key's reductions at once. No Python object per point, and none per rule
 on the hot path: Python work happens only for rules whose state may change.
+
+Two layouts skip the sort. metricflow's client sends each batch grouped by key (the key
+index never decreases): each key's points are then one slice, reduced in place with no
+sort and no gather. A batch in logging order from a loop that logs the same keys every
+step has the key index 0, 1, ..., k-1 repeated: it is read as a (steps x k) matrix, a
+column max and min per key and its last row. Any other layout, or a NaN/Inf anywhere in
+the batch, takes the general path: one stable radix argsort of the key index, then
+segment reductions.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import numpy as np
 from metricflow._wire import DecodedMetrics
 from metricflow.alerts._model import Rule
 
+_KEY_MAPS = 4096  # key tuples whose key map is kept (then the cache starts over)
 OP_CODES = {">": 0, ">=": 1, "<": 2, "<=": 3}
 KIND_THRESHOLD, KIND_NONFINITE, KIND_CHANGE = 0, 1, 2
 _KINDS = {"threshold": KIND_THRESHOLD, "nonfinite": KIND_NONFINITE, "change": KIND_CHANGE}
@@ -40,12 +48,72 @@ class BatchKeys:
     nonfinite: np.ndarray  # count of NaN/Inf points
     last_value: np.ndarray
     last_step: np.ndarray
-    order: np.ndarray  # point indices grouped by key (stable)
-    starts: np.ndarray  # group start in `order` per key
     counts: np.ndarray
+    order: np.ndarray | None  # point indices grouped by key (stable); None: the identity
+    starts: np.ndarray | None  # group start in `order` per key; None: step-major
+
+    def points_of(self, keys: np.ndarray) -> np.ndarray:
+        """Indices in the batch of the points of batch keys `keys`, key by key, each key's
+        in arrival order."""
+        counts = self.counts[keys]
+        if self.starts is None:  # step-major: key j's points are j, j + k, j + 2k, ...
+            rows = int(counts[0]) if len(counts) else 0
+            return (keys[:, None] + len(self.counts) * np.arange(rows)[None, :]).ravel()
+        first = np.repeat(self.starts[keys] - (np.cumsum(counts) - counts), counts)
+        at = first + np.arange(int(counts.sum()))
+        return at if self.order is None else self.order[at]
+
+
+def _finite_extremes(vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Max and min of each segment of `vals` starting at `idx`; None when a NaN or Inf
+    is among them (they propagate into the extremes, so two checks of k values tell)."""
+    hi, lo = np.maximum.reduceat(vals, idx), np.minimum.reduceat(vals, idx)
+    return (hi, lo) if np.isfinite(hi).all() and np.isfinite(lo).all() else None
+
+
+def _fast(b: DecodedMetrics) -> BatchKeys | None:
+    """The reductions of a batch grouped by key or step-major, with finite values only;
+    None for any other batch (the general path)."""
+    nk, n = len(b.keys), len(b.values)
+    if not n or not nk:
+        return None
+    ki = np.asarray(b.key_index)
+    vals = np.asarray(b.values, dtype=np.float64)
+    steps = np.asarray(b.steps)
+    if not (ki[1:] < ki[:-1]).any():  # grouped by key: each key one slice
+        counts = np.bincount(ki, minlength=nk)[:nk]
+        starts = np.zeros(nk, dtype=np.int64)
+        np.cumsum(counts[:-1], out=starts[1:])
+        present = counts > 0
+        idx = starts[present]
+        ext = _finite_extremes(vals, idx)
+        if ext is None:
+            return None
+        fmax, fmin = np.full(nk, -np.inf), np.full(nk, np.inf)
+        fmax[present], fmin[present] = ext
+        last_value, last_step = np.full(nk, np.nan), np.zeros(nk, dtype=np.int64)
+        last = idx + counts[present] - 1
+        last_value[present], last_step[present] = vals[last], steps[last]
+        return BatchKeys(present, fmax, fmin, np.zeros(nk, dtype=np.int64), last_value,
+                         last_step, counts, None, starts)
+    if n % nk:
+        return None
+    rows = n // nk
+    if not (ki.reshape(rows, nk) == np.arange(nk, dtype=ki.dtype)).all():
+        return None
+    m = vals.reshape(rows, nk)
+    fmax, fmin = m.max(axis=0), m.min(axis=0)
+    if not (np.isfinite(fmax).all() and np.isfinite(fmin).all()):
+        return None
+    return BatchKeys(np.ones(nk, dtype=bool), fmax, fmin, np.zeros(nk, dtype=np.int64),
+                     m[-1].copy(), steps.reshape(rows, nk)[-1].astype(np.int64),
+                     np.full(nk, rows, dtype=np.int64), None, None)
 
 
 def reduce_batch(b: DecodedMetrics) -> BatchKeys:
+    fast = _fast(b)
+    if fast is not None:
+        return fast
     nk = len(b.keys)
     ki = b.key_index
     if nk <= 65535:
@@ -72,8 +140,8 @@ def reduce_batch(b: DecodedMetrics) -> BatchKeys:
         last = starts[present] + counts[present] - 1
         last_value[present] = vals[last]
         last_step[present] = np.asarray(b.steps)[order][last]
-    return BatchKeys(present, fmax, fmin, nonfinite, last_value, last_step, order, starts,
-                     counts)
+    return BatchKeys(present, fmax, fmin, nonfinite, last_value, last_step, counts, order,
+                     starts)
 
 
 class CompiledRules:
@@ -93,6 +161,7 @@ class CompiledRules:
         self.rule_key = np.array([self.key_id[r.metric_key] for r in metric_rules],
                                  dtype=np.int64)
         self.index = {r.rule_id: i for i, r in enumerate(metric_rules)}
+        self._key_maps: dict[tuple[str, ...], np.ndarray] = {}
         # Per key: the longest window of its change rules (how much history to keep).
         self.max_window = np.zeros(len(self.keys), dtype=np.int64)
         if len(metric_rules):
@@ -103,12 +172,21 @@ class CompiledRules:
         return len(self.rules)
 
     def key_map(self, batch_keys: Sequence[str]) -> np.ndarray:
-        """For each rule key id, its index in the batch's keys (-1: absent)."""
+        """For each rule key id, its index in the batch's keys (-1: absent). Read-only:
+        kept per key tuple, as a run's batches usually repeat the same keys."""
+        kt = tuple(batch_keys)
+        out = self._key_maps.get(kt)
+        if out is not None:
+            return out
         out = np.full(len(self.keys), -1, dtype=np.int64)
-        for j, k in enumerate(batch_keys):
+        for j, k in enumerate(kt):
             i = self.key_id.get(k)
             if i is not None:
                 out[i] = j
+        out.setflags(write=False)
+        if len(self._key_maps) >= _KEY_MAPS:
+            self._key_maps.clear()
+        self._key_maps[kt] = out
         return out
 
     def breaches(self, bk: BatchKeys, kmap: np.ndarray

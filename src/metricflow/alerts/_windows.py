@@ -40,9 +40,7 @@ def change_values(win: Window | None, c: CompiledRules, kmap: np.ndarray, bk: Ba
     gk = np.unique(c.rule_key[idxs])  # global keys of these rules (all in the batch)
     jb = kmap[gk]
     counts = bk.counts[jb]
-    total = int(counts.sum())
-    first = np.repeat(bk.starts[jb] - (np.cumsum(counts) - counts), counts)
-    pidx = bk.order[first + np.arange(total)]
+    pidx = bk.points_of(jb)
     keys = np.concatenate([old.keys, np.repeat(gk, counts)])
     steps = np.concatenate([old.steps, np.asarray(b.steps)[pidx].astype(np.int64)])
     vals = np.concatenate([old.values, np.asarray(b.values, dtype=np.float64)[pidx]])

@@ -60,3 +60,106 @@ def test_bad_rules_name_the_field() -> None:
         with pytest.raises(InvalidArgument) as e:
             rule_from_dict(body)
         assert e.value.details["field"] == field, (body, e.value.details)
+
+
+def _reference(b: DecodedMetrics) -> dict[str, list]:
+    """Per-key reductions computed key by key, the slow obvious way."""
+    out: dict[str, list] = {"fmax": [], "fmin": [], "nonfinite": [], "last_value": [],
+                            "last_step": []}
+    for j in range(len(b.keys)):
+        pts = np.flatnonzero(b.key_index == j)
+        v = b.values[pts]
+        fin = v[np.isfinite(v)]
+        out["fmax"].append(float(fin.max()) if fin.size else -np.inf)
+        out["fmin"].append(float(fin.min()) if fin.size else np.inf)
+        out["nonfinite"].append(int((~np.isfinite(v)).sum()))
+        out["last_value"].append(float(v[-1]))
+        out["last_step"].append(int(b.steps[pts[-1]]))
+    return out
+
+
+def _step_major_batch(rows: int, nk: int, seed: int = 0) -> DecodedMetrics:
+    rng = np.random.default_rng(seed)
+    ki = np.tile(np.arange(nk, dtype=np.int32), rows)
+    steps = np.repeat(np.arange(100, 100 + rows, dtype=np.int64), nk)
+    return DecodedMetrics("r" * 32, tuple(f"k{j}" for j in range(nk)), ki, steps, steps,
+                          rng.normal(size=rows * nk))
+
+
+def test_step_major_batches_reduce_as_the_general_path() -> None:
+    b = _step_major_batch(rows=7, nk=5)
+    bk = reduce_batch(b)
+    assert bk.order is None and bk.starts is None  # the step-major path was taken
+    ref = _reference(b)
+    for name, want in ref.items():
+        assert getattr(bk, name).tolist() == want, name
+    assert bk.counts.tolist() == [7] * 5 and bk.present.all()
+    # The same points in another order are not step-major: the general path agrees.
+    perm = np.random.default_rng(1).permutation(len(b.values))
+    shuffled = DecodedMetrics(b.run_id, b.keys, b.key_index[perm], b.steps[perm],
+                              b.timestamps[perm], b.values[perm])
+    gk = reduce_batch(shuffled)
+    assert gk.order is not None
+    assert gk.fmax.tolist() == bk.fmax.tolist() and gk.fmin.tolist() == bk.fmin.tolist()
+
+
+def _grouped(b: DecodedMetrics) -> DecodedMetrics:
+    """The batch as metricflow's client sends it: grouped by key, stable."""
+    o = np.argsort(b.key_index, kind="stable")
+    return DecodedMetrics(b.run_id, b.keys, b.key_index[o], b.steps[o], b.timestamps[o],
+                          b.values[o])
+
+
+def test_batches_grouped_by_key_reduce_in_place() -> None:
+    b = _grouped(_step_major_batch(rows=6, nk=4, seed=3))
+    # a key with no points in the batch: drop key 2's
+    keep = b.key_index != 2
+    b = DecodedMetrics(b.run_id, b.keys, b.key_index[keep], b.steps[keep],
+                       b.timestamps[keep], b.values[keep])
+    bk = reduce_batch(b)
+    assert bk.order is None and bk.starts is not None  # the grouped path was taken
+    assert bk.present.tolist() == [True, True, False, True]
+    ref = _reference(DecodedMetrics(b.run_id, ("k0", "k1", "k3"),
+                                    np.searchsorted([0, 1, 3], b.key_index).astype(np.int32),
+                                    b.steps, b.timestamps, b.values))
+    for name, want in ref.items():
+        assert getattr(bk, name)[[0, 1, 3]].tolist() == want, name
+    assert bk.fmax[2] == -np.inf and bk.fmin[2] == np.inf
+    b.values[7] = -np.inf  # key 1: the general path takes over and counts it
+    bk = reduce_batch(b)
+    assert bk.order is not None and bk.nonfinite.tolist() == [0, 1, 0, 0]
+
+
+def test_a_nonfinite_value_in_a_step_major_batch_is_counted() -> None:
+    b = _step_major_batch(rows=4, nk=3)
+    b.values[4] = np.nan  # key 1, second row
+    b.values[11] = np.inf  # key 2, last row
+    bk = reduce_batch(b)
+    ref = _reference(b)
+    assert bk.nonfinite.tolist() == ref["nonfinite"] == [0, 1, 1]
+    assert bk.fmax.tolist() == ref["fmax"] and bk.fmin.tolist() == ref["fmin"]
+    assert np.isinf(bk.last_value[2])
+
+
+def test_points_of_lists_each_keys_points_in_arrival_order_in_both_layouts() -> None:
+    b = _step_major_batch(rows=6, nk=4)
+    general = _batch(("a", "b", "c"), [2, 0, 2, 1, 0, 2], [1, 2, 3, 4, 5, 6])
+    for batch, keys in ((b, np.array([3, 1])), (_grouped(b), np.array([3, 1])),
+                        (general, np.array([2, 0]))):
+        bk = reduce_batch(batch)
+        idx = bk.points_of(keys)
+        want = np.concatenate([np.flatnonzero(batch.key_index == k) for k in keys])
+        assert idx.tolist() == want.tolist()
+
+
+def test_key_maps_are_kept_per_key_tuple_and_read_only() -> None:
+    import pytest
+
+    c = CompiledRules([_rule(1, type="threshold", metric="b", op=">", value=1),
+                       _rule(2, type="nonfinite", metric="a")])
+    m1 = c.key_map(("x", "b", "a"))
+    assert m1.tolist() == [2, 1]  # rule keys in sorted order: a, b
+    assert c.key_map(["x", "b", "a"]) is m1
+    assert c.key_map(("a",)).tolist() == [0, -1]
+    with pytest.raises(ValueError):
+        m1[0] = 5
