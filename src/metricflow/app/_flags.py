@@ -245,12 +245,13 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
 
     sink = DirectSinkConfig()  # the flags given replace its defaults
     if getattr(args, "linger_ms", None) is not None and role == "server":
+        _in_range("--linger-ms", args.linger_ms, 0, 60_000)
         sink = dataclasses.replace(sink, linger_s=args.linger_ms / 1000.0)
     if getattr(args, "group_points", None) is not None:
+        _in_range("--group-points", args.group_points, 1, 100_000_000)
         sink = dataclasses.replace(sink, max_group_points=args.group_points)
     if getattr(args, "apply_linger_ms", None) is not None:
-        if not 0 <= args.apply_linger_ms <= 10_000:
-            raise SystemExit(f"--apply-linger-ms must be in [0, 10000], got {args.apply_linger_ms}")
+        _in_range("--apply-linger-ms", args.apply_linger_ms, 0, 10_000)
         sink = dataclasses.replace(sink, apply_linger_s=args.apply_linger_ms / 1000.0)
     return ServerConfig(
         role=role, data_dir=getattr(args, "data_dir", None) or _env.DATA_DIR.get(),
@@ -266,6 +267,11 @@ def settings_from_args(args: argparse.Namespace) -> ServerConfig:
         tail=tail_limits_from_env(), param_memory_s=_env.PARAM_MEMORY_S.get(),
         mlflow=not getattr(args, "no_mlflow", False),
         serve_query=getattr(args, "serve_query", False), use_uvloop=not args.no_uvloop)
+
+
+def _in_range(flag: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:  # NaN too
+        raise SystemExit(f"{flag} must be in [{lo}, {hi}], got {value}")
 
 
 def add_role_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -97,6 +97,22 @@ class DirectSinkConfig:
     MLflow REST request); larger ones (streaming clients) are acknowledged after their
     insert, which is cheaper for the bulk of a stream than writing it twice."""
 
+    def __post_init__(self) -> None:
+        for name, lo, hi in _CONFIG_RANGES:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                raise ValueError(f"DirectSinkConfig.{name} must be a number in [{lo}, {hi}], "
+                                 f"got {v!r}")
+
+
+_CONFIG_RANGES: tuple[tuple[str, float, float], ...] = (
+    ("linger_s", 0.0, 60.0), ("max_group_points", 1, 100_000_000),
+    ("max_pending_points", 1, 10_000_000_000), ("max_insert_points", 1, 100_000_000),
+    ("dedup_window", 0, 100_000_000), ("max_pending_records", 1, 100_000_000),
+    ("read_barrier_timeout_s", 0.001, 86_400.0), ("apply_linger_s", 0.0, 3_600.0),
+    ("apply_linger_records", 1, 100_000_000), ("log_batch_points", 0, 100_000_000))
+"""What DirectSinkConfig accepts for each numeric field (NaN is refused too)."""
+
 
 @dataclass
 class _Group:

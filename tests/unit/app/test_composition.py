@@ -165,3 +165,26 @@ def test_apply_linger_flag() -> None:
     for bad in ("-1", "10001", "nan"):
         with pytest.raises(SystemExit, match="apply-linger-ms must be in"):
             settings_from_args(_parse("server", "--apply-linger-ms", bad))
+
+
+def test_sink_flags_out_of_range_name_the_flag() -> None:
+    for flag, bad in (("--linger-ms", "-1"), ("--linger-ms", "nan"), ("--group-points", "0")):
+        with pytest.raises(SystemExit, match=f"{flag} must be in"):
+            settings_from_args(_parse("server", flag, bad))
+    cfg = settings_from_args(_parse("server", "--linger-ms", "20", "--group-points", "5000"))
+    assert (cfg.sink.linger_s, cfg.sink.max_group_points) == (0.02, 5000)
+
+
+def test_direct_sink_config_refuses_values_out_of_range() -> None:
+    import dataclasses
+
+    from metricflow.ingest import DirectSinkConfig
+
+    ok = DirectSinkConfig()
+    for name, bad in (("linger_s", -0.1), ("apply_linger_s", float("nan")),
+                      ("max_insert_points", 0), ("read_barrier_timeout_s", 0.0),
+                      ("dedup_window", -1), ("apply_linger_records", "10"),
+                      ("max_group_points", True)):
+        with pytest.raises(ValueError, match=f"DirectSinkConfig.{name} must be a number in"):
+            dataclasses.replace(ok, **{name: bad})
+    assert dataclasses.replace(ok, apply_linger_s=0.0, dedup_window=0).dedup_window == 0
