@@ -611,7 +611,9 @@ keeps its layout (grouped by key, as metricflow's client sends it: reduced in pl
 def _merge(batches: list[DecodedMetrics]) -> list[DecodedMetrics]:
     """Per (run, key tuple), its batches in order, consecutive small ones joined: when
     the evaluator is behind, many small batches waiting for it are evaluated together
-    (one reduction instead of many)."""
+    (one reduction instead of many). Each part is a point of evaluation, as each batch
+    is when the evaluator keeps up: a breach that ends within one part can fire and
+    resolve there, so how many notifications a burst makes depends on how it was cut."""
     if len(batches) < 2:
         return batches
     groups: dict[tuple[str, tuple[str, ...]], list[DecodedMetrics]] = {}

@@ -25,7 +25,8 @@ import numpy as np
 from metricflow._wire import DecodedMetrics
 from metricflow.alerts._model import Rule
 
-_KEY_MAPS = 4096  # key tuples whose key map is kept (then the cache starts over)
+_KEY_MAPS = 4096  # key tuples whose key map is kept (then the cache starts over) ...
+_KEY_MAP_KEYS = 250_000  # ... or keys in them all (a run's key list grows batch by batch)
 OP_CODES = {">": 0, ">=": 1, "<": 2, "<=": 3}
 KIND_THRESHOLD, KIND_NONFINITE, KIND_CHANGE = 0, 1, 2
 _KINDS = {"threshold": KIND_THRESHOLD, "nonfinite": KIND_NONFINITE, "change": KIND_CHANGE}
@@ -68,7 +69,7 @@ def _finite_extremes(vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.
     """Max and min of each segment of `vals` starting at `idx`; None when a NaN or Inf
     is among them (they propagate into the extremes, so two checks of k values tell)."""
     hi, lo = np.maximum.reduceat(vals, idx), np.minimum.reduceat(vals, idx)
-    return (hi, lo) if np.isfinite(hi).all() and np.isfinite(lo).all() else None
+    return (hi + 0.0, lo + 0.0) if np.isfinite(hi).all() and np.isfinite(lo).all() else None
 
 
 def _fast(b: DecodedMetrics) -> BatchKeys | None:
@@ -102,7 +103,7 @@ def _fast(b: DecodedMetrics) -> BatchKeys | None:
     if not (ki.reshape(rows, nk) == np.arange(nk, dtype=ki.dtype)).all():
         return None
     m = vals.reshape(rows, nk)
-    fmax, fmin = m.max(axis=0), m.min(axis=0)
+    fmax, fmin = m.max(axis=0) + 0.0, m.min(axis=0) + 0.0  # (+ 0.0: -0.0 as 0.0, as below)
     if not (np.isfinite(fmax).all() and np.isfinite(fmin).all()):
         return None
     return BatchKeys(np.ones(nk, dtype=bool), fmax, fmin, np.zeros(nk, dtype=np.int64),
@@ -135,8 +136,8 @@ def reduce_batch(b: DecodedMetrics) -> BatchKeys:
         nonfinite[present] = np.add.reduceat((~finite).astype(np.int64), idx)
         fv_hi = np.where(finite, vals, -np.inf)
         fv_lo = np.where(finite, vals, np.inf)
-        fmax[present] = np.maximum.reduceat(fv_hi, idx)
-        fmin[present] = np.minimum.reduceat(fv_lo, idx)
+        fmax[present] = np.maximum.reduceat(fv_hi, idx) + 0.0  # one sign of zero whatever
+        fmin[present] = np.minimum.reduceat(fv_lo, idx) + 0.0  # the order of reduction
         last = starts[present] + counts[present] - 1
         last_value[present] = vals[last]
         last_step[present] = np.asarray(b.steps)[order][last]
@@ -162,6 +163,7 @@ class CompiledRules:
                                  dtype=np.int64)
         self.index = {r.rule_id: i for i, r in enumerate(metric_rules)}
         self._key_maps: dict[tuple[str, ...], np.ndarray] = {}
+        self._key_map_keys = 0  # keys in the cached tuples
         # Per key: the longest window of its change rules (how much history to keep).
         self.max_window = np.zeros(len(self.keys), dtype=np.int64)
         if len(metric_rules):
@@ -184,9 +186,12 @@ class CompiledRules:
             if i is not None:
                 out[i] = j
         out.setflags(write=False)
-        if len(self._key_maps) >= _KEY_MAPS:
+        if len(self._key_maps) >= _KEY_MAPS or self._key_map_keys + len(kt) > _KEY_MAP_KEYS:
             self._key_maps.clear()
-        self._key_maps[kt] = out
+            self._key_map_keys = 0
+        if len(kt) <= _KEY_MAP_KEYS:
+            self._key_maps[kt] = out
+            self._key_map_keys += len(kt)
         return out
 
     def breaches(self, bk: BatchKeys, kmap: np.ndarray

@@ -135,6 +135,7 @@ def test_a_nonfinite_value_in_a_step_major_batch_is_counted() -> None:
     b.values[4] = np.nan  # key 1, second row
     b.values[11] = np.inf  # key 2, last row
     bk = reduce_batch(b)
+    assert bk.order is not None  # a NaN/Inf sends a step-major batch to the general path
     ref = _reference(b)
     assert bk.nonfinite.tolist() == ref["nonfinite"] == [0, 1, 1]
     assert bk.fmax.tolist() == ref["fmax"] and bk.fmin.tolist() == ref["fmin"]
@@ -147,6 +148,7 @@ def test_points_of_lists_each_keys_points_in_arrival_order_in_both_layouts() -> 
     for batch, keys in ((b, np.array([3, 1])), (_grouped(b), np.array([3, 1])),
                         (general, np.array([2, 0]))):
         bk = reduce_batch(batch)
+        assert (bk.order is None) == (batch is not general)  # a fast path for both others
         idx = bk.points_of(keys)
         want = np.concatenate([np.flatnonzero(batch.key_index == k) for k in keys])
         assert idx.tolist() == want.tolist()
@@ -163,3 +165,67 @@ def test_key_maps_are_kept_per_key_tuple_and_read_only() -> None:
     assert c.key_map(("a",)).tolist() == [0, -1]
     with pytest.raises(ValueError):
         m1[0] = 5
+
+
+def test_every_layout_reduces_like_the_reference_on_random_batches() -> None:
+    """Random batches of the three layouts (and near misses), with NaN, Inf, -0.0 and
+    keys without points, against the key-by-key reference; points_of against a scan."""
+    rng = np.random.default_rng(7)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e308, -1e308])
+    paths = set()
+    for _ in range(400):
+        nk = int(rng.integers(1, 6))
+        rows = int(rng.integers(1, 6))
+        kind = rng.integers(0, 4)
+        ki = np.tile(np.arange(nk), rows)
+        if kind == 1:  # grouped by key, some keys without points
+            ki = np.sort(rng.choice(np.arange(nk), size=int(rng.integers(1, 12))))
+        elif kind == 2:  # arbitrary
+            ki = rng.integers(0, nk, size=int(rng.integers(1, 12)))
+        elif kind == 3 and len(ki) > 1:  # step-major but for one swap
+            ki[[0, -1]] = ki[[-1, 0]]
+        n = len(ki)
+        vals = rng.normal(size=n)
+        if rng.random() < 0.5:
+            at = rng.integers(0, n, size=int(rng.integers(1, 3)))
+            vals[at] = rng.choice(specials, size=len(at))
+        steps = rng.integers(0, 5, size=n).astype(np.int64)  # duplicates allowed
+        b = DecodedMetrics("r" * 32, tuple(f"k{j}" for j in range(nk)),
+                           ki.astype(np.int32), steps, steps, vals)
+        bk = reduce_batch(b)
+        paths.add("general" if bk.order is not None else
+                  "grouped" if bk.starts is not None else "step-major")
+        for j in range(nk):
+            pts = np.flatnonzero(ki == j)
+            assert bk.counts[j] == len(pts) and bk.present[j] == (len(pts) > 0)
+            if not len(pts):
+                assert bk.fmax[j] == -np.inf and bk.fmin[j] == np.inf
+                continue
+            v = vals[pts]
+            fin = v[np.isfinite(v)]
+            want_max = float(fin.max()) + 0.0 if fin.size else -np.inf
+            want_min = float(fin.min()) + 0.0 if fin.size else np.inf
+            assert np.array_equal([bk.fmax[j], bk.fmin[j]], [want_max, want_min])
+            assert np.signbit(bk.fmax[j]) == np.signbit(want_max)
+            assert bk.nonfinite[j] == int((~np.isfinite(v)).sum())
+            assert np.array_equal(bk.last_value[j], v[-1], equal_nan=True)
+            assert bk.last_step[j] == steps[pts[-1]]
+        present = np.flatnonzero(bk.present)
+        pick = rng.permutation(present)[: int(rng.integers(1, len(present) + 1))]
+        want = np.concatenate([np.flatnonzero(ki == k) for k in pick])
+        assert bk.points_of(pick).tolist() == want.tolist()
+    assert paths == {"general", "grouped", "step-major"}
+
+
+def test_the_key_map_cache_is_bounded_by_keys_not_only_entries() -> None:
+    from metricflow.alerts import _rules
+
+    c = CompiledRules([_rule(1, type="threshold", metric="k0", op=">", value=1)])
+    big = tuple(f"k{i}" for i in range(_rules._KEY_MAP_KEYS // 2 + 1))
+    c.key_map(big)
+    assert c._key_map_keys == len(big)
+    other = big[1:] + ("x",)
+    assert c.key_map(other).tolist() == [-1]
+    assert c._key_map_keys == len(other) and list(c._key_maps) == [other]  # started over
+    huge = tuple(f"h{i}" for i in range(_rules._KEY_MAP_KEYS + 1))
+    assert c.key_map(huge).tolist() == [-1] and huge not in c._key_maps  # not kept
