@@ -267,3 +267,27 @@ def test_a_page_of_requests_is_filled_with_visible_ones(gstore: Any) -> None:
     for state in (None, "pending"):
         page = gstore.list_approval_requests(state=state, max_results=1, visible=visible)
         assert [r.request_id for r in page] == [seen], state
+
+
+def test_a_protected_alias_is_never_removed_by_a_direct_write(gstore: Any) -> None:
+    gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")
+    gstore.set_registered_model_alias("m", "champion", 2, actor="alice")
+    gstore.set_registered_model_alias("m", "staging", 2, actor="alice")
+    rule = gstore.protect_target("alias", "champ*", model_name="m", actor="admin")
+    with pytest.raises(InvalidState, match=(
+            rf"alias 'champion' of model 'm' is protected \(rule {rule.target_id} "
+            r"\('champ\*'\)\): removing alias 'champion' would remove it")) as e:
+        gstore.delete_registered_model_alias("m", "champion", actor="alice")
+    assert e.value.details["field"] == "alias" and "unprotect" in str(e.value)
+    with pytest.raises(InvalidState, match="deleting version 2 would remove it"):
+        gstore.delete_model_version("m", 2, actor="alice")
+    assert gstore.get_model_version_by_alias("m", "champion").version == "2"
+    assert gstore.get_model_version_by_alias("m", "staging").version == "2"  # not half done
+    gstore.delete_registered_model_alias("m", "staging", actor="alice")  # not protected
+    # An admin lifts the rule: the removal goes through, and the audit log has it.
+    gstore.unprotect_target(rule.target_id, actor="admin")
+    gstore.delete_registered_model_alias("m", "champion", actor="alice")
+    gstore.set_registered_model_alias("m", "champion", 2, actor="alice")
+    gstore.delete_model_version("m", 2, actor="alice")
+    removed = gstore.search_audit_log(model_name="m", action="delete_registered_model_alias")[0]
+    assert sorted(e.before["alias"] for e in removed) == ["champion", "staging"]

@@ -212,6 +212,25 @@ def test_four_eyes_over_every_surface(env: Env, version: dict[str, str]) -> None
                           params={"model_name": "fraud"}))["entries"]
     actions = [e["action"] for e in entries]
     assert {"request_approval", "approve_request", "applied_request"} <= set(actions)
+    # A protected alias is not removed behind the gate, by any surface.
+    admin.call("ProtectTarget", kind="alias", pattern="champion", name="fraud",
+               approvals_required=1)
+    r = env.mlflow("alice", "POST", "/registered-models/alias",
+                   json={"name": "fraud", "alias": "champion", "version": "1"})
+    assert r.status_code == 400 and "approval request" in r.json()["message"], r.text
+    rid = json.loads(env.cli("bob", "approvals", "list", "--state", "pending", "--json")
+                     .stdout)["requests"][0]["request_id"]
+    assert env.cli("bob", "approvals", "approve", str(rid), "--comment", "ok").returncode == 0
+    r = env.mlflow("alice", "DELETE", "/registered-models/alias",
+                   json={"name": "fraud", "alias": "champion"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_STATE", r.text
+    assert "is protected" in r.json()["message"], r.text
+    r = env.mlflow("admin", "DELETE", "/model-versions/delete",  # (needs MANAGE)
+                   json={"name": "fraud", "version": "1"})
+    assert r.status_code == 400 and "deleting version 1 would remove it" in r.text, r.text
+    assert _ok(env.mlflow("bob", "GET", "/registered-models/alias",
+                          params={"name": "fraud", "alias": "champion"})
+               )["model_version"]["version"] == "1"
 
 
 def test_lineage_over_grpc_http_and_cli(env: Env, version: dict[str, str]) -> None:

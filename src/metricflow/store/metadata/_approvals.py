@@ -12,7 +12,7 @@ registered) is invalidated; one past its expiry is expired.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -151,6 +151,23 @@ class ApprovalsMixin(PolicyMixin):
                         model_id=mid, model_name=model_name)
         return ProtectedTarget(tid, model_name or "", kind, pattern, approvals_required,
                                expiry_s, actor_name(actor), ts)
+
+    def _check_alias_removal(self, conn: sa.Connection, model_id: int, name: str,
+                             aliases: Sequence[str], change: str) -> None:
+        """A protected alias is moved only through an approval and never removed by a
+        direct write (deployments follow it): InvalidState naming the rule to lift."""
+        for alias in aliases:
+            if protection(conn, model_id, ALIAS, alias) is None:
+                continue
+            rules = [r for r in conn.execute(sa.select(_P.target_id, _P.pattern).where(
+                sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == ALIAS)
+                .order_by(_P.target_id)).all() if fnmatch.fnmatchcase(alias, r.pattern)]
+            ids = ", ".join(f"{r.target_id} ({r.pattern!r})" for r in rules)
+            raise InvalidState(
+                f"alias {alias!r} of model {name!r} is protected (rule {ids}): "
+                f"{change} would remove it. Move the alias through an approval request, "
+                f"or have an admin lift the rule first (metricflow approvals unprotect ID)",
+                field="alias", received=alias)
 
     def unprotect_target(self, target_id: int, *, actor: str | None = None) -> None:
         with self._write() as conn:

@@ -268,6 +268,8 @@ class ModelsMixin(RegistryBase):
             if old is None:
                 raise NotFound(f"registered model {name!r} has no alias {alias!r}",
                                field="alias", received=alias)
+            self._check_alias_removal(conn, row.model_id, name, [alias],
+                                      f"removing alias {alias!r}")
             conn.execute(model_aliases.delete().where(A.model_id == row.model_id,
                                                       A.alias == alias))
             self._audit(conn, actor=actor, action="delete_registered_model_alias",

@@ -40,6 +40,11 @@ def version_snapshot(mv: ModelVersion) -> dict[str, Any]:
 class RegistryBase(StoreBase):
     """Row access for registered models and their versions."""
 
+    def _check_alias_removal(self, conn: sa.Connection, model_id: int, name: str,
+                             aliases: Sequence[str], change: str) -> None:
+        """Raise if `change` (a direct write) would remove a protected alias; the approvals
+        layer (ApprovalsMixin) knows what is protected. Here: nothing is."""
+
     def _model(self, conn: sa.Connection, name: str, *, lock: bool = False) -> sa.Row[Any]:
         """The model's row (row-locked on PostgreSQL if `lock`); NotFound otherwise."""
         stmt = sa.select(registered_models).where(_M.name == name)
