@@ -275,12 +275,18 @@ def test_a_protected_alias_is_never_removed_by_a_direct_write(gstore: Any) -> No
     gstore.set_registered_model_alias("m", "staging", 2, actor="alice")
     rule = gstore.protect_target("alias", "champ*", model_name="m", actor="admin")
     with pytest.raises(InvalidState, match=(
-            rf"alias 'champion' of model 'm' is protected \(rule {rule.target_id} "
+            rf"model 'm' has protected alias 'champion' \(rule {rule.target_id} "
             r"\('champ\*'\)\): removing alias 'champion' would remove it")) as e:
         gstore.delete_registered_model_alias("m", "champion", actor="alice")
     assert e.value.details["field"] == "alias" and "unprotect" in str(e.value)
     with pytest.raises(InvalidState, match="deleting version 2 would remove it"):
         gstore.delete_model_version("m", 2, actor="alice")
+    # Nor orphaned: models:/m@champion would point nowhere after a rename or a delete.
+    with pytest.raises(InvalidState, match="renaming the model to 'm2' would remove it"):
+        gstore.rename_registered_model("m", "m2", actor="alice")
+    with pytest.raises(InvalidState, match="deleting the model would remove it"):
+        gstore.delete_registered_model("m", actor="alice")
+    gstore.update_registered_model("m", "a description is not a rename", actor="alice")
     assert gstore.get_model_version_by_alias("m", "champion").version == "2"
     assert gstore.get_model_version_by_alias("m", "staging").version == "2"  # not half done
     gstore.delete_registered_model_alias("m", "staging", actor="alice")  # not protected
@@ -291,3 +297,34 @@ def test_a_protected_alias_is_never_removed_by_a_direct_write(gstore: Any) -> No
     gstore.delete_model_version("m", 2, actor="alice")
     removed = gstore.search_audit_log(model_name="m", action="delete_registered_model_alias")[0]
     assert sorted(e.before["alias"] for e in removed) == ["champion", "staging"]
+
+
+def test_every_protected_alias_is_named_and_a_deleted_models_rules_are_audited(
+        gstore: Any) -> None:
+    gstore.create_registered_model("gone", actor="admin")
+    gstore.create_model_version("gone", "s3://bucket/g/1", actor="alice")
+    for alias in ("prod-eu", "prod-us", "dev"):
+        gstore.set_registered_model_alias("gone", alias, 1, actor="alice")
+    rule = gstore.protect_target("alias", "prod-*", model_name="gone", actor="admin")
+    with pytest.raises(InvalidState, match=(
+            r"protected alias 'prod-eu' \(rule \d+ \('prod-\*'\)\); alias 'prod-us' "
+            r"\(rule \d+ \('prod-\*'\)\): deleting version 1 would remove them")) as e:
+        gstore.delete_model_version("gone", 1, actor="alice")
+    assert e.value.details["received"] == "prod-eu, prod-us"
+    # A stage rule of the model is not about aliases: the model goes once the alias rule
+    # is lifted, and its remaining rule is recorded as lifted with it.
+    stage_rule = gstore.protect_target("stage", "Production", model_name="gone",
+                                       actor="admin")
+    gstore.unprotect_target(rule.target_id, actor="admin")
+    gstore.delete_registered_model("gone", actor="alice")
+    lifted = gstore.search_audit_log(model_name="gone", action="unprotect_target")[0]
+    by_id = {e.entity_id: e for e in lifted}
+    assert set(by_id) == {str(rule.target_id), str(stage_rule.target_id)}
+    assert by_id[str(stage_rule.target_id)].comment == "registered model 'gone' deleted"
+    assert by_id[str(stage_rule.target_id)].actor == "alice"
+    import sqlalchemy as sa
+
+    from metricflow.store.metadata._tables import protected_targets
+    with gstore.engine.connect() as conn:  # the rows went with the model (cascade)
+        assert conn.execute(sa.select(sa.func.count()).select_from(protected_targets)
+                            ).scalar() == 0

@@ -224,10 +224,13 @@ def test_four_eyes_over_every_surface(env: Env, version: dict[str, str]) -> None
     r = env.mlflow("alice", "DELETE", "/registered-models/alias",
                    json={"name": "fraud", "alias": "champion"})
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_STATE", r.text
-    assert "is protected" in r.json()["message"], r.text
+    assert "has protected alias 'champion'" in r.json()["message"], r.text
     r = env.mlflow("admin", "DELETE", "/model-versions/delete",  # (needs MANAGE)
                    json={"name": "fraud", "version": "1"})
     assert r.status_code == 400 and "deleting version 1 would remove it" in r.text, r.text
+    r = env.mlflow("alice", "POST", "/registered-models/rename",
+                   json={"name": "fraud", "new_name": "fraud-x"})
+    assert r.status_code == 400 and "renaming the model" in r.text, r.text
     assert _ok(env.mlflow("bob", "GET", "/registered-models/alias",
                           params={"name": "fraud", "alias": "champion"})
                )["model_version"]["version"] == "1"

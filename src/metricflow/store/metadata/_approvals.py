@@ -154,20 +154,36 @@ class ApprovalsMixin(PolicyMixin):
 
     def _check_alias_removal(self, conn: sa.Connection, model_id: int, name: str,
                              aliases: Sequence[str], change: str) -> None:
-        """A protected alias is moved only through an approval and never removed by a
-        direct write (deployments follow it): InvalidState naming the rule to lift."""
-        for alias in aliases:
-            if protection(conn, model_id, ALIAS, alias) is None:
-                continue
-            rules = [r for r in conn.execute(sa.select(_P.target_id, _P.pattern).where(
-                sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == ALIAS)
-                .order_by(_P.target_id)).all() if fnmatch.fnmatchcase(alias, r.pattern)]
-            ids = ", ".join(f"{r.target_id} ({r.pattern!r})" for r in rules)
-            raise InvalidState(
-                f"alias {alias!r} of model {name!r} is protected (rule {ids}): "
-                f"{change} would remove it. Move the alias through an approval request, "
-                f"or have an admin lift the rule first (metricflow approvals unprotect ID)",
-                field="alias", received=alias)
+        """A protected alias is moved only through an approval and never removed or
+        orphaned by a direct write (deployments and models:/ URIs follow it):
+        InvalidState naming every such alias and the rules to lift."""
+        if not aliases:
+            return
+        rules = conn.execute(sa.select(_P.target_id, _P.pattern).where(
+            sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == ALIAS)
+            .order_by(_P.target_id)).all()
+        hit = {a: [r for r in rules if fnmatch.fnmatchcase(a, r.pattern)] for a in aliases}
+        hit = {a: rs for a, rs in hit.items() if rs}
+        if not hit:
+            return
+        said = "; ".join(f"alias {a!r} (rule " + ", ".join(
+            f"{r.target_id} ({r.pattern!r})" for r in rs) + ")" for a, rs in hit.items())
+        raise InvalidState(
+            f"model {name!r} has protected {said}: {change} would remove "
+            f"{'it' if len(hit) == 1 else 'them'}. Move a protected alias through an "
+            f"approval request, or have an admin lift the rule first (metricflow approvals "
+            f"unprotect ID)", field="alias", received=", ".join(hit))
+
+    def _model_rules_go(self, conn: sa.Connection, model_id: int, name: str,
+                        actor: str | None) -> None:
+        for row in conn.execute(sa.select(protected_targets).where(_P.model_id == model_id)
+                                .order_by(_P.target_id)).all():
+            self._audit(conn, actor=actor, action="unprotect_target",
+                        entity_type="protected_target", entity_id=str(row.target_id),
+                        before={"kind": row.kind, "pattern": row.pattern,
+                                "approvals_required": row.approvals_required},
+                        comment=f"registered model {name!r} deleted", model_id=model_id,
+                        model_name=name)
 
     def unprotect_target(self, target_id: int, *, actor: str | None = None) -> None:
         with self._write() as conn:

@@ -135,6 +135,10 @@ class ModelsMixin(RegistryBase):
             with self._write() as conn:
                 row = self._model(conn, name, lock=True)
                 check_expected(f"registered model {name!r}", row.row_version, expected_version)
+                if new_name != name:  # models:/<name>@<alias> would point nowhere
+                    self._check_alias_removal(conn, row.model_id, name,
+                                              self._aliases_of(conn, row.model_id),
+                                              f"renaming the model to {new_name!r}")
                 before = self._snapshot(conn, name)
                 conn.execute(registered_models.update().where(_M.model_id == row.model_id)
                              .values(**values, row_version=row.row_version + 1,
@@ -169,9 +173,13 @@ class ModelsMixin(RegistryBase):
         with self._write() as conn:
             row = self._model(conn, name, lock=True)
             check_expected(f"registered model {name!r}", row.row_version, expected_version)
+            self._check_alias_removal(conn, row.model_id, name,
+                                      self._aliases_of(conn, row.model_id),
+                                      "deleting the model")
             before = self._snapshot(conn, name)
             before["versions"] = [mv.version for mv in self._versions(
                 conn, _V.model_id == row.model_id)]
+            self._model_rules_go(conn, row.model_id, name, actor)
             conn.execute(registered_models.delete().where(_M.model_id == row.model_id))
             self._audit(conn, actor=actor, action="delete_registered_model",
                         entity_type="registered_model", entity_id=name, before=before,

@@ -42,8 +42,22 @@ class RegistryBase(StoreBase):
 
     def _check_alias_removal(self, conn: sa.Connection, model_id: int, name: str,
                              aliases: Sequence[str], change: str) -> None:
-        """Raise if `change` (a direct write) would remove a protected alias; the approvals
-        layer (ApprovalsMixin) knows what is protected. Here: nothing is."""
+        """Raise if `change` (a direct write) would remove or orphan a protected alias; the
+        approvals layer (ApprovalsMixin) knows what is protected. Here: nothing is."""
+
+    def _model_rules_go(self, conn: sa.Connection, model_id: int, name: str,
+                        actor: str | None) -> None:
+        """The model is being deleted: record its own protection rules as lifted (the
+        approvals layer has them). Here: there are none."""
+
+    def _aliases_of(self, conn: sa.Connection, model_id: int,
+                    version: int | None = None) -> list[str]:
+        """The model's aliases (those pointing at `version` if given), sorted."""
+        A = model_aliases.c
+        q = sa.select(A.alias).where(A.model_id == model_id)
+        if version is not None:
+            q = q.where(A.version == version)
+        return list(conn.execute(q.order_by(A.alias)).scalars().all())
 
     def _model(self, conn: sa.Connection, name: str, *, lock: bool = False) -> sa.Row[Any]:
         """The model's row (row-locked on PostgreSQL if `lock`); NotFound otherwise."""

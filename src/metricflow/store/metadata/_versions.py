@@ -209,12 +209,9 @@ class VersionsMixin(RegistryBase):
             model = self._model(conn, name, lock=True)
             before = self._version(conn, model, v, lock=True)
             check_expected(f"model {name!r} version {v}", before.row_version, expected_version)
-            held = conn.execute(sa.select(model_aliases.c.alias).where(
-                model_aliases.c.model_id == model.model_id, model_aliases.c.version == v)
-                .order_by(model_aliases.c.alias)).scalars().all()
-            if held:
-                self._check_alias_removal(conn, model.model_id, name, held,
-                                          f"deleting version {v}")
+            self._check_alias_removal(conn, model.model_id, name,
+                                      self._aliases_of(conn, model.model_id, v),
+                                      f"deleting version {v}")
             for t in (model_aliases, model_version_tags):
                 conn.execute(t.delete().where(t.c.model_id == model.model_id,
                                               t.c.version == v))
