@@ -24,12 +24,21 @@ def test_registry_events_after_commit(tmp_path: Path) -> None:
         store.delete_registered_model_alias("m", "champion")
         with pytest.raises(NotFound):
             store.delete_registered_model_alias("m", "champion")  # failed: no event
+        store.create_model_version("m", "s3://b/m2", actor="ann")
+        store.set_registered_model_alias("m", "b", 2, actor="bob")
+        store.set_registered_model_alias("m", "a", 2, actor="bob")
+        store.delete_model_version("m", 2, actor="cid")  # its aliases go: one event each
         assert store.events.flush(5)  # type: ignore[attr-defined]
     finally:
         store.close()
     assert [e.name for e in got] == [
         "registered_model.created", "model_version.created", "model_version_alias.created",
-        "model_version.stage_changed", "model_version_alias.deleted"]
+        "model_version.stage_changed", "model_version_alias.deleted",
+        "model_version.created", "model_version_alias.created", "model_version_alias.created",
+        "model_version_alias.deleted", "model_version_alias.deleted"]
+    assert [(e.data, e.actor) for e in got[-2:]] == [
+        ({"name": "m", "alias": "a", "version": "2"}, "cid"),
+        ({"name": "m", "alias": "b", "version": "2"}, "cid")]
     assert {e.subject for e in got} == {"model:m"}
     mv = got[1].data
     assert (mv["name"], mv["version"], mv["source"], mv["run_id"], mv["tags"]) == (

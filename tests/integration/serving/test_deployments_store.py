@@ -183,7 +183,19 @@ def test_events_after_commit_and_cascade(store: MetadataStore) -> None:
     assert [(e.subject, e.data["alias"], e.data["version"], e.data["previous_version"],
              e.actor) for e in moved] == [("deployment:follows", "challenger", "3", "2", "cat")]
     assert moved[0].data["deployment"]["variants"][1]["resolved_version"] == "3"
+    # Deleting the version the alias points to takes the alias away: a change too.
+    seen.clear()
+    done.clear()
+    store.delete_model_version("m", 3, actor="dan")
+    store.create_deployment("pinned2", "m", [Variant("a", version="1")])
+    store.delete_deployment("pinned2")  # (its delete_deployment event ends the wait)
+    assert done.wait(10)
+    gone = [e for e in seen if e.data["action"] == "alias_moved"]
+    assert [(e.subject, e.data["alias"], e.data["version"], e.data["previous_version"],
+             e.actor) for e in gone] == [("deployment:follows", "challenger", None, "3", "dan")]
+    assert gone[0].data["deployment"]["variants"][1]["resolved_version"] == ""
     store.delete_deployment("follows")
+    store.set_registered_model_alias("m", "challenger", 2)
     # Deleting the model deletes its deployments (the audit log keeps their history).
     store.create_deployment("d2", "m", _two())
     store.delete_registered_model("m")

@@ -209,9 +209,8 @@ class VersionsMixin(RegistryBase):
             model = self._model(conn, name, lock=True)
             before = self._version(conn, model, v, lock=True)
             check_expected(f"model {name!r} version {v}", before.row_version, expected_version)
-            self._check_alias_removal(conn, model.model_id, name,
-                                      self._aliases_of(conn, model.model_id, v),
-                                      f"deleting version {v}")
+            held = self._aliases_of(conn, model.model_id, v)
+            self._check_alias_removal(conn, model.model_id, name, held, f"deleting version {v}")
             for t in (model_aliases, model_version_tags):
                 conn.execute(t.delete().where(t.c.model_id == model.model_id,
                                               t.c.version == v))
@@ -221,6 +220,9 @@ class VersionsMixin(RegistryBase):
                         entity_type="model_version", entity_id=f"{name}/{v}",
                         before=version_snapshot(before), model_id=model.model_id,
                         model_name=name, version=v)
+            for alias in held:  # gone with the version: said as a removal would say it
+                self._event(conn, _events.MODEL_VERSION_ALIAS_DELETED, f"model:{name}",
+                            {"name": name, "alias": alias, "version": str(v)}, actor)
 
     def set_model_version_tag(self, name: str, version: str | int, key: str, value: str, *,
                               actor: str | None = None) -> None:
