@@ -61,7 +61,8 @@ def _approvals(a: argparse.Namespace) -> int:
                          request_id=a.request_id, comment=a.comment)
         _print(a, out, _request_line(out["request"]))
     elif cmd == "request":
-        kind, target = ("alias", a.alias) if a.alias else ("stage", a.stage)
+        kind, target = (("unalias", a.remove_alias) if a.remove_alias else
+                        ("alias", a.alias) if a.alias else ("stage", a.stage))
         out = c.call("RequestTransition", name=a.model, version=str(a.version), kind=kind,
                      target=target, archive_existing=a.archive_existing, comment=a.comment)
         _print(a, out, _request_line(out["request"]))
@@ -204,10 +205,13 @@ def _remote(p: argparse.ArgumentParser) -> None:
 
 
 def _target(p: argparse.ArgumentParser, required: bool = True,
-            default_stage: str | None = None) -> None:
+            default_stage: str | None = None, removal: bool = False) -> None:
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--stage", default=default_stage, help="a stage (Staging, Production...)")
     g.add_argument("--alias", default=None, help="an alias (a glob when protecting)")
+    if removal:
+        g.add_argument("--remove-alias", default=None,
+                       help="remove this protected alias (VERSION: the one it points to)")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse's API
@@ -225,10 +229,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # argparse's API
         x.add_argument("--comment", default="", help="recorded with the vote")
     x = aps.add_parser("show", help="one request and its votes")
     x.add_argument("request_id", type=int)
-    x = aps.add_parser("request", help="ask for a transition to a protected target")
+    x = aps.add_parser("request", help="ask for a transition to a protected target, or for "
+                                       "the removal of a protected alias")
     x.add_argument("model")
     x.add_argument("version")
-    _target(x)
+    _target(x, removal=True)
     x.add_argument("--archive-existing", action="store_true")
     x.add_argument("--comment", default="")
     x = aps.add_parser("protect", help="protect a stage or alias pattern (admin)")

@@ -276,11 +276,9 @@ def test_a_protected_alias_is_never_removed_by_a_direct_write(gstore: Any) -> No
     rule = gstore.protect_target("alias", "champ*", model_name="m", actor="admin")
     with pytest.raises(InvalidState, match=(
             rf"model 'm' has protected alias 'champion' \(rule {rule.target_id} "
-            r"\('champ\*'\)\): removing alias 'champion' would remove it")) as e:
-        gstore.delete_registered_model_alias("m", "champion", actor="alice")
-    assert e.value.details["field"] == "alias" and "unprotect" in str(e.value)
-    with pytest.raises(InvalidState, match="deleting version 2 would remove it"):
+            r"\('champ\*'\)\): deleting version 2 would remove it")) as e:
         gstore.delete_model_version("m", 2, actor="alice")
+    assert e.value.details["field"] == "alias" and "unprotect" in str(e.value)
     # Nor orphaned: models:/m@champion would point nowhere after a rename or a delete.
     with pytest.raises(InvalidState, match="renaming the model to 'm2' would remove it"):
         gstore.rename_registered_model("m", "m2", actor="alice")
@@ -290,13 +288,68 @@ def test_a_protected_alias_is_never_removed_by_a_direct_write(gstore: Any) -> No
     assert gstore.get_model_version_by_alias("m", "champion").version == "2"
     assert gstore.get_model_version_by_alias("m", "staging").version == "2"  # not half done
     gstore.delete_registered_model_alias("m", "staging", actor="alice")  # not protected
-    # An admin lifts the rule: the removal goes through, and the audit log has it.
-    gstore.unprotect_target(rule.target_id, actor="admin")
-    gstore.delete_registered_model_alias("m", "champion", actor="alice")
-    gstore.set_registered_model_alias("m", "champion", 2, actor="alice")
-    gstore.delete_model_version("m", 2, actor="alice")
+    # Removing it makes a request, like moving it; an approval removes it.
+    with pytest.raises(ApprovalRequired, match=(
+            r"alias 'champion' of model 'm' is protected: its removal \(from version 2\) "
+            r"was not applied; approval request \d+ was created")) as r:
+        gstore.delete_registered_model_alias("m", "champion", actor="alice")
+    req = r.value.request
+    assert (req.kind, req.target, req.version, req.requester) == (
+        "unalias", "champion", "2", "alice")
+    assert gstore.get_model_version_by_alias("m", "champion").version == "2"
+    done = gstore.approve_request(req.request_id, comment="retired", actor="bob")
+    assert done.state == "applied"
+    with pytest.raises(Exception, match="no alias 'champion'"):
+        gstore.get_model_version_by_alias("m", "champion")
     removed = gstore.search_audit_log(model_name="m", action="delete_registered_model_alias")[0]
-    assert sorted(e.before["alias"] for e in removed) == ["champion", "staging"]
+    assert sorted((e.before["alias"], e.actor) for e in removed) == [
+        ("champion", "alice"), ("staging", "alice")]  # in the requester's name
+    assert [e.comment for e in removed if e.before["alias"] == "champion"] == [
+        f"approval request {req.request_id}: removal of alias 'champion' asked for by alice"]
+    # Set again (through a request); once an admin lifts the rule, direct writes go through.
+    with pytest.raises(ApprovalRequired) as again:
+        gstore.set_registered_model_alias("m", "champion", 2, actor="alice")
+    gstore.approve_request(again.value.request.request_id, comment="back", actor="bob")
+    gstore.unprotect_target(rule.target_id, actor="admin")
+    gstore.delete_model_version("m", 2, actor="alice")
+    with pytest.raises(Exception, match="no alias 'champion'"):
+        gstore.get_model_version_by_alias("m", "champion")
+
+
+def test_a_removal_request_is_checked_and_invalidated_when_the_alias_moves(
+        gstore: Any) -> None:
+    gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")
+    gstore.set_registered_model_alias("m", "champion", 1, actor="alice")
+    gstore.set_registered_model_alias("m", "dev", 1, actor="alice")
+    with pytest.raises(InvalidArgument, match="alias 'dev' of model 'm' is not protected: "
+                                              "remove it directly"):
+        gstore.request_transition("m", 1, "unalias", "dev", comment="x", actor="alice")
+    gstore.protect_target("alias", "champion", actor="admin")  # every model
+    with pytest.raises(InvalidArgument, match="points to version 1, not 2") as e:
+        gstore.request_transition("m", 2, "unalias", "champion", comment="x", actor="alice")
+    assert e.value.details["field"] == "version"
+    with pytest.raises(InvalidArgument, match="kind must be one of"):
+        gstore.request_transition("m", 1, "drop", "champion", comment="x", actor="alice")
+    moved = gstore.request_transition("m", 1, "unalias", "champion", comment="retire",
+                                      actor="alice")
+    # Editing the version, or a newer version, does not matter to a removal ...
+    gstore.update_model_version("m", 1, "edited", actor="alice")
+    gstore.create_model_version("m", "s3://bucket/m/3", actor="alice")
+    assert gstore.get_approval_request(moved.request_id).state == "pending"
+    # ... the alias moving does (through its own approval).
+    with pytest.raises(ApprovalRequired) as r:
+        gstore.set_registered_model_alias("m", "champion", 2, actor="carol")
+    gstore.approve_request(r.value.request.request_id, comment="ok", actor="bob")
+    got = gstore.get_approval_request(moved.request_id)
+    assert (got.state, got.resolution) == (
+        "invalidated", "alias 'champion' was moved to version 2 since the request")
+    with pytest.raises(InvalidState, match="moved to version 2"):
+        gstore.approve_request(moved.request_id, comment="ok", actor="bob")
+    assert gstore.get_model_version_by_alias("m", "champion").version == "2"
+    req = gstore.request_transition("m", 2, "unalias", "champion", comment="retire",
+                                    actor="alice")
+    with pytest.raises(PermissionDenied, match="four eyes"):
+        gstore.approve_request(req.request_id, comment="mine", actor="alice")
 
 
 def test_every_protected_alias_is_named_and_a_deleted_models_rules_are_audited(

@@ -221,19 +221,32 @@ def test_four_eyes_over_every_surface(env: Env, version: dict[str, str]) -> None
     rid = json.loads(env.cli("bob", "approvals", "list", "--state", "pending", "--json")
                      .stdout)["requests"][0]["request_id"]
     assert env.cli("bob", "approvals", "approve", str(rid), "--comment", "ok").returncode == 0
-    r = env.mlflow("alice", "DELETE", "/registered-models/alias",
-                   json={"name": "fraud", "alias": "champion"})
-    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_STATE", r.text
-    assert "has protected alias 'champion'" in r.json()["message"], r.text
     r = env.mlflow("admin", "DELETE", "/model-versions/delete",  # (needs MANAGE)
                    json={"name": "fraud", "version": "1"})
-    assert r.status_code == 400 and "deleting version 1 would remove it" in r.text, r.text
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_STATE", r.text
+    assert "has protected alias 'champion'" in r.json()["message"], r.text
+    assert "deleting version 1 would remove it" in r.text, r.text
     r = env.mlflow("alice", "POST", "/registered-models/rename",
                    json={"name": "fraud", "new_name": "fraud-x"})
     assert r.status_code == 400 and "renaming the model" in r.text, r.text
+    # Removing it makes a request (the CLI can ask too); bob's approval removes it.
+    r = env.mlflow("alice", "DELETE", "/registered-models/alias",
+                   json={"name": "fraud", "alias": "champion"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_STATE", r.text
+    assert "its removal (from version 1) was not applied" in r.json()["message"], r.text
+    asked = env.cli("alice", "approvals", "request", "fraud", "1", "--remove-alias",
+                    "champion", "--comment", "retire it", "--json")
+    req = json.loads(asked.stdout)["request"]
+    assert (req["kind"], req["target"], req["state"]) == ("unalias", "champion", "pending")
+    assert f"approval request {req['request_id']} " in r.json()["message"]  # the same one
     assert _ok(env.mlflow("bob", "GET", "/registered-models/alias",
                           params={"name": "fraud", "alias": "champion"})
                )["model_version"]["version"] == "1"
+    r = env.cli("bob", "approvals", "approve", str(req["request_id"]), "--comment", "ok")
+    assert r.returncode == 0 and "applied" in r.stdout, r
+    r = env.mlflow("bob", "GET", "/registered-models/alias",
+                   params={"name": "fraud", "alias": "champion"})
+    assert r.status_code == 400 and "alias champion not found" in r.text, r.text  # (MLflow's)
 
 
 def test_lineage_over_grpc_http_and_cli(env: Env, version: dict[str, str]) -> None:

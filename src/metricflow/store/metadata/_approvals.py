@@ -30,6 +30,7 @@ from metricflow.errors import (
 from metricflow.store.metadata._base import actor_name, inserted_id, now_ms
 from metricflow.store.metadata._gov_types import (
     ALIAS,
+    ALIAS_REMOVAL,
     APPLIED,
     EXPIRED,
     INVALIDATED,
@@ -47,6 +48,7 @@ from metricflow.store.metadata._tables import (
     approval_requests,
     approval_votes,
     approvers,
+    model_aliases,
     model_versions,
     protected_targets,
     registered_models,
@@ -76,10 +78,12 @@ def _check_comment(comment: str) -> str:
     return comment
 
 
-def _check_kind(kind: str) -> str:
-    if kind not in (STAGE, ALIAS):
-        raise InvalidArgument(f"kind must be 'stage' or 'alias', got {kind!r}", field="kind",
-                              received=str(kind)[:40])
+def _check_kind(kind: str, removal: bool = False) -> str:
+    """A protected target's kind; with `removal`, also a request's kind ALIAS_REMOVAL."""
+    kinds = (STAGE, ALIAS, ALIAS_REMOVAL) if removal else (STAGE, ALIAS)
+    if kind not in kinds:
+        raise InvalidArgument(f"kind must be one of {', '.join(map(repr, kinds))}, got "
+                              f"{kind!r}", field="kind", received=str(kind)[:40])
     return kind
 
 
@@ -170,9 +174,10 @@ class ApprovalsMixin(PolicyMixin):
             f"{r.target_id} ({r.pattern!r})" for r in rs) + ")" for a, rs in hit.items())
         raise InvalidState(
             f"model {name!r} has protected {said}: {change} would remove "
-            f"{'it' if len(hit) == 1 else 'them'}. Move a protected alias through an "
-            f"approval request, or have an admin lift the rule first (metricflow approvals "
-            f"unprotect ID)", field="alias", received=", ".join(hit))
+            f"{'it' if len(hit) == 1 else 'them'}. Remove or move a protected alias through "
+            f"an approval request first (removing it makes one), or have an admin lift the "
+            f"rule (metricflow approvals unprotect ID)", field="alias",
+            received=", ".join(hit))
 
     def _model_rules_go(self, conn: sa.Connection, model_id: int, name: str,
                         actor: str | None) -> None:
@@ -302,6 +307,24 @@ class ApprovalsMixin(PolicyMixin):
                     lambda conn: self._set_alias_in(  # type: ignore[attr-defined]
                         conn, name, alias, v, actor))
 
+    def delete_registered_model_alias(self, name: str, alias: str, *,
+                                      actor: str | None = None) -> None:
+        """Remove an alias, checked and applied in one transaction: a protected alias
+        makes a removal request instead (ApprovalRequired)."""
+        made: ApprovalRequest | None = None
+        with self._write() as conn:
+            model = self._model(conn, name, lock=True)
+            old = self._alias_version(conn, model.model_id, name, alias)  # type: ignore[attr-defined]
+            protected = protection(conn, model.model_id, ALIAS, alias)
+            if protected is None:
+                self._delete_alias_in(conn, model.model_id, name, alias,  # type: ignore[attr-defined]
+                                      old, actor)
+                return
+            mv = self._version(conn, model, old, lock=True)
+            made = self._make_request(conn, model, mv, ALIAS_REMOVAL, alias, False, "",
+                                      actor, protected)
+        raise ApprovalRequired(made)
+
     def _gated(self, name: str, v: int, kind: str, target: str, archive: bool, comment: str,
                actor: str | None, apply: Callable[[sa.Connection], Any]) -> Any:
         """Protection and policies checked in the change's own transaction, on the
@@ -324,8 +347,9 @@ class ApprovalsMixin(PolicyMixin):
     def request_transition(self, name: str, version: str | int, kind: str, target: str, *,
                            archive_existing: bool = False, comment: str = "",
                            actor: str | None = None) -> ApprovalRequest:
-        """Ask for a transition to a protected target; returns the pending request."""
-        _check_kind(kind)
+        """Ask for a transition to a protected target, or (kind ALIAS_REMOVAL) for the
+        removal of a protected alias from `version`; returns the pending request."""
+        _check_kind(kind, removal=True)
         target = check_stage(target) if kind == STAGE else check_alias(target)
         _check_comment(comment)
         if not comment.strip():
@@ -335,11 +359,19 @@ class ApprovalsMixin(PolicyMixin):
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
             mv = self._version(conn, model, v)
-            protected = protection(conn, model.model_id, kind, target)
+            if kind == ALIAS_REMOVAL:
+                now = self._alias_version(conn, model.model_id, name, target)  # type: ignore[attr-defined]
+                if now != v:
+                    raise InvalidArgument(f"alias {target!r} of model {name!r} points to "
+                                          f"version {now}, not {v}", field="version",
+                                          received=str(v))
+            protected = protection(conn, model.model_id,
+                                   ALIAS if kind == ALIAS_REMOVAL else kind, target)
             if protected is None:
-                raise InvalidArgument(f"{kind} {target!r} of model {name!r} is not protected: "
-                                      "transition it directly", field="target",
-                                      received=target)
+                raise InvalidArgument(f"{'alias' if kind == ALIAS_REMOVAL else kind} "
+                                      f"{target!r} of model {name!r} is not protected: "
+                                      f"{'remove' if kind == ALIAS_REMOVAL else 'transition'} "
+                                      "it directly", field="target", received=target)
             return self._make_request(conn, model, mv, kind, target, archive_existing,
                                       comment, actor, protected)
 
@@ -347,8 +379,10 @@ class ApprovalsMixin(PolicyMixin):
                       target: str, archive: bool, comment: str, actor: str | None,
                       protected: tuple[int, int | None]) -> ApprovalRequest:
         _check_comment(comment)
-        if not comment.strip():  # a blocked transition through an API without a comment
-            comment = f"{kind} {target!r} asked for by a transition of {actor_name(actor)}"
+        if not comment.strip():  # a blocked change through an API without a comment
+            comment = (f"removal of alias {target!r} asked for by {actor_name(actor)}"
+                       if kind == ALIAS_REMOVAL else
+                       f"{kind} {target!r} asked for by a transition of {actor_name(actor)}")
         need, expiry = protected
         # The same change asked for again by the same person while it is still open
         # names the open request instead of making another one to vote on.
@@ -479,8 +513,9 @@ class ApprovalsMixin(PolicyMixin):
                 counted = sum(1 for x in req.votes if x.decision == "approve"
                               and self._is_approver(conn, x.approver, mid))
                 applies = decision == "approve" and counted >= req.approvals_required
-                if applies:  # policies first: no audit append (PostgreSQL: the chain's
-                    # lock) is held while they read the data plane
+                if applies and req.kind != ALIAS_REMOVAL:  # policies first (a removal
+                    # promotes nothing): no audit append (PostgreSQL: the chain's lock) is
+                    # held while they read the data plane
                     model = self._model(conn, req.model_name, lock=True)
                     self._enforce_policies(conn, self._version(
                         conn, model, int(req.version), lock=True), req.kind, req.target)
@@ -509,6 +544,10 @@ class ApprovalsMixin(PolicyMixin):
                 req.model_name, req.version, "transition_model_version_stage",
                 req.requester, None, {"current_stage": req.target}, comment=comment,
                 archive_stage=req.target if req.archive_existing else None, conn=conn)
+        elif req.kind == ALIAS_REMOVAL:
+            model = self._model(conn, req.model_name, lock=True)
+            self._delete_alias_in(conn, model.model_id, req.model_name,  # type: ignore[attr-defined]
+                                  req.target, int(req.version), req.requester, comment)
         else:
             self._set_alias_in(conn, req.model_name, req.target,  # type: ignore[attr-defined]
                                int(req.version), req.requester, comment)
@@ -556,8 +595,18 @@ class ApprovalsMixin(PolicyMixin):
         else:
             rv = conn.execute(sa.select(_V.row_version).where(
                 _V.model_id == model.model_id, _V.version == int(req.version))).scalar()
+            at = None
+            if req.kind == ALIAS_REMOVAL:
+                at = conn.execute(sa.select(model_aliases.c.version).where(
+                    model_aliases.c.model_id == model.model_id,
+                    model_aliases.c.alias == req.target)).scalar()
             if rv is None:
                 why = f"version {req.version} was deleted"
+            elif req.kind == ALIAS_REMOVAL:
+                if at is None:
+                    why = f"alias {req.target!r} was removed since the request"
+                elif int(at) != int(req.version):
+                    why = f"alias {req.target!r} was moved to version {at} since the request"
             elif rv != row.version_row_version:
                 why = f"version {req.version} changed since the request"
             elif model.last_version != row.model_last_version:

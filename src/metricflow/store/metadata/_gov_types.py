@@ -10,6 +10,9 @@ from metricflow.entities import ModelVersion
 from metricflow.errors import InvalidState
 
 STAGE, ALIAS = "stage", "alias"
+ALIAS_REMOVAL = "unalias"
+"""The kind of an approval request that removes a protected alias (its target is the
+alias, its version the one the alias points to)."""
 PENDING, APPLIED, REJECTED, EXPIRED, INVALIDATED = (
     "pending", "applied", "rejected", "expired", "invalidated")
 REQUEST_STATES = (PENDING, APPLIED, REJECTED, EXPIRED, INVALIDATED)
@@ -148,9 +151,13 @@ class ApprovalRequired(InvalidState):
     """The transition targets a protected stage or alias: a request was created."""
 
     def __init__(self, request: ApprovalRequest) -> None:
+        what = (f"alias {request.target!r} of model {request.model_name!r} is protected: "
+                f"its removal (from version {request.version}) was not applied; "
+                if request.kind == ALIAS_REMOVAL else
+                f"{request.kind} {request.target!r} of model {request.model_name!r} is "
+                f"protected: the transition of version {request.version} was not applied; ")
         super().__init__(
-            f"{request.kind} {request.target!r} of model {request.model_name!r} is "
-            f"protected: the transition of version {request.version} was not applied; "
+            what +
             f"approval request {request.request_id} was created and needs "
             f"{request.approvals_required} approval(s) "
             f"(metricflow approvals approve {request.request_id})",

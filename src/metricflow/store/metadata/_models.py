@@ -270,19 +270,29 @@ class ModelsMixin(RegistryBase):
         """Remove an alias; NotFound if the model has no such alias."""
         with self._write() as conn:
             row = self._model(conn, name, lock=True)
-            A = model_aliases.c
-            old = conn.execute(sa.select(A.version).where(A.model_id == row.model_id,
-                                                          A.alias == alias)).scalar()
-            if old is None:
-                raise NotFound(f"registered model {name!r} has no alias {alias!r}",
-                               field="alias", received=alias)
+            old = self._alias_version(conn, row.model_id, name, alias)
             self._check_alias_removal(conn, row.model_id, name, [alias],
                                       f"removing alias {alias!r}")
-            conn.execute(model_aliases.delete().where(A.model_id == row.model_id,
-                                                      A.alias == alias))
-            self._audit(conn, actor=actor, action="delete_registered_model_alias",
-                        entity_type="registered_model", entity_id=name,
-                        before={"alias": alias, "version": old}, after=None,
-                        model_id=row.model_id, model_name=name, version=old)
-            self._event(conn, _events.MODEL_VERSION_ALIAS_DELETED, f"model:{name}",
-                        {"name": name, "alias": alias, "version": str(old)}, actor)
+            self._delete_alias_in(conn, row.model_id, name, alias, old, actor)
+
+    def _alias_version(self, conn: sa.Connection, model_id: int, name: str,
+                       alias: str) -> int:
+        """The version `alias` points to; NotFound if the model has no such alias."""
+        A = model_aliases.c
+        old = conn.execute(sa.select(A.version).where(A.model_id == model_id,
+                                                      A.alias == alias)).scalar()
+        if old is None:
+            raise NotFound(f"registered model {name!r} has no alias {alias!r}",
+                           field="alias", received=alias)
+        return int(old)
+
+    def _delete_alias_in(self, conn: sa.Connection, model_id: int, name: str, alias: str,
+                         old: int, actor: str | None, comment: str = "") -> None:
+        A = model_aliases.c
+        conn.execute(model_aliases.delete().where(A.model_id == model_id, A.alias == alias))
+        self._audit(conn, actor=actor, action="delete_registered_model_alias",
+                    entity_type="registered_model", entity_id=name,
+                    before={"alias": alias, "version": old}, after=None, comment=comment,
+                    model_id=model_id, model_name=name, version=old)
+        self._event(conn, _events.MODEL_VERSION_ALIAS_DELETED, f"model:{name}",
+                    {"name": name, "alias": alias, "version": str(old)}, actor)
