@@ -35,8 +35,10 @@ def _print(a: argparse.Namespace, result: dict[str, Any], text: str) -> None:
 def _request_line(r: dict[str, Any]) -> str:
     votes = ", ".join(f"{v['approver']}:{v['decision']}" for v in r.get("votes", []))
     approvals = sum(1 for v in r.get("votes", []) if v["decision"] == "approve")
-    line = (f"#{r['request_id']} {r['state']:<11} {r['model_name']} v{r['version']} -> "
-            f"{r['kind']} {r['target']}  by {r['requester']}  "
+    change = (f"removes alias {r['target']}" if r["kind"] == "unalias"
+              else f"-> {r['kind']} {r['target']}")
+    line = (f"#{r['request_id']} {r['state']:<11} {r['model_name']} v{r['version']} {change}"
+            f"  by {r['requester']}  "
             f"{approvals}/{r['approvals_required']} approvals")
     if votes:
         line += f"  [{votes}]"

@@ -343,7 +343,7 @@ def test_a_removal_request_is_checked_and_invalidated_when_the_alias_moves(
     got = gstore.get_approval_request(moved.request_id)
     assert (got.state, got.resolution) == (
         "invalidated", "alias 'champion' was moved to version 2 since the request")
-    with pytest.raises(InvalidState, match="moved to version 2"):
+    with pytest.raises(InvalidState, match="is invalidated, not pending"):
         gstore.approve_request(moved.request_id, comment="ok", actor="bob")
     assert gstore.get_model_version_by_alias("m", "champion").version == "2"
     req = gstore.request_transition("m", 2, "unalias", "champion", comment="retire",
@@ -381,3 +381,65 @@ def test_every_protected_alias_is_named_and_a_deleted_models_rules_are_audited(
     with gstore.engine.connect() as conn:  # the rows went with the model (cascade)
         assert conn.execute(sa.select(sa.func.count()).select_from(protected_targets)
                             ).scalar() == 0
+
+
+def test_an_invalidated_removal_stays_invalidated(gstore: Any) -> None:
+    """The alias moving away and back, or removed and set again, does not revive it."""
+    gstore.create_model_version("m", "s3://bucket/m/2", actor="alice")
+    gstore.set_registered_model_alias("m", "champion", 1, actor="alice")
+    gstore.protect_target("alias", "champion", model_name="m", actor="admin")
+
+    def move(v: int) -> None:
+        with pytest.raises(ApprovalRequired) as r:
+            gstore.set_registered_model_alias("m", "champion", v, actor="dave")
+        gstore.approve_request(r.value.request.request_id, comment="ok", actor="bob")
+
+    aba = gstore.request_transition("m", 1, "unalias", "champion", comment="x", actor="alice")
+    move(2)
+    move(1)
+    got = gstore.get_approval_request(aba.request_id)
+    assert (got.state, got.resolution) == (
+        "invalidated", "alias 'champion' was moved to version 2 since the request")
+    with pytest.raises(InvalidState, match="invalidated"):
+        gstore.approve_request(aba.request_id, comment="ok", actor="bob")
+    first = gstore.request_transition("m", 1, "unalias", "champion", comment="a",
+                                      actor="alice")
+    second = gstore.request_transition("m", 1, "unalias", "champion", comment="c",
+                                       actor="carol")
+    assert gstore.approve_request(first.request_id, comment="ok", actor="bob").state == \
+        "applied"
+    move(1)  # set again, at the same version
+    got = gstore.get_approval_request(second.request_id)
+    assert (got.state, got.resolution) == (
+        "invalidated", "alias 'champion' was removed since the request")
+    assert gstore.get_model_version_by_alias("m", "champion").version == "1"
+
+
+def test_a_request_does_not_outlive_its_model_or_a_stricter_rule(gstore: Any) -> None:
+    gstore.protect_target("alias", "champion", actor="admin")  # every model
+    old = gstore.request_transition("m", 1, "alias", "champion", comment="x", actor="alice")
+    gstore.delete_registered_model("m", actor="admin")  # it holds no protected alias
+    gstore.create_registered_model("m", actor="mallory")  # (SQLite: the same id again)
+    gstore.create_model_version("m", "s3://evil/1", actor="mallory")
+    got = gstore.get_approval_request(old.request_id)
+    assert (got.state, got.resolution) == (
+        "invalidated", "model 'm' was deleted and another model took its name")
+    # A rule made stricter after the request: the vote needs what it asks for now.
+    req = gstore.request_transition("m", 1, "alias", "champion", comment="y", actor="alice")
+    gstore.protect_target("alias", "champ*", model_name="m", approvals_required=2,
+                          actor="admin")
+    assert gstore.approve_request(req.request_id, comment="1", actor="bob").state == "pending"
+    done = gstore.approve_request(req.request_id, comment="2", actor="carol")
+    assert (done.state, done.approvals_required) == ("applied", 2)
+
+
+def test_a_removal_is_not_held_by_policies(gstore: Any) -> None:
+    gstore.set_registered_model_alias("m", "champion", 1, actor="alice")
+    gstore.protect_target("alias", "champion", actor="admin")
+    gstore.put_policy("prod", 'applies_to = ["alias:champion"]\n[[rules]]\nname = "d"\n'
+                      'require = ["description"]\n', actor="admin")
+    req = gstore.request_transition("m", 1, "unalias", "champion", comment="x", actor="alice")
+    # (this store has no policy evaluator: a promotion could not be decided at all)
+    assert gstore.approve_request(req.request_id, comment="ok", actor="bob").state == "applied"
+    with pytest.raises(InvalidArgument, match="why this alias should be removed"):
+        gstore.request_transition("m", 1, "unalias", "champion", comment=" ", actor="alice")

@@ -179,6 +179,16 @@ class ApprovalsMixin(PolicyMixin):
             f"rule (metricflow approvals unprotect ID)", field="alias",
             received=", ".join(hit))
 
+    def _alias_changed(self, conn: sa.Connection, model_id: int, alias: str, why: str,
+                       actor: str | None, applying: int | None = None) -> None:
+        """Pending removals of the alias are invalidated for good: recorded now, so the
+        alias coming back to the same version does not revive them."""
+        for (rid,) in conn.execute(sa.select(_R.request_id).where(
+                _R.model_id == model_id, _R.kind == ALIAS_REMOVAL, _R.target == alias,
+                _R.state == PENDING).order_by(_R.request_id)).all():
+            if rid != applying:
+                self._close(conn, self._request(conn, rid), INVALIDATED, why, actor)
+
     def _model_rules_go(self, conn: sa.Connection, model_id: int, name: str,
                         actor: str | None) -> None:
         for row in conn.execute(sa.select(protected_targets).where(_P.model_id == model_id)
@@ -353,8 +363,12 @@ class ApprovalsMixin(PolicyMixin):
         target = check_stage(target) if kind == STAGE else check_alias(target)
         _check_comment(comment)
         if not comment.strip():
-            raise InvalidArgument("a request needs a comment (why this version should move)",
-                                  field="comment")
+            raise InvalidArgument("a request needs a comment (why this "
+                                  + ("alias should be removed)" if kind == ALIAS_REMOVAL
+                                     else "version should move)"), field="comment")
+        if archive_existing and kind == ALIAS_REMOVAL:
+            raise InvalidArgument("archive_existing applies to stage transitions, not to "
+                                  "an alias removal", field="archive_existing")
         v = check_version(version)
         with self._write() as conn:
             model = self._model(conn, name, lock=True)
@@ -512,6 +526,14 @@ class ApprovalsMixin(PolicyMixin):
                 # after voting takes the vote with it).
                 counted = sum(1 for x in req.votes if x.decision == "approve"
                               and self._is_approver(conn, x.approver, mid))
+                # A rule made stricter since the request counts: the most any rule asks
+                # for now, or what the request was made with.
+                now = protection(conn, mid, ALIAS if req.kind == ALIAS_REMOVAL else req.kind,
+                                 req.target) if mid is not None else None
+                if now is not None and now[0] > req.approvals_required:
+                    conn.execute(approval_requests.update().where(
+                        _R.request_id == req.request_id).values(approvals_required=now[0]))
+                    req = self._request(conn, request_id)
                 applies = decision == "approve" and counted >= req.approvals_required
                 if applies and req.kind != ALIAS_REMOVAL:  # policies first (a removal
                     # promotes nothing): no audit append (PostgreSQL: the chain's lock) is
@@ -547,7 +569,8 @@ class ApprovalsMixin(PolicyMixin):
         elif req.kind == ALIAS_REMOVAL:
             model = self._model(conn, req.model_name, lock=True)
             self._delete_alias_in(conn, model.model_id, req.model_name,  # type: ignore[attr-defined]
-                                  req.target, int(req.version), req.requester, comment)
+                                  req.target, int(req.version), req.requester, comment,
+                                  req.request_id)
         else:
             self._set_alias_in(conn, req.model_name, req.target,  # type: ignore[attr-defined]
                                int(req.version), req.requester, comment)
@@ -584,10 +607,13 @@ class ApprovalsMixin(PolicyMixin):
         row = conn.execute(sa.select(_R.model_id, _R.version_row_version,
                                      _R.model_last_version)
                            .where(_R.request_id == req.request_id)).one()
-        model = conn.execute(sa.select(_M.model_id, _M.last_version).where(
+        model = conn.execute(sa.select(_M.model_id, _M.last_version, _M.creation_time).where(
             _M.name == req.model_name)).first()
         why = ""
-        if model is None or model.model_id != row.model_id:
+        if model is not None and model.model_id == row.model_id \
+                and model.creation_time > req.created_at:  # SQLite reuses a deleted id
+            why = (f"model {req.model_name!r} was deleted and another model took its name")
+        elif model is None or model.model_id != row.model_id:
             now = conn.execute(sa.select(_M.name).where(_M.model_id == row.model_id)).scalar()
             why = (f"model {req.model_name!r} was renamed to {now!r} since the request"
                    if now is not None else f"model {req.model_name!r} was deleted"

@@ -256,6 +256,10 @@ class ModelsMixin(RegistryBase):
                                                       A.alias == alias)).scalar()
         upsert(conn, model_aliases, {"model_id": row.model_id, "alias": alias},
                {"version": v})
+        if old != v:
+            self._alias_changed(conn, row.model_id, alias,
+                                f"alias {alias!r} was moved to version {v} since the request",
+                                actor)
         self._audit(conn, actor=actor, action="set_registered_model_alias",
                     entity_type="registered_model", entity_id=name,
                     before={"alias": alias, "version": old},
@@ -287,9 +291,12 @@ class ModelsMixin(RegistryBase):
         return int(old)
 
     def _delete_alias_in(self, conn: sa.Connection, model_id: int, name: str, alias: str,
-                         old: int, actor: str | None, comment: str = "") -> None:
+                         old: int, actor: str | None, comment: str = "",
+                         applying: int | None = None) -> None:
         A = model_aliases.c
         conn.execute(model_aliases.delete().where(A.model_id == model_id, A.alias == alias))
+        self._alias_changed(conn, model_id, alias,
+                            f"alias {alias!r} was removed since the request", actor, applying)
         self._audit(conn, actor=actor, action="delete_registered_model_alias",
                     entity_type="registered_model", entity_id=name,
                     before={"alias": alias, "version": old}, after=None, comment=comment,

@@ -45,6 +45,11 @@ class RegistryBase(StoreBase):
         """Raise if `change` (a direct write) would remove or orphan a protected alias; the
         approvals layer (ApprovalsMixin) knows what is protected. Here: nothing is."""
 
+    def _alias_changed(self, conn: sa.Connection, model_id: int, alias: str, why: str,
+                       actor: str | None, applying: int | None = None) -> None:
+        """An alias was moved or removed: requests that depended on where it pointed are
+        closed (the approvals layer has them; `applying`: the one doing it). Here: none."""
+
     def _model_rules_go(self, conn: sa.Connection, model_id: int, name: str,
                         actor: str | None) -> None:
         """The model is being deleted: record its own protection rules as lifted (the

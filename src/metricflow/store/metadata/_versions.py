@@ -221,6 +221,8 @@ class VersionsMixin(RegistryBase):
                         before=version_snapshot(before), model_id=model.model_id,
                         model_name=name, version=v)
             for alias in held:  # gone with the version: said as a removal would say it
+                self._alias_changed(conn, model.model_id, alias,
+                                    f"alias {alias!r} was removed since the request", actor)
                 self._event(conn, _events.MODEL_VERSION_ALIAS_DELETED, f"model:{name}",
                             {"name": name, "alias": alias, "version": str(v)}, actor)
 
