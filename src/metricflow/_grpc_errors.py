@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,6 +15,10 @@ from metricflow.errors import STATUS_TABLE, ErrorCode, MetricflowError, error_fr
 log = logging.getLogger(__name__)
 CODE_KEY = "mf-error-code"
 RETRY_KEY = "mf-retry-after-s"
+DETAILS_KEY = "mf-error-details"
+"""The error's details (field, limit, received...) as JSON; the artifacts service's key too."""
+_DETAILS_MAX = 4000  # characters of JSON in one trailing header
+_RESERVED = frozenset({"code", "message", "retry_after_s"})  # the errors' own arguments
 T = TypeVar("T")
 _BY_STATUS = {status: code for code, (status, _http) in STATUS_TABLE.items()}
 
@@ -24,8 +29,24 @@ async def abort(context: grpc.aio.ServicerContext, err: MetricflowError) -> None
     retry = getattr(err, "retry_after_s", None)
     if retry is not None:
         md.append((RETRY_KEY, f"{retry:.3f}"))
+    details = details_json(err)
+    if details is not None:
+        md.append((DETAILS_KEY, details))
     context.set_trailing_metadata(tuple(md))
     await context.abort(getattr(grpc.StatusCode, err.grpc_status_name), err.message)
+
+
+def details_json(err: MetricflowError) -> str | None:
+    """The error's details as ASCII JSON for a trailing header; a value too large for one
+    is left out (its field is still named), None when nothing is left."""
+    d = {k: v for k, v in getattr(err, "details", {}).items() if k not in _RESERVED}
+    if not d:
+        return None
+    text = json.dumps(d, default=str)
+    if len(text) > _DETAILS_MAX:
+        d = {k: v for k, v in d.items() if len(json.dumps(v, default=str)) <= 200}
+        text = json.dumps(d, default=str)
+    return text if d and len(text) <= _DETAILS_MAX else None
 
 
 def handles_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
@@ -55,6 +76,12 @@ def from_rpc_error(e: grpc.RpcError) -> MetricflowError:
     if code is None:  # no metricflow code: a transport failure or a foreign server
         code = _BY_STATUS.get(e.code().name, ErrorCode.INTERNAL_ERROR).value  # type: ignore[attr-defined]
     details: dict[str, Any] = {}
+    try:
+        extra = json.loads(md.get(DETAILS_KEY) or "{}")
+    except ValueError:
+        extra = {}
+    if isinstance(extra, dict):
+        details.update({str(k): v for k, v in extra.items() if k not in _RESERVED})
     if RETRY_KEY in md:
         details["retry_after_s"] = float(md[RETRY_KEY])
     return error_from_code(code, msg, **details)

@@ -40,3 +40,22 @@ def test_errors_map_to_statuses(error: Exception, status: grpc.StatusCode, text:
     assert ei.value.code() == status
     assert text in (ei.value.details() or "")
     assert "disk on fire" not in (ei.value.details() or "")  # internals stay in the log
+
+
+def test_an_errors_details_cross_the_wire(aio_server: Any) -> None:
+    """The field, limit and value received reach a gRPC client, as over HTTP."""
+    from metricflow._grpc_errors import from_rpc_error
+    from metricflow.errors import InvalidArgument
+
+    err = InvalidArgument("expiry_s must be a number of seconds in 1-315360000, got -5",
+                          field="expiry_s", limit=315360000, received="-5",
+                          huge="x" * 10_000)
+    port = aio_server(lambda server: add_to_server(server, _Failing(err)))
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with pytest.raises(grpc.RpcError) as ei:
+            pb_grpc.GovernanceServiceStub(channel).ListPolicies(pb.ListPoliciesRequest(),
+                                                               timeout=10)
+    got = from_rpc_error(ei.value)
+    assert isinstance(got, InvalidArgument) and got.message.startswith("expiry_s must be")
+    # a value too large for a header is left out
+    assert got.details == {"field": "expiry_s", "limit": 315360000, "received": "-5"}
