@@ -16,15 +16,15 @@ log = logging.getLogger(__name__)
 CODE_KEY = "mf-error-code"
 RETRY_KEY = "mf-retry-after-s"
 DETAILS_KEY = "mf-error-details"
-"""The error's details (field, limit, received...) as JSON; the artifacts service's key too."""
+"""The error's details (field, limit, received...) as JSON."""
 _DETAILS_MAX = 4000  # characters of JSON in one trailing header
 _RESERVED = frozenset({"code", "message", "retry_after_s"})  # the errors' own arguments
 T = TypeVar("T")
 _BY_STATUS = {status: code for code, (status, _http) in STATUS_TABLE.items()}
 
 
-async def abort(context: grpc.aio.ServicerContext, err: MetricflowError) -> None:
-    """Abort the RPC with the error's gRPC status and its code in trailing metadata."""
+def trailing_metadata(err: MetricflowError) -> tuple[tuple[str, str], ...]:
+    """What lets a client rebuild `err`: its code, retry hint and details."""
     md = [(CODE_KEY, err.code.value)]
     retry = getattr(err, "retry_after_s", None)
     if retry is not None:
@@ -32,7 +32,12 @@ async def abort(context: grpc.aio.ServicerContext, err: MetricflowError) -> None
     details = details_json(err)
     if details is not None:
         md.append((DETAILS_KEY, details))
-    context.set_trailing_metadata(tuple(md))
+    return tuple(md)
+
+
+async def abort(context: grpc.aio.ServicerContext, err: MetricflowError) -> None:
+    """Abort the RPC with the error's gRPC status and `trailing_metadata(err)`."""
+    context.set_trailing_metadata(trailing_metadata(err))
     await context.abort(getattr(grpc.StatusCode, err.grpc_status_name), err.message)
 
 

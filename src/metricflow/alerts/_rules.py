@@ -65,6 +65,14 @@ class BatchKeys:
         return at if self.order is None else self.order[at]
 
 
+def _segments(key_index: np.ndarray, nk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(points per key, where each key's run starts once grouped, which keys have points)."""
+    counts = np.bincount(key_index, minlength=nk)[:nk]
+    starts = np.zeros(nk, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return counts, starts, counts > 0
+
+
 def _finite_extremes(vals: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """Max and min of each segment of `vals` starting at `idx`; None when a NaN or Inf
     is among them (they propagate into the extremes, so two checks of k values tell)."""
@@ -82,10 +90,7 @@ def _fast(b: DecodedMetrics) -> BatchKeys | None:
     vals = np.asarray(b.values, dtype=np.float64)
     steps = np.asarray(b.steps)
     if not (ki[1:] < ki[:-1]).any():  # grouped by key: each key one slice
-        counts = np.bincount(ki, minlength=nk)[:nk]
-        starts = np.zeros(nk, dtype=np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        present = counts > 0
+        counts, starts, present = _segments(ki, nk)
         idx = starts[present]
         ext = _finite_extremes(vals, idx)
         if ext is None:
@@ -120,10 +125,7 @@ def reduce_batch(b: DecodedMetrics) -> BatchKeys:
     if nk <= 65535:
         ki = ki.astype(np.uint16, copy=False)  # stable argsort of 16 bits is a radix sort
     order = np.argsort(ki, kind="stable")
-    counts = np.bincount(b.key_index, minlength=nk)[:nk]
-    starts = np.zeros(nk, dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    present = counts > 0
+    counts, starts, present = _segments(b.key_index, nk)
     vals = np.asarray(b.values, dtype=np.float64)[order]
     finite = np.isfinite(vals)
     nonfinite = np.zeros(nk, dtype=np.int64)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from metricflow._grpc_errors import CODE_KEY, from_rpc_error, trailing_metadata
 from metricflow._proto.metricflow.artifacts.v1 import artifacts_pb2 as pb
 from metricflow.artifacts._manifest import ArtifactEntry, ChunkRef, Manifest
-from metricflow.errors import MetricflowError, error_from_code
+from metricflow.errors import MetricflowError
 
 PART_BYTES = 1 << 20  # chunk bytes per ChunkPart message; far below gRPC's 4 MiB default
-ERROR_CODE_KEY = "mf-error-code"
-ERROR_DETAILS_KEY = "mf-error-details"
 
 
 def manifest_to_pb(m: Manifest) -> pb.Manifest:
@@ -36,20 +34,11 @@ def entry_from_pb(p: pb.ArtifactInfo) -> ArtifactEntry:
 
 
 def error_metadata(e: MetricflowError) -> tuple[tuple[str, str], ...]:
-    """Trailing metadata that lets the client rebuild the same error from its code."""
-    return ((ERROR_CODE_KEY, e.code.value),
-            (ERROR_DETAILS_KEY, json.dumps(e.details, default=str)[:4000]))
+    """Trailing metadata that lets the client rebuild the same error (every service's)."""
+    return trailing_metadata(e)
 
 
 def error_from_rpc(err: Any) -> Exception:
     """A MetricflowError from a grpc.RpcError carrying our metadata; else the RpcError."""
     md = dict(err.trailing_metadata() or ()) if hasattr(err, "trailing_metadata") else {}
-    code = md.get(ERROR_CODE_KEY)
-    if not code:
-        return err  # type: ignore[no-any-return]
-    try:
-        details = json.loads(md.get(ERROR_DETAILS_KEY) or "{}")
-    except ValueError:
-        details = {}
-    details.pop("retry_after_s", None)
-    return error_from_code(code, err.details() or "", **details)
+    return from_rpc_error(err) if md.get(CODE_KEY) else err  # type: ignore[no-any-return]

@@ -87,15 +87,28 @@ def _check_kind(kind: str, removal: bool = False) -> str:
     return kind
 
 
+def matching_rules(conn: sa.Connection, model_id: int, kind: str,
+                   target: str) -> list[Any]:
+    """The rules (the model's own and global ones, oldest first) that protect `target`:
+    a stage by its exact name, an alias by glob. The one rule of what is protected."""
+    rows = conn.execute(sa.select(_P.target_id, _P.pattern, _P.approvals_required,
+                                  _P.expiry_s).where(
+        sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == kind)
+        .order_by(_P.target_id)).all()
+    return [r for r in rows if (r.pattern == target if kind == STAGE
+                                else fnmatch.fnmatchcase(target, r.pattern))]
+
+
+def _rule_kind(kind: str) -> str:
+    """The kind of rule that protects a request's target (a removal: the alias's)."""
+    return ALIAS if kind == ALIAS_REMOVAL else kind
+
+
 def protection(conn: sa.Connection, model_id: int, kind: str,
                target: str) -> tuple[int, int | None] | None:
     """(approvals needed, expiry) if `target` is protected on the model, else None.
-
-    The one rule of what is protected: approvals and deployments both ask it."""
-    rows = conn.execute(sa.select(_P.pattern, _P.approvals_required, _P.expiry_s).where(
-        sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == kind)).all()
-    hits = [r for r in rows if (r.pattern == target if kind == STAGE
-                                else fnmatch.fnmatchcase(target, r.pattern))]
+    Approvals and deployments both ask it."""
+    hits = matching_rules(conn, model_id, kind, target)
     if not hits:
         return None
     expiries = [r.expiry_s for r in hits if r.expiry_s]
@@ -161,13 +174,7 @@ class ApprovalsMixin(PolicyMixin):
         """A protected alias is moved only through an approval and never removed or
         orphaned by a direct write (deployments and models:/ URIs follow it):
         InvalidState naming every such alias and the rules to lift."""
-        if not aliases:
-            return
-        rules = conn.execute(sa.select(_P.target_id, _P.pattern).where(
-            sa.or_(_P.model_id.is_(None), _P.model_id == model_id), _P.kind == ALIAS)
-            .order_by(_P.target_id)).all()
-        hit = {a: [r for r in rules if fnmatch.fnmatchcase(a, r.pattern)] for a in aliases}
-        hit = {a: rs for a, rs in hit.items() if rs}
+        hit = {a: rs for a in aliases if (rs := matching_rules(conn, model_id, ALIAS, a))}
         if not hit:
             return
         said = "; ".join(f"alias {a!r} (rule " + ", ".join(
@@ -374,13 +381,12 @@ class ApprovalsMixin(PolicyMixin):
             model = self._model(conn, name, lock=True)
             mv = self._version(conn, model, v)
             if kind == ALIAS_REMOVAL:
-                now = self._alias_version(conn, model.model_id, name, target)  # type: ignore[attr-defined]
-                if now != v:
+                points_to = self._alias_version(conn, model.model_id, name, target)  # type: ignore[attr-defined]
+                if points_to != v:
                     raise InvalidArgument(f"alias {target!r} of model {name!r} points to "
-                                          f"version {now}, not {v}", field="version",
+                                          f"version {points_to}, not {v}", field="version",
                                           received=str(v))
-            protected = protection(conn, model.model_id,
-                                   ALIAS if kind == ALIAS_REMOVAL else kind, target)
+            protected = protection(conn, model.model_id, _rule_kind(kind), target)
             if protected is None:
                 raise InvalidArgument(f"{'alias' if kind == ALIAS_REMOVAL else kind} "
                                       f"{target!r} of model {name!r} is not protected: "
@@ -528,11 +534,12 @@ class ApprovalsMixin(PolicyMixin):
                               and self._is_approver(conn, x.approver, mid))
                 # A rule made stricter since the request counts: the most any rule asks
                 # for now, or what the request was made with.
-                now = protection(conn, mid, ALIAS if req.kind == ALIAS_REMOVAL else req.kind,
-                                 req.target) if mid is not None else None
-                if now is not None and now[0] > req.approvals_required:
+                strictest = (protection(conn, mid, _rule_kind(req.kind), req.target)
+                             if mid is not None else None)
+                if strictest is not None and strictest[0] > req.approvals_required:
                     conn.execute(approval_requests.update().where(
-                        _R.request_id == req.request_id).values(approvals_required=now[0]))
+                        _R.request_id == req.request_id).values(
+                        approvals_required=strictest[0]))
                     req = self._request(conn, request_id)
                 applies = decision == "approve" and counted >= req.approvals_required
                 if applies and req.kind != ALIAS_REMOVAL:  # policies first (a removal
@@ -621,14 +628,12 @@ class ApprovalsMixin(PolicyMixin):
         else:
             rv = conn.execute(sa.select(_V.row_version).where(
                 _V.model_id == model.model_id, _V.version == int(req.version))).scalar()
-            at = None
-            if req.kind == ALIAS_REMOVAL:
-                at = conn.execute(sa.select(model_aliases.c.version).where(
-                    model_aliases.c.model_id == model.model_id,
-                    model_aliases.c.alias == req.target)).scalar()
             if rv is None:
                 why = f"version {req.version} was deleted"
             elif req.kind == ALIAS_REMOVAL:
+                at = conn.execute(sa.select(model_aliases.c.version).where(
+                    model_aliases.c.model_id == model.model_id,
+                    model_aliases.c.alias == req.target)).scalar()
                 if at is None:
                     why = f"alias {req.target!r} was removed since the request"
                 elif int(at) != int(req.version):

@@ -271,12 +271,11 @@ class ModelsMixin(RegistryBase):
 
     def delete_registered_model_alias(self, name: str, alias: str, *,
                                       actor: str | None = None) -> None:
-        """Remove an alias; NotFound if the model has no such alias."""
+        """Remove an alias; NotFound if the model has no such alias. (With approvals, a
+        protected alias is removed through a request: ApprovalsMixin overrides this.)"""
         with self._write() as conn:
             row = self._model(conn, name, lock=True)
             old = self._alias_version(conn, row.model_id, name, alias)
-            self._check_alias_removal(conn, row.model_id, name, [alias],
-                                      f"removing alias {alias!r}")
             self._delete_alias_in(conn, row.model_id, name, alias, old, actor)
 
     def _alias_version(self, conn: sa.Connection, model_id: int, name: str,
