@@ -6,6 +6,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import { ApiError, get, post } from "../../lib/api";
 import { ErrorView } from "../../lib/errors";
 import { fmtCount, fmtDuration, fmtNum, fmtTime } from "../../lib/format";
+import { useHold } from "../../lib/hold";
 import { endAfterFrame, isPending, start, startAtNavigation } from "../../lib/perf";
 import { joinList, navigated, Route, runLink, setParams, splitList } from "../../lib/url";
 import { displayCount, Expansion, RunRow, slotAt, WindowAnswer, WindowCache } from "./cache";
@@ -69,6 +70,8 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   // ------------------------------------------------------------- experiment names / access
   // A run search is filtered, never refused, so a hidden experiment would just look empty:
   // its GET answers 403 (or 404, like a missing one) and the page says so.
+  // (It, and the keys below, wait for the first rows: lib/hold.ts.)
+  const hold = useHold();
   const [expInfo, setExpInfo] = useState<{ names: Record<string, string>; errors: unknown[] }>({ names: {}, errors: [] });
   useEffect(() => {
     const ctrl = new AbortController();
@@ -78,7 +81,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
       get<{ experiment: { name: string } }>("/api/v1/experiments/get", { experiment_id: id }, ctrl.signal).then(
         (r) => { names[id] = r.experiment.name; },
         (e) => { if (e.name !== "AbortError") errors.push(e); },
-      ))).then(() => !ctrl.signal.aborted && setExpInfo({ names, errors }));
+      ))).then(() => hold.later(() => !ctrl.signal.aborted && setExpInfo({ names, errors })));
     return () => ctrl.abort();
   }, [expKey]);
 
@@ -86,7 +89,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   useEffect(() => {
     const ctrl = new AbortController();
     get<Keys>("/ui-api/v1/keys", { experiment_ids: expKey }, ctrl.signal).then(
-      (k) => setKeys(k),
+      (k) => hold.later(() => !ctrl.signal.aborted && setKeys(k)),
       (e) => e.name !== "AbortError" && setKeysError(e),
     );
     return () => ctrl.abort();
@@ -264,6 +267,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     if (cache.total === null) return;
     const done = cache.total === 0 || cache.covers(topIndex(a), topIndex(Math.max(a, b - 1)) + 1);
     if (!done) return;
+    hold.release();
     window.__mf.ready = true;
     if (isPending("table_first_rows")) void endAfterFrame("table_first_rows");
     if (isPending("table_requery")) void endAfterFrame("table_requery");
@@ -272,6 +276,10 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
       void endAfterFrame("table_deep_scroll");
     }
   };
+
+  useEffect(() => {
+    if (cache.error) hold.release();
+  });
 
   // ------------------------------------------------------------- columns
   const multi = exps.length !== 1;
