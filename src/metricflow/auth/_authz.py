@@ -31,7 +31,8 @@ class Need:
 
     kind: "any" (any authenticated caller whose scopes reach `level`), "admin",
     "experiment", "run", "model", "user" (the named user themself, or an admin),
-    or "token" (the token's owner, or an admin).
+    "token" (the token's owner, or an admin), or "approval_request" (one about a
+    deleted model: admins only, answered to others as a missing one).
     """
 
     kind: str
@@ -59,6 +60,9 @@ def absent(n: Need) -> NotFound:
                         received=n.ident)
     if n.kind == "token":  # as AuthStore.get_token says it
         return NotFound(f"token {n.ident!r} does not exist", field="token_id")
+    if n.kind == "approval_request":
+        return NotFound(f"approval request {n.ident} does not exist", field="request_id",
+                        received=n.ident)
     return NotFound(f"{n.kind} {n.ident!r} does not exist", field=n.kind)
 
 
@@ -194,6 +198,8 @@ class Authorizer:
                 raise PermissionDenied(f"only {n.ident!r} or an admin may do this",
                                        field="username")
             return
+        if n.kind == "approval_request":  # (a missing id gets the same answer)
+            raise absent(n)
         if n.kind == "token":
             # Another user's token is answered as a missing one (same status, same
             # message, one lookup either way): a 403 would tell which token ids exist.

@@ -142,6 +142,36 @@ def test_approval_requests_follow_the_model_not_the_name(
     assert rid in [x["request_id"] for x in listed["requests"]]
 
 
+def test_a_request_of_a_deleted_model_answers_non_admins_as_a_missing_one(
+        secured: Any) -> None:
+    """Admins read it; to anyone else (even its requester) it is a 404 worded as for an
+    id that names no request, so request ids of deleted models cannot be probed."""
+    meta = _meta(secured)
+    name = _name("gone")
+    _model(secured, name, "alice")
+    meta.protect_target("stage", "Production", model_name=name, actor="admin")
+    meta.grant_approver("carol", model_name=name, actor="admin")
+    secured.store.set_model_permission(name, "carol", Permission.READ, actor="admin")
+    rid = secured.post("alice", f"{_A}/request", {
+        "name": name, "version": "1", "kind": "stage", "target": "Production",
+        "comment": "before the delete"}).json()["request"]["request_id"]
+    assert secured.get("alice", f"{_A}/get", params={"request_id": rid}).status_code == 200
+    meta.delete_registered_model(name, actor="alice")
+    unknown = str(int(rid) + 1_000_000)
+    missing = secured.get("alice", f"{_A}/get", params={"request_id": unknown})
+    assert missing.status_code == 404, missing.text
+    for who, call in [("alice", lambda u: secured.get(u, f"{_A}/get",
+                                                      params={"request_id": rid})),
+                      ("carol", lambda u: secured.post(u, f"{_A}/approve",
+                                                       {"request_id": rid, "comment": "ok"}))]:
+        r = call(who)
+        assert r.status_code == 404, (who, r.text)
+        assert r.json()["message"] == missing.json()["message"].replace(unknown, str(rid)), r.text
+        assert "before the delete" not in r.text
+    r = secured.get("admin", f"{_A}/get", params={"request_id": rid})
+    assert r.status_code == 200 and r.json()["request"]["comment"] == "before the delete", r.text
+
+
 def test_deployment_history_of_a_reused_name_shows_only_models_the_caller_manages(
         secured: Any, renamed: dict[str, Any]) -> None:
     r = secured.get("bob", "/api/v1/deployments/history", params={"name": renamed["dep"]})

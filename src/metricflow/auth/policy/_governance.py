@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from metricflow.auth._authz import Authorizer, Need
+from metricflow.auth._authz import Authorizer, Need, absent
 from metricflow.auth._types import Permission
 from metricflow.auth.policy._common import R, Rule, _str, admin, anyone, model, run
-from metricflow.errors import NotFound
 from metricflow.store.metadata import model_of_request
 
 E = Permission.EDIT
@@ -32,10 +31,9 @@ def approval_request(level: Permission, *, scope: Permission | None = None) -> R
         # the request may belong to another model since a rename).
         exists, name = model_of_request(a.store.engine, rid)
         if not exists:
-            raise NotFound(f"approval request {rid} does not exist", field="request_id",
-                           received=rid)
-        if name is None:  # the model was deleted: its requests are the admins' to read
-            return [Need("admin", f"approval request {rid} is about a deleted model", level)]
+            raise absent(Need("approval_request", rid))
+        if name is None:  # the model was deleted: its requests are the admins' to read,
+            return [Need("approval_request", rid, level)]  # and missing to anyone else
         return [Need("model", name, level)] + ([Need("any", "", scope)] if scope else [])
     return Rule(resolve)
 
