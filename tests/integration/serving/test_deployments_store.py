@@ -121,6 +121,11 @@ def test_update_conflict_status_and_audit(store: MetadataStore) -> None:
     assert e.value.details["field"] == "variant"
     with pytest.raises(InvalidArgument):
         store.report_variant_status("d", "canary", "exploded")
+    for bad in ["v1", "0", "-2", "1.5", "9" * 40]:  # a version is a model version number
+        with pytest.raises(InvalidArgument) as e:
+            store.report_variant_status("d", "champ", "serving", version=bad)
+        assert e.value.details["field"] == "version", bad
+    assert _status(store, "champ") == ("serving", "4")
     # Only the guardrails change: variants keep their reports; then a weight change
     # of canary clears canary's report but not champ's.
     d = store.update_deployment("d", guardrails=Guardrails(max_latency_p99_ms=50.0),

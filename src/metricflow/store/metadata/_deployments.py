@@ -52,6 +52,7 @@ from metricflow.store.metadata._tables import (
     model_versions,
     registered_models,
 )
+from metricflow.store.metadata._validate import check_version
 
 _D = deployments.c
 _S = deployment_variant_status.c
@@ -251,15 +252,18 @@ class DeploymentsMixin(DeploymentReadsMixin):
         A variant out of rotation stays out for its version: a later "serving" report of
         the same version (a process that restarted and loaded it) does not put it back,
         unless `restore` (an operator's `deploy restore`). A new version, or a change of
-        the variant by `update_deployment`, gives it a fresh start.
+        the variant by `update_deployment`, gives it a fresh start. `version` is the model
+        version the process loaded, as a number ("3"), or "" (an endpoint variant).
         """
         check_deployment_name(name)
         st = check_state(state)
         why = check_reason(reason)
         who = check_reason(reporter, "reporter")[:256]
-        if not isinstance(version, str) or len(version) > 32:
-            raise InvalidArgument("version must be a string of at most 32 characters",
-                                  field="version", limit=32, received=repr(version)[:100])
+        if not isinstance(version, str):
+            raise InvalidArgument("version must be a string: a model version number, or "
+                                  "empty", field="version", received=repr(version)[:100])
+        if version:  # the model version the process loaded ("" for an endpoint variant)
+            version = str(check_version(version))
         with self._write() as conn:
             row = conn.execute(self._lock(sa.select(deployments).where(_D.name == name))).first()
             if row is None:
