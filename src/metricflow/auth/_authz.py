@@ -40,10 +40,16 @@ class Need:
     level: Permission = Permission.READ
     by_name: str = ""
     """The name the caller looked the object up by (errors never show the id it maps to)."""
+    asked: tuple[str, str] | None = None
+    """(kind, ident) of what the caller asked for, when the object checked is another one
+    (an approval request's model): if the checked object is missing or unreadable, the
+    answer is that the asked one does not exist, so it names neither."""
 
 
 def absent(n: Need) -> NotFound:
     """The error for an object that does not exist, worded as the stores word it."""
+    if n.asked is not None:
+        return absent(Need(*n.asked))
     if n.by_name and n.kind == "model":  # a deployment's model, asked for by deployment name
         return NotFound(f"deployment {n.by_name!r} does not exist", field="name",
                         received=n.by_name)

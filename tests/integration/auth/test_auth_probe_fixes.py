@@ -172,6 +172,27 @@ def test_a_request_of_a_deleted_model_answers_non_admins_as_a_missing_one(
     assert r.status_code == 200 and r.json()["request"]["comment"] == "before the delete", r.text
 
 
+def test_a_request_of_a_model_the_caller_may_not_read_answers_as_a_missing_one(
+        secured: Any) -> None:
+    """Neither the request's existence nor its model's name shows (a review found the
+    404 said "registered model '<name>' does not exist")."""
+    name = _name("hiddenmodel")
+    _model(secured, name, "alice")
+    _meta(secured).protect_target("stage", "Production", model_name=name, actor="admin")
+    rid = str(secured.post("alice", f"{_A}/request", {
+        "name": name, "version": "1", "kind": "stage", "target": "Production",
+        "comment": "hidden plan"}).json()["request"]["request_id"])
+    unknown = str(int(rid) + 1_000_000)
+    missing = secured.get("bob", f"{_A}/get", params={"request_id": unknown})
+    assert missing.status_code == 404, missing.text
+    for r in [secured.get("bob", f"{_A}/get", params={"request_id": rid}),
+              secured.post("bob", f"{_A}/approve", {"request_id": rid, "comment": "ok"}),
+              secured.post("bob", f"{_A}/reject", {"request_id": rid, "comment": "no"})]:
+        assert r.status_code == 404, r.text
+        assert r.json()["message"] == missing.json()["message"].replace(unknown, rid), r.text
+        assert name not in r.text and "hidden plan" not in r.text
+
+
 def test_deployment_history_of_a_reused_name_shows_only_models_the_caller_manages(
         secured: Any, renamed: dict[str, Any]) -> None:
     r = secured.get("bob", "/api/v1/deployments/history", params={"name": renamed["dep"]})

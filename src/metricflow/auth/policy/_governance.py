@@ -34,7 +34,9 @@ def approval_request(level: Permission, *, scope: Permission | None = None) -> R
             raise absent(Need("approval_request", rid))
         if name is None:  # the model was deleted: its requests are the admins' to read,
             return [Need("approval_request", rid, level)]  # and missing to anyone else
-        return [Need("model", name, level)] + ([Need("any", "", scope)] if scope else [])
+        # a model the caller may not READ is answered as a missing request, naming neither
+        return ([Need("model", name, level, asked=("approval_request", rid))]
+                + ([Need("any", "", scope)] if scope else []))
     return Rule(resolve)
 
 
