@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { createHold } from "./hold";
+import { createHold, FRAME_WAIT_MS } from "./hold";
 
 describe("createHold", () => {
   let frames: (() => void)[];
@@ -25,8 +25,22 @@ describe("createHold", () => {
     expect(seen).toEqual([]); // not inside the frame that shows the main content
     frame();
     expect(seen).toEqual([]);
-    vi.runAllTimers();
+    vi.advanceTimersByTime(0);
     expect(seen).toEqual(["a", "b"]);
+    vi.runAllTimers(); // the frame's fallback timer runs nothing twice
+    expect(seen).toEqual(["a", "b"]);
+  });
+
+  it("flushes without a frame (a hidden tab runs none)", () => {
+    const h = createHold();
+    const seen: string[] = [];
+    h.later(() => seen.push("a"));
+    h.release();
+    vi.advanceTimersByTime(FRAME_WAIT_MS - 1);
+    expect(seen).toEqual([]);
+    vi.advanceTimersByTime(1);
+    vi.runOnlyPendingTimers(); // the flush, queued by the fallback
+    expect(seen).toEqual(["a"]);
   });
 
   it("keeps the order of updates that come between the release and the flush", () => {

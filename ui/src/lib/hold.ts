@@ -7,6 +7,9 @@ import { useEffect, useRef } from "preact/hooks";
 /** Longest a held update waits, in case the main content never comes (an error, a hang). */
 export const HOLD_MAX_MS = 1000;
 
+/** The flush's wait for the next frame when none comes (a hidden tab runs no frames). */
+export const FRAME_WAIT_MS = 100;
+
 export interface Hold {
   /** run `fn` now if released (and what waited has run), else after the release */
   later(fn: () => void): void;
@@ -30,7 +33,14 @@ export function createHold(): Hold {
     release() {
       if (released) return;
       released = true;
-      requestAnimationFrame(() => setTimeout(flush, 0));
+      let scheduled = false;
+      const after = () => {
+        if (scheduled) return;
+        scheduled = true;
+        setTimeout(flush, 0);
+      };
+      requestAnimationFrame(after);
+      setTimeout(after, FRAME_WAIT_MS);
     },
   };
 }

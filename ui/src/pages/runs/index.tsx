@@ -87,6 +87,9 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
 
   // ------------------------------------------------------------- keys
   useEffect(() => {
+    // another experiment set's keys (or error) must not stand in for these meanwhile
+    setKeys(EMPTY_KEYS);
+    setKeysError(null);
     const ctrl = new AbortController();
     get<Keys>("/ui-api/v1/keys", { experiment_ids: expKey }, ctrl.signal).then(
       (k) => hold.later(() => !ctrl.signal.aborted && setKeys(k)),
@@ -278,7 +281,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   };
 
   useEffect(() => {
-    if (cache.error) hold.release();
+    if (cache.error || group) hold.release(); // (a grouped view shows no rows: nothing to wait for)
   });
 
   // ------------------------------------------------------------- columns
