@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -179,6 +180,9 @@ def add_role_flags(p: argparse.ArgumentParser, role: Role) -> None:
         _producer(p)
     if role.name == "writer":
         _consumer(p)
+    if role.name == "alerts":
+        p.add_argument("--nice", type=int, default=_env.ALERTS_NICE.get(),
+                       help=_env.ALERTS_NICE.help)
     _security(p, role)
     if role.name in ("writer", "query"):
         _mlflow(p)
@@ -289,5 +293,12 @@ def add_role_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def _run(args: argparse.Namespace) -> int:
     from metricflow.app._serve import run
 
-    run(settings_from_args(args))
+    settings = settings_from_args(args)
+    if args.command == "alerts":  # before the role starts its threads: they inherit it
+        from metricflow.app._priority import NICE_MAX, lower_priority
+
+        _in_range("--nice", args.nice, 0, NICE_MAX)
+        logging.getLogger("metricflow.app").info("alerts role: nice %d",
+                                                 lower_priority(args.nice))
+    run(settings)
     return 0

@@ -91,3 +91,26 @@ def test_writers_keep_their_group(roles: dict[str, Proc]) -> None:
         got = wait_for(lambda: q.get_run(run), 30, "the run through the writer")
     assert got.info.run_id == run
 
+
+def _nice_of_threads(pid: int) -> set[int]:
+    out = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        out.add(int(fields[16]))  # stat field 19, nice: the 17th after the name's ")"
+    return out
+
+
+def test_the_alerts_role_yields_the_cpu_to_the_writers(roles: dict[str, Proc]) -> None:
+    """Every thread of the alerts role runs at nice 19 (METRICFLOW_ALERTS_NICE, --nice);
+    the writer and the ingest node keep this process's value (chDB sets some of its own
+    threads' values in the writer)."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert ours < 19
+    assert _nice_of_threads(roles["alerts"].proc.pid) == {19}
+    for role in ("writer", "ingest"):
+        nices = _nice_of_threads(roles[role].proc.pid)
+        assert ours in nices and 19 not in nices, (role, nices)
