@@ -140,8 +140,9 @@ KAFKA_INFLIGHT_MB = EnvVar("METRICFLOW_KAFKA_INFLIGHT_MB", int, 256,
                            "Bound of produced-but-unacked bytes per ingest node.")
 ALERTS_NICE = EnvVar("METRICFLOW_ALERTS_NICE", int, 19,
                      "Alerts role: the nice value of its threads (0-19). It reads every "
-                     "point the writers read, and at 19 it takes only the CPU they leave "
-                     "free on a shared machine; 0 on a machine of its own.")
+                     "point the writers read; at 19 it yields the CPU to the processes "
+                     "of its scheduling group (same cgroup and session) on a shared "
+                     "machine. 0 where its alerts' latency matters more.")
 WRITER_GROUP = EnvVar("METRICFLOW_WRITER_GROUP", str, "metricflow-writer",
                       "Consumer group of the writer role.")
 WRITER_MAX_ROWS = EnvVar("METRICFLOW_WRITER_MAX_ROWS", int, 1_000_000,

@@ -181,12 +181,28 @@ def add_role_flags(p: argparse.ArgumentParser, role: Role) -> None:
     if role.name == "writer":
         _consumer(p)
     if role.name == "alerts":
-        p.add_argument("--nice", type=int, default=_env.ALERTS_NICE.get(),
-                       help=_env.ALERTS_NICE.help)
+        # a string default goes through `type` too: a bad METRICFLOW_ALERTS_NICE is
+        # refused as the flag would be, before anything starts
+        p.add_argument("--nice", type=_nice, default=str(_env.ALERTS_NICE.get()),
+                       help=_env.ALERTS_NICE.help + " (default: %(default)s)")
     _security(p, role)
     if role.name in ("writer", "query"):
         _mlflow(p)
     _upstreams(p, role)
+
+
+def _nice(text: str) -> int:
+    from metricflow.app._priority import NICE_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= NICE_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [0, {NICE_MAX}] (--nice or {_env.ALERTS_NICE.name}), "
+            f"got {text!r}")
+    return value
 
 
 # ------------------------------------------------------------------- settings
@@ -295,10 +311,11 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     if args.command == "alerts":  # before the role starts its threads: they inherit it
-        from metricflow.app._priority import NICE_MAX, lower_priority
+        from metricflow.app._priority import lower_priority
 
-        _in_range("--nice", args.nice, 0, NICE_MAX)
-        logging.getLogger("metricflow.app").info("alerts role: nice %d",
-                                                 lower_priority(args.nice))
+        got = lower_priority(args.nice)
+        (logging.getLogger("metricflow.app").info if got >= args.nice else
+         logging.getLogger("metricflow.app").warning)("alerts role: nice %d (asked: %d)",
+                                                      got, args.nice)
     run(settings)
     return 0

@@ -3,7 +3,9 @@
 On Linux a nice value belongs to a thread, and a thread starts with its creator's: so
 every thread the process has is set, and those it starts later inherit the value. An
 unprivileged process may raise its nice value but never lower it again, so this only
-ever raises it.
+ever raises it. A nice value weighs a thread against the others of its scheduling group
+only: processes in other cgroups (separate services, containers) or, with the kernel's
+autogroup, other sessions are weighed as groups (docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ log = logging.getLogger("metricflow.app")
 NICE_MAX = 19
 
 
+def _thread_ids() -> list[int]:
+    """This process's thread ids, or [0] (the calling thread) where /proc cannot say:
+    not Linux, or a /proc of another PID namespace (its ids name other processes)."""
+    try:
+        if os.readlink("/proc/self") != str(os.getpid()):
+            raise OSError("/proc is another PID namespace's")
+        return [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError as e:
+        log.warning("nice: thread ids unknown (%s): only the calling thread is set", e)
+        return [0]
+
+
 def lower_priority(nice: int) -> int:
     """Raise the nice value of every thread of this process to at least `nice` (0-19).
 
@@ -23,16 +37,20 @@ def lower_priority(nice: int) -> int:
     offers no way to set it)."""
     if not 0 <= nice <= NICE_MAX:
         raise ValueError(f"nice must be in [0, {NICE_MAX}], got {nice}")
-    try:
-        tids = [int(t) for t in os.listdir("/proc/self/task")]
-    except OSError:  # not Linux: the process's value (every thread, where per process)
-        tids = [0]
-    for tid in tids:
-        try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
-                os.setpriority(os.PRIO_PROCESS, tid, nice)
-        except (OSError, AttributeError) as e:  # a thread that ended meanwhile; no API
-            log.debug("nice %d for thread %d: %s", nice, tid, e)
+    done: set[int] = set()
+    for _ in range(5):  # a thread started meanwhile by one not yet set: look again
+        tids = [t for t in _thread_ids() if t not in done]
+        if not tids:
+            break
+        for tid in tids:
+            done.add(tid)
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
+            except (OSError, AttributeError) as e:  # a thread that ended meanwhile; no API
+                log.debug("nice %d for thread %d: %s", nice, tid, e)
+        if tids == [0]:
+            break
     try:
         return os.getpriority(os.PRIO_PROCESS, 0)
     except (OSError, AttributeError):
