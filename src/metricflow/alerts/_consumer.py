@@ -33,8 +33,12 @@ class AlertsConsumer:
     """Polls the ingest topic and hands each poll's batches and records to `submit`."""
 
     def __init__(self, bootstrap: str, topic: str, submit: Submit,
-                 group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000) -> None:
+                 group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000,
+                 on_lag: Callable[[float], None] | None = None) -> None:
+        """`on_lag`: told each poll how far behind the log it is (seconds; 0 when a poll
+        found nothing new), so the evaluator does not call runs stalled while behind."""
         self.bootstrap, self.topic, self.submit = bootstrap, topic, submit
+        self.on_lag = on_lag
         self.group_id, self.session_timeout_ms = group_id, session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -78,21 +82,50 @@ class AlertsConsumer:
                 log.exception("alerts consumer: poll failed; retrying")
                 await asyncio.sleep(1.0)
                 continue
+            newest = None
             if got:
                 # Decoded off the event loop: meanwhile aiokafka fetches the next
                 # records (fetching and decoding overlap instead of taking turns).
-                await asyncio.to_thread(self._decode, got)
+                newest = await asyncio.to_thread(self._decode, got)
+            if self.on_lag is not None and self.ready:
+                await self._report_lag(newest)
 
-    def _decode(self, got: dict[Any, list[Any]]) -> None:
+    async def _report_lag(self, newest: int | None) -> None:
+        """Tell `on_lag` how far behind the log this poll left the consumer: the age of
+        its newest record (produced -> now), or 0 when nothing is left unread (every
+        partition's position at its highwater): a clock of the producers' running behind
+        this host's then makes no lag."""
+        lag = 0.0 if newest is None else time.time() - newest / 1000
+        if lag > 0:
+            try:
+                caught_up = True
+                for tp in self._consumer.assignment():
+                    hw = self._consumer.highwater(tp)
+                    if hw is None or await self._consumer.position(tp) < hw:
+                        caught_up = False
+                        break
+            except Exception:  # a rebalance meanwhile: say what the records say
+                caught_up = False
+            if caught_up:
+                lag = 0.0
+        assert self.on_lag is not None
+        self.on_lag(lag)
+
+    def _decode(self, got: dict[Any, list[Any]]) -> int | None:
+        """Decode a poll's messages and submit them; returns the newest record's
+        timestamp (ms), if any had one."""
         c0 = time.thread_time()
         batches: list[DecodedMetrics] = []
         records: list[pb.LogRecord] = []
-        oldest = None
+        oldest = newest = None
         for msgs in got.values():
             for m in msgs:
                 self.messages += 1
-                if m.timestamp is not None and (oldest is None or m.timestamp < oldest):
-                    oldest = m.timestamp
+                if m.timestamp is not None:
+                    if oldest is None or m.timestamp < oldest:
+                        oldest = m.timestamp
+                    if newest is None or m.timestamp > newest:
+                        newest = m.timestamp
                 try:
                     if message_kind(m) == KIND_RECORD:
                         records.append(pb.LogRecord.FromString(m.value))
@@ -106,6 +139,7 @@ class AlertsConsumer:
         am.CPU.labels(part="consume").inc(time.thread_time() - c0)
         if batches or records:
             self.submit(batches, records)
+        return newest
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -227,7 +227,9 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
         if s.kafka is None:
             raise SystemExit("alerts: the alerts role reads the ingest topic: pass --kafka")
         topic = s.kafka.writer.topic
-        service.consumer = AlertsConsumer(topic.bootstrap, topic.topic, service.on_commit)
+        service.consumer = AlertsConsumer(
+            topic.bootstrap, topic.topic, service.on_commit,
+            on_lag=service.evaluator.note_lag if service.evaluator is not None else None)
     return service
 
 

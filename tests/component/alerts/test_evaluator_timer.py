@@ -72,3 +72,51 @@ def test_a_new_rule_sees_the_runs_known_before_it(store: AlertStore) -> None:
     ev.tick()  # reloads the rule, then matches the known runs against its filter
     assert filt.calls == 1
     assert all(r.filters == {(("0",), "tags.team = 'nlp'"): True} for r in ev.runs.values())
+
+
+def _stalled_rule(store: AlertStore) -> int:
+    return store.create_rule(rule_from_dict({
+        "name": "stall", "experiment_ids": ["0"],
+        "condition": {"type": "stalled", "seconds": 1}})).rule_id
+
+
+def _point(run_id: str) -> Any:
+    import numpy as np
+
+    from metricflow._wire import DecodedMetrics
+
+    return DecodedMetrics(run_id, ("loss",), np.zeros(1, np.int32), np.zeros(1, np.int64),
+                          np.zeros(1, np.int64), np.ones(1))
+
+
+def test_no_run_is_called_stalled_while_the_consumer_lags(store: AlertStore) -> None:
+    """A run whose points wait unread in the log is not stalled (a review found a
+    lagging alerts role would fire stalled rules for runs still logging)."""
+    rule = _stalled_rule(store)
+    ev, _, _ = _evaluator(store, filter_refresh_s=3600.0)
+    run = "c" * 32
+    ev._evaluate([([_point(run)], [])])
+    later = int(time.time() * 1000) + 5000  # 5 s without a point, T = 1 s
+    ev.note_lag(3.0)  # the consumer's newest record was produced 3 s ago
+    ev.tick(later)
+    assert (rule, run) not in ev.alerts
+    ev.note_lag(0.0)  # caught up: now the silence means something
+    ev.tick(later)
+    assert ev.alerts[(rule, run)].state == "firing"
+
+
+def test_no_run_is_called_stalled_while_the_queue_waits(store: AlertStore) -> None:
+    rule = _stalled_rule(store)
+    ev, _, _ = _evaluator(store, filter_refresh_s=3600.0)
+    run = "d" * 32
+    ev._evaluate([([_point(run)], [])])
+    later = int(time.time() * 1000) + 5000
+    ev.submit([_point("e" * 32)])  # queued, not evaluated (no evaluator thread here)
+    ev._oldest_queued -= 2.0  # ...for 2 s
+    assert ev.behind_s() >= 2.0
+    ev.tick(later)
+    assert (rule, run) not in ev.alerts
+    ev._q.clear()
+    assert ev.behind_s() == 0.0
+    ev.tick(later)
+    assert ev.alerts[(rule, run)].state == "firing"
