@@ -34,11 +34,12 @@ class AlertsConsumer:
 
     def __init__(self, bootstrap: str, topic: str, submit: Submit,
                  group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000,
-                 on_lag: Callable[[float], None] | None = None) -> None:
-        """`on_lag`: told each poll how far behind the log it is (seconds; 0 when a poll
-        found nothing new), so the evaluator does not call runs stalled while behind."""
+                 on_read: Callable[[float], None] | None = None) -> None:
+        """`on_read(t)`: after a poll that read every partition to its end, everything
+        produced before `t` (this host's `time.time()`) has been submitted: the
+        evaluator's stalled checks allow for how long ago that was."""
         self.bootstrap, self.topic, self.submit = bootstrap, topic, submit
-        self.on_lag = on_lag
+        self.on_read = on_read
         self.group_id, self.session_timeout_ms = group_id, session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -73,59 +74,51 @@ class AlertsConsumer:
         assert self._consumer is not None
         while True:
             try:
-                got = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
-                if not self.ready:
-                    await self._until_positioned()
+                await self._poll_once()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("alerts consumer: poll failed; retrying")
                 await asyncio.sleep(1.0)
-                continue
-            newest = None
-            if got:
-                # Decoded off the event loop: meanwhile aiokafka fetches the next
-                # records (fetching and decoding overlap instead of taking turns).
-                newest = await asyncio.to_thread(self._decode, got)
-            if self.on_lag is not None and self.ready:
-                await self._report_lag(newest)
 
-    async def _report_lag(self, newest: int | None) -> None:
-        """Tell `on_lag` how far behind the log this poll left the consumer: the age of
-        its newest record (produced -> now), or 0 when nothing is left unread (every
-        partition's position at its highwater): a clock of the producers' running behind
-        this host's then makes no lag."""
-        lag = 0.0 if newest is None else time.time() - newest / 1000
-        if lag > 0:
-            try:
-                caught_up = True
-                for tp in self._consumer.assignment():
-                    hw = self._consumer.highwater(tp)
-                    if hw is None or await self._consumer.position(tp) < hw:
-                        caught_up = False
-                        break
-            except Exception:  # a rebalance meanwhile: say what the records say
-                caught_up = False
-            if caught_up:
-                lag = 0.0
-        assert self.on_lag is not None
-        self.on_lag(lag)
+    async def _poll_once(self) -> None:
+        got = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
+        if not self.ready:
+            await self._until_positioned()
+        # Whether this poll read every partition to its highwater, asked before the
+        # decode: meanwhile aiokafka fetches the next records and raises the highwater.
+        t = time.time()
+        caught_up = self.ready and await self._caught_up()
+        if got:
+            # Decoded off the event loop: meanwhile aiokafka fetches the next
+            # records (fetching and decoding overlap instead of taking turns).
+            await asyncio.to_thread(self._decode, got)
+        if caught_up and self.on_read is not None:
+            self.on_read(t)  # what was produced before t is read and submitted
 
-    def _decode(self, got: dict[Any, list[Any]]) -> int | None:
-        """Decode a poll's messages and submit them; returns the newest record's
-        timestamp (ms), if any had one."""
+    async def _caught_up(self) -> bool:
+        """Every assigned partition's position is at its highwater (nothing unread; no
+        partition: nothing to read). This host's clock only: producers' clocks may be
+        off."""
+        try:
+            for tp in self._consumer.assignment():
+                hw = self._consumer.highwater(tp)
+                if hw is None or await self._consumer.position(tp) < hw:
+                    return False
+            return True
+        except Exception:  # a rebalance meanwhile: not known to be caught up
+            return False
+
+    def _decode(self, got: dict[Any, list[Any]]) -> None:
         c0 = time.thread_time()
         batches: list[DecodedMetrics] = []
         records: list[pb.LogRecord] = []
-        oldest = newest = None
+        oldest = None
         for msgs in got.values():
             for m in msgs:
                 self.messages += 1
-                if m.timestamp is not None:
-                    if oldest is None or m.timestamp < oldest:
-                        oldest = m.timestamp
-                    if newest is None or m.timestamp > newest:
-                        newest = m.timestamp
+                if m.timestamp is not None and (oldest is None or m.timestamp < oldest):
+                    oldest = m.timestamp
                 try:
                     if message_kind(m) == KIND_RECORD:
                         records.append(pb.LogRecord.FromString(m.value))
@@ -139,7 +132,6 @@ class AlertsConsumer:
         am.CPU.labels(part="consume").inc(time.thread_time() - c0)
         if batches or records:
             self.submit(batches, records)
-        return newest
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -65,10 +65,6 @@ class EvaluatorConfig:
     """How long a batch of a run not yet visible (Kafka: the writer lags) is kept."""
     run_idle_s: float = 3600.0
     """A run with no point and no record for this long is forgotten (memory)."""
-    behind_s: float = 1.0
-    """The timer judges no run stalled while the evaluator is this far behind what was
-    written (its queue's oldest item, or the Kafka consumer's lag, `note_lag`): a run
-    whose points wait to be read is not stalled. Its stall is judged once caught up."""
     sweep_s: float = 30.0
     """How often the timer looks through every known run for idle ones to forget, when no
     stalled rule makes it look every tick (a server may know thousands of runs: with no
@@ -114,7 +110,7 @@ class Evaluator:
         self._q: deque[tuple[list[DecodedMetrics], list[pb.LogRecord]]] = deque()
         self._queued_points = 0
         self._oldest_queued = 0.0  # monotonic time the oldest queued item was submitted
-        self._lag_s = 0.0  # the Kafka consumer's lag behind the log (note_lag)
+        self._read_until: float | None = None  # Kafka: all produced before is read
         self._tl = threading.local()  # per thread: CPU seconds of state writes (`_write`)
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -175,16 +171,19 @@ class Evaluator:
         except Exception:
             log.exception("alert evaluator: batch not queued")
 
-    def note_lag(self, seconds: float) -> None:
-        """The Kafka consumer's lag behind the log at its last poll (its newest record,
-        produced -> read; 0 when a poll found nothing new)."""
-        self._lag_s = max(0.0, seconds)
+    def note_read(self, until_s: float) -> None:
+        """Kafka: everything produced before `until_s` (this host's `time.time()`) has
+        been read and submitted (the consumer read every partition to its end)."""
+        self._read_until = until_s
 
     def behind_s(self) -> float:
-        """How far behind what was written the evaluator is: the consumer's lag, or how
-        long its queue's oldest item has waited (a benign unlocked read)."""
+        """How far behind what was written the evaluator may be: since the Kafka
+        consumer was last known to have read everything (growing while it is behind or
+        stuck), or how long its queue's oldest item has waited (unlocked reads: a
+        moment's stale value only shifts a stalled check by a tick)."""
         queued = time.monotonic() - self._oldest_queued if self._q else 0.0
-        return max(self._lag_s, queued)
+        lag = 0.0 if self._read_until is None else max(0.0, time.time() - self._read_until)
+        return max(lag, queued)
 
     def idle(self, timeout_s: float = 10.0) -> bool:
         """Wait until everything submitted so far was evaluated (tests, benchmarks)."""
@@ -568,7 +567,10 @@ class Evaluator:
                     self._fire(rr, self._run(run_id), a.value, a.step, now, out,
                                a.pending_since)
             stalled = any(r.condition == "stalled" for r in self.rules.values())
-            judge = stalled and self.behind_s() <= self.config.behind_s
+            # A run is stalled after T with no point evaluated, plus however far behind
+            # what was written the evaluator may be: a run that logs at least every T
+            # has a point written before now - behind - T, and so evaluated by now.
+            behind_ms = int(self.behind_s() * 1000) if stalled else 0
             # with no rule, no run's filters or scope matter (a new rule's first tick
             # refreshes them: the last refresh is then long past)
             refresh = bool(self.rules) and (time.monotonic() - self._last_filter_refresh
@@ -592,11 +594,11 @@ class Evaluator:
             if sweep:
                 self._last_sweep = time.monotonic()
             for run in list(self.runs.values()) if stalled or sweep else ():
-                if judge and run.ready and run.status == "RUNNING":
+                if stalled and run.ready and run.status == "RUNNING":
                     self._mask(run)
                     idle = now - (run.last_point_ms or run.seen_ms)
                     for r in run.others:
-                        if r.condition == "stalled" and idle >= r.stalled_s * 1000:
+                        if r.condition == "stalled" and idle >= r.stalled_s * 1000 + behind_ms:
                             self._cond_change(r, run, True, True, idle / 1000, None, now, out)
                 if sweep and now - max(run.last_point_ms, run.seen_ms) \
                         > self.config.run_idle_s * 1000 \

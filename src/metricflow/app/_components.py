@@ -229,7 +229,7 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
         topic = s.kafka.writer.topic
         service.consumer = AlertsConsumer(
             topic.bootstrap, topic.topic, service.on_commit,
-            on_lag=service.evaluator.note_lag if service.evaluator is not None else None)
+            on_read=service.evaluator.note_read if service.evaluator is not None else None)
     return service
 
 

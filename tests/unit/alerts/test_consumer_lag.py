@@ -1,6 +1,7 @@
-"""What the alerts role's consumer tells the evaluator about its lag (`on_lag`): the age
-of a poll's newest record while records are left unread, 0 once every partition is read
-to its highwater (so a producer clock behind this host's is no lag), 0 for an empty poll."""
+"""What the alerts role's consumer tells the evaluator (`on_read`): after a poll that
+read every partition to its highwater, the time (this host's clock) before which
+everything is submitted. Asked before the poll's decode, since aiokafka fetches more
+meanwhile; never after a poll that left records unread."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from metricflow.alerts._consumer import AlertsConsumer
 
 
 class FakeKafka:
-    def __init__(self, positions: dict[str, int], highwaters: dict[str, int | None]) -> None:
-        self.positions, self.highwaters = positions, highwaters
+    def __init__(self, positions: dict[str, int], highwaters: dict[str, int | None],
+                 got: dict[str, list[Any]] | None = None) -> None:
+        self.positions, self.highwaters, self.got = positions, highwaters, got or {}
 
     def assignment(self) -> list[str]:
         return list(self.positions)
@@ -24,36 +26,48 @@ class FakeKafka:
     async def position(self, tp: str) -> int:
         return self.positions[tp]
 
+    async def getmany(self, **_kw: Any) -> dict[str, list[Any]]:
+        return self.got
 
-def _lag(kafka: FakeKafka, newest_age_s: float | None) -> float:
+
+def _poll(kafka: FakeKafka, during_decode: Any = None) -> tuple[list[float], list[Any]]:
     told: list[float] = []
-    c = AlertsConsumer("k:9092", "t", lambda b, r: None, on_lag=told.append)
-    c._consumer = kafka
-    newest = None if newest_age_s is None else int((time.time() - newest_age_s) * 1000)
-    asyncio.run(c._report_lag(newest))
-    assert len(told) == 1
-    return told[0]
+    decoded: list[Any] = []
+    c = AlertsConsumer("k:9092", "t", lambda b, r: None, on_read=told.append)
+    c._consumer, c.ready = kafka, True
+
+    def decode(got: Any) -> None:
+        decoded.append(got)
+        if during_decode:
+            during_decode()
+    c._decode = decode  # type: ignore[method-assign]
+    asyncio.run(c._poll_once())
+    return told, decoded
 
 
-def test_unread_records_make_the_newest_records_age_the_lag() -> None:
-    lag = _lag(FakeKafka({"p0": 10, "p1": 5}, {"p0": 10, "p1": 9}), 4.0)
-    assert 3.9 <= lag <= 5.0
-    lag = _lag(FakeKafka({"p0": 10}, {"p0": None}), 4.0)  # highwater unknown yet
-    assert 3.9 <= lag <= 5.0
+def test_read_to_the_end_tells_the_time_before_the_decode() -> None:
+    k = FakeKafka({"p0": 10, "p1": 9}, {"p0": 10, "p1": 9}, got={"p0": ["m"]})
+    # aiokafka's next fetch raises the highwater while the poll is decoded
+    t0 = time.time()
+    told, decoded = _poll(k, during_decode=lambda: k.highwaters.update(p0=20))
+    assert decoded == [{"p0": ["m"]}]
+    assert len(told) == 1 and t0 <= told[0] <= time.time()
 
 
-def test_read_to_the_highwater_is_no_lag_whatever_the_timestamps() -> None:
-    assert _lag(FakeKafka({"p0": 10, "p1": 9}, {"p0": 10, "p1": 9}), 30.0) == 0.0
+def test_records_left_unread_tell_nothing() -> None:
+    assert _poll(FakeKafka({"p0": 10, "p1": 5}, {"p0": 10, "p1": 9}, got={"p0": ["m"]}))[0] == []
+    assert _poll(FakeKafka({"p0": 3}, {"p0": 10}))[0] == []  # an empty poll mid-backlog
+    assert _poll(FakeKafka({"p0": 10}, {"p0": None}))[0] == []  # highwater not known yet
 
 
-def test_an_empty_poll_is_no_lag() -> None:
-    assert _lag(FakeKafka({"p0": 3}, {"p0": 10}), None) == 0.0
+def test_a_quiet_log_and_no_partition_are_read_to_the_end() -> None:
+    assert len(_poll(FakeKafka({"p0": 7}, {"p0": 7}))[0]) == 1
+    assert len(_poll(FakeKafka({}, {}))[0]) == 1
 
 
-def test_a_rebalance_while_asking_keeps_the_records_age() -> None:
+def test_a_rebalance_while_asking_tells_nothing() -> None:
     class Gone(FakeKafka):
         async def position(self, tp: Any) -> int:
             raise RuntimeError("partition revoked")
 
-    lag = _lag(Gone({"p0": 1}, {"p0": 5}), 2.0)
-    assert 1.9 <= lag <= 3.0
+    assert _poll(Gone({"p0": 5}, {"p0": 5}))[0] == []
