@@ -558,19 +558,22 @@ class Evaluator:
         self.reload_rules()
         now = now if now is not None else now_ms()
         out: list[tuple[AlertState, Event | None, Sequence[int], str]] = []
+        # What the timer concludes from silence allows for how far behind what was
+        # written the evaluator may be: points written before now - behind are evaluated.
+        behind_ms = int(self.behind_s() * 1000)
         with self._lock:
             for (rule_id, run_id), a in list(self.alerts.items()):
                 rr = self.rules.get(rule_id)
                 if rr is None or a.state != "pending" or not a.cond:
                     continue
-                if now - (a.pending_since or now) >= rr.for_s * 1000:
+                # a point that ended the condition within `for` may still be unread
+                if now - (a.pending_since or now) >= rr.for_s * 1000 + behind_ms:
                     self._fire(rr, self._run(run_id), a.value, a.step, now, out,
                                a.pending_since)
             stalled = any(r.condition == "stalled" for r in self.rules.values())
-            # A run is stalled after T with no point evaluated, plus however far behind
-            # what was written the evaluator may be: a run that logs at least every T
-            # has a point written before now - behind - T, and so evaluated by now.
-            behind_ms = int(self.behind_s() * 1000) if stalled else 0
+            # A run is stalled after T with no point evaluated, plus that allowance: a run
+            # that logs at least every T has a point written before now - behind - T,
+            # and so evaluated by now.
             # with no rule, no run's filters or scope matter (a new rule's first tick
             # refreshes them: the last refresh is then long past)
             refresh = bool(self.rules) and (time.monotonic() - self._last_filter_refresh

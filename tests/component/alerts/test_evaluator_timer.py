@@ -122,3 +122,22 @@ def test_a_stall_allows_for_the_queue_s_wait(store: AlertStore) -> None:
     assert ev.behind_s() == 0.0
     ev.tick(later)
     assert ev.alerts[(rule, run)].state == "firing"
+
+
+def test_a_for_duration_allows_for_how_far_behind_the_consumer_is(store: AlertStore) -> None:
+    """The timer fires a pending alert after `for` without a new point only once the
+    points that could have ended its condition within `for` are read."""
+    rule = store.create_rule(rule_from_dict({
+        "name": "hot", "experiment_ids": ["0"], "for_s": 2.0,
+        "condition": {"type": "threshold", "metric": "loss", "op": ">", "value": 0.5}})).rule_id
+    ev, _, _ = _evaluator(store, filter_refresh_s=3600.0)
+    run = "f" * 32
+    ev._evaluate([([_point(run)], [])])  # loss 1.0 > 0.5: pending
+    assert ev.alerts[(rule, run)].state == "pending"
+    later = int(time.time() * 1000) + 3000  # 3 s later, `for` is 2 s
+    ev.note_read(time.time() - 4.0)  # but what was written in the last 4 s is unread
+    ev.tick(later)
+    assert ev.alerts[(rule, run)].state == "pending"
+    ev.note_read(time.time())
+    ev.tick(later)
+    assert ev.alerts[(rule, run)].state == "firing"
