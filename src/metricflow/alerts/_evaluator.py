@@ -571,9 +571,6 @@ class Evaluator:
                     self._fire(rr, self._run(run_id), a.value, a.step, now, out,
                                a.pending_since)
             stalled = any(r.condition == "stalled" for r in self.rules.values())
-            # A run is stalled after T with no point evaluated, plus that allowance: a run
-            # that logs at least every T has a point written before now - behind - T,
-            # and so evaluated by now.
             # with no rule, no run's filters or scope matter (a new rule's first tick
             # refreshes them: the last refresh is then long past)
             refresh = bool(self.rules) and (time.monotonic() - self._last_filter_refresh
@@ -600,6 +597,8 @@ class Evaluator:
                 if stalled and run.ready and run.status == "RUNNING":
                     self._mask(run)
                     idle = now - (run.last_point_ms or run.seen_ms)
+                    # stalled after T with no point evaluated, plus the allowance: a run
+                    # that logs at least every T wrote a point before now - behind - T
                     for r in run.others:
                         if r.condition == "stalled" and idle >= r.stalled_s * 1000 + behind_ms:
                             self._cond_change(r, run, True, True, idle / 1000, None, now, out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import os
 from typing import TYPE_CHECKING
 
@@ -313,9 +312,6 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "alerts":  # before the role starts its threads: they inherit it
         from metricflow.app._priority import lower_priority
 
-        got = lower_priority(args.nice)
-        (logging.getLogger("metricflow.app").info if got >= args.nice else
-         logging.getLogger("metricflow.app").warning)("alerts role: nice %d (asked: %d)",
-                                                      got, args.nice)
+        lower_priority(args.nice)
     run(settings)
     return 0

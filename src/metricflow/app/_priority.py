@@ -52,6 +52,8 @@ def lower_priority(nice: int) -> int:
         if tids == [0]:
             break
     try:
-        return os.getpriority(os.PRIO_PROCESS, 0)
+        got = os.getpriority(os.PRIO_PROCESS, 0)
     except (OSError, AttributeError):
-        return 0
+        got = 0
+    (log.info if got >= nice else log.warning)("nice %d (asked: %d)", got, nice)
+    return got

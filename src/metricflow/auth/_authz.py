@@ -31,8 +31,7 @@ class Need:
 
     kind: "any" (any authenticated caller whose scopes reach `level`), "admin",
     "experiment", "run", "model", "user" (the named user themself, or an admin),
-    "token" (the token's owner, or an admin), or "approval_request" (one about a
-    deleted model: admins only, answered to others as a missing one).
+    or "token" (the token's owner, or an admin).
     """
 
     kind: str
@@ -41,9 +40,9 @@ class Need:
     by_name: str = ""
     """The name the caller looked the object up by (errors never show the id it maps to)."""
     asked: tuple[str, str] | None = None
-    """(kind, ident) of what the caller asked for, when the object checked is another one
-    (an approval request's model): if the checked object is missing or unreadable, the
-    answer is that the asked one does not exist, so it names neither."""
+    """(kind, ident) of what the caller asked for, when what is checked is another thing
+    (an approval request's model, or an admin for a deleted model's request): a failed
+    check answers that the asked one does not exist, naming neither."""
 
 
 def absent(n: Need) -> NotFound:
@@ -197,6 +196,8 @@ class Authorizer:
         if n.kind == "any" or p.admin:
             return
         if n.kind == "admin":  # ident, when set, says why (e.g. what a non-admin must send)
+            if n.asked is not None:
+                raise absent(n)
             raise PermissionDenied(f"this operation needs an admin{': ' if n.ident else ''}"
                                    f"{n.ident}", field="user")
         if n.kind == "user":
@@ -204,8 +205,6 @@ class Authorizer:
                 raise PermissionDenied(f"only {n.ident!r} or an admin may do this",
                                        field="username")
             return
-        if n.kind == "approval_request":  # (a missing id gets the same answer)
-            raise absent(n)
         if n.kind == "token":
             # Another user's token is answered as a missing one (same status, same
             # message, one lookup either way): a 403 would tell which token ids exist.

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from metricflow._validation import check_key, check_run_id
 from metricflow.entities import Run, RunInfo
-from metricflow.errors import InvalidArgument, NotFound
+from metricflow.errors import InvalidArgument
 from metricflow.query import _rollup_read as rr
 from metricflow.query._compare import CompareTable, ParamGroup, compare_runs, group_by_param
 from metricflow.query._deadline import bounded, read_settings
@@ -90,16 +90,12 @@ class QueryCore:
         """One run with exact point counts. Its four lookups are independent, so they run
         at once on the page-load pool, as a page's do (`load_runs`)."""
         check_run_id(run_id)
-        st, ids = self.store, [run_id]
-        infos_f = self._page_pool.submit(st.get_run_infos, ids)
-        params_f = self._page_pool.submit(st.get_params, ids)
-        tags_f = self._page_pool.submit(st.get_tags, ids)
-        summaries_f = self._page_pool.submit(st.get_summaries, ids, True)
-        infos, params, tags = infos_f.result(), params_f.result(), tags_f.result()
-        found = summaries_f.result()
-        if run_id not in infos:
-            raise NotFound(f"run {run_id!r} does not exist", field="run_id", received=run_id)
-        return Run(infos[run_id], params[run_id], tags[run_id], found[run_id])
+        st, ids, pool = self.store, [run_id], self._page_pool
+        info = pool.submit(st.get_run_info, run_id)  # NotFound for a missing run
+        params, tags = pool.submit(st.get_params, ids), pool.submit(st.get_tags, ids)
+        summaries = pool.submit(st.get_summaries, ids, True)
+        return Run(info.result(), params.result()[run_id], tags.result()[run_id],
+                   summaries.result()[run_id])
 
     def scope(self, experiment_ids: list[str], view_type: str,
               readable_experiments: frozenset[str] | None = None) -> Scope:

@@ -30,12 +30,13 @@ def approval_request(level: Permission, *, scope: Permission | None = None) -> R
         # By the request's model id: the name that model has now (the name stored with
         # the request may belong to another model since a rename).
         exists, name = model_of_request(a.store.engine, rid)
+        asked = ("approval_request", rid)
         if not exists:
-            raise absent(Need("approval_request", rid))
+            raise absent(Need(*asked))
         if name is None:  # the model was deleted: its requests are the admins' to read,
-            return [Need("approval_request", rid, level)]  # and missing to anyone else
+            return [Need("admin", "", level, asked=asked)]  # and missing to anyone else
         # a model the caller may not READ is answered as a missing request, naming neither
-        return ([Need("model", name, level, asked=("approval_request", rid))]
+        return ([Need("model", name, level, asked=asked)]
                 + ([Need("any", "", scope)] if scope else []))
     return Rule(resolve)
 
