@@ -47,6 +47,13 @@ _AHEAD = sa.select(_D.seq).where(
 _DELIVERY_INSERT = webhook_deliveries.insert()
 _DELIVERY_UPDATE = webhook_deliveries.update().where(_D.seq == sa.bindparam("k_seq"))
 _ANY_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE)).limit(1)
+_OTHER_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE),
+                                        _D.seq != sa.bindparam("k_seq")).limit(1)
+_SUBJECT_HEAD = sa.select(webhook_deliveries).where(
+    _D.webhook_id == sa.bindparam("k_hook"), _D.subject == sa.bindparam("k_subject"),
+    _D.status.in_(_ACTIVE)).order_by(_D.seq).limit(1)
+_CLAIM_PENDING = webhook_deliveries.update().where(_D.seq == sa.bindparam("k_seq"),
+                                                   _D.status == "pending")
 _NEXT_DUE = sa.select(sa.func.min(_D.next_attempt_at)).where(_D.status.in_(_ACTIVE))
 _WEBHOOK = sa.select(webhooks).where(_W.webhook_id == sa.bindparam("k_hook"))
 _RULE_CHANNELS = sa.select(_R.channels).where(_R.rule_id == sa.bindparam("k_rule"))
@@ -487,6 +494,38 @@ class AlertStore:
         """Record an attempt: delivered, retried at `next_attempt_at`, or dead (None).
         Returns whether any delivery (this one or another) is still pending or being
         sent: the senders' poller has something to look at."""
+        with self._write() as conn:
+            self._record(conn, d, ok, status_code, error, next_attempt_at)
+            return conn.execute(_ANY_ACTIVE).first() is not None
+
+    def finish_and_take_next(self, d: Delivery, ok: bool, status_code: int | None,
+                             error: str | None, next_attempt_at: int | None
+                             ) -> tuple[bool, Delivery | None]:
+        """`finish`, and when the attempt ends `d` (delivered or dead) claim the next
+        delivery of its webhook and subject in the same transaction if it is due: its
+        sender sends it at once, in order, without waiting for the poller's look (and
+        its claim query). Returns (whether other deliveries are still pending or being
+        sent, the claimed delivery or None)."""
+        with self._write() as conn:
+            self._record(conn, d, ok, status_code, error, next_attempt_at)
+            nxt = None
+            if ok or next_attempt_at is None:
+                head = conn.execute(_SUBJECT_HEAD, {"k_hook": d.webhook_id,
+                                                    "k_subject": d.subject}).first()
+                now = now_ms()
+                if head is not None and head.status == "pending" and (
+                        head.next_attempt_at <= now):
+                    lease = now + LEASE_MS
+                    if conn.execute(_CLAIM_PENDING, {"k_seq": head.seq, "status": "sending",
+                                                     "next_attempt_at": lease}).rowcount:
+                        nxt = replace(_delivery(head), status="sending",
+                                      next_attempt_at=lease)
+            more = conn.execute(_OTHER_ACTIVE, {"k_seq": nxt.seq if nxt else -1}).first()
+            return more is not None, nxt
+
+    @staticmethod
+    def _record(conn: sa.Connection, d: Delivery, ok: bool, status_code: int | None,
+                error: str | None, next_attempt_at: int | None) -> None:
         values: dict[str, Any] = {"attempts": d.attempts + 1, "last_status_code": status_code,
                                   "last_error": (error or None) and error[:2000]}
         if ok:
@@ -495,9 +534,7 @@ class AlertStore:
             values.update(status="dead")
         else:
             values.update(status="pending", next_attempt_at=next_attempt_at)
-        with self._write() as conn:
-            conn.execute(_DELIVERY_UPDATE, {"k_seq": d.seq, **values})
-            return conn.execute(_ANY_ACTIVE).first() is not None
+        conn.execute(_DELIVERY_UPDATE, {"k_seq": d.seq, **values})
 
     def list_deliveries(self, webhook_id: int | None = None, status: str | None = None,
                         limit: int = 1000) -> list[Delivery]:

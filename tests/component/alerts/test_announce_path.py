@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 
 from metricflow._events import Event
 from metricflow.alerts import AlertStore, Webhook, rule_from_dict
-from metricflow.alerts._store import AlertState
+from metricflow.alerts._store import AlertState, Delivery
 from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
 
 
@@ -82,6 +83,43 @@ def test_finish_says_whether_the_outbox_has_more(store: AlertStore) -> None:
     assert store.finish(again[0], True, 200, None, None) is False
 
 
+def test_a_finished_delivery_hands_its_sender_the_next_of_its_subject(
+        store: AlertStore) -> None:
+    rid = _rule(store)
+    store.create_webhook(Webhook("h", "http://127.0.0.1:9/x", ("alert.firing",
+                                                               "alert.resolved")))
+
+    def announce(subject: str, n: int) -> list:
+        claimed: list = []
+        store.transitions([(AlertState(rid, subject, "firing" if i % 2 == 0 else "resolved",
+                                       step=i),
+                            Event("alert.firing" if i % 2 == 0 else "alert.resolved",
+                                  f"alert:1:{subject}", {"step": i}), (), "")
+                           for i in range(n)], claim=claimed)
+        return claimed
+
+    head = announce("a", 3)
+    assert len(head) == 1
+    other = announce("b", 1)  # another subject: it stays for the poller
+    # delivered: the next of its subject comes back claimed, in order
+    more, nxt = store.finish_and_take_next(head[0], True, 200, None, None)
+    assert more is True and nxt is not None and nxt.status == "sending"
+    assert (nxt.subject, nxt.seq > head[0].seq) == ("alert:1:a", True)
+    assert [d.seq for d in store.claim_due()] == []  # a and b's heads are both claimed
+    # a retry in the future keeps its place: nothing is handed over, the third waits
+    more, none = store.finish_and_take_next(nxt, False, 500, "boom", 2**62)
+    assert (more, none) == (True, None)
+    assert store.claim_due() == []
+    # dead: the third is handed over
+    again = replace(nxt, attempts=1)
+    more, third = store.finish_and_take_next(again, False, 500, "boom", None)
+    assert third is not None and third.seq > nxt.seq and more is True  # b is still out
+    assert store.finish_and_take_next(third, True, 200, None, None) == (True, None)
+    assert store.finish_and_take_next(other[0], True, 200, None, None) == (False, None)
+    statuses = [d.status for d in store.list_deliveries()]
+    assert sorted(statuses) == ["dead", "delivered", "delivered", "delivered"]
+
+
 def test_claimed_deliveries_and_those_behind_go_out_without_a_poll(store: AlertStore) -> None:
     rcv = _Receiver()
     # a poll interval far beyond the test's waits: only the wakes deliver in time
@@ -131,3 +169,82 @@ def test_environment_proxy_settings_still_apply(store: AlertStore,
         assert "http" not in disp._environment("http://127.0.0.1:9/x")["proxies"]
     finally:
         disp.stop()
+
+
+def test_a_post_goes_through_the_environments_proxy_with_its_credentials(
+        store: AlertStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The proxy (with the user and password in its URL) and ~/.netrc's credentials
+    for the webhook's host reach the wire; a host in NO_PROXY is posted to directly."""
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append((self.path, self.headers.get("Proxy-Authorization"),
+                         self.headers.get("Authorization")))
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    rcv = _Receiver()
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine hooks.example.com login hu password hp\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTP_PROXY", f"http://pu:pp@127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    disp = Dispatcher(store)
+    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
+                 0, 0, None, None, 0, None)
+    try:
+        far = Webhook("far", "http://hooks.example.com/x", ("alert.firing",))
+        assert disp.post(far, d) == (204, None)
+        assert seen == [("http://hooks.example.com/x", "Basic cHU6cHA=", "Basic aHU6aHA=")]
+        near = Webhook("near", f"http://127.0.0.1:{rcv.port}/x", ("alert.firing",))
+        assert disp.post(near, d) == (200, None)
+        assert len(seen) == 1 and len(rcv.wait(1)) == 1
+    finally:
+        disp.stop()
+        rcv.close()
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_an_error_answer_is_recorded_with_the_start_of_its_text(store: AlertStore) -> None:
+    class Boom(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = ("no such channel " * 10_000).encode()
+            self.send_response(404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Boom)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    disp = Dispatcher(store)
+    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
+                 0, 0, None, None, 0, None)
+    try:
+        hook = Webhook("h", f"http://127.0.0.1:{srv.server_address[1]}/x", ("alert.firing",))
+        for _ in range(2):  # the long answer's connection is not reused half-read
+            code, err = disp.post(hook, d)
+            assert code == 404 and err is not None
+            assert err.startswith("no such channel no such") and len(err) == 500
+        code, err = disp.post(Webhook("h", "http://127.0.0.1:9/x", ("alert.firing",)), d)
+        assert code is None and err is not None and "refused" in err.lower()
+    finally:
+        disp.stop()
+        srv.shutdown()
+        srv.server_close()
