@@ -10,9 +10,20 @@
 const EARLY_MS = 5000;
 const SAFE_ID = /^[0-9A-Za-z_-]{1,64}$/;
 
+/** An answer as read in full: lib/api.ts takes it as it would a fetch's. */
+interface Answer {
+  ok: boolean;
+  status: number;
+  statusText: string;
+  text: string;
+}
+
 interface Early {
   at: number;
-  res: Promise<Response>;
+  answer: Promise<Answer>;
+  /** the answer, once it is in: a page that mounts after it arrived shows it in its first
+   * render (lib/api.ts earlyJson), without waiting for promise callbacks */
+  done?: Answer;
 }
 
 const w = window as unknown as { __mfEarly?: Record<string, Early>; __mfEarlyMs?: number; __mf?: unknown };
@@ -38,8 +49,11 @@ function send(method: "GET" | "POST", path: string, text?: string): Promise<Resp
 
 function start(method: "GET" | "POST", path: string, body?: unknown): void {
   const text = body === undefined ? undefined : JSON.stringify(body);
-  const res = send(method, path, text);
-  early[method + " " + path + " " + (text || "")] = { at: performance.now(), res };
+  const answer = send(method, path, text).then((r) =>
+    r.text().then((t) => ({ ok: r.ok, status: r.status, statusText: r.statusText, text: t })));
+  const e: Early = { at: performance.now(), answer };
+  answer.then((a) => (e.done = a), () => undefined); // a failed early request is asked again
+  early[method + " " + path + " " + (text || "")] = e;
 }
 
 const hash = location.hash.replace(/^#\/?/, "");

@@ -46,15 +46,55 @@ export function setUnauthorizedHandler(fn: (() => void) | null): void {
   onUnauthorized = fn;
 }
 
+/** An answer read in full (boot.ts's early answers are kept so). */
+interface Answer {
+  ok: boolean;
+  status: number;
+  statusText: string;
+  text: string;
+}
+
+interface Early {
+  at: number;
+  answer: Promise<Answer>;
+  done?: Answer;
+}
+
+function earlyKey(method: string, path: string, body: string | undefined): string {
+  return method + " " + path + " " + (body || "");
+}
+
 /** The answer boot.ts started for this exact request, if it is young enough (taken once). */
-function takeEarly(key: string): Promise<Response> | null {
-  const w = window as unknown as { __mfEarly?: Record<string, { at: number; res: Promise<Response> }>; __mfEarlyMs?: number; __mf?: { earlyTaken?: string[] } };
+function takeEarly(key: string): Early | null {
+  const w = window as unknown as { __mfEarly?: Record<string, Early>; __mfEarlyMs?: number; __mf?: { earlyTaken?: string[] } };
   const e = w.__mfEarly && w.__mfEarly[key];
   if (!e) return null;
   delete w.__mfEarly![key];
   if (performance.now() - e.at > (w.__mfEarlyMs || 0)) return null;
   if (w.__mf) (w.__mf.earlyTaken = w.__mf.earlyTaken || []).push(key);
-  return e.res;
+  return e;
+}
+
+/** The parsed JSON of boot.ts's answer to this exact request, if it has already arrived
+ * and succeeded (taken: the request is then not made); else undefined, and nothing is
+ * taken. A page that mounts after its data arrived renders it in its first commit. */
+export function earlyJson<T = Json>(method: string, path: string, body?: unknown): T | undefined {
+  const key = earlyKey(method.toUpperCase(), path, body === undefined ? undefined : JSON.stringify(body));
+  const w = window as unknown as { __mfEarly?: Record<string, Early> };
+  const done = w.__mfEarly && w.__mfEarly[key] && w.__mfEarly[key].done;
+  if (!done || !done.ok || !done.text) return undefined;
+  let data: T;
+  try {
+    data = JSON.parse(done.text) as T;
+  } catch {
+    return undefined;
+  }
+  return takeEarly(key) ? data : undefined;
+}
+
+async function fetched(path: string, init: RequestInit): Promise<Answer> {
+  const res = await fetch(path, init);
+  return { ok: res.ok, status: res.status, statusText: res.statusText, text: await res.text() };
 }
 
 export async function request<T = Json>(path: string, opts: RequestOpts = {}): Promise<T> {
@@ -69,15 +109,16 @@ export async function request<T = Json>(path: string, opts: RequestOpts = {}): P
     const csrf = readCookie("mf_csrf");
     if (csrf) headers["X-CSRF-Token"] = csrf;
   }
-  let res: Response;
+  let res: Answer;
   try {
-    const early = takeEarly(method + " " + path + " " + (body || ""));
-    res = (early && (await early.catch(() => null))) || (await fetch(path, { method, headers, body, credentials: "same-origin", signal: opts.signal }));
+    const early = takeEarly(earlyKey(method, path, body as string | undefined));
+    res = (early && (early.done || (await early.answer.catch(() => null))))
+      || (await fetched(path, { method, headers, body, credentials: "same-origin", signal: opts.signal }));
   } catch (e) {
     if ((e as Error).name === "AbortError") throw e;
     throw new ApiError(0, "NETWORK", "the server did not answer (" + String((e as Error).message) + ")");
   }
-  const text = await res.text();
+  const text = res.text;
   let data: any = null;
   if (text) {
     try {

@@ -29,6 +29,20 @@ describe("WindowCache", () => {
     await c.ensure(500_050, 500_250); // only block 5002 is missing now
     expect(s.calls.slice(1)).toEqual([{ offset: 500_200, limit: 100, withTotal: false }]);
   });
+  it("holds seeded rows as fetched ones: no request for them, the next block asked for", async () => {
+    const s = fakeServer();
+    const c = new WindowCache(s.fetcher, 100);
+    const first = await s.fetcher(0, 100, true);
+    s.calls.length = 0;
+    c.seed(0, first);
+    expect(c.total).toBe(TOTAL);
+    expect(c.get(42)!.run_id).toBe("r42");
+    expect(c.covers(0, 100)).toBe(true);
+    await c.ensure(0, 40);
+    expect(s.calls).toEqual([]);
+    await c.ensure(90, 130);
+    expect(s.calls).toEqual([{ offset: 100, limit: 100, withTotal: false }]);
+  });
   it("shares an in-flight request instead of sending it twice", async () => {
     const s = fakeServer();
     const c = new WindowCache(s.fetcher, 100);

@@ -108,10 +108,7 @@ export class WindowCache {
     const p = this.fetcher(b0 * this.block, n * this.block, withTotal, this.ctrl.signal).then(
       (ans) => {
         if (this.ctrl.signal.aborted) return;
-        if (ans.total !== null && ans.total !== undefined) this.total = ans.total;
-        for (let i = 0; i < n; i++) this.blocks.set(b0 + i, ans.rows.slice(i * this.block, (i + 1) * this.block));
-        this.error = null;
-        this.evict();
+        this.accept(b0, n, ans);
         this.emit();
       },
       (e) => {
@@ -124,6 +121,19 @@ export class WindowCache {
     });
     for (let i = 0; i < n; i++) this.inflight.set(b0 + i, p);
     return p;
+  }
+
+  /** Rows already in hand for the blocks from b0 (a window answer the page found
+   * ready when it mounted): held as if they had been fetched, without a request. */
+  seed(b0: number, ans: WindowAnswer): void {
+    this.accept(b0, Math.max(1, Math.ceil(ans.rows.length / this.block)), ans);
+  }
+
+  private accept(b0: number, n: number, ans: WindowAnswer) {
+    if (ans.total !== null && ans.total !== undefined) this.total = ans.total;
+    for (let i = 0; i < n; i++) this.blocks.set(b0 + i, ans.rows.slice(i * this.block, (i + 1) * this.block));
+    this.error = null;
+    this.evict();
   }
 
   private touch(b: number) {

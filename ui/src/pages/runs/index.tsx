@@ -3,7 +3,7 @@
 // sel (selected run ids), nest=0 (flat list), group + gm (group by a param,
 // summarize a metric), row (first visible row). Rows are fetched by window.
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
-import { ApiError, get, post } from "../../lib/api";
+import { ApiError, earlyJson, get, post } from "../../lib/api";
 import { ErrorView } from "../../lib/errors";
 import { fmtCount, fmtDuration, fmtNum, fmtTime } from "../../lib/format";
 import { useHold } from "../../lib/hold";
@@ -17,6 +17,7 @@ import { ColRef, ColumnPicker } from "./picker";
 import { Column, Grid } from "./table";
 
 const BLOCK = 100;
+const WINDOW_PATH = "/ui-api/v1/runs/window";
 const MARGIN = 20; // rows fetched beyond the visible ones
 const LIVE_MS = 3000;
 const DEFAULT_SORT = "attributes.start_time";
@@ -108,7 +109,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     const fallback = () => [...keys.metrics.slice(0, 4).map((k) => "metrics." + k), ...keys.params.slice(0, 3).map((k) => "params." + k)];
     const ms = keys.metrics.slice(0, 250);
     const ps = keys.params.slice(0, 250);
-    post<WindowAnswer>("/ui-api/v1/runs/window", {
+    post<WindowAnswer>(WINDOW_PATH, {
       experiment_ids: exps, filter: "", order_by: "", offset: 0, limit: 200, with_total: false, top_level: false,
       columns: [...ms.map((k) => fieldText("metrics", k)), ...ps.map((k) => fieldText("params", k))],
     }, ctrl.signal).then(
@@ -143,12 +144,18 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const orderBy = sortField + (asc ? " ASC" : " DESC");
   const shape = JSON.stringify([expKey, q, orderBy, colTexts, nest]);
   const cache = useMemo(() => {
+    const body = (offset: number, limit: number, withTotal: boolean) => ({
+      experiment_ids: exps, filter: q, order_by: orderBy, offset, limit,
+      columns: colTexts, with_total: withTotal, top_level: nest,
+    });
     const fetcher = (offset: number, limit: number, withTotal: boolean, signal: AbortSignal) =>
-      post<WindowAnswer>("/ui-api/v1/runs/window", {
-        experiment_ids: exps, filter: q, order_by: orderBy, offset, limit,
-        columns: colTexts, with_total: withTotal, top_level: nest,
-      }, signal);
-    return new WindowCache(fetcher, BLOCK);
+      post<WindowAnswer>(WINDOW_PATH, body(offset, limit, withTotal), signal);
+    const c = new WindowCache(fetcher, BLOCK);
+    // a cold load whose first rows (boot.ts) arrived before the app ran shows them in
+    // its first render
+    const ready = earlyJson<WindowAnswer>("POST", WINDOW_PATH, body(0, BLOCK, true));
+    if (ready && Array.isArray(ready.rows)) c.seed(0, ready);
+    return c;
   }, [shape]);
   // a layout effect: the first window (boot.ts's answer on a cold load) is asked for in
   // the commit that mounts the table, not after its first frame
@@ -174,7 +181,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     const exp: Expansion = { parentIndex: top, runId: row.run_id, children: [] };
     const next = [...expansions, exp].sort((a, b) => a.parentIndex - b.parentIndex);
     setExpansions(next);
-    post<WindowAnswer>("/ui-api/v1/runs/window", {
+    post<WindowAnswer>(WINDOW_PATH, {
       experiment_ids: exps, filter: `tags.mlflow.parentRunId = '${row.run_id.replace(/'/g, "''")}'`,
       order_by: orderBy, offset: 0, limit: 1000, columns: colTexts, with_total: false, top_level: false,
     }).then((ans) => {
