@@ -19,12 +19,18 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from metricflow.auth.policy import search
 from metricflow.errors import InvalidArgument, MetricflowError
-from metricflow.query import MAX_KEYS, RunWindow, WindowCaches, parse_columns
+from metricflow.query import (
+    MAX_KEYS,
+    RunWindow,
+    WindowCaches,
+    generation_cached,
+    parse_columns,
+)
 
 PREFIX = "/ui-api/v1"
 PAGE_EXPERIMENTS = 1_000
@@ -33,6 +39,10 @@ _IN_CHUNK = 10_000
 MAX_EXPERIMENT_IDS = 1_000
 """Most experiment ids one /ui-api request may name (like columns <= 500)."""
 KINDS = ("metrics", "params", "tags")
+WINDOW_CACHE = 64
+"""Most runs-window answers kept per store (embedded server: until its next write)."""
+WINDOW_CACHE_ROWS = 500
+"""Only windows of at most this many rows are kept (a screen and its margins)."""
 
 
 class WindowBody(BaseModel):
@@ -89,18 +99,33 @@ def ui_router(core: Any) -> APIRouter:
 
     @router.post("/runs/window")
     async def runs_window(body: WindowBody) -> Any:
-        def work() -> dict[str, Any]:
+        def work() -> bytes:
             cols = parse_columns(body.columns)
             scope = core.scope(check_experiment_ids(body.experiment_ids), body.view_type)
-            w = window_of().window(scope, body.filter, body.order_by, body.offset, body.limit,
-                                   cols, with_total=body.with_total, top_level=body.top_level)
-            for r in w.rows:
-                r["metrics"] = {k: _num(v) for k, v in r["metrics"].items()}
-                r["end_time"] = r["end_time"] or None
-            return {"offset": w.offset, "total": w.total, "rows": w.rows}
+
+            def answer() -> bytes:
+                w = window_of().window(scope, body.filter, body.order_by, body.offset,
+                                       body.limit, cols, with_total=body.with_total,
+                                       top_level=body.top_level)
+                for r in w.rows:
+                    r["metrics"] = {k: _num(v) for k, v in r["metrics"].items()}
+                    r["end_time"] = r["end_time"] or None
+                # JSON-native already: JSONResponse's encoding skips FastAPI's per-value
+                # encoder walk
+                return bytes(JSONResponse({"offset": w.offset, "total": w.total,
+                                           "rows": w.rows}).body)
+
+            if body.limit > WINDOW_CACHE_ROWS:
+                return answer()
+            # The same window of an unchanged store is the same answer: kept until the
+            # store's next write when this process is its only writer (the embedded
+            # server). The scope is in the key: it holds the caller's readable and the
+            # deleted experiments.
+            key = ("ui_window", core.store.db, scope, body.filter, body.order_by,
+                   body.offset, body.limit, tuple(cols), body.with_total, body.top_level)
+            return generation_cached(core.store.client, key, answer, cap=WINDOW_CACHE)
         try:
-            # JSON-native already: a JSONResponse skips FastAPI's per-value encoder walk
-            return JSONResponse(await asyncio.to_thread(work))
+            return Response(await asyncio.to_thread(work), media_type="application/json")
         except MetricflowError as e:
             return _error(e)
 

@@ -1,0 +1,143 @@
+"""The embedded server keeps runs-window and downsample answers until its store's next
+write: a kept answer is served again, a write (a new run, a renamed or deleted one, new
+points) shows at once, and callers with different readable experiments never get each
+other's answers (auth on, a real server)."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from ui_support import base_url, start_server
+
+from metricflow.auth._store import AuthStore
+from metricflow.auth._types import AuthConfig
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@dataclass
+class Site:
+    base: str
+    srv: Any
+    admin: dict[str, str]
+    bob: dict[str, str]  # READ on `mine` only
+    mine: str
+    secret: str
+    secret_run: str
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    srv = start_server(str(tmp_path_factory.mktemp("mf-answer-cache")),
+                       auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+    try:
+        base = base_url(srv)
+        store = AuthStore(srv.server.metadata.engine)
+        store.create_user("root", password="root-pass-1", is_admin=True)
+        store.create_user("bob", password="bob-pass-1")
+        admin = {"authorization": "Basic " + base64.b64encode(b"root:root-pass-1").decode()}
+        ids = []
+        for name in ("shared", "secret"):
+            r = httpx.post(base + "/api/v1/experiments/create", json={"name": name},
+                           headers=admin)
+            assert r.status_code == 200, r.text
+            ids.append(r.json()["experiment_id"])
+        r = httpx.post(base + "/api/v1/auth/permissions/experiments/set", headers=admin,
+                       json={"experiment_id": ids[0], "username": "bob", "permission": "READ"})
+        assert r.status_code == 200, r.text
+        runs = [_create_run(base, admin, exp, f"{tag}-{i}")
+                for exp, tag in ((ids[0], "open"), (ids[1], "secret")) for i in range(2)]
+        token = store.create_token("bob", scopes=("read",))[1]
+        yield Site(base, srv, admin, {"authorization": f"Bearer {token}"}, ids[0], ids[1],
+                   runs[-1])
+    finally:
+        srv.stop()
+
+
+def _create_run(base: str, headers: dict[str, str], exp: str, name: str) -> str:
+    r = httpx.post(base + "/api/2.0/mlflow/runs/create", headers=headers,
+                   json={"experiment_id": exp, "run_name": name})
+    assert r.status_code == 200, r.text
+    return str(r.json()["run"]["info"]["run_id"])
+
+
+def _names(site: Site, headers: dict[str, str], exps: list[str]) -> list[str]:
+    r = httpx.post(site.base + "/ui-api/v1/runs/window", headers=headers,
+                   json={"experiment_ids": exps, "order_by": "attributes.run_name ASC"})
+    assert r.status_code == 200, r.text
+    return [row["run_name"] for row in r.json()["rows"]]
+
+
+def _eventually(fn: Callable[[], Any], want: Any) -> Any:
+    """The write path applies points after it acknowledges them (docs/ingest.md)."""
+    deadline = time.monotonic() + 30
+    while True:
+        got = fn()
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.2)
+
+
+def _kept(site: Site, family: str) -> int:
+    return sum(1 for k in list(site.srv.server.store._pool.read_cache)
+               if isinstance(k, tuple) and k[:1] == (family,))
+
+
+def test_a_kept_window_is_served_until_a_write_changes_it(site: Site) -> None:
+    assert _names(site, site.admin, [site.mine]) == ["open-0", "open-1"]
+    kept = _kept(site, "ui_window")
+    assert kept >= 1  # this process is the store's only writer: the answer is kept
+    assert _names(site, site.admin, [site.mine]) == ["open-0", "open-1"]
+    assert _kept(site, "ui_window") == kept  # served from what was kept
+    new = _create_run(site.base, site.admin, site.mine, "open-2")
+    assert _names(site, site.admin, [site.mine]) == ["open-0", "open-1", "open-2"]
+    r = httpx.post(site.base + "/api/2.0/mlflow/runs/update", headers=site.admin,
+                   json={"run_id": new, "run_name": "open-renamed"})
+    assert r.status_code == 200, r.text
+    assert _names(site, site.admin, [site.mine]) == ["open-0", "open-1", "open-renamed"]
+    r = httpx.post(site.base + "/api/2.0/mlflow/runs/delete", headers=site.admin,
+                   json={"run_id": new})
+    assert r.status_code == 200, r.text
+    assert _names(site, site.admin, [site.mine]) == ["open-0", "open-1"]
+
+
+def test_callers_never_get_each_others_windows(site: Site) -> None:
+    everything = ["open-0", "open-1", "secret-0", "secret-1"]
+    # the same body: every experiment the caller may read
+    assert _names(site, site.admin, []) == everything
+    assert _names(site, site.bob, []) == ["open-0", "open-1"]
+    assert _names(site, site.admin, []) == everything
+    assert _names(site, site.bob, [site.secret]) == []
+
+
+def test_a_kept_downsample_follows_new_points_and_the_runs_permission(site: Site) -> None:
+    def log(steps: range) -> None:
+        r = httpx.post(site.base + "/api/2.0/mlflow/runs/log-batch", headers=site.admin,
+                       json={"run_id": site.secret_run, "metrics": [
+                           {"key": "loss", "value": float(s), "timestamp": 1000 + s, "step": s}
+                           for s in steps]})
+        assert r.status_code == 200, r.text
+
+    def points(headers: dict[str, str]) -> Any:
+        r = httpx.post(site.base + "/api/v1/metrics/downsample", headers=headers,
+                       json={"run_ids": [site.secret_run], "key": "loss", "px": 300,
+                             "ends": False})
+        if r.status_code != 200:
+            return r.status_code
+        series = r.json()["series"]
+        return sum(series[0]["count"]) if series else 0
+
+    log(range(10))
+    assert _eventually(lambda: points(site.admin), 10) == 10
+    assert _kept(site, "downsample") >= 1
+    # bob may not read the run: the policy answers (as for a missing run) before anything
+    # kept is looked at
+    assert points(site.bob) == 404
+    log(range(10, 20))
+    assert _eventually(lambda: points(site.admin), 20) == 20
