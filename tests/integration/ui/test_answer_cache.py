@@ -141,3 +141,21 @@ def test_a_kept_downsample_follows_new_points_and_the_runs_permission(site: Site
     assert points(site.bob) == 404
     log(range(10, 20))
     assert _eventually(lambda: points(site.admin), 20) == 20
+
+
+def test_a_kept_search_follows_writes_and_is_never_shared(site: Site) -> None:
+    def names(headers: dict[str, str]) -> list[str]:
+        r = httpx.post(site.base + "/api/v1/runs/search", headers=headers, json={
+            "filter": f"attributes.run_id = '{site.secret_run}'", "view_type": "all",
+            "max_results": 1})
+        assert r.status_code == 200, r.text
+        return [run["info"]["run_name"] for run in r.json()["runs"]]
+
+    assert names(site.admin) == ["secret-1"]
+    assert _kept(site, "search") >= 1
+    assert names(site.bob) == []  # the same body: bob may not read the run
+    r = httpx.post(site.base + "/api/2.0/mlflow/runs/update", headers=site.admin,
+                   json={"run_id": site.secret_run, "run_name": "secret-renamed"})
+    assert r.status_code == 200, r.text
+    assert names(site.admin) == ["secret-renamed"]
+    assert names(site.bob) == []
