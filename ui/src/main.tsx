@@ -18,4 +18,15 @@ const parts = currentRoute().parts;
 if ((parts[0] === "experiments" && parts[2] === "runs") || parts[0] === "compare") void loadUplot().catch(() => undefined);
 else setTimeout(() => void loadUplot().catch(() => undefined), 3000);
 
-render(<App />, document.getElementById("app")!);
+// On a cold load boot.ts's early answers usually arrive while this bundle runs, but the
+// page sees them only in tasks after it: rendered at once, its first frame showed an empty
+// page and its data came a frame later. So the first render waits for them (at most
+// FIRST_RENDER_WAIT_MS) and shows the data in its first frame.
+const FIRST_RENDER_WAIT_MS = 100;
+const mount = () => render(<App />, document.getElementById("app")!);
+const boot = window as unknown as { __mfEarly?: Record<string, { answer: Promise<unknown> }>; __mfEarlySeries?: { answer: Promise<unknown> } };
+const early = Object.values(boot.__mfEarly || {}).map((e) => e.answer);
+if (early.length) {
+  const late = new Promise((r) => setTimeout(r, FIRST_RENDER_WAIT_MS));
+  void Promise.race([Promise.allSettled(early), late]).then(mount);
+} else mount();

@@ -48,4 +48,16 @@ describe("boot.ts's early answers", () => {
     expect(earlyJson("POST", "/ui-api/v1/runs/window", { a: 2 })).toBeUndefined();
     expect(earlyJson("GET", "/ui-api/v1/runs/window", { a: 1 })).toBeUndefined();
   });
+  it("a 401 drops the early answers not yet taken (they were asked without a session)", async () => {
+    const denied = answer(false, 401, '{"error_code":"UNAUTHENTICATED","message":"sign in"}');
+    const early = (k: string) => ({ at: performance.now(), answer: Promise.resolve(denied), done: denied });
+    g.__mfEarly[KEY] = early(KEY);
+    g.__mfEarly["GET /ui-api/v1/keys?experiment_ids=1 "] = early("keys");
+    g.__mfEarlySeries = { at: performance.now(), run: "r", answer: Promise.resolve(null), taken: [] };
+    g.location = { hash: "#/signin" }; // (already there: no redirect)
+    const err = await request("/ui-api/v1/runs/window", { method: "POST", body: { a: 1 } }).catch((e) => e);
+    expect(err.status).toBe(401);
+    expect(g.__mfEarly).toEqual({});
+    expect(g.__mfEarlySeries).toBeUndefined();
+  });
 });

@@ -92,6 +92,13 @@ export function earlyJson<T = Json>(method: string, path: string, body?: unknown
   return takeEarly(key) ? data : undefined;
 }
 
+/** Forget boot.ts's answers not yet taken. */
+function dropEarly(): void {
+  const w = window as unknown as { __mfEarly?: Record<string, Early>; __mfEarlySeries?: unknown };
+  w.__mfEarly = {};
+  delete w.__mfEarlySeries;
+}
+
 async function fetched(path: string, init: RequestInit): Promise<Answer> {
   const res = await fetch(path, init);
   return { ok: res.ok, status: res.status, statusText: res.statusText, text: await res.text() };
@@ -131,6 +138,7 @@ export async function request<T = Json>(path: string, opts: RequestOpts = {}): P
     const code = (data && (data.error_code || data.code)) || "HTTP_" + res.status;
     const message = (data && (data.message || data.detail)) || res.statusText || "request failed";
     const err = new ApiError(res.status, String(code), typeof message === "string" ? message : JSON.stringify(message), data || {});
+    if (res.status === 401) dropEarly(); // asked without a session: not answers to use after sign-in
     if (res.status === 401 && !opts.noRedirect && onUnauthorized) onUnauthorized();
     throw err;
   }

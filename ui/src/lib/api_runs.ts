@@ -1,6 +1,6 @@
 // Typed calls for the run, compare, artifact and registry pages (C1b).
 // Every call goes through lib/api.ts (credentials, CSRF, ApiError).
-import { ApiError, get, post, readCookie, request } from "./api";
+import { ApiError, earlyJson, get, post, readCookie, request } from "./api";
 
 /** JSON carries NaN/Inf as strings ("nan", "inf", "-inf"); numbers otherwise. */
 export type Num = number | string;
@@ -208,19 +208,34 @@ export const searchRuns = (
  * readable) is asked for by id, so the page shows that answer's 404 or 403.
  */
 export async function findRun(runId: string, signal?: AbortSignal, experimentId?: string): Promise<RunDoc> {
-  const safe = /^[0-9a-zA-Z_-]{1,64}$/;
-  if (safe.test(runId)) {
-    // The page's experiment (from its URL) scopes the search to that experiment's range of
-    // the runs index (where the run id is then a primary-key lookup: ~22 -> ~5 ms at 1M
-    // runs); a run not found there is asked for by id below. boot.ts sends the same body.
-    const scoped = experimentId !== undefined && safe.test(experimentId);
-    const r = await searchRuns({
-      ...(scoped ? { experiment_ids: [experimentId] } : {}),
-      filter: "attributes.run_id = '" + runId + "'", view_type: "all", max_results: 1,
-    }, signal);
+  const body = findRunBody(runId, experimentId);
+  if (body) {
+    const r = await searchRuns(body, signal);
     if (r.runs.length && r.runs[0].info.run_id === runId) return r.runs[0];
   }
   return getRun(runId, signal);
+}
+
+/** `findRun`'s answer if boot.ts's identical search has already arrived with the run (a
+ * cold load: the page then shows the run in its first render); else undefined. */
+export function foundRun(runId: string, experimentId?: string): RunDoc | undefined {
+  const body = findRunBody(runId, experimentId);
+  const r = body ? earlyJson<{ runs: RunDoc[] }>("POST", "/api/v1/runs/search", body) : undefined;
+  const run = r && Array.isArray(r.runs) ? r.runs[0] : undefined;
+  return run && run.info && run.info.run_id === runId ? run : undefined;
+}
+
+function findRunBody(runId: string, experimentId?: string) {
+  const safe = /^[0-9a-zA-Z_-]{1,64}$/;
+  if (!safe.test(runId)) return null;
+  // The page's experiment (from its URL) scopes the search to that experiment's range of
+  // the runs index (where the run id is then a primary-key lookup: ~22 -> ~5 ms at 1M
+  // runs); a run not found there is asked for by id. boot.ts sends the same body.
+  const scoped = experimentId !== undefined && safe.test(experimentId);
+  return {
+    ...(scoped ? { experiment_ids: [experimentId] } : {}),
+    filter: "attributes.run_id = '" + runId + "'", view_type: "all", max_results: 1,
+  };
 }
 
 export interface RunRef {

@@ -1,7 +1,7 @@
 // Hash-route state: every view's state lives in the query string of the hash,
 // e.g. #/experiments/1?q=metrics.loss<1&sort=-metrics.loss&cols=m:loss,p:lr
 // User actions push a history entry; typing replaces the current one.
-import { useEffect, useState } from "preact/hooks";
+import { useLayoutEffect, useState } from "preact/hooks";
 
 export interface Route {
   path: string;
@@ -80,9 +80,13 @@ export function setParams(changes: Record<string, string | null | undefined>, op
 
 export function useRoute(): Route {
   const [route, setRoute] = useState<Route>(currentRoute);
-  useEffect(() => {
+  const [seen] = useState(() => location.hash);
+  // A layout effect, and a look at the hash as it subscribes: a route change made before
+  // then (a first render's request answered 401 at once: #/signin) is not missed.
+  useLayoutEffect(() => {
     const l = () => setRoute(currentRoute());
     listeners.add(l);
+    if (location.hash !== seen) l();
     return () => {
       listeners.delete(l);
     };

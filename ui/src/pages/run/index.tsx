@@ -6,7 +6,7 @@ import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/ho
 import { fmtNum, fmtRange, LineMode, parseRange, XMode } from "../../charts/data";
 import { MetricChart } from "../../charts/MetricChart";
 import { get } from "../../lib/api";
-import { findRun, getRun, num, RunDoc, tail } from "../../lib/api_runs";
+import { findRun, foundRun, getRun, num, RunDoc, tail } from "../../lib/api_runs";
 import { ErrorView } from "../../lib/errors";
 import { fmtTime } from "../../lib/format";
 import * as perf from "../../lib/perf";
@@ -20,8 +20,10 @@ export function RunPage(props: { route: Route; experimentId: string; runId: stri
   const { route, runId } = props;
   const q = route.params;
   const tab = q.get("tab") || "charts";
-  const [run, setRun] = useState<RunDoc | null>(null);
+  // a cold load whose run (boot.ts's search) arrived before the app ran shows it at once
+  const [run, setRun] = useState<RunDoc | null>(() => foundRun(runId, props.experimentId) || null);
   const [err, setErr] = useState<unknown>(null);
+  const mountedWith = useRef(run);
 
   // a layout effect: the run's request (or boot.ts's answer to it) is taken in the commit
   // that mounts the page, not after its first frame
@@ -29,6 +31,9 @@ export function RunPage(props: { route: Route; experimentId: string; runId: stri
     // from navigation start on a cold load (the user's request), else from this route change
     if (!navigated()) perf.startAtNavigation("run_charts");
     else perf.start("run_charts");
+    const had = mountedWith.current;
+    mountedWith.current = null;
+    if (had && had.info.run_id === runId) return;
     const ac = new AbortController();
     setRun(null);
     setErr(null);
