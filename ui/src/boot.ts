@@ -5,26 +5,12 @@
 // run (~100 ms here, a third of a cold load). lib/api.ts uses such an answer when the page then makes the identical
 // request (method, path and body) within EARLY_MS, and asks the server otherwise.
 // tests/integration/ui/test_browser_early.py checks that the pages still make exactly
-// these requests. No imports: nothing here waits for another file.
+// these requests. No imports but erased type ones: nothing here waits for another file.
 
 const EARLY_MS = 5000;
 const SAFE_ID = /^[0-9A-Za-z_-]{1,64}$/;
 
-/** An answer as read in full: lib/api.ts takes it as it would a fetch's. */
-interface Answer {
-  ok: boolean;
-  status: number;
-  statusText: string;
-  text: string;
-}
-
-interface Early {
-  at: number;
-  answer: Promise<Answer>;
-  /** the answer, once it is in: a page that mounts after it arrived shows it in its first
-   * render (lib/api.ts earlyJson), without waiting for promise callbacks */
-  done?: Answer;
-}
+import type { Answer, Early } from "./lib/early";
 
 const w = window as unknown as { __mfEarly?: Record<string, Early>; __mfEarlyMs?: number; __mf?: unknown };
 const early: Record<string, Early> = (w.__mfEarly = {});

@@ -5,7 +5,6 @@ other's answers (auth on, a real server)."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,10 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from ui_support import base_url, start_server
-
-from metricflow.auth._store import AuthStore
-from metricflow.auth._types import AuthConfig
+from ui_support import ROOT_HEADERS, auth_server, create_experiment, grant
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -34,28 +30,15 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    srv = start_server(str(tmp_path_factory.mktemp("mf-answer-cache")),
-                       auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+    srv, base, store = auth_server(str(tmp_path_factory.mktemp("mf-answer-cache")))
     try:
-        base = base_url(srv)
-        store = AuthStore(srv.server.metadata.engine)
-        store.create_user("root", password="root-pass-1", is_admin=True)
-        store.create_user("bob", password="bob-pass-1")
-        admin = {"authorization": "Basic " + base64.b64encode(b"root:root-pass-1").decode()}
-        ids = []
-        for name in ("shared", "secret"):
-            r = httpx.post(base + "/api/v1/experiments/create", json={"name": name},
-                           headers=admin)
-            assert r.status_code == 200, r.text
-            ids.append(r.json()["experiment_id"])
-        r = httpx.post(base + "/api/v1/auth/permissions/experiments/set", headers=admin,
-                       json={"experiment_id": ids[0], "username": "bob", "permission": "READ"})
-        assert r.status_code == 200, r.text
-        runs = [_create_run(base, admin, exp, f"{tag}-{i}")
+        ids = [create_experiment(base, ROOT_HEADERS, name) for name in ("shared", "secret")]
+        grant(base, ids[0], "bob", "READ")
+        runs = [_create_run(base, ROOT_HEADERS, exp, f"{tag}-{i}")
                 for exp, tag in ((ids[0], "open"), (ids[1], "secret")) for i in range(2)]
         token = store.create_token("bob", scopes=("read",))[1]
-        yield Site(base, srv, admin, {"authorization": f"Bearer {token}"}, ids[0], ids[1],
-                   runs[-1])
+        yield Site(base, srv, ROOT_HEADERS, {"authorization": f"Bearer {token}"}, ids[0],
+                   ids[1], runs[-1])
     finally:
         srv.stop()
 

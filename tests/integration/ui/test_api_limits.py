@@ -5,17 +5,13 @@ count received, answered before the per-run permission checks."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from ui_support import base_url, start_server
-
-from metricflow.auth._store import AuthStore
-from metricflow.auth._types import AuthConfig
+from ui_support import ROOT_HEADERS, auth_server, create_experiment, grant
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,20 +25,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    srv = start_server(str(tmp_path_factory.mktemp("mf-ui-limits")),
-                       auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+    srv, base, store = auth_server(str(tmp_path_factory.mktemp("mf-ui-limits")))
     try:
-        base = base_url(srv)
-        store = AuthStore(srv.server.metadata.engine)
-        store.create_user("root", password="root-pass-1", is_admin=True)
-        store.create_user("bob", password="bob-pass-1")
-        admin = {"authorization": "Basic " + base64.b64encode(b"root:root-pass-1").decode()}
-        r = httpx.post(base + "/api/v1/experiments/create", json={"name": "e"}, headers=admin)
-        exp = r.json()["experiment_id"]
-        r = httpx.post(base + "/api/v1/auth/permissions/experiments/set", headers=admin,
-                       json={"experiment_id": exp, "username": "bob", "permission": "READ"})
-        assert r.status_code == 200, r.text
-        r = httpx.post(base + "/api/2.0/mlflow/runs/create", headers=admin,
+        exp = create_experiment(base, ROOT_HEADERS, "e")
+        grant(base, exp, "bob", "READ")
+        r = httpx.post(base + "/api/2.0/mlflow/runs/create", headers=ROOT_HEADERS,
                        json={"experiment_id": exp})
         run = r.json()["run"]["info"]["run_id"]
         token = store.create_token("bob", scopes=("read",))[1]

@@ -3,17 +3,13 @@ what the user may read, a clear message on denied access, sign-out."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from ui_support import Watched, base_url, start_server
-
-from metricflow.auth._store import AuthStore
-from metricflow.auth._types import AuthConfig
+from ui_support import ROOT_HEADERS, Watched, auth_server, create_experiment, grant
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -29,23 +25,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    srv = start_server(str(tmp_path_factory.mktemp("mf-ui-auth")),
-                       auth=AuthConfig(default_permission="NO_PERMISSIONS"))
+    srv, base, store = auth_server(str(tmp_path_factory.mktemp("mf-ui-auth")))
     try:
-        base = base_url(srv)
-        store = AuthStore(srv.server.metadata.engine)
-        store.create_user("root", password="root-pass-1", is_admin=True)
-        store.create_user("bob", password="bob-pass-1")
-        admin = {"authorization": "Basic " + base64.b64encode(b"root:root-pass-1").decode()}
-        ids = []
-        for name in ("bob-visible", "root-secret"):
-            r = httpx.post(base + "/api/v1/experiments/create", json={"name": name},
-                           headers=admin)
-            assert r.status_code == 200, r.text
-            ids.append(r.json()["experiment_id"])
-        r = httpx.post(base + "/api/v1/auth/permissions/experiments/set", headers=admin,
-                       json={"experiment_id": ids[0], "username": "bob", "permission": "READ"})
-        assert r.status_code == 200, r.text
+        admin = ROOT_HEADERS
+        ids = [create_experiment(base, admin, name) for name in ("bob-visible", "root-secret")]
+        grant(base, ids[0], "bob", "READ")
         token = store.create_token("bob", scopes=("read",))[1]
         r = httpx.post(base + "/api/2.0/mlflow/runs/create", headers=admin,
                        json={"experiment_id": ids[1], "run_name": "secret-run"})

@@ -1,6 +1,7 @@
 // Fetch wrapper for every UI request: same-origin credentials (the mf_session cookie),
 // X-CSRF-Token from the readable mf_csrf cookie on state-changing requests, and JSON
 // errors as a typed ApiError. A 401 sends the user to #/signin (tokens never go in URLs).
+import type { Answer, Early } from "./early";
 
 export class ApiError extends Error {
   status: number;
@@ -46,19 +47,6 @@ export function setUnauthorizedHandler(fn: (() => void) | null): void {
   onUnauthorized = fn;
 }
 
-/** An answer read in full (boot.ts's early answers are kept so). */
-interface Answer {
-  ok: boolean;
-  status: number;
-  statusText: string;
-  text: string;
-}
-
-interface Early {
-  at: number;
-  answer: Promise<Answer>;
-  done?: Answer;
-}
 
 function earlyKey(method: string, path: string, body: string | undefined): string {
   return method + " " + path + " " + (body || "");
