@@ -256,6 +256,11 @@ def webhook_from_dict(d: Mapping[str, Any]) -> Webhook:
     if "@" in parts.netloc:  # it would be listed, audited and sent as Basic auth
         raise _bad("url", "must not carry credentials (user:password@); sign with `secret`",
                    parts.scheme + "://...@" + parts.netloc.rsplit("@", 1)[1][:80])
+    if any(c in parts.netloc for c in "\\%") or any(ord(c) < 33 for c in url):
+        # parsers disagree on these (a backslash ends the host for some, a %-escape is
+        # decoded by some): the host checked must be the host connected to
+        raise _bad("url", "must not hold a backslash, a %-escape in its host, spaces or "
+                   "control characters", url[:80])
     events = _ids(d.get("events"), "events", 64)
     if not events:
         raise _bad("events", "must name at least one event", [])

@@ -45,7 +45,6 @@ _AHEAD = sa.select(_D.seq).where(
     _D.webhook_id == sa.bindparam("k_hook"), _D.subject == sa.bindparam("k_subject"),
     _D.status.in_(_ACTIVE)).limit(1)
 _DELIVERY_INSERT = webhook_deliveries.insert()
-_DELIVERY_UPDATE = webhook_deliveries.update().where(_D.seq == sa.bindparam("k_seq"))
 _ANY_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE)).limit(1)
 _OTHER_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE),
                                         _D.seq != sa.bindparam("k_seq")).limit(1)
@@ -54,6 +53,9 @@ _SUBJECT_HEAD = sa.select(webhook_deliveries).where(
     _D.status.in_(_ACTIVE)).order_by(_D.seq).limit(1)
 _CLAIM_PENDING = webhook_deliveries.update().where(_D.seq == sa.bindparam("k_seq"),
                                                    _D.status == "pending")
+_DELIVERY_RECORD = webhook_deliveries.update().where(
+    _D.seq == sa.bindparam("k_seq"), _D.status == "sending",
+    _D.next_attempt_at == sa.bindparam("k_lease"))
 _NEXT_DUE = sa.select(sa.func.min(_D.next_attempt_at)).where(_D.status.in_(_ACTIVE))
 _WEBHOOK = sa.select(webhooks).where(_W.webhook_id == sa.bindparam("k_hook"))
 _RULE_CHANNELS = sa.select(_R.channels).where(_R.rule_id == sa.bindparam("k_rule"))
@@ -447,7 +449,8 @@ class AlertStore:
         """Give a claimed delivery back to the queue, due now (no sender free)."""
         with self._write() as conn:
             conn.execute(webhook_deliveries.update().where(
-                _D.seq == d.seq, _D.status == "sending").values(status="pending",
+                _D.seq == d.seq, _D.status == "sending",
+                _D.next_attempt_at == d.next_attempt_at).values(status="pending",
                                                                 next_attempt_at=now_ms()))
 
     def queue_event(self, event: Event, experiment_id: str = "",
@@ -481,7 +484,8 @@ class AlertStore:
                     _D.next_attempt_at == row.next_attempt_at).values(
                     status="sending", next_attempt_at=now + LEASE_MS)).rowcount
                 if n:
-                    out.append(_delivery(row))
+                    out.append(replace(_delivery(row), status="sending",
+                                       next_attempt_at=now + LEASE_MS))
         return out
 
     def next_due_ms(self) -> int | None:
@@ -494,22 +498,24 @@ class AlertStore:
         """Record an attempt: delivered, retried at `next_attempt_at`, or dead (None).
         Returns whether any delivery (this one or another) is still pending or being
         sent: the senders' poller has something to look at."""
-        with self._write() as conn:
-            self._record(conn, d, ok, status_code, error, next_attempt_at)
-            return conn.execute(_ANY_ACTIVE).first() is not None
+        return self.finish_and_take_next(d, ok, status_code, error, next_attempt_at,
+                                         take_next=False)[0]
 
     def finish_and_take_next(self, d: Delivery, ok: bool, status_code: int | None,
-                             error: str | None, next_attempt_at: int | None
-                             ) -> tuple[bool, Delivery | None]:
-        """`finish`, and when the attempt ends `d` (delivered or dead) claim the next
-        delivery of its webhook and subject in the same transaction if it is due: its
-        sender sends it at once, in order, without waiting for the poller's look (and
-        its claim query). Returns (whether other deliveries are still pending or being
-        sent, the claimed delivery or None)."""
+                             error: str | None, next_attempt_at: int | None,
+                             take_next: bool = True) -> tuple[bool, Delivery | None]:
+        """Record an attempt at `d` (see `finish`), and with `take_next`, when the attempt
+        ends `d` (delivered or dead), claim the next delivery of its webhook and subject
+        in the same transaction if it is due: its sender sends it at once, in order,
+        without waiting for the poller's look (and its claim query). Returns (whether
+        other deliveries are still pending or being sent, the claimed delivery or None).
+
+        Nothing is recorded or claimed when `d`'s lease is no longer the caller's (it
+        ran out and another sender claimed `d`): that sender records its own attempt."""
         with self._write() as conn:
-            self._record(conn, d, ok, status_code, error, next_attempt_at)
+            mine = self._record(conn, d, ok, status_code, error, next_attempt_at)
             nxt = None
-            if ok or next_attempt_at is None:
+            if mine and take_next and (ok or next_attempt_at is None):
                 head = conn.execute(_SUBJECT_HEAD, {"k_hook": d.webhook_id,
                                                     "k_subject": d.subject}).first()
                 now = now_ms()
@@ -525,7 +531,8 @@ class AlertStore:
 
     @staticmethod
     def _record(conn: sa.Connection, d: Delivery, ok: bool, status_code: int | None,
-                error: str | None, next_attempt_at: int | None) -> None:
+                error: str | None, next_attempt_at: int | None) -> bool:
+        """The attempt's outcome, if `d` is still claimed with the caller's lease."""
         values: dict[str, Any] = {"attempts": d.attempts + 1, "last_status_code": status_code,
                                   "last_error": (error or None) and error[:2000]}
         if ok:
@@ -534,7 +541,9 @@ class AlertStore:
             values.update(status="dead")
         else:
             values.update(status="pending", next_attempt_at=next_attempt_at)
-        conn.execute(_DELIVERY_UPDATE, {"k_seq": d.seq, **values})
+        return bool(conn.execute(_DELIVERY_RECORD, {"k_seq": d.seq,
+                                                    "k_lease": d.next_attempt_at,
+                                                    **values}).rowcount)
 
     def list_deliveries(self, webhook_id: int | None = None, status: str | None = None,
                         limit: int = 1000) -> list[Delivery]:

@@ -40,6 +40,7 @@ from metricflow._netguard import never_reach, refused_without_dns, resolved_addr
 from metricflow.alerts import _metrics as am
 from metricflow.alerts._model import Webhook
 from metricflow.alerts._store import AlertStore, Delivery, now_ms
+from metricflow.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +83,12 @@ def forbidden_destination(url: str) -> str:
     (169.254.169.254, fe80::/10, fd00:ec2::254), nor to an IPv6 form of one such as
     `::ffff:169.254.169.254` (metricflow._netguard); loopback and private networks are
     allowed (webhooks are created by admins; docs/alerts.md)."""
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
+    try:  # the host as the POST's own library reads it (other parsers disagree on
+        # backslashes and %-escapes: the host checked must be the host connected to)
+        parsed = urllib3.util.parse_url(url)
+    except ValueError as e:
+        return f"refused: the URL does not parse ({e})"
+    host = (parsed.host or "").strip("[]")
     why = refused_without_dns(host)
     if why:
         return f"refused: {host} {why}"
@@ -146,6 +150,10 @@ class DispatcherConfig:
     """Longest retry delay."""
     poll_s: float = 0.5
     """Longest the sender sleeps between looks at the outbox (other processes queue too)."""
+    chain: int = 4
+    """Deliveries of one subject a sender sends back to back (each claimed as the one
+    before it ends) before it goes back to the pool: a busy subject cannot keep a
+    sender from the others."""
 
 
 class Dispatcher:
@@ -160,6 +168,7 @@ class Dispatcher:
                                         thread_name_prefix="metricflow-webhook")
         self._inflight = threading.Semaphore(self.config.workers)
         self._per_hook: dict[int, int] = {}  # webhook -> deliveries in flight
+        self._busy = 0  # senders at work
         self._per_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._hooks: dict[int, tuple[float, Webhook]] = {}
@@ -224,41 +233,51 @@ class Dispatcher:
                 self._wake.wait(wait)
 
     def _claim_and_send(self) -> float:
-        """Claim what is due and hand it to the senders; return how long to wait for
-        the next look (0: look again at once)."""
+        """Claim what is due, as much as there are free senders for, and hand it to
+        them; return how long to wait for the next look (0: look again at once). A
+        claim waits for no sender: its lease would run out meanwhile, and another
+        process would send it too."""
         now = now_ms()
         claimed = []
         nxt = None
+        with self._per_lock:
+            free = self.config.workers - self._busy
         try:
             nxt = self.store.next_due_ms()  # a read: no write lock while idle
-            if nxt is not None and nxt <= now:
-                claimed = self.store.claim_due(self.config.workers, self._full())
+            if free > 0 and nxt is not None and nxt <= now:
+                claimed = self.store.claim_due(free, self._full())
         except Exception:
             log.exception("webhook outbox unreadable; retrying")
+        sent = 0
         for d in claimed:
-            if self._take(d.webhook_id, blocking=True):
+            if self._take(d.webhook_id, blocking=False):
                 self._pool.submit(self._send_one, d)
-            else:  # its webhook has its share of senders: back to the queue
+                sent += 1
+            else:  # taken meanwhile (the evaluator's own sends): back to the queue
                 try:
                     self.store.unclaim(d)
                 except Exception:
                     log.exception("delivery %s not given back", d.delivery_id)
-        if claimed:
+        if sent:
             return 0.0
-        # Nothing claimable: due rows wait behind a head in flight (its sender wakes
-        # us when it finishes), or the next retry is in the future.
+        # Nothing sent: every sender is busy (the one that ends wakes us), due rows wait
+        # behind a head in flight (its sender wakes us when it finishes), or the next
+        # retry is in the future.
         wait = self.config.poll_s
-        if nxt is not None and nxt > now:
+        if claimed:
+            wait = 0.05
+        elif free > 0 and nxt is not None and nxt > now:
             wait = max(0.005, min(wait, (nxt - now) / 1000))
         return wait
 
     def _hook(self, webhook_id: int) -> Webhook | None:
+        """The webhook (kept 2 s), or None when it was deleted. Other errors raise."""
         hit = self._hooks.get(webhook_id)
         if hit is not None and time.monotonic() - hit[0] < 2.0:
             return hit[1]
         try:
             hook = self.store.get_webhook(webhook_id)
-        except Exception:
+        except NotFound:
             return None
         self._hooks[webhook_id] = (time.monotonic(), hook)
         return hook
@@ -270,11 +289,13 @@ class Dispatcher:
         with self._managers_lock:
             m = self._managers.get(key)
             if m is None:
-                kw: dict[str, Any] = {
-                    "num_pools": 64, "maxsize": self.config.workers,
-                    "cert_reqs": "CERT_REQUIRED",
-                    "ca_certs": verify if isinstance(verify, str)
-                    else requests.utils.DEFAULT_CA_BUNDLE_PATH}
+                kw: dict[str, Any] = {"num_pools": 64, "maxsize": self.config.workers,
+                                      "cert_reqs": "CERT_REQUIRED"}
+                if isinstance(verify, str) and os.path.isdir(verify):
+                    kw["ca_cert_dir"] = verify  # a directory of hashed certificates
+                else:
+                    kw["ca_certs"] = (verify if isinstance(verify, str)
+                                      else requests.utils.DEFAULT_CA_BUNDLE_PATH)
                 if proxy:
                     user, password = requests.utils.get_auth_from_url(proxy)
                     auth = urllib3.util.make_headers(
@@ -302,21 +323,30 @@ class Dispatcher:
         return env
 
     def _send_one(self, d: Delivery) -> None:
-        """Send `d`, then the deliveries of its subject that are due behind it, one
-        after another on this sender (claimed as each one ends: in order, no poll)."""
+        """Send `d`, then up to `chain` - 1 deliveries of its subject that are due behind
+        it, one after another on this sender (each claimed as the one before it ends:
+        in order, no poll)."""
         more = True  # the outbox has more to send (unknown: yes)
         nxt: Delivery | None = d
+        cur = d
         try:
-            while nxt is not None and not self._stop.is_set():
-                cur = nxt
-                nxt = None
-                more, nxt = self._attempt(cur)
+            for n in range(1, max(1, self.config.chain) + 1):
+                if nxt is None or self._stop.is_set():
+                    break
+                cur, nxt = nxt, None
+                take = n < self.config.chain and not self._stop.is_set()
+                more, nxt = self._attempt(cur, take)
         except Exception:
             log.exception("delivery %s failed unexpectedly", cur.delivery_id)
         finally:
-            if nxt is not None:  # stopping: its lease runs out, then it is sent
+            if nxt is not None:  # claimed as the dispatcher stopped: back to the queue
                 more = True
+                try:
+                    self.store.unclaim(nxt)
+                except Exception:  # its lease runs out; then it is sent
+                    log.exception("delivery %s not given back", nxt.delivery_id)
             with self._per_lock:
+                self._busy -= 1
                 left = self._per_hook.get(d.webhook_id, 1) - 1
                 if left > 0:
                     self._per_hook[d.webhook_id] = left
@@ -326,31 +356,40 @@ class Dispatcher:
             if more:  # another subject's delivery may be due now, or one held back
                 self._wake.set()
 
-    def _attempt(self, d: Delivery) -> tuple[bool, Delivery | None]:
+    def _attempt(self, d: Delivery, take_next: bool) -> tuple[bool, Delivery | None]:
         """One attempt at `d`, recorded; returns what `finish_and_take_next` does."""
         c0, t0 = time.thread_time(), time.monotonic()
         try:
-            hook = self._hook(d.webhook_id)
+            try:
+                hook = self._hook(d.webhook_id)
+            except Exception as e:  # the control plane, not the receiver: try again later
+                log.exception("webhook %s unreadable", d.webhook_id)
+                return self.store.finish_and_take_next(
+                    d, False, None, f"webhook unreadable: {type(e).__name__}",
+                    self._retry_at(d), take_next=False)
             if hook is None:
                 return self.store.finish_and_take_next(d, False, None, "webhook deleted",
-                                                       None)
+                                                       None, take_next)
             code, err = self.post(hook, d)
             am.STAGE.labels(stage="deliver").observe(time.monotonic() - t0)
             ok = code is not None and 200 <= code < 300
             am.DELIVERIES.labels(result="delivered" if ok else "failed").inc()
             if ok:
                 self.sent += 1
-                return self.store.finish_and_take_next(d, True, code, None, None)
+                return self.store.finish_and_take_next(d, True, code, None, None, take_next)
             self.failed += 1
-            attempt = d.attempts + 1
-            retry_at = None
-            if attempt < self.config.max_attempts:
-                delay = min(self.config.backoff_s * 2 ** (attempt - 1),
-                            self.config.backoff_max_s)
-                retry_at = now_ms() + int(delay * random.uniform(0.8, 1.2) * 1000)
-            return self.store.finish_and_take_next(d, False, code, err, retry_at)
+            return self.store.finish_and_take_next(d, False, code, err, self._retry_at(d),
+                                                   take_next)
         finally:
             am.CPU.labels(part="dispatch").inc(time.thread_time() - c0)
+
+    def _retry_at(self, d: Delivery) -> int | None:
+        """When a failed attempt at `d` is tried again (None: it was the last)."""
+        attempt = d.attempts + 1
+        if attempt >= self.config.max_attempts:
+            return None
+        delay = min(self.config.backoff_s * 2 ** (attempt - 1), self.config.backoff_max_s)
+        return now_ms() + int(delay * random.uniform(0.8, 1.2) * 1000)
 
     def _full(self) -> list[int]:
         """Webhooks with `per_webhook` deliveries in flight (not claimed for now)."""
@@ -367,6 +406,7 @@ class Dispatcher:
             return False
         with self._per_lock:
             self._per_hook[webhook_id] = self._per_hook.get(webhook_id, 0) + 1
+            self._busy += 1
         return True
 
     def post(self, hook: Webhook, d: Delivery) -> tuple[int | None, str | None]:
@@ -375,6 +415,8 @@ class Dispatcher:
         why = forbidden_destination(hook.url)
         if why:
             return None, why
+        if urllib3.util.parse_url(hook.url).auth:  # (refused at creation too)
+            return None, "refused: the webhook URL carries credentials; sign with a secret"
         body, headers = render(hook, d)
         headers["User-Agent"] = USER_AGENT
         env = self._environment(hook.url)
@@ -382,6 +424,8 @@ class Dispatcher:
             user, password = env["auth"]
             headers.update(urllib3.util.make_headers(basic_auth=f"{user}:{password}"))
         proxy = requests.utils.select_proxy(hook.url, env["proxies"])
+        if proxy:  # "host:3128" as requests takes it
+            proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
         t = self.config.timeout_s
         try:
             r = self._manager(proxy, env["verify"]).urlopen(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from metricflow._events import Event
 from metricflow.alerts import AlertStore, Webhook, rule_from_dict
-from metricflow.alerts._store import AlertState, Delivery
+from metricflow.alerts._store import AlertState, Delivery, now_ms
 from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
 
 
@@ -106,12 +105,14 @@ def test_a_finished_delivery_hands_its_sender_the_next_of_its_subject(
     assert more is True and nxt is not None and nxt.status == "sending"
     assert (nxt.subject, nxt.seq > head[0].seq) == ("alert:1:a", True)
     assert [d.seq for d in store.claim_due()] == []  # a and b's heads are both claimed
-    # a retry in the future keeps its place: nothing is handed over, the third waits
-    more, none = store.finish_and_take_next(nxt, False, 500, "boom", 2**62)
+    # a retry keeps its place: nothing is handed over, the third waits behind it
+    more, none = store.finish_and_take_next(nxt, False, 500, "boom", now_ms())
     assert (more, none) == (True, None)
-    assert store.claim_due() == []
+    [again] = store.claim_due()  # the retry, due now (b's head is still claimed)
+    assert again.seq == nxt.seq and again.attempts == 1
+    # a sender whose lease is gone (the retry was claimed again since) records nothing
+    assert store.finish_and_take_next(nxt, True, 200, None, None) == (True, None)
     # dead: the third is handed over
-    again = replace(nxt, attempts=1)
     more, third = store.finish_and_take_next(again, False, 500, "boom", None)
     assert third is not None and third.seq > nxt.seq and more is True  # b is still out
     assert store.finish_and_take_next(third, True, 200, None, None) == (True, None)

@@ -66,3 +66,20 @@ def test_link_local_destinations_are_refused() -> None:
 
     assert "link-local" in forbidden_destination("http://169.254.169.254/latest/meta-data/")
     assert forbidden_destination("http://127.0.0.1:8080/hook") == ""
+
+
+def test_the_host_checked_is_the_host_connected_to() -> None:
+    """Parsers disagree on backslashes and %-escapes in a host; the check reads the URL
+    as the POST's library does, and such URLs are refused when a webhook is created."""
+    import pytest
+
+    from metricflow.alerts import webhook_from_dict
+    from metricflow.alerts._webhooks import forbidden_destination
+    from metricflow.errors import InvalidArgument
+
+    for url in ("http://169.254.169.254\\.example.com/x", "http://%31%36%39.254.169.254/x"):
+        assert "link-local" in forbidden_destination(url), url
+        with pytest.raises(InvalidArgument, match="backslash"):
+            webhook_from_dict({"name": "x", "url": url, "events": ["alert.firing"]})
+    assert "does not parse" in forbidden_destination("http://[::1/x")
+    assert forbidden_destination("http://[::1]:9/x") == ""
