@@ -4,8 +4,8 @@
   `QueryServicer`, `/api/v1`, the MLflow REST API, the web UI's `/ui-api`).
 - `Scope`: the experiments a caller may read, applied inside the SQL.
 - `RunWindow`: the web UI's run table (offset windows over any filter and sort).
-- `generation_cached(client, key, compute)`: an answer kept until the store's next
-  write, when this process is its only writer (the embedded server).
+- `kept_answer(client, key, compute)`: an encoded answer kept until the store's next
+  write, when this process is its only writer (the embedded server); `keepable(scope)`.
 - `add_to_server(server, core)` mounts the gRPC service.
 
 Modules load on first attribute access, so `import metricflow.query` needs no
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "QueryCore": "_core", "ensure_query_schema": "_core",
-    "Scope": "_sql", "generation_cached": "_sql",
+    "Scope": "_sql", "keepable": "_sql", "kept_answer": "_sql",
     "DEFAULT_BUCKETS": "_history", "check_step_bound": "_history",
     "MAX_KEYS": "_window", "RunWindow": "_window", "WindowCaches": "_window",
     "parse_columns": "_window",
@@ -32,7 +32,7 @@ _EXPORTS = {
 __all__ = [
     "DEFAULT_BUCKETS", "MAX_KEYS", "QueryCore", "QueryServicer",
     "RunWindow", "Scope", "ScopedQueryCore", "TailLimits", "WindowCaches", "add_to_server",
-    "check_step_bound", "ensure_query_schema", "generation_cached", "parse_columns",
+    "check_step_bound", "ensure_query_schema", "keepable", "kept_answer", "parse_columns",
     "parse_filter", "query_core",
 ]
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from metricflow.query._history import DEFAULT_BUCKETS, check_step_bound
     from metricflow.query._scoped import ScopedQueryCore, query_core
     from metricflow.query._service import QueryServicer, add_to_server
-    from metricflow.query._sql import Scope, generation_cached
+    from metricflow.query._sql import Scope, keepable, kept_answer
     from metricflow.query._tail_hub import TailLimits
     from metricflow.query._window import MAX_KEYS, RunWindow, WindowCaches, parse_columns
 

@@ -122,13 +122,18 @@ class QueryCore:
                        order_by: list[str], max_results: int, page_token: str,
                        view_type: str, readable_experiments: frozenset[str] | None = None,
                        *, dataset_runs: DatasetRuns | None = None,
-                       artifact_root: str | None = None) -> SearchPage:
-        """`dataset_runs`/`artifact_root`: MLflow's extra fields (`RunSearch.search`)."""
+                       artifact_root: str | None = None,
+                       scope: Scope | None = None) -> SearchPage:
+        """`dataset_runs`/`artifact_root`: MLflow's extra fields (`RunSearch.search`).
+        `scope`: the visibility already worked out (`self.scope(...)`) for these
+        experiments and view type, used as is (a caller that keys a kept answer by it
+        must compute the answer from the same one)."""
         if not 0 <= max_results <= MAX_SEARCH_PAGE:
             raise InvalidArgument(f"max_results must be in [0, {MAX_SEARCH_PAGE}], got "
                                   f"{max_results}", field="max_results",
                                   limit=MAX_SEARCH_PAGE, received=max_results)
-        scope = self.scope(experiment_ids, view_type, readable_experiments)
+        if scope is None:
+            scope = self.scope(experiment_ids, view_type, readable_experiments)
         return RunSearch(self.store.db, self.store.client).search(
             scope, filter_string, list(order_by), max_results or DEFAULT_SEARCH_PAGE,
             page_token, dataset_runs=dataset_runs, artifact_root=artifact_root)
@@ -138,7 +143,8 @@ class QueryCore:
                     max_results: int, page_token: str, view_type: str,
                     readable_experiments: frozenset[str] | None = None,
                     *, dataset_runs: DatasetRuns | None = None,
-                    artifact_root: str | None = None) -> tuple[list[Run], str]:
+                    artifact_root: str | None = None,
+                    scope: Scope | None = None) -> tuple[list[Run], str]:
         """One page of full runs (info, params, tags, metric summaries) and the next token.
 
         A lookup of one run by id (`attributes.run_id = '...'`, the run page's) loads
@@ -148,7 +154,8 @@ class QueryCore:
         def search() -> SearchPage:
             return self.search_run_ids(experiment_ids, filter_string, order_by, max_results,
                                        page_token, view_type, readable_experiments,
-                                       dataset_runs=dataset_runs, artifact_root=artifact_root)
+                                       dataset_runs=dataset_runs, artifact_root=artifact_root,
+                                       scope=scope)
 
         one = None if page_token else _one_run(filter_string)
         if one is None:

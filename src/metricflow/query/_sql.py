@@ -10,6 +10,8 @@ attributes they combine.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -275,6 +277,85 @@ def generation_cached(client: Any, key: tuple[Any, ...], compute: Callable[[], _
         for k in mine:
             pool.read_cache.pop(k, None)
     pool.read_cache[key] = (gen, out)
+    return out
+
+
+def write_generation(client: Any) -> int | None:
+    """The store's write generation when this process is its only writer (what it read
+    stays right until the generation changes), else None."""
+    pool = getattr(client, "metricflow_pool", None)
+    return pool.write_generation if pool is not None and pool.sole_writer else None
+
+
+KEEP_SCOPE_MAX = 1000
+"""Answers of a caller who may read more than this many experiments (but not all) are
+not kept: the key would hold the whole set."""
+ANSWER_MAX_BYTES = 1 << 20
+"""A kept answer is at most this large (larger ones are computed every time)."""
+ANSWER_FAMILY_BYTES = 16 << 20
+"""Each family of kept answers holds at most this many bytes (least recently used go)."""
+
+
+def keepable(scope: Scope) -> bool:
+    """May answers over `scope` be kept (`kept_answer`)? Not when its key would hold a
+    large set of readable experiments."""
+    r = scope.readable_experiments
+    return r is None or len(r) <= KEEP_SCOPE_MAX
+
+
+class _Answers:
+    """Encoded answers by family, each a bounded LRU of (generation, bytes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: dict[Any, OrderedDict[tuple[Any, ...], tuple[int, bytes]]] = {}
+        self._bytes: dict[Any, int] = {}
+
+    def get(self, key: tuple[Any, ...], gen: int) -> bytes | None:
+        with self._lock:
+            fam = self._families.get(key[0])
+            hit = fam.get(key) if fam is not None else None
+            if hit is None or hit[0] != gen:
+                return None
+            fam.move_to_end(key)  # type: ignore[union-attr]
+            return hit[1]
+
+    def put(self, key: tuple[Any, ...], gen: int, value: bytes) -> None:
+        if len(value) > ANSWER_MAX_BYTES:
+            return
+        with self._lock:
+            fam = self._families.setdefault(key[0], OrderedDict())
+            size = self._bytes.get(key[0], 0)
+            for k in [k for k, (g, _) in fam.items() if g != gen or k == key]:
+                size -= len(fam.pop(k)[1])  # older generations' answers are wrong now
+            fam[key] = (gen, value)
+            size += len(value)
+            while size > ANSWER_FAMILY_BYTES and len(fam) > 1:
+                size -= len(fam.popitem(last=False)[1][1])
+            self._bytes[key[0]] = size
+
+    def size(self, family: Any) -> tuple[int, int]:
+        """(answers, bytes) kept in `family`."""
+        with self._lock:
+            return len(self._families.get(family, ())), self._bytes.get(family, 0)
+
+
+def kept_answer(client: Any, key: tuple[Any, ...], compute: Callable[[], bytes]) -> bytes:
+    """`compute()`'s encoded answer, kept until the store's next write when this process
+    is the store's only writer (as `generation_cached`), bounded in bytes: an answer over
+    ANSWER_MAX_BYTES is not kept, and each family (`key[0]`) keeps at most
+    ANSWER_FAMILY_BYTES, least recently used dropped first. Storing an answer drops its
+    family's answers of older generations."""
+    pool = getattr(client, "metricflow_pool", None)
+    if pool is None or not pool.sole_writer:
+        return compute()
+    answers = pool.__dict__.setdefault("answers", _Answers())  # (atomic: one per pool)
+    gen = pool.write_generation
+    hit = answers.get(key, gen)
+    if hit is not None:
+        return hit
+    out = compute()
+    answers.put(key, gen, out)
     return out
 
 

@@ -37,6 +37,7 @@ from metricflow.query._sql import (
     SqlBuilder,
     generation_cached,
     unfiled_keys,
+    write_generation,
 )
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -135,7 +136,11 @@ class WindowCaches:
 
     def unfiled(self, client: Any, db: str) -> frozenset[tuple[str, str]]:
         """`unfiled_keys`, re-read at most every UNFILED_TTL_S (a window of a scrolling
-        table would otherwise read it per block; it only grows, and rarely)."""
+        table would otherwise read it per block; it only grows, and rarely). A store only
+        this process writes keeps it until its next write instead (`unfiled_keys`): an
+        answer kept that long must not be built on a timed copy."""
+        if write_generation(client) is not None:
+            return unfiled_keys(client, db)
         now = time.monotonic()
         hit = self._unfiled
         if hit is None or now - hit[0] >= UNFILED_TTL_S:
@@ -163,6 +168,7 @@ class RunWindow:
         the column lookups of a window run in parallel. `caches`: the store's (shared by
         the windows of one store; a new one when not given)."""
         self.db, self.client = db, client
+        self._gen: int | None = None  # the store's write generation as a window began
         self.thread_client = thread_client
         self.caches = caches if caches is not None else WindowCaches()
 
@@ -177,6 +183,10 @@ class RunWindow:
         if not 0 <= limit <= MAX_WINDOW:
             raise InvalidArgument(f"limit must be in [0, {MAX_WINDOW}], got {limit}",
                                   field="limit", limit=MAX_WINDOW, received=limit)
+        # Counts are reused for COUNT_TTL_S, and until the next write when this process is
+        # the store's only writer (its answers are kept that long: a count read before a
+        # write must not go into an answer kept after it)
+        self._gen = write_generation(self.client)
         tree = parse_filter(filter_string)
         terms = parse_order_by([order_by]) if order_by.strip() else []
         term = terms[0] if terms else _DEFAULT_ORDER
@@ -223,10 +233,10 @@ class RunWindow:
         """Does any run the scope can see have a parent? (cached like the counts)"""
         b, sb = builder()
         src = sb.key_rows(Field("tags", PARENT_TAG))
-        return self.caches.counts.get((self.db, src, str(b.params), "children"),
-                           lambda: self._query(f"SELECT count() FROM (SELECT rk FROM {src} "
-                                               f"LIMIT 1) SETTINGS {FINAL_SETTING}",
-                                               b.params)[0][0]) > 0
+        key = (self.db, src, str(b.params), "children", self._gen)
+        return self.caches.counts.get(key, lambda: self._query(
+            f"SELECT count() FROM (SELECT rk FROM {src} LIMIT 1) SETTINGS {FINAL_SETTING}",
+            b.params)[0][0]) > 0
 
     def _run_filters(self, sb: SqlBuilder, scope: Scope, tree: Any, top_level: bool,
                      driver: Field | None = None) -> str:
@@ -265,7 +275,7 @@ class RunWindow:
             order = f"value {d}, rk ASC"
         # phase 1 size (n1) decides which phase(s) the window falls in; the phase 1 query
         # counts it on the way (count() OVER ()), a separate count only when it is past the end
-        ckey = (self.db, scope, str(tree), str(f), top_level)
+        ckey = (self.db, scope, str(tree), str(f), top_level, self._gen)
         n1 = self.caches.counts.peek(ckey)
         out: list[int] = []
         if n1 is None or offset < n1:

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from metricflow.errors import InvalidArgument, MetricflowError
-from metricflow.query import DEFAULT_BUCKETS, generation_cached
+from metricflow.query import DEFAULT_BUCKETS, keepable, kept_answer
 
 
 def _num(x: float) -> float | str:
@@ -49,13 +49,9 @@ class SearchBody(BaseModel):
     page_token: str = ""
     view_type: str = "active"
 
-SEARCH_CACHE = 64
-"""Most search answers kept (embedded server: until the store's next write)."""
 SEARCH_CACHE_RUNS = 100
 """Only pages of at most this many runs are kept (a run page's lookup, a small list)."""
 MAX_DOWNSAMPLE_KEYS = 100
-DOWNSAMPLE_CACHE = 32
-"""Most downsample answers kept (embedded server: until the store's next write)."""
 DOWNSAMPLE_CACHE_RUNS = 10
 """Only answers over at most this many runs are kept (a run page's, a small overlay's)."""
 """Keys one downsample request may ask for (`keys`); the run page draws at most 60 charts."""
@@ -168,22 +164,26 @@ def add_query_routes(app: Any, core: Any) -> None:
     # encoding a 377-bucket series here.
     @app.post("/api/v1/runs/search")
     async def search_runs(body: SearchBody) -> Response:
-        def answer() -> bytes:
+        def answer(scope: Any = None) -> bytes:
             runs, nxt = core.search_runs(body.experiment_ids, body.filter, body.order_by,
-                                         body.max_results, body.page_token, body.view_type)
+                                         body.max_results, body.page_token, body.view_type,
+                                         scope=scope)
             return bytes(JSONResponse({"runs": [run_to_json(r) for r in runs],
                                        "next_page_token": nxt or None}).body)
 
         def work() -> bytes:
-            if body.max_results > SEARCH_CACHE_RUNS:
+            if not 0 < body.max_results <= SEARCH_CACHE_RUNS:  # (0: the default page)
                 return answer()
             # Kept as the runs window is (ui/_api.py): the scope holds the caller's
             # readable and the deleted experiments, so callers who may read different
-            # runs never share an answer.
+            # runs never share an answer; the answer is computed from that same scope
+            # (worked out again, a grant in between would be in the answer, not the key).
             scope = core.scope(body.experiment_ids, body.view_type)
+            if not keepable(scope):
+                return answer(scope)
             key = ("search", core.store.db, scope, body.filter, tuple(body.order_by),
                    body.max_results, body.page_token)
-            return generation_cached(core.store.client, key, answer, cap=SEARCH_CACHE)
+            return kept_answer(core.store.client, key, lambda: answer(scope))
 
         return Response(await asyncio.to_thread(work), media_type="application/json")
 
@@ -213,7 +213,7 @@ def add_query_routes(app: Any, core: Any) -> None:
             key = ("downsample", core.store.db, tuple(body.run_ids), tuple(keys),
                    body.run_keys, body.px, body.buckets, body.step_min, body.step_max,
                    body.ends)
-            return generation_cached(core.store.client, key, answer, cap=DOWNSAMPLE_CACHE)
+            return kept_answer(core.store.client, key, answer)
 
         return Response(await asyncio.to_thread(work), media_type="application/json")
 

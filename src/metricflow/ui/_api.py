@@ -28,7 +28,8 @@ from metricflow.query import (
     MAX_KEYS,
     RunWindow,
     WindowCaches,
-    generation_cached,
+    keepable,
+    kept_answer,
     parse_columns,
 )
 
@@ -39,8 +40,6 @@ _IN_CHUNK = 10_000
 MAX_EXPERIMENT_IDS = 1_000
 """Most experiment ids one /ui-api request may name (like columns <= 500)."""
 KINDS = ("metrics", "params", "tags")
-WINDOW_CACHE = 64
-"""Most runs-window answers kept per store (embedded server: until its next write)."""
 WINDOW_CACHE_ROWS = 500
 """Only windows of at most this many rows are kept (a screen and its margins)."""
 
@@ -115,15 +114,15 @@ def ui_router(core: Any) -> APIRouter:
                 return bytes(JSONResponse({"offset": w.offset, "total": w.total,
                                            "rows": w.rows}).body)
 
-            if body.limit > WINDOW_CACHE_ROWS:
+            if body.limit > WINDOW_CACHE_ROWS or not keepable(scope):
                 return answer()
             # The same window of an unchanged store is the same answer: kept until the
             # store's next write when this process is its only writer (the embedded
-            # server). The scope is in the key: it holds the caller's readable and the
-            # deleted experiments.
+            # server). The scope is in the key (the caller's readable and the deleted
+            # experiments), and the answer is computed from that same scope.
             key = ("ui_window", core.store.db, scope, body.filter, body.order_by,
                    body.offset, body.limit, tuple(cols), body.with_total, body.top_level)
-            return generation_cached(core.store.client, key, answer, cap=WINDOW_CACHE)
+            return kept_answer(core.store.client, key, answer)
         try:
             return Response(await asyncio.to_thread(work), media_type="application/json")
         except MetricflowError as e:

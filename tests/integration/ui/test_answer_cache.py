@@ -1,10 +1,13 @@
-"""The embedded server keeps runs-window and downsample answers until its store's next
-write: a kept answer is served again, a write (a new run, a renamed or deleted one, new
-points) shows at once, and callers with different readable experiments never get each
-other's answers (auth on, a real server)."""
+"""The embedded server keeps runs-window, search and downsample answers until its
+store's next write: a kept answer is served again, a write (a new run, a renamed or
+deleted one, new points) shows at once, a kept window is never built on counts read
+before a write, callers with different readable experiments never get each other's
+answers, not even when a grant lands during a request, and only small answers are kept
+(auth on, a real server)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 from ui_support import ROOT_HEADERS, auth_server, create_experiment, grant
+
+from metricflow.auth._store import AuthStore
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -68,8 +73,8 @@ def _eventually(fn: Callable[[], Any], want: Any) -> Any:
 
 
 def _kept(site: Site, family: str) -> int:
-    return sum(1 for k in list(site.srv.server.store._pool.read_cache)
-               if isinstance(k, tuple) and k[:1] == (family,))
+    answers = getattr(site.srv.server.store._pool, "answers", None)
+    return 0 if answers is None else int(answers.size(family)[0])
 
 
 def test_a_kept_window_is_served_until_a_write_changes_it(site: Site) -> None:
@@ -142,3 +147,71 @@ def test_a_kept_search_follows_writes_and_is_never_shared(site: Site) -> None:
     assert r.status_code == 200, r.text
     assert names(site.admin) == ["secret-renamed"]
     assert names(site.bob) == []
+
+
+def test_a_grant_during_a_search_is_not_kept_for_others(site: Site,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer is computed from the scope its key names: alice is granted the secret
+    experiment while her search runs; bob, who may read what alice could before, asks the
+    same and must not get the secret run."""
+    from metricflow.query import ScopedQueryCore
+
+    auth = AuthStore(site.srv.server.metadata.engine)
+    auth.create_user("alice", password="alice-pass-1")
+    grant(site.base, site.mine, "alice", "READ")
+    alice = {"authorization": "Basic " + base64.b64encode(b"alice:alice-pass-1").decode()}
+    body = {"filter": "attributes.run_name = 'secret-0'", "view_type": "all", "max_results": 5}
+    search = ScopedQueryCore.search_runs
+    granted: list[int] = []
+
+    def grant_midway(self: Any, *a: Any, **k: Any) -> Any:
+        if not granted:
+            granted.append(1)
+            grant(site.base, site.secret, "alice", "READ")
+        return search(self, *a, **k)
+
+    monkeypatch.setattr(ScopedQueryCore, "search_runs", grant_midway)
+    r = httpx.post(site.base + "/api/v1/runs/search", headers=alice, json=body)
+    assert r.status_code == 200 and granted, r.text
+    monkeypatch.setattr(ScopedQueryCore, "search_runs", search)
+    r = httpx.post(site.base + "/api/v1/runs/search", headers=site.bob, json=body)
+    assert r.status_code == 200 and r.json()["runs"] == [], r.text
+    r = httpx.post(site.base + "/api/v1/runs/search", headers=alice, json=body)
+    assert [x["info"]["run_name"] for x in r.json()["runs"]] == ["secret-0"]
+
+
+def test_a_kept_window_is_not_built_on_counts_read_before_a_write(site: Site) -> None:
+    """A window sorted by a metric counts the runs that have it (reused for a while);
+    after a write that count must be read again, or the wrong window is kept."""
+    exp = create_experiment(site.base, ROOT_HEADERS, "counted")
+    ids = {n: _create_run(site.base, ROOT_HEADERS, exp, n) for n in ("a", "b", "c", "d")}
+
+    def log(run: str, v: float) -> None:
+        r = httpx.post(site.base + "/api/2.0/mlflow/runs/log-metric", headers=ROOT_HEADERS,
+                       json={"run_id": ids[run], "key": "loss", "value": v, "timestamp": 1,
+                             "step": 0})
+        assert r.status_code == 200, r.text
+
+    def shown() -> list[tuple[str, Any]]:
+        r = httpx.post(site.base + "/ui-api/v1/runs/window", headers=ROOT_HEADERS, json={
+            "experiment_ids": [exp], "order_by": "metrics.loss DESC", "offset": 2,
+            "limit": 2, "columns": ["metrics.loss"]})
+        assert r.status_code == 200, r.text
+        return [(x["run_name"], x["metrics"].get("loss")) for x in r.json()["rows"]]
+
+    log("a", 1.0)
+    log("b", 2.0)
+    # (the runs without a loss come last, in an order of their own)
+    assert _eventually(lambda: sorted(shown()), [("c", None), ("d", None)]) == [
+        ("c", None), ("d", None)]
+    log("c", 0.5)  # c now sorts third: the count of runs with a loss changed
+    assert _eventually(shown, [("c", 0.5), ("d", None)]) == [("c", 0.5), ("d", None)]
+
+
+def test_only_small_answers_are_kept(site: Site) -> None:
+    before = _kept(site, "search")
+    for n in (0, 101):  # 0 asks for the default page of 1,000 runs
+        r = httpx.post(site.base + "/api/v1/runs/search", headers=ROOT_HEADERS,
+                       json={"max_results": n, "view_type": "all"})
+        assert r.status_code == 200, r.text
+    assert _kept(site, "search") == before
