@@ -172,11 +172,9 @@ def test_environment_proxy_settings_still_apply(store: AlertStore,
         disp.stop()
 
 
-def test_a_post_goes_through_the_environments_proxy_with_its_credentials(
-        store: AlertStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    """The proxy (with the user and password in its URL) and ~/.netrc's credentials
-    for the webhook's host reach the wire; a host in NO_PROXY is posted to directly."""
-    seen: list[tuple[str, str | None, str | None]] = []
+def _proxy(seen: list[tuple[str, str | None, str | None]]) -> ThreadingHTTPServer:
+    """An HTTP proxy that answers every POST itself (204), recording (request target,
+    Proxy-Authorization, Authorization)."""
 
     class Proxy(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -194,6 +192,15 @@ def test_a_post_goes_through_the_environments_proxy_with_its_credentials(
 
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    return proxy
+
+
+def test_a_post_goes_through_the_environments_proxy_with_its_credentials(
+        store: AlertStore, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """The proxy (with the user and password in its URL) and ~/.netrc's credentials
+    for the webhook's host reach the wire; a host in NO_PROXY is posted to directly."""
+    seen: list[tuple[str, str | None, str | None]] = []
+    proxy = _proxy(seen)
     rcv = _Receiver()
     netrc = tmp_path / "netrc"
     netrc.write_text("machine hooks.example.com login hu password hp\n")
@@ -249,3 +256,23 @@ def test_an_error_answer_is_recorded_with_the_start_of_its_text(store: AlertStor
         disp.stop()
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_proxy_without_a_scheme_is_taken_as_http(store: AlertStore,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[str, str | None, str | None]] = []
+    proxy = _proxy(seen)
+    monkeypatch.setenv("HTTP_PROXY", f"127.0.0.1:{proxy.server_address[1]}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    disp = Dispatcher(store)
+    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
+                 0, 0, None, None, 0, None)
+    try:
+        hook = Webhook("far", "http://hooks.example.com/x", ("alert.firing",))
+        assert disp.post(hook, d) == (204, None)
+        assert [x[0] for x in seen] == ["http://hooks.example.com/x"]
+    finally:
+        disp.stop()
+        proxy.shutdown()
+        proxy.server_close()

@@ -2,7 +2,7 @@
 free sender takes at once (a claim left waiting for a sender would lose its lease and be
 sent twice), a sender sends at most `chain` deliveries of one subject back to back, a
 stopped dispatcher gives its next claim back, and a webhook the control plane cannot read
-is retried, not given up."""
+is retried, not given up. (A proxy without a scheme: test_announce_path.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import pytest
 
 from metricflow._events import Event
 from metricflow.alerts import AlertStore, Webhook
-from metricflow.alerts._store import Delivery
 from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
 
 
@@ -133,38 +132,3 @@ def test_an_unreadable_webhook_is_retried_not_dead(store: AlertStore,
         assert row.last_error == "webhook unreadable: RuntimeError"
     finally:
         disp.stop()
-
-
-def test_a_proxy_without_a_scheme_is_taken_as_http(store: AlertStore,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: list[str] = []
-
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append(self.path)
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *a: Any) -> None:
-            pass
-
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
-    monkeypatch.setenv("HTTP_PROXY", f"127.0.0.1:{proxy.server_address[1]}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    disp = Dispatcher(store)
-    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
-                 0, 0, None, None, 0, None)
-    try:
-        hook = Webhook("far", "http://hooks.example.com/x", ("alert.firing",))
-        assert disp.post(hook, d) == (204, None)
-        assert seen == ["http://hooks.example.com/x"]
-    finally:
-        disp.stop()
-        proxy.shutdown()
-        proxy.server_close()
