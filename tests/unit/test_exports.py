@@ -156,6 +156,8 @@ EXPORTS: dict[str, set[str]] = {
         "add_to_server",
         "check_step_bound",
         "ensure_query_schema",
+        "keepable",
+        "kept_answer",
         "parse_columns",
         "parse_filter",
         "query_core",
