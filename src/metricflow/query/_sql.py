@@ -340,22 +340,25 @@ class _Answers:
             return len(self._families.get(family, ())), self._bytes.get(family, 0)
 
 
-def kept_answer(client: Any, key: tuple[Any, ...], compute: Callable[[], bytes]) -> bytes:
-    """`compute()`'s encoded answer, kept until the store's next write when this process
-    is the store's only writer (as `generation_cached`), bounded in bytes: an answer over
-    ANSWER_MAX_BYTES is not kept, and each family (`key[0]`) keeps at most
-    ANSWER_FAMILY_BYTES, least recently used dropped first. Storing an answer drops its
-    family's answers of older generations."""
+def kept_answer(client: Any, key: tuple[Any, ...],
+                compute: Callable[[], tuple[bytes, bool]]) -> bytes:
+    """The encoded answer `compute()` gives, kept until the store's next write when this
+    process is the store's only writer (as `generation_cached`) and `compute()` says it
+    may be (its second item: False when it used something read before the latest write).
+    Bounded in bytes: an answer over ANSWER_MAX_BYTES is not kept, and each family
+    (`key[0]`) keeps at most ANSWER_FAMILY_BYTES, least recently used dropped first.
+    Storing an answer drops its family's answers of older generations."""
     pool = getattr(client, "metricflow_pool", None)
     if pool is None or not pool.sole_writer:
-        return compute()
+        return compute()[0]
     answers = pool.__dict__.setdefault("answers", _Answers())  # (atomic: one per pool)
     gen = pool.write_generation
     hit = answers.get(key, gen)
     if hit is not None:
         return hit
-    out = compute()
-    answers.put(key, gen, out)
+    out, keep = compute()
+    if keep:
+        answers.put(key, gen, out)
     return out
 
 

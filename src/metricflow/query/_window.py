@@ -54,30 +54,31 @@ scrolling one table costs one window query per block, not three."""
 
 
 class _Counts:
-    """A small process-wide TTL cache of search counts, keyed by the full search shape."""
+    """A small process-wide TTL cache of search counts, keyed by the full search shape.
+    Each count remembers the store's write generation it was read at (None: unknown),
+    so a window can tell that it used one read before a write."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._d: dict[Any, tuple[float, int]] = {}
+        self._d: dict[Any, tuple[float, int | None, int]] = {}
         self._lock = threading.Lock()
 
-    def peek(self, key: Any) -> int | None:
+    def peek(self, key: Any) -> tuple[int, int | None] | None:
+        """(count, the generation it was read at), while it is fresh."""
         with self._lock:
             hit = self._d.get(key)
-        return hit[1] if hit is not None and time.monotonic() - hit[0] < COUNT_TTL_S else None
+        if hit is None or time.monotonic() - hit[0] >= COUNT_TTL_S:
+            return None
+        return hit[2], hit[1]
 
-    def get(self, key: Any, compute: Any) -> int:
-        hit = self.peek(key)
-        return hit if hit is not None else self.put(key, int(compute()))
-
-    def put(self, key: Any, value: int) -> int:
+    def put(self, key: Any, value: int, gen: int | None) -> int:
         now = time.monotonic()
         with self._lock:
             if len(self._d) >= self.size:
                 self._d = {k: v for k, v in self._d.items() if now - v[0] < COUNT_TTL_S}
                 if len(self._d) >= self.size:
                     self._d.clear()
-            self._d[key] = (now, value)
+            self._d[key] = (now, gen, value)
         return value
 
 
@@ -137,8 +138,7 @@ class WindowCaches:
     def unfiled(self, client: Any, db: str) -> frozenset[tuple[str, str]]:
         """`unfiled_keys`, re-read at most every UNFILED_TTL_S (a window of a scrolling
         table would otherwise read it per block; it only grows, and rarely). A store only
-        this process writes keeps it until its next write instead (`unfiled_keys`): an
-        answer kept that long must not be built on a timed copy."""
+        this process writes keeps it until its next write instead (`unfiled_keys`)."""
         if write_generation(client) is not None:
             return unfiled_keys(client, db)
         now = time.monotonic()
@@ -169,6 +169,8 @@ class RunWindow:
         the windows of one store; a new one when not given)."""
         self.db, self.client = db, client
         self._gen: int | None = None  # the store's write generation as a window began
+        self.stale = False
+        """The last window used a count read before the store's latest write."""
         self.thread_client = thread_client
         self.caches = caches if caches is not None else WindowCaches()
 
@@ -183,10 +185,11 @@ class RunWindow:
         if not 0 <= limit <= MAX_WINDOW:
             raise InvalidArgument(f"limit must be in [0, {MAX_WINDOW}], got {limit}",
                                   field="limit", limit=MAX_WINDOW, received=limit)
-        # Counts are reused for COUNT_TTL_S, and until the next write when this process is
-        # the store's only writer (its answers are kept that long: a count read before a
-        # write must not go into an answer kept after it)
+        # Counts are reused for COUNT_TTL_S. One read before the store's last write may be
+        # out of date: the window says so (`stale`), and such an answer is not kept until
+        # the next write (ui/_api.py).
         self._gen = write_generation(self.client)
+        self.stale = False
         tree = parse_filter(filter_string)
         terms = parse_order_by([order_by]) if order_by.strip() else []
         term = terms[0] if terms else _DEFAULT_ORDER
@@ -233,10 +236,24 @@ class RunWindow:
         """Does any run the scope can see have a parent? (cached like the counts)"""
         b, sb = builder()
         src = sb.key_rows(Field("tags", PARENT_TAG))
-        key = (self.db, src, str(b.params), "children", self._gen)
-        return self.caches.counts.get(key, lambda: self._query(
+        key = (self.db, src, str(b.params), "children")
+        return self._count(key, lambda: self._query(
             f"SELECT count() FROM (SELECT rk FROM {src} LIMIT 1) SETTINGS {FINAL_SETTING}",
             b.params)[0][0]) > 0
+
+    def _count(self, key: Any, compute: Any) -> int:
+        """A reused count (noting one read before the latest write), or `compute()`."""
+        hit = self._peek(key)
+        return hit if hit is not None else self.caches.counts.put(key, int(compute()),
+                                                                  self._gen)
+
+    def _peek(self, key: Any) -> int | None:
+        hit = self.caches.counts.peek(key)
+        if hit is None:
+            return None
+        if hit[1] != self._gen:
+            self.stale = True
+        return hit[0]
 
     def _run_filters(self, sb: SqlBuilder, scope: Scope, tree: Any, top_level: bool,
                      driver: Field | None = None) -> str:
@@ -275,8 +292,8 @@ class RunWindow:
             order = f"value {d}, rk ASC"
         # phase 1 size (n1) decides which phase(s) the window falls in; the phase 1 query
         # counts it on the way (count() OVER ()), a separate count only when it is past the end
-        ckey = (self.db, scope, str(tree), str(f), top_level, self._gen)
-        n1 = self.caches.counts.peek(ckey)
+        ckey = (self.db, scope, str(tree), str(f), top_level)
+        n1 = self._peek(ckey)
         out: list[int] = []
         if n1 is None or offset < n1:
             counted = ", count() OVER ()" if n1 is None else ""
@@ -285,9 +302,9 @@ class RunWindow:
                                f"SETTINGS {FINAL_SETTING}", b.params)
             out = [int(r[0]) for r in rows]
             if rows and n1 is None:
-                n1 = self.caches.counts.put(ckey, int(rows[0][1]))
+                n1 = self.caches.counts.put(ckey, int(rows[0][1]), self._gen)
         if n1 is None:
-            n1 = self.caches.counts.get(ckey, lambda: self._query(
+            n1 = self._count(ckey, lambda: self._query(
                 f"SELECT count() FROM {src} AND {where1} SETTINGS {FINAL_SETTING}",
                 b.params)[0][0])
         if len(out) < limit:

@@ -183,7 +183,7 @@ def add_query_routes(app: Any, core: Any) -> None:
                 return answer(scope)
             key = ("search", core.store.db, scope, body.filter, tuple(body.order_by),
                    body.max_results, body.page_token)
-            return kept_answer(core.store.client, key, lambda: answer(scope))
+            return kept_answer(core.store.client, key, lambda: (answer(scope), True))
 
         return Response(await asyncio.to_thread(work), media_type="application/json")
 
@@ -213,7 +213,7 @@ def add_query_routes(app: Any, core: Any) -> None:
             key = ("downsample", core.store.db, tuple(body.run_ids), tuple(keys),
                    body.run_keys, body.px, body.buckets, body.step_min, body.step_max,
                    body.ends)
-            return kept_answer(core.store.client, key, answer)
+            return kept_answer(core.store.client, key, lambda: (answer(), True))
 
         return Response(await asyncio.to_thread(work), media_type="application/json")
 

@@ -102,20 +102,21 @@ def ui_router(core: Any) -> APIRouter:
             cols = parse_columns(body.columns)
             scope = core.scope(check_experiment_ids(body.experiment_ids), body.view_type)
 
-            def answer() -> bytes:
-                w = window_of().window(scope, body.filter, body.order_by, body.offset,
-                                       body.limit, cols, with_total=body.with_total,
-                                       top_level=body.top_level)
+            def answer() -> tuple[bytes, bool]:
+                rw = window_of()
+                w = rw.window(scope, body.filter, body.order_by, body.offset, body.limit,
+                              cols, with_total=body.with_total, top_level=body.top_level)
                 for r in w.rows:
                     r["metrics"] = {k: _num(v) for k, v in r["metrics"].items()}
                     r["end_time"] = r["end_time"] or None
                 # JSON-native already: JSONResponse's encoding skips FastAPI's per-value
-                # encoder walk
+                # encoder walk. Not kept when built on a count read before the latest
+                # write (reused for a few seconds: it may be out of date).
                 return bytes(JSONResponse({"offset": w.offset, "total": w.total,
-                                           "rows": w.rows}).body)
+                                           "rows": w.rows}).body), not rw.stale
 
             if body.limit > WINDOW_CACHE_ROWS or not keepable(scope):
-                return answer()
+                return answer()[0]
             # The same window of an unchanged store is the same answer: kept until the
             # store's next write when this process is its only writer (the embedded
             # server). The scope is in the key (the caller's readable and the deleted

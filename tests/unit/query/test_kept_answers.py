@@ -17,9 +17,9 @@ def _client(sole_writer: bool = True) -> Any:
 def _counting(value: bytes) -> tuple[list[int], Any]:
     calls: list[int] = []
 
-    def compute() -> bytes:
+    def compute() -> tuple[bytes, bool]:
         calls.append(1)
-        return value
+        return value, True
 
     return calls, compute
 
@@ -65,6 +65,19 @@ def test_large_answers_are_not_kept_and_a_family_holds_a_bounded_size() -> None:
     kept_answer(c, ("w", n - 1), again)
     kept_answer(c, ("w", 0), again)
     assert len(calls) == 1
+
+
+def test_an_answer_its_computation_calls_unsure_is_not_kept() -> None:
+    c = _client()
+    calls: list[int] = []
+
+    def unsure() -> tuple[bytes, bool]:
+        calls.append(1)
+        return b"maybe", False
+
+    assert kept_answer(c, ("w", 1), unsure) == b"maybe"
+    assert kept_answer(c, ("w", 1), unsure) == b"maybe"
+    assert len(calls) == 2
 
 
 def test_a_scope_with_a_large_readable_set_is_not_keepable() -> None:
