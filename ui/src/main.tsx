@@ -1,6 +1,7 @@
 import { render } from "preact";
 import { App } from "./app";
 import { loadUplot } from "./charts/uplot";
+import type { Early } from "./lib/early";
 import { currentRoute } from "./lib/url";
 import "./styles.css";
 
@@ -24,8 +25,7 @@ else setTimeout(() => void loadUplot().catch(() => undefined), 3000);
 // FIRST_RENDER_WAIT_MS) and shows the data in its first frame.
 const FIRST_RENDER_WAIT_MS = 100;
 const mount = () => render(<App />, document.getElementById("app")!);
-const boot = window as unknown as { __mfEarly?: Record<string, { answer: Promise<unknown> }>; __mfEarlySeries?: { answer: Promise<unknown> } };
-const early = Object.values(boot.__mfEarly || {}).map((e) => e.answer);
+const early = Object.values((window as unknown as { __mfEarly?: Record<string, Early> }).__mfEarly || {}).map((e) => e.answer);
 if (early.length) {
   const late = new Promise((r) => setTimeout(r, FIRST_RENDER_WAIT_MS));
   void Promise.race([Promise.allSettled(early), late]).then(mount);

@@ -45,7 +45,6 @@ _AHEAD = sa.select(_D.seq).where(
     _D.webhook_id == sa.bindparam("k_hook"), _D.subject == sa.bindparam("k_subject"),
     _D.status.in_(_ACTIVE)).limit(1)
 _DELIVERY_INSERT = webhook_deliveries.insert()
-_ANY_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE)).limit(1)
 _OTHER_ACTIVE = sa.select(_D.seq).where(_D.status.in_(_ACTIVE),
                                         _D.seq != sa.bindparam("k_seq")).limit(1)
 _SUBJECT_HEAD = sa.select(webhook_deliveries).where(

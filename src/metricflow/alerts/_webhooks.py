@@ -88,6 +88,8 @@ def forbidden_destination(url: str) -> str:
         parsed = urllib3.util.parse_url(url)
     except ValueError as e:
         return f"refused: the URL does not parse ({e})"
+    if parsed.auth:  # (refused when a webhook is created, too)
+        return "refused: the webhook URL carries credentials; sign with a secret"
     host = (parsed.host or "").strip("[]")
     why = refused_without_dns(host)
     if why:
@@ -168,7 +170,6 @@ class Dispatcher:
                                         thread_name_prefix="metricflow-webhook")
         self._inflight = threading.Semaphore(self.config.workers)
         self._per_hook: dict[int, int] = {}  # webhook -> deliveries in flight
-        self._busy = 0  # senders at work
         self._per_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._hooks: dict[int, tuple[float, Webhook]] = {}
@@ -241,7 +242,7 @@ class Dispatcher:
         claimed = []
         nxt = None
         with self._per_lock:
-            free = self.config.workers - self._busy
+            free = self.config.workers - sum(self._per_hook.values())  # senders at work
         try:
             nxt = self.store.next_due_ms()  # a read: no write lock while idle
             if free > 0 and nxt is not None and nxt <= now:
@@ -346,7 +347,6 @@ class Dispatcher:
                 except Exception:  # its lease runs out; then it is sent
                     log.exception("delivery %s not given back", nxt.delivery_id)
             with self._per_lock:
-                self._busy -= 1
                 left = self._per_hook.get(d.webhook_id, 1) - 1
                 if left > 0:
                     self._per_hook[d.webhook_id] = left
@@ -406,7 +406,6 @@ class Dispatcher:
             return False
         with self._per_lock:
             self._per_hook[webhook_id] = self._per_hook.get(webhook_id, 0) + 1
-            self._busy += 1
         return True
 
     def post(self, hook: Webhook, d: Delivery) -> tuple[int | None, str | None]:
@@ -415,8 +414,6 @@ class Dispatcher:
         why = forbidden_destination(hook.url)
         if why:
             return None, why
-        if urllib3.util.parse_url(hook.url).auth:  # (refused at creation too)
-            return None, "refused: the webhook URL carries credentials; sign with a secret"
         body, headers = render(hook, d)
         headers["User-Agent"] = USER_AGENT
         env = self._environment(hook.url)

@@ -255,6 +255,13 @@ def run_id_comparison(node: Node | None) -> Comparison | None:
     return None
 
 
+def write_generation(client: Any) -> int | None:
+    """The store's write generation when this process is its only writer (what it read
+    stays right until the generation changes), else None."""
+    pool = getattr(client, "metricflow_pool", None)
+    return pool.write_generation if pool is not None and pool.sole_writer else None
+
+
 def generation_cached(client: Any, key: tuple[Any, ...], compute: Callable[[], _T],
                       cap: int = 1024) -> _T:
     """`compute()`, kept until the store's next write when this process is the store's
@@ -263,10 +270,10 @@ def generation_cached(client: Any, key: tuple[Any, ...], compute: Callable[[], _
     answers of a family are kept (all dropped at once when it is full). The generation
     is read before `compute()`, so a write meanwhile makes the next call compute again.
     """
-    pool = getattr(client, "metricflow_pool", None)
-    if pool is None or not pool.sole_writer:
+    gen = write_generation(client)
+    if gen is None:
         return compute()
-    gen = pool.write_generation
+    pool = client.metricflow_pool
     cached = pool.read_cache.get(key)
     if cached is not None and cached[0] == gen:
         return cached[1]  # type: ignore[no-any-return]
@@ -278,13 +285,6 @@ def generation_cached(client: Any, key: tuple[Any, ...], compute: Callable[[], _
             pool.read_cache.pop(k, None)
     pool.read_cache[key] = (gen, out)
     return out
-
-
-def write_generation(client: Any) -> int | None:
-    """The store's write generation when this process is its only writer (what it read
-    stays right until the generation changes), else None."""
-    pool = getattr(client, "metricflow_pool", None)
-    return pool.write_generation if pool is not None and pool.sole_writer else None
 
 
 KEEP_SCOPE_MAX = 1000
@@ -348,11 +348,10 @@ def kept_answer(client: Any, key: tuple[Any, ...],
     Bounded in bytes: an answer over ANSWER_MAX_BYTES is not kept, and each family
     (`key[0]`) keeps at most ANSWER_FAMILY_BYTES, least recently used dropped first.
     Storing an answer drops its family's answers of older generations."""
-    pool = getattr(client, "metricflow_pool", None)
-    if pool is None or not pool.sole_writer:
+    gen = write_generation(client)
+    if gen is None:
         return compute()[0]
-    answers = pool.__dict__.setdefault("answers", _Answers())  # (atomic: one per pool)
-    gen = pool.write_generation
+    answers = client.metricflow_pool.__dict__.setdefault("answers", _Answers())  # (atomic)
     hit = answers.get(key, gen)
     if hit is not None:
         return hit

@@ -52,9 +52,9 @@ class SearchBody(BaseModel):
 SEARCH_CACHE_RUNS = 100
 """Only pages of at most this many runs are kept (a run page's lookup, a small list)."""
 MAX_DOWNSAMPLE_KEYS = 100
+"""Keys one downsample request may ask for (`keys`); the run page draws at most 60 charts."""
 DOWNSAMPLE_CACHE_RUNS = 10
 """Only answers over at most this many runs are kept (a run page's, a small overlay's)."""
-"""Keys one downsample request may ask for (`keys`); the run page draws at most 60 charts."""
 
 
 class DownsampleBody(BaseModel):

@@ -172,6 +172,11 @@ def test_environment_proxy_settings_still_apply(store: AlertStore,
         disp.stop()
 
 
+_ONE = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
+                0, 0, None, None, 0, None)
+"""A delivery to POST directly (`Dispatcher.post`)."""
+
+
 def _proxy(seen: list[tuple[str, str | None, str | None]]) -> ThreadingHTTPServer:
     """An HTTP proxy that answers every POST itself (204), recording (request target,
     Proxy-Authorization, Authorization)."""
@@ -208,8 +213,7 @@ def test_a_post_goes_through_the_environments_proxy_with_its_credentials(
     monkeypatch.setenv("HTTP_PROXY", f"http://pu:pp@127.0.0.1:{proxy.server_address[1]}")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     disp = Dispatcher(store)
-    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
-                 0, 0, None, None, 0, None)
+    d = _ONE
     try:
         far = Webhook("far", "http://hooks.example.com/x", ("alert.firing",))
         assert disp.post(far, d) == (204, None)
@@ -242,8 +246,7 @@ def test_an_error_answer_is_recorded_with_the_start_of_its_text(store: AlertStor
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Boom)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     disp = Dispatcher(store)
-    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
-                 0, 0, None, None, 0, None)
+    d = _ONE
     try:
         hook = Webhook("h", f"http://127.0.0.1:{srv.server_address[1]}/x", ("alert.firing",))
         for _ in range(2):  # the long answer's connection is not reused half-read
@@ -266,8 +269,7 @@ def test_a_proxy_without_a_scheme_is_taken_as_http(store: AlertStore,
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     disp = Dispatcher(store)
-    d = Delivery(1, "d1", 1, "e1", "alert.firing", "s", json.dumps({"data": {}}), "sending",
-                 0, 0, None, None, 0, None)
+    d = _ONE
     try:
         hook = Webhook("far", "http://hooks.example.com/x", ("alert.firing",))
         assert disp.post(hook, d) == (204, None)
