@@ -49,9 +49,21 @@ class HotRun:
 def batch_summaries(b: DecodedMetrics) -> dict[str, tuple[int, int, float, float, float]]:
     """(last_step, last_timestamp, last_value, min, max) per key of one batch, as the
     store's insert computes them (ties at one (step, timestamp): the largest value,
-    NaN largest; min/max skip NaN). Column-wise: one sort, no per-point Python."""
+    NaN largest; min/max skip NaN). Column-wise, no per-point Python.
+
+    metricflow's client sends a batch grouped by key, each key's points in logging
+    order: when (step, timestamp) strictly rises within every key's slice, that order
+    is the sorted one, and the slices are reduced where they lie (about a hundredth of
+    the general path's five-column sort, which cost ~0.15 s of CPU per million points
+    in the embedded server's apply thread). Any other batch takes the sort."""
     if not b.n:
         return {}
+    fast = _grouped_summaries(b)
+    return fast if fast is not None else _sorted_summaries(b)
+
+
+def _sorted_summaries(b: DecodedMetrics) -> dict[str, tuple[int, int, float, float, float]]:
+    """`batch_summaries` of any batch: one sort by key, step, timestamp and value."""
     vals = b.values
     canon = np.where(np.isnan(vals), np.inf, vals)  # NaN sorts last
     nan_last = np.isnan(vals).astype(np.int8)
@@ -67,6 +79,28 @@ def batch_summaries(b: DecodedMetrics) -> dict[str, tuple[int, int, float, float
     return {b.keys[int(g[s])]: (int(b.steps[i]), int(b.timestamps[i]), float(vals[i]),
                                 float(lo), float(hi))
             for s, i, lo, hi in zip(starts, last, mn, mx)}
+
+
+def _grouped_summaries(b: DecodedMetrics
+                       ) -> dict[str, tuple[int, int, float, float, float]] | None:
+    """`batch_summaries` of a batch whose key index never decreases and whose (step,
+    timestamp) strictly rises within each key; None for any other batch."""
+    ki, steps, ts = b.key_index, b.steps, b.timestamps
+    same_key = ki[1:] == ki[:-1]
+    if (ki[1:] < ki[:-1]).any():
+        return None
+    rises = (steps[1:] > steps[:-1]) | ((steps[1:] == steps[:-1]) & (ts[1:] > ts[:-1]))
+    if (same_key & ~rises).any():
+        return None  # a tie or a step back within a key: the sort decides
+    starts = np.flatnonzero(np.r_[True, ~same_key])
+    ends = np.r_[starts[1:], len(ki)] - 1
+    vals = b.values
+    with np.errstate(invalid="ignore"):
+        mn = np.fmin.reduceat(vals, starts)
+        mx = np.fmax.reduceat(vals, starts)
+    return {b.keys[int(ki[s])]: (int(steps[e]), int(ts[e]), float(vals[e]), float(lo),
+                                 float(hi))
+            for s, e, lo, hi in zip(starts, ends, mn, mx)}
 
 
 def _later(a: MetricSummary, step: int, ts: int, value: float) -> bool:
