@@ -53,9 +53,10 @@ def batch_summaries(b: DecodedMetrics) -> dict[str, tuple[int, int, float, float
 
     metricflow's client sends a batch grouped by key, each key's points in logging
     order: when (step, timestamp) strictly rises within every key's slice, that order
-    is the sorted one, and the slices are reduced where they lie (about a hundredth of
-    the general path's five-column sort, which cost ~0.15 s of CPU per million points
-    in the embedded server's apply thread). Any other batch takes the sort."""
+    is the sorted one, and the slices are reduced where they lie (a batch in logging
+    order is grouped by a radix sort of the key index first). That is a thirtieth to a
+    hundredth of the five-column sort's CPU, which cost 0.14-0.19 s per million points
+    in the embedded server's apply thread. A tie or a step back takes the sort."""
     if not b.n:
         return {}
     fast = _grouped_summaries(b)
@@ -83,18 +84,21 @@ def _sorted_summaries(b: DecodedMetrics) -> dict[str, tuple[int, int, float, flo
 
 def _grouped_summaries(b: DecodedMetrics
                        ) -> dict[str, tuple[int, int, float, float, float]] | None:
-    """`batch_summaries` of a batch whose key index never decreases and whose (step,
-    timestamp) strictly rises within each key; None for any other batch."""
-    ki, steps, ts = b.key_index, b.steps, b.timestamps
-    same_key = ki[1:] == ki[:-1]
+    """`batch_summaries` of a batch whose (step, timestamp) strictly rises within each
+    key in arrival order; None for any other batch. A batch not grouped by key (logging
+    order: keys 0, 1, ..., 0, 1, ...) is grouped first by a stable sort of the key index
+    alone (a radix sort of 16 bits), which keeps each key's points in arrival order."""
+    ki, steps, ts, vals = b.key_index, b.steps, b.timestamps, b.values
     if (ki[1:] < ki[:-1]).any():
-        return None
+        small = ki.astype(np.uint16) if len(b.keys) <= 65535 else ki
+        order = np.argsort(small, kind="stable")
+        ki, steps, ts, vals = ki[order], steps[order], ts[order], vals[order]
+    same_key = ki[1:] == ki[:-1]
     rises = (steps[1:] > steps[:-1]) | ((steps[1:] == steps[:-1]) & (ts[1:] > ts[:-1]))
     if (same_key & ~rises).any():
         return None  # a tie or a step back within a key: the sort decides
     starts = np.flatnonzero(np.r_[True, ~same_key])
     ends = np.r_[starts[1:], len(ki)] - 1
-    vals = b.values
     with np.errstate(invalid="ignore"):
         mn = np.fmin.reduceat(vals, starts)
         mx = np.fmax.reduceat(vals, starts)

@@ -52,18 +52,37 @@ def test_the_grouped_path_matches_the_sort(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_ties_and_other_layouts_take_the_sort(seed: int) -> None:
-    rng = np.random.default_rng(1000 + seed)
-    b = _batch(rng, ties=True)
-    assert _text(batch_summaries(b)) == _text(_sorted_summaries(b))
-    # logging order (key index 0, 1, 0, 1, ...) is not grouped: the sort decides
+def test_a_batch_in_logging_order_is_grouped_first(seed: int) -> None:
+    rng = np.random.default_rng(2000 + seed)
+    g = _batch(rng, ties=False)
+    # the keys' points interleaved at random, each key's in its own order
+    order = np.argsort(rng.random(g.n) + 0.0, kind="stable")
+    pos = np.empty(g.n, np.int64)
+    for k in range(len(g.keys)):
+        mine = np.flatnonzero(g.key_index == k)
+        slots = np.sort(order[mine]) if len(mine) else mine
+        pos[mine] = slots
+    b = DecodedMetrics(g.run_id, g.keys, *(np.empty_like(a) for a in
+                                           (g.key_index, g.steps, g.timestamps, g.values)))
+    for src, dst in zip((g.key_index, g.steps, g.timestamps, g.values),
+                        (b.key_index, b.steps, b.timestamps, b.values)):
+        dst[pos] = src
+    if b.n:
+        assert _grouped_summaries(b) is not None
+    assert _text(batch_summaries(b)) == _text(_sorted_summaries(g))
     ki = np.array([0, 1, 0, 1], np.int32)
     step_major = DecodedMetrics("r" * 32, ("a", "b"), ki, np.array([0, 0, 1, 1], np.int64),
                                 np.array([5, 5, 6, 6], np.int64),
                                 np.array([1.0, np.nan, 3.0, 2.0]))
-    assert _grouped_summaries(step_major) is None
     assert _text(batch_summaries(step_major)) == {
         "a": ("1", "6", "3.0", "1.0", "3.0"), "b": ("1", "6", "2.0", "2.0", "2.0")}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_ties_take_the_sort(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    b = _batch(rng, ties=True)
+    assert _text(batch_summaries(b)) == _text(_sorted_summaries(b))
 
 
 def test_a_tie_at_one_step_and_timestamp_keeps_the_largest_value() -> None:
