@@ -98,7 +98,8 @@ class AlertsService:
 
     def rules_changed(self) -> None:
         """A rule was created, muted or deleted through this process: the evaluator here
-        applies it to the next batch (another process's evaluator within its tick)."""
+        applies it to the next batch (another process's evaluator within a second:
+        EvaluatorConfig.rules_poll_s)."""
         if self.evaluator is not None:
             self.evaluator.reload_rules()
 

@@ -61,14 +61,19 @@ def test_with_no_rule_the_timer_leaves_known_runs_to_the_sweep(store: AlertStore
 
 
 def test_a_new_rule_sees_the_runs_known_before_it(store: AlertStore) -> None:
-    ev, _, filt = _evaluator(store, filter_refresh_s=0.0)
+    ev, _, filt = _evaluator(store, filter_refresh_s=0.0, rules_poll_s=3600.0)
     ev.watch_runs(["a" * 32, "b" * 32])
     ev.tick()
     ev.tick()
     assert filt.calls == 0 and all(r.ready for r in ev.runs.values())
+    # created by another process: seen when the timer next asks (every rules_poll_s),
+    # not on every tick
     store.create_rule(rule_from_dict({"name": "r", "experiment_ids": ["0"],
                                       "run_filter": "tags.team = 'nlp'",
                                       "condition": {"type": "failed"}}))
+    ev.tick()
+    assert filt.calls == 0 and not ev.rules
+    ev._last_rules_poll -= 3600.0
     ev.tick()  # reloads the rule, then matches the known runs against its filter
     assert filt.calls == 1
     assert all(r.filters == {(("0",), "tags.team = 'nlp'"): True} for r in ev.runs.values())

@@ -16,7 +16,7 @@ import pytest
 from alerts_support import Proc, Receiver, wait_for
 
 import metricflow as mf
-from metricflow.alerts import verify
+from metricflow.alerts import EvaluatorConfig, verify
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,8 @@ def test_alerts_role_fires_and_resolves_on_points_through_an_ingest_node(
             "condition": {"type": "nonfinite", "metric": "loss"}})
         with mf.Client(roles["ingest"].uri, linger_ms=10) as c:
             run = c.create_run("0").info.run_id
-            time.sleep(1.0)  # the alerts role reloads rules within its 0.25 s tick
+            # the alerts role asks whether rules changed every rules_poll_s (on its tick)
+            time.sleep(EvaluatorConfig().rules_poll_s + EvaluatorConfig().tick_s + 1.0)
             for s in range(50):
                 c.log_metrics(run, {"loss": 1.0 / (s + 1)}, step=s)
             c.flush()
