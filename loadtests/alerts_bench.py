@@ -4,21 +4,29 @@ the same through Kafka with the `metricflow alerts` role.
     python loadtests/alerts_bench.py --json
     python loadtests/alerts_bench.py --points-per-worker 200000 --repeats 1 --skip-kafka --json
 
-Per mode, `--repeats` pairs of trials, one without rules and one with `--rules`
-active rules (threshold, NaN/Inf, relative change, stalled, FAILED; none fires on the
-load's values in [0, 1)), in alternating order (A B, B A, ...), each on a fresh server:
-- ingest_slowdown_pct: the median over the pairs of the throughput difference (points/s
-  of the load, 8 workers x 100 keys as loadtests/ingest_bench.py, from the first log
-  call until every point is acked), with each pair's figure beside it
-  (ingest_slowdown_pct_pairs). Throughput on a shared machine is noisy; the steadier
-  figure is server_cpu_overhead_pct: the median over the pairs of the ingest path's
-  CPU seconds per point (/proc/<pid>/stat of the server; Kafka: ingest + writer).
-  Both sides carry the probe client's traffic; the rules side also announces the
-  probe's alerts (a firing and a resolution per probe, back to back), so embedded
-  server_cpu_overhead_pct_rules_only takes that CPU (the alerts threads' `write` and
-  `dispatch` parts) out: what evaluating the rules costs.
-- fire_latency_p99_ms: while the load runs, a probe client logs a breaching point
-  into its own run; from the moment the server acked it (flush returned) to the
+Per mode, `--repeats` rounds of three trials, each on a fresh server, in alternating
+order (none, quiet, alerting; then alerting, quiet, none; ...):
+- none: no rules. A probe client logs a point into its own run every ~50 ms.
+- quiet: `--rules` active rules (threshold, NaN/Inf, relative change, stalled, FAILED;
+  none fires on the load's values in [0, 1)) plus the probe's rule, which the probe's
+  points (0.0) never breach: every point is evaluated, nothing fires.
+- alerting: the same rules; the probe's points breach its rule and recover, one after
+  the other, so its alert fires and resolves several times a second (about 7 in the
+  embedded trials here: an alert storm, each a state write and a signed webhook
+  POST); fire latency is measured here.
+Figures:
+- ingest_slowdown_pct: the median over the rounds of the throughput difference between
+  the none and quiet trials (points/s of the load, 8 workers x 100 keys as
+  loadtests/ingest_bench.py, from the first log call until every point is acked): what
+  evaluating the rules on the stream costs the writers, the issue's figure. Each
+  round's figure beside it (ingest_slowdown_pct_pairs).
+  ingest_slowdown_pct_alerting: the same between the none and alerting trials (until
+  2026-12-07 the bench had only these two trials, and this was ingest_slowdown_pct).
+  Throughput on a shared machine is noisy; server_cpu_overhead_pct (and _alerting) are
+  the medians of the differences of the ingest path's CPU seconds per point
+  (/proc/<pid>/stat of the server; Kafka: ingest + writer).
+- fire_latency_p99_ms: in the alerting trials, while the load runs, a probe client logs
+  a breaching point into its own run; from the moment the server acked it (flush returned) to the
   moment a local HTTP receiver got the signed alert.firing webhook; p99 of up to
   `--probes` per run (a short load ends after fewer: `probes` says how many;
   `probes_missed` counts alerts that did not come within 30 s). Before the load the
@@ -27,7 +35,10 @@ load's values in [0, 1)), in alternating order (A B, B A, ...), each on a fresh 
   probe includes a group join. ack_to_evaluated_*: ack -> the evaluator's `fired_at`
   (the rest is the state write, the send and the POST); alerts_during_load: the
   evaluating process's alerts CPU per million points by thread part and its latency
-  stages (consume lag, queue, write, deliver) from its /metrics.
+  stages (consume lag, queue, write, deliver) from its /metrics, per alerting trial
+  (alerts_during_quiet_load: per quiet trial). The receiver speaks HTTP/1.1 with
+  keep-alive, as production receivers do (until 2026-12-07 it closed the connection
+  after each POST, and the server opened one per delivery).
 - stalled_detect_s: a run logs one point and stops; a stalled rule with T =
   `--stalled-s` fires; from the point's ack to the webhook's receipt (target T + <= 2 s).
 
@@ -66,6 +77,11 @@ class Receiver:
         outer = self
 
         class H(BaseHTTPRequestHandler):
+            # keep-alive, as production receivers (HTTP/1.1 servers, chat services) do:
+            # http.server's HTTP/1.0 default closed every connection after one POST, so
+            # the server under test opened a TCP connection per delivery
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 t = time.perf_counter()
@@ -120,7 +136,9 @@ def _rules(n: int, keys: int, stalled_s: float) -> list[dict[str, Any]]:
         elif kind < 16:
             cond = {"type": "nonfinite", "metric": key}
         elif kind < 18:
-            cond = {"type": "change", "metric": key, "op": ">", "value": 1000,
+            # a fall of more than 200%: never, for values >= 0 (a rise of 1000x, the
+            # rule until 2026-12-07, fired now and then on the load: a base value near 0)
+            cond = {"type": "change", "metric": key, "op": "<", "value": -2,
                     "window_steps": 100}
         elif kind == 18:
             cond = {"type": "stalled", "seconds": max(600.0, stalled_s)}
@@ -173,8 +191,8 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
 class Prober:
     """Fire latency: log a breaching point into a probe run, time ack -> webhook; then
     log a recovering point and wait for the resolution. Without a receiver (the
-    no-rules runs) it logs the same points at a similar pace, so both sides of the
-    slowdown carry the same traffic.
+    no-rules and quiet trials) it logs the same points at a similar pace, so every
+    trial carries the same traffic (the quiet trials' first points do not breach).
 
     `prepare()` (before the load) creates the probe run and logs breaching points until
     one fires, then a recovery, not counted: the path is ready end to end (the alerts
@@ -183,8 +201,11 @@ class Prober:
     records (ack -> receipt, ack -> the evaluator's `fired_at`), so the latency splits
     into getting to the evaluator and the rest (state write, send, POST)."""
 
-    def __init__(self, uri: str, exp: str, rcv: Receiver | None, n: int) -> None:
-        self.uri, self.exp, self.rcv, self.n = uri, exp, rcv, n
+    def __init__(self, uri: str, exp: str, rcv: Receiver | None, n: int,
+                 breach: float = 1.0) -> None:
+        """`breach`: the value of each cycle's first point (the quiet trials log 0.0,
+        which the probe's rule `probe > 0.5` never fires on)."""
+        self.uri, self.exp, self.rcv, self.n, self.breach = uri, exp, rcv, n, breach
         self.lat: list[float] = []  # ack -> webhook receipt (ms)
         self.to_eval: list[float] = []  # ack -> the evaluator's fired_at (ms, wall clock)
         self.missed = 0  # probes whose webhook did not arrive within 30 s
@@ -196,7 +217,7 @@ class Prober:
         """One breach and recovery; (ack -> receipt, ack -> fired_at) in ms, or None."""
         c, run, i = self.c, self.run, self.step
         self.step += 2
-        c.log_metrics(run, {"probe": 1.0}, step=i)
+        c.log_metrics(run, {"probe": self.breach}, step=i)
         c.flush()
         t_ack, w_ack = time.perf_counter(), time.time()
         got = None
@@ -272,7 +293,12 @@ def _alerts_metrics(http_port: int) -> dict[str, Any]:
         text = r.read().decode()
     cpu: dict[str, float] = {}
     stages: dict[str, dict[str, float]] = {}
+    totals: dict[str, float] = {}
     for line in text.splitlines():
+        for name in ("metricflow_alerts_dropped_points_total",
+                     "metricflow_alerts_consumer_wait_seconds_total"):
+            if line.startswith(name + " "):
+                totals[name] = float(line.rsplit(" ", 1)[1])
         if line.startswith("metricflow_alerts_cpu_seconds_total{"):
             part = line.split('part="', 1)[1].split('"', 1)[0]
             cpu[part] = float(line.rsplit(" ", 1)[1])
@@ -283,7 +309,7 @@ def _alerts_metrics(http_port: int) -> dict[str, Any]:
             kind = line.split("{", 1)[0].rsplit("_", 1)[1]
             key = kind if kind != "bucket" else line.split('le="', 1)[1].split('"', 1)[0]
             stages.setdefault(stage, {})[key] = float(line.rsplit(" ", 1)[1])
-    return {"cpu": cpu, "stages": stages}
+    return {"cpu": cpu, "stages": stages, "totals": totals}
 
 
 def _metrics_delta(before: dict[str, Any], after: dict[str, Any], points: int
@@ -303,7 +329,15 @@ def _metrics_delta(before: dict[str, Any], after: dict[str, Any], points: int
         p99 = next((b for b, c in bounds if c >= 0.99 * n), float("inf"))
         stages[stage] = {"n": int(n), "mean_ms": round(d["sum"] / n * 1000, 1),
                          "p99_le_ms": p99 * 1000 if p99 != float("inf") else "inf"}
-    return {"cpu_s_per_mpoint": cpu, "stages": stages}
+    t0, t1 = before.get("totals", {}), after.get("totals", {})
+    return {"cpu_s_per_mpoint": cpu, "stages": stages,
+            # points the evaluator skipped (its queue full: embedded) and how long the
+            # alerts role's consumer waited for room instead (Kafka)
+            "dropped_points": int(t1.get("metricflow_alerts_dropped_points_total", 0)
+                                  - t0.get("metricflow_alerts_dropped_points_total", 0)),
+            "consumer_wait_s": round(t1.get("metricflow_alerts_consumer_wait_seconds_total", 0)
+                                     - t0.get("metricflow_alerts_consumer_wait_seconds_total",
+                                              0), 3)}
 
 
 def _stalled(uri: str, exp: str, rcv: Receiver, stalled_s: float) -> float:
@@ -356,41 +390,54 @@ def _median(xs: list[float]) -> float | None:
     return s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) / 2
 
 
+NONE, QUIET, ALERTING = "none", "quiet", "alerting"
+"""The three trials of a round: no rules; the rules with nothing firing; the rules with
+the probe's alert firing and resolving back to back (see the module docstring)."""
+
+
 class Trials:
-    """The A/B trials of one mode: per repeat one run without rules and one with, in
-    alternating order (A B, B A, A B, ...: a drift of the machine's load over the
-    bench hits both sides alike), compared per pair."""
+    """The trials of one mode: per round one of each kind, in alternating order (none,
+    quiet, alerting; then alerting, quiet, none; ...: a drift of the machine's load over
+    the bench hits every kind alike), compared within the round."""
 
     def __init__(self) -> None:
-        self.pairs: list[dict[bool, dict[str, Any]]] = []
+        self.rounds: list[dict[str, dict[str, Any]]] = []
         self.lat: list[float] = []
         self.to_eval: list[float] = []
         self.missed = 0
         self.stall = -1.0
         self.alerts: list[dict[str, Any]] = []
+        self.quiet_alerts: list[dict[str, Any]] = []
 
     @staticmethod
-    def order(rep: int) -> tuple[bool, bool]:
-        return (False, True) if rep % 2 == 0 else (True, False)
+    def order(rep: int) -> tuple[str, str, str]:
+        return (NONE, QUIET, ALERTING) if rep % 2 == 0 else (ALERTING, QUIET, NONE)
 
     def add_probes(self, prober: Prober) -> None:
         self.lat += prober.lat
         self.to_eval += prober.to_eval
         self.missed += prober.missed
 
-    def summary(self) -> dict[str, Any]:
-        base = [p[False] for p in self.pairs]
-        rules = [p[True] for p in self.pairs]
-        slow = [(b["pps"] - r["pps"]) / b["pps"] * 100 for b, r in zip(base, rules)]
-        # One entry per pair; None where the no-rules trial used no measurable CPU
-        # (/proc counts clock ticks of 10 ms: tiny trials can read 0).
-        cpu = [(r["cpu"] - b["cpu"]) / b["cpu"] * 100 if b["cpu"] else None
-               for b, r in zip(base, rules)]
+    def _versus(self, kind: str) -> dict[str, Any]:
+        """Throughput and CPU of `kind`'s trials against the rounds' no-rules trials."""
+        base = [r[NONE] for r in self.rounds]
+        other = [r[kind] for r in self.rounds]
+        slow = [(b["pps"] - o["pps"]) / b["pps"] * 100 for b, o in zip(base, other)]
+        # None where the no-rules trial used no measurable CPU (/proc counts clock ticks
+        # of 10 ms: tiny trials can read 0)
+        cpu = [(o["cpu"] - b["cpu"]) / b["cpu"] * 100 if b["cpu"] else None
+               for b, o in zip(base, other)]
         med_slow, med_cpu = _median(slow), _median([x for x in cpu if x is not None])
-        # embedded: the same less the CPU of announcing the probe's alerts (a firing and
-        # a resolution per probe, back to back: far more alerts than a real load has)
-        rules_only = [(r["cpu"] - r["alerting"] - b["cpu"]) / b["cpu"] * 100
-                      for b, r in zip(base, rules) if b["cpu"] and "alerting" in r]
+        return {"slow": None if med_slow is None else round(med_slow, 2),
+                "slow_pairs": [round(x, 2) for x in slow],
+                "cpu": None if med_cpu is None else round(med_cpu, 2),
+                "cpu_pairs": [None if x is None else round(x, 2) for x in cpu],
+                "pps": [round(x["pps"]) for x in other],
+                "cpu_s": [round(x["cpu"], 3) for x in other]}
+
+    def summary(self) -> dict[str, Any]:
+        q, a = self._versus(QUIET), self._versus(ALERTING)
+        base = [r[NONE] for r in self.rounds]
         return {
             "fire_latency_p99_ms": round(_pct(self.lat, 0.99), 1),
             "fire_latency_p50_ms": round(_pct(self.lat, 0.5), 1),
@@ -402,28 +449,42 @@ class Trials:
             # latency is the state write, the send and the POST)
             "ack_to_evaluated_p50_ms": round(_pct(self.to_eval, 0.5), 1),
             "ack_to_evaluated_p99_ms": round(_pct(self.to_eval, 0.99), 1),
-            # median over the pairs of (points/s without rules - with) / without
-            "ingest_slowdown_pct": None if med_slow is None else round(med_slow, 2),
-            "ingest_slowdown_pct_pairs": [round(x, 2) for x in slow],
+            # median over the rounds of (points/s without rules - with) / without: the
+            # rules evaluated on every point, none firing
+            "ingest_slowdown_pct": q["slow"],
+            "ingest_slowdown_pct_pairs": q["slow_pairs"],
+            # the same with the probe's alert firing and resolving ~7 times a second
+            "ingest_slowdown_pct_alerting": a["slow"],
+            "ingest_slowdown_pct_alerting_pairs": a["slow_pairs"],
             "points_per_sec_no_rules": [round(x["pps"]) for x in base],
-            "points_per_sec_rules": [round(x["pps"]) for x in rules],
+            "points_per_sec_rules": q["pps"],
+            "points_per_sec_alerting": a["pps"],
             # CPU seconds of the ingest path's process(es) per million points (from
             # /proc/<pid>/stat): far steadier than throughput on a shared machine
-            "server_cpu_overhead_pct": None if med_cpu is None else round(med_cpu, 2),
-            "server_cpu_overhead_pct_pairs": [None if x is None else round(x, 2) for x in cpu],
-            "server_cpu_overhead_pct_rules_only": (round(_median(rules_only) or 0.0, 2)
-                                                   if rules_only else None),
-            "server_cpu_overhead_pct_rules_only_pairs": [round(x, 2) for x in rules_only],
+            "server_cpu_overhead_pct": q["cpu"],
+            "server_cpu_overhead_pct_pairs": q["cpu_pairs"],
+            "server_cpu_overhead_pct_alerting": a["cpu"],
+            "server_cpu_overhead_pct_alerting_pairs": a["cpu_pairs"],
             "server_cpu_s_per_mpoint_no_rules": [round(x["cpu"], 3) for x in base],
-            "server_cpu_s_per_mpoint_rules": [round(x["cpu"], 3) for x in rules],
-            "trial_order": ["rules" if w else "no_rules" for rep in range(len(self.pairs))
-                            for w in self.order(rep)],
-            "loadavg_1m_per_pair": [[round(b["load"], 1), round(r["load"], 1)]
-                                    for b, r in zip(base, rules)],
+            "server_cpu_s_per_mpoint_rules": q["cpu_s"],
+            "server_cpu_s_per_mpoint_alerting": a["cpu_s"],
+            "trial_order": [k for rep in range(len(self.rounds)) for k in self.order(rep)],
+            "loadavg_1m_per_round": [[round(r[k]["load"], 1) for k in (NONE, QUIET, ALERTING)]
+                                     for r in self.rounds],
             # the evaluating process's alerts threads (CPU per million points by part)
-            # and the latency stages of everything it evaluated during each load
+            # and the latency stages of everything it evaluated during each load: the
+            # alerting trials, then the quiet ones
             "alerts_during_load": self.alerts,
+            "alerts_during_quiet_load": self.quiet_alerts,
             "stalled_detect_s": round(self.stall, 3)}
+
+
+def _prober(uri: str, kind: str, exps: dict[str, str], rcv: Receiver, n: int) -> Prober:
+    if kind == NONE:
+        return Prober(uri, "0", None, n)
+    if kind == QUIET:
+        return Prober(uri, exps["probe"], None, n, breach=0.0)
+    return Prober(uri, exps["probe"], rcv, n)
 
 
 def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
@@ -432,34 +493,31 @@ def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
     tr = Trials()
     points = args.workers * args.points_per_worker
     for rep in range(args.repeats):
-        pair: dict[bool, dict[str, Any]] = {}
-        for with_rules in tr.order(rep):
+        rnd: dict[str, dict[str, Any]] = {}
+        for kind in tr.order(rep):
             srv = start_server(extra_args=["--linger-ms", str(args.linger_ms)])
             rcv = Receiver()
             try:
                 exps: dict[str, str] = {}
-                if with_rules:
+                if kind != NONE:
                     exps = _setup_rules(srv.http_port, rcv, args)
-                prober = Prober(srv.uri, exps.get("probe", "0"), rcv if with_rules else None,
-                                args.probes)
+                prober = _prober(srv.uri, kind, exps, rcv, args.probes)
                 prober.prepare()
                 m0 = _alerts_metrics(srv.http_port)
                 pps, cpu = _load(srv.uri, srv.uri, args, prober, srv.cpu_s)
-                pair[with_rules] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
                 prober.close()
-                if with_rules:
-                    tr.add_probes(prober)
+                if kind != NONE:
                     d = _metrics_delta(m0, _alerts_metrics(srv.http_port), points)
-                    tr.alerts.append(d)
-                    # announcing the probe's alerts: their state writes and webhook sends
-                    pair[True]["alerting"] = sum(d["cpu_s_per_mpoint"].get(k, 0.0)
-                                                 for k in ("write", "dispatch"))
+                    (tr.alerts if kind == ALERTING else tr.quiet_alerts).append(d)
+                if kind == ALERTING:
+                    tr.add_probes(prober)
                     if tr.stall < 0:
                         tr.stall = _stalled(srv.uri, exps["stall"], rcv, args.stalled_s)
             finally:
                 rcv.close()
                 srv.stop()
-        tr.pairs.append(pair)
+        tr.rounds.append(rnd)
     return {"mode": "embedded", **tr.summary()}
 
 
@@ -473,8 +531,8 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
 
             bootstrap = stack.enter_context(KafkaBroker(heap="1g")).bootstrap
         for rep in range(args.repeats):
-            pair: dict[bool, dict[str, Any]] = {}
-            for with_rules in tr.order(rep):
+            rnd: dict[str, dict[str, Any]] = {}
+            for kind in tr.order(rep):
                 data = tempfile.mkdtemp(prefix="metricflow-abench-")
                 env = {**os.environ, "METRICFLOW_METADATA_URI": f"sqlite:///{data}/md.db"}
                 kafka = ["--kafka", bootstrap, "--topic", f"abench-{uuid.uuid4().hex[:8]}",
@@ -493,33 +551,32 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                     procs.callback(rcv.close)
                     exps: dict[str, str] = {}
                     a: dict[str, Any] = {}
-                    if with_rules:
+                    if kind != NONE:
                         a = start("alerts", kafka)
                         # Its group joined and positioned (/ready) before anything is
                         # produced; Prober.prepare then checks the whole path (rules
                         # loaded: no fixed sleep), so no probe includes the join.
                         _wait_ready(a["http_port"])
                         exps = _setup_rules(w["http_port"], rcv, args)
-                    prober = Prober(uri, exps.get("probe", "0"), rcv if with_rules else None,
-                                    args.probes)
+                    prober = _prober(uri, kind, exps, rcv, args.probes)
                     prober.prepare()
                     pids = (w["pid"], i["pid"])
-                    m0 = _alerts_metrics(a["http_port"]) if with_rules else None
-                    a0 = _proc_stats(a["pid"])[0] if with_rules else 0.0
+                    m0 = _alerts_metrics(a["http_port"]) if a else None
+                    a0 = _proc_stats(a["pid"])[0] if a else 0.0
                     pps, cpu = _load(uri, uri, args, prober,
                                      lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
-                    pair[with_rules] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                    rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
                     prober.close()
-                    if with_rules:
-                        tr.add_probes(prober)
-                        assert m0 is not None
+                    if m0 is not None:
                         d = _metrics_delta(m0, _alerts_metrics(a["http_port"]), points)
                         d["process_cpu_s_per_mpoint"] = round(
                             (_proc_stats(a["pid"])[0] - a0) / points * 1e6, 3)
-                        tr.alerts.append(d)
+                        (tr.alerts if kind == ALERTING else tr.quiet_alerts).append(d)
+                    if kind == ALERTING:
+                        tr.add_probes(prober)
                         if tr.stall < 0:
                             tr.stall = _stalled(uri, exps["stall"], rcv, args.stalled_s)
-            tr.pairs.append(pair)
+            tr.rounds.append(rnd)
     return {"mode": "kafka", **tr.summary()}
 
 
@@ -548,7 +605,7 @@ def main() -> int:
     ap.add_argument("--probes", type=int, default=40, help="fire-latency samples per run")
     ap.add_argument("--stalled-s", type=float, default=3.0, help="T of the stalled rule")
     ap.add_argument("--repeats", type=int, default=2,
-                    help="pairs of trials (no rules, rules) per mode")
+                    help="rounds of trials (none, quiet, alerting) per mode")
     ap.add_argument("--partitions", type=int, default=8, help="kafka mode: topic partitions")
     ap.add_argument("--skip-kafka", action="store_true")
     ap.add_argument("--skip-embedded", action="store_true",

@@ -34,12 +34,16 @@ class AlertsConsumer:
 
     def __init__(self, bootstrap: str, topic: str, submit: Submit,
                  group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000,
-                 on_read: Callable[[float], None] | None = None) -> None:
+                 on_read: Callable[[float], None] | None = None,
+                 has_room: Callable[[], bool] | None = None) -> None:
         """`on_read(t)`: after a poll that read every partition to its end, everything
         produced before `t` (this host's `time.time()`) has been submitted: the
-        evaluator's stalled checks allow for how long ago that was."""
+        evaluator's stalled checks allow for how long ago that was. `has_room()`: False
+        while the evaluator's queue is full; the consumer then reads nothing more until
+        it has room (the log keeps the rest), so `submit` never has to drop a batch."""
         self.bootstrap, self.topic, self.submit = bootstrap, topic, submit
-        self.on_read = on_read
+        self.on_read, self.has_room = on_read, has_room
+        self.waited_s = 0.0  # time spent waiting for the evaluator's room
         self.group_id, self.session_timeout_ms = group_id, session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -82,6 +86,12 @@ class AlertsConsumer:
                 await asyncio.sleep(1.0)
 
     async def _poll_once(self) -> None:
+        if self.has_room is not None and not self.has_room():
+            t0 = time.monotonic()
+            while not self.has_room():  # the evaluator is behind: the log waits
+                await asyncio.sleep(0.02)
+            self.waited_s += time.monotonic() - t0
+            am.BACKPRESSURE.inc(time.monotonic() - t0)
         got = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
         if not self.ready:
             await self._until_positioned()

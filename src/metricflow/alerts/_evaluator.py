@@ -61,8 +61,10 @@ class EvaluatorConfig:
     once, so the per-batch cost does not grow with how small the clients' batches are
     (at most this much added to an alert's latency)."""
     max_queued_points: int = 5_000_000
-    """Bound of the queue between the writers and the evaluator; beyond it batches are
-    dropped (counted), never waited for."""
+    """Bound of the queue between the writers and the evaluator. The embedded writer's
+    batches beyond it are dropped (counted), never waited for; the alerts role's Kafka
+    consumer instead waits for room before it reads more (`has_room`): the log keeps
+    what it has not read, and no point goes unevaluated."""
     filter_refresh_s: float = 5.0
     """How often run filters are re-checked for known runs (tags change)."""
     unknown_run_wait_s: float = 30.0
@@ -157,12 +159,15 @@ class Evaluator:
             t.join(10)
 
     def submit(self, batches: Sequence[DecodedMetrics],
-               records: Sequence[pb.LogRecord] = ()) -> None:
-        """The writers' hook: queue and return at once (never blocks, never raises)."""
+               records: Sequence[pb.LogRecord] = (), bounded: bool = True) -> None:
+        """The writers' hook: queue and return at once (never blocks, never raises).
+        `bounded`: drop the batches when the queue is full; False: queue them anyway
+        (a caller that waits for `has_room` before it reads more: the queue then holds
+        at most one read beyond its bound)."""
         try:
             n = sum(b.n for b in batches)
             with self._cond:
-                if self._queued_points + n > self.config.max_queued_points and n:
+                if bounded and self._queued_points + n > self.config.max_queued_points and n:
                     self.dropped_points += n
                     am.DROPPED.inc(n)
                     batches = []
@@ -175,6 +180,11 @@ class Evaluator:
                 self._cond.notify()
         except Exception:
             log.exception("alert evaluator: batch not queued")
+
+    def has_room(self) -> bool:
+        """Whether the queue is below its bound (unlocked read: a moment's stale value
+        only shifts a wait by a poll)."""
+        return self._queued_points < self.config.max_queued_points
 
     def note_read(self, until_s: float) -> None:
         """Kafka: everything produced before `until_s` (this host's `time.time()`) has

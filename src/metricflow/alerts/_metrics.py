@@ -8,6 +8,9 @@ EVALUATED = Counter("metricflow_alerts_evaluated_points_total",
                     "Metric points the alert evaluator looked at")
 DROPPED = Counter("metricflow_alerts_dropped_points_total",
                   "Metric points not evaluated: the evaluator's queue was full")
+BACKPRESSURE = Counter("metricflow_alerts_consumer_wait_seconds_total",
+                       "Time the alerts role's consumer waited for room in the evaluator's "
+                       "queue before reading more (the log keeps what it has not read)")
 TRANSITIONS = Counter("metricflow_alerts_transitions_total",
                       "Alert state changes announced", ["state"])
 DELIVERIES = Counter("metricflow_webhook_attempts_total",

@@ -227,9 +227,14 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
         if s.kafka is None:
             raise SystemExit("alerts: the alerts role reads the ingest topic: pass --kafka")
         topic = s.kafka.writer.topic
+        ev = service.evaluator
         service.consumer = AlertsConsumer(
-            topic.bootstrap, topic.topic, service.on_commit,
-            on_read=service.evaluator.note_read if service.evaluator is not None else None)
+            topic.bootstrap, topic.topic,
+            # the consumer waits for the evaluator's room instead: nothing is dropped
+            (lambda b, r: ev.submit(b, r, bounded=False)) if ev is not None
+            else service.on_commit,
+            on_read=ev.note_read if ev is not None else None,
+            has_room=ev.has_room if ev is not None else None)
     return service
 
 

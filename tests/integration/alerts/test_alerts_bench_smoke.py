@@ -25,15 +25,20 @@ def test_bench_prints_its_keys() -> None:
         assert key in res
     assert res["probes"] >= 1 and res["fire_latency_p99_ms"] > 0
     assert 1.0 <= res["stalled_detect_s"] <= 1.0 + 10  # fired after T, on the timer
-    # paired A/B trials in alternating order, each pair's figures and their median
-    assert res["trial_order"] == ["no_rules", "rules", "rules", "no_rules"]
-    assert len(res["ingest_slowdown_pct_pairs"]) == 2
-    # one per pair; None where a tiny trial's CPU read 0 ticks (/proc: 10 ms each)
-    assert len(res["server_cpu_overhead_pct_pairs"]) == 2
-    assert all(x is None or isinstance(x, float) for x in res["server_cpu_overhead_pct_pairs"])
+    # rounds of three trials in alternating order, each round's figures and their median
+    assert res["trial_order"] == ["none", "quiet", "alerting", "alerting", "quiet", "none"]
+    for kind in ("", "_alerting"):
+        assert len(res[f"ingest_slowdown_pct{kind}_pairs"]) == 2
+        # one per round; None where a tiny trial's CPU read 0 ticks (/proc: 10 ms each)
+        pairs = res[f"server_cpu_overhead_pct{kind}_pairs"]
+        assert len(pairs) == 2 and all(x is None or isinstance(x, float) for x in pairs)
     assert res["probes_missed"] == 0
-    # the evaluating process's alerts threads and latency stages, per rules-side load
-    assert len(res["alerts_during_load"]) == 2
+    # the evaluating process's alerts threads and latency stages, per trial with rules:
+    # the alerting trials announce the probe's alerts, the quiet ones announce nothing
+    assert len(res["alerts_during_load"]) == len(res["alerts_during_quiet_load"]) == 2
     for d in res["alerts_during_load"]:
         assert d["cpu_s_per_mpoint"]["evaluate"] > 0
         assert d["stages"]["deliver"]["n"] >= 1 and d["stages"]["write"]["n"] >= 1
+    for d in res["alerts_during_quiet_load"]:
+        assert d["cpu_s_per_mpoint"]["evaluate"] > 0
+        assert "deliver" not in d["stages"] and "write" not in d["stages"]

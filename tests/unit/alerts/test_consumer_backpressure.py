@@ -1,0 +1,58 @@
+"""The alerts role never drops what it read: while the evaluator's queue is full the
+consumer reads nothing more (the log keeps it), and what it read is queued beyond the
+bound instead of dropped. The embedded writer's hand-off still drops (never waits)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+
+from metricflow._wire import DecodedMetrics
+from metricflow.alerts._consumer import AlertsConsumer
+from metricflow.alerts._evaluator import Evaluator, EvaluatorConfig
+
+
+class CountingKafka:
+    def __init__(self) -> None:
+        self.polls = 0
+
+    def assignment(self) -> list[str]:
+        return []
+
+    async def getmany(self, **_kw: Any) -> dict[str, list[Any]]:
+        self.polls += 1
+        return {}
+
+
+def test_the_consumer_waits_for_room_before_it_reads() -> None:
+    room = {"free": False}
+    kafka = CountingKafka()
+    c = AlertsConsumer("k:9092", "t", lambda b, r: None, has_room=lambda: room["free"])
+    c._consumer, c.ready = kafka, True
+
+    async def main() -> None:
+        task = asyncio.ensure_future(c._poll_once())
+        await asyncio.sleep(0.2)
+        assert kafka.polls == 0 and not task.done()  # full: nothing read
+        room["free"] = True
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert kafka.polls == 1 and c.waited_s >= 0.15
+
+
+def _batch(n: int) -> DecodedMetrics:
+    return DecodedMetrics("r" * 32, ("loss",), np.zeros(n, np.int32), np.arange(n),
+                          np.arange(n), np.ones(n))
+
+
+def test_unbounded_submits_queue_past_the_bound_and_bounded_ones_drop() -> None:
+    ev = Evaluator(None, None, None, config=EvaluatorConfig(max_queued_points=100))  # type: ignore[arg-type]
+    ev.submit([_batch(80)])
+    assert ev.has_room()
+    ev.submit([_batch(80)], bounded=False)  # the alerts role: queued, not dropped
+    assert ev.dropped_points == 0 and ev._queued_points == 160 and not ev.has_room()
+    ev.submit([_batch(10)])  # the embedded writer: dropped, counted
+    assert ev.dropped_points == 10 and ev._queued_points == 160
