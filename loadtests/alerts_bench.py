@@ -36,7 +36,11 @@ Figures:
   (the rest is the state write, the send and the POST); alerts_during_load: the
   evaluating process's alerts CPU per million points by thread part and its latency
   stages (consume lag, queue, write, deliver) from its /metrics, per alerting trial
-  (alerts_during_quiet_load: per quiet trial). The receiver speaks HTTP/1.1 with
+  (alerts_during_quiet_load: per quiet trial), with `evaluated_lag_s`: how long after
+  the load's last ack the evaluator had evaluated all its points (the slowdown's window
+  ends at that ack: work still queued then is not in it), `dropped_points` and
+  `consumer_wait_s`. The quiet trials also wait for a warm-up alert before the load, so
+  their rules are loaded as the alerting trials' are. The receiver speaks HTTP/1.1 with
   keep-alive, as production receivers do (until 2026-12-07 it closed the connection
   after each POST, and the server opened one per delivery).
 - stalled_detect_s: a run logs one point and stops; a stalled rule with T =
@@ -202,10 +206,13 @@ class Prober:
     into getting to the evaluator and the rest (state write, send, POST)."""
 
     def __init__(self, uri: str, exp: str, rcv: Receiver | None, n: int,
-                 breach: float = 1.0) -> None:
+                 breach: float = 1.0, warm: Receiver | None = None) -> None:
         """`breach`: the value of each cycle's first point (the quiet trials log 0.0,
-        which the probe's rule `probe > 0.5` never fires on)."""
+        which the probe's rule `probe > 0.5` never fires on). `warm`: the receiver of
+        `prepare`'s warm-up alert when the cycles have none (the quiet trials: their
+        rules are loaded before the load, as in the alerting trials)."""
         self.uri, self.exp, self.rcv, self.n, self.breach = uri, exp, rcv, n, breach
+        self.warm = warm if warm is not None else rcv
         self.lat: list[float] = []  # ack -> webhook receipt (ms)
         self.to_eval: list[float] = []  # ack -> the evaluator's fired_at (ms, wall clock)
         self.missed = 0  # probes whose webhook did not arrive within 30 s
@@ -244,7 +251,8 @@ class Prober:
 
         self.c = mf.Client(self.uri, linger_ms=1)
         self.run = self.c.create_run(self.exp, run_name="alerts-bench-probe").run_id
-        if self.rcv is None:
+        rcv = self.warm
+        if rcv is None:
             return
         # Breaching points until one fires (the evaluating process may still be loading
         # the rules: a point it evaluated before that fires nothing), then a recovery.
@@ -254,9 +262,9 @@ class Prober:
             c.log_metrics(run, {"probe": 1.0}, step=self.step)
             c.flush()
             self.step += 2
-            if self.rcv.wait(lambda j: j.get("event") == "alert.firing"
-                             and j["data"].get("run_id") == run
-                             and j["data"]["step"] >= first, 2.0) is not None:
+            if rcv.wait(lambda j: j.get("event") == "alert.firing"
+                        and j["data"].get("run_id") == run
+                        and j["data"]["step"] >= first, 2.0) is not None:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the warm-up probe's alert did not arrive in {timeout_s} s")
@@ -264,9 +272,9 @@ class Prober:
         self.step += 2
         c.log_metrics(run, {"probe": 0.0}, step=i)
         c.flush()
-        if self.rcv.wait(lambda j: j.get("event") == "alert.resolved"
-                         and j["data"].get("run_id") == run
-                         and j["data"]["step"] == i, timeout_s) is None:
+        if rcv.wait(lambda j: j.get("event") == "alert.resolved"
+                    and j["data"].get("run_id") == run
+                    and j["data"]["step"] == i, timeout_s) is None:
             raise RuntimeError("the warm-up probe's alert did not resolve")
 
     def __call__(self, stop: threading.Event) -> None:
@@ -296,7 +304,8 @@ def _alerts_metrics(http_port: int) -> dict[str, Any]:
     totals: dict[str, float] = {}
     for line in text.splitlines():
         for name in ("metricflow_alerts_dropped_points_total",
-                     "metricflow_alerts_consumer_wait_seconds_total"):
+                     "metricflow_alerts_consumer_wait_seconds_total",
+                     "metricflow_alerts_evaluated_points_total"):
             if line.startswith(name + " "):
                 totals[name] = float(line.rsplit(" ", 1)[1])
         if line.startswith("metricflow_alerts_cpu_seconds_total{"):
@@ -338,6 +347,22 @@ def _metrics_delta(before: dict[str, Any], after: dict[str, Any], points: int
             "consumer_wait_s": round(t1.get("metricflow_alerts_consumer_wait_seconds_total", 0)
                                      - t0.get("metricflow_alerts_consumer_wait_seconds_total",
                                               0), 3)}
+
+
+def _evaluated_lag(http_port: int, before: dict[str, Any], points: int,
+                   timeout_s: float = 120.0) -> float:
+    """Seconds from now (the load's last ack) until the evaluating process has evaluated
+    at least `points` more points than at `before` (the load's; the probe's come on
+    top): how far evaluation trailed the writers. -1.0 when it did not within
+    `timeout_s` (points dropped for evaluation never count)."""
+    name = "metricflow_alerts_evaluated_points_total"
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        done = _alerts_metrics(http_port)["totals"].get(name, 0.0)
+        if done - before["totals"].get(name, 0.0) >= points:
+            return round(time.perf_counter() - t0, 3)
+        time.sleep(0.02)
+    return -1.0
 
 
 def _stalled(uri: str, exp: str, rcv: Receiver, stalled_s: float) -> float:
@@ -483,7 +508,7 @@ def _prober(uri: str, kind: str, exps: dict[str, str], rcv: Receiver, n: int) ->
     if kind == NONE:
         return Prober(uri, "0", None, n)
     if kind == QUIET:
-        return Prober(uri, exps["probe"], None, n, breach=0.0)
+        return Prober(uri, exps["probe"], None, n, breach=0.0, warm=rcv)
     return Prober(uri, exps["probe"], rcv, n)
 
 
@@ -506,9 +531,11 @@ def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
                 m0 = _alerts_metrics(srv.http_port)
                 pps, cpu = _load(srv.uri, srv.uri, args, prober, srv.cpu_s)
                 rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                lag = _evaluated_lag(srv.http_port, m0, points) if kind != NONE else 0.0
                 prober.close()
                 if kind != NONE:
                     d = _metrics_delta(m0, _alerts_metrics(srv.http_port), points)
+                    d["evaluated_lag_s"] = lag
                     (tr.alerts if kind == ALERTING else tr.quiet_alerts).append(d)
                 if kind == ALERTING:
                     tr.add_probes(prober)
@@ -566,9 +593,11 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                     pps, cpu = _load(uri, uri, args, prober,
                                      lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
                     rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                    lag = _evaluated_lag(a["http_port"], m0, points) if m0 is not None else 0.0
                     prober.close()
                     if m0 is not None:
                         d = _metrics_delta(m0, _alerts_metrics(a["http_port"]), points)
+                        d["evaluated_lag_s"] = lag
                         d["process_cpu_s_per_mpoint"] = round(
                             (_proc_stats(a["pid"])[0] - a0) / points * 1e6, 3)
                         (tr.alerts if kind == ALERTING else tr.quiet_alerts).append(d)

@@ -32,6 +32,9 @@ Submit = Callable[[Sequence[DecodedMetrics], Sequence[pb.LogRecord]], None]
 class AlertsConsumer:
     """Polls the ingest topic and hands each poll's batches and records to `submit`."""
 
+    MAX_WAIT_S = 60.0
+    """Longest wait for room in the evaluator's queue before reading on regardless."""
+
     def __init__(self, bootstrap: str, topic: str, submit: Submit,
                  group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000,
                  on_read: Callable[[float], None] | None = None,
@@ -44,6 +47,8 @@ class AlertsConsumer:
         self.bootstrap, self.topic, self.submit = bootstrap, topic, submit
         self.on_read, self.has_room = on_read, has_room
         self.waited_s = 0.0  # time spent waiting for the evaluator's room
+        self._drop_next = False  # the next poll's batches go to `drop` (no room after a wait)
+        self.drop: Submit | None = None  # `submit` that drops when the queue is full
         self.group_id, self.session_timeout_ms = group_id, session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -88,10 +93,19 @@ class AlertsConsumer:
     async def _poll_once(self) -> None:
         if self.has_room is not None and not self.has_room():
             t0 = time.monotonic()
-            while not self.has_room():  # the evaluator is behind: the log waits
+            # The evaluator is behind: the log waits. At most MAX_WAIT_S, well inside
+            # aiokafka's max_poll_interval_ms (300 s), past which the consumer would
+            # leave its group; then it reads and the evaluator drops what has no room
+            # (counted), as the embedded writer's hand-off does.
+            while not self.has_room() and time.monotonic() - t0 < self.MAX_WAIT_S:
                 await asyncio.sleep(0.02)
-            self.waited_s += time.monotonic() - t0
-            am.BACKPRESSURE.inc(time.monotonic() - t0)
+            waited = time.monotonic() - t0
+            self.waited_s += waited
+            am.BACKPRESSURE.inc(waited)
+            if not self.has_room():
+                log.warning("alerts consumer: the evaluator has had no room for %.0f s; "
+                            "reading on, dropping what does not fit", waited)
+                self._drop_next = True
         got = await self._consumer.getmany(timeout_ms=200, max_records=20_000)
         if not self.ready:
             await self._until_positioned()
@@ -141,7 +155,8 @@ class AlertsConsumer:
             am.STAGE.labels(stage="consume").observe(max(0.0, time.time() - oldest / 1000))
         am.CPU.labels(part="consume").inc(time.thread_time() - c0)
         if batches or records:
-            self.submit(batches, records)
+            drop, self._drop_next = self._drop_next, False
+            (self.drop if drop and self.drop is not None else self.submit)(batches, records)
 
     async def stop(self) -> None:
         if self._task is not None:

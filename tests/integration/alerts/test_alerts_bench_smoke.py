@@ -39,6 +39,9 @@ def test_bench_prints_its_keys() -> None:
     for d in res["alerts_during_load"]:
         assert d["cpu_s_per_mpoint"]["evaluate"] > 0
         assert d["stages"]["deliver"]["n"] >= 1 and d["stages"]["write"]["n"] >= 1
+    for d in res["alerts_during_load"] + res["alerts_during_quiet_load"]:
+        # every point of the load evaluated (none dropped), and when
+        assert d["evaluated_lag_s"] >= 0 and d["dropped_points"] == 0
     for d in res["alerts_during_quiet_load"]:
         assert d["cpu_s_per_mpoint"]["evaluate"] > 0
         assert "deliver" not in d["stages"] and "write" not in d["stages"]

@@ -56,3 +56,39 @@ def test_unbounded_submits_queue_past_the_bound_and_bounded_ones_drop() -> None:
     assert ev.dropped_points == 0 and ev._queued_points == 160 and not ev.has_room()
     ev.submit([_batch(10)])  # the embedded writer: dropped, counted
     assert ev.dropped_points == 10 and ev._queued_points == 160
+
+
+class OneBatchKafka(CountingKafka):
+    """One poll of one metrics message (a WriteBatch of 3 points)."""
+
+    async def getmany(self, **_kw: Any) -> dict[str, list[Any]]:
+        from types import SimpleNamespace
+
+        from metricflow._proto.metricflow.ingest.v1 import ingest_pb2 as pb
+        from metricflow._wire import encode_metrics
+
+        self.polls += 1
+        wb = pb.WriteBatch(run_id="r" * 32)
+        encode_metrics(wb.metrics, ["loss"], np.zeros(3, np.int32), np.arange(3),
+                       np.arange(3), np.ones(3))
+        return {"p0": [SimpleNamespace(value=wb.SerializeToString(), timestamp=None,
+                                       headers=())]}
+
+
+def test_after_its_longest_wait_the_consumer_reads_on_and_drops_what_has_no_room() -> None:
+    """(aiokafka leaves the group when getmany is not called for max_poll_interval_ms)"""
+    kept: list[int] = []
+    dropped: list[int] = []
+    kafka = OneBatchKafka()
+    c = AlertsConsumer("k:9092", "t", lambda b, r: kept.append(sum(x.n for x in b)),
+                       has_room=lambda: False)
+    c.drop = lambda b, r: dropped.append(sum(x.n for x in b))
+    c.MAX_WAIT_S = 0.2
+    c._consumer, c.ready = kafka, True
+    asyncio.run(c._poll_once())
+    assert kafka.polls == 1 and 0.2 <= c.waited_s < 2
+    assert dropped == [3] and kept == []
+    # with room, the next poll's batches are queued (never dropped)
+    c.has_room = lambda: True
+    asyncio.run(c._poll_once())
+    assert kept == [3] and dropped == [3]
