@@ -44,4 +44,8 @@ def test_bench_prints_its_keys() -> None:
         assert d["evaluated_lag_s"] >= 0 and d["dropped_points"] == 0
     for d in res["alerts_during_quiet_load"]:
         assert d["cpu_s_per_mpoint"]["evaluate"] > 0
-        assert "deliver" not in d["stages"] and "write" not in d["stages"]
+        # no alert changed state during the load (the warm-up's resolution may still be
+        # recorded as delivered just after the snapshot: its sender observes the stage
+        # once the receiver has answered, which is when the warm-up returns)
+        assert "write" not in d["stages"]
+        assert d["stages"].get("deliver", {}).get("n", 0) <= 1
