@@ -58,6 +58,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -565,6 +566,9 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                 kafka = ["--kafka", bootstrap, "--topic", f"abench-{uuid.uuid4().hex[:8]}",
                          "--partitions", str(args.partitions)]
                 with contextlib.ExitStack() as procs:
+                    # the trial's stores, once its processes have stopped (callbacks run
+                    # last first)
+                    procs.callback(shutil.rmtree, data, True)
                     def start(role: str, a: list[str], env: dict[str, str] = env
                               ) -> dict[str, Any]:
                         p, info = _start_role(role, a, env)
