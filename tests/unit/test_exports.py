@@ -158,8 +158,10 @@ EXPORTS: dict[str, set[str]] = {
         "ensure_query_schema",
         "keepable",
         "kept_answer",
+        "kept_run_answer",
         "parse_columns",
         "parse_filter",
+        "pinned_runs",
         "query_core",
     },
     "metricflow.app": {

@@ -272,14 +272,16 @@ class QueryCore:
     @bounded
     def downsample_keys(self, run_ids: list[str], keys: list[str], buckets: int,
                         step_min: int | None = None, step_max: int | None = None, *,
-                        ends: bool = True) -> list[DownsampledSeries]:
+                        ends: bool = True, seen: set[str] | None = None
+                        ) -> list[DownsampledSeries]:
         """`downsample` of several keys of the same runs (their series, key by key): the
-        runs' plan is read once, not once per key, and the keys are read in parallel."""
+        runs' plan is read once, not once per key, and the keys are read in parallel.
+        `seen` gets the runs whose rows the answer depends on (`MetricStore.read_plan`)."""
         for k in keys:
             check_bulk(list(run_ids), k, buckets)
         return self._downsample_each(list(run_ids),
                                      dict.fromkeys(keys, (buckets, step_min, step_max)),
-                                     self.store.read_plan(run_ids), ends)
+                                     self.store.read_plan(run_ids, seen), ends)
 
     def _downsample_each(self, run_ids: list[str],
                          jobs: dict[str, tuple[int, int | None, int | None]],
@@ -296,15 +298,17 @@ class QueryCore:
     @bounded
     def downsample_px(self, run_id: str, keys: list[str], first_keys: int, px: int,
                       step_min: int | None = None, step_max: int | None = None, *,
-                      ends: bool = True) -> tuple[list[DownsampledSeries], dict[str, int]]:
+                      ends: bool = True, seen: set[str] | None = None
+                      ) -> tuple[list[DownsampledSeries], dict[str, int]]:
         """`downsample_keys` of one run sized for charts `px` pixels wide: each key gets
         the count the web UI would ask for (`buckets_for_px` over the key's steps, from
         its summary), returned beside the series. `keys` empty: the run's first
-        `first_keys` metric keys in the run page's order (its first charts)."""
+        `first_keys` metric keys in the run page's order (its first charts). `seen`: as
+        for `downsample_keys`."""
         check_run_id(run_id)
         # The stored summary rows only size the buckets (an estimate is fine), so they
         # are read beside the plan, not after it.
-        plan_f = self._page_pool.submit(self.store.read_plan, [run_id])
+        plan_f = self._page_pool.submit(self.store.read_plan, [run_id], seen)
         sums = self.store.get_summaries([run_id], False, {})[run_id]
         plan = plan_f.result()
         if step_min is not None and step_max is not None and step_max < step_min:

@@ -339,6 +339,37 @@ def parse_filter(text: str, mlflow_fields: bool = False) -> Node | None:
     return _Parser(text, mlflow_fields).parse()
 
 
+def pinned_runs(text: str) -> frozenset[str] | None:
+    """The run ids a filter limits a search to (`attributes.run_id = 'x'` or `IN (...)`,
+    alone, in any AND, or in every branch of an OR), with their lower-case forms; None
+    when it names no such set or does not parse (the search reports that). A search so
+    pinned reads the rows of those runs only."""
+    try:
+        node = parse_filter(text)
+    except InvalidArgument:
+        return None
+    got = _pinned(node) if node is not None else None
+    return None if got is None else got | {r.lower() for r in got}
+
+
+def _pinned(node: Node) -> frozenset[str] | None:
+    if isinstance(node, Comparison):
+        if (node.field.kind, node.field.key) != ("attributes", "run_id"):
+            return None
+        if node.op == "=" and isinstance(node.value, str):
+            return frozenset((node.value,))
+        if node.op == "IN" and isinstance(node.value, tuple):
+            return frozenset(node.value)
+        return None
+    sets = [_pinned(a) for a in node.args]
+    if node.op == "AND":
+        known = [x for x in sets if x is not None]
+        return min(known, key=len) if known else None
+    if any(x is None for x in sets):
+        return None
+    return frozenset().union(*sets)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class OrderTerm:
     field: Field

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -358,6 +358,68 @@ def kept_answer(client: Any, key: tuple[Any, ...],
     out, keep = compute()
     if keep:
         answers.put(key, gen, out)
+    return out
+
+
+class _RunAnswers:
+    """Encoded answers about a few runs by family, each a bounded LRU of (generation read
+    before the answer was computed, the runs it read, bytes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: dict[Any, OrderedDict[tuple[Any, ...],
+                                              tuple[int, frozenset[str], bytes]]] = {}
+        self._bytes: dict[Any, int] = {}
+
+    def get(self, key: tuple[Any, ...], pool: Any) -> bytes | None:
+        with self._lock:
+            fam = self._families.get(key[0])
+            hit = fam.get(key) if fam is not None else None
+            if hit is None:
+                return None
+            if pool.last_write(hit[1]) > hit[0]:  # one of its runs was written since
+                self._bytes[key[0]] -= len(fam.pop(key)[2])  # type: ignore[union-attr]
+                return None
+            fam.move_to_end(key)  # type: ignore[union-attr]
+            return hit[2]
+
+    def put(self, key: tuple[Any, ...], gen: int, runs: frozenset[str], value: bytes) -> None:
+        if len(value) > ANSWER_MAX_BYTES:
+            return
+        with self._lock:
+            fam = self._families.setdefault(key[0], OrderedDict())
+            size = self._bytes.get(key[0], 0)
+            if key in fam:
+                size -= len(fam.pop(key)[2])
+            fam[key] = (gen, runs, value)
+            size += len(value)
+            while size > ANSWER_FAMILY_BYTES and len(fam) > 1:
+                size -= len(fam.popitem(last=False)[1][2])
+            self._bytes[key[0]] = size
+
+    def size(self, family: Any) -> tuple[int, int]:
+        """(answers, bytes) kept in `family`."""
+        with self._lock:
+            return len(self._families.get(family, ())), self._bytes.get(family, 0)
+
+
+def kept_run_answer(client: Any, key: tuple[Any, ...],
+                    compute: Callable[[], tuple[bytes, Collection[str] | None]]) -> bytes:
+    """As `kept_answer`, for an answer that depends on the rows of a few runs only:
+    `compute()` gives the encoded answer and the runs whose rows it read (None: do not
+    keep it). It is kept until a write to one of those runs (`ClientPool.last_write`),
+    not until any write, so a chart stays kept while other runs log. Same bounds."""
+    gen = write_generation(client)
+    if gen is None:
+        return compute()[0]
+    pool = client.metricflow_pool
+    answers = pool.__dict__.setdefault("run_answers", _RunAnswers())  # (atomic)
+    hit = answers.get(key, pool)
+    if hit is not None:
+        return hit
+    out, runs = compute()
+    if runs is not None:
+        answers.put(key, gen, frozenset(runs), out)
     return out
 
 

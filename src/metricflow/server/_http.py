@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from metricflow.errors import InvalidArgument, MetricflowError
-from metricflow.query import DEFAULT_BUCKETS, keepable, kept_answer
+from metricflow.query import DEFAULT_BUCKETS, keepable, kept_answer, kept_run_answer, pinned_runs
 
 
 def _num(x: float) -> float | str:
@@ -183,6 +183,12 @@ def add_query_routes(app: Any, core: Any) -> None:
                 return answer(scope)
             key = ("search", core.store.db, scope, body.filter, tuple(body.order_by),
                    body.max_results, body.page_token)
+            pinned = pinned_runs(body.filter)
+            if pinned is not None:
+                # Only the named runs' rows can be in it (a run page's lookup): kept
+                # while other runs are written.
+                return kept_run_answer(core.store.client, key,
+                                       lambda: (answer(scope), pinned))
             return kept_answer(core.store.client, key, lambda: (answer(scope), True))
 
         return Response(await asyncio.to_thread(work), media_type="application/json")
@@ -192,14 +198,14 @@ def add_query_routes(app: Any, core: Any) -> None:
         check_px(body)
         keys = downsample_keys(body)
 
-        def answer() -> bytes:
+        def answer(seen: set[str] | None = None) -> bytes:
             if body.px is not None:
                 series, counts = core.downsample_px(
                     body.run_ids[0], keys, body.run_keys or 0, body.px, body.step_min,
-                    body.step_max, ends=body.ends)
+                    body.step_max, ends=body.ends, seen=seen)
             else:
                 series = core.downsample_keys(body.run_ids, keys, body.buckets, body.step_min,
-                                              body.step_max, ends=body.ends)
+                                              body.step_max, ends=body.ends, seen=seen)
                 counts = dict.fromkeys(keys, body.buckets or DEFAULT_BUCKETS)
             return bytes(JSONResponse({"series": [series_to_json(s) for s in series],
                                        "buckets": counts}).body)
@@ -208,12 +214,14 @@ def add_query_routes(app: Any, core: Any) -> None:
             if len(body.run_ids) > DOWNSAMPLE_CACHE_RUNS:
                 return answer()
             # The policy has checked READ on every run before this handler: the answer
-            # is every such caller's, and stays right until the store's next write
-            # (kept only when this process is the store's only writer: embedded).
+            # is every such caller's, and stays right until the next write to a run it
+            # read, the listed ones or a fork's ancestors (kept only when this process
+            # is the store's only writer: embedded).
             key = ("downsample", core.store.db, tuple(body.run_ids), tuple(keys),
                    body.run_keys, body.px, body.buckets, body.step_min, body.step_max,
                    body.ends)
-            return kept_answer(core.store.client, key, lambda: (answer(), True))
+            seen = set(body.run_ids)
+            return kept_run_answer(core.store.client, key, lambda: (answer(seen), seen))
 
         return Response(await asyncio.to_thread(work), media_type="application/json")
 

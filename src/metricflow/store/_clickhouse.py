@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from metricflow._uris import DATA, backend_key
@@ -52,6 +52,10 @@ def connect(dsn: str, **settings: Any) -> Any:
     )
 
 
+RUN_SLOTS = 1 << 16
+"""Slots of `ClientPool.last_write`: runs sharing one are taken as written together."""
+
+
 class ClientPool:
     """One clickhouse-connect client (and on chDB one engine handle) per thread.
 
@@ -79,6 +83,27 @@ class ClientPool:
         self.write_generation = 0
         self.read_cache: dict[Any, tuple[int, Any]] = {}
         """Small derived reads keyed by the generation they were read at."""
+        self._run_writes = [0] * RUN_SLOTS
+        """Per slot (a hash of the run id): the generation of the latest write to any
+        run of that slot, so an answer about a few runs can outlive writes to others."""
+        self._wrote_lock = threading.Lock()
+
+    def wrote(self, run_ids: Iterable[str] = ()) -> None:
+        """Note a write (of these runs' rows; none given: of rows of no run) once it
+        is visible to reads: a new generation, which the written runs' slots take
+        first, so a reader that sees the new generation also sees their slots."""
+        with self._wrote_lock:
+            gen = self.write_generation + 1
+            for r in run_ids:
+                self._run_writes[hash(r) & (RUN_SLOTS - 1)] = gen
+            self.write_generation = gen
+
+    def last_write(self, run_ids: Iterable[str]) -> int:
+        """The generation of the latest write to any of `run_ids` (or to a run sharing
+        a slot with one: a false alarm at worst); 0 for none since this process began.
+        Nothing about these runs changed while it is at most a generation read before."""
+        w = self._run_writes
+        return max((w[hash(r) & (RUN_SLOTS - 1)] for r in run_ids), default=0)
 
     def get(self) -> Any:
         barrier = self.read_barrier

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow.compute as pc
 
 from metricflow.entities import MetricSummary, Run, RunInfo
 from metricflow.errors import NotFound
@@ -125,8 +126,8 @@ class MetricStore:
         query/_sql.unfiled_keys)."""
         self._pool.sole_writer = True
 
-    def _wrote(self) -> None:
-        self._pool.write_generation += 1
+    def _wrote(self, run_ids: Iterable[str]) -> None:
+        self._pool.wrote(run_ids)
 
     def ensure_schema(self) -> None:
         """Create the database, tables and views if missing (idempotent).
@@ -199,14 +200,15 @@ class MetricStore:
             for table, data in (("metrics", tables.metrics), ("metric_rollup", tables.rollup),
                                 ("metric_summary_in", tables.summary)):
                 self._pool.insert_arrow(f"{self.db}.{table}", data, _INSERT_SETTINGS)
-            self._wrote()
+            # (the summary has a row per run and key of the insert: few, and no point's)
+            self._wrote(pc.unique(tables.summary.column("run_id")).to_pylist())
 
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
         if not runs:
             return
         rows = [[_run_cell(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
         self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
-        self._wrote()
+        self._wrote(r.run_id for r in runs)
 
     def insert_params(self, rows: Sequence[tuple[str, str, str]], logged_ns: int) -> None:
         """Insert (run_id, key, value) params; the first value of a key is kept."""
@@ -214,14 +216,14 @@ class MetricStore:
             version = _PARAM_VERSION_BASE - logged_ns
             self.client.insert(f"{self.db}.params", [[*r, version] for r in rows],
                                column_names=["run_id", "key", "value", "version"])
-            self._wrote()
+            self._wrote(r[0] for r in rows)
 
     def insert_tags(self, rows: Sequence[tuple[str, str, str, int]], version: int) -> None:
         """Insert (run_id, key, value, deleted) tags; the newest version wins."""
         if rows:
             self.client.insert(f"{self.db}.tags", [[*r, version] for r in rows],
                                column_names=["run_id", "key", "value", "deleted", "version"])
-            self._wrote()
+            self._wrote(r[0] for r in rows)
 
     # ------------------------------------------------------------------ reads
     def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
@@ -321,12 +323,15 @@ class MetricStore:
         return [r[:-1] for r in rows]
 
     # ---------------------------------------------------------- resume, fork
-    def read_plan(self, run_ids: Iterable[str]) -> dict[str, list[Segment]]:
+    def read_plan(self, run_ids: Iterable[str],
+                  seen: set[str] | None = None) -> dict[str, list[Segment]]:
         """The runs among `run_ids` whose history is not just their stored points:
         resumed runs and forks, each with its segments (store/_lineage.py).
 
         One primary-key lookup that returns only such runs, plus one per level of a
-        fork chain; a plain run is absent from the result (read as before).
+        fork chain; a plain run is absent from the result (read as before). `seen`
+        gets every run whose rows the plan's histories read: `run_ids` and the
+        ancestors of forks among them.
         """
         ids = list(dict.fromkeys(run_ids))
         if not ids:
@@ -353,6 +358,8 @@ class MetricStore:
                                        if x.forked_from})
             ask |= todo
             todo = {x.forked_from for x in got.values() if x.forked_from} - ask
+        if seen is not None:
+            seen |= ask
         out = {}
         for r in ids:
             if r in lin:
@@ -431,7 +438,7 @@ class MetricStore:
             "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
             parameters={**params, "_fork": run_id})
         self._seed_cut_block(run_id, segs, fork_step)
-        self._wrote()
+        self._wrote((run_id,))
 
     def _seed_cut_block(self, run_id: str, segs: Sequence[Segment], fork_step: int) -> None:
         """The fork's rollup row for the block holding its fork step: the parent's points

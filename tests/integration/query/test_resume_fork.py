@@ -250,3 +250,38 @@ def test_fork_chain_reads_match_copied_reference(server: dict, client: mf.Client
                                   client.get_metric_history(refs[b], "loss").values)
     with pytest.raises(MetricflowError, match="deleted"):
         client.create_run(fork_from=a, fork_step=10)
+
+
+def test_a_kept_fork_chart_follows_its_parents_points(server: dict, client: mf.Client) -> None:
+    """The embedded server keeps a chart's answer until a write to a run it read
+    (query/_sql.kept_run_answer). A fork's chart reads its parent's points up to the fork
+    step, so a point the parent logs there later must show in the fork's chart."""
+    root = client.create_run(run_name="kept-root").info.run_id
+    log_range(client, root, 0, 99, 1)
+    fork = client.create_run(fork_from=root, fork_step=99).info.run_id
+    log_range(client, fork, 100, 149, 2)
+    other = client.create_run(run_name="kept-other").info.run_id
+
+    def count() -> int:
+        r = httpx.post(f"{server['http']}/api/v1/metrics/downsample", json={
+            "run_ids": [fork], "key": "loss", "buckets": 10, "ends": False})
+        assert r.status_code == 200, r.text
+        return int(sum(r.json()["series"][0]["count"]))
+
+    def eventually(want: int) -> int:
+        deadline = time.monotonic() + 30
+        while (got := count()) != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return got
+
+    assert eventually(150) == 150
+    client.log_metrics(other, {"loss": 1.0}, step=0)  # another run: the answer stays
+    client.flush()
+    assert count() == 150
+    client.log_metrics(root, {"loss": 5.0}, step=50)  # the parent, below the fork step
+    client.flush()
+    assert eventually(151) == 151
+    client.log_metrics(root, {"loss": 5.0}, step=120)  # past it: not the fork's
+    client.log_metrics(fork, {"loss": 5.0}, step=150)
+    client.flush()
+    assert eventually(152) == 152

@@ -73,8 +73,9 @@ def _eventually(fn: Callable[[], Any], want: Any) -> Any:
 
 
 def _kept(site: Site, family: str) -> int:
-    answers = getattr(site.srv.server.store._pool, "answers", None)
-    return 0 if answers is None else int(answers.size(family)[0])
+    pool = site.srv.server.store._pool
+    return sum(int(a.size(family)[0]) for a in (getattr(pool, "answers", None),
+                                                 getattr(pool, "run_answers", None)) if a)
 
 
 def test_a_kept_window_is_served_until_a_write_changes_it(site: Site) -> None:
@@ -129,6 +130,56 @@ def test_a_kept_downsample_follows_new_points_and_the_runs_permission(site: Site
     assert points(site.bob) == 404
     log(range(10, 20))
     assert _eventually(lambda: points(site.admin), 20) == 20
+
+
+def test_a_run_pages_answers_stay_kept_while_other_runs_are_written(
+        site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chart's downsample and a search pinned to run ids read only those runs' rows:
+    writes to other runs leave them kept; a write to the run computes them again."""
+    from metricflow.query import QueryCore
+
+    exp = create_experiment(site.base, ROOT_HEADERS, "pinned")
+    run, other = (_create_run(site.base, ROOT_HEADERS, exp, n) for n in ("viewed", "busy"))
+
+    def log(run_id: str, step: int) -> None:
+        r = httpx.post(site.base + "/api/2.0/mlflow/runs/log-metric", headers=ROOT_HEADERS,
+                       json={"run_id": run_id, "key": "loss", "value": 1.0, "timestamp": 1,
+                             "step": step})
+        assert r.status_code == 200, r.text
+
+    def page() -> tuple[int, str]:
+        r = httpx.post(site.base + "/api/v1/metrics/downsample", headers=ROOT_HEADERS,
+                       json={"run_ids": [run], "run_keys": 4, "px": 300, "ends": False})
+        assert r.status_code == 200, r.text
+        s = httpx.post(site.base + "/api/v1/runs/search", headers=ROOT_HEADERS, json={
+            "experiment_ids": [exp], "filter": f"attributes.run_id = '{run}'",
+            "view_type": "all", "max_results": 1})
+        assert s.status_code == 200, s.text
+        series = r.json()["series"]
+        return (int(sum(series[0]["count"])) if series else 0,
+                s.json()["runs"][0]["info"]["run_name"])
+
+    log(run, 0)
+    assert _eventually(page, (1, "viewed")) == (1, "viewed")
+    computed: list[str] = []
+    for name in ("downsample_px", "search_runs"):
+        orig = getattr(QueryCore, name)
+        monkeypatch.setattr(QueryCore, name, lambda self, *a, _o=orig, _n=name, **k: (
+            computed.append(_n), _o(self, *a, **k))[1])
+    for step in range(3):  # another run logs, is renamed, gets a tag
+        log(other, step)
+    r = httpx.post(site.base + "/api/2.0/mlflow/runs/update", headers=ROOT_HEADERS,
+                   json={"run_id": other, "run_name": "busy-2"})
+    assert r.status_code == 200, r.text
+    assert page() == (1, "viewed") and computed == []
+    log(run, 1)
+    assert _eventually(page, (2, "viewed")) == (2, "viewed")
+    assert "downsample_px" in computed and "search_runs" in computed
+    computed.clear()
+    r = httpx.post(site.base + "/api/2.0/mlflow/runs/update", headers=ROOT_HEADERS,
+                   json={"run_id": run, "run_name": "renamed"})
+    assert r.status_code == 200, r.text
+    assert page() == (2, "renamed") and computed == ["downsample_px", "search_runs"]
 
 
 def test_a_kept_search_follows_writes_and_is_never_shared(site: Site) -> None:
