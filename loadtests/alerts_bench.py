@@ -494,6 +494,10 @@ class Trials:
             "server_cpu_s_per_mpoint_no_rules": [round(x["cpu"], 3) for x in base],
             "server_cpu_s_per_mpoint_rules": q["cpu_s"],
             "server_cpu_s_per_mpoint_alerting": a["cpu_s"],
+            **({f"broker_cpu_s_per_mpoint_{k}": [round(r[k]["broker_cpu"], 3)
+                                                 for r in self.rounds]
+                for k in (NONE, QUIET, ALERTING)}
+               if self.rounds and "broker_cpu" in self.rounds[0][NONE] else {}),
             "trial_order": [k for rep in range(len(self.rounds)) for k in self.order(rep)],
             "loadavg_1m_per_round": [[round(r[k]["load"], 1) for k in (NONE, QUIET, ALERTING)]
                                      for r in self.rounds],
@@ -554,10 +558,12 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
     points = args.workers * args.points_per_worker
     with contextlib.ExitStack() as stack:
         bootstrap = os.environ.get("METRICFLOW_TEST_KAFKA")
+        broker_pid = None  # a broker of its own: its CPU per trial is reported too
         if not bootstrap:
             from metricflow.devservices import KafkaBroker
 
-            bootstrap = stack.enter_context(KafkaBroker(heap="1g")).bootstrap
+            broker = stack.enter_context(KafkaBroker(heap="1g"))
+            bootstrap, broker_pid = broker.bootstrap, broker.pid
         for rep in range(args.repeats):
             rnd: dict[str, dict[str, Any]] = {}
             for kind in tr.order(rep):
@@ -594,9 +600,13 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                     pids = (w["pid"], i["pid"])
                     m0 = _alerts_metrics(a["http_port"]) if a else None
                     a0 = _proc_stats(a["pid"])[0] if a else 0.0
+                    k0 = _proc_stats(broker_pid)[0] if broker_pid else 0.0
                     pps, cpu = _load(uri, uri, args, prober,
                                      lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
                     rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                    if broker_pid:  # (from the load's start until the bench reads it)
+                        rnd[kind]["broker_cpu"] = (
+                            (_proc_stats(broker_pid)[0] - k0) / points * 1e6)
                     lag = _evaluated_lag(a["http_port"], m0, points) if m0 is not None else 0.0
                     prober.close()
                     if m0 is not None:

@@ -404,8 +404,7 @@ class RunWindow:
         if len(q) > 1000:
             raise InvalidArgument("q is at most 1000 characters", field="q", limit=1000,
                                   received=len(q))
-        out: dict[str, list[str]] = {}
-        for kind in kinds:
+        def one(kind: str, client_of: Callable[[], Any]) -> list[str]:
             b = Binder()
             sb = SqlBuilder(self.db, b)
             sb.restrict(scope)
@@ -419,16 +418,23 @@ class RunWindow:
             sql = (f"SELECT DISTINCT key FROM {sb.keyed_table(kind)} "
                    f"WHERE {' AND '.join(where)} ORDER BY key LIMIT {int(limit)}")
 
-            def read(sql: str = sql, params: dict[str, Any] = b.params) -> tuple[str, ...]:
-                return tuple(str(r[0]) for r in self._query(sql, params))
+            def read() -> tuple[str, ...]:
+                return tuple(str(r[0]) for r in client_of().query(
+                    sql, parameters=b.params, settings=read_settings()).result_rows)
 
             # the same keys until the store's next write (the embedded server): every
             # cold load of a runs table asks for them (at most 64 answers are kept: one
             # can hold MAX_KEYS keys)
             exps = None if sb.experiments is None else tuple(sb.experiments)
-            out[kind] = list(generation_cached(
+            return list(generation_cached(
                 self.client, ("keys", self.db, kind, exps, q, int(limit)), read, cap=64))
-        return out
+
+        tc = self.thread_client
+        if tc is None or len(kinds) < 2:
+            return {kind: one(kind, lambda: self.client) for kind in kinds}
+        # each kind's query on a thread of its own (about 4 ms each on chDB, 10,000 runs)
+        futs = {kind: _LOOKUPS.submit(one, kind, tc) for kind in kinds}
+        return {kind: f.result() for kind, f in futs.items()}
 
     # ------------------------------------------------------------ experiments
     @bounded
