@@ -37,3 +37,33 @@ def test_run_id_and_values():
         to_float("k", "1.5")
     with pytest.raises(InvalidArgument, match="metric 'k' value must be a number"):
         to_float("k", object())
+
+
+def test_check_keys_remembers_only_keys_that_passed_under_the_same_length_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from metricflow import _validation as v
+
+    monkeypatch.setattr(v, "_known_keys", {})
+    good = ["loss", "train/acc", "k" * 30]
+    v.check_keys(good)
+    v.check_keys(good)  # remembered: passes again
+    assert v._known_keys[v.DEFAULT_LIMITS.max_key_length] >= set(good)
+    # a bad key among remembered ones is still refused, and is not remembered
+    for bad, needle in (("../x", "relative"), ("a\nb", "invalid characters"), ("", "empty")):
+        with pytest.raises(InvalidArgument, match=needle):
+            v.check_keys([*good, bad])
+        assert bad not in v._known_keys[v.DEFAULT_LIMITS.max_key_length]
+    with pytest.raises(InvalidArgument, match="must be a string"):
+        v.check_keys([*good, ["not", "hashable"]])
+    # a key remembered under one limit is checked again under a smaller one
+    with pytest.raises(InvalidArgument, match="the limit is 10"):
+        v.check_keys(good, limits=v.Limits(max_key_length=10))
+
+
+def test_check_keys_forgets_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    from metricflow import _validation as v
+
+    monkeypatch.setattr(v, "_known_keys", {})
+    monkeypatch.setattr(v, "KNOWN_KEYS_MAX", 5)
+    v.check_keys([f"k{i}" for i in range(12)])
+    assert 0 < len(v._known_keys[v.DEFAULT_LIMITS.max_key_length]) <= 5

@@ -144,13 +144,16 @@ class QueryCore:
                     readable_experiments: frozenset[str] | None = None,
                     *, dataset_runs: DatasetRuns | None = None,
                     artifact_root: str | None = None,
-                    scope: Scope | None = None) -> tuple[list[Run], str]:
+                    scope: Scope | None = None,
+                    seen: set[str] | None = None) -> tuple[list[Run], str]:
         """One page of full runs (info, params, tags, metric summaries) and the next token.
 
         A lookup of one run by id (`attributes.run_id = '...'`, the run page's) loads
         that run while the search decides whether the caller sees it: the two rounds
         of queries overlap instead of following each other. The search's answer is
-        still the answer (a run it does not return is not returned)."""
+        still the answer (a run it does not return is not returned). `seen` gets the
+        ancestors whose points the loaded runs' summaries were computed from
+        (`load_runs`)."""
         def search() -> SearchPage:
             return self.search_run_ids(experiment_ids, filter_string, order_by, max_results,
                                        page_token, view_type, readable_experiments,
@@ -160,7 +163,7 @@ class QueryCore:
         one = None if page_token else _one_run(filter_string)
         if one is None:
             page = search()
-            return self.load_runs(page.run_ids), page.next_page_token
+            return self.load_runs(page.run_ids, seen), page.next_page_token
         # The search on the pool (it waits on nothing there), in this call's context: the
         # caller's identity is a context variable, which decides what the search may
         # see (query/_scoped.py). The load here: it waits on the pool's lookups, and on a
@@ -169,25 +172,27 @@ class QueryCore:
         loaded: list[Run] | None = None
         failed: Exception | None = None
         try:
-            loaded = self.load_runs([one])
+            loaded = self.load_runs([one], seen)
         except Exception as e:  # only the caller's if the search returns the run
             failed = e
         page = searching.result()
         if page.run_ids != [one]:
-            return self.load_runs(page.run_ids), page.next_page_token
+            return self.load_runs(page.run_ids, seen), page.next_page_token
         if failed is not None:
             raise failed
         if not loaded:  # created between the load and the search: read it again
-            loaded = self.load_runs([one])
+            loaded = self.load_runs([one], seen)
         return loaded, page.next_page_token
 
     @bounded
-    def load_runs(self, ids: list[str]) -> list[Run]:
+    def load_runs(self, ids: list[str], seen: set[str] | None = None) -> list[Run]:
         """Full runs for a page of ids, in the given order.
 
         The four lookups are independent point reads, so they run at once on the
         page-load pool (each thread has its own ClickHouse client): a page costs
-        the slowest lookup instead of the sum of all four.
+        the slowest lookup instead of the sum of all four. `seen` gets the runs read
+        beyond `ids`: the ancestors of resumed runs and forks among them
+        (`MetricStore.read_plan`), whose points their summaries may be computed from.
         """
         if not ids:
             return []
@@ -202,7 +207,7 @@ class QueryCore:
         infos, params, tags, summaries = results
         odd = [r for r, i in infos.items() if i.forked_from or i.resume_count]
         if odd:
-            plan = st.read_plan(odd)
+            plan = st.read_plan(odd, seen)
             dedup = [r for r, segs in plan.items() if any(s.dedup for s in segs)]
             if dedup:
                 summaries.update(st.get_summaries(dedup, False, plan))

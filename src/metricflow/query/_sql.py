@@ -377,11 +377,13 @@ class _RunAnswers:
             hit = fam.get(key) if fam is not None else None
             if hit is None:
                 return None
-            if pool.last_write(hit[1]) > hit[0]:  # one of its runs was written since
-                self._bytes[key[0]] -= len(fam.pop(key)[2])  # type: ignore[union-attr]
-                return None
             fam.move_to_end(key)  # type: ignore[union-attr]
+        if pool.last_write(hit[1]) <= hit[0]:  # (outside the lock: up to 400 run ids)
             return hit[2]
+        with self._lock:  # one of its runs was written since: drop it (if still there)
+            if fam.get(key) is hit:  # type: ignore[union-attr]
+                self._bytes[key[0]] -= len(fam.pop(key)[2])  # type: ignore[union-attr]
+        return None
 
     def put(self, key: tuple[Any, ...], gen: int, runs: frozenset[str], value: bytes) -> None:
         if len(value) > ANSWER_MAX_BYTES:

@@ -51,6 +51,9 @@ class SearchBody(BaseModel):
 
 SEARCH_CACHE_RUNS = 100
 """Only pages of at most this many runs are kept (a run page's lookup, a small list)."""
+PINNED_CACHE_RUNS = 200
+"""A search pinned to more run ids (`pinned_runs`, with their lower-case forms) is kept
+only until the next write to any run, as other searches."""
 MAX_DOWNSAMPLE_KEYS = 100
 """Keys one downsample request may ask for (`keys`); the run page draws at most 60 charts."""
 DOWNSAMPLE_CACHE_RUNS = 10
@@ -164,10 +167,10 @@ def add_query_routes(app: Any, core: Any) -> None:
     # encoding a 377-bucket series here.
     @app.post("/api/v1/runs/search")
     async def search_runs(body: SearchBody) -> Response:
-        def answer(scope: Any = None) -> bytes:
+        def answer(scope: Any = None, seen: set[str] | None = None) -> bytes:
             runs, nxt = core.search_runs(body.experiment_ids, body.filter, body.order_by,
                                          body.max_results, body.page_token, body.view_type,
-                                         scope=scope)
+                                         scope=scope, seen=seen)
             return bytes(JSONResponse({"runs": [run_to_json(r) for r in runs],
                                        "next_page_token": nxt or None}).body)
 
@@ -184,11 +187,13 @@ def add_query_routes(app: Any, core: Any) -> None:
             key = ("search", core.store.db, scope, body.filter, tuple(body.order_by),
                    body.max_results, body.page_token)
             pinned = pinned_runs(body.filter)
-            if pinned is not None:
-                # Only the named runs' rows can be in it (a run page's lookup): kept
-                # while other runs are written.
+            if pinned is not None and len(pinned) <= PINNED_CACHE_RUNS:
+                # Only the named runs' rows can be in it (a run page's lookup), and those
+                # of their ancestors if they are forks or resumed: kept while other runs
+                # are written.
+                seen = set(pinned)
                 return kept_run_answer(core.store.client, key,
-                                       lambda: (answer(scope), pinned))
+                                       lambda: (answer(scope, seen), seen))
             return kept_answer(core.store.client, key, lambda: (answer(scope), True))
 
         return Response(await asyncio.to_thread(work), media_type="application/json")

@@ -197,33 +197,43 @@ class MetricStore:
         insert time): reads use FINAL, so they are exact either way.
         """
         if tables.metrics.num_rows:
-            for table, data in (("metrics", tables.metrics), ("metric_rollup", tables.rollup),
-                                ("metric_summary_in", tables.summary)):
-                self._pool.insert_arrow(f"{self.db}.{table}", data, _INSERT_SETTINGS)
-            # (the summary has a row per run and key of the insert: few, and no point's)
-            self._wrote(pc.unique(tables.summary.column("run_id")).to_pylist())
+            try:
+                for table, data in (("metrics", tables.metrics),
+                                    ("metric_rollup", tables.rollup),
+                                    ("metric_summary_in", tables.summary)):
+                    self._pool.insert_arrow(f"{self.db}.{table}", data, _INSERT_SETTINGS)
+            finally:  # (also after a failed insert: a part of it may be visible)
+                # the summary has a row per run and key of the insert: few, no point's
+                self._wrote(pc.unique(tables.summary.column("run_id")).to_pylist())
 
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
         if not runs:
             return
         rows = [[_run_cell(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
-        self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
-        self._wrote(r.run_id for r in runs)
+        try:
+            self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
+        finally:
+            self._wrote(r.run_id for r in runs)
 
     def insert_params(self, rows: Sequence[tuple[str, str, str]], logged_ns: int) -> None:
         """Insert (run_id, key, value) params; the first value of a key is kept."""
         if rows:
             version = _PARAM_VERSION_BASE - logged_ns
-            self.client.insert(f"{self.db}.params", [[*r, version] for r in rows],
-                               column_names=["run_id", "key", "value", "version"])
-            self._wrote(r[0] for r in rows)
+            try:
+                self.client.insert(f"{self.db}.params", [[*r, version] for r in rows],
+                                   column_names=["run_id", "key", "value", "version"])
+            finally:
+                self._wrote(r[0] for r in rows)
 
     def insert_tags(self, rows: Sequence[tuple[str, str, str, int]], version: int) -> None:
         """Insert (run_id, key, value, deleted) tags; the newest version wins."""
         if rows:
-            self.client.insert(f"{self.db}.tags", [[*r, version] for r in rows],
-                               column_names=["run_id", "key", "value", "deleted", "version"])
-            self._wrote(r[0] for r in rows)
+            try:
+                self.client.insert(f"{self.db}.tags", [[*r, version] for r in rows],
+                                   column_names=["run_id", "key", "value", "deleted",
+                                                 "version"])
+            finally:
+                self._wrote(r[0] for r in rows)
 
     # ------------------------------------------------------------------ reads
     def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
@@ -428,17 +438,19 @@ class MetricStore:
                 f"FINAL WHERE run_id = {{r{i}:String}} AND {steps}")
         if not branches:
             return
-        self.client.command(
-            f"INSERT INTO {self.db}.metric_summary_in (run_id, key, last_value, last_step, "
-            "last_timestamp, min_value, max_value) "
-            "SELECT {_fork:String}, key, argMax(lv, (ls, lt, isNaN(lv), lv)), "
-            "max((ls, lt)).1, max((ls, lt)).2, "
-            "if(countIf(NOT isNaN(mn)) = 0, nan, minIf(mn, NOT isNaN(mn))), "
-            "if(countIf(NOT isNaN(mx)) = 0, nan, maxIf(mx, NOT isNaN(mx))) "
-            "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
-            parameters={**params, "_fork": run_id})
-        self._seed_cut_block(run_id, segs, fork_step)
-        self._wrote((run_id,))
+        try:
+            self.client.command(
+                f"INSERT INTO {self.db}.metric_summary_in (run_id, key, last_value, "
+                "last_step, last_timestamp, min_value, max_value) "
+                "SELECT {_fork:String}, key, argMax(lv, (ls, lt, isNaN(lv), lv)), "
+                "max((ls, lt)).1, max((ls, lt)).2, "
+                "if(countIf(NOT isNaN(mn)) = 0, nan, minIf(mn, NOT isNaN(mn))), "
+                "if(countIf(NOT isNaN(mx)) = 0, nan, maxIf(mx, NOT isNaN(mx))) "
+                "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
+                parameters={**params, "_fork": run_id})
+            self._seed_cut_block(run_id, segs, fork_step)
+        finally:
+            self._wrote((run_id,))
 
     def _seed_cut_block(self, run_id: str, segs: Sequence[Segment], fork_step: int) -> None:
         """The fork's rollup row for the block holding its fork step: the parent's points

@@ -18,6 +18,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -285,3 +286,36 @@ def test_a_kept_fork_chart_follows_its_parents_points(server: dict, client: mf.C
     client.log_metrics(fork, {"loss": 5.0}, step=150)
     client.flush()
     assert eventually(152) == 152
+
+
+def test_a_kept_run_lookup_of_a_fork_follows_its_resumed_parent(server: dict,
+                                                                 client: mf.Client) -> None:
+    """A run page's lookup (a search pinned to the run's id) is kept until a write to a
+    run it read. The summaries of a fork of a resumed run are computed from the parent's
+    points, so a point the parent logs below the fork step must show in them."""
+    root = client.create_run(run_name="kept-resumed-root").info.run_id
+    for st in range(100):
+        client.log_metrics(root, {"loss": 1.0}, step=st)
+    client.flush()
+    client.resume_run(root)
+    fork = client.create_run(fork_from=root, fork_step=99).info.run_id
+    client.flush()
+
+    def lowest() -> Any:
+        r = httpx.post(f"{server['http']}/api/v1/runs/search", json={
+            "filter": f"attributes.run_id = '{fork}'", "view_type": "all", "max_results": 1})
+        assert r.status_code == 200, r.text
+        runs = r.json()["runs"]
+        return runs[0]["metrics"].get("loss", {}).get("min_value") if runs else None
+
+    def eventually(want: float) -> Any:
+        deadline = time.monotonic() + 30
+        while (got := lowest()) != want and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return got
+
+    assert eventually(1.0) == 1.0
+    assert lowest() == 1.0  # (kept)
+    client.log_metrics(root, {"loss": -5.0}, step=50)  # the parent, below the fork step
+    client.flush()
+    assert eventually(-5.0) == -5.0
