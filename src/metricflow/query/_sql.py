@@ -304,34 +304,48 @@ def keepable(scope: Scope) -> bool:
 
 
 class _Answers:
-    """Encoded answers by family, each a bounded LRU of (generation, bytes)."""
+    """Encoded answers by family, each a bounded LRU of (the write generation read before
+    the answer was computed, the runs it read or None, bytes). An answer with runs is
+    right while none of them was written since (`ClientPool.last_write`); one without,
+    while the generation is unchanged."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._families: dict[Any, OrderedDict[tuple[Any, ...], tuple[int, bytes]]] = {}
+        self._families: dict[Any, OrderedDict[tuple[Any, ...],
+                                              tuple[int, frozenset[str] | None, bytes]]] = {}
         self._bytes: dict[Any, int] = {}
 
-    def get(self, key: tuple[Any, ...], gen: int) -> bytes | None:
+    def get(self, key: tuple[Any, ...], gen: int, pool: Any) -> bytes | None:
         with self._lock:
             fam = self._families.get(key[0])
             hit = fam.get(key) if fam is not None else None
-            if hit is None or hit[0] != gen:
+            if hit is None:
                 return None
             fam.move_to_end(key)  # type: ignore[union-attr]
-            return hit[1]
+        kept_at, runs, value = hit
+        # (outside the lock: a pinned search names up to 200 run ids)
+        if (kept_at == gen) if runs is None else (pool.last_write(runs) <= kept_at):
+            return value
+        with self._lock:  # written since: drop it (if it is still there)
+            if fam.get(key) is hit:  # type: ignore[union-attr]
+                self._bytes[key[0]] -= len(fam.pop(key)[2])  # type: ignore[union-attr]
+        return None
 
-    def put(self, key: tuple[Any, ...], gen: int, value: bytes) -> None:
+    def put(self, key: tuple[Any, ...], gen: int, runs: frozenset[str] | None,
+            value: bytes) -> None:
         if len(value) > ANSWER_MAX_BYTES:
             return
         with self._lock:
             fam = self._families.setdefault(key[0], OrderedDict())
             size = self._bytes.get(key[0], 0)
-            for k in [k for k, (g, _) in fam.items() if g != gen or k == key]:
-                size -= len(fam.pop(k)[1])  # older generations' answers are wrong now
-            fam[key] = (gen, value)
+            # older generations' answers without runs are wrong now
+            for k in [k for k, (g, r, _) in fam.items()
+                      if k == key or (runs is None and r is None and g != gen)]:
+                size -= len(fam.pop(k)[2])
+            fam[key] = (gen, runs, value)
             size += len(value)
             while size > ANSWER_FAMILY_BYTES and len(fam) > 1:
-                size -= len(fam.popitem(last=False)[1][1])
+                size -= len(fam.popitem(last=False)[1][2])
             self._bytes[key[0]] = size
 
     def size(self, family: Any) -> tuple[int, int]:
@@ -348,61 +362,11 @@ def kept_answer(client: Any, key: tuple[Any, ...],
     Bounded in bytes: an answer over ANSWER_MAX_BYTES is not kept, and each family
     (`key[0]`) keeps at most ANSWER_FAMILY_BYTES, least recently used dropped first.
     Storing an answer drops its family's answers of older generations."""
-    gen = write_generation(client)
-    if gen is None:
-        return compute()[0]
-    answers = client.metricflow_pool.__dict__.setdefault("answers", _Answers())  # (atomic)
-    hit = answers.get(key, gen)
-    if hit is not None:
-        return hit
-    out, keep = compute()
-    if keep:
-        answers.put(key, gen, out)
-    return out
+    def run() -> tuple[bytes, bool, frozenset[str] | None]:
+        out, keep = compute()
+        return out, keep, None
 
-
-class _RunAnswers:
-    """Encoded answers about a few runs by family, each a bounded LRU of (generation read
-    before the answer was computed, the runs it read, bytes)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._families: dict[Any, OrderedDict[tuple[Any, ...],
-                                              tuple[int, frozenset[str], bytes]]] = {}
-        self._bytes: dict[Any, int] = {}
-
-    def get(self, key: tuple[Any, ...], pool: Any) -> bytes | None:
-        with self._lock:
-            fam = self._families.get(key[0])
-            hit = fam.get(key) if fam is not None else None
-            if hit is None:
-                return None
-            fam.move_to_end(key)  # type: ignore[union-attr]
-        if pool.last_write(hit[1]) <= hit[0]:  # (outside the lock: up to 400 run ids)
-            return hit[2]
-        with self._lock:  # one of its runs was written since: drop it (if still there)
-            if fam.get(key) is hit:  # type: ignore[union-attr]
-                self._bytes[key[0]] -= len(fam.pop(key)[2])  # type: ignore[union-attr]
-        return None
-
-    def put(self, key: tuple[Any, ...], gen: int, runs: frozenset[str], value: bytes) -> None:
-        if len(value) > ANSWER_MAX_BYTES:
-            return
-        with self._lock:
-            fam = self._families.setdefault(key[0], OrderedDict())
-            size = self._bytes.get(key[0], 0)
-            if key in fam:
-                size -= len(fam.pop(key)[2])
-            fam[key] = (gen, runs, value)
-            size += len(value)
-            while size > ANSWER_FAMILY_BYTES and len(fam) > 1:
-                size -= len(fam.popitem(last=False)[1][2])
-            self._bytes[key[0]] = size
-
-    def size(self, family: Any) -> tuple[int, int]:
-        """(answers, bytes) kept in `family`."""
-        with self._lock:
-            return len(self._families.get(family, ())), self._bytes.get(family, 0)
+    return _kept(client, "answers", key, run)
 
 
 def kept_run_answer(client: Any, key: tuple[Any, ...],
@@ -411,17 +375,26 @@ def kept_run_answer(client: Any, key: tuple[Any, ...],
     `compute()` gives the encoded answer and the runs whose rows it read (None: do not
     keep it). It is kept until a write to one of those runs (`ClientPool.last_write`),
     not until any write, so a chart stays kept while other runs log. Same bounds."""
+    def run() -> tuple[bytes, bool, frozenset[str] | None]:
+        out, runs = compute()
+        return out, runs is not None, None if runs is None else frozenset(runs)
+
+    return _kept(client, "run_answers", key, run)
+
+
+def _kept(client: Any, store: str, key: tuple[Any, ...],
+          compute: Callable[[], tuple[bytes, bool, frozenset[str] | None]]) -> bytes:
     gen = write_generation(client)
     if gen is None:
         return compute()[0]
     pool = client.metricflow_pool
-    answers = pool.__dict__.setdefault("run_answers", _RunAnswers())  # (atomic)
-    hit = answers.get(key, pool)
+    answers = pool.__dict__.setdefault(store, _Answers())  # (atomic)
+    hit = answers.get(key, gen, pool)
     if hit is not None:
         return hit
-    out, runs = compute()
-    if runs is not None:
-        answers.put(key, gen, frozenset(runs), out)
+    out, keep, runs = compute()
+    if keep:
+        answers.put(key, gen, runs, out)
     return out
 
 

@@ -17,9 +17,9 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -253,6 +253,15 @@ def test_fork_chain_reads_match_copied_reference(server: dict, client: mf.Client
         client.create_run(fork_from=a, fork_step=10)
 
 
+def eventually(read: Callable[[], Any], want: Any) -> Any:
+    """`read()` once it gives `want` (the embedded server applies points after it
+    acknowledges them), or what it gives after 30 s."""
+    deadline = time.monotonic() + 30
+    while (got := read()) != want and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return got
+
+
 def test_a_kept_fork_chart_follows_its_parents_points(server: dict, client: mf.Client) -> None:
     """The embedded server keeps a chart's answer until a write to a run it read
     (query/_sql.kept_run_answer). A fork's chart reads its parent's points up to the fork
@@ -269,23 +278,17 @@ def test_a_kept_fork_chart_follows_its_parents_points(server: dict, client: mf.C
         assert r.status_code == 200, r.text
         return int(sum(r.json()["series"][0]["count"]))
 
-    def eventually(want: int) -> int:
-        deadline = time.monotonic() + 30
-        while (got := count()) != want and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return got
-
-    assert eventually(150) == 150
+    assert eventually(count, 150) == 150
     client.log_metrics(other, {"loss": 1.0}, step=0)  # another run: the answer stays
     client.flush()
     assert count() == 150
     client.log_metrics(root, {"loss": 5.0}, step=50)  # the parent, below the fork step
     client.flush()
-    assert eventually(151) == 151
+    assert eventually(count, 151) == 151
     client.log_metrics(root, {"loss": 5.0}, step=120)  # past it: not the fork's
     client.log_metrics(fork, {"loss": 5.0}, step=150)
     client.flush()
-    assert eventually(152) == 152
+    assert eventually(count, 152) == 152
 
 
 def test_a_kept_run_lookup_of_a_fork_follows_its_resumed_parent(server: dict,
@@ -308,14 +311,8 @@ def test_a_kept_run_lookup_of_a_fork_follows_its_resumed_parent(server: dict,
         runs = r.json()["runs"]
         return runs[0]["metrics"].get("loss", {}).get("min_value") if runs else None
 
-    def eventually(want: float) -> Any:
-        deadline = time.monotonic() + 30
-        while (got := lowest()) != want and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return got
-
-    assert eventually(1.0) == 1.0
+    assert eventually(lowest, 1.0) == 1.0
     assert lowest() == 1.0  # (kept)
     client.log_metrics(root, {"loss": -5.0}, step=50)  # the parent, below the fork step
     client.flush()
-    assert eventually(-5.0) == -5.0
+    assert eventually(lowest, -5.0) == -5.0
