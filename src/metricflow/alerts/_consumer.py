@@ -38,17 +38,19 @@ class AlertsConsumer:
     def __init__(self, bootstrap: str, topic: str, submit: Submit,
                  group_id: str = "metricflow-alerts", session_timeout_ms: int = 10_000,
                  on_read: Callable[[float], None] | None = None,
-                 has_room: Callable[[], bool] | None = None) -> None:
+                 has_room: Callable[[], bool] | None = None,
+                 drop: Submit | None = None) -> None:
         """`on_read(t)`: after a poll that read every partition to its end, everything
         produced before `t` (this host's `time.time()`) has been submitted: the
         evaluator's stalled checks allow for how long ago that was. `has_room()`: False
         while the evaluator's queue is full; the consumer then reads nothing more until
-        it has room (the log keeps the rest), so `submit` never has to drop a batch."""
+        it has room (the log keeps the rest), so `submit` never has to drop a batch.
+        `drop`: where a poll's batches go after MAX_WAIT_S without room (a `submit`
+        that drops, and counts, what does not fit); None: to `submit`."""
         self.bootstrap, self.topic, self.submit = bootstrap, topic, submit
-        self.on_read, self.has_room = on_read, has_room
+        self.on_read, self.has_room, self.drop = on_read, has_room, drop
         self.waited_s = 0.0  # time spent waiting for the evaluator's room
         self._drop_next = False  # the next poll's batches go to `drop` (no room after a wait)
-        self.drop: Submit | None = None  # `submit` that drops when the queue is full
         self.group_id, self.session_timeout_ms = group_id, session_timeout_ms
         self._consumer: Any = None
         self._task: asyncio.Task[None] | None = None

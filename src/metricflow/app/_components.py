@@ -234,8 +234,8 @@ def _alerts(s: ServerConfig, mounted: frozenset[str], store: MetricStore | None,
             (lambda b, r: ev.submit(b, r, bounded=False)) if ev is not None
             else service.on_commit,
             on_read=ev.note_read if ev is not None else None,
-            has_room=ev.has_room if ev is not None else None)
-        service.consumer.drop = service.on_commit  # after MAX_WAIT_S without room
+            has_room=ev.has_room if ev is not None else None,
+            drop=service.on_commit)  # after MAX_WAIT_S without room
     return service
 
 

@@ -81,8 +81,8 @@ def test_after_its_longest_wait_the_consumer_reads_on_and_drops_what_has_no_room
     dropped: list[int] = []
     kafka = OneBatchKafka()
     c = AlertsConsumer("k:9092", "t", lambda b, r: kept.append(sum(x.n for x in b)),
-                       has_room=lambda: False)
-    c.drop = lambda b, r: dropped.append(sum(x.n for x in b))
+                       has_room=lambda: False,
+                       drop=lambda b, r: dropped.append(sum(x.n for x in b)))
     c.MAX_WAIT_S = 0.2
     c._consumer, c.ready = kafka, True
     asyncio.run(c._poll_once())
