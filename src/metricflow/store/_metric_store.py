@@ -7,7 +7,8 @@ All user values travel as bound parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -126,8 +127,14 @@ class MetricStore:
         query/_sql.unfiled_keys)."""
         self._pool.sole_writer = True
 
-    def _wrote(self, run_ids: Iterable[str]) -> None:
-        self._pool.wrote(run_ids)
+    @contextlib.contextmanager
+    def _writing(self, run_ids: Iterable[str]) -> Iterator[None]:
+        """Around a write of these runs' rows: once it is done, or has failed (a part of
+        it may be visible), readers learn that those runs changed (`ClientPool.wrote`)."""
+        try:
+            yield
+        finally:
+            self._pool.wrote(run_ids)
 
     def ensure_schema(self) -> None:
         """Create the database, tables and views if missing (idempotent).
@@ -197,43 +204,35 @@ class MetricStore:
         insert time): reads use FINAL, so they are exact either way.
         """
         if tables.metrics.num_rows:
-            try:
+            # (the summary has a row per run and key of the insert: few, no point's)
+            with self._writing(pc.unique(tables.summary.column("run_id")).to_pylist()):
                 for table, data in (("metrics", tables.metrics),
                                     ("metric_rollup", tables.rollup),
                                     ("metric_summary_in", tables.summary)):
                     self._pool.insert_arrow(f"{self.db}.{table}", data, _INSERT_SETTINGS)
-            finally:  # (also after a failed insert: a part of it may be visible)
-                # the summary has a row per run and key of the insert: few, no point's
-                self._wrote(pc.unique(tables.summary.column("run_id")).to_pylist())
 
     def insert_runs(self, runs: Sequence[RunInfo], versions: Sequence[int]) -> None:
         if not runs:
             return
         rows = [[_run_cell(r, c) for c in _RUN_COLUMNS] + [v] for r, v in zip(runs, versions)]
-        try:
+        with self._writing(r.run_id for r in runs):
             self.client.insert(f"{self.db}.runs", rows, column_names=[*_RUN_COLUMNS, "version"])
-        finally:
-            self._wrote(r.run_id for r in runs)
 
     def insert_params(self, rows: Sequence[tuple[str, str, str]], logged_ns: int) -> None:
         """Insert (run_id, key, value) params; the first value of a key is kept."""
         if rows:
             version = _PARAM_VERSION_BASE - logged_ns
-            try:
+            with self._writing(r[0] for r in rows):
                 self.client.insert(f"{self.db}.params", [[*r, version] for r in rows],
                                    column_names=["run_id", "key", "value", "version"])
-            finally:
-                self._wrote(r[0] for r in rows)
 
     def insert_tags(self, rows: Sequence[tuple[str, str, str, int]], version: int) -> None:
         """Insert (run_id, key, value, deleted) tags; the newest version wins."""
         if rows:
-            try:
+            with self._writing(r[0] for r in rows):
                 self.client.insert(f"{self.db}.tags", [[*r, version] for r in rows],
                                    column_names=["run_id", "key", "value", "deleted",
                                                  "version"])
-            finally:
-                self._wrote(r[0] for r in rows)
 
     # ------------------------------------------------------------------ reads
     def get_run_infos(self, run_ids: Iterable[str]) -> dict[str, RunInfo]:
@@ -438,7 +437,7 @@ class MetricStore:
                 f"FINAL WHERE run_id = {{r{i}:String}} AND {steps}")
         if not branches:
             return
-        try:
+        with self._writing((run_id,)):
             self.client.command(
                 f"INSERT INTO {self.db}.metric_summary_in (run_id, key, last_value, "
                 "last_step, last_timestamp, min_value, max_value) "
@@ -449,8 +448,6 @@ class MetricStore:
                 "FROM (" + " UNION ALL ".join(branches) + ") GROUP BY key" + _FINAL,
                 parameters={**params, "_fork": run_id})
             self._seed_cut_block(run_id, segs, fork_step)
-        finally:
-            self._wrote((run_id,))
 
     def _seed_cut_block(self, run_id: str, segs: Sequence[Segment], fork_step: int) -> None:
         """The fork's rollup row for the block holding its fork step: the parent's points
