@@ -233,13 +233,21 @@ class RunWindow:
         return Window(offset, total, rows)
 
     def _any_children(self, builder: Any) -> bool:
-        """Does any run the scope can see have a parent? (cached like the counts)"""
+        """Does any run the scope can see have a parent? Reused like the counts, but never
+        as out of date: a yes stands until COUNT_TTL_S (the top-level filter it turns on
+        gives the right rows either way), and a no read before the store's latest write is
+        read again (a new child would show at the top level). Marked stale, every window
+        in the seconds after a write was computed again: the runs table's answer was not
+        kept while anything logged."""
         b, sb = builder()
         src = sb.key_rows(Field("tags", PARENT_TAG))
         key = (self.db, src, str(b.params), "children")
-        return self._count(key, lambda: self._query(
+        hit = self.caches.counts.peek(key)
+        if hit is not None and (hit[0] > 0 or hit[1] == self._gen):
+            return hit[0] > 0
+        return self.caches.counts.put(key, int(self._query(
             f"SELECT count() FROM (SELECT rk FROM {src} LIMIT 1) SETTINGS {FINAL_SETTING}",
-            b.params)[0][0]) > 0
+            b.params)[0][0]), self._gen) > 0
 
     def _count(self, key: Any, compute: Any) -> int:
         """A reused count (noting one read before the latest write), or `compute()`."""

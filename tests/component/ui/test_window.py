@@ -160,3 +160,40 @@ def test_bad_input_names_the_field(win) -> None:
     with pytest.raises(InvalidArgument) as e:
         parse_columns(["attributes.status"])
     assert e.value.details["field"] == "columns"
+
+
+class _Pool:
+    """What `write_generation` reads: a store only this process writes, at `gen`."""
+
+    def __init__(self) -> None:
+        self.sole_writer, self.write_generation, self.read_cache = True, 1, {}
+
+
+class _Counted:
+    """The store's client, counting the queries that look for a child run."""
+
+    def __init__(self, client) -> None:
+        self.client, self.metricflow_pool, self.child_lookups = client, _Pool(), 0
+
+    def query(self, sql: str, *a, **k):
+        self.child_lookups += "LIMIT 1)" in sql
+        return self.client.query(sql, *a, **k)
+
+
+def test_a_window_after_a_write_is_not_stale_for_its_child_lookup(store, dataset) -> None:
+    """Whether any run has a parent is reused across writes when it is a yes (the
+    top-level filter is right either way), so the window after a write may be kept; a no
+    is read again after a write (a new child would show at the top level)."""
+    core = QueryCore(store, None)
+    c = _Counted(store.client)
+    w = RunWindow(store.db, c)
+    nested, empty = core.scope(["1"], "active"), core.scope(["no-such-experiment"], "active")
+    first = w.window(nested, "", "attributes.run_name ASC", 0, 50, [], top_level=True)
+    w.window(empty, "", "", 0, 50, [], top_level=True)
+    assert c.child_lookups == 2 and not w.stale
+    c.metricflow_pool.write_generation = 2  # a write
+    again = w.window(nested, "", "attributes.run_name ASC", 0, 50, [], top_level=True)
+    assert not w.stale and c.child_lookups == 2  # the yes stands
+    assert [r["run_id"] for r in again.rows] == [r["run_id"] for r in first.rows]
+    w.window(empty, "", "", 0, 50, [], top_level=True)
+    assert not w.stale and c.child_lookups == 3  # the no is read again
