@@ -147,3 +147,32 @@ def test_compare_log_scale_counts_hidden_values(watched: Watched, site: Site) ->
     badge = page.locator("[data-testid=compare-chart] [data-testid=log-hidden]")
     assert badge.inner_text() == "2 values ≤ 0 hidden"
     watched.assert_clean()
+
+
+# Notes, from the first frame that shows a run's row, any later frame in which a row is
+# blank again (data-loaded="0"): a new column set used to blank every row for a round trip.
+BLANK_WATCH = """(() => { if (window.top !== window) return; window.__mfBlank = [];
+  let shown = false;
+  const tick = () => {
+    const rows = document.querySelectorAll('[data-testid=run-row]');
+    const blank = [...rows].filter((r) => r.dataset.loaded === '0').length;
+    if (rows.length && !blank) shown = true;
+    else if (shown && blank) window.__mfBlank.push([Math.round(performance.now()), blank]);
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick); })();"""
+
+
+def test_rows_stay_on_screen_while_columns_change(watched: Watched, site: Site) -> None:
+    page = watched.page
+    page.add_init_script(BLANK_WATCH)
+    page.goto(site.base + f"/#/experiments/{site.exp}")  # default columns come after the rows
+    page.wait_for_function("() => location.hash.includes('cols=')")
+    loss = page.locator("[data-testid=run-row] .gcell.num", has_text="0.2").first
+    loss.wait_for()  # a default column's value (f-0's last loss, 1/5) is on screen
+    page.get_by_test_id("column-picker-open").click()
+    page.get_by_test_id("column-picker-item").filter(has_text="neg").locator("input").check()
+    page.wait_for_function("() => location.hash.includes('metrics.neg')")
+    page.locator("[data-testid=run-row] .gcell.num", has_text="-5").first.wait_for()
+    assert page.evaluate("window.__mfBlank") == []
+    watched.assert_clean()

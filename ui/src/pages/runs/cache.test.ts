@@ -29,6 +29,33 @@ describe("WindowCache", () => {
     await c.ensure(500_050, 500_250); // only block 5002 is missing now
     expect(s.calls.slice(1)).toEqual([{ offset: 500_200, limit: 100, withTotal: false }]);
   });
+  it("shows a replaced cache's rows until its own arrive, and still asks for them", async () => {
+    const s = fakeServer();
+    const old = new WindowCache(s.fetcher, 100);
+    await old.ensure(0, 100);
+    let arrive: (a: WindowAnswer) => void = () => undefined;
+    const withCols = new WindowCache(
+      (offset, limit) => new Promise<WindowAnswer>((r) => (arrive = r)).then((a) => ({ ...a, offset, rows: a.rows.slice(0, limit) })),
+      100,
+    );
+    withCols.standInFor(old);
+    old.dispose();
+    expect(withCols.get(7)!.run_name).toBe("run-7"); // the old row, on screen meanwhile
+    expect(withCols.has(7)).toBe(false);
+    expect(withCols.covers(0, 100)).toBe(false);
+    const loading = withCols.ensure(0, 100); // asked for all the same
+    const rows = [...Array(100).keys()].map((i) => ({ ...row(i), metrics: { loss: i / 10 } }));
+    arrive({ offset: 0, total: TOTAL, rows });
+    await loading;
+    expect(withCols.get(7)!.metrics).toEqual({ loss: 0.7 });
+    expect(withCols.covers(0, 100)).toBe(true);
+    const next = new WindowCache(s.fetcher, 100); // a third shape before the second had rows
+    const third = new WindowCache(s.fetcher, 100);
+    next.standInFor(withCols);
+    third.standInFor(next);
+    expect(third.get(7)!.metrics).toEqual({ loss: 0.7 });
+    expect(new WindowCache(s.fetcher, 50).get(7)).toBeUndefined();
+  });
   it("holds seeded rows as fetched ones: no request for them, the next block asked for", async () => {
     const s = fakeServer();
     const c = new WindowCache(s.fetcher, 100);

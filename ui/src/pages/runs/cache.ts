@@ -34,6 +34,10 @@ export class WindowCache {
   total: number | null = null;
   error: unknown = null;
   private blocks = new Map<number, RunRow[]>();
+  /** the blocks of the cache this one replaced when only the columns changed (the same
+   * runs in the same order): shown while this cache's own rows load, never counted as
+   * loaded (`has`, `covers`), so they are still asked for */
+  private standIn: Map<number, RunRow[]> | null = null;
   private inflight = new Map<number, Promise<void>>();
   private ctrl = new AbortController();
   private listeners = new Set<() => void>();
@@ -53,8 +57,16 @@ export class WindowCache {
   }
 
   get(i: number): RunRow | undefined {
-    const b = this.blocks.get(Math.floor(i / this.block));
+    const n = Math.floor(i / this.block);
+    const b = this.blocks.get(n) ?? this.standIn?.get(n);
     return b ? b[i % this.block] : undefined;
+  }
+
+  /** Show `prev`'s rows (its own, already fetched) until this cache has its own: for a
+   * change of columns only, so the table keeps its rows instead of blanking them. The
+   * new columns' cells stay empty until the rows with them arrive. */
+  standInFor(prev: WindowCache): void {
+    if (prev.block === this.block) this.standIn = prev.blocks.size ? prev.blocks : prev.standIn;
   }
 
   has(i: number): boolean {

@@ -143,6 +143,8 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
   const colTexts = cols.map((c) => fieldText(c.kind, c.key));
   const orderBy = sortField + (asc ? " ASC" : " DESC");
   const shape = JSON.stringify([expKey, q, orderBy, colTexts, nest]);
+  const rowsKey = JSON.stringify([expKey, q, orderBy, nest]);
+  const lastCache = useRef<{ cache: WindowCache; rowsKey: string } | null>(null);
   const cache = useMemo(() => {
     const body = (offset: number, limit: number, withTotal: boolean) => ({
       experiment_ids: exps, filter: q, order_by: orderBy, offset, limit,
@@ -155,6 +157,12 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     // its first render
     const ready = earlyJson<WindowAnswer>("POST", WINDOW_PATH, body(0, BLOCK, true));
     if (ready && Array.isArray(ready.rows)) c.seed(0, ready);
+    // Only the columns changed (a column picked, or the default columns a cold load sets
+    // after its first rows): the same runs in the same order, so they stay on screen
+    // while the rows with the new columns load (they were blanked for a round trip).
+    const prev = lastCache.current;
+    if (prev && prev.rowsKey === rowsKey) c.standInFor(prev.cache);
+    lastCache.current = { cache: c, rowsKey };
     return c;
   }, [shape]);
   // a layout effect: the first window (boot.ts's answer on a cold load) is asked for in
