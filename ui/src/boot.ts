@@ -33,11 +33,11 @@ function send(method: "GET" | "POST", path: string, text?: string): Promise<Resp
   return res;
 }
 
-function start(method: "GET" | "POST", path: string, body?: unknown): void {
+function start(method: "GET" | "POST", path: string, body?: unknown, main = false): void {
   const text = body === undefined ? undefined : JSON.stringify(body);
   const answer = send(method, path, text).then((r) =>
     r.text().then((t) => ({ ok: r.ok, status: r.status, statusText: r.statusText, text: t })));
-  const e: Early = { at: performance.now(), answer };
+  const e: Early = { at: performance.now(), answer, main };
   answer.then((a) => (e.done = a), () => undefined); // a failed early request is asked again
   early[method + " " + path + " " + (text || "")] = e;
 }
@@ -49,7 +49,7 @@ if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) 
   start("POST", "/ui-api/v1/runs/window", {
     experiment_ids: [exp], filter: "", order_by: "attributes.start_time DESC", offset: 0,
     limit: 100, columns: [], with_total: true, top_level: true,
-  });
+  }, true);
   start("GET", "/api/v1/experiments/get?experiment_id=" + exp);
   // (Asked after the rows, it made no difference beyond the noise to the first rows, and
   // the default columns it feeds then came later, often after the user's first action.)
@@ -60,7 +60,7 @@ if (parts[0] === "experiments" && parts.length === 2 && SAFE_ID.test(parts[1])) 
   start("POST", "/api/v1/runs/search", {
     experiment_ids: [parts[1]], filter: "attributes.run_id = '" + run + "'",
     view_type: "all", max_results: 1,
-  });
+  }, true);
   start("GET", "/api/v1/experiments/get?experiment_id=" + parts[1]);
   chartsEarly(run);
 }

@@ -13,6 +13,10 @@ export interface Answer {
 export interface Early {
   at: number;
   answer: Promise<Answer>;
+  /** the page's main content (its first render waits for it, main.tsx); the others
+   * decorate the page (an experiment's name, the column picker's keys) and are held
+   * until that content is on screen (lib/hold.ts) */
+  main?: boolean;
   /** the answer, once it is in: a page that mounts after it arrived shows it in its first
    * render (lib/api.ts earlyJson), without waiting for promise callbacks */
   done?: Answer;
