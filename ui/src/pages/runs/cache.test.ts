@@ -32,7 +32,7 @@ describe("WindowCache", () => {
   it("shows a replaced cache's rows until its own arrive, and still asks for them", async () => {
     const s = fakeServer();
     const old = new WindowCache(s.fetcher, 100);
-    await old.ensure(0, 100);
+    await old.ensure(0, 200);
     let arrive: (a: WindowAnswer) => void = () => undefined;
     const withCols = new WindowCache(
       (offset, limit) => new Promise<WindowAnswer>((r) => (arrive = r)).then((a) => ({ ...a, offset, rows: a.rows.slice(0, limit) })),
@@ -49,6 +49,8 @@ describe("WindowCache", () => {
     await loading;
     expect(withCols.get(7)!.metrics).toEqual({ loss: 0.7 });
     expect(withCols.covers(0, 100)).toBe(true);
+    expect(withCols.get(150)).toBeUndefined(); // the stand-in went with the first rows
+    expect(old.get(150)!.run_name).toBe("run-150"); // (which the old cache holds)
     const next = new WindowCache(s.fetcher, 100); // a third shape before the second had rows
     const third = new WindowCache(s.fetcher, 100);
     next.standInFor(withCols);

@@ -35,8 +35,10 @@ export class WindowCache {
   error: unknown = null;
   private blocks = new Map<number, RunRow[]>();
   /** the blocks of the cache this one replaced when only the columns changed (the same
-   * runs in the same order): shown while this cache's own rows load, never counted as
-   * loaded (`has`, `covers`), so they are still asked for */
+   * runs in the same order): shown while this cache's first rows load, never counted as
+   * loaded (`has`, `covers`), so they are still asked for; dropped when the first rows
+   * arrive (kept longer, rows read long ago could show beside new ones, or come back
+   * after their block was evicted) */
   private standIn: Map<number, RunRow[]> | null = null;
   private inflight = new Map<number, Promise<void>>();
   private ctrl = new AbortController();
@@ -66,7 +68,7 @@ export class WindowCache {
    * change of columns only, so the table keeps its rows instead of blanking them. The
    * new columns' cells stay empty until the rows with them arrive. */
   standInFor(prev: WindowCache): void {
-    if (prev.block === this.block) this.standIn = prev.blocks.size ? prev.blocks : prev.standIn;
+    if (prev.block === this.block && !this.blocks.size) this.standIn = prev.blocks.size ? prev.blocks : prev.standIn;
   }
 
   has(i: number): boolean {
@@ -142,6 +144,7 @@ export class WindowCache {
   }
 
   private accept(b0: number, n: number, ans: WindowAnswer) {
+    this.standIn = null;
     if (ans.total !== null && ans.total !== undefined) this.total = ans.total;
     for (let i = 0; i < n; i++) this.blocks.set(b0 + i, ans.rows.slice(i * this.block, (i + 1) * this.block));
     this.error = null;
