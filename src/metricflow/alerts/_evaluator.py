@@ -61,10 +61,11 @@ class EvaluatorConfig:
     once, so the per-batch cost does not grow with how small the clients' batches are
     (at most this much added to an alert's latency)."""
     max_queued_points: int = 5_000_000
-    """Bound of the queue between the writers and the evaluator. The embedded writer's
-    batches beyond it are dropped (counted), never waited for; the alerts role's Kafka
-    consumer instead waits for room before it reads more (`has_room`): the log keeps
-    what it has not read, and no point goes unevaluated."""
+    """Bound of the queue between the writers and the evaluator, with the batches parked
+    while their run is looked up. The embedded writer's batches beyond it are dropped
+    (counted), never waited for; the alerts role's Kafka consumer instead waits for room
+    before it reads more (`has_room`): the log keeps what it has not read, and no point
+    goes unevaluated."""
     filter_refresh_s: float = 5.0
     """How often run filters are re-checked for known runs (tags change)."""
     unknown_run_wait_s: float = 30.0
@@ -129,6 +130,7 @@ class Evaluator:
         self.alerts: dict[tuple[int, str], _Alert] = {}
         self._active: dict[str, set[int]] = {}  # run -> rules with a pending/firing alert
         self._parked: dict[str, list[DecodedMetrics]] = {}
+        self._parked_points = 0  # in `_parked`: counted against max_queued_points too
         self._windows: dict[str, Window] = {}  # per run: change rules' history
         self._last_filter_refresh = 0.0
         self._last_rules_poll = float("-inf")
@@ -167,7 +169,8 @@ class Evaluator:
         try:
             n = sum(b.n for b in batches)
             with self._cond:
-                if bounded and self._queued_points + n > self.config.max_queued_points and n:
+                held = self._queued_points + self._parked_points
+                if bounded and held + n > self.config.max_queued_points and n:
                     self.dropped_points += n
                     am.DROPPED.inc(n)
                     batches = []
@@ -182,9 +185,9 @@ class Evaluator:
             log.exception("alert evaluator: batch not queued")
 
     def has_room(self) -> bool:
-        """Whether the queue is below its bound (unlocked read: a moment's stale value
-        only shifts a wait by a poll)."""
-        return self._queued_points < self.config.max_queued_points
+        """Whether the queue and the parked batches are below their bound (unlocked
+        reads: a moment's stale value only shifts a wait by a poll)."""
+        return self._queued_points + self._parked_points < self.config.max_queued_points
 
     def note_read(self, until_s: float) -> None:
         """Kafka: everything produced before `until_s` (this host's `time.time()`) has
@@ -379,7 +382,7 @@ class Evaluator:
             run = self._run(b.run_id)
             run.last_point_ms = now
             if not run.ready:
-                self._parked.setdefault(b.run_id, []).append(b)
+                self._park(b)
                 parked_now.add(id(b))
         if self._parked:
             self._resolve_runs([self.runs[r] for r in self._parked])
@@ -387,9 +390,23 @@ class Evaluator:
             if id(b) not in parked_now:
                 self._eval_batch(self.runs[b.run_id], b, now, out)
         for rid in [rid for rid in self._parked if self.runs[rid].ready]:
-            for b in self._parked.pop(rid):
+            for b in self._unpark(rid):
                 self._eval_batch(self.runs[rid], b, now, out)
         self._write(out)
+
+    def _park(self, b: DecodedMetrics) -> None:
+        """Keep a batch of a run not resolved yet (under `_lock`). Its points count
+        against the queue's bound until it is evaluated: a writer that lags far behind
+        (the alerts role sees points of runs it cannot look up yet) would otherwise
+        hold up to `unknown_run_wait_s` of the whole stream here, unbounded."""
+        self._parked.setdefault(b.run_id, []).append(b)
+        self._parked_points += b.n
+
+    def _unpark(self, run_id: str) -> list[DecodedMetrics]:
+        """A run's parked batches, taken out of the bound's count (under `_lock`)."""
+        batches = self._parked.pop(run_id, [])
+        self._parked_points -= sum(b.n for b in batches)
+        return batches
 
     def _eval_batch(self, run: _Run, b: DecodedMetrics, now: int,
                     out: list[tuple[AlertState, Event | None, Sequence[int], str]]) -> None:
@@ -604,7 +621,7 @@ class Evaluator:
                 run = self.runs[rid]
                 if run.ready or now - run.seen_ms > self.config.unknown_run_wait_s * 1000:
                     run.ready = True
-                    for b in self._parked.pop(rid):
+                    for b in self._unpark(rid):
                         self._eval_batch(run, b, now, out)
             gone: set[str] = set()
             sweep = time.monotonic() - self._last_sweep >= self.config.sweep_s

@@ -92,3 +92,49 @@ def test_after_its_longest_wait_the_consumer_reads_on_and_drops_what_has_no_room
     c.has_room = lambda: True
     asyncio.run(c._poll_once())
     assert kept == [3] and dropped == [3]
+
+
+class NoRules:
+    """An alert store with no rule and no alert state."""
+
+    def rules_stamp(self) -> tuple[int, int, int]:
+        return (0, 0, 0)
+
+    def list_rules(self) -> list[Any]:
+        return []
+
+    def load_states(self) -> dict[Any, Any]:
+        return {}
+
+
+def test_batches_of_runs_not_found_yet_count_against_the_bound() -> None:
+    """A run the lookup does not know yet (the writer lags) has its batches parked; they
+    hold room in the bound until they are evaluated, so a far-behind writer cannot make
+    the evaluator hold the stream without limit."""
+    import time
+    from types import SimpleNamespace
+
+    known: set[str] = set()
+
+    def lookup(ids: Any) -> dict[str, Any]:
+        return {r: SimpleNamespace(experiment_id="0", status="RUNNING") for r in ids
+                if r in known}
+
+    ev = Evaluator(NoRules(), None, lookup,  # type: ignore[arg-type]
+                   config=EvaluatorConfig(max_queued_points=100, unknown_run_wait_s=3600.0,
+                                          tick_s=0.05))
+    ev.start()
+    try:
+        ev.submit([_batch(120)], bounded=False)  # the alerts role: read, so queued
+        assert ev.idle(10)
+        assert ev._queued_points == 0 and ev._parked_points == 120  # parked, not evaluated
+        assert not ev.has_room()  # the role reads nothing more meanwhile
+        ev.submit([_batch(10)])  # the embedded writer's hand-off drops
+        assert ev.dropped_points == 10 and ev.evaluated_points == 0
+        known.add("r" * 32)  # the run shows up: the timer evaluates its batches
+        deadline = time.monotonic() + 10
+        while ev.evaluated_points < 120 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ev.evaluated_points == 120 and ev._parked_points == 0 and ev.has_room()
+    finally:
+        ev.stop()
