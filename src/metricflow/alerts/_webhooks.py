@@ -38,6 +38,7 @@ from metricflow import __version__
 from metricflow._events import Event
 from metricflow._netguard import never_reach, refused_without_dns, resolved_addresses
 from metricflow.alerts import _metrics as am
+from metricflow.alerts._cutoff import Watchdog, note_connections
 from metricflow.alerts._model import Webhook
 from metricflow.alerts._store import AlertStore, Delivery, now_ms
 from metricflow.errors import NotFound
@@ -143,7 +144,8 @@ class DispatcherConfig:
     """Of those, at most this many to one webhook: a slow or hung receiver holds two
     senders, and the other webhooks' deliveries go on."""
     timeout_s: float = 5.0
-    """Longest wait for a receiver's answer; then the attempt failed."""
+    """Longest an attempt takes, from connecting to the answer's end (however slowly
+    the receiver trickles it); then the attempt failed."""
     max_attempts: int = 6
     """Attempts before a delivery is dead (a dead letter)."""
     backoff_s: float = 0.5
@@ -175,6 +177,7 @@ class Dispatcher:
         self._hooks: dict[int, tuple[float, Webhook]] = {}
         self._env: dict[str, tuple[float, dict[str, Any]]] = {}
         self._managers: dict[tuple[str | None, str | bool], urllib3.PoolManager] = {}
+        self._watchdog = Watchdog()
         self._managers_lock = threading.Lock()
         self.sent = self.failed = 0
 
@@ -304,7 +307,7 @@ class Dispatcher:
                     m = urllib3.ProxyManager(proxy, proxy_headers=auth, **kw)
                 else:
                     m = urllib3.PoolManager(**kw)
-                self._managers[key] = m
+                self._managers[key] = note_connections(m)
             return m
 
     def _environment(self, url: str) -> dict[str, Any]:
@@ -424,22 +427,24 @@ class Dispatcher:
         if proxy:  # "host:3128" as requests takes it
             proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
         t = self.config.timeout_s
-        try:
-            r = self._manager(proxy, env["verify"]).urlopen(
-                "POST", hook.url, body=body, headers=headers, redirect=False,
-                retries=False, timeout=urllib3.Timeout(connect=t, read=t),
-                preload_content=False)
-        except (urllib3.exceptions.HTTPError, ValueError, OSError) as e:
-            return None, f"{type(e).__name__}: {e}"[:500]
-        try:
-            text = r.read(ERROR_TEXT_BYTES)
-            if r.read(1):  # a longer answer: not read to its end, the connection closes
+        with self._watchdog.within(t) as attempt:
+            try:
+                r = self._manager(proxy, env["verify"]).urlopen(
+                    "POST", hook.url, body=body, headers=headers, redirect=False,
+                    retries=False, timeout=urllib3.Timeout(connect=t, read=t),
+                    preload_content=False)
+            except (urllib3.exceptions.HTTPError, ValueError, OSError) as e:
+                return None, _cut(attempt.cut, t) or f"{type(e).__name__}: {e}"[:500]
+            try:
+                text = r.read(ERROR_TEXT_BYTES)
+                if r.read(1):  # a longer answer: not read to its end, the connection closes
+                    r.close()
+            except (urllib3.exceptions.HTTPError, OSError) as e:
+                # (cut or not, the status stands: a 2xx delivered, its body only explains)
                 r.close()
-        except (urllib3.exceptions.HTTPError, OSError) as e:
-            r.close()
-            text = f"{type(e).__name__}: {e}".encode()
-        finally:
-            r.release_conn()
+                text = (_cut(attempt.cut, t) or f"{type(e).__name__}: {e}").encode()
+            finally:
+                r.release_conn()
         ok = 200 <= r.status < 300
         return r.status, None if ok else text.decode("utf-8", "replace")[:500]
 
@@ -455,3 +460,8 @@ class Dispatcher:
         code, err = self.post(hook, d)
         return {"status_code": code, "error": err,
                 "delivered": code is not None and 200 <= code < 300}
+
+
+def _cut(cut: bool, timeout_s: float) -> str:
+    """The error of an attempt its deadline cut ("" when it was not cut)."""
+    return f"no complete answer within {timeout_s:g} s (timeout_s)" if cut else ""

@@ -1,0 +1,138 @@
+"""A whole webhook attempt within one deadline, however the receiver trickles its answer.
+
+urllib3's timeouts bound each socket operation, not the attempt: a receiver that sends
+one byte of its answer every few seconds keeps a sender for minutes (urllib3 says so of
+its own `total`). Here the pools' connections tell the attempt running on their thread
+which socket they use, and one watchdog thread shuts that socket down when the attempt's
+deadline passes: the blocked read returns, and the attempt fails like any other.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_current = threading.local()  # .attempt: the _Attempt running on this thread
+
+
+class _Attempt:
+    """One attempt's connection, and whether its deadline has passed."""
+
+    def __init__(self) -> None:
+        self.cut = False
+        self._conn: Any = None
+        self._lock = threading.Lock()
+
+    def uses(self, conn: Any) -> None:
+        """`conn` carries this attempt (shut at once if the deadline has passed)."""
+        with self._lock:
+            self._conn = conn
+            if self.cut:
+                _shut(conn)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.cut = True
+            if self._conn is not None:
+                _shut(self._conn)
+
+
+def _shut(conn: Any) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+class _Noted:
+    """Mixin of the pools' connections: the running attempt learns which one it uses,
+    when a request starts (a reused connection) and once a new one is connected."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        attempt = getattr(_current, "attempt", None)
+        if attempt is not None:
+            attempt.uses(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        attempt = getattr(_current, "attempt", None)
+        if attempt is not None:
+            attempt.uses(self)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _NotedHTTPConnection(_Noted, HTTPConnection):
+    pass
+
+
+class _NotedHTTPSConnection(_Noted, HTTPSConnection):
+    pass
+
+
+class _NotedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _NotedHTTPConnection
+
+
+class _NotedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _NotedHTTPSConnection
+
+
+def note_connections(manager: urllib3.PoolManager) -> urllib3.PoolManager:
+    """`manager`, whose pools' connections report to the attempt on their thread."""
+    manager.pool_classes_by_scheme = {"http": _NotedHTTPPool, "https": _NotedHTTPSPool}
+    return manager
+
+
+class Watchdog:
+    """One thread that expires attempts at their deadlines."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Attempt]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def within(self, seconds: float) -> Iterator[_Attempt]:
+        """Run an attempt on this thread: its connection is shut after `seconds`. The
+        attempt's `cut` says afterwards whether that happened."""
+        attempt = _Attempt()
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), attempt))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="metricflow-webhook-deadlines")
+                self._thread.start()
+            self._cond.notify()
+        _current.attempt = attempt
+        try:
+            yield attempt
+        finally:
+            _current.attempt = None
+            with attempt._lock:
+                attempt._conn = None  # done: nothing left to shut (the heap entry stays)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                at, _, attempt = self._heap[0]
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            attempt.expire()
