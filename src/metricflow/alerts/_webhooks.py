@@ -177,7 +177,6 @@ class Dispatcher:
         self._hooks: dict[int, tuple[float, Webhook]] = {}
         self._env: dict[str, tuple[float, dict[str, Any]]] = {}
         self._managers: dict[tuple[str | None, str | bool], urllib3.PoolManager] = {}
-        self._watchdog = Watchdog()
         self._managers_lock = threading.Lock()
         self.sent = self.failed = 0
 
@@ -427,7 +426,7 @@ class Dispatcher:
         if proxy:  # "host:3128" as requests takes it
             proxy = requests.utils.prepend_scheme_if_needed(proxy, "http")
         t = self.config.timeout_s
-        with self._watchdog.within(t) as attempt:
+        with _WATCHDOG.within(t) as attempt:
             try:
                 r = self._manager(proxy, env["verify"]).urlopen(
                     "POST", hook.url, body=body, headers=headers, redirect=False,
@@ -460,6 +459,10 @@ class Dispatcher:
         code, err = self.post(hook, d)
         return {"status_code": code, "error": err,
                 "delivered": code is not None and 200 <= code < 300}
+
+
+_WATCHDOG = Watchdog()
+"""Every dispatcher's attempts' deadlines: one thread per process, started on first use."""
 
 
 def _cut(cut: bool, timeout_s: float) -> str:
