@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import socket
 import threading
 import time
@@ -22,7 +23,13 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+log = logging.getLogger(__name__)
+
 _current = threading.local()  # .attempt: the _Attempt running on this thread
+
+LONGEST_S = 86_400.0
+"""A deadline further off than this is taken as this (an infinite one would stop the
+watchdog's wait)."""
 
 
 class _Attempt:
@@ -37,8 +44,22 @@ class _Attempt:
         """`conn` carries this attempt (shut at once if the deadline has passed)."""
         with self._lock:
             self._conn = conn
+            conn.mf_attempt = self
             if self.cut:
                 _shut(conn)
+
+    def released(self, conn: Any) -> None:
+        """`conn` goes back to its pool (urllib3 may do so as soon as a body is read),
+        where another thread's attempt may take it: it is no longer this attempt's."""
+        with self._lock:
+            if self._conn is conn:
+                self._conn = None
+
+    def done(self) -> None:
+        """The attempt no longer uses its connection: call before the connection goes back
+        to its pool, where another thread's attempt may take it."""
+        with self._lock:
+            self._conn = None
 
     def expire(self) -> None:
         with self._lock:
@@ -48,21 +69,31 @@ class _Attempt:
 
 
 def _shut(conn: Any) -> None:
+    """Shut the connection's socket down (a blocked read then returns). TLS inside TLS
+    (an HTTPS target through an HTTPS proxy) is urllib3's SSLTransport, whose socket is
+    the one beneath it."""
     sock = getattr(conn, "sock", None)
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass  # already closed
+    for s in (sock, getattr(sock, "socket", None)):
+        shutdown = getattr(s, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown(socket.SHUT_RDWR)
+            except Exception:  # closed already, or not a socket after all
+                continue
+            return
 
 
 class _Noted:
     """Mixin of the pools' connections: the running attempt learns which one it uses,
-    when a request starts (a reused connection) and once a new one is connected."""
+    when a request starts (a reused connection) and when a new one connects (before, so
+    a proxy's CONNECT answer is bounded too once the socket exists; and after, in case
+    the deadline passed while it did not)."""
 
     def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
         attempt = getattr(_current, "attempt", None)
+        if attempt is not None:
+            attempt.uses(self)
+        super().connect()  # type: ignore[misc]
         if attempt is not None:
             attempt.uses(self)
 
@@ -81,11 +112,22 @@ class _NotedHTTPSConnection(_Noted, HTTPSConnection):
     pass
 
 
-class _NotedHTTPPool(HTTPConnectionPool):
+class _Releasing:
+    """Mixin of the pools: a connection put back is no longer its attempt's."""
+
+    def _put_conn(self, conn: Any) -> None:
+        attempt = getattr(conn, "mf_attempt", None)
+        if attempt is not None:
+            attempt.released(conn)
+            conn.mf_attempt = None
+        super()._put_conn(conn)  # type: ignore[misc]
+
+
+class _NotedHTTPPool(_Releasing, HTTPConnectionPool):
     ConnectionCls = _NotedHTTPConnection
 
 
-class _NotedHTTPSPool(HTTPSConnectionPool):
+class _NotedHTTPSPool(_Releasing, HTTPSConnectionPool):
     ConnectionCls = _NotedHTTPSConnection
 
 
@@ -109,8 +151,9 @@ class Watchdog:
         """Run an attempt on this thread: its connection is shut after `seconds`. The
         attempt's `cut` says afterwards whether that happened."""
         attempt = _Attempt()
+        at = time.monotonic() + min(seconds, LONGEST_S)
         with self._cond:
-            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._seq), attempt))
+            heapq.heappush(self._heap, (at, next(self._seq), attempt))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="metricflow-webhook-deadlines")
@@ -121,8 +164,7 @@ class Watchdog:
             yield attempt
         finally:
             _current.attempt = None
-            with attempt._lock:
-                attempt._conn = None  # done: nothing left to shut (the heap entry stays)
+            attempt.done()  # nothing left to shut (the heap entry stays until its time)
 
     def _run(self) -> None:
         while True:
@@ -135,4 +177,7 @@ class Watchdog:
                     self._cond.wait(wait)
                     continue
                 heapq.heappop(self._heap)
-            attempt.expire()
+            try:
+                attempt.expire()
+            except Exception:  # (never: _shut catches) the thread must outlive any one
+                log.exception("webhook deadline: an attempt could not be cut")

@@ -441,9 +441,12 @@ class Dispatcher:
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 # (cut or not, the status stands: a 2xx delivered, its body only explains)
                 r.close()
-                text = (_cut(attempt.cut, t) or f"{type(e).__name__}: {e}").encode()
+                text = f"{type(e).__name__}: {e}".encode()
             finally:
+                attempt.done()  # before the pool may hand the connection to another sender
                 r.release_conn()
+            if attempt.cut:  # (a body without a length ends at the cut as if complete)
+                text = _cut(True, t).encode()
         ok = 200 <= r.status < 300
         return r.status, None if ok else text.decode("utf-8", "replace")[:500]
 

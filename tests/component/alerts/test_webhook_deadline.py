@@ -24,8 +24,9 @@ class Trickler:
     connection until the sender hangs up."""
 
     def __init__(self, answer: bytes, pace: float = BYTE_EVERY_S, at_once: int = 0,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, wait_s: float = 0.0) -> None:
         self.answer, self.pace, self.at_once, self.tls = answer, pace, at_once, tls
+        self.wait_s = wait_s  # before each answer
         self.connections = 0
         self.sock = socket.create_server(("127.0.0.1", 0))
         scheme = "https" if tls else "http"
@@ -57,11 +58,12 @@ class Trickler:
                         return
                     got += more
                 head, _, got = got.partition(b"\r\n\r\n")
-                length = int(next(ln.split(b":")[1] for ln in head.split(b"\r\n")
-                                  if ln.lower().startswith(b"content-length")))
+                length = int(next((ln.split(b":")[1] for ln in head.split(b"\r\n")
+                                   if ln.lower().startswith(b"content-length")), 0))
                 while len(got) < length:
                     got += conn.recv(65536)
                 got = got[length:]
+                time.sleep(self.wait_s)
                 try:
                     if not self.pace:
                         conn.sendall(self.answer)
@@ -164,3 +166,53 @@ def test_over_tls_too(dispatcher: Dispatcher, tmp_path: Any, monkeypatch: Any) -
     finally:
         prompt.close()
         slow.close()
+
+
+def test_a_proxy_trickling_its_connect_answer_is_cut(dispatcher: Dispatcher,
+                                                     monkeypatch: Any) -> None:
+    """An HTTPS target through an HTTP proxy: the tunnel's CONNECT answer is read while
+    the connection connects, before any request; the deadline covers it too."""
+    proxy = Trickler(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url.replace("/hook", ""))
+    for k in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(k, raising=False)
+    try:
+        t0 = time.monotonic()
+        got = dispatcher.test(Webhook("via", "https://127.0.0.1:9/hook", ("alert.firing",),
+                                      webhook_id=13))
+        assert time.monotonic() - t0 < 3.0
+        assert got["error"] == "no complete answer within 1 s (timeout_s)"
+    finally:
+        proxy.close()
+
+
+def test_a_finished_attempts_deadline_spares_its_connection_in_another_hand(
+        dispatcher: Dispatcher, monkeypatch: Any) -> None:
+    """urllib3 puts a connection back in its pool as soon as the answer's body is read.
+    Another sender may take it while the first attempt's deadline has yet to pass: that
+    deadline must not cut the second attempt."""
+    import urllib3.response
+
+    rcv = Trickler(b"HTTP/1.1 204 No Content\r\n\r\n", pace=0, wait_s=0.6)
+    release = urllib3.response.HTTPResponse.release_conn
+
+    def slow_release(self: Any) -> None:  # the first sender, preempted after giving it back
+        release(self)
+        if threading.current_thread().name == "first":
+            time.sleep(0.8)
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "release_conn", slow_release)
+    hook = Webhook("kept", rcv.url, ("alert.firing",), webhook_id=14)
+    got: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: got.__setitem__("first", dispatcher.test(hook)),
+                             name="first")
+    try:
+        first.start()
+        time.sleep(0.7)  # the first answer is in (0.6 s); its deadline (1 s) is not past
+        got["second"] = dispatcher.test(hook)  # answered at ~1.3 s, on the same connection
+        first.join()
+        assert got["first"]["status_code"] == got["second"]["status_code"] == 204, got
+        assert rcv.connections == 1
+    finally:
+        first.join()
+        rcv.close()
