@@ -93,40 +93,27 @@ OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
 OOPS_HEAD = b"HTTP/1.1 500 Oops\r\nContent-Length: 40\r\n\r\n"
 
 
-def test_a_trickled_head_fails_the_attempt_at_its_deadline(dispatcher: Dispatcher) -> None:
-    answer = OK_HEAD.replace(b"40", b"0")  # ~38 bytes: 9.5 s at this pace
-    rcv = Trickler(answer)
+CUT = "no complete answer within 1 s (timeout_s)"
+
+
+@pytest.mark.parametrize("answer,at_once,want", [
+    # the head trickled (~38 bytes: 9.5 s at this pace): no status in time
+    (OK_HEAD.replace(b"40", b"0"), 0, {"status_code": None, "delivered": False, "error": CUT}),
+    # a 500's head in one go, its explanation trickled: the status stands
+    (OOPS_HEAD + b"b" * 40, len(OOPS_HEAD),
+     {"status_code": 500, "delivered": False, "error": CUT}),
+    # a 2xx's body trickled: the receiver took the payload, only its text was slow
+    (OK_HEAD + b"c" * 40, len(OK_HEAD), {"status_code": 200, "delivered": True, "error": None}),
+], ids=["head", "error-text", "2xx-body"])
+def test_a_trickled_answer_is_cut_at_the_deadline(dispatcher: Dispatcher, answer: bytes,
+                                                  at_once: int, want: dict[str, Any]) -> None:
+    rcv = Trickler(answer, at_once=at_once)
     try:
         t0 = time.monotonic()
         got = dispatcher.test(Webhook("slow", rcv.url, ("alert.firing",), webhook_id=7))
         assert time.monotonic() - t0 < 3.0  # timeout_s 1.0, with room for a loaded machine
         assert rcv.sent < len(answer)  # cut before the receiver was done
-        assert got == {"status_code": None, "delivered": False,
-                       "error": "no complete answer within 1 s (timeout_s)"}
-    finally:
-        rcv.close()
-
-
-def test_a_trickled_error_text_is_cut_and_the_status_stands(dispatcher: Dispatcher) -> None:
-    rcv = Trickler(OOPS_HEAD + b"b" * 40, at_once=len(OOPS_HEAD))
-    try:
-        t0 = time.monotonic()
-        got = dispatcher.test(Webhook("oops", rcv.url, ("alert.firing",), webhook_id=8))
-        assert time.monotonic() - t0 < 3.0
-        assert got == {"status_code": 500, "delivered": False,
-                       "error": "no complete answer within 1 s (timeout_s)"}
-    finally:
-        rcv.close()
-
-
-def test_a_2xx_with_a_trickled_body_is_delivered(dispatcher: Dispatcher) -> None:
-    """The receiver took the payload; only its explanation was slow."""
-    rcv = Trickler(OK_HEAD + b"c" * 40, at_once=len(OK_HEAD))
-    try:
-        t0 = time.monotonic()
-        got = dispatcher.test(Webhook("slow-body", rcv.url, ("alert.firing",), webhook_id=9))
-        assert time.monotonic() - t0 < 3.0
-        assert got["delivered"] and got["status_code"] == 200
+        assert got == want
     finally:
         rcv.close()
 
