@@ -169,8 +169,7 @@ class Evaluator:
         try:
             n = sum(b.n for b in batches)
             with self._cond:
-                held = self._queued_points + self._parked_points
-                if bounded and held + n > self.config.max_queued_points and n:
+                if bounded and self._held() + n > self.config.max_queued_points and n:
                     self.dropped_points += n
                     am.DROPPED.inc(n)
                     batches = []
@@ -187,7 +186,11 @@ class Evaluator:
     def has_room(self) -> bool:
         """Whether the queue and the parked batches are below their bound (unlocked
         reads: a moment's stale value only shifts a wait by a poll)."""
-        return self._queued_points + self._parked_points < self.config.max_queued_points
+        return self._held() < self.config.max_queued_points
+
+    def _held(self) -> int:
+        """Points queued or parked: what the bound counts."""
+        return self._queued_points + self._parked_points
 
     def note_read(self, until_s: float) -> None:
         """Kafka: everything produced before `until_s` (this host's `time.time()`) has

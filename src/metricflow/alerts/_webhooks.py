@@ -433,7 +433,7 @@ class Dispatcher:
                     retries=False, timeout=urllib3.Timeout(connect=t, read=t),
                     preload_content=False)
             except (urllib3.exceptions.HTTPError, ValueError, OSError) as e:
-                return None, _cut(attempt.cut, t) or f"{type(e).__name__}: {e}"[:500]
+                return None, _cut_text(t) if attempt.cut else f"{type(e).__name__}: {e}"[:500]
             try:
                 text = r.read(ERROR_TEXT_BYTES)
                 if r.read(1):  # a longer answer: not read to its end, the connection closes
@@ -443,10 +443,9 @@ class Dispatcher:
                 r.close()
                 text = f"{type(e).__name__}: {e}".encode()
             finally:
-                attempt.done()  # before the pool may hand the connection to another sender
-                r.release_conn()
+                r.release_conn()  # (no longer this attempt's: the pool tells it, _cutoff.py)
             if attempt.cut:  # (a body without a length ends at the cut as if complete)
-                text = _cut(True, t).encode()
+                text = _cut_text(t).encode()
         ok = 200 <= r.status < 300
         return r.status, None if ok else text.decode("utf-8", "replace")[:500]
 
@@ -468,6 +467,6 @@ _WATCHDOG = Watchdog()
 """Every dispatcher's attempts' deadlines: one thread per process, started on first use."""
 
 
-def _cut(cut: bool, timeout_s: float) -> str:
-    """The error of an attempt its deadline cut ("" when it was not cut)."""
-    return f"no complete answer within {timeout_s:g} s (timeout_s)" if cut else ""
+def _cut_text(timeout_s: float) -> str:
+    """The error of an attempt its deadline cut."""
+    return f"no complete answer within {timeout_s:g} s (timeout_s)"
