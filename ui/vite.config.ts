@@ -8,27 +8,43 @@ function chunkOf(ctx: any, what: string, pick: (c: any) => boolean): any {
   return chunk;
 }
 
-/** A build plugin adding one tag to index.html that names a chunk. */
-function tagFor(name: string, tag: (ctx: any) => any) {
-  return { name, apply: "build", transformIndexHtml: { order: "post", handler: (_html: string, ctx: any) => [tag(ctx)] } };
-}
-
-// src/boot.ts is an entry of its own, named in index.html ahead of the app's bundle: module
-// scripts run in document order, so it runs first, as soon as it (1 KB) has arrived, while
-// the bundle may still be fetched and parsed. (`async` would let a cached bundle run first.)
-const bootScript = tagFor("metricflow-boot-script", (ctx) => {
-  const boot = chunkOf(ctx, "boot", (c) => c.isEntry && c.name === "boot");
-  return { tag: "script", attrs: { type: "module", crossorigin: true, src: "./" + boot.fileName }, injectTo: "head-prepend" };
-});
+// src/boot.ts is an entry of its own, named in index.html ahead of everything else as a
+// classic script: it runs as soon as it (2 KB) has arrived, while the app's bundle and
+// stylesheet may still be fetched. (As a module it waited, like every module script, for
+// the document's end and for the stylesheet, and its requests left 40-50 ms later than
+// its file had arrived; `async` would let a cached bundle run first.) bootAsClassic wraps
+// its chunk in a function, so its names stay out of the page's global scope.
+const bootAsClassic = {
+  name: "metricflow-boot-classic",
+  apply: "build",
+  renderChunk(code: string, chunk: any) {
+    if (!(chunk.isEntry && chunk.name === "boot")) return null;
+    if (/^\s*(import|export)\b/m.test(code) || chunk.imports.length || chunk.exports.length)
+      throw new Error("src/boot.ts must import and export nothing: it runs as a classic script");
+    return { code: `(() => {\n"use strict";\n${code}\n})();\n`, map: null };
+  },
+};
 
 // uPlot is its own chunk, imported on first use (src/charts/uplot.ts). index.html names it
-// in a <meta name="mf-uplot">: boot.ts preloads it on a route with charts, so the browser
-// fetches and compiles it beside the app's bundle there, and nowhere else.
-const nameUplot = tagFor("metricflow-name-uplot", (ctx) => {
-  const ids = (c: any): string[] => c.moduleIds || Object.keys(c.modules || {});
-  const chunk = chunkOf(ctx, "uPlot", (c) => c.isDynamicEntry && ids(c).some((id) => /[\\/]uplot[\\/]/.test(id)));
-  return { tag: "meta", attrs: { name: "mf-uplot", content: "./" + chunk.fileName }, injectTo: "head" };
-});
+// in a <meta name="mf-uplot">, ahead of boot.ts (which reads it while the document is still
+// being parsed): boot.ts preloads it on a route with charts, so the browser fetches and
+// compiles it beside the app's bundle there, and nowhere else.
+const bootTags = {
+  name: "metricflow-boot-tags",
+  apply: "build",
+  transformIndexHtml: {
+    order: "post",
+    handler: (_html: string, ctx: any) => {
+      const ids = (c: any): string[] => c.moduleIds || Object.keys(c.modules || {});
+      const uplot = chunkOf(ctx, "uPlot", (c) => c.isDynamicEntry && ids(c).some((id) => /[\\/]uplot[\\/]/.test(id)));
+      const boot = chunkOf(ctx, "boot", (c) => c.isEntry && c.name === "boot");
+      return [
+        { tag: "meta", attrs: { name: "mf-uplot", content: "./" + uplot.fileName }, injectTo: "head-prepend" },
+        { tag: "script", attrs: { src: "./" + boot.fileName }, injectTo: "head-prepend" },
+      ];
+    },
+  },
+};
 
 // uPlot makes its number formatter and reads the local time zone when its module runs: the
 // page's first Intl calls, which cost a new renderer 15-35 ms here (ICU starting), on the
@@ -73,7 +89,7 @@ const lazyIntl = {
 // The built UI is package data of the Python package: the server serves
 // src/metricflow/ui/static/ at "/" (see src/metricflow/ui/__init__.py).
 export default defineConfig({
-  plugins: [preact(), bootScript, nameUplot, lazyIntl],
+  plugins: [preact(), bootTags, bootAsClassic, lazyIntl],
   base: "./",
   build: {
     outDir: "../src/metricflow/ui/static",

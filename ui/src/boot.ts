@@ -1,8 +1,10 @@
 // Early requests. On a cold load of the two views people open most (an experiment's runs
 // table and a run page, each in its default state: no query in the URL), this small
-// script starts the requests that page is about to make. It is its own entry, run before
-// the app's bundle, so they start while that bundle is still being fetched, parsed and
-// run (~100 ms here, a third of a cold load). lib/api.ts uses such an answer when the page then makes the identical
+// script starts the requests that page is about to make. It is its own entry, a classic
+// script at the head of index.html (ui/vite.config.ts wraps it in a function), run as soon
+// as it has arrived, so they start while the app's bundle and stylesheet are still being
+// fetched, parsed and run (~100 ms here, a third of a cold load). It runs while the
+// document is still being parsed: it reads only what comes before it (the mf-uplot meta). lib/api.ts uses such an answer when the page then makes the identical
 // request (method, path and body) within EARLY_MS, and asks the server otherwise.
 // tests/integration/ui/test_browser_early.py checks that the pages still make exactly
 // these requests. No imports but erased type ones: nothing here waits for another file.

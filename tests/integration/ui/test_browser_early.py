@@ -75,6 +75,25 @@ def test_runs_table_uses_the_early_answers(watched: Watched, site: Site) -> None
     watched.assert_clean()
 
 
+def test_the_early_requests_do_not_wait_for_the_stylesheet(watched: Watched, site: Site) -> None:
+    # boot.ts is a classic script ahead of the stylesheet: its requests leave as soon as it
+    # has run. (As a module script it ran only once the stylesheet was in, as every module
+    # script does; here the stylesheet is held back until the rows' answer has arrived.)
+    page = watched.page
+    held: list[Any] = []
+    page.route("**/assets/*.css", lambda route: held.append(route))
+    page.goto(site.base + f"/#/experiments/{site.exp}", wait_until="commit")
+    page.wait_for_function("() => performance.getEntriesByType('resource')"
+                           ".some(e => e.name.endsWith('/ui-api/v1/runs/window') && e.responseEnd > 0)",
+                           timeout=15_000, polling=50)  # (no animation frames before a first paint)
+    assert len(held) == 1 and not page.evaluate(
+        "[...document.styleSheets].some(s => s.href && s.href.endsWith('.css'))")
+    held[0].continue_()
+    page.get_by_test_id("run-row").filter(has_text="early-run").wait_for()
+    assert any(k.startswith("POST /ui-api/v1/runs/window ") for k in _taken(page))
+    watched.assert_clean()
+
+
 def test_run_page_uses_the_early_answers(watched: Watched, site: Site) -> None:
     page = watched.page
     seen = _requests(page)

@@ -21,7 +21,8 @@ export function fmtDuration(start: number, end: number | null, status: string, n
   const s = Math.max(0, (stop - start) / 1000);
   if (s < 60) return s.toFixed(1) + " s";
   if (s < 3600) return (s / 60).toFixed(1) + " min";
-  return (s / 3600).toFixed(1) + " h";
+  if (s < 2 * 86400) return (s / 3600).toFixed(1) + " h";
+  return (s / 86400).toFixed(1) + " d";
 }
 
 export function fmtNum(v: number | string | undefined): string {

@@ -326,7 +326,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
       ),
     },
     {
-      id: "status", label: "Status", width: 90, sortField: "attributes.status", sortId: "attributes.status",
+      id: "status", label: "Status", width: 104, sortField: "attributes.status", sortId: "attributes.status",
       render: (v) => <span class={"status " + v.row.status.toLowerCase()}>{v.row.status}</span>,
     },
     {
@@ -334,7 +334,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
       render: (v) => fmtTime(v.row.start_time),
     },
     {
-      id: "duration", label: "Duration", width: 80, align: "num", sortField: "attributes.end_time", sortId: "attributes.end_time",
+      id: "duration", label: "Duration", width: 96, align: "num", sortField: "attributes.end_time", sortId: "attributes.end_time",
       title: "Duration (sorts by end time)",
       render: (v) => fmtDuration(v.row.start_time, v.row.end_time, v.row.status),
     },
