@@ -70,7 +70,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from loadtests.ingest_bench import _proc_stats, _start_role, _worker  # after the path
+from loadtests.ingest_bench import _merge_cpu_s, _proc_stats, _start_role, _worker  # after the path
 
 
 class Receiver:
@@ -155,9 +155,10 @@ def _rules(n: int, keys: int, stalled_s: float) -> list[dict[str, Any]]:
 
 
 def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
-          cpu: Any = lambda: 0.0) -> tuple[float, float]:
+          cpu: Any = lambda: 0.0, merge: Any = lambda: 0.0) -> tuple[float, float, float]:
     """Run the ingest benchmark's load against `uri`; return (points/s until all were
-    acked, server CPU seconds per million points by `cpu()`)."""
+    acked, server CPU seconds per million points by `cpu()`, the part of it that chDB's
+    background merges used, by `merge()`)."""
     import metricflow as mf
 
     admin = mf.Client(admin_uri)
@@ -176,12 +177,12 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
     if probe is not None:
         t = threading.Thread(target=probe, args=(stop,), daemon=True)
         t.start()
-    c0 = cpu()
+    c0, m0 = cpu(), merge()
     t0 = time.perf_counter()
     go.set()
     results = [out.get(timeout=1800)[2] for _ in procs]
     elapsed = time.perf_counter() - t0
-    used = cpu() - c0
+    used, merged = cpu() - c0, merge() - m0
     stop.set()
     if t is not None:
         t.join(120)
@@ -190,7 +191,7 @@ def _load(uri: str, admin_uri: str, args: argparse.Namespace, probe: Any = None,
     admin.set_terminated(parent.run_id)
     admin.close()
     points = sum(r["points"] for r in results)
-    return points / elapsed, used / points * 1e6
+    return points / elapsed, used / points * 1e6, merged / points * 1e6
 
 
 class Prober:
@@ -453,11 +454,20 @@ class Trials:
         # of 10 ms: tiny trials can read 0)
         cpu = [(o["cpu"] - b["cpu"]) / b["cpu"] * 100 if b["cpu"] else None
                for b, o in zip(base, other)]
+        # the same without chDB's background merges: more than half of the embedded
+        # server's CPU in this load, and the part that moves most from trial to trial
+        # (1.9-4.9 s of 8M-point loads on one server, 2026-12-08)
+        own = [((o["cpu"] - o["merge"]) - (b["cpu"] - b["merge"])) / (b["cpu"] - b["merge"])
+               * 100 if b["cpu"] - b["merge"] > 0 else None for b, o in zip(base, other)]
         med_slow, med_cpu = _median(slow), _median([x for x in cpu if x is not None])
+        med_own = _median([x for x in own if x is not None])
         return {"slow": None if med_slow is None else round(med_slow, 2),
                 "slow_pairs": [round(x, 2) for x in slow],
                 "cpu": None if med_cpu is None else round(med_cpu, 2),
                 "cpu_pairs": [None if x is None else round(x, 2) for x in cpu],
+                "own": None if med_own is None else round(med_own, 2),
+                "own_pairs": [None if x is None else round(x, 2) for x in own],
+                "merge_s": [round(x["merge"], 3) for x in other],
                 "pps": [round(x["pps"]) for x in other],
                 "cpu_s": [round(x["cpu"], 3) for x in other]}
 
@@ -494,6 +504,15 @@ class Trials:
             "server_cpu_s_per_mpoint_no_rules": [round(x["cpu"], 3) for x in base],
             "server_cpu_s_per_mpoint_rules": q["cpu_s"],
             "server_cpu_s_per_mpoint_alerting": a["cpu_s"],
+            # the server's CPU without chDB's background merges (Kafka: ingest + writer,
+            # without the writer's merges): the rules' cost with the noisiest part out
+            "server_cpu_overhead_excl_merges_pct": q["own"],
+            "server_cpu_overhead_excl_merges_pct_pairs": q["own_pairs"],
+            "server_cpu_overhead_excl_merges_pct_alerting": a["own"],
+            # of the CPU seconds per million points above, chDB's background merges
+            "server_merge_cpu_s_per_mpoint_no_rules": [round(x["merge"], 3) for x in base],
+            "server_merge_cpu_s_per_mpoint_rules": q["merge_s"],
+            "server_merge_cpu_s_per_mpoint_alerting": a["merge_s"],
             **({f"broker_cpu_s_per_mpoint_{k}": [round(r[k]["broker_cpu"], 3)
                                                  for r in self.rounds]
                 for k in (NONE, QUIET, ALERTING)}
@@ -534,8 +553,10 @@ def run_embedded(args: argparse.Namespace) -> dict[str, Any]:
                 prober = _prober(srv.uri, kind, exps, rcv, args.probes)
                 prober.prepare()
                 m0 = _alerts_metrics(srv.http_port)
-                pps, cpu = _load(srv.uri, srv.uri, args, prober, srv.cpu_s)
-                rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                pps, cpu, merge = _load(srv.uri, srv.uri, args, prober, srv.cpu_s,
+                                        lambda pid=srv.proc.pid: _merge_cpu_s(pid))
+                rnd[kind] = {"pps": pps, "cpu": cpu, "merge": merge,
+                             "load": os.getloadavg()[0]}
                 lag = _evaluated_lag(srv.http_port, m0, points) if kind != NONE else 0.0
                 prober.close()
                 if kind != NONE:
@@ -601,9 +622,12 @@ def run_kafka(args: argparse.Namespace) -> dict[str, Any]:
                     m0 = _alerts_metrics(a["http_port"]) if a else None
                     a0 = _proc_stats(a["pid"])[0] if a else 0.0
                     k0 = _proc_stats(broker_pid)[0] if broker_pid else 0.0
-                    pps, cpu = _load(uri, uri, args, prober,
-                                     lambda pids=pids: sum(_proc_stats(x)[0] for x in pids))
-                    rnd[kind] = {"pps": pps, "cpu": cpu, "load": os.getloadavg()[0]}
+                    pps, cpu, merge = _load(
+                        uri, uri, args, prober,
+                        lambda pids=pids: sum(_proc_stats(x)[0] for x in pids),
+                        lambda pid=w["pid"]: _merge_cpu_s(pid))  # (the writer merges)
+                    rnd[kind] = {"pps": pps, "cpu": cpu, "merge": merge,
+                                 "load": os.getloadavg()[0]}
                     if broker_pid:  # (from the load's start until the bench reads it)
                         rnd[kind]["broker_cpu"] = (
                             (_proc_stats(broker_pid)[0] - k0) / points * 1e6)

@@ -91,7 +91,7 @@ def trial(args: argparse.Namespace, with_rules: bool) -> dict[str, Any]:
             return srv.cpu_s()
 
         m0 = _alerts_metrics(srv.http_port)
-        pps, cpu_per_m = _load(srv.uri, srv.uri, args, prober, cpu)
+        pps, cpu_per_m, _merge = _load(srv.uri, srv.uri, args, prober, cpu)
         m1 = _alerts_metrics(srv.http_port)
         namer.join()
         prober.close()

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> dict:
             p.start()
         for _ in procs:
             assert out.get(timeout=300)[0] == "ready"
-        cpu0 = srv.cpu_s()
+        cpu0, merge0 = srv.cpu_s(), _merge_cpu_s(srv.proc.pid)
         t0 = time.perf_counter()
         go.set()
         results = []
@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> dict:
         count, total = admin.count_points(run_ids)
         elapsed = time.perf_counter() - t0
         server_cpu = srv.cpu_s() - cpu0
+        merge_cpu = _merge_cpu_s(srv.proc.pid) - merge0
         for p in procs:
             p.join()
         rss, peak = srv.rss_mb()
@@ -120,6 +121,8 @@ def run(args: argparse.Namespace) -> dict:
             "client_process_ns_per_point": round(
                 sum(r["process_cpu_s"] for r in results) / sent * 1e9, 1),
             "server_cpu_s": round(server_cpu, 2),
+            # of which chDB's background merges (its MergeMutate threads)
+            "server_merge_cpu_s": round(merge_cpu, 2),
             "server_rss_mb": round(peak, 1), "server_rss_end_mb": round(rss, 1),
             "client_buffer_limit_mb": args.buffer_mb,
             "client_buffer_peak_mb": round(max(r["peak_buffer_mb"] for r in results), 2),
@@ -157,6 +160,22 @@ def _http_json(port: int, path: str) -> dict:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
         return json.loads(r.read())
+
+
+def _merge_cpu_s(pid: int) -> float:
+    """CPU seconds of the process's chDB background merges so far: its threads named
+    MergeMutate* (ClickHouse names its merge pool's threads so), from /proc."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                name, rest = f.read().split("(", 1)[1].rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            continue
+        if name.startswith("MergeMutate"):
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_stats(pid: int) -> tuple[float, float]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -356,3 +357,4 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
         # Points that could not be flushed are already counted as sent: the loss
         # check will report them; do not wait for them a second time.
         c.close(timeout=60.0 if flushed else 1.0)
+    shutil.rmtree(p.tmp, ignore_errors=True)  # the artifacts it wrote to log

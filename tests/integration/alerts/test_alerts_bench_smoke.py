@@ -32,6 +32,12 @@ def test_bench_prints_its_keys() -> None:
         # one per round; None where a tiny trial's CPU read 0 ticks (/proc: 10 ms each)
         pairs = res[f"server_cpu_overhead_pct{kind}_pairs"]
         assert len(pairs) == 2 and all(x is None or isinstance(x, float) for x in pairs)
+    # the same without chDB's background merges, and what the merges used, per trial
+    assert len(res["server_cpu_overhead_excl_merges_pct_pairs"]) == 2
+    for kind in ("no_rules", "rules", "alerting"):
+        merged = res[f"server_merge_cpu_s_per_mpoint_{kind}"]
+        assert len(merged) == 2 and all(x >= 0 for x in merged)
+        assert all(m <= c for m, c in zip(merged, res[f"server_cpu_s_per_mpoint_{kind}"]))
     assert res["probes_missed"] == 0
     # the evaluating process's alerts threads and latency stages, per trial with rules:
     # the alerting trials announce the probe's alerts, the quiet ones announce nothing
