@@ -79,7 +79,8 @@ _SERVER = textwrap.dedent("""
     from metricflow.app import SecurityConfig, ServerConfig, ServerThread
     from metricflow.auth._store import AuthStore
     from metricflow.auth._types import AuthConfig
-    cfg = ServerConfig(data_dir=tempfile.mkdtemp(prefix="mf-rss", dir="."), grpc_port=0, http_port=-1,
+    cfg = ServerConfig(data_dir=tempfile.mkdtemp(prefix="mf-rss", dir="."), grpc_port=0,
+                       http_port=-1,
                        security=SecurityConfig(
                            auth_mode="on", auth=AuthConfig(default_permission="NO_PERMISSIONS")))
     srv = ServerThread(cfg).start()

@@ -83,9 +83,10 @@ def test_the_early_requests_do_not_wait_for_the_stylesheet(watched: Watched, sit
     held: list[Any] = []
     page.route("**/assets/*.css", lambda route: held.append(route))
     page.goto(site.base + f"/#/experiments/{site.exp}", wait_until="commit")
-    page.wait_for_function("() => performance.getEntriesByType('resource')"
-                           ".some(e => e.name.endsWith('/ui-api/v1/runs/window') && e.responseEnd > 0)",
-                           timeout=15_000, polling=50)  # (no animation frames before a first paint)
+    # (polled by time: there are no animation frames before a first paint)
+    page.wait_for_function("() => performance.getEntriesByType('resource').some(e =>"
+                           " e.name.endsWith('/ui-api/v1/runs/window') && e.responseEnd > 0)",
+                           timeout=15_000, polling=50)
     assert len(held) == 1 and not page.evaluate(
         "[...document.styleSheets].some(s => s.href && s.href.endsWith('.css'))")
     held[0].continue_()
