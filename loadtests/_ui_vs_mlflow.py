@@ -12,7 +12,8 @@ every frame by a script that runs from the document's start (`watcher`):
   chart: the run page's `curve` chart is drawn (metricflow: its chart element reports its
          buckets, min/max band over every point; MLflow: its "Model metrics" plot has drawn
          its line, from the sampled history MLflow's UI fetches).
-The same predicate style is used for both; p50 over --repeat after one warm-up.
+The same predicate style is used for both; p50 over --repeat after one warm-up. Each case
+starts on a quiet machine (`settle`; the seconds waited are in `settled_s`).
 
 The embedded metricflow server keeps the answers of an unchanged store until its next
 write (docs/query.md), so after the warm-up its loads find them kept. The same two
@@ -142,6 +143,34 @@ def watcher(predicate: str) -> str:
             " else requestAnimationFrame(tick); }; requestAnimationFrame(tick); })();")
 
 
+def _machine_busy_s() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, from /proc/stat."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
+def settle(quiet: float = 0.15, step_s: float = 0.5, max_s: float = 60.0) -> float:
+    """Wait until the machine is about idle: less than `quiet` of its CPU busy over
+    `step_s` (at most `max_s`); returns the seconds waited.
+
+    Before each case, so neither system is timed while something else still runs: a
+    server answers its first /health while the rest of it still starts (MLflow's four
+    uvicorn workers each import for ~2.5 CPU s), and until 2026-12-08 the first case
+    (metricflow's table) was timed during that start-up."""
+    t0 = time.monotonic()
+    b0, a0 = _machine_busy_s()
+    while time.monotonic() - t0 < max_s:
+        time.sleep(step_s)
+        b1, a1 = _machine_busy_s()
+        if a1 > a0 and (b1 - b0) / (a1 - a0) < quiet:
+            break
+        b0, a0 = b1, a1
+    return time.monotonic() - t0
+
+
 def _timed(browser: Any, url: str, predicate: str, repeat: int,
            timeout_ms: float = 180_000, before: Any = None) -> list[float]:
     """Cold loads (a new context each) of `url` until `predicate` holds, after a warm-up;
@@ -192,6 +221,7 @@ def against_mlflow(repeat: int, data_dir: str = "") -> dict[str, Any]:
     mf = Server(mf_dir)
     res: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    settled: dict[str, float] = {}  # seconds waited for a quiet machine before each case
     try:
         with sync_playwright() as pw:
             browser = launch(pw)
@@ -214,6 +244,7 @@ def against_mlflow(repeat: int, data_dir: str = "") -> dict[str, Any]:
             cases["metricflow_chart_after_run_write_ms"] = (
                 *cases["metricflow_chart_ms"], _writer(mf.base, CURVE_RUN))
             for key, (url, pred, *before) in cases.items():
+                settled[key] = round(settle(), 1)
                 try:
                     ts = _timed(browser, url, pred, repeat, before=before[0] if before else None)
                     res[key] = round(statistics.median(ts), 1)
@@ -239,7 +270,7 @@ def against_mlflow(repeat: int, data_dir: str = "") -> dict[str, Any]:
                                                     "metricflow_chart_after_write_ms"),
             "mlflow_chart_ratio_after_run_write": ratio(
                 "mlflow_chart_ms", "metricflow_chart_after_run_write_ms"),
-            "target_ratio": 10, "errors": errors}
+            "target_ratio": 10, "settled_s": settled, "errors": errors}
 
 
 def _writer(base: str, run_id: str = "") -> Any:
