@@ -19,7 +19,10 @@ const bootAsClassic = {
   apply: "build",
   renderChunk(code: string, chunk: any) {
     if (!(chunk.isEntry && chunk.name === "boot")) return null;
-    if (/^\s*(import|export)\b/m.test(code) || chunk.imports.length || chunk.exports.length)
+    // (no static or dynamic imports, exports, import.meta or top-level await: each fails
+    // in a classic script, or resolves against the document instead of the chunk)
+    if (/^\s*(import|export)\b|\bimport\s*[.(]|^\s*await\b/m.test(code) || chunk.imports.length
+        || chunk.dynamicImports.length || chunk.exports.length)
       throw new Error("src/boot.ts must import and export nothing: it runs as a classic script");
     return { code: `(() => {\n"use strict";\n${code}\n})();\n`, map: null };
   },
@@ -28,20 +31,26 @@ const bootAsClassic = {
 // uPlot is its own chunk, imported on first use (src/charts/uplot.ts). index.html names it
 // in a <meta name="mf-uplot">, ahead of boot.ts (which reads it while the document is still
 // being parsed): boot.ts preloads it on a route with charts, so the browser fetches and
-// compiles it beside the app's bundle there, and nowhere else.
+// compiles it beside the app's bundle there, and nowhere else. Both go right after the
+// viewport's meta (boot.ts measures the viewport: a phone lays a page out 980 px wide
+// until it has read that tag) and before the stylesheet (which boot.ts must not wait for).
+const VIEWPORT_META = /<meta name="viewport"[^>]*>/;
 const bootTags = {
   name: "metricflow-boot-tags",
   apply: "build",
   transformIndexHtml: {
     order: "post",
-    handler: (_html: string, ctx: any) => {
+    handler: (html: string, ctx: any) => {
       const ids = (c: any): string[] => c.moduleIds || Object.keys(c.modules || {});
       const uplot = chunkOf(ctx, "uPlot", (c) => c.isDynamicEntry && ids(c).some((id) => /[\\/]uplot[\\/]/.test(id)));
       const boot = chunkOf(ctx, "boot", (c) => c.isEntry && c.name === "boot");
-      return [
-        { tag: "meta", attrs: { name: "mf-uplot", content: "./" + uplot.fileName }, injectTo: "head-prepend" },
-        { tag: "script", attrs: { src: "./" + boot.fileName }, injectTo: "head-prepend" },
-      ];
+      const meta = html.match(VIEWPORT_META);
+      const sheet = html.indexOf('<link rel="stylesheet"');
+      if (!meta || meta.index === undefined || sheet < meta.index)
+        throw new Error("index.html needs its viewport <meta> ahead of the stylesheet: update bootTags in ui/vite.config.ts");
+      const at = meta.index + meta[0].length;
+      const tags = `\n    <meta name="mf-uplot" content="./${uplot.fileName}">\n    <script src="./${boot.fileName}"></script>`;
+      return html.slice(0, at) + tags + html.slice(at);
     },
   },
 };

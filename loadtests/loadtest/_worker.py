@@ -323,38 +323,40 @@ def process_main(a: ProcArgs, q: Any, stop: Any, go: Any, t0: Any) -> None:
     except Exception as e:  # reported to the controller
         q.put({"kind": "fatal", "proc": a.index, "error": error_key("startup", e)})
         return
-    q.put({"kind": "ready", "proc": a.index})
-    if not go.wait(600):
-        return
-    p.set_t0(t0.value)
-    done = threading.Event()
-    ticker = threading.Thread(target=p.ticker, args=(done,), daemon=True)
-    prober = threading.Thread(target=p.lag_probe, daemon=True)
-    ticker.start()
-    prober.start()
     try:
-        _drive(p)
-    except Exception as e:
-        p.error("driver", e)
-    p.stopping = True
-    prober.join(70)
-    t = time.time()
-    flushed = True
-    for c in p.clients:
+        q.put({"kind": "ready", "proc": a.index})
+        if not go.wait(600):
+            return
+        p.set_t0(t0.value)
+        done = threading.Event()
+        ticker = threading.Thread(target=p.ticker, args=(done,), daemon=True)
+        prober = threading.Thread(target=p.lag_probe, daemon=True)
+        ticker.start()
+        prober.start()
         try:
-            c.flush(timeout=p.s.verify_timeout_s)
+            _drive(p)
         except Exception as e:
-            p.error("flush", e)
-            flushed = False
-    done.set()
-    ticker.join()
-    p.tick("final")
-    q.put({"kind": "runs", "proc": a.index, "flush_s": time.time() - t,
-           "dropped": sum(c.dropped_points for c in p.clients),
-           "peak_buffer_bytes": max(c._acc.peak_used_bytes for c in p.clients),
-           "runs": {k: (int(v[0]), v[1]) for k, v in p.runs.items()}})
-    for c in p.clients:
-        # Points that could not be flushed are already counted as sent: the loss
-        # check will report them; do not wait for them a second time.
-        c.close(timeout=60.0 if flushed else 1.0)
-    shutil.rmtree(p.tmp, ignore_errors=True)  # the artifacts it wrote to log
+            p.error("driver", e)
+        p.stopping = True
+        prober.join(70)
+        t = time.time()
+        flushed = True
+        for c in p.clients:
+            try:
+                c.flush(timeout=p.s.verify_timeout_s)
+            except Exception as e:
+                p.error("flush", e)
+                flushed = False
+        done.set()
+        ticker.join()
+        p.tick("final")
+        q.put({"kind": "runs", "proc": a.index, "flush_s": time.time() - t,
+               "dropped": sum(c.dropped_points for c in p.clients),
+               "peak_buffer_bytes": max(c._acc.peak_used_bytes for c in p.clients),
+               "runs": {k: (int(v[0]), v[1]) for k, v in p.runs.items()}})
+        for c in p.clients:
+            # Points that could not be flushed are already counted as sent: the loss
+            # check will report them; do not wait for them a second time.
+            c.close(timeout=60.0 if flushed else 1.0)
+    finally:
+        shutil.rmtree(p.tmp, ignore_errors=True)  # the artifacts it wrote to log

@@ -4,7 +4,8 @@
 // script at the head of index.html (ui/vite.config.ts wraps it in a function), run as soon
 // as it has arrived, so they start while the app's bundle and stylesheet are still being
 // fetched, parsed and run (~100 ms here, a third of a cold load). It runs while the
-// document is still being parsed: it reads only what comes before it (the mf-uplot meta). lib/api.ts uses such an answer when the page then makes the identical
+// document is still being parsed: it reads only what comes before it (the viewport and
+// mf-uplot metas). lib/api.ts uses such an answer when the page then makes the identical
 // request (method, path and body) within EARLY_MS, and asks the server otherwise.
 // tests/integration/ui/test_browser_early.py checks that the pages still make exactly
 // these requests. No imports but erased type ones: nothing here waits for another file.

@@ -37,7 +37,6 @@ def test_bench_prints_its_keys() -> None:
     for kind in ("no_rules", "rules", "alerting"):
         merged = res[f"server_merge_cpu_s_per_mpoint_{kind}"]
         assert len(merged) == 2 and all(x >= 0 for x in merged)
-        assert all(m <= c for m, c in zip(merged, res[f"server_cpu_s_per_mpoint_{kind}"]))
     assert res["probes_missed"] == 0
     # the evaluating process's alerts threads and latency stages, per trial with rules:
     # the alerting trials announce the probe's alerts, the quiet ones announce nothing
