@@ -147,8 +147,10 @@ def watcher(predicate: str) -> str:
     Playwright's own script in the page, 14 ms of the main thread in the middle of a
     cold load here (a Chrome trace, 2026-12-08), charged to whichever page was timed."""
     return ("(() => { if (window.top !== window) return; const p = " + predicate + ";"
+            # (console.debug as it is before the page runs: a page may replace it)
+            " const say = console.debug.bind(console);"
             " const tick = () => { const t = p(); if (t) { window.__mfShown = t;"
-            " console.debug('" + SHOWN + "' + t); } else requestAnimationFrame(tick); };"
+            " say('" + SHOWN + "' + t); } else requestAnimationFrame(tick); };"
             " requestAnimationFrame(tick); })();")
 
 
