@@ -5,11 +5,17 @@ one byte of its answer every few seconds keeps a sender for minutes (urllib3 say
 its own `total`). Here the pools' connections tell the attempt running on their thread
 which socket they use, and one watchdog thread shuts that socket down when the attempt's
 deadline passes: the blocked read returns, and the attempt fails like any other.
+
+The same connections refuse a peer the server must never reach (`_PeerChecked`): the
+webhook's host is checked before the POST (`forbidden_destination`), but resolved again
+when a connection opens, and a name that answers differently the second time (DNS
+rebinding) would otherwise reach a cloud metadata address.
 """
 
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 import logging
 import socket
@@ -17,11 +23,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
+
+from metricflow._netguard import never_reach
 
 log = logging.getLogger(__name__)
 
@@ -104,11 +113,34 @@ class _Noted:
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _NotedHTTPConnection(_Noted, HTTPConnection):
+class _PeerChecked:
+    """Mixin of the pools' connections: a new socket whose peer is an address no request
+    may go to (metricflow._netguard.never_reach) is closed before anything is sent. The
+    address judged is the one connected to, so no later answer of the name can differ
+    from it. Through a proxy the peer is the proxy (the target's name is the proxy's to
+    resolve; `forbidden_destination` checked it before the POST)."""
+
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        try:
+            peer = sock.getpeername()[0]
+            why = never_reach(ipaddress.ip_address(str(peer).split("%", 1)[0]))
+        except (OSError, ValueError) as e:  # not connected after all, or no IP peer
+            why = f"an unknown peer ({type(e).__name__})"
+            peer = "?"
+        if why:
+            sock.close()
+            raise NewConnectionError(
+                cast(HTTPConnection, self),
+                f"refused: {getattr(self, 'host', '')} connected to {peer}, {why}")
+        return sock
+
+
+class _NotedHTTPConnection(_Noted, _PeerChecked, HTTPConnection):
     pass
 
 
-class _NotedHTTPSConnection(_Noted, HTTPSConnection):
+class _NotedHTTPSConnection(_Noted, _PeerChecked, HTTPSConnection):
     pass
 
 
