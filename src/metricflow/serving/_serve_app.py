@@ -139,7 +139,7 @@ class ServeState:
         """On a worker thread: the variant's new model (raises if it cannot be loaded)."""
         if v.endpoint:
             check_endpoint(v.endpoint, self.cfg.allow_private_endpoints)
-            model: Any = ProxyModel(v.endpoint)
+            model: Any = ProxyModel(v.endpoint, allow_private=self.cfg.allow_private_endpoints)
         else:
             uri = f"models:/{dep.model_name}/{v.resolved_version}"
             model = LocalModel(self.loader(uri), v.resolved_version,

@@ -10,8 +10,10 @@ costs (DataFrame, schema enforcement, the model's own overhead) are shared.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -205,6 +207,17 @@ class LocalModel:
 MAX_PROXIED_ANSWER = 32 * 1024 * 1024
 
 
+def refused_address(ip: Any, allow_private: bool) -> str:
+    """Why a serve process must not connect to `ip` ("" if it may), as check_endpoint."""
+    why = never_reach(ip)
+    if why:
+        return why
+    if private_or_loopback(ip) and not allow_private:
+        return ("a loopback or private address: start `metricflow serve` with "
+                "--allow-private-endpoints to proxy to it")
+    return ""
+
+
 def check_endpoint(url: str, allow_private: bool) -> None:
     """Refuse an endpoint a serve process must not be turned into a proxy for: link-local,
     multicast and unspecified addresses (cloud metadata services) always, also in their
@@ -221,13 +234,39 @@ def check_endpoint(url: str, allow_private: bool) -> None:
         raise ValueError(f"endpoint {url!r} {why}: refused")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     for ip in resolved_addresses(parts.hostname, port):
-        why = never_reach(ip)
-        if why:
+        why = refused_address(ip, allow_private)
+        if why and never_reach(ip):
             raise ValueError(f"endpoint {url!r} resolves to {ip}, {why}: refused")
-        if private_or_loopback(ip) and not allow_private:
-            raise ValueError(f"endpoint {url!r} resolves to {ip}, a loopback or private "
-                             f"address: start `metricflow serve` with "
-                             f"--allow-private-endpoints to proxy to it")
+        if why:
+            raise ValueError(f"endpoint {url!r} resolves to {ip}, {why}")
+
+
+def _guarded_connector(allow_private: bool) -> Any:
+    """An aiohttp connector that connects only where check_endpoint allows: its resolver
+    drops refused addresses from each answer of a name. check_endpoint judged the name
+    when the variant loaded, but the session resolves it again (as its DNS cache
+    expires), and a name that answers differently later (DNS rebinding) would otherwise
+    turn the serve process into a proxy to a metadata address. (An IP literal is not
+    resolved: check_endpoint judged it for good.)"""
+    import ipaddress
+
+    import aiohttp
+
+    class Guarded(aiohttp.ThreadedResolver):
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> Any:
+            found = await super().resolve(host, port, family)
+            why = {r["host"]: refused_address(ipaddress.ip_address(r["host"]), allow_private)
+                   for r in found}
+            kept = [r for r in found if not why[r["host"]]]
+            if not kept:
+                ip = found[0]["host"] if found else "nothing"
+                # (errno and text: aiohttp's connect error shows the text)
+                raise OSError(errno.EACCES, f"endpoint host {host} now resolves to {ip}, "
+                                            f"{why.get(ip, '')}: refused")
+            return kept
+
+    return aiohttp.TCPConnector(resolver=Guarded())
 
 
 class ProxyModel:
@@ -236,10 +275,12 @@ class ProxyModel:
     kind = "endpoint"
     signature: Signature | None = None
 
-    def __init__(self, endpoint: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, endpoint: str, *, timeout_s: float = 30.0,
+                 allow_private: bool = False) -> None:
         self.endpoint = endpoint
         self.version = ""
         self.timeout_s = timeout_s
+        self.allow_private = allow_private
         self.inflight = 0
         self._session: Any = None
 
@@ -248,7 +289,8 @@ class ProxyModel:
 
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+                connector=_guarded_connector(self.allow_private))
         self.inflight += 1
         try:
             async with self._session.post(self.endpoint, data=body, allow_redirects=False,

@@ -1,0 +1,100 @@
+"""A deployment's endpoint is checked when its variant loads (`check_endpoint`), but the
+proxy's session resolves the name again as its DNS cache expires. A name that later
+answers an address the serve process must not reach (DNS rebinding) gets no request:
+the session's resolver drops such addresses (serving/_serve_models.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from metricflow.serving._serve_models import ProxyModel, check_endpoint
+
+HOST = "rebind.example.test"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.posts = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.posts += 1
+                body = b'{"predictions": [1.0]}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+        # on every address: on Linux a connection to 0.0.0.0 reaches this host
+        self.srv = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def answers(monkeypatch: Any) -> dict[str, str]:
+    """HOST resolves to `answers["ip"]`, whatever that is at the time."""
+    real = socket.getaddrinfo
+    got = {"ip": "127.0.0.1"}
+
+    def getaddrinfo(host: Any, port: Any, *a: Any, **k: Any) -> Any:
+        if host == HOST:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (got["ip"], int(port or 0)))]
+        return real(host, port, *a, **k)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return got
+
+
+def _forward(model: ProxyModel) -> Any:
+    async def go() -> Any:
+        try:
+            return await model.forward(b'{"inputs": [[1]]}', "application/json")
+        finally:
+            if model._session is not None:
+                await model._session.close()
+    return asyncio.run(go())
+
+
+def test_a_name_that_rebinds_to_the_unspecified_address_gets_no_request(
+        receiver: Receiver, answers: dict[str, str]) -> None:
+    url = f"http://{HOST}:{receiver.port}/invocations"
+    check_endpoint(url, allow_private=True)  # 127.0.0.1 when the variant loads
+    answers["ip"] = "0.0.0.0"  # later: an address never to be reached (here: this host)
+    with pytest.raises(OSError, match=r"now resolves to 0\.0\.0\.0, the unspecified address"):
+        _forward(ProxyModel(url, allow_private=True))
+    assert receiver.posts == 0
+
+
+def test_a_private_answer_needs_the_flag_at_connect_time_too(
+        receiver: Receiver, answers: dict[str, str]) -> None:
+    url = f"http://{HOST}:{receiver.port}/invocations"
+    with pytest.raises(OSError, match="allow-private-endpoints"):
+        _forward(ProxyModel(url))  # 127.0.0.1 without --allow-private-endpoints
+    assert receiver.posts == 0
+    answer = _forward(ProxyModel(url, allow_private=True))
+    assert answer.status == 200 and receiver.posts == 1
