@@ -6,13 +6,12 @@ the socket connected to is judged too (alerts/_cutoff.py `_PeerChecked`)."""
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import urllib3.util.connection
+from post_receiver import PostReceiver
 
 from metricflow.alerts import AlertStore, Webhook
 from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
@@ -20,33 +19,9 @@ from metricflow.alerts._webhooks import Dispatcher, DispatcherConfig
 HOST = "rebind.example.test"
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.posts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.posts += 1
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-        self.srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.srv.shutdown()
-        self.srv.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[PostReceiver]:
+    r = PostReceiver()
     yield r
     r.close()
 
@@ -59,7 +34,7 @@ def _peer_seen_as(address: str) -> type[socket.socket]:
 
 
 @pytest.fixture
-def rebinding(monkeypatch: Any, receiver: Receiver) -> dict[str, str]:
+def rebinding(monkeypatch: Any, receiver: PostReceiver) -> dict[str, str]:
     """HOST resolves to 127.0.0.1 (what the check sees); the connection goes to the
     receiver but reports the peer that `peer["as"]` names (what a rebound name gives)."""
     real_getaddrinfo = socket.getaddrinfo
@@ -94,7 +69,7 @@ def dispatcher(store: AlertStore) -> Iterator[Dispatcher]:
     ("fe80::1%eth0", "a link-local address"),
     ("0.0.0.0", "the unspecified address"),
 ])
-def test_a_rebound_name_does_not_get_the_post(dispatcher: Dispatcher, receiver: Receiver,
+def test_a_rebound_name_does_not_get_the_post(dispatcher: Dispatcher, receiver: PostReceiver,
                                               rebinding: dict[str, str], address: str,
                                               why: str) -> None:
     hook = Webhook("rebind", f"http://{HOST}:{receiver.port}/hook", ("alert.firing",),
@@ -107,7 +82,7 @@ def test_a_rebound_name_does_not_get_the_post(dispatcher: Dispatcher, receiver: 
 
 
 def test_the_same_name_is_posted_to_when_it_connects_where_it_was_checked(
-        dispatcher: Dispatcher, receiver: Receiver, rebinding: dict[str, str]) -> None:
+        dispatcher: Dispatcher, receiver: PostReceiver, rebinding: dict[str, str]) -> None:
     hook = Webhook("plain", f"http://{HOST}:{receiver.port}/hook", ("alert.firing",),
                    webhook_id=22)
     got = dispatcher.test(hook)

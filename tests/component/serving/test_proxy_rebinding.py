@@ -7,50 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from post_receiver import PostReceiver
 
 from metricflow.serving._serve_models import ProxyModel, check_endpoint
 
 HOST = "rebind.example.test"
 
 
-class Receiver:
-    def __init__(self) -> None:
-        self.posts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.posts += 1
-                body = b'{"predictions": [1.0]}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *a: Any) -> None:
-                pass
-
-        # on every address: on Linux a connection to 0.0.0.0 reaches this host
-        self.srv = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.srv.shutdown()
-        self.srv.server_close()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
+def receiver() -> Iterator[PostReceiver]:
+    # on every address: on Linux a connection to 0.0.0.0 reaches this host
+    r = PostReceiver(200, b'{"predictions": [1.0]}', host="0.0.0.0")
     yield r
     r.close()
 
@@ -81,7 +52,7 @@ def _forward(model: ProxyModel) -> Any:
 
 
 def test_a_name_that_rebinds_to_the_unspecified_address_gets_no_request(
-        receiver: Receiver, answers: dict[str, str]) -> None:
+        receiver: PostReceiver, answers: dict[str, str]) -> None:
     url = f"http://{HOST}:{receiver.port}/invocations"
     check_endpoint(url, allow_private=True)  # 127.0.0.1 when the variant loads
     answers["ip"] = "0.0.0.0"  # later: an address never to be reached (here: this host)
@@ -91,7 +62,7 @@ def test_a_name_that_rebinds_to_the_unspecified_address_gets_no_request(
 
 
 def test_a_private_answer_needs_the_flag_at_connect_time_too(
-        receiver: Receiver, answers: dict[str, str]) -> None:
+        receiver: PostReceiver, answers: dict[str, str]) -> None:
     url = f"http://{HOST}:{receiver.port}/invocations"
     with pytest.raises(OSError, match="allow-private-endpoints"):
         _forward(ProxyModel(url))  # 127.0.0.1 without --allow-private-endpoints
