@@ -224,16 +224,20 @@ def check_endpoint(url: str, allow_private: bool) -> None:
     IPv6 forms (`::ffff:169.254.169.254`: metricflow._netguard); loopback and private
     ranges unless `--allow-private-endpoints`. Raises ValueError naming the address and
     the flag."""
-    from urllib.parse import urlsplit
+    import yarl  # the URL parser of the session that will connect (aiohttp's)
 
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = yarl.URL(url)
+    except ValueError as e:
+        raise ValueError(f"endpoint {url!r} does not parse ({e})") from None
+    if parts.scheme not in ("http", "https") or not parts.host:
         raise ValueError(f"endpoint {url!r} must be an http(s) URL with a host")
-    why = refused_without_dns(parts.hostname)
+    host = parts.host
+    why = refused_without_dns(host)
     if why:
         raise ValueError(f"endpoint {url!r} {why}: refused")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for ip in resolved_addresses(parts.hostname, port):
+    for ip in resolved_addresses(host, port):
         why = refused_address(ip, allow_private)
         if why and never_reach(ip):
             raise ValueError(f"endpoint {url!r} resolves to {ip}, {why}: refused")
@@ -242,31 +246,45 @@ def check_endpoint(url: str, allow_private: bool) -> None:
 
 
 def _guarded_connector(allow_private: bool) -> Any:
-    """An aiohttp connector that connects only where check_endpoint allows: its resolver
-    drops refused addresses from each answer of a name. check_endpoint judged the name
-    when the variant loaded, but the session resolves it again (as its DNS cache
-    expires), and a name that answers differently later (DNS rebinding) would otherwise
-    turn the serve process into a proxy to a metadata address. (An IP literal is not
-    resolved: check_endpoint judged it for good.)"""
+    """An aiohttp connector that connects only where check_endpoint allows.
+    check_endpoint judged the URL when the variant loaded, but the session resolves the
+    name again (as its DNS cache expires), and a name that answers differently later
+    (DNS rebinding) would otherwise turn the serve process into a proxy to a metadata
+    address. Its resolver drops refused addresses from each answer (so another address
+    of the name is tried), and its socket factory refuses any address it is asked to
+    connect to, an IP literal too (aiohttp's URL parser reads some hosts as literals that
+    Python's reads as names: Unicode digits). The caller's 502 says only that the
+    address was refused; the serve log names it."""
     import ipaddress
 
     import aiohttp
+
+    def refused(address: Any) -> str:
+        return refused_address(ipaddress.ip_address(str(address).split("%", 1)[0]),
+                               allow_private)
+
+    def denied(host: str, address: Any, why: str) -> OSError:
+        log.warning("serve: endpoint host %s at %s refused: %s", host, address, why)
+        # (errno and text: aiohttp's connect error shows the text)
+        return OSError(errno.EACCES, f"endpoint host {host}: its address is refused")
 
     class Guarded(aiohttp.ThreadedResolver):
         async def resolve(self, host: str, port: int = 0,
                           family: socket.AddressFamily = socket.AF_INET) -> Any:
             found = await super().resolve(host, port, family)
-            why = {r["host"]: refused_address(ipaddress.ip_address(r["host"]), allow_private)
-                   for r in found}
-            kept = [r for r in found if not why[r["host"]]]
-            if not kept:
-                ip = found[0]["host"] if found else "nothing"
-                # (errno and text: aiohttp's connect error shows the text)
-                raise OSError(errno.EACCES, f"endpoint host {host} now resolves to {ip}, "
-                                            f"{why.get(ip, '')}: refused")
+            kept = [r for r in found if not refused(r["host"])]
+            if found and not kept:
+                raise denied(host, found[0]["host"], refused(found[0]["host"]))
             return kept
 
-    return aiohttp.TCPConnector(resolver=Guarded())
+    def make_socket(addr_info: Any) -> socket.socket:
+        family, kind, proto, _, address = addr_info
+        why = refused(address[0])
+        if why:
+            raise denied(str(address[0]), address[0], why)
+        return socket.socket(family=family, type=kind, proto=proto)
+
+    return aiohttp.TCPConnector(resolver=Guarded(), socket_factory=make_socket)
 
 
 class ProxyModel:

@@ -52,19 +52,34 @@ def _forward(model: ProxyModel) -> Any:
 
 
 def test_a_name_that_rebinds_to_the_unspecified_address_gets_no_request(
-        receiver: PostReceiver, answers: dict[str, str]) -> None:
+        receiver: PostReceiver, answers: dict[str, str], caplog: Any) -> None:
     url = f"http://{HOST}:{receiver.port}/invocations"
     check_endpoint(url, allow_private=True)  # 127.0.0.1 when the variant loads
     answers["ip"] = "0.0.0.0"  # later: an address never to be reached (here: this host)
-    with pytest.raises(OSError, match=r"now resolves to 0\.0\.0\.0, the unspecified address"):
+    with pytest.raises(OSError, match="its address is refused") as e:
         _forward(ProxyModel(url, allow_private=True))
+    assert receiver.posts == 0
+    # the caller is told it was refused; only the serve log says where and why
+    assert "0.0.0.0" not in str(e.value)
+    assert "0.0.0.0 refused: the unspecified address" in caplog.text
+
+
+def test_an_ip_literal_in_unicode_digits_is_judged_at_connect_time(
+        receiver: PostReceiver) -> None:
+    # U+1CCF7 (OUTLINED DIGIT SEVEN) is "7" to aiohttp's URL parser, not to Python's: a
+    # literal 127.0.0.1 for the session, a name for urlsplit. Both checks now see 127.0.0.1.
+    url = f"http://12\U0001CCF7.0.0.1:{receiver.port}/invocations"
+    with pytest.raises(ValueError, match="127.0.0.1, a loopback or private address"):
+        check_endpoint(url, allow_private=False)
+    with pytest.raises(OSError, match="its address is refused"):
+        _forward(ProxyModel(url))  # (a literal: no resolver; the socket factory refuses)
     assert receiver.posts == 0
 
 
 def test_a_private_answer_needs_the_flag_at_connect_time_too(
         receiver: PostReceiver, answers: dict[str, str]) -> None:
     url = f"http://{HOST}:{receiver.port}/invocations"
-    with pytest.raises(OSError, match="allow-private-endpoints"):
+    with pytest.raises(OSError, match="its address is refused"):
         _forward(ProxyModel(url))  # 127.0.0.1 without --allow-private-endpoints
     assert receiver.posts == 0
     answer = _forward(ProxyModel(url, allow_private=True))
