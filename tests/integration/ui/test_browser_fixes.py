@@ -116,13 +116,25 @@ def test_log_scale_counts_hidden_values(watched: Watched, site: Site) -> None:
     for metric in ("neg", "mixed", "one", "loss"):
         page.locator(f"[data-testid=chart][data-metric={metric}][data-buckets]").wait_for()
     neg = page.locator("[data-testid=chart][data-metric=neg] [data-testid=log-hidden]")
-    assert neg.inner_text() == "5 values ≤ 0 hidden"
+    assert neg.inner_text() == "5 buckets ≤ 0 hidden"
     mixed = page.locator("[data-testid=chart][data-metric=mixed] [data-testid=log-hidden]")
-    assert mixed.inner_text() == "2 values ≤ 0 hidden"
+    assert mixed.inner_text() == "2 buckets ≤ 0 hidden"
     assert page.locator("[data-testid=chart][data-metric=loss] [data-testid=log-hidden]") \
         .count() == 0
     assert page.locator("[data-testid=chart][data-metric=one] [data-testid=log-hidden]") \
         .count() == 0
+    watched.assert_clean()
+
+
+def test_a_metric_logged_once_shows_its_point(watched: Watched, site: Site) -> None:
+    # one point draws no line segment: on a linear axis too, the chart shows its points
+    page = watched.page
+    page.goto(site.base + f"/#/experiments/{site.exp}/runs/{site.runs[0]}")
+    page.locator("[data-testid=chart][data-metric=one][data-buckets]").wait_for()
+    assert page.locator("[data-testid=chart][data-metric=one]").get_attribute(
+        "data-points") == "shown"
+    assert page.locator("[data-testid=chart][data-metric=loss]").get_attribute(
+        "data-points") is None
     watched.assert_clean()
 
 
@@ -145,7 +157,7 @@ def test_compare_log_scale_counts_hidden_values(watched: Watched, site: Site) ->
     page.wait_for_function("() => document.querySelector('[data-testid=compare-chart]')"
                            "?.dataset.phase === 'full'")
     badge = page.locator("[data-testid=compare-chart] [data-testid=log-hidden]")
-    assert badge.inner_text() == "2 values ≤ 0 hidden"
+    assert badge.inner_text() == "2 buckets ≤ 0 hidden"
     watched.assert_clean()
 
 

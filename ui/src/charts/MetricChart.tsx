@@ -5,7 +5,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { downsample } from "../lib/api_runs";
 import { ErrorView } from "../lib/errors";
 import * as perf from "../lib/perf";
-import { Buckets, bucketsFor, chartColumns, fmtNum, LineMode, logGaps, stepOfX, toBuckets, XMode, zoomRange, xOfStep } from "./data";
+import { Buckets, bucketsFor, chartColumns, fmtNum, hasIsolated, LineMode, logGaps, stepOfX, toBuckets, XMode, zoomRange, xOfStep } from "./data";
 import { color, cursor, recordDraw, selectHook, uPlot, xAxis, xScale, yAxis, yScale } from "./plot";
 import { useUplot } from "./uplot";
 import { whenVisible } from "./visible";
@@ -42,6 +42,7 @@ export function MetricChart(p: MetricChartProps) {
   props.current = p;
   const [visible, setVisible] = useState(false);
   const [buckets, setBuckets] = useState<Buckets | null>(null);
+  const showPoints = !!buckets && hasIsolated(p.line === "mean" ? buckets.avg : buckets.last, !!p.log);
   const [drawn, setDrawn] = useState<number | null>(null);
   const [err, setErr] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
@@ -107,10 +108,9 @@ export function MetricChart(p: MetricChartProps) {
     if (p.x !== "step" && buckets.n > 0 && buckets.anchors.length === 0) return;
     const t0 = performance.now();
     const cols = chartColumns(buckets, { x: p.x, line: p.line, log: p.log, smoothing: p.smoothing, runStartMs: p.runStartMs });
-    // On a log axis values <= 0 are gaps: the line breaks there (no segment across
-    // them) and shows its points when some would draw no segment (one point, isolated ones).
-    const g = p.log ? logGaps(p.line === "mean" ? buckets.avg : buckets.last) : null;
-    const pts = g && g.isolated ? { show: true, size: 5 } : { show: false };
+    // The line shows its points when some would draw no segment: a metric logged once,
+    // isolated points, or (on a log axis, where values <= 0 are gaps) points between gaps.
+    const pts = showPoints ? { show: true, size: 5 } : { show: false };
     const key = [p.x, p.log, cols.smoothed, p.line, p.syncKey, pts.show].join("|");
     const w = box.current!.clientWidth || 600;
     if (plot.current && plot.current.key === key) {
@@ -187,7 +187,8 @@ export function MetricChart(p: MetricChartProps) {
   const nonFinite = buckets ? buckets.nanCount + buckets.infCount : 0;
   const logHidden = buckets && p.log ? logGaps(p.line === "mean" ? buckets.avg : buckets.last).hidden : 0;
   return (
-    <div class="mchart" ref={box} data-testid="chart" data-metric={p.metric} data-buckets={drawn === null ? undefined : String(drawn)}>
+    <div class="mchart" ref={box} data-testid="chart" data-metric={p.metric} data-buckets={drawn === null ? undefined : String(drawn)}
+      data-points={showPoints ? "shown" : undefined}>
       <div class="mchart-head">
         <span class="mchart-title" title={p.metric}>{p.metric}</span>
         {loading && <span class="muted mchart-note">loading…</span>}
@@ -200,7 +201,7 @@ export function MetricChart(p: MetricChartProps) {
         )}
         {logHidden > 0 && (
           <span class="mchart-warn" data-testid="log-hidden" title="a log axis cannot draw values <= 0 (counted per bucket of the line)">
-            {logHidden} value{logHidden === 1 ? "" : "s"} ≤ 0 hidden
+            {logHidden} bucket{logHidden === 1 ? "" : "s"} ≤ 0 hidden
           </span>
         )}
         {p.range && (

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { decodeOverlay, SeriesJson } from "../lib/api_runs";
 import { overlayBuckets, overlayColumns } from "../pages/compare/overlay";
-import { bucketsFor, chartColumns, fmtTick, ema, logGaps, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
+import { bucketsFor, chartColumns, fmtTick, ema, hasIsolated, logGaps, msToStep, parseRange, plotColumn, stepOfX, stepToMs, toBuckets, xOfStep, zoomRange } from "./data";
 import bucketCases from "./buckets_cases.json";
 
 function series(over: Partial<SeriesJson> = {}): SeriesJson {
@@ -244,4 +244,13 @@ describe("overlay request plan", async () => {
     expect(overlayPlan(1300, 100_000)).toEqual({ first: 64, second: 1300 });
     expect(overlayPlan(1300, 500)).toEqual({ first: 500, second: null });
   });
+});
+
+it("hasIsolated: a point with no drawable neighbour, on a linear or a log axis", () => {
+  expect(hasIsolated([3], false)).toBe(true); // a metric logged once
+  expect(hasIsolated([1, 2, 3], false)).toBe(false);
+  expect(hasIsolated([1, NaN, 3, 4], false)).toBe(true);
+  expect(hasIsolated([NaN, NaN], false)).toBe(false);
+  expect(hasIsolated([1, -1, 2, 3], false)).toBe(false); // drawable on a linear axis
+  expect(hasIsolated([1, -1, 2, 3], true)).toBe(true); // 1 is alone on a log axis
 });

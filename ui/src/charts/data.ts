@@ -141,6 +141,17 @@ export function logGaps(a: ArrayLike<number>): { hidden: number; drawable: numbe
   return { hidden, drawable, isolated };
 }
 
+/** Whether a line has a point with no drawable neighbour (one point alone, or isolated
+ * ones): it draws no segment there, so the chart must show its points. Drawable: finite,
+ * and on a log axis also > 0. */
+export function hasIsolated(a: ArrayLike<number>, log: boolean): boolean {
+  const ok = (v: number) => Number.isFinite(v) && (!log || v > 0);
+  for (let i = 0; i < a.length; i++) {
+    if (ok(a[i]) && !(i > 0 && ok(a[i - 1])) && !(i + 1 < a.length && ok(a[i + 1]))) return true;
+  }
+  return false;
+}
+
 export interface ChartColumns {
   /** uPlot AlignedData: [x, min, max, line, smoothed?] */
   data: (ArrayLike<number | null>)[];

@@ -53,8 +53,9 @@ export function cursor(syncKey: string | null, ia: Interaction): uPlot.Cursor {
         }
         return handler(e);
       },
-      dblclick: () => (e: MouseEvent) => {
-        e.preventDefault();
+      // (uPlot's listeners are passive: no preventDefault, which the browser refuses
+      // with a console error on each double click)
+      dblclick: () => () => {
         ia.onXRange(null);
         return null;
       },

@@ -1,7 +1,7 @@
 // Overlay of one metric of up to 1,000 runs on one uPlot chart, from one binary request
 // (POST /ui-api/v1/compare/series). Buckets line up across runs (one shared step range).
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { ema, fmtNum, LineMode, logGaps, plotColumn, zoomRange } from "../../charts/data";
+import { ema, fmtNum, hasIsolated, LineMode, logGaps, plotColumn, zoomRange } from "../../charts/data";
 import { color, cursor, recordDraw, selectHook, uPlot, xAxis, xScale, yAxis, yScale } from "../../charts/plot";
 import { useUplot } from "../../charts/uplot";
 import { OverlayData, overlaySeries } from "../../lib/api_runs";
@@ -153,9 +153,12 @@ export function Overlay(p: OverlayProps) {
     const many = data.runIds.length > 50;
     const dim = data.runIds.length <= 100;
     const series: uPlot.Series[] = [{}];
+    const lines = p.line === "mean" ? data.avg : data.last;
     data.runIds.forEach((id, i) =>
-      // on a log axis a run's line breaks at the values <= 0 it cannot draw
-      series.push({ label: id, stroke: color(i), width: many ? 1 : 1.5, points: { show: false }, spanGaps: !p.log }),
+      // on a log axis a run's line breaks at the values <= 0 it cannot draw; a run whose
+      // line has a point with no neighbour (a metric logged once) shows its points
+      series.push({ label: id, stroke: color(i), width: many ? 1 : 1.5, spanGaps: !p.log,
+                    points: hasIsolated(lines[i], !!p.log) ? { show: true, size: 5 } : { show: false } }),
     );
     const opts: uPlot.Options = {
       width: box.current!.clientWidth || 800,
@@ -241,7 +244,7 @@ export function Overlay(p: OverlayProps) {
         )}
         {logHidden > 0 && (
           <span class="mchart-warn" data-testid="log-hidden" title="a log axis cannot draw values <= 0 (counted per bucket of each run's line)">
-            {logHidden} value{logHidden === 1 ? "" : "s"} ≤ 0 hidden
+            {logHidden} bucket{logHidden === 1 ? "" : "s"} ≤ 0 hidden
           </span>
         )}
         {p.range && (

@@ -372,7 +372,7 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
     <div class="runs">
       <div class="runs-head">
         <h1>{title}</h1>
-        <span class="muted" data-testid="runs-total">{err ? (filterErr ? "invalid filter" : "not counted (error)") : total === null ? "counting…" : `${fmtCount(total)} ${nest ? "top-level " : ""}runs`}</span>
+        <span class="muted" data-testid="runs-total">{err ? (filterErr ? "invalid filter" : "not counted (error)") : total === null ? "counting…" : `${fmtCount(total)} ${nest ? "top-level " : ""}run${total === 1 ? "" : "s"}`}</span>
       </div>
       <FilterBox value={draft} keys={keys} error={draft === q ? filterErr : null} onEdit={(v) => setDraft(v)} onSubmit={submitFilter} />
       <div class="toolbar">
