@@ -131,7 +131,11 @@ export function RunsPage({ route, experimentIds }: { route: Route; experimentIds
             .filter((x) => x.n > 0)
             .sort((a, b) => Number(b.distinct > 1) - Number(a.distinct > 1) || b.n - a.n || a.i - b.i)
             .map((x) => x.k);
-        const d = [...rank("metrics", ms).slice(0, 4).map((k) => "metrics." + k), ...rank("params", ps).slice(0, 3).map((k) => "params." + k)];
+        // params: only those that differ between the sampled runs (a constant one says
+        // nothing a column could compare); metrics: those that vary first
+        const varying = new Set(ps.filter((k) => score("params", k).distinct > 1));
+        const d = [...rank("metrics", ms).slice(0, 4).map((k) => "metrics." + k),
+                   ...rank("params", ps).filter((k) => varying.has(k)).slice(0, 3).map((k) => "params." + k)];
         setParams({ cols: joinList(d.length ? d : fallback()) }, { replace: true });
       },
       (e) => e.name !== "AbortError" && setParams({ cols: joinList(fallback()) }, { replace: true }),
