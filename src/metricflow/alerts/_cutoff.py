@@ -15,7 +15,6 @@ rebinding) would otherwise reach a cloud metadata address.
 from __future__ import annotations
 
 import heapq
-import ipaddress
 import itertools
 import logging
 import socket
@@ -30,7 +29,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from metricflow._netguard import never_reach
+from metricflow._netguard import literal_address, never_reach
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +122,11 @@ class _PeerChecked:
     def _new_conn(self) -> socket.socket:
         sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         try:
-            peer = sock.getpeername()[0]
-            why = never_reach(ipaddress.ip_address(str(peer).split("%", 1)[0]))
-        except (OSError, ValueError) as e:  # not connected after all, or no IP peer
-            why = f"an unknown peer ({type(e).__name__})"
-            peer = "?"
+            peer = str(sock.getpeername()[0])
+        except OSError as e:  # not connected after all
+            peer = f"? ({type(e).__name__})"
+        ip = literal_address(peer)
+        why = "an unknown peer" if ip is None else never_reach(ip)
         if why:
             sock.close()
             raise NewConnectionError(

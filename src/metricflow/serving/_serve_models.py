@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from metricflow._netguard import (
+    literal_address,
     never_reach,
     private_or_loopback,
     refused_without_dns,
@@ -255,13 +256,11 @@ def _guarded_connector(allow_private: bool) -> Any:
     connect to, an IP literal too (aiohttp's URL parser reads some hosts as literals that
     Python's reads as names: Unicode digits). The caller's 502 says only that the
     address was refused; the serve log names it."""
-    import ipaddress
-
     import aiohttp
 
     def refused(address: Any) -> str:
-        return refused_address(ipaddress.ip_address(str(address).split("%", 1)[0]),
-                               allow_private)
+        ip = literal_address(str(address))
+        return "an unknown address" if ip is None else refused_address(ip, allow_private)
 
     def denied(host: str, address: Any, why: str) -> OSError:
         log.warning("serve: endpoint host %s at %s refused: %s", host, address, why)
